@@ -1,0 +1,7 @@
+"""`python -m tuimail` runs the command-line interface."""
+
+import sys
+
+from tuimail.cli import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""mail layer (see docs/architecture.md)."""
