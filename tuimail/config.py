@@ -1,0 +1,368 @@
+"""TOML configuration → typed, validated settings.
+
+Every error names the file, the key and what is wrong (`ConfigError`), and nothing starts with a bad
+config. Unknown keys are errors with a "did you mean". `docs/config.md` documents every key; a test
+checks that the two agree (`KNOWN_KEYS`).
+"""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+import re
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tuimail.model import Protocol, Security
+
+ACCOUNT_NAME_RE = re.compile(r"^[A-Za-z0-9_-]+$")
+# Ports when the table names none: implicit TLS ports, or the STARTTLS / plain ones.
+DEFAULT_PORTS: dict[Protocol, dict[Security, int]] = {
+    Protocol.IMAP: {Security.TLS: 993, Security.STARTTLS: 143, Security.NONE: 143},
+    Protocol.POP3: {Security.TLS: 995, Security.STARTTLS: 110, Security.NONE: 110},
+    Protocol.SMTP: {Security.TLS: 465, Security.STARTTLS: 587, Security.NONE: 587},
+}
+INCOMING = (Protocol.IMAP, Protocol.POP3)
+
+
+class ConfigError(Exception):
+    """A configuration problem, phrased for the user: file, key, and what is wrong."""
+
+    def __init__(self, path: Path | None, key: str | None, problem: str) -> None:
+        self.path = path
+        self.key = key
+        self.problem = problem
+        where = str(path) if path else "configuration"
+        if key:
+            where += f": {key}"
+        super().__init__(f"{where}: {problem}")
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    """One server of an account (IMAP, POP3 or SMTP)."""
+
+    protocol: Protocol
+    host: str
+    port: int
+    security: Security
+    username: str
+    password_command: str | None = None
+    # POP3 only: what happens on the server after a message is downloaded.
+    leave_on_server: bool = True
+    delete_after_days: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class AccountConfig:
+    """One account: an identity, one incoming server (or none: a local account), optional SMTP."""
+
+    name: str
+    address: str
+    display_name: str = ""
+    password_command: str | None = None
+    ca_file: Path | None = None
+    incoming: ServerConfig | None = None
+    smtp: ServerConfig | None = None
+
+    def servers(self) -> tuple[ServerConfig, ...]:
+        """The configured servers, incoming first."""
+        return tuple(s for s in (self.incoming, self.smtp) if s is not None)
+
+    def server(self, protocol: Protocol) -> ServerConfig | None:
+        """The server for `protocol`, or None when the account has none."""
+        return next((s for s in self.servers() if s.protocol == protocol), None)
+
+
+@dataclass(frozen=True, slots=True)
+class UiConfig:
+    """Settings of the terminal app."""
+
+    theme: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """The whole configuration. `path` is the file it came from (None: built-in defaults)."""
+
+    path: Path | None = None
+    ui: UiConfig = field(default_factory=UiConfig)
+    accounts: Mapping[str, AccountConfig] = field(default_factory=dict)
+
+
+# --- the schema: key -> checker. Each checker takes (value, key path) and returns the typed value.
+
+Checker = Callable[[Any, str], Any]
+
+
+class _Checks:
+    """Value checkers; they raise _Invalid with a user-facing description."""
+
+    @staticmethod
+    def string(value: Any, key: str) -> str:
+        if not isinstance(value, str):
+            raise _Invalid(f"must be a string, not {_toml_type(value)}")
+        if "\r" in value or "\n" in value or "\x00" in value:
+            raise _Invalid("must be a single line (no line breaks or NUL characters)")
+        return value
+
+    @staticmethod
+    def nonempty(value: Any, key: str) -> str:
+        text = _Checks.string(value, key).strip()
+        if not text:
+            raise _Invalid("must not be empty")
+        return text
+
+    @staticmethod
+    def address(value: Any, key: str) -> str:
+        text = _Checks.nonempty(value, key)
+        local, at, domain = text.rpartition("@")
+        if not at or not local or not domain or any(c.isspace() or c in "<>," for c in text):
+            raise _Invalid(f"{text!r} is not an email address like alice@example.org")
+        return text
+
+    @staticmethod
+    def host(value: Any, key: str) -> str:
+        text = _Checks.nonempty(value, key)
+        if any(c.isspace() or c in "/@" for c in text):
+            raise _Invalid(f"{text!r} is not a host name or address")
+        return text
+
+    @staticmethod
+    def port(value: Any, key: str) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise _Invalid(f"must be a whole number, not {_toml_type(value)}")
+        if not 1 <= value <= 65535:
+            raise _Invalid(f"{value} is not a port number (1 to 65535)")
+        return value
+
+    @staticmethod
+    def security(value: Any, key: str) -> Security:
+        text = _Checks.string(value, key)
+        try:
+            return Security(text)
+        except ValueError:
+            raise _Invalid(
+                f"{text!r} is not one of \"tls\", \"starttls\", \"none\"{_did_you_mean(text, [s.value for s in Security])}"
+            ) from None
+
+    @staticmethod
+    def boolean(value: Any, key: str) -> bool:
+        if not isinstance(value, bool):
+            raise _Invalid(f"must be true or false, not {_toml_type(value)}")
+        return value
+
+    @staticmethod
+    def days(value: Any, key: str) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise _Invalid(f"must be a whole number of days, not {_toml_type(value)}")
+        if value < 0:
+            raise _Invalid("must be 0 (never) or more")
+        return value
+
+    @staticmethod
+    def file(value: Any, key: str) -> Path:
+        path = Path(_Checks.nonempty(value, key)).expanduser()
+        if not path.is_file():
+            raise _Invalid(f"{str(path)!r} does not exist or is not a file")
+        return path
+
+
+class _Invalid(Exception):
+    """Raised by a checker; turned into a ConfigError with file and key."""
+
+
+UI_KEYS: dict[str, Checker] = {"theme": _Checks.nonempty}
+ACCOUNT_KEYS: dict[str, Checker] = {
+    "address": _Checks.address,
+    "display_name": _Checks.string,
+    "password_command": _Checks.nonempty,
+    "ca_file": _Checks.file,
+}
+SERVER_KEYS: dict[str, Checker] = {
+    "host": _Checks.host,
+    "port": _Checks.port,
+    "security": _Checks.security,
+    "username": _Checks.nonempty,
+    "password_command": _Checks.nonempty,
+}
+POP3_KEYS: dict[str, Checker] = {
+    **SERVER_KEYS,
+    "leave_on_server": _Checks.boolean,
+    "delete_after_days": _Checks.days,
+}
+PROTOCOL_KEYS: dict[Protocol, dict[str, Checker]] = {
+    Protocol.IMAP: SERVER_KEYS,
+    Protocol.POP3: POP3_KEYS,
+    Protocol.SMTP: SERVER_KEYS,
+}
+TOP_KEYS = ("ui", "accounts")
+
+# Every documented key, as written in docs/config.md (a test compares the two).
+KNOWN_KEYS: tuple[str, ...] = (
+    *(f"ui.{k}" for k in UI_KEYS),
+    *(f"accounts.NAME.{k}" for k in ACCOUNT_KEYS),
+    *(f"accounts.NAME.{p.value}.{k}" for p, keys in PROTOCOL_KEYS.items() for k in keys),
+)
+
+
+def load_config(path: Path, *, must_exist: bool = False) -> Config:
+    """Read and validate the config file at `path`.
+
+    A missing file gives the built-in defaults (no accounts) unless `must_exist` (the user named the
+    file). Raises ConfigError for anything wrong, naming the file and the key.
+    """
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        if must_exist:
+            raise ConfigError(path, None, "no such file") from None
+        return Config()
+    except OSError as exc:
+        raise ConfigError(path, None, f"cannot be read: {exc.strerror or exc}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(path, None, f"is not UTF-8 text (byte {exc.start})") from None
+    return parse_config(text, path)
+
+
+def parse_config(text: str, path: Path | None = None) -> Config:
+    """Validate TOML text; `path` is only used in error messages and stored in the result."""
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(path, None, f"is not valid TOML: {exc}") from None
+    _reject_unknown(raw, TOP_KEYS, "", path)
+    ui_table = _table(raw.get("ui", {}), "ui", path)
+    _reject_unknown(ui_table, UI_KEYS, "ui.", path)
+    ui = UiConfig(**_check_keys(ui_table, UI_KEYS, "ui.", path))
+    accounts_table = _table(raw.get("accounts", {}), "accounts", path)
+    accounts: dict[str, AccountConfig] = {}
+    for name, table in accounts_table.items():
+        accounts[name] = _account(name, table, path)
+    return Config(path=path, ui=ui, accounts=accounts)
+
+
+def _account(name: str, value: Any, path: Path | None) -> AccountConfig:
+    prefix = f"accounts.{name}"
+    if not ACCOUNT_NAME_RE.match(name):
+        raise ConfigError(
+            path, prefix, "account names may use only letters, digits, '-' and '_'"
+        )
+    table = _table(value, prefix, path)
+    allowed = (*ACCOUNT_KEYS, *(p.value for p in Protocol))
+    _reject_unknown(table, allowed, prefix + ".", path)
+    settings = _check_keys(
+        {k: v for k, v in table.items() if k in ACCOUNT_KEYS}, ACCOUNT_KEYS, prefix + ".", path
+    )
+    if "address" not in settings:
+        raise ConfigError(path, f"{prefix}.address", "is required (the account's email address)")
+    incoming_names = [p for p in INCOMING if p.value in table]
+    if len(incoming_names) > 1:
+        raise ConfigError(
+            path,
+            prefix,
+            "has both [imap] and [pop3]; an account has one incoming protocol "
+            "(make a second account for the other)",
+        )
+    servers = {
+        p: _server(p, table[p.value], f"{prefix}.{p.value}", settings["address"], path)
+        for p in Protocol
+        if p.value in table
+    }
+    return AccountConfig(
+        name=name,
+        incoming=servers.get(incoming_names[0]) if incoming_names else None,
+        smtp=servers.get(Protocol.SMTP),
+        **settings,
+    )
+
+
+def _server(
+    protocol: Protocol, value: Any, prefix: str, address: str, path: Path | None
+) -> ServerConfig:
+    table = _table(value, prefix, path)
+    keys = PROTOCOL_KEYS[protocol]
+    _reject_unknown(table, keys, prefix + ".", path)
+    settings = _check_keys(table, keys, prefix + ".", path)
+    if "host" not in settings:
+        raise ConfigError(path, f"{prefix}.host", "is required (the server's host name)")
+    security = settings.setdefault("security", Security.TLS)
+    settings.setdefault("port", DEFAULT_PORTS[protocol][security])
+    settings.setdefault("username", address)
+    if security is Security.NONE and not _is_loopback(settings["host"]):
+        raise ConfigError(
+            path,
+            f"{prefix}.security",
+            f'"none" sends the password unencrypted and is only allowed for a loopback host '
+            f'(127.0.0.1, ::1, localhost), not {settings["host"]!r}; use "tls" or "starttls"',
+        )
+    if protocol is Protocol.POP3 and settings.get("delete_after_days", 0) > 0:
+        if settings.get("leave_on_server") is False:
+            raise ConfigError(
+                path,
+                f"{prefix}.delete_after_days",
+                "only applies when leave_on_server = true (with leave_on_server = false, "
+                "messages are deleted right after download)",
+            )
+    return ServerConfig(protocol=protocol, **settings)
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() in ("localhost", "localhost."):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _table(value: Any, key: str, path: Path | None) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ConfigError(path, key, f"must be a table ([{key}]), not {_toml_type(value)}")
+    return value
+
+
+def _reject_unknown(table: Mapping[str, Any], allowed: Any, prefix: str, path: Path | None) -> None:
+    allowed = list(allowed)
+    for key in table:
+        if key not in allowed:
+            raise ConfigError(path, prefix + key, f"unknown key{_did_you_mean(key, allowed)}")
+
+
+def _check_keys(
+    table: Mapping[str, Any], checkers: Mapping[str, Checker], prefix: str, path: Path | None
+) -> dict[str, Any]:
+    result = {}
+    for key, value in table.items():
+        try:
+            result[key] = checkers[key](value, prefix + key)
+        except _Invalid as exc:
+            raise ConfigError(path, prefix + key, str(exc)) from None
+    return result
+
+
+def _did_you_mean(word: str, choices: list[str]) -> str:
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _toml_type(value: Any) -> str:
+    match value:
+        case bool():
+            return "a boolean"
+        case int():
+            return "a number"
+        case float():
+            return "a decimal number"
+        case str():
+            return "a string"
+        case list():
+            return "an array"
+        case dict():
+            return "a table"
+    return type(value).__name__

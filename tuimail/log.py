@@ -1,0 +1,109 @@
+"""Logging set-up, with secrets redacted from every line that any handler writes.
+
+`register_secret()` is called by `tuimail.secrets` for every password it hands out (and by the
+connection helpers for the exact AUTH strings they send). Redaction happens in the formatter, so it
+covers messages, arguments and tracebacks alike, and it also catches the secret inside base64 (AUTH
+PLAIN, AUTH LOGIN, XOAUTH2), at whatever offset the encoder put it. See docs/logging.md.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import os
+import re
+import sys
+import threading
+from pathlib import Path
+
+REDACTED = "<redacted>"
+# A core of base64 shorter than this would match ordinary text by chance.
+_MIN_CORE = 4
+_B64_CHARS = "A-Za-z0-9+/="
+
+_lock = threading.Lock()
+_patterns: list[re.Pattern[str]] = []
+_known: set[str] = set()
+
+
+def base64_cores(secret: bytes) -> list[str]:
+    """The base64 text that must appear wherever `secret` is base64-encoded inside anything.
+
+    A base64 encoder works on 3-byte groups, so the secret's encoding depends on its offset modulo
+    3. For each offset, the groups that hold only secret bytes encode to the same characters in any
+    enclosing string: those are the cores.
+    """
+    cores = []
+    for offset in range(3):
+        encoded = base64.b64encode(b"\0" * offset + secret).decode("ascii")
+        first_full_group = 1 if offset else 0
+        full_groups = (offset + len(secret)) // 3
+        core = encoded[first_full_group * 4 : full_groups * 4]
+        if len(core) >= _MIN_CORE:
+            cores.append(core)
+    return cores
+
+
+def register_secret(secret: str | bytes) -> None:
+    """Make sure `secret` (and its base64 forms) never appears in any log line from now on."""
+    raw = secret.encode("utf-8") if isinstance(secret, str) else secret
+    if not raw:
+        return
+    text = raw.decode("utf-8", "replace")
+    with _lock:
+        if text in _known:
+            return
+        _known.add(text)
+        alternatives = [re.escape(text)]
+        alternatives += [f"[{_B64_CHARS}]*{re.escape(core)}[{_B64_CHARS}]*" for core in base64_cores(raw)]
+        # repr() of bytes or str shows some characters escaped; cover that spelling too.
+        escaped = repr(text)[1:-1]
+        if escaped != text:
+            alternatives.append(re.escape(escaped))
+        _patterns.append(re.compile("|".join(alternatives)))
+
+
+def redact(text: str) -> str:
+    """Replace every registered secret, plain or base64-encoded, in `text`."""
+    for pattern in _patterns:
+        text = pattern.sub(REDACTED, text)
+    return text
+
+
+class RedactingFormatter(logging.Formatter):
+    """A formatter whose output never contains a registered secret."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
+
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(threadName)s] %(message)s"
+
+
+def setup_logging(log_file: Path | None = None, debug: bool = False) -> None:
+    """Configure the root logger for a command.
+
+    Without a log file, warnings and errors go to stderr (everything with `debug`). With one, the
+    file gets INFO and up (everything with `debug`); it is created 0600 since it may name servers
+    and folders.
+    """
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+        handler.close()
+    level = logging.DEBUG if debug else logging.INFO
+    handler: logging.Handler
+    if log_file is not None:
+        log_file = log_file.expanduser()
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        os.close(fd)
+        handler = logging.FileHandler(log_file, encoding="utf-8")
+        handler.setLevel(level)
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setLevel(logging.DEBUG if debug else logging.WARNING)
+    handler.setFormatter(RedactingFormatter(LOG_FORMAT))
+    root.addHandler(handler)
+    root.setLevel(level)
+    logging.captureWarnings(True)

@@ -1,0 +1,177 @@
+"""Passwords: the only module that touches them, and the only one that imports keyring.
+
+Order for an account's server (see docs/config.md):
+1. the protocol table's `password_command`,
+2. the account's `password_command`,
+3. the keyring entry `ACCOUNT/PROTOCOL` (service "tuimail"),
+4. the keyring entry `ACCOUNT`.
+
+A password never goes into the config, the store, a log or an error message: every password handed
+out is registered with `tuimail.log` for redaction. keyring is imported lazily, since importing it
+and finding its backend costs a headless command about 0.2 s. There is no plaintext fallback.
+"""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+from typing import TYPE_CHECKING
+
+from tuimail.config import AccountConfig
+from tuimail.log import register_secret
+from tuimail.model import Protocol
+
+if TYPE_CHECKING:
+    from keyring.backend import KeyringBackend
+
+KEYRING_SERVICE = "tuimail"
+PASSWORD_COMMAND_TIMEOUT = 120.0  # seconds; a command may ask for a passphrase (gpg, pass)
+log = logging.getLogger(__name__)
+
+
+class SecretError(Exception):
+    """A password could not be had; the message says why and how to fix it (never the secret)."""
+
+
+def keyring_username(account: str, protocol: Protocol | None = None) -> str:
+    """The keyring entry name: `ACCOUNT/PROTOCOL`, or `ACCOUNT` for the account-wide entry."""
+    return f"{account}/{protocol.value}" if protocol else account
+
+
+def get_password(account: AccountConfig, protocol: Protocol) -> str:
+    """The password for `account`'s `protocol` server, by the documented order.
+
+    Raises SecretError with an actionable message when none can be had.
+    """
+    server = account.server(protocol)
+    if server is not None and server.password_command:
+        where = f"accounts.{account.name}.{protocol.value}.password_command"
+        return _remember(run_password_command(server.password_command, where))
+    if account.password_command:
+        where = f"accounts.{account.name}.password_command"
+        return _remember(run_password_command(account.password_command, where))
+    backend = _keyring_backend(account.name)
+    for entry in (keyring_username(account.name, protocol), keyring_username(account.name)):
+        try:
+            password = backend.get_password(KEYRING_SERVICE, entry)
+        except Exception as exc:  # noqa: BLE001 - keyring backends raise many kinds
+            raise SecretError(
+                f"account {account.name!r}: the system keyring could not be read "
+                f"({type(exc).__name__}: {exc}). Unlock it, or set password_command "
+                f"in [accounts.{account.name}]."
+            ) from None
+        if password:
+            log.debug("password for %s/%s from keyring entry %r", account.name, protocol, entry)
+            return _remember(password)
+    raise SecretError(
+        f"account {account.name!r}: no password for {protocol.value.upper()}: the keyring "
+        f"(service {KEYRING_SERVICE!r}) has no entry {keyring_username(account.name, protocol)!r} "
+        f"or {account.name!r}, and no password_command is set. Store one with "
+        f"`tuimail accounts set-password {account.name}`, or set password_command "
+        f"in [accounts.{account.name}]."
+    )
+
+
+def set_password(account: str, password: str, protocol: Protocol | None = None) -> str:
+    """Store `password` in the keyring for `account` (and `protocol`); returns the entry name."""
+    if not password:
+        raise SecretError("refusing to store an empty password")
+    register_secret(password)
+    backend = _keyring_backend(account)
+    entry = keyring_username(account, protocol)
+    try:
+        backend.set_password(KEYRING_SERVICE, entry, password)
+    except Exception as exc:  # noqa: BLE001 - keyring backends raise many kinds
+        raise SecretError(
+            f"could not store the password in the system keyring ({type(exc).__name__}: {exc})"
+        ) from None
+    return entry
+
+
+def delete_password(account: str, protocol: Protocol | None = None) -> bool:
+    """Remove a keyring entry; False when there was none."""
+    import keyring.errors
+
+    backend = _keyring_backend(account)
+    try:
+        backend.delete_password(KEYRING_SERVICE, keyring_username(account, protocol))
+    except keyring.errors.PasswordDeleteError:
+        return False
+    return True
+
+
+def run_password_command(command: str, where: str) -> str:
+    """Run a password command with /bin/sh and return the first line of its output.
+
+    `where` names the config key, for error messages. The command's output is never shown.
+    """
+    try:
+        result = subprocess.run(
+            ["/bin/sh", "-c", command],
+            capture_output=True,
+            timeout=PASSWORD_COMMAND_TIMEOUT,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        raise SecretError(
+            f"{where}: the command did not finish within {PASSWORD_COMMAND_TIMEOUT:.0f} s"
+        ) from None
+    except OSError as exc:
+        raise SecretError(f"{where}: the command could not be started: {exc.strerror}") from None
+    lines = result.stdout.decode("utf-8", "replace").splitlines()
+    password = lines[0] if lines else ""
+    if result.returncode != 0:
+        # stderr is the command's own complaint (e.g. "gpg: decryption failed"); stdout may hold
+        # the secret, so it is never shown. Register the first line in case stderr echoes it.
+        if password:
+            register_secret(password)
+        detail = _last_line(result.stderr.decode("utf-8", "replace"))
+        raise SecretError(
+            f"{where}: the command failed with exit status {result.returncode}"
+            + (f": {detail}" if detail else "")
+        )
+    if not password:
+        raise SecretError(f"{where}: the command printed nothing (the password is its first line)")
+    return password
+
+
+def _last_line(text: str) -> str:
+    from tuimail.log import redact
+
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    line = redact(lines[-1]) if lines else ""
+    # stderr is not trusted terminal text: keep it printable and short.
+    line = "".join(ch for ch in line if ch.isprintable())
+    return line[:200]
+
+
+def _remember(password: str) -> str:
+    register_secret(password)
+    return password
+
+
+def _keyring_backend(account: str) -> KeyringBackend:
+    """The system keyring, or SecretError if there is none we may use."""
+    import keyring
+    from keyring.backends import fail
+
+    backend = keyring.get_keyring()
+    # A chainer with no usable members behaves like the fail backend.
+    members = getattr(backend, "backends", None)
+    usable = [backend] if members is None else list(members)
+    module_names = [type(b).__module__ for b in usable]
+    if not usable or all(isinstance(b, fail.Keyring) for b in usable):
+        raise SecretError(
+            f"account {account!r}: no system keyring is available (no Secret Service such as "
+            f"gnome-keyring or KeePassXC is running on the session bus), and no password_command "
+            f"is set. Either start a keyring service and run `tuimail accounts set-password "
+            f"{account}`, or set password_command in [accounts.{account}] (for example "
+            f'password_command = "pass show mail/{account}").'
+        )
+    if any(name.startswith("keyrings.alt") for name in module_names):
+        raise SecretError(
+            f"account {account!r}: the configured keyring backend ({', '.join(module_names)}) "
+            f"stores passwords in a file; tuimail does not use it. Use a Secret Service "
+            f"(gnome-keyring, KeePassXC) or password_command."
+        )
+    return backend
