@@ -145,9 +145,8 @@ class _Checks:
         try:
             return Security(text)
         except ValueError:
-            raise _Invalid(
-                f"{text!r} is not one of \"tls\", \"starttls\", \"none\"{_did_you_mean(text, [s.value for s in Security])}"
-            ) from None
+            hint = _did_you_mean(text, [s.value for s in Security])
+            raise _Invalid(f'{text!r} is not one of "tls", "starttls", "none"{hint}') from None
 
     @staticmethod
     def boolean(value: Any, key: str) -> bool:
@@ -250,9 +249,7 @@ def parse_config(text: str, path: Path | None = None) -> Config:
 def _account(name: str, value: Any, path: Path | None) -> AccountConfig:
     prefix = f"accounts.{name}"
     if not ACCOUNT_NAME_RE.match(name):
-        raise ConfigError(
-            path, prefix, "account names may use only letters, digits, '-' and '_'"
-        )
+        raise ConfigError(path, prefix, "account names may use only letters, digits, '-' and '_'")
     table = _table(value, prefix, path)
     allowed = (*ACCOUNT_KEYS, *(p.value for p in Protocol))
     _reject_unknown(table, allowed, prefix + ".", path)
@@ -301,14 +298,17 @@ def _server(
             f'"none" sends the password unencrypted and is only allowed for a loopback host '
             f'(127.0.0.1, ::1, localhost), not {settings["host"]!r}; use "tls" or "starttls"',
         )
-    if protocol is Protocol.POP3 and settings.get("delete_after_days", 0) > 0:
-        if settings.get("leave_on_server") is False:
-            raise ConfigError(
-                path,
-                f"{prefix}.delete_after_days",
-                "only applies when leave_on_server = true (with leave_on_server = false, "
-                "messages are deleted right after download)",
-            )
+    if (
+        protocol is Protocol.POP3
+        and settings.get("delete_after_days", 0) > 0
+        and settings.get("leave_on_server") is False
+    ):
+        raise ConfigError(
+            path,
+            f"{prefix}.delete_after_days",
+            "only applies when leave_on_server = true (with leave_on_server = false, "
+            "messages are deleted right after download)",
+        )
     return ServerConfig(protocol=protocol, **settings)
 
 

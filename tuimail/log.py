@@ -55,7 +55,8 @@ def register_secret(secret: str | bytes) -> None:
             return
         _known.add(text)
         alternatives = [re.escape(text)]
-        alternatives += [f"[{_B64_CHARS}]*{re.escape(core)}[{_B64_CHARS}]*" for core in base64_cores(raw)]
+        for core in base64_cores(raw):
+            alternatives.append(f"[{_B64_CHARS}]*{re.escape(core)}[{_B64_CHARS}]*")
         # repr() of bytes or str shows some characters escaped; cover that spelling too.
         escaped = repr(text)[1:-1]
         if escaped != text:
@@ -78,6 +79,14 @@ class RedactingFormatter(logging.Formatter):
 
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(threadName)s] %(message)s"
+CONSOLE_FORMAT = "tuimail: %(levelname)s: %(message)s"
+# A record logged with extra={SHOWN: True} was already printed to the terminal by the caller.
+SHOWN = "tuimail_shown_on_terminal"
+
+
+class _NotShownYet(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not getattr(record, SHOWN, False)
 
 
 def setup_logging(log_file: Path | None = None, debug: bool = False) -> None:
@@ -100,10 +109,12 @@ def setup_logging(log_file: Path | None = None, debug: bool = False) -> None:
         os.close(fd)
         handler = logging.FileHandler(log_file, encoding="utf-8")
         handler.setLevel(level)
+        handler.setFormatter(RedactingFormatter(LOG_FORMAT))
     else:
         handler = logging.StreamHandler(sys.stderr)
         handler.setLevel(logging.DEBUG if debug else logging.WARNING)
-    handler.setFormatter(RedactingFormatter(LOG_FORMAT))
+        handler.setFormatter(RedactingFormatter(LOG_FORMAT if debug else CONSOLE_FORMAT))
+        handler.addFilter(_NotShownYet())
     root.addHandler(handler)
     root.setLevel(level)
     logging.captureWarnings(True)

@@ -1,7 +1,8 @@
 """Where tuimail keeps its configuration and its data.
 
 Configuration: `--config PATH`, else `$TUIMAIL_CONFIG`, else `<XDG config dir>/tuimail/config.toml`.
-Data (the SQLite store, locks): `--data-dir DIR`, else `$TUIMAIL_DATA_DIR`, else `<XDG data dir>/tuimail/`.
+Data (the SQLite store, locks): `--data-dir DIR`, else `$TUIMAIL_DATA_DIR`, else
+`<XDG data dir>/tuimail/`.
 """
 
 from __future__ import annotations

@@ -54,7 +54,7 @@ def get_password(account: AccountConfig, protocol: Protocol) -> str:
     for entry in (keyring_username(account.name, protocol), keyring_username(account.name)):
         try:
             password = backend.get_password(KEYRING_SERVICE, entry)
-        except Exception as exc:  # noqa: BLE001 - keyring backends raise many kinds
+        except Exception as exc:  # keyring backends raise many kinds
             raise SecretError(
                 f"account {account.name!r}: the system keyring could not be read "
                 f"({type(exc).__name__}: {exc}). Unlock it, or set password_command "
@@ -81,7 +81,7 @@ def set_password(account: str, password: str, protocol: Protocol | None = None) 
     entry = keyring_username(account, protocol)
     try:
         backend.set_password(KEYRING_SERVICE, entry, password)
-    except Exception as exc:  # noqa: BLE001 - keyring backends raise many kinds
+    except Exception as exc:  # keyring backends raise many kinds
         raise SecretError(
             f"could not store the password in the system keyring ({type(exc).__name__}: {exc})"
         ) from None

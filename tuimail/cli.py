@@ -1,0 +1,256 @@
+"""Command-line entry point: argument parsing and the headless subcommands.
+
+Heavy modules (textual, keyring, the protocol engines) are imported inside the command that needs
+them, so a headless command pays only for what it uses.
+
+Exit status: 0 success, 1 the command ran and something failed (a server check, a password),
+2 bad usage or a bad configuration (nothing was started), 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from tuimail import __version__
+from tuimail.config import Config, ConfigError, load_config
+from tuimail.log import SHOWN, redact, setup_logging
+from tuimail.model import Protocol
+from tuimail.paths import config_location, data_dir
+
+log = logging.getLogger(__name__)
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+class CommandError(Exception):
+    """A failure to report as `tuimail: error: ...` with an exit status."""
+
+    def __init__(self, message: str, status: int = EXIT_FAILED) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
+    # The same options on the main parser and on every subcommand, so they work before or after
+    # the command name. On subparsers the defaults are suppressed so they don't overwrite values
+    # given before the command.
+    default = argparse.SUPPRESS if suppress else None
+    group = parser.add_argument_group("global options")
+    group.add_argument(
+        "--config",
+        metavar="PATH",
+        default=default,
+        help="config file (default: $TUIMAIL_CONFIG, else ~/.config/tuimail/config.toml)",
+    )
+    group.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        default=default,
+        help="where the local store lives (default: $TUIMAIL_DATA_DIR, "
+        "else ~/.local/share/tuimail)",
+    )
+    group.add_argument(
+        "--log-file",
+        metavar="PATH",
+        default=default,
+        help="write a log to PATH (passwords are never logged)",
+    )
+    group.add_argument(
+        "--debug",
+        action="store_true",
+        default=default if suppress else False,
+        help="log everything, including the protocol conversation (passwords redacted)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for `tuimail`."""
+    parser = argparse.ArgumentParser(
+        prog="tuimail",
+        description="An offline-first terminal email client. Without a command, opens the app.",
+        epilog="Documentation: README.md and docs/ in the source tree.",
+    )
+    parser.add_argument("--version", action="version", version=f"tuimail {__version__}")
+    _global_options(parser, suppress=False)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    demo = commands.add_parser(
+        "demo",
+        help="open the app on a demo mailbox (no account, no network)",
+        description="Build a demo store with a few hundred varied messages in a temporary "
+        "directory and open the app on it. Needs no account and no network.",
+    )
+    demo.add_argument(
+        "--keep",
+        metavar="DIR",
+        help="build the demo store in DIR and keep it (default: a temporary directory)",
+    )
+    demo.add_argument(
+        "--no-ui", action="store_true", help="only build the store and print where it is"
+    )
+    _global_options(demo, suppress=True)
+    demo.set_defaults(handler=cmd_demo)
+
+    accounts = commands.add_parser("accounts", help="list, check and set passwords of accounts")
+    _global_options(accounts, suppress=True)
+    account_commands = accounts.add_subparsers(dest="accounts_command", metavar="COMMAND")
+    accounts.set_defaults(handler=lambda args, config: _usage(accounts))
+
+    check = account_commands.add_parser(
+        "check",
+        help="connect and log in to every configured server, and say what failed",
+        description="Connect and authenticate to every configured server; print one line per "
+        "account and protocol: ok, or what failed. Exit status 1 when any check failed.",
+    )
+    check.add_argument(
+        "--timeout",
+        type=float,
+        default=20.0,
+        metavar="SECONDS",
+        help="per-connection timeout (default: 20)",
+    )
+    _global_options(check, suppress=True)
+    check.set_defaults(handler=cmd_accounts_check)
+
+    listing = account_commands.add_parser("list", help="list the configured accounts")
+    _global_options(listing, suppress=True)
+    listing.set_defaults(handler=cmd_accounts_list)
+
+    set_pw = account_commands.add_parser(
+        "set-password",
+        help="store an account's password in the system keyring",
+        description="Store a password in the system keyring (Secret Service). Reads it from the "
+        "terminal without echo, or the first line of standard input when that is not a terminal.",
+    )
+    set_pw.add_argument("account", help="account name, as in [accounts.NAME]")
+    set_pw.add_argument(
+        "--protocol",
+        choices=[p.value for p in Protocol],
+        help="store it for this protocol only (entry ACCOUNT/PROTOCOL; default: the whole account)",
+    )
+    _global_options(set_pw, suppress=True)
+    set_pw.set_defaults(handler=cmd_accounts_set_password)
+    return parser
+
+
+def _usage(parser: argparse.ArgumentParser) -> int:
+    parser.print_help(sys.stderr)
+    return EXIT_USAGE
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run `tuimail` with `argv` (default: sys.argv[1:]); returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    setup_logging(Path(args.log_file) if args.log_file else None, debug=args.debug)
+    log.info("tuimail %s: %s", __version__, " ".join(sys.argv[1:] if argv is None else argv))
+    handler: Callable[[argparse.Namespace, Config], int] = getattr(args, "handler", cmd_app)
+    try:
+        config = _load_config(args)
+        return handler(args, config)
+    except ConfigError as exc:
+        _error(str(exc))
+        return EXIT_USAGE
+    except CommandError as exc:
+        _error(str(exc))
+        return exc.status
+    except KeyboardInterrupt:
+        _error("interrupted")
+        return EXIT_INTERRUPTED
+
+
+def _error(message: str) -> None:
+    print(f"tuimail: error: {redact(message)}", file=sys.stderr)
+    log.error("%s", message, extra={SHOWN: True})
+
+
+def _load_config(args: argparse.Namespace) -> Config:
+    location = config_location(args.config)
+    return load_config(location.path, must_exist=location.explicit)
+
+
+def _data_dir(args: argparse.Namespace) -> Path:
+    return data_dir(args.data_dir)
+
+
+# --- commands -------------------------------------------------------------------------------
+
+
+def cmd_app(args: argparse.Namespace, config: Config) -> int:
+    """Open the terminal app on the user's store."""
+    from tuimail.app import run_app
+
+    return run_app(config, _data_dir(args))
+
+
+def cmd_demo(args: argparse.Namespace, config: Config) -> int:
+    """Build a demo store and open the app on it."""
+    from tuimail.demo import run_demo
+
+    return run_demo(keep=Path(args.keep) if args.keep else None, ui=not args.no_ui)
+
+
+def cmd_accounts_list(args: argparse.Namespace, config: Config) -> int:
+    """Print the configured accounts and their servers."""
+    location = config_location(args.config)
+    if not config.accounts:
+        print(f"No accounts configured (config file: {location.path}).")
+        return EXIT_OK
+    for account in config.accounts.values():
+        print(f"{account.name}: {account.address}")
+        servers = account.servers()
+        if not servers:
+            print("  local account (no servers)")
+        for server in servers:
+            print(
+                f"  {server.protocol.value.upper():<4} {server.host}:{server.port} "
+                f"{server.security.value} as {server.username}"
+            )
+    return EXIT_OK
+
+
+def cmd_accounts_check(args: argparse.Namespace, config: Config) -> int:
+    """Connect and log in to every configured server."""
+    from tuimail.sync.check import check_command
+
+    return check_command(config, sys.stdout, timeout=args.timeout)
+
+
+def cmd_accounts_set_password(args: argparse.Namespace, config: Config) -> int:
+    """Store a password in the system keyring."""
+    from tuimail.secrets import SecretError, set_password
+
+    account = config.accounts.get(args.account)
+    if account is None:
+        known = ", ".join(config.accounts) or "none"
+        raise CommandError(
+            f"no account {args.account!r} in the config (configured: {known})", EXIT_USAGE
+        )
+    protocol = Protocol(args.protocol) if args.protocol else None
+    if protocol is not None and account.server(protocol) is None:
+        raise CommandError(
+            f"account {account.name!r} has no [{protocol.value}] server configured", EXIT_USAGE
+        )
+    password = _read_password(f"Password for {account.name} ({account.address}): ")
+    try:
+        entry = set_password(account.name, password, protocol)
+    except SecretError as exc:
+        raise CommandError(str(exc)) from None
+    print(f"Stored in the system keyring as service 'tuimail', entry {entry!r}.")
+    return EXIT_OK
+
+
+def _read_password(prompt: str) -> str:
+    if sys.stdin.isatty():
+        import getpass
+
+        return getpass.getpass(prompt)
+    line = sys.stdin.readline()
+    return line.rstrip("\r\n")
