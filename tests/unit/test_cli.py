@@ -1,0 +1,111 @@
+"""The command line: help, version, global options anywhere, config errors stop everything."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tuimail import __version__
+from tuimail.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "tuimail", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+        env=env,
+        check=False,
+    )
+
+
+def test_version() -> None:
+    result = run("--version")
+    assert result.returncode == 0
+    assert result.stdout.strip() == f"tuimail {__version__}"
+
+
+def test_help_lists_commands_and_global_options() -> None:
+    result = run("--help")
+    assert result.returncode == 0
+    for word in ("demo", "accounts", "--config", "--data-dir", "--log-file", "--debug"):
+        assert word in result.stdout
+
+
+def test_global_options_work_after_the_command(tmp_path: Path, capsys) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text('[accounts.w]\naddress = "a@example.org"\n')
+    assert main(["accounts", "list", "--config", str(config)]) == 0
+    assert main(["--config", str(config), "accounts", "list"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("w: a@example.org") == 2
+    assert "local account" in out
+
+
+def test_config_error_exits_2_and_names_file_and_key(tmp_path: Path) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text('[accounts.w]\naddress = "a@example.org"\nadress = "typo"\n')
+    result = run("--config", str(config), "accounts", "list")
+    assert result.returncode == 2
+    assert f"{config}: accounts.w.adress: unknown key (did you mean 'address'?)" in result.stderr
+    assert result.stdout == ""
+
+
+def test_config_from_environment(tmp_path: Path) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text('[accounts.envacct]\naddress = "e@example.org"\n')
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "TUIMAIL_CONFIG": str(config)}
+    result = run("accounts", "list", env=env)
+    assert result.returncode == 0, result.stderr
+    assert "envacct: e@example.org" in result.stdout
+
+
+def test_unknown_account_for_set_password(tmp_path: Path) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text('[accounts.w]\naddress = "a@example.org"\n')
+    result = run("--config", str(config), "accounts", "set-password", "nope")
+    assert result.returncode == 2
+    assert "no account 'nope'" in result.stderr
+
+
+def test_log_file_records_the_command(tmp_path: Path) -> None:
+    log_file = tmp_path / "log.txt"
+    config = tmp_path / "c.toml"
+    config.write_text("")
+    result = run("--config", str(config), "--log-file", str(log_file), "accounts", "list")
+    assert result.returncode == 0
+    assert "accounts list" in log_file.read_text()
+
+
+def test_headless_command_does_not_import_textual_or_keyring(tmp_path: Path) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text('[accounts.w]\naddress = "a@example.org"\n')
+    probe = (
+        "import sys; from tuimail.cli import main; "
+        f"rc = main(['--config', {str(config)!r}, 'accounts', 'list']); "
+        "heavy = ('textual', 'keyring', 'imapclient', 'aiosmtplib'); "
+        "bad = [m for m in heavy if m in sys.modules]; "
+        "print('LOADED', bad); sys.exit(rc)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "LOADED []" in result.stdout
+
+
+@pytest.mark.parametrize("args", [["accounts"], ["accounts", "bogus"]])
+def test_bad_usage_exits_2(args: list[str]) -> None:
+    assert run(*args).returncode == 2
