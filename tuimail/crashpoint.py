@@ -1,0 +1,51 @@
+"""Named durable steps, and a test-only switch that kills the process at one of them.
+
+Engines call ``crashpoint("pop3.after_commit")`` at every step that must survive a crash. Normally
+that costs one comparison. When the environment variable ``TUIMAIL_CRASH_AT`` names the step, the
+process ends right there with ``os._exit(CRASH_EXIT_CODE)``: no cleanup, no ``finally``, no
+flushing of buffers, no closing of connections, as if the machine lost power (except that what
+reached the kernel stays). ``TUIMAIL_CRASH_AT=name:3`` crashes the third time the step is reached
+(in the middle of a batch). The variable is read once, at import.
+
+Every step used in the code is listed in ``KNOWN_CRASHPOINTS`` and in docs/crashpoints.md; a test
+keeps the three in agreement.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+
+ENV_VAR = "TUIMAIL_CRASH_AT"
+# Distinctive, and outside the codes a normal run uses (0 ok, 1 error, 2 usage).
+CRASH_EXIT_CODE = 77
+
+# Step name -> what has just become durable (or is about to happen) at that point.
+# Names are "<area>.<step>"; add a row here and in docs/crashpoints.md with each new call.
+KNOWN_CRASHPOINTS: dict[str, str] = {}
+
+
+def parse_target(value: str | None) -> tuple[str, int] | None:
+    """Parse a ``TUIMAIL_CRASH_AT`` value: ``name`` or ``name:N`` (N >= 1) -> (name, N)."""
+    if not value:
+        return None
+    name, sep, count_text = value.strip().rpartition(":")
+    if not sep:
+        return value.strip(), 1
+    if not name or not count_text.isdigit() or int(count_text) < 1:
+        raise ValueError(f"{ENV_VAR}={value!r}: expected NAME or NAME:COUNT with COUNT >= 1")
+    return name, int(count_text)
+
+
+_target = parse_target(os.environ.get(ENV_VAR))
+_target_name = _target[0] if _target else None
+_target_count = _target[1] if _target else 0
+_hits = itertools.count(1)  # next() on it is atomic under the GIL, so threads may share it
+
+
+def crashpoint(name: str) -> None:
+    """Mark a durable step; exits the process here when ``TUIMAIL_CRASH_AT`` selects it."""
+    if name != _target_name:
+        return
+    if next(_hits) >= _target_count:
+        os._exit(CRASH_EXIT_CODE)
