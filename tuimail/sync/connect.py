@@ -1,0 +1,583 @@
+"""Connect and log in to IMAP, POP3 and SMTP servers: the one way every engine does it.
+
+Each helper takes the server's settings, the account's extra CA file, a `password` callable and a
+timeout that bounds every socket operation, and returns a logged-in client:
+
+- `connect_imap()` -> `imapclient.IMAPClient`
+- `connect_pop3()` -> `poplib.POP3`
+- `connect_smtp()` (async) -> `aiosmtplib.SMTP`
+
+Rules they keep:
+- The connection is protected first: implicit TLS, or a required STARTTLS/STLS upgrade after
+  which the capabilities are asked again (the plaintext list is never trusted). `password` is
+  called only after that, so a TLS failure never even asks the keyring, and no credential ever
+  crosses an unprotected or unverified connection. `security = "none"` (loopback hosts only; the
+  config enforces it) logs in plainly.
+- Every failure is one `ConnectError` with a `kind` from `FailureKind` and a message in plain words;
+  text from the server is cut to one printable line (it is untrusted).
+- Passwords are never logged. The protocol conversation is logged at DEBUG: imapclient through
+  its `imapclient` loggers (it hides LOGIN/AUTHENTICATE arguments itself), POP3 and SMTP through
+  `tuimail.sync.wire.pop3` / `tuimail.sync.wire.smtp` (authentication data hidden). The exact
+  AUTH strings built here are registered with `tuimail.log` for redaction as well.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import enum
+import logging
+import poplib
+import socket
+import ssl
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
+
+import aiosmtplib
+import imapclient
+import imapclient.exceptions
+
+from tuimail.config import DEFAULT_PORTS, ServerConfig
+from tuimail.log import register_secret
+from tuimail.model import Protocol, Security
+from tuimail.secrets import SecretError
+from tuimail.sync.tls import (
+    describe_tls_error,
+    make_inspection_context,
+    make_ssl_context,
+    printable_line,
+    tls_problem,
+)
+
+log = logging.getLogger(__name__)
+pop3_wire = logging.getLogger("tuimail.sync.wire.pop3")
+smtp_wire = logging.getLogger("tuimail.sync.wire.smtp")
+
+DEFAULT_TIMEOUT = 20.0  # seconds, for every socket operation
+
+PasswordSource = Callable[[], str]
+PeerCert = Mapping[str, Any]
+_E = TypeVar("_E", bound=BaseException)
+
+
+class FailureKind(enum.StrEnum):
+    """Why a connection failed: a small closed set that callers may branch on."""
+
+    REFUSED = "refused"
+    TIMEOUT = "timeout"
+    DNS = "dns"
+    NETWORK = "network"  # any other socket error: unreachable network, connection reset
+    TLS_UNTRUSTED = "tls_untrusted"
+    TLS_EXPIRED = "tls_expired"
+    TLS_HOSTNAME = "tls_hostname"
+    TLS_OTHER = "tls_other"
+    STARTTLS_MISSING = "starttls_missing"
+    AUTH_FAILED = "auth_failed"
+    PROTOCOL_ERROR = "protocol_error"
+    PASSWORD_UNAVAILABLE = "password_unavailable"  # noqa: S105 - a failure name, not a password
+
+
+class ConnectError(Exception):
+    """Connecting or logging in failed; `message` says what happened in words a user can act on."""
+
+    def __init__(
+        self, protocol: Protocol, host: str, port: int, kind: FailureKind, message: str
+    ) -> None:
+        self.protocol = protocol
+        self.host = host
+        self.port = port
+        self.kind = kind
+        self.message = message
+        super().__init__(f"{protocol.value.upper()} {host}:{port}: {message}")
+
+
+# --- IMAP
+
+
+def connect_imap(
+    server: ServerConfig,
+    *,
+    ca_file: Path | None,
+    password: PasswordSource,
+    timeout: float = DEFAULT_TIMEOUT,
+) -> imapclient.IMAPClient:
+    """Connect to an IMAP server, protect the connection and log in. Raises ConnectError.
+
+    The caller owns the returned client (one per thread: imapclient is not thread-safe) and ends
+    it with `logout()`.
+    """
+    attempt = _Attempt(server, timeout)
+    context = attempt.ssl_context(ca_file)
+    client: imapclient.IMAPClient | None = None
+    try:
+        client = _open_imap(server, context, timeout, attempt)
+        if _imap_preauth(client):
+            # Already authenticated by the greeting; for STARTTLS _open_imap refused this.
+            log.debug("IMAP %s:%s: PREAUTH greeting, no login needed", server.host, server.port)
+            return client
+        _login_imap(client, server, password, attempt)
+        return client
+    except Exception as exc:
+        _shutdown_imap(client)
+        cert = None
+        if attempt.wants_certificate(exc):
+            cert = _peer_cert(lambda ctx: _imap_peer_cert(server, ctx, timeout), ca_file)
+        raise attempt.failure(exc, cert) from exc
+
+
+def _open_imap(
+    server: ServerConfig, context: ssl.SSLContext | None, timeout: float, attempt: _Attempt
+) -> imapclient.IMAPClient:
+    """A connected, protected (unless security is none) client that has not logged in."""
+    attempt.step = _Step.CONNECT
+    if server.security is Security.TLS:
+        return imapclient.IMAPClient(
+            server.host, server.port, ssl=True, ssl_context=context, timeout=timeout
+        )
+    client = imapclient.IMAPClient(server.host, server.port, ssl=False, timeout=timeout)
+    if server.security is Security.STARTTLS:
+        try:
+            attempt.step = _Step.STARTTLS
+            if _imap_preauth(client):
+                attempt.fail(
+                    FailureKind.STARTTLS_MISSING,
+                    "the server logged us in before STARTTLS (PREAUTH greeting), so the "
+                    "connection cannot be protected; nothing was sent",
+                )
+            if not client.has_capability("STARTTLS"):
+                attempt.starttls_missing("STARTTLS", Security.TLS)
+            client.starttls(context)
+        except BaseException:
+            _shutdown_imap(client)
+            raise
+    return client
+
+
+def _imap_preauth(client: imapclient.IMAPClient) -> bool:
+    return client.welcome.upper().startswith(b"* PREAUTH")
+
+
+def _login_imap(
+    client: imapclient.IMAPClient,
+    server: ServerConfig,
+    password: PasswordSource,
+    attempt: _Attempt,
+) -> None:
+    attempt.step = _Step.CAPABILITIES
+    # After STARTTLS imapclient asks again rather than reusing the plaintext list.
+    capabilities = client.capabilities()
+    log.debug("IMAP %s:%s capabilities: %s", server.host, server.port, capabilities)
+    plain_only = b"LOGINDISABLED" in capabilities
+    if plain_only and b"AUTH=PLAIN" not in capabilities:
+        attempt.fail(
+            FailureKind.PROTOCOL_ERROR,
+            "the server refuses password login here (LOGINDISABLED, no AUTH=PLAIN)",
+        )
+    secret = attempt.password(password)
+    attempt.step = _Step.LOGIN
+    # LOGIN carries only ASCII; AUTHENTICATE PLAIN carries UTF-8 (RFC 4616).
+    if plain_only or (not secret.isascii() and b"AUTH=PLAIN" in capabilities):
+        register_secret(_plain_blob(server.username, secret))
+        client.plain_login(server.username, secret)
+    else:
+        client.login(server.username, secret)
+
+
+def _shutdown_imap(client: imapclient.IMAPClient | None) -> None:
+    if client is not None:
+        with contextlib.suppress(Exception):
+            client.shutdown()
+
+
+def _imap_peer_cert(server: ServerConfig, context: ssl.SSLContext, timeout: float) -> PeerCert:
+    client = _open_imap(server, context, timeout, _Attempt(server, timeout))
+    try:
+        return client.socket().getpeercert()
+    finally:
+        _shutdown_imap(client)
+
+
+# --- POP3
+
+
+def connect_pop3(
+    server: ServerConfig,
+    *,
+    ca_file: Path | None,
+    password: PasswordSource,
+    timeout: float = DEFAULT_TIMEOUT,
+) -> poplib.POP3:
+    """Connect to a POP3 server, protect the connection and log in (USER/PASS).
+
+    Raises ConnectError. The caller ends the session with `quit()`.
+    """
+    attempt = _Attempt(server, timeout)
+    context = attempt.ssl_context(ca_file)
+    pop: poplib.POP3 | None = None
+    try:
+        pop = _open_pop3(server, context, timeout, attempt)
+        secret = attempt.password(password)
+        attempt.step = _Step.LOGIN
+        _pop3_command(pop.user, f"USER {server.username}", server.username)
+        _pop3_command(pop.pass_, "PASS <hidden>", secret)
+        return pop
+    except Exception as exc:
+        if pop is not None:
+            pop.close()
+        cert = None
+        if attempt.wants_certificate(exc):
+            cert = _peer_cert(lambda ctx: _pop3_peer_cert(server, ctx, timeout), ca_file)
+        raise attempt.failure(exc, cert) from exc
+
+
+def _open_pop3(
+    server: ServerConfig, context: ssl.SSLContext | None, timeout: float, attempt: _Attempt
+) -> poplib.POP3:
+    """A connected, protected (unless security is none) POP3 session before USER/PASS."""
+    attempt.step = _Step.CONNECT
+    pop: poplib.POP3
+    if server.security is Security.TLS:
+        # Pass the context explicitly: poplib's own default does not verify certificates.
+        pop = poplib.POP3_SSL(server.host, server.port, timeout=timeout, context=context)
+    else:
+        pop = poplib.POP3(server.host, server.port, timeout=timeout)
+    pop3_wire.debug("< %s", _server_text(pop.getwelcome()))
+    if server.security is Security.STARTTLS:
+        try:
+            attempt.step = _Step.STARTTLS
+            if "STLS" not in _pop3_capa(pop):
+                attempt.starttls_missing("STLS", Security.TLS)
+            _pop3_command(pop.stls, "STLS", context)
+            attempt.step = _Step.CAPABILITIES
+            _pop3_capa(pop)  # asked again: the plaintext answer is not trusted
+        except BaseException:
+            pop.close()
+            raise
+    return pop
+
+
+def _pop3_capa(pop: poplib.POP3) -> dict[str, list[str]]:
+    pop3_wire.debug("> CAPA")
+    try:
+        capabilities = pop.capa()
+    except poplib.error_proto as exc:
+        pop3_wire.debug("< %s", _server_text(exc.args[0] if exc.args else b""))
+        return {}  # a server without CAPA offers no STLS either
+    pop3_wire.debug("< %s", " ".join(capabilities))
+    return capabilities
+
+
+def _pop3_command(method: Callable[[Any], bytes], shown: str, argument: Any) -> bytes:
+    """Run one poplib command, logging it as `shown` (poplib's own debug output goes to stdout)."""
+    pop3_wire.debug("> %s", shown)
+    try:
+        response = method(argument)
+    except poplib.error_proto as exc:
+        pop3_wire.debug("< %s", _server_text(exc.args[0] if exc.args else b""))
+        raise
+    pop3_wire.debug("< %s", _server_text(response))
+    return response
+
+
+def _pop3_peer_cert(server: ServerConfig, context: ssl.SSLContext, timeout: float) -> PeerCert:
+    pop = _open_pop3(server, context, timeout, _Attempt(server, timeout))
+    try:
+        sock = pop.sock
+        return sock.getpeercert() if isinstance(sock, ssl.SSLSocket) else {}
+    finally:
+        pop.close()
+
+
+# --- SMTP
+
+
+class LoggingSMTP(aiosmtplib.SMTP):
+    """aiosmtplib.SMTP that logs commands and replies at DEBUG, never authentication data.
+
+    aiosmtplib itself logs nothing. Message contents (DATA) are not logged either.
+    """
+
+    async def execute_command(self, *args: bytes, **kwargs: Any) -> aiosmtplib.SMTPResponse:
+        """Send one command (see aiosmtplib.SMTP.execute_command), logging it and the reply."""
+        smtp_wire.debug("> %s", _smtp_command_for_log(args))
+        response = await super().execute_command(*args, **kwargs)
+        smtp_wire.debug("< %d %s", response.code, _server_text(response.message, limit=500))
+        return response
+
+
+# Commands whose arguments are safe to log; anything else (AUTH continuation lines) is hidden.
+_SMTP_LOGGED_VERBS = frozenset(
+    {"EHLO", "HELO", "MAIL", "RCPT", "DATA", "BDAT", "RSET", "NOOP", "QUIT", "STARTTLS", "VRFY"}
+)
+
+
+def _smtp_command_for_log(args: tuple[bytes, ...]) -> str:
+    verb = args[0].decode("ascii", "replace").upper() if args else ""
+    if verb in _SMTP_LOGGED_VERBS:
+        return _server_text(b" ".join(args))
+    if verb == "AUTH":
+        mechanism = args[1].decode("ascii", "replace") if len(args) > 1 else ""
+        return f"AUTH {printable_line(mechanism)} <hidden>"
+    return "<authentication data hidden>"
+
+
+async def connect_smtp(
+    server: ServerConfig,
+    *,
+    ca_file: Path | None,
+    password: PasswordSource,
+    timeout: float = DEFAULT_TIMEOUT,
+) -> aiosmtplib.SMTP:
+    """Connect to an SMTP submission server, protect the connection and authenticate.
+
+    Raises ConnectError. `password` is a blocking callable (it may run a password command); it is
+    called in a worker thread. The caller ends the session with `quit()`.
+    """
+    attempt = _Attempt(server, timeout)
+    context = attempt.ssl_context(ca_file)
+    smtp = LoggingSMTP(
+        hostname=server.host,
+        port=server.port,
+        timeout=timeout,
+        use_tls=server.security is Security.TLS,
+        # Never aiosmtplib's opportunistic default (None): STARTTLS is done below, and required.
+        start_tls=False,
+        tls_context=context,
+    )
+    try:
+        await _open_smtp(smtp, server, context, attempt)
+        attempt.step = _Step.CAPABILITIES
+        if not smtp.supports_extension("auth"):
+            attempt.fail(
+                FailureKind.PROTOCOL_ERROR,
+                "the server offers no login (no AUTH in its EHLO reply) on this connection",
+            )
+        secret = await asyncio.to_thread(attempt.password, password)
+        attempt.step = _Step.LOGIN
+        # aiosmtplib builds these itself; register them so even a short password is redacted.
+        register_secret(_plain_blob(server.username, secret))
+        register_secret(base64.b64encode(secret.encode("utf-8")))
+        await smtp.login(server.username, secret)
+        return smtp
+    except Exception as exc:
+        smtp.close()
+        cert = None
+        if attempt.wants_certificate(exc):
+            cert = await _smtp_peer_cert(server, ca_file, timeout)
+        raise attempt.failure(exc, cert) from exc
+    except BaseException:
+        smtp.close()
+        raise
+
+
+async def _open_smtp(
+    smtp: aiosmtplib.SMTP, server: ServerConfig, context: ssl.SSLContext | None, attempt: _Attempt
+) -> None:
+    """Connect `smtp`, protect the connection (unless security is none), and EHLO."""
+    attempt.step = _Step.CONNECT
+    greeting = await smtp.connect()
+    smtp_wire.debug("< %d %s", greeting.code, _server_text(greeting.message))
+    if server.security is Security.STARTTLS:
+        attempt.step = _Step.STARTTLS
+        await smtp.ehlo()
+        if not smtp.supports_extension("starttls"):
+            attempt.starttls_missing("STARTTLS", Security.TLS)
+        await smtp.starttls(tls_context=context)
+    attempt.step = _Step.CAPABILITIES
+    await smtp.ehlo()  # after STARTTLS the extensions are asked again
+
+
+async def _smtp_peer_cert(
+    server: ServerConfig, ca_file: Path | None, timeout: float
+) -> PeerCert | None:
+    try:
+        context = make_inspection_context(ca_file)
+        smtp = aiosmtplib.SMTP(
+            hostname=server.host,
+            port=server.port,
+            timeout=timeout,
+            use_tls=server.security is Security.TLS,
+            start_tls=False,
+            tls_context=context,
+        )
+        try:
+            await _open_smtp(smtp, server, context, _Attempt(server, timeout))
+            return smtp.get_transport_info("peercert")
+        finally:
+            smtp.close()
+    except Exception as exc:  # only used to improve an error message
+        log.debug("could not read the certificate of %s:%s: %r", server.host, server.port, exc)
+        return None
+
+
+# --- shared
+
+
+class _Step(enum.StrEnum):
+    """What was going on when something failed (for timeout messages and logs)."""
+
+    CONNECT = "connecting"
+    STARTTLS = "starting TLS"
+    CAPABILITIES = "asking for capabilities"
+    LOGIN = "logging in"
+
+
+class _Attempt:
+    """One connection attempt: where it is, and how its failures are put into words."""
+
+    def __init__(self, server: ServerConfig, timeout: float) -> None:
+        self.server = server
+        self.timeout = timeout
+        self.step = _Step.CONNECT
+
+    @property
+    def where(self) -> str:
+        host = f"[{self.server.host}]" if ":" in self.server.host else self.server.host
+        return f"{host}:{self.server.port}"
+
+    def error(self, kind: FailureKind, message: str) -> ConnectError:
+        return ConnectError(self.server.protocol, self.server.host, self.server.port, kind, message)
+
+    def fail(self, kind: FailureKind, message: str) -> NoReturn:
+        raise self.error(kind, message)
+
+    def starttls_missing(self, command: str, alternative: Security) -> NoReturn:
+        port = DEFAULT_PORTS[self.server.protocol][alternative]
+        self.fail(
+            FailureKind.STARTTLS_MISSING,
+            f"the server does not offer {command}, so the connection cannot be protected; "
+            f'nothing was sent. Use security = "{alternative.value}" (usually port {port}) '
+            "if the server supports it",
+        )
+
+    def ssl_context(self, ca_file: Path | None) -> ssl.SSLContext | None:
+        if self.server.security is Security.NONE:
+            return None
+        try:
+            return make_ssl_context(ca_file)
+        except (OSError, ssl.SSLError) as exc:
+            detail = printable_line(getattr(exc, "strerror", None) or str(exc))
+            self.fail(FailureKind.TLS_OTHER, f"ca_file {str(ca_file)!r} cannot be used: {detail}")
+
+    def password(self, source: PasswordSource) -> str:
+        """The password, asked for only now that the connection is protected."""
+        try:
+            secret = source()
+        except SecretError as exc:
+            self.fail(FailureKind.PASSWORD_UNAVAILABLE, str(exc))
+        if not secret:
+            self.fail(FailureKind.PASSWORD_UNAVAILABLE, "the password is empty")
+        register_secret(secret)
+        return secret
+
+    def wants_certificate(self, exc: BaseException) -> bool:
+        """Would the server's certificate make the message for `exc` clearer?"""
+        verification = _find_cause(exc, ssl.SSLCertVerificationError)
+        return verification is not None and verification.verify_code in (9, 10, 62, 64)
+
+    def failure(self, exc: BaseException, cert: PeerCert | None = None) -> ConnectError:
+        """The ConnectError that explains `exc` (raised while connecting or logging in)."""
+        if isinstance(exc, ConnectError):
+            return exc
+        tls_error = _find_cause(exc, ssl.SSLError)
+        if tls_error is not None:
+            message = describe_tls_error(tls_error, host=self.server.host, cert=cert)
+            return self.error(FailureKind(tls_problem(tls_error).value), message)
+        if (auth := self._auth_failure(exc)) is not None:
+            return auth
+        if _find_cause(exc, ConnectionRefusedError) is not None:
+            return self.error(
+                FailureKind.REFUSED,
+                f"connection refused by {self.where} — is the server running, "
+                "and is the port right?",
+            )
+        if (dns := _find_cause(exc, socket.gaierror)) is not None:
+            return self.error(
+                FailureKind.DNS,
+                f"cannot find the host {self.server.host!r} ({printable_line(dns.strerror or '')})"
+                " — check the host name and the network",
+            )
+        if _find_cause(exc, TimeoutError) is not None:
+            return self.error(FailureKind.TIMEOUT, self._timeout_message())
+        if (os_error := _find_cause(exc, OSError)) is not None and not isinstance(
+            os_error, aiosmtplib.SMTPException
+        ):
+            reason = printable_line(os_error.strerror or str(os_error) or type(os_error).__name__)
+            return self.error(FailureKind.NETWORK, f"network error with {self.where}: {reason}")
+        return self.error(FailureKind.PROTOCOL_ERROR, self._protocol_message(exc))
+
+    def _auth_failure(self, exc: BaseException) -> ConnectError | None:
+        said: str | None = None
+        if isinstance(exc, imapclient.exceptions.LoginError):
+            said = str(exc).removeprefix("login failed: ").removeprefix("authenticate failed: ")
+        elif isinstance(exc, aiosmtplib.SMTPAuthenticationError):
+            said = f"{exc.code} {exc.message}"
+        elif isinstance(exc, poplib.error_proto) and self.step is _Step.LOGIN:
+            said = _server_text(exc.args[0] if exc.args else b"")
+            # RFC 3206: these codes say the password was fine but the mailbox is not available.
+            if "[IN-USE]" in said or "[SYS/" in said:
+                return self.error(
+                    FailureKind.PROTOCOL_ERROR,
+                    f"logged in, but the mailbox is not available now (server said: {said})",
+                )
+        if said is None:
+            return None
+        return self.error(
+            FailureKind.AUTH_FAILED,
+            f"wrong user name or password for {self.server.username!r} "
+            f"(server said: {printable_line(said)})",
+        )
+
+    def _timeout_message(self) -> str:
+        seconds = f"{self.timeout:g} s"
+        if self.step is _Step.CONNECT:
+            return f"timed out after {seconds} connecting to {self.where}"
+        return f"timed out after {seconds} waiting for {self.where} to answer ({self.step})"
+
+    def _protocol_message(self, exc: BaseException) -> str:
+        if isinstance(exc, aiosmtplib.SMTPServerDisconnected | imapclient.IMAPClient.AbortError):
+            return f"the server closed the connection while {self.step}"
+        if isinstance(exc, aiosmtplib.SMTPResponseException):
+            text = f"{exc.code} {exc.message}"
+        elif isinstance(exc, poplib.error_proto):
+            text = _server_text(exc.args[0] if exc.args else b"")
+        else:
+            text = str(exc) or type(exc).__name__
+        return f"unexpected answer while {self.step}: {printable_line(text)}"
+
+
+def _find_cause(exc: BaseException, kind: type[_E]) -> _E | None:
+    """`exc` or the first exception it was raised from (or while handling) that is a `kind`."""
+    seen: set[int] = set()
+    stack: list[BaseException | None] = [exc]
+    while stack:
+        current = stack.pop(0)
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, kind):
+            return current
+        stack += [current.__cause__, current.__context__]
+    return None
+
+
+def _peer_cert(read: Callable[[ssl.SSLContext], PeerCert], ca_file: Path | None) -> PeerCert | None:
+    """The server's certificate read over a throw-away connection, or None (only for messages)."""
+    try:
+        return read(make_inspection_context(ca_file))
+    except Exception as exc:  # only used to improve an error message
+        log.debug("could not read the server certificate: %r", exc)
+        return None
+
+
+def _plain_blob(username: str, password: str) -> bytes:
+    """The SASL PLAIN response as sent on the wire (base64 of NUL user NUL password)."""
+    return base64.b64encode(b"\0" + username.encode("utf-8") + b"\0" + password.encode("utf-8"))
+
+
+def _server_text(text: str | bytes, limit: int = 200) -> str:
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    return printable_line(text, limit)
