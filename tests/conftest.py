@@ -1,0 +1,82 @@
+"""Shared fixtures: the real mail servers, reduced-capability Dovecots and the fault proxy.
+
+The logic lives in tests/support; see docs/testing.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+
+import pytest
+
+from tests.support.ca import CertificateAuthority
+from tests.support.dovecot import DovecotServer
+from tests.support.mailservers import (
+    MailServers,
+    ReducedDovecots,
+    discard_server_directory,
+    new_server_directory,
+)
+from tests.support.proxy import FaultProxy, Faults
+
+
+@pytest.fixture(scope="session")
+def test_ca() -> CertificateAuthority:
+    """The one CA that signs every test server's certificates in this run."""
+    return CertificateAuthority()
+
+
+@pytest.fixture(scope="session")
+def mail_servers(test_ca: CertificateAuthority) -> Iterator[MailServers]:
+    """Dovecot + Postfix for the whole run; a start failure fails the tests, with the logs."""
+    directory = new_server_directory()
+    servers = MailServers(directory, ca=test_ca)
+    try:
+        servers.start()
+        yield servers
+    finally:
+        servers.stop()
+        discard_server_directory(directory)
+
+
+@pytest.fixture(scope="session")
+def reduced_dovecot(test_ca: CertificateAuthority) -> Iterator[Callable[..., DovecotServer]]:
+    """``reduced_dovecot(without={"QRESYNC", "CONDSTORE"})`` -> a running Dovecot hiding them.
+
+    One instance per set of hidden capabilities, shared by the session.
+    """
+    instances = ReducedDovecots(test_ca)
+
+    def get(without: Iterable[str]) -> DovecotServer:
+        return instances.get(without)
+
+    try:
+        yield get
+    finally:
+        instances.stop_all()
+
+
+@pytest.fixture
+def fault_proxy() -> Iterator[Callable[..., FaultProxy]]:
+    """``fault_proxy(host, port, client=Faults(...), server=Faults(...))`` -> a running proxy.
+
+    Every proxy made in the test is closed at its end.
+    """
+    proxies: list[FaultProxy] = []
+
+    def make(
+        target_host: str,
+        target_port: int,
+        *,
+        client: Faults | None = None,
+        server: Faults | None = None,
+    ) -> FaultProxy:
+        proxy = FaultProxy(target_host, target_port, client=client, server=server).start()
+        proxies.append(proxy)
+        return proxy
+
+    try:
+        yield make
+    finally:
+        for proxy in proxies:
+            proxy.close()

@@ -1,0 +1,572 @@
+"""A throw-away Dovecot 2.3 for tests: IMAP, IMAPS, POP3, POP3S and LMTP on loopback.
+
+Everything lives in one directory (config, TLS files, maildirs, logs, sockets); the master process
+is started as root and stopped by its PID. Two flavours:
+
+- the full server (``variants=True``) also listens on 127.0.0.2 (certificate for another name),
+  127.0.0.3 (expired certificate) and 127.0.0.4 (no TLS at all), same ports;
+- a reduced server (``without={...}``) hides chosen IMAP capabilities, so fallback paths of the
+  client can be exercised against a real server.
+"""
+
+from __future__ import annotations
+
+import grp
+import os
+import pwd
+import re
+import secrets
+import smtplib
+import subprocess
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.support.ca import CertificateAuthority, ServerTLSFiles
+from tests.support.processes import (
+    ServerStartError,
+    is_listening,
+    pick_free_ports,
+    pid_alive,
+    read_pid_file,
+    require_root,
+    require_traversable,
+    stop_pid,
+    tail,
+    wait_until,
+)
+
+DOMAIN = "tuimail.test"
+MAIL_OWNER = "nobody"  # owner of every maildir; Dovecot switches to it for mail access
+DEFAULT_USERS = {"alice": "alice-Pa55-word", "bob": "bob-Pa55-word"}
+
+GOOD_HOST = "127.0.0.1"
+WRONG_HOST = "127.0.0.2"  # certificate for another name
+EXPIRED_HOST = "127.0.0.3"  # certificate that expired a year ago
+PLAIN_HOST = "127.0.0.4"  # no TLS: no STARTTLS/STLS, implicit-TLS ports not listening
+TLS_HOSTS = (GOOD_HOST, WRONG_HOST, EXPIRED_HOST)
+VARIANT_HOSTS = (*TLS_HOSTS, PLAIN_HOST)
+
+# Mailboxes every user gets, with their RFC 6154 special-use flag.
+SPECIAL_MAILBOXES = {
+    "Sent": r"\Sent",
+    "Drafts": r"\Drafts",
+    "Trash": r"\Trash",
+    "Junk": r"\Junk",
+    "Archive": r"\Archive",
+}
+
+# Capabilities a reduced server may hide (each has a fallback path in the client).
+HIDEABLE_CAPABILITIES = frozenset({"QRESYNC", "CONDSTORE", "MOVE", "UIDPLUS", "SPECIAL-USE"})
+
+DOVECOT = "/usr/sbin/dovecot"
+DOVEADM = "/usr/bin/doveadm"
+IMAP_BINARY = "/usr/lib/dovecot/imap"
+DH_PARAMS = Path("/usr/share/dovecot/dh.pem")
+START_TIMEOUT = 20.0
+START_ATTEMPTS = 3  # a freshly picked port can be taken by someone else before Dovecot binds it
+
+
+@dataclass(frozen=True)
+class DovecotPorts:
+    """The TCP ports of one Dovecot instance (the same on every address it listens on)."""
+
+    imap: int
+    imaps: int
+    pop3: int
+    pop3s: int
+    lmtp: int
+
+
+class DovecotServer:
+    """One Dovecot instance in its own directory. Use :func:`start_dovecot` to make one."""
+
+    host = GOOD_HOST
+
+    def __init__(
+        self,
+        directory: Path,
+        tls: ServerTLSFiles,
+        *,
+        variants: bool = False,
+        without: Iterable[str] = (),
+        users: dict[str, str] | None = None,
+        domain: str = DOMAIN,
+    ) -> None:
+        self.directory = directory.resolve()
+        self.tls = tls
+        self.variants = variants
+        self.without = validate_without(without)
+        self.domain = domain
+        self.users: dict[str, str] = dict(DEFAULT_USERS if users is None else users)
+        self.ports: DovecotPorts | None = None
+        self.pid: int | None = None
+        self.config_file = self.directory / "dovecot.conf"
+        self.log_file = self.directory / "log" / "dovecot.log"
+        self.start_log_file = self.directory / "log" / "dovecot-start.log"
+        self.base_dir = self.directory / "run" / "dovecot"
+        # One passwd-file per user: Dovecot stats a passwd-file at most once a second, so a user
+        # added to a shared file could stay unknown for a second; a new file is read at once.
+        self.passwd_dir = self.directory / "passwd"
+        self.sasl_socket = self.base_dir / "auth-smtp"
+        owner = pwd.getpwnam(MAIL_OWNER)
+        self._mail_uid, self._mail_gid = owner.pw_uid, owner.pw_gid
+
+    # --- ports, as attributes -------------------------------------------------------------------
+    @property
+    def imap_port(self) -> int:
+        """IMAP with STARTTLS."""
+        return self._ports().imap
+
+    @property
+    def imaps_port(self) -> int:
+        """IMAP over implicit TLS."""
+        return self._ports().imaps
+
+    @property
+    def pop3_port(self) -> int:
+        """POP3 with STLS."""
+        return self._ports().pop3
+
+    @property
+    def pop3s_port(self) -> int:
+        """POP3 over implicit TLS."""
+        return self._ports().pop3s
+
+    @property
+    def lmtp_port(self) -> int:
+        """LMTP (plain, 127.0.0.1 only), for fast delivery by tests and by Postfix."""
+        return self._ports().lmtp
+
+    @property
+    def ca_file(self) -> Path:
+        """The CA certificate clients must trust."""
+        return self.tls.ca_file
+
+    def _ports(self) -> DovecotPorts:
+        if self.ports is None:
+            raise RuntimeError("Dovecot has not been started")
+        return self.ports
+
+    # --- life cycle -----------------------------------------------------------------------------
+    def start(self) -> None:
+        """Write the configuration, start Dovecot and wait (bounded) until every listener answers.
+
+        Raises ServerStartError with Dovecot's own log when it does not come up.
+        """
+        require_root("Dovecot")
+        check_dovecot_version()
+        self._prepare_directory()
+        last_error: ServerStartError | None = None
+        for _attempt in range(START_ATTEMPTS):
+            self.ports = DovecotPorts(*pick_free_ports(5, self._addresses()))
+            self._write_config(self._capability_setting())
+            try:
+                self._start_master()
+                return
+            except ServerStartError as error:
+                last_error = error
+                self.stop()
+                if "Address already in use" not in str(error):
+                    raise
+        assert last_error is not None
+        raise last_error
+
+    def stop(self) -> None:
+        """Stop the master process by PID (TERM, then KILL after a bounded wait). Idempotent."""
+        pid = self.pid or read_pid_file(self.base_dir / "master.pid")
+        if pid is not None:
+            stop_pid(pid)
+        self.pid = None
+
+    def running(self) -> bool:
+        """True while the master process is alive."""
+        return self.pid is not None and pid_alive(self.pid)
+
+    # --- helpers for tests ----------------------------------------------------------------------
+    def deliver(self, to_user: str, raw: bytes, *, sender: str = "") -> None:
+        """Put ``raw`` into ``to_user``'s INBOX over LMTP; returns once Dovecot has stored it."""
+        with smtplib.LMTP(GOOD_HOST, self.lmtp_port, timeout=30) as lmtp:
+            refused = lmtp.sendmail(sender, [f"{to_user}@{self.domain}"], raw)
+        if refused:
+            raise RuntimeError(f"LMTP refused delivery to {to_user}: {refused}")
+
+    def doveadm(self, *args: str) -> str:
+        """Run ``doveadm -c <this config> ARGS...`` and return its standard output."""
+        result = subprocess.run(
+            [DOVEADM, "-c", str(self.config_file), *args],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise RuntimeError(
+                f"doveadm {' '.join(args)} failed ({result.returncode}): {result.stderr.strip()}"
+            )
+        return result.stdout
+
+    def find_message(self, user: str, message_id: str, mailbox: str = "INBOX") -> list[int]:
+        """UIDs of the messages in ``user``'s ``mailbox`` whose Message-ID header contains
+        ``message_id`` (asked through doveadm, so no IMAP session is disturbed)."""
+        output = self.doveadm(
+            "search", "-u", user, "mailbox", mailbox, "header", "Message-ID", message_id
+        )
+        return [int(line.split()[1]) for line in output.splitlines() if line.strip()]
+
+    def wait_for_message(
+        self, user: str, message_id: str, *, mailbox: str = "INBOX", timeout: float = 30.0
+    ) -> int:
+        """Poll until a message with ``message_id`` is in ``user``'s ``mailbox``; return its UID.
+
+        Delivery through Postfix is asynchronous; raises TimeoutError with Dovecot's log tail.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            uids = self.find_message(user, message_id, mailbox)
+            if uids:
+                return uids[-1]
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"{message_id} not in {user}/{mailbox} after {timeout:.0f} s\n"
+                    f"{tail(self.log_file, 3000)}"
+                )
+            time.sleep(0.05)
+
+    def log(self) -> str:
+        """Dovecot's log so far (start-up output included)."""
+        return "".join(
+            path.read_text(errors="replace")
+            for path in (self.start_log_file, self.log_file)
+            if path.exists()
+        )
+
+    def add_user(self, prefix: str = "user") -> str:
+        """Create a fresh user with an empty mailbox and return its name (password in ``users``).
+
+        Each user has its own passwd-file, read on first use, so this works while Dovecot runs.
+        A test that must not see other tests' mail (POP3 deletes, counts) takes its own user.
+        """
+        name = f"{prefix}-{secrets.token_hex(4)}"
+        self.users[name] = f"{name}-Pa55-word"
+        self._make_home(name)
+        self._write_passwd_entry(name)
+        return name
+
+    def imap_capabilities(self) -> list[str]:
+        """The capabilities this Dovecot announces after login (``without`` already removed)."""
+        return self._probe_capabilities()
+
+    # --- internals ------------------------------------------------------------------------------
+    def _addresses(self) -> tuple[str, ...]:
+        return VARIANT_HOSTS if self.variants else (GOOD_HOST,)
+
+    def _prepare_directory(self) -> None:
+        require_traversable(self.directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        for sub in ("log", "run", "state", "home"):
+            (self.directory / sub).mkdir(exist_ok=True)
+        # The service users and the mail owner must traverse these.
+        for path in (self.directory, self.directory / "run", self.directory / "home"):
+            path.chmod(0o755)
+        # Read by Dovecot's auth process as user dovecot.
+        self.passwd_dir.mkdir(exist_ok=True)
+        os.chown(self.passwd_dir, 0, grp.getgrnam("dovecot").gr_gid)
+        self.passwd_dir.chmod(0o750)
+        for user in self.users:
+            self._make_home(user)
+            self._write_passwd_entry(user)
+
+    def _make_home(self, user: str) -> None:
+        home = self.directory / "home" / user
+        home.mkdir(exist_ok=True)
+        os.chown(home, self._mail_uid, self._mail_gid)
+        home.chmod(0o700)
+
+    def _write_passwd_entry(self, user: str) -> None:
+        entry = (
+            f"{user}:{{PLAIN}}{self.users[user]}:{self._mail_uid}:{self._mail_gid}::"
+            f"{self.directory / 'home' / user}::\n"
+        )
+        # Written whole under a temporary name, then renamed: Dovecot never reads half a file.
+        path = self.passwd_dir / user
+        new = self.passwd_dir / f".{user}.new"
+        new.write_text(entry)
+        os.chown(new, 0, grp.getgrnam("dovecot").gr_gid)
+        new.chmod(0o640)
+        new.replace(path)
+
+    def _capability_setting(self) -> str | None:
+        if not self.without:
+            return None
+        self._write_config(None)  # probe what this Dovecot announces by default
+        default = self._probe_capabilities()
+        missing = {name for name in self.without if name not in default}
+        # SPECIAL-USE disappears on its own once no mailbox declares special_use.
+        missing.discard("SPECIAL-USE")
+        if missing:
+            raise ServerStartError(
+                f"Dovecot does not announce {sorted(missing)} by default; cannot hide it "
+                f"(default capabilities: {' '.join(default)})"
+            )
+        return " ".join(name for name in default if name not in self.without)
+
+    def _probe_capabilities(self) -> list[str]:
+        # The imap binary run pre-authenticated on a pipe prints its post-login capabilities in
+        # the greeting ("* PREAUTH [CAPABILITY ...] Logged in as ..."), with no running server:
+        # without -u it takes the user from the environment and needs no userdb lookup.
+        probe_home = self.directory / "probe-home"
+        probe_home.mkdir(exist_ok=True)
+        os.chown(probe_home, self._mail_uid, self._mail_gid)
+        result = subprocess.run(
+            [IMAP_BINARY, "-c", str(self.config_file)],
+            input=b"x LOGOUT\r\n",
+            capture_output=True,
+            env={"USER": "capability-probe", "HOME": str(probe_home), "PATH": "/usr/bin:/bin"},
+            user=self._mail_uid,
+            group=self._mail_gid,
+            extra_groups=[],
+            timeout=30,
+            check=False,
+        )
+        match = re.search(rb"^\* PREAUTH \[CAPABILITY ([^\]]*)\]", result.stdout, re.MULTILINE)
+        if not match:
+            raise ServerStartError(
+                "could not read Dovecot's IMAP capabilities: "
+                f"{result.stdout.decode(errors='replace')}{result.stderr.decode(errors='replace')}"
+            )
+        return match.group(1).decode().split()
+
+    def _start_master(self) -> None:
+        # Dovecot keeps the starting process's stdout open: never a pipe, always a file.
+        with open(self.start_log_file, "ab") as start_log:
+            result = subprocess.run(
+                [DOVECOT, "-c", str(self.config_file)],
+                stdin=subprocess.DEVNULL,
+                stdout=start_log,
+                stderr=subprocess.STDOUT,
+                timeout=30,
+                check=False,
+            )
+        if result.returncode != 0:
+            raise ServerStartError(f"Dovecot failed to start:\n{self._failure_details()}")
+        pid_file = self.base_dir / "master.pid"
+
+        def ready() -> bool:
+            self.pid = self.pid or read_pid_file(pid_file)
+            return self.pid is not None and all(
+                is_listening(address, port) for address, port in self._listeners()
+            )
+
+        wait_until(
+            ready,
+            timeout=START_TIMEOUT,
+            what=f"Dovecot in {self.directory}",
+            failure_details=self._failure_details,
+            still_starting=lambda: self.pid is None or pid_alive(self.pid),
+        )
+
+    def _listeners(self) -> list[tuple[str, int]]:
+        ports = self._ports()
+        listeners = [(GOOD_HOST, ports.lmtp)]
+        for address in self._addresses():
+            listeners += [(address, ports.imap), (address, ports.pop3)]
+            if address != PLAIN_HOST:
+                listeners += [(address, ports.imaps), (address, ports.pop3s)]
+        return listeners
+
+    def _failure_details(self) -> str:
+        return f"{tail(self.start_log_file)}\n{tail(self.log_file)}"
+
+    def _write_config(self, imap_capability: str | None) -> None:
+        self.config_file.write_text(
+            render_config(
+                directory=self.directory,
+                tls=self.tls,
+                ports=self._ports(),
+                domain=self.domain,
+                variants=self.variants,
+                special_use="SPECIAL-USE" not in self.without,
+                imap_capability=imap_capability,
+                mail_uid=self._mail_uid,
+                mail_gid=self._mail_gid,
+            )
+        )
+
+
+def validate_without(without: Iterable[str]) -> frozenset[str]:
+    """Normalise and check the capabilities a reduced server should hide."""
+    names = frozenset(name.upper() for name in without)
+    unknown = names - HIDEABLE_CAPABILITIES
+    if unknown:
+        raise ValueError(
+            f"cannot hide {sorted(unknown)}; choose from {sorted(HIDEABLE_CAPABILITIES)}"
+        )
+    if "CONDSTORE" in names and "QRESYNC" not in names:
+        # RFC 7162: QRESYNC implies CONDSTORE, and ENABLE QRESYNC turns CONDSTORE on.
+        raise ValueError("hiding CONDSTORE needs QRESYNC hidden too (QRESYNC implies CONDSTORE)")
+    return names
+
+
+def check_dovecot_version() -> None:
+    """Fail clearly on anything but Dovecot 2.3 (2.4 changed the configuration syntax)."""
+    if not Path(DOVECOT).exists():
+        raise ServerStartError(
+            f"{DOVECOT} not found: install dovecot-imapd dovecot-pop3d dovecot-lmtpd"
+        )
+    version = subprocess.run(
+        [DOVECOT, "--version"], capture_output=True, text=True, timeout=30, check=False
+    ).stdout.strip()
+    if not version.startswith("2.3."):
+        raise ServerStartError(f"the test servers need Dovecot 2.3, found {version!r}")
+
+
+def render_config(
+    *,
+    directory: Path,
+    tls: ServerTLSFiles,
+    ports: DovecotPorts,
+    domain: str,
+    variants: bool,
+    special_use: bool,
+    imap_capability: str | None,
+    mail_uid: int,
+    mail_gid: int,
+) -> str:
+    """The text of dovecot.conf for one instance."""
+    tls_addresses = ", ".join(TLS_HOSTS if variants else (GOOD_HOST,))
+    all_addresses = ", ".join(VARIANT_HOSTS if variants else (GOOD_HOST,))
+    mailboxes = "\n".join(
+        f"  mailbox {name} {{\n    auto = subscribe\n"
+        + (f"    special_use = {flag}\n" if special_use else "")
+        + "  }"
+        for name, flag in SPECIAL_MAILBOXES.items()
+    )
+    dh = f"ssl_dh = <{DH_PARAMS}\n" if DH_PARAMS.exists() else ""
+    capability = f"  imap_capability = {imap_capability}\n" if imap_capability else ""
+    local_blocks = ""
+    if variants:
+        local_blocks = f"""
+# Same ports, one fault each. Every certificate is signed by the test CA.
+local {WRONG_HOST} {{
+  ssl_cert = <{tls.wrong_host.cert}
+  ssl_key = <{tls.wrong_host.key}
+}}
+local {EXPIRED_HOST} {{
+  ssl_cert = <{tls.expired.cert}
+  ssl_key = <{tls.expired.key}
+}}
+local {PLAIN_HOST} {{
+  # No TLS at all: no STARTTLS/STLS offered; plaintext login allowed (loopback only).
+  ssl = no
+  disable_plaintext_auth = no
+}}
+"""
+    return f"""# Generated by tests/support/dovecot.py for one test run.
+instance_name = tuimail-test-{directory.name}
+base_dir = {directory}/run/dovecot
+state_dir = {directory}/state
+protocols = imap pop3 lmtp
+listen = {GOOD_HOST}
+log_path = {directory}/log/dovecot.log
+auth_verbose = yes
+ssl = yes
+ssl_cert = <{tls.good.cert}
+ssl_key = <{tls.good.key}
+{dh}ssl_min_protocol = TLSv1.2
+disable_plaintext_auth = yes
+auth_mechanisms = plain login
+auth_username_format = %Ln
+# Tests try wrong passwords on purpose: answer at once, with no growing penalty per address.
+auth_failure_delay = 0
+first_valid_uid = {min(mail_uid, 500)}
+first_valid_gid = {min(mail_gid, 1)}
+mail_location = maildir:~/Maildir
+mail_max_userip_connections = 200
+passdb {{
+  driver = passwd-file
+  args = scheme=PLAIN username_format=%n {directory}/passwd/%n
+}}
+userdb {{
+  driver = passwd-file
+  args = username_format=%n {directory}/passwd/%n
+}}
+namespace inbox {{
+  inbox = yes
+  separator = /
+{mailboxes}
+}}
+protocol imap {{
+{capability}}}
+service imap-login {{
+  inet_listener imap {{
+    address = {all_addresses}
+    port = {ports.imap}
+  }}
+  inet_listener imaps {{
+    address = {tls_addresses}
+    port = {ports.imaps}
+    ssl = yes
+  }}
+}}
+service pop3-login {{
+  inet_listener pop3 {{
+    address = {all_addresses}
+    port = {ports.pop3}
+  }}
+  inet_listener pop3s {{
+    address = {tls_addresses}
+    port = {ports.pop3s}
+    ssl = yes
+  }}
+}}
+service lmtp {{
+  inet_listener lmtp {{
+    address = {GOOD_HOST}
+    port = {ports.lmtp}
+  }}
+}}
+service anvil {{
+  unix_listener anvil-auth-penalty {{
+    mode = 0
+  }}
+}}
+service auth {{
+  # SASL for Postfix's smtpd (runs as postfix, outside any chroot).
+  unix_listener auth-smtp {{
+    mode = 0666
+  }}
+}}
+protocol lmtp {{
+  postmaster_address = postmaster@{domain}
+}}
+{local_blocks}"""
+
+
+def start_dovecot(
+    directory: Path,
+    *,
+    without: Iterable[str] = (),
+    ca: CertificateAuthority | None = None,
+    variants: bool = False,
+) -> DovecotServer:
+    """Start a Dovecot in ``directory`` (empty or new; its parents must be o+x) and return it.
+
+    ``without`` names IMAP capabilities to hide (any of QRESYNC, CONDSTORE, MOVE, UIDPLUS,
+    SPECIAL-USE); ``ca`` is the test CA to sign its certificates (a new one by default).
+    The caller stops it with ``stop()``.
+    """
+    directory = directory.resolve()
+    directory.mkdir(parents=True, exist_ok=True)
+    directory.chmod(0o755)
+    tls_dir = directory / "tls"
+    tls = (ca or CertificateAuthority()).write_server_files(tls_dir)
+    tls_dir.chmod(0o755)
+    server = DovecotServer(directory, tls, variants=variants, without=without)
+    try:
+        server.start()
+    except BaseException:
+        server.stop()
+        raise
+    return server

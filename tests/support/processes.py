@@ -1,0 +1,159 @@
+"""Process and port helpers shared by the test server launchers."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import socket
+import stat
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+# Addresses the servers listen on; the whole of 127.0.0.0/8 reaches the loopback interface on Linux.
+LOOPBACK_ADDRESSES = ("127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.4")
+
+
+class ServerStartError(RuntimeError):
+    """A test server could not be started; the message carries the server's own log."""
+
+
+def require_root(what: str) -> None:
+    """Fail with a clear message unless running as root (the servers drop privileges themselves)."""
+    if os.geteuid() != 0:
+        raise ServerStartError(
+            f"{what} must be started as root: Dovecot and Postfix switch to their own service "
+            "users. Run the test suite as root (see docs/testing.md)."
+        )
+
+
+def require_traversable(directory: Path) -> None:
+    """Fail unless every parent of ``directory`` lets other users pass (o+x).
+
+    Dovecot's and Postfix's service users (dovecot, dovenull, postfix, the mail owner) must reach
+    files inside the server directory; pytest's own temporary directories are 0700.
+    """
+    for parent in directory.resolve().parents:
+        if not parent.stat().st_mode & stat.S_IXOTH:
+            raise ServerStartError(
+                f"{parent} is not traversable by other users (o+x), so the mail servers' service "
+                f"users cannot reach {directory}; use a directory made by tempfile.mkdtemp() "
+                "under /tmp"
+            )
+
+
+def pick_free_ports(count: int, addresses: Iterable[str] = LOOPBACK_ADDRESSES) -> list[int]:
+    """Return ``count`` distinct TCP ports that are free right now on every one of ``addresses``.
+
+    The kernel picks each port (bind to port 0 on the first address); it is then checked on the
+    other addresses too, since the servers listen on the same port on several of them. The ports
+    are released again before returning, so a start-up can still lose a race: callers retry.
+    """
+    addresses = tuple(addresses)
+    ports: list[int] = []
+    while len(ports) < count:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            probe.bind((addresses[0], 0))
+            port = probe.getsockname()[1]
+        if port not in ports and all(_port_is_free(address, port) for address in addresses[1:]):
+            ports.append(port)
+    return ports
+
+
+def _port_is_free(address: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((address, port))
+        except OSError as error:
+            if error.errno == errno.EADDRINUSE:
+                return False
+            raise
+    return True
+
+
+def is_listening(host: str, port: int) -> bool:
+    """True when a TCP connection to ``host:port`` is accepted right now."""
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def wait_until(
+    condition: Callable[[], bool],
+    *,
+    timeout: float,
+    what: str,
+    failure_details: Callable[[], str],
+    still_starting: Callable[[], bool] = lambda: True,
+) -> None:
+    """Poll ``condition`` until it holds; raise ServerStartError with details on timeout.
+
+    ``still_starting`` lets the caller give up early when the server process already died.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        if condition():
+            return
+        if not still_starting():
+            raise ServerStartError(f"{what}: exited during start-up\n{failure_details()}")
+        if time.monotonic() > deadline:
+            raise ServerStartError(f"{what}: not ready after {timeout:.0f} s\n{failure_details()}")
+        time.sleep(0.05)
+
+
+def read_pid_file(path: Path) -> int | None:
+    """The PID stored in ``path``, or None while the file is missing or still empty."""
+    try:
+        text = path.read_text().strip()
+    except FileNotFoundError:
+        return None
+    return int(text) if text.isdigit() else None
+
+
+def pid_alive(pid: int) -> bool:
+    """True while a process with this PID exists (a zombie counts as gone)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    with contextlib.suppress(OSError):
+        status = Path(f"/proc/{pid}/stat").read_text()
+        # The state letter follows the parenthesised command name.
+        if status.rsplit(")", 1)[1].split()[0] == "Z":
+            return False
+    return True
+
+
+def stop_pid(pid: int, *, grace: float = 10.0) -> bool:
+    """Send SIGTERM to ``pid``, then SIGKILL if it is still there after ``grace`` seconds.
+
+    Returns True when the process had to be killed.
+    """
+    try:
+        os.kill(pid, 15)
+    except ProcessLookupError:
+        return False
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        if not pid_alive(pid):
+            return False
+        time.sleep(0.05)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, 9)
+    return True
+
+
+def tail(path: Path, max_chars: int = 6000) -> str:
+    """The end of a log file for an error message, or a note that it does not exist."""
+    try:
+        text = path.read_text(errors="replace")
+    except FileNotFoundError:
+        return f"({path} does not exist)"
+    if len(text) > max_chars:
+        text = "...\n" + text[-max_chars:]
+    return f"--- {path} ---\n{text}"
