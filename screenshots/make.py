@@ -1,0 +1,60 @@
+"""Regenerate the screenshots in this folder from the demo store.
+
+    .venv/bin/python screenshots/make.py
+
+Builds the demo store at a fixed date in a temporary directory, drives the app headless at
+120x36 and saves one SVG per view. Look at the results before committing them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import sys
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+from tuimail.app import TuimailApp  # noqa: E402 - after the path set-up above
+from tuimail.demo import build_demo_store, demo_config  # noqa: E402
+
+NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+SIZE = (120, 36)
+# file name -> keys pressed in the message list before the screenshot
+VIEWS = {
+    "main.svg": [],
+    "html-message.svg": ["down"],
+    "attachment.svg": ["down", "down"],
+    "hostile-message.svg": ["down", "down", "down"],
+}
+
+
+async def take(data_dir: Path, name: str, keys: list[str]) -> None:
+    """Open the app, press `keys` in the message list, save the screen as `name`."""
+    app = TuimailApp(demo_config(), data_dir, title="tuimail demo", clock=lambda: NOW)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        for key in keys:
+            await pilot.press(key)
+        await pilot.pause()
+        app.save_screenshot(name, str(HERE))
+
+
+def main() -> int:
+    """Build the demo store and write every screenshot."""
+    data_dir = Path(tempfile.mkdtemp(prefix="tuimail-screenshots-"))
+    try:
+        build_demo_store(data_dir, now=NOW)
+        for name, keys in VIEWS.items():
+            asyncio.run(take(data_dir, name, keys))
+            print(f"wrote screenshots/{name}")
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

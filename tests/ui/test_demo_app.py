@@ -1,0 +1,89 @@
+"""The app on the demo store, driven headless with Textual's Pilot."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from textual.widgets import DataTable, OptionList, Static
+
+from tuimail.app import TuimailApp
+from tuimail.demo import DEMO_FOLDERS, build_demo_store, demo_config
+from tuimail.store import read
+from tuimail.store.db import open_store
+
+NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    data_dir = tmp_path_factory.mktemp("demo")
+    build_demo_store(data_dir, now=NOW)
+    return data_dir
+
+
+def test_demo_store_has_every_folder_and_the_showcase(demo_dir: Path) -> None:
+    conn = open_store(demo_dir)
+    try:
+        folders = {f.name: f for f in read.folders(conn)}
+        assert set(folders) == set(DEMO_FOLDERS)
+        assert folders["INBOX"].total == DEMO_FOLDERS["INBOX"][1] + 4
+        newest = read.rows(conn, read.message_ids(conn, folders["INBOX"].id)[:4])
+        subjects = [r.envelope.subject for r in newest]
+        assert subjects[0] == "Welcome to tuimail"
+        assert any(r.envelope.has_attachments for r in newest)
+        assert all(r.body_local for r in newest)
+    finally:
+        conn.close()
+
+
+async def test_app_lists_folders_and_messages(demo_dir: Path) -> None:
+    app = TuimailApp(demo_config(), demo_dir, title="tuimail demo")
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.pause()
+        folders = app.screen.query_one("#folders", OptionList)
+        labels = [str(folders.get_option_at_index(i).prompt) for i in range(folders.option_count)]
+        assert labels[0] == "demo"
+        assert any(label.strip().startswith("INBOX") for label in labels)
+        assert any(label.strip().startswith("Lists/dev") for label in labels)
+        table = app.screen.query_one("#messages", DataTable)
+        assert table.row_count == DEMO_FOLDERS["INBOX"][1] + 4
+        headers = str(app.screen.query_one("#view-headers", Static).render())
+        assert "Subject: Welcome to tuimail" in headers
+
+
+async def test_hostile_message_is_shown_as_harmless_text(demo_dir: Path) -> None:
+    app = TuimailApp(demo_config(), demo_dir)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.pause()
+        table = app.screen.query_one("#messages", DataTable)
+        table.focus()
+        for _ in range(3):  # welcome, newsletter, attachment, then the hostile one
+            await pilot.press("down")
+        await pilot.pause()
+        headers = str(app.screen.query_one("#view-headers", Static).render())
+        body = str(app.screen.query_one("#view-body", Static).render())
+        assert "Totally normal" in headers
+        for shown in (headers, body):
+            assert "\x1b" not in shown and "\x07" not in shown and "\u202e" not in shown
+        # Textual markup in a message is text, not an action: it is shown literally ...
+        assert "[@click=app.quit]click me[/]" in body
+        # ... and the app is still running after rendering it.
+        assert app.is_running
+
+
+async def test_selecting_another_folder_shows_its_messages(demo_dir: Path) -> None:
+    app = TuimailApp(demo_config(), demo_dir)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.pause()
+        folders = app.screen.query_one("#folders", OptionList)
+        sent_index = next(
+            i
+            for i in range(folders.option_count)
+            if str(folders.get_option_at_index(i).prompt).strip() == "Sent"
+        )
+        folders.highlighted = sent_index
+        await pilot.pause()
+        table = app.screen.query_one("#messages", DataTable)
+        assert table.row_count == DEMO_FOLDERS["Sent"][1]

@@ -1,0 +1,49 @@
+"""Turning store rows into display text. Untrusted text passes through mail.sanitize here."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from rich.text import Text
+
+from tuimail.mail.sanitize import sanitize_line
+from tuimail.model import FLAGGED, SEEN, Address
+
+
+def short_date(moment: datetime | None, now: datetime) -> str:
+    """`14:05` today, `Nov 03` this year, `2024-11-03` before."""
+    if moment is None:
+        return ""
+    local = moment.astimezone(now.tzinfo)
+    if local.date() == now.date():
+        return local.strftime("%H:%M")
+    if local.year == now.year:
+        return local.strftime("%b %d")
+    return local.strftime("%Y-%m-%d")
+
+
+def sender_text(addresses: tuple[Address, ...]) -> str:
+    """The first sender's name (or address), sanitized to one line."""
+    if not addresses:
+        return "(no sender)"
+    first = addresses[0]
+    return sanitize_line(first.name or first.email) or "(no sender)"
+
+
+def addresses_text(addresses: tuple[Address, ...]) -> str:
+    """All addresses of a header, sanitized to one line."""
+    return sanitize_line(", ".join(str(a) for a in addresses))
+
+
+def flag_marks(flags: frozenset[str], has_attachments: bool) -> Text:
+    """A three-column mark: unread dot, flag star, attachment clip."""
+    return Text.assemble(
+        ("●" if SEEN not in flags else " ", "bold"),
+        ("★" if FLAGGED in flags else " ", ""),
+        ("@" if has_attachments else " ", "dim"),
+    )
+
+
+def plain(text: str, style: str = "") -> Text:
+    """Untrusted text as a rich Text: never parsed as markup."""
+    return Text(sanitize_line(text), style=style, no_wrap=True, overflow="ellipsis")
