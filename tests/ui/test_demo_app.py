@@ -87,3 +87,11 @@ async def test_selecting_another_folder_shows_its_messages(demo_dir: Path) -> No
         await pilot.pause()
         table = app.screen.query_one("#messages", DataTable)
         assert table.row_count == DEMO_FOLDERS["Sent"][1]
+
+
+async def test_empty_store_says_what_to_do(tmp_path: Path) -> None:
+    app = TuimailApp(demo_config(), tmp_path)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        body = str(app.screen.query_one("#view-body", Static).render())
+        assert "No mail in the local store yet" in body and "tuimail demo" in body

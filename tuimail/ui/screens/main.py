@@ -80,6 +80,14 @@ class MainScreen(Screen[None]):
         if infos:
             folders.highlighted = 1  # the first folder, below its account's heading
             self.show_folder(infos[0].id)
+        else:
+            self.query_one("#view-body", Static).update(
+                Text(
+                    "No mail in the local store yet.\n\n"
+                    "Add an account to ~/.config/tuimail/config.toml (see docs/config.md) and run "
+                    "`tuimail accounts check`, or try the demo: `tuimail demo`."
+                )
+            )
         table.focus()
 
     @on(OptionList.OptionHighlighted, "#folders")
