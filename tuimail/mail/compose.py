@@ -1,0 +1,151 @@
+"""Draft -> RFC 5322 bytes, ready for SMTP (CRLF line ends, 7-bit clean).
+
+Bcc is deliberately not written into the message: whoever sends it (the outbox sender) adds the
+draft's Bcc addresses to the SMTP envelope (RCPT TO) only, so no recipient learns about them.
+
+Every header value a user or a caller supplies is checked: a CR or LF in a subject, name,
+address, message id or extra header would let text inject headers, so it raises `ComposeError`
+instead of being folded or dropped silently.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import secrets
+from datetime import datetime
+from email import headerregistry, policy, utils
+from email.message import EmailMessage
+from pathlib import Path
+
+from tuimail.model import Address, Draft
+
+# SMTP line ends and no 8-bit content: non-ASCII text goes out quoted-printable or base64, so
+# the message passes servers without 8BITMIME unchanged.
+_POLICY = policy.SMTP.clone(cte_type="7bit")
+
+# Headers compose writes itself; extra_headers may not replace them (Bcc must never appear).
+_MANAGED_HEADERS = frozenset(
+    {
+        "from",
+        "to",
+        "cc",
+        "bcc",
+        "subject",
+        "date",
+        "message-id",
+        "in-reply-to",
+        "references",
+        "mime-version",
+        "content-type",
+        "content-transfer-encoding",
+        "content-disposition",
+    }
+)
+_FIELD_NAME_CHARS = frozenset(chr(c) for c in range(33, 127)) - {":"}
+
+
+class ComposeError(ValueError):
+    """The draft cannot become a message: a line break in a header value, a bad address, an
+    unreadable attachment. The message says which field and what is wrong."""
+
+
+def _check_value(field: str, value: str) -> str:
+    if "\r" in value or "\n" in value:
+        raise ComposeError(f"{field} contains a line break (CR or LF), which is not allowed")
+    return value
+
+
+def _ascii_domain(domain: str, field: str) -> str:
+    if domain.isascii():
+        return domain
+    try:
+        return domain.encode("idna").decode("ascii")
+    except UnicodeError as exc:
+        raise ComposeError(f"{field}: the domain {domain!r} is not a valid domain name") from exc
+
+
+def make_message_id(domain: str) -> str:
+    """A new, globally unique Message-ID: ``<random@domain>`` (with angle brackets)."""
+    domain = _check_value("Message-ID domain", domain).strip()
+    if not domain or any(c.isspace() or c in "<>@" for c in domain):
+        raise ComposeError(f"cannot make a Message-ID with the domain {domain!r}")
+    return f"<{secrets.token_hex(16)}@{_ascii_domain(domain, 'Message-ID domain')}>"
+
+
+def _header_address(address: Address, field: str) -> headerregistry.Address:
+    name = _check_value(f"{field} name", address.name)
+    email = _check_value(f"{field} address", address.email).strip()
+    local, at, domain = email.rpartition("@")
+    if not at or not local or not domain:
+        raise ComposeError(f"{field}: {email!r} is not an e-mail address (user@domain)")
+    if not local.isascii():
+        raise ComposeError(f"{field}: {email!r} has non-ASCII characters before the @")
+    email = f"{local}@{_ascii_domain(domain, field)}"
+    try:
+        return headerregistry.Address(display_name=name, addr_spec=email)
+    except Exception as exc:  # the email package raises several kinds for a bad addr-spec
+        raise ComposeError(f"{field}: {email!r} is not a valid e-mail address") from exc
+
+
+def _msg_id(value: str, field: str) -> str:
+    """A message id as `<id>`, accepting it with or without angle brackets."""
+    bare = _check_value(field, value).strip().removeprefix("<").removesuffix(">")
+    if not bare or any(c.isspace() or c in "<>" for c in bare):
+        raise ComposeError(f"{field}: {value!r} is not a valid message id")
+    return f"<{bare}>"
+
+
+def _attach(msg: EmailMessage, path_text: str) -> None:
+    path = Path(path_text)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ComposeError(f"cannot read attachment {path_text!r}: {exc.strerror or exc}") from exc
+    content_type, encoding = mimetypes.guess_type(path.name)
+    if content_type is None or encoding is not None:  # e.g. .tar.gz: send the bytes as they are
+        content_type = "application/octet-stream"
+    maintype, _, subtype = content_type.partition("/")
+    # The email package writes non-ASCII names with RFC 2231 (filename*=utf-8''...).
+    msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=path.name)
+
+
+def compose(draft: Draft, *, message_id: str | None = None, date: datetime | None = None) -> bytes:
+    """Build the RFC 5322 bytes of a draft (CRLF line ends).
+
+    `message_id` (with or without angle brackets) defaults to a new one for the From domain;
+    `date` defaults to now, and a naive datetime is taken as local time. The Bcc addresses are
+    not written (see the module docstring). Raises ComposeError on a line break in any header
+    value, a bad address, an extra header that would replace a managed one, or an attachment
+    that cannot be read.
+    """
+    msg = EmailMessage(policy=_POLICY)
+    msg["From"] = _header_address(draft.from_, "From")
+    if draft.to:
+        msg["To"] = [_header_address(a, "To") for a in draft.to]
+    if draft.cc:
+        msg["Cc"] = [_header_address(a, "Cc") for a in draft.cc]
+    for address in draft.bcc:  # validated like the others, but never written
+        _header_address(address, "Bcc")
+    msg["Subject"] = _check_value("Subject", draft.subject)
+    when = date if date is not None else datetime.now()
+    msg["Date"] = utils.format_datetime(when if when.tzinfo else when.astimezone())
+    if message_id is None:
+        message_id = make_message_id(draft.from_.email.rpartition("@")[2])
+    msg["Message-ID"] = _msg_id(message_id, "Message-ID")
+    if draft.in_reply_to:
+        msg["In-Reply-To"] = _msg_id(draft.in_reply_to, "In-Reply-To")
+    if draft.references:
+        msg["References"] = " ".join(_msg_id(ref, "References") for ref in draft.references)
+    for name, value in draft.extra_headers:
+        if not name or not set(name) <= _FIELD_NAME_CHARS:
+            raise ComposeError(f"{name!r} is not a valid header name")
+        if name.lower() in _MANAGED_HEADERS:
+            raise ComposeError(f"the {name} header is set from the draft, not as an extra header")
+        msg[name] = _check_value(f"header {name}", value)
+
+    msg.set_content(draft.body, subtype="plain", charset="utf-8")
+    for path in draft.attachments:
+        _attach(msg, path)
+    for part in msg.iter_attachments():
+        del part["MIME-Version"]  # belongs in the top-level header only
+    return msg.as_bytes()

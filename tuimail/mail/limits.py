@@ -1,0 +1,169 @@
+"""Bounds on what the parser and renderer take on, and the cheap check applied before parsing.
+
+The stdlib `email` parser is not bounded: a 400 KB Subject made of adjacent encoded words takes
+seconds, a long Content-Type header is parsed while the message is split into parts, and 1,000
+levels of multipart nesting raise RecursionError. So a message is measured here first, in one
+linear pass over its bytes, and only handed to the parser when it is within these limits. A
+message over a limit is kept byte-exact by the store and shown raw (sanitized) with a note.
+
+The numbers are far above what real mail needs (a normal header section is a few KB, nesting
+rarely passes 6 levels) and low enough that the worst message within them parses and renders in
+well under a second on a small machine.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from email import policy
+from email.message import EmailMessage
+
+# --- parsing ---------------------------------------------------------------------------------
+MAX_HEADER_BYTES = 256 * 1024
+"""Size of the top-level header section (everything before the first empty line)."""
+
+MAX_FIELD_CHARS = 64 * 1024
+"""Length of one header field that is decoded (Subject, address lists, Content-Disposition)."""
+
+MAX_ENCODED_WORDS = 500
+"""RFC 2047 encoded words in one header field (decoding them costs quadratic time)."""
+
+MAX_CONTENT_TYPE_CHARS = 8 * 1024
+"""Length of any Content-Type field: the stdlib parses these while splitting the message."""
+
+MAX_DEPTH = 32
+"""Nesting of multipart and message/* containers."""
+
+MAX_PARTS = 500
+"""MIME parts in one message."""
+
+PREVIEW_FIELD_CHARS = 4096
+"""How much of an oversized header field is still decoded for the envelope."""
+
+# --- rendering -------------------------------------------------------------------------------
+MAX_HTML_CHARS = 512 * 1024
+"""HTML handed to html2text (about 1.5 MB/s, pure Python); the rest is cut with a note."""
+
+MAX_HTML_NESTING = 16
+"""Nested lists and blockquotes html2text indents; deeper ones are flattened (the indent would
+otherwise grow the output quadratically)."""
+
+MAX_RENDER_CHARS = 1_000_000
+"""Characters of body text in the message view; the rest is cut with a note."""
+
+MAX_LINE_CHARS = 20_000
+"""Longer lines in the message view are broken, so the view never lays out a megabyte line."""
+
+MAX_RAW_VIEW_BYTES = 200 * 1024
+"""Bytes of a raw message shown when it could not be parsed normally."""
+
+MAX_SEARCH_CHARS = 256 * 1024
+"""Body text handed to the full-text index."""
+
+
+@dataclass(frozen=True, slots=True)
+class StructureReport:
+    """What `measure_structure` found: the deepest nesting, the number of parts, and problems."""
+
+    depth: int
+    parts: int
+    problems: tuple[str, ...]
+
+
+# A Content-Type field at the start of a line, with its folded continuation lines.
+_CONTENT_TYPE_RE = re.compile(rb"\ncontent-type[ \t]*:([^\n]*(?:\n[ \t][^\n]*)*)", re.IGNORECASE)
+# A line that starts with "--": a candidate boundary delimiter.
+_DELIMITER_RE = re.compile(rb"\n--([^\n]*)")
+
+
+def header_section_end(raw: bytes) -> int:
+    """Offset of the end of the header section (the first empty line), or len(raw) if none."""
+    if raw.startswith((b"\n", b"\r\n")):
+        return 0
+    ends = [pos for pos in (raw.find(b"\n\n"), raw.find(b"\n\r\n")) if pos >= 0]
+    return min(ends) + 1 if ends else len(raw)
+
+
+def _content_type_of(value: bytes) -> tuple[str, str | None]:
+    """The content type and boundary the stdlib parser will see for one Content-Type value."""
+    # The same calls the parser makes (get_content_type, get_boundary), on a bounded value.
+    holder = EmailMessage(policy=policy.default)
+    holder.set_raw("Content-Type", value.decode("ascii", "surrogateescape").strip())
+    try:
+        return holder.get_content_type(), holder.get_boundary()
+    except Exception:  # a header the parser cannot read: it falls back to text/plain too
+        return "text/plain", None
+
+
+def measure_structure(raw: bytes) -> StructureReport:
+    """Measure nesting depth and part count of a raw message cheaply, without the email parser.
+
+    It looks at every Content-Type field and every line starting with ``--``, and follows the
+    declared boundaries the way a MIME parser would. It may overestimate (a quoted header in a
+    text body counts) but does not underestimate for the forms the stdlib parser understands.
+    """
+    text = b"\n" + raw.replace(b"\r\n", b"\n")
+    if b"\r" in text:  # the parser also splits lines at a lone CR
+        text = text.replace(b"\r", b"\n")
+    problems: list[str] = []
+
+    declarations = list(_CONTENT_TYPE_RE.finditer(text))
+    if len(declarations) > 2 * MAX_PARTS:
+        return StructureReport(0, len(declarations), (f"too many parts ({len(declarations)})",))
+
+    # (position, kind, boundary): kind is "multipart" or "message" for declarations.
+    events: list[tuple[int, str, bytes | None]] = []
+    for match in declarations:
+        value = match.group(1)
+        if len(value) > MAX_CONTENT_TYPE_CHARS:
+            problems.append(f"Content-Type header too large ({len(value)} bytes)")
+            continue
+        content_type, boundary = _content_type_of(value)
+        if content_type.startswith("multipart/") and boundary:
+            events.append((match.start(), "multipart", boundary.encode("ascii", "surrogateescape")))
+        elif content_type.startswith("message/"):
+            events.append((match.start(), "message", None))
+    if problems:
+        return StructureReport(0, 0, tuple(problems))
+
+    boundaries = {boundary for _, kind, boundary in events if kind == "multipart"}
+    delimiters = 0
+    if boundaries:
+        for match in _DELIMITER_RE.finditer(text):
+            line = match.group(1).rstrip(b" \t")
+            if line in boundaries:
+                events.append((match.start(), "delimiter", line))
+            elif line.endswith(b"--") and line[:-2] in boundaries:
+                events.append((match.start(), "close", line[:-2]))
+            else:
+                continue
+            delimiters += 1
+            if delimiters > 4 * MAX_PARTS:  # far more than any real message; stop counting
+                return StructureReport(0, delimiters, (f"too many parts (over {delimiters})",))
+    events.sort(key=lambda event: event[0])
+
+    # Follow the nesting: each open container is on the stack; a delimiter of an outer boundary
+    # closes everything opened inside it, as the parser does.
+    stack: list[bytes | None] = []
+    depth = parts = 0
+    for _, kind, boundary in events:
+        if kind in ("multipart", "message"):
+            stack.append(boundary)
+            depth = max(depth, len(stack))
+            if depth > MAX_DEPTH:  # no need to follow it further (and the stack stays short)
+                break
+            continue
+        if boundary not in stack:
+            continue
+        index = len(stack) - 1 - stack[::-1].index(boundary)
+        if kind == "delimiter":
+            del stack[index + 1 :]
+            parts += 1
+        else:
+            del stack[index:]
+
+    if depth > MAX_DEPTH:
+        problems.append(f"nesting too deep (over {MAX_DEPTH} levels)")
+    if parts > MAX_PARTS:
+        problems.append(f"too many parts ({parts})")
+    return StructureReport(depth, parts, tuple(problems))
