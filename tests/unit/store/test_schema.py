@@ -1,0 +1,140 @@
+"""Schema versions and migrations, and the documentation at the top of schema.py."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from tuimail.store import db, read, schema, write
+
+
+def schema_of(path: Path) -> list[tuple[str, str, str, str | None]]:
+    """Everything sqlite_master says about a database, in a stable order."""
+    conn = sqlite3.connect(path)
+    try:
+        return conn.execute(
+            "SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY type, name"
+        ).fetchall()
+    finally:
+        conn.close()
+
+
+def store_at_version(path: Path, version: int) -> None:
+    """A database migrated step by step from empty up to `version`, as an older tuimail left it."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        assert schema.apply_migrations(conn, target=version) == version
+        assert schema.user_version(conn) == version
+    finally:
+        conn.close()
+
+
+def test_every_earlier_version_migrates_to_the_fresh_schema(tmp_path: Path) -> None:
+    fresh = tmp_path / "fresh" / db.DB_FILENAME
+    db.connect(fresh).close()
+    expected = schema_of(fresh)
+    assert expected, "a fresh store has tables"
+    for version in range(schema.SCHEMA_VERSION):
+        path = tmp_path / f"v{version}" / db.DB_FILENAME
+        path.parent.mkdir()
+        store_at_version(path, version)
+        conn = db.connect(path)
+        try:
+            assert schema.user_version(conn) == schema.SCHEMA_VERSION
+        finally:
+            conn.close()
+        assert schema_of(path) == expected, f"a store of version {version} migrated differently"
+
+
+def test_next_migration_is_one_entry_and_keeps_data(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """How the next schema change will look: one appended entry, and a store of the previous
+    version opens with its data intact.
+    """
+    path = tmp_path / db.DB_FILENAME
+    conn = db.connect(path)
+    account = write.ensure_account(conn, "old", None)
+    conn.close()
+
+    monkeypatch.setattr(
+        schema, "MIGRATIONS", [*schema.MIGRATIONS, "ALTER TABLE accounts ADD COLUMN note TEXT"]
+    )
+    monkeypatch.setattr(schema, "SCHEMA_VERSION", len(schema.MIGRATIONS))
+    conn = db.connect(path)
+    try:
+        assert schema.user_version(conn) == schema.SCHEMA_VERSION
+        assert read.account_id(conn, "old") == account
+        columns = [row[1] for row in conn.execute("PRAGMA table_info(accounts)")]
+        assert "note" in columns
+    finally:
+        conn.close()
+
+
+def test_a_failing_migration_changes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / db.DB_FILENAME
+    db.connect(path).close()
+    before = schema_of(path)
+    broken = "CREATE TABLE half_done (a INTEGER);\nSELECT no_such_function();\n"
+    monkeypatch.setattr(schema, "MIGRATIONS", [*schema.MIGRATIONS, broken])
+    monkeypatch.setattr(schema, "SCHEMA_VERSION", len(schema.MIGRATIONS))
+    with pytest.raises(db.StoreError, match="no_such_function"):
+        db.connect(path)
+    assert schema_of(path) == before
+    conn = sqlite3.connect(path)
+    try:
+        assert schema.user_version(conn) == len(schema.MIGRATIONS) - 1
+    finally:
+        conn.close()
+
+
+def test_statements_keep_trigger_bodies_whole() -> None:
+    script = """
+    -- a comment
+    CREATE TABLE t (a);
+    CREATE TRIGGER t_ai AFTER INSERT ON t BEGIN
+        UPDATE t SET a = 1;
+        DELETE FROM t WHERE a = 2;
+    END;
+    """
+    parts = list(schema.statements(script))
+    assert len(parts) == 2
+    assert parts[0] == "CREATE TABLE t (a);"
+    assert parts[1].startswith("CREATE TRIGGER") and parts[1].endswith("END;")
+
+
+def test_statements_accept_a_last_statement_without_semicolon() -> None:
+    assert list(schema.statements("CREATE TABLE t (a);\nCREATE TABLE u (b)")) == [
+        "CREATE TABLE t (a);",
+        "CREATE TABLE u (b);",
+    ]
+
+
+def test_statements_refuse_an_unfinished_statement() -> None:
+    unfinished = "CREATE TRIGGER t_ai AFTER INSERT ON t BEGIN\n    UPDATE t SET a = 1;\n"
+    with pytest.raises(ValueError, match="incomplete"):
+        list(schema.statements(unfinished))
+
+
+def test_every_table_and_column_is_documented(conn: db.StoreConnection) -> None:
+    doc = schema.__doc__ or ""
+    words = set(re.findall(r"[a-z_0-9]+", doc))
+    tables = [
+        name
+        for (name,) in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table'"
+            " AND name NOT LIKE 'sqlite_%' AND name NOT LIKE 'messages_fts_%'"
+        )
+    ]
+    assert "messages" in tables and "outbox" in tables
+    for table in tables:
+        assert re.search(rf"^{table}\b", doc, re.MULTILINE), f"table {table} is not documented"
+        if table == "messages_fts":
+            continue
+        for column in conn.execute(f"PRAGMA table_xinfo({table})"):
+            assert column[1] in words, f"column {table}.{column[1]} is not documented"

@@ -1,0 +1,195 @@
+"""Opening the store: SQLite in WAL mode, private file modes, schema checks, write transactions.
+
+One connection per thread: sqlite3's `check_same_thread` stays on, so a connection handed to
+another thread fails loudly instead of corrupting a transaction.
+
+Durability: `synchronous=FULL`. In WAL mode NORMAL survives a crash of the program but a power
+loss may roll back the last commits; the POP3 worker issues DELE, and the outbox removes a sent
+message, only after the local commit that makes that safe, so losing that commit would lose or
+double mail. FULL costs one fsync per commit, and the engines commit in batches.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import stat
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from tuimail.store import schema
+
+DB_FILENAME = "tuimail.db"
+BUSY_TIMEOUT_SECONDS = 10.0
+_CACHE_KIB = 16_384
+_SIDE_FILES = ("-wal", "-shm", "-journal")
+
+# os.umask is process-wide: serialise our own changes to it.
+_umask_lock = threading.Lock()
+
+
+class StoreError(Exception):
+    """The store cannot be used as asked; the message says why in words a user can act on."""
+
+
+class SchemaTooNewError(StoreError):
+    """The database was written by a newer tuimail whose schema this code does not know."""
+
+
+class StoreConnection(sqlite3.Connection):
+    """A connection made by `connect`; it tracks the write transaction in progress."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Revision of the write transaction in progress, None outside one.
+        self.write_revision: int | None = None
+        self._savepoint_depth = 0
+
+
+def store_path(data_dir: str | os.PathLike[str]) -> Path:
+    """Where the store of a data directory lives."""
+    return Path(data_dir) / DB_FILENAME
+
+
+def open_store(data_dir: str | os.PathLike[str]) -> StoreConnection:
+    """Open (creating if needed) the store in `data_dir`; one call per thread that needs it."""
+    return connect(store_path(data_dir))
+
+
+def connect(path: str | os.PathLike[str]) -> StoreConnection:
+    """Open the database at `path`, creating it and its directory privately, migrated to date.
+
+    Raises SchemaTooNewError when the file was written by a newer schema, StoreError when it is
+    not a usable database.
+    """
+    path = Path(path)
+    # The data directory itself is private; parents it needs (~/.local/share) are ordinary.
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with _umask_lock:
+        old_umask = os.umask(0o077)
+        try:
+            conn = _open(path)
+        finally:
+            os.umask(old_umask)
+    try:
+        _restrict_modes(path)
+        _check_and_migrate(conn, path)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def _open(path: Path) -> StoreConnection:
+    conn = sqlite3.connect(
+        path,
+        timeout=BUSY_TIMEOUT_SECONDS,
+        isolation_level=None,  # transactions are explicit: see transaction()
+        factory=StoreConnection,
+    )
+    assert isinstance(conn, StoreConnection)
+    try:
+        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            raise StoreError(f"{path}: cannot switch the store to WAL mode (got {mode!r})")
+        conn.execute("PRAGMA synchronous = FULL")
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_SECONDS * 1000):d}")
+        conn.execute(f"PRAGMA cache_size = -{_CACHE_KIB:d}")
+        conn.execute("PRAGMA temp_store = MEMORY")
+        # Touch the file so that -wal and -shm exist while the private umask is in force.
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        raise StoreError(f"{path}: not a usable tuimail store ({exc})") from exc
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def _restrict_modes(path: Path) -> None:
+    """Make the database and its side files 0600 (they may predate this code or a umask)."""
+    for candidate in (path, *(path.with_name(path.name + suffix) for suffix in _SIDE_FILES)):
+        try:
+            info = candidate.stat()
+        except FileNotFoundError:
+            continue
+        if stat.S_IMODE(info.st_mode) & 0o077:
+            candidate.chmod(0o600)
+
+
+def _check_and_migrate(conn: StoreConnection, path: Path) -> None:
+    try:
+        version = schema.user_version(conn)
+        if version > schema.SCHEMA_VERSION:
+            raise SchemaTooNewError(
+                f"{path}: this store has schema version {version}, but this tuimail only knows "
+                f"versions up to {schema.SCHEMA_VERSION}; use a newer tuimail or another data "
+                "directory"
+            )
+        if version < schema.SCHEMA_VERSION:
+            schema.apply_migrations(conn)
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(f"{path}: not a usable tuimail store ({exc})") from exc
+
+
+@contextmanager
+def transaction(conn: sqlite3.Connection) -> Iterator[int]:
+    """A write transaction; yields the store revision every row written in it should carry.
+
+    The outermost call takes the write lock at once (BEGIN IMMEDIATE, so the busy timeout
+    applies instead of a failed lock upgrade later) and bumps the store revision; nested calls
+    join it through a savepoint, so a batch can wrap many single writes. Commits on success,
+    rolls back on any exception.
+    """
+    if not isinstance(conn, StoreConnection):
+        raise TypeError("store writes need a connection from tuimail.store.db.connect()")
+    if conn.write_revision is not None:
+        conn._savepoint_depth += 1
+        name = f"nested_{conn._savepoint_depth:d}"
+        conn.execute(f"SAVEPOINT {name}")
+        try:
+            yield conn.write_revision
+        except BaseException:
+            conn.execute(f"ROLLBACK TO {name}")
+            conn.execute(f"RELEASE {name}")
+            raise
+        else:
+            conn.execute(f"RELEASE {name}")
+        finally:
+            conn._savepoint_depth -= 1
+        return
+    if conn.in_transaction:
+        raise StoreError("a store write cannot start inside a transaction opened elsewhere")
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        revision = conn.execute(
+            "UPDATE store_state SET revision = revision + 1 WHERE id = 1 RETURNING revision"
+        ).fetchall()[0][0]
+        conn.write_revision = revision
+        yield revision
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    finally:
+        conn.write_revision = None
+
+
+@contextmanager
+def snapshot(conn: sqlite3.Connection) -> Iterator[None]:
+    """A read transaction: the queries inside see one consistent state of the store."""
+    if conn.in_transaction:
+        yield
+        return
+    conn.execute("BEGIN DEFERRED")
+    try:
+        yield
+    finally:
+        if conn.in_transaction:
+            conn.execute("COMMIT")

@@ -1,0 +1,339 @@
+"""Ingest: the one way a message enters the store (engines, importer and demo all use it).
+
+Everything the message list, threading and search need is computed here, once, when a message
+is stored: envelope columns, sort keys, thread id and the full-text row.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from tuimail.mail.parse import parse_envelope, parse_message, search_text
+from tuimail.model import Envelope
+from tuimail.store import codec
+from tuimail.store.db import StoreError, transaction
+
+# How many referenced msg-ids of one message threading looks at (the newest ones): a hostile
+# References header must not make storing a message expensive.
+MAX_REFS = 100
+
+
+@dataclass(frozen=True, slots=True)
+class IncomingMessage:
+    """One message for `store_messages`; the fields mean what `store_message`'s arguments mean."""
+
+    raw: bytes | None = None
+    header_bytes: bytes | None = None
+    uid: int | None = None
+    uidl: str | None = None
+    flags: Iterable[str | bytes] = ()
+    internaldate: datetime | None = None
+    size: int | None = None
+    has_attachments: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Parsed:
+    """What ingest takes from the parser, computed before the write transaction starts."""
+
+    envelope: Envelope
+    body_text: str
+
+
+def store_message(
+    conn: sqlite3.Connection,
+    folder_id: int,
+    *,
+    raw: bytes | None = None,
+    header_bytes: bytes | None = None,
+    uid: int | None = None,
+    uidl: str | None = None,
+    flags: Iterable[str | bytes] = (),
+    internaldate: datetime | None = None,
+    size: int | None = None,
+    has_attachments: bool | None = None,
+    now: datetime | None = None,
+) -> int:
+    """Store one message in a folder and return its id; one committed transaction.
+
+    Give `raw` (the exact bytes; the body becomes local) or `header_bytes` (headers only; the
+    body can follow with `store_body`). The key is `uid` (IMAP, under the folder's current
+    UIDVALIDITY) or `uidl` (POP3, per account); storing a key that is already there returns the
+    existing row unchanged, except that a missing body is filled in from `raw`. Without a key
+    every call stores a new message. `flags` may be str or bytes (as imapclient returns them).
+    `size` defaults to the length of `raw`; `has_attachments` (from IMAP BODYSTRUCTURE)
+    overrides what the headers suggest. `now` is the first-seen time (default: the clock).
+    """
+    incoming = IncomingMessage(
+        raw=raw,
+        header_bytes=header_bytes,
+        uid=uid,
+        uidl=uidl,
+        flags=flags,
+        internaldate=internaldate,
+        size=size,
+        has_attachments=has_attachments,
+    )
+    return store_messages(conn, folder_id, [incoming], now=now)[0]
+
+
+def store_messages(
+    conn: sqlite3.Connection,
+    folder_id: int,
+    messages: Iterable[IncomingMessage],
+    *,
+    now: datetime | None = None,
+) -> list[int]:
+    """Store many messages of one folder in one transaction (engines commit in batches).
+
+    Returns the message ids in the order given. Parsing happens before the write lock is taken.
+    """
+    batch = list(messages)
+    for item in batch:
+        _check_incoming(item)
+    parsed = [_parse(item) for item in batch]
+    first_seen = int(codec.now_epoch(now))
+    with transaction(conn) as revision:
+        account_id, uidvalidity = _folder_key(conn, folder_id)
+        return [
+            _store_one(conn, revision, folder_id, account_id, uidvalidity, item, info, first_seen)
+            for item, info in zip(batch, parsed, strict=True)
+        ]
+
+
+def store_body(conn: sqlite3.Connection, message_id: int, raw: bytes) -> None:
+    """Keep the exact bytes of a message stored header-first, and index its body text.
+
+    Storing a body that is already local changes nothing. A size still unknown (0) becomes the
+    length of `raw`.
+    """
+    parsed = parse_message(raw)
+    body_text = search_text(parsed)
+    with transaction(conn) as revision:
+        row = conn.execute("SELECT body_local FROM messages WHERE id = ?", (message_id,)).fetchone()
+        if row is None:
+            raise StoreError(f"message {message_id} is not in the store")
+        if row[0]:
+            return
+        _insert_body(conn, revision, message_id, raw, body_text, parsed.envelope.has_attachments)
+
+
+def _check_incoming(item: IncomingMessage) -> None:
+    if (item.raw is None) == (item.header_bytes is None):
+        raise ValueError("give exactly one of raw or header_bytes")
+    if item.uid is not None and item.uidl is not None:
+        raise ValueError("a message has a UID (IMAP) or a UIDL (POP3), not both")
+
+
+def _parse(item: IncomingMessage) -> _Parsed:
+    if item.raw is not None:
+        parsed = parse_message(item.raw)
+        return _Parsed(parsed.envelope, search_text(parsed))
+    assert item.header_bytes is not None
+    return _Parsed(parse_envelope(item.header_bytes), "")
+
+
+def _folder_key(conn: sqlite3.Connection, folder_id: int) -> tuple[int, int]:
+    row = conn.execute(
+        "SELECT account_id, coalesce(uidvalidity, 0) FROM folders WHERE id = ?", (folder_id,)
+    ).fetchone()
+    if row is None:
+        raise StoreError(f"folder {folder_id} is not in the store")
+    return int(row[0]), int(row[1])
+
+
+def _existing(
+    conn: sqlite3.Connection,
+    folder_id: int,
+    account_id: int,
+    uidvalidity: int,
+    item: IncomingMessage,
+) -> tuple[int, int] | None:
+    """(id, body_local) of the row already stored under the item's key, if any."""
+    if item.uid is not None:
+        row = conn.execute(
+            "SELECT id, body_local FROM messages"
+            " WHERE folder_id = ? AND uidvalidity = ? AND uid = ?",
+            (folder_id, uidvalidity, item.uid),
+        ).fetchone()
+    elif item.uidl is not None:
+        row = conn.execute(
+            "SELECT id, body_local FROM messages WHERE account_id = ? AND uidl = ?",
+            (account_id, item.uidl),
+        ).fetchone()
+    else:
+        return None
+    return None if row is None else (int(row[0]), int(row[1]))
+
+
+def _store_one(
+    conn: sqlite3.Connection,
+    revision: int,
+    folder_id: int,
+    account_id: int,
+    uidvalidity: int,
+    item: IncomingMessage,
+    info: _Parsed,
+    first_seen: int,
+) -> int:
+    existing = _existing(conn, folder_id, account_id, uidvalidity, item)
+    if existing is not None:
+        message_id, body_local = existing
+        if item.raw is not None and not body_local:
+            _insert_body(
+                conn, revision, message_id, item.raw, info.body_text, _attachments(item, info)
+            )
+        return message_id
+
+    env = info.envelope
+    refs = _thread_refs(env)
+    thread_id = _find_thread(conn, revision, account_id, env.message_id, refs)
+    date = None if env.date is None else int(env.date.timestamp())
+    internaldate = codec.epoch(item.internaldate)
+    internal = None if internaldate is None else int(internaldate)
+    sort_date = next(d for d in (date, internal, first_seen) if d is not None)
+    size = item.size
+    if size is None:
+        size = len(item.raw) if item.raw is not None else 0
+    message_id = conn.execute(
+        """
+        INSERT INTO messages (
+            folder_id, account_id, uidvalidity, uid, uidl, message_id, in_reply_to, refs,
+            subject, from_addr, to_addr, cc_addr, bcc_addr, reply_to_addr,
+            date, internaldate, first_seen, sort_date, from_sort, subject_sort,
+            flags, size, has_attachments, thread_id, body_local, revision
+        ) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        RETURNING id
+        """,
+        (
+            folder_id,
+            account_id,
+            uidvalidity if item.uid is not None else 0,
+            item.uid,
+            item.uidl,
+            env.message_id,
+            env.in_reply_to,
+            json.dumps(list(env.references), ensure_ascii=False),
+            env.subject,
+            codec.encode_addresses(env.from_),
+            codec.encode_addresses(env.to),
+            codec.encode_addresses(env.cc),
+            codec.encode_addresses(env.bcc),
+            codec.encode_addresses(env.reply_to),
+            date,
+            internal,
+            first_seen,
+            sort_date,
+            codec.sender_sort_key(env.from_),
+            codec.subject_sort_key(env.subject),
+            codec.encode_flags(item.flags),
+            size,
+            int(_attachments(item, info)),
+            thread_id or 0,
+            int(item.raw is not None),
+            revision,
+        ),
+    ).fetchall()[0][0]
+    if thread_id is None:
+        # A new conversation is named after its first message.
+        conn.execute("UPDATE messages SET thread_id = id WHERE id = ?", (message_id,))
+    conn.executemany(
+        "INSERT OR IGNORE INTO message_refs (message_id, account_id, ref) VALUES (?, ?, ?)",
+        [(message_id, account_id, ref) for ref in refs],
+    )
+    conn.execute(
+        "INSERT INTO messages_fts (rowid, subject, addresses, body) VALUES (?, ?, ?, ?)",
+        (
+            message_id,
+            env.subject,
+            codec.address_search_text(env.from_, env.to, env.cc, env.bcc),
+            info.body_text,
+        ),
+    )
+    if item.raw is not None:
+        conn.execute("INSERT INTO bodies (message_id, raw) VALUES (?, ?)", (message_id, item.raw))
+    if item.uidl is not None:
+        conn.execute(
+            "INSERT OR IGNORE INTO pop3_uidls (account_id, uidl, first_seen) VALUES (?, ?, ?)",
+            (account_id, item.uidl, first_seen),
+        )
+    return int(message_id)
+
+
+def _attachments(item: IncomingMessage, info: _Parsed) -> bool:
+    if item.has_attachments is not None:
+        return item.has_attachments
+    return info.envelope.has_attachments
+
+
+def _insert_body(
+    conn: sqlite3.Connection,
+    revision: int,
+    message_id: int,
+    raw: bytes,
+    body_text: str,
+    has_attachments: bool,
+) -> None:
+    conn.execute("INSERT INTO bodies (message_id, raw) VALUES (?, ?)", (message_id, raw))
+    conn.execute(
+        "UPDATE messages SET body_local = 1, has_attachments = ?, revision = ?,"
+        " size = CASE WHEN size = 0 THEN ? ELSE size END WHERE id = ?",
+        (int(has_attachments), revision, len(raw), message_id),
+    )
+    conn.execute("UPDATE messages_fts SET body = ? WHERE rowid = ?", (body_text, message_id))
+
+
+def _thread_refs(env: Envelope) -> list[str]:
+    """The msg-ids this message points at: the newest References plus In-Reply-To, deduplicated."""
+    refs = list(env.references[-MAX_REFS:])
+    if env.in_reply_to and env.in_reply_to not in refs:
+        refs.append(env.in_reply_to)
+    return [ref for ref in dict.fromkeys(refs) if ref and ref != env.message_id]
+
+
+def _find_thread(
+    conn: sqlite3.Connection,
+    revision: int,
+    account_id: int,
+    message_id: str | None,
+    refs: Sequence[str],
+) -> int | None:
+    """The thread a new message joins, merging the threads it connects; None for a new thread.
+
+    Candidates: messages it references or that share its Message-ID (duplicates in other
+    folders), and messages that referenced it or the same parents (orphans that arrived before
+    it). All are index lookups on (account_id, message_id) and (account_id, ref).
+    """
+    keys = list(refs)
+    if message_id:
+        keys.append(message_id)
+    if not keys:
+        return None
+    marks = ",".join("?" * len(keys))
+    threads = {
+        int(row[0])
+        for row in conn.execute(
+            f"""
+            SELECT thread_id FROM messages WHERE account_id = ? AND message_id IN ({marks})
+            UNION
+            SELECT m.thread_id FROM message_refs AS r JOIN messages AS m ON m.id = r.message_id
+            WHERE r.account_id = ? AND r.ref IN ({marks})
+            """,  # noqa: S608 - only placeholders are interpolated
+            (account_id, *keys, account_id, *keys),
+        )
+    }
+    if not threads:
+        return None
+    survivor = min(threads)
+    others = sorted(threads - {survivor})
+    if others:
+        conn.execute(
+            f"UPDATE messages SET thread_id = ?, revision = ?"  # noqa: S608 - placeholders only
+            f" WHERE thread_id IN ({','.join('?' * len(others))})",
+            (survivor, revision, *others),
+        )
+    return survivor

@@ -1,0 +1,375 @@
+"""What the UI (and the engines, for their diffs) ask the store. Queries only, never writes.
+
+Every query that a large folder can make slow is answered from an index (tests check the query
+plans on a 100,000-message folder): ordered ids come from the (folder, sort key, date) indexes,
+rows by id from the primary key, folder counts are kept in the folders table.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import sqlite3
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from tuimail.model import Envelope, FolderRole, Protocol
+from tuimail.store import codec
+from tuimail.store.db import snapshot
+
+# SQLite allows many more host parameters; smaller chunks keep statements cheap to prepare.
+_CHUNK = 500
+
+
+class SortOrder(enum.StrEnum):
+    """Orders of a message list; ties are broken by date, then by id."""
+
+    DATE = "date"
+    SENDER = "sender"
+    SUBJECT = "subject"
+    SIZE = "size"
+
+
+_SORT_COLUMN = {
+    SortOrder.DATE: None,
+    SortOrder.SENDER: "from_sort",
+    SortOrder.SUBJECT: "subject_sort",
+    SortOrder.SIZE: "size",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class AccountInfo:
+    """An account as the store knows it."""
+
+    id: int
+    name: str
+    protocol: Protocol | None  # incoming protocol; None for a local account
+
+
+@dataclass(frozen=True, slots=True)
+class FolderInfo:
+    """A folder with its counts and sync state."""
+
+    id: int
+    account_id: int
+    account: str
+    name: str
+    delimiter: str | None
+    role: FolderRole
+    total: int
+    unread: int
+    uidvalidity: int | None
+    uidnext: int | None
+    highestmodseq: int | None
+    sync_resume: str | None
+    last_sync: datetime | None
+    last_error: str | None
+    last_error_at: datetime | None
+    revision: int
+
+
+@dataclass(frozen=True, slots=True)
+class MessageRow:
+    """One row of a message list: the envelope, flags and where the message lives."""
+
+    id: int
+    folder_id: int
+    account_id: int
+    uid: int | None
+    uidl: str | None
+    envelope: Envelope
+    flags: frozenset[str]
+    internaldate: datetime | None
+    sort_date: datetime
+    thread_id: int
+    body_local: bool
+    revision: int
+
+
+@dataclass(frozen=True, slots=True)
+class Changes:
+    """What changed since a revision. With `reload` set, tombstones that old were pruned:
+    re-read everything. Ids may be of rows that changed several times; vanished ids are gone.
+    """
+
+    revision: int
+    reload: bool
+    messages: frozenset[int]
+    messages_gone: frozenset[int]
+    folders: frozenset[int]
+    folders_gone: frozenset[int]
+    accounts_gone: frozenset[int]
+    outbox: frozenset[int]
+    outbox_gone: frozenset[int]
+
+
+def revision(conn: sqlite3.Connection) -> int:
+    """The store's current revision."""
+    return int(conn.execute("SELECT revision FROM store_state WHERE id = 1").fetchone()[0])
+
+
+def accounts(conn: sqlite3.Connection) -> list[AccountInfo]:
+    """All accounts, by name."""
+    return [
+        AccountInfo(int(row[0]), row[1], None if row[2] is None else Protocol(row[2]))
+        for row in conn.execute("SELECT id, name, protocol FROM accounts ORDER BY name")
+    ]
+
+
+def account_id(conn: sqlite3.Connection, name: str) -> int | None:
+    """The id of the account called `name`, if the store has it."""
+    row = conn.execute("SELECT id FROM accounts WHERE name = ?", (name,)).fetchone()
+    return None if row is None else int(row[0])
+
+
+_FOLDER_COLUMNS = """
+    f.id, f.account_id, a.name, f.name, f.delimiter, f.role, f.total, f.unread, f.uidvalidity,
+    f.uidnext, f.highestmodseq, f.sync_resume, f.last_sync, f.last_error, f.last_error_at,
+    f.revision
+"""
+
+
+def folders(conn: sqlite3.Connection, account_id: int | None = None) -> list[FolderInfo]:
+    """Folders with counts, of one account or of all; INBOX first, then by name."""
+    where, params = (
+        ("WHERE f.account_id = ?", (account_id,)) if account_id is not None else ("", ())
+    )
+    return [
+        _folder(row)
+        for row in conn.execute(
+            f"SELECT {_FOLDER_COLUMNS} FROM folders AS f JOIN accounts AS a"  # noqa: S608
+            f" ON a.id = f.account_id {where}"
+            " ORDER BY a.name, (f.role = 'inbox' OR upper(f.name) = 'INBOX') DESC,"
+            " f.name COLLATE NOCASE, f.name",
+            params,
+        )
+    ]
+
+
+def folder(conn: sqlite3.Connection, folder_id: int) -> FolderInfo | None:
+    """One folder by id."""
+    row = conn.execute(
+        f"SELECT {_FOLDER_COLUMNS} FROM folders AS f JOIN accounts AS a"  # noqa: S608
+        " ON a.id = f.account_id WHERE f.id = ?",
+        (folder_id,),
+    ).fetchone()
+    return None if row is None else _folder(row)
+
+
+def find_folder(conn: sqlite3.Connection, account_id: int, name: str) -> FolderInfo | None:
+    """A folder of an account by name; INBOX matches in any case, as IMAP says."""
+    if name.upper() == "INBOX":
+        row = conn.execute(
+            f"SELECT {_FOLDER_COLUMNS} FROM folders AS f JOIN accounts AS a"  # noqa: S608
+            " ON a.id = f.account_id WHERE f.account_id = ? AND upper(f.name) = 'INBOX'"
+            " ORDER BY f.name = 'INBOX' DESC LIMIT 1",
+            (account_id,),
+        ).fetchone()
+    else:
+        row = conn.execute(
+            f"SELECT {_FOLDER_COLUMNS} FROM folders AS f JOIN accounts AS a"  # noqa: S608
+            " ON a.id = f.account_id WHERE f.account_id = ? AND f.name = ?",
+            (account_id, name),
+        ).fetchone()
+    return None if row is None else _folder(row)
+
+
+def message_ids(
+    conn: sqlite3.Connection,
+    folder_ids: int | Sequence[int],
+    *,
+    order: SortOrder = SortOrder.DATE,
+    descending: bool = True,
+) -> list[int]:
+    """Ids of the messages in one folder (or several: a unified inbox), in list order.
+
+    Newest first by default. For one folder the order comes straight from an index.
+    """
+    ids = [folder_ids] if isinstance(folder_ids, int) else list(folder_ids)
+    if not ids:
+        return []
+    direction = "DESC" if descending else "ASC"
+    column = _SORT_COLUMN[SortOrder(order)]
+    keys = ([column] if column else []) + ["sort_date", "id"]
+    order_by = ", ".join(f"{key} {direction}" for key in keys)
+    where = "folder_id = ?" if len(ids) == 1 else f"folder_id IN ({','.join('?' * len(ids))})"
+    # Only fixed column names and placeholders are interpolated.
+    sql = f"SELECT id FROM messages WHERE {where} ORDER BY {order_by}"  # noqa: S608
+    return [row[0] for row in conn.execute(sql, ids)]
+
+
+_ROW_COLUMNS = """
+    id, folder_id, account_id, uid, uidl, message_id, in_reply_to, refs, subject, from_addr,
+    to_addr, cc_addr, bcc_addr, reply_to_addr, date, internaldate, sort_date, flags, size,
+    has_attachments, thread_id, body_local, revision
+"""
+
+
+def rows(conn: sqlite3.Connection, ids: Sequence[int]) -> list[MessageRow]:
+    """Rows for message ids, in the order given; ids no longer in the store are left out."""
+    found: dict[int, MessageRow] = {}
+    for chunk in _chunks(ids):
+        for row in conn.execute(
+            f"SELECT {_ROW_COLUMNS} FROM messages"  # noqa: S608 - placeholders only
+            f" WHERE id IN ({','.join('?' * len(chunk))})",
+            chunk,
+        ):
+            found[row[0]] = _message_row(row)
+    return [found[i] for i in ids if i in found]
+
+
+def row(conn: sqlite3.Connection, message_id: int) -> MessageRow | None:
+    """One message row by id."""
+    found = rows(conn, [message_id])
+    return found[0] if found else None
+
+
+def thread_message_ids(conn: sqlite3.Connection, thread_id: int) -> list[int]:
+    """Ids of the messages of a conversation group (all folders), oldest first."""
+    return [
+        r[0]
+        for r in conn.execute(
+            "SELECT id FROM messages WHERE thread_id = ? ORDER BY sort_date, id", (thread_id,)
+        )
+    ]
+
+
+def body(conn: sqlite3.Connection, message_id: int) -> bytes | None:
+    """The exact bytes of a message, or None when its body is not local."""
+    found = conn.execute("SELECT raw FROM bodies WHERE message_id = ?", (message_id,)).fetchone()
+    return None if found is None else bytes(found[0])
+
+
+def uid_flags(conn: sqlite3.Connection, folder_id: int) -> dict[int, frozenset[str]]:
+    """UID → flags of the server messages cached in a folder (for flag diffs and expunges)."""
+    return {
+        int(r[0]): codec.decode_flags(r[1])
+        for r in conn.execute(
+            "SELECT m.uid, m.flags FROM messages AS m JOIN folders AS f ON f.id = m.folder_id"
+            " WHERE m.folder_id = ? AND m.uidvalidity = coalesce(f.uidvalidity, 0)"
+            " AND m.uid IS NOT NULL",
+            (folder_id,),
+        )
+    }
+
+
+def message_id_by_uid(conn: sqlite3.Connection, folder_id: int, uid: int) -> int | None:
+    """The id of the message with a UID in a folder (under its current UIDVALIDITY)."""
+    found = conn.execute(
+        "SELECT m.id FROM messages AS m JOIN folders AS f ON f.id = m.folder_id"
+        " WHERE m.folder_id = ? AND m.uidvalidity = coalesce(f.uidvalidity, 0) AND m.uid = ?",
+        (folder_id, uid),
+    ).fetchone()
+    return None if found is None else int(found[0])
+
+
+def ids_by_message_id(conn: sqlite3.Connection, account_id: int, message_id: str) -> list[int]:
+    """Ids of an account's messages with a Message-ID (without angle brackets)."""
+    return [
+        int(r[0])
+        for r in conn.execute(
+            "SELECT id FROM messages WHERE account_id = ? AND message_id = ? ORDER BY id",
+            (account_id, message_id),
+        )
+    ]
+
+
+def known_uidls(conn: sqlite3.Connection, account_id: int) -> dict[str, datetime]:
+    """Every UIDL of a POP3 account ever stored, with when it was first seen."""
+    return {
+        r[0]: codec.to_datetime(r[1])
+        for r in conn.execute(
+            "SELECT uidl, first_seen FROM pop3_uidls WHERE account_id = ?", (account_id,)
+        )
+    }
+
+
+def changes_since(conn: sqlite3.Connection, since: int) -> Changes:
+    """What changed or vanished after revision `since` (from one consistent snapshot)."""
+    with snapshot(conn):
+        current, floor = conn.execute(
+            "SELECT revision, tombstone_floor FROM store_state WHERE id = 1"
+        ).fetchone()
+        gone: dict[str, set[int]] = {k: set() for k in ("account", "folder", "message", "outbox")}
+        for kind, object_id in conn.execute(
+            "SELECT kind, object_id FROM tombstones WHERE revision > ?", (since,)
+        ):
+            gone[kind].add(int(object_id))
+        return Changes(
+            revision=int(current),
+            reload=since < floor,
+            messages=_ids_after(conn, "messages", since),
+            messages_gone=frozenset(gone["message"]),
+            folders=_ids_after(conn, "folders", since),
+            folders_gone=frozenset(gone["folder"]),
+            accounts_gone=frozenset(gone["account"]),
+            outbox=_ids_after(conn, "outbox", since),
+            outbox_gone=frozenset(gone["outbox"]),
+        )
+
+
+def _ids_after(conn: sqlite3.Connection, table: str, since: int) -> frozenset[int]:
+    # table is one of three fixed names from changes_since.
+    sql = f"SELECT id FROM {table} WHERE revision > ?"  # noqa: S608
+    return frozenset(int(r[0]) for r in conn.execute(sql, (since,)))
+
+
+def _chunks(ids: Sequence[int]) -> Iterator[list[int]]:
+    unique = list(dict.fromkeys(ids))
+    for start in range(0, len(unique), _CHUNK):
+        yield unique[start : start + _CHUNK]
+
+
+def _folder(r: tuple[Any, ...]) -> FolderInfo:
+    return FolderInfo(
+        id=int(r[0]),
+        account_id=int(r[1]),
+        account=r[2],
+        name=r[3],
+        delimiter=r[4],
+        role=FolderRole(r[5]) if r[5] in FolderRole._value2member_map_ else FolderRole.NONE,
+        total=int(r[6]),
+        unread=int(r[7]),
+        uidvalidity=r[8],
+        uidnext=r[9],
+        highestmodseq=r[10],
+        sync_resume=r[11],
+        last_sync=codec.from_epoch(r[12]),
+        last_error=r[13],
+        last_error_at=codec.from_epoch(r[14]),
+        revision=int(r[15]),
+    )
+
+
+def _message_row(r: tuple[Any, ...]) -> MessageRow:
+    envelope = Envelope(
+        message_id=r[5],
+        subject=r[8],
+        from_=codec.decode_addresses(r[9]),
+        to=codec.decode_addresses(r[10]),
+        cc=codec.decode_addresses(r[11]),
+        bcc=codec.decode_addresses(r[12]),
+        reply_to=codec.decode_addresses(r[13]),
+        date=codec.from_epoch(r[14]),
+        in_reply_to=r[6],
+        references=tuple(json.loads(r[7])),
+        has_attachments=bool(r[19]),
+        size=int(r[18]),
+    )
+    return MessageRow(
+        id=int(r[0]),
+        folder_id=int(r[1]),
+        account_id=int(r[2]),
+        uid=r[3],
+        uidl=r[4],
+        envelope=envelope,
+        flags=codec.decode_flags(r[17]),
+        internaldate=codec.from_epoch(r[15]),
+        sort_date=codec.to_datetime(r[16]),
+        thread_id=int(r[20]),
+        body_local=bool(r[21]),
+        revision=int(r[22]),
+    )

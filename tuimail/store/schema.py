@@ -1,0 +1,419 @@
+"""The store's schema: DDL, `SCHEMA_VERSION` and the ordered migrations.
+
+Schema version 1
+================
+
+Times are seconds since the Unix epoch (UTC): INTEGER for message dates (headers have one-second
+resolution), REAL for everything the program itself stamps (sync times, op and outbox times).
+JSON columns hold UTF-8 JSON text. Every table that the UI watches carries `revision`: the
+store-wide revision of the write transaction that last changed the row (see store_state).
+
+store_state      one row (id = 1)
+  revision         store-wide counter, bumped once by every write transaction (db.transaction);
+                   rows written in that transaction carry the new value
+  tombstone_floor  tombstones at or below this revision have been pruned: asking for changes
+                   since an older revision gets "reload everything"
+
+accounts         one per configured account; an account has one incoming protocol
+  id               never reused (AUTOINCREMENT), like every id the UI may cache
+  name             the account name from the config ([A-Za-z0-9_-]+, but stored as data)
+  protocol         'imap' | 'pop3' | NULL for a local account (folders only in the store)
+  created          when the account first appeared in the store
+
+folders          mailboxes of an account (for POP3: the INBOX it downloads into)
+  account_id       owner; deleting the account deletes its folders
+  name             full server name, decoded to text (IMAP modified UTF-7 already decoded)
+  delimiter        hierarchy delimiter the server reported, NULL when flat or unknown
+  role             FolderRole value ('' for an ordinary folder)
+  uidvalidity      IMAP UIDVALIDITY the cached messages belong to; NULL until first selected
+  uidnext          IMAP UIDNEXT seen at the last completed sync
+  highestmodseq    IMAP HIGHESTMODSEQ seen at the last completed sync (CONDSTORE/QRESYNC)
+  sync_resume      where an interrupted first sync continues; opaque to the store, the engine
+                   that writes it defines its meaning
+  last_sync        when the last sync of this folder completed
+  last_error       the last sync error as a user-readable sentence, NULL when the last sync went
+                   well; last_error_at says when
+  total, unread    message counts, kept by triggers on messages (the folder list never counts)
+  revision         see above; count changes bump it too
+
+messages         one row per message in a folder (a message in two folders has two rows)
+  folder_id        the folder it is in; account_id is the folder's account, repeated so that
+                   threading and POP3 keys are per-account index lookups
+  uidvalidity      the folder's UIDVALIDITY when the row was stored (0 when not an IMAP message
+                   or unknown); with uid the server key (account, folder, UIDVALIDITY, UID)
+  uid              IMAP UID; NULL for POP3 and local messages, and for a message moved or copied
+                   locally whose new UID is not known yet
+  uidl             POP3 UIDL (untrusted text: stored as data, never used as a path); unique per
+                   account; NULL for IMAP and local messages
+  message_id       Message-ID header without angle brackets, NULL when absent
+  in_reply_to      first msg-id of In-Reply-To
+  refs             JSON list of References msg-ids, oldest first
+  subject          decoded Subject ('' when absent)
+  from_addr, to_addr, cc_addr, bcc_addr, reply_to_addr
+                   JSON lists of [display name, address]
+  date             Date header, NULL when absent or unparseable
+  internaldate     IMAP INTERNALDATE, NULL when not known
+  first_seen       when this store first stored the message (POP3 delete-after-N-days uses
+                   pop3_uidls.first_seen, which survives a local delete)
+  sort_date        date, else internaldate, else first_seen: what "by date" sorts on
+  from_sort        first sender's name or address, case-folded: what "by sender" sorts on
+  subject_sort     subject without Re:/Fwd: prefixes, case-folded: what "by subject" sorts on
+  flags            canonical flags, sorted and space-separated (codec.encode_flags)
+  seen             generated: 1 when flags contain \\Seen
+  size             message size in bytes (RFC822.SIZE from the server, or of the raw bytes)
+  has_attachments  1 when the message has attachments (from the parsed body or the structure)
+  thread_id        conversation group, computed when stored: the id of the thread's first
+                   message; messages that reference each other (In-Reply-To/References, within
+                   the account) share it. Display threading (JWZ) builds on these groups.
+  body_local       1 when the exact raw bytes are in bodies
+  revision         see above
+
+message_refs     the msg-ids a message references (In-Reply-To and References, capped), so that
+                 threading finds earlier messages and adopts orphans by index lookups
+  message_id       the referencing message (messages.id)
+  account_id       its account
+  ref              a referenced msg-id
+
+bodies           exact message bytes, as the server sent them (CRLF line ends)
+  message_id       messages.id; deleted with the message
+  raw              the bytes
+
+messages_fts     FTS5 index (rowid = messages.id) over subject, addresses (names and addresses of
+                 From/To/Cc/Bcc) and body (text parts; empty until the body is local)
+
+pop3_uidls       every UIDL ever stored for a POP3 account, kept when the local message is
+                 deleted, so a message is downloaded once whatever happens to the local copy
+  account_id, uidl the key
+  first_seen       when the UIDL was first stored (delete-after-N-days counts from it)
+
+pending_ops      journal of user actions made locally, waiting to be replayed on the IMAP server
+                 (only accounts with a server have entries; local effects are applied at once)
+  account_id       the account
+  folder_id        the source folder on the server
+  uidvalidity      the source folder's UIDVALIDITY when the op was queued
+  kind             flag | unflag | seen | unseen | move | copy | delete | expunge
+  targets          JSON list of [message id, UID or null]: the UIDs as they were when queued
+                   (null: the message had no UID yet, the replay looks the row up)
+  args             JSON object: flag for flag/unflag, to_folder_id for move/copy, copies (the new
+                   local message ids, aligned with targets) for copy
+  state            'pending' | 'failed' (given up; shown to the user). Done ops are deleted.
+  attempts         replay attempts so far
+  last_error       why the last attempt failed
+  created, updated times
+  revision         see above
+
+outbox           composed messages waiting to be sent, and their outcome
+  account_id       the sending account
+  message_id       the Message-ID fixed when queued (without angle brackets): a retry finds it
+  raw              the exact RFC 5322 bytes to send (Bcc already removed from the headers)
+  env_from         SMTP envelope sender (MAIL FROM)
+  env_rcpts        JSON list of SMTP envelope recipients (RCPT TO), Bcc included
+  state            queued | sending | sent | failed (permanent) | unknown (needs the user)
+  attempts         how many times sending began
+  next_attempt     not before this time (grace period, schedule, or backoff after a 4xx)
+  scheduled_at     the send-later time the user chose, NULL for "now"
+  data_end_at      set in 'sending' just before the final "." of DATA is written: a sender that
+                   dies after it leaves 'unknown' (never a silent resend), before it a resend
+  last_reply       the server's last reply (or the local reason), for the outbox view
+  sent_copy_done   1 once the copy in the Sent folder exists (or is not wanted)
+  created, updated times
+  revision         see above
+
+outbox_history   every state change of an outbox item, with the server's reply
+  outbox_id        the item
+  at               when
+  from_state, to_state
+  reply            the server's reply or the local reason
+  details          JSON (e.g. per-recipient replies), NULL when none
+
+tombstones       deletions, so read.changes_since can say what vanished
+  revision         the revision of the deleting transaction
+  kind             'account' | 'folder' | 'message' | 'outbox'
+  object_id        the deleted row's id
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterator
+
+Migration = str | Callable[[sqlite3.Connection], None]
+
+_V1 = r"""
+CREATE TABLE store_state (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    revision INTEGER NOT NULL,
+    tombstone_floor INTEGER NOT NULL
+);
+INSERT INTO store_state (id, revision, tombstone_floor) VALUES (1, 0, 0);
+
+CREATE TABLE accounts (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT NOT NULL UNIQUE,
+    protocol TEXT CHECK (protocol IN ('imap', 'pop3')),
+    created REAL NOT NULL
+);
+
+CREATE TABLE folders (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    account_id INTEGER NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    delimiter TEXT,
+    role TEXT NOT NULL DEFAULT '',
+    uidvalidity INTEGER,
+    uidnext INTEGER,
+    highestmodseq INTEGER,
+    sync_resume TEXT,
+    last_sync REAL,
+    last_error TEXT,
+    last_error_at REAL,
+    total INTEGER NOT NULL DEFAULT 0,
+    unread INTEGER NOT NULL DEFAULT 0,
+    revision INTEGER NOT NULL,
+    UNIQUE (account_id, name)
+);
+CREATE INDEX folders_by_revision ON folders (revision);
+
+CREATE TABLE messages (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    folder_id INTEGER NOT NULL REFERENCES folders (id) ON DELETE CASCADE,
+    account_id INTEGER NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+    uidvalidity INTEGER NOT NULL DEFAULT 0,
+    uid INTEGER,
+    uidl TEXT,
+    message_id TEXT,
+    in_reply_to TEXT,
+    refs TEXT NOT NULL DEFAULT '[]',
+    subject TEXT NOT NULL DEFAULT '',
+    from_addr TEXT NOT NULL DEFAULT '[]',
+    to_addr TEXT NOT NULL DEFAULT '[]',
+    cc_addr TEXT NOT NULL DEFAULT '[]',
+    bcc_addr TEXT NOT NULL DEFAULT '[]',
+    reply_to_addr TEXT NOT NULL DEFAULT '[]',
+    date INTEGER,
+    internaldate INTEGER,
+    first_seen INTEGER NOT NULL,
+    sort_date INTEGER NOT NULL,
+    from_sort TEXT NOT NULL DEFAULT '',
+    subject_sort TEXT NOT NULL DEFAULT '',
+    flags TEXT NOT NULL DEFAULT '',
+    seen INTEGER GENERATED ALWAYS AS (instr(' ' || flags || ' ', ' \Seen ') > 0) VIRTUAL,
+    size INTEGER NOT NULL DEFAULT 0,
+    has_attachments INTEGER NOT NULL DEFAULT 0,
+    thread_id INTEGER NOT NULL,
+    body_local INTEGER NOT NULL DEFAULT 0,
+    revision INTEGER NOT NULL
+);
+-- The message list: ordered ids of one folder by date, sender, subject or size.
+CREATE INDEX messages_by_date ON messages (folder_id, sort_date);
+CREATE INDEX messages_by_sender ON messages (folder_id, from_sort, sort_date);
+CREATE INDEX messages_by_subject ON messages (folder_id, subject_sort, sort_date);
+CREATE INDEX messages_by_size ON messages (folder_id, size, sort_date);
+-- Server keys: IMAP (folder, UIDVALIDITY, UID) and POP3 (account, UIDL).
+CREATE UNIQUE INDEX messages_by_uid ON messages (folder_id, uidvalidity, uid);
+CREATE UNIQUE INDEX messages_by_uidl ON messages (account_id, uidl) WHERE uidl IS NOT NULL;
+-- Threading and Message-ID lookups (outbox Sent copies, imports) within an account.
+CREATE INDEX messages_by_message_id ON messages (account_id, message_id);
+CREATE INDEX messages_by_thread ON messages (thread_id);
+-- read.changes_since
+CREATE INDEX messages_by_revision ON messages (revision);
+
+CREATE TABLE message_refs (
+    message_id INTEGER NOT NULL REFERENCES messages (id) ON DELETE CASCADE,
+    account_id INTEGER NOT NULL,
+    ref TEXT NOT NULL,
+    PRIMARY KEY (message_id, ref)
+) WITHOUT ROWID;
+CREATE INDEX message_refs_by_ref ON message_refs (account_id, ref);
+
+CREATE TABLE bodies (
+    message_id INTEGER PRIMARY KEY REFERENCES messages (id) ON DELETE CASCADE,
+    raw BLOB NOT NULL
+);
+
+CREATE VIRTUAL TABLE messages_fts USING fts5 (
+    subject, addresses, body,
+    tokenize = 'unicode61 remove_diacritics 2'
+);
+
+CREATE TABLE pop3_uidls (
+    account_id INTEGER NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+    uidl TEXT NOT NULL,
+    first_seen REAL NOT NULL,
+    PRIMARY KEY (account_id, uidl)
+) WITHOUT ROWID;
+
+CREATE TABLE pending_ops (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    account_id INTEGER NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+    folder_id INTEGER NOT NULL REFERENCES folders (id) ON DELETE CASCADE,
+    uidvalidity INTEGER NOT NULL,
+    kind TEXT NOT NULL
+        CHECK (kind IN ('flag', 'unflag', 'seen', 'unseen', 'move', 'copy', 'delete', 'expunge')),
+    targets TEXT NOT NULL,
+    args TEXT NOT NULL DEFAULT '{}',
+    state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'failed')),
+    attempts INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT,
+    created REAL NOT NULL,
+    updated REAL NOT NULL,
+    revision INTEGER NOT NULL
+);
+CREATE INDEX pending_ops_by_account ON pending_ops (account_id, state, id);
+CREATE INDEX pending_ops_by_folder ON pending_ops (folder_id, state);
+
+CREATE TABLE outbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    account_id INTEGER NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+    message_id TEXT NOT NULL,
+    raw BLOB NOT NULL,
+    env_from TEXT NOT NULL,
+    env_rcpts TEXT NOT NULL,
+    state TEXT NOT NULL DEFAULT 'queued'
+        CHECK (state IN ('queued', 'sending', 'sent', 'failed', 'unknown')),
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt REAL NOT NULL,
+    scheduled_at REAL,
+    data_end_at REAL,
+    last_reply TEXT,
+    sent_copy_done INTEGER NOT NULL DEFAULT 0,
+    created REAL NOT NULL,
+    updated REAL NOT NULL,
+    revision INTEGER NOT NULL
+);
+CREATE INDEX outbox_by_state ON outbox (state, next_attempt);
+CREATE INDEX outbox_by_account ON outbox (account_id, state);
+CREATE INDEX outbox_by_message_id ON outbox (message_id);
+CREATE INDEX outbox_by_revision ON outbox (revision);
+
+CREATE TABLE outbox_history (
+    id INTEGER PRIMARY KEY,
+    outbox_id INTEGER NOT NULL REFERENCES outbox (id) ON DELETE CASCADE,
+    at REAL NOT NULL,
+    from_state TEXT,
+    to_state TEXT NOT NULL,
+    reply TEXT,
+    details TEXT
+);
+CREATE INDEX outbox_history_by_item ON outbox_history (outbox_id, id);
+
+CREATE TABLE tombstones (
+    revision INTEGER NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('account', 'folder', 'message', 'outbox')),
+    object_id INTEGER NOT NULL
+);
+CREATE INDEX tombstones_by_revision ON tombstones (revision);
+
+-- Folder counts follow every insert, delete, move and \Seen change of a message; the folder's
+-- revision moves with them so the folder list knows to redraw.
+CREATE TRIGGER messages_after_insert AFTER INSERT ON messages BEGIN
+    UPDATE folders SET total = total + 1, unread = unread + (NOT NEW.seen),
+        revision = NEW.revision
+    WHERE id = NEW.folder_id;
+END;
+
+CREATE TRIGGER messages_after_update AFTER UPDATE OF flags, folder_id ON messages
+WHEN OLD.folder_id IS NOT NEW.folder_id OR OLD.seen IS NOT NEW.seen BEGIN
+    UPDATE folders SET total = total - 1, unread = unread - (NOT OLD.seen),
+        revision = NEW.revision
+    WHERE id = OLD.folder_id;
+    UPDATE folders SET total = total + 1, unread = unread + (NOT NEW.seen),
+        revision = NEW.revision
+    WHERE id = NEW.folder_id;
+END;
+
+-- Deletes (also those cascading from a folder or an account) leave a tombstone and take the
+-- message's full-text row with them.
+CREATE TRIGGER messages_after_delete AFTER DELETE ON messages BEGIN
+    UPDATE folders SET total = total - 1, unread = unread - (NOT OLD.seen),
+        revision = (SELECT revision FROM store_state)
+    WHERE id = OLD.folder_id;
+    DELETE FROM messages_fts WHERE rowid = OLD.id;
+    INSERT INTO tombstones (revision, kind, object_id)
+        VALUES ((SELECT revision FROM store_state), 'message', OLD.id);
+END;
+
+CREATE TRIGGER folders_after_delete AFTER DELETE ON folders BEGIN
+    INSERT INTO tombstones (revision, kind, object_id)
+        VALUES ((SELECT revision FROM store_state), 'folder', OLD.id);
+END;
+
+CREATE TRIGGER accounts_after_delete AFTER DELETE ON accounts BEGIN
+    INSERT INTO tombstones (revision, kind, object_id)
+        VALUES ((SELECT revision FROM store_state), 'account', OLD.id);
+END;
+
+CREATE TRIGGER outbox_after_delete AFTER DELETE ON outbox BEGIN
+    INSERT INTO tombstones (revision, kind, object_id)
+        VALUES ((SELECT revision FROM store_state), 'outbox', OLD.id);
+END;
+"""
+
+# MIGRATIONS[n] takes a store from version n to n + 1, in one transaction. A later schema change
+# appends one entry (SQL text or a function of the connection) and a test that opens a store of
+# the previous version; never edit an entry that has shipped.
+MIGRATIONS: list[Migration] = [
+    _V1,
+]
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def statements(script: str) -> Iterator[str]:
+    """Split an SQL script into complete statements (trigger bodies contain semicolons).
+
+    `executescript` would commit the migration's transaction, so statements run one by one.
+    Whole-line `--` comments are dropped first.
+    """
+    pending = ""
+    for line in script.splitlines(keepends=True):
+        if line.lstrip().startswith("--"):
+            continue
+        pending += line
+        if sqlite3.complete_statement(pending):
+            yield pending.strip()
+            pending = ""
+    if pending.strip():
+        # A last statement may leave out its semicolon (a one-line migration).
+        if sqlite3.complete_statement(pending + ";"):
+            yield pending.strip() + ";"
+            return
+        raise ValueError(f"incomplete SQL statement in migration: {pending.strip()[:80]!r}")
+
+
+def user_version(conn: sqlite3.Connection) -> int:
+    """The schema version recorded in the database file."""
+    return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+
+def apply_migrations(conn: sqlite3.Connection, target: int | None = None) -> int:
+    """Migrate step by step up to `target` (default: SCHEMA_VERSION), one committed transaction
+    per step.
+
+    The version is read again inside each step's write transaction, so two processes opening an
+    old store at once do not both run a step. Returns the version reached.
+    """
+    if conn.in_transaction:
+        raise RuntimeError("migrations need a connection outside any transaction")
+    if target is None:
+        target = SCHEMA_VERSION
+    while True:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            version = user_version(conn)
+            if version >= target:
+                conn.execute("COMMIT")
+                return version
+            migration = MIGRATIONS[version]
+            if isinstance(migration, str):
+                for statement in statements(migration):
+                    conn.execute(statement)
+            else:
+                migration(conn)
+            # PRAGMA takes no parameters; version is an int from this module.
+            conn.execute(f"PRAGMA user_version = {version + 1:d}")
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise

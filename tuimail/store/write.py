@@ -1,0 +1,295 @@
+"""What the protocol engines write: accounts, folders and their sync state, messages, flags,
+expunges. Every public function is one committed transaction (or joins the caller's, see
+`db.transaction`). Nothing here talks to a server.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from enum import Enum
+from typing import Final
+
+from tuimail.model import FolderRole, Protocol
+from tuimail.store import codec
+from tuimail.store.db import StoreError, transaction
+from tuimail.store.ingest import IncomingMessage, store_body, store_message, store_messages
+
+__all__ = [
+    "UNSET",
+    "IncomingMessage",
+    "assign_uid",
+    "delete_account",
+    "delete_folder",
+    "ensure_account",
+    "expunge_uids",
+    "forget_uidls",
+    "prune_tombstones",
+    "record_folder_error",
+    "rename_folder",
+    "reset_folder",
+    "set_flags",
+    "store_body",
+    "store_message",
+    "store_messages",
+    "update_folder_state",
+    "upsert_folder",
+]
+
+
+class _Unset(Enum):
+    UNSET = "unset"
+
+
+# "Leave this column as it is", where None means "clear it".
+UNSET: Final = _Unset.UNSET
+
+_INCOMING = (Protocol.IMAP, Protocol.POP3)
+
+
+def ensure_account(
+    conn: sqlite3.Connection,
+    name: str,
+    protocol: Protocol | None,
+    *,
+    now: datetime | None = None,
+) -> int:
+    """The id of account `name`, created if new. `protocol` is its incoming protocol, None for
+    a local account. An account whose cached mail came over another protocol is refused: its
+    folders and keys mean something else.
+    """
+    if protocol is not None and protocol not in _INCOMING:
+        raise ValueError(f"an account's incoming protocol is IMAP or POP3, not {protocol}")
+    wanted = None if protocol is None else protocol.value
+    with transaction(conn):
+        row = conn.execute("SELECT id, protocol FROM accounts WHERE name = ?", (name,)).fetchone()
+        if row is not None:
+            if row[1] != wanted:
+                raise StoreError(
+                    f"account {name!r} holds mail downloaded over {row[1] or 'no protocol'}, "
+                    f"but is now configured for {wanted or 'no protocol'}; remove its cached "
+                    "mail first or give the account another name"
+                )
+            return int(row[0])
+        return int(
+            conn.execute(
+                "INSERT INTO accounts (name, protocol, created) VALUES (?, ?, ?) RETURNING id",
+                (name, wanted, codec.now_epoch(now)),
+            ).fetchall()[0][0]
+        )
+
+
+def delete_account(conn: sqlite3.Connection, account_id: int) -> None:
+    """Remove an account with its folders, messages, ops and outbox (cascading)."""
+    with transaction(conn):
+        conn.execute("DELETE FROM accounts WHERE id = ?", (account_id,))
+
+
+def upsert_folder(
+    conn: sqlite3.Connection,
+    account_id: int,
+    name: str,
+    *,
+    delimiter: str | None = None,
+    role: FolderRole = FolderRole.NONE,
+) -> int:
+    """The id of folder `name` of the account, created if new; delimiter and role are updated."""
+    with transaction(conn) as revision:
+        row = conn.execute(
+            "SELECT id, delimiter, role FROM folders WHERE account_id = ? AND name = ?",
+            (account_id, name),
+        ).fetchone()
+        if row is None:
+            return int(
+                conn.execute(
+                    "INSERT INTO folders (account_id, name, delimiter, role, revision)"
+                    " VALUES (?, ?, ?, ?, ?) RETURNING id",
+                    (account_id, name, delimiter, role.value, revision),
+                ).fetchall()[0][0]
+            )
+        if (row[1], row[2]) != (delimiter, role.value):
+            conn.execute(
+                "UPDATE folders SET delimiter = ?, role = ?, revision = ? WHERE id = ?",
+                (delimiter, role.value, revision, row[0]),
+            )
+        return int(row[0])
+
+
+def rename_folder(conn: sqlite3.Connection, folder_id: int, new_name: str) -> None:
+    """Follow a folder renamed on the server (its messages stay with it)."""
+    with transaction(conn) as revision:
+        _require_folder(conn, folder_id)
+        conn.execute(
+            "UPDATE folders SET name = ?, revision = ? WHERE id = ?",
+            (new_name, revision, folder_id),
+        )
+
+
+def delete_folder(conn: sqlite3.Connection, folder_id: int) -> None:
+    """Remove a folder and everything in it (cascading); tombstones record what vanished."""
+    with transaction(conn):
+        conn.execute("DELETE FROM folders WHERE id = ?", (folder_id,))
+
+
+def update_folder_state(
+    conn: sqlite3.Connection,
+    folder_id: int,
+    *,
+    uidvalidity: int | _Unset | None = UNSET,
+    uidnext: int | _Unset | None = UNSET,
+    highestmodseq: int | _Unset | None = UNSET,
+    sync_resume: str | _Unset | None = UNSET,
+    last_sync: datetime | _Unset | None = UNSET,
+) -> None:
+    """Set the given sync-state columns of a folder (UNSET leaves one as it is, None clears).
+
+    UIDVALIDITY can be set once here (when the folder is first selected, before its messages
+    are stored); when the server's UIDVALIDITY changes, `reset_folder` drops the stale cache,
+    and changing it here raises StoreError.
+    """
+    values: dict[str, object] = {}
+    if uidvalidity is not UNSET:
+        values["uidvalidity"] = uidvalidity
+    if uidnext is not UNSET:
+        values["uidnext"] = uidnext
+    if highestmodseq is not UNSET:
+        values["highestmodseq"] = highestmodseq
+    if sync_resume is not UNSET:
+        values["sync_resume"] = sync_resume
+    if last_sync is not UNSET:
+        values["last_sync"] = codec.epoch(last_sync)
+    with transaction(conn) as revision:
+        current = _uidvalidity(conn, folder_id)
+        if uidvalidity is not UNSET and current not in (0, uidvalidity):
+            raise StoreError(
+                f"folder {folder_id} caches messages of UIDVALIDITY {current}; reset it to"
+                f" change to {uidvalidity}"
+            )
+        if not values:
+            return
+        # Column names come from the fixed keys above, never from the caller.
+        assignments = ", ".join(f"{column} = ?" for column in values)
+        conn.execute(
+            f"UPDATE folders SET {assignments}, revision = ? WHERE id = ?",  # noqa: S608
+            (*values.values(), revision, folder_id),
+        )
+
+
+def record_folder_error(
+    conn: sqlite3.Connection,
+    folder_id: int,
+    error: str | None,
+    *,
+    now: datetime | None = None,
+) -> None:
+    """Remember why the last sync of a folder failed (None: it went well, clear the error)."""
+    with transaction(conn) as revision:
+        _require_folder(conn, folder_id)
+        conn.execute(
+            "UPDATE folders SET last_error = ?, last_error_at = ?, revision = ? WHERE id = ?",
+            (error, None if error is None else codec.now_epoch(now), revision, folder_id),
+        )
+
+
+def reset_folder(conn: sqlite3.Connection, folder_id: int, uidvalidity: int) -> int:
+    """The server's UIDVALIDITY changed: drop the cached server messages and the sync state.
+
+    Messages without a UID (local only, not yet on the server) stay. Returns how many cached
+    messages were dropped. Pending ops of the folder are the engine's to fail (ops.fail_folder).
+    """
+    with transaction(conn) as revision:
+        _require_folder(conn, folder_id)
+        dropped = conn.execute(
+            "DELETE FROM messages WHERE folder_id = ? AND uid IS NOT NULL", (folder_id,)
+        ).rowcount
+        conn.execute(
+            "UPDATE folders SET uidvalidity = ?, uidnext = NULL, highestmodseq = NULL,"
+            " sync_resume = NULL, revision = ? WHERE id = ?",
+            (uidvalidity, revision, folder_id),
+        )
+        return int(dropped)
+
+
+def set_flags(
+    conn: sqlite3.Connection, folder_id: int, flags_by_uid: Mapping[int, Iterable[str | bytes]]
+) -> int:
+    """Replace the flags of messages by UID (as the server reports them); returns how many rows
+    actually changed. Unchanged rows keep their revision, so a flag diff of a large folder only
+    wakes the UI for what moved.
+    """
+    with transaction(conn) as revision:
+        uidvalidity = _uidvalidity(conn, folder_id)
+        cursor = conn.executemany(
+            "UPDATE messages SET flags = ?, revision = ?"
+            " WHERE folder_id = ? AND uidvalidity = ? AND uid = ? AND flags IS NOT ?",
+            [
+                (encoded, revision, folder_id, uidvalidity, uid, encoded)
+                for uid, flags in flags_by_uid.items()
+                for encoded in (codec.encode_flags(flags),)
+            ],
+        )
+        return max(cursor.rowcount, 0)
+
+
+def expunge_uids(conn: sqlite3.Connection, folder_id: int, uids: Iterable[int]) -> int:
+    """Remove messages the server expunged (VANISHED, or missing from a UID listing)."""
+    with transaction(conn):
+        uidvalidity = _uidvalidity(conn, folder_id)
+        cursor = conn.executemany(
+            "DELETE FROM messages WHERE folder_id = ? AND uidvalidity = ? AND uid = ?",
+            [(folder_id, uidvalidity, uid) for uid in uids],
+        )
+        return max(cursor.rowcount, 0)
+
+
+def assign_uid(conn: sqlite3.Connection, message_id: int, uid: int) -> None:
+    """Give a locally moved or copied message the UID the server assigned (COPYUID)."""
+    with transaction(conn) as revision:
+        row = conn.execute("SELECT folder_id FROM messages WHERE id = ?", (message_id,)).fetchone()
+        if row is None:
+            raise StoreError(f"message {message_id} is not in the store")
+        uidvalidity = _uidvalidity(conn, int(row[0]))
+        conn.execute(
+            "UPDATE messages SET uid = ?, uidvalidity = ?, revision = ? WHERE id = ?",
+            (uid, uidvalidity, revision, message_id),
+        )
+
+
+def forget_uidls(conn: sqlite3.Connection, account_id: int, uidls: Iterable[str]) -> int:
+    """Forget UIDLs the server no longer lists (the local messages stay)."""
+    with transaction(conn):
+        cursor = conn.executemany(
+            "DELETE FROM pop3_uidls WHERE account_id = ? AND uidl = ?",
+            [(account_id, uidl) for uidl in uidls],
+        )
+        return max(cursor.rowcount, 0)
+
+
+def prune_tombstones(conn: sqlite3.Connection, up_to_revision: int) -> int:
+    """Drop tombstones at or below a revision; asking for changes since an older revision then
+    answers "reload everything". Returns how many were dropped.
+    """
+    with transaction(conn):
+        dropped = conn.execute(
+            "DELETE FROM tombstones WHERE revision <= ?", (up_to_revision,)
+        ).rowcount
+        conn.execute(
+            "UPDATE store_state SET tombstone_floor = max(tombstone_floor, ?) WHERE id = 1",
+            (up_to_revision,),
+        )
+        return int(dropped)
+
+
+def _require_folder(conn: sqlite3.Connection, folder_id: int) -> None:
+    if conn.execute("SELECT 1 FROM folders WHERE id = ?", (folder_id,)).fetchone() is None:
+        raise StoreError(f"folder {folder_id} is not in the store")
+
+
+def _uidvalidity(conn: sqlite3.Connection, folder_id: int) -> int:
+    row = conn.execute(
+        "SELECT coalesce(uidvalidity, 0) FROM folders WHERE id = ?", (folder_id,)
+    ).fetchone()
+    if row is None:
+        raise StoreError(f"folder {folder_id} is not in the store")
+    return int(row[0])
