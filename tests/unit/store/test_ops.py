@@ -1,0 +1,241 @@
+"""The journal of user actions: local effect at once, journal entries for IMAP accounts only."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from tests.unit.store.mailfactory import make_message
+from tuimail.model import DELETED, FLAGGED, SEEN, FolderRole, Protocol
+from tuimail.store import db, ops, read, search, write
+from tuimail.store.ops import OpKind, OpState, OpTarget
+
+NOW = datetime(2026, 3, 5, 8, 0, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def messages(conn: db.StoreConnection, inbox: int) -> list[int]:
+    """Three messages in the IMAP INBOX with UIDs 1..3, unread."""
+    return write.store_messages(
+        conn,
+        inbox,
+        [
+            write.IncomingMessage(raw=make_message(message_id=f"{n}@x", subject=f"s{n}"), uid=n)
+            for n in (1, 2, 3)
+        ],
+    )
+
+
+@pytest.fixture
+def archive(conn: db.StoreConnection, imap_account: int) -> int:
+    folder = write.upsert_folder(conn, imap_account, "Archive", role=FolderRole.ARCHIVE)
+    write.update_folder_state(conn, folder, uidvalidity=11)
+    return folder
+
+
+def flags_of(conn: db.StoreConnection, message_id: int) -> frozenset[str]:
+    found = read.row(conn, message_id)
+    assert found is not None
+    return found.flags
+
+
+def test_seen_applies_at_once_and_is_journaled(
+    conn: db.StoreConnection, inbox: int, imap_account: int, messages: list[int]
+) -> None:
+    since = read.revision(conn)
+    (op_id,) = ops.enqueue(conn, OpKind.SEEN, [messages[1], messages[0]], now=NOW)
+    assert flags_of(conn, messages[0]) == {SEEN}
+    assert flags_of(conn, messages[2]) == frozenset()
+    info = read.folder(conn, inbox)
+    assert info is not None and info.unread == 1
+    (entry,) = ops.pending(conn, imap_account)
+    assert entry.id == op_id
+    assert entry.kind == OpKind.SEEN and entry.state == OpState.PENDING
+    assert entry.folder_id == inbox and entry.uidvalidity == 7
+    assert entry.targets == (OpTarget(messages[1], 2), OpTarget(messages[0], 1))
+    assert entry.created == NOW and entry.attempts == 0
+    assert read.changes_since(conn, since).messages == {messages[0], messages[1]}
+    assert ops.count_pending(conn) == ops.count_pending(conn, imap_account) == 1
+
+
+def test_flag_and_unflag_keywords(
+    conn: db.StoreConnection, imap_account: int, messages: list[int]
+) -> None:
+    ops.enqueue(conn, OpKind.FLAG, messages[:1], flag=FLAGGED)
+    ops.enqueue(conn, OpKind.FLAG, messages[:1], flag="$Work")
+    assert flags_of(conn, messages[0]) == {FLAGGED, "$Work"}
+    ops.enqueue(conn, OpKind.UNFLAG, messages[:1], flag=FLAGGED)
+    assert flags_of(conn, messages[0]) == {"$Work"}
+    ops.enqueue(conn, OpKind.UNSEEN, messages[:1])
+    entries = ops.pending(conn, imap_account)
+    assert [(e.kind, e.args) for e in entries] == [
+        (OpKind.FLAG, {"flag": FLAGGED}),
+        (OpKind.FLAG, {"flag": "$Work"}),
+        (OpKind.UNFLAG, {"flag": FLAGGED}),
+        (OpKind.UNSEEN, {}),
+    ]
+
+
+def test_move_takes_the_message_to_the_target_without_a_uid(
+    conn: db.StoreConnection, inbox: int, archive: int, imap_account: int, messages: list[int]
+) -> None:
+    (op_id,) = ops.enqueue(conn, OpKind.MOVE, [messages[0]], to_folder_id=archive)
+    moved = read.row(conn, messages[0])
+    assert moved is not None
+    assert moved.folder_id == archive and moved.uid is None
+    assert read.message_ids(conn, archive) == [messages[0]]
+    assert messages[0] not in read.message_ids(conn, inbox)
+    assert [(f.name, f.total) for f in read.folders(conn, imap_account)] == [
+        ("INBOX", 2),
+        ("Archive", 1),
+    ]
+    (entry,) = ops.pending(conn, imap_account)
+    assert entry.id == op_id
+    assert entry.folder_id == inbox
+    assert entry.targets == (OpTarget(messages[0], 1),)  # the UID in the source folder
+    assert entry.args == {"to_folder_id": archive}
+    write.assign_uid(conn, messages[0], 500)  # the replay learned the new UID (COPYUID)
+    assert read.message_id_by_uid(conn, archive, 500) == messages[0]
+
+
+def test_copy_duplicates_row_body_and_index(
+    conn: db.StoreConnection, inbox: int, archive: int, imap_account: int, messages: list[int]
+) -> None:
+    (op_id,) = ops.enqueue(conn, OpKind.COPY, [messages[2]], to_folder_id=archive)
+    (copy,) = read.message_ids(conn, archive)
+    assert copy != messages[2]
+    original, duplicate = read.rows(conn, [messages[2], copy])
+    assert duplicate.envelope == original.envelope
+    assert duplicate.thread_id == original.thread_id
+    assert duplicate.uid is None
+    assert read.body(conn, copy) == read.body(conn, messages[2])
+    assert sorted(search.search(conn, "s3")) == sorted([messages[2], copy])
+    (entry,) = ops.pending(conn, imap_account)
+    assert entry.id == op_id
+    assert entry.args == {"to_folder_id": archive, "copies": [copy]}
+    assert read.message_ids(conn, inbox) == sorted(messages, reverse=True)
+
+
+def test_delete_removes_locally_and_journals_the_uids(
+    conn: db.StoreConnection, inbox: int, imap_account: int, messages: list[int]
+) -> None:
+    since = read.revision(conn)
+    ops.enqueue(conn, OpKind.DELETE, messages[:2])
+    assert read.message_ids(conn, inbox) == [messages[2]]
+    assert read.changes_since(conn, since).messages_gone == set(messages[:2])
+    (entry,) = ops.pending(conn, imap_account)
+    assert [t.uid for t in entry.targets] == [1, 2]
+
+
+def test_expunge_removes_only_deleted_messages(
+    conn: db.StoreConnection, inbox: int, messages: list[int]
+) -> None:
+    ops.enqueue(conn, OpKind.FLAG, messages[:1], flag=DELETED)
+    ops.enqueue(conn, OpKind.EXPUNGE, messages)
+    assert read.message_ids(conn, inbox) == [messages[2], messages[1]]
+
+
+def test_ops_split_per_source_folder(
+    conn: db.StoreConnection, inbox: int, archive: int, imap_account: int, messages: list[int]
+) -> None:
+    ops.enqueue(conn, OpKind.MOVE, [messages[0]], to_folder_id=archive)
+    ids = ops.enqueue(conn, OpKind.FLAG, [messages[0], messages[1]], flag=FLAGGED)
+    assert len(ids) == 2
+    entries = ops.pending(conn, imap_account)[1:]
+    assert [(e.folder_id, e.targets) for e in entries] == [
+        (archive, (OpTarget(messages[0], None),)),  # moved: its new UID is not known yet
+        (inbox, (OpTarget(messages[1], 2),)),
+    ]
+
+
+def test_local_and_pop3_accounts_have_nothing_to_replay(conn: db.StoreConnection) -> None:
+    for name, protocol in (("local", None), ("home", Protocol.POP3)):
+        account = write.ensure_account(conn, name, protocol)
+        folder = write.upsert_folder(conn, account, "INBOX")
+        message_id = write.store_message(conn, folder, raw=make_message(), uidl=f"{name}-1")
+        assert ops.enqueue(conn, OpKind.SEEN, [message_id]) == []
+        assert flags_of(conn, message_id) == {SEEN}
+        assert ops.enqueue(conn, OpKind.DELETE, [message_id]) == []
+        assert read.message_ids(conn, folder) == []
+        assert ops.pending(conn, account) == []
+        # The POP3 UIDL stays known, so the message is not downloaded again.
+        assert f"{name}-1" in read.known_uidls(conn, account)
+
+
+def test_moves_stay_within_the_account(
+    conn: db.StoreConnection, messages: list[int], imap_account: int
+) -> None:
+    other = write.ensure_account(conn, "home", Protocol.IMAP)
+    elsewhere = write.upsert_folder(conn, other, "INBOX")
+    with pytest.raises(db.StoreError, match="within their account"):
+        ops.enqueue(conn, OpKind.MOVE, messages[:1], to_folder_id=elsewhere)
+    assert ops.pending(conn, imap_account) == []
+    found = read.row(conn, messages[0])
+    assert found is not None and found.folder_id != elsewhere
+
+
+def test_moving_to_the_same_folder_does_nothing(
+    conn: db.StoreConnection, inbox: int, imap_account: int, messages: list[int]
+) -> None:
+    assert ops.enqueue(conn, OpKind.MOVE, messages, to_folder_id=inbox) == []
+    assert ops.pending(conn, imap_account) == []
+
+
+@pytest.mark.parametrize(
+    ("kind", "kwargs", "error"),
+    [
+        (OpKind.FLAG, {}, "flag is required"),
+        (OpKind.SEEN, {"flag": SEEN}, "flag is not accepted"),
+        (OpKind.FLAG, {"flag": "two words"}, "not a valid flag"),
+        (OpKind.MOVE, {}, "to_folder_id is required"),
+        (OpKind.DELETE, {"to_folder_id": 1}, "to_folder_id is not accepted"),
+    ],
+)
+def test_bad_arguments(
+    conn: db.StoreConnection,
+    messages: list[int],
+    kind: OpKind,
+    kwargs: dict[str, object],
+    error: str,
+) -> None:
+    with pytest.raises(ValueError, match=error):
+        ops.enqueue(conn, kind, messages, **kwargs)  # type: ignore[arg-type]
+
+
+def test_done_failed_retry_and_folder_failure(
+    conn: db.StoreConnection, inbox: int, imap_account: int, messages: list[int]
+) -> None:
+    first, second, third = (
+        ops.enqueue(conn, OpKind.SEEN, [message_id])[0] for message_id in messages
+    )
+    ops.mark_done(conn, first)
+    ops.mark_failed(conn, second, "NO [SERVERBUG] try later", now=NOW)
+    pending = {e.id: e for e in ops.pending(conn, imap_account)}
+    assert set(pending) == {second, third}
+    assert pending[second].attempts == 1
+    assert pending[second].last_error == "NO [SERVERBUG] try later"
+    assert pending[second].updated == NOW
+    ops.mark_failed(conn, second, "NO [NONEXISTENT] gone", permanent=True)
+    assert [e.id for e in ops.failed(conn, imap_account)] == [second]
+    ops.retry(conn, second)
+    assert {e.id for e in ops.pending(conn, imap_account)} == {second, third}
+    with pytest.raises(db.StoreError):
+        ops.retry(conn, second)  # not failed any more
+    assert ops.fail_folder(conn, inbox, "UIDVALIDITY changed") == 2
+    assert ops.pending(conn, imap_account) == []
+    assert {e.last_error for e in ops.failed(conn, imap_account)} == {"UIDVALIDITY changed"}
+    ops.discard(conn, third)
+    assert [e.id for e in ops.failed(conn, imap_account)] == [second]
+    with pytest.raises(db.StoreError):
+        ops.mark_failed(conn, 9999, "x")
+
+
+def test_messages_gone_before_the_op_are_skipped(
+    conn: db.StoreConnection, inbox: int, imap_account: int, messages: list[int]
+) -> None:
+    write.expunge_uids(conn, inbox, [1])
+    (op_id,) = ops.enqueue(conn, OpKind.SEEN, [messages[0], messages[1], 12345])
+    (entry,) = ops.pending(conn, imap_account)
+    assert entry.id == op_id and entry.targets == (OpTarget(messages[1], 2),)
+    assert ops.enqueue(conn, OpKind.SEEN, [12345]) == []

@@ -1,0 +1,354 @@
+"""The journal of user actions: applied to the local rows at once, replayed to the server later.
+
+`enqueue` changes the messages in the store and, for an account with an IMAP server, records
+what to replay in the same transaction, so the UI shows the result immediately and a crash
+leaves either both or neither. Each op targets one source folder; the UIDs are recorded as they
+were when queued, because a moved message loses its UID locally until the server assigns one.
+Local and POP3 accounts have nothing to replay: their actions are applied and not journaled.
+
+Replay (by the IMAP engine) takes `pending(...)` in id order and ends each op with `mark_done`
+or `mark_failed`. Replaying an op twice must be harmless (STORE and UID MOVE are idempotent).
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from tuimail.model import DELETED, SEEN, Protocol
+from tuimail.store import codec
+from tuimail.store.db import StoreError, transaction
+
+
+class OpKind(enum.StrEnum):
+    """What the user did."""
+
+    FLAG = "flag"  # add a flag (args: flag)
+    UNFLAG = "unflag"  # remove a flag (args: flag)
+    SEEN = "seen"  # mark read
+    UNSEEN = "unseen"  # mark unread
+    MOVE = "move"  # to another folder of the account (args: to_folder_id)
+    COPY = "copy"  # to another folder of the account (args: to_folder_id, copies)
+    DELETE = "delete"  # remove for good: \Deleted, then expunged on the server
+    EXPUNGE = "expunge"  # remove the given messages that carry \Deleted
+
+
+class OpState(enum.StrEnum):
+    """Where a journal entry stands; done entries are removed."""
+
+    PENDING = "pending"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class OpTarget:
+    """One message an op applies to: its local id and its UID when queued (None: not known)."""
+
+    message_id: int
+    uid: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class PendingOp:
+    """A journal entry, as the replay and the sync-health view see it."""
+
+    id: int
+    account_id: int
+    folder_id: int
+    uidvalidity: int
+    kind: OpKind
+    targets: tuple[OpTarget, ...]
+    args: dict[str, Any]
+    state: OpState
+    attempts: int
+    last_error: str | None
+    created: datetime
+    updated: datetime
+
+
+def enqueue(
+    conn: sqlite3.Connection,
+    kind: OpKind,
+    message_ids: Iterable[int],
+    *,
+    flag: str | None = None,
+    to_folder_id: int | None = None,
+    now: datetime | None = None,
+) -> list[int]:
+    """Apply an action to messages now and journal it for the server; returns the new op ids.
+
+    `flag` is required for FLAG/UNFLAG, `to_folder_id` for MOVE/COPY (a folder of the same
+    account). Messages no longer in the store are skipped. One op is recorded per source folder
+    of an account with an IMAP server.
+    """
+    kind = OpKind(kind)
+    _check_args(kind, flag, to_folder_id)
+    stamp = codec.now_epoch(now)
+    ids = list(dict.fromkeys(message_ids))
+    with transaction(conn) as revision:
+        by_folder: dict[int, list[tuple[int, int | None, str]]] = {}
+        for chunk_start in range(0, len(ids), 500):
+            chunk = ids[chunk_start : chunk_start + 500]
+            for message_id, folder_id, uid, flags in conn.execute(
+                "SELECT id, folder_id, uid, flags FROM messages"  # noqa: S608 - placeholders
+                f" WHERE id IN ({','.join('?' * len(chunk))})",
+                chunk,
+            ):
+                by_folder.setdefault(folder_id, []).append((message_id, uid, flags))
+        # Ops and their targets follow the order the caller gave.
+        position = {message_id: index for index, message_id in enumerate(ids)}
+        op_ids: list[int] = []
+        for folder_id, messages in sorted(
+            by_folder.items(), key=lambda item: min(position[m[0]] for m in item[1])
+        ):
+            account_id, protocol, uidvalidity = _folder_info(conn, folder_id)
+            messages.sort(key=lambda m: position[m[0]])
+            targets = [OpTarget(m[0], m[1]) for m in messages]
+            args: dict[str, Any] = {}
+            if flag is not None:
+                args["flag"] = flag
+            if to_folder_id is not None:
+                if _folder_info(conn, to_folder_id)[0] != account_id:
+                    raise StoreError("messages move and copy only within their account")
+                if to_folder_id == folder_id:
+                    continue
+                args["to_folder_id"] = to_folder_id
+            copies = _apply(conn, revision, kind, messages, flag, to_folder_id, stamp)
+            if copies:
+                args["copies"] = copies
+            if protocol != Protocol.IMAP.value:
+                continue
+            op_ids.append(
+                conn.execute(
+                    "INSERT INTO pending_ops (account_id, folder_id, uidvalidity, kind, targets,"
+                    " args, created, updated, revision) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                    " RETURNING id",
+                    (
+                        account_id,
+                        folder_id,
+                        uidvalidity,
+                        kind.value,
+                        json.dumps([[t.message_id, t.uid] for t in targets]),
+                        json.dumps(args, ensure_ascii=False),
+                        stamp,
+                        stamp,
+                        revision,
+                    ),
+                ).fetchall()[0][0]
+            )
+        return op_ids
+
+
+def pending(conn: sqlite3.Connection, account_id: int) -> list[PendingOp]:
+    """The ops of an account waiting for replay, oldest first."""
+    return _list(conn, account_id, OpState.PENDING)
+
+
+def failed(conn: sqlite3.Connection, account_id: int) -> list[PendingOp]:
+    """The ops of an account that were given up, oldest first (the user is shown them)."""
+    return _list(conn, account_id, OpState.FAILED)
+
+
+def count_pending(conn: sqlite3.Connection, account_id: int | None = None) -> int:
+    """How many ops wait for replay (for the status bar)."""
+    if account_id is None:
+        row = conn.execute("SELECT count(*) FROM pending_ops WHERE state = 'pending'").fetchone()
+    else:
+        row = conn.execute(
+            "SELECT count(*) FROM pending_ops WHERE account_id = ? AND state = 'pending'",
+            (account_id,),
+        ).fetchone()
+    return int(row[0])
+
+
+def mark_done(conn: sqlite3.Connection, op_id: int) -> None:
+    """The server has it: remove the journal entry."""
+    with transaction(conn):
+        conn.execute("DELETE FROM pending_ops WHERE id = ?", (op_id,))
+
+
+def mark_failed(
+    conn: sqlite3.Connection,
+    op_id: int,
+    error: str,
+    *,
+    permanent: bool = False,
+    now: datetime | None = None,
+) -> None:
+    """Record a failed replay attempt; `permanent` gives the op up (state failed)."""
+    with transaction(conn) as revision:
+        updated = conn.execute(
+            "UPDATE pending_ops SET attempts = attempts + 1, last_error = ?, state = ?,"
+            " updated = ?, revision = ? WHERE id = ?",
+            (
+                error,
+                OpState.FAILED.value if permanent else OpState.PENDING.value,
+                codec.now_epoch(now),
+                revision,
+                op_id,
+            ),
+        ).rowcount
+        if not updated:
+            raise StoreError(f"op {op_id} is not in the journal")
+
+
+def fail_folder(
+    conn: sqlite3.Connection, folder_id: int, error: str, *, now: datetime | None = None
+) -> int:
+    """Give up every pending op of a folder (its UIDVALIDITY changed); returns how many."""
+    with transaction(conn) as revision:
+        return int(
+            conn.execute(
+                "UPDATE pending_ops SET state = 'failed', last_error = ?, updated = ?,"
+                " revision = ? WHERE folder_id = ? AND state = 'pending'",
+                (error, codec.now_epoch(now), revision, folder_id),
+            ).rowcount
+        )
+
+
+def retry(conn: sqlite3.Connection, op_id: int, *, now: datetime | None = None) -> None:
+    """Put a failed op back in the queue (the user asked to try again)."""
+    with transaction(conn) as revision:
+        updated = conn.execute(
+            "UPDATE pending_ops SET state = 'pending', updated = ?, revision = ?"
+            " WHERE id = ? AND state = 'failed'",
+            (codec.now_epoch(now), revision, op_id),
+        ).rowcount
+        if not updated:
+            raise StoreError(f"op {op_id} is not a failed op")
+
+
+def discard(conn: sqlite3.Connection, op_id: int) -> None:
+    """Drop a journal entry without replaying it (the local change stays)."""
+    mark_done(conn, op_id)
+
+
+def _check_args(kind: OpKind, flag: str | None, to_folder_id: int | None) -> None:
+    needs_flag = kind in (OpKind.FLAG, OpKind.UNFLAG)
+    needs_folder = kind in (OpKind.MOVE, OpKind.COPY)
+    if needs_flag != (flag is not None):
+        raise ValueError(f"{kind.value}: flag is {'required' if needs_flag else 'not accepted'}")
+    if needs_flag and (not flag or any(ch.isspace() for ch in flag or "")):
+        raise ValueError(f"not a valid flag: {flag!r}")
+    if needs_folder != (to_folder_id is not None):
+        raise ValueError(
+            f"{kind.value}: to_folder_id is {'required' if needs_folder else 'not accepted'}"
+        )
+
+
+def _folder_info(conn: sqlite3.Connection, folder_id: int) -> tuple[int, str | None, int]:
+    row = conn.execute(
+        "SELECT f.account_id, a.protocol, coalesce(f.uidvalidity, 0)"
+        " FROM folders AS f JOIN accounts AS a ON a.id = f.account_id WHERE f.id = ?",
+        (folder_id,),
+    ).fetchone()
+    if row is None:
+        raise StoreError(f"folder {folder_id} is not in the store")
+    return int(row[0]), row[1], int(row[2])
+
+
+def _apply(
+    conn: sqlite3.Connection,
+    revision: int,
+    kind: OpKind,
+    messages: list[tuple[int, int | None, str]],
+    flag: str | None,
+    to_folder_id: int | None,
+    stamp: float,
+) -> list[int]:
+    """Change the local rows as the action says; returns new ids for COPY."""
+    ids = [m[0] for m in messages]
+    if kind in (OpKind.FLAG, OpKind.UNFLAG, OpKind.SEEN, OpKind.UNSEEN):
+        name = flag if flag is not None else SEEN
+        adding = kind in (OpKind.FLAG, OpKind.SEEN)
+        updates = []
+        for message_id, _uid, column in messages:
+            flags = set(codec.decode_flags(column))
+            flags = flags | {name} if adding else flags - {name}
+            encoded = codec.encode_flags(flags)
+            if encoded != column:
+                updates.append((encoded, revision, message_id))
+        conn.executemany("UPDATE messages SET flags = ?, revision = ? WHERE id = ?", updates)
+        return []
+    if kind == OpKind.MOVE:
+        conn.executemany(
+            "UPDATE messages SET folder_id = ?, uid = NULL, uidvalidity = 0, revision = ?"
+            " WHERE id = ?",
+            [(to_folder_id, revision, message_id) for message_id in ids],
+        )
+        return []
+    if kind == OpKind.COPY:
+        assert to_folder_id is not None
+        return [_copy(conn, revision, message_id, to_folder_id, stamp) for message_id in ids]
+    if kind == OpKind.DELETE:
+        conn.executemany("DELETE FROM messages WHERE id = ?", [(i,) for i in ids])
+        return []
+    # EXPUNGE: only what carries \Deleted goes.
+    conn.executemany(
+        "DELETE FROM messages WHERE id = ?",
+        [(m[0],) for m in messages if DELETED in codec.decode_flags(m[2])],
+    )
+    return []
+
+
+_COPIED_COLUMNS = (
+    "account_id, message_id, in_reply_to, refs, subject, from_addr, to_addr, cc_addr,"
+    " bcc_addr, reply_to_addr, date, internaldate, sort_date, from_sort, subject_sort,"
+    " flags, size, has_attachments, thread_id, body_local"
+)
+
+
+def _copy(
+    conn: sqlite3.Connection, revision: int, message_id: int, to_folder_id: int, stamp: float
+) -> int:
+    """A new row in the target folder with the same envelope, flags, body and index entry."""
+    new_id = conn.execute(
+        f"INSERT INTO messages (folder_id, first_seen, revision, {_COPIED_COLUMNS})"  # noqa: S608
+        f" SELECT ?, ?, ?, {_COPIED_COLUMNS} FROM messages WHERE id = ? RETURNING id",
+        (to_folder_id, int(stamp), revision, message_id),
+    ).fetchall()[0][0]
+    conn.execute(
+        "INSERT INTO message_refs (message_id, account_id, ref)"
+        " SELECT ?, account_id, ref FROM message_refs WHERE message_id = ?",
+        (new_id, message_id),
+    )
+    conn.execute(
+        "INSERT INTO bodies (message_id, raw) SELECT ?, raw FROM bodies WHERE message_id = ?",
+        (new_id, message_id),
+    )
+    conn.execute(
+        "INSERT INTO messages_fts (rowid, subject, addresses, body)"
+        " SELECT ?, subject, addresses, body FROM messages_fts WHERE rowid = ?",
+        (new_id, message_id),
+    )
+    return int(new_id)
+
+
+def _list(conn: sqlite3.Connection, account_id: int, state: OpState) -> list[PendingOp]:
+    return [
+        PendingOp(
+            id=int(r[0]),
+            account_id=int(r[1]),
+            folder_id=int(r[2]),
+            uidvalidity=int(r[3]),
+            kind=OpKind(r[4]),
+            targets=tuple(OpTarget(int(m), u) for m, u in json.loads(r[5])),
+            args=json.loads(r[6]),
+            state=OpState(r[7]),
+            attempts=int(r[8]),
+            last_error=r[9],
+            created=codec.to_datetime(r[10]),
+            updated=codec.to_datetime(r[11]),
+        )
+        for r in conn.execute(
+            "SELECT id, account_id, folder_id, uidvalidity, kind, targets, args, state, attempts,"
+            " last_error, created, updated FROM pending_ops"
+            " WHERE account_id = ? AND state = ? ORDER BY id",
+            (account_id, state.value),
+        )
+    ]
