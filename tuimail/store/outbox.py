@@ -1,0 +1,510 @@
+"""The outbox: composed messages and the state machine that sends each exactly once.
+
+    queued ──begin_sending──▶ sending ──mark_sent──▶ sent
+      ▲                        │ ├──mark_failed──▶ failed   (permanent: 5xx)
+      │                        │ ├──mark_unknown─▶ unknown  (no reply after the final ".")
+      └───────defer (4xx) ─────┘ │
+      ▲                          │
+      └──── retry (the user) ◀── failed | unknown ──confirm_sent──▶ sent
+
+Every transition is one committed transaction that also appends to the item's history (with
+the server's reply), and a transition from the wrong state raises IllegalTransition. The
+Message-ID is fixed when a message is queued, so a retry (and the Sent copy) can find it.
+
+A sender that dies leaves its item in 'sending'. `recover_interrupted`, run by the next sender
+while it holds the account's lock, puts it back in the queue, unless `mark_data_end` had been
+committed (the final "." may have reached the server): then it becomes 'unknown' and the user
+decides; nothing is resent silently.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import sqlite3
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from tuimail.store import codec
+from tuimail.store.db import StoreError, transaction
+
+
+class OutboxState(enum.StrEnum):
+    """Where an outgoing message stands."""
+
+    QUEUED = "queued"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+    UNKNOWN = "unknown"
+
+
+# The legal transitions: to_state ← from_states.
+_FROM: dict[OutboxState, frozenset[OutboxState]] = {
+    OutboxState.SENDING: frozenset({OutboxState.QUEUED}),
+    OutboxState.SENT: frozenset({OutboxState.SENDING, OutboxState.UNKNOWN}),
+    OutboxState.FAILED: frozenset({OutboxState.SENDING}),
+    OutboxState.UNKNOWN: frozenset({OutboxState.SENDING}),
+    OutboxState.QUEUED: frozenset({OutboxState.SENDING, OutboxState.FAILED, OutboxState.UNKNOWN}),
+}
+_CANCELLABLE = frozenset({OutboxState.QUEUED, OutboxState.FAILED, OutboxState.UNKNOWN})
+
+
+class IllegalTransition(StoreError):
+    """An outbox item was asked to change state in a way the state machine does not allow."""
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxItem:
+    """An outbox entry without its bytes (`raw_message` reads those)."""
+
+    id: int
+    account_id: int
+    message_id: str
+    env_from: str
+    env_rcpts: tuple[str, ...]
+    state: OutboxState
+    attempts: int
+    next_attempt: datetime
+    scheduled_at: datetime | None
+    data_end_at: datetime | None
+    last_reply: str | None
+    sent_copy_done: bool
+    created: datetime
+    updated: datetime
+    revision: int
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEntry:
+    """One state change of an outbox item."""
+
+    at: datetime
+    from_state: OutboxState | None
+    to_state: OutboxState
+    reply: str | None
+    details: Any
+
+
+def enqueue(
+    conn: sqlite3.Connection,
+    account_id: int,
+    raw: bytes,
+    *,
+    message_id: str,
+    env_from: str,
+    env_rcpts: Iterable[str],
+    not_before: datetime | None = None,
+    scheduled_at: datetime | None = None,
+    now: datetime | None = None,
+) -> int:
+    """Queue a composed message; returns the outbox id. Commits before any network activity.
+
+    `env_rcpts` includes Bcc. The message waits until `not_before` (the undo-send grace period)
+    or `scheduled_at` (send later), whichever is later.
+    """
+    recipients = list(dict.fromkeys(env_rcpts))
+    if not recipients:
+        raise ValueError("a message needs at least one envelope recipient")
+    if not message_id:
+        raise ValueError("a queued message needs its Message-ID")
+    stamp = codec.now_epoch(now)
+    due = max(
+        stamp,
+        codec.epoch(not_before) or stamp,
+        codec.epoch(scheduled_at) or stamp,
+    )
+    with transaction(conn) as revision:
+        item_id = int(
+            conn.execute(
+                "INSERT INTO outbox (account_id, message_id, raw, env_from, env_rcpts, state,"
+                " next_attempt, scheduled_at, created, updated, revision)"
+                " VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?) RETURNING id",
+                (
+                    account_id,
+                    message_id,
+                    raw,
+                    env_from,
+                    json.dumps(recipients, ensure_ascii=False),
+                    due,
+                    codec.epoch(scheduled_at),
+                    stamp,
+                    stamp,
+                    revision,
+                ),
+            ).fetchall()[0][0]
+        )
+        _history(conn, item_id, stamp, None, OutboxState.QUEUED, None, None)
+        return item_id
+
+
+def begin_sending(
+    conn: sqlite3.Connection, item_id: int, *, now: datetime | None = None
+) -> OutboxItem:
+    """queued → sending: the sender takes the item (counts an attempt)."""
+    _transition(
+        conn,
+        item_id,
+        OutboxState.SENDING,
+        now=now,
+        extra={"attempts": "attempts + 1", "data_end_at": "NULL"},
+    )
+    return _require(conn, item_id)
+
+
+def mark_data_end(conn: sqlite3.Connection, item_id: int, *, now: datetime | None = None) -> None:
+    """Record, while sending, that the final "." of DATA goes out next: from here on a lost
+    reply means 'unknown', never a resend.
+    """
+    stamp = codec.now_epoch(now)
+    with transaction(conn) as revision:
+        updated = conn.execute(
+            "UPDATE outbox SET data_end_at = ?, updated = ?, revision = ?"
+            " WHERE id = ? AND state = 'sending'",
+            (stamp, stamp, revision, item_id),
+        ).rowcount
+        if not updated:
+            _refuse(conn, item_id, "record the end of DATA")
+
+
+def mark_sent(
+    conn: sqlite3.Connection,
+    item_id: int,
+    reply: str,
+    *,
+    details: Mapping[str, Any] | None = None,
+    now: datetime | None = None,
+) -> None:
+    """sending → sent, with the server's reply (and per-recipient replies in `details`)."""
+    _transition(
+        conn, item_id, OutboxState.SENT, reply, details, now=now, only_from={OutboxState.SENDING}
+    )
+
+
+def confirm_sent(
+    conn: sqlite3.Connection, item_id: int, note: str, *, now: datetime | None = None
+) -> None:
+    """unknown → sent: the user checked that the message arrived."""
+    _transition(conn, item_id, OutboxState.SENT, note, now=now, only_from={OutboxState.UNKNOWN})
+
+
+def mark_failed(
+    conn: sqlite3.Connection,
+    item_id: int,
+    reply: str,
+    *,
+    details: Mapping[str, Any] | None = None,
+    now: datetime | None = None,
+) -> None:
+    """sending → failed: a permanent refusal (5xx), with the server's reply."""
+    _transition(conn, item_id, OutboxState.FAILED, reply, details, now=now)
+
+
+def mark_unknown(
+    conn: sqlite3.Connection, item_id: int, reason: str, *, now: datetime | None = None
+) -> None:
+    """sending → unknown: the final "." went out and no reply came; the user decides."""
+    _transition(conn, item_id, OutboxState.UNKNOWN, reason, now=now)
+
+
+def defer(
+    conn: sqlite3.Connection,
+    item_id: int,
+    reply: str,
+    *,
+    retry_at: datetime,
+    details: Mapping[str, Any] | None = None,
+    now: datetime | None = None,
+) -> None:
+    """sending → queued: a temporary refusal (4xx) or a connection lost before the final ".";
+    try again at `retry_at`.
+    """
+    _transition(
+        conn,
+        item_id,
+        OutboxState.QUEUED,
+        reply,
+        details,
+        now=now,
+        next_attempt=codec.epoch(retry_at),
+        only_from={OutboxState.SENDING},
+    )
+
+
+def retry(
+    conn: sqlite3.Connection,
+    item_id: int,
+    *,
+    at: datetime | None = None,
+    now: datetime | None = None,
+) -> None:
+    """failed | unknown → queued: the user asks to send again (at `at`, default now)."""
+    stamp = codec.now_epoch(now)
+    _transition(
+        conn,
+        item_id,
+        OutboxState.QUEUED,
+        "retry requested",
+        now=now,
+        next_attempt=codec.epoch(at) or stamp,
+        only_from={OutboxState.FAILED, OutboxState.UNKNOWN},
+    )
+
+
+def cancel(conn: sqlite3.Connection, item_id: int) -> bytes:
+    """Take a message out of the outbox (undo send, or the user gives up); returns its bytes so
+    the composer can reopen it. A message being sent or already sent cannot be cancelled.
+    """
+    with transaction(conn):
+        found = conn.execute("SELECT state, raw FROM outbox WHERE id = ?", (item_id,)).fetchone()
+        if found is None:
+            raise StoreError(f"outbox item {item_id} does not exist")
+        if OutboxState(found[0]) not in _CANCELLABLE:
+            raise IllegalTransition(f"outbox item {item_id} is {found[0]}; it cannot be cancelled")
+        conn.execute("DELETE FROM outbox WHERE id = ?", (item_id,))
+        return bytes(found[1])
+
+
+def mark_sent_copy_done(conn: sqlite3.Connection, item_id: int) -> None:
+    """The copy in the Sent folder exists (or is not wanted) for a sent item."""
+    with transaction(conn) as revision:
+        updated = conn.execute(
+            "UPDATE outbox SET sent_copy_done = 1, revision = ? WHERE id = ? AND state = 'sent'",
+            (revision, item_id),
+        ).rowcount
+        if not updated:
+            _refuse(conn, item_id, "record its Sent copy")
+
+
+def remove_sent(conn: sqlite3.Connection, item_id: int) -> None:
+    """Forget a sent item whose Sent copy is done (it stays in the Sent folder)."""
+    with transaction(conn):
+        deleted = conn.execute(
+            "DELETE FROM outbox WHERE id = ? AND state = 'sent' AND sent_copy_done = 1",
+            (item_id,),
+        ).rowcount
+        if not deleted:
+            _refuse(conn, item_id, "be removed before it is sent and copied to Sent")
+
+
+def recover_interrupted(
+    conn: sqlite3.Connection, *, account_id: int | None = None, now: datetime | None = None
+) -> tuple[list[int], list[int]]:
+    """Settle items a dead sender left in 'sending'; returns (requeued ids, unknown ids).
+
+    Call it only while holding the account's sync lock (no other sender is running).
+    """
+    stamp = codec.now_epoch(now)
+    requeued: list[int] = []
+    unknown: list[int] = []
+    with transaction(conn):
+        scope, params = (
+            ("AND account_id = ?", (account_id,)) if account_id is not None else ("", ())
+        )
+        for item_id, data_end_at in conn.execute(
+            f"SELECT id, data_end_at FROM outbox WHERE state = 'sending' {scope}"  # noqa: S608
+            " ORDER BY id",
+            params,
+        ).fetchall():
+            if data_end_at is None:
+                _transition(
+                    conn,
+                    item_id,
+                    OutboxState.QUEUED,
+                    "the sender stopped before the message was complete; it will be sent again",
+                    now=now,
+                    next_attempt=stamp,
+                )
+                requeued.append(int(item_id))
+            else:
+                _transition(
+                    conn,
+                    item_id,
+                    OutboxState.UNKNOWN,
+                    "the sender stopped after the message was handed over, before the server"
+                    " confirmed it; check whether it arrived before sending it again",
+                    now=now,
+                )
+                unknown.append(int(item_id))
+    return requeued, unknown
+
+
+def get(conn: sqlite3.Connection, item_id: int) -> OutboxItem | None:
+    """One outbox item."""
+    found = conn.execute(f"SELECT {_COLUMNS} FROM outbox WHERE id = ?", (item_id,)).fetchone()  # noqa: S608
+    return None if found is None else _item(found)
+
+
+def raw_message(conn: sqlite3.Connection, item_id: int) -> bytes:
+    """The exact bytes to send."""
+    found = conn.execute("SELECT raw FROM outbox WHERE id = ?", (item_id,)).fetchone()
+    if found is None:
+        raise StoreError(f"outbox item {item_id} does not exist")
+    return bytes(found[0])
+
+
+def items(
+    conn: sqlite3.Connection,
+    *,
+    account_id: int | None = None,
+    states: Iterable[OutboxState] | None = None,
+) -> list[OutboxItem]:
+    """Outbox items, oldest first, optionally of one account and in some states."""
+    where: list[str] = []
+    params: list[object] = []
+    if account_id is not None:
+        where.append("account_id = ?")
+        params.append(account_id)
+    if states is not None:
+        wanted = [OutboxState(s).value for s in states]
+        if not wanted:
+            return []
+        where.append(f"state IN ({','.join('?' * len(wanted))})")
+        params.extend(wanted)
+    clause = f"WHERE {' AND '.join(where)}" if where else ""
+    return [
+        _item(r)
+        for r in conn.execute(
+            f"SELECT {_COLUMNS} FROM outbox {clause} ORDER BY id",  # noqa: S608
+            params,
+        )
+    ]
+
+
+def due(
+    conn: sqlite3.Connection, *, now: datetime | None = None, account_id: int | None = None
+) -> list[OutboxItem]:
+    """Queued items whose time has come, oldest first."""
+    params: list[object] = [codec.now_epoch(now)]
+    scope = ""
+    if account_id is not None:
+        scope = " AND account_id = ?"
+        params.append(account_id)
+    return [
+        _item(r)
+        for r in conn.execute(
+            f"SELECT {_COLUMNS} FROM outbox WHERE state = 'queued' AND next_attempt <= ?"  # noqa: S608
+            f"{scope} ORDER BY id",
+            params,
+        )
+    ]
+
+
+def history(conn: sqlite3.Connection, item_id: int) -> list[HistoryEntry]:
+    """Every state change of an item, oldest first, with the replies."""
+    return [
+        HistoryEntry(
+            at=codec.to_datetime(r[0]),
+            from_state=None if r[1] is None else OutboxState(r[1]),
+            to_state=OutboxState(r[2]),
+            reply=r[3],
+            details=None if r[4] is None else json.loads(r[4]),
+        )
+        for r in conn.execute(
+            "SELECT at, from_state, to_state, reply, details FROM outbox_history"
+            " WHERE outbox_id = ? ORDER BY id",
+            (item_id,),
+        )
+    ]
+
+
+_COLUMNS = (
+    "id, account_id, message_id, env_from, env_rcpts, state, attempts, next_attempt,"
+    " scheduled_at, data_end_at, last_reply, sent_copy_done, created, updated, revision"
+)
+
+
+def _item(r: tuple[Any, ...]) -> OutboxItem:
+    return OutboxItem(
+        id=int(r[0]),
+        account_id=int(r[1]),
+        message_id=r[2],
+        env_from=r[3],
+        env_rcpts=tuple(json.loads(r[4])),
+        state=OutboxState(r[5]),
+        attempts=int(r[6]),
+        next_attempt=codec.to_datetime(r[7]),
+        scheduled_at=codec.from_epoch(r[8]),
+        data_end_at=codec.from_epoch(r[9]),
+        last_reply=r[10],
+        sent_copy_done=bool(r[11]),
+        created=codec.to_datetime(r[12]),
+        updated=codec.to_datetime(r[13]),
+        revision=int(r[14]),
+    )
+
+
+def _require(conn: sqlite3.Connection, item_id: int) -> OutboxItem:
+    found = get(conn, item_id)
+    if found is None:
+        raise StoreError(f"outbox item {item_id} does not exist")
+    return found
+
+
+def _refuse(conn: sqlite3.Connection, item_id: int, action: str) -> None:
+    found = conn.execute("SELECT state FROM outbox WHERE id = ?", (item_id,)).fetchone()
+    if found is None:
+        raise StoreError(f"outbox item {item_id} does not exist")
+    raise IllegalTransition(f"outbox item {item_id} is {found[0]}; it cannot {action}")
+
+
+def _transition(
+    conn: sqlite3.Connection,
+    item_id: int,
+    to_state: OutboxState,
+    reply: str | None = None,
+    details: Mapping[str, Any] | None = None,
+    *,
+    now: datetime | None,
+    next_attempt: float | None = None,
+    only_from: Iterable[OutboxState] | None = None,
+    extra: Mapping[str, str] | None = None,
+) -> None:
+    """Move an item to `to_state` if its current state allows it, and record the change."""
+    allowed = _FROM[to_state] if only_from is None else _FROM[to_state] & set(only_from)
+    stamp = codec.now_epoch(now)
+    with transaction(conn) as revision:
+        found = conn.execute("SELECT state FROM outbox WHERE id = ?", (item_id,)).fetchone()
+        if found is None:
+            raise StoreError(f"outbox item {item_id} does not exist")
+        from_state = OutboxState(found[0])
+        if from_state not in allowed:
+            raise IllegalTransition(
+                f"outbox item {item_id} is {from_state.value}; it cannot become {to_state.value}"
+            )
+        # extra holds fixed SQL expressions from this module, never caller text.
+        assignments = "".join(
+            f", {column} = {expression}" for column, expression in (extra or {}).items()
+        )
+        conn.execute(
+            "UPDATE outbox SET state = ?, updated = ?, revision = ?,"  # noqa: S608
+            " last_reply = coalesce(?, last_reply),"
+            f" next_attempt = coalesce(?, next_attempt){assignments} WHERE id = ?",
+            (to_state.value, stamp, revision, reply, next_attempt, item_id),
+        )
+        _history(conn, item_id, stamp, from_state, to_state, reply, details)
+
+
+def _history(
+    conn: sqlite3.Connection,
+    item_id: int,
+    stamp: float,
+    from_state: OutboxState | None,
+    to_state: OutboxState,
+    reply: str | None,
+    details: Mapping[str, Any] | None,
+) -> None:
+    conn.execute(
+        "INSERT INTO outbox_history (outbox_id, at, from_state, to_state, reply, details)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        (
+            item_id,
+            stamp,
+            None if from_state is None else from_state.value,
+            to_state.value,
+            reply,
+            None if details is None else json.dumps(dict(details), ensure_ascii=False),
+        ),
+    )
