@@ -158,3 +158,35 @@ def test_a_second_connection_sees_committed_writes(data_dir: Path) -> None:
     finally:
         first.close()
         second.close()
+
+
+def test_writers_in_two_threads_wait_for_each_other(data_dir: Path) -> None:
+    db.open_store(data_dir).close()
+    errors: list[BaseException] = []
+
+    def writer(name: str) -> None:
+        conn = db.open_store(data_dir)  # one connection per thread
+        try:
+            for n in range(25):
+                with db.transaction(conn):
+                    conn.execute(
+                        "INSERT INTO accounts (name, protocol, created) VALUES (?, NULL, 0)",
+                        (f"{name}{n}",),
+                    )
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            conn.close()
+
+    threads = [threading.Thread(target=writer, args=(name,)) for name in ("a", "b")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    conn = db.open_store(data_dir)
+    try:
+        assert len(read.accounts(conn)) == 50
+        assert read.revision(conn) == 50
+    finally:
+        conn.close()
