@@ -17,6 +17,7 @@ import pwd
 import re
 import secrets
 import smtplib
+import ssl
 import subprocess
 import time
 from collections.abc import Iterable
@@ -32,7 +33,7 @@ from tests.support.processes import (
     read_pid_file,
     require_root,
     require_traversable,
-    stop_pid,
+    stop_servers,
     tail,
     wait_until,
 )
@@ -144,6 +145,10 @@ class DovecotServer:
         """The CA certificate clients must trust."""
         return self.tls.ca_file
 
+    def client_ssl_context(self) -> ssl.SSLContext:
+        """A verifying stdlib client context that trusts only the test CA."""
+        return ssl.create_default_context(cafile=str(self.ca_file))
+
     def _ports(self) -> DovecotPorts:
         if self.ports is None:
             raise RuntimeError("Dovecot has not been started")
@@ -175,10 +180,11 @@ class DovecotServer:
 
     def stop(self) -> None:
         """Stop the master process by PID (TERM, then KILL after a bounded wait). Idempotent."""
-        pid = self.pid or read_pid_file(self.base_dir / "master.pid")
-        if pid is not None:
-            stop_pid(pid)
-        self.pid = None
+        stop_servers([self])
+
+    def master_pid(self) -> int | None:
+        """The master's PID: known since start, or read from Dovecot's pid file."""
+        return self.pid or read_pid_file(self.base_dir / "master.pid")
 
     def running(self) -> bool:
         """True while the master process is alive."""

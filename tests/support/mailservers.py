@@ -38,6 +38,7 @@ from tests.support.processes import (
     ServerStartError,
     pick_free_ports,
     require_root,
+    stop_servers,
     tail,
 )
 
@@ -87,8 +88,8 @@ class ReducedDovecots:
 
     def stop_all(self) -> None:
         """Stop every instance and discard its directory."""
+        stop_servers(self._servers.values())
         for server in self._servers.values():
-            server.stop()
             discard_server_directory(server.directory)
         self._servers.clear()
 
@@ -147,11 +148,8 @@ class MailServers:
                     raise
 
     def stop(self) -> None:
-        """Stop Postfix, then Dovecot, each by PID (TERM, then KILL after a bounded wait)."""
-        if self.postfix is not None:
-            self.postfix.stop()
-        if self.dovecot is not None:
-            self.dovecot.stop()
+        """Stop Postfix and Dovecot by PID (TERM, then KILL after a bounded wait). Idempotent."""
+        stop_servers(server for server in (self.postfix, self.dovecot) if server is not None)
 
     def __enter__(self) -> MailServers:
         return self.start()
@@ -221,7 +219,7 @@ class MailServers:
 
     def client_ssl_context(self) -> ssl.SSLContext:
         """A verifying stdlib client context that trusts only the test CA."""
-        return ssl.create_default_context(cafile=str(self.ca_file))
+        return self._dovecot().client_ssl_context()
 
     # --- helpers --------------------------------------------------------------------------------
     def deliver(self, to_user: str, raw: bytes) -> None:

@@ -22,7 +22,7 @@ from tests.support.processes import (
     pid_alive,
     read_pid_file,
     require_root,
-    stop_pid,
+    stop_servers,
     tail,
     wait_until,
 )
@@ -142,10 +142,11 @@ class PostfixServer:
 
     def stop(self) -> None:
         """Stop the master process by PID (TERM, then KILL after a bounded wait). Idempotent."""
-        pid = self.pid or read_pid_file(self.queue_dir / "pid" / "master.pid")
-        if pid is not None:
-            stop_pid(pid)
-        self.pid = None
+        stop_servers([self])
+
+    def master_pid(self) -> int | None:
+        """The master's PID: known since start, or read from Postfix's pid file."""
+        return self.pid or read_pid_file(self.queue_dir / "pid" / "master.pid")
 
     def running(self) -> bool:
         """True while the master process is alive."""

@@ -5,11 +5,13 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import signal
 import socket
 import stat
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Protocol
 
 # Addresses the servers listen on; the whole of 127.0.0.0/8 reaches the loopback interface on Linux.
 LOOPBACK_ADDRESSES = ("127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.4")
@@ -129,23 +131,44 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-def stop_pid(pid: int, *, grace: float = 10.0) -> bool:
-    """Send SIGTERM to ``pid``, then SIGKILL if it is still there after ``grace`` seconds.
+def stop_pids(pids: Iterable[int], *, grace: float = 10.0) -> set[int]:
+    """Send SIGTERM to every PID, then SIGKILL to those still there after ``grace`` seconds.
 
-    Returns True when the process had to be killed.
+    All are signalled first and awaited together, so stopping several servers takes as long as
+    the slowest. Returns the PIDs that had to be killed.
     """
-    try:
-        os.kill(pid, 15)
-    except ProcessLookupError:
-        return False
+    waiting = set()
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+            waiting.add(pid)
     deadline = time.monotonic() + grace
-    while time.monotonic() < deadline:
-        if not pid_alive(pid):
-            return False
-        time.sleep(0.05)
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, 9)
-    return True
+    while waiting and time.monotonic() < deadline:
+        waiting = {pid for pid in waiting if pid_alive(pid)}
+        if waiting:
+            time.sleep(0.05)
+    for pid in waiting:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    return waiting
+
+
+class MasterProcess(Protocol):
+    """A server whose master process can be found and forgotten."""
+
+    pid: int | None
+
+    def master_pid(self) -> int | None:
+        """The running master's PID, if known."""
+        ...
+
+
+def stop_servers(servers: Iterable[MasterProcess], *, grace: float = 10.0) -> None:
+    """Stop the master processes of ``servers`` together, by PID (TERM, then KILL)."""
+    servers = list(servers)
+    stop_pids([pid for server in servers if (pid := server.master_pid()) is not None], grace=grace)
+    for server in servers:
+        server.pid = None
 
 
 def tail(path: Path, max_chars: int = 6000) -> str:

@@ -1,0 +1,399 @@
+"""A fault-injecting TCP proxy on loopback, for faults a real server will not produce.
+
+``FaultProxy(target_host, target_port, client=Faults(...), server=Faults(...))`` listens on a free
+127.0.0.1 port and forwards every connection to the target. ``client`` faults act on the bytes the
+client sends, ``server`` faults on the bytes the server sends:
+
+- ``close_after=N``: forward N bytes in that direction, then close the whole connection (with a
+  TCP reset when ``reset=True``);
+- ``stall_after=N``: forward N bytes, then forward nothing more for ``stall_for`` seconds, or until
+  ``FaultProxy.release()`` when ``stall_for`` is None;
+- ``inject_after=PATTERN, inject=BYTES``: right after the first line that matches the regular
+  expression PATTERN, add BYTES to the stream (e.g. after ``. OK Begin TLS`` and before the TLS
+  handshake: the STARTTLS injection attack);
+- ``rewrite_line=CALLABLE``: every line (bytes, with its line ending) is replaced by what the
+  callable returns (``b""`` drops it); see :func:`hide_capability`.
+
+Line-based faults (``inject_after``, ``rewrite_line``) look at the stream only while it is text:
+from the first chunk with binary control bytes (a TLS handshake) the direction passes through
+untouched. Every byte is recorded both as received from its sender and as delivered to its
+receiver, so a test can assert what crossed the wire (e.g. that a password never did).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import socket
+import struct
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from types import TracebackType
+
+LineRewriter = Callable[[bytes], bytes]
+
+# Bytes that never appear in the text protocols (IMAP, POP3, SMTP) but do in TLS records.
+_BINARY = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+_CHUNK = 65536
+
+
+@dataclass
+class Faults:
+    """What to do to the bytes flowing in one direction (see the module docstring)."""
+
+    close_after: int | None = None
+    reset: bool = False
+    stall_after: int | None = None
+    stall_for: float | None = None
+    inject_after: bytes | re.Pattern[bytes] | None = None
+    inject: bytes = b""
+    rewrite_line: LineRewriter | None = None
+
+    @property
+    def needs_lines(self) -> bool:
+        """True when this direction must be parsed into lines."""
+        return self.inject_after is not None or self.rewrite_line is not None
+
+
+@dataclass
+class ProxiedConnection:
+    """One client connection through the proxy and everything that crossed it."""
+
+    from_client: bytearray = field(default_factory=bytearray)
+    to_server: bytearray = field(default_factory=bytearray)
+    from_server: bytearray = field(default_factory=bytearray)
+    to_client: bytearray = field(default_factory=bytearray)
+    closed: threading.Event = field(default_factory=threading.Event)
+    # Set when a close_after fault cut the connection.
+    cut: bool = False
+
+
+class FaultProxy:
+    """A threaded TCP proxy from a free 127.0.0.1 port to ``(target_host, target_port)``.
+
+    Use as a context manager (or ``start()``/``close()``); point the client at ``host``/``port``.
+    The fault settings are read when a connection is accepted, so a test can change ``client`` or
+    ``server`` between connections (e.g. fail the first attempt only).
+    """
+
+    host = "127.0.0.1"
+
+    def __init__(
+        self,
+        target_host: str,
+        target_port: int,
+        *,
+        client: Faults | None = None,
+        server: Faults | None = None,
+        connect_timeout: float = 10.0,
+    ) -> None:
+        self.target = (target_host, target_port)
+        self.client = client or Faults()
+        self.server = server or Faults()
+        self.connections: list[ProxiedConnection] = []
+        self._connect_timeout = connect_timeout
+        self._listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._listener.bind((self.host, 0))
+        self.port: int = self._listener.getsockname()[1]
+        self._released = threading.Event()
+        self._closing = threading.Event()
+        self._lock = threading.Lock()
+        self._sockets: list[socket.socket] = []
+        self._threads: list[threading.Thread] = []
+        self._accept_thread: threading.Thread | None = None
+
+    # --- life cycle -----------------------------------------------------------------------------
+    def start(self) -> FaultProxy:
+        """Start accepting connections."""
+        self._listener.listen(16)
+        self._accept_thread = threading.Thread(
+            target=self._accept_loop, name=f"fault-proxy-{self.port}", daemon=True
+        )
+        self._accept_thread.start()
+        return self
+
+    def close(self) -> None:
+        """Stop accepting, close every connection and join the threads (bounded)."""
+        self._closing.set()
+        self._released.set()
+        # shutdown() wakes the thread blocked in accept(); close() alone does not.
+        _close(self._listener)
+        with self._lock:
+            sockets = list(self._sockets)
+            threads = list(self._threads)
+        for sock in sockets:
+            _close(sock)
+        for thread in [*threads, self._accept_thread]:
+            if thread is not None:
+                thread.join(timeout=5)
+
+    def __enter__(self) -> FaultProxy:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # --- controls and records -------------------------------------------------------------------
+    def release(self) -> None:
+        """End every stall that waits for release (current and future ones)."""
+        self._released.set()
+
+    @property
+    def from_client(self) -> bytes:
+        """Every byte any client sent, all connections in order."""
+        return self._joined("from_client")
+
+    @property
+    def to_server(self) -> bytes:
+        """Every byte the proxy passed on to the server."""
+        return self._joined("to_server")
+
+    @property
+    def from_server(self) -> bytes:
+        """Every byte the server sent."""
+        return self._joined("from_server")
+
+    @property
+    def to_client(self) -> bytes:
+        """Every byte the proxy passed on to clients (after rewriting and injection)."""
+        return self._joined("to_client")
+
+    def wait_for_connections(self, count: int, timeout: float = 10.0) -> None:
+        """Block until ``count`` connections were accepted (raises TimeoutError otherwise)."""
+        deadline = time.monotonic() + timeout
+        while len(self.connections) < count:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{len(self.connections)} of {count} connections arrived")
+            time.sleep(0.01)
+
+    def _joined(self, name: str) -> bytes:
+        with self._lock:
+            return b"".join(bytes(getattr(conn, name)) for conn in self.connections)
+
+    # --- plumbing -------------------------------------------------------------------------------
+    def _accept_loop(self) -> None:
+        while not self._closing.is_set():
+            try:
+                downstream, _address = self._listener.accept()
+            except OSError:
+                return  # the listener was closed
+            try:
+                upstream = socket.create_connection(self.target, timeout=self._connect_timeout)
+            except OSError:
+                _close(downstream)
+                continue
+            upstream.settimeout(None)
+            record = ProxiedConnection()
+            link = _Link(self, record, downstream, upstream)
+            with self._lock:
+                self.connections.append(record)
+                self._sockets += [downstream, upstream]
+            client_faults, server_faults = self.client, self.server
+            for name, source, sink, faults, received, sent in (
+                ("c2s", downstream, upstream, client_faults, record.from_client, record.to_server),
+                ("s2c", upstream, downstream, server_faults, record.from_server, record.to_client),
+            ):
+                pump = _Pump(link, source, sink, faults, received, sent)
+                thread = threading.Thread(
+                    target=pump.run, name=f"fault-proxy-{self.port}-{name}", daemon=True
+                )
+                with self._lock:
+                    self._threads.append(thread)
+                thread.start()
+
+
+class _Link:
+    """The two sockets of one proxied connection; closing it ends both pumps."""
+
+    def __init__(
+        self,
+        proxy: FaultProxy,
+        record: ProxiedConnection,
+        downstream: socket.socket,
+        upstream: socket.socket,
+    ) -> None:
+        self.proxy = proxy
+        self.record = record
+        self.downstream = downstream
+        self.upstream = upstream
+        self._half_closed = 0
+        self._lock = threading.Lock()
+
+    def cut(self, *, reset: bool) -> None:
+        """Close both sides now (RST instead of FIN when ``reset``)."""
+        self.record.cut = True
+        if reset:
+            for sock in (self.downstream, self.upstream):
+                # Closing with a zero linger time sends RST; SHUT_RD (which sends nothing) first
+                # wakes the other pump's recv() on the same socket.
+                with contextlib.suppress(OSError):
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    sock.shutdown(socket.SHUT_RD)
+                with contextlib.suppress(OSError):
+                    sock.close()
+        self.close()
+
+    def close(self) -> None:
+        """Close both sockets and mark the connection closed."""
+        _close(self.downstream)
+        _close(self.upstream)
+        self.record.closed.set()
+
+    def source_finished(self) -> None:
+        """One direction ended; the connection is over when both have."""
+        with self._lock:
+            self._half_closed += 1
+            done = self._half_closed == 2
+        if done:
+            self.close()
+
+
+class _Pump:
+    """Copies one direction of one connection, applying that direction's faults."""
+
+    def __init__(
+        self,
+        link: _Link,
+        source: socket.socket,
+        sink: socket.socket,
+        faults: Faults,
+        received: bytearray,
+        sent: bytearray,
+    ) -> None:
+        self.link = link
+        self.source = source
+        self.sink = sink
+        self.faults = faults
+        self.received = received
+        self.sent = sent
+        self.forwarded = 0
+        self.line_mode = faults.needs_lines
+        self.pending = b""  # an incomplete line held back in line mode
+        self.injected = False
+        self.stalled = False
+
+    def run(self) -> None:
+        try:
+            while True:
+                try:
+                    data = self.source.recv(_CHUNK)
+                except OSError:
+                    break
+                if not data:
+                    # Pass the end of stream on as a half-close so the peer sees EOF.
+                    self._flush_pending()
+                    with contextlib.suppress(OSError):
+                        self.sink.shutdown(socket.SHUT_WR)
+                    break
+                self.received += data
+                if not self._forward(self._transform(data)):
+                    return
+        finally:
+            self.link.source_finished()
+
+    def _transform(self, data: bytes) -> bytes:
+        if not self.line_mode:
+            return data
+        if _BINARY.search(data):
+            # The stream turned binary (TLS): pass it through from here on.
+            self.line_mode = False
+            out, self.pending = self.pending + data, b""
+            return out
+        buffer = self.pending + data
+        *lines, self.pending = buffer.split(b"\n")
+        out = bytearray()
+        for line in lines:
+            out += self._transform_line(line + b"\n")
+        return bytes(out)
+
+    def _transform_line(self, line: bytes) -> bytes:
+        faults = self.faults
+        result = faults.rewrite_line(line) if faults.rewrite_line else line
+        if (
+            not self.injected
+            and faults.inject_after is not None
+            and re.search(faults.inject_after, line)
+        ):
+            self.injected = True
+            result += faults.inject
+        return result
+
+    def _flush_pending(self) -> None:
+        if self.pending:
+            data, self.pending = self.pending, b""
+            self._forward(data)
+
+    def _forward(self, data: bytes) -> bool:
+        """Send ``data`` on, honouring byte-count faults. False when the connection was cut."""
+        faults = self.faults
+        if faults.close_after is not None:
+            allowed = max(faults.close_after - self.forwarded, 0)
+            if len(data) >= allowed:
+                self._send(data[:allowed])
+                self.link.cut(reset=faults.reset)
+                return False
+        if faults.stall_after is not None and not self.stalled:
+            allowed = max(faults.stall_after - self.forwarded, 0)
+            if len(data) >= allowed:
+                self._send(data[:allowed])
+                self.stalled = True
+                self._stall()
+                data = data[allowed:]
+        return self._send(data)
+
+    def _stall(self) -> None:
+        # While stalled nothing is read from the source either, so TCP pushes back on the sender.
+        released = self.link.proxy._released
+        if self.faults.stall_for is None:
+            released.wait()
+        else:
+            released.wait(self.faults.stall_for)
+
+    def _send(self, data: bytes) -> bool:
+        if not data:
+            return True
+        try:
+            self.sink.sendall(data)
+        except OSError:
+            return False
+        self.sent += data
+        self.forwarded += len(data)
+        return True
+
+
+def _close(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
+    with contextlib.suppress(OSError):
+        sock.close()
+
+
+def hide_capability(name: str) -> LineRewriter:
+    """A ``rewrite_line`` that hides one capability from IMAP, POP3 and SMTP announcements.
+
+    The token is renamed to ``X-HIDDEN-<name>`` (which every client ignores) instead of being cut,
+    so multi-line replies keep their shape: IMAP ``CAPABILITY`` lists (untagged or in a response
+    code), POP3 ``CAPA`` lines, and SMTP ``EHLO`` lines (``250-NAME`` / ``250 NAME``).
+    Only lines that look like such announcements are touched.
+    """
+    token = re.compile(rb"(?<![\w=-])" + re.escape(name.encode()) + rb"(?![\w=-])", re.IGNORECASE)
+    hidden = b"X-HIDDEN-" + name.encode()
+    imap = re.compile(rb"CAPABILITY ", re.IGNORECASE)
+    smtp = re.compile(rb"^250[- ]" + re.escape(name.encode()) + rb"\b", re.IGNORECASE)
+    pop3 = re.compile(rb"^" + re.escape(name.encode()) + rb"(?: |\r?\n)", re.IGNORECASE)
+
+    def rewrite(line: bytes) -> bytes:
+        if smtp.match(line):
+            return line[:4] + hidden + line[4 + len(name) :]
+        if imap.search(line) or pop3.match(line):
+            return token.sub(hidden, line)
+        return line
+
+    return rewrite
