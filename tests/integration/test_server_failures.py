@@ -1,0 +1,100 @@
+"""When a test server cannot start, the error says why, in the server's own words."""
+
+from __future__ import annotations
+
+import dataclasses
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support import processes
+from tests.support.ca import CertificateAuthority
+from tests.support.dovecot import PLAIN_HOST, DovecotServer
+from tests.support.mailservers import (
+    MailServers,
+    discard_server_directory,
+    new_server_directory,
+)
+from tests.support.postfix import PostfixPorts, PostfixServer
+from tests.support.processes import ServerStartError, pick_free_ports
+
+
+@pytest.fixture
+def server_dir() -> Iterator[Path]:
+    directory = new_server_directory("tuimail-failure-test-")
+    try:
+        yield directory
+    finally:
+        discard_server_directory(directory)
+
+
+@pytest.mark.integration
+def test_a_dovecot_that_cannot_start_fails_with_its_own_log(
+    server_dir: Path, test_ca: CertificateAuthority
+) -> None:
+    tls = test_ca.write_server_files(server_dir / "tls")
+    missing_key = server_dir / "tls" / "no-such-key.pem"
+    broken = dataclasses.replace(tls, good=dataclasses.replace(tls.good, key=missing_key))
+    server = DovecotServer(server_dir, broken)
+    try:
+        with pytest.raises(ServerStartError) as failure:
+            server.start()
+    finally:
+        server.stop()
+    message = str(failure.value)
+    assert "Dovecot failed to start" in message
+    assert str(missing_key) in message  # Dovecot's own complaint about the file
+
+
+@pytest.mark.integration
+def test_a_postfix_that_cannot_bind_fails_with_its_own_log(
+    server_dir: Path, test_ca: CertificateAuthority
+) -> None:
+    tls = test_ca.write_server_files(server_dir / "tls")
+    submission, smtps = pick_free_ports(2)
+    squatter = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    squatter.bind((PLAIN_HOST, submission))
+    squatter.listen(1)
+    server = PostfixServer(
+        server_dir,
+        tls,
+        ports=PostfixPorts(submission=submission, smtps=smtps),
+        lmtp_port=1,  # never used: Postfix does not get far enough to deliver
+        sasl_socket=server_dir / "no-sasl",
+        domain="tuimail.test",
+    )
+    try:
+        with pytest.raises(ServerStartError) as failure:
+            server.start()
+    finally:
+        server.stop()
+        squatter.close()
+    message = str(failure.value)
+    assert "Postfix failed to start" in message
+    assert f"bind {PLAIN_HOST} port {submission}: Address already in use" in message
+
+
+def test_an_unreachable_directory_is_refused_before_anything_starts(tmp_path: Path) -> None:
+    # pytest's tmp_path lies under a 0700 directory, which the service users cannot enter.
+    with pytest.raises(ServerStartError, match="not traversable by other users"):
+        processes.require_traversable(tmp_path / "servers")
+
+
+def test_not_being_root_is_a_clear_failure(
+    monkeypatch: pytest.MonkeyPatch, server_dir: Path
+) -> None:
+    # The one fake here: being another user cannot be arranged from inside a root test run.
+    monkeypatch.setattr(processes.os, "geteuid", lambda: 1000)
+    with pytest.raises(ServerStartError, match="must be started as root"):
+        MailServers(server_dir).start()
+
+
+def test_free_ports_are_free_on_every_loopback_address() -> None:
+    ports = pick_free_ports(7)
+    assert len(set(ports)) == 7
+    for address in processes.LOOPBACK_ADDRESSES:
+        for port in ports:
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+                probe.bind((address, port))
