@@ -306,6 +306,7 @@ def test_wrong_password(mail_servers: MailServers, protocol: Protocol, security:
     assert error.kind is FailureKind.AUTH_FAILED
     assert error.message.startswith(f"wrong user name or password for '{USER}' (server said: ")
     assert spy.password not in error.message
+    assert "said: b'" not in error.message  # the server's words, not a Python bytes repr
     assert spy.calls == 1
 
 

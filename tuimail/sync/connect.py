@@ -29,6 +29,7 @@ import contextlib
 import enum
 import logging
 import poplib
+import re
 import socket
 import ssl
 from collections.abc import Callable, Mapping
@@ -349,17 +350,19 @@ async def connect_smtp(
     try:
         await _open_smtp(smtp, server, context, attempt)
         attempt.step = _Step.CAPABILITIES
-        if not smtp.supports_extension("auth"):
-            attempt.fail(
-                FailureKind.PROTOCOL_ERROR,
-                "the server offers no login (no AUTH in its EHLO reply) on this connection",
-            )
+        mechanism = _smtp_mechanism(smtp, attempt)
         secret = await asyncio.to_thread(attempt.password, password)
         attempt.step = _Step.LOGIN
         # aiosmtplib builds these itself; register them so even a short password is redacted.
         register_secret(_plain_blob(server.username, secret))
         register_secret(base64.b64encode(secret.encode("utf-8")))
-        await smtp.login(server.username, secret)
+        # One mechanism, tried once: a wrong password must not count twice towards a lockout.
+        authenticate = {
+            "plain": smtp.auth_plain,
+            "login": smtp.auth_login,
+            "cram-md5": smtp.auth_crammd5,
+        }[mechanism]
+        await authenticate(server.username, secret)
         return smtp
     except Exception as exc:
         smtp.close()
@@ -370,6 +373,22 @@ async def connect_smtp(
     except BaseException:
         smtp.close()
         raise
+
+
+_SMTP_MECHANISMS = ("plain", "login", "cram-md5")  # in order of preference
+
+
+def _smtp_mechanism(smtp: aiosmtplib.SMTP, attempt: _Attempt) -> str:
+    """The AUTH mechanism to use, chosen before the password is asked for."""
+    offered = smtp.server_auth_methods
+    mechanism = next((m for m in _SMTP_MECHANISMS if m in offered), None)
+    if mechanism is None:
+        detail = f"it offers {', '.join(offered).upper()}" if offered else "it offers none"
+        attempt.fail(
+            FailureKind.PROTOCOL_ERROR,
+            f"the server offers no login method tuimail supports on this connection ({detail})",
+        )
+    return mechanism
 
 
 async def _open_smtp(
@@ -384,7 +403,9 @@ async def _open_smtp(
         await smtp.ehlo()
         if not smtp.supports_extension("starttls"):
             attempt.starttls_missing("STARTTLS", Security.TLS)
-        await smtp.starttls(tls_context=context)
+        smtp_wire.debug("> STARTTLS")  # aiosmtplib sends this one past execute_command
+        response = await smtp.starttls(tls_context=context)
+        smtp_wire.debug("< %d %s", response.code, _server_text(response.message))
     attempt.step = _Step.CAPABILITIES
     await smtp.ehlo()  # after STARTTLS the extensions are asked again
 
@@ -512,6 +533,9 @@ class _Attempt:
         said: str | None = None
         if isinstance(exc, imapclient.exceptions.LoginError):
             said = str(exc).removeprefix("login failed: ").removeprefix("authenticate failed: ")
+            # imaplib hands over the server's text as bytes; show it, not its repr.
+            if quoted := re.fullmatch(r"b(['\"])(.*)\1", said):
+                said = quoted.group(2)
         elif isinstance(exc, aiosmtplib.SMTPAuthenticationError):
             said = f"{exc.code} {exc.message}"
         elif isinstance(exc, poplib.error_proto) and self.step is _Step.LOGIN:
