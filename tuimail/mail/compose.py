@@ -12,16 +12,21 @@ from __future__ import annotations
 
 import mimetypes
 import secrets
+from collections.abc import Sequence
 from datetime import datetime
 from email import headerregistry, policy, utils
+from email.header import Header
 from email.message import EmailMessage
 from pathlib import Path
 
 from tuimail.model import Address, Draft
 
 # SMTP line ends and no 8-bit content: non-ASCII text goes out quoted-printable or base64, so
-# the message passes servers without 8BITMIME unchanged.
-_POLICY = policy.SMTP.clone(cte_type="7bit")
+# the message passes servers without 8BITMIME unchanged. Headers that compose folds itself
+# (set_raw) are written as they are: see _encoded_words for why the policy must not refold them.
+_POLICY = policy.SMTP.clone(cte_type="7bit", refold_source="none")
+_MAX_ADDRESS_CHARS = 254  # RFC 5321's limit for a forward path
+_MAX_PLAIN_NAME_CHARS = 60  # longer ASCII names are folded as encoded words
 
 # Headers compose writes itself; extra_headers may not replace them (Bcc must never appear).
 _MANAGED_HEADERS = frozenset(
@@ -78,6 +83,8 @@ def _header_address(address: Address, field: str) -> headerregistry.Address:
     local, at, domain = email.rpartition("@")
     if not at or not local or not domain:
         raise ComposeError(f"{field}: {email!r} is not an e-mail address (user@domain)")
+    if len(email) > _MAX_ADDRESS_CHARS:
+        raise ComposeError(f"{field}: the address is longer than {_MAX_ADDRESS_CHARS} characters")
     if not local.isascii():
         raise ComposeError(f"{field}: {email!r} has non-ASCII characters before the @")
     email = f"{local}@{_ascii_domain(domain, field)}"
@@ -85,6 +92,49 @@ def _header_address(address: Address, field: str) -> headerregistry.Address:
         return headerregistry.Address(display_name=name, addr_spec=email)
     except Exception as exc:  # the email package raises several kinds for a bad addr-spec
         raise ComposeError(f"{field}: {email!r} is not a valid e-mail address") from exc
+
+
+def _name_needs_encoding(name: str) -> bool:
+    return not name.isascii() or "=?" in name or len(name) > _MAX_PLAIN_NAME_CHARS
+
+
+def _encoded_words(text: str, header_name: str | None) -> str:
+    """RFC 2047 encoded words for `text`, folded onto lines well under 78 characters.
+
+    The policy's own folder (CPython 3.11) can move a space out of the encoded words when it
+    folds, where decoders then drop it ("a 🎉 b" comes back as "a 🎉b"), and when it refolds a
+    display name it leaves ASCII words with specials unquoted; the older `Header` class encodes
+    all of the text and keeps every space inside it. `header_name` makes room for "Name: " on
+    the first line; lines stay short enough for a following ",".
+    """
+    return Header(text, "utf-8", maxlinelen=74, header_name=header_name).encode(linesep="\n")
+
+
+def _set_subject(msg: EmailMessage, subject: str) -> None:
+    subject = _check_value("Subject", subject)
+    if not subject.isascii() or "=?" in subject:
+        # Already folded lines of at most 78 characters are written as they are.
+        msg.set_raw("Subject", _encoded_words(subject, "Subject"))
+    else:
+        msg["Subject"] = subject
+
+
+def _set_addresses(msg: EmailMessage, field: str, addresses: Sequence[Address]) -> None:
+    """Write an address-list header, one address per line, names encoded as in `_set_subject`."""
+    items: list[str] = []
+    for address in addresses:
+        checked = _header_address(address, field)
+        if not checked.display_name:
+            items.append(checked.addr_spec)
+        elif _name_needs_encoding(checked.display_name):
+            name = _encoded_words(checked.display_name, None if items else field)
+            last_line = name.rpartition("\n")[2]
+            indent = len(field) + 2 if not items and "\n" not in name else 1
+            fits = indent + len(last_line) + len(checked.addr_spec) + 4 <= 78
+            items.append(f"{name}{' ' if fits else chr(10) + ' '}<{checked.addr_spec}>")
+        else:
+            items.append(str(checked))  # quoted as needed by the email package
+    msg.set_raw(field, ",\n ".join(items))
 
 
 def _msg_id(value: str, field: str) -> str:
@@ -119,14 +169,14 @@ def compose(draft: Draft, *, message_id: str | None = None, date: datetime | Non
     that cannot be read.
     """
     msg = EmailMessage(policy=_POLICY)
-    msg["From"] = _header_address(draft.from_, "From")
+    _set_addresses(msg, "From", (draft.from_,))
     if draft.to:
-        msg["To"] = [_header_address(a, "To") for a in draft.to]
+        _set_addresses(msg, "To", draft.to)
     if draft.cc:
-        msg["Cc"] = [_header_address(a, "Cc") for a in draft.cc]
+        _set_addresses(msg, "Cc", draft.cc)
     for address in draft.bcc:  # validated like the others, but never written
         _header_address(address, "Bcc")
-    msg["Subject"] = _check_value("Subject", draft.subject)
+    _set_subject(msg, draft.subject)
     when = date if date is not None else datetime.now()
     msg["Date"] = utils.format_datetime(when if when.tzinfo else when.astimezone())
     if message_id is None:

@@ -218,11 +218,17 @@ def _first_headers(msg: Message) -> dict[str, str]:
     return headers
 
 
+# The start of an RFC 2047 encoded word ("=?" alone also appears after base64 padding).
+_ENCODED_WORD_START_RE = re.compile(r"=\?[^?\s]{1,80}\?[bBqQ]\?")
+
+
 def _limit_problem(name: str, value: str) -> str | None:
     """Why a header field must not be handed to the decoder as it is, or None."""
     if len(value) > limits.MAX_FIELD_CHARS:
         return f"{name.title()} header too large"
-    if value.count("=?") > limits.MAX_ENCODED_WORDS:
+    if value.count("=?") > limits.MAX_ENCODED_WORDS and (
+        len(_ENCODED_WORD_START_RE.findall(value)) > limits.MAX_ENCODED_WORDS
+    ):
         return f"too many encoded words in the {name.title()} header"
     return None
 
@@ -247,6 +253,9 @@ def _bounded_field(headers: dict[str, str], name: str, problems: list[str]) -> s
 
 
 def _decode_unstructured(value: str) -> str:
+    # Raw 8-bit bytes are turned into characters first: the header parser would replace any
+    # that are not UTF-8 with U+FFFD.
+    value = _repair(value)
     try:
         return _repair(str(policy.default.header_fetch_parse("subject", value))).strip()
     except Exception:
@@ -254,10 +263,19 @@ def _decode_unstructured(value: str) -> str:
 
 
 _CONTROL_CHAR_RE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+_ENCODED_WORD = r"=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?="
+# White space between two encoded words, which RFC 2047 says to drop.
+_SPACE_BETWEEN_ENCODED_WORDS_RE = re.compile(rf"({_ENCODED_WORD})\s+(?={_ENCODED_WORD})")
 
 
 def _decode_addresses(name: str, value: str) -> tuple[Address, ...]:
     """Decode an address-list field; a field the parser rejects falls back to the legacy one."""
+    value = _repair(value)
+    if "?=" in value:
+        # The email package keeps the space between adjacent encoded words in a display name
+        # (it drops it in a Subject), so a name folded over two encoded words would come back
+        # with a space in the middle: drop it here, as RFC 2047 says.
+        value = _SPACE_BETWEEN_ENCODED_WORDS_RE.sub(r"\1", value)
     if _CONTROL_CHAR_RE.search(value):
         # Controls are not allowed in an address field and derail the parser (an escape
         # sequence would swallow the address): remove them, and whole sequences, first.
@@ -631,6 +649,6 @@ def search_text(parsed: ParsedMessage) -> str:
         if budget <= 0:
             break
         text = part.text if part.content_type == "text/plain" else render.html_to_text(part.text)
-        chunks.append(text[:budget])
+        chunks.append(sanitize(text[:budget]).strip())
         budget -= len(chunks[-1])
-    return sanitize("\n\n".join(chunks))
+    return "\n\n".join(chunk for chunk in chunks if chunk)
