@@ -85,7 +85,8 @@ def check_command(
     )
     all_ok = True
     workers = min(MAX_PARALLEL_ACCOUNTS, len(accounts))
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="check") as pool:
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="check")
+    try:
         futures = [pool.submit(check_account, account, timeout=timeout) for account in accounts]
         # Print in config order, each account as soon as it and those before it are done.
         for account, future in zip(accounts, futures, strict=True):
@@ -96,6 +97,9 @@ def check_command(
                 all_ok &= result.ok
                 out.write(_line(result, name_width, where_width) + "\n")
             out.flush()
+    finally:
+        # On Ctrl-C, don't start the accounts still waiting (running ones end within timeout).
+        pool.shutdown(wait=True, cancel_futures=True)
     return 0 if all_ok else 1
 
 

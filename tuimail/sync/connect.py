@@ -45,6 +45,7 @@ from tuimail.log import register_secret
 from tuimail.model import Protocol, Security
 from tuimail.secrets import SecretError
 from tuimail.sync.tls import (
+    certificate_would_explain,
     describe_tls_error,
     make_inspection_context,
     make_ssl_context,
@@ -496,7 +497,7 @@ class _Attempt:
     def wants_certificate(self, exc: BaseException) -> bool:
         """Would the server's certificate make the message for `exc` clearer?"""
         verification = _find_cause(exc, ssl.SSLCertVerificationError)
-        return verification is not None and verification.verify_code in (9, 10, 62, 64)
+        return verification is not None and certificate_would_explain(verification)
 
     def failure(self, exc: BaseException, cert: PeerCert | None = None) -> ConnectError:
         """The ConnectError that explains `exc` (raised while connecting or logging in)."""

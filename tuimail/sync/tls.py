@@ -105,6 +105,15 @@ def tls_problem(exc: BaseException) -> TlsProblem:
     return TlsProblem.OTHER
 
 
+def certificate_would_explain(exc: BaseException) -> bool:
+    """Whether the server's certificate (dates, names) would make `describe_tls_error` clearer."""
+    return isinstance(exc, ssl.SSLCertVerificationError) and exc.verify_code in (
+        _CODE_NOT_YET_VALID,
+        _CODE_EXPIRED,
+        *_HOSTNAME_CODES,
+    )
+
+
 def describe_tls_error(
     exc: BaseException, *, host: str | None = None, cert: Mapping[str, Any] | None = None
 ) -> str:

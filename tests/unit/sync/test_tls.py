@@ -14,6 +14,7 @@ from tests.unit.sync.conftest import TlsPeers
 from tuimail.sync.tls import (
     TlsProblem,
     certificate_names,
+    certificate_would_explain,
     describe_tls_error,
     make_inspection_context,
     make_ssl_context,
@@ -57,6 +58,7 @@ def test_unknown_ca_is_untrusted(tls_peers: TlsPeers) -> None:
     with pytest.raises(ssl.SSLCertVerificationError) as caught:
         tls_peers.handshake(tls_peers.server_context(tls_peers.good), make_ssl_context())
     assert tls_problem(caught.value) is TlsProblem.UNTRUSTED
+    assert not certificate_would_explain(caught.value)
     message = describe_tls_error(caught.value, host="imap.example.org")
     assert message.startswith("certificate not trusted (self-signed or unknown CA; set ca_file")
     assert "unable to get local issuer certificate" in message
@@ -67,6 +69,7 @@ def test_expired_certificate_names_the_date(tls_peers: TlsPeers) -> None:
     with pytest.raises(ssl.SSLCertVerificationError) as caught:
         tls_peers.handshake(server, make_ssl_context(tls_peers.ca_file))
     assert tls_problem(caught.value) is TlsProblem.EXPIRED
+    assert certificate_would_explain(caught.value)
     assert describe_tls_error(caught.value) == "certificate has expired"
     # The inspection context reads the certificate despite its dates, to say when it expired.
     cert = tls_peers.handshake(
@@ -82,6 +85,7 @@ def test_wrong_name_says_which_names_the_certificate_has(tls_peers: TlsPeers) ->
     with pytest.raises(ssl.SSLCertVerificationError) as caught:
         tls_peers.handshake(server, make_ssl_context(tls_peers.ca_file), host="imap.example.org")
     assert tls_problem(caught.value) is TlsProblem.HOSTNAME
+    assert certificate_would_explain(caught.value)
     cert = tls_peers.handshake(
         server,
         make_inspection_context(tls_peers.ca_file),
