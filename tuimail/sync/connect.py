@@ -121,6 +121,9 @@ def connect_imap(
             return client
         _login_imap(client, server, password, attempt)
         return client
+    except ConnectError:
+        _shutdown_imap(client)
+        raise
     except Exception as exc:
         _shutdown_imap(client)
         cert = None
@@ -225,6 +228,10 @@ def connect_pop3(
         _pop3_command(pop.user, f"USER {server.username}", server.username)
         _pop3_command(pop.pass_, "PASS <hidden>", secret)
         return pop
+    except ConnectError:
+        if pop is not None:
+            pop.close()
+        raise
     except Exception as exc:
         if pop is not None:
             pop.close()
@@ -365,6 +372,9 @@ async def connect_smtp(
         }[mechanism]
         await authenticate(server.username, secret)
         return smtp
+    except ConnectError:
+        smtp.close()
+        raise
     except Exception as exc:
         smtp.close()
         cert = None
@@ -501,8 +511,6 @@ class _Attempt:
 
     def failure(self, exc: BaseException, cert: PeerCert | None = None) -> ConnectError:
         """The ConnectError that explains `exc` (raised while connecting or logging in)."""
-        if isinstance(exc, ConnectError):
-            return exc
         tls_error = _find_cause(exc, ssl.SSLError)
         if tls_error is not None:
             message = describe_tls_error(tls_error, host=self.server.host, cert=cert)
