@@ -17,6 +17,7 @@ import re
 from dataclasses import dataclass
 from email import policy
 from email.message import EmailMessage
+from email.policy import Policy
 
 # --- parsing ---------------------------------------------------------------------------------
 MAX_HEADER_BYTES = 256 * 1024
@@ -28,8 +29,33 @@ MAX_FIELD_CHARS = 64 * 1024
 MAX_ENCODED_WORDS = 500
 """RFC 2047 encoded words in one header field (decoding them costs quadratic time)."""
 
-MAX_CONTENT_TYPE_CHARS = 8 * 1024
-"""Length of any Content-Type field: the stdlib parses these while splitting the message."""
+MAX_STRICT_ADDRESS_CHARS = 4 * 1024
+"""Longer address fields (up to MAX_FIELD_CHARS) are read with the email package's older
+address parser, which is linear: the newer one is quadratic in comments and dots."""
+
+MAX_PART_FIELD_CHARS = 2 * 1024
+"""Length of a Content-Type or Content-Disposition field, anywhere in the message. These are
+the fields whose cost multiplies with the number of parts. (An RFC 2231 file name of 255
+bytes needs about 1 KB.)"""
+
+MAX_PART_FIELDS_CHARS = 32 * 1024
+"""Length of all Content-Type fields together, and of all Content-Disposition and
+Content-Transfer-Encoding fields together (the parser needs up to 7 µs per character)."""
+
+MAX_PART_FIELD_PARAMS = 24
+"""Parameters in one Content-Type or Content-Disposition field: the stdlib's parameter parsing
+is slow per parameter and worse than linear in their number. (A file name split by RFC 2231
+into 70-character sections needs about a dozen.)"""
+
+MAX_TRANSFER_ENCODING_CHARS = 64
+"""Length of a Content-Transfer-Encoding value ("quoted-printable" is the longest name)."""
+
+MAX_PART_FIELD_COMMENTS = 8
+"""Comments ("(...)") in one of those fields: the parser's time grows with the square of their
+number. Real mail has one at most ("charset=us-ascii (Plain Text)")."""
+
+MAX_CONTENT_TYPE_PARAMS = 2000
+"""Parameters of all Content-Type fields together (about 15 µs each)."""
 
 MAX_DEPTH = 32
 """Nesting of multipart and message/* containers."""
@@ -61,6 +87,21 @@ MAX_SEARCH_CHARS = 256 * 1024
 """Body text handed to the full-text index."""
 
 
+def part_field_problem(name: str, value: str | bytes) -> str | None:
+    """Why a part's Content-Type, Content-Disposition or Content-Transfer-Encoding value must
+    not be handed to the email package's parser, or None when it may."""
+    semicolon, paren = (b";", b"(") if isinstance(value, bytes) else (";", "(")
+    if name.lower() == "content-transfer-encoding" and len(value) > MAX_TRANSFER_ENCODING_CHARS:
+        return f"{name} header too large"
+    if (
+        len(value) > MAX_PART_FIELD_CHARS
+        or value.count(semicolon) > MAX_PART_FIELD_PARAMS
+        or value.count(paren) > MAX_PART_FIELD_COMMENTS
+    ):
+        return f"{name} header too large"
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class StructureReport:
     """What `measure_structure` found: the deepest nesting, the number of parts, and problems."""
@@ -84,10 +125,10 @@ def header_section_end(raw: bytes) -> int:
     return min(ends) + 1 if ends else len(raw)
 
 
-def _content_type_of(value: bytes) -> tuple[str, str | None]:
+def _content_type_of(value: bytes, email_policy: Policy) -> tuple[str, str | None]:
     """The content type and boundary the stdlib parser will see for one Content-Type value."""
     # The same calls the parser makes (get_content_type, get_boundary), on a bounded value.
-    holder = EmailMessage(policy=policy.default)
+    holder = EmailMessage(policy=email_policy)
     holder.set_raw("Content-Type", value.decode("ascii", "surrogateescape").strip())
     try:
         return holder.get_content_type(), holder.get_boundary()
@@ -95,7 +136,7 @@ def _content_type_of(value: bytes) -> tuple[str, str | None]:
         return "text/plain", None
 
 
-def measure_structure(raw: bytes) -> StructureReport:
+def measure_structure(raw: bytes, email_policy: Policy = policy.default) -> StructureReport:
     """Measure nesting depth and part count of a raw message cheaply, without the email parser.
 
     It looks at every Content-Type field and every line starting with ``--``, and follows the
@@ -111,20 +152,30 @@ def measure_structure(raw: bytes) -> StructureReport:
     if len(declarations) > 2 * MAX_PARTS:
         return StructureReport(0, len(declarations), (f"too many parts ({len(declarations)})",))
 
+    # Cheap checks first: nothing is parsed before every field and the totals are in bounds.
+    for match in declarations:
+        problem = part_field_problem("Content-Type", match.group(1))
+        if problem:
+            return StructureReport(0, 0, (problem,))
+    params = sum(match.group(1).count(b";") for match in declarations)
+    if params > MAX_CONTENT_TYPE_PARAMS:
+        return StructureReport(0, 0, (f"too many Content-Type parameters ({params})",))
+    total = sum(len(match.group(1)) for match in declarations)
+    if total > MAX_PART_FIELDS_CHARS:
+        return StructureReport(0, 0, (f"Content-Type headers too large ({total} bytes)",))
+
     # (position, kind, boundary): kind is "multipart" or "message" for declarations.
     events: list[tuple[int, str, bytes | None]] = []
     for match in declarations:
         value = match.group(1)
-        if len(value) > MAX_CONTENT_TYPE_CHARS:
-            problems.append(f"Content-Type header too large ({len(value)} bytes)")
-            continue
-        content_type, boundary = _content_type_of(value)
+        lowered = value.lower()
+        if b"multipart" not in lowered and b"message" not in lowered:
+            continue  # a leaf part: it adds no nesting
+        content_type, boundary = _content_type_of(value, email_policy)
         if content_type.startswith("multipart/") and boundary:
             events.append((match.start(), "multipart", boundary.encode("ascii", "surrogateescape")))
         elif content_type.startswith("message/"):
             events.append((match.start(), "message", None))
-    if problems:
-        return StructureReport(0, 0, tuple(problems))
 
     boundaries = {boundary for _, kind, boundary in events if kind == "multipart"}
     delimiters = 0

@@ -21,8 +21,11 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email import policy, utils
+from email.header import decode_header, make_header
+from email.headerregistry import BaseHeader, HeaderRegistry
 from email.message import Message
 from email.parser import BytesParser
+from email.policy import Policy
 
 from tuimail.mail import limits
 from tuimail.mail.sanitize import sanitize, sanitize_line
@@ -268,8 +271,27 @@ _ENCODED_WORD = r"=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?="
 _SPACE_BETWEEN_ENCODED_WORDS_RE = re.compile(rf"({_ENCODED_WORD})\s+(?={_ENCODED_WORD})")
 
 
+def _decode_words(text: str) -> str:
+    """Decode RFC 2047 encoded words with the legacy (linear) decoder; unknown charsets stay."""
+    if "=?" not in text:
+        return text
+    try:
+        return str(make_header(decode_header(text)))
+    except Exception:
+        return text
+
+
+def _legacy_addresses(value: str) -> list[tuple[str, str]]:
+    try:
+        pairs = utils.getaddresses([_unfold(value)])
+    except Exception:  # RecursionError on deeply nested comments or groups
+        return [(_unfold(value), "")]
+    return [(_decode_words(name), addr) for name, addr in pairs]
+
+
 def _decode_addresses(name: str, value: str) -> tuple[Address, ...]:
-    """Decode an address-list field; a field the parser rejects falls back to the legacy one."""
+    """Decode an address-list field; a field the parser rejects falls back to the legacy one,
+    and so does a long field (the legacy parser is linear in its length)."""
     value = _repair(value)
     if "?=" in value:
         # The email package keeps the space between adjacent encoded words in a display name
@@ -280,14 +302,14 @@ def _decode_addresses(name: str, value: str) -> tuple[Address, ...]:
         # Controls are not allowed in an address field and derail the parser (an escape
         # sequence would swallow the address): remove them, and whole sequences, first.
         value = sanitize_line(value)
-    try:
-        header = policy.default.header_fetch_parse(name, value)
-        pairs = [(a.display_name, a.addr_spec) for a in header.addresses]
-    except Exception:
+    if len(value) > limits.MAX_STRICT_ADDRESS_CHARS:
+        pairs = _legacy_addresses(value)
+    else:
         try:
-            pairs = utils.getaddresses([_unfold(value)])
+            header = policy.default.header_fetch_parse(name, value)
+            pairs = [(a.display_name, a.addr_spec) for a in header.addresses]
         except Exception:
-            pairs = [(_unfold(value), "")]
+            pairs = _legacy_addresses(value)
     addresses = []
     for display_name, addr_spec in pairs:
         display_name, addr_spec = _repair(display_name).strip(), _repair(addr_spec).strip()
@@ -329,7 +351,7 @@ def _has_attachments_guess(msg: Message, headers: dict[str, str]) -> bool:
     """Without the body: a multipart/mixed message or an attachment disposition suggests one."""
     content_type = headers.get("content-type", "")
     disposition = headers.get("content-disposition", "")
-    if len(content_type) > limits.MAX_CONTENT_TYPE_CHARS:
+    if limits.part_field_problem("Content-Type", content_type):
         return False
     try:
         if msg.get_content_type() == "multipart/mixed":
@@ -470,14 +492,49 @@ def _estimated_size(part: Message) -> int:
     return total
 
 
-def _param(part: Message, name: str) -> str:
+@dataclass(frozen=True, slots=True)
+class _PartHeaders:
+    """A part's Content-Type and Content-Disposition, each parsed once."""
+
+    content_type: str  # lower case, "text/plain" when invalid (as the email package does)
+    params: dict[str, str]  # Content-Type parameters (RFC 2231 decoded), lower-case names
+    disposition: str | None  # "inline", "attachment", ... or None
+    filename: str | None  # Content-Disposition filename, else Content-Type name
+
+
+def _parsed_header(part: Message, name: str) -> tuple[str, dict[str, str]] | None:
+    """A header's value before its parameters, and its parameters; None when absent."""
     try:
-        value = part.get_param(name)
-    except Exception:
-        return ""
-    if isinstance(value, tuple):
-        value = utils.collapse_rfc2231_value(value)
-    return str(value).strip().lower() if value else ""
+        header = part.get(name)
+        if header is None:
+            return None
+        params = dict(getattr(header, "params", {}))
+        return str(header).partition(";")[0].strip().lower(), params
+    except Exception:  # a header the registry cannot parse: as if it were absent
+        return None
+
+
+def _part_headers(part: Message) -> _PartHeaders:
+    # One parse per header: the parameter parser is costly, and a part is looked at often.
+    content_type = _parsed_header(part, "content-type")
+    if content_type is None:
+        ctype, params = part.get_default_type(), {}
+    else:
+        ctype, params = content_type
+        if ctype.count("/") != 1:
+            ctype = "text/plain"
+    disposition = _parsed_header(part, "content-disposition")
+    filename = None
+    if disposition is not None:
+        filename = disposition[1].get("filename")
+    if filename is None:
+        filename = params.get("name")
+    return _PartHeaders(
+        content_type=ctype,
+        params={key.lower(): str(value) for key, value in params.items()},
+        disposition=disposition[0] if disposition else None,
+        filename=None if filename is None else _repair(str(filename)).strip(),
+    )
 
 
 class _BodyWalker:
@@ -489,102 +546,115 @@ class _BodyWalker:
         self.problems: list[str] = []
         self.over_limit = False
         self._next_group = 0
+        self._part_field_chars = 0  # Content-Disposition and -Transfer-Encoding, so far
 
     def _new_group(self) -> int:
         self._next_group += 1
         return self._next_group - 1
 
+    def _over_limit(self, problem: str) -> None:
+        self.problems.append(problem)
+        self.over_limit = True
+
     def walk(self, part: Message, group: int | None, parent_type: str, depth: int) -> None:
-        headers = _first_headers(part)
-        disposition_value = headers.get("content-disposition")
-        if disposition_value is not None:
-            problem = _limit_problem("content-disposition", disposition_value)
+        raw_headers = _first_headers(part)
+        for name in ("Content-Disposition", "Content-Transfer-Encoding"):
+            value = raw_headers.get(name.lower())
+            if value is None:
+                continue
+            self._part_field_chars += len(value)
+            problem = limits.part_field_problem(name, value) or _limit_problem(name, value)
+            if problem is None and self._part_field_chars > limits.MAX_PART_FIELDS_CHARS:
+                problem = f"{name} headers too large"
             if problem:
-                self.problems.append(problem)
-                self.over_limit = True
+                self._over_limit(problem)
                 return
-        try:
-            content_type = part.get_content_type()
-        except Exception:
-            content_type = "application/octet-stream"
-        maintype = content_type.partition("/")[0]
+        headers = _part_headers(part)
+        maintype = headers.content_type.partition("/")[0]
 
         if maintype == "message" or (part.is_multipart() and maintype != "multipart"):
-            self._attachment(part, content_type, _estimated_size(part))
+            self._attachment(part, headers, _estimated_size(part))
             return
         if part.is_multipart():
             if depth >= limits.MAX_DEPTH:
-                self.problems.append(f"nesting too deep (over {limits.MAX_DEPTH} levels)")
-                self.over_limit = True
+                self._over_limit(f"nesting too deep (over {limits.MAX_DEPTH} levels)")
                 return
-            if content_type == "multipart/alternative" and group is None:
+            if headers.content_type == "multipart/alternative" and group is None:
                 group = self._new_group()
             for child in part.get_payload():
-                self.walk(child, group, content_type, depth + 1)
+                self.walk(child, group, headers.content_type, depth + 1)
             return
-        self._leaf(part, content_type, group, parent_type)
+        self._leaf(part, headers, group, parent_type)
 
-    def _leaf(self, part: Message, content_type: str, group: int | None, parent_type: str) -> None:
+    def _leaf(
+        self, part: Message, headers: _PartHeaders, group: int | None, parent_type: str
+    ) -> None:
+        content_type, filename = headers.content_type, headers.filename
         maintype = content_type.partition("/")[0]
-        try:
-            disposition = part.get_content_disposition()
-        except Exception:
-            disposition = None
-        filename = self._filename(part)
         if maintype == "multipart":
             # A multipart whose boundary is missing or never appears: show what is there as text.
             self.problems.append("broken MIME structure (no parts found); shown as plain text")
-            self._text(part, "text/plain", group, plain_text=True)
-        elif disposition == "attachment":
-            self._attachment(part, content_type)
+            self._text(part, headers, "text/plain", group)
+        elif headers.disposition == "attachment":
+            self._attachment(part, headers)
         elif content_type in ("text/plain", "text/html"):
-            self._text(part, content_type, group)
+            self._text(part, headers, content_type, group)
         elif maintype == "text" and filename is None and group is None:
-            self._text(part, "text/plain", group)  # text/x-diff, text/enriched ... shown as is
+            self._text(part, headers, "text/plain", group)  # text/x-diff ... shown as is
         elif maintype == "text" and group is not None and filename is None:
             pass  # another representation in an alternative (text/calendar, ...): plain/HTML win
         elif filename is not None or parent_type != "multipart/related":
-            self._attachment(part, content_type)
+            self._attachment(part, headers)
         # else: an unnamed inline resource of an HTML body (an embedded image): nothing to list
 
-    def _filename(self, part: Message) -> str | None:
-        try:
-            filename = part.get_filename()
-        except Exception:
-            self.problems.append("unreadable attachment file name")
-            return ""
-        return None if filename is None else _repair(str(filename)).strip()
-
     def _text(
-        self, part: Message, content_type: str, group: int | None, plain_text: bool = False
+        self, part: Message, headers: _PartHeaders, content_type: str, group: int | None
     ) -> None:
-        data = _payload_bytes(part)
-        try:
-            charset = part.get_content_charset()
-        except Exception:
-            charset = None
-        text, problem = decode_bytes(data, charset)
+        params = headers.params
+        text, problem = decode_bytes(_payload_bytes(part), params.get("charset"))
         if problem and problem not in self.problems:
             self.problems.append(problem)
         text = text.replace("\r\n", "\n")
-        if content_type == "text/plain" and not plain_text and _param(part, "format") == "flowed":
-            text = _unflow(text, delsp=_param(part, "delsp") == "yes")
+        if headers.content_type == "text/plain" and params.get("format", "").lower() == "flowed":
+            text = _unflow(text, delsp=params.get("delsp", "").lower() == "yes")
         self.text_parts.append(
             TextPart(content_type, text, self._new_group() if group is None else group)
         )
 
-    def _attachment(self, part: Message, content_type: str, size: int | None = None) -> None:
-        filename = self._filename(part) or ""
-        if size is None:
-            size = _decoded_size(part)
+    def _attachment(self, part: Message, headers: _PartHeaders, size: int | None = None) -> None:
         self.attachments.append(
             AttachmentInfo(
                 index=len(self.attachments),
-                filename=filename,
-                content_type=_repair(content_type),
-                size=size,
+                filename=headers.filename or "",
+                content_type=_repair(headers.content_type),
+                size=_decoded_size(part) if size is None else size,
             )
         )
+
+
+class _OncePerValueRegistry(HeaderRegistry):
+    """A header registry that parses each distinct header value once.
+
+    The parser asks for a part's Content-Type about five times while it splits a message (and
+    the walker once more), and each request parses the value again, at up to 7 µs per character.
+    Header objects are immutable, so one per value can be shared within a message.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._parsed: dict[tuple[str, str], BaseHeader] = {}
+
+    def __call__(self, name: str, value: str) -> BaseHeader:
+        key = (name.lower(), value)
+        header = self._parsed.get(key)
+        if header is None:
+            header = self._parsed[key] = super().__call__(name, value)
+        return header
+
+
+def _parsing_policy() -> Policy:
+    """policy.default, with a fresh header cache (one per message, so memory stays bounded)."""
+    return policy.default.clone(header_factory=_OncePerValueRegistry())
 
 
 def _raw_only(raw: bytes, problems: list[str]) -> ParsedMessage:
@@ -598,11 +668,12 @@ def _parse(raw: bytes) -> ParsedMessage:
     if header_size > limits.MAX_HEADER_BYTES:
         problems.append(f"header too large ({header_size} bytes)")
         return _raw_only(raw, problems)
-    report = limits.measure_structure(raw)
+    parsing_policy = _parsing_policy()
+    report = limits.measure_structure(raw, parsing_policy)
     if report.problems:
         return _raw_only(raw, list(report.problems))
 
-    msg = BytesParser(policy=policy.default).parsebytes(raw)
+    msg = BytesParser(policy=parsing_policy).parsebytes(raw)
     walker = _BodyWalker()
     walker.walk(msg, None, "", 0)
     envelope, header_over_limit = _envelope(msg, len(raw), bool(walker.attachments), problems)

@@ -245,3 +245,81 @@ def test_header_section_end() -> None:
     assert limits.header_section_end(b"A: b\n\nbody") == len(b"A: b\n")
     assert limits.header_section_end(b"\r\nbody") == 0
     assert limits.header_section_end(b"A: b") == 4
+
+
+def multipart(part_headers: list[bytes]) -> bytes:
+    parts = b"".join(b"--B\r\n" + headers + b"\r\n\r\nx\r\n" for headers in part_headers)
+    return HEAD + b"Subject: parts\r\nContent-Type: multipart/mixed; boundary=B\r\n\r\n" + parts
+
+
+def test_content_type_with_many_comments() -> None:
+    comments = b"(c)" * (limits.MAX_PART_FIELD_COMMENTS + 1)
+    raw = multipart([b"Content-Type: text/plain; charset=us-ascii " + comments]) + b"--B--\r\n"
+    check_raw_only(raw, "Content-Type header too large")
+
+
+def test_content_type_with_many_parameters() -> None:
+    params = b"; ".join(b"p%d=v" % i for i in range(limits.MAX_PART_FIELD_PARAMS + 1))
+    raw = multipart([b"Content-Type: text/plain; " + params]) + b"--B--\r\n"
+    check_raw_only(raw, "Content-Type header too large")
+
+
+def test_content_type_fields_too_large_in_total() -> None:
+    # Each field is within its own limit; together they are not (and all differ, so the parser
+    # could not reuse one parse for the next).
+    fields = [
+        b'Content-Type: text/plain; name="%d%s"' % (i, b"x" * 1500)
+        for i in range(limits.MAX_PART_FIELDS_CHARS // 1500 + 1)
+    ]
+    check_raw_only(multipart(fields) + b"--B--\r\n", "Content-Type headers too large")
+
+
+def test_odd_transfer_encoding_is_refused_before_parsing() -> None:
+    raw = multipart([b"Content-Transfer-Encoding: base64 " + b"x " * 100]) + b"--B--\r\n"
+    check_raw_only(raw, "Content-Transfer-Encoding header too large")
+
+
+def test_disposition_fields_too_large_in_total() -> None:
+    fields = [
+        b'Content-Type: application/pdf\r\nContent-Disposition: attachment; filename="%d%s"'
+        % (i, b"x" * 1500)
+        for i in range(limits.MAX_PART_FIELDS_CHARS // 1500 + 1)
+    ]
+    check_raw_only(multipart(fields) + b"--B--\r\n", "Content-Disposition headers too large")
+
+
+def test_long_address_list_is_read_by_the_linear_parser() -> None:
+    name = "=?utf-8?q?J=C3=BCrgen?="
+    to = ", ".join(f'{name} <u{i}@example.com>, "Last, First {i}" <f{i}@x.org>' for i in range(150))
+    assert limits.MAX_STRICT_ADDRESS_CHARS < len(to) < limits.MAX_FIELD_CHARS
+    parsed = parse_message(HEAD.replace(b"bob@example.com", to.encode()) + b"\r\nbody\r\n")
+    assert not parsed.raw_only
+    assert len(parsed.envelope.to) == 300
+    assert parsed.envelope.to[0] == Address("Jürgen", "u0@example.com")
+    assert parsed.envelope.to[299] == Address("Last, First 149", "f149@x.org")
+
+
+@pytest.mark.parametrize(
+    "field",
+    [
+        "a@example.org " + "(comment)" * 3000,  # comments: quadratic in the newer parser
+        "a." * 3000 + "b@example.org",  # dots: likewise
+        "(" * 3000 + ")" * 3000 + " a@example.org",  # nesting: RecursionError in both parsers
+        "g: " * 3000 + ";",  # nested groups
+    ],
+)
+def test_hostile_address_fields_are_handled(field: str) -> None:
+    raw = HEAD.replace(b"To: bob@example.com", b"To: " + field.encode()) + b"\r\nbody\r\n"
+    parsed = parse_message(raw)
+    assert not parsed.raw_only
+    assert parsed.envelope.from_ == (Address("Alice", "alice@example.org"),)
+    assert isinstance(parsed.envelope.to, tuple)
+    assert all(isinstance(address, Address) for address in parsed.envelope.to)
+
+
+def test_repeated_content_type_is_parsed_once_per_value() -> None:
+    # 499 parts with one and the same long Content-Type: a real digest looks like this.
+    field = b"Content-Type: text/plain; charset=us-ascii; format=flowed (Plain Text)"
+    parsed = parse_message(multipart([field] * (limits.MAX_PARTS - 1)) + b"--B--\r\n")
+    assert not parsed.raw_only
+    assert len(parsed.text_parts) == limits.MAX_PARTS - 1
