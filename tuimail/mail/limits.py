@@ -1,14 +1,15 @@
 """Bounds on what the parser and renderer take on, and the cheap check applied before parsing.
 
 The stdlib `email` parser is not bounded: a 400 KB Subject made of adjacent encoded words takes
-seconds, a long Content-Type header is parsed while the message is split into parts, and 1,000
-levels of multipart nesting raise RecursionError. So a message is measured here first, in one
-linear pass over its bytes, and only handed to the parser when it is within these limits. A
-message over a limit is kept byte-exact by the store and shown raw (sanitized) with a note.
+seconds, each part's Content-Type is parsed (several times) while the message is split into
+parts, its header parser is quadratic in comments, and 1,000 levels of multipart nesting raise
+RecursionError. So a message is measured here first, in one linear pass over its bytes, and only
+handed to the parser when it is within these limits. A message over a limit is kept byte-exact
+by the store and shown raw (sanitized) with a note.
 
 The numbers are far above what real mail needs (a normal header section is a few KB, nesting
-rarely passes 6 levels) and low enough that the worst message within them parses and renders in
-well under a second on a small machine.
+rarely passes 6 levels) and low enough that the worst message within them, measured shape by
+shape on a 2-core machine, parses in under 0.4 s and renders in under 0.7 s (HTML).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ MAX_HEADER_BYTES = 256 * 1024
 """Size of the top-level header section (everything before the first empty line)."""
 
 MAX_FIELD_CHARS = 64 * 1024
-"""Length of one header field that is decoded (Subject, address lists, Content-Disposition)."""
+"""Length of one top-level header field that is decoded (Subject, address lists)."""
 
 MAX_ENCODED_WORDS = 500
 """RFC 2047 encoded words in one header field (decoding them costs quadratic time)."""
