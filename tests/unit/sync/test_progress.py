@@ -1,0 +1,31 @@
+"""Headless progress: a live line only on a terminal, one summary line per account."""
+
+from __future__ import annotations
+
+import io
+
+from tuimail.model import Protocol
+from tuimail.sync.events import SyncFailed, SyncFinished, SyncProgress
+from tuimail.sync.progress import TerminalProgress
+
+
+def test_not_a_terminal_prints_only_summaries() -> None:
+    out, err = io.StringIO(), io.StringIO()
+    progress = TerminalProgress(out, err, live=False)
+    progress(SyncProgress("home", Protocol.POP3, "INBOX", 5, 10))
+    progress(SyncFinished("home", Protocol.POP3, "10 new messages"))
+    progress(SyncFailed("work", Protocol.IMAP, "refused", "connection refused \x1b[31mby x"))
+    assert out.getvalue() == "home: 10 new messages\n"
+    assert err.getvalue() == "work: IMAP failed: connection refused by x\n"
+    assert progress.exit_status() == 1
+
+
+def test_terminal_gets_a_rewritten_line_then_the_summary() -> None:
+    out, err = io.StringIO(), io.StringIO()
+    progress = TerminalProgress(out, err, live=True)
+    progress(SyncProgress("home", Protocol.POP3, "INBOX", 10, 10))
+    assert err.getvalue() == "\rhome/INBOX: 10/10"
+    progress(SyncFinished("home", Protocol.POP3, "done"))
+    assert err.getvalue().endswith("\r" + " " * len("home/INBOX: 10/10") + "\r")
+    assert out.getvalue() == "home: done\n"
+    assert progress.exit_status() == 0

@@ -1,0 +1,84 @@
+"""Progress and summaries for headless commands (`tuimail fetch`, `tuimail sync`), from events.
+
+On a terminal, one status line is rewritten in place (at most a few times a second); elsewhere
+(cron, pipes, tests) nothing is printed until the summary lines. Server text in events is already
+sanitized by the engines; it is still passed through `sanitize_line` here, cheaply, to be safe.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import TextIO
+
+from tuimail.mail.sanitize import sanitize_line
+from tuimail.sync.events import (
+    AuthNeeded,
+    Event,
+    SyncFailed,
+    SyncFinished,
+    SyncProgress,
+)
+
+_MIN_INTERVAL = 0.2  # seconds between redraws of the status line
+
+
+class TerminalProgress:
+    """An `emit` for headless commands: a live status line on a TTY, then one line per account.
+
+    Thread-safe: engines may emit from worker threads.
+    """
+
+    def __init__(self, out: TextIO, err: TextIO, *, live: bool | None = None) -> None:
+        self.out = out
+        self.err = err
+        self.live = err.isatty() if live is None else live
+        self.failures = 0
+        self.successes = 0
+        self._lock = threading.Lock()
+        self._last_draw = 0.0
+        self._line_width = 0
+
+    def __call__(self, event: Event) -> None:
+        with self._lock:
+            match event:
+                case SyncProgress():
+                    self._draw(event)
+                case SyncFinished():
+                    self.successes += 1
+                    self._clear()
+                    print(f"{event.account}: {sanitize_line(event.summary)}", file=self.out)
+                case SyncFailed() | AuthNeeded():
+                    self.failures += 1
+                    self._clear()
+                    print(
+                        f"{event.account}: {event.protocol.value.upper()} failed: "
+                        f"{sanitize_line(event.message)}",
+                        file=self.err,
+                    )
+                case _:
+                    pass
+
+    def _draw(self, event: SyncProgress) -> None:
+        if not self.live:
+            return
+        now = time.monotonic()
+        if now - self._last_draw < _MIN_INTERVAL and event.done != event.total:
+            return
+        self._last_draw = now
+        where = f"{event.account}/{sanitize_line(event.folder)}" if event.folder else event.account
+        text = f"{where}: {event.done}/{event.total}"
+        padding = " " * max(0, self._line_width - len(text))
+        self.err.write(f"\r{text}{padding}")
+        self.err.flush()
+        self._line_width = len(text)
+
+    def _clear(self) -> None:
+        if self.live and self._line_width:
+            self.err.write("\r" + " " * self._line_width + "\r")
+            self.err.flush()
+            self._line_width = 0
+
+    def exit_status(self) -> int:
+        """0 when every account went well, 1 when any failed."""
+        return 1 if self.failures else 0
