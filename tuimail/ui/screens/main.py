@@ -25,6 +25,8 @@ from tuimail.mail.render import render_message
 from tuimail.mail.sanitize import sanitize_line
 from tuimail.store import read
 from tuimail.ui.format import addresses_text, flag_marks, plain, sender_text, short_date
+from tuimail.ui.messages import AccountStatus, StoreUpdated
+from tuimail.ui.widgets.status_bar import StatusBar
 
 MESSAGE_LIST_LIMIT = 1000
 
@@ -46,16 +48,18 @@ class MainScreen(Screen[None]):
         # Dates are shown relative to now ("14:05" today); screenshots pass a fixed clock.
         self.clock = clock or (lambda: datetime.now().astimezone())
         self.folder_ids: list[int] = []
+        self.current_folder_id: int | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
-        with Horizontal():
+        with Horizontal(id="main-panes"):
             yield OptionList(id="folders")
             with Vertical(id="right"):
                 yield DataTable(id="messages", cursor_type="row", zebra_stripes=False)
                 with VerticalScroll(id="view"):
                     yield Static(id="view-headers")
                     yield Static(id="view-body")
+        yield StatusBar()
         yield Footer()
 
     def on_mount(self) -> None:
@@ -64,21 +68,8 @@ class MainScreen(Screen[None]):
         table.add_column("Date", key="date", width=10)
         table.add_column("From", key="from", width=22)
         table.add_column("Subject", key="subject")
-        folders = self.query_one("#folders", OptionList)
-        infos = read.folders(self.conn)
-        self.folder_ids = [info.id for info in infos]
-        account = None
-        for info in infos:
-            if info.account != account:
-                account = info.account
-                heading = Text(sanitize_line(account), style="bold")
-                folders.add_option(Option(heading, disabled=True))
-            prompt = Text("  " + sanitize_line(info.name))
-            if info.unread:
-                prompt.append(f" {info.unread}", style="bold")
-            folders.add_option(Option(prompt, id=str(info.id)))
+        infos = self._load_folders()
         if infos:
-            folders.highlighted = 1  # the first folder, below its account's heading
             self.show_folder(infos[0].id)
         else:
             self.query_one("#view-body", Static).update(
@@ -90,6 +81,44 @@ class MainScreen(Screen[None]):
             )
         table.focus()
 
+    def _load_folders(self) -> list[read.FolderInfo]:
+        """(Re)build the folder list from the store, keeping the highlighted folder."""
+        folders = self.query_one("#folders", OptionList)
+        infos = read.folders(self.conn)
+        self.folder_ids = [info.id for info in infos]
+        folders.clear_options()
+        account = None
+        highlight = None
+        for info in infos:
+            if info.account != account:
+                account = info.account
+                heading = Text(sanitize_line(account), style="bold")
+                folders.add_option(Option(heading, disabled=True))
+            prompt = Text("  " + sanitize_line(info.name))
+            if info.unread:
+                prompt.append(f" {info.unread}", style="bold")
+            folders.add_option(Option(prompt, id=str(info.id)))
+            if info.id == self.current_folder_id or (
+                highlight is None and self.current_folder_id is None
+            ):
+                highlight = folders.option_count - 1
+        if highlight is not None:
+            with self.prevent(OptionList.OptionHighlighted):
+                folders.highlighted = highlight
+        return infos
+
+    @on(StoreUpdated)
+    def _store_updated(self, message: StoreUpdated) -> None:
+        self._load_folders()
+        if self.current_folder_id is None and self.folder_ids:
+            self.show_folder(self.folder_ids[0])
+        elif self.current_folder_id in message.folder_ids:
+            self.show_folder(self.current_folder_id)
+
+    @on(AccountStatus)
+    def _account_status(self, message: AccountStatus) -> None:
+        self.query_one(StatusBar).set_account(message.account, message.state, message.text)
+
     @on(OptionList.OptionHighlighted, "#folders")
     def _folder_highlighted(self, event: OptionList.OptionHighlighted) -> None:
         if event.option.id is not None:
@@ -98,6 +127,10 @@ class MainScreen(Screen[None]):
     def show_folder(self, folder_id: int) -> None:
         """Fill the message list with the folder's newest messages."""
         table = self.query_one("#messages", DataTable)
+        keep_message = None
+        if folder_id == self.current_folder_id and table.row_count:
+            keep_message = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        self.current_folder_id = folder_id
         table.clear()
         ids = read.message_ids(self.conn, folder_id)
         now = self.clock()
@@ -110,6 +143,8 @@ class MainScreen(Screen[None]):
                 plain(row.envelope.subject or "(no subject)", style),
                 key=str(row.id),
             )
+        if keep_message is not None and keep_message in table.rows:
+            table.move_cursor(row=table.get_row_index(keep_message))
         info = read.folder(self.conn, folder_id)
         if info is not None:
             shown = min(len(ids), MESSAGE_LIST_LIMIT)

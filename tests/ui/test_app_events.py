@@ -1,0 +1,78 @@
+"""Engine events reach the screen: new mail appears without a keypress, failures are shown."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+
+from textual.widgets import DataTable
+
+from tuimail.app import TuimailApp
+from tuimail.demo import DEMO_FOLDERS, build_demo_store, demo_config
+from tuimail.model import Protocol
+from tuimail.store import read
+from tuimail.store.db import open_store
+from tuimail.store.ingest import store_message
+from tuimail.sync.events import StoreChanged, SyncFailed, SyncFinished, SyncProgress
+from tuimail.ui.messages import AccountState
+from tuimail.ui.widgets.status_bar import StatusBar
+
+NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+NEW_MESSAGE = (
+    b"From: Newcomer <new@example.org>\r\nTo: you@demo.invalid\r\n"
+    b"Subject: Arrived while the app was open\r\nDate: Sun, 22 Nov 2026 12:30:00 +0000\r\n"
+    b"Message-ID: <arrived@example.org>\r\n\r\nHello.\r\n"
+)
+
+
+def _emit_from_thread(app: TuimailApp, event) -> None:
+    worker = threading.Thread(target=app.emit, args=(event,))
+    worker.start()
+    worker.join()
+
+
+async def test_store_changed_shows_new_mail_without_a_keypress(tmp_path: Path) -> None:
+    build_demo_store(tmp_path, now=NOW)
+    app = TuimailApp(demo_config(), tmp_path, clock=lambda: NOW)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.pause()
+        table = app.screen.query_one("#messages", DataTable)
+        before = table.row_count
+        # An engine in another thread stores a message with its own connection, then emits.
+        conn = open_store(tmp_path)
+        try:
+            inbox = next(f for f in read.folders(conn) if f.name == "INBOX")
+            store_message(conn, inbox.id, raw=NEW_MESSAGE)
+            revision = read.revision(conn)
+        finally:
+            conn.close()
+        _emit_from_thread(app, StoreChanged("demo", (inbox.id,), revision))
+        await pilot.pause()
+        await pilot.pause()
+        assert table.row_count == before + 1 == DEMO_FOLDERS["INBOX"][1] + 5
+        first = table.get_row_at(0)
+        assert str(first[3]) == "Arrived while the app was open"
+
+
+async def test_progress_and_failure_reach_the_status_bar(tmp_path: Path) -> None:
+    build_demo_store(tmp_path, now=NOW)
+    app = TuimailApp(demo_config(), tmp_path)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.pause()
+        bar = app.screen.query_one(StatusBar)
+        _emit_from_thread(app, SyncProgress("home", Protocol.POP3, "INBOX", 3, 10))
+        await pilot.pause()
+        assert bar.entry("home") == (AccountState.BUSY, "getting mail: INBOX 3/10")
+        _emit_from_thread(
+            app, SyncFailed("home", Protocol.POP3, "refused", "connection refused \x1b[2J")
+        )
+        await pilot.pause()
+        state, text = bar.entry("home") or (None, "")
+        assert state is AccountState.ERROR
+        assert text == "connection refused"
+        assert any("connection refused" in str(n.message) for n in app._notifications)
+        _emit_from_thread(app, SyncFinished("home", Protocol.POP3, "2 new messages"))
+        await pilot.pause()
+        state, text = bar.entry("home") or (None, "")
+        assert state is AccountState.IDLE and text.startswith("2 new messages (")

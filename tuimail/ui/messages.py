@@ -1,0 +1,55 @@
+"""Textual messages of the app. The app turns engine events into these; widgets see only them."""
+
+from __future__ import annotations
+
+import enum
+
+from textual.message import Message
+
+
+class StoreUpdated(Message):
+    """The store changed for these folders: re-query what is shown."""
+
+    def __init__(self, folder_ids: tuple[int, ...]) -> None:
+        super().__init__()
+        self.folder_ids = folder_ids
+
+
+class AccountState(enum.StrEnum):
+    """What an account's worker is doing, for the status bar."""
+
+    IDLE = "idle"
+    BUSY = "busy"
+    ERROR = "error"
+
+
+class AccountStatus(Message):
+    """One account's state line for the status bar (text already sanitized by the app).
+
+    Busy updates of the same account replace each other in the queue, so a fast engine never
+    floods the UI.
+    """
+
+    def __init__(self, account: str, state: AccountState, text: str) -> None:
+        super().__init__()
+        self.account = account
+        self.state = state
+        self.text = text
+
+    def can_replace(self, message: Message) -> bool:
+        return (
+            isinstance(message, AccountStatus)
+            and message.account == self.account
+            and message.state is AccountState.BUSY
+            and self.state is AccountState.BUSY
+        )
+
+
+class UserNotice(Message):
+    """Something the user should see as a notification (text already sanitized)."""
+
+    def __init__(self, text: str, *, title: str = "", error: bool = False) -> None:
+        super().__init__()
+        self.text = text
+        self.title = title
+        self.error = error

@@ -1,0 +1,34 @@
+"""The status bar: one short entry per account (idle, fetching n/m, error with the reason)."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widgets import Static
+
+from tuimail.mail.sanitize import sanitize_line
+from tuimail.ui.messages import AccountState
+
+_STYLES = {AccountState.IDLE: "dim", AccountState.BUSY: "bold", AccountState.ERROR: "bold red"}
+
+
+class StatusBar(Static):
+    """Shows the latest state of every account that has a worker."""
+
+    def __init__(self) -> None:
+        super().__init__("", id="status-bar")
+        self._entries: dict[str, tuple[AccountState, str]] = {}
+
+    def set_account(self, account: str, state: AccountState, text: str) -> None:
+        """Replace the entry for `account` and redraw."""
+        self._entries[account] = (state, text)
+        line = Text(no_wrap=True, overflow="ellipsis")
+        for name, (entry_state, entry_text) in sorted(self._entries.items()):
+            if line:
+                line.append("  │  ", style="dim")
+            line.append(f"{sanitize_line(name)}: ", style="bold")
+            line.append(sanitize_line(entry_text), style=_STYLES[entry_state])
+        self.update(line)
+
+    def entry(self, account: str) -> tuple[AccountState, str] | None:
+        """The current entry of an account (for tests and the sync-health view)."""
+        return self._entries.get(account)
