@@ -1,0 +1,96 @@
+"""Pure parts of the IMAP engine: sequence sets, VANISHED parsing, folder roles, batching."""
+
+from __future__ import annotations
+
+import pytest
+
+from tuimail.model import FolderRole
+from tuimail.sync.imap import _batches, _size_batches, assign_roles, folder_role, guess_role
+from tuimail.sync.imap_ext import ImapProtocolError, SequenceSet, parse_vanished, uid_set
+
+
+def test_sequence_set_parses_merges_and_answers_membership() -> None:
+    parsed = SequenceSet.parse(b"7,1:3,4,10:8")
+    assert parsed.ranges == ((1, 4), (7, 10))
+    assert 4 in parsed and 7 in parsed and 10 in parsed
+    assert 5 not in parsed and 11 not in parsed and 0 not in parsed
+    assert parsed.count() == 8
+    assert parsed.to_imap() == b"1:4,7:10"
+    assert list(SequenceSet.parse("2,4")) == [2, 4]
+
+
+def test_a_huge_range_costs_two_numbers_not_billions() -> None:
+    hostile = SequenceSet.parse(b"1:4294967295")
+    assert hostile.ranges == ((1, 4294967295),)
+    assert hostile.select([5, 10, 4294967295]) == {5, 10, 4294967295}
+
+
+@pytest.mark.parametrize("text", [b"1:*", b"abc", b"0", b"4294967296", b"1,,2", b"12345678901"])
+def test_malformed_sets_are_refused(text: bytes) -> None:
+    with pytest.raises(ImapProtocolError):
+        SequenceSet.parse(text)
+
+
+def test_uid_set_is_compact() -> None:
+    assert uid_set([5, 1, 2, 3, 9, 10]) == b"1:3,5,9:10"
+    assert uid_set([]) == b""
+
+
+def test_vanished_earlier_and_plain_are_both_read() -> None:
+    found = parse_vanished([b"(EARLIER) 41,43:45", b"50"])
+    assert found.ranges == ((41, 41), (43, 45), (50, 50))
+    with pytest.raises(ImapProtocolError):
+        parse_vanished([b"(EARLIER) 1:x"])
+
+
+def test_special_use_flags_give_roles() -> None:
+    assert folder_role([b"\\HasNoChildren", b"\\Sent"]) is FolderRole.SENT
+    assert folder_role((b"\\Trash",)) is FolderRole.TRASH
+    assert folder_role([b"\\HasChildren"]) is FolderRole.NONE
+
+
+@pytest.mark.parametrize(
+    ("name", "delimiter", "role"),
+    [
+        ("Sent Items", "/", FolderRole.SENT),
+        ("INBOX.Sent Messages", ".", FolderRole.SENT),
+        ("Deleted Items", "/", FolderRole.TRASH),
+        ("Spam", "/", FolderRole.JUNK),
+        ("Drafts", None, FolderRole.DRAFTS),
+        ("Archive", "/", FolderRole.ARCHIVE),
+        ("inbox", "/", FolderRole.INBOX),
+        ("Projects/Sent ideas", "/", FolderRole.NONE),
+    ],
+)
+def test_roles_are_guessed_by_name(name: str, delimiter: str | None, role: FolderRole) -> None:
+    assert guess_role(name, delimiter) is role
+
+
+def test_flagged_roles_win_and_each_guessed_role_goes_to_one_folder() -> None:
+    listing = [
+        ("INBOX", "/", FolderRole.NONE),
+        ("Sent", "/", FolderRole.NONE),  # a name match, but another folder carries \Sent
+        ("Sent Mail", "/", FolderRole.SENT),
+        ("Trash", "/", FolderRole.NONE),
+        ("Old/Trash", "/", FolderRole.NONE),  # deeper: the shallow one gets the role
+    ]
+    roles = {f.name: f.role for f in assign_roles(listing)}
+    assert roles == {
+        "INBOX": FolderRole.INBOX,
+        "Sent": FolderRole.NONE,
+        "Sent Mail": FolderRole.SENT,
+        "Trash": FolderRole.TRASH,
+        "Old/Trash": FolderRole.NONE,
+    }
+
+
+def test_batches_start_with_a_small_page() -> None:
+    chunks = [list(c) for c in _batches(list(range(12)), 3, 5)]
+    assert chunks == [[0, 1, 2], [3, 4, 5, 6, 7], [8, 9, 10, 11]]
+    assert list(_batches([], 3, 5)) == []
+
+
+def test_body_batches_respect_count_and_bytes() -> None:
+    rows = [(1, 10, 400), (2, 9, 400), (3, 8, 400), (4, 7, 5000), (5, 6, 1)]
+    chunks = [[r[0] for r in c] for c in _size_batches(rows, 2, 1000)]
+    assert chunks == [[1, 2], [3], [4], [5]]

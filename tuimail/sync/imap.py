@@ -1,0 +1,668 @@
+"""The IMAP engine: folders, header-first sync, resync by capability, bodies, ops replay.
+
+`ImapSync` works on one logged-in imapclient client and one store connection, both owned by the
+calling thread (imapclient is not thread-safe). It writes only to the store and reports only
+through `emit`; `cancel` is checked between batches.
+
+How a folder is synced:
+- A folder never synced to the end (no UIDNEXT recorded) gets the full path: UID SEARCH ALL,
+  compared with the UIDs in the store. What the store lacks is fetched header-first and newest
+  first: the newest page in one small FETCH, then the rest in batches, each committed on its own.
+  An interrupted first sync therefore resumes where it stopped: the next run stores only what is
+  still missing (`sync_resume` records the lowest UID stored so far).
+- A folder synced before is resynced with the best the server offers: QRESYNC (the SELECT itself
+  reports expunged UIDs and changed flags), else CONDSTORE (UID FETCH FLAGS CHANGEDSINCE, and a
+  UID listing only when the message count says something was expunged), else the full path
+  (UID SEARCH ALL and a FETCH FLAGS of everything cached). New mail is what lies at or above the
+  recorded UIDNEXT.
+- The UIDNEXT and HIGHESTMODSEQ recorded are the ones the SELECT reported, before anything was
+  fetched, so a change that races the sync is seen again next time (storing is idempotent).
+- UIDVALIDITY changed: the folder's cached server messages are dropped (`write.reset_folder`;
+  local-only messages stay), its pending ops fail (`ops.fail_folder`), and it is synced afresh.
+- The server is never asked to delete anything because of what the store lacks: the sync only
+  reads (EXAMINE, FETCH with BODY.PEEK, SEARCH). Only the ops replay writes to the server.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import sqlite3
+import ssl
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import imapclient
+import imapclient.exceptions
+
+from tuimail.crashpoint import crashpoint
+from tuimail.mail.sanitize import sanitize_line
+from tuimail.model import FolderRole, Protocol
+from tuimail.store import codec, ops, read, write
+from tuimail.store.db import StoreError, transaction
+from tuimail.store.ingest import IncomingMessage
+from tuimail.sync import imap_ext
+from tuimail.sync.events import (
+    Emit,
+    NewMail,
+    StoreChanged,
+    SyncProgress,
+    discard,
+)
+from tuimail.sync.imap_ext import ImapProtocolError, uid_set
+
+log = logging.getLogger(__name__)
+
+# What the message list and threading need, and nothing else (the body comes later).
+HEADER_FIELDS = (
+    "FROM",
+    "TO",
+    "CC",
+    "BCC",
+    "REPLY-TO",
+    "SUBJECT",
+    "DATE",
+    "MESSAGE-ID",
+    "IN-REPLY-TO",
+    "REFERENCES",
+    "CONTENT-TYPE",
+)
+HEADER_ITEM = f"BODY.PEEK[HEADER.FIELDS ({' '.join(HEADER_FIELDS)})]"
+HEADER_ITEMS = ("UID", "FLAGS", "RFC822.SIZE", "INTERNALDATE", HEADER_ITEM)
+BODY_ITEMS = ("UID", "BODY.PEEK[]")
+
+FIRST_PAGE = 100  # messages in the first header FETCH of a folder: the visible page
+HEADER_BATCH = 500  # messages per later header FETCH (one commit each)
+BODY_BATCH = 100  # messages per body FETCH, bounded by BODY_BATCH_BYTES as well
+BODY_BATCH_BYTES = 8 * 1024 * 1024
+# A server literal larger than this is refused rather than read into memory.
+MAX_LITERAL_BYTES = 256 * 1024 * 1024
+
+# Folder roles by name, for servers without SPECIAL-USE (compared case-insensitively with the
+# last component of the name).
+ROLE_NAMES: dict[FolderRole, tuple[str, ...]] = {
+    FolderRole.SENT: ("sent", "sent items", "sent messages", "sent mail"),
+    FolderRole.DRAFTS: ("drafts", "draft"),
+    FolderRole.TRASH: ("trash", "deleted items", "deleted messages", "bin"),
+    FolderRole.JUNK: ("junk", "spam", "junk e-mail", "junk email"),
+    FolderRole.ARCHIVE: ("archive", "archives"),
+}
+_SPECIAL_USE_FLAGS: dict[bytes, FolderRole] = {
+    b"\\sent": FolderRole.SENT,
+    b"\\drafts": FolderRole.DRAFTS,
+    b"\\trash": FolderRole.TRASH,
+    b"\\junk": FolderRole.JUNK,
+    b"\\archive": FolderRole.ARCHIVE,
+    b"\\all": FolderRole.ALL,
+    b"\\flagged": FolderRole.FLAGGED,
+}
+_UNSELECTABLE = {b"\\noselect", b"\\nonexistent"}
+
+# What a failed connection or server looks like to the engine (ends the pass over an account).
+NETWORK_ERRORS = (OSError, socket.timeout, ssl.SSLError, imapclient.IMAPClient.AbortError)
+
+
+class SyncCancelled(Exception):
+    """The caller set `cancel`; everything committed so far stays."""
+
+
+class MessageGoneError(Exception):
+    """The message is no longer on the server (or no longer in the store)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ServerFolder:
+    """A folder as LIST reported it."""
+
+    name: str
+    delimiter: str | None
+    role: FolderRole
+
+
+@dataclass(slots=True)
+class FolderResult:
+    """What a folder sync did."""
+
+    folder_id: int
+    name: str
+    path: str = ""  # "first", "qresync", "condstore", "full"
+    new: int = 0
+    flags_changed: int = 0
+    expunged: int = 0
+    bodies: int = 0
+    reset: bool = False
+
+
+@dataclass(slots=True)
+class AccountResult:
+    """What a pass over an account did."""
+
+    folders: list[FolderResult] = field(default_factory=list)
+    folder_errors: dict[str, str] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        """One line for people."""
+        new = sum(f.new for f in self.folders)
+        flags = sum(f.flags_changed for f in self.folders)
+        gone = sum(f.expunged for f in self.folders)
+        bodies = sum(f.bodies for f in self.folders)
+        parts = [f"{len(self.folders)} folder{'s' if len(self.folders) != 1 else ''} synced"]
+        parts.append(f"{new} new")
+        if flags:
+            parts.append(f"{flags} flag change{'s' if flags != 1 else ''}")
+        if gone:
+            parts.append(f"{gone} removed")
+        if bodies:
+            parts.append(f"{bodies} bod{'ies' if bodies != 1 else 'y'} downloaded")
+        if self.folder_errors:
+            parts.append(f"{len(self.folder_errors)} failed")
+        return ", ".join(parts)
+
+
+def folder_role(flags: Iterable[bytes | str]) -> FolderRole:
+    """The SPECIAL-USE role among a LIST response's flags (NONE when there is none)."""
+    for flag in flags:
+        raw = flag.encode() if isinstance(flag, str) else bytes(flag)
+        role = _SPECIAL_USE_FLAGS.get(raw.lower())
+        if role is not None:
+            return role
+    return FolderRole.NONE
+
+
+def guess_role(name: str, delimiter: str | None) -> FolderRole:
+    """A role from a folder's name (Sent, Sent Items, Trash, Deleted Items, Spam, ...)."""
+    if name.upper() == "INBOX":
+        return FolderRole.INBOX
+    leaf = name.rsplit(delimiter, 1)[-1] if delimiter else name
+    leaf = leaf.strip().casefold()
+    for role, names in ROLE_NAMES.items():
+        if leaf in names:
+            return role
+    return FolderRole.NONE
+
+
+def assign_roles(listing: Sequence[tuple[str, str | None, FolderRole]]) -> list[ServerFolder]:
+    """Roles for a LIST result: SPECIAL-USE flags win; a role nobody carries is guessed by name
+    (the shallowest, then alphabetically first, candidate); INBOX is always the inbox.
+    """
+    flagged = {role for _, _, role in listing if role is not FolderRole.NONE}
+    guessed: dict[FolderRole, str] = {}
+    for name, delimiter, role in sorted(
+        listing, key=lambda item: (item[0].count(item[1] or "\0"), item[0].casefold())
+    ):
+        if role is not FolderRole.NONE or name.upper() == "INBOX":
+            continue
+        guess = guess_role(name, delimiter)
+        if guess is not FolderRole.NONE and guess not in flagged and guess not in guessed:
+            guessed[guess] = name
+    by_name = {name: role for role, name in guessed.items()}
+    folders = []
+    for name, delimiter, role in listing:
+        if name.upper() == "INBOX":
+            role = FolderRole.INBOX
+        elif role is FolderRole.NONE:
+            role = by_name.get(name, FolderRole.NONE)
+        folders.append(ServerFolder(name, delimiter, role))
+    return folders
+
+
+class ImapSync:
+    """One account's IMAP engine over one client and one store connection (same thread)."""
+
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        account: str,
+        client: imapclient.IMAPClient,
+        *,
+        emit: Emit = discard,
+        cancel: threading.Event | None = None,
+        first_page: int = FIRST_PAGE,
+        header_batch: int = HEADER_BATCH,
+        body_batch: int = BODY_BATCH,
+        max_literal: int = MAX_LITERAL_BYTES,
+    ) -> None:
+        self.conn = conn
+        self.account = account
+        self.client = client
+        self.emit = emit
+        self.cancel = cancel or threading.Event()
+        self.first_page = first_page
+        self.header_batch = header_batch
+        self.body_batch = body_batch
+        self.account_id = write.ensure_account(conn, account, Protocol.IMAP)
+        imap_ext.cap_literals(client, max_literal)
+        self.condstore = client.has_capability("CONDSTORE")
+        self.qresync = imap_ext.enable(client, "QRESYNC")
+        self._selected: tuple[str, bool] | None = None  # (folder, readonly)
+        log.info(
+            "IMAP %s: resync with %s",
+            account,
+            "QRESYNC" if self.qresync else "CONDSTORE" if self.condstore else "UID listings",
+        )
+
+    # --- the account
+
+    def sync(self, *, folder: str | None = None, bodies: bool = False) -> AccountResult:
+        """One pass: the folder list, then every folder (or only `folder`), INBOX first.
+
+        Errors of one folder (it vanished, the server refused it) are recorded on the folder and
+        the pass goes on; connection failures end it (they propagate).
+        """
+        result = AccountResult()
+        folders = self.sync_folders()
+        if folder is not None:
+            wanted = read.find_folder(self.conn, self.account_id, folder)
+            if wanted is None:
+                raise FolderNotFoundError(f"there is no folder {folder!r} on the server")
+            folders = [wanted]
+        for info in folders:
+            self._check_cancel()
+            try:
+                result.folders.append(self.sync_folder(info.id, bodies=bodies))
+            except (imapclient.exceptions.IMAPClientError, ImapProtocolError) as exc:
+                if isinstance(exc, imapclient.IMAPClient.AbortError):
+                    raise
+                message = _error_text(exc)
+                write.record_folder_error(self.conn, info.id, message)
+                result.folder_errors[info.name] = message
+                log.warning("IMAP %s/%s: %s", self.account, info.name, message)
+        return result
+
+    def sync_folders(self) -> list[read.FolderInfo]:
+        """LIST the server's folders into the store: new ones added, roles and delimiters
+        updated, vanished ones removed (unless they hold local-only data). Returns the folders
+        that exist on the server, INBOX first.
+        """
+        listing: list[tuple[str, str | None, FolderRole]] = []
+        for flags, delimiter, name in self.client.list_folders():
+            lowered = {bytes(f).lower() for f in flags}
+            if lowered & _UNSELECTABLE:
+                continue  # a hierarchy node: it cannot hold messages
+            text = name if isinstance(name, str) else bytes(name).decode("utf-8", "replace")
+            delim = None
+            if delimiter:
+                delim = (
+                    delimiter.decode("utf-8", "replace")
+                    if isinstance(delimiter, bytes)
+                    else str(delimiter)
+                )
+            listing.append((text, delim, folder_role(flags)))
+        if not any(name.upper() == "INBOX" for name, _, _ in listing):
+            listing.append(("INBOX", None, FolderRole.INBOX))
+        server = assign_roles(listing)
+        names = {f.name for f in server}
+        changed: list[int] = []
+        with transaction(self.conn):
+            before = {f.name: f for f in read.folders(self.conn, self.account_id)}
+            for item in server:
+                known = before.get(item.name)
+                folder_id = write.upsert_folder(
+                    self.conn, self.account_id, item.name, delimiter=item.delimiter, role=item.role
+                )
+                if known is None or (known.delimiter, known.role) != (item.delimiter, item.role):
+                    changed.append(folder_id)
+            for name, info in before.items():
+                if name in names:
+                    continue
+                if self._holds_local_data(info.id):
+                    # Never lose what exists only here; the user sees why it stays.
+                    write.record_folder_error(
+                        self.conn, info.id, "this folder is no longer on the server"
+                    )
+                else:
+                    write.delete_folder(self.conn, info.id)
+                changed.append(info.id)
+        if changed:
+            self._changed(changed)
+        present = [f for f in read.folders(self.conn, self.account_id) if f.name in names]
+        return present
+
+    def _holds_local_data(self, folder_id: int) -> bool:
+        row = self.conn.execute(
+            "SELECT EXISTS (SELECT 1 FROM messages WHERE folder_id = ? AND uid IS NULL)"
+            " OR EXISTS (SELECT 1 FROM pending_ops WHERE folder_id = ? AND state = 'pending')",
+            (folder_id, folder_id),
+        ).fetchone()
+        return bool(row[0])
+
+    # --- one folder
+
+    def sync_folder(self, folder_id: int, *, bodies: bool = False) -> FolderResult:
+        """Bring one folder of the store up to date with the server."""
+        info = self._folder(folder_id)
+        result = FolderResult(folder_id, info.name)
+        resynced = (
+            info.uidvalidity is not None and info.uidnext is not None and info.last_sync is not None
+        )
+        qresync = (
+            (info.uidvalidity, info.highestmodseq)
+            if self.qresync and resynced and info.highestmodseq and info.uidvalidity
+            else None
+        )
+        selected = self._select(info.name, qresync=qresync)
+        if info.uidvalidity not in (None, 0) and info.uidvalidity != selected.uidvalidity:
+            self._reset(info, selected.uidvalidity, result)
+            info = self._folder(folder_id)
+            resynced = False
+        elif info.uidvalidity in (None, 0):
+            write.update_folder_state(self.conn, folder_id, uidvalidity=selected.uidvalidity)
+
+        if not resynced:
+            result.path = "first" if info.uidnext is None else "full"
+            self._full(info, selected, result, first=True)
+        elif qresync is not None and selected.highestmodseq is not None:
+            result.path = "qresync"
+            self._qresync(info, selected, result)
+        elif self.condstore and info.highestmodseq and selected.highestmodseq is not None:
+            result.path = "condstore"
+            self._condstore(info, selected, result)
+        else:
+            result.path = "full"
+            self._full(info, selected, result, first=False)
+
+        if bodies:
+            result.bodies = self.download_bodies(folder_id)
+        write.update_folder_state(
+            self.conn,
+            folder_id,
+            uidnext=selected.uidnext if selected.uidnext is not None else self._next_uid(folder_id),
+            highestmodseq=selected.highestmodseq,
+            sync_resume=None,
+            last_sync=datetime.now(UTC),
+        )
+        write.record_folder_error(self.conn, folder_id, None)
+        crashpoint("imap.folder_synced")
+        self._changed([folder_id])
+        if result.new and resynced:
+            self.emit(NewMail(self.account, folder_id, result.new))
+        return result
+
+    def _reset(self, info: read.FolderInfo, uidvalidity: int, result: FolderResult) -> None:
+        with transaction(self.conn):
+            write.reset_folder(self.conn, info.id, uidvalidity)
+            failed = ops.fail_folder(
+                self.conn,
+                info.id,
+                "the server renumbered this folder (UIDVALIDITY changed); the action could not"
+                " be carried out",
+            )
+        result.reset = True
+        log.warning(
+            "IMAP %s/%s: UIDVALIDITY changed (%s -> %s); cache rebuilt, %d pending op(s) failed",
+            self.account,
+            sanitize_line(info.name),
+            info.uidvalidity,
+            uidvalidity,
+            failed,
+        )
+        self._changed([info.id])
+
+    def _full(
+        self,
+        info: read.FolderInfo,
+        selected: imap_ext.SelectResult,
+        result: FolderResult,
+        *,
+        first: bool,
+    ) -> None:
+        """Compare the server's UID list with the store: expunge, flag diff, fetch what lacks."""
+        server_uids = imap_ext.uid_search(self.client, "ALL") if selected.exists else []
+        local = read.uid_flags(self.conn, info.id)
+        on_server = set(server_uids)
+        gone = [uid for uid in local if uid not in on_server]
+        if gone:
+            result.expunged += write.expunge_uids(self.conn, info.id, gone)
+            crashpoint("imap.expunges_committed")
+        known = [uid for uid in server_uids if uid in local]
+        if known:
+            # After an interrupted first sync the stored part may be stale too.
+            data, _ = imap_ext.uid_fetch(self.client, f"1:{known[-1]}", ("UID", "FLAGS"))
+            result.flags_changed += self._apply_flags(info.id, local, data)
+        missing = [uid for uid in reversed(server_uids) if uid not in local]
+        result.new += self._fetch_headers(info, missing, resume=first)
+
+    def _qresync(
+        self, info: read.FolderInfo, selected: imap_ext.SelectResult, result: FolderResult
+    ) -> None:
+        local = read.uid_flags(self.conn, info.id)
+        gone = selected.vanished.select(local)
+        if gone:
+            result.expunged += write.expunge_uids(self.conn, info.id, gone)
+            crashpoint("imap.expunges_committed")
+        result.flags_changed += self._apply_flags(info.id, local, selected.changed)
+        result.new += self._fetch_new(info, selected, local)
+
+    def _condstore(
+        self, info: read.FolderInfo, selected: imap_ext.SelectResult, result: FolderResult
+    ) -> None:
+        assert info.uidnext is not None and info.highestmodseq is not None
+        local = read.uid_flags(self.conn, info.id)
+        if selected.highestmodseq != info.highestmodseq and info.uidnext > 1:
+            data, _ = imap_ext.uid_fetch(
+                self.client,
+                f"1:{info.uidnext - 1}",
+                ("UID", "FLAGS"),
+                (f"CHANGEDSINCE {info.highestmodseq}",),
+            )
+            result.flags_changed += self._apply_flags(info.id, local, data)
+        new = self._new_uids(info, selected)
+        # Without QRESYNC an expunge shows only in the count: list UIDs only when it is off.
+        if selected.exists != len(local) + len(new):
+            below = imap_ext.uid_search(self.client, f"UID 1:{max(info.uidnext - 1, 1)}")
+            on_server = set(below)
+            gone = [uid for uid in local if uid < info.uidnext and uid not in on_server]
+            if gone:
+                result.expunged += write.expunge_uids(self.conn, info.id, gone)
+                crashpoint("imap.expunges_committed")
+        result.new += self._fetch_headers(info, [u for u in reversed(new) if u not in local])
+
+    def _fetch_new(
+        self,
+        info: read.FolderInfo,
+        selected: imap_ext.SelectResult,
+        local: dict[int, frozenset[str]],
+    ) -> int:
+        new = self._new_uids(info, selected)
+        return self._fetch_headers(info, [u for u in reversed(new) if u not in local])
+
+    def _new_uids(self, info: read.FolderInfo, selected: imap_ext.SelectResult) -> list[int]:
+        """UIDs at or above the UIDNEXT of the last sync (none when UIDNEXT did not move)."""
+        start = info.uidnext or 1
+        if selected.uidnext is not None and selected.uidnext <= start:
+            return []
+        if not selected.exists:
+            return []
+        # "n:*" always includes the highest UID, even below n: filter.
+        return [uid for uid in imap_ext.uid_search(self.client, f"UID {start}:*") if uid >= start]
+
+    def _apply_flags(
+        self,
+        folder_id: int,
+        local: dict[int, frozenset[str]],
+        data: dict[int, dict[bytes, Any]],
+    ) -> int:
+        changes: dict[int, tuple[bytes | str, ...]] = {}
+        for uid, item in data.items():
+            flags = item.get(b"FLAGS")
+            if uid not in local or flags is None:
+                continue
+            decoded = server_flags(flags)
+            if decoded != local[uid]:
+                changes[uid] = tuple(decoded)
+        if not changes:
+            return 0
+        changed = write.set_flags(self.conn, folder_id, changes)
+        crashpoint("imap.flags_committed")
+        return changed
+
+    def _fetch_headers(
+        self, info: read.FolderInfo, uids: Sequence[int], *, resume: bool = False
+    ) -> int:
+        """Fetch and store headers of `uids` (newest first), one commit per batch."""
+        total = len(uids)
+        if not total:
+            return 0
+        done = 0
+        self._progress(info.name, 0, total)
+        for chunk in _batches(uids, self.first_page, self.header_batch):
+            self._check_cancel()
+            data, _ = imap_ext.uid_fetch(self.client, uid_set(chunk), HEADER_ITEMS)
+            incoming = [_incoming(uid, data[uid]) for uid in chunk if uid in data]
+            with transaction(self.conn):
+                write.store_messages(self.conn, info.id, incoming)
+                if resume and incoming:
+                    write.update_folder_state(self.conn, info.id, sync_resume=f"below:{min(chunk)}")
+            crashpoint("imap.headers_committed")
+            done += len(chunk)
+            self._changed([info.id])
+            self._progress(info.name, done, total)
+        return total
+
+    # --- bodies
+
+    def download_bodies(self, folder_id: int) -> int:
+        """Download every body of the folder not yet local (BODY.PEEK: \\Seen is not set),
+        newest first, committed in batches. Returns how many were stored."""
+        info = self._folder(folder_id)
+        wanted = self.conn.execute(
+            "SELECT m.id, m.uid, m.size FROM messages AS m JOIN folders AS f ON f.id = m.folder_id"
+            " WHERE m.folder_id = ? AND m.uidvalidity = coalesce(f.uidvalidity, 0)"
+            " AND m.uid IS NOT NULL AND m.body_local = 0 ORDER BY m.uid DESC",
+            (folder_id,),
+        ).fetchall()
+        if not wanted:
+            return 0
+        self._select(info.name)
+        stored = 0
+        total = len(wanted)
+        self._progress(info.name, 0, total)
+        for chunk in _size_batches(wanted, self.body_batch, BODY_BATCH_BYTES):
+            self._check_cancel()
+            by_uid = {uid: message_id for message_id, uid, _ in chunk}
+            data, _ = imap_ext.uid_fetch(self.client, uid_set(by_uid), BODY_ITEMS)
+            with transaction(self.conn):
+                for uid, message_id in by_uid.items():
+                    raw = data.get(uid, {}).get(b"BODY[]")
+                    if isinstance(raw, bytes):
+                        write.store_body(self.conn, message_id, raw)
+                        stored += 1
+            crashpoint("imap.bodies_committed")
+            self._changed([folder_id])
+            self._progress(info.name, min(stored, total), total)
+        return stored
+
+    def fetch_body(self, message_id: int) -> bytes:
+        """The exact bytes of one message, from the store or fetched now (BODY.PEEK, so \\Seen
+        is not set) and kept. Raises MessageGoneError when the server no longer has it."""
+        body = read.body(self.conn, message_id)
+        if body is not None:
+            return body
+        row = read.row(self.conn, message_id)
+        if row is None:
+            raise MessageGoneError(f"message {message_id} is not in the store")
+        info = self._folder(row.folder_id)
+        if row.uid is None:
+            raise MessageGoneError("the message is not on the server yet")
+        selected = self._select(info.name)
+        if info.uidvalidity is not None and selected.uidvalidity != info.uidvalidity:
+            raise MessageGoneError("the folder changed on the server; sync it again")
+        data, _ = imap_ext.uid_fetch(self.client, str(row.uid), BODY_ITEMS)
+        raw = data.get(row.uid, {}).get(b"BODY[]")
+        if not isinstance(raw, bytes):
+            raise MessageGoneError("the message is no longer on the server")
+        write.store_body(self.conn, message_id, raw)
+        self._changed([row.folder_id])
+        return raw
+
+    # --- helpers
+
+    def _select(
+        self, name: str, *, readonly: bool = True, qresync: tuple[int, int] | None = None
+    ) -> imap_ext.SelectResult:
+        result = imap_ext.select(
+            self.client,
+            name,
+            readonly=readonly,
+            condstore=self.condstore and qresync is None,
+            qresync=qresync,
+        )
+        self._selected = (name, readonly)
+        return result
+
+    def _folder(self, folder_id: int) -> read.FolderInfo:
+        info = read.folder(self.conn, folder_id)
+        if info is None:
+            raise StoreError(f"folder {folder_id} is not in the store")
+        return info
+
+    def _next_uid(self, folder_id: int) -> int:
+        uids = read.uid_flags(self.conn, folder_id)
+        return max(uids, default=0) + 1
+
+    def _changed(self, folder_ids: Sequence[int]) -> None:
+        self.emit(StoreChanged(self.account, tuple(folder_ids), read.revision(self.conn)))
+
+    def _progress(self, folder: str, done: int, total: int) -> None:
+        self.emit(SyncProgress(self.account, Protocol.IMAP, folder, done, total))
+
+    def _check_cancel(self) -> None:
+        if self.cancel.is_set():
+            raise SyncCancelled("the sync was cancelled")
+
+
+class FolderNotFoundError(Exception):
+    """The folder asked for is not on the server."""
+
+
+def server_flags(flags: Iterable[bytes | str]) -> frozenset[str]:
+    """Server flags as the store keeps them (canonical case, no \\Recent)."""
+    return codec.decode_flags(codec.encode_flags(flags))
+
+
+def _incoming(uid: int, item: dict[bytes, Any]) -> IncomingMessage:
+    header = b""
+    for key, value in item.items():
+        if key.upper().startswith(b"BODY[HEADER.FIELDS") and isinstance(value, bytes):
+            header = value
+            break
+    internaldate = item.get(b"INTERNALDATE")
+    size = item.get(b"RFC822.SIZE")
+    return IncomingMessage(
+        header_bytes=header,
+        uid=uid,
+        flags=tuple(item.get(b"FLAGS") or ()),
+        internaldate=internaldate if isinstance(internaldate, datetime) else None,
+        size=size if isinstance(size, int) else None,
+    )
+
+
+def _batches(items: Sequence[int], first: int, rest: int) -> Iterator[Sequence[int]]:
+    """The first `first` items, then chunks of `rest`."""
+    if items:
+        yield items[:first]
+    for start in range(first, len(items), rest):
+        yield items[start : start + rest]
+
+
+def _size_batches(
+    rows: Sequence[tuple[int, int, int]], count: int, budget: int
+) -> Iterator[list[tuple[int, int, int]]]:
+    """Rows (id, uid, size) in batches of at most `count` rows and about `budget` bytes."""
+    batch: list[tuple[int, int, int]] = []
+    size = 0
+    for row in rows:
+        if batch and (len(batch) >= count or size + row[2] > budget):
+            yield batch
+            batch, size = [], 0
+        batch.append(row)
+        size += row[2]
+    if batch:
+        yield batch
+
+
+def _error_text(exc: BaseException) -> str:
+    return sanitize_line(str(exc) or type(exc).__name__)[:300]

@@ -1,0 +1,208 @@
+"""`tuimail sync`: one pass of the IMAP engine over the named accounts, headless.
+
+`sync_command()` is what the command line calls; `python -m tuimail.sync.imap_command --config C
+--data-dir D [ACCOUNT ...] [--folder F] [--bodies]` runs it on its own. Exit status: 0 when every
+account synced, 1 when any failed, 2 when the command was used wrongly (nothing ran).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TextIO
+
+from tuimail.config import AccountConfig, Config, ConfigError, load_config
+from tuimail.model import Protocol
+from tuimail.store.db import StoreError, open_store
+from tuimail.store.lock import AccountLock, LockBusyError
+from tuimail.sync.events import AuthNeeded, Emit, SyncFailed, SyncFinished, SyncStarted
+from tuimail.sync.progress import TerminalProgress
+
+log = logging.getLogger(__name__)
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+
+def imap_accounts(config: Config, names: Sequence[str]) -> list[AccountConfig]:
+    """The accounts to sync: the named ones (each must have an IMAP server), or every IMAP
+    account. Raises ValueError with a message for the user when a name does not fit."""
+    if not names:
+        return [
+            account
+            for account in config.accounts.values()
+            if account.incoming is not None and account.incoming.protocol is Protocol.IMAP
+        ]
+    chosen = []
+    for name in dict.fromkeys(names):
+        account = config.accounts.get(name)
+        if account is None:
+            known = ", ".join(sorted(config.accounts)) or "none configured"
+            raise ValueError(f"no account named {name!r} (accounts: {known})")
+        if account.incoming is None or account.incoming.protocol is not Protocol.IMAP:
+            raise ValueError(f"account {name!r} has no IMAP server")
+        chosen.append(account)
+    return chosen
+
+
+def sync_command(
+    config: Config,
+    data_dir: Path,
+    account_names: Sequence[str],
+    out: TextIO,
+    err: TextIO,
+    *,
+    folder: str | None = None,
+    bodies: bool = False,
+    cancel: threading.Event | None = None,
+) -> int:
+    """Sync the named IMAP accounts (all when none) once; returns the exit status."""
+    try:
+        accounts = imap_accounts(config, account_names)
+    except ValueError as exc:
+        print(f"tuimail sync: {exc}", file=err)
+        return EXIT_USAGE
+    if not accounts:
+        print("tuimail sync: no account with an IMAP server is configured", file=err)
+        return EXIT_USAGE
+    progress = TerminalProgress(out, err)
+    for account in accounts:
+        sync_account(account, data_dir, progress, folder=folder, bodies=bodies, cancel=cancel)
+    return progress.exit_status()
+
+
+def sync_account(
+    account: AccountConfig,
+    data_dir: Path,
+    emit: Emit,
+    *,
+    folder: str | None = None,
+    bodies: bool = False,
+    cancel: threading.Event | None = None,
+) -> bool:
+    """One pass over one IMAP account, reported through `emit`; True when it went well.
+
+    Connects, takes the account's sync lock, runs the engine, and turns every failure into a
+    SyncFailed or AuthNeeded event (with a message fit to show).
+    """
+    # Imported here: the engine pulls in imapclient and ssl, which `--help` does not need.
+    from tuimail.mail.sanitize import sanitize_line
+    from tuimail.secrets import get_password
+    from tuimail.sync import imap
+    from tuimail.sync.connect import ConnectError, FailureKind, connect_imap
+    from tuimail.sync.imap_ext import ImapProtocolError
+
+    server = account.incoming
+    assert server is not None and server.protocol is Protocol.IMAP
+    name = account.name
+
+    def failed(kind: str, message: str) -> bool:
+        log.error("IMAP %s: %s", name, message)
+        emit(SyncFailed(name, Protocol.IMAP, kind, sanitize_line(message)))
+        return False
+
+    emit(SyncStarted(name, Protocol.IMAP))
+    try:
+        lock = AccountLock(data_dir, name, Protocol.IMAP.value)
+        lock.acquire()
+    except LockBusyError as exc:
+        return failed("busy", str(exc))
+    try:
+        conn = open_store(data_dir)
+    except StoreError as exc:
+        lock.release()
+        return failed("store", str(exc))
+    client = None
+    try:
+        try:
+            client = connect_imap(
+                server,
+                ca_file=account.ca_file,
+                password=lambda: get_password(account, Protocol.IMAP),
+            )
+        except ConnectError as exc:
+            if exc.kind in (FailureKind.AUTH_FAILED, FailureKind.PASSWORD_UNAVAILABLE):
+                emit(AuthNeeded(name, Protocol.IMAP, sanitize_line(exc.message)))
+                return False
+            return failed(exc.kind.value, exc.message)
+        engine = imap.ImapSync(conn, name, client, emit=emit, cancel=cancel)
+        result = engine.sync(folder=folder, bodies=bodies)
+        if result.folder_errors:
+            first = next(iter(result.folder_errors.items()))
+            return failed(
+                "folder",
+                f"{result.summary()}; {sanitize_line(first[0])}: {first[1]}",
+            )
+        emit(SyncFinished(name, Protocol.IMAP, result.summary()))
+        return True
+    except imap.FolderNotFoundError as exc:
+        return failed("folder", str(exc))
+    except imap.SyncCancelled:
+        return failed("cancelled", "cancelled; what was fetched so far is kept")
+    except ImapProtocolError as exc:
+        return failed("protocol", f"the server sent something unexpected: {exc}")
+    except imap.NETWORK_ERRORS as exc:
+        detail = str(exc) or type(exc).__name__
+        return failed("network", f"the connection failed during the sync: {detail}")
+    except StoreError as exc:
+        return failed("store", str(exc))
+    except Exception as exc:  # imapclient's errors and parse failures of server responses
+        import imapclient.exceptions
+
+        if isinstance(exc, imapclient.exceptions.IMAPClientError | ValueError):
+            return failed("protocol", f"the server refused or garbled a command: {exc}")
+        raise
+    finally:
+        if client is not None:
+            _logout(client)
+        conn.close()
+        lock.release()
+
+
+def _logout(client: object) -> None:
+    try:
+        client.logout()  # type: ignore[attr-defined]
+    except Exception:  # the connection may already be gone; nothing to save
+        try:
+            client.shutdown()  # type: ignore[attr-defined]
+        except Exception:
+            log.debug("closing the IMAP connection failed", exc_info=True)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m tuimail.sync.imap_command --config C --data-dir D [ACCOUNT ...]`."""
+    parser = argparse.ArgumentParser(
+        prog="python -m tuimail.sync.imap_command", description="One IMAP sync pass."
+    )
+    parser.add_argument("--config", required=True, type=Path)
+    parser.add_argument("--data-dir", required=True, type=Path)
+    parser.add_argument("--folder")
+    parser.add_argument("--bodies", action="store_true")
+    parser.add_argument("accounts", nargs="*", metavar="ACCOUNT")
+    args = parser.parse_args(argv)
+    try:
+        config = load_config(args.config, must_exist=True)
+    except ConfigError as exc:
+        print(f"tuimail sync: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        return sync_command(
+            config,
+            args.data_dir,
+            args.accounts,
+            sys.stdout,
+            sys.stderr,
+            folder=args.folder,
+            bodies=args.bodies,
+        )
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,311 @@
+"""What imapclient 4.1 lacks for a resyncing client, in one place.
+
+- `select()`: SELECT/EXAMINE with CONDSTORE or QRESYNC parameters (RFC 7162); imapclient's
+  `select_folder` takes none. Returns the mailbox state plus what a QRESYNC SELECT reports at
+  once: VANISHED (EARLIER) UIDs and FETCH responses for changed flags.
+- `uid_fetch()`: UID FETCH of a UID set given as text (`"5:*"`), with modifiers such as
+  `CHANGEDSINCE n VANISHED`, returning the FETCH data by UID *and* the VANISHED UIDs, which
+  imapclient's `fetch` drops (it also cannot take a range, only a list of ints).
+- `uid_search()`: UID SEARCH with a raw criteria string (a range), as a list of ints.
+- `cap_literals()`: a server literal (`{n}`) larger than a cap is refused before anything is
+  read; imaplib would try to read (and allocate) whatever size the server announces.
+- `SequenceSet`: a parsed sequence set kept as ranges, so `1:4294967295` from a hostile server
+  costs two integers, not four billion.
+
+Everything here works on the imaplib object inside the client (`client._imap`), the same way
+imapclient itself does. One client per thread, as always.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import imapclient
+import imapclient.exceptions
+from imapclient.response_parser import parse_fetch_response
+
+# RFC 3501 numbers are 32-bit; anything else in a sequence set is malformed.
+_MAX_NUMBER = 2**32 - 1
+_SET_ITEM = re.compile(rb"^(\d{1,10})(?::(\d{1,10}))?$")
+# A sequence set longer than this (in items) is treated as malformed rather than parsed.
+_MAX_SET_ITEMS = 1_000_000
+
+
+class ImapProtocolError(Exception):
+    """The server sent something malformed or unreasonable; `message` says what, in words."""
+
+
+class LiteralTooLargeError(ImapProtocolError):
+    """The server announced a literal larger than the configured cap."""
+
+
+# --- sequence sets
+
+
+@dataclass(frozen=True, slots=True)
+class SequenceSet:
+    """Sorted, merged, inclusive UID ranges (from VANISHED or a SEARCH result)."""
+
+    ranges: tuple[tuple[int, int], ...] = ()
+    _starts: tuple[int, ...] = field(default=(), repr=False, compare=False)
+
+    @classmethod
+    def parse(cls, text: bytes | str) -> SequenceSet:
+        """Parse `1,3:5,9` (no `*`: servers send concrete numbers). Raises ImapProtocolError."""
+        raw = text.encode("ascii", "replace") if isinstance(text, str) else bytes(text)
+        raw = raw.strip()
+        if not raw:
+            return cls()
+        items = raw.split(b",")
+        if len(items) > _MAX_SET_ITEMS:
+            raise ImapProtocolError("the server sent an oversized UID set")
+        pairs: list[tuple[int, int]] = []
+        for item in items:
+            match = _SET_ITEM.match(item)
+            if match is None:
+                raise ImapProtocolError(f"the server sent a malformed UID set item {item[:40]!r}")
+            low = int(match.group(1))
+            high = int(match.group(2)) if match.group(2) is not None else low
+            low, high = min(low, high), max(low, high)
+            if low < 1 or high > _MAX_NUMBER:
+                raise ImapProtocolError("the server sent a UID out of range")
+            pairs.append((low, high))
+        return cls.of_ranges(pairs)
+
+    @classmethod
+    def of_ranges(cls, pairs: Iterable[tuple[int, int]]) -> SequenceSet:
+        """Merge overlapping or adjacent ranges."""
+        merged: list[list[int]] = []
+        for low, high in sorted(pairs):
+            if merged and low <= merged[-1][1] + 1:
+                merged[-1][1] = max(merged[-1][1], high)
+            else:
+                merged.append([low, high])
+        ranges = tuple((low, high) for low, high in merged)
+        return cls(ranges, tuple(low for low, _ in ranges))
+
+    @classmethod
+    def of(cls, uids: Iterable[int]) -> SequenceSet:
+        """The set of the given UIDs."""
+        return cls.of_ranges((uid, uid) for uid in uids)
+
+    def __contains__(self, uid: object) -> bool:
+        if not isinstance(uid, int):
+            return False
+        index = bisect.bisect_right(self._starts, uid) - 1
+        return index >= 0 and uid <= self.ranges[index][1]
+
+    def __bool__(self) -> bool:
+        return bool(self.ranges)
+
+    def count(self) -> int:
+        """How many numbers the set holds."""
+        return sum(high - low + 1 for low, high in self.ranges)
+
+    def select(self, candidates: Iterable[int]) -> set[int]:
+        """The candidates that are in the set (cheap whatever the ranges span)."""
+        return {uid for uid in candidates if uid in self}
+
+    def __iter__(self) -> Iterator[int]:
+        for low, high in self.ranges:
+            yield from range(low, high + 1)
+
+    def to_imap(self) -> bytes:
+        """The set in IMAP syntax (`1:3,7`); empty bytes for an empty set."""
+        return b",".join(
+            str(low).encode() if low == high else f"{low}:{high}".encode()
+            for low, high in self.ranges
+        )
+
+
+def uid_set(uids: Iterable[int]) -> bytes:
+    """A compact IMAP sequence set for the given UIDs."""
+    return SequenceSet.of(uids).to_imap()
+
+
+def parse_vanished(lines: Sequence[Any]) -> SequenceSet:
+    """The UIDs of `* VANISHED [(EARLIER)] set` responses (as imaplib stores their data)."""
+    pairs: list[tuple[int, int]] = []
+    for line in lines:
+        data = line[0] if isinstance(line, tuple) else line
+        if not isinstance(data, bytes | bytearray):
+            raise ImapProtocolError("the server sent a malformed VANISHED response")
+        text = bytes(data).strip()
+        if text.upper().startswith(b"(EARLIER)"):
+            text = text[len(b"(EARLIER)") :].strip()
+        pairs.extend(SequenceSet.parse(text).ranges)
+    return SequenceSet.of_ranges(pairs)
+
+
+# --- literals
+
+
+def cap_literals(client: imapclient.IMAPClient, max_bytes: int) -> None:
+    """Refuse any server literal larger than `max_bytes` before reading it.
+
+    imaplib reads a literal with `self.read(size)` after parsing `{size}` from the line; an
+    instance attribute shadows the method, so only this connection is affected. The connection
+    is unusable after a refusal (the literal is still on the wire): the caller drops it.
+    """
+    imap = client._imap
+    original_read = imap.read
+
+    def read(size: int) -> bytes:
+        if size > max_bytes:
+            raise LiteralTooLargeError(
+                f"the server announced a {size:,}-byte item, over the limit of {max_bytes:,}"
+                " bytes; refused without reading it"
+            )
+        return original_read(size)
+
+    imap.read = read
+
+
+# --- commands
+
+
+@dataclass(frozen=True, slots=True)
+class SelectResult:
+    """A selected mailbox's state, and what a QRESYNC SELECT reported with it."""
+
+    exists: int
+    uidvalidity: int
+    uidnext: int | None
+    highestmodseq: int | None  # None: no CONDSTORE, or the mailbox has NOMODSEQ
+    readonly: bool
+    vanished: SequenceSet = SequenceSet()
+    changed: dict[int, dict[bytes, Any]] = field(default_factory=dict)  # UID -> FETCH data
+
+
+def enable(client: imapclient.IMAPClient, capability: str) -> bool:
+    """ENABLE a capability (RFC 5161) when the server offers it; True when it is enabled."""
+    if not client.has_capability(capability) or not client.has_capability("ENABLE"):
+        return False
+    enabled = client.enable(capability)
+    return any(item.upper() == capability.encode() for item in enabled)
+
+
+def select(
+    client: imapclient.IMAPClient,
+    folder: str,
+    *,
+    readonly: bool = True,
+    condstore: bool = False,
+    qresync: tuple[int, int] | None = None,
+) -> SelectResult:
+    """SELECT (or EXAMINE when `readonly`) a folder, optionally with `(CONDSTORE)` or
+    `(QRESYNC (uidvalidity modseq))` (QRESYNC must have been ENABLEd on the connection).
+
+    With QRESYNC the server reports, in the same response, the UIDs expunged since `modseq`
+    (`vanished`) and the messages whose flags changed (`changed`), unless the UIDVALIDITY given
+    is no longer valid, in which case both are empty.
+    """
+    imap = client._imap
+    imap.untagged_responses = {}  # as imaplib's select: old responses belong to the old mailbox
+    imap.is_readonly = readonly
+    command = "EXAMINE" if readonly else "SELECT"
+    parameters: bytes | None = None
+    if qresync is not None:
+        parameters = b"(QRESYNC (%d %d))" % qresync
+    elif condstore:
+        parameters = b"(CONDSTORE)"
+    typ, data = imap._simple_command(command, client._normalise_folder(folder), parameters)
+    if typ != "OK":
+        imap.state = "AUTH"
+        raise imapclient.exceptions.IMAPClientError(f"{command.lower()} failed: {_text(data)}")
+    imap.state = "SELECTED"
+    untagged = imap.untagged_responses
+    vanished = parse_vanished(untagged.pop("VANISHED", []))
+    fetched = untagged.pop("FETCH", [])
+    changed = _by_uid(fetched)
+    state = client._process_select_response(untagged)
+    if b"UIDVALIDITY" not in state:
+        raise ImapProtocolError(f"the server gave no UIDVALIDITY for {folder!r}")
+    nomodseq = b"NOMODSEQ" in {key.upper() for key in state}
+    return SelectResult(
+        exists=int(state.get(b"EXISTS", 0)),
+        uidvalidity=int(state[b"UIDVALIDITY"]),
+        uidnext=int(state[b"UIDNEXT"]) if b"UIDNEXT" in state else None,
+        highestmodseq=None if nomodseq else _optional_int(state.get(b"HIGHESTMODSEQ")),
+        readonly=readonly,
+        vanished=vanished,
+        changed=changed,
+    )
+
+
+def uid_fetch(
+    client: imapclient.IMAPClient,
+    uids: bytes | str,
+    items: Sequence[str],
+    modifiers: Sequence[str] = (),
+) -> tuple[dict[int, dict[bytes, Any]], SequenceSet]:
+    """UID FETCH `uids` (a set in IMAP syntax, ranges and `*` allowed) -> (data by UID, VANISHED).
+
+    Unsolicited FETCH responses without a UID are dropped; VANISHED appears only with the
+    `VANISHED` modifier (QRESYNC) or as unsolicited expunge news.
+    """
+    imap = client._imap
+    imap.untagged_responses.pop("VANISHED", None)
+    spec = uids.encode("ascii") if isinstance(uids, str) else uids
+    arguments: list[bytes] = [b"FETCH", spec, ("(" + " ".join(items) + ")").encode("ascii")]
+    if modifiers:
+        arguments.append(("(" + " ".join(modifiers) + ")").encode("ascii"))
+    tag = imap._command("UID", *arguments)
+    typ, data = imap._command_complete("FETCH", tag)
+    if typ != "OK":
+        raise imapclient.exceptions.IMAPClientError(f"fetch failed: {_text(data)}")
+    vanished = parse_vanished(imap.untagged_responses.pop("VANISHED", []))
+    _, lines = imap._untagged_response(typ, data, "FETCH")
+    return _by_uid(lines), vanished
+
+
+def uid_search(client: imapclient.IMAPClient, criteria: str) -> list[int]:
+    """UID SEARCH with raw criteria (e.g. `ALL`, `UID 100:*`), as sorted ints."""
+    imap = client._imap
+    typ, data = imap.uid("SEARCH", criteria)
+    if typ != "OK":
+        raise imapclient.exceptions.IMAPClientError(f"search failed: {_text(data)}")
+    numbers: list[int] = []
+    for line in data:
+        if not line:
+            continue
+        for word in bytes(line).split():
+            if not word.isdigit() or len(word) > 10:
+                raise ImapProtocolError("the server sent a malformed SEARCH result")
+            numbers.append(int(word))
+    return sorted(set(numbers))
+
+
+def _by_uid(lines: Sequence[Any]) -> dict[int, dict[bytes, Any]]:
+    """FETCH responses keyed by UID; responses without a UID (unsolicited) are dropped."""
+    lines = [line for line in lines if line is not None]
+    if not lines:
+        return {}
+    by_uid: dict[int, dict[bytes, Any]] = {}
+    for item in parse_fetch_response(lines, False, False).values():
+        uid = item.get(b"UID")
+        if isinstance(uid, int):
+            by_uid.setdefault(uid, {}).update(item)
+    return by_uid
+
+
+def _optional_int(value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, list | tuple):
+        value = value[0] if value else None
+    try:
+        return int(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+
+
+def _text(data: Sequence[Any]) -> str:
+    first = data[0] if data else b""
+    if isinstance(first, bytes):
+        return first.decode("utf-8", "replace")
+    return str(first)
