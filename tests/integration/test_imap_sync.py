@@ -1,0 +1,485 @@
+"""The IMAP engine against the real Dovecot: folders, first sync, resync by capability, bodies,
+UIDVALIDITY changes. A second imapclient connection plays the user's other devices.
+"""
+
+from __future__ import annotations
+
+import shlex
+import ssl
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from typing import Protocol as TypingProtocol
+
+import imapclient
+import pytest
+
+from tests.support.dovecot import DovecotServer
+from tests.support.proxy import FaultProxy, Faults
+from tuimail.config import AccountConfig, ServerConfig
+from tuimail.model import FolderRole, Protocol, Security
+from tuimail.store import ops, read
+from tuimail.store.db import StoreConnection, open_store
+from tuimail.sync.connect import connect_imap
+from tuimail.sync.events import Event, StoreChanged
+from tuimail.sync.imap import AccountResult, ImapSync, SyncCancelled
+
+pytestmark = pytest.mark.integration
+
+ReducedDovecot = Callable[..., DovecotServer]
+FaultProxyFactory = Callable[..., FaultProxy]
+ACCOUNT = "acct"
+
+
+class Server(TypingProtocol):
+    """What the tests need of MailServers and of a reduced DovecotServer alike."""
+
+    host: str
+
+    @property
+    def imaps_port(self) -> int: ...
+    @property
+    def imap_port(self) -> int: ...
+    @property
+    def ca_file(self) -> Path: ...
+    @property
+    def users(self) -> dict[str, str]: ...
+    def add_user(self, prefix: str = "user") -> str: ...
+
+
+@dataclass
+class Mailbox:
+    """One fresh user on one server; `host`/`port`/`security` are how the engine reaches it."""
+
+    server: Server
+    user: str
+    host: str
+    port: int
+    security: Security
+
+    @property
+    def password(self) -> str:
+        return self.server.users[self.user]
+
+    def account(self) -> AccountConfig:
+        incoming = ServerConfig(
+            protocol=Protocol.IMAP,
+            host=self.host,
+            port=self.port,
+            security=self.security,
+            username=self.user,
+        )
+        return AccountConfig(
+            name=ACCOUNT,
+            address=f"{self.user}@tuimail.test",
+            password_command=f"printf '%s\\n' {shlex.quote(self.password)}",
+            ca_file=self.server.ca_file,
+            incoming=incoming,
+        )
+
+    def device(self) -> imapclient.IMAPClient:
+        """Another client of the same mailbox, straight to the server over implicit TLS."""
+        context = ssl.create_default_context(cafile=str(self.server.ca_file))
+        client = imapclient.IMAPClient(
+            self.server.host, self.server.imaps_port, ssl=True, ssl_context=context, timeout=20
+        )
+        client.login(self.user, self.password)
+        return client
+
+    def through(self, proxy: FaultProxy) -> Mailbox:
+        """The same mailbox reached through a proxy in plain text (so its record is readable)."""
+        return Mailbox(self.server, self.user, proxy.host, proxy.port, Security.NONE)
+
+
+def new_mailbox(server: Server) -> Mailbox:
+    return Mailbox(server, server.add_user("imap"), server.host, server.imaps_port, Security.TLS)
+
+
+def proxied(
+    server: Server, fault_proxy: FaultProxyFactory, **faults: Faults
+) -> tuple[Mailbox, FaultProxy]:
+    """A fresh mailbox reached through a recording proxy to the server's STARTTLS port, in plain
+    text (Dovecot allows a plaintext login from 127.0.0.1)."""
+    box = new_mailbox(server)
+    proxy = fault_proxy(server.host, server.imap_port, **faults)
+    return box.through(proxy), proxy
+
+
+def message(number: int, *, subject: str | None = None, body: str = "", extra: str = "") -> bytes:
+    date = datetime(2024, 1, 1, tzinfo=UTC) + timedelta(hours=number)
+    text = (
+        f"From: Sender {number} <sender{number}@example.org>\r\n"
+        f"To: someone@tuimail.test\r\n"
+        f"Subject: {subject or f'message {number}'}\r\n"
+        f"Date: {date.strftime('%a, %d %b %Y %H:%M:%S +0000')}\r\n"
+        f"Message-ID: <m{number}.{id(date)}@example.org>\r\n"
+        f"{extra}"
+        f"\r\n"
+        f"{body or f'Body of message {number}.'}\r\n"
+    )
+    return text.encode()
+
+
+def append(box: Mailbox, count: int, *, folder: str = "INBOX", start: int = 0) -> None:
+    with box.device() as device:
+        for number in range(start, start + count):
+            device.append(folder, message(number))
+
+
+def run_sync(
+    box: Mailbox,
+    data_dir: Path,
+    *,
+    folder: str | None = None,
+    bodies: bool = False,
+    emit: Callable[[Event], None] | None = None,
+    **engine: Any,
+) -> AccountResult:
+    """One pass of the engine in this thread, as the sync command runs it."""
+    account = box.account()
+    assert account.incoming is not None
+    conn = open_store(data_dir)
+    client = connect_imap(account.incoming, ca_file=account.ca_file, password=lambda: box.password)
+    try:
+        sync = ImapSync(conn, ACCOUNT, client, emit=emit or (lambda event: None), **engine)
+        return sync.sync(folder=folder, bodies=bodies)
+    finally:
+        client.logout()
+        conn.close()
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[StoreConnection]:
+    conn = open_store(tmp_path)
+    yield conn
+    conn.close()
+
+
+def folder_id(conn: StoreConnection, name: str) -> int:
+    account = read.account_id(conn, ACCOUNT)
+    assert account is not None
+    info = read.find_folder(conn, account, name)
+    assert info is not None, name
+    return info.id
+
+
+def server_view(box: Mailbox, folder: str = "INBOX") -> dict[int, tuple[frozenset[str], int]]:
+    """UID -> (flags, size) as the server holds them."""
+    with box.device() as device:
+        device.select_folder(folder, readonly=True)
+        data = device.fetch(device.search("ALL"), ["FLAGS", "RFC822.SIZE"])
+    return {
+        uid: (
+            frozenset(f.decode() for f in item[b"FLAGS"] if f.lower() != b"\\recent"),
+            item[b"RFC822.SIZE"],
+        )
+        for uid, item in data.items()
+    }
+
+
+def store_view(
+    conn: StoreConnection, folder: str = "INBOX"
+) -> dict[int, tuple[frozenset[str], int]]:
+    rows = conn.execute(
+        "SELECT uid, flags, size FROM messages WHERE folder_id = ? AND uid IS NOT NULL",
+        (folder_id(conn, folder),),
+    ).fetchall()
+    uids = [row[0] for row in rows]
+    assert len(uids) == len(set(uids)), "duplicate UIDs in the store"
+    return {row[0]: (frozenset(row[1].split()), row[2]) for row in rows}
+
+
+def commands_sent(proxy: FaultProxy) -> list[str]:
+    return [line.decode("utf-8", "replace") for line in proxy.from_client.split(b"\r\n")]
+
+
+# --- folders
+
+
+def test_folders_get_special_use_roles_and_the_server_delimiter(
+    mail_servers: Server, store: StoreConnection, tmp_path: Path
+) -> None:
+    box = new_mailbox(mail_servers)
+    run_sync(box, tmp_path)
+    folders = {f.name: f for f in read.folders(store)}
+    assert {name: f.role for name, f in folders.items()} == {
+        "INBOX": FolderRole.INBOX,
+        "Sent": FolderRole.SENT,
+        "Drafts": FolderRole.DRAFTS,
+        "Trash": FolderRole.TRASH,
+        "Junk": FolderRole.JUNK,
+        "Archive": FolderRole.ARCHIVE,
+    }
+    assert all(f.delimiter == "/" for f in folders.values())
+    assert all(f.uidvalidity and f.last_sync for f in folders.values())
+
+
+def test_without_special_use_roles_are_guessed_by_name(
+    reduced_dovecot: ReducedDovecot, store: StoreConnection, tmp_path: Path
+) -> None:
+    box = new_mailbox(reduced_dovecot(without={"SPECIAL-USE"}))
+    with box.device() as device:
+        device.create_folder("Sent Items")
+        device.create_folder("Lists/Spam")
+    run_sync(box, tmp_path)
+    roles = {f.name: f.role for f in read.folders(store)}
+    assert roles["Sent"] is FolderRole.SENT  # the shallow, first candidate wins
+    assert roles["Sent Items"] is FolderRole.NONE
+    assert roles["Junk"] is FolderRole.JUNK
+    assert roles["Lists/Spam"] is FolderRole.NONE
+    assert roles["Trash"] is FolderRole.TRASH
+    assert roles["INBOX"] is FolderRole.INBOX
+
+
+def test_new_renamed_and_deleted_folders_are_followed(
+    mail_servers: Server, store: StoreConnection, tmp_path: Path
+) -> None:
+    box = new_mailbox(mail_servers)
+    with box.device() as device:
+        device.create_folder("Projekte/Übersicht")  # modified UTF-7 on the wire
+        device.create_folder("Old")
+        device.append("Old", message(1))
+    run_sync(box, tmp_path)
+    names = {f.name for f in read.folders(store)}
+    assert {"Projekte/Übersicht", "Old"} <= names
+    assert "Projekte" not in names, "a hierarchy node that cannot hold mail is not a folder"
+    assert store_view(store, "Old")
+
+    with box.device() as device:
+        device.rename_folder("Old", "Renamed")
+        device.delete_folder("Projekte/Übersicht")
+    run_sync(box, tmp_path)
+    names = {f.name for f in read.folders(store)}
+    assert "Old" not in names and "Projekte/Übersicht" not in names
+    assert "Renamed" in names
+    assert len(store_view(store, "Renamed")) == 1
+
+
+def test_a_vanished_folder_with_local_only_data_is_kept(
+    mail_servers: Server, store: StoreConnection, tmp_path: Path
+) -> None:
+    box = new_mailbox(mail_servers)
+    with box.device() as device:
+        device.create_folder("Keep")
+    append(box, 1)
+    run_sync(box, tmp_path)
+    inbox_message = read.message_ids(store, folder_id(store, "INBOX"))[0]
+    ops.enqueue(store, ops.OpKind.MOVE, [inbox_message], to_folder_id=folder_id(store, "Keep"))
+    with box.device() as device:
+        device.delete_folder("Keep")
+    run_sync(box, tmp_path)
+    kept = read.folder(store, folder_id(store, "Keep"))
+    assert kept is not None and kept.total == 1
+    assert kept.last_error and "no longer on the server" in kept.last_error
+
+
+# --- first sync
+
+
+def test_first_sync_stores_the_newest_page_first_then_the_rest(
+    mail_servers: Server, store: StoreConnection, tmp_path: Path
+) -> None:
+    box = new_mailbox(mail_servers)
+    append(box, 23)
+    inbox_snapshots: list[set[int]] = []
+
+    def watch(event: Event) -> None:
+        if isinstance(event, StoreChanged):
+            conn = open_store(tmp_path)
+            try:
+                info = read.find_folder(conn, read.account_id(conn, ACCOUNT) or 0, "INBOX")
+                if info is not None and event.folder_ids == (info.id,) and info.total:
+                    inbox_snapshots.append(set(read.uid_flags(conn, info.id)))
+            finally:
+                conn.close()
+
+    result = run_sync(box, tmp_path, emit=watch, first_page=5, header_batch=7)
+    server = server_view(box)
+    assert store_view(store) == server
+    uids = sorted(server)
+    assert inbox_snapshots[0] == set(uids[-5:]), "the first commit holds the newest page"
+    assert inbox_snapshots[1] == set(uids[-12:])
+    inbox = next(f for f in result.folders if f.name == "INBOX")
+    assert inbox.path == "first" and inbox.new == 23
+    # Headers only: nothing is marked read on the server, and no body is local.
+    assert all("\\Seen" not in flags for flags, _ in server.values())
+    assert store.execute("SELECT count(*) FROM messages WHERE body_local = 1").fetchone()[0] == 0
+    row = read.rows(store, read.message_ids(store, folder_id(store, "INBOX")))[0]
+    assert row.envelope.subject == "message 22" and row.envelope.message_id
+    assert row.envelope.from_[0].email == "sender22@example.org"
+
+
+def test_a_cancelled_first_sync_resumes_where_it_stopped(
+    mail_servers: Server, store: StoreConnection, tmp_path: Path
+) -> None:
+    box = new_mailbox(mail_servers)
+    append(box, 20)
+
+    cancel = threading.Event()
+    commits = 0
+
+    def stop_after_two(event: Event) -> None:
+        nonlocal commits
+        if isinstance(event, StoreChanged):
+            commits += 1
+            if commits == 2:
+                cancel.set()
+
+    with pytest.raises(SyncCancelled):
+        run_sync(box, tmp_path, emit=stop_after_two, cancel=cancel, first_page=4, header_batch=4)
+    partial = store_view(store)
+    assert 0 < len(partial) < 20
+    inbox = read.folder(store, folder_id(store, "INBOX"))
+    assert inbox is not None and inbox.uidnext is None and inbox.sync_resume
+
+    result = run_sync(box, tmp_path)
+    assert store_view(store) == server_view(box)
+    inbox_result = next(f for f in result.folders if f.name == "INBOX")
+    assert inbox_result.new == 20 - len(partial), "only what was missing is fetched again"
+
+
+# --- resync by capability
+
+RESYNC_CASES = {
+    "qresync": frozenset(),
+    "condstore": frozenset({"QRESYNC"}),
+    "full": frozenset({"QRESYNC", "CONDSTORE"}),
+}
+
+
+@pytest.mark.parametrize("path", list(RESYNC_CASES))
+def test_resync_converges_after_changes_on_another_device(
+    path: str,
+    reduced_dovecot: ReducedDovecot,
+    fault_proxy: FaultProxyFactory,
+    store: StoreConnection,
+    tmp_path: Path,
+) -> None:
+    server = reduced_dovecot(without=RESYNC_CASES[path])
+    box, proxy = proxied(server, fault_proxy)
+    append(box, 8)
+    run_sync(box, tmp_path, folder="INBOX")
+    assert store_view(store) == server_view(box)
+
+    with box.device() as device:
+        device.select_folder("INBOX")
+        uids = sorted(device.search("ALL"))
+        device.add_flags(uids[:2], [imapclient.SEEN, imapclient.FLAGGED])
+        device.delete_messages(uids[2:4])
+        device.uid_expunge(uids[2:4])
+        device.remove_flags(uids[:1], [imapclient.FLAGGED])
+    append(box, 3, start=100)
+
+    before = len(proxy.from_client)
+    result = run_sync(box, tmp_path, folder="INBOX")
+    assert store_view(store) == server_view(box)
+    inbox = result.folders[0]
+    assert inbox.path == path
+    assert (inbox.new, inbox.expunged, inbox.flags_changed) == (3, 2, 2)
+
+    sent = proxy.from_client[before:].upper()
+    assert (b"(QRESYNC (" in sent) == (path == "qresync")
+    assert (b"CHANGEDSINCE" in sent) == (path == "condstore")
+    if path == "full":
+        assert b"CONDSTORE" not in sent and b"QRESYNC" not in sent
+    # A resync never writes to the server.
+    for command in (b" STORE ", b" EXPUNGE", b" MOVE ", b" COPY "):
+        assert command not in sent
+
+
+@pytest.mark.parametrize("path", list(RESYNC_CASES))
+def test_a_resync_with_nothing_new_changes_nothing(
+    path: str, reduced_dovecot: ReducedDovecot, store: StoreConnection, tmp_path: Path
+) -> None:
+    box = new_mailbox(reduced_dovecot(without=RESYNC_CASES[path]))
+    append(box, 4)
+    run_sync(box, tmp_path, folder="INBOX")
+    revision = read.revision(store)
+    result = run_sync(box, tmp_path, folder="INBOX")
+    inbox = result.folders[0]
+    assert (inbox.new, inbox.expunged, inbox.flags_changed) == (0, 0, 0)
+    assert inbox.path == path
+    # Only the folder's sync time moved: no message row was rewritten.
+    assert read.changes_since(store, revision).messages == frozenset()
+
+
+def test_uidvalidity_change_rebuilds_the_cache_and_fails_pending_ops(
+    mail_servers: Server, store: StoreConnection, tmp_path: Path
+) -> None:
+    box = new_mailbox(mail_servers)
+    with box.device() as device:
+        device.create_folder("Work")
+        for number in range(3):
+            device.append("Work", message(number))
+    append(box, 1)
+    run_sync(box, tmp_path)
+    work = folder_id(store, "Work")
+    old = read.folder(store, work)
+    assert old is not None and old.total == 3
+    # An action waiting for the server, and a message that exists only here (moved locally).
+    ops.enqueue(store, ops.OpKind.SEEN, read.message_ids(store, work)[:1])
+    inbox_message = read.message_ids(store, folder_id(store, "INBOX"))[0]
+    ops.enqueue(store, ops.OpKind.MOVE, [inbox_message], to_folder_id=work)
+
+    with box.device() as device:  # the folder is recreated: a new UIDVALIDITY
+        device.delete_folder("Work")
+        device.create_folder("Work")
+        device.append("Work", message(50))
+    run_sync(box, tmp_path, folder="Work")
+
+    new = read.folder(store, work)
+    assert new is not None and new.uidvalidity != old.uidvalidity
+    assert set(store_view(store, "Work")) == set(server_view(box, "Work"))
+    local_only = store.execute(
+        "SELECT count(*) FROM messages WHERE folder_id = ? AND uid IS NULL", (work,)
+    ).fetchone()[0]
+    assert local_only == 1, "the locally moved message survives the rebuild"
+    account = read.account_id(store, ACCOUNT)
+    assert account is not None
+    failed = ops.failed(store, account)
+    assert [op.kind for op in failed] == [ops.OpKind.SEEN]
+    assert "UIDVALIDITY" in (failed[0].last_error or "")
+    # The server was not touched: the new folder still has its one message.
+    assert len(server_view(box, "Work")) == 1
+
+
+# --- bodies
+
+
+def test_bodies_are_the_exact_server_bytes_and_leave_seen_alone(
+    mail_servers: Server, store: StoreConnection, tmp_path: Path
+) -> None:
+    box = new_mailbox(mail_servers)
+    append(box, 5)
+    result = run_sync(box, tmp_path, folder="INBOX", bodies=True)
+    assert result.folders[0].bodies == 5
+    with box.device() as device:
+        device.select_folder("INBOX", readonly=True)
+        server = device.fetch(device.search("ALL"), ["BODY.PEEK[]", "FLAGS"])
+    for uid, item in server.items():
+        message_id = read.message_id_by_uid(store, folder_id(store, "INBOX"), uid)
+        assert message_id is not None
+        assert read.body(store, message_id) == item[b"BODY[]"]
+        assert b"\\Seen" not in item[b"FLAGS"]
+
+
+def test_one_body_on_demand(mail_servers: Server, store: StoreConnection, tmp_path: Path) -> None:
+    box = new_mailbox(mail_servers)
+    append(box, 2)
+    run_sync(box, tmp_path)
+    inbox = folder_id(store, "INBOX")
+    wanted = read.message_ids(store, inbox)[0]
+    account = box.account()
+    assert account.incoming is not None
+    client = connect_imap(account.incoming, ca_file=account.ca_file, password=lambda: box.password)
+    try:
+        raw = ImapSync(store, ACCOUNT, client).fetch_body(wanted)
+    finally:
+        client.logout()
+    assert raw.startswith(b"From: Sender 1")
+    assert read.body(store, wanted) == raw
+    assert read.body(store, read.message_ids(store, inbox)[1]) is None
+    assert all("\\Seen" not in flags for flags, _ in server_view(box).values())
