@@ -22,7 +22,13 @@ CRASH_EXIT_CODE = 77
 
 # Step name -> what has just become durable (or is about to happen) at that point.
 # Names are "<area>.<step>"; add a row here and in docs/crashpoints.md with each new call.
-KNOWN_CRASHPOINTS: dict[str, str] = {}
+KNOWN_CRASHPOINTS: dict[str, str] = {
+    "imap.headers_committed": "a batch of message headers is committed; the folder is not done",
+    "imap.expunges_committed": "messages the server expunged are removed; folder state unchanged",
+    "imap.flags_committed": "flag changes from the server are stored; HIGHESTMODSEQ not advanced",
+    "imap.bodies_committed": "a batch of message bodies is committed",
+    "imap.folder_synced": "the folder's UIDNEXT, HIGHESTMODSEQ and sync time are committed",
+}
 
 
 def parse_target(value: str | None) -> tuple[str, int] | None:
