@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -138,7 +139,107 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _global_options(set_pw, suppress=True)
     set_pw.set_defaults(handler=cmd_accounts_set_password)
+
+    _add_mail_commands(commands)
+    _add_store_commands(commands)
     return parser
+
+
+def _add_mail_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """The commands that talk to servers: sync (IMAP)."""
+    sync = commands.add_parser(
+        "sync",
+        help="bring IMAP accounts' folders up to date (one pass)",
+        description="One sync pass over the named IMAP accounts (default: every IMAP account): "
+        "folders, new messages' headers, flag changes and expunges; a progress line on a "
+        "terminal and one summary line per account. Exit status 1 when any account failed.",
+    )
+    sync.add_argument("accounts", nargs="*", metavar="ACCOUNT")
+    sync.add_argument("--folder", metavar="NAME", help="sync only this folder")
+    sync.add_argument(
+        "--bodies", action="store_true", help="download every message body too (offline reading)"
+    )
+    _global_options(sync, suppress=True)
+    sync.set_defaults(handler=cmd_sync)
+
+
+def _add_store_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """The commands that read the local store only: list, show, search, export."""
+    columns = (
+        "Text columns: ID, date, flags (N unread, F flagged, R answered, D draft, T deleted), "
+        "sender, subject. With --json, one JSON object per line."
+    )
+    listing = commands.add_parser(
+        "list",
+        help="list cached folders, or the messages of ACCOUNT/FOLDER (local store only)",
+        description="Without an argument, every folder in the local store with its counts; with "
+        "ACCOUNT, that account's folders; with ACCOUNT/FOLDER (split at the first '/'; INBOX in "
+        "any case), the folder's messages, newest first. Reads the local store only. " + columns,
+    )
+    listing.add_argument("target", nargs="?", metavar="ACCOUNT[/FOLDER]")
+    listing.add_argument("--json", action="store_true", help="one JSON object per line")
+    listing.add_argument("--limit", type=_positive_int, metavar="N", help="at most N lines")
+    _global_options(listing, suppress=True)
+    listing.set_defaults(handler=cmd_list)
+
+    show = commands.add_parser(
+        "show",
+        help="show a cached message by its ID (from list or search)",
+        description="Print a message from the local store: its main headers and its text, "
+        "sanitized for the terminal. With --raw, the exact stored bytes instead (refused on a "
+        "terminal unless --force, since raw mail can hold escape sequences).",
+    )
+    show.add_argument("id", type=int, metavar="ID", help="the message's id (from list or search)")
+    show.add_argument("--raw", action="store_true", help="write the exact stored bytes")
+    show.add_argument(
+        "--force", action="store_true", help="with --raw: write to a terminal all the same"
+    )
+    _global_options(show, suppress=True)
+    show.set_defaults(handler=cmd_show)
+
+    search = commands.add_parser(
+        "search",
+        help="search cached mail (local full-text search)",
+        description="Search subjects, addresses and body text in the local store; newest first. "
+        'Terms must all match; "a phrase", prefix*, and from:, to:, subject:, body: limit a '
+        "term to a field. " + columns,
+    )
+    search.add_argument("query", metavar="QUERY")
+    search.add_argument(
+        "--folder",
+        metavar="ACCOUNT[/FOLDER]",
+        help="search only this account, or only this folder of it",
+    )
+    search.add_argument("--json", action="store_true", help="one JSON object per line")
+    search.add_argument("--limit", type=_positive_int, metavar="N", help="at most N messages")
+    _global_options(search, suppress=True)
+    search.set_defaults(handler=cmd_search)
+
+    export = commands.add_parser(
+        "export",
+        help="write a cached folder's messages to an mbox file or a Maildir",
+        description="Write the exact bytes of every message of ACCOUNT/FOLDER, oldest first. "
+        "mbox files are in the mboxrd format and keep each message's line ends, so importing "
+        "gives back the same bytes; an existing file is never overwritten. A Maildir is created, "
+        "or an existing one is added to. Messages whose body is not in the store are skipped "
+        "and named (exit status 1).",
+    )
+    export.add_argument("target", metavar="ACCOUNT/FOLDER")
+    into = export.add_mutually_exclusive_group(required=True)
+    into.add_argument("--mbox", metavar="FILE", help="a new mbox file ('-': standard output)")
+    into.add_argument("--maildir", metavar="DIR", help="a Maildir (created when missing)")
+    _global_options(export, suppress=True)
+    export.set_defaults(handler=cmd_export)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
 
 
 def _usage(parser: argparse.ArgumentParser) -> int:
@@ -165,11 +266,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         _error("interrupted")
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader stopped early (`tuimail list | head`): nothing to report.
+        _discard_stdout()
+        return EXIT_FAILED
 
 
 def _error(message: str) -> None:
     print(f"tuimail: error: {redact(message)}", file=sys.stderr)
     log.error("%s", message, extra={SHOWN: True})
+
+
+def _discard_stdout() -> None:
+    # Later writes and the flush at exit would fail again on the closed pipe.
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
 
 
 def _load_config(args: argparse.Namespace) -> Config:
@@ -248,6 +362,108 @@ def cmd_accounts_set_password(args: argparse.Namespace, config: Config) -> int:
         raise CommandError(str(exc)) from None
     print(f"Stored in the system keyring as service 'tuimail', entry {entry!r}.")
     return EXIT_OK
+
+
+def cmd_sync(args: argparse.Namespace, config: Config) -> int:
+    """One IMAP sync pass."""
+    from tuimail.sync.imap_command import sync_command
+
+    return sync_command(
+        config,
+        _data_dir(args),
+        args.accounts,
+        sys.stdout,
+        sys.stderr,
+        folder=args.folder,
+        bodies=args.bodies,
+    )
+
+
+def _terminal_width() -> int | None:
+    """Columns to cut text lines to: the terminal's width, or None when stdout is no terminal."""
+    if not sys.stdout.isatty():
+        return None
+    import shutil
+
+    return shutil.get_terminal_size().columns
+
+
+def cmd_list(args: argparse.Namespace, config: Config) -> int:
+    """List folders, or the messages of a folder, from the local store."""
+    from tuimail.commands.listing import list_command
+    from tuimail.commands.locate import open_existing_store
+
+    conn = open_existing_store(_data_dir(args))
+    try:
+        return list_command(
+            conn,
+            args.target,
+            as_json=args.json,
+            limit=args.limit,
+            width=_terminal_width(),
+            out=sys.stdout,
+        )
+    finally:
+        conn.close()
+
+
+def cmd_search(args: argparse.Namespace, config: Config) -> int:
+    """Search the local store."""
+    from tuimail.commands.listing import search_command
+    from tuimail.commands.locate import open_existing_store
+
+    conn = open_existing_store(_data_dir(args))
+    try:
+        return search_command(
+            conn,
+            args.query,
+            scope=args.folder,
+            as_json=args.json,
+            limit=args.limit,
+            width=_terminal_width(),
+            out=sys.stdout,
+        )
+    finally:
+        conn.close()
+
+
+def cmd_show(args: argparse.Namespace, config: Config) -> int:
+    """Show one message from the local store."""
+    from tuimail.commands.locate import open_existing_store
+    from tuimail.commands.show import show_command
+
+    conn = open_existing_store(_data_dir(args))
+    try:
+        return show_command(
+            conn,
+            args.id,
+            raw=args.raw,
+            force=args.force,
+            out=sys.stdout,
+            binary_out=sys.stdout.buffer,
+        )
+    finally:
+        conn.close()
+
+
+def cmd_export(args: argparse.Namespace, config: Config) -> int:
+    """Export a folder of the local store to mbox or Maildir."""
+    from tuimail.commands.export import export_command
+    from tuimail.commands.locate import open_existing_store
+
+    conn = open_existing_store(_data_dir(args))
+    try:
+        return export_command(
+            conn,
+            args.target,
+            mbox=args.mbox,
+            maildir=args.maildir,
+            out=sys.stdout,
+            err=sys.stderr,
+            binary_out=sys.stdout.buffer,
+        )
+    finally:
+        conn.close()
 
 
 def _read_password(prompt: str) -> str:

@@ -1,0 +1,72 @@
+"""`tuimail show ID`: one stored message, rendered and sanitized, or its exact bytes with --raw."""
+
+from __future__ import annotations
+
+from email.utils import format_datetime
+from typing import BinaryIO, TextIO
+
+from tuimail.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CommandError
+from tuimail.mail.parse import parse_message
+from tuimail.mail.render import render_message
+from tuimail.mail.sanitize import sanitize_line
+from tuimail.model import Address
+from tuimail.store import read
+from tuimail.store.db import StoreConnection
+
+
+def show_command(
+    conn: StoreConnection,
+    message_id: int,
+    *,
+    raw: bool,
+    force: bool,
+    out: TextIO,
+    binary_out: BinaryIO,
+) -> int:
+    """Print message `message_id`; with `raw`, write its stored bytes to `binary_out`.
+
+    Raw bytes go to a terminal only with `force`: a message can hold escape sequences.
+    """
+    if raw and not force and (out.isatty() or binary_out.isatty()):
+        raise CommandError(
+            "refusing to write a raw message to a terminal: it may hold escape sequences that "
+            "the terminal would obey; redirect the output to a file or a program, or add --force",
+            EXIT_USAGE,
+        )
+    row = read.row(conn, message_id)
+    if row is None:
+        raise CommandError(f"there is no message {message_id} in the local store", EXIT_FAILED)
+    body = read.body(conn, message_id)
+    if body is None:
+        raise CommandError(
+            f"message {message_id} has only its headers in the local store: its body has not "
+            "been downloaded yet",
+            EXIT_FAILED,
+        )
+    if raw:
+        out.flush()
+        binary_out.write(body)
+        binary_out.flush()
+        return EXIT_OK
+    folder = read.folder(conn, row.folder_id)
+    place = "?" if folder is None else f"{folder.account}/{folder.name}"
+    out.write(_headers(row, place))
+    out.write("\n")
+    text = render_message(parse_message(body), body)
+    out.write(text + "\n" if text else "")
+    return EXIT_OK
+
+
+def _headers(row: read.MessageRow, place: str) -> str:
+    env = row.envelope
+    lines = [("From", _addresses(env.from_)), ("To", _addresses(env.to))]
+    if env.cc:
+        lines.append(("Cc", _addresses(env.cc)))
+    lines.append(("Date", format_datetime(env.date) if env.date else "(none)"))
+    lines.append(("Subject", env.subject or "(no subject)"))
+    lines.append(("Folder", place))
+    return "".join(f"{name}: {sanitize_line(value)}\n" for name, value in lines)
+
+
+def _addresses(addresses: tuple[Address, ...]) -> str:
+    return ", ".join(str(a) for a in addresses) if addresses else "(none)"
