@@ -206,6 +206,49 @@ def _imap_peer_cert(server: ServerConfig, context: ssl.SSLContext, timeout: floa
 
 # --- POP3
 
+# Longest line accepted from a POP3 server. poplib refuses lines over 2048 bytes, but real mail
+# has longer ones (unwrapped HTML, long base64 lines); the cap only bounds memory per line.
+POP3_MAX_LINE = 16 * 1024 * 1024
+# RFC 5034: an AUTH command with its initial response fits in 255 octets, else it is sent after a
+# "+ " continuation.
+_POP3_MAX_COMMAND = 255
+
+
+class _LongLines:
+    """poplib's line reader without its 2048-byte limit (up to POP3_MAX_LINE)."""
+
+    file: Any
+
+    def _getline(self) -> tuple[bytes, int]:
+        line = self.file.readline(POP3_MAX_LINE + 1)
+        if len(line) > POP3_MAX_LINE:
+            raise poplib.error_proto("-ERR line too long")
+        if not line:
+            raise poplib.error_proto("-ERR EOF")
+        octets = len(line)
+        # Same rules as poplib: readline() ends lines at LF; strip CRLF, or CR...LF, or LF.
+        if line[-2:] == b"\r\n":
+            return line[:-2], octets
+        if line[:1] == b"\r":
+            return line[1:-1], octets
+        return line[:-1], octets
+
+
+class Pop3(_LongLines, poplib.POP3):
+    """poplib.POP3 that accepts long lines."""
+
+
+class Pop3SSL(_LongLines, poplib.POP3_SSL):
+    """poplib.POP3_SSL that accepts long lines."""
+
+
+class Pop3Login(enum.StrEnum):
+    """How connect_pop3 logs in."""
+
+    AUTH_PLAIN = "AUTH PLAIN"
+    APOP = "APOP"
+    USER_PASS = "USER/PASS"  # noqa: S105 - a method name, not a password
+
 
 def connect_pop3(
     server: ServerConfig,
@@ -214,19 +257,26 @@ def connect_pop3(
     password: PasswordSource,
     timeout: float = DEFAULT_TIMEOUT,
 ) -> poplib.POP3:
-    """Connect to a POP3 server, protect the connection and log in (USER/PASS).
+    """Connect to a POP3 server, protect the connection and log in.
 
-    Raises ConnectError. The caller ends the session with `quit()`.
+    The login method is chosen from what the server offers (see `pop3_login_method`) and tried
+    once. Raises ConnectError. The returned session reads lines of any sane length (up to
+    POP3_MAX_LINE); the caller ends it with `quit()`.
     """
     attempt = _Attempt(server, timeout)
     context = attempt.ssl_context(ca_file)
     pop: poplib.POP3 | None = None
     try:
-        pop = _open_pop3(server, context, timeout, attempt)
+        pop, capabilities = _open_pop3(server, context, timeout, attempt)
+        method = pop3_login_method(
+            capabilities,
+            greeting=pop.getwelcome(),
+            protected=server.security is not Security.NONE,
+        )
+        log.debug("POP3 %s:%s: logging in with %s", server.host, server.port, method)
         secret = attempt.password(password)
         attempt.step = _Step.LOGIN
-        _pop3_command(pop.user, f"USER {server.username}", server.username)
-        _pop3_command(pop.pass_, "PASS <hidden>", secret)
+        _pop3_login(pop, method, server.username, secret)
         return pop
     except ConnectError:
         if pop is not None:
@@ -241,30 +291,82 @@ def connect_pop3(
         raise attempt.failure(exc, cert) from exc
 
 
+def pop3_login_method(
+    capabilities: Mapping[str, list[str]], *, greeting: bytes, protected: bool
+) -> Pop3Login:
+    """Which login method to use, from the CAPA answer (after TLS) and the greeting.
+
+    - AUTH PLAIN (RFC 5034) when CAPA lists SASL PLAIN: one round trip, UTF-8 credentials, and the
+      same SASL path that other mechanisms will use.
+    - APOP when the greeting carries a timestamp and either the connection is not encrypted
+      (loopback only; APOP keeps the password itself off the wire) or CAPA is known and does not
+      list USER (APOP is all there is). Otherwise it is avoided: it needs MD5 and a server that
+      keeps the plain password, and gives nothing over USER/PASS on a protected connection.
+    - USER/PASS otherwise: the baseline every server has.
+    Only one method is tried: a wrong password must not count twice towards a lockout.
+    """
+    sasl = [mechanism.upper() for mechanism in capabilities.get("SASL", [])]
+    has_timestamp = poplib.POP3.timestamp.match(greeting) is not None  # what apop() needs
+    if has_timestamp and not protected:
+        return Pop3Login.APOP
+    if "PLAIN" in sasl:
+        return Pop3Login.AUTH_PLAIN
+    if has_timestamp and capabilities and "USER" not in capabilities:
+        return Pop3Login.APOP
+    return Pop3Login.USER_PASS
+
+
+def _pop3_login(pop: poplib.POP3, method: Pop3Login, username: str, secret: str) -> None:
+    if method is Pop3Login.AUTH_PLAIN:
+        blob = _plain_blob(username, secret).decode("ascii")
+        register_secret(blob)
+        # poplib has no AUTH helper: its low-level command sends the line and reads the answer.
+        command = "AUTH PLAIN " + blob
+        if len(command) <= _POP3_MAX_COMMAND:
+            _pop3_command(pop._shortcmd, "AUTH PLAIN <hidden>", command)
+        else:
+            _pop3_command(pop._shortcmd, "AUTH PLAIN", "AUTH PLAIN")  # answered with "+ "
+            _pop3_command(pop._shortcmd, "<hidden>", blob)
+    elif method is Pop3Login.APOP:
+        pop3_wire.debug("> APOP %s <hidden>", printable_line(username))
+        try:
+            response = pop.apop(username, secret)
+        except poplib.error_proto as exc:
+            pop3_wire.debug("< %s", _server_text(exc.args[0] if exc.args else b""))
+            raise
+        pop3_wire.debug("< %s", _server_text(response))
+    else:
+        _pop3_command(pop.user, f"USER {username}", username)
+        _pop3_command(pop.pass_, "PASS <hidden>", secret)
+
+
 def _open_pop3(
     server: ServerConfig, context: ssl.SSLContext | None, timeout: float, attempt: _Attempt
-) -> poplib.POP3:
-    """A connected, protected (unless security is none) POP3 session before USER/PASS."""
+) -> tuple[poplib.POP3, dict[str, list[str]]]:
+    """A connected, protected (unless security is none) POP3 session before login, with the
+    capabilities asked for on the protected connection ({} when the server has no CAPA).
+    """
     attempt.step = _Step.CONNECT
     pop: poplib.POP3
     if server.security is Security.TLS:
         # Pass the context explicitly: poplib's own default does not verify certificates.
-        pop = poplib.POP3_SSL(server.host, server.port, timeout=timeout, context=context)
+        pop = Pop3SSL(server.host, server.port, timeout=timeout, context=context)
     else:
-        pop = poplib.POP3(server.host, server.port, timeout=timeout)
+        pop = Pop3(server.host, server.port, timeout=timeout)
     pop3_wire.debug("< %s", _server_text(pop.getwelcome()))
-    if server.security is Security.STARTTLS:
-        try:
+    try:
+        if server.security is Security.STARTTLS:
             attempt.step = _Step.STARTTLS
             if "STLS" not in _pop3_capa(pop):
                 attempt.starttls_missing("STLS", Security.TLS)
             _pop3_command(pop.stls, "STLS", context)
-            attempt.step = _Step.CAPABILITIES
-            _pop3_capa(pop)  # asked again: the plaintext answer is not trusted
-        except BaseException:
-            pop.close()
-            raise
-    return pop
+        attempt.step = _Step.CAPABILITIES
+        # After STLS asked again: the plaintext answer is not trusted.
+        capabilities = _pop3_capa(pop)
+    except BaseException:
+        pop.close()
+        raise
+    return pop, capabilities
 
 
 def _pop3_capa(pop: poplib.POP3) -> dict[str, list[str]]:
@@ -291,7 +393,7 @@ def _pop3_command(method: Callable[[Any], bytes], shown: str, argument: Any) -> 
 
 
 def _pop3_peer_cert(server: ServerConfig, context: ssl.SSLContext, timeout: float) -> PeerCert:
-    pop = _open_pop3(server, context, timeout, _Attempt(server, timeout))
+    pop, _ = _open_pop3(server, context, timeout, _Attempt(server, timeout))
     try:
         sock = pop.sock
         return sock.getpeercert() if isinstance(sock, ssl.SSLSocket) else {}
