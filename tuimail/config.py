@@ -54,6 +54,8 @@ class ServerConfig:
     # POP3 only: what happens on the server after a message is downloaded.
     leave_on_server: bool = True
     delete_after_days: int = 0
+    # POP3 only: seconds between automatic fetches in the app (0: only on demand).
+    interval: int = 300
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +165,14 @@ class _Checks:
         return value
 
     @staticmethod
+    def seconds(value: Any, key: str) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise _Invalid(f"must be a whole number of seconds, not {_toml_type(value)}")
+        if value < 0:
+            raise _Invalid("must be 0 (only on demand) or more")
+        return value
+
+    @staticmethod
     def file(value: Any, key: str) -> Path:
         path = Path(_Checks.nonempty(value, key)).expanduser()
         if not path.is_file():
@@ -192,6 +202,7 @@ POP3_KEYS: dict[str, Checker] = {
     **SERVER_KEYS,
     "leave_on_server": _Checks.boolean,
     "delete_after_days": _Checks.days,
+    "interval": _Checks.seconds,
 }
 PROTOCOL_KEYS: dict[Protocol, dict[str, Checker]] = {
     Protocol.IMAP: SERVER_KEYS,
