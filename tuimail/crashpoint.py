@@ -23,6 +23,10 @@ CRASH_EXIT_CODE = 77
 # Step name -> what has just become durable (or is about to happen) at that point.
 # Names are "<area>.<step>"; add a row here and in docs/crashpoints.md with each new call.
 KNOWN_CRASHPOINTS: dict[str, str] = {
+    "pop3.mid_retr": "part of a RETR answer was read; nothing of the message is stored",
+    "pop3.before_commit": "a batch of messages is written but not committed (rolled back)",
+    "pop3.after_commit": "a batch and its UIDLs are committed; no DELE for it was sent",
+    "pop3.after_dele": "a DELE was acknowledged; it takes effect only at QUIT, not sent yet",
     "imap.headers_committed": "a batch of message headers is committed; the folder is not done",
     "imap.expunges_committed": "messages the server expunged are removed; folder state unchanged",
     "imap.flags_committed": "flag changes from the server are stored; HIGHESTMODSEQ not advanced",

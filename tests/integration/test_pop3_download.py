@@ -1,0 +1,463 @@
+"""The POP3 download engine against the real Dovecot: exact bytes, order, policies, lock, TLS.
+
+Each test takes a fresh Dovecot user, delivers its own messages over LMTP and downloads them
+into a fresh data directory. What the store holds is compared with what Dovecot returns over
+IMAP for the same messages (an independent reading of the same mailbox).
+"""
+
+from __future__ import annotations
+
+import os
+import poplib
+import ssl
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import imapclient
+import pytest
+
+from tests.support.mailservers import MailServers
+from tests.support.proxy import Faults, hide_capability
+from tuimail.config import AccountConfig, ServerConfig
+from tuimail.model import Protocol, Security
+from tuimail.store import read, write
+from tuimail.store.db import open_store
+from tuimail.store.lock import AccountLock
+from tuimail.store.search import search
+from tuimail.sync.events import (
+    AuthNeeded,
+    Event,
+    NewMail,
+    StoreChanged,
+    SyncFailed,
+    SyncFinished,
+    SyncProgress,
+    SyncStarted,
+)
+from tuimail.sync.pop3 import FetchResult, Pop3Download
+
+pytestmark = pytest.mark.integration
+
+
+# --- helpers shared with the other POP3 integration tests
+
+
+def pop3_account(
+    servers: MailServers,
+    user: str,
+    *,
+    name: str = "home",
+    security: Security = Security.TLS,
+    host: str | None = None,
+    port: int | None = None,
+    leave_on_server: bool = True,
+    delete_after_days: int = 0,
+) -> AccountConfig:
+    """An account config for `user`'s POP3 mailbox on the test Dovecot."""
+    default_port = servers.pop3s_port if security is Security.TLS else servers.pop3_port
+    return AccountConfig(
+        name=name,
+        address=servers.address(user),
+        ca_file=servers.ca_file,
+        incoming=ServerConfig(
+            protocol=Protocol.POP3,
+            host=host or servers.host,
+            port=port or default_port,
+            security=security,
+            username=user,
+            leave_on_server=leave_on_server,
+            delete_after_days=delete_after_days,
+        ),
+    )
+
+
+def make_message(index: int, *, subject: str | None = None, body: str | None = None) -> bytes:
+    """A small distinct message; the body mentions a searchable word per message."""
+    subject = subject or f"Report number {index}"
+    body = body or f"Hello,\r\nthe keyword is zebra{index}.\r\n.leading dot line\r\nBye\r\n"
+    return (
+        f"From: Sender {index} <sender{index}@example.org>\r\n"
+        f"To: someone@tuimail.test\r\n"
+        f"Subject: {subject}\r\n"
+        f"Message-ID: <pop3-test-{index}@example.org>\r\n"
+        f"Date: Mon, 02 Nov 2026 10:{index % 60:02d}:00 +0000\r\n"
+        "\r\n"
+        f"{body}"
+    ).encode()
+
+
+def deliver_all(servers: MailServers, user: str, messages: list[bytes]) -> None:
+    """Deliver in order: the first is the oldest (message number 1)."""
+    for raw in messages:
+        servers.deliver(user, raw)
+
+
+def imap_messages(servers: MailServers, user: str) -> list[bytes]:
+    """Every message in `user`'s INBOX as Dovecot returns it over IMAP, in arrival order."""
+    context = ssl.create_default_context(cafile=str(servers.ca_file))
+    with imapclient.IMAPClient(
+        servers.host, servers.imaps_port, ssl=True, ssl_context=context, timeout=20
+    ) as client:
+        client.login(user, servers.users[user])
+        client.select_folder("INBOX", readonly=True)
+        uids = client.search()
+        fetched = client.fetch(uids, ["BODY.PEEK[]"]) if uids else {}
+        return [fetched[uid][b"BODY[]"] for uid in sorted(uids)]
+
+
+def pop3_uidls(servers: MailServers, user: str) -> list[str]:
+    """The UIDLs Dovecot lists for `user` now (a separate session; deletes nothing)."""
+    pop = poplib.POP3_SSL(
+        servers.host, servers.pop3s_port, context=servers.client_ssl_context(), timeout=20
+    )
+    try:
+        pop.user(user)
+        pop.pass_(servers.users[user])
+        return [line.split(b" ", 1)[1].decode() for line in pop.uidl()[1]]
+    finally:
+        pop.quit()
+
+
+def stored(data_dir: Path, account: str = "home") -> list[tuple[str, bytes]]:
+    """(UIDL, exact bytes) of every stored message of the account, in storing order."""
+    conn = open_store(data_dir)
+    try:
+        rows = conn.execute(
+            "SELECT m.uidl, b.raw FROM messages AS m JOIN bodies AS b ON b.message_id = m.id"
+            " JOIN accounts AS a ON a.id = m.account_id WHERE a.name = ? ORDER BY m.id",
+            (account,),
+        ).fetchall()
+    finally:
+        conn.close()
+    return [(row[0], bytes(row[1])) for row in rows]
+
+
+class Recorder:
+    """An `emit` that keeps every event."""
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+        self._lock = threading.Lock()
+
+    def __call__(self, event: Event) -> None:
+        with self._lock:
+            self.events.append(event)
+
+    def of(self, kind: type) -> list:
+        return [event for event in self.events if isinstance(event, kind)]
+
+
+def download(
+    servers: MailServers,
+    user: str,
+    data_dir: Path,
+    account: AccountConfig | None = None,
+    *,
+    now: Callable[[], datetime] | None = None,
+    cancel: threading.Event | None = None,
+) -> tuple[FetchResult, Recorder]:
+    account = account or pop3_account(servers, user)
+    recorder = Recorder()
+    result = Pop3Download(
+        account,
+        data_dir,
+        emit=recorder,
+        cancel=cancel,
+        password=lambda: servers.users[user],
+        now=now,
+        timeout=20,
+    ).run()
+    return result, recorder
+
+
+# --- tests
+
+
+@pytest.mark.parametrize("security", [Security.TLS, Security.STARTTLS])
+def test_downloads_every_message_byte_exact_newest_first(
+    mail_servers: MailServers, tmp_path: Path, security: Security
+) -> None:
+    user = mail_servers.add_user("pop")
+    deliver_all(mail_servers, user, [make_message(i) for i in range(1, 6)])
+    account = pop3_account(mail_servers, user, security=security)
+
+    result, events = download(mail_servers, user, tmp_path, account)
+
+    assert result.ok, result.error
+    assert (result.new, result.known, result.deleted) == (5, 0, 0)
+    on_server = imap_messages(mail_servers, user)
+    assert len(on_server) == 5
+    rows = stored(tmp_path)
+    # Newest first: the last delivered message was stored first.
+    assert [raw for _, raw in rows] == list(reversed(on_server))
+    assert sorted(uidl for uidl, _ in rows) == sorted(pop3_uidls(mail_servers, user))
+    assert result.bytes == sum(len(raw) for raw in on_server)
+
+    conn = open_store(tmp_path)
+    try:
+        account_id = read.account_id(conn, "home")
+        assert account_id is not None
+        inbox = read.find_folder(conn, account_id, "INBOX")
+        assert inbox is not None and inbox.total == 5
+        assert inbox.last_sync is not None and inbox.last_error is None
+        ids = read.message_ids(conn, inbox.id)
+        subjects = {row.envelope.subject for row in read.rows(conn, ids)}
+        assert subjects == {f"Report number {i}" for i in range(1, 6)}
+        found = search(conn, "zebra3", account_id=account_id)
+        assert [row.envelope.subject for row in read.rows(conn, found)] == ["Report number 3"]
+    finally:
+        conn.close()
+
+    kinds = [type(event) for event in events.events]
+    assert kinds[0] is SyncStarted and kinds[-1] is SyncFinished
+    assert events.of(SyncFinished)[0].summary == "5 new messages"
+    assert events.of(NewMail) == [NewMail("home", inbox.id, 5)]
+    assert events.of(StoreChanged)
+    progress = events.of(SyncProgress)
+    assert progress[-1].done == progress[-1].total == 5
+
+
+def test_second_run_downloads_nothing_in_one_uidl_round_trip(
+    mail_servers: MailServers, tmp_path: Path, fault_proxy
+) -> None:
+    user = mail_servers.add_user("pop")
+    deliver_all(mail_servers, user, [make_message(i) for i in range(1, 4)])
+    assert download(mail_servers, user, tmp_path)[0].new == 3
+
+    proxy = fault_proxy(mail_servers.host, mail_servers.pop3_port)
+    account = pop3_account(
+        mail_servers, user, security=Security.STARTTLS, host=proxy.host, port=proxy.port
+    )
+    # The proxy sees only the plaintext part of STLS; the server log names the commands.
+    result, events = download(mail_servers, user, tmp_path, account)
+    assert result.ok, result.error
+    assert (result.new, result.known) == (0, 3)
+    assert events.of(SyncFinished)[0].summary == "no new messages"
+    assert not events.of(NewMail)
+    assert len(proxy.connections) == 1  # one session
+    assert len(stored(tmp_path)) == 3
+
+    # New mail arrives: the next run takes only that.
+    mail_servers.deliver(user, make_message(4))
+    result, _ = download(mail_servers, user, tmp_path)
+    assert (result.new, result.known) == (1, 3)
+    assert [raw for _, raw in stored(tmp_path)][-1] == imap_messages(mail_servers, user)[-1]
+
+
+def test_second_run_sends_only_capa_login_uidl_quit(
+    mail_servers: MailServers, tmp_path: Path, fault_proxy
+) -> None:
+    """Over security "none" on the plain host the whole conversation is visible to the proxy."""
+    user = mail_servers.add_user("pop")
+    deliver_all(mail_servers, user, [make_message(i) for i in range(1, 3)])
+    proxy = fault_proxy(mail_servers.plain_host, mail_servers.pop3_port)
+    account = pop3_account(
+        mail_servers, user, security=Security.NONE, host=proxy.host, port=proxy.port
+    )
+    assert download(mail_servers, user, tmp_path, account)[0].new == 2
+    first = bytes(proxy.connections[0].from_client)
+    assert first.count(b"RETR ") == 2
+
+    download(mail_servers, user, tmp_path, account)
+    commands = [line.split(b" ")[0] for line in proxy.connections[1].from_client.splitlines()]
+    assert commands == [b"CAPA", b"AUTH", b"UIDL", b"QUIT"]
+
+
+def test_leave_on_server_keeps_everything(mail_servers: MailServers, tmp_path: Path) -> None:
+    user = mail_servers.add_user("pop")
+    deliver_all(mail_servers, user, [make_message(i) for i in range(1, 4)])
+    result, _ = download(mail_servers, user, tmp_path)
+    assert (result.new, result.deleted) == (3, 0)
+    assert len(pop3_uidls(mail_servers, user)) == 3
+
+
+def test_delete_after_download_empties_the_server(
+    mail_servers: MailServers, tmp_path: Path
+) -> None:
+    user = mail_servers.add_user("pop")
+    deliver_all(mail_servers, user, [make_message(i) for i in range(1, 5)])
+    on_server = imap_messages(mail_servers, user)
+    account = pop3_account(mail_servers, user, leave_on_server=False)
+
+    result, events = download(mail_servers, user, tmp_path, account)
+
+    assert (result.new, result.deleted) == (4, 4)
+    assert events.of(SyncFinished)[0].summary == "4 new messages, 4 deleted on the server"
+    assert pop3_uidls(mail_servers, user) == []
+    assert sorted(raw for _, raw in stored(tmp_path)) == sorted(on_server)
+
+
+def test_delete_after_days_uses_the_first_seen_time(
+    mail_servers: MailServers, tmp_path: Path
+) -> None:
+    user = mail_servers.add_user("pop")
+    deliver_all(mail_servers, user, [make_message(i) for i in range(1, 3)])
+    account = pop3_account(mail_servers, user, delete_after_days=10)
+    start = datetime(2026, 11, 1, tzinfo=UTC)
+
+    # Day 0: both downloaded, nothing deleted (they were just seen).
+    result, _ = download(mail_servers, user, tmp_path, account, now=lambda: start)
+    assert (result.new, result.deleted) == (2, 0)
+    # Day 5: a third arrives; still nothing old enough.
+    mail_servers.deliver(user, make_message(3))
+    day5 = start + timedelta(days=5)
+    result, _ = download(mail_servers, user, tmp_path, account, now=lambda: day5)
+    assert (result.new, result.deleted) == (1, 0)
+    assert len(pop3_uidls(mail_servers, user)) == 3
+    # Day 11: the first two are older than 10 days, the third is not.
+    day11 = start + timedelta(days=11)
+    result, _ = download(mail_servers, user, tmp_path, account, now=lambda: day11)
+    assert (result.new, result.deleted) == (0, 2)
+    remaining = pop3_uidls(mail_servers, user)
+    assert len(remaining) == 1
+    third_uidl = next(uidl for uidl, raw in stored(tmp_path) if b"Report number 3" in raw)
+    assert remaining == [third_uidl]
+    assert len(stored(tmp_path)) == 3
+
+
+def test_deleting_locally_never_deletes_on_the_server(
+    mail_servers: MailServers, tmp_path: Path
+) -> None:
+    user = mail_servers.add_user("pop")
+    deliver_all(mail_servers, user, [make_message(i) for i in range(1, 4)])
+    download(mail_servers, user, tmp_path)
+    conn = open_store(tmp_path)
+    try:
+        account_id = read.account_id(conn, "home")
+        assert account_id is not None
+        inbox = read.find_folder(conn, account_id, "INBOX")
+        assert inbox is not None
+        write.delete_folder(conn, inbox.id)  # every local copy gone
+    finally:
+        conn.close()
+
+    result, _ = download(mail_servers, user, tmp_path)
+
+    assert result.ok and (result.new, result.deleted) == (0, 0)
+    assert len(pop3_uidls(mail_servers, user)) == 3
+    assert stored(tmp_path) == []  # known by UIDL: not downloaded again either
+
+
+def test_a_long_line_downloads_fine(mail_servers: MailServers, tmp_path: Path) -> None:
+    user = mail_servers.add_user("pop")
+    long_line = "x" * 5000 + " end-of-long-line"
+    mail_servers.deliver(user, make_message(1, body=f"{long_line}\r\n"))
+    result, _ = download(mail_servers, user, tmp_path)
+    assert result.ok, result.error
+    assert [raw for _, raw in stored(tmp_path)] == imap_messages(mail_servers, user)
+    assert long_line.encode() in stored(tmp_path)[0][1]
+
+
+def test_missing_stls_fails_before_credentials_and_records_the_error(
+    mail_servers: MailServers, tmp_path: Path, fault_proxy
+) -> None:
+    user = mail_servers.add_user("pop")
+    proxy = fault_proxy(
+        mail_servers.host,
+        mail_servers.pop3_port,
+        server=Faults(rewrite_line=hide_capability("STLS")),
+    )
+    account = pop3_account(
+        mail_servers, user, security=Security.STARTTLS, host=proxy.host, port=proxy.port
+    )
+    asked: list[int] = []
+
+    def password() -> str:
+        asked.append(1)
+        return mail_servers.users[user]
+
+    recorder = Recorder()
+    result = Pop3Download(account, tmp_path, emit=recorder, password=password, timeout=20).run()
+
+    assert not result.ok and asked == []
+    failed = recorder.of(SyncFailed)
+    assert len(failed) == 1 and failed[0].kind == "starttls_missing"
+    assert b"USER" not in bytes(proxy.from_client) and b"AUTH" not in bytes(proxy.from_client)
+    conn = open_store(tmp_path)
+    try:
+        account_id = read.account_id(conn, "home")
+        assert account_id is not None
+        inbox = read.find_folder(conn, account_id, "INBOX")
+        assert inbox is not None and inbox.last_error == failed[0].message
+        assert inbox.last_sync is None
+    finally:
+        conn.close()
+
+    # The next good run clears the error.
+    good = pop3_account(mail_servers, user)
+    assert download(mail_servers, user, tmp_path, good)[0].ok
+    conn = open_store(tmp_path)
+    try:
+        assert read.folder(conn, inbox.id).last_error is None  # type: ignore[union-attr]
+    finally:
+        conn.close()
+
+
+def test_a_wrong_password_asks_for_authentication(
+    mail_servers: MailServers, tmp_path: Path
+) -> None:
+    user = mail_servers.add_user("pop")
+    recorder = Recorder()
+    result = Pop3Download(
+        pop3_account(mail_servers, user),
+        tmp_path,
+        emit=recorder,
+        password=lambda: "not-the-password",
+        timeout=20,
+    ).run()
+    assert not result.ok
+    needed = recorder.of(AuthNeeded)
+    assert len(needed) == 1 and "wrong user name or password" in needed[0].message
+    assert not recorder.of(SyncFailed)
+
+
+def test_a_second_fetch_of_the_same_account_fails_naming_the_holder(
+    mail_servers: MailServers, tmp_path: Path
+) -> None:
+    user = mail_servers.add_user("pop")
+    mail_servers.deliver(user, make_message(1))
+    with AccountLock(tmp_path, "home", "pop3"):
+        result, events = download(mail_servers, user, tmp_path)
+    assert not result.ok
+    failed = events.of(SyncFailed)
+    assert len(failed) == 1 and failed[0].kind == "busy"
+    assert "is being synced by process" in failed[0].message
+    assert str(os.getpid()) in failed[0].message
+    assert stored(tmp_path) == []
+    # Once the holder is gone, the fetch works.
+    assert download(mail_servers, user, tmp_path)[0].new == 1
+
+
+def test_cancel_stops_between_messages_and_keeps_what_was_stored(
+    mail_servers: MailServers, tmp_path: Path
+) -> None:
+    user = mail_servers.add_user("pop")
+    deliver_all(mail_servers, user, [make_message(i) for i in range(1, 6)])
+    account = pop3_account(mail_servers, user, leave_on_server=False)
+    cancel = threading.Event()
+    recorder = Recorder()
+
+    def emit(event: Event) -> None:
+        recorder(event)
+        if isinstance(event, SyncProgress) and event.total and event.done == 0:
+            cancel.set()  # before the first message
+
+    result = Pop3Download(
+        account,
+        tmp_path,
+        emit=emit,
+        cancel=cancel,
+        password=lambda: mail_servers.users[user],
+        timeout=20,
+    ).run()
+    assert result.ok and result.cancelled
+    assert (result.new, result.deleted) == (0, 0)
+    assert recorder.of(SyncFinished)[0].summary.startswith("stopped early")
+    assert len(pop3_uidls(mail_servers, user)) == 5
+
+    # A full run afterwards converges.
+    result, _ = download(mail_servers, user, tmp_path, account)
+    assert (result.new, result.deleted) == (5, 5)
+    assert pop3_uidls(mail_servers, user) == []

@@ -1,0 +1,632 @@
+"""POP3 download: every message on the server once into the account's INBOX, never lost.
+
+`Pop3Download(account, data_dir, emit=...).run()` makes one pass:
+
+1. take the account's POP3 sync lock (a cron `tuimail fetch` and the app never fetch the same
+   account at once), open its own store connection, make sure the account and its INBOX exist;
+2. connect and log in (`connect_pop3`), then one UIDL round trip; UIDLs the store has ever seen
+   (`read.known_uidls`, which keeps the UIDLs of messages deleted locally) are not fetched again;
+3. RETR the new messages, highest message number (newest) first, and store their exact bytes
+   through `store.ingest` in batches, one transaction per batch;
+4. DELE what the policy says, but only messages whose local copy is committed;
+5. QUIT, which is when the server applies the DELEs.
+
+Why it never loses or duplicates a message:
+- A message is keyed by its UIDL and stored under that key in the same transaction that stores
+  it (`pop3_uidls`), so whatever happens after the commit, the next pass skips it.
+- DELE follows the commit of the batch holding the message; a crash before QUIT makes the server
+  forget every DELE (RFC 1939: deletions happen in the UPDATE state), and the message, already
+  known by its UIDL, is not downloaded again.
+- Only UIDLs read from the store are deleted for policies, so an empty or missing store deletes
+  nothing it did not just download and commit.
+
+A server without UIDL: messages are keyed by a SHA-256 digest of their header section (from
+`TOP n 0`, else from the downloaded message), stored as the UIDL `sha256:<hex>`. Two messages
+with identical headers look like one there, so the pass warns that leaving mail on the server is
+unreliable.
+
+Cancelling (`cancel` set, checked between messages): the batch already read is committed, no
+further DELE is sent, and the session still ends with QUIT. Every DELE already sent was for a
+committed message, so letting it take effect is safe, and QUIT frees the server's maildrop lock
+at once instead of when the server notices a dropped connection.
+
+A failure in the middle (connection cut, timeout, an -ERR) commits the messages already read in
+full, then closes the connection without QUIT, so no DELE of that session takes effect; the next
+pass deletes them again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import poplib
+import socket
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from tuimail.config import AccountConfig, ServerConfig
+from tuimail.crashpoint import crashpoint
+from tuimail.log import SHOWN
+from tuimail.model import FolderRole, Protocol
+from tuimail.secrets import get_password
+from tuimail.store import read, write
+from tuimail.store.db import StoreError, open_store, transaction
+from tuimail.store.ingest import IncomingMessage, store_messages
+from tuimail.store.lock import AccountLock, LockBusyError
+from tuimail.sync.connect import (
+    DEFAULT_TIMEOUT,
+    POP3_MAX_LINE,
+    ConnectError,
+    FailureKind,
+    connect_pop3,
+)
+from tuimail.sync.events import (
+    AuthNeeded,
+    Emit,
+    NewMail,
+    StoreChanged,
+    SyncFailed,
+    SyncFinished,
+    SyncProgress,
+    SyncStarted,
+)
+from tuimail.sync.tls import printable_line
+
+log = logging.getLogger(__name__)
+wire = logging.getLogger("tuimail.sync.wire.pop3")
+
+FOLDER_NAME = "INBOX"
+DIGEST_PREFIX = "sha256:"
+# A batch is committed when it holds this many messages or bytes, whichever comes first: few
+# enough fsyncs for speed (the store is synchronous=FULL), little enough memory to stay flat.
+BATCH_MESSAGES = 200
+BATCH_BYTES = 8 * 1024 * 1024
+_PROGRESS_SECONDS = 0.1
+_AUTH_KINDS = (FailureKind.AUTH_FAILED, FailureKind.PASSWORD_UNAVAILABLE)
+
+
+@dataclass(frozen=True, slots=True)
+class FetchResult:
+    """What one pass did. `error` is None when it went well (a cancelled pass went well too)."""
+
+    account: str
+    folder_id: int | None
+    new: int = 0
+    known: int = 0
+    deleted: int = 0
+    bytes: int = 0
+    cancelled: bool = False
+    keyed_by_digest: bool = False
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True when the pass did not fail."""
+        return self.error is None
+
+    def summary(self) -> str:
+        """One line for people: "12 new messages, 3 deleted on the server"."""
+        parts = [_count(self.new, "new message") if self.new else "no new messages"]
+        if self.deleted:
+            parts.append(f"{self.deleted} deleted on the server")
+        text = ", ".join(parts)
+        if self.cancelled:
+            text = f"stopped early: {text}"
+        if self.keyed_by_digest:
+            text += (
+                " (the server has no UIDL: messages are recognised by their headers, so "
+                "leaving mail on the server is unreliable)"
+            )
+        return text
+
+
+class _Failed(Exception):
+    """Ends a pass with SyncFailed (or AuthNeeded); `message` is fit to show."""
+
+    def __init__(self, kind: str, message: str, *, auth: bool = False) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+        self.auth = auth
+
+
+@dataclass
+class _Tally:
+    new: int = 0
+    known: int = 0
+    deleted: int = 0
+    bytes: int = 0
+    cancelled: bool = False
+    keyed_by_digest: bool = False
+    dele_sent: int = 0
+
+
+@dataclass
+class _Batch:
+    """Messages read in full and not yet committed, with their message numbers."""
+
+    numbers: list[int] = field(default_factory=list)
+    items: list[IncomingMessage] = field(default_factory=list)
+    size: int = 0
+
+    def add(self, number: int, key: str, raw: bytes) -> None:
+        self.numbers.append(number)
+        self.items.append(IncomingMessage(raw=raw, uidl=key))
+        self.size += len(raw)
+
+    def full(self) -> bool:
+        return len(self.items) >= BATCH_MESSAGES or self.size >= BATCH_BYTES
+
+
+class Pop3Download:
+    """One download pass over a POP3 account (see the module docstring). Run it in one thread.
+
+    `password` defaults to the keyring or password command (`secrets.get_password`); it is called
+    only once the connection is protected. `now` is the clock for first-seen times and the
+    delete-after-N-days policy.
+    """
+
+    def __init__(
+        self,
+        account: AccountConfig,
+        data_dir: Path,
+        *,
+        emit: Emit,
+        cancel: threading.Event | None = None,
+        password: Callable[[], str] | None = None,
+        now: Callable[[], datetime] | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> None:
+        server = account.incoming
+        if server is None or server.protocol is not Protocol.POP3:
+            raise ValueError(f"account {account.name!r} has no POP3 server configured")
+        self.account = account
+        self.server: ServerConfig = server
+        self.data_dir = Path(data_dir)
+        self.emit = emit
+        self.cancel = cancel or threading.Event()
+        self.password = password or (lambda: get_password(account, Protocol.POP3))
+        self.now = now or (lambda: datetime.now(UTC))
+        self.timeout = timeout
+
+    # --- the pass
+
+    def run(self) -> FetchResult:
+        """Download once; never raises for server, network or store trouble (it emits them)."""
+        name = self.account.name
+        self.emit(SyncStarted(name, Protocol.POP3))
+        tally = _Tally()
+        folder_id: int | None = None
+        conn: sqlite3.Connection | None = None
+        lock = AccountLock(self.data_dir, name, Protocol.POP3.value)
+        try:
+            try:
+                lock.acquire()
+                conn = open_store(self.data_dir)
+                account_id = write.ensure_account(conn, name, Protocol.POP3)
+                folder_id = write.upsert_folder(
+                    conn, account_id, FOLDER_NAME, role=FolderRole.INBOX
+                )
+            except LockBusyError as exc:
+                raise _Failed("busy", str(exc)) from exc
+            except (StoreError, sqlite3.Error, OSError) as exc:
+                raise _Failed("store", f"the local store cannot be used: {exc}") from exc
+            self._pass(conn, account_id, folder_id, tally)
+            self._succeeded(conn, folder_id, tally)
+        except _Failed as failure:
+            self._failed(conn, folder_id, failure)
+            return self._result(folder_id, tally, error=failure.message)
+        except Exception as exc:  # a bug must still end the pass with an event, not a dead thread
+            log.exception("%s: POP3 download failed unexpectedly", name)
+            failure = _Failed("internal", f"unexpected error: {printable_line(repr(exc))}")
+            self._failed(conn, folder_id, failure)
+            return self._result(folder_id, tally, error=failure.message)
+        finally:
+            if conn is not None:
+                conn.close()
+            lock.release()
+        return self._result(folder_id, tally)
+
+    def _pass(
+        self, conn: sqlite3.Connection, account_id: int, folder_id: int, tally: _Tally
+    ) -> None:
+        try:
+            pop = connect_pop3(
+                self.server,
+                ca_file=self.account.ca_file,
+                password=self.password,
+                timeout=self.timeout,
+            )
+        except ConnectError as exc:
+            raise _Failed(exc.kind.value, exc.message, auth=exc.kind in _AUTH_KINDS) from exc
+        session = _Session(self, pop, conn, account_id, folder_id, tally)
+        try:
+            session.download()
+        except (poplib.error_proto, OSError, EOFError) as exc:
+            session.save_what_was_read()
+            pop.close()
+            raise self._session_failure(exc) from exc
+        except BaseException:
+            pop.close()
+            raise
+        try:
+            _command(pop, "QUIT")
+        except (poplib.error_proto, OSError, EOFError) as exc:
+            pop.close()
+            raise self._session_failure(exc, quitting=True) from exc
+        pop.close()
+        tally.deleted = tally.dele_sent  # the server applied them at QUIT
+
+    def _session_failure(self, exc: BaseException, *, quitting: bool = False) -> _Failed:
+        where = f"{self.server.host}:{self.server.port}"
+        doing = "ending the session (no message was deleted)" if quitting else "downloading"
+        if isinstance(exc, _StoreTrouble):
+            return _Failed("store", f"the local store failed while {doing}: {exc.__cause__}")
+        if isinstance(exc, poplib.error_proto):
+            said = exc.args[0] if exc.args else b""
+            text = said.decode("utf-8", "replace") if isinstance(said, bytes) else str(said)
+            return _Failed(
+                "protocol", f"unexpected answer from {where} while {doing}: {printable_line(text)}"
+            )
+        if isinstance(exc, TimeoutError | socket.timeout):
+            return _Failed(
+                "timeout", f"timed out after {self.timeout:g} s waiting for {where} while {doing}"
+            )
+        reason = printable_line(getattr(exc, "strerror", None) or str(exc) or type(exc).__name__)
+        return _Failed("network", f"the connection to {where} broke while {doing}: {reason}")
+
+    def _succeeded(self, conn: sqlite3.Connection, folder_id: int, tally: _Tally) -> None:
+        name = self.account.name
+        try:
+            if not tally.cancelled:
+                write.update_folder_state(conn, folder_id, last_sync=self.now())
+            write.record_folder_error(conn, folder_id, None, now=self.now())
+            changed = read.revision(conn)
+        except (StoreError, sqlite3.Error) as exc:
+            raise _Failed("store", f"the local store failed: {exc}") from exc
+        self.emit(StoreChanged(name, (folder_id,), changed))
+        if tally.new:
+            self.emit(NewMail(name, folder_id, tally.new))
+        result = self._result(folder_id, tally)
+        if tally.keyed_by_digest:
+            log.warning(
+                "%s: the POP3 server has no UIDL; messages are recognised by a digest of their "
+                "headers, so leaving mail on the server is unreliable",
+                name,
+                extra={SHOWN: True},  # the SyncFinished summary says it
+            )
+        log.info(
+            "%s: POP3 %d new (%d bytes), %d already here, %d deleted on the server%s",
+            name,
+            tally.new,
+            tally.bytes,
+            tally.known,
+            tally.deleted,
+            " (cancelled)" if tally.cancelled else "",
+        )
+        self.emit(SyncFinished(name, Protocol.POP3, result.summary()))
+
+    def _failed(
+        self, conn: sqlite3.Connection | None, folder_id: int | None, failure: _Failed
+    ) -> None:
+        name = self.account.name
+        # The event below is what people see; the log keeps a copy.
+        log.error("%s: POP3 failed: %s", name, failure.message, extra={SHOWN: True})
+        if conn is not None and folder_id is not None:
+            try:
+                write.record_folder_error(conn, folder_id, failure.message, now=self.now())
+                self.emit(StoreChanged(name, (folder_id,), read.revision(conn)))
+            except (StoreError, sqlite3.Error) as exc:
+                log.error("%s: could not record the failure in the store: %s", name, exc)
+        if failure.auth:
+            self.emit(AuthNeeded(name, Protocol.POP3, failure.message))
+        else:
+            self.emit(SyncFailed(name, Protocol.POP3, failure.kind, failure.message))
+
+    def _result(
+        self, folder_id: int | None, tally: _Tally, error: str | None = None
+    ) -> FetchResult:
+        return FetchResult(
+            account=self.account.name,
+            folder_id=folder_id,
+            new=tally.new,
+            known=tally.known,
+            deleted=tally.deleted,
+            bytes=tally.bytes,
+            cancelled=tally.cancelled,
+            keyed_by_digest=tally.keyed_by_digest,
+            error=error,
+        )
+
+
+class _StoreTrouble(OSError):
+    """A store failure in the middle of a session (wrapped so the session handler sees it)."""
+
+
+class _Session:
+    """One logged-in POP3 session of a pass: listing, download, deletes."""
+
+    def __init__(
+        self,
+        owner: Pop3Download,
+        pop: poplib.POP3,
+        conn: sqlite3.Connection,
+        account_id: int,
+        folder_id: int,
+        tally: _Tally,
+    ) -> None:
+        self.owner = owner
+        self.pop = pop
+        self.conn = conn
+        self.account_id = account_id
+        self.folder_id = folder_id
+        self.tally = tally
+        self.batch = _Batch()
+        self.policy_delete = not owner.server.leave_on_server
+        # Keys the server gives to more than one message: never deleted (one copy is not stored).
+        self.duplicates: set[str] = set()
+        self._last_progress = 0.0
+        self._done = 0
+        self._total = 0
+
+    def download(self) -> None:
+        """Fetch what is new, then apply the delete policy to what was already here."""
+        known = read.known_uidls(self.conn, self.account_id)
+        listing = self._uidl_listing()
+        if listing is None:
+            self.tally.keyed_by_digest = True
+            on_server = self._download_by_digest(known)
+        else:
+            on_server = self._download_by_uidl(listing, known)
+        self._commit_batch()
+        if self.tally.cancelled:
+            return
+        self._delete_known(on_server, known)
+
+    def save_what_was_read(self) -> None:
+        """After a failure: commit the messages read in full (no DELE follows)."""
+        self.policy_delete = False
+        try:
+            self._commit_batch()
+        except _StoreTrouble as exc:
+            log.error("%s: could not store downloaded messages: %s", self.owner.account.name, exc)
+
+    # --- listing
+
+    def _uidl_listing(self) -> list[tuple[int, str]] | None:
+        """[(message number, UIDL)] in server order, or None when the server has no UIDL."""
+        wire.debug("> UIDL")
+        try:
+            response, lines, _ = self.pop.uidl()
+        except poplib.error_proto as exc:
+            wire.debug("< %s", _shown(exc.args[0] if exc.args else b""))
+            return None
+        wire.debug("< %s (%d lines)", _shown(response), len(lines))
+        listing = []
+        for line in lines:
+            number_text, _, uidl_bytes = line.partition(b" ")
+            # UIDLs are untrusted text kept as data: any bytes decode the same way every time.
+            uidl = uidl_bytes.rstrip(b"\r\n").decode("utf-8", "backslashreplace")
+            if not number_text.isdigit() or not uidl:
+                log.warning("%s: ignoring a malformed UIDL line", self.owner.account.name)
+                continue
+            listing.append((int(number_text), uidl))
+        return listing
+
+    # --- download
+
+    def _download_by_uidl(
+        self, listing: list[tuple[int, str]], known: dict[str, datetime]
+    ) -> list[tuple[int, str]]:
+        seen: dict[str, int] = {}
+        for _, uidl in listing:
+            seen[uidl] = seen.get(uidl, 0) + 1
+        self.duplicates = {uidl for uidl, count in seen.items() if count > 1}
+        if self.duplicates:
+            log.warning(
+                "%s: the server lists %d UIDLs for more than one message; those are never deleted",
+                self.owner.account.name,
+                len(self.duplicates),
+            )
+        fresh = sorted(
+            ((number, uidl) for number, uidl in listing if uidl not in known), reverse=True
+        )
+        self.tally.known = len(listing) - len(fresh)
+        self._total = len(fresh)
+        self._progress(force=True)
+        stored: set[str] = set()
+        for number, uidl in fresh:  # highest message number (newest) first
+            if self._cancelled():
+                break
+            if uidl not in stored:
+                stored.add(uidl)
+                self._take(number, uidl, self._retrieve(number))
+            self._done += 1
+            self._progress()
+        self._progress(force=True)
+        return listing
+
+    def _download_by_digest(self, known: dict[str, datetime]) -> list[tuple[int, str]]:
+        count = self._stat()
+        self._total = count
+        self._progress(force=True)
+        on_server: list[tuple[int, str]] = []
+        seen: dict[str, int] = {}
+        top_works = True
+        for number in range(count, 0, -1):
+            if self._cancelled():
+                break
+            key = None
+            if top_works:
+                header = self._top(number)
+                if header is None:
+                    top_works = False
+                else:
+                    key = header_digest_key(header)
+            raw = None
+            if key is None or (key not in known and key not in seen):
+                raw = self._retrieve(number)
+                key = key or header_digest_key(raw)
+            on_server.append((number, key))
+            seen[key] = seen.get(key, 0) + 1
+            if raw is not None and key not in known and seen[key] == 1:
+                self._take(number, key, raw)
+            elif seen[key] == 1:
+                self.tally.known += 1
+            self._done += 1
+            self._progress()
+        self.duplicates = {key for key, n in seen.items() if n > 1}
+        self._progress(force=True)
+        return on_server
+
+    def _take(self, number: int, key: str, raw: bytes) -> None:
+        self.batch.add(number, key, raw)
+        self.tally.bytes += len(raw)
+        if self.batch.full():
+            self._commit_batch()
+
+    def _commit_batch(self) -> None:
+        batch, self.batch = self.batch, _Batch()
+        if not batch.items:
+            return
+        owner = self.owner
+        try:
+            with transaction(self.conn) as revision:
+                store_messages(self.conn, self.folder_id, batch.items, now=owner.now())
+                crashpoint("pop3.before_commit")
+        except (StoreError, sqlite3.Error) as exc:
+            raise _StoreTrouble(str(exc)) from exc
+        crashpoint("pop3.after_commit")
+        self.tally.new += len(batch.items)
+        owner.emit(StoreChanged(owner.account.name, (self.folder_id,), revision))
+        if self.policy_delete and not self.tally.cancelled:
+            for number, item in zip(batch.numbers, batch.items, strict=True):
+                if item.uidl not in self.duplicates:
+                    self._dele(number)
+
+    def _delete_known(self, on_server: list[tuple[int, str]], known: dict[str, datetime]) -> None:
+        """Apply the policy to messages stored by earlier passes (committed long ago)."""
+        days = self.owner.server.delete_after_days
+        if not self.policy_delete and days <= 0:
+            return
+        cutoff = self.owner.now() - timedelta(days=days)
+        for number, key in on_server:
+            first_seen = known.get(key)
+            if first_seen is None or key in self.duplicates:
+                continue
+            if self.policy_delete or first_seen < cutoff:
+                self._dele(number)
+
+    def _dele(self, number: int) -> None:
+        _command(self.pop, f"DELE {number}")
+        self.tally.dele_sent += 1
+        crashpoint("pop3.after_dele")
+
+    # --- commands
+
+    def _retrieve(self, number: int) -> bytes:
+        """The exact message: lines joined with CRLF, dot-unstuffed, with a final CRLF."""
+        wire.debug("> RETR %d", number)
+        self.pop._putcmd(f"RETR {number}")
+        wire.debug("< %s", _shown(self.pop._getresp()))
+        return b"".join(_read_multiline(self.pop, crash_step=True))
+
+    def _top(self, number: int) -> bytes | None:
+        """The header section of a message (TOP n 0), or None when the server has no TOP."""
+        wire.debug("> TOP %d 0", number)
+        self.pop._putcmd(f"TOP {number} 0")
+        try:
+            response = self.pop._getresp()
+        except poplib.error_proto as exc:
+            wire.debug("< %s", _shown(exc.args[0] if exc.args else b""))
+            return None
+        wire.debug("< %s", _shown(response))
+        return b"".join(_read_multiline(self.pop))
+
+    def _stat(self) -> int:
+        wire.debug("> STAT")
+        count, _size = self.pop.stat()
+        wire.debug("< +OK %d", count)
+        return int(count)
+
+    # --- progress and cancel
+
+    def _cancelled(self) -> bool:
+        if self.owner.cancel.is_set():
+            self.tally.cancelled = True
+        return self.tally.cancelled
+
+    def _progress(self, *, force: bool = False) -> None:
+        moment = time.monotonic()
+        if not force and moment - self._last_progress < _PROGRESS_SECONDS:
+            return
+        self._last_progress = moment
+        owner = self.owner
+        owner.emit(
+            SyncProgress(owner.account.name, Protocol.POP3, FOLDER_NAME, self._done, self._total)
+        )
+
+
+def header_digest_key(message: bytes) -> str:
+    """The key of a message on a server without UIDL: a digest of its header section.
+
+    The same for the message and for its `TOP n 0` answer (both end the headers with CRLF CRLF).
+    """
+    end = message.find(b"\r\n\r\n")
+    header = message if end < 0 else message[: end + 2]
+    return DIGEST_PREFIX + hashlib.sha256(header).hexdigest()
+
+
+def _read_multiline(pop: poplib.POP3, *, crash_step: bool = False) -> Iterator[bytes]:
+    """The body of a multi-line response, line by line with CRLF ends, dot-unstuffed.
+
+    Reads `pop.file` directly: poplib refuses lines over 2048 bytes and builds lists of lines;
+    here each line may be up to POP3_MAX_LINE and is yielded as it arrives.
+    """
+    readline = pop.file.readline
+    first = True
+    while True:
+        line = readline(POP3_MAX_LINE + 1)
+        if len(line) > POP3_MAX_LINE:
+            raise poplib.error_proto(b"-ERR line too long")
+        if not line:
+            raise EOFError("the server closed the connection in the middle of a response")
+        if line == b".\r\n" or line == b".\n":
+            return
+        if line[:2] == b"..":
+            line = line[1:]
+        if line[-2:] == b"\r\n":
+            yield line
+        elif line[-1:] == b"\n":
+            yield line[:-1] + b"\r\n"
+        else:
+            yield line  # only at the end of the stream: the next read reports it
+        if first and crash_step:
+            first = False
+            crashpoint("pop3.mid_retr")
+
+
+def _command(pop: poplib.POP3, command: str) -> bytes:
+    wire.debug("> %s", command)
+    try:
+        response = pop._shortcmd(command)
+    except poplib.error_proto as exc:
+        wire.debug("< %s", _shown(exc.args[0] if exc.args else b""))
+        raise
+    wire.debug("< %s", _shown(response))
+    return response
+
+
+def _shown(text: bytes | str) -> str:
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    return printable_line(text)
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
