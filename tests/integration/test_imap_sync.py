@@ -99,12 +99,12 @@ def new_mailbox(server: Server) -> Mailbox:
 
 
 def proxied(
-    server: Server, fault_proxy: FaultProxyFactory, **faults: Faults
+    target: Server, fault_proxy: FaultProxyFactory, **faults: Faults
 ) -> tuple[Mailbox, FaultProxy]:
     """A fresh mailbox reached through a recording proxy to the server's STARTTLS port, in plain
     text (Dovecot allows a plaintext login from 127.0.0.1)."""
-    box = new_mailbox(server)
-    proxy = fault_proxy(server.host, server.imap_port, **faults)
+    box = new_mailbox(target)
+    proxy = fault_proxy(target.host, target.imap_port, **faults)
     return box.through(proxy), proxy
 
 

@@ -1,0 +1,272 @@
+"""Crashes, cut connections and hostile responses during an IMAP sync: the next sync converges.
+
+The sync command runs in a subprocess with TUIMAIL_CRASH_AT set (it exits with 77 at the step,
+without any cleanup), then again without it; the store must then hold exactly what the server
+holds: the same UIDs and flags, exact bytes, no duplicates, nothing missing.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import imapclient
+import pytest
+
+from tests.integration.test_imap_sync import (
+    ACCOUNT,
+    FaultProxyFactory,
+    Mailbox,
+    Server,
+    append,
+    folder_id,
+    new_mailbox,
+    proxied,
+    run_sync,
+    server_view,
+    store_view,
+)
+from tests.support.proxy import Faults
+from tuimail.crashpoint import CRASH_EXIT_CODE, ENV_VAR, KNOWN_CRASHPOINTS
+from tuimail.store import read
+from tuimail.store.db import open_store
+from tuimail.sync.connect import connect_imap
+from tuimail.sync.imap import FIRST_PAGE, ImapSync
+from tuimail.sync.imap_ext import LiteralTooLargeError
+
+pytestmark = pytest.mark.integration
+
+MESSAGES = FIRST_PAGE + 30  # two header batches in a first sync
+
+
+def write_config(box: Mailbox, path: Path) -> Path:
+    account = box.account()
+    assert account.incoming is not None
+    server = account.incoming
+    path.write_text(
+        f"[accounts.{ACCOUNT}]\n"
+        f'address = "{account.address}"\n'
+        f"password_command = {tomlstr(account.password_command or '')}\n"
+        f"ca_file = {tomlstr(str(account.ca_file))}\n"
+        f"[accounts.{ACCOUNT}.imap]\n"
+        f'host = "{server.host}"\n'
+        f"port = {server.port}\n"
+        f'security = "{server.security.value}"\n'
+        f'username = "{server.username}"\n',
+        encoding="utf-8",
+    )
+    return path
+
+
+def tomlstr(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def sync_process(
+    config: Path, data_dir: Path, *args: str, crash_at: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ)
+    env.pop(ENV_VAR, None)
+    if crash_at:
+        env[ENV_VAR] = crash_at
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tuimail.sync.imap_command",
+            "--config",
+            str(config),
+            "--data-dir",
+            str(data_dir),
+            *args,
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def assert_converged(box: Mailbox, data_dir: Path, *, bodies: bool = False) -> None:
+    conn = open_store(data_dir)
+    try:
+        assert store_view(conn) == server_view(box)
+        inbox = read.folder(conn, folder_id(conn, "INBOX"))
+        assert inbox is not None and inbox.uidnext is not None and inbox.sync_resume is None
+        with box.device() as device:
+            state = device.folder_status("INBOX", ["UIDNEXT", "UIDVALIDITY"])
+            assert inbox.uidnext == state[b"UIDNEXT"]
+            assert inbox.uidvalidity == state[b"UIDVALIDITY"]
+            if bodies:
+                device.select_folder("INBOX", readonly=True)
+                server = device.fetch(device.search("ALL"), ["BODY.PEEK[]"])
+                for uid, item in server.items():
+                    message_id = read.message_id_by_uid(conn, inbox.id, uid)
+                    assert message_id is not None
+                    assert read.body(conn, message_id) == item[b"BODY[]"]
+    finally:
+        conn.close()
+
+
+FIRST_SYNC_CRASHES = [
+    "imap.headers_committed",
+    "imap.headers_committed:2",
+    "imap.bodies_committed",
+    "imap.folder_synced",
+]
+
+
+@pytest.mark.parametrize("crash_at", FIRST_SYNC_CRASHES)
+def test_a_crash_during_the_first_sync_is_repaired_by_the_next(
+    crash_at: str, mail_servers: Server, tmp_path: Path
+) -> None:
+    assert crash_at.split(":")[0] in KNOWN_CRASHPOINTS
+    box = new_mailbox(mail_servers)
+    append(box, MESSAGES)
+    config = write_config(box, tmp_path / "config.toml")
+    data = tmp_path / "data"
+    crashed = sync_process(config, data, "--bodies", crash_at=crash_at)
+    assert crashed.returncode == CRASH_EXIT_CODE, crashed.stderr
+    done = sync_process(config, data, "--bodies")
+    assert done.returncode == 0, done.stderr
+    assert_converged(box, data, bodies=True)
+
+
+RESYNC_CRASHES = [
+    "imap.expunges_committed",
+    "imap.flags_committed",
+    "imap.headers_committed",
+    "imap.folder_synced",
+]
+
+
+@pytest.mark.parametrize("crash_at", RESYNC_CRASHES)
+def test_a_crash_during_a_resync_is_repaired_by_the_next(
+    crash_at: str, mail_servers: Server, tmp_path: Path
+) -> None:
+    assert crash_at in KNOWN_CRASHPOINTS
+    box = new_mailbox(mail_servers)
+    append(box, 10)
+    config = write_config(box, tmp_path / "config.toml")
+    data = tmp_path / "data"
+    assert sync_process(config, data, "--folder", "INBOX").returncode == 0
+    with box.device() as device:
+        device.select_folder("INBOX")
+        uids = sorted(device.search("ALL"))
+        device.add_flags(uids[:3], [imapclient.FLAGGED])
+        device.delete_messages(uids[3:5])
+        device.uid_expunge(uids[3:5])
+    append(box, 4, start=200)
+    crashed = sync_process(config, data, "--folder", "INBOX", crash_at=crash_at)
+    assert crashed.returncode == CRASH_EXIT_CODE, crashed.stderr
+    assert sync_process(config, data, "--folder", "INBOX").returncode == 0
+    assert_converged(box, data)
+
+
+def test_a_connection_reset_mid_fetch_fails_cleanly_and_the_next_sync_converges(
+    mail_servers: Server, fault_proxy: FaultProxyFactory, tmp_path: Path
+) -> None:
+    # About 350 bytes of FETCH response per message: the cut falls in the second batch.
+    count = FIRST_PAGE + 300
+    box, proxy = proxied(mail_servers, fault_proxy, server=Faults(close_after=60_000, reset=True))
+    append(box, count)
+    config = write_config(box, tmp_path / "config.toml")
+    data = tmp_path / "data"
+    cut = sync_process(config, data, "--folder", "INBOX")
+    assert cut.returncode == 1
+    assert "IMAP failed" in cut.stderr and "connection" in cut.stderr
+    conn = open_store(data)
+    try:
+        assert 0 < len(store_view(conn)) < count, "the cut fell inside the header fetch"
+    finally:
+        conn.close()
+    proxy.server = Faults()
+    assert sync_process(config, data, "--folder", "INBOX").returncode == 0
+    assert_converged(box, data)
+
+
+def test_an_expunge_by_another_client_during_the_sync_converges(
+    mail_servers: Server, tmp_path: Path
+) -> None:
+    box = new_mailbox(mail_servers)
+    append(box, 30)
+    other = box.device()
+    other.select_folder("INBOX")
+    expunged = False
+
+    def expunge_midway(event: object) -> None:
+        nonlocal expunged
+        from tuimail.sync.events import StoreChanged
+
+        if isinstance(event, StoreChanged) and not expunged:
+            expunged = True
+            uids = sorted(other.search("ALL"))
+            other.delete_messages(uids[:5])
+            other.uid_expunge(uids[:5])
+
+    try:
+        run_sync(box, tmp_path, folder="INBOX", emit=expunge_midway, first_page=5, header_batch=5)
+    finally:
+        other.logout()
+    assert expunged
+    run_sync(box, tmp_path, folder="INBOX")
+    conn = open_store(tmp_path)
+    try:
+        assert store_view(conn) == server_view(box)
+        assert len(store_view(conn)) == 25
+    finally:
+        conn.close()
+
+
+def huge_literal(line: bytes) -> bytes:
+    """Announce a 100 GB literal for a body instead of its real size."""
+    return re.sub(rb"BODY\[\] \{\d+\}(\r?\n)$", rb"BODY[] {100000000000}\1", line)
+
+
+def test_a_huge_literal_is_refused_without_reading_it(
+    mail_servers: Server, fault_proxy: FaultProxyFactory, tmp_path: Path
+) -> None:
+    box, _proxy = proxied(mail_servers, fault_proxy, server=Faults(rewrite_line=huge_literal))
+    append(box, 1)
+    run_sync(box, tmp_path, folder="INBOX")
+    conn = open_store(tmp_path)
+    account = box.account()
+    assert account.incoming is not None
+    client = connect_imap(account.incoming, ca_file=account.ca_file, password=lambda: box.password)
+    try:
+        engine = ImapSync(conn, ACCOUNT, client, max_literal=10_000_000)
+        wanted = read.message_ids(conn, folder_id(conn, "INBOX"))[0]
+        with pytest.raises(LiteralTooLargeError, match="100,000,000,000"):
+            engine.fetch_body(wanted)
+        assert read.body(conn, wanted) is None
+    finally:
+        client.shutdown()
+        conn.close()
+
+
+def test_the_command_refuses_unknown_and_non_imap_accounts(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(
+        '[accounts.pop]\naddress = "a@example.org"\n[accounts.pop.pop3]\nhost = "127.0.0.1"\n',
+        encoding="utf-8",
+    )
+    unknown = sync_process(config, tmp_path / "data", "nosuch")
+    assert unknown.returncode == 2 and "no account named 'nosuch'" in unknown.stderr
+    pop = sync_process(config, tmp_path / "data", "pop")
+    assert pop.returncode == 2 and "has no IMAP server" in pop.stderr
+    assert not (tmp_path / "data").exists(), "nothing ran"
+
+
+def test_the_command_reports_a_wrong_password(mail_servers: Server, tmp_path: Path) -> None:
+    box = new_mailbox(mail_servers)
+    config = write_config(box, tmp_path / "config.toml")
+    text = config.read_text(encoding="utf-8").replace(box.password, "wrong-password")
+    config.write_text(text, encoding="utf-8")
+    result = sync_process(config, tmp_path / "data")
+    assert result.returncode == 1
+    assert "wrong user name or password" in result.stderr
+    assert "wrong-password" not in result.stderr + result.stdout
