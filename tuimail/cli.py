@@ -146,7 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_mail_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """The commands that talk to servers: sync (IMAP)."""
+    """The commands that talk to servers: sync (IMAP) and fetch (POP3)."""
     sync = commands.add_parser(
         "sync",
         help="bring IMAP accounts' folders up to date (one pass)",
@@ -161,6 +161,17 @@ def _add_mail_commands(commands: argparse._SubParsersAction[argparse.ArgumentPar
     )
     _global_options(sync, suppress=True)
     sync.set_defaults(handler=cmd_sync)
+
+    fetch = commands.add_parser(
+        "fetch",
+        help="download new mail from POP3 accounts (one pass)",
+        description="One download pass over the named POP3 accounts (default: every POP3 "
+        "account); a progress line on a terminal and one summary line per account. Exit status "
+        "1 when any account failed.",
+    )
+    fetch.add_argument("accounts", nargs="*", metavar="ACCOUNT")
+    _global_options(fetch, suppress=True)
+    fetch.set_defaults(handler=cmd_fetch)
 
 
 def _add_store_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -377,6 +388,13 @@ def cmd_sync(args: argparse.Namespace, config: Config) -> int:
         folder=args.folder,
         bodies=args.bodies,
     )
+
+
+def cmd_fetch(args: argparse.Namespace, config: Config) -> int:
+    """One POP3 download pass."""
+    from tuimail.sync.fetch import fetch_command
+
+    return fetch_command(config, _data_dir(args), args.accounts, sys.stdout, sys.stderr)
 
 
 def _terminal_width() -> int | None:

@@ -55,14 +55,22 @@ def synced(mail_servers: MailServers, tmp_path: Path) -> tuple[Path, list[str], 
         on_server = {uid: bytes(fetched[uid][b"BODY[]"]) for uid in uids}
     password = shlex.quote(mail_servers.users[user])
     config = tmp_path / "config.toml"
-    config.write_text(
-        "[accounts.acct]\n"
+    account = (
         f'address = "{user}@tuimail.test"\n'
         f"password_command = {json.dumps('printf %s ' + password)}\n"
         f"ca_file = {json.dumps(str(mail_servers.ca_file))}\n"
+    )
+    config.write_text(
+        f"[accounts.acct]\n{account}"
         "[accounts.acct.imap]\n"
         f'host = "{mail_servers.host}"\n'
         f"port = {mail_servers.imaps_port}\n"
+        f'username = "{user}"\n'
+        # The same mailbox, downloaded over POP3 (leaving the mail on the server).
+        f"[accounts.home]\n{account}"
+        "[accounts.home.pop3]\n"
+        f'host = "{mail_servers.host}"\n'
+        f"port = {mail_servers.pop3s_port}\n"
         f'username = "{user}"\n'
     )
     common = ["--config", str(config), "--data-dir", str(tmp_path / "data")]
@@ -119,3 +127,18 @@ def test_headers_only_sync_is_reported_by_show_and_export(synced, capsys) -> Non
         exported = [entry.raw for entry in read_mboxrd(file)]
     assert len(exported) == len(on_server) - len(missing)
     assert set(exported) <= set(on_server.values())
+
+
+def test_fetch_then_export_of_the_pop3_inbox_is_byte_exact(synced, capsys) -> None:
+    root, common, on_server = synced
+    assert main(["fetch", "home", *common]) == 0
+    capsys.readouterr()
+    mbox = root / "pop3.mbox"
+    assert main(["export", "home/inbox", "--mbox", str(mbox), *common]) == 0
+    assert "3 messages exported" in capsys.readouterr().out
+    with mbox.open("rb") as file:
+        exported = [entry.raw for entry in read_mboxrd(file)]
+    assert exported == [on_server[uid] for uid in sorted(on_server)]
+    assert main(["list", "home/INBOX", "--json", *common]) == 0
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(records) == len(on_server) and all(r["uidl"] for r in records)

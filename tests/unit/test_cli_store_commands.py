@@ -431,8 +431,9 @@ def test_export_mbox_to_standard_output(store: Store, capsysbinary) -> None:
 
 def test_help_lists_the_commands() -> None:
     text = build_parser().format_help()
-    for command in ("list", "show", "search", "export", "sync"):
+    for command in ("list", "show", "search", "export", "sync", "fetch"):
         assert command in text
+    assert "download new mail from POP3 accounts (one pass)" in text
 
 
 def _run(store: Store, *args: str, **kwargs: object) -> subprocess.CompletedProcess[bytes]:
