@@ -483,3 +483,25 @@ def test_one_body_on_demand(mail_servers: Server, store: StoreConnection, tmp_pa
     assert read.body(store, wanted) == raw
     assert read.body(store, read.message_ids(store, inbox)[1]) is None
     assert all("\\Seen" not in flags for flags, _ in server_view(box).values())
+
+
+@pytest.mark.parametrize("path", list(RESYNC_CASES))
+def test_pending_user_actions_are_not_undone_by_a_resync(
+    path: str, reduced_dovecot: ReducedDovecot, store: StoreConnection, tmp_path: Path
+) -> None:
+    box = new_mailbox(reduced_dovecot(without=RESYNC_CASES[path]))
+    append(box, 4)
+    run_sync(box, tmp_path, folder="INBOX")
+    inbox = folder_id(store, "INBOX")
+    newest, second, *_ = read.message_ids(store, inbox)
+    deleted_uid = read.row(store, newest).uid  # type: ignore[union-attr]
+    ops.enqueue(store, ops.OpKind.DELETE, [newest])
+    ops.enqueue(store, ops.OpKind.SEEN, [second])
+    with box.device() as device:  # another device changes flags of both meanwhile
+        device.select_folder("INBOX")
+        device.add_flags(device.search("ALL"), [imapclient.FLAGGED])
+    run_sync(box, tmp_path, folder="INBOX")
+    assert read.message_id_by_uid(store, inbox, deleted_uid or 0) is None, "not fetched again"
+    second_row = read.row(store, second)
+    assert second_row is not None and "\\Seen" in second_row.flags
+    assert len(store_view(store)) == 3

@@ -238,6 +238,7 @@ class ImapSync:
         self.condstore = client.has_capability("CONDSTORE")
         self.qresync = imap_ext.enable(client, "QRESYNC")
         self._selected: tuple[str, bool] | None = None  # (folder, readonly)
+        self._held: set[int] = set()  # UIDs with pending ops in the folder being synced
         log.info(
             "IMAP %s: resync with %s",
             account,
@@ -350,6 +351,7 @@ class ImapSync:
             resynced = False
         elif info.uidvalidity in (None, 0):
             write.update_folder_state(self.conn, folder_id, uidvalidity=selected.uidvalidity)
+        self._held = self._pending_uids(folder_id, selected.uidvalidity)
 
         if not resynced:
             result.path = "first" if info.uidnext is None else "full"
@@ -380,6 +382,23 @@ class ImapSync:
         if result.new and resynced:
             self.emit(NewMail(self.account, folder_id, result.new))
         return result
+
+    def _pending_uids(self, folder_id: int, uidvalidity: int) -> set[int]:
+        """UIDs of the folder that pending user actions still have to change on the server.
+
+        Until the replay has carried them out, the local state is the user's intent: a message
+        deleted or moved here must not be fetched again, and its flags not overwritten.
+        """
+        return {
+            target.uid
+            for op in ops.pending(self.conn, self.account_id)
+            if op.folder_id == folder_id and op.uidvalidity == uidvalidity
+            for target in op.targets
+            if target.uid is not None
+        }
+
+    def _unknown(self, uids: Iterable[int], local: dict[int, frozenset[str]]) -> list[int]:
+        return [uid for uid in uids if uid not in local and uid not in self._held]
 
     def _reset(self, info: read.FolderInfo, uidvalidity: int, result: FolderResult) -> None:
         with transaction(self.conn):
@@ -422,7 +441,9 @@ class ImapSync:
             # After an interrupted first sync the stored part may be stale too.
             data, _ = imap_ext.uid_fetch(self.client, f"1:{known[-1]}", ("UID", "FLAGS"))
             result.flags_changed += self._apply_flags(info.id, local, data)
-        missing = [uid for uid in reversed(server_uids) if uid not in local]
+        missing = [
+            uid for uid in reversed(server_uids) if uid not in local and uid not in self._held
+        ]
         result.new += self._fetch_headers(info, missing, resume=first)
 
     def _qresync(
@@ -458,7 +479,7 @@ class ImapSync:
             if gone:
                 result.expunged += write.expunge_uids(self.conn, info.id, gone)
                 crashpoint("imap.expunges_committed")
-        result.new += self._fetch_headers(info, [u for u in reversed(new) if u not in local])
+        result.new += self._fetch_headers(info, self._unknown(reversed(new), local))
 
     def _fetch_new(
         self,
@@ -467,7 +488,7 @@ class ImapSync:
         local: dict[int, frozenset[str]],
     ) -> int:
         new = self._new_uids(info, selected)
-        return self._fetch_headers(info, [u for u in reversed(new) if u not in local])
+        return self._fetch_headers(info, self._unknown(reversed(new), local))
 
     def _new_uids(self, info: read.FolderInfo, selected: imap_ext.SelectResult) -> list[int]:
         """UIDs at or above the UIDNEXT of the last sync (none when UIDNEXT did not move)."""
@@ -488,7 +509,7 @@ class ImapSync:
         changes: dict[int, tuple[bytes | str, ...]] = {}
         for uid, item in data.items():
             flags = item.get(b"FLAGS")
-            if uid not in local or flags is None:
+            if uid not in local or flags is None or uid in self._held:
                 continue
             decoded = server_flags(flags)
             if decoded != local[uid]:
