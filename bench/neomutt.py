@@ -1,0 +1,94 @@
+"""Time neomutt until the first page of the INBOX is on the screen, in a real terminal.
+
+neomutt runs in a detached tmux session (a pty of 160x50) on a private tmux socket; the screen is
+read with ``capture-pane`` every few milliseconds until the index shows the expected message count
+in the status line and at least one message row. The figures are taken at that moment: wall time
+since the session was started, and neomutt's own CPU time and peak RSS (``VmHWM``) from /proc,
+since neomutt is a child of the tmux server, not of this process. Then the tmux server is killed
+(neomutt with it).
+
+By hand: ``python -m bench.neomutt NEOMUTTRC EXPECTED_COUNT`` prints one run's figures.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench.timeit import Run
+
+COLUMNS, LINES = 160, 50
+POLL_SECONDS = 0.005
+TIMEOUT = 300.0
+# An index row: message number, flags, date... e.g. "   1 O   Jan 01 Grace Smith  (  42) ..."
+INDEX_ROW = re.compile(r"^\s*\d+\s", re.MULTILINE)
+
+
+def _tmux(socket: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["tmux", "-S", str(socket), *args], capture_output=True, text=True, timeout=30, check=False
+    )
+
+
+def _proc_figures(pid: int) -> tuple[float, float]:
+    """(user+sys CPU seconds, peak RSS MiB) of a live process."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    cpu = (int(fields[11]) + int(fields[12])) / ticks  # utime, stime (fields 14 and 15)
+    status = Path(f"/proc/{pid}/status").read_text()
+    found = re.search(r"VmHWM:\s+(\d+) kB", status)
+    return cpu, (int(found.group(1)) / 1024 if found else 0.0)
+
+
+def first_page(neomuttrc: Path, expected: int, *, timeout: float = TIMEOUT) -> Run:
+    """One run: start neomutt in tmux, wait for the index with ``expected`` messages."""
+    directory = Path(tempfile.mkdtemp(prefix="tuimail-bench-tmux-"))
+    socket = directory / "socket"
+    wanted = f"Msgs:{expected}"
+    env = {**os.environ, "HOME": str(directory), "TERM": "xterm-256color"}
+    try:
+        started = time.monotonic()
+        subprocess.run(
+            ["tmux", "-S", str(socket), "-f", "/dev/null", "new-session", "-d",
+             "-x", str(COLUMNS), "-y", str(LINES), f"exec neomutt -n -F '{neomuttrc}'"],
+            check=True, timeout=30, env=env,
+        )  # fmt: skip
+        pid = int(_tmux(socket, "display-message", "-p", "#{pane_pid}").stdout.strip())
+        screen = ""
+        while True:
+            screen = _tmux(socket, "capture-pane", "-p").stdout
+            if wanted in screen and INDEX_ROW.search(screen):
+                wall = time.monotonic() - started
+                cpu, peak = _proc_figures(pid)
+                return Run(wall=wall, cpu=cpu, peak_mib=peak, exit_code=0)
+            if time.monotonic() - started > timeout:
+                raise TimeoutError(f"no index with {wanted} after {timeout:.0f} s:\n{screen}")
+            time.sleep(POLL_SECONDS)
+    finally:
+        _tmux(socket, "kill-server")
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Print one run's figures (exit 1 if the index did not appear)."""
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 2:
+        print(__doc__, file=sys.stderr)
+        return 2
+    try:
+        run = first_page(Path(args[0]), int(args[1]))
+    except (TimeoutError, subprocess.SubprocessError, OSError) as error:
+        print(f"neomutt: {error}", file=sys.stderr)
+        return 1
+    print(f"wall {run.wall:.3f} s, cpu {run.cpu:.3f} s, peak {run.peak_mib:.1f} MiB")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,406 @@
+"""The musts of the issues, evaluated from rows measured in one invocation, and RESULTS.md."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import platform
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from bench.bench import Options, Row, SizeResult
+
+PASS, FAIL = "pass", "FAIL"
+NOT_IMPLEMENTED = "not implemented yet"
+NOT_EVALUATED = "not evaluated"
+RSS_GROWTH = 1.3  # peak RSS at the largest size may be at most this times the smallest size's
+NOOP_SECONDS = 0.3
+# "+100 proportional to 100, not to N": the +100 sync may cost at most the no-change sync plus
+# three times the per-message cost of the full sync for 100 messages.
+PROPORTIONAL_FACTOR = 3.0
+
+# tuimail row -> the peer rows it is compared with in the table.
+COMPARED_WITH = {
+    "tuimail-fetch-full": ("fetchmail-full", "getmail-full"),
+    "tuimail-fetch-noop": ("fetchmail-noop", "getmail-noop"),
+    "tuimail-sync-full": ("mbsync-full", "offlineimap-full", "imapclient-meta"),
+    "tuimail-sync-bodies-full": ("mbsync-full", "offlineimap-full", "imapclient-full"),
+    "tuimail-sync-noop": ("mbsync-noop", "offlineimap-noop"),
+    "tuimail-sync-plus100": ("mbsync-plus100", "offlineimap-plus100"),
+}
+SEND_PEERS = ("msmtp", "aiosmtplib-1conn")
+
+DEBIAN_PACKAGES = (
+    "dovecot-imapd",
+    "postfix",
+    "isync",
+    "offlineimap3",
+    "fetchmail",
+    "getmail6",
+    "msmtp",
+    "neomutt",
+    "tmux",
+    "openssl",
+)
+PYTHON_PACKAGES = ("tuimail", "imapclient", "aiosmtplib", "textual")
+
+
+@dataclass
+class Must:
+    """One must of an issue and its verdict in this invocation."""
+
+    issue: int
+    text: str
+    verdict: str
+    detail: str
+
+
+class Rows:
+    """Rows by (size, name)."""
+
+    def __init__(self, results: Sequence[SizeResult]) -> None:
+        self.by_key = {(row.size, row.name): row for r in results for row in r.rows}
+
+    def get(self, size: int, name: str) -> Row | None:
+        """The row, measured or not, or None if it did not run."""
+        return self.by_key.get((size, name))
+
+    def named(self, prefix: str) -> list[Row]:
+        """Every row whose name starts with ``prefix``."""
+        return [row for (_, name), row in self.by_key.items() if name.startswith(prefix)]
+
+
+def _blocked(rows: Sequence[Row | None], names: Sequence[str]) -> tuple[str, str] | None:
+    """Why a must cannot be judged from these rows (first the tuimail row, then the peers)."""
+    for row, name in zip(rows, names, strict=True):
+        if row is None:
+            return NOT_EVALUATED, f"{name} was not run in this invocation"
+        if row.status == NOT_IMPLEMENTED:
+            return NOT_IMPLEMENTED, row.check
+        if not row.measured:
+            # A tuimail row that failed its check fails the must; a peer that did is no yardstick.
+            if name.startswith("tuimail"):
+                return FAIL, f"{name} failed: {row.check}"
+            return NOT_EVALUATED, f"{name} failed: {row.check}"
+    return None
+
+
+def _ratio_must(
+    rows: Rows,
+    issue: int,
+    text: str,
+    size: int,
+    ours: str,
+    peer: str,
+    limit: float,
+    *,
+    strict: bool = False,
+) -> Must:
+    """tuimail's median wall over the peer's at most ``limit`` (below it when ``strict``)."""
+    pair = [rows.get(size, ours), rows.get(size, peer)]
+    blocked = _blocked(pair, [ours, peer])
+    if blocked:
+        return Must(issue, text, *blocked)
+    ours_wall = pair[0].measurement.wall  # type: ignore[union-attr]
+    peer_wall = pair[1].measurement.wall  # type: ignore[union-attr]
+    ratio = ours_wall / peer_wall
+    verdict = PASS if (ratio < limit if strict else ratio <= limit) else FAIL
+    detail = f"N={size}: {ours} {ours_wall:.3f} s / {peer} {peer_wall:.3f} s = {ratio:.2f}x"
+    return Must(issue, text, verdict, detail)
+
+
+def _noop_must(rows: Rows, issue: int, text: str, sizes: Sequence[int], name: str) -> Must:
+    details = []
+    for size in sizes:
+        row = rows.get(size, name)
+        blocked = _blocked([row], [name])
+        if blocked:
+            return Must(issue, text, *blocked)
+        wall = row.measurement.wall  # type: ignore[union-attr]
+        if wall >= NOOP_SECONDS:
+            return Must(issue, text, FAIL, f"N={size}: {wall:.3f} s")
+        details.append(f"N={size}: {wall:.3f} s")
+    return Must(issue, text, PASS, ", ".join(details))
+
+
+def _rss_must(
+    rows: Rows, issue: int, text: str, sizes: Sequence[int], names: Sequence[str]
+) -> Must:
+    if len(sizes) < 2:
+        return Must(issue, text, NOT_EVALUATED, "needs two sizes (e.g. --sizes 1000,10000)")
+    small, large = sizes[0], sizes[-1]
+    details = []
+    for name in names:
+        pair = [rows.get(small, name), rows.get(large, name)]
+        blocked = _blocked(pair, [name, name])
+        if blocked:
+            return Must(issue, text, *blocked)
+        low, high = (row.measurement.peak_mib for row in pair)  # type: ignore[union-attr]
+        growth = high / low
+        details.append(
+            f"{name}: {high:.1f} MiB at N={large} / {low:.1f} MiB at N={small} = {growth:.2f}x"
+        )
+        if growth > RSS_GROWTH:
+            return Must(issue, text, FAIL, "; ".join(details))
+    return Must(issue, text, PASS, "; ".join(details))
+
+
+def _proportional_must(rows: Rows, issue: int, text: str, size: int) -> Must:
+    names = ["tuimail-sync-plus100", "tuimail-sync-noop", "tuimail-sync-full"]
+    found = [rows.get(size, name) for name in names]
+    blocked = _blocked(found, names)
+    if blocked:
+        return Must(issue, text, *blocked)
+    plus, noop, full = (row.measurement.wall for row in found)  # type: ignore[union-attr]
+    budget = noop + PROPORTIONAL_FACTOR * full * 100 / size
+    verdict = PASS if plus <= budget else FAIL
+    detail = (
+        f"N={size}: +100 took {plus:.3f} s; budget noop {noop:.3f} s + "
+        f"{PROPORTIONAL_FACTOR:g} x 100/N x full {full:.3f} s = {budget:.3f} s"
+    )
+    return Must(issue, text, verdict, detail)
+
+
+def evaluate_musts(results: Sequence[SizeResult], sizes: Sequence[int]) -> list[Must]:
+    """Every must of issues 3, 4 and 5, judged from this invocation's rows only."""
+    rows = Rows(results)
+    large = sizes[-1]
+    at = f" (at N={large})" if large != 10000 else ""
+    musts = [
+        _ratio_must(
+            rows,
+            4,
+            f"POP3: 10k messages faster than fetchmail{at}",
+            large,
+            "tuimail-fetch-full",
+            "fetchmail-full",
+            1.0,
+            strict=True,
+        ),
+        _noop_must(
+            rows, 4, f"POP3: nothing new under {NOOP_SECONDS} s", sizes, "tuimail-fetch-noop"
+        ),
+        _rss_must(
+            rows,
+            4,
+            f"POP3: peak RSS at 10k at most {RSS_GROWTH}x the peak at 1k",
+            sizes,
+            ["tuimail-fetch-full"],
+        ),
+        _ratio_must(
+            rows,
+            3,
+            f"IMAP: all headers stored in at most 0.5x mbsync's full sync{at}",
+            large,
+            "tuimail-sync-full",
+            "mbsync-full",
+            0.5,
+        ),
+        Must(
+            3,
+            "IMAP: newest page in the store within 0.5 s of the start",
+            NOT_EVALUATED,
+            "tuimail sync does not report when the newest page is stored; nothing here can "
+            "observe it from outside",
+        ),
+        _ratio_must(
+            rows,
+            3,
+            f"IMAP: full sync with all bodies at most 1.5x mbsync{at}",
+            large,
+            "tuimail-sync-bodies-full",
+            "mbsync-full",
+            1.5,
+        ),
+        _noop_must(
+            rows, 3, f"IMAP: nothing new under {NOOP_SECONDS} s", sizes, "tuimail-sync-noop"
+        ),
+        _proportional_must(rows, 3, "IMAP: +100 new proportional to 100, not to N", large),
+        _rss_must(
+            rows,
+            3,
+            f"IMAP: peak RSS at 10k at most {RSS_GROWTH}x the peak at 1k",
+            sizes,
+            ["tuimail-sync-full", "tuimail-sync-bodies-full"],
+        ),
+    ]
+    flush = rows.named("tuimail-outbox-flush-x")
+    msmtp = rows.named("msmtp-x")
+    smtp_size = flush[0].size if flush else sizes[0]
+    musts.append(
+        _ratio_must(
+            rows,
+            5,
+            "SMTP: queued messages sent at least 5x faster than msmtp, none lost or doubled",
+            smtp_size,
+            flush[0].name if flush else "tuimail-outbox-flush",
+            msmtp[0].name if msmtp else "msmtp",
+            0.2,
+        )
+    )
+    return musts
+
+
+# --- the report -----------------------------------------------------------------------------------
+def _command_output(command: Sequence[str]) -> str:
+    try:
+        result = subprocess.run(
+            list(command), capture_output=True, text=True, timeout=30, check=False
+        )
+    except OSError:
+        return ""
+    return (result.stdout or result.stderr).strip()
+
+
+def versions() -> list[str]:
+    """Versions of every program and library involved."""
+    lines = [f"Python {platform.python_version()}"]
+    for package in PYTHON_PACKAGES:
+        try:
+            lines.append(f"{package} {importlib.metadata.version(package)}")
+        except importlib.metadata.PackageNotFoundError:
+            lines.append(f"{package}: not installed")
+    for package in DEBIAN_PACKAGES:
+        version = _command_output(["dpkg-query", "-W", "-f=${Version}", package])
+        lines.append(f"{package} {version or '(not installed)'} (Debian)")
+    lines.append("dovecot " + _command_output(["dovecot", "--version"]))
+    lines.append("offlineimap " + _command_output(["offlineimap", "--version"]))
+    return lines
+
+
+def machine() -> str:
+    """Cores, memory, processor and system, in one line."""
+    memory = "?"
+    cpu = platform.processor() or "?"
+    try:
+        meminfo = Path("/proc/meminfo").read_text()
+        kib = int(re.search(r"MemTotal:\s+(\d+)", meminfo).group(1))  # type: ignore[union-attr]
+        memory = f"{kib / 1024 / 1024:.1f} GiB"
+        found = re.search(r"model name\s*:\s*(.+)", Path("/proc/cpuinfo").read_text())
+        cpu = found.group(1).strip() if found else cpu
+    except (OSError, AttributeError):
+        pass
+    system = platform.platform()
+    debian = Path("/etc/debian_version")
+    if debian.exists():
+        system = f"Debian {debian.read_text().strip()}, Linux {platform.release()}"
+    return f"{os.cpu_count()} cores ({cpu}), {memory} memory, {system}"
+
+
+def _fmt(value: float | None, spec: str) -> str:
+    return "?" if value is None else format(value, spec)
+
+
+def _ratios(rows: Rows, row: Row) -> str:
+    if not row.measured:
+        return ""
+    peers = COMPARED_WITH.get(row.name, ())
+    if row.name.startswith("tuimail-outbox-flush-x"):
+        peers = tuple(r.name for r in rows.named("") if r.name.startswith(SEND_PEERS))
+    parts = []
+    for peer in peers:
+        other = rows.get(row.size, peer)
+        if other is not None and other.measured:
+            ratio = row.measurement.wall / other.measurement.wall  # type: ignore[union-attr]
+            parts.append(f"{ratio:.2f}x {peer}")
+    return ", ".join(parts)
+
+
+def _table(rows: Rows, result: SizeResult) -> list[str]:
+    lines = [
+        "| row | what | msgs | wall s | msgs/s | cpu s | peak RSS MiB | tuimail / peer | runs "
+        "| check |",
+        "|---|---|---:|---:|---:|---:|---:|---|---|---|",
+    ]
+    for row in result.rows:
+        m = row.measurement
+        if row.status != "measured" or m is None:
+            lines.append(
+                f"| {row.name} | {row.label} | {row.messages} | – | – | – | – | | "
+                f"**{row.status}** | {row.check} |"
+            )
+            continue
+        rate = f"{row.messages / m.wall:.0f}" if row.messages and m.wall else "–"
+        check = ("ok: " if row.ok else "**FAILED**: ") + row.check
+        lines.append(
+            f"| {row.name} | {row.label} | {row.messages} | {_fmt(m.wall, '.3f')} | {rate} | "
+            f"{_fmt(m.cpu, '.3f')} | {_fmt(m.peak_mib, '.1f')} | {_ratios(rows, row)} | "
+            f"{m.how()} | {check} |"
+        )
+    return lines
+
+
+def render(
+    results: Sequence[SizeResult],
+    musts: Sequence[Must],
+    *,
+    options: Options,
+    arguments: Sequence[str],
+    started: float,
+) -> str:
+    """RESULTS.md."""
+    rows = Rows(results)
+    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(started))
+    command = " ".join(["bench/run", *arguments])
+    out = [
+        "# Benchmark results",
+        "",
+        f"Measured {when} with `{command}`, in {time.time() - started:.0f} s.",
+        f"Machine: {machine()}.",
+        "",
+        "Dovecot and Postfix (`tests/support/mailservers.py`) and every client run on this one "
+        "machine over loopback, with TLS on every connection; nothing is pinned to a CPU. Each "
+        "row is a whole process: wall time, user+sys CPU of it and every child it waited for, and "
+        "peak RSS of the largest single process (`bench/timeit.py`), the median of the counted "
+        "runs. Full rows start from an empty local store (emptied untimed); +100 rows get 100 "
+        "new messages appended untimed before each run. tuimail reads its password from a "
+        "`password_command` (`printf`); the keyring path is not measured. Raw outputs: "
+        "`N<size>/<row>.txt`.",
+        "",
+        "## Musts",
+        "",
+        "| issue | must | verdict | measured |",
+        "|---:|---|---|---|",
+    ]
+    for must in musts:
+        verdict = f"**{must.verdict}**" if must.verdict in (PASS, FAIL) else must.verdict
+        out.append(f"| {must.issue} | {must.text} | {verdict} | {must.detail} |")
+    for result in results:
+        out += ["", f"## N = {result.size}", ""]
+        if result.corpus is not None:
+            c = result.corpus
+            out += [f"Corpus (alice, seed 20240601; INBOX plus subfolders): {c.summary()}.", ""]
+        out += _table(rows, result)
+    out += ["", "## Versions", ""]
+    out += [f"- {line}" for line in versions()]
+    return "\n".join(out) + "\n"
+
+
+def as_json(results: Sequence[SizeResult], musts: Sequence[Must]) -> dict[str, Any]:
+    """The same figures, for scripts."""
+    rows = []
+    for result in results:
+        for row in result.rows:
+            m = row.measurement
+            rows.append(
+                {
+                    "size": row.size,
+                    "name": row.name,
+                    "messages": row.messages,
+                    "status": row.status,
+                    "ok": row.ok,
+                    "check": row.check,
+                    "wall": m.wall if m else None,
+                    "cpu": m.cpu if m else None,
+                    "peak_mib": m.peak_mib if m else None,
+                    "runs": [asdict(run) for run in m.runs] if m else [],
+                }
+            )
+    return {"argv": sys.argv[1:], "rows": rows, "musts": [asdict(must) for must in musts]}
