@@ -1,0 +1,299 @@
+"""The POP3 engine against a fake server, for what Dovecot does not do: no UIDL, APOP, hostile
+or duplicate UIDLs, broken MIME. (Everything else is tested against the real Dovecot in
+tests/integration/test_pop3_*.py.)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+from pathlib import Path
+
+import pytest
+
+from tests.support.fake_pop3 import FakeMessage, FakePop3Server
+from tuimail.config import AccountConfig, Config, ServerConfig
+from tuimail.mail.parse import parse_message
+from tuimail.mail.render import render_message
+from tuimail.mail.sanitize import sanitize_line
+from tuimail.model import Protocol, Security
+from tuimail.store import read
+from tuimail.store.db import open_store
+from tuimail.sync.connect import Pop3Login, pop3_login_method
+from tuimail.sync.events import Event, SyncFailed, SyncFinished
+from tuimail.sync.fetch import fetch_command
+from tuimail.sync.pop3 import FetchResult, Pop3Download, header_digest_key
+
+CORPUS = Path(__file__).resolve().parents[2] / "corpus"
+
+
+def message(index: int, extra_header: str = "") -> bytes:
+    return (
+        f"From: a{index}@example.org\r\nSubject: fake {index}\r\n{extra_header}"
+        f"Message-ID: <fake-{index}@example.org>\r\n\r\nbody {index}\r\n..dots\r\n"
+    ).encode()
+
+
+def account_for(server: FakePop3Server, *, leave_on_server: bool = True) -> AccountConfig:
+    return AccountConfig(
+        name="fake",
+        address="fake@example.org",
+        incoming=ServerConfig(
+            protocol=Protocol.POP3,
+            host=server.host,
+            port=server.port,
+            security=Security.NONE,
+            username=server.user,
+            leave_on_server=leave_on_server,
+        ),
+    )
+
+
+def run(
+    server: FakePop3Server, data_dir: Path, *, leave_on_server: bool = True
+) -> tuple[FetchResult, list[Event]]:
+    events: list[Event] = []
+    result = Pop3Download(
+        account_for(server, leave_on_server=leave_on_server),
+        data_dir,
+        emit=events.append,
+        password=lambda: server.password,
+        timeout=10,
+    ).run()
+    return result, events
+
+
+def stored(data_dir: Path) -> list[tuple[str, bytes]]:
+    conn = open_store(data_dir)
+    try:
+        rows = conn.execute(
+            "SELECT m.uidl, b.raw FROM messages AS m JOIN bodies AS b ON b.message_id = m.id"
+            " ORDER BY m.id"
+        ).fetchall()
+    finally:
+        conn.close()
+    return [(row[0], bytes(row[1])) for row in rows]
+
+
+def test_without_uidl_messages_are_keyed_by_a_header_digest_and_the_user_is_warned(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    raws = [message(i) for i in range(1, 4)]
+    with FakePop3Server([FakeMessage(raw) for raw in raws], uidl=False) as server:
+        with caplog.at_level(logging.WARNING, logger="tuimail.sync.pop3"):
+            result, events = run(server, tmp_path)
+        assert result.ok and result.keyed_by_digest and result.new == 3
+        summary = next(e for e in events if isinstance(e, SyncFinished)).summary
+        assert summary.startswith("3 new messages")
+        assert "no UIDL" in summary and "unreliable" in summary
+        assert "no UIDL" in caplog.text
+        assert [uidl for uidl, _ in stored(tmp_path)] == [
+            header_digest_key(raw) for raw in reversed(raws)
+        ]
+        assert [raw for _, raw in stored(tmp_path)] == list(reversed(raws))
+        assert all(uidl.startswith("sha256:") for uidl, _ in stored(tmp_path))
+        # Keys come from TOP n 0, so a second run reads only headers.
+        first_retrs = sum(1 for c in server.commands if c.startswith(b"RETR"))
+        result, _ = run(server, tmp_path)
+        assert (result.new, result.known) == (0, 3)
+        assert sum(1 for c in server.commands if c.startswith(b"RETR")) == first_retrs == 3
+
+
+def test_without_uidl_or_top_the_digest_comes_from_the_downloaded_message(
+    tmp_path: Path,
+) -> None:
+    raws = [message(i) for i in range(1, 3)]
+    with FakePop3Server([FakeMessage(r) for r in raws], uidl=False, top=False) as server:
+        result, _ = run(server, tmp_path, leave_on_server=False)
+        assert result.ok and (result.new, result.deleted) == (2, 2)
+        assert server.messages == []
+        assert sorted(uidl for uidl, _ in stored(tmp_path)) == sorted(
+            header_digest_key(raw) for raw in raws
+        )
+
+
+def test_header_digest_is_the_same_for_a_message_and_its_top_answer() -> None:
+    raw = message(1)
+    header = raw[: raw.index(b"\r\n\r\n") + 4]
+    assert header_digest_key(raw) == header_digest_key(header)
+    assert header_digest_key(raw) == "sha256:" + hashlib.sha256(header[:-2]).hexdigest()
+    assert header_digest_key(raw) != header_digest_key(message(2))
+
+
+def test_apop_is_used_on_an_unencrypted_loopback_connection(tmp_path: Path) -> None:
+    with FakePop3Server(
+        [FakeMessage(message(1), b"u1")], apop_timestamp=b"<1896.697170952@fake.example>"
+    ) as server:
+        result, _ = run(server, tmp_path)
+        assert result.ok, result.error
+        verbs = [c.split(b" ")[0] for c in server.commands]
+        assert b"APOP" in verbs and b"PASS" not in verbs and b"USER" not in verbs
+        assert not any(server.password.encode() in c for c in server.commands)
+        assert stored(tmp_path) == [("u1", message(1))]
+
+
+def test_a_wrong_apop_digest_asks_for_authentication(tmp_path: Path) -> None:
+    with FakePop3Server([], apop_timestamp=b"<1.2@fake>") as server:
+        events: list[Event] = []
+        result = Pop3Download(
+            account_for(server), tmp_path, emit=events.append, password=lambda: "wrong"
+        ).run()
+        assert not result.ok and "wrong user name or password" in (result.error or "")
+        assert len(server.sessions) == 1  # tried once
+
+
+def test_login_method_choice() -> None:
+    plain = {"SASL": ["PLAIN", "LOGIN"], "USER": []}
+    apop = b"+OK ready <1.2@host>"
+    assert pop3_login_method(plain, greeting=b"+OK", protected=True) is Pop3Login.AUTH_PLAIN
+    assert pop3_login_method(plain, greeting=apop, protected=True) is Pop3Login.AUTH_PLAIN
+    assert pop3_login_method(plain, greeting=apop, protected=False) is Pop3Login.APOP
+    assert pop3_login_method({"USER": []}, greeting=apop, protected=True) is Pop3Login.USER_PASS
+    assert pop3_login_method({"TOP": []}, greeting=apop, protected=True) is Pop3Login.APOP
+    assert pop3_login_method({}, greeting=apop, protected=True) is Pop3Login.USER_PASS
+    assert pop3_login_method({}, greeting=b"+OK", protected=False) is Pop3Login.USER_PASS
+
+
+HOSTILE_UIDLS = [
+    b"a" * 1000,
+    b"../../etc/passwd",
+    b"/tmp/x",
+    b"\x1b[31mred\x07bell\x00nul",
+    b"caf\xc3\xa9-\xff",
+]
+
+
+def test_hostile_uidls_are_stored_as_data_and_never_become_paths(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    messages = [FakeMessage(message(i), uidl) for i, uidl in enumerate(HOSTILE_UIDLS, 1)]
+    with FakePop3Server(messages) as server:
+        result, events = run(server, data_dir, leave_on_server=False)
+        assert result.ok and (result.new, result.deleted) == (5, 5), result.error
+        expected = {u.decode("utf-8", "backslashreplace") for u in HOSTILE_UIDLS}
+        assert {uidl for uidl, _ in stored(data_dir)} == expected
+        assert sorted(raw for _, raw in stored(data_dir)) == sorted(m.raw for m in messages)
+    # Nothing but the store and the lock directory was created, nowhere else.
+    assert sorted(p.name for p in data_dir.iterdir() if not p.name.startswith("tuimail.db")) == [
+        "locks"
+    ]
+    assert [p.name for p in (data_dir / "locks").iterdir()] == ["fake.pop3.lock"]
+    assert not (tmp_path / "etc").exists()
+    # What reaches a terminal about them is printable.
+    for uidl in expected:
+        assert sanitize_line(uidl).isprintable()
+    assert all(str(event).isprintable() for event in events)
+
+
+def test_duplicate_uidls_are_downloaded_once_and_never_deleted(tmp_path: Path) -> None:
+    messages = [
+        FakeMessage(message(1), b"same"),
+        FakeMessage(message(2), b"same"),
+        FakeMessage(message(3), b"other"),
+    ]
+    with FakePop3Server(messages) as server:
+        result, _ = run(server, tmp_path, leave_on_server=False)
+        assert result.ok and (result.new, result.deleted) == (2, 1)
+        assert [m.uidl for m in server.messages] == [b"same", b"same"]
+        # The newest of the two carries the key (newest first).
+        assert ("same", message(2)) in stored(tmp_path)
+
+
+@pytest.mark.parametrize(
+    "name",
+    sorted(p.name for p in CORPUS.glob("broken-*.eml")),
+)
+def test_broken_mime_is_stored_byte_exact_and_shown(tmp_path: Path, name: str) -> None:
+    raw = (CORPUS / name).read_bytes().replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+    with FakePop3Server([FakeMessage(raw, b"broken-1")]) as server:
+        result, _ = run(server, tmp_path)
+    assert result.ok and result.new == 1
+    assert stored(tmp_path) == [("broken-1", raw)]
+    conn = open_store(tmp_path)
+    try:
+        (row,) = read.rows(conn, [conn.execute("SELECT id FROM messages").fetchone()[0]])
+        body = read.body(conn, row.id)
+    finally:
+        conn.close()
+    assert body == raw
+    shown = render_message(parse_message(body), body)
+    assert isinstance(shown, str) and shown.strip()
+
+
+def test_a_session_cut_before_quit_deletes_nothing_and_is_not_downloaded_again(
+    tmp_path: Path,
+) -> None:
+    """The fake answers -ERR to the second DELE; the pass fails without QUIT."""
+    with FakePop3Server([FakeMessage(message(1), b"u1"), FakeMessage(message(2), b"u2")]) as server:
+        original = server._transaction
+
+        def refuse_second_dele(send, verb, argument, marked):  # type: ignore[no-untyped-def]
+            if verb == b"DELE" and marked:
+                send(b"-ERR cannot delete now\r\n")
+                return
+            original(send, verb, argument, marked)
+
+        server._transaction = refuse_second_dele  # type: ignore[method-assign]
+        result, events = run(server, tmp_path, leave_on_server=False)
+        assert not result.ok and result.new == 2
+        failed = [e for e in events if isinstance(e, SyncFailed)]
+        assert failed[0].kind == "protocol" and "cannot delete now" in failed[0].message
+        assert len(server.messages) == 2  # no QUIT: the first DELE did not take effect
+        assert b"QUIT" not in server.commands
+
+        server._transaction = original  # type: ignore[method-assign]
+        result, _ = run(server, tmp_path, leave_on_server=False)
+        assert result.ok and (result.new, result.known, result.deleted) == (0, 2, 2)
+        assert server.messages == []
+        assert len(stored(tmp_path)) == 2
+
+
+# --- fetch_command
+
+
+def config_with(*accounts: AccountConfig) -> Config:
+    return Config(accounts={a.name: a for a in accounts})
+
+
+def test_fetch_command_refuses_unknown_and_non_pop3_accounts(tmp_path: Path) -> None:
+    imap = AccountConfig(
+        name="work",
+        address="w@example.org",
+        incoming=ServerConfig(Protocol.IMAP, "127.0.0.1", 1, Security.NONE, "w"),
+    )
+    local = AccountConfig(name="local", address="l@example.org")
+    for names, config, expected in [
+        (["nope"], config_with(imap), "no account 'nope'"),
+        (["work"], config_with(imap), "'work' is not a POP3 account"),
+        ([], config_with(imap, local), "no POP3 accounts are configured"),
+    ]:
+        out, err = io.StringIO(), io.StringIO()
+        assert fetch_command(config, tmp_path, names, out, err) == 2
+        assert expected in err.getvalue() and out.getvalue() == ""
+    assert not (tmp_path / "tuimail.db").exists()  # nothing started
+
+
+def test_fetch_command_reports_each_account_and_exits_1_when_one_fails(tmp_path: Path) -> None:
+    with (
+        FakePop3Server([FakeMessage(message(1), b"u1")], password="good") as good,
+        FakePop3Server([], password="other") as bad,
+    ):
+        ok = account_for(good)
+        failing = AccountConfig(
+            name="broken", address="b@example.org", incoming=account_for(bad).incoming
+        )
+        # Passwords from a command, as a user would configure them.
+        ok = AccountConfig(
+            name=ok.name, address=ok.address, password_command="echo good", incoming=ok.incoming
+        )
+        failing = AccountConfig(
+            name=failing.name,
+            address=failing.address,
+            password_command="echo wrong",
+            incoming=failing.incoming,
+        )
+        out, err = io.StringIO(), io.StringIO()
+        status = fetch_command(config_with(ok, failing), tmp_path, [], out, err)
+    assert status == 1
+    assert out.getvalue() == "fake: 1 new message\n"
+    assert err.getvalue().startswith("broken: POP3 failed: wrong user name or password")
