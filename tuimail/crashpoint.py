@@ -32,6 +32,7 @@ KNOWN_CRASHPOINTS: dict[str, str] = {
     "imap.flags_committed": "flag changes from the server are stored; HIGHESTMODSEQ not advanced",
     "imap.bodies_committed": "a batch of message bodies is committed",
     "imap.folder_synced": "the folder's UIDNEXT, HIGHESTMODSEQ and sync time are committed",
+    "imap.op_replayed": "the server carried out a queued action; its journal entry remains",
 }
 
 

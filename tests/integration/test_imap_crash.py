@@ -270,3 +270,35 @@ def test_the_command_reports_a_wrong_password(mail_servers: Server, tmp_path: Pa
     assert result.returncode == 1
     assert "wrong user name or password" in result.stderr
     assert "wrong-password" not in result.stderr + result.stdout
+
+
+def test_a_crash_after_an_op_reached_the_server_replays_it_harmlessly(
+    mail_servers: Server, tmp_path: Path
+) -> None:
+    from tuimail.store import ops
+
+    assert "imap.op_replayed" in KNOWN_CRASHPOINTS
+    box = new_mailbox(mail_servers)
+    append(box, 3)
+    config = write_config(box, tmp_path / "config.toml")
+    data = tmp_path / "data"
+    assert sync_process(config, data, "--folder", "INBOX").returncode == 0
+    conn = open_store(data)
+    try:
+        first, second, _ = read.message_ids(conn, folder_id(conn, "INBOX"))
+        ops.enqueue(conn, ops.OpKind.DELETE, [first])
+        ops.enqueue(conn, ops.OpKind.SEEN, [second])
+    finally:
+        conn.close()
+    crashed = sync_process(config, data, "--folder", "INBOX", crash_at="imap.op_replayed")
+    assert crashed.returncode == CRASH_EXIT_CODE, crashed.stderr
+    assert len(server_view(box)) == 2, "the delete reached the server before the crash"
+    assert sync_process(config, data, "--folder", "INBOX").returncode == 0
+    assert_converged(box, data)
+    conn = open_store(data)
+    try:
+        account = read.account_id(conn, ACCOUNT)
+        assert account is not None and ops.pending(conn, account) == []
+        assert "\\Seen" in server_view(box)[read.row(conn, second).uid or 0][0]  # type: ignore[union-attr]
+    finally:
+        conn.close()

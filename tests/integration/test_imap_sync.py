@@ -505,3 +505,86 @@ def test_pending_user_actions_are_not_undone_by_a_resync(
     second_row = read.row(store, second)
     assert second_row is not None and "\\Seen" in second_row.flags
     assert len(store_view(store)) == 3
+
+
+# --- ops replay
+
+
+@pytest.mark.parametrize("uidplus", [True, False], ids=["uidplus", "no-uidplus"])
+def test_flag_and_delete_actions_replay_to_the_server(
+    uidplus: bool,
+    reduced_dovecot: ReducedDovecot,
+    fault_proxy: FaultProxyFactory,
+    store: StoreConnection,
+    tmp_path: Path,
+) -> None:
+    server = reduced_dovecot(without=set() if uidplus else {"UIDPLUS"})
+    box, proxy = proxied(server, fault_proxy)
+    append(box, 4)
+    run_sync(box, tmp_path, folder="INBOX")
+    inbox = folder_id(store, "INBOX")
+    newest, second, third, _ = read.message_ids(store, inbox)
+    uid = {m: read.row(store, m).uid for m in (newest, second, third)}  # type: ignore[union-attr]
+    ops.enqueue(store, ops.OpKind.SEEN, [second])
+    ops.enqueue(store, ops.OpKind.FLAG, [third], flag="$Important")
+    ops.enqueue(store, ops.OpKind.DELETE, [newest])
+    with box.device() as device:  # another client's deleted message must survive our replay
+        device.select_folder("INBOX")
+        oldest = min(device.search("ALL"))
+        device.add_flags([oldest], [imapclient.DELETED])
+
+    before = len(proxy.from_client)
+    result = run_sync(box, tmp_path, folder="INBOX")
+    assert result.ops_replayed == 3
+    account = read.account_id(store, ACCOUNT)
+    assert account is not None and ops.pending(store, account) == []
+
+    view = server_view(box)
+    assert "\\Seen" in view[uid[second]][0]
+    assert "$Important" in view[uid[third]][0]
+    assert oldest in view, "another client's \\Deleted message is never expunged by us"
+    sent = proxy.from_client[before:].upper()
+    if uidplus:
+        assert uid[newest] not in view
+        assert b"UID EXPUNGE" in sent
+    else:
+        assert "\\Deleted" in view[uid[newest]][0]
+        assert b"EXPUNGE" not in sent, "without UIDPLUS no EXPUNGE of any kind"
+        # It stays on the server, marked; here it is gone as the user asked.
+        del view[uid[newest]]
+    assert store_view(store) == view
+
+
+def test_replaying_an_op_twice_is_harmless(
+    mail_servers: Server, store: StoreConnection, tmp_path: Path
+) -> None:
+    box = new_mailbox(mail_servers)
+    append(box, 2)
+    run_sync(box, tmp_path, folder="INBOX")
+    inbox = folder_id(store, "INBOX")
+    first = read.message_ids(store, inbox)[0]
+    ops.enqueue(store, ops.OpKind.SEEN, [first])
+    ops.enqueue(store, ops.OpKind.DELETE, [first])
+    account = read.account_id(store, ACCOUNT)
+    assert account is not None
+    pending = ops.pending(store, account)
+    run_sync(box, tmp_path, folder="INBOX")
+    # As after a crash between the server's answer and the journal: the same ops again.
+    for op in pending:
+        store.execute(
+            "INSERT INTO pending_ops (id, account_id, folder_id, uidvalidity, kind, targets,"
+            " args, created, updated, revision) SELECT ?, ?, ?, ?, ?, ?, ?, 0, 0, 0",
+            (
+                op.id,
+                op.account_id,
+                op.folder_id,
+                op.uidvalidity,
+                op.kind.value,
+                f"[[{op.targets[0].message_id}, {op.targets[0].uid}]]",
+                "{}",
+            ),
+        )
+    result = run_sync(box, tmp_path, folder="INBOX")
+    assert result.ops_replayed == 2 and not result.folder_errors
+    assert store_view(store) == server_view(box)
+    assert len(server_view(box)) == 1

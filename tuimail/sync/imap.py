@@ -40,7 +40,7 @@ import imapclient.exceptions
 
 from tuimail.crashpoint import crashpoint
 from tuimail.mail.sanitize import sanitize_line
-from tuimail.model import FolderRole, Protocol
+from tuimail.model import DELETED, SEEN, FolderRole, Protocol
 from tuimail.store import codec, ops, read, write
 from tuimail.store.db import StoreError, transaction
 from tuimail.store.ingest import IncomingMessage
@@ -80,6 +80,10 @@ BODY_BATCH = 100  # messages per body FETCH, bounded by BODY_BATCH_BYTES as well
 BODY_BATCH_BYTES = 8 * 1024 * 1024
 # A server literal larger than this is refused rather than read into memory.
 MAX_LITERAL_BYTES = 256 * 1024 * 1024
+
+RENUMBERED = (
+    "the server renumbered this folder (UIDVALIDITY changed); the action could not be carried out"
+)
 
 # Folder roles by name, for servers without SPECIAL-USE (compared case-insensitively with the
 # last component of the name).
@@ -142,6 +146,8 @@ class AccountResult:
 
     folders: list[FolderResult] = field(default_factory=list)
     folder_errors: dict[str, str] = field(default_factory=dict)
+    ops_replayed: int = 0
+    ops_waiting: int = 0
 
     def summary(self) -> str:
         """One line for people."""
@@ -157,6 +163,8 @@ class AccountResult:
             parts.append(f"{gone} removed")
         if bodies:
             parts.append(f"{bodies} bod{'ies' if bodies != 1 else 'y'} downloaded")
+        if self.ops_replayed:
+            parts.append(f"{self.ops_replayed} action{'s' if self.ops_replayed != 1 else ''} sent")
         if self.folder_errors:
             parts.append(f"{len(self.folder_errors)} failed")
         return ", ".join(parts)
@@ -254,6 +262,8 @@ class ImapSync:
         the pass goes on; connection failures end it (they propagate).
         """
         result = AccountResult()
+        # The user's actions first: a resync must not undo them.
+        result.ops_replayed, result.ops_waiting = self.replay_ops()
         folders = self.sync_folders()
         if folder is not None:
             wanted = read.find_folder(self.conn, self.account_id, folder)
@@ -406,8 +416,7 @@ class ImapSync:
             failed = ops.fail_folder(
                 self.conn,
                 info.id,
-                "the server renumbered this folder (UIDVALIDITY changed); the action could not"
-                " be carried out",
+                RENUMBERED,
             )
         result.reset = True
         log.warning(
@@ -542,6 +551,53 @@ class ImapSync:
             self._changed([info.id])
             self._progress(info.name, done, total)
         return total
+
+    # --- ops replay
+
+    def replay_ops(self) -> tuple[int, int]:
+        """Carry pending flag, delete and expunge actions to the server, oldest first.
+
+        Returns (done, left). Each op is idempotent on the server (STORE of a flag, UID EXPUNGE
+        of named UIDs), so a crash between the server's answer and `mark_done` only repeats it.
+        Without UIDPLUS a delete stops at \\Deleted: a plain EXPUNGE would also remove other
+        clients' deleted messages. Moves and copies stay queued (not replayed yet).
+        """
+        done = left = 0
+        for op in ops.pending(self.conn, self.account_id):
+            if op.kind in (ops.OpKind.MOVE, ops.OpKind.COPY):
+                left += 1
+                continue
+            info = read.folder(self.conn, op.folder_id)
+            if info is None:
+                continue
+            if info.uidvalidity is not None and op.uidvalidity != info.uidvalidity:
+                ops.mark_failed(self.conn, op.id, RENUMBERED, permanent=True)
+                continue
+            uids = [t.uid for t in op.targets if t.uid is not None]
+            if uids:
+                selected = self._select(info.name, readonly=False)
+                if selected.uidvalidity != op.uidvalidity:
+                    ops.mark_failed(self.conn, op.id, RENUMBERED, permanent=True)
+                    continue
+                self._replay(op, uids)
+            crashpoint("imap.op_replayed")
+            ops.mark_done(self.conn, op.id)
+            done += 1
+        return done, left
+
+    def _replay(self, op: ops.PendingOp, uids: list[int]) -> None:
+        kind = op.kind
+        if kind in (ops.OpKind.SEEN, ops.OpKind.UNSEEN, ops.OpKind.FLAG, ops.OpKind.UNFLAG):
+            flag = str(op.args.get("flag") or SEEN)
+            if kind in (ops.OpKind.SEEN, ops.OpKind.FLAG):
+                self.client.add_flags(uids, [flag], silent=True)
+            else:
+                self.client.remove_flags(uids, [flag], silent=True)
+            return
+        if kind is ops.OpKind.DELETE:
+            self.client.add_flags(uids, [DELETED], silent=True)
+        if self.client.has_capability("UIDPLUS"):
+            self.client.uid_expunge(uids)
 
     # --- bodies
 
