@@ -23,6 +23,7 @@ from tuimail.config import AccountConfig, Config
 from tuimail.mail.sanitize import sanitize_line
 from tuimail.model import Protocol
 from tuimail.paths import config_location
+from tuimail.store import read
 from tuimail.store.db import StoreError, open_store
 from tuimail.sync.events import (
     AuthNeeded,
@@ -35,7 +36,13 @@ from tuimail.sync.events import (
     SyncStarted,
 )
 from tuimail.themes import DEFAULT_THEME, load_themes
-from tuimail.ui.messages import AccountState, AccountStatus, StoreUpdated, UserNotice
+from tuimail.ui.messages import (
+    AccountState,
+    AccountStatus,
+    BodyWanted,
+    StoreUpdated,
+    UserNotice,
+)
 from tuimail.ui.screens.main import MainScreen
 
 log = logging.getLogger(__name__)
@@ -70,8 +77,9 @@ class TuimailApp(App[int]):
         self._register_themes()
         # Set on exit: engines check it between batches and stop cleanly.
         self._cancel = threading.Event()
-        self._running: set[str] = set()
-        self._running_lock = threading.Lock()
+        self._accounts_in_pass: set[str] = set()
+        self._bodies_wanted: set[int] = set()
+        self._worker_lock = threading.Lock()
 
     def _register_themes(self) -> None:
         user_dir = config_location().path.parent / "themes"
@@ -106,62 +114,61 @@ class TuimailApp(App[int]):
 
     # --- workers ---------------------------------------------------------------------------
 
-    def _fetching_accounts(self) -> list[AccountConfig]:
-        """Accounts whose mail a worker downloads (POP3 for now)."""
-        return [
-            a
-            for a in self.config.accounts.values()
-            if a.incoming is not None and a.incoming.protocol is Protocol.POP3
-        ]
+    def _mail_accounts(self) -> list[AccountConfig]:
+        """Accounts with an incoming server, whose mail a worker brings into the store."""
+        return [a for a in self.config.accounts.values() if a.incoming is not None]
 
     def _schedule_mail_workers(self) -> None:
-        for account in self._fetching_accounts():
+        for account in self._mail_accounts():
             assert account.incoming is not None
-            interval = float(getattr(account.incoming, "interval", DEFAULT_POLL_SECONDS))
-            self.set_interval(interval, partial(self.start_fetch, account.name))
-            self.start_fetch(account.name)
+            interval = DEFAULT_POLL_SECONDS
+            if account.incoming.protocol is Protocol.POP3:
+                interval = float(account.incoming.interval)  # 0: only on demand
+            if interval > 0:
+                self.set_interval(interval, partial(self.start_mail_worker, account.name))
+            self.start_mail_worker(account.name)
 
     def action_get_mail(self) -> None:
-        """Fetch every account now (the periodic timers go on as before)."""
-        accounts = self._fetching_accounts()
+        """Get mail for every account now (the periodic timers go on as before)."""
+        accounts = self._mail_accounts()
         if not accounts:
-            self.notify("No POP3 account to fetch from.", markup=False)
+            self.notify("No account with a mail server is configured.", markup=False)
         for account in accounts:
-            self.start_fetch(account.name)
+            self.start_mail_worker(account.name)
 
-    def start_fetch(self, name: str) -> None:
-        """Start a fetch of account `name` in a thread worker, unless one is running."""
-        with self._running_lock:
-            if name in self._running:
+    def start_mail_worker(self, name: str) -> None:
+        """Sync or fetch account `name` in a thread worker, unless one is running for it."""
+        with self._worker_lock:
+            if name in self._accounts_in_pass:
                 return
-            self._running.add(name)
+            self._accounts_in_pass.add(name)
         self.run_worker(
-            partial(self._fetch_in_thread, self.config.accounts[name]),
+            partial(self._mail_pass_in_thread, self.config.accounts[name]),
             thread=True,
             group=f"mail-{name}",
-            name=f"fetch {name}",
+            name=f"mail {name}",
             exit_on_error=False,
         )
 
-    def _fetch_in_thread(self, account: AccountConfig) -> None:
-        """Worker thread: one POP3 pass over `account`. Failures arrive as events."""
-        from tuimail.secrets import get_password
-        from tuimail.sync.pop3 import Pop3Download
-
+    def _mail_pass_in_thread(self, account: AccountConfig) -> None:
+        """Worker thread: one IMAP sync or POP3 download of `account`; failures become events."""
+        assert account.incoming is not None
+        protocol = account.incoming.protocol
         try:
-            Pop3Download(
-                account,
-                self.data_dir,
-                emit=self.emit,
-                cancel=self._cancel,
-                password=lambda: get_password(account, Protocol.POP3),
-            ).run()
-        except Exception as exc:  # the engine reports its own failures; this is a bug
-            log.exception("fetch of %s crashed", account.name)
-            self.emit(SyncFailed(account.name, Protocol.POP3, "internal", f"internal error: {exc}"))
+            if protocol is Protocol.POP3:
+                from tuimail.sync.pop3 import Pop3Download
+
+                Pop3Download(account, self.data_dir, emit=self.emit, cancel=self._cancel).run()
+            else:
+                from tuimail.sync.imap_command import sync_account
+
+                sync_account(account, self.data_dir, self.emit, cancel=self._cancel)
+        except Exception as exc:  # the engines report their own failures; this is a bug
+            log.exception("mail pass of %s crashed", account.name)
+            self.emit(SyncFailed(account.name, protocol, "internal", f"internal error: {exc}"))
         finally:
-            with self._running_lock:
-                self._running.discard(account.name)
+            with self._worker_lock:
+                self._accounts_in_pass.discard(account.name)
 
     def emit(self, event: Event) -> None:
         """Any thread: turn an engine event into UI messages (post_message is thread-safe)."""
@@ -171,6 +178,39 @@ class TuimailApp(App[int]):
                 self.post_message(message)
             else:
                 target.post_message(message)
+
+    @on(BodyWanted)
+    def _body_wanted(self, message: BodyWanted) -> None:
+        row = read.row(self.conn, message.message_id)
+        if row is None:
+            return
+        names = {info.id: info.name for info in read.accounts(self.conn)}
+        account = self.config.accounts.get(names.get(row.account_id, ""))
+        if account is None or account.incoming is None:
+            return
+        if account.incoming.protocol is not Protocol.IMAP:
+            return  # POP3 and local messages are always stored whole
+        with self._worker_lock:
+            if message.message_id in self._bodies_wanted:
+                return
+            self._bodies_wanted.add(message.message_id)
+        self.run_worker(
+            partial(self._fetch_body_in_thread, account, message.message_id),
+            thread=True,
+            group=f"body-{account.name}",
+            name=f"body {message.message_id}",
+            exit_on_error=False,
+        )
+
+    def _fetch_body_in_thread(self, account: AccountConfig, message_id: int) -> None:
+        """Worker thread: fetch one message's body from the IMAP server into the store."""
+        from tuimail.sync.imap_body import fetch_body
+
+        try:
+            fetch_body(account, self.data_dir, message_id, self.emit, cancel=self._cancel)
+        finally:
+            with self._worker_lock:
+                self._bodies_wanted.discard(message_id)
 
     @on(UserNotice)
     def _user_notice(self, notice: UserNotice) -> None:

@@ -53,3 +53,11 @@ class UserNotice(Message):
         self.text = text
         self.title = title
         self.error = error
+
+
+class BodyWanted(Message):
+    """The user opened a message whose body is not in the store: the app should fetch it."""
+
+    def __init__(self, message_id: int) -> None:
+        super().__init__()
+        self.message_id = message_id

@@ -25,7 +25,7 @@ from tuimail.mail.render import render_message
 from tuimail.mail.sanitize import sanitize_line
 from tuimail.store import read
 from tuimail.ui.format import addresses_text, flag_marks, plain, sender_text, short_date
-from tuimail.ui.messages import AccountStatus, StoreUpdated
+from tuimail.ui.messages import AccountStatus, BodyWanted, StoreUpdated
 from tuimail.ui.widgets.status_bar import StatusBar
 
 MESSAGE_LIST_LIMIT = 1000
@@ -187,7 +187,8 @@ class MainScreen(Screen[None]):
         headers.update(header_text)
         raw = read.body(self.conn, message_id)
         if raw is None:
-            body.update(Text("The body of this message is not downloaded yet.", style="italic"))
+            body.update(Text("Downloading the message…", style="italic"))
+            self.post_message(BodyWanted(message_id))
         else:
             body.update(Text(render_message(parse_message(raw), raw)))
         self.query_one("#view", VerticalScroll).scroll_home(animate=False)

@@ -1,0 +1,97 @@
+"""The app against the real Dovecot: a POP3 account fetched by the app's worker, and an IMAP
+message whose body is downloaded when it is opened."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shlex
+from pathlib import Path
+
+import pytest
+from textual.widgets import DataTable, Static
+
+from tests.support.mailservers import MailServers
+from tuimail.app import TuimailApp
+from tuimail.config import parse_config
+from tuimail.store import read
+from tuimail.store.db import open_store
+from tuimail.sync.events import discard
+from tuimail.sync.imap_command import sync_account
+
+pytestmark = pytest.mark.integration
+
+
+def _message(number: int) -> bytes:
+    return (
+        f"From: Sender {number} <sender{number}@tuimail.test>\r\n"
+        "To: someone@tuimail.test\r\n"
+        f"Subject: app test {number}\r\n"
+        f"Date: Mon, {number:02d} Mar 2026 10:00:00 +0000\r\n"
+        f"Message-ID: <app-{number}@tuimail.test>\r\n"
+        "\r\n"
+        f"Body number {number}.\r\n"
+    ).encode()
+
+
+def _config(mail_servers: MailServers, user: str, protocol: str, port: int):
+    password = shlex.quote(mail_servers.users[user])
+    return parse_config(
+        f"[accounts.acct]\n"
+        f'address = "{user}@tuimail.test"\n'
+        f"password_command = {json.dumps('printf %s ' + password)}\n"
+        f"ca_file = {json.dumps(str(mail_servers.ca_file))}\n"
+        f"[accounts.acct.{protocol}]\n"
+        f'host = "{mail_servers.host}"\nport = {port}\nusername = "{user}"\n'
+    )
+
+
+async def _wait_for(pilot, condition, seconds: float = 30.0) -> None:
+    """Let the app run until `condition()` holds (bounded; the server answers in milliseconds)."""
+    for _ in range(int(seconds / 0.05)):
+        if condition():
+            return
+        await pilot.pause(0.05)
+    raise AssertionError("the app did not get there in time")
+
+
+async def test_app_fetches_pop3_mail_without_a_keypress(
+    mail_servers: MailServers, tmp_path: Path
+) -> None:
+    user = mail_servers.add_user("apppop")
+    for number in (1, 2, 3):
+        mail_servers.deliver(user, _message(number))
+    config = _config(mail_servers, user, "pop3", mail_servers.pop3s_port)
+    app = TuimailApp(config, tmp_path)
+    async with app.run_test(size=(120, 36)) as pilot:
+        table = app.screen.query_one("#messages", DataTable)
+        await _wait_for(pilot, lambda: table.row_count == 3)
+        subjects = {str(table.get_row_at(i)[3]) for i in range(3)}
+        assert subjects == {"app test 1", "app test 2", "app test 3"}
+
+
+async def test_opening_a_headers_only_imap_message_downloads_its_body(
+    mail_servers: MailServers, tmp_path: Path
+) -> None:
+    user = mail_servers.add_user("appimap")
+    mail_servers.deliver(user, _message(7))
+    config = _config(mail_servers, user, "imap", mail_servers.imaps_port)
+    account = config.accounts["acct"]
+    # A headers-only first sync, as the engine does before bodies are asked for.
+    assert await asyncio.to_thread(sync_account, account, tmp_path, discard)
+    conn = open_store(tmp_path)
+    try:
+        inbox = next(f for f in read.folders(conn) if f.name == "INBOX")
+        (row,) = read.rows(conn, read.message_ids(conn, inbox.id))
+        assert not row.body_local
+    finally:
+        conn.close()
+    app = TuimailApp(config, tmp_path, start_workers=False)
+    async with app.run_test(size=(120, 36)) as pilot:
+        body = app.screen.query_one("#view-body", Static)
+        await _wait_for(pilot, lambda: "Body number 7." in str(body.render()))
+    conn = open_store(tmp_path)
+    try:
+        assert read.body(conn, row.id) is not None
+    finally:
+        conn.close()
