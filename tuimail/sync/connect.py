@@ -215,9 +215,13 @@ _POP3_MAX_COMMAND = 255
 
 
 class _LongLines:
-    """poplib's line reader without its 2048-byte limit (up to POP3_MAX_LINE)."""
+    """poplib's line reader without its 2048-byte limit (up to POP3_MAX_LINE), and the
+    capabilities the server announced on the protected connection (`capabilities`, CAPA's
+    answer as poplib parses it; {} when the server has no CAPA).
+    """
 
     file: Any
+    capabilities: dict[str, list[str]]  # set by _open_pop3
 
     def _getline(self) -> tuple[bytes, int]:
         line = self.file.readline(POP3_MAX_LINE + 1)
@@ -363,6 +367,8 @@ def _open_pop3(
         attempt.step = _Step.CAPABILITIES
         # After STLS asked again: the plaintext answer is not trusted.
         capabilities = _pop3_capa(pop)
+        if isinstance(pop, _LongLines):
+            pop.capabilities = capabilities
     except BaseException:
         pop.close()
         raise

@@ -44,6 +44,7 @@ import socket
 import sqlite3
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -86,6 +87,9 @@ DIGEST_PREFIX = "sha256:"
 # enough fsyncs for speed (the store is synchronous=FULL), little enough memory to stay flat.
 BATCH_MESSAGES = 200
 BATCH_BYTES = 8 * 1024 * 1024
+# RETR commands sent ahead of the answers when the server offers PIPELINING: enough to keep the
+# connection busy while a message is parsed, few enough that commands never fill a socket buffer.
+PIPELINE_DEPTH = 8
 _PROGRESS_SECONDS = 0.1
 _AUTH_KINDS = (FailureKind.AUTH_FAILED, FailureKind.PASSWORD_UNAVAILABLE)
 
@@ -433,23 +437,50 @@ class _Session:
                 self.owner.account.name,
                 len(self.duplicates),
             )
-        fresh = sorted(
-            ((number, uidl) for number, uidl in listing if uidl not in known), reverse=True
-        )
+        fresh: list[tuple[int, str]] = []
+        wanted: set[str] = set()
+        # Highest message number (newest) first; a UIDL listed twice is fetched once.
+        for number, uidl in sorted(listing, reverse=True):
+            if uidl not in known and uidl not in wanted:
+                wanted.add(uidl)
+                fresh.append((number, uidl))
         self.tally.known = len(listing) - len(fresh)
         self._total = len(fresh)
         self._progress(force=True)
-        stored: set[str] = set()
-        for number, uidl in fresh:  # highest message number (newest) first
-            if self._cancelled():
-                break
-            if uidl not in stored:
-                stored.add(uidl)
-                self._take(number, uidl, self._retrieve(number))
-            self._done += 1
-            self._progress()
+        self._retrieve_all(fresh)
         self._progress(force=True)
         return listing
+
+    def _retrieve_all(self, fresh: list[tuple[int, str]]) -> None:
+        """RETR each message and keep it, with up to PIPELINE_DEPTH commands in flight when the
+        server offers PIPELINING (RFC 2449). Before a batch is committed (and DELEs follow) every
+        answer in flight is read, so a DELE's answer is never mistaken for a message.
+        """
+        capabilities = getattr(self.pop, "capabilities", {})
+        depth = PIPELINE_DEPTH if "PIPELINING" in capabilities else 1
+        in_flight: deque[tuple[int, str]] = deque()
+        upcoming = iter(fresh)
+        sending = True
+        while True:
+            while sending and len(in_flight) < depth:
+                if self._cancelled() or (next_one := next(upcoming, None)) is None:
+                    sending = False
+                    break
+                self._send_retr(next_one[0])
+                in_flight.append(next_one)
+            if not in_flight:
+                return
+            number, uidl = in_flight.popleft()
+            raw = self._read_retr(number)
+            self.batch.add(number, uidl, raw)
+            self.tally.bytes += len(raw)
+            self._done += 1
+            self._progress()
+            if self.batch.full():
+                sending = False  # read what is in flight, then commit
+                if not in_flight:
+                    self._commit_batch()
+                    sending = not self._cancelled()
 
     def _download_by_digest(self, known: dict[str, datetime]) -> list[tuple[int, str]]:
         count = self._stat()
@@ -531,9 +562,15 @@ class _Session:
 
     def _retrieve(self, number: int) -> bytes:
         """The exact message: lines joined with CRLF, dot-unstuffed, with a final CRLF."""
+        self._send_retr(number)
+        return self._read_retr(number)
+
+    def _send_retr(self, number: int) -> None:
         wire.debug("> RETR %d", number)
         self.pop._putcmd(f"RETR {number}")
-        wire.debug("< %s", _shown(self.pop._getresp()))
+
+    def _read_retr(self, number: int) -> bytes:
+        wire.debug("< %s (message %d)", _shown(self.pop._getresp()), number)
         return b"".join(_read_multiline(self.pop, crash_step=True))
 
     def _top(self, number: int) -> bytes | None:

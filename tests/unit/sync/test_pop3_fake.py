@@ -20,8 +20,9 @@ from tuimail.mail.sanitize import sanitize_line
 from tuimail.model import Protocol, Security
 from tuimail.store import read
 from tuimail.store.db import open_store
+from tuimail.sync import pop3 as pop3_module
 from tuimail.sync.connect import Pop3Login, pop3_login_method
-from tuimail.sync.events import Event, SyncFailed, SyncFinished
+from tuimail.sync.events import Event, StoreChanged, SyncFailed, SyncFinished
 from tuimail.sync.fetch import fetch_command
 from tuimail.sync.pop3 import FetchResult, Pop3Download, header_digest_key
 
@@ -297,3 +298,27 @@ def test_fetch_command_reports_each_account_and_exits_1_when_one_fails(tmp_path:
     assert status == 1
     assert out.getvalue() == "fake: 1 new message\n"
     assert err.getvalue().startswith("broken: POP3 failed: wrong user name or password")
+
+
+@pytest.mark.parametrize("pipelining", [True, False], ids=["pipelined", "one-by-one"])
+def test_many_batches_with_deletes_keep_commands_and_answers_in_step(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pipelining: bool
+) -> None:
+    """Batches of 3 (plus what is in flight when one fills): each is committed, then deleted."""
+    monkeypatch.setattr(pop3_module, "BATCH_MESSAGES", 3)
+    raws = [message(i) for i in range(1, 31)]
+    capa = ["TOP", "UIDL", "USER", *(["PIPELINING"] if pipelining else [])]
+    messages = [FakeMessage(raw, f"u{i}".encode()) for i, raw in enumerate(raws, 1)]
+    with FakePop3Server(messages, capa=capa) as server:
+        result, events = run(server, tmp_path, leave_on_server=False)
+        assert result.ok and (result.new, result.deleted) == (30, 30), result.error
+        assert server.messages == []
+        assert [raw for _, raw in stored(tmp_path)] == list(reversed(raws))
+        # A message's DELE never comes before its RETR; DELEs of early batches come before the
+        # RETRs of later ones; at least three batch commits came before the final StoreChanged.
+        verbs = [c.decode() for c in server.commands]
+        for number in range(1, 31):
+            assert verbs.index(f"RETR {number}") < verbs.index(f"DELE {number}")
+        first_dele = next(i for i, verb in enumerate(verbs) if verb.startswith("DELE"))
+        assert any(verb.startswith("RETR") for verb in verbs[first_dele:])  # interleaved
+        assert sum(isinstance(e, StoreChanged) for e in events) >= 4
