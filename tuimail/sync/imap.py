@@ -19,6 +19,10 @@ How a folder is synced:
   fetched, so a change that races the sync is seen again next time (storing is idempotent).
 - UIDVALIDITY changed: the folder's cached server messages are dropped (`write.reset_folder`;
   local-only messages stay), its pending ops fail (`ops.fail_folder`), and it is synced afresh.
+- A message the store does not have and the server holds marked \\Deleted is not fetched, on
+  every path: it is on its way out, and it may be one this client deleted or moved away on a
+  server without UIDPLUS (where the original stays, marked, until some client expunges it).
+  A stored message that another client marks \\Deleted stays, with the flag, until expunged.
 - The server is never asked to delete anything because of what the store lacks: the sync only
   reads (EXAMINE, FETCH with BODY.PEEK, SEARCH). Only the ops replay writes to the server.
 """
@@ -81,6 +85,8 @@ BODY_BATCH_BYTES = 8 * 1024 * 1024
 # A server literal larger than this is refused rather than read into memory.
 MAX_LITERAL_BYTES = 256 * 1024 * 1024
 
+NO_TARGET = "the folder to move or copy to is no longer in the store"
+MAX_OP_ATTEMPTS = 5  # server refusals of one op before it is given up and shown to the user
 RENUMBERED = (
     "the server renumbered this folder (UIDVALIDITY changed); the action could not be carried out"
 )
@@ -453,6 +459,10 @@ class ImapSync:
         missing = [
             uid for uid in reversed(server_uids) if uid not in local and uid not in self._held
         ]
+        if missing:
+            # As the other paths: a message marked \\Deleted is not fetched (see the module).
+            deleted = set(imap_ext.uid_search(self.client, "DELETED"))
+            missing = [uid for uid in missing if uid not in deleted]
         result.new += self._fetch_headers(info, missing, resume=first)
 
     def _qresync(
@@ -507,7 +517,11 @@ class ImapSync:
         if not selected.exists:
             return []
         # "n:*" always includes the highest UID, even below n: filter.
-        return [uid for uid in imap_ext.uid_search(self.client, f"UID {start}:*") if uid >= start]
+        return [
+            uid
+            for uid in imap_ext.uid_search(self.client, f"UID {start}:* UNDELETED")
+            if uid >= start
+        ]
 
     def _apply_flags(
         self,
@@ -555,35 +569,77 @@ class ImapSync:
     # --- ops replay
 
     def replay_ops(self) -> tuple[int, int]:
-        """Carry pending flag, delete and expunge actions to the server, oldest first.
+        """Carry pending user actions to the server, oldest first; returns (done, left).
 
-        Returns (done, left). Each op is idempotent on the server (STORE of a flag, UID EXPUNGE
-        of named UIDs), so a crash between the server's answer and `mark_done` only repeats it.
-        Without UIDPLUS a delete stops at \\Deleted: a plain EXPUNGE would also remove other
-        clients' deleted messages. Moves and copies stay queued (not replayed yet).
+        Every op is idempotent against the server's state, so a crash between the server's
+        answer and `mark_done` only repeats it harmlessly: STORE of a flag and UID EXPUNGE of
+        named UIDs by nature; a move or copy because the server is asked first what already
+        happened (see `_transfer`). Without UIDPLUS a delete or move stops at \\Deleted: a plain
+        EXPUNGE would also remove other clients' deleted messages.
+
+        A server refusal (NO/BAD) of one op is recorded on that op (attempts, last_error); it
+        is given up after MAX_OP_ATTEMPTS refusals and the others go on. A changed UIDVALIDITY
+        fails the op at once. Connection failures end the replay (they propagate).
         """
         done = left = 0
         for op in ops.pending(self.conn, self.account_id):
-            if op.kind in (ops.OpKind.MOVE, ops.OpKind.COPY):
-                left += 1
-                continue
-            info = read.folder(self.conn, op.folder_id)
-            if info is None:
-                continue
-            if info.uidvalidity is not None and op.uidvalidity != info.uidvalidity:
-                ops.mark_failed(self.conn, op.id, RENUMBERED, permanent=True)
-                continue
-            uids = [t.uid for t in op.targets if t.uid is not None]
-            if uids:
-                selected = self._select(info.name, readonly=False)
-                if selected.uidvalidity != op.uidvalidity:
-                    ops.mark_failed(self.conn, op.id, RENUMBERED, permanent=True)
-                    continue
-                self._replay(op, uids)
-            crashpoint("imap.op_replayed")
-            ops.mark_done(self.conn, op.id)
-            done += 1
+            self._check_cancel()
+            try:
+                if self._replay_op(op):
+                    done += 1
+            except (imapclient.exceptions.IMAPClientError, ImapProtocolError) as exc:
+                if isinstance(exc, imapclient.IMAPClient.AbortError):
+                    raise
+                permanent = op.attempts + 1 >= MAX_OP_ATTEMPTS
+                message = _error_text(exc)
+                ops.mark_failed(self.conn, op.id, message, permanent=permanent)
+                log.warning(
+                    "IMAP %s: the server refused op %d (%s)%s: %s",
+                    self.account,
+                    op.id,
+                    op.kind.value,
+                    ", given up" if permanent else ", will retry",
+                    message,
+                )
+                if not permanent:
+                    left += 1
         return done, left
+
+    def _replay_op(self, op: ops.PendingOp) -> bool:
+        """Replay one op; True when it is done (False: it failed for good)."""
+        info = read.folder(self.conn, op.folder_id)
+        if info is None:
+            return False
+        if info.uidvalidity is not None and op.uidvalidity != info.uidvalidity:
+            ops.mark_failed(self.conn, op.id, RENUMBERED, permanent=True)
+            return False
+        transfer = op.kind in (ops.OpKind.MOVE, ops.OpKind.COPY)
+        uids = [t.uid for t in op.targets if t.uid is not None]
+        if transfer:
+            target = read.folder(self.conn, int(op.args.get("to_folder_id") or 0))
+            if target is None:
+                ops.mark_failed(self.conn, op.id, NO_TARGET, permanent=True)
+                return False
+            try:
+                placed = self._transfer(op, info, target, uids) if uids else {}
+            except RenumberedError:
+                ops.mark_failed(self.conn, op.id, RENUMBERED, permanent=True)
+                return False
+            crashpoint("imap.op_replayed")
+            with transaction(self.conn):
+                self._place_copies(op, target, placed)
+                ops.mark_done(self.conn, op.id)
+            self._changed([target.id])
+            return True
+        if uids:
+            selected = self._select(info.name, readonly=False)
+            if selected.uidvalidity != op.uidvalidity:
+                ops.mark_failed(self.conn, op.id, RENUMBERED, permanent=True)
+                return False
+            self._replay(op, uids)
+        crashpoint("imap.op_replayed")
+        ops.mark_done(self.conn, op.id)
+        return True
 
     def _replay(self, op: ops.PendingOp, uids: list[int]) -> None:
         kind = op.kind
@@ -598,6 +654,154 @@ class ImapSync:
             self.client.add_flags(uids, [DELETED], silent=True)
         if self.client.has_capability("UIDPLUS"):
             self.client.uid_expunge(uids)
+
+    def _transfer(
+        self,
+        op: ops.PendingOp,
+        source: read.FolderInfo,
+        target: read.FolderInfo,
+        uids: list[int],
+    ) -> dict[int, int | None]:
+        """Carry a move or copy out on the server, once; returns local row id -> the UID of its
+        copy in the target (None: the copy is there but its UID is not known).
+
+        What already happened is read from the server, so a replay after a crash neither moves
+        nor copies twice: a UID no longer in the source was moved already (UID MOVE of it would
+        be a no-op anyway); before a COPY, the target is searched for the messages' Message-IDs
+        and what it holds is not copied again (a folder keeps one copy of a message). Without
+        a Message-ID, a source message marked \\Deleted counts as copied by an earlier attempt
+        of a move. The new UIDs come from COPYUID (UIDPLUS), else by Message-ID from the target.
+        """
+        rows = self._copy_rows(op)  # source UID -> local row in the target
+        message_ids = self._message_id_headers(rows.values())
+        moving = op.kind is ops.OpKind.MOVE
+        native_move = moving and self.client.has_capability("MOVE")
+        found: dict[str, list[int]] = {}
+        trusted = False  # whether `found` UIDs belong to the UIDVALIDITY the store knows
+        if not native_move:
+            before = self._select(target.name)
+            found = imap_ext.search_message_ids(
+                self.client, [message_ids[r] for r in rows.values() if r in message_ids]
+            )
+            trusted = self._same_uidvalidity(target, before.uidvalidity)
+        selected = self._select(source.name, readonly=False)
+        if selected.uidvalidity != op.uidvalidity:
+            raise RenumberedError(RENUMBERED)
+        present = set(imap_ext.uid_search(self.client, f"UID {uid_set(uids).decode()}"))
+        marked = (
+            set(imap_ext.uid_search(self.client, f"UID {uid_set(uids).decode()} DELETED"))
+            if moving and not native_move and present
+            else set()
+        )
+        placed: dict[int, int | None] = {}
+        send: list[int] = []
+        for uid in uids:
+            row = rows.get(uid)
+            header = message_ids.get(row) if row is not None else None
+            if uid not in present:
+                continue  # moved before (or gone from the server): nothing to send
+            if header is not None and found.get(header):
+                if row is not None and trusted:
+                    placed[row] = max(found[header])
+                continue
+            if header is None and uid in marked:
+                continue
+            send.append(uid)
+        copyuid = None
+        if send:
+            copyuid = imap_ext.uid_transfer(
+                self.client, "MOVE" if native_move else "COPY", send, target.name
+            )
+        if moving and not native_move and present:
+            self.client.add_flags(sorted(present), [DELETED], silent=True)
+            if self.client.has_capability("UIDPLUS"):
+                self.client.uid_expunge(sorted(present))
+            else:
+                log.warning(
+                    "IMAP %s/%s: moved %d message(s) by COPY; the originals stay on the server"
+                    " marked \\Deleted (it has no UIDPLUS, and a plain EXPUNGE would remove"
+                    " other clients' deleted messages too)",
+                    self.account,
+                    sanitize_line(source.name),
+                    len(present),
+                )
+        # COPYUID is only relied on where UIDPLUS is announced.
+        if (
+            copyuid is not None
+            and self.client.has_capability("UIDPLUS")
+            and self._same_uidvalidity(target, copyuid.uidvalidity)
+        ):
+            for uid, new_uid in copyuid.mapping.items():
+                if uid in rows:
+                    placed[rows[uid]] = new_uid
+        for row in rows.values():
+            placed.setdefault(row, None)
+        unknown = {
+            r: message_ids[r] for r, uid in placed.items() if uid is None and r in message_ids
+        }
+        if unknown:
+            selected_target = self._select(target.name)
+            hits = imap_ext.search_message_ids(self.client, list(unknown.values()))
+            trusted = self._same_uidvalidity(target, selected_target.uidvalidity)
+            for row, header in unknown.items():
+                if hits.get(header) and trusted:
+                    placed[row] = max(hits[header])
+        return placed
+
+    def _copy_rows(self, op: ops.PendingOp) -> dict[int, int]:
+        """Source UID -> the local row standing for its copy in the target folder."""
+        if op.kind is ops.OpKind.MOVE:
+            return {t.uid: t.message_id for t in op.targets if t.uid is not None}
+        copies = [int(c) for c in op.args.get("copies") or ()]
+        return {
+            t.uid: copy for t, copy in zip(op.targets, copies, strict=False) if t.uid is not None
+        }
+
+    def _message_id_headers(self, row_ids: Iterable[int]) -> dict[int, str]:
+        headers: dict[int, str] = {}
+        for row_id in row_ids:
+            found = self.conn.execute(
+                "SELECT message_id FROM messages WHERE id = ?", (row_id,)
+            ).fetchone()
+            if found is not None and found[0]:
+                headers[row_id] = str(found[0])
+        return headers
+
+    def _same_uidvalidity(self, target: read.FolderInfo, uidvalidity: int) -> bool:
+        """Whether UIDs of the target under `uidvalidity` can be stored: a folder never
+        selected takes it; one whose cache is of another UIDVALIDITY cannot (its own sync will
+        rebuild it)."""
+        current = read.folder(self.conn, target.id)
+        if current is None:
+            return False
+        if current.uidvalidity in (None, 0):
+            write.update_folder_state(self.conn, target.id, uidvalidity=uidvalidity)
+            return True
+        return current.uidvalidity == uidvalidity
+
+    def _place_copies(
+        self, op: ops.PendingOp, target: read.FolderInfo, placed: dict[int, int | None]
+    ) -> None:
+        """Give the local rows of moved or copied messages their UIDs in the target.
+
+        A row whose UID is unknown (no COPYUID, no Message-ID to find it by), or taken by a
+        message the target's sync already stored, or that belongs to another UIDVALIDITY, is
+        dropped: the server holds the message, and the target's next sync stores it once.
+        A row the user has moved on meanwhile is left alone.
+        """
+        current = read.folder(self.conn, target.id)
+        uidvalidity = current.uidvalidity if current is not None else None
+        for row_id, uid in placed.items():
+            row = self.conn.execute(
+                "SELECT folder_id, uid FROM messages WHERE id = ?", (row_id,)
+            ).fetchone()
+            if row is None or int(row[0]) != target.id or row[1] is not None:
+                continue
+            taken = uid is not None and read.message_id_by_uid(self.conn, target.id, uid)
+            if uid is None or taken or not uidvalidity:
+                self.conn.execute("DELETE FROM messages WHERE id = ? AND uid IS NULL", (row_id,))
+                continue
+            write.assign_uid(self.conn, row_id, uid)
 
     # --- bodies
 
@@ -689,6 +893,10 @@ class ImapSync:
     def _check_cancel(self) -> None:
         if self.cancel.is_set():
             raise SyncCancelled("the sync was cancelled")
+
+
+class RenumberedError(Exception):
+    """The folder's UIDVALIDITY is not the one an op was queued under."""
 
 
 class FolderNotFoundError(Exception):

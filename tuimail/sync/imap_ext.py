@@ -9,6 +9,9 @@
 - `uid_search()`: UID SEARCH with a raw criteria string (a range), as a list of ints.
 - `cap_literals()`: a server literal (`{n}`) larger than a cap is refused before anything is
   read; imaplib would try to read (and allocate) whatever size the server announces.
+- `uid_transfer()`: UID COPY / UID MOVE returning the COPYUID (RFC 4315) the server reported,
+  which imapclient leaves in imaplib's untagged responses; `search_message_ids()` finds a copy
+  by its Message-ID where the server reports no COPYUID.
 - `SequenceSet`: a parsed sequence set kept as ranges, so `1:4294967295` from a hostile server
   costs two integers, not four billion.
 
@@ -19,6 +22,7 @@ imapclient itself does. One client per thread, as always.
 from __future__ import annotations
 
 import bisect
+import logging
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -29,6 +33,8 @@ import imapclient.exceptions
 from imapclient.response_parser import parse_fetch_response
 
 # RFC 3501 numbers are 32-bit; anything else in a sequence set is malformed.
+log = logging.getLogger(__name__)
+
 _MAX_NUMBER = 2**32 - 1
 _SET_ITEM = re.compile(rb"^(\d{1,10})(?::(\d{1,10}))?$")
 # A sequence set longer than this (in items) is treated as malformed rather than parsed.
@@ -309,3 +315,105 @@ def _text(data: Sequence[Any]) -> str:
     if isinstance(first, bytes):
         return first.decode("utf-8", "replace")
     return str(first)
+
+
+# --- copy and move
+
+
+@dataclass(frozen=True, slots=True)
+class CopyUid:
+    """A COPYUID response code (RFC 4315): where the server put copied or moved messages."""
+
+    uidvalidity: int
+    mapping: dict[int, int]  # source UID -> UID in the target folder
+
+
+def parse_copyuid(text: bytes | str, *, limit: int) -> CopyUid:
+    """`uidvalidity source-set dest-set` -> CopyUid. The two sets pair up in the order written;
+    a set naming more than `limit` UIDs (more than were sent) is refused, not expanded."""
+    raw = text.decode("ascii", "replace") if isinstance(text, bytes) else text
+    words = raw.split()
+    if len(words) != 3 or not words[0].isdigit() or len(words[0]) > 10:
+        raise ImapProtocolError(f"malformed COPYUID: {raw[:80]!r}")
+    source = _ordered_uids(words[1], limit)
+    target = _ordered_uids(words[2], limit)
+    if len(source) != len(target):
+        raise ImapProtocolError("COPYUID pairs sets of different sizes")
+    return CopyUid(int(words[0]), dict(zip(source, target, strict=True)))
+
+
+def _ordered_uids(text: str, limit: int) -> list[int]:
+    uids: list[int] = []
+    for part in text.split(","):
+        low, _, high = part.partition(":")
+        first = SequenceSet.parse(low).ranges[0][0]
+        last = SequenceSet.parse(high).ranges[0][0] if high else first
+        step = 1 if last >= first else -1
+        if len(uids) + abs(last - first) + 1 > limit:
+            raise ImapProtocolError("COPYUID names more messages than were sent")
+        uids.extend(range(first, last + step, step))
+    return uids
+
+
+def uid_transfer(
+    client: imapclient.IMAPClient, command: str, uids: Iterable[int], folder: str
+) -> CopyUid | None:
+    """UID COPY or UID MOVE `uids` of the selected folder to `folder`; returns the COPYUID the
+    server reported (None without UIDPLUS, or when it sent something unreadable: the copy is
+    done either way and the caller finds the new UIDs another way)."""
+    if command not in ("COPY", "MOVE"):
+        raise ValueError(command)
+    wanted = sorted(set(uids))
+    imap = client._imap
+    imap.untagged_responses.pop("COPYUID", None)
+    typ, data = imap.uid(command, uid_set(wanted).decode("ascii"), client._normalise_folder(folder))
+    if typ != "OK":
+        raise imapclient.exceptions.IMAPClientError(f"{command.lower()} failed: {_text(data)}")
+    # imaplib files response codes of tagged and untagged lines alike under their name.
+    codes = imap.untagged_responses.pop("COPYUID", [])
+    found: dict[int, int] = {}
+    uidvalidity = None
+    for code in codes:
+        try:
+            parsed = parse_copyuid(code, limit=len(wanted))
+        except ImapProtocolError as exc:
+            log.warning("ignoring a COPYUID response: %s", exc)
+            return None
+        if uidvalidity not in (None, parsed.uidvalidity):
+            return None
+        uidvalidity = parsed.uidvalidity
+        found.update(parsed.mapping)
+    if uidvalidity is None:
+        return None
+    return CopyUid(uidvalidity, found)
+
+
+def search_message_ids(
+    client: imapclient.IMAPClient, message_ids: Sequence[str]
+) -> dict[str, list[int]]:
+    """UIDs in the selected folder whose Message-ID header is one of `message_ids` (without angle
+    brackets), by Message-ID. One UID SEARCH per Message-ID: HEADER matches substrings, so
+    each hit is checked against the exact header value by a FETCH."""
+    found: dict[str, list[int]] = {}
+    wanted = [m for m in dict.fromkeys(message_ids) if m and _searchable(m)]
+    for message_id in wanted:
+        quoted = '"' + message_id + '"'
+        hits = uid_search(client, f"HEADER Message-ID {quoted}")
+        if not hits:
+            continue
+        data, _ = uid_fetch(client, uid_set(hits), ("UID", "BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"))
+        for uid in hits:
+            header = b""
+            for key, value in data.get(uid, {}).items():
+                if key.upper().startswith(b"BODY[HEADER") and isinstance(value, bytes):
+                    header = value
+            value = header.partition(b":")[2].strip().strip(b"<>").decode("utf-8", "replace")
+            if value == message_id:
+                found.setdefault(message_id, []).append(uid)
+    return found
+
+
+def _searchable(message_id: str) -> bool:
+    """A Message-ID that can go into a quoted string as it is (no quotes, backslashes, controls,
+    non-ASCII): anything else is not looked for."""
+    return message_id.isascii() and all(ch not in '"\\' and 32 < ord(ch) < 127 for ch in message_id)

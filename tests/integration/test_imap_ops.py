@@ -1,0 +1,220 @@
+"""Replay of user actions against the real Dovecot: move and copy by every means a server offers,
+replays after a crash that neither move nor copy twice, refused ops, and deletes on a server
+without UIDPLUS that stay deleted on every resync path.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import imapclient
+import pytest
+
+from tests.integration.test_imap_sync import (
+    ACCOUNT,
+    RESYNC_CASES,
+    FaultProxyFactory,
+    ReducedDovecot,
+    Server,
+    append,
+    folder_id,
+    message,
+    new_mailbox,
+    proxied,
+    run_sync,
+    server_view,
+    store_view,
+)
+from tuimail.store import ops, read
+from tuimail.store.db import StoreConnection, open_store
+from tuimail.sync.imap import MAX_OP_ATTEMPTS
+
+pytestmark = pytest.mark.integration
+
+# How the server lets a message be moved: MOVE; COPY with COPYUID and UID EXPUNGE; bare COPY.
+TRANSFER_CASES = {
+    "move": frozenset(),
+    "copy-uidplus": frozenset({"MOVE"}),
+    "copy-no-uidplus": frozenset({"MOVE", "UIDPLUS"}),
+}
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[StoreConnection]:
+    conn = open_store(tmp_path)
+    yield conn
+    conn.close()
+
+
+def account_id(conn: StoreConnection) -> int:
+    found = read.account_id(conn, ACCOUNT)
+    assert found is not None
+    return found
+
+
+def without_deleted(view: dict[int, tuple[frozenset[str], int]]) -> dict:
+    return {uid: item for uid, item in view.items() if "\\Deleted" not in item[0]}
+
+
+def requeue(conn: StoreConnection, pending: list[ops.PendingOp]) -> None:
+    """Put replayed ops back, as a crash between the server's answer and the journal would."""
+    with conn:
+        for op in pending:
+            conn.execute(
+                "INSERT INTO pending_ops (id, account_id, folder_id, uidvalidity, kind, targets,"
+                " args, created, updated, revision) VALUES (?, ?, ?, ?, ?, ?, ?, 0, 0, 0)",
+                (
+                    op.id,
+                    op.account_id,
+                    op.folder_id,
+                    op.uidvalidity,
+                    op.kind.value,
+                    json.dumps([[t.message_id, t.uid] for t in op.targets]),
+                    json.dumps(op.args),
+                ),
+            )
+
+
+@pytest.mark.parametrize("case", list(TRANSFER_CASES))
+def test_move_and_copy_replay_to_the_server_and_keep_their_rows(
+    case: str,
+    reduced_dovecot: ReducedDovecot,
+    fault_proxy: FaultProxyFactory,
+    store: StoreConnection,
+    tmp_path: Path,
+) -> None:
+    box, proxy = proxied(reduced_dovecot(without=TRANSFER_CASES[case]), fault_proxy)
+    with box.device() as device:
+        device.create_folder("Archive")
+        device.append("Archive", message(90))
+    append(box, 4)
+    run_sync(box, tmp_path)
+    inbox, archive = folder_id(store, "INBOX"), folder_id(store, "Archive")
+    newest, second, *_ = read.message_ids(store, inbox)
+    ops.enqueue(store, ops.OpKind.MOVE, [newest], to_folder_id=archive)
+    (copy_op,) = ops.enqueue(store, ops.OpKind.COPY, [second], to_folder_id=archive)
+    copy_row = next(op for op in ops.pending(store, account_id(store)) if op.id == copy_op)
+    copied = copy_row.args["copies"][0]
+
+    before = len(proxy.from_client)
+    result = run_sync(box, tmp_path)
+    assert result.ops_replayed == 2 and not result.folder_errors
+    assert ops.pending(store, account_id(store)) == []
+
+    archive_view = server_view(box, "Archive")
+    assert len(archive_view) == 3, "the original, the moved message and the copy"
+    assert store_view(store, "Archive") == archive_view
+    # The local rows got their server UIDs; nothing was dropped and fetched again.
+    moved_row, copy_row_now = read.row(store, newest), read.row(store, copied)
+    assert moved_row is not None and moved_row.folder_id == archive and moved_row.uid
+    assert copy_row_now is not None and copy_row_now.uid in archive_view
+    assert moved_row.uid in archive_view
+
+    inbox_view = server_view(box)
+    sent = proxy.from_client[before:].upper()
+    assert (b"UID MOVE" in sent) == (case == "move")
+    if case == "copy-no-uidplus":
+        assert len(inbox_view) == 4, "the original stays, marked"
+        assert b"EXPUNGE" not in sent, "without UIDPLUS no EXPUNGE of any kind"
+    else:
+        assert len(inbox_view) == 3
+    assert store_view(store) == without_deleted(inbox_view)
+    assert len(store_view(store)) == 3
+
+    # A further sync changes nothing: no duplicate of the moved or copied message.
+    revision = read.revision(store)
+    run_sync(box, tmp_path)
+    assert read.changes_since(store, revision).messages == frozenset()
+    assert store_view(store, "Archive") == server_view(box, "Archive")
+
+
+@pytest.mark.parametrize("case", ["move", "copy-no-uidplus"])
+def test_a_move_or_copy_replayed_twice_happens_once_on_the_server(
+    case: str, reduced_dovecot: ReducedDovecot, store: StoreConnection, tmp_path: Path
+) -> None:
+    box = new_mailbox(reduced_dovecot(without=TRANSFER_CASES[case]))
+    with box.device() as device:
+        device.create_folder("Archive")
+    append(box, 3)
+    run_sync(box, tmp_path)
+    inbox, archive = folder_id(store, "INBOX"), folder_id(store, "Archive")
+    newest, second, _ = read.message_ids(store, inbox)
+    ops.enqueue(store, ops.OpKind.MOVE, [newest], to_folder_id=archive)
+    ops.enqueue(store, ops.OpKind.COPY, [second], to_folder_id=archive)
+    pending = ops.pending(store, account_id(store))
+    run_sync(box, tmp_path)
+    assert len(server_view(box, "Archive")) == 2
+
+    requeue(store, pending)
+    result = run_sync(box, tmp_path)
+    assert result.ops_replayed == 2 and not result.folder_errors
+    archive_view = server_view(box, "Archive")
+    assert len(archive_view) == 2, "neither moved nor copied a second time"
+    assert store_view(store, "Archive") == archive_view
+    assert store_view(store) == without_deleted(server_view(box))
+
+
+def test_a_refused_op_is_retried_then_given_up_and_the_others_go_on(
+    mail_servers: Server, store: StoreConnection, tmp_path: Path
+) -> None:
+    box = new_mailbox(mail_servers)
+    with box.device() as device:
+        device.create_folder("Gone")
+    append(box, 2)
+    run_sync(box, tmp_path)
+    inbox, gone = folder_id(store, "INBOX"), folder_id(store, "Gone")
+    newest, second = read.message_ids(store, inbox)
+    (move,) = ops.enqueue(store, ops.OpKind.MOVE, [newest], to_folder_id=gone)
+    ops.enqueue(store, ops.OpKind.SEEN, [second])
+    with box.device() as device:  # another device removes the target meanwhile
+        device.delete_folder("Gone")
+
+    result = run_sync(box, tmp_path)
+    assert result.ops_replayed == 1, "the refusal of one op does not stop the others"
+    assert result.ops_waiting == 1
+    (waiting,) = ops.pending(store, account_id(store))
+    assert waiting.id == move and waiting.attempts == 1 and waiting.last_error
+    second_uid = read.row(store, second).uid  # type: ignore[union-attr]
+    assert "\\Seen" in server_view(box)[second_uid or 0][0]
+    # The message waiting to be moved is not fetched back into INBOX meanwhile.
+    assert len(store_view(store)) == 1
+
+    for _ in range(MAX_OP_ATTEMPTS - 1):
+        run_sync(box, tmp_path, folder="INBOX")
+    assert ops.pending(store, account_id(store)) == []
+    (given_up,) = ops.failed(store, account_id(store))
+    assert given_up.id == move and given_up.attempts == MAX_OP_ATTEMPTS
+    assert len(server_view(box)) == 2, "nothing was lost on the server"
+
+
+@pytest.mark.parametrize("path", list(RESYNC_CASES))
+def test_deleted_messages_stay_out_of_the_store_without_uidplus(
+    path: str, reduced_dovecot: ReducedDovecot, store: StoreConnection, tmp_path: Path
+) -> None:
+    box = new_mailbox(reduced_dovecot(without=RESYNC_CASES[path] | {"UIDPLUS"}))
+    append(box, 4)
+    run_sync(box, tmp_path, folder="INBOX")
+    inbox = folder_id(store, "INBOX")
+    newest, second, *_ = read.message_ids(store, inbox)
+    ops.enqueue(store, ops.OpKind.DELETE, [newest])
+    with box.device() as device:
+        device.select_folder("INBOX")
+        # Another device marks a stored message, and adds one already marked.
+        device.add_flags([read.row(store, second).uid], [imapclient.DELETED])  # type: ignore[union-attr]
+        device.append("INBOX", message(20), flags=[imapclient.DELETED])
+        device.append("INBOX", message(21))
+    for _ in range(2):
+        result = run_sync(box, tmp_path, folder="INBOX")
+        assert result.folders[0].path == path
+    view = server_view(box)
+    assert len(view) == 6, "nothing was expunged on the server"
+    stored = store_view(store)
+    # Ours stays deleted and the one that arrived deleted is not fetched; the stored one that
+    # another device marked stays, with the mark, like the unmarked new one.
+    assert len(stored) == 4
+    assert stored == {uid: item for uid, item in view.items() if uid in stored}
+    assert read.row(store, newest) is None
+    second_row = read.row(store, second)
+    assert second_row is not None and "\\Deleted" in second_row.flags
