@@ -56,6 +56,8 @@ class ServerConfig:
     delete_after_days: int = 0
     # POP3 only: seconds between automatic fetches in the app (0: only on demand).
     interval: int = 300
+    # IMAP only: download every message's body on every sync (full offline reading).
+    bodies: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,8 +206,12 @@ POP3_KEYS: dict[str, Checker] = {
     "delete_after_days": _Checks.days,
     "interval": _Checks.seconds,
 }
+IMAP_KEYS: dict[str, Checker] = {
+    **SERVER_KEYS,
+    "bodies": _Checks.boolean,
+}
 PROTOCOL_KEYS: dict[Protocol, dict[str, Checker]] = {
-    Protocol.IMAP: SERVER_KEYS,
+    Protocol.IMAP: IMAP_KEYS,
     Protocol.POP3: POP3_KEYS,
     Protocol.SMTP: SERVER_KEYS,
 }

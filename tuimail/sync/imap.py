@@ -286,7 +286,7 @@ class ImapSync:
                 message = _error_text(exc)
                 write.record_folder_error(self.conn, info.id, message)
                 result.folder_errors[info.name] = message
-                log.warning("IMAP %s/%s: %s", self.account, info.name, message)
+                log.warning("IMAP %s/%s: %s", self.account, sanitize_line(info.name), message)
         return result
 
     def sync_folders(self) -> list[read.FolderInfo]:
@@ -295,7 +295,11 @@ class ImapSync:
         that exist on the server, INBOX first.
         """
         listing: list[tuple[str, str | None, FolderRole]] = []
-        for flags, delimiter, name in self.client.list_folders():
+        try:
+            listed = self.client.list_folders()
+        except (imapclient.exceptions.ProtocolError, ValueError, TypeError) as exc:
+            raise ImapProtocolError(f"a malformed folder list (LIST): {_error_text(exc)}") from exc
+        for flags, delimiter, name in listed:
             lowered = {bytes(f).lower() for f in flags}
             if lowered & _UNSELECTABLE:
                 continue  # a hierarchy node: it cannot hold messages

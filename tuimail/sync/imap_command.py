@@ -61,7 +61,10 @@ def sync_command(
     bodies: bool = False,
     cancel: threading.Event | None = None,
 ) -> int:
-    """Sync the named IMAP accounts (all when none) once; returns the exit status."""
+    """Sync the named IMAP accounts (all when none) once; returns the exit status.
+
+    `bodies` downloads every body for this run; without it, each account's `bodies` setting
+    decides."""
     try:
         accounts = imap_accounts(config, account_names)
     except ValueError as exc:
@@ -72,7 +75,15 @@ def sync_command(
         return EXIT_USAGE
     progress = TerminalProgress(out, err)
     for account in accounts:
-        sync_account(account, data_dir, progress, folder=folder, bodies=bodies, cancel=cancel)
+        assert account.incoming is not None
+        sync_account(
+            account,
+            data_dir,
+            progress,
+            folder=folder,
+            bodies=bodies or account.incoming.bodies,
+            cancel=cancel,
+        )
     return progress.exit_status()
 
 

@@ -4,9 +4,17 @@ from __future__ import annotations
 
 import pytest
 
+from tuimail.config import ConfigError, parse_config
 from tuimail.model import FolderRole
 from tuimail.sync.imap import _batches, _size_batches, assign_roles, folder_role, guess_role
-from tuimail.sync.imap_ext import ImapProtocolError, SequenceSet, parse_vanished, uid_set
+from tuimail.sync.imap_ext import (
+    ImapProtocolError,
+    SequenceSet,
+    parse_copyuid,
+    parse_vanished,
+    uid_set,
+)
+from tuimail.sync.imap_idle import _is_change
 
 
 def test_sequence_set_parses_merges_and_answers_membership() -> None:
@@ -94,3 +102,47 @@ def test_body_batches_respect_count_and_bytes() -> None:
     rows = [(1, 10, 400), (2, 9, 400), (3, 8, 400), (4, 7, 5000), (5, 6, 1)]
     chunks = [[r[0] for r in c] for c in _size_batches(rows, 2, 1000)]
     assert chunks == [[1, 2], [3], [4], [5]]
+
+
+def test_copyuid_pairs_uids_in_the_order_written() -> None:
+    parsed = parse_copyuid(b"38505 304,319:320 3956:3958", limit=3)
+    assert parsed.uidvalidity == 38505
+    assert parsed.mapping == {304: 3956, 319: 3957, 320: 3958}
+    assert parse_copyuid("7 3:1 10:12", limit=3).mapping == {3: 10, 2: 11, 1: 12}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [b"1 1:4294967295 1:4294967295", b"1 1:2 5", b"x 1 2", b"1 1", b"1 0 5", b"1 * 5"],
+)
+def test_hostile_or_malformed_copyuid_is_refused_without_expanding_it(text: bytes) -> None:
+    with pytest.raises(ImapProtocolError):
+        parse_copyuid(text, limit=2)
+
+
+def test_idle_responses_that_mean_a_change() -> None:
+    assert _is_change((3, b"EXISTS"))
+    assert _is_change((2, b"EXPUNGE"))
+    assert _is_change((5, b"FETCH", (b"FLAGS", (b"\\Seen",))))
+    assert _is_change((b"VANISHED", 7))
+    assert not _is_change((b"OK", b"Still here"))
+    assert not _is_change((1, b"RECENT"))
+
+
+@pytest.mark.parametrize(("text", "expected"), [("true", True), ("false", False), (None, False)])
+def test_the_imap_bodies_setting(text: str | None, expected: bool) -> None:
+    line = f"bodies = {text}\n" if text else ""
+    config = parse_config(
+        f'[accounts.a]\naddress = "a@b.c"\n[accounts.a.imap]\nhost = "mail.b.c"\n{line}'
+    )
+    incoming = config.accounts["a"].incoming
+    assert incoming is not None and incoming.bodies is expected
+
+
+def test_bodies_is_an_imap_setting_only_and_a_boolean() -> None:
+    with pytest.raises(ConfigError, match="bodies"):
+        parse_config('[accounts.a]\naddress = "a@b.c"\n[accounts.a.imap]\nhost = "h"\nbodies = 1')
+    with pytest.raises(ConfigError, match="bodies"):
+        parse_config(
+            '[accounts.a]\naddress = "a@b.c"\n[accounts.a.pop3]\nhost = "h"\nbodies = true'
+        )
