@@ -20,6 +20,7 @@ from tests.integration.test_imap_sync import (
     ACCOUNT,
     FaultProxyFactory,
     Mailbox,
+    ReducedDovecot,
     Server,
     append,
     folder_id,
@@ -300,5 +301,49 @@ def test_a_crash_after_an_op_reached_the_server_replays_it_harmlessly(
         account = read.account_id(conn, ACCOUNT)
         assert account is not None and ops.pending(conn, account) == []
         assert "\\Seen" in server_view(box)[read.row(conn, second).uid or 0][0]  # type: ignore[union-attr]
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("crash_at", ["imap.op_replayed", "imap.op_replayed:2"])
+@pytest.mark.parametrize("without", [(), ("MOVE",), ("MOVE", "UIDPLUS")], ids=str)
+def test_a_crash_after_a_move_and_copy_reached_the_server_does_not_repeat_them(
+    without: tuple[str, ...], crash_at: str, reduced_dovecot: ReducedDovecot, tmp_path: Path
+) -> None:
+    from tuimail.store import ops
+
+    box = new_mailbox(reduced_dovecot(without=set(without)))
+    with box.device() as device:
+        device.create_folder("Archive")
+    append(box, 3)
+    config = write_config(box, tmp_path / "config.toml")
+    data = tmp_path / "data"
+    assert sync_process(config, data).returncode == 0
+    conn = open_store(data)
+    try:
+        archive = folder_id(conn, "Archive")
+        first, second, _ = read.message_ids(conn, folder_id(conn, "INBOX"))
+        ops.enqueue(conn, ops.OpKind.MOVE, [first], to_folder_id=archive)
+        ops.enqueue(conn, ops.OpKind.COPY, [second], to_folder_id=archive)
+    finally:
+        conn.close()
+    crashed = sync_process(config, data, crash_at=crash_at)
+    assert crashed.returncode == CRASH_EXIT_CODE, crashed.stderr
+    reached = 2 if crash_at.endswith(":2") else 1
+    assert len(server_view(box, "Archive")) == reached, "the op reached the server"
+
+    assert sync_process(config, data).returncode == 0
+    archive_view = server_view(box, "Archive")
+    assert len(archive_view) == 2, "neither was carried out twice"
+    conn = open_store(data)
+    try:
+        assert store_view(conn, "Archive") == archive_view
+        assert store_view(conn) == {
+            uid: item for uid, item in server_view(box).items() if "\\Deleted" not in item[0]
+        }
+        account = read.account_id(conn, ACCOUNT)
+        assert account is not None and ops.pending(conn, account) == []
+        placeholders = conn.execute("SELECT count(*) FROM messages WHERE uid IS NULL")
+        assert placeholders.fetchone()[0] == 0
     finally:
         conn.close()
