@@ -79,6 +79,7 @@ class TuimailApp(App[int]):
         self._cancel = threading.Event()
         self._accounts_in_pass: set[str] = set()
         self._bodies_wanted: set[int] = set()
+        self._watching: set[str] = set()
         self._worker_lock = threading.Lock()
 
     def _register_themes(self) -> None:
@@ -162,7 +163,10 @@ class TuimailApp(App[int]):
             else:
                 from tuimail.sync.imap_command import sync_account
 
-                sync_account(account, self.data_dir, self.emit, cancel=self._cancel)
+                synced = sync_account(account, self.data_dir, self.emit, cancel=self._cancel)
+                if synced and not self._cancel.is_set():
+                    # Folders are known now: keep the inbox fresh from here on.
+                    self.call_from_thread(self.start_idle_watcher, account.name)
         except Exception as exc:  # the engines report their own failures; this is a bug
             log.exception("mail pass of %s crashed", account.name)
             self.emit(SyncFailed(account.name, protocol, "internal", f"internal error: {exc}"))
@@ -178,6 +182,33 @@ class TuimailApp(App[int]):
                 self.post_message(message)
             else:
                 target.post_message(message)
+
+    def start_idle_watcher(self, name: str) -> None:
+        """Watch account `name`'s inbox with IDLE (or polling) in a long-lived worker."""
+        with self._worker_lock:
+            if name in self._watching:
+                return
+            self._watching.add(name)
+        self.run_worker(
+            partial(self._idle_in_thread, self.config.accounts[name]),
+            thread=True,
+            group=f"idle-{name}",
+            name=f"idle {name}",
+            exit_on_error=False,
+        )
+
+    def _idle_in_thread(self, account: AccountConfig) -> None:
+        """Worker thread: wait for new mail until the app exits (or the password is refused)."""
+        from tuimail.sync.imap_idle import ImapIdleWatcher
+
+        try:
+            ImapIdleWatcher(account, self.data_dir, emit=self.emit, cancel=self._cancel).run()
+        except Exception as exc:  # the watcher reports its own failures; this is a bug
+            log.exception("watching %s crashed", account.name)
+            self.emit(SyncFailed(account.name, Protocol.IMAP, "internal", f"internal error: {exc}"))
+        finally:
+            with self._worker_lock:
+                self._watching.discard(account.name)
 
     @on(BodyWanted)
     def _body_wanted(self, message: BodyWanted) -> None:
@@ -237,6 +268,10 @@ def ui_messages_for(event: Event) -> list[Message]:
             stamp = datetime.now().strftime("%H:%M")
             text = f"{sanitize_line(event.summary)} ({stamp})"
             return [AccountStatus(event.account, AccountState.IDLE, text)]
+        case SyncFailed() if event.kind == "busy":
+            # Another pass over the account (a cron sync, the inbox watcher) has the lock.
+            text = "another sync of this account is running; it brings the news"
+            return [AccountStatus(event.account, AccountState.BUSY, text)]
         case SyncFailed() | AuthNeeded():
             text = sanitize_line(event.message).strip()
             return [

@@ -95,3 +95,20 @@ async def test_opening_a_headers_only_imap_message_downloads_its_body(
         assert read.body(conn, row.id) is not None
     finally:
         conn.close()
+
+
+async def test_imap_mail_arriving_later_appears_through_the_inbox_watcher(
+    mail_servers: MailServers, tmp_path: Path
+) -> None:
+    user = mail_servers.add_user("appidle")
+    mail_servers.deliver(user, _message(1))
+    config = _config(mail_servers, user, "imap", mail_servers.imaps_port)
+    app = TuimailApp(config, tmp_path)
+    async with app.run_test(size=(120, 36)) as pilot:
+        table = app.screen.query_one("#messages", DataTable)
+        await _wait_for(pilot, lambda: table.row_count == 1)
+        await _wait_for(pilot, lambda: "acct" in app._watching)
+        # Another client's mail, after the first sync: IDLE brings it in.
+        await asyncio.to_thread(mail_servers.deliver, user, _message(2))
+        await _wait_for(pilot, lambda: table.row_count == 2)
+        assert str(table.get_row_at(0)[3]) == "app test 2"
