@@ -9,7 +9,7 @@ import shlex
 from pathlib import Path
 
 import pytest
-from textual.widgets import DataTable, Static
+from textual.widgets import Static
 
 from tests.support.mailservers import MailServers
 from tuimail.app import TuimailApp
@@ -18,6 +18,7 @@ from tuimail.store import read
 from tuimail.store.db import open_store
 from tuimail.sync.events import discard
 from tuimail.sync.imap_command import sync_account
+from tuimail.ui.widgets.message_list import MessageList
 
 pytestmark = pytest.mark.integration
 
@@ -64,9 +65,9 @@ async def test_app_fetches_pop3_mail_without_a_keypress(
     config = _config(mail_servers, user, "pop3", mail_servers.pop3s_port)
     app = TuimailApp(config, tmp_path)
     async with app.run_test(size=(120, 36)) as pilot:
-        table = app.screen.query_one("#messages", DataTable)
-        await _wait_for(pilot, lambda: table.row_count == 3)
-        subjects = {str(table.get_row_at(i)[3]) for i in range(3)}
+        table = app.screen.query_one(MessageList)
+        await _wait_for(pilot, lambda: len(table.ids) == 3)
+        subjects = {table.row_at(i).envelope.subject for i in range(3)}
         assert subjects == {"app test 1", "app test 2", "app test 3"}
 
 
@@ -105,10 +106,10 @@ async def test_imap_mail_arriving_later_appears_through_the_inbox_watcher(
     config = _config(mail_servers, user, "imap", mail_servers.imaps_port)
     app = TuimailApp(config, tmp_path)
     async with app.run_test(size=(120, 36)) as pilot:
-        table = app.screen.query_one("#messages", DataTable)
-        await _wait_for(pilot, lambda: table.row_count == 1)
+        table = app.screen.query_one(MessageList)
+        await _wait_for(pilot, lambda: len(table.ids) == 1)
         await _wait_for(pilot, lambda: "acct" in app._watching)
         # Another client's mail, after the first sync: IDLE brings it in.
         await asyncio.to_thread(mail_servers.deliver, user, _message(2))
-        await _wait_for(pilot, lambda: table.row_count == 2)
-        assert str(table.get_row_at(0)[3]) == "app test 2"
+        await _wait_for(pilot, lambda: len(table.ids) == 2)
+        assert table.row_at(0).envelope.subject == "app test 2"

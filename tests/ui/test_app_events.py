@@ -6,8 +6,6 @@ import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
-from textual.widgets import DataTable
-
 from tuimail.app import TuimailApp
 from tuimail.demo import DEMO_FOLDERS, build_demo_store, demo_config
 from tuimail.model import Protocol
@@ -16,6 +14,7 @@ from tuimail.store.db import open_store
 from tuimail.store.ingest import store_message
 from tuimail.sync.events import StoreChanged, SyncFailed, SyncFinished, SyncProgress
 from tuimail.ui.messages import AccountState
+from tuimail.ui.widgets.message_list import MessageList
 from tuimail.ui.widgets.status_bar import StatusBar
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
@@ -37,8 +36,8 @@ async def test_store_changed_shows_new_mail_without_a_keypress(tmp_path: Path) -
     app = TuimailApp(demo_config(), tmp_path, clock=lambda: NOW)
     async with app.run_test(size=(120, 36)) as pilot:
         await pilot.pause()
-        table = app.screen.query_one("#messages", DataTable)
-        before = table.row_count
+        table = app.screen.query_one(MessageList)
+        before = len(table.ids)
         # An engine in another thread stores a message with its own connection, then emits.
         conn = open_store(tmp_path)
         try:
@@ -50,9 +49,9 @@ async def test_store_changed_shows_new_mail_without_a_keypress(tmp_path: Path) -
         _emit_from_thread(app, StoreChanged("demo", (inbox.id,), revision))
         await pilot.pause()
         await pilot.pause()
-        assert table.row_count == before + 1 == DEMO_FOLDERS["INBOX"][1] + 5
-        first = table.get_row_at(0)
-        assert str(first[3]) == "Arrived while the app was open"
+        assert len(table.ids) == before + 1 == DEMO_FOLDERS["INBOX"][1] + 5
+        first = table.row_at(0)
+        assert first is not None and first.envelope.subject == "Arrived while the app was open"
 
 
 async def test_progress_and_failure_reach_the_status_bar(tmp_path: Path) -> None:

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from rich.text import Text
-
 from tuimail.mail.sanitize import sanitize_line
-from tuimail.model import FLAGGED, SEEN, Address
+from tuimail.model import Address
 
 
 def short_date(moment: datetime | None, now: datetime) -> str:
@@ -33,17 +31,3 @@ def sender_text(addresses: tuple[Address, ...]) -> str:
 def addresses_text(addresses: tuple[Address, ...]) -> str:
     """All addresses of a header, sanitized to one line."""
     return sanitize_line(", ".join(str(a) for a in addresses))
-
-
-def flag_marks(flags: frozenset[str], has_attachments: bool) -> Text:
-    """A three-column mark: unread dot, flag star, attachment clip."""
-    return Text.assemble(
-        ("●" if SEEN not in flags else " ", "bold"),
-        ("★" if FLAGGED in flags else " ", ""),
-        ("@" if has_attachments else " ", "dim"),
-    )
-
-
-def plain(text: str, style: str = "") -> Text:
-    """Untrusted text as a rich Text: never parsed as markup."""
-    return Text(sanitize_line(text), style=style, no_wrap=True, overflow="ellipsis")

@@ -1,8 +1,7 @@
 """The main screen: folders | message list / message view.
 
-A first, small version: it reads the store (tuimail.store.read) and shows what is there. The
-message list shows the newest MESSAGE_LIST_LIMIT messages of a folder; the line-API list for
-100k-message folders replaces it with the terminal-app work.
+It reads the store (tuimail.store.read) and shows what is there; the message list is a line-API
+widget that reads rows only for the lines it paints, so large folders open at once.
 """
 
 from __future__ import annotations
@@ -17,18 +16,20 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, OptionList, Static
+from textual.timer import Timer
+from textual.widgets import Footer, Header, OptionList, Static
 from textual.widgets.option_list import Option
 
 from tuimail.mail.parse import parse_message
 from tuimail.mail.render import render_message
 from tuimail.mail.sanitize import sanitize_line
 from tuimail.store import read
-from tuimail.ui.format import addresses_text, flag_marks, plain, sender_text, short_date
+from tuimail.ui.format import addresses_text
 from tuimail.ui.messages import AccountStatus, BodyWanted, StoreUpdated
+from tuimail.ui.widgets.message_list import MessageList
 from tuimail.ui.widgets.status_bar import StatusBar
 
-MESSAGE_LIST_LIMIT = 1000
+SHOW_DELAY = 0.06  # seconds the cursor rests before the message view follows it
 
 
 class MainScreen(Screen[None]):
@@ -49,13 +50,14 @@ class MainScreen(Screen[None]):
         self.clock = clock or (lambda: datetime.now().astimezone())
         self.folder_ids: list[int] = []
         self.current_folder_id: int | None = None
+        self._show_timer: Timer | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
         with Horizontal(id="main-panes"):
             yield OptionList(id="folders")
             with Vertical(id="right"):
-                yield DataTable(id="messages", cursor_type="row", zebra_stripes=False)
+                yield MessageList(self.conn, self.clock, id="messages")
                 with VerticalScroll(id="view"):
                     yield Static(id="view-headers")
                     yield Static(id="view-body")
@@ -63,11 +65,6 @@ class MainScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        table = self.query_one("#messages", DataTable)
-        table.add_column(" ", key="marks", width=3)
-        table.add_column("Date", key="date", width=10)
-        table.add_column("From", key="from", width=22)
-        table.add_column("Subject", key="subject")
         infos = self._load_folders()
         if infos:
             self.show_folder(infos[0].id)
@@ -79,7 +76,7 @@ class MainScreen(Screen[None]):
                     "`tuimail accounts check`, or try the demo: `tuimail demo`."
                 )
             )
-        table.focus()
+        self.query_one(MessageList).focus()
 
     def _load_folders(self) -> list[read.FolderInfo]:
         """(Re)build the folder list from the store, keeping the highlighted folder."""
@@ -125,41 +122,25 @@ class MainScreen(Screen[None]):
             self.show_folder(int(event.option.id))
 
     def show_folder(self, folder_id: int) -> None:
-        """Fill the message list with the folder's newest messages."""
-        table = self.query_one("#messages", DataTable)
-        keep_message = None
-        if folder_id == self.current_folder_id and table.row_count:
-            keep_message = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        """Show a folder's messages, newest first (the same folder again keeps the cursor)."""
         self.current_folder_id = folder_id
-        table.clear()
-        ids = read.message_ids(self.conn, folder_id)
-        now = self.clock()
-        for row in read.rows(self.conn, ids[:MESSAGE_LIST_LIMIT]):
-            style = "bold" if "\\Seen" not in row.flags else ""
-            table.add_row(
-                flag_marks(row.flags, row.envelope.has_attachments),
-                short_date(row.envelope.date or row.sort_date, now),
-                plain(sender_text(row.envelope.from_), style),
-                plain(row.envelope.subject or "(no subject)", style),
-                key=str(row.id),
-            )
-        if keep_message is not None and keep_message in table.rows:
-            table.move_cursor(row=table.get_row_index(keep_message))
+        self.query_one(MessageList).load(folder_id)
         info = read.folder(self.conn, folder_id)
         if info is not None:
-            shown = min(len(ids), MESSAGE_LIST_LIMIT)
             self.sub_title = sanitize_line(f"{info.account}/{info.name}") + (
                 f" — {info.total} messages, {info.unread} unread"
-                + (f" (newest {shown} shown)" if shown < len(ids) else "")
             )
 
-    @on(DataTable.RowHighlighted, "#messages")
-    def _message_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        if event.row_key.value is not None:
-            self.show_message(int(event.row_key.value))
+    @on(MessageList.Highlighted)
+    def _message_highlighted(self, event: MessageList.Highlighted) -> None:
+        # Holding j/k must not parse every message it passes: show the one the cursor rests on.
+        if self._show_timer is not None:
+            self._show_timer.stop()
+        self._show_timer = self.set_timer(SHOW_DELAY, lambda: self.show_message(event.message_id))
 
-    @on(DataTable.RowSelected, "#messages")
-    def _message_selected(self, event: DataTable.RowSelected) -> None:
+    @on(MessageList.Selected)
+    def _message_selected(self, event: MessageList.Selected) -> None:
+        self.show_message(event.message_id)
         self.query_one("#view", VerticalScroll).focus()
 
     def show_message(self, message_id: int) -> None:
@@ -194,4 +175,4 @@ class MainScreen(Screen[None]):
         self.query_one("#view", VerticalScroll).scroll_home(animate=False)
 
     def action_focus_list(self) -> None:
-        self.query_one("#messages", DataTable).focus()
+        self.query_one(MessageList).focus()

@@ -1,0 +1,279 @@
+"""The message list: a line-API ScrollView over a folder's ordered message ids.
+
+Opening a folder reads only its ordered ids (one indexed query); rows are read from the store a
+page at a time, only for the lines being painted, and each painted line is kept in a small LRU
+cache of Strips. So a 100,000-message folder opens and scrolls as fast as a small one. Untrusted
+text is drawn as plain segments after `mail.sanitize` (through ui/format.py), never as markup.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import OrderedDict
+from collections.abc import Callable
+from datetime import datetime
+from typing import TypeVar
+
+from rich.segment import Segment
+from rich.style import Style
+from rich.text import Text
+from textual.binding import Binding
+from textual.geometry import Size
+from textual.message import Message
+from textual.reactive import reactive
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from tuimail.mail.sanitize import sanitize_line
+from tuimail.model import FLAGGED, SEEN
+from tuimail.store import read
+from tuimail.ui.format import sender_text, short_date
+
+PAGE_ROWS = 200  # rows read from the store at once around a painted line
+ROW_CACHE = 4000  # rows kept in memory
+STRIP_CACHE = 1000  # painted lines kept
+MARKS_WIDTH = 4
+DATE_WIDTH = 11
+
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class _LRU(OrderedDict[K, V]):
+    """A dict that forgets its least recently used entries beyond `limit`."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.limit = limit
+
+    def get_fresh(self, key: K) -> V | None:
+        value = self.get(key)
+        if value is not None:
+            self.move_to_end(key)
+        return value
+
+    def put(self, key: K, value: V) -> None:
+        self[key] = value
+        self.move_to_end(key)
+        while len(self) > self.limit:
+            self.popitem(last=False)
+
+
+class MessageList(ScrollView, can_focus=True):
+    """The messages of one folder, newest first, with a cursor."""
+
+    BINDINGS = [
+        Binding("up,k", "cursor_up", "Up", show=False),
+        Binding("down,j", "cursor_down", "Down", show=False),
+        Binding("pageup", "page_up", "Page up", show=False),
+        Binding("pagedown,space", "page_down", "Page down", show=False),
+        Binding("home,g", "first", "First", show=False),
+        Binding("end,G", "last", "Last", show=False),
+        Binding("enter", "select", "Open", show=False),
+    ]
+    COMPONENT_CLASSES = {
+        "message-list--cursor",
+        "message-list--unread",
+        "message-list--date",
+        "message-list--marks",
+    }
+    DEFAULT_CSS = """
+    MessageList {
+        overflow-x: hidden;
+    }
+    MessageList > .message-list--cursor {
+        background: $accent 30%;
+    }
+    MessageList:focus > .message-list--cursor {
+        background: $primary 60%;
+    }
+    MessageList > .message-list--unread {
+        text-style: bold;
+    }
+    MessageList > .message-list--date {
+        color: $text-muted;
+    }
+    MessageList > .message-list--marks {
+        color: $accent;
+    }
+    """
+
+    cursor: reactive[int] = reactive(0, always_update=True, init=False)
+
+    class Highlighted(Message):
+        """The cursor moved to a message."""
+
+        def __init__(self, message_id: int) -> None:
+            super().__init__()
+            self.message_id = message_id
+
+    class Selected(Message):
+        """The user opened the message under the cursor (enter)."""
+
+        def __init__(self, message_id: int) -> None:
+            super().__init__()
+            self.message_id = message_id
+
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        clock: Callable[[], datetime],
+        *,
+        id: str | None = None,
+    ) -> None:
+        super().__init__(id=id)
+        self.conn = conn
+        self.clock = clock
+        self.ids: list[int] = []
+        self.folder_id: int | None = None
+        self._rows: _LRU[int, read.MessageRow] = _LRU(ROW_CACHE)
+        self._strips: _LRU[tuple[int, int, bool], Strip] = _LRU(STRIP_CACHE)
+
+    # --- data ---------------------------------------------------------------------------------
+
+    def load(self, folder_id: int) -> None:
+        """Show folder `folder_id`; when it is the folder already shown, keep the cursor on the
+        same message (new mail above it must not move the user's place)."""
+        keep = self.current_message_id if folder_id == self.folder_id else None
+        self.folder_id = folder_id
+        self.ids = read.message_ids(self.conn, folder_id)
+        self._rows.clear()
+        self._strips.clear()
+        self.virtual_size = Size(self.size.width, len(self.ids))
+        index = 0
+        if keep is not None:
+            try:
+                index = self.ids.index(keep)
+            except ValueError:
+                index = min(self.cursor, max(len(self.ids) - 1, 0))
+        if keep is None:
+            self.scroll_to(y=0, animate=False)
+        self.cursor = index
+        self.refresh()
+
+    @property
+    def current_message_id(self) -> int | None:
+        """The id of the message under the cursor, or None for an empty folder."""
+        if 0 <= self.cursor < len(self.ids):
+            return self.ids[self.cursor]
+        return None
+
+    def row_at(self, index: int) -> read.MessageRow | None:
+        """The store row shown at list position `index` (read a page at a time)."""
+        if not 0 <= index < len(self.ids):
+            return None
+        message_id = self.ids[index]
+        row = self._rows.get_fresh(message_id)
+        if row is None:
+            start = max(0, index - PAGE_ROWS // 2)
+            for fetched in read.rows(self.conn, self.ids[start : start + PAGE_ROWS]):
+                self._rows.put(fetched.id, fetched)
+            row = self._rows.get_fresh(message_id)
+        return row
+
+    # --- painting -----------------------------------------------------------------------------
+
+    def render_line(self, y: int) -> Strip:
+        index = round(self.scroll_offset.y) + y
+        width = self.size.width
+        if index >= len(self.ids):
+            return Strip.blank(width, self.rich_style)
+        selected = index == self.cursor
+        key = (index, width, selected)
+        strip = self._strips.get_fresh(key)
+        if strip is None:
+            strip = self._paint(index, width, selected)
+            self._strips.put(key, strip)
+        return strip
+
+    def _paint(self, index: int, width: int, selected: bool) -> Strip:
+        base = self.rich_style
+        row = self.row_at(index)
+        if row is None:  # deleted since the ids were read; the next StoreUpdated reloads
+            return Strip.blank(width, base)
+        unread = SEEN not in row.flags
+        style = base
+        if unread:
+            style += self.get_component_rich_style("message-list--unread", partial=True)
+        if selected:
+            style += self.get_component_rich_style("message-list--cursor", partial=True)
+        marks_style = style + self.get_component_rich_style("message-list--marks", partial=True)
+        date_style = style + self.get_component_rich_style("message-list--date", partial=True)
+        sender_width = max(10, min(28, width // 4))
+        subject_width = max(0, width - MARKS_WIDTH - DATE_WIDTH - sender_width - 2)
+        marks = ("●" if unread else " ") + ("★" if FLAGGED in row.flags else " ")
+        marks += "@" if row.envelope.has_attachments else " "
+        date = short_date(row.envelope.date or row.sort_date, self.clock())
+        subject = sanitize_line(row.envelope.subject) or "(no subject)"
+        segments = [
+            *_cell(marks, MARKS_WIDTH, marks_style),
+            *_cell(date, DATE_WIDTH, date_style),
+            *_cell(sender_text(row.envelope.from_), sender_width, style),
+            Segment("  ", style),
+            *_cell(subject, subject_width, style),
+        ]
+        return Strip(segments).adjust_cell_length(width, style)
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._strips.clear()
+
+    def on_resize(self) -> None:
+        self.virtual_size = Size(self.size.width, len(self.ids))
+        self._strips.clear()
+
+    # --- cursor -------------------------------------------------------------------------------
+
+    def watch_cursor(self, old: int, new: int) -> None:
+        if not self.ids:
+            return
+        clamped = max(0, min(new, len(self.ids) - 1))
+        if clamped != new:
+            self.cursor = clamped
+            return
+        top = round(self.scroll_offset.y)
+        height = max(1, self.scrollable_content_region.height)
+        if new < top:
+            self.scroll_to(y=new, animate=False)
+        elif new >= top + height:
+            self.scroll_to(y=new - height + 1, animate=False)
+        self.refresh()
+        self.post_message(self.Highlighted(self.ids[new]))
+
+    def _page(self) -> int:
+        return max(1, self.scrollable_content_region.height - 1)
+
+    def action_cursor_up(self) -> None:
+        self.cursor -= 1
+
+    def action_cursor_down(self) -> None:
+        self.cursor += 1
+
+    def action_page_up(self) -> None:
+        self.scroll_to(y=max(0, round(self.scroll_offset.y) - self._page()), animate=False)
+        self.cursor -= self._page()
+
+    def action_page_down(self) -> None:
+        self.scroll_to(y=round(self.scroll_offset.y) + self._page(), animate=False)
+        self.cursor += self._page()
+
+    def action_first(self) -> None:
+        self.cursor = 0
+
+    def action_last(self) -> None:
+        self.cursor = len(self.ids) - 1
+
+    def action_select(self) -> None:
+        message_id = self.current_message_id
+        if message_id is not None:
+            self.post_message(self.Selected(message_id))
+
+
+def _cell(text: str, width: int, style: Style) -> list[Segment]:
+    """`text` cut or padded to exactly `width` cells (wide characters count as two)."""
+    if width <= 0:
+        return []
+    cell = Text(text, style=style, no_wrap=True, overflow="ellipsis", end="")
+    cell.truncate(width, overflow="ellipsis", pad=True)
+    return [Segment(cell.plain, style)]
