@@ -40,6 +40,7 @@ from tuimail.ui.messages import (
     AccountState,
     AccountStatus,
     BodyWanted,
+    IntentQueued,
     StoreUpdated,
     UserNotice,
 )
@@ -80,6 +81,7 @@ class TuimailApp(App[int]):
         self._accounts_in_pass: set[str] = set()
         self._bodies_wanted: set[int] = set()
         self._watching: set[str] = set()
+        self._replay_wanted: set[str] = set()
         self._worker_lock = threading.Lock()
 
     def _register_themes(self) -> None:
@@ -173,6 +175,10 @@ class TuimailApp(App[int]):
         finally:
             with self._worker_lock:
                 self._accounts_in_pass.discard(account.name)
+                again = account.name in self._replay_wanted
+                self._replay_wanted.discard(account.name)
+            if again and not self._cancel.is_set():
+                self.call_from_thread(self.start_mail_worker, account.name)
 
     def emit(self, event: Event) -> None:
         """Any thread: turn an engine event into UI messages (post_message is thread-safe)."""
@@ -209,6 +215,22 @@ class TuimailApp(App[int]):
         finally:
             with self._worker_lock:
                 self._watching.discard(account.name)
+
+    @on(IntentQueued)
+    def _intent_queued(self, message: IntentQueued) -> None:
+        """Replay the user's action to the server soon: a pass replays pending ops first."""
+        names = {info.id: info.name for info in read.accounts(self.conn)}
+        account = self.config.accounts.get(names.get(message.account_id, ""))
+        if account is None or account.incoming is None:
+            return
+        if account.incoming.protocol is not Protocol.IMAP:
+            return  # POP3 and local accounts keep their flags locally
+        with self._worker_lock:
+            if account.name in self._accounts_in_pass:
+                # The running pass may have replayed already; run one more when it ends.
+                self._replay_wanted.add(account.name)
+                return
+        self.start_mail_worker(account.name)
 
     @on(BodyWanted)
     def _body_wanted(self, message: BodyWanted) -> None:

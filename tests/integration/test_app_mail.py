@@ -8,6 +8,7 @@ import json
 import shlex
 from pathlib import Path
 
+import imapclient
 import pytest
 from textual.widgets import Static
 
@@ -113,3 +114,33 @@ async def test_imap_mail_arriving_later_appears_through_the_inbox_watcher(
         await asyncio.to_thread(mail_servers.deliver, user, _message(2))
         await _wait_for(pilot, lambda: len(table.ids) == 2)
         assert table.row_at(0).envelope.subject == "app test 2"
+
+
+async def test_flagging_in_the_app_reaches_the_imap_server(
+    mail_servers: MailServers, tmp_path: Path
+) -> None:
+    user = mail_servers.add_user("appflag")
+    mail_servers.deliver(user, _message(5))
+    config = _config(mail_servers, user, "imap", mail_servers.imaps_port)
+    app = TuimailApp(config, tmp_path)
+    async with app.run_test(size=(120, 36)) as pilot:
+        table = app.screen.query_one(MessageList)
+        await _wait_for(pilot, lambda: len(table.ids) == 1)
+        table.focus()
+        await pilot.press("F")
+
+        def flagged_on_server() -> bool:
+            context = mail_servers.client_ssl_context()
+            with imapclient.IMAPClient(
+                mail_servers.host, mail_servers.imaps_port, ssl_context=context, timeout=20
+            ) as client:
+                client.login(user, mail_servers.users[user])
+                client.select_folder("INBOX", readonly=True)
+                flags = client.get_flags(client.search("ALL"))
+                return any(b"\\Flagged" in f for f in flags.values())
+
+        for _ in range(200):
+            if await asyncio.to_thread(flagged_on_server):
+                break
+            await pilot.pause(0.1)
+        assert await asyncio.to_thread(flagged_on_server)

@@ -61,3 +61,11 @@ class BodyWanted(Message):
     def __init__(self, message_id: int) -> None:
         super().__init__()
         self.message_id = message_id
+
+
+class IntentQueued(Message):
+    """The user changed messages of an account (flags, moves, deletes): replay it to the server."""
+
+    def __init__(self, account_id: int) -> None:
+        super().__init__()
+        self.account_id = account_id

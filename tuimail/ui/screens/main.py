@@ -23,9 +23,13 @@ from textual.widgets.option_list import Option
 from tuimail.mail.parse import parse_message
 from tuimail.mail.render import render_message
 from tuimail.mail.sanitize import sanitize_line
-from tuimail.store import read
+from tuimail.model import FLAGGED, SEEN, FolderRole
+from tuimail.store import ops, read
+from tuimail.store import search as store_search
 from tuimail.ui.format import addresses_text
-from tuimail.ui.messages import AccountStatus, BodyWanted, StoreUpdated
+from tuimail.ui.messages import AccountStatus, BodyWanted, IntentQueued, StoreUpdated
+from tuimail.ui.screens.help import HelpScreen, binding_rows
+from tuimail.ui.screens.search import SearchPrompt
 from tuimail.ui.widgets.message_list import MessageList
 from tuimail.ui.widgets.status_bar import StatusBar
 
@@ -38,7 +42,12 @@ class MainScreen(Screen[None]):
     BINDINGS = [
         Binding("q", "app.quit", "Quit"),
         Binding("tab", "focus_next", "Next pane", show=True),
-        Binding("escape", "focus_list", "Back to list", show=False),
+        Binding("escape", "back", "Back to the list / end a search", show=False),
+        Binding("slash", "search", "Search this folder"),
+        Binding("question_mark", "help", "Keys"),
+        Binding("N", "toggle_read", "Mark read / unread", show=False),
+        Binding("F", "toggle_flag", "Flag / unflag", show=False),
+        Binding("d", "delete", "Delete (move to Trash)", show=False),
     ]
 
     def __init__(
@@ -141,7 +150,91 @@ class MainScreen(Screen[None]):
     @on(MessageList.Selected)
     def _message_selected(self, event: MessageList.Selected) -> None:
         self.show_message(event.message_id)
+        row = read.row(self.conn, event.message_id)
+        if row is not None and SEEN not in row.flags:
+            self._act(ops.OpKind.SEEN, row)
         self.query_one("#view", VerticalScroll).focus()
+
+    # --- actions on messages: intents written to the store, replayed to the server by the app
+
+    def _current_row(self) -> read.MessageRow | None:
+        message_id = self.query_one(MessageList).current_message_id
+        return None if message_id is None else read.row(self.conn, message_id)
+
+    def _act(
+        self,
+        kind: ops.OpKind,
+        row: read.MessageRow,
+        *,
+        flag: str | None = None,
+        to_folder_id: int | None = None,
+    ) -> None:
+        ops.enqueue(self.conn, kind, [row.id], flag=flag, to_folder_id=to_folder_id)
+        messages = self.query_one(MessageList)
+        if kind is ops.OpKind.MOVE or kind is ops.OpKind.DELETE:
+            if messages.folder_id is not None:
+                messages.load(messages.folder_id)
+            else:
+                messages.show_ids([i for i in messages.ids if i != row.id])
+        else:
+            messages.forget_rows()
+        self._load_folders()
+        self.post_message(IntentQueued(row.account_id))
+
+    def action_toggle_read(self) -> None:
+        row = self._current_row()
+        if row is not None:
+            self._act(ops.OpKind.UNSEEN if SEEN in row.flags else ops.OpKind.SEEN, row)
+
+    def action_toggle_flag(self) -> None:
+        row = self._current_row()
+        if row is not None:
+            kind = ops.OpKind.UNFLAG if FLAGGED in row.flags else ops.OpKind.FLAG
+            self._act(kind, row, flag=FLAGGED)
+
+    def action_delete(self) -> None:
+        """Move to the account's Trash; in the Trash (or with none), delete for good."""
+        row = self._current_row()
+        if row is None:
+            return
+        trash = next(
+            (f for f in read.folders(self.conn, row.account_id) if f.role is FolderRole.TRASH),
+            None,
+        )
+        if trash is not None and trash.id != row.folder_id:
+            self._act(ops.OpKind.MOVE, row, to_folder_id=trash.id)
+            self.notify("Moved to Trash.", markup=False)
+        else:
+            self._act(ops.OpKind.DELETE, row)
+            self.notify("Deleted.", markup=False)
+
+    def action_search(self) -> None:
+        if self.current_folder_id is None:
+            return
+        info = read.folder(self.conn, self.current_folder_id)
+        scope = sanitize_line(f"{info.account}/{info.name}") if info else "this folder"
+
+        def run(query: str | None) -> None:
+            if not query or self.current_folder_id is None:
+                return
+            ids = store_search.search(self.conn, query, folder_ids=self.current_folder_id)
+            self.query_one(MessageList).show_ids(ids)
+            self.sub_title = (
+                f"{scope}: {len(ids)} found for {sanitize_line(query)!r} (escape: back)"
+            )
+            self.query_one(MessageList).focus()
+
+        self.app.push_screen(SearchPrompt(scope), run)
+
+    def action_back(self) -> None:
+        messages = self.query_one(MessageList)
+        if messages.folder_id is None and self.current_folder_id is not None:
+            self.show_folder(self.current_folder_id)  # end the search
+        messages.focus()
+
+    def action_help(self) -> None:
+        rows = binding_rows(self.BINDINGS, MessageList.BINDINGS, self.app.BINDINGS)
+        self.app.push_screen(HelpScreen(rows))
 
     def show_message(self, message_id: int) -> None:
         """Show headers and the rendered, sanitized body of a message."""
@@ -173,6 +266,3 @@ class MainScreen(Screen[None]):
         else:
             body.update(Text(render_message(parse_message(raw), raw)))
         self.query_one("#view", VerticalScroll).scroll_home(animate=False)
-
-    def action_focus_list(self) -> None:
-        self.query_one(MessageList).focus()

@@ -152,6 +152,22 @@ class MessageList(ScrollView, can_focus=True):
         self.cursor = index
         self.refresh()
 
+    def show_ids(self, ids: list[int]) -> None:
+        """Show an arbitrary list of messages (search results), in the order given."""
+        self.folder_id = None
+        self.ids = list(ids)
+        self.forget_rows()
+        self.virtual_size = Size(self.size.width, len(self.ids))
+        self.scroll_to(y=0, animate=False)
+        self.cursor = 0
+        self.refresh()
+
+    def forget_rows(self) -> None:
+        """Drop cached rows and painted lines (after the user changed messages in the store)."""
+        self._rows.clear()
+        self._strips.clear()
+        self.refresh()
+
     @property
     def current_message_id(self) -> int | None:
         """The id of the message under the cursor, or None for an empty folder."""

@@ -1,0 +1,93 @@
+"""Reading, flagging, deleting and searching in the app: intents land in the store at once."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from tuimail.app import TuimailApp
+from tuimail.demo import build_demo_store, demo_config
+from tuimail.model import FLAGGED, SEEN
+from tuimail.store import read
+from tuimail.ui.screens.help import HelpScreen
+from tuimail.ui.widgets.message_list import MessageList
+
+NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+
+
+def _folder(app: TuimailApp, name: str) -> read.FolderInfo:
+    return next(f for f in read.folders(app.conn) if f.name == name)
+
+
+async def test_read_flag_and_delete(tmp_path: Path) -> None:
+    build_demo_store(tmp_path, now=NOW)
+    app = TuimailApp(demo_config(), tmp_path, clock=lambda: NOW)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.pause()
+        messages = app.screen.query_one(MessageList)
+        first = messages.current_message_id
+        assert first is not None
+        unread_before = _folder(app, "INBOX").unread
+
+        await pilot.press("enter")  # opening marks it read
+        await pilot.pause()
+        row = read.row(app.conn, first)
+        assert row is not None and SEEN in row.flags
+        assert _folder(app, "INBOX").unread == unread_before - 1
+
+        messages.focus()
+        await pilot.press("N")  # and back to unread
+        row = read.row(app.conn, first)
+        assert row is not None and SEEN not in row.flags
+
+        await pilot.press("F")
+        row = read.row(app.conn, first)
+        assert row is not None and FLAGGED in row.flags
+
+        trash_before = _folder(app, "Trash").total
+        total_before = _folder(app, "INBOX").total
+        await pilot.press("d")
+        await pilot.pause()
+        assert _folder(app, "INBOX").total == total_before - 1
+        assert _folder(app, "Trash").total == trash_before + 1
+        assert first not in messages.ids
+        moved = read.row(app.conn, first)
+        assert moved is not None and moved.folder_id == _folder(app, "Trash").id
+
+
+async def test_search_shows_results_and_escape_goes_back(tmp_path: Path) -> None:
+    build_demo_store(tmp_path, now=NOW)
+    app = TuimailApp(demo_config(), tmp_path, clock=lambda: NOW)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.pause()
+        messages = app.screen.query_one(MessageList)
+        everything = len(messages.ids)
+        await pilot.press("slash")
+        await pilot.pause()
+        await pilot.press(*"newsletter", "enter")
+        await pilot.pause()
+        assert messages.folder_id is None
+        subjects = [messages.row_at(i).envelope.subject for i in range(len(messages.ids))]
+        assert "Our autumn newsletter (HTML only)" in subjects
+        assert len(messages.ids) < everything
+        await pilot.press("escape")
+        await pilot.pause()
+        assert len(messages.ids) == everything
+
+
+async def test_help_lists_the_keys(tmp_path: Path) -> None:
+    build_demo_store(tmp_path, now=NOW)
+    app = TuimailApp(demo_config(), tmp_path, clock=lambda: NOW)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.pause()
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        keys = dict(app.screen.rows)
+        assert keys["/"] == "Search this folder"
+        assert keys["?"] == "Keys"
+        assert "Flag / unflag" in keys.values()
+        assert "j" in " ".join(keys)  # the list's own keys are there too
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not isinstance(app.screen, HelpScreen)

@@ -1,0 +1,60 @@
+"""The help screen: every key binding of the main screen, the message list and the app."""
+
+from __future__ import annotations
+
+from rich.table import Table
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.keys import format_key
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+
+def binding_rows(*sources: list[BindingType]) -> list[tuple[str, str]]:
+    """(keys, description) for every binding that has a description, in order, without repeats."""
+    rows: list[tuple[str, str]] = []
+    seen: set[str] = set()
+    for bindings in sources:
+        for binding in bindings:
+            if not isinstance(binding, Binding) or not binding.description:
+                continue
+            keys = ", ".join(format_key(key.strip()) for key in binding.key.split(","))
+            if keys in seen:
+                continue
+            seen.add(keys)
+            rows.append((keys, binding.description))
+    return rows
+
+
+class HelpScreen(ModalScreen[None]):
+    """Lists the keys; escape, q or ? closes it."""
+
+    BINDINGS = [Binding("escape,q,question_mark", "dismiss", "Close")]
+    DEFAULT_CSS = """
+    HelpScreen {
+        align: center middle;
+    }
+    HelpScreen > VerticalScroll {
+        width: 64;
+        height: auto;
+        max-height: 90%;
+        border: round $primary;
+        background: $surface;
+        padding: 0 1;
+    }
+    """
+
+    def __init__(self, rows: list[tuple[str, str]]) -> None:
+        super().__init__()
+        self.rows = rows
+
+    def compose(self) -> ComposeResult:
+        table = Table(box=None, show_header=False, padding=(0, 2))
+        table.add_column(style="bold")
+        table.add_column()
+        for keys, description in self.rows:
+            table.add_row(keys, description)
+        with VerticalScroll():
+            yield Static("Keys", classes="title")
+            yield Static(table)
