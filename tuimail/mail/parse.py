@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import codecs
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email import policy, utils
@@ -26,6 +27,7 @@ from email.headerregistry import BaseHeader, HeaderRegistry
 from email.message import Message
 from email.parser import BytesParser
 from email.policy import Policy
+from functools import lru_cache
 
 from tuimail.mail import limits
 from tuimail.mail.sanitize import sanitize, sanitize_line
@@ -255,7 +257,14 @@ def _bounded_field(headers: dict[str, str], name: str, problems: list[str]) -> s
     return value
 
 
+# Plain printable ASCII with nothing to decode: the header parser would only unfold it.
+_PLAIN_UNSTRUCTURED_RE = re.compile(r"[\t\r\n -~]*")
+
+
 def _decode_unstructured(value: str) -> str:
+    if "=?" not in value and _PLAIN_UNSTRUCTURED_RE.fullmatch(value):
+        # The common case, decided without the (slow) header parser, with the same result.
+        return value.replace("\r", "").replace("\n", "").strip()
     # Raw 8-bit bytes are turned into characters first: the header parser would replace any
     # that are not UTF-8 with U+FFFD.
     value = _repair(value)
@@ -289,9 +298,58 @@ def _legacy_addresses(value: str) -> list[tuple[str, str]]:
     return [(_decode_words(name), addr) for name, addr in pairs]
 
 
+# Address lists simple enough to read without the email package's parser: comma-separated
+# "addr-spec" or "[phrase] <addr-spec>" of plain ASCII atoms, no quotes, comments, groups,
+# encoded words or routes. Anything else goes to the parser; the results are the same.
+_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]"
+_DOT_ATOM = rf"{_ATEXT}+(?:\.{_ATEXT}+)*"
+_ADDR_SPEC = rf"{_DOT_ATOM}@{_DOT_ATOM}"
+_PHRASE_WORD = rf"(?:{_ATEXT}|\.)+"
+_PHRASE = rf"{_PHRASE_WORD}(?:[ \t]+{_PHRASE_WORD})*"
+_SIMPLE_MAILBOX_RE = re.compile(
+    rf"[ \t]*(?:({_ADDR_SPEC})|({_PHRASE})?[ \t]*<({_ADDR_SPEC})>)[ \t]*"
+)
+_NOT_SIMPLE_ADDRESS_RE = re.compile(r'[^\t\r\n -~]|[",;:()\\\[\]]|=\?')
+_PHRASE_SPACE_RE = re.compile(r"[ \t]+")
+
+
+def _simple_addresses(value: str) -> tuple[Address, ...] | None:
+    """The addresses of a simple address list (see above), or None when it is not simple."""
+    if "," in value:
+        elements = value.replace("\r", "").replace("\n", "").split(",")
+        if _NOT_SIMPLE_ADDRESS_RE.search("".join(elements)):
+            return None
+    else:
+        if _NOT_SIMPLE_ADDRESS_RE.search(value):
+            return None
+        elements = [value.replace("\r", "").replace("\n", "")]
+    addresses = []
+    for element in elements:
+        match = _SIMPLE_MAILBOX_RE.fullmatch(element)
+        if match is None:
+            return None
+        bare, phrase, angle = match.groups()
+        if bare is not None:
+            addresses.append(Address(name="", email=bare))
+        else:
+            name = _PHRASE_SPACE_RE.sub(" ", phrase) if phrase else ""
+            if name.startswith(".") or ".." in name:
+                return None  # obsolete phrase forms: leave them to the parser
+            addresses.append(Address(name=name, email=angle))
+    return tuple(addresses)
+
+
+@lru_cache(maxsize=4096)
 def _decode_addresses(name: str, value: str) -> tuple[Address, ...]:
     """Decode an address-list field; a field the parser rejects falls back to the legacy one,
-    and so does a long field (the legacy parser is linear in its length)."""
+    and so does a long field (the legacy parser is linear in its length).
+
+    Cached: the same few senders and recipients recur in every mailbox, and the result is
+    immutable.
+    """
+    simple = _simple_addresses(value)
+    if simple is not None:
+        return simple
     value = _repair(value)
     if "?=" in value:
         # The email package keeps the space between adjacent encoded words in a display name
@@ -347,14 +405,31 @@ def _msg_ids(value: str | None) -> list[str]:
     return ids
 
 
-def _has_attachments_guess(msg: Message, headers: dict[str, str]) -> bool:
-    """Without the body: a multipart/mixed message or an attachment disposition suggests one."""
+# A Content-Type whose type/subtype can be read without the header parser.
+_SIMPLE_CONTENT_TYPE_RE = re.compile(
+    r"[ \t]*([!#$%&'*+.^_`|~0-9A-Za-z-]+/[!#$%&'*+.^_`|~0-9A-Za-z-]+)[ \t]*(?:;|\Z)"
+)
+
+
+def _has_attachments_guess(parsed: Callable[[], Message], headers: dict[str, str]) -> bool:
+    """Without the body: a multipart/mixed message or an attachment disposition suggests one.
+
+    `parsed` gives the header section parsed by the email package; it is only called for a
+    Content-Type that is not simple.
+    """
     content_type = headers.get("content-type", "")
     disposition = headers.get("content-disposition", "")
     if limits.part_field_problem("Content-Type", content_type):
         return False
+    simple = _SIMPLE_CONTENT_TYPE_RE.match(content_type) if content_type else None
     try:
-        if msg.get_content_type() == "multipart/mixed":
+        if simple is not None:
+            mixed = simple.group(1).lower() == "multipart/mixed"
+        elif "content-type" not in headers:
+            mixed = False  # the default type, text/plain
+        else:
+            mixed = parsed().get_content_type() == "multipart/mixed"
+        if mixed:
             return True
     except Exception:
         return False
@@ -362,10 +437,10 @@ def _has_attachments_guess(msg: Message, headers: dict[str, str]) -> bool:
 
 
 def _envelope(
-    msg: Message, size: int, has_attachments: bool, problems: list[str]
+    headers: dict[str, str], size: int, has_attachments: bool, problems: list[str]
 ) -> tuple[Envelope, bool]:
-    """The envelope of a parsed message; the flag is True when a header was over a limit."""
-    headers = _first_headers(msg)
+    """The envelope from a message's first header values (`_first_headers`); the flag is True
+    when a header was over a limit."""
     limit_problems: list[str] = []
     subject = _bounded_field(headers, "subject", limit_problems)
     addresses = {}
@@ -413,12 +488,13 @@ _ENVELOPE_FIELDS = frozenset(
 )
 
 
-def _parse_headers(raw: bytes) -> Message:
-    """Parse the header fields an envelope needs, each cut to a bounded length.
+def _envelope_fields(raw: bytes) -> dict[bytes, bytes]:
+    """The first occurrence of each header field an envelope needs, each cut to a bounded
+    length, by lower-case name.
 
-    Whatever the size of the header section, the parser sees at most a dozen fields of at most
-    MAX_FIELD_CHARS each: an oversized field is still there (and reported as oversized) so its
-    start can be decoded.
+    Whatever the size of the header section, at most a dozen fields of at most
+    MAX_FIELD_CHARS each are kept: an oversized field is still there (and reported as
+    oversized) so its start can be decoded.
     """
     section = raw[: limits.header_section_end(raw)]
     kept: dict[bytes, bytes] = {}
@@ -426,15 +502,48 @@ def _parse_headers(raw: bytes) -> Message:
         name = match.group(1).lower()
         if name in _ENVELOPE_FIELDS and name not in kept:
             kept[name] = match.group(0)[: limits.MAX_FIELD_CHARS + 64].rstrip(b"\r")
+    return kept
+
+
+def _parse_headers(kept: dict[bytes, bytes]) -> Message:
+    """The kept fields (`_envelope_fields`) through the email package's parser."""
     header = b"\n".join(kept.values()) + b"\n\n"
     return BytesParser(policy=policy.default).parsebytes(header, headersonly=True)
 
 
+# A line end that is not CRLF or LF: the email package splits lines on it too.
+_LONE_CR_RE = re.compile(rb"\r(?!\n)")
+
+
+def _raw_field_values(kept: dict[bytes, bytes]) -> dict[str, str] | None:
+    """What `_first_headers(_parse_headers(kept))` gives, without the parser, or None where the
+    parser could read the fields differently (a space before the colon, a lone CR).
+
+    The parser keeps a value as it was sent: ASCII with surrogate escapes for 8-bit bytes, the
+    text after the colon without leading blanks, the line ends inside, none at the end.
+    """
+    headers: dict[str, str] = {}
+    for name, field in kept.items():
+        if field[len(name) : len(name) + 1] != b":" or (
+            b"\r" in field and _LONE_CR_RE.search(field)
+        ):
+            return None
+        value = field[len(name) + 1 :].decode("ascii", "surrogateescape")
+        headers[name.decode("ascii")] = value.lstrip(" \t").rstrip("\r\n")
+    return headers
+
+
 def _envelope_from_headers(raw: bytes, problems: list[str]) -> Envelope:
     try:
-        msg = _parse_headers(raw)
-        headers = _first_headers(msg)
-        envelope, _ = _envelope(msg, len(raw), _has_attachments_guess(msg, headers), problems)
+        kept = _envelope_fields(raw)
+        headers = _raw_field_values(kept)
+        if headers is None:
+            msg = _parse_headers(kept)
+            headers = _first_headers(msg)
+            attachments = _has_attachments_guess(lambda: msg, headers)
+        else:
+            attachments = _has_attachments_guess(lambda: _parse_headers(kept), headers)
+        envelope, _ = _envelope(headers, len(raw), attachments, problems)
         return envelope
     except Exception as exc:  # last resort; the parser has no known way to get here
         problems.append(f"headers could not be read ({type(exc).__name__})")
@@ -676,7 +785,9 @@ def _parse(raw: bytes) -> ParsedMessage:
     msg = BytesParser(policy=parsing_policy).parsebytes(raw)
     walker = _BodyWalker()
     walker.walk(msg, None, "", 0)
-    envelope, header_over_limit = _envelope(msg, len(raw), bool(walker.attachments), problems)
+    envelope, header_over_limit = _envelope(
+        _first_headers(msg), len(raw), bool(walker.attachments), problems
+    )
     if header_over_limit or walker.over_limit:
         problems.extend(walker.problems)
         return ParsedMessage(envelope, (), (), tuple(dict.fromkeys(problems)), True)

@@ -1,0 +1,123 @@
+"""The header fast paths of `tuimail.mail.parse` give exactly what the email package gives."""
+
+from __future__ import annotations
+
+import itertools
+import random
+
+import pytest
+
+from tuimail.mail import parse
+
+ADDRESS_PIECES = [
+    "a@b.c",
+    "Alice Example <alice@example.org>",
+    "J. Q. Public <x@y.z>",
+    "John.Smith <a@b>",
+    "A  \t B <a@b.c>",
+    "  <a@b>  ",
+    "x <a@b>\r\n\t",
+    '"Q, N" <a@b.c>',
+    "a@b.c (comment)",
+    "<>",
+    "g: a@b;",
+    "=?utf-8?q?x?= <a@b>",
+    ".x <a@b>",
+    "x.. <a@b>",
+    "\udcc3\udca9 <a@b>",
+    "a@b.c d@e.f",
+    "a@[1.2.3.4]",
+    "@@@",
+    "a@b.",
+    "Mr .X <a@b>",
+    "",
+]
+
+
+def _slow_addresses(value: str) -> tuple[parse.Address, ...]:
+    parse._decode_addresses.cache_clear()
+    simple = parse._simple_addresses
+    try:
+        parse._simple_addresses = lambda _value: None  # type: ignore[assignment]
+        return parse._decode_addresses.__wrapped__("to", value)
+    finally:
+        parse._simple_addresses = simple  # type: ignore[assignment]
+
+
+@pytest.mark.parametrize("count", [1, 2, 3])
+def test_simple_address_lists_match_the_parser(count: int) -> None:
+    for pieces in itertools.permutations(ADDRESS_PIECES, count):
+        value = ", ".join(pieces)
+        simple = parse._simple_addresses(value)
+        if simple is not None:
+            assert simple == _slow_addresses(value), value
+
+
+def test_common_address_forms_take_the_fast_path() -> None:
+    assert parse._simple_addresses("Alice Example <alice@example.org>, bob@example.org") == (
+        parse.Address("Alice Example", "alice@example.org"),
+        parse.Address("", "bob@example.org"),
+    )
+    assert parse._simple_addresses('"Quoted" <a@b>') is None
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["plain  x ", "a\r\n\tb", "tab\tx", "  ", "x\x1b[31m", "\x7f", "=?utf-8?b?w6k=?=", "été"],
+)
+def test_unstructured_fast_path_matches_the_parser(value: str) -> None:
+    expected = parse._repair(str(parse.policy.default.header_fetch_parse("subject", value)))
+    assert parse._decode_unstructured(value) == expected.strip()
+
+
+def _random_header(rnd: random.Random) -> bytes:
+    content_types = [
+        b"multipart/mixed; boundary=x",
+        b"Multipart/Mixed",
+        b" multipart/mixed (c)",
+        b'"multipart/mixed"',
+        b"text",
+        b"multipart/mixed\r\n\tboundary=1",
+        b"multipart/alternative ;x",
+        b"multipart / mixed",
+    ]
+    header = b""
+    for field in (b"From", b"To", b"Cc"):
+        if rnd.random() < 0.8:
+            pieces = rnd.sample(ADDRESS_PIECES, rnd.randint(1, 3))
+            header += field + b": " + ", ".join(pieces).encode("utf-8", "surrogateescape") + b"\r\n"
+    if rnd.random() < 0.8:
+        header += b"Content-Type: " + rnd.choice(content_types) + b"\r\n"
+    if rnd.random() < 0.3:
+        header += b"Content-Disposition: attachment\r\n"
+    header += b"Subject: " + rnd.choice([b"x  y", b"a\r\n\tb", b"\xc3\xa9t\xc3\xa9"]) + b"\r\n"
+    if rnd.random() < 0.2:
+        header += b"Subject :second\r\n"
+    if rnd.random() < 0.1:
+        header += b"Date: Mon, 1 Jan 2024 10:00:00 +0100\rX: y\r\n"
+    return header + b"\r\n"
+
+
+def _slow_envelope(raw: bytes) -> parse.Envelope:
+    """The envelope with every fast path off: fields through the email package's parser."""
+    msg = parse._parse_headers(parse._envelope_fields(raw))
+    headers = parse._first_headers(msg)
+    parse._decode_addresses.cache_clear()
+    simple = parse._simple_addresses
+    try:
+        parse._simple_addresses = lambda _value: None  # type: ignore[assignment]
+        attachments = msg.get_content_type() == "multipart/mixed" or headers.get(
+            "content-disposition", ""
+        ).strip().lower().startswith("attachment")
+        envelope, _ = parse._envelope(headers, len(raw), attachments, [])
+    finally:
+        parse._simple_addresses = simple  # type: ignore[assignment]
+        parse._decode_addresses.cache_clear()
+    return envelope
+
+
+def test_parse_envelope_matches_the_parser_on_random_headers() -> None:
+    rnd = random.Random(20240601)
+    for _ in range(400):
+        raw = _random_header(rnd)
+        assert parse.parse_envelope(raw) == _slow_envelope(raw), raw
