@@ -12,6 +12,7 @@ import asyncio
 import shutil
 import sys
 import tempfile
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -19,27 +20,33 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 from tuimail.app import TuimailApp  # noqa: E402 - after the path set-up above
+from tuimail.config import UiConfig  # noqa: E402
 from tuimail.demo import build_demo_store, demo_config  # noqa: E402
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 SIZE = (120, 36)
-# file name -> keys pressed in the message list before the screenshot
+# file name -> (theme, keys pressed in the message list before the screenshot)
 VIEWS = {
-    "main.svg": [],
-    "html-message.svg": ["down"],
-    "attachment.svg": ["down", "down"],
-    "hostile-message.svg": ["down", "down", "down"],
+    "main.svg": ("tuimail-dark", []),
+    "html-message.svg": ("tuimail-dark", ["down"]),
+    "attachment.svg": ("tuimail-dark", ["down", "down"]),
+    "hostile-message.svg": ("tuimail-dark", ["down", "down", "down"]),
+    "reply-thread.svg": ("tuimail-dark", ["down"] * 6),
+    "theme-light.svg": ("tuimail-light", []),
+    "theme-paper.svg": ("tuimail-paper", []),
+    "theme-high-contrast.svg": ("tuimail-high-contrast", []),
 }
 
 
-async def take(data_dir: Path, name: str, keys: list[str]) -> None:
-    """Open the app, press `keys` in the message list, save the screen as `name`."""
-    app = TuimailApp(demo_config(), data_dir, title="tuimail demo", clock=lambda: NOW)
+async def take(data_dir: Path, name: str, theme: str, keys: list[str]) -> None:
+    """Open the app in `theme`, press `keys` in the message list, save the screen as `name`."""
+    config = replace(demo_config(), ui=UiConfig(theme=theme))
+    app = TuimailApp(config, data_dir, title="tuimail demo", clock=lambda: NOW)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         for key in keys:
             await pilot.press(key)
-        await pilot.pause()
+        await pilot.pause(0.2)  # the message view follows the cursor once it rests
         app.save_screenshot(name, str(HERE))
 
 
@@ -48,8 +55,8 @@ def main() -> int:
     data_dir = Path(tempfile.mkdtemp(prefix="tuimail-screenshots-"))
     try:
         build_demo_store(data_dir, now=NOW)
-        for name, keys in VIEWS.items():
-            asyncio.run(take(data_dir, name, keys))
+        for name, (theme, keys) in VIEWS.items():
+            asyncio.run(take(data_dir, name, theme, keys))
             print(f"wrote screenshots/{name}")
     finally:
         shutil.rmtree(data_dir, ignore_errors=True)

@@ -35,7 +35,7 @@ from tuimail.sync.events import (
     SyncProgress,
     SyncStarted,
 )
-from tuimail.themes import DEFAULT_THEME, load_themes
+from tuimail.themes import APP_VARIABLE_DEFAULTS, DEFAULT_THEME, load_themes
 from tuimail.ui.messages import (
     AccountState,
     AccountStatus,
@@ -96,6 +96,9 @@ class TuimailApp(App[int]):
         else:
             self._theme_problems.append(f"unknown theme {wanted!r}; using {DEFAULT_THEME}")
             self.theme = DEFAULT_THEME
+
+    def get_theme_variable_defaults(self) -> dict[str, str]:
+        return dict(APP_VARIABLE_DEFAULTS)
 
     def on_mount(self) -> None:
         # One store connection, owned by the UI thread (the store allows one per thread).

@@ -10,9 +10,20 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from textual.color import Color, ColorParseError
 from textual.theme import Theme
 
 DEFAULT_THEME = "tuimail-dark"
+# The app's own theme variables (used in tuimail.tcss and the widgets), with the values a theme
+# that does not set them gets. A theme file sets them in its [variables] table.
+APP_VARIABLE_DEFAULTS: dict[str, str] = {
+    "unread": "#ffffff",
+    "flagged": "#d7af5f",
+    "selection": "#005f87",
+    "quote-1": "#87afaf",
+    "quote-2": "#af87af",
+    "quote-3": "#87af87",
+}
 _COLOUR_KEYS = (
     "primary", "secondary", "accent", "foreground", "background", "surface", "panel",
     "success", "warning", "error", "boost",
@@ -43,13 +54,27 @@ def load_theme_file(path: Path) -> Theme:
     if not isinstance(name, str) or not name:
         raise ValueError(f'{path}: needs a name = "..."')
     dark = data.pop("dark", True)
+    variables = data.pop("variables", {})
+    if not isinstance(variables, dict) or not all(isinstance(v, str) for v in variables.values()):
+        raise ValueError(f"{path}: [variables] must hold colours as strings")
+    unknown_variables = sorted(set(variables) - set(APP_VARIABLE_DEFAULTS))
+    if unknown_variables:
+        raise ValueError(
+            f"{path}: unknown variables {', '.join(unknown_variables)} "
+            f"(known: {', '.join(APP_VARIABLE_DEFAULTS)})"
+        )
     unknown = sorted(set(data) - set(_COLOUR_KEYS))
     if unknown:
         raise ValueError(f"{path}: unknown keys {', '.join(unknown)}")
     if "primary" not in data or not all(isinstance(v, str) for v in data.values()):
         raise ValueError(f'{path}: needs primary = "#rrggbb" and colours as strings')
+    for key, value in {**data, **variables}.items():
+        try:
+            Color.parse(value)
+        except ColorParseError:
+            raise ValueError(f"{path}: {key} = {value!r} is not a colour") from None
     try:
-        return Theme(name=name, dark=bool(dark), **data)
+        return Theme(name=name, dark=bool(dark), variables=variables, **data)
     except Exception as exc:  # Textual validates colours with its own errors
         raise ValueError(f"{path}: {exc}") from None
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from rich.text import Text
+
 from tuimail.mail.sanitize import sanitize_line
 from tuimail.model import Address
 
@@ -31,3 +33,24 @@ def sender_text(addresses: tuple[Address, ...]) -> str:
 def addresses_text(addresses: tuple[Address, ...]) -> str:
     """All addresses of a header, sanitized to one line."""
     return sanitize_line(", ".join(str(a) for a in addresses))
+
+
+def quote_depth(line: str) -> int:
+    """How deeply a line is quoted: the number of leading '>' (spaces between them allowed)."""
+    depth = 0
+    for char in line:
+        if char == ">":
+            depth += 1
+        elif char != " ":
+            break
+    return depth
+
+
+def body_text(body: str, quote_colours: list[str]) -> Text:
+    """An already sanitized message body as Text, quoted lines coloured by depth."""
+    text = Text()
+    for line in body.splitlines(keepends=True):
+        depth = quote_depth(line)
+        style = quote_colours[(depth - 1) % len(quote_colours)] if depth and quote_colours else ""
+        text.append(line, style=style)
+    return text

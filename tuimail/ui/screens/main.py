@@ -26,7 +26,7 @@ from tuimail.mail.sanitize import sanitize_line
 from tuimail.model import FLAGGED, SEEN, FolderRole
 from tuimail.store import ops, read
 from tuimail.store import search as store_search
-from tuimail.ui.format import addresses_text
+from tuimail.ui.format import addresses_text, body_text
 from tuimail.ui.messages import AccountStatus, BodyWanted, IntentQueued, StoreUpdated
 from tuimail.ui.screens.help import HelpScreen, binding_rows
 from tuimail.ui.screens.search import SearchPrompt
@@ -264,5 +264,7 @@ class MainScreen(Screen[None]):
             body.update(Text("Downloading the message…", style="italic"))
             self.post_message(BodyWanted(message_id))
         else:
-            body.update(Text(render_message(parse_message(raw), raw)))
+            variables = getattr(self.app, "theme_variables", {})
+            colours = [variables[k] for k in ("quote-1", "quote-2", "quote-3") if k in variables]
+            body.update(body_text(render_message(parse_message(raw), raw), colours))
         self.query_one("#view", VerticalScroll).scroll_home(animate=False)

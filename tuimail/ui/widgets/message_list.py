@@ -83,19 +83,20 @@ class MessageList(ScrollView, can_focus=True):
         overflow-x: hidden;
     }
     MessageList > .message-list--cursor {
-        background: $accent 30%;
+        background: $selection 50%;
     }
     MessageList:focus > .message-list--cursor {
-        background: $primary 60%;
+        background: $selection;
     }
     MessageList > .message-list--unread {
+        color: $unread;
         text-style: bold;
     }
     MessageList > .message-list--date {
-        color: $text-muted;
+        color: $secondary;
     }
     MessageList > .message-list--marks {
-        color: $accent;
+        color: $flagged;
     }
     """
 
