@@ -1,0 +1,125 @@
+"""Drafts that answer a message: reply, reply-all and (inline) forward. Pure functions, no I/O.
+
+Recipients never include the user's own addresses; subjects get one "Re: " / "Fwd: " prefix;
+In-Reply-To and References thread the answer under the original (RFC 5322 section 3.6.4).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+
+from tuimail.mail.parse import ParsedMessage
+from tuimail.mail.render import html_to_text, preferred_parts
+from tuimail.mail.sanitize import sanitize
+from tuimail.model import Address, Draft
+
+# "Re:", "RE :", "Re[2]:", and the common translations (AW: German, SV: Nordic, Antw: Dutch).
+_REPLY_PREFIX = re.compile(r"^\s*(?:(?:re|aw|sv|antw)(?:\[\d+\])?\s*:\s*)+", re.IGNORECASE)
+_FORWARD_PREFIX = re.compile(r"^\s*(?:(?:fwd?|wg)\s*:\s*)+", re.IGNORECASE)
+MAX_REFERENCES = 20  # keep References short; the first and the latest ids matter most
+
+
+def reply_subject(subject: str) -> str:
+    """`Re: subject`, without piling up prefixes."""
+    return "Re: " + _REPLY_PREFIX.sub("", subject).strip()
+
+
+def forward_subject(subject: str) -> str:
+    """`Fwd: subject`, without piling up prefixes."""
+    return "Fwd: " + _FORWARD_PREFIX.sub("", subject).strip()
+
+
+def _without(addresses: Iterable[Address], excluded: Iterable[str]) -> tuple[Address, ...]:
+    """Addresses minus `excluded` (compared case-insensitively) and minus repeats, in order."""
+    seen = {e.lower() for e in excluded}
+    kept: list[Address] = []
+    for address in addresses:
+        key = address.email.lower()
+        if not key or key in seen:
+            continue
+        seen.add(key)
+        kept.append(address)
+    return tuple(kept)
+
+
+def original_text(parsed: ParsedMessage) -> str:
+    """The original's text as the user read it: plain parts preferred, else HTML as text."""
+    parts = preferred_parts(parsed.text_parts)
+    texts = [p.text if p.content_type == "text/plain" else html_to_text(p.text) for p in parts]
+    return sanitize("\n".join(t.strip("\n") for t in texts if t.strip()))
+
+
+def quoted_body(parsed: ParsedMessage, *, attribution: str) -> str:
+    """The original's text with each line quoted with "> ", below `attribution`."""
+    original = original_text(parsed)
+    quoted = "\n".join(f"> {line}" if line else ">" for line in original.splitlines())
+    return f"\n\n{attribution}\n{quoted}\n"
+
+
+def _attribution(parsed: ParsedMessage) -> str:
+    env = parsed.envelope
+    who = env.from_[0] if env.from_ else Address("", "")
+    name = sanitize(who.name or who.email or "someone")
+    when = env.date.strftime("%a, %d %b %Y %H:%M") if env.date else "an unknown date"
+    return f"On {when}, {name} wrote:"
+
+
+def _references(parsed: ParsedMessage) -> tuple[str, ...]:
+    env = parsed.envelope
+    refs = list(env.references) or ([env.in_reply_to] if env.in_reply_to else [])
+    if env.message_id:
+        refs.append(env.message_id)
+    if len(refs) > MAX_REFERENCES:
+        refs = refs[:1] + refs[-(MAX_REFERENCES - 1) :]
+    return tuple(refs)
+
+
+def reply_draft(
+    parsed: ParsedMessage, *, sender: Address, own: Sequence[str], reply_all: bool = False
+) -> Draft:
+    """A reply to `parsed` from `sender`; `own` are all the user's addresses (never recipients).
+
+    To is Reply-To, else From; when the original came from the user, To is its To instead.
+    Reply-all adds the original To and Cc as Cc.
+    """
+    env = parsed.envelope
+    own_keys = {*own, sender.email}
+    from_me = any(a.email.lower() in {o.lower() for o in own_keys} for a in env.from_)
+    # Answering one's own message means writing to its recipients again.
+    to = _without(env.to if from_me else (env.reply_to or env.from_), own_keys)
+    cc: tuple[Address, ...] = ()
+    if reply_all:
+        cc = _without((*env.to, *env.cc), [*own_keys, *(a.email for a in to)])
+    return Draft(
+        from_=sender,
+        to=to,
+        cc=cc,
+        subject=reply_subject(env.subject),
+        body=quoted_body(parsed, attribution=_attribution(parsed)),
+        in_reply_to=env.message_id,
+        references=_references(parsed),
+    )
+
+
+def forward_draft(parsed: ParsedMessage, *, sender: Address) -> Draft:
+    """An inline forward of `parsed`: the original's headers and text below a marker line.
+
+    The original's attachments are listed by name but not carried along.
+    """
+    env = parsed.envelope
+    lines = ["", "", "---------- Forwarded message ----------"]
+    for name, value in (
+        ("From", ", ".join(str(a) for a in env.from_)),
+        ("Date", env.date.strftime("%a, %d %b %Y %H:%M %z") if env.date else ""),
+        ("Subject", env.subject),
+        ("To", ", ".join(str(a) for a in env.to)),
+        ("Cc", ", ".join(str(a) for a in env.cc)),
+    ):
+        if value:
+            lines.append(sanitize(f"{name}: {value}"))
+    lines += ["", original_text(parsed)]
+    if parsed.attachments:
+        names = ", ".join(sanitize(a.filename) or "(unnamed)" for a in parsed.attachments)
+        lines += ["", f"(Attachments of the original, not included: {names})"]
+    return Draft(from_=sender, subject=forward_subject(env.subject), body="\n".join(lines) + "\n")
