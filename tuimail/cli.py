@@ -142,6 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_mail_commands(commands)
     _add_store_commands(commands)
+    _add_send_commands(commands)
     return parser
 
 
@@ -241,6 +242,57 @@ def _add_store_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
     into.add_argument("--maildir", metavar="DIR", help="a Maildir (created when missing)")
     _global_options(export, suppress=True)
     export.set_defaults(handler=cmd_export)
+
+
+def _add_send_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """The commands that send mail: send and outbox."""
+    send = commands.add_parser(
+        "send",
+        help="queue RFC 5322 messages (files or standard input) and send them",
+        description="Queue one message per FILE, or one from standard input. From defaults to "
+        "the account's address; a Date and Message-ID are added when missing; the recipients "
+        "are those of To, Cc and Bcc, and Bcc is removed from the sent message. Then the "
+        "message is sent after the account's undo-send grace period (Ctrl-C cancels it). "
+        "Exit status 1 when a message was refused, its fate is unknown or sending failed.",
+    )
+    send.add_argument("files", nargs="*", metavar="FILE", help="message files ('-': stdin)")
+    send.add_argument("--account", metavar="NAME", help="send from this account")
+    send.add_argument("--now", action="store_true", help="no undo-send grace period: due at once")
+    send.add_argument(
+        "--queue-only",
+        action="store_true",
+        help="only queue; `tuimail outbox flush` (or the app) sends later",
+    )
+    _global_options(send, suppress=True)
+    send.set_defaults(handler=cmd_send)
+
+    box = commands.add_parser(
+        "outbox",
+        help="list, send (flush), retry, cancel or confirm queued messages",
+        description="Without a command, or with list: the messages not yet sent, with their "
+        "state, attempts, next attempt and the server's last reply. flush sends everything due "
+        "and says what is still held (grace period, scheduled, backing off); its exit status "
+        "is 1 when anything failed, so cron can run it. retry queues a failed or unknown "
+        "message again; cancel removes a message that is not being sent; confirm marks an "
+        "unknown message as sent after you checked that it arrived.",
+    )
+    _global_options(box, suppress=True)
+    box_commands = box.add_subparsers(dest="outbox_command", metavar="COMMAND")
+    box.set_defaults(handler=cmd_outbox, outbox_command="list", show_all=False)
+    box_list = box_commands.add_parser("list", help="show the outbox")
+    box_list.add_argument("--all", dest="show_all", action="store_true", help="sent items too")
+    _global_options(box_list, suppress=True)
+    flush = box_commands.add_parser("flush", help="send everything that is due")
+    flush.add_argument("accounts", nargs="*", metavar="ACCOUNT")
+    _global_options(flush, suppress=True)
+    for action, text in (
+        ("retry", "queue a failed or unknown message again"),
+        ("cancel", "remove a message from the outbox"),
+        ("confirm", "mark an unknown message as sent (you checked it arrived)"),
+    ):
+        sub = box_commands.add_parser(action, help=text)
+        sub.add_argument("id", type=int, metavar="ID")
+        _global_options(sub, suppress=True)
 
 
 def _positive_int(text: str) -> int:
@@ -482,6 +534,39 @@ def cmd_export(args: argparse.Namespace, config: Config) -> int:
         )
     finally:
         conn.close()
+
+
+def cmd_send(args: argparse.Namespace, config: Config) -> int:
+    """Queue messages and send them."""
+    from tuimail.commands.send import send_command
+
+    return send_command(
+        config,
+        _data_dir(args),
+        account_name=args.account,
+        files=args.files,
+        now_flag=args.now,
+        queue_only=args.queue_only,
+        stdin=sys.stdin.buffer,
+        out=sys.stdout,
+        err=sys.stderr,
+    )
+
+
+def cmd_outbox(args: argparse.Namespace, config: Config) -> int:
+    """List, flush, retry, cancel or confirm outbox items."""
+    from tuimail.commands.send import outbox_command
+
+    return outbox_command(
+        config,
+        _data_dir(args),
+        args.outbox_command,
+        item_id=getattr(args, "id", None),
+        accounts=getattr(args, "accounts", ()),
+        show_all=args.show_all,
+        out=sys.stdout,
+        err=sys.stderr,
+    )
 
 
 def _read_password(prompt: str) -> str:

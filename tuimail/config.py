@@ -58,6 +58,10 @@ class ServerConfig:
     interval: int = 300
     # IMAP only: download every message's body on every sync (full offline reading).
     bodies: bool = False
+    # SMTP only: keep a copy of each sent message in the Sent folder (IMAP APPEND, or locally).
+    sent_copy: bool = True
+    # SMTP only: seconds a queued message waits before it is sent (undo send).
+    undo_send_seconds: int = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,6 +179,14 @@ class _Checks:
         return value
 
     @staticmethod
+    def grace_seconds(value: Any, key: str) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise _Invalid(f"must be a whole number of seconds, not {_toml_type(value)}")
+        if not 0 <= value <= 3600:
+            raise _Invalid("must be between 0 (send at once) and 3600 seconds")
+        return value
+
+    @staticmethod
     def file(value: Any, key: str) -> Path:
         path = Path(_Checks.nonempty(value, key)).expanduser()
         if not path.is_file():
@@ -210,10 +222,15 @@ IMAP_KEYS: dict[str, Checker] = {
     **SERVER_KEYS,
     "bodies": _Checks.boolean,
 }
+SMTP_KEYS: dict[str, Checker] = {
+    **SERVER_KEYS,
+    "sent_copy": _Checks.boolean,
+    "undo_send_seconds": _Checks.grace_seconds,
+}
 PROTOCOL_KEYS: dict[Protocol, dict[str, Checker]] = {
     Protocol.IMAP: IMAP_KEYS,
     Protocol.POP3: POP3_KEYS,
-    Protocol.SMTP: SERVER_KEYS,
+    Protocol.SMTP: SMTP_KEYS,
 }
 TOP_KEYS = ("ui", "accounts")
 

@@ -33,6 +33,12 @@ KNOWN_CRASHPOINTS: dict[str, str] = {
     "imap.bodies_committed": "a batch of message bodies is committed",
     "imap.folder_synced": "the folder's UIDNEXT, HIGHESTMODSEQ and sync time are committed",
     "imap.op_replayed": "the server carried out a queued action; its journal entry remains",
+    "smtp.before_connect": "due outbox items are still queued; nothing was sent",
+    "smtp.after_mail": "an item is 'sending' and MAIL FROM was accepted; no DATA yet",
+    "smtp.mid_data": "part of a message went out in DATA; the final '.' did not",
+    "smtp.after_data_end": "the final '.' went out (end of DATA committed); no reply read",
+    "smtp.after_reply": "the server accepted the message; the outbox row still says 'sending'",
+    "smtp.sent_appended": "the Sent copy was appended over IMAP; not yet recorded as done",
 }
 
 

@@ -61,7 +61,7 @@ _AUTHENTICATED_ONLY = """\
   -o smtpd_sasl_auth_enable=yes
   -o smtpd_client_restrictions=permit_sasl_authenticated,reject
   -o smtpd_relay_restrictions=permit_sasl_authenticated,reject
-  -o smtpd_recipient_restrictions=permit_sasl_authenticated,reject
+  -o smtpd_recipient_restrictions=$tuimail_recipient_checks
 """
 
 
@@ -97,6 +97,7 @@ class PostfixServer:
         self.data_dir = self.directory / "postfix-data"
         self.log_file = self.directory / "log" / "postfix.log"
         self.start_log_file = self.directory / "log" / "postfix-start.log"
+        self.recipient_access_file = self.config_dir / "recipient_access"
         self.pid: int | None = None
 
     def start(self) -> None:
@@ -113,6 +114,7 @@ class PostfixServer:
         os.chown(self.data_dir, postfix_user.pw_uid, postfix_user.pw_gid)
         (self.config_dir / "main.cf").write_text(self._main_cf())
         (self.config_dir / "master.cf").write_text(self._master_cf())
+        self.recipient_access_file.write_text("")
         with open(self.start_log_file, "ab") as start_log:
             result = subprocess.run(
                 [POSTFIX, "-c", str(self.config_dir), "start"],
@@ -139,6 +141,41 @@ class PostfixServer:
             failure_details=self._failure_details,
             still_starting=lambda: self.pid is None or pid_alive(self.pid),
         )
+
+    def set_recipient_access(self, replies: dict[str, str]) -> None:
+        """Make RCPT TO refuse these addresses with these replies ("450 4.2.0 Try later"),
+        and accept every other one again; then reload, so new connections see the table.
+
+        Old smtpd processes may still serve a connection or two with the previous table: wait
+        with `wait_for_rcpt_reply` until the change shows.
+        """
+        lines = "".join(f"{address} {reply}\n" for address, reply in replies.items())
+        self.recipient_access_file.write_text(lines)
+        self._postfix("reload")
+
+    def queue_empty(self) -> bool:
+        """True when Postfix holds no message (everything accepted was delivered or bounced)."""
+        return "Mail queue is empty" in self._postfix_output("postqueue", "-p")
+
+    def _postfix(self, command: str) -> None:
+        subprocess.run(
+            [POSTFIX, "-c", str(self.config_dir), command],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=60,
+            check=True,
+        )
+
+    def _postfix_output(self, program: str, *args: str) -> str:
+        result = subprocess.run(
+            [f"/usr/sbin/{program}", "-c", str(self.config_dir), *args],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        return result.stdout + result.stderr
 
     def stop(self) -> None:
         """Stop the master process by PID (TERM, then KILL after a bounded wait). Idempotent."""
@@ -210,6 +247,9 @@ smtpd_tls_protocols = >=TLSv1.2
 smtpd_tls_auth_only = yes
 smtpd_sasl_type = dovecot
 smtpd_sasl_path = {self.sasl_socket}
+# recipients refused on demand (set_recipient_access), then the usual: authenticated only
+tuimail_recipient_checks = check_recipient_access texthash:{self.recipient_access_file},
+ permit_sasl_authenticated, reject
 # tests send in bursts from one address
 smtpd_client_connection_rate_limit = 0
 smtpd_client_message_rate_limit = 0

@@ -1,0 +1,703 @@
+"""The outbox sender: due messages of one account over one SMTP connection, each exactly once.
+
+`OutboxSender(account, data_dir, emit=...).run()` makes one pass:
+
+1. take the account's SMTP lock (a cron `tuimail outbox flush` and the app never send the same
+   account at once), settle what a dead sender left in 'sending' (`outbox.recover_interrupted`),
+   and find the due items (`outbox.due`);
+2. connect and log in once (`connect_smtp`: implicit TLS or required STARTTLS), then for each
+   item: `begin_sending` (committed), MAIL FROM, RCPT TO per envelope recipient (Bcc included),
+   DATA with the final "." held back until `mark_data_end` is committed (`send_data`), read the
+   reply, and record it;
+3. put a copy of every sent message into the Sent folder: for an IMAP account an APPEND (\\Seen)
+   after searching Sent for the Message-ID, so a retried copy is never a second one; for any
+   other account a local Sent folder in the store, in the same transaction that marks it sent.
+
+What the server's answers do:
+- 2xx after the final ".": sent. Recipients refused at RCPT while others were accepted are
+  recorded one by one in the history; those refused with 4xx get a new outbox item of their
+  own (same bytes and Message-ID), tried again after a backoff.
+- 4xx at connect, MAIL, RCPT (every recipient) or DATA: back to the queue, next attempt after an
+  exponential backoff (`backoff`), visible with the reply in the outbox.
+- 5xx: failed, with the server's text.
+- The connection breaks or times out: before the final "." the item is queued again at once
+  (the server discards an unfinished DATA); after it, the item becomes 'unknown' and the user
+  decides. Nothing after the final "." is ever resent automatically.
+
+Time (backoff, grace period, schedule) comes from the `now` callable, so tests control it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import email.parser
+import email.policy
+import email.utils
+import logging
+import re
+import sqlite3
+import threading
+from collections.abc import Callable, Collection, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import aiosmtplib
+import imapclient
+import imapclient.exceptions
+
+from tuimail.config import AccountConfig, ServerConfig
+from tuimail.crashpoint import crashpoint
+from tuimail.log import SHOWN
+from tuimail.model import SEEN, FolderRole, Protocol
+from tuimail.secrets import get_password
+from tuimail.store import outbox, read, write
+from tuimail.store.db import StoreError, open_store, transaction
+from tuimail.store.ingest import IncomingMessage, store_messages
+from tuimail.store.lock import AccountLock, LockBusyError
+from tuimail.store.outbox import OutboxItem, OutboxState
+from tuimail.sync.connect import (
+    DEFAULT_TIMEOUT,
+    ConnectError,
+    FailureKind,
+    connect_imap,
+    connect_smtp,
+)
+from tuimail.sync.events import (
+    AuthNeeded,
+    Emit,
+    StoreChanged,
+    SyncFailed,
+    SyncFinished,
+    SyncProgress,
+    SyncStarted,
+)
+from tuimail.sync.tls import printable_line
+
+log = logging.getLogger(__name__)
+wire = logging.getLogger("tuimail.sync.wire.smtp")
+
+SENT_FOLDER = "Sent"  # the local Sent folder of an account without IMAP
+BACKOFF_FIRST = timedelta(minutes=1)
+BACKOFF_MAX = timedelta(hours=1)
+_AUTH_KINDS = (FailureKind.AUTH_FAILED, FailureKind.PASSWORD_UNAVAILABLE)
+# Connection failures that are worth retrying later (the others need the user: TLS, password).
+_TEMPORARY_KINDS = (
+    FailureKind.REFUSED,
+    FailureKind.TIMEOUT,
+    FailureKind.DNS,
+    FailureKind.NETWORK,
+    FailureKind.PROTOCOL_ERROR,
+)
+_PERIOD_AT_LINE_START = re.compile(rb"(?m)^\.")
+_LINE_END = re.compile(rb"\r\n|\r|\n")
+_PROGRESS_EVERY = 20
+
+Clock = Callable[[], datetime]
+
+
+def backoff(attempts: int) -> timedelta:
+    """How long to wait after the `attempts`-th attempt met a temporary refusal: 1, 2, 4, ...
+    minutes, at most an hour.
+    """
+    return min(BACKOFF_FIRST * (2 ** max(0, attempts - 1)), BACKOFF_MAX)
+
+
+def dot_stuffed(raw: bytes) -> bytes:
+    """`raw` as DATA carries it: CRLF line ends, a "." doubled at a line start, ending in CRLF
+    (without the final ".")."""
+    body = _LINE_END.sub(b"\r\n", raw)
+    if not body.endswith(b"\r\n"):
+        body += b"\r\n"
+    return _PERIOD_AT_LINE_START.sub(b"..", body)
+
+
+class DataEndLost(Exception):
+    """The connection broke (or timed out) after the final "." of DATA went out: the server may
+    or may not have taken the message."""
+
+
+async def send_data(
+    smtp: aiosmtplib.SMTP,
+    raw: bytes,
+    *,
+    before_end: Callable[[], None],
+    timeout: float | None = None,
+) -> aiosmtplib.SMTPResponse:
+    """DATA for one message, with `before_end()` run (it commits `mark_data_end`) right before
+    the final ".\\r\\n" is written. Returns the server's reply to the final "." (any code).
+
+    aiosmtplib's `SMTP.data()` writes the message and its final "." in one go, so this does the
+    same steps through its protocol object: DATA, read the 354, write the dot-stuffed message,
+    then the end marker. Raises SMTPResponseException when DATA itself is refused,
+    SMTPServerDisconnected / SMTPTimeoutError / OSError when the connection breaks before the
+    final ".", and DataEndLost when it breaks after it.
+    """
+    start = await smtp.execute_command(b"DATA", timeout=timeout)
+    if start.code != 354:
+        raise aiosmtplib.SMTPDataError(start.code, start.message)
+    protocol = smtp.protocol
+    if protocol is None or protocol._command_lock is None:
+        raise aiosmtplib.SMTPServerDisconnected("Connection lost")
+    body = dot_stuffed(raw)
+    half = len(body) // 2
+    async with protocol._command_lock:
+        protocol.write(body[:half])
+        crashpoint("smtp.mid_data")
+        protocol.write(body[half:])
+        await protocol._drain_helper()  # wait while the transport's buffer is over its limit
+        before_end()
+        # Replies are kept only while one is expected: arm that before the end marker goes out.
+        protocol._response_pending = True
+        protocol.write(b".\r\n")
+        crashpoint("smtp.after_data_end")
+        wire.debug("> <message, %d bytes> .", len(body))
+        try:
+            reply = await protocol.read_response(timeout=timeout)
+        except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError, OSError) as exc:
+            smtp.close()
+            raise DataEndLost(str(exc) or type(exc).__name__) from exc
+    wire.debug("< %d %s", reply.code, printable_line(reply.message, 500))
+    return reply
+
+
+def sent_copy_bytes(raw: bytes, env_rcpts: Iterable[str]) -> bytes:
+    """The Sent folder's copy: the sent bytes plus a Bcc header naming the envelope recipients
+    that To and Cc do not (the sender may see whom they sent a blind copy to).
+    """
+    end = raw.find(b"\r\n\r\n")
+    header_end = end + 2 if end >= 0 else len(raw)
+    headers = email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(
+        raw[:header_end] + b"\r\n"
+    )
+    visible = {
+        address.lower()
+        for _, address in email.utils.getaddresses(
+            [str(v) for field in ("to", "cc") for v in headers.get_all(field, [])]
+        )
+    }
+    hidden = [r for r in env_rcpts if r.lower() not in visible]
+    if not hidden:
+        return raw
+    line = b"Bcc: " + b",\r\n ".join(r.encode("utf-8") for r in hidden) + b"\r\n"
+    return raw[:header_end] + line + raw[header_end:]
+
+
+@dataclass(frozen=True, slots=True)
+class ItemOutcome:
+    """What became of one outbox item in a pass."""
+
+    item_id: int
+    state: OutboxState
+    reply: str
+    refused: Mapping[str, str]  # recipient -> reply, for recipients the server refused
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    """What one pass did. `error` is None when the pass itself went well (items may still have
+    been refused: see `outcomes`)."""
+
+    account: str
+    outcomes: tuple[ItemOutcome, ...] = ()
+    recovered_unknown: tuple[int, ...] = ()
+    sent_copies: int = 0
+    error: str | None = None
+
+    def count(self, state: OutboxState) -> int:
+        """How many items ended this pass in `state`."""
+        return sum(1 for o in self.outcomes if o.state is state)
+
+    @property
+    def failed(self) -> bool:
+        """True when the pass failed, or any item failed or became unknown."""
+        return (
+            self.error is not None
+            or bool(self.recovered_unknown)
+            or any(o.state in (OutboxState.FAILED, OutboxState.UNKNOWN) for o in self.outcomes)
+        )
+
+    def summary(self) -> str:
+        """One line for people: "3 sent, 1 waiting to retry, 1 failed"."""
+        parts = [f"{self.count(OutboxState.SENT)} sent"]
+        if deferred := self.count(OutboxState.QUEUED):
+            parts.append(f"{deferred} waiting to retry")
+        if failed := self.count(OutboxState.FAILED):
+            parts.append(f"{failed} failed")
+        if unknown := self.count(OutboxState.UNKNOWN) + len(self.recovered_unknown):
+            parts.append(f"{unknown} unknown (check, then confirm or retry)")
+        partial = sum(1 for o in self.outcomes if o.state is OutboxState.SENT and o.refused)
+        if partial:
+            parts.append(f"{partial} with refused recipients")
+        return ", ".join(parts)
+
+
+class _Failed(Exception):
+    """Ends a pass with SyncFailed (or AuthNeeded); `message` is fit to show."""
+
+    def __init__(self, kind: str, message: str, *, auth: bool = False) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+        self.auth = auth
+
+
+class _ConnectionGone(Exception):
+    """The SMTP connection cannot carry another message; `outcome` is the current item's."""
+
+    def __init__(self, outcome: ItemOutcome) -> None:
+        super().__init__(outcome.reply)
+        self.outcome = outcome
+
+
+class OutboxSender:
+    """One sending pass over an account's outbox (see the module docstring). Run it in one
+    thread; it runs its own asyncio loop.
+
+    `password` / `imap_password` default to the keyring or password command; `now` is the clock
+    for due times, backoff and history; `only` limits the pass to some item ids.
+    """
+
+    def __init__(
+        self,
+        account: AccountConfig,
+        data_dir: Path,
+        *,
+        emit: Emit,
+        cancel: threading.Event | None = None,
+        password: Callable[[], str] | None = None,
+        imap_password: Callable[[], str] | None = None,
+        now: Clock | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        lock_timeout: float = 0,
+        only: Collection[int] | None = None,
+    ) -> None:
+        if account.smtp is None:
+            raise ValueError(f"account {account.name!r} has no SMTP server configured")
+        self.account = account
+        self.server: ServerConfig = account.smtp
+        self.data_dir = Path(data_dir)
+        self.emit = emit
+        self.cancel = cancel or threading.Event()
+        self.password = password or (lambda: get_password(account, Protocol.SMTP))
+        self.imap_password = imap_password or (lambda: get_password(account, Protocol.IMAP))
+        self.now = now or (lambda: datetime.now(UTC))
+        self.timeout = timeout
+        self.lock_timeout = lock_timeout
+        self.only = None if only is None else frozenset(only)
+
+    @property
+    def imap(self) -> ServerConfig | None:
+        """The IMAP server that keeps the Sent copies (None: a local Sent folder)."""
+        incoming = self.account.incoming
+        return incoming if incoming is not None and incoming.protocol is Protocol.IMAP else None
+
+    # --- the pass
+
+    def run(self) -> SendResult:
+        """Send what is due once; never raises for server, network or store trouble."""
+        name = self.account.name
+        self.emit(SyncStarted(name, Protocol.SMTP))
+        outcomes: list[ItemOutcome] = []
+        unknown: list[int] = []
+        copies = 0
+        conn: sqlite3.Connection | None = None
+        lock = AccountLock(self.data_dir, name, Protocol.SMTP.value, timeout=self.lock_timeout)
+        try:
+            try:
+                lock.acquire()
+                conn = open_store(self.data_dir)
+                incoming = self.account.incoming
+                account_id = write.ensure_account(
+                    conn, name, incoming.protocol if incoming else None
+                )
+                _, recovered = outbox.recover_interrupted(
+                    conn, account_id=account_id, now=self.now()
+                )
+                unknown.extend(recovered)
+                due = [
+                    item
+                    for item in outbox.due(conn, now=self.now(), account_id=account_id)
+                    if self.only is None or item.id in self.only
+                ]
+            except LockBusyError as exc:
+                raise _Failed("busy", str(exc)) from exc
+            except (StoreError, sqlite3.Error, OSError) as exc:
+                raise _Failed("store", f"the local store cannot be used: {exc}") from exc
+            if due:
+                crashpoint("smtp.before_connect")
+                asyncio.run(self._session(conn, account_id, due, outcomes))
+            copies = self._sent_copies(conn, account_id)
+            result = SendResult(name, tuple(outcomes), tuple(unknown), copies)
+            self.emit(StoreChanged(name, (), read.revision(conn)))
+            self._log_outcomes(result)
+            self.emit(SyncFinished(name, Protocol.SMTP, result.summary()))
+            return result
+        except _Failed as failure:
+            return self._failed(conn, outcomes, unknown, copies, failure)
+        except (StoreError, sqlite3.Error) as exc:
+            failure = _Failed("store", f"the local store failed: {exc}")
+            return self._failed(conn, outcomes, unknown, copies, failure)
+        except Exception as exc:  # a bug must still end the pass with an event, not a dead thread
+            log.exception("%s: sending failed unexpectedly", name)
+            failure = _Failed("internal", f"unexpected error: {printable_line(repr(exc))}")
+            return self._failed(conn, outcomes, unknown, copies, failure)
+        finally:
+            if conn is not None:
+                conn.close()
+            lock.release()
+
+    def _failed(
+        self,
+        conn: sqlite3.Connection | None,
+        outcomes: list[ItemOutcome],
+        unknown: list[int],
+        copies: int,
+        failure: _Failed,
+    ) -> SendResult:
+        name = self.account.name
+        log.error("%s: sending failed: %s", name, failure.message, extra={SHOWN: True})
+        if conn is not None:
+            with contextlib.suppress(StoreError, sqlite3.Error):
+                self.emit(StoreChanged(name, (), read.revision(conn)))
+        if failure.auth:
+            self.emit(AuthNeeded(name, Protocol.SMTP, failure.message))
+        else:
+            self.emit(SyncFailed(name, Protocol.SMTP, failure.kind, failure.message))
+        return SendResult(name, tuple(outcomes), tuple(unknown), copies, error=failure.message)
+
+    def _log_outcomes(self, result: SendResult) -> None:
+        for outcome in result.outcomes:
+            if outcome.state is not OutboxState.SENT or outcome.refused:
+                log.warning(
+                    "%s: outbox item %d: %s: %s",
+                    self.account.name,
+                    outcome.item_id,
+                    outcome.state.value,
+                    outcome.reply,
+                )
+        log.info("%s: SMTP %s", self.account.name, result.summary())
+
+    # --- SMTP
+
+    async def _session(
+        self,
+        conn: sqlite3.Connection,
+        account_id: int,
+        due: list[OutboxItem],
+        outcomes: list[ItemOutcome],
+    ) -> None:
+        try:
+            smtp = await connect_smtp(
+                self.server,
+                ca_file=self.account.ca_file,
+                password=self.password,
+                timeout=self.timeout,
+            )
+        except ConnectError as exc:
+            if exc.kind in _TEMPORARY_KINDS:
+                # Counted as an attempt of every due item, so the backoff shows in the outbox.
+                for item in due:
+                    outcomes.append(self._defer(conn, item.id, exc.message, temporary=True))
+            raise _Failed(exc.kind.value, exc.message, auth=exc.kind in _AUTH_KINDS) from exc
+        try:
+            for done, item in enumerate(due, 1):
+                if self.cancel.is_set():
+                    break
+                try:
+                    outcomes.append(await self._send_one(conn, account_id, smtp, item))
+                except _ConnectionGone as gone:
+                    outcomes.append(gone.outcome)
+                    raise _Failed("network", gone.outcome.reply) from gone
+                if done % _PROGRESS_EVERY == 0 or done == len(due):
+                    self.emit(SyncProgress(self.account.name, Protocol.SMTP, None, done, len(due)))
+            try:
+                await smtp.quit()
+            except (aiosmtplib.SMTPException, OSError) as exc:
+                log.debug("%s: QUIT failed: %r", self.account.name, exc)
+        finally:
+            smtp.close()
+
+    async def _send_one(
+        self, conn: sqlite3.Connection, account_id: int, smtp: aiosmtplib.SMTP, queued: OutboxItem
+    ) -> ItemOutcome:
+        item = outbox.begin_sending(conn, queued.id, now=self.now())
+        raw = outbox.raw_message(conn, item.id)
+        where = f"{self.server.host}:{self.server.port}"
+        data_end = False
+        try:
+            options = (
+                ["BODY=8BITMIME"] if _is_8bit(raw) and smtp.supports_extension("8bitmime") else []
+            )
+            if smtp.supports_extension("size"):
+                options.append(f"SIZE={len(raw)}")
+            mail = await smtp.execute_command(
+                b"MAIL", f"FROM:<{item.env_from}>".encode(), *(o.encode() for o in options)
+            )
+            if mail.code != 250:
+                return await self._refused(conn, smtp, item, "MAIL FROM", mail, {})
+            crashpoint("smtp.after_mail")
+            accepted: dict[str, str] = {}
+            refused: dict[str, aiosmtplib.SMTPResponse] = {}
+            for rcpt in item.env_rcpts:
+                reply = await smtp.execute_command(b"RCPT", f"TO:<{rcpt}>".encode())
+                if reply.code in (250, 251):
+                    accepted[rcpt] = _reply(reply)
+                else:
+                    refused[rcpt] = reply
+            if not accepted:
+                # All refused: the mildest refusal decides (any 4xx means "try again later").
+                worst = min(refused.values(), key=lambda r: r.code)
+                return await self._refused(conn, smtp, item, "RCPT TO", worst, refused)
+
+            def mark_end() -> None:
+                nonlocal data_end
+                outbox.mark_data_end(conn, item.id, now=self.now())
+                data_end = True
+
+            try:
+                reply = await send_data(smtp, raw, before_end=mark_end, timeout=self.timeout)
+            except aiosmtplib.SMTPDataError as exc:
+                answer = aiosmtplib.SMTPResponse(exc.code, exc.message)
+                return await self._refused(conn, smtp, item, "DATA", answer, refused)
+            if reply.code != 250:
+                return await self._refused(conn, smtp, item, "the end of DATA", reply, refused)
+            crashpoint("smtp.after_reply")
+            return self._sent(conn, account_id, item, raw, reply, accepted, refused)
+        except DataEndLost as exc:
+            reason = (
+                f"the connection to {where} broke after the whole message was handed over, "
+                f"before the server confirmed it ({printable_line(str(exc))}); check whether "
+                "it arrived before sending it again"
+            )
+            outbox.mark_unknown(conn, item.id, reason, now=self.now())
+            raise _ConnectionGone(ItemOutcome(item.id, OutboxState.UNKNOWN, reason, {})) from exc
+        except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError, OSError) as exc:
+            smtp.close()
+            if data_end:  # cannot happen (send_data raises DataEndLost), but never resend then
+                outbox.mark_unknown(conn, item.id, str(exc), now=self.now())
+                raise
+            reason = (
+                f"the connection to {where} broke before the message was complete "
+                f"({printable_line(str(exc) or type(exc).__name__)}); it will be sent again"
+            )
+            outbox.defer(conn, item.id, reason, retry_at=self.now(), now=self.now())
+            raise _ConnectionGone(ItemOutcome(item.id, OutboxState.QUEUED, reason, {})) from exc
+        except aiosmtplib.SMTPResponseException as exc:  # a malformed reply, before DATA's end
+            smtp.close()
+            reason = f"unexpected answer from {where}: {_reply_text(exc.code, exc.message)}"
+            outbox.defer(
+                conn, item.id, reason, retry_at=self.now() + backoff(item.attempts), now=self.now()
+            )
+            raise _ConnectionGone(ItemOutcome(item.id, OutboxState.QUEUED, reason, {})) from exc
+
+    async def _refused(
+        self,
+        conn: sqlite3.Connection,
+        smtp: aiosmtplib.SMTP,
+        item: OutboxItem,
+        step: str,
+        reply: aiosmtplib.SMTPResponse,
+        refused: Mapping[str, aiosmtplib.SMTPResponse],
+    ) -> ItemOutcome:
+        """Record a refusal at `step` (4xx: back to the queue, 5xx: failed); reset the
+        transaction so the connection can carry the next message."""
+        text = f"{step}: {_reply(reply)}"
+        details = {"recipients": {r: _reply(a) for r, a in refused.items()}} if refused else None
+        shown = {r: _reply(a) for r, a in refused.items()}
+        if 400 <= reply.code < 500:
+            retry_at = self.now() + backoff(item.attempts)
+            outbox.defer(conn, item.id, text, retry_at=retry_at, details=details, now=self.now())
+            outcome = ItemOutcome(item.id, OutboxState.QUEUED, text, shown)
+        else:
+            outbox.mark_failed(conn, item.id, text, details=details, now=self.now())
+            outcome = ItemOutcome(item.id, OutboxState.FAILED, text, shown)
+        if step != "the end of DATA":
+            try:
+                reset = await smtp.execute_command(b"RSET")
+            except (aiosmtplib.SMTPException, OSError) as exc:
+                smtp.close()
+                raise _ConnectionGone(outcome) from exc
+            if reset.code != 250:
+                raise _ConnectionGone(outcome)
+        return outcome
+
+    def _sent(
+        self,
+        conn: sqlite3.Connection,
+        account_id: int,
+        item: OutboxItem,
+        raw: bytes,
+        reply: aiosmtplib.SMTPResponse,
+        accepted: Mapping[str, str],
+        refused: Mapping[str, aiosmtplib.SMTPResponse],
+    ) -> ItemOutcome:
+        """Record a sent message, its refused recipients (a 4xx refusal gets an item of its own
+        to try again), and, without IMAP, its local Sent copy: one transaction."""
+        text = _reply(reply)
+        details = None
+        if refused:
+            details = {"recipients": {**accepted, **{r: _reply(a) for r, a in refused.items()}}}
+            text += f" ({len(accepted)} of {len(item.env_rcpts)} recipients accepted)"
+        later = [r for r, a in refused.items() if 400 <= a.code < 500]
+        with transaction(conn):
+            outbox.mark_sent(conn, item.id, text, details=details, now=self.now())
+            if later:
+                outbox.enqueue(
+                    conn,
+                    item.account_id,
+                    raw,
+                    message_id=item.message_id,
+                    env_from=item.env_from,
+                    env_rcpts=later,
+                    not_before=self.now() + backoff(item.attempts),
+                    now=self.now(),
+                )
+            if not self.server.sent_copy:
+                outbox.mark_sent_copy_done(conn, item.id)
+            elif self.imap is None:
+                self._store_local_copy(conn, account_id, item, raw)
+                outbox.mark_sent_copy_done(conn, item.id)
+        return ItemOutcome(
+            item.id, OutboxState.SENT, text, {r: _reply(a) for r, a in refused.items()}
+        )
+
+    def _defer(
+        self, conn: sqlite3.Connection, item_id: int, reason: str, *, temporary: bool
+    ) -> ItemOutcome:
+        item = outbox.begin_sending(conn, item_id, now=self.now())
+        retry_at = self.now() + backoff(item.attempts) if temporary else self.now()
+        outbox.defer(conn, item_id, reason, retry_at=retry_at, now=self.now())
+        return ItemOutcome(item_id, OutboxState.QUEUED, reason, {})
+
+    # --- the Sent copy
+
+    def _store_local_copy(
+        self, conn: sqlite3.Connection, account_id: int, item: OutboxItem, raw: bytes
+    ) -> None:
+        if read.ids_by_message_id(conn, account_id, item.message_id):
+            return  # a second item of the same message (recipients retried later)
+        folder_id = write.upsert_folder(conn, account_id, SENT_FOLDER, role=FolderRole.SENT)
+        copy = sent_copy_bytes(raw, item.env_rcpts)
+        store_messages(conn, folder_id, [IncomingMessage(raw=copy, flags=(SEEN,))], now=self.now())
+
+    def _sent_copies(self, conn: sqlite3.Connection, account_id: int) -> int:
+        """APPEND the Sent copies still missing (this pass's, and any a crash left behind)."""
+        pending = [
+            item
+            for item in outbox.items(conn, account_id=account_id, states=(OutboxState.SENT,))
+            if not item.sent_copy_done
+        ]
+        if not pending:
+            return 0
+        if not self.server.sent_copy or self.imap is None:
+            # Configured off, or a local Sent folder (its copy is stored with the sent mark;
+            # only an item confirmed by the user gets here).
+            for item in pending:
+                if self.server.sent_copy:
+                    raw = outbox.raw_message(conn, item.id)
+                    with transaction(conn):
+                        self._store_local_copy(conn, account_id, item, raw)
+                        outbox.mark_sent_copy_done(conn, item.id)
+                else:
+                    outbox.mark_sent_copy_done(conn, item.id)
+            return len(pending)
+        return self._append_copies(conn, account_id, self.imap, pending)
+
+    def _append_copies(
+        self,
+        conn: sqlite3.Connection,
+        account_id: int,
+        server: ServerConfig,
+        pending: list[OutboxItem],
+    ) -> int:
+        try:
+            client = connect_imap(
+                server,
+                ca_file=self.account.ca_file,
+                password=self.imap_password,
+                timeout=self.timeout,
+            )
+        except ConnectError as exc:
+            raise _Failed(
+                exc.kind.value,
+                f"sent, but the copy for the Sent folder waits: {exc.message}",
+                auth=exc.kind in _AUTH_KINDS,
+            ) from exc
+        done = 0
+        try:
+            folder = self._imap_sent_folder(conn, account_id, client)
+            client.select_folder(folder)
+            for item in pending:
+                raw = outbox.raw_message(conn, item.id)
+                found = client.search(["HEADER", "Message-ID", item.message_id])
+                if not found:
+                    when = _message_date(raw) or self.now()
+                    client.append(
+                        folder, sent_copy_bytes(raw, item.env_rcpts), flags=(SEEN,), msg_time=when
+                    )
+                    crashpoint("smtp.sent_appended")
+                outbox.mark_sent_copy_done(conn, item.id)
+                done += 1
+            client.logout()
+        except (imapclient.exceptions.IMAPClientError, OSError) as exc:
+            try:
+                client.shutdown()
+            except Exception as shutdown_exc:  # already broken: only log it
+                log.debug("IMAP shutdown after a failure: %r", shutdown_exc)
+            raise _Failed(
+                "protocol",
+                f"sent, but the copy for the Sent folder waits: {printable_line(str(exc))}",
+            ) from exc
+        return done
+
+    def _imap_sent_folder(
+        self, conn: sqlite3.Connection, account_id: int, client: imapclient.IMAPClient
+    ) -> str:
+        """The IMAP Sent folder: the store's (role SENT), else from the server's LIST."""
+        for folder in read.folders(conn, account_id):
+            if folder.role is FolderRole.SENT:
+                return folder.name
+        from tuimail.sync.imap import assign_roles, folder_role
+
+        listing = [
+            (
+                name,
+                delimiter.decode() if isinstance(delimiter, bytes) else delimiter,
+                folder_role(flags),
+            )
+            for flags, delimiter, name in client.list_folders()
+        ]
+        for folder in assign_roles(listing):
+            if folder.role is FolderRole.SENT:
+                return folder.name
+        client.create_folder(SENT_FOLDER)
+        return SENT_FOLDER
+
+
+def _is_8bit(raw: bytes) -> bool:
+    return not raw.isascii()
+
+
+def _reply(reply: aiosmtplib.SMTPResponse) -> str:
+    return _reply_text(reply.code, reply.message)
+
+
+def _reply_text(code: int, message: str) -> str:
+    """A server reply as one printable line (it is untrusted and goes to the outbox view)."""
+    return printable_line(f"{code} {message}", 500)
+
+
+def _message_date(raw: bytes) -> datetime | None:
+    end = raw.find(b"\r\n\r\n")
+    headers = email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(
+        raw[: end + 2 if end >= 0 else len(raw)] + b"\r\n"
+    )
+    value = headers.get("date")
+    if not value:
+        return None
+    try:
+        return email.utils.parsedate_to_datetime(str(value))
+    except (TypeError, ValueError, IndexError):
+        return None
