@@ -1,0 +1,106 @@
+"""Pure parts of sending: dot-stuffing, backoff, the Sent copy's Bcc, preparing a message file,
+and why an item is still held."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from tuimail.commands.send import SendUsageError, held_reason, prepare_message
+from tuimail.config import AccountConfig
+from tuimail.store.outbox import OutboxItem, OutboxState
+from tuimail.sync.smtp import backoff, dot_stuffed, sent_copy_bytes
+
+ACCOUNT = AccountConfig(name="home", address="alice@example.org", display_name="Alice Ä")
+NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+
+
+def test_dot_stuffing_doubles_leading_dots_and_makes_crlf() -> None:
+    raw = b"Subject: x\n\n.one\r\n..two\rthree.\n."
+    assert dot_stuffed(raw) == b"Subject: x\r\n\r\n..one\r\n...two\r\nthree.\r\n..\r\n"
+    assert dot_stuffed(b"a\r\n").endswith(b"a\r\n")
+
+
+def test_backoff_doubles_from_a_minute_up_to_an_hour() -> None:
+    assert [backoff(n) for n in (1, 2, 3)] == [timedelta(minutes=m) for m in (1, 2, 4)]
+    assert backoff(30) == timedelta(hours=1)
+
+
+def test_sent_copy_names_only_the_hidden_recipients() -> None:
+    raw = b"To: Bob <bob@example.org>\r\nCc: carol@example.org\r\nSubject: s\r\n\r\nbody\r\n"
+    copy = sent_copy_bytes(raw, ["bob@example.org", "CAROL@example.org", "dave@example.org"])
+    assert copy == raw.replace(b"Subject: s\r\n", b"Subject: s\r\nBcc: dave@example.org\r\n")
+    assert sent_copy_bytes(raw, ["bob@example.org"]) == raw
+
+
+def test_prepare_adds_from_date_message_id_and_strips_bcc() -> None:
+    data = b"To: bob@example.org\nBcc: eve@example.org,\n\tmallory@example.org\nSubject: hi\n\nx\n"
+    prepared = prepare_message(data, ACCOUNT, now=NOW)
+    header, _, body = prepared.raw.partition(b"\r\n\r\n")
+    assert b"\n" not in prepared.raw.replace(b"\r\n", b"")
+    assert body == b"x\r\n"
+    assert b"Bcc" not in header and b"eve" not in header and b"mallory" not in header
+    assert b"From: =?utf-8?" in header and b"<alice@example.org>" in header
+    assert b"Date: Wed, 01 May 2024" in header
+    assert f"Message-ID: <{prepared.message_id}>".encode() in header
+    assert prepared.message_id.endswith("@example.org")
+    assert prepared.env_from == "alice@example.org"
+    assert prepared.env_rcpts == ("bob@example.org", "eve@example.org", "mallory@example.org")
+
+
+def test_prepare_keeps_what_the_message_has() -> None:
+    data = (
+        b"From: Boss <boss@example.org>\r\nTo: bob@example.org, BOB@example.org\r\n"
+        b"Date: Tue, 30 Apr 2024 10:00:00 +0000\r\nMessage-ID: <fixed@x>\r\n\r\nbody\r\n"
+    )
+    prepared = prepare_message(data, ACCOUNT, now=NOW)
+    assert prepared.raw == data
+    assert prepared.message_id == "fixed@x"
+    assert prepared.env_rcpts == ("bob@example.org",)
+
+
+@pytest.mark.parametrize(
+    ("data", "problem"),
+    [
+        (b"Subject: nobody\n\nbody\n", "no recipient"),
+        (b"\nbody only\n", "no header"),
+        (b"To: bob@example.org\nthis is not a header\n\nbody\n", "line 2"),
+        (b"To: not-an-address\n\nbody\n", "not an e-mail address"),
+    ],
+)
+def test_prepare_refuses_what_is_not_a_sendable_message(data: bytes, problem: str) -> None:
+    with pytest.raises(SendUsageError, match=problem):
+        prepare_message(data, ACCOUNT, now=NOW)
+
+
+def _item(**changes: object) -> OutboxItem:
+    fields: dict[str, object] = {
+        "id": 1,
+        "account_id": 1,
+        "message_id": "m@x",
+        "env_from": "a@x",
+        "env_rcpts": ("b@x",),
+        "state": OutboxState.QUEUED,
+        "attempts": 0,
+        "next_attempt": NOW + timedelta(seconds=10),
+        "scheduled_at": None,
+        "data_end_at": None,
+        "last_reply": None,
+        "sent_copy_done": False,
+        "created": NOW,
+        "updated": NOW,
+        "revision": 1,
+    }
+    fields.update(changes)
+    return OutboxItem(**fields)  # type: ignore[arg-type]
+
+
+def test_held_reasons_say_why_an_item_waits() -> None:
+    assert "grace period" in held_reason(_item(), NOW)
+    later = NOW + timedelta(days=1)
+    assert "scheduled for" in held_reason(_item(next_attempt=later, scheduled_at=later), NOW)
+    assert "backing off after 2 attempt(s)" in held_reason(_item(attempts=2), NOW)
+    assert "due" in held_reason(_item(next_attempt=NOW), NOW)
+    assert "failed" in held_reason(_item(state=OutboxState.FAILED), NOW)
+    assert "unknown" in held_reason(_item(state=OutboxState.UNKNOWN), NOW)
