@@ -32,6 +32,9 @@ VIEWS = {
     "attachment.svg": ("tuimail-dark", ["down", "down"]),
     "hostile-message.svg": ("tuimail-dark", ["down", "down", "down"]),
     "reply-thread.svg": ("tuimail-dark", ["down"] * 6),
+    "composer-reply.svg": ("tuimail-dark", ["down", "down", "r"]),
+    "outbox.svg": ("tuimail-dark", ["down", "down", "r", "ctrl+s", "o"]),
+    "help.svg": ("tuimail-dark", ["question_mark"]),
     "theme-light.svg": ("tuimail-light", []),
     "theme-paper.svg": ("tuimail-paper", []),
     "theme-high-contrast.svg": ("tuimail-high-contrast", []),
@@ -41,7 +44,7 @@ VIEWS = {
 async def take(data_dir: Path, name: str, theme: str, keys: list[str]) -> None:
     """Open the app in `theme`, press `keys` in the message list, save the screen as `name`."""
     config = replace(demo_config(), ui=UiConfig(theme=theme))
-    app = TuimailApp(config, data_dir, title="tuimail demo", clock=lambda: NOW)
+    app = TuimailApp(config, data_dir, title="tuimail demo", clock=lambda: NOW, start_workers=False)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         for key in keys:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
 
@@ -21,9 +21,9 @@ from textual.message import Message
 
 from tuimail.config import AccountConfig, Config
 from tuimail.mail.sanitize import sanitize_line
-from tuimail.model import Protocol
+from tuimail.model import Address, Protocol
 from tuimail.paths import config_location
-from tuimail.store import read
+from tuimail.store import read, write
 from tuimail.store.db import StoreError, open_store
 from tuimail.sync.events import (
     AuthNeeded,
@@ -41,14 +41,18 @@ from tuimail.ui.messages import (
     AccountStatus,
     BodyWanted,
     IntentQueued,
+    OutboxQueued,
     StoreUpdated,
     UserNotice,
 )
+from tuimail.ui.screens.composer import Sender
 from tuimail.ui.screens.main import MainScreen
 
 log = logging.getLogger(__name__)
 
 DEFAULT_POLL_SECONDS = 300.0
+DEFAULT_SEND_DELAY_SECONDS = 10.0
+SENDER_INTERVAL = 60.0
 
 
 class TuimailApp(App[int]):
@@ -82,6 +86,10 @@ class TuimailApp(App[int]):
         self._bodies_wanted: set[int] = set()
         self._watching: set[str] = set()
         self._replay_wanted: set[str] = set()
+        self._sending: set[str] = set()
+        self._send_again: set[str] = set()
+        # How long a sent message waits in the outbox, so it can still be taken back.
+        self.send_delay = timedelta(seconds=DEFAULT_SEND_DELAY_SECONDS)
         self._worker_lock = threading.Lock()
 
     def _register_themes(self) -> None:
@@ -109,8 +117,19 @@ class TuimailApp(App[int]):
             self.notify(
                 "\n".join(self._theme_problems), title="Themes", severity="warning", markup=False
             )
+        self._ensure_store_accounts()
         if self.start_workers:
             self._schedule_mail_workers()
+            self._schedule_senders()
+
+    def _ensure_store_accounts(self) -> None:
+        """Every configured account exists in the store (the composer queues mail under it)."""
+        for account in self.config.accounts.values():
+            protocol = account.incoming.protocol if account.incoming else None
+            try:
+                write.ensure_account(self.conn, account.name, protocol)
+            except StoreError as exc:
+                self.notify(str(exc), title=account.name, severity="error", markup=False)
 
     def on_unmount(self) -> None:
         self._cancel.set()
@@ -219,6 +238,79 @@ class TuimailApp(App[int]):
             with self._worker_lock:
                 self._watching.discard(account.name)
 
+    # --- sending ------------------------------------------------------------------------------
+
+    def sender_for(self, account_id: int | None) -> Sender | None:
+        """Who to send as: the given store account if it has SMTP, else the first that does."""
+        names = {info.id: info.name for info in read.accounts(self.conn)}
+        candidates = list(self.config.accounts.values())
+        preferred = self.config.accounts.get(names.get(account_id, "")) if account_id else None
+        if preferred is not None:
+            candidates.insert(0, preferred)
+        own = tuple(a.address for a in self.config.accounts.values())
+        for account in candidates:
+            if account.smtp is not None:
+                address = Address(account.display_name, account.address)
+                return Sender(account.name, address, can_send=True, own_addresses=own)
+        return None
+
+    @on(OutboxQueued)
+    def _outbox_queued(self, message: OutboxQueued) -> None:
+        seconds = round(message.delay)
+        self.notify(f"Queued; it leaves in {seconds} s (o: outbox, to take it back).", markup=False)
+        self.set_timer(
+            message.delay + 0.2, partial(self.start_sender_for_account_id, message.account_id)
+        )
+
+    def start_sender(self, name: str) -> None:
+        """Send account `name`'s due outbox items in a thread worker, unless one is running."""
+        account = self.config.accounts.get(name)
+        if account is None or account.smtp is None:
+            return
+        with self._worker_lock:
+            if name in self._sending:
+                self._send_again.add(name)
+                return
+            self._sending.add(name)
+        self.run_worker(
+            partial(self._send_in_thread, account),
+            thread=True,
+            group=f"send-{name}",
+            name=f"send {name}",
+            exit_on_error=False,
+        )
+
+    def start_sender_for_account_id(self, account_id: int) -> None:
+        """Start a sending pass for the store account `account_id` (e.g. after a retry)."""
+        names = {info.id: info.name for info in read.accounts(self.conn)}
+        if account_id in names:
+            self.start_sender(names[account_id])
+
+    def _send_in_thread(self, account: AccountConfig) -> None:
+        """Worker thread: one pass of the outbox sender; failures arrive as events."""
+        from tuimail.sync.smtp import OutboxSender
+
+        try:
+            OutboxSender(account, self.data_dir, emit=self.emit, cancel=self._cancel).run()
+        except Exception as exc:  # the sender reports its own failures; this is a bug
+            log.exception("sending for %s crashed", account.name)
+            self.emit(SyncFailed(account.name, Protocol.SMTP, "internal", f"internal error: {exc}"))
+        finally:
+            with self._worker_lock:
+                self._sending.discard(account.name)
+                again = account.name in self._send_again
+                self._send_again.discard(account.name)
+            if again and not self._cancel.is_set():
+                self.call_from_thread(self.start_sender, account.name)
+
+    def _schedule_senders(self) -> None:
+        """Send what is due at start (left from last time) and look again every minute, for
+        backoffs and messages scheduled for later."""
+        for account in self.config.accounts.values():
+            if account.smtp is not None:
+                self.start_sender(account.name)
+                self.set_interval(SENDER_INTERVAL, partial(self.start_sender, account.name))
+
     @on(IntentQueued)
     def _intent_queued(self, message: IntentQueued) -> None:
         """Replay the user's action to the server soon: a pass replays pending ops first."""
@@ -284,10 +376,12 @@ def ui_messages_for(event: Event) -> list[Message]:
         case StoreChanged():
             return [StoreUpdated(event.folder_ids)]
         case SyncStarted():
-            return [AccountStatus(event.account, AccountState.BUSY, "getting mail…")]
+            doing = "sending" if event.protocol is Protocol.SMTP else "getting mail"
+            return [AccountStatus(event.account, AccountState.BUSY, f"{doing}…")]
         case SyncProgress():
+            doing = "sending" if event.protocol is Protocol.SMTP else "getting mail"
             where = f"{sanitize_line(event.folder)} " if event.folder else ""
-            text = f"getting mail: {where}{event.done}/{event.total}"
+            text = f"{doing}: {where}{event.done}/{event.total}"
             return [AccountStatus(event.account, AccountState.BUSY, text)]
         case SyncFinished():
             stamp = datetime.now().strftime("%H:%M")
@@ -311,10 +405,13 @@ def ui_messages_for(event: Event) -> list[Message]:
     return []
 
 
-def run_app(config: Config, data_dir: Path, *, title: str | None = None) -> int:
-    """Run the app until the user quits; returns the exit status."""
+def run_app(
+    config: Config, data_dir: Path, *, title: str | None = None, workers: bool = True
+) -> int:
+    """Run the app until the user quits; returns the exit status. Without `workers` nothing
+    connects anywhere (the demo)."""
     try:
-        app = TuimailApp(config, data_dir, title=title)
+        app = TuimailApp(config, data_dir, title=title, start_workers=workers)
         app.run()
     except StoreError as exc:
         log.error("%s", exc)

@@ -17,9 +17,9 @@ from email.policy import SMTP
 from email.utils import format_datetime
 from pathlib import Path
 
-from tuimail.config import AccountConfig, Config
+from tuimail.config import AccountConfig, Config, ServerConfig
 from tuimail.corpus import MailGenerator
-from tuimail.model import FolderRole
+from tuimail.model import FolderRole, Protocol, Security
 from tuimail.store import read
 from tuimail.store.db import open_store
 from tuimail.store.ingest import IncomingMessage, store_messages
@@ -29,6 +29,7 @@ DEMO_ACCOUNT = "demo"
 DEMO_ADDRESS = "you@demo.invalid"
 DEMO_NAME = "Demo User"
 DEMO_SEED = 20261122
+DEMO_SMTP_PORT = 9  # "discard"; never used: the demo app starts no workers
 # folder -> (role, number of generated messages, how far back they go)
 DEMO_FOLDERS: dict[str, tuple[FolderRole, int, timedelta]] = {
     "INBOX": (FolderRole.INBOX, 240, timedelta(days=120)),
@@ -41,8 +42,21 @@ DEMO_FOLDERS: dict[str, tuple[FolderRole, int, timedelta]] = {
 
 
 def demo_config() -> Config:
-    """The configuration the demo app runs with: one local account, no servers."""
-    account = AccountConfig(name=DEMO_ACCOUNT, address=DEMO_ADDRESS, display_name=DEMO_NAME)
+    """The configuration the demo app runs with: one local account.
+
+    It names an SMTP server so that the composer can queue messages, but the demo app runs no
+    workers: queued messages stay in the outbox and nothing ever connects anywhere.
+    """
+    smtp = ServerConfig(
+        protocol=Protocol.SMTP,
+        host="127.0.0.1",
+        port=DEMO_SMTP_PORT,
+        security=Security.NONE,
+        username=DEMO_ADDRESS,
+    )
+    account = AccountConfig(
+        name=DEMO_ACCOUNT, address=DEMO_ADDRESS, display_name=DEMO_NAME, smtp=smtp
+    )
     return Config(accounts={DEMO_ACCOUNT: account})
 
 
@@ -170,7 +184,7 @@ def run_demo(*, keep: Path | None = None, ui: bool = True) -> int:
             return 0
         from tuimail.app import run_app
 
-        return run_app(demo_config(), data_dir, title="tuimail demo")
+        return run_app(demo_config(), data_dir, title="tuimail demo", workers=False)
     finally:
         if keep is None:
             shutil.rmtree(data_dir, ignore_errors=True)

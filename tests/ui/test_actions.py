@@ -21,7 +21,7 @@ def _folder(app: TuimailApp, name: str) -> read.FolderInfo:
 
 async def test_read_flag_and_delete(tmp_path: Path) -> None:
     build_demo_store(tmp_path, now=NOW)
-    app = TuimailApp(demo_config(), tmp_path, clock=lambda: NOW)
+    app = TuimailApp(demo_config(), tmp_path, clock=lambda: NOW, start_workers=False)
     async with app.run_test(size=(120, 36)) as pilot:
         await pilot.pause()
         messages = app.screen.query_one(MessageList)
@@ -57,7 +57,7 @@ async def test_read_flag_and_delete(tmp_path: Path) -> None:
 
 async def test_search_shows_results_and_escape_goes_back(tmp_path: Path) -> None:
     build_demo_store(tmp_path, now=NOW)
-    app = TuimailApp(demo_config(), tmp_path, clock=lambda: NOW)
+    app = TuimailApp(demo_config(), tmp_path, clock=lambda: NOW, start_workers=False)
     async with app.run_test(size=(120, 36)) as pilot:
         await pilot.pause()
         messages = app.screen.query_one(MessageList)
@@ -77,7 +77,7 @@ async def test_search_shows_results_and_escape_goes_back(tmp_path: Path) -> None
 
 async def test_help_lists_the_keys(tmp_path: Path) -> None:
     build_demo_store(tmp_path, now=NOW)
-    app = TuimailApp(demo_config(), tmp_path, clock=lambda: NOW)
+    app = TuimailApp(demo_config(), tmp_path, clock=lambda: NOW, start_workers=False)
     async with app.run_test(size=(120, 36)) as pilot:
         await pilot.pause()
         await pilot.press("question_mark")

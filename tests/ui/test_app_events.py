@@ -33,7 +33,7 @@ def _emit_from_thread(app: TuimailApp, event) -> None:
 
 async def test_store_changed_shows_new_mail_without_a_keypress(tmp_path: Path) -> None:
     build_demo_store(tmp_path, now=NOW)
-    app = TuimailApp(demo_config(), tmp_path, clock=lambda: NOW)
+    app = TuimailApp(demo_config(), tmp_path, clock=lambda: NOW, start_workers=False)
     async with app.run_test(size=(120, 36)) as pilot:
         await pilot.pause()
         table = app.screen.query_one(MessageList)
@@ -56,7 +56,7 @@ async def test_store_changed_shows_new_mail_without_a_keypress(tmp_path: Path) -
 
 async def test_progress_and_failure_reach_the_status_bar(tmp_path: Path) -> None:
     build_demo_store(tmp_path, now=NOW)
-    app = TuimailApp(demo_config(), tmp_path)
+    app = TuimailApp(demo_config(), tmp_path, start_workers=False)
     async with app.run_test(size=(120, 36)) as pilot:
         await pilot.pause()
         bar = app.screen.query_one(StatusBar)

@@ -40,7 +40,7 @@ def test_demo_store_has_every_folder_and_the_showcase(demo_dir: Path) -> None:
 
 
 async def test_app_lists_folders_and_messages(demo_dir: Path) -> None:
-    app = TuimailApp(demo_config(), demo_dir, title="tuimail demo")
+    app = TuimailApp(demo_config(), demo_dir, title="tuimail demo", start_workers=False)
     async with app.run_test(size=(120, 36)) as pilot:
         await pilot.pause()
         folders = app.screen.query_one("#folders", OptionList)
@@ -55,7 +55,7 @@ async def test_app_lists_folders_and_messages(demo_dir: Path) -> None:
 
 
 async def test_hostile_message_is_shown_as_harmless_text(demo_dir: Path) -> None:
-    app = TuimailApp(demo_config(), demo_dir)
+    app = TuimailApp(demo_config(), demo_dir, start_workers=False)
     async with app.run_test(size=(120, 36)) as pilot:
         await pilot.pause()
         table = app.screen.query_one(MessageList)
@@ -80,7 +80,7 @@ async def test_hostile_message_is_shown_as_harmless_text(demo_dir: Path) -> None
 
 
 async def test_selecting_another_folder_shows_its_messages(demo_dir: Path) -> None:
-    app = TuimailApp(demo_config(), demo_dir)
+    app = TuimailApp(demo_config(), demo_dir, start_workers=False)
     async with app.run_test(size=(120, 36)) as pilot:
         await pilot.pause()
         folders = app.screen.query_one("#folders", OptionList)
@@ -96,7 +96,7 @@ async def test_selecting_another_folder_shows_its_messages(demo_dir: Path) -> No
 
 
 async def test_empty_store_says_what_to_do(tmp_path: Path) -> None:
-    app = TuimailApp(demo_config(), tmp_path)
+    app = TuimailApp(demo_config(), tmp_path, start_workers=False)
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.pause()
         body = str(app.screen.query_one("#view-body", Static).render())

@@ -41,7 +41,7 @@ def big_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 async def test_navigation_over_a_large_folder(big_store: Path) -> None:
-    app = TuimailApp(demo_config(), big_store, clock=lambda: NOW)
+    app = TuimailApp(demo_config(), big_store, clock=lambda: NOW, start_workers=False)
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.pause()
         messages = app.screen.query_one(MessageList)
@@ -71,7 +71,7 @@ async def test_navigation_over_a_large_folder(big_store: Path) -> None:
 
 
 async def test_painted_lines_show_sender_and_subject(big_store: Path) -> None:
-    app = TuimailApp(demo_config(), big_store, clock=lambda: NOW)
+    app = TuimailApp(demo_config(), big_store, clock=lambda: NOW, start_workers=False)
     async with app.run_test(size=(100, 30)) as pilot:
         await pilot.pause()
         messages = app.screen.query_one(MessageList)

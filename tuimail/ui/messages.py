@@ -69,3 +69,13 @@ class IntentQueued(Message):
     def __init__(self, account_id: int) -> None:
         super().__init__()
         self.account_id = account_id
+
+
+class OutboxQueued(Message):
+    """A message was queued in the outbox; it is due in `delay` seconds (undo-send grace)."""
+
+    def __init__(self, account_id: int, outbox_id: int, delay: float) -> None:
+        super().__init__()
+        self.account_id = account_id
+        self.outbox_id = outbox_id
+        self.delay = delay

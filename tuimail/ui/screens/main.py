@@ -20,16 +20,19 @@ from textual.timer import Timer
 from textual.widgets import Footer, Header, OptionList, Static
 from textual.widgets.option_list import Option
 
-from tuimail.mail.parse import parse_message
+from tuimail.mail.parse import ParsedMessage, parse_message
 from tuimail.mail.render import render_message
+from tuimail.mail.reply import forward_draft, reply_draft
 from tuimail.mail.sanitize import sanitize_line
-from tuimail.model import FLAGGED, SEEN, FolderRole
+from tuimail.model import FLAGGED, SEEN, Draft, FolderRole
 from tuimail.store import ops, read
 from tuimail.store import search as store_search
 from tuimail.ui.format import addresses_text, body_text
 from tuimail.ui.messages import AccountStatus, BodyWanted, IntentQueued, StoreUpdated
+from tuimail.ui.screens.composer import ComposerScreen, Sender
 from tuimail.ui.screens.help import HelpScreen, binding_rows
-from tuimail.ui.screens.search import SearchPrompt
+from tuimail.ui.screens.outbox import OutboxScreen
+from tuimail.ui.screens.prompt import LinePrompt
 from tuimail.ui.widgets.message_list import MessageList
 from tuimail.ui.widgets.status_bar import StatusBar
 
@@ -48,6 +51,11 @@ class MainScreen(Screen[None]):
         Binding("N", "toggle_read", "Mark read / unread", show=False),
         Binding("F", "toggle_flag", "Flag / unflag", show=False),
         Binding("d", "delete", "Delete (move to Trash)", show=False),
+        Binding("c", "compose", "Compose"),
+        Binding("r", "reply(False)", "Reply", show=False),
+        Binding("R", "reply(True)", "Reply to all", show=False),
+        Binding("f", "forward", "Forward", show=False),
+        Binding("o", "outbox", "Outbox"),
     ]
 
     def __init__(
@@ -224,13 +232,70 @@ class MainScreen(Screen[None]):
             )
             self.query_one(MessageList).focus()
 
-        self.app.push_screen(SearchPrompt(scope), run)
+        hint = '(words, "a phrase", from:, subject:, body:, word*)'
+        self.app.push_screen(LinePrompt(f"Search {scope} {hint}", placeholder="search"), run)
 
     def action_back(self) -> None:
         messages = self.query_one(MessageList)
         if messages.folder_id is None and self.current_folder_id is not None:
             self.show_folder(self.current_folder_id)  # end the search
         messages.focus()
+
+    # --- writing: the composer gets a Sender from the app (which knows the config)
+
+    def _sender_for(self, account_id: int | None) -> Sender | None:
+        sender = self.app.sender_for(account_id)  # type: ignore[attr-defined]
+        if sender is None:
+            self.notify(
+                "No account to send from: add an account with an [smtp] server to the config.",
+                severity="error",
+                markup=False,
+            )
+        return sender
+
+    def _open_composer(self, sender: Sender, draft: Draft | None = None) -> None:
+        delay = self.app.send_delay  # type: ignore[attr-defined]
+        self.app.push_screen(ComposerScreen(sender, draft, send_delay=delay))
+
+    def action_compose(self) -> None:
+        folder = read.folder(self.conn, self.current_folder_id) if self.current_folder_id else None
+        sender = self._sender_for(folder.account_id if folder else None)
+        if sender is not None:
+            self._open_composer(sender)
+
+    def _original(self) -> tuple[read.MessageRow, ParsedMessage] | None:
+        row = self._current_row()
+        if row is None:
+            return None
+        raw = read.body(self.conn, row.id)
+        if raw is None:
+            self.notify("The message is still being downloaded; try again in a moment.")
+            return None
+        return row, parse_message(raw)
+
+    def action_reply(self, reply_all: bool) -> None:
+        original = self._original()
+        if original is None:
+            return
+        row, parsed = original
+        sender = self._sender_for(row.account_id)
+        if sender is not None:
+            draft = reply_draft(
+                parsed, sender=sender.address, own=sender.own_addresses, reply_all=reply_all
+            )
+            self._open_composer(sender, draft)
+
+    def action_forward(self) -> None:
+        original = self._original()
+        if original is None:
+            return
+        row, parsed = original
+        sender = self._sender_for(row.account_id)
+        if sender is not None:
+            self._open_composer(sender, forward_draft(parsed, sender=sender.address))
+
+    def action_outbox(self) -> None:
+        self.app.push_screen(OutboxScreen(self.conn))
 
     def action_help(self) -> None:
         rows = binding_rows(self.BINDINGS, MessageList.BINDINGS, self.app.BINDINGS)

@@ -1,0 +1,149 @@
+"""Composing in the app: new messages, replies, the outbox, undo send, discard. No network:
+the app's workers are off, so queued messages stay in the outbox for the test to inspect."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from textual.widgets import Input, TextArea
+
+from tuimail.app import TuimailApp
+from tuimail.config import parse_config
+from tuimail.demo import build_demo_store
+from tuimail.mail.parse import parse_message
+from tuimail.store import outbox
+from tuimail.ui.screens.composer import AddressError, ComposerScreen, parse_address_field
+from tuimail.ui.screens.main import MainScreen
+from tuimail.ui.screens.outbox import OutboxScreen
+from tuimail.ui.screens.prompt import Confirm
+from tuimail.ui.widgets.message_list import MessageList
+
+NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+CONFIG = """
+[accounts.demo]
+address = "you@demo.invalid"
+display_name = "Demo User"
+[accounts.demo.smtp]
+host = "127.0.0.1"
+port = 9
+security = "none"
+"""
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> TuimailApp:
+    build_demo_store(tmp_path, now=NOW)
+    return TuimailApp(parse_config(CONFIG), tmp_path, clock=lambda: NOW, start_workers=False)
+
+
+async def _type(pilot, selector: str, text: str) -> None:
+    widget = pilot.app.screen.query_one(selector)
+    widget.focus()
+    if isinstance(widget, TextArea):
+        widget.load_text(text)
+    else:
+        widget.value = text
+    await pilot.pause()
+
+
+async def test_compose_queues_the_message_with_bcc_only_in_the_envelope(app: TuimailApp) -> None:
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.pause()
+        await pilot.press("c")
+        await pilot.pause()
+        assert isinstance(app.screen, ComposerScreen)
+        await _type(pilot, "#to", "Ann <ann@example.org>, bob@example.com")
+        await _type(pilot, "#bcc", "secret@example.net")
+        await _type(pilot, "#subject", "Grüße")
+        await _type(pilot, "#body", "Hello there.\n")
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert isinstance(app.screen, MainScreen)
+        (item,) = outbox.items(app.conn)
+        assert item.state is outbox.OutboxState.QUEUED
+        assert item.env_from == "you@demo.invalid"
+        assert set(item.env_rcpts) == {"ann@example.org", "bob@example.com", "secret@example.net"}
+        assert item.next_attempt > datetime.now(UTC)  # waits for the undo-send delay
+        raw = outbox.raw_message(app.conn, item.id)
+        assert b"secret@example.net" not in raw
+        env = parse_message(raw).envelope
+        assert env.subject == "Grüße" and env.message_id == item.message_id
+
+
+async def test_take_back_from_the_outbox_restores_the_draft(app: TuimailApp) -> None:
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.pause()
+        await pilot.press("c")
+        await pilot.pause()
+        await _type(pilot, "#to", "ann@example.org")
+        await _type(pilot, "#bcc", "secret@example.net")
+        await _type(pilot, "#subject", "undo me")
+        await _type(pilot, "#body", "text\n")
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        await pilot.press("o")
+        await pilot.pause()
+        assert isinstance(app.screen, OutboxScreen)
+        await pilot.press("e")
+        await pilot.pause()
+        assert isinstance(app.screen, ComposerScreen)
+        assert outbox.items(app.conn) == []
+        assert app.screen.query_one("#subject", Input).value == "undo me"
+        assert app.screen.query_one("#bcc", Input).value == "secret@example.net"
+        assert app.screen.query_one("#to", Input).value == "ann@example.org"
+
+
+async def test_reply_prefills_recipient_subject_and_quote(app: TuimailApp) -> None:
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.pause()
+        messages = app.screen.query_one(MessageList)
+        messages.focus()
+        await pilot.press("down", "down")  # the message from Søren
+        await pilot.press("r")
+        await pilot.pause()
+        assert isinstance(app.screen, ComposerScreen)
+        assert app.screen.query_one("#to", Input).value == "Søren Berg <soren@example.org>"
+        assert app.screen.query_one("#subject", Input).value.startswith("Re: Rapport")
+        assert "> Hallo," in app.screen.query_one(TextArea).text
+
+
+async def test_discard_asks_first_when_something_was_written(app: TuimailApp) -> None:
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.pause()
+        await pilot.press("c")
+        await pilot.pause()
+        await _type(pilot, "#subject", "half written")
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, Confirm)
+        await pilot.press("n")
+        await pilot.pause()
+        assert isinstance(app.screen, ComposerScreen)
+        await pilot.press("escape")
+        await pilot.pause()
+        await pilot.press("y")
+        await pilot.pause()
+        assert isinstance(app.screen, MainScreen)
+        assert outbox.items(app.conn) == []
+
+
+async def test_bad_address_is_refused_and_nothing_queued(app: TuimailApp) -> None:
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.pause()
+        await pilot.press("c")
+        await pilot.pause()
+        await _type(pilot, "#to", "not an address")
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert isinstance(app.screen, ComposerScreen)
+        assert outbox.items(app.conn) == []
+
+
+def test_address_fields() -> None:
+    parsed = parse_address_field("To", '"Doe, Jane" <jane@example.org>, x@y.z')
+    assert [a.email for a in parsed] == ["jane@example.org", "x@y.z"]
+    assert parsed[0].name == "Doe, Jane"
+    with pytest.raises(AddressError, match="To: "):
+        parse_address_field("To", "jane at example")

@@ -1,0 +1,205 @@
+"""The outbox: every queued, failing or unresolved message, with its state and the server's reply.
+
+e takes a message back into the composer (undo send, while it has not left), r sends a failed or
+unknown one again, x removes one, s records an unknown one as sent. Everything is an intent in
+the store (store/outbox.py); the app's sender worker does the network part.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Static
+
+from tuimail.mail.parse import parse_message
+from tuimail.mail.reply import original_text
+from tuimail.mail.sanitize import sanitize_line
+from tuimail.model import Address, Draft
+from tuimail.store import outbox
+from tuimail.store.db import StoreError
+from tuimail.store.outbox import OutboxState
+from tuimail.ui.format import addresses_text
+from tuimail.ui.screens.prompt import Confirm
+
+SHOWN_STATES = (
+    OutboxState.QUEUED,
+    OutboxState.SENDING,
+    OutboxState.FAILED,
+    OutboxState.UNKNOWN,
+)
+_STATE_STYLE = {
+    OutboxState.QUEUED: "",
+    OutboxState.SENDING: "bold",
+    OutboxState.FAILED: "bold red",
+    OutboxState.UNKNOWN: "bold yellow",
+}
+
+
+def draft_from_outbox(raw: bytes, env_rcpts: tuple[str, ...], sender: Address) -> Draft:
+    """The draft a queued message came from: Bcc is what the envelope has beyond To and Cc."""
+    parsed = parse_message(raw)
+    env = parsed.envelope
+    shown = {a.email.lower() for a in (*env.to, *env.cc)}
+    bcc = tuple(Address("", r) for r in env_rcpts if r.lower() not in shown)
+    return Draft(
+        from_=sender,
+        to=env.to,
+        cc=env.cc,
+        bcc=bcc,
+        subject=env.subject,
+        body=original_text(parsed),
+        in_reply_to=env.in_reply_to,
+        references=env.references,
+    )
+
+
+class OutboxScreen(Screen[None]):
+    """Lists the outbox; refreshes itself every second (counts down the undo time)."""
+
+    BINDINGS = [
+        Binding("escape,q", "app.pop_screen", "Back"),
+        Binding("e", "take_back", "Take back (edit)"),
+        Binding("r", "retry", "Send again"),
+        Binding("x", "remove", "Remove"),
+        Binding("s", "confirm_sent", "It was sent"),
+    ]
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        super().__init__()
+        self.conn = conn
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield DataTable(id="outbox", cursor_type="row")
+        yield Static(id="outbox-detail")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        for label, key in (("State", "state"), ("When", "when"), ("To", "to"),
+                           ("Subject", "subject")):  # fmt: skip
+            table.add_column(label, key=key)
+        self.sub_title = "Outbox"
+        self.reload()
+        self.set_interval(1.0, self.reload)
+        table.focus()
+
+    def reload(self) -> None:
+        """Re-read the outbox, keeping the cursor on the same item."""
+        table = self.query_one(DataTable)
+        keep = self._selected_id()
+        table.clear()
+        now = datetime.now(UTC)
+        for item in outbox.items(self.conn, states=SHOWN_STATES):
+            env = parse_message(outbox.raw_message(self.conn, item.id)).envelope
+            if item.state is OutboxState.QUEUED:
+                wait = (item.next_attempt - now).total_seconds()
+                when = f"in {wait:.0f} s" if wait > 0 else "now"
+            else:
+                when = item.updated.astimezone().strftime("%H:%M")
+            table.add_row(
+                Text(item.state.value, style=_STATE_STYLE[item.state]),
+                when,
+                Text(addresses_text(env.to) or ", ".join(item.env_rcpts), no_wrap=True),
+                Text(sanitize_line(env.subject) or "(no subject)", no_wrap=True),
+                key=str(item.id),
+            )
+        if keep is not None and str(keep) in table.rows:
+            table.move_cursor(row=table.get_row_index(str(keep)))
+        self._show_detail()
+
+    def _selected_id(self) -> int | None:
+        table = self.query_one(DataTable)
+        if not table.row_count:
+            return None
+        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        return None if key is None else int(key)
+
+    @on(DataTable.RowHighlighted)
+    def _show_detail(self) -> None:
+        item_id = self._selected_id()
+        detail = self.query_one("#outbox-detail", Static)
+        item = outbox.get(self.conn, item_id) if item_id is not None else None
+        if item is None:
+            detail.update(Text("The outbox is empty." if item_id is None else ""))
+            return
+        text = Text()
+        text.append("Recipients: ", style="bold")
+        text.append(sanitize_line(", ".join(item.env_rcpts)) + "\n")
+        text.append("Attempts: ", style="bold")
+        text.append(f"{item.attempts}\n")
+        if item.last_reply:
+            text.append("Last reply: ", style="bold")
+            text.append(sanitize_line(item.last_reply) + "\n")
+        if item.state is OutboxState.UNKNOWN:
+            text.append(
+                "The connection broke after the message was handed over, before the server "
+                "confirmed it: it may or may not have been delivered. Check with a recipient, "
+                "then press s (it was sent) or r (send again).",
+                style="yellow",
+            )
+        detail.update(text)
+
+    def _act(self, action: str) -> None:
+        item_id = self._selected_id()
+        if item_id is None:
+            return
+        item = outbox.get(self.conn, item_id)
+        if item is None:
+            return
+        try:
+            if action == "retry":
+                outbox.retry(self.conn, item_id)
+                self.app.start_sender_for_account_id(item.account_id)  # type: ignore[attr-defined]
+            elif action == "confirm_sent":
+                outbox.confirm_sent(self.conn, item_id)
+            elif action == "remove":
+                outbox.cancel(self.conn, item_id)
+        except StoreError as exc:
+            self.notify(str(exc), severity="error", markup=False)
+        self.reload()
+
+    def action_retry(self) -> None:
+        self._act("retry")
+
+    def action_confirm_sent(self) -> None:
+        self._act("confirm_sent")
+
+    def action_remove(self) -> None:
+        def answer(yes: bool | None) -> None:
+            if yes:
+                self._act("remove")
+
+        self.app.push_screen(Confirm("Remove this message from the outbox?"), answer)
+
+    def action_take_back(self) -> None:
+        """Undo send: take the message out of the outbox and reopen it in the composer."""
+        item_id = self._selected_id()
+        item = outbox.get(self.conn, item_id) if item_id is not None else None
+        if item is None:
+            return
+        sender = self.app.sender_for(item.account_id)  # type: ignore[attr-defined]
+        if sender is None:
+            return
+        try:
+            raw = outbox.cancel(self.conn, item.id)
+        except StoreError as exc:
+            self.notify(f"Too late to take it back: {exc}", severity="error", markup=False)
+            return
+        from tuimail.ui.screens.composer import ComposerScreen
+
+        draft = draft_from_outbox(raw, item.env_rcpts, sender.address)
+        if parse_message(raw).attachments:
+            self.notify(
+                "Its attachments were not taken back: attach them again (ctrl+t).",
+                severity="warning",
+                markup=False,
+            )
+        delay = self.app.send_delay  # type: ignore[attr-defined]
+        self.app.switch_screen(ComposerScreen(sender, draft, send_delay=delay))
