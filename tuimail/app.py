@@ -51,7 +51,6 @@ from tuimail.ui.screens.main import MainScreen
 log = logging.getLogger(__name__)
 
 DEFAULT_POLL_SECONDS = 300.0
-DEFAULT_SEND_DELAY_SECONDS = 10.0
 SENDER_INTERVAL = 60.0
 
 
@@ -88,8 +87,6 @@ class TuimailApp(App[int]):
         self._replay_wanted: set[str] = set()
         self._sending: set[str] = set()
         self._send_again: set[str] = set()
-        # How long a sent message waits in the outbox, so it can still be taken back.
-        self.send_delay = timedelta(seconds=DEFAULT_SEND_DELAY_SECONDS)
         self._worker_lock = threading.Lock()
 
     def _register_themes(self) -> None:
@@ -251,7 +248,10 @@ class TuimailApp(App[int]):
         for account in candidates:
             if account.smtp is not None:
                 address = Address(account.display_name, account.address)
-                return Sender(account.name, address, can_send=True, own_addresses=own)
+                delay = timedelta(seconds=account.smtp.undo_send_seconds)
+                return Sender(
+                    account.name, address, can_send=True, own_addresses=own, send_delay=delay
+                )
         return None
 
     @on(OutboxQueued)

@@ -41,6 +41,8 @@ class Sender:
     address: Address
     can_send: bool  # the account has an SMTP server
     own_addresses: tuple[str, ...] = field(default=())
+    # How long a sent message waits in the outbox, so it can still be taken back.
+    send_delay: timedelta = DEFAULT_SEND_DELAY
 
 
 class AddressError(ValueError):
@@ -123,13 +125,10 @@ class ComposerScreen(Screen[None]):
         self,
         sender: Sender,
         draft: Draft | None = None,
-        *,
-        send_delay: timedelta = DEFAULT_SEND_DELAY,
     ) -> None:
         super().__init__()
         self.sender = sender
         self.draft = draft or Draft(from_=sender.address)
-        self.send_delay = send_delay
         self.attachments: list[str] = list(self.draft.attachments)
         self._original = self._snapshot_of(self.draft)
 
@@ -233,10 +232,11 @@ class ComposerScreen(Screen[None]):
             message_id=message_id.strip("<>"),
             env_from=self.sender.address.email,
             env_rcpts=recipients,
-            not_before=now + self.send_delay,
+            not_before=now + self.sender.send_delay,
             now=now,
         )
-        self.app.post_message(OutboxQueued(account_id, item, self.send_delay.total_seconds()))
+        delay = self.sender.send_delay.total_seconds()
+        self.app.post_message(OutboxQueued(account_id, item, delay))
         self.dismiss(None)
 
     def action_discard(self) -> None:

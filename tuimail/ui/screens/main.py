@@ -254,8 +254,7 @@ class MainScreen(Screen[None]):
         return sender
 
     def _open_composer(self, sender: Sender, draft: Draft | None = None) -> None:
-        delay = self.app.send_delay  # type: ignore[attr-defined]
-        self.app.push_screen(ComposerScreen(sender, draft, send_delay=delay))
+        self.app.push_screen(ComposerScreen(sender, draft))
 
     def action_compose(self) -> None:
         folder = read.folder(self.conn, self.current_folder_id) if self.current_folder_id else None

@@ -201,5 +201,4 @@ class OutboxScreen(Screen[None]):
                 severity="warning",
                 markup=False,
             )
-        delay = self.app.send_delay  # type: ignore[attr-defined]
-        self.app.switch_screen(ComposerScreen(sender, draft, send_delay=delay))
+        self.app.switch_screen(ComposerScreen(sender, draft))
