@@ -15,7 +15,7 @@ from textual.widgets import Static
 from tests.support.mailservers import MailServers
 from tuimail.app import TuimailApp
 from tuimail.config import parse_config
-from tuimail.store import read
+from tuimail.store import outbox, read
 from tuimail.store.db import open_store
 from tuimail.sync.events import discard
 from tuimail.sync.imap_command import sync_account
@@ -144,3 +144,42 @@ async def test_flagging_in_the_app_reaches_the_imap_server(
                 break
             await pilot.pause(0.1)
         assert await asyncio.to_thread(flagged_on_server)
+
+
+async def test_a_message_written_in_the_app_is_delivered(
+    mail_servers: MailServers, tmp_path: Path
+) -> None:
+    sender = mail_servers.add_user("appsend")
+    recipient = mail_servers.add_user("apprcpt")
+    password = shlex.quote(mail_servers.users[sender])
+    config = parse_config(
+        "[accounts.acct]\n"
+        f'address = "{sender}@{mail_servers.domain}"\n'
+        f"password_command = {json.dumps('printf %s ' + password)}\n"
+        f"ca_file = {json.dumps(str(mail_servers.ca_file))}\n"
+        "[accounts.acct.smtp]\n"
+        f'host = "{mail_servers.host}"\nport = {mail_servers.submission_port}\n'
+        f'security = "starttls"\nusername = "{sender}"\nundo_send_seconds = 0\n'
+        "sent_copy = false\n"
+    )
+    app = TuimailApp(config, tmp_path)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.pause()
+        await pilot.press("c")
+        await pilot.pause()
+        screen = app.screen
+        screen.query_one("#to").value = f"{recipient}@{mail_servers.domain}"
+        screen.query_one("#subject").value = "written in the app"
+        screen.query_one("#body").load_text("Hello from the composer.\n")
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        for _ in range(600):
+            items = outbox.items(app.conn)
+            if items and items[0].state is outbox.OutboxState.SENT:
+                break
+            await pilot.pause(0.1)
+        (item,) = outbox.items(app.conn)
+        assert item.state is outbox.OutboxState.SENT
+        await asyncio.to_thread(
+            mail_servers.wait_for_message, recipient, item.message_id, timeout=60
+        )
