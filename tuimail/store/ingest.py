@@ -12,7 +12,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from tuimail.mail.parse import parse_envelope, parse_message, search_text
 from tuimail.model import Envelope
 from tuimail.store import codec
 from tuimail.store.db import StoreError, transaction
@@ -105,21 +104,43 @@ def store_messages(
         ]
 
 
-def store_body(conn: sqlite3.Connection, message_id: int, raw: bytes) -> None:
+@dataclass(frozen=True, slots=True)
+class BodyIndex:
+    """What storing a body takes from parsing it: the full-text body and the attachment flag.
+
+    Computed by `index_body`, a pure function of the bytes, so it can run ahead of the write
+    (in another process: see `tuimail.store.indexer`).
+    """
+
+    body_text: str
+    has_attachments: bool
+
+
+def index_body(raw: bytes) -> BodyIndex:
+    """Parse a raw message for `store_body`."""
+    from tuimail.mail.parse import parse_message, search_text  # loaded when first needed
+
+    parsed = parse_message(raw)
+    return BodyIndex(search_text(parsed), parsed.envelope.has_attachments)
+
+
+def store_body(
+    conn: sqlite3.Connection, message_id: int, raw: bytes, index: BodyIndex | None = None
+) -> None:
     """Keep the exact bytes of a message stored header-first, and index its body text.
 
-    Storing a body that is already local changes nothing. A size still unknown (0) becomes the
-    length of `raw`.
+    `index` is `index_body(raw)` when the caller computed it already. Storing a body that is
+    already local changes nothing. A size still unknown (0) becomes the length of `raw`.
     """
-    parsed = parse_message(raw)
-    body_text = search_text(parsed)
+    if index is None:
+        index = index_body(raw)
     with transaction(conn) as revision:
         row = conn.execute("SELECT body_local FROM messages WHERE id = ?", (message_id,)).fetchone()
         if row is None:
             raise StoreError(f"message {message_id} is not in the store")
         if row[0]:
             return
-        _insert_body(conn, revision, message_id, raw, body_text, parsed.envelope.has_attachments)
+        _insert_body(conn, revision, message_id, raw, index.body_text, index.has_attachments)
 
 
 def _check_incoming(item: IncomingMessage) -> None:
@@ -130,6 +151,10 @@ def _check_incoming(item: IncomingMessage) -> None:
 
 
 def _parse(item: IncomingMessage) -> _Parsed:
+    # The parser (and the email package) is loaded when a message is first stored: a sync that
+    # finds nothing new does not pay for it.
+    from tuimail.mail.parse import parse_envelope, parse_message, search_text
+
     if item.raw is not None:
         parsed = parse_message(item.raw)
         return _Parsed(parsed.envelope, search_text(parsed))

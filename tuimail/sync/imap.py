@@ -34,10 +34,11 @@ import socket
 import sqlite3
 import ssl
 import threading
+from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import imapclient
 import imapclient.exceptions
@@ -47,7 +48,7 @@ from tuimail.mail.sanitize import sanitize_line
 from tuimail.model import DELETED, SEEN, FolderRole, Protocol
 from tuimail.store import codec, ops, read, write
 from tuimail.store.db import StoreError, transaction
-from tuimail.store.ingest import IncomingMessage
+from tuimail.store.ingest import BodyIndex, IncomingMessage
 from tuimail.sync import imap_ext
 from tuimail.sync.events import (
     Emit,
@@ -57,6 +58,11 @@ from tuimail.sync.events import (
     discard,
 )
 from tuimail.sync.imap_ext import ImapProtocolError, uid_set
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
+
+    from tuimail.store.indexer import BodyIndexer
 
 log = logging.getLogger(__name__)
 
@@ -811,7 +817,12 @@ class ImapSync:
 
     def download_bodies(self, folder_id: int) -> int:
         """Download every body of the folder not yet local (BODY.PEEK: \\Seen is not set),
-        newest first, committed in batches. Returns how many were stored."""
+        newest first, committed in batches. Returns how many were stored.
+
+        Pipelined: while batches are parsed for the index (in worker processes when there are
+        many, see `BodyIndexer`), the next ones are fetched; each batch is committed as before,
+        in order, once its parse is done.
+        """
         info = self._folder(folder_id)
         wanted = self.conn.execute(
             "SELECT m.id, m.uid, m.size FROM messages AS m JOIN folders AS f ON f.id = m.folder_id"
@@ -821,24 +832,47 @@ class ImapSync:
         ).fetchall()
         if not wanted:
             return 0
+        from tuimail.store.indexer import BodyIndexer  # multiprocessing: only when needed
+
         self._select(info.name)
-        stored = 0
         total = len(wanted)
         self._progress(info.name, 0, total)
-        for chunk in _size_batches(wanted, self.body_batch, BODY_BATCH_BYTES):
-            self._check_cancel()
-            by_uid = {uid: message_id for message_id, uid, _ in chunk}
-            data, _ = imap_ext.uid_fetch(self.client, uid_set(by_uid), BODY_ITEMS)
-            with transaction(self.conn):
-                for uid, message_id in by_uid.items():
+        stored = 0
+        pending: deque[_BodyBatch] = deque()
+        with BodyIndexer(total) as indexer:
+            for chunk in _size_batches(wanted, self.body_batch, BODY_BATCH_BYTES):
+                if len(pending) >= indexer.ahead:
+                    stored += self._store_bodies(folder_id, indexer, pending.popleft())
+                    self._progress(info.name, min(stored, total), total)
+                self._check_cancel()
+                uids = [uid for _, uid, _ in chunk]
+                data, _ = imap_ext.uid_fetch(self.client, uid_set(uids), BODY_ITEMS)
+                bodies = []
+                for message_id, uid, _ in chunk:
                     raw = data.get(uid, {}).get(b"BODY[]")
                     if isinstance(raw, bytes):
-                        write.store_body(self.conn, message_id, raw)
-                        stored += 1
-            crashpoint("imap.bodies_committed")
-            self._changed([folder_id])
-            self._progress(info.name, min(stored, total), total)
+                        bodies.append((message_id, raw))
+                del data
+                pending.append(_BodyBatch(bodies, indexer.submit([raw for _, raw in bodies])))
+            while pending:
+                stored += self._store_bodies(folder_id, indexer, pending.popleft())
+                self._progress(info.name, min(stored, total), total)
         return stored
+
+    def _store_bodies(
+        self,
+        folder_id: int,
+        indexer: BodyIndexer,
+        batch: _BodyBatch,
+    ) -> int:
+        """Commit one batch of fetched bodies (waiting for its parse); returns how many."""
+        indexes = indexer.result(batch.indexes, [raw for _, raw in batch.bodies])
+        with transaction(self.conn):
+            for (message_id, raw), index in zip(batch.bodies, indexes, strict=True):
+                write.store_body(self.conn, message_id, raw, index)
+        crashpoint("imap.bodies_committed")
+        self._changed([folder_id])
+        return len(batch.bodies)
 
     def fetch_body(self, message_id: int) -> bytes:
         """The exact bytes of one message, from the store or fetched now (BODY.PEEK, so \\Seen
@@ -897,6 +931,14 @@ class ImapSync:
     def _check_cancel(self) -> None:
         if self.cancel.is_set():
             raise SyncCancelled("the sync was cancelled")
+
+
+@dataclass(slots=True)
+class _BodyBatch:
+    """Bodies fetched in one FETCH, (row id, raw) in order, and their parse in progress."""
+
+    bodies: list[tuple[int, bytes]]
+    indexes: Future[list[BodyIndex]]
 
 
 class RenumberedError(Exception):

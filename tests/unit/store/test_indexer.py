@@ -1,0 +1,51 @@
+"""BodyIndexer: the same index results in a worker process as inline, in order."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tuimail.store.indexer import BodyIndexer, index_bodies
+from tuimail.store.ingest import index_body
+
+CORPUS = Path(__file__).resolve().parents[2] / "corpus"
+
+
+def _raws() -> list[bytes]:
+    return [path.read_bytes() for path in sorted(CORPUS.glob("*.eml"))]
+
+
+def test_index_body_gives_the_search_text_and_attachment_flag() -> None:
+    raw = (CORPUS / "mixed-attachments.eml").read_bytes()
+    index = index_body(raw)
+    assert index.has_attachments
+    assert index.body_text
+
+
+def test_worker_results_equal_inline_results_in_order() -> None:
+    raws = _raws()
+    expected = index_bodies(raws)
+    with BodyIndexer(len(raws), worker=True) as indexer:
+        assert indexer.uses_worker
+        assert indexer.ahead > 1
+        futures = [indexer.submit(raws[:10]), indexer.submit(raws[10:])]
+        got = [
+            *indexer.result(futures[0], raws[:10]),
+            *indexer.result(futures[1], raws[10:]),
+        ]
+    assert got == expected
+
+
+def test_few_bodies_are_indexed_inline() -> None:
+    raws = _raws()[:3]
+    with BodyIndexer(len(raws)) as indexer:
+        assert not indexer.uses_worker
+        assert indexer.ahead == 1
+        assert indexer.result(indexer.submit(raws), raws) == index_bodies(raws)
+
+
+def test_a_closed_worker_falls_back_to_inline_parsing() -> None:
+    raws = _raws()[:4]
+    indexer = BodyIndexer(1000, worker=True)
+    indexer.close()
+    assert not indexer.uses_worker
+    assert indexer.result(indexer.submit(raws), raws) == index_bodies(raws)

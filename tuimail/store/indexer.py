@@ -1,0 +1,96 @@
+"""Parse message bodies for the index ahead of storing them, in a worker process when it pays.
+
+Parsing a body (MIME structure, charsets, HTML to text) costs more CPU than fetching and storing
+it. When many bodies are downloaded at once, `BodyIndexer` hands the parsing of each batch to
+worker processes, so the parse of some batches overlaps the download and the commit of the
+others. Results are exactly `ingest.index_body`'s; a batch is stored only when its results are
+in, so what is committed and when does not change. Few bodies, or one CPU, are parsed inline.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+from collections.abc import Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+
+from tuimail.store.ingest import BodyIndex, index_body
+
+log = logging.getLogger(__name__)
+
+# Below this many bodies the worker's start-up (a fresh interpreter) costs more than it saves.
+WORKER_THRESHOLD = 200
+# Parsing is CPU-bound: one worker per CPU, at most this many (the servers need CPU too).
+MAX_WORKERS = 2
+
+
+def index_bodies(raws: Sequence[bytes]) -> list[BodyIndex]:
+    """`index_body` of each message, in order."""
+    return [index_body(raw) for raw in raws]
+
+
+class BodyIndexer:
+    """Index batches of bodies, in worker processes when `expected` bodies make it worth it.
+
+    `ahead` is how many submitted batches a caller should keep in flight.
+
+    `submit` returns a future; `close` (or the context manager) ends the worker. A worker that
+    dies is replaced by inline parsing: the results are the same, only slower.
+    """
+
+    def __init__(self, expected: int, *, worker: bool | None = None) -> None:
+        if worker is None:
+            worker = expected >= WORKER_THRESHOLD and (os.cpu_count() or 1) > 1
+        self._pool: ProcessPoolExecutor | None = None
+        workers = min(MAX_WORKERS, os.cpu_count() or 1)
+        if worker:
+            # spawn, not fork: the app runs syncs in threads, and a forked child could inherit
+            # a lock some other thread holds.
+            self._pool = ProcessPoolExecutor(
+                max_workers=workers, mp_context=multiprocessing.get_context("spawn")
+            )
+        # Batches to have in flight: one parsing per worker and one being fetched.
+        self.ahead = workers + 1 if self._pool is not None else 1
+
+    @property
+    def uses_worker(self) -> bool:
+        """Whether batches are parsed in a worker process."""
+        return self._pool is not None
+
+    def submit(self, raws: Sequence[bytes]) -> Future[list[BodyIndex]]:
+        """Start indexing `raws`; the future's result is `index_bodies(raws)`."""
+        if self._pool is not None:
+            try:
+                return self._pool.submit(index_bodies, list(raws))
+            except (BrokenProcessPool, RuntimeError, OSError):
+                log.warning("the body indexing worker is gone; indexing inline", exc_info=True)
+                self._shutdown()
+        done: Future[list[BodyIndex]] = Future()
+        done.set_result(index_bodies(raws))
+        return done
+
+    def result(self, future: Future[list[BodyIndex]], raws: Sequence[bytes]) -> list[BodyIndex]:
+        """The future's result; parsed inline when the worker failed."""
+        try:
+            return future.result()
+        except BrokenProcessPool:
+            log.warning("the body indexing worker died; indexing inline", exc_info=True)
+            self._shutdown()
+            return index_bodies(raws)
+
+    def close(self) -> None:
+        """End the worker (waiting for nothing that is still queued)."""
+        self._shutdown()
+
+    def _shutdown(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def __enter__(self) -> BodyIndexer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
