@@ -23,7 +23,6 @@ Rules they keep:
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import contextlib
 import enum
@@ -32,13 +31,11 @@ import poplib
 import re
 import socket
 import ssl
+import sys
 from collections.abc import Callable, Mapping
+from functools import cache
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
-
-import aiosmtplib
-import imapclient
-import imapclient.exceptions
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from tuimail.config import DEFAULT_PORTS, ServerConfig
 from tuimail.log import register_secret
@@ -52,6 +49,13 @@ from tuimail.sync.tls import (
     printable_line,
     tls_problem,
 )
+
+if TYPE_CHECKING:
+    import aiosmtplib
+    import imapclient
+
+# imapclient, aiosmtplib and asyncio are imported by the helper that needs them: a POP3 fetch
+# should not pay for loading the IMAP and SMTP libraries (a noticeable part of a short run).
 
 log = logging.getLogger(__name__)
 pop3_wire = logging.getLogger("tuimail.sync.wire.pop3")
@@ -136,6 +140,8 @@ def _open_imap(
     server: ServerConfig, context: ssl.SSLContext | None, timeout: float, attempt: _Attempt
 ) -> imapclient.IMAPClient:
     """A connected, protected (unless security is none) client that has not logged in."""
+    import imapclient
+
     attempt.step = _Step.CONNECT
     if server.security is Security.TLS:
         return imapclient.IMAPClient(
@@ -410,18 +416,33 @@ def _pop3_peer_cert(server: ServerConfig, context: ssl.SSLContext, timeout: floa
 # --- SMTP
 
 
-class LoggingSMTP(aiosmtplib.SMTP):
-    """aiosmtplib.SMTP that logs commands and replies at DEBUG, never authentication data.
+@cache
+def _logging_smtp_class() -> type[aiosmtplib.SMTP]:
+    """LoggingSMTP, defined when SMTP is first used (it subclasses aiosmtplib's client)."""
+    import aiosmtplib
 
-    aiosmtplib itself logs nothing. Message contents (DATA) are not logged either.
-    """
+    class LoggingSMTP(aiosmtplib.SMTP):
+        """aiosmtplib.SMTP that logs commands and replies at DEBUG, never authentication data.
 
-    async def execute_command(self, *args: bytes, **kwargs: Any) -> aiosmtplib.SMTPResponse:
-        """Send one command (see aiosmtplib.SMTP.execute_command), logging it and the reply."""
-        smtp_wire.debug("> %s", _smtp_command_for_log(args))
-        response = await super().execute_command(*args, **kwargs)
-        smtp_wire.debug("< %d %s", response.code, _server_text(response.message, limit=500))
-        return response
+        aiosmtplib itself logs nothing. Message contents (DATA) are not logged either.
+        """
+
+        async def execute_command(self, *args: bytes, **kwargs: Any) -> aiosmtplib.SMTPResponse:
+            """Send one command (see aiosmtplib.SMTP.execute_command), logging it and the
+            reply."""
+            smtp_wire.debug("> %s", _smtp_command_for_log(args))
+            response = await super().execute_command(*args, **kwargs)
+            smtp_wire.debug("< %d %s", response.code, _server_text(response.message, limit=500))
+            return response
+
+    return LoggingSMTP
+
+
+def __getattr__(name: str) -> Any:
+    """`LoggingSMTP` is created on first use (see `_logging_smtp_class`)."""
+    if name == "LoggingSMTP":
+        return _logging_smtp_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 # Commands whose arguments are safe to log; anything else (AUTH continuation lines) is hidden.
@@ -452,9 +473,11 @@ async def connect_smtp(
     Raises ConnectError. `password` is a blocking callable (it may run a password command); it is
     called in a worker thread. The caller ends the session with `quit()`.
     """
+    import asyncio
+
     attempt = _Attempt(server, timeout)
     context = attempt.ssl_context(ca_file)
-    smtp = LoggingSMTP(
+    smtp = _logging_smtp_class()(
         hostname=server.host,
         port=server.port,
         timeout=timeout,
@@ -532,6 +555,8 @@ async def _open_smtp(
 async def _smtp_peer_cert(
     server: ServerConfig, ca_file: Path | None, timeout: float
 ) -> PeerCert | None:
+    import aiosmtplib
+
     try:
         context = make_inspection_context(ca_file)
         smtp = aiosmtplib.SMTP(
@@ -639,8 +664,8 @@ class _Attempt:
             )
         if _find_cause(exc, TimeoutError) is not None:
             return self.error(FailureKind.TIMEOUT, self._timeout_message())
-        if (os_error := _find_cause(exc, OSError)) is not None and not isinstance(
-            os_error, aiosmtplib.SMTPException
+        if (os_error := _find_cause(exc, OSError)) is not None and not _is_a(
+            os_error, "aiosmtplib", "SMTPException"
         ):
             reason = printable_line(os_error.strerror or str(os_error) or type(os_error).__name__)
             return self.error(FailureKind.NETWORK, f"network error with {self.where}: {reason}")
@@ -648,13 +673,13 @@ class _Attempt:
 
     def _auth_failure(self, exc: BaseException) -> ConnectError | None:
         said: str | None = None
-        if isinstance(exc, imapclient.exceptions.LoginError):
+        if _is_a(exc, "imapclient.exceptions", "LoginError"):
             said = str(exc).removeprefix("login failed: ").removeprefix("authenticate failed: ")
             # imaplib hands over the server's text as bytes; show it, not its repr.
             if quoted := re.fullmatch(r"b(['\"])(.*)\1", said):
                 said = quoted.group(2)
-        elif isinstance(exc, aiosmtplib.SMTPAuthenticationError):
-            said = f"{exc.code} {exc.message}"
+        elif _is_a(exc, "aiosmtplib", "SMTPAuthenticationError"):
+            said = f"{exc.code} {exc.message}"  # type: ignore[attr-defined]
         elif isinstance(exc, poplib.error_proto) and self.step is _Step.LOGIN:
             said = _server_text(exc.args[0] if exc.args else b"")
             # RFC 3206: these codes say the password was fine but the mailbox is not available.
@@ -678,15 +703,28 @@ class _Attempt:
         return f"timed out after {seconds} waiting for {self.where} to answer ({self.step})"
 
     def _protocol_message(self, exc: BaseException) -> str:
-        if isinstance(exc, aiosmtplib.SMTPServerDisconnected | imapclient.IMAPClient.AbortError):
+        if _is_a(exc, "aiosmtplib", "SMTPServerDisconnected") or _is_a(
+            exc, "imaplib", "IMAP4.abort"
+        ):
             return f"the server closed the connection while {self.step}"
-        if isinstance(exc, aiosmtplib.SMTPResponseException):
-            text = f"{exc.code} {exc.message}"
+        if _is_a(exc, "aiosmtplib", "SMTPResponseException"):
+            text = f"{exc.code} {exc.message}"  # type: ignore[attr-defined]
         elif isinstance(exc, poplib.error_proto):
             text = _server_text(exc.args[0] if exc.args else b"")
         else:
             text = str(exc) or type(exc).__name__
         return f"unexpected answer while {self.step}: {printable_line(text)}"
+
+
+def _is_a(exc: BaseException, module: str, name: str) -> bool:
+    """isinstance(exc, module.name), without importing the module: an exception of a library
+    that was never loaded cannot have been raised."""
+    found: Any = sys.modules.get(module)
+    for part in name.split("."):
+        if found is None:
+            return False
+        found = getattr(found, part, None)
+    return isinstance(found, type) and isinstance(exc, found)
 
 
 def _find_cause(exc: BaseException, kind: type[_E]) -> _E | None:
