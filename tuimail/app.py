@@ -257,7 +257,8 @@ class TuimailApp(App[int]):
     @on(OutboxQueued)
     def _outbox_queued(self, message: OutboxQueued) -> None:
         seconds = round(message.delay)
-        self.notify(f"Queued; it leaves in {seconds} s (o: outbox, to take it back).", markup=False)
+        when = f"{seconds} s" if seconds < 120 else f"{seconds // 60} min"
+        self.notify(f"Queued; it leaves in {when} (o: outbox, to take it back).", markup=False)
         self.set_timer(
             message.delay + 0.2, partial(self.start_sender_for_account_id, message.account_id)
         )

@@ -147,3 +147,20 @@ def test_address_fields() -> None:
     assert parsed[0].name == "Doe, Jane"
     with pytest.raises(AddressError, match="To: "):
         parse_address_field("To", "jane at example")
+
+
+async def test_send_later_schedules_the_message(app: TuimailApp) -> None:
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.pause()
+        await pilot.press("c")
+        await pilot.pause()
+        await _type(pilot, "#to", "ann@example.org")
+        await _type(pilot, "#subject", "later")
+        await pilot.press("ctrl+l")
+        await pilot.pause()
+        await pilot.press("plus", "2", "h", "enter")
+        await pilot.pause()
+        (item,) = outbox.items(app.conn)
+        wait = item.next_attempt - datetime.now(UTC)
+        assert item.scheduled_at is not None
+        assert 1.9 * 3600 < wait.total_seconds() <= 2 * 3600

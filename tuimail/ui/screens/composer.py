@@ -29,6 +29,7 @@ from tuimail.model import Address, Draft
 from tuimail.store import outbox, read
 from tuimail.ui.messages import OutboxQueued
 from tuimail.ui.screens.prompt import Confirm, LinePrompt
+from tuimail.ui.when import WhenError, parse_when
 
 DEFAULT_SEND_DELAY = timedelta(seconds=10)
 
@@ -74,6 +75,7 @@ class ComposerScreen(Screen[None]):
     # for the line start and end, as shells do).
     BINDINGS = [
         Binding("ctrl+s", "send", "Send", priority=True),
+        Binding("ctrl+l", "send_later", "Send later", priority=True),
         Binding("ctrl+o", "edit_externally", "Edit in $EDITOR", priority=True),
         Binding("ctrl+t", "attach", "Attach", priority=True),
         Binding("ctrl+b", "remove_attachment", "Drop last attachment", priority=True),
@@ -194,8 +196,27 @@ class ComposerScreen(Screen[None]):
 
     # --- actions ------------------------------------------------------------------------------
 
-    def action_send(self) -> None:
-        """Queue the message in the outbox (it leaves after the undo-send delay)."""
+    def action_send_later(self) -> None:
+        """Ask when, then queue the message to leave at that time."""
+
+        def chosen(text: str | None) -> None:
+            if not text:
+                return
+            try:
+                moment = parse_when(text, datetime.now(UTC))
+            except WhenError as exc:
+                self.notify(str(exc), severity="error", markup=False)
+                return
+            self.action_send(scheduled_at=moment)
+
+        self.app.push_screen(
+            LinePrompt("Send at (+30m, +2h, +1d, 09:00, 2026-12-24 09:00)", placeholder="+1h"),
+            chosen,
+        )
+
+    def action_send(self, scheduled_at: datetime | None = None) -> None:
+        """Queue the message in the outbox (it leaves after the undo-send delay, or at
+        `scheduled_at`)."""
         if not self.sender.can_send:
             self.notify(
                 f"The account {self.sender.account!r} has no [smtp] server configured; "
@@ -233,9 +254,12 @@ class ComposerScreen(Screen[None]):
             env_from=self.sender.address.email,
             env_rcpts=recipients,
             not_before=now + self.sender.send_delay,
+            scheduled_at=scheduled_at,
             now=now,
         )
         delay = self.sender.send_delay.total_seconds()
+        if scheduled_at is not None:
+            delay = max(delay, (scheduled_at - now).total_seconds())
         self.app.post_message(OutboxQueued(account_id, item, delay))
         self.dismiss(None)
 

@@ -100,7 +100,12 @@ class OutboxScreen(Screen[None]):
             env = parse_message(outbox.raw_message(self.conn, item.id)).envelope
             if item.state is OutboxState.QUEUED:
                 wait = (item.next_attempt - now).total_seconds()
-                when = f"in {wait:.0f} s" if wait > 0 else "now"
+                if wait > 3600:
+                    when = item.next_attempt.astimezone().strftime("%a %d %b %H:%M")
+                elif wait > 120:
+                    when = f"in {wait / 60:.0f} min"
+                else:
+                    when = f"in {wait:.0f} s" if wait > 0 else "now"
             else:
                 when = item.updated.astimezone().strftime("%H:%M")
             table.add_row(
