@@ -66,7 +66,7 @@ async def test_search_shows_results_and_escape_goes_back(tmp_path: Path) -> None
         await pilot.pause()
         await pilot.press(*"newsletter", "enter")
         await pilot.pause()
-        assert messages.folder_id is None
+        assert messages.place is None
         subjects = [messages.row_at(i).envelope.subject for i in range(len(messages.ids))]
         assert "Our autumn newsletter (HTML only)" in subjects
         assert len(messages.ids) < everything

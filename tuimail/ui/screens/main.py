@@ -25,7 +25,7 @@ from tuimail.mail.render import render_message
 from tuimail.mail.reply import forward_draft, reply_draft
 from tuimail.mail.sanitize import sanitize_line
 from tuimail.model import FLAGGED, SEEN, Draft, FolderRole
-from tuimail.store import ops, read
+from tuimail.store import ops, outbox, read
 from tuimail.store import search as store_search
 from tuimail.ui.format import addresses_text, body_text
 from tuimail.ui.messages import AccountStatus, BodyWanted, IntentQueued, StoreUpdated
@@ -36,6 +36,14 @@ from tuimail.ui.screens.prompt import LinePrompt
 from tuimail.ui.widgets.message_list import MessageList
 from tuimail.ui.widgets.status_bar import StatusBar
 
+UNIFIED = "unified"  # option id of the unified inbox
+OUTBOX = "outbox"  # option id of the outbox entry
+WAITING_STATES = (
+    outbox.OutboxState.QUEUED,
+    outbox.OutboxState.SENDING,
+    outbox.OutboxState.FAILED,
+    outbox.OutboxState.UNKNOWN,
+)
 SHOW_DELAY = 0.06  # seconds the cursor rests before the message view follows it
 
 
@@ -56,6 +64,7 @@ class MainScreen(Screen[None]):
         Binding("R", "reply(True)", "Reply to all", show=False),
         Binding("f", "forward", "Forward", show=False),
         Binding("o", "outbox", "Outbox"),
+        Binding("S", "sort", "Sort by date / sender / subject / size", show=False),
     ]
 
     def __init__(
@@ -66,8 +75,16 @@ class MainScreen(Screen[None]):
         # Dates are shown relative to now ("14:05" today); screenshots pass a fixed clock.
         self.clock = clock or (lambda: datetime.now().astimezone())
         self.folder_ids: list[int] = []
-        self.current_folder_id: int | None = None
+        # What the message list shows: one folder's id, or every inbox (the unified inbox).
+        self.current_place: tuple[int, ...] | None = None
+        self.unified_inbox: tuple[int, ...] = ()
         self._show_timer: Timer | None = None
+
+    @property
+    def current_folder_id(self) -> int | None:
+        """The folder shown, when it is one folder (not the unified inbox, not a search)."""
+        place = self.current_place
+        return place[0] if place is not None and len(place) == 1 else None
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -83,8 +100,10 @@ class MainScreen(Screen[None]):
 
     def on_mount(self) -> None:
         infos = self._load_folders()
-        if infos:
-            self.show_folder(infos[0].id)
+        if self.unified_inbox:
+            self.show_place(self.unified_inbox)
+        elif infos:
+            self.show_place((infos[0].id,))
         else:
             self.query_one("#view-body", Static).update(
                 Text(
@@ -96,13 +115,26 @@ class MainScreen(Screen[None]):
         self.query_one(MessageList).focus()
 
     def _load_folders(self) -> list[read.FolderInfo]:
-        """(Re)build the folder list from the store, keeping the highlighted folder."""
+        """(Re)build the folder list from the store, keeping the highlighted entry.
+
+        With more than one inbox, a unified inbox comes first; the outbox comes last.
+        """
         folders = self.query_one("#folders", OptionList)
         infos = read.folders(self.conn)
         self.folder_ids = [info.id for info in infos]
+        inboxes = [info for info in infos if info.role is FolderRole.INBOX]
+        self.unified_inbox = tuple(i.id for i in inboxes) if len(inboxes) > 1 else ()
         folders.clear_options()
-        account = None
         highlight = None
+        if self.unified_inbox:
+            prompt = Text("Inbox (all accounts)", style="bold")
+            unread = sum(i.unread for i in inboxes)
+            if unread:
+                prompt.append(f" {unread}", style="bold")
+            folders.add_option(Option(prompt, id=UNIFIED))
+            if self.current_place in (None, self.unified_inbox):
+                highlight = 0
+        account = None
         for info in infos:
             if info.account != account:
                 account = info.account
@@ -112,22 +144,27 @@ class MainScreen(Screen[None]):
             if info.unread:
                 prompt.append(f" {info.unread}", style="bold")
             folders.add_option(Option(prompt, id=str(info.id)))
-            if info.id == self.current_folder_id or (
-                highlight is None and self.current_folder_id is None
-            ):
+            if highlight is None and self.current_place in (None, (info.id,)):
                 highlight = folders.option_count - 1
+        waiting = len(outbox.items(self.conn, states=WAITING_STATES))
+        folders.add_option(Option(Text(f"Outbox {waiting}" if waiting else "Outbox"), id=OUTBOX))
         if highlight is not None:
             with self.prevent(OptionList.OptionHighlighted):
                 folders.highlighted = highlight
         return infos
 
+    def on_screen_resume(self) -> None:
+        # Back from the outbox or the composer: counts may have changed.
+        if self.is_mounted:
+            self._load_folders()
+
     @on(StoreUpdated)
     def _store_updated(self, message: StoreUpdated) -> None:
         self._load_folders()
-        if self.current_folder_id is None and self.folder_ids:
-            self.show_folder(self.folder_ids[0])
-        elif self.current_folder_id in message.folder_ids:
-            self.show_folder(self.current_folder_id)
+        if self.current_place is None and self.folder_ids:
+            self.show_place(self.unified_inbox or (self.folder_ids[0],))
+        elif self.current_place and set(self.current_place) & set(message.folder_ids):
+            self.show_place(self.current_place)
 
     @on(AccountStatus)
     def _account_status(self, message: AccountStatus) -> None:
@@ -135,18 +172,49 @@ class MainScreen(Screen[None]):
 
     @on(OptionList.OptionHighlighted, "#folders")
     def _folder_highlighted(self, event: OptionList.OptionHighlighted) -> None:
-        if event.option.id is not None:
-            self.show_folder(int(event.option.id))
+        option = event.option.id
+        if option == UNIFIED:
+            self.show_place(self.unified_inbox)
+        elif option is not None and option != OUTBOX:
+            self.show_place((int(option),))
 
-    def show_folder(self, folder_id: int) -> None:
-        """Show a folder's messages, newest first (the same folder again keeps the cursor)."""
-        self.current_folder_id = folder_id
-        self.query_one(MessageList).load(folder_id)
-        info = read.folder(self.conn, folder_id)
+    @on(OptionList.OptionSelected, "#folders")
+    def _folder_selected(self, event: OptionList.OptionSelected) -> None:
+        if event.option.id == OUTBOX:
+            self.action_outbox()
+        else:
+            self.query_one(MessageList).focus()
+
+    def show_place(self, place: tuple[int, ...]) -> None:
+        """Show one folder's messages, or the unified inbox's (same place again: keep the
+        cursor)."""
+        self.current_place = place
+        messages = self.query_one(MessageList)
+        messages.load(place)
+        self._describe_place()
+
+    def _describe_place(self) -> None:
+        messages = self.query_one(MessageList)
+        order = "" if messages.order is read.SortOrder.DATE else f", by {messages.order.value}"
+        if self.current_place == self.unified_inbox and self.unified_inbox:
+            self.sub_title = f"Inbox (all accounts) — {len(messages.ids)} messages{order}"
+            return
+        info = read.folder(self.conn, self.current_folder_id) if self.current_folder_id else None
         if info is not None:
             self.sub_title = sanitize_line(f"{info.account}/{info.name}") + (
-                f" — {info.total} messages, {info.unread} unread"
+                f" — {info.total} messages, {info.unread} unread{order}"
             )
+
+    def action_sort(self) -> None:
+        """Cycle the list's order: date, sender, subject, size."""
+        orders = list(read.SortOrder)
+        messages = self.query_one(MessageList)
+        following = orders[(orders.index(messages.order) + 1) % len(orders)]
+        if self.current_place is not None:
+            messages.load(self.current_place, following)
+        else:
+            messages.order = following
+        self._describe_place()
 
     @on(MessageList.Highlighted)
     def _message_highlighted(self, event: MessageList.Highlighted) -> None:
@@ -180,8 +248,8 @@ class MainScreen(Screen[None]):
         ops.enqueue(self.conn, kind, [row.id], flag=flag, to_folder_id=to_folder_id)
         messages = self.query_one(MessageList)
         if kind is ops.OpKind.MOVE or kind is ops.OpKind.DELETE:
-            if messages.folder_id is not None:
-                messages.load(messages.folder_id)
+            if messages.place is not None:
+                messages.reload()
             else:
                 messages.show_ids([i for i in messages.ids if i != row.id])
         else:
@@ -217,15 +285,15 @@ class MainScreen(Screen[None]):
             self.notify("Deleted.", markup=False)
 
     def action_search(self) -> None:
-        if self.current_folder_id is None:
+        if self.current_place is None:
             return
-        info = read.folder(self.conn, self.current_folder_id)
-        scope = sanitize_line(f"{info.account}/{info.name}") if info else "this folder"
+        info = read.folder(self.conn, self.current_folder_id) if self.current_folder_id else None
+        scope = sanitize_line(f"{info.account}/{info.name}") if info else "all inboxes"
 
         def run(query: str | None) -> None:
-            if not query or self.current_folder_id is None:
+            if not query or self.current_place is None:
                 return
-            ids = store_search.search(self.conn, query, folder_ids=self.current_folder_id)
+            ids = store_search.search(self.conn, query, folder_ids=list(self.current_place))
             self.query_one(MessageList).show_ids(ids)
             self.sub_title = (
                 f"{scope}: {len(ids)} found for {sanitize_line(query)!r} (escape: back)"
@@ -237,8 +305,8 @@ class MainScreen(Screen[None]):
 
     def action_back(self) -> None:
         messages = self.query_one(MessageList)
-        if messages.folder_id is None and self.current_folder_id is not None:
-            self.show_folder(self.current_folder_id)  # end the search
+        if messages.place is None and self.current_place is not None:
+            self.show_place(self.current_place)  # end the search
         messages.focus()
 
     # --- writing: the composer gets a Sender from the app (which knows the config)

@@ -127,18 +127,23 @@ class MessageList(ScrollView, can_focus=True):
         self.conn = conn
         self.clock = clock
         self.ids: list[int] = []
-        self.folder_id: int | None = None
+        # The folders shown (None: a search result list) and their order.
+        self.place: tuple[int, ...] | None = None
+        self.order = read.SortOrder.DATE
         self._rows: _LRU[int, read.MessageRow] = _LRU(ROW_CACHE)
         self._strips: _LRU[tuple[int, int, bool], Strip] = _LRU(STRIP_CACHE)
 
     # --- data ---------------------------------------------------------------------------------
 
-    def load(self, folder_id: int) -> None:
-        """Show folder `folder_id`; when it is the folder already shown, keep the cursor on the
-        same message (new mail above it must not move the user's place)."""
-        keep = self.current_message_id if folder_id == self.folder_id else None
-        self.folder_id = folder_id
-        self.ids = read.message_ids(self.conn, folder_id)
+    def load(self, place: tuple[int, ...], order: read.SortOrder | None = None) -> None:
+        """Show the messages of the folders in `place` (one folder, or every inbox for the
+        unified inbox), in `order` (default: the current one). Showing the same place again keeps
+        the cursor on the same message: new mail above it must not move the user's place."""
+        keep = self.current_message_id if place == self.place else None
+        self.place = place
+        if order is not None:
+            self.order = order
+        self.ids = read.message_ids(self.conn, list(place), order=self.order)
         self._rows.clear()
         self._strips.clear()
         self.virtual_size = Size(self.size.width, len(self.ids))
@@ -153,9 +158,14 @@ class MessageList(ScrollView, can_focus=True):
         self.cursor = index
         self.refresh()
 
+    def reload(self) -> None:
+        """Read the shown place again (after the user or an engine changed it)."""
+        if self.place is not None:
+            self.load(self.place)
+
     def show_ids(self, ids: list[int]) -> None:
         """Show an arbitrary list of messages (search results), in the order given."""
-        self.folder_id = None
+        self.place = None
         self.ids = list(ids)
         self.forget_rows()
         self.virtual_size = Size(self.size.width, len(self.ids))
