@@ -66,3 +66,26 @@ async def test_outbox_entry_opens_the_outbox(tmp_path: Path) -> None:
         await pilot.press("enter")
         await pilot.pause()
         assert isinstance(app.screen, OutboxScreen)
+
+
+async def test_sync_health_shows_folder_state_and_errors(tmp_path: Path) -> None:
+    from tuimail.store.write import record_folder_error
+    from tuimail.ui.screens.health import HealthScreen, health_tables
+
+    build_demo_store(tmp_path, now=NOW)
+    conn = open_store(tmp_path)
+    try:
+        inbox = next(f for f in read.folders(conn) if f.name == "INBOX")
+        record_folder_error(conn, inbox.id, "connection refused by \x1b[31mimap.example.org:993")
+        (table,) = health_tables(conn)
+        cells = [str(cell) for column in table.columns for cell in column._cells]
+        assert "connection refused by imap.example.org:993" in cells
+        assert "\x1b" not in " ".join(cells)
+    finally:
+        conn.close()
+    app = TuimailApp(demo_config(), tmp_path, clock=lambda: NOW, start_workers=False)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.pause()
+        await pilot.press("H")
+        await pilot.pause()
+        assert isinstance(app.screen, HealthScreen)

@@ -30,6 +30,7 @@ from tuimail.store import search as store_search
 from tuimail.ui.format import addresses_text, body_text
 from tuimail.ui.messages import AccountStatus, BodyWanted, IntentQueued, StoreUpdated
 from tuimail.ui.screens.composer import ComposerScreen, Sender
+from tuimail.ui.screens.health import HealthScreen
 from tuimail.ui.screens.help import HelpScreen, binding_rows
 from tuimail.ui.screens.outbox import OutboxScreen
 from tuimail.ui.screens.prompt import LinePrompt
@@ -65,6 +66,7 @@ class MainScreen(Screen[None]):
         Binding("f", "forward", "Forward", show=False),
         Binding("o", "outbox", "Outbox"),
         Binding("S", "sort", "Sort by date / sender / subject / size", show=False),
+        Binding("H", "health", "Sync health", show=False),
     ]
 
     def __init__(
@@ -360,6 +362,9 @@ class MainScreen(Screen[None]):
         sender = self._sender_for(row.account_id)
         if sender is not None:
             self._open_composer(sender, forward_draft(parsed, sender=sender.address))
+
+    def action_health(self) -> None:
+        self.app.push_screen(HealthScreen(self.conn))
 
     def action_outbox(self) -> None:
         self.app.push_screen(OutboxScreen(self.conn))

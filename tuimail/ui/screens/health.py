@@ -1,0 +1,108 @@
+"""Sync health: per account and folder, when it last synced, its server state, pending actions,
+the outbox and the last error — so a user can see why mail is not arriving."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import Counter
+from datetime import datetime
+
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Static
+
+from tuimail.mail.sanitize import sanitize_line
+from tuimail.store import ops, outbox, read
+
+
+def _when(moment: datetime | None) -> str:
+    return moment.astimezone().strftime("%Y-%m-%d %H:%M") if moment else "never"
+
+
+def health_tables(conn: sqlite3.Connection) -> list[Table]:
+    """One table per account, built from the store only."""
+    tables = []
+    waiting = Counter(
+        (item.account_id, item.state.value)
+        for item in outbox.items(conn)
+        if item.state.value != "sent"
+    )
+    for account in read.accounts(conn):
+        protocol = account.protocol.value.upper() if account.protocol else "local"
+        pending = ops.count_pending(conn, account.id)
+        failed = len(ops.failed(conn, account.id))
+        queued = ", ".join(
+            f"{count} {state}"
+            for (acc, state), count in sorted(waiting.items())
+            if acc == account.id
+        )
+        title = Text.assemble(
+            (sanitize_line(account.name), "bold"),
+            f"  {protocol}  ·  pending actions: {pending}",
+            (f" ({failed} failed)" if failed else "", "bold red"),
+            f"  ·  outbox: {queued or 'empty'}",
+        )
+        table = Table(title=title, title_justify="left", expand=True, show_edge=False)
+        for column in (
+            "folder",
+            "messages",
+            "last sync",
+            "UIDVALIDITY",
+            "HIGHESTMODSEQ",
+            "last error",
+        ):
+            table.add_column(column, overflow="fold")
+        for folder in read.folders(conn, account.id):
+            error = (
+                Text(sanitize_line(folder.last_error), style="red")
+                if folder.last_error
+                else Text("")
+            )
+            table.add_row(
+                Text(sanitize_line(folder.name)),
+                f"{folder.total} ({folder.unread} unread)",
+                _when(folder.last_sync),
+                str(folder.uidvalidity or "–"),
+                str(folder.highestmodseq or "–"),
+                error,
+            )
+        tables.append(table)
+    return tables
+
+
+class HealthScreen(Screen[None]):
+    """The sync-health view; r re-reads the store."""
+
+    BINDINGS = [
+        Binding("escape,q", "app.pop_screen", "Back"),
+        Binding("r", "refresh_view", "Refresh"),
+    ]
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        super().__init__()
+        self.conn = conn
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with VerticalScroll():
+            yield Static(id="health")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.sub_title = "Sync health"
+        self.action_refresh_view()
+
+    def action_refresh_view(self) -> None:
+        tables = health_tables(self.conn)
+        body: Table | Text
+        if tables:
+            body = Table.grid(padding=(1, 0))
+            for table in tables:
+                body.add_row(table)
+        else:
+            body = Text("No accounts in the local store yet.")
+        self.query_one("#health", Static).update(body)
