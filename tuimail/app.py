@@ -59,7 +59,7 @@ class TuimailApp(App[int]):
 
     CSS_PATH = "ui/tuimail.tcss"
     TITLE = "tuimail"
-    BINDINGS = [Binding("ctrl+r", "get_mail", "Get mail")]
+    BINDINGS = [Binding("ctrl+r", "get_mail", "Get mail", id="get-mail")]
 
     def __init__(
         self,
@@ -79,6 +79,8 @@ class TuimailApp(App[int]):
             self.title = title
         self._theme_problems: list[str] = []
         self._register_themes()
+        if config.keys:
+            self.set_keymap(dict(config.keys))  # [keys] in the config replaces default keys
         # Set on exit: engines check it between batches and stop cleanly.
         self._cancel = threading.Event()
         self._accounts_in_pass: set[str] = set()

@@ -99,6 +99,8 @@ class Config:
     path: Path | None = None
     ui: UiConfig = field(default_factory=UiConfig)
     accounts: Mapping[str, AccountConfig] = field(default_factory=dict)
+    # [keys]: action id -> key string ("j,down"), replacing the app's default keys.
+    keys: Mapping[str, str] = field(default_factory=dict)
 
 
 # --- the schema: key -> checker. Each checker takes (value, key path) and returns the typed value.
@@ -232,11 +234,26 @@ PROTOCOL_KEYS: dict[Protocol, dict[str, Checker]] = {
     Protocol.POP3: POP3_KEYS,
     Protocol.SMTP: SMTP_KEYS,
 }
-TOP_KEYS = ("ui", "accounts")
+TOP_KEYS = ("ui", "accounts", "keys")
+# The actions whose keys [keys] may change: the ids of the app's key bindings (a test checks
+# that the app defines exactly these).
+KEY_ACTIONS: tuple[str, ...] = (
+    # main screen
+    "quit", "next-pane", "back", "search", "help", "toggle-read", "toggle-flag", "delete",
+    "compose", "reply", "reply-all", "forward", "outbox", "sort", "health", "get-mail",
+    # message list
+    "up", "down", "page-up", "page-down", "first", "last", "open",
+    # composer
+    "send", "send-later", "edit-externally", "attach", "drop-attachment", "discard",
+    # outbox
+    "outbox-take-back", "outbox-retry", "outbox-remove", "outbox-confirm-sent",
+)  # fmt: skip
+_KEY_STRING = re.compile(r"^[^\s,]+(,[^\s,]+)*$")
 
 # Every documented key, as written in docs/config.md (a test compares the two).
 KNOWN_KEYS: tuple[str, ...] = (
     *(f"ui.{k}" for k in UI_KEYS),
+    "keys.ACTION",
     *(f"accounts.NAME.{k}" for k in ACCOUNT_KEYS),
     *(f"accounts.NAME.{p.value}.{k}" for p, keys in PROTOCOL_KEYS.items() for k in keys),
 )
@@ -277,7 +294,21 @@ def parse_config(text: str, path: Path | None = None) -> Config:
     accounts: dict[str, AccountConfig] = {}
     for name, table in accounts_table.items():
         accounts[name] = _account(name, table, path)
-    return Config(path=path, ui=ui, accounts=accounts)
+    keys = _keys(_table(raw.get("keys", {}), "keys", path), path)
+    return Config(path=path, ui=ui, accounts=accounts, keys=keys)
+
+
+def _keys(table: dict[str, Any], path: Path | None) -> dict[str, str]:
+    _reject_unknown(table, KEY_ACTIONS, "keys.", path)
+    keys = {}
+    for action, value in table.items():
+        text = value.replace(" ", "") if isinstance(value, str) else value
+        if not isinstance(text, str) or not _KEY_STRING.match(text):
+            raise ConfigError(
+                path, f"keys.{action}", 'must be keys like "m" or "ctrl+n" or "j,down"'
+            )
+        keys[action] = text
+    return keys
 
 
 def _account(name: str, value: Any, path: Path | None) -> AccountConfig:

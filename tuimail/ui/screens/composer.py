@@ -74,12 +74,20 @@ class ComposerScreen(Screen[None]):
     # Priority bindings, and keys the text editor does not use itself (it takes ctrl+a/ctrl+e
     # for the line start and end, as shells do).
     BINDINGS = [
-        Binding("ctrl+s", "send", "Send", priority=True),
-        Binding("ctrl+l", "send_later", "Send later", priority=True),
-        Binding("ctrl+o", "edit_externally", "Edit in $EDITOR", priority=True),
-        Binding("ctrl+t", "attach", "Attach", priority=True),
-        Binding("ctrl+b", "remove_attachment", "Drop last attachment", priority=True),
-        Binding("escape", "discard", "Discard"),
+        Binding("ctrl+s", "send", "Send", priority=True, id="send"),
+        Binding("ctrl+l", "send_later", "Send later", priority=True, id="send-later"),
+        Binding(
+            "ctrl+o", "edit_externally", "Edit in $EDITOR", priority=True, id="edit-externally"
+        ),
+        Binding("ctrl+t", "attach", "Attach", priority=True, id="attach"),
+        Binding(
+            "ctrl+b",
+            "remove_attachment",
+            "Drop last attachment",
+            priority=True,
+            id="drop-attachment",
+        ),
+        Binding("escape", "discard", "Discard", id="discard"),
     ]
     DEFAULT_CSS = """
     ComposerScreen #fields {

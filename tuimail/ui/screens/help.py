@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from rich.table import Table
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -11,15 +13,19 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 
-def binding_rows(*sources: list[BindingType]) -> list[tuple[str, str]]:
-    """(keys, description) for every binding that has a description, in order, without repeats."""
+def binding_rows(
+    *sources: list[BindingType], keymap: Mapping[str, str] | None = None
+) -> list[tuple[str, str]]:
+    """(keys, description) for every binding that has a description, in order, without repeats;
+    `keymap` (binding id -> keys, from the config) replaces the defaults."""
     rows: list[tuple[str, str]] = []
     seen: set[str] = set()
     for bindings in sources:
         for binding in bindings:
             if not isinstance(binding, Binding) or not binding.description:
                 continue
-            keys = ", ".join(format_key(key.strip()) for key in binding.key.split(","))
+            key_string = (keymap or {}).get(binding.id or "", binding.key)
+            keys = ", ".join(format_key(key.strip()) for key in key_string.split(","))
             if keys in seen:
                 continue
             seen.add(keys)

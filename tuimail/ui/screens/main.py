@@ -52,21 +52,21 @@ class MainScreen(Screen[None]):
     """Folders on the left; the message list above the message view on the right."""
 
     BINDINGS = [
-        Binding("q", "app.quit", "Quit"),
-        Binding("tab", "focus_next", "Next pane", show=True),
-        Binding("escape", "back", "Back to the list / end a search", show=False),
-        Binding("slash", "search", "Search this folder"),
-        Binding("question_mark", "help", "Keys"),
-        Binding("N", "toggle_read", "Mark read / unread", show=False),
-        Binding("F", "toggle_flag", "Flag / unflag", show=False),
-        Binding("d", "delete", "Delete (move to Trash)", show=False),
-        Binding("c", "compose", "Compose"),
-        Binding("r", "reply(False)", "Reply", show=False),
-        Binding("R", "reply(True)", "Reply to all", show=False),
-        Binding("f", "forward", "Forward", show=False),
-        Binding("o", "outbox", "Outbox"),
-        Binding("S", "sort", "Sort by date / sender / subject / size", show=False),
-        Binding("H", "health", "Sync health", show=False),
+        Binding("q", "app.quit", "Quit", id="quit"),
+        Binding("tab", "focus_next", "Next pane", show=True, id="next-pane"),
+        Binding("escape", "back", "Back to the list / end a search", show=False, id="back"),
+        Binding("slash", "search", "Search this folder", id="search"),
+        Binding("question_mark", "help", "Keys", id="help"),
+        Binding("N", "toggle_read", "Mark read / unread", show=False, id="toggle-read"),
+        Binding("F", "toggle_flag", "Flag / unflag", show=False, id="toggle-flag"),
+        Binding("d", "delete", "Delete (move to Trash)", show=False, id="delete"),
+        Binding("c", "compose", "Compose", id="compose"),
+        Binding("r", "reply(False)", "Reply", show=False, id="reply"),
+        Binding("R", "reply(True)", "Reply to all", show=False, id="reply-all"),
+        Binding("f", "forward", "Forward", show=False, id="forward"),
+        Binding("o", "outbox", "Outbox", id="outbox"),
+        Binding("S", "sort", "Sort by date / sender / subject / size", show=False, id="sort"),
+        Binding("H", "health", "Sync health", show=False, id="health"),
     ]
 
     def __init__(
@@ -370,7 +370,8 @@ class MainScreen(Screen[None]):
         self.app.push_screen(OutboxScreen(self.conn))
 
     def action_help(self) -> None:
-        rows = binding_rows(self.BINDINGS, MessageList.BINDINGS, self.app.BINDINGS)
+        keymap = self.app.config.keys  # type: ignore[attr-defined]
+        rows = binding_rows(self.BINDINGS, MessageList.BINDINGS, self.app.BINDINGS, keymap=keymap)
         self.app.push_screen(HelpScreen(rows))
 
     def show_message(self, message_id: int) -> None:

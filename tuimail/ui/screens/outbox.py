@@ -64,10 +64,10 @@ class OutboxScreen(Screen[None]):
 
     BINDINGS = [
         Binding("escape,q", "app.pop_screen", "Back"),
-        Binding("e", "take_back", "Take back (edit)"),
-        Binding("r", "retry", "Send again"),
-        Binding("x", "remove", "Remove"),
-        Binding("s", "confirm_sent", "It was sent"),
+        Binding("e", "take_back", "Take back (edit)", id="outbox-take-back"),
+        Binding("r", "retry", "Send again", id="outbox-retry"),
+        Binding("x", "remove", "Remove", id="outbox-remove"),
+        Binding("s", "confirm_sent", "It was sent", id="outbox-confirm-sent"),
     ]
 
     def __init__(self, conn: sqlite3.Connection) -> None:
