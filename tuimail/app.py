@@ -36,6 +36,7 @@ from tuimail.sync.events import (
     SyncStarted,
 )
 from tuimail.themes import APP_VARIABLE_DEFAULTS, DEFAULT_THEME, load_themes
+from tuimail.ui.commands import TuimailCommands
 from tuimail.ui.messages import (
     AccountState,
     AccountStatus,
@@ -59,6 +60,7 @@ class TuimailApp(App[int]):
 
     CSS_PATH = "ui/tuimail.tcss"
     TITLE = "tuimail"
+    COMMANDS = App.COMMANDS | {TuimailCommands}
     BINDINGS = [Binding("ctrl+r", "get_mail", "Get mail", id="get-mail")]
 
     def __init__(

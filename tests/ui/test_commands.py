@@ -1,0 +1,47 @@
+"""The command palette offers the screen's actions and every folder; folder names stay text."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from tuimail.app import TuimailApp
+from tuimail.demo import DEMO_FOLDERS, build_demo_store, demo_config
+from tuimail.store import read
+from tuimail.store.db import open_store
+from tuimail.store.write import upsert_folder
+from tuimail.ui.screens.main import MainScreen
+from tuimail.ui.widgets.message_list import MessageList
+
+NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+
+
+async def test_palette_goes_to_a_folder_and_runs_actions(tmp_path: Path) -> None:
+    build_demo_store(tmp_path, now=NOW)
+    conn = open_store(tmp_path)
+    try:
+        account = read.account_id(conn, "demo")
+        assert account is not None
+        upsert_folder(conn, account, "[@click=app.quit]odd[/]")
+    finally:
+        conn.close()
+    app = TuimailApp(demo_config(), tmp_path, clock=lambda: NOW, start_workers=False)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.pause()
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await pilot.press(*"go to demo/sent")
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, MainScreen)
+        assert len(app.screen.query_one(MessageList).ids) == DEMO_FOLDERS["Sent"][1]
+
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await pilot.press(*"odd")
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.is_running  # the folder's name was shown and chosen as text, not run
+        assert app.screen.query_one(MessageList).ids == []

@@ -1,0 +1,54 @@
+"""The command palette (ctrl+p): every action of the main screen, and every folder to go to.
+
+Themes come from Textual's own "Change theme" command. Folder names are untrusted: they are
+shown sanitized and as plain Text, never as markup.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+from rich.text import Text
+from textual.binding import Binding
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+
+from tuimail.mail.sanitize import sanitize_line
+from tuimail.store import read
+
+
+class TuimailCommands(Provider):
+    """Actions and folders of the main screen."""
+
+    def _commands(self) -> Iterator[tuple[str, Callable[[], object], str]]:
+        from tuimail.ui.screens.main import MainScreen  # the palette opens over it
+
+        screen = self.app.screen_stack[0] if self.app.screen_stack else None
+        main = next((s for s in self.app.screen_stack if isinstance(s, MainScreen)), screen)
+        if not isinstance(main, MainScreen):
+            return
+        for binding in MainScreen.BINDINGS:
+            if isinstance(binding, Binding) and binding.description:
+                action = binding.action
+
+                def run(action: str = action) -> object:
+                    return main.run_action(action)
+
+                yield binding.description, run, f"action ({binding.key})"
+        for folder in read.folders(main.conn):
+            name = sanitize_line(f"{folder.account}/{folder.name}")
+
+            def go(place: tuple[int, ...] = (folder.id,)) -> None:
+                main.show_place(place)
+
+            yield f"Go to {name}", go, f"{folder.total} messages, {folder.unread} unread"
+
+    async def discover(self) -> Hits:
+        for title, command, help_text in self._commands():
+            yield DiscoveryHit(Text(title), command, help=help_text)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for title, command, help_text in self._commands():
+            score = matcher.match(title)
+            if score > 0:
+                yield Hit(score, matcher.highlight(title), command, help=help_text)
