@@ -132,15 +132,33 @@ def store_body(
     `index` is `index_body(raw)` when the caller computed it already. Storing a body that is
     already local changes nothing. A size still unknown (0) becomes the length of `raw`.
     """
-    if index is None:
-        index = index_body(raw)
+    store_bodies(conn, [(message_id, raw, index)])
+
+
+def store_bodies(
+    conn: sqlite3.Connection, bodies: Iterable[tuple[int, bytes, BodyIndex | None]]
+) -> int:
+    """`store_body` for many messages (id, raw, index or None) in one transaction; returns how
+    many were stored (a body already local is skipped).
+
+    Engines store a batch with this rather than with `store_body` calls inside their own
+    transaction: each nested call would be a savepoint, and releasing one makes SQLite flush
+    the full-text index's pending data every time (slow, and memory that grows with the index).
+    """
+    batch = [(message_id, raw, index or index_body(raw)) for message_id, raw, index in bodies]
+    stored = 0
     with transaction(conn) as revision:
-        row = conn.execute("SELECT body_local FROM messages WHERE id = ?", (message_id,)).fetchone()
-        if row is None:
-            raise StoreError(f"message {message_id} is not in the store")
-        if row[0]:
-            return
-        _insert_body(conn, revision, message_id, raw, index.body_text, index.has_attachments)
+        for message_id, raw, index in batch:
+            row = conn.execute(
+                "SELECT body_local FROM messages WHERE id = ?", (message_id,)
+            ).fetchone()
+            if row is None:
+                raise StoreError(f"message {message_id} is not in the store")
+            if row[0]:
+                continue
+            _insert_body(conn, revision, message_id, raw, index.body_text, index.has_attachments)
+            stored += 1
+    return stored
 
 
 def _check_incoming(item: IncomingMessage) -> None:

@@ -14,7 +14,13 @@ from typing import Final
 from tuimail.model import FolderRole, Protocol
 from tuimail.store import codec
 from tuimail.store.db import StoreError, transaction
-from tuimail.store.ingest import IncomingMessage, store_body, store_message, store_messages
+from tuimail.store.ingest import (
+    IncomingMessage,
+    store_bodies,
+    store_body,
+    store_message,
+    store_messages,
+)
 
 __all__ = [
     "UNSET",
@@ -30,6 +36,7 @@ __all__ = [
     "rename_folder",
     "reset_folder",
     "set_flags",
+    "store_bodies",
     "store_body",
     "store_message",
     "store_messages",

@@ -566,10 +566,12 @@ class ImapSync:
             self._check_cancel()
             data, _ = imap_ext.uid_fetch(self.client, uid_set(chunk), HEADER_ITEMS)
             incoming = [_incoming(uid, data[uid]) for uid in chunk if uid in data]
-            with transaction(self.conn):
-                write.store_messages(self.conn, info.id, incoming)
-                if resume and incoming:
-                    write.update_folder_state(self.conn, info.id, sync_resume=f"below:{min(chunk)}")
+            # Two commits, not one transaction around both: a nested store_messages would be a
+            # savepoint, whose release costs a full-text index flush (time, and memory that
+            # grows with the store). The resume note is only a hint: the next run compares UIDs.
+            write.store_messages(self.conn, info.id, incoming)
+            if resume and incoming:
+                write.update_folder_state(self.conn, info.id, sync_resume=f"below:{min(chunk)}")
             crashpoint("imap.headers_committed")
             done += len(chunk)
             self._changed([info.id])
@@ -867,9 +869,13 @@ class ImapSync:
     ) -> int:
         """Commit one batch of fetched bodies (waiting for its parse); returns how many."""
         indexes = indexer.result(batch.indexes, [raw for _, raw in batch.bodies])
-        with transaction(self.conn):
-            for (message_id, raw), index in zip(batch.bodies, indexes, strict=True):
-                write.store_body(self.conn, message_id, raw, index)
+        write.store_bodies(
+            self.conn,
+            [
+                (message_id, raw, index)
+                for (message_id, raw), index in zip(batch.bodies, indexes, strict=True)
+            ],
+        )
         crashpoint("imap.bodies_committed")
         self._changed([folder_id])
         return len(batch.bodies)

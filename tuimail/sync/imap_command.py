@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
+# Page cache of the store connection a sync uses, in KiB (the store default is larger).
+SYNC_CACHE_KIB = 4096
 
 
 def imap_accounts(config: Config, names: Sequence[str]) -> list[AccountConfig]:
@@ -128,6 +130,9 @@ def sync_account(
     except StoreError as exc:
         lock.release()
         return failed("store", str(exc))
+    # This connection only syncs: it mostly appends, and a small page cache is as fast for that
+    # (measured) while keeping a sync's memory the same for a small and a large mailbox.
+    conn.execute(f"PRAGMA cache_size = -{SYNC_CACHE_KIB:d}")
     client = None
     try:
         try:

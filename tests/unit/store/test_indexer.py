@@ -49,3 +49,25 @@ def test_a_closed_worker_falls_back_to_inline_parsing() -> None:
     indexer.close()
     assert not indexer.uses_worker
     assert indexer.result(indexer.submit(raws), raws) == index_bodies(raws)
+
+
+def test_store_bodies_stores_a_batch_once_in_one_transaction(tmp_path: Path) -> None:
+    from tuimail.model import Protocol
+    from tuimail.store import read, write
+    from tuimail.store.db import open_store
+
+    conn = open_store(tmp_path)
+    account = write.ensure_account(conn, "a", Protocol.IMAP)
+    folder = write.upsert_folder(conn, account, "INBOX")
+    raws = _raws()[:5]
+    ids = write.store_messages(
+        conn,
+        folder,
+        [write.IncomingMessage(header_bytes=raw, uid=uid) for uid, raw in enumerate(raws, 1)],
+    )
+    before = read.revision(conn)
+    items = [(i, raw, index) for i, raw, index in zip(ids, raws, index_bodies(raws), strict=True)]
+    assert write.store_bodies(conn, items) == 5
+    assert read.revision(conn) == before + 1
+    assert [read.body(conn, i) for i in ids] == raws
+    assert write.store_bodies(conn, [(ids[0], raws[0], None)]) == 0  # already local
