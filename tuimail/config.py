@@ -241,6 +241,7 @@ KEY_ACTIONS: tuple[str, ...] = (
     # main screen
     "quit", "next-pane", "back", "search", "help", "toggle-read", "toggle-flag", "delete",
     "compose", "reply", "reply-all", "forward", "outbox", "sort", "health", "get-mail",
+    "save-attachments",
     # message list
     "up", "down", "page-up", "page-down", "first", "last", "open",
     # composer

@@ -9,6 +9,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 
 from rich.text import Text
 from textual import on
@@ -29,6 +30,7 @@ from tuimail.store import ops, outbox, read
 from tuimail.store import search as store_search
 from tuimail.ui.format import addresses_text, body_text
 from tuimail.ui.messages import AccountStatus, BodyWanted, IntentQueued, StoreUpdated
+from tuimail.ui.save import save_attachments
 from tuimail.ui.screens.composer import ComposerScreen, Sender
 from tuimail.ui.screens.health import HealthScreen
 from tuimail.ui.screens.help import HelpScreen, binding_rows
@@ -67,6 +69,7 @@ class MainScreen(Screen[None]):
         Binding("o", "outbox", "Outbox", id="outbox"),
         Binding("S", "sort", "Sort by date / sender / subject / size", show=False, id="sort"),
         Binding("H", "health", "Sync health", show=False, id="health"),
+        Binding("a", "save_attachments", "Save attachments", show=False, id="save-attachments"),
     ]
 
     def __init__(
@@ -362,6 +365,36 @@ class MainScreen(Screen[None]):
         sender = self._sender_for(row.account_id)
         if sender is not None:
             self._open_composer(sender, forward_draft(parsed, sender=sender.address))
+
+    def action_save_attachments(self) -> None:
+        """Ask for a directory and save the message's attachments there."""
+        original = self._original()
+        if original is None:
+            return
+        row, parsed = original
+        if not parsed.attachments:
+            self.notify("This message has no attachments.", markup=False)
+            return
+        raw = read.body(self.conn, row.id)
+        downloads = Path("~/Downloads").expanduser()
+        default = "~/Downloads" if downloads.is_dir() else "~"
+
+        def save(directory: str | None) -> None:
+            if not directory or raw is None:
+                return
+            try:
+                written = save_attachments(raw, Path(directory))
+            except OSError as exc:
+                self.notify(f"Not saved: {exc}", severity="error", markup=False)
+                return
+            names = ", ".join(sanitize_line(p.name) for p in written)
+            self.notify(f"Saved to {sanitize_line(str(Path(directory).expanduser()))}: {names}",
+                        markup=False)  # fmt: skip
+
+        count = len(parsed.attachments)
+        self.app.push_screen(
+            LinePrompt(f"Save {count} attachment(s) into the directory", value=default), save
+        )
 
     def action_health(self) -> None:
         self.app.push_screen(HealthScreen(self.conn))
