@@ -20,9 +20,10 @@ import os
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 # A row whose first run takes longer than this counts that run instead of discarding it as a
@@ -30,6 +31,10 @@ from pathlib import Path
 # a 0.1 s command and not for a two-minute one (fetchmail, getmail, offlineimap at 10k).
 SLOW_SECONDS = 20.0
 LAUNCHER = Path(__file__).resolve().parent / "launch.py"
+
+
+# How often a watch (see `run_isolated`) looks at what the command has done so far.
+WATCH_SECONDS = 0.01
 
 
 @dataclass(frozen=True)
@@ -40,6 +45,9 @@ class Run:
     cpu: float
     peak_mib: float
     exit_code: int
+    started: float = 0.0  # the spawn, on the monotonic clock
+    # Seconds from the spawn until the watch first held (None: no watch, or it never held).
+    watched: float | None = None
 
 
 @dataclass
@@ -68,6 +76,17 @@ class Measurement:
         return statistics.median(r.peak_mib for r in self.runs) if self.runs else None
 
     @property
+    def watched(self) -> float | None:
+        """Median seconds until the watch held, over the runs where it did (None otherwise)."""
+        seen = [r.watched for r in self.runs if r.watched is not None]
+        return statistics.median(seen) if seen else None
+
+    @property
+    def watch_missed(self) -> int:
+        """Counted runs in which a watch never held."""
+        return sum(1 for r in self.runs if r.watched is None)
+
+    @property
     def exit_codes(self) -> list[int]:
         """Exit codes of the counted runs, in order."""
         return [r.exit_code for r in self.runs]
@@ -86,11 +105,14 @@ class Measurement:
     def report(self) -> str:
         """The raw figures of every run, as written to the results directory."""
         lines = ["command: " + " ".join(self.command), self.how()]
-        lines.append(f"{'run':>4} {'wall s':>10} {'cpu s':>10} {'peak MiB':>10} {'exit':>5}")
+        lines.append(
+            f"{'run':>4} {'wall s':>10} {'cpu s':>10} {'peak MiB':>10} {'exit':>5} {'watch s':>8}"
+        )
         for number, run in enumerate(self.runs, 1):
+            watched = "-" if run.watched is None else f"{run.watched:.3f}"
             lines.append(
                 f"{number:>4} {run.wall:>10.3f} {run.cpu:>10.3f} {run.peak_mib:>10.1f} "
-                f"{run.exit_code:>5}"
+                f"{run.exit_code:>5} {watched:>8}"
             )
         if self.runs:
             lines.append(f"{'med':>4} {self.wall:>10.3f} {self.cpu:>10.3f} {self.peak_mib:>10.1f}")
@@ -103,23 +125,66 @@ def run_isolated(
     deadline: float,
     env: Mapping[str, str] | None = None,
     log: Path | None = None,
+    watch: Callable[[], bool] | None = None,
 ) -> Run | None:
-    """Run ``command`` once through the small timer process (launch.py); None on timeout."""
+    """Run ``command`` once through the small timer process (launch.py); None on timeout.
+
+    ``watch`` (optional) is polled from this process every WATCH_SECONDS while the command
+    runs, from outside it (the timer stays small): the run's ``watched`` is the time from the
+    spawn to the first poll at which it returned True. A watch that raises counts as False.
+    """
     remaining = max(deadline - time.monotonic(), 0.001)
     launcher = [sys.executable, "-I", "-S", str(LAUNCHER), f"{remaining:.3f}"]
     launcher += [str(log or os.devnull), *command]
-    result = subprocess.run(
-        launcher,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        env=None if env is None else dict(env),
-        check=False,
-    )
+    watcher = _Watcher(watch) if watch is not None else None
+    try:
+        result = subprocess.run(
+            launcher,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            env=None if env is None else dict(env),
+            check=False,
+        )
+    finally:
+        held_at = watcher.stop() if watcher is not None else None
     if result.returncode != 0:
         raise RuntimeError(f"the timer failed: {result.stderr.strip()}")
     figures = json.loads(result.stdout)
-    return None if figures is None else Run(**figures)
+    if figures is None:
+        return None
+    run = Run(**figures)
+    if held_at is not None:
+        run = replace(run, watched=max(held_at - run.started, 0.0))
+    return run
+
+
+class _Watcher:
+    """Polls a condition in a thread until it holds; remembers when (monotonic clock)."""
+
+    def __init__(self, condition: Callable[[], bool]) -> None:
+        self._condition = condition
+        self._stop = threading.Event()
+        self.held_at: float | None = None
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+        self._thread.start()
+
+    def _poll(self) -> None:
+        while not self._stop.is_set():
+            try:
+                held = self._condition()
+            except Exception:  # the store may not exist yet, or be mid-creation
+                held = False
+            if held:
+                self.held_at = time.monotonic()
+                return
+            self._stop.wait(WATCH_SECONDS)
+
+    def stop(self) -> float | None:
+        """Stop polling; the time the condition first held, if it did."""
+        self._stop.set()
+        self._thread.join()
+        return self.held_at
 
 
 def measure(
@@ -132,11 +197,13 @@ def measure(
     prepare: Callable[[], None] | None = None,
     env: Mapping[str, str] | None = None,
     log: Path | None = None,
+    watch: Callable[[], bool] | None = None,
 ) -> Measurement:
     """Run ``command`` ``warmup`` times uncounted, then ``runs`` times, within ``timeout`` seconds.
 
     ``prepare`` runs before every run, untimed (wiping a local store, appending new mail). If the
     first run is slower than SLOW_SECONDS it is counted and the row gets ``slow_runs`` runs in all.
+    ``watch``: see `run_isolated`.
     """
     deadline = time.monotonic() + timeout
     result = Measurement(command=list(command))
@@ -145,7 +212,7 @@ def measure(
     while done < wanted:
         if prepare is not None:
             prepare()
-        run = run_isolated(command, deadline=deadline, env=env, log=log)
+        run = run_isolated(command, deadline=deadline, env=env, log=log, watch=watch)
         done += 1
         if run is None:
             result.timed_out = True
