@@ -19,7 +19,8 @@ from textual.app import App
 from textual.binding import Binding
 from textual.message import Message
 
-from tuimail.config import AccountConfig, Config
+from tuimail.config import AccountConfig, Config, ConfigError, add_account
+from tuimail.log import register_secret
 from tuimail.mail.sanitize import sanitize_line
 from tuimail.model import Address, Protocol
 from tuimail.paths import config_location
@@ -43,11 +44,14 @@ from tuimail.ui.messages import (
     BodyWanted,
     IntentQueued,
     OutboxQueued,
+    SetupCheck,
+    SetupSave,
     StoreUpdated,
     UserNotice,
 )
 from tuimail.ui.screens.composer import Sender
 from tuimail.ui.screens.main import MainScreen
+from tuimail.ui.screens.setup import AccountSetupScreen
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +65,10 @@ class TuimailApp(App[int]):
     CSS_PATH = "ui/tuimail.tcss"
     TITLE = "tuimail"
     COMMANDS = App.COMMANDS | {TuimailCommands}
-    BINDINGS = [Binding("ctrl+r", "get_mail", "Get mail", id="get-mail")]
+    BINDINGS = [
+        Binding("ctrl+r", "get_mail", "Get mail", id="get-mail"),
+        Binding("A", "add_account", "Add an account", show=False, id="add-account"),
+    ]
 
     def __init__(
         self,
@@ -71,12 +78,14 @@ class TuimailApp(App[int]):
         title: str | None = None,
         clock: Callable[[], datetime] | None = None,
         start_workers: bool = True,
+        offer_setup: bool = False,
     ) -> None:
         super().__init__()
         self.config = config
         self.data_dir = data_dir
         self.clock = clock
         self.start_workers = start_workers
+        self.offer_setup = offer_setup  # with no account configured, open the setup screen
         if title:
             self.title = title
         self._theme_problems: list[str] = []
@@ -122,6 +131,8 @@ class TuimailApp(App[int]):
         if self.start_workers:
             self._schedule_mail_workers()
             self._schedule_senders()
+        if not self.config.accounts and self.offer_setup:
+            self.push_screen(AccountSetupScreen(first_run=True))
 
     def _ensure_store_accounts(self) -> None:
         """Every configured account exists in the store (the composer queues mail under it)."""
@@ -316,6 +327,66 @@ class TuimailApp(App[int]):
                 self.start_sender(account.name)
                 self.set_interval(SENDER_INTERVAL, partial(self.start_sender, account.name))
 
+    # --- account setup ----------------------------------------------------------------------
+
+    def action_add_account(self) -> None:
+        self.push_screen(AccountSetupScreen(self.config.accounts, first_run=False))
+
+    @on(SetupCheck)
+    def _setup_check(self, message: SetupCheck) -> None:
+        register_secret(message.password)
+        self.run_worker(
+            partial(self._check_in_thread, message.account, message.password),
+            thread=True,
+            group="setup-check",
+            exclusive=True,
+            exit_on_error=False,
+        )
+
+    def _check_in_thread(self, account: AccountConfig, password: str) -> None:
+        """Worker thread: connect and log in to each server of a new account."""
+        from tuimail.sync.check import check_server
+
+        lines = []
+        for server in account.servers():
+            problem = check_server(account, server, timeout=20, password=lambda: password)
+            lines.append(f"{server.protocol.value.upper()}: {problem or 'ok'}")
+        ok = bool(lines) and all(line.endswith(": ok") for line in lines)
+        text = "; ".join(lines) or "A local account has no servers to check."
+        self.call_from_thread(self._setup_report, text, ok)
+
+    def _setup_report(self, text: str, ok: bool) -> None:
+        if isinstance(self.screen, AccountSetupScreen):
+            self.screen.show_report(text, ok=ok)
+
+    @on(SetupSave)
+    def _setup_save(self, message: SetupSave) -> None:
+        from tuimail.secrets import SecretError, set_password
+
+        location = config_location()
+        try:
+            self.config = add_account(location.path, message.toml)
+        except ConfigError as exc:
+            self._setup_report(str(exc), False)
+            return
+        name = message.account.name
+        note = ""
+        if message.password and message.account.servers():
+            try:
+                set_password(name, message.password)
+            except SecretError as exc:
+                note = f" The password was not stored: {exc}"
+        self._ensure_store_accounts()
+        if isinstance(self.screen, AccountSetupScreen):
+            self.pop_screen()
+        self.notify(
+            f"Account {name!r} added to {location.path}.{note}",
+            severity="warning" if note else "information",
+            markup=False,
+        )
+        if self.start_workers and message.account.incoming is not None:
+            self.start_mail_worker(name)
+
     @on(IntentQueued)
     def _intent_queued(self, message: IntentQueued) -> None:
         """Replay the user's action to the server soon: a pass replays pending ops first."""
@@ -414,9 +485,9 @@ def run_app(
     config: Config, data_dir: Path, *, title: str | None = None, workers: bool = True
 ) -> int:
     """Run the app until the user quits; returns the exit status. Without `workers` nothing
-    connects anywhere (the demo)."""
+    connects anywhere (the demo); with them and no account, the setup screen opens first."""
     try:
-        app = TuimailApp(config, data_dir, title=title, start_workers=workers)
+        app = TuimailApp(config, data_dir, title=title, start_workers=workers, offer_setup=workers)
         app.run()
     except StoreError as exc:
         log.error("%s", exc)

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import difflib
 import ipaddress
+import json
+import os
 import re
 import tomllib
 from collections.abc import Callable, Mapping
@@ -241,7 +243,7 @@ KEY_ACTIONS: tuple[str, ...] = (
     # main screen
     "quit", "next-pane", "back", "search", "help", "toggle-read", "toggle-flag", "delete",
     "compose", "reply", "reply-all", "forward", "outbox", "sort", "health", "get-mail",
-    "save-attachments",
+    "save-attachments", "add-account",
     # message list
     "up", "down", "page-up", "page-down", "first", "last", "open",
     # composer
@@ -432,3 +434,62 @@ def _toml_type(value: Any) -> str:
         case dict():
             return "a table"
     return type(value).__name__
+
+
+# --- writing: the account setup screen adds accounts to the user's file --------------------
+
+
+def _toml_value(value: str | int | bool) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    # A JSON string is a valid TOML basic string (same escapes for quotes, backslashes, controls).
+    return json.dumps(value, ensure_ascii=False)
+
+
+def account_toml(
+    name: str, settings: Mapping[str, str | int | bool], servers: Mapping[str, Mapping[str, Any]]
+) -> str:
+    """The TOML text of one account: `[accounts.NAME]` with `settings`, and one sub-table per
+    server (`imap`, `pop3`, `smtp`). Values are strings, integers or booleans."""
+    lines = [f"[accounts.{name}]"]
+    lines += [f"{key} = {_toml_value(value)}" for key, value in settings.items()]
+    for protocol, table in servers.items():
+        lines += ["", f"[accounts.{name}.{protocol}]"]
+        lines += [f"{key} = {_toml_value(value)}" for key, value in table.items()]
+    return "\n".join(lines) + "\n"
+
+
+def add_account(path: Path, text: str) -> Config:
+    """Append one account's TOML to the config file at `path` (created if missing), keeping what
+    is there byte for byte. The result is validated first: nothing is written when the new file
+    would not load (ConfigError says why, e.g. the account name is taken). Returns the new Config.
+    """
+    try:
+        existing = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        existing = ""
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(path, None, f"cannot be read: {exc}") from None
+    separator = (
+        ""
+        if not existing or existing.endswith("\n\n")
+        else ("\n" if existing.endswith("\n") else "\n\n")
+    )
+    combined = existing + separator + text
+    try:
+        config = parse_config(combined, path)
+    except ConfigError as exc:
+        if "Cannot declare" in exc.problem or "already" in exc.problem:
+            raise ConfigError(path, exc.key, "that account name is taken; choose another") from None
+        raise
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.new")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(combined)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
+    return config

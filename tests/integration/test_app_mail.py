@@ -183,3 +183,40 @@ async def test_a_message_written_in_the_app_is_delivered(
         await asyncio.to_thread(
             mail_servers.wait_for_message, recipient, item.message_id, timeout=60
         )
+
+
+async def test_setup_checks_the_connection_with_the_typed_password(
+    mail_servers: MailServers, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from textual.widgets import Button, Input
+
+    from tuimail.config import Config
+    from tuimail.ui.screens.setup import AccountSetupScreen
+
+    monkeypatch.setenv("TUIMAIL_CONFIG", str(tmp_path / "config.toml"))
+    user = mail_servers.add_user("appsetup")
+    app = TuimailApp(Config(), tmp_path / "data", start_workers=False, offer_setup=True)
+    async with app.run_test(size=(120, 50)) as pilot:
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, AccountSetupScreen)
+        values = {
+            "name": "probe",
+            "address": f"{user}@{mail_servers.domain}",
+            "in_host": mail_servers.host,
+            "in_port": str(mail_servers.imaps_port),
+            "username": user,
+            "password": "wrong password",
+            "ca_file": str(mail_servers.ca_file),
+        }
+        for field, value in values.items():
+            screen.query_one(f"#{field}", Input).value = value
+        report = screen.query_one("#report", Static)
+        screen.query_one("#check", Button).press()
+        await _wait_for(pilot, lambda: "IMAP:" in str(report.render()))
+        assert "wrong user name or password" in str(report.render())
+
+        screen.query_one("#password", Input).value = mail_servers.users[user]
+        screen.query_one("#check", Button).press()
+        await _wait_for(pilot, lambda: str(report.render()) == "IMAP: ok")
+    assert not (tmp_path / "config.toml").exists()  # checking saves nothing

@@ -112,13 +112,22 @@ def check_account(account: AccountConfig, *, timeout: float = DEFAULT_TIMEOUT) -
 
 
 def check_server(
-    account: AccountConfig, server: ServerConfig, *, timeout: float = DEFAULT_TIMEOUT
+    account: AccountConfig,
+    server: ServerConfig,
+    *,
+    timeout: float = DEFAULT_TIMEOUT,
+    password: Callable[[], str] | None = None,
 ) -> str | None:
-    """Connect, log in and log out; None when that worked, else what went wrong, in words."""
-    label = f"{account.name} {server.protocol.value.upper()} {_where(server)}"
+    """Connect, log in and log out; None when that worked, else what went wrong, in words.
 
-    def password() -> str:
-        return get_password(account, server.protocol)
+    `password` defaults to the configured source (keyring or password command); the account
+    setup screen passes the password just typed, before anything is saved.
+    """
+    label = f"{account.name} {server.protocol.value.upper()} {_where(server)}"
+    if password is None:
+
+        def password() -> str:
+            return get_password(account, server.protocol)
 
     checker = _CHECKERS[server.protocol]
     try:

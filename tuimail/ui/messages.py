@@ -6,6 +6,8 @@ import enum
 
 from textual.message import Message
 
+from tuimail.config import AccountConfig
+
 
 class StoreUpdated(Message):
     """The store changed for these folders: re-query what is shown."""
@@ -79,3 +81,22 @@ class OutboxQueued(Message):
         self.account_id = account_id
         self.outbox_id = outbox_id
         self.delay = delay
+
+
+class SetupCheck(Message):
+    """The setup screen asks: can this account connect and log in with this password?"""
+
+    def __init__(self, account: AccountConfig, password: str) -> None:
+        super().__init__()
+        self.account = account
+        self.password = password
+
+
+class SetupSave(Message):
+    """The setup screen asks to add this account (its TOML) and store the password."""
+
+    def __init__(self, account: AccountConfig, toml: str, password: str) -> None:
+        super().__init__()
+        self.account = account
+        self.toml = toml
+        self.password = password

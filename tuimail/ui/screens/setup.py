@@ -1,0 +1,209 @@
+"""Account setup: fill in an account, check the connection, save it to the config file.
+
+The screen only collects the fields and shows results. The app checks the servers (in a
+worker), appends the account to the config file and puts the password in the keyring; this
+screen never touches the network or the keyring. Problems are shown in plain words, naming the
+field.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Grid, Horizontal, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Button, Footer, Header, Input, Label, Select, Static
+
+from tuimail.config import AccountConfig, ConfigError, account_toml, parse_config
+from tuimail.mail.sanitize import sanitize_line
+from tuimail.ui.messages import SetupCheck, SetupSave
+
+INCOMING = [("IMAP (mail stays on the server, synced)", "imap"),
+            ("POP3 (mail is downloaded)", "pop3"),
+            ("none (a local account)", "none")]  # fmt: skip
+SECURITY = [("TLS (implicit, ports 993/995/465)", "tls"),
+            ("STARTTLS (ports 143/110/587)", "starttls")]  # fmt: skip
+# Where a field's problem is reported: config key suffix -> the label the user sees.
+FIELD_LABELS = {
+    "address": "Email address",
+    "display_name": "Your name",
+    "ca_file": "Extra CA file",
+    "imap.host": "Incoming server",
+    "pop3.host": "Incoming server",
+    "imap.port": "Incoming port",
+    "pop3.port": "Incoming port",
+    "smtp.host": "Outgoing server",
+    "smtp.port": "Outgoing port",
+}
+
+
+class AccountSetupScreen(Screen[None]):
+    """The form; `Check` and `Save` ask the app, which answers with `show_report`."""
+
+    BINDINGS = [Binding("escape", "app.pop_screen", "Cancel")]
+    DEFAULT_CSS = """
+    AccountSetupScreen #form {
+        grid-size: 2;
+        grid-columns: 20 1fr;
+        grid-rows: auto;
+        grid-gutter: 1 1;
+        height: auto;
+        padding: 1 2;
+    }
+    AccountSetupScreen #form Label {
+        text-style: bold;
+    }
+    AccountSetupScreen #form Input {
+        border: none;
+        height: 1;
+        padding: 0 1;
+        background: $surface;
+    }
+    AccountSetupScreen #form Input:focus {
+        background: $boost;
+    }
+    AccountSetupScreen #form Select > SelectCurrent {
+        border: none;
+        height: 1;
+        padding: 0 1;
+    }
+    AccountSetupScreen #welcome {
+        padding: 1 2 0 2;
+    }
+    AccountSetupScreen #buttons {
+        height: auto;
+        padding: 0 2;
+    }
+    AccountSetupScreen #buttons Button {
+        margin-right: 2;
+    }
+    AccountSetupScreen #report {
+        padding: 1 2;
+    }
+    """
+
+    def __init__(self, existing: Iterable[str] = (), *, first_run: bool = False) -> None:
+        super().__init__()
+        self.existing = set(existing)
+        self.first_run = first_run
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with VerticalScroll():
+            if self.first_run:
+                yield Static(
+                    Text(
+                        "Welcome to tuimail. Set up your first account (or press escape and try "
+                        "`tuimail demo`). The password goes to the system keyring, never to the "
+                        "config file."
+                    ),
+                    id="welcome",
+                )
+            with Grid(id="form"):
+                for label, widget in self._fields():
+                    yield Label(label)
+                    yield widget
+            with Horizontal(id="buttons"):
+                yield Button("Check the connection", id="check", variant="primary")
+                yield Button("Save", id="save", variant="success")
+            yield Static(id="report")
+        yield Footer()
+
+    def _fields(self) -> list[tuple[str, Any]]:
+        return [
+            ("Account name", Input(placeholder="work (letters, digits, - and _)", id="name")),
+            ("Email address", Input(placeholder="alice@example.org", id="address")),
+            ("Your name", Input(placeholder="Alice Example", id="display_name")),
+            ("Incoming mail", Select(INCOMING, value="imap", allow_blank=False, id="incoming")),
+            ("Incoming server", Input(placeholder="imap.example.org", id="in_host")),
+            ("Incoming port", Input(placeholder="default", id="in_port", type="integer")),
+            ("Incoming security", Select(SECURITY, value="tls", allow_blank=False, id="in_sec")),
+            ("Outgoing server", Input(placeholder="smtp.example.org (empty: none)", id="out_host")),
+            ("Outgoing port", Input(placeholder="default", id="out_port", type="integer")),
+            ("Outgoing security", Select(SECURITY, value="tls", allow_blank=False, id="out_sec")),
+            ("User name", Input(placeholder="default: the email address", id="username")),
+            ("Password", Input(password=True, id="password")),
+            ("Extra CA file", Input(placeholder="optional: a self-signed server", id="ca_file")),
+        ]
+
+    def on_mount(self) -> None:
+        self.sub_title = "Add an account"
+        self.query_one("#name", Input).focus()
+
+    def _value(self, field: str) -> str:
+        return self.query_one(f"#{field}", Input).value.strip()
+
+    def account_text(self) -> tuple[str, str]:
+        """(account name, the account's TOML) from the form, not yet validated."""
+        name = self._value("name") or self._value("address").partition("@")[0] or "mail"
+        settings: dict[str, str | int | bool] = {"address": self._value("address")}
+        if self._value("display_name"):
+            settings["display_name"] = self._value("display_name")
+        if self._value("ca_file"):
+            settings["ca_file"] = self._value("ca_file")
+        servers: dict[str, dict[str, str | int | bool]] = {}
+        username = self._value("username")
+        incoming = self.query_one("#incoming", Select).value
+        if incoming in ("imap", "pop3"):
+            servers[str(incoming)] = self._server("in", username)
+        if self._value("out_host"):
+            servers["smtp"] = self._server("out", username)
+        return name, account_toml(name, settings, servers)
+
+    def _server(self, prefix: str, username: str) -> dict[str, str | int | bool]:
+        table: dict[str, str | int | bool] = {"host": self._value(f"{prefix}_host")}
+        if self._value(f"{prefix}_port"):
+            table["port"] = int(self._value(f"{prefix}_port"))
+        table["security"] = str(self.query_one(f"#{prefix}_sec", Select).value)
+        if username:
+            table["username"] = username
+        return table
+
+    def validated(self) -> tuple[AccountConfig, str] | None:
+        """The account the form describes, or None after showing what is wrong."""
+        name, text = self.account_text()
+        if name in self.existing:
+            self.show_report(f"An account named {name!r} exists already; choose another name.")
+            return None
+        try:
+            account = parse_config(text).accounts[name]
+        except ConfigError as exc:
+            self.show_report(self._in_words(exc))
+            return None
+        return account, text
+
+    @staticmethod
+    def _in_words(exc: ConfigError) -> str:
+        key = (exc.key or "").split(".", 2)[-1]
+        label = FIELD_LABELS.get(key)
+        if label is None and exc.key and exc.key.count(".") == 1:
+            label = "Account name"
+        return f"{label or 'The account'}: {exc.problem}"
+
+    def show_report(self, text: str, *, ok: bool = False) -> None:
+        """Show the result of a check or a save (text from servers is sanitized here)."""
+        style = "green" if ok else "bold red"
+        self.query_one("#report", Static).update(Text(sanitize_line(text), style=style))
+
+    @on(Button.Pressed, "#check")
+    def _check(self) -> None:
+        found = self.validated()
+        if found is not None:
+            self.show_report("Checking…", ok=True)
+            self.app.post_message(SetupCheck(found[0], self._password()))
+
+    @on(Button.Pressed, "#save")
+    def _save(self) -> None:
+        found = self.validated()
+        if found is not None:
+            account, text = found
+            self.app.post_message(SetupSave(account, text, self._password()))
+
+    def _password(self) -> str:
+        # Not stripped: spaces at either end can be part of a password.
+        return self.query_one("#password", Input).value
