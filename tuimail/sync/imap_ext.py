@@ -30,7 +30,7 @@ from typing import Any
 
 import imapclient
 import imapclient.exceptions
-from imapclient.response_parser import parse_fetch_response
+from imapclient.response_parser import _convert_INTERNALDATE, parse_fetch_response
 
 # RFC 3501 numbers are 32-bit; anything else in a sequence set is malformed.
 log = logging.getLogger(__name__)
@@ -286,11 +286,55 @@ def uid_search(client: imapclient.IMAPClient, criteria: str) -> list[int]:
     return sorted(set(numbers))
 
 
+# One FETCH response of the shape a header fetch (tuimail.sync.imap.HEADER_ITEMS) gets from
+# common servers: the items in the order asked, atoms for flags, one literal for the header.
+_HEADER_FETCH_RE = re.compile(
+    rb"(\d+) \(UID (\d+) FLAGS \(([^()\"{}\r\n]*)\) RFC822\.SIZE (\d+) "
+    rb'INTERNALDATE "([^"\\\r\n]*)" (BODY\[HEADER\.FIELDS \([A-Z0-9 -]*\)\]) \{(\d+)\}',
+    re.IGNORECASE,
+)
+
+
+def _fast_header_fetch(lines: Sequence[Any]) -> dict[int, dict[bytes, Any]] | None:
+    """What `parse_fetch_response` makes of header-fetch responses, read with one regular
+    expression per message; None when any response has another shape (then imapclient's
+    general parser reads them all). Same keys and value types as imapclient's."""
+    if len(lines) % 2:
+        return None
+    by_uid: dict[int, dict[bytes, Any]] = {}
+    for index in range(0, len(lines), 2):
+        head, tail = lines[index], lines[index + 1]
+        if not isinstance(head, tuple) or len(head) != 2 or tail != b")":
+            return None
+        prefix, literal = head
+        match = _HEADER_FETCH_RE.fullmatch(prefix)
+        if match is None or not isinstance(literal, bytes) or int(match[7]) != len(literal):
+            return None
+        flags = tuple(match[3].split())
+        if any(flag.isdigit() or flag.upper() == b"NIL" for flag in flags):
+            return None  # imapclient would turn these atoms into numbers or None
+        uid = int(match[2])
+        if uid in by_uid:
+            return None
+        by_uid[uid] = {
+            b"SEQ": int(match[1]),
+            b"UID": uid,
+            b"FLAGS": flags,
+            b"RFC822.SIZE": int(match[4]),
+            b"INTERNALDATE": _convert_INTERNALDATE(match[5], False),
+            match[6].upper(): literal,
+        }
+    return by_uid
+
+
 def _by_uid(lines: Sequence[Any]) -> dict[int, dict[bytes, Any]]:
     """FETCH responses keyed by UID; responses without a UID (unsolicited) are dropped."""
     lines = [line for line in lines if line is not None]
     if not lines:
         return {}
+    fast = _fast_header_fetch(lines)
+    if fast is not None:
+        return fast
     by_uid: dict[int, dict[bytes, Any]] = {}
     for item in parse_fetch_response(lines, False, False).values():
         uid = item.get(b"UID")
