@@ -19,6 +19,7 @@ from tuimail.ui.screens.main import MainScreen
 from tuimail.ui.screens.outbox import OutboxScreen
 from tuimail.ui.screens.prompt import Confirm
 from tuimail.ui.widgets.message_list import MessageList
+from tuimail.ui.widgets.status_bar import StatusBar
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 CONFIG = """
@@ -63,6 +64,8 @@ async def test_compose_queues_the_message_with_bcc_only_in_the_envelope(app: Tui
         assert isinstance(app.screen, MainScreen)
         (item,) = outbox.items(app.conn)
         assert item.state is outbox.OutboxState.QUEUED
+        await pilot.pause()
+        assert "outbox 1" in str(app.screen.query_one(StatusBar).render())
         assert item.env_from == "you@demo.invalid"
         assert set(item.env_rcpts) == {"ann@example.org", "bob@example.com", "secret@example.net"}
         assert item.next_attempt > datetime.now(UTC)  # waits for the undo-send delay

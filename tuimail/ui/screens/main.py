@@ -152,6 +152,7 @@ class MainScreen(Screen[None]):
             if highlight is None and self.current_place in (None, (info.id,)):
                 highlight = folders.option_count - 1
         waiting = len(outbox.items(self.conn, states=WAITING_STATES))
+        self.query_one(StatusBar).set_counts(ops.count_pending(self.conn), waiting)
         folders.add_option(Option(Text(f"Outbox {waiting}" if waiting else "Outbox"), id=OUTBOX))
         if highlight is not None:
             with self.prevent(OptionList.OptionHighlighted):

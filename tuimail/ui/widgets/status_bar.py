@@ -17,11 +17,27 @@ class StatusBar(Static):
     def __init__(self) -> None:
         super().__init__("", id="status-bar")
         self._entries: dict[str, tuple[AccountState, str]] = {}
+        self._counts = ""
+
+    def set_counts(self, pending_actions: int, outbox_waiting: int) -> None:
+        """Show how many user actions wait for a server and how many messages wait to leave."""
+        parts = []
+        if pending_actions:
+            parts.append(f"{pending_actions} pending")
+        if outbox_waiting:
+            parts.append(f"outbox {outbox_waiting}")
+        self._counts = " · ".join(parts)
+        self._redraw()
 
     def set_account(self, account: str, state: AccountState, text: str) -> None:
         """Replace the entry for `account` and redraw."""
         self._entries[account] = (state, text)
+        self._redraw()
+
+    def _redraw(self) -> None:
         line = Text(no_wrap=True, overflow="ellipsis")
+        if self._counts:
+            line.append(self._counts, style="bold")
         for name, (entry_state, entry_text) in sorted(self._entries.items()):
             if line:
                 line.append("  │  ", style="dim")
