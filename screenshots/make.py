@@ -32,6 +32,7 @@ VIEWS = {
     "attachment.svg": ("tuimail-dark", ["down", "down"]),
     "hostile-message.svg": ("tuimail-dark", ["down", "down", "down"]),
     "reply-thread.svg": ("tuimail-dark", ["down"] * 6),
+    "threads.svg": ("tuimail-dark", ["t", *["down"] * 8, "z"]),
     "composer-reply.svg": ("tuimail-dark", ["down", "down", "r"]),
     "outbox.svg": ("tuimail-dark", ["down", "down", "r", "ctrl+s", "o"]),
     "help.svg": ("tuimail-dark", ["question_mark"]),

@@ -245,7 +245,7 @@ KEY_ACTIONS: tuple[str, ...] = (
     "compose", "reply", "reply-all", "forward", "outbox", "sort", "health", "get-mail",
     "save-attachments", "add-account",
     # message list
-    "up", "down", "page-up", "page-down", "first", "last", "open",
+    "up", "down", "page-up", "page-down", "first", "last", "open", "threads", "thread-fold",
     # composer
     "send", "send-later", "edit-externally", "attach", "drop-attachment", "discard",
     # outbox

@@ -237,6 +237,44 @@ def thread_message_ids(conn: sqlite3.Connection, thread_id: int) -> list[int]:
     ]
 
 
+@dataclass(frozen=True, slots=True)
+class ThreadHead:
+    """A conversation as the threaded message list shows it when closed."""
+
+    message_id: int  # its newest message in the folders asked about
+    thread_id: int
+    count: int  # its messages in those folders
+    unread: int
+
+
+def thread_heads(conn: sqlite3.Connection, folder_ids: Sequence[int]) -> list[ThreadHead]:
+    """The conversations of some folders, newest first (by their newest message)."""
+    ids = list(folder_ids)
+    if not ids:
+        return []
+    # SQLite gives the bare `id` of the row that holds MAX(sort_date): the newest message.
+    sql = (
+        "SELECT id, thread_id, COUNT(*), SUM(seen = 0), MAX(sort_date) AS newest"  # noqa: S608
+        f" FROM messages WHERE folder_id IN ({','.join('?' * len(ids))})"
+        " GROUP BY thread_id ORDER BY newest DESC, id DESC"
+    )
+    return [ThreadHead(r[0], r[1], r[2], r[3] or 0) for r in conn.execute(sql, ids)]
+
+
+def thread_members(
+    conn: sqlite3.Connection, thread_id: int, folder_ids: Sequence[int]
+) -> list[int]:
+    """Ids of a conversation's messages in some folders, oldest first."""
+    ids = list(folder_ids)
+    if not ids:
+        return []
+    sql = (
+        "SELECT id FROM messages WHERE thread_id = ?"  # noqa: S608 - placeholders only
+        f" AND folder_id IN ({','.join('?' * len(ids))}) ORDER BY sort_date, id"
+    )
+    return [r[0] for r in conn.execute(sql, [thread_id, *ids])]
+
+
 def body(conn: sqlite3.Connection, message_id: int) -> bytes | None:
     """The exact bytes of a message, or None when its body is not local."""
     found = conn.execute("SELECT raw FROM bodies WHERE message_id = ?", (message_id,)).fetchone()

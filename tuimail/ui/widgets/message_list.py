@@ -71,6 +71,8 @@ class MessageList(ScrollView, can_focus=True):
         Binding("home,g", "first", "First", show=False, id="first"),
         Binding("end,G", "last", "Last", show=False, id="last"),
         Binding("enter", "select", "Open", show=False, id="open"),
+        Binding("t", "toggle_threads", "Threads on / off", show=False, id="threads"),
+        Binding("z", "toggle_thread", "Open / close a thread", show=False, id="thread-fold"),
     ]
     COMPONENT_CLASSES = {
         "message-list--cursor",
@@ -130,6 +132,11 @@ class MessageList(ScrollView, can_focus=True):
         # The folders shown (None: a search result list) and their order.
         self.place: tuple[int, ...] | None = None
         self.order = read.SortOrder.DATE
+        # Threaded view: one line per conversation (its newest message), opened with z.
+        self.threaded = False
+        self._heads: dict[int, read.ThreadHead] = {}  # by the head's message id
+        self._members: dict[int, int] = {}  # an open thread's other messages -> their head
+        self._open: set[int] = set()  # thread ids shown open
         self._rows: _LRU[int, read.MessageRow] = _LRU(ROW_CACHE)
         self._strips: _LRU[tuple[int, int, bool], Strip] = _LRU(STRIP_CACHE)
 
@@ -143,7 +150,7 @@ class MessageList(ScrollView, can_focus=True):
         self.place = place
         if order is not None:
             self.order = order
-        self.ids = read.message_ids(self.conn, list(place), order=self.order)
+        self.ids = self._ordered_ids(place)
         self._rows.clear()
         self._strips.clear()
         self.virtual_size = Size(self.size.width, len(self.ids))
@@ -157,6 +164,54 @@ class MessageList(ScrollView, can_focus=True):
             self.scroll_to(y=0, animate=False)
         self.cursor = index
         self.refresh()
+
+    def _ordered_ids(self, place: tuple[int, ...]) -> list[int]:
+        self._heads.clear()
+        self._members.clear()
+        if not self.threaded:
+            return read.message_ids(self.conn, list(place), order=self.order)
+        ids: list[int] = []
+        for head in read.thread_heads(self.conn, list(place)):
+            self._heads[head.message_id] = head
+            ids.append(head.message_id)
+            if head.thread_id in self._open and head.count > 1:
+                ids.extend(self._open_members(head, place))
+        return ids
+
+    def _open_members(self, head: read.ThreadHead, place: tuple[int, ...]) -> list[int]:
+        members = [
+            i
+            for i in read.thread_members(self.conn, head.thread_id, list(place))
+            if i != head.message_id
+        ]
+        for member in members:
+            self._members[member] = head.message_id
+        return members
+
+    def action_toggle_threads(self) -> None:
+        """Switch between one line per message and one line per conversation."""
+        self.threaded = not self.threaded
+        self._open.clear()
+        if self.place is not None:
+            self.load(self.place)
+
+    def action_toggle_thread(self) -> None:
+        """Open the conversation under the cursor, or close the one it is in."""
+        message_id = self.current_message_id
+        if not self.threaded or message_id is None or self.place is None:
+            return
+        head_id = self._members.get(message_id, message_id)
+        head = self._heads.get(head_id)
+        if head is None or head.count < 2:
+            return
+        if head.thread_id in self._open:
+            self._open.discard(head.thread_id)
+        else:
+            self._open.add(head.thread_id)
+        self.ids = self._ordered_ids(self.place)
+        self._strips.clear()
+        self.virtual_size = Size(self.size.width, len(self.ids))
+        self.cursor = self.ids.index(head_id)
 
     def reload(self) -> None:
         """Read the shown place again (after the user or an engine changed it)."""
@@ -233,6 +288,12 @@ class MessageList(ScrollView, can_focus=True):
         marks += "@" if row.envelope.has_attachments else " "
         date = short_date(row.envelope.date or row.sort_date, self.clock())
         subject = sanitize_line(row.envelope.subject) or "(no subject)"
+        head = self._heads.get(row.id)
+        if head is not None and head.count > 1:
+            fold = "▾" if head.thread_id in self._open else "▸"
+            subject = f"{fold} {subject} ({head.count})"
+        elif row.id in self._members:
+            subject = f"   {subject}"
         segments = [
             *_cell(marks, MARKS_WIDTH, marks_style),
             *_cell(date, DATE_WIDTH, date_style),

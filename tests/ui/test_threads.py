@@ -1,0 +1,57 @@
+"""Conversations in the message list: one line each, opened and closed in place."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from tuimail.app import TuimailApp
+from tuimail.demo import build_demo_store, demo_config
+from tuimail.store import read
+from tuimail.store.db import open_store
+from tuimail.ui.widgets.message_list import MessageList
+
+NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+
+
+def test_thread_heads_count_each_conversation_once(tmp_path: Path) -> None:
+    build_demo_store(tmp_path, now=NOW)
+    conn = open_store(tmp_path)
+    try:
+        inbox = next(f for f in read.folders(conn) if f.name == "INBOX")
+        heads = read.thread_heads(conn, [inbox.id])
+        assert sum(h.count for h in heads) == inbox.total
+        assert sum(h.unread for h in heads) == inbox.unread
+        assert len({h.thread_id for h in heads}) == len(heads)
+        dates = [read.row(conn, h.message_id).sort_date for h in heads]
+        assert dates == sorted(dates, reverse=True)
+        big = max(heads, key=lambda h: h.count)
+        assert big.count > 1
+        members = read.thread_members(conn, big.thread_id, [inbox.id])
+        assert len(members) == big.count and members[-1] == big.message_id
+    finally:
+        conn.close()
+
+
+async def test_threads_open_and_close_in_place(tmp_path: Path) -> None:
+    build_demo_store(tmp_path, now=NOW)
+    app = TuimailApp(demo_config(), tmp_path, clock=lambda: NOW, start_workers=False)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.pause()
+        messages = app.screen.query_one(MessageList)
+        flat = len(messages.ids)
+        await pilot.press("t")
+        heads = len(messages.ids)
+        assert heads < flat
+        # Find a conversation of several messages and open it.
+        index = next(i for i, mid in enumerate(messages.ids) if messages._heads[mid].count > 1)
+        head = messages._heads[messages.ids[index]]
+        messages.cursor = index
+        await pilot.press("z")
+        assert len(messages.ids) == heads + head.count - 1
+        assert "▾" in messages.render_line(index - round(messages.scroll_offset.y)).text
+        await pilot.press("down", "z")  # closing from inside the thread returns to its head
+        assert len(messages.ids) == heads
+        assert messages.current_message_id == head.message_id
+        await pilot.press("t")
+        assert len(messages.ids) == flat
