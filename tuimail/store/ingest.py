@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -86,10 +86,14 @@ def store_messages(
     messages: Iterable[IncomingMessage],
     *,
     now: datetime | None = None,
+    before_commit: Callable[[], None] | None = None,
 ) -> list[int]:
     """Store many messages of one folder in one transaction (engines commit in batches).
 
     Returns the message ids in the order given. Parsing happens before the write lock is taken.
+    `before_commit` runs inside the transaction after the last write (an engine's crash point):
+    an engine that needs that should pass it rather than wrap this call in its own transaction,
+    whose savepoint would cost a full-text index flush per batch.
     """
     batch = list(messages)
     for item in batch:
@@ -98,10 +102,13 @@ def store_messages(
     first_seen = int(codec.now_epoch(now))
     with transaction(conn) as revision:
         account_id, uidvalidity = _folder_key(conn, folder_id)
-        return [
+        ids = [
             _store_one(conn, revision, folder_id, account_id, uidvalidity, item, info, first_seen)
             for item, info in zip(batch, parsed, strict=True)
         ]
+        if before_commit is not None:
+            before_commit()
+        return ids
 
 
 @dataclass(frozen=True, slots=True)

@@ -56,7 +56,7 @@ from tuimail.log import SHOWN
 from tuimail.model import FolderRole, Protocol
 from tuimail.secrets import get_password
 from tuimail.store import read, write
-from tuimail.store.db import StoreError, open_store, transaction
+from tuimail.store.db import StoreError, open_store
 from tuimail.store.ingest import IncomingMessage, store_messages
 from tuimail.store.lock import AccountLock, LockBusyError
 from tuimail.sync.connect import (
@@ -527,9 +527,14 @@ class _Session:
             return
         owner = self.owner
         try:
-            with transaction(self.conn) as revision:
-                store_messages(self.conn, self.folder_id, batch.items, now=owner.now())
-                crashpoint("pop3.before_commit")
+            store_messages(
+                self.conn,
+                self.folder_id,
+                batch.items,
+                now=owner.now(),
+                before_commit=lambda: crashpoint("pop3.before_commit"),
+            )
+            revision = read.revision(self.conn)
         except (StoreError, sqlite3.Error) as exc:
             raise _StoreTrouble(str(exc)) from exc
         crashpoint("pop3.after_commit")
