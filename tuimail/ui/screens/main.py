@@ -423,7 +423,12 @@ class MainScreen(Screen[None]):
             ("From", addresses_text(env.from_)),
             ("To", addresses_text(env.to)),
             ("Cc", addresses_text(env.cc)),
-            ("Date", env.date.astimezone().strftime("%a, %d %b %Y %H:%M") if env.date else ""),
+            (
+                "Date",
+                env.date.astimezone(self.clock().tzinfo).strftime("%a, %d %b %Y %H:%M")
+                if env.date
+                else "",
+            ),
             ("Subject", sanitize_line(env.subject)),
         ):
             if value:

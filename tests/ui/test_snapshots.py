@@ -1,0 +1,40 @@
+"""Snapshots of the main screen in every shipped theme (SVGs in __snapshots__/).
+
+When the screen changes on purpose, regenerate with `pytest tests/ui/test_snapshots.py
+--snapshot-update` and look at every changed SVG before committing it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from tuimail.app import TuimailApp
+from tuimail.config import UiConfig
+from tuimail.demo import build_demo_store, demo_config
+
+NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+THEMES = ["tuimail-dark", "tuimail-light", "tuimail-paper", "tuimail-high-contrast"]
+
+
+@pytest.fixture(scope="module")
+def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    data_dir = tmp_path_factory.mktemp("snapshot-demo")
+    build_demo_store(data_dir, now=NOW)
+    return data_dir
+
+
+@pytest.mark.parametrize("theme", THEMES)
+def test_main_screen(theme: str, demo_dir: Path, snap_compare) -> None:
+    config = replace(demo_config(), ui=UiConfig(theme=theme))
+    app = TuimailApp(config, demo_dir, title="tuimail demo", clock=lambda: NOW, start_workers=False)
+    assert snap_compare(app, terminal_size=(120, 36))
+
+
+def test_hostile_message_view(tmp_path: Path, snap_compare) -> None:
+    build_demo_store(tmp_path, now=NOW)  # its own store: opening the message marks it read
+    app = TuimailApp(demo_config(), tmp_path, clock=lambda: NOW, start_workers=False)
+    assert snap_compare(app, press=["down", "down", "down", "enter"], terminal_size=(120, 36))
