@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import multiprocessing.connection
 import os
+import threading
 from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -24,6 +26,23 @@ log = logging.getLogger(__name__)
 WORKER_THRESHOLD = 200
 # Parsing is CPU-bound: one worker per CPU, at most this many (the servers need CPU too).
 MAX_WORKERS = 2
+
+
+def _exit_with_parent() -> None:
+    """In a worker: end this process as soon as the one that started it is gone.
+
+    A sync that is killed (or crashes with os._exit) cannot shut its pool down; its workers
+    would wait for work forever. The parent's sentinel becomes ready when the parent exits.
+    """
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+
+    def watch() -> None:
+        multiprocessing.connection.wait([parent.sentinel])
+        os._exit(0)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 def index_bodies(raws: Sequence[bytes]) -> list[BodyIndex]:
@@ -49,7 +68,9 @@ class BodyIndexer:
             # spawn, not fork: the app runs syncs in threads, and a forked child could inherit
             # a lock some other thread holds.
             self._pool = ProcessPoolExecutor(
-                max_workers=workers, mp_context=multiprocessing.get_context("spawn")
+                max_workers=workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_exit_with_parent,
             )
         # Batches to have in flight: one parsing per worker and one being fetched.
         self.ahead = workers + 1 if self._pool is not None else 1

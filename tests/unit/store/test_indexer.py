@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 from tuimail.store.indexer import BodyIndexer, index_bodies
@@ -71,3 +76,37 @@ def test_store_bodies_stores_a_batch_once_in_one_transaction(tmp_path: Path) -> 
     assert read.revision(conn) == before + 1
     assert [read.body(conn, i) for i in ids] == raws
     assert write.store_bodies(conn, [(ids[0], raws[0], None)]) == 0  # already local
+
+
+CRASHING_PARENT = """
+import os, sys
+from tuimail.store.indexer import BodyIndexer
+indexer = BodyIndexer(1000, worker=True)
+indexer.result(indexer.submit([b"Subject: x\\r\\n\\r\\nbody\\r\\n"]), [])
+print(" ".join(str(pid) for pid in indexer._pool._processes), flush=True)
+os._exit(77)  # as a crash point does: no shutdown of the pool
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie not yet reaped by init counts as gone.
+    with contextlib.suppress(OSError):
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[-1][:1] != "Z"
+    return True
+
+
+def test_workers_end_when_their_parent_dies_without_shutting_them_down() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", CRASHING_PARENT], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 77, done.stderr
+    pids = [int(pid) for pid in done.stdout.split()]
+    assert pids
+    deadline = time.monotonic() + 30  # generous: only a bound, so a failure cannot hang
+    while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(_alive(pid) for pid in pids)
