@@ -35,7 +35,7 @@ import sqlite3
 import ssl
 import threading
 from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Container, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -423,7 +423,7 @@ class ImapSync:
             if target.uid is not None
         }
 
-    def _unknown(self, uids: Iterable[int], local: dict[int, frozenset[str]]) -> list[int]:
+    def _unknown(self, uids: Iterable[int], local: Container[int]) -> list[int]:
         return [uid for uid in uids if uid not in local and uid not in self._held]
 
     def _reset(self, info: read.FolderInfo, uidvalidity: int, result: FolderResult) -> None:
@@ -478,6 +478,13 @@ class ImapSync:
     def _qresync(
         self, info: read.FolderInfo, selected: imap_ext.SelectResult, result: FolderResult
     ) -> None:
+        if not selected.vanished.ranges and not selected.changed:
+            # Nothing expunged or changed: at most new mail. Only the stored UIDs among the new
+            # ones matter (an interrupted run may have stored some), not the whole folder's.
+            new = self._new_uids(info, selected)
+            stored = self._stored_uids_from(info.id, min(new)) if new else set()
+            result.new += self._fetch_headers(info, self._unknown(reversed(new), stored))
+            return
         local = read.uid_flags(self.conn, info.id)
         gone = selected.vanished.select(local)
         if gone:
@@ -485,6 +492,18 @@ class ImapSync:
             crashpoint("imap.expunges_committed")
         result.flags_changed += self._apply_flags(info.id, local, selected.changed)
         result.new += self._fetch_new(info, selected, local)
+
+    def _stored_uids_from(self, folder_id: int, lowest: int) -> set[int]:
+        """UIDs at or above `lowest` the store holds for the folder (current UIDVALIDITY)."""
+        return {
+            int(row[0])
+            for row in self.conn.execute(
+                "SELECT m.uid FROM messages AS m JOIN folders AS f ON f.id = m.folder_id"
+                " WHERE m.folder_id = ? AND m.uidvalidity = coalesce(f.uidvalidity, 0)"
+                " AND m.uid >= ?",
+                (folder_id, lowest),
+            )
+        }
 
     def _condstore(
         self, info: read.FolderInfo, selected: imap_ext.SelectResult, result: FolderResult
