@@ -478,11 +478,15 @@ class ImapSync:
     def _qresync(
         self, info: read.FolderInfo, selected: imap_ext.SelectResult, result: FolderResult
     ) -> None:
-        if not selected.vanished.ranges and not selected.changed:
-            # Nothing expunged or changed: at most new mail. Only the stored UIDs among the new
-            # ones matter (an interrupted run may have stored some), not the whole folder's.
+        start = info.uidnext or 1
+        if not selected.vanished.ranges and all(uid >= start for uid in selected.changed):
+            # Nothing expunged, and the changes reported are new mail (new messages carry a new
+            # modseq too). Only the stored messages at or above the lowest of those UIDs matter
+            # (an interrupted run may have stored some), not the whole folder.
             new = self._new_uids(info, selected)
-            stored = self._stored_uids_from(info.id, min(new)) if new else set()
+            uids = [*new, *selected.changed]
+            stored = self._stored_flags_from(info.id, min(uids)) if uids else {}
+            result.flags_changed += self._apply_flags(info.id, stored, selected.changed)
             result.new += self._fetch_headers(info, self._unknown(reversed(new), stored))
             return
         local = read.uid_flags(self.conn, info.id)
@@ -493,12 +497,13 @@ class ImapSync:
         result.flags_changed += self._apply_flags(info.id, local, selected.changed)
         result.new += self._fetch_new(info, selected, local)
 
-    def _stored_uids_from(self, folder_id: int, lowest: int) -> set[int]:
-        """UIDs at or above `lowest` the store holds for the folder (current UIDVALIDITY)."""
+    def _stored_flags_from(self, folder_id: int, lowest: int) -> dict[int, frozenset[str]]:
+        """UID -> flags of the folder's stored messages at or above UID `lowest` (current
+        UIDVALIDITY): `read.uid_flags` for the top of the folder only."""
         return {
-            int(row[0])
+            int(row[0]): codec.decode_flags(row[1])
             for row in self.conn.execute(
-                "SELECT m.uid FROM messages AS m JOIN folders AS f ON f.id = m.folder_id"
+                "SELECT m.uid, m.flags FROM messages AS m JOIN folders AS f ON f.id = m.folder_id"
                 " WHERE m.folder_id = ? AND m.uidvalidity = coalesce(f.uidvalidity, 0)"
                 " AND m.uid >= ?",
                 (folder_id, lowest),
