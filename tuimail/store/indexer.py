@@ -15,10 +15,10 @@ import multiprocessing.connection
 import os
 import threading
 from collections.abc import Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import CancelledError, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
-from tuimail.store.ingest import BodyIndex, index_body
+from tuimail.store.ingest import BodyIndex, ParsedRaw, index_body, parse_raw
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +48,11 @@ def _exit_with_parent() -> None:
 def index_bodies(raws: Sequence[bytes]) -> list[BodyIndex]:
     """`index_body` of each message, in order."""
     return [index_body(raw) for raw in raws]
+
+
+def parse_raws(raws: Sequence[bytes]) -> list[ParsedRaw]:
+    """`ingest.parse_raw` of each message, in order (for messages stored whole)."""
+    return [parse_raw(raw) for raw in raws]
 
 
 class BodyIndexer:
@@ -100,6 +105,28 @@ class BodyIndexer:
             log.warning("the body indexing worker died; indexing inline", exc_info=True)
             self._shutdown()
             return index_bodies(raws)
+
+    def submit_whole(self, raws: Sequence[bytes]) -> Future[list[ParsedRaw]]:
+        """Start `parse_raws(raws)` (messages to be stored whole, with their envelope)."""
+        if self._pool is not None:
+            try:
+                return self._pool.submit(parse_raws, list(raws))
+            except (BrokenProcessPool, RuntimeError, OSError):
+                log.warning("the body indexing worker is gone; parsing inline", exc_info=True)
+                self._shutdown()
+        done: Future[list[ParsedRaw]] = Future()
+        done.set_result(parse_raws(raws))
+        return done
+
+    @staticmethod
+    def whole_result(future: Future[list[ParsedRaw]], raws: Sequence[bytes]) -> list[ParsedRaw]:
+        """The result of `submit_whole`; parsed inline when the worker failed or was shut down
+        before it got to this batch."""
+        try:
+            return future.result()
+        except (BrokenProcessPool, CancelledError):
+            log.warning("a parse in the worker did not finish; parsing inline", exc_info=True)
+            return parse_raws(raws)
 
     def close(self) -> None:
         """End the worker (waiting for nothing that is still queued)."""

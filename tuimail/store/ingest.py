@@ -33,11 +33,13 @@ class IncomingMessage:
     internaldate: datetime | None = None
     size: int | None = None
     has_attachments: bool | None = None
+    parsed: ParsedRaw | None = None  # parse_raw(raw), when the caller computed it already
 
 
 @dataclass(frozen=True, slots=True)
-class _Parsed:
-    """What ingest takes from the parser, computed before the write transaction starts."""
+class ParsedRaw:
+    """What ingest takes from the parser, computed before the write transaction starts
+    (`parse_raw`; picklable, so it can be computed in another process)."""
 
     envelope: Envelope
     body_text: str
@@ -175,16 +177,23 @@ def _check_incoming(item: IncomingMessage) -> None:
         raise ValueError("a message has a UID (IMAP) or a UIDL (POP3), not both")
 
 
-def _parse(item: IncomingMessage) -> _Parsed:
+def parse_raw(raw: bytes) -> ParsedRaw:
+    """Parse a whole message for `store_messages` (see IncomingMessage.parsed)."""
+    from tuimail.mail.parse import parse_message, search_text  # loaded when first needed
+
+    parsed = parse_message(raw)
+    return ParsedRaw(parsed.envelope, search_text(parsed))
+
+
+def _parse(item: IncomingMessage) -> ParsedRaw:
     # The parser (and the email package) is loaded when a message is first stored: a sync that
     # finds nothing new does not pay for it.
-    from tuimail.mail.parse import parse_envelope, parse_message, search_text
+    from tuimail.mail.parse import parse_envelope
 
     if item.raw is not None:
-        parsed = parse_message(item.raw)
-        return _Parsed(parsed.envelope, search_text(parsed))
+        return item.parsed if item.parsed is not None else parse_raw(item.raw)
     assert item.header_bytes is not None
-    return _Parsed(parse_envelope(item.header_bytes), "")
+    return ParsedRaw(parse_envelope(item.header_bytes), "")
 
 
 def _folder_key(conn: sqlite3.Connection, folder_id: int) -> tuple[int, int]:
@@ -227,7 +236,7 @@ def _store_one(
     account_id: int,
     uidvalidity: int,
     item: IncomingMessage,
-    info: _Parsed,
+    info: ParsedRaw,
     first_seen: int,
 ) -> int:
     existing = _existing(conn, folder_id, account_id, uidvalidity, item)
@@ -314,7 +323,7 @@ def _store_one(
     return int(message_id)
 
 
-def _attachments(item: IncomingMessage, info: _Parsed) -> bool:
+def _attachments(item: IncomingMessage, info: ParsedRaw) -> bool:
     if item.has_attachments is not None:
         return item.has_attachments
     return info.envelope.has_attachments

@@ -46,9 +46,10 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tuimail.config import AccountConfig, ServerConfig
 from tuimail.crashpoint import crashpoint
@@ -57,7 +58,7 @@ from tuimail.model import FolderRole, Protocol
 from tuimail.secrets import get_password
 from tuimail.store import read, write
 from tuimail.store.db import StoreError, open_store
-from tuimail.store.ingest import IncomingMessage, store_messages
+from tuimail.store.ingest import IncomingMessage, ParsedRaw, store_messages
 from tuimail.store.lock import AccountLock, LockBusyError
 from tuimail.sync.connect import (
     DEFAULT_TIMEOUT,
@@ -78,6 +79,11 @@ from tuimail.sync.events import (
 )
 from tuimail.sync.tls import printable_line
 
+if TYPE_CHECKING:
+    from concurrent.futures import Future
+
+    from tuimail.store.indexer import BodyIndexer
+
 log = logging.getLogger(__name__)
 wire = logging.getLogger("tuimail.sync.wire.pop3")
 
@@ -90,6 +96,8 @@ BATCH_BYTES = 8 * 1024 * 1024
 # RETR commands sent ahead of the answers when the server offers PIPELINING: enough to keep the
 # connection busy while a message is parsed, few enough that commands never fill a socket buffer.
 PIPELINE_DEPTH = 8
+# Messages handed to a parsing worker at a time (when workers are used: many new messages).
+PARSE_CHUNK = 20
 _PROGRESS_SECONDS = 0.1
 _AUTH_KINDS = (FailureKind.AUTH_FAILED, FailureKind.PASSWORD_UNAVAILABLE)
 
@@ -152,11 +160,14 @@ class _Tally:
 
 @dataclass
 class _Batch:
-    """Messages read in full and not yet committed, with their message numbers."""
+    """Messages read in full and not yet committed, with their message numbers, and the parses
+    started for them in the indexing workers (the first `submitted` items, chunk by chunk)."""
 
     numbers: list[int] = field(default_factory=list)
     items: list[IncomingMessage] = field(default_factory=list)
     size: int = 0
+    parses: list[tuple[Future[list[ParsedRaw]], list[bytes]]] = field(default_factory=list)
+    submitted: int = 0
 
     def add(self, number: int, key: str, raw: bytes) -> None:
         self.numbers.append(number)
@@ -377,17 +388,24 @@ class _Session:
         self._last_progress = 0.0
         self._done = 0
         self._total = 0
+        # Parses messages while the next ones download (see tuimail.store.indexer); None: inline.
+        self._parser: BodyIndexer | None = None
 
     def download(self) -> None:
         """Fetch what is new, then apply the delete policy to what was already here."""
         known = read.known_uidls(self.conn, self.account_id)
         listing = self._uidl_listing()
-        if listing is None:
-            self.tally.keyed_by_digest = True
-            on_server = self._download_by_digest(known)
-        else:
-            on_server = self._download_by_uidl(listing, known)
-        self._commit_batch()
+        try:
+            if listing is None:
+                self.tally.keyed_by_digest = True
+                on_server = self._download_by_digest(known)
+            else:
+                on_server = self._download_by_uidl(listing, known)
+            self._commit_batch()
+        finally:
+            if self._parser is not None:
+                self._parser.close()
+                self._parser = None
         if self.tally.cancelled:
             return
         self._delete_known(on_server, known)
@@ -447,6 +465,13 @@ class _Session:
         self.tally.known = len(listing) - len(fresh)
         self._total = len(fresh)
         self._progress(force=True)
+        from tuimail.store.indexer import BodyIndexer  # multiprocessing: only when needed
+
+        parser = BodyIndexer(len(fresh))
+        if parser.uses_worker:
+            self._parser = parser
+        else:
+            parser.close()
         self._retrieve_all(fresh)
         self._progress(force=True)
         return listing
@@ -473,6 +498,7 @@ class _Session:
             number, uidl = in_flight.popleft()
             raw = self._read_retr(number)
             self.batch.add(number, uidl, raw)
+            self._start_parse()
             self.tally.bytes += len(raw)
             self._done += 1
             self._progress()
@@ -521,16 +547,33 @@ class _Session:
         if self.batch.full():
             self._commit_batch()
 
+    def _start_parse(self) -> None:
+        """Hand the batch's newest PARSE_CHUNK messages to the parsing workers, if any."""
+        batch = self.batch
+        if self._parser is None or len(batch.items) - batch.submitted < PARSE_CHUNK:
+            return
+        raws = [item.raw or b"" for item in batch.items[batch.submitted :]]
+        batch.parses.append((self._parser.submit_whole(raws), raws))
+        batch.submitted = len(batch.items)
+
     def _commit_batch(self) -> None:
         batch, self.batch = self.batch, _Batch()
         if not batch.items:
             return
         owner = self.owner
+        items = batch.items
+        if batch.parses:
+            from tuimail.store.indexer import BodyIndexer
+
+            # What the workers parsed; the rest of the batch is parsed by store_messages.
+            parsed = [p for job, raws in batch.parses for p in BodyIndexer.whole_result(job, raws)]
+            items = [replace(item, parsed=p) for item, p in zip(items, parsed, strict=False)]
+            items += batch.items[len(parsed) :]
         try:
             store_messages(
                 self.conn,
                 self.folder_id,
-                batch.items,
+                items,
                 now=owner.now(),
                 before_commit=lambda: crashpoint("pop3.before_commit"),
             )
