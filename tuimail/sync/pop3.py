@@ -465,13 +465,14 @@ class _Session:
         self.tally.known = len(listing) - len(fresh)
         self._total = len(fresh)
         self._progress(force=True)
-        from tuimail.store.indexer import BodyIndexer  # multiprocessing: only when needed
+        if fresh:
+            from tuimail.store.indexer import BodyIndexer  # multiprocessing: only when needed
 
-        parser = BodyIndexer(len(fresh))
-        if parser.uses_worker:
-            self._parser = parser
-        else:
-            parser.close()
+            parser = BodyIndexer(len(fresh))
+            if parser.uses_worker:
+                self._parser = parser
+            else:
+                parser.close()
         self._retrieve_all(fresh)
         self._progress(force=True)
         return listing
