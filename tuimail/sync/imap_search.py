@@ -1,0 +1,246 @@
+"""Server-side SEARCH: find messages in an IMAP folder by words the local store may not hold.
+
+A headers-only sync stores every message's envelope but not its body, so the local full-text
+search cannot find a word that only occurs in a body. This module asks the server instead:
+the user's query becomes IMAP SEARCH criteria, the folder is opened read-only (EXAMINE), and
+the UIDs the server reports become local message ids. Nothing is ever written to the server.
+
+The query language is the local search's (`tuimail.store.search`):
+
+    word            TEXT word (header or body; every term must match)
+    "two words"     TEXT "two words"
+    word*           TEXT word (IMAP SEARCH matches substrings anyway)
+    from:alice      FROM alice; also to:, cc:, subject:, body:, and address: (from, to or cc)
+
+User text never becomes IMAP syntax: ASCII text is sent as a quoted string with its quotes and
+backslashes escaped, anything else as a literal (with `CHARSET UTF-8`), and control characters
+(CR and LF included) are turned into spaces before either.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sqlite3
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from tuimail.config import AccountConfig
+from tuimail.mail.sanitize import sanitize_line
+from tuimail.model import Protocol
+from tuimail.store import read
+from tuimail.sync import imap_ext
+from tuimail.sync.imap_ext import ImapProtocolError
+
+log = logging.getLogger(__name__)
+
+# The same term grammar as the local search, so a query means the same in both places.
+_TERM = re.compile(r'(?:(?P<field>[A-Za-z]+):)?(?:"(?P<phrase>[^"]*)"?|(?P<word>\S+))')
+
+# Field prefixes the user may write, and the SEARCH keys each one becomes.
+_KEYS: dict[str, tuple[str, ...]] = {
+    "": ("TEXT",),
+    "subject": ("SUBJECT",),
+    "from": ("FROM",),
+    "to": ("TO",),
+    "cc": ("CC",),
+    "address": ("FROM", "TO", "CC"),
+    "body": ("BODY",),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Term:
+    """One search term: the SEARCH keys it may match (any of them) and the text to look for."""
+
+    keys: tuple[str, ...]
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class ServerSearchResult:
+    """What the server found in one folder: local ids newest first, and how many matches
+    have no row in the store yet (they arrived after the last sync)."""
+
+    ids: list[int]
+    unsynced: int
+
+
+class ServerSearchError(Exception):
+    """The server search could not run; the message is fit to show (already sanitized)."""
+
+
+def parse_query(query: str) -> list[Term]:
+    """The terms of what a user typed, in order; empty when there is nothing to search."""
+    # No control character is a search term, and CR/LF must never reach the command line.
+    cleaned = "".join(" " if unicodedata.category(ch)[0] == "C" else ch for ch in query)
+    terms: list[Term] = []
+    for match in _TERM.finditer(cleaned):
+        field = (match["field"] or "").lower()
+        if match["phrase"] is not None:
+            text = match["phrase"]
+        else:
+            text = match["word"]
+            if not field and text.endswith(":") and text[:-1].lower() in _KEYS:
+                continue  # a field with nothing to look for
+            text = text.rstrip("*")
+        if field not in _KEYS:
+            # "re:" or "http://x" are words, not fields.
+            text = f"{match['field']}:{text}"
+            field = ""
+        text = text.strip()
+        if text:
+            terms.append(Term(_KEYS[field], text))
+    return terms
+
+
+def search_arguments(terms: Sequence[Term]) -> list[bytes]:
+    """The arguments of `UID SEARCH` for `terms` (all must match), as imapclient sends them:
+    8-bit items go out as literals, every other item as it stands.
+
+    Starts with `CHARSET UTF-8` when any text is not ASCII. Raises ValueError for no terms.
+    """
+    if not terms:
+        raise ValueError("no search terms")
+    utf8 = not all(term.text.isascii() for term in terms)
+    arguments: list[bytes] = [b"CHARSET", b"UTF-8"] if utf8 else []
+    for term in terms:
+        value = _string(term.text)
+        # OR takes two keys; "a or b or c" is OR a (OR b c) in prefix form.
+        arguments.extend(b"OR" for _ in term.keys[1:])
+        for key in term.keys:
+            arguments.extend((key.encode("ascii"), value))
+    return arguments
+
+
+def _string(text: str) -> bytes:
+    """`text` as an IMAP string: a quoted string when it is ASCII, else its UTF-8 bytes, which
+    imapclient sends as a literal (it does so for every argument with an 8-bit byte)."""
+    if not text.isascii():
+        return text.encode("utf-8")
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"')
+    return b'"' + escaped.encode("ascii") + b'"'
+
+
+def search_folder(
+    conn: sqlite3.Connection, client: Any, folder: read.FolderInfo, query: str
+) -> ServerSearchResult:
+    """Search `folder` on the server (selected read-only) for `query`.
+
+    `client` is a logged-in `imapclient.IMAPClient`. Raises ServerSearchError when the folder
+    changed on the server since the last sync (its UIDs no longer name the stored messages),
+    and lets the client's network and protocol errors through.
+    """
+    terms = parse_query(query)
+    if not terms:
+        return ServerSearchResult([], 0)
+    selected = imap_ext.select(client, folder.name, readonly=True)
+    if folder.uidvalidity is not None and selected.uidvalidity != folder.uidvalidity:
+        raise ServerSearchError(
+            f"{sanitize_line(folder.account)}/{sanitize_line(folder.name)} changed on the "
+            "server since the last sync (new UIDVALIDITY); sync it again first"
+        )
+    uids = _uid_search(client, search_arguments(terms))
+    return _local_ids(conn, folder, uids)
+
+
+def _uid_search(client: Any, arguments: list[bytes]) -> set[int]:
+    # imapclient's own search() would quote "a)" or "{5}" as bare atoms; the arguments here are
+    # already quoted, so they go through its lower-level sender, which still sends 8-bit items
+    # as literals (waiting for the server's continuation where LITERAL+ is missing).
+    data = client._raw_command_untagged(b"SEARCH", arguments)
+    uids: set[int] = set()
+    for line in data:
+        if not line:
+            continue
+        for word in bytes(line).split():
+            if not word.isdigit() or len(word) > 10:
+                raise ImapProtocolError("the server sent a malformed SEARCH result")
+            uids.add(int(word))
+    return uids
+
+
+def _local_ids(
+    conn: sqlite3.Connection, folder: read.FolderInfo, uids: set[int]
+) -> ServerSearchResult:
+    """The stored messages among `uids` (under the folder's UIDVALIDITY), newest first."""
+    if not uids:
+        return ServerSearchResult([], 0)
+    ids: list[int] = []
+    found = 0
+    for uid, message_id in conn.execute(
+        "SELECT m.uid, m.id FROM messages AS m JOIN folders AS f ON f.id = m.folder_id"
+        " WHERE m.folder_id = ? AND m.uidvalidity = coalesce(f.uidvalidity, 0)"
+        " AND m.uid IS NOT NULL ORDER BY m.sort_date DESC, m.id DESC",
+        (folder.id,),
+    ):
+        if int(uid) in uids:
+            ids.append(int(message_id))
+            found += 1
+    return ServerSearchResult(ids, len(uids) - found)
+
+
+def search_account(
+    account: AccountConfig,
+    conn: sqlite3.Connection,
+    folders: Sequence[read.FolderInfo],
+    query: str,
+) -> ServerSearchResult:
+    """Search `folders` (of `account`, an IMAP account) on the server over one connection.
+
+    The password comes from `tuimail.secrets.get_password`. Every failure (connection, login,
+    network, a server that refuses or garbles the search) raises ServerSearchError with a
+    message for the user. Takes no lock: nothing is written, to the store or the server.
+    """
+    import imapclient.exceptions
+
+    from tuimail.secrets import get_password
+    from tuimail.sync.connect import ConnectError, connect_imap
+    from tuimail.sync.imap import NETWORK_ERRORS
+
+    server = account.incoming
+    assert server is not None and server.protocol is Protocol.IMAP
+    name = sanitize_line(account.name)
+    if not parse_query(query):
+        return ServerSearchResult([], 0)
+    try:
+        client = connect_imap(
+            server, ca_file=account.ca_file, password=lambda: get_password(account, Protocol.IMAP)
+        )
+    except ConnectError as exc:
+        raise ServerSearchError(f"{name}: {sanitize_line(exc.message)}") from None
+    ids: list[int] = []
+    unsynced = 0
+    try:
+        for folder in folders:
+            result = search_folder(conn, client, folder, query)
+            ids.extend(result.ids)
+            unsynced += result.unsynced
+    except ImapProtocolError as exc:
+        raise ServerSearchError(
+            f"{name}: the server sent something unexpected: {sanitize_line(str(exc))}"
+        ) from None
+    except NETWORK_ERRORS as exc:
+        detail = sanitize_line(str(exc) or type(exc).__name__)
+        raise ServerSearchError(
+            f"{name}: the connection failed during the search: {detail}"
+        ) from None
+    except (imapclient.exceptions.IMAPClientError, ValueError) as exc:
+        raise ServerSearchError(
+            f"{name}: the server refused the search: {sanitize_line(str(exc))}"
+        ) from None
+    finally:
+        _logout(client)
+    return ServerSearchResult(ids, unsynced)
+
+
+def _logout(client: Any) -> None:
+    try:
+        client.logout()
+    except Exception:  # the connection may already be gone; nothing to save
+        try:
+            client.shutdown()
+        except Exception:
+            log.debug("closing the IMAP connection failed", exc_info=True)
