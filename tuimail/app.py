@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
@@ -59,6 +59,34 @@ DEFAULT_POLL_SECONDS = 300.0
 SENDER_INTERVAL = 60.0
 
 
+class _Slots:
+    """Which keyed jobs (an account's sync, a message's body) run now, and which were asked for
+    again while running. Thread-safe: jobs end in worker threads."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.running: set[Hashable] = set()
+        self._again: set[Hashable] = set()
+
+    def claim(self, key: Hashable, *, remember: bool) -> bool:
+        """True when the job may start; else, with `remember`, it runs once more afterwards."""
+        with self._lock:
+            if key in self.running:
+                if remember:
+                    self._again.add(key)
+                return False
+            self.running.add(key)
+            return True
+
+    def release(self, key: Hashable) -> bool:
+        """The job ended; True when it was asked for again meanwhile."""
+        with self._lock:
+            self.running.discard(key)
+            again = key in self._again
+            self._again.discard(key)
+            return again
+
+
 class TuimailApp(App[int]):
     """The terminal app on the store in `data_dir`."""
 
@@ -94,13 +122,11 @@ class TuimailApp(App[int]):
             self.set_keymap(dict(config.keys))  # [keys] in the config replaces default keys
         # Set on exit: engines check it between batches and stop cleanly.
         self._cancel = threading.Event()
-        self._accounts_in_pass: set[str] = set()
-        self._bodies_wanted: set[int] = set()
-        self._watching: set[str] = set()
-        self._replay_wanted: set[str] = set()
-        self._sending: set[str] = set()
-        self._send_again: set[str] = set()
-        self._worker_lock = threading.Lock()
+        # One job of each kind per key at a time (per account; per message for bodies).
+        self._mail_passes = _Slots()
+        self._watchers = _Slots()
+        self._senders = _Slots()
+        self._bodies = _Slots()
 
     def _register_themes(self) -> None:
         user_dir = config_location().path.parent / "themes"
@@ -173,18 +199,43 @@ class TuimailApp(App[int]):
         for account in accounts:
             self.start_mail_worker(account.name)
 
-    def start_mail_worker(self, name: str) -> None:
+    def _run_keyed(
+        self,
+        slots: _Slots,
+        key: Hashable,
+        job: Callable[[], None],
+        *,
+        group: str,
+        remember: bool = False,
+    ) -> None:
+        """Run `job` in a thread worker unless one with `key` runs; with `remember`, a request
+        while it runs makes it run once more when it ends."""
+        if not slots.claim(key, remember=remember):
+            return
+
+        def run() -> None:
+            try:
+                job()
+            finally:
+                if slots.release(key) and not self._cancel.is_set():
+                    self.call_from_thread(self._run_keyed, slots, key, job, group=group)
+
+        self.run_worker(run, thread=True, group=group, name=group, exit_on_error=False)
+
+    def _report_crash(self, account: AccountConfig, protocol: Protocol, exc: Exception) -> None:
+        """The engines report their own failures; an exception reaching here is a bug."""
+        log.exception("%s worker for %s crashed", protocol.value, account.name)
+        self.emit(SyncFailed(account.name, protocol, "internal", f"internal error: {exc}"))
+
+    def start_mail_worker(self, name: str, *, again_if_busy: bool = False) -> None:
         """Sync or fetch account `name` in a thread worker, unless one is running for it."""
-        with self._worker_lock:
-            if name in self._accounts_in_pass:
-                return
-            self._accounts_in_pass.add(name)
-        self.run_worker(
-            partial(self._mail_pass_in_thread, self.config.accounts[name]),
-            thread=True,
+        account = self.config.accounts[name]
+        self._run_keyed(
+            self._mail_passes,
+            name,
+            partial(self._mail_pass_in_thread, account),
             group=f"mail-{name}",
-            name=f"mail {name}",
-            exit_on_error=False,
+            remember=again_if_busy,
         )
 
     def _mail_pass_in_thread(self, account: AccountConfig) -> None:
@@ -203,16 +254,8 @@ class TuimailApp(App[int]):
                 if synced and not self._cancel.is_set():
                     # Folders are known now: keep the inbox fresh from here on.
                     self.call_from_thread(self.start_idle_watcher, account.name)
-        except Exception as exc:  # the engines report their own failures; this is a bug
-            log.exception("mail pass of %s crashed", account.name)
-            self.emit(SyncFailed(account.name, protocol, "internal", f"internal error: {exc}"))
-        finally:
-            with self._worker_lock:
-                self._accounts_in_pass.discard(account.name)
-                again = account.name in self._replay_wanted
-                self._replay_wanted.discard(account.name)
-            if again and not self._cancel.is_set():
-                self.call_from_thread(self.start_mail_worker, account.name)
+        except Exception as exc:
+            self._report_crash(account, protocol, exc)
 
     def emit(self, event: Event) -> None:
         """Any thread: turn an engine event into UI messages (post_message is thread-safe)."""
@@ -225,17 +268,9 @@ class TuimailApp(App[int]):
 
     def start_idle_watcher(self, name: str) -> None:
         """Watch account `name`'s inbox with IDLE (or polling) in a long-lived worker."""
-        with self._worker_lock:
-            if name in self._watching:
-                return
-            self._watching.add(name)
-        self.run_worker(
-            partial(self._idle_in_thread, self.config.accounts[name]),
-            thread=True,
-            group=f"idle-{name}",
-            name=f"idle {name}",
-            exit_on_error=False,
-        )
+        account = self.config.accounts[name]
+        job = partial(self._idle_in_thread, account)
+        self._run_keyed(self._watchers, name, job, group=f"idle-{name}")
 
     def _idle_in_thread(self, account: AccountConfig) -> None:
         """Worker thread: wait for new mail until the app exits (or the password is refused)."""
@@ -243,20 +278,15 @@ class TuimailApp(App[int]):
 
         try:
             ImapIdleWatcher(account, self.data_dir, emit=self.emit, cancel=self._cancel).run()
-        except Exception as exc:  # the watcher reports its own failures; this is a bug
-            log.exception("watching %s crashed", account.name)
-            self.emit(SyncFailed(account.name, Protocol.IMAP, "internal", f"internal error: {exc}"))
-        finally:
-            with self._worker_lock:
-                self._watching.discard(account.name)
+        except Exception as exc:
+            self._report_crash(account, Protocol.IMAP, exc)
 
     # --- sending ------------------------------------------------------------------------------
 
     def sender_for(self, account_id: int | None) -> Sender | None:
         """Who to send as: the given store account if it has SMTP, else the first that does."""
-        names = {info.id: info.name for info in read.accounts(self.conn)}
         candidates = list(self.config.accounts.values())
-        preferred = self.config.accounts.get(names.get(account_id, "")) if account_id else None
+        preferred = self._account_by_id(account_id) if account_id is not None else None
         if preferred is not None:
             candidates.insert(0, preferred)
         own = tuple(a.address for a in self.config.accounts.values())
@@ -279,28 +309,24 @@ class TuimailApp(App[int]):
         )
 
     def start_sender(self, name: str) -> None:
-        """Send account `name`'s due outbox items in a thread worker, unless one is running."""
+        """Send account `name`'s due outbox items in a thread worker (once more after a running
+        one, which may have looked before the newest item was due)."""
         account = self.config.accounts.get(name)
         if account is None or account.smtp is None:
             return
-        with self._worker_lock:
-            if name in self._sending:
-                self._send_again.add(name)
-                return
-            self._sending.add(name)
-        self.run_worker(
-            partial(self._send_in_thread, account),
-            thread=True,
-            group=f"send-{name}",
-            name=f"send {name}",
-            exit_on_error=False,
-        )
+        job = partial(self._send_in_thread, account)
+        self._run_keyed(self._senders, name, job, group=f"send-{name}", remember=True)
+
+    def _account_by_id(self, account_id: int) -> AccountConfig | None:
+        """The configured account that a store account id belongs to."""
+        names = {info.id: info.name for info in read.accounts(self.conn)}
+        return self.config.accounts.get(names.get(account_id, ""))
 
     def start_sender_for_account_id(self, account_id: int) -> None:
         """Start a sending pass for the store account `account_id` (e.g. after a retry)."""
-        names = {info.id: info.name for info in read.accounts(self.conn)}
-        if account_id in names:
-            self.start_sender(names[account_id])
+        account = self._account_by_id(account_id)
+        if account is not None:
+            self.start_sender(account.name)
 
     def _send_in_thread(self, account: AccountConfig) -> None:
         """Worker thread: one pass of the outbox sender; failures arrive as events."""
@@ -308,16 +334,8 @@ class TuimailApp(App[int]):
 
         try:
             OutboxSender(account, self.data_dir, emit=self.emit, cancel=self._cancel).run()
-        except Exception as exc:  # the sender reports its own failures; this is a bug
-            log.exception("sending for %s crashed", account.name)
-            self.emit(SyncFailed(account.name, Protocol.SMTP, "internal", f"internal error: {exc}"))
-        finally:
-            with self._worker_lock:
-                self._sending.discard(account.name)
-                again = account.name in self._send_again
-                self._send_again.discard(account.name)
-            if again and not self._cancel.is_set():
-                self.call_from_thread(self.start_sender, account.name)
+        except Exception as exc:
+            self._report_crash(account, Protocol.SMTP, exc)
 
     def _schedule_senders(self) -> None:
         """Send what is due at start (left from last time) and look again every minute, for
@@ -389,42 +407,25 @@ class TuimailApp(App[int]):
 
     @on(IntentQueued)
     def _intent_queued(self, message: IntentQueued) -> None:
-        """Replay the user's action to the server soon: a pass replays pending ops first."""
-        names = {info.id: info.name for info in read.accounts(self.conn)}
-        account = self.config.accounts.get(names.get(message.account_id, ""))
+        """Replay the user's action to the server soon: a pass replays pending ops first (one
+        more pass when a running one may have looked before the action was queued)."""
+        account = self._account_by_id(message.account_id)
         if account is None or account.incoming is None:
             return
         if account.incoming.protocol is not Protocol.IMAP:
             return  # POP3 and local accounts keep their flags locally
-        with self._worker_lock:
-            if account.name in self._accounts_in_pass:
-                # The running pass may have replayed already; run one more when it ends.
-                self._replay_wanted.add(account.name)
-                return
-        self.start_mail_worker(account.name)
+        self.start_mail_worker(account.name, again_if_busy=True)
 
     @on(BodyWanted)
     def _body_wanted(self, message: BodyWanted) -> None:
         row = read.row(self.conn, message.message_id)
-        if row is None:
-            return
-        names = {info.id: info.name for info in read.accounts(self.conn)}
-        account = self.config.accounts.get(names.get(row.account_id, ""))
+        account = self._account_by_id(row.account_id) if row is not None else None
         if account is None or account.incoming is None:
             return
         if account.incoming.protocol is not Protocol.IMAP:
             return  # POP3 and local messages are always stored whole
-        with self._worker_lock:
-            if message.message_id in self._bodies_wanted:
-                return
-            self._bodies_wanted.add(message.message_id)
-        self.run_worker(
-            partial(self._fetch_body_in_thread, account, message.message_id),
-            thread=True,
-            group=f"body-{account.name}",
-            name=f"body {message.message_id}",
-            exit_on_error=False,
-        )
+        job = partial(self._fetch_body_in_thread, account, message.message_id)
+        self._run_keyed(self._bodies, message.message_id, job, group=f"body-{account.name}")
 
     def _fetch_body_in_thread(self, account: AccountConfig, message_id: int) -> None:
         """Worker thread: fetch one message's body from the IMAP server into the store."""
@@ -432,9 +433,8 @@ class TuimailApp(App[int]):
 
         try:
             fetch_body(account, self.data_dir, message_id, self.emit, cancel=self._cancel)
-        finally:
-            with self._worker_lock:
-                self._bodies_wanted.discard(message_id)
+        except Exception as exc:
+            self._report_crash(account, Protocol.IMAP, exc)
 
     @on(UserNotice)
     def _user_notice(self, notice: UserNotice) -> None:

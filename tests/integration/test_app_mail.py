@@ -109,7 +109,7 @@ async def test_imap_mail_arriving_later_appears_through_the_inbox_watcher(
     async with app.run_test(size=(120, 36)) as pilot:
         table = app.screen.query_one(MessageList)
         await _wait_for(pilot, lambda: len(table.ids) == 1)
-        await _wait_for(pilot, lambda: "acct" in app._watching)
+        await _wait_for(pilot, lambda: "acct" in app._watchers.running)
         # Another client's mail, after the first sync: IDLE brings it in.
         await asyncio.to_thread(mail_servers.deliver, user, _message(2))
         await _wait_for(pilot, lambda: len(table.ids) == 2)
