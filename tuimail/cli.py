@@ -211,16 +211,21 @@ def _add_store_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
 
     search = commands.add_parser(
         "search",
-        help="search cached mail (local full-text search)",
+        help="search cached mail (local full-text search), or an IMAP folder on the server",
         description="Search subjects, addresses and body text in the local store; newest first. "
         'Terms must all match; "a phrase", prefix*, and from:, to:, subject:, body: limit a '
-        "term to a field. " + columns,
+        "term to a field. With --server, the IMAP server's SEARCH finds words in bodies that "
+        "are not local (each IMAP account's INBOX, or the --folder given); matches not synced "
+        "yet are counted. " + columns,
     )
     search.add_argument("query", metavar="QUERY")
     search.add_argument(
         "--folder",
         metavar="ACCOUNT[/FOLDER]",
         help="search only this account, or only this folder of it",
+    )
+    search.add_argument(
+        "--server", action="store_true", help="search on the IMAP server (read-only)"
     )
     search.add_argument("--json", action="store_true", help="one JSON object per line")
     search.add_argument("--limit", type=_positive_int, metavar="N", help="at most N messages")
@@ -478,12 +483,26 @@ def cmd_list(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_search(args: argparse.Namespace, config: Config) -> int:
-    """Search the local store."""
+    """Search the local store, or with --server an IMAP folder on its server."""
     from tuimail.commands.listing import search_command
     from tuimail.commands.locate import open_existing_store
 
     conn = open_existing_store(_data_dir(args))
     try:
+        if args.server:
+            from tuimail.commands.listing import server_search_command
+
+            return server_search_command(
+                config,
+                conn,
+                args.query,
+                scope=args.folder,
+                as_json=args.json,
+                limit=args.limit,
+                width=_terminal_width(),
+                out=sys.stdout,
+                err=sys.stderr,
+            )
         return search_command(
             conn,
             args.query,

@@ -14,9 +14,11 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any, TextIO
 
-from tuimail.commands.locate import resolve
+from tuimail.cli import EXIT_FAILED, EXIT_USAGE, CommandError
+from tuimail.commands.locate import resolve, split_target
+from tuimail.config import AccountConfig, Config
 from tuimail.mail.sanitize import sanitize_line
-from tuimail.model import ANSWERED, DELETED, DRAFT, FLAGGED, SEEN, Address
+from tuimail.model import ANSWERED, DELETED, DRAFT, FLAGGED, SEEN, Address, Protocol
 from tuimail.store import read
 from tuimail.store.db import StoreConnection
 from tuimail.store.search import search
@@ -86,6 +88,104 @@ def search_command(
         conn, ids, names, as_json=as_json, width=width, out=out, show_folder=folder_ids is None
     )
     return 0
+
+
+def server_search_command(
+    config: Config,
+    conn: StoreConnection,
+    query: str,
+    *,
+    scope: str | None,
+    as_json: bool,
+    limit: int | None,
+    width: int | None,
+    out: TextIO,
+    err: TextIO,
+) -> int:
+    """Print the messages matching `query` by the IMAP server's SEARCH, newest first, in the
+    format of `search_command`.
+
+    `scope` is ACCOUNT (its INBOX) or ACCOUNT/FOLDER of an IMAP account; None searches the INBOX
+    of every IMAP account. Matches not in the store yet are counted on `err`.
+    """
+    from tuimail.sync.imap_search import ServerSearchError, search_account
+
+    targets = _server_targets(config, conn, scope)
+    ids: list[int] = []
+    unsynced = 0
+    for account, folder in targets:
+        try:
+            result = search_account(account, conn, [folder], query)
+        except ServerSearchError as exc:
+            raise CommandError(str(exc), EXIT_FAILED) from None
+        ids.extend(result.ids)
+        unsynced += result.unsynced
+    if len(targets) > 1:
+        ids = _newest_first(conn, ids)
+    if limit is not None:
+        ids = ids[:limit]
+    names = {f.id: (f.account, f.name) for f in read.folders(conn)}
+    show_folder = scope is None or split_target(scope)[1] is None
+    _print_messages(
+        conn, ids, names, as_json=as_json, width=width, out=out, show_folder=show_folder
+    )
+    if unsynced:
+        err.write(f"{unsynced} more on the server not yet synced (`tuimail sync` brings them in)\n")
+    return 0
+
+
+def _server_targets(
+    config: Config, conn: StoreConnection, scope: str | None
+) -> list[tuple[AccountConfig, read.FolderInfo]]:
+    """The (account, stored folder) pairs a server search covers; CommandError when none fit."""
+    if scope is None:
+        accounts = [a for a in config.accounts.values() if _is_imap(a)]
+        if not accounts:
+            raise CommandError(
+                "only IMAP folders can be searched on the server, and no account with an IMAP "
+                "server is configured",
+                EXIT_USAGE,
+            )
+        return [(account, _stored_folder(conn, account, "INBOX")) for account in accounts]
+    account_name, folder_name = split_target(scope)
+    account = config.accounts.get(account_name)
+    if account is None:
+        known = ", ".join(sorted(config.accounts)) or "none configured"
+        raise CommandError(
+            f"no account {sanitize_line(account_name)!r} in the config (accounts: {known})",
+            EXIT_USAGE,
+        )
+    if not _is_imap(account):
+        kind = "a local account" if account.incoming is None else "a POP3 account"
+        raise CommandError(
+            "only IMAP folders can be searched on the server: "
+            f"{account.name!r} is {kind} (search it without --server)",
+            EXIT_USAGE,
+        )
+    return [(account, _stored_folder(conn, account, folder_name or "INBOX"))]
+
+
+def _is_imap(account: AccountConfig) -> bool:
+    return account.incoming is not None and account.incoming.protocol is Protocol.IMAP
+
+
+def _stored_folder(conn: StoreConnection, account: AccountConfig, folder: str) -> read.FolderInfo:
+    """The store's record of an IMAP account's folder: the server's UIDs map to its messages."""
+    if read.account_id(conn, account.name) is None:
+        raise CommandError(
+            f"account {account.name!r} has not been synced yet: run `tuimail sync "
+            f"{account.name}` first",
+            EXIT_FAILED,
+        )
+    target = resolve(conn, f"{account.name}/{folder}", need_folder=True)
+    assert target.folder is not None
+    return target.folder
+
+
+def _newest_first(conn: StoreConnection, ids: Sequence[int]) -> list[int]:
+    rows = list(_rows(conn, ids))
+    rows.sort(key=lambda row: (row.sort_date, row.id), reverse=True)
+    return [row.id for row in rows]
 
 
 # --- records (JSON) -----------------------------------------------------------------------------
