@@ -10,17 +10,22 @@ Exit status: 0 success, 1 the command ran and something failed (a server check, 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tuimail import __version__
 from tuimail.config import Config, ConfigError, load_config
 from tuimail.log import SHOWN, redact, setup_logging
 from tuimail.model import Protocol
 from tuimail.paths import config_location, data_dir
+
+if TYPE_CHECKING:
+    import sqlite3
 
 log = logging.getLogger(__name__)
 
@@ -454,6 +459,13 @@ def cmd_fetch(args: argparse.Namespace, config: Config) -> int:
     return fetch_command(config, _data_dir(args), args.accounts, sys.stdout, sys.stderr)
 
 
+def _existing_store(args: argparse.Namespace) -> contextlib.closing[sqlite3.Connection]:
+    """The local store for a read-only command (a missing store is an error, never created)."""
+    from tuimail.commands.locate import open_existing_store
+
+    return contextlib.closing(open_existing_store(_data_dir(args)))
+
+
 def _terminal_width() -> int | None:
     """Columns to cut text lines to: the terminal's width, or None when stdout is no terminal."""
     if not sys.stdout.isatty():
@@ -466,10 +478,8 @@ def _terminal_width() -> int | None:
 def cmd_list(args: argparse.Namespace, config: Config) -> int:
     """List folders, or the messages of a folder, from the local store."""
     from tuimail.commands.listing import list_command
-    from tuimail.commands.locate import open_existing_store
 
-    conn = open_existing_store(_data_dir(args))
-    try:
+    with _existing_store(args) as conn:
         return list_command(
             conn,
             args.target,
@@ -478,17 +488,13 @@ def cmd_list(args: argparse.Namespace, config: Config) -> int:
             width=_terminal_width(),
             out=sys.stdout,
         )
-    finally:
-        conn.close()
 
 
 def cmd_search(args: argparse.Namespace, config: Config) -> int:
     """Search the local store, or with --server an IMAP folder on its server."""
     from tuimail.commands.listing import search_command
-    from tuimail.commands.locate import open_existing_store
 
-    conn = open_existing_store(_data_dir(args))
-    try:
+    with _existing_store(args) as conn:
         if args.server:
             from tuimail.commands.listing import server_search_command
 
@@ -512,17 +518,13 @@ def cmd_search(args: argparse.Namespace, config: Config) -> int:
             width=_terminal_width(),
             out=sys.stdout,
         )
-    finally:
-        conn.close()
 
 
 def cmd_show(args: argparse.Namespace, config: Config) -> int:
     """Show one message from the local store."""
-    from tuimail.commands.locate import open_existing_store
     from tuimail.commands.show import show_command
 
-    conn = open_existing_store(_data_dir(args))
-    try:
+    with _existing_store(args) as conn:
         return show_command(
             conn,
             args.id,
@@ -531,17 +533,13 @@ def cmd_show(args: argparse.Namespace, config: Config) -> int:
             out=sys.stdout,
             binary_out=sys.stdout.buffer,
         )
-    finally:
-        conn.close()
 
 
 def cmd_export(args: argparse.Namespace, config: Config) -> int:
     """Export a folder of the local store to mbox or Maildir."""
     from tuimail.commands.export import export_command
-    from tuimail.commands.locate import open_existing_store
 
-    conn = open_existing_store(_data_dir(args))
-    try:
+    with _existing_store(args) as conn:
         return export_command(
             conn,
             args.target,
@@ -551,8 +549,6 @@ def cmd_export(args: argparse.Namespace, config: Config) -> int:
             err=sys.stderr,
             binary_out=sys.stdout.buffer,
         )
-    finally:
-        conn.close()
 
 
 def cmd_send(args: argparse.Namespace, config: Config) -> int:
