@@ -16,7 +16,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from tuimail import __version__
 from tuimail.config import Config, ConfigError, load_config
@@ -76,6 +76,15 @@ def _global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
     )
 
 
+class _CommandParser(argparse.ArgumentParser):
+    """The parser of every subcommand (nested ones too): it carries the global options, with
+    suppressed defaults, so they work after the command name as well as before it."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _global_options(self, suppress=True)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for `tuimail`."""
     parser = argparse.ArgumentParser(
@@ -85,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"tuimail {__version__}")
     _global_options(parser, suppress=False)
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_CommandParser)
 
     demo = commands.add_parser(
         "demo",
@@ -101,11 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--no-ui", action="store_true", help="only build the store and print where it is"
     )
-    _global_options(demo, suppress=True)
     demo.set_defaults(handler=cmd_demo)
 
     accounts = commands.add_parser("accounts", help="list, check and set passwords of accounts")
-    _global_options(accounts, suppress=True)
     account_commands = accounts.add_subparsers(dest="accounts_command", metavar="COMMAND")
     accounts.set_defaults(handler=lambda args, config: _usage(accounts))
 
@@ -123,11 +130,9 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="per-connection timeout (default: 20)",
     )
-    _global_options(check, suppress=True)
     check.set_defaults(handler=cmd_accounts_check)
 
     listing = account_commands.add_parser("list", help="list the configured accounts")
-    _global_options(listing, suppress=True)
     listing.set_defaults(handler=cmd_accounts_list)
 
     set_pw = account_commands.add_parser(
@@ -142,7 +147,6 @@ def build_parser() -> argparse.ArgumentParser:
         choices=[p.value for p in Protocol],
         help="store it for this protocol only (entry ACCOUNT/PROTOCOL; default: the whole account)",
     )
-    _global_options(set_pw, suppress=True)
     set_pw.set_defaults(handler=cmd_accounts_set_password)
 
     _add_mail_commands(commands)
@@ -165,7 +169,6 @@ def _add_mail_commands(commands: argparse._SubParsersAction[argparse.ArgumentPar
     sync.add_argument(
         "--bodies", action="store_true", help="download every message body too (offline reading)"
     )
-    _global_options(sync, suppress=True)
     sync.set_defaults(handler=cmd_sync)
 
     fetch = commands.add_parser(
@@ -176,7 +179,6 @@ def _add_mail_commands(commands: argparse._SubParsersAction[argparse.ArgumentPar
         "1 when any account failed.",
     )
     fetch.add_argument("accounts", nargs="*", metavar="ACCOUNT")
-    _global_options(fetch, suppress=True)
     fetch.set_defaults(handler=cmd_fetch)
 
 
@@ -196,7 +198,6 @@ def _add_store_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
     listing.add_argument("target", nargs="?", metavar="ACCOUNT[/FOLDER]")
     listing.add_argument("--json", action="store_true", help="one JSON object per line")
     listing.add_argument("--limit", type=_positive_int, metavar="N", help="at most N lines")
-    _global_options(listing, suppress=True)
     listing.set_defaults(handler=cmd_list)
 
     show = commands.add_parser(
@@ -211,7 +212,6 @@ def _add_store_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
     show.add_argument(
         "--force", action="store_true", help="with --raw: write to a terminal all the same"
     )
-    _global_options(show, suppress=True)
     show.set_defaults(handler=cmd_show)
 
     search = commands.add_parser(
@@ -234,7 +234,6 @@ def _add_store_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
     )
     search.add_argument("--json", action="store_true", help="one JSON object per line")
     search.add_argument("--limit", type=_positive_int, metavar="N", help="at most N messages")
-    _global_options(search, suppress=True)
     search.set_defaults(handler=cmd_search)
 
     export = commands.add_parser(
@@ -250,7 +249,6 @@ def _add_store_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
     into = export.add_mutually_exclusive_group(required=True)
     into.add_argument("--mbox", metavar="FILE", help="a new mbox file ('-': standard output)")
     into.add_argument("--maildir", metavar="DIR", help="a Maildir (created when missing)")
-    _global_options(export, suppress=True)
     export.set_defaults(handler=cmd_export)
 
 
@@ -273,7 +271,6 @@ def _add_send_commands(commands: argparse._SubParsersAction[argparse.ArgumentPar
         action="store_true",
         help="only queue; `tuimail outbox flush` (or the app) sends later",
     )
-    _global_options(send, suppress=True)
     send.set_defaults(handler=cmd_send)
 
     box = commands.add_parser(
@@ -286,15 +283,12 @@ def _add_send_commands(commands: argparse._SubParsersAction[argparse.ArgumentPar
         "message again; cancel removes a message that is not being sent; confirm marks an "
         "unknown message as sent after you checked that it arrived.",
     )
-    _global_options(box, suppress=True)
     box_commands = box.add_subparsers(dest="outbox_command", metavar="COMMAND")
     box.set_defaults(handler=cmd_outbox, outbox_command="list", show_all=False)
     box_list = box_commands.add_parser("list", help="show the outbox")
     box_list.add_argument("--all", dest="show_all", action="store_true", help="sent items too")
-    _global_options(box_list, suppress=True)
     flush = box_commands.add_parser("flush", help="send everything that is due")
     flush.add_argument("accounts", nargs="*", metavar="ACCOUNT")
-    _global_options(flush, suppress=True)
     for action, text in (
         ("retry", "queue a failed or unknown message again"),
         ("cancel", "remove a message from the outbox"),
@@ -302,7 +296,6 @@ def _add_send_commands(commands: argparse._SubParsersAction[argparse.ArgumentPar
     ):
         sub = box_commands.add_parser(action, help=text)
         sub.add_argument("id", type=int, metavar="ID")
-        _global_options(sub, suppress=True)
 
 
 def _positive_int(text: str) -> int:
