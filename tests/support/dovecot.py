@@ -27,7 +27,6 @@ from pathlib import Path
 from tests.support.ca import CertificateAuthority, ServerTLSFiles
 from tests.support.processes import (
     ServerStartError,
-    is_listening,
     pick_free_ports,
     pid_alive,
     read_pid_file,
@@ -35,7 +34,7 @@ from tests.support.processes import (
     require_traversable,
     stop_servers,
     tail,
-    wait_until,
+    wait_for_master,
 )
 
 DOMAIN = "tuimail.test"
@@ -357,20 +356,12 @@ class DovecotServer:
             )
         if result.returncode != 0:
             raise ServerStartError(f"Dovecot failed to start:\n{self._failure_details()}")
-        pid_file = self.base_dir / "master.pid"
-
-        def ready() -> bool:
-            self.pid = self.pid or read_pid_file(pid_file)
-            return self.pid is not None and all(
-                is_listening(address, port) for address, port in self._listeners()
-            )
-
-        wait_until(
-            ready,
+        self.pid = wait_for_master(
+            self.base_dir / "master.pid",
+            self._listeners(),
             timeout=START_TIMEOUT,
             what=f"Dovecot in {self.directory}",
             failure_details=self._failure_details,
-            still_starting=lambda: self.pid is None or pid_alive(self.pid),
         )
 
     def _listeners(self) -> list[tuple[str, int]]:

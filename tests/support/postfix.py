@@ -18,13 +18,12 @@ from tests.support.ca import CertificateFiles, ServerTLSFiles
 from tests.support.dovecot import EXPIRED_HOST, GOOD_HOST, PLAIN_HOST, WRONG_HOST
 from tests.support.processes import (
     ServerStartError,
-    is_listening,
     pid_alive,
     read_pid_file,
     require_root,
     stop_servers,
     tail,
-    wait_until,
+    wait_for_master,
 )
 
 POSTFIX = "/usr/sbin/postfix"
@@ -126,20 +125,12 @@ class PostfixServer:
             )
         if result.returncode != 0:
             raise ServerStartError(f"Postfix failed to start:\n{self._failure_details()}")
-        pid_file = self.queue_dir / "pid" / "master.pid"
-
-        def ready() -> bool:
-            self.pid = self.pid or read_pid_file(pid_file)
-            return self.pid is not None and all(
-                is_listening(address, port) for address, port in self._listeners()
-            )
-
-        wait_until(
-            ready,
+        self.pid = wait_for_master(
+            self.queue_dir / "pid" / "master.pid",
+            self._listeners(),
             timeout=START_TIMEOUT,
             what=f"Postfix in {self.directory}",
             failure_details=self._failure_details,
-            still_starting=lambda: self.pid is None or pid_alive(self.pid),
         )
 
     def set_recipient_access(self, replies: dict[str, str]) -> None:

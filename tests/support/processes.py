@@ -106,6 +106,35 @@ def wait_until(
         time.sleep(0.05)
 
 
+def wait_for_master(
+    pid_file: Path,
+    listeners: Iterable[tuple[str, int]],
+    *,
+    timeout: float,
+    what: str,
+    failure_details: Callable[[], str],
+) -> int:
+    """Wait (bounded) until a daemon wrote its master PID and listens on every address; return
+    the PID. Gives up early when the master died."""
+    expected = list(listeners)
+    pid: int | None = None
+
+    def ready() -> bool:
+        nonlocal pid
+        pid = pid or read_pid_file(pid_file)
+        return pid is not None and all(is_listening(host, port) for host, port in expected)
+
+    wait_until(
+        ready,
+        timeout=timeout,
+        what=what,
+        failure_details=failure_details,
+        still_starting=lambda: pid is None or pid_alive(pid),
+    )
+    assert pid is not None
+    return pid
+
+
 def read_pid_file(path: Path) -> int | None:
     """The PID stored in ``path``, or None while the file is missing or still empty."""
     try:
