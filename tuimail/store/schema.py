@@ -130,6 +130,36 @@ tombstones       deletions, so read.changes_since can say what vanished
   revision         the revision of the deleting transaction
   kind             'account' | 'folder' | 'message' | 'outbox'
   object_id        the deleted row's id
+
+Schema version 2
+================
+
+partial_bodies   what opening an IMAP message with attachments keeps when only its text was
+                 fetched: the message rebuilt from BODY[HEADER], each part's MIME header and
+                 the bodies of its text parts, with the other parts' bodies left empty. The
+                 full bytes (bodies) replace it when the user saves or forwards an attachment,
+                 or asks for the raw message; a message never has both rows.
+  message_id       messages.id; deleted with the message
+  raw              the rebuilt bytes (never exported or shown as the server's bytes)
+  omitted          JSON list of the parts left out, each {"section", "content_type",
+                   "filename", "size"} (size: the encoded octets BODYSTRUCTURE reports)
+
+drafts           messages being composed, saved locally every few seconds and copied to the
+                 IMAP account's Drafts folder when the composer closes or goes idle
+  account_id       the account it is written from
+  message_id       the draft's Message-ID (without angle brackets), kept across saves and used
+                   when it is sent
+  fields           JSON object: what the composer needs to reopen it (to, cc, bcc, subject,
+                   body, attachments as paths, in_reply_to, references)
+  raw              RFC 5322 bytes of the last save, as copied to the server; NULL until built
+  server_folder_id the Drafts folder holding its server copy; NULL when it has none
+  server_uidvalidity, server_uid
+                   where that copy is; NULL when unknown (a copy made without UIDPLUS is found
+                   again by its Message-ID)
+  upload_needed    1 when the local copy is newer than the server's
+  discarded        1 once sent or discarded: the row stays until the server copy is deleted
+  created, updated times
+  revision         see above
 """
 
 from __future__ import annotations
@@ -352,8 +382,36 @@ END;
 # MIGRATIONS[n] takes a store from version n to n + 1, in one transaction. A later schema change
 # appends one entry (SQL text or a function of the connection) and a test that opens a store of
 # the previous version; never edit an entry that has shipped.
+_V2 = """
+CREATE TABLE partial_bodies (
+    message_id INTEGER PRIMARY KEY REFERENCES messages (id) ON DELETE CASCADE,
+    raw BLOB NOT NULL,
+    omitted TEXT NOT NULL DEFAULT '[]'
+);
+
+CREATE TABLE drafts (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    account_id INTEGER NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+    message_id TEXT NOT NULL,
+    fields TEXT NOT NULL DEFAULT '{}',
+    raw BLOB,
+    server_folder_id INTEGER REFERENCES folders (id) ON DELETE SET NULL,
+    server_uidvalidity INTEGER,
+    server_uid INTEGER,
+    upload_needed INTEGER NOT NULL DEFAULT 0,
+    discarded INTEGER NOT NULL DEFAULT 0,
+    created REAL NOT NULL,
+    updated REAL NOT NULL,
+    revision INTEGER NOT NULL
+);
+CREATE INDEX drafts_by_account ON drafts (account_id, discarded, updated);
+CREATE INDEX drafts_by_revision ON drafts (revision);
+CREATE INDEX drafts_by_server_folder ON drafts (server_folder_id);
+"""
+
 MIGRATIONS: list[Migration] = [
     _V1,
+    _V2,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

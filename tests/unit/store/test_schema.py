@@ -138,3 +138,22 @@ def test_every_table_and_column_is_documented(conn: db.StoreConnection) -> None:
             continue
         for column in conn.execute(f"PRAGMA table_xinfo({table})"):
             assert column[1] in words, f"column {table}.{column[1]} is not documented"
+
+
+def test_a_version_1_store_opens_at_version_2_with_its_data(tmp_path: Path) -> None:
+    """Schema 2 only adds tables (partial bodies, drafts): accounts and folders stay."""
+    path = tmp_path / db.DB_FILENAME
+    store_at_version(path, 1)
+    raw = sqlite3.connect(path, isolation_level=None)
+    try:
+        raw.execute("INSERT INTO accounts (name, protocol, created) VALUES ('old', 'imap', 0)")
+    finally:
+        raw.close()
+    conn = db.connect(path)
+    try:
+        assert schema.user_version(conn) == 2
+        assert read.account_id(conn, "old") is not None
+        tables = {name for (name,) in conn.execute("SELECT name FROM sqlite_master")}
+        assert {"partial_bodies", "drafts"} <= tables
+    finally:
+        conn.close()
