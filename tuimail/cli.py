@@ -94,6 +94,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"tuimail {__version__}")
     _global_options(parser, suppress=False)
+    parser.add_argument(
+        "--offline",
+        action="store_true",
+        help="open the app without connecting anywhere: read, search, flag, move and compose "
+        "from the store; actions and sent mail wait until the app runs online",
+    )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_CommandParser)
 
     demo = commands.add_parser(
@@ -368,7 +374,7 @@ def cmd_app(args: argparse.Namespace, config: Config) -> int:
     """Open the terminal app on the user's store."""
     from tuimail.app import run_app
 
-    return run_app(config, _data_dir(args))
+    return run_app(config, _data_dir(args), workers=not args.offline)
 
 
 def cmd_demo(args: argparse.Namespace, config: Config) -> int:

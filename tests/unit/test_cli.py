@@ -109,3 +109,24 @@ def test_headless_command_does_not_import_textual_or_keyring(tmp_path: Path) -> 
 @pytest.mark.parametrize("args", [["accounts"], ["accounts", "bogus"]])
 def test_bad_usage_exits_2(args: list[str]) -> None:
     assert run(*args).returncode == 2
+
+
+@pytest.mark.parametrize(("argv", "workers"), [([], True), (["--offline"], False)])
+def test_offline_opens_the_app_without_workers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, argv: list[str], workers: bool
+) -> None:
+    """`tuimail --offline` opens the app with no network worker (nothing connects)."""
+    import tuimail.app
+
+    calls: list[bool] = []
+
+    def fake_run_app(config: object, data_dir: Path, *, workers: bool = True) -> int:
+        calls.append(workers)
+        return 0
+
+    monkeypatch.setattr(tuimail.app, "run_app", fake_run_app)
+    config = tmp_path / "c.toml"
+    config.write_text('[accounts.w]\naddress = "a@example.org"\n')
+    data = tmp_path / "data"
+    assert main([*argv, "--config", str(config), "--data-dir", str(data)]) == 0
+    assert calls == [workers]
