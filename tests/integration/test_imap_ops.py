@@ -16,6 +16,7 @@ from tests.integration.test_imap_sync import (
     ACCOUNT,
     RESYNC_CASES,
     FaultProxyFactory,
+    Mailbox,
     ReducedDovecot,
     Server,
     append,
@@ -218,3 +219,52 @@ def test_deleted_messages_stay_out_of_the_store_without_uidplus(
     assert read.row(store, newest) is None
     second_row = read.row(store, second)
     assert second_row is not None and "\\Deleted" in second_row.flags
+
+
+def subjects_on_server(box: Mailbox, folder: str) -> set[str]:
+    with box.device() as device:
+        device.select_folder(folder, readonly=True)
+        data = device.fetch(device.search("NOT DELETED"), ["BODY.PEEK[HEADER.FIELDS (SUBJECT)]"])
+    return {
+        item[b"BODY[HEADER.FIELDS (SUBJECT)]"].decode().partition(":")[2].strip()
+        for item in data.values()
+    }
+
+
+@pytest.mark.parametrize("case", ["move", "copy-uidplus"])
+def test_what_the_user_does_to_a_moved_message_before_the_replay_reaches_the_server(
+    case: str, reduced_dovecot: ReducedDovecot, store: StoreConnection, tmp_path: Path
+) -> None:
+    """Moved on, flagged, or deleted in its new folder before the first move was replayed:
+    the later ops learn the UID the move gave it, so each lands on the server's copy."""
+    box = new_mailbox(reduced_dovecot(without=TRANSFER_CASES[case]))
+    with box.device() as device:
+        device.create_folder("Archive")
+        device.create_folder("Later")
+    append(box, 3)
+    run_sync(box, tmp_path)
+    inbox, archive, later = (folder_id(store, name) for name in ("INBOX", "Archive", "Later"))
+    onward, flagged, deleted = read.message_ids(store, inbox)
+    ops.enqueue(store, ops.OpKind.MOVE, [onward, flagged, deleted], to_folder_id=archive)
+    ops.enqueue(store, ops.OpKind.MOVE, [onward], to_folder_id=later)
+    ops.enqueue(store, ops.OpKind.FLAG, [flagged], flag="\\Flagged")
+    ops.enqueue(store, ops.OpKind.DELETE, [deleted])
+
+    result = run_sync(box, tmp_path)
+    assert result.ops_replayed == 4 and not result.folder_errors
+    assert ops.pending(store, account_id(store)) == []
+    assert subjects_on_server(box, "INBOX") == set()
+    assert subjects_on_server(box, "Later") == {"message 2"}
+    assert subjects_on_server(box, "Archive") == {"message 1"}
+    archive_view = without_deleted(server_view(box, "Archive"))
+    ((flags, _size),) = archive_view.values()
+    assert "\\Flagged" in flags
+    assert store_view(store, "Archive") == archive_view
+    assert store_view(store, "Later") == without_deleted(server_view(box, "Later"))
+    row = read.row(store, onward)
+    assert row is not None and row.folder_id == later and row.uid is not None
+
+    # Nothing more to do, and nothing comes back.
+    revision = read.revision(store)
+    run_sync(box, tmp_path)
+    assert read.changes_since(store, revision).messages == frozenset()

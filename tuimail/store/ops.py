@@ -154,6 +154,39 @@ def failed(conn: sqlite3.Connection, account_id: int) -> list[PendingOp]:
     return _list(conn, account_id, OpState.FAILED)
 
 
+def get(conn: sqlite3.Connection, op_id: int) -> PendingOp | None:
+    """One journal entry as it is now, or None when it is gone."""
+    found = _select(conn, "WHERE id = ?", (op_id,))
+    return found[0] if found else None
+
+
+def resolve_placeholder(conn: sqlite3.Connection, folder_id: int, row_id: int, uid: int) -> int:
+    """Give later pending ops of `folder_id` the server UID of a row they named without one.
+
+    A message moved or copied locally has no UID in its new folder until the move is replayed;
+    what the user does with it meanwhile (flag it, move it on, delete it) is journaled against
+    the new folder with the UID unknown. Once the replay learns the UID, those ops get it, so
+    they act on the right server message. Returns how many ops were changed.
+    """
+    changed = 0
+    with transaction(conn) as revision:
+        rows = conn.execute(
+            "SELECT id, targets FROM pending_ops WHERE folder_id = ? AND state = 'pending'",
+            (folder_id,),
+        ).fetchall()
+        for op_id, targets_json in rows:
+            targets = json.loads(targets_json)
+            if not any(int(m) == row_id and u is None for m, u in targets):
+                continue
+            targets = [[m, uid if int(m) == row_id and u is None else u] for m, u in targets]
+            conn.execute(
+                "UPDATE pending_ops SET targets = ?, revision = ? WHERE id = ?",
+                (json.dumps(targets), revision, op_id),
+            )
+            changed += 1
+    return changed
+
+
 def count_pending(conn: sqlite3.Connection, account_id: int | None = None) -> int:
     """How many ops wait for replay (for the status bar)."""
     if account_id is None:
@@ -322,6 +355,11 @@ def _copy(
         (new_id, message_id),
     )
     conn.execute(
+        "INSERT INTO partial_bodies (message_id, raw, omitted)"
+        " SELECT ?, raw, omitted FROM partial_bodies WHERE message_id = ?",
+        (new_id, message_id),
+    )
+    conn.execute(
         "INSERT INTO messages_fts (rowid, subject, addresses, body)"
         " SELECT ?, subject, addresses, body FROM messages_fts WHERE rowid = ?",
         (new_id, message_id),
@@ -330,6 +368,18 @@ def _copy(
 
 
 def _list(conn: sqlite3.Connection, account_id: int, state: OpState) -> list[PendingOp]:
+    return _select(
+        conn, "WHERE account_id = ? AND state = ? ORDER BY id", (account_id, state.value)
+    )
+
+
+_SELECT_OPS = (
+    "SELECT id, account_id, folder_id, uidvalidity, kind, targets, args, state, attempts,"
+    " last_error, created, updated FROM pending_ops "
+)
+
+
+def _select(conn: sqlite3.Connection, where: str, params: tuple[Any, ...]) -> list[PendingOp]:
     return [
         PendingOp(
             id=int(r[0]),
@@ -345,10 +395,5 @@ def _list(conn: sqlite3.Connection, account_id: int, state: OpState) -> list[Pen
             created=codec.to_datetime(r[10]),
             updated=codec.to_datetime(r[11]),
         )
-        for r in conn.execute(
-            "SELECT id, account_id, folder_id, uidvalidity, kind, targets, args, state, attempts,"
-            " last_error, created, updated FROM pending_ops"
-            " WHERE account_id = ? AND state = ? ORDER BY id",
-            (account_id, state.value),
-        )
+        for r in conn.execute(_SELECT_OPS + where, params)
     ]

@@ -618,8 +618,12 @@ class ImapSync:
         fails the op at once. Connection failures end the replay (they propagate).
         """
         done = left = 0
-        for op in ops.pending(self.conn, self.account_id):
+        for queued in ops.pending(self.conn, self.account_id):
             self._check_cancel()
+            # Read again: an earlier op's replay may have given this one the UIDs it lacked.
+            op = ops.get(self.conn, queued.id)
+            if op is None or op.state is not ops.OpState.PENDING:
+                continue
             try:
                 if self._replay_op(op):
                     done += 1
@@ -823,11 +827,14 @@ class ImapSync:
         A row whose UID is unknown (no COPYUID, no Message-ID to find it by), or taken by a
         message the target's sync already stored, or that belongs to another UIDVALIDITY, is
         dropped: the server holds the message, and the target's next sync stores it once.
-        A row the user has moved on meanwhile is left alone.
+        A row the user has moved on (or flagged, or deleted) meanwhile keeps its place; the later
+        ops that name it in the target get its UID there, so they act on the server's copy.
         """
         current = read.folder(self.conn, target.id)
         uidvalidity = current.uidvalidity if current is not None else None
         for row_id, uid in placed.items():
+            if uid is not None and uidvalidity:
+                ops.resolve_placeholder(self.conn, target.id, row_id, uid)
             row = self.conn.execute(
                 "SELECT folder_id, uid FROM messages WHERE id = ?", (row_id,)
             ).fetchone()

@@ -239,3 +239,43 @@ def test_messages_gone_before_the_op_are_skipped(
     (entry,) = ops.pending(conn, imap_account)
     assert entry.id == op_id and entry.targets == (OpTarget(messages[1], 2),)
     assert ops.enqueue(conn, OpKind.SEEN, [12345]) == []
+
+
+def test_a_later_op_on_a_moved_message_gets_its_uid_once_known(
+    conn: db.StoreConnection, inbox: int, archive: int, imap_account: int, messages: list[int]
+) -> None:
+    """Flagged in the Archive before the move was replayed: the flag op names the message with
+    no UID; when the move's replay learns the UID, the flag op gets it (and only that op)."""
+    ops.enqueue(conn, OpKind.MOVE, [messages[0], messages[1]], to_folder_id=archive)
+    (flag_op,) = ops.enqueue(conn, OpKind.FLAG, [messages[0], messages[1]], flag=FLAGGED)
+    (seen_op,) = ops.enqueue(conn, OpKind.SEEN, [messages[2]])
+    entry = ops.get(conn, flag_op)
+    assert entry is not None and entry.folder_id == archive
+    assert entry.targets == (OpTarget(messages[0], None), OpTarget(messages[1], None))
+
+    assert ops.resolve_placeholder(conn, archive, messages[0], 41) == 1
+    assert ops.resolve_placeholder(conn, inbox, messages[1], 99) == 0, "another folder's op"
+    entry = ops.get(conn, flag_op)
+    assert entry is not None
+    assert entry.targets == (OpTarget(messages[0], 41), OpTarget(messages[1], None))
+    untouched = ops.get(conn, seen_op)
+    assert untouched is not None and untouched.targets == (OpTarget(messages[2], 3),)
+    ops.mark_done(conn, flag_op)
+    assert ops.get(conn, flag_op) is None
+
+
+def test_a_copy_keeps_a_partial_body(
+    conn: db.StoreConnection, inbox: int, archive: int, messages: list[int]
+) -> None:
+    with conn:
+        conn.execute(
+            "INSERT INTO partial_bodies (message_id, raw, omitted) VALUES (?, ?, ?)",
+            (messages[0], b"Subject: s1\r\n\r\ntext\r\n", '[{"section": "2"}]'),
+        )
+    (op_id,) = ops.enqueue(conn, OpKind.COPY, [messages[0]], to_folder_id=archive)
+    entry = ops.get(conn, op_id)
+    assert entry is not None
+    (copy,) = entry.args["copies"]
+    assert conn.execute(
+        "SELECT raw, omitted FROM partial_bodies WHERE message_id = ?", (copy,)
+    ).fetchone() == (b"Subject: s1\r\n\r\ntext\r\n", '[{"section": "2"}]')
