@@ -41,7 +41,7 @@ def address_label(address: KnownAddress) -> str:
 
 def complete(value: str, candidates: Sequence[KnownAddress]) -> str | None:
     """The whole field with its last address completed from the first matching candidate."""
-    head, comma, fragment = value.rpartition(",")
+    fragment = value.rpartition(",")[2]
     typed = fragment.lstrip()
     if not typed:
         return None
