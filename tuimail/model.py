@@ -104,3 +104,7 @@ class Draft:
     in_reply_to: str | None = None
     references: tuple[str, ...] = ()
     extra_headers: tuple[tuple[str, str], ...] = field(default=())
+    # Stored messages attached whole (message/rfc822), by their store id: forwarded as
+    # attachments. Ids, not bytes, so a draft stays small and JSON-able; whoever composes it
+    # reads the bytes from the store.
+    attached_messages: tuple[int, ...] = ()

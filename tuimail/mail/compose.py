@@ -11,6 +11,7 @@ instead of being folded or dropped silently.
 from __future__ import annotations
 
 import mimetypes
+import re
 import secrets
 from collections.abc import Sequence
 from datetime import datetime
@@ -159,14 +160,21 @@ def _attach(msg: EmailMessage, path_text: str) -> None:
     msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=path.name)
 
 
-def compose(draft: Draft, *, message_id: str | None = None, date: datetime | None = None) -> bytes:
+def compose(
+    draft: Draft,
+    *,
+    message_id: str | None = None,
+    date: datetime | None = None,
+    messages: Sequence[bytes] = (),
+) -> bytes:
     """Build the RFC 5322 bytes of a draft (CRLF line ends).
 
     `message_id` (with or without angle brackets) defaults to a new one for the From domain;
     `date` defaults to now, and a naive datetime is taken as local time. The Bcc addresses are
-    not written (see the module docstring). Raises ComposeError on a line break in any header
-    value, a bad address, an extra header that would replace a managed one, or an attachment
-    that cannot be read.
+    not written (see the module docstring). `messages` are whole messages (the bytes of
+    `draft.attached_messages`, read by the caller) attached as message/rfc822. Raises
+    ComposeError on a line break in any header value, a bad address, an extra header that
+    would replace a managed one, or an attachment that cannot be read.
     """
     msg = EmailMessage(policy=_POLICY)
     _set_addresses(msg, "From", (draft.from_,))
@@ -198,4 +206,46 @@ def compose(draft: Draft, *, message_id: str | None = None, date: datetime | Non
         _attach(msg, path)
     for part in msg.iter_attachments():
         del part["MIME-Version"]  # belongs in the top-level header only
+    if messages:
+        return _with_messages(msg, messages)
     return msg.as_bytes()
+
+
+def _crlf(raw: bytes) -> bytes:
+    return re.sub(rb"\r?\n", b"\r\n", raw)
+
+
+def _with_messages(msg: EmailMessage, messages: Sequence[bytes]) -> bytes:
+    """`msg` with each of `messages` attached as message/rfc822, its bytes exactly as given
+    (bare LF line ends become CRLF).
+
+    The email package re-serialises an attached message (and refuses 8-bit bytes in it), so
+    each part carries a placeholder that is replaced by the bytes afterwards; the boundary is
+    chosen again until no attached message contains it.
+    """
+    wanted = [_crlf(raw) for raw in messages]
+    if msg.get_content_maintype() != "multipart":
+        msg.make_mixed()
+    placeholders = []
+    for raw in wanted:
+        token = f"tuimail-attached-message-{secrets.token_hex(16)}"
+        part = EmailMessage(policy=_POLICY)
+        part["Content-Type"] = "message/rfc822"
+        part["Content-Disposition"] = "attachment"
+        if not raw.isascii():
+            part["Content-Transfer-Encoding"] = "8bit"
+        part.set_payload(token)
+        msg.attach(part)
+        placeholders.append(token.encode("ascii"))
+    while True:
+        boundary = msg.get_boundary()
+        if boundary is not None and not any(b"--" + boundary.encode() in r for r in wanted):
+            break
+        msg.set_boundary(f"=_{secrets.token_hex(20)}")
+    out = msg.as_bytes()
+    for token, raw in zip(placeholders, wanted, strict=True):
+        before, found, after = out.partition(token)
+        if not found:
+            raise ComposeError("an attached message could not be placed into the message")
+        out = before + raw + after
+    return out

@@ -1,4 +1,5 @@
-"""Drafts that answer a message: reply, reply-all and (inline) forward. Pure functions, no I/O.
+"""Drafts made from a message: reply, reply-all, forward (inline or as an attachment), and a
+server draft opened for editing. Pure functions, no I/O.
 
 Recipients never include the user's own addresses; subjects get one "Re: " / "Fwd: " prefix;
 In-Reply-To and References thread the answer under the original (RFC 5322 section 3.6.4).
@@ -12,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from tuimail.mail.parse import ParsedMessage
 from tuimail.mail.render import html_to_text, preferred_parts
 from tuimail.mail.sanitize import sanitize
-from tuimail.model import Address, Draft
+from tuimail.model import Address, Draft, Envelope
 
 # "Re:", "RE :", "Re[2]:", and the common translations (AW: German, SV: Nordic, Antw: Dutch).
 _REPLY_PREFIX = re.compile(r"^\s*(?:(?:re|aw|sv|antw)(?:\[\d+\])?\s*:\s*)+", re.IGNORECASE)
@@ -123,3 +124,30 @@ def forward_draft(parsed: ParsedMessage, *, sender: Address) -> Draft:
         names = ", ".join(sanitize(a.filename) or "(unnamed)" for a in parsed.attachments)
         lines += ["", f"(Attachments of the original, not included: {names})"]
     return Draft(from_=sender, subject=forward_subject(env.subject), body="\n".join(lines) + "\n")
+
+
+def forward_attached_draft(envelope: Envelope, stored_id: int, *, sender: Address) -> Draft:
+    """A forward of the stored message `stored_id` as an attachment (message/rfc822, its bytes
+    as they are): "Fwd: subject", no quoted text."""
+    return Draft(
+        from_=sender,
+        subject=forward_subject(envelope.subject),
+        attached_messages=(stored_id,),
+    )
+
+
+def draft_from_message(parsed: ParsedMessage, *, sender: Address) -> Draft:
+    """A draft saved by a mail client (a message in a Drafts folder), to edit and send from
+    `sender`: its recipients, subject, text and threading headers. Its attachments are not
+    carried over (a draft's attachments are files)."""
+    env = parsed.envelope
+    return Draft(
+        from_=sender,
+        to=env.to,
+        cc=env.cc,
+        bcc=env.bcc,
+        subject=env.subject,
+        body=original_text(parsed),
+        in_reply_to=env.in_reply_to,
+        references=env.references,
+    )
