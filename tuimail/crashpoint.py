@@ -39,6 +39,10 @@ KNOWN_CRASHPOINTS: dict[str, str] = {
     "smtp.after_data_end": "the final '.' went out (end of DATA committed); no reply read",
     "smtp.after_reply": "the server accepted the message; the outbox row still says 'sending'",
     "smtp.sent_appended": "the Sent copy was appended over IMAP; not yet recorded as done",
+    "drafts.appended": "a draft was appended to Drafts; older copies remain, nothing recorded",
+    "drafts.old_copies_deleted": "a draft's older server copies are deleted; the new one is not"
+    " recorded",
+    "drafts.discarded_removed": "a discarded draft's server copies are deleted; its row remains",
 }
 
 
