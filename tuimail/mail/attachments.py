@@ -6,17 +6,40 @@ keep the parts), so `AttachmentInfo.index` from the parsed message names the sam
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass
 from email.message import Message
 from email.parser import BytesParser
 
 from tuimail.mail import parse
 from tuimail.mail.sanitize import sanitize_line
+from tuimail.model import AttachmentInfo
 
 MAX_NAME_BYTES = 200  # well under the 255 bytes most file systems allow
 # Names that Windows reserves (a file saved here may be copied there): CON, PRN, AUX, NUL, COM1...
 _RESERVED = re.compile(r"^(con|prn|aux|nul|com[0-9]|lpt[0-9])(\..*)?$", re.IGNORECASE)
+
+
+@dataclass(frozen=True, slots=True)
+class OmittedPart:
+    """A part whose body a partial message (the text fetched without the attachments) lacks."""
+
+    section: str  # IMAP section of the part ("2", "1.3"); "1" for a message that is one part
+    content_type: str  # lower case type/subtype
+    filename: str  # as declared by the sender (untrusted), "" when none
+    size: int  # encoded octets, as the server's BODYSTRUCTURE reports them
+
+
+@dataclass(frozen=True, slots=True)
+class ListedAttachment:
+    """An attachment of a message as the view lists it; `local` is False when its bytes were
+    left out of a partial message (then `info.size` is estimated from the encoded size)."""
+
+    info: AttachmentInfo
+    local: bool
 
 
 class _PartKeepingWalker(parse._BodyWalker):
@@ -75,3 +98,83 @@ def safe_filename(name: str, fallback: str) -> str:
         stem = stem[:-1]
     text = (stem + suffix).strip()
     return text or fallback
+
+
+def _imap_sections(msg: Message) -> dict[int, str]:
+    """id(part) -> IMAP section number of every part the walker can visit (RFC 3501 6.4.5).
+
+    Only multiparts are descended into, as the walker does (a forwarded message is one part).
+    """
+    sections: dict[int, str] = {}
+
+    def visit(part: Message, section: str) -> None:
+        sections[id(part)] = section or "1"
+        payload = part.get_payload()
+        if parse._part_headers(part).content_type.startswith("multipart/") and isinstance(
+            payload, list
+        ):
+            for number, child in enumerate(payload, 1):
+                visit(child, f"{section}.{number}" if section else str(number))
+
+    visit(msg, "")
+    return sections
+
+
+def _decoded_estimate(part: Message, encoded: int) -> int:
+    """About how many bytes `encoded` octets of a part's body decode to."""
+    encoding = str(part.get("content-transfer-encoding", "")).strip().lower()
+    if encoding == "base64":
+        lines = -(-encoded // 78)  # 76 characters and CRLF per line, as senders write it
+        return max(0, (encoded - 2 * lines) * 3 // 4)
+    return encoded
+
+
+def listed_attachments(raw: bytes, omitted: Iterable[OmittedPart] = ()) -> list[ListedAttachment]:
+    """The attachments of a message in index order, each marked local or not.
+
+    `omitted` are the parts a partial message lacks (see `tuimail.store.read.partial_body`):
+    an attachment in one of those sections is not local, and its size comes from the server's
+    encoded size. With nothing omitted every attachment is local.
+    """
+    parsed = parse.parse_message(raw)
+    missing = {part.section: part for part in omitted}
+    if parsed.raw_only or not parsed.attachments:
+        return []
+    if not missing:
+        return [ListedAttachment(info, True) for info in parsed.attachments]
+    try:
+        msg = BytesParser(policy=parse._parsing_policy()).parsebytes(raw)
+        walker = _PartKeepingWalker()
+        walker.walk(msg, None, "", 0)
+        sections = _imap_sections(msg)
+        parts = walker.parts
+    except Exception:  # parse_message coped with these bytes; keep never-raise here too
+        return [ListedAttachment(info, True) for info in parsed.attachments]
+    listed = []
+    for info, part in zip(parsed.attachments, parts, strict=False):
+        gone = missing.get(sections.get(id(part), ""))
+        if gone is None:
+            listed.append(ListedAttachment(info, True))
+        else:
+            size = _decoded_estimate(part, gone.size)
+            listed.append(ListedAttachment(dataclasses.replace(info, size=size), False))
+    return listed
+
+
+def render_partial(raw: bytes, omitted: Iterable[OmittedPart]) -> str:
+    """The message view's text for a partial message: the body as for a full one, then the
+    attachments, those not downloaded marked so. Sanitized, like `render.render_message`."""
+    from tuimail.mail.render import attachment_line, render_message
+
+    parsed = parse.parse_message(raw)
+    if parsed.raw_only:
+        return render_message(parsed, raw)
+    body = render_message(dataclasses.replace(parsed, attachments=()), raw)
+    lines = [
+        attachment_line(item.info) + ("" if item.local else " (not downloaded)")
+        for item in listed_attachments(raw, omitted)
+    ]
+    if not lines:
+        return body
+    listing = "\n".join(lines)
+    return f"{body}\n\n{listing}" if body else listing

@@ -6,15 +6,20 @@ is stored: envelope columns, sort keys, thread id and the full-text row.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from tuimail.model import Envelope
 from tuimail.store import codec
 from tuimail.store.db import StoreError, transaction
+
+if TYPE_CHECKING:
+    from tuimail.mail.attachments import OmittedPart
 
 # How many referenced msg-ids of one message threading looks at (the newest ones): a hostile
 # References header must not make storing a message expensive.
@@ -168,6 +173,45 @@ def store_bodies(
             _insert_body(conn, revision, message_id, raw, index.body_text, index.has_attachments)
             stored += 1
     return stored
+
+
+def store_partial_body(
+    conn: sqlite3.Connection,
+    message_id: int,
+    raw: bytes,
+    omitted: Sequence[OmittedPart],
+    index: BodyIndex | None = None,
+) -> bool:
+    """Keep a message's text without its attachments (schema 2's partial_bodies); True when
+    stored.
+
+    `raw` is the message rebuilt from its header, its parts' MIME headers and its text bodies;
+    `omitted` the parts whose bodies it lacks. The body text is indexed for search as for a
+    full body and the message is marked as having attachments, but `body_local` stays 0: the
+    exact bytes are not local. A message whose full body is local is left alone (False); an
+    earlier partial body is replaced. A full body stored later removes the partial row in the
+    same transaction (`store_bodies`).
+    """
+    index = index or index_body(raw)
+    encoded = json.dumps([dataclasses.asdict(part) for part in omitted], ensure_ascii=False)
+    with transaction(conn) as revision:
+        row = conn.execute("SELECT body_local FROM messages WHERE id = ?", (message_id,)).fetchone()
+        if row is None:
+            raise StoreError(f"message {message_id} is not in the store")
+        if row[0]:
+            return False
+        conn.execute(
+            "INSERT OR REPLACE INTO partial_bodies (message_id, raw, omitted) VALUES (?, ?, ?)",
+            (message_id, raw, encoded),
+        )
+        conn.execute(
+            "UPDATE messages SET has_attachments = 1, revision = ? WHERE id = ?",
+            (revision, message_id),
+        )
+        conn.execute(
+            "UPDATE messages_fts SET body = ? WHERE rowid = ?", (index.body_text, message_id)
+        )
+    return True
 
 
 def _check_incoming(item: IncomingMessage) -> None:
@@ -338,6 +382,8 @@ def _insert_body(
     has_attachments: bool,
 ) -> None:
     conn.execute("INSERT INTO bodies (message_id, raw) VALUES (?, ?)", (message_id, raw))
+    # The exact bytes make a partial body (text without attachments) redundant.
+    conn.execute("DELETE FROM partial_bodies WHERE message_id = ?", (message_id,))
     conn.execute(
         "UPDATE messages SET body_local = 1, has_attachments = ?, revision = ?,"
         " size = CASE WHEN size = 0 THEN ? ELSE size END WHERE id = ?",

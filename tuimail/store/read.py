@@ -13,11 +13,14 @@ import sqlite3
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tuimail.model import Envelope, FolderRole, Protocol
 from tuimail.store import codec
 from tuimail.store.db import snapshot
+
+if TYPE_CHECKING:
+    from tuimail.mail.attachments import OmittedPart
 
 # SQLite allows many more host parameters; smaller chunks keep statements cheap to prepare.
 _CHUNK = 500
@@ -279,6 +282,37 @@ def body(conn: sqlite3.Connection, message_id: int) -> bytes | None:
     """The exact bytes of a message, or None when its body is not local."""
     found = conn.execute("SELECT raw FROM bodies WHERE message_id = ?", (message_id,)).fetchone()
     return None if found is None else bytes(found[0])
+
+
+@dataclass(frozen=True, slots=True)
+class PartialBody:
+    """A message's text without its attachments (see `write.store_partial_body`): `raw` is
+    rebuilt, never the server's bytes; `omitted` lists the parts whose bodies it lacks."""
+
+    raw: bytes
+    omitted: tuple[OmittedPart, ...]
+
+
+def partial_body(conn: sqlite3.Connection, message_id: int) -> PartialBody | None:
+    """The partial body of a message, or None when there is none (no body, or the full one)."""
+    from tuimail.mail.attachments import OmittedPart
+
+    found = conn.execute(
+        "SELECT raw, omitted FROM partial_bodies WHERE message_id = ?", (message_id,)
+    ).fetchone()
+    if found is None:
+        return None
+    omitted = []
+    for item in json.loads(found[1] or "[]"):
+        omitted.append(
+            OmittedPart(
+                section=str(item.get("section", "")),
+                content_type=str(item.get("content_type", "")),
+                filename=str(item.get("filename") or ""),
+                size=int(item.get("size") or 0),
+            )
+        )
+    return PartialBody(bytes(found[0]), tuple(omitted))
 
 
 def uid_flags(conn: sqlite3.Connection, folder_id: int) -> dict[int, frozenset[str]]:

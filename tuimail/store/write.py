@@ -20,6 +20,7 @@ from tuimail.store.ingest import (
     store_body,
     store_message,
     store_messages,
+    store_partial_body,
 )
 
 __all__ = [
@@ -40,6 +41,7 @@ __all__ = [
     "store_body",
     "store_message",
     "store_messages",
+    "store_partial_body",
     "update_folder_state",
     "upsert_folder",
 ]

@@ -911,12 +911,23 @@ class ImapSync:
         self._changed([folder_id])
         return len(batch.bodies)
 
-    def fetch_body(self, message_id: int) -> bytes:
-        """The exact bytes of one message, from the store or fetched now (BODY.PEEK, so \\Seen
-        is not set) and kept. Raises MessageGoneError when the server no longer has it."""
+    def fetch_body(self, message_id: int, *, full: bool = False) -> bytes:
+        """Fetch one message's body (BODY.PEEK, so \\Seen is not set) and keep it; returns the
+        bytes kept. Raises MessageGoneError when the server no longer has the message.
+
+        Without `full`, a message with attachments (as its BODYSTRUCTURE shows) gets only its
+        text: the header, every part's MIME header and the text bodies in one FETCH, rebuilt
+        and kept as a partial body (`imap_structure`), and the rebuilt bytes are returned. A
+        message without attachments, or whose structure lacks the boundaries, is fetched whole
+        as with `full`: its exact bytes are kept (replacing a partial body) and returned.
+        """
         body = read.body(self.conn, message_id)
         if body is not None:
             return body
+        if not full:
+            partial = read.partial_body(self.conn, message_id)
+            if partial is not None:
+                return partial.raw
         row = read.row(self.conn, message_id)
         if row is None:
             raise MessageGoneError(f"message {message_id} is not in the store")
@@ -926,12 +937,39 @@ class ImapSync:
         selected = self._select(info.name)
         if info.uidvalidity is not None and selected.uidvalidity != info.uidvalidity:
             raise MessageGoneError("the folder changed on the server; sync it again")
+        if not full:
+            rebuilt = self._fetch_text_only(message_id, row.uid)
+            if rebuilt is not None:
+                self._changed([row.folder_id])
+                return rebuilt
         data, _ = imap_ext.uid_fetch(self.client, str(row.uid), BODY_ITEMS)
         raw = data.get(row.uid, {}).get(b"BODY[]")
         if not isinstance(raw, bytes):
             raise MessageGoneError("the message is no longer on the server")
         write.store_body(self.conn, message_id, raw)
         self._changed([row.folder_id])
+        return raw
+
+    def _fetch_text_only(self, message_id: int, uid: int) -> bytes | None:
+        """Fetch and keep a message's text without its attachments; None when the message has
+        none, or its structure cannot be rebuilt (then the caller fetches it whole)."""
+        from tuimail.sync import imap_structure  # the email package: only when a body is opened
+
+        data, _ = imap_ext.uid_fetch(self.client, str(uid), ("UID", "BODYSTRUCTURE"))
+        if uid not in data:
+            raise MessageGoneError("the message is no longer on the server")
+        plan = imap_structure.plan_partial(data[uid].get(b"BODYSTRUCTURE"))
+        if plan is None:
+            return None
+        data, _ = imap_ext.uid_fetch(self.client, str(uid), ("UID", *plan.items))
+        if uid not in data:
+            raise MessageGoneError("the message is no longer on the server")
+        try:
+            raw, omitted = plan.rebuild(data[uid])
+        except imap_structure.StructureError as exc:
+            log.info("message %s: fetching it whole: %s", message_id, exc)
+            return None
+        write.store_partial_body(self.conn, message_id, raw, omitted)
         return raw
 
     # --- helpers

@@ -1,6 +1,6 @@
-"""Fetch one message's body on demand (the app calls this from a worker when a message whose
-body is not local is opened). Reports through `emit` like the sync; never raises for server,
-network or store trouble.
+"""Fetch one message's body on demand: the app calls this from a worker when a message whose
+body is not local is opened (its text), or when the user wants its attachments (all of it).
+Reports through `emit` like the sync; never raises for server, network or store trouble.
 """
 
 from __future__ import annotations
@@ -25,11 +25,14 @@ def fetch_body(
     emit: Emit,
     *,
     cancel: threading.Event | None = None,
+    full: bool = False,
 ) -> bool:
     """Fetch and store the body of message `message_id` of an IMAP account; True when stored.
 
-    The engine emits StoreChanged for the message's folder once the body is committed. No sync
-    lock is taken: storing one body is idempotent and does not disturb a running sync.
+    Without `full` a message with attachments gets its text only (a partial body, see
+    `ImapSync.fetch_body`); with it, the exact bytes of the whole message. The engine emits
+    StoreChanged for the message's folder once the body is committed. No sync lock is taken:
+    storing one body is idempotent and does not disturb a running sync.
     """
     from tuimail.secrets import get_password
     from tuimail.sync import imap
@@ -54,7 +57,7 @@ def fetch_body(
             server, ca_file=account.ca_file, password=lambda: get_password(account, Protocol.IMAP)
         )
         engine = imap.ImapSync(conn, account.name, client, emit=emit, cancel=cancel)
-        engine.fetch_body(message_id)
+        engine.fetch_body(message_id, full=full)
         return True
     except ConnectError as exc:
         if exc.kind in (FailureKind.AUTH_FAILED, FailureKind.PASSWORD_UNAVAILABLE):
