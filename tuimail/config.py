@@ -92,6 +92,9 @@ class UiConfig:
     """Settings of the terminal app."""
 
     theme: str | None = None
+    # The main screen's initial pane sizes (keys change them while the app runs).
+    folder_width: int | None = None  # columns; None: a quarter of the terminal, 16 to 28
+    list_percent: int = 45  # the message list's share of the height beside the folders
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,6 +194,22 @@ class _Checks:
         return value
 
     @staticmethod
+    def folder_width(value: Any, key: str) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise _Invalid(f"must be a whole number of columns, not {_toml_type(value)}")
+        if not 12 <= value <= 120:
+            raise _Invalid("must be between 12 and 120 columns")
+        return value
+
+    @staticmethod
+    def list_percent(value: Any, key: str) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise _Invalid(f"must be a whole number (percent), not {_toml_type(value)}")
+        if not 15 <= value <= 85:
+            raise _Invalid("must be between 15 and 85 (percent)")
+        return value
+
+    @staticmethod
     def file(value: Any, key: str) -> Path:
         path = Path(_Checks.nonempty(value, key)).expanduser()
         if not path.is_file():
@@ -202,7 +221,11 @@ class _Invalid(Exception):
     """Raised by a checker; turned into a ConfigError with file and key."""
 
 
-UI_KEYS: dict[str, Checker] = {"theme": _Checks.nonempty}
+UI_KEYS: dict[str, Checker] = {
+    "theme": _Checks.nonempty,
+    "folder_width": _Checks.folder_width,
+    "list_percent": _Checks.list_percent,
+}
 ACCOUNT_KEYS: dict[str, Checker] = {
     "address": _Checks.address,
     "display_name": _Checks.string,
@@ -244,6 +267,9 @@ KEY_ACTIONS: tuple[str, ...] = (
     "quit", "next-pane", "back", "search", "help", "toggle-read", "toggle-flag", "delete",
     "compose", "reply", "reply-all", "forward", "outbox", "sort", "health", "get-mail",
     "save-attachments", "add-account",
+    # main screen: panes
+    "folders-pane", "view-pane", "folders-narrower", "folders-wider", "view-smaller",
+    "view-larger",
     # message list
     "up", "down", "page-up", "page-down", "first", "last", "open", "threads", "thread-fold",
     # composer

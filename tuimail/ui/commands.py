@@ -6,11 +6,12 @@ shown sanitized and as plain Text, never as markup.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 
 from rich.text import Text
 from textual.binding import Binding
 from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.keys import format_key
 
 from tuimail.mail.sanitize import sanitize_line
 from tuimail.store import read
@@ -26,6 +27,8 @@ class TuimailCommands(Provider):
         main = next((s for s in self.app.screen_stack if isinstance(s, MainScreen)), screen)
         if not isinstance(main, MainScreen):
             return
+        # The keys in force: [keys] in the config replaces the defaults.
+        keymap: Mapping[str, str] = getattr(getattr(self.app, "config", None), "keys", {})
         for binding in MainScreen.BINDINGS:
             if isinstance(binding, Binding) and binding.description:
                 action = binding.action
@@ -33,7 +36,9 @@ class TuimailCommands(Provider):
                 def run(action: str = action) -> object:
                     return main.run_action(action)
 
-                yield binding.description, run, f"action ({binding.key})"
+                keys = keymap.get(binding.id or "", binding.key)
+                shown = ", ".join(format_key(key.strip()) for key in keys.split(","))
+                yield binding.description, run, f"action ({shown})"
         for folder in read.folders(main.conn):
             name = sanitize_line(f"{folder.account}/{folder.name}")
 

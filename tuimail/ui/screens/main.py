@@ -30,6 +30,7 @@ from tuimail.store import ops, outbox, read
 from tuimail.store import search as store_search
 from tuimail.ui.format import addresses_text, body_text
 from tuimail.ui.messages import AccountStatus, BodyWanted, IntentQueued, StoreUpdated
+from tuimail.ui.panes import PANE_BINDINGS, PaneLayout
 from tuimail.ui.save import save_attachments
 from tuimail.ui.screens.composer import ComposerScreen, Sender
 from tuimail.ui.screens.health import HealthScreen
@@ -56,6 +57,7 @@ class MainScreen(Screen[None]):
     BINDINGS = [
         Binding("q", "app.quit", "Quit", id="quit"),
         Binding("tab", "focus_next", "Next pane", show=True, id="next-pane"),
+        *PANE_BINDINGS,
         Binding("escape", "back", "Back to the list / end a search", show=False, id="back"),
         Binding("slash", "search", "Search this folder", id="search"),
         Binding("question_mark", "help", "Keys", id="help"),
@@ -84,6 +86,7 @@ class MainScreen(Screen[None]):
         self.current_place: tuple[int, ...] | None = None
         self.unified_inbox: tuple[int, ...] = ()
         self._show_timer: Timer | None = None
+        self.panes = PaneLayout()  # for the running app only; [ui] gives the initial sizes
 
     @property
     def current_folder_id(self) -> int | None:
@@ -104,6 +107,7 @@ class MainScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
+        self._start_panes()
         infos = self._load_folders()
         if self.unified_inbox:
             self.show_place(self.unified_inbox)
@@ -235,6 +239,7 @@ class MainScreen(Screen[None]):
         row = read.row(self.conn, event.message_id)
         if row is not None and SEEN not in row.flags:
             self._act(ops.OpKind.SEEN, row)
+        self._show_view()
         self.query_one("#view", VerticalScroll).focus()
 
     # --- actions on messages: intents written to the store, replayed to the server by the app
@@ -314,6 +319,53 @@ class MainScreen(Screen[None]):
         if messages.place is None and self.current_place is not None:
             self.show_place(self.current_place)  # end the search
         messages.focus()
+
+    # --- panes: shown or hidden, wider or narrower, for the running app
+
+    def _start_panes(self) -> None:
+        ui = self.app.config.ui  # type: ignore[attr-defined]
+        self.panes.folder_width = ui.folder_width
+        self.panes.list_percent = ui.list_percent
+        self._apply_panes()
+
+    def _apply_panes(self) -> None:
+        self.panes.apply(
+            self.query_one("#folders"), self.query_one(MessageList), self.query_one("#view")
+        )
+        focused = self.focused
+        if focused is not None and not focused.display:
+            self.query_one(MessageList).focus()  # the pane with the focus was hidden
+
+    def _show_view(self) -> None:
+        """Opening a message shows the message view if it was off."""
+        if not self.panes.view:
+            self.panes.view = True
+            self._apply_panes()
+
+    def action_toggle_folders(self) -> None:
+        """Hide or show the folder pane."""
+        self.panes.folders = not self.panes.folders
+        self._apply_panes()
+
+    def action_toggle_view(self) -> None:
+        """Hide or show the message view (the list then takes the whole height)."""
+        self.panes.view = not self.panes.view
+        self._apply_panes()
+
+    def action_resize_folders(self, steps: int) -> None:
+        """Widen (steps > 0) or narrow the folder pane, showing it if it was off."""
+        folders = self.query_one("#folders")
+        if self.panes.folders:
+            self.panes.resize_folders(steps, folders.outer_size.width, self.size.width)
+        self.panes.folders = True
+        self._apply_panes()
+
+    def action_resize_view(self, steps: int) -> None:
+        """Give the message view more (steps > 0) or less height, showing it if it was off."""
+        if self.panes.view:
+            self.panes.resize_view(steps)
+        self.panes.view = True
+        self._apply_panes()
 
     # --- writing: the composer gets a Sender from the app (which knows the config)
 
