@@ -1,5 +1,10 @@
 """Draft -> RFC 5322 bytes, ready for SMTP (CRLF line ends, 7-bit clean).
 
+`compose_message` leaves the attachments' bodies in their files: it returns the message as
+segments (bytes, and files to be base64-encoded), its exact size, and `chunks()`, which reads and
+encodes each file a chunk at a time. So a 50 MB attachment goes into the outbox without ever
+being in memory whole; `compose` joins the same chunks for callers that want bytes.
+
 Bcc is deliberately not written into the message: whoever sends it (the outbox sender) adds the
 draft's Bcc addresses to the SMTP envelope (RCPT TO) only, so no recipient learns about them.
 
@@ -10,10 +15,12 @@ instead of being folded or dropped silently.
 
 from __future__ import annotations
 
+import base64
 import mimetypes
 import re
 import secrets
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from email import headerregistry, policy, utils
 from email.header import Header
@@ -146,18 +153,114 @@ def _msg_id(value: str, field: str) -> str:
     return f"<{bare}>"
 
 
-def _attach(msg: EmailMessage, path_text: str) -> None:
+# Base64 as the email package writes it: 57 bytes become a 76-character line (policy.SMTP's
+# max_line_length of 78, rounded down to whole 4-character groups) plus CRLF.
+_B64_LINE_BYTES = 57
+_B64_LINE_CHARS = 76
+# Bytes of a file read and encoded at a time: whole lines, about 1 MiB.
+_CHUNK_LINES = 18_396
+_CHUNK_BYTES = _B64_LINE_BYTES * _CHUNK_LINES
+
+
+def base64_size(size: int) -> int:
+    """The length of `size` bytes as a base64 body: 76-character lines, each ending in CRLF."""
+    lines, rest = divmod(size, _B64_LINE_BYTES)
+    return lines * (_B64_LINE_CHARS + 2) + (4 * -(-rest // 3) + 2 if rest else 0)
+
+
+@dataclass(frozen=True, slots=True)
+class FileBody:
+    """An attachment's body that stays in its file until the message is written out."""
+
+    path: Path
+    size: int  # of the file, when the message was composed
+
+    @property
+    def encoded_size(self) -> int:
+        """Its length in the message (base64 lines)."""
+        return base64_size(self.size)
+
+    def chunks(self) -> Iterator[bytes]:
+        """The base64 body, about a megabyte at a time. Raises ComposeError when the file
+        cannot be read or no longer has the size it had when the message was composed."""
+        done = 0
+        try:
+            with self.path.open("rb") as handle:
+                while chunk := handle.read(_CHUNK_BYTES):
+                    done += len(chunk)
+                    if done > self.size:
+                        break
+                    # encodebytes writes 57-byte lines; whole-line chunks join seamlessly.
+                    yield base64.encodebytes(chunk).replace(b"\n", b"\r\n")
+        except OSError as exc:
+            raise ComposeError(
+                f"cannot read attachment {str(self.path)!r}: {exc.strerror or exc}"
+            ) from exc
+        if done != self.size:
+            raise ComposeError(
+                f"the attachment {str(self.path)!r} changed while the message was being written"
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class ComposedMessage:
+    """A composed message: its bytes in order, with attachment bodies still in their files."""
+
+    segments: tuple[bytes | FileBody, ...]
+
+    @property
+    def size(self) -> int:
+        """The exact length of the message in bytes."""
+        return sum(s.encoded_size if isinstance(s, FileBody) else len(s) for s in self.segments)
+
+    def chunks(self) -> Iterator[bytes]:
+        """The message's bytes, in pieces of at most about a megabyte (see FileBody.chunks)."""
+        for segment in self.segments:
+            if isinstance(segment, FileBody):
+                yield from segment.chunks()
+            elif segment:
+                yield segment
+
+    def as_bytes(self) -> bytes:
+        """The whole message at once (for small messages and tests)."""
+        return b"".join(self.chunks())
+
+
+def _attach(msg: EmailMessage, path_text: str) -> tuple[bytes, FileBody]:
+    """Add an attachment part whose body is a placeholder; returns the placeholder's line in
+    the generated message and the file body that replaces it."""
     path = Path(path_text)
     try:
-        data = path.read_bytes()
+        if not path.is_file():
+            raise IsADirectoryError(21, "not a regular file")
+        size = path.stat().st_size
+        with path.open("rb"):  # readable now, not only when the message is written out
+            pass
     except OSError as exc:
         raise ComposeError(f"cannot read attachment {path_text!r}: {exc.strerror or exc}") from exc
     content_type, encoding = mimetypes.guess_type(path.name)
     if content_type is None or encoding is not None:  # e.g. .tar.gz: send the bytes as they are
         content_type = "application/octet-stream"
     maintype, _, subtype = content_type.partition("/")
+    # A random placeholder (one base64 line) that cannot occur elsewhere in the message: the
+    # email package writes the part's headers, and the file's base64 takes the line's place.
+    token = secrets.token_bytes(45)
     # The email package writes non-ASCII names with RFC 2231 (filename*=utf-8''...).
-    msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=path.name)
+    msg.add_attachment(token, maintype=maintype, subtype=subtype, filename=path.name)
+    return base64.b64encode(token) + b"\r\n", FileBody(path, size)
+
+
+def _split_at_placeholders(
+    generated: bytes, placeholders: Sequence[tuple[bytes, FileBody]]
+) -> ComposedMessage:
+    segments: list[bytes | FileBody] = []
+    start = 0
+    for line, body in placeholders:
+        at = generated.index(line, start)
+        segments += [generated[start:at], body]
+        start = at + len(line)
+    segments.append(generated[start:])
+    return ComposedMessage(tuple(segments))
 
 
 def compose(
@@ -175,6 +278,20 @@ def compose(
     `draft.attached_messages`, read by the caller) attached as message/rfc822. Raises
     ComposeError on a line break in any header value, a bad address, an extra header that
     would replace a managed one, or an attachment that cannot be read.
+    """
+    return compose_message(draft, message_id=message_id, date=date, messages=messages).as_bytes()
+
+
+def compose_message(
+    draft: Draft,
+    *,
+    message_id: str | None = None,
+    date: datetime | None = None,
+    messages: Sequence[bytes] = (),
+) -> ComposedMessage:
+    """Compose a draft as `compose` does, leaving the attachments' bodies in their files until
+    `chunks()` reads them (see the module docstring). Raises ComposeError as `compose` does;
+    `chunks()` raises it when a file can no longer be read or changed size meanwhile.
     """
     msg = EmailMessage(policy=_POLICY)
     _set_addresses(msg, "From", (draft.from_,))
@@ -202,13 +319,12 @@ def compose(
         msg[name] = _check_value(f"header {name}", value)
 
     msg.set_content(draft.body, subtype="plain", charset="utf-8")
-    for path in draft.attachments:
-        _attach(msg, path)
+    placeholders = [_attach(msg, path) for path in draft.attachments]
     for part in msg.iter_attachments():
         del part["MIME-Version"]  # belongs in the top-level header only
     if messages:
-        return _with_messages(msg, messages)
-    return msg.as_bytes()
+        return _split_at_placeholders(_with_messages(msg, messages), placeholders)
+    return _split_at_placeholders(msg.as_bytes(), placeholders)
 
 
 def _crlf(raw: bytes) -> bytes:

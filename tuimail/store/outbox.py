@@ -11,6 +11,11 @@ Every transition is one committed transaction that also appends to the item's hi
 the server's reply), and a transition from the wrong state raises IllegalTransition. The
 Message-ID is fixed when a message is queued, so a retry (and the Sent copy) can find it.
 
+A large message never has to be in memory whole: `enqueue` takes a `MessageSource` (its size and
+its bytes in chunks) and writes it into the row through SQLite's incremental blob I/O, and
+`raw_chunks` reads it back the same way. (Any UPDATE of an outbox row still makes SQLite copy the
+row, the message included, twice in memory for a moment: the raw column is not the row's last.)
+
 A sender that dies leaves its item in 'sending'. `recover_interrupted`, run by the next sender
 while it holds the account's lock, puts it back in the queue, unless `mark_data_end` had been
 committed (the final "." may have reached the server): then it becomes 'unknown' and the user
@@ -22,10 +27,10 @@ from __future__ import annotations
 import enum
 import json
 import sqlite3
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from tuimail.store import codec
 from tuimail.store.db import StoreError, transaction
@@ -50,6 +55,24 @@ _FROM: dict[OutboxState, frozenset[OutboxState]] = {
     OutboxState.QUEUED: frozenset({OutboxState.SENDING, OutboxState.FAILED, OutboxState.UNKNOWN}),
 }
 _CANCELLABLE = frozenset({OutboxState.QUEUED, OutboxState.FAILED, OutboxState.UNKNOWN})
+
+
+# Bytes read from a stored message at a time.
+RAW_CHUNK = 1 << 20
+
+
+class MessageSource(Protocol):
+    """A message that is written into the outbox a chunk at a time (`compose.ComposedMessage`):
+    `size` is its exact length, `chunks()` yields its bytes in order."""
+
+    @property
+    def size(self) -> int:
+        """The exact length in bytes."""
+        ...
+
+    def chunks(self) -> Iterable[bytes]:
+        """The bytes, in order."""
+        ...
 
 
 class IllegalTransition(StoreError):
@@ -91,7 +114,7 @@ class HistoryEntry:
 def enqueue(
     conn: sqlite3.Connection,
     account_id: int,
-    raw: bytes,
+    raw: bytes | MessageSource,
     *,
     message_id: str,
     env_from: str,
@@ -103,7 +126,8 @@ def enqueue(
     """Queue a composed message; returns the outbox id. Commits before any network activity.
 
     `env_rcpts` includes Bcc. The message waits until `not_before` (the undo-send grace period)
-    or `scheduled_at` (send later), whichever is later.
+    or `scheduled_at` (send later), whichever is later. `raw` is the message's bytes, or a
+    `MessageSource` streamed into the row (whatever its chunks raise rolls the item back).
     """
     recipients = list(dict.fromkeys(env_rcpts))
     if not recipients:
@@ -116,16 +140,19 @@ def enqueue(
         codec.epoch(not_before) or stamp,
         codec.epoch(scheduled_at) or stamp,
     )
+    # A streamed message gets room of its size (zeroblob), then its bytes through the blob.
+    streamed = None if isinstance(raw, bytes) else raw
+    raw_value = "?" if streamed is None else "zeroblob(?)"
     with transaction(conn) as revision:
         item_id = int(
             conn.execute(
-                "INSERT INTO outbox (account_id, message_id, raw, env_from, env_rcpts, state,"
+                "INSERT INTO outbox (account_id, message_id, raw, env_from, env_rcpts, state,"  # noqa: S608
                 " next_attempt, scheduled_at, created, updated, revision)"
-                " VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?) RETURNING id",
+                f" VALUES (?, ?, {raw_value}, ?, ?, 'queued', ?, ?, ?, ?, ?) RETURNING id",
                 (
                     account_id,
                     message_id,
-                    raw,
+                    raw if streamed is None else streamed.size,
                     env_from,
                     json.dumps(recipients, ensure_ascii=False),
                     due,
@@ -136,8 +163,60 @@ def enqueue(
                 ),
             ).fetchall()[0][0]
         )
+        if streamed is not None:
+            _write_blob(conn, item_id, streamed)
         _history(conn, item_id, stamp, None, OutboxState.QUEUED, None, None)
         return item_id
+
+
+def _write_blob(conn: sqlite3.Connection, item_id: int, source: MessageSource) -> None:
+    size = source.size
+    with conn.blobopen("outbox", "raw", item_id) as blob:
+        written = 0
+        for chunk in source.chunks():
+            if written + len(chunk) > size:
+                raise StoreError("the message grew while it was written into the outbox")
+            blob.write(chunk)
+            written += len(chunk)
+    if written != size:
+        raise StoreError("the message shrank while it was written into the outbox")
+
+
+def enqueue_copy(
+    conn: sqlite3.Connection,
+    item_id: int,
+    *,
+    env_rcpts: Iterable[str],
+    not_before: datetime,
+    now: datetime | None = None,
+) -> int:
+    """Queue the message of `item_id` again, with its Message-ID, for other envelope recipients
+    (those a server refused for now); the bytes are copied inside the store. Returns the new id.
+    """
+    recipients = list(dict.fromkeys(env_rcpts))
+    if not recipients:
+        raise ValueError("a message needs at least one envelope recipient")
+    stamp = codec.now_epoch(now)
+    with transaction(conn) as revision:
+        found = conn.execute(
+            "INSERT INTO outbox (account_id, message_id, raw, env_from, env_rcpts, state,"
+            " next_attempt, created, updated, revision)"
+            " SELECT account_id, message_id, raw, env_from, ?, 'queued', ?, ?, ?, ?"
+            " FROM outbox WHERE id = ? RETURNING id",
+            (
+                json.dumps(recipients, ensure_ascii=False),
+                max(stamp, codec.epoch(not_before) or stamp),
+                stamp,
+                stamp,
+                revision,
+                item_id,
+            ),
+        ).fetchall()
+        if not found:
+            raise StoreError(f"outbox item {item_id} does not exist")
+        new_id = int(found[0][0])
+        _history(conn, new_id, stamp, None, OutboxState.QUEUED, None, None)
+        return new_id
 
 
 def begin_sending(
@@ -176,10 +255,20 @@ def mark_sent(
     *,
     details: Mapping[str, Any] | None = None,
     now: datetime | None = None,
+    sent_copy_done: bool = False,
 ) -> None:
-    """sending → sent, with the server's reply (and per-recipient replies in `details`)."""
+    """sending → sent, with the server's reply (and per-recipient replies in `details`).
+    `sent_copy_done` records at once that the Sent copy exists or is not wanted: one UPDATE
+    of the row instead of two (each copies a large message in SQLite's memory)."""
     _transition(
-        conn, item_id, OutboxState.SENT, reply, details, now=now, only_from={OutboxState.SENDING}
+        conn,
+        item_id,
+        OutboxState.SENT,
+        reply,
+        details,
+        now=now,
+        only_from={OutboxState.SENDING},
+        extra={"sent_copy_done": "1"} if sent_copy_done else None,
     )
 
 
@@ -343,6 +432,35 @@ def raw_message(conn: sqlite3.Connection, item_id: int) -> bytes:
     if found is None:
         raise StoreError(f"outbox item {item_id} does not exist")
     return bytes(found[0])
+
+
+def raw_size(conn: sqlite3.Connection, item_id: int) -> int:
+    """The length of the message's bytes (without reading them)."""
+    found = conn.execute("SELECT length(raw) FROM outbox WHERE id = ?", (item_id,)).fetchone()
+    if found is None:
+        raise StoreError(f"outbox item {item_id} does not exist")
+    return int(found[0])
+
+
+def raw_chunks(
+    conn: sqlite3.Connection, item_id: int, *, start: int = 0, chunk_size: int = RAW_CHUNK
+) -> Iterator[bytes]:
+    """The message's bytes from offset `start`, `chunk_size` at a time, read from the row as
+    they are asked for. Finish (or close) the iterator before the item changes state: SQLite
+    ends the read when the row is updated."""
+    try:
+        blob = conn.blobopen("outbox", "raw", item_id, readonly=True)
+    except sqlite3.OperationalError as exc:  # no such row
+        raise StoreError(f"outbox item {item_id} does not exist") from exc
+    with blob:
+        blob.seek(start)
+        while chunk := blob.read(chunk_size):
+            yield chunk
+
+
+def raw_head(conn: sqlite3.Connection, item_id: int, *, limit: int = 65_536) -> bytes:
+    """The start of the message, at most `limit` bytes: enough for its header as a rule."""
+    return next(raw_chunks(conn, item_id, chunk_size=limit), b"")
 
 
 def items(

@@ -12,6 +12,8 @@
 - `uid_transfer()`: UID COPY / UID MOVE returning the COPYUID (RFC 4315) the server reported,
   which imapclient leaves in imaplib's untagged responses; `search_message_ids()` finds a copy
   by its Message-ID where the server reports no COPYUID.
+- `append_streamed()`: APPEND whose literal is written from chunks as they come (imaplib needs
+  the whole message as one bytes object, and copies it once more to fix its line ends).
 - `SequenceSet`: a parsed sequence set kept as ranges, so `1:4294967295` from a hostile server
   costs two integers, not four billion.
 
@@ -26,10 +28,13 @@ import logging
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import imapclient
 import imapclient.exceptions
+from imapclient.datetime_util import datetime_to_INTERNALDATE
+from imapclient.imapclient import seq_to_parenstr
 from imapclient.response_parser import _convert_INTERNALDATE, parse_fetch_response
 
 # RFC 3501 numbers are 32-bit; anything else in a sequence set is malformed.
@@ -461,3 +466,66 @@ def _searchable(message_id: str) -> bool:
     """A Message-ID that can go into a quoted string as it is (no quotes, backslashes, controls,
     non-ASCII): anything else is not looked for."""
     return message_id.isascii() and all(ch not in '"\\' and 32 < ord(ch) < 127 for ch in message_id)
+
+
+# --- APPEND from chunks
+
+
+class _StreamedLiteral:
+    """Stands for a literal in imaplib's APPEND: its length, and the chunks to send for it."""
+
+    def __init__(self, size: int, chunks: Iterable[bytes]) -> None:
+        self.size = size
+        self.chunks = chunks
+
+    def __len__(self) -> int:
+        return self.size
+
+
+def append_streamed(
+    client: imapclient.IMAPClient,
+    folder: str,
+    size: int,
+    chunks: Iterable[bytes],
+    *,
+    flags: Sequence[str] = (),
+    msg_time: datetime | None = None,
+) -> str:
+    """APPEND a message of exactly `size` bytes (CRLF line ends) to `folder`, writing the
+    literal from `chunks` as they come; returns the server's OK text.
+
+    imaplib sends the command, waits for the server's go-ahead and sends the literal; only the
+    sending of the literal is replaced (for this call), so tags, the go-ahead and the tagged
+    reply are handled as for any command. Raises IMAPClientError when the server refuses, and
+    imaplib's abort (the connection is unusable) when the chunks do not add up to `size`.
+    """
+    imap = client._imap
+    literal = _StreamedLiteral(size, chunks)
+    send_bytes = imap.send
+
+    def send(data: Any) -> None:
+        if data is not literal:
+            send_bytes(data)
+            return
+        sent = 0
+        for chunk in literal.chunks:
+            sent += len(chunk)
+            if sent > size:
+                break
+            send_bytes(chunk)
+        if sent != size:
+            # The server still counts the literal's bytes: the connection cannot go on.
+            raise OSError(f"the message to append was not {size} bytes long")
+
+    time_arg = f'"{datetime_to_INTERNALDATE(msg_time)}"' if msg_time is not None else None
+    imap.send = send
+    try:
+        imap.literal = literal
+        typ, data = imap._simple_command(
+            "APPEND", client._normalise_folder(folder), seq_to_parenstr(flags), time_arg
+        )
+    finally:
+        del imap.send  # the class's own method again
+    if typ != "OK":
+        raise imapclient.exceptions.IMAPClientError(f"APPEND refused: {_text(data)}")
+    return _text(data)

@@ -34,11 +34,12 @@ import contextlib
 import email.parser
 import email.policy
 import email.utils
+import itertools
 import logging
 import re
 import sqlite3
 import threading
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -73,6 +74,7 @@ from tuimail.sync.events import (
     SyncProgress,
     SyncStarted,
 )
+from tuimail.sync.imap_ext import append_streamed
 from tuimail.sync.tls import printable_line
 
 log = logging.getLogger(__name__)
@@ -90,7 +92,7 @@ _TEMPORARY_KINDS = (
     FailureKind.NETWORK,
     FailureKind.PROTOCOL_ERROR,
 )
-_PERIOD_AT_LINE_START = re.compile(rb"(?m)^\.")
+_PERIOD_AFTER_LINE_END = re.compile(rb"\n\.")
 _LINE_END = re.compile(rb"\r\n|\r|\n")
 _PROGRESS_EVERY = 20
 
@@ -104,13 +106,47 @@ def backoff(attempts: int) -> timedelta:
     return min(BACKOFF_FIRST * (2 ** max(0, attempts - 1)), BACKOFF_MAX)
 
 
+class DotStuffer:
+    """A message as DATA carries it, one chunk at a time: CRLF line ends, a "." doubled at a
+    line start, ending in CRLF (without the final "."). A CR at the end of a chunk waits for
+    the next one (it may be half of a CRLF), and a chunk that starts a line knows it does.
+    """
+
+    def __init__(self) -> None:
+        self._at_line_start = True
+        self._held_cr = False
+        self._empty = True
+
+    def feed(self, chunk: bytes) -> bytes:
+        """The DATA bytes for the next chunk of the message (maybe fewer: see the class)."""
+        if self._held_cr:
+            chunk = b"\r" + chunk
+            self._held_cr = False
+        if chunk.endswith(b"\r"):
+            chunk = chunk[:-1]
+            self._held_cr = True
+        if not chunk:
+            return b""
+        self._empty = False
+        body = _PERIOD_AFTER_LINE_END.sub(b"\n..", _LINE_END.sub(b"\r\n", chunk))
+        if self._at_line_start and body.startswith(b"."):
+            body = b"." + body
+        self._at_line_start = body.endswith(b"\n")
+        return body
+
+    def finish(self) -> bytes:
+        """What ends the message: a held CR as a line end, or the CRLF a last line lacks."""
+        if self._held_cr or self._empty or not self._at_line_start:
+            self._held_cr, self._empty, self._at_line_start = False, False, True
+            return b"\r\n"
+        return b""
+
+
 def dot_stuffed(raw: bytes) -> bytes:
     """`raw` as DATA carries it: CRLF line ends, a "." doubled at a line start, ending in CRLF
     (without the final ".")."""
-    body = _LINE_END.sub(b"\r\n", raw)
-    if not body.endswith(b"\r\n"):
-        body += b"\r\n"
-    return _PERIOD_AT_LINE_START.sub(b"..", body)
+    stuffer = DotStuffer()
+    return stuffer.feed(raw) + stuffer.finish()
 
 
 class DataEndLost(Exception):
@@ -120,39 +156,54 @@ class DataEndLost(Exception):
 
 async def send_data(
     smtp: aiosmtplib.SMTP,
-    raw: bytes,
+    raw: bytes | Iterable[bytes],
     *,
     before_end: Callable[[], None],
     timeout: float | None = None,
+    size: int | None = None,
 ) -> aiosmtplib.SMTPResponse:
     """DATA for one message, with `before_end()` run (it commits `mark_data_end`) right before
     the final ".\\r\\n" is written. Returns the server's reply to the final "." (any code).
 
-    aiosmtplib's `SMTP.data()` writes the message and its final "." in one go, so this does the
-    same steps through its protocol object: DATA, read the 354, write the dot-stuffed message,
-    then the end marker. Raises SMTPResponseException when DATA itself is refused,
-    SMTPServerDisconnected / SMTPTimeoutError / OSError when the connection breaks before the
-    final ".", and DataEndLost when it breaks after it.
+    `raw` is the message, or its chunks with `size` its length: each chunk is dot-stuffed and
+    written as it comes, waiting while the connection's buffer is full, so a large message
+    never sits in memory whole. aiosmtplib's `SMTP.data()` writes the message and its final "."
+    in one go, so this does the same steps through its protocol object: DATA, read the 354,
+    write the dot-stuffed message, then the end marker. Raises SMTPResponseException when DATA
+    itself is refused, SMTPServerDisconnected / SMTPTimeoutError / OSError when the connection
+    breaks before the final ".", and DataEndLost when it breaks after it.
     """
+    if isinstance(raw, bytes):
+        raw, size = (raw,), len(raw)
+    elif size is None:
+        raise ValueError("send_data needs the size of a message given in chunks")
     start = await smtp.execute_command(b"DATA", timeout=timeout)
     if start.code != 354:
         raise aiosmtplib.SMTPDataError(start.code, start.message)
     protocol = smtp.protocol
     if protocol is None or protocol._command_lock is None:
         raise aiosmtplib.SMTPServerDisconnected("Connection lost")
-    body = dot_stuffed(raw)
-    half = len(body) // 2
+    stuffer = DotStuffer()
+    written = 0
     async with protocol._command_lock:
-        protocol.write(body[:half])
-        crashpoint("smtp.mid_data")
-        protocol.write(body[half:])
-        await protocol._drain_helper()  # wait while the transport's buffer is over its limit
+        for piece in _split_at(raw, size // 2):
+            if piece is None:
+                crashpoint("smtp.mid_data")
+                continue
+            body = stuffer.feed(piece)
+            written += len(body)
+            protocol.write(body)
+            await protocol._drain_helper()  # wait while the transport's buffer is over its limit
+        body = stuffer.finish()
+        written += len(body)
+        protocol.write(body)
+        await protocol._drain_helper()
         before_end()
         # Replies are kept only while one is expected: arm that before the end marker goes out.
         protocol._response_pending = True
         protocol.write(b".\r\n")
         crashpoint("smtp.after_data_end")
-        wire.debug("> <message, %d bytes> .", len(body))
+        wire.debug("> <message, %d bytes> .", written)
         try:
             reply = await protocol.read_response(timeout=timeout)
         except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError, OSError) as exc:
@@ -160,6 +211,26 @@ async def send_data(
             raise DataEndLost(str(exc) or type(exc).__name__) from exc
     wire.debug("< %d %s", reply.code, printable_line(reply.message, 500))
     return reply
+
+
+def _split_at(chunks: Iterable[bytes], offset: int) -> Iterator[bytes | None]:
+    """The chunks, with None where the byte at `offset` begins (a chunk is cut there)."""
+    done = 0
+    marked = False
+    for chunk in chunks:
+        if not marked and done + len(chunk) > offset:
+            cut = offset - done
+            if cut:
+                yield chunk[:cut]
+            yield None
+            marked = True
+            chunk = chunk[cut:]
+            done += cut
+        done += len(chunk)
+        if chunk:
+            yield chunk
+    if not marked:
+        yield None
 
 
 def sent_copy_bytes(raw: bytes, env_rcpts: Iterable[str]) -> bytes:
@@ -423,15 +494,17 @@ class OutboxSender:
         self, conn: sqlite3.Connection, account_id: int, smtp: aiosmtplib.SMTP, queued: OutboxItem
     ) -> ItemOutcome:
         item = outbox.begin_sending(conn, queued.id, now=self.now())
-        raw = outbox.raw_message(conn, item.id)
+        size = outbox.raw_size(conn, item.id)
         where = f"{self.server.host}:{self.server.port}"
         data_end = False
         try:
             options = (
-                ["BODY=8BITMIME"] if _is_8bit(raw) and smtp.supports_extension("8bitmime") else []
+                ["BODY=8BITMIME"]
+                if smtp.supports_extension("8bitmime") and _is_8bit(conn, item.id)
+                else []
             )
             if smtp.supports_extension("size"):
-                options.append(f"SIZE={len(raw)}")
+                options.append(f"SIZE={size}")
             mail = await smtp.execute_command(
                 b"MAIL", f"FROM:<{item.env_from}>".encode(), *(o.encode() for o in options)
             )
@@ -456,15 +529,21 @@ class OutboxSender:
                 outbox.mark_data_end(conn, item.id, now=self.now())
                 data_end = True
 
+            # Read from the row while it is written out; closed before the row changes again.
+            chunks = outbox.raw_chunks(conn, item.id)
             try:
-                reply = await send_data(smtp, raw, before_end=mark_end, timeout=self.timeout)
+                reply = await send_data(
+                    smtp, chunks, size=size, before_end=mark_end, timeout=self.timeout
+                )
             except aiosmtplib.SMTPDataError as exc:
                 answer = aiosmtplib.SMTPResponse(exc.code, exc.message)
                 return await self._refused(conn, smtp, item, "DATA", answer, refused)
+            finally:
+                chunks.close()
             if reply.code != 250:
                 return await self._refused(conn, smtp, item, "the end of DATA", reply, refused)
             crashpoint("smtp.after_reply")
-            return self._sent(conn, account_id, item, raw, reply, accepted, refused)
+            return self._sent(conn, account_id, item, reply, accepted, refused)
         except DataEndLost as exc:
             reason = (
                 f"the connection to {where} broke after the whole message was handed over, "
@@ -528,7 +607,6 @@ class OutboxSender:
         conn: sqlite3.Connection,
         account_id: int,
         item: OutboxItem,
-        raw: bytes,
         reply: aiosmtplib.SMTPResponse,
         accepted: Mapping[str, str],
         refused: Mapping[str, aiosmtplib.SMTPResponse],
@@ -541,24 +619,24 @@ class OutboxSender:
             details = {"recipients": {**accepted, **{r: _reply(a) for r, a in refused.items()}}}
             text += f" ({len(accepted)} of {len(item.env_rcpts)} recipients accepted)"
         later = [r for r, a in refused.items() if 400 <= a.code < 500]
-        with transaction(conn):
-            outbox.mark_sent(conn, item.id, text, details=details, now=self.now())
+        copy_here = not self.server.sent_copy or self.imap is None  # no APPEND to wait for
+        local_copy = copy_here and self.server.sent_copy
+        # One transaction only when there is more to write: an UPDATE inside a savepoint makes
+        # SQLite keep the row's old pages in memory, the whole message for a large one.
+        with transaction(conn) if local_copy or later else contextlib.nullcontext():
+            if local_copy:
+                self._store_local_copy(conn, account_id, item)
+            outbox.mark_sent(
+                conn, item.id, text, details=details, now=self.now(), sent_copy_done=copy_here
+            )
             if later:
-                outbox.enqueue(
+                outbox.enqueue_copy(
                     conn,
-                    item.account_id,
-                    raw,
-                    message_id=item.message_id,
-                    env_from=item.env_from,
+                    item.id,
                     env_rcpts=later,
                     not_before=self.now() + backoff(item.attempts),
                     now=self.now(),
                 )
-            if not self.server.sent_copy:
-                outbox.mark_sent_copy_done(conn, item.id)
-            elif self.imap is None:
-                self._store_local_copy(conn, account_id, item, raw)
-                outbox.mark_sent_copy_done(conn, item.id)
         return ItemOutcome(
             item.id, OutboxState.SENT, text, {r: _reply(a) for r, a in refused.items()}
         )
@@ -574,12 +652,13 @@ class OutboxSender:
     # --- the Sent copy
 
     def _store_local_copy(
-        self, conn: sqlite3.Connection, account_id: int, item: OutboxItem, raw: bytes
+        self, conn: sqlite3.Connection, account_id: int, item: OutboxItem
     ) -> None:
         if read.ids_by_message_id(conn, account_id, item.message_id):
             return  # a second item of the same message (recipients retried later)
         folder_id = write.upsert_folder(conn, account_id, SENT_FOLDER, role=FolderRole.SENT)
-        copy = sent_copy_bytes(raw, item.env_rcpts)
+        # The store keeps a message whole (it parses and indexes it), so this reads it whole.
+        copy = sent_copy_bytes(outbox.raw_message(conn, item.id), item.env_rcpts)
         store_messages(conn, folder_id, [IncomingMessage(raw=copy, flags=(SEEN,))], now=self.now())
 
     def _sent_copies(self, conn: sqlite3.Connection, account_id: int) -> int:
@@ -596,9 +675,8 @@ class OutboxSender:
             # only an item confirmed by the user gets here).
             for item in pending:
                 if self.server.sent_copy:
-                    raw = outbox.raw_message(conn, item.id)
                     with transaction(conn):
-                        self._store_local_copy(conn, account_id, item, raw)
+                        self._store_local_copy(conn, account_id, item)
                         outbox.mark_sent_copy_done(conn, item.id)
                 else:
                     outbox.mark_sent_copy_done(conn, item.id)
@@ -630,13 +708,9 @@ class OutboxSender:
             folder = self._imap_sent_folder(conn, account_id, client)
             client.select_folder(folder)
             for item in pending:
-                raw = outbox.raw_message(conn, item.id)
                 found = client.search(["HEADER", "Message-ID", item.message_id])
                 if not found:
-                    when = _message_date(raw) or self.now()
-                    client.append(
-                        folder, sent_copy_bytes(raw, item.env_rcpts), flags=(SEEN,), msg_time=when
-                    )
+                    self._append_copy(conn, client, folder, item)
                     crashpoint("smtp.sent_appended")
                 outbox.mark_sent_copy_done(conn, item.id)
                 done += 1
@@ -651,6 +725,31 @@ class OutboxSender:
                 f"sent, but the copy for the Sent folder waits: {printable_line(str(exc))}",
             ) from exc
         return done
+
+    def _append_copy(
+        self,
+        conn: sqlite3.Connection,
+        client: imapclient.IMAPClient,
+        folder: str,
+        item: OutboxItem,
+    ) -> None:
+        """APPEND the Sent copy of `item`: its header with the Bcc line, then the rest of the
+        message streamed from the outbox row into the IMAP literal."""
+        size = outbox.raw_size(conn, item.id)
+        head = _header_block(conn, item.id, size)
+        copy_head = sent_copy_bytes(head, item.env_rcpts)
+        chunks = outbox.raw_chunks(conn, item.id, start=len(head))
+        try:
+            append_streamed(
+                client,
+                folder,
+                len(copy_head) + size - len(head),
+                itertools.chain((copy_head,), chunks),
+                flags=(SEEN,),
+                msg_time=_message_date(head) or self.now(),
+            )
+        finally:
+            chunks.close()
 
     def _imap_sent_folder(
         self, conn: sqlite3.Connection, account_id: int, client: imapclient.IMAPClient
@@ -676,8 +775,22 @@ class OutboxSender:
         return SENT_FOLDER
 
 
-def _is_8bit(raw: bytes) -> bool:
-    return not raw.isascii()
+def _is_8bit(conn: sqlite3.Connection, item_id: int) -> bool:
+    with contextlib.closing(outbox.raw_chunks(conn, item_id)) as chunks:
+        return not all(chunk.isascii() for chunk in chunks)
+
+
+def _header_block(conn: sqlite3.Connection, item_id: int, size: int) -> bytes:
+    """The message's header lines up to the empty line (the whole message if it has none)."""
+    limit = 65_536
+    while True:
+        head = outbox.raw_head(conn, item_id, limit=limit)
+        end = head.find(b"\r\n\r\n")
+        if end >= 0:
+            return head[: end + 2]
+        if len(head) >= size:
+            return head
+        limit *= 4
 
 
 def _reply(reply: aiosmtplib.SMTPResponse) -> str:

@@ -1,16 +1,20 @@
-"""Pure parts of sending: dot-stuffing, backoff, the Sent copy's Bcc, preparing a message file,
-and why an item is still held."""
+"""Pure parts of sending: dot-stuffing (whole and chunk by chunk), backoff, the Sent copy's
+Bcc, preparing a message file, and why an item is still held."""
 
 from __future__ import annotations
 
+import itertools
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tuimail.commands.send import SendUsageError, held_reason, prepare_message
 from tuimail.config import AccountConfig
 from tuimail.store.outbox import OutboxItem, OutboxState
-from tuimail.sync.smtp import backoff, dot_stuffed, sent_copy_bytes
+from tuimail.sync.smtp import DotStuffer, _split_at, backoff, dot_stuffed, sent_copy_bytes
 
 ACCOUNT = AccountConfig(name="home", address="alice@example.org", display_name="Alice Ä")
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
@@ -104,3 +108,31 @@ def test_held_reasons_say_why_an_item_waits() -> None:
     assert "due" in held_reason(_item(next_attempt=NOW), NOW)
     assert "failed" in held_reason(_item(state=OutboxState.FAILED), NOW)
     assert "unknown" in held_reason(_item(state=OutboxState.UNKNOWN), NOW)
+
+
+def _reference_dot_stuffed(raw: bytes) -> bytes:
+    """DATA as the whole-message regexes make it (the definition the chunked one must meet)."""
+    body = re.sub(rb"\r\n|\r|\n", b"\r\n", raw)
+    if not body.endswith(b"\r\n"):
+        body += b"\r\n"
+    return re.sub(rb"(?m)^\.", b"..", body)
+
+
+@given(
+    raw=st.binary(max_size=60).map(lambda b: bytes(b"a.\r\n"[x % 4] for x in b)),
+    cuts=st.lists(st.integers(min_value=0, max_value=60), max_size=8),
+)
+def test_chunked_dot_stuffing_equals_the_whole_message(raw: bytes, cuts: list[int]) -> None:
+    # A CR, an LF or a "." at any chunk border (lines split across chunks) changes nothing.
+    points = sorted({c for c in cuts if c <= len(raw)} | {0, len(raw)})
+    stuffer = DotStuffer()
+    out = b"".join(stuffer.feed(raw[a:b]) for a, b in itertools.pairwise(points))
+    assert out + stuffer.finish() == _reference_dot_stuffed(raw)
+    assert dot_stuffed(raw) == _reference_dot_stuffed(raw)
+
+
+def test_split_at_marks_the_middle_once_and_keeps_every_byte() -> None:
+    pieces = list(_split_at([b"abc", b"defg", b"h"], 5))
+    assert pieces == [b"abc", b"de", None, b"fg", b"h"]
+    assert list(_split_at([b"abcd"], 0)) == [None, b"abcd"]
+    assert list(_split_at([b"ab"], 2)) == [b"ab", None]

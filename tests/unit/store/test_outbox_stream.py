@@ -1,0 +1,116 @@
+"""The outbox with messages written and read a chunk at a time (incremental blob I/O)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from tuimail.store import db, outbox, write
+from tuimail.store.db import StoreError
+from tuimail.store.outbox import OutboxState
+
+T0 = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
+HEAD = b"From: a@example.org\r\nTo: b@example.org\r\nSubject: big\r\n\r\n"
+
+
+class Source:
+    """A MessageSource: `size` bytes in `pieces` chunks, optionally lying about its size."""
+
+    def __init__(self, data: bytes, pieces: int, *, size: int | None = None) -> None:
+        self.data = data
+        self.pieces = pieces
+        self.size = len(data) if size is None else size
+
+    def chunks(self) -> Iterator[bytes]:
+        step = max(1, -(-len(self.data) // self.pieces))
+        for start in range(0, len(self.data), step):
+            yield self.data[start : start + step]
+
+
+@pytest.fixture
+def account(conn: db.StoreConnection) -> int:
+    return write.ensure_account(conn, "work", None)
+
+
+def enqueue(conn: db.StoreConnection, account: int, source: object) -> int:
+    return outbox.enqueue(
+        conn,
+        account,
+        source,  # type: ignore[arg-type]
+        message_id="m1@example.org",
+        env_from="a@example.org",
+        env_rcpts=["b@example.org"],
+        now=T0,
+    )
+
+
+def test_a_streamed_message_is_stored_and_read_back_in_chunks(
+    conn: db.StoreConnection, account: int
+) -> None:
+    data = HEAD + os.urandom(300_000)
+    item_id = enqueue(conn, account, Source(data, 7))
+    assert outbox.raw_message(conn, item_id) == data
+    assert outbox.raw_size(conn, item_id) == len(data)
+    assert outbox.raw_head(conn, item_id, limit=len(HEAD)) == HEAD
+    chunks = list(outbox.raw_chunks(conn, item_id, chunk_size=65_536))
+    assert [len(c) for c in chunks[:-1]] == [65_536] * (len(chunks) - 1)
+    assert b"".join(chunks) == data
+    assert b"".join(outbox.raw_chunks(conn, item_id, start=1000)) == data[1000:]
+    assert outbox.get(conn, item_id).state is OutboxState.QUEUED  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("claimed", [10, 10_000])
+def test_a_source_that_does_not_match_its_size_queues_nothing(
+    conn: db.StoreConnection, account: int, claimed: int
+) -> None:
+    with pytest.raises(StoreError, match="while it was written"):
+        enqueue(conn, account, Source(HEAD + b"x" * 1000, 3, size=claimed))
+    assert outbox.items(conn) == []
+
+
+def test_a_failing_source_rolls_the_item_back(conn: db.StoreConnection, account: int) -> None:
+    class Broken(Source):
+        def chunks(self) -> Iterator[bytes]:
+            yield HEAD
+            raise OSError("disk gone")
+
+    with pytest.raises(OSError, match="disk gone"):
+        enqueue(conn, account, Broken(HEAD * 3, 1))
+    assert outbox.items(conn) == []
+
+
+def test_reading_a_missing_item_is_a_store_error(conn: db.StoreConnection) -> None:
+    with pytest.raises(StoreError):
+        list(outbox.raw_chunks(conn, 99))
+    with pytest.raises(StoreError):
+        outbox.raw_size(conn, 99)
+
+
+def test_enqueue_copy_requeues_the_same_bytes_for_other_recipients(
+    conn: db.StoreConnection, account: int
+) -> None:
+    data = HEAD + b"body\r\n"
+    first = enqueue(conn, account, Source(data, 2))
+    later = T0 + timedelta(minutes=5)
+    second = outbox.enqueue_copy(conn, first, env_rcpts=["c@example.org"], not_before=later, now=T0)
+    copy = outbox.get(conn, second)
+    assert copy is not None and copy.state is OutboxState.QUEUED
+    assert copy.message_id == "m1@example.org" and copy.env_rcpts == ("c@example.org",)
+    assert copy.next_attempt == later
+    assert outbox.raw_message(conn, second) == data
+    assert [h.to_state for h in outbox.history(conn, second)] == [OutboxState.QUEUED]
+    with pytest.raises(StoreError):
+        outbox.enqueue_copy(conn, 99, env_rcpts=["c@example.org"], not_before=later)
+
+
+def test_mark_sent_can_record_the_sent_copy_at_once(conn: db.StoreConnection, account: int) -> None:
+    item_id = enqueue(conn, account, Source(HEAD, 1))
+    outbox.begin_sending(conn, item_id, now=T0)
+    outbox.mark_sent(conn, item_id, "250 ok", now=T0, sent_copy_done=True)
+    item = outbox.get(conn, item_id)
+    assert item is not None and item.state is OutboxState.SENT and item.sent_copy_done
+    outbox.remove_sent(conn, item_id)
+    assert outbox.items(conn) == []
