@@ -43,12 +43,14 @@ from tuimail.ui.messages import (
     AccountStatus,
     BodyWanted,
     IntentQueued,
+    OpenWanted,
     OutboxQueued,
     SetupCheck,
     SetupSave,
     StoreUpdated,
     UserNotice,
 )
+from tuimail.ui.save import opener_command, run_opener
 from tuimail.ui.screens.composer import Sender
 from tuimail.ui.screens.main import MainScreen
 from tuimail.ui.screens.setup import AccountSetupScreen
@@ -424,17 +426,35 @@ class TuimailApp(App[int]):
             return
         if account.incoming.protocol is not Protocol.IMAP:
             return  # POP3 and local messages are always stored whole
-        job = partial(self._fetch_body_in_thread, account, message.message_id)
-        self._run_keyed(self._bodies, message.message_id, job, group=f"body-{account.name}")
+        job = partial(self._fetch_body_in_thread, account, message.message_id, message.full)
+        key = (message.message_id, message.full)  # the text and the whole message apart
+        self._run_keyed(self._bodies, key, job, group=f"body-{account.name}")
 
-    def _fetch_body_in_thread(self, account: AccountConfig, message_id: int) -> None:
-        """Worker thread: fetch one message's body from the IMAP server into the store."""
+    def _fetch_body_in_thread(self, account: AccountConfig, message_id: int, full: bool) -> None:
+        """Worker thread: fetch one message's body (its text, or with `full` all of it) from
+        the IMAP server into the store."""
         from tuimail.sync.imap_body import fetch_body
 
         try:
-            fetch_body(account, self.data_dir, message_id, self.emit, cancel=self._cancel)
+            fetch_body(
+                account, self.data_dir, message_id, self.emit, cancel=self._cancel, full=full
+            )
         except Exception as exc:
             self._report_crash(account, Protocol.IMAP, exc)
+
+    @on(OpenWanted)
+    def _open_wanted(self, message: OpenWanted) -> None:
+        """Open a saved attachment with the system's opener in a worker (local work: it runs
+        offline too); the app waits for nothing and suspends nothing."""
+        command = opener_command(self.config.ui.opener)
+        job = partial(self._open_in_thread, command, message.path)
+        self.run_worker(job, thread=True, group="opener", name="opener", exit_on_error=False)
+
+    def _open_in_thread(self, command: list[str], path: Path) -> None:
+        """Worker thread: run the opener; a failure becomes a notice."""
+        problem = run_opener(command, path)
+        if problem is not None:
+            self.post_message(UserNotice(sanitize_line(problem), title="Open", error=True))
 
     @on(UserNotice)
     def _user_notice(self, notice: UserNotice) -> None:

@@ -92,6 +92,7 @@ class UiConfig:
     """Settings of the terminal app."""
 
     theme: str | None = None
+    opener: str | None = None  # the command that opens an attachment; None: the platform's
     # The main screen's initial pane sizes (keys change them while the app runs).
     folder_width: int | None = None  # columns; None: a quarter of the terminal, 16 to 28
     list_percent: int = 45  # the message list's share of the height beside the folders
@@ -223,6 +224,7 @@ class _Invalid(Exception):
 
 UI_KEYS: dict[str, Checker] = {
     "theme": _Checks.nonempty,
+    "opener": _Checks.nonempty,
     "folder_width": _Checks.folder_width,
     "list_percent": _Checks.list_percent,
 }
@@ -266,7 +268,7 @@ KEY_ACTIONS: tuple[str, ...] = (
     # main screen
     "quit", "next-pane", "back", "search", "help", "toggle-read", "toggle-flag", "delete",
     "compose", "reply", "reply-all", "forward", "outbox", "sort", "health", "get-mail",
-    "save-attachments", "add-account",
+    "save-attachments", "open-attachment", "add-account",
     # main screen: panes
     "folders-pane", "view-pane", "folders-narrower", "folders-wider", "view-smaller",
     "view-larger",

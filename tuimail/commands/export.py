@@ -1,8 +1,9 @@
 """`tuimail export ACCOUNT/FOLDER --mbox FILE | --maildir DIR`: a folder's exact message bytes.
 
 Messages go out oldest first, one at a time (never the whole folder in memory). A message whose
-body is not in the store is named on standard error and skipped, and the command then exits 1;
-a message is never written in part. File formats: `tuimail.export`.
+exact bytes are not in the store (only its headers, or only its text without the attachments)
+is named on standard error and skipped, and the command then exits 1; a message is never
+written in part, nor rebuilt. File formats: `tuimail.export`.
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ def export_command(
         for row, body in _messages(conn, ids):
             if body is None:
                 skipped += 1
-                err.write(f"tuimail: message {row.id} skipped: its body is not in the store\n")
+                err.write(f"tuimail: message {row.id} skipped: {_why_missing(conn, row.id)}\n")
                 continue
             if isinstance(sink, Maildir):
                 sink.add(body, row.flags)
@@ -84,12 +85,19 @@ def export_command(
     summary = f"{where}: {exported} message{'s' if exported != 1 else ''} exported to {destination}"
     if skipped:
         summary += (
-            f"; {skipped} skipped because only their headers are stored "
-            "(their bodies have not been downloaded)"
+            f"; {skipped} skipped because their exact bytes are not stored (only their headers, "
+            "or their text without attachments): `tuimail sync --bodies` downloads them"
         )
     # With the mbox on standard output, the summary goes to standard error.
     (err if to_stdout else out).write(summary + "\n")
     return EXIT_FAILED if skipped else EXIT_OK
+
+
+def _why_missing(conn: StoreConnection, message_id: int) -> str:
+    if read.partial_body(conn, message_id) is not None:
+        # The rebuilt text is not the message the server holds: it is never exported.
+        return "only its text is in the store, not the exact message with its attachments"
+    return "its body is not in the store"
 
 
 def _messages(

@@ -1,4 +1,9 @@
-"""`tuimail show ID`: one stored message, rendered and sanitized, or its exact bytes with --raw."""
+"""`tuimail show ID`: one stored message, rendered and sanitized, or its exact bytes with --raw.
+
+A message of which only the text is local (a partial body: opened in the app, attachments not
+downloaded) is shown with its attachments marked "not downloaded"; `--raw` refuses it, since
+the local bytes were rebuilt and are not the server's.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ from email.utils import format_datetime
 from typing import BinaryIO, TextIO
 
 from tuimail.cli import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CommandError
+from tuimail.mail.attachments import render_partial
 from tuimail.mail.parse import parse_message
 from tuimail.mail.render import render_message
 from tuimail.mail.sanitize import sanitize_line
@@ -37,13 +43,23 @@ def show_command(
     if row is None:
         raise CommandError(f"there is no message {message_id} in the local store", EXIT_FAILED)
     body = read.body(conn, message_id)
-    if body is None:
+    partial = read.partial_body(conn, message_id) if body is None else None
+    if body is None and partial is None:
         raise CommandError(
             f"message {message_id} has only its headers in the local store: its body has not "
             "been downloaded yet",
             EXIT_FAILED,
         )
     if raw:
+        if body is None:
+            # The local text was rebuilt without the attachments: never pass it off as the
+            # server's bytes.
+            raise CommandError(
+                f"message {message_id}: only its text is in the local store, not the exact "
+                "message (its attachments were not downloaded); get it with `tuimail sync "
+                "--bodies`, or by saving an attachment in the app",
+                EXIT_FAILED,
+            )
         out.flush()
         binary_out.write(body)
         binary_out.flush()
@@ -52,7 +68,15 @@ def show_command(
     place = "?" if folder is None else f"{folder.account}/{folder.name}"
     out.write(_headers(row, place))
     out.write("\n")
-    text = render_message(parse_message(body), body)
+    if partial is not None:
+        text = render_partial(partial.raw, partial.omitted)
+        text += (
+            '\n\n[Only the text of this message is local; the attachments marked "not '
+            'downloaded" come with `tuimail sync --bodies` or when saved in the app.]'
+        )
+    else:
+        assert body is not None
+        text = render_message(parse_message(body), body)
     out.write(text + "\n" if text else "")
     return EXIT_OK
 

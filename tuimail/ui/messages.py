@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from pathlib import Path
 
 from textual.message import Message
 
@@ -58,11 +59,24 @@ class UserNotice(Message):
 
 
 class BodyWanted(Message):
-    """The user opened a message whose body is not in the store: the app should fetch it."""
+    """The user opened a message whose body is not in the store: the app should fetch it.
 
-    def __init__(self, message_id: int) -> None:
+    Without `full` the text is enough (a message with attachments gets a partial body); with
+    it the whole message is wanted (to save or open an attachment).
+    """
+
+    def __init__(self, message_id: int, *, full: bool = False) -> None:
         super().__init__()
         self.message_id = message_id
+        self.full = full
+
+
+class OpenWanted(Message):
+    """Open a file (an attachment saved into a private directory) with the system's opener."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self.path = path
 
 
 class IntentQueued(Message):
@@ -100,3 +114,12 @@ class SetupSave(Message):
         self.account = account
         self.toml = toml
         self.password = password
+
+
+class DraftSaved(Message):
+    """The composer closed with a draft kept, or went idle: copy the account's drafts to the
+    server soon."""
+
+    def __init__(self, account_id: int) -> None:
+        super().__init__()
+        self.account_id = account_id

@@ -10,6 +10,7 @@ import sqlite3
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import on
@@ -21,6 +22,7 @@ from textual.timer import Timer
 from textual.widgets import Footer, Header, OptionList, Static
 from textual.widgets.option_list import Option
 
+from tuimail.mail.attachments import listed_attachments, render_partial
 from tuimail.mail.parse import ParsedMessage, parse_message
 from tuimail.mail.render import render_message
 from tuimail.mail.reply import forward_draft, reply_draft
@@ -29,9 +31,16 @@ from tuimail.model import FLAGGED, SEEN, Draft, FolderRole
 from tuimail.store import ops, outbox, read
 from tuimail.store import search as store_search
 from tuimail.ui.format import addresses_text, body_text
-from tuimail.ui.messages import AccountStatus, BodyWanted, IntentQueued, StoreUpdated
+from tuimail.ui.messages import (
+    AccountState,
+    AccountStatus,
+    BodyWanted,
+    IntentQueued,
+    OpenWanted,
+    StoreUpdated,
+)
 from tuimail.ui.panes import PANE_BINDINGS, PaneLayout
-from tuimail.ui.save import save_attachments
+from tuimail.ui.save import save_attachments, save_for_opening
 from tuimail.ui.screens.composer import ComposerScreen, Sender
 from tuimail.ui.screens.health import HealthScreen
 from tuimail.ui.screens.help import HelpScreen, binding_rows
@@ -39,6 +48,9 @@ from tuimail.ui.screens.outbox import OutboxScreen
 from tuimail.ui.screens.prompt import LinePrompt
 from tuimail.ui.widgets.message_list import MessageList
 from tuimail.ui.widgets.status_bar import StatusBar
+
+if TYPE_CHECKING:
+    from tuimail.mail.attachments import ListedAttachment
 
 UNIFIED = "unified"  # option id of the unified inbox
 OUTBOX = "outbox"  # option id of the outbox entry
@@ -72,6 +84,7 @@ class MainScreen(Screen[None]):
         Binding("S", "sort", "Sort by date / sender / subject / size", show=False, id="sort"),
         Binding("H", "health", "Sync health", show=False, id="health"),
         Binding("a", "save_attachments", "Save attachments", show=False, id="save-attachments"),
+        Binding("O", "open_attachment", "Open an attachment", show=False, id="open-attachment"),
     ]
 
     def __init__(
@@ -85,6 +98,9 @@ class MainScreen(Screen[None]):
         # What the message list shows: one folder's id, or every inbox (the unified inbox).
         self.current_place: tuple[int, ...] | None = None
         self.unified_inbox: tuple[int, ...] = ()
+        # Actions waiting for a message's whole body (save, open): message id -> what to do.
+        self._waiting_for_body: dict[int, Callable[[bytes], None]] = {}
+        self._status_before: dict[int, tuple[str, tuple[AccountState, str] | None]] = {}
         self._show_timer: Timer | None = None
         self.panes = PaneLayout()  # for the running app only; [ui] gives the initial sizes
 
@@ -170,6 +186,7 @@ class MainScreen(Screen[None]):
 
     @on(StoreUpdated)
     def _store_updated(self, message: StoreUpdated) -> None:
+        self._run_waiting_actions()
         self._load_folders()
         if self.current_place is None and self.folder_ids:
             self.show_place(self.unified_inbox or (self.folder_ids[0],))
@@ -394,6 +411,9 @@ class MainScreen(Screen[None]):
             return None
         raw = read.body(self.conn, row.id)
         if raw is None:
+            partial = read.partial_body(self.conn, row.id)  # the text is all a reply needs
+            raw = partial.raw if partial is not None else None
+        if raw is None:
             self.notify("The message is still being downloaded; try again in a moment.")
             return None
         return row, parse_message(raw)
@@ -420,21 +440,23 @@ class MainScreen(Screen[None]):
             self._open_composer(sender, forward_draft(parsed, sender=sender.address))
 
     def action_save_attachments(self) -> None:
-        """Ask for a directory and save the message's attachments there."""
-        original = self._original()
-        if original is None:
+        """Ask for a directory and save the message's attachments there (downloading the
+        whole message first when only its text is local)."""
+        row = self._current_row()
+        listed = self._attachments_of(row) if row is not None else None
+        if row is None or listed is None:
             return
-        row, parsed = original
-        if not parsed.attachments:
+        if not listed:
             self.notify("This message has no attachments.", markup=False)
             return
-        raw = read.body(self.conn, row.id)
         downloads = Path("~/Downloads").expanduser()
         default = "~/Downloads" if downloads.is_dir() else "~"
 
         def save(directory: str | None) -> None:
-            if not directory or raw is None:
-                return
+            if directory:
+                self._with_whole_body(row, lambda raw: save_into(raw, directory))
+
+        def save_into(raw: bytes, directory: str) -> None:
             try:
                 written = save_attachments(raw, Path(directory))
             except OSError as exc:
@@ -444,10 +466,92 @@ class MainScreen(Screen[None]):
             self.notify(f"Saved to {sanitize_line(str(Path(directory).expanduser()))}: {names}",
                         markup=False)  # fmt: skip
 
-        count = len(parsed.attachments)
+        count = len(listed)
         self.app.push_screen(
             LinePrompt(f"Save {count} attachment(s) into the directory", value=default), save
         )
+
+    # --- attachments of a partial message (its text is local, its attachments are not)
+
+    def _attachments_of(self, row: read.MessageRow) -> list[ListedAttachment] | None:
+        """The message's attachments (local or not); None, with a notice, when its body has
+        not arrived yet."""
+        raw = read.body(self.conn, row.id)
+        if raw is not None:
+            return listed_attachments(raw)
+        partial = read.partial_body(self.conn, row.id)
+        if partial is not None:
+            return listed_attachments(partial.raw, partial.omitted)
+        self.notify("The message is still being downloaded; try again in a moment.")
+        return None
+
+    def _with_whole_body(self, row: read.MessageRow, then: Callable[[bytes], None]) -> None:
+        """Call `then` with the message's exact bytes: at once when they are local, else
+        once the app has downloaded them (the status bar says so meanwhile)."""
+        raw = read.body(self.conn, row.id)
+        if raw is not None:
+            then(raw)
+            return
+        self._waiting_for_body[row.id] = then
+        folder = read.folder(self.conn, row.folder_id)
+        if folder is not None:
+            bar = self.query_one(StatusBar)
+            self._status_before[row.id] = (folder.account, bar.entry(folder.account))
+            bar.set_account(
+                folder.account, AccountState.BUSY, "downloading the attachments of a message…"
+            )
+        self.post_message(BodyWanted(row.id, full=True))
+
+    def _run_waiting_actions(self) -> None:
+        """Carry out the actions whose message has arrived whole."""
+        for message_id in list(self._waiting_for_body):
+            raw = read.body(self.conn, message_id)
+            if raw is None:
+                continue
+            then = self._waiting_for_body.pop(message_id)
+            account, before = self._status_before.pop(message_id, ("", None))
+            if account:
+                state, text = before or (AccountState.IDLE, "attachments downloaded")
+                self.query_one(StatusBar).set_account(account, state, text)
+            then(raw)
+
+    def action_open_attachment(self) -> None:
+        """Open an attachment with the system's opener (asking which one when there are
+        several); it is saved into a private temporary directory first."""
+        row = self._current_row()
+        listed = self._attachments_of(row) if row is not None else None
+        if row is None or listed is None:
+            return
+        if not listed:
+            self.notify("This message has no attachments.", markup=False)
+            return
+
+        def open_index(raw: bytes, index: int) -> None:
+            try:
+                path = save_for_opening(raw, index)
+            except (LookupError, OSError) as exc:
+                self.notify(f"Not opened: {exc}", severity="error", markup=False)
+                return
+            self.post_message(OpenWanted(path))
+
+        if len(listed) == 1:
+            self._with_whole_body(row, lambda raw: open_index(raw, 0))
+            return
+        choices = "  ".join(
+            f"{number}) {sanitize_line(item.info.filename) or item.info.content_type}"
+            for number, item in enumerate(listed, 1)
+        )
+
+        def chosen(answer: str | None) -> None:
+            if not answer:
+                return
+            if not answer.isdigit() or not 1 <= int(answer) <= len(listed):
+                self.notify(f"There is no attachment {answer[:20]!r}.", markup=False)
+                return
+            index = int(answer) - 1
+            self._with_whole_body(row, lambda raw: open_index(raw, index))
+
+        self.app.push_screen(LinePrompt(f"Open which attachment? {choices}", value="1"), chosen)
 
     def action_health(self) -> None:
         self.app.push_screen(HealthScreen(self.conn))
@@ -489,11 +593,17 @@ class MainScreen(Screen[None]):
         header_text.rstrip()
         headers.update(header_text)
         raw = read.body(self.conn, message_id)
-        if raw is None:
+        partial = read.partial_body(self.conn, message_id) if raw is None else None
+        if raw is None and partial is None:
             body.update(Text("Downloading the message…", style="italic"))
             self.post_message(BodyWanted(message_id))
         else:
             variables = getattr(self.app, "theme_variables", {})
             colours = [variables[k] for k in ("quote-1", "quote-2", "quote-3") if k in variables]
-            body.update(body_text(render_message(parse_message(raw), raw), colours))
+            if partial is not None:  # the text only: attachments listed as not downloaded
+                rendered = render_partial(partial.raw, partial.omitted)
+            else:
+                assert raw is not None
+                rendered = render_message(parse_message(raw), raw)
+            body.update(body_text(rendered, colours))
         self.query_one("#view", VerticalScroll).scroll_home(animate=False)
