@@ -22,10 +22,10 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from bench import neomutt, report
+from bench import neomutt, report, ui
 from bench.make_corpus import CorpusStats, Mailbox, index_corpus, write_corpus, write_outbox
 from bench.timeit import Measurement, measure
 from tests.support.mailservers import MailServers, new_server_directory
@@ -49,6 +49,7 @@ GROUPS = (
     "tuimail-fetch",
     "smtp",
     "tuimail-send",
+    "ui",
 )
 ALIASES = {
     "imap": ("floor", "mbsync", "offlineimap", "neomutt", "tuimail-sync"),
@@ -57,9 +58,12 @@ ALIASES = {
     "tuimail": ("tuimail-sync", "tuimail-fetch", "tuimail-send"),
     "peers": ("floor", "mbsync", "offlineimap", "neomutt", "fetchmail", "getmail", "smtp"),
     "all": GROUPS,
+    "terminal": ("ui",),
 }
 # Groups that do not depend on the corpus size: measured once, at the first size.
 SIZE_INDEPENDENT = ("smtp", "tuimail-send")
+# Groups measured once per invocation at their own size (no servers): the 100k terminal rows.
+OWN_SIZE = ("ui",)
 
 
 @dataclass
@@ -93,6 +97,8 @@ class Options:
     smtp_messages: int
     results: Path
     keep: bool
+    ui_messages: int = ui.UI_MESSAGES
+    ui_corpus: Path | None = None
 
 
 @dataclass
@@ -762,6 +768,18 @@ def parse_args(argv: Sequence[str] | None) -> tuple[Options, list[str]]:
     parser.add_argument("--smtp-messages", type=int, default=500, help="messages per SMTP row")
     parser.add_argument("--results", type=Path, default=RESULTS, help="where results go")
     parser.add_argument("--keep", action="store_true", help="keep server and work directories")
+    parser.add_argument(
+        "--ui-messages",
+        type=int,
+        default=ui.UI_MESSAGES,
+        help=f"messages of the ui group's corpus (its own size) [{ui.UI_MESSAGES}]",
+    )
+    parser.add_argument(
+        "--ui-corpus",
+        type=Path,
+        help="build the ui corpus here and keep it for later invocations (default: a temporary "
+        "directory, removed at the end)",
+    )
     args = parser.parse_args(argv)
     if args.runs < 1 or args.slow_runs < 1:
         parser.error("--runs and --slow-runs must be at least 1")
@@ -774,6 +792,8 @@ def parse_args(argv: Sequence[str] | None) -> tuple[Options, list[str]]:
         args.smtp_messages,
         args.results,
         args.keep,
+        args.ui_messages,
+        args.ui_corpus,
     )
     return options, list(sys.argv[1:] if argv is None else argv)
 
@@ -804,9 +824,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             shutil.rmtree(old)
     started = time.time()
     compile_tuimail()
+    sized = replace(options, groups=[g for g in options.groups if g not in OWN_SIZE])
     results = [
-        run_size(options, size, first_size=index == 0) for index, size in enumerate(options.sizes)
+        run_size(sized, size, first_size=index == 0)
+        for index, size in enumerate(options.sizes)
+        if sized.groups
     ]
+    if "ui" in options.groups:
+        results.append(ui.run_group(options))
     musts = report.evaluate_musts(results, options.sizes)
     text = report.render(results, musts, options=options, arguments=arguments, started=started)
     (options.results / "RESULTS.md").write_text(text)

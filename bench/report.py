@@ -50,6 +50,20 @@ COMPARED_WITH = {
 }
 SEND_PEERS = ("msmtp", "aiosmtplib-1conn")
 
+# Issue 6, the 100k-message terminal rows (bench/ui.py): (row, limit in seconds, what).
+UI_TIME_MUSTS = (
+    ("tuimail-ui-first-page", 1.0, "start to the first painted page of the list"),
+    ("tuimail-ui-last", 0.5, "jump to the oldest message"),
+    ("tuimail-ui-pgdn", 0.016, "PageDown, a page"),
+    ("tuimail-ui-search", 0.1, "search over every message"),
+)
+UI_MEMORY_MB = 300.0  # megabytes (10^6 bytes) of peak RSS, any run
+COMPARED_WITH |= {
+    "tuimail-ui-first-page": ("neomutt-ui-warm-first-page", "neomutt-ui-cold-first-page"),
+    "tuimail-ui-last": ("neomutt-ui-last",),
+    "tuimail-ui-pgdn": ("neomutt-ui-pgdn",),
+}
+
 DEBIAN_PACKAGES = (
     "dovecot-imapd",
     "postfix",
@@ -292,7 +306,55 @@ def evaluate_musts(results: Sequence[SizeResult], sizes: Sequence[int]) -> list[
             0.2,
         )
     )
+    musts += _ui_musts(rows)
     return musts
+
+
+def _ui_musts(rows: Rows) -> list[Must]:
+    """Issue 6: each time row's median under its limit; the peak RSS of every tuimail run
+    (taken at the end of the run, and at the first page) under UI_MEMORY_MB."""
+    found = rows.named("tuimail-ui-")
+    size = found[0].size if found else None
+    at = f" (N={size})" if size is not None else ""
+    musts: list[Must] = []
+    for name, limit, what in UI_TIME_MUSTS:
+        text = f"100k terminal: {what} under {limit * 1000:g} ms{at}"
+        row = rows.get(size, name) if size is not None else None
+        blocked = _blocked([row], [name])
+        if blocked:
+            musts.append(Must(6, text, *blocked))
+            continue
+        wall = row.measurement.wall  # type: ignore[union-attr]
+        verdict = PASS if wall < limit else FAIL
+        musts.append(Must(6, text, verdict, f"{name}: {wall * 1000:.1f} ms (median)"))
+    text = f"100k terminal: peak memory under {UI_MEMORY_MB:g} MB{at}"
+    peaks = [run.peak_mib for row in found if row.measurement for run in row.measurement.runs]
+    if not peaks:
+        verdict = FAIL if found else NOT_EVALUATED
+        musts.append(Must(6, text, verdict, "no tuimail run" if found else "ui was not run"))
+        return musts
+    peak_mb = max(peaks) * 1024 * 1024 / 1e6
+    verdict = PASS if peak_mb < UI_MEMORY_MB else FAIL
+    musts.append(Must(6, text, verdict, f"largest VmHWM of any run: {peak_mb:.0f} MB"))
+    return musts
+
+
+def _ui_note(result: SizeResult) -> list[str]:
+    """How the ui rows (bench/ui.py) were measured, under their table."""
+    if not any(row.name.startswith("tuimail-ui-") for row in result.rows):
+        return []
+    return [
+        "",
+        "The rows above are the 100k terminal benchmark (`bench/ui.py`, no servers): the corpus "
+        "in a maildir for neomutt, and stored headers-only through tuimail's ingest as an IMAP "
+        "account after its first sync; tuimail runs with `--offline`. Each run is a fresh tmux "
+        "(160x50, TERM=xterm-256color); times run from the tmux session's start (first page) or "
+        "from sending the key to the first screen read that shows the expected rows, read over "
+        "a tmux control client (a read costs well under a millisecond, so figures of a few ms "
+        "carry that much error). wall = the time; cpu and peak RSS are the program's own from "
+        "/proc (at the first page for first-page rows, at the end of the run otherwise). The "
+        "PageDown rows are the median of each run's per-page median.",
+    ]
 
 
 # --- the report -----------------------------------------------------------------------------------
@@ -428,6 +490,7 @@ def render(
             c = result.corpus
             out += [f"Corpus (alice, seed 20240601; INBOX plus subfolders): {c.summary()}.", ""]
         out += _table(rows, result)
+        out += _ui_note(result)
     out += ["", "## Versions", ""]
     out += [f"- {line}" for line in versions()]
     return "\n".join(out) + "\n"
