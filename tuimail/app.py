@@ -109,12 +109,14 @@ class TuimailApp(App[int]):
         clock: Callable[[], datetime] | None = None,
         start_workers: bool = True,
         offer_setup: bool = False,
+        demo: bool = False,
     ) -> None:
         super().__init__()
         self.config = config
         self.data_dir = data_dir
         self.clock = clock
         self.start_workers = start_workers
+        self.demo = demo  # the demo's account is made up: it never sends, even online
         self.offer_setup = offer_setup  # with no account configured, open the setup screen
         if title:
             self.title = title
@@ -156,6 +158,8 @@ class TuimailApp(App[int]):
                 "\n".join(self._theme_problems), title="Themes", severity="warning", markup=False
             )
         self._ensure_store_accounts()
+        if self.offline:
+            self._show_offline()
         if self.start_workers:
             self._schedule_mail_workers()
             self._schedule_senders()
@@ -176,6 +180,25 @@ class TuimailApp(App[int]):
         conn = getattr(self, "conn", None)
         if conn is not None:
             conn.close()
+
+    # --- offline: nothing connects; intents wait in the store for the next online run --------
+
+    @property
+    def offline(self) -> bool:
+        """Started without workers (`tuimail --offline`, the demo): no worker ever starts."""
+        return not self.start_workers
+
+    def _show_offline(self) -> None:
+        """Every account with a mail server says "offline" in the status bar (local accounts,
+        like the demo's, have nothing to say)."""
+        for account in self._mail_accounts():
+            status = AccountStatus(account.name, AccountState.IDLE, "offline")
+            self.main_screen.post_message(status)
+
+    def _queued_offline(self) -> str:
+        if self.demo:
+            return "Queued in the outbox; the demo never sends it (o: outbox)."
+        return "Queued in the outbox; it will be sent when tuimail runs online (o: outbox)."
 
     # --- workers ---------------------------------------------------------------------------
 
@@ -198,6 +221,10 @@ class TuimailApp(App[int]):
         accounts = self._mail_accounts()
         if not accounts:
             self.notify("No account with a mail server is configured.", markup=False)
+        elif self.offline:
+            self.notify(
+                "Offline: no mail is fetched until tuimail runs without --offline.", markup=False
+            )
         for account in accounts:
             self.start_mail_worker(account.name)
 
@@ -211,7 +238,10 @@ class TuimailApp(App[int]):
         remember: bool = False,
     ) -> None:
         """Run `job` in a thread worker unless one with `key` runs; with `remember`, a request
-        while it runs makes it run once more when it ends."""
+        while it runs makes it run once more when it ends. Offline, nothing runs: every
+        network worker starts here."""
+        if self.offline:
+            return
         if not slots.claim(key, remember=remember):
             return
 
@@ -303,6 +333,9 @@ class TuimailApp(App[int]):
 
     @on(OutboxQueued)
     def _outbox_queued(self, message: OutboxQueued) -> None:
+        if self.offline:
+            self.notify(self._queued_offline(), markup=False)
+            return
         seconds = round(message.delay)
         when = f"{seconds} s" if seconds < 120 else f"{seconds // 60} min"
         self.notify(f"Queued; it leaves in {when} (o: outbox, to take it back).", markup=False)
@@ -326,6 +359,9 @@ class TuimailApp(App[int]):
 
     def start_sender_for_account_id(self, account_id: int) -> None:
         """Start a sending pass for the store account `account_id` (e.g. after a retry)."""
+        if self.offline:
+            self.notify(self._queued_offline(), markup=False)
+            return
         account = self._account_by_id(account_id)
         if account is not None:
             self.start_sender(account.name)
@@ -502,12 +538,20 @@ def ui_messages_for(event: Event) -> list[Message]:
 
 
 def run_app(
-    config: Config, data_dir: Path, *, title: str | None = None, workers: bool = True
+    config: Config,
+    data_dir: Path,
+    *,
+    title: str | None = None,
+    workers: bool = True,
+    demo: bool = False,
 ) -> int:
     """Run the app until the user quits; returns the exit status. Without `workers` nothing
-    connects anywhere (the demo); with them and no account, the setup screen opens first."""
+    connects anywhere (`--offline`, the demo); with them and no account, the setup screen opens
+    first. `demo`: the accounts are made up, so queued mail is said never to leave."""
     try:
-        app = TuimailApp(config, data_dir, title=title, start_workers=workers, offer_setup=workers)
+        app = TuimailApp(
+            config, data_dir, title=title, start_workers=workers, offer_setup=workers, demo=demo
+        )
         app.run()
     except StoreError as exc:
         log.error("%s", exc)

@@ -595,7 +595,10 @@ class MainScreen(Screen[None]):
         raw = read.body(self.conn, message_id)
         partial = read.partial_body(self.conn, message_id) if raw is None else None
         if raw is None and partial is None:
-            body.update(Text("Downloading the message…", style="italic"))
+            waiting = "Downloading the message…"
+            if getattr(self.app, "offline", False):
+                waiting = "Not downloaded yet: offline, the body comes when tuimail runs online."
+            body.update(Text(waiting, style="italic"))
             self.post_message(BodyWanted(message_id))
         else:
             variables = getattr(self.app, "theme_variables", {})
