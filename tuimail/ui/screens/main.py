@@ -69,7 +69,6 @@ class MainScreen(Screen[None]):
     BINDINGS = [
         Binding("q", "app.quit", "Quit", id="quit"),
         Binding("tab", "focus_next", "Next pane", show=True, id="next-pane"),
-        *PANE_BINDINGS,
         Binding("escape", "back", "Back to the list / end a search", show=False, id="back"),
         Binding("slash", "search", "Search this folder", id="search"),
         Binding("question_mark", "help", "Keys", id="help"),
@@ -85,6 +84,7 @@ class MainScreen(Screen[None]):
         Binding("H", "health", "Sync health", show=False, id="health"),
         Binding("a", "save_attachments", "Save attachments", show=False, id="save-attachments"),
         Binding("O", "open_attachment", "Open an attachment", show=False, id="open-attachment"),
+        *PANE_BINDINGS,  # last in the help: the keys for messages come first
     ]
 
     def __init__(
