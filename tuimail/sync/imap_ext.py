@@ -497,7 +497,7 @@ def append_streamed(
     imaplib sends the command, waits for the server's go-ahead and sends the literal; only the
     sending of the literal is replaced (for this call), so tags, the go-ahead and the tagged
     reply are handled as for any command. Raises IMAPClientError when the server refuses, and
-    imaplib's abort (the connection is unusable) when the chunks do not add up to `size`.
+    imaplib's abort when the chunks do not add up to `size` (the connection is then closed).
     """
     imap = client._imap
     literal = _StreamedLiteral(size, chunks)
@@ -514,7 +514,9 @@ def append_streamed(
                 break
             send_bytes(chunk)
         if sent != size:
-            # The server still counts the literal's bytes: the connection cannot go on.
+            # The server still counts the literal's bytes: the connection cannot go on, and is
+            # closed so that nothing waits on it.
+            client.shutdown()
             raise OSError(f"the message to append was not {size} bytes long")
 
     time_arg = f'"{datetime_to_INTERNALDATE(msg_time)}"' if msg_time is not None else None
