@@ -46,7 +46,7 @@ async def take(data_dir: Path, name: str, theme: str, keys: list[str]) -> None:
     """Open the app in `theme`, press `keys` in the message list, save the screen as `name`."""
     config = replace(demo_config(), ui=UiConfig(theme=theme))
     app = TuimailApp(
-        config, data_dir, title="tuimail demo", clock=lambda: NOW, start_workers=False, demo=True
+        config, data_dir, title="tuimail demo", clock=lambda: NOW, offline=True, demo=True
     )
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()

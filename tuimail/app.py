@@ -42,6 +42,7 @@ from tuimail.ui.messages import (
     AccountState,
     AccountStatus,
     BodyWanted,
+    DraftSaved,
     IntentQueued,
     OpenWanted,
     OutboxQueued,
@@ -109,13 +110,17 @@ class TuimailApp(App[int]):
         clock: Callable[[], datetime] | None = None,
         start_workers: bool = True,
         offer_setup: bool = False,
+        offline: bool = False,
         demo: bool = False,
     ) -> None:
         super().__init__()
         self.config = config
         self.data_dir = data_dir
         self.clock = clock
-        self.start_workers = start_workers
+        # start_workers=False: no scheduled passes (tests drive the app), yet opening a message
+        # still fetches its body; offline: nothing ever connects (`tuimail --offline`, the demo).
+        self.offline = offline
+        self.start_workers = start_workers and not offline
         self.demo = demo  # the demo's account is made up: it never sends, even online
         self.offer_setup = offer_setup  # with no account configured, open the setup screen
         if title:
@@ -131,6 +136,7 @@ class TuimailApp(App[int]):
         self._watchers = _Slots()
         self._senders = _Slots()
         self._bodies = _Slots()
+        self._drafts = _Slots()
 
     def _register_themes(self) -> None:
         user_dir = config_location().path.parent / "themes"
@@ -182,11 +188,6 @@ class TuimailApp(App[int]):
             conn.close()
 
     # --- offline: nothing connects; intents wait in the store for the next online run --------
-
-    @property
-    def offline(self) -> bool:
-        """Started without workers (`tuimail --offline`, the demo): no worker ever starts."""
-        return not self.start_workers
 
     def _show_offline(self) -> None:
         """Every account with a mail server says "offline" in the status bar (local accounts,
@@ -282,6 +283,7 @@ class TuimailApp(App[int]):
             else:
                 from tuimail.sync.imap_command import sync_account
 
+                self._drafts_pass(account)
                 synced = sync_account(account, self.data_dir, self.emit, cancel=self._cancel)
                 if synced and not self._cancel.is_set():
                     # Folders are known now: keep the inbox fresh from here on.
@@ -454,6 +456,29 @@ class TuimailApp(App[int]):
             return  # POP3 and local accounts keep their flags locally
         self.start_mail_worker(account.name, again_if_busy=True)
 
+    # --- drafts: copies in the IMAP Drafts folder -------------------------------------------
+
+    @on(DraftSaved)
+    def _draft_saved(self, message: DraftSaved) -> None:
+        """A draft was kept, discarded or sent: bring the server's Drafts folder up to date."""
+        account = self._account_by_id(message.account_id)
+        if self.offline or account is None or account.incoming is None:
+            return
+        if account.incoming.protocol is Protocol.IMAP:
+            job = partial(self._drafts_pass, account)
+            self._run_keyed(self._drafts, account.name, job, group=f"drafts-{account.name}",
+                            remember=True)  # fmt: skip
+
+    def _drafts_pass(self, account: AccountConfig) -> None:
+        """Worker thread: copy the account's drafts to the server, remove discarded ones (it
+        connects only when there is something to do); failures arrive as events."""
+        from tuimail.sync.imap_drafts import sync_drafts
+
+        try:
+            sync_drafts(account, self.data_dir, self.emit, cancel=self._cancel)
+        except Exception as exc:
+            self._report_crash(account, Protocol.IMAP, exc)
+
     @on(BodyWanted)
     def _body_wanted(self, message: BodyWanted) -> None:
         row = read.row(self.conn, message.message_id)
@@ -550,7 +575,7 @@ def run_app(
     first. `demo`: the accounts are made up, so queued mail is said never to leave."""
     try:
         app = TuimailApp(
-            config, data_dir, title=title, start_workers=workers, offer_setup=workers, demo=demo
+            config, data_dir, title=title, offer_setup=workers, offline=not workers, demo=demo
         )
         app.run()
     except StoreError as exc:

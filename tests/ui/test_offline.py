@@ -114,7 +114,7 @@ def _build_store(data_dir: Path) -> None:
 @pytest.fixture
 def app(tmp_path: Path, listener: CountingListener) -> TuimailApp:
     _build_store(tmp_path)
-    return TuimailApp(_config(listener.port), tmp_path, clock=lambda: NOW, start_workers=False)
+    return TuimailApp(_config(listener.port), tmp_path, clock=lambda: NOW, offline=True)
 
 
 def _folder(app: TuimailApp, name: str) -> read.FolderInfo:
@@ -259,7 +259,7 @@ async def test_a_body_not_in_the_store_says_it_comes_online(
         )
     finally:
         conn.close()
-    app = TuimailApp(_config(listener.port), tmp_path, clock=lambda: NOW, start_workers=False)
+    app = TuimailApp(_config(listener.port), tmp_path, clock=lambda: NOW, offline=True)
     async with app.run_test(size=(120, 36)) as pilot:
         await pilot.pause()
         messages = app.screen.query_one(MessageList)
@@ -273,7 +273,7 @@ async def test_a_body_not_in_the_store_says_it_comes_online(
 
 async def test_the_demo_says_nothing_about_going_online(tmp_path: Path) -> None:
     build_demo_store(tmp_path, now=NOW)
-    app = TuimailApp(demo_config(), tmp_path, clock=lambda: NOW, start_workers=False, demo=True)
+    app = TuimailApp(demo_config(), tmp_path, clock=lambda: NOW, offline=True, demo=True)
     async with app.run_test(size=(120, 36)) as pilot:
         await pilot.pause()
         assert app.screen.query_one(StatusBar).entry(DEMO_ACCOUNT) is None  # a local account
