@@ -278,6 +278,8 @@ KEY_ACTIONS: tuple[str, ...] = (
     "send", "send-later", "edit-externally", "attach", "drop-attachment", "discard",
     # outbox
     "outbox-take-back", "outbox-retry", "outbox-remove", "outbox-confirm-sent",
+    # drafts: main screen, composer
+    "forward-attached", "edit-draft", "save-draft",
 )  # fmt: skip
 _KEY_STRING = re.compile(r"^[^\s,]+(,[^\s,]+)*$")
 

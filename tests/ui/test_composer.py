@@ -14,7 +14,12 @@ from tuimail.config import parse_config
 from tuimail.demo import build_demo_store
 from tuimail.mail.parse import parse_message
 from tuimail.store import outbox
-from tuimail.ui.screens.composer import AddressError, ComposerScreen, parse_address_field
+from tuimail.ui.screens.composer import (
+    AddressError,
+    CloseChoice,
+    ComposerScreen,
+    parse_address_field,
+)
 from tuimail.ui.screens.main import MainScreen
 from tuimail.ui.screens.outbox import OutboxScreen
 from tuimail.ui.screens.prompt import Confirm
@@ -120,11 +125,16 @@ async def test_discard_asks_first_when_something_was_written(app: TuimailApp) ->
         await _type(pilot, "#subject", "half written")
         await pilot.press("escape")
         await pilot.pause()
+        assert isinstance(app.screen, CloseChoice)  # keep as draft, discard, go on
+        await pilot.press("d")
+        await pilot.pause()
         assert isinstance(app.screen, Confirm)
         await pilot.press("n")
         await pilot.pause()
         assert isinstance(app.screen, ComposerScreen)
         await pilot.press("escape")
+        await pilot.pause()
+        await pilot.press("d")
         await pilot.pause()
         await pilot.press("y")
         await pilot.pause()

@@ -1,7 +1,10 @@
 """The composer: To/Cc/Bcc/Subject, a body editor, attachments, and $EDITOR hand-off.
 
 Sending writes the message to the outbox (an intent) and closes the composer; the app's sender
-worker delivers it after the undo-send grace period. Nothing here touches the network.
+worker delivers it after the undo-send grace period. What is written is saved as a draft in the
+store every few seconds while it changes (store/drafts.py); closing asks whether to keep it.
+The app copies kept drafts to the IMAP Drafts folder when the composer closes or has been idle
+for a while (DraftSaved). Nothing here touches the network.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ import os
 import shlex
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import getaddresses
@@ -19,19 +23,24 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Grid, Vertical
-from textual.screen import Screen
-from textual.widgets import Footer, Input, Label, Static, TextArea
+from textual.containers import Grid, Horizontal, Vertical
+from textual.screen import ModalScreen, Screen
+from textual.timer import Timer
+from textual.widgets import Button, Footer, Input, Label, Static, TextArea
 
 from tuimail.mail.compose import ComposeError, compose, make_message_id
 from tuimail.mail.sanitize import sanitize_line
 from tuimail.model import Address, Draft
-from tuimail.store import outbox, read
-from tuimail.ui.messages import OutboxQueued
+from tuimail.store import drafts, outbox, read
+from tuimail.store.db import StoreError, transaction
+from tuimail.store.drafts import ServerCopy
+from tuimail.ui.messages import DraftSaved, OutboxQueued
 from tuimail.ui.screens.prompt import Confirm, LinePrompt
 from tuimail.ui.when import WhenError, parse_when
 
 DEFAULT_SEND_DELAY = timedelta(seconds=10)
+AUTOSAVE_SECONDS = 5.0  # how often a changed draft is saved locally
+IDLE_UPLOAD_SECONDS = 60.0  # a saved draft unchanged this long is copied to the server
 
 
 @dataclass(frozen=True)
@@ -68,8 +77,63 @@ def _field_text(addresses: tuple[Address, ...]) -> str:
     return ", ".join(str(a) for a in addresses)
 
 
+def _lenient_addresses(text: str) -> tuple[Address, ...]:
+    """What an address field holds, unchecked: a draft keeps half-typed addresses as they are."""
+    found = getaddresses([text])
+    if all(name or email for name, email in found):
+        return tuple(Address(name, email) for name, email in found)
+    # Something did not parse (the parser then gives it up as empty): keep each entry as typed.
+    kept: list[Address] = []
+    for piece in (p.strip() for p in text.split(",")):
+        parsed = [Address(n, e) for n, e in getaddresses([piece]) if e] if piece else []
+        kept.extend(parsed or ([Address("", piece)] if piece else []))
+    return tuple(kept)
+
+
+class CloseChoice(ModalScreen[str]):
+    """Closing a composer with text in it: keep as a draft (k), discard (d) or go on (escape)."""
+
+    BINDINGS = [
+        Binding("k,enter", "choose('keep')", "Keep as draft"),
+        Binding("d", "choose('discard')", "Discard"),
+        Binding("escape,c", "choose('cancel')", "Go on writing"),
+    ]
+    DEFAULT_CSS = """
+    CloseChoice {
+        align: center middle;
+    }
+    CloseChoice > Vertical {
+        width: 64;
+        height: auto;
+        border: round $warning;
+        background: $surface;
+        padding: 1 2;
+    }
+    CloseChoice Horizontal {
+        height: auto;
+        margin-top: 1;
+    }
+    """
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static("Close this message?", markup=False)
+            with Horizontal():
+                yield Button("Keep as draft (k)", id="keep", variant="primary")
+                yield Button("Discard (d)", id="discard", variant="warning")
+                yield Button("Go on writing (esc)", id="cancel")
+
+    def action_choose(self, choice: str) -> None:
+        self.dismiss(choice)
+
+    @on(Button.Pressed)
+    def _pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(event.button.id or "cancel")
+
+
 class ComposerScreen(Screen[None]):
-    """Write one message; ctrl+s sends (through the outbox), escape discards after asking."""
+    """Write one message; ctrl+s sends (through the outbox), ctrl+g saves it as a draft, escape
+    closes it (asking whether to keep what was written)."""
 
     # Priority bindings, and keys the text editor does not use itself (it takes ctrl+a/ctrl+e
     # for the line start and end, as shells do).
@@ -87,7 +151,8 @@ class ComposerScreen(Screen[None]):
             priority=True,
             id="drop-attachment",
         ),
-        Binding("escape", "discard", "Discard", id="discard"),
+        Binding("ctrl+g", "save_draft", "Save draft", priority=True, id="save-draft"),
+        Binding("escape", "discard", "Close", id="discard"),
     ]
     DEFAULT_CSS = """
     ComposerScreen #fields {
@@ -135,12 +200,33 @@ class ComposerScreen(Screen[None]):
         self,
         sender: Sender,
         draft: Draft | None = None,
+        *,
+        draft_id: int | None = None,
+        message_id: str | None = None,
+        account_id: int | None = None,
+        server_copy: ServerCopy | None = None,
+        autosave_seconds: float = AUTOSAVE_SECONDS,
     ) -> None:
+        """`draft_id` and `message_id` reopen a stored draft (its Message-ID is kept, also when
+        it is sent); `account_id` is the store account its drafts belong to (default: the
+        sender's); `server_copy` is a server draft that this one replaces once saved."""
         super().__init__()
         self.sender = sender
         self.draft = draft or Draft(from_=sender.address)
         self.attachments: list[str] = list(self.draft.attachments)
+        self.attached_messages: list[int] = list(self.draft.attached_messages)
+        self.draft_id = draft_id
+        domain = sender.address.email.rpartition("@")[2]
+        self.message_id = (message_id or make_message_id(domain)).strip().strip("<>")
+        self.account_id = account_id
+        self.server_copy = server_copy
+        self.autosave_seconds = autosave_seconds
+        self.autosave_timer: Timer | None = None
         self._original = self._snapshot_of(self.draft)
+        self._saved = self._original  # what the store holds (or what the composer opened with)
+        self._saved_at = time.monotonic()
+        self._upload_asked = True  # nothing saved here yet, so nothing to copy to the server
+        self._finished = False
 
     @staticmethod
     def _snapshot_of(draft: Draft) -> tuple[str, ...]:
@@ -151,6 +237,7 @@ class ComposerScreen(Screen[None]):
             draft.subject,
             draft.body,
             *draft.attachments,
+            *(f"message:{i}" for i in draft.attached_messages),
         )
 
     def compose(self) -> ComposeResult:
@@ -172,35 +259,117 @@ class ComposerScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self._show_attachments()
+        self.autosave_timer = self.set_interval(self.autosave_seconds, self.autosave)
         first_empty = "#to" if not self.draft.to else "#body"
         self.query_one(first_empty).focus()
         if first_empty == "#body":
             self.query_one(TextArea).move_cursor((0, 0))
 
     def _show_attachments(self) -> None:
-        names = ", ".join(sanitize_line(Path(p).name) for p in self.attachments)
+        shown = [sanitize_line(Path(p).name) for p in self.attachments]
+        conn = self.app.conn  # type: ignore[attr-defined]
+        for message_id in self.attached_messages:
+            row = read.row(conn, message_id)
+            subject = row.envelope.subject if row is not None else "(no longer stored)"
+            shown.append("message: " + (sanitize_line(subject) or "(no subject)"))
+        names = ", ".join(shown)
         self.query_one("#attachments", Static).update(
             Text(f"Attachments: {names}" if names else "")
         )
 
-    def current_draft(self) -> Draft:
-        """The draft as the fields now hold it. Raises AddressError for a bad address field."""
+    def current_draft(self, *, lenient: bool = False) -> Draft:
+        """The draft as the fields now hold it. Raises AddressError for a bad address field,
+        unless `lenient` (a saved draft keeps what was typed)."""
         value = {name: self.query_one(f"#{name}", Input).value for name in ("to", "cc", "bcc")}
+
+        def addresses(name: str) -> tuple[Address, ...]:
+            text = value[name.lower()]
+            return _lenient_addresses(text) if lenient else parse_address_field(name, text)
+
         return Draft(
             from_=self.sender.address,
-            to=parse_address_field("To", value["to"]),
-            cc=parse_address_field("Cc", value["cc"]),
-            bcc=parse_address_field("Bcc", value["bcc"]),
+            to=addresses("To"),
+            cc=addresses("Cc"),
+            bcc=addresses("Bcc"),
             subject=self.query_one("#subject", Input).value,
             body=self.query_one(TextArea).text,
             attachments=tuple(self.attachments),
             in_reply_to=self.draft.in_reply_to,
             references=self.draft.references,
+            attached_messages=tuple(self.attached_messages),
+        )
+
+    def _state(self) -> tuple[str, ...]:
+        fields = tuple(self.query_one(f"#{n}", Input).value for n in ("to", "cc", "bcc", "subject"))
+        return (
+            *fields,
+            self.query_one(TextArea).text,
+            *self.attachments,
+            *(f"message:{i}" for i in self.attached_messages),
         )
 
     def _changed(self) -> bool:
-        fields = tuple(self.query_one(f"#{n}", Input).value for n in ("to", "cc", "bcc", "subject"))
-        return (*fields, self.query_one(TextArea).text, *self.attachments) != self._original
+        """Something differs from what the composer opened with."""
+        return self._state() != self._original
+
+    # --- drafts -------------------------------------------------------------------------------
+
+    def _store_account_id(self) -> int | None:
+        if self.account_id is None:
+            self.account_id = read.account_id(self.app.conn, self.sender.account)  # type: ignore[attr-defined]
+        return self.account_id
+
+    def save_draft(self) -> bool:
+        """Save what the fields hold as this composer's draft (cheap: the store only)."""
+        account_id = self._store_account_id()
+        if account_id is None or self._finished:
+            return False
+        try:
+            self.draft_id = drafts.save(
+                self.app.conn,  # type: ignore[attr-defined]
+                account_id,
+                self.current_draft(lenient=True),
+                message_id=self.message_id,
+                draft_id=self.draft_id,
+                server=self.server_copy if self.draft_id is None else None,
+            )
+        except StoreError as exc:
+            self.notify(f"The draft was not saved: {exc}", severity="error", markup=False)
+            return False
+        self._saved = self._state()
+        self._saved_at = time.monotonic()
+        self._upload_asked = False
+        return True
+
+    def autosave(self, now: float | None = None) -> None:
+        """The timer's tick: save when something changed since the last save; once a saved
+        draft has rested for IDLE_UPLOAD_SECONDS, ask the app to copy it to the server."""
+        if self._finished:
+            return
+        if self._state() != self._saved:
+            self.save_draft()
+            return
+        moment = time.monotonic() if now is None else now
+        if not self._upload_asked and moment - self._saved_at >= IDLE_UPLOAD_SECONDS:
+            self._ask_upload()
+
+    def _ask_upload(self) -> None:
+        account_id = self._store_account_id()
+        if account_id is not None:
+            self.app.post_message(DraftSaved(account_id))
+        self._upload_asked = True
+
+    def _finish(self) -> None:
+        self._finished = True
+        if self.autosave_timer is not None:
+            self.autosave_timer.stop()
+        self.dismiss(None)
+
+    def action_save_draft(self) -> None:
+        """Save the draft now and have it copied to the server."""
+        if self.save_draft():
+            self._ask_upload()
+            self.notify("Draft saved.", markup=False)
 
     # --- actions ------------------------------------------------------------------------------
 
@@ -242,45 +411,79 @@ class ComposerScreen(Screen[None]):
         if not recipients:
             self.notify("Add at least one recipient.", severity="error", markup=False)
             return
-        message_id = make_message_id(self.sender.address.email.rpartition("@")[2])
+        conn = self.app.conn  # type: ignore[attr-defined]
+        forwarded = [read.body(conn, i) for i in self.attached_messages]
+        if any(raw is None for raw in forwarded):
+            self.notify(
+                "A forwarded message is not in the local store (not downloaded, or deleted); "
+                "drop it (ctrl+b) or forward it again.",
+                severity="error",
+                markup=False,
+            )
+            return
+        message_id = self.message_id  # a draft keeps its Message-ID when it is sent
         try:
-            raw = compose(draft, message_id=message_id)
+            raw = compose(
+                draft, message_id=message_id, messages=[m for m in forwarded if m is not None]
+            )
         except ComposeError as exc:
             self.notify(str(exc), severity="error", markup=False)
             return
-        conn = self.app.conn  # type: ignore[attr-defined]
         account_id = read.account_id(conn, self.sender.account)
         if account_id is None:
             self.notify("The account is not in the local store yet.", severity="error")
             return
         now = datetime.now(UTC)
-        item = outbox.enqueue(
-            conn,
-            account_id,
-            raw,
-            message_id=message_id.strip("<>"),
-            env_from=self.sender.address.email,
-            env_rcpts=recipients,
-            not_before=now + self.sender.send_delay,
-            scheduled_at=scheduled_at,
-            now=now,
-        )
+        with transaction(conn):  # queued and the draft gone: one user action, one commit
+            item = outbox.enqueue(
+                conn,
+                account_id,
+                raw,
+                message_id=message_id.strip("<>"),
+                env_from=self.sender.address.email,
+                env_rcpts=recipients,
+                not_before=now + self.sender.send_delay,
+                scheduled_at=scheduled_at,
+                now=now,
+            )
+            if self.draft_id is not None:
+                drafts.discard(conn, self.draft_id)
         delay = self.sender.send_delay.total_seconds()
         if scheduled_at is not None:
             delay = max(delay, (scheduled_at - now).total_seconds())
         self.app.post_message(OutboxQueued(account_id, item, delay))
-        self.dismiss(None)
+        if self.draft_id is not None:
+            self._ask_upload()  # its server copy goes
+        self._finish()
 
     def action_discard(self) -> None:
+        """Close: with nothing written, at once (a reopened draft stays as it is); else ask
+        whether to keep it as a draft or discard it (after a confirmation)."""
         if not self._changed():
-            self.dismiss(None)
+            if self.draft_id is not None and not self._upload_asked:
+                self._ask_upload()
+            self._finish()
             return
 
-        def answer(discard: bool | None) -> None:
-            if discard:
-                self.dismiss(None)
+        def confirmed(discard: bool | None) -> None:
+            if not discard:
+                return
+            if self.draft_id is not None:
+                drafts.discard(self.app.conn, self.draft_id)  # type: ignore[attr-defined]
+                self._ask_upload()  # its server copy goes
+            self._finish()
 
-        self.app.push_screen(Confirm("Discard this message?"), answer)
+        def chosen(choice: str | None) -> None:
+            if choice == "keep":
+                unsaved = self._state() != self._saved or self.draft_id is None
+                if unsaved and not self.save_draft():
+                    return
+                self._ask_upload()
+                self._finish()
+            elif choice == "discard":
+                self.app.push_screen(Confirm("Discard this message?"), confirmed)
+
+        self.app.push_screen(CloseChoice(), chosen)
 
     def action_attach(self) -> None:
         def add(path: str | None) -> None:
@@ -298,7 +501,9 @@ class ComposerScreen(Screen[None]):
     def action_remove_attachment(self) -> None:
         if self.attachments:
             self.attachments.pop()
-            self._show_attachments()
+        elif self.attached_messages:
+            self.attached_messages.pop()
+        self._show_attachments()
 
     def action_edit_externally(self) -> None:
         """Suspend the app, edit the body in $VISUAL/$EDITOR, and take the result back."""

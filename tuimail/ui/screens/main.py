@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -25,11 +26,18 @@ from textual.widgets.option_list import Option
 from tuimail.mail.attachments import listed_attachments, render_partial
 from tuimail.mail.parse import ParsedMessage, parse_message
 from tuimail.mail.render import render_message
-from tuimail.mail.reply import forward_draft, reply_draft
+from tuimail.mail.reply import (
+    draft_from_message,
+    forward_attached_draft,
+    forward_draft,
+    reply_draft,
+)
 from tuimail.mail.sanitize import sanitize_line
 from tuimail.model import FLAGGED, SEEN, Draft, FolderRole
+from tuimail.store import drafts as store_drafts
 from tuimail.store import ops, outbox, read
 from tuimail.store import search as store_search
+from tuimail.store.drafts import ServerCopy
 from tuimail.ui.format import addresses_text, body_text
 from tuimail.ui.messages import (
     AccountState,
@@ -42,6 +50,7 @@ from tuimail.ui.messages import (
 from tuimail.ui.panes import PANE_BINDINGS, PaneLayout
 from tuimail.ui.save import save_attachments, save_for_opening
 from tuimail.ui.screens.composer import ComposerScreen, Sender
+from tuimail.ui.screens.drafts import DraftsScreen
 from tuimail.ui.screens.health import HealthScreen
 from tuimail.ui.screens.help import HelpScreen, binding_rows
 from tuimail.ui.screens.outbox import OutboxScreen
@@ -54,6 +63,7 @@ if TYPE_CHECKING:
 
 UNIFIED = "unified"  # option id of the unified inbox
 OUTBOX = "outbox"  # option id of the outbox entry
+DRAFTS = "drafts"  # option id of the local drafts entry
 WAITING_STATES = (
     outbox.OutboxState.QUEUED,
     outbox.OutboxState.SENDING,
@@ -79,6 +89,10 @@ class MainScreen(Screen[None]):
         Binding("r", "reply(False)", "Reply", show=False, id="reply"),
         Binding("R", "reply(True)", "Reply to all", show=False, id="reply-all"),
         Binding("f", "forward", "Forward", show=False, id="forward"),
+        Binding(
+            "ctrl+f", "forward_attached", "Forward as attachment", show=False, id="forward-attached"
+        ),
+        Binding("e", "edit_draft", "Edit a draft (Drafts folder)", show=False, id="edit-draft"),
         Binding("o", "outbox", "Outbox", id="outbox"),
         Binding("S", "sort", "Sort by date / sender / subject / size", show=False, id="sort"),
         Binding("H", "health", "Sync health", show=False, id="health"),
@@ -173,6 +187,10 @@ class MainScreen(Screen[None]):
                 highlight = folders.option_count - 1
         waiting = len(outbox.items(self.conn, states=WAITING_STATES))
         self.query_one(StatusBar).set_counts(ops.count_pending(self.conn), waiting)
+        local_drafts = store_drafts.count(self.conn)
+        folders.add_option(
+            Option(Text(f"Drafts {local_drafts}" if local_drafts else "Drafts"), id=DRAFTS)
+        )
         folders.add_option(Option(Text(f"Outbox {waiting}" if waiting else "Outbox"), id=OUTBOX))
         if highlight is not None:
             with self.prevent(OptionList.OptionHighlighted):
@@ -202,13 +220,15 @@ class MainScreen(Screen[None]):
         option = event.option.id
         if option == UNIFIED:
             self.show_place(self.unified_inbox)
-        elif option is not None and option != OUTBOX:
+        elif option is not None and option not in (OUTBOX, DRAFTS):
             self.show_place((int(option),))
 
     @on(OptionList.OptionSelected, "#folders")
     def _folder_selected(self, event: OptionList.OptionSelected) -> None:
         if event.option.id == OUTBOX:
             self.action_outbox()
+        elif event.option.id == DRAFTS:
+            self.action_drafts()
         else:
             self.query_one(MessageList).focus()
 
@@ -558,6 +578,84 @@ class MainScreen(Screen[None]):
 
     def action_outbox(self) -> None:
         self.app.push_screen(OutboxScreen(self.conn))
+
+    # --- drafts: the local drafts view, forward as attachment, editing a server draft
+
+    def action_drafts(self) -> None:
+        self.app.push_screen(DraftsScreen(self.conn))
+
+    def action_forward_attached(self) -> None:
+        """Forward the message whole, as an attachment (its bytes as they are)."""
+        row = self._current_row()
+        if row is None:
+            return
+        if read.body(self.conn, row.id) is None:
+            self.notify(
+                "The whole message is not downloaded yet; it is being fetched: try again in a "
+                "moment.",
+                markup=False,
+            )
+            self.post_message(BodyWanted(row.id, full=True))
+            return
+        sender = self._sender_for(row.account_id)
+        if sender is not None:
+            self._open_composer(
+                sender, forward_attached_draft(row.envelope, row.id, sender=sender.address)
+            )
+
+    def action_edit_draft(self) -> None:
+        """Edit a message of a Drafts folder (saved by any client): it becomes a local draft
+        that replaces the server copy when saved."""
+        row = self._current_row()
+        if row is None:
+            return
+        folder = read.folder(self.conn, row.folder_id)
+        if folder is None or folder.role is not FolderRole.DRAFTS:
+            self.notify("Only messages in a Drafts folder can be edited.", markup=False)
+            return
+        sender = self._sender_for(row.account_id)
+        if sender is None:
+            return
+        mine = (
+            store_drafts.find_by_message_id(self.conn, row.account_id, row.envelope.message_id)
+            if row.envelope.message_id
+            else None
+        )
+        if mine is not None:  # a copy of a local draft: open that one
+            self.app.push_screen(
+                ComposerScreen(
+                    sender,
+                    replace(mine.draft, from_=sender.address),
+                    draft_id=mine.id,
+                    message_id=mine.message_id,
+                    account_id=mine.account_id,
+                )
+            )
+            return
+        raw = read.body(self.conn, row.id)
+        if raw is None:
+            self.notify("The draft is being downloaded; try again in a moment.", markup=False)
+            self.post_message(BodyWanted(row.id, full=True))
+            return
+        parsed = parse_message(raw)
+        if parsed.attachments:
+            self.notify(
+                "Its attachments are not carried over: attach them again (ctrl+t).",
+                severity="warning",
+                markup=False,
+            )
+        copy = None
+        if row.uid is not None:
+            copy = ServerCopy(folder.id, folder.uidvalidity, row.uid)
+        self.app.push_screen(
+            ComposerScreen(
+                sender,
+                draft_from_message(parsed, sender=sender.address),
+                message_id=row.envelope.message_id,
+                account_id=row.account_id,
+                server_copy=copy,
+            )
+        )
 
     def action_help(self) -> None:
         keymap = self.app.config.keys  # type: ignore[attr-defined]
