@@ -28,6 +28,7 @@ import enum
 import json
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -59,6 +60,7 @@ _CANCELLABLE = frozenset({OutboxState.QUEUED, OutboxState.FAILED, OutboxState.UN
 
 # Bytes read from a stored message at a time.
 RAW_CHUNK = 1 << 20
+_SYNCHRONOUS_FULL = 2  # PRAGMA synchronous: 0 OFF, 1 NORMAL, 2 FULL, 3 EXTRA
 
 
 class MessageSource(Protocol):
@@ -235,10 +237,11 @@ def begin_sending(
 
 def mark_data_end(conn: sqlite3.Connection, item_id: int, *, now: datetime | None = None) -> None:
     """Record, while sending, that the final "." of DATA goes out next: from here on a lost
-    reply means 'unknown', never a resend.
+    reply means 'unknown', never a resend. Always a durable commit (synchronous=FULL), even on
+    a connection that commits the other steps with NORMAL (see `durable`).
     """
     stamp = codec.now_epoch(now)
-    with transaction(conn) as revision:
+    with durable(conn), transaction(conn) as revision:
         updated = conn.execute(
             "UPDATE outbox SET data_end_at = ?, updated = ?, revision = ?"
             " WHERE id = ? AND state = 'sending'",
@@ -354,6 +357,46 @@ def cancel(conn: sqlite3.Connection, item_id: int) -> bytes:
             raise IllegalTransition(f"outbox item {item_id} is {found[0]}; it cannot be cancelled")
         conn.execute("DELETE FROM outbox WHERE id = ?", (item_id,))
         return bytes(found[1])
+
+
+def mark_sent_copies_done(conn: sqlite3.Connection, item_ids: Iterable[int]) -> None:
+    """`mark_sent_copy_done` for many sent items, in one statement."""
+    wanted = list(dict.fromkeys(item_ids))
+    if not wanted:
+        return
+    with transaction(conn) as revision:
+        updated = conn.execute(
+            "UPDATE outbox SET sent_copy_done = 1, revision = ?"  # noqa: S608
+            f" WHERE state = 'sent' AND id IN ({','.join('?' * len(wanted))})",
+            (revision, *wanted),
+        ).rowcount
+        if updated != len(wanted):
+            raise IllegalTransition(
+                "some of these outbox items are not sent; no Sent copy recorded"
+            )
+
+
+@contextmanager
+def durable(conn: sqlite3.Connection) -> Iterator[None]:
+    """Commits in this block are synchronous=FULL (fsync'ed before they return), whatever the
+    connection's setting.
+
+    A sender may run its connection with synchronous=NORMAL: in WAL mode such a commit survives
+    a crash of the program (it is written to the WAL) but not a power loss. That is safe for
+    every outbox step but one: a lost `begin_sending` or `mark_sent` leaves an item that is
+    sent again (its final "." never went out) or becomes 'unknown' (it did); nothing is lost or
+    sent twice. The end of DATA must be on disk before the final ".", so it is made durable
+    here; this also makes every earlier commit durable (the WAL is synced up to it).
+    """
+    (level,) = conn.execute("PRAGMA synchronous").fetchone()
+    if int(level) >= _SYNCHRONOUS_FULL or conn.in_transaction:
+        yield  # already FULL, or the commit is the caller's (and its setting decides)
+        return
+    conn.execute("PRAGMA synchronous = FULL")
+    try:
+        yield
+    finally:
+        conn.execute(f"PRAGMA synchronous = {int(level):d}")
 
 
 def mark_sent_copy_done(conn: sqlite3.Connection, item_id: int) -> None:

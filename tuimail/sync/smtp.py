@@ -95,6 +95,7 @@ _TEMPORARY_KINDS = (
 _PERIOD_AFTER_LINE_END = re.compile(rb"\n\.")
 _LINE_END = re.compile(rb"\r\n|\r|\n")
 _PROGRESS_EVERY = 20
+LOCAL_COPY_BATCH = 100  # Sent copies stored per transaction in a local Sent folder
 
 Clock = Callable[[], datetime]
 
@@ -379,6 +380,10 @@ class OutboxSender:
             try:
                 lock.acquire()
                 conn = open_store(self.data_dir)
+                # Commits without an fsync each, except the end of DATA (see outbox.durable):
+                # a crash loses none of them; a power loss makes an item unknown or resent
+                # before its final ".", never lost or doubled. The pass ends with a sync.
+                conn.execute("PRAGMA synchronous = NORMAL")
                 incoming = self.account.incoming
                 account_id = write.ensure_account(
                     conn, name, incoming.protocol if incoming else None
@@ -400,6 +405,7 @@ class OutboxSender:
                 crashpoint("smtp.before_connect")
                 asyncio.run(self._session(conn, account_id, due, outcomes))
             copies = self._sent_copies(conn, account_id)
+            _sync_to_disk(conn)
             result = SendResult(name, tuple(outcomes), tuple(unknown), copies)
             self.emit(StoreChanged(name, (), read.revision(conn)))
             self._log_outcomes(result)
@@ -619,15 +625,21 @@ class OutboxSender:
             details = {"recipients": {**accepted, **{r: _reply(a) for r, a in refused.items()}}}
             text += f" ({len(accepted)} of {len(item.env_rcpts)} recipients accepted)"
         later = [r for r, a in refused.items() if 400 <= a.code < 500]
-        copy_here = not self.server.sent_copy or self.imap is None  # no APPEND to wait for
-        local_copy = copy_here and self.server.sent_copy
-        # One transaction only when there is more to write: an UPDATE inside a savepoint makes
-        # SQLite keep the row's old pages in memory, the whole message for a large one.
-        with transaction(conn) if local_copy or later else contextlib.nullcontext():
-            if local_copy:
-                self._store_local_copy(conn, account_id, item)
+        # The Sent copy comes after the pass's messages are sent (_sent_copies), unless none is
+        # wanted. One transaction only when there is more to write: an UPDATE inside a savepoint
+        # makes SQLite keep the row's old pages in memory, the whole message for a large one;
+        # and then a durable one, since the retry for the other recipients must not be lost.
+        with contextlib.ExitStack() as together:
+            if later:
+                together.enter_context(outbox.durable(conn))
+                together.enter_context(transaction(conn))
             outbox.mark_sent(
-                conn, item.id, text, details=details, now=self.now(), sent_copy_done=copy_here
+                conn,
+                item.id,
+                text,
+                details=details,
+                now=self.now(),
+                sent_copy_done=not self.server.sent_copy,
             )
             if later:
                 outbox.enqueue_copy(
@@ -651,16 +663,6 @@ class OutboxSender:
 
     # --- the Sent copy
 
-    def _store_local_copy(
-        self, conn: sqlite3.Connection, account_id: int, item: OutboxItem
-    ) -> None:
-        if read.ids_by_message_id(conn, account_id, item.message_id):
-            return  # a second item of the same message (recipients retried later)
-        folder_id = write.upsert_folder(conn, account_id, SENT_FOLDER, role=FolderRole.SENT)
-        # The store keeps a message whole (it parses and indexes it), so this reads it whole.
-        copy = sent_copy_bytes(outbox.raw_message(conn, item.id), item.env_rcpts)
-        store_messages(conn, folder_id, [IncomingMessage(raw=copy, flags=(SEEN,))], now=self.now())
-
     def _sent_copies(self, conn: sqlite3.Connection, account_id: int) -> int:
         """APPEND the Sent copies still missing (this pass's, and any a crash left behind)."""
         pending = [
@@ -670,18 +672,34 @@ class OutboxSender:
         ]
         if not pending:
             return 0
-        if not self.server.sent_copy or self.imap is None:
-            # Configured off, or a local Sent folder (its copy is stored with the sent mark;
-            # only an item confirmed by the user gets here).
-            for item in pending:
-                if self.server.sent_copy:
-                    with transaction(conn):
-                        self._store_local_copy(conn, account_id, item)
-                        outbox.mark_sent_copy_done(conn, item.id)
-                else:
-                    outbox.mark_sent_copy_done(conn, item.id)
+        if not self.server.sent_copy:  # configured off (only a confirmed item gets here)
+            outbox.mark_sent_copies_done(conn, [item.id for item in pending])
             return len(pending)
+        if self.imap is None:
+            return self._store_local_copies(conn, account_id, pending)
         return self._append_copies(conn, account_id, self.imap, pending)
+
+    def _store_local_copies(
+        self, conn: sqlite3.Connection, account_id: int, pending: list[OutboxItem]
+    ) -> int:
+        """Store the copies for the local Sent folder, a batch per transaction."""
+        for start in range(0, len(pending), LOCAL_COPY_BATCH):
+            batch = pending[start : start + LOCAL_COPY_BATCH]
+            with transaction(conn):
+                folder_id = write.upsert_folder(conn, account_id, SENT_FOLDER, role=FolderRole.SENT)
+                fresh: dict[str, IncomingMessage] = {}
+                for item in batch:
+                    # Items of one message (recipients retried later) share one copy.
+                    if item.message_id in fresh or read.ids_by_message_id(
+                        conn, account_id, item.message_id
+                    ):
+                        continue
+                    # The store keeps a message whole (it parses and indexes it): read whole.
+                    raw = sent_copy_bytes(outbox.raw_message(conn, item.id), item.env_rcpts)
+                    fresh[item.message_id] = IncomingMessage(raw=raw, flags=(SEEN,))
+                store_messages(conn, folder_id, list(fresh.values()), now=self.now())
+                outbox.mark_sent_copies_done(conn, [item.id for item in batch])
+        return len(pending)
 
     def _append_copies(
         self,
@@ -773,6 +791,13 @@ class OutboxSender:
                 return folder.name
         client.create_folder(SENT_FOLDER)
         return SENT_FOLDER
+
+
+def _sync_to_disk(conn: sqlite3.Connection) -> None:
+    """Make this pass's commits durable: FULL from here on, and a checkpoint, which syncs the
+    WAL before it copies pages into the database."""
+    conn.execute("PRAGMA synchronous = FULL")
+    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
 
 def _is_8bit(conn: sqlite3.Connection, item_id: int) -> bool:

@@ -114,3 +114,38 @@ def test_mark_sent_can_record_the_sent_copy_at_once(conn: db.StoreConnection, ac
     assert item is not None and item.state is OutboxState.SENT and item.sent_copy_done
     outbox.remove_sent(conn, item_id)
     assert outbox.items(conn) == []
+
+
+def test_the_end_of_data_is_committed_durably_on_a_normal_connection(
+    conn: db.StoreConnection, account: int
+) -> None:
+    item_id = enqueue(conn, account, Source(HEAD, 1))
+    conn.execute("PRAGMA synchronous = NORMAL")
+    outbox.begin_sending(conn, item_id, now=T0)
+    statements: list[str] = []
+    conn.set_trace_callback(statements.append)
+    try:
+        outbox.mark_data_end(conn, item_id, now=T0)
+    finally:
+        conn.set_trace_callback(None)
+    # FULL is set before the write transaction begins and NORMAL comes back after its COMMIT.
+    full = statements.index("PRAGMA synchronous = FULL")
+    commit = next(i for i, s in enumerate(statements) if s.upper().startswith("COMMIT"))
+    assert full < commit < statements.index("PRAGMA synchronous = 1")
+    assert conn.execute("PRAGMA synchronous").fetchone()[0] == 1
+    item = outbox.get(conn, item_id)
+    assert item is not None and item.data_end_at is not None
+
+
+def test_sent_copies_are_recorded_together_and_only_for_sent_items(
+    conn: db.StoreConnection, account: int
+) -> None:
+    ids = [enqueue(conn, account, Source(HEAD, 1)) for _ in range(3)]
+    for item_id in ids[:2]:
+        outbox.begin_sending(conn, item_id, now=T0)
+        outbox.mark_sent(conn, item_id, "250 ok", now=T0)
+    with pytest.raises(outbox.IllegalTransition):
+        outbox.mark_sent_copies_done(conn, ids)  # the third is still queued: nothing changes
+    assert not any(i.sent_copy_done for i in outbox.items(conn))
+    outbox.mark_sent_copies_done(conn, ids[:2])
+    assert [i.sent_copy_done for i in outbox.items(conn)] == [True, True, False]
