@@ -37,6 +37,8 @@ USER = "alice"
 SINK = "bob"  # receives the SMTP rows' messages
 
 NOT_IMPLEMENTED = "not implemented yet"
+# A To, Cc or Bcc header field with its continuation lines.
+RECIPIENT_FIELDS = re.compile(rb"(?mi)^(?:to|cc|bcc):.*\n(?:[ \t].*\n)*")
 # Row groups, in the order they run; --only takes these or the aliases.
 GROUPS = (
     "floor",
@@ -549,6 +551,20 @@ class SizeRun:
             write_outbox(self.options.smtp_messages, outbox, self.servers.address(USER))
         return outbox
 
+    def sink_outbox(self) -> Path:
+        """The SMTP rows' messages addressed to bob alone, for tuimail (which takes the envelope
+        from the header, where msmtp and the floors are given bob on the command line): their To,
+        Cc and Bcc fields are replaced by one To: bob; the rest of each file is unchanged."""
+        sink = self.work / "outbox-to-sink"
+        if not sink.exists():
+            sink.mkdir()
+            to = f"To: {self.servers.address(SINK)}\n".encode()
+            for path in sorted(self.outbox().iterdir()):
+                head, blank, body = path.read_bytes().partition(b"\n\n")
+                head = RECIPIENT_FIELDS.sub(b"", head + b"\n")
+                (sink / path.name).write_bytes(to + head + blank[1:] + body)
+        return sink
+
     def sink_row(
         self,
         name: str,
@@ -659,7 +675,7 @@ class SizeRun:
         if not {"send", "outbox"} <= self.commands:
             self.not_implemented(name, label, n, "send / outbox flush")
             return
-        outbox = self.outbox()
+        outbox = self.sink_outbox()
         config = self.render("tuimail-smtp.toml", self.work / "tuimail-smtp.toml")
         data = self.work / "tm-smtp"
         files = sorted(str(path) for path in outbox.iterdir())
@@ -678,6 +694,110 @@ class SizeRun:
         self.sink_row(
             name, label, self.tuimail_command(config, data, "outbox", "flush"), prepare=queue
         )
+        self.large_attachment_rows()
+
+    def large_attachment_rows(self) -> None:
+        """One message with a 50 MiB attachment: `tuimail outbox flush` (DATA to bob, the Sent
+        copy APPENDed to alice's Sent), its peak RSS against the attachment's size; and the
+        same flush with nothing queued, for the interpreter's own share."""
+        config = self.render("tuimail-smtp-imap.toml", self.work / "tuimail-smtp-imap.toml")
+        data = self.work / "tm-smtp-large"
+        attachment = self.work / "attachment.bin"
+        with attachment.open("wb") as handle:
+            for _ in range(LARGE_ATTACHMENT // (1 << 20)):
+                handle.write(os.urandom(1 << 20))
+        flush = self.tuimail_command(config, data, "outbox", "flush")
+        self.fresh(data)()
+        self.row(
+            "tuimail-outbox-flush-idle",
+            "tuimail outbox flush, nothing queued (IMAP account)",
+            0,
+            flush,
+            lambda: (True, "nothing to send"),
+        )
+        before = self.inbox_count(SINK)
+        runs: list[int] = []
+
+        def queue() -> None:  # untimed: compose and queue the message (streamed into the row)
+            runs.append(1)
+            self.fresh(data)()
+            subprocess.run(
+                [
+                    self.python,
+                    "-c",
+                    ENQUEUE_LARGE,
+                    str(data),
+                    str(attachment),
+                    self.servers.address(USER),
+                    self.servers.address(SINK),
+                ],
+                check=True,
+                capture_output=True,
+                timeout=600,
+            )
+
+        def check() -> tuple[bool, str]:
+            want = before + len(runs)
+            deadline = time.monotonic() + 120  # Postfix delivers asynchronously
+            have = self.inbox_count(SINK)
+            while have < want and time.monotonic() < deadline:
+                time.sleep(0.2)
+                have = self.inbox_count(SINK)
+            done = store_outbox_done(data)
+            ok = have == want and done
+            return (
+                ok,
+                f"bob INBOX +{have - before} (expected +{len(runs)}); sent and copied: {done}",
+            )
+
+        self.row(
+            LARGE_ROW,
+            "tuimail outbox flush, one 50 MiB attachment (DATA + Sent APPEND)",
+            1,
+            flush,
+            check,
+            prepare=queue,
+        )
+        attachment.unlink(missing_ok=True)
+        shutil.rmtree(data, ignore_errors=True)
+
+
+LARGE_ROW = "tuimail-outbox-flush-50mb"
+LARGE_ATTACHMENT = 50 << 20
+# Composes a message with the attachment and streams it into the outbox (the composer's way).
+ENQUEUE_LARGE = """
+import sys
+from tuimail.mail.compose import compose_message, make_message_id
+from tuimail.model import Address, Draft, Protocol
+from tuimail.store import outbox, write
+from tuimail.store.db import open_store
+
+data, attachment, sender, to = sys.argv[1:5]
+conn = open_store(data)
+account = write.ensure_account(conn, "bench", Protocol.IMAP)
+draft = Draft(
+    from_=Address("", sender), to=(Address("", to),), subject="large attachment",
+    body="attached", attachments=(attachment,),
+)
+message_id = make_message_id(sender.rpartition("@")[2])
+message = compose_message(draft, message_id=message_id)
+outbox.enqueue(
+    conn, account, message, message_id=message_id.strip("<>"), env_from=sender, env_rcpts=[to]
+)
+"""
+
+
+def store_outbox_done(data_dir: Path) -> bool:
+    """The store's outbox has items, and every one is sent with its Sent copy made (read-only)."""
+    path = data_dir / "tuimail.db"
+    if not path.exists():
+        return False
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
+        total, done = conn.execute(
+            "SELECT count(*), count(*) FILTER (WHERE state = 'sent' AND sent_copy_done = 1)"
+            " FROM outbox"
+        ).fetchone()
+    return bool(total) and total == done
 
 
 def build_corpus(run: SizeRun) -> CorpusStats:

@@ -49,6 +49,12 @@ COMPARED_WITH = {
     "tuimail-sync-plus100": ("mbsync-plus100", "offlineimap-plus100"),
 }
 SEND_PEERS = ("msmtp", "aiosmtplib-1conn")
+# Issue 5: the flush of one message with a 50 MiB attachment, against a flush with nothing to
+# send (the interpreter and its imports); what the message adds may be this many times its size.
+LARGE_FLUSH_ROW = "tuimail-outbox-flush-50mb"
+IDLE_FLUSH_ROW = "tuimail-outbox-flush-idle"
+LARGE_ATTACHMENT_MIB = 50.0
+LARGE_MEMORY_FACTOR = 4.0
 
 # Issue 6, the 100k-message terminal rows (bench/ui.py): (row, limit in seconds, what).
 UI_TIME_MUSTS = (
@@ -306,8 +312,30 @@ def evaluate_musts(results: Sequence[SizeResult], sizes: Sequence[int]) -> list[
             0.2,
         )
     )
+    musts.append(_large_attachment_must(rows))
     musts += _ui_musts(rows)
     return musts
+
+
+def _large_attachment_must(rows: Rows) -> Must:
+    """A 50 MB attachment is sent (DATA and the Sent APPEND) within about 4x its size."""
+    text = (
+        f"SMTP: a {LARGE_ATTACHMENT_MIB:.0f} MB attachment is sent within about"
+        f" {LARGE_MEMORY_FACTOR:g}x its size in memory"
+    )
+    large, idle = rows.named(LARGE_FLUSH_ROW), rows.named(IDLE_FLUSH_ROW)
+    found = [large[0] if large else None, idle[0] if idle else None]
+    blocked = _blocked(found, [LARGE_FLUSH_ROW, IDLE_FLUSH_ROW])
+    if blocked:
+        return Must(5, text, *blocked)
+    peak, base = (row.measurement.peak_mib for row in found)  # type: ignore[union-attr]
+    added = (peak - base) / LARGE_ATTACHMENT_MIB
+    verdict = PASS if added <= LARGE_MEMORY_FACTOR else FAIL
+    detail = (
+        f"peak {peak:.0f} MiB = {peak / LARGE_ATTACHMENT_MIB:.2f}x the attachment;"
+        f" above an idle flush ({base:.0f} MiB): {added:.2f}x"
+    )
+    return Must(5, text, verdict, detail)
 
 
 def _ui_musts(rows: Rows) -> list[Must]:
