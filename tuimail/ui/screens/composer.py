@@ -28,7 +28,7 @@ from textual.screen import ModalScreen, Screen
 from textual.timer import Timer
 from textual.widgets import Button, Footer, Input, Label, Static, TextArea
 
-from tuimail.mail.compose import ComposeError, compose, make_message_id
+from tuimail.mail.compose import ComposeError, compose_message, make_message_id
 from tuimail.mail.sanitize import sanitize_line
 from tuimail.model import Address, Draft
 from tuimail.store import drafts, outbox, read
@@ -423,7 +423,8 @@ class ComposerScreen(Screen[None]):
             return
         message_id = self.message_id  # a draft keeps its Message-ID when it is sent
         try:
-            raw = compose(
+            # Attachments stay in their files: enqueue streams them into the outbox row.
+            message = compose_message(
                 draft, message_id=message_id, messages=[m for m in forwarded if m is not None]
             )
         except ComposeError as exc:
@@ -434,20 +435,24 @@ class ComposerScreen(Screen[None]):
             self.notify("The account is not in the local store yet.", severity="error")
             return
         now = datetime.now(UTC)
-        with transaction(conn):  # queued and the draft gone: one user action, one commit
-            item = outbox.enqueue(
-                conn,
-                account_id,
-                raw,
-                message_id=message_id.strip("<>"),
-                env_from=self.sender.address.email,
-                env_rcpts=recipients,
-                not_before=now + self.sender.send_delay,
-                scheduled_at=scheduled_at,
-                now=now,
-            )
-            if self.draft_id is not None:
-                drafts.discard(conn, self.draft_id)
+        try:
+            with transaction(conn):  # queued and the draft gone: one user action, one commit
+                item = outbox.enqueue(
+                    conn,
+                    account_id,
+                    message,
+                    message_id=message_id.strip("<>"),
+                    env_from=self.sender.address.email,
+                    env_rcpts=recipients,
+                    not_before=now + self.sender.send_delay,
+                    scheduled_at=scheduled_at,
+                    now=now,
+                )
+                if self.draft_id is not None:
+                    drafts.discard(conn, self.draft_id)
+        except (ComposeError, StoreError) as exc:  # an attachment gone or changed meanwhile
+            self.notify(str(exc), severity="error", markup=False)
+            return
         delay = self.sender.send_delay.total_seconds()
         if scheduled_at is not None:
             delay = max(delay, (scheduled_at - now).total_seconds())
