@@ -450,7 +450,7 @@ def _print_items(
         print("The outbox is empty.", file=out)
         return
     for item in shown:
-        subject = _subject(outbox.raw_message(conn, item.id))
+        subject = _subject(outbox.raw_head(conn, item.id))  # not a large message whole
         recipients = sanitize_line(", ".join(item.env_rcpts))
         print(
             f"#{item.id} {names.get(item.account_id, '?')} {item.state.value}"
