@@ -184,7 +184,7 @@ def run_demo(*, keep: Path | None = None, ui: bool = True) -> int:
             return 0
         from tuimail.app import run_app
 
-        return run_app(demo_config(), data_dir, title="tuimail demo", workers=False)
+        return run_app(demo_config(), data_dir, title="tuimail demo", workers=False, demo=True)
     finally:
         if keep is None:
             shutil.rmtree(data_dir, ignore_errors=True)
