@@ -194,11 +194,13 @@ async def send_data(
             body = stuffer.feed(piece)
             written += len(body)
             protocol.write(body)
-            await protocol._drain_helper()  # wait while the transport's buffer is over its limit
+            # Wait while the transport's buffer is over its limit, but not for ever: a server
+            # that stops reading mid-DATA must not hang the sender.
+            await asyncio.wait_for(protocol._drain_helper(), timeout)
         body = stuffer.finish()
         written += len(body)
         protocol.write(body)
-        await protocol._drain_helper()
+        await asyncio.wait_for(protocol._drain_helper(), timeout)
         before_end()
         # Replies are kept only while one is expected: arm that before the end marker goes out.
         protocol._response_pending = True
