@@ -267,8 +267,8 @@ TOP_KEYS = ("ui", "accounts", "keys")
 KEY_ACTIONS: tuple[str, ...] = (
     # main screen
     "quit", "next-pane", "back", "search", "help", "toggle-read", "toggle-flag", "delete",
-    "compose", "reply", "reply-all", "forward", "outbox", "sort", "health", "get-mail",
-    "save-attachments", "open-attachment", "add-account",
+    "move", "copy", "compose", "reply", "reply-all", "forward", "outbox", "sort", "health",
+    "get-mail", "save-attachments", "open-attachment", "add-account",
     # main screen: panes
     "folders-pane", "view-pane", "folders-narrower", "folders-wider", "view-smaller",
     "view-larger",

@@ -9,6 +9,7 @@ from tuimail.app import TuimailApp
 from tuimail.demo import build_demo_store, demo_config
 from tuimail.model import FLAGGED, SEEN
 from tuimail.store import read
+from tuimail.ui.screens.folder_picker import FolderPicker
 from tuimail.ui.screens.help import HelpScreen
 from tuimail.ui.widgets.message_list import MessageList
 
@@ -55,6 +56,43 @@ async def test_read_flag_and_delete(tmp_path: Path) -> None:
         assert moved is not None and moved.folder_id == _folder(app, "Trash").id
 
 
+async def test_move_and_copy_to_a_folder_chosen_by_typing(tmp_path: Path) -> None:
+    build_demo_store(tmp_path, now=NOW)
+    app = TuimailApp(demo_config(), tmp_path, clock=lambda: NOW, start_workers=False)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.pause()
+        messages = app.screen.query_one(MessageList)
+        first = messages.current_message_id
+        assert first is not None
+        archive = next(f for f in read.folders(app.conn) if f.role.value == "archive")
+        archive_before, inbox_before = archive.total, _folder(app, "INBOX").total
+
+        await pilot.press("C")
+        await pilot.pause()
+        assert isinstance(app.screen, FolderPicker)
+        await pilot.press(*archive.name[:3].lower(), "enter")
+        await pilot.pause()
+        assert _folder(app, archive.name).total == archive_before + 1
+        assert _folder(app, "INBOX").total == inbox_before
+        assert first in messages.ids, "a copy leaves the message where it is"
+
+        await pilot.press("s")
+        await pilot.pause()
+        await pilot.press("escape")  # changed my mind: nothing moves
+        await pilot.pause()
+        assert _folder(app, "INBOX").total == inbox_before
+
+        await pilot.press("s")
+        await pilot.pause()
+        await pilot.press(*archive.name[:3].lower(), "enter")
+        await pilot.pause()
+        assert _folder(app, archive.name).total == archive_before + 2
+        assert _folder(app, "INBOX").total == inbox_before - 1
+        assert first not in messages.ids
+        moved = read.row(app.conn, first)
+        assert moved is not None and moved.folder_id == archive.id
+
+
 async def test_search_shows_results_and_escape_goes_back(tmp_path: Path) -> None:
     build_demo_store(tmp_path, now=NOW)
     app = TuimailApp(demo_config(), tmp_path, clock=lambda: NOW, start_workers=False)
@@ -91,3 +129,19 @@ async def test_help_lists_the_keys(tmp_path: Path) -> None:
         await pilot.press("escape")
         await pilot.pause()
         assert not isinstance(app.screen, HelpScreen)
+
+
+def test_folder_names_narrow_by_every_typed_word() -> None:
+    from tuimail.ui.screens.folder_picker import matching
+
+    def folder(name: str) -> read.FolderInfo:
+        return read.FolderInfo(
+            0, 0, "a", name, "/", read.FolderRole.NONE, 0, 0, None, None, None, None, None,
+            None, None, 0,
+        )  # fmt: skip
+
+    folders = [folder(n) for n in ("Lists/dev", "Archive/2021", "Dev notes", "INBOX")]
+    assert [f.name for f in matching(folders, "")] == [f.name for f in folders]
+    assert [f.name for f in matching(folders, "DEV")] == ["Dev notes", "Lists/dev"]
+    assert [f.name for f in matching(folders, "arch 21")] == ["Archive/2021"]
+    assert matching(folders, "nothing") == []

@@ -51,6 +51,7 @@ from tuimail.ui.panes import PANE_BINDINGS, PaneLayout
 from tuimail.ui.save import save_attachments, save_for_opening
 from tuimail.ui.screens.composer import ComposerScreen, Sender
 from tuimail.ui.screens.drafts import DraftsScreen
+from tuimail.ui.screens.folder_picker import FolderPicker
 from tuimail.ui.screens.health import HealthScreen
 from tuimail.ui.screens.help import HelpScreen, binding_rows
 from tuimail.ui.screens.outbox import OutboxScreen
@@ -85,6 +86,8 @@ class MainScreen(Screen[None]):
         Binding("N", "toggle_read", "Mark read / unread", show=False, id="toggle-read"),
         Binding("F", "toggle_flag", "Flag / unflag", show=False, id="toggle-flag"),
         Binding("d", "delete", "Delete (move to Trash)", show=False, id="delete"),
+        Binding("s", "transfer(True)", "Move to a folder", show=False, id="move"),
+        Binding("C", "transfer(False)", "Copy to a folder", show=False, id="copy"),
         Binding("c", "compose", "Compose", id="compose"),
         Binding("r", "reply(False)", "Reply", show=False, id="reply"),
         Binding("R", "reply(True)", "Reply to all", show=False, id="reply-all"),
@@ -331,6 +334,28 @@ class MainScreen(Screen[None]):
         else:
             self._act(ops.OpKind.DELETE, row)
             self.notify("Deleted.", markup=False)
+
+    def action_transfer(self, move: bool) -> None:
+        """Move or copy the message to a folder of its account, chosen from a list."""
+        row = self._current_row()
+        if row is None:
+            return
+        folders = [f for f in read.folders(self.conn, row.account_id) if f.id != row.folder_id]
+        if not folders:
+            self.notify("The account has no other folder.", severity="warning", markup=False)
+            return
+        verb = "Move" if move else "Copy"
+
+        def chosen(folder_id: int | None) -> None:
+            target = read.folder(self.conn, folder_id) if folder_id is not None else None
+            if target is None or read.row(self.conn, row.id) is None:
+                return
+            self._act(ops.OpKind.MOVE if move else ops.OpKind.COPY, row, to_folder_id=target.id)
+            done = "Moved" if move else "Copied"
+            self.notify(f"{done} to {sanitize_line(target.name)}.", markup=False)
+
+        subject = sanitize_line(row.envelope.subject)[:60] or "(no subject)"
+        self.app.push_screen(FolderPicker(f"{verb} “{subject}” to:", folders), chosen)
 
     def action_search(self) -> None:
         if self.current_place is None:
