@@ -177,3 +177,28 @@ async def test_send_later_schedules_the_message(app: TuimailApp) -> None:
         wait = item.next_attempt - datetime.now(UTC)
         assert item.scheduled_at is not None
         assert 1.9 * 3600 < wait.total_seconds() <= 2 * 3600
+
+
+async def test_addresses_complete_from_the_store(app: TuimailApp) -> None:
+    """Typing the start of a known address offers the rest; the right arrow accepts it."""
+    from tuimail.store.addresses import known_addresses
+    from tuimail.ui.address_suggester import address_label
+
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.pause()
+        best = known_addresses(app.conn)[0]
+        label = address_label(best)
+        await pilot.press("c")
+        await pilot.pause()
+        to = app.screen.query_one("#to", Input)
+        to.focus()
+        await pilot.press("x", "@", "y", ".", "o", "r", "g", ",", "space", *label[:3])
+        for _ in range(20):  # the candidates load in a thread
+            await pilot.pause(0.05)
+            if to._suggestion:
+                break
+        await pilot.press("right")
+        assert to.value == f"x@y.org, {label}"
+        await pilot.press("ctrl+u")  # empty the field: nothing is offered for nothing
+        await pilot.pause()
+        assert not to._suggestion

@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import getaddresses
+from functools import partial
 from pathlib import Path
 
 from rich.text import Text
@@ -34,6 +35,7 @@ from tuimail.model import Address, Draft
 from tuimail.store import drafts, outbox, read
 from tuimail.store.db import StoreError, transaction
 from tuimail.store.drafts import ServerCopy
+from tuimail.ui.address_suggester import AddressSuggester, load_from_store
 from tuimail.ui.messages import DraftSaved, OutboxQueued
 from tuimail.ui.screens.prompt import Confirm, LinePrompt
 from tuimail.ui.when import WhenError, parse_when
@@ -240,17 +242,30 @@ class ComposerScreen(Screen[None]):
             *(f"message:{i}" for i in draft.attached_messages),
         )
 
+    def _address_suggester(self) -> AddressSuggester | None:
+        """Completion from the store's addresses (right arrow accepts), loaded on first use."""
+        data_dir = getattr(self.app, "data_dir", None)
+        if data_dir is None:
+            return None
+        return AddressSuggester(partial(load_from_store, Path(data_dir)))
+
     def compose(self) -> ComposeResult:
+        suggester = self._address_suggester()
         with Vertical():
             with Grid(id="fields"):
                 yield Label("From")
                 yield Static(Text(sanitize_line(str(self.sender.address))), id="from")
                 yield Label("To")
-                yield Input(_field_text(self.draft.to), id="to", placeholder="ann@example.org")
+                yield Input(
+                    _field_text(self.draft.to),
+                    id="to",
+                    placeholder="ann@example.org",
+                    suggester=suggester,
+                )
                 yield Label("Cc")
-                yield Input(_field_text(self.draft.cc), id="cc")
+                yield Input(_field_text(self.draft.cc), id="cc", suggester=suggester)
                 yield Label("Bcc")
-                yield Input(_field_text(self.draft.bcc), id="bcc")
+                yield Input(_field_text(self.draft.bcc), id="bcc", suggester=suggester)
                 yield Label("Subject")
                 yield Input(self.draft.subject, id="subject")
             yield Static(id="attachments")
