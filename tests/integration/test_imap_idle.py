@@ -168,3 +168,34 @@ def test_an_unreachable_server_is_retried_until_cancelled(
         assert isinstance(event, SyncFailed) and event.kind == "network"
     watch.stop()
     assert len(attempts) >= 3
+
+
+def test_mail_arriving_between_the_resync_and_idle_is_not_missed(
+    mail_servers: Server, running: list[Running], tmp_path: Path
+) -> None:
+    """A message delivered after the resync read the folder and before IDLE starts is already
+    counted when IDLE begins, so IDLE never announces it: the watcher sees it by UIDNEXT."""
+    box = new_mailbox(mail_servers)
+    append(box, 1)
+    watch = Running(box, tmp_path, idle_renew=600)
+    running.append(watch)
+    resync = watch.watcher._resync
+    delivered = threading.Event()
+
+    def resync_then_mail_arrives(engine, folder):  # type: ignore[no-untyped-def]
+        result = resync(engine, folder)
+        if not delivered.is_set():
+            delivered.set()
+            append(box, 1, start=20)
+        return result
+
+    watch.watcher._resync = resync_then_mail_arrives  # type: ignore[method-assign]
+    watch.thread.start()
+    news = watch.wait_for(NewMail)
+    assert delivered.is_set()
+    assert isinstance(news, NewMail) and news.count == 1
+    conn = open_store(tmp_path)
+    try:
+        assert store_view(conn) == server_view(box)
+    finally:
+        conn.close()

@@ -157,7 +157,7 @@ class ImapIdleWatcher:
             "IDLE" if idle else f"a resync every {self.poll_interval:g} s",
         )
         while not self.cancel.is_set():
-            changed = self._idle(client) if idle else self._poll()
+            changed = self._idle(client, conn, folder_id) if idle else self._poll()
             if changed and not self.cancel.is_set():
                 self._resync(engine, folder_id)
 
@@ -179,9 +179,16 @@ class ImapIdleWatcher:
         with self._lock():
             return engine.sync_folder(folder_id)
 
-    def _idle(self, client: imapclient.IMAPClient) -> bool:
+    def _idle(self, client: imapclient.IMAPClient, conn: StoreConnection, folder_id: int) -> bool:
         """One IDLE, until the folder changes (True), it is time to renew it, or `cancel`."""
-        client.select_folder(self.folder, readonly=True)
+        selected = client.select_folder(self.folder, readonly=True)
+        # Mail that arrived after the last resync read the folder, and before this SELECT, is
+        # already counted in the SELECT's answer: IDLE would not announce it. UIDNEXT says.
+        uidnext = selected.get(b"UIDNEXT")
+        known = read.folder(conn, folder_id)
+        known_next = known.uidnext if known is not None else None
+        if isinstance(uidnext, int) and known_next is not None and uidnext > known_next:
+            return True
         client.idle()
         started = time.monotonic()
         changed = False
