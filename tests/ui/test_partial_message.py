@@ -139,8 +139,10 @@ async def test_saving_from_a_partial_message_waits_for_the_whole_message(tmp_pat
         entry = app.screen.query_one(StatusBar).entry(DEMO_ACCOUNT)
         assert entry is not None and "downloading the attachments" in entry[1]
         _arrive(data_dir, app, message_id, full)
-        await pilot.pause()
-        await pilot.pause()
+        for _ in range(200):  # the view follows the store update; wait for it, boundedly
+            await pilot.pause(0.05)
+            if "(not downloaded)" not in _view_text(app) and list(target.iterdir()):
+                break
         assert "(not downloaded)" not in _view_text(app)
     assert [p.name for p in target.iterdir()] == [PDF_NAME]
     assert (target / PDF_NAME).read_bytes() == b"%PDF-1.4 demo\n" * 400
