@@ -388,7 +388,9 @@ def _search(terminal: Terminal, model: ListModel, word: str, height: int) -> flo
         raise RuntimeError(f"{word!r} matches nothing")
     time.sleep(SETTLE_SECONDS)
     terminal.keys("/")
-    terminal.wait_for(lambda s: "Search " in s, what="the search prompt", timeout=60)
+    # The footer always says "Search this folder": wait for the search line's own text.
+    opened = re.compile(r"Search \S.* \(words")
+    terminal.wait_for(lambda s: opened.search(s) is not None, what="the search line", timeout=60)
     terminal.keys(word, literal=True)
     terminal.wait_for(lambda s: re.search(rf"\b{word}\b", s) is not None, what="the typed word")
     shown = model.rows([0, min(height, len(hits)) - 1], hits)

@@ -5,13 +5,17 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
+from textual.widgets import Input
+
 from tuimail.app import TuimailApp
 from tuimail.demo import build_demo_store, demo_config
 from tuimail.model import FLAGGED, SEEN
 from tuimail.store import read
 from tuimail.ui.screens.folder_picker import FolderPicker
 from tuimail.ui.screens.help import HelpScreen
+from tuimail.ui.screens.main import MainScreen
 from tuimail.ui.widgets.message_list import MessageList
+from tuimail.ui.widgets.status_bar import StatusBar
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 
@@ -145,3 +149,24 @@ def test_folder_names_narrow_by_every_typed_word() -> None:
     assert [f.name for f in matching(folders, "DEV")] == ["Dev notes", "Lists/dev"]
     assert [f.name for f in matching(folders, "arch 21")] == ["Archive/2021"]
     assert matching(folders, "nothing") == []
+
+
+async def test_the_search_line_takes_the_keys_and_escape_closes_it(tmp_path: Path) -> None:
+    build_demo_store(tmp_path, now=NOW)
+    app = TuimailApp(demo_config(), tmp_path, clock=lambda: NOW, start_workers=False)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.pause()
+        messages = app.screen.query_one(MessageList)
+        shown = list(messages.ids)
+        await pilot.press("slash", "o", "d")  # typed at once: into the line, not "outbox"/"delete"
+        await pilot.pause()
+        bar = app.screen.query_one("#search-bar", Input)
+        assert app.focused is bar and bar.value == "od"
+        assert not app.screen.query_one(StatusBar).display, "the line takes the status row"
+        assert "from:" in bar.placeholder
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, MainScreen) and app.focused is messages
+        assert not app.screen.query_one("#search-line").display
+        assert app.screen.query_one(StatusBar).display
+        assert list(messages.ids) == shown, "nothing was searched"

@@ -114,7 +114,7 @@ async def test_close_keep_then_reopen_restores_every_field_and_send_removes_it(
         assert isinstance(app.screen, MainScreen)
         (kept,) = drafts.live(app.conn)
         assert kept.message_id == message_id
-        assert "Drafts 1" in _folder_entries(app)
+        assert "  Drafts 1" in _folder_entries(app)
 
         app.screen.action_drafts()  # type: ignore[attr-defined]
         await pilot.pause()
@@ -177,7 +177,7 @@ async def test_the_drafts_view_discards_after_confirmation(app: TuimailApp) -> N
         await pilot.pause()
         folders = app.screen.query_one("#folders", OptionList)
         folders.focus()
-        folders.highlighted = _folder_entries(app).index("Drafts 1")
+        folders.highlighted = _folder_entries(app).index("  Drafts 1")
         await pilot.press("enter")
         await pilot.pause()
         assert isinstance(app.screen, DraftsScreen)
@@ -193,7 +193,7 @@ async def test_the_drafts_view_discards_after_confirmation(app: TuimailApp) -> N
         assert drafts.live(app.conn) == []
         await pilot.press("escape")
         await pilot.pause()
-        assert "Drafts" in _folder_entries(app)
+        assert "  Drafts" in _folder_entries(app), "the local Drafts entry, no count left"
 
 
 async def test_forward_as_attachment_opens_the_composer_with_the_original(

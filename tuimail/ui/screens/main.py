@@ -20,7 +20,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import Footer, Header, OptionList, Static
+from textual.widgets import Footer, Header, Input, OptionList, Static
 from textual.widgets.option_list import Option
 
 from tuimail.mail.attachments import listed_attachments, render_partial
@@ -120,6 +120,7 @@ class MainScreen(Screen[None]):
         self._status_before: dict[int, tuple[str, tuple[AccountState, str] | None]] = {}
         self._show_timer: Timer | None = None
         self.panes = PaneLayout()  # for the running app only; [ui] gives the initial sizes
+        self._search_scope = ""
 
     @property
     def current_folder_id(self) -> int | None:
@@ -137,6 +138,11 @@ class MainScreen(Screen[None]):
                     yield Static(id="view-headers")
                     yield Static(id="view-body")
         yield StatusBar()
+        # The search line takes the status bar's row while it is open: no screen to switch to
+        # and no row to add, so closing it repaints little more than the list it fills.
+        with Horizontal(id="search-line"):
+            yield Static(id="search-label")
+            yield Input(id="search-bar")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -191,10 +197,17 @@ class MainScreen(Screen[None]):
         waiting = len(outbox.items(self.conn, states=WAITING_STATES))
         self.query_one(StatusBar).set_counts(ops.count_pending(self.conn), waiting)
         local_drafts = store_drafts.count(self.conn)
-        folders.add_option(
-            Option(Text(f"Drafts {local_drafts}" if local_drafts else "Drafts"), id=DRAFTS)
-        )
-        folders.add_option(Option(Text(f"Outbox {waiting}" if waiting else "Outbox"), id=OUTBOX))
+        # What lives only in this store, under its own heading (an account may have a Drafts
+        # folder of its own on the server).
+        folders.add_option(Option(Text("On this computer", style="bold"), disabled=True))
+        drafts_prompt = Text("  Drafts")
+        if local_drafts:
+            drafts_prompt.append(f" {local_drafts}", style="bold")
+        folders.add_option(Option(drafts_prompt, id=DRAFTS))
+        outbox_prompt = Text("  Outbox")
+        if waiting:
+            outbox_prompt.append(f" {waiting}", style="bold")
+        folders.add_option(Option(outbox_prompt, id=OUTBOX))
         if highlight is not None:
             with self.prevent(OptionList.OptionHighlighted):
                 folders.highlighted = highlight
@@ -358,27 +371,46 @@ class MainScreen(Screen[None]):
         self.app.push_screen(FolderPicker(f"{verb} “{subject}” to:", folders), chosen)
 
     def action_search(self) -> None:
+        """Open the search line under the list (enter searches, escape closes it)."""
         if self.current_place is None:
             return
         info = read.folder(self.conn, self.current_folder_id) if self.current_folder_id else None
-        scope = sanitize_line(f"{info.account}/{info.name}") if info else "all inboxes"
-
-        def run(query: str | None) -> None:
-            if not query or self.current_place is None:
-                return
-            ids = store_search.search(self.conn, query, folder_ids=list(self.current_place))
-            self.query_one(MessageList).show_ids(ids)
-            self.sub_title = (
-                f"{scope}: {len(ids)} found for {sanitize_line(query)!r} (escape: back)"
-            )
-            self.query_one(MessageList).focus()
-
+        self._search_scope = sanitize_line(f"{info.account}/{info.name}") if info else "all inboxes"
         hint = '(words, "a phrase", from:, subject:, body:, word*)'
-        self.app.push_screen(LinePrompt(f"Search {scope} {hint}", placeholder="search"), run)
+        label = Text(f"Search {self._search_scope}: ", style="bold")
+        self.query_one("#search-label", Static).update(label)
+        bar = self.query_one("#search-bar", Input)
+        bar.placeholder = hint
+        bar.value = ""
+        self._show_search_bar(True)
+        # Focused now, not after this message (Widget.focus defers it): the line must not be
+        # painted while the keys the user types next would still go to the list.
+        self.set_focus(bar)
+
+    def _show_search_bar(self, shown: bool) -> None:
+        self.query_one("#search-line").display = shown
+        self.query_one(StatusBar).display = not shown
+
+    @on(Input.Submitted, "#search-bar")
+    def _search_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        query = event.value.strip()
+        self._show_search_bar(False)
+        messages = self.query_one(MessageList)
+        messages.focus()
+        if not query or self.current_place is None:
+            return
+        ids = store_search.search(self.conn, query, folder_ids=list(self.current_place))
+        messages.show_ids(ids)
+        self.sub_title = (
+            f"{self._search_scope}: {len(ids)} found for {sanitize_line(query)!r} (escape: back)"
+        )
 
     def action_back(self) -> None:
         messages = self.query_one(MessageList)
-        if messages.place is None and self.current_place is not None:
+        if self.query_one("#search-line").display:
+            self._show_search_bar(False)  # close the search line, nothing searched
+        elif messages.place is None and self.current_place is not None:
             self.show_place(self.current_place)  # end the search
         messages.focus()
 
