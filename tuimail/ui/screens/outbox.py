@@ -17,7 +17,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
-from tuimail.mail.parse import parse_message
+from tuimail.mail.parse import parse_envelope, parse_message
 from tuimail.mail.reply import original_text
 from tuimail.mail.sanitize import sanitize_line
 from tuimail.model import Address, Draft
@@ -97,7 +97,8 @@ class OutboxScreen(Screen[None]):
         table.clear()
         now = datetime.now(UTC)
         for item in outbox.items(self.conn, states=SHOWN_STATES):
-            env = parse_message(outbox.raw_message(self.conn, item.id)).envelope
+            # The header is enough (read every second; a queued message may be 70 MB).
+            env = parse_envelope(outbox.raw_head(self.conn, item.id))
             if item.state is OutboxState.QUEUED:
                 wait = (item.next_attempt - now).total_seconds()
                 if wait > 3600:
