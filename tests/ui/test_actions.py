@@ -170,3 +170,25 @@ async def test_the_search_line_takes_the_keys_and_escape_closes_it(tmp_path: Pat
         assert not app.screen.query_one("#search-line").display
         assert app.screen.query_one(StatusBar).display
         assert list(messages.ids) == shown, "nothing was searched"
+
+
+async def test_search_all_mail_finds_messages_in_every_folder(tmp_path: Path) -> None:
+    build_demo_store(tmp_path, now=NOW)
+    app = TuimailApp(demo_config(), tmp_path, clock=lambda: NOW, start_workers=False)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.pause()
+        messages = app.screen.query_one(MessageList)
+        archive = _folder(app, "Archive")
+        row = read.row(app.conn, read.message_ids(app.conn, archive.id)[0])
+        assert row is not None
+        word = max(row.envelope.subject.split(), key=len)
+        await pilot.press("slash", *word, "enter")  # this folder (INBOX) only
+        await pilot.pause()
+        assert row.id not in messages.ids
+        await pilot.press("escape", "ctrl+k")
+        await pilot.pause()
+        assert "all mail" in str(app.screen.query_one("#search-label").render())
+        await pilot.press(*word, "enter")
+        await pilot.pause()
+        assert row.id in messages.ids, "found in the Archive"
+        assert "all mail:" in app.screen.sub_title

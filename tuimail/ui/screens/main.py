@@ -81,7 +81,8 @@ class MainScreen(Screen[None]):
         Binding("q", "app.quit", "Quit", id="quit"),
         Binding("tab", "focus_next", "Next pane", show=True, id="next-pane"),
         Binding("escape", "back", "Back to the list / end a search", show=False, id="back"),
-        Binding("slash", "search", "Search this folder", id="search"),
+        Binding("slash", "search(False)", "Search this folder", id="search"),
+        Binding("ctrl+k", "search(True)", "Search all mail", show=False, id="search-all"),
         Binding("question_mark", "help", "Keys", id="help"),
         Binding("N", "toggle_read", "Mark read / unread", show=False, id="toggle-read"),
         Binding("F", "toggle_flag", "Flag / unflag", show=False, id="toggle-flag"),
@@ -121,6 +122,7 @@ class MainScreen(Screen[None]):
         self._show_timer: Timer | None = None
         self.panes = PaneLayout()  # for the running app only; [ui] gives the initial sizes
         self._search_scope = ""
+        self._search_everywhere = False
 
     @property
     def current_folder_id(self) -> int | None:
@@ -370,12 +372,19 @@ class MainScreen(Screen[None]):
         subject = sanitize_line(row.envelope.subject)[:60] or "(no subject)"
         self.app.push_screen(FolderPicker(f"{verb} “{subject}” to:", folders), chosen)
 
-    def action_search(self) -> None:
-        """Open the search line under the list (enter searches, escape closes it)."""
+    def action_search(self, all_mail: bool = False) -> None:
+        """Open the search line under the list (enter searches, escape closes it): the folder
+        shown (or the inboxes of the unified inbox), or with `all_mail` every folder."""
         if self.current_place is None:
             return
         info = read.folder(self.conn, self.current_folder_id) if self.current_folder_id else None
-        self._search_scope = sanitize_line(f"{info.account}/{info.name}") if info else "all inboxes"
+        self._search_everywhere = all_mail
+        if all_mail:
+            self._search_scope = "all mail"
+        else:
+            self._search_scope = (
+                sanitize_line(f"{info.account}/{info.name}") if info else "all inboxes"
+            )
         hint = '(words, "a phrase", from:, subject:, body:, word*)'
         label = Text(f"Search {self._search_scope}: ", style="bold")
         self.query_one("#search-label", Static).update(label)
@@ -400,7 +409,8 @@ class MainScreen(Screen[None]):
         messages.focus()
         if not query or self.current_place is None:
             return
-        ids = store_search.search(self.conn, query, folder_ids=list(self.current_place))
+        scope = None if self._search_everywhere else list(self.current_place)
+        ids = store_search.search(self.conn, query, folder_ids=scope)
         messages.show_ids(ids)
         self.sub_title = (
             f"{self._search_scope}: {len(ids)} found for {sanitize_line(query)!r} (escape: back)"
