@@ -21,6 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench.terminal import proc_figures
 from bench.timeit import Run
 
 COLUMNS, LINES = 160, 50
@@ -34,16 +35,6 @@ def _tmux(socket: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         ["tmux", "-S", str(socket), *args], capture_output=True, text=True, timeout=30, check=False
     )
-
-
-def _proc_figures(pid: int) -> tuple[float, float]:
-    """(user+sys CPU seconds, peak RSS MiB) of a live process."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    ticks = os.sysconf("SC_CLK_TCK")
-    cpu = (int(fields[11]) + int(fields[12])) / ticks  # utime, stime (fields 14 and 15)
-    status = Path(f"/proc/{pid}/status").read_text()
-    found = re.search(r"VmHWM:\s+(\d+) kB", status)
-    return cpu, (int(found.group(1)) / 1024 if found else 0.0)
 
 
 def first_page(neomuttrc: Path, expected: int, *, timeout: float = TIMEOUT) -> Run:
@@ -65,7 +56,7 @@ def first_page(neomuttrc: Path, expected: int, *, timeout: float = TIMEOUT) -> R
             screen = _tmux(socket, "capture-pane", "-p").stdout
             if wanted in screen and INDEX_ROW.search(screen):
                 wall = time.monotonic() - started
-                cpu, peak = _proc_figures(pid)
+                cpu, peak = proc_figures(pid)
                 return Run(wall=wall, cpu=cpu, peak_mib=peak, exit_code=0)
             if time.monotonic() - started > timeout:
                 raise TimeoutError(f"no index with {wanted} after {timeout:.0f} s:\n{screen}")

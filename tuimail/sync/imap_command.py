@@ -108,7 +108,7 @@ def sync_account(
     from tuimail.secrets import get_password
     from tuimail.sync import imap
     from tuimail.sync.connect import ConnectError, FailureKind, connect_imap
-    from tuimail.sync.imap_ext import ImapProtocolError
+    from tuimail.sync.imap_ext import ImapProtocolError, logout_quietly
 
     server = account.incoming
     assert server is not None and server.protocol is Protocol.IMAP
@@ -175,19 +175,9 @@ def sync_account(
         raise
     finally:
         if client is not None:
-            _logout(client)
+            logout_quietly(client)
         conn.close()
         lock.release()
-
-
-def _logout(client: object) -> None:
-    try:
-        client.logout()  # type: ignore[attr-defined]
-    except Exception:  # the connection may already be gone; nothing to save
-        try:
-            client.shutdown()  # type: ignore[attr-defined]
-        except Exception:
-            log.debug("closing the IMAP connection failed", exc_info=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

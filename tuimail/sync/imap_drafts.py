@@ -96,7 +96,7 @@ def sync_drafts(
     from tuimail.secrets import get_password
     from tuimail.sync import imap
     from tuimail.sync.connect import ConnectError, FailureKind, connect_imap
-    from tuimail.sync.imap_ext import ImapProtocolError
+    from tuimail.sync.imap_ext import ImapProtocolError, logout_quietly
 
     server = account.incoming
     assert server is not None and server.protocol is Protocol.IMAP
@@ -163,10 +163,7 @@ def sync_drafts(
         return failed("store", str(exc))
     finally:
         if client is not None:
-            try:
-                client.logout()
-            except Exception:  # the connection may already be gone; nothing to save
-                log.debug("logout after the drafts pass failed", exc_info=True)
+            logout_quietly(client)
         conn.close()
         lock.release()
 

@@ -531,3 +531,15 @@ def append_streamed(
     if typ != "OK":
         raise imapclient.exceptions.IMAPClientError(f"APPEND refused: {_text(data)}")
     return _text(data)
+
+
+def logout_quietly(client: Any) -> None:
+    """LOGOUT, or when the connection is already broken, just close it; never raises (the
+    caller is already handling whatever ended its work)."""
+    try:
+        client.logout()
+    except Exception:  # the connection may already be gone; nothing to save
+        try:
+            client.shutdown()
+        except Exception:
+            log.debug("closing the IMAP connection failed", exc_info=True)

@@ -43,7 +43,7 @@ from tuimail.store.db import StoreConnection, open_store
 from tuimail.store.lock import AccountLock, LockBusyError
 from tuimail.sync import imap
 from tuimail.sync.events import AuthNeeded, Emit, SyncFailed, SyncFinished, SyncStarted, discard
-from tuimail.sync.imap_ext import ImapProtocolError
+from tuimail.sync.imap_ext import ImapProtocolError, logout_quietly
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +139,7 @@ class ImapIdleWatcher:
             finally:
                 conn.close()
         finally:
-            _logout(client)
+            logout_quietly(client)
 
     def _watch(self, client: imapclient.IMAPClient, conn: StoreConnection) -> None:
         name = self.account.name
@@ -259,13 +259,3 @@ def _is_change(response: tuple[object, ...]) -> bool:
 
 def _summary(result: imap.FolderResult) -> str:
     return f"{sanitize_line(result.name)}: {result.new} new, watching for more"
-
-
-def _logout(client: imapclient.IMAPClient) -> None:
-    try:
-        client.logout()
-    except Exception:  # the connection may already be gone; nothing to save
-        try:
-            client.shutdown()
-        except Exception:
-            log.debug("closing the IMAP connection failed", exc_info=True)

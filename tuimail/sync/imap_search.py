@@ -32,7 +32,7 @@ from tuimail.mail.sanitize import sanitize_line
 from tuimail.model import Protocol
 from tuimail.store import read
 from tuimail.sync import imap_ext
-from tuimail.sync.imap_ext import ImapProtocolError
+from tuimail.sync.imap_ext import ImapProtocolError, logout_quietly
 
 log = logging.getLogger(__name__)
 
@@ -232,15 +232,5 @@ def search_account(
             f"{name}: the server refused the search: {sanitize_line(str(exc))}"
         ) from None
     finally:
-        _logout(client)
+        logout_quietly(client)
     return ServerSearchResult(ids, unsynced)
-
-
-def _logout(client: Any) -> None:
-    try:
-        client.logout()
-    except Exception:  # the connection may already be gone; nothing to save
-        try:
-            client.shutdown()
-        except Exception:
-            log.debug("closing the IMAP connection failed", exc_info=True)

@@ -22,6 +22,7 @@ from tuimail.store.drafts import StoredDraft
 from tuimail.ui.format import addresses_text
 from tuimail.ui.messages import DraftSaved
 from tuimail.ui.screens.prompt import Confirm
+from tuimail.ui.tables import selected_id
 
 
 def where_it_is(stored: StoredDraft, has_drafts_folder: bool) -> str:
@@ -85,11 +86,7 @@ class DraftsScreen(Screen[None]):
         self._show_detail()
 
     def _selected_id(self) -> int | None:
-        table = self.query_one(DataTable)
-        if not table.row_count:
-            return None
-        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-        return None if key is None else int(key)
+        return selected_id(self.query_one(DataTable))
 
     @on(DataTable.RowHighlighted)
     def _show_detail(self) -> None:

@@ -26,6 +26,7 @@ from tuimail.store.db import StoreError
 from tuimail.store.outbox import OutboxState
 from tuimail.ui.format import addresses_text
 from tuimail.ui.screens.prompt import Confirm
+from tuimail.ui.tables import selected_id
 
 SHOWN_STATES = (
     OutboxState.QUEUED,
@@ -121,11 +122,7 @@ class OutboxScreen(Screen[None]):
         self._show_detail()
 
     def _selected_id(self) -> int | None:
-        table = self.query_one(DataTable)
-        if not table.row_count:
-            return None
-        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-        return None if key is None else int(key)
+        return selected_id(self.query_one(DataTable))
 
     @on(DataTable.RowHighlighted)
     def _show_detail(self) -> None:
