@@ -21,6 +21,7 @@ from textual.message import Message
 
 from tuimail.config import AccountConfig, Config, ConfigError, add_account
 from tuimail.log import register_secret
+from tuimail.mail.mailto import MailtoFields
 from tuimail.mail.sanitize import sanitize_line
 from tuimail.model import Address, Protocol
 from tuimail.paths import config_location
@@ -112,8 +113,10 @@ class TuimailApp(App[int]):
         offer_setup: bool = False,
         offline: bool = False,
         demo: bool = False,
+        compose: MailtoFields | None = None,
     ) -> None:
         super().__init__()
+        self.compose_on_start = compose  # a mailto: link: the composer opens prefilled
         self.config = config
         self.data_dir = data_dir
         self.clock = clock
@@ -171,6 +174,8 @@ class TuimailApp(App[int]):
             self._schedule_senders()
         if not self.config.accounts and self.offer_setup:
             self.push_screen(AccountSetupScreen(first_run=True))
+        elif self.compose_on_start is not None:
+            self.main_screen.compose_prefilled(self.compose_on_start)
 
     def _ensure_store_accounts(self) -> None:
         """Every configured account exists in the store (the composer queues mail under it)."""
@@ -569,13 +574,21 @@ def run_app(
     title: str | None = None,
     workers: bool = True,
     demo: bool = False,
+    compose: MailtoFields | None = None,
 ) -> int:
     """Run the app until the user quits; returns the exit status. Without `workers` nothing
     connects anywhere (`--offline`, the demo); with them and no account, the setup screen opens
-    first. `demo`: the accounts are made up, so queued mail is said never to leave."""
+    first. `demo`: the accounts are made up, so queued mail is said never to leave. `compose`:
+    the fields of a mailto: link, for the composer to open with."""
     try:
         app = TuimailApp(
-            config, data_dir, title=title, offer_setup=workers, offline=not workers, demo=demo
+            config,
+            data_dir,
+            title=title,
+            offer_setup=workers,
+            offline=not workers,
+            demo=demo,
+            compose=compose,
         )
         app.run()
     except StoreError as exc:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from tuimail import __version__
 from tuimail.config import Config, ConfigError, load_config
 from tuimail.log import SHOWN, redact, setup_logging
+from tuimail.mail.mailto import MailtoError, is_mailto, parse_mailto
 from tuimail.model import Protocol
 from tuimail.paths import config_location, data_dir
 
@@ -322,7 +323,15 @@ def _usage(parser: argparse.ArgumentParser) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run `tuimail` with `argv` (default: sys.argv[1:]); returns the exit status."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    # `tuimail mailto:...` (what a desktop's mailto: handler runs) is the app with a link.
+    link = next((a for a in arguments if is_mailto(a)), None)
+    if link is not None:
+        arguments.remove(link)
+    args = parser.parse_args(arguments)
+    args.mailto = link
+    if link is not None and getattr(args, "handler", cmd_app) is not cmd_app:
+        parser.error("a mailto: link opens the app; give it without a command")
     setup_logging(Path(args.log_file) if args.log_file else None, debug=args.debug)
     log.info("tuimail %s: %s", __version__, " ".join(sys.argv[1:] if argv is None else argv))
     handler: Callable[[argparse.Namespace, Config], int] = getattr(args, "handler", cmd_app)
@@ -374,7 +383,13 @@ def cmd_app(args: argparse.Namespace, config: Config) -> int:
     """Open the terminal app on the user's store."""
     from tuimail.app import run_app
 
-    return run_app(config, _data_dir(args), workers=not args.offline)
+    compose = None
+    if args.mailto is not None:
+        try:
+            compose = parse_mailto(args.mailto)
+        except MailtoError as exc:
+            raise CommandError(f"cannot open the link: {exc}", EXIT_USAGE) from None
+    return run_app(config, _data_dir(args), workers=not args.offline, compose=compose)
 
 
 def cmd_demo(args: argparse.Namespace, config: Config) -> int:

@@ -202,3 +202,28 @@ async def test_addresses_complete_from_the_store(app: TuimailApp) -> None:
         await pilot.press("ctrl+u")  # empty the field: nothing is offered for nothing
         await pilot.pause()
         assert not to._suggestion
+
+
+async def test_a_mailto_link_opens_the_composer_prefilled_and_sends_nothing(
+    tmp_path: Path,
+) -> None:
+    from tuimail.mail.mailto import parse_mailto
+
+    build_demo_store(tmp_path, now=NOW)
+    link = parse_mailto(
+        "mailto:ann@example.org?cc=bob@example.org&subject=Hello&body=Hi%20Ann%0D%0A"
+        "&In-Reply-To=%3Corig@example.org%3E&attach=%2Fetc%2Fpasswd"
+    )
+    app = TuimailApp(
+        parse_config(CONFIG), tmp_path, clock=lambda: NOW, start_workers=False, compose=link
+    )
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.pause()
+        assert isinstance(app.screen, ComposerScreen)
+        assert app.screen.query_one("#to", Input).value == "ann@example.org"
+        assert app.screen.query_one("#cc", Input).value == "bob@example.org"
+        assert app.screen.query_one("#subject", Input).value == "Hello"
+        assert app.screen.query_one("#body", TextArea).text == "Hi Ann\n"
+        draft = app.screen.current_draft()
+        assert draft.in_reply_to == "orig@example.org" and draft.attachments == ()
+        assert outbox.items(app.conn) == [], "nothing is queued before the user sends"

@@ -120,7 +120,9 @@ def test_offline_opens_the_app_without_workers(
 
     calls: list[bool] = []
 
-    def fake_run_app(config: object, data_dir: Path, *, workers: bool = True) -> int:
+    def fake_run_app(
+        config: object, data_dir: Path, *, workers: bool = True, compose: object = None
+    ) -> int:
         calls.append(workers)
         return 0
 
@@ -130,3 +132,35 @@ def test_offline_opens_the_app_without_workers(
     data = tmp_path / "data"
     assert main([*argv, "--config", str(config), "--data-dir", str(data)]) == 0
     assert calls == [workers]
+
+
+def test_a_mailto_link_opens_the_app_with_its_fields(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """What a desktop's mailto: handler runs: `tuimail mailto:...`, options anywhere."""
+    import tuimail.app
+    from tuimail.mail.mailto import MailtoFields
+
+    opened: list[MailtoFields | None] = []
+
+    def fake_run_app(
+        config: object, data_dir: Path, *, workers: bool = True, compose: object = None
+    ) -> int:
+        assert compose is None or isinstance(compose, MailtoFields)
+        opened.append(compose)
+        return 0
+
+    monkeypatch.setattr(tuimail.app, "run_app", fake_run_app)
+    config = tmp_path / "c.toml"
+    config.write_text('[accounts.w]\naddress = "a@example.org"\n')
+    options = ["--config", str(config), "--data-dir", str(tmp_path / "data")]
+    assert main(["MAILTO:ann@example.org?subject=Hi%20there", *options]) == 0
+    (fields,) = opened
+    assert fields is not None and [a.email for a in fields.to] == ["ann@example.org"]
+    assert fields.subject == "Hi there"
+
+    assert main([*options, "mailto:?subject=a%0Ab"]) == 2, "a line break in a header"
+    assert "cannot open the link" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exited:
+        main([*options, "list", "mailto:ann@example.org"])
+    assert exited.value.code == 2, "a link goes with no command"

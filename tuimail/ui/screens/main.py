@@ -24,6 +24,7 @@ from textual.widgets import Footer, Header, Input, OptionList, Static
 from textual.widgets.option_list import Option
 
 from tuimail.mail.attachments import listed_attachments, render_partial
+from tuimail.mail.mailto import MailtoFields
 from tuimail.mail.parse import ParsedMessage, parse_message
 from tuimail.mail.render import render_message
 from tuimail.mail.reply import (
@@ -485,6 +486,27 @@ class MainScreen(Screen[None]):
 
     def _open_composer(self, sender: Sender, draft: Draft | None = None) -> None:
         self.app.push_screen(ComposerScreen(sender, draft))
+
+    def compose_prefilled(self, fields: MailtoFields) -> None:
+        """Open the composer with a mailto: link's fields, from the default account; nothing
+        is sent until the user sends it."""
+        sender = self._sender_for(None)
+        if sender is None:
+            return
+        draft = Draft(
+            from_=sender.address,
+            to=fields.to,
+            cc=fields.cc,
+            bcc=fields.bcc,
+            subject=fields.subject,
+            body=fields.body,
+            in_reply_to=fields.in_reply_to,
+            references=(fields.in_reply_to,) if fields.in_reply_to else (),
+        )
+        self._open_composer(sender, draft)
+        if fields.ignored:
+            left_out = ", ".join(sanitize_line(name) for name in fields.ignored)
+            self.notify(f"Left out of the link: {left_out}.", markup=False)
 
     def action_compose(self) -> None:
         folder = read.folder(self.conn, self.current_folder_id) if self.current_folder_id else None
