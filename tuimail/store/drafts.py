@@ -26,8 +26,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from tuimail.mail.compose import ComposeError
 from tuimail.model import Address, Draft
-from tuimail.store import codec
+from tuimail.store import codec, read
 from tuimail.store.db import StoreError, transaction
 
 _COLUMNS = (
@@ -296,3 +297,20 @@ def purge(conn: sqlite3.Connection, draft_id: int) -> None:
     """Delete a discarded draft's row (its server copies are gone)."""
     with transaction(conn):
         conn.execute("DELETE FROM drafts WHERE id = ? AND discarded = 1", (draft_id,))
+
+
+def attached_message_bytes(conn: sqlite3.Connection, draft: Draft) -> list[bytes]:
+    """The exact bytes of the stored messages a draft forwards as attachments, in order.
+
+    Raises ComposeError when one is not in the local store (not downloaded, or deleted).
+    """
+    found: list[bytes] = []
+    for message_id in draft.attached_messages:
+        raw = read.body(conn, message_id)
+        if raw is None:
+            raise ComposeError(
+                "a forwarded message is not in the local store (not downloaded, or deleted); "
+                "drop it or forward it again"
+            )
+        found.append(raw)
+    return found

@@ -74,12 +74,7 @@ def drafts_folder(conn: sqlite3.Connection, account_id: int) -> read.FolderInfo 
 def draft_bytes(conn: sqlite3.Connection, stored: StoredDraft) -> bytes:
     """The bytes of a saved draft, with its own Message-ID. Raises ComposeError when it cannot be
     built (a bad address, an unreadable attachment, a forwarded message no longer stored)."""
-    messages = []
-    for message_id in stored.draft.attached_messages:
-        raw = read.body(conn, message_id)
-        if raw is None:
-            raise ComposeError("a forwarded message is no longer in the local store")
-        messages.append(raw)
+    messages = drafts.attached_message_bytes(conn, stored.draft)
     return compose(stored.draft, message_id=stored.message_id, messages=messages)
 
 

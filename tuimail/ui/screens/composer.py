@@ -427,21 +427,11 @@ class ComposerScreen(Screen[None]):
             self.notify("Add at least one recipient.", severity="error", markup=False)
             return
         conn = self.app.conn  # type: ignore[attr-defined]
-        forwarded = [read.body(conn, i) for i in self.attached_messages]
-        if any(raw is None for raw in forwarded):
-            self.notify(
-                "A forwarded message is not in the local store (not downloaded, or deleted); "
-                "drop it (ctrl+b) or forward it again.",
-                severity="error",
-                markup=False,
-            )
-            return
         message_id = self.message_id  # a draft keeps its Message-ID when it is sent
         try:
+            forwarded = drafts.attached_message_bytes(conn, draft)
             # Attachments stay in their files: enqueue streams them into the outbox row.
-            message = compose_message(
-                draft, message_id=message_id, messages=[m for m in forwarded if m is not None]
-            )
+            message = compose_message(draft, message_id=message_id, messages=forwarded)
         except ComposeError as exc:
             self.notify(str(exc), severity="error", markup=False)
             return
