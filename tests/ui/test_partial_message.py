@@ -192,3 +192,30 @@ async def test_a_missing_opener_gives_a_clear_notice(tmp_path: Path) -> None:
                 break
         notices = [str(n.message) for n in app._notifications]
     assert any("no-such-opener" in n and "is not installed" in n for n in notices), notices
+
+
+async def test_forwarding_a_partial_message_as_attachment_waits_for_the_whole_message(
+    tmp_path: Path,
+) -> None:
+    from tuimail.ui.screens.composer import ComposerScreen
+    from tuimail.ui.screens.main import MainScreen
+
+    data_dir = tmp_path / "store"
+    build_demo_store(data_dir, now=NOW)
+    message_id, full = _make_partial(data_dir)
+    app = _app(data_dir)
+    wanted: list[BodyWanted] = []
+    async with app.run_test(size=(120, 40), message_hook=_recorder(wanted)) as pilot:
+        await _open_pdf_message(app, pilot, message_id)
+        app.screen.query_one(MessageList).focus()
+        await pilot.press("ctrl+f")
+        await pilot.pause()
+        assert [(m.message_id, m.full) for m in wanted] == [(message_id, True)]
+        assert isinstance(app.screen, MainScreen), "no composer before the bytes are here"
+        _arrive(data_dir, app, message_id, full)
+        for _ in range(200):  # the composer opens once the store update is handled
+            await pilot.pause(0.05)
+            if isinstance(app.screen, ComposerScreen):
+                break
+        assert isinstance(app.screen, ComposerScreen)
+        assert app.screen.attached_messages == [message_id]

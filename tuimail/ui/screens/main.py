@@ -676,21 +676,13 @@ class MainScreen(Screen[None]):
     def action_forward_attached(self) -> None:
         """Forward the message whole, as an attachment (its bytes as they are)."""
         row = self._current_row()
-        if row is None:
+        sender = self._sender_for(row.account_id) if row is not None else None
+        if row is None or sender is None:
             return
-        if read.body(self.conn, row.id) is None:
-            self.notify(
-                "The whole message is not downloaded yet; it is being fetched: try again in a "
-                "moment.",
-                markup=False,
-            )
-            self.post_message(BodyWanted(row.id, full=True))
-            return
-        sender = self._sender_for(row.account_id)
-        if sender is not None:
-            self._open_composer(
-                sender, forward_attached_draft(row.envelope, row.id, sender=sender.address)
-            )
+        draft = forward_attached_draft(row.envelope, row.id, sender=sender.address)
+        # The composer attaches the exact bytes: when only the text is local, it opens once the
+        # whole message has arrived.
+        self._with_whole_body(row, lambda _raw: self._open_composer(sender, draft))
 
     def action_edit_draft(self) -> None:
         """Edit a message of a Drafts folder (saved by any client): it becomes a local draft
@@ -721,11 +713,12 @@ class MainScreen(Screen[None]):
                 )
             )
             return
-        raw = read.body(self.conn, row.id)
-        if raw is None:
-            self.notify("The draft is being downloaded; try again in a moment.", markup=False)
-            self.post_message(BodyWanted(row.id, full=True))
-            return
+        self._with_whole_body(row, lambda raw: self._edit_server_draft(row, folder, sender, raw))
+
+    def _edit_server_draft(
+        self, row: read.MessageRow, folder: read.FolderInfo, sender: Sender, raw: bytes
+    ) -> None:
+        """Open a server draft's bytes in the composer, to replace that copy when saved."""
         parsed = parse_message(raw)
         if parsed.attachments:
             self.notify(
