@@ -158,6 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_mail_commands(commands)
     _add_store_commands(commands)
+    _add_import_command(commands)
     _add_send_commands(commands)
     return parser
 
@@ -257,6 +258,32 @@ def _add_store_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
     into.add_argument("--mbox", metavar="FILE", help="a new mbox file ('-': standard output)")
     into.add_argument("--maildir", metavar="DIR", help="a Maildir (created when missing)")
     export.set_defaults(handler=cmd_export)
+
+
+def _add_import_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """`tuimail import`: mbox files and Maildirs into the store, or up to an IMAP folder."""
+    importing = commands.add_parser(
+        "import",
+        help="bring messages from an mbox file or a Maildir into a local folder or an IMAP folder",
+        description="Add the exact bytes of every message of an mbox file (mboxrd or mboxo) or a "
+        "Maildir (new/ and cur/, with the flags of the file names) to ACCOUNT/FOLDER: a folder "
+        "of a local account (or of a POP3 account) in the store, or with --upload a folder of "
+        "an IMAP account on the server. Folders are created when missing. ACCOUNT defaults to "
+        "the only local (with --upload: IMAP) account, FOLDER to the file's or directory's name. "
+        "Messages already in the folder are not added again, so an interrupted import can "
+        "simply be run again. Exit status 1 when a message could not be read (named on "
+        "standard error; the others are imported).",
+    )
+    importing.add_argument("target", nargs="?", metavar="ACCOUNT[/FOLDER]")
+    source = importing.add_mutually_exclusive_group(required=True)
+    source.add_argument("--mbox", metavar="FILE", help="an mbox file")
+    source.add_argument("--maildir", metavar="DIR", help="a Maildir (with cur/ and new/)")
+    importing.add_argument(
+        "--upload",
+        action="store_true",
+        help="append to the IMAP account's folder on the server (the next sync stores them)",
+    )
+    importing.set_defaults(handler=cmd_import)
 
 
 def _add_send_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -563,6 +590,22 @@ def cmd_export(args: argparse.Namespace, config: Config) -> int:
             err=sys.stderr,
             binary_out=sys.stdout.buffer,
         )
+
+
+def cmd_import(args: argparse.Namespace, config: Config) -> int:
+    """Import an mbox file or a Maildir into the store, or upload it to an IMAP folder."""
+    from tuimail.commands.import_mail import import_command
+
+    return import_command(
+        config,
+        _data_dir(args),
+        mbox=args.mbox,
+        maildir=args.maildir,
+        target=args.target,
+        upload=args.upload,
+        out=sys.stdout,
+        err=sys.stderr,
+    )
 
 
 def cmd_send(args: argparse.Namespace, config: Config) -> int:

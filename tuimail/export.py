@@ -17,13 +17,18 @@ mbox (the mboxrd variant)
 - After each message comes exactly one LF. For the usual message, which ends with a line end,
   that is the blank line that mbox readers expect before the next separator; for a message whose
   last line has no line end, it ends that line. The reader removes exactly that one LF.
+- The reader takes mboxo files (other programs' plain mbox) by the same rules: their separators
+  are the same, and their ``>From `` lines lose one ``>`` as in mboxrd. The one thing lost is a
+  line that was ``>From `` in the original message of an mboxo file, which mboxo cannot tell
+  from a quoted ``From ``. The date of a separator is read back (`separator_date`) as UTC.
 
 Maildir
 -------
 Each message becomes one file in ``cur/``, named ``TIME.MUSECSPPIDQSEQ.HOST:2,FLAGS`` with the
 flags from the store (D draft, F flagged, R answered, S seen, T deleted), written into ``tmp/``,
 flushed to disk, and then linked into ``cur/`` so that no reader ever sees half a message and no
-existing file is ever replaced.
+existing file is ever replaced. The file's modification time is the message's internal date
+(as Dovecot and mbsync keep it), so an import gives the date back.
 """
 
 from __future__ import annotations
@@ -92,39 +97,71 @@ def write_mbox_entry(file: BinaryIO, raw: bytes, sender: str | None, when: datet
 
 @dataclass(frozen=True, slots=True)
 class MboxEntry:
-    """One message read from an mboxrd file: its separator line (without LF) and exact bytes."""
+    """One message read from an mbox file: its separator line (without LF) and exact bytes.
+
+    `line` is the separator's line number (from 1) and `end` the number of bytes of the file
+    read up to the end of this message. `complete` is False for a message at the end of the
+    file that lacks the LF written after every message: the file was cut short there (or was
+    written by a program that leaves the last line open).
+    """
 
     separator: bytes
     raw: bytes
+    line: int = 1
+    end: int = 0
+    complete: bool = True
 
 
 def read_mboxrd(file: BinaryIO) -> Iterator[MboxEntry]:
-    """The messages of an mboxrd file, one at a time (a message is in memory, never the file).
+    """The messages of an mboxrd (or mboxo) file, one at a time: a message is in memory, never
+    the file.
 
     Raises ExportError when the data does not start with a separator line. An empty file holds
     no messages.
     """
     separator: bytes | None = None
+    separator_line = 0
     lines: list[bytes] = []
-    for line in file:
+    offset = 0
+    for number, line in enumerate(file, start=1):
         if line.startswith(_SEPARATOR):
             if separator is not None:
-                yield _entry(separator, lines)
-            separator, lines = line.rstrip(b"\n"), []
+                yield _entry(separator, lines, separator_line, offset, last=False)
+            separator, separator_line, lines = line.rstrip(b"\n"), number, []
         elif separator is None:
             raise ExportError("not an mbox file: it does not start with a 'From ' line")
         else:
             lines.append(line)
+        offset += len(line)
     if separator is not None:
-        yield _entry(separator, lines)
+        yield _entry(separator, lines, separator_line, offset, last=True)
 
 
-def _entry(separator: bytes, lines: list[bytes]) -> MboxEntry:
+def _entry(separator: bytes, lines: list[bytes], number: int, end: int, *, last: bool) -> MboxEntry:
     data = b"".join(lines)
-    # The writer ends every message with one LF; a file cut short may lack it.
+    lines.clear()  # the caller's list: its lines are in `data` now, not twice in memory
+    # The writer ends every message with one LF; a file cut short may lack it (a message before
+    # another separator always has it: the separator starts a line).
+    complete = not last or data.endswith(b"\n")
     if data.endswith(b"\n"):
         data = data[:-1]
-    return MboxEntry(separator, unquote_from_lines(data))
+    return MboxEntry(separator, unquote_from_lines(data), number, end, complete)
+
+
+def separator_date(separator: bytes) -> datetime | None:
+    """The date in a separator line (``From SENDER DATE [...]``, asctime form) as UTC, or None.
+
+    The writer writes UTC; other programs write local time without a zone, read as UTC too.
+    """
+    words = separator.decode("ascii", "replace").split()
+    # "From", the sender, then "Mon Mar  2 10:05:09 2026" (five words), maybe more after.
+    if len(words) < 7:
+        return None
+    try:
+        parsed = datetime.strptime(" ".join(words[2:7]), "%a %b %d %H:%M:%S %Y")
+    except ValueError:
+        return None
+    return parsed.replace(tzinfo=UTC)
 
 
 class MboxFile:
@@ -250,8 +287,9 @@ class Maildir:
         micros = int((now - seconds) * 1_000_000)
         return f"{seconds}.M{micros}P{os.getpid()}Q{self._sequence}.{self._host}"
 
-    def add(self, raw: bytes, flags: Iterable[str]) -> Path:
-        """Write one message into cur/ (through tmp/) and return its path."""
+    def add(self, raw: bytes, flags: Iterable[str], when: datetime | None = None) -> Path:
+        """Write one message into cur/ (through tmp/) and return its path; `when` (the internal
+        date) becomes the file's modification time."""
         info = maildir_info(flags)
         while True:
             name = self._unique_name()
@@ -264,6 +302,9 @@ class Maildir:
                 with os.fdopen(fd, "wb") as file:
                     file.write(raw)
                     file.flush()
+                    if when is not None:
+                        stamp = when.timestamp()
+                        os.utime(file.fileno(), (stamp, stamp))
                     os.fsync(file.fileno())
                 final = self.path / "cur" / f"{name}:{info}"
                 _move_no_clobber(temp, final)
