@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.credentials import PasswordSpy, assert_no_credentials_sent
 from tests.support.mailservers import MailServers
 from tests.support.proxy import FaultProxy, Faults, hide_capability
 from tuimail.config import ServerConfig
@@ -45,20 +46,6 @@ PORT_ATTRIBUTE = {
 MODES = list(PORT_ATTRIBUTE)
 MODE_IDS = [f"{protocol.value}-{security.value}" for protocol, security in MODES]
 UPGRADE_COMMAND = {Protocol.IMAP: "STARTTLS", Protocol.POP3: "STLS", Protocol.SMTP: "STARTTLS"}
-# What each protocol's client sends first when it logs in (never allowed before protection).
-LOGIN_COMMANDS = (b"LOGIN", b"AUTHENTICATE", b"AUTH", b"USER", b"PASS")
-
-
-class PasswordSpy:
-    """A password source that records how often it was asked."""
-
-    def __init__(self, password: str) -> None:
-        self.password = password
-        self.calls = 0
-
-    def __call__(self) -> str:
-        self.calls += 1
-        return self.password
 
 
 def server_config(
@@ -129,19 +116,6 @@ def expect_failure(
     assert (error.protocol, error.host, error.port) == (server.protocol, server.host, server.port)
     assert error.message.isprintable()
     return error
-
-
-def assert_no_credentials_sent(proxy: FaultProxy, password: str) -> None:
-    """Nothing the client sent holds a login command, the password, or its base64 forms."""
-    sent = proxy.from_client
-    assert proxy.connections, "the client never connected through the proxy"
-    assert password.encode() not in sent
-    for core in base64_cores(password.encode()):
-        assert core.encode() not in sent
-    # In the plaintext part (before any TLS record), no login command either.
-    plaintext = re.split(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]", sent, maxsplit=1)[0]
-    for command in LOGIN_COMMANDS:
-        assert not re.search(rb"(?im)^(\S+ )?" + command + rb"\b", plaintext), command
 
 
 # --- success
