@@ -13,6 +13,11 @@ Rules they keep:
   called only after that, so a TLS failure never even asks the keyring, and no credential ever
   crosses an unprotected or unverified connection. `security = "none"` (loopback hosts only; the
   config enforces it) logs in plainly.
+- A refused upgrade, or any byte the server sends after its "go ahead" and before the handshake
+  (plaintext a man in the middle may have injected, CVE-2011-0411), ends the attempt: the client
+  libraries would silently drop such bytes, tuimail refuses the connection instead.
+- A user name or password holding CR, LF or NUL is refused before it could be sent: in a command
+  line it would end the command and start another one.
 - Every failure is one `ConnectError` with a `kind` from `FailureKind` and a message in plain words;
   text from the server is cut to one printable line (it is untrusted).
 - Passwords are never logged. The protocol conversation is logged at DEBUG: imapclient through
@@ -26,13 +31,14 @@ from __future__ import annotations
 import base64
 import contextlib
 import enum
+import io
 import logging
 import poplib
 import re
 import socket
 import ssl
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
@@ -115,6 +121,7 @@ def connect_imap(
     it with `logout()`.
     """
     attempt = _Attempt(server, timeout)
+    attempt.check_username()
     context = attempt.ssl_context(ca_file)
     client: imapclient.IMAPClient | None = None
     try:
@@ -140,6 +147,8 @@ def _open_imap(
     server: ServerConfig, context: ssl.SSLContext | None, timeout: float, attempt: _Attempt
 ) -> imapclient.IMAPClient:
     """A connected, protected (unless security is none) client that has not logged in."""
+    import imaplib
+
     import imapclient
 
     attempt.step = _Step.CONNECT
@@ -159,7 +168,18 @@ def _open_imap(
                 )
             if not client.has_capability("STARTTLS"):
                 attempt.starttls_missing("STARTTLS", Security.TLS)
-            client.starttls(context)
+            imap = client._imap  # imaplib's connection: its read buffer is checked before TLS
+            guarded = _GuardedContext(
+                context, lambda: getattr(imap, "file", None), attempt, "STARTTLS"
+            )
+            try:
+                client.starttls(guarded)
+            except imaplib.IMAP4.abort:
+                raise
+            except imaplib.IMAP4.error as exc:
+                # imaplib keeps the server's words only for BAD ("... command error: BAD [...]").
+                said = str(exc) if "BAD" in str(exc) else None
+                attempt.upgrade_refused("STARTTLS", said)
         except BaseException:
             _shutdown_imap(client)
             raise
@@ -274,6 +294,7 @@ def connect_pop3(
     POP3_MAX_LINE); the caller ends it with `quit()`.
     """
     attempt = _Attempt(server, timeout)
+    attempt.check_username()
     context = attempt.ssl_context(ca_file)
     pop: poplib.POP3 | None = None
     try:
@@ -369,7 +390,12 @@ def _open_pop3(
             attempt.step = _Step.STARTTLS
             if "STLS" not in _pop3_capa(pop):
                 attempt.starttls_missing("STLS", Security.TLS)
-            _pop3_command(pop.stls, "STLS", context)
+            session = pop
+            guarded = _GuardedContext(context, lambda: session.file, attempt, "STLS")
+            try:
+                _pop3_command(pop.stls, "STLS", guarded)
+            except poplib.error_proto as exc:
+                attempt.upgrade_refused("STLS", _server_text(exc.args[0] if exc.args else b""))
         attempt.step = _Step.CAPABILITIES
         # After STLS asked again: the plaintext answer is not trusted.
         capabilities = _pop3_capa(pop)
@@ -476,6 +502,7 @@ async def connect_smtp(
     import asyncio
 
     attempt = _Attempt(server, timeout)
+    attempt.check_username()
     context = attempt.ssl_context(ca_file)
     smtp = _logging_smtp_class()(
         hostname=server.host,
@@ -537,6 +564,8 @@ async def _open_smtp(
     smtp: aiosmtplib.SMTP, server: ServerConfig, context: ssl.SSLContext | None, attempt: _Attempt
 ) -> None:
     """Connect `smtp`, protect the connection (unless security is none), and EHLO."""
+    import aiosmtplib
+
     attempt.step = _Step.CONNECT
     greeting = await smtp.connect()
     smtp_wire.debug("< %d %s", greeting.code, _server_text(greeting.message))
@@ -546,10 +575,42 @@ async def _open_smtp(
         if not smtp.supports_extension("starttls"):
             attempt.starttls_missing("STARTTLS", Security.TLS)
         smtp_wire.debug("> STARTTLS")  # aiosmtplib sends this one past execute_command
-        response = await smtp.starttls(tls_context=context)
+        try:
+            with _smtp_go_ahead_guard(smtp, attempt):
+                response = await smtp.starttls(tls_context=context)
+        except aiosmtplib.SMTPResponseException as exc:
+            smtp_wire.debug("< %d %s", exc.code, _server_text(exc.message))
+            attempt.upgrade_refused("STARTTLS", f"{exc.code} {exc.message}")
         smtp_wire.debug("< %d %s", response.code, _server_text(response.message))
     attempt.step = _Step.CAPABILITIES
     await smtp.ehlo()  # after STARTTLS the extensions are asked again
+
+
+@contextlib.contextmanager
+def _smtp_go_ahead_guard(smtp: aiosmtplib.SMTP, attempt: _Attempt) -> Iterator[None]:
+    """Refuse the upgrade when anything follows the server's 220 before the handshake.
+
+    aiosmtplib reads the 220 and then drops whatever else it had buffered; the check has to run
+    in between, so the connection's `read_response` is wrapped for the duration of STARTTLS.
+    """
+    protocol: Any = smtp.protocol
+    if protocol is None:
+        yield
+        return
+    read_response = protocol.read_response
+
+    async def checked(*args: Any, **kwargs: Any) -> aiosmtplib.SMTPResponse:
+        response = await read_response(*args, **kwargs)
+        if response.code == 220 and getattr(protocol, "_buffer", None):
+            attempt.plaintext_after_go_ahead("STARTTLS")
+        return response
+
+    protocol.read_response = checked
+    try:
+        yield
+    finally:
+        with contextlib.suppress(AttributeError):
+            del protocol.read_response
 
 
 async def _smtp_peer_cert(
@@ -578,6 +639,54 @@ async def _smtp_peer_cert(
 
 
 # --- shared
+
+
+class _GuardedContext:
+    """An SSL context for imaplib's and poplib's STARTTLS/STLS that first checks that nothing
+    came after the server's "go ahead" line.
+
+    Both libraries wrap the socket with `context.wrap_socket()` right after reading that line
+    and throw their read buffer away: bytes a man in the middle appended to the line would be
+    lost silently (or, in a less careful library, read as if they came over TLS). Anything
+    already buffered, or waiting on the socket, means the stream was tampered with.
+    """
+
+    def __init__(
+        self,
+        context: ssl.SSLContext | None,
+        reader: Callable[[], Any],
+        attempt: _Attempt,
+        command: str,
+    ) -> None:
+        self._context = context
+        self._reader = reader
+        self._attempt = attempt
+        self._command = command
+
+    def wrap_socket(self, sock: socket.socket, *args: Any, **kwargs: Any) -> ssl.SSLSocket:
+        """Check for plaintext after the go-ahead, then wrap as the real context does."""
+        if _plaintext_waiting(self._reader(), sock):
+            self._attempt.plaintext_after_go_ahead(self._command)
+        assert self._context is not None  # STARTTLS is only done with a context
+        return self._context.wrap_socket(sock, *args, **kwargs)
+
+
+def _plaintext_waiting(reader: Any, sock: socket.socket) -> bool:
+    """Whether bytes are buffered in `reader` (a buffered socket file) or waiting on `sock`,
+    found without blocking."""
+    timeout = sock.gettimeout()
+    sock.settimeout(0.0)
+    try:
+        if isinstance(reader, io.BufferedReader):
+            # peek() returns what is buffered, or does one non-blocking read of the socket.
+            return bool(reader.peek(1))
+        return bool(sock.recv(1, socket.MSG_PEEK))
+    except (BlockingIOError, InterruptedError):
+        return False
+    except OSError:
+        return False  # a closed connection fails the handshake anyway
+    finally:
+        sock.settimeout(timeout)
 
 
 class _Step(enum.StrEnum):
@@ -617,6 +726,32 @@ class _Attempt:
             "if the server supports it",
         )
 
+    def check_username(self) -> None:
+        """Refuse a user name that would end a protocol command line early."""
+        if _has_line_break(self.server.username):
+            self.fail(
+                FailureKind.AUTH_FAILED,
+                "the user name contains a line break or NUL character, which cannot be sent to "
+                "a server; fix username in the account's settings",
+            )
+
+    def upgrade_refused(self, command: str, said: str | None) -> NoReturn:
+        """The server (or someone in between) answered STARTTLS/STLS with an error."""
+        detail = f" (it said: {printable_line(said)})" if said else ""
+        self.fail(
+            FailureKind.STARTTLS_MISSING,
+            f"the server refused {command}{detail}, so the connection cannot be protected; "
+            "nothing was sent",
+        )
+
+    def plaintext_after_go_ahead(self, command: str) -> NoReturn:
+        """Bytes followed the server's go-ahead for TLS: injected, or a broken server."""
+        self.fail(
+            FailureKind.TLS_OTHER,
+            f"the server sent more data after agreeing to {command}, before the TLS handshake: "
+            "someone may be tampering with the connection; nothing was sent",
+        )
+
     def ssl_context(self, ca_file: Path | None) -> ssl.SSLContext | None:
         if self.server.security is Security.NONE:
             return None
@@ -635,6 +770,12 @@ class _Attempt:
         if not secret:
             self.fail(FailureKind.PASSWORD_UNAVAILABLE, "the password is empty")
         register_secret(secret)
+        if _has_line_break(secret):
+            self.fail(
+                FailureKind.PASSWORD_UNAVAILABLE,
+                "the password contains a line break or NUL character, which cannot be sent to "
+                "a server",
+            )
         return secret
 
     def wants_certificate(self, exc: BaseException) -> bool:
@@ -650,6 +791,8 @@ class _Attempt:
             return self.error(FailureKind(tls_problem(tls_error).value), message)
         if (auth := self._auth_failure(exc)) is not None:
             return auth
+        if (greeting := self._greeting_failure(exc)) is not None:
+            return greeting
         if _find_cause(exc, ConnectionRefusedError) is not None:
             return self.error(
                 FailureKind.REFUSED,
@@ -696,6 +839,42 @@ class _Attempt:
             f"(server said: {printable_line(said)})",
         )
 
+    def _greeting_failure(self, exc: BaseException) -> ConnectError | None:
+        """The error for a greeting that is not this protocol's, or that turns us away."""
+        if self.step is not _Step.CONNECT:
+            return None
+        text: str | None
+        if _is_a(exc, "imaplib", "IMAP4.error"):
+            said = exc.args[0] if exc.args else None
+            if said == "socket error: EOF":
+                return None  # closed, not a greeting: said so by _protocol_message
+            text = _imap_greeting_text(said)
+            refused = text is not None and text.upper().startswith("* BYE")
+        elif isinstance(exc, poplib.error_proto):
+            said = exc.args[0] if exc.args else b""
+            if said in ("-ERR EOF", b"-ERR EOF"):
+                return None
+            text = _server_text(said)
+            refused = text.startswith("-ERR")
+        elif _is_a(exc, "aiosmtplib", "SMTPResponseException"):
+            code, message = exc.code, str(exc.message)  # type: ignore[attr-defined]
+            refused = code >= 0  # aiosmtplib gives -1 for a line that is not an SMTP reply
+            text = _server_text(
+                f"{code} {message}" if refused else message.split(": ", 1)[-1], limit=200
+            )
+        else:
+            return None
+        if refused:
+            message = f"the server turned the connection away (it said: {text})"
+            return self.error(FailureKind.PROTOCOL_ERROR, message)
+        article = "a" if self.server.protocol is Protocol.POP3 else "an"
+        name = self.server.protocol.value.upper()
+        detail = f" (it said: {text})" if text else ""
+        return self.error(
+            FailureKind.PROTOCOL_ERROR,
+            f"the server did not greet as {article} {name} server should{detail}",
+        )
+
     def _timeout_message(self) -> str:
         seconds = f"{self.timeout:g} s"
         if self.step is _Step.CONNECT:
@@ -714,6 +893,22 @@ class _Attempt:
         else:
             text = str(exc) or type(exc).__name__
         return f"unexpected answer while {self.step}: {printable_line(text)}"
+
+
+def _imap_greeting_text(said: object) -> str | None:
+    """The server's words from imaplib's complaint about a greeting, when it kept them."""
+    if isinstance(said, bytes):
+        return _server_text(said)
+    if isinstance(said, str):
+        # imaplib: "unexpected response: b'...'" (the line's repr).
+        if quoted := re.fullmatch(r"unexpected response: b(['\"])(.*)\1", said):
+            return printable_line(quoted.group(2))
+        return printable_line(said)
+    return None
+
+
+def _has_line_break(text: str) -> bool:
+    return "\r" in text or "\n" in text or "\0" in text
 
 
 def _is_a(exc: BaseException, module: str, name: str) -> bool:
