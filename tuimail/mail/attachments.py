@@ -20,7 +20,9 @@ from tuimail.model import AttachmentInfo
 
 MAX_NAME_BYTES = 200  # well under the 255 bytes most file systems allow
 # Names that Windows reserves (a file saved here may be copied there): CON, PRN, AUX, NUL, COM1...
-_RESERVED = re.compile(r"^(con|prn|aux|nul|com[0-9]|lpt[0-9])(\..*)?$", re.IGNORECASE)
+_RESERVED = re.compile(
+    r"^(con|prn|aux|nul|com[0-9]|lpt[0-9]|conin\$|conout\$)(\..*)?$", re.IGNORECASE
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,13 +83,14 @@ def safe_filename(name: str, fallback: str) -> str:
     """A file name that is safe to create inside a chosen directory.
 
     Only the last path component is kept (`../x`, `/etc/x` and `..\\x` become `x`); control,
-    escape and bidi characters go; leading dots (hidden files, `..`) and trailing dots and
-    spaces are removed; reserved device names get a `_` prefix; the length is capped in UTF-8
-    bytes keeping the extension. An empty result becomes `fallback`.
+    escape and bidi characters go; leading dots (hidden files, `..`) and dashes (a name that
+    a command would take for an option) and trailing dots and spaces are removed; reserved
+    device names get a `_` prefix; the length is capped in UTF-8 bytes keeping the extension.
+    An empty result becomes `fallback`.
     """
     text = unicodedata.normalize("NFC", sanitize_line(name)).replace("\x00", "")
     text = re.split(r"[/\\]", text)[-1]
-    text = "".join(ch for ch in text if ch.isprintable()).strip().lstrip(".").rstrip(". ")
+    text = "".join(ch for ch in text if ch.isprintable()).lstrip(".- ").rstrip(". ")
     if _RESERVED.match(text):
         text = f"_{text}"
     stem, dot, extension = text.rpartition(".")

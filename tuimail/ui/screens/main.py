@@ -49,14 +49,14 @@ from tuimail.ui.messages import (
     StoreUpdated,
 )
 from tuimail.ui.panes import PANE_BINDINGS, PaneLayout
-from tuimail.ui.save import save_attachments, save_for_opening
+from tuimail.ui.save import plan_save, save_attachments, save_for_opening
 from tuimail.ui.screens.composer import ComposerScreen, Sender
 from tuimail.ui.screens.drafts import DraftsScreen
 from tuimail.ui.screens.folder_picker import FolderPicker
 from tuimail.ui.screens.health import HealthScreen
 from tuimail.ui.screens.help import HelpScreen, binding_rows
 from tuimail.ui.screens.outbox import OutboxScreen
-from tuimail.ui.screens.prompt import LinePrompt
+from tuimail.ui.screens.prompt import Confirm, LinePrompt
 from tuimail.ui.widgets.message_list import MessageList
 from tuimail.ui.widgets.status_bar import StatusBar
 
@@ -567,7 +567,25 @@ class MainScreen(Screen[None]):
 
         def save_into(raw: bytes, directory: str) -> None:
             try:
-                written = save_attachments(raw, Path(directory))
+                plan = plan_save(raw, Path(directory))
+            except OSError as exc:
+                self.notify(f"Not saved: {exc}", severity="error", markup=False)
+                return
+            if not plan.taken:
+                write(raw, directory, replace=False)
+                return
+            taken = ", ".join(sanitize_line(name) for name in plan.taken)
+            question = (
+                f"Already in {sanitize_line(str(plan.directory))}: {taken}. Replace? "
+                "(No: save under new names, the old files stay as they are.)"
+            )
+            self.app.push_screen(
+                Confirm(question), lambda yes: write(raw, directory, replace=bool(yes))
+            )
+
+        def write(raw: bytes, directory: str, *, replace: bool) -> None:
+            try:
+                written = save_attachments(raw, Path(directory), replace=replace)
             except OSError as exc:
                 self.notify(f"Not saved: {exc}", severity="error", markup=False)
                 return
