@@ -46,10 +46,10 @@ def get_password(account: AccountConfig, protocol: Protocol) -> str:
     server = account.server(protocol)
     if server is not None and server.password_command:
         where = f"accounts.{account.name}.{protocol.value}.password_command"
-        return _remember(run_password_command(server.password_command, where))
+        return _remember(run_password_command(server.password_command, where), where)
     if account.password_command:
         where = f"accounts.{account.name}.password_command"
-        return _remember(run_password_command(account.password_command, where))
+        return _remember(run_password_command(account.password_command, where), where)
     backend = _keyring_backend(account.name)
     for entry in (keyring_username(account.name, protocol), keyring_username(account.name)):
         try:
@@ -62,7 +62,7 @@ def get_password(account: AccountConfig, protocol: Protocol) -> str:
             ) from None
         if password:
             log.debug("password for %s/%s from keyring entry %r", account.name, protocol, entry)
-            return _remember(password)
+            return _remember(password, f"account {account.name!r}: keyring entry {entry!r}")
     raise SecretError(
         f"account {account.name!r}: no password for {protocol.value.upper()}: the keyring "
         f"(service {KEYRING_SERVICE!r}) has no entry {keyring_username(account.name, protocol)!r} "
@@ -77,6 +77,11 @@ def set_password(account: str, password: str, protocol: Protocol | None = None) 
     if not password:
         raise SecretError("refusing to store an empty password")
     register_secret(password)
+    if _cannot_be_sent(password):
+        raise SecretError(
+            "refusing to store a password with a line break or NUL character: it could not be "
+            "sent to a server"
+        )
     backend = _keyring_backend(account)
     entry = keyring_username(account, protocol)
     try:
@@ -145,9 +150,20 @@ def _last_line(text: str) -> str:
     return line[:200]
 
 
-def _remember(password: str) -> str:
+def _remember(password: str, where: str) -> str:
+    """Register `password` for redaction; refuse one that could not be sent to a server (a CR,
+    LF or NUL would end the login command early and start another one)."""
     register_secret(password)
+    if _cannot_be_sent(password):
+        raise SecretError(
+            f"{where}: the password contains a line break or NUL character, which cannot be "
+            "sent to a server"
+        )
     return password
+
+
+def _cannot_be_sent(password: str) -> bool:
+    return "\r" in password or "\n" in password or "\0" in password
 
 
 def _keyring_backend(account: str) -> KeyringBackend:
