@@ -75,6 +75,8 @@ class AccountConfig:
     display_name: str = ""
     password_command: str | None = None
     ca_file: Path | None = None
+    # Folders whose new mail is announced (fnmatch patterns; INBOX in any case). () for none.
+    notify_folders: tuple[str, ...] = ("INBOX",)
     incoming: ServerConfig | None = None
     smtp: ServerConfig | None = None
 
@@ -99,6 +101,29 @@ class UiConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class ComposeConfig:
+    """Settings of the composer: where address completion looks besides the store."""
+
+    # vCard files, or directories searched for *.vcf (khard / vdirsyncer layout); ~ expanded.
+    address_books: tuple[Path, ...] = ()
+    # A shell command printing `address<TAB>name` lines for the typed text (aerc's contract).
+    address_book_command: str | None = None
+    # The command's first line is a status line to skip (mutt's query_command format).
+    address_book_skip_first_line: bool = False
+
+
+NOTIFY_DESKTOP_CHOICES = ("auto", "notify-send", "terminal", "off")
+
+
+@dataclass(frozen=True, slots=True)
+class NotifyConfig:
+    """New-mail notifications beyond the app's own (which follow `notify_folders`)."""
+
+    desktop: str = "auto"  # one of NOTIFY_DESKTOP_CHOICES
+    min_interval: int = 60  # seconds between two notifications for one folder
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     """The whole configuration. `path` is the file it came from (None: built-in defaults)."""
 
@@ -107,6 +132,8 @@ class Config:
     accounts: Mapping[str, AccountConfig] = field(default_factory=dict)
     # [keys]: action id -> key string ("j,down"), replacing the app's default keys.
     keys: Mapping[str, str] = field(default_factory=dict)
+    compose: ComposeConfig = field(default_factory=ComposeConfig)
+    notify: NotifyConfig = field(default_factory=NotifyConfig)
 
 
 # --- the schema: key -> checker. Each checker takes (value, key path) and returns the typed value.
@@ -222,6 +249,54 @@ class _Invalid(Exception):
     """Raised by a checker; turned into a ConfigError with file and key."""
 
 
+class _ListChecks:
+    """Checkers of the address book and notification keys (arrays and choices)."""
+
+    @staticmethod
+    def strings(value: Any, key: str) -> tuple[str, ...]:
+        if not isinstance(value, list):
+            raise _Invalid(f"must be an array of strings, not {_toml_type(value)}")
+        return tuple(_Checks.nonempty(item, key) for item in value)
+
+    @staticmethod
+    def paths(value: Any, key: str) -> tuple[Path, ...]:
+        # Not required to exist yet (a vdirsyncer directory may appear later): the composer
+        # says what it could not read.
+        return tuple(Path(item).expanduser() for item in _ListChecks.strings(value, key))
+
+    @staticmethod
+    def folder_patterns(value: Any, key: str) -> tuple[str, ...]:
+        return _ListChecks.strings(value, key)
+
+    @staticmethod
+    def desktop(value: Any, key: str) -> str:
+        text = _Checks.string(value, key)
+        if text not in NOTIFY_DESKTOP_CHOICES:
+            choices = ", ".join(f'"{c}"' for c in NOTIFY_DESKTOP_CHOICES)
+            hint = _did_you_mean(text, list(NOTIFY_DESKTOP_CHOICES))
+            raise _Invalid(f"{text!r} is not one of {choices}{hint}")
+        return text
+
+    @staticmethod
+    def interval(value: Any, key: str) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise _Invalid(f"must be a whole number of seconds, not {_toml_type(value)}")
+        if not 0 <= value <= 86400:
+            raise _Invalid("must be between 0 (no limit) and 86400 seconds")
+        return value
+
+
+COMPOSE_KEYS: dict[str, Checker] = {
+    "address_books": _ListChecks.paths,
+    "address_book_command": _Checks.nonempty,
+    "address_book_skip_first_line": _Checks.boolean,
+}
+NOTIFY_KEYS: dict[str, Checker] = {
+    "desktop": _ListChecks.desktop,
+    "min_interval": _ListChecks.interval,
+}
+
+
 UI_KEYS: dict[str, Checker] = {
     "theme": _Checks.nonempty,
     "opener": _Checks.nonempty,
@@ -233,6 +308,7 @@ ACCOUNT_KEYS: dict[str, Checker] = {
     "display_name": _Checks.string,
     "password_command": _Checks.nonempty,
     "ca_file": _Checks.file,
+    "notify_folders": _ListChecks.folder_patterns,
 }
 SERVER_KEYS: dict[str, Checker] = {
     "host": _Checks.host,
@@ -261,7 +337,7 @@ PROTOCOL_KEYS: dict[Protocol, dict[str, Checker]] = {
     Protocol.POP3: POP3_KEYS,
     Protocol.SMTP: SMTP_KEYS,
 }
-TOP_KEYS = ("ui", "accounts", "keys")
+TOP_KEYS = ("ui", "accounts", "keys", "compose", "notify")
 # The actions whose keys [keys] may change: the ids of the app's key bindings (a test checks
 # that the app defines exactly these).
 KEY_ACTIONS: tuple[str, ...] = (
@@ -286,6 +362,8 @@ _KEY_STRING = re.compile(r"^[^\s,]+(,[^\s,]+)*$")
 # Every documented key, as written in docs/config.md (a test compares the two).
 KNOWN_KEYS: tuple[str, ...] = (
     *(f"ui.{k}" for k in UI_KEYS),
+    *(f"compose.{k}" for k in COMPOSE_KEYS),
+    *(f"notify.{k}" for k in NOTIFY_KEYS),
     "keys.ACTION",
     *(f"accounts.NAME.{k}" for k in ACCOUNT_KEYS),
     *(f"accounts.NAME.{p.value}.{k}" for p, keys in PROTOCOL_KEYS.items() for k in keys),
@@ -328,7 +406,21 @@ def parse_config(text: str, path: Path | None = None) -> Config:
     for name, table in accounts_table.items():
         accounts[name] = _account(name, table, path)
     keys = _keys(_table(raw.get("keys", {}), "keys", path), path)
-    return Config(path=path, ui=ui, accounts=accounts, keys=keys)
+    compose, notify = _compose_and_notify(raw, path)
+    return Config(path=path, ui=ui, accounts=accounts, keys=keys, compose=compose, notify=notify)
+
+
+def _compose_and_notify(
+    raw: dict[str, Any], path: Path | None
+) -> tuple[ComposeConfig, NotifyConfig]:
+    """The [compose] and [notify] tables."""
+    compose_table = _table(raw.get("compose", {}), "compose", path)
+    _reject_unknown(compose_table, COMPOSE_KEYS, "compose.", path)
+    compose = ComposeConfig(**_check_keys(compose_table, COMPOSE_KEYS, "compose.", path))
+    notify_table = _table(raw.get("notify", {}), "notify", path)
+    _reject_unknown(notify_table, NOTIFY_KEYS, "notify.", path)
+    notify = NotifyConfig(**_check_keys(notify_table, NOTIFY_KEYS, "notify.", path))
+    return compose, notify
 
 
 def _keys(table: dict[str, Any], path: Path | None) -> dict[str, str]:
