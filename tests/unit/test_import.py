@@ -395,3 +395,32 @@ def test_a_large_mbox_is_streamed_in_memory_far_below_its_size(env: Env, capsys)
     assert f"{count} imported" in capsys.readouterr().out
     assert peak < size / 4, f"peak {peak} bytes for a file of {size}"
     assert len(env.stored("big")) == count
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_on_a_terminal_counts_bytes_up_to_the_file_size(env: Env) -> None:
+    from tuimail.commands.import_mail import import_command
+    from tuimail.config import load_config
+
+    path = env.root / "p.mbox"
+    path.write_bytes(mbox_bytes([message(n) for n in range(3)]))
+    out, err = io.StringIO(), _Terminal()
+    status = import_command(
+        load_config(env.config),
+        env.data,
+        mbox=str(path),
+        maildir=None,
+        target="arch/p",
+        upload=False,
+        out=out,
+        err=err,
+    )
+    assert status == 0
+    size = path.stat().st_size
+    # The live line ends at the whole file, then is cleared for the summary.
+    assert f"arch/p: {size}/{size}" in err.getvalue()
+    assert out.getvalue() == f"arch: 3 imported into arch/p from {path}\n"
