@@ -222,3 +222,15 @@ class PtyApp:
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait(timeout=10)
         os.close(self.fd)
+
+
+def screen_lines(app: object) -> list[str]:
+    """The text of every row of a running Textual app's current screen, as drawn (cells)."""
+    strips = app.screen._compositor.render_strips()  # type: ignore[attr-defined]
+    return [strip.text for strip in strips]
+
+
+def screen_segments(app: object) -> list[tuple[int, object]]:
+    """(row, segment) for every segment drawn on a running Textual app's current screen."""
+    strips = app.screen._compositor.render_strips()  # type: ignore[attr-defined]
+    return [(row, segment) for row, strip in enumerate(strips) for segment in strip]
