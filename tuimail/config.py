@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from tuimail.model import Protocol, Security
+from tuimail.paths import private_dir
 
 ACCOUNT_NAME_RE = re.compile(r"^[A-Za-z0-9_-]+$")
 # Ports when the table names none: implicit TLS ports, or the STARTTLS / plain ones.
@@ -606,7 +607,7 @@ def add_account(path: Path, text: str) -> Config:
         if "Cannot declare" in exc.problem or "already" in exc.problem:
             raise ConfigError(path, exc.key, "that account name is taken; choose another") from None
         raise
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(path.parent)  # 0700; an existing tuimail config dir is tightened
     temporary = path.with_name(f".{path.name}.new")
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:

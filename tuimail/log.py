@@ -16,6 +16,8 @@ import sys
 import threading
 from pathlib import Path
 
+from tuimail.paths import private_dir, tighten_file
+
 REDACTED = "<redacted>"
 # A core of base64 shorter than this would match ordinary text by chance.
 _MIN_CORE = 4
@@ -93,8 +95,9 @@ def setup_logging(log_file: Path | None = None, debug: bool = False) -> None:
     """Configure the root logger for a command.
 
     Without a log file, warnings and errors go to stderr (everything with `debug`). With one, the
-    file gets INFO and up (everything with `debug`); it is created 0600 since it may name servers
-    and folders.
+    file gets INFO and up (everything with `debug`); it is 0600 since it may hold private mail
+    (an existing one is made so), and directories made for it are 0700. The directory the user
+    chose for it keeps its mode when it exists: it may be the home directory.
     """
     root = logging.getLogger()
     for handler in list(root.handlers):
@@ -104,9 +107,12 @@ def setup_logging(log_file: Path | None = None, debug: bool = False) -> None:
     handler: logging.Handler
     if log_file is not None:
         log_file = log_file.expanduser()
-        log_file.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(log_file.parent, tighten=False)
         fd = os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        os.close(fd)
+        try:
+            tighten_file(fd)
+        finally:
+            os.close(fd)
         handler = logging.FileHandler(log_file, encoding="utf-8")
         handler.setLevel(level)
         handler.setFormatter(RedactingFormatter(LOG_FORMAT))

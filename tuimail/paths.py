@@ -3,11 +3,22 @@
 Configuration: `--config PATH`, else `$TUIMAIL_CONFIG`, else `<XDG config dir>/tuimail/config.toml`.
 Data (the SQLite store, locks): `--data-dir DIR`, else `$TUIMAIL_DATA_DIR`, else
 `<XDG data dir>/tuimail/`.
+
+Private directories: every directory tuimail creates is 0700, missing parents included (as the
+XDG base directory specification asks). A directory tuimail keeps its own files in (the data
+directory, its `locks/`, the config file's directory when tuimail writes the config) is tightened
+to 0700 when it already exists with group or other permissions, unless it is not tuimail's to
+change: the home directory, the root directory, a shared sticky directory such as /tmp, or one
+owned by another user. Those keep their mode; the files in them are 0600 regardless.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
+import pwd
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +27,9 @@ import platformdirs
 APP_NAME = "tuimail"
 CONFIG_ENV = "TUIMAIL_CONFIG"
 DATA_DIR_ENV = "TUIMAIL_DATA_DIR"
+PRIVATE_DIR_MODE = 0o700
+PRIVATE_FILE_MODE = 0o600
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,3 +59,76 @@ def data_dir(cli_value: str | os.PathLike[str] | None = None) -> Path:
     if env_value:
         return Path(env_value).expanduser()
     return platformdirs.user_data_path(APP_NAME, appauthor=False)
+
+
+def private_dir(path: str | os.PathLike[str], *, tighten: bool = True) -> Path:
+    """Make sure `path` is a directory only its owner can use, and return it.
+
+    Missing directories, parents included, are created 0700. With `tighten`, an existing `path`
+    with group or other permissions is changed to 0700 unless it is not tuimail's to change
+    (see the module docstring); parents that already exist are never changed.
+    """
+    path = Path(path)
+    missing: list[Path] = []
+    candidate = path
+    while not os.path.lexists(candidate) and candidate.parent != candidate:
+        missing.append(candidate)
+        candidate = candidate.parent
+    for directory in reversed(missing):
+        # The umask can only take bits away from 0700. A directory another process made
+        # meanwhile is fine: it is checked below like any.
+        with contextlib.suppress(FileExistsError):
+            directory.mkdir(mode=PRIVATE_DIR_MODE)
+    if tighten:
+        tighten_dir(path)
+    return path
+
+
+def tighten_dir(path: Path) -> None:
+    """Take group and other permissions away from the directory `path`, if it is tuimail's."""
+    info = path.stat()
+    if not stat.S_ISDIR(info.st_mode):
+        raise NotADirectoryError(f"{path} is not a directory")
+    mode = stat.S_IMODE(info.st_mode)
+    if not mode & 0o077:
+        return
+    reason = _not_ours(path, info)
+    if reason:
+        log.info("leaving the mode of %s as it is (%o): %s", path, mode, reason)
+        return
+    try:
+        os.chmod(path, mode & PRIVATE_DIR_MODE)
+    except OSError as exc:  # e.g. a file system without modes: the files are 0600 anyway
+        log.warning("could not make %s private (mode %o): %s", path, mode, exc.strerror)
+
+
+def _not_ours(path: Path, info: os.stat_result) -> str | None:
+    """Why the directory `path` must keep its mode, or None when tuimail may tighten it."""
+    if info.st_uid != os.geteuid():
+        return "it belongs to another user"
+    if info.st_mode & stat.S_ISVTX:
+        return "it is a shared directory (sticky bit)"
+    resolved = path.resolve()
+    if resolved == Path(resolved.anchor):
+        return "it is the root directory"
+    homes: set[Path] = set()
+    with contextlib.suppress(RuntimeError):  # no HOME and no passwd entry
+        homes.add(Path.home())
+    with contextlib.suppress(KeyError):  # a user without a passwd entry (some containers)
+        homes.add(Path(pwd.getpwuid(os.geteuid()).pw_dir))
+    if any(resolved == home.resolve() for home in homes):
+        return "it is the home directory"
+    return None
+
+
+def tighten_file(fd: int) -> None:
+    """Make the regular file open at `fd` 0600 when it has group or other permissions (a file
+    that predates tuimail's care, or was copied); device files and other users' files keep theirs.
+    """
+    info = os.fstat(fd)
+    if (
+        stat.S_ISREG(info.st_mode)
+        and info.st_uid == os.geteuid()
+        and stat.S_IMODE(info.st_mode) & 0o077
+    ):
+        os.fchmod(fd, PRIVATE_FILE_MODE)

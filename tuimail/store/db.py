@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from tuimail.paths import private_dir
 from tuimail.store import schema
 
 DB_FILENAME = "tuimail.db"
@@ -37,6 +38,43 @@ class StoreError(Exception):
 
 class SchemaTooNewError(StoreError):
     """The database was written by a newer tuimail whose schema this code does not know."""
+
+
+class StoreFullError(StoreError):
+    """The disk holding the store is full: nothing more can be written until space is freed."""
+
+
+class StoreLockedError(StoreError):
+    """Another program holds the store's write lock for longer than the busy timeout."""
+
+
+def store_error(exc: sqlite3.Error, path: str | os.PathLike[str]) -> StoreError:
+    """A StoreError that says in words a user can act on why SQLite failed on the store at
+    `path`: a full disk, a lock held by another program, or a file that is not a store.
+
+    Opening a store on a full disk may fail with "disk I/O error" rather than "database or disk
+    is full" (the shared-memory file cannot grow), so an I/O error on a file system with no
+    room left is reported as a full disk too.
+    """
+    primary = (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF
+    if primary == sqlite3.SQLITE_FULL or (primary == sqlite3.SQLITE_IOERR and _no_room(path)):
+        return StoreFullError(f"{path}: the disk is full ({exc}); free some space, then run again")
+    if primary in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+        return StoreLockedError(
+            f"{path}: the store is locked by another program ({exc}, after waiting "
+            f"{BUSY_TIMEOUT_SECONDS:g} s); try again when it is done"
+        )
+    return StoreError(f"{path}: not a usable tuimail store ({exc})")
+
+
+def _no_room(path: str | os.PathLike[str]) -> bool:
+    try:
+        usage = os.statvfs(Path(path).parent)
+    except OSError:
+        return False
+    # Root may use reserved blocks that others cannot: count what the caller can use.
+    available = usage.f_bavail if os.geteuid() else usage.f_bfree
+    return available * usage.f_frsize < 64 * 1024
 
 
 class StoreConnection(sqlite3.Connection):
@@ -66,8 +104,8 @@ def connect(path: str | os.PathLike[str]) -> StoreConnection:
     not a usable database.
     """
     path = Path(path)
-    # The data directory itself is private; parents it needs (~/.local/share) are ordinary.
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    # The data directory is private, also when it existed before with looser modes.
+    private_dir(path.parent)
     with _umask_lock:
         old_umask = os.umask(0o077)
         try:
@@ -104,7 +142,7 @@ def _open(path: Path) -> StoreConnection:
         conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
     except sqlite3.DatabaseError as exc:
         conn.close()
-        raise StoreError(f"{path}: not a usable tuimail store ({exc})") from exc
+        raise store_error(exc, path) from exc
     except BaseException:
         conn.close()
         raise
@@ -134,7 +172,7 @@ def _check_and_migrate(conn: StoreConnection, path: Path) -> None:
         if version < schema.SCHEMA_VERSION:
             schema.apply_migrations(conn)
     except sqlite3.DatabaseError as exc:
-        raise StoreError(f"{path}: not a usable tuimail store ({exc})") from exc
+        raise store_error(exc, path) from exc
 
 
 @contextmanager

@@ -23,6 +23,7 @@ from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 
+from tuimail.paths import private_dir, tighten_file
 from tuimail.store import codec
 from tuimail.store.db import StoreError
 
@@ -138,9 +139,15 @@ class AccountLock:
 
     def _open(self) -> int:
         directory = self.path.parent
-        directory.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # the data directory
-        directory.mkdir(mode=0o700, exist_ok=True)
-        return os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        private_dir(directory.parent)  # the data directory
+        private_dir(directory)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        try:
+            tighten_file(fd)  # a lock file left by an older version may be 0644
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
 
     def _lock(self, fd: int, timeout: float) -> None:
         if math.isinf(timeout):
