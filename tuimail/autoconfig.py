@@ -709,8 +709,12 @@ class _Pop3(poplib.POP3):
         return self.network.dial(self.host, self.port, timeout)
 
 
-class _Pop3Tls(poplib.POP3_SSL, _Pop3):
-    """POP3_SSL wraps what `_Pop3._create_socket` dialled (its super() call lands there)."""
+class _Pop3Tls(poplib.POP3_SSL):
+    network: Network
+
+    def _create_socket(self, timeout: float) -> socket.socket:
+        sock = self.network.dial(self.host, self.port, timeout)
+        return self.context.wrap_socket(sock, server_hostname=self.host)
 
 
 class _Smtp(smtplib.SMTP):
@@ -721,7 +725,7 @@ class _Smtp(smtplib.SMTP):
 
 
 class _SmtpTls(smtplib.SMTP_SSL, _Smtp):
-    """SMTP_SSL wraps what `_Smtp._get_socket` dialled."""
+    """SMTP_SSL wraps what `_Smtp._get_socket` dialled (its super() call lands there)."""
 
 
 def _with_network(cls: type, network: Network) -> Any:

@@ -119,7 +119,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.set_defaults(handler=cmd_demo)
 
-    accounts = commands.add_parser("accounts", help="list, check and set passwords of accounts")
+    accounts = commands.add_parser(
+        "accounts", help="add, list, check and set passwords of accounts"
+    )
     account_commands = accounts.add_subparsers(dest="accounts_command", metavar="COMMAND")
     accounts.set_defaults(handler=lambda args, config: _usage(accounts))
 
@@ -155,6 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="store it for this protocol only (entry ACCOUNT/PROTOCOL; default: the whole account)",
     )
     set_pw.set_defaults(handler=cmd_accounts_set_password)
+    _add_accounts_add_command(account_commands)
 
     _add_mail_commands(commands)
     _add_store_commands(commands)
@@ -396,7 +399,9 @@ def _discard_stdout() -> None:
 
 def _load_config(args: argparse.Namespace) -> Config:
     location = config_location(args.config)
-    return load_config(location.path, must_exist=location.explicit)
+    # `accounts add` creates the file it is given.
+    creates = getattr(args, "creates_config", False)
+    return load_config(location.path, must_exist=location.explicit and not creates)
 
 
 def _data_dir(args: argparse.Namespace) -> Path:
@@ -475,6 +480,79 @@ def cmd_accounts_set_password(args: argparse.Namespace, config: Config) -> int:
     except SecretError as exc:
         raise CommandError(str(exc)) from None
     print(f"Stored in the system keyring as service 'tuimail', entry {entry!r}.")
+    return EXIT_OK
+
+
+def _add_accounts_add_command(
+    account_commands: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> None:
+    add = account_commands.add_parser(
+        "add",
+        help="find an address's server settings (like Thunderbird) and add the account",
+        description="Look up the servers for ADDRESS: the provider's autoconfig file, the "
+        "Thunderbird ISPDB, the ISPDB entry of the domain's mail (MX) server, then guesses that "
+        "are probed. Shows what was found and where from, asks before adding the account to the "
+        "config file, then offers to store the password in the keyring. Implicit TLS is "
+        "preferred; an unencrypted server is chosen only with --allow-plaintext.",
+    )
+    add.add_argument("address", help="the email address, e.g. alice@example.org")
+    add.add_argument("--name", help="the account's name (default: from the address's domain)")
+    add.add_argument("--display-name", default="", help="your name, for the From line")
+    add.add_argument(
+        "--yes", action="store_true", help="add the account without asking (for scripts)"
+    )
+    add.add_argument(
+        "--allow-plaintext",
+        action="store_true",
+        help="choose an unencrypted server when nothing else is offered (only loopback hosts "
+        "are accepted in the config)",
+    )
+    add.add_argument(
+        "--ca-file",
+        metavar="PATH",
+        help="an extra CA certificate to trust, for the lookup and for the account",
+    )
+    add.add_argument(
+        "--ispdb",
+        metavar="URL",
+        help="the ISPDB to ask (default: https://autoconfig.thunderbird.net/v1.1/)",
+    )
+    add.set_defaults(handler=cmd_accounts_add, creates_config=True)
+
+
+def cmd_accounts_add(args: argparse.Namespace, config: Config) -> int:
+    """Find an address's settings, show them, and add the account when confirmed."""
+    from tuimail.autoconfig import ISPDB_URL, AddOptions, Network, add_command
+
+    ca_file = Path(args.ca_file).expanduser().resolve() if args.ca_file else None
+    if ca_file is not None and not ca_file.is_file():
+        raise CommandError(f"--ca-file: {str(ca_file)!r} is not a file", EXIT_USAGE)
+    ispdb = args.ispdb or ISPDB_URL
+    if not ispdb.startswith("https://"):
+        raise CommandError("--ispdb must be an https:// address", EXIT_USAGE)
+    interactive = sys.stdin.isatty()
+
+    def ask(question: str) -> bool:
+        return input(question).strip().lower() in ("y", "yes")
+
+    confirm = (lambda question: True) if args.yes else (ask if interactive else None)
+    options = AddOptions(
+        address=args.address,
+        config_path=config_location(args.config).path,
+        config=config,
+        name=args.name,
+        display_name=args.display_name,
+        allow_plaintext=args.allow_plaintext,
+        confirm=confirm,
+        network=Network(ca_file=ca_file, ispdb_url=ispdb.rstrip("/") + "/"),
+    )
+    status, name = add_command(options, sys.stdout, sys.stderr)
+    if status != EXIT_OK or name is None:
+        return status
+    if interactive and not args.yes and ask("Store the password in the system keyring now? [y/N] "):
+        args.account, args.protocol = name, None
+        return cmd_accounts_set_password(args, _load_config(args))
+    print(f"Store its password with: tuimail accounts set-password {name}")
     return EXIT_OK
 
 
