@@ -8,6 +8,7 @@ main screen, which re-queries the store. Widgets never see an engine, a socket o
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 from collections.abc import Callable, Hashable
 from datetime import datetime, timedelta
@@ -24,6 +25,15 @@ from tuimail.log import register_secret
 from tuimail.mail.mailto import MailtoFields
 from tuimail.mail.sanitize import sanitize_line
 from tuimail.model import Address, Protocol
+from tuimail.notify import (
+    News,
+    NewsGate,
+    choose_desktop,
+    news_for,
+    notify_send_argv,
+    run_notify_send,
+    terminal_sequence,
+)
 from tuimail.paths import config_location
 from tuimail.store import read, write
 from tuimail.store.db import StoreError, open_store
@@ -91,6 +101,16 @@ class _Slots:
             return again
 
 
+class NewMailArrived(Message):
+    """An engine stored new messages in a folder: the app may announce them."""
+
+    def __init__(self, account: str, folder_id: int, count: int) -> None:
+        super().__init__()
+        self.account = account
+        self.folder_id = folder_id
+        self.count = count
+
+
 class TuimailApp(App[int]):
     """The terminal app on the store in `data_dir`."""
 
@@ -140,6 +160,10 @@ class TuimailApp(App[int]):
         self._senders = _Slots()
         self._bodies = _Slots()
         self._drafts = _Slots()
+        # New-mail notifications: one per folder per interval; the desktop channel, if any.
+        self._news_gate = NewsGate(config.notify.min_interval)
+        self._desktop = choose_desktop(config.notify.desktop)
+        self._desktop_failed = False
 
     def _register_themes(self) -> None:
         user_dir = config_location().path.parent / "themes"
@@ -300,7 +324,7 @@ class TuimailApp(App[int]):
         """Any thread: turn an engine event into UI messages (post_message is thread-safe)."""
         for message in ui_messages_for(event):
             target = getattr(self, "main_screen", None)
-            if isinstance(message, UserNotice) or target is None:
+            if isinstance(message, UserNotice | NewMailArrived) or target is None:
                 self.post_message(message)
             else:
                 target.post_message(message)
@@ -522,6 +546,59 @@ class TuimailApp(App[int]):
         if problem is not None:
             self.post_message(UserNotice(sanitize_line(problem), title="Open", error=True))
 
+    # --- new mail: the app's notification and the desktop's (tuimail/notify.py) -------------
+
+    @on(NewMailArrived)
+    def _new_mail(self, message: NewMailArrived) -> None:
+        """Work out in a thread (store reads) whether and what to announce."""
+        account = self.config.accounts.get(message.account)
+        patterns = account.notify_folders if account is not None else ("INBOX",)
+        job = partial(
+            self._news_in_thread, message.account, message.folder_id, message.count, patterns
+        )
+        self.run_worker(job, thread=True, group="news", name="news", exit_on_error=False)
+
+    def _news_in_thread(
+        self, account: str, folder_id: int, count: int, patterns: tuple[str, ...]
+    ) -> None:
+        try:
+            news = news_for(self.data_dir, account, folder_id, count, patterns)
+        except (StoreError, sqlite3.Error) as exc:
+            log.warning("no new-mail notification for %s: %s", account, exc)
+            return
+        if news is not None:
+            self.call_from_thread(self._offer_news, news)
+
+    def _offer_news(self, news: News) -> None:
+        announce, wait = self._news_gate.offer(news)
+        if wait is not None:
+            self.set_timer(wait, partial(self._release_news, news.key))
+        if announce is not None:
+            self._announce(announce)
+
+    def _release_news(self, key: tuple[str, str]) -> None:
+        news = self._news_gate.release(key)
+        if news is not None:
+            self._announce(news)
+
+    def _announce(self, news: News) -> None:
+        """The app's notification, then the desktop's (texts sanitized by tuimail.notify)."""
+        body = news.body()
+        self.notify(body or news.summary(), title=news.summary() if body else "", markup=False)
+        if self._desktop.program:
+            argv = notify_send_argv(self._desktop.program, news)
+            job = partial(self._notify_send_in_thread, argv)
+            self.run_worker(job, thread=True, group="news", name="notify-send", exit_on_error=False)
+        elif self._desktop.terminal and self._driver is not None:
+            self._driver.write(terminal_sequence(self._desktop.terminal, news))
+
+    def _notify_send_in_thread(self, argv: list[str]) -> None:
+        problem = run_notify_send(argv)
+        if problem is not None and not self._desktop_failed:
+            self._desktop_failed = True  # said once; the app's own notifications go on
+            log.warning("%s", problem)
+            self.post_message(UserNotice(problem, title="Desktop notifications", error=True))
+
     @on(UserNotice)
     def _user_notice(self, notice: UserNotice) -> None:
         self.notify(
@@ -562,8 +639,8 @@ def ui_messages_for(event: Event) -> list[Message]:
                 ),
             ]
         case NewMail():
-            noun = "message" if event.count == 1 else "messages"
-            return [UserNotice(f"{event.count} new {noun}", title=event.account)]
+            # The app decides whether the folder announces (accounts.NAME.notify_folders).
+            return [NewMailArrived(event.account, event.folder_id, event.count)]
     return []
 
 
