@@ -21,14 +21,23 @@ _FORWARD_PREFIX = re.compile(r"^\s*(?:(?:fwd?|wg)\s*:\s*)+", re.IGNORECASE)
 MAX_REFERENCES = 20  # keep References short; the first and the latest ids matter most
 
 
+# Line breaks and other controls a received header may decode to (an encoded word can carry
+# "=0D=0A"): the answer's header holds one line, so each run becomes one space.
+_CONTROLS = re.compile("[\x00-\x1f\x7f\x85\u2028\u2029]+")
+
+
+def _one_line(text: str) -> str:
+    return _CONTROLS.sub(" ", text)
+
+
 def reply_subject(subject: str) -> str:
-    """`Re: subject`, without piling up prefixes."""
-    return "Re: " + _REPLY_PREFIX.sub("", subject).strip()
+    """`Re: subject`, without piling up prefixes, on one line."""
+    return "Re: " + _REPLY_PREFIX.sub("", _one_line(subject)).strip()
 
 
 def forward_subject(subject: str) -> str:
-    """`Fwd: subject`, without piling up prefixes."""
-    return "Fwd: " + _FORWARD_PREFIX.sub("", subject).strip()
+    """`Fwd: subject`, without piling up prefixes, on one line."""
+    return "Fwd: " + _FORWARD_PREFIX.sub("", _one_line(subject)).strip()
 
 
 def _without(addresses: Iterable[Address], excluded: Iterable[str]) -> tuple[Address, ...]:
@@ -40,7 +49,7 @@ def _without(addresses: Iterable[Address], excluded: Iterable[str]) -> tuple[Add
         if not key or key in seen:
             continue
         seen.add(key)
-        kept.append(address)
+        kept.append(Address(_one_line(address.name), address.email))
     return tuple(kept)
 
 
