@@ -10,7 +10,10 @@ draft's Bcc addresses to the SMTP envelope (RCPT TO) only, so no recipient learn
 
 Every header value a user or a caller supplies is checked: a CR or LF in a subject, name,
 address, message id or extra header would let text inject headers, so it raises `ComposeError`
-instead of being folded or dropped silently.
+instead of being folded or dropped silently; so does any other control character (NUL, and the
+characters Python's `str.splitlines` and with it the email package take for line ends). An
+attachment's file name is the file system's, not the user's words: its control characters are
+replaced by "_" in the message.
 """
 
 from __future__ import annotations
@@ -62,9 +65,16 @@ class ComposeError(ValueError):
     unreadable attachment. The message says which field and what is wrong."""
 
 
+# Control characters other than TAB, and the Unicode line ends str.splitlines() knows.
+_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f\x85\u2028\u2029]")
+
+
 def _check_value(field: str, value: str) -> str:
     if "\r" in value or "\n" in value:
         raise ComposeError(f"{field} contains a line break (CR or LF), which is not allowed")
+    if found := _CONTROL.search(value):
+        code = f"U+{ord(found.group()):04X}"
+        raise ComposeError(f"{field} contains a control character ({code}), which is not allowed")
     return value
 
 
@@ -246,7 +256,8 @@ def _attach(msg: EmailMessage, path_text: str) -> tuple[bytes, FileBody]:
     # email package writes the part's headers, and the file's base64 takes the line's place.
     token = secrets.token_bytes(45)
     # The email package writes non-ASCII names with RFC 2231 (filename*=utf-8''...).
-    msg.add_attachment(token, maintype=maintype, subtype=subtype, filename=path.name)
+    filename = _CONTROL.sub("_", path.name)  # a file name may hold CR, LF or worse
+    msg.add_attachment(token, maintype=maintype, subtype=subtype, filename=filename)
     return base64.b64encode(token) + b"\r\n", FileBody(path, size)
 
 
