@@ -1,15 +1,18 @@
 """Account setup: fill in an account, check the connection, save it to the config file.
 
-The screen only collects the fields and shows results. The app checks the servers (in a
-worker), appends the account to the config file and puts the password in the keyring; this
-screen never touches the network or the keyring. Problems are shown in plain words, naming the
-field.
+The screen collects the fields and shows results. The app checks the servers (in a worker),
+appends the account to the config file and puts the password in the keyring. "Find settings"
+(or enter in the address field) looks the address's servers up the way Thunderbird does
+(`tuimail.autoconfig`, in a thread worker, so the screen never waits) and fills in the fields,
+saying where they came from; the user can change them before saving. An unencrypted server is
+filled in only after the user says so. Problems are shown in plain words, naming the field.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Iterable
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 from textual import on
@@ -23,11 +26,19 @@ from tuimail.config import AccountConfig, ConfigError, account_toml, parse_confi
 from tuimail.mail.sanitize import sanitize_line
 from tuimail.ui.messages import SetupCheck, SetupSave
 
+if TYPE_CHECKING:
+    from tuimail.autoconfig import Autoconfig, ServerSetting
+
+# address, progress(line) -> what was found; runs in a worker thread.
+Lookup = Callable[[str, Callable[[str], None]], "Autoconfig"]
+
 INCOMING = [("IMAP (mail stays on the server, synced)", "imap"),
             ("POP3 (mail is downloaded)", "pop3"),
             ("none (a local account)", "none")]  # fmt: skip
 SECURITY = [("TLS (implicit, ports 993/995/465)", "tls"),
             ("STARTTLS (ports 143/110/587)", "starttls")]  # fmt: skip
+# Offered only after the user chose an unencrypted server that the lookup found.
+PLAINTEXT = ("none: UNENCRYPTED (password readable on the network)", "none")
 # Where a field's problem is reported: config key suffix -> the label the user sees.
 FIELD_LABELS = {
     "address": "Email address",
@@ -85,12 +96,29 @@ class AccountSetupScreen(Screen[None]):
     AccountSetupScreen #report {
         padding: 1 2;
     }
+    AccountSetupScreen #found {
+        padding: 0 2;
+    }
+    AccountSetupScreen #use_plaintext {
+        display: none;
+    }
+    AccountSetupScreen #use_plaintext.offered {
+        display: block;
+    }
     """
 
-    def __init__(self, existing: Iterable[str] = (), *, first_run: bool = False) -> None:
+    def __init__(
+        self,
+        existing: Iterable[str] = (),
+        *,
+        first_run: bool = False,
+        lookup: Lookup | None = None,
+    ) -> None:
         super().__init__()
         self.existing = set(existing)
         self.first_run = first_run
+        self._lookup = lookup  # None: tuimail.autoconfig.lookup with the real network
+        self.found: Autoconfig | None = None  # what the last lookup found
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -109,8 +137,11 @@ class AccountSetupScreen(Screen[None]):
                     yield Label(label)
                     yield widget
             with Horizontal(id="buttons"):
+                yield Button("Find settings", id="find")
                 yield Button("Check the connection", id="check", variant="primary")
                 yield Button("Save", id="save", variant="success")
+                yield Button("Use the unencrypted server", id="use_plaintext", variant="error")
+            yield Static(id="found")
             yield Static(id="report")
         yield Footer()
 
@@ -207,3 +238,98 @@ class AccountSetupScreen(Screen[None]):
     def _password(self) -> str:
         # Not stripped: spaces at either end can be part of a password.
         return self.query_one("#password", Input).value
+
+    # --- finding the settings from the address -----------------------------------------------
+
+    @on(Button.Pressed, "#find")
+    @on(Input.Submitted, "#address")
+    def find_settings(self) -> None:
+        """Look up the address's servers in a worker; the result fills in the form."""
+        address = self._value("address")
+        if "@" not in address:
+            self.show_report("Email address: type it first, then find its settings.")
+            return
+        self.query_one("#use_plaintext", Button).remove_class("offered")
+        self._show_found(Text(f"Looking up the settings for {sanitize_line(address)}…"))
+        self.run_worker(
+            partial(self._find_in_thread, address),
+            thread=True,
+            exclusive=True,
+            group="autoconfig",
+            exit_on_error=False,
+            description="find the account's settings",
+        )
+
+    def _find_in_thread(self, address: str) -> None:
+        lookup = self._lookup or _network_lookup
+        try:
+            found = lookup(address, partial(self.app.call_from_thread, self._progress))
+        except Exception as exc:  # a bad address, or a bug: say it, keep the form usable
+            self.app.call_from_thread(self.show_report, f"Email address: {exc}")
+            self.app.call_from_thread(self._show_found, Text(""))
+            return
+        self.app.call_from_thread(self._apply_found, found)
+
+    def _progress(self, line: str) -> None:
+        if self.is_mounted:
+            self._show_found(Text(sanitize_line(line)))
+
+    def _show_found(self, text: Text) -> None:
+        if self.is_mounted:
+            self.query_one("#found", Static).update(text)
+
+    def _apply_found(self, found: Autoconfig) -> None:
+        """Fill the form with the best settings found and say where they came from."""
+        if not self.is_mounted:
+            return
+        self.found = found
+        if not found.found:
+            tried = "\n".join(f"  {line}" for line in found.tried[-8:])
+            self._show_found(Text(f"No settings were found; fill in the servers.\n{tried}"))
+            return
+        choice = found.choose()
+        self._fill(choice.incoming, choice.smtp)
+        self._describe(found, choice.warnings)
+        if choice.plaintext_withheld:
+            self.query_one("#use_plaintext", Button).add_class("offered")
+
+    @on(Button.Pressed, "#use_plaintext")
+    def use_plaintext(self) -> None:
+        """The user chose the unencrypted server the lookup found (shown with its warning)."""
+        if self.found is None:
+            return
+        choice = self.found.choose(allow_plaintext=True)
+        for field in ("in_sec", "out_sec"):
+            self.query_one(f"#{field}", Select).set_options([*SECURITY, PLAINTEXT])
+        self._fill(choice.incoming, choice.smtp)
+        self._describe(self.found, choice.warnings)
+        self.query_one("#use_plaintext", Button).remove_class("offered")
+
+    def _fill(self, incoming: ServerSetting | None, smtp: ServerSetting | None) -> None:
+        address = self._value("address")
+        if incoming is not None:
+            self.query_one("#incoming", Select).value = incoming.protocol.value
+            self._fill_server("in", incoming)
+        if smtp is not None:
+            self._fill_server("out", smtp)
+        username = (incoming or smtp).username if (incoming or smtp) else ""
+        self.query_one("#username", Input).value = username if username != address else ""
+
+    def _fill_server(self, prefix: str, setting: ServerSetting) -> None:
+        self.query_one(f"#{prefix}_host", Input).value = setting.host
+        self.query_one(f"#{prefix}_port", Input).value = str(setting.port)
+        self.query_one(f"#{prefix}_sec", Select).value = setting.security.value
+
+    def _describe(self, found: Autoconfig, warnings: Iterable[str]) -> None:
+        text = Text("\n".join(found.describe()))
+        text.append("\nCheck the fields (you can change them), then save.")
+        for warning in warnings:
+            text.append(f"\nWarning: {sanitize_line(warning)}", style="bold")
+        self._show_found(text)
+
+
+def _network_lookup(address: str, progress: Callable[[str], None]) -> Autoconfig:
+    """The real lookup (imported here: the screen itself never opens a connection)."""
+    from tuimail.autoconfig import lookup
+
+    return lookup(address, progress=progress)
