@@ -4,6 +4,7 @@ through a stand-in `notify-send` on PATH (it records its arguments) or the termi
 from __future__ import annotations
 
 import json
+import shlex
 import sys
 import threading
 from datetime import UTC, datetime
@@ -63,8 +64,8 @@ def _arrive(app: TuimailApp, folder: str, raw: bytes, count: int = 1) -> None:
     worker.join()
 
 
-async def _until(pilot, condition) -> None:
-    for _ in range(100):  # the app reads the store and runs notify-send in threads
+async def _until(pilot, condition, seconds: float = 10.0) -> None:
+    for _ in range(int(seconds / 0.05)):  # the app reads the store, runs notify-send in threads
         if condition():
             return
         await pilot.pause(0.05)
@@ -177,3 +178,42 @@ async def test_the_terminal_escape_goes_through_the_driver(
         assert sequence == (
             "\x1b]9;tuimail: 1 new message in demo/INBOX (Eve <b>x</b>: --urgent red evil)\x07"
         )
+
+
+@pytest.mark.integration
+async def test_a_real_imap_sync_announces_new_mail_but_not_the_first_sync(
+    mail_servers, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tuimail.ui.widgets.message_list import MessageList
+
+    record = tmp_path / "calls"
+    _stand_in_notify_send(tmp_path / "bin", record)
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}:/usr/bin:/bin")
+    user = mail_servers.add_user("notifyimap")
+    mail_servers.deliver(user, HOSTILE.replace(b"<hostile@", b"<old@"))
+    password = shlex.quote(mail_servers.users[user])
+    config = parse_config(
+        f'[notify]\ndesktop = "notify-send"\n'
+        f'[accounts.acct]\naddress = "{user}@tuimail.test"\n'
+        f"password_command = {json.dumps('printf %s ' + password)}\n"
+        f"ca_file = {json.dumps(str(mail_servers.ca_file))}\n"
+        f'[accounts.acct.imap]\nhost = "{mail_servers.host}"\n'
+        f'port = {mail_servers.imaps_port}\nusername = "{user}"\n'
+    )
+    data = tmp_path / "data"
+    app = TuimailApp(config, data)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await _until(pilot, lambda: len(app.screen.query_one(MessageList).ids) == 1, 60)
+        await pilot.pause(0.3)
+    assert _calls(record) == [], "the first sync of a folder announces nothing"
+
+    mail_servers.deliver(user, HOSTILE.replace(b"<hostile@", b"<new@"))
+    app = TuimailApp(config, data)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await _until(pilot, lambda: _calls(record), 60)
+        (argv,) = _calls(record)
+        assert argv[3:] == [
+            "1 new message in acct/INBOX",
+            "Eve &lt;b&gt;x&lt;/b&gt;: --urgent red evil",
+        ]
+        assert [n.title for n in app._notifications] == ["1 new message in acct/INBOX"]
