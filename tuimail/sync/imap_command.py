@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sqlite3
 import sys
 import threading
 from collections.abc import Sequence
@@ -17,7 +18,7 @@ from typing import TextIO
 
 from tuimail.config import AccountConfig, Config, ConfigError, load_config
 from tuimail.model import Protocol
-from tuimail.store.db import StoreError, open_store
+from tuimail.store.db import StoreError, open_store, store_error, store_path
 from tuimail.store.lock import AccountLock, LockBusyError
 from tuimail.sync.events import AuthNeeded, Emit, SyncFailed, SyncFinished, SyncStarted
 from tuimail.sync.progress import TerminalProgress
@@ -167,6 +168,8 @@ def sync_account(
         return failed("network", f"the connection failed during the sync: {detail}")
     except StoreError as exc:
         return failed("store", str(exc))
+    except sqlite3.Error as exc:  # a write failed mid-pass: a full disk, a lock held too long
+        return failed("store", str(store_error(exc, store_path(data_dir))))
     except Exception as exc:  # imapclient's errors and parse failures of server responses
         import imapclient.exceptions
 
