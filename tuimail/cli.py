@@ -381,11 +381,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The reader stopped early (`tuimail list | head`): nothing to report.
         _discard_stdout()
         return EXIT_FAILED
+    except Exception as exc:
+        message = _store_failure(exc, args)
+        if message is None:
+            raise
+        _error(message)
+        return EXIT_FAILED
 
 
 def _error(message: str) -> None:
     print(f"tuimail: error: {redact(message)}", file=sys.stderr)
     log.error("%s", message, extra={SHOWN: True})
+
+
+def _store_failure(exc: Exception, args: argparse.Namespace) -> str | None:
+    """What to say when the local store failed and the command did not report it itself (a
+    full disk, a lock held by another program): words, not a traceback. None: not the store."""
+    import sqlite3
+
+    from tuimail.store.db import StoreError, store_error, store_path
+
+    if isinstance(exc, StoreError):
+        return str(exc)
+    if isinstance(exc, sqlite3.Error):
+        return str(store_error(exc, store_path(_data_dir(args))))
+    return None
 
 
 def _discard_stdout() -> None:
