@@ -19,7 +19,9 @@ Scenarios (small, so each case takes a second or two):
 - pop3-leave, pop3-delete: `tuimail fetch` of four messages, then of two more;
 - smtp: `tuimail outbox flush` of three queued messages (SMTP submission, then the Sent APPEND);
 - drafts: a drafts pass uploading two drafts; a pass replacing one and removing the other;
-  `tuimail sync --bodies` to read back the Drafts folder.
+  `tuimail sync --bodies` to read back the Drafts folder;
+- import: `tuimail import --mbox FILE walk/INBOX --upload` of four messages, then
+  `tuimail sync --bodies`.
 
 The commands run with small batches (two messages per IMAP header, IMAP body and POP3 commit
 batch, two POP3 commands in flight) so that a crash after the second batch (`:2`) happens with
@@ -512,7 +514,36 @@ DRAFTS = Scenario(
     drafts_state,
 )
 
-SCENARIOS = {s.name: s for s in (IMAP, POP3_LEAVE, POP3_DELETE, SMTP, DRAFTS)}
+
+# import
+
+
+def import_prepare(run: Run) -> None:
+    import mailbox
+
+    run.users["me"] = run.servers.add_user("walk-import")
+    write_config(run, incoming="imap")
+    source = mailbox.mbox(run.directory / "old.mbox")
+    try:
+        for number in range(1, 5):
+            source.add(corpus_message(number))
+    finally:
+        source.close()
+
+
+def upload(run: Run, crash_at: str | None) -> subprocess.CompletedProcess:
+    mbox = str(run.directory / "old.mbox")
+    return run.tuimail("import", "--mbox", mbox, f"{ACCOUNT}/INBOX", "--upload", crash_at=crash_at)
+
+
+IMPORT = Scenario(
+    "import",
+    import_prepare,
+    (Phase("upload", upload), Phase("sync", sync_bodies)),
+    imap_state,
+)
+
+SCENARIOS = {s.name: s for s in (IMAP, POP3_LEAVE, POP3_DELETE, SMTP, DRAFTS, IMPORT)}
 
 
 # --- the walk: every known step, where it is reached
@@ -584,6 +615,7 @@ WALK: dict[str, list[tuple[str, int, str]]] = {
     ],
     "drafts.old_copies_deleted": [("drafts", 1, "drafts.old_copies_deleted")],
     "drafts.discarded_removed": [("drafts", 1, "drafts.discarded_removed")],
+    "import.appended": [("import", 0, "import.appended"), ("import", 0, "import.appended:3")],
 }
 
 # step -> why it is not walked here, and the test that covers it. Empty: every step is walked.
@@ -710,3 +742,4 @@ def test_the_reference_runs_end_in_the_expected_state(
     assert len(smtp["server"]["Sent"][4]) == SMTP_MESSAGES
     drafts = reference("drafts")
     assert [(d[0], d[1], d[2]) for d in drafts["store"]["drafts"]] == [(DRAFT_IDS[0], False, False)]
+    assert len(reference("import")["server"]["INBOX"][4]) == 4
