@@ -247,6 +247,10 @@ def test_export_import_export_of_a_maildir_keeps_bytes_and_flags(env: Env) -> No
     assert env.run("export", "arch/md2", "--maildir", str(env.root / "out2")) == 0
     assert contents(env.root / "source") == contents(env.root / "out1")
     assert contents(env.root / "out1") == contents(env.root / "out2")
+    # The dates travel too: export gives each file the message's date as its modification time.
+    assert all(row.internaldate == WHEN for row in env.stored("md2"))
+    mtimes = {f.stat().st_mtime for f in (env.root / "out2" / "cur").iterdir()}
+    assert mtimes == {WHEN.timestamp()}
 
 
 def test_importing_twice_adds_nothing_but_a_message_twice_in_the_file_is_kept_twice(

@@ -64,7 +64,7 @@ def export_command(
                 err.write(f"tuimail: message {row.id} skipped: {_why_missing(conn, row.id)}\n")
                 continue
             if isinstance(sink, Maildir):
-                sink.add(body, row.flags)
+                sink.add(body, row.flags, row.internaldate or row.sort_date)
             else:
                 sender = row.envelope.from_[0].email if row.envelope.from_ else None
                 sink.add(body, sender, row.internaldate or row.sort_date)
