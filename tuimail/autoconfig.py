@@ -529,6 +529,10 @@ def lookup(
     network = network or Network()
     address = address.strip()
     _, domain = split_address(address)
+    try:
+        make_ssl_context(network.ca_file)
+    except OSError as exc:  # ssl.SSLError too: not a certificate file
+        raise AutoconfigError(f"the CA file {network.ca_file} cannot be used: {exc}") from None
     tried: list[str] = []
 
     def report(line: str) -> None:
@@ -876,7 +880,11 @@ def add_command(options: AddOptions, out: IO[str], err: IO[str]) -> tuple[int, s
         print(f"tuimail: error: an account named {options.name!r} exists already", file=err)
         return 2, None
     print(f"Looking up the settings for {sanitize_line(options.address)}…", file=err)
-    result = lookup(options.address, options.network, lambda line: print(f"  {line}", file=err))
+    try:
+        result = lookup(options.address, options.network, lambda line: print(f"  {line}", file=err))
+    except AutoconfigError as exc:
+        print(f"tuimail: error: {exc}", file=err)
+        return 2, None
     if not result.found:
         print(
             "No settings were found. Add the account with the setup screen (`tuimail`, then A) "

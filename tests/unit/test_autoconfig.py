@@ -547,3 +547,20 @@ def test_add_finds_nothing_and_says_so(network: Network, tmp_path: Path) -> None
     )
     assert add_command(options, out, io.StringIO()) == (1, None)
     assert "No settings were found" in out.getvalue()
+
+
+def test_a_ca_file_that_is_no_certificate_is_said_to_be_unusable(
+    network: Network, tmp_path: Path
+) -> None:
+    not_a_certificate = tmp_path / "ca.pem"
+    not_a_certificate.write_text("hello\n")
+    err = io.StringIO()
+    options = AddOptions(
+        "alice@example.com",
+        tmp_path / "config.toml",
+        Config(),
+        confirm=lambda q: True,
+        network=replace(network, ca_file=not_a_certificate),
+    )
+    assert add_command(options, io.StringIO(), err) == (2, None)
+    assert "cannot be used" in err.getvalue()
