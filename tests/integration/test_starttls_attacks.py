@@ -21,6 +21,7 @@ import re
 import socket
 import ssl
 import threading
+import time
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -129,6 +130,17 @@ def expect_failure(
     return error
 
 
+def delivered(proxy: FaultProxy, expected: bytes, timeout: float = TIMEOUT) -> bool:
+    """Whether the proxy passed `expected` on to the client (it records a chunk just after
+    sending it, so the client may have acted on it a moment before: wait, boundedly)."""
+    deadline = time.monotonic() + timeout
+    while expected not in proxy.to_client:
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
 # --- the server (or someone in between) refuses the upgrade
 
 REFUSALS = {
@@ -164,7 +176,7 @@ def test_upgrade_command_answered_with_an_error(
         "nothing was sent"
     )
     assert spy.calls == 0
-    assert b"not available now" in proxy.to_client  # the proxy really refused
+    assert delivered(proxy, b"not available now")  # the proxy really refused
     assert_no_credentials_sent(proxy, spy.password)
     # Nothing at all after the refused command: no retry in plaintext, no other command.
     sent = plaintext_part(proxy.from_client)
@@ -242,6 +254,7 @@ def test_invalid_greeting(
             f"should (it said: {shown})"
         )
     assert spy.calls == 0
+    assert delivered(proxy, greeting)
     assert proxy.to_client.startswith(greeting)
     assert_no_credentials_sent(proxy, spy.password)
     # Nothing was upgraded either: no TLS record, no upgrade command.
@@ -279,7 +292,7 @@ def test_bytes_injected_after_the_go_ahead_stop_the_connection(
         "someone may be tampering with the connection; nothing was sent"
     )
     assert spy.calls == 0
-    assert INJECTED[protocol] in proxy.to_client  # the injection really reached the client
+    assert delivered(proxy, INJECTED[protocol])  # the injection really reached the client
     assert_no_credentials_sent(proxy, spy.password)
 
 
@@ -344,7 +357,7 @@ def test_capabilities_are_asked_again_after_tls(
         inspect=lambda client: announced(protocol, client),
     )
 
-    assert b"X-PLAINTEXT-ONLY" in proxy.to_client  # the lie was told
+    assert delivered(proxy, b"X-PLAINTEXT-ONLY")  # the lie was told
     assert "X-PLAINTEXT-ONLY" not in capabilities
     assert not {"LOGINDISABLED", "SASL X-FAKE", "AUTH X-FAKE"} & capabilities
     # What the server announced over TLS (IMAP: after login, which lists no AUTH= any more).
