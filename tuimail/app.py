@@ -14,6 +14,7 @@ from collections.abc import Callable, Hashable
 from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from textual import on
 from textual.app import App
@@ -66,6 +67,9 @@ from tuimail.ui.save import opener_command, run_opener
 from tuimail.ui.screens.composer import Sender
 from tuimail.ui.screens.main import MainScreen
 from tuimail.ui.screens.setup import AccountSetupScreen
+
+if TYPE_CHECKING:
+    from tuimail.autoconfig import Autoconfig
 
 log = logging.getLogger(__name__)
 
@@ -197,7 +201,7 @@ class TuimailApp(App[int]):
             self._schedule_mail_workers()
             self._schedule_senders()
         if not self.config.accounts and self.offer_setup:
-            self.push_screen(AccountSetupScreen(first_run=True))
+            self.push_screen(AccountSetupScreen(first_run=True, lookup=self.find_account_settings))
         elif self.compose_on_start is not None:
             self.main_screen.compose_prefilled(self.compose_on_start)
 
@@ -417,7 +421,24 @@ class TuimailApp(App[int]):
     # --- account setup ----------------------------------------------------------------------
 
     def action_add_account(self) -> None:
-        self.push_screen(AccountSetupScreen(self.config.accounts, first_run=False))
+        self.push_screen(
+            AccountSetupScreen(
+                self.config.accounts, first_run=False, lookup=self.find_account_settings
+            )
+        )
+
+    def find_account_settings(
+        self, address: str, progress: Callable[[str], None], ca_file: Path | None
+    ) -> Autoconfig:
+        """The setup screen's lookup of an address's servers, run in the screen's worker thread.
+
+        The app owns the network (the screen never connects); offline, nothing is looked up.
+        """
+        from tuimail.autoconfig import AutoconfigError, Network, lookup  # only when asked
+
+        if self.offline:
+            raise AutoconfigError("offline, so nothing is looked up; fill in the servers")
+        return lookup(address, Network(ca_file=ca_file), progress)
 
     @on(SetupCheck)
     def _setup_check(self, message: SetupCheck) -> None:

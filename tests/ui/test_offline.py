@@ -289,3 +289,25 @@ async def test_the_demo_says_nothing_about_going_online(tmp_path: Path) -> None:
         assert outbox.items(app.conn)[0].state is outbox.OutboxState.QUEUED
         assert "Queued in the outbox; the demo never sends it (o: outbox)." in _notices(app)
         assert not any("online" in text for text in _notices(app))
+
+
+async def test_find_settings_in_the_setup_screen_looks_nothing_up(
+    app: TuimailApp, listener: CountingListener
+) -> None:
+    from textual.widgets import Input, Static
+
+    from tuimail.ui.screens.setup import AccountSetupScreen
+
+    async with app.run_test(size=(120, 50)) as pilot:
+        app.action_add_account()
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, AccountSetupScreen)
+        screen.query_one("#address", Input).value = "someone@example.com"
+        screen.query_one("#address", Input).focus()
+        await pilot.press("enter")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        report = str(screen.query_one("#report", Static).render())
+        assert "offline, so nothing is looked up" in report
+    assert listener.accepted == 0

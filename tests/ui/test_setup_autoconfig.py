@@ -44,7 +44,7 @@ def served(tmp_path: Path) -> Iterator[tuple[WebServer, Callable[..., Autoconfig
         ca_file=ca_file,
     )
 
-    def routed(address: str, progress: Callable[[str], None]) -> Autoconfig:
+    def routed(address: str, progress: Callable[[str], None], ca: Path | None) -> Autoconfig:
         return lookup(address, network, progress, guess=False)
 
     try:
@@ -63,14 +63,22 @@ async def test_find_settings_fills_the_form_and_save_writes_it(
     server, routed = served
     server.serve("autoconfig.example.com", ISP_PATH, EXAMPLE_XML)
     app = TuimailApp(Config(), tmp_path / "data", start_workers=False)
+    asked_with: list[Path | None] = []
+
+    def recording(address: str, progress: Callable[[str], None], ca: Path | None) -> Autoconfig:
+        asked_with.append(ca)
+        return routed(address, progress, ca)
+
     async with app.run_test(size=(120, 50)) as pilot:
-        screen = AccountSetupScreen(lookup=routed)
+        screen = AccountSetupScreen(lookup=recording)
         await app.push_screen(screen)
+        screen.query_one("#ca_file", Input).value = "~/own-ca.pem"
         screen.query_one("#address", Input).value = "alice@example.com"
         screen.query_one("#address", Input).focus()
         await pilot.press("enter")  # enter in the address field looks it up
         await app.workers.wait_for_complete()
         await pilot.pause()
+        assert asked_with == [Path("~/own-ca.pem").expanduser()]  # the form's CA file is used
         assert screen.query_one("#in_host", Input).value == "imap.example.com"
         assert screen.query_one("#in_port", Input).value == "993"
         assert screen.query_one("#in_sec", Select).value == "tls"
@@ -85,6 +93,7 @@ async def test_find_settings_fills_the_form_and_save_writes_it(
         # The user may change what was found before saving.
         screen.query_one("#name", Input).value = "work"
         screen.query_one("#in_port", Input).value = "10993"
+        screen.query_one("#ca_file", Input).value = ""  # that file does not exist
         screen.query_one("#save", Button).press()
         await pilot.pause()
     account = load_config(config_path).accounts["work"]

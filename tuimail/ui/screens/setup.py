@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from functools import partial
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
@@ -30,7 +31,9 @@ if TYPE_CHECKING:
     from tuimail.autoconfig import Autoconfig, ServerSetting
 
 # address, progress(line) -> what was found; runs in a worker thread.
-Lookup = Callable[[str, Callable[[str], None]], "Autoconfig"]
+# (address, progress, extra CA file or None) -> what was found; the app supplies it, since the
+# screen never opens a connection itself.
+Lookup = Callable[[str, Callable[[str], None], "Path | None"], "Autoconfig"]
 
 INCOMING = [("IMAP (mail stays on the server, synced)", "imap"),
             ("POP3 (mail is downloaded)", "pop3"),
@@ -117,7 +120,7 @@ class AccountSetupScreen(Screen[None]):
         super().__init__()
         self.existing = set(existing)
         self.first_run = first_run
-        self._lookup = lookup  # None: tuimail.autoconfig.lookup with the real network
+        self._lookup = lookup  # None: the form is filled in by hand only
         self.found: Autoconfig | None = None  # what the last lookup found
 
     def compose(self) -> ComposeResult:
@@ -249,10 +252,14 @@ class AccountSetupScreen(Screen[None]):
         if "@" not in address:
             self.show_report("Email address: type it first, then find its settings.")
             return
+        if self._lookup is None:
+            self.show_report("Finding settings is not available here; fill in the servers.")
+            return
+        ca_file = Path(self._value("ca_file")).expanduser() if self._value("ca_file") else None
         self.query_one("#use_plaintext", Button).remove_class("offered")
         self._show_found(Text(f"Looking up the settings for {sanitize_line(address)}…"))
         self.run_worker(
-            partial(self._find_in_thread, address),
+            partial(self._find_in_thread, address, ca_file),
             thread=True,
             exclusive=True,
             group="autoconfig",
@@ -260,12 +267,14 @@ class AccountSetupScreen(Screen[None]):
             description="find the account's settings",
         )
 
-    def _find_in_thread(self, address: str) -> None:
-        lookup = self._lookup or _network_lookup
+    def _find_in_thread(self, address: str, ca_file: Path | None) -> None:
+        assert self._lookup is not None  # find_settings checked
         try:
-            found = lookup(address, partial(self.app.call_from_thread, self._progress))
-        except Exception as exc:  # a bad address, or a bug: say it, keep the form usable
-            self.app.call_from_thread(self.show_report, f"Email address: {exc}")
+            found = self._lookup(
+                address, partial(self.app.call_from_thread, self._progress), ca_file
+            )
+        except Exception as exc:  # a bad address, offline, or a bug: say it, keep the form usable
+            self.app.call_from_thread(self.show_report, f"Find settings: {exc}")
             self.app.call_from_thread(self._show_found, Text(""))
             return
         self.app.call_from_thread(self._apply_found, found)
@@ -326,10 +335,3 @@ class AccountSetupScreen(Screen[None]):
         for warning in warnings:
             text.append(f"\nWarning: {sanitize_line(warning)}", style="bold")
         self._show_found(text)
-
-
-def _network_lookup(address: str, progress: Callable[[str], None]) -> Autoconfig:
-    """The real lookup (imported here: the screen itself never opens a connection)."""
-    from tuimail.autoconfig import lookup
-
-    return lookup(address, progress=progress)
