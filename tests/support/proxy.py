@@ -204,9 +204,9 @@ class FaultProxy:
                 thread = threading.Thread(
                     target=pump.run, name=f"fault-proxy-{self.port}-{name}", daemon=True
                 )
+                thread.start()  # before it is listed: close() may join any listed thread
                 with self._lock:
                     self._threads.append(thread)
-                thread.start()
 
 
 class _Link:
@@ -359,12 +359,14 @@ class _Pump:
     def _send(self, data: bytes) -> bool:
         if not data:
             return True
+        # Recorded before sending: a client that fails at once on these bytes must not be faster
+        # than the record a test then reads (a failed send leaves at most bytes that were lost).
+        self.sent += data
+        self.forwarded += len(data)
         try:
             self.sink.sendall(data)
         except OSError:
             return False
-        self.sent += data
-        self.forwarded += len(data)
         return True
 
 
