@@ -14,7 +14,7 @@ import os
 import re
 import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +65,29 @@ class ServerConfig:
     sent_copy: bool = True
     # SMTP only: seconds a queued message waits before it is sent (undo send).
     undo_send_seconds: int = 10
+    # The account's `auth` ("password" or "oauth2"), copied here so logins know what to send.
+    auth: str = "password"
+
+
+OAUTH2_PROVIDERS = ("google", "microsoft", "custom")
+OAUTH2_FLOWS = ("browser", "paste", "device")
+AUTH_CHOICES = ("password", "oauth2")
+
+
+@dataclass(frozen=True, slots=True)
+class OAuth2Config:
+    """An account's [oauth2] table: which authorization server, which client, which flow."""
+
+    provider: str
+    client_id: str
+    client_secret: str | None = None
+    client_secret_command: str | None = None
+    tenant: str = "common"  # Microsoft only: "common", "organizations", "consumers" or an id
+    auth_url: str | None = None
+    token_url: str | None = None
+    device_url: str | None = None
+    scopes: tuple[str, ...] = ()
+    flow: str = "browser"
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +103,8 @@ class AccountConfig:
     notify_folders: tuple[str, ...] = ("INBOX",)
     incoming: ServerConfig | None = None
     smtp: ServerConfig | None = None
+    auth: str = "password"  # one of AUTH_CHOICES
+    oauth2: OAuth2Config | None = None  # set when auth = "oauth2"
 
     def servers(self) -> tuple[ServerConfig, ...]:
         """The configured servers, incoming first."""
@@ -287,6 +312,97 @@ class _ListChecks:
         return value
 
 
+class _OAuth2Checks:
+    """Checkers of the [accounts.NAME.oauth2] keys."""
+
+    @staticmethod
+    def choice(value: Any, choices: tuple[str, ...]) -> str:
+        text = _Checks.string(value, "")
+        if text not in choices:
+            names = ", ".join(f'"{c}"' for c in choices)
+            raise _Invalid(f"{text!r} is not one of {names}{_did_you_mean(text, list(choices))}")
+        return text
+
+    @staticmethod
+    def url(value: Any, key: str) -> str:
+        from urllib.parse import urlsplit
+
+        text = _Checks.nonempty(value, key)
+        parts = urlsplit(text)
+        if parts.scheme == "https" and parts.hostname:
+            return text
+        if parts.scheme == "http" and parts.hostname and _is_loopback(parts.hostname):
+            return text  # a local authorization server (RFC 8252 loopback)
+        raise _Invalid(f"{text!r} is not an https:// URL (http:// is only allowed for loopback)")
+
+    @staticmethod
+    def scopes(value: Any, key: str) -> tuple[str, ...]:
+        scopes = _ListChecks.strings(value, key)
+        if any(" " in scope for scope in scopes):
+            raise _Invalid("a scope must not contain spaces (list each scope separately)")
+        return scopes
+
+
+OAUTH2_KEYS: dict[str, Checker] = {
+    "provider": lambda value, key: _OAuth2Checks.choice(value, OAUTH2_PROVIDERS),
+    "client_id": _Checks.nonempty,
+    "client_secret": _Checks.nonempty,
+    "client_secret_command": _Checks.nonempty,
+    "tenant": _Checks.nonempty,
+    "auth_url": _OAuth2Checks.url,
+    "token_url": _OAuth2Checks.url,
+    "device_url": _OAuth2Checks.url,
+    "scopes": _OAuth2Checks.scopes,
+    "flow": lambda value, key: _OAuth2Checks.choice(value, OAUTH2_FLOWS),
+}
+
+
+def _oauth2(
+    table: dict[str, Any], prefix: str, auth: str, path: Path | None
+) -> OAuth2Config | None:
+    """The account's [oauth2] table, checked against its `auth`."""
+    if "oauth2" not in table:
+        if auth == "oauth2":
+            raise ConfigError(
+                path, f"{prefix}.oauth2", 'is required with auth = "oauth2" (provider, client_id)'
+            )
+        return None
+    if auth != "oauth2":
+        raise ConfigError(path, f"{prefix}.oauth2", 'only applies with auth = "oauth2"')
+    where = f"{prefix}.oauth2"
+    oauth = _table(table["oauth2"], where, path)
+    _reject_unknown(oauth, OAUTH2_KEYS, where + ".", path)
+    settings = _check_keys(oauth, OAUTH2_KEYS, where + ".", path)
+    for required in ("provider", "client_id"):
+        if required not in settings:
+            raise ConfigError(path, f"{where}.{required}", "is required")
+    if "client_secret" in settings and "client_secret_command" in settings:
+        raise ConfigError(
+            path, f"{where}.client_secret_command", "set client_secret or this, not both"
+        )
+    if settings["provider"] == "custom":
+        for required in ("auth_url", "token_url", "scopes"):
+            if not settings.get(required):
+                raise ConfigError(
+                    path, f"{where}.{required}", 'is required with provider = "custom"'
+                )
+    elif "tenant" in settings and settings["provider"] != "microsoft":
+        raise ConfigError(path, f"{where}.tenant", 'only applies with provider = "microsoft"')
+    if settings.get("flow") == "device" and settings["provider"] == "google":
+        raise ConfigError(
+            path,
+            f"{where}.flow",
+            'Google does not allow mail access in the device flow; use "paste" or "browser"',
+        )
+    if (
+        settings.get("flow") == "device"
+        and settings["provider"] == "custom"
+        and not settings.get("device_url")
+    ):
+        raise ConfigError(path, f"{where}.device_url", 'is required with flow = "device"')
+    return OAuth2Config(**settings)
+
+
 COMPOSE_KEYS: dict[str, Checker] = {
     "address_books": _ListChecks.paths,
     "address_book_command": _Checks.nonempty,
@@ -310,6 +426,7 @@ ACCOUNT_KEYS: dict[str, Checker] = {
     "password_command": _Checks.nonempty,
     "ca_file": _Checks.file,
     "notify_folders": _ListChecks.folder_patterns,
+    "auth": lambda value, key: _OAuth2Checks.choice(value, AUTH_CHOICES),
 }
 SERVER_KEYS: dict[str, Checker] = {
     "host": _Checks.host,
@@ -368,6 +485,7 @@ KNOWN_KEYS: tuple[str, ...] = (
     "keys.ACTION",
     *(f"accounts.NAME.{k}" for k in ACCOUNT_KEYS),
     *(f"accounts.NAME.{p.value}.{k}" for p, keys in PROTOCOL_KEYS.items() for k in keys),
+    *(f"accounts.NAME.oauth2.{k}" for k in OAUTH2_KEYS),
 )
 
 
@@ -442,13 +560,14 @@ def _account(name: str, value: Any, path: Path | None) -> AccountConfig:
     if not ACCOUNT_NAME_RE.match(name):
         raise ConfigError(path, prefix, "account names may use only letters, digits, '-' and '_'")
     table = _table(value, prefix, path)
-    allowed = (*ACCOUNT_KEYS, *(p.value for p in Protocol))
+    allowed = (*ACCOUNT_KEYS, *(p.value for p in Protocol), "oauth2")
     _reject_unknown(table, allowed, prefix + ".", path)
     settings = _check_keys(
         {k: v for k, v in table.items() if k in ACCOUNT_KEYS}, ACCOUNT_KEYS, prefix + ".", path
     )
     if "address" not in settings:
         raise ConfigError(path, f"{prefix}.address", "is required (the account's email address)")
+    settings["oauth2"] = _oauth2(table, prefix, settings.get("auth", "password"), path)
     incoming_names = [p for p in INCOMING if p.value in table]
     if len(incoming_names) > 1:
         raise ConfigError(
@@ -462,6 +581,8 @@ def _account(name: str, value: Any, path: Path | None) -> AccountConfig:
         for p in Protocol
         if p.value in table
     }
+    if settings.get("auth") == "oauth2":
+        servers = {p: replace(s, auth="oauth2") for p, s in servers.items()}
     return AccountConfig(
         name=name,
         incoming=servers.get(incoming_names[0]) if incoming_names else None,

@@ -105,6 +105,59 @@ def delete_password(account: str, protocol: Protocol | None = None) -> bool:
     return True
 
 
+# --- OAuth2: the refresh token of an account with auth = "oauth2" (see tuimail.oauth)
+
+OAUTH_ENTRY = "oauth"
+
+
+def oauth_keyring_username(account: str) -> str:
+    """The keyring entry of an account's OAuth refresh token: `ACCOUNT/oauth`."""
+    return f"{account}/{OAUTH_ENTRY}"
+
+
+def get_refresh_token(account: str) -> str | None:
+    """The stored refresh token of `account`, or None. Raises SecretError if the keyring fails."""
+    backend = _keyring_backend(account)
+    try:
+        token = backend.get_password(KEYRING_SERVICE, oauth_keyring_username(account))
+    except Exception as exc:  # keyring backends raise many kinds
+        raise SecretError(
+            f"account {account!r}: the system keyring could not be read "
+            f"({type(exc).__name__}: {exc}). Unlock it and try again."
+        ) from None
+    if token:
+        register_secret(token)
+    return token or None
+
+
+def set_refresh_token(account: str, token: str) -> str:
+    """Store `account`'s refresh token in the keyring; returns the entry name."""
+    if not token or _cannot_be_sent(token):
+        raise SecretError("refusing to store an empty or multi-line refresh token")
+    register_secret(token)
+    backend = _keyring_backend(account)
+    entry = oauth_keyring_username(account)
+    try:
+        backend.set_password(KEYRING_SERVICE, entry, token)
+    except Exception as exc:  # keyring backends raise many kinds
+        raise SecretError(
+            f"could not store the refresh token in the system keyring ({type(exc).__name__}: {exc})"
+        ) from None
+    return entry
+
+
+def delete_refresh_token(account: str) -> bool:
+    """Remove `account`'s refresh token from the keyring; False when there was none."""
+    import keyring.errors
+
+    backend = _keyring_backend(account)
+    try:
+        backend.delete_password(KEYRING_SERVICE, oauth_keyring_username(account))
+    except keyring.errors.PasswordDeleteError:
+        return False
+    return True
+
+
 def run_password_command(command: str, where: str) -> str:
     """Run a password command with /bin/sh and return the first line of its output.
 
