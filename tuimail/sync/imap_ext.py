@@ -27,6 +27,7 @@ import bisect
 import logging
 import re
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -52,6 +53,21 @@ class ImapProtocolError(Exception):
 
 class LiteralTooLargeError(ImapProtocolError):
     """The server announced a literal larger than the configured cap."""
+
+
+@contextmanager
+def server_response(what: str) -> Iterator[None]:
+    """Turn a parser's failure on a malformed server response into an ImapProtocolError.
+
+    imapclient's response parsers raise TypeError, AttributeError, IndexError, KeyError or
+    OverflowError on shapes they do not expect (a list where an atom belongs, NIL for a string,
+    a year past 9999); to the engine that is the server sending something unexpected, not a bug
+    of its own.
+    """
+    try:
+        yield
+    except (TypeError, AttributeError, IndexError, KeyError, OverflowError) as exc:
+        raise ImapProtocolError(f"the server sent a malformed {what} response") from exc
 
 
 # --- sequence sets
@@ -196,8 +212,9 @@ def enable(client: imapclient.IMAPClient, capability: str) -> bool:
     """ENABLE a capability (RFC 5161) when the server offers it; True when it is enabled."""
     if not client.has_capability(capability) or not client.has_capability("ENABLE"):
         return False
-    enabled = client.enable(capability)
-    return any(item.upper() == capability.encode() for item in enabled)
+    with server_response("ENABLE"):
+        enabled = client.enable(capability)
+        return any(item.upper() == capability.encode() for item in enabled)
 
 
 def select(
@@ -233,7 +250,8 @@ def select(
     vanished = parse_vanished(untagged.pop("VANISHED", []))
     fetched = untagged.pop("FETCH", [])
     changed = _by_uid(fetched)
-    state = client._process_select_response(untagged)
+    with server_response(command):
+        state = client._process_select_response(untagged)
     if b"UIDVALIDITY" not in state:
         raise ImapProtocolError(f"the server gave no UIDVALIDITY for {folder!r}")
     nomodseq = b"NOMODSEQ" in {key.upper() for key in state}
@@ -284,7 +302,9 @@ def uid_search(client: imapclient.IMAPClient, criteria: str) -> list[int]:
     for line in data:
         if not line:
             continue
-        for word in bytes(line).split():
+        if not isinstance(line, bytes):  # a literal: SEARCH results are numbers only
+            raise ImapProtocolError("the server sent a malformed SEARCH result")
+        for word in line.split():
             if not word.isdigit() or len(word) > 10:
                 raise ImapProtocolError("the server sent a malformed SEARCH result")
             numbers.append(int(word))
@@ -337,11 +357,13 @@ def _by_uid(lines: Sequence[Any]) -> dict[int, dict[bytes, Any]]:
     lines = [line for line in lines if line is not None]
     if not lines:
         return {}
-    fast = _fast_header_fetch(lines)
-    if fast is not None:
-        return fast
+    with server_response("FETCH"):
+        fast = _fast_header_fetch(lines)
+        if fast is not None:
+            return fast
+        parsed = parse_fetch_response(lines, False, False)
     by_uid: dict[int, dict[bytes, Any]] = {}
-    for item in parse_fetch_response(lines, False, False).values():
+    for item in parsed.values():
         uid = item.get(b"UID")
         if isinstance(uid, int):
             by_uid.setdefault(uid, {}).update(item)

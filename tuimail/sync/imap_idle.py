@@ -43,7 +43,7 @@ from tuimail.store.db import StoreConnection, open_store
 from tuimail.store.lock import AccountLock, LockBusyError
 from tuimail.sync import imap
 from tuimail.sync.events import AuthNeeded, Emit, SyncFailed, SyncFinished, SyncStarted, discard
-from tuimail.sync.imap_ext import ImapProtocolError, logout_quietly
+from tuimail.sync.imap_ext import ImapProtocolError, logout_quietly, server_response
 
 log = logging.getLogger(__name__)
 
@@ -195,7 +195,8 @@ class ImapIdleWatcher:
         while not self.cancel.is_set() and time.monotonic() - started < self.idle_renew:
             if not _readable(client, self.check_interval):
                 continue
-            responses = client.idle_check(timeout=0)
+            with server_response("IDLE"):
+                responses = client.idle_check(timeout=0)
             if not responses:
                 # Woken with nothing to read: the server may have closed the connection. Ending
                 # the IDLE finds out (it raises when the connection is gone).
@@ -203,7 +204,8 @@ class ImapIdleWatcher:
             if any(_is_change(response) for response in responses):
                 changed = True
                 break
-        _, responses = client.idle_done()
+        with server_response("IDLE"):
+            _, responses = client.idle_done()
         return changed or any(_is_change(response) for response in responses)
 
     def _poll(self) -> bool:

@@ -636,7 +636,10 @@ class _Session:
 
     def _stat(self) -> int:
         wire.debug("> STAT")
-        count, _size = self.pop.stat()
+        try:
+            count, _size = self.pop.stat()
+        except (ValueError, IndexError) as exc:  # poplib reads "+OK count size" without checks
+            raise poplib.error_proto(b"-ERR malformed STAT answer") from exc
         wire.debug("< +OK %d", count)
         return int(count)
 
