@@ -158,6 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     set_pw.set_defaults(handler=cmd_accounts_set_password)
     _add_accounts_add_command(account_commands)
+    _add_accounts_authorize_command(account_commands)
 
     _add_mail_commands(commands)
     _add_store_commands(commands)
@@ -500,6 +501,71 @@ def cmd_accounts_set_password(args: argparse.Namespace, config: Config) -> int:
     except SecretError as exc:
         raise CommandError(str(exc)) from None
     print(f"Stored in the system keyring as service 'tuimail', entry {entry!r}.")
+    return EXIT_OK
+
+
+def _add_accounts_authorize_command(
+    account_commands: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> None:
+    authorize = account_commands.add_parser(
+        "authorize",
+        help="authorize an OAuth2 account with its provider (stores the refresh token)",
+        description='For an account with auth = "oauth2": run the provider\'s authorization '
+        "flow and store the refresh token in the system keyring (entry ACCOUNT/oauth). "
+        "browser: opens a browser and listens on 127.0.0.1 for its redirect; paste: prints an "
+        "address to open anywhere and reads back the address the browser ends on; device: "
+        "prints a code to enter on another device.",
+    )
+    authorize.add_argument("account", help="account name, as in [accounts.NAME]")
+    authorize.add_argument(
+        "--flow",
+        choices=["browser", "paste", "device"],
+        help="override the account's oauth2.flow for this run",
+    )
+    authorize.set_defaults(handler=cmd_accounts_authorize)
+
+
+def cmd_accounts_authorize(args: argparse.Namespace, config: Config) -> int:
+    """Run the OAuth2 authorization flow for an account and store its refresh token."""
+    import webbrowser
+
+    from tuimail.oauth import FlowUi, authorize
+    from tuimail.secrets import SecretError
+    from tuimail.sync.tls import printable_line
+
+    account = config.accounts.get(args.account)
+    if account is None:
+        known = ", ".join(config.accounts) or "none"
+        raise CommandError(
+            f"no account {args.account!r} in the config (configured: {known})", EXIT_USAGE
+        )
+    if account.oauth2 is None:
+        raise CommandError(
+            f'account {account.name!r} does not use auth = "oauth2"; nothing to authorize',
+            EXIT_USAGE,
+        )
+
+    def open_browser(url: str) -> bool:
+        try:
+            return webbrowser.open(url)
+        except webbrowser.Error:
+            return False
+
+    def show(text: str) -> None:
+        # The URLs come from the config and the provider's answer: printable lines only.
+        print("\n".join(printable_line(line, 4000) for line in text.split("\n")), flush=True)
+
+    def ask(prompt: str) -> str:
+        try:
+            return input(prompt)
+        except EOFError:
+            raise CommandError("no address was given") from None
+
+    try:
+        authorize(account, FlowUi(open_browser, show, ask), flow=args.flow)
+    except SecretError as exc:  # OAuthError, or the keyring failed
+        raise CommandError(f"account {account.name!r}: {exc}") from None
+    print(f"Authorized; the refresh token is in the system keyring, entry '{account.name}/oauth'.")
     return EXIT_OK
 
 

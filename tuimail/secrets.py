@@ -41,8 +41,14 @@ def keyring_username(account: str, protocol: Protocol | None = None) -> str:
 def get_password(account: AccountConfig, protocol: Protocol) -> str:
     """The password for `account`'s `protocol` server, by the documented order.
 
-    Raises SecretError with an actionable message when none can be had.
+    For an account with auth = "oauth2" it is the current OAuth access token instead (see
+    `tuimail.oauth.access_token`). Raises SecretError with an actionable message when none can be
+    had.
     """
+    if account.auth == "oauth2":
+        from tuimail.oauth import access_token
+
+        return access_token(account)
     server = account.server(protocol)
     if server is not None and server.password_command:
         where = f"accounts.{account.name}.{protocol.value}.password_command"

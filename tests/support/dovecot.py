@@ -93,8 +93,11 @@ class DovecotServer:
         without: Iterable[str] = (),
         users: dict[str, str] | None = None,
         domain: str = DOMAIN,
+        oauth2_introspection_url: str | None = None,
     ) -> None:
         self.directory = directory.resolve()
+        # Opt-in: an extra oauth2 passdb asking this URL about XOAUTH2/OAUTHBEARER tokens.
+        self.oauth2_introspection_url = oauth2_introspection_url
         self.tls = tls
         self.variants = variants
         self.without = validate_without(without)
@@ -388,8 +391,25 @@ class DovecotServer:
                 imap_capability=imap_capability,
                 mail_uid=self._mail_uid,
                 mail_gid=self._mail_gid,
+                oauth2_conf=self._write_oauth2_conf(),
             )
         )
+
+    def _write_oauth2_conf(self) -> Path | None:
+        """Dovecot's oauth2 passdb settings (token introspection by POST), when asked for."""
+        if self.oauth2_introspection_url is None:
+            return None
+        conf = self.directory / "dovecot-oauth2.conf.ext"
+        conf.write_text(
+            f"introspection_mode = post\n"
+            f"introspection_url = {self.oauth2_introspection_url}\n"
+            "force_introspection = yes\n"
+            "username_attribute = username\n"
+            "active_attribute = active\n"
+            "active_value = true\n"
+            "username_format = %Ln\n"
+        )
+        return conf
 
 
 def validate_without(without: Iterable[str]) -> frozenset[str]:
@@ -430,8 +450,16 @@ def render_config(
     imap_capability: str | None,
     mail_uid: int,
     mail_gid: int,
+    oauth2_conf: Path | None = None,
 ) -> str:
-    """The text of dovecot.conf for one instance."""
+    """The text of dovecot.conf for one instance (`oauth2_conf`: add XOAUTH2/OAUTHBEARER)."""
+    mechanisms = "plain login" + (" xoauth2 oauthbearer" if oauth2_conf else "")
+    oauth2_passdb = (
+        f"passdb {{\n  driver = oauth2\n  mechanisms = xoauth2 oauthbearer\n"
+        f"  args = {oauth2_conf}\n}}\n"
+        if oauth2_conf
+        else ""
+    )
     tls_addresses = ", ".join(TLS_HOSTS if variants else (GOOD_HOST,))
     all_addresses = ", ".join(VARIANT_HOSTS if variants else (GOOD_HOST,))
     mailboxes = "\n".join(
@@ -473,7 +501,7 @@ ssl_cert = <{tls.good.cert}
 ssl_key = <{tls.good.key}
 {dh}ssl_min_protocol = TLSv1.2
 disable_plaintext_auth = yes
-auth_mechanisms = plain login
+auth_mechanisms = {mechanisms}
 auth_username_format = %Ln
 # Tests try wrong passwords on purpose: answer at once, with no growing penalty per address.
 auth_failure_delay = 0
@@ -481,7 +509,7 @@ first_valid_uid = {min(mail_uid, 500)}
 first_valid_gid = {min(mail_gid, 1)}
 mail_location = maildir:~/Maildir
 mail_max_userip_connections = 200
-passdb {{
+{oauth2_passdb}passdb {{
   driver = passwd-file
   args = scheme=PLAIN username_format=%n {directory}/passwd/%n
 }}
@@ -547,6 +575,7 @@ def start_dovecot(
     without: Iterable[str] = (),
     ca: CertificateAuthority | None = None,
     variants: bool = False,
+    oauth2_introspection_url: str | None = None,
 ) -> DovecotServer:
     """Start a Dovecot in ``directory`` (empty or new; its parents must be o+x) and return it.
 
@@ -560,7 +589,13 @@ def start_dovecot(
     tls_dir = directory / "tls"
     tls = (ca or CertificateAuthority()).write_server_files(tls_dir)
     tls_dir.chmod(0o755)
-    server = DovecotServer(directory, tls, variants=variants, without=without)
+    server = DovecotServer(
+        directory,
+        tls,
+        variants=variants,
+        without=without,
+        oauth2_introspection_url=oauth2_introspection_url,
+    )
     try:
         server.start()
     except BaseException:

@@ -109,9 +109,17 @@ class MailServers:
     expired_host = EXPIRED_HOST
     plain_host = PLAIN_HOST
 
-    def __init__(self, directory: Path, *, ca: CertificateAuthority | None = None) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        ca: CertificateAuthority | None = None,
+        oauth2_introspection_url: str | None = None,
+    ) -> None:
         self.directory = Path(directory).resolve()
         self._ca = ca
+        # Opt-in (the OAuth2 tests): Dovecot also accepts tokens this URL vouches for.
+        self._oauth2_introspection_url = oauth2_introspection_url
         self.dovecot: DovecotServer | None = None
         self.postfix: PostfixServer | None = None
 
@@ -120,7 +128,12 @@ class MailServers:
         """Start Dovecot, then Postfix; bounded, and stops whatever started if anything fails."""
         require_root("The test mail servers")
         try:
-            self.dovecot = start_dovecot(self.directory, ca=self._ca, variants=True)
+            self.dovecot = start_dovecot(
+                self.directory,
+                ca=self._ca,
+                variants=True,
+                oauth2_introspection_url=self._oauth2_introspection_url,
+            )
             self._start_postfix(self.dovecot)
             self._save_state()
         except BaseException:

@@ -38,7 +38,7 @@ import re
 import socket
 import ssl
 import sys
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
@@ -200,6 +200,9 @@ def _login_imap(
     # After STARTTLS imapclient asks again rather than reusing the plaintext list.
     capabilities = client.capabilities()
     log.debug("IMAP %s:%s capabilities: %s", server.host, server.port, capabilities)
+    if server.auth == "oauth2":
+        _oauth_login_imap(client, server, password, attempt, capabilities)
+        return
     plain_only = b"LOGINDISABLED" in capabilities
     if plain_only and b"AUTH=PLAIN" not in capabilities:
         attempt.fail(
@@ -299,6 +302,9 @@ def connect_pop3(
     pop: poplib.POP3 | None = None
     try:
         pop, capabilities = _open_pop3(server, context, timeout, attempt)
+        if server.auth == "oauth2":
+            _oauth_login_pop3(pop, capabilities, server, password, attempt)
+            return pop
         method = pop3_login_method(
             capabilities,
             greeting=pop.getwelcome(),
@@ -458,6 +464,10 @@ def _logging_smtp_class() -> type[aiosmtplib.SMTP]:
             reply."""
             smtp_wire.debug("> %s", _smtp_command_for_log(args))
             response = await super().execute_command(*args, **kwargs)
+            if response.code == 334:
+                # An AUTH challenge: for XOAUTH2 a failure report that is not for the log.
+                smtp_wire.debug("< 334 <challenge hidden>")
+                return response
             smtp_wire.debug("< %d %s", response.code, _server_text(response.message, limit=500))
             return response
 
@@ -516,6 +526,9 @@ async def connect_smtp(
     try:
         await _open_smtp(smtp, server, context, attempt)
         attempt.step = _Step.CAPABILITIES
+        if server.auth == "oauth2":
+            await _oauth_login_smtp(smtp, server, password, attempt)
+            return smtp
         mechanism = _smtp_mechanism(smtp, attempt)
         secret = await asyncio.to_thread(attempt.password, password)
         attempt.step = _Step.LOGIN
@@ -636,6 +649,195 @@ async def _smtp_peer_cert(
     except Exception as exc:  # only used to improve an error message
         log.debug("could not read the certificate of %s:%s: %r", server.host, server.port, exc)
         return None
+
+
+# --- OAuth2 (accounts with auth = "oauth2"; the "password" source hands out access tokens)
+
+
+def _oauth_response(mechanism: str, server: ServerConfig, token: str) -> bytes:
+    """The SASL initial response for `mechanism`, registered for redaction (raw and base64)."""
+    from tuimail.oauth import oauthbearer_response, xoauth2_response
+
+    if mechanism == "OAUTHBEARER":
+        response = oauthbearer_response(server.username, token, server.host, server.port)
+    else:
+        response = xoauth2_response(server.username, token)
+    register_secret(response)
+    register_secret(base64.b64encode(response))
+    return response
+
+
+def _oauth_refused(attempt: _Attempt, mechanism: str, said: str) -> NoReturn:
+    attempt.fail(
+        FailureKind.AUTH_FAILED,
+        f"the server refused the OAuth2 access token for {attempt.server.username!r} "
+        f"({mechanism}; {printable_line(said)}); if this goes on, run "
+        "`tuimail accounts authorize` for the account again",
+    )
+
+
+def _oauth_attempts(
+    password: PasswordSource, attempt: _Attempt, mechanism: str
+) -> Iterator[tuple[str, Callable[[str], None]]]:
+    """The tokens to try: the current one, and once more a refreshed one after a refusal.
+
+    Yields (token, refused) pairs; the caller calls `refused(server_text)` when the server said
+    no, which drops the token from the cache (the next one is refreshed) or, the second time,
+    ends the attempt with AUTH_FAILED.
+    """
+    from tuimail.oauth import forget_access_token
+
+    for last in (False, True):
+        token = attempt.password(password)
+        attempt.step = _Step.LOGIN
+
+        def refused(said: str, token: str = token, last: bool = last) -> None:
+            forget_access_token(token)
+            log.info(
+                "%s: %s refused the access token; %s",
+                attempt.where,
+                mechanism,
+                "giving up" if last else "refreshing it and trying once more",
+            )
+            if last:
+                _oauth_refused(attempt, mechanism, said)
+
+        yield token, refused
+
+
+def _oauth_mechanism(offered: Iterable[str], attempt: _Attempt) -> str:
+    """OAUTHBEARER (RFC 7628) when offered, else XOAUTH2; PROTOCOL_ERROR when neither is."""
+    names = {name.upper() for name in offered}
+    for mechanism in ("OAUTHBEARER", "XOAUTH2"):
+        if mechanism in names:
+            return mechanism
+    attempt.fail(
+        FailureKind.PROTOCOL_ERROR,
+        "the server offers no OAuth2 login (neither OAUTHBEARER nor XOAUTH2) on this connection",
+    )
+
+
+class _SaslOnce:
+    """An imaplib SASL callback: the initial response, then an empty answer to a failure
+    challenge (whose JSON is kept, in words, never logged raw)."""
+
+    def __init__(self, response: bytes) -> None:
+        self.response = response
+        self.sent = False
+        self.error: str | None = None
+
+    def __call__(self, challenge: bytes) -> bytes:
+        if not self.sent:
+            self.sent = True
+            return self.response
+        from tuimail.oauth import sasl_error_text
+
+        # imaplib hands over the challenge already decoded from base64.
+        self.error = sasl_error_text(base64.b64encode(challenge))
+        return b""
+
+
+def _oauth_login_imap(
+    client: imapclient.IMAPClient,
+    server: ServerConfig,
+    password: PasswordSource,
+    attempt: _Attempt,
+    capabilities: Iterable[bytes],
+) -> None:
+    import imapclient
+
+    offered = [
+        c.decode("ascii", "replace")[5:] for c in capabilities if c.upper().startswith(b"AUTH=")
+    ]
+    mechanism = _oauth_mechanism(offered, attempt)
+    for token, refused in _oauth_attempts(password, attempt, mechanism):
+        callback = _SaslOnce(_oauth_response(mechanism, server, token))
+        try:
+            client.sasl_login(mechanism, callback)
+            return
+        except imapclient.exceptions.LoginError as exc:
+            said = str(exc).removeprefix("authenticate failed: ")
+            refused(callback.error or _imap_said(said))
+
+
+def _imap_said(text: str) -> str:
+    if quoted := re.fullmatch(r"b(['\"])(.*)\1", text):
+        return quoted.group(2)
+    return text
+
+
+def _oauth_login_pop3(
+    pop: poplib.POP3,
+    capabilities: Mapping[str, list[str]],
+    server: ServerConfig,
+    password: PasswordSource,
+    attempt: _Attempt,
+) -> None:
+    mechanism = _oauth_mechanism(capabilities.get("SASL", []), attempt)
+    for token, refused in _oauth_attempts(password, attempt, mechanism):
+        blob = base64.b64encode(_oauth_response(mechanism, server, token)).decode("ascii")
+        said = _pop3_sasl(pop, mechanism, blob)
+        if said is None:
+            return
+        refused(said)
+
+
+def _pop3_sasl(pop: poplib.POP3, mechanism: str, blob: str) -> str | None:
+    """One RFC 5034 AUTH exchange with an initial response; None on success, else what the
+    server said (a failure challenge is answered empty, as RFC 7628 §3.2.3 asks)."""
+    command = f"AUTH {mechanism} {blob}"
+    try:
+        if len(command) <= _POP3_MAX_COMMAND:
+            pop3_wire.debug("> AUTH %s <hidden>", mechanism)
+            response = pop._shortcmd(command)
+        else:
+            pop3_wire.debug("> AUTH %s", mechanism)
+            response = pop._shortcmd(f"AUTH {mechanism}")  # answered with "+ "
+            pop3_wire.debug("< +")
+            pop3_wire.debug("> <hidden>")
+            response = pop._shortcmd(blob)
+        if response.startswith(b"+OK"):
+            pop3_wire.debug("< %s", _server_text(response))
+            return None
+        from tuimail.oauth import sasl_error_text
+
+        pop3_wire.debug("< + <challenge hidden>")
+        said = sasl_error_text(response[1:].strip())
+        pop3_wire.debug("> (empty)")
+        pop._shortcmd("")  # the final answer, -ERR
+        return said
+    except poplib.error_proto as exc:
+        text = _server_text(exc.args[0] if exc.args else b"")
+        pop3_wire.debug("< %s", text)
+        if text == "-ERR EOF":
+            raise
+        return text
+
+
+async def _oauth_login_smtp(
+    smtp: aiosmtplib.SMTP, server: ServerConfig, password: PasswordSource, attempt: _Attempt
+) -> None:
+    """XOAUTH2 (aiosmtplib has no OAUTHBEARER), with one retry on a refreshed token."""
+    import asyncio
+
+    import aiosmtplib
+
+    if "xoauth2" not in smtp.server_auth_methods:
+        offered = ", ".join(smtp.server_auth_methods).upper() or "none"
+        attempt.fail(
+            FailureKind.PROTOCOL_ERROR,
+            f"the server offers no OAuth2 login (XOAUTH2) on this connection (it offers {offered})",
+        )
+    tokens = _oauth_attempts(password, attempt, "XOAUTH2")
+    while True:
+        # The token source may refresh over the network: run it in a worker thread.
+        token, refused = await asyncio.to_thread(next, tokens)
+        _oauth_response("XOAUTH2", server, token)
+        try:
+            await smtp.auth_xoauth2(server.username, token)
+            return
+        except aiosmtplib.SMTPAuthenticationError as exc:
+            refused(f"{exc.code} {exc.message}")
 
 
 # --- shared
