@@ -91,6 +91,7 @@ def account(
     user = oauth_mail.add_user("oauth")
     oauth_server.user = user
     oauth_server.access_lifetime = 3600
+    oauth_server.access_token_bytes = 24
     name = f"oa{next(_names)}"
     text = account_toml(name, user, oauth_mail, oauth_server)
     (tmp_path / "config.toml").write_text(text)
@@ -223,9 +224,10 @@ def test_browser_flow_stores_the_refresh_token_and_every_protocol_logs_in(
     assert "redirect_uri=http%3A%2F%2F127.0.0.1%3A" in browser.opened[0]
     assert keyring.get_password("tuimail", f"{account.name}/oauth") == tokens.refresh_token
     assert tokens.refresh_token in oauth_server.refresh_tokens
+    before = oauth_server.grants("refresh_token")
     login_everywhere(account, oauth_mail)
     # The cached access token served every login: no refresh was needed.
-    assert oauth_server.grants("refresh_token") == 0
+    assert oauth_server.grants("refresh_token") == before
     # Dovecot (for IMAP, POP3, and Postfix's SASL) asked the OAuth server about the token.
     introspections = [form for path, form in oauth_server.requests if path == "/introspect"]
     assert len(introspections) >= 3
@@ -276,6 +278,22 @@ def test_device_flow_polls_with_the_interval_and_slows_down(
     assert slept == [1.0, 1.0, 6.0]
     assert secrets.get_refresh_token(account.name) == tokens.refresh_token
     login_everywhere(account, oauth_mail)
+
+
+def test_a_long_token_is_sent_after_a_continuation(
+    account: AccountConfig, oauth_mail: MailServers, oauth_server: OAuthServer
+) -> None:
+    """Tokens longer than a POP3 AUTH line (RFC 5034: 255 octets), as Microsoft issues them.
+
+    Kept under Postfix's default line_length_limit (2048): the SMTP initial response is sent on
+    the AUTH line, and the test Postfix cuts longer lines.
+    """
+    oauth_server.access_token_bytes = 600
+    tokens = oauth.authorize(account, ui_for(Browser(oauth_mail))[0], flow="browser")
+    assert len(tokens.access_token) > 600
+    before = oauth_server.grants("refresh_token")
+    login_everywhere(account, oauth_mail)
+    assert oauth_server.grants("refresh_token") == before  # accepted the first time
 
 
 # --- refresh

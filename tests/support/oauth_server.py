@@ -57,6 +57,7 @@ class OAuthServer:
     device_pending_polls: int = 1  # answers of authorization_pending before approval
     device_slow_down: bool = True  # one slow_down answer after the pending ones
     device_interval: int = 1
+    access_token_bytes: int = 24  # Microsoft's are over 1 KiB: longer than a POP3 AUTH line
     requests: list[tuple[str, dict[str, str]]] = field(default_factory=list)
     access_tokens: dict[str, tuple[str, float]] = field(default_factory=dict)
     refresh_tokens: dict[str, str] = field(default_factory=dict)  # token -> user
@@ -202,7 +203,7 @@ class OAuthServer:
         return 200, {}
 
     def _issue(self, user: str, *, new_refresh: bool) -> dict[str, object]:
-        access = "at-" + secrets.token_urlsafe(24)
+        access = "at-" + secrets.token_urlsafe(self.access_token_bytes)
         answer: dict[str, object] = {
             "access_token": access,
             "token_type": "Bearer",
