@@ -131,6 +131,12 @@ def connect_imap(
             log.debug("IMAP %s:%s: PREAUTH greeting, no login needed", server.host, server.port)
             return client
         _login_imap(client, server, password, attempt)
+        # Read the logged-in capabilities here, where a malformed answer is a ConnectError:
+        # imapclient fails on some with AttributeError, and asks again (later, outside this
+        # guard) while the list it has is empty.
+        attempt.step = _Step.CAPABILITIES
+        if not client.capabilities():
+            attempt.fail(FailureKind.PROTOCOL_ERROR, "the server announced no capabilities")
         return client
     except ConnectError:
         _shutdown_imap(client)
