@@ -120,6 +120,8 @@ def connect_imap(
     The caller owns the returned client (one per thread: imapclient is not thread-safe) and ends
     it with `logout()`.
     """
+    from tuimail.sync import imap_ext  # imports imapclient: only when IMAP is used
+
     attempt = _Attempt(server, timeout)
     attempt.check_username()
     context = attempt.ssl_context(ca_file)
@@ -129,6 +131,7 @@ def connect_imap(
         if _imap_preauth(client):
             # Already authenticated by the greeting; for STARTTLS _open_imap refused this.
             log.debug("IMAP %s:%s: PREAUTH greeting, no login needed", server.host, server.port)
+            imap_ext.lift_pre_login_cap(client)
             return client
         _login_imap(client, server, password, attempt)
         # Read the logged-in capabilities here, where a malformed answer is a ConnectError:
@@ -137,6 +140,7 @@ def connect_imap(
         attempt.step = _Step.CAPABILITIES
         if not client.capabilities():
             attempt.fail(FailureKind.PROTOCOL_ERROR, "the server announced no capabilities")
+        imap_ext.lift_pre_login_cap(client)
         return client
     except ConnectError:
         _shutdown_imap(client)
@@ -155,14 +159,14 @@ def _open_imap(
     """A connected, protected (unless security is none) client that has not logged in."""
     import imaplib
 
-    import imapclient
+    from tuimail.sync import imap_ext
 
     attempt.step = _Step.CONNECT
     if server.security is Security.TLS:
-        return imapclient.IMAPClient(
+        return imap_ext.CappedIMAPClient(
             server.host, server.port, ssl=True, ssl_context=context, timeout=timeout
         )
-    client = imapclient.IMAPClient(server.host, server.port, ssl=False, timeout=timeout)
+    client = imap_ext.CappedIMAPClient(server.host, server.port, ssl=False, timeout=timeout)
     if server.security is Security.STARTTLS:
         try:
             attempt.step = _Step.STARTTLS

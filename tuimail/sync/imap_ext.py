@@ -9,6 +9,7 @@
 - `uid_search()`: UID SEARCH with a raw criteria string (a range), as a list of ints.
 - `cap_literals()`: a server literal (`{n}`) larger than a cap is refused before anything is
   read; imaplib would try to read (and allocate) whatever size the server announces.
+  `CappedIMAPClient` does the same from the greeting on, with a small cap until login.
 - `uid_transfer()`: UID COPY / UID MOVE returning the COPYUID (RFC 4315) the server reported,
   which imapclient leaves in imaplib's untagged responses; `search_message_ids()` finds a copy
   by its Message-ID where the server reports no COPYUID.
@@ -34,6 +35,8 @@ from typing import Any
 
 import imapclient
 import imapclient.exceptions
+import imapclient.imap4
+import imapclient.tls
 from imapclient.datetime_util import datetime_to_INTERNALDATE
 from imapclient.imapclient import seq_to_parenstr
 from imapclient.response_parser import _convert_INTERNALDATE, parse_fetch_response
@@ -190,6 +193,58 @@ def cap_literals(client: imapclient.IMAPClient, max_bytes: int) -> None:
         return original_read(size)
 
     imap.read = read
+
+
+# Before login nothing a server sends needs a literal of any size (greeting, CAPABILITY, the
+# STARTTLS and login answers), so until `lift_pre_login_cap()` every literal is capped at this.
+PRE_LOGIN_MAX_LITERAL = 64 * 1024
+
+
+class _PreLoginCap:
+    """Mixed into imapclient's imaplib classes: literals are capped from the greeting on.
+
+    imaplib reads the greeting inside its constructor, before `cap_literals` could shadow `read`
+    on the instance, and would allocate whatever size a hostile greeting announces.
+    """
+
+    literal_cap: int | None = PRE_LOGIN_MAX_LITERAL
+
+    def read(self, size: int) -> bytes:
+        if self.literal_cap is not None and size > self.literal_cap:
+            raise LiteralTooLargeError(
+                f"the server announced a {size:,}-byte item before login, over the limit of "
+                f"{self.literal_cap:,} bytes; refused without reading it"
+            )
+        return super().read(size)  # type: ignore[misc]
+
+
+class _CappedIMAP4(_PreLoginCap, imapclient.imap4.IMAP4WithTimeout):
+    pass
+
+
+class _CappedIMAP4TLS(_PreLoginCap, imapclient.tls.IMAP4_TLS):
+    pass
+
+
+class CappedIMAPClient(imapclient.IMAPClient):
+    """An IMAPClient whose literals are capped from the greeting until `lift_pre_login_cap`.
+
+    Mirrors `IMAPClient._create_IMAP4` of imapclient 4.1 (TLS and plain; tuimail never uses a
+    stream), with the capped classes.
+    """
+
+    def _create_IMAP4(self) -> Any:
+        connect_timeout = getattr(self._timeout, "connect", None)
+        if self.ssl:
+            return _CappedIMAP4TLS(self.host, self.port, self.ssl_context, connect_timeout)
+        return _CappedIMAP4(self.host, self.port, connect_timeout)
+
+
+def lift_pre_login_cap(client: imapclient.IMAPClient) -> None:
+    """After login: literals are the caller's to cap (`cap_literals`), messages can be large."""
+    imap = client._imap
+    if isinstance(imap, _PreLoginCap):
+        imap.literal_cap = None
 
 
 # --- commands

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import threading
+import tracemalloc
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -135,3 +137,70 @@ def test_smtp_log_lines_hide_authentication_data() -> None:
     # AUTH LOGIN sends the user name and the password as bare lines.
     assert _smtp_command_for_log((b"cGFzc3dvcmQ=",)) == "<authentication data hidden>"
     assert _smtp_command_for_log((b"EHLO", b"x\x1b[2J")) == "EHLO x [2J"
+
+
+# --- literals before login
+
+
+class ScriptedImapServer:
+    """A loopback IMAP 'server' that sends a greeting, then answers each command line in turn
+    with the next of `answers` (`TAG` replaced by the command's tag), recording what it got."""
+
+    def __init__(self, greeting: bytes, answers: list[bytes]) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.greeting = greeting
+        self.answers = list(answers)
+        self.received = bytearray()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        conn, _ = self.sock.accept()
+        with conn:
+            conn.sendall(self.greeting)
+            reader = conn.makefile("rb")
+            while self.answers and (line := reader.readline()):
+                self.received += line
+                tag = line.split(b" ", 1)[0]
+                conn.sendall(self.answers.pop(0).replace(b"TAG", tag))
+            # Hold the connection open (as a hostile server would) until the client leaves.
+            while reader.readline():
+                pass
+
+    def close(self) -> None:
+        self.sock.close()
+        self.thread.join(timeout=5)
+
+
+@pytest.mark.parametrize(
+    ("greeting", "answers"),
+    [
+        (b"* OK {99999999999}\r\n", []),
+        (b"* OK {3000000000}\r\n", []),  # a few GB: imaplib would allocate and wait for them all
+        (b"* OK ready\r\n", [b"* CAPABILITY {3000000000}\r\n"]),
+    ],
+    ids=["greeting-absurd", "greeting-3gb", "capability-3gb"],
+)
+def test_a_huge_literal_before_login_is_refused_without_reading_it(
+    greeting: bytes, answers: list[bytes]
+) -> None:
+    server = ScriptedImapServer(greeting, answers)
+    spy = PasswordSpy()
+    tracemalloc.start()
+    try:
+        with pytest.raises(ConnectError) as caught:
+            connect_imap(
+                server_config(Protocol.IMAP, Security.NONE, "127.0.0.1", server.port),
+                ca_file=None,
+                password=spy,
+                timeout=10,
+            )
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+        server.close()
+    assert "before login, over the limit" in caught.value.message
+    assert "refused without reading it" in caught.value.message
+    assert peak < 16 * 1024 * 1024  # nothing of the announced size was allocated
+    assert spy.calls == 0 and b"LOGIN" not in bytes(server.received)
