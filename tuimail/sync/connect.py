@@ -842,12 +842,35 @@ async def _oauth_login_smtp(
     while True:
         # The token source may refresh over the network: run it in a worker thread.
         token, refused = await asyncio.to_thread(next, tokens)
-        _oauth_response("XOAUTH2", server, token)
+        encoded = base64.b64encode(_oauth_response("XOAUTH2", server, token))
         try:
-            await smtp.auth_xoauth2(server.username, token)
+            await _smtp_xoauth2(smtp, encoded)
             return
         except aiosmtplib.SMTPAuthenticationError as exc:
             refused(f"{exc.code} {exc.message}")
+
+
+# RFC 5321 4.5.3.1.4: a command line is at most 512 octets, CRLF included.
+_SMTP_COMMAND_LINE_MAX = 512
+
+
+async def _smtp_xoauth2(smtp: aiosmtplib.SMTP, encoded: bytes) -> None:
+    """AUTH XOAUTH2 with the initial response on the command line when it fits, else after the
+    server's empty challenge: RFC 4954 section 4 forbids an AUTH line over the SMTP limit, and
+    access tokens (Microsoft's especially) are often longer. Raises SMTPAuthenticationError."""
+    import aiosmtplib
+
+    if len(b"AUTH XOAUTH2 \r\n") + len(encoded) <= _SMTP_COMMAND_LINE_MAX:
+        response = await smtp.execute_command(b"AUTH", b"XOAUTH2", encoded)
+    else:
+        response = await smtp.execute_command(b"AUTH", b"XOAUTH2")
+        if response.code == 334:
+            response = await smtp.execute_command(encoded)
+    if response.code == 334:
+        # A failure report as a challenge (base64 JSON): answer empty for the final reply.
+        response = await smtp.execute_command(b"")
+    if response.code != 235:
+        raise aiosmtplib.SMTPAuthenticationError(response.code, response.message)
 
 
 # --- shared
