@@ -582,6 +582,15 @@ def _account(name: str, value: Any, path: Path | None) -> AccountConfig:
         if p.value in table
     }
     if settings.get("auth") == "oauth2":
+        # The login sends access tokens, never a password: a password command would be ignored.
+        for where, server_settings in [(prefix, settings), *_server_tables(table, prefix)]:
+            if "password_command" in server_settings:
+                raise ConfigError(
+                    path,
+                    f"{where}.password_command",
+                    'is not used with auth = "oauth2" (logins use access tokens); remove it, '
+                    "or use oauth2.client_secret_command for the client secret",
+                )
         servers = {p: replace(s, auth="oauth2") for p, s in servers.items()}
     return AccountConfig(
         name=name,
@@ -589,6 +598,15 @@ def _account(name: str, value: Any, path: Path | None) -> AccountConfig:
         smtp=servers.get(Protocol.SMTP),
         **settings,
     )
+
+
+def _server_tables(table: dict[str, Any], prefix: str) -> list[tuple[str, dict[str, Any]]]:
+    """The account's server tables that are tables, with their dotted names."""
+    return [
+        (f"{prefix}.{p.value}", table[p.value])
+        for p in Protocol
+        if isinstance(table.get(p.value), dict)
+    ]
 
 
 def _server(

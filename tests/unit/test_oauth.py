@@ -289,3 +289,22 @@ def test_oauth2_table_without_oauth2_auth_is_refused() -> None:
         parse_config(text)
     with pytest.raises(ConfigError, match="not one of"):
         parse_config('[accounts.p]\naddress = "a@b.c"\nauth = "kerberos"')
+
+
+@pytest.mark.parametrize(
+    ("where", "key"),
+    [("address", "accounts.g.password_command"), ("imap", "accounts.g.imap.password_command")],
+)
+def test_a_password_command_on_an_oauth2_account_is_refused(where: str, key: str) -> None:
+    # It would never run (logins send access tokens): say so rather than ignore it.
+    line = 'password_command = "pass show mail"\n'
+    text = ACCOUNT.replace(
+        'address = "alice@gmail.com"\n' if where == "address" else 'host = "imap.gmail.com"\n',
+        ('address = "alice@gmail.com"\n' if where == "address" else 'host = "imap.gmail.com"\n')
+        + line,
+    )
+    text += '[accounts.g.oauth2]\nprovider = "google"\nclient_id = "cid"\n'
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text)
+    assert caught.value.key == key
+    assert "is not used with auth" in caught.value.problem
