@@ -659,7 +659,7 @@ def ui_messages_for(event: Event) -> list[Message]:
                     text, title=f"{event.account}: {event.protocol.value.upper()}", error=True
                 ),
             ]
-        case NewMail():
+        case NewMail() if not event.first:
             # The app decides whether the folder announces (accounts.NAME.notify_folders).
             return [NewMailArrived(event.account, event.folder_id, event.count)]
     return []

@@ -1,7 +1,8 @@
 """New-mail notifications: which folders announce, how often, and the desktop channel.
 
 The engines emit `NewMail(account, folder_id, count)` once per folder and pass (the IMAP engine
-never for a folder's first sync). The app asks `news_for` (in a worker thread, on a store
+never for a folder's first sync; the POP3 engine marks a maildrop's first download `first`, which
+the app drops). The app asks `news_for` (in a worker thread, on a store
 connection of its own) whether the folder announces (`accounts.NAME.notify_folders`) and what
 the newest message is; `NewsGate` lets one notification per folder through every
 `notify.min_interval` seconds and counts what arrives meanwhile into the next one. The in-app
@@ -23,7 +24,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from tuimail.mail.sanitize import sanitize_line
-from tuimail.model import Protocol
 from tuimail.store import read
 from tuimail.store.db import open_store
 
@@ -76,19 +76,15 @@ def folder_notifies(patterns: Sequence[str], folder: str) -> bool:
 def news_for(
     data_dir: Path, account: str, folder_id: int, count: int, patterns: Sequence[str]
 ) -> News | None:
-    """What to announce for `count` new messages in a folder, or None: the folder does not
-    announce, or this was a POP3 account's first download (its whole maildrop is "new"; the
-    IMAP engine already says nothing for a first sync). Any thread: opens its own connection."""
+    """What to announce for `count` new messages in a folder, or None when the folder does not
+    announce (a first download never gets here: see `NewMail.first`). Any thread: opens its own
+    connection."""
     if count <= 0 or not patterns:
         return None
     conn = open_store(data_dir)
     try:
         folder = read.folder(conn, folder_id)
         if folder is None or not folder_notifies(patterns, folder.name):
-            return None
-        info = next((a for a in read.accounts(conn) if a.id == folder.account_id), None)
-        pop3 = info is not None and info.protocol is Protocol.POP3
-        if pop3 and len(read.known_uidls(conn, folder.account_id)) <= count:
             return None
         # The messages just stored have the highest ids; the newest of them by date is named.
         fresh = sorted(read.message_ids(conn, folder_id))[-count:]

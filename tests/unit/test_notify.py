@@ -23,9 +23,10 @@ from tuimail.notify import (
     terminal_protocol,
     terminal_sequence,
 )
-from tuimail.store import read, write
+from tuimail.store import write
 from tuimail.store.db import open_store
 from tuimail.store.ingest import store_message
+from tuimail.sync.events import NewMail
 
 HOSTILE = News(
     "work",
@@ -182,17 +183,10 @@ def test_news_names_the_newest_of_the_new_messages(tmp_path: Path) -> None:
     assert news_for(tmp_path, "work", 999, 2, ("INBOX",)) is None
 
 
-def test_a_pop3_accounts_first_download_is_not_news(tmp_path: Path) -> None:
-    conn = open_store(tmp_path)
-    try:
-        account = write.ensure_account(conn, "home", Protocol.POP3)
-        inbox = write.upsert_folder(conn, account, "INBOX")
-        for number in (1, 2):
-            raw = _message(number, "Mon, 02 Mar 2026 10:00:00 +0000")
-            store_message(conn, inbox, raw=raw, uidl=f"u{number}")
-        assert len(read.known_uidls(conn, account)) == 2
-    finally:
-        conn.close()
-    assert news_for(tmp_path, "home", inbox, 2, ("INBOX",)) is None, "the whole maildrop"
-    news = news_for(tmp_path, "home", inbox, 1, ("INBOX",))
-    assert news is not None and news.count == 1
+def test_a_first_download_is_not_news_but_later_ones_are() -> None:
+    from tuimail.app import NewMailArrived, ui_messages_for
+
+    assert ui_messages_for(NewMail("home", 3, 2, first=True)) == []
+    (message,) = ui_messages_for(NewMail("home", 3, 2))
+    assert isinstance(message, NewMailArrived)
+    assert (message.account, message.folder_id, message.count) == ("home", 3, 2)

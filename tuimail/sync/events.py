@@ -45,11 +45,16 @@ class SyncProgress:
 
 @dataclass(frozen=True, slots=True)
 class NewMail:
-    """New messages arrived in a folder (for notifications)."""
+    """New messages arrived in a folder (for notifications).
+
+    `first`: the folder's first download (a POP3 maildrop fetched for the first time): what it
+    counts was already there, so it is not news. IMAP says nothing for a first sync at all.
+    """
 
     account: str
     folder_id: int
     count: int
+    first: bool = False
 
 
 @dataclass(frozen=True, slots=True)

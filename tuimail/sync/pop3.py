@@ -156,6 +156,7 @@ class _Tally:
     cancelled: bool = False
     keyed_by_digest: bool = False
     dele_sent: int = 0
+    first: bool = False  # the folder had never been downloaded completely before this pass
 
 
 @dataclass
@@ -227,6 +228,8 @@ class Pop3Download:
                 folder_id = write.upsert_folder(
                     conn, account_id, FOLDER_NAME, role=FolderRole.INBOX
                 )
+                folder = read.folder(conn, folder_id)
+                tally.first = folder is not None and folder.last_sync is None
             except LockBusyError as exc:
                 raise _Failed("busy", str(exc)) from exc
             except (StoreError, sqlite3.Error, OSError) as exc:
@@ -306,7 +309,7 @@ class Pop3Download:
             raise _Failed("store", f"the local store failed: {exc}") from exc
         self.emit(StoreChanged(name, (folder_id,), changed))
         if tally.new:
-            self.emit(NewMail(name, folder_id, tally.new))
+            self.emit(NewMail(name, folder_id, tally.new, first=tally.first))
         result = self._result(folder_id, tally)
         if tally.keyed_by_digest:
             log.warning(
