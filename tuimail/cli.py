@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tuimail import __version__
-from tuimail.config import Config, ConfigError, load_config
+from tuimail.config import AccountConfig, Config, ConfigError, load_config
 from tuimail.log import SHOWN, redact, setup_logging
 from tuimail.mail.mailto import MailtoError, is_mailto, parse_mailto
 from tuimail.model import Protocol
@@ -480,16 +480,20 @@ def cmd_accounts_check(args: argparse.Namespace, config: Config) -> int:
     )
 
 
+def _configured_account(config: Config, name: str) -> AccountConfig:
+    """The account named `name`, or a usage error that lists the configured ones."""
+    account = config.accounts.get(name)
+    if account is None:
+        known = ", ".join(config.accounts) or "none"
+        raise CommandError(f"no account {name!r} in the config (configured: {known})", EXIT_USAGE)
+    return account
+
+
 def cmd_accounts_set_password(args: argparse.Namespace, config: Config) -> int:
     """Store a password in the system keyring."""
     from tuimail.secrets import SecretError, set_password
 
-    account = config.accounts.get(args.account)
-    if account is None:
-        known = ", ".join(config.accounts) or "none"
-        raise CommandError(
-            f"no account {args.account!r} in the config (configured: {known})", EXIT_USAGE
-        )
+    account = _configured_account(config, args.account)
     protocol = Protocol(args.protocol) if args.protocol else None
     if protocol is not None and account.server(protocol) is None:
         raise CommandError(
@@ -533,12 +537,7 @@ def cmd_accounts_authorize(args: argparse.Namespace, config: Config) -> int:
     from tuimail.secrets import SecretError
     from tuimail.sync.tls import printable_line
 
-    account = config.accounts.get(args.account)
-    if account is None:
-        known = ", ".join(config.accounts) or "none"
-        raise CommandError(
-            f"no account {args.account!r} in the config (configured: {known})", EXIT_USAGE
-        )
+    account = _configured_account(config, args.account)
     if account.oauth2 is None:
         raise CommandError(
             f'account {account.name!r} does not use auth = "oauth2"; nothing to authorize',
