@@ -201,7 +201,13 @@ class TuimailApp(App[int]):
             self._schedule_mail_workers()
             self._schedule_senders()
         if not self.config.accounts and self.offer_setup:
-            self.push_screen(AccountSetupScreen(first_run=True, lookup=self.find_account_settings))
+            self.push_screen(
+                AccountSetupScreen(
+                    first_run=True,
+                    lookup=self.find_account_settings,
+                    authorize=self.authorize_account,
+                )
+            )
         elif self.compose_on_start is not None:
             self.main_screen.compose_prefilled(self.compose_on_start)
 
@@ -423,7 +429,10 @@ class TuimailApp(App[int]):
     def action_add_account(self) -> None:
         self.push_screen(
             AccountSetupScreen(
-                self.config.accounts, first_run=False, lookup=self.find_account_settings
+                self.config.accounts,
+                first_run=False,
+                lookup=self.find_account_settings,
+                authorize=self.authorize_account,
             )
         )
 
@@ -439,6 +448,45 @@ class TuimailApp(App[int]):
         if self.offline:
             raise AutoconfigError("offline, so nothing is looked up; fill in the servers")
         return lookup(address, Network(ca_file=ca_file), progress)
+
+    # Opens an address in the user's browser (False: none could be opened); tests replace it.
+    browser_opener: Callable[[str], bool] | None = None
+
+    def authorize_account(self, account: AccountConfig, show: Callable[[str], None]) -> None:
+        """The setup screen's OAuth2 authorization, run in the screen's worker thread.
+
+        The browser flow opens the system browser and listens on loopback; `show` gets the
+        authorization address (to copy, if no browser opened) or the device flow's code. The
+        refresh token goes to the keyring. Offline, nothing is contacted. Raises OAuthError.
+        """
+        from tuimail.oauth import FlowUi, OAuthError, authorize  # only when asked
+
+        if self.offline:
+            raise OAuthError(
+                "offline, so nothing is contacted; when online, run "
+                f"`tuimail accounts authorize {account.name}`"
+            )
+
+        def open_browser(url: str) -> bool:
+            show(f"The authorization address (open it in a browser if none opened):\n{url}")
+            if self.browser_opener is not None:
+                return self.browser_opener(url)
+            import webbrowser
+
+            try:
+                browser = webbrowser.get()
+                # A GenericBrowser is a terminal browser (or $BROWSER): it would take over this
+                # screen, or block until it exits; the address is shown to copy instead.
+                return not isinstance(browser, webbrowser.GenericBrowser) and browser.open(url)
+            except webbrowser.Error:
+                return False
+
+        def ask(prompt: str) -> str:
+            raise OAuthError("this flow reads an address from a terminal")
+
+        authorize(account, FlowUi(open_browser, show, ask))
+        if self.start_workers and account.incoming is not None:
+            self.call_from_thread(self.start_mail_worker, account.name)
 
     @on(SetupCheck)
     def _setup_check(self, message: SetupCheck) -> None:
@@ -485,14 +533,19 @@ class TuimailApp(App[int]):
             except SecretError as exc:
                 note = f" The password was not stored: {exc}"
         self._ensure_store_accounts()
+        oauth2 = message.account.oauth2 is not None
         if isinstance(self.screen, AccountSetupScreen):
-            self.pop_screen()
+            if oauth2:  # the screen stays to authorize the account (or say how to, later)
+                self.screen.offer_authorization(message.account)
+            else:
+                self.pop_screen()
         self.notify(
             f"Account {name!r} added to {location.path}.{note}",
             severity="warning" if note else "information",
             markup=False,
         )
-        if self.start_workers and message.account.incoming is not None:
+        # An OAuth2 account gets mail once it is authorized (authorize_account starts it).
+        if self.start_workers and message.account.incoming is not None and not oauth2:
             self.start_mail_worker(name)
 
     @on(IntentQueued)

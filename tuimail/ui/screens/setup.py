@@ -6,6 +6,13 @@ appends the account to the config file and puts the password in the keyring. "Fi
 (`tuimail.autoconfig`, in a thread worker, so the screen never waits) and fills in the fields,
 saying where they came from; the user can change them before saving. An unencrypted server is
 filled in only after the user says so. Problems are shown in plain words, naming the field.
+
+"Sign in with" chooses a password (kept in the keyring) or OAuth2 (a provider preset or any
+authorization server; the account gets `auth = "oauth2"` and its `[oauth2]` table). When the lookup
+says a Google or Microsoft server signs in with OAuth2, that is preselected. After an OAuth2
+account is saved the screen offers "Authorize now": the app runs the flow (the screen never
+touches the network) and the screen shows the authorization address, or the device code, and the
+outcome; "Later" says to run `tuimail accounts authorize NAME`.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from textual.widgets import Button, Footer, Header, Input, Label, Select, Static
 
 from tuimail.config import AccountConfig, ConfigError, account_toml, parse_config
 from tuimail.mail.sanitize import sanitize_line
+from tuimail.secrets import SecretError
 from tuimail.ui.messages import SetupCheck, SetupSave
 
 if TYPE_CHECKING:
@@ -34,6 +42,9 @@ if TYPE_CHECKING:
 # (address, progress, extra CA file or None) -> what was found; the app supplies it, since the
 # screen never opens a connection itself.
 Lookup = Callable[[str, Callable[[str], None], "Path | None"], "Autoconfig"]
+# (account, show(text)) -> None once the refresh token is stored; raises SecretError (OAuthError)
+# with what went wrong. Runs in a worker thread; the app supplies it (it owns the network).
+Authorize = Callable[[AccountConfig, Callable[[str], None]], None]
 
 INCOMING = [("IMAP (mail stays on the server, synced)", "imap"),
             ("POP3 (mail is downloaded)", "pop3"),
@@ -42,6 +53,24 @@ SECURITY = [("TLS (implicit, ports 993/995/465)", "tls"),
             ("STARTTLS (ports 143/110/587)", "starttls")]  # fmt: skip
 # Offered only after the user chose an unencrypted server that the lookup found.
 PLAINTEXT = ("none: UNENCRYPTED (password readable on the network)", "none")
+SIGN_IN = [("password (kept in the system keyring)", "password"),
+           ("OAuth2 (sign in at the provider's page)", "oauth2")]  # fmt: skip
+PROVIDERS = [("Google (Gmail)", "google"),
+             ("Microsoft (Outlook.com, Microsoft 365)", "microsoft"),
+             ("other (name its endpoints)", "custom")]  # fmt: skip
+FLOWS = [("browser (opens here, listens on 127.0.0.1)", "browser"),
+         ("device (a code to enter on another device)", "device")]  # fmt: skip
+# Mail hosts whose provider has an OAuth2 preset: a host equal to or under one of these.
+OAUTH2_HOSTS = {
+    "gmail.com": "google",
+    "googlemail.com": "google",
+    "office365.com": "microsoft",
+    "outlook.com": "microsoft",
+    "hotmail.com": "microsoft",
+    "live.com": "microsoft",
+}
+# Which rows of the form each choice shows (a row's label and widget carry the class).
+ROW_CLASSES = ("row-password", "row-oauth", "row-microsoft", "row-custom")
 # Where a field's problem is reported: config key suffix -> the label the user sees.
 FIELD_LABELS = {
     "address": "Email address",
@@ -53,6 +82,17 @@ FIELD_LABELS = {
     "pop3.port": "Incoming port",
     "smtp.host": "Outgoing server",
     "smtp.port": "Outgoing port",
+    "auth": "Sign in with",
+    "oauth2": "Sign in with",
+    "oauth2.provider": "Provider",
+    "oauth2.client_id": "Client id",
+    "oauth2.client_secret": "Client secret",
+    "oauth2.tenant": "Tenant",
+    "oauth2.auth_url": "Authorization URL",
+    "oauth2.token_url": "Token URL",
+    "oauth2.device_url": "Device URL",
+    "oauth2.scopes": "Scopes",
+    "oauth2.flow": "Authorization flow",
 }
 
 
@@ -108,6 +148,23 @@ class AccountSetupScreen(Screen[None]):
     AccountSetupScreen #use_plaintext.offered {
         display: block;
     }
+    AccountSetupScreen .unused-row {
+        display: none;
+    }
+    AccountSetupScreen #authorize_bar {
+        display: none;
+        height: auto;
+        padding: 1 2 0 2;
+    }
+    AccountSetupScreen #authorize_bar.offered {
+        display: block;
+    }
+    AccountSetupScreen #authorize_bar Button {
+        margin-right: 2;
+    }
+    AccountSetupScreen #flow {
+        padding: 0 2;
+    }
     """
 
     def __init__(
@@ -116,12 +173,16 @@ class AccountSetupScreen(Screen[None]):
         *,
         first_run: bool = False,
         lookup: Lookup | None = None,
+        authorize: Authorize | None = None,
     ) -> None:
         super().__init__()
         self.existing = set(existing)
         self.first_run = first_run
         self._lookup = lookup  # None: the form is filled in by hand only
+        self._authorize = authorize  # None: the user authorizes with the CLI command
         self.found: Autoconfig | None = None  # what the last lookup found
+        self.saved: AccountConfig | None = None  # an OAuth2 account saved, to authorize
+        self._flow_lines: list[str] = []  # what the authorization flow has shown so far
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -136,8 +197,10 @@ class AccountSetupScreen(Screen[None]):
                     id="welcome",
                 )
             with Grid(id="form"):
-                for label, widget in self._fields():
-                    yield Label(label)
+                for label, widget, row in self._fields():
+                    yield Label(label, classes=row)
+                    if row:
+                        widget.add_class(row)
                     yield widget
             with Horizontal(id="buttons"):
                 yield Button("Find settings", id="find")
@@ -146,28 +209,134 @@ class AccountSetupScreen(Screen[None]):
                 yield Button("Use the unencrypted server", id="use_plaintext", variant="error")
             yield Static(id="found")
             yield Static(id="report")
+            with Horizontal(id="authorize_bar"):
+                yield Button("Authorize now", id="authorize", variant="primary")
+                yield Button("Later", id="later")
+            yield Static(id="flow")
         yield Footer()
 
-    def _fields(self) -> list[tuple[str, Any]]:
+    def _fields(self) -> list[tuple[str, Any, str]]:
+        """(label, widget, row class: which sign-in choice shows the row; "" for always)."""
         return [
-            ("Account name", Input(placeholder="work (letters, digits, - and _)", id="name")),
-            ("Email address", Input(placeholder="alice@example.org", id="address")),
-            ("Your name", Input(placeholder="Alice Example", id="display_name")),
-            ("Incoming mail", Select(INCOMING, value="imap", allow_blank=False, id="incoming")),
-            ("Incoming server", Input(placeholder="imap.example.org", id="in_host")),
-            ("Incoming port", Input(placeholder="default", id="in_port", type="integer")),
-            ("Incoming security", Select(SECURITY, value="tls", allow_blank=False, id="in_sec")),
-            ("Outgoing server", Input(placeholder="smtp.example.org (empty: none)", id="out_host")),
-            ("Outgoing port", Input(placeholder="default", id="out_port", type="integer")),
-            ("Outgoing security", Select(SECURITY, value="tls", allow_blank=False, id="out_sec")),
-            ("User name", Input(placeholder="default: the email address", id="username")),
-            ("Password", Input(password=True, id="password")),
-            ("Extra CA file", Input(placeholder="optional: a self-signed server", id="ca_file")),
+            ("Account name", Input(placeholder="work (letters, digits, - and _)", id="name"), ""),
+            ("Email address", Input(placeholder="alice@example.org", id="address"), ""),
+            ("Your name", Input(placeholder="Alice Example", id="display_name"), ""),
+            ("Incoming mail", Select(INCOMING, value="imap", allow_blank=False, id="incoming"), ""),
+            ("Incoming server", Input(placeholder="imap.example.org", id="in_host"), ""),
+            ("Incoming port", Input(placeholder="default", id="in_port", type="integer"), ""),
+            (
+                "Incoming security",
+                Select(SECURITY, value="tls", allow_blank=False, id="in_sec"),
+                "",
+            ),
+            (
+                "Outgoing server",
+                Input(placeholder="smtp.example.org (empty: none)", id="out_host"),
+                "",
+            ),
+            ("Outgoing port", Input(placeholder="default", id="out_port", type="integer"), ""),
+            (
+                "Outgoing security",
+                Select(SECURITY, value="tls", allow_blank=False, id="out_sec"),
+                "",
+            ),
+            ("User name", Input(placeholder="default: the email address", id="username"), ""),
+            ("Sign in with", Select(SIGN_IN, value="password", allow_blank=False, id="auth"), ""),
+            ("Password", Input(password=True, id="password"), "row-password"),
+            (
+                "Provider",
+                Select(PROVIDERS, value="google", allow_blank=False, id="oauth_provider"),
+                "row-oauth",
+            ),
+            (
+                "Client id",
+                Input(placeholder="registered with the provider (see the README)", id="client_id"),
+                "row-oauth",
+            ),
+            (
+                "Client secret",
+                Input(placeholder="optional: if the provider issued one", id="client_secret"),
+                "row-oauth",
+            ),
+            ("Tenant", Input(value="common", id="tenant"), "row-microsoft"),
+            (
+                "Authorization URL",
+                Input(placeholder="https://…/authorize", id="auth_url"),
+                "row-custom",
+            ),
+            ("Token URL", Input(placeholder="https://…/token", id="token_url"), "row-custom"),
+            (
+                "Device URL",
+                Input(placeholder="optional: https://…/device", id="device_url"),
+                "row-custom",
+            ),
+            ("Scopes", Input(placeholder="separated by spaces", id="scopes"), "row-custom"),
+            (
+                "Authorization flow",
+                Select(FLOWS, value="browser", allow_blank=False, id="oauth_flow"),
+                "row-oauth",
+            ),
+            (
+                "Extra CA file",
+                Input(placeholder="optional: a self-signed server", id="ca_file"),
+                "",
+            ),
         ]
 
     def on_mount(self) -> None:
         self.sub_title = "Add an account"
+        self._show_sign_in_rows()
         self.query_one("#name", Input).focus()
+
+    # --- password or OAuth2 ----------------------------------------------------------------------
+
+    def _choice(self, field: str) -> str:
+        return str(self.query_one(f"#{field}", Select).value)
+
+    @property
+    def uses_oauth2(self) -> bool:
+        """Whether the form describes an OAuth2 account."""
+        return self._choice("auth") == "oauth2"
+
+    @on(Select.Changed, "#auth")
+    @on(Select.Changed, "#oauth_provider")
+    def _show_sign_in_rows(self) -> None:
+        """Show the rows of the sign-in choice; the password field is disabled with OAuth2."""
+        oauth2 = self.uses_oauth2
+        provider = self._choice("oauth_provider")
+        shown = {
+            "row-password": not oauth2,
+            "row-oauth": oauth2,
+            "row-microsoft": oauth2 and provider == "microsoft",
+            "row-custom": oauth2 and provider == "custom",
+        }
+        for row in ROW_CLASSES:
+            for widget in self.query(f".{row}"):
+                widget.set_class(not shown[row], "unused-row")
+        self.query_one("#password", Input).disabled = oauth2
+
+    def choose_sign_in(self, auth: str, provider: str | None = None) -> None:
+        """Select password or OAuth2 (and its provider) as if the user had."""
+        self.query_one("#auth", Select).value = auth
+        if provider is not None:
+            self.query_one("#oauth_provider", Select).value = provider
+        self._show_sign_in_rows()
+
+    def _oauth2_table(self) -> dict[str, Any]:
+        provider = self._choice("oauth_provider")
+        table: dict[str, Any] = {"provider": provider, "client_id": self._value("client_id")}
+        if self._value("client_secret"):
+            table["client_secret"] = self._value("client_secret")
+        if provider == "microsoft" and self._value("tenant"):
+            table["tenant"] = self._value("tenant")
+        if provider == "custom":
+            for field in ("auth_url", "token_url", "device_url"):
+                if self._value(field):
+                    table[field] = self._value(field)
+            table["scopes"] = self._value("scopes").replace(",", " ").split()
+        if self._choice("oauth_flow") != "browser":
+            table["flow"] = self._choice("oauth_flow")
+        return table
 
     def _value(self, field: str) -> str:
         return self.query_one(f"#{field}", Input).value.strip()
@@ -180,14 +349,17 @@ class AccountSetupScreen(Screen[None]):
             settings["display_name"] = self._value("display_name")
         if self._value("ca_file"):
             settings["ca_file"] = self._value("ca_file")
-        servers: dict[str, dict[str, str | int | bool]] = {}
+        tables: dict[str, dict[str, Any]] = {}
+        if self.uses_oauth2:
+            settings["auth"] = "oauth2"
+            tables["oauth2"] = self._oauth2_table()
         username = self._value("username")
         incoming = self.query_one("#incoming", Select).value
         if incoming in ("imap", "pop3"):
-            servers[str(incoming)] = self._server("in", username)
+            tables[str(incoming)] = self._server("in", username)
         if self._value("out_host"):
-            servers["smtp"] = self._server("out", username)
-        return name, account_toml(name, settings, servers)
+            tables["smtp"] = self._server("out", username)
+        return name, account_toml(name, settings, tables)
 
     def _server(self, prefix: str, username: str) -> dict[str, str | int | bool]:
         table: dict[str, str | int | bool] = {"host": self._value(f"{prefix}_host")}
@@ -239,8 +411,100 @@ class AccountSetupScreen(Screen[None]):
             self.app.post_message(SetupSave(account, text, self._password()))
 
     def _password(self) -> str:
+        if self.uses_oauth2:
+            return ""  # an OAuth2 account has no password; its refresh token comes later
         # Not stripped: spaces at either end can be part of a password.
         return self.query_one("#password", Input).value
+
+    # --- authorizing an OAuth2 account after it was saved --------------------------------------
+
+    def offer_authorization(self, account: AccountConfig) -> None:
+        """The app saved `account` (OAuth2): offer to authorize it now, or later with the CLI."""
+        self.saved = account
+        self.existing.add(account.name)
+        for button in ("find", "check", "save"):
+            self.query_one(f"#{button}", Button).disabled = True
+        self.query_one("#authorize_bar").add_class("offered")
+        self.query_one("#authorize", Button).focus()
+        self.show_report(
+            f"Account {account.name!r} saved. Authorize now: tuimail opens the provider's "
+            "sign-in page, and the refresh token it gets goes to the system keyring.",
+            ok=True,
+        )
+
+    def _run_later(self, name: str) -> str:
+        return f"run `tuimail accounts authorize {name}` to authorize it"
+
+    @on(Button.Pressed, "#later")
+    def authorize_later(self) -> None:
+        """The user skips the authorization: say how to do it later."""
+        if self.saved is None:
+            return
+        self.query_one("#authorize_bar").remove_class("offered")
+        self.show_report(
+            f"Not authorized yet: {self._run_later(self.saved.name)}; press escape to close.",
+            ok=True,
+        )
+
+    @on(Button.Pressed, "#authorize")
+    def authorize_now(self) -> None:
+        """Run the app's authorization flow for the saved account in a worker thread."""
+        if self.saved is None:
+            return
+        if self._authorize is None:
+            self.show_report(
+                f"Authorizing is not available here: {self._run_later(self.saved.name)}."
+            )
+            return
+        self.query_one("#authorize", Button).disabled = True
+        self._flow_lines = []
+        self._show_flow("Authorizing…")
+        self.run_worker(
+            partial(self._authorize_in_thread, self.saved),
+            thread=True,
+            exclusive=True,
+            group="oauth2",
+            exit_on_error=False,
+            description="authorize the account",
+        )
+
+    def _authorize_in_thread(self, account: AccountConfig) -> None:
+        assert self._authorize is not None  # authorize_now checked
+        try:
+            self._authorize(account, partial(self.app.call_from_thread, self._show_flow))
+        except SecretError as exc:  # OAuthError, or the keyring refused the token
+            self.app.call_from_thread(self._authorize_failed, account, str(exc))
+        except Exception as exc:  # a bug or an unforeseen failure: say it, keep the screen usable
+            self.app.call_from_thread(
+                self._authorize_failed, account, f"{type(exc).__name__}: {exc}"
+            )
+        else:
+            self.app.call_from_thread(self._authorized, account)
+
+    def _show_flow(self, text: str) -> None:
+        """Add what the flow shows (addresses, a device code: from the config and the server)."""
+        if not self.is_mounted:
+            return
+        self._flow_lines += [sanitize_line(line) for line in text.split("\n")]
+        self.query_one("#flow", Static).update(Text("\n".join(self._flow_lines)))
+
+    def _authorized(self, account: AccountConfig) -> None:
+        if not self.is_mounted:
+            return
+        self.query_one("#authorize_bar").remove_class("offered")
+        self.show_report(
+            f"Authorized: the refresh token is in the keyring (entry {account.name}/oauth). "
+            "Press escape to close.",
+            ok=True,
+        )
+
+    def _authorize_failed(self, account: AccountConfig, problem: str) -> None:
+        if not self.is_mounted:
+            return
+        self.query_one("#authorize", Button).disabled = False
+        self.show_report(
+            f"Not authorized: {problem}. Try again, or {self._run_later(account.name)}."
+        )
 
     # --- finding the settings from the address -----------------------------------------------
 
@@ -299,6 +563,7 @@ class AccountSetupScreen(Screen[None]):
         choice = found.choose()
         self._fill(choice.incoming, choice.smtp)
         self._describe(found, choice.warnings)
+        self._suggest_oauth2(choice.incoming, choice.smtp)
         if choice.plaintext_withheld:
             self.query_one("#use_plaintext", Button).add_class("offered")
 
@@ -335,3 +600,31 @@ class AccountSetupScreen(Screen[None]):
         for warning in warnings:
             text.append(f"\nWarning: {sanitize_line(warning)}", style="bold")
         self._show_found(text)
+
+    def _suggest_oauth2(self, incoming: ServerSetting | None, smtp: ServerSetting | None) -> None:
+        """A Google or Microsoft server that signs in with OAuth2: preselect it, and say so."""
+        servers = [s for s in (incoming, smtp) if s is not None]
+        if not any(s.oauth2 for s in servers):
+            return
+        provider = next((p for s in servers if (p := oauth2_provider_for(s.host))), None)
+        if provider is None:
+            return
+        self.choose_sign_in("oauth2", provider)
+        name = dict((value, label) for label, value in PROVIDERS)[provider]
+        text = self.query_one("#found", Static).render()
+        shown = text.copy() if isinstance(text, Text) else Text(str(text))
+        shown.append(
+            f"\nSign in with: OAuth2 ({name}) is chosen, as the provider asks; fill in your "
+            "client id (the README says how to register one), or choose password.",
+            style="bold",
+        )
+        self._show_found(shown)
+
+
+def oauth2_provider_for(host: str) -> str | None:
+    """The OAuth2 preset ("google", "microsoft") for a mail host, or None."""
+    host = host.lower().rstrip(".")
+    for domain, provider in OAUTH2_HOSTS.items():
+        if host == domain or host.endswith("." + domain):
+            return provider
+    return None
