@@ -389,29 +389,48 @@ def test_cli_authorize_and_check_leave_no_token_in_the_log(
     keyring_here: SecretService,
     tmp_path: Path,
 ) -> None:
+    """authorize, accounts check, sync and send (with its Sent copy) under --debug --log-file:
+    no access or refresh token, plain or in base64, in the log, the commands' output, or any
+    file they wrote (config, store and its -wal/-shm, locks)."""
     oauth_server.device_slow_down = False
     oauth_server.device_interval = 0
     oauth_server.access_lifetime = 30  # every use refreshes: more tokens to leak, if any did
-    try:
-        env = {**keyring_here.env, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
-        config = str(tmp_path / "config.toml")
-        log_file = tmp_path / "tuimail.log"
-        common = ["--config", config, "--debug", "--log-file", str(log_file)]
-        result = _tuimail([*common, "accounts", "authorize", account.name, "--flow", "device"], env)
-        assert result.returncode == 0, result.stderr
-        assert "WDJB-MJHT" in result.stdout
-        result = _tuimail([*common, "accounts", "check"], env)
+    outputs: list[str] = []
+    env = {**keyring_here.env, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    log_file = tmp_path / "tuimail.log"
+    common = [
+        *("--config", str(tmp_path / "config.toml"), "--data-dir", str(tmp_path / "data")),
+        *("--debug", "--log-file", str(log_file)),
+    ]
+
+    def tuimail(*args: str) -> subprocess.CompletedProcess[str]:
+        result = _tuimail([*common, *args], env)
+        outputs.append(result.stdout + result.stderr)
         assert result.returncode == 0, result.stdout + result.stderr
-        assert result.stdout.count(" ok") >= 2, result.stdout
+        return result
+
+    message = tmp_path / "message.eml"
+    message.write_text(
+        f"From: {account.address}\nTo: {account.address}\nSubject: sent with a token\n\nHello.\n"
+    )
+    try:
+        assert (
+            "WDJB-MJHT" in tuimail("accounts", "authorize", account.name, "--flow", "device").stdout
+        )
+        assert tuimail("accounts", "check").stdout.count(" ok") >= 2
+        tuimail("sync", account.name)
+        tuimail("send", "--now", "--account", account.name, str(message))
     finally:
         oauth_server.device_slow_down = True
         oauth_server.device_interval = 1
     log = log_file.read_text()
-    assert "refresh" in log  # the log did record the work
+    assert "refresh" in log and "XOAUTH2" in log  # the log did record the work
     issued = [*oauth_server.access_tokens, *oauth_server.refresh_tokens]
-    assert issued
-    output = log + result.stdout + result.stderr
+    assert len(issued) >= 4
+    written = b"".join(f.read_bytes() for f in tmp_path.rglob("*") if f.is_file())
+    assert b"SQLite format 3" in written  # the store is among the files searched
+    text = log + "".join(outputs)
     for token in issued:
-        assert token not in output
+        assert token not in text and token.encode() not in written
         for core in base64_cores(token.encode()):
-            assert core not in output
+            assert core not in text and core.encode() not in written
