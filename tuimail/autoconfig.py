@@ -179,8 +179,8 @@ class Autoconfig:
         smtp, needs_out = _pick(self.outgoing, "outgoing", allow_plaintext, warnings)
         if any(s.oauth2 for s in (incoming, smtp) if s is not None):
             warnings.append(
-                "The provider also offers OAuth2 sign-in, which tuimail does not do yet; it may "
-                "want an app password for the password login."
+                'The provider also offers OAuth2 sign-in (auth = "oauth2"); for the password '
+                "login it may want an app password."
             )
         return Choice(incoming, smtp, tuple(warnings), needs_in or needs_out)
 
