@@ -16,6 +16,7 @@ import keyring.errors
 import pytest
 import trustme
 from keyring.backends.SecretService import Keyring as SecretServiceKeyring
+from textual.pilot import Pilot
 from textual.widgets import Button, Input, Label, Select, Static
 
 from tests.support.ca import CertificateAuthority
@@ -89,6 +90,20 @@ def _text(screen: AccountSetupScreen, widget_id: str) -> str:
     return str(screen.query_one(f"#{widget_id}", Static).render())
 
 
+async def _settle(pilot: Pilot[int], done: Callable[[], bool]) -> None:
+    """Let the screen, the app and their workers handle what was pressed, until `done()`.
+
+    A press goes screen -> app -> worker thread -> screen; on a busy machine one pause is not
+    always enough, so this waits (boundedly) for the outcome the test then asserts on.
+    """
+    for _ in range(600):
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+        if done():
+            return
+        await pilot.pause(0.05)
+
+
 def _row_shown(screen: AccountSetupScreen, widget_id: str) -> bool:
     widget = screen.query_one(f"#{widget_id}")
     row = list(screen.query_one("#form").children)
@@ -137,7 +152,7 @@ async def test_oauth2_with_google_writes_the_account_and_later_names_the_command
             password="typed before switching",
         )
         screen.query_one("#save", Button).press()
-        await pilot.pause()
+        await _settle(pilot, lambda: screen.saved is not None)
         assert app.screen is screen  # it stays, to authorize the account
         assert "saved" in _text(screen, "report")
         assert screen.query_one("#authorize_bar").has_class("offered")
@@ -170,7 +185,7 @@ async def test_microsoft_shows_the_tenant_and_writes_it(config_path: Path, tmp_p
         _fill(screen, client_id="abcd-ef", tenant="organizations")
         screen.query_one("#oauth_flow", Select).value = "device"
         screen.query_one("#save", Button).press()
-        await pilot.pause()
+        await _settle(pilot, lambda: screen.saved is not None)
     oauth2 = load_config(config_path).accounts["o365"].oauth2
     assert oauth2 is not None
     assert (oauth2.provider, oauth2.tenant, oauth2.flow) == ("microsoft", "organizations", "device")
@@ -334,10 +349,9 @@ async def test_authorize_now_stores_the_refresh_token_in_the_keyring(
         await app.push_screen(screen)
         _fill_custom(screen, oauth_server, ca_file)
         screen.query_one("#save", Button).press()
-        await pilot.pause()
+        await _settle(pilot, lambda: screen.saved is not None)
         screen.query_one("#authorize", Button).press()
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        await _settle(pilot, lambda: "uthorized" in _text(screen, "report"))
         assert "Authorized: the refresh token is in the keyring" in _text(screen, "report")
         # The address was shown, to copy, and it is the one the browser opened.
         assert len(browser.opened) == 1
@@ -358,10 +372,9 @@ async def test_offline_nothing_is_contacted_and_the_command_is_named(
         await app.push_screen(screen)
         _fill_custom(screen, oauth_server, ca_file)
         screen.query_one("#save", Button).press()
-        await pilot.pause()
+        await _settle(pilot, lambda: screen.saved is not None)
         screen.query_one("#authorize", Button).press()
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        await _settle(pilot, lambda: "uthorized" in _text(screen, "report"))
         report = _text(screen, "report")
         assert "offline, so nothing is contacted" in report
         assert "tuimail accounts authorize loop" in report
@@ -385,10 +398,9 @@ async def test_what_the_flow_shows_reaches_the_screen_sanitized(
         _fill(screen, name="ms", address="eve@contoso.com", client_id="cid")
         screen.query_one("#incoming", Select).value = "none"
         screen.query_one("#save", Button).press()
-        await pilot.pause()
+        await _settle(pilot, lambda: screen.saved is not None)
         screen.query_one("#authorize", Button).press()
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        await _settle(pilot, lambda: "uthorized" in _text(screen, "report"))
         flow, report = _text(screen, "flow"), _text(screen, "report")
     assert "enter the code AB" in flow and "\x1b" not in flow and "\x07" not in flow
     assert "the user said no" in report and "\x1b" not in report
