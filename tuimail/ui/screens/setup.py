@@ -32,7 +32,6 @@ from textual.widgets import Button, Footer, Header, Input, Label, Select, Static
 
 from tuimail.config import AccountConfig, ConfigError, account_toml, parse_config
 from tuimail.mail.sanitize import sanitize_line
-from tuimail.secrets import SecretError
 from tuimail.ui.messages import SetupCheck, SetupSave
 
 if TYPE_CHECKING:
@@ -42,8 +41,8 @@ if TYPE_CHECKING:
 # (address, progress, extra CA file or None) -> what was found; the app supplies it, since the
 # screen never opens a connection itself.
 Lookup = Callable[[str, Callable[[str], None], "Path | None"], "Autoconfig"]
-# (account, show(text)) -> None once the refresh token is stored; raises SecretError (OAuthError)
-# with what went wrong. Runs in a worker thread; the app supplies it (it owns the network).
+# (account, show(text)) -> None once the refresh token is stored; raises (OAuthError) saying
+# what went wrong. Runs in a worker thread; the app supplies it (it owns the network).
 Authorize = Callable[[AccountConfig, Callable[[str], None]], None]
 
 INCOMING = [("IMAP (mail stays on the server, synced)", "imap"),
@@ -472,12 +471,8 @@ class AccountSetupScreen(Screen[None]):
         assert self._authorize is not None  # authorize_now checked
         try:
             self._authorize(account, partial(self.app.call_from_thread, self._show_flow))
-        except SecretError as exc:  # OAuthError, or the keyring refused the token
-            self.app.call_from_thread(self._authorize_failed, account, str(exc))
-        except Exception as exc:  # a bug or an unforeseen failure: say it, keep the screen usable
-            self.app.call_from_thread(
-                self._authorize_failed, account, f"{type(exc).__name__}: {exc}"
-            )
+        except Exception as exc:  # OAuthError, the keyring refused, or a bug: say it, stay usable
+            self.app.call_from_thread(self._authorize_failed, account, str(exc) or repr(exc))
         else:
             self.app.call_from_thread(self._authorized, account)
 
