@@ -13,7 +13,7 @@ import json
 import os
 import re
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -701,20 +701,26 @@ def _toml_type(value: Any) -> str:
 # --- writing: the account setup screen adds accounts to the user's file --------------------
 
 
-def _toml_value(value: str | int | bool) -> str:
+TomlValue = str | int | bool | Sequence[str]
+
+
+def _toml_value(value: TomlValue) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):
         return str(value)
+    if not isinstance(value, str):  # a list of strings (OAuth2 scopes): a TOML array
+        return "[" + ", ".join(_toml_value(item) for item in value) + "]"
     # A JSON string is a valid TOML basic string (same escapes for quotes, backslashes, controls).
     return json.dumps(value, ensure_ascii=False)
 
 
 def account_toml(
-    name: str, settings: Mapping[str, str | int | bool], servers: Mapping[str, Mapping[str, Any]]
+    name: str, settings: Mapping[str, TomlValue], servers: Mapping[str, Mapping[str, Any]]
 ) -> str:
     """The TOML text of one account: `[accounts.NAME]` with `settings`, and one sub-table per
-    server (`imap`, `pop3`, `smtp`). Values are strings, integers or booleans."""
+    server (`imap`, `pop3`, `smtp`) or other table (`oauth2`). Values are strings, integers,
+    booleans or lists of strings."""
     lines = [f"[accounts.{name}]"]
     lines += [f"{key} = {_toml_value(value)}" for key, value in settings.items()]
     for protocol, table in servers.items():

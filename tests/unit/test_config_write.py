@@ -45,3 +45,15 @@ def test_a_taken_name_or_a_bad_value_writes_nothing(tmp_path: Path) -> None:
         add_account(path, _text("other", port=70000))
     assert path.read_bytes() == before
     assert not list(tmp_path.glob(".config.toml.new"))
+
+
+def test_a_list_of_strings_is_written_as_a_toml_array() -> None:
+    import tomllib
+
+    text = account_toml(
+        "work",
+        {"address": "me@example.org", "auth": "oauth2"},
+        {"oauth2": {"provider": "microsoft", "client_id": "c", "scopes": ['a "b"', "c\\d"]}},
+    )
+    parsed = tomllib.loads(text)["accounts"]["work"]["oauth2"]
+    assert parsed["scopes"] == ['a "b"', "c\\d"]
