@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import subprocess
 import sys
@@ -12,9 +11,12 @@ from pathlib import Path
 import keyring
 import keyring.errors
 import pytest
-from keyring.backends.SecretService import Keyring as SecretServiceKeyring
 
-from tests.support.keyring_service import SecretService, running_secret_service
+from tests.support.keyring_service import (
+    SecretService,
+    keyring_in_this_process,
+    running_secret_service,
+)
 from tuimail import secrets
 from tuimail.config import parse_config
 from tuimail.model import Protocol
@@ -37,26 +39,10 @@ def secret_service() -> Iterator[SecretService]:
 
 @pytest.fixture
 def keyring_here(secret_service: SecretService) -> Iterator[SecretService]:
-    """Point this process's keyring at the test Secret Service, and back afterwards.
-
-    keyring caches what it detected for the life of a process, so the backend is set explicitly
-    here; the subprocess tests below exercise keyring's own detection.
-    """
-    saved = dict(os.environ)
-    previous = keyring.get_keyring()
-    os.environ.update(
-        {k: v for k, v in secret_service.env.items() if k.startswith(("DBUS_", "XDG_"))}
-    )
-    keyring.set_keyring(SecretServiceKeyring())
-    try:
+    """This process's keyring is the test Secret Service; the subprocess tests below exercise
+    keyring's own detection."""
+    with keyring_in_this_process(secret_service, forget=("work", "work/imap", "work/smtp")):
         yield secret_service
-    finally:
-        for name in ("work", "work/imap", "work/smtp"):
-            with contextlib.suppress(keyring.errors.PasswordDeleteError):
-                keyring.delete_password(secrets.KEYRING_SERVICE, name)
-        os.environ.clear()
-        os.environ.update(saved)
-        keyring.set_keyring(previous)
 
 
 def test_keyring_detects_the_secret_service_in_a_new_process(secret_service: SecretService) -> None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-import os
 import subprocess
 import sys
 import urllib.error
@@ -18,10 +17,13 @@ from pathlib import Path
 import keyring
 import keyring.errors
 import pytest
-from keyring.backends.SecretService import Keyring as SecretServiceKeyring
 
 from tests.support.ca import CertificateAuthority
-from tests.support.keyring_service import SecretService, running_secret_service
+from tests.support.keyring_service import (
+    SecretService,
+    keyring_in_this_process,
+    running_secret_service,
+)
 from tests.support.mailservers import MailServers, discard_server_directory, new_server_directory
 from tests.support.oauth_server import OAuthServer
 from tuimail import oauth, secrets
@@ -68,19 +70,9 @@ def secret_service() -> Iterator[SecretService]:
 
 @pytest.fixture
 def keyring_here(secret_service: SecretService) -> Iterator[SecretService]:
-    """This process's keyring is the test Secret Service (as in test_keyring.py)."""
-    saved = dict(os.environ)
-    previous = keyring.get_keyring()
-    os.environ.update(
-        {k: v for k, v in secret_service.env.items() if k.startswith(("DBUS_", "XDG_"))}
-    )
-    keyring.set_keyring(SecretServiceKeyring())
-    try:
+    """This process's keyring is the test Secret Service."""
+    with keyring_in_this_process(secret_service):
         yield secret_service
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-        keyring.set_keyring(previous)
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -140,3 +140,34 @@ def _wait_for_secrets_name(
         f"gnome-keyring-daemon did not provide org.freedesktop.secrets within "
         f"{STARTUP_TIMEOUT:.0f} s (exit status {keyring.poll()}); its output:\n{output}"
     )
+
+
+@contextmanager
+def keyring_in_this_process(
+    service: SecretService, forget: tuple[str, ...] = ()
+) -> Iterator[SecretService]:
+    """Point this process's keyring at `service` for the block, then put everything back.
+
+    keyring caches what it detected for the life of a process, so the backend is set explicitly;
+    subprocesses started with `service.env` exercise keyring's own detection. The entries named
+    in `forget` (of tuimail's keyring service) are deleted at the end, if they exist.
+    """
+    import keyring
+    import keyring.errors
+    from keyring.backends.SecretService import Keyring as SecretServiceKeyring
+
+    from tuimail import secrets
+
+    saved = dict(os.environ)
+    previous = keyring.get_keyring()
+    os.environ.update({k: v for k, v in service.env.items() if k.startswith(("DBUS_", "XDG_"))})
+    keyring.set_keyring(SecretServiceKeyring())
+    try:
+        yield service
+    finally:
+        for name in forget:
+            with suppress(keyring.errors.PasswordDeleteError):
+                keyring.delete_password(secrets.KEYRING_SERVICE, name)
+        os.environ.clear()
+        os.environ.update(saved)
+        keyring.set_keyring(previous)

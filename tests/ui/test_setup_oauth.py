@@ -4,8 +4,6 @@ loopback authorization server, the refresh token landing in a real gnome-keyring
 
 from __future__ import annotations
 
-import contextlib
-import os
 import ssl
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -15,13 +13,16 @@ import keyring
 import keyring.errors
 import pytest
 import trustme
-from keyring.backends.SecretService import Keyring as SecretServiceKeyring
 from textual.pilot import Pilot
 from textual.widgets import Button, Input, Label, Select, Static
 
 from tests.support.ca import CertificateAuthority
 from tests.support.http_server import WebServer
-from tests.support.keyring_service import SecretService, running_secret_service
+from tests.support.keyring_service import (
+    SecretService,
+    keyring_in_this_process,
+    running_secret_service,
+)
 from tests.support.oauth_server import OAuthServer
 from tests.unit.test_autoconfig import ISP_PATH
 from tuimail import secrets
@@ -297,21 +298,9 @@ def secret_service() -> Iterator[SecretService]:
 
 @pytest.fixture
 def keyring_here(secret_service: SecretService) -> Iterator[SecretService]:
-    """This process's keyring is the test Secret Service (as in test_keyring.py)."""
-    saved = dict(os.environ)
-    previous = keyring.get_keyring()
-    os.environ.update(
-        {k: v for k, v in secret_service.env.items() if k.startswith(("DBUS_", "XDG_"))}
-    )
-    keyring.set_keyring(SecretServiceKeyring())
-    try:
+    """This process's keyring is the test Secret Service."""
+    with keyring_in_this_process(secret_service, forget=("loop/oauth",)):
         yield secret_service
-    finally:
-        with contextlib.suppress(keyring.errors.PasswordDeleteError, secrets.SecretError):
-            secrets.delete_refresh_token("loop")
-        os.environ.clear()
-        os.environ.update(saved)
-        keyring.set_keyring(previous)
 
 
 @pytest.fixture

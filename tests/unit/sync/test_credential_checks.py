@@ -9,9 +9,7 @@ an error that names the source: the config file (ConfigError), a password comman
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 from collections.abc import Iterator
 
 import pytest
@@ -99,25 +97,10 @@ def test_password_command_with_a_plain_password_works() -> None:
 
 @pytest.fixture
 def real_keyring() -> Iterator[None]:
-    import keyring
-    import keyring.errors
-    from keyring.backends.SecretService import Keyring as SecretServiceKeyring
+    from tests.support.keyring_service import keyring_in_this_process, running_secret_service
 
-    from tests.support.keyring_service import running_secret_service
-
-    with running_secret_service() as service:
-        saved = dict(os.environ)
-        previous = keyring.get_keyring()
-        os.environ.update({k: v for k, v in service.env.items() if k.startswith(("DBUS_", "XDG_"))})
-        keyring.set_keyring(SecretServiceKeyring())
-        try:
-            yield
-        finally:
-            with contextlib.suppress(keyring.errors.PasswordDeleteError):
-                keyring.delete_password(secrets.KEYRING_SERVICE, "w/imap")
-            os.environ.clear()
-            os.environ.update(saved)
-            keyring.set_keyring(previous)
+    with running_secret_service() as service, keyring_in_this_process(service, forget=("w/imap",)):
+        yield
 
 
 @pytest.mark.integration
