@@ -14,17 +14,21 @@ from __future__ import annotations
 import socket
 import ssl
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import dns.flags
 import dns.message
 import dns.rcode
 import dns.rdatatype
 import dns.rrset
+
+if TYPE_CHECKING:
+    from tuimail.autoconfig import Autoconfig
 
 
 @dataclass(frozen=True)
@@ -148,3 +152,34 @@ class MxServer:
         self._stop.set()
         self._thread.join(5)
         self._socket.close()
+
+
+@contextmanager
+def routed_autoconfig_lookup(
+    directory: Path, *host_names: str
+) -> Iterator[tuple[WebServer, Callable[[str, Callable[[str], None], Path | None], Autoconfig]]]:
+    """An HTTPS server that answers for `host_names` (a certificate from a CA of its own), and a
+    lookup in the setup screen's shape routed there: port 443 of any host reaches the server,
+    every other port a closed one; no MX, no guesses."""
+    import trustme
+
+    from tuimail.autoconfig import Network, lookup
+
+    ca = trustme.CA()
+    ca_file = directory / "lookup-ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    leaf = ca.issue_cert(*host_names)
+    cert, key = directory / "lookup-cert.pem", directory / "lookup-key.pem"
+    leaf.private_key_and_cert_chain_pem.write_to_path(str(cert))
+    leaf.private_key_pem.write_to_path(str(key))
+    with web_server(cert, key) as server:
+        network = Network(
+            connect_to=lambda host, port: ("127.0.0.1", server.port if port == 443 else 9),
+            mx_lookup=lambda domain: [],
+            ca_file=ca_file,
+        )
+
+        def routed(address: str, progress: Callable[[str], None], ca: Path | None) -> Autoconfig:
+            return lookup(address, network, progress, guess=False)
+
+        yield server, routed

@@ -7,13 +7,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-import trustme
 from textual.widgets import Button, Input, Select, Static
 
-from tests.support.http_server import WebServer
+from tests.support.http_server import WebServer, routed_autoconfig_lookup
 from tests.unit.test_autoconfig import EXAMPLE_XML, ISP_PATH, PLAIN_ONLY_XML
 from tuimail.app import TuimailApp
-from tuimail.autoconfig import Autoconfig, Network, lookup
+from tuimail.autoconfig import Autoconfig
 from tuimail.config import Config, load_config
 from tuimail.model import Security
 from tuimail.ui.screens.setup import AccountSetupScreen
@@ -29,28 +28,11 @@ def config_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[tuple[WebServer, Callable[..., Autoconfig]]]:
-    """An https server for the providers' autoconfig hosts, and a lookup routed to it."""
-    ca = trustme.CA()
-    ca_file = tmp_path / "ca.pem"
-    ca.cert_pem.write_to_path(str(ca_file))
-    leaf = ca.issue_cert("autoconfig.example.com", "autoconfig.plainmail.test")
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    leaf.private_key_and_cert_chain_pem.write_to_path(str(cert))
-    leaf.private_key_pem.write_to_path(str(key))
-    server = WebServer(cert, key).start()
-    network = Network(
-        connect_to=lambda host, port: ("127.0.0.1", server.port if port == 443 else 9),
-        mx_lookup=lambda domain: [],
-        ca_file=ca_file,
-    )
-
-    def routed(address: str, progress: Callable[[str], None], ca: Path | None) -> Autoconfig:
-        return lookup(address, network, progress, guess=False)
-
-    try:
-        yield server, routed
-    finally:
-        server.stop()
+    """The providers' autoconfig hosts on loopback, and a lookup routed there."""
+    with routed_autoconfig_lookup(
+        tmp_path, "autoconfig.example.com", "autoconfig.plainmail.test"
+    ) as served:
+        yield served
 
 
 def _found_text(screen: AccountSetupScreen) -> str:

@@ -12,12 +12,11 @@ from pathlib import Path
 import keyring
 import keyring.errors
 import pytest
-import trustme
 from textual.pilot import Pilot
 from textual.widgets import Button, Input, Label, Select, Static
 
 from tests.support.ca import CertificateAuthority
-from tests.support.http_server import WebServer
+from tests.support.http_server import WebServer, routed_autoconfig_lookup
 from tests.support.keyring_service import (
     SecretService,
     keyring_in_this_process,
@@ -27,7 +26,7 @@ from tests.support.oauth_server import OAuthServer
 from tests.unit.test_autoconfig import ISP_PATH
 from tuimail import secrets
 from tuimail.app import TuimailApp
-from tuimail.autoconfig import Autoconfig, Network, lookup
+from tuimail.autoconfig import Autoconfig
 from tuimail.config import AccountConfig, Config, load_config
 from tuimail.oauth import OAuthError
 from tuimail.ui.screens.setup import AccountSetupScreen, oauth2_provider_for
@@ -225,27 +224,10 @@ async def test_other_provider_problems_are_shown_naming_the_field(
 @pytest.fixture
 def autoconfig_server(tmp_path: Path) -> Iterator[tuple[WebServer, Callable[..., Autoconfig]]]:
     """The providers' autoconfig hosts on loopback, and a lookup routed there."""
-    ca = trustme.CA()
-    ca_path = tmp_path / "lookup-ca.pem"
-    ca.cert_pem.write_to_path(str(ca_path))
-    leaf = ca.issue_cert("autoconfig.gmail.com", "autoconfig.example.com")
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    leaf.private_key_and_cert_chain_pem.write_to_path(str(cert))
-    leaf.private_key_pem.write_to_path(str(key))
-    server = WebServer(cert, key).start()
-    network = Network(
-        connect_to=lambda host, port: ("127.0.0.1", server.port if port == 443 else 9),
-        mx_lookup=lambda domain: [],
-        ca_file=ca_path,
-    )
-
-    def routed(address: str, progress: Callable[[str], None], ca: Path | None) -> Autoconfig:
-        return lookup(address, network, progress, guess=False)
-
-    try:
-        yield server, routed
-    finally:
-        server.stop()
+    with routed_autoconfig_lookup(
+        tmp_path, "autoconfig.gmail.com", "autoconfig.example.com"
+    ) as served:
+        yield served
 
 
 async def test_the_lookups_oauth2_hint_preselects_the_provider(
