@@ -230,6 +230,9 @@ class MessageList(ScrollView, can_focus=True):
 
     def forget_rows(self) -> None:
         """Drop cached rows and painted lines (after the user changed messages in the store)."""
+        if self.threaded and self.place is not None:
+            self.reload()  # a conversation's unread and flagged counts changed too
+            return
         self._rows.clear()
         self._strips.clear()
         self.refresh()
@@ -275,6 +278,13 @@ class MessageList(ScrollView, can_focus=True):
         if row is None:  # deleted since the ids were read; the next StoreUpdated reloads
             return Strip.blank(width, base)
         unread = SEEN not in row.flags
+        flagged = FLAGGED in row.flags
+        head = self._heads.get(row.id)
+        if head is not None and head.thread_id not in self._open:
+            # A closed conversation stands for all its messages: unread or flagged mail inside
+            # it must show on its line.
+            unread = unread or head.unread > 0
+            flagged = flagged or head.flagged > 0
         style = base
         if unread:
             style += self.get_component_rich_style("message-list--unread", partial=True)
@@ -284,11 +294,10 @@ class MessageList(ScrollView, can_focus=True):
         date_style = style + self.get_component_rich_style("message-list--date", partial=True)
         sender_width = max(10, min(28, width // 4))
         subject_width = max(0, width - MARKS_WIDTH - DATE_WIDTH - sender_width - 2)
-        marks = ("●" if unread else " ") + ("★" if FLAGGED in row.flags else " ")
+        marks = ("●" if unread else " ") + ("★" if flagged else " ")
         marks += "@" if row.envelope.has_attachments else " "
         date = short_date(row.envelope.date or row.sort_date, self.clock())
         subject = sanitize_line(row.envelope.subject) or "(no subject)"
-        head = self._heads.get(row.id)
         if head is not None and head.count > 1:
             fold = "▾" if head.thread_id in self._open else "▸"
             subject = f"{fold} {subject} ({head.count})"
