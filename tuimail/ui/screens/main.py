@@ -73,6 +73,10 @@ WAITING_STATES = (
     outbox.OutboxState.UNKNOWN,
 )
 SHOW_DELAY = 0.06  # seconds the cursor rests before the message view follows it
+DISPLACED = (
+    "The highlighted message was moved or deleted elsewhere, or its conversation got new mail:"
+    " no message is highlighted now. Move the cursor (j/k) to pick one."
+)
 
 
 class MainScreen(Screen[None]):
@@ -121,9 +125,13 @@ class MainScreen(Screen[None]):
         self._waiting_for_body: dict[int, Callable[[bytes], None]] = {}
         self._status_before: dict[int, tuple[str, tuple[AccountState, str] | None]] = {}
         self._show_timer: Timer | None = None
+        self._shown_id: int | None = None  # the message in the view
         self.panes = PaneLayout()  # for the running app only; [ui] gives the initial sizes
         self._search_scope = ""
         self._search_everywhere = False
+        # The search shown (its text and the folders it searched; None: all mail), run again
+        # when the store changes; None when the list shows a place.
+        self._search: tuple[str, list[int] | None] | None = None
 
     @property
     def current_folder_id(self) -> int | None:
@@ -223,12 +231,21 @@ class MainScreen(Screen[None]):
 
     @on(StoreUpdated)
     def _store_updated(self, message: StoreUpdated) -> None:
+        # A change the user did not make never ends a search nor moves the highlight: the list
+        # is read again with the cursor kept on the same message (see MessageList._replace).
         self._run_waiting_actions()
         self._load_folders()
+        messages = self.query_one(MessageList)
         if self.current_place is None and self.folder_ids:
             self.show_place(self.unified_inbox or (self.folder_ids[0],))
+        elif self._search is not None and messages.place is None:
+            query, scope = self._search
+            ids = store_search.search(self.conn, query, folder_ids=scope)
+            messages.update_from_store(ids)
+            self._describe_search(query, len(ids))
         elif self.current_place and set(self.current_place) & set(message.folder_ids):
-            self.show_place(self.current_place)
+            messages.update_from_store()
+            self._describe_place()
 
     @on(AccountStatus)
     def _account_status(self, message: AccountStatus) -> None:
@@ -255,6 +272,7 @@ class MainScreen(Screen[None]):
         """Show one folder's messages, or the unified inbox's (same place again: keep the
         cursor)."""
         self.current_place = place
+        self._search = None
         messages = self.query_one(MessageList)
         messages.load(place)
         self._describe_place()
@@ -289,6 +307,14 @@ class MainScreen(Screen[None]):
             self._show_timer.stop()
         self._show_timer = self.set_timer(SHOW_DELAY, lambda: self.show_message(event.message_id))
 
+    @on(MessageList.Displaced)
+    def _list_displaced(self, event: MessageList.Displaced) -> None:
+        if self._show_timer is not None:
+            self._show_timer.stop()
+        self.query_one("#view-headers", Static).update("")
+        self.query_one("#view-body", Static).update(Text(DISPLACED, style="italic"))
+        self.notify(DISPLACED, severity="warning", markup=False)
+
     @on(MessageList.Selected)
     def _message_selected(self, event: MessageList.Selected) -> None:
         self.show_message(event.message_id)
@@ -301,7 +327,11 @@ class MainScreen(Screen[None]):
     # --- actions on messages: intents written to the store, replayed to the server by the app
 
     def _current_row(self) -> read.MessageRow | None:
-        message_id = self.query_one(MessageList).current_message_id
+        messages = self.query_one(MessageList)
+        if messages.displaced:  # nothing is highlighted: no key acts on a message unseen
+            self.notify(DISPLACED, severity="warning", markup=False)
+            return None
+        message_id = messages.current_message_id
         return None if message_id is None else read.row(self.conn, message_id)
 
     def _act(
@@ -318,7 +348,7 @@ class MainScreen(Screen[None]):
             if messages.place is not None:
                 messages.reload()
             else:
-                messages.show_ids([i for i in messages.ids if i != row.id])
+                messages.remove_ids({row.id})
         else:
             messages.forget_rows()
         self._load_folders()
@@ -413,8 +443,12 @@ class MainScreen(Screen[None]):
         scope = None if self._search_everywhere else list(self.current_place)
         ids = store_search.search(self.conn, query, folder_ids=scope)
         messages.show_ids(ids)
+        self._search = (query, scope)
+        self._describe_search(query, len(ids))
+
+    def _describe_search(self, query: str, found: int) -> None:
         self.sub_title = (
-            f"{self._search_scope}: {len(ids)} found for {sanitize_line(query)!r} (escape: back)"
+            f"{self._search_scope}: {found} found for {sanitize_line(query)!r} (escape: back)"
         )
 
     def action_back(self) -> None:
@@ -807,4 +841,6 @@ class MainScreen(Screen[None]):
                 assert raw is not None
                 rendered = render_message(parse_message(raw), raw)
             body.update(body_text(rendered, colours))
-        self.query_one("#view", VerticalScroll).scroll_home(animate=False)
+        if message_id != self._shown_id:  # the same one again (a store update): stay put
+            self.query_one("#view", VerticalScroll).scroll_home(animate=False)
+        self._shown_id = message_id
