@@ -38,6 +38,7 @@ from tuimail.model import FLAGGED, SEEN, Draft, FolderRole
 from tuimail.store import drafts as store_drafts
 from tuimail.store import ops, outbox, read
 from tuimail.store import search as store_search
+from tuimail.store import undo as store_undo
 from tuimail.store.drafts import ServerCopy
 from tuimail.ui.format import addresses_text, body_text
 from tuimail.ui.messages import (
@@ -92,6 +93,7 @@ class MainScreen(Screen[None]):
         Binding("N", "toggle_read", "Mark read / unread", show=False, id="toggle-read"),
         Binding("F", "toggle_flag", "Flag / unflag", show=False, id="toggle-flag"),
         Binding("d", "delete", "Delete (move to Trash)", show=False, id="delete"),
+        Binding("u", "undo", "Undo the last delete, move, flag or read", show=False, id="undo"),
         Binding("s", "transfer(True)", "Move to a folder", show=False, id="move"),
         Binding("C", "transfer(False)", "Copy to a folder", show=False, id="copy"),
         Binding("c", "compose", "Compose", id="compose"),
@@ -132,6 +134,9 @@ class MainScreen(Screen[None]):
         # The search shown (its text and the folders it searched; None: all mail), run again
         # when the store changes; None when the list shows a place.
         self._search: tuple[str, list[int] | None] | None = None
+        # The last action `u` can undo, with the subject of its message for the notice (a text
+        # when the last action cannot be undone: a delete for good, a copy).
+        self._last_done: tuple[store_undo.Done, str] | str | None = None
 
     @property
     def current_folder_id(self) -> int | None:
@@ -239,10 +244,7 @@ class MainScreen(Screen[None]):
         if self.current_place is None and self.folder_ids:
             self.show_place(self.unified_inbox or (self.folder_ids[0],))
         elif self._search is not None and messages.place is None:
-            query, scope = self._search
-            ids = store_search.search(self.conn, query, folder_ids=scope)
-            messages.update_from_store(ids)
-            self._describe_search(query, len(ids))
+            self._run_search_again()
         elif self.current_place and set(self.current_place) & set(message.folder_ids):
             messages.update_from_store()
             self._describe_place()
@@ -320,7 +322,7 @@ class MainScreen(Screen[None]):
         self.show_message(event.message_id)
         row = read.row(self.conn, event.message_id)
         if row is not None and SEEN not in row.flags:
-            self._act(ops.OpKind.SEEN, row)
+            self._act(ops.OpKind.SEEN, row, undoable=False)
         self._show_view()
         self.query_one("#view", VerticalScroll).focus()
 
@@ -341,8 +343,18 @@ class MainScreen(Screen[None]):
         *,
         flag: str | None = None,
         to_folder_id: int | None = None,
+        undoable: bool = True,
     ) -> None:
-        ops.enqueue(self.conn, kind, [row.id], flag=flag, to_folder_id=to_folder_id)
+        """Do an action on a message (see `store.undo.act`); `undoable`: `u` may take it back
+        (opening a message marks it read, which `u` leaves alone)."""
+        done = store_undo.act(self.conn, kind, [row.id], flag=flag, to_folder_id=to_folder_id)
+        if undoable:
+            subject = sanitize_line(row.envelope.subject)[:60] or "(no subject)"
+            if done is not None:
+                self._last_done = (done, subject)
+            else:
+                what = "A delete for good" if kind is ops.OpKind.DELETE else "A copy"
+                self._last_done = f"{what} cannot be undone."
         messages = self.query_one(MessageList)
         if kind is ops.OpKind.MOVE or kind is ops.OpKind.DELETE:
             if messages.place is not None:
@@ -376,10 +388,58 @@ class MainScreen(Screen[None]):
         )
         if trash is not None and trash.id != row.folder_id:
             self._act(ops.OpKind.MOVE, row, to_folder_id=trash.id)
-            self.notify("Moved to Trash.", markup=False)
+            self.notify("Moved to Trash (u: undo).", markup=False)
+            return
+        # For good: nothing can bring it back, so ask first (No is the default).
+        subject = sanitize_line(row.envelope.subject)[:60] or "(no subject)"
+        reason = "It is in the Trash." if trash is not None else "This account has no Trash."
+
+        def answered(yes: bool | None) -> None:
+            if yes and read.row(self.conn, row.id) is not None:
+                self._act(ops.OpKind.DELETE, row)
+                self.notify("Deleted for good.", markup=False)
+
+        self.app.push_screen(
+            Confirm(f"Delete “{subject}” for good? {reason} It cannot be undone.", default=False),
+            answered,
+        )
+
+    def action_undo(self) -> None:
+        """Undo the last delete, move, flag or read/unread (see `store.undo`)."""
+        if self._last_done is None or isinstance(self._last_done, str):
+            self.notify(self._last_done or "Nothing to undo.", markup=False)
+            return
+        done, subject = self._last_done
+        self._last_done = None
+        result = store_undo.undo(self.conn, done, getattr(self.app, "data_dir", None))
+        if not result.message_ids:
+            self.notify(
+                f"Not undone: “{subject}” is no longer where the action left it.",
+                severity="warning",
+                markup=False,
+            )
+            return
+        messages = self.query_one(MessageList)
+        if messages.place is not None:
+            messages.reload()
         else:
-            self._act(ops.OpKind.DELETE, row)
-            self.notify("Deleted.", markup=False)
+            self._run_search_again()
+        messages.select_id(result.message_ids[0])
+        self._load_folders()
+        if not result.cancelled:
+            self.post_message(IntentQueued(done.account_id))
+        self.notify(f"Undone: “{subject}” {self._undone_text(done)}.", markup=False)
+
+    def _undone_text(self, done: store_undo.Done) -> str:
+        if done.kind is ops.OpKind.MOVE:
+            folder = read.folder(self.conn, done.from_folder_id)
+            return f"is back in {sanitize_line(folder.name) if folder else 'its folder'}"
+        return {
+            ops.OpKind.FLAG: "is not flagged",
+            ops.OpKind.UNFLAG: "is flagged again",
+            ops.OpKind.SEEN: "is unread again",
+            ops.OpKind.UNSEEN: "is read again",
+        }.get(done.kind, "is as it was")
 
     def action_transfer(self, move: bool) -> None:
         """Move or copy the message to a folder of its account, chosen from a list."""
@@ -444,6 +504,15 @@ class MainScreen(Screen[None]):
         ids = store_search.search(self.conn, query, folder_ids=scope)
         messages.show_ids(ids)
         self._search = (query, scope)
+        self._describe_search(query, len(ids))
+
+    def _run_search_again(self) -> None:
+        """The search shown, run again on the store as it is now (the cursor stays put)."""
+        if self._search is None:
+            return
+        query, scope = self._search
+        ids = store_search.search(self.conn, query, folder_ids=scope)
+        self.query_one(MessageList).update_from_store(ids)
         self._describe_search(query, len(ids))
 
     def _describe_search(self, query: str, found: int) -> None:

@@ -283,6 +283,13 @@ class MessageList(ScrollView, can_focus=True):
         elif ids is not None:
             self._replace(lambda: list(ids), background=True)
 
+    def select_id(self, message_id: int) -> None:
+        """Put the cursor on a message (when listed): the user asked for it (undo)."""
+        if message_id in self.ids:
+            self.displaced = False
+            self._strips.clear()
+            self.cursor = self.ids.index(message_id)
+
     def show_ids(self, ids: list[int]) -> None:
         """Show an arbitrary list of messages (search results), in the order given."""
         self.place = None
