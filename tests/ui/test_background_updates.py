@@ -12,8 +12,8 @@ from textual.widgets import Input
 
 from tuimail.app import TuimailApp
 from tuimail.demo import build_demo_store, demo_config
-from tuimail.model import FLAGGED
-from tuimail.store import ops, read
+from tuimail.model import FLAGGED, FolderRole, Protocol
+from tuimail.store import ops, read, write
 from tuimail.store.db import open_store
 from tuimail.store.ingest import store_message
 from tuimail.sync.events import StoreChanged
@@ -224,3 +224,37 @@ async def test_the_user_own_delete_in_a_search_goes_to_the_next_result(tmp_path:
         await pilot.pause()
         assert messages.place is None and len(messages.ids) == 2
         assert not messages.displaced and messages.current_message_id == following
+
+
+async def test_new_mail_in_another_account_keeps_the_unified_inbox_cursor(
+    tmp_path: Path,
+) -> None:
+    build_demo_store(tmp_path, now=NOW)
+    conn = open_store(tmp_path)
+    try:
+        account = write.ensure_account(conn, "work", Protocol.IMAP)
+        work_inbox = write.upsert_folder(conn, account, "INBOX", role=FolderRole.INBOX)
+        write.update_folder_state(conn, work_inbox, uidvalidity=5)
+        store_message(conn, work_inbox, raw=_message("Work 1", 20), uid=1)
+    finally:
+        conn.close()
+    app = TuimailApp(demo_config(), tmp_path, clock=lambda: NOW, start_workers=False)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.pause()
+        screen = app.screen
+        messages = screen.query_one(MessageList)
+        assert screen.current_place == screen.unified_inbox and len(screen.unified_inbox) == 2
+        await pilot.press(*"j" * 3)
+        chosen = messages.current_message_id
+        line = messages.cursor - round(messages.scroll_offset.y)
+
+        def work_mail(conn, _inbox) -> None:
+            store_message(conn, work_inbox, raw=_message("Work 2", 22), uid=2)
+            app.emit(StoreChanged("work", (work_inbox,), read.revision(conn)))
+
+        _engine(app, tmp_path, work_mail)
+        await _settle(pilot)
+        assert screen.current_place == screen.unified_inbox
+        assert "Work 2" in {r.envelope.subject for r in read.rows(app.conn, messages.ids[:5])}
+        assert messages.current_message_id == chosen
+        assert messages.cursor - round(messages.scroll_offset.y) == line

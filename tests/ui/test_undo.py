@@ -176,3 +176,25 @@ async def test_undo_on_an_imap_account_before_and_after_the_replay(tmp_path: Pat
         assert [q.kind for q in queued] == [ops.OpKind.MOVE, ops.OpKind.MOVE]
         assert queued[1].folder_id == trash and queued[1].targets[0].uid is None
         assert read.row(app.conn, chosen).folder_id == inbox
+
+
+async def test_a_pop3_account_without_trash_asks_before_deleting(tmp_path: Path) -> None:
+    conn = open_store(tmp_path)
+    try:
+        account = write.ensure_account(conn, "home", Protocol.POP3)
+        inbox = write.upsert_folder(conn, account, "INBOX", role=FolderRole.INBOX)
+        raw = b"From: a@example.org\r\nSubject: Keep me\r\nMessage-ID: <k@x.org>\r\n\r\nHi.\r\n"
+        chosen = store_message(conn, inbox, raw=raw, uidl="k1")
+    finally:
+        conn.close()
+    app = TuimailApp(Config(), tmp_path, clock=lambda: NOW, start_workers=False)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.pause()
+        assert app.screen.query_one(MessageList).current_message_id == chosen
+        await pilot.press("d")
+        await pilot.pause()
+        assert isinstance(app.screen, Confirm)
+        assert "no Trash" in str(app.screen.query_one(Static).render())
+        await pilot.press("escape")
+        await pilot.pause()
+        assert read.row(app.conn, chosen) is not None
