@@ -155,6 +155,7 @@ async def test_mail_delivered_during_a_search_keeps_it_and_the_cursor(
         assert messages.place is None, "the search ended"
         assert messages.current_message_id == chosen
         subject = read.row(app.conn, chosen).envelope.subject
-        await pilot.press("F")
-        assert FLAGGED in read.row(app.conn, chosen).flags
         assert subject != "app test 4"
+        await pilot.press("F", "d")  # both act on the message the user highlighted
+        row = read.row(app.conn, chosen)
+        assert FLAGGED in row.flags and read.folder(app.conn, row.folder_id).name == "Trash"
