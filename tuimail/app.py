@@ -14,9 +14,9 @@ from collections.abc import Callable, Hashable
 from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from textual import on
+from textual import events, on
 from textual.app import App
 from textual.binding import Binding
 from textual.message import Message
@@ -168,6 +168,9 @@ class TuimailApp(App[int]):
         self._news_gate = NewsGate(config.notify.min_interval)
         self._desktop = choose_desktop(config.notify.desktop)
         self._desktop_failed = False
+        # Set once quitting starts: keys typed after the quit key (in the same burst, already
+        # queued behind it) must not act on a message the user is leaving.
+        self._quitting = False
 
     def _register_themes(self) -> None:
         user_dir = config_location().path.parent / "themes"
@@ -225,6 +228,26 @@ class TuimailApp(App[int]):
         conn = getattr(self, "conn", None)
         if conn is not None:
             conn.close()
+
+    # --- quitting: from the quit key on, no key or click reaches an action -------------------
+
+    def exit(self, *args: Any, **kwargs: Any) -> None:
+        """Start quitting; what the user types from now on is dropped."""
+        self._quitting = True
+        super().exit(*args, **kwargs)
+
+    async def on_event(self, event: events.Event) -> None:
+        # Input not yet handed to a widget is dropped here; what was already handed on (typed
+        # in the same burst as the quit key) is stopped in run_action below.
+        if self._quitting and isinstance(event, events.InputEvent | events.Paste):
+            return
+        await super().on_event(event)
+
+    async def run_action(self, *args: Any, **kwargs: Any) -> bool:
+        """Every key binding and action link runs through here: nothing runs once quitting."""
+        if self._quitting:
+            return True
+        return await super().run_action(*args, **kwargs)
 
     # --- offline: nothing connects; intents wait in the store for the next online run --------
 

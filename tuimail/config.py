@@ -461,7 +461,7 @@ TOP_KEYS = ("ui", "accounts", "keys", "compose", "notify")
 KEY_ACTIONS: tuple[str, ...] = (
     # main screen
     "quit", "next-pane", "back", "search", "search-all", "help", "toggle-read", "toggle-flag",
-    "delete", "move", "copy", "compose", "reply", "reply-all", "forward", "outbox", "sort",
+    "delete", "undo", "move", "copy", "compose", "reply", "reply-all", "forward", "outbox", "sort",
     "health", "get-mail", "save-attachments", "open-attachment", "add-account",
     # main screen: panes
     "folders-pane", "view-pane", "folders-narrower", "folders-wider", "view-smaller",

@@ -129,6 +129,7 @@ async def test_help_lists_the_keys(tmp_path: Path) -> None:
         assert keys["/"] == "Search this folder"
         assert keys["?"] == "Keys"
         assert "Flag / unflag" in keys.values()
+        assert keys["u"] == "Undo the last delete, move, flag or read"
         assert "j" in " ".join(keys)  # the list's own keys are there too
         await pilot.press("escape")
         await pilot.pause()

@@ -195,7 +195,7 @@ async def test_read_search_flag_move_delete_queue_ops(
         assert kinds == [ops.OpKind.SEEN, ops.OpKind.FLAG, ops.OpKind.MOVE]
         assert "3 pending" in _status(app)
 
-        # In the Trash, delete is for good: one more op, and the Trash is empty.
+        # In the Trash, delete is for good (after a yes): one more op, and the Trash is empty.
         folders = app.screen.query_one("#folders")
         folders.focus()
         labels = [str(folders.get_option_at_index(i).prompt) for i in range(folders.option_count)]
@@ -204,6 +204,8 @@ async def test_read_search_flag_move_delete_queue_ops(
         messages.focus()
         assert messages.ids == [first]
         await pilot.press("d")
+        await pilot.pause()
+        await pilot.press("y")
         await pilot.pause()
         assert messages.ids == []
         assert [op.kind for op in ops.pending(app.conn, account)][-1] is ops.OpKind.DELETE

@@ -7,7 +7,8 @@ from pathlib import Path
 
 from tuimail.app import TuimailApp
 from tuimail.demo import build_demo_store, demo_config
-from tuimail.store import read
+from tuimail.model import FLAGGED
+from tuimail.store import ops, read
 from tuimail.store.db import open_store
 from tuimail.ui.widgets.message_list import MessageList
 
@@ -55,3 +56,39 @@ async def test_threads_open_and_close_in_place(tmp_path: Path) -> None:
         assert messages.current_message_id == head.message_id
         await pilot.press("t")
         assert len(messages.ids) == flat
+
+
+async def test_closed_conversation_shows_unread_and_flagged_mail_inside(tmp_path: Path) -> None:
+    build_demo_store(tmp_path, now=NOW)
+    conn = open_store(tmp_path)
+    try:
+        inbox = next(f for f in read.folders(conn) if f.name == "INBOX")
+        big = max(read.thread_heads(conn, [inbox.id]), key=lambda h: h.count)
+        members = read.thread_members(conn, big.thread_id, [inbox.id])
+        # Everything read and unflagged, but for one older message: unread and flagged.
+        ops.enqueue(conn, ops.OpKind.SEEN, members)
+        ops.enqueue(conn, ops.OpKind.UNFLAG, members, flag=FLAGGED)
+        ops.enqueue(conn, ops.OpKind.UNSEEN, [members[0]])
+        ops.enqueue(conn, ops.OpKind.FLAG, [members[0]], flag=FLAGGED)
+    finally:
+        conn.close()
+    app = TuimailApp(demo_config(), tmp_path, clock=lambda: NOW, start_workers=False)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.pause()
+        messages = app.screen.query_one(MessageList)
+        await pilot.press("t")
+        index = messages.ids.index(big.message_id)
+        messages.cursor = index
+        await pilot.pause()
+        line = messages.render_line(index - round(messages.scroll_offset.y))
+        assert line.text.startswith("●★"), line.text
+        assert any(seg.style is not None and seg.style.bold for seg in line if seg.text.strip())
+        # Reading and unflagging the older message (inside the open conversation) clears both
+        # marks of the line once the conversation is closed again.
+        await pilot.press("z")
+        messages.cursor = messages.ids.index(members[0])
+        await pilot.press("N", "F", "z")
+        index = messages.ids.index(big.message_id)
+        line = messages.render_line(index - round(messages.scroll_offset.y))
+        assert line.text.startswith("  "), line.text
+        assert not any(seg.style is not None and seg.style.bold for seg in line if seg.text.strip())

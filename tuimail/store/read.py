@@ -247,7 +247,8 @@ class ThreadHead:
     message_id: int  # its newest message in the folders asked about
     thread_id: int
     count: int  # its messages in those folders
-    unread: int
+    unread: int  # of those, how many are unread
+    flagged: int  # and how many are flagged
 
 
 def thread_heads(conn: sqlite3.Connection, folder_ids: Sequence[int]) -> list[ThreadHead]:
@@ -256,12 +257,14 @@ def thread_heads(conn: sqlite3.Connection, folder_ids: Sequence[int]) -> list[Th
     if not ids:
         return []
     # SQLite gives the bare `id` of the row that holds MAX(sort_date): the newest message.
+    # Unread and flagged count over the whole conversation: a closed one must not hide them.
     sql = (
-        "SELECT id, thread_id, COUNT(*), SUM(seen = 0), MAX(sort_date) AS newest"  # noqa: S608
+        "SELECT id, thread_id, COUNT(*), SUM(seen = 0),"  # noqa: S608
+        r" SUM(instr(' ' || flags || ' ', ' \Flagged ') > 0), MAX(sort_date) AS newest"
         f" FROM messages WHERE folder_id IN ({','.join('?' * len(ids))})"
         " GROUP BY thread_id ORDER BY newest DESC, id DESC"
     )
-    return [ThreadHead(r[0], r[1], r[2], r[3] or 0) for r in conn.execute(sql, ids)]
+    return [ThreadHead(r[0], r[1], r[2], r[3] or 0, r[4] or 0) for r in conn.execute(sql, ids)]
 
 
 def thread_members(

@@ -38,6 +38,7 @@ from tuimail.model import FLAGGED, SEEN, Draft, FolderRole
 from tuimail.store import drafts as store_drafts
 from tuimail.store import ops, outbox, read
 from tuimail.store import search as store_search
+from tuimail.store import undo as store_undo
 from tuimail.store.drafts import ServerCopy
 from tuimail.ui.format import addresses_text, body_text
 from tuimail.ui.messages import (
@@ -73,6 +74,10 @@ WAITING_STATES = (
     outbox.OutboxState.UNKNOWN,
 )
 SHOW_DELAY = 0.06  # seconds the cursor rests before the message view follows it
+DISPLACED = (
+    "The highlighted message was moved or deleted elsewhere, or its conversation got new mail:"
+    " no message is highlighted now. Move the cursor (j/k) to pick one."
+)
 
 
 class MainScreen(Screen[None]):
@@ -88,6 +93,7 @@ class MainScreen(Screen[None]):
         Binding("N", "toggle_read", "Mark read / unread", show=False, id="toggle-read"),
         Binding("F", "toggle_flag", "Flag / unflag", show=False, id="toggle-flag"),
         Binding("d", "delete", "Delete (move to Trash)", show=False, id="delete"),
+        Binding("u", "undo", "Undo the last delete, move, flag or read", show=False, id="undo"),
         Binding("s", "transfer(True)", "Move to a folder", show=False, id="move"),
         Binding("C", "transfer(False)", "Copy to a folder", show=False, id="copy"),
         Binding("c", "compose", "Compose", id="compose"),
@@ -121,9 +127,16 @@ class MainScreen(Screen[None]):
         self._waiting_for_body: dict[int, Callable[[bytes], None]] = {}
         self._status_before: dict[int, tuple[str, tuple[AccountState, str] | None]] = {}
         self._show_timer: Timer | None = None
+        self._shown_id: int | None = None  # the message in the view
         self.panes = PaneLayout()  # for the running app only; [ui] gives the initial sizes
         self._search_scope = ""
         self._search_everywhere = False
+        # The search shown (its text and the folders it searched; None: all mail), run again
+        # when the store changes; None when the list shows a place.
+        self._search: tuple[str, list[int] | None] | None = None
+        # The last action `u` can undo, with the subject of its message for the notice (a text
+        # when the last action cannot be undone: a delete for good, a copy).
+        self._last_done: tuple[store_undo.Done, str] | str | None = None
 
     @property
     def current_folder_id(self) -> int | None:
@@ -223,12 +236,18 @@ class MainScreen(Screen[None]):
 
     @on(StoreUpdated)
     def _store_updated(self, message: StoreUpdated) -> None:
+        # A change the user did not make never ends a search nor moves the highlight: the list
+        # is read again with the cursor kept on the same message (see MessageList._replace).
         self._run_waiting_actions()
         self._load_folders()
+        messages = self.query_one(MessageList)
         if self.current_place is None and self.folder_ids:
             self.show_place(self.unified_inbox or (self.folder_ids[0],))
+        elif self._search is not None and messages.place is None:
+            self._run_search_again()
         elif self.current_place and set(self.current_place) & set(message.folder_ids):
-            self.show_place(self.current_place)
+            messages.update_from_store()
+            self._describe_place()
 
     @on(AccountStatus)
     def _account_status(self, message: AccountStatus) -> None:
@@ -255,6 +274,7 @@ class MainScreen(Screen[None]):
         """Show one folder's messages, or the unified inbox's (same place again: keep the
         cursor)."""
         self.current_place = place
+        self._search = None
         messages = self.query_one(MessageList)
         messages.load(place)
         self._describe_place()
@@ -289,19 +309,31 @@ class MainScreen(Screen[None]):
             self._show_timer.stop()
         self._show_timer = self.set_timer(SHOW_DELAY, lambda: self.show_message(event.message_id))
 
+    @on(MessageList.Displaced)
+    def _list_displaced(self, event: MessageList.Displaced) -> None:
+        if self._show_timer is not None:
+            self._show_timer.stop()
+        self.query_one("#view-headers", Static).update("")
+        self.query_one("#view-body", Static).update(Text(DISPLACED, style="italic"))
+        self.notify(DISPLACED, severity="warning", markup=False)
+
     @on(MessageList.Selected)
     def _message_selected(self, event: MessageList.Selected) -> None:
         self.show_message(event.message_id)
         row = read.row(self.conn, event.message_id)
         if row is not None and SEEN not in row.flags:
-            self._act(ops.OpKind.SEEN, row)
+            self._act(ops.OpKind.SEEN, row, undoable=False)
         self._show_view()
         self.query_one("#view", VerticalScroll).focus()
 
     # --- actions on messages: intents written to the store, replayed to the server by the app
 
     def _current_row(self) -> read.MessageRow | None:
-        message_id = self.query_one(MessageList).current_message_id
+        messages = self.query_one(MessageList)
+        if messages.displaced:  # nothing is highlighted: no key acts on a message unseen
+            self.notify(DISPLACED, severity="warning", markup=False)
+            return None
+        message_id = messages.current_message_id
         return None if message_id is None else read.row(self.conn, message_id)
 
     def _act(
@@ -311,14 +343,24 @@ class MainScreen(Screen[None]):
         *,
         flag: str | None = None,
         to_folder_id: int | None = None,
+        undoable: bool = True,
     ) -> None:
-        ops.enqueue(self.conn, kind, [row.id], flag=flag, to_folder_id=to_folder_id)
+        """Do an action on a message (see `store.undo.act`); `undoable`: `u` may take it back
+        (opening a message marks it read, which `u` leaves alone)."""
+        done = store_undo.act(self.conn, kind, [row.id], flag=flag, to_folder_id=to_folder_id)
+        if undoable:
+            subject = sanitize_line(row.envelope.subject)[:60] or "(no subject)"
+            if done is not None:
+                self._last_done = (done, subject)
+            else:
+                what = "A delete for good" if kind is ops.OpKind.DELETE else "A copy"
+                self._last_done = f"{what} cannot be undone."
         messages = self.query_one(MessageList)
         if kind is ops.OpKind.MOVE or kind is ops.OpKind.DELETE:
             if messages.place is not None:
                 messages.reload()
             else:
-                messages.show_ids([i for i in messages.ids if i != row.id])
+                messages.remove_ids({row.id})
         else:
             messages.forget_rows()
         self._load_folders()
@@ -346,10 +388,58 @@ class MainScreen(Screen[None]):
         )
         if trash is not None and trash.id != row.folder_id:
             self._act(ops.OpKind.MOVE, row, to_folder_id=trash.id)
-            self.notify("Moved to Trash.", markup=False)
+            self.notify("Moved to Trash (u: undo).", markup=False)
+            return
+        # For good: nothing can bring it back, so ask first (No is the default).
+        subject = sanitize_line(row.envelope.subject)[:60] or "(no subject)"
+        reason = "It is in the Trash." if trash is not None else "This account has no Trash."
+
+        def answered(yes: bool | None) -> None:
+            if yes and read.row(self.conn, row.id) is not None:
+                self._act(ops.OpKind.DELETE, row)
+                self.notify("Deleted for good.", markup=False)
+
+        self.app.push_screen(
+            Confirm(f"Delete “{subject}” for good? {reason} It cannot be undone.", default=False),
+            answered,
+        )
+
+    def action_undo(self) -> None:
+        """Undo the last delete, move, flag or read/unread (see `store.undo`)."""
+        if self._last_done is None or isinstance(self._last_done, str):
+            self.notify(self._last_done or "Nothing to undo.", markup=False)
+            return
+        done, subject = self._last_done
+        self._last_done = None
+        result = store_undo.undo(self.conn, done, getattr(self.app, "data_dir", None))
+        if not result.message_ids:
+            self.notify(
+                f"Not undone: “{subject}” is no longer where the action left it.",
+                severity="warning",
+                markup=False,
+            )
+            return
+        messages = self.query_one(MessageList)
+        if messages.place is not None:
+            messages.reload()
         else:
-            self._act(ops.OpKind.DELETE, row)
-            self.notify("Deleted.", markup=False)
+            self._run_search_again()
+        messages.select_id(result.message_ids[0])
+        self._load_folders()
+        if not result.cancelled:
+            self.post_message(IntentQueued(done.account_id))
+        self.notify(f"Undone: “{subject}” {self._undone_text(done)}.", markup=False)
+
+    def _undone_text(self, done: store_undo.Done) -> str:
+        if done.kind is ops.OpKind.MOVE:
+            folder = read.folder(self.conn, done.from_folder_id)
+            return f"is back in {sanitize_line(folder.name) if folder else 'its folder'}"
+        return {
+            ops.OpKind.FLAG: "is not flagged",
+            ops.OpKind.UNFLAG: "is flagged again",
+            ops.OpKind.SEEN: "is unread again",
+            ops.OpKind.UNSEEN: "is read again",
+        }.get(done.kind, "is as it was")
 
     def action_transfer(self, move: bool) -> None:
         """Move or copy the message to a folder of its account, chosen from a list."""
@@ -413,8 +503,21 @@ class MainScreen(Screen[None]):
         scope = None if self._search_everywhere else list(self.current_place)
         ids = store_search.search(self.conn, query, folder_ids=scope)
         messages.show_ids(ids)
+        self._search = (query, scope)
+        self._describe_search(query, len(ids))
+
+    def _run_search_again(self) -> None:
+        """The search shown, run again on the store as it is now (the cursor stays put)."""
+        if self._search is None:
+            return
+        query, scope = self._search
+        ids = store_search.search(self.conn, query, folder_ids=scope)
+        self.query_one(MessageList).update_from_store(ids)
+        self._describe_search(query, len(ids))
+
+    def _describe_search(self, query: str, found: int) -> None:
         self.sub_title = (
-            f"{self._search_scope}: {len(ids)} found for {sanitize_line(query)!r} (escape: back)"
+            f"{self._search_scope}: {found} found for {sanitize_line(query)!r} (escape: back)"
         )
 
     def action_back(self) -> None:
@@ -807,4 +910,6 @@ class MainScreen(Screen[None]):
                 assert raw is not None
                 rendered = render_message(parse_message(raw), raw)
             body.update(body_text(rendered, colours))
-        self.query_one("#view", VerticalScroll).scroll_home(animate=False)
+        if message_id != self._shown_id:  # the same one again (a store update): stay put
+            self.query_one("#view", VerticalScroll).scroll_home(animate=False)
+        self._shown_id = message_id

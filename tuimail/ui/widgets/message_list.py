@@ -111,6 +111,10 @@ class MessageList(ScrollView, can_focus=True):
             super().__init__()
             self.message_id = message_id
 
+    class Displaced(Message):
+        """The highlighted message left the list, or its line now stands for another message,
+        through a change the user did not make: nothing is highlighted until the cursor moves."""
+
     class Selected(Message):
         """The user opened the message under the cursor (enter)."""
 
@@ -129,6 +133,8 @@ class MessageList(ScrollView, can_focus=True):
         self.conn = conn
         self.clock = clock
         self.ids: list[int] = []
+        # Nothing highlighted (the message under the cursor went away in the background).
+        self.displaced = False
         # The folders shown (None: a search result list) and their order.
         self.place: tuple[int, ...] | None = None
         self.order = read.SortOrder.DATE
@@ -144,26 +150,74 @@ class MessageList(ScrollView, can_focus=True):
 
     def load(self, place: tuple[int, ...], order: read.SortOrder | None = None) -> None:
         """Show the messages of the folders in `place` (one folder, or every inbox for the
-        unified inbox), in `order` (default: the current one). Showing the same place again keeps
-        the cursor on the same message: new mail above it must not move the user's place."""
-        keep = self.current_message_id if place == self.place else None
-        self.place = place
+        unified inbox), in `order` (default: the current one). Another place opens at its top;
+        the same place again (another order) keeps the cursor on the same message."""
         if order is not None:
             self.order = order
+        if place == self.place:
+            self._replace(lambda: self._ordered_ids(place), background=False)
+            return
+        self.place = place
         self.ids = self._ordered_ids(place)
+        self._start_over()
+
+    def _start_over(self) -> None:
+        """A new list: the cursor on its first line, scrolled to the top."""
+        self.displaced = False
         self._rows.clear()
         self._strips.clear()
         self.virtual_size = Size(self.size.width, len(self.ids))
-        index = 0
-        if keep is not None:
-            try:
-                index = self.ids.index(keep)
-            except ValueError:
-                index = min(self.cursor, max(len(self.ids) - 1, 0))
-        if keep is None:
-            self.scroll_to(y=0, animate=False)
+        self.scroll_to(y=0, animate=False)
+        self.cursor = 0
+        self.refresh()
+
+    def _replace(self, read_ids: Callable[[], list[int]], *, background: bool) -> None:
+        """Show the ids `read_ids` returns instead of the current ones, keeping the user's place.
+
+        The cursor stays on the same message, and that message on the same screen line: rows
+        added or removed above it do not move what the user looks at. When that message is no
+        longer listed: after the user's own delete or move the cursor goes to the message that
+        took its place (as they expect); after a change the user did not make (`background`:
+        new mail, another client, the server) the list is *displaced*: nothing is highlighted
+        and no key acts on a message until the user moves the cursor, so a key pressed at that
+        moment never hits a message the user did not see highlighted. In the threaded view a
+        conversation whose newest message changed is displaced too: its line now stands for a
+        message the user has not seen.
+        """
+        keep = self.current_message_id
+        keep_thread = None
+        if keep is not None and self.threaded:
+            row = self.row_at(self.cursor)
+            keep_thread = row.thread_id if row is not None else None
+        old_index, old_top = self.cursor, round(self.scroll_offset.y)
+        self.ids = read_ids()
+        self._rows.clear()
+        self._strips.clear()
+        self.virtual_size = Size(self.size.width, len(self.ids))
+        displaced = self.displaced
+        if keep is not None and keep in self.ids:
+            index = self.ids.index(keep)
+        else:
+            index = min(old_index, max(len(self.ids) - 1, 0))
+            if keep_thread is not None:
+                index = next(
+                    (
+                        i
+                        for i, message_id in enumerate(self.ids)
+                        if message_id in self._heads
+                        and self._heads[message_id].thread_id == keep_thread
+                    ),
+                    index,
+                )
+            displaced = displaced or (keep is not None and background)
+        displaced = displaced and bool(self.ids)
+        newly_displaced = displaced and not self.displaced
+        self.displaced = displaced
+        self.scroll_to(y=max(0, old_top + index - old_index), animate=False)
         self.cursor = index
         self.refresh()
+        if newly_displaced:
+            self.post_message(self.Displaced())
 
     def _ordered_ids(self, place: tuple[int, ...]) -> list[int]:
         self._heads.clear()
@@ -214,30 +268,55 @@ class MessageList(ScrollView, can_focus=True):
         self.cursor = self.ids.index(head_id)
 
     def reload(self) -> None:
-        """Read the shown place again (after the user or an engine changed it)."""
-        if self.place is not None:
-            self.load(self.place)
+        """Read the shown place again after the user changed it (see `_replace`)."""
+        place = self.place
+        if place is not None:
+            self._replace(lambda: self._ordered_ids(place), background=False)
+
+    def update_from_store(self, ids: list[int] | None = None) -> None:
+        """Read the shown place again after a change the user did not make (new mail, flags
+        from the server); for a search result list, show its new `ids` (the query run again).
+        The cursor stays on the same message, or the list is displaced (see `_replace`)."""
+        place = self.place
+        if place is not None:
+            self._replace(lambda: self._ordered_ids(place), background=True)
+        elif ids is not None:
+            self._replace(lambda: list(ids), background=True)
+
+    def select_id(self, message_id: int) -> None:
+        """Put the cursor on a message (when listed): the user asked for it (undo)."""
+        if message_id in self.ids:
+            self.displaced = False
+            self._strips.clear()
+            self.cursor = self.ids.index(message_id)
 
     def show_ids(self, ids: list[int]) -> None:
         """Show an arbitrary list of messages (search results), in the order given."""
         self.place = None
+        self._heads.clear()
+        self._members.clear()
         self.ids = list(ids)
-        self.forget_rows()
-        self.virtual_size = Size(self.size.width, len(self.ids))
-        self.scroll_to(y=0, animate=False)
-        self.cursor = 0
-        self.refresh()
+        self._start_over()
+
+    def remove_ids(self, removed: set[int]) -> None:
+        """Take messages out of a search result list after the user moved or deleted them (the
+        cursor goes to the message that took the place of the one it was on)."""
+        self._replace(lambda: [i for i in self.ids if i not in removed], background=False)
 
     def forget_rows(self) -> None:
         """Drop cached rows and painted lines (after the user changed messages in the store)."""
+        if self.threaded and self.place is not None:
+            self.reload()  # a conversation's unread and flagged counts changed too
+            return
         self._rows.clear()
         self._strips.clear()
         self.refresh()
 
     @property
     def current_message_id(self) -> int | None:
-        """The id of the message under the cursor, or None for an empty folder."""
-        if 0 <= self.cursor < len(self.ids):
+        """The id of the highlighted message: None for an empty list, and while the list is
+        displaced (nothing is highlighted then, see `_replace`)."""
+        if not self.displaced and 0 <= self.cursor < len(self.ids):
             return self.ids[self.cursor]
         return None
 
@@ -261,7 +340,7 @@ class MessageList(ScrollView, can_focus=True):
         width = self.size.width
         if index >= len(self.ids):
             return Strip.blank(width, self.rich_style)
-        selected = index == self.cursor
+        selected = index == self.cursor and not self.displaced
         key = (index, width, selected)
         strip = self._strips.get_fresh(key)
         if strip is None:
@@ -275,6 +354,13 @@ class MessageList(ScrollView, can_focus=True):
         if row is None:  # deleted since the ids were read; the next StoreUpdated reloads
             return Strip.blank(width, base)
         unread = SEEN not in row.flags
+        flagged = FLAGGED in row.flags
+        head = self._heads.get(row.id)
+        if head is not None and head.thread_id not in self._open:
+            # A closed conversation stands for all its messages: unread or flagged mail inside
+            # it must show on its line.
+            unread = unread or head.unread > 0
+            flagged = flagged or head.flagged > 0
         style = base
         if unread:
             style += self.get_component_rich_style("message-list--unread", partial=True)
@@ -284,11 +370,10 @@ class MessageList(ScrollView, can_focus=True):
         date_style = style + self.get_component_rich_style("message-list--date", partial=True)
         sender_width = max(10, min(28, width // 4))
         subject_width = max(0, width - MARKS_WIDTH - DATE_WIDTH - sender_width - 2)
-        marks = ("●" if unread else " ") + ("★" if FLAGGED in row.flags else " ")
+        marks = ("●" if unread else " ") + ("★" if flagged else " ")
         marks += "@" if row.envelope.has_attachments else " "
         date = short_date(row.envelope.date or row.sort_date, self.clock())
         subject = sanitize_line(row.envelope.subject) or "(no subject)"
-        head = self._heads.get(row.id)
         if head is not None and head.count > 1:
             fold = "▾" if head.thread_id in self._open else "▸"
             subject = f"{fold} {subject} ({head.count})"
@@ -327,35 +412,52 @@ class MessageList(ScrollView, can_focus=True):
         elif new >= top + height:
             self.scroll_to(y=new - height + 1, animate=False)
         self.refresh()
-        self.post_message(self.Highlighted(self.ids[new]))
+        if not self.displaced:
+            self.post_message(self.Highlighted(self.ids[new]))
 
     def _page(self) -> int:
         return max(1, self.scrollable_content_region.height - 1)
 
+    def _settle(self) -> bool:
+        """A cursor key ends a displaced state; True when it did (the cursor's line is then the
+        first one the user picks: the message that took the place of the one that left)."""
+        if not self.displaced:
+            return False
+        self.displaced = False
+        self._strips.clear()
+        return True
+
     def action_cursor_up(self) -> None:
+        self._settle()
         self.cursor -= 1
 
     def action_cursor_down(self) -> None:
-        self.cursor += 1
+        self.cursor += 0 if self._settle() else 1
 
     def action_page_up(self) -> None:
+        self._settle()
         self.scroll_to(y=max(0, round(self.scroll_offset.y) - self._page()), animate=False)
         self.cursor -= self._page()
 
     def action_page_down(self) -> None:
+        self._settle()
         self.scroll_to(y=round(self.scroll_offset.y) + self._page(), animate=False)
         self.cursor += self._page()
 
     def action_first(self) -> None:
+        self._settle()
         self.cursor = 0
 
     def action_last(self) -> None:
+        self._settle()
         self.cursor = len(self.ids) - 1
 
     def action_select(self) -> None:
         message_id = self.current_message_id
         if message_id is not None:
             self.post_message(self.Selected(message_id))
+        elif self.displaced:
+            self.post_message(self.Displaced())
 
 
 def _cell(text: str, width: int, style: Style) -> list[Segment]:
