@@ -217,6 +217,8 @@ class ComposerScreen(Screen[None]):
         self.draft = draft or Draft(from_=sender.address)
         self.attachments: list[str] = list(self.draft.attachments)
         self.attached_messages: list[int] = list(self.draft.attached_messages)
+        # Attachments kept in the store as bytes (a message taken back from the outbox).
+        self.stored_parts: list[int] = list(self.draft.stored_parts)
         self.draft_id = draft_id
         domain = sender.address.email.rpartition("@")[2]
         self.message_id = (message_id or make_message_id(domain)).strip().strip("<>")
@@ -238,6 +240,7 @@ class ComposerScreen(Screen[None]):
             _field_text(draft.bcc),
             draft.subject,
             draft.body,
+            *(f"part:{i}" for i in draft.stored_parts),
             *draft.attachments,
             *(f"message:{i}" for i in draft.attached_messages),
         )
@@ -281,8 +284,10 @@ class ComposerScreen(Screen[None]):
             self.query_one(TextArea).move_cursor((0, 0))
 
     def _show_attachments(self) -> None:
-        shown = [sanitize_line(Path(p).name) for p in self.attachments]
         conn = self.app.conn  # type: ignore[attr-defined]
+        names = drafts.part_names(conn, self.stored_parts)
+        shown = [sanitize_line(name) or "(no name)" for name in names]
+        shown += [sanitize_line(Path(p).name) for p in self.attachments]
         for message_id in self.attached_messages:
             row = read.row(conn, message_id)
             subject = row.envelope.subject if row is not None else "(no longer stored)"
@@ -312,6 +317,7 @@ class ComposerScreen(Screen[None]):
             in_reply_to=self.draft.in_reply_to,
             references=self.draft.references,
             attached_messages=tuple(self.attached_messages),
+            stored_parts=tuple(self.stored_parts),
         )
 
     def _state(self) -> tuple[str, ...]:
@@ -319,6 +325,7 @@ class ComposerScreen(Screen[None]):
         return (
             *fields,
             self.query_one(TextArea).text,
+            *(f"part:{i}" for i in self.stored_parts),
             *self.attachments,
             *(f"message:{i}" for i in self.attached_messages),
         )
@@ -430,8 +437,9 @@ class ComposerScreen(Screen[None]):
         message_id = self.message_id  # a draft keeps its Message-ID when it is sent
         try:
             forwarded = drafts.attached_message_bytes(conn, draft)
+            parts = drafts.stored_part_bodies(conn, draft)
             # Attachments stay in their files: enqueue streams them into the outbox row.
-            message = compose_message(draft, message_id=message_id, messages=forwarded)
+            message = compose_message(draft, message_id=message_id, messages=forwarded, parts=parts)
         except ComposeError as exc:
             self.notify(str(exc), severity="error", markup=False)
             return
@@ -511,6 +519,8 @@ class ComposerScreen(Screen[None]):
     def action_remove_attachment(self) -> None:
         if self.attachments:
             self.attachments.pop()
+        elif self.stored_parts:
+            self.stored_parts.pop()
         elif self.attached_messages:
             self.attached_messages.pop()
         self._show_attachments()
