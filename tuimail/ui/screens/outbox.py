@@ -164,7 +164,7 @@ class OutboxScreen(Screen[None]):
                 outbox.retry(self.conn, item_id)
                 self.app.start_sender_for_account_id(item.account_id)  # type: ignore[attr-defined]
             elif action == "confirm_sent":
-                outbox.confirm_sent(self.conn, item_id)
+                outbox.confirm_sent(self.conn, item_id, "the user confirmed it arrived")
             elif action == "remove":
                 outbox.cancel(self.conn, item_id)
         except StoreError as exc:
