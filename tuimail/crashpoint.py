@@ -43,6 +43,8 @@ KNOWN_CRASHPOINTS: dict[str, str] = {
     "drafts.old_copies_deleted": "a draft's older server copies are deleted; the new one is not"
     " recorded",
     "drafts.discarded_removed": "a discarded draft's server copies are deleted; its row remains",
+    "outbox.taken_back": "an outbox item is deleted inside the undo-send transaction; its draft"
+    " is not written yet (rolled back)",
     "import.appended": "an imported message was appended over IMAP; the import goes on after it",
 }
 

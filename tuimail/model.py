@@ -108,3 +108,15 @@ class Draft:
     # attachments. Ids, not bytes, so a draft stays small and JSON-able; whoever composes it
     # reads the bytes from the store.
     attached_messages: tuple[int, ...] = ()
+    # Attachments kept as bytes in the store (draft_parts), by id: those of a message taken
+    # back from the outbox, which exist nowhere else. Sent again unchanged.
+    stored_parts: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class PartBody:
+    """An attachment given as its bytes (not as a file): its name, type and decoded data."""
+
+    filename: str  # "" when it had none
+    content_type: str  # type/subtype
+    data: bytes

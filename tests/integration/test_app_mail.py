@@ -220,3 +220,100 @@ async def test_setup_checks_the_connection_with_the_typed_password(
         screen.query_one("#check", Button).press()
         await _wait_for(pilot, lambda: str(report.render()) == "IMAP: ok")
     assert not (tmp_path / "config.toml").exists()  # checking saves nothing
+
+
+async def test_a_message_taken_back_is_kept_as_a_draft_and_delivered_when_sent_again(
+    mail_servers: MailServers, tmp_path: Path
+) -> None:
+    """Undo send, then escape: the message is a draft with its attachment (whose file is gone
+    by then); reopened from the Drafts view and sent, it reaches the recipient with the
+    attachment's bytes unchanged."""
+    from email import message_from_bytes, policy
+
+    from textual.widgets import Input, OptionList
+
+    from tuimail.store import drafts
+    from tuimail.ui.screens.composer import ComposerScreen
+    from tuimail.ui.screens.drafts import DraftsScreen
+    from tuimail.ui.screens.main import DRAFTS, MainScreen
+    from tuimail.ui.screens.outbox import OutboxScreen
+    from tuimail.ui.screens.prompt import LinePrompt
+
+    sender = mail_servers.add_user("apptake")
+    bob = mail_servers.add_user("appbob")
+    password = shlex.quote(mail_servers.users[sender])
+    config = parse_config(
+        "[accounts.acct]\n"
+        f'address = "{sender}@{mail_servers.domain}"\n'
+        f"password_command = {json.dumps('printf %s ' + password)}\n"
+        f"ca_file = {json.dumps(str(mail_servers.ca_file))}\n"
+        "[accounts.acct.smtp]\n"
+        f'host = "{mail_servers.host}"\nport = {mail_servers.submission_port}\n'
+        f'security = "starttls"\nusername = "{sender}"\nundo_send_seconds = 8\n'
+        "sent_copy = false\n"
+    )
+    payload = bytes(range(256)) * 1000 + b"\r\n\x00 the end"
+    attachment = tmp_path / "plan.bin"
+    attachment.write_bytes(payload)
+    app = TuimailApp(config, tmp_path / "data")
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.pause()
+        await pilot.press("c")
+        await pilot.pause()
+        assert isinstance(app.screen, ComposerScreen)
+        await pilot.press(*f"{bob}@{mail_servers.domain}", "tab", "tab", "tab")
+        await pilot.press(*"the plan", "tab", *"Here it is.")
+        await pilot.press("ctrl+t")
+        await pilot.pause()
+        assert isinstance(app.screen, LinePrompt)
+        app.screen.query_one(Input).value = str(attachment)
+        await pilot.press("enter")
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        (queued,) = outbox.items(app.conn)
+        attachment.unlink()
+
+        await pilot.press("o")
+        await pilot.pause()
+        assert isinstance(app.screen, OutboxScreen)
+        await pilot.press("e")
+        await pilot.pause()
+        assert isinstance(app.screen, ComposerScreen)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, MainScreen)
+        assert outbox.items(app.conn) == []
+        (kept,) = drafts.live(app.conn)
+        assert kept.message_id == queued.message_id
+        [part] = drafts.stored_part_bodies(app.conn, kept.draft)
+        assert part.filename == "plan.bin" and part.data == payload
+
+        folders = app.screen.query_one("#folders", OptionList)
+        folders.focus()
+        folders.highlighted = folders.get_option_index(DRAFTS)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, DraftsScreen)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, ComposerScreen)
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        await _wait_for(
+            pilot,
+            lambda: [i.state for i in outbox.items(app.conn)] == [outbox.OutboxState.SENT],
+            seconds=90,
+        )
+    uid = await asyncio.to_thread(mail_servers.wait_for_message, bob, queued.message_id, timeout=60)
+    context = mail_servers.client_ssl_context()
+    with imapclient.IMAPClient(
+        mail_servers.host, mail_servers.imaps_port, ssl_context=context, timeout=20
+    ) as client:
+        client.login(bob, mail_servers.users[bob])
+        client.select_folder("INBOX", readonly=True)
+        raw = client.fetch([uid], ["BODY.PEEK[]"])[uid][b"BODY[]"]
+    received = message_from_bytes(raw, policy=policy.default)
+    assert received["Subject"] == "the plan"
+    [got] = received.iter_attachments()
+    assert got.get_filename() == "plan.bin"
+    assert got.get_payload(decode=True) == payload

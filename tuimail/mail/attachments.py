@@ -16,7 +16,7 @@ from email.parser import BytesParser
 
 from tuimail.mail import parse
 from tuimail.mail.sanitize import sanitize_line
-from tuimail.model import AttachmentInfo
+from tuimail.model import AttachmentInfo, PartBody
 
 MAX_NAME_BYTES = 200  # well under the 255 bytes most file systems allow
 # Names that Windows reserves (a file saved here may be copied there): CON, PRN, AUX, NUL, COM1...
@@ -65,18 +65,39 @@ def attachment_payload(raw: bytes, index: int) -> bytes | None:
     if parsed.raw_only or not 0 <= index < len(parsed.attachments):
         return None
     try:
-        msg = BytesParser(policy=parse._parsing_policy()).parsebytes(raw)
-        walker = _PartKeepingWalker()
-        walker.walk(msg, None, "", 0)
-        part = walker.parts[index]
-        if part.get_content_maintype() == "message" or part.is_multipart():
-            inner = part.get_payload()
-            first = inner[0] if isinstance(inner, list) and inner else part
-            return first.as_bytes()
-        payload = part.get_payload(decode=True)
-        return payload if isinstance(payload, bytes) else b""
+        return _part_bytes(_attachment_parts(raw)[index])
     except Exception:  # the parser already coped with this message; keep never-raise here too
         return None
+
+
+def _attachment_parts(raw: bytes) -> list[Message]:
+    msg = BytesParser(policy=parse._parsing_policy()).parsebytes(raw)
+    walker = _PartKeepingWalker()
+    walker.walk(msg, None, "", 0)
+    return walker.parts
+
+
+def _part_bytes(part: Message) -> bytes:
+    if part.get_content_maintype() == "message" or part.is_multipart():
+        inner = part.get_payload()
+        first = inner[0] if isinstance(inner, list) and inner else part
+        return first.as_bytes()
+    payload = part.get_payload(decode=True)
+    return payload if isinstance(payload, bytes) else b""
+
+
+def attachment_parts(raw: bytes) -> list[PartBody]:
+    """Every attachment of a message with its name, type and decoded bytes, in index order
+    (as `attachment_payload` gives them): what a message taken back from the outbox keeps.
+    Empty when the message has none or is over the parser's limits."""
+    parsed = parse.parse_message(raw)
+    if parsed.raw_only or not parsed.attachments:
+        return []
+    parts = _attachment_parts(raw)
+    return [
+        PartBody(info.filename, info.content_type, _part_bytes(part))
+        for info, part in zip(parsed.attachments, parts, strict=True)
+    ]
 
 
 def safe_filename(name: str, fallback: str) -> str:

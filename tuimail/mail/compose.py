@@ -30,7 +30,7 @@ from email.header import Header
 from email.message import EmailMessage
 from pathlib import Path
 
-from tuimail.model import Address, Draft
+from tuimail.model import Address, Draft, PartBody
 
 # SMTP line ends and no 8-bit content: non-ASCII text goes out quoted-printable or base64, so
 # the message passes servers without 8BITMIME unchanged. Headers that compose folds itself
@@ -261,8 +261,32 @@ def _attach(msg: EmailMessage, path_text: str) -> tuple[bytes, FileBody]:
     return base64.b64encode(token) + b"\r\n", FileBody(path, size)
 
 
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+
+
+def _attach_part(msg: EmailMessage, part: PartBody) -> tuple[bytes, bytes]:
+    """Add an attachment given as bytes, with its own name and type, in the same way as
+    `_attach`; returns the placeholder's line and the part's base64 body."""
+    maintype, _, subtype = part.content_type.strip().lower().partition("/")
+    if (
+        not _TOKEN.fullmatch(maintype)
+        or not _TOKEN.fullmatch(subtype)
+        or maintype
+        in (
+            "multipart",
+            "message",
+        )
+    ):
+        maintype, subtype = "application", "octet-stream"
+    token = secrets.token_bytes(45)
+    filename = _CONTROL.sub("_", part.filename) or None
+    msg.add_attachment(token, maintype=maintype, subtype=subtype, filename=filename)
+    body = base64.encodebytes(part.data).replace(b"\n", b"\r\n")
+    return base64.b64encode(token) + b"\r\n", body
+
+
 def _split_at_placeholders(
-    generated: bytes, placeholders: Sequence[tuple[bytes, FileBody]]
+    generated: bytes, placeholders: Sequence[tuple[bytes, bytes | FileBody]]
 ) -> ComposedMessage:
     segments: list[bytes | FileBody] = []
     start = 0
@@ -280,17 +304,21 @@ def compose(
     message_id: str | None = None,
     date: datetime | None = None,
     messages: Sequence[bytes] = (),
+    parts: Sequence[PartBody] = (),
 ) -> bytes:
     """Build the RFC 5322 bytes of a draft (CRLF line ends).
 
     `message_id` (with or without angle brackets) defaults to a new one for the From domain;
     `date` defaults to now, and a naive datetime is taken as local time. The Bcc addresses are
     not written (see the module docstring). `messages` are whole messages (the bytes of
-    `draft.attached_messages`, read by the caller) attached as message/rfc822. Raises
+    `draft.attached_messages`, read by the caller) attached as message/rfc822; `parts` are
+    attachments given as bytes (those of `draft.stored_parts`, read by the caller). Raises
     ComposeError on a line break in any header value, a bad address, an extra header that
     would replace a managed one, or an attachment that cannot be read.
     """
-    return compose_message(draft, message_id=message_id, date=date, messages=messages).as_bytes()
+    return compose_message(
+        draft, message_id=message_id, date=date, messages=messages, parts=parts
+    ).as_bytes()
 
 
 def compose_message(
@@ -299,6 +327,7 @@ def compose_message(
     message_id: str | None = None,
     date: datetime | None = None,
     messages: Sequence[bytes] = (),
+    parts: Sequence[PartBody] = (),
 ) -> ComposedMessage:
     """Compose a draft as `compose` does, leaving the attachments' bodies in their files until
     `chunks()` reads them (see the module docstring). Raises ComposeError as `compose` does;
@@ -330,7 +359,16 @@ def compose_message(
         msg[name] = _check_value(f"header {name}", value)
 
     msg.set_content(draft.body, subtype="plain", charset="utf-8")
-    placeholders = [_attach(msg, path) for path in draft.attachments]
+    # Parts given as bytes come first (a message taken back from the outbox had them so), then
+    # files; a forwarded message among the parts goes with the other attached messages.
+    placeholders: list[tuple[bytes, bytes | FileBody]] = []
+    messages = list(messages)
+    for part in parts:
+        if part.content_type.strip().lower() == "message/rfc822":
+            messages.append(part.data)
+        else:
+            placeholders.append(_attach_part(msg, part))
+    placeholders += [_attach(msg, path) for path in draft.attachments]
     for part in msg.iter_attachments():
         del part["MIME-Version"]  # belongs in the top-level header only
     if messages:

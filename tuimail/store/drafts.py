@@ -22,13 +22,15 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
+from tuimail.crashpoint import crashpoint
 from tuimail.mail.compose import ComposeError
-from tuimail.model import Address, Draft
-from tuimail.store import codec, read
+from tuimail.model import Address, Draft, PartBody
+from tuimail.store import codec, outbox, read
 from tuimail.store.db import StoreError, transaction
 
 _COLUMNS = (
@@ -82,6 +84,7 @@ def draft_fields(draft: Draft) -> dict[str, Any]:
         "body": draft.body,
         "attachments": list(draft.attachments),
         "attached_messages": list(draft.attached_messages),
+        "stored_parts": list(draft.stored_parts),
         "in_reply_to": draft.in_reply_to,
         "references": list(draft.references),
         "extra_headers": [list(pair) for pair in draft.extra_headers],
@@ -100,6 +103,7 @@ def draft_from_fields(fields: dict[str, Any]) -> Draft:
         body=str(fields.get("body") or ""),
         attachments=tuple(str(p) for p in fields.get("attachments") or ()),
         attached_messages=tuple(int(i) for i in fields.get("attached_messages") or ()),
+        stored_parts=tuple(int(i) for i in fields.get("stored_parts") or ()),
         in_reply_to=fields.get("in_reply_to") or None,
         references=tuple(str(r) for r in fields.get("references") or ()),
         extra_headers=tuple((str(n), str(v)) for n, v in fields.get("extra_headers") or ()),
@@ -180,7 +184,92 @@ def save(
         ).rowcount
         if not updated:
             raise StoreError("this draft was sent or discarded meanwhile; it cannot be saved")
+        # Parts the user dropped from the draft go (the fields no longer name them).
+        kept = list(draft.stored_parts)
+        conn.execute(
+            "DELETE FROM draft_parts WHERE draft_id = ?"  # noqa: S608
+            f" AND id NOT IN ({','.join('?' * len(kept))})",
+            (draft_id, *kept),
+        )
         return draft_id
+
+
+def take_back(
+    conn: sqlite3.Connection,
+    item_id: int,
+    draft: Draft,
+    parts: Sequence[PartBody],
+    *,
+    now: datetime | None = None,
+) -> StoredDraft:
+    """Undo send: remove outbox item `item_id` and make its message a draft, with `parts` (its
+    attachments, as bytes) kept in the store, in ONE transaction: whatever happens, the message
+    is either still queued or a draft. `draft` is the message's fields (without stored parts);
+    the draft keeps the item's Message-ID. Raises StoreError (IllegalTransition) when the item
+    is gone or no longer queued, failed or unknown (being sent, or sent).
+    """
+    with transaction(conn):
+        item = outbox.get(conn, item_id)
+        if item is None:
+            raise StoreError(f"outbox item {item_id} does not exist")
+        outbox.cancel(conn, item_id, want_bytes=False)
+        crashpoint("outbox.taken_back")
+        draft_id = save(
+            conn,
+            item.account_id,
+            replace(draft, stored_parts=()),
+            message_id=item.message_id,
+            now=now,
+        )
+        part_ids = tuple(
+            int(
+                conn.execute(
+                    "INSERT INTO draft_parts (draft_id, filename, content_type, data)"
+                    " VALUES (?, ?, ?, ?) RETURNING id",
+                    (draft_id, part.filename, part.content_type, part.data),
+                ).fetchall()[0][0]
+            )
+            for part in parts
+        )
+        if part_ids:
+            save(
+                conn,
+                item.account_id,
+                replace(draft, stored_parts=part_ids),
+                message_id=item.message_id,
+                draft_id=draft_id,
+                now=now,
+            )
+        found = get(conn, draft_id)
+        assert found is not None
+        return found
+
+
+def part_names(conn: sqlite3.Connection, part_ids: Sequence[int]) -> list[str]:
+    """The file names of stored parts, in the order asked ("" for a part that is gone)."""
+    names = dict(
+        conn.execute(
+            f"SELECT id, filename FROM draft_parts WHERE id IN ({','.join('?' * len(part_ids))})",  # noqa: S608
+            tuple(part_ids),
+        ).fetchall()
+    )
+    return [str(names.get(i, "")) for i in part_ids]
+
+
+def stored_part_bodies(conn: sqlite3.Connection, draft: Draft) -> list[PartBody]:
+    """The attachments a draft keeps in the store, in order, with their bytes.
+
+    Raises ComposeError when one is no longer stored.
+    """
+    found: list[PartBody] = []
+    for part_id in draft.stored_parts:
+        row = conn.execute(
+            "SELECT filename, content_type, data FROM draft_parts WHERE id = ?", (part_id,)
+        ).fetchone()
+        if row is None:
+            raise ComposeError("an attachment of this draft is no longer stored; attach it again")
+        found.append(PartBody(str(row[0]), str(row[1]), bytes(row[2])))
+    return found
 
 
 def _select(conn: sqlite3.Connection, where: str, args: tuple[Any, ...]) -> list[StoredDraft]:

@@ -345,18 +345,23 @@ def retry(
     )
 
 
-def cancel(conn: sqlite3.Connection, item_id: int) -> bytes:
-    """Take a message out of the outbox (undo send, or the user gives up); returns its bytes so
-    the composer can reopen it. A message being sent or already sent cannot be cancelled.
+def cancel(conn: sqlite3.Connection, item_id: int, *, want_bytes: bool = True) -> bytes:
+    """Take a message out of the outbox (the user gives up; undo send is `drafts.take_back`,
+    which keeps it as a draft in the same transaction); returns its bytes (b"" when not
+    `want_bytes`). A message being sent or already sent cannot be cancelled.
     """
+    raw_column = "raw" if want_bytes else "NULL"
     with transaction(conn):
-        found = conn.execute("SELECT state, raw FROM outbox WHERE id = ?", (item_id,)).fetchone()
+        found = conn.execute(
+            f"SELECT state, {raw_column} FROM outbox WHERE id = ?",  # noqa: S608
+            (item_id,),
+        ).fetchone()
         if found is None:
             raise StoreError(f"outbox item {item_id} does not exist")
         if OutboxState(found[0]) not in _CANCELLABLE:
             raise IllegalTransition(f"outbox item {item_id} is {found[0]}; it cannot be cancelled")
         conn.execute("DELETE FROM outbox WHERE id = ?", (item_id,))
-        return bytes(found[1])
+        return b"" if found[1] is None else bytes(found[1])
 
 
 def mark_sent_copies_done(conn: sqlite3.Connection, item_ids: Iterable[int]) -> None:

@@ -160,6 +160,17 @@ drafts           messages being composed, saved locally every few seconds and co
   discarded        1 once sent or discarded: the row stays until the server copy is deleted
   created, updated times
   revision         see above
+
+Schema version 3
+================
+
+draft_parts      attachments a draft holds as bytes rather than as file paths: those of a message
+                 taken back from the outbox (undo send), whose only copy was the queued message
+  id               the draft's fields name its parts by these ids ("stored_parts"), in order
+  draft_id         drafts.id; the parts go with the draft row
+  filename         the attachment's file name as it was sent ('' when it had none)
+  content_type     its type/subtype as it was sent
+  data             the decoded bytes, attached again unchanged when the draft is sent
 """
 
 from __future__ import annotations
@@ -409,9 +420,21 @@ CREATE INDEX drafts_by_revision ON drafts (revision);
 CREATE INDEX drafts_by_server_folder ON drafts (server_folder_id);
 """
 
+_V3 = """
+CREATE TABLE draft_parts (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    draft_id INTEGER NOT NULL REFERENCES drafts (id) ON DELETE CASCADE,
+    filename TEXT NOT NULL DEFAULT '',
+    content_type TEXT NOT NULL,
+    data BLOB NOT NULL
+);
+CREATE INDEX draft_parts_by_draft ON draft_parts (draft_id);
+"""
+
 MIGRATIONS: list[Migration] = [
     _V1,
     _V2,
+    _V3,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -75,7 +75,8 @@ def draft_bytes(conn: sqlite3.Connection, stored: StoredDraft) -> bytes:
     """The bytes of a saved draft, with its own Message-ID. Raises ComposeError when it cannot be
     built (a bad address, an unreadable attachment, a forwarded message no longer stored)."""
     messages = drafts.attached_message_bytes(conn, stored.draft)
-    return compose(stored.draft, message_id=stored.message_id, messages=messages)
+    parts = drafts.stored_part_bodies(conn, stored.draft)
+    return compose(stored.draft, message_id=stored.message_id, messages=messages, parts=parts)
 
 
 def sync_drafts(

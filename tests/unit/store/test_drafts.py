@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import pickle
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -29,6 +30,7 @@ FULL = Draft(
     references=("root@example.org", "parent@example.org"),
     extra_headers=(("X-Mailer", "tuimail"),),
     attached_messages=(7, 9),
+    stored_parts=(3, 4),
 )
 
 
@@ -165,3 +167,67 @@ def test_a_draft_edited_from_the_server_remembers_the_copy_it_replaces(
     conn.execute("DELETE FROM folders WHERE id = ?", (folder,))
     stored = drafts.get(conn, draft_id)
     assert stored is not None and stored.server is None
+
+
+# --- undo send: an outbox item becomes a draft, its attachments kept in the store
+
+
+def _queued_with_attachment(conn: db.StoreConnection, account: int, tmp_path: Path) -> int:
+    from tuimail.mail.compose import compose
+    from tuimail.store import outbox
+
+    file = tmp_path / "data.bin"
+    file.write_bytes(bytes(range(256)) * 10)
+    draft = Draft(from_=ME, to=(Address("", "bob@example.org"),), subject="s", body="b\n",
+                  attachments=(str(file),))  # fmt: skip
+    return outbox.enqueue(
+        conn,
+        account,
+        compose(draft, message_id="<q1@example.org>"),
+        message_id="q1@example.org",
+        env_from=ME.email,
+        env_rcpts=["bob@example.org"],
+    )
+
+
+def test_take_back_makes_the_item_a_draft_whose_bytes_carry_the_attachment(
+    conn: db.StoreConnection, account: int, tmp_path: Path
+) -> None:
+    from email import message_from_bytes, policy
+
+    from tuimail.mail.attachments import attachment_parts
+    from tuimail.store import outbox
+    from tuimail.sync.imap_drafts import draft_bytes
+
+    item_id = _queued_with_attachment(conn, account, tmp_path)
+    raw = outbox.raw_message(conn, item_id)
+    fields = Draft(from_=ME, to=(Address("", "bob@example.org"),), subject="s", body="b\n")
+    stored = drafts.take_back(conn, item_id, fields, attachment_parts(raw))
+    assert outbox.get(conn, item_id) is None
+    assert stored.message_id == "q1@example.org" and stored.upload_needed
+    assert len(stored.draft.stored_parts) == 1
+    # The copy for the Drafts folder has the attachment too.
+    copy = message_from_bytes(draft_bytes(conn, stored), policy=policy.default)
+    [part] = copy.iter_attachments()
+    assert part.get_filename() == "data.bin"
+    assert part.get_payload(decode=True) == bytes(range(256)) * 10
+
+    # The parts go with the draft.
+    drafts.discard(conn, stored.id)
+    assert conn.execute("SELECT count(*) FROM draft_parts").fetchone() == (0,)
+
+
+def test_take_back_of_an_item_being_sent_changes_nothing(
+    conn: db.StoreConnection, account: int, tmp_path: Path
+) -> None:
+    from tuimail.model import PartBody
+    from tuimail.store import outbox
+
+    item_id = _queued_with_attachment(conn, account, tmp_path)
+    outbox.begin_sending(conn, item_id)
+    with pytest.raises(StoreError):
+        drafts.take_back(conn, item_id, Draft(from_=ME), [PartBody("a", "text/plain", b"x")])
+    item = outbox.get(conn, item_id)
+    assert item is not None and item.state is outbox.OutboxState.SENDING
+    assert drafts.live(conn) == []
+    assert conn.execute("SELECT count(*) FROM draft_parts").fetchone() == (0,)

@@ -140,8 +140,9 @@ def test_every_table_and_column_is_documented(conn: db.StoreConnection) -> None:
             assert column[1] in words, f"column {table}.{column[1]} is not documented"
 
 
-def test_a_version_1_store_opens_at_version_2_with_its_data(tmp_path: Path) -> None:
-    """Schema 2 only adds tables (partial bodies, drafts): accounts and folders stay."""
+def test_a_version_1_store_opens_at_the_current_version_with_its_data(tmp_path: Path) -> None:
+    """Schemas 2 and 3 only add tables (partial bodies, drafts, draft parts): accounts and
+    folders stay."""
     path = tmp_path / db.DB_FILENAME
     store_at_version(path, 1)
     raw = sqlite3.connect(path, isolation_level=None)
@@ -151,9 +152,9 @@ def test_a_version_1_store_opens_at_version_2_with_its_data(tmp_path: Path) -> N
         raw.close()
     conn = db.connect(path)
     try:
-        assert schema.user_version(conn) == 2
+        assert schema.user_version(conn) == schema.SCHEMA_VERSION
         assert read.account_id(conn, "old") is not None
         tables = {name for (name,) in conn.execute("SELECT name FROM sqlite_master")}
-        assert {"partial_bodies", "drafts"} <= tables
+        assert {"partial_bodies", "drafts", "draft_parts"} <= tables
     finally:
         conn.close()

@@ -27,6 +27,7 @@ from textual.binding import Binding
 from textual.containers import Grid, Horizontal, Vertical
 from textual.screen import ModalScreen, Screen
 from textual.timer import Timer
+from textual.widget import Widget
 from textual.widgets import Button, Footer, Input, Label, Static, TextArea
 
 from tuimail.mail.compose import ComposeError, compose_message, make_message_id
@@ -39,6 +40,7 @@ from tuimail.ui.address_suggester import AddressSuggester, load_from_store
 from tuimail.ui.messages import DraftSaved, OutboxQueued
 from tuimail.ui.screens.prompt import Confirm, LinePrompt
 from tuimail.ui.when import WhenError, parse_when
+from tuimail.ui.widgets.field_input import FieldInput
 
 DEFAULT_SEND_DELAY = timedelta(seconds=10)
 AUTOSAVE_SECONDS = 5.0  # how often a changed draft is saved locally
@@ -138,23 +140,38 @@ class ComposerScreen(Screen[None]):
     closes it (asking whether to keep what was written)."""
 
     # Priority bindings, and keys the text editor does not use itself (it takes ctrl+a/ctrl+e
-    # for the line start and end, as shells do).
+    # for the line start and end, as shells do). A priority binding runs when its key arrives,
+    # while keys typed just before it may still wait in a field's queue: `typed_first` lets
+    # those land before the action reads the fields.
     BINDINGS = [
-        Binding("ctrl+s", "send", "Send", priority=True, id="send"),
-        Binding("ctrl+l", "send_later", "Send later", priority=True, id="send-later"),
+        Binding("ctrl+s", "typed_first('send')", "Send", priority=True, id="send"),
         Binding(
-            "ctrl+o", "edit_externally", "Edit in $EDITOR", priority=True, id="edit-externally"
+            "ctrl+l", "typed_first('send_later')", "Send later", priority=True, id="send-later"
         ),
-        Binding("ctrl+t", "attach", "Attach", priority=True, id="attach"),
+        Binding(
+            "ctrl+o",
+            "typed_first('edit_externally')",
+            "Edit in $EDITOR",
+            priority=True,
+            id="edit-externally",
+        ),
+        Binding("ctrl+t", "typed_first('attach')", "Attach", priority=True, id="attach"),
         Binding(
             "ctrl+b",
-            "remove_attachment",
+            "typed_first('remove_attachment')",
             "Drop last attachment",
             priority=True,
             id="drop-attachment",
         ),
-        Binding("ctrl+g", "save_draft", "Save draft", priority=True, id="save-draft"),
+        Binding(
+            "ctrl+g", "typed_first('save_draft')", "Save draft", priority=True, id="save-draft"
+        ),
         Binding("escape", "discard", "Close", id="discard"),
+        # Priority, so the focus moves when the key arrives: as an ordinary binding, tab is
+        # handled only after it has bubbled up from the field, and keys typed right after it
+        # would still go to the field it leaves.
+        Binding("tab", "app.focus_next", "Next field", show=False, priority=True),
+        Binding("shift+tab", "app.focus_previous", "Previous field", show=False, priority=True),
     ]
     DEFAULT_CSS = """
     ComposerScreen #fields {
@@ -217,6 +234,8 @@ class ComposerScreen(Screen[None]):
         self.draft = draft or Draft(from_=sender.address)
         self.attachments: list[str] = list(self.draft.attachments)
         self.attached_messages: list[int] = list(self.draft.attached_messages)
+        # Attachments kept in the store as bytes (a message taken back from the outbox).
+        self.stored_parts: list[int] = list(self.draft.stored_parts)
         self.draft_id = draft_id
         domain = sender.address.email.rpartition("@")[2]
         self.message_id = (message_id or make_message_id(domain)).strip().strip("<>")
@@ -238,6 +257,7 @@ class ComposerScreen(Screen[None]):
             _field_text(draft.bcc),
             draft.subject,
             draft.body,
+            *(f"part:{i}" for i in draft.stored_parts),
             *draft.attachments,
             *(f"message:{i}" for i in draft.attached_messages),
         )
@@ -256,18 +276,18 @@ class ComposerScreen(Screen[None]):
                 yield Label("From")
                 yield Static(Text(sanitize_line(str(self.sender.address))), id="from")
                 yield Label("To")
-                yield Input(
+                yield FieldInput(
                     _field_text(self.draft.to),
                     id="to",
                     placeholder="ann@example.org",
                     suggester=suggester,
                 )
                 yield Label("Cc")
-                yield Input(_field_text(self.draft.cc), id="cc", suggester=suggester)
+                yield FieldInput(_field_text(self.draft.cc), id="cc", suggester=suggester)
                 yield Label("Bcc")
-                yield Input(_field_text(self.draft.bcc), id="bcc", suggester=suggester)
+                yield FieldInput(_field_text(self.draft.bcc), id="bcc", suggester=suggester)
                 yield Label("Subject")
-                yield Input(self.draft.subject, id="subject")
+                yield FieldInput(self.draft.subject, id="subject")
             yield Static(id="attachments")
             yield TextArea(self.draft.body, id="body", soft_wrap=True, show_line_numbers=False)
         yield Footer()
@@ -281,8 +301,10 @@ class ComposerScreen(Screen[None]):
             self.query_one(TextArea).move_cursor((0, 0))
 
     def _show_attachments(self) -> None:
-        shown = [sanitize_line(Path(p).name) for p in self.attachments]
         conn = self.app.conn  # type: ignore[attr-defined]
+        names = drafts.part_names(conn, self.stored_parts)
+        shown = [sanitize_line(name) or "(no name)" for name in names]
+        shown += [sanitize_line(Path(p).name) for p in self.attachments]
         for message_id in self.attached_messages:
             row = read.row(conn, message_id)
             subject = row.envelope.subject if row is not None else "(no longer stored)"
@@ -312,6 +334,7 @@ class ComposerScreen(Screen[None]):
             in_reply_to=self.draft.in_reply_to,
             references=self.draft.references,
             attached_messages=tuple(self.attached_messages),
+            stored_parts=tuple(self.stored_parts),
         )
 
     def _state(self) -> tuple[str, ...]:
@@ -319,6 +342,7 @@ class ComposerScreen(Screen[None]):
         return (
             *fields,
             self.query_one(TextArea).text,
+            *(f"part:{i}" for i in self.stored_parts),
             *self.attachments,
             *(f"message:{i}" for i in self.attached_messages),
         )
@@ -380,6 +404,25 @@ class ComposerScreen(Screen[None]):
             self.autosave_timer.stop()
         self.dismiss(None)
 
+    def action_typed_first(self, action: str) -> None:
+        """Run `action_<action>` once every field has handled the keys already sent to it.
+
+        Each field (an Input or the TextArea) handles its keys in its own message queue; a
+        callback put at the end of each queue in turn runs after all of them.
+        """
+        fields: list[Widget] = [*self.query(Input), self.query_one(TextArea)]
+        run = getattr(self, f"action_{action}")
+
+        def after(index: int) -> None:
+            if self._finished:
+                return
+            if index == len(fields):
+                run()
+            else:
+                fields[index].call_later(after, index + 1)
+
+        after(0)
+
     def action_save_draft(self) -> None:
         """Save the draft now and have it copied to the server."""
         if self.save_draft():
@@ -430,8 +473,9 @@ class ComposerScreen(Screen[None]):
         message_id = self.message_id  # a draft keeps its Message-ID when it is sent
         try:
             forwarded = drafts.attached_message_bytes(conn, draft)
+            parts = drafts.stored_part_bodies(conn, draft)
             # Attachments stay in their files: enqueue streams them into the outbox row.
-            message = compose_message(draft, message_id=message_id, messages=forwarded)
+            message = compose_message(draft, message_id=message_id, messages=forwarded, parts=parts)
         except ComposeError as exc:
             self.notify(str(exc), severity="error", markup=False)
             return
@@ -511,6 +555,8 @@ class ComposerScreen(Screen[None]):
     def action_remove_attachment(self) -> None:
         if self.attachments:
             self.attachments.pop()
+        elif self.stored_parts:
+            self.stored_parts.pop()
         elif self.attached_messages:
             self.attached_messages.pop()
         self._show_attachments()

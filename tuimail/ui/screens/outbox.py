@@ -1,6 +1,7 @@
 """The outbox: every queued, failing or unresolved message, with its state and the server's reply.
 
-e takes a message back into the composer (undo send, while it has not left), r sends a failed or
+e takes a message back into the composer (undo send, while it has not left: from that moment it
+is a draft, with its attachments, kept whatever happens to the composer), r sends a failed or
 unknown one again, x removes one, s records an unknown one as sent. Everything is an intent in
 the store (store/outbox.py); the app's sender worker does the network part.
 """
@@ -17,14 +18,16 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
+from tuimail.mail.attachments import attachment_parts
 from tuimail.mail.parse import parse_envelope, parse_message
 from tuimail.mail.reply import original_text
 from tuimail.mail.sanitize import sanitize_line
 from tuimail.model import Address, Draft
-from tuimail.store import outbox
+from tuimail.store import drafts, outbox
 from tuimail.store.db import StoreError
 from tuimail.store.outbox import OutboxState
 from tuimail.ui.format import addresses_text
+from tuimail.ui.messages import DraftSaved
 from tuimail.ui.screens.prompt import Confirm
 from tuimail.ui.tables import selected_id
 
@@ -161,7 +164,7 @@ class OutboxScreen(Screen[None]):
                 outbox.retry(self.conn, item_id)
                 self.app.start_sender_for_account_id(item.account_id)  # type: ignore[attr-defined]
             elif action == "confirm_sent":
-                outbox.confirm_sent(self.conn, item_id)
+                outbox.confirm_sent(self.conn, item_id, "the user confirmed it arrived")
             elif action == "remove":
                 outbox.cancel(self.conn, item_id)
         except StoreError as exc:
@@ -182,26 +185,34 @@ class OutboxScreen(Screen[None]):
         self.app.push_screen(Confirm("Remove this message from the outbox?"), answer)
 
     def action_take_back(self) -> None:
-        """Undo send: take the message out of the outbox and reopen it in the composer."""
+        """Undo send: the message becomes a draft (attachments included) in the same store
+        transaction that takes it out of the outbox, and opens in the composer."""
         item_id = self._selected_id()
         item = outbox.get(self.conn, item_id) if item_id is not None else None
         if item is None:
             return
         sender = self.app.sender_for(item.account_id)  # type: ignore[attr-defined]
         if sender is None:
+            self.notify("No account to send from is configured.", severity="error")
             return
         try:
-            raw = outbox.cancel(self.conn, item.id)
+            raw = outbox.raw_message(self.conn, item.id)
+            draft = draft_from_outbox(raw, item.env_rcpts, sender.address)
+            stored = drafts.take_back(self.conn, item.id, draft, attachment_parts(raw))
         except StoreError as exc:
             self.notify(f"Too late to take it back: {exc}", severity="error", markup=False)
+            self.reload()
             return
         from tuimail.ui.screens.composer import ComposerScreen
 
-        draft = draft_from_outbox(raw, item.env_rcpts, sender.address)
-        if parse_message(raw).attachments:
-            self.notify(
-                "Its attachments were not taken back: attach them again (ctrl+t).",
-                severity="warning",
-                markup=False,
+        # The draft is stored: its server copy (IMAP Drafts) can be made at once.
+        self.app.post_message(DraftSaved(stored.account_id))
+        self.app.switch_screen(
+            ComposerScreen(
+                sender,
+                stored.draft,
+                draft_id=stored.id,
+                message_id=stored.message_id,
+                account_id=stored.account_id,
             )
-        self.app.switch_screen(ComposerScreen(sender, draft))
+        )
