@@ -6,6 +6,7 @@ widget that reads rows only for the lines it paints, so large folders open at on
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Callable
 from dataclasses import replace
@@ -73,6 +74,19 @@ WAITING_STATES = (
     outbox.OutboxState.UNKNOWN,
 )
 SHOW_DELAY = 0.06  # seconds the cursor rests before the message view follows it
+
+
+def _why_not(exc: OSError, directory: Path) -> str:
+    """Why saving into `directory` failed, in words (not "[Errno 2] ...")."""
+    shown = sanitize_line(str(directory))
+    if isinstance(exc, FileNotFoundError):
+        return f"the directory {shown} does not exist"
+    if isinstance(exc, NotADirectoryError):
+        return f"{shown} is not a directory"
+    if isinstance(exc, PermissionError):
+        return f"no permission to write into {shown}"
+    where = f" ({sanitize_line(exc.filename)})" if isinstance(exc.filename, str) else ""
+    return sanitize_line(exc.strerror or str(exc)).lower() + where
 
 
 class MainScreen(Screen[None]):
@@ -566,10 +580,18 @@ class MainScreen(Screen[None]):
                 self._with_whole_body(row, lambda raw: save_into(raw, directory))
 
         def save_into(raw: bytes, directory: str) -> None:
+            path = Path(directory).expanduser()
+            if not os.path.lexists(path):
+                shown = sanitize_line(str(path))
+                self.app.push_screen(
+                    Confirm(f"The directory {shown} does not exist. Create it and save there?"),
+                    lambda yes: create_and_save(raw, directory) if yes else not_created(path),
+                )
+                return
             try:
-                plan = plan_save(raw, Path(directory))
+                plan = plan_save(raw, path)
             except OSError as exc:
-                self.notify(f"Not saved: {exc}", severity="error", markup=False)
+                self.notify(f"Not saved: {_why_not(exc, path)}", severity="error", markup=False)
                 return
             if not plan.taken:
                 write(raw, directory, replace=False)
@@ -579,15 +601,31 @@ class MainScreen(Screen[None]):
                 f"Already in {sanitize_line(str(plan.directory))}: {taken}. Replace? "
                 "(No: save under new names, the old files stay as they are.)"
             )
+            # No is focused: enter keeps the old files (the README's promise).
             self.app.push_screen(
-                Confirm(question), lambda yes: write(raw, directory, replace=bool(yes))
+                Confirm(question, default=False),
+                lambda yes: write(raw, directory, replace=bool(yes)),
             )
 
-        def write(raw: bytes, directory: str, *, replace: bool) -> None:
+        def not_created(path: Path) -> None:
+            shown = sanitize_line(str(path))
+            self.notify(f"Not saved: the directory {shown} does not exist.", markup=False)
+
+        def create_and_save(raw: bytes, directory: str) -> None:
+            path = Path(directory).expanduser()
             try:
-                written = save_attachments(raw, Path(directory), replace=replace)
+                path.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
-                self.notify(f"Not saved: {exc}", severity="error", markup=False)
+                self.notify(f"Not saved: {_why_not(exc, path)}", severity="error", markup=False)
+                return
+            save_into(raw, directory)
+
+        def write(raw: bytes, directory: str, *, replace: bool) -> None:
+            path = Path(directory).expanduser()
+            try:
+                written = save_attachments(raw, path, replace=replace)
+            except OSError as exc:
+                self.notify(f"Not saved: {_why_not(exc, path)}", severity="error", markup=False)
                 return
             names = ", ".join(sanitize_line(p.name) for p in written)
             self.notify(f"Saved to {sanitize_line(str(Path(directory).expanduser()))}: {names}",

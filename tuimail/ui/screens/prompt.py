@@ -46,7 +46,9 @@ class LinePrompt(ModalScreen[str | None]):
 
 
 class Confirm(ModalScreen[bool]):
-    """A yes/no question; y/enter confirm, n/escape decline."""
+    """A yes/no question; y confirms, n/escape decline, enter presses the focused button:
+    Yes, unless `default` is False (for a question whose yes loses something, like
+    replacing a file)."""
 
     BINDINGS = [
         Binding("y", "answer(True)", "Yes"),
@@ -69,9 +71,10 @@ class Confirm(ModalScreen[bool]):
     }
     """
 
-    def __init__(self, question: str) -> None:
+    def __init__(self, question: str, *, default: bool = True) -> None:
         super().__init__()
         self.question = question
+        self.default = default
 
     def compose(self) -> ComposeResult:
         with Vertical():
@@ -79,6 +82,9 @@ class Confirm(ModalScreen[bool]):
             with Horizontal():
                 yield Button("Yes (y)", id="yes", variant="warning")
                 yield Button("No (n)", id="no")
+
+    def on_mount(self) -> None:
+        self.query_one("#yes" if self.default else "#no", Button).focus()
 
     @on(Button.Pressed)
     def _pressed(self, event: Button.Pressed) -> None:
