@@ -226,6 +226,35 @@ class TuimailApp(App[int]):
         if conn is not None:
             conn.close()
 
+    # --- screenshots: the screen is full of mail, so the file is the user's alone ---------------
+
+    def deliver_screenshot(
+        self,
+        filename: str | None = None,
+        path: str | None = None,
+        time_format: str | None = None,
+    ) -> str | None:
+        """Save an SVG of the screen (the command palette's Screenshot, `action_screenshot`)
+        into `path`, else the Downloads directory, else the home directory, else the data
+        directory: a new file, mode 0600, never over another; a notice says where. Returns
+        None (nothing is delivered to a browser)."""
+        from tuimail.paths import user_files_dirs, write_private_file
+
+        stamp = datetime.now().strftime(time_format or "%Y-%m-%dT%H_%M_%S")
+        name = filename or f"tuimail_{stamp}.svg"
+        directories = [Path(path).expanduser()] if path else user_files_dirs(self.data_dir)
+        try:
+            saved = write_private_file(directories, name, self.export_screenshot().encode())
+        except OSError as exc:
+            why = exc.strerror or str(exc)
+            self.notify(
+                f"The screenshot was not saved: {why}", title="Screenshot", severity="error",
+                markup=False,
+            )  # fmt: skip
+            return None
+        self.notify(f"Saved to {saved} (readable only by you).", title="Screenshot", markup=False)
+        return None
+
     # --- offline: nothing connects; intents wait in the store for the next online run --------
 
     def _show_offline(self) -> None:
