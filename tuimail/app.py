@@ -168,6 +168,7 @@ class TuimailApp(App[int]):
         self._news_gate = NewsGate(config.notify.min_interval)
         self._desktop = choose_desktop(config.notify.desktop)
         self._desktop_failed = False
+        self._said_drafts_offline = False
 
     def _register_themes(self) -> None:
         user_dir = config_location().path.parent / "themes"
@@ -255,6 +256,29 @@ class TuimailApp(App[int]):
         self.notify(f"Saved to {saved} (readable only by you).", title="Screenshot", markup=False)
         return None
 
+    # --- the network: one gate, which `--offline` closes ----------------------------------------
+
+    def network_closed(self, doing: str) -> str | None:
+        """The one gate to the network: whatever the app is about to do that connects (a sync,
+        the inbox watcher, sending, a body, drafts, the setup screen's check, lookup and
+        authorization) asks here first, and every network worker starts through
+        `_network_worker`. None: go ahead; else why not, in words ("Offline: nothing is
+        `doing`..."). Any thread."""
+        if self.offline:
+            return f"Offline: nothing is {doing} until tuimail runs without --offline."
+        return None
+
+    def _network_worker(
+        self, doing: str, job: Callable[[], None], *, group: str, exclusive: bool = False
+    ) -> bool:
+        """Run `job` (which connects) in a thread worker, if the gate is open; False if not."""
+        if self.network_closed(doing) is not None:
+            return False
+        self.run_worker(
+            job, thread=True, group=group, name=group, exclusive=exclusive, exit_on_error=False
+        )
+        return True
+
     # --- offline: nothing connects; intents wait in the store for the next online run --------
 
     def _show_offline(self) -> None:
@@ -290,10 +314,8 @@ class TuimailApp(App[int]):
         accounts = self._mail_accounts()
         if not accounts:
             self.notify("No account with a mail server is configured.", markup=False)
-        elif self.offline:
-            self.notify(
-                "Offline: no mail is fetched until tuimail runs without --offline.", markup=False
-            )
+        elif (closed := self.network_closed("fetched")) is not None:
+            self.notify(closed, markup=False)
         for account in accounts:
             self.start_mail_worker(account.name)
 
@@ -307,9 +329,9 @@ class TuimailApp(App[int]):
         remember: bool = False,
     ) -> None:
         """Run `job` in a thread worker unless one with `key` runs; with `remember`, a request
-        while it runs makes it run once more when it ends. Offline, nothing runs: every
-        network worker starts here."""
-        if self.offline:
+        while it runs makes it run once more when it ends. Offline, nothing runs (the gate,
+        `network_closed`)."""
+        if self.network_closed("fetched or sent") is not None:
             return
         if not slots.claim(key, remember=remember):
             return
@@ -321,7 +343,8 @@ class TuimailApp(App[int]):
                 if slots.release(key) and not self._cancel.is_set():
                     self.call_from_thread(self._run_keyed, slots, key, job, group=group)
 
-        self.run_worker(run, thread=True, group=group, name=group, exit_on_error=False)
+        if not self._network_worker("fetched or sent", run, group=group):
+            slots.release(key)
 
     def _report_crash(self, account: AccountConfig, protocol: Protocol, exc: Exception) -> None:
         """The engines report their own failures; an exception reaching here is a bug."""
@@ -403,7 +426,7 @@ class TuimailApp(App[int]):
 
     @on(OutboxQueued)
     def _outbox_queued(self, message: OutboxQueued) -> None:
-        if self.offline:
+        if self.network_closed("sent") is not None:
             self.notify(self._queued_offline(), markup=False)
             return
         seconds = round(message.delay)
@@ -429,7 +452,7 @@ class TuimailApp(App[int]):
 
     def start_sender_for_account_id(self, account_id: int) -> None:
         """Start a sending pass for the store account `account_id` (e.g. after a retry)."""
-        if self.offline:
+        if self.network_closed("sent") is not None:
             self.notify(self._queued_offline(), markup=False)
             return
         account = self._account_by_id(account_id)
@@ -474,8 +497,8 @@ class TuimailApp(App[int]):
         """
         from tuimail.autoconfig import AutoconfigError, Network, lookup  # only when asked
 
-        if self.offline:
-            raise AutoconfigError("offline, so nothing is looked up; fill in the servers")
+        if (closed := self.network_closed("looked up")) is not None:
+            raise AutoconfigError(f"{closed} Fill in the servers.")
         return lookup(address, Network(ca_file=ca_file), progress)
 
     # Opens an address in the user's browser (False: none could be opened); tests replace it.
@@ -490,9 +513,9 @@ class TuimailApp(App[int]):
         """
         from tuimail.oauth import FlowUi, OAuthError, authorize  # only when asked
 
-        if self.offline:
+        if (closed := self.network_closed("contacted")) is not None:
             raise OAuthError(
-                "offline, so nothing is contacted; when online, run "
+                f"{closed.rstrip('.')}; when online, run "
                 f"`tuimail accounts authorize {account.name}`"
             )
 
@@ -520,13 +543,9 @@ class TuimailApp(App[int]):
     @on(SetupCheck)
     def _setup_check(self, message: SetupCheck) -> None:
         register_secret(message.password)
-        self.run_worker(
-            partial(self._check_in_thread, message.account, message.password),
-            thread=True,
-            group="setup-check",
-            exclusive=True,
-            exit_on_error=False,
-        )
+        job = partial(self._check_in_thread, message.account, message.password)
+        if not self._network_worker("checked", job, group="setup-check", exclusive=True):
+            self._setup_report(str(self.network_closed("checked")), False)
 
     def _check_in_thread(self, account: AccountConfig, password: str) -> None:
         """Worker thread: connect and log in to each server of a new account."""
@@ -594,7 +613,16 @@ class TuimailApp(App[int]):
     def _draft_saved(self, message: DraftSaved) -> None:
         """A draft was kept, discarded or sent: bring the server's Drafts folder up to date."""
         account = self._account_by_id(message.account_id)
-        if self.offline or account is None or account.incoming is None:
+        if account is None or account.incoming is None:
+            return
+        if self.network_closed("copied to the server") is not None:
+            if not self._said_drafts_offline:  # once: the composer saves every few seconds
+                self._said_drafts_offline = True
+                self.notify(
+                    "Offline: drafts stay on this computer; they are copied to the server's "
+                    "Drafts folder when tuimail runs online.",
+                    markup=False,
+                )
             return
         if account.incoming.protocol is Protocol.IMAP:
             job = partial(self._drafts_pass, account)

@@ -657,6 +657,11 @@ class MainScreen(Screen[None]):
         if raw is not None:
             then(raw)
             return
+        gate = getattr(self.app, "network_closed", None)
+        closed = gate("downloaded") if gate is not None else None
+        if closed is not None:  # offline: say so, rather than wait for a download that never comes
+            self.notify(f"{closed} The message is not whole on this computer yet.", markup=False)
+            return
         self._waiting_for_body[row.id] = then
         folder = read.folder(self.conn, row.folder_id)
         if folder is not None:
