@@ -7,6 +7,7 @@ main screen, which re-queries the store. Widgets never see an engine, a socket o
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sqlite3
 import threading
@@ -207,6 +208,7 @@ class TuimailApp(App[int]):
                     first_run=True,
                     lookup=self.find_account_settings,
                     authorize=self.authorize_account,
+                    keyring_problem=self._keyring_problem(),
                 )
             )
         elif self.compose_on_start is not None:
@@ -485,8 +487,20 @@ class TuimailApp(App[int]):
                 first_run=False,
                 lookup=self.find_account_settings,
                 authorize=self.authorize_account,
+                keyring_problem=self._keyring_problem(),
             )
         )
+
+    @staticmethod
+    def _keyring_problem() -> str | None:
+        """Why no system keyring can keep a password here (the setup screen then offers a
+        password command first), or None."""
+        from tuimail.secrets import keyring_problem
+
+        try:
+            return keyring_problem()
+        except Exception as exc:  # a broken keyring install: say it, the screen still works
+            return f"the keyring could not be loaded ({type(exc).__name__}: {exc})"
 
     def find_account_settings(
         self, address: str, progress: Callable[[str], None], ca_file: Path | None
@@ -552,11 +566,20 @@ class TuimailApp(App[int]):
         from tuimail.sync.check import check_server
 
         lines = []
+        # No typed password: the account's own source (its password command, or the keyring).
+        typed = (lambda: password) if password else None
         for server in account.servers():
-            problem = check_server(account, server, timeout=20, password=lambda: password)
+            problem = check_server(account, server, timeout=20, password=typed)
             lines.append(f"{server.protocol.value.upper()}: {problem or 'ok'}")
         ok = bool(lines) and all(line.endswith(": ok") for line in lines)
         text = "; ".join(lines) or "A local account has no servers to check."
+        if password and lines and (problem := self._keyring_problem()) is not None:
+            # It logged in now, but saved it never could: the password would have nowhere to go.
+            ok = False
+            text += (
+                f". But there is no keyring here to keep the password ({problem}): before "
+                "saving, choose password command under Sign in with."
+            )
         self.call_from_thread(self._setup_report, text, ok)
 
     def _setup_report(self, text: str, ok: bool) -> None:
@@ -565,22 +588,40 @@ class TuimailApp(App[int]):
 
     @on(SetupSave)
     def _setup_save(self, message: SetupSave) -> None:
-        from tuimail.secrets import SecretError, set_password
+        from tuimail.secrets import SecretError, delete_password, set_password
 
         location = config_location()
-        try:
-            self.config = add_account(location.path, message.toml)
-        except ConfigError as exc:
-            self._setup_report(str(exc), False)
-            return
         name = message.account.name
         note = ""
         if message.password and message.account.servers():
+            # The password first: an account whose password cannot be kept could never log in,
+            # so it is not saved (the screen stays, saying why and what to choose instead).
             try:
                 set_password(name, message.password)
             except SecretError as exc:
-                note = f" The password was not stored: {exc}"
+                self._setup_report(
+                    f"Not saved: the password could not be kept ({exc}). Sign in with: choose "
+                    "password command, and name a command that prints the password.",
+                    False,
+                )
+                return
+        elif self._cannot_log_in(message.account):
+            note = (
+                " No password was given: store it with "
+                f"`tuimail accounts set-password {name}` before it can get mail."
+            )
+        try:
+            self.config = add_account(location.path, message.toml)
+        except ConfigError as exc:
+            if message.password and message.account.servers():
+                # No account, so no password for it (best effort: keyring backends raise many
+                # kinds, and the config error is what the user needs to see).
+                with contextlib.suppress(Exception):
+                    delete_password(name)
+            self._setup_report(str(exc), False)
+            return
         self._ensure_store_accounts()
+        self.main_screen.post_message(StoreUpdated(()))  # the empty view names the account
         oauth2 = message.account.oauth2 is not None
         if isinstance(self.screen, AccountSetupScreen):
             if oauth2:  # the screen stays to authorize the account (or say how to, later)
@@ -595,6 +636,23 @@ class TuimailApp(App[int]):
         # An OAuth2 account gets mail once it is authorized (authorize_account starts it).
         if self.start_workers and message.account.incoming is not None and not oauth2:
             self.start_mail_worker(name)
+
+    @staticmethod
+    def _cannot_log_in(account: AccountConfig) -> bool:
+        """A password account about to be saved without a password, a command or a keyring
+        entry: it could not log in."""
+        if not account.servers() or account.auth == "oauth2" or account.password_command:
+            return False
+        if any(server.password_command for server in account.servers()):
+            return False
+        from tuimail.secrets import SecretError, get_password
+
+        try:
+            for server in account.servers():
+                get_password(account, server.protocol)
+        except SecretError:
+            return True
+        return False
 
     @on(IntentQueued)
     def _intent_queued(self, message: IntentQueued) -> None:

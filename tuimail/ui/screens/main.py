@@ -170,14 +170,37 @@ class MainScreen(Screen[None]):
         elif infos:
             self.show_place((infos[0].id,))
         else:
-            self.query_one("#view-body", Static).update(
-                Text(
-                    "No mail in the local store yet.\n\n"
-                    "Add an account to ~/.config/tuimail/config.toml (see docs/config.md) and run "
-                    "`tuimail accounts check`, or try the demo: `tuimail demo`."
-                )
-            )
+            self._show_empty()
         self.query_one(MessageList).focus()
+
+    def _show_empty(self) -> None:
+        """What the view says while the store has no folder: an account set up and its mail
+        still to come (or why not), or how to add one."""
+        accounts = [a for a in read.accounts(self.conn) if a.protocol is not None]
+        if accounts:
+            names = ", ".join(repr(sanitize_line(a.name)) for a in accounts)
+            first = sanitize_line(accounts[0].name)
+            which = (
+                "The account {} is set up; its"
+                if len(accounts) == 1
+                else ("The accounts {} are set up; their")
+            )
+            text = (
+                f"No mail here yet. {which.format(names)} mail comes with the next sync "
+                "(ctrl+r gets it now).\n\n"
+                "If none comes, the status bar below says why. `tuimail accounts check` tells "
+                "more; for a password problem run `tuimail accounts set-password "
+                f"{first}`, or set password_command in [accounts.{first}] of the config "
+                "(without a system keyring, the way to go). A adds another account."
+            )
+        else:
+            text = (
+                "No mail in the local store yet.\n\n"
+                "Press A to add an account (or add one to ~/.config/tuimail/config.toml, see "
+                "docs/config.md, and run `tuimail accounts check`), or try the demo: "
+                "`tuimail demo`."
+            )
+        self.query_one("#view-body", Static).update(Text(text))
 
     def _load_folders(self) -> list[read.FolderInfo]:
         """(Re)build the folder list from the store, keeping the highlighted entry.
@@ -241,6 +264,8 @@ class MainScreen(Screen[None]):
         self._load_folders()
         if self.current_place is None and self.folder_ids:
             self.show_place(self.unified_inbox or (self.folder_ids[0],))
+        elif not self.folder_ids:
+            self._show_empty()
         elif self.current_place and set(self.current_place) & set(message.folder_ids):
             self.show_place(self.current_place)
 
