@@ -108,3 +108,7 @@ class Draft:
     # attachments. Ids, not bytes, so a draft stays small and JSON-able; whoever composes it
     # reads the bytes from the store.
     attached_messages: tuple[int, ...] = ()
+    # Attachments of stored messages, by (store id, attachment index): an inline forward
+    # carries the original's attachments. Whoever composes the draft reads their bytes from
+    # the store and attaches them unchanged (name, type and content as the original has them).
+    forwarded_attachments: tuple[tuple[int, int], ...] = ()

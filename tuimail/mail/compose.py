@@ -261,6 +261,35 @@ def _attach(msg: EmailMessage, path_text: str) -> tuple[bytes, FileBody]:
     return base64.b64encode(token) + b"\r\n", FileBody(path, size)
 
 
+@dataclass(frozen=True, slots=True)
+class CarriedAttachment:
+    """An attachment of another message carried into this one (an inline forward): its
+    decoded bytes, its name and its type exactly as the original declares them."""
+
+    filename: str
+    content_type: str  # "type/subtype"; anything else is sent as application/octet-stream
+    payload: bytes
+    charset: str | None = None  # of a text attachment, as the original declares it
+
+
+_MIME_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+
+
+def _carry(msg: EmailMessage, carried: CarriedAttachment) -> None:
+    """Add an attachment part with `carried`'s bytes (base64), name and type."""
+    maintype, _, subtype = carried.content_type.lower().partition("/")
+    if not (_MIME_TOKEN.fullmatch(maintype) and _MIME_TOKEN.fullmatch(subtype)):
+        maintype, subtype = "application", "octet-stream"
+    if maintype == "multipart":  # not an attachment's type; keep the bytes
+        maintype, subtype = "application", "octet-stream"
+    filename = _CONTROL.sub("_", carried.filename) or None  # a sender's name may hold CR, LF
+    charset = carried.charset or ""
+    params = {"charset": charset} if maintype == "text" and _MIME_TOKEN.fullmatch(charset) else None
+    msg.add_attachment(
+        carried.payload, maintype=maintype, subtype=subtype, filename=filename, params=params
+    )
+
+
 def _split_at_placeholders(
     generated: bytes, placeholders: Sequence[tuple[bytes, FileBody]]
 ) -> ComposedMessage:
@@ -280,17 +309,21 @@ def compose(
     message_id: str | None = None,
     date: datetime | None = None,
     messages: Sequence[bytes] = (),
+    carried: Sequence[CarriedAttachment] = (),
 ) -> bytes:
     """Build the RFC 5322 bytes of a draft (CRLF line ends).
 
     `message_id` (with or without angle brackets) defaults to a new one for the From domain;
     `date` defaults to now, and a naive datetime is taken as local time. The Bcc addresses are
     not written (see the module docstring). `messages` are whole messages (the bytes of
-    `draft.attached_messages`, read by the caller) attached as message/rfc822. Raises
+    `draft.attached_messages`, read by the caller) attached as message/rfc822; `carried` are
+    the attachments of `draft.forwarded_attachments`, read by the caller. Raises
     ComposeError on a line break in any header value, a bad address, an extra header that
     would replace a managed one, or an attachment that cannot be read.
     """
-    return compose_message(draft, message_id=message_id, date=date, messages=messages).as_bytes()
+    return compose_message(
+        draft, message_id=message_id, date=date, messages=messages, carried=carried
+    ).as_bytes()
 
 
 def compose_message(
@@ -299,6 +332,7 @@ def compose_message(
     message_id: str | None = None,
     date: datetime | None = None,
     messages: Sequence[bytes] = (),
+    carried: Sequence[CarriedAttachment] = (),
 ) -> ComposedMessage:
     """Compose a draft as `compose` does, leaving the attachments' bodies in their files until
     `chunks()` reads them (see the module docstring). Raises ComposeError as `compose` does;
@@ -331,6 +365,12 @@ def compose_message(
 
     msg.set_content(draft.body, subtype="plain", charset="utf-8")
     placeholders = [_attach(msg, path) for path in draft.attachments]
+    for attachment in carried:
+        if attachment.content_type.lower().startswith("message/"):
+            # A forwarded message inside the original: attached whole, as message/rfc822.
+            messages = [*messages, attachment.payload]
+        else:
+            _carry(msg, attachment)
     for part in msg.iter_attachments():
         del part["MIME-Version"]  # belongs in the top-level header only
     if messages:

@@ -29,9 +29,10 @@ from textual.screen import ModalScreen, Screen
 from textual.timer import Timer
 from textual.widgets import Button, Footer, Input, Label, Static, TextArea
 
-from tuimail.mail.compose import ComposeError, compose_message, make_message_id
+from tuimail.mail.compose import ComposeError, make_message_id
+from tuimail.mail.parse import parse_message
 from tuimail.mail.sanitize import sanitize_line
-from tuimail.model import Address, Draft
+from tuimail.model import Address, AttachmentInfo, Draft
 from tuimail.store import drafts, outbox, read
 from tuimail.store.db import StoreError, transaction
 from tuimail.store.drafts import ServerCopy
@@ -149,7 +150,7 @@ class ComposerScreen(Screen[None]):
         Binding(
             "ctrl+b",
             "remove_attachment",
-            "Drop last attachment",
+            "Drop an attachment",
             priority=True,
             id="drop-attachment",
         ),
@@ -217,6 +218,7 @@ class ComposerScreen(Screen[None]):
         self.draft = draft or Draft(from_=sender.address)
         self.attachments: list[str] = list(self.draft.attachments)
         self.attached_messages: list[int] = list(self.draft.attached_messages)
+        self.forwarded_attachments = list(self.draft.forwarded_attachments)
         self.draft_id = draft_id
         domain = sender.address.email.rpartition("@")[2]
         self.message_id = (message_id or make_message_id(domain)).strip().strip("<>")
@@ -240,6 +242,7 @@ class ComposerScreen(Screen[None]):
             draft.body,
             *draft.attachments,
             *(f"message:{i}" for i in draft.attached_messages),
+            *(f"part:{m}:{i}" for m, i in draft.forwarded_attachments),
         )
 
     def _address_suggester(self) -> AddressSuggester | None:
@@ -280,14 +283,30 @@ class ComposerScreen(Screen[None]):
         if first_empty == "#body":
             self.query_one(TextArea).move_cursor((0, 0))
 
-    def _show_attachments(self) -> None:
+    def _attachment_names(self) -> list[str]:
+        """What is attached, as shown (sanitized): files, the attachments carried from a
+        forwarded message, messages attached whole; in the order ctrl+b numbers them."""
         shown = [sanitize_line(Path(p).name) for p in self.attachments]
         conn = self.app.conn  # type: ignore[attr-defined]
+        originals: dict[int, list[AttachmentInfo] | None] = {}
+        for message_id, index in self.forwarded_attachments:
+            if message_id not in originals:
+                raw = read.body(conn, message_id)
+                originals[message_id] = parse_message(raw).attachments if raw else None
+            infos = originals[message_id]
+            if infos is not None and 0 <= index < len(infos):
+                info = infos[index]
+                shown.append(sanitize_line(info.filename) or info.content_type)
+            else:
+                shown.append(f"attachment {index + 1} (no longer stored)")
         for message_id in self.attached_messages:
             row = read.row(conn, message_id)
             subject = row.envelope.subject if row is not None else "(no longer stored)"
             shown.append("message: " + (sanitize_line(subject) or "(no subject)"))
-        names = ", ".join(shown)
+        return shown
+
+    def _show_attachments(self) -> None:
+        names = ", ".join(self._attachment_names())
         self.query_one("#attachments", Static).update(
             Text(f"Attachments: {names}" if names else "")
         )
@@ -312,6 +331,7 @@ class ComposerScreen(Screen[None]):
             in_reply_to=self.draft.in_reply_to,
             references=self.draft.references,
             attached_messages=tuple(self.attached_messages),
+            forwarded_attachments=tuple(self.forwarded_attachments),
         )
 
     def _state(self) -> tuple[str, ...]:
@@ -321,6 +341,7 @@ class ComposerScreen(Screen[None]):
             self.query_one(TextArea).text,
             *self.attachments,
             *(f"message:{i}" for i in self.attached_messages),
+            *(f"part:{m}:{i}" for m, i in self.forwarded_attachments),
         )
 
     def _changed(self) -> bool:
@@ -429,9 +450,8 @@ class ComposerScreen(Screen[None]):
         conn = self.app.conn  # type: ignore[attr-defined]
         message_id = self.message_id  # a draft keeps its Message-ID when it is sent
         try:
-            forwarded = drafts.attached_message_bytes(conn, draft)
             # Attachments stay in their files: enqueue streams them into the outbox row.
-            message = compose_message(draft, message_id=message_id, messages=forwarded)
+            message = drafts.compose_draft(conn, draft, message_id=message_id)
         except ComposeError as exc:
             self.notify(str(exc), severity="error", markup=False)
             return
@@ -509,10 +529,33 @@ class ComposerScreen(Screen[None]):
         self.app.push_screen(LinePrompt("Attach the file at", placeholder="~/report.pdf"), add)
 
     def action_remove_attachment(self) -> None:
-        if self.attachments:
-            self.attachments.pop()
-        elif self.attached_messages:
-            self.attached_messages.pop()
+        """Drop an attachment: the only one at once, else the one the user names by number."""
+        names = self._attachment_names()
+        if len(names) <= 1:
+            if names:
+                self._drop_attachment(0)
+            return
+        choices = "  ".join(f"{number}) {name}" for number, name in enumerate(names, 1))
+
+        def chosen(answer: str | None) -> None:
+            if not answer:
+                return
+            if not answer.isdigit() or not 1 <= int(answer) <= len(names):
+                self.notify(f"There is no attachment {answer[:20]!r}.", markup=False)
+                return
+            self._drop_attachment(int(answer) - 1)
+
+        self.app.push_screen(
+            LinePrompt(f"Drop which attachment? {choices}", value=str(len(names))), chosen
+        )
+
+    def _drop_attachment(self, number: int) -> None:
+        """Drop attachment `number` (0-based, in the order `_attachment_names` shows)."""
+        for kept in (self.attachments, self.forwarded_attachments, self.attached_messages):
+            if number < len(kept):
+                del kept[number]
+                break
+            number -= len(kept)
         self._show_attachments()
 
     def action_edit_externally(self) -> None:

@@ -579,13 +579,25 @@ class MainScreen(Screen[None]):
             self._open_composer(sender, draft)
 
     def action_forward(self) -> None:
-        original = self._original()
-        if original is None:
+        """Forward inline: the original's text quoted, its attachments carried along (when only
+        its text is local, the composer opens once the whole message has arrived)."""
+        row = self._current_row()
+        listed = self._attachments_of(row) if row is not None else None
+        sender = self._sender_for(row.account_id) if listed is not None and row else None
+        if row is None or sender is None:
             return
-        row, parsed = original
-        sender = self._sender_for(row.account_id)
-        if sender is not None:
-            self._open_composer(sender, forward_draft(parsed, sender=sender.address))
+        if not listed:
+            original = self._original()
+            if original is not None:
+                draft = forward_draft(original[1], sender=sender.address)
+                self._open_composer(sender, draft)
+            return
+
+        def forward(raw: bytes) -> None:
+            draft = forward_draft(parse_message(raw), sender=sender.address, stored_id=row.id)
+            self._open_composer(sender, draft)
+
+        self._with_whole_body(row, forward)
 
     def action_save_attachments(self) -> None:
         """Ask for a directory and save the message's attachments there (downloading the
