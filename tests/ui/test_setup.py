@@ -79,7 +79,7 @@ async def test_without_a_keyring_a_typed_password_is_refused_and_a_command_is_of
         screen = app.screen
         assert isinstance(screen, AccountSetupScreen)
         note = str(screen.query_one("#keyring_note", Static).render())
-        assert "no keyring here" in note and "password command" in note
+        assert "no system keyring is available" in note and "password command" in note
         assert screen.query_one("#auth", Select).value == "command"  # chosen for the user
         assert screen.query_one("#password_command", Input).display
 

@@ -130,7 +130,7 @@ class AccountSetupScreen(Screen[None]):
         height: 1;
         padding: 0 1;
     }
-    AccountSetupScreen #welcome {
+    AccountSetupScreen #welcome, AccountSetupScreen #keyring_note {
         padding: 1 2 0 2;
     }
     AccountSetupScreen #buttons {
@@ -207,7 +207,8 @@ class AccountSetupScreen(Screen[None]):
             if self.keyring_problem:
                 yield Static(
                     Text(
-                        f"There is no keyring here: {sanitize_line(self.keyring_problem)}. "
+                        "A typed password cannot be kept here: "
+                        f"{sanitize_line(self.keyring_problem)}. "
                         "Sign in with a password command: a command that prints the password, "
                         "such as `pass show mail/work` or `cat ~/.config/tuimail/work.pass` "
                         "(a file only you can read).",
