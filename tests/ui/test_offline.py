@@ -364,11 +364,12 @@ async def test_every_screen_used_offline_makes_no_connection(
         await pilot.pause()
         assert "offline" in str(app.screen.query_one("#view-body").render())
         messages.focus()
-        app.clear_notifications()
-        await pilot.press("ctrl+f")  # forward it whole: needs its bytes
-        await pilot.pause()
-        assert isinstance(app.screen, MainScreen)
-        assert any(t.startswith("Offline: nothing is downloaded") for t in _notices(app))
+        for key in ("ctrl+f", "f", "r"):  # forward (whole, inline), reply: need its bytes
+            app.clear_notifications()
+            await pilot.press(key)
+            await pilot.pause()
+            assert isinstance(app.screen, MainScreen)
+            assert any(t.startswith("Offline: nothing is downloaded") for t in _notices(app))
 
         await pilot.press("c")  # a draft, saved
         await pilot.pause()

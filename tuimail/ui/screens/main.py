@@ -562,7 +562,7 @@ class MainScreen(Screen[None]):
             partial = read.partial_body(self.conn, row.id)  # the text is all a reply needs
             raw = partial.raw if partial is not None else None
         if raw is None:
-            self.notify("The message is still being downloaded; try again in a moment.")
+            self._say_not_here_yet()
             return None
         return row, parse_message(raw)
 
@@ -684,8 +684,21 @@ class MainScreen(Screen[None]):
         partial = read.partial_body(self.conn, row.id)
         if partial is not None:
             return listed_attachments(partial.raw, partial.omitted)
-        self.notify("The message is still being downloaded; try again in a moment.")
+        self._say_not_here_yet()
         return None
+
+    def _network_closed(self, doing: str) -> str | None:
+        """The app's network gate (None: open); offline, why not, in words."""
+        gate = getattr(self.app, "network_closed", None)
+        return gate(doing) if gate is not None else None
+
+    def _say_not_here_yet(self) -> None:
+        """A message's text is not local yet: it is on its way, or (offline) it cannot come."""
+        closed = self._network_closed("downloaded")
+        if closed is not None:
+            self.notify(f"{closed} The message is not on this computer yet.", markup=False)
+        else:
+            self.notify("The message is still being downloaded; try again in a moment.")
 
     def _with_whole_body(self, row: read.MessageRow, then: Callable[[bytes], None]) -> None:
         """Call `then` with the message's exact bytes: at once when they are local, else
@@ -694,8 +707,7 @@ class MainScreen(Screen[None]):
         if raw is not None:
             then(raw)
             return
-        gate = getattr(self.app, "network_closed", None)
-        closed = gate("downloaded") if gate is not None else None
+        closed = self._network_closed("downloaded")
         if closed is not None:  # offline: say so, rather than wait for a download that never comes
             self.notify(f"{closed} The message is not whole on this computer yet.", markup=False)
             return
