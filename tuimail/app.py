@@ -7,6 +7,7 @@ main screen, which re-queries the store. Widgets never see an engine, a socket o
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sqlite3
 import threading
@@ -171,6 +172,7 @@ class TuimailApp(App[int]):
         # Set once quitting starts: keys typed after the quit key (in the same burst, already
         # queued behind it) must not act on a message the user is leaving.
         self._quitting = False
+        self._said_drafts_offline = False
 
     def _register_themes(self) -> None:
         user_dir = config_location().path.parent / "themes"
@@ -209,6 +211,7 @@ class TuimailApp(App[int]):
                     first_run=True,
                     lookup=self.find_account_settings,
                     authorize=self.authorize_account,
+                    keyring_problem=self._keyring_problem(),
                 )
             )
         elif self.compose_on_start is not None:
@@ -249,6 +252,58 @@ class TuimailApp(App[int]):
             return True
         return await super().run_action(*args, **kwargs)
 
+    # --- screenshots: the screen is full of mail, so the file is the user's alone ---------------
+
+    def deliver_screenshot(
+        self,
+        filename: str | None = None,
+        path: str | None = None,
+        time_format: str | None = None,
+    ) -> str | None:
+        """Save an SVG of the screen (the command palette's Screenshot, `action_screenshot`)
+        into `path`, else the Downloads directory, else the home directory, else the data
+        directory: a new file, mode 0600, never over another; a notice says where. Returns
+        None (nothing is delivered to a browser)."""
+        from tuimail.paths import user_files_dirs, write_private_file
+
+        stamp = datetime.now().strftime(time_format or "%Y-%m-%dT%H_%M_%S")
+        name = filename or f"tuimail_{stamp}.svg"
+        directories = [Path(path).expanduser()] if path else user_files_dirs(self.data_dir)
+        try:
+            saved = write_private_file(directories, name, self.export_screenshot().encode())
+        except OSError as exc:
+            why = exc.strerror or str(exc)
+            self.notify(
+                f"The screenshot was not saved: {why}", title="Screenshot", severity="error",
+                markup=False,
+            )  # fmt: skip
+            return None
+        self.notify(f"Saved to {saved} (readable only by you).", title="Screenshot", markup=False)
+        return None
+
+    # --- the network: one gate, which `--offline` closes ----------------------------------------
+
+    def network_closed(self, doing: str) -> str | None:
+        """The one gate to the network: whatever the app is about to do that connects (a sync,
+        the inbox watcher, sending, a body, drafts, the setup screen's check, lookup and
+        authorization) asks here first, and every network worker starts through
+        `_network_worker`. None: go ahead; else why not, in words ("Offline: nothing is
+        `doing`..."). Any thread."""
+        if self.offline:
+            return f"Offline: nothing is {doing} until tuimail runs without --offline."
+        return None
+
+    def _network_worker(
+        self, doing: str, job: Callable[[], None], *, group: str, exclusive: bool = False
+    ) -> bool:
+        """Run `job` (which connects) in a thread worker, if the gate is open; False if not."""
+        if self.network_closed(doing) is not None:
+            return False
+        self.run_worker(
+            job, thread=True, group=group, name=group, exclusive=exclusive, exit_on_error=False
+        )
+        return True
+
     # --- offline: nothing connects; intents wait in the store for the next online run --------
 
     def _show_offline(self) -> None:
@@ -284,10 +339,8 @@ class TuimailApp(App[int]):
         accounts = self._mail_accounts()
         if not accounts:
             self.notify("No account with a mail server is configured.", markup=False)
-        elif self.offline:
-            self.notify(
-                "Offline: no mail is fetched until tuimail runs without --offline.", markup=False
-            )
+        elif (closed := self.network_closed("fetched")) is not None:
+            self.notify(closed, markup=False)
         for account in accounts:
             self.start_mail_worker(account.name)
 
@@ -301,9 +354,9 @@ class TuimailApp(App[int]):
         remember: bool = False,
     ) -> None:
         """Run `job` in a thread worker unless one with `key` runs; with `remember`, a request
-        while it runs makes it run once more when it ends. Offline, nothing runs: every
-        network worker starts here."""
-        if self.offline:
+        while it runs makes it run once more when it ends. Offline, nothing runs (the gate,
+        `network_closed`)."""
+        if self.network_closed("fetched or sent") is not None:
             return
         if not slots.claim(key, remember=remember):
             return
@@ -315,7 +368,8 @@ class TuimailApp(App[int]):
                 if slots.release(key) and not self._cancel.is_set():
                     self.call_from_thread(self._run_keyed, slots, key, job, group=group)
 
-        self.run_worker(run, thread=True, group=group, name=group, exit_on_error=False)
+        if not self._network_worker("fetched or sent", run, group=group):
+            slots.release(key)
 
     def _report_crash(self, account: AccountConfig, protocol: Protocol, exc: Exception) -> None:
         """The engines report their own failures; an exception reaching here is a bug."""
@@ -397,7 +451,7 @@ class TuimailApp(App[int]):
 
     @on(OutboxQueued)
     def _outbox_queued(self, message: OutboxQueued) -> None:
-        if self.offline:
+        if self.network_closed("sent") is not None:
             self.notify(self._queued_offline(), markup=False)
             return
         seconds = round(message.delay)
@@ -423,7 +477,7 @@ class TuimailApp(App[int]):
 
     def start_sender_for_account_id(self, account_id: int) -> None:
         """Start a sending pass for the store account `account_id` (e.g. after a retry)."""
-        if self.offline:
+        if self.network_closed("sent") is not None:
             self.notify(self._queued_offline(), markup=False)
             return
         account = self._account_by_id(account_id)
@@ -456,8 +510,20 @@ class TuimailApp(App[int]):
                 first_run=False,
                 lookup=self.find_account_settings,
                 authorize=self.authorize_account,
+                keyring_problem=self._keyring_problem(),
             )
         )
+
+    @staticmethod
+    def _keyring_problem() -> str | None:
+        """Why no system keyring can keep a password here (the setup screen then offers a
+        password command first), or None."""
+        from tuimail.secrets import keyring_problem
+
+        try:
+            return keyring_problem()
+        except Exception as exc:  # a broken keyring install: say it, the screen still works
+            return f"the keyring could not be loaded ({type(exc).__name__}: {exc})"
 
     def find_account_settings(
         self, address: str, progress: Callable[[str], None], ca_file: Path | None
@@ -468,8 +534,8 @@ class TuimailApp(App[int]):
         """
         from tuimail.autoconfig import AutoconfigError, Network, lookup  # only when asked
 
-        if self.offline:
-            raise AutoconfigError("offline, so nothing is looked up; fill in the servers")
+        if (closed := self.network_closed("looked up")) is not None:
+            raise AutoconfigError(f"{closed} Fill in the servers.")
         return lookup(address, Network(ca_file=ca_file), progress)
 
     # Opens an address in the user's browser (False: none could be opened); tests replace it.
@@ -484,9 +550,9 @@ class TuimailApp(App[int]):
         """
         from tuimail.oauth import FlowUi, OAuthError, authorize  # only when asked
 
-        if self.offline:
+        if (closed := self.network_closed("contacted")) is not None:
             raise OAuthError(
-                "offline, so nothing is contacted; when online, run "
+                f"{closed.rstrip('.')}; when online, run "
                 f"`tuimail accounts authorize {account.name}`"
             )
 
@@ -514,24 +580,29 @@ class TuimailApp(App[int]):
     @on(SetupCheck)
     def _setup_check(self, message: SetupCheck) -> None:
         register_secret(message.password)
-        self.run_worker(
-            partial(self._check_in_thread, message.account, message.password),
-            thread=True,
-            group="setup-check",
-            exclusive=True,
-            exit_on_error=False,
-        )
+        job = partial(self._check_in_thread, message.account, message.password)
+        if not self._network_worker("checked", job, group="setup-check", exclusive=True):
+            self._setup_report(str(self.network_closed("checked")), False)
 
     def _check_in_thread(self, account: AccountConfig, password: str) -> None:
         """Worker thread: connect and log in to each server of a new account."""
         from tuimail.sync.check import check_server
 
         lines = []
+        # No typed password: the account's own source (its password command, or the keyring).
+        typed = (lambda: password) if password else None
         for server in account.servers():
-            problem = check_server(account, server, timeout=20, password=lambda: password)
+            problem = check_server(account, server, timeout=20, password=typed)
             lines.append(f"{server.protocol.value.upper()}: {problem or 'ok'}")
         ok = bool(lines) and all(line.endswith(": ok") for line in lines)
         text = "; ".join(lines) or "A local account has no servers to check."
+        if password and lines and (problem := self._keyring_problem()) is not None:
+            # It logged in now, but saved it never could: the password would have nowhere to go.
+            ok = False
+            text += (
+                f". But there is no keyring here to keep the password ({problem}): before "
+                "saving, choose password command under Sign in with."
+            )
         self.call_from_thread(self._setup_report, text, ok)
 
     def _setup_report(self, text: str, ok: bool) -> None:
@@ -540,22 +611,40 @@ class TuimailApp(App[int]):
 
     @on(SetupSave)
     def _setup_save(self, message: SetupSave) -> None:
-        from tuimail.secrets import SecretError, set_password
+        from tuimail.secrets import SecretError, delete_password, set_password
 
         location = config_location()
-        try:
-            self.config = add_account(location.path, message.toml)
-        except ConfigError as exc:
-            self._setup_report(str(exc), False)
-            return
         name = message.account.name
         note = ""
         if message.password and message.account.servers():
+            # The password first: an account whose password cannot be kept could never log in,
+            # so it is not saved (the screen stays, saying why and what to choose instead).
             try:
                 set_password(name, message.password)
             except SecretError as exc:
-                note = f" The password was not stored: {exc}"
+                self._setup_report(
+                    f"Not saved: the password could not be kept ({exc}). Sign in with: choose "
+                    "password command, and name a command that prints the password.",
+                    False,
+                )
+                return
+        elif self._cannot_log_in(message.account):
+            note = (
+                " No password was given: store it with "
+                f"`tuimail accounts set-password {name}` before it can get mail."
+            )
+        try:
+            self.config = add_account(location.path, message.toml)
+        except ConfigError as exc:
+            if message.password and message.account.servers():
+                # No account, so no password for it (best effort: keyring backends raise many
+                # kinds, and the config error is what the user needs to see).
+                with contextlib.suppress(Exception):
+                    delete_password(name)
+            self._setup_report(str(exc), False)
+            return
         self._ensure_store_accounts()
+        self.main_screen.post_message(StoreUpdated(()))  # the empty view names the account
         oauth2 = message.account.oauth2 is not None
         if isinstance(self.screen, AccountSetupScreen):
             if oauth2:  # the screen stays to authorize the account (or say how to, later)
@@ -570,6 +659,23 @@ class TuimailApp(App[int]):
         # An OAuth2 account gets mail once it is authorized (authorize_account starts it).
         if self.start_workers and message.account.incoming is not None and not oauth2:
             self.start_mail_worker(name)
+
+    @staticmethod
+    def _cannot_log_in(account: AccountConfig) -> bool:
+        """A password account about to be saved without a password, a command or a keyring
+        entry: it could not log in."""
+        if not account.servers() or account.auth == "oauth2" or account.password_command:
+            return False
+        if any(server.password_command for server in account.servers()):
+            return False
+        from tuimail.secrets import SecretError, get_password
+
+        try:
+            for server in account.servers():
+                get_password(account, server.protocol)
+        except SecretError:
+            return True
+        return False
 
     @on(IntentQueued)
     def _intent_queued(self, message: IntentQueued) -> None:
@@ -588,7 +694,16 @@ class TuimailApp(App[int]):
     def _draft_saved(self, message: DraftSaved) -> None:
         """A draft was kept, discarded or sent: bring the server's Drafts folder up to date."""
         account = self._account_by_id(message.account_id)
-        if self.offline or account is None or account.incoming is None:
+        if account is None or account.incoming is None:
+            return
+        if self.network_closed("copied to the server") is not None:
+            if not self._said_drafts_offline:  # once: the composer saves every few seconds
+                self._said_drafts_offline = True
+                self.notify(
+                    "Offline: drafts stay on this computer; they are copied to the server's "
+                    "Drafts folder when tuimail runs online.",
+                    markup=False,
+                )
             return
         if account.incoming.protocol is Protocol.IMAP:
             job = partial(self._drafts_pass, account)

@@ -111,6 +111,10 @@ class Draft:
     # Attachments kept as bytes in the store (draft_parts), by id: those of a message taken
     # back from the outbox, which exist nowhere else. Sent again unchanged.
     stored_parts: tuple[int, ...] = ()
+    # Attachments of stored messages, by (store id, attachment index): an inline forward
+    # carries the original's attachments. Whoever composes the draft reads their bytes from
+    # the store and attaches them unchanged (name, type and content as the original has them).
+    forwarded_attachments: tuple[tuple[int, int], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

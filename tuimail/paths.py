@@ -132,3 +132,58 @@ def tighten_file(fd: int) -> None:
         and stat.S_IMODE(info.st_mode) & 0o077
     ):
         os.fchmod(fd, PRIVATE_FILE_MODE)
+
+
+def user_files_dirs(data: Path) -> list[Path]:
+    """Where a file for the user (a screenshot) may go, best first: the Downloads directory,
+    the home directory, then tuimail's data directory (which exists, or is created 0700)."""
+    candidates: list[Path] = []
+    with contextlib.suppress(Exception):  # platformdirs reads user-dirs.dirs; never fatal
+        candidates.append(platformdirs.user_downloads_path())
+    with contextlib.suppress(RuntimeError):  # no HOME and no passwd entry
+        candidates.append(Path.home())
+    candidates.append(data)
+    return list(dict.fromkeys(candidates))
+
+
+def write_private_file(directories: list[Path], name: str, data: bytes) -> Path:
+    """Write `data` as a new file `name` (mode 0600, never over an existing file or through a
+    link) into the first of `directories` where that works; returns its path. A directory that
+    does not exist is passed over, except the last, which is created 0700. Raises the last
+    OSError when none worked."""
+    stem, dot, suffix = name.rpartition(".")
+    if not dot:
+        stem, suffix = name, ""
+    problem: OSError | None = None
+    for number, directory in enumerate(directories):
+        if number == len(directories) - 1:
+            try:
+                private_dir(directory, tighten=False)
+            except OSError as exc:
+                problem = exc
+                continue
+        if not directory.is_dir():
+            continue
+        for attempt in range(100):
+            candidate = name if attempt == 0 else f"{stem} ({attempt}){dot}{suffix}"
+            path = directory / candidate
+            try:
+                fd = os.open(
+                    path,
+                    os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW,
+                    PRIVATE_FILE_MODE,
+                )
+            except FileExistsError:
+                continue
+            except OSError as exc:
+                problem = exc
+                break
+            try:
+                with os.fdopen(fd, "wb") as handle:
+                    handle.write(data)
+            except OSError as exc:
+                path.unlink(missing_ok=True)
+                problem = exc
+                break
+            return path
+    raise problem or FileNotFoundError(f"no directory to write {name} into")

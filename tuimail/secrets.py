@@ -225,8 +225,22 @@ def _cannot_be_sent(password: str) -> bool:
     return "\r" in password or "\n" in password or "\0" in password
 
 
-def _keyring_backend(account: str) -> KeyringBackend:
-    """The system keyring, or SecretError if there is none we may use."""
+def keyring_problem() -> str | None:
+    """Why no system keyring can keep passwords here, in words; None when one can. (The
+    account setup screen offers a password command instead.)"""
+    try:
+        _usable_backend()
+    except _NoKeyring as exc:
+        return str(exc)
+    return None
+
+
+class _NoKeyring(Exception):
+    pass
+
+
+def _usable_backend() -> KeyringBackend:
+    """The system keyring, or _NoKeyring saying why there is none we may use."""
     import keyring
     from keyring.backends import fail
 
@@ -236,17 +250,31 @@ def _keyring_backend(account: str) -> KeyringBackend:
     usable = [backend] if members is None else list(members)
     module_names = [type(b).__module__ for b in usable]
     if not usable or all(isinstance(b, fail.Keyring) for b in usable):
-        raise SecretError(
-            f"account {account!r}: no system keyring is available (no Secret Service such as "
-            f"gnome-keyring or KeePassXC is running on the session bus), and no password_command "
-            f"is set. Either start a keyring service and run `tuimail accounts set-password "
-            f"{account}`, or set password_command in [accounts.{account}] (for example "
-            f'password_command = "pass show mail/{account}").'
+        raise _NoKeyring(
+            "no system keyring is available (no Secret Service such as gnome-keyring or "
+            "KeePassXC is running on the session bus)"
         )
     if any(name.startswith("keyrings.alt") for name in module_names):
-        raise SecretError(
-            f"account {account!r}: the configured keyring backend ({', '.join(module_names)}) "
-            f"stores passwords in a file; tuimail does not use it. Use a Secret Service "
-            f"(gnome-keyring, KeePassXC) or password_command."
+        raise _NoKeyring(
+            f"the configured keyring backend ({', '.join(module_names)}) stores passwords in a "
+            "file; tuimail does not use it"
         )
     return backend
+
+
+def _keyring_backend(account: str) -> KeyringBackend:
+    """The system keyring, or SecretError if there is none we may use."""
+    try:
+        return _usable_backend()
+    except _NoKeyring as exc:
+        if str(exc).startswith("no system keyring"):
+            raise SecretError(
+                f"account {account!r}: {exc}, and no password_command is set. Either start a "
+                f"keyring service and run `tuimail accounts set-password {account}`, or set "
+                f"password_command in [accounts.{account}] (for example "
+                f'password_command = "pass show mail/{account}").'
+            ) from None
+        raise SecretError(
+            f"account {account!r}: {exc}. Use a Secret Service (gnome-keyring, KeePassXC) or "
+            "password_command."
+        ) from None

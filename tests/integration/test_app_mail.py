@@ -188,7 +188,7 @@ async def test_a_message_written_in_the_app_is_delivered(
 async def test_setup_checks_the_connection_with_the_typed_password(
     mail_servers: MailServers, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from textual.widgets import Button, Input
+    from textual.widgets import Button, Input, Select
 
     from tuimail.config import Config
     from tuimail.ui.screens.setup import AccountSetupScreen
@@ -209,6 +209,9 @@ async def test_setup_checks_the_connection_with_the_typed_password(
             "password": "wrong password",
             "ca_file": str(mail_servers.ca_file),
         }
+        # Sign in with a typed password (without a keyring here, a command is preselected).
+        screen.query_one("#auth", Select).value = "password"
+        await pilot.pause()
         for field, value in values.items():
             screen.query_one(f"#{field}", Input).value = value
         report = screen.query_one("#report", Static)
@@ -218,7 +221,8 @@ async def test_setup_checks_the_connection_with_the_typed_password(
 
         screen.query_one("#password", Input).value = mail_servers.users[user]
         screen.query_one("#check", Button).press()
-        await _wait_for(pilot, lambda: str(report.render()) == "IMAP: ok")
+        # (Without a keyring here, the report goes on to say the password could not be kept.)
+        await _wait_for(pilot, lambda: str(report.render()).startswith("IMAP: ok"))
     assert not (tmp_path / "config.toml").exists()  # checking saves nothing
 
 

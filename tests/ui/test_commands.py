@@ -45,3 +45,32 @@ async def test_palette_goes_to_a_folder_and_runs_actions(tmp_path: Path) -> None
         await pilot.pause()
         assert app.is_running  # the folder's name was shown and chosen as text, not run
         assert app.screen.query_one(MessageList).ids == []
+
+
+async def test_the_palettes_screenshot_without_downloads_is_private_and_said_where(
+    tmp_path: Path, monkeypatch
+) -> None:
+    home = tmp_path / "home"
+    home.mkdir()  # no Downloads in it
+    monkeypatch.setenv("HOME", str(home))
+    for name in ("XDG_CONFIG_HOME", "XDG_DOWNLOAD_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    build_demo_store(tmp_path / "data", now=NOW)
+    app = TuimailApp(demo_config(), tmp_path / "data", clock=lambda: NOW, start_workers=False)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.pause()
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await pilot.press(*"screenshot")
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        for _ in range(40):  # the palette's command waits a tenth of a second first
+            await pilot.pause(0.05)
+            if any(n.title == "Screenshot" for n in app._notifications):
+                break
+        notices = [str(n.message) for n in app._notifications if n.title == "Screenshot"]
+    (saved,) = list(home.glob("*.svg"))
+    assert saved.stat().st_mode & 0o777 == 0o600
+    assert "<svg" in saved.read_text(encoding="utf-8")
+    assert notices == [f"Saved to {saved} (readable only by you)."]
+    assert not (home / "Downloads").exists()

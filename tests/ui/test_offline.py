@@ -311,5 +311,115 @@ async def test_find_settings_in_the_setup_screen_looks_nothing_up(
         await app.workers.wait_for_complete()
         await pilot.pause()
         report = str(screen.query_one("#report", Static).render())
-        assert "offline, so nothing is looked up" in report
+        assert "Offline: nothing is looked up" in report
     assert listener.accepted == 0
+
+
+@pytest.fixture
+def attempts(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every attempt of this process to reach the network (a connect, a datagram, a name
+    lookup), whichever module makes it; the attempts go ahead, counted."""
+    seen: list[str] = []
+
+    def counting(name: str, real):  # type: ignore[no-untyped-def]
+        def wrapper(*args, **kwargs):  # type: ignore[no-untyped-def]
+            seen.append(name)
+            return real(*args, **kwargs)
+
+        return wrapper
+
+    for name in ("connect", "connect_ex", "sendto"):
+        monkeypatch.setattr(socket.socket, name, counting(name, getattr(socket.socket, name)))
+    monkeypatch.setattr(socket, "getaddrinfo", counting("getaddrinfo", socket.getaddrinfo))
+    return seen
+
+
+async def test_every_screen_used_offline_makes_no_connection(
+    tmp_path: Path, listener: CountingListener, attempts: list[str]
+) -> None:
+    from textual.widgets import Button, Input, Select, Static
+
+    from tuimail.ui.screens.outbox import OutboxScreen
+    from tuimail.ui.screens.setup import AccountSetupScreen
+
+    _build_store(tmp_path)
+    conn = open_store(tmp_path)
+    try:  # a message whose body is not here yet (only its header was synced)
+        inbox = next(f for f in read.folders(conn) if f.name == "INBOX")
+        header = b"From: a@example.org\r\nSubject: Only the header\r\n\r\n"
+        when = NOW - timedelta(minutes=5)
+        store_messages(
+            conn, inbox.id, [IncomingMessage(header_bytes=header, uid=9, internaldate=when)]
+        )
+    finally:
+        conn.close()
+    app = TuimailApp(_config(listener.port), tmp_path, clock=lambda: NOW, offline=True)
+    async with app.run_test(size=(120, 50)) as pilot:
+        await pilot.pause()
+        await pilot.press("ctrl+r")  # get mail
+        await pilot.pause()
+        assert any(t.startswith("Offline: nothing is fetched") for t in _notices(app))
+
+        messages = app.screen.query_one(MessageList)
+        assert messages.row_at(0).envelope.subject == "Only the header"
+        await pilot.press("enter")  # open the message without a body
+        await pilot.pause()
+        assert "offline" in str(app.screen.query_one("#view-body").render())
+        messages.focus()
+        for key in ("ctrl+f", "f", "r"):  # forward (whole, inline), reply: need its bytes
+            app.clear_notifications()
+            await pilot.press(key)
+            await pilot.pause()
+            assert isinstance(app.screen, MainScreen)
+            assert any(t.startswith("Offline: nothing is downloaded") for t in _notices(app))
+
+        await pilot.press("c")  # a draft, saved
+        await pilot.pause()
+        app.screen.query_one("#to").value = "ann@example.org"
+        app.screen.query_one("#body").load_text("Draft on a train.\n")
+        app.clear_notifications()
+        await pilot.press("ctrl+g")
+        await pilot.pause()
+        assert any("drafts stay on this computer" in t for t in _notices(app))
+        await pilot.press("ctrl+s")  # ... and sent
+        await pilot.pause()
+        assert isinstance(app.screen, MainScreen)
+        (item,) = outbox.items(app.conn)
+        outbox.begin_sending(app.conn, item.id)
+        outbox.mark_failed(app.conn, item.id, "550 refused")
+        app.clear_notifications()
+        await pilot.press("o", "r")  # the outbox: send again
+        await pilot.pause()
+        assert isinstance(app.screen, OutboxScreen)
+        assert any("will be sent when tuimail runs online" in t for t in _notices(app))
+        await pilot.press("escape")
+        await pilot.pause()
+
+        app.action_add_account()  # the setup screen: check the connection, find settings
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, AccountSetupScreen)
+        screen.query_one("#auth", Select).value = "password"  # whether or not a keyring is here
+        await pilot.pause()
+        for field, value in (
+            ("name", "new"),
+            ("address", "someone@example.com"),
+            ("in_host", "127.0.0.1"),
+            ("in_port", str(listener.port)),
+            ("password", "secret"),
+        ):
+            screen.query_one(f"#{field}", Input).value = value
+        screen.query_one("#check", Button).press()
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        report = str(screen.query_one("#report", Static).render())
+        assert report.startswith("Offline: nothing is checked")
+        screen.query_one("#find", Button).press()
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        report = str(screen.query_one("#report", Static).render())
+        assert "Offline: nothing is looked up" in report
+    assert listener.accepted == 0
+    assert attempts == []

@@ -265,3 +265,59 @@ async def test_the_app_asks_before_replacing_and_yes_replaces(tmp_path: Path) ->
     assert len(asked) == 1
     assert sorted(p.name for p in target.iterdir()) == ["report.txt"]
     assert (target / "report.txt").read_bytes() == b"payload 0"
+
+
+async def _save_answering(data: Path, target: Path, keys: list[str]) -> tuple[list[str], str]:
+    """Press `a`, give `target`, then answer each question the app asks with the next of
+    `keys`; returns the questions asked and the notices shown."""
+    config = parse_config('[accounts.local]\naddress = "you@tuimail.test"\n')
+    app = TuimailApp(config, data, clock=lambda: NOW, start_workers=False)
+    asked: list[str] = []
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.pause()
+        app.screen.query_one(MessageList).focus()
+        await pilot.press("a")
+        await pilot.pause()
+        app.screen.query_one("#answer").value = str(target)
+        await pilot.press("enter")
+        await pilot.pause()
+        for key in keys:
+            assert isinstance(app.screen, Confirm), "the app asked nothing more"
+            asked.append(app.screen.question)
+            await pilot.press(key)
+            await pilot.pause()
+        assert not isinstance(app.screen, Confirm)
+        notices = "\n".join(str(n.message) for n in app._notifications)
+    return asked, notices
+
+
+async def test_enter_at_the_replace_question_keeps_the_old_file(tmp_path: Path) -> None:
+    _local_store_with(tmp_path / "data", _message_with(("report.txt",)))
+    target = tmp_path / "saved"
+    target.mkdir()
+    (target / "report.txt").write_bytes(b"the old report")
+    asked, _ = await _save_answering(tmp_path / "data", target, ["enter"])
+    assert len(asked) == 1 and "Replace?" in asked[0]
+    assert (target / "report.txt").read_bytes() == b"the old report"
+    assert (target / "report (1).txt").read_bytes() == b"payload 0"
+
+
+async def test_a_missing_directory_is_named_and_created_when_the_user_says_so(
+    tmp_path: Path,
+) -> None:
+    _local_store_with(tmp_path / "data", _message_with(("report.txt",)))
+    target = tmp_path / "new" / "saved"
+    asked, notices = await _save_answering(tmp_path / "data", target, ["y"])
+    assert asked == [f"The directory {target} does not exist. Create it and save there?"]
+    assert (target / "report.txt").read_bytes() == b"payload 0"
+    assert f"Saved to {target}: report.txt" in notices
+
+
+async def test_a_missing_directory_not_created_is_said_in_words(tmp_path: Path) -> None:
+    _local_store_with(tmp_path / "data", _message_with(("report.txt",)))
+    target = tmp_path / "nowhere"
+    asked, notices = await _save_answering(tmp_path / "data", target, ["n"])
+    assert len(asked) == 1 and "does not exist" in asked[0]
+    assert not target.exists()
+    assert f"Not saved: the directory {target} does not exist." in notices
+    assert "Errno" not in notices

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
+import keyring
 import pytest
-from textual.widgets import Button, Input, Static
+from keyring.backends import fail
+from textual.widgets import Button, Input, Select, Static
 
 from tuimail.app import TuimailApp
 from tuimail.config import Config, load_config
@@ -14,12 +17,18 @@ from tuimail.ui.screens.setup import AccountSetupScreen
 
 
 @pytest.fixture
-def config_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def config_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     path = tmp_path / "config" / "config.toml"
     monkeypatch.setenv("TUIMAIL_CONFIG", str(path))
-    # No keyring here: storing the password must fail cleanly, and the config is still saved.
+    # No keyring here (SSH, a headless machine): keyring's fail backend, as
+    # PYTHON_KEYRING_BACKEND chooses it for a new process; keyring caches its choice in this
+    # one, so it is set here too and put back afterwards.
     monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", f"unix:path={tmp_path / 'no-bus'}")
-    return path
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
+    previous = keyring.get_keyring()
+    keyring.set_keyring(fail.Keyring())
+    yield path
+    keyring.set_keyring(previous)
 
 
 def _fill(screen: AccountSetupScreen, **values: str) -> None:
@@ -45,7 +54,12 @@ async def test_first_run_opens_setup_and_save_writes_the_config(
         assert "Email address" in _report(screen) and "not an email address" in _report(screen)
         assert not config_path.exists()
 
-        _fill(screen, address="alice@example.org", in_host="imap.example.org", password="pw")
+        _fill(
+            screen,
+            address="alice@example.org",
+            in_host="imap.example.org",
+            password_command="pass show mail/work",
+        )
         screen.query_one("#save", Button).press()
         await pilot.pause()
         assert isinstance(app.screen, MainScreen)
@@ -53,4 +67,50 @@ async def test_first_run_opens_setup_and_save_writes_the_config(
     account = config.accounts["work"]
     assert account.address == "alice@example.org"
     assert account.incoming is not None and account.incoming.host == "imap.example.org"
+    assert account.password_command == "pass show mail/work"
+
+
+async def test_without_a_keyring_a_typed_password_is_refused_and_a_command_is_offered(
+    config_path: Path, tmp_path: Path
+) -> None:
+    app = TuimailApp(Config(), tmp_path / "data", start_workers=False, offer_setup=True)
+    async with app.run_test(size=(120, 50)) as pilot:
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, AccountSetupScreen)
+        note = str(screen.query_one("#keyring_note", Static).render())
+        assert "no system keyring is available" in note and "password command" in note
+        assert screen.query_one("#auth", Select).value == "command"  # chosen for the user
+        assert screen.query_one("#password_command", Input).display
+
+        # The user insists on a typed password: not saved, and told what to do instead.
+        screen.query_one("#auth", Select).value = "password"
+        await pilot.pause()
+        _fill(
+            screen, name="work", address="alice@example.org", in_host="imap.invalid",
+            password="pw",
+        )  # fmt: skip
+        screen.query_one("#save", Button).press()
+        await pilot.pause()
+        assert isinstance(app.screen, AccountSetupScreen)
+        assert "Not saved" in _report(screen) and "password command" in _report(screen)
+        assert not config_path.exists()
+
+        # An empty command is named too.
+        screen.query_one("#auth", Select).value = "command"
+        await pilot.pause()
+        screen.query_one("#save", Button).press()
+        await pilot.pause()
+        assert "Password command" in _report(screen) and not config_path.exists()
+
+        _fill(screen, password_command="cat ~/.config/tuimail/work.pass")
+        screen.query_one("#save", Button).press()
+        await pilot.pause()
+        assert isinstance(app.screen, MainScreen)
+        await pilot.pause()
+        # The main view no longer says to add an account: it names the one there is.
+        body = str(app.screen.query_one("#view-body", Static).render())
+        assert "The account 'work' is set up" in body and "Add an account" not in body
+    account = load_config(config_path).accounts["work"]
+    assert account.password_command == "cat ~/.config/tuimail/work.pass"
     assert "pw" not in config_path.read_text()

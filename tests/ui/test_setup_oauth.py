@@ -347,7 +347,7 @@ async def test_offline_nothing_is_contacted_and_the_command_is_named(
         screen.query_one("#authorize", Button).press()
         await _settle(pilot, lambda: "uthorized" in _text(screen, "report"))
         report = _text(screen, "report")
-        assert "offline, so nothing is contacted" in report
+        assert "Offline: nothing is contacted" in report
         assert "tuimail accounts authorize loop" in report
         assert not screen.query_one("#authorize", Button).disabled  # can try again
     assert opened == [] and oauth_server.requests == []

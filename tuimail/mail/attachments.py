@@ -15,6 +15,7 @@ from email.message import Message
 from email.parser import BytesParser
 
 from tuimail.mail import parse
+from tuimail.mail.compose import CarriedAttachment
 from tuimail.mail.sanitize import sanitize_line
 from tuimail.model import AttachmentInfo, PartBody
 
@@ -202,3 +203,24 @@ def render_partial(raw: bytes, omitted: Iterable[OmittedPart]) -> str:
         return body
     listing = "\n".join(lines)
     return f"{body}\n\n{listing}" if body else listing
+
+
+def carried_attachment(raw: bytes, index: int) -> CarriedAttachment | None:
+    """Attachment `index` of a message, to carry into another one (an inline forward): its
+    decoded bytes, name, type and charset as the message has them; None when there is no such
+    attachment."""
+    parsed = parse.parse_message(raw)
+    payload = attachment_payload(raw, index)
+    if payload is None:
+        return None
+    info = parsed.attachments[index]
+    charset = None
+    if info.content_type.startswith("text/"):
+        try:
+            msg = BytesParser(policy=parse._parsing_policy()).parsebytes(raw)
+            walker = _PartKeepingWalker()
+            walker.walk(msg, None, "", 0)
+            charset = walker.parts[index].get_content_charset()
+        except Exception:  # attachment_payload coped with this message; the charset is extra
+            charset = None
+    return CarriedAttachment(info.filename, info.content_type, payload, charset)

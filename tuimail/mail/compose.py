@@ -261,16 +261,13 @@ def _attach(msg: EmailMessage, path_text: str) -> tuple[bytes, FileBody]:
     return base64.b64encode(token) + b"\r\n", FileBody(path, size)
 
 
-_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
-
-
 def _attach_part(msg: EmailMessage, part: PartBody) -> tuple[bytes, bytes]:
     """Add an attachment given as bytes, with its own name and type, in the same way as
     `_attach`; returns the placeholder's line and the part's base64 body."""
     maintype, _, subtype = part.content_type.strip().lower().partition("/")
     if (
-        not _TOKEN.fullmatch(maintype)
-        or not _TOKEN.fullmatch(subtype)
+        not _MIME_TOKEN.fullmatch(maintype)
+        or not _MIME_TOKEN.fullmatch(subtype)
         or maintype
         in (
             "multipart",
@@ -283,6 +280,35 @@ def _attach_part(msg: EmailMessage, part: PartBody) -> tuple[bytes, bytes]:
     msg.add_attachment(token, maintype=maintype, subtype=subtype, filename=filename)
     body = base64.encodebytes(part.data).replace(b"\n", b"\r\n")
     return base64.b64encode(token) + b"\r\n", body
+
+
+@dataclass(frozen=True, slots=True)
+class CarriedAttachment:
+    """An attachment of another message carried into this one (an inline forward): its
+    decoded bytes, its name and its type exactly as the original declares them."""
+
+    filename: str
+    content_type: str  # "type/subtype"; anything else is sent as application/octet-stream
+    payload: bytes
+    charset: str | None = None  # of a text attachment, as the original declares it
+
+
+_MIME_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+
+
+def _carry(msg: EmailMessage, carried: CarriedAttachment) -> None:
+    """Add an attachment part with `carried`'s bytes (base64), name and type."""
+    maintype, _, subtype = carried.content_type.lower().partition("/")
+    if not (_MIME_TOKEN.fullmatch(maintype) and _MIME_TOKEN.fullmatch(subtype)):
+        maintype, subtype = "application", "octet-stream"
+    if maintype == "multipart":  # not an attachment's type; keep the bytes
+        maintype, subtype = "application", "octet-stream"
+    filename = _CONTROL.sub("_", carried.filename) or None  # a sender's name may hold CR, LF
+    charset = carried.charset or ""
+    params = {"charset": charset} if maintype == "text" and _MIME_TOKEN.fullmatch(charset) else None
+    msg.add_attachment(
+        carried.payload, maintype=maintype, subtype=subtype, filename=filename, params=params
+    )
 
 
 def _split_at_placeholders(
@@ -305,6 +331,7 @@ def compose(
     date: datetime | None = None,
     messages: Sequence[bytes] = (),
     parts: Sequence[PartBody] = (),
+    carried: Sequence[CarriedAttachment] = (),
 ) -> bytes:
     """Build the RFC 5322 bytes of a draft (CRLF line ends).
 
@@ -312,12 +339,13 @@ def compose(
     `date` defaults to now, and a naive datetime is taken as local time. The Bcc addresses are
     not written (see the module docstring). `messages` are whole messages (the bytes of
     `draft.attached_messages`, read by the caller) attached as message/rfc822; `parts` are
-    attachments given as bytes (those of `draft.stored_parts`, read by the caller). Raises
+    attachments given as bytes (those of `draft.stored_parts`, read by the caller); `carried` are
+    the attachments of `draft.forwarded_attachments`, read by the caller. Raises
     ComposeError on a line break in any header value, a bad address, an extra header that
     would replace a managed one, or an attachment that cannot be read.
     """
     return compose_message(
-        draft, message_id=message_id, date=date, messages=messages, parts=parts
+        draft, message_id=message_id, date=date, messages=messages, parts=parts, carried=carried
     ).as_bytes()
 
 
@@ -328,6 +356,7 @@ def compose_message(
     date: datetime | None = None,
     messages: Sequence[bytes] = (),
     parts: Sequence[PartBody] = (),
+    carried: Sequence[CarriedAttachment] = (),
 ) -> ComposedMessage:
     """Compose a draft as `compose` does, leaving the attachments' bodies in their files until
     `chunks()` reads them (see the module docstring). Raises ComposeError as `compose` does;
@@ -369,6 +398,12 @@ def compose_message(
         else:
             placeholders.append(_attach_part(msg, part))
     placeholders += [_attach(msg, path) for path in draft.attachments]
+    for attachment in carried:
+        if attachment.content_type.lower().startswith("message/"):
+            # A forwarded message inside the original: attached whole, as message/rfc822.
+            messages.append(attachment.payload)
+        else:
+            _carry(msg, attachment)
     for part in msg.iter_attachments():
         del part["MIME-Version"]  # belongs in the top-level header only
     if messages:

@@ -112,10 +112,12 @@ def reply_draft(
     )
 
 
-def forward_draft(parsed: ParsedMessage, *, sender: Address) -> Draft:
+def forward_draft(parsed: ParsedMessage, *, sender: Address, stored_id: int | None = None) -> Draft:
     """An inline forward of `parsed`: the original's headers and text below a marker line.
 
-    The original's attachments are listed by name but not carried along.
+    With `stored_id` (the original's store id, its bytes whole in the store) the original's
+    attachments are carried along (`Draft.forwarded_attachments`); without it they are only
+    listed by name.
     """
     env = parsed.envelope
     lines = ["", "", "---------- Forwarded message ----------"]
@@ -129,10 +131,18 @@ def forward_draft(parsed: ParsedMessage, *, sender: Address) -> Draft:
         if value:
             lines.append(sanitize(f"{name}: {value}"))
     lines += ["", original_text(parsed)]
-    if parsed.attachments:
+    carried: tuple[tuple[int, int], ...] = ()
+    if parsed.attachments and stored_id is not None:
+        carried = tuple((stored_id, a.index) for a in parsed.attachments)
+    elif parsed.attachments:
         names = ", ".join(sanitize(a.filename) or "(unnamed)" for a in parsed.attachments)
         lines += ["", f"(Attachments of the original, not included: {names})"]
-    return Draft(from_=sender, subject=forward_subject(env.subject), body="\n".join(lines) + "\n")
+    return Draft(
+        from_=sender,
+        subject=forward_subject(env.subject),
+        body="\n".join(lines) + "\n",
+        forwarded_attachments=carried,
+    )
 
 
 def forward_attached_draft(envelope: Envelope, stored_id: int, *, sender: Address) -> Draft:

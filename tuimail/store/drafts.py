@@ -28,7 +28,8 @@ from datetime import datetime
 from typing import Any
 
 from tuimail.crashpoint import crashpoint
-from tuimail.mail.compose import ComposeError
+from tuimail.mail.attachments import carried_attachment
+from tuimail.mail.compose import CarriedAttachment, ComposedMessage, ComposeError, compose_message
 from tuimail.model import Address, Draft, PartBody
 from tuimail.store import codec, outbox, read
 from tuimail.store.db import StoreError, transaction
@@ -85,6 +86,7 @@ def draft_fields(draft: Draft) -> dict[str, Any]:
         "attachments": list(draft.attachments),
         "attached_messages": list(draft.attached_messages),
         "stored_parts": list(draft.stored_parts),
+        "forwarded_attachments": [list(pair) for pair in draft.forwarded_attachments],
         "in_reply_to": draft.in_reply_to,
         "references": list(draft.references),
         "extra_headers": [list(pair) for pair in draft.extra_headers],
@@ -104,6 +106,9 @@ def draft_from_fields(fields: dict[str, Any]) -> Draft:
         attachments=tuple(str(p) for p in fields.get("attachments") or ()),
         attached_messages=tuple(int(i) for i in fields.get("attached_messages") or ()),
         stored_parts=tuple(int(i) for i in fields.get("stored_parts") or ()),
+        forwarded_attachments=tuple(
+            (int(m), int(i)) for m, i in fields.get("forwarded_attachments") or ()
+        ),
         in_reply_to=fields.get("in_reply_to") or None,
         references=tuple(str(r) for r in fields.get("references") or ()),
         extra_headers=tuple((str(n), str(v)) for n, v in fields.get("extra_headers") or ()),
@@ -403,3 +408,41 @@ def attached_message_bytes(conn: sqlite3.Connection, draft: Draft) -> list[bytes
             )
         found.append(raw)
     return found
+
+
+def forwarded_attachments(conn: sqlite3.Connection, draft: Draft) -> list[CarriedAttachment]:
+    """The attachments of stored messages that a draft carries (an inline forward), in order:
+    their bytes, names and types as the originals have them.
+
+    Raises ComposeError when an original is not whole in the local store (not downloaded, or
+    deleted) or no longer has that attachment.
+    """
+    found: list[CarriedAttachment] = []
+    originals: dict[int, bytes | None] = {}
+    for message_id, index in draft.forwarded_attachments:
+        if message_id not in originals:
+            originals[message_id] = read.body(conn, message_id)
+        raw = originals[message_id]
+        carried = carried_attachment(raw, index) if raw is not None else None
+        if carried is None:
+            raise ComposeError(
+                "an attachment of the forwarded message is not in the local store (not "
+                "downloaded, or deleted); drop it (ctrl+b) or forward the message again"
+            )
+        found.append(carried)
+    return found
+
+
+def compose_draft(
+    conn: sqlite3.Connection, draft: Draft, *, message_id: str | None = None
+) -> ComposedMessage:
+    """A draft composed with what it takes from the store: the messages it forwards whole, the
+    attachments it keeps as bytes (taken back from the outbox) and those it carries from a
+    forwarded message. Raises ComposeError (see `compose_message`)."""
+    return compose_message(
+        draft,
+        message_id=message_id,
+        messages=attached_message_bytes(conn, draft),
+        parts=stored_part_bodies(conn, draft),
+        carried=forwarded_attachments(conn, draft),
+    )

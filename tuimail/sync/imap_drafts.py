@@ -40,7 +40,7 @@ import imapclient.exceptions
 
 from tuimail.config import AccountConfig
 from tuimail.crashpoint import crashpoint
-from tuimail.mail.compose import ComposeError, compose
+from tuimail.mail.compose import ComposeError
 from tuimail.mail.sanitize import sanitize_line
 from tuimail.model import DELETED, DRAFT, SEEN, FolderRole, Protocol
 from tuimail.store import drafts, read
@@ -74,9 +74,7 @@ def drafts_folder(conn: sqlite3.Connection, account_id: int) -> read.FolderInfo 
 def draft_bytes(conn: sqlite3.Connection, stored: StoredDraft) -> bytes:
     """The bytes of a saved draft, with its own Message-ID. Raises ComposeError when it cannot be
     built (a bad address, an unreadable attachment, a forwarded message no longer stored)."""
-    messages = drafts.attached_message_bytes(conn, stored.draft)
-    parts = drafts.stored_part_bodies(conn, stored.draft)
-    return compose(stored.draft, message_id=stored.message_id, messages=messages, parts=parts)
+    return drafts.compose_draft(conn, stored.draft, message_id=stored.message_id).as_bytes()
 
 
 def sync_drafts(

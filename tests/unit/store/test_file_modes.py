@@ -204,3 +204,19 @@ def test_an_attachment_saved_for_the_opener_is_private(
     assert saved.parent.parent == tmp_path
     assert mode(saved) == 0o600
     assert mode(saved.parent) == 0o700
+
+
+def test_a_file_for_the_user_goes_to_the_first_directory_that_takes_it(tmp_path: Path) -> None:
+    from tuimail.paths import write_private_file
+
+    missing = tmp_path / "Downloads"  # passed over: not there
+    not_a_dir = tmp_path / "home"
+    not_a_dir.write_text("a file, not a directory")
+    data = tmp_path / "data" / "tuimail"  # the last: created 0700
+    first = write_private_file([missing, not_a_dir, data], "shot.svg", b"<svg/>")
+    second = write_private_file([missing, not_a_dir, data], "shot.svg", b"<svg>2</svg>")
+    assert (first, second) == (data / "shot.svg", data / "shot (1).svg")  # never over another
+    assert first.read_bytes() == b"<svg/>" and second.read_bytes() == b"<svg>2</svg>"
+    assert stat.S_IMODE(first.stat().st_mode) == 0o600
+    assert stat.S_IMODE(data.stat().st_mode) == 0o700
+    assert not missing.exists()

@@ -30,9 +30,10 @@ from textual.timer import Timer
 from textual.widget import Widget
 from textual.widgets import Button, Footer, Input, Label, Static, TextArea
 
-from tuimail.mail.compose import ComposeError, compose_message, make_message_id
+from tuimail.mail.compose import ComposeError, make_message_id
+from tuimail.mail.parse import parse_message
 from tuimail.mail.sanitize import sanitize_line
-from tuimail.model import Address, Draft
+from tuimail.model import Address, AttachmentInfo, Draft
 from tuimail.store import drafts, outbox, read
 from tuimail.store.db import StoreError, transaction
 from tuimail.store.drafts import ServerCopy
@@ -159,7 +160,7 @@ class ComposerScreen(Screen[None]):
         Binding(
             "ctrl+b",
             "typed_first('remove_attachment')",
-            "Drop last attachment",
+            "Drop an attachment",
             priority=True,
             id="drop-attachment",
         ),
@@ -236,6 +237,7 @@ class ComposerScreen(Screen[None]):
         self.attached_messages: list[int] = list(self.draft.attached_messages)
         # Attachments kept in the store as bytes (a message taken back from the outbox).
         self.stored_parts: list[int] = list(self.draft.stored_parts)
+        self.forwarded_attachments = list(self.draft.forwarded_attachments)
         self.draft_id = draft_id
         domain = sender.address.email.rpartition("@")[2]
         self.message_id = (message_id or make_message_id(domain)).strip().strip("<>")
@@ -257,9 +259,10 @@ class ComposerScreen(Screen[None]):
             _field_text(draft.bcc),
             draft.subject,
             draft.body,
-            *(f"part:{i}" for i in draft.stored_parts),
+            *(f"stored:{i}" for i in draft.stored_parts),
             *draft.attachments,
             *(f"message:{i}" for i in draft.attached_messages),
+            *(f"part:{m}:{i}" for m, i in draft.forwarded_attachments),
         )
 
     def _address_suggester(self) -> AddressSuggester | None:
@@ -300,16 +303,33 @@ class ComposerScreen(Screen[None]):
         if first_empty == "#body":
             self.query_one(TextArea).move_cursor((0, 0))
 
-    def _show_attachments(self) -> None:
+    def _attachment_names(self) -> list[str]:
+        """What is attached, as shown (sanitized): the parts kept in the store (taken back from
+        the outbox), files, the attachments carried from a forwarded message, messages attached
+        whole; in the order ctrl+b numbers them (see `_drop_attachment`)."""
         conn = self.app.conn  # type: ignore[attr-defined]
         names = drafts.part_names(conn, self.stored_parts)
         shown = [sanitize_line(name) or "(no name)" for name in names]
         shown += [sanitize_line(Path(p).name) for p in self.attachments]
+        originals: dict[int, list[AttachmentInfo] | None] = {}
+        for message_id, index in self.forwarded_attachments:
+            if message_id not in originals:
+                raw = read.body(conn, message_id)
+                originals[message_id] = parse_message(raw).attachments if raw else None
+            infos = originals[message_id]
+            if infos is not None and 0 <= index < len(infos):
+                info = infos[index]
+                shown.append(sanitize_line(info.filename) or info.content_type)
+            else:
+                shown.append(f"attachment {index + 1} (no longer stored)")
         for message_id in self.attached_messages:
             row = read.row(conn, message_id)
             subject = row.envelope.subject if row is not None else "(no longer stored)"
             shown.append("message: " + (sanitize_line(subject) or "(no subject)"))
-        names = ", ".join(shown)
+        return shown
+
+    def _show_attachments(self) -> None:
+        names = ", ".join(self._attachment_names())
         self.query_one("#attachments", Static).update(
             Text(f"Attachments: {names}" if names else "")
         )
@@ -335,6 +355,7 @@ class ComposerScreen(Screen[None]):
             references=self.draft.references,
             attached_messages=tuple(self.attached_messages),
             stored_parts=tuple(self.stored_parts),
+            forwarded_attachments=tuple(self.forwarded_attachments),
         )
 
     def _state(self) -> tuple[str, ...]:
@@ -342,9 +363,10 @@ class ComposerScreen(Screen[None]):
         return (
             *fields,
             self.query_one(TextArea).text,
-            *(f"part:{i}" for i in self.stored_parts),
+            *(f"stored:{i}" for i in self.stored_parts),
             *self.attachments,
             *(f"message:{i}" for i in self.attached_messages),
+            *(f"part:{m}:{i}" for m, i in self.forwarded_attachments),
         )
 
     def _changed(self) -> bool:
@@ -472,10 +494,8 @@ class ComposerScreen(Screen[None]):
         conn = self.app.conn  # type: ignore[attr-defined]
         message_id = self.message_id  # a draft keeps its Message-ID when it is sent
         try:
-            forwarded = drafts.attached_message_bytes(conn, draft)
-            parts = drafts.stored_part_bodies(conn, draft)
             # Attachments stay in their files: enqueue streams them into the outbox row.
-            message = compose_message(draft, message_id=message_id, messages=forwarded, parts=parts)
+            message = drafts.compose_draft(conn, draft, message_id=message_id)
         except ComposeError as exc:
             self.notify(str(exc), severity="error", markup=False)
             return
@@ -553,12 +573,39 @@ class ComposerScreen(Screen[None]):
         self.app.push_screen(LinePrompt("Attach the file at", placeholder="~/report.pdf"), add)
 
     def action_remove_attachment(self) -> None:
-        if self.attachments:
-            self.attachments.pop()
-        elif self.stored_parts:
-            self.stored_parts.pop()
-        elif self.attached_messages:
-            self.attached_messages.pop()
+        """Drop an attachment: the only one at once, else the one the user names by number."""
+        names = self._attachment_names()
+        if len(names) <= 1:
+            if names:
+                self._drop_attachment(0)
+            return
+        choices = "  ".join(f"{number}) {name}" for number, name in enumerate(names, 1))
+
+        def chosen(answer: str | None) -> None:
+            if not answer:
+                return
+            if not answer.isdigit() or not 1 <= int(answer) <= len(names):
+                self.notify(f"There is no attachment {answer[:20]!r}.", markup=False)
+                return
+            self._drop_attachment(int(answer) - 1)
+
+        self.app.push_screen(
+            LinePrompt(f"Drop which attachment? {choices}", value=str(len(names))), chosen
+        )
+
+    def _drop_attachment(self, number: int) -> None:
+        """Drop attachment `number` (0-based, in the order `_attachment_names` shows)."""
+        lists = (
+            self.stored_parts,
+            self.attachments,
+            self.forwarded_attachments,
+            self.attached_messages,
+        )
+        for kept in lists:
+            if number < len(kept):
+                del kept[number]
+                break
+            number -= len(kept)
         self._show_attachments()
 
     def action_edit_externally(self) -> None:

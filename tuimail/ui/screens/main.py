@@ -6,6 +6,7 @@ widget that reads rows only for the lines it paints, so large folders open at on
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Callable
 from dataclasses import replace
@@ -78,6 +79,19 @@ DISPLACED = (
     "The highlighted message was moved or deleted elsewhere, or its conversation got new mail:"
     " no message is highlighted now. Move the cursor (j/k) to pick one."
 )
+
+
+def _why_not(exc: OSError, directory: Path) -> str:
+    """Why saving into `directory` failed, in words (not "[Errno 2] ...")."""
+    shown = sanitize_line(str(directory))
+    if isinstance(exc, FileNotFoundError):
+        return f"the directory {shown} does not exist"
+    if isinstance(exc, NotADirectoryError):
+        return f"{shown} is not a directory"
+    if isinstance(exc, PermissionError):
+        return f"no permission to write into {shown}"
+    where = f" ({sanitize_line(exc.filename)})" if isinstance(exc.filename, str) else ""
+    return sanitize_line(exc.strerror or str(exc)).lower() + where
 
 
 class MainScreen(Screen[None]):
@@ -169,14 +183,37 @@ class MainScreen(Screen[None]):
         elif infos:
             self.show_place((infos[0].id,))
         else:
-            self.query_one("#view-body", Static).update(
-                Text(
-                    "No mail in the local store yet.\n\n"
-                    "Add an account to ~/.config/tuimail/config.toml (see docs/config.md) and run "
-                    "`tuimail accounts check`, or try the demo: `tuimail demo`."
-                )
-            )
+            self._show_empty()
         self.query_one(MessageList).focus()
+
+    def _show_empty(self) -> None:
+        """What the view says while the store has no folder: an account set up and its mail
+        still to come (or why not), or how to add one."""
+        accounts = [a for a in read.accounts(self.conn) if a.protocol is not None]
+        if accounts:
+            names = ", ".join(repr(sanitize_line(a.name)) for a in accounts)
+            first = sanitize_line(accounts[0].name)
+            which = (
+                "The account {} is set up; its"
+                if len(accounts) == 1
+                else ("The accounts {} are set up; their")
+            )
+            text = (
+                f"No mail here yet. {which.format(names)} mail comes with the next sync "
+                "(ctrl+r gets it now).\n\n"
+                "If none comes, the status bar below says why. `tuimail accounts check` tells "
+                "more; for a password problem run `tuimail accounts set-password "
+                f"{first}`, or set password_command in [accounts.{first}] of the config "
+                "(without a system keyring, the way to go). A adds another account."
+            )
+        else:
+            text = (
+                "No mail in the local store yet.\n\n"
+                "Press A to add an account (or add one to ~/.config/tuimail/config.toml, see "
+                "docs/config.md, and run `tuimail accounts check`), or try the demo: "
+                "`tuimail demo`."
+            )
+        self.query_one("#view-body", Static).update(Text(text))
 
     def _load_folders(self) -> list[read.FolderInfo]:
         """(Re)build the folder list from the store, keeping the highlighted entry.
@@ -245,6 +282,8 @@ class MainScreen(Screen[None]):
             self.show_place(self.unified_inbox or (self.folder_ids[0],))
         elif self._search is not None and messages.place is None:
             self._run_search_again()
+        elif not self.folder_ids:
+            self._show_empty()
         elif self.current_place and set(self.current_place) & set(message.folder_ids):
             messages.update_from_store()
             self._describe_place()
@@ -626,7 +665,7 @@ class MainScreen(Screen[None]):
             partial = read.partial_body(self.conn, row.id)  # the text is all a reply needs
             raw = partial.raw if partial is not None else None
         if raw is None:
-            self.notify("The message is still being downloaded; try again in a moment.")
+            self._say_not_here_yet()
             return None
         return row, parse_message(raw)
 
@@ -643,13 +682,25 @@ class MainScreen(Screen[None]):
             self._open_composer(sender, draft)
 
     def action_forward(self) -> None:
-        original = self._original()
-        if original is None:
+        """Forward inline: the original's text quoted, its attachments carried along (when only
+        its text is local, the composer opens once the whole message has arrived)."""
+        row = self._current_row()
+        listed = self._attachments_of(row) if row is not None else None
+        sender = self._sender_for(row.account_id) if listed is not None and row else None
+        if row is None or sender is None:
             return
-        row, parsed = original
-        sender = self._sender_for(row.account_id)
-        if sender is not None:
-            self._open_composer(sender, forward_draft(parsed, sender=sender.address))
+        if not listed:
+            original = self._original()
+            if original is not None:
+                draft = forward_draft(original[1], sender=sender.address)
+                self._open_composer(sender, draft)
+            return
+
+        def forward(raw: bytes) -> None:
+            draft = forward_draft(parse_message(raw), sender=sender.address, stored_id=row.id)
+            self._open_composer(sender, draft)
+
+        self._with_whole_body(row, forward)
 
     def action_save_attachments(self) -> None:
         """Ask for a directory and save the message's attachments there (downloading the
@@ -669,10 +720,18 @@ class MainScreen(Screen[None]):
                 self._with_whole_body(row, lambda raw: save_into(raw, directory))
 
         def save_into(raw: bytes, directory: str) -> None:
+            path = Path(directory).expanduser()
+            if not os.path.lexists(path):
+                shown = sanitize_line(str(path))
+                self.app.push_screen(
+                    Confirm(f"The directory {shown} does not exist. Create it and save there?"),
+                    lambda yes: create_and_save(raw, directory) if yes else not_created(path),
+                )
+                return
             try:
-                plan = plan_save(raw, Path(directory))
+                plan = plan_save(raw, path)
             except OSError as exc:
-                self.notify(f"Not saved: {exc}", severity="error", markup=False)
+                self.notify(f"Not saved: {_why_not(exc, path)}", severity="error", markup=False)
                 return
             if not plan.taken:
                 write(raw, directory, replace=False)
@@ -682,15 +741,31 @@ class MainScreen(Screen[None]):
                 f"Already in {sanitize_line(str(plan.directory))}: {taken}. Replace? "
                 "(No: save under new names, the old files stay as they are.)"
             )
+            # No is focused: enter keeps the old files (the README's promise).
             self.app.push_screen(
-                Confirm(question), lambda yes: write(raw, directory, replace=bool(yes))
+                Confirm(question, default=False),
+                lambda yes: write(raw, directory, replace=bool(yes)),
             )
 
-        def write(raw: bytes, directory: str, *, replace: bool) -> None:
+        def not_created(path: Path) -> None:
+            shown = sanitize_line(str(path))
+            self.notify(f"Not saved: the directory {shown} does not exist.", markup=False)
+
+        def create_and_save(raw: bytes, directory: str) -> None:
+            path = Path(directory).expanduser()
             try:
-                written = save_attachments(raw, Path(directory), replace=replace)
+                path.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
-                self.notify(f"Not saved: {exc}", severity="error", markup=False)
+                self.notify(f"Not saved: {_why_not(exc, path)}", severity="error", markup=False)
+                return
+            save_into(raw, directory)
+
+        def write(raw: bytes, directory: str, *, replace: bool) -> None:
+            path = Path(directory).expanduser()
+            try:
+                written = save_attachments(raw, path, replace=replace)
+            except OSError as exc:
+                self.notify(f"Not saved: {_why_not(exc, path)}", severity="error", markup=False)
                 return
             names = ", ".join(sanitize_line(p.name) for p in written)
             self.notify(f"Saved to {sanitize_line(str(Path(directory).expanduser()))}: {names}",
@@ -712,8 +787,21 @@ class MainScreen(Screen[None]):
         partial = read.partial_body(self.conn, row.id)
         if partial is not None:
             return listed_attachments(partial.raw, partial.omitted)
-        self.notify("The message is still being downloaded; try again in a moment.")
+        self._say_not_here_yet()
         return None
+
+    def _network_closed(self, doing: str) -> str | None:
+        """The app's network gate (None: open); offline, why not, in words."""
+        gate = getattr(self.app, "network_closed", None)
+        return gate(doing) if gate is not None else None
+
+    def _say_not_here_yet(self) -> None:
+        """A message's text is not local yet: it is on its way, or (offline) it cannot come."""
+        closed = self._network_closed("downloaded")
+        if closed is not None:
+            self.notify(f"{closed} The message is not on this computer yet.", markup=False)
+        else:
+            self.notify("The message is still being downloaded; try again in a moment.")
 
     def _with_whole_body(self, row: read.MessageRow, then: Callable[[bytes], None]) -> None:
         """Call `then` with the message's exact bytes: at once when they are local, else
@@ -721,6 +809,10 @@ class MainScreen(Screen[None]):
         raw = read.body(self.conn, row.id)
         if raw is not None:
             then(raw)
+            return
+        closed = self._network_closed("downloaded")
+        if closed is not None:  # offline: say so, rather than wait for a download that never comes
+            self.notify(f"{closed} The message is not whole on this computer yet.", markup=False)
             return
         self._waiting_for_body[row.id] = then
         folder = read.folder(self.conn, row.folder_id)

@@ -46,8 +46,9 @@ class LinePrompt(ModalScreen[str | None]):
 
 
 class Confirm(ModalScreen[bool]):
-    """A yes/no question; y confirms, n/escape decline, enter presses the focused button (Yes,
-    or No with `default=False`: for what cannot be undone)."""
+    """A yes/no question; y confirms, n/escape decline, enter presses the focused button:
+    Yes, unless `default` is False (for a question whose yes loses something, like
+    replacing a file)."""
 
     BINDINGS = [
         Binding("y", "answer(True)", "Yes"),
@@ -83,8 +84,7 @@ class Confirm(ModalScreen[bool]):
                 yield Button("No (n)", id="no")
 
     def on_mount(self) -> None:
-        if not self.default:
-            self.query_one("#no", Button).focus()
+        self.query_one("#yes" if self.default else "#no", Button).focus()
 
     @on(Button.Pressed)
     def _pressed(self, event: Button.Pressed) -> None:

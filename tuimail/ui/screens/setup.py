@@ -7,7 +7,10 @@ appends the account to the config file and puts the password in the keyring. "Fi
 saying where they came from; the user can change them before saving. An unencrypted server is
 filled in only after the user says so. Problems are shown in plain words, naming the field.
 
-"Sign in with" chooses a password (kept in the keyring) or OAuth2 (a provider preset or any
+"Sign in with" chooses a password (kept in the keyring), a password command (a command that
+prints it, `password_command` in the config: the way without a keyring, which the screen then
+chooses and says so; a typed password is then refused rather than saved where it could never
+log in) or OAuth2 (a provider preset or any
 authorization server; the account gets `auth = "oauth2"` and its `[oauth2]` table). When the lookup
 says a Google or Microsoft server signs in with OAuth2, that is preselected. After an OAuth2
 account is saved the screen offers "Authorize now": the app runs the flow (the screen never
@@ -53,6 +56,7 @@ SECURITY = [("TLS (implicit, ports 993/995/465)", "tls"),
 # Offered only after the user chose an unencrypted server that the lookup found.
 PLAINTEXT = ("none: UNENCRYPTED (password readable on the network)", "none")
 SIGN_IN = [("password (kept in the system keyring)", "password"),
+           ("password command (prints the password: pass, gpg, …)", "command"),
            ("OAuth2 (sign in at the provider's page)", "oauth2")]  # fmt: skip
 PROVIDERS = [("Google (Gmail)", "google"),
              ("Microsoft (Outlook.com, Microsoft 365)", "microsoft"),
@@ -69,7 +73,7 @@ OAUTH2_HOSTS = {
     "live.com": "microsoft",
 }
 # Which rows of the form each choice shows (a row's label and widget carry the class).
-ROW_CLASSES = ("row-password", "row-oauth", "row-microsoft", "row-custom")
+ROW_CLASSES = ("row-password", "row-command", "row-oauth", "row-microsoft", "row-custom")
 # Where a field's problem is reported: config key suffix -> the label the user sees.
 FIELD_LABELS = {
     "address": "Email address",
@@ -82,6 +86,7 @@ FIELD_LABELS = {
     "smtp.host": "Outgoing server",
     "smtp.port": "Outgoing port",
     "auth": "Sign in with",
+    "password_command": "Password command",
     "oauth2": "Sign in with",
     "oauth2.provider": "Provider",
     "oauth2.client_id": "Client id",
@@ -125,7 +130,7 @@ class AccountSetupScreen(Screen[None]):
         height: 1;
         padding: 0 1;
     }
-    AccountSetupScreen #welcome {
+    AccountSetupScreen #welcome, AccountSetupScreen #keyring_note {
         padding: 1 2 0 2;
     }
     AccountSetupScreen #buttons {
@@ -173,8 +178,12 @@ class AccountSetupScreen(Screen[None]):
         first_run: bool = False,
         lookup: Lookup | None = None,
         authorize: Authorize | None = None,
+        keyring_problem: str | None = None,
     ) -> None:
+        """`keyring_problem`: why no system keyring can keep a password here (the app asks
+        tuimail.secrets); then a password command is chosen and a typed password refused."""
         super().__init__()
+        self.keyring_problem = keyring_problem
         self.existing = set(existing)
         self.first_run = first_run
         self._lookup = lookup  # None: the form is filled in by hand only
@@ -190,10 +199,22 @@ class AccountSetupScreen(Screen[None]):
                 yield Static(
                     Text(
                         "Welcome to tuimail. Set up your first account (or press escape and try "
-                        "`tuimail demo`). The password goes to the system keyring, never to the "
-                        "config file."
+                        "`tuimail demo`). The password goes to the system keyring (or comes from "
+                        "a command you name), never to the config file."
                     ),
                     id="welcome",
+                )
+            if self.keyring_problem:
+                yield Static(
+                    Text(
+                        "A typed password cannot be kept here: "
+                        f"{sanitize_line(self.keyring_problem)}. "
+                        "Sign in with a password command: a command that prints the password, "
+                        "such as `pass show mail/work` or `cat ~/.config/tuimail/work.pass` "
+                        "(a file only you can read).",
+                        style="bold",
+                    ),
+                    id="keyring_note",
                 )
             with Grid(id="form"):
                 for label, widget, row in self._fields():
@@ -243,6 +264,11 @@ class AccountSetupScreen(Screen[None]):
             ("Sign in with", Select(SIGN_IN, value="password", allow_blank=False, id="auth"), ""),
             ("Password", Input(password=True, id="password"), "row-password"),
             (
+                "Password command",
+                Input(placeholder="pass show mail/work", id="password_command"),
+                "row-command",
+            ),
+            (
                 "Provider",
                 Select(PROVIDERS, value="google", allow_blank=False, id="oauth_provider"),
                 "row-oauth",
@@ -284,6 +310,8 @@ class AccountSetupScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.sub_title = "Add an account"
+        if self.keyring_problem:  # a typed password could not be kept
+            self.query_one("#auth", Select).value = "command"
         self._show_sign_in_rows()
         self.query_one("#name", Input).focus()
 
@@ -304,7 +332,8 @@ class AccountSetupScreen(Screen[None]):
         oauth2 = self.uses_oauth2
         provider = self._choice("oauth_provider")
         shown = {
-            "row-password": not oauth2,
+            "row-password": self._choice("auth") == "password",
+            "row-command": self._choice("auth") == "command",
             "row-oauth": oauth2,
             "row-microsoft": oauth2 and provider == "microsoft",
             "row-custom": oauth2 and provider == "custom",
@@ -312,7 +341,7 @@ class AccountSetupScreen(Screen[None]):
         for row in ROW_CLASSES:
             for widget in self.query(f".{row}"):
                 widget.set_class(not shown[row], "unused-row")
-        self.query_one("#password", Input).disabled = oauth2
+        self.query_one("#password", Input).disabled = self._choice("auth") != "password"
 
     def choose_sign_in(self, auth: str, provider: str | None = None) -> None:
         """Select password or OAuth2 (and its provider) as if the user had."""
@@ -352,6 +381,8 @@ class AccountSetupScreen(Screen[None]):
         if self.uses_oauth2:
             settings["auth"] = "oauth2"
             tables["oauth2"] = self._oauth2_table()
+        elif self._choice("auth") == "command":
+            settings["password_command"] = self._value("password_command")
         username = self._value("username")
         incoming = self.query_one("#incoming", Select).value
         if incoming in ("imap", "pop3"):
@@ -378,7 +409,13 @@ class AccountSetupScreen(Screen[None]):
         try:
             account = parse_config(text).accounts[name]
         except ConfigError as exc:
-            self.show_report(self._in_words(exc))
+            if exc.key and exc.key.endswith(".password_command"):  # empty
+                self.show_report(
+                    "Password command: type a command that prints the password "
+                    "(e.g. pass show mail/work)."
+                )
+            else:
+                self.show_report(self._in_words(exc))
             return None
         return account, text
 
@@ -405,13 +442,23 @@ class AccountSetupScreen(Screen[None]):
     @on(Button.Pressed, "#save")
     def _save(self) -> None:
         found = self.validated()
-        if found is not None:
-            account, text = found
-            self.app.post_message(SetupSave(account, text, self._password()))
+        if found is None:
+            return
+        account, text = found
+        if self._choice("auth") == "password" and self.keyring_problem and account.servers():
+            # Saved, it could never log in: say so and keep the form, nothing written.
+            self.show_report(
+                "Not saved: there is no keyring here to keep the password "
+                f"({sanitize_line(self.keyring_problem)}). Sign in with: choose password "
+                "command, and name a command that prints the password."
+            )
+            return
+        self.app.post_message(SetupSave(account, text, self._password()))
 
     def _password(self) -> str:
-        if self.uses_oauth2:
-            return ""  # an OAuth2 account has no password; its refresh token comes later
+        if self._choice("auth") != "password":
+            # OAuth2 has a refresh token (it comes later); a password command runs when needed.
+            return ""
         # Not stripped: spaces at either end can be part of a password.
         return self.query_one("#password", Input).value
 
