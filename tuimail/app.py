@@ -53,6 +53,7 @@ from tuimail.ui.commands import TuimailCommands
 from tuimail.ui.messages import (
     AccountState,
     AccountStatus,
+    BodyFailed,
     BodyWanted,
     DraftSaved,
     IntentQueued,
@@ -605,12 +606,24 @@ class TuimailApp(App[int]):
         the IMAP server into the store."""
         from tuimail.sync.imap_body import fetch_body
 
+        reasons: list[str] = []
+
+        def emit(event: Event) -> None:
+            if isinstance(event, SyncFailed | AuthNeeded):
+                reasons.append(sanitize_line(event.message).strip())
+            self.emit(event)
+
         try:
-            fetch_body(
-                account, self.data_dir, message_id, self.emit, cancel=self._cancel, full=full
+            fetched = fetch_body(
+                account, self.data_dir, message_id, emit, cancel=self._cancel, full=full
             )
         except Exception as exc:
             self._report_crash(account, Protocol.IMAP, exc)
+            fetched, reasons = False, [f"internal error: {exc}"]
+        if not fetched and not self._cancel.is_set():
+            # The message view says so in words instead of "Downloading…" for ever.
+            reason = reasons[-1] if reasons else "the server did not send it"
+            self.main_screen.post_message(BodyFailed(message_id, reason))
 
     @on(OpenWanted)
     def _open_wanted(self, message: OpenWanted) -> None:
@@ -702,6 +715,8 @@ def ui_messages_for(event: Event) -> list[Message]:
             where = f"{sanitize_line(event.folder)} " if event.folder else ""
             text = f"{doing}: {where}{event.done}/{event.total}"
             return [AccountStatus(event.account, AccountState.BUSY, text)]
+        case SyncFinished() if event.quiet:
+            return []
         case SyncFinished():
             stamp = datetime.now().strftime("%H:%M")
             text = f"{sanitize_line(event.summary)} ({stamp})"

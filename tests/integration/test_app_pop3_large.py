@@ -72,6 +72,7 @@ async def test_the_app_downloads_a_big_pop3_maildrop_and_nothing_twice(
         await _wait_for(pilot, lambda: len(finished()) == 1, seconds=300)
         first = finished()[0]
         assert isinstance(first, SyncFinished), first
+        assert first.summary == f"first download: {COUNT} messages"  # not "0 new"
         await _wait_for(pilot, lambda: len(table.ids) == COUNT)
         assert _stored(tmp_path) == (COUNT, COUNT)
 

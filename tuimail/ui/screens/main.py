@@ -43,6 +43,7 @@ from tuimail.ui.format import addresses_text, body_text
 from tuimail.ui.messages import (
     AccountState,
     AccountStatus,
+    BodyFailed,
     BodyWanted,
     IntentQueued,
     OpenWanted,
@@ -764,6 +765,7 @@ class MainScreen(Screen[None]):
 
     def show_message(self, message_id: int) -> None:
         """Show headers and the rendered, sanitized body of a message."""
+        self._viewing = message_id
         row = read.row(self.conn, message_id)
         headers = self.query_one("#view-headers", Static)
         body = self.query_one("#view-body", Static)
@@ -808,3 +810,16 @@ class MainScreen(Screen[None]):
                 rendered = render_message(parse_message(raw), raw)
             body.update(body_text(rendered, colours))
         self.query_one("#view", VerticalScroll).scroll_home(animate=False)
+
+    @on(BodyFailed)
+    def _body_failed(self, message: BodyFailed) -> None:
+        """The shown message's body could not be downloaded: say so where it would be."""
+        if getattr(self, "_viewing", None) != message.message_id:
+            return
+        if read.body(self.conn, message.message_id) is not None:
+            return
+        if read.partial_body(self.conn, message.message_id) is not None:
+            return
+        text = Text(f"Could not download the message: {message.reason}\n\n", style="italic")
+        text.append("It is tried again when you open the message again.")
+        self.query_one("#view-body", Static).update(text)
