@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Mapping
 from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
@@ -38,6 +38,7 @@ from tuimail.notify import (
 from tuimail.paths import config_location
 from tuimail.store import read, write
 from tuimail.store.db import StoreError, open_store
+from tuimail.store.outbox import OutboxState
 from tuimail.sync.events import (
     AuthNeeded,
     Event,
@@ -419,9 +420,16 @@ class TuimailApp(App[int]):
         from tuimail.sync.smtp import OutboxSender
 
         try:
-            OutboxSender(account, self.data_dir, emit=self.emit, cancel=self._cancel).run()
+            result = OutboxSender(account, self.data_dir, emit=self.emit, cancel=self._cancel).run()
         except Exception as exc:
             self._report_crash(account, Protocol.SMTP, exc)
+            return
+        for outcome in result.outcomes:
+            if outcome.state is OutboxState.SENT and outcome.refused:  # named, with the replies
+                self.post_message(UserNotice(refusal_notice(outcome.refused), title=account.name))
+        for account_id in result.flagged_accounts:
+            # A reply or forward went out: \Answered or $Forwarded waits to reach the server.
+            self.post_message(IntentQueued(account_id))
 
     def _schedule_senders(self) -> None:
         """Send what is due at start (left from last time) and look again every minute, for
@@ -700,6 +708,15 @@ class TuimailApp(App[int]):
             severity="error" if notice.error else "information",
             markup=False,
         )
+
+
+def refusal_notice(refused: Mapping[str, str]) -> str:
+    """The words for recipients a server refused while the message went to the others."""
+    lines = ["Sent, but not to:"]
+    for recipient, reply in refused.items():
+        again = " (tried again later)" if reply.startswith("4") else ""
+        lines.append(f"{sanitize_line(recipient)}: {sanitize_line(reply)}{again}")
+    return "\n".join(lines)
 
 
 def ui_messages_for(event: Event) -> list[Message]:

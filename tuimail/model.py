@@ -47,6 +47,8 @@ ANSWERED = "\\Answered"
 FLAGGED = "\\Flagged"
 DELETED = "\\Deleted"
 DRAFT = "\\Draft"
+# The keyword other clients (Thunderbird, Apple Mail, mutt) set on a forwarded message.
+FORWARDED = "$Forwarded"
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,3 +110,6 @@ class Draft:
     # attachments. Ids, not bytes, so a draft stays small and JSON-able; whoever composes it
     # reads the bytes from the store.
     attached_messages: tuple[int, ...] = ()
+    # The stored message this one replies to or forwards, and the flag that sending it sets
+    # there (ANSWERED or FORWARDED): (message id, flag). Set when sent, not when queued.
+    original: tuple[int, str] | None = None

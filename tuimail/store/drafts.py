@@ -85,6 +85,7 @@ def draft_fields(draft: Draft) -> dict[str, Any]:
         "in_reply_to": draft.in_reply_to,
         "references": list(draft.references),
         "extra_headers": [list(pair) for pair in draft.extra_headers],
+        "original": list(draft.original) if draft.original else None,
     }
 
 
@@ -103,7 +104,17 @@ def draft_from_fields(fields: dict[str, Any]) -> Draft:
         in_reply_to=fields.get("in_reply_to") or None,
         references=tuple(str(r) for r in fields.get("references") or ()),
         extra_headers=tuple((str(n), str(v)) for n, v in fields.get("extra_headers") or ()),
+        original=_original(fields.get("original")),
     )
+
+
+def _original(value: Any) -> tuple[int, str] | None:
+    """The (message id, flag) pair of a draft's fields; None when absent or malformed."""
+    if isinstance(value, list | tuple) and len(value) == 2:
+        message_id, flag = value
+        if isinstance(message_id, int) and isinstance(flag, str):
+            return message_id, flag
+    return None
 
 
 def _encode(draft: Draft) -> str:

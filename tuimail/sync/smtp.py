@@ -648,6 +648,9 @@ class OutboxSender:
             details = {"recipients": {**accepted, **{r: _reply(a) for r, a in refused.items()}}}
             text += f" ({len(accepted)} of {len(item.env_rcpts)} recipients accepted)"
         later = [r for r, a in refused.items() if 400 <= a.code < 500]
+        never = {r: _reply(a) for r, a in refused.items() if a.code >= 500}
+        has_original = outbox.original(conn, item.id) is not None
+        flagged: int | None = None
         # The Sent copy comes after the pass's messages are sent (_sent_copies), unless none is
         # wanted. One transaction only when there is more to write: an UPDATE inside a savepoint
         # makes SQLite keep the row's old pages in memory, the whole message for a large one;
@@ -655,7 +658,13 @@ class OutboxSender:
         with contextlib.ExitStack() as together:
             if later:
                 together.enter_context(outbox.durable(conn))
+            if later or never or has_original:
                 together.enter_context(transaction(conn))
+            if has_original:
+                # Sent, so the original is answered (or forwarded) now, not when queued.
+                flagged = outbox.flag_original(conn, item.id)
+            if never:
+                outbox.record_refusals(conn, item.id, never)
             outbox.mark_sent(
                 conn,
                 item.id,
@@ -670,10 +679,11 @@ class OutboxSender:
                     item.id,
                     env_rcpts=later,
                     not_before=self.now() + backoff(item.attempts),
+                    reply="RCPT TO: " + "; ".join(f"{r}: {_reply(refused[r])}" for r in later),
                     now=self.now(),
                 )
         return ItemOutcome(
-            item.id, OutboxState.SENT, text, {r: _reply(a) for r, a in refused.items()}
+            item.id, OutboxState.SENT, text, {r: _reply(a) for r, a in refused.items()}, flagged
         )
 
     def _defer(

@@ -312,6 +312,7 @@ class ComposerScreen(Screen[None]):
             in_reply_to=self.draft.in_reply_to,
             references=self.draft.references,
             attached_messages=tuple(self.attached_messages),
+            original=self.draft.original,
         )
 
     def _state(self) -> tuple[str, ...]:
@@ -453,6 +454,8 @@ class ComposerScreen(Screen[None]):
                     scheduled_at=scheduled_at,
                     now=now,
                 )
+                if draft.original is not None:  # flagged when it is sent, not before
+                    outbox.set_original(conn, item, *draft.original)
                 if self.draft_id is not None:
                     drafts.discard(conn, self.draft_id)
         except (ComposeError, StoreError) as exc:  # an attachment gone or changed meanwhile

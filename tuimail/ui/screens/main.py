@@ -34,7 +34,7 @@ from tuimail.mail.reply import (
     reply_draft,
 )
 from tuimail.mail.sanitize import sanitize_line
-from tuimail.model import FLAGGED, SEEN, Draft, FolderRole
+from tuimail.model import ANSWERED, FLAGGED, FORWARDED, SEEN, Draft, FolderRole
 from tuimail.store import drafts as store_drafts
 from tuimail.store import ops, outbox, read
 from tuimail.store import search as store_search
@@ -538,7 +538,7 @@ class MainScreen(Screen[None]):
             draft = reply_draft(
                 parsed, sender=sender.address, own=sender.own_addresses, reply_all=reply_all
             )
-            self._open_composer(sender, draft)
+            self._open_composer(sender, replace(draft, original=(row.id, ANSWERED)))
 
     def action_forward(self) -> None:
         original = self._original()
@@ -547,7 +547,8 @@ class MainScreen(Screen[None]):
         row, parsed = original
         sender = self._sender_for(row.account_id)
         if sender is not None:
-            self._open_composer(sender, forward_draft(parsed, sender=sender.address))
+            draft = forward_draft(parsed, sender=sender.address)
+            self._open_composer(sender, replace(draft, original=(row.id, FORWARDED)))
 
     def action_save_attachments(self) -> None:
         """Ask for a directory and save the message's attachments there (downloading the
@@ -699,6 +700,7 @@ class MainScreen(Screen[None]):
         if row is None or sender is None:
             return
         draft = forward_attached_draft(row.envelope, row.id, sender=sender.address)
+        draft = replace(draft, original=(row.id, FORWARDED))
         # The composer attaches the exact bytes: when only the text is local, it opens once the
         # whole message has arrived.
         self._with_whole_body(row, lambda _raw: self._open_composer(sender, draft))
