@@ -11,7 +11,7 @@ import contextlib
 import logging
 import sqlite3
 import threading
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Mapping
 from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
@@ -39,6 +39,7 @@ from tuimail.notify import (
 from tuimail.paths import config_location
 from tuimail.store import read, write
 from tuimail.store.db import StoreError, open_store
+from tuimail.store.outbox import OutboxState
 from tuimail.sync.events import (
     AuthNeeded,
     Event,
@@ -54,6 +55,7 @@ from tuimail.ui.commands import TuimailCommands
 from tuimail.ui.messages import (
     AccountState,
     AccountStatus,
+    BodyFailed,
     BodyWanted,
     DraftSaved,
     IntentQueued,
@@ -151,6 +153,12 @@ class TuimailApp(App[int]):
         self.start_workers = start_workers and not offline
         self.demo = demo  # the demo's account is made up: it never sends, even online
         self.offer_setup = offer_setup  # with no account configured, open the setup screen
+        if not offline:
+            # Now, before Textual replaces sys.stderr: a download parses in worker processes,
+            # which need multiprocessing's resource tracker, and it cannot start afterwards.
+            from tuimail.store.indexer import start_process_helpers
+
+            start_process_helpers()
         if title:
             self.title = title
         self._theme_problems: list[str] = []
@@ -489,9 +497,16 @@ class TuimailApp(App[int]):
         from tuimail.sync.smtp import OutboxSender
 
         try:
-            OutboxSender(account, self.data_dir, emit=self.emit, cancel=self._cancel).run()
+            result = OutboxSender(account, self.data_dir, emit=self.emit, cancel=self._cancel).run()
         except Exception as exc:
             self._report_crash(account, Protocol.SMTP, exc)
+            return
+        for outcome in result.outcomes:
+            if outcome.state is OutboxState.SENT and outcome.refused:  # named, with the replies
+                self.post_message(UserNotice(refusal_notice(outcome.refused), title=account.name))
+        for account_id in result.flagged_accounts:
+            # A reply or forward went out: \Answered or $Forwarded waits to reach the server.
+            self.post_message(IntentQueued(account_id))
 
     def _schedule_senders(self) -> None:
         """Send what is due at start (left from last time) and look again every minute, for
@@ -737,12 +752,24 @@ class TuimailApp(App[int]):
         the IMAP server into the store."""
         from tuimail.sync.imap_body import fetch_body
 
+        reasons: list[str] = []
+
+        def emit(event: Event) -> None:
+            if isinstance(event, SyncFailed | AuthNeeded):
+                reasons.append(sanitize_line(event.message).strip())
+            self.emit(event)
+
         try:
-            fetch_body(
-                account, self.data_dir, message_id, self.emit, cancel=self._cancel, full=full
+            fetched = fetch_body(
+                account, self.data_dir, message_id, emit, cancel=self._cancel, full=full
             )
         except Exception as exc:
             self._report_crash(account, Protocol.IMAP, exc)
+            fetched, reasons = False, [f"internal error: {exc}"]
+        if not fetched and not self._cancel.is_set():
+            # The message view says so in words instead of "Downloading…" for ever.
+            reason = reasons[-1] if reasons else "the server did not send it"
+            self.main_screen.post_message(BodyFailed(message_id, reason))
 
     @on(OpenWanted)
     def _open_wanted(self, message: OpenWanted) -> None:
@@ -821,6 +848,15 @@ class TuimailApp(App[int]):
         )
 
 
+def refusal_notice(refused: Mapping[str, str]) -> str:
+    """The words for recipients a server refused while the message went to the others."""
+    lines = ["Sent, but not to:"]
+    for recipient, reply in refused.items():
+        again = " (tried again later)" if reply.startswith("4") else ""
+        lines.append(f"{sanitize_line(recipient)}: {sanitize_line(reply)}{again}")
+    return "\n".join(lines)
+
+
 def ui_messages_for(event: Event) -> list[Message]:
     """The UI messages that show an engine event (text sanitized here, once)."""
     match event:
@@ -834,6 +870,8 @@ def ui_messages_for(event: Event) -> list[Message]:
             where = f"{sanitize_line(event.folder)} " if event.folder else ""
             text = f"{doing}: {where}{event.done}/{event.total}"
             return [AccountStatus(event.account, AccountState.BUSY, text)]
+        case SyncFinished() if event.quiet:
+            return []
         case SyncFinished():
             stamp = datetime.now().strftime("%H:%M")
             text = f"{sanitize_line(event.summary)} ({stamp})"

@@ -319,7 +319,8 @@ def _add_send_commands(commands: argparse._SubParsersAction[argparse.ArgumentPar
         "and says what is still held (grace period, scheduled, backing off); its exit status "
         "is 1 when anything failed, so cron can run it. retry queues a failed or unknown "
         "message again; cancel removes a message that is not being sent; confirm marks an "
-        "unknown message as sent after you checked that it arrived.",
+        "unknown message as sent after you checked that it arrived; dismiss stops listing "
+        "a sent message's refused recipients.",
     )
     box_commands = box.add_subparsers(dest="outbox_command", metavar="COMMAND")
     box.set_defaults(handler=cmd_outbox, outbox_command="list", show_all=False)
@@ -331,6 +332,7 @@ def _add_send_commands(commands: argparse._SubParsersAction[argparse.ArgumentPar
         ("retry", "queue a failed or unknown message again"),
         ("cancel", "remove a message from the outbox"),
         ("confirm", "mark an unknown message as sent (you checked it arrived)"),
+        ("dismiss", "stop listing the refused recipients of a sent message (you saw them)"),
     ):
         sub = box_commands.add_parser(action, help=text)
         sub.add_argument("id", type=int, metavar="ID")

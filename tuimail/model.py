@@ -47,6 +47,8 @@ ANSWERED = "\\Answered"
 FLAGGED = "\\Flagged"
 DELETED = "\\Deleted"
 DRAFT = "\\Draft"
+# The keyword other clients (Thunderbird, Apple Mail, mutt) set on a forwarded message.
+FORWARDED = "$Forwarded"
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +117,9 @@ class Draft:
     # carries the original's attachments. Whoever composes the draft reads their bytes from
     # the store and attaches them unchanged (name, type and content as the original has them).
     forwarded_attachments: tuple[tuple[int, int], ...] = ()
+    # The stored message this one replies to or forwards, and the flag that sending it sets
+    # there (ANSWERED or FORWARDED): (message id, flag). Set when sent, not when queued.
+    original: tuple[int, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)

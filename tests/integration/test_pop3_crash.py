@@ -200,7 +200,7 @@ def test_tuimail_fetch_then_export_gives_back_every_message(
 
     fetched = run_fetch(config, data_dir, via_cli=True)
     assert fetched.returncode == 0, fetched.stderr
-    assert fetched.stdout == "home: 3 new messages, 3 deleted on the server\n"
+    assert fetched.stdout == "home: first download: 3 messages, 3 deleted on the server\n"
 
     maildir = tmp_path / "exported"
     exported = subprocess.run(

@@ -212,7 +212,7 @@ def test_downloads_every_message_byte_exact_newest_first(
 
     kinds = [type(event) for event in events.events]
     assert kinds[0] is SyncStarted and kinds[-1] is SyncFinished
-    assert events.of(SyncFinished)[0].summary == "5 new messages"
+    assert events.of(SyncFinished)[0].summary == "first download: 5 messages"
     # The maildrop's first download: all of it counts as new, but none of it is news.
     assert events.of(NewMail) == [NewMail("home", inbox.id, 5, first=True)]
     assert events.of(StoreChanged)
@@ -285,7 +285,9 @@ def test_delete_after_download_empties_the_server(
     result, events = download(mail_servers, user, tmp_path, account)
 
     assert (result.new, result.deleted) == (4, 4)
-    assert events.of(SyncFinished)[0].summary == "4 new messages, 4 deleted on the server"
+    assert events.of(SyncFinished)[0].summary == (
+        "first download: 4 messages, 4 deleted on the server"
+    )
     assert pop3_uidls(mail_servers, user) == []
     assert sorted(raw for _, raw in stored(tmp_path)) == sorted(on_server)
 

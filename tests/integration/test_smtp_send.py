@@ -291,8 +291,22 @@ def test_refusals_per_recipient_temporary_then_accepted_permanent_failed(
     listing = io.StringIO()
     assert outbox_command(config, data, "list", out=listing, err=err, clock=clock) == 0
     assert "No such user here" in listing.getvalue()
-    assert "backing off after 1 attempt(s)" in listing.getvalue()
+    assert "try again after a temporary refusal or failure (1 attempt so far)" in (
+        listing.getvalue()
+    )
     assert f"{mail_servers.address(gone)}: 550" in err.getvalue()
+    # The retry item for the busy recipient says what it waits for, with the server's reply.
+    assert retry_busy.attempts == 1 and "450 4.2.1" in (retry_busy.last_reply or "")
+    assert "grace period" not in listing.getvalue()
+    # The partly refused message stays listed (without --all), naming whom it did not reach.
+    blocks = listing.getvalue().split("\n#")
+    (partial_block,) = [b for b in blocks if b.lstrip("#").startswith(f"{partial.id} ")]
+    assert f"{mail_servers.address(gone)}: 550 5.1.1" in partial_block
+    assert f"tuimail outbox dismiss {partial.id}" in partial_block
+    assert outbox_command(config, data, "dismiss", item_id=partial.id, out=out, err=err) == 0
+    listing = io.StringIO()
+    assert outbox_command(config, data, "list", out=listing, err=err, clock=clock) == 0
+    assert f"#{partial.id} " not in listing.getvalue()
 
     # The mailbox is free again; before the backoff is over nothing is sent, then it is.
     mail_servers.postfix.set_recipient_access({})

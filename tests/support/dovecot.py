@@ -200,6 +200,14 @@ class DovecotServer:
         if refused:
             raise RuntimeError(f"LMTP refused delivery to {to_user}: {refused}")
 
+    def deliver_many(self, to_user: str, raws: Iterable[bytes]) -> None:
+        """Deliver each of ``raws`` in order over one LMTP connection (a big mailbox quickly)."""
+        with smtplib.LMTP(GOOD_HOST, self.lmtp_port, timeout=30) as lmtp:
+            for raw in raws:
+                refused = lmtp.sendmail("", [f"{to_user}@{self.domain}"], raw)
+                if refused:
+                    raise RuntimeError(f"LMTP refused delivery to {to_user}: {refused}")
+
     def doveadm(self, *args: str) -> str:
         """Run ``doveadm -c <this config> ARGS...`` and return its standard output."""
         result = subprocess.run(

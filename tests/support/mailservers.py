@@ -239,6 +239,10 @@ class MailServers:
         """Put a message straight into ``to_user``'s INBOX over LMTP (no SMTP, no queue)."""
         self._dovecot().deliver(to_user, raw)
 
+    def deliver_many(self, to_user: str, raws: Iterable[bytes]) -> None:
+        """Deliver each of ``raws`` to ``to_user``'s INBOX in order, over one LMTP connection."""
+        self._dovecot().deliver_many(to_user, raws)
+
     def add_user(self, prefix: str = "user") -> str:
         """Create a user with an empty mailbox; returns the name, the password is in ``users``."""
         return self._dovecot().add_user(prefix)

@@ -367,6 +367,12 @@ def outbox_command(
             elif action == "confirm":
                 outbox.confirm_sent(conn, item_id, "the user confirmed it arrived", now=clock())
                 print(f"#{item_id} marked as sent", file=out)
+            elif action == "dismiss":
+                if not outbox.refusals(conn, item_id):
+                    print(f"tuimail outbox: #{item_id} has no refused recipients", file=err)
+                    return EXIT_USAGE
+                outbox.dismiss_refusals(conn, item_id)
+                print(f"#{item_id}: its refused recipients are no longer listed", file=out)
             else:
                 raise ValueError(f"unknown outbox action {action!r}")
         except IllegalTransition as exc:
@@ -415,6 +421,8 @@ def _flush(
                 f"{names_by_id.get(item.account_id, '?')}: #{item.id} {held_reason(item, now)}",
                 file=out,
             )
+            if item.state is OutboxState.QUEUED and item.attempts and item.last_reply:
+                print(f"    last reply: {sanitize_line(item.last_reply)}", file=out)
     finally:
         conn.close()
     return EXIT_FAILED if any(failed) else EXIT_OK
@@ -430,7 +438,11 @@ def held_reason(item: OutboxItem, now: datetime) -> str:
     if item.next_attempt <= now:
         return "due: sent by the next flush"
     if item.attempts:
-        return f"backing off after {item.attempts} attempt(s): next attempt {when}"
+        tried = f"{item.attempts} attempt{'s' if item.attempts != 1 else ''}"
+        return (
+            f"waiting to try again after a temporary refusal or failure ({tried} so far): "
+            f"next attempt {when}"
+        )
     if item.scheduled_at is not None and item.scheduled_at >= item.next_attempt:
         return f"scheduled for {when}"
     return f"waiting for the undo-send grace period: sent from {when}"
@@ -445,7 +457,12 @@ def _print_items(
     show_all: bool,
 ) -> None:
     names = {a.id: a.name for a in read.accounts(conn)}
-    shown = [i for i in items if show_all or not (i.state is OutboxState.SENT and i.sent_copy_done)]
+    refused = {i.id for i in outbox.with_refusals(conn)}  # listed until dismissed
+    shown = [
+        i
+        for i in items
+        if show_all or i.id in refused or not (i.state is OutboxState.SENT and i.sent_copy_done)
+    ]
     if not shown:
         print("The outbox is empty.", file=out)
         return
@@ -463,6 +480,10 @@ def _print_items(
             print("    sent; the copy for the Sent folder is still to be made", file=out)
         if item.last_reply:
             print(f"    last reply: {sanitize_line(item.last_reply)}", file=out)
+        if item.id in refused:
+            print(f"    refused (`tuimail outbox dismiss {item.id}` once seen):", file=out)
+            for recipient, reply in outbox.refusals(conn, item.id).items():
+                print(f"      {sanitize_line(recipient)}: {sanitize_line(reply)}", file=out)
 
 
 def _subject(raw: bytes) -> str:

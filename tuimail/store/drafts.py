@@ -90,6 +90,7 @@ def draft_fields(draft: Draft) -> dict[str, Any]:
         "in_reply_to": draft.in_reply_to,
         "references": list(draft.references),
         "extra_headers": [list(pair) for pair in draft.extra_headers],
+        "original": list(draft.original) if draft.original else None,
     }
 
 
@@ -112,7 +113,17 @@ def draft_from_fields(fields: dict[str, Any]) -> Draft:
         in_reply_to=fields.get("in_reply_to") or None,
         references=tuple(str(r) for r in fields.get("references") or ()),
         extra_headers=tuple((str(n), str(v)) for n, v in fields.get("extra_headers") or ()),
+        original=_original(fields.get("original")),
     )
+
+
+def _original(value: Any) -> tuple[int, str] | None:
+    """The (message id, flag) pair of a draft's fields; None when absent or malformed."""
+    if isinstance(value, list | tuple) and len(value) == 2:
+        message_id, flag = value
+        if isinstance(message_id, int) and isinstance(flag, str):
+            return message_id, flag
+    return None
 
 
 def _encode(draft: Draft) -> str:
@@ -210,13 +221,17 @@ def take_back(
     """Undo send: remove outbox item `item_id` and make its message a draft, with `parts` (its
     attachments, as bytes) kept in the store, in ONE transaction: whatever happens, the message
     is either still queued or a draft. `draft` is the message's fields (without stored parts);
-    the draft keeps the item's Message-ID. Raises StoreError (IllegalTransition) when the item
-    is gone or no longer queued, failed or unknown (being sent, or sent).
+    the draft keeps the item's Message-ID and the message it answers or forwards. Raises
+    StoreError (IllegalTransition) when the item is gone or no longer queued, failed or unknown
+    (being sent, or sent).
     """
     with transaction(conn):
         item = outbox.get(conn, item_id)
         if item is None:
             raise StoreError(f"outbox item {item_id} does not exist")
+        # Read before the item goes (its row goes with it): sending the draft later still marks
+        # the original answered or forwarded.
+        draft = replace(draft, original=outbox.original(conn, item_id) or draft.original)
         outbox.cancel(conn, item_id, want_bytes=False)
         crashpoint("outbox.taken_back")
         draft_id = save(

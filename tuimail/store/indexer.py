@@ -28,6 +28,12 @@ WORKER_THRESHOLD = 200
 MAX_WORKERS = 2
 
 
+# What starting a worker process may raise: no process or pipe left (OSError), a pool shut
+# down or broken, or a resource tracker that could not start (ValueError; see
+# `start_process_helpers`).
+_START_ERRORS = (BrokenProcessPool, RuntimeError, OSError, ValueError)
+
+
 def _exit_with_parent() -> None:
     """In a worker: end this process as soon as the one that started it is gone.
 
@@ -43,6 +49,19 @@ def _exit_with_parent() -> None:
         os._exit(0)
 
     threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
+
+
+def start_process_helpers() -> None:
+    """Start multiprocessing's resource tracker now, while `sys.stderr` is the process's own.
+
+    Every process pool needs the tracker, which is started on first use and handed
+    `sys.stderr.fileno()`. A running Textual app replaces `sys.stderr` with an object whose
+    `fileno()` is -1, so a pool first created inside the app fails with "bad value(s) in
+    fds_to_keep". The app calls this before it runs; afterwards it costs nothing.
+    """
+    from multiprocessing import resource_tracker
+
+    resource_tracker.ensure_running()
 
 
 def index_bodies(raws: Sequence[bytes]) -> list[BodyIndex]:
@@ -72,11 +91,15 @@ class BodyIndexer:
         if worker:
             # spawn, not fork: the app runs syncs in threads, and a forked child could inherit
             # a lock some other thread holds.
-            self._pool = ProcessPoolExecutor(
-                max_workers=workers,
-                mp_context=multiprocessing.get_context("spawn"),
-                initializer=_exit_with_parent,
-            )
+            try:
+                self._pool = ProcessPoolExecutor(
+                    max_workers=workers,
+                    mp_context=multiprocessing.get_context("spawn"),
+                    initializer=_exit_with_parent,
+                )
+            except _START_ERRORS:
+                # The mail must come in at any size: slower, inline, rather than not at all.
+                log.warning("no body indexing worker could start; indexing inline", exc_info=True)
         # Batches to have in flight: one parsing per worker and one being fetched.
         self.ahead = workers + 1 if self._pool is not None else 1
 
@@ -90,7 +113,7 @@ class BodyIndexer:
         if self._pool is not None:
             try:
                 return self._pool.submit(index_bodies, list(raws))
-            except (BrokenProcessPool, RuntimeError, OSError):
+            except _START_ERRORS:
                 log.warning("the body indexing worker is gone; indexing inline", exc_info=True)
                 self._shutdown()
         done: Future[list[BodyIndex]] = Future()
@@ -111,7 +134,7 @@ class BodyIndexer:
         if self._pool is not None:
             try:
                 return self._pool.submit(parse_raws, list(raws))
-            except (BrokenProcessPool, RuntimeError, OSError):
+            except _START_ERRORS:
                 log.warning("the body indexing worker is gone; parsing inline", exc_info=True)
                 self._shutdown()
         done: Future[list[ParsedRaw]] = Future()

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from tuimail.store import codec
+from tuimail.store import codec, ops
 from tuimail.store.db import StoreError, transaction
 
 
@@ -190,10 +190,15 @@ def enqueue_copy(
     *,
     env_rcpts: Iterable[str],
     not_before: datetime,
+    reply: str | None = None,
     now: datetime | None = None,
 ) -> int:
     """Queue the message of `item_id` again, with its Message-ID, for other envelope recipients
     (those a server refused for now); the bytes are copied inside the store. Returns the new id.
+
+    The copy keeps the original's attempt count (its recipients were tried as often) and gets
+    `reply`, the server's temporary refusal, as its last reply: it waits for a retry, not for
+    an undo-send grace period.
     """
     recipients = list(dict.fromkeys(env_rcpts))
     if not recipients:
@@ -202,12 +207,13 @@ def enqueue_copy(
     with transaction(conn) as revision:
         found = conn.execute(
             "INSERT INTO outbox (account_id, message_id, raw, env_from, env_rcpts, state,"
-            " next_attempt, created, updated, revision)"
-            " SELECT account_id, message_id, raw, env_from, ?, 'queued', ?, ?, ?, ?"
+            " attempts, next_attempt, last_reply, created, updated, revision)"
+            " SELECT account_id, message_id, raw, env_from, ?, 'queued', attempts, ?, ?, ?, ?, ?"
             " FROM outbox WHERE id = ? RETURNING id",
             (
                 json.dumps(recipients, ensure_ascii=False),
                 max(stamp, codec.epoch(not_before) or stamp),
+                reply,
                 stamp,
                 stamp,
                 revision,
@@ -217,7 +223,7 @@ def enqueue_copy(
         if not found:
             raise StoreError(f"outbox item {item_id} does not exist")
         new_id = int(found[0][0])
-        _history(conn, new_id, stamp, None, OutboxState.QUEUED, None, None)
+        _history(conn, new_id, stamp, None, OutboxState.QUEUED, reply, None)
         return new_id
 
 
@@ -600,6 +606,82 @@ def _item(r: tuple[Any, ...]) -> OutboxItem:
         updated=codec.to_datetime(r[13]),
         revision=int(r[14]),
     )
+
+
+# --- what an item replies to or forwards, and whom it could not reach
+
+
+def set_original(conn: sqlite3.Connection, item_id: int, message_id: int, flag: str) -> None:
+    """Item `item_id` replies to or forwards stored message `message_id`: once it is recorded
+    sent, `flag` (\\Answered or $Forwarded) is set on that message (`flag_original`)."""
+    with transaction(conn):
+        conn.execute(
+            "INSERT OR REPLACE INTO outbox_originals (outbox_id, message_id, flag)"
+            " SELECT ?, id, ? FROM messages WHERE id = ?",
+            (item_id, flag, message_id),
+        )
+
+
+def original(conn: sqlite3.Connection, item_id: int) -> tuple[int, str] | None:
+    """(stored message id, flag) that sending item `item_id` sets, if any."""
+    found = conn.execute(
+        "SELECT message_id, flag FROM outbox_originals WHERE outbox_id = ?", (item_id,)
+    ).fetchone()
+    return None if found is None else (int(found[0]), str(found[1]))
+
+
+def flag_original(conn: sqlite3.Connection, item_id: int) -> int | None:
+    """Set the flag of the message item `item_id` answers or forwards, as a user action (an op
+    that the IMAP replay carries to the server); call it in the transaction that records the
+    item sent. Returns the original's account id (None: no original, or it is gone)."""
+    found = original(conn, item_id)
+    if found is None:
+        return None
+    message_id, flag = found
+    row = conn.execute("SELECT account_id FROM messages WHERE id = ?", (message_id,)).fetchone()
+    if row is None:
+        return None
+    with transaction(conn):
+        ops.enqueue(conn, ops.OpKind.FLAG, [message_id], flag=flag)
+    return int(row[0])
+
+
+def record_refusals(conn: sqlite3.Connection, item_id: int, refused: Mapping[str, str]) -> None:
+    """Keep the recipients a server refused for good (recipient -> reply) beside the sent item,
+    until the user dismisses them."""
+    with transaction(conn):
+        conn.executemany(
+            "INSERT OR REPLACE INTO outbox_refusals (outbox_id, recipient, reply) VALUES (?, ?, ?)",
+            [(item_id, recipient, reply) for recipient, reply in refused.items()],
+        )
+
+
+def refusals(conn: sqlite3.Connection, item_id: int) -> dict[str, str]:
+    """The refused recipients of an item not dismissed yet: recipient -> the server's reply."""
+    return {
+        str(r[0]): str(r[1])
+        for r in conn.execute(
+            "SELECT recipient, reply FROM outbox_refusals WHERE outbox_id = ? ORDER BY rowid",
+            (item_id,),
+        )
+    }
+
+
+def with_refusals(conn: sqlite3.Connection) -> list[OutboxItem]:
+    """Sent items with refused recipients that the user has not dismissed, oldest first."""
+    return [
+        _item(r)
+        for r in conn.execute(
+            f"SELECT {_COLUMNS} FROM outbox WHERE state = 'sent' AND id IN"  # noqa: S608
+            " (SELECT outbox_id FROM outbox_refusals) ORDER BY id"
+        )
+    ]
+
+
+def dismiss_refusals(conn: sqlite3.Connection, item_id: int) -> None:
+    """The user has seen whom item `item_id` did not reach: stop showing it."""
+    with transaction(conn):
+        conn.execute("DELETE FROM outbox_refusals WHERE outbox_id = ?", (item_id,))
 
 
 def _require(conn: sqlite3.Connection, item_id: int) -> OutboxItem:

@@ -150,7 +150,8 @@ drafts           messages being composed, saved locally every few seconds and co
   message_id       the draft's Message-ID (without angle brackets), kept across saves and used
                    when it is sent
   fields           JSON object: what the composer needs to reopen it (to, cc, bcc, subject,
-                   body, attachments as paths, in_reply_to, references)
+                   body, attachments as paths, in_reply_to, references; original: the
+                   stored message it answers or forwards, with the flag sending sets there)
   raw              RFC 5322 bytes of the last save, as copied to the server; NULL until built
   server_folder_id the Drafts folder holding its server copy; NULL when it has none
   server_uidvalidity, server_uid
@@ -171,6 +172,23 @@ draft_parts      attachments a draft holds as bytes rather than as file paths: t
   filename         the attachment's file name as it was sent ('' when it had none)
   content_type     its type/subtype as it was sent
   data             the decoded bytes, attached again unchanged when the draft is sent
+
+Schema version 4
+================
+
+outbox_originals the stored message an outbox item replies to or forwards: when the item is
+                 recorded sent, the same transaction sets `flag` on it (an op, so the IMAP
+                 replay sets it on the server too); nothing happens before, or if it never is
+  outbox_id        outbox.id; goes with the item
+  message_id       messages.id of the original; the row goes with the message
+  flag             '\\Answered' or '$Forwarded'
+
+outbox_refusals  recipients a server refused for good (5xx at RCPT) while it accepted others,
+                 so the sent item stays in the outbox until the user has seen them
+  outbox_id        outbox.id (a sent item); goes with the item
+  recipient        the refused envelope recipient
+  reply            the server's reply
+                 The rows are deleted when the user dismisses them.
 """
 
 from __future__ import annotations
@@ -431,10 +449,27 @@ CREATE TABLE draft_parts (
 CREATE INDEX draft_parts_by_draft ON draft_parts (draft_id);
 """
 
+_V4 = """
+CREATE TABLE outbox_originals (
+    outbox_id INTEGER PRIMARY KEY REFERENCES outbox (id) ON DELETE CASCADE,
+    message_id INTEGER NOT NULL REFERENCES messages (id) ON DELETE CASCADE,
+    flag TEXT NOT NULL
+);
+CREATE INDEX outbox_originals_by_message ON outbox_originals (message_id);
+
+CREATE TABLE outbox_refusals (
+    outbox_id INTEGER NOT NULL REFERENCES outbox (id) ON DELETE CASCADE,
+    recipient TEXT NOT NULL,
+    reply TEXT NOT NULL,
+    PRIMARY KEY (outbox_id, recipient)
+);
+"""
+
 MIGRATIONS: list[Migration] = [
     _V1,
     _V2,
     _V3,
+    _V4,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

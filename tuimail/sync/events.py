@@ -59,11 +59,16 @@ class NewMail:
 
 @dataclass(frozen=True, slots=True)
 class SyncFinished:
-    """A pass over an account ended well; `summary` is one line for people."""
+    """A pass over an account ended well; `summary` is one line for people.
+
+    `quiet`: nothing happened worth replacing what the status line says (the inbox watcher's
+    first resync, right after the account's sync said what it did).
+    """
 
     account: str
     protocol: Protocol
     summary: str
+    quiet: bool = False
 
 
 @dataclass(frozen=True, slots=True)

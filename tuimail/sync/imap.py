@@ -162,13 +162,18 @@ class AccountResult:
     ops_waiting: int = 0
 
     def summary(self) -> str:
-        """One line for people."""
-        new = sum(f.new for f in self.folders)
+        """One line for people: "3 folders synced, 5 new"; what a folder's first sync stored
+        was there already, so it is "first download: 2000 messages", not new."""
+        first = sum(f.new for f in self.folders if f.path == "first")
+        new = sum(f.new for f in self.folders if f.path != "first")
         flags = sum(f.flags_changed for f in self.folders)
         gone = sum(f.expunged for f in self.folders)
         bodies = sum(f.bodies for f in self.folders)
         parts = [f"{len(self.folders)} folder{'s' if len(self.folders) != 1 else ''} synced"]
-        parts.append(f"{new} new")
+        if first:
+            parts.append(f"first download: {first} message{'s' if first != 1 else ''}")
+        if new or not first:
+            parts.append(f"{new} new")
         if flags:
             parts.append(f"{flags} flag change{'s' if flags != 1 else ''}")
         if gone:

@@ -95,6 +95,8 @@ class ImapIdleWatcher:
         self.backoff_start = backoff_start
         self.backoff_max = backoff_max
         self._connected = False  # whether the current connection got as far as its resync
+        # Whether the last connection failed (the status line says so until one works again).
+        self._recovering = False
 
     def run(self) -> None:
         """Watch until `cancel` is set (or the user must act: AuthNeeded, no such folder)."""
@@ -143,12 +145,17 @@ class ImapIdleWatcher:
 
     def _watch(self, client: imapclient.IMAPClient, conn: StoreConnection) -> None:
         name = self.account.name
-        self.emit(SyncStarted(name, Protocol.IMAP))
+        # The first connection follows the app's own sync, whose summary ("first download:
+        # 2000 messages") stays on the status line unless this resync has something to add.
+        if self._recovering:
+            self.emit(SyncStarted(name, Protocol.IMAP))
         engine = imap.ImapSync(conn, name, client, emit=self.emit, cancel=self.cancel)
         folder_id = self._folder_id(engine)
         result = self._resync(engine, folder_id)
         self._connected = True
-        self.emit(SyncFinished(name, Protocol.IMAP, _summary(result)))
+        quiet = not self._recovering and not result.new
+        self._recovering = False
+        self.emit(SyncFinished(name, Protocol.IMAP, _summary(result), quiet=quiet))
         idle = client.has_capability("IDLE")
         log.info(
             "IMAP %s: watching %s with %s",
@@ -229,6 +236,7 @@ class ImapIdleWatcher:
             lock.release()
 
     def _failed(self, message: str) -> None:
+        self._recovering = True
         log.warning("IMAP %s: %s", self.account.name, message)
         self.emit(SyncFailed(self.account.name, Protocol.IMAP, "network", sanitize_line(message)))
 
@@ -260,4 +268,5 @@ def _is_change(response: tuple[object, ...]) -> bool:
 
 
 def _summary(result: imap.FolderResult) -> str:
-    return f"{sanitize_line(result.name)}: {result.new} new, watching for more"
+    news = f"{result.new} new" if result.new else "up to date"
+    return f"{sanitize_line(result.name)}: {news}, watching for more"

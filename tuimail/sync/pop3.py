@@ -115,6 +115,7 @@ class FetchResult:
     cancelled: bool = False
     keyed_by_digest: bool = False
     error: str | None = None
+    first: bool = False  # the maildrop's first download: what came was there already
 
     @property
     def ok(self) -> bool:
@@ -122,8 +123,12 @@ class FetchResult:
         return self.error is None
 
     def summary(self) -> str:
-        """One line for people: "12 new messages, 3 deleted on the server"."""
-        parts = [_count(self.new, "new message") if self.new else "no new messages"]
+        """One line for people: "12 new messages, 3 deleted on the server"; a first download
+        says "first download: 2000 messages" (they were not new, they were all there)."""
+        if self.first and self.new:
+            parts = [f"first download: {_count(self.new, 'message')}"]
+        else:
+            parts = [_count(self.new, "new message") if self.new else "no new messages"]
         if self.deleted:
             parts.append(f"{self.deleted} deleted on the server")
         text = ", ".join(parts)
@@ -359,6 +364,7 @@ class Pop3Download:
             cancelled=tally.cancelled,
             keyed_by_digest=tally.keyed_by_digest,
             error=error,
+            first=tally.first,
         )
 
 

@@ -266,6 +266,9 @@ class ItemOutcome:
     state: OutboxState
     reply: str
     refused: Mapping[str, str]  # recipient -> reply, for recipients the server refused
+    # The account whose message this one answered or forwarded, now flagged by an op that
+    # waits for that account's IMAP replay (None: no such message).
+    flagged_account: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -278,6 +281,7 @@ class SendResult:
     recovered_unknown: tuple[int, ...] = ()
     sent_copies: int = 0
     error: str | None = None
+    waiting: int = 0  # queued items of the account not due yet (undo-send grace, send later)
 
     def count(self, state: OutboxState) -> int:
         """How many items ended this pass in `state`."""
@@ -292,8 +296,21 @@ class SendResult:
             or any(o.state in (OutboxState.FAILED, OutboxState.UNKNOWN) for o in self.outcomes)
         )
 
+    @property
+    def flagged_accounts(self) -> set[int]:
+        """Accounts with a new flag op (\\Answered, $Forwarded) on an original to replay."""
+        return {o.flagged_account for o in self.outcomes if o.flagged_account is not None}
+
+    @property
+    def quiet(self) -> bool:
+        """True when the pass found nothing due and changed nothing (nothing to tell)."""
+        return not self.outcomes and not self.recovered_unknown and not self.sent_copies
+
     def summary(self) -> str:
-        """One line for people: "3 sent, 1 waiting to retry, 1 failed"."""
+        """One line for people: "3 sent, 1 waiting to retry, 1 failed"; a pass that found
+        nothing due says what waits ("1 waiting to be sent") or "nothing to send"."""
+        if not self.outcomes and not self.recovered_unknown:
+            return f"{self.waiting} waiting to be sent" if self.waiting else "nothing to send"
         parts = [f"{self.count(OutboxState.SENT)} sent"]
         if deferred := self.count(OutboxState.QUEUED):
             parts.append(f"{deferred} waiting to retry")
@@ -372,7 +389,6 @@ class OutboxSender:
     def run(self) -> SendResult:
         """Send what is due once; never raises for server, network or store trouble."""
         name = self.account.name
-        self.emit(SyncStarted(name, Protocol.SMTP))
         outcomes: list[ItemOutcome] = []
         unknown: list[int] = []
         copies = 0
@@ -403,15 +419,20 @@ class OutboxSender:
                 raise _Failed("busy", str(exc)) from exc
             except (StoreError, sqlite3.Error, OSError) as exc:
                 raise _Failed("store", f"the local store cannot be used: {exc}") from exc
+            # "sending…" only when something is to be sent: a pass that finds nothing due (a
+            # message still in its undo-send grace period) leaves the status line alone.
+            if due or unknown:
+                self.emit(SyncStarted(name, Protocol.SMTP))
             if due:
                 crashpoint("smtp.before_connect")
                 asyncio.run(self._session(conn, account_id, due, outcomes))
             copies = self._sent_copies(conn, account_id)
             _sync_to_disk(conn)
-            result = SendResult(name, tuple(outcomes), tuple(unknown), copies)
+            waiting = len(outbox.items(conn, account_id=account_id, states=[OutboxState.QUEUED]))
+            result = SendResult(name, tuple(outcomes), tuple(unknown), copies, waiting=waiting)
             self.emit(StoreChanged(name, (), read.revision(conn)))
             self._log_outcomes(result)
-            self.emit(SyncFinished(name, Protocol.SMTP, result.summary()))
+            self.emit(SyncFinished(name, Protocol.SMTP, result.summary(), quiet=result.quiet))
             return result
         except _Failed as failure:
             return self._failed(conn, outcomes, unknown, copies, failure)
@@ -627,6 +648,9 @@ class OutboxSender:
             details = {"recipients": {**accepted, **{r: _reply(a) for r, a in refused.items()}}}
             text += f" ({len(accepted)} of {len(item.env_rcpts)} recipients accepted)"
         later = [r for r, a in refused.items() if 400 <= a.code < 500]
+        never = {r: _reply(a) for r, a in refused.items() if a.code >= 500}
+        has_original = outbox.original(conn, item.id) is not None
+        flagged: int | None = None
         # The Sent copy comes after the pass's messages are sent (_sent_copies), unless none is
         # wanted. One transaction only when there is more to write: an UPDATE inside a savepoint
         # makes SQLite keep the row's old pages in memory, the whole message for a large one;
@@ -634,7 +658,13 @@ class OutboxSender:
         with contextlib.ExitStack() as together:
             if later:
                 together.enter_context(outbox.durable(conn))
+            if later or never or has_original:
                 together.enter_context(transaction(conn))
+            if has_original:
+                # Sent, so the original is answered (or forwarded) now, not when queued.
+                flagged = outbox.flag_original(conn, item.id)
+            if never:
+                outbox.record_refusals(conn, item.id, never)
             outbox.mark_sent(
                 conn,
                 item.id,
@@ -649,10 +679,11 @@ class OutboxSender:
                     item.id,
                     env_rcpts=later,
                     not_before=self.now() + backoff(item.attempts),
+                    reply="RCPT TO: " + "; ".join(f"{r}: {_reply(refused[r])}" for r in later),
                     now=self.now(),
                 )
         return ItemOutcome(
-            item.id, OutboxState.SENT, text, {r: _reply(a) for r, a in refused.items()}
+            item.id, OutboxState.SENT, text, {r: _reply(a) for r, a in refused.items()}, flagged
         )
 
     def _defer(

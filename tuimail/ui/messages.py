@@ -71,6 +71,15 @@ class BodyWanted(Message):
         self.full = full
 
 
+class BodyFailed(Message):
+    """The body a `BodyWanted` asked for could not be downloaded (`reason` already sanitized)."""
+
+    def __init__(self, message_id: int, reason: str) -> None:
+        super().__init__()
+        self.message_id = message_id
+        self.reason = reason
+
+
 class OpenWanted(Message):
     """Open a file (an attachment saved into a private directory) with the system's opener."""
 

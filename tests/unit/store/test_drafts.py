@@ -31,6 +31,8 @@ FULL = Draft(
     extra_headers=(("X-Mailer", "tuimail"),),
     attached_messages=(7, 9),
     stored_parts=(3, 4),
+    forwarded_attachments=((5, 0), (5, 2)),
+    original=(11, "\\Answered"),
 )
 
 

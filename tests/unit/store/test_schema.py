@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tuimail.store import db, read, schema, write
+from tuimail.store import db, outbox, read, schema, write
 
 
 def schema_of(path: Path) -> list[tuple[str, str, str, str | None]]:
@@ -141,8 +141,8 @@ def test_every_table_and_column_is_documented(conn: db.StoreConnection) -> None:
 
 
 def test_a_version_1_store_opens_at_the_current_version_with_its_data(tmp_path: Path) -> None:
-    """Schemas 2 and 3 only add tables (partial bodies, drafts, draft parts): accounts and
-    folders stay."""
+    """Schemas 2 to 4 only add tables (partial bodies, drafts, draft parts, outbox originals
+    and refusals): accounts and folders stay."""
     path = tmp_path / db.DB_FILENAME
     store_at_version(path, 1)
     raw = sqlite3.connect(path, isolation_level=None)
@@ -156,5 +156,29 @@ def test_a_version_1_store_opens_at_the_current_version_with_its_data(tmp_path: 
         assert read.account_id(conn, "old") is not None
         tables = {name for (name,) in conn.execute("SELECT name FROM sqlite_master")}
         assert {"partial_bodies", "drafts", "draft_parts"} <= tables
+    finally:
+        conn.close()
+
+
+def test_a_version_2_store_gets_the_outbox_originals_and_refusals(tmp_path: Path) -> None:
+    """Schema 4 adds two tables beside the outbox; queued items stay as they were."""
+    path = tmp_path / db.DB_FILENAME
+    store_at_version(path, 2)
+    raw = sqlite3.connect(path, isolation_level=None)
+    try:
+        raw.execute("INSERT INTO accounts (name, protocol, created) VALUES ('old', 'imap', 0)")
+        raw.execute(
+            "INSERT INTO outbox (account_id, message_id, raw, env_from, env_rcpts, state,"
+            " next_attempt, created, updated, revision)"
+            " VALUES (1, 'm@x', x'41', 'a@x', '[\"b@x\"]', 'queued', 0, 0, 0, 0)"
+        )
+    finally:
+        raw.close()
+    conn = db.connect(path)
+    try:
+        assert schema.user_version(conn) == schema.SCHEMA_VERSION
+        tables = {name for (name,) in conn.execute("SELECT name FROM sqlite_master")}
+        assert {"outbox_originals", "outbox_refusals"} <= tables
+        assert [item.message_id for item in outbox.items(conn)] == ["m@x"]
     finally:
         conn.close()

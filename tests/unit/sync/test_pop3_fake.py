@@ -86,7 +86,7 @@ def test_without_uidl_messages_are_keyed_by_a_header_digest_and_the_user_is_warn
             result, events = run(server, tmp_path)
         assert result.ok and result.keyed_by_digest and result.new == 3
         summary = next(e for e in events if isinstance(e, SyncFinished)).summary
-        assert summary.startswith("3 new messages")
+        assert summary.startswith("first download: 3 messages")
         assert "no UIDL" in summary and "unreliable" in summary
         assert "no UIDL" in caplog.text
         assert [uidl for uidl, _ in stored(tmp_path)] == [
@@ -296,7 +296,7 @@ def test_fetch_command_reports_each_account_and_exits_1_when_one_fails(tmp_path:
         out, err = io.StringIO(), io.StringIO()
         status = fetch_command(config_with(ok, failing), tmp_path, [], out, err)
     assert status == 1
-    assert out.getvalue() == "fake: 1 new message\n"
+    assert out.getvalue() == "fake: first download: 1 message\n"
     assert err.getvalue().startswith("broken: POP3 failed: wrong user name or password")
 
 

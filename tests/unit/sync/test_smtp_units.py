@@ -104,7 +104,9 @@ def test_held_reasons_say_why_an_item_waits() -> None:
     assert "grace period" in held_reason(_item(), NOW)
     later = NOW + timedelta(days=1)
     assert "scheduled for" in held_reason(_item(next_attempt=later, scheduled_at=later), NOW)
-    assert "backing off after 2 attempt(s)" in held_reason(_item(attempts=2), NOW)
+    assert "try again after a temporary refusal or failure (2 attempts so far)" in held_reason(
+        _item(attempts=2), NOW
+    )
     assert "due" in held_reason(_item(next_attempt=NOW), NOW)
     assert "failed" in held_reason(_item(state=OutboxState.FAILED), NOW)
     assert "unknown" in held_reason(_item(state=OutboxState.UNKNOWN), NOW)

@@ -356,6 +356,7 @@ class ComposerScreen(Screen[None]):
             attached_messages=tuple(self.attached_messages),
             stored_parts=tuple(self.stored_parts),
             forwarded_attachments=tuple(self.forwarded_attachments),
+            original=self.draft.original,
         )
 
     def _state(self) -> tuple[str, ...]:
@@ -517,6 +518,8 @@ class ComposerScreen(Screen[None]):
                     scheduled_at=scheduled_at,
                     now=now,
                 )
+                if draft.original is not None:  # flagged when it is sent, not before
+                    outbox.set_original(conn, item, *draft.original)
                 if self.draft_id is not None:
                     drafts.discard(conn, self.draft_id)
         except (ComposeError, StoreError) as exc:  # an attachment gone or changed meanwhile

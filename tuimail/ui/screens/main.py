@@ -35,7 +35,7 @@ from tuimail.mail.reply import (
     reply_draft,
 )
 from tuimail.mail.sanitize import sanitize_line
-from tuimail.model import FLAGGED, SEEN, Draft, FolderRole
+from tuimail.model import ANSWERED, FLAGGED, FORWARDED, SEEN, Draft, FolderRole
 from tuimail.store import drafts as store_drafts
 from tuimail.store import ops, outbox, read
 from tuimail.store import search as store_search
@@ -45,6 +45,7 @@ from tuimail.ui.format import addresses_text, body_text
 from tuimail.ui.messages import (
     AccountState,
     AccountStatus,
+    BodyFailed,
     BodyWanted,
     IntentQueued,
     OpenWanted,
@@ -679,7 +680,7 @@ class MainScreen(Screen[None]):
             draft = reply_draft(
                 parsed, sender=sender.address, own=sender.own_addresses, reply_all=reply_all
             )
-            self._open_composer(sender, draft)
+            self._open_composer(sender, replace(draft, original=(row.id, ANSWERED)))
 
     def action_forward(self) -> None:
         """Forward inline: the original's text quoted, its attachments carried along (when only
@@ -693,11 +694,13 @@ class MainScreen(Screen[None]):
             original = self._original()
             if original is not None:
                 draft = forward_draft(original[1], sender=sender.address)
+                draft = replace(draft, original=(row.id, FORWARDED))
                 self._open_composer(sender, draft)
             return
 
         def forward(raw: bytes) -> None:
             draft = forward_draft(parse_message(raw), sender=sender.address, stored_id=row.id)
+            draft = replace(draft, original=(row.id, FORWARDED))
             self._open_composer(sender, draft)
 
         self._with_whole_body(row, forward)
@@ -893,6 +896,7 @@ class MainScreen(Screen[None]):
         if row is None or sender is None:
             return
         draft = forward_attached_draft(row.envelope, row.id, sender=sender.address)
+        draft = replace(draft, original=(row.id, FORWARDED))
         # The composer attaches the exact bytes: when only the text is local, it opens once the
         # whole message has arrived.
         self._with_whole_body(row, lambda _raw: self._open_composer(sender, draft))
@@ -959,6 +963,7 @@ class MainScreen(Screen[None]):
 
     def show_message(self, message_id: int) -> None:
         """Show headers and the rendered, sanitized body of a message."""
+        shown_before, self._shown_id = self._shown_id, message_id
         row = read.row(self.conn, message_id)
         headers = self.query_one("#view-headers", Static)
         body = self.query_one("#view-body", Static)
@@ -1002,6 +1007,18 @@ class MainScreen(Screen[None]):
                 assert raw is not None
                 rendered = render_message(parse_message(raw), raw)
             body.update(body_text(rendered, colours))
-        if message_id != self._shown_id:  # the same one again (a store update): stay put
+        if message_id != shown_before:  # the same one again (a store update): stay put
             self.query_one("#view", VerticalScroll).scroll_home(animate=False)
-        self._shown_id = message_id
+
+    @on(BodyFailed)
+    def _body_failed(self, message: BodyFailed) -> None:
+        """The shown message's body could not be downloaded: say so where it would be."""
+        if self._shown_id != message.message_id:
+            return
+        if read.body(self.conn, message.message_id) is not None:
+            return
+        if read.partial_body(self.conn, message.message_id) is not None:
+            return
+        text = Text(f"Could not download the message: {message.reason}\n\n", style="italic")
+        text.append("It is tried again when you open the message again.")
+        self.query_one("#view-body", Static).update(text)

@@ -38,6 +38,7 @@ SHOWN_STATES = (
     OutboxState.UNKNOWN,
 )
 _STATE_STYLE = {
+    OutboxState.SENT: "bold red",  # shown only when some recipients were refused
     OutboxState.QUEUED: "",
     OutboxState.SENDING: "bold",
     OutboxState.FAILED: "bold red",
@@ -61,6 +62,19 @@ def draft_from_outbox(raw: bytes, env_rcpts: tuple[str, ...], sender: Address) -
         in_reply_to=env.in_reply_to,
         references=env.references,
     )
+
+
+def _waiting(item: outbox.OutboxItem) -> str:
+    """What a queued item waits for, in words."""
+    when = item.next_attempt.astimezone().strftime("%a %d %b %H:%M")
+    if item.attempts:
+        return (
+            "to try again after a temporary refusal or failure (the last reply above); "
+            f"next attempt {when}"
+        )
+    if item.scheduled_at is not None and item.scheduled_at >= item.next_attempt:
+        return f"scheduled for {when}"
+    return f"the undo-send grace period (e takes it back); sent from {when}"
 
 
 class OutboxScreen(Screen[None]):
@@ -100,7 +114,9 @@ class OutboxScreen(Screen[None]):
         keep = self._selected_id()
         table.clear()
         now = datetime.now(UTC)
-        for item in outbox.items(self.conn, states=SHOWN_STATES):
+        # Sent items stay while some of their recipients were refused, until x dismisses them.
+        listed = [*outbox.items(self.conn, states=SHOWN_STATES), *outbox.with_refusals(self.conn)]
+        for item in sorted(listed, key=lambda i: i.id):
             # The header is enough (read every second; a queued message may be 70 MB).
             env = parse_envelope(outbox.raw_head(self.conn, item.id))
             if item.state is OutboxState.QUEUED:
@@ -111,6 +127,8 @@ class OutboxScreen(Screen[None]):
                     when = f"in {wait / 60:.0f} min"
                 else:
                     when = f"in {wait:.0f} s" if wait > 0 else "now"
+                if item.attempts:  # refused for now (or cut off): a retry, not the undo time
+                    when = f"retry {when}"
             else:
                 when = item.updated.astimezone().strftime("%H:%M")
             table.add_row(
@@ -143,6 +161,14 @@ class OutboxScreen(Screen[None]):
         if item.last_reply:
             text.append("Last reply: ", style="bold")
             text.append(sanitize_line(item.last_reply) + "\n")
+        if item.state is OutboxState.QUEUED:
+            text.append("Waiting: ", style="bold")
+            text.append(_waiting(item) + "\n")
+        refused = outbox.refusals(self.conn, item.id)
+        if refused:
+            text.append("Sent, but these recipients were refused (x: dismiss):\n", style="bold red")
+            for recipient, reply in refused.items():
+                text.append(f"  {sanitize_line(recipient)}: {sanitize_line(reply)}\n")
         if item.state is OutboxState.UNKNOWN:
             text.append(
                 "The connection broke after the message was handed over, before the server "
@@ -165,6 +191,8 @@ class OutboxScreen(Screen[None]):
                 self.app.start_sender_for_account_id(item.account_id)  # type: ignore[attr-defined]
             elif action == "confirm_sent":
                 outbox.confirm_sent(self.conn, item_id, "the user confirmed it arrived")
+            elif action == "remove" and item.state is OutboxState.SENT:
+                outbox.dismiss_refusals(self.conn, item_id)  # its refusals were seen
             elif action == "remove":
                 outbox.cancel(self.conn, item_id)
         except StoreError as exc:

@@ -25,14 +25,14 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from tuimail.mail.sanitize import sanitize_line
-from tuimail.model import FLAGGED, SEEN
+from tuimail.model import ANSWERED, FLAGGED, FORWARDED, SEEN
 from tuimail.store import read
 from tuimail.ui.format import sender_text, short_date
 
 PAGE_ROWS = 200  # rows read from the store at once around a painted line
 ROW_CACHE = 4000  # rows kept in memory
 STRIP_CACHE = 1000  # painted lines kept
-MARKS_WIDTH = 4
+MARKS_WIDTH = 5
 DATE_WIDTH = 11
 
 
@@ -371,6 +371,8 @@ class MessageList(ScrollView, can_focus=True):
         sender_width = max(10, min(28, width // 4))
         subject_width = max(0, width - MARKS_WIDTH - DATE_WIDTH - sender_width - 2)
         marks = ("●" if unread else " ") + ("★" if flagged else " ")
+        # Replied to (↩) or, if not, forwarded (→): set once the answer has been sent.
+        marks += "↩" if ANSWERED in row.flags else "→" if FORWARDED in row.flags else " "
         marks += "@" if row.envelope.has_attachments else " "
         date = short_date(row.envelope.date or row.sort_date, self.clock())
         subject = sanitize_line(row.envelope.subject) or "(no subject)"

@@ -1,0 +1,272 @@
+"""What the app says and marks around sending, against the real Postfix and Dovecot: a reply
+or forward flags its original (\\Answered, $Forwarded) once it is sent, on the server too;
+refused recipients are named until dismissed; the status line tells what happened, and the
+message view says so when a body cannot be downloaded."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shlex
+from pathlib import Path
+
+import imapclient
+import pytest
+from textual.widgets import Input, Static
+
+from tests.integration.test_app_mail import _wait_for
+from tests.support.mailservers import MailServers
+from tests.support.processes import pick_free_ports
+from tests.support.terminal import screen_lines
+from tuimail.app import TuimailApp
+from tuimail.config import parse_config
+from tuimail.store import outbox, read
+from tuimail.sync.events import Event, SyncFinished, discard
+from tuimail.sync.imap_command import sync_account
+from tuimail.ui.screens.composer import ComposerScreen
+from tuimail.ui.screens.main import MainScreen
+from tuimail.ui.screens.outbox import OutboxScreen
+from tuimail.ui.screens.prompt import Confirm
+from tuimail.ui.widgets.message_list import MessageList
+from tuimail.ui.widgets.status_bar import StatusBar
+
+pytestmark = pytest.mark.integration
+
+ANSWERED, FORWARDED = "\\Answered", "$Forwarded"
+
+
+def _config(servers: MailServers, user: str, *, undo: int = 1, imap_port: int | None = None):
+    """Account `acct`: the user's IMAP INBOX and SMTP submission (undo-send `undo` seconds)."""
+    password = shlex.quote(servers.users[user])
+    return parse_config(
+        "[accounts.acct]\n"
+        f'address = "{servers.address(user)}"\n'
+        f"password_command = {json.dumps('printf %s ' + password)}\n"
+        f"ca_file = {json.dumps(str(servers.ca_file))}\n"
+        "[accounts.acct.imap]\n"
+        f'host = "{servers.host}"\nport = {imap_port or servers.imaps_port}\n'
+        f'username = "{user}"\n'
+        "[accounts.acct.smtp]\n"
+        f'host = "{servers.host}"\nport = {servers.submission_port}\n'
+        f'security = "starttls"\nusername = "{user}"\nundo_send_seconds = {undo}\n'
+    )
+
+
+def _message(sender: str, number: int) -> bytes:
+    return (
+        f"From: Writer <{sender}>\r\n"
+        "To: someone@tuimail.test\r\n"
+        f"Subject: original {number}\r\n"
+        f"Date: Mon, {number:02d} Mar 2026 10:00:00 +0000\r\n"
+        f"Message-ID: <original-{number}@tuimail.test>\r\n"
+        "\r\n"
+        f"Please answer {number}.\r\n"
+    ).encode()
+
+
+def _server_flags(servers: MailServers, user: str) -> dict[str, set[str]]:
+    """Subject -> flags of every message in the user's INBOX, as Dovecot has them."""
+    context = servers.client_ssl_context()
+    with imapclient.IMAPClient(
+        servers.host, servers.imaps_port, ssl_context=context, timeout=20
+    ) as client:
+        client.login(user, servers.users[user])
+        client.select_folder("INBOX", readonly=True)
+        fetched = client.fetch(client.search("ALL"), ["FLAGS", "ENVELOPE"])
+        return {
+            data[b"ENVELOPE"].subject.decode(): {
+                f.decode() if isinstance(f, bytes) else f for f in data[b"FLAGS"]
+            }
+            for data in fetched.values()
+        }
+
+
+def _record(app: TuimailApp) -> list[Event]:
+    """Every engine event the app receives, in order."""
+    events: list[Event] = []
+    app_emit = app.emit
+
+    def record(event: Event) -> None:
+        events.append(event)
+        app_emit(event)
+
+    app.emit = record  # type: ignore[method-assign]
+    return events
+
+
+def _status_texts(app: TuimailApp) -> list[str]:
+    """Every text the status bar shows for account `acct`, from now on."""
+    shown: list[str] = []
+    bar = app.screen.query_one(StatusBar)
+    set_account = bar.set_account
+
+    def record(account, state, text) -> None:  # type: ignore[no-untyped-def]
+        shown.append(text)
+        set_account(account, state, text)
+
+    bar.set_account = record  # type: ignore[method-assign]
+    return shown
+
+
+async def _open_by_subject(pilot, subject: str) -> None:
+    table = pilot.app.screen.query_one(MessageList)
+    table.focus()
+    index = next(i for i in range(len(table.ids)) if table.row_at(i).envelope.subject == subject)
+    await pilot.press("home", *["down"] * index)
+    await pilot.pause()
+    assert table.row_at(table.cursor).envelope.subject == subject
+
+
+async def _type_into(pilot, selector: str, text: str) -> None:
+    pilot.app.screen.query_one(selector, Input).focus()
+    await pilot.press(*text)
+
+
+def _row_flags(app: TuimailApp, subject: str) -> frozenset[str]:
+    table = app.screen.query_one(MessageList)
+    rows = read.rows(app.conn, table.ids)
+    return next(r.flags for r in rows if r.envelope.subject == subject)
+
+
+async def test_replies_and_forwards_mark_their_originals_once_sent(
+    mail_servers: MailServers, tmp_path: Path
+) -> None:
+    user = mail_servers.add_user("marks")
+    writer = mail_servers.add_user("writer")
+    friend = mail_servers.add_user("friend")
+    for number in (1, 2):
+        mail_servers.deliver(user, _message(mail_servers.address(writer), number))
+    app = TuimailApp(_config(mail_servers, user, undo=3), tmp_path)
+    events = _record(app)
+    async with app.run_test(size=(120, 36)) as pilot:
+        table = app.screen.query_one(MessageList)
+        await _wait_for(pilot, lambda: len(table.ids) == 2)
+        shown = _status_texts(app)
+
+        # Reply to "original 1" with r: queued, so nothing is marked yet.
+        await _open_by_subject(pilot, "original 1")
+        await pilot.press("r")
+        await pilot.pause()
+        assert isinstance(app.screen, ComposerScreen)
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert isinstance(app.screen, MainScreen)
+        assert ANSWERED not in _row_flags(app, "original 1")
+
+        # Forward "original 2" with f, to a friend.
+        await _open_by_subject(pilot, "original 2")
+        await pilot.press("f")
+        await pilot.pause()
+        await _type_into(pilot, "#to", mail_servers.address(friend))
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert FORWARDED not in _row_flags(app, "original 2")
+
+        # Once sent, the originals are marked here and, after the replay, on the server.
+        def sent() -> bool:
+            items = outbox.items(app.conn)
+            return len(items) == 2 and all(i.state is outbox.OutboxState.SENT for i in items)
+
+        await _wait_for(pilot, sent, seconds=60)
+        await _wait_for(pilot, lambda: ANSWERED in _row_flags(app, "original 1"))
+        await _wait_for(pilot, lambda: FORWARDED in _row_flags(app, "original 2"))
+        for _ in range(300):
+            flags = await asyncio.to_thread(_server_flags, mail_servers, user)
+            if "\\Answered" in flags["original 1"] and "$Forwarded" in flags["original 2"]:
+                break
+            await pilot.pause(0.1)
+        assert "\\Answered" in flags["original 1"] and "$Forwarded" not in flags["original 1"]
+        assert "$Forwarded" in flags["original 2"] and "\\Answered" not in flags["original 2"]
+
+        # The list shows the marks.
+        lines = screen_lines(app)
+        assert any("↩" in line and "original 1" in line for line in lines), lines
+        assert any("→" in line and "original 2" in line for line in lines), lines
+
+    # A first sync says what it brought, not "0 new"; a sending pass that found nothing due
+    # (the messages were still in their undo-send time) said nothing at all.
+    first = next(e for e in events if isinstance(e, SyncFinished) and e.protocol.value == "imap")
+    assert "first download: 2 messages" in first.summary
+    assert not [text for text in shown if "0 sent" in text or "0 new" in text], shown
+
+
+async def test_the_first_sync_stays_on_the_status_line_after_the_watcher_starts(
+    mail_servers: MailServers, tmp_path: Path
+) -> None:
+    user = mail_servers.add_user("words")
+    for number in (1, 2, 3):
+        mail_servers.deliver(user, _message(mail_servers.address(user), number))
+    app = TuimailApp(_config(mail_servers, user), tmp_path)
+    events = _record(app)
+    async with app.run_test(size=(120, 36)) as pilot:
+        bar = app.screen.query_one(StatusBar)
+        # The sync, then the inbox watcher's own first look.
+        await _wait_for(pilot, lambda: len([e for e in events if isinstance(e, SyncFinished)]) >= 3)
+        await pilot.pause()
+        entry = bar.entry("acct")
+        assert entry is not None
+        assert "first download: 3 messages" in entry[1], entry
+        assert "0 new" not in entry[1] and "0 sent" not in entry[1], entry
+
+
+async def test_refused_recipients_are_named_until_dismissed(
+    mail_servers: MailServers, tmp_path: Path
+) -> None:
+    user = mail_servers.add_user("refused")
+    friend = mail_servers.add_user("friend")
+    stranger = "nobody@elsewhere.invalid"  # the test Postfix refuses other domains at RCPT
+    app = TuimailApp(_config(mail_servers, user, undo=0), tmp_path)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.pause()
+        await pilot.press("c")
+        await pilot.pause()
+        await _type_into(pilot, "#to", f"{mail_servers.address(friend)}, {stranger}")
+        await _type_into(pilot, "#subject", "partly refused")
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+
+        def sent() -> bool:
+            items = outbox.items(app.conn)
+            return bool(items) and items[0].state is outbox.OutboxState.SENT
+
+        await _wait_for(pilot, sent, seconds=60)
+        (item,) = outbox.items(app.conn)
+        # A notice names the refused address with the server's reply.
+        await _wait_for(pilot, lambda: any(stranger in n.message for n in app._notifications))
+        (notice,) = [n for n in app._notifications if stranger in n.message]
+        assert f"{stranger}: 5" in notice.message and "Sent, but not to" in notice.message
+        await pilot.pause(1.0)
+        # The outbox keeps the sent message, with each refused address, until x dismisses it.
+        await pilot.press("o")
+        await pilot.pause()
+        assert isinstance(app.screen, OutboxScreen)
+        detail = str(app.screen.query_one("#outbox-detail", Static).render())
+        assert f"{stranger}: 5" in detail
+        await pilot.press("x")
+        await pilot.pause()
+        assert isinstance(app.screen, Confirm)
+        await pilot.press("y")
+        await pilot.pause()
+        assert outbox.refusals(app.conn, item.id) == {}
+        assert "The outbox is empty." in str(app.screen.query_one("#outbox-detail").render())
+
+
+async def test_a_body_that_cannot_be_downloaded_says_why_in_the_view(
+    mail_servers: MailServers, tmp_path: Path
+) -> None:
+    user = mail_servers.add_user("nobody")
+    mail_servers.deliver(user, _message(mail_servers.address(user), 1))
+    # Headers only, as a first sync stores them; then the server is gone (nothing listens).
+    assert await asyncio.to_thread(
+        sync_account, _config(mail_servers, user).accounts["acct"], tmp_path, discard
+    )
+    (dead_port,) = pick_free_ports(1, [mail_servers.host])
+    config = _config(mail_servers, user, imap_port=dead_port)
+    app = TuimailApp(config, tmp_path, start_workers=False)
+    async with app.run_test(size=(120, 36)) as pilot:
+        body = app.screen.query_one("#view-body", Static)
+        await _wait_for(pilot, lambda: "Could not download the message" in str(body.render()))
+        text = str(body.render())
+        assert "Downloading" not in text
+        assert "refused" in text  # the reason, in words
+        assert "tried again when you open the message again" in text

@@ -1,0 +1,75 @@
+"""A reply remembers the message it answers, through a saved draft and into the outbox, and
+marks it only when it is sent (see tests/integration/test_app_sent_marks.py for the servers).
+No network: the app's workers are off."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from textual.widgets import OptionList
+
+from tuimail.app import TuimailApp
+from tuimail.config import parse_config
+from tuimail.demo import build_demo_store
+from tuimail.store import drafts, outbox, read
+from tuimail.ui.screens.composer import ComposerScreen
+from tuimail.ui.screens.drafts import DraftsScreen
+from tuimail.ui.screens.main import MainScreen
+from tuimail.ui.widgets.message_list import MessageList
+
+NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+CONFIG = """
+[accounts.demo]
+address = "you@demo.invalid"
+display_name = "Demo User"
+[accounts.demo.smtp]
+host = "127.0.0.1"
+port = 9
+security = "none"
+"""
+
+
+async def test_a_reply_kept_as_a_draft_and_sent_later_still_answers_its_original(
+    tmp_path: Path,
+) -> None:
+    build_demo_store(tmp_path, now=NOW)
+    app = TuimailApp(parse_config(CONFIG), tmp_path, clock=lambda: NOW, start_workers=False)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.pause()
+        table = app.screen.query_one(MessageList)
+        table.focus()
+        await pilot.press("down", "down")
+        original = table.current_message_id
+        assert original is not None
+        await pilot.press("r")
+        await pilot.pause()
+        assert isinstance(app.screen, ComposerScreen)
+        await pilot.press("ctrl+g")  # kept as a draft
+        await pilot.pause()
+        (kept,) = drafts.live(app.conn)
+        assert kept.draft.original == (original, "\\Answered")
+        await pilot.press("escape")
+        await pilot.pause()
+        if not isinstance(app.screen, MainScreen):
+            await pilot.press("k")  # keep it
+            await pilot.pause()
+
+        # Later: reopen it from Drafts and send it.
+        folders = app.screen.query_one("#folders", OptionList)
+        folders.focus()
+        entries = [str(folders.get_option_at_index(i).prompt) for i in range(folders.option_count)]
+        folders.highlighted = entries.index("  Drafts 1")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, DraftsScreen)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, ComposerScreen)
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        (item,) = outbox.items(app.conn)
+        assert outbox.original(app.conn, item.id) == (original, "\\Answered")
+        # Queued is not sent: the original is not marked yet.
+        (row,) = read.rows(app.conn, [original])
+        assert "\\Answered" not in row.flags
