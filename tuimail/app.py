@@ -23,7 +23,7 @@ from textual.binding import Binding
 from textual.message import Message
 
 from tuimail.config import AccountConfig, Config, ConfigError, add_account
-from tuimail.log import register_secret
+from tuimail.log import register_secret, terminal_log_held
 from tuimail.mail.mailto import MailtoFields
 from tuimail.mail.sanitize import sanitize_line
 from tuimail.model import Address, Protocol
@@ -106,6 +106,14 @@ class _Slots:
             again = key in self._again
             self._again.discard(key)
             return again
+
+
+class _RunOnAppThread(Message):
+    """A callback a worker thread wants run on the app's thread (`call_from_worker`)."""
+
+    def __init__(self, callback: Callable[[], object]) -> None:
+        super().__init__()
+        self.callback = callback
 
 
 class NewMailArrived(Message):
@@ -243,9 +251,28 @@ class TuimailApp(App[int]):
     # --- quitting: from the quit key on, no key or click reaches an action -------------------
 
     def exit(self, *args: Any, **kwargs: Any) -> None:
-        """Start quitting; what the user types from now on is dropped."""
+        """Start quitting; what the user types from now on is dropped, and the engines stop at
+        their next check."""
         self._quitting = True
+        self._cancel.set()
         super().exit(*args, **kwargs)
+
+    # --- from a worker thread to the app: never wait for it -----------------------------------
+
+    def call_from_worker(self, callback: Callable[..., object], *args: Any, **kwargs: Any) -> None:
+        """Any worker thread: run `callback(*args, **kwargs)` on the app's thread soon, without
+        waiting for it. Textual's `call_from_thread` waits for the result: a worker that ends
+        while the app is quitting would wait for ever on a loop that no longer runs, and the
+        process (which waits for its worker threads) would never exit. Once quitting has
+        started, nothing is run."""
+        if self._quitting:
+            return
+        self.post_message(_RunOnAppThread(partial(callback, *args, **kwargs)))
+
+    @on(_RunOnAppThread)
+    def _run_on_app_thread(self, message: _RunOnAppThread) -> None:
+        if not self._quitting:
+            message.callback()
 
     async def on_event(self, event: events.Event) -> None:
         # Input not yet handed to a widget is dropped here; what was already handed on (typed
@@ -374,7 +401,7 @@ class TuimailApp(App[int]):
                 job()
             finally:
                 if slots.release(key) and not self._cancel.is_set():
-                    self.call_from_thread(self._run_keyed, slots, key, job, group=group)
+                    self.call_from_worker(self._run_keyed, slots, key, job, group=group)
 
         if not self._network_worker("fetched or sent", run, group=group):
             slots.release(key)
@@ -411,7 +438,7 @@ class TuimailApp(App[int]):
                 synced = sync_account(account, self.data_dir, self.emit, cancel=self._cancel)
                 if synced and not self._cancel.is_set():
                     # Folders are known now: keep the inbox fresh from here on.
-                    self.call_from_thread(self.start_idle_watcher, account.name)
+                    self.call_from_worker(self.start_idle_watcher, account.name)
         except Exception as exc:
             self._report_crash(account, protocol, exc)
 
@@ -590,7 +617,7 @@ class TuimailApp(App[int]):
 
         authorize(account, FlowUi(open_browser, show, ask))
         if self.start_workers and account.incoming is not None:
-            self.call_from_thread(self.start_mail_worker, account.name)
+            self.call_from_worker(self.start_mail_worker, account.name)
 
     @on(SetupCheck)
     def _setup_check(self, message: SetupCheck) -> None:
@@ -618,7 +645,7 @@ class TuimailApp(App[int]):
                 f". But there is no keyring here to keep the password ({problem}): before "
                 "saving, choose password command under Sign in with."
             )
-        self.call_from_thread(self._setup_report, text, ok)
+        self.call_from_worker(self._setup_report, text, ok)
 
     def _setup_report(self, text: str, ok: bool) -> None:
         if isinstance(self.screen, AccountSetupScreen):
@@ -806,7 +833,7 @@ class TuimailApp(App[int]):
             log.warning("no new-mail notification for %s: %s", account, exc)
             return
         if news is not None:
-            self.call_from_thread(self._offer_news, news)
+            self.call_from_worker(self._offer_news, news)
 
     def _offer_news(self, news: News) -> None:
         announce, wait = self._news_gate.offer(news)
@@ -917,7 +944,8 @@ def run_app(
             demo=demo,
             compose=compose,
         )
-        app.run()
+        with terminal_log_held():  # nothing is written across the app's screen
+            app.run()
     except StoreError as exc:
         log.error("%s", exc)
         print(f"tuimail: error: {exc}")

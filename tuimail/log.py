@@ -9,11 +9,13 @@ PLAIN, AUTH LOGIN, XOAUTH2), at whatever offset the encoder put it. See docs/log
 from __future__ import annotations
 
 import base64
+import contextlib
 import logging
 import os
 import re
 import sys
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 from tuimail.paths import private_dir, tighten_file
@@ -124,3 +126,66 @@ def setup_logging(log_file: Path | None = None, debug: bool = False) -> None:
     root.addHandler(handler)
     root.setLevel(level)
     logging.captureWarnings(True)
+
+
+HELD_RECORDS = 200  # log lines kept while the app owns the terminal; the oldest go beyond
+
+
+class _Held(logging.Handler):
+    """Keeps the records a terminal handler would have written, the newest `HELD_RECORDS`."""
+
+    def __init__(self, level: int) -> None:
+        super().__init__(level)
+        self.records: list[logging.LogRecord] = []
+        self.dropped = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+        if len(self.records) > HELD_RECORDS:
+            del self.records[0]
+            self.dropped += 1
+
+
+@contextlib.contextmanager
+def terminal_log_held() -> Iterator[None]:
+    """While the app draws on the terminal: log lines meant for the terminal are held, not
+    written across the screen (the app shows failures itself), and printed when it has ended.
+
+    Handlers writing to a file stay as they are.
+    """
+    root = logging.getLogger()
+    terminal = [
+        h
+        for h in root.handlers
+        if isinstance(h, logging.StreamHandler)
+        and not isinstance(h, logging.FileHandler)
+        and h.stream in (sys.stderr, sys.stdout, sys.__stderr__, sys.__stdout__)
+    ]
+    holders: list[tuple[logging.Handler, _Held]] = []
+    for handler in terminal:
+        held = _Held(handler.level)
+        for kept_filter in handler.filters:
+            held.addFilter(kept_filter)
+        root.removeHandler(handler)
+        root.addHandler(held)
+        holders.append((handler, held))
+    try:
+        yield
+    finally:
+        for handler, held in holders:
+            root.removeHandler(held)
+            root.addHandler(handler)
+            if held.dropped:
+                handler.handle(
+                    logging.makeLogRecord(
+                        {
+                            "name": __name__,
+                            "levelno": logging.WARNING,
+                            "levelname": "WARNING",
+                            "msg": "%d earlier log lines of this run are left out",
+                            "args": (held.dropped,),
+                        }
+                    )
+                )
+            for record in held.records:
+                handler.handle(record)

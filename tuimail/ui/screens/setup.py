@@ -514,14 +514,19 @@ class AccountSetupScreen(Screen[None]):
             description="authorize the account",
         )
 
+    def _from_worker(self, callback: Callable[..., object], *args: object) -> None:
+        """From this screen's worker threads: run `callback` on the app's thread without waiting
+        for it, so a lookup or check that ends while the app quits never holds up its exit."""
+        self.app.call_from_worker(callback, *args)  # type: ignore[attr-defined]
+
     def _authorize_in_thread(self, account: AccountConfig) -> None:
         assert self._authorize is not None  # authorize_now checked
         try:
-            self._authorize(account, partial(self.app.call_from_thread, self._show_flow))
+            self._authorize(account, partial(self._from_worker, self._show_flow))
         except Exception as exc:  # OAuthError, the keyring refused, or a bug: say it, stay usable
-            self.app.call_from_thread(self._authorize_failed, account, str(exc) or repr(exc))
+            self._from_worker(self._authorize_failed, account, str(exc) or repr(exc))
         else:
-            self.app.call_from_thread(self._authorized, account)
+            self._from_worker(self._authorized, account)
 
     def _show_flow(self, text: str) -> None:
         """Add what the flow shows (addresses, a device code: from the config and the server)."""
@@ -576,14 +581,12 @@ class AccountSetupScreen(Screen[None]):
     def _find_in_thread(self, address: str, ca_file: Path | None) -> None:
         assert self._lookup is not None  # find_settings checked
         try:
-            found = self._lookup(
-                address, partial(self.app.call_from_thread, self._progress), ca_file
-            )
+            found = self._lookup(address, partial(self._from_worker, self._progress), ca_file)
         except Exception as exc:  # a bad address, offline, or a bug: say it, keep the form usable
-            self.app.call_from_thread(self.show_report, f"Find settings: {exc}")
-            self.app.call_from_thread(self._show_found, Text(""))
+            self._from_worker(self.show_report, f"Find settings: {exc}")
+            self._from_worker(self._show_found, Text(""))
             return
-        self.app.call_from_thread(self._apply_found, found)
+        self._from_worker(self._apply_found, found)
 
     def _progress(self, line: str) -> None:
         if self.is_mounted:
