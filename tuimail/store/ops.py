@@ -32,8 +32,8 @@ class OpKind(enum.StrEnum):
     UNFLAG = "unflag"  # remove a flag (args: flag)
     SEEN = "seen"  # mark read
     UNSEEN = "unseen"  # mark unread
-    MOVE = "move"  # to another folder of the account (args: to_folder_id)
-    COPY = "copy"  # to another folder of the account (args: to_folder_id, copies)
+    MOVE = "move"  # to another folder of the account (args: to_folder_id, message_id_headers)
+    COPY = "copy"  # to another folder (args: to_folder_id, copies, message_id_headers)
     DELETE = "delete"  # remove for good: \Deleted, then expunged on the server
     EXPUNGE = "expunge"  # remove the given messages that carry \Deleted
 
@@ -92,14 +92,16 @@ def enqueue(
     ids = list(dict.fromkeys(message_ids))
     with transaction(conn) as revision:
         by_folder: dict[int, list[tuple[int, int | None, str]]] = {}
+        headers: dict[int, str | None] = {}
         for chunk_start in range(0, len(ids), 500):
             chunk = ids[chunk_start : chunk_start + 500]
-            for message_id, folder_id, uid, flags in conn.execute(
-                "SELECT id, folder_id, uid, flags FROM messages"  # noqa: S608 - placeholders
+            for message_id, folder_id, uid, flags, header in conn.execute(
+                "SELECT id, folder_id, uid, flags, message_id FROM messages"  # noqa: S608
                 f" WHERE id IN ({','.join('?' * len(chunk))})",
                 chunk,
             ):
                 by_folder.setdefault(folder_id, []).append((message_id, uid, flags))
+                headers[message_id] = header
         # Ops and their targets follow the order the caller gave.
         position = {message_id: index for index, message_id in enumerate(ids)}
         op_ids: list[int] = []
@@ -118,6 +120,9 @@ def enqueue(
                 if to_folder_id == folder_id:
                     continue
                 args["to_folder_id"] = to_folder_id
+                # The replay finds the copy in the target by Message-ID where the server does
+                # not tell its UID; the row may be gone by then (deleted meanwhile).
+                args["message_id_headers"] = [headers.get(t.message_id) for t in targets]
             copies = _apply(conn, revision, kind, messages, flag, to_folder_id, stamp)
             if copies:
                 args["copies"] = copies
@@ -160,22 +165,22 @@ def get(conn: sqlite3.Connection, op_id: int) -> PendingOp | None:
     return found[0] if found else None
 
 
-def resolve_placeholder(conn: sqlite3.Connection, folder_id: int, row_id: int, uid: int) -> int:
-    """Give later pending ops of `folder_id` the server UID of a row they named without one.
+def resolve_placeholder(
+    conn: sqlite3.Connection, folder_id: int, row_id: int, uid: int, *, after_op: int
+) -> int:
+    """Give the later ops that name a row in `folder_id` without a UID the server UID it got
+    there from the replay of op `after_op` (the move or copy that put it there).
 
     A message moved or copied locally has no UID in its new folder until the move is replayed;
     what the user does with it meanwhile (flag it, move it on, delete it) is journaled against
     the new folder with the UID unknown. Once the replay learns the UID, those ops get it, so
-    they act on the right server message. Returns how many ops were changed.
+    they act on the right server message. Only the ops of this stay in the folder get it (see
+    `_stay`): a message moved back into the folder later gets another UID there, from the
+    replay of that later move. Returns how many ops were changed.
     """
     changed = 0
     with transaction(conn) as revision:
-        rows = conn.execute(
-            "SELECT id, targets FROM pending_ops WHERE folder_id = ? AND state = 'pending'",
-            (folder_id,),
-        ).fetchall()
-        for op_id, targets_json in rows:
-            targets = json.loads(targets_json)
+        for op_id, targets in _stay(conn, folder_id, row_id, after_op)[0]:
             if not any(int(m) == row_id and u is None for m, u in targets):
                 continue
             targets = [[m, uid if int(m) == row_id and u is None else u] for m, u in targets]
@@ -185,6 +190,36 @@ def resolve_placeholder(conn: sqlite3.Connection, folder_id: int, row_id: int, u
             )
             changed += 1
     return changed
+
+
+def stays(conn: sqlite3.Connection, folder_id: int, row_id: int, after_op: int) -> bool:
+    """Whether a row put in `folder_id` by op `after_op` is still there as far as the journal
+    says: no later pending op moves it out or deletes it (then the UID that op's replay gave
+    it is the row's own; otherwise the row stands for a later stay, with another UID)."""
+    return not _stay(conn, folder_id, row_id, after_op)[1]
+
+
+def _stay(
+    conn: sqlite3.Connection, folder_id: int, row_id: int, after_op: int
+) -> tuple[list[tuple[int, list[list[Any]]]], bool]:
+    """The pending ops after `after_op` that act on the row during its stay in `folder_id` (id,
+    targets), in order, up to and with the first that takes it out (a move or delete); and
+    whether the stay ended."""
+    found: list[tuple[int, list[list[Any]]]] = []
+    for op_id, op_folder, kind, targets_json in conn.execute(
+        "SELECT id, folder_id, kind, targets FROM pending_ops"
+        " WHERE id > ? AND state = 'pending' ORDER BY id",
+        (after_op,),
+    ).fetchall():
+        targets = json.loads(targets_json)
+        if not any(int(m) == row_id for m, _u in targets):
+            continue
+        if int(op_folder) != folder_id:
+            return found, True  # the row is elsewhere by now
+        found.append((int(op_id), targets))
+        if kind in (OpKind.MOVE.value, OpKind.DELETE.value):
+            return found, True
+    return found, False
 
 
 def count_pending(conn: sqlite3.Connection, account_id: int | None = None) -> int:

@@ -92,6 +92,10 @@ BODY_BATCH_BYTES = 8 * 1024 * 1024
 MAX_LITERAL_BYTES = 256 * 1024 * 1024
 
 NO_TARGET = "the folder to move or copy to is no longer in the store"
+UNPLACED = (
+    "the message's UID on the server is not known (the action that put it in this folder did"
+    " not tell it); the action could not be carried out"
+)
 MAX_OP_ATTEMPTS = 5  # server refusals of one op before it is given up and shown to the user
 RENUMBERED = (
     "the server renumbered this folder (UIDVALIDITY changed); the action could not be carried out"
@@ -621,13 +625,25 @@ class ImapSync:
         A server refusal (NO/BAD) of one op is recorded on that op (attempts, last_error); it
         is given up after MAX_OP_ATTEMPTS refusals and the others go on. A changed UIDVALIDITY
         fails the op at once. Connection failures end the replay (they propagate).
+
+        The order of the user's actions on a message is kept: an op naming a message that an
+        earlier op, refused for now, also names waits for it (a later op may need the UID that
+        one's replay gives the message). A message whose UID in the op's folder is still not
+        known when its op comes up cannot be acted on: the op is given up with UNPLACED, never
+        passed over silently.
         """
         done = left = 0
+        waiting: set[int] = set()  # rows named by ops left pending in this pass
         for queued in ops.pending(self.conn, self.account_id):
             self._check_cancel()
             # Read again: an earlier op's replay may have given this one the UIDs it lacked.
             op = ops.get(self.conn, queued.id)
             if op is None or op.state is not ops.OpState.PENDING:
+                continue
+            rows = {target.message_id for target in op.targets}
+            if rows & waiting:
+                waiting |= rows
+                left += 1
                 continue
             try:
                 if self._replay_op(op):
@@ -647,6 +663,7 @@ class ImapSync:
                     message,
                 )
                 if not permanent:
+                    waiting |= rows
                     left += 1
         return done, left
 
@@ -660,6 +677,8 @@ class ImapSync:
             return False
         transfer = op.kind in (ops.OpKind.MOVE, ops.OpKind.COPY)
         uids = [t.uid for t in op.targets if t.uid is not None]
+        # What is known is carried out; the op stays, given up, for what is not.
+        unplaced = len(uids) < len(op.targets)
         if transfer:
             target = read.folder(self.conn, int(op.args.get("to_folder_id") or 0))
             if target is None:
@@ -673,9 +692,9 @@ class ImapSync:
             crashpoint("imap.op_replayed")
             with transaction(self.conn):
                 self._place_copies(op, target, placed)
-                ops.mark_done(self.conn, op.id)
+                self._finish(op, unplaced)
             self._changed([target.id])
-            return True
+            return not unplaced
         if uids:
             selected = self._select(info.name, readonly=False)
             if selected.uidvalidity != op.uidvalidity:
@@ -683,8 +702,21 @@ class ImapSync:
                 return False
             self._replay(op, uids)
         crashpoint("imap.op_replayed")
-        ops.mark_done(self.conn, op.id)
-        return True
+        self._finish(op, unplaced)
+        return not unplaced
+
+    def _finish(self, op: ops.PendingOp, unplaced: bool) -> None:
+        """Done, or given up for the messages whose UID was not known (the user sees it)."""
+        if not unplaced:
+            ops.mark_done(self.conn, op.id)
+            return
+        ops.mark_failed(self.conn, op.id, UNPLACED, permanent=True)
+        log.warning(
+            "IMAP %s: op %d (%s) names a message whose UID is not known; given up",
+            self.account,
+            op.id,
+            op.kind.value,
+        )
 
     def _replay(self, op: ops.PendingOp, uids: list[int]) -> None:
         kind = op.kind
@@ -718,15 +750,19 @@ class ImapSync:
         of a move. The new UIDs come from COPYUID (UIDPLUS), else by Message-ID from the target.
         """
         rows = self._copy_rows(op)  # source UID -> local row in the target
-        message_ids = self._message_id_headers(rows.values())
+        message_ids = self._message_id_headers(op, rows)
         moving = op.kind is ops.OpKind.MOVE
         native_move = moving and self.client.has_capability("MOVE")
         found: dict[str, list[int]] = {}
         trusted = False  # whether `found` UIDs belong to the UIDVALIDITY the store knows
         if not native_move:
             before = self._select(target.name)
+            # A copy marked \\Deleted is on its way out (the message left this folder before,
+            # on a server without UIDPLUS): it does not count as the message being there.
             found = imap_ext.search_message_ids(
-                self.client, [message_ids[r] for r in rows.values() if r in message_ids]
+                self.client,
+                [message_ids[r] for r in rows.values() if r in message_ids],
+                undeleted=True,
             )
             trusted = self._same_uidvalidity(target, before.uidvalidity)
         selected = self._select(source.name, readonly=False)
@@ -786,7 +822,7 @@ class ImapSync:
         }
         if unknown:
             selected_target = self._select(target.name)
-            hits = imap_ext.search_message_ids(self.client, list(unknown.values()))
+            hits = imap_ext.search_message_ids(self.client, list(unknown.values()), undeleted=True)
             trusted = self._same_uidvalidity(target, selected_target.uidvalidity)
             for row, header in unknown.items():
                 if hits.get(header) and trusted:
@@ -802,14 +838,24 @@ class ImapSync:
             t.uid: copy for t, copy in zip(op.targets, copies, strict=False) if t.uid is not None
         }
 
-    def _message_id_headers(self, row_ids: Iterable[int]) -> dict[int, str]:
+    def _message_id_headers(self, op: ops.PendingOp, rows: dict[int, int]) -> dict[int, str]:
+        """Local row in the target -> the Message-ID of its message: as the row says, else as
+        the op recorded it when queued (the row may be gone since, deleted by the user)."""
+        recorded = op.args.get("message_id_headers") or []
+        by_uid = {
+            t.uid: str(header)
+            for t, header in zip(op.targets, recorded, strict=False)
+            if t.uid is not None and header
+        }
         headers: dict[int, str] = {}
-        for row_id in row_ids:
+        for uid, row_id in rows.items():
             found = self.conn.execute(
                 "SELECT message_id FROM messages WHERE id = ?", (row_id,)
             ).fetchone()
             if found is not None and found[0]:
                 headers[row_id] = str(found[0])
+            elif uid in by_uid:
+                headers[row_id] = by_uid[uid]
         return headers
 
     def _same_uidvalidity(self, target: read.FolderInfo, uidvalidity: int) -> bool:
@@ -833,18 +879,22 @@ class ImapSync:
         message the target's sync already stored, or that belongs to another UIDVALIDITY, is
         dropped: the server holds the message, and the target's next sync stores it once.
         A row the user has moved on (or flagged, or deleted) meanwhile keeps its place; the later
-        ops that name it in the target get its UID there, so they act on the server's copy.
+        ops that name it in the target get its UID there, so they act on the server's copy. A row
+        moved out and back into the target is left to the replay of the move that brought it
+        back: the UID of its first stay is not its UID now.
         """
         current = read.folder(self.conn, target.id)
         uidvalidity = current.uidvalidity if current is not None else None
         for row_id, uid in placed.items():
             if uid is not None and uidvalidity:
-                ops.resolve_placeholder(self.conn, target.id, row_id, uid)
+                ops.resolve_placeholder(self.conn, target.id, row_id, uid, after_op=op.id)
             row = self.conn.execute(
                 "SELECT folder_id, uid FROM messages WHERE id = ?", (row_id,)
             ).fetchone()
             if row is None or int(row[0]) != target.id or row[1] is not None:
                 continue
+            if not ops.stays(self.conn, target.id, row_id, op.id):
+                continue  # moved out and back in: the row stands for a later copy
             taken = uid is not None and read.message_id_by_uid(self.conn, target.id, uid)
             if uid is None or taken or not uidvalidity:
                 self.conn.execute("DELETE FROM messages WHERE id = ? AND uid IS NULL", (row_id,))

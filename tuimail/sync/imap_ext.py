@@ -515,16 +515,19 @@ def uid_transfer(
 
 
 def search_message_ids(
-    client: imapclient.IMAPClient, message_ids: Sequence[str]
+    client: imapclient.IMAPClient, message_ids: Sequence[str], *, undeleted: bool = False
 ) -> dict[str, list[int]]:
     """UIDs in the selected folder whose Message-ID header is one of `message_ids` (without angle
     brackets), by Message-ID. One UID SEARCH per Message-ID: HEADER matches substrings, so
-    each hit is checked against the exact header value by a FETCH."""
+    each hit is checked against the exact header value by a FETCH. `undeleted` leaves out
+    the messages marked \\Deleted (on their way out of the folder)."""
     found: dict[str, list[int]] = {}
     wanted = [m for m in dict.fromkeys(message_ids) if m and _searchable(m)]
     for message_id in wanted:
         quoted = '"' + message_id + '"'
-        hits = uid_search(client, f"HEADER Message-ID {quoted}")
+        hits = uid_search(
+            client, f"HEADER Message-ID {quoted}" + (" UNDELETED" if undeleted else "")
+        )
         if not hits:
             continue
         data, _ = uid_fetch(client, uid_set(hits), ("UID", "BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"))

@@ -94,7 +94,8 @@ def test_move_takes_the_message_to_the_target_without_a_uid(
     assert entry.id == op_id
     assert entry.folder_id == inbox
     assert entry.targets == (OpTarget(messages[0], 1),)  # the UID in the source folder
-    assert entry.args == {"to_folder_id": archive}
+    # The Message-ID goes with it: the replay finds the copy by it where no UID is told.
+    assert entry.args == {"to_folder_id": archive, "message_id_headers": ["1@x"]}
     write.assign_uid(conn, messages[0], 500)  # the replay learned the new UID (COPYUID)
     assert read.message_id_by_uid(conn, archive, 500) == messages[0]
 
@@ -113,7 +114,7 @@ def test_copy_duplicates_row_body_and_index(
     assert sorted(search.search(conn, "s3")) == sorted([messages[2], copy])
     (entry,) = ops.pending(conn, imap_account)
     assert entry.id == op_id
-    assert entry.args == {"to_folder_id": archive, "copies": [copy]}
+    assert entry.args["to_folder_id"] == archive and entry.args["copies"] == [copy]
     assert read.message_ids(conn, inbox) == sorted(messages, reverse=True)
 
 
@@ -246,15 +247,17 @@ def test_a_later_op_on_a_moved_message_gets_its_uid_once_known(
 ) -> None:
     """Flagged in the Archive before the move was replayed: the flag op names the message with
     no UID; when the move's replay learns the UID, the flag op gets it (and only that op)."""
-    ops.enqueue(conn, OpKind.MOVE, [messages[0], messages[1]], to_folder_id=archive)
+    (move_op,) = ops.enqueue(conn, OpKind.MOVE, [messages[0], messages[1]], to_folder_id=archive)
     (flag_op,) = ops.enqueue(conn, OpKind.FLAG, [messages[0], messages[1]], flag=FLAGGED)
     (seen_op,) = ops.enqueue(conn, OpKind.SEEN, [messages[2]])
     entry = ops.get(conn, flag_op)
     assert entry is not None and entry.folder_id == archive
     assert entry.targets == (OpTarget(messages[0], None), OpTarget(messages[1], None))
 
-    assert ops.resolve_placeholder(conn, archive, messages[0], 41) == 1
-    assert ops.resolve_placeholder(conn, inbox, messages[1], 99) == 0, "another folder's op"
+    assert ops.resolve_placeholder(conn, archive, messages[0], 41, after_op=move_op) == 1
+    assert ops.resolve_placeholder(conn, inbox, messages[1], 99, after_op=move_op) == 0, (
+        "another folder's op"
+    )
     entry = ops.get(conn, flag_op)
     assert entry is not None
     assert entry.targets == (OpTarget(messages[0], 41), OpTarget(messages[1], None))
@@ -262,6 +265,29 @@ def test_a_later_op_on_a_moved_message_gets_its_uid_once_known(
     assert untouched is not None and untouched.targets == (OpTarget(messages[2], 3),)
     ops.mark_done(conn, flag_op)
     assert ops.get(conn, flag_op) is None
+
+
+def test_a_message_moved_back_into_a_folder_gets_each_stay_its_own_uid(
+    conn: db.StoreConnection, inbox: int, archive: int, imap_account: int, messages: list[int]
+) -> None:
+    """Inbox -> Archive -> Inbox -> Archive, then flagged: the UID the first move gives it in
+    the Archive is for the move out only; the flag waits for the UID of the second stay."""
+    row = messages[0]
+    first, out, back, again = (
+        ops.enqueue(conn, OpKind.MOVE, [row], to_folder_id=to)[0]
+        for to in (archive, inbox, archive, inbox)
+    )
+    (flag_op,) = ops.enqueue(conn, OpKind.FLAG, [row], flag=FLAGGED)
+
+    assert ops.resolve_placeholder(conn, archive, row, 41, after_op=first) == 1
+    assert not ops.stays(conn, archive, row, first)
+    assert [t.uid for t in ops.get(conn, out).targets] == [41]  # type: ignore[union-attr]
+    assert [t.uid for t in ops.get(conn, again).targets] == [None]  # type: ignore[union-attr]
+    assert ops.resolve_placeholder(conn, inbox, row, 7, after_op=out) == 1
+    assert [t.uid for t in ops.get(conn, back).targets] == [7]  # type: ignore[union-attr]
+    assert ops.resolve_placeholder(conn, inbox, row, 8, after_op=again) == 1
+    assert ops.stays(conn, inbox, row, again)
+    assert [t.uid for t in ops.get(conn, flag_op).targets] == [8]  # type: ignore[union-attr]
 
 
 def test_a_copy_keeps_a_partial_body(
