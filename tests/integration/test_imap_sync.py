@@ -509,6 +509,43 @@ def test_pending_user_actions_are_not_undone_by_a_resync(
     assert len(store_view(store)) == 3
 
 
+@pytest.mark.parametrize("path", list(RESYNC_CASES))
+def test_a_message_another_device_unmarks_deleted_reaches_the_store(
+    path: str, reduced_dovecot: ReducedDovecot, store: StoreConnection, tmp_path: Path
+) -> None:
+    """It arrived marked \\Deleted and was not fetched; once the mark is removed, the next
+    resync stores it (on every path, like a fresh data directory would)."""
+    box = new_mailbox(reduced_dovecot(without=RESYNC_CASES[path]))
+    append(box, 2)
+    with box.device() as device:
+        device.append("INBOX", message(20), flags=[imapclient.DELETED])
+    append(box, 1, start=30)
+    run_sync(box, tmp_path, folder="INBOX")
+    assert len(store_view(store)) == 3, "the marked one is not fetched"
+    run_sync(box, tmp_path, folder="INBOX")  # an ordinary resync in between
+
+    with box.device() as device:
+        device.select_folder("INBOX")
+        device.remove_flags(device.search("DELETED"), [imapclient.DELETED])
+    result = run_sync(box, tmp_path, folder="INBOX")
+    inbox = result.folders[0]
+    assert inbox.path == path
+    assert inbox.new == 1
+    assert store_view(store) == server_view(box)
+    subjects = {
+        str(row[0])
+        for row in store.execute(
+            "SELECT subject FROM messages WHERE folder_id = ?", (folder_id(store, "INBOX"),)
+        )
+    }
+    assert "message 20" in subjects
+    # And nothing more happens after.
+    revision = read.revision(store)
+    result = run_sync(box, tmp_path, folder="INBOX")
+    assert result.folders[0].new == 0
+    assert read.changes_since(store, revision).messages == frozenset()
+
+
 # --- ops replay
 
 

@@ -23,6 +23,9 @@ How a folder is synced:
   every path: it is on its way out, and it may be one this client deleted or moved away on a
   server without UIDPLUS (where the original stays, marked, until some client expunges it).
   A stored message that another client marks \\Deleted stays, with the flag, until expunged.
+  When the mark is removed, the message is fetched then: the full path lists every UID; on the
+  QRESYNC and CONDSTORE paths its flag change is reported, and a changed UID the store lacks
+  that is no longer marked is fetched like new mail.
 - The server is never asked to delete anything because of what the store lacks: the sync only
   reads (EXAMINE, FETCH with BODY.PEEK, SEARCH). Only the ops replay writes to the server.
 """
@@ -505,6 +508,7 @@ class ImapSync:
             crashpoint("imap.expunges_committed")
         result.flags_changed += self._apply_flags(info.id, local, selected.changed)
         result.new += self._fetch_new(info, selected, local)
+        result.new += self._fetch_headers(info, self._unmarked(info, selected.changed, local))
 
     def _stored_flags_from(self, folder_id: int, lowest: int) -> dict[int, frozenset[str]]:
         """UID -> flags of the folder's stored messages at or above UID `lowest` (current
@@ -532,6 +536,7 @@ class ImapSync:
                 (f"CHANGEDSINCE {info.highestmodseq}",),
             )
             result.flags_changed += self._apply_flags(info.id, local, data)
+            result.new += self._fetch_headers(info, self._unmarked(info, data, local))
         new = self._new_uids(info, selected)
         # Without QRESYNC an expunge shows only in the count: list UIDs only when it is off.
         if selected.exists != len(local) + len(new):
@@ -542,6 +547,29 @@ class ImapSync:
                 result.expunged += write.expunge_uids(self.conn, info.id, gone)
                 crashpoint("imap.expunges_committed")
         result.new += self._fetch_headers(info, self._unknown(reversed(new), local))
+
+    def _unmarked(
+        self,
+        info: read.FolderInfo,
+        changed: dict[int, dict[bytes, Any]],
+        local: Container[int],
+    ) -> list[int]:
+        """Changed UIDs below the last UIDNEXT that the store lacks and the server no longer
+        marks \\Deleted, newest first: messages skipped as deleted when they arrived, whose
+        mark another client has removed since (new mail is found by UIDNEXT instead)."""
+        start = info.uidnext or 1
+        return sorted(
+            (
+                uid
+                for uid, item in changed.items()
+                if uid < start
+                and uid not in local
+                and uid not in self._held
+                and item.get(b"FLAGS") is not None
+                and DELETED not in server_flags(item[b"FLAGS"])
+            ),
+            reverse=True,
+        )
 
     def _fetch_new(
         self,
