@@ -31,7 +31,7 @@ from tests.integration.test_imap_sync import (
 )
 from tuimail.store import ops, read
 from tuimail.store.db import StoreConnection, open_store
-from tuimail.sync.imap import MAX_OP_ATTEMPTS
+from tuimail.sync.imap import MAX_OP_ATTEMPTS, UNPLACED
 
 pytestmark = pytest.mark.integration
 
@@ -404,3 +404,59 @@ def test_random_moves_flags_and_deletes_end_the_same_on_server_and_store(
                 "SELECT id FROM messages WHERE folder_id IN (?, ?, ?)", tuple(ids.values())
             )
         ]
+
+
+def test_an_action_on_a_message_whose_uid_cannot_be_known_stays_as_a_failed_op(
+    reduced_dovecot: ReducedDovecot, store: StoreConnection, tmp_path: Path
+) -> None:
+    """Moved by bare COPY (no COPYUID) and without a Message-ID to find the copy by, then
+    flagged: the flag cannot be carried out, and the user is shown it instead of losing it."""
+    box = new_mailbox(reduced_dovecot(without=TRANSFER_CASES["copy-no-uidplus"]))
+    with box.device() as device:
+        device.create_folder("A")
+        device.append("INBOX", b"From: a@example.org\r\nSubject: no id\r\n\r\nHello.\r\n")
+    run_sync(box, tmp_path)
+    inbox, a = folder_id(store, "INBOX"), folder_id(store, "A")
+    (moved,) = read.message_ids(store, inbox)
+    ops.enqueue(store, ops.OpKind.MOVE, [moved], to_folder_id=a)
+    (flag_op,) = ops.enqueue(store, ops.OpKind.FLAG, [moved], flag="\\Flagged")
+
+    result = run_sync(box, tmp_path)
+    assert result.ops_replayed == 1
+    assert subjects_on_server(box, "A") == {"no id"}
+    assert ops.pending(store, account_id(store)) == []
+    (failed,) = ops.failed(store, account_id(store))
+    assert failed.id == flag_op and failed.last_error == UNPLACED
+
+
+def test_an_action_waits_behind_a_refused_move_of_the_same_message(
+    mail_servers: Server, store: StoreConnection, tmp_path: Path
+) -> None:
+    """Moved to a folder another client has removed (refused, retried later), then flagged
+    there: the flag waits for the move rather than being passed over; once the move is given
+    up, both are failed ops the user sees."""
+    box = new_mailbox(mail_servers)
+    with box.device() as device:
+        device.create_folder("Gone")
+    append(box, 2)
+    run_sync(box, tmp_path)
+    inbox, gone = folder_id(store, "INBOX"), folder_id(store, "Gone")
+    moved, other = read.message_ids(store, inbox)
+    (move_op,) = ops.enqueue(store, ops.OpKind.MOVE, [moved], to_folder_id=gone)
+    (flag_op,) = ops.enqueue(store, ops.OpKind.FLAG, [moved], flag="\\Flagged")
+    ops.enqueue(store, ops.OpKind.SEEN, [other])
+    with box.device() as device:
+        device.delete_folder("Gone")
+
+    result = run_sync(box, tmp_path)
+    assert (result.ops_replayed, result.ops_waiting) == (1, 2)
+    waiting = {op.id: op for op in ops.pending(store, account_id(store))}
+    assert set(waiting) == {move_op, flag_op}
+    assert waiting[move_op].attempts == 1 and waiting[flag_op].attempts == 0
+
+    for _ in range(MAX_OP_ATTEMPTS):
+        run_sync(box, tmp_path)
+    assert ops.pending(store, account_id(store)) == []
+    failed = {op.id: op.last_error for op in ops.failed(store, account_id(store))}
+    assert set(failed) == {move_op, flag_op}
+    assert failed[flag_op] == UNPLACED
