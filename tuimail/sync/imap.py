@@ -773,9 +773,10 @@ class ImapSync:
         What already happened is read from the server, so a replay after a crash neither moves
         nor copies twice: a UID no longer in the source was moved already (UID MOVE of it would
         be a no-op anyway); before a COPY, the target is searched for the messages' Message-IDs
-        and what it holds is not copied again (a folder keeps one copy of a message). Without
-        a Message-ID, a source message marked \\Deleted counts as copied by an earlier attempt
-        of a move. The new UIDs come from COPYUID (UIDPLUS), else by Message-ID from the target.
+        and what it holds (not marked \\Deleted) is not copied again (a folder keeps one copy
+        of a message). Without a Message-ID, a source message marked \\Deleted counts as copied
+        by an earlier attempt of a move. The new UIDs come from COPYUID (UIDPLUS), else by
+        Message-ID from the target.
         """
         rows = self._copy_rows(op)  # source UID -> local row in the target
         message_ids = self._message_id_headers(op, rows)
