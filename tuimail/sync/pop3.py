@@ -123,6 +123,7 @@ class FetchResult:
     keyed_by_digest: bool = False
     error: str | None = None
     first: bool = False  # the maildrop's first download: what came was there already
+    unreadable: tuple[str, ...] = ()  # messages the server would not give, skipped this time
 
     @property
     def ok(self) -> bool:
@@ -139,6 +140,8 @@ class FetchResult:
         if self.deleted:
             parts.append(f"{self.deleted} deleted on the server")
         text = ", ".join(parts)
+        if self.unreadable:
+            text += f"; {unreadable_text(self.unreadable)}"
         if self.cancelled:
             text = f"stopped early: {text}"
         if self.keyed_by_digest:
@@ -168,6 +171,8 @@ class _Tally:
     cancelled: bool = False
     keyed_by_digest: bool = False
     dele_sent: int = 0
+    # Messages the server would not give (RETR -ERR), named for people: skipped this pass.
+    unreadable: list[str] = field(default_factory=list)
     first: bool = False  # the folder had never been downloaded completely before this pass
 
 
@@ -315,7 +320,10 @@ class Pop3Download:
         try:
             if not tally.cancelled:
                 write.update_folder_state(conn, folder_id, last_sync=self.now())
-            write.record_folder_error(conn, folder_id, None, now=self.now())
+            # Messages skipped because the server would not give them stay in the sync health
+            # (`H` in the app) until a pass gets them.
+            skipped = unreadable_text(tally.unreadable) if tally.unreadable else None
+            write.record_folder_error(conn, folder_id, skipped, now=self.now())
             changed = read.revision(conn)
         except (StoreError, sqlite3.Error) as exc:
             raise _Failed("store", f"the local store failed: {exc}") from exc
@@ -372,7 +380,17 @@ class Pop3Download:
             keyed_by_digest=tally.keyed_by_digest,
             error=error,
             first=tally.first,
+            unreadable=tuple(tally.unreadable),
         )
+
+
+class _Unreadable(Exception):
+    """The server answered -ERR to the RETR of one message (not a session failure)."""
+
+    def __init__(self, number: int, said: str) -> None:
+        super().__init__(said)
+        self.number = number
+        self.said = said
 
 
 class _StoreTrouble(OSError):
@@ -519,7 +537,12 @@ class _Session:
             if not in_flight:
                 return
             number, uidl = in_flight.popleft()
-            raw = self._read_retr(number)
+            try:
+                raw = self._read_retr(number)
+            except _Unreadable as exc:
+                self._skip(exc, uidl)
+                self._done += 1
+                continue
             self.batch.add(number, uidl, raw)
             self._start_parse()
             self.tally.bytes += len(raw)
@@ -543,7 +566,12 @@ class _Session:
         for number in range(count, 0, -1):
             if self._cancelled():
                 break
-            raw = self._retrieve(number)
+            try:
+                raw = self._retrieve(number)
+            except _Unreadable as exc:
+                self._skip(exc, None)
+                self._done += 1
+                continue
             key = pop3_content_key(raw)
             if key not in known and self._stored_by_header(raw, known):
                 key = header_digest_key(raw)  # stored by an earlier version under that key
@@ -647,7 +675,11 @@ class _Session:
         delete_if_known: bool,
         stored_as: str | None = None,
     ) -> None:
-        raw = self._retrieve(number)
+        try:
+            raw = self._retrieve(number)
+        except _Unreadable as exc:
+            self._skip(exc, stored_as)
+            return
         key = pop3_content_key(raw)
         if key in known or key in self.taken:
             committed = True
@@ -658,7 +690,8 @@ class _Session:
             committed = False
         if not committed:
             log.warning(
-                "%s: message %d on the server is not the one stored under its UIDL; storing it",
+                "%s: message %d on the server is not stored yet (its UIDL names another message "
+                "too); storing it",
                 self.owner.account.name,
                 number,
             )
@@ -683,8 +716,28 @@ class _Session:
         self.pop._putcmd(f"RETR {number}")
 
     def _read_retr(self, number: int) -> bytes:
-        wire.debug("< %s (message %d)", _shown(self.pop._getresp()), number)
+        try:
+            response = self.pop._getresp()
+        except poplib.error_proto as exc:
+            # A one-line -ERR for this message (Dovecot: "-ERR Message 2 expunged." when it
+            # cannot read the file); the session itself goes on.
+            said = _shown(exc.args[0] if exc.args else b"-ERR")
+            wire.debug("< %s (message %d)", said, number)
+            raise _Unreadable(number, said) from exc
+        wire.debug("< %s (message %d)", _shown(response), number)
         return b"".join(_read_multiline(self.pop, crash_step=True))
+
+    def _skip(self, exc: _Unreadable, key: str | None) -> None:
+        """Leave out a message the server would not give: nothing of it is stored or deleted,
+        the rest goes on, and the next pass asks for it again."""
+        shown = f"message {exc.number}" if key is None else f"message {printable_line(key)}"
+        self.tally.unreadable.append(f"{shown}: {exc.said}")
+        log.warning(
+            "%s: the server would not give %s (%s); skipped, tried again next time",
+            self.owner.account.name,
+            shown,
+            exc.said,
+        )
 
     def _stat(self) -> int:
         wire.debug("> STAT")
@@ -711,6 +764,14 @@ class _Session:
         owner.emit(
             SyncProgress(owner.account.name, Protocol.POP3, FOLDER_NAME, self._done, self._total)
         )
+
+
+def unreadable_text(unreadable: list[str] | tuple[str, ...]) -> str:
+    """The sentence naming messages the server would not give (RETR answered -ERR)."""
+    count = len(unreadable)
+    names = "; ".join(unreadable[:3]) + ("; …" if count > 3 else "")
+    noun = "message" if count == 1 else "messages"
+    return f"{count} {noun} the server would not give, skipped and tried again next time ({names})"
 
 
 def header_digest_key(message: bytes) -> str:
