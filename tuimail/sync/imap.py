@@ -139,8 +139,22 @@ class Unreadable:
     skipped: dict[int, dict[int, str]] = field(default_factory=dict)  # folder id -> UID -> why
 
 
-class FetchEndedConnection(Exception):
-    """A FETCH made the server end the connection (BYE); reconnect and sync again."""
+class FetchEndedConnection(imapclient.IMAPClient.AbortError):
+    """A FETCH made the server end the connection (BYE); reconnect and sync again. (An
+    AbortError: code that does not reconnect treats it as the broken connection it is.)"""
+
+
+def skipped_text(skipped: dict[int, str]) -> str:
+    """The sentence naming messages skipped because the server would not give them (UID ->
+    what it said), for summaries and the folder's sync health."""
+    count = len(skipped)
+    listed = "; ".join(f"UID {uid}: {why}" for uid, why in sorted(skipped.items())[:3])
+    more = "; …" if count > 3 else ""
+    noun = "message" if count == 1 else "messages"
+    return (
+        f"{count} {noun} the server would not give, skipped and tried again next time "
+        f"({listed}{more})"
+    )
 
 
 class MessageGoneError(Exception):
@@ -419,15 +433,19 @@ class ImapSync:
 
         if bodies:
             result.bodies = self.download_bodies(folder_id)
+        uidnext = selected.uidnext if selected.uidnext is not None else self._next_uid(folder_id)
+        skipped = self.unreadable.skipped.get(folder_id)
+        if skipped:  # stay below them, so that the next sync asks for them again
+            uidnext = min(uidnext, *skipped)
         write.update_folder_state(
             self.conn,
             folder_id,
-            uidnext=selected.uidnext if selected.uidnext is not None else self._next_uid(folder_id),
+            uidnext=uidnext,
             highestmodseq=selected.highestmodseq,
             sync_resume=None,
             last_sync=datetime.now(UTC),
         )
-        write.record_folder_error(self.conn, folder_id, None)
+        write.record_folder_error(self.conn, folder_id, skipped_text(skipped) if skipped else None)
         crashpoint("imap.folder_synced")
         self._changed([folder_id])
         if result.new and resynced:

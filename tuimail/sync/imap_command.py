@@ -206,30 +206,17 @@ def sync_account(
 
 
 def _skipped_messages(conn: sqlite3.Connection, unreadable: imap.Unreadable) -> str:
-    """Name the messages a sync left out because the server would not give them, and keep
-    them in the folders' sync health (`H` in the app) and below the folders' UIDNEXT, so the
-    next sync asks for them again."""
-    from tuimail.store import read, write
+    """Name, per folder, the messages a sync left out because the server would not give them
+    (the engine keeps them in each folder's sync health and below its UIDNEXT)."""
+    from tuimail.store import read
+    from tuimail.sync.imap import skipped_text
 
-    count = sum(len(uids) for uids in unreadable.skipped.values())
-    noun = "message" if count == 1 else "messages"
     names = []
     for folder_id, uids in unreadable.skipped.items():
         info = read.folder(conn, folder_id)
         where = info.name if info is not None else f"folder {folder_id}"
-        listed = ", ".join(f"UID {uid}: {why}" for uid, why in sorted(uids.items())[:3])
-        text = (
-            f"{len(uids)} {'message' if len(uids) == 1 else 'messages'} the server would not "
-            f"give, skipped and tried again next time ({listed})"
-        )
-        write.record_folder_error(conn, folder_id, text)
-        if info is not None and info.uidnext is not None and info.uidnext > min(uids):
-            write.update_folder_state(conn, folder_id, uidnext=min(uids))
-        names.append(f"{where}: {listed}")
-    return (
-        f"{count} {noun} the server would not give, skipped and tried again next time "
-        f"({'; '.join(names)})"
-    )
+        names.append(f"{where}: {skipped_text(uids)}")
+    return "; ".join(names)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
