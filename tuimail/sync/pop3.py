@@ -665,7 +665,11 @@ class _Session:
             if self.keys_checked:
                 self._dele(number)
             else:
-                self._check_content(number, known, delete_if_known=True, stored_as=key)
+                # By age, the age of the bytes counts (a UIDL used again is younger mail).
+                since = None if self.policy_delete else cutoff
+                self._check_content(
+                    number, known, delete_if_known=True, stored_as=key, older_than=since
+                )
 
     def _check_content(
         self,
@@ -674,6 +678,7 @@ class _Session:
         *,
         delete_if_known: bool,
         stored_as: str | None = None,
+        older_than: datetime | None = None,
     ) -> None:
         try:
             raw = self._retrieve(number)
@@ -697,7 +702,9 @@ class _Session:
             )
             self._take(number, key, raw)  # deleted after its commit when the policy says so
         elif delete_if_known:
-            self._dele(number)
+            first_seen = known.get(key)
+            if older_than is None or first_seen is None or first_seen < older_than:
+                self._dele(number)
 
     def _dele(self, number: int) -> None:
         _command(self.pop, f"DELE {number}")

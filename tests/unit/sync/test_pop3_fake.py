@@ -5,9 +5,11 @@ tests/integration/test_pop3_*.py.)
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import logging
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -384,3 +386,34 @@ def test_many_batches_with_deletes_keep_commands_and_answers_in_step(
         first_dele = next(i for i, verb in enumerate(verbs) if verb.startswith("DELE"))
         assert any(verb.startswith("RETR") for verb in verbs[first_dele:])  # interleaved
         assert sum(isinstance(e, StoreChanged) for e in events) >= 4
+
+
+def test_new_mail_behind_a_used_again_uidl_is_kept_its_own_days_before_deletion(
+    tmp_path: Path,
+) -> None:
+    """delete_after_days counts from when the bytes were first stored, not from the UIDL."""
+    old, new = message(1), message(2)
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+
+    def run_at(server: FakePop3Server, day: int) -> FetchResult:
+        account = account_for(server)
+        assert account.incoming is not None
+        incoming = dataclasses.replace(account.incoming, delete_after_days=30)
+        return Pop3Download(
+            dataclasses.replace(account, incoming=incoming),
+            tmp_path,
+            emit=lambda event: None,
+            password=lambda: server.password,
+            now=lambda: start + timedelta(days=day),
+            timeout=10,
+        ).run()
+
+    with FakePop3Server([FakeMessage(old, b"u1")]) as server:
+        assert run_at(server, 0).new == 1
+        server.messages = [FakeMessage(new, b"u1")]
+        result = run_at(server, 40)  # u1 is 40 days old, but this message is new
+        assert (result.new, result.deleted) == (1, 0)
+        assert run_at(server, 45).deleted == 0
+        assert run_at(server, 71).deleted == 1
+        assert server.messages == []
+        assert sorted(stored(tmp_path)) == sorted([("u1", old), (pop3_content_key(new), new)])
