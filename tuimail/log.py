@@ -3,7 +3,9 @@
 `register_secret()` is called by `tuimail.secrets` for every password it hands out (and by the
 connection helpers for the exact AUTH strings they send). Redaction happens in the formatter, so it
 covers messages, arguments and tracebacks alike, and it also catches the secret inside base64 (AUTH
-PLAIN, AUTH LOGIN, XOAUTH2), at whatever offset the encoder put it. See docs/logging.md.
+PLAIN, AUTH LOGIN, XOAUTH2), at whatever offset the encoder put it. In plain text the secret is
+redacted where it stands as a token, not inside other words (see `_as_token`). See
+docs/logging.md.
 """
 
 from __future__ import annotations
@@ -48,6 +50,18 @@ def base64_cores(secret: bytes) -> list[str]:
     return cores
 
 
+# The plain secret is redacted where it stands as a token of its own ("PASS keyring",
+# "password='keyring'", "user:keyring@host"), never inside a longer word: replacing "keyring" in
+# "gnome-keyring" would only show the password to whoever reads "gnome-<redacted>". A word
+# character next to it, or a joiner (- . /) with a word character beyond, makes it part of a word.
+_NOT_AFTER_WORD = r"(?<!\w)(?<!\w[-./])"
+_NOT_BEFORE_WORD = r"(?!\w)(?![-./]\w)"
+
+
+def _as_token(pattern: str) -> str:
+    return f"{_NOT_AFTER_WORD}(?:{pattern}){_NOT_BEFORE_WORD}"
+
+
 def register_secret(secret: str | bytes) -> None:
     """Make sure `secret` (and its base64 forms) never appears in any log line from now on."""
     raw = secret.encode("utf-8") if isinstance(secret, str) else secret
@@ -58,13 +72,13 @@ def register_secret(secret: str | bytes) -> None:
         if text in _known:
             return
         _known.add(text)
-        alternatives = [re.escape(text)]
+        alternatives = [_as_token(re.escape(text))]
         for core in base64_cores(raw):
             alternatives.append(f"[{_B64_CHARS}]*{re.escape(core)}[{_B64_CHARS}]*")
         # repr() of bytes or str shows some characters escaped; cover that spelling too.
         escaped = repr(text)[1:-1]
         if escaped != text:
-            alternatives.append(re.escape(escaped))
+            alternatives.append(_as_token(re.escape(escaped)))
         _patterns.append(re.compile("|".join(alternatives)))
 
 

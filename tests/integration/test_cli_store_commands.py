@@ -15,6 +15,7 @@ from tests.support.mailservers import MailServers
 from tuimail.cli import main
 from tuimail.export import maildir_flags, read_mboxrd
 from tuimail.model import FLAGGED, SEEN
+from tuimail.store.lock import AccountLock
 
 pytestmark = pytest.mark.integration
 
@@ -142,3 +143,15 @@ def test_fetch_then_export_of_the_pop3_inbox_is_byte_exact(synced, capsys) -> No
     assert main(["list", "home/INBOX", "--json", *common]) == 0
     records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert len(records) == len(on_server) and all(r["uidl"] for r in records)
+
+
+def test_sync_and_fetch_of_an_account_being_synced_say_busy_and_succeed(synced, capsys) -> None:
+    """Cron's `tuimail sync` while the app syncs the account: skipped, exit status 0."""
+    root, common, _ = synced
+    with AccountLock(root / "data", "acct", "imap"), AccountLock(root / "data", "home", "pop3"):
+        assert main(["sync", "acct", *common]) == 0
+        assert "acct: busy, skipped" in capsys.readouterr().out
+        assert main(["fetch", "home", *common]) == 0
+        assert "home: busy, skipped" in capsys.readouterr().out
+    assert main(["sync", "acct", *common]) == 0
+    assert "busy" not in capsys.readouterr().out

@@ -521,3 +521,36 @@ async def _wait_for(pilot, condition, seconds: float = 60.0) -> None:
             return
         await pilot.pause(0.05)
     raise AssertionError("the app did not get there in time")
+
+
+def test_a_dictionary_word_password_is_hidden_but_not_inside_other_words(
+    mail_servers: MailServers, tmp_path: Path
+) -> None:
+    """The password "keyring" of accounts named gnome-keyring-…: the log keeps the names whole
+    (no "gnome-<redacted>", which would tell the password) and holds no form of the password."""
+    password = "keyring"
+    config = "".join(
+        account_tables(f"gnome-keyring-{incoming}", "bob", password, mail_servers, incoming, "tls")
+        for incoming in ("imap", "pop3")
+    )
+    config_file = tmp_path / "config.toml"
+    config_file.write_text(config)
+    log_file = tmp_path / "tuimail.log"
+    result = subprocess.run(
+        [
+            *(sys.executable, "-m", "tuimail", "--debug", "--log-file", str(log_file)),
+            *("--config", str(config_file), "accounts", "check", "--timeout", "10"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    log = log_file.read_text()
+    assert "failed: wrong user name or password" in result.stdout, result.stdout + result.stderr
+    assert "gnome-keyring-imap" in log and "gnome-keyring-pop3" in log
+    assert "gnome-<redacted>" not in log
+    # Every "keyring" left in the log is part of an account name, never the password on its own.
+    assert log.count(password) == log.count("gnome-keyring-")
+    for core in base64_cores(password.encode()):
+        assert core not in log

@@ -228,10 +228,11 @@ def test_tuimail_fetch_then_export_gives_back_every_message(
     assert files == sorted(originals)
 
 
-def test_a_second_fetch_process_is_refused_while_one_runs(
+def test_a_second_fetch_process_is_skipped_while_one_runs(
     mail_servers: MailServers, tmp_path: Path
 ) -> None:
-    """A fetch that is killed while holding the lock frees it; one that runs blocks another."""
+    """A fetch that runs makes another one skip the account ("busy, skipped", exit status 0:
+    a cron run that meets the app's download has nothing to do and did not fail)."""
     user = mail_servers.add_user("lock")
     mail_servers.deliver(user, make_message(1))
     config = write_config(mail_servers, user, tmp_path / "config.toml", leave_on_server=True)
@@ -254,9 +255,11 @@ def test_a_second_fetch_process_is_refused_while_one_runs(
     )
     try:
         assert holder.stdout is not None and holder.stdout.readline() == "held\n"
-        refused = run_fetch(config, data_dir)
-        assert refused.returncode == 1
-        assert f"is being synced by process {holder.pid}" in refused.stderr
+        skipped = run_fetch(config, data_dir)
+        assert skipped.returncode == 0, skipped.stderr
+        assert "home: busy, skipped" in skipped.stdout
+        assert f"is being synced by process {holder.pid}" in skipped.stdout
+        assert stored(data_dir) == []
     finally:
         assert holder.stdin is not None
         holder.stdin.close()

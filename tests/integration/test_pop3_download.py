@@ -292,6 +292,47 @@ def test_delete_after_download_empties_the_server(
     assert sorted(raw for _, raw in stored(tmp_path)) == sorted(on_server)
 
 
+def test_a_message_the_server_will_not_give_is_skipped_named_and_fetched_later(
+    mail_servers: MailServers, tmp_path: Path
+) -> None:
+    """RETR of one message answers -ERR (its file is unreadable to Dovecot): the others are
+    stored and deleted, that one stays on the server, the summary and the folder's sync health
+    name it, and the next pass, once it is readable, gets it."""
+    user = mail_servers.add_user("pop")
+    deliver_all(mail_servers, user, [make_message(i) for i in range(1, 4)])
+    on_server = imap_messages(mail_servers, user)
+    account = pop3_account(mail_servers, user, leave_on_server=False)
+    mail_servers.make_unreadable(user, b"zebra2.")
+
+    for _ in range(2):  # run after run: the others are not held up by it
+        result, events = download(mail_servers, user, tmp_path, account)
+        assert result.ok and len(result.unreadable) == 1
+        assert sorted(raw for _, raw in stored(tmp_path)) == sorted(
+            raw for raw in on_server if b"zebra2." not in raw
+        )
+        assert len(pop3_uidls(mail_servers, user)) == 1
+        [summary] = [event.summary for event in events.of(SyncFinished)]
+        assert "1 message the server would not give, skipped and tried again next time" in summary
+        conn = open_store(tmp_path)
+        try:
+            [folder] = read.folders(conn, read.account_id(conn, "home"))
+            assert folder.last_error is not None and "would not give" in folder.last_error
+        finally:
+            conn.close()
+
+    mail_servers.make_unreadable(user, b"zebra2.", readable=True)
+    result, events = download(mail_servers, user, tmp_path, account)
+    assert result.ok and (result.new, result.deleted, result.unreadable) == (1, 1, ())
+    assert sorted(raw for _, raw in stored(tmp_path)) == sorted(on_server)
+    assert pop3_uidls(mail_servers, user) == []
+    conn = open_store(tmp_path)
+    try:
+        [folder] = read.folders(conn, read.account_id(conn, "home"))
+        assert folder.last_error is None
+    finally:
+        conn.close()
+
+
 def test_delete_after_days_uses_the_first_seen_time(
     mail_servers: MailServers, tmp_path: Path
 ) -> None:

@@ -394,3 +394,39 @@ def test_connection_cut_after_the_final_dot_leaves_unknown(
     assert outbox_command(config, data, "flush", out=out, err=err, clock=clock) == 0
     assert items(data)[1].sent_copy_done
     assert len(imap_copies(mail_servers, sender, second.message_id, "Sent")) == 1
+
+
+def test_a_message_cancelled_during_a_flush_is_skipped_and_the_rest_are_sent(
+    mail_servers: MailServers, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`tuimail outbox cancel ID` while a flush runs: the flush leaves that one out and goes on."""
+    sender, to = mail_servers.add_user("sender"), mail_servers.add_user("to")
+    config = write_config(mail_servers, sender, tmp_path / "config.toml", imap=False)
+    data = tmp_path / "data"
+    files = []
+    for index in range(4):
+        path = tmp_path / f"m{index}.eml"
+        path.write_bytes(message([mail_servers.address(to)], subject=f"cancel {index}"))
+        files.append(str(path))
+    common = ["--config", str(config), "--data-dir", str(data)]
+    assert main([*common, "send", "--now", "--queue-only", *files]) == 0
+    queued = items(data)
+    cancelled = queued[-1].id
+    real_mark_sent = outbox.mark_sent
+    cancels: list[int] = []
+
+    def mark_sent_then_cancel(*args, **kwargs):
+        real_mark_sent(*args, **kwargs)
+        if not cancels:  # the user cancels the last message while the first is being sent
+            cancels.append(main([*common, "outbox", "cancel", str(cancelled)]))
+
+    monkeypatch.setattr(outbox, "mark_sent", mark_sent_then_cancel)
+    assert main([*common, "outbox", "flush"]) == 0
+    assert cancels == [0]
+    left = items(data)
+    assert [item.id for item in left] == [item.id for item in queued[:-1]]
+    assert [item.state for item in left] == [OutboxState.SENT] * 3
+    settle(mail_servers)
+    for item in queued:
+        copies = imap_copies(mail_servers, to, item.message_id, "INBOX")
+        assert len(copies) == (0 if item.id == cancelled else 1)

@@ -208,6 +208,21 @@ class DovecotServer:
                 if refused:
                     raise RuntimeError(f"LMTP refused delivery to {to_user}: {refused}")
 
+    def make_unreadable(self, user: str, marker: bytes, *, readable: bool = False) -> None:
+        """Make the one message file of ``user`` that contains ``marker`` unreadable to Dovecot
+        (mode 000; Dovecot reads mail as MAIL_OWNER): IMAP FETCH of it then answers BYE, POP3
+        RETR -ERR. ``readable=True`` gives it its mode back. (Dovecot renames the file when it
+        moves from new/ to cur/, so it is found by its contents each time.)"""
+        maildir = self.directory / "home" / user / "Maildir"
+        found = [
+            path
+            for path in maildir.rglob("*")
+            if path.is_file() and path.parent.name in ("cur", "new") and marker in path.read_bytes()
+        ]
+        if len(found) != 1:
+            raise RuntimeError(f"{len(found)} message files of {user} contain {marker!r}")
+        found[0].chmod(0o600 if readable else 0)
+
     def doveadm(self, *args: str) -> str:
         """Run ``doveadm -c <this config> ARGS...`` and return its standard output."""
         result = subprocess.run(

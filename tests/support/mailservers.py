@@ -247,6 +247,11 @@ class MailServers:
         """Create a user with an empty mailbox; returns the name, the password is in ``users``."""
         return self._dovecot().add_user(prefix)
 
+    def make_unreadable(self, user: str, marker: bytes, *, readable: bool = False) -> None:
+        """Make ``user``'s message containing ``marker`` unreadable to Dovecot, or readable
+        again (see `DovecotServer.make_unreadable`)."""
+        self._dovecot().make_unreadable(user, marker, readable=readable)
+
     def wait_for_message(
         self, user: str, message_id: str, *, mailbox: str = "INBOX", timeout: float = 30.0
     ) -> int:

@@ -25,6 +25,7 @@ from pathlib import Path
 import imapclient
 
 from tuimail.store.db import open_store
+from tuimail.store.ingest import CONTENT_KEY_PREFIX
 
 Normalize = Callable[[bytes], bytes]
 
@@ -150,8 +151,13 @@ def store_snapshot(
             (kind, state)
             for kind, state in conn.execute("SELECT kind, state FROM pending_ops ORDER BY id")
         )
+        # A content key (a digest of the message's bytes, see ingest.pop3_content_key) counts,
+        # but its digest differs between runs whose servers stamp messages differently.
         uidls = tuple(
-            sorted(normalize_uidl(row[0]) for row in conn.execute("SELECT uidl FROM pop3_uidls"))
+            sorted(
+                CONTENT_KEY_PREFIX if key.startswith(CONTENT_KEY_PREFIX) else normalize_uidl(key)
+                for (key,) in conn.execute("SELECT uidl FROM pop3_uidls")
+            )
         )
     finally:
         conn.close()

@@ -73,3 +73,35 @@ def test_log_file_gets_redacted_lines_and_mode_0600(tmp_path: Path) -> None:
     assert "server echoed <redacted>" in text
     assert SECRET not in text
     assert log_file.stat().st_mode & 0o777 == 0o600
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "PASS keyring",
+        "password='keyring'",
+        'LOGIN alice "keyring"',
+        "user:keyring@host",
+        "wrong password keyring.",
+        "sent b'PASS keyring\\r\\n'",
+    ],
+)
+def test_a_dictionary_word_password_is_redacted_where_it_is_the_password(line: str) -> None:
+    tlog.register_secret("keyring")
+    redacted = tlog.redact(line)
+    assert "keyring" not in redacted and tlog.REDACTED in redacted
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "using the gnome-keyring backend",
+        "keyrings.alt is installed",
+        "no keyring_backend, see /usr/share/keyring/x",
+        "the keyringd service",
+    ],
+)
+def test_a_dictionary_word_password_inside_other_words_is_left_alone(line: str) -> None:
+    """Redacting "keyring" in "gnome-keyring" would give away the password itself."""
+    tlog.register_secret("keyring")
+    assert tlog.redact(line) == line

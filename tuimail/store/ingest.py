@@ -7,6 +7,7 @@ is stored: envelope columns, sort keys, thread id and the full-text row.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
@@ -24,6 +25,16 @@ if TYPE_CHECKING:
 # How many referenced msg-ids of one message threading looks at (the newest ones): a hostile
 # References header must not make storing a message expensive.
 MAX_REFS = 100
+# POP3 keys made from a message's exact bytes (see `pop3_content_key`).
+CONTENT_KEY_PREFIX = "sha256-message:"
+
+
+def pop3_content_key(raw: bytes) -> str:
+    """The POP3 key of a message's exact bytes: a SHA-256 digest of the whole message. Stored
+    beside the UIDL of every POP3 message, so that before a message is deleted on the server its
+    bytes can be checked against what was committed (a key that cannot collide), and used alone
+    as the key on a server without UIDL."""
+    return CONTENT_KEY_PREFIX + hashlib.sha256(raw).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -360,9 +371,12 @@ def _store_one(
     if item.raw is not None:
         conn.execute("INSERT INTO bodies (message_id, raw) VALUES (?, ?)", (message_id, item.raw))
     if item.uidl is not None:
-        conn.execute(
+        keys = [item.uidl]
+        if item.raw is not None:
+            keys.append(pop3_content_key(item.raw))
+        conn.executemany(
             "INSERT OR IGNORE INTO pop3_uidls (account_id, uidl, first_seen) VALUES (?, ?, ?)",
-            (account_id, item.uidl, first_seen),
+            [(account_id, key, first_seen) for key in keys],
         )
     return int(message_id)
 

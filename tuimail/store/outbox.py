@@ -77,6 +77,10 @@ class MessageSource(Protocol):
         ...
 
 
+class ItemGone(StoreError):
+    """The outbox item does not exist (any more: cancelled, or taken back as a draft)."""
+
+
 class IllegalTransition(StoreError):
     """An outbox item was asked to change state in a way the state machine does not allow."""
 
@@ -221,7 +225,7 @@ def enqueue_copy(
             ),
         ).fetchall()
         if not found:
-            raise StoreError(f"outbox item {item_id} does not exist")
+            raise ItemGone(f"outbox item {item_id} does not exist")
         new_id = int(found[0][0])
         _history(conn, new_id, stamp, None, OutboxState.QUEUED, reply, None)
         return new_id
@@ -363,7 +367,7 @@ def cancel(conn: sqlite3.Connection, item_id: int, *, want_bytes: bool = True) -
             (item_id,),
         ).fetchone()
         if found is None:
-            raise StoreError(f"outbox item {item_id} does not exist")
+            raise ItemGone(f"outbox item {item_id} does not exist")
         if OutboxState(found[0]) not in _CANCELLABLE:
             raise IllegalTransition(f"outbox item {item_id} is {found[0]}; it cannot be cancelled")
         conn.execute("DELETE FROM outbox WHERE id = ?", (item_id,))
@@ -484,7 +488,7 @@ def raw_message(conn: sqlite3.Connection, item_id: int) -> bytes:
     """The exact bytes to send."""
     found = conn.execute("SELECT raw FROM outbox WHERE id = ?", (item_id,)).fetchone()
     if found is None:
-        raise StoreError(f"outbox item {item_id} does not exist")
+        raise ItemGone(f"outbox item {item_id} does not exist")
     return bytes(found[0])
 
 
@@ -492,7 +496,7 @@ def raw_size(conn: sqlite3.Connection, item_id: int) -> int:
     """The length of the message's bytes (without reading them)."""
     found = conn.execute("SELECT length(raw) FROM outbox WHERE id = ?", (item_id,)).fetchone()
     if found is None:
-        raise StoreError(f"outbox item {item_id} does not exist")
+        raise ItemGone(f"outbox item {item_id} does not exist")
     return int(found[0])
 
 
@@ -505,7 +509,7 @@ def raw_chunks(
     try:
         blob = conn.blobopen("outbox", "raw", item_id, readonly=True)
     except sqlite3.OperationalError as exc:  # no such row
-        raise StoreError(f"outbox item {item_id} does not exist") from exc
+        raise ItemGone(f"outbox item {item_id} does not exist") from exc
     with blob:
         blob.seek(start)
         while chunk := blob.read(chunk_size):
@@ -687,14 +691,14 @@ def dismiss_refusals(conn: sqlite3.Connection, item_id: int) -> None:
 def _require(conn: sqlite3.Connection, item_id: int) -> OutboxItem:
     found = get(conn, item_id)
     if found is None:
-        raise StoreError(f"outbox item {item_id} does not exist")
+        raise ItemGone(f"outbox item {item_id} does not exist")
     return found
 
 
 def _refuse(conn: sqlite3.Connection, item_id: int, action: str) -> None:
     found = conn.execute("SELECT state FROM outbox WHERE id = ?", (item_id,)).fetchone()
     if found is None:
-        raise StoreError(f"outbox item {item_id} does not exist")
+        raise ItemGone(f"outbox item {item_id} does not exist")
     raise IllegalTransition(f"outbox item {item_id} is {found[0]}; it cannot {action}")
 
 
@@ -716,7 +720,7 @@ def _transition(
     with transaction(conn) as revision:
         found = conn.execute("SELECT state FROM outbox WHERE id = ?", (item_id,)).fetchone()
         if found is None:
-            raise StoreError(f"outbox item {item_id} does not exist")
+            raise ItemGone(f"outbox item {item_id} does not exist")
         from_state = OutboxState(found[0])
         if from_state not in allowed:
             raise IllegalTransition(

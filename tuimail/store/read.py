@@ -362,6 +362,17 @@ def known_uidls(conn: sqlite3.Connection, account_id: int) -> dict[str, datetime
     }
 
 
+def pop3_body(conn: sqlite3.Connection, account_id: int, uidl: str) -> bytes | None:
+    """The exact bytes of the POP3 message stored under `uidl`, None when there is none (never
+    stored, deleted locally, or its body is not kept)."""
+    found = conn.execute(
+        "SELECT b.raw FROM messages AS m JOIN bodies AS b ON b.message_id = m.id"
+        " WHERE m.account_id = ? AND m.uidl = ?",
+        (account_id, uidl),
+    ).fetchone()
+    return None if found is None else bytes(found[0])
+
+
 def changes_since(conn: sqlite3.Connection, since: int) -> Changes:
     """What changed or vanished after revision `since` (from one consistent snapshot)."""
     with snapshot(conn):

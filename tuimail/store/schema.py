@@ -82,7 +82,9 @@ messages_fts     FTS5 index (rowid = messages.id) over subject, addresses (names
                  From/To/Cc/Bcc) and body (text parts; empty until the body is local)
 
 pop3_uidls       every UIDL ever stored for a POP3 account, kept when the local message is
-                 deleted, so a message is downloaded once whatever happens to the local copy
+                 deleted, so a message is downloaded once whatever happens to the local copy;
+                 beside each UIDL, the message's content key ('sha256-message:' and the SHA-256
+                 of its bytes, ingest.pop3_content_key), so a DELE can check the bytes first
   account_id, uidl the key
   first_seen       when the UIDL was first stored (delete-after-N-days counts from it)
 

@@ -132,6 +132,38 @@ class SyncCancelled(Exception):
     """The caller set `cancel`; everything committed so far stays."""
 
 
+@dataclass
+class Unreadable:
+    """Messages the server ended the connection over (BYE to a FETCH: Dovecot does that when it
+    cannot read a message file), kept across the reconnects of one sync (`sync_account`).
+
+    A batch whose FETCH ended the connection becomes `suspects`; after the reconnect its UIDs
+    are fetched one at a time, and the one that ends the connection again is `skipped` for the
+    rest of the sync. Nothing is kept beyond the sync: a later one tries again.
+    """
+
+    suspects: dict[int, set[int]] = field(default_factory=dict)  # folder id -> UIDs
+    skipped: dict[int, dict[int, str]] = field(default_factory=dict)  # folder id -> UID -> why
+
+
+class FetchEndedConnection(imapclient.IMAPClient.AbortError):
+    """A FETCH made the server end the connection (BYE); reconnect and sync again. (An
+    AbortError: code that does not reconnect treats it as the broken connection it is.)"""
+
+
+def skipped_text(skipped: dict[int, str]) -> str:
+    """The sentence naming messages skipped because the server would not give them (UID ->
+    what it said), for summaries and the folder's sync health."""
+    count = len(skipped)
+    listed = "; ".join(f"UID {uid}: {why}" for uid, why in sorted(skipped.items())[:3])
+    more = "; …" if count > 3 else ""
+    noun = "message" if count == 1 else "messages"
+    return (
+        f"{count} {noun} the server would not give, skipped and tried again next time "
+        f"({listed}{more})"
+    )
+
+
 class MessageGoneError(Exception):
     """The message is no longer on the server (or no longer in the store)."""
 
@@ -256,8 +288,10 @@ class ImapSync:
         header_batch: int = HEADER_BATCH,
         body_batch: int = BODY_BATCH,
         max_literal: int = MAX_LITERAL_BYTES,
+        unreadable: Unreadable | None = None,
     ) -> None:
         self.conn = conn
+        self.unreadable = unreadable or Unreadable()
         self.account = account
         self.client = client
         self.emit = emit
@@ -406,15 +440,19 @@ class ImapSync:
 
         if bodies:
             result.bodies = self.download_bodies(folder_id)
+        uidnext = selected.uidnext if selected.uidnext is not None else self._next_uid(folder_id)
+        skipped = self.unreadable.skipped.get(folder_id)
+        if skipped:  # stay below them, so that the next sync asks for them again
+            uidnext = min(uidnext, *skipped)
         write.update_folder_state(
             self.conn,
             folder_id,
-            uidnext=selected.uidnext if selected.uidnext is not None else self._next_uid(folder_id),
+            uidnext=uidnext,
             highestmodseq=selected.highestmodseq,
             sync_resume=None,
             last_sync=datetime.now(UTC),
         )
-        write.record_folder_error(self.conn, folder_id, None)
+        write.record_folder_error(self.conn, folder_id, skipped_text(skipped) if skipped else None)
         crashpoint("imap.folder_synced")
         self._changed([folder_id])
         if result.new and resynced:
@@ -618,6 +656,8 @@ class ImapSync:
         self, info: read.FolderInfo, uids: Sequence[int], *, resume: bool = False
     ) -> int:
         """Fetch and store headers of `uids` (newest first), one commit per batch."""
+        skipped = self.unreadable.skipped.get(info.id, {})
+        uids = [uid for uid in uids if uid not in skipped]
         total = len(uids)
         if not total:
             return 0
@@ -625,7 +665,7 @@ class ImapSync:
         self._progress(info.name, 0, total)
         for chunk in _batches(uids, self.first_page, self.header_batch):
             self._check_cancel()
-            data, _ = imap_ext.uid_fetch(self.client, uid_set(chunk), HEADER_ITEMS)
+            data = self._fetch_messages(info.id, chunk, HEADER_ITEMS)
             incoming = [_incoming(uid, data[uid]) for uid in chunk if uid in data]
             # Two commits, not one transaction around both: a nested store_messages would be a
             # savepoint, whose release costs a full-text index flush (time, and memory that
@@ -638,6 +678,47 @@ class ImapSync:
             self._changed([info.id])
             self._progress(info.name, done, total)
         return total
+
+    def _fetch_messages(
+        self, folder_id: int, uids: Sequence[int], items: Sequence[str]
+    ) -> dict[int, dict[bytes, Any]]:
+        """UID FETCH `items` of `uids`; when the server ends the connection over it (BYE), note
+        the batch (or, fetching one at a time, the message) in `self.unreadable` and raise
+        FetchEndedConnection, so that the sync reconnects and goes on without that message."""
+        suspects = self.unreadable.suspects.get(folder_id, set())
+        one_by_one = [uid for uid in uids if uid in suspects]
+        data: dict[int, dict[bytes, Any]] = {}
+        for uid in one_by_one:
+            data.update(self._fetch_or_note(folder_id, [uid], items))
+            suspects.discard(uid)
+        rest = [uid for uid in uids if uid not in suspects and uid not in data]
+        if rest:
+            data.update(self._fetch_or_note(folder_id, rest, items))
+        return data
+
+    def _fetch_or_note(
+        self, folder_id: int, uids: Sequence[int], items: Sequence[str]
+    ) -> dict[int, dict[bytes, Any]]:
+        try:
+            data, _ = imap_ext.uid_fetch(self.client, uid_set(uids), items)
+        except imapclient.IMAPClient.AbortError as exc:
+            said = self.client._imap.untagged_responses.get("BYE")
+            if not said:
+                raise  # the connection broke: not the message's doing
+            if len(uids) == 1:
+                why = _error_text(exc)
+                self.unreadable.skipped.setdefault(folder_id, {})[uids[0]] = why
+                log.warning(
+                    "IMAP %s: the server ended the connection over message UID %d (%s); "
+                    "skipped, tried again next time",
+                    self.account,
+                    uids[0],
+                    why,
+                )
+            else:
+                self.unreadable.suspects.setdefault(folder_id, set()).update(uids)
+            raise FetchEndedConnection(_error_text(exc)) from exc
+        return data
 
     # --- ops replay
 
@@ -962,8 +1043,9 @@ class ImapSync:
                     stored += self._store_bodies(folder_id, indexer, pending.popleft())
                     self._progress(info.name, min(stored, total), total)
                 self._check_cancel()
-                uids = [uid for _, uid, _ in chunk]
-                data, _ = imap_ext.uid_fetch(self.client, uid_set(uids), BODY_ITEMS)
+                skipped = self.unreadable.skipped.get(folder_id, {})
+                uids = [uid for _, uid, _ in chunk if uid not in skipped]
+                data = self._fetch_messages(folder_id, uids, BODY_ITEMS) if uids else {}
                 bodies = []
                 for message_id, uid, _ in chunk:
                     raw = data.get(uid, {}).get(b"BODY[]")

@@ -14,7 +14,7 @@ import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from tuimail.config import AccountConfig, Config, ConfigError, load_config
 from tuimail.model import Protocol
@@ -23,6 +23,9 @@ from tuimail.store.lock import AccountLock, LockBusyError
 from tuimail.sync.events import AuthNeeded, Emit, SyncFailed, SyncFinished, SyncStarted
 from tuimail.sync.progress import TerminalProgress
 
+if TYPE_CHECKING:
+    from tuimail.sync import imap
+
 log = logging.getLogger(__name__)
 
 EXIT_OK = 0
@@ -30,6 +33,9 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 # Page cache of the store connection a sync uses, in KiB (the store default is larger).
 SYNC_CACHE_KIB = 4096
+# Reconnects one sync makes after the server ended the connection over a FETCH (BYE to an
+# unreadable message): two per such message (find it, then go on without it).
+MAX_FETCH_RECONNECTS = 20
 
 
 def imap_accounts(config: Config, names: Sequence[str]) -> list[AccountConfig]:
@@ -135,27 +141,43 @@ def sync_account(
     # (measured) while keeping a sync's memory the same for a small and a large mailbox.
     conn.execute(f"PRAGMA cache_size = -{SYNC_CACHE_KIB:d}")
     client = None
+    unreadable = imap.Unreadable()
     try:
-        try:
-            client = connect_imap(
-                server,
-                ca_file=account.ca_file,
-                password=lambda: get_password(account, Protocol.IMAP),
+        for attempt in range(MAX_FETCH_RECONNECTS + 1):
+            try:
+                client = connect_imap(
+                    server,
+                    ca_file=account.ca_file,
+                    password=lambda: get_password(account, Protocol.IMAP),
+                )
+            except ConnectError as exc:
+                if exc.kind in (FailureKind.AUTH_FAILED, FailureKind.PASSWORD_UNAVAILABLE):
+                    emit(AuthNeeded(name, Protocol.IMAP, sanitize_line(exc.message)))
+                    return False
+                return failed(exc.kind.value, exc.message)
+            engine = imap.ImapSync(
+                conn, name, client, emit=emit, cancel=cancel, unreadable=unreadable
             )
-        except ConnectError as exc:
-            if exc.kind in (FailureKind.AUTH_FAILED, FailureKind.PASSWORD_UNAVAILABLE):
-                emit(AuthNeeded(name, Protocol.IMAP, sanitize_line(exc.message)))
-                return False
-            return failed(exc.kind.value, exc.message)
-        engine = imap.ImapSync(conn, name, client, emit=emit, cancel=cancel)
-        result = engine.sync(folder=folder, bodies=bodies)
+            try:
+                result = engine.sync(folder=folder, bodies=bodies)
+                break
+            except imap.FetchEndedConnection as exc:
+                # The server ended the connection over a message it cannot read: sync again,
+                # what is stored stays stored, and that message is found and left out.
+                logout_quietly(client)
+                client = None
+                if attempt == MAX_FETCH_RECONNECTS:
+                    return failed("protocol", f"the server kept ending the connection: {exc}")
+        summary = result.summary()
+        if unreadable.skipped:
+            summary += "; " + _skipped_messages(conn, unreadable)
         if result.folder_errors:
             first = next(iter(result.folder_errors.items()))
             return failed(
                 "folder",
-                f"{result.summary()}; {sanitize_line(first[0])}: {first[1]}",
+                f"{summary}; {sanitize_line(first[0])}: {first[1]}",
             )
-        emit(SyncFinished(name, Protocol.IMAP, result.summary()))
+        emit(SyncFinished(name, Protocol.IMAP, summary))
         return True
     except imap.FolderNotFoundError as exc:
         return failed("folder", str(exc))
@@ -181,6 +203,20 @@ def sync_account(
             logout_quietly(client)
         conn.close()
         lock.release()
+
+
+def _skipped_messages(conn: sqlite3.Connection, unreadable: imap.Unreadable) -> str:
+    """Name, per folder, the messages a sync left out because the server would not give them
+    (the engine keeps them in each folder's sync health and below its UIDNEXT)."""
+    from tuimail.store import read
+    from tuimail.sync.imap import skipped_text
+
+    names = []
+    for folder_id, uids in unreadable.skipped.items():
+        info = read.folder(conn, folder_id)
+        where = info.name if info is not None else f"folder {folder_id}"
+        names.append(f"{where}: {skipped_text(uids)}")
+    return "; ".join(names)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -95,6 +95,7 @@ class ImapIdleWatcher:
         self.backoff_start = backoff_start
         self.backoff_max = backoff_max
         self._connected = False  # whether the current connection got as far as its resync
+        self._unreadable = imap.Unreadable()  # messages the server ends the connection over
         # Whether the last connection failed (the status line says so until one works again).
         self._recovering = False
 
@@ -149,7 +150,10 @@ class ImapIdleWatcher:
         # 2000 messages") stays on the status line unless this resync has something to add.
         if self._recovering:
             self.emit(SyncStarted(name, Protocol.IMAP))
-        engine = imap.ImapSync(conn, name, client, emit=self.emit, cancel=self.cancel)
+        # Kept across reconnects: a message the server ends the connection over is left out.
+        engine = imap.ImapSync(
+            conn, name, client, emit=self.emit, cancel=self.cancel, unreadable=self._unreadable
+        )
         folder_id = self._folder_id(engine)
         result = self._resync(engine, folder_id)
         self._connected = True

@@ -20,10 +20,17 @@ Why it never loses or duplicates a message:
 - Only UIDLs read from the store are deleted for policies, so an empty or missing store deletes
   nothing it did not just download and commit.
 
-A server without UIDL: messages are keyed by a SHA-256 digest of their header section (from
-`TOP n 0`, else from the downloaded message), stored as the UIDL `sha256:<hex>`. Two messages
-with identical headers look like one there, so the pass warns that leaving mail on the server is
-unreliable.
+Nothing is deleted on the server unless its exact bytes are committed under a key that cannot
+collide: every stored message also gets its content key (`pop3_content_key`, a SHA-256 digest of
+the whole message, `sha256-message:<hex>`) in `pop3_uidls`. A message stored by an earlier pass
+is read again before its DELE and deleted only when its content key is known (or, for messages
+stored before content keys, when it equals the stored copy); a server that reuses a UIDL for new
+mail gets the new message stored, not deleted unread. A UIDL listed for more than one message
+keys nothing: each copy is keyed by its bytes.
+
+A server without UIDL: every message is downloaded on every pass and keyed by its content key,
+so two messages are one only when they are byte for byte the same (messages stored by earlier
+versions under the digest of their headers, `sha256:<hex>`, are recognised by their bytes).
 
 Cancelling (`cancel` set, checked between messages): the batch already read is committed, no
 further DELE is sent, and the session still ends with QUIT. Every DELE already sent was for a
@@ -58,7 +65,7 @@ from tuimail.model import FolderRole, Protocol
 from tuimail.secrets import get_password
 from tuimail.store import read, write
 from tuimail.store.db import StoreError, open_store
-from tuimail.store.ingest import IncomingMessage, ParsedRaw, store_messages
+from tuimail.store.ingest import IncomingMessage, ParsedRaw, pop3_content_key, store_messages
 from tuimail.store.lock import AccountLock, LockBusyError
 from tuimail.sync.connect import (
     DEFAULT_TIMEOUT,
@@ -116,6 +123,7 @@ class FetchResult:
     keyed_by_digest: bool = False
     error: str | None = None
     first: bool = False  # the maildrop's first download: what came was there already
+    unreadable: tuple[str, ...] = ()  # messages the server would not give, skipped this time
 
     @property
     def ok(self) -> bool:
@@ -132,12 +140,14 @@ class FetchResult:
         if self.deleted:
             parts.append(f"{self.deleted} deleted on the server")
         text = ", ".join(parts)
+        if self.unreadable:
+            text += f"; {unreadable_text(self.unreadable)}"
         if self.cancelled:
             text = f"stopped early: {text}"
         if self.keyed_by_digest:
             text += (
-                " (the server has no UIDL: messages are recognised by their headers, so "
-                "leaving mail on the server is unreliable)"
+                " (the server has no UIDL: every message is downloaded again on each pass to "
+                "recognise it; leave_on_server = false keeps that short)"
             )
         return text
 
@@ -161,6 +171,8 @@ class _Tally:
     cancelled: bool = False
     keyed_by_digest: bool = False
     dele_sent: int = 0
+    # Messages the server would not give (RETR -ERR), named for people: skipped this pass.
+    unreadable: list[str] = field(default_factory=list)
     first: bool = False  # the folder had never been downloaded completely before this pass
 
 
@@ -308,7 +320,10 @@ class Pop3Download:
         try:
             if not tally.cancelled:
                 write.update_folder_state(conn, folder_id, last_sync=self.now())
-            write.record_folder_error(conn, folder_id, None, now=self.now())
+            # Messages skipped because the server would not give them stay in the sync health
+            # (`H` in the app) until a pass gets them.
+            skipped = unreadable_text(tally.unreadable) if tally.unreadable else None
+            write.record_folder_error(conn, folder_id, skipped, now=self.now())
             changed = read.revision(conn)
         except (StoreError, sqlite3.Error) as exc:
             raise _Failed("store", f"the local store failed: {exc}") from exc
@@ -318,8 +333,8 @@ class Pop3Download:
         result = self._result(folder_id, tally)
         if tally.keyed_by_digest:
             log.warning(
-                "%s: the POP3 server has no UIDL; messages are recognised by a digest of their "
-                "headers, so leaving mail on the server is unreliable",
+                "%s: the POP3 server has no UIDL; every message is downloaded on each pass and "
+                "recognised by a digest of its bytes",
                 name,
                 extra={SHOWN: True},  # the SyncFinished summary says it
             )
@@ -365,7 +380,17 @@ class Pop3Download:
             keyed_by_digest=tally.keyed_by_digest,
             error=error,
             first=tally.first,
+            unreadable=tuple(tally.unreadable),
         )
+
+
+class _Unreadable(Exception):
+    """The server answered -ERR to the RETR of one message (not a session failure)."""
+
+    def __init__(self, number: int, said: str) -> None:
+        super().__init__(said)
+        self.number = number
+        self.said = said
 
 
 class _StoreTrouble(OSError):
@@ -392,8 +417,13 @@ class _Session:
         self.tally = tally
         self.batch = _Batch()
         self.policy_delete = not owner.server.leave_on_server
-        # Keys the server gives to more than one message: never deleted (one copy is not stored).
+        # UIDLs the server gives to more than one message: each copy is keyed by its bytes.
         self.duplicates: set[str] = set()
+        # Keys of the messages taken in this pass (a batch never holds one key twice).
+        self.taken: set[str] = set()
+        # True when the keys of the listing were checked against the bytes in this pass already
+        # (a server without UIDL: every message is downloaded to be keyed).
+        self.keys_checked = False
         self._last_progress = 0.0
         self._done = 0
         self._total = 0
@@ -417,7 +447,8 @@ class _Session:
                 self._parser = None
         if self.tally.cancelled:
             return
-        self._delete_known(on_server, known)
+        self._settle_known(on_server, known)
+        self._commit_batch()  # messages found behind a UIDL the server used again
 
     def save_what_was_read(self) -> None:
         """After a failure: commit the messages read in full (no DELE follows)."""
@@ -460,17 +491,17 @@ class _Session:
         self.duplicates = {uidl for uidl, count in seen.items() if count > 1}
         if self.duplicates:
             log.warning(
-                "%s: the server lists %d UIDLs for more than one message; those are never deleted",
+                "%s: the server lists %d UIDLs for more than one message; those messages are "
+                "recognised by their bytes",
                 self.owner.account.name,
                 len(self.duplicates),
             )
         fresh: list[tuple[int, str]] = []
-        wanted: set[str] = set()
-        # Highest message number (newest) first; a UIDL listed twice is fetched once.
+        # Highest message number (newest) first; a UIDL listed twice is left to _settle_known.
         for number, uidl in sorted(listing, reverse=True):
-            if uidl not in known and uidl not in wanted:
-                wanted.add(uidl)
+            if uidl not in known and uidl not in self.duplicates:
                 fresh.append((number, uidl))
+                self.taken.add(uidl)
         self.tally.known = len(listing) - len(fresh)
         self._total = len(fresh)
         self._progress(force=True)
@@ -506,7 +537,12 @@ class _Session:
             if not in_flight:
                 return
             number, uidl = in_flight.popleft()
-            raw = self._read_retr(number)
+            try:
+                raw = self._read_retr(number)
+            except _Unreadable as exc:
+                self._skip(exc, uidl)
+                self._done += 1
+                continue
             self.batch.add(number, uidl, raw)
             self._start_parse()
             self.tally.bytes += len(raw)
@@ -519,39 +555,45 @@ class _Session:
                     sending = not self._cancelled()
 
     def _download_by_digest(self, known: dict[str, datetime]) -> list[tuple[int, str]]:
+        """A server without UIDL: every message is downloaded and keyed by its exact bytes
+        (`pop3_content_key`), so two messages are one only when they are byte for byte the same.
+        """
         count = self._stat()
         self._total = count
         self._progress(force=True)
+        self.keys_checked = True
         on_server: list[tuple[int, str]] = []
-        seen: dict[str, int] = {}
-        top_works = True
         for number in range(count, 0, -1):
             if self._cancelled():
                 break
-            key = None
-            if top_works:
-                header = self._top(number)
-                if header is None:
-                    top_works = False
-                else:
-                    key = header_digest_key(header)
-            raw = None
-            if key is None or (key not in known and key not in seen):
+            try:
                 raw = self._retrieve(number)
-                key = key or header_digest_key(raw)
+            except _Unreadable as exc:
+                self._skip(exc, None)
+                self._done += 1
+                continue
+            key = pop3_content_key(raw)
+            if key not in known and self._stored_by_header(raw, known):
+                key = header_digest_key(raw)  # stored by an earlier version under that key
             on_server.append((number, key))
-            seen[key] = seen.get(key, 0) + 1
-            if raw is not None and key not in known and seen[key] == 1:
-                self._take(number, key, raw)
-            elif seen[key] == 1:
+            if key in known or key in self.taken:
                 self.tally.known += 1
+            else:
+                self._take(number, key, raw)
             self._done += 1
             self._progress()
-        self.duplicates = {key for key, n in seen.items() if n > 1}
         self._progress(force=True)
         return on_server
 
+    def _stored_by_header(self, raw: bytes, known: dict[str, datetime]) -> bool:
+        """Whether an earlier version stored exactly these bytes under their header digest."""
+        legacy = header_digest_key(raw)
+        if legacy not in known:
+            return False
+        return read.pop3_body(self.conn, self.account_id, legacy) == raw
+
     def _take(self, number: int, key: str, raw: bytes) -> None:
+        self.taken.add(key)
         self.batch.add(number, key, raw)
         self.tally.bytes += len(raw)
         if self.batch.full():
@@ -598,17 +640,70 @@ class _Session:
                 if item.uidl not in self.duplicates:
                     self._dele(number)
 
-    def _delete_known(self, on_server: list[tuple[int, str]], known: dict[str, datetime]) -> None:
-        """Apply the policy to messages stored by earlier passes (committed long ago)."""
+    def _settle_known(self, on_server: list[tuple[int, str]], known: dict[str, datetime]) -> None:
+        """Apply the delete policy to messages stored by earlier passes, and store what hides
+        behind a UIDL the server gave to more than one message or used again for new mail.
+
+        A message is deleted only when its bytes, read again in this session, are committed
+        under their content key (or, for messages stored before content keys, equal the stored
+        copy): a server that reuses a UIDL never gets new mail deleted unread. What does not
+        match is stored under its content key, then deleted like any new message.
+        """
         days = self.owner.server.delete_after_days
-        if not self.policy_delete and days <= 0:
-            return
         cutoff = self.owner.now() - timedelta(days=days)
         for number, key in on_server:
-            first_seen = known.get(key)
-            if first_seen is None or key in self.duplicates:
+            if self._cancelled():
+                return
+            if key in self.duplicates:
+                self._check_content(number, known, delete_if_known=self.policy_delete)
                 continue
-            if self.policy_delete or first_seen < cutoff:
+            first_seen = known.get(key)
+            if first_seen is None:
+                continue  # downloaded in this pass (deleted after its commit) or left alone
+            if not (self.policy_delete or (days > 0 and first_seen < cutoff)):
+                continue
+            if self.keys_checked:
+                self._dele(number)
+            else:
+                # By age, the age of the bytes counts (a UIDL used again is younger mail).
+                since = None if self.policy_delete else cutoff
+                self._check_content(
+                    number, known, delete_if_known=True, stored_as=key, older_than=since
+                )
+
+    def _check_content(
+        self,
+        number: int,
+        known: dict[str, datetime],
+        *,
+        delete_if_known: bool,
+        stored_as: str | None = None,
+        older_than: datetime | None = None,
+    ) -> None:
+        try:
+            raw = self._retrieve(number)
+        except _Unreadable as exc:
+            self._skip(exc, stored_as)
+            return
+        key = pop3_content_key(raw)
+        if key in known or key in self.taken:
+            committed = True
+        elif stored_as is not None:
+            # Stored before content keys existed: the local copy is the proof, if it is there.
+            committed = read.pop3_body(self.conn, self.account_id, stored_as) == raw
+        else:
+            committed = False
+        if not committed:
+            log.warning(
+                "%s: message %d on the server is not stored yet (its UIDL names another message "
+                "too); storing it",
+                self.owner.account.name,
+                number,
+            )
+            self._take(number, key, raw)  # deleted after its commit when the policy says so
+        elif delete_if_known:
+            first_seen = known.get(key)
+            if older_than is None or first_seen is None or first_seen < older_than:
                 self._dele(number)
 
     def _dele(self, number: int) -> None:
@@ -628,20 +723,28 @@ class _Session:
         self.pop._putcmd(f"RETR {number}")
 
     def _read_retr(self, number: int) -> bytes:
-        wire.debug("< %s (message %d)", _shown(self.pop._getresp()), number)
-        return b"".join(_read_multiline(self.pop, crash_step=True))
-
-    def _top(self, number: int) -> bytes | None:
-        """The header section of a message (TOP n 0), or None when the server has no TOP."""
-        wire.debug("> TOP %d 0", number)
-        self.pop._putcmd(f"TOP {number} 0")
         try:
             response = self.pop._getresp()
         except poplib.error_proto as exc:
-            wire.debug("< %s", _shown(exc.args[0] if exc.args else b""))
-            return None
-        wire.debug("< %s", _shown(response))
-        return b"".join(_read_multiline(self.pop))
+            # A one-line -ERR for this message (Dovecot: "-ERR Message 2 expunged." when it
+            # cannot read the file); the session itself goes on.
+            said = _shown(exc.args[0] if exc.args else b"-ERR")
+            wire.debug("< %s (message %d)", said, number)
+            raise _Unreadable(number, said) from exc
+        wire.debug("< %s (message %d)", _shown(response), number)
+        return b"".join(_read_multiline(self.pop, crash_step=True))
+
+    def _skip(self, exc: _Unreadable, key: str | None) -> None:
+        """Leave out a message the server would not give: nothing of it is stored or deleted,
+        the rest goes on, and the next pass asks for it again."""
+        shown = f"message {exc.number}" if key is None else f"message {printable_line(key)}"
+        self.tally.unreadable.append(f"{shown}: {exc.said}")
+        log.warning(
+            "%s: the server would not give %s (%s); skipped, tried again next time",
+            self.owner.account.name,
+            shown,
+            exc.said,
+        )
 
     def _stat(self) -> int:
         wire.debug("> STAT")
@@ -670,8 +773,17 @@ class _Session:
         )
 
 
+def unreadable_text(unreadable: list[str] | tuple[str, ...]) -> str:
+    """The sentence naming messages the server would not give (RETR answered -ERR)."""
+    count = len(unreadable)
+    names = "; ".join(unreadable[:3]) + ("; …" if count > 3 else "")
+    noun = "message" if count == 1 else "messages"
+    return f"{count} {noun} the server would not give, skipped and tried again next time ({names})"
+
+
 def header_digest_key(message: bytes) -> str:
-    """The key of a message on a server without UIDL: a digest of its header section.
+    """The key earlier versions gave a message on a server without UIDL: a digest of its header
+    section (two messages with the same headers got the same key; kept to recognise them).
 
     The same for the message and for its `TOP n 0` answer (both end the headers with CRLF CRLF).
     """

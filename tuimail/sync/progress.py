@@ -35,6 +35,7 @@ class TerminalProgress:
         self.live = err.isatty() if live is None else live
         self.failures = 0
         self.successes = 0
+        self.skipped = 0  # accounts another process was syncing
         self._lock = threading.Lock()
         self._last_draw = 0.0
         self._line_width = 0
@@ -48,6 +49,15 @@ class TerminalProgress:
                     self.successes += 1
                     self._clear()
                     print(f"{event.account}: {sanitize_line(event.summary)}", file=self.out)
+                case SyncFailed(kind="busy"):
+                    # Another process (the app, another cron run) is syncing this account right
+                    # now: it gets the mail, so this run has nothing to do and did not fail.
+                    self.skipped += 1
+                    self._clear()
+                    print(
+                        f"{event.account}: busy, skipped: {sanitize_line(event.message)}",
+                        file=self.out,
+                    )
                 case SyncFailed() | AuthNeeded():
                     self.failures += 1
                     self._clear()
@@ -80,5 +90,6 @@ class TerminalProgress:
             self._line_width = 0
 
     def exit_status(self) -> int:
-        """0 when every account went well, 1 when any failed."""
+        """0 when every account went well or was being synced by another process (busy, skipped),
+        1 when any failed."""
         return 1 if self.failures else 0

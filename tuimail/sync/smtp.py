@@ -499,14 +499,18 @@ class OutboxSender:
             if exc.kind in _TEMPORARY_KINDS:
                 # Counted as an attempt of every due item, so the backoff shows in the outbox.
                 for item in due:
-                    outcomes.append(self._defer(conn, item.id, exc.message, temporary=True))
+                    deferred = self._defer(conn, item.id, exc.message, temporary=True)
+                    if deferred is not None:
+                        outcomes.append(deferred)
             raise _Failed(exc.kind.value, exc.message, auth=exc.kind in _AUTH_KINDS) from exc
         try:
             for done, item in enumerate(due, 1):
                 if self.cancel.is_set():
                     break
                 try:
-                    outcomes.append(await self._send_one(conn, account_id, smtp, item))
+                    outcome = await self._send_one(conn, account_id, smtp, item)
+                    if outcome is not None:
+                        outcomes.append(outcome)
                 except _ConnectionGone as gone:
                     outcomes.append(gone.outcome)
                     raise _Failed("network", gone.outcome.reply) from gone
@@ -521,8 +525,10 @@ class OutboxSender:
 
     async def _send_one(
         self, conn: sqlite3.Connection, account_id: int, smtp: aiosmtplib.SMTP, queued: OutboxItem
-    ) -> ItemOutcome:
-        item = outbox.begin_sending(conn, queued.id, now=self.now())
+    ) -> ItemOutcome | None:
+        item = self._take(conn, queued.id)
+        if item is None:
+            return None
         size = outbox.raw_size(conn, item.id)
         where = f"{self.server.host}:{self.server.port}"
         data_end = False
@@ -686,10 +692,22 @@ class OutboxSender:
             item.id, OutboxState.SENT, text, {r: _reply(a) for r, a in refused.items()}, flagged
         )
 
+    def _take(self, conn: sqlite3.Connection, item_id: int) -> OutboxItem | None:
+        """queued → sending, or None when the item was cancelled (or taken back as a draft, or
+        retried into another state) since the pass listed what is due: the pass goes on with
+        the others instead of failing."""
+        try:
+            return outbox.begin_sending(conn, item_id, now=self.now())
+        except (outbox.ItemGone, outbox.IllegalTransition) as exc:
+            log.info("%s: outbox item %d skipped: %s", self.account.name, item_id, exc)
+            return None
+
     def _defer(
         self, conn: sqlite3.Connection, item_id: int, reason: str, *, temporary: bool
-    ) -> ItemOutcome:
-        item = outbox.begin_sending(conn, item_id, now=self.now())
+    ) -> ItemOutcome | None:
+        item = self._take(conn, item_id)
+        if item is None:
+            return None
         retry_at = self.now() + backoff(item.attempts) if temporary else self.now()
         outbox.defer(conn, item_id, reason, retry_at=retry_at, now=self.now())
         return ItemOutcome(item_id, OutboxState.QUEUED, reason, {})

@@ -99,13 +99,15 @@ def test_pop3_uidl_is_the_key_and_is_remembered(conn: db.StoreConnection) -> Non
     assert write.store_message(conn, folder, raw=raw, uidl=hostile, now=NOW) == first
     found = read.row(conn, first)
     assert found is not None and found.uidl == hostile and found.uid is None
-    assert read.known_uidls(conn, account) == {hostile: NOW}
-    # Deleting the local copy keeps the UIDL: the message is never downloaded again.
+    # Beside the UIDL, the key of the exact bytes (checked before a DELE).
+    content = ingest.pop3_content_key(raw)
+    assert read.known_uidls(conn, account) == {hostile: NOW, content: NOW}
+    # Deleting the local copy keeps the keys: the message is never downloaded again.
     conn.execute("BEGIN IMMEDIATE")
     conn.execute("DELETE FROM messages WHERE id = ?", (first,))
     conn.execute("COMMIT")
-    assert read.known_uidls(conn, account) == {hostile: NOW}
-    assert write.forget_uidls(conn, account, [hostile]) == 1
+    assert read.known_uidls(conn, account) == {hostile: NOW, content: NOW}
+    assert write.forget_uidls(conn, account, [hostile, content]) == 2
     assert read.known_uidls(conn, account) == {}
 
 

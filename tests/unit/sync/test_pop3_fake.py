@@ -5,9 +5,11 @@ tests/integration/test_pop3_*.py.)
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import logging
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -17,9 +19,10 @@ from tuimail.config import AccountConfig, Config, ServerConfig
 from tuimail.mail.parse import parse_message
 from tuimail.mail.render import render_message
 from tuimail.mail.sanitize import sanitize_line
-from tuimail.model import Protocol, Security
-from tuimail.store import read
+from tuimail.model import FolderRole, Protocol, Security
+from tuimail.store import read, write
 from tuimail.store.db import open_store
+from tuimail.store.ingest import IncomingMessage, pop3_content_key, store_messages
 from tuimail.sync import pop3 as pop3_module
 from tuimail.sync.connect import Pop3Login, pop3_login_method
 from tuimail.sync.events import Event, StoreChanged, SyncFailed, SyncFinished
@@ -77,7 +80,7 @@ def stored(data_dir: Path) -> list[tuple[str, bytes]]:
     return [(row[0], bytes(row[1])) for row in rows]
 
 
-def test_without_uidl_messages_are_keyed_by_a_header_digest_and_the_user_is_warned(
+def test_without_uidl_messages_are_keyed_by_their_bytes_and_the_user_is_told(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     raws = [message(i) for i in range(1, 4)]
@@ -87,31 +90,87 @@ def test_without_uidl_messages_are_keyed_by_a_header_digest_and_the_user_is_warn
         assert result.ok and result.keyed_by_digest and result.new == 3
         summary = next(e for e in events if isinstance(e, SyncFinished)).summary
         assert summary.startswith("first download: 3 messages")
-        assert "no UIDL" in summary and "unreliable" in summary
+        assert "no UIDL" in summary and "downloaded again on each pass" in summary
         assert "no UIDL" in caplog.text
         assert [uidl for uidl, _ in stored(tmp_path)] == [
-            header_digest_key(raw) for raw in reversed(raws)
+            pop3_content_key(raw) for raw in reversed(raws)
         ]
         assert [raw for _, raw in stored(tmp_path)] == list(reversed(raws))
-        assert all(uidl.startswith("sha256:") for uidl, _ in stored(tmp_path))
-        # Keys come from TOP n 0, so a second run reads only headers.
-        first_retrs = sum(1 for c in server.commands if c.startswith(b"RETR"))
+        # Nothing new the second time: the same bytes are the same message.
         result, _ = run(server, tmp_path)
         assert (result.new, result.known) == (0, 3)
-        assert sum(1 for c in server.commands if c.startswith(b"RETR")) == first_retrs == 3
+        assert len(stored(tmp_path)) == 3
 
 
-def test_without_uidl_or_top_the_digest_comes_from_the_downloaded_message(
+def test_without_uidl_two_messages_with_the_same_headers_are_both_kept_before_any_delete(
     tmp_path: Path,
 ) -> None:
+    """Two reports with byte-identical headers and different bodies, on a server without UIDL
+    and with leave_on_server = false (what such servers call for): both are stored, and each is
+    deleted on the server only once its own bytes are committed."""
+    header = b"From: monitor@example.org\r\nSubject: disk report\r\nDate: x\r\n\r\n"
+    first, second = header + b"disk 91% full\r\n", header + b"disk 99% full\r\n"
+    with FakePop3Server([FakeMessage(first), FakeMessage(second)], uidl=False) as server:
+        result, _ = run(server, tmp_path, leave_on_server=False)
+        assert result.ok and (result.new, result.deleted) == (2, 2)
+        assert server.messages == []
+        assert sorted(raw for _, raw in stored(tmp_path)) == sorted([first, second])
+
+
+def test_without_uidl_or_top_every_message_is_stored_and_deleted(tmp_path: Path) -> None:
     raws = [message(i) for i in range(1, 3)]
     with FakePop3Server([FakeMessage(r) for r in raws], uidl=False, top=False) as server:
         result, _ = run(server, tmp_path, leave_on_server=False)
         assert result.ok and (result.new, result.deleted) == (2, 2)
         assert server.messages == []
         assert sorted(uidl for uidl, _ in stored(tmp_path)) == sorted(
-            header_digest_key(raw) for raw in raws
+            pop3_content_key(raw) for raw in raws
         )
+
+
+def test_messages_stored_by_header_digest_are_recognised_by_their_bytes(tmp_path: Path) -> None:
+    """A store from before content keys: what it holds under a header digest is not downloaded
+    again; a different message with the same headers is stored, not taken for it."""
+    raw = message(1)
+    twin = raw.replace(b"body 1", b"body one")
+    conn = open_store(tmp_path)
+    try:
+        account_id = write.ensure_account(conn, "fake", Protocol.POP3)
+        folder_id = write.upsert_folder(conn, account_id, "INBOX", role=FolderRole.INBOX)
+        store_messages(conn, folder_id, [IncomingMessage(raw=raw, uidl=header_digest_key(raw))])
+        conn.execute("DELETE FROM pop3_uidls WHERE uidl LIKE 'sha256-message:%'")
+    finally:
+        conn.close()
+    with FakePop3Server([FakeMessage(raw), FakeMessage(twin)], uidl=False) as server:
+        result, _ = run(server, tmp_path, leave_on_server=False)
+        assert result.ok and (result.new, result.known, result.deleted) == (1, 1, 2)
+        assert sorted(stored(tmp_path)) == sorted(
+            [(header_digest_key(raw), raw), (pop3_content_key(twin), twin)]
+        )
+
+
+def test_a_uidl_used_again_for_new_mail_gets_it_stored_not_deleted_unread(tmp_path: Path) -> None:
+    """The server lists, under a UIDL stored before, a message that is not the one stored: it is
+    stored (under its content key) before any DELE; the next pass finds nothing new."""
+    old, new = message(1), message(2)
+    with FakePop3Server([FakeMessage(old, b"u1")]) as server:
+        result, _ = run(server, tmp_path)  # leave on the server
+        assert result.ok and result.new == 1
+        server.messages = [FakeMessage(new, b"u1")]
+        result, _ = run(server, tmp_path, leave_on_server=False)
+        assert result.ok and (result.new, result.deleted) == (1, 1)
+        assert server.messages == []
+        assert sorted(stored(tmp_path)) == sorted([("u1", old), (pop3_content_key(new), new)])
+
+
+def test_a_known_uidl_is_deleted_once_its_bytes_are_checked(tmp_path: Path) -> None:
+    raw = message(1)
+    with FakePop3Server([FakeMessage(raw, b"u1")]) as server:
+        run(server, tmp_path)
+        result, _ = run(server, tmp_path, leave_on_server=False)
+        assert result.ok and (result.new, result.deleted) == (0, 1)
+        assert server.messages == [] and stored(tmp_path) == [("u1", raw)]
+        assert b"RETR 1" in server.sessions[-1].commands
 
 
 def test_header_digest_is_the_same_for_a_message_and_its_top_answer() -> None:
@@ -186,7 +245,7 @@ def test_hostile_uidls_are_stored_as_data_and_never_become_paths(tmp_path: Path)
     assert all(str(event).isprintable() for event in events)
 
 
-def test_duplicate_uidls_are_downloaded_once_and_never_deleted(tmp_path: Path) -> None:
+def test_duplicate_uidls_key_each_copy_by_its_bytes(tmp_path: Path) -> None:
     messages = [
         FakeMessage(message(1), b"same"),
         FakeMessage(message(2), b"same"),
@@ -194,10 +253,15 @@ def test_duplicate_uidls_are_downloaded_once_and_never_deleted(tmp_path: Path) -
     ]
     with FakePop3Server(messages) as server:
         result, _ = run(server, tmp_path, leave_on_server=False)
-        assert result.ok and (result.new, result.deleted) == (2, 1)
-        assert [m.uidl for m in server.messages] == [b"same", b"same"]
-        # The newest of the two carries the key (newest first).
-        assert ("same", message(2)) in stored(tmp_path)
+        assert result.ok and (result.new, result.deleted) == (3, 3)
+        assert server.messages == []
+        assert sorted(stored(tmp_path)) == sorted(
+            [
+                ("other", message(3)),
+                (pop3_content_key(message(2)), message(2)),
+                (pop3_content_key(message(1)), message(1)),
+            ]
+        )
 
 
 @pytest.mark.parametrize(
@@ -322,3 +386,34 @@ def test_many_batches_with_deletes_keep_commands_and_answers_in_step(
         first_dele = next(i for i, verb in enumerate(verbs) if verb.startswith("DELE"))
         assert any(verb.startswith("RETR") for verb in verbs[first_dele:])  # interleaved
         assert sum(isinstance(e, StoreChanged) for e in events) >= 4
+
+
+def test_new_mail_behind_a_used_again_uidl_is_kept_its_own_days_before_deletion(
+    tmp_path: Path,
+) -> None:
+    """delete_after_days counts from when the bytes were first stored, not from the UIDL."""
+    old, new = message(1), message(2)
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+
+    def run_at(server: FakePop3Server, day: int) -> FetchResult:
+        account = account_for(server)
+        assert account.incoming is not None
+        incoming = dataclasses.replace(account.incoming, delete_after_days=30)
+        return Pop3Download(
+            dataclasses.replace(account, incoming=incoming),
+            tmp_path,
+            emit=lambda event: None,
+            password=lambda: server.password,
+            now=lambda: start + timedelta(days=day),
+            timeout=10,
+        ).run()
+
+    with FakePop3Server([FakeMessage(old, b"u1")]) as server:
+        assert run_at(server, 0).new == 1
+        server.messages = [FakeMessage(new, b"u1")]
+        result = run_at(server, 40)  # u1 is 40 days old, but this message is new
+        assert (result.new, result.deleted) == (1, 0)
+        assert run_at(server, 45).deleted == 0
+        assert run_at(server, 71).deleted == 1
+        assert server.messages == []
+        assert sorted(stored(tmp_path)) == sorted([("u1", old), (pop3_content_key(new), new)])

@@ -29,3 +29,12 @@ def test_terminal_gets_a_rewritten_line_then_the_summary() -> None:
     assert err.getvalue().endswith("\r" + " " * len("home/INBOX: 10/10") + "\r")
     assert out.getvalue() == "home: done\n"
     assert progress.exit_status() == 0
+
+
+def test_an_account_another_process_is_syncing_is_skipped_not_failed() -> None:
+    out, err = io.StringIO(), io.StringIO()
+    progress = TerminalProgress(out, err, live=False)
+    progress(SyncFailed("home", Protocol.POP3, "busy", "home (pop3) is being synced by process 7"))
+    assert out.getvalue() == "home: busy, skipped: home (pop3) is being synced by process 7\n"
+    assert err.getvalue() == ""
+    assert progress.exit_status() == 0
