@@ -265,9 +265,10 @@ class TuimailApp(App[int]):
 
     def _ensure_store_accounts(self) -> None:
         """Every configured account exists in the store (the composer queues mail under it)."""
+        known = {info.name: info.protocol for info in read.accounts(self.conn)}
         for account in self.config.accounts.values():
             protocol = account.incoming.protocol if account.incoming else None
-            if read.account_id(self.conn, account.name) is not None:
+            if account.name in known and known[account.name] is protocol:
                 continue  # nothing to write (a full disk would refuse it)
             try:
                 write.ensure_account(self.conn, account.name, protocol)
