@@ -18,14 +18,13 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rich.text import Text
 from textual import events, on
 from textual.app import App
 from textual.binding import Binding
 from textual.message import Message
 
 from tuimail.config import AccountConfig, Config, ConfigError, add_account
-from tuimail.log import register_secret, terminal_log_held
+from tuimail.log import SHOWN, register_secret, terminal_log_held
 from tuimail.mail.mailto import MailtoFields
 from tuimail.mail.sanitize import sanitize_line
 from tuimail.model import Address, Protocol
@@ -280,7 +279,7 @@ class TuimailApp(App[int]):
 
     def _handle_exception(self, error: Exception) -> None:
         """A failure of the store (a corrupt or unreadable file, a full disk where nothing
-        handled it) ends the app with one line of words, printed when the terminal is back,
+        handled it) ends the app: `run_app` prints one line of words once the terminal is back,
         instead of a traceback (whose locals could hold message text)."""
         problem = failure(error, store_path(self.data_dir))
         if problem is None:
@@ -288,8 +287,7 @@ class TuimailApp(App[int]):
             return
         if self.store_failure is None:
             self.store_failure = str(problem)
-            log.error("%s", problem)
-            self.panic(Text(f"tuimail: error: {problem}"))
+            self.panic()  # ends the app at once, printing nothing itself
 
     def _fatal_error(self) -> None:
         """Any other crash: Textual's traceback, but without the values of local variables,
@@ -1007,9 +1005,11 @@ def run_app(
         with terminal_log_held():  # nothing is written across the app's screen
             app.run()
     except StoreError as exc:
-        log.error("%s", exc)
         print(f"tuimail: error: {exc}", file=sys.stderr)
+        log.error("%s", exc, extra={SHOWN: True})
         return 1
     if app.store_failure is not None:
-        return 1  # the app printed the one line when it ended
+        print(f"tuimail: error: {app.store_failure}", file=sys.stderr)
+        log.error("%s", app.store_failure, extra={SHOWN: True})  # into the log file only
+        return 1
     return app.return_code or 0
