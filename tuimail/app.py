@@ -796,14 +796,15 @@ class TuimailApp(App[int]):
         account = self._account_by_id(message.account_id)
         if account is None or account.incoming is None:
             return
-        if self.network_closed("copied to the server") is not None:
+        if (closed := self.network_closed("copied to the server")) is not None:
             if not self._said_drafts_offline:  # once: the composer saves every few seconds
                 self._said_drafts_offline = True
-                self.notify(
-                    "Offline: drafts stay on this computer; they are copied to the server's "
-                    "Drafts folder when tuimail runs online.",
-                    markup=False,
-                )
+                if self.offline:
+                    closed = (
+                        "Offline: drafts stay on this computer; they are copied to the server's "
+                        "Drafts folder when tuimail runs online."
+                    )
+                self.notify(closed, markup=False)
             return
         if account.incoming.protocol is Protocol.IMAP:
             job = partial(self._drafts_pass, account)

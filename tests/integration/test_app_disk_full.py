@@ -215,3 +215,44 @@ async def test_the_app_starts_on_a_full_disk_and_says_what_it_cannot_do(
         assert read.row(app.conn, row.id) is not None
     # The app has ended: the draft is in the store for the next run.
     assert [d.draft.body for d in stored_drafts(data)] == [BIG_TEXT + "!"]
+
+
+async def test_the_outbox_and_the_drafts_on_a_full_disk_say_what_was_not_saved(
+    data: Path,
+    small_disk: SmallDisk,  # noqa: F811
+) -> None:
+    app = make_app(data)
+    async with app.run_test(size=(120, 36)) as pilot:
+        composer = await open_composer(pilot)
+        composer.query_one("#to").focus()
+        await pilot.press(*"ann@example.org", "ctrl+s")  # queued while there is room
+        await pilot.pause()
+        composer = await open_composer(pilot)
+        composer.query_one(TextArea).focus()
+        await pilot.press(*"a draft", "ctrl+g")  # saved while there is room
+        await pilot.press("escape", "k")  # close, keeping it
+        await pilot.pause()
+        (item,) = outbox.items(app.conn)
+
+        small_disk.fill(0)
+        await pilot.press("o")
+        await pilot.pause()
+        await pilot.press("x", "y")  # remove it: yes
+        await pilot.pause()
+        assert app.is_running
+        assert "the disk is full" in notices(app)
+        await pilot.press("e")  # take it back
+        await pilot.pause()
+        assert app.is_running
+        assert "Not taken back" in notices(app) and "the disk is full" in notices(app)
+        assert [i.id for i in outbox.items(app.conn)] == [item.id]
+        await pilot.press("escape")
+        await pilot.pause()
+
+        app.screen.action_drafts()  # "Drafts" under "On this computer" in the folder list
+        await pilot.pause()
+        await pilot.press("d", "y")
+        await pilot.pause()
+        assert app.is_running
+        assert "Not discarded" in notices(app)
+        assert [d.draft.body for d in drafts.live(app.conn)] == ["a draft"]
