@@ -11,6 +11,7 @@ opens the store read-only in effect, and what needs a write says why.
 from __future__ import annotations
 
 import shutil
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -18,6 +19,7 @@ import pytest
 from textual.widgets import Static, TextArea
 
 from tests.integration.test_disk_full import SmallDisk, small_disk  # noqa: F401 (fixture)
+from tests.support.terminal import PtyApp, scan_terminal_output
 from tuimail.app import TuimailApp
 from tuimail.config import parse_config
 from tuimail.demo import build_demo_store
@@ -30,6 +32,8 @@ from tuimail.ui.widgets.message_list import MessageList
 from tuimail.ui.widgets.status_bar import StatusBar
 
 pytestmark = pytest.mark.integration
+
+LEAVE_ALT_SCREEN = b"\x1b[?1049l"
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 CONFIG = """
@@ -256,3 +260,35 @@ async def test_the_outbox_and_the_drafts_on_a_full_disk_say_what_was_not_saved(
         assert app.is_running
         assert "Not discarded" in notices(app)
         assert [d.draft.body for d in drafts.live(app.conn)] == ["a draft"]
+
+
+def test_the_real_app_goes_on_when_the_disk_fills_while_writing(
+    data: Path,
+    small_disk: SmallDisk,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """On a terminal, with the autosave's own timer: the app says the draft is not saved and
+    goes on; nothing it prints (when it ends) holds the draft's text or a traceback."""
+    config = tmp_path / "config.toml"
+    config.write_text(CONFIG)
+    app = PtyApp(
+        [sys.executable, "-m", "tuimail", "--offline", "--config", str(config),
+         "--data-dir", str(data)],
+        env={"HOME": str(tmp_path)},
+    )  # fmt: skip
+    try:
+        app.wait_for_text("Welcome")
+        app.send(b"c", settle=1.0)
+        app.send(b"ann@example.org\t\t\tPrivate subject line\t")
+        small_disk.fill(0)
+        app.send(b"\x1b[200~" + BIG_TEXT.encode() + b"\x1b[201~", settle=1.0)
+        since = len(app.output)
+        app.wait_for_text("Not saved: the disk is full", seconds=30, since=since)
+        assert app.process.poll() is None
+        status = app.quit(b"\x11")  # ctrl+q
+    finally:
+        app.close()
+    printed = scan_terminal_output(bytes(app.output).rpartition(LEAVE_ALT_SCREEN)[2]).text
+    assert status == 0, printed
+    assert "Traceback" not in printed
+    assert "Private subject" not in printed and "letter written" not in printed, printed
