@@ -10,7 +10,9 @@ reads.
 from __future__ import annotations
 
 import sqlite3
+import subprocess
 import sys
+import textwrap
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -100,3 +102,40 @@ def test_the_app_on_a_broken_store_says_one_clear_line(tmp_path: Path, breakage:
     assert lines[0].startswith("tuimail: error: "), printed
     assert "Traceback" not in printed
     assert not [subject for subject in mail if subject in printed], printed
+
+
+CRASH = textwrap.dedent(
+    """
+    import sys
+    from pathlib import Path
+    import tuimail.app
+    from tuimail.app import TuimailApp
+    from tuimail.config import Config
+
+    class Crashing(TuimailApp):
+        CSS_PATH = str(Path(tuimail.app.__file__).parent / "ui" / "tuimail.tcss")
+
+        def on_ready(self) -> None:
+            draft_text = "Private " + "words of a draft"
+            raise ValueError("a bug")
+
+    Crashing(Config(), Path(sys.argv[1]), start_workers=False).run(headless=True)
+    """
+)
+
+
+def test_a_crash_prints_no_values_of_local_variables(tmp_path: Path) -> None:
+    """Any other bug still prints a traceback, but not the values of local variables, where a
+    message's or a draft's text may be."""
+    script = tmp_path / "crash.py"
+    script.write_text(CRASH)
+    result = subprocess.run(
+        [sys.executable, str(script), str(tmp_path / "data")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    printed = result.stdout + result.stderr
+    assert "ValueError: a bug" in printed
+    assert "Private words of a draft" not in printed
