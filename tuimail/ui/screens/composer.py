@@ -453,8 +453,9 @@ class ComposerScreen(Screen[None]):
     @on(TextArea.Changed)
     @on(Input.Changed)
     def _retry_save(self) -> None:
-        """After a failed save, each change tries again at once."""
-        if self.save_problem is not None and not self._finished and self.is_mounted:
+        """After a save failed for a full disk, each change tries again at once (a store locked
+        by another program waits for the autosave tick: each try may wait for the lock)."""
+        if isinstance(self.save_problem, StoreFullError) and not self._finished:
             self.save_draft()
 
     def autosave(self, now: float | None = None) -> None:
