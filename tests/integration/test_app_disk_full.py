@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import shutil
 import sys
+import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -292,3 +293,27 @@ def test_the_real_app_goes_on_when_the_disk_fills_while_writing(
     assert status == 0, printed
     assert "Traceback" not in printed
     assert "Private subject" not in printed and "letter written" not in printed, printed
+
+
+async def test_the_editor_hand_off_on_a_full_disk_keeps_the_text(
+    data: Path,
+    small_disk: SmallDisk,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """ctrl+o writes the body to a temporary file for $EDITOR: on a full disk it says so, and no
+    part of the text is left in a file."""
+    monkeypatch.setattr(tempfile, "tempdir", str(small_disk.path))
+    monkeypatch.setenv("EDITOR", "true")
+    app = make_app(data)
+    async with app.run_test(size=(120, 36)) as pilot:
+        composer = await open_composer(pilot)
+        body = composer.query_one(TextArea)
+        body.focus()
+        body.insert(BIG_TEXT)
+        small_disk.fill(0)
+        await pilot.press("ctrl+o")
+        await pilot.pause()
+        assert app.is_running and app.screen is composer
+        assert "could not be handed to 'true': No space left on device" in notices(app)
+        assert body.text == BIG_TEXT
+        assert not list(small_disk.path.glob("*.eml.txt"))

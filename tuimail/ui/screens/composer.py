@@ -694,11 +694,23 @@ class ComposerScreen(Screen[None]):
         """Suspend the app, edit the body in $VISUAL/$EDITOR, and take the result back."""
         editor = os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"
         body = self.query_one(TextArea)
-        with tempfile.NamedTemporaryFile(
-            "w", suffix=".eml.txt", delete=False, encoding="utf-8"
-        ) as handle:
-            handle.write(body.text)
-            path = Path(handle.name)
+        path: Path | None = None
+        try:
+            with tempfile.NamedTemporaryFile(
+                "w", suffix=".eml.txt", delete=False, encoding="utf-8"
+            ) as handle:
+                path = Path(handle.name)
+                handle.write(body.text)
+        except OSError as exc:  # a full disk: the text stays here, no part of it is left there
+            if path is not None:
+                path.unlink(missing_ok=True)
+            why = exc.strerror or str(exc)
+            self.notify(
+                f"The text could not be handed to {editor!r}: {why}. It stays here.",
+                severity="error",
+                markup=False,
+            )
+            return
         try:
             try:
                 with self.app.suspend():
