@@ -150,7 +150,12 @@ def open_store_exclusively(data_dir: str | os.PathLike[str]) -> StoreConnection:
     path = store_path(data_dir)
     if not path.is_file():
         raise StoreError(f"{path}: there is no store to open")
-    conn = _open(path, exclusive=True)
+    with _umask_lock:  # a -wal file it makes is private, as in connect()
+        old_umask = os.umask(0o077)
+        try:
+            conn = _open(path, exclusive=True)
+        finally:
+            os.umask(old_umask)
     conn.path = path
     try:
         version = schema.user_version(conn)
