@@ -287,6 +287,9 @@ class TuimailApp(App[int]):
             return
         if self.store_failure is None:
             self.store_failure = str(problem)
+            if self._exception is None:  # as Textual does: a test (run_test) raises it
+                self._exception = error
+                self._exception_event.set()
             self.panic()  # ends the app at once, printing nothing itself
 
     def _fatal_error(self) -> None:
