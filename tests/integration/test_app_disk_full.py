@@ -176,6 +176,7 @@ async def test_flag_and_delete_on_a_full_disk_say_they_could_not_be_saved(
         await pilot.pause()
         assert app.is_running
         assert "The flag could not be saved: the disk is full" in notices(app)
+        assert "disk full: changes not saved" in str(app.screen.query_one(StatusBar).render())
         assert (FLAGGED in read.row(app.conn, row.id).flags) == (FLAGGED in row.flags)
         await pilot.press("d")
         await pilot.pause()
@@ -187,6 +188,7 @@ async def test_flag_and_delete_on_a_full_disk_say_they_could_not_be_saved(
         await pilot.press("F")
         await pilot.pause()
         assert (FLAGGED in read.row(app.conn, row.id).flags) != (FLAGGED in row.flags)
+        assert "disk full" not in str(app.screen.query_one(StatusBar).render())
 
 
 async def test_the_app_starts_on_a_full_disk_and_says_what_it_cannot_do(

@@ -83,6 +83,7 @@ DISPLACED = (
 )
 
 
+UNSAVED_STATUS = "disk full: changes not saved"  # the status bar, while a write failed
 # What a user's action is called when the store could not record it.
 _UNSAVED = {
     ops.OpKind.SEEN: "Marking it read",
@@ -416,6 +417,8 @@ class MainScreen(Screen[None]):
             if not self._not_saved(exc, _UNSAVED.get(kind, "The change")):
                 raise
             return False
+        if self._store_problem == UNSAVED_STATUS:  # there is room again
+            self.show_store_problem("")
         if undoable:
             subject = sanitize_line(row.envelope.subject)[:60] or "(no subject)"
             if done is not None:
@@ -443,6 +446,8 @@ class MainScreen(Screen[None]):
             return False
         if isinstance(problem, StoreFullError):
             why = "the disk is full; free some space and try again"
+            if not self._store_problem:
+                self.show_store_problem(UNSAVED_STATUS)
         else:
             why = str(problem)
         self.notify(f"{what} could not be saved: {why}.", severity="error", markup=False)
