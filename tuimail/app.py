@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import sqlite3
+import sys
 import threading
 from collections.abc import Callable, Hashable, Mapping
 from datetime import datetime, timedelta
@@ -23,7 +24,7 @@ from textual.binding import Binding
 from textual.message import Message
 
 from tuimail.config import AccountConfig, Config, ConfigError, add_account
-from tuimail.log import register_secret, terminal_log_held
+from tuimail.log import SHOWN, register_secret, terminal_log_held
 from tuimail.mail.mailto import MailtoFields
 from tuimail.mail.sanitize import sanitize_line
 from tuimail.model import Address, Protocol
@@ -38,7 +39,14 @@ from tuimail.notify import (
 )
 from tuimail.paths import config_location
 from tuimail.store import read, write
-from tuimail.store.db import StoreError, open_store
+from tuimail.store.db import (
+    StoreError,
+    StoreFullError,
+    failure,
+    open_store,
+    open_store_exclusively,
+    store_path,
+)
 from tuimail.store.outbox import OutboxState
 from tuimail.sync.events import (
     AuthNeeded,
@@ -189,6 +197,11 @@ class TuimailApp(App[int]):
         # queued behind it) must not act on a message the user is leaving.
         self._quitting = False
         self._said_drafts_offline = False
+        # Started on a full disk: the store is open exclusively (open_store_exclusively) and
+        # nothing that connects runs; the words say why.
+        self.disk_full_start: str | None = None
+        # A failure of the store that ended the app, in words: printed as one line on exit.
+        self.store_failure: str | None = None
 
     def _register_themes(self) -> None:
         user_dir = config_location().path.parent / "themes"
@@ -208,9 +221,25 @@ class TuimailApp(App[int]):
 
     def on_mount(self) -> None:
         # One store connection, owned by the UI thread (the store allows one per thread).
-        self.conn = open_store(self.data_dir)
+        try:
+            self.conn = open_store(self.data_dir)
+        except StoreFullError as full:
+            try:
+                self.conn = open_store_exclusively(self.data_dir)
+            except StoreError:
+                raise full from None
+            self.disk_full_start = (
+                "The disk is full: tuimail started with your mail read-only. What needs saving "
+                "says so; nothing is fetched or sent. Free some space, then start tuimail again."
+            )
         self.main_screen = MainScreen(self.conn, self.clock)
         self.push_screen(self.main_screen)
+        if self.disk_full_start is not None:
+            self.main_screen.show_store_problem("disk full: read-only")
+            self.notify(
+                self.disk_full_start, title="Disk full", severity="error", timeout=30,
+                markup=False,
+            )  # fmt: skip
         if self._theme_problems:
             self.notify(
                 "\n".join(self._theme_problems), title="Themes", severity="warning", markup=False
@@ -235,12 +264,42 @@ class TuimailApp(App[int]):
 
     def _ensure_store_accounts(self) -> None:
         """Every configured account exists in the store (the composer queues mail under it)."""
+        known = {info.name: info.protocol for info in read.accounts(self.conn)}
         for account in self.config.accounts.values():
             protocol = account.incoming.protocol if account.incoming else None
+            if account.name in known and known[account.name] is protocol:
+                continue  # nothing to write (a full disk would refuse it)
             try:
                 write.ensure_account(self.conn, account.name, protocol)
-            except StoreError as exc:
-                self.notify(str(exc), title=account.name, severity="error", markup=False)
+            except Exception as exc:
+                problem = failure(exc, self.conn)
+                if problem is None:
+                    raise
+                self.notify(str(problem), title=account.name, severity="error", markup=False)
+
+    def _handle_exception(self, error: Exception) -> None:
+        """A failure of the store (a corrupt or unreadable file, a full disk where nothing
+        handled it) ends the app: `run_app` prints one line of words once the terminal is back,
+        instead of a traceback (whose locals could hold message text)."""
+        problem = failure(error, store_path(self.data_dir))
+        if problem is None:
+            super()._handle_exception(error)
+            return
+        if self.store_failure is None:
+            self.store_failure = str(problem)
+            if self._exception is None:  # as Textual does: a test (run_test) raises it
+                self._exception = error
+                self._exception_event.set()
+            self.panic()  # ends the app at once, printing nothing itself
+
+    def _fatal_error(self) -> None:
+        """Any other crash: Textual's traceback, but without the values of local variables,
+        which may hold a message's text or a draft."""
+        from rich.traceback import Traceback
+
+        self.bell()
+        traceback = Traceback(show_locals=False, width=None)
+        self.panic(traceback)
 
     def on_unmount(self) -> None:
         self._cancel.set()
@@ -326,6 +385,8 @@ class TuimailApp(App[int]):
         `doing`..."). Any thread."""
         if self.offline:
             return f"Offline: nothing is {doing} until tuimail runs without --offline."
+        if self.disk_full_start is not None:
+            return f"The disk is full: nothing is {doing} until tuimail starts with room on it."
         return None
 
     def _network_worker(
@@ -738,14 +799,15 @@ class TuimailApp(App[int]):
         account = self._account_by_id(message.account_id)
         if account is None or account.incoming is None:
             return
-        if self.network_closed("copied to the server") is not None:
+        if (closed := self.network_closed("copied to the server")) is not None:
             if not self._said_drafts_offline:  # once: the composer saves every few seconds
                 self._said_drafts_offline = True
-                self.notify(
-                    "Offline: drafts stay on this computer; they are copied to the server's "
-                    "Drafts folder when tuimail runs online.",
-                    markup=False,
-                )
+                if self.offline:
+                    closed = (
+                        "Offline: drafts stay on this computer; they are copied to the server's "
+                        "Drafts folder when tuimail runs online."
+                    )
+                self.notify(closed, markup=False)
             return
         if account.incoming.protocol is Protocol.IMAP:
             job = partial(self._drafts_pass, account)
@@ -947,7 +1009,11 @@ def run_app(
         with terminal_log_held():  # nothing is written across the app's screen
             app.run()
     except StoreError as exc:
-        log.error("%s", exc)
-        print(f"tuimail: error: {exc}")
+        print(f"tuimail: error: {exc}", file=sys.stderr)
+        log.error("%s", exc, extra={SHOWN: True})
+        return 1
+    if app.store_failure is not None:
+        print(f"tuimail: error: {app.store_failure}", file=sys.stderr)
+        log.error("%s", app.store_failure, extra={SHOWN: True})  # into the log file only
         return 1
     return app.return_code or 0

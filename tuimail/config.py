@@ -265,9 +265,16 @@ class _Checks:
 
     @staticmethod
     def file(value: Any, key: str) -> Path:
-        path = Path(_Checks.nonempty(value, key)).expanduser()
-        if not path.is_file():
-            raise _Invalid(f"{str(path)!r} does not exist or is not a file")
+        text = _Checks.nonempty(value, key)
+        try:
+            path = Path(text).expanduser()
+            if not path.is_file():
+                raise _Invalid(f"{str(path)!r} does not exist or is not a file")
+        except (OSError, RuntimeError) as exc:  # no such user's home, a name too long, no access
+            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise _Invalid(f"{text!r} cannot be used: {why}") from None
+        if not os.access(path, os.R_OK):
+            raise _Invalid(f"{str(path)!r} cannot be read (no permission)")
         return path
 
 

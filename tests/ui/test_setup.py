@@ -114,3 +114,39 @@ async def test_without_a_keyring_a_typed_password_is_refused_and_a_command_is_of
     account = load_config(config_path).accounts["work"]
     assert account.password_command == "cat ~/.config/tuimail/work.pass"
     assert "pw" not in config_path.read_text()
+
+
+@pytest.mark.parametrize(
+    ("ca_file", "why"),
+    [
+        ("/tmp/" + "a" * 300, "File name too long"),  # as a file the user may not read
+        ("~no-such-user-here/ca.pem", "Could not determine home directory"),
+    ],
+    ids=["name-too-long", "no-such-home"],
+)
+async def test_a_ca_file_that_cannot_be_used_is_said_in_the_screen(
+    config_path: Path, tmp_path: Path, ca_file: str, why: str
+) -> None:
+    app = TuimailApp(Config(), tmp_path / "data", start_workers=False, offer_setup=True)
+    async with app.run_test(size=(120, 50)) as pilot:
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, AccountSetupScreen)
+        _fill(
+            screen,
+            name="work",
+            address="alice@example.org",
+            in_host="imap.example.org",
+            password_command="pass show mail/work",
+            ca_file=ca_file,
+        )
+        for button in ("#find", "#check", "#save"):
+            screen.query_one(button, Button).press()
+            for _ in range(100):  # Find settings answers from a worker thread
+                await pilot.pause(0.05)
+                if why in _report(screen) or not app.is_running:
+                    break
+            assert app.is_running and app.screen is screen
+            assert "CA file" in _report(screen) and why in _report(screen), button
+            screen.query_one("#report", Static).update("")
+        assert not config_path.exists()

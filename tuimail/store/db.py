@@ -67,6 +67,20 @@ def store_error(exc: sqlite3.Error, path: str | os.PathLike[str]) -> StoreError:
     return StoreError(f"{path}: not a usable tuimail store ({exc})")
 
 
+def failure(
+    exc: BaseException, where: sqlite3.Connection | str | os.PathLike[str] | None
+) -> StoreError | None:
+    """`exc` as a StoreError in words when it is a failure of the store (a StoreError already,
+    or an sqlite3 error such as a full disk); None for anything else. `where`: the store's
+    connection or file."""
+    if isinstance(exc, StoreError):
+        return exc
+    if isinstance(exc, sqlite3.Error):
+        path = getattr(where, "path", None) if isinstance(where, sqlite3.Connection) else where
+        return store_error(exc, path or "the store")
+    return None
+
+
 def _no_room(path: str | os.PathLike[str]) -> bool:
     try:
         usage = os.statvfs(Path(path).parent)
@@ -85,6 +99,7 @@ class StoreConnection(sqlite3.Connection):
         # Revision of the write transaction in progress, None outside one.
         self.write_revision: int | None = None
         self._savepoint_depth = 0
+        self.path: Path | None = None  # the database file, set by connect()
 
 
 def store_path(data_dir: str | os.PathLike[str]) -> Path:
@@ -112,6 +127,7 @@ def connect(path: str | os.PathLike[str]) -> StoreConnection:
             conn = _open(path)
         finally:
             os.umask(old_umask)
+    conn.path = path
     try:
         _restrict_modes(path)
         _check_and_migrate(conn, path)
@@ -121,7 +137,38 @@ def connect(path: str | os.PathLike[str]) -> StoreConnection:
     return conn
 
 
-def _open(path: Path) -> StoreConnection:
+def open_store_exclusively(data_dir: str | os.PathLike[str]) -> StoreConnection:
+    """Open an existing, up-to-date store when the disk is too full for `open_store`.
+
+    SQLite's shared index of the write-ahead log (the -shm file) may need room that a full disk
+    does not have; in exclusive locking mode the connection keeps that index in its own memory
+    instead. Reading works; a write fails with StoreFullError while the disk is full and
+    succeeds once there is room. No other program can use the store while this connection is
+    open. Raises StoreError when the store cannot be opened this way or needs a migration
+    (which would need room).
+    """
+    path = store_path(data_dir)
+    if not path.is_file():
+        raise StoreError(f"{path}: there is no store to open")
+    with _umask_lock:  # a -wal file it makes is private, as in connect()
+        old_umask = os.umask(0o077)
+        try:
+            conn = _open(path, exclusive=True)
+        finally:
+            os.umask(old_umask)
+    conn.path = path
+    try:
+        version = schema.user_version(conn)
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        raise store_error(exc, path) from exc
+    if version != schema.SCHEMA_VERSION:
+        conn.close()
+        raise StoreError(f"{path}: the store needs an upgrade, which needs room on the disk")
+    return conn
+
+
+def _open(path: Path, *, exclusive: bool = False) -> StoreConnection:
     conn = sqlite3.connect(
         path,
         timeout=BUSY_TIMEOUT_SECONDS,
@@ -130,6 +177,8 @@ def _open(path: Path) -> StoreConnection:
     )
     assert isinstance(conn, StoreConnection)
     try:
+        if exclusive:  # before the log is first used: no shared-memory file (see above)
+            conn.execute("PRAGMA locking_mode = EXCLUSIVE")
         mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
         if str(mode).lower() != "wal":
             raise StoreError(f"{path}: cannot switch the store to WAL mode (got {mode!r})")

@@ -4,7 +4,9 @@ Sending writes the message to the outbox (an intent) and closes the composer; th
 worker delivers it after the undo-send grace period. What is written is saved as a draft in the
 store every few seconds while it changes (store/drafts.py); closing asks whether to keep it.
 The app copies kept drafts to the IMAP Drafts folder when the composer closes or has been idle
-for a while (DraftSaved). Nothing here touches the network.
+for a while (DraftSaved). When a save fails (a full disk), the text stays in the composer, the
+line above the keys says it is not saved, and the save is tried again on the next change and
+every few seconds. Nothing here touches the network.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from tuimail.mail.parse import parse_message
 from tuimail.mail.sanitize import sanitize_line
 from tuimail.model import Address, AttachmentInfo, Draft
 from tuimail.store import drafts, outbox, read
-from tuimail.store.db import StoreError, transaction
+from tuimail.store.db import StoreError, StoreFullError, failure, transaction
 from tuimail.store.drafts import ServerCopy
 from tuimail.ui.address_suggester import AddressSuggester, load_from_store
 from tuimail.ui.messages import DraftSaved, OutboxQueued
@@ -62,6 +64,13 @@ class Sender:
 
 class AddressError(ValueError):
     """An address field the user typed could not be read."""
+
+
+def unsaved_words(problem: StoreError, what: str) -> str:
+    """Why `what` could not be written to the store, in words ("the disk is full")."""
+    if isinstance(problem, StoreFullError):
+        return f"{what}: the disk is full"
+    return f"{what}: {problem}"
 
 
 def parse_address_field(name: str, text: str) -> tuple[Address, ...]:
@@ -207,6 +216,13 @@ class ComposerScreen(Screen[None]):
         padding: 0 1;
         color: $text-muted;
     }
+    ComposerScreen #save-state {
+        display: none;
+        height: auto;
+        padding: 0 1;
+        color: $error;
+        text-style: bold;
+    }
     ComposerScreen TextArea {
         height: 1fr;
         border: round $panel;
@@ -250,6 +266,8 @@ class ComposerScreen(Screen[None]):
         self._saved_at = time.monotonic()
         self._upload_asked = True  # nothing saved here yet, so nothing to copy to the server
         self._finished = False
+        # Why the last save failed (a full disk): the text stays here and saving is retried.
+        self.save_problem: StoreError | None = None
 
     @staticmethod
     def _snapshot_of(draft: Draft) -> tuple[str, ...]:
@@ -293,6 +311,7 @@ class ComposerScreen(Screen[None]):
                 yield FieldInput(self.draft.subject, id="subject")
             yield Static(id="attachments")
             yield TextArea(self.draft.body, id="body", soft_wrap=True, show_line_numbers=False)
+        yield Static(id="save-state")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -395,13 +414,49 @@ class ComposerScreen(Screen[None]):
                 draft_id=self.draft_id,
                 server=self.server_copy if self.draft_id is None else None,
             )
-        except StoreError as exc:
-            self.notify(f"The draft was not saved: {exc}", severity="error", markup=False)
+        except Exception as exc:
+            problem = failure(exc, self.app.conn)  # type: ignore[attr-defined]
+            if problem is None:
+                raise
+            self._save_failed(problem)
             return False
         self._saved = self._state()
         self._saved_at = time.monotonic()
         self._upload_asked = False
+        if self.save_problem is not None:
+            self.save_problem = None
+            state = self.query_one("#save-state", Static)
+            state.update("")
+            state.display = False
+            self.notify("The draft is saved now.", markup=False)
         return True
+
+    def _save_failed(self, problem: StoreError) -> None:
+        """The text stays in the composer, the line above the keys says it is not saved, and a
+        notice says so once (the save is tried again every few seconds and on the next key)."""
+        said = self.save_problem is not None
+        self.save_problem = problem
+        state = self.query_one("#save-state", Static)
+        words = unsaved_words(problem, "Not saved")
+        state.update(Text(f"{words}. The text is kept here; saving is tried again."))
+        state.display = True
+        if not said:
+            self.notify(
+                f"{unsaved_words(problem, 'The draft could not be saved')}. What you wrote is "
+                "kept here in the composer and saved as soon as it can be (tried every few "
+                "seconds and on your next key): free some space.",
+                severity="error",
+                timeout=10,
+                markup=False,
+            )
+
+    @on(TextArea.Changed)
+    @on(Input.Changed)
+    def _retry_save(self) -> None:
+        """After a save failed for a full disk, each change tries again at once (a store locked
+        by another program waits for the autosave tick: each try may wait for the lock)."""
+        if isinstance(self.save_problem, StoreFullError) and not self._finished:
+            self.save_draft()
 
     def autosave(self, now: float | None = None) -> None:
         """The timer's tick: save when something changed since the last save; once a saved
@@ -522,8 +577,20 @@ class ComposerScreen(Screen[None]):
                     outbox.set_original(conn, item, *draft.original)
                 if self.draft_id is not None:
                     drafts.discard(conn, self.draft_id)
-        except (ComposeError, StoreError) as exc:  # an attachment gone or changed meanwhile
+        except ComposeError as exc:  # an attachment gone or changed meanwhile
             self.notify(str(exc), severity="error", markup=False)
+            return
+        except Exception as exc:
+            problem = failure(exc, conn)
+            if problem is None:
+                raise
+            self.notify(
+                f"{unsaved_words(problem, 'Not queued')}. The message stays here; press "
+                "ctrl+s again when there is room.",
+                severity="error",
+                timeout=10,
+                markup=False,
+            )
             return
         delay = self.sender.send_delay.total_seconds()
         if scheduled_at is not None:
@@ -546,7 +613,19 @@ class ComposerScreen(Screen[None]):
             if not discard:
                 return
             if self.draft_id is not None:
-                drafts.discard(self.app.conn, self.draft_id)  # type: ignore[attr-defined]
+                conn = self.app.conn  # type: ignore[attr-defined]
+                try:
+                    drafts.discard(conn, self.draft_id)
+                except Exception as exc:
+                    problem = failure(exc, conn)
+                    if problem is None:
+                        raise
+                    self.notify(
+                        unsaved_words(problem, "The draft was not discarded"),
+                        severity="error",
+                        markup=False,
+                    )
+                    return
                 self._ask_upload()  # its server copy goes
             self._finish()
 
@@ -615,11 +694,23 @@ class ComposerScreen(Screen[None]):
         """Suspend the app, edit the body in $VISUAL/$EDITOR, and take the result back."""
         editor = os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"
         body = self.query_one(TextArea)
-        with tempfile.NamedTemporaryFile(
-            "w", suffix=".eml.txt", delete=False, encoding="utf-8"
-        ) as handle:
-            handle.write(body.text)
-            path = Path(handle.name)
+        path: Path | None = None
+        try:
+            with tempfile.NamedTemporaryFile(
+                "w", suffix=".eml.txt", delete=False, encoding="utf-8"
+            ) as handle:
+                path = Path(handle.name)
+                handle.write(body.text)
+        except OSError as exc:  # a full disk: the text stays here, no part of it is left there
+            if path is not None:
+                path.unlink(missing_ok=True)
+            why = exc.strerror or str(exc)
+            self.notify(
+                f"The text could not be handed to {editor!r}: {why}. It stays here.",
+                severity="error",
+                markup=False,
+            )
+            return
         try:
             try:
                 with self.app.suspend():

@@ -18,6 +18,7 @@ from textual.widgets import DataTable, Footer, Header, Static
 from tuimail.mail.sanitize import sanitize_line
 from tuimail.model import FolderRole, Protocol
 from tuimail.store import drafts, read
+from tuimail.store.db import failure
 from tuimail.store.drafts import StoredDraft
 from tuimail.ui.format import addresses_text
 from tuimail.ui.messages import DraftSaved
@@ -146,7 +147,14 @@ class DraftsScreen(Screen[None]):
         def answer(yes: bool | None) -> None:
             if not yes:
                 return
-            drafts.discard(self.conn, stored.id)
+            try:
+                drafts.discard(self.conn, stored.id)
+            except Exception as exc:  # the store could not write (a full disk)
+                problem = failure(exc, self.conn)
+                if problem is None:
+                    raise
+                self.notify(f"Not discarded: {problem}", severity="error", markup=False)
+                return
             self.app.post_message(DraftSaved(stored.account_id))  # its server copy goes
             self.reload()
 

@@ -40,6 +40,7 @@ from tuimail.store import drafts as store_drafts
 from tuimail.store import ops, outbox, read
 from tuimail.store import search as store_search
 from tuimail.store import undo as store_undo
+from tuimail.store.db import StoreFullError, failure
 from tuimail.store.drafts import ServerCopy
 from tuimail.ui.format import addresses_text, body_text
 from tuimail.ui.messages import (
@@ -80,6 +81,19 @@ DISPLACED = (
     "The highlighted message was moved or deleted elsewhere, or its conversation got new mail:"
     " no message is highlighted now. Move the cursor (j/k) to pick one."
 )
+
+
+UNSAVED_STATUS = "disk full: changes not saved"  # the status bar, while a write failed
+# What a user's action is called when the store could not record it.
+_UNSAVED = {
+    ops.OpKind.SEEN: "Marking it read",
+    ops.OpKind.UNSEEN: "Marking it unread",
+    ops.OpKind.FLAG: "The flag",
+    ops.OpKind.UNFLAG: "Removing the flag",
+    ops.OpKind.MOVE: "The move",
+    ops.OpKind.COPY: "The copy",
+    ops.OpKind.DELETE: "The delete",
+}
 
 
 def _why_not(exc: OSError, directory: Path) -> str:
@@ -152,6 +166,7 @@ class MainScreen(Screen[None]):
         # The last action `u` can undo, with the subject of its message for the notice (a text
         # when the last action cannot be undone: a delete for good, a copy).
         self._last_done: tuple[store_undo.Done, str] | str | None = None
+        self._store_problem = ""  # shown first in the status bar (show_store_problem)
 
     @property
     def current_folder_id(self) -> int | None:
@@ -186,6 +201,8 @@ class MainScreen(Screen[None]):
         else:
             self._show_empty()
         self.query_one(MessageList).focus()
+        if self._store_problem:
+            self.query_one(StatusBar).set_problem(self._store_problem)
 
     def _show_empty(self) -> None:
         """What the view says while the store has no folder: an account set up and its mail
@@ -289,6 +306,12 @@ class MainScreen(Screen[None]):
             messages.update_from_store()
             self._describe_place()
 
+    def show_store_problem(self, text: str) -> None:
+        """Say in the status bar what is wrong with the store ("disk full: read-only")."""
+        self._store_problem = text
+        if self.is_mounted:
+            self.query_one(StatusBar).set_problem(text)
+
     @on(AccountStatus)
     def _account_status(self, message: AccountStatus) -> None:
         self.query_one(StatusBar).set_account(message.account, message.state, message.text)
@@ -384,10 +407,18 @@ class MainScreen(Screen[None]):
         flag: str | None = None,
         to_folder_id: int | None = None,
         undoable: bool = True,
-    ) -> None:
+    ) -> bool:
         """Do an action on a message (see `store.undo.act`); `undoable`: `u` may take it back
-        (opening a message marks it read, which `u` leaves alone)."""
-        done = store_undo.act(self.conn, kind, [row.id], flag=flag, to_folder_id=to_folder_id)
+        (opening a message marks it read, which `u` leaves alone). False when the store could
+        not record it (a full disk): a notice says so and nothing changed."""
+        try:
+            done = store_undo.act(self.conn, kind, [row.id], flag=flag, to_folder_id=to_folder_id)
+        except Exception as exc:
+            if not self._not_saved(exc, _UNSAVED.get(kind, "The change")):
+                raise
+            return False
+        if self._store_problem == UNSAVED_STATUS:  # there is room again
+            self.show_store_problem("")
         if undoable:
             subject = sanitize_line(row.envelope.subject)[:60] or "(no subject)"
             if done is not None:
@@ -405,6 +436,22 @@ class MainScreen(Screen[None]):
             messages.forget_rows()
         self._load_folders()
         self.post_message(IntentQueued(row.account_id))
+        return True
+
+    def _not_saved(self, exc: Exception, what: str) -> bool:
+        """Say that `what` could not be saved when `exc` is a failure of the store (a full
+        disk); False when it is not one."""
+        problem = failure(exc, self.conn)
+        if problem is None:
+            return False
+        if isinstance(problem, StoreFullError):
+            why = "the disk is full; free some space and try again"
+            if not self._store_problem:
+                self.show_store_problem(UNSAVED_STATUS)
+        else:
+            why = str(problem)
+        self.notify(f"{what} could not be saved: {why}.", severity="error", markup=False)
+        return True
 
     def action_toggle_read(self) -> None:
         row = self._current_row()
@@ -427,16 +474,16 @@ class MainScreen(Screen[None]):
             None,
         )
         if trash is not None and trash.id != row.folder_id:
-            self._act(ops.OpKind.MOVE, row, to_folder_id=trash.id)
-            self.notify("Moved to Trash (u: undo).", markup=False)
+            if self._act(ops.OpKind.MOVE, row, to_folder_id=trash.id):
+                self.notify("Moved to Trash (u: undo).", markup=False)
             return
         # For good: nothing can bring it back, so ask first (No is the default).
         subject = sanitize_line(row.envelope.subject)[:60] or "(no subject)"
         reason = "It is in the Trash." if trash is not None else "This account has no Trash."
 
         def answered(yes: bool | None) -> None:
-            if yes and read.row(self.conn, row.id) is not None:
-                self._act(ops.OpKind.DELETE, row)
+            exists = yes and read.row(self.conn, row.id) is not None
+            if exists and self._act(ops.OpKind.DELETE, row):
                 self.notify("Deleted for good.", markup=False)
 
         self.app.push_screen(
@@ -450,8 +497,13 @@ class MainScreen(Screen[None]):
             self.notify(self._last_done or "Nothing to undo.", markup=False)
             return
         done, subject = self._last_done
+        try:
+            result = store_undo.undo(self.conn, done, getattr(self.app, "data_dir", None))
+        except Exception as exc:
+            if not self._not_saved(exc, "The undo"):
+                raise
+            return  # `u` may try again
         self._last_done = None
-        result = store_undo.undo(self.conn, done, getattr(self.app, "data_dir", None))
         if not result.message_ids:
             self.notify(
                 f"Not undone: “{subject}” is no longer where the action left it.",

@@ -24,7 +24,7 @@ from tuimail.mail.reply import original_text
 from tuimail.mail.sanitize import sanitize_line
 from tuimail.model import Address, Draft
 from tuimail.store import drafts, outbox
-from tuimail.store.db import StoreError
+from tuimail.store.db import StoreError, failure
 from tuimail.store.outbox import OutboxState
 from tuimail.ui.format import addresses_text
 from tuimail.ui.messages import DraftSaved
@@ -195,8 +195,11 @@ class OutboxScreen(Screen[None]):
                 outbox.dismiss_refusals(self.conn, item_id)  # its refusals were seen
             elif action == "remove":
                 outbox.cancel(self.conn, item_id)
-        except StoreError as exc:
-            self.notify(str(exc), severity="error", markup=False)
+        except Exception as exc:  # an illegal step, or the store could not write (a full disk)
+            problem = failure(exc, self.conn)
+            if problem is None:
+                raise
+            self.notify(str(problem), severity="error", markup=False)
         self.reload()
 
     def action_retry(self) -> None:
@@ -230,6 +233,10 @@ class OutboxScreen(Screen[None]):
         except StoreError as exc:
             self.notify(f"Too late to take it back: {exc}", severity="error", markup=False)
             self.reload()
+            return
+        except sqlite3.Error as exc:  # the store could not write (a full disk): still queued
+            problem = failure(exc, self.conn)
+            self.notify(f"Not taken back: {problem}", severity="error", markup=False)
             return
         from tuimail.ui.screens.composer import ComposerScreen
 

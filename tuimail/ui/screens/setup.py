@@ -566,7 +566,13 @@ class AccountSetupScreen(Screen[None]):
         if self._lookup is None:
             self.show_report("Finding settings is not available here; fill in the servers.")
             return
-        ca_file = Path(self._value("ca_file")).expanduser() if self._value("ca_file") else None
+        ca_file = None
+        if self._value("ca_file"):
+            try:
+                ca_file = Path(self._value("ca_file")).expanduser()
+            except RuntimeError as exc:  # "~someone/ca.pem" with no such user
+                self.show_report(f"{FIELD_LABELS['ca_file']}: {exc}")
+                return
         self.query_one("#use_plaintext", Button).remove_class("offered")
         self._show_found(Text(f"Looking up the settings for {sanitize_line(address)}…"))
         self.run_worker(

@@ -18,6 +18,7 @@ class StatusBar(Static):
         super().__init__("", id="status-bar")
         self._entries: dict[str, tuple[AccountState, str]] = {}
         self._counts = ""
+        self._problem = ""
 
     def set_counts(self, pending_actions: int, outbox_waiting: int) -> None:
         """Show how many user actions wait for a server and how many messages wait to leave."""
@@ -29,6 +30,11 @@ class StatusBar(Static):
         self._counts = " · ".join(parts)
         self._redraw()
 
+    def set_problem(self, text: str) -> None:
+        """Show a problem of the whole app first (e.g. "disk full: read-only"); "" clears it."""
+        self._problem = text
+        self._redraw()
+
     def set_account(self, account: str, state: AccountState, text: str) -> None:
         """Replace the entry for `account` and redraw."""
         self._entries[account] = (state, text)
@@ -36,7 +42,11 @@ class StatusBar(Static):
 
     def _redraw(self) -> None:
         line = Text(no_wrap=True, overflow="ellipsis")
+        if self._problem:
+            line.append(self._problem, style="bold red")
         if self._counts:
+            if line:
+                line.append("  │  ", style="dim")
             line.append(self._counts, style="bold")
         for name, (entry_state, entry_text) in sorted(self._entries.items()):
             if line:
