@@ -31,6 +31,7 @@ from tests.integration.test_imap_sync import (
 from tests.integration.test_pop3_download import make_message
 from tests.support.mailservers import MailServers
 from tests.support.proxy import FaultProxy, Faults
+from tests.support.terminal import PtyApp
 from tuimail.app import TuimailApp
 from tuimail.config import parse_config
 from tuimail.store import read
@@ -216,3 +217,30 @@ async def test_the_app_says_a_trickling_server_timed_out(
             await pilot.pause(0.05)
         assert "timed out" in shown() and "within 2 s" in shown(), shown()
         await pilot.press("q")
+
+
+def test_quitting_the_app_does_not_wait_for_a_trickling_server(
+    mail_servers: MailServers, fault_proxy: FaultProxyFactory, tmp_path: Path
+) -> None:
+    # The default command_timeout (minutes): quitting must not wait for it.
+    box, proxy = proxied(mail_servers, fault_proxy, server=Faults(trickle_after=rb"\* LIST "))
+    append(box, 1)
+    config = write_config(box, tmp_path / "config.toml")
+    home = tmp_path / "home"
+    home.mkdir()
+    app = PtyApp(
+        [sys.executable, "-m", "tuimail", "--config", str(config), "--data-dir", str(tmp_path)],
+        env={"HOME": str(home), "COLORTERM": ""},
+    )
+    try:
+        app.wait_for_text("getting mail", seconds=RUN_LIMIT)
+        proxy.wait_for_connections(1, timeout=RUN_LIMIT)
+        # The sync is inside the trickling LIST answer now.
+        for _ in range(RUN_LIMIT * 10):
+            if b"* LIST " in proxy.to_client:
+                break
+            app.read_for(0.1)
+        assert b"* LIST " in proxy.to_client
+        assert app.quit(timeout=10) == 0
+    finally:
+        app.close()
