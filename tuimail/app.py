@@ -312,8 +312,13 @@ class TuimailApp(App[int]):
     def exit(self, *args: Any, **kwargs: Any) -> None:
         """Start quitting; what the user types from now on is dropped, and the engines stop at
         their next check."""
+        from tuimail.sync.deadline import abort_all
+
         self._quitting = True
         self._cancel.set()
+        # An engine waiting on a slow server would keep the process alive until its command
+        # timeout: its connection is closed under it instead.
+        abort_all()
         super().exit(*args, **kwargs)
 
     # --- from a worker thread to the app: never wait for it -----------------------------------

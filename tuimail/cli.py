@@ -135,9 +135,9 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument(
         "--timeout",
         type=float,
-        default=20.0,
+        default=None,
         metavar="SECONDS",
-        help="per-connection timeout (default: 20)",
+        help="seconds one read may wait (default: each server's timeout setting, else 20)",
     )
     check.set_defaults(handler=cmd_accounts_check)
 

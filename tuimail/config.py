@@ -29,6 +29,8 @@ DEFAULT_PORTS: dict[Protocol, dict[Security, int]] = {
     Protocol.SMTP: {Security.TLS: 465, Security.STARTTLS: 587, Security.NONE: 587},
 }
 INCOMING = (Protocol.IMAP, Protocol.POP3)
+DEFAULT_READ_TIMEOUT = 20.0  # seconds
+DEFAULT_COMMAND_TIMEOUT = 300.0  # seconds: a large message on a slow link still arrives
 
 
 class ConfigError(Exception):
@@ -67,6 +69,11 @@ class ServerConfig:
     undo_send_seconds: int = 10
     # The account's `auth` ("password" or "oauth2"), copied here so logins know what to send.
     auth: str = "password"
+    # IMAP and POP3: seconds one read may wait for the server (`timeout`), and seconds the server
+    # has for its greeting or for the whole answer to one command (`command_timeout`): a server
+    # that trickles bytes never trips the first.
+    timeout: float = DEFAULT_READ_TIMEOUT
+    command_timeout: float = DEFAULT_COMMAND_TIMEOUT
 
 
 OAUTH2_PROVIDERS = ("google", "microsoft", "custom")
@@ -238,6 +245,14 @@ class _Checks:
         if value < 0:
             raise _Invalid("must be 0 (only on demand) or more")
         return value
+
+    @staticmethod
+    def timeout(value: Any, key: str) -> float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise _Invalid(f"must be a number of seconds, not {_toml_type(value)}")
+        if not 0 < value <= 3600:
+            raise _Invalid("must be more than 0 and at most 3600 seconds")
+        return float(value)
 
     @staticmethod
     def grace_seconds(value: Any, key: str) -> int:
@@ -442,14 +457,19 @@ SERVER_KEYS: dict[str, Checker] = {
     "username": _Checks.nonempty,
     "password_command": _Checks.nonempty,
 }
-POP3_KEYS: dict[str, Checker] = {
+INCOMING_KEYS: dict[str, Checker] = {
     **SERVER_KEYS,
+    "timeout": _Checks.timeout,
+    "command_timeout": _Checks.timeout,
+}
+POP3_KEYS: dict[str, Checker] = {
+    **INCOMING_KEYS,
     "leave_on_server": _Checks.boolean,
     "delete_after_days": _Checks.days,
     "interval": _Checks.seconds,
 }
 IMAP_KEYS: dict[str, Checker] = {
-    **SERVER_KEYS,
+    **INCOMING_KEYS,
     "bodies": _Checks.boolean,
 }
 SMTP_KEYS: dict[str, Checker] = {

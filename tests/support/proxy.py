@@ -11,6 +11,9 @@ client sends, ``server`` faults on the bytes the server sends:
 - ``inject_after=PATTERN, inject=BYTES``: right after the first line that matches the regular
   expression PATTERN, add BYTES to the stream (e.g. after ``. OK Begin TLS`` and before the TLS
   handshake: the STARTTLS injection attack);
+- ``trickle_after=PATTERN``: from the end of the first match of the regular expression PATTERN
+  (``b""``: from the first byte), forward one byte every ``trickle_every`` seconds: a server
+  that never stops sending, and never finishes (every byte is on time, the answer never is);
 - ``rewrite_line=CALLABLE``: every line (bytes, with its line ending) is replaced by what the
   callable returns (``b""`` drops it); see :func:`hide_capability`.
 
@@ -50,6 +53,8 @@ class Faults:
     inject_after: bytes | re.Pattern[bytes] | None = None
     inject: bytes = b""
     rewrite_line: LineRewriter | None = None
+    trickle_after: bytes | re.Pattern[bytes] | None = None
+    trickle_every: float = 1.0
 
     @property
     def needs_lines(self) -> bool:
@@ -278,6 +283,8 @@ class _Pump:
         self.pending = b""  # an incomplete line held back in line mode
         self.injected = False
         self.stalled = False
+        self.trickling = False
+        self.tail = b""  # the last bytes forwarded, for a trickle_after match across chunks
 
     def run(self) -> None:
         try:
@@ -346,7 +353,30 @@ class _Pump:
                 self.stalled = True
                 self._stall()
                 data = data[allowed:]
+        if faults.trickle_after is not None and not self.trickling:
+            window = self.tail + data
+            match = re.search(faults.trickle_after, window)
+            if match is None:
+                self.tail = window[-4096:]
+                return self._send(data)
+            start = max(match.end() - len(self.tail), 0)
+            if not self._send(data[:start]):
+                return False
+            self.trickling = True
+            data = data[start:]
+        if self.trickling:
+            return self._trickle(data)
         return self._send(data)
+
+    def _trickle(self, data: bytes) -> bool:
+        closing = self.link.proxy._closing
+        for index in range(len(data)):
+            if closing.is_set() or self.link.record.closed.is_set():
+                return False
+            if not self._send(data[index : index + 1]):
+                return False
+            closing.wait(self.faults.trickle_every)
+        return True
 
     def _stall(self) -> None:
         # While stalled nothing is read from the source either, so TCP pushes back on the sender.

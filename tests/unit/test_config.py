@@ -169,6 +169,21 @@ def _error(text: str) -> ConfigError:
             "accounts.w.display_name",
             "single line",
         ),
+        (
+            '[accounts.w]\naddress = "a@b.c"\n[accounts.w.imap]\nhost = "h"\ncommand_timeout = 0',
+            "accounts.w.imap.command_timeout",
+            "more than 0",
+        ),
+        (
+            '[accounts.w]\naddress = "a@b.c"\n[accounts.w.pop3]\nhost = "h"\ntimeout = "20"',
+            "accounts.w.pop3.timeout",
+            "number of seconds",
+        ),
+        (
+            '[accounts.w]\naddress = "a@b.c"\n[accounts.w.smtp]\nhost = "h"\ncommand_timeout = 5',
+            "accounts.w.smtp.command_timeout",
+            "unknown key",
+        ),
         ("[ui]\ntheme = 3", "ui.theme", "must be a string"),
         ("accounts = 3", "accounts", "must be a table"),
     ],
@@ -224,3 +239,12 @@ def test_every_key_is_documented() -> None:
     documented = set(re.findall(r"^\| `([a-zA-Z0-9_.]+)` \|", doc, flags=re.M))
     documented = {k.replace("accounts.NAME.", "accounts.NAME.") for k in documented}
     assert documented == set(KNOWN_KEYS)
+
+
+def test_incoming_timeouts_have_defaults_and_take_fractions() -> None:
+    config = parse_config(
+        '[accounts.w]\naddress = "a@b.c"\n[accounts.w.imap]\nhost = "h"\ncommand_timeout = 2.5'
+    )
+    server = config.accounts["w"].incoming
+    assert server is not None
+    assert (server.timeout, server.command_timeout) == (20.0, 2.5)

@@ -61,7 +61,7 @@ def check_command(
     config: Config,
     out: TextIO,
     *,
-    timeout: float = DEFAULT_TIMEOUT,
+    timeout: float | None = None,
     config_path: Path | None = None,
 ) -> int:
     """Check every server of every account, print one line each to `out`, return the exit status.
@@ -103,7 +103,7 @@ def check_command(
     return 0 if all_ok else 1
 
 
-def check_account(account: AccountConfig, *, timeout: float = DEFAULT_TIMEOUT) -> list[ServerCheck]:
+def check_account(account: AccountConfig, *, timeout: float | None = None) -> list[ServerCheck]:
     """Check the account's servers one after the other (incoming first)."""
     return [
         ServerCheck(account.name, server, check_server(account, server, timeout=timeout))
@@ -115,7 +115,7 @@ def check_server(
     account: AccountConfig,
     server: ServerConfig,
     *,
-    timeout: float = DEFAULT_TIMEOUT,
+    timeout: float | None = None,
     password: Callable[[], str] | None = None,
 ) -> str | None:
     """Connect, log in and log out; None when that worked, else what went wrong, in words.
@@ -144,7 +144,7 @@ def check_server(
 
 
 def _check_imap(
-    server: ServerConfig, ca_file: Path | None, password: Callable[[], str], timeout: float
+    server: ServerConfig, ca_file: Path | None, password: Callable[[], str], timeout: float | None
 ) -> None:
     client = connect_imap(server, ca_file=ca_file, password=password, timeout=timeout)
     try:
@@ -156,7 +156,7 @@ def _check_imap(
 
 
 def _check_pop3(
-    server: ServerConfig, ca_file: Path | None, password: Callable[[], str], timeout: float
+    server: ServerConfig, ca_file: Path | None, password: Callable[[], str], timeout: float | None
 ) -> None:
     pop = connect_pop3(server, ca_file=ca_file, password=password, timeout=timeout)
     try:
@@ -167,10 +167,11 @@ def _check_pop3(
 
 
 def _check_smtp(
-    server: ServerConfig, ca_file: Path | None, password: Callable[[], str], timeout: float
+    server: ServerConfig, ca_file: Path | None, password: Callable[[], str], timeout: float | None
 ) -> None:
     async def run() -> None:
-        smtp = await connect_smtp(server, ca_file=ca_file, password=password, timeout=timeout)
+        seconds = DEFAULT_TIMEOUT if timeout is None else timeout
+        smtp = await connect_smtp(server, ca_file=ca_file, password=password, timeout=seconds)
         try:
             await smtp.quit()
         except Exception as exc:  # logged in already: that is what was checked
@@ -180,7 +181,9 @@ def _check_smtp(
     asyncio.run(run())
 
 
-_CHECKERS: dict[Protocol, Callable[[ServerConfig, Path | None, Callable[[], str], float], None]] = {
+_CHECKERS: dict[
+    Protocol, Callable[[ServerConfig, Path | None, Callable[[], str], float | None], None]
+] = {
     Protocol.IMAP: _check_imap,
     Protocol.POP3: _check_pop3,
     Protocol.SMTP: _check_smtp,

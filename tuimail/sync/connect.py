@@ -20,6 +20,9 @@ Rules they keep:
   line it would end the command and start another one.
 - Every failure is one `ConnectError` with a `kind` from `FailureKind` and a message in plain words;
   text from the server is cut to one printable line (it is untrusted).
+- IMAP and POP3 connections keep a deadline per command (`tuimail.sync.deadline`): the server's
+  greeting, and the whole answer to each command, must arrive within the server's
+  `command_timeout`, however slowly the bytes trickle; one read waits at most `timeout`.
 - Passwords are never logged. The protocol conversation is logged at DEBUG: imapclient through
   its `imapclient` loggers (it hides LOGIN/AUTHENTICATE arguments itself), POP3 and SMTP through
   `tuimail.sync.wire.pop3` / `tuimail.sync.wire.smtp` (authentication data hidden). The exact
@@ -47,6 +50,7 @@ from tuimail.config import DEFAULT_PORTS, ServerConfig
 from tuimail.log import register_secret
 from tuimail.model import Protocol, Security
 from tuimail.secrets import SecretError
+from tuimail.sync.deadline import IMAP_COMMAND, POP3_COMMAND, CommandTimeout, Deadline
 from tuimail.sync.tls import (
     certificate_would_explain,
     describe_tls_error,
@@ -113,15 +117,19 @@ def connect_imap(
     *,
     ca_file: Path | None,
     password: PasswordSource,
-    timeout: float = DEFAULT_TIMEOUT,
+    timeout: float | None = None,
 ) -> imapclient.IMAPClient:
     """Connect to an IMAP server, protect the connection and log in. Raises ConnectError.
+
+    `timeout` bounds each read (default: the server's `timeout`); the server's `command_timeout`
+    bounds each whole answer, for as long as the client lives.
 
     The caller owns the returned client (one per thread: imapclient is not thread-safe) and ends
     it with `logout()`.
     """
     from tuimail.sync import imap_ext  # imports imapclient: only when IMAP is used
 
+    timeout = server.timeout if timeout is None else timeout
     attempt = _Attempt(server, timeout)
     attempt.check_username()
     context = attempt.ssl_context(ca_file)
@@ -162,11 +170,20 @@ def _open_imap(
     from tuimail.sync import imap_ext
 
     attempt.step = _Step.CONNECT
+    deadline = Deadline(server.command_timeout, attempt.where, IMAP_COMMAND)
+    deadline.arm(context)
     if server.security is Security.TLS:
         return imap_ext.CappedIMAPClient(
-            server.host, server.port, ssl=True, ssl_context=context, timeout=timeout
+            server.host,
+            server.port,
+            ssl=True,
+            ssl_context=context,
+            timeout=timeout,
+            deadline=deadline,
         )
-    client = imap_ext.CappedIMAPClient(server.host, server.port, ssl=False, timeout=timeout)
+    client = imap_ext.CappedIMAPClient(
+        server.host, server.port, ssl=False, timeout=timeout, deadline=deadline
+    )
     if server.security is Security.STARTTLS:
         try:
             attempt.step = _Step.STARTTLS
@@ -254,13 +271,22 @@ _POP3_MAX_COMMAND = 255
 
 
 class _LongLines:
-    """poplib's line reader without its 2048-byte limit (up to POP3_MAX_LINE), and the
+    """poplib's line reader without its 2048-byte limit (up to POP3_MAX_LINE), the
     capabilities the server announced on the protected connection (`capabilities`, CAPA's
-    answer as poplib parses it; {} when the server has no CAPA).
+    answer as poplib parses it; {} when the server has no CAPA), and a deadline per command
+    (`deadline`, see tuimail.sync.deadline) from the greeting on.
     """
 
     file: Any
     capabilities: dict[str, list[str]]  # set by _open_pop3
+
+    def __init__(self, *args: Any, deadline: Deadline | None = None, **kwargs: Any) -> None:
+        self.deadline = deadline
+        super().__init__(*args, **kwargs)  # connects and reads the greeting
+
+    def _create_socket(self, timeout: float) -> socket.socket:
+        sock: socket.socket = super()._create_socket(timeout)  # type: ignore[misc]
+        return sock if self.deadline is None else self.deadline.adopt(sock)
 
     def _getline(self) -> tuple[bytes, int]:
         line = self.file.readline(POP3_MAX_LINE + 1)
@@ -298,14 +324,18 @@ def connect_pop3(
     *,
     ca_file: Path | None,
     password: PasswordSource,
-    timeout: float = DEFAULT_TIMEOUT,
+    timeout: float | None = None,
 ) -> poplib.POP3:
     """Connect to a POP3 server, protect the connection and log in.
+
+    `timeout` bounds each read (default: the server's `timeout`); the server's `command_timeout`
+    bounds the greeting and each whole answer, for as long as the session lives.
 
     The login method is chosen from what the server offers (see `pop3_login_method`) and tried
     once. Raises ConnectError. The returned session reads lines of any sane length (up to
     POP3_MAX_LINE); the caller ends it with `quit()`.
     """
+    timeout = server.timeout if timeout is None else timeout
     attempt = _Attempt(server, timeout)
     attempt.check_username()
     context = attempt.ssl_context(ca_file)
@@ -394,12 +424,14 @@ def _open_pop3(
     capabilities asked for on the protected connection ({} when the server has no CAPA).
     """
     attempt.step = _Step.CONNECT
+    deadline = Deadline(server.command_timeout, attempt.where, POP3_COMMAND)
+    deadline.arm(context)
     pop: poplib.POP3
     if server.security is Security.TLS:
         # Pass the context explicitly: poplib's own default does not verify certificates.
-        pop = Pop3SSL(server.host, server.port, timeout=timeout, context=context)
+        pop = Pop3SSL(server.host, server.port, timeout=timeout, context=context, deadline=deadline)
     else:
-        pop = Pop3(server.host, server.port, timeout=timeout)
+        pop = Pop3(server.host, server.port, timeout=timeout, deadline=deadline)
     pop3_wire.debug("< %s", _server_text(pop.getwelcome()))
     try:
         if server.security is Security.STARTTLS:
@@ -1040,7 +1072,9 @@ class _Attempt:
                 f"cannot find the host {self.server.host!r} ({printable_line(dns.strerror or '')})"
                 " — check the host name and the network",
             )
-        if _find_cause(exc, TimeoutError) is not None:
+        if (timeout := _find_cause(exc, TimeoutError)) is not None:
+            if isinstance(timeout, CommandTimeout):  # it says what was awaited, and how long
+                return self.error(FailureKind.TIMEOUT, str(timeout))
             return self.error(FailureKind.TIMEOUT, self._timeout_message())
         if (os_error := _find_cause(exc, OSError)) is not None and not _is_a(
             os_error, "aiosmtplib", "SMTPException"

@@ -115,6 +115,7 @@ def sync_account(
     from tuimail.secrets import get_password
     from tuimail.sync import imap
     from tuimail.sync.connect import ConnectError, FailureKind, connect_imap
+    from tuimail.sync.deadline import CommandTimeout
     from tuimail.sync.imap_ext import ImapProtocolError, logout_quietly
 
     server = account.incoming
@@ -185,6 +186,11 @@ def sync_account(
         return failed("cancelled", "cancelled; what was fetched so far is kept")
     except ImapProtocolError as exc:
         return failed("protocol", f"the server sent something unexpected: {exc}")
+    except TimeoutError as exc:
+        # A command's deadline says what it waited for; a read's timeout only "timed out".
+        detail = str(exc) if isinstance(exc, CommandTimeout) else ""
+        detail = detail or f"timed out after {server.timeout:g} s waiting for the server"
+        return failed("timeout", f"{detail}; what was fetched so far is kept")
     except imap.NETWORK_ERRORS as exc:
         detail = str(exc) or type(exc).__name__
         return failed("network", f"the connection failed during the sync: {detail}")

@@ -27,6 +27,7 @@ from __future__ import annotations
 import bisect
 import logging
 import re
+import socket
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -40,6 +41,8 @@ import imapclient.tls
 from imapclient.datetime_util import datetime_to_INTERNALDATE
 from imapclient.imapclient import seq_to_parenstr
 from imapclient.response_parser import _convert_INTERNALDATE, parse_fetch_response
+
+from tuimail.sync.deadline import Deadline
 
 # RFC 3501 numbers are 32-bit; anything else in a sequence set is malformed.
 log = logging.getLogger(__name__)
@@ -218,26 +221,50 @@ class _PreLoginCap:
         return super().read(size)  # type: ignore[misc]
 
 
-class _CappedIMAP4(_PreLoginCap, imapclient.imap4.IMAP4WithTimeout):
+class _Deadlined:
+    """Mixed into imapclient's imaplib classes: the socket keeps a deadline per command (see
+    tuimail.sync.deadline) from the greeting on. TLS sockets get it from the armed context."""
+
+    deadline: Deadline | None = None
+
+    def _create_socket(self, timeout: float | None = None) -> socket.socket:
+        sock: socket.socket = super()._create_socket(timeout)  # type: ignore[misc]
+        return sock if self.deadline is None else self.deadline.adopt(sock)
+
+
+class _CappedIMAP4(_PreLoginCap, _Deadlined, imapclient.imap4.IMAP4WithTimeout):
     pass
 
 
-class _CappedIMAP4TLS(_PreLoginCap, imapclient.tls.IMAP4_TLS):
+class _CappedIMAP4TLS(_PreLoginCap, _Deadlined, imapclient.tls.IMAP4_TLS):
     pass
 
 
 class CappedIMAPClient(imapclient.IMAPClient):
-    """An IMAPClient whose literals are capped from the greeting until `lift_pre_login_cap`.
+    """An IMAPClient whose literals are capped from the greeting until `lift_pre_login_cap`,
+    and whose connection keeps `deadline` (when given) from the greeting on.
 
     Mirrors `IMAPClient._create_IMAP4` of imapclient 4.1 (TLS and plain; tuimail never uses a
     stream), with the capped classes.
     """
 
+    def __init__(self, *args: Any, deadline: Deadline | None = None, **kwargs: Any) -> None:
+        self._deadline = deadline
+        super().__init__(*args, **kwargs)  # connects and reads the greeting
+
     def _create_IMAP4(self) -> Any:
         connect_timeout = getattr(self._timeout, "connect", None)
+        # The deadline is set before imaplib's constructor runs: it makes the socket and reads
+        # the greeting.
         if self.ssl:
-            return _CappedIMAP4TLS(self.host, self.port, self.ssl_context, connect_timeout)
-        return _CappedIMAP4(self.host, self.port, connect_timeout)
+            tls = _CappedIMAP4TLS.__new__(_CappedIMAP4TLS)
+            tls.deadline = self._deadline
+            tls.__init__(self.host, self.port, self.ssl_context, connect_timeout)  # type: ignore[misc]
+            return tls
+        plain = _CappedIMAP4.__new__(_CappedIMAP4)
+        plain.deadline = self._deadline
+        plain.__init__(self.host, self.port, connect_timeout)  # type: ignore[misc]
+        return plain
 
 
 def lift_pre_login_cap(client: imapclient.IMAPClient) -> None:

@@ -42,6 +42,7 @@ from tuimail.store import read
 from tuimail.store.db import StoreConnection, open_store
 from tuimail.store.lock import AccountLock, LockBusyError
 from tuimail.sync import imap
+from tuimail.sync.deadline import deadline_of
 from tuimail.sync.events import AuthNeeded, Emit, SyncFailed, SyncFinished, SyncStarted, discard
 from tuimail.sync.imap_ext import ImapProtocolError, logout_quietly, server_response
 
@@ -206,6 +207,9 @@ class ImapIdleWatcher:
         while not self.cancel.is_set() and time.monotonic() - started < self.idle_renew:
             if not _readable(client, self.check_interval):
                 continue
+            # The server spoke: reading it is a new answer, however long the IDLE has lasted.
+            if (deadline := deadline_of(client.socket())) is not None:
+                deadline.restart("the news it announced during IDLE")
             with server_response("IDLE"):
                 responses = client.idle_check(timeout=0)
             if not responses:

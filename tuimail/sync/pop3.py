@@ -68,12 +68,12 @@ from tuimail.store.db import StoreError, open_store
 from tuimail.store.ingest import IncomingMessage, ParsedRaw, pop3_content_key, store_messages
 from tuimail.store.lock import AccountLock, LockBusyError
 from tuimail.sync.connect import (
-    DEFAULT_TIMEOUT,
     POP3_MAX_LINE,
     ConnectError,
     FailureKind,
     connect_pop3,
 )
+from tuimail.sync.deadline import CommandTimeout
 from tuimail.sync.events import (
     AuthNeeded,
     Emit,
@@ -213,7 +213,7 @@ class Pop3Download:
         cancel: threading.Event | None = None,
         password: Callable[[], str] | None = None,
         now: Callable[[], datetime] | None = None,
-        timeout: float = DEFAULT_TIMEOUT,
+        timeout: float | None = None,
     ) -> None:
         server = account.incoming
         if server is None or server.protocol is not Protocol.POP3:
@@ -225,7 +225,7 @@ class Pop3Download:
         self.cancel = cancel or threading.Event()
         self.password = password or (lambda: get_password(account, Protocol.POP3))
         self.now = now or (lambda: datetime.now(UTC))
-        self.timeout = timeout
+        self.timeout = server.timeout if timeout is None else timeout  # one read
 
     # --- the pass
 
@@ -308,6 +308,8 @@ class Pop3Download:
             return _Failed(
                 "protocol", f"unexpected answer from {where} while {doing}: {printable_line(text)}"
             )
+        if isinstance(exc, CommandTimeout):  # it says what was awaited, and how long
+            return _Failed("timeout", f"{exc} while {doing}")
         if isinstance(exc, TimeoutError | socket.timeout):
             return _Failed(
                 "timeout", f"timed out after {self.timeout:g} s waiting for {where} while {doing}"
