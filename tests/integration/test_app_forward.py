@@ -17,6 +17,7 @@ import pytest
 from textual.widgets import Static
 
 from tests.support.mailservers import MailServers
+from tests.support.pilot import wait_for
 from tuimail.app import TuimailApp
 from tuimail.config import parse_config
 from tuimail.store import outbox, read
@@ -58,14 +59,6 @@ def _attachments(raw: bytes) -> list[tuple[str | None, str, bytes]]:
     ]
 
 
-async def _wait_for(pilot, condition, seconds: float = 60.0) -> None:
-    for _ in range(int(seconds / 0.05)):
-        if condition():
-            return
-        await pilot.pause(0.05)
-    raise AssertionError("the app did not get there in time")
-
-
 async def test_forward_inline_delivers_the_originals_attachments(
     mail_servers: MailServers, tmp_path: Path
 ) -> None:
@@ -90,26 +83,26 @@ async def test_forward_inline_delivers_the_originals_attachments(
     app = TuimailApp(config, tmp_path)
     async with app.run_test(size=(120, 40)) as pilot:
         table = app.screen.query_one(MessageList)
-        await _wait_for(pilot, lambda: len(table.ids) == 1)
+        await wait_for(pilot, lambda: len(table.ids) == 1)
         body = app.screen.query_one("#view-body", Static)
-        await _wait_for(pilot, lambda: "Here they are." in str(body.render()))
+        await wait_for(pilot, lambda: "Here they are." in str(body.render()))
         row = read.row(app.conn, table.ids[0])
         assert row is not None and read.body(app.conn, row.id) is None  # the text only
         table.focus()
         await pilot.press("f")
-        await _wait_for(pilot, lambda: isinstance(app.screen, ComposerScreen))
+        await wait_for(pilot, lambda: isinstance(app.screen, ComposerScreen))
         screen = app.screen
         shown = str(screen.query_one("#attachments", Static).render())
         assert shown == "Attachments: Übersicht 2026.pdf, notes.txt"
         screen.query_one("#to").value = f"{recipient}@{mail_servers.domain}"
         await pilot.press("ctrl+s")
-        await _wait_for(pilot, lambda: isinstance(app.screen, MainScreen))
+        await wait_for(pilot, lambda: isinstance(app.screen, MainScreen))
 
         def sent() -> bool:
             items = outbox.items(app.conn)
             return bool(items) and items[0].state is outbox.OutboxState.SENT
 
-        await _wait_for(pilot, sent)
+        await wait_for(pilot, sent)
         (item,) = outbox.items(app.conn)
     await asyncio.to_thread(mail_servers.wait_for_message, recipient, item.message_id, timeout=60)
 

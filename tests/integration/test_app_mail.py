@@ -13,6 +13,7 @@ import pytest
 from textual.widgets import Static
 
 from tests.support.mailservers import MailServers
+from tests.support.pilot import wait_for
 from tuimail.app import TuimailApp
 from tuimail.config import parse_config
 from tuimail.store import outbox, read
@@ -36,9 +37,9 @@ def _message(number: int) -> bytes:
     ).encode()
 
 
-def _config(mail_servers: MailServers, user: str, protocol: str, port: int):
+def _config_text(mail_servers: MailServers, user: str, protocol: str, port: int) -> str:
     password = shlex.quote(mail_servers.users[user])
-    return parse_config(
+    return (
         f"[accounts.acct]\n"
         f'address = "{user}@tuimail.test"\n'
         f"password_command = {json.dumps('printf %s ' + password)}\n"
@@ -48,13 +49,8 @@ def _config(mail_servers: MailServers, user: str, protocol: str, port: int):
     )
 
 
-async def _wait_for(pilot, condition, seconds: float = 30.0) -> None:
-    """Let the app run until `condition()` holds (bounded; the server answers in milliseconds)."""
-    for _ in range(int(seconds / 0.05)):
-        if condition():
-            return
-        await pilot.pause(0.05)
-    raise AssertionError("the app did not get there in time")
+def _config(mail_servers: MailServers, user: str, protocol: str, port: int):
+    return parse_config(_config_text(mail_servers, user, protocol, port))
 
 
 async def test_app_fetches_pop3_mail_without_a_keypress(
@@ -67,7 +63,7 @@ async def test_app_fetches_pop3_mail_without_a_keypress(
     app = TuimailApp(config, tmp_path)
     async with app.run_test(size=(120, 36)) as pilot:
         table = app.screen.query_one(MessageList)
-        await _wait_for(pilot, lambda: len(table.ids) == 3)
+        await wait_for(pilot, lambda: len(table.ids) == 3)
         subjects = {table.row_at(i).envelope.subject for i in range(3)}
         assert subjects == {"app test 1", "app test 2", "app test 3"}
 
@@ -91,7 +87,7 @@ async def test_opening_a_headers_only_imap_message_downloads_its_body(
     app = TuimailApp(config, tmp_path, start_workers=False)
     async with app.run_test(size=(120, 36)) as pilot:
         body = app.screen.query_one("#view-body", Static)
-        await _wait_for(pilot, lambda: "Body number 7." in str(body.render()))
+        await wait_for(pilot, lambda: "Body number 7." in str(body.render()))
     conn = open_store(tmp_path)
     try:
         assert read.body(conn, row.id) is not None
@@ -108,11 +104,11 @@ async def test_imap_mail_arriving_later_appears_through_the_inbox_watcher(
     app = TuimailApp(config, tmp_path)
     async with app.run_test(size=(120, 36)) as pilot:
         table = app.screen.query_one(MessageList)
-        await _wait_for(pilot, lambda: len(table.ids) == 1)
-        await _wait_for(pilot, lambda: "acct" in app._watchers.running)
+        await wait_for(pilot, lambda: len(table.ids) == 1)
+        await wait_for(pilot, lambda: "acct" in app._watchers.running)
         # Another client's mail, after the first sync: IDLE brings it in.
         await asyncio.to_thread(mail_servers.deliver, user, _message(2))
-        await _wait_for(pilot, lambda: len(table.ids) == 2)
+        await wait_for(pilot, lambda: len(table.ids) == 2)
         assert table.row_at(0).envelope.subject == "app test 2"
 
 
@@ -125,7 +121,7 @@ async def test_flagging_in_the_app_reaches_the_imap_server(
     app = TuimailApp(config, tmp_path)
     async with app.run_test(size=(120, 36)) as pilot:
         table = app.screen.query_one(MessageList)
-        await _wait_for(pilot, lambda: len(table.ids) == 1)
+        await wait_for(pilot, lambda: len(table.ids) == 1)
         table.focus()
         await pilot.press("F")
 
@@ -216,13 +212,13 @@ async def test_setup_checks_the_connection_with_the_typed_password(
             screen.query_one(f"#{field}", Input).value = value
         report = screen.query_one("#report", Static)
         screen.query_one("#check", Button).press()
-        await _wait_for(pilot, lambda: "IMAP:" in str(report.render()))
+        await wait_for(pilot, lambda: "IMAP:" in str(report.render()))
         assert "wrong user name or password" in str(report.render())
 
         screen.query_one("#password", Input).value = mail_servers.users[user]
         screen.query_one("#check", Button).press()
         # (Without a keyring here, the report goes on to say the password could not be kept.)
-        await _wait_for(pilot, lambda: str(report.render()).startswith("IMAP: ok"))
+        await wait_for(pilot, lambda: str(report.render()).startswith("IMAP: ok"))
     assert not (tmp_path / "config.toml").exists()  # checking saves nothing
 
 
@@ -303,7 +299,7 @@ async def test_a_message_taken_back_is_kept_as_a_draft_and_delivered_when_sent_a
         assert isinstance(app.screen, ComposerScreen)
         await pilot.press("ctrl+s")
         await pilot.pause()
-        await _wait_for(
+        await wait_for(
             pilot,
             lambda: [i.state for i in outbox.items(app.conn)] == [outbox.OutboxState.SENT],
             seconds=90,
@@ -321,3 +317,28 @@ async def test_a_message_taken_back_is_kept_as_a_draft_and_delivered_when_sent_a
     [got] = received.iter_attachments()
     assert got.get_filename() == "plan.bin"
     assert got.get_payload(decode=True) == payload
+
+
+async def test_reply_to_a_message_not_yet_downloaded_opens_once_its_text_is_here(
+    mail_servers: MailServers, tmp_path: Path
+) -> None:
+    """r pressed before the message's text arrived (a headers-only sync): the app downloads it
+    and opens the reply, instead of asking the user to try again."""
+    from tuimail.ui.screens.composer import ComposerScreen
+
+    user = mail_servers.add_user("appreply")
+    mail_servers.deliver(user, _message(8))
+    config = parse_config(
+        _config_text(mail_servers, user, "imap", mail_servers.imaps_port)
+        + f'[accounts.acct.smtp]\nhost = "{mail_servers.host}"\nport = {mail_servers.smtps_port}\n'
+        f'username = "{user}"\n'
+    )
+    assert await asyncio.to_thread(sync_account, config.accounts["acct"], tmp_path, discard)
+    app = TuimailApp(config, tmp_path, start_workers=False)
+    async with app.run_test(size=(120, 36)) as pilot:
+        app.screen.query_one(MessageList).focus()
+        await pilot.press("r")  # at once: the text is not local yet
+        await wait_for(pilot, lambda: isinstance(app.screen, ComposerScreen))
+        body = app.screen.query_one("TextArea").text
+        assert "> Body number 8." in body
+        assert app.screen.query_one("#subject").value == "Re: app test 8"

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.test_app_mail import _config, _wait_for
+from tests.integration.test_app_mail import _config
 from tests.support.mailservers import MailServers
+from tests.support.pilot import wait_for
 from tuimail.app import TuimailApp
 from tuimail.store.db import open_store
 from tuimail.sync.events import Event, SyncFailed, SyncFinished
@@ -69,15 +70,15 @@ async def test_the_app_downloads_a_big_pop3_maildrop_and_nothing_twice(
 
     async with app.run_test(size=(120, 36)) as pilot:
         table = app.screen.query_one(MessageList)
-        await _wait_for(pilot, lambda: len(finished()) == 1, seconds=300)
+        await wait_for(pilot, lambda: len(finished()) == 1, seconds=300)
         first = finished()[0]
         assert isinstance(first, SyncFinished), first
         assert first.summary == f"first download: {COUNT} messages"  # not "0 new"
-        await _wait_for(pilot, lambda: len(table.ids) == COUNT)
+        await wait_for(pilot, lambda: len(table.ids) == COUNT)
         assert _stored(tmp_path) == (COUNT, COUNT)
 
         await pilot.press("ctrl+r")
-        await _wait_for(pilot, lambda: len(finished()) == 2, seconds=120)
+        await wait_for(pilot, lambda: len(finished()) == 2, seconds=120)
         second = finished()[1]
         assert isinstance(second, SyncFinished), second
         assert "no new messages" in second.summary

@@ -14,8 +14,8 @@ import imapclient
 import pytest
 from textual.widgets import Input, Static
 
-from tests.integration.test_app_mail import _wait_for
 from tests.support.mailservers import MailServers
+from tests.support.pilot import wait_for
 from tests.support.processes import pick_free_ports
 from tests.support.terminal import screen_lines
 from tuimail.app import TuimailApp
@@ -140,7 +140,7 @@ async def test_replies_and_forwards_mark_their_originals_once_sent(
     events = _record(app)
     async with app.run_test(size=(120, 36)) as pilot:
         table = app.screen.query_one(MessageList)
-        await _wait_for(pilot, lambda: len(table.ids) == 2)
+        await wait_for(pilot, lambda: len(table.ids) == 2)
         shown = _status_texts(app)
 
         # Reply to "original 1" with r: queued, so nothing is marked yet.
@@ -167,9 +167,9 @@ async def test_replies_and_forwards_mark_their_originals_once_sent(
             items = outbox.items(app.conn)
             return len(items) == 2 and all(i.state is outbox.OutboxState.SENT for i in items)
 
-        await _wait_for(pilot, sent, seconds=60)
-        await _wait_for(pilot, lambda: ANSWERED in _row_flags(app, "original 1"))
-        await _wait_for(pilot, lambda: FORWARDED in _row_flags(app, "original 2"))
+        await wait_for(pilot, sent, seconds=60)
+        await wait_for(pilot, lambda: ANSWERED in _row_flags(app, "original 1"))
+        await wait_for(pilot, lambda: FORWARDED in _row_flags(app, "original 2"))
         for _ in range(300):
             flags = await asyncio.to_thread(_server_flags, mail_servers, user)
             if "\\Answered" in flags["original 1"] and "$Forwarded" in flags["original 2"]:
@@ -201,7 +201,7 @@ async def test_the_first_sync_stays_on_the_status_line_after_the_watcher_starts(
     async with app.run_test(size=(120, 36)) as pilot:
         bar = app.screen.query_one(StatusBar)
         # The sync, then the inbox watcher's own first look.
-        await _wait_for(pilot, lambda: len([e for e in events if isinstance(e, SyncFinished)]) >= 3)
+        await wait_for(pilot, lambda: len([e for e in events if isinstance(e, SyncFinished)]) >= 3)
         await pilot.pause()
         entry = bar.entry("acct")
         assert entry is not None
@@ -229,10 +229,10 @@ async def test_refused_recipients_are_named_until_dismissed(
             items = outbox.items(app.conn)
             return bool(items) and items[0].state is outbox.OutboxState.SENT
 
-        await _wait_for(pilot, sent, seconds=60)
+        await wait_for(pilot, sent, seconds=60)
         (item,) = outbox.items(app.conn)
         # A notice names the refused address with the server's reply.
-        await _wait_for(pilot, lambda: any(stranger in n.message for n in app._notifications))
+        await wait_for(pilot, lambda: any(stranger in n.message for n in app._notifications))
         (notice,) = [n for n in app._notifications if stranger in n.message]
         assert f"{stranger}: 5" in notice.message and "Sent, but not to" in notice.message
         await pilot.pause(1.0)
@@ -245,6 +245,8 @@ async def test_refused_recipients_are_named_until_dismissed(
         await pilot.press("x")
         await pilot.pause()
         assert isinstance(app.screen, Confirm)
+        # The question is about the refusals: the message itself was sent.
+        assert "Dismiss its refused recipients?" in app.screen.question
         await pilot.press("y")
         await pilot.pause()
         assert outbox.refusals(app.conn, item.id) == {}
@@ -265,7 +267,7 @@ async def test_a_body_that_cannot_be_downloaded_says_why_in_the_view(
     app = TuimailApp(config, tmp_path, start_workers=False)
     async with app.run_test(size=(120, 36)) as pilot:
         body = app.screen.query_one("#view-body", Static)
-        await _wait_for(pilot, lambda: "Could not download the message" in str(body.render()))
+        await wait_for(pilot, lambda: "Could not download the message" in str(body.render()))
         text = str(body.render())
         assert "Downloading" not in text
         assert "refused" in text  # the reason, in words

@@ -11,8 +11,9 @@ from pathlib import Path
 import imapclient
 import pytest
 
-from tests.integration.test_app_mail import _config, _message, _wait_for
+from tests.integration.test_app_mail import _config, _message
 from tests.support.mailservers import MailServers
+from tests.support.pilot import wait_for
 from tuimail.app import TuimailApp
 from tuimail.model import FLAGGED
 from tuimail.store import ops, read
@@ -96,7 +97,7 @@ async def test_undo_a_move_to_trash_before_and_after_the_replay(
     app = TuimailApp(config, tmp_path)
     async with app.run_test(size=(120, 36)) as pilot:
         messages = app.screen.query_one(MessageList)
-        await _wait_for(pilot, lambda: len(messages.ids) == 3)
+        await wait_for(pilot, lambda: len(messages.ids) == 3)
         chosen = _place_cursor_on(app, "app test 2")
         messages.focus()
         await pilot.press("d")
@@ -136,21 +137,21 @@ async def test_mail_delivered_during_a_search_keeps_it_and_the_cursor(
     app = TuimailApp(config, tmp_path)
     async with app.run_test(size=(120, 36)) as pilot:
         messages = app.screen.query_one(MessageList)
-        await _wait_for(pilot, lambda: len(messages.ids) == 3)
-        await _wait_for(pilot, lambda: "acct" in app._watchers.running)
+        await wait_for(pilot, lambda: len(messages.ids) == 3)
+        await wait_for(pilot, lambda: "acct" in app._watchers.running)
         messages.focus()
         await pilot.press("slash")
         await pilot.pause()
         await pilot.press(*"subject:test", "enter")  # all three: "app test N"
         await pilot.pause()
-        await _wait_for(pilot, lambda: messages.place is None and len(messages.ids) == 3)
+        await wait_for(pilot, lambda: messages.place is None and len(messages.ids) == 3)
         await pilot.press("j")
         chosen = messages.current_message_id
         # Another sender's mail arrives (LMTP); the inbox watcher stores it.
         await asyncio.to_thread(mail_servers.deliver, user, _message(4))
         inbox = next(f for f in read.folders(app.conn) if f.name == "INBOX")
-        await _wait_for(pilot, lambda: read.folder(app.conn, inbox.id).total == 4)
-        await _wait_for(pilot, lambda: len(messages.ids) == 4)  # it matches: it joins the results
+        await wait_for(pilot, lambda: read.folder(app.conn, inbox.id).total == 4)
+        await wait_for(pilot, lambda: len(messages.ids) == 4)  # it matches: it joins the results
         await pilot.pause()
         assert messages.place is None, "the search ended"
         assert messages.current_message_id == chosen

@@ -35,6 +35,7 @@ import imapclient
 import pytest
 
 from tests.support.mailservers import MailServers
+from tests.support.pilot import wait_for
 from tuimail.app import TuimailApp
 from tuimail.config import load_config
 from tuimail.crashpoint import CRASH_EXIT_CODE, ENV_VAR, KNOWN_CRASHPOINTS
@@ -486,11 +487,11 @@ async def test_the_app_with_the_debug_log_leaves_no_password_anywhere(
         app = TuimailApp(config, sandbox.data_dir)
         async with app.run_test(size=(120, 36)) as pilot:
             table = app.screen.query_one(MessageList)
-            await _wait_for(pilot, lambda: len(table.ids) == 1)
+            await wait_for(pilot, lambda: len(table.ids) == 1)
             body = app.screen.query_one("#view-body")
-            await _wait_for(pilot, lambda: "to be downloaded" in str(body.render()))
-            await _wait_for(pilot, outbox_settled)
-            await _wait_for(pilot, both_logins_refused)
+            await wait_for(pilot, lambda: "to be downloaded" in str(body.render()))
+            await wait_for(pilot, outbox_settled)
+            await wait_for(pilot, both_logins_refused)
             screen = app.export_screenshot()
     finally:
         for handler in list(root.handlers):
@@ -512,15 +513,6 @@ async def test_the_app_with_the_debug_log_leaves_no_password_anywhere(
     ]
     assert any(name.endswith("app.log") for name, _ in places)
     assert find_passwords(sandbox.passwords, places) == []
-
-
-async def _wait_for(pilot, condition, seconds: float = 60.0) -> None:
-    """Let the app run until `condition()` holds (bounded; the servers answer in milliseconds)."""
-    for _ in range(int(seconds / 0.05)):
-        if condition():
-            return
-        await pilot.pause(0.05)
-    raise AssertionError("the app did not get there in time")
 
 
 def test_a_dictionary_word_password_is_hidden_but_not_inside_other_words(

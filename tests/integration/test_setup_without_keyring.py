@@ -13,6 +13,7 @@ from keyring.backends import fail
 from textual.widgets import Button, Input, Select, Static
 
 from tests.support.mailservers import MailServers
+from tests.support.pilot import wait_for
 from tuimail.app import TuimailApp
 from tuimail.config import Config, load_config
 from tuimail.ui.screens.main import MainScreen
@@ -34,14 +35,6 @@ def no_keyring(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path
     keyring.set_keyring(fail.Keyring())
     yield path
     keyring.set_keyring(previous)
-
-
-async def _wait_for(pilot, condition, seconds: float = 30.0) -> None:
-    for _ in range(int(seconds / 0.05)):
-        if condition():
-            return
-        await pilot.pause(0.05)
-    raise AssertionError("the app did not get there in time")
 
 
 async def test_an_account_with_a_password_command_logs_in_and_gets_mail(
@@ -76,18 +69,18 @@ async def test_an_account_with_a_password_command_logs_in_and_gets_mail(
         await pilot.pause()
         screen.query_one("#password", Input).value = mail_servers.users[user]
         screen.query_one("#check", Button).press()
-        await _wait_for(pilot, lambda: "IMAP:" in str(report.render()))
+        await wait_for(pilot, lambda: "IMAP:" in str(report.render()))
         assert str(report.render()).startswith("IMAP: ok. But there is no keyring here")
 
         screen.query_one("#auth", Select).value = "command"
         await pilot.pause()
         screen.query_one("#check", Button).press()
-        await _wait_for(pilot, lambda: str(report.render()) == "IMAP: ok")
+        await wait_for(pilot, lambda: str(report.render()) == "IMAP: ok")
 
         screen.query_one("#save", Button).press()
-        await _wait_for(pilot, lambda: isinstance(app.screen, MainScreen))
+        await wait_for(pilot, lambda: isinstance(app.screen, MainScreen))
         messages = app.screen.query_one(MessageList)
-        await _wait_for(pilot, lambda: len(messages.ids) == 1)
+        await wait_for(pilot, lambda: len(messages.ids) == 1)
         assert messages.row_at(0).envelope.subject == "first mail"
         state = app.screen.query_one(StatusBar).entry("work")
         assert state is not None and "keyring" not in state[1]

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from textual.widgets import Input, TextArea
 
+from tests.support.demo_app import DEMO_SENDER_CONFIG, NOW, demo_app
 from tuimail.app import TuimailApp
 from tuimail.config import parse_config
 from tuimail.demo import build_demo_store
@@ -26,22 +27,10 @@ from tuimail.ui.screens.prompt import Confirm
 from tuimail.ui.widgets.message_list import MessageList
 from tuimail.ui.widgets.status_bar import StatusBar
 
-NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
-CONFIG = """
-[accounts.demo]
-address = "you@demo.invalid"
-display_name = "Demo User"
-[accounts.demo.smtp]
-host = "127.0.0.1"
-port = 9
-security = "none"
-"""
-
 
 @pytest.fixture
 def app(tmp_path: Path) -> TuimailApp:
-    build_demo_store(tmp_path, now=NOW)
-    return TuimailApp(parse_config(CONFIG), tmp_path, clock=lambda: NOW, start_workers=False)
+    return demo_app(tmp_path)
 
 
 async def _type(pilot, selector: str, text: str) -> None:
@@ -215,7 +204,11 @@ async def test_a_mailto_link_opens_the_composer_prefilled_and_sends_nothing(
         "&In-Reply-To=%3Corig@example.org%3E&attach=%2Fetc%2Fpasswd"
     )
     app = TuimailApp(
-        parse_config(CONFIG), tmp_path, clock=lambda: NOW, start_workers=False, compose=link
+        parse_config(DEMO_SENDER_CONFIG),
+        tmp_path,
+        clock=lambda: NOW,
+        start_workers=False,
+        compose=link,
     )
     async with app.run_test(size=(120, 36)) as pilot:
         await pilot.pause()

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 from textual.widgets import Input, Static, TextArea
 
-from tests.ui.test_composer import CONFIG, NOW, _type
+from tests.support.demo_app import DEMO_SENDER_CONFIG, NOW
+from tests.ui.test_composer import _type
 from tuimail.app import TuimailApp
 from tuimail.config import parse_config
 from tuimail.demo import build_demo_store
@@ -30,7 +31,7 @@ from tuimail.ui.widgets.message_list import MessageList
 def app(tmp_path: Path) -> TuimailApp:
     build_demo_store(tmp_path / "data", now=NOW)
     return TuimailApp(
-        parse_config(CONFIG), tmp_path / "data", clock=lambda: NOW, start_workers=False
+        parse_config(DEMO_SENDER_CONFIG), tmp_path / "data", clock=lambda: NOW, start_workers=False
     )
 
 
@@ -129,7 +130,7 @@ def forwarding_app(tmp_path: Path) -> TuimailApp:
     finally:
         conn.close()
     return TuimailApp(
-        parse_config(CONFIG), tmp_path / "data", clock=lambda: NOW, start_workers=False
+        parse_config(DEMO_SENDER_CONFIG), tmp_path / "data", clock=lambda: NOW, start_workers=False
     )
 
 

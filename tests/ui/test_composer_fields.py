@@ -6,15 +6,14 @@ keys arrive faster than the app handles them)."""
 from __future__ import annotations
 
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from textual.widgets import Input, TextArea
 
+from tests.support.demo_app import DEMO_SENDER_CONFIG, NOW, demo_app
 from tests.support.terminal import ROOT, PtyApp
 from tuimail.app import TuimailApp
-from tuimail.config import parse_config
 from tuimail.demo import build_demo_store
 from tuimail.model import Address
 from tuimail.store import drafts
@@ -22,24 +21,10 @@ from tuimail.store.db import open_store
 from tuimail.ui.screens.composer import ComposerScreen
 from tuimail.ui.widgets.message_list import MessageList
 
-NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
-CONFIG = """
-[accounts.demo]
-address = "you@demo.invalid"
-display_name = "Demo User"
-[accounts.demo.smtp]
-host = "127.0.0.1"
-port = 9
-security = "none"
-"""
-
 
 @pytest.fixture
 def app(tmp_path: Path) -> TuimailApp:
-    build_demo_store(tmp_path / "data", now=NOW)
-    return TuimailApp(
-        parse_config(CONFIG), tmp_path / "data", clock=lambda: NOW, start_workers=False
-    )
+    return demo_app(tmp_path / "data")
 
 
 def _value(app: TuimailApp, name: str) -> str:
@@ -125,7 +110,7 @@ def test_keys_typed_fast_across_tab_land_in_their_fields(tmp_path: Path) -> None
     data = tmp_path / "data"
     build_demo_store(data, now=NOW)
     config = tmp_path / "config.toml"
-    config.write_text(CONFIG)
+    config.write_text(DEMO_SENDER_CONFIG)
     argv = [sys.executable, "-m", "tuimail", "--config", str(config), "--data-dir", str(data)]
     typed = (
         b"bob@example.org, Ann Lee <ann@example.org>\tcc@example.org\t\t"

@@ -4,15 +4,13 @@ network: the app's workers are off and the demo account has no IMAP server."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from textual.widgets import Input, OptionList, TextArea
 
+from tests.support.demo_app import demo_app
 from tuimail.app import TuimailApp
-from tuimail.config import parse_config
-from tuimail.demo import build_demo_store
 from tuimail.mail.parse import parse_message
 from tuimail.model import FolderRole
 from tuimail.store import drafts, outbox, read
@@ -22,24 +20,10 @@ from tuimail.ui.screens.main import MainScreen
 from tuimail.ui.screens.prompt import Confirm
 from tuimail.ui.widgets.message_list import MessageList
 
-NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
-CONFIG = """
-[accounts.demo]
-address = "you@demo.invalid"
-display_name = "Demo User"
-[accounts.demo.smtp]
-host = "127.0.0.1"
-port = 9
-security = "none"
-"""
-
 
 @pytest.fixture
 def app(tmp_path: Path) -> TuimailApp:
-    build_demo_store(tmp_path / "data", now=NOW)
-    return TuimailApp(
-        parse_config(CONFIG), tmp_path / "data", clock=lambda: NOW, start_workers=False
-    )
+    return demo_app(tmp_path / "data")
 
 
 async def _type(pilot, selector: str, text: str) -> None:

@@ -19,6 +19,7 @@ import pytest
 from textual.binding import Binding
 from textual.screen import Screen
 
+from tests.support.demo_app import DEMO_SENDER_CONFIG, NOW
 from tuimail.app import TuimailApp
 from tuimail.config import parse_config
 from tuimail.demo import build_demo_store
@@ -38,18 +39,7 @@ from tuimail.ui.screens.prompt import Confirm, LinePrompt
 from tuimail.ui.screens.setup import AccountSetupScreen
 from tuimail.ui.widgets.message_list import MessageList
 
-NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
-CONFIG = """
-[ui]
-opener = "true"
-[accounts.demo]
-address = "you@demo.invalid"
-display_name = "Demo User"
-[accounts.demo.smtp]
-host = "127.0.0.1"
-port = 9
-security = "none"
-"""
+CONFIG = '[ui]\nopener = "true"\n' + DEMO_SENDER_CONFIG
 
 Opener = Callable[..., Awaitable[None]]
 

@@ -4,37 +4,22 @@ No network: the app's workers are off."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 
 from textual.widgets import OptionList
 
-from tuimail.app import TuimailApp
-from tuimail.config import parse_config
-from tuimail.demo import build_demo_store
+from tests.support.demo_app import demo_app
 from tuimail.store import drafts, outbox, read
 from tuimail.ui.screens.composer import ComposerScreen
 from tuimail.ui.screens.drafts import DraftsScreen
 from tuimail.ui.screens.main import MainScreen
 from tuimail.ui.widgets.message_list import MessageList
 
-NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
-CONFIG = """
-[accounts.demo]
-address = "you@demo.invalid"
-display_name = "Demo User"
-[accounts.demo.smtp]
-host = "127.0.0.1"
-port = 9
-security = "none"
-"""
-
 
 async def test_a_reply_kept_as_a_draft_and_sent_later_still_answers_its_original(
     tmp_path: Path,
 ) -> None:
-    build_demo_store(tmp_path, now=NOW)
-    app = TuimailApp(parse_config(CONFIG), tmp_path, clock=lambda: NOW, start_workers=False)
+    app = demo_app(tmp_path)
     async with app.run_test(size=(120, 36)) as pilot:
         await pilot.pause()
         table = app.screen.query_one(MessageList)

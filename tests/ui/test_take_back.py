@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from textual.widgets import Input, OptionList, Static
 
+from tests.support.demo_app import DEMO_SENDER_CONFIG, NOW, demo_app
 from tests.support.terminal import ROOT, PtyApp
 from tuimail.app import TuimailApp
-from tuimail.config import parse_config
 from tuimail.crashpoint import CRASH_EXIT_CODE, ENV_VAR, KNOWN_CRASHPOINTS
 from tuimail.demo import build_demo_store
 from tuimail.mail.compose import compose
@@ -28,25 +28,12 @@ from tuimail.ui.screens.main import DRAFTS, MainScreen
 from tuimail.ui.screens.outbox import OutboxScreen
 from tuimail.ui.screens.prompt import LinePrompt
 
-NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
-CONFIG = """
-[accounts.demo]
-address = "you@demo.invalid"
-display_name = "Demo User"
-[accounts.demo.smtp]
-host = "127.0.0.1"
-port = 9
-security = "none"
-"""
 PAYLOAD = os.urandom(200_000) + b"\x00\r\n\xff end"
 
 
 @pytest.fixture
 def app(tmp_path: Path) -> TuimailApp:
-    build_demo_store(tmp_path / "data", now=NOW)
-    return TuimailApp(
-        parse_config(CONFIG), tmp_path / "data", clock=lambda: NOW, start_workers=False
-    )
+    return demo_app(tmp_path / "data")
 
 
 def _attachments(raw: bytes) -> list[tuple[str | None, str, bytes]]:
@@ -173,7 +160,7 @@ async def test_a_dropped_attachment_leaves_the_taken_back_draft(
         assert app.conn.execute("SELECT count(*) FROM draft_parts").fetchone() == (0,)
 
 
-CRASH_CONFIG = CONFIG.replace("port = 9\n", "port = 9\nundo_send_seconds = 3600\n")
+CRASH_CONFIG = DEMO_SENDER_CONFIG.replace("port = 9\n", "port = 9\nundo_send_seconds = 3600\n")
 
 
 def test_a_crash_while_taking_back_leaves_the_message_queued(tmp_path: Path) -> None:

@@ -26,7 +26,7 @@ from textual.widgets.option_list import Option
 
 from tuimail.mail.attachments import listed_attachments, render_partial
 from tuimail.mail.mailto import MailtoFields
-from tuimail.mail.parse import ParsedMessage, parse_message
+from tuimail.mail.parse import parse_message
 from tuimail.mail.render import render_message
 from tuimail.mail.reply import (
     draft_from_message,
@@ -154,6 +154,8 @@ class MainScreen(Screen[None]):
         self.unified_inbox: tuple[int, ...] = ()
         # Actions waiting for a message's whole body (save, open): message id -> what to do.
         self._waiting_for_body: dict[int, Callable[[bytes], None]] = {}
+        # Replies waiting for a message's text (r/R pressed before it was downloaded).
+        self._waiting_for_text: dict[int, Callable[[bytes], None]] = {}
         self._status_before: dict[int, tuple[str, tuple[AccountState, str] | None]] = {}
         self._show_timer: Timer | None = None
         self._shown_id: int | None = None  # the message in the view
@@ -709,45 +711,55 @@ class MainScreen(Screen[None]):
         if sender is not None:
             self._open_composer(sender)
 
-    def _original(self) -> tuple[read.MessageRow, ParsedMessage] | None:
-        row = self._current_row()
-        if row is None:
-            return None
+    def _text_of(self, row: read.MessageRow) -> bytes | None:
+        """The message's bytes as far as they are local (its text is all a reply needs)."""
         raw = read.body(self.conn, row.id)
         if raw is None:
-            partial = read.partial_body(self.conn, row.id)  # the text is all a reply needs
+            partial = read.partial_body(self.conn, row.id)
             raw = partial.raw if partial is not None else None
-        if raw is None:
+        return raw
+
+    def _with_text(self, row: read.MessageRow, then: Callable[[bytes], None]) -> None:
+        """Call `then` with the message's text: at once when it is local, else once the app has
+        downloaded it (the user pressed the key on this message; offline, say why not)."""
+        raw = self._text_of(row)
+        if raw is not None:
+            then(raw)
+            return
+        closed = self._network_closed("downloaded")
+        if closed is not None:
             self._say_not_here_yet()
-            return None
-        return row, parse_message(raw)
+            return
+        self._waiting_for_text[row.id] = then
+        self.notify("Downloading the message first; the composer opens when it is here.")
+        self.post_message(BodyWanted(row.id))
 
     def action_reply(self, reply_all: bool) -> None:
-        original = self._original()
-        if original is None:
+        row = self._current_row()
+        sender = self._sender_for(row.account_id) if row is not None else None
+        if row is None or sender is None:
             return
-        row, parsed = original
-        sender = self._sender_for(row.account_id)
-        if sender is not None:
+
+        def reply(raw: bytes) -> None:
             draft = reply_draft(
-                parsed, sender=sender.address, own=sender.own_addresses, reply_all=reply_all
-            )
+                parse_message(raw), sender=sender.address, own=sender.own_addresses,
+                reply_all=reply_all,
+            )  # fmt: skip
             self._open_composer(sender, replace(draft, original=(row.id, ANSWERED)))
+
+        self._with_text(row, reply)
 
     def action_forward(self) -> None:
         """Forward inline: the original's text quoted, its attachments carried along (when only
         its text is local, the composer opens once the whole message has arrived)."""
         row = self._current_row()
-        listed = self._attachments_of(row) if row is not None else None
-        sender = self._sender_for(row.account_id) if listed is not None and row else None
+        sender = self._sender_for(row.account_id) if row is not None else None
         if row is None or sender is None:
             return
-        if not listed:
-            original = self._original()
-            if original is not None:
-                draft = forward_draft(original[1], sender=sender.address)
-                draft = replace(draft, original=(row.id, FORWARDED))
-                self._open_composer(sender, draft)
+        text = self._text_of(row)
+        if text is not None and not self._attachments_of(row):
+            draft = forward_draft(parse_message(text), sender=sender.address)
+            self._open_composer(sender, replace(draft, original=(row.id, FORWARDED)))
             return
 
         def forward(raw: bytes) -> None:
@@ -880,7 +892,14 @@ class MainScreen(Screen[None]):
         self.post_message(BodyWanted(row.id, full=True))
 
     def _run_waiting_actions(self) -> None:
-        """Carry out the actions whose message has arrived whole."""
+        """Carry out the actions whose message has arrived (its text, or whole)."""
+        for message_id in list(self._waiting_for_text):
+            row = read.row(self.conn, message_id)
+            raw = self._text_of(row) if row is not None else None
+            if row is None or raw is not None:
+                then = self._waiting_for_text.pop(message_id)
+                if raw is not None and self.app.screen is self:
+                    then(raw)  # only over the main screen: never over what the user opened since
         for message_id in list(self._waiting_for_body):
             raw = read.body(self.conn, message_id)
             if raw is None:
@@ -1064,7 +1083,13 @@ class MainScreen(Screen[None]):
 
     @on(BodyFailed)
     def _body_failed(self, message: BodyFailed) -> None:
-        """The shown message's body could not be downloaded: say so where it would be."""
+        """The shown message's body could not be downloaded: say so where it would be (and a
+        reply waiting for it is not opened)."""
+        if self._waiting_for_text.pop(message.message_id, None) is not None:
+            self.notify(
+                f"Could not download the message to reply to: {message.reason}",
+                severity="error", markup=False,
+            )  # fmt: skip
         if self._shown_id != message.message_id:
             return
         if read.body(self.conn, message.message_id) is not None:

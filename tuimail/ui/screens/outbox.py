@@ -209,11 +209,21 @@ class OutboxScreen(Screen[None]):
         self._act("confirm_sent")
 
     def action_remove(self) -> None:
+        """Remove a waiting message (asking first), or dismiss a sent one's refused recipients."""
+        item_id = self._selected_id()
+        item = outbox.get(self.conn, item_id) if item_id is not None else None
+        if item is None:
+            return
+        if item.state is OutboxState.SENT:
+            question = "Dismiss its refused recipients? (The message itself was sent.)"
+        else:
+            question = "Remove this message from the outbox? It will not be sent."
+
         def answer(yes: bool | None) -> None:
             if yes:
                 self._act("remove")
 
-        self.app.push_screen(Confirm("Remove this message from the outbox?"), answer)
+        self.app.push_screen(Confirm(question), answer)
 
     def action_take_back(self) -> None:
         """Undo send: the message becomes a draft (attachments included) in the same store

@@ -1,0 +1,17 @@
+"""Waiting, under Textual's Pilot, for what an app's workers bring (bounded)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from textual.pilot import Pilot
+
+
+async def wait_for(pilot: Pilot, condition: Callable[[], object], seconds: float = 60.0) -> None:
+    """Let the app run until `condition()` holds, or fail after `seconds` (the real servers
+    answer in milliseconds; the bound is for a loaded machine)."""
+    for _ in range(int(seconds / 0.05)):
+        if condition():
+            return
+        await pilot.pause(0.05)
+    raise AssertionError("the app did not get there in time")
