@@ -48,6 +48,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from tuimail.config import DEFAULT_PORTS, ServerConfig
 from tuimail.log import register_secret
+from tuimail.mail import limits
 from tuimail.model import Protocol, Security
 from tuimail.secrets import SecretError
 from tuimail.sync.deadline import IMAP_COMMAND, POP3_COMMAND, CommandTimeout, Deadline
@@ -301,6 +302,26 @@ class _LongLines:
         if line[:1] == b"\r":
             return line[1:-1], octets
         return line[:-1], octets
+
+    def _getlongresp(self) -> tuple[bytes, list[bytes], int]:
+        # poplib's, with the whole answer bounded: it keeps every line of a listing (UIDL).
+        response = self._getresp()  # type: ignore[attr-defined]
+        lines: list[bytes] = []
+        octets = 0
+        line, size = self._getline()
+        while line != b".":
+            if line.startswith(b".."):
+                size -= 1
+                line = line[1:]
+            octets += size
+            if octets > limits.MAX_COMMAND_BYTES:
+                raise poplib.error_proto(
+                    f"-ERR answer larger than {limits.MAX_COMMAND_BYTES:,} bytes; the rest was"
+                    " not read".encode()
+                )
+            lines.append(line)
+            line, size = self._getline()
+        return response, lines, octets
 
 
 class Pop3(_LongLines, poplib.POP3):
