@@ -271,6 +271,11 @@ POP3_MAX_LINE = 16 * 1024 * 1024
 _POP3_MAX_COMMAND = 255
 
 
+class AnswerTooLargeError(poplib.error_proto):
+    """A multi-line POP3 answer passed limits.MAX_COMMAND_BYTES; the rest was not read, so the
+    connection cannot go on (not to be taken for a server's -ERR)."""
+
+
 class _LongLines:
     """poplib's line reader without its 2048-byte limit (up to POP3_MAX_LINE), the
     capabilities the server announced on the protected connection (`capabilities`, CAPA's
@@ -315,8 +320,8 @@ class _LongLines:
                 line = line[1:]
             octets += size
             if octets > limits.MAX_COMMAND_BYTES:
-                raise poplib.error_proto(
-                    f"-ERR answer larger than {limits.MAX_COMMAND_BYTES:,} bytes; the rest was"
+                raise AnswerTooLargeError(
+                    f"an answer larger than {limits.MAX_COMMAND_BYTES:,} bytes; the rest was"
                     " not read".encode()
                 )
             lines.append(line)
@@ -480,6 +485,8 @@ def _pop3_capa(pop: poplib.POP3) -> dict[str, list[str]]:
     pop3_wire.debug("> CAPA")
     try:
         capabilities = pop.capa()
+    except AnswerTooLargeError:
+        raise
     except poplib.error_proto as exc:
         pop3_wire.debug("< %s", _server_text(exc.args[0] if exc.args else b""))
         return {}  # a server without CAPA offers no STLS either

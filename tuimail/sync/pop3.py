@@ -70,6 +70,7 @@ from tuimail.store.ingest import IncomingMessage, ParsedRaw, pop3_content_key, s
 from tuimail.store.lock import AccountLock, LockBusyError
 from tuimail.sync.connect import (
     POP3_MAX_LINE,
+    AnswerTooLargeError,
     ConnectError,
     FailureKind,
     connect_pop3,
@@ -507,6 +508,8 @@ class _Session:
         wire.debug("> UIDL")
         try:
             response, lines, _ = self.pop.uidl()
+        except AnswerTooLargeError:
+            raise  # the rest of the listing is on the wire: the session cannot go on
         except poplib.error_proto as exc:
             wire.debug("< %s", _shown(exc.args[0] if exc.args else b""))
             return None

@@ -442,3 +442,17 @@ def test_an_endless_retr_answer_is_cut_at_the_limit_and_the_message_named(
         assert [m.uidl for m in server.messages] == [b"u3"]
         # The server could not send its whole answer: the client stopped reading it.
         assert server.oversized_sent and max(server.oversized_sent) < 256 * limit
+
+
+def test_a_listing_over_the_limit_for_one_answer_ends_the_pass_with_a_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A UIDL listing longer than the limit for one answer is not read on: the pass ends with
+    an error that says so, and nothing is stored or deleted."""
+    monkeypatch.setattr(limits, "MAX_COMMAND_BYTES", 200, raising=False)
+    messages = [FakeMessage(message(i), uidl=b"uidl-%d" % i) for i in range(1, 41)]
+    with FakePop3Server(messages) as server:
+        result, _ = run(server, tmp_path, leave_on_server=False)
+        assert not result.ok
+        assert "answer larger than 200 bytes; the rest was not read" in (result.error or "")
+        assert stored(tmp_path) == [] and len(server.messages) == 40
