@@ -8,6 +8,10 @@ RFC 2449), with no TLS: point an account with ``security = none`` at ``host``/``
 DELE marks a message; QUIT removes the marked ones (the UPDATE state); a connection that ends
 without QUIT deletes nothing, as RFC 1939 says. Every command line received is recorded in
 ``commands`` (per connection in ``sessions``).
+
+``oversized`` makes a hostile server: RETR of message n answers with lines of junk until
+``oversized[n]`` bytes are sent (far more than any limit a test sets), as a server that never
+ends its answer would; ``oversized_sent`` counts what each such answer got onto the wire.
 """
 
 from __future__ import annotations
@@ -48,6 +52,7 @@ class FakePop3Server:
         apop_timestamp: bytes | None = None,
         capa: list[str] | None = None,
         user_command: bool = True,
+        oversized: dict[int, int] | None = None,
     ) -> None:
         self.messages = list(messages)
         self.user = user
@@ -56,6 +61,8 @@ class FakePop3Server:
         self.top = top
         self.apop_timestamp = apop_timestamp
         self.user_command = user_command
+        self.oversized = oversized or {}
+        self.oversized_sent: list[int] = []
         self.capa = capa if capa is not None else self._default_capa()
         self.sessions: list[_Session] = []
         self.lock = threading.Lock()
@@ -194,6 +201,8 @@ class FakePop3Server:
             elif verb == b"DELE":
                 marked.add(number)
                 send(b"+OK marked\r\n")
+            elif verb == b"RETR" and number in self.oversized:
+                self._send_oversized(send, self.oversized[number])
             else:
                 raw = messages[number - 1].raw
                 if verb == b"TOP":
@@ -207,6 +216,20 @@ class FakePop3Server:
             send(b"+OK\r\n")
         else:
             send(b"-ERR unknown command\r\n")
+
+    def _send_oversized(self, send, size: int) -> None:
+        line = b"junk " * 200 + b"\r\n"
+        sent = 0
+        try:
+            send(b"+OK\r\n")
+            while sent < size:
+                send(line)
+                sent += len(line)
+            send(b".\r\n")
+        except OSError:  # the client stopped reading and closed the connection
+            pass
+        with self.lock:
+            self.oversized_sent.append(sent)
 
 
 def _dot_stuffed(raw: bytes) -> bytes:

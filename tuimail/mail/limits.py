@@ -67,6 +67,17 @@ MAX_PARTS = 500
 PREVIEW_FIELD_CHARS = 4096
 """How much of an oversized header field is still decoded for the envelope."""
 
+# --- reading from a server ------------------------------------------------------------------
+MAX_MESSAGE_BYTES = 256 * 1024 * 1024
+"""One message as a server sends it: a POP3 RETR answer, an IMAP literal. A larger one is
+refused while it is read (never held whole), skipped and named; the others go on."""
+
+MAX_COMMAND_BYTES = MAX_MESSAGE_BYTES + 64 * 1024 * 1024
+"""Everything read for one IMAP command (its literals and lines together): one message at the
+limit and room for the rest of the answer. Body FETCHes are batched by the sizes the server
+gave, so only a server that understated them reaches this; the batch is then fetched again
+one message at a time."""
+
 # --- rendering -------------------------------------------------------------------------------
 MAX_HTML_CHARS = 512 * 1024
 """HTML handed to html2text (about 1.5 MB/s, pure Python); the rest is cut with a note."""

@@ -48,6 +48,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from tuimail.config import DEFAULT_PORTS, ServerConfig
 from tuimail.log import register_secret
+from tuimail.mail import limits
 from tuimail.model import Protocol, Security
 from tuimail.secrets import SecretError
 from tuimail.sync.deadline import IMAP_COMMAND, POP3_COMMAND, CommandTimeout, Deadline
@@ -270,6 +271,11 @@ POP3_MAX_LINE = 16 * 1024 * 1024
 _POP3_MAX_COMMAND = 255
 
 
+class AnswerTooLargeError(poplib.error_proto):
+    """A multi-line POP3 answer passed limits.MAX_COMMAND_BYTES; the rest was not read, so the
+    connection cannot go on (not to be taken for a server's -ERR)."""
+
+
 class _LongLines:
     """poplib's line reader without its 2048-byte limit (up to POP3_MAX_LINE), the
     capabilities the server announced on the protected connection (`capabilities`, CAPA's
@@ -301,6 +307,26 @@ class _LongLines:
         if line[:1] == b"\r":
             return line[1:-1], octets
         return line[:-1], octets
+
+    def _getlongresp(self) -> tuple[bytes, list[bytes], int]:
+        # poplib's, with the whole answer bounded: it keeps every line of a listing (UIDL).
+        response = self._getresp()  # type: ignore[attr-defined]
+        lines: list[bytes] = []
+        octets = 0
+        line, size = self._getline()
+        while line != b".":
+            if line.startswith(b".."):
+                size -= 1
+                line = line[1:]
+            octets += size
+            if octets > limits.MAX_COMMAND_BYTES:
+                raise AnswerTooLargeError(
+                    f"an answer larger than {limits.MAX_COMMAND_BYTES:,} bytes; the rest was"
+                    " not read".encode()
+                )
+            lines.append(line)
+            line, size = self._getline()
+        return response, lines, octets
 
 
 class Pop3(_LongLines, poplib.POP3):
@@ -459,6 +485,8 @@ def _pop3_capa(pop: poplib.POP3) -> dict[str, list[str]]:
     pop3_wire.debug("> CAPA")
     try:
         capabilities = pop.capa()
+    except AnswerTooLargeError:
+        raise
     except poplib.error_proto as exc:
         pop3_wire.debug("< %s", _server_text(exc.args[0] if exc.args else b""))
         return {}  # a server without CAPA offers no STLS either

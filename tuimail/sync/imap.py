@@ -47,6 +47,7 @@ import imapclient
 import imapclient.exceptions
 
 from tuimail.crashpoint import crashpoint
+from tuimail.mail import limits
 from tuimail.mail.sanitize import sanitize_line
 from tuimail.model import DELETED, SEEN, FolderRole, Protocol
 from tuimail.store import codec, ops, read, write
@@ -91,8 +92,6 @@ FIRST_PAGE = 100  # messages in the first header FETCH of a folder: the visible 
 HEADER_BATCH = 500  # messages per later header FETCH (one commit each)
 BODY_BATCH = 100  # messages per body FETCH, bounded by BODY_BATCH_BYTES as well
 BODY_BATCH_BYTES = 8 * 1024 * 1024
-# A server literal larger than this is refused rather than read into memory.
-MAX_LITERAL_BYTES = 256 * 1024 * 1024
 
 NO_TARGET = "the folder to move or copy to is no longer in the store"
 UNPLACED = (
@@ -287,7 +286,7 @@ class ImapSync:
         first_page: int = FIRST_PAGE,
         header_batch: int = HEADER_BATCH,
         body_batch: int = BODY_BATCH,
-        max_literal: int = MAX_LITERAL_BYTES,
+        max_literal: int | None = None,
         unreadable: Unreadable | None = None,
     ) -> None:
         self.conn = conn
@@ -300,7 +299,9 @@ class ImapSync:
         self.header_batch = header_batch
         self.body_batch = body_batch
         self.account_id = write.ensure_account(conn, account, Protocol.IMAP)
-        imap_ext.cap_literals(client, max_literal)
+        # Read at call time, not at import: tests make the limits small.
+        self.max_literal = limits.MAX_MESSAGE_BYTES if max_literal is None else max_literal
+        imap_ext.cap_literals(client, self.max_literal, limits.MAX_COMMAND_BYTES)
         self.condstore = client.has_capability("CONDSTORE")
         self.qresync = imap_ext.enable(client, "QRESYNC")
         self._selected: tuple[str, bool] | None = None  # (folder, readonly)
@@ -701,24 +702,37 @@ class ImapSync:
     ) -> dict[int, dict[bytes, Any]]:
         try:
             data, _ = imap_ext.uid_fetch(self.client, uid_set(uids), items)
+        except imap_ext.LiteralTooLargeError as exc:
+            # The rest of the answer is still on the wire: this connection is done. Fetched
+            # again one at a time after the reconnect, the message that is too large alone is
+            # skipped and named; the others are stored.
+            self.client.shutdown()
+            self._note_unreadable(folder_id, uids, _error_text(exc), "was too large")
+            raise FetchEndedConnection(_error_text(exc)) from exc
         except imapclient.IMAPClient.AbortError as exc:
             said = self.client._imap.untagged_responses.get("BYE")
             if not said:
                 raise  # the connection broke: not the message's doing
-            if len(uids) == 1:
-                why = _error_text(exc)
-                self.unreadable.skipped.setdefault(folder_id, {})[uids[0]] = why
-                log.warning(
-                    "IMAP %s: the server ended the connection over message UID %d (%s); "
-                    "skipped, tried again next time",
-                    self.account,
-                    uids[0],
-                    why,
-                )
-            else:
-                self.unreadable.suspects.setdefault(folder_id, set()).update(uids)
+            self._note_unreadable(
+                folder_id, uids, _error_text(exc), "made the server end the connection"
+            )
             raise FetchEndedConnection(_error_text(exc)) from exc
         return data
+
+    def _note_unreadable(self, folder_id: int, uids: Sequence[int], why: str, what: str) -> None:
+        """One message: skipped for the rest of the sync, named with `why`. A batch: its UIDs
+        become suspects, fetched one at a time after the reconnect."""
+        if len(uids) == 1:
+            self.unreadable.skipped.setdefault(folder_id, {})[uids[0]] = why
+            log.warning(
+                "IMAP %s: message UID %d %s (%s); skipped, tried again next time",
+                self.account,
+                uids[0],
+                what,
+                why,
+            )
+        else:
+            self.unreadable.suspects.setdefault(folder_id, set()).update(uids)
 
     # --- ops replay
 
@@ -1043,6 +1057,11 @@ class ImapSync:
                     stored += self._store_bodies(folder_id, indexer, pending.popleft())
                     self._progress(info.name, min(stored, total), total)
                 self._check_cancel()
+                for _, uid, size in chunk:
+                    if size > self.max_literal:  # known too large from the headers: not fetched
+                        self.unreadable.skipped.setdefault(folder_id, {}).setdefault(
+                            uid, f"{size:,} bytes, over the limit of {self.max_literal:,} bytes"
+                        )
                 skipped = self.unreadable.skipped.get(folder_id, {})
                 uids = [uid for _, uid, _ in chunk if uid not in skipped]
                 data = self._fetch_messages(folder_id, uids, BODY_ITEMS) if uids else {}

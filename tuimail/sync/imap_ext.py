@@ -8,7 +8,8 @@
   imapclient's `fetch` drops (it also cannot take a range, only a list of ints).
 - `uid_search()`: UID SEARCH with a raw criteria string (a range), as a list of ints.
 - `cap_literals()`: a server literal (`{n}`) larger than a cap is refused before anything is
-  read; imaplib would try to read (and allocate) whatever size the server announces.
+  read; imaplib would try to read (and allocate) whatever size the server announces. The
+  answer to one command is bounded as a whole too.
   `CappedIMAPClient` does the same from the greeting on, with a small cap until login.
 - `uid_transfer()`: UID COPY / UID MOVE returning the COPYUID (RFC 4315) the server reported,
   which imapclient leaves in imaplib's untagged responses; `search_message_ids()` finds a copy
@@ -177,25 +178,62 @@ def parse_vanished(lines: Sequence[Any]) -> SequenceSet:
 # --- literals
 
 
-def cap_literals(client: imapclient.IMAPClient, max_bytes: int) -> None:
-    """Refuse any server literal larger than `max_bytes` before reading it.
+def cap_literals(
+    client: imapclient.IMAPClient, max_bytes: int, per_command: int | None = None
+) -> None:
+    """Refuse any server literal larger than `max_bytes` before reading it, and stop reading
+    once the answer to one command (its lines and literals together) passes `per_command`.
 
-    imaplib reads a literal with `self.read(size)` after parsing `{size}` from the line; an
-    instance attribute shadows the method, so only this connection is affected. The connection
-    is unusable after a refusal (the literal is still on the wire): the caller drops it.
+    imaplib reads a literal with `self.read(size)` after parsing `{size}` from the line, and
+    every line with `self.readline()`; instance attributes shadow those methods (and
+    `_new_tag`, called for each command imaplib or imapclient sends: the count starts again
+    there), so only this connection is affected. The
+    connection is unusable after a refusal (the rest of the answer is still on the wire): every
+    later read is refused too, and the caller drops it.
     """
     imap = client._imap
-    original_read = imap.read
+    original_read, original_readline = imap.read, imap.readline
+    original_new_tag = imap._new_tag
+    total = 0
+    refused: str | None = None
 
-    def read(size: int) -> bytes:
+    def count(size: int) -> None:
+        nonlocal total, refused
+        if refused is not None:
+            raise LiteralTooLargeError(refused)
         if size > max_bytes:
-            raise LiteralTooLargeError(
+            refused = (
                 f"the server announced a {size:,}-byte item, over the limit of {max_bytes:,}"
                 " bytes; refused without reading it"
             )
+            raise LiteralTooLargeError(refused)
+        total += size
+        if per_command is not None and total > per_command:
+            refused = (
+                f"the server's answer to one command passed the limit of {per_command:,}"
+                " bytes; the rest was not read"
+            )
+            raise LiteralTooLargeError(refused)
+
+    def read(size: int) -> bytes:
+        count(size)
         return original_read(size)
 
+    def readline() -> bytes:
+        count(0)
+        line: bytes = original_readline()
+        count(len(line))
+        return line
+
+    def new_tag() -> bytes:
+        nonlocal total
+        total = 0
+        tag: bytes = original_new_tag()
+        return tag
+
     imap.read = read
+    imap.readline = readline
+    imap._new_tag = new_tag
 
 
 # Before login nothing a server sends needs a literal of any size (greeting, CAPABILITY, the

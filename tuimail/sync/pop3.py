@@ -61,6 +61,7 @@ from typing import TYPE_CHECKING
 from tuimail.config import AccountConfig, ServerConfig
 from tuimail.crashpoint import crashpoint
 from tuimail.log import SHOWN
+from tuimail.mail import limits
 from tuimail.model import FolderRole, Protocol
 from tuimail.secrets import get_password
 from tuimail.store import read, write
@@ -69,6 +70,7 @@ from tuimail.store.ingest import IncomingMessage, ParsedRaw, pop3_content_key, s
 from tuimail.store.lock import AccountLock, LockBusyError
 from tuimail.sync.connect import (
     POP3_MAX_LINE,
+    AnswerTooLargeError,
     ConnectError,
     FailureKind,
     connect_pop3,
@@ -106,6 +108,8 @@ PIPELINE_DEPTH = 8
 # Messages handed to a parsing worker at a time (when workers are used: many new messages).
 PARSE_CHUNK = 20
 _PROGRESS_SECONDS = 0.1
+# Sessions of one pass ended by a message over the size limit (each is then left out).
+MAX_TOO_LARGE = 20
 _AUTH_KINDS = (FailureKind.AUTH_FAILED, FailureKind.PASSWORD_UNAVAILABLE)
 
 
@@ -226,6 +230,9 @@ class Pop3Download:
         self.password = password or (lambda: get_password(account, Protocol.POP3))
         self.now = now or (lambda: datetime.now(UTC))
         self.timeout = server.timeout if timeout is None else timeout  # one read
+        # Message numbers over the size limit, left out for the rest of the pass. The numbers
+        # hold across its sessions: no session that ends this way deletes anything.
+        self.too_large: set[int] = set()
 
     # --- the pass
 
@@ -270,8 +277,42 @@ class Pop3Download:
     def _pass(
         self, conn: sqlite3.Connection, account_id: int, folder_id: int, tally: _Tally
     ) -> None:
+        for _ in range(MAX_TOO_LARGE + 1):
+            pop = self._connect()
+            session = _Session(self, pop, conn, account_id, folder_id, tally)
+            try:
+                session.download()
+            except _TooLarge as exc:
+                # Keep what was read in full, drop the connection (no QUIT: nothing is
+                # deleted), and go on without that message in a new session.
+                session.save_what_was_read()
+                pop.close()
+                tally.dele_sent = 0
+                self._note_too_large(exc, tally)
+                continue
+            except (poplib.error_proto, OSError, EOFError) as exc:
+                session.save_what_was_read()
+                pop.close()
+                raise self._session_failure(exc) from exc
+            except BaseException:
+                pop.close()
+                raise
+            try:
+                _command(pop, "QUIT")
+            except (poplib.error_proto, OSError, EOFError) as exc:
+                pop.close()
+                raise self._session_failure(exc, quitting=True) from exc
+            pop.close()
+            break
+        else:
+            raise _Failed(
+                "protocol", f"more than {MAX_TOO_LARGE} messages over the size limit; stopped"
+            )
+        tally.deleted = tally.dele_sent  # the server applied them at QUIT
+
+    def _connect(self) -> poplib.POP3:
         try:
-            pop = connect_pop3(
+            return connect_pop3(
                 self.server,
                 ca_file=self.account.ca_file,
                 password=self.password,
@@ -279,23 +320,13 @@ class Pop3Download:
             )
         except ConnectError as exc:
             raise _Failed(exc.kind.value, exc.message, auth=exc.kind in _AUTH_KINDS) from exc
-        session = _Session(self, pop, conn, account_id, folder_id, tally)
-        try:
-            session.download()
-        except (poplib.error_proto, OSError, EOFError) as exc:
-            session.save_what_was_read()
-            pop.close()
-            raise self._session_failure(exc) from exc
-        except BaseException:
-            pop.close()
-            raise
-        try:
-            _command(pop, "QUIT")
-        except (poplib.error_proto, OSError, EOFError) as exc:
-            pop.close()
-            raise self._session_failure(exc, quitting=True) from exc
-        pop.close()
-        tally.deleted = tally.dele_sent  # the server applied them at QUIT
+
+    def _note_too_large(self, exc: _TooLarge, tally: _Tally) -> None:
+        """Name a message over the size limit; it is left out for the rest of the pass."""
+        self.too_large.add(exc.number)
+        shown = f"message {exc.number}" if exc.key is None else f"message {printable_line(exc.key)}"
+        tally.unreadable.append(f"{shown}: {exc}")
+        log.warning("%s: %s is %s; skipped", self.account.name, shown, exc)
 
     def _session_failure(self, exc: BaseException, *, quitting: bool = False) -> _Failed:
         where = f"{self.server.host}:{self.server.port}"
@@ -395,6 +426,16 @@ class _Unreadable(Exception):
         self.said = said
 
 
+class _TooLarge(Exception):
+    """A RETR answer passed limits.MAX_MESSAGE_BYTES. The rest of it is still on the wire, so
+    the session ends; the pass goes on in a new one without that message."""
+
+    def __init__(self, number: int, limit: int) -> None:
+        super().__init__(f"larger than the limit of {limit:,} bytes; the rest was not read")
+        self.number = number
+        self.key: str | None = None  # its UIDL, where known
+
+
 class _StoreTrouble(OSError):
     """A store failure in the middle of a session (wrapped so the session handler sees it)."""
 
@@ -467,6 +508,8 @@ class _Session:
         wire.debug("> UIDL")
         try:
             response, lines, _ = self.pop.uidl()
+        except AnswerTooLargeError:
+            raise  # the rest of the listing is on the wire: the session cannot go on
         except poplib.error_proto as exc:
             wire.debug("< %s", _shown(exc.args[0] if exc.args else b""))
             return None
@@ -501,6 +544,8 @@ class _Session:
         fresh: list[tuple[int, str]] = []
         # Highest message number (newest) first; a UIDL listed twice is left to _settle_known.
         for number, uidl in sorted(listing, reverse=True):
+            if number in self.owner.too_large:
+                continue
             if uidl not in known and uidl not in self.duplicates:
                 fresh.append((number, uidl))
                 self.taken.add(uidl)
@@ -541,6 +586,9 @@ class _Session:
             number, uidl = in_flight.popleft()
             try:
                 raw = self._read_retr(number)
+            except _TooLarge as exc:
+                exc.key = uidl
+                raise
             except _Unreadable as exc:
                 self._skip(exc, uidl)
                 self._done += 1
@@ -568,6 +616,8 @@ class _Session:
         for number in range(count, 0, -1):
             if self._cancelled():
                 break
+            if number in self.owner.too_large:
+                continue
             try:
                 raw = self._retrieve(number)
             except _Unreadable as exc:
@@ -656,6 +706,8 @@ class _Session:
         for number, key in on_server:
             if self._cancelled():
                 return
+            if number in self.owner.too_large:
+                continue
             if key in self.duplicates:
                 self._check_content(number, known, delete_if_known=self.policy_delete)
                 continue
@@ -734,7 +786,12 @@ class _Session:
             wire.debug("< %s (message %d)", said, number)
             raise _Unreadable(number, said) from exc
         wire.debug("< %s (message %d)", _shown(response), number)
-        return b"".join(_read_multiline(self.pop, crash_step=True))
+        limit = limits.MAX_MESSAGE_BYTES
+        try:
+            return b"".join(_read_multiline(self.pop, crash_step=True, limit=limit))
+        except _AnswerTooLarge as exc:
+            wire.debug("< (message %d over %d bytes; the rest not read)", number, limit)
+            raise _TooLarge(number, limit) from exc
 
     def _skip(self, exc: _Unreadable, key: str | None) -> None:
         """Leave out a message the server would not give: nothing of it is stored or deleted,
@@ -794,7 +851,13 @@ def header_digest_key(message: bytes) -> str:
     return DIGEST_PREFIX + hashlib.sha256(header).hexdigest()
 
 
-def _read_multiline(pop: poplib.POP3, *, crash_step: bool = False) -> Iterator[bytes]:
+class _AnswerTooLarge(Exception):
+    """A multi-line answer passed its limit."""
+
+
+def _read_multiline(
+    pop: poplib.POP3, *, crash_step: bool = False, limit: int | None = None
+) -> Iterator[bytes]:
     """The body of a multi-line response, line by line with CRLF ends, dot-unstuffed.
 
     Reads `pop.file` directly: poplib refuses lines over 2048 bytes and builds lists of lines;
@@ -802,8 +865,12 @@ def _read_multiline(pop: poplib.POP3, *, crash_step: bool = False) -> Iterator[b
     """
     readline = pop.file.readline
     first = True
+    total = 0
     while True:
         line = readline(POP3_MAX_LINE + 1)
+        total += len(line)
+        if limit is not None and total > limit:
+            raise _AnswerTooLarge()
         if len(line) > POP3_MAX_LINE:
             raise poplib.error_proto(b"-ERR line too long")
         if not line:

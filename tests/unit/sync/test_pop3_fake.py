@@ -16,6 +16,7 @@ import pytest
 
 from tests.support.fake_pop3 import FakeMessage, FakePop3Server
 from tuimail.config import AccountConfig, Config, ServerConfig
+from tuimail.mail import limits
 from tuimail.mail.parse import parse_message
 from tuimail.mail.render import render_message
 from tuimail.mail.sanitize import sanitize_line
@@ -417,3 +418,41 @@ def test_new_mail_behind_a_used_again_uidl_is_kept_its_own_days_before_deletion(
         assert run_at(server, 71).deleted == 1
         assert server.messages == []
         assert sorted(stored(tmp_path)) == sorted([("u1", old), (pop3_content_key(new), new)])
+
+
+def test_an_endless_retr_answer_is_cut_at_the_limit_and_the_message_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A hostile server answers RETR of one message with megabytes that never end: reading it
+    stops at the limit for one message, that message is named and left on the server, and the
+    others are stored (and deleted, as the policy says)."""
+    limit = 100_000
+    monkeypatch.setattr(limits, "MAX_MESSAGE_BYTES", limit, raising=False)
+    raws = [message(i) for i in range(1, 5)]
+    messages = [FakeMessage(raw, uidl=b"u%d" % i) for i, raw in enumerate(raws, 1)]
+    with FakePop3Server(messages, oversized={3: 256 * limit}) as server:
+        result, events = run(server, tmp_path, leave_on_server=False)
+        assert result.ok and (result.new, result.deleted) == (3, 3)
+        assert result.unreadable == (
+            "message u3: larger than the limit of 100,000 bytes; the rest was not read",
+        )
+        summary = next(e for e in events if isinstance(e, SyncFinished)).summary
+        assert "message u3: larger than the limit of 100,000 bytes" in summary
+        assert sorted(uidl for uidl, _ in stored(tmp_path)) == ["u1", "u2", "u4"]
+        assert [m.uidl for m in server.messages] == [b"u3"]
+        # The server could not send its whole answer: the client stopped reading it.
+        assert server.oversized_sent and max(server.oversized_sent) < 256 * limit
+
+
+def test_a_listing_over_the_limit_for_one_answer_ends_the_pass_with_a_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A UIDL listing longer than the limit for one answer is not read on: the pass ends with
+    an error that says so, and nothing is stored or deleted."""
+    monkeypatch.setattr(limits, "MAX_COMMAND_BYTES", 200, raising=False)
+    messages = [FakeMessage(message(i), uidl=b"uidl-%d" % i) for i in range(1, 41)]
+    with FakePop3Server(messages) as server:
+        result, _ = run(server, tmp_path, leave_on_server=False)
+        assert not result.ok
+        assert "answer larger than 200 bytes; the rest was not read" in (result.error or "")
+        assert stored(tmp_path) == [] and len(server.messages) == 40
