@@ -58,6 +58,30 @@ def test_config_error_exits_2_and_names_file_and_key(tmp_path: Path) -> None:
     assert result.stdout == ""
 
 
+def test_config_that_never_ends_is_refused_in_bounded_memory() -> None:
+    # /dev/zero never ends: the config read stops at a bound and says why, in one line. The
+    # child's address space is capped so a regression fails here instead of filling memory.
+    def cap_memory() -> None:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
+
+    result = subprocess.run(
+        [sys.executable, "-m", "tuimail", "--config", "/dev/zero", "accounts", "list"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+        check=False,
+        preexec_fn=cap_memory,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "tuimail: error: /dev/zero: is larger than 1 MiB; not a config file"
+    )
+    assert "Traceback" not in result.stderr
+
+
 def test_config_from_environment(tmp_path: Path) -> None:
     config = tmp_path / "c.toml"
     config.write_text('[accounts.envacct]\naddress = "e@example.org"\n')
