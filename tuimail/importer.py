@@ -118,8 +118,11 @@ def read_mbox(file: BinaryIO, name: str) -> Iterator[SourceMessage | SourceProbl
     """
     where = f"{name}, line 1"
     try:
-        for entry in read_mboxrd(file):
+        for entry in read_mboxrd(file, max_bytes=MAX_MESSAGE_BYTES):
             where = f"{name}, line {entry.line}"
+            if entry.oversize:
+                yield SourceProblem(where, _too_large(entry.oversize))
+                continue
             if not entry.complete:
                 yield SourceProblem(
                     where, "the file ends in the middle of this message (cut short?); not imported"

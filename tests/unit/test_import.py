@@ -468,3 +468,22 @@ def test_a_maildir_file_too_large_is_named_and_the_others_imported(env: Env) -> 
     )
     assert "2 imported" in result.stdout
     assert sorted(env.bodies("md")) == sorted([message(1), message(2)])
+
+
+def test_an_mbox_message_too_large_is_named_and_the_others_imported(env: Env) -> None:
+    path = env.root / "big.mbox"
+    with path.open("wb") as file:
+        file.write(mbox_bytes([message(1)]))
+        file.write(b"From someone@example.org Mon Mar  2 10:05:09 2026\nSubject: big\n\n")
+        file.seek(1024 * 1024 * 1024, os.SEEK_CUR)  # a sparse GiB of NULs, one endless line
+        file.write(b"\n\n" + mbox_bytes([message(2)]))
+    big_line = mbox_bytes([message(1)]).count(b"\n") + 1
+    result = _run_capped(env, "import", "--mbox", str(path), "arch/big")
+    assert "Traceback" not in result.stderr
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        f"tuimail: {path}, line {big_line}: 1073741839 bytes, larger than the 256 MiB a message "
+        "may have; not imported"
+    )
+    assert "2 imported" in result.stdout
+    assert sorted(env.bodies("big")) == sorted([message(1), message(2)])
