@@ -516,6 +516,10 @@ KNOWN_KEYS: tuple[str, ...] = (
 )
 
 
+# The most of a config file that is read: far above any real one (a few kilobytes).
+MAX_CONFIG_BYTES = 1024 * 1024
+
+
 def load_config(path: Path, *, must_exist: bool = False) -> Config:
     """Read and validate the config file at `path`.
 
@@ -523,13 +527,20 @@ def load_config(path: Path, *, must_exist: bool = False) -> Config:
     file). Raises ConfigError for anything wrong, naming the file and the key.
     """
     try:
-        data = path.read_bytes()
+        # A bounded read: a path such as /dev/zero, or a huge file named by mistake, must not
+        # fill memory. A real config file is a few kilobytes.
+        with path.open("rb") as handle:
+            data = handle.read(MAX_CONFIG_BYTES + 1)
     except FileNotFoundError:
         if must_exist:
             raise ConfigError(path, None, "no such file") from None
         return Config()
     except OSError as exc:
         raise ConfigError(path, None, f"cannot be read: {exc.strerror or exc}") from None
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError(
+            path, None, f"is larger than {MAX_CONFIG_BYTES // (1024 * 1024)} MiB; not a config file"
+        )
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -102,7 +102,8 @@ class MboxEntry:
     `line` is the separator's line number (from 1) and `end` the number of bytes of the file
     read up to the end of this message. `complete` is False for a message at the end of the
     file that lacks the LF written after every message: the file was cut short there (or was
-    written by a program that leaves the last line open).
+    written by a program that leaves the last line open). `oversize` is the message's size when
+    it is over the reader's `max_bytes`: its bytes were not kept and `raw` is empty.
     """
 
     separator: bytes
@@ -110,11 +111,18 @@ class MboxEntry:
     line: int = 1
     end: int = 0
     complete: bool = True
+    oversize: int = 0
 
 
-def read_mboxrd(file: BinaryIO) -> Iterator[MboxEntry]:
+# Lines are read at most this long at a time, so a file with no line ends (or one huge line)
+# is never held whole; the pieces of a long line are joined back byte for byte.
+_READ_PIECE = 64 * 1024
+
+
+def read_mboxrd(file: BinaryIO, *, max_bytes: int | None = None) -> Iterator[MboxEntry]:
     """The messages of an mboxrd (or mboxo) file, one at a time: a message is in memory, never
-    the file.
+    the file. A message over `max_bytes` is not kept: its entry has `oversize` set and no bytes,
+    and memory stays near `max_bytes` whatever the file holds.
 
     Raises ExportError when the data does not start with a separator line. An empty file holds
     no messages.
@@ -122,27 +130,54 @@ def read_mboxrd(file: BinaryIO) -> Iterator[MboxEntry]:
     separator: bytes | None = None
     separator_line = 0
     lines: list[bytes] = []
+    size = 0  # bytes of the current message read so far, kept or not
     offset = 0
-    for number, line in enumerate(file, start=1):
-        if line.startswith(_SEPARATOR):
-            if separator is not None:
-                yield _entry(separator, lines, separator_line, offset, last=False)
-            separator, separator_line, lines = line.rstrip(b"\n"), number, []
-        elif separator is None:
-            raise ExportError("not an mbox file: it does not start with a 'From ' line")
+    number = 0
+    at_line_start = True
+    while piece := file.readline(_READ_PIECE):
+        starts_line = at_line_start
+        at_line_start = piece.endswith(b"\n")
+        offset += len(piece)
+        if starts_line:
+            number += 1
+            if piece.startswith(_SEPARATOR):
+                if separator is not None:
+                    end = offset - len(piece)
+                    yield _entry(separator, lines, separator_line, end, size, max_bytes=max_bytes)
+                separator, separator_line, lines, size = piece.rstrip(b"\n"), number, [], 0
+                while not at_line_start and (rest := file.readline(_READ_PIECE)):
+                    # The rest of an overlong separator line: counted, not kept.
+                    offset += len(rest)
+                    at_line_start = rest.endswith(b"\n")
+                continue
+            if separator is None:
+                raise ExportError("not an mbox file: it does not start with a 'From ' line")
+        size += len(piece)
+        if max_bytes is not None and size > max_bytes + 1:  # +1: the LF after every message
+            lines.clear()
         else:
-            lines.append(line)
-        offset += len(line)
+            lines.append(piece)
     if separator is not None:
-        yield _entry(separator, lines, separator_line, offset, last=True)
+        yield _entry(separator, lines, separator_line, offset, size, last=True, max_bytes=max_bytes)
 
 
-def _entry(separator: bytes, lines: list[bytes], number: int, end: int, *, last: bool) -> MboxEntry:
+def _entry(
+    separator: bytes,
+    lines: list[bytes],
+    number: int,
+    end: int,
+    size: int,
+    *,
+    last: bool = False,
+    max_bytes: int | None = None,
+) -> MboxEntry:
     data = b"".join(lines)
     lines.clear()  # the caller's list: its lines are in `data` now, not twice in memory
     # The writer ends every message with one LF; a file cut short may lack it (a message before
     # another separator always has it: the separator starts a line).
     complete = not last or data.endswith(b"\n")
+    if max_bytes is not None and size - 1 > max_bytes:
+        return MboxEntry(separator, b"", number, end, True, oversize=size - 1)
     if data.endswith(b"\n"):
         data = data[:-1]
     return MboxEntry(separator, unquote_from_lines(data), number, end, complete)

@@ -61,6 +61,10 @@ if TYPE_CHECKING:
 BATCH_MESSAGES = 200
 BATCH_BYTES = 1024 * 1024
 
+# The largest message imported: the largest the IMAP engine accepts, far below what the store
+# can hold in one row (SQLite's 1 GB). A larger one is skipped and named, the rest imported.
+MAX_MESSAGE_BYTES = 256 * 1024 * 1024
+
 # mbox flag headers (as mutt, Thunderbird and Python's mailbox write them).
 _STATUS_FLAGS = {"R": SEEN}
 _X_STATUS_FLAGS = {"A": ANSWERED, "F": FLAGGED, "T": DRAFT, "D": DELETED}
@@ -114,8 +118,11 @@ def read_mbox(file: BinaryIO, name: str) -> Iterator[SourceMessage | SourceProbl
     """
     where = f"{name}, line 1"
     try:
-        for entry in read_mboxrd(file):
+        for entry in read_mboxrd(file, max_bytes=MAX_MESSAGE_BYTES):
             where = f"{name}, line {entry.line}"
+            if entry.oversize:
+                yield SourceProblem(where, _too_large(entry.oversize))
+                continue
             if not entry.complete:
                 yield SourceProblem(
                     where, "the file ends in the middle of this message (cut short?); not imported"
@@ -174,15 +181,27 @@ def read_maildir(entries: Iterable[Path]) -> Iterator[SourceMessage | SourceProb
             if not stat.S_ISREG(info.st_mode):
                 yield SourceProblem(str(path), "not a regular file")
                 continue
+            if info.st_size > MAX_MESSAGE_BYTES:
+                yield SourceProblem(str(path), _too_large(info.st_size))
+                continue
             fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
             with os.fdopen(fd, "rb") as file:
-                raw = file.read()
+                # Bounded: the file may have grown since it was looked at.
+                raw = file.read(MAX_MESSAGE_BYTES + 1)
         except OSError as exc:
             yield SourceProblem(str(path), f"cannot be read: {exc.strerror or exc}")
+            continue
+        if len(raw) > MAX_MESSAGE_BYTES:
+            yield SourceProblem(str(path), _too_large(len(raw)))
             continue
         flags = maildir_flags(path.name) if path.parent.name == "cur" else frozenset()
         when = datetime.fromtimestamp(info.st_mtime, UTC).replace(microsecond=0)
         yield SourceMessage(raw, flags, when, str(path), position)
+
+
+def _too_large(size: int) -> str:
+    mib = MAX_MESSAGE_BYTES // (1024 * 1024)
+    return f"{size} bytes, larger than the {mib} MiB a message may have; not imported"
 
 
 # --- into the store -----------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.mailservers import MailServers
+from tests.support.proxy import Faults, hide_capability
 from tuimail.config import Config, parse_config
 from tuimail.sync.check import check_command
 
@@ -196,3 +197,35 @@ def test_accounts_check_command_line(mail_servers: MailServers, tmp_path: Path) 
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.count(" ok\n") == 2
+
+
+def test_a_non_ascii_password_without_auth_plain_is_explained(
+    mail_servers: MailServers, fault_proxy, tmp_path: Path
+) -> None:
+    # IMAP LOGIN carries ASCII only; with AUTH=PLAIN hidden, no login can carry this password.
+    hidden = Faults(rewrite_line=hide_capability("AUTH=PLAIN"))
+    proxy = fault_proxy(mail_servers.host, mail_servers.imap_port, server=hidden)
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'[accounts.intl]\naddress = "alice@{mail_servers.domain}"\n'
+        f"password_command = {printing('pässwörd')}\n"
+        f'[accounts.intl.imap]\nhost = "{proxy.host}"\nport = {proxy.port}\n'
+        'security = "none"\nusername = "alice"\n'
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "tuimail", "--config", str(config), "accounts", "check"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert "Traceback" not in result.stderr
+    assert result.returncode == 1
+    (line,) = result.stdout.splitlines()
+    assert line.startswith("intl  IMAP  ")
+    assert line.endswith(
+        "failed: the password has characters other than ASCII, and the server offers no login "
+        "that can carry them (IMAP LOGIN takes ASCII only; there is no AUTH=PLAIN)"
+    )
+    sent = b"".join(bytes(c.from_client) for c in proxy.connections)
+    assert b"LOGIN" not in sent and "pässwörd".encode() not in sent

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -152,3 +154,38 @@ def test_the_bodies_setting_downloads_every_body_unless_off(
         finally:
             conn.close()
         assert local == 3
+
+
+def test_a_body_answered_under_another_uid_is_not_a_silent_success(
+    mail_servers: Server, fault_proxy: FaultProxyFactory, tmp_path: Path
+) -> None:
+    # The body of UID 2 comes back as a stray FETCH for a UID that was not asked for: UID 2 is
+    # left without its body, and the run must say so and fail, not finish as if all were there.
+    def stray(line: bytes) -> bytes:
+        if line.startswith(b"* ") and b" FETCH (" in line and b"BODY[]" in line:
+            return line.replace(b"UID 2 ", b"UID 99 ")
+        return line
+
+    box, _ = proxied(mail_servers, fault_proxy, server=Faults(rewrite_line=stray))
+    append(box, 3)
+    config = write_config(box, tmp_path / "config.toml")
+    data = tmp_path / "data"
+    command = [sys.executable, "-m", "tuimail", "--config", str(config), "--data-dir", str(data)]
+    result = subprocess.run(
+        [*command, "sync", "--bodies"], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert "Traceback" not in result.stderr
+    assert result.returncode == 1
+    (line,) = [line for line in result.stderr.splitlines() if line.startswith(f"{ACCOUNT}: ")]
+    assert line.startswith(f"{ACCOUNT}: IMAP failed: ")
+    assert "first download: 3 messages, 2 bodies downloaded, 1 failed; " in line
+    assert line.endswith(
+        "INBOX: the server did not send the body of 1 message asked for (UID 2); it is asked "
+        "for again next time"
+    )
+    conn = open_store(data)
+    try:
+        missing = conn.execute("SELECT uid FROM messages WHERE body_local = 0").fetchall()
+    finally:
+        conn.close()
+    assert missing == [(2,)]

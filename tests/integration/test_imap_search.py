@@ -247,3 +247,22 @@ def test_a_malformed_search_result_exits_1(synced: Setup, capsys) -> None:
     captured = capsys.readouterr()
     assert captured.out == ""
     assert "the server sent something unexpected" in captured.err
+
+
+def test_a_search_answer_that_is_no_imap_says_protocol_error_not_connection(
+    synced: Setup, capsys
+) -> None:
+    # A line that is not an IMAP response at all: imaplib gives up on the connection, but the
+    # network was fine, and the message says what went wrong.
+    def garble(line: bytes) -> bytes:
+        return b"SEARCH 1 2 (oops\r\n" if line.startswith(b"* SEARCH") else line
+
+    synced.proxy.server = Faults(rewrite_line=garble)
+    capsys.readouterr()
+    assert main(["search", "zanzibar", "--server", *synced.common]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.splitlines() == [
+        "tuimail: error: acct: the server sent something unexpected (a protocol error of the "
+        "server): command: SEARCH => unexpected response: b'SEARCH 1 2 (oops'"
+    ]

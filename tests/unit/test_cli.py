@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -56,6 +57,30 @@ def test_config_error_exits_2_and_names_file_and_key(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert f"{config}: accounts.w.adress: unknown key (did you mean 'address'?)" in result.stderr
     assert result.stdout == ""
+
+
+def test_config_that_never_ends_is_refused_in_bounded_memory() -> None:
+    # /dev/zero never ends: the config read stops at a bound and says why, in one line. The
+    # child's address space is capped so a regression fails here instead of filling memory.
+    def cap_memory() -> None:
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
+
+    result = subprocess.run(
+        [sys.executable, "-m", "tuimail", "--config", "/dev/zero", "accounts", "list"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+        check=False,
+        preexec_fn=cap_memory,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "tuimail: error: /dev/zero: is larger than 1 MiB; not a config file"
+    )
+    assert "Traceback" not in result.stderr
 
 
 def test_config_from_environment(tmp_path: Path) -> None:
@@ -164,3 +189,27 @@ def test_a_mailto_link_opens_the_app_with_its_fields(
     with pytest.raises(SystemExit) as exited:
         main([*options, "list", "mailto:ann@example.org"])
     assert exited.value.code == 2, "a link goes with no command"
+
+
+def test_sync_into_a_read_only_data_directory_says_so_in_one_line(tmp_path: Path) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text(
+        '[accounts.w]\naddress = "a@example.org"\n'
+        '[accounts.w.imap]\nhost = "127.0.0.1"\nport = 1\nsecurity = "none"\n'
+        'username = "a"\npassword_command = "echo x"\n'
+    )
+    data = tmp_path / "data"
+    data.mkdir(mode=0o500)
+    command = [sys.executable, "-m", "tuimail", "--config", str(config), "--data-dir", str(data)]
+    if os.geteuid() == 0:  # root ignores file modes unless its overrides are dropped
+        command = ["setpriv", "--bounding-set=-dac_override,-dac_read_search", *command]
+    result = subprocess.run(
+        [*command, "sync"], capture_output=True, text=True, timeout=60, cwd=ROOT, check=False
+    )
+    assert "Traceback" not in result.stderr
+    assert result.returncode == 1
+    assert (
+        f"w: IMAP failed: {data}: the data directory cannot be written (Permission denied); "
+        "tuimail keeps its mail and locks there"
+    ) in result.stderr.splitlines()
+    assert list(data.iterdir()) == []

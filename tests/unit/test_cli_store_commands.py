@@ -495,3 +495,37 @@ def test_store_commands_do_not_load_the_ui_or_the_network(store: Store) -> None:
     )
     assert result.returncode == 0
     assert result.stderr.strip() == "[]"
+
+
+def _as_a_user(command: list[str]) -> list[str]:
+    """`command` run so that file modes bind it: root's overrides of them are dropped."""
+    if os.geteuid() != 0:
+        return command
+    return ["setpriv", "--bounding-set=-dac_override,-dac_read_search", *command]
+
+
+def test_a_read_only_store_is_listed_searched_and_exported(store: Store) -> None:
+    # Files and directory read-only, as on a read-only medium or another user's copy.
+    for path in (store.data, *store.data.rglob("*")):
+        path.chmod(0o500 if path.is_dir() else 0o400)
+    before = {p.name: p.read_bytes() for p in store.data.iterdir() if p.is_file()}
+    for args, shown in (
+        (["list", "work/INBOX"], "unfinished kiwi"),
+        (["search", "kiwi"], "unfinished kiwi"),
+        (["export", "home/INBOX", "--mbox", "-"], "downloaded by POP3"),
+    ):
+        result = subprocess.run(
+            _as_a_user([sys.executable, "-m", "tuimail", *store.args(*args)]),
+            cwd=ROOT,
+            timeout=60,
+            check=False,
+            capture_output=True,
+            text=True,
+        )
+        assert result.returncode == 0, result.stderr
+        assert result.stderr.splitlines()[0] == (
+            f"tuimail: note: {store_path(store.data)} cannot be written; opened read-only"
+        )
+        assert "Traceback" not in result.stderr
+        assert shown in result.stdout
+    assert {p.name: p.read_bytes() for p in store.data.iterdir() if p.is_file()} == before

@@ -6,6 +6,9 @@ from __future__ import annotations
 import io
 import mailbox
 import os
+import resource
+import subprocess
+import sys
 import tracemalloc
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -428,3 +431,59 @@ def test_progress_on_a_terminal_counts_bytes_up_to_the_file_size(env: Env) -> No
     # The live line ends at the whole file, then is cleared for the summary.
     assert f"arch/p: {size}/{size}" in err.getvalue()
     assert out.getvalue() == f"arch: 3 imported into arch/p from {path}\n"
+
+
+def _run_capped(env: Env, *args: str) -> subprocess.CompletedProcess[str]:
+    """The command in a child whose address space is capped at 1 GiB: a regression that reads a
+    huge file into memory fails there, instead of filling the machine's memory."""
+
+    def cap_memory() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
+
+    paths = ["--config", str(env.config), "--data-dir", str(env.data)]
+    return subprocess.run(
+        [sys.executable, "-m", "tuimail", *paths, *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=Path(__file__).resolve().parents[2],
+        check=False,
+        preexec_fn=cap_memory,
+    )
+
+
+def test_a_maildir_file_too_large_is_named_and_the_others_imported(env: Env) -> None:
+    box = Maildir(env.root / "md")
+    box.add(message(1), {SEEN})
+    box.add(message(2), ())
+    huge = env.root / "md" / "new" / "5.huge.host"
+    with huge.open("wb") as file:
+        file.truncate(2 * 1024 * 1024 * 1024)  # sparse: no disk used
+    result = _run_capped(env, "import", "--maildir", str(env.root / "md"), "arch/md")
+    assert "Traceback" not in result.stderr
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        f"tuimail: {huge}: 2147483648 bytes, larger than the 256 MiB a message may have; "
+        "not imported"
+    )
+    assert "2 imported" in result.stdout
+    assert sorted(env.bodies("md")) == sorted([message(1), message(2)])
+
+
+def test_an_mbox_message_too_large_is_named_and_the_others_imported(env: Env) -> None:
+    path = env.root / "big.mbox"
+    with path.open("wb") as file:
+        file.write(mbox_bytes([message(1)]))
+        file.write(b"From someone@example.org Mon Mar  2 10:05:09 2026\nSubject: big\n\n")
+        file.seek(1024 * 1024 * 1024, os.SEEK_CUR)  # a sparse GiB of NULs, one endless line
+        file.write(b"\n\n" + mbox_bytes([message(2)]))
+    big_line = mbox_bytes([message(1)]).count(b"\n") + 1
+    result = _run_capped(env, "import", "--mbox", str(path), "arch/big")
+    assert "Traceback" not in result.stderr
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        f"tuimail: {path}, line {big_line}: 1073741839 bytes, larger than the 256 MiB a message "
+        "may have; not imported"
+    )
+    assert "2 imported" in result.stdout
+    assert sorted(env.bodies("big")) == sorted([message(1), message(2)])

@@ -38,7 +38,7 @@ from tuimail.mail.sanitize import sanitize_line
 from tuimail.model import Protocol
 from tuimail.store import read, write
 from tuimail.store.db import StoreError, open_store
-from tuimail.store.lock import AccountLock, LockBusyError
+from tuimail.store.lock import AccountLock
 from tuimail.sync.events import SyncFinished, SyncProgress
 from tuimail.sync.progress import TerminalProgress
 
@@ -77,7 +77,7 @@ def import_command(
         where = sanitize_line(f"{account.name}/{folder}")
         try:
             stack.enter_context(AccountLock(data_dir, account.name, LOCK_NAME))
-        except LockBusyError as exc:
+        except StoreError as exc:  # busy, or the data directory cannot be written
             raise CommandError(str(exc)) from None
         progress = TerminalProgress(out, err)
         # The progress line shows no protocol; a local import has none of its own.

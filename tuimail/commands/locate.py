@@ -8,13 +8,14 @@ name: these commands read what was synced, whatever the config says now.
 from __future__ import annotations
 
 import difflib
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 from tuimail.cli import EXIT_FAILED, EXIT_USAGE, CommandError
 from tuimail.mail.sanitize import sanitize_line
 from tuimail.store import read
-from tuimail.store.db import StoreConnection, StoreError, open_store, store_path
+from tuimail.store.db import StoreConnection, StoreError, open_store_for_reading, store_path
 
 # How many folder names an error message lists before it says "and N more".
 _LISTED = 20
@@ -36,9 +37,14 @@ def open_existing_store(data_dir: Path) -> StoreConnection:
             EXIT_FAILED,
         )
     try:
-        return open_store(data_dir)
+        conn, read_only = open_store_for_reading(data_dir)
     except StoreError as exc:
         raise CommandError(str(exc), EXIT_FAILED) from None
+    if read_only:
+        sys.stderr.write(
+            f"tuimail: note: {store_path(data_dir)} cannot be written; opened read-only\n"
+        )
+    return conn
 
 
 def split_target(spec: str) -> tuple[str, str | None]:

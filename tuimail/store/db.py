@@ -137,6 +137,67 @@ def connect(path: str | os.PathLike[str]) -> StoreConnection:
     return conn
 
 
+# SQLite's answers when it may not write the store or its side files (read-only files, a
+# read-only directory or file system).
+_NO_WRITE_CODES = (sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_PERM)
+
+
+def open_store_for_reading(data_dir: str | os.PathLike[str]) -> tuple[StoreConnection, bool]:
+    """Open an existing store for a command that only reads it: `(connection, read_only)`.
+
+    The store is opened as usual when it can be written. When it cannot (its files or directory
+    are read-only), it is opened read-only instead, and `read_only` is True: reading works, a
+    write fails. Raises StoreError as `open_store` does, or when the read-only store would need
+    an upgrade.
+    """
+    try:
+        return open_store(data_dir), False
+    except StoreError as exc:
+        cause = exc.__cause__
+        code = (getattr(cause, "sqlite_errorcode", None) or 0) & 0xFF
+        if code not in _NO_WRITE_CODES:
+            raise
+    except PermissionError:
+        pass  # the data directory's modes could not be checked or set: it is not ours to write
+    return _open_read_only(store_path(data_dir)), True
+
+
+def _open_read_only(path: Path) -> StoreConnection:
+    # mode=ro reads a store whose log index (-shm) can be used; when even that cannot be made
+    # (a read-only directory), immutable=1 reads the file as it is, without any lock: right for
+    # a store nobody can write.
+    last: sqlite3.Error | None = None
+    for options in ("mode=ro", "mode=ro&immutable=1"):
+        uri = f"{path.resolve().as_uri()}?{options}"
+        conn = sqlite3.connect(
+            uri,
+            uri=True,
+            timeout=BUSY_TIMEOUT_SECONDS,
+            isolation_level=None,
+            factory=StoreConnection,
+        )
+        assert isinstance(conn, StoreConnection)
+        conn.path = path
+        try:
+            conn.execute("PRAGMA foreign_keys = ON")
+            conn.execute(f"PRAGMA cache_size = -{_CACHE_KIB:d}")
+            conn.execute("PRAGMA temp_store = MEMORY")
+            version = schema.user_version(conn)
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            last = exc
+            continue
+        if version != schema.SCHEMA_VERSION:
+            conn.close()
+            raise StoreError(
+                f"{path}: the store is read-only and needs an upgrade (schema version {version}, "
+                f"this tuimail uses {schema.SCHEMA_VERSION}), which needs write access"
+            )
+        return conn
+    assert last is not None
+    raise store_error(last, path) from last
+
+
 def open_store_exclusively(data_dir: str | os.PathLike[str]) -> StoreConnection:
     """Open an existing, up-to-date store when the disk is too full for `open_store`.
 

@@ -90,7 +90,14 @@ class AccountLock:
         """Take the lock, waiting up to `timeout` seconds (None: the one given at construction)."""
         if self._fd is not None:
             raise StoreError(f"the lock of {self._label()} is already held by this object")
-        fd = self._open()
+        try:
+            fd = self._open()
+        except OSError as exc:
+            # A read-only data directory (or one of another user): in words, not a traceback.
+            raise StoreError(
+                f"{self.path.parent.parent}: the data directory cannot be written "
+                f"({exc.strerror or exc}); tuimail keeps its mail and locks there"
+            ) from exc
         try:
             self._lock(fd, self.timeout if timeout is None else timeout)
             self._write_holder(fd)

@@ -238,6 +238,13 @@ def _login_imap(
             "the server refuses password login here (LOGINDISABLED, no AUTH=PLAIN)",
         )
     secret = attempt.password(password)
+    if not secret.isascii() and b"AUTH=PLAIN" not in capabilities:
+        # Nothing is sent: LOGIN would garble the password (or fail to encode it at all).
+        attempt.fail(
+            FailureKind.PROTOCOL_ERROR,
+            "the password has characters other than ASCII, and the server offers no login that "
+            "can carry them (IMAP LOGIN takes ASCII only; there is no AUTH=PLAIN)",
+        )
     attempt.step = _Step.LOGIN
     # LOGIN carries only ASCII; AUTHENTICATE PLAIN carries UTF-8 (RFC 4616).
     if plain_only or (not secret.isascii() and b"AUTH=PLAIN" in capabilities):

@@ -188,6 +188,9 @@ class FolderResult:
     expunged: int = 0
     bodies: int = 0
     reset: bool = False
+    # UIDs whose body was asked for and did not come back (a server answering under another
+    # UID, or leaving one out): the folder's sync failed, and they are asked for next time.
+    bodies_missing: list[int] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -223,6 +226,16 @@ class AccountResult:
         if self.folder_errors:
             parts.append(f"{len(self.folder_errors)} failed")
         return ", ".join(parts)
+
+
+def _bodies_missing_text(uids: Sequence[int]) -> str:
+    count = len(uids)
+    shown = ", ".join(str(uid) for uid in sorted(uids)[:5]) + (", ..." if count > 5 else "")
+    what = "the body of 1 message" if count == 1 else f"the bodies of {count} messages"
+    again = "it is" if count == 1 else "they are"
+    return (
+        f"the server did not send {what} asked for (UID {shown}); {again} asked for again next time"
+    )
 
 
 def folder_role(flags: Iterable[bytes | str]) -> FolderRole:
@@ -332,7 +345,11 @@ class ImapSync:
         for info in folders:
             self._check_cancel()
             try:
-                result.folders.append(self.sync_folder(info.id, bodies=bodies))
+                synced = self.sync_folder(info.id, bodies=bodies)
+                result.folders.append(synced)
+                if synced.bodies_missing:
+                    message = _bodies_missing_text(synced.bodies_missing)
+                    result.folder_errors[info.name] = message
             except (imapclient.exceptions.IMAPClientError, ImapProtocolError) as exc:
                 if isinstance(exc, imapclient.IMAPClient.AbortError):
                     raise
@@ -440,7 +457,7 @@ class ImapSync:
             self._full(info, selected, result, first=False)
 
         if bodies:
-            result.bodies = self.download_bodies(folder_id)
+            result.bodies = self.download_bodies(folder_id, missing=result.bodies_missing)
         uidnext = selected.uidnext if selected.uidnext is not None else self._next_uid(folder_id)
         skipped = self.unreadable.skipped.get(folder_id)
         if skipped:  # stay below them, so that the next sync asks for them again
@@ -1027,9 +1044,10 @@ class ImapSync:
 
     # --- bodies
 
-    def download_bodies(self, folder_id: int) -> int:
+    def download_bodies(self, folder_id: int, *, missing: list[int] | None = None) -> int:
         """Download every body of the folder not yet local (BODY.PEEK: \\Seen is not set),
-        newest first, committed in batches. Returns how many were stored.
+        newest first, committed in batches. Returns how many were stored; the UIDs asked for
+        whose body the server did not send are added to `missing`.
 
         Pipelined: while batches are parsed for the index (in worker processes when there are
         many, see `BodyIndexer`), the next ones are fetched; each batch is committed as before,
@@ -1050,6 +1068,7 @@ class ImapSync:
         total = len(wanted)
         self._progress(info.name, 0, total)
         stored = 0
+        unsent: list[int] = []  # asked for, not answered with a body
         pending: deque[_BodyBatch] = deque()
         with BodyIndexer(total) as indexer:
             for chunk in _size_batches(wanted, self.body_batch, BODY_BATCH_BYTES):
@@ -1070,11 +1089,17 @@ class ImapSync:
                     raw = data.get(uid, {}).get(b"BODY[]")
                     if isinstance(raw, bytes):
                         bodies.append((message_id, raw))
+                    elif uid not in skipped:
+                        unsent.append(uid)
                 del data
                 pending.append(_BodyBatch(bodies, indexer.submit([raw for _, raw in bodies])))
             while pending:
                 stored += self._store_bodies(folder_id, indexer, pending.popleft())
                 self._progress(info.name, min(stored, total), total)
+        if unsent and missing is not None:
+            # A message expunged meanwhile has no body to send: only those still there count.
+            present = set(imap_ext.uid_search(self.client, f"UID {uid_set(unsent).decode()}"))
+            missing.extend(uid for uid in unsent if uid in present)
         return stored
 
     def _store_bodies(

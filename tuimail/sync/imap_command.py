@@ -133,6 +133,8 @@ def sync_account(
         lock.acquire()
     except LockBusyError as exc:
         return failed("busy", str(exc))
+    except StoreError as exc:
+        return failed("store", str(exc))
     try:
         conn = open_store(data_dir)
     except StoreError as exc:

@@ -68,6 +68,9 @@ class ServerSearchResult:
     unsynced: int
 
 
+_PROTOCOL_ERROR = "the server sent something unexpected (a protocol error of the server)"
+
+
 class ServerSearchError(Exception):
     """The server search could not run; the message is fit to show (already sanitized)."""
 
@@ -219,9 +222,16 @@ def search_account(
             ids.extend(result.ids)
             unsynced += result.unsynced
     except ImapProtocolError as exc:
-        raise ServerSearchError(
-            f"{name}: the server sent something unexpected: {sanitize_line(str(exc))}"
-        ) from None
+        raise ServerSearchError(f"{name}: {_PROTOCOL_ERROR}: {sanitize_line(str(exc))}") from None
+    except imapclient.exceptions.IMAPClientAbortError as exc:
+        # imaplib gives up on the connection over a line that is no IMAP response too; only
+        # its "socket error" ones are the network's.
+        detail = sanitize_line(str(exc) or type(exc).__name__)
+        if "socket error" in detail:
+            raise ServerSearchError(
+                f"{name}: the connection failed during the search: {detail}"
+            ) from None
+        raise ServerSearchError(f"{name}: {_PROTOCOL_ERROR}: {detail}") from None
     except NETWORK_ERRORS as exc:
         detail = sanitize_line(str(exc) or type(exc).__name__)
         raise ServerSearchError(
