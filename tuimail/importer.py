@@ -49,6 +49,7 @@ from typing import TYPE_CHECKING, BinaryIO
 
 from tuimail.crashpoint import crashpoint
 from tuimail.export import ExportError, maildir_flags, read_mboxrd, separator_date
+from tuimail.mail.limits import MAX_MESSAGE_BYTES
 from tuimail.model import ANSWERED, DELETED, DRAFT, FLAGGED, SEEN
 from tuimail.store.db import StoreConnection
 from tuimail.store.ingest import IncomingMessage, parse_raw, store_messages
@@ -61,9 +62,9 @@ if TYPE_CHECKING:
 BATCH_MESSAGES = 200
 BATCH_BYTES = 1024 * 1024
 
-# The largest message imported: the largest the IMAP engine accepts, far below what the store
-# can hold in one row (SQLite's 1 GB). A larger one is skipped and named, the rest imported.
-MAX_MESSAGE_BYTES = 256 * 1024 * 1024
+# The largest message imported is the largest the engines accept (limits.MAX_MESSAGE_BYTES), far
+# below what the store can hold in one row (SQLite's 1 GB). A larger one is skipped and named, the
+# rest imported.
 
 # mbox flag headers (as mutt, Thunderbird and Python's mailbox write them).
 _STATUS_FLAGS = {"R": SEEN}
