@@ -164,7 +164,11 @@ def _start(tmp_path: Path, config: Path, data: Path, *extra: str) -> TmuxApp:
     argv = [sys.executable, "-m", "tuimail", "--config", str(config), "--data-dir", str(data)]
     return TmuxApp(
         [*argv, *extra],
-        env={"HOME": str(home), "PYTHON_KEYRING_BACKEND": "keyring.backends.null.Keyring"},
+        env={
+            "HOME": str(home),
+            "PYTHON_KEYRING_BACKEND": "keyring.backends.null.Keyring",
+            "PYTHONFAULTHANDLER": "1",  # a stuck program's threads are shown (TmuxApp)
+        },
         socket_dir=socket_dir,
     )
 

@@ -3,14 +3,17 @@
 `TmuxApp` starts a private tmux server (its own socket, no user configuration) with one window
 of a fixed size running a command, types keys into it with `send-keys`, and reads the screen
 with `capture-pane`: what a person in front of the terminal would see, row by row, after tmux
-has interpreted every sequence the program wrote. The window stays after the program exits,
-so its exit status can be read.
+has interpreted every sequence the program wrote. The program runs under a small shell that waits
+for it and writes its exit status to a file, as a login shell would get it back: the program has
+ended when it has ended, whether or not something it started still holds the terminal
+(`terminal_holders` says which processes do).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import subprocess
 import time
 from collections.abc import Mapping, Sequence
@@ -33,9 +36,13 @@ class TmuxApp:
         cwd: Path = ROOT,
     ) -> None:
         self.socket = socket_dir / "tmux.sock"
+        self.status_file = socket_dir / "exit-status"
+        # The shell waits for the program and records its status (then exits itself).
+        waiting = ["/bin/sh", "-c", '"$@"; echo $? > "$STATUS_FILE"', "sh", *argv]
         full_env = {
             **{k: v for k, v in os.environ.items() if not k.startswith(("TUIMAIL_", "TMUX"))},
             **env,
+            "STATUS_FILE": str(self.status_file),
         }
         # One command line for the new server: remain-on-exit is set before the program runs,
         # so a program that exits at once still leaves its status behind.
@@ -65,7 +72,7 @@ class TmuxApp:
             "-c",
             str(cwd),
             "--",
-            *argv,
+            *waiting,
             env=full_env,
         )
 
@@ -120,21 +127,47 @@ class TmuxApp:
 
     def exit_status(self) -> int | None:
         """The program's exit status once it has ended; None while it runs."""
-        dead, _, status = (
-            self._tmux("display-message", "-p", "-t", "app", "#{pane_dead} #{pane_dead_status}")
-            .strip()
-            .partition(" ")
-        )
-        return int(status) if dead == "1" and status else None
+        try:
+            text = self.status_file.read_text().strip()
+        except FileNotFoundError:
+            return None
+        return int(text) if text.isdigit() else None
+
+    def terminal_holders(self) -> list[str]:
+        """The processes that still have the window's terminal open (`pid command` each)."""
+        tty = self._tmux("display-message", "-p", "-t", "app", "#{pane_tty}").strip()
+        holders = []
+        for process in Path("/proc").iterdir():
+            if not process.name.isdigit():
+                continue
+            try:
+                held = any(os.readlink(fd) == tty for fd in (process / "fd").iterdir())
+                command = (process / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:  # gone meanwhile, or not ours to look at
+                continue
+            if held:
+                holders.append(f"{process.name} {command.strip()}")
+        return holders
 
     def wait_for_exit(self, seconds: float = 30.0) -> int:
         """Wait (bounded) for the program to end; its exit status."""
         deadline = time.monotonic() + seconds
         while (status := self.exit_status()) is None:
             if time.monotonic() > deadline:
-                raise AssertionError(f"the program did not exit; the screen:\n{self.screen()}")
+                raise AssertionError(f"the program did not exit; it was at:\n{self._stacks()}")
             time.sleep(0.1)
         return status
+
+    def _stacks(self) -> str:
+        """End a stuck program with SIGABRT and return what the window then shows: with
+        PYTHONFAULTHANDLER set, Python writes every thread's stack there before it dies."""
+        shell = self._tmux("display-message", "-p", "-t", "app", "#{pane_pid}").strip()
+        children = Path(f"/proc/{shell}/task/{shell}/children")
+        with contextlib.suppress(OSError, ValueError):
+            for pid in children.read_text().split():
+                os.kill(int(pid), signal.SIGABRT)
+            time.sleep(1.0)
+        return self._tmux("capture-pane", "-p", "-S", "-300", "-t", "app")
 
     def close(self) -> None:
         """End the tmux server and everything in it."""
