@@ -125,14 +125,17 @@ class FaultProxy:
         self._released.set()
         # shutdown() wakes the thread blocked in accept(); close() alone does not.
         _close(self._listener)
+        # The accept loop lists a connection's record before its pump threads: join it first so
+        # every socket and thread it started is listed before they are closed and joined.
+        if self._accept_thread is not None:
+            self._accept_thread.join(timeout=5)
         with self._lock:
             sockets = list(self._sockets)
             threads = list(self._threads)
         for sock in sockets:
             _close(sock)
-        for thread in [*threads, self._accept_thread]:
-            if thread is not None:
-                thread.join(timeout=5)
+        for thread in threads:
+            thread.join(timeout=5)
 
     def __enter__(self) -> FaultProxy:
         return self.start()

@@ -10,6 +10,7 @@ import pytest
 from textual.widgets import Button, Input, Select, Static
 
 from tests.support.http_server import WebServer, routed_autoconfig_lookup
+from tests.support.pilot import wait_for
 from tests.unit.test_autoconfig import EXAMPLE_XML, ISP_PATH, PLAIN_ONLY_XML
 from tuimail.app import TuimailApp
 from tuimail.autoconfig import Autoconfig
@@ -58,8 +59,8 @@ async def test_find_settings_fills_the_form_and_save_writes_it(
         screen.query_one("#address", Input).value = "alice@example.com"
         screen.query_one("#address", Input).focus()
         await pilot.press("enter")  # enter in the address field looks it up
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        # The lookup runs in a worker started by the key's handler: wait for what it brings.
+        await wait_for(pilot, lambda: "Found in" in _found_text(screen))
         assert asked_with == [Path("~/own-ca.pem").expanduser()]  # the form's CA file is used
         assert screen.query_one("#in_host", Input).value == "imap.example.com"
         assert screen.query_one("#in_port", Input).value == "993"
@@ -96,8 +97,7 @@ async def test_an_unencrypted_server_is_filled_in_only_when_chosen(
         await app.push_screen(screen)
         screen.query_one("#address", Input).value = "bob@plainmail.test"
         screen.query_one("#find", Button).press()
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        await wait_for(pilot, lambda: "not chosen" in _found_text(screen))
         assert screen.query_one("#in_host", Input).value == ""
         assert "not chosen" in _found_text(screen)
         plaintext = screen.query_one("#use_plaintext", Button)
@@ -125,7 +125,5 @@ async def test_nothing_found_says_so_and_leaves_the_form(
         await app.push_screen(screen)
         screen.query_one("#address", Input).value = "carol@nowhere.test"
         screen.query_one("#find", Button).press()
-        await app.workers.wait_for_complete()
-        await pilot.pause()
-        assert "No settings were found" in _found_text(screen)
+        await wait_for(pilot, lambda: "No settings were found" in _found_text(screen))
         assert screen.query_one("#in_host", Input).value == ""
