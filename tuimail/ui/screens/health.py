@@ -1,5 +1,6 @@
 """Sync health: per account and folder, when it last synced, its server state, pending actions,
-the outbox and the last error — so a user can see why mail is not arriving."""
+the outbox, the last error and messages left marked deleted on a server without UIDPLUS — so a
+user can see why mail is not arriving, or not leaving the server."""
 
 from __future__ import annotations
 
@@ -56,7 +57,17 @@ def health_tables(conn: sqlite3.Connection) -> list[Table]:
             "last error",
         ):
             table.add_column(column, overflow="fold")
+        marked = read.marked_deleted(conn, account.id)
+        notes: list[str] = []
         for folder in read.folders(conn, account.id):
+            if marked.get(folder.id):
+                count = marked[folder.id]
+                notes.append(
+                    f"{sanitize_line(folder.name)}: {count} message{'s' if count != 1 else ''}"
+                    " marked deleted stay on the server, because it has no UIDPLUS (only an"
+                    " expunge of the whole folder removes them, with what other mail programs"
+                    " marked; X in the folder, or imap.expunge in the config)"
+                )
             error = (
                 Text(sanitize_line(folder.last_error), style="red")
                 if folder.last_error
@@ -70,6 +81,9 @@ def health_tables(conn: sqlite3.Connection) -> list[Table]:
                 str(folder.highestmodseq or "–"),
                 error,
             )
+        if notes:
+            table.caption = Text("\n".join(notes), style="yellow")
+            table.caption_justify = "left"
         tables.append(table)
     return tables
 
