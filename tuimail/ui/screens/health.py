@@ -24,8 +24,9 @@ def _when(moment: datetime | None) -> str:
     return moment.astimezone().strftime("%Y-%m-%d %H:%M") if moment else "never"
 
 
-def health_tables(conn: sqlite3.Connection) -> list[Table]:
-    """One table per account, built from the store only."""
+def health_tables(conn: sqlite3.Connection, *, expunge_key: str = "X") -> list[Table]:
+    """One table per account, built from the store only (`expunge_key`: the key that expunges
+    a folder, named where a folder holds messages marked deleted)."""
     tables = []
     waiting = Counter(
         (item.account_id, item.state.value)
@@ -62,11 +63,13 @@ def health_tables(conn: sqlite3.Connection) -> list[Table]:
         for folder in read.folders(conn, account.id):
             if marked.get(folder.id):
                 count = marked[folder.id]
+                one = count == 1
                 notes.append(
-                    f"{sanitize_line(folder.name)}: {count} message{'s' if count != 1 else ''}"
-                    " marked deleted stay on the server, because it has no UIDPLUS (only an"
-                    " expunge of the whole folder removes them, with what other mail programs"
-                    " marked; X in the folder, or imap.expunge in the config)"
+                    f"{sanitize_line(folder.name)}: {count} message{'' if one else 's'} marked"
+                    f" deleted {'stays' if one else 'stay'} on the server, because it has no"
+                    f" UIDPLUS (only an expunge of the whole folder removes"
+                    f" {'it' if one else 'them'}, with what other mail programs marked;"
+                    f" {expunge_key} in the folder, or imap.expunge in the config)"
                 )
             error = (
                 Text(sanitize_line(folder.last_error), style="red")
@@ -111,7 +114,8 @@ class HealthScreen(Screen[None]):
         self.action_refresh_view()
 
     def action_refresh_view(self) -> None:
-        tables = health_tables(self.conn)
+        keymap = getattr(getattr(self.app, "config", None), "keys", None) or {}
+        tables = health_tables(self.conn, expunge_key=str(keymap.get("expunge", "X")))
         body: Table | Text
         if tables:
             body = Table.grid(padding=(1, 0))

@@ -565,11 +565,12 @@ class MainScreen(Screen[None]):
         folder = read.folder(self.conn, message.folder_id)
         if folder is None:
             return
-        plural = "s" if message.count != 1 else ""
+        one = message.count == 1
         self.notify(
-            f"{message.count} message{plural} in {sanitize_line(folder.name)} stay on the"
-            " server marked deleted: it has no UIDPLUS, so only expunging the whole folder"
-            " removes them (and whatever other mail programs marked there). Press"
+            f"{message.count} message{'' if one else 's'} in {sanitize_line(folder.name)}"
+            f" {'stays' if one else 'stay'} on the server marked deleted: it has no UIDPLUS, so"
+            f" only expunging the whole folder removes {'it' if one else 'them'} (and whatever"
+            " other mail programs marked there). Press"
             f" {self._expunge_key()} in the folder to expunge it.",
             title=sanitize_line(message.account),
             markup=False,
