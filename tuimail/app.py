@@ -51,6 +51,7 @@ from tuimail.store.outbox import OutboxState
 from tuimail.sync.events import (
     AuthNeeded,
     Event,
+    MarkedDeleted,
     NewMail,
     StoreChanged,
     SyncFailed,
@@ -65,6 +66,7 @@ from tuimail.ui.messages import (
     AccountStatus,
     BodyFailed,
     BodyWanted,
+    DeletedLeft,
     DraftSaved,
     IntentQueued,
     OpenWanted,
@@ -982,6 +984,8 @@ def ui_messages_for(event: Event) -> list[Message]:
                     text, title=f"{event.account}: {event.protocol.value.upper()}", error=True
                 ),
             ]
+        case MarkedDeleted():
+            return [DeletedLeft(event.account, event.folder_id, event.count)]
         case NewMail() if not event.first:
             # The app decides whether the folder announces (accounts.NAME.notify_folders).
             return [NewMailArrived(event.account, event.folder_id, event.count)]

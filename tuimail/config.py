@@ -63,6 +63,10 @@ class ServerConfig:
     interval: int = 300
     # IMAP only: download every message's body on every sync (full offline reading).
     bodies: bool = False
+    # IMAP only, for servers without UIDPLUS: what happens to the messages a delete or move
+    # leaves marked \Deleted ("ask": shown, expunged by the user's key; "always": the folder
+    # is expunged at once; "never": left marked). See EXPUNGE_CHOICES.
+    expunge: str = "ask"
     # SMTP only: keep a copy of each sent message in the Sent folder (IMAP APPEND, or locally).
     sent_copy: bool = True
     # SMTP only: seconds a queued message waits before it is sent (undo send).
@@ -79,6 +83,7 @@ class ServerConfig:
 OAUTH2_PROVIDERS = ("google", "microsoft", "custom")
 OAUTH2_FLOWS = ("browser", "paste", "device")
 AUTH_CHOICES = ("password", "oauth2")
+EXPUNGE_CHOICES = ("ask", "always", "never")
 
 
 @dataclass(frozen=True, slots=True)
@@ -471,6 +476,7 @@ POP3_KEYS: dict[str, Checker] = {
 IMAP_KEYS: dict[str, Checker] = {
     **INCOMING_KEYS,
     "bodies": _Checks.boolean,
+    "expunge": lambda value, key: _OAuth2Checks.choice(value, EXPUNGE_CHOICES),
 }
 SMTP_KEYS: dict[str, Checker] = {
     **SERVER_KEYS,
@@ -489,7 +495,7 @@ KEY_ACTIONS: tuple[str, ...] = (
     # main screen
     "quit", "next-pane", "back", "search", "search-all", "help", "toggle-read", "toggle-flag",
     "delete", "undo", "move", "copy", "compose", "reply", "reply-all", "forward", "outbox", "sort",
-    "health", "get-mail", "save-attachments", "open-attachment", "add-account",
+    "health", "get-mail", "save-attachments", "open-attachment", "add-account", "expunge",
     # main screen: panes
     "folders-pane", "view-pane", "folders-narrower", "folders-wider", "view-smaller",
     "view-larger",

@@ -9,6 +9,11 @@ DELE marks a message; QUIT removes the marked ones (the UPDATE state); a connect
 without QUIT deletes nothing, as RFC 1939 says. Every command line received is recorded in
 ``commands`` (per connection in ``sessions``).
 
+``utf8=True`` makes a Courier-like server (RFC 6856): CAPA lists ``UTF8``, the ``UTF8`` command is
+accepted before login, and until a session has sent it, RETR and TOP of a message whose header
+holds raw 8-bit bytes answer with an ASCII stub in its place (``UTF8_STUB``), as Courier's pop3d
+does. Dovecot 2.3 never offers UTF8, so this is where that server is tested.
+
 ``oversized`` makes a hostile server: RETR of message n answers with lines of junk until
 ``oversized[n]`` bytes are sent (far more than any limit a test sets), as a server that never
 ends its answer would; ``oversized_sent`` counts what each such answer got onto the wire.
@@ -22,6 +27,18 @@ import threading
 from dataclasses import dataclass, field
 from types import TracebackType
 
+# What a Courier-like server sends instead of a message with raw UTF-8 headers to a client that
+# has not enabled UTF8 (the message itself is not changed on the server).
+UTF8_STUB = (
+    b"From: Mail Delivery Subsystem <MAILER-DAEMON@example.org>\r\n"
+    b"Subject: Cannot display Unicode content\r\n"
+    b"Mime-Version: 1.0\r\n"
+    b"Content-Type: text/plain; charset=us-ascii\r\n"
+    b"\r\n"
+    b"This E-mail message was determined to be Unicode-formatted\r\n"
+    b"but your E-mail reader does not support Unicode E-mail.\r\n"
+)
+
 
 @dataclass
 class FakeMessage:
@@ -34,6 +51,7 @@ class FakeMessage:
 @dataclass
 class _Session:
     commands: list[bytes] = field(default_factory=list)
+    utf8: bool = False  # the client sent UTF8
 
 
 class FakePop3Server:
@@ -53,6 +71,7 @@ class FakePop3Server:
         capa: list[str] | None = None,
         user_command: bool = True,
         oversized: dict[int, int] | None = None,
+        utf8: bool = False,
     ) -> None:
         self.messages = list(messages)
         self.user = user
@@ -63,6 +82,7 @@ class FakePop3Server:
         self.user_command = user_command
         self.oversized = oversized or {}
         self.oversized_sent: list[int] = []
+        self.utf8 = utf8
         self.capa = capa if capa is not None else self._default_capa()
         self.sessions: list[_Session] = []
         self.lock = threading.Lock()
@@ -88,6 +108,8 @@ class FakePop3Server:
             capa.append("UIDL")
         if self.user_command:
             capa.append("USER")
+        if self.utf8:
+            capa.append("UTF8")
         return capa
 
     @property
@@ -152,10 +174,13 @@ class FakePop3Server:
                     send(b"-ERR unknown command\r\n")
                 else:
                     send(b"+OK\r\n" + b"".join(c.encode() + b"\r\n" for c in self.capa) + b".\r\n")
+            elif verb == b"UTF8" and self.utf8 and not logged_in:
+                session.utf8 = True  # RFC 6856: only in the AUTHORIZATION state
+                send(b"+OK UTF8 enabled\r\n")
             elif not logged_in:
                 logged_in, given_user = self._authorize(send, verb, argument, given_user)
             else:
-                self._transaction(send, verb, argument, marked)
+                self._transaction(send, verb, argument, marked, utf8=session.utf8)
 
     def _authorize(
         self, send, verb: bytes, argument: bytes, given_user: str | None
@@ -182,7 +207,9 @@ class FakePop3Server:
         send(b"-ERR not now\r\n")
         return False, given_user
 
-    def _transaction(self, send, verb: bytes, argument: bytes, marked: set[int]) -> None:
+    def _transaction(
+        self, send, verb: bytes, argument: bytes, marked: set[int], *, utf8: bool
+    ) -> None:
         with self.lock:
             messages = list(self.messages)
         live = [(n, m) for n, m in enumerate(messages, 1) if n not in marked]
@@ -205,6 +232,8 @@ class FakePop3Server:
                 self._send_oversized(send, self.oversized[number])
             else:
                 raw = messages[number - 1].raw
+                if self.utf8 and not utf8 and not _header(raw).isascii():
+                    raw = UTF8_STUB
                 if verb == b"TOP":
                     end = raw.find(b"\r\n\r\n")
                     raw = raw if end < 0 else raw[: end + 4]
@@ -230,6 +259,11 @@ class FakePop3Server:
             pass
         with self.lock:
             self.oversized_sent.append(sent)
+
+
+def _header(raw: bytes) -> bytes:
+    end = raw.find(b"\r\n\r\n")
+    return raw if end < 0 else raw[:end]
 
 
 def _dot_stuffed(raw: bytes) -> bytes:

@@ -81,3 +81,40 @@ async def test_painted_lines_show_sender_and_subject(big_store: Path) -> None:
         assert len(line) <= messages.size.width
         assert row.envelope.subject[:20] in line
         assert (row.envelope.from_[0].name or row.envelope.from_[0].email)[:8] in line
+
+
+async def test_a_message_marked_deleted_elsewhere_is_struck_through(tmp_path: Path) -> None:
+    """Another mail program marked it \\Deleted and the server keeps it until an expunge: it is
+    not shown as an ordinary message."""
+    conn = open_store(tmp_path)
+    try:
+        account = ensure_account(conn, "demo", None)
+        inbox = upsert_folder(conn, account, "INBOX", role=FolderRole.INBOX)
+        raws = [
+            f"From: a@example.org\r\nSubject: {name}\r\nDate: Mon, 0{n} Mar 2026 10:00:00 +0000"
+            f"\r\n\r\nbody\r\n".encode()
+            for n, name in ((1, "kept"), (2, "marked"))
+        ]
+        store_messages(
+            conn,
+            inbox,
+            [
+                IncomingMessage(raw=raws[0], flags=frozenset({"\\Seen"})),
+                IncomingMessage(raw=raws[1], flags=frozenset({"\\Seen", "\\Deleted"})),
+            ],
+        )
+    finally:
+        conn.close()
+    app = TuimailApp(demo_config(), tmp_path, clock=lambda: NOW, start_workers=False)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        messages = app.screen.query_one(MessageList)
+        lines = {
+            messages.row_at(i).envelope.subject: messages.render_line(i)  # type: ignore[union-attr]
+            for i in range(2)
+        }
+        assert lines["marked"].text.startswith("✗")
+        assert not lines["kept"].text.startswith("✗")
+        struck = [s for s in lines["marked"] if "marked" in s.text]
+        assert struck and all(s.style is not None and s.style.strike for s in struck)
+        assert not any(s.style is not None and s.style.strike for s in lines["kept"])

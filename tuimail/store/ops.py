@@ -35,7 +35,7 @@ class OpKind(enum.StrEnum):
     MOVE = "move"  # to another folder of the account (args: to_folder_id, message_id_headers)
     COPY = "copy"  # to another folder (args: to_folder_id, copies, message_id_headers)
     DELETE = "delete"  # remove for good: \Deleted, then expunged on the server
-    EXPUNGE = "expunge"  # remove the given messages that carry \Deleted
+    EXPUNGE = "expunge"  # remove the given messages that carry \Deleted (args: folder, below)
 
 
 class OpState(enum.StrEnum):
@@ -147,6 +147,48 @@ def enqueue(
                 ).fetchall()[0][0]
             )
         return op_ids
+
+
+def enqueue_folder_expunge(
+    conn: sqlite3.Connection, folder_id: int, *, now: datetime | None = None
+) -> int | None:
+    """Journal a plain EXPUNGE of a whole IMAP folder (args: {"folder": true}, no targets);
+    returns the op id, or None for a folder of an account without an IMAP server.
+
+    For servers without UIDPLUS, where UID EXPUNGE of chosen messages is impossible: it removes
+    every message of the folder marked \\Deleted, other clients' too, so the user is asked
+    first. The stored messages that carry \\Deleted go at once, as the server's will.
+    """
+    stamp = codec.now_epoch(now)
+    with transaction(conn) as revision:
+        account_id, protocol, uidvalidity = _folder_info(conn, folder_id)
+        if protocol != Protocol.IMAP.value:
+            return None
+        marked = [
+            (int(message_id),)
+            for message_id, flags in conn.execute(
+                "SELECT id, flags FROM messages WHERE folder_id = ?", (folder_id,)
+            )
+            if DELETED in codec.decode_flags(flags)
+        ]
+        conn.executemany("DELETE FROM messages WHERE id = ?", marked)
+        return int(
+            conn.execute(
+                "INSERT INTO pending_ops (account_id, folder_id, uidvalidity, kind, targets,"
+                " args, created, updated, revision) VALUES (?, ?, ?, ?, '[]', ?, ?, ?, ?)"
+                " RETURNING id",
+                (
+                    account_id,
+                    folder_id,
+                    uidvalidity,
+                    OpKind.EXPUNGE.value,
+                    json.dumps({"folder": True}),
+                    stamp,
+                    stamp,
+                    revision,
+                ),
+            ).fetchall()[0][0]
+        )
 
 
 def pending(conn: sqlite3.Connection, account_id: int) -> list[PendingOp]:

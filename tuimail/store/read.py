@@ -180,6 +180,22 @@ def find_folder(conn: sqlite3.Connection, account_id: int, name: str) -> FolderI
     return None if row is None else _folder(row)
 
 
+def marked_deleted(conn: sqlite3.Connection, account_id: int | None = None) -> dict[int, int]:
+    """Folder id -> how many messages the server holds marked \\Deleted and not expunged, for
+    the folders of servers without UIDPLUS that have some (see schema: marked_deleted)."""
+    where, params = (
+        ("WHERE f.account_id = ?", (account_id,)) if account_id is not None else ("", ())
+    )
+    return {
+        int(folder_id): int(count)
+        for folder_id, count in conn.execute(
+            "SELECT m.folder_id, m.count FROM marked_deleted AS m"  # noqa: S608
+            f" JOIN folders AS f ON f.id = m.folder_id {where}",
+            params,
+        )
+    }
+
+
 def message_ids(
     conn: sqlite3.Connection,
     folder_ids: int | Sequence[int],

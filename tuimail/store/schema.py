@@ -97,7 +97,8 @@ pending_ops      journal of user actions made locally, waiting to be replayed on
   targets          JSON list of [message id, UID or null]: the UIDs as they were when queued
                    (null: the message had no UID yet, the replay looks the row up)
   args             JSON object: flag for flag/unflag, to_folder_id for move/copy, copies (the new
-                   local message ids, aligned with targets) for copy
+                   local message ids, aligned with targets) for copy; folder: true for an
+                   expunge of the whole folder (a plain EXPUNGE; targets empty)
   state            'pending' | 'failed' (given up; shown to the user). Done ops are deleted.
   attempts         replay attempts so far
   last_error       why the last attempt failed
@@ -191,6 +192,19 @@ outbox_refusals  recipients a server refused for good (5xx at RCPT) while it acc
   recipient        the refused envelope recipient
   reply            the server's reply
                  The rows are deleted when the user dismisses them.
+
+Schema version 5
+================
+
+marked_deleted   IMAP folders on a server without UIDPLUS that hold messages marked \\Deleted and
+                 not expunged: there a delete or move by this client ends at \\Deleted (a plain
+                 EXPUNGE would remove every marked message of the folder, other clients' too),
+                 so the user is shown them and decides (imap.expunge, the expunge key)
+  folder_id        folders.id; goes with the folder
+  count            how many messages of the folder the server holds marked \\Deleted when last
+                   looked (after a sync of the folder, or a replay that marked some); the row is
+                   deleted when there are none
+  checked          when it was counted
 """
 
 from __future__ import annotations
@@ -467,11 +481,20 @@ CREATE TABLE outbox_refusals (
 );
 """
 
+_V5 = """
+CREATE TABLE marked_deleted (
+    folder_id INTEGER PRIMARY KEY REFERENCES folders (id) ON DELETE CASCADE,
+    count INTEGER NOT NULL,
+    checked REAL NOT NULL
+);
+"""
+
 MIGRATIONS: list[Migration] = [
     _V1,
     _V2,
     _V3,
     _V4,
+    _V5,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -37,6 +37,7 @@ __all__ = [
     "rename_folder",
     "reset_folder",
     "set_flags",
+    "set_marked_deleted",
     "store_bodies",
     "store_body",
     "store_message",
@@ -250,6 +251,24 @@ def expunge_uids(conn: sqlite3.Connection, folder_id: int, uids: Iterable[int]) 
             [(folder_id, uidvalidity, uid) for uid in uids],
         )
         return max(cursor.rowcount, 0)
+
+
+def set_marked_deleted(
+    conn: sqlite3.Connection, folder_id: int, count: int, *, now: datetime | None = None
+) -> None:
+    """Record how many messages of a folder the server holds marked \\Deleted and not expunged
+    (counted where the server has no UIDPLUS; 0 forgets the folder)."""
+    with transaction(conn):
+        if count <= 0:
+            conn.execute("DELETE FROM marked_deleted WHERE folder_id = ?", (folder_id,))
+            return
+        _require_folder(conn, folder_id)
+        conn.execute(
+            "INSERT INTO marked_deleted (folder_id, count, checked) VALUES (?, ?, ?)"
+            " ON CONFLICT (folder_id) DO UPDATE SET count = excluded.count,"
+            " checked = excluded.checked",
+            (folder_id, count, codec.now_epoch(now)),
+        )
 
 
 def assign_uid(conn: sqlite3.Connection, message_id: int, uid: int) -> None:

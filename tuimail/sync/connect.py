@@ -375,6 +375,7 @@ def connect_pop3(
     pop: poplib.POP3 | None = None
     try:
         pop, capabilities = _open_pop3(server, context, timeout, attempt)
+        _pop3_enable_utf8(pop, capabilities)
         if server.auth == "oauth2":
             _oauth_login_pop3(pop, capabilities, server, password, attempt)
             return pop
@@ -424,6 +425,22 @@ def pop3_login_method(
     if has_timestamp and capabilities and "USER" not in capabilities:
         return Pop3Login.APOP
     return Pop3Login.USER_PASS
+
+
+def _pop3_enable_utf8(pop: poplib.POP3, capabilities: Mapping[str, list[str]]) -> None:
+    """Send UTF8 (RFC 6856) when CAPA offers it, before login (the AUTHORIZATION state).
+
+    Without it a server may send a stand-in for each message whose headers are raw UTF-8
+    (Courier sends "Cannot display Unicode content") or down-convert them; with it the message
+    comes as it is, and the parser reads 8-bit header bytes as UTF-8. A refusal is not an error:
+    the session goes on as plain POP3.
+    """
+    if "UTF8" not in capabilities:
+        return
+    try:
+        _pop3_command(lambda _: pop.utf8(), "UTF8", None)
+    except poplib.error_proto:
+        log.info("POP3 server refused UTF8; messages with UTF-8 headers may arrive changed")
 
 
 def _pop3_login(pop: poplib.POP3, method: Pop3Login, username: str, secret: str) -> None:

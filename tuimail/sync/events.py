@@ -58,6 +58,17 @@ class NewMail:
 
 
 @dataclass(frozen=True, slots=True)
+class MarkedDeleted:
+    """A replay left messages marked \\Deleted in a folder of a server without UIDPLUS (the
+    account's `imap.expunge` is "ask"): `count` messages of the folder are marked now, and only
+    an EXPUNGE of the whole folder removes them."""
+
+    account: str
+    folder_id: int
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
 class SyncFinished:
     """A pass over an account ended well; `summary` is one line for people.
 
@@ -93,7 +104,16 @@ class AuthNeeded:
     message: str
 
 
-Event = StoreChanged | SyncStarted | SyncProgress | NewMail | SyncFinished | SyncFailed | AuthNeeded
+Event = (
+    StoreChanged
+    | SyncStarted
+    | SyncProgress
+    | NewMail
+    | MarkedDeleted
+    | SyncFinished
+    | SyncFailed
+    | AuthNeeded
+)
 Emit = Callable[[Event], None]
 
 

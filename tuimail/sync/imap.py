@@ -56,6 +56,7 @@ from tuimail.store.ingest import BodyIndex, IncomingMessage
 from tuimail.sync import imap_ext
 from tuimail.sync.events import (
     Emit,
+    MarkedDeleted,
     NewMail,
     StoreChanged,
     SyncProgress,
@@ -201,6 +202,9 @@ class AccountResult:
     folder_errors: dict[str, str] = field(default_factory=dict)
     ops_replayed: int = 0
     ops_waiting: int = 0
+    # Messages the server holds marked \\Deleted in the synced folders, where it has no
+    # UIDPLUS (they stay until an expunge of their folder; see ImapSync.replay_ops).
+    marked_deleted: int = 0
 
     def summary(self) -> str:
         """One line for people: "3 folders synced, 5 new"; what a folder's first sync stored
@@ -223,6 +227,10 @@ class AccountResult:
             parts.append(f"{bodies} bod{'ies' if bodies != 1 else 'y'} downloaded")
         if self.ops_replayed:
             parts.append(f"{self.ops_replayed} action{'s' if self.ops_replayed != 1 else ''} sent")
+        if self.marked_deleted:
+            parts.append(
+                f"{self.marked_deleted} marked deleted but kept by the server (no UIDPLUS)"
+            )
         if self.folder_errors:
             parts.append(f"{len(self.folder_errors)} failed")
         return ", ".join(parts)
@@ -301,8 +309,12 @@ class ImapSync:
         body_batch: int = BODY_BATCH,
         max_literal: int | None = None,
         unreadable: Unreadable | None = None,
+        expunge: str = "ask",
     ) -> None:
         self.conn = conn
+        # Servers without UIDPLUS: what a delete or move leaves marked \\Deleted (imap.expunge).
+        self.expunge = expunge
+        self._left_marked: dict[int, int] = {}  # folder id -> marked count, this replay
         self.unreadable = unreadable or Unreadable()
         self.account = account
         self.client = client
@@ -357,6 +369,8 @@ class ImapSync:
                 write.record_folder_error(self.conn, info.id, message)
                 result.folder_errors[info.name] = message
                 log.warning("IMAP %s/%s: %s", self.account, sanitize_line(info.name), message)
+        marked = read.marked_deleted(self.conn, self.account_id)
+        result.marked_deleted = sum(marked.get(f.folder_id, 0) for f in result.folders)
         return result
 
     def sync_folders(self) -> list[read.FolderInfo]:
@@ -471,6 +485,8 @@ class ImapSync:
             last_sync=datetime.now(UTC),
         )
         write.record_folder_error(self.conn, folder_id, skipped_text(skipped) if skipped else None)
+        if not self.client.has_capability("UIDPLUS"):
+            self._count_marked(folder_id)  # shown in the sync health, expunged on request
         crashpoint("imap.folder_synced")
         self._changed([folder_id])
         if result.new and resynced:
@@ -760,7 +776,9 @@ class ImapSync:
         answer and `mark_done` only repeats it harmlessly: STORE of a flag and UID EXPUNGE of
         named UIDs by nature; a move or copy because the server is asked first what already
         happened (see `_transfer`). Without UIDPLUS a delete or move stops at \\Deleted: a plain
-        EXPUNGE would also remove other clients' deleted messages.
+        EXPUNGE would also remove other clients' deleted messages, so it is done only as the
+        account's `imap.expunge` says ("always"), or when the user asks for it (an expunge op
+        of the whole folder); with "ask" the user is told (MarkedDeleted).
 
         A server refusal (NO/BAD) of one op is recorded on that op (attempts, last_error); it
         is given up after MAX_OP_ATTEMPTS refusals and the others go on. A changed UIDVALIDITY
@@ -805,6 +823,10 @@ class ImapSync:
                 if not permanent:
                     waiting |= rows
                     left += 1
+        if self.expunge == "ask":
+            for folder_id, count in self._left_marked.items():
+                self.emit(MarkedDeleted(self.account, folder_id, count))
+        self._left_marked.clear()
         return done, left
 
     def _replay_op(self, op: ops.PendingOp) -> bool:
@@ -815,6 +837,8 @@ class ImapSync:
         if info.uidvalidity is not None and op.uidvalidity != info.uidvalidity:
             ops.mark_failed(self.conn, op.id, RENUMBERED, permanent=True)
             return False
+        if op.kind is ops.OpKind.EXPUNGE and op.args.get("folder"):
+            return self._expunge_folder(op, info)
         transfer = op.kind in (ops.OpKind.MOVE, ops.OpKind.COPY)
         uids = [t.uid for t in op.targets if t.uid is not None]
         # What is known is carried out; the op stays, given up, for what is not.
@@ -871,6 +895,39 @@ class ImapSync:
             self.client.add_flags(uids, [DELETED], silent=True)
         if self.client.has_capability("UIDPLUS"):
             self.client.uid_expunge(uids)
+        else:
+            self._after_marking(op.folder_id)
+
+    def _expunge_folder(self, op: ops.PendingOp, info: read.FolderInfo) -> bool:
+        """A plain EXPUNGE of the folder, which the user asked for knowing that it removes
+        every message marked \\Deleted there (a replay after a crash only expunges again)."""
+        selected = self._select(info.name, readonly=False)
+        if selected.uidvalidity != op.uidvalidity:
+            ops.mark_failed(self.conn, op.id, RENUMBERED, permanent=True)
+            return False
+        self.client.expunge()
+        crashpoint("imap.op_replayed")
+        with transaction(self.conn):
+            write.set_marked_deleted(self.conn, info.id, 0)
+            ops.mark_done(self.conn, op.id)
+        self._changed([info.id])
+        return True
+
+    def _after_marking(self, folder_id: int) -> None:
+        """Messages were just marked \\Deleted in the folder selected read-write, on a server
+        without UIDPLUS (no UID EXPUNGE of just them): as `imap.expunge` says, expunge the whole
+        folder ("always"), or count what is marked there, for the user to see ("ask", "never")."""
+        if self.expunge == "always":
+            self.client.expunge()
+            write.set_marked_deleted(self.conn, folder_id, 0)
+            return
+        self._left_marked[folder_id] = self._count_marked(folder_id)
+
+    def _count_marked(self, folder_id: int) -> int:
+        """Count and record the selected folder's messages marked \\Deleted (no UIDPLUS)."""
+        count = len(imap_ext.uid_search(self.client, "DELETED"))
+        write.set_marked_deleted(self.conn, folder_id, count)
+        return count
 
     def _transfer(
         self,
@@ -940,13 +997,15 @@ class ImapSync:
                 self.client.uid_expunge(sorted(present))
             else:
                 log.warning(
-                    "IMAP %s/%s: moved %d message(s) by COPY; the originals stay on the server"
-                    " marked \\Deleted (it has no UIDPLUS, and a plain EXPUNGE would remove"
-                    " other clients' deleted messages too)",
+                    "IMAP %s/%s: moved %d message(s) by COPY; the originals are marked"
+                    " \\Deleted (the server has no UIDPLUS, and a plain EXPUNGE removes other"
+                    " clients' deleted messages too): imap.expunge = %s",
                     self.account,
                     sanitize_line(source.name),
                     len(present),
+                    self.expunge,
                 )
+                self._after_marking(source.id)
         # COPYUID is only relied on where UIDPLUS is announced.
         if (
             copyuid is not None

@@ -159,7 +159,13 @@ def sync_account(
                     return False
                 return failed(exc.kind.value, exc.message)
             engine = imap.ImapSync(
-                conn, name, client, emit=emit, cancel=cancel, unreadable=unreadable
+                conn,
+                name,
+                client,
+                emit=emit,
+                cancel=cancel,
+                unreadable=unreadable,
+                expunge=server.expunge,
             )
             try:
                 result = engine.sync(folder=folder, bodies=bodies)

@@ -153,7 +153,13 @@ class ImapIdleWatcher:
             self.emit(SyncStarted(name, Protocol.IMAP))
         # Kept across reconnects: a message the server ends the connection over is left out.
         engine = imap.ImapSync(
-            conn, name, client, emit=self.emit, cancel=self.cancel, unreadable=self._unreadable
+            conn,
+            name,
+            client,
+            emit=self.emit,
+            cancel=self.cancel,
+            unreadable=self._unreadable,
+            expunge=self.account.incoming.expunge if self.account.incoming else "ask",
         )
         folder_id = self._folder_id(engine)
         result = self._resync(engine, folder_id)

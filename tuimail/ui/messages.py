@@ -48,6 +48,17 @@ class AccountStatus(Message):
         )
 
 
+class DeletedLeft(Message):
+    """A replay left `count` messages of a folder marked deleted on a server without UIDPLUS
+    (imap.expunge = "ask"): the user is told, and can expunge the folder."""
+
+    def __init__(self, account: str, folder_id: int, count: int) -> None:
+        super().__init__()
+        self.account = account
+        self.folder_id = folder_id
+        self.count = count
+
+
 class UserNotice(Message):
     """Something the user should see as a notification (text already sanitized)."""
 

@@ -1,6 +1,6 @@
 """The POP3 engine against a fake server, for what Dovecot does not do: no UIDL, APOP, hostile
-or duplicate UIDLs, broken MIME. (Everything else is tested against the real Dovecot in
-tests/integration/test_pop3_*.py.)
+or duplicate UIDLs, broken MIME, UTF8 (RFC 6856). (Everything else is tested against the real
+Dovecot in tests/integration/test_pop3_*.py.)
 """
 
 from __future__ import annotations
@@ -293,11 +293,11 @@ def test_a_session_cut_before_quit_deletes_nothing_and_is_not_downloaded_again(
     with FakePop3Server([FakeMessage(message(1), b"u1"), FakeMessage(message(2), b"u2")]) as server:
         original = server._transaction
 
-        def refuse_second_dele(send, verb, argument, marked):  # type: ignore[no-untyped-def]
+        def refuse_second_dele(send, verb, argument, marked, **kwargs):  # type: ignore[no-untyped-def]
             if verb == b"DELE" and marked:
                 send(b"-ERR cannot delete now\r\n")
                 return
-            original(send, verb, argument, marked)
+            original(send, verb, argument, marked, **kwargs)
 
         server._transaction = refuse_second_dele  # type: ignore[method-assign]
         result, events = run(server, tmp_path, leave_on_server=False)
@@ -456,3 +456,38 @@ def test_a_listing_over_the_limit_for_one_answer_ends_the_pass_with_a_clear_erro
         assert not result.ok
         assert "answer larger than 200 bytes; the rest was not read" in (result.error or "")
         assert stored(tmp_path) == [] and len(server.messages) == 40
+
+
+def test_utf8_is_enabled_when_offered_so_raw_utf8_headers_arrive_whole(tmp_path: Path) -> None:
+    """A Courier-like server (RFC 6856; Dovecot 2.3 offers no UTF8, hence the fake) sends a stub
+    in place of a message with raw UTF-8 headers unless the client enabled UTF8 before login.
+    The message arrives as it is on the server and its headers read as UTF-8."""
+    international = (
+        "From: Jürgen Müller <jürgen@bücher.example>\r\nTo: fake@example.org\r\n"
+        "Subject: Grüße aus Köln — 東京\r\nMessage-ID: <utf8-1@example.org>\r\n"
+        "\r\nHallo\r\n"
+    ).encode()
+    plain = message(2)
+    messages = [FakeMessage(international, b"u1"), FakeMessage(plain, b"u2")]
+    with FakePop3Server(messages, utf8=True) as server:
+        result, _ = run(server, tmp_path)
+        assert result.ok, result.error
+        assert sorted(stored(tmp_path)) == [("u1", international), ("u2", plain)]
+        verbs = [c.split(b" ")[0].upper() for c in server.commands]
+        assert b"UTF8" in verbs and verbs.index(b"UTF8") < verbs.index(b"PASS")
+        conn = open_store(tmp_path)
+        try:
+            subject, sender = conn.execute(
+                "SELECT subject, from_addr FROM messages WHERE uidl = 'u1'"
+            ).fetchone()
+        finally:
+            conn.close()
+        assert subject == "Grüße aus Köln — 東京"
+        assert "Jürgen Müller" in sender and "jürgen@bücher.example" in sender
+
+
+def test_utf8_is_not_sent_to_a_server_that_does_not_offer_it(tmp_path: Path) -> None:
+    with FakePop3Server([FakeMessage(message(1), b"u1")]) as server:
+        result, _ = run(server, tmp_path)
+        assert result.ok, result.error
+        assert not any(c.upper().startswith(b"UTF8") for c in server.commands)

@@ -1,5 +1,6 @@
 """Sync health: per account and folder, when it last synced, its server state, pending actions,
-the outbox and the last error — so a user can see why mail is not arriving."""
+the outbox, the last error and messages left marked deleted on a server without UIDPLUS — so a
+user can see why mail is not arriving, or not leaving the server."""
 
 from __future__ import annotations
 
@@ -23,8 +24,9 @@ def _when(moment: datetime | None) -> str:
     return moment.astimezone().strftime("%Y-%m-%d %H:%M") if moment else "never"
 
 
-def health_tables(conn: sqlite3.Connection) -> list[Table]:
-    """One table per account, built from the store only."""
+def health_tables(conn: sqlite3.Connection, *, expunge_key: str = "X") -> list[Table]:
+    """One table per account, built from the store only (`expunge_key`: the key that expunges
+    a folder, named where a folder holds messages marked deleted)."""
     tables = []
     waiting = Counter(
         (item.account_id, item.state.value)
@@ -56,7 +58,19 @@ def health_tables(conn: sqlite3.Connection) -> list[Table]:
             "last error",
         ):
             table.add_column(column, overflow="fold")
+        marked = read.marked_deleted(conn, account.id)
+        notes: list[str] = []
         for folder in read.folders(conn, account.id):
+            if marked.get(folder.id):
+                count = marked[folder.id]
+                one = count == 1
+                notes.append(
+                    f"{sanitize_line(folder.name)}: {count} message{'' if one else 's'} marked"
+                    f" deleted {'stays' if one else 'stay'} on the server, because it has no"
+                    f" UIDPLUS (only an expunge of the whole folder removes"
+                    f" {'it' if one else 'them'}, with what other mail programs marked;"
+                    f" {expunge_key} in the folder, or imap.expunge in the config)"
+                )
             error = (
                 Text(sanitize_line(folder.last_error), style="red")
                 if folder.last_error
@@ -70,6 +84,9 @@ def health_tables(conn: sqlite3.Connection) -> list[Table]:
                 str(folder.highestmodseq or "–"),
                 error,
             )
+        if notes:
+            table.caption = Text("\n".join(notes), style="yellow")
+            table.caption_justify = "left"
         tables.append(table)
     return tables
 
@@ -97,7 +114,8 @@ class HealthScreen(Screen[None]):
         self.action_refresh_view()
 
     def action_refresh_view(self) -> None:
-        tables = health_tables(self.conn)
+        keymap = getattr(getattr(self.app, "config", None), "keys", None) or {}
+        tables = health_tables(self.conn, expunge_key=str(keymap.get("expunge", "X")))
         body: Table | Text
         if tables:
             body = Table.grid(padding=(1, 0))

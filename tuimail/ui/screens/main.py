@@ -48,6 +48,7 @@ from tuimail.ui.messages import (
     AccountStatus,
     BodyFailed,
     BodyWanted,
+    DeletedLeft,
     IntentQueued,
     OpenWanted,
     StoreUpdated,
@@ -136,6 +137,13 @@ class MainScreen(Screen[None]):
         Binding("o", "outbox", "Outbox", id="outbox"),
         Binding("S", "sort", "Sort by date / sender / subject / size", show=False, id="sort"),
         Binding("H", "health", "Sync health", show=False, id="health"),
+        Binding(
+            "X",
+            "expunge",
+            "Expunge the folder: remove what is marked deleted (servers without UIDPLUS)",
+            show=False,
+            id="expunge",
+        ),
         Binding("a", "save_attachments", "Save attachments", show=False, id="save-attachments"),
         Binding("O", "open_attachment", "Open an attachment", show=False, id="open-attachment"),
         *PANE_BINDINGS,  # last in the help: the keys for messages come first
@@ -491,6 +499,81 @@ class MainScreen(Screen[None]):
         self.app.push_screen(
             Confirm(f"Delete “{subject}” for good? {reason} It cannot be undone.", default=False),
             answered,
+        )
+
+    def _expunge_key(self) -> str:
+        keymap = getattr(getattr(self.app, "config", None), "keys", None) or {}
+        return str(keymap.get("expunge", "X"))
+
+    def _folder_here(self) -> read.FolderInfo | None:
+        """The folder the list shows, or in a unified inbox the highlighted message's."""
+        place = self.current_place or ()
+        if len(place) == 1:
+            return read.folder(self.conn, place[0])
+        row = self._current_row()
+        return read.folder(self.conn, row.folder_id) if row is not None else None
+
+    def action_expunge(self) -> None:
+        """Remove from the server, after asking (No is the default), every message of this
+        folder marked deleted: on a server without UIDPLUS that is the only way to remove what a
+        delete or move left marked, and it takes what other mail programs marked too."""
+        folder = self._folder_here()
+        if folder is None:
+            self.notify("Choose a folder first.", markup=False)
+            return
+        name = sanitize_line(folder.name)
+        count = read.marked_deleted(self.conn, folder.account_id).get(folder.id, 0)
+        if not count:
+            self.notify(
+                f"Nothing to expunge: no message in {name} is marked deleted on the server"
+                " (as of the last sync).",
+                markup=False,
+            )
+            return
+
+        def answered(yes: bool | None) -> None:
+            if not yes:
+                return
+            try:
+                queued = ops.enqueue_folder_expunge(self.conn, folder.id)
+            except Exception as exc:
+                if not self._not_saved(exc, "The expunge"):
+                    raise
+                return
+            if queued is None:
+                return
+            messages = self.query_one(MessageList)
+            if messages.place is not None:
+                messages.reload()
+            self._load_folders()
+            self.post_message(IntentQueued(folder.account_id))
+            self.notify(f"{name} will be expunged on the server.", markup=False)
+
+        plural = "s" if count != 1 else ""
+        self.app.push_screen(
+            Confirm(
+                f"Expunge {name}? The server has no UIDPLUS, so this removes every message"
+                f" marked deleted in the folder ({count} message{plural} at the last sync),"
+                " also any that another mail program marked. It cannot be undone.",
+                default=False,
+            ),
+            answered,
+        )
+
+    @on(DeletedLeft)
+    def _deleted_left(self, message: DeletedLeft) -> None:
+        folder = read.folder(self.conn, message.folder_id)
+        if folder is None:
+            return
+        one = message.count == 1
+        self.notify(
+            f"{message.count} message{'' if one else 's'} in {sanitize_line(folder.name)}"
+            f" {'stays' if one else 'stay'} on the server marked deleted: it has no UIDPLUS, so"
+            f" only expunging the whole folder removes {'it' if one else 'them'} (and whatever"
+            " other mail programs marked there). Press"
+            f" {self._expunge_key()} in the folder to expunge it.",
+            title=sanitize_line(message.account),
+            markup=False,
         )
 
     def action_undo(self) -> None:

@@ -25,7 +25,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from tuimail.mail.sanitize import sanitize_line
-from tuimail.model import ANSWERED, FLAGGED, FORWARDED, SEEN
+from tuimail.model import ANSWERED, DELETED, FLAGGED, FORWARDED, SEEN
 from tuimail.store import read
 from tuimail.ui.format import sender_text, short_date
 
@@ -362,15 +362,20 @@ class MessageList(ScrollView, can_focus=True):
             unread = unread or head.unread > 0
             flagged = flagged or head.flagged > 0
         style = base
+        # Marked deleted on the server by another mail program, not yet expunged: on its way
+        # out, so not shown as an ordinary message (struck through, and a ✗ mark).
+        deleted = DELETED in row.flags
         if unread:
             style += self.get_component_rich_style("message-list--unread", partial=True)
+        if deleted:
+            style += Style(strike=True, dim=True)
         if selected:
             style += self.get_component_rich_style("message-list--cursor", partial=True)
         marks_style = style + self.get_component_rich_style("message-list--marks", partial=True)
         date_style = style + self.get_component_rich_style("message-list--date", partial=True)
         sender_width = max(10, min(28, width // 4))
         subject_width = max(0, width - MARKS_WIDTH - DATE_WIDTH - sender_width - 2)
-        marks = ("●" if unread else " ") + ("★" if flagged else " ")
+        marks = ("✗" if deleted else "●" if unread else " ") + ("★" if flagged else " ")
         # Replied to (↩) or, if not, forwarded (→): set once the answer has been sent.
         marks += "↩" if ANSWERED in row.flags else "→" if FORWARDED in row.flags else " "
         marks += "@" if row.envelope.has_attachments else " "
