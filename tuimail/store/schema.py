@@ -97,7 +97,9 @@ pending_ops      journal of user actions made locally, waiting to be replayed on
   targets          JSON list of [message id, UID or null]: the UIDs as they were when queued
                    (null: the message had no UID yet, the replay looks the row up)
   args             JSON object: flag for flag/unflag, to_folder_id for move/copy, copies (the new
-                   local message ids, aligned with targets) for copy
+                   local message ids, aligned with targets) for copy; message_id_headers (the
+                   targets' Message-IDs, null where absent) and, when one lacks it, sizes: what
+                   the replay checks a UID still holds before acting on it
   state            'pending' | 'failed' (given up; shown to the user). Done ops are deleted.
   attempts         replay attempts so far
   last_error       why the last attempt failed
@@ -191,6 +193,15 @@ outbox_refusals  recipients a server refused for good (5xx at RCPT) while it acc
   recipient        the refused envelope recipient
   reply            the server's reply
                  The rows are deleted when the user dismisses them.
+
+Schema version 5
+================
+
+folders.mailbox_id
+                 the server's MAILBOXID of the folder (RFC 8474 OBJECTID) its cache belongs to;
+                 NULL when the server does not tell it. A folder whose name now stands for
+                 another mailbox (renamed or swapped by another client) has another one: its
+                 cache is rebuilt as for a UIDVALIDITY change
 """
 
 from __future__ import annotations
@@ -467,11 +478,16 @@ CREATE TABLE outbox_refusals (
 );
 """
 
+_V5 = """
+ALTER TABLE folders ADD COLUMN mailbox_id TEXT;
+"""
+
 MIGRATIONS: list[Migration] = [
     _V1,
     _V2,
     _V3,
     _V4,
+    _V5,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
