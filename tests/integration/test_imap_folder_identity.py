@@ -34,8 +34,8 @@ from tests.integration.test_imap_sync import (
 )
 from tests.support.dovecot import DovecotServer
 from tests.support.proxy import Faults
-from tuimail.model import FLAGGED
-from tuimail.store import ops, read
+from tuimail.model import FLAGGED, Address, Draft
+from tuimail.store import drafts, ops, read
 from tuimail.store.db import StoreConnection, open_store
 from tuimail.sync.connect import connect_imap
 from tuimail.sync.imap import (
@@ -44,6 +44,7 @@ from tuimail.sync.imap import (
     ImapSync,
     MessageGoneError,
 )
+from tuimail.sync.imap_drafts import sync_drafts
 
 pytestmark = pytest.mark.integration
 
@@ -351,3 +352,42 @@ def test_without_mailboxid_what_the_server_says_tells_a_swap(
             for record in caplog.records
         ), (name, why)
         assert stored_subjects(store, name) == server_subjects(box, name), name
+
+
+def test_a_discarded_draft_never_deletes_the_message_that_took_its_uid(
+    reduced_dovecot: ReducedDovecot, store: StoreConnection, tmp_path: Path
+) -> None:
+    """The server copy of a draft is recorded by UID: after Drafts and Notes (one UIDVALIDITY)
+    swap names, that UID of the folder named Drafts is a note, which must stay."""
+    box = new_mailbox(reduced_dovecot(without=frozenset()))
+    with box.device() as device:
+        for name in ("Drafts", "Notes"):
+            if not device.folder_exists(name):
+                device.create_folder(name)
+    for name in ("Drafts", "Notes"):
+        box.server.doveadm(  # type: ignore[attr-defined]
+            "mailbox", "update", "-u", box.user, "--uid-validity", UIDVALIDITY, name
+        )
+    run_sync(box, tmp_path)
+    account = read.account_id(store, ACCOUNT)
+    assert account is not None
+    me = Address("Me", f"{box.user}@tuimail.test")
+    draft_id = drafts.save(
+        store,
+        account,
+        Draft(from_=me, to=(me,), subject="half a thought", body="Text.\n"),
+        message_id="swap-draft@tuimail.test",
+    )
+    password = lambda: box.password  # noqa: E731
+    assert sync_drafts(box.account(), tmp_path, lambda event: None, password=password).uploaded
+    stored = drafts.get(store, draft_id)
+    assert stored is not None and stored.server is not None and stored.server.uid == 1
+    with box.device() as device:
+        device.append("Notes", message(1, subject="a note"))  # UID 1 there too
+    for old, new in (("Drafts", "Swap"), ("Notes", "Drafts"), ("Swap", "Notes")):
+        box.server.doveadm("mailbox", "rename", "-u", box.user, old, new)  # type: ignore[attr-defined]
+
+    drafts.discard(store, draft_id)
+    result = sync_drafts(box.account(), tmp_path, lambda event: None, password=password)
+    assert result.error is None and result.removed == 1
+    assert server_subjects(box, "Drafts") == {1: ("a note", frozenset())}

@@ -601,7 +601,7 @@ class ImapSync:
             return {}
         data, _ = imap_ext.uid_fetch(self.client, uid_set(uids), IDENTITY_ITEMS)
         asked = set(uids)
-        return {uid: _identity(uid, item) for uid, item in data.items() if uid in asked}
+        return {uid: identity_of(uid, item) for uid, item in data.items() if uid in asked}
 
     def _confirmed(
         self,
@@ -1269,7 +1269,7 @@ class ImapSync:
                     if (
                         isinstance(raw, bytes)
                         and uid in expected
-                        and _same_message(expected[uid], _identity(uid, data[uid])) is False
+                        and _same_message(expected[uid], identity_of(uid, data[uid])) is False
                     ):
                         strangers.append(uid)
                         continue
@@ -1357,7 +1357,7 @@ class ImapSync:
             raise MessageGoneError("the message is no longer on the server")
         if (
             expected is not None
-            and _same_message(expected, _identity(row.uid, data[row.uid])) is False
+            and _same_message(expected, identity_of(row.uid, data[row.uid])) is False
         ):
             raise changed
         write.store_body(self.conn, message_id, raw)
@@ -1376,7 +1376,7 @@ class ImapSync:
         data, _ = imap_ext.uid_fetch(self.client, str(uid), items)
         if uid not in data:
             raise MessageGoneError("the message is no longer on the server")
-        if expected is not None and _same_message(expected, _identity(uid, data[uid])) is False:
+        if expected is not None and _same_message(expected, identity_of(uid, data[uid])) is False:
             raise MessageGoneError("the folder changed on the server; sync it again")
         plan = imap_structure.plan_partial(data[uid].get(b"BODYSTRUCTURE"))
         if plan is None:
@@ -1473,7 +1473,7 @@ def _incoming(uid: int, item: dict[bytes, Any]) -> IncomingMessage:
     )
 
 
-def _identity(uid: int, item: dict[bytes, Any]) -> read.Identity:
+def identity_of(uid: int, item: dict[bytes, Any]) -> read.Identity:
     """A message's identity from a FETCH of IDENTITY_ITEMS."""
     from tuimail.mail.parse import parse_envelope  # the email package: only when needed
 
