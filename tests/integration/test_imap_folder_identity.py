@@ -45,6 +45,7 @@ from tuimail.sync.imap import (
     MessageGoneError,
 )
 from tuimail.sync.imap_drafts import sync_drafts
+from tuimail.sync.imap_search import ServerSearchError, search_folder
 
 pytestmark = pytest.mark.integration
 
@@ -391,3 +392,26 @@ def test_a_discarded_draft_never_deletes_the_message_that_took_its_uid(
     result = sync_drafts(box.account(), tmp_path, lambda event: None, password=password)
     assert result.error is None and result.removed == 1
     assert server_subjects(box, "Drafts") == {1: ("a note", frozenset())}
+
+
+@pytest.mark.parametrize("case", ["mailboxid", "full"])
+def test_a_server_search_never_shows_another_message_as_a_match(
+    case: str,
+    reduced_dovecot: ReducedDovecot,
+    fault_proxy: FaultProxyFactory,
+    store: StoreConnection,
+    tmp_path: Path,
+) -> None:
+    box = identity_box(case, reduced_dovecot, fault_proxy)
+    two_folders(box)
+    run_sync(box, tmp_path)
+    work = read.folder(store, folder_id(store, "Work"))
+    assert work is not None
+    with engine(box, tmp_path) as sync:
+        (found,) = search_folder(store, sync.client, work, "w1").ids
+        assert found == row_by_subject(store, "Work", "w1")
+    swap(box)
+
+    # "p1" is UID 2 of the folder named Work now; the store's UID 2 there is w1.
+    with engine(box, tmp_path) as sync, pytest.raises(ServerSearchError, match="sync it again"):
+        search_folder(store, sync.client, work, "p1")

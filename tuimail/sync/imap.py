@@ -589,7 +589,7 @@ class ImapSync:
             return None
         found = self._identities([item.uid for item in sample])
         for item in sample:
-            if item.uid in found and _same_message(item, found[item.uid]) is False:
+            if item.uid in found and same_message(item, found[item.uid]) is False:
                 return f"UID {item.uid} holds another message than the one cached"
         if not found:
             return "none of the cached messages checked is in it any more"
@@ -630,7 +630,7 @@ class ImapSync:
             if uid not in found:
                 continue
             want = expected.get(uid)
-            verdict = None if want is None else _same_message(want, found[uid])
+            verdict = None if want is None else same_message(want, found[uid])
             if verdict is False:
                 raise FolderChangedError(FOLDER_CHANGED)
             if verdict is None:
@@ -1269,7 +1269,7 @@ class ImapSync:
                     if (
                         isinstance(raw, bytes)
                         and uid in expected
-                        and _same_message(expected[uid], identity_of(uid, data[uid])) is False
+                        and same_message(expected[uid], identity_of(uid, data[uid])) is False
                     ):
                         strangers.append(uid)
                         continue
@@ -1357,7 +1357,7 @@ class ImapSync:
             raise MessageGoneError("the message is no longer on the server")
         if (
             expected is not None
-            and _same_message(expected, identity_of(row.uid, data[row.uid])) is False
+            and same_message(expected, identity_of(row.uid, data[row.uid])) is False
         ):
             raise changed
         write.store_body(self.conn, message_id, raw)
@@ -1376,7 +1376,7 @@ class ImapSync:
         data, _ = imap_ext.uid_fetch(self.client, str(uid), items)
         if uid not in data:
             raise MessageGoneError("the message is no longer on the server")
-        if expected is not None and _same_message(expected, identity_of(uid, data[uid])) is False:
+        if expected is not None and same_message(expected, identity_of(uid, data[uid])) is False:
             raise MessageGoneError("the folder changed on the server; sync it again")
         plan = imap_structure.plan_partial(data[uid].get(b"BODYSTRUCTURE"))
         if plan is None:
@@ -1487,7 +1487,7 @@ def identity_of(uid: int, item: dict[bytes, Any]) -> read.Identity:
     return read.Identity(uid, message_id, size if isinstance(size, int) else None)
 
 
-def _same_message(expected: read.Identity, found: read.Identity) -> bool | None:
+def same_message(expected: read.Identity, found: read.Identity) -> bool | None:
     """Whether `found` is the message `expected` stands for: by Message-ID, else (neither has
     one) by size; None when neither tells."""
     if expected.message_id is not None or found.message_id is not None:
