@@ -194,6 +194,7 @@ def test_a_folder_that_takes_another_folders_name_is_rebuilt(
     result = run_sync(box, tmp_path)
 
     assert not result.folder_errors
+    assert "2 changed on the server and fetched again" in result.summary()
     by_name = {f.name: f for f in result.folders}
     assert by_name["Work"].reset and by_name["Play"].reset
     assert not by_name["INBOX"].reset and not by_name["Archive"].reset

@@ -232,7 +232,11 @@ class AccountResult:
         flags = sum(f.flags_changed for f in self.folders)
         gone = sum(f.expunged for f in self.folders)
         bodies = sum(f.bodies for f in self.folders)
+        rebuilt = sum(1 for f in self.folders if f.reset)
         parts = [f"{len(self.folders)} folder{'s' if len(self.folders) != 1 else ''} synced"]
+        if rebuilt:
+            # Renumbered, or another folder took the name: what it holds is fetched again.
+            parts.append(f"{rebuilt} changed on the server and fetched again")
         if first:
             parts.append(f"first download: {first} message{'s' if first != 1 else ''}")
         if new or not first:
