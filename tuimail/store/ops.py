@@ -32,8 +32,8 @@ class OpKind(enum.StrEnum):
     UNFLAG = "unflag"  # remove a flag (args: flag)
     SEEN = "seen"  # mark read
     UNSEEN = "unseen"  # mark unread
-    MOVE = "move"  # to another folder of the account (args: to_folder_id, message_id_headers)
-    COPY = "copy"  # to another folder (args: to_folder_id, copies, message_id_headers)
+    MOVE = "move"  # to another folder of the account (args: to_folder_id)
+    COPY = "copy"  # to another folder (args: to_folder_id, copies)
     DELETE = "delete"  # remove for good: \Deleted, then expunged on the server
     EXPUNGE = "expunge"  # remove the given messages that carry \Deleted (args: folder, below)
 
@@ -84,7 +84,9 @@ def enqueue(
 
     `flag` is required for FLAG/UNFLAG, `to_folder_id` for MOVE/COPY (a folder of the same
     account). Messages no longer in the store are skipped. One op is recorded per source folder
-    of an account with an IMAP server.
+    of an account with an IMAP server. Every op records its messages' Message-IDs
+    (args message_id_headers, aligned with the targets) and, when one lacks it, their sizes
+    (args sizes).
     """
     kind = OpKind(kind)
     _check_args(kind, flag, to_folder_id)
@@ -93,15 +95,17 @@ def enqueue(
     with transaction(conn) as revision:
         by_folder: dict[int, list[tuple[int, int | None, str]]] = {}
         headers: dict[int, str | None] = {}
+        sizes: dict[int, int | None] = {}
         for chunk_start in range(0, len(ids), 500):
             chunk = ids[chunk_start : chunk_start + 500]
-            for message_id, folder_id, uid, flags, header in conn.execute(
-                "SELECT id, folder_id, uid, flags, message_id FROM messages"  # noqa: S608
+            for message_id, folder_id, uid, flags, header, size in conn.execute(
+                "SELECT id, folder_id, uid, flags, message_id, size FROM messages"  # noqa: S608
                 f" WHERE id IN ({','.join('?' * len(chunk))})",
                 chunk,
             ):
                 by_folder.setdefault(folder_id, []).append((message_id, uid, flags))
                 headers[message_id] = header
+                sizes[message_id] = size
         # Ops and their targets follow the order the caller gave.
         position = {message_id: index for index, message_id in enumerate(ids)}
         op_ids: list[int] = []
@@ -120,9 +124,13 @@ def enqueue(
                 if to_folder_id == folder_id:
                     continue
                 args["to_folder_id"] = to_folder_id
-                # The replay finds the copy in the target by Message-ID where the server does
-                # not tell its UID; the row may be gone by then (deleted meanwhile).
-                args["message_id_headers"] = [headers.get(t.message_id) for t in targets]
+            # What the message is, not only its UID: the replay confirms that each UID still
+            # holds the same message before it acts (the folder's name may stand for another
+            # mailbox by then), and finds a copy in the target by Message-ID where the server
+            # does not tell its UID. The row may be gone by then (deleted meanwhile).
+            args["message_id_headers"] = [headers.get(t.message_id) for t in targets]
+            if any(headers.get(t.message_id) is None for t in targets):
+                args["sizes"] = [sizes.get(t.message_id) for t in targets]
             copies = _apply(conn, revision, kind, messages, flag, to_folder_id, stamp)
             if copies:
                 args["copies"] = copies

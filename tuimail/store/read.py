@@ -72,6 +72,7 @@ class FolderInfo:
     last_error: str | None
     last_error_at: datetime | None
     revision: int
+    mailbox_id: str | None = None  # the server's MAILBOXID of the cached mailbox, when told
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,7 +132,7 @@ def account_id(conn: sqlite3.Connection, name: str) -> int | None:
 _FOLDER_COLUMNS = """
     f.id, f.account_id, a.name, f.name, f.delimiter, f.role, f.total, f.unread, f.uidvalidity,
     f.uidnext, f.highestmodseq, f.sync_resume, f.last_sync, f.last_error, f.last_error_at,
-    f.revision
+    f.revision, f.mailbox_id
 """
 
 
@@ -347,6 +348,43 @@ def uid_flags(conn: sqlite3.Connection, folder_id: int) -> dict[int, frozenset[s
     }
 
 
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """What tells one server message from another: its UID, Message-ID and size as stored."""
+
+    uid: int
+    message_id: str | None
+    size: int | None
+
+
+def identity_sample(conn: sqlite3.Connection, folder_id: int, count: int) -> list[Identity]:
+    """Up to `count` cached server messages of a folder (current UIDVALIDITY), spread over its
+    UIDs: the lowest, the highest and evenly between. A sync asks the server what those UIDs
+    hold now, to tell whether the folder is still the mailbox the cache was made from."""
+    where = (
+        " FROM messages AS m JOIN folders AS f ON f.id = m.folder_id"
+        " WHERE m.folder_id = ? AND m.uidvalidity = coalesce(f.uidvalidity, 0)"
+        " AND m.uid IS NOT NULL"
+    )
+    total = int(conn.execute(f"SELECT count(*){where}", (folder_id,)).fetchone()[0])
+    if not total or count <= 0:
+        return []
+    if total <= count:
+        offsets = list(range(total))
+    else:
+        step = (total - 1) / max(count - 1, 1)
+        offsets = sorted({round(step * k) for k in range(count)})
+    sample = []
+    for offset in offsets:
+        row = conn.execute(
+            f"SELECT m.uid, m.message_id, m.size{where} ORDER BY m.uid LIMIT 1 OFFSET ?",
+            (folder_id, offset),
+        ).fetchone()
+        if row is not None:
+            sample.append(Identity(int(row[0]), row[1], row[2]))
+    return sample
+
+
 def message_id_by_uid(conn: sqlite3.Connection, folder_id: int, uid: int) -> int | None:
     """The id of the message with a UID in a folder (under its current UIDVALIDITY)."""
     found = conn.execute(
@@ -443,6 +481,7 @@ def _folder(r: tuple[Any, ...]) -> FolderInfo:
         last_error=r[13],
         last_error_at=codec.from_epoch(r[14]),
         revision=int(r[15]),
+        mailbox_id=r[16],
     )
 
 

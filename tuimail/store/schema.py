@@ -98,7 +98,9 @@ pending_ops      journal of user actions made locally, waiting to be replayed on
                    (null: the message had no UID yet, the replay looks the row up)
   args             JSON object: flag for flag/unflag, to_folder_id for move/copy, copies (the new
                    local message ids, aligned with targets) for copy; folder: true for an
-                   expunge of the whole folder (a plain EXPUNGE; targets empty)
+                   expunge of the whole folder (a plain EXPUNGE; targets empty);
+                   message_id_headers (the targets' Message-IDs, null where absent) and, when one
+                   lacks it, sizes: what the replay checks a UID still holds before acting on it
   state            'pending' | 'failed' (given up; shown to the user). Done ops are deleted.
   attempts         replay attempts so far
   last_error       why the last attempt failed
@@ -205,6 +207,12 @@ marked_deleted   IMAP folders on a server without UIDPLUS that hold messages mar
                    looked (after a sync of the folder, or a replay that marked some); the row is
                    deleted when there are none
   checked          when it was counted
+
+folders.mailbox_id
+                 the server's MAILBOXID of the folder (RFC 8474 OBJECTID) its cache belongs to;
+                 NULL when the server does not tell it. A folder whose name now stands for
+                 another mailbox (renamed or swapped by another client) has another one: its
+                 cache is rebuilt as for a UIDVALIDITY change
 """
 
 from __future__ import annotations
@@ -487,6 +495,7 @@ CREATE TABLE marked_deleted (
     count INTEGER NOT NULL,
     checked REAL NOT NULL
 );
+ALTER TABLE folders ADD COLUMN mailbox_id TEXT;
 """
 
 MIGRATIONS: list[Migration] = [

@@ -202,11 +202,20 @@ def record_folder_error(
         )
 
 
-def reset_folder(conn: sqlite3.Connection, folder_id: int, uidvalidity: int) -> int:
-    """The server's UIDVALIDITY changed: drop the cached server messages and the sync state.
+def reset_folder(
+    conn: sqlite3.Connection,
+    folder_id: int,
+    uidvalidity: int,
+    *,
+    mailbox_id: str | _Unset | None = UNSET,
+) -> int:
+    """The server's UIDVALIDITY changed, or the folder's name now stands for another mailbox:
+    drop the cached server messages and the sync state.
 
-    Messages without a UID (local only, not yet on the server) stay. Returns how many cached
-    messages were dropped. Pending ops of the folder are the engine's to fail (ops.fail_folder).
+    Messages without a UID (local only, not yet on the server) stay. `mailbox_id` is the
+    server's MAILBOXID of the mailbox now cached (UNSET keeps the stored one). Returns how many
+    cached messages were dropped. Pending ops of the folder are the engine's to fail
+    (ops.fail_folder).
     """
     with transaction(conn) as revision:
         _require_folder(conn, folder_id)
@@ -218,7 +227,18 @@ def reset_folder(conn: sqlite3.Connection, folder_id: int, uidvalidity: int) -> 
             " sync_resume = NULL, revision = ? WHERE id = ?",
             (uidvalidity, revision, folder_id),
         )
+        if not isinstance(mailbox_id, _Unset):
+            conn.execute("UPDATE folders SET mailbox_id = ? WHERE id = ?", (mailbox_id, folder_id))
         return int(dropped)
+
+
+def set_mailbox_id(conn: sqlite3.Connection, folder_id: int, mailbox_id: str) -> None:
+    """Record the server's MAILBOXID of a folder whose cache it was checked to match."""
+    with transaction(conn) as revision:
+        conn.execute(
+            "UPDATE folders SET mailbox_id = ?, revision = ? WHERE id = ? AND mailbox_id IS NOT ?",
+            (mailbox_id, revision, folder_id, mailbox_id),
+        )
 
 
 def set_flags(

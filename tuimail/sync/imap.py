@@ -19,6 +19,13 @@ How a folder is synced:
   fetched, so a change that races the sync is seen again next time (storing is idempotent).
 - UIDVALIDITY changed: the folder's cached server messages are dropped (`write.reset_folder`;
   local-only messages stay), its pending ops fail (`ops.fail_folder`), and it is synced afresh.
+- The folder's name stands for another mailbox than the one cached (another client renamed or
+  swapped folders; a server such as Cyrus may give both the same UIDVALIDITY): rebuilt the same
+  way. The MAILBOXID the SELECT reports (RFC 8474 OBJECTID) decides where the server offers it;
+  elsewhere what the server says does (`_other_mailbox`): UIDNEXT or HIGHESTMODSEQ going back,
+  or a sample of cached UIDs (one FETCH) that no longer hold the same Message-IDs. A UID command
+  of the ops replay, and a body stored under a UID, are checked the same way each time: by
+  MAILBOXID, else by the messages' Message-IDs in the same or one extra FETCH.
 - A message the store does not have and the server holds marked \\Deleted is not fetched, on
   every path: it is on its way out, and it may be one this client deleted or moved away on a
   server without UIDPLUS (where the original stays, marked, until some client expunges it).
@@ -39,7 +46,7 @@ import ssl
 import threading
 from collections import deque
 from collections.abc import Container, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -88,6 +95,9 @@ HEADER_FIELDS = (
 HEADER_ITEM = f"BODY.PEEK[HEADER.FIELDS ({' '.join(HEADER_FIELDS)})]"
 HEADER_ITEMS = ("UID", "FLAGS", "RFC822.SIZE", "INTERNALDATE", HEADER_ITEM)
 BODY_ITEMS = ("UID", "BODY.PEEK[]")
+# What tells a message under a UID from another one, where no MAILBOXID vouches for the folder.
+IDENTITY_ITEMS = ("UID", "RFC822.SIZE", "BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]")
+IDENTITY_SAMPLE = 5  # cached UIDs a resync checks when the server tells no MAILBOXID
 
 FIRST_PAGE = 100  # messages in the first header FETCH of a folder: the visible page
 HEADER_BATCH = 500  # messages per later header FETCH (one commit each)
@@ -102,6 +112,18 @@ UNPLACED = (
 MAX_OP_ATTEMPTS = 5  # server refusals of one op before it is given up and shown to the user
 RENUMBERED = (
     "the server renumbered this folder (UIDVALIDITY changed); the action could not be carried out"
+)
+FOLDER_REBUILT = (
+    "this folder's name now stands for another folder on the server (renamed or swapped by"
+    " another client); its messages are fetched again"
+)
+FOLDER_CHANGED = (
+    "this folder's name now stands for another folder on the server (renamed or swapped by"
+    " another client); the action could not be carried out"
+)
+NOT_CONFIRMED = (
+    "the server could not confirm that the message is still the one acted on (it has no"
+    " Message-ID to compare); the action was not carried out"
 )
 
 # Folder roles by name, for servers without SPECIAL-USE (compared case-insensitively with the
@@ -214,7 +236,11 @@ class AccountResult:
         flags = sum(f.flags_changed for f in self.folders)
         gone = sum(f.expunged for f in self.folders)
         bodies = sum(f.bodies for f in self.folders)
+        rebuilt = sum(1 for f in self.folders if f.reset)
         parts = [f"{len(self.folders)} folder{'s' if len(self.folders) != 1 else ''} synced"]
+        if rebuilt:
+            # Renumbered, or another folder took the name: what it holds is fetched again.
+            parts.append(f"{rebuilt} changed on the server and fetched again")
         if first:
             parts.append(f"first download: {first} message{'s' if first != 1 else ''}")
         if new or not first:
@@ -328,6 +354,8 @@ class ImapSync:
         self.max_literal = limits.MAX_MESSAGE_BYTES if max_literal is None else max_literal
         imap_ext.cap_literals(client, self.max_literal, limits.MAX_COMMAND_BYTES)
         self.condstore = client.has_capability("CONDSTORE")
+        # RFC 8474: a MAILBOXID is only relied on where the server announces OBJECTID.
+        self.objectid = client.has_capability("OBJECTID")
         self.qresync = imap_ext.enable(client, "QRESYNC")
         self._selected: tuple[str, bool] | None = None  # (folder, readonly)
         self._held: set[int] = set()  # UIDs with pending ops in the folder being synced
@@ -449,12 +477,21 @@ class ImapSync:
             else None
         )
         selected = self._select(info.name, qresync=qresync)
-        if info.uidvalidity not in (None, 0) and info.uidvalidity != selected.uidvalidity:
-            self._reset(info, selected.uidvalidity, result)
+        changed = None
+        if info.uidvalidity not in (None, 0):
+            if info.uidvalidity != selected.uidvalidity:
+                changed = f"UIDVALIDITY changed ({info.uidvalidity} -> {selected.uidvalidity})"
+            else:
+                changed = self._other_mailbox(info, selected)
+        if changed is not None:
+            self._reset(info, selected, result, changed)
             info = self._folder(folder_id)
             resynced = False
         elif info.uidvalidity in (None, 0):
             write.update_folder_state(self.conn, folder_id, uidvalidity=selected.uidvalidity)
+        if selected.mailbox_id is not None and info.mailbox_id != selected.mailbox_id:
+            # First told (or confirmed above by what the folder holds): the folder's identity.
+            write.set_mailbox_id(self.conn, folder_id, selected.mailbox_id)
         self._held = self._pending_uids(folder_id, selected.uidvalidity)
 
         if not resynced:
@@ -510,24 +547,139 @@ class ImapSync:
     def _unknown(self, uids: Iterable[int], local: Container[int]) -> list[int]:
         return [uid for uid in uids if uid not in local and uid not in self._held]
 
-    def _reset(self, info: read.FolderInfo, uidvalidity: int, result: FolderResult) -> None:
+    def _reset(
+        self,
+        info: read.FolderInfo,
+        selected: imap_ext.SelectResult,
+        result: FolderResult | None,
+        why: str,
+    ) -> None:
+        """Drop the folder's cached server messages (local-only ones stay) and fail its pending
+        ops: the mailbox behind the name is not the one cached, or it was renumbered."""
+        renumbered = info.uidvalidity not in (None, 0, selected.uidvalidity)
         with transaction(self.conn):
-            write.reset_folder(self.conn, info.id, uidvalidity)
+            write.reset_folder(
+                self.conn, info.id, selected.uidvalidity, mailbox_id=selected.mailbox_id
+            )
             failed = ops.fail_folder(
                 self.conn,
                 info.id,
-                RENUMBERED,
+                RENUMBERED if renumbered else FOLDER_CHANGED,
             )
-        result.reset = True
+        if result is not None:
+            result.reset = True
         log.warning(
-            "IMAP %s/%s: UIDVALIDITY changed (%s -> %s); cache rebuilt, %d pending op(s) failed",
+            "IMAP %s/%s: %s; cache rebuilt, %d pending op(s) failed",
             self.account,
             sanitize_line(info.name),
-            info.uidvalidity,
-            uidvalidity,
+            sanitize_line(why),
             failed,
         )
         self._changed([info.id])
+
+    def _same_mailbox(self, info: read.FolderInfo, selected: imap_ext.SelectResult) -> bool | None:
+        """Whether the selected mailbox is the one the folder's cache was made from, by
+        MAILBOXID; None when that cannot tell (the server or the store has none)."""
+        if info.mailbox_id is None or selected.mailbox_id is None:
+            return None
+        return info.mailbox_id == selected.mailbox_id
+
+    def _other_mailbox(self, info: read.FolderInfo, selected: imap_ext.SelectResult) -> str | None:
+        """Why the selected mailbox (of the same UIDVALIDITY) is not the one cached, or None.
+
+        MAILBOXID decides where both sides have one. Elsewhere what the server says does: UIDNEXT
+        and HIGHESTMODSEQ never go back in one mailbox, and the cached UIDs sampled (one FETCH)
+        must hold the same messages, or at least one of them be there when the folder is not
+        empty. A folder with nothing cached has nothing to compare (and little to get wrong).
+        """
+        same = self._same_mailbox(info, selected)
+        if same is not None:
+            return None if same else "its MAILBOXID changed: another folder has taken its name"
+        before, now = info.uidnext, selected.uidnext
+        if before is not None and now is not None and now < before:
+            return f"its UIDNEXT went back ({before} -> {now})"
+        if (
+            info.highestmodseq
+            and selected.highestmodseq is not None
+            and selected.highestmodseq < info.highestmodseq
+        ):
+            return f"its HIGHESTMODSEQ went back ({info.highestmodseq} -> {selected.highestmodseq})"
+        sample = read.identity_sample(self.conn, info.id, IDENTITY_SAMPLE)
+        if not sample or not selected.exists:
+            return None
+        found = self._identities([item.uid for item in sample])
+        for item in sample:
+            if item.uid in found and same_message(item, found[item.uid]) is False:
+                return f"UID {item.uid} holds another message than the one cached"
+        if not found:
+            return "none of the cached messages checked is in it any more"
+        return None
+
+    def _identities(self, uids: Sequence[int]) -> dict[int, read.Identity]:
+        """What the server holds under `uids` now (absent UIDs are left out): one FETCH."""
+        if not uids:
+            return {}
+        data, _ = imap_ext.uid_fetch(self.client, uid_set(uids), IDENTITY_ITEMS)
+        asked = set(uids)
+        return {uid: identity_of(uid, item) for uid, item in data.items() if uid in asked}
+
+    def _confirmed(
+        self,
+        op: ops.PendingOp,
+        folder: read.FolderInfo,
+        selected: imap_ext.SelectResult,
+        uids: list[int],
+    ) -> list[int]:
+        """The UIDs of `uids` still in the selected folder, each confirmed to hold the message
+        the op was queued for; raises FolderChangedError when one holds another message, or
+        cannot be confirmed. An op never acts on a message it was not queued for.
+
+        The MAILBOXID vouches for every UID where the server and the store have one; elsewhere
+        the messages' Message-IDs (or sizes, for a message without one) are compared in one
+        FETCH, which also tells which UIDs are gone (an expunged message needs no action).
+        """
+        same = self._same_mailbox(folder, selected)
+        if same is False:
+            raise FolderChangedError(FOLDER_CHANGED)
+        if same:
+            return uids
+        expected = self._expected(op)
+        found = self._identities(uids)
+        confirmed = []
+        for uid in uids:
+            if uid not in found:
+                continue
+            want = expected.get(uid)
+            verdict = None if want is None else same_message(want, found[uid])
+            if verdict is False:
+                raise FolderChangedError(FOLDER_CHANGED)
+            if verdict is None:
+                raise FolderChangedError(NOT_CONFIRMED)
+            confirmed.append(uid)
+        return confirmed
+
+    def _expected(self, op: ops.PendingOp) -> dict[int, read.Identity]:
+        """UID -> what the op was queued for under it: the Message-ID (and size) the op
+        recorded, else, for an op queued before they were recorded, what its row says now."""
+        headers = op.args.get("message_id_headers")
+        sizes = op.args.get("sizes")
+        expected: dict[int, read.Identity] = {}
+        for index, target in enumerate(op.targets):
+            if target.uid is None:
+                continue
+            if isinstance(headers, list) and index < len(headers):
+                header = headers[index]
+                size = sizes[index] if isinstance(sizes, list) and index < len(sizes) else None
+                expected[target.uid] = read.Identity(
+                    target.uid,
+                    str(header) if header else None,
+                    int(size) if isinstance(size, int) else None,
+                )
+                continue
+            row = read.row(self.conn, target.message_id)
+            if row is not None and row.envelope.message_id:
+                expected[target.uid] = read.Identity(target.uid, row.envelope.message_id, None)
+        return expected
 
     def _full(
         self,
@@ -853,6 +1005,9 @@ class ImapSync:
             except RenumberedError:
                 ops.mark_failed(self.conn, op.id, RENUMBERED, permanent=True)
                 return False
+            except FolderChangedError as exc:
+                self._give_up(op, str(exc))
+                return False
             crashpoint("imap.op_replayed")
             with transaction(self.conn):
                 self._place_copies(op, target, placed)
@@ -864,10 +1019,22 @@ class ImapSync:
             if selected.uidvalidity != op.uidvalidity:
                 ops.mark_failed(self.conn, op.id, RENUMBERED, permanent=True)
                 return False
-            self._replay(op, uids)
+            try:
+                uids = self._confirmed(op, info, selected, uids)
+            except FolderChangedError as exc:
+                self._give_up(op, str(exc))
+                return False
+            if uids:
+                self._replay(op, uids)
         crashpoint("imap.op_replayed")
         self._finish(op, unplaced)
         return not unplaced
+
+    def _give_up(self, op: ops.PendingOp, why: str) -> None:
+        """Fail an op for good, without acting: its UIDs do not hold its messages (or that
+        cannot be confirmed). The user sees why; the folder's sync rebuilds it."""
+        ops.mark_failed(self.conn, op.id, why, permanent=True)
+        log.warning("IMAP %s: op %d (%s) given up: %s", self.account, op.id, op.kind.value, why)
 
     def _finish(self, op: ops.PendingOp, unplaced: bool) -> None:
         """Done, or given up for the messages whose UID was not known (the user sees it)."""
@@ -966,7 +1133,10 @@ class ImapSync:
         selected = self._select(source.name, readonly=False)
         if selected.uidvalidity != op.uidvalidity:
             raise RenumberedError(RENUMBERED)
-        present = set(imap_ext.uid_search(self.client, f"UID {uid_set(uids).decode()}"))
+        if self._same_mailbox(source, selected):
+            present = set(imap_ext.uid_search(self.client, f"UID {uid_set(uids).decode()}"))
+        else:  # the FETCH that confirms the messages also tells which are still there
+            present = set(self._confirmed(op, source, selected, uids))
         marked = (
             set(imap_ext.uid_search(self.client, f"UID {uid_set(uids).decode()} DELETED"))
             if moving and not native_move and present
@@ -1113,17 +1283,30 @@ class ImapSync:
         in order, once its parse is done.
         """
         info = self._folder(folder_id)
-        wanted = self.conn.execute(
-            "SELECT m.id, m.uid, m.size FROM messages AS m JOIN folders AS f ON f.id = m.folder_id"
+        rows = self.conn.execute(
+            "SELECT m.id, m.uid, m.size, m.message_id FROM messages AS m"
+            " JOIN folders AS f ON f.id = m.folder_id"
             " WHERE m.folder_id = ? AND m.uidvalidity = coalesce(f.uidvalidity, 0)"
             " AND m.uid IS NOT NULL AND m.body_local = 0 ORDER BY m.uid DESC",
             (folder_id,),
         ).fetchall()
-        if not wanted:
+        if not rows:
             return 0
+        wanted = [(row_id, uid, size) for row_id, uid, size, _ in rows]
         from tuimail.store.indexer import BodyIndexer  # multiprocessing: only when needed
 
-        self._select(info.name)
+        selected = self._select(info.name)
+        same = self._same_mailbox(info, selected)
+        if same is False or info.uidvalidity not in (None, 0, selected.uidvalidity):
+            self._reset(info, selected, None, "it is another folder than the one cached")
+            raise FolderChangedError(FOLDER_REBUILT)
+        # Without a MAILBOXID to vouch for the folder, each body comes with what tells whose
+        # it is (in the same FETCH), and is kept only under the row of that message.
+        items = BODY_ITEMS if same else (*BODY_ITEMS, *IDENTITY_ITEMS[1:])
+        expected = (
+            {} if same else {uid: read.Identity(uid, mid, size) for _, uid, size, mid in rows}
+        )
+        strangers: list[int] = []
         total = len(wanted)
         self._progress(info.name, 0, total)
         stored = 0
@@ -1142,10 +1325,17 @@ class ImapSync:
                         )
                 skipped = self.unreadable.skipped.get(folder_id, {})
                 uids = [uid for _, uid, _ in chunk if uid not in skipped]
-                data = self._fetch_messages(folder_id, uids, BODY_ITEMS) if uids else {}
+                data = self._fetch_messages(folder_id, uids, items) if uids else {}
                 bodies = []
                 for message_id, uid, _ in chunk:
                     raw = data.get(uid, {}).get(b"BODY[]")
+                    if (
+                        isinstance(raw, bytes)
+                        and uid in expected
+                        and same_message(expected[uid], identity_of(uid, data[uid])) is False
+                    ):
+                        strangers.append(uid)
+                        continue
                     if isinstance(raw, bytes):
                         bodies.append((message_id, raw))
                     elif uid not in skipped:
@@ -1155,6 +1345,10 @@ class ImapSync:
             while pending:
                 stored += self._store_bodies(folder_id, indexer, pending.popleft())
                 self._progress(info.name, min(stored, total), total)
+        if strangers:
+            why = f"UID {strangers[0]} holds another message than the one cached"
+            self._reset(info, selected, None, why)
+            raise FolderChangedError(FOLDER_REBUILT)
         if unsent and missing is not None:
             # A message expunged meanwhile has no body to send: only those still there count.
             present = set(imap_ext.uid_search(self.client, f"UID {uid_set(unsent).decode()}"))
@@ -1204,29 +1398,49 @@ class ImapSync:
         if row.uid is None:
             raise MessageGoneError("the message is not on the server yet")
         selected = self._select(info.name)
+        changed = MessageGoneError("the folder changed on the server; sync it again")
         if info.uidvalidity is not None and selected.uidvalidity != info.uidvalidity:
-            raise MessageGoneError("the folder changed on the server; sync it again")
+            raise changed
+        same = self._same_mailbox(info, selected)
+        if same is False:
+            raise changed
+        # Without a MAILBOXID, the FETCH also says whose message the UID holds now.
+        expected = (
+            None if same else read.Identity(row.uid, row.envelope.message_id, row.envelope.size)
+        )
         if not full:
-            rebuilt = self._fetch_text_only(message_id, row.uid)
+            rebuilt = self._fetch_text_only(message_id, row.uid, expected)
             if rebuilt is not None:
                 self._changed([row.folder_id])
                 return rebuilt
-        data, _ = imap_ext.uid_fetch(self.client, str(row.uid), BODY_ITEMS)
+        items = BODY_ITEMS if expected is None else (*BODY_ITEMS, *IDENTITY_ITEMS[1:])
+        data, _ = imap_ext.uid_fetch(self.client, str(row.uid), items)
         raw = data.get(row.uid, {}).get(b"BODY[]")
         if not isinstance(raw, bytes):
             raise MessageGoneError("the message is no longer on the server")
+        if (
+            expected is not None
+            and same_message(expected, identity_of(row.uid, data[row.uid])) is False
+        ):
+            raise changed
         write.store_body(self.conn, message_id, raw)
         self._changed([row.folder_id])
         return raw
 
-    def _fetch_text_only(self, message_id: int, uid: int) -> bytes | None:
+    def _fetch_text_only(
+        self, message_id: int, uid: int, expected: read.Identity | None
+    ) -> bytes | None:
         """Fetch and keep a message's text without its attachments; None when the message has
-        none, or its structure cannot be rebuilt (then the caller fetches it whole)."""
+        none, or its structure cannot be rebuilt (then the caller fetches it whole). With
+        `expected`, the UID must still hold that message (MessageGoneError otherwise)."""
         from tuimail.sync import imap_structure  # the email package: only when a body is opened
 
-        data, _ = imap_ext.uid_fetch(self.client, str(uid), ("UID", "BODYSTRUCTURE"))
+        items = ("UID", "BODYSTRUCTURE") if expected is None else (*IDENTITY_ITEMS, "BODYSTRUCTURE")
+        data, _ = imap_ext.uid_fetch(self.client, str(uid), items)
         if uid not in data:
             raise MessageGoneError("the message is no longer on the server")
+        if expected is not None and same_message(expected, identity_of(uid, data[uid])) is False:
+            raise MessageGoneError("the folder changed on the server; sync it again")
         plan = imap_structure.plan_partial(data[uid].get(b"BODYSTRUCTURE"))
         if plan is None:
             return None
@@ -1254,6 +1468,8 @@ class ImapSync:
             qresync=qresync,
         )
         self._selected = (name, readonly)
+        if result.mailbox_id is not None and not self.objectid:
+            result = replace(result, mailbox_id=None)
         return result
 
     def _folder(self, folder_id: int) -> read.FolderInfo:
@@ -1289,6 +1505,11 @@ class RenumberedError(Exception):
     """The folder's UIDVALIDITY is not the one an op was queued under."""
 
 
+class FolderChangedError(ImapProtocolError):
+    """The folder's name stands for another mailbox than the one cached (or a message under a
+    UID could not be confirmed to be the one cached): nothing is done to it under those UIDs."""
+
+
 class FolderNotFoundError(Exception):
     """The folder asked for is not on the server."""
 
@@ -1313,6 +1534,30 @@ def _incoming(uid: int, item: dict[bytes, Any]) -> IncomingMessage:
         internaldate=internaldate if isinstance(internaldate, datetime) else None,
         size=size if isinstance(size, int) else None,
     )
+
+
+def identity_of(uid: int, item: dict[bytes, Any]) -> read.Identity:
+    """A message's identity from a FETCH of IDENTITY_ITEMS."""
+    from tuimail.mail.parse import parse_envelope  # the email package: only when needed
+
+    header = b""
+    for key, value in item.items():
+        if key.upper().startswith(b"BODY[HEADER.FIELDS") and isinstance(value, bytes):
+            header = value
+            break
+    size = item.get(b"RFC822.SIZE")
+    message_id = parse_envelope(header).message_id if header.strip() else None
+    return read.Identity(uid, message_id, size if isinstance(size, int) else None)
+
+
+def same_message(expected: read.Identity, found: read.Identity) -> bool | None:
+    """Whether `found` is the message `expected` stands for: by Message-ID, else (neither has
+    one) by size; None when neither tells."""
+    if expected.message_id is not None or found.message_id is not None:
+        return expected.message_id == found.message_id
+    if expected.size is not None and found.size is not None:
+        return expected.size == found.size
+    return None
 
 
 def _batches(items: Sequence[int], first: int, rest: int) -> Iterator[Sequence[int]]:

@@ -200,9 +200,15 @@ class _DraftsWorker:
         stale = [uid for uid in copies if uid != new_uid]
         old = stored.server
         if old is not None and old.uid is not None and old.folder_id != folder.id:
-            self._delete_recorded(old)
+            self._delete_recorded(old, stored.message_id)
             self._select(folder.name)
-        elif old is not None and old.uid is not None and old.uidvalidity == uidvalidity:
+        elif (
+            old is not None
+            and old.uid is not None
+            and old.uidvalidity == uidvalidity
+            and old.uid not in copies
+            and self._holds(old.uid, stored.message_id)
+        ):
             stale.append(old.uid)
         self._delete([uid for uid in stale if uid != new_uid])
         crashpoint("drafts.old_copies_deleted")
@@ -228,6 +234,8 @@ class _DraftsWorker:
                 and old.folder_id == folder_id
                 and old.uid is not None
                 and old.uidvalidity == uidvalidity
+                and old.uid not in doomed
+                and self._holds(old.uid, stored.message_id)
             ):
                 doomed.add(old.uid)
             self._delete(sorted(doomed))
@@ -266,13 +274,26 @@ class _DraftsWorker:
 
         return imap_ext.search_message_ids(self.client, [message_id]).get(message_id, [])
 
-    def _delete_recorded(self, copy: ServerCopy) -> None:
+    def _holds(self, uid: int, message_id: str) -> bool:
+        """Whether UID `uid` of the selected folder holds the draft (its Message-ID): a recorded
+        UID is deleted only then, since the folder's name may stand for another mailbox by now
+        (renamed or swapped by another client, with the same UIDVALIDITY)."""
+        from tuimail.sync import imap, imap_ext
+
+        data, _ = imap_ext.uid_fetch(self.client, str(uid), imap.IDENTITY_ITEMS)
+        return uid in data and imap.identity_of(uid, data[uid]).message_id == message_id
+
+    def _delete_recorded(self, copy: ServerCopy, message_id: str) -> None:
         """Delete a copy recorded in another folder than the Drafts folder (an edited draft)."""
         info = read.folder(self.conn, copy.folder_id)
         if info is None or copy.uid is None:
             return
         uidvalidity = self._select(info.name, missing_ok=True)
-        if uidvalidity is not None and uidvalidity == copy.uidvalidity:
+        if (
+            uidvalidity is not None
+            and uidvalidity == copy.uidvalidity
+            and self._holds(copy.uid, message_id)
+        ):
             self._delete([copy.uid])
 
     def _delete(self, uids: Iterable[int]) -> None:

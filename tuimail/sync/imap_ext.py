@@ -2,7 +2,8 @@
 
 - `select()`: SELECT/EXAMINE with CONDSTORE or QRESYNC parameters (RFC 7162); imapclient's
   `select_folder` takes none. Returns the mailbox state plus what a QRESYNC SELECT reports at
-  once: VANISHED (EARLIER) UIDs and FETCH responses for changed flags.
+  once: VANISHED (EARLIER) UIDs and FETCH responses for changed flags; and the mailbox's
+  MAILBOXID (RFC 8474), which imapclient does not read.
 - `uid_fetch()`: UID FETCH of a UID set given as text (`"5:*"`), with modifiers such as
   `CHANGEDSINCE n VANISHED`, returning the FETCH data by UID *and* the VANISHED UIDs, which
   imapclient's `fetch` drops (it also cannot take a range, only a list of ints).
@@ -326,6 +327,7 @@ class SelectResult:
     readonly: bool
     vanished: SequenceSet = SequenceSet()
     changed: dict[int, dict[bytes, Any]] = field(default_factory=dict)  # UID -> FETCH data
+    mailbox_id: str | None = None  # MAILBOXID (RFC 8474), when the server sent one
 
 
 def enable(client: imapclient.IMAPClient, capability: str) -> bool:
@@ -368,6 +370,7 @@ def select(
     imap.state = "SELECTED"
     untagged = imap.untagged_responses
     vanished = parse_vanished(untagged.pop("VANISHED", []))
+    mailbox_id = parse_mailbox_id(untagged.pop("MAILBOXID", []))
     fetched = untagged.pop("FETCH", [])
     changed = _by_uid(fetched)
     with server_response(command):
@@ -383,7 +386,25 @@ def select(
         readonly=readonly,
         vanished=vanished,
         changed=changed,
+        mailbox_id=mailbox_id,
     )
+
+
+# RFC 8474: objectid = 1*255(ALPHA / DIGIT / "_" / "-")
+_OBJECTID_RE = re.compile(rb"\(\s*([A-Za-z0-9_-]{1,255})\s*\)")
+
+
+def parse_mailbox_id(lines: Sequence[Any]) -> str | None:
+    """The MAILBOXID of an `OK [MAILBOXID (id)]` response code (RFC 8474), else None (none
+    sent, or not one well-formed id: then it cannot tell one mailbox from another)."""
+    found = {
+        match.group(1).decode("ascii")
+        for line in lines
+        if isinstance(line, bytes | bytearray)
+        for match in (_OBJECTID_RE.fullmatch(bytes(line).strip()),)
+        if match is not None
+    }
+    return found.pop() if len(found) == 1 else None
 
 
 def uid_fetch(

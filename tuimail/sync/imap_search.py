@@ -140,13 +140,46 @@ def search_folder(
     if not terms:
         return ServerSearchResult([], 0)
     selected = imap_ext.select(client, folder.name, readonly=True)
+    where = f"{sanitize_line(folder.account)}/{sanitize_line(folder.name)}"
     if folder.uidvalidity is not None and selected.uidvalidity != folder.uidvalidity:
         raise ServerSearchError(
-            f"{sanitize_line(folder.account)}/{sanitize_line(folder.name)} changed on the "
-            "server since the last sync (new UIDVALIDITY); sync it again first"
+            f"{where} changed on the server since the last sync (new UIDVALIDITY); sync it"
+            " again first"
+        )
+    mailbox_id = selected.mailbox_id if client.has_capability("OBJECTID") else None
+    if mailbox_id is not None and folder.mailbox_id not in (None, mailbox_id):
+        raise ServerSearchError(
+            f"{where} is another folder on the server since the last sync; sync it again first"
         )
     uids = _uid_search(client, search_arguments(terms))
-    return _local_ids(conn, folder, uids)
+    result = _local_ids(conn, folder, uids)
+    # Without a MAILBOXID to vouch for the folder, the stored messages found must be the ones
+    # the server found (the folder's name may stand for another mailbox since the last sync).
+    vouched = mailbox_id is not None and folder.mailbox_id is not None
+    if result.ids and not vouched and not _same_messages(conn, client, result.ids):
+        raise ServerSearchError(
+            f"{where} changed on the server since the last sync; sync it again first"
+        )
+    return result
+
+
+def _same_messages(conn: sqlite3.Connection, client: Any, message_ids: Sequence[int]) -> bool:
+    """Whether the stored messages' UIDs hold the same Message-IDs (and sizes, without one) on
+    the server: one FETCH."""
+    from tuimail.sync.imap import IDENTITY_ITEMS, identity_of, same_message
+
+    rows = [row for row in read.rows(conn, message_ids) if row.uid is not None]
+    data, _ = imap_ext.uid_fetch(
+        client, imap_ext.uid_set(row.uid for row in rows if row.uid), IDENTITY_ITEMS
+    )
+    for row in rows:
+        assert row.uid is not None
+        if row.uid not in data:
+            continue  # expunged since the search: nothing wrong is shown
+        stored = read.Identity(row.uid, row.envelope.message_id, row.envelope.size)
+        if same_message(stored, identity_of(row.uid, data[row.uid])) is False:
+            return False
+    return True
 
 
 def _uid_search(client: Any, arguments: list[bytes]) -> set[int]:

@@ -69,11 +69,13 @@ def test_flag_and_unflag_keywords(
     assert flags_of(conn, messages[0]) == {"$Work"}
     ops.enqueue(conn, OpKind.UNSEEN, messages[:1])
     entries = ops.pending(conn, imap_account)
+    # Each op says which message it is for, not only its UID (the replay checks it).
+    which = {"message_id_headers": ["1@x"]}
     assert [(e.kind, e.args) for e in entries] == [
-        (OpKind.FLAG, {"flag": FLAGGED}),
-        (OpKind.FLAG, {"flag": "$Work"}),
-        (OpKind.UNFLAG, {"flag": FLAGGED}),
-        (OpKind.UNSEEN, {}),
+        (OpKind.FLAG, {"flag": FLAGGED, **which}),
+        (OpKind.FLAG, {"flag": "$Work", **which}),
+        (OpKind.UNFLAG, {"flag": FLAGGED, **which}),
+        (OpKind.UNSEEN, which),
     ]
 
 

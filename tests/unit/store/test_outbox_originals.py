@@ -41,7 +41,7 @@ def test_the_original_is_flagged_only_when_asked_and_the_op_waits_for_the_replay
     row = read.row(conn, original)
     assert row is not None and ANSWERED in row.flags
     (op,) = ops.pending(conn, imap_account)
-    assert op.kind is OpKind.FLAG and op.args == {"flag": ANSWERED}
+    assert op.kind is OpKind.FLAG and op.args["flag"] == ANSWERED
     assert [t.uid for t in op.targets] == [5]
 
 

@@ -182,3 +182,32 @@ def test_a_version_2_store_gets_the_outbox_originals_and_refusals(tmp_path: Path
         assert [item.message_id for item in outbox.items(conn)] == ["m@x"]
     finally:
         conn.close()
+
+
+def test_a_version_4_store_keeps_its_folders_with_no_mailbox_id_yet(tmp_path: Path) -> None:
+    """Schema 5 adds folders.mailbox_id: a cached folder has none until the server tells it
+    (the next sync then checks the folder by what it holds before trusting it)."""
+    path = tmp_path / db.DB_FILENAME
+    store_at_version(path, 4)
+    raw = sqlite3.connect(path, isolation_level=None)
+    try:
+        raw.execute("INSERT INTO accounts (name, protocol, created) VALUES ('old', 'imap', 0)")
+        raw.execute(
+            "INSERT INTO folders (account_id, name, uidvalidity, uidnext, revision)"
+            " VALUES (1, 'Work', 7, 4, 0)"
+        )
+    finally:
+        raw.close()
+    conn = db.connect(path)
+    try:
+        assert schema.user_version(conn) == schema.SCHEMA_VERSION
+        account = read.account_id(conn, "old")
+        assert account is not None
+        work = read.find_folder(conn, account, "Work")
+        assert work is not None and (work.uidvalidity, work.uidnext) == (7, 4)
+        assert work.mailbox_id is None
+        write.reset_folder(conn, work.id, 7, mailbox_id="F1")
+        again = read.folder(conn, work.id)
+        assert again is not None and again.mailbox_id == "F1" and again.uidnext is None
+    finally:
+        conn.close()

@@ -11,6 +11,7 @@ from tuimail.sync.imap_ext import (
     ImapProtocolError,
     SequenceSet,
     parse_copyuid,
+    parse_mailbox_id,
     parse_vanished,
     uid_set,
 )
@@ -146,3 +147,22 @@ def test_bodies_is_an_imap_setting_only_and_a_boolean() -> None:
         parse_config(
             '[accounts.a]\naddress = "a@b.c"\n[accounts.a.pop3]\nhost = "h"\nbodies = true'
         )
+
+
+@pytest.mark.parametrize(
+    ("lines", "expected"),
+    [
+        ([b"(F2212ea3e-de4f-4e33-a4cc-9a1c7e64b3a1)"], "F2212ea3e-de4f-4e33-a4cc-9a1c7e64b3a1"),
+        ([b"( Fabc_1 )"], "Fabc_1"),
+        ([], None),
+        ([b"Fabc"], None),  # not in parentheses
+        ([b"(F a)"], None),  # two tokens
+        ([b"(F/../x)"], None),  # not an objectid
+        ([b"(" + b"a" * 256 + b")"], None),  # longer than RFC 8474 allows
+        ([b"(Fa)", b"(Fb)"], None),  # two ids for one mailbox tell nothing
+    ],
+)
+def test_mailboxid_is_read_only_when_it_is_one_well_formed_id(
+    lines: list[bytes], expected: str | None
+) -> None:
+    assert parse_mailbox_id(lines) == expected

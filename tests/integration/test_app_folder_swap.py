@@ -1,0 +1,142 @@
+"""The user acts in the app on a message of a folder that another client has just swapped with
+another one of the same UIDVALIDITY (the real Dovecot, `doveadm mailbox update --uid-validity`
+and `doveadm mailbox rename`): `d`, `s` and `F` never reach another message on the next sync,
+and what the user then does on the rebuilt folders reaches the message meant."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import imapclient
+import pytest
+
+from tests.integration.test_app_mail import _config
+from tests.integration.test_app_undo import _place_cursor_on
+from tests.support.mailservers import MailServers
+from tuimail.app import TuimailApp
+from tuimail.store import ops, read
+from tuimail.store.db import open_store
+from tuimail.sync.events import discard
+from tuimail.sync.imap import FOLDER_CHANGED
+from tuimail.sync.imap_command import sync_account
+from tuimail.ui.screens.folder_picker import FolderPicker
+from tuimail.ui.screens.main import MainScreen
+
+pytestmark = pytest.mark.integration
+
+FOLDERS = ("Work", "Play", "Trash", "Archive")
+
+
+def _message(tag: str) -> bytes:
+    return (
+        f"From: Sender <sender@tuimail.test>\r\n"
+        "To: someone@tuimail.test\r\n"
+        f"Subject: {tag}\r\n"
+        "Date: Mon, 02 Mar 2026 10:00:00 +0000\r\n"
+        f"Message-ID: <{tag.replace(' ', '-')}@swap.tuimail.test>\r\n"
+        "\r\n"
+        f"Body of {tag}.\r\n"
+    ).encode()
+
+
+def _client(mail_servers: MailServers, user: str) -> imapclient.IMAPClient:
+    context = mail_servers.client_ssl_context()
+    client = imapclient.IMAPClient(
+        mail_servers.host, mail_servers.imaps_port, ssl_context=context, timeout=20
+    )
+    client.login(user, mail_servers.users[user])
+    return client
+
+
+def _server(mail_servers: MailServers, user: str) -> dict[str, dict[str, frozenset[bytes]]]:
+    """Folder -> Subject -> flags, of the messages not marked \\Deleted."""
+    found: dict[str, dict[str, frozenset[bytes]]] = {}
+    with _client(mail_servers, user) as client:
+        for folder in FOLDERS:
+            client.select_folder(folder, readonly=True)
+            data = client.fetch(
+                client.search(["NOT", "DELETED"]), ["FLAGS", "BODY.PEEK[HEADER.FIELDS (SUBJECT)]"]
+            )
+            found[folder] = {
+                item[b"BODY[HEADER.FIELDS (SUBJECT)]"].decode().split(":", 1)[1].strip(): (
+                    frozenset(item[b"FLAGS"]) - {b"\\Recent"}
+                )
+                for item in data.values()
+            }
+    return found
+
+
+async def _act(app: TuimailApp, pilot, folder: str, subject: str, key: str) -> None:  # type: ignore[no-untyped-def]
+    screen = app.screen
+    assert isinstance(screen, MainScreen)
+    place = next(f.id for f in read.folders(app.conn) if f.name == folder)
+    screen.show_place((place,))
+    await pilot.pause()
+    _place_cursor_on(app, subject)
+    await pilot.press(key)
+    await pilot.pause()
+    if key == "s":
+        assert isinstance(app.screen, FolderPicker)
+        await pilot.press(*"arch", "enter")
+        await pilot.pause()
+
+
+@pytest.mark.parametrize("key", ["d", "s", "F"])
+async def test_an_action_on_a_swapped_folder_reaches_only_the_message_meant(
+    key: str, mail_servers: MailServers, tmp_path: Path
+) -> None:
+    user = mail_servers.add_user("appswap")
+    with _client(mail_servers, user) as client:
+        for folder in FOLDERS:
+            client.create_folder(folder)
+    for folder in ("Work", "Play"):  # the same UIDVALIDITY, as a server may give
+        mail_servers.doveadm(
+            "mailbox", "update", "-u", user, "--uid-validity", "1700000000", folder
+        )
+    with _client(mail_servers, user) as client:
+        for number in range(3):
+            client.append("Work", _message(f"work {number}"))
+            client.append("Play", _message(f"play {number}"), flags=[imapclient.FLAGGED])
+    config = _config(mail_servers, user, "imap", mail_servers.imaps_port)
+    assert await asyncio.to_thread(sync_account, config.accounts["acct"], tmp_path, discard)
+    # Another client swaps the names: UID 2 of the folder named Work is now "play 1".
+    for old, new in (("Work", "Swap"), ("Play", "Work"), ("Swap", "Play")):
+        mail_servers.doveadm("mailbox", "rename", "-u", user, old, new)
+    before = await asyncio.to_thread(_server, mail_servers, user)
+
+    app = TuimailApp(config, tmp_path, offline=True)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.pause()
+        await _act(app, pilot, "Work", "work 1", key)  # as the list still shows it
+        assert ops.count_pending(app.conn) == 1
+        await pilot.press("q")
+
+    assert await asyncio.to_thread(sync_account, config.accounts["acct"], tmp_path, discard)
+    assert await asyncio.to_thread(_server, mail_servers, user) == before, "nothing changed"
+    conn = open_store(tmp_path)
+    try:
+        account = read.account_id(conn, "acct")
+        assert account is not None
+        (failed,) = ops.failed(conn, account)
+        assert failed.last_error == FOLDER_CHANGED
+        for op in ops.failed(conn, account):
+            ops.discard(conn, op.id)
+    finally:
+        conn.close()
+
+    # The folders were rebuilt: "work 1" is shown in Play now, and the action reaches it.
+    app = TuimailApp(config, tmp_path, offline=True)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.pause()
+        await _act(app, pilot, "Play", "work 1", key)
+        await pilot.press("q")
+    assert await asyncio.to_thread(sync_account, config.accounts["acct"], tmp_path, discard)
+    after = await asyncio.to_thread(_server, mail_servers, user)
+    expected = {folder: dict(messages) for folder, messages in before.items()}
+    if key == "F":
+        expected["Play"]["work 1"] = expected["Play"]["work 1"] | {b"\\Flagged"}
+    else:
+        flags = expected["Play"].pop("work 1")
+        expected["Trash" if key == "d" else "Archive"]["work 1"] = flags
+    assert after == expected
