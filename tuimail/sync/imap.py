@@ -457,7 +457,9 @@ class ImapSync:
             self._full(info, selected, result, first=False)
 
         if bodies:
-            result.bodies = self.download_bodies(folder_id, missing=result.bodies_missing)
+            result.bodies = self.download_bodies(
+                folder_id, missing=result.bodies_missing, examined=True
+            )
         uidnext = selected.uidnext if selected.uidnext is not None else self._next_uid(folder_id)
         skipped = self.unreadable.skipped.get(folder_id)
         if skipped:  # stay below them, so that the next sync asks for them again
@@ -1044,10 +1046,14 @@ class ImapSync:
 
     # --- bodies
 
-    def download_bodies(self, folder_id: int, *, missing: list[int] | None = None) -> int:
+    def download_bodies(
+        self, folder_id: int, *, missing: list[int] | None = None, examined: bool = False
+    ) -> int:
         """Download every body of the folder not yet local (BODY.PEEK: \\Seen is not set),
         newest first, committed in batches. Returns how many were stored; the UIDs asked for
-        whose body the server did not send are added to `missing`.
+        whose body the server did not send are added to `missing`. `examined`: the caller has
+        just selected the folder read-only on this client (a folder sync), so it is not
+        examined again.
 
         Pipelined: while batches are parsed for the index (in worker processes when there are
         many, see `BodyIndexer`), the next ones are fetched; each batch is committed as before,
@@ -1064,7 +1070,8 @@ class ImapSync:
             return 0
         from tuimail.store.indexer import BodyIndexer  # multiprocessing: only when needed
 
-        self._select(info.name)
+        if not examined:
+            self._select(info.name)
         total = len(wanted)
         self._progress(info.name, 0, total)
         stored = 0

@@ -304,6 +304,17 @@ class CappedIMAPClient(imapclient.IMAPClient):
         plain.__init__(self.host, self.port, connect_timeout)  # type: ignore[misc]
         return plain
 
+    def capabilities(self) -> tuple[bytes, ...]:
+        """The server's capabilities. Between STARTTLS and login, the list imaplib asked for
+        on the protected connection, right after the handshake: imapclient would send
+        CAPABILITY again on every call there (the plaintext list is never used either way)."""
+        if self._starttls_done and self._imap.state == "NONAUTH":
+            return tuple(
+                c if isinstance(c, bytes) else str(c).encode("ascii", "replace")
+                for c in self._imap.capabilities
+            )
+        return tuple(super().capabilities())
+
 
 def lift_pre_login_cap(client: imapclient.IMAPClient) -> None:
     """After login: literals are the caller's to cap (`cap_literals`), messages can be large."""
