@@ -72,6 +72,44 @@ class FolderInfo:
     last_error: str | None
     last_error_at: datetime | None
     revision: int
+    # The name as the user sees it: without the server's personal namespace prefix, split at
+    # the delimiter (see folder_path); () when not known, which shows `name` whole.
+    path: tuple[str, ...] = ()
+
+    @property
+    def display_name(self) -> str:
+        """The name to show: the path joined with the server's delimiter ("Lists.dev" for
+        "INBOX.Lists.dev" on a server whose personal namespace is "INBOX.")."""
+        if not self.path:
+            return self.name
+        return (self.delimiter or "/").join(self.path)
+
+
+def folder_path(name: str, delimiter: str | None, prefix: str = "") -> tuple[str, ...]:
+    """A folder's place in the tree the user sees: its full server name without the personal
+    namespace `prefix` (e.g. "INBOX." on Cyrus and Courier), split at `delimiter`. INBOX stays
+    INBOX; a name outside the prefix (another namespace) keeps all of it.
+
+    >>> folder_path("INBOX.Lists.dev", ".", "INBOX.")
+    ('Lists', 'dev')
+    """
+    if name.upper() == "INBOX":
+        return (name,)
+    rest = name
+    if prefix:
+        head = name[: len(prefix)]
+        # INBOX is case-insensitive (RFC 3501), so is an "INBOX." prefix's first part.
+        same = (
+            head.upper() == prefix.upper()
+            if prefix.upper().startswith("INBOX")
+            else (head == prefix)
+        )
+        if same and len(name) > len(prefix):
+            rest = name[len(prefix) :]
+    if not delimiter:
+        return (rest,)
+    parts = tuple(rest.split(delimiter))
+    return parts if all(parts) else (rest,)
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,7 +169,7 @@ def account_id(conn: sqlite3.Connection, name: str) -> int | None:
 _FOLDER_COLUMNS = """
     f.id, f.account_id, a.name, f.name, f.delimiter, f.role, f.total, f.unread, f.uidvalidity,
     f.uidnext, f.highestmodseq, f.sync_resume, f.last_sync, f.last_error, f.last_error_at,
-    f.revision
+    f.revision, a.folder_prefix
 """
 
 
@@ -427,6 +465,7 @@ def _folder(r: tuple[Any, ...]) -> FolderInfo:
         last_error=r[13],
         last_error_at=codec.from_epoch(r[14]),
         revision=int(r[15]),
+        path=folder_path(r[3], r[4], r[16] or ""),
     )
 
 

@@ -191,6 +191,15 @@ outbox_refusals  recipients a server refused for good (5xx at RCPT) while it acc
   recipient        the refused envelope recipient
   reply            the server's reply
                  The rows are deleted when the user dismisses them.
+
+Schema version 5
+================
+
+accounts
+  folder_prefix    the IMAP server's personal namespace prefix (RFC 2342 NAMESPACE), e.g.
+                   'INBOX.' on Cyrus and Courier; '' when there is none or it is not known.
+                   Folder names in the store stay the full server names; what the user sees
+                   leaves the prefix out (read.folder_path)
 """
 
 from __future__ import annotations
@@ -467,11 +476,16 @@ CREATE TABLE outbox_refusals (
 );
 """
 
+_V5 = """
+ALTER TABLE accounts ADD COLUMN folder_prefix TEXT NOT NULL DEFAULT '';
+"""
+
 MIGRATIONS: list[Migration] = [
     _V1,
     _V2,
     _V3,
     _V4,
+    _V5,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -319,6 +319,7 @@ class ImapSync:
         self.qresync = imap_ext.enable(client, "QRESYNC")
         self._selected: tuple[str, bool] | None = None  # (folder, readonly)
         self._held: set[int] = set()  # UIDs with pending ops in the folder being synced
+        self._namespace: str | None = None  # the personal namespace prefix, once asked
         log.info(
             "IMAP %s: resync with %s",
             account,
@@ -363,12 +364,21 @@ class ImapSync:
         """LIST the server's folders into the store: new ones added, roles and delimiters
         updated, vanished ones removed (unless they hold local-only data). Returns the folders
         that exist on the server, INBOX first.
+
+        Roles come from SPECIAL-USE attributes, asked for with `RETURN (SPECIAL-USE)` where the
+        server has it (`imap_ext.list_folders`), else from names. The personal namespace prefix
+        is recorded on the account (names are stored whole; only what is shown leaves it out).
         """
         listing: list[tuple[str, str | None, FolderRole]] = []
         try:
-            listed = self.client.list_folders()
+            listed = imap_ext.list_folders(self.client)
         except (imapclient.exceptions.ProtocolError, ValueError, TypeError) as exc:
             raise ImapProtocolError(f"a malformed folder list (LIST): {_error_text(exc)}") from exc
+        if self._namespace is None:
+            # What the folder names begin with ("INBOX." on Cyrus and Courier): the user sees
+            # them without it. Asked once per connection.
+            personal = imap_ext.personal_namespace(self.client)
+            self._namespace = personal[0] if personal else ""
         for flags, delimiter, name in listed:
             lowered = {bytes(f).lower() for f in flags}
             if lowered & _UNSELECTABLE:
@@ -389,6 +399,8 @@ class ImapSync:
         changed: list[int] = []
         with transaction(self.conn):
             before = {f.name: f for f in read.folders(self.conn, self.account_id)}
+            if write.set_folder_prefix(self.conn, self.account_id, self._namespace):
+                changed.extend(f.id for f in before.values())
             for item in server:
                 known = before.get(item.name)
                 folder_id = write.upsert_folder(

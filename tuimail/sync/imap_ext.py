@@ -397,6 +397,53 @@ def select(
     )
 
 
+def list_folders(client: imapclient.IMAPClient) -> list[tuple[Any, Any, Any]]:
+    """Every folder as imapclient's `list_folders` gives them: (flags, delimiter, name).
+
+    A server that announces SPECIAL-USE is asked `LIST "" "*" RETURN (SPECIAL-USE)`: RFC 6154
+    lets it send `\\Sent`, `\\Trash`, ... only then (Cyrus does so unless `specialusealways`).
+    A server that refuses the extended form (it does not have LIST-EXTENDED, whose syntax that
+    is) gets the plain LIST, as do servers without SPECIAL-USE.
+    """
+    if client.has_capability("SPECIAL-USE"):
+        imap = client._imap
+        try:
+            typ, data = imap._simple_command("LIST", b'""', b'"*"', b"RETURN (SPECIAL-USE)")
+        except imapclient.exceptions.IMAPClientAbortError:
+            raise
+        except imapclient.exceptions.IMAPClientError as exc:  # BAD
+            typ, data = "BAD", [str(exc).encode("utf-8", "replace")]
+        if typ == "OK":
+            typ, data = imap._untagged_response(typ, data, "LIST")
+            return list(client._proc_folder_list(data))
+        imap.untagged_responses.pop("LIST", None)
+        log.info("LIST RETURN (SPECIAL-USE) refused (%s); asking plain LIST", _text(data))
+    return list(client.list_folders())
+
+
+def personal_namespace(client: imapclient.IMAPClient) -> tuple[str, str | None] | None:
+    """The first personal namespace (RFC 2342) as (prefix, delimiter), e.g. ("INBOX.", "."):
+    None when the server has no NAMESPACE or names none. A refused NAMESPACE is None too."""
+    if not client.has_capability("NAMESPACE"):
+        return None
+    try:
+        with server_response("NAMESPACE"):
+            personal = client.namespace().personal
+    except imapclient.exceptions.IMAPClientAbortError:
+        raise
+    except imapclient.exceptions.IMAPClientError as exc:
+        log.info("NAMESPACE refused: %s", exc)
+        return None
+    if not personal:
+        return None
+    prefix, delimiter = personal[0][0], personal[0][1]
+    text = prefix if isinstance(prefix, str) else bytes(prefix).decode("utf-8", "replace")
+    if delimiter is None:
+        return text, None
+    delim = delimiter if isinstance(delimiter, str) else bytes(delimiter).decode("utf-8", "replace")
+    return text, delim
+
+
 def uid_fetch(
     client: imapclient.IMAPClient,
     uids: bytes | str,
