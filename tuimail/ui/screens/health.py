@@ -63,7 +63,7 @@ def health_tables(conn: sqlite3.Connection) -> list[Table]:
                 else Text("")
             )
             table.add_row(
-                Text(sanitize_line(folder.name)),
+                Text(sanitize_line(folder.display_name)),
                 f"{folder.total} ({folder.unread} unread)",
                 _when(folder.last_sync),
                 str(folder.uidvalidity or "–"),
