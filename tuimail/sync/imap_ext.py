@@ -423,25 +423,26 @@ def list_folders(client: imapclient.IMAPClient) -> list[tuple[Any, Any, Any]]:
 
 def personal_namespace(client: imapclient.IMAPClient) -> tuple[str, str | None] | None:
     """The first personal namespace (RFC 2342) as (prefix, delimiter), e.g. ("INBOX.", "."):
-    None when the server has no NAMESPACE or names none. A refused NAMESPACE is None too."""
+    None when the server has no NAMESPACE or names none. A refused or malformed answer is None
+    too: the names are then shown whole, which is what they are."""
     if not client.has_capability("NAMESPACE"):
         return None
     try:
         with server_response("NAMESPACE"):
             personal = client.namespace().personal
+            if personal:
+                prefix, delimiter = personal[0][0], personal[0][1]
     except imapclient.exceptions.IMAPClientAbortError:
         raise
-    except imapclient.exceptions.IMAPClientError as exc:
-        log.info("NAMESPACE refused: %s", exc)
+    except (imapclient.exceptions.IMAPClientError, ImapProtocolError, ValueError) as exc:
+        log.info("NAMESPACE refused or not understood: %s", exc)
         return None
-    if not personal:
+    if not personal or not isinstance(prefix, str | bytes):
         return None
-    prefix, delimiter = personal[0][0], personal[0][1]
     text = prefix if isinstance(prefix, str) else bytes(prefix).decode("utf-8", "replace")
-    if delimiter is None:
-        return text, None
-    delim = delimiter if isinstance(delimiter, str) else bytes(delimiter).decode("utf-8", "replace")
-    return text, delim
+    if isinstance(delimiter, bytes):
+        delimiter = delimiter.decode("utf-8", "replace")
+    return text, delimiter if isinstance(delimiter, str) else None
 
 
 def uid_fetch(
