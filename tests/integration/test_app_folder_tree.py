@@ -84,6 +84,13 @@ async def test_an_inbox_prefixed_server_shows_a_tree_and_moves_into_a_nested_fol
             "Trash",
         ]
         assert listing.get_option_at_index(4).disabled, "Lists is a level, not a folder"
+        # Typing narrows to the matching paths, as the server's delimiter writes them.
+        await pilot.press("d", "e", "v")
+        await pilot.pause()
+        assert _lines(listing) == ["Lists.dev"]
+        await pilot.press("backspace", "backspace", "backspace")
+        await pilot.pause()
+        assert len(_lines(listing)) == 8 and listing.highlighted == 0
         # Down from Archive, over the Lists level, to dev.
         await pilot.press("down", "down", "down", "down")
         assert listing.highlighted == 5
