@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration.test_imap_special_use import send_with_imap_elsewhere
 from tests.integration.test_imap_sync import (
     FaultProxyFactory,
     Server,
@@ -17,8 +18,13 @@ from tests.integration.test_imap_sync import (
     proxied,
     run_sync,
 )
-from tests.support.dovecot import DovecotServer
-from tests.support.mailservers import MailServers
+from tests.support.ca import CertificateAuthority
+from tests.support.dovecot import CYRUS_NAMESPACE, DovecotServer, start_dovecot
+from tests.support.mailservers import (
+    MailServers,
+    discard_server_directory,
+    new_server_directory,
+)
 from tests.support.proxy import Faults
 from tuimail.store import read
 from tuimail.store.db import open_store
@@ -71,3 +77,23 @@ def test_a_namespace_answer_that_cannot_be_read_leaves_the_names_whole(
 
     assert not result.folder_errors and [f.new for f in result.folders if f.name == "INBOX"]
     assert paths(tmp_path / "data")["INBOX.Trash"] == ("INBOX", "Trash")
+
+
+def test_a_sent_folder_is_created_in_the_personal_namespace(
+    mail_servers: MailServers, test_ca: CertificateAuthority, tmp_path: Path
+) -> None:
+    # A server without any Sent folder, whose names all start with INBOX.: "Sent" alone is no
+    # name it takes.
+    directory = new_server_directory("tuimail-dovecot-no-sent-")
+    server = start_dovecot(
+        directory, ca=test_ca, namespace=CYRUS_NAMESPACE, special_mailboxes={"Trash": r"\Trash"}
+    )
+    try:
+        user = server.add_user("nosent")
+        message_id = send_with_imap_elsewhere(
+            mail_servers, server, user, server.imap_port, tmp_path
+        )
+        assert server.find_message(user, message_id, "INBOX.Sent")
+    finally:
+        server.stop()
+        discard_server_directory(directory)
