@@ -85,6 +85,9 @@ class FolderInfo:
         return (self.delimiter or "/").join(self.path)
 
 
+MAX_FOLDER_DEPTH = 16  # levels of the folder tree; deeper ones stay in the last level's name
+
+
 def folder_path(name: str, delimiter: str | None, prefix: str = "") -> tuple[str, ...]:
     """A folder's place in the tree the user sees: its full server name without the personal
     namespace `prefix` (e.g. "INBOX." on Cyrus and Courier), split at `delimiter`. INBOX stays
@@ -109,7 +112,12 @@ def folder_path(name: str, delimiter: str | None, prefix: str = "") -> tuple[str
     if not delimiter:
         return (rest,)
     parts = tuple(rest.split(delimiter))
-    return parts if all(parts) else (rest,)
+    if not all(parts):
+        return (rest,)
+    if len(parts) > MAX_FOLDER_DEPTH:  # a server's name, not a reason for thousands of levels
+        deepest = MAX_FOLDER_DEPTH - 1
+        return (*parts[:deepest], delimiter.join(parts[deepest:]))
+    return parts
 
 
 @dataclass(frozen=True, slots=True)

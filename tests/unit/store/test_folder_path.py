@@ -19,6 +19,8 @@ def test_the_personal_prefix_is_left_out_and_the_rest_split_at_the_delimiter() -
     assert folder_path("Flat", None, "") == ("Flat",)
     assert folder_path("a..b", ".", "") == ("a..b",), "an empty level: the name whole"
     assert folder_path("INBOX.", ".", "INBOX.") == ("INBOX.",)
+    deep = folder_path("/".join(str(n) for n in range(5000)), "/", "")
+    assert len(deep) == read.MAX_FOLDER_DEPTH and deep[-1].startswith("15/16/17/")
 
 
 def test_the_prefix_is_recorded_per_account_and_changes_what_its_folders_show(
