@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable, Iterator
 import pytest
 
 from tests.support.ca import CertificateAuthority
-from tests.support.dovecot import DovecotServer
+from tests.support.dovecot import CYRUS_NAMESPACE, DovecotServer, start_dovecot
 from tests.support.mailservers import (
     MailServers,
     ReducedDovecots,
@@ -54,6 +54,32 @@ def reduced_dovecot(test_ca: CertificateAuthority) -> Iterator[Callable[..., Dov
         yield get
     finally:
         instances.stop_all()
+
+
+# The folders a Cyrus server set up for a German Exchange migration might have.
+CYRUS_SPECIAL_MAILBOXES = {
+    "Gesendete Elemente": r"\Sent",
+    "Drafts": r"\Drafts",
+    "Trash": r"\Trash",
+    "Junk": r"\Junk",
+    "Archive": r"\Archive",
+}
+
+
+@pytest.fixture(scope="session")
+def cyrus_like_dovecot(test_ca: CertificateAuthority) -> Iterator[DovecotServer]:
+    """A Dovecot whose folders are laid out as Cyrus's default and Courier's are: every name
+    under `INBOX.`, `.` between levels (NAMESPACE says so), the Sent folder called
+    "Gesendete Elemente" (`INBOX.Gesendete Elemente`)."""
+    directory = new_server_directory("tuimail-dovecot-cyrus-like-")
+    server = start_dovecot(
+        directory, ca=test_ca, namespace=CYRUS_NAMESPACE, special_mailboxes=CYRUS_SPECIAL_MAILBOXES
+    )
+    try:
+        yield server
+    finally:
+        server.stop()
+        discard_server_directory(directory)
 
 
 @pytest.fixture

@@ -7,6 +7,10 @@ is started as root and stopped by its PID. Two flavours:
   127.0.0.3 (expired certificate) and 127.0.0.4 (no TLS at all), same ports;
 - a reduced server (``without={...}``) hides chosen IMAP capabilities, so fallback paths of the
   client can be exercised against a real server.
+
+Either can lay out its folders as another server does: ``namespace=CYRUS_NAMESPACE`` puts every
+folder under ``INBOX.`` with ``.`` between levels (Cyrus's default, Courier), and
+``special_mailboxes`` names the folders every user gets with their special-use flag.
 """
 
 from __future__ import annotations
@@ -57,6 +61,19 @@ SPECIAL_MAILBOXES = {
     "Archive": r"\Archive",
 }
 
+
+@dataclass(frozen=True)
+class Namespace:
+    """The personal namespace: the prefix every folder name but INBOX starts with, and the
+    hierarchy separator."""
+
+    prefix: str = ""
+    separator: str = "/"
+
+
+DOVECOT_NAMESPACE = Namespace()
+CYRUS_NAMESPACE = Namespace(prefix="INBOX.", separator=".")
+
 # Capabilities a reduced server may hide (each has a fallback path in the client).
 HIDEABLE_CAPABILITIES = frozenset({"QRESYNC", "CONDSTORE", "MOVE", "UIDPLUS", "SPECIAL-USE"})
 
@@ -94,8 +111,14 @@ class DovecotServer:
         users: dict[str, str] | None = None,
         domain: str = DOMAIN,
         oauth2_introspection_url: str | None = None,
+        namespace: Namespace = DOVECOT_NAMESPACE,
+        special_mailboxes: dict[str, str] | None = None,
     ) -> None:
         self.directory = directory.resolve()
+        self.namespace = namespace
+        self.special_mailboxes = dict(
+            SPECIAL_MAILBOXES if special_mailboxes is None else special_mailboxes
+        )
         # Opt-in: an extra oauth2 passdb asking this URL about XOAUTH2/OAUTHBEARER tokens.
         self.oauth2_introspection_url = oauth2_introspection_url
         self.tls = tls
@@ -415,6 +438,8 @@ class DovecotServer:
                 mail_uid=self._mail_uid,
                 mail_gid=self._mail_gid,
                 oauth2_conf=self._write_oauth2_conf(),
+                namespace=self.namespace,
+                special_mailboxes=self.special_mailboxes,
             )
         )
 
@@ -474,8 +499,11 @@ def render_config(
     mail_uid: int,
     mail_gid: int,
     oauth2_conf: Path | None = None,
+    namespace: Namespace = DOVECOT_NAMESPACE,
+    special_mailboxes: dict[str, str] | None = None,
 ) -> str:
-    """The text of dovecot.conf for one instance (`oauth2_conf`: add XOAUTH2/OAUTHBEARER)."""
+    """The text of dovecot.conf for one instance (`oauth2_conf`: add XOAUTH2/OAUTHBEARER;
+    `namespace` and `special_mailboxes`: see the module docstring)."""
     mechanisms = "plain login" + (" xoauth2 oauthbearer" if oauth2_conf else "")
     oauth2_passdb = (
         f"passdb {{\n  driver = oauth2\n  mechanisms = xoauth2 oauthbearer\n"
@@ -485,12 +513,14 @@ def render_config(
     )
     tls_addresses = ", ".join(TLS_HOSTS if variants else (GOOD_HOST,))
     all_addresses = ", ".join(VARIANT_HOSTS if variants else (GOOD_HOST,))
+    special = SPECIAL_MAILBOXES if special_mailboxes is None else special_mailboxes
     mailboxes = "\n".join(
-        f"  mailbox {name} {{\n    auto = subscribe\n"
+        f'  mailbox "{name}" {{\n    auto = subscribe\n'
         + (f"    special_use = {flag}\n" if special_use else "")
         + "  }"
-        for name, flag in SPECIAL_MAILBOXES.items()
+        for name, flag in special.items()
     )
+    prefix = f"  prefix = {namespace.prefix}\n" if namespace.prefix else ""
     dh = f"ssl_dh = <{DH_PARAMS}\n" if DH_PARAMS.exists() else ""
     capability = f"  imap_capability = {imap_capability}\n" if imap_capability else ""
     local_blocks = ""
@@ -542,8 +572,8 @@ userdb {{
 }}
 namespace inbox {{
   inbox = yes
-  separator = /
-{mailboxes}
+  separator = {namespace.separator}
+{prefix}{mailboxes}
 }}
 protocol imap {{
 {capability}}}
@@ -599,11 +629,14 @@ def start_dovecot(
     ca: CertificateAuthority | None = None,
     variants: bool = False,
     oauth2_introspection_url: str | None = None,
+    namespace: Namespace = DOVECOT_NAMESPACE,
+    special_mailboxes: dict[str, str] | None = None,
 ) -> DovecotServer:
     """Start a Dovecot in ``directory`` (empty or new; its parents must be o+x) and return it.
 
     ``without`` names IMAP capabilities to hide (any of QRESYNC, CONDSTORE, MOVE, UIDPLUS,
-    SPECIAL-USE); ``ca`` is the test CA to sign its certificates (a new one by default).
+    SPECIAL-USE); ``ca`` is the test CA to sign its certificates (a new one by default);
+    ``namespace`` and ``special_mailboxes`` lay out the folders (see the module docstring).
     The caller stops it with ``stop()``.
     """
     directory = directory.resolve()
@@ -618,6 +651,8 @@ def start_dovecot(
         variants=variants,
         without=without,
         oauth2_introspection_url=oauth2_introspection_url,
+        namespace=namespace,
+        special_mailboxes=special_mailboxes,
     )
     try:
         server.start()

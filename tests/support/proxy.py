@@ -432,3 +432,40 @@ def hide_capability(name: str) -> LineRewriter:
         return line
 
     return rewrite
+
+
+class SpecialUseOnRequest:
+    """Rewriters that make an IMAP server send special-use attributes (RFC 6154: ``\\Sent``,
+    ``\\Trash``, ...) only to ``LIST ... RETURN (SPECIAL-USE)``, as Cyrus does with
+    ``specialusealways: no``; Dovecot sends them to every LIST.
+
+    Use both: ``Faults(rewrite_line=hook.client)`` for the client's direction (it only watches
+    which command was sent last: imapclient waits for each answer) and
+    ``Faults(rewrite_line=hook.server)`` for the server's.
+    """
+
+    _ATTRIBUTE = re.compile(
+        rb" ?\\(?:All|Archive|Drafts|Flagged|Junk|Sent|Trash|Important)(?=[ )])", re.IGNORECASE
+    )
+    _COMMAND = re.compile(rb"^[^ *+]\S* (\S+)")
+
+    def __init__(self) -> None:
+        self._plain_list = False
+        self.stripped = 0  # attributes removed so far
+
+    def client(self, line: bytes) -> bytes:
+        """Note whether the command just sent is a LIST without the SPECIAL-USE return option."""
+        match = self._COMMAND.match(line)
+        if match:
+            upper = line.upper()
+            self._plain_list = match.group(1).upper() == b"LIST" and b"SPECIAL-USE" not in upper
+        return line
+
+    def server(self, line: bytes) -> bytes:
+        """Drop special-use attributes from LIST replies to a plain LIST."""
+        if not (self._plain_list and line.upper().startswith(b"* LIST (")):
+            return line
+        end = line.index(b")") + 1
+        attributes, count = self._ATTRIBUTE.subn(b"", line[8:end])
+        self.stripped += count
+        return line[:8] + attributes.lstrip() + line[end:]

@@ -73,6 +73,52 @@ class FolderInfo:
     last_error_at: datetime | None
     revision: int
     mailbox_id: str | None = None  # the server's MAILBOXID of the cached mailbox, when told
+    # The name as the user sees it: without the server's personal namespace prefix, split at
+    # the delimiter (see folder_path); () when not known, which shows `name` whole.
+    path: tuple[str, ...] = ()
+
+    @property
+    def display_name(self) -> str:
+        """The name to show: the path joined with the server's delimiter ("Lists.dev" for
+        "INBOX.Lists.dev" on a server whose personal namespace is "INBOX.")."""
+        if not self.path:
+            return self.name
+        return (self.delimiter or "/").join(self.path)
+
+
+MAX_FOLDER_DEPTH = 16  # levels of the folder tree; deeper ones stay in the last level's name
+
+
+def folder_path(name: str, delimiter: str | None, prefix: str = "") -> tuple[str, ...]:
+    """A folder's place in the tree the user sees: its full server name without the personal
+    namespace `prefix` (e.g. "INBOX." on Cyrus and Courier), split at `delimiter`. INBOX stays
+    INBOX; a name outside the prefix (another namespace) keeps all of it.
+
+    >>> folder_path("INBOX.Lists.dev", ".", "INBOX.")
+    ('Lists', 'dev')
+    """
+    if name.upper() == "INBOX":
+        return (name,)
+    rest = name
+    if prefix:
+        head = name[: len(prefix)]
+        # INBOX is case-insensitive (RFC 3501), so is an "INBOX." prefix's first part.
+        same = (
+            head.upper() == prefix.upper()
+            if prefix.upper().startswith("INBOX")
+            else (head == prefix)
+        )
+        if same and len(name) > len(prefix):
+            rest = name[len(prefix) :]
+    if not delimiter:
+        return (rest,)
+    parts = tuple(rest.split(delimiter))
+    if not all(parts):
+        return (rest,)
+    if len(parts) > MAX_FOLDER_DEPTH:  # a server's name, not a reason for thousands of levels
+        deepest = MAX_FOLDER_DEPTH - 1
+        return (*parts[:deepest], delimiter.join(parts[deepest:]))
+    return parts
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,7 +178,7 @@ def account_id(conn: sqlite3.Connection, name: str) -> int | None:
 _FOLDER_COLUMNS = """
     f.id, f.account_id, a.name, f.name, f.delimiter, f.role, f.total, f.unread, f.uidvalidity,
     f.uidnext, f.highestmodseq, f.sync_resume, f.last_sync, f.last_error, f.last_error_at,
-    f.revision, f.mailbox_id
+    f.revision, f.mailbox_id, a.folder_prefix
 """
 
 
@@ -482,6 +528,7 @@ def _folder(r: tuple[Any, ...]) -> FolderInfo:
         last_error_at=codec.from_epoch(r[14]),
         revision=int(r[15]),
         mailbox_id=r[16],
+        path=folder_path(r[3], r[4], r[17] or ""),
     )
 
 

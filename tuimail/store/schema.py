@@ -213,6 +213,12 @@ folders.mailbox_id
                  NULL when the server does not tell it. A folder whose name now stands for
                  another mailbox (renamed or swapped by another client) has another one: its
                  cache is rebuilt as for a UIDVALIDITY change
+
+accounts
+  folder_prefix    the IMAP server's personal namespace prefix (RFC 2342 NAMESPACE), e.g.
+                   'INBOX.' on Cyrus and Courier; '' when there is none or it is not known.
+                   Folder names in the store stay the full server names; what the user sees
+                   leaves the prefix out (read.folder_path)
 """
 
 from __future__ import annotations
@@ -496,6 +502,7 @@ CREATE TABLE marked_deleted (
     checked REAL NOT NULL
 );
 ALTER TABLE folders ADD COLUMN mailbox_id TEXT;
+ALTER TABLE accounts ADD COLUMN folder_prefix TEXT NOT NULL DEFAULT '';
 """
 
 MIGRATIONS: list[Migration] = [

@@ -96,6 +96,20 @@ def delete_account(conn: sqlite3.Connection, account_id: int) -> None:
         conn.execute("DELETE FROM accounts WHERE id = ?", (account_id,))
 
 
+def set_folder_prefix(conn: sqlite3.Connection, account_id: int, prefix: str) -> bool:
+    """Record the server's personal namespace prefix ('' for none); True when it changed. The
+    account's folders then count as changed (what they show depends on it)."""
+    with transaction(conn) as revision:
+        row = conn.execute(
+            "SELECT folder_prefix FROM accounts WHERE id = ?", (account_id,)
+        ).fetchone()
+        if row is None or row[0] == prefix:
+            return False
+        conn.execute("UPDATE accounts SET folder_prefix = ? WHERE id = ?", (prefix, account_id))
+        conn.execute("UPDATE folders SET revision = ? WHERE account_id = ?", (revision, account_id))
+        return True
+
+
 def upsert_folder(
     conn: sqlite3.Connection,
     account_id: int,

@@ -359,6 +359,7 @@ class ImapSync:
         self.qresync = imap_ext.enable(client, "QRESYNC")
         self._selected: tuple[str, bool] | None = None  # (folder, readonly)
         self._held: set[int] = set()  # UIDs with pending ops in the folder being synced
+        self._namespace: str | None = None  # the personal namespace prefix, once asked
         log.info(
             "IMAP %s: resync with %s",
             account,
@@ -405,12 +406,21 @@ class ImapSync:
         """LIST the server's folders into the store: new ones added, roles and delimiters
         updated, vanished ones removed (unless they hold local-only data). Returns the folders
         that exist on the server, INBOX first.
+
+        Roles come from SPECIAL-USE attributes, asked for with `RETURN (SPECIAL-USE)` where the
+        server has it (`imap_ext.list_folders`), else from names. The personal namespace prefix
+        is recorded on the account (names are stored whole; only what is shown leaves it out).
         """
         listing: list[tuple[str, str | None, FolderRole]] = []
         try:
-            listed = self.client.list_folders()
+            listed = imap_ext.list_folders(self.client)
         except (imapclient.exceptions.ProtocolError, ValueError, TypeError) as exc:
             raise ImapProtocolError(f"a malformed folder list (LIST): {_error_text(exc)}") from exc
+        if self._namespace is None:
+            # What the folder names begin with ("INBOX." on Cyrus and Courier): the user sees
+            # them without it. Asked once per connection.
+            personal = imap_ext.personal_namespace(self.client)
+            self._namespace = personal[0] if personal else ""
         for flags, delimiter, name in listed:
             lowered = {bytes(f).lower() for f in flags}
             if lowered & _UNSELECTABLE:
@@ -431,6 +441,8 @@ class ImapSync:
         changed: list[int] = []
         with transaction(self.conn):
             before = {f.name: f for f in read.folders(self.conn, self.account_id)}
+            if write.set_folder_prefix(self.conn, self.account_id, self._namespace):
+                changed.extend(f.id for f in before.values())
             for item in server:
                 known = before.get(item.name)
                 folder_id = write.upsert_folder(
@@ -508,7 +520,9 @@ class ImapSync:
             self._full(info, selected, result, first=False)
 
         if bodies:
-            result.bodies = self.download_bodies(folder_id, missing=result.bodies_missing)
+            result.bodies = self.download_bodies(
+                folder_id, missing=result.bodies_missing, examined=selected
+            )
         uidnext = selected.uidnext if selected.uidnext is not None else self._next_uid(folder_id)
         skipped = self.unreadable.skipped.get(folder_id)
         if skipped:  # stay below them, so that the next sync asks for them again
@@ -1273,10 +1287,18 @@ class ImapSync:
 
     # --- bodies
 
-    def download_bodies(self, folder_id: int, *, missing: list[int] | None = None) -> int:
+    def download_bodies(
+        self,
+        folder_id: int,
+        *,
+        missing: list[int] | None = None,
+        examined: imap_ext.SelectResult | None = None,
+    ) -> int:
         """Download every body of the folder not yet local (BODY.PEEK: \\Seen is not set),
         newest first, committed in batches. Returns how many were stored; the UIDs asked for
-        whose body the server did not send are added to `missing`.
+        whose body the server did not send are added to `missing`. `examined`: what the
+        caller's EXAMINE of the folder just said on this connection (a folder sync), so it is
+        not examined again.
 
         Pipelined: while batches are parsed for the index (in worker processes when there are
         many, see `BodyIndexer`), the next ones are fetched; each batch is committed as before,
@@ -1295,7 +1317,7 @@ class ImapSync:
         wanted = [(row_id, uid, size) for row_id, uid, size, _ in rows]
         from tuimail.store.indexer import BodyIndexer  # multiprocessing: only when needed
 
-        selected = self._select(info.name)
+        selected = examined if examined is not None else self._select(info.name)
         same = self._same_mailbox(info, selected)
         if same is False or info.uidvalidity not in (None, 0, selected.uidvalidity):
             self._reset(info, selected, None, "it is another folder than the one cached")

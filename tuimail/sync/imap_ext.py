@@ -305,6 +305,17 @@ class CappedIMAPClient(imapclient.IMAPClient):
         plain.__init__(self.host, self.port, connect_timeout)  # type: ignore[misc]
         return plain
 
+    def capabilities(self) -> tuple[bytes, ...]:
+        """The server's capabilities. Between STARTTLS and login, the list imaplib asked for
+        on the protected connection, right after the handshake: imapclient would send
+        CAPABILITY again on every call there (the plaintext list is never used either way)."""
+        if self._starttls_done and self._imap.state == "NONAUTH":
+            return tuple(
+                c if isinstance(c, bytes) else str(c).encode("ascii", "replace")
+                for c in self._imap.capabilities
+            )
+        return tuple(super().capabilities())
+
 
 def lift_pre_login_cap(client: imapclient.IMAPClient) -> None:
     """After login: literals are the caller's to cap (`cap_literals`), messages can be large."""
@@ -405,6 +416,54 @@ def parse_mailbox_id(lines: Sequence[Any]) -> str | None:
         if match is not None
     }
     return found.pop() if len(found) == 1 else None
+
+
+def list_folders(client: imapclient.IMAPClient) -> list[tuple[Any, Any, Any]]:
+    """Every folder as imapclient's `list_folders` gives them: (flags, delimiter, name).
+
+    A server that announces SPECIAL-USE is asked `LIST "" "*" RETURN (SPECIAL-USE)`: RFC 6154
+    lets it send `\\Sent`, `\\Trash`, ... only then (Cyrus does so unless `specialusealways`).
+    A server that refuses the extended form (it does not have LIST-EXTENDED, whose syntax that
+    is) gets the plain LIST, as do servers without SPECIAL-USE.
+    """
+    if client.has_capability("SPECIAL-USE"):
+        imap = client._imap
+        try:
+            typ, data = imap._simple_command("LIST", b'""', b'"*"', b"RETURN (SPECIAL-USE)")
+        except imapclient.exceptions.IMAPClientAbortError:
+            raise
+        except imapclient.exceptions.IMAPClientError as exc:  # BAD
+            typ, data = "BAD", [str(exc).encode("utf-8", "replace")]
+        if typ == "OK":
+            typ, data = imap._untagged_response(typ, data, "LIST")
+            return list(client._proc_folder_list(data))
+        imap.untagged_responses.pop("LIST", None)
+        log.info("LIST RETURN (SPECIAL-USE) refused (%s); asking plain LIST", _text(data))
+    return list(client.list_folders())
+
+
+def personal_namespace(client: imapclient.IMAPClient) -> tuple[str, str | None] | None:
+    """The first personal namespace (RFC 2342) as (prefix, delimiter), e.g. ("INBOX.", "."):
+    None when the server has no NAMESPACE or names none. A refused or malformed answer is None
+    too: the names are then shown whole, which is what they are."""
+    if not client.has_capability("NAMESPACE"):
+        return None
+    try:
+        with server_response("NAMESPACE"):
+            personal = client.namespace().personal
+            if personal:
+                prefix, delimiter = personal[0][0], personal[0][1]
+    except imapclient.exceptions.IMAPClientAbortError:
+        raise
+    except (imapclient.exceptions.IMAPClientError, ImapProtocolError, ValueError) as exc:
+        log.info("NAMESPACE refused or not understood: %s", exc)
+        return None
+    if not personal or not isinstance(prefix, str | bytes):
+        return None
+    text = prefix if isinstance(prefix, str) else bytes(prefix).decode("utf-8", "replace")
+    if isinstance(delimiter, bytes):
+        delimiter = delimiter.decode("utf-8", "replace")
+    return text, delimiter if isinstance(delimiter, str) else None
 
 
 def uid_fetch(

@@ -823,11 +823,14 @@ class OutboxSender:
     def _imap_sent_folder(
         self, conn: sqlite3.Connection, account_id: int, client: imapclient.IMAPClient
     ) -> str:
-        """The IMAP Sent folder: the store's (role SENT), else from the server's LIST."""
+        """The IMAP Sent folder: the store's (role SENT), else from the server's LIST (with
+        SPECIAL-USE asked for where the server has it), else a new Sent folder, created in the
+        personal namespace ("INBOX.Sent" where that is "INBOX.")."""
         for folder in read.folders(conn, account_id):
             if folder.role is FolderRole.SENT:
                 return folder.name
         from tuimail.sync.imap import assign_roles, folder_role
+        from tuimail.sync.imap_ext import list_folders, personal_namespace
 
         listing = [
             (
@@ -835,13 +838,15 @@ class OutboxSender:
                 delimiter.decode() if isinstance(delimiter, bytes) else delimiter,
                 folder_role(flags),
             )
-            for flags, delimiter, name in client.list_folders()
+            for flags, delimiter, name in list_folders(client)
         ]
         for folder in assign_roles(listing):
             if folder.role is FolderRole.SENT:
                 return folder.name
-        client.create_folder(SENT_FOLDER)
-        return SENT_FOLDER
+        personal = personal_namespace(client)
+        name = (personal[0] if personal else "") + SENT_FOLDER
+        client.create_folder(name)
+        return name
 
 
 def _sync_to_disk(conn: sqlite3.Connection) -> None:

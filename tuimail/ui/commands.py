@@ -40,7 +40,7 @@ class TuimailCommands(Provider):
                 shown = ", ".join(format_key(key.strip()) for key in keys.split(","))
                 yield binding.description, run, f"action ({shown})"
         for folder in read.folders(main.conn):
-            name = sanitize_line(f"{folder.account}/{folder.name}")
+            name = sanitize_line(f"{folder.account}/{folder.display_name}")
 
             def go(place: tuple[int, ...] = (folder.id,)) -> None:
                 main.show_place(place)

@@ -211,3 +211,29 @@ def test_a_version_4_store_keeps_its_folders_with_no_mailbox_id_yet(tmp_path: Pa
         assert again is not None and again.mailbox_id == "F1" and again.uidnext is None
     finally:
         conn.close()
+
+
+def test_a_version_4_store_gets_an_empty_folder_prefix_and_keeps_its_folders(
+    tmp_path: Path,
+) -> None:
+    """Schema 5 adds the server's personal namespace prefix to accounts: unknown ('') until the
+    next sync asks, and the folders show as before."""
+    path = tmp_path / db.DB_FILENAME
+    store_at_version(path, 4)
+    raw = sqlite3.connect(path, isolation_level=None)
+    try:
+        raw.execute("INSERT INTO accounts (name, protocol, created) VALUES ('old', 'imap', 0)")
+        raw.execute(
+            "INSERT INTO folders (account_id, name, delimiter, role, revision)"
+            " VALUES (1, 'INBOX.Lists.dev', '.', '', 0)"
+        )
+    finally:
+        raw.close()
+    conn = db.connect(path)
+    try:
+        assert schema.user_version(conn) == schema.SCHEMA_VERSION
+        [folder] = read.folders(conn)
+        assert folder.name == "INBOX.Lists.dev"
+        assert folder.path == ("INBOX", "Lists", "dev")
+    finally:
+        conn.close()

@@ -1,4 +1,8 @@
-"""Choose a folder of one account (the target of a move or a copy), typing to narrow the list."""
+"""Choose a folder of one account (the target of a move or a copy), typing to narrow the list.
+
+The folders show as the tree of the folder pane (the server's personal namespace prefix left
+out); typed words narrow it to a flat list of the matching folders' paths.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +19,7 @@ from textual.widgets.option_list import Option
 
 from tuimail.mail.sanitize import sanitize_line
 from tuimail.store.read import FolderInfo
+from tuimail.ui.folder_tree import folder_tree
 
 
 def matching(folders: Sequence[FolderInfo], typed: str) -> list[FolderInfo]:
@@ -23,8 +28,8 @@ def matching(folders: Sequence[FolderInfo], typed: str) -> list[FolderInfo]:
     words = typed.casefold().split()
     if not words:
         return list(folders)
-    found = [f for f in folders if all(w in f.name.casefold() for w in words)]
-    return sorted(found, key=lambda f: not f.name.casefold().startswith(words[0]))
+    found = [f for f in folders if all(w in f.display_name.casefold() for w in words)]
+    return sorted(found, key=lambda f: not f.display_name.casefold().startswith(words[0]))
 
 
 class FolderPicker(ModalScreen[int | None]):
@@ -60,21 +65,43 @@ class FolderPicker(ModalScreen[int | None]):
         self.picker_title = title
         self.folders = list(folders)
         self.shown: list[FolderInfo] = list(folders)
+        # What each line of the list is: a folder, or None for a level of the tree that is not.
+        self.rows: list[FolderInfo | None] = []
 
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Static(self.picker_title, markup=False)
             yield Input(placeholder="type to narrow, enter to choose", id="filter")
-            yield OptionList(*self._options(), id="folders")
+            # Not "#folders": the folder pane's rule (a quarter of the screen) would size it.
+            yield OptionList(*self._options(), id="picker-folders")
 
-    def _options(self) -> list[Option]:
+    def _options(self, typed: str = "") -> list[Option]:
         # Folder names come from the server: plain text only, never markup.
-        return [Option(Text(sanitize_line(f.name)), id=str(f.id)) for f in self.shown]
+        if typed.strip():
+            self.rows = list(self.shown)
+            return [Option(Text(sanitize_line(f.display_name)), id=str(f.id)) for f in self.shown]
+        entries = folder_tree(self.shown)
+        self.rows = [entry.folder for entry in entries]
+        return [
+            Option(
+                Text(
+                    "  " * entry.depth + sanitize_line(entry.label),
+                    style="" if entry.folder else "dim",
+                ),
+                id=str(entry.folder.id) if entry.folder else None,
+                disabled=entry.folder is None,
+            )
+            for entry in entries
+        ]
+
+    def _first_folder(self, listing: OptionList) -> None:
+        for index, row in enumerate(self.rows):
+            if row is not None:
+                listing.highlighted = index
+                return
 
     def on_mount(self) -> None:
-        listing = self.query_one(OptionList)
-        if self.shown:
-            listing.highlighted = 0
+        self._first_folder(self.query_one(OptionList))
         self.query_one(Input).focus()
 
     @on(Input.Changed)
@@ -82,18 +109,18 @@ class FolderPicker(ModalScreen[int | None]):
         self.shown = matching(self.folders, event.value)
         listing = self.query_one(OptionList)
         listing.clear_options()
-        listing.add_options(self._options())
-        if self.shown:
-            listing.highlighted = 0
+        listing.add_options(self._options(event.value))
+        self._first_folder(listing)
 
     @on(Input.Submitted)
     def _submitted(self, event: Input.Submitted) -> None:
         listing = self.query_one(OptionList)
         index = listing.highlighted
-        if index is None or not 0 <= index < len(self.shown):
+        chosen = self.rows[index] if index is not None and 0 <= index < len(self.rows) else None
+        if chosen is None:
             self.notify("No folder matches.", severity="warning", markup=False)
             return
-        self.dismiss(self.shown[index].id)
+        self.dismiss(chosen.id)
 
     @on(OptionList.OptionSelected)
     def _selected(self, event: OptionList.OptionSelected) -> None:
@@ -101,11 +128,15 @@ class FolderPicker(ModalScreen[int | None]):
             self.dismiss(int(event.option.id))
 
     def action_move(self, step: int) -> None:
+        """Highlight the next (or previous) folder, passing over the tree's other levels."""
         listing = self.query_one(OptionList)
-        if not self.shown:
-            return
-        current = listing.highlighted if listing.highlighted is not None else 0
-        listing.highlighted = max(0, min(len(self.shown) - 1, current + step))
+        index = listing.highlighted if listing.highlighted is not None else -step
+        index += step
+        while 0 <= index < len(self.rows):
+            if self.rows[index] is not None:
+                listing.highlighted = index
+                return
+            index += step
 
     def action_cancel(self) -> None:
         self.dismiss(None)

@@ -77,7 +77,7 @@ def health_tables(conn: sqlite3.Connection, *, expunge_key: str = "X") -> list[T
                 else Text("")
             )
             table.add_row(
-                Text(sanitize_line(folder.name)),
+                Text(sanitize_line(folder.display_name)),
                 f"{folder.total} ({folder.unread} unread)",
                 _when(folder.last_sync),
                 str(folder.uidvalidity or "–"),

@@ -11,6 +11,7 @@ import sqlite3
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
+from itertools import groupby
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -42,6 +43,7 @@ from tuimail.store import search as store_search
 from tuimail.store import undo as store_undo
 from tuimail.store.db import StoreFullError, failure
 from tuimail.store.drafts import ServerCopy
+from tuimail.ui.folder_tree import folder_tree
 from tuimail.ui.format import addresses_text, body_text
 from tuimail.ui.messages import (
     AccountState,
@@ -263,18 +265,23 @@ class MainScreen(Screen[None]):
             folders.add_option(Option(prompt, id=UNIFIED))
             if self.current_place in (None, self.unified_inbox):
                 highlight = 0
-        account = None
-        for info in infos:
-            if info.account != account:
-                account = info.account
-                heading = Text(sanitize_line(account), style="bold")
-                folders.add_option(Option(heading, disabled=True))
-            prompt = Text("  " + sanitize_line(info.name))
-            if info.unread:
-                prompt.append(f" {info.unread}", style="bold")
-            folders.add_option(Option(prompt, id=str(info.id)))
-            if highlight is None and self.current_place in (None, (info.id,)):
-                highlight = folders.option_count - 1
+        for account, of_account in groupby(infos, key=lambda info: info.account):
+            heading = Text(sanitize_line(account), style="bold")
+            folders.add_option(Option(heading, disabled=True))
+            # A tree: the server's personal namespace prefix left out, a level per delimiter.
+            for entry in folder_tree(list(of_account)):
+                indent = "  " * (entry.depth + 1)
+                info = entry.folder
+                if info is None:  # a level that is not a folder itself
+                    node = Text(indent + sanitize_line(entry.label), style="dim")
+                    folders.add_option(Option(node, disabled=True))
+                    continue
+                prompt = Text(indent + sanitize_line(entry.label))
+                if info.unread:
+                    prompt.append(f" {info.unread}", style="bold")
+                folders.add_option(Option(prompt, id=str(info.id)))
+                if highlight is None and self.current_place in (None, (info.id,)):
+                    highlight = folders.option_count - 1
         waiting = len(outbox.items(self.conn, states=WAITING_STATES))
         self.query_one(StatusBar).set_counts(ops.count_pending(self.conn), waiting)
         local_drafts = store_drafts.count(self.conn)
@@ -360,7 +367,7 @@ class MainScreen(Screen[None]):
             return
         info = read.folder(self.conn, self.current_folder_id) if self.current_folder_id else None
         if info is not None:
-            self.sub_title = sanitize_line(f"{info.account}/{info.name}") + (
+            self.sub_title = sanitize_line(f"{info.account}/{info.display_name}") + (
                 f" — {info.total} messages, {info.unread} unread{order}"
             )
 
@@ -610,7 +617,7 @@ class MainScreen(Screen[None]):
     def _undone_text(self, done: store_undo.Done) -> str:
         if done.kind is ops.OpKind.MOVE:
             folder = read.folder(self.conn, done.from_folder_id)
-            return f"is back in {sanitize_line(folder.name) if folder else 'its folder'}"
+            return f"is back in {sanitize_line(folder.display_name) if folder else 'its folder'}"
         return {
             ops.OpKind.FLAG: "is not flagged",
             ops.OpKind.UNFLAG: "is flagged again",
@@ -635,7 +642,7 @@ class MainScreen(Screen[None]):
                 return
             self._act(ops.OpKind.MOVE if move else ops.OpKind.COPY, row, to_folder_id=target.id)
             done = "Moved" if move else "Copied"
-            self.notify(f"{done} to {sanitize_line(target.name)}.", markup=False)
+            self.notify(f"{done} to {sanitize_line(target.display_name)}.", markup=False)
 
         subject = sanitize_line(row.envelope.subject)[:60] or "(no subject)"
         self.app.push_screen(FolderPicker(f"{verb} “{subject}” to:", folders), chosen)
@@ -651,7 +658,7 @@ class MainScreen(Screen[None]):
             self._search_scope = "all mail"
         else:
             self._search_scope = (
-                sanitize_line(f"{info.account}/{info.name}") if info else "all inboxes"
+                sanitize_line(f"{info.account}/{info.display_name}") if info else "all inboxes"
             )
         hint = '(words, "a phrase", from:, subject:, body:, word*)'
         label = Text(f"Search {self._search_scope}: ", style="bold")
