@@ -45,7 +45,7 @@ def test_the_tree_puts_inbox_first_and_every_level_once() -> None:
     def folder(name: str, prefix: str = "INBOX.") -> read.FolderInfo:
         return read.FolderInfo(
             len(name), 1, "a", name, ".", FolderRole.NONE, 0, 0, None, None, None, None, None,
-            None, None, 0, folder_path(name, ".", prefix),
+            None, None, 0, path=folder_path(name, ".", prefix),
         )  # fmt: skip
 
     names = ["INBOX.zeta", "INBOX.Lists.dev", "INBOX.Lists.ops", "INBOX", "INBOX.alpha"]
