@@ -191,6 +191,14 @@ outbox_refusals  recipients a server refused for good (5xx at RCPT) while it acc
   recipient        the refused envelope recipient
   reply            the server's reply
                  The rows are deleted when the user dismisses them.
+
+Schema version 5
+================
+
+accounts         two more columns: what the account's SMTP server offered at the last connection,
+                 so a message it cannot carry is refused before it is queued
+  smtp_server      "host:port" of that server; NULL until the first connection
+  smtp_utf8        1 when its EHLO listed SMTPUTF8 (RFC 6531), 0 when not; NULL until then
 """
 
 from __future__ import annotations
@@ -467,11 +475,17 @@ CREATE TABLE outbox_refusals (
 );
 """
 
+_V5 = """
+ALTER TABLE accounts ADD COLUMN smtp_server TEXT;
+ALTER TABLE accounts ADD COLUMN smtp_utf8 INTEGER;
+"""
+
 MIGRATIONS: list[Migration] = [
     _V1,
     _V2,
     _V3,
     _V4,
+    _V5,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

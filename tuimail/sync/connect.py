@@ -35,6 +35,7 @@ import base64
 import contextlib
 import enum
 import io
+import ipaddress
 import logging
 import poplib
 import re
@@ -654,11 +655,16 @@ async def _open_smtp(
     smtp: aiosmtplib.SMTP, server: ServerConfig, context: ssl.SSLContext | None, attempt: _Attempt
 ) -> None:
     """Connect `smtp`, protect the connection (unless security is none), and EHLO."""
+    import asyncio
+
     import aiosmtplib
 
     attempt.step = _Step.CONNECT
     greeting = await smtp.connect()
     smtp_wire.debug("< %d %s", greeting.code, _server_text(greeting.message))
+    smtp.local_hostname = server.helo_name or await asyncio.to_thread(
+        smtp_client_name, smtp.get_transport_info("sockname")
+    )
     if server.security is Security.STARTTLS:
         attempt.step = _Step.STARTTLS
         await smtp.ehlo()
@@ -674,6 +680,29 @@ async def _open_smtp(
         smtp_wire.debug("< %d %s", response.code, _server_text(response.message))
     attempt.step = _Step.CAPABILITIES
     await smtp.ehlo()  # after STARTTLS the extensions are asked again
+
+
+def smtp_client_name(local_address: Any) -> str:
+    """The name this machine gives in EHLO when none is configured (RFC 5321, 4.1.4): its
+    fully qualified domain name, or when it has none (a name without a dot, "localhost"), the
+    connection's own address as an address literal ("[192.0.2.1]", "[IPv6:2001:db8::1]").
+    `local_address` is the socket's address (its first item the IP address).
+    """
+    fqdn = socket.getfqdn().rstrip(".")
+    is_local = fqdn.lower() == "localhost" or fqdn.lower().startswith("localhost.")
+    if "." in fqdn and not is_local and fqdn.isascii() and not fqdn.startswith("["):
+        try:
+            ipaddress.ip_address(fqdn)  # a bare address is not a name
+        except ValueError:
+            return fqdn
+    host = str(local_address[0]).partition("%")[0] if local_address else "127.0.0.1"
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return "[127.0.0.1]"
+    if address.version == 6:
+        return f"[IPv6:{address}]"
+    return f"[{address}]"
 
 
 @contextlib.contextmanager
