@@ -514,11 +514,11 @@ class OutboxSender:
                     if deferred is not None:
                         outcomes.append(deferred)
             raise _Failed(exc.kind.value, exc.message, auth=exc.kind in _AUTH_KINDS) from exc
-        # Remembered, so the composer and `tuimail send` can refuse what this server cannot carry.
-        write.record_smtp_utf8(
-            conn, account_id, self.server_name, smtp.supports_extension("smtputf8")
-        )
         try:
+            # Remembered, so the composer and `tuimail send` refuse what this server cannot carry.
+            write.record_smtp_utf8(
+                conn, account_id, self.server_name, smtp.supports_extension("smtputf8")
+            )
             for done, item in enumerate(due, 1):
                 if self.cancel.is_set():
                     break
