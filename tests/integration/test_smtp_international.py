@@ -107,9 +107,14 @@ async def _send_from_composer(
         await pilot.pause()
         await _compose(pilot, to, subject)
         assert isinstance(app.screen, MainScreen)
-        await wait_for(
-            pilot, lambda: set(_states(app).values()) == {outbox.OutboxState.SENT}, seconds=60
-        )
+
+        def sent_and_copied() -> bool:
+            done = outbox.items(app.conn)
+            return bool(done) and all(
+                i.state is outbox.OutboxState.SENT and i.sent_copy_done for i in done
+            )
+
+        await wait_for(pilot, sent_and_copied, seconds=60)
         [item] = outbox.items(app.conn)
     return item
 
