@@ -548,7 +548,12 @@ class TuimailApp(App[int]):
                 address = Address(account.display_name, account.address)
                 delay = timedelta(seconds=account.smtp.undo_send_seconds)
                 return Sender(
-                    account.name, address, can_send=True, own_addresses=own, send_delay=delay
+                    account.name,
+                    address,
+                    can_send=True,
+                    own_addresses=own,
+                    send_delay=delay,
+                    smtp_server=f"{account.smtp.host}:{account.smtp.port}",
                 )
         return None
 

@@ -49,6 +49,7 @@ from xml.parsers import expat
 
 from tuimail import __version__
 from tuimail.config import ACCOUNT_NAME_RE, Config, ConfigError, account_toml, add_account
+from tuimail.mail.idn import AddressEncodingError, ascii_domain
 from tuimail.mail.sanitize import sanitize_line
 from tuimail.model import Protocol, Security
 from tuimail.sync.tls import describe_tls_error, make_ssl_context
@@ -276,11 +277,12 @@ def split_address(address: str) -> tuple[str, str]:
 
 
 def valid_host(name: str) -> str | None:
-    """`name` as a lower-case ASCII host name (IDNA), or None when it is not a host name."""
+    """`name` as a lower-case ASCII host name (IDNA 2008, as in the envelope of what is sent),
+    or None when it is not a host name."""
     text = name.strip().rstrip(".").lower()
     try:
-        text = text.encode("idna").decode("ascii")
-    except UnicodeError:
+        text = ascii_domain(text)
+    except AddressEncodingError:
         return None
     labels = text.split(".")
     if not text or len(text) > 253 or not all(_LABEL_RE.match(label) for label in labels):

@@ -71,6 +71,8 @@ class ServerConfig:
     sent_copy: bool = True
     # SMTP only: seconds a queued message waits before it is sent (undo send).
     undo_send_seconds: int = 10
+    # SMTP only: the name given in EHLO; None: the machine's (see connect.smtp_client_name).
+    helo_name: str | None = None
     # The account's `auth` ("password" or "oauth2"), copied here so logins know what to send.
     auth: str = "password"
     # IMAP and POP3: seconds one read may wait for the server (`timeout`), and seconds the server
@@ -179,6 +181,10 @@ class Config:
 Checker = Callable[[Any, str], Any]
 
 
+# A host name for EHLO: dot-separated labels of letters, digits and inner hyphens.
+_HELO_NAME = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63}(?<!-))*\.?")
+
+
 class _Checks:
     """Value checkers; they raise _Invalid with a user-facing description."""
 
@@ -210,6 +216,19 @@ class _Checks:
         text = _Checks.nonempty(value, key)
         if any(c.isspace() or c in "/@" for c in text):
             raise _Invalid(f"{text!r} is not a host name or address")
+        return text
+
+    @staticmethod
+    def helo_name(value: Any, key: str) -> str:
+        text = _Checks.nonempty(value, key).strip()
+        literal = text.startswith("[") and text.endswith("]")
+        if not literal and not _HELO_NAME.fullmatch(text):
+            raise _Invalid(
+                f"{text!r} is not a host name (letters, digits, '-' and '.', like "
+                "mail.example.org) or an address literal like [192.0.2.1]"
+            )
+        if literal and (any(c.isspace() for c in text) or not text.isascii()):
+            raise _Invalid(f"{text!r} is not an address literal like [192.0.2.1]")
         return text
 
     @staticmethod
@@ -482,6 +501,7 @@ SMTP_KEYS: dict[str, Checker] = {
     **SERVER_KEYS,
     "sent_copy": _Checks.boolean,
     "undo_send_seconds": _Checks.grace_seconds,
+    "helo_name": _Checks.helo_name,
 }
 PROTOCOL_KEYS: dict[Protocol, dict[str, Checker]] = {
     Protocol.IMAP: IMAP_KEYS,

@@ -225,7 +225,8 @@ def test_a_non_ascii_password_without_auth_plain_is_explained(
     assert line.startswith("intl  IMAP  ")
     assert line.endswith(
         "failed: the password has characters other than ASCII, and the server offers no login "
-        "that can carry them (IMAP LOGIN takes ASCII only; there is no AUTH=PLAIN)"
+        "that can carry them (IMAP LOGIN takes ASCII only; there is no AUTH=PLAIN and no "
+        "UTF8=ACCEPT)"
     )
     sent = b"".join(bytes(c.from_client) for c in proxy.connections)
     assert b"LOGIN" not in sent and "pässwörd".encode() not in sent

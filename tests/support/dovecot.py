@@ -296,14 +296,15 @@ class DovecotServer:
             if path.exists()
         )
 
-    def add_user(self, prefix: str = "user") -> str:
-        """Create a fresh user with an empty mailbox and return its name (password in ``users``).
+    def add_user(self, prefix: str = "user", *, password: str | None = None) -> str:
+        """Create a fresh user with an empty mailbox and return its name (password in ``users``:
+        `password`, or one made from the name).
 
         Each user has its own passwd-file, read on first use, so this works while Dovecot runs.
         A test that must not see other tests' mail (POP3 deletes, counts) takes its own user.
         """
         name = f"{prefix}-{secrets.token_hex(4)}"
-        self.users[name] = f"{name}-Pa55-word"
+        self.users[name] = password or f"{name}-Pa55-word"
         self._make_home(name)
         self._write_passwd_entry(name)
         return name
@@ -556,6 +557,8 @@ ssl_key = <{tls.good.key}
 disable_plaintext_auth = yes
 auth_mechanisms = {mechanisms}
 auth_username_format = %Ln
+# Any character in a user name: the tests log in and deliver to non-ASCII names too.
+auth_username_chars =
 # Tests try wrong passwords on purpose: answer at once, with no growing penalty per address.
 auth_failure_delay = 0
 first_valid_uid = {min(mail_uid, 500)}

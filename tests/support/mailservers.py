@@ -243,9 +243,9 @@ class MailServers:
         """Deliver each of ``raws`` to ``to_user``'s INBOX in order, over one LMTP connection."""
         self._dovecot().deliver_many(to_user, raws)
 
-    def add_user(self, prefix: str = "user") -> str:
+    def add_user(self, prefix: str = "user", *, password: str | None = None) -> str:
         """Create a user with an empty mailbox; returns the name, the password is in ``users``."""
-        return self._dovecot().add_user(prefix)
+        return self._dovecot().add_user(prefix, password=password)
 
     def make_unreadable(self, user: str, marker: bytes, *, readable: bool = False) -> None:
         """Make ``user``'s message containing ``marker`` unreadable to Dovecot, or readable

@@ -3,7 +3,8 @@
 Both listeners require TLS before AUTH and authenticate against Dovecot's SASL socket; every
 accepted message goes to Dovecot over LMTP, and nothing can leave the machine. The same ports also
 listen on the TLS-fault addresses (127.0.0.2 wrong host, 127.0.0.3 expired) and on 127.0.0.4
-without TLS (submission only; no smtps listener there).
+without TLS (submission only; no smtps listener there). Every listener offers SMTPUTF8 except the
+one on 127.0.0.4; besides the users' domain, Postfix takes mail for IDN_DOMAIN.
 """
 
 from __future__ import annotations
@@ -27,6 +28,15 @@ from tests.support.processes import (
 )
 
 POSTFIX = "/usr/sbin/postfix"
+# A second mail domain with a non-ASCII name, delivered like the first (Dovecot ignores the
+# domain of a recipient): the envelope must carry its A-label form.
+IDN_DOMAIN = "exämple.test"
+IDN_DOMAIN_ASCII = "xn--exmple-cua.test"
+# Mail for this domain is kept as Postfix hands it over, one file per recipient (`sink`): the
+# place to see mail to an address with a non-ASCII local part, which Dovecot 2.3 cannot take
+# (its LMTP does not offer SMTPUTF8, and it refuses such an address).
+SINK_DOMAIN = "bücher.test"
+SINK_DOMAIN_ASCII = "xn--bcher-kva.test"
 START_TIMEOUT = 30.0
 
 # The services Postfix needs besides the listeners. No chroot, so absolute paths work.
@@ -97,6 +107,7 @@ class PostfixServer:
         self.log_file = self.directory / "log" / "postfix.log"
         self.start_log_file = self.directory / "log" / "postfix-start.log"
         self.recipient_access_file = self.config_dir / "recipient_access"
+        self.sink_dir = self.directory / "sink"
         self.pid: int | None = None
 
     def start(self) -> None:
@@ -111,6 +122,14 @@ class PostfixServer:
         self.queue_dir.chmod(0o755)
         postfix_user = pwd.getpwnam("postfix")
         os.chown(self.data_dir, postfix_user.pw_uid, postfix_user.pw_gid)
+        self.sink_dir.mkdir(exist_ok=True)
+        nobody = pwd.getpwnam("nobody")
+        os.chown(self.sink_dir, nobody.pw_uid, nobody.pw_gid)
+        sink_script = self.config_dir / "sink.sh"
+        sink_script.write_text(
+            f'#!/bin/sh\nexec cat > "$(mktemp {self.sink_dir}/message.XXXXXXXX)"\n'
+        )
+        sink_script.chmod(0o755)
         (self.config_dir / "main.cf").write_text(self._main_cf())
         (self.config_dir / "master.cf").write_text(self._master_cf())
         self.recipient_access_file.write_text("")
@@ -143,6 +162,12 @@ class PostfixServer:
         lines = "".join(f"{address} {reply}\n" for address, reply in replies.items())
         self.recipient_access_file.write_text(lines)
         self._postfix("reload")
+
+    def sink(self) -> list[bytes]:
+        """Every message delivered to SINK_DOMAIN so far, as Postfix handed it over (with
+        Return-Path, Delivered-To and X-Original-To: the envelope), oldest first."""
+        files = sorted(self.sink_dir.glob("message.*"), key=lambda path: path.stat().st_mtime_ns)
+        return [path.read_bytes() for path in files]
 
     def queue_empty(self) -> bool:
         """True when Postfix holds no message (everything accepted was delivered or bounced)."""
@@ -215,7 +240,9 @@ maillog_file_prefixes = {self.directory}
 myhostname = {self.domain}
 mydomain = {self.domain}
 myorigin = {self.domain}
-mydestination = {self.domain}, localhost
+mydestination = {self.domain}, {IDN_DOMAIN_ASCII}, {SINK_DOMAIN_ASCII}, localhost
+transport_maps = inline:{{ {{{SINK_DOMAIN_ASCII} = sink:}} }}
+sink_destination_recipient_limit = 1
 inet_interfaces = {GOOD_HOST}
 inet_protocols = ipv4
 mynetworks = 127.0.0.0/8
@@ -223,7 +250,10 @@ alias_maps =
 alias_database =
 local_recipient_maps =
 biff = no
-smtputf8_enable = no
+# SMTPUTF8 (RFC 6531) on every listener but the one without TLS (PLAIN_HOST), which is
+# the server that does not offer it. Mail that needs it cannot go on to Dovecot's LMTP
+# (which does not offer it): send it to SINK_DOMAIN.
+smtputf8_enable = yes
 # every local recipient goes to Dovecot over LMTP; nothing can leave the machine
 local_transport = lmtp:inet:{GOOD_HOST}:{self.lmtp_port}
 default_transport = error:outbound delivery is disabled in the test server
@@ -276,7 +306,11 @@ smtpd_error_sleep_time = 0
             f"  -o syslog_name=postfix/submission{_syslog_suffix(PLAIN_HOST)}\n"
             "  -o smtpd_tls_security_level=none\n"
             "  -o smtpd_tls_auth_only=no\n"
+            "  -o smtputf8_enable=no\n"
             f"{_AUTHENTICATED_ONLY}"
+        )
+        entries.append(
+            f"sink unix - n n - - pipe\n  flags=DOR user=nobody argv={self.config_dir / 'sink.sh'}"
         )
         return "\n".join(entries) + "\n" + _INTERNAL_SERVICES
 

@@ -29,8 +29,14 @@ from email.header import decode_header, make_header
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, TextIO
 
-from tuimail.config import AccountConfig, Config
+from tuimail.config import AccountConfig, Config, ServerConfig
 from tuimail.mail.compose import ComposeError, make_message_id
+from tuimail.mail.idn import (
+    AddressEncodingError,
+    envelope_address,
+    needs_smtputf8,
+    smtputf8_refusal,
+)
 from tuimail.mail.sanitize import sanitize_line
 from tuimail.store import outbox, read, write
 from tuimail.store.db import StoreConnection, StoreError, open_store
@@ -79,16 +85,28 @@ def prepare_message(data: bytes, account: AccountConfig, *, now: datetime) -> Pr
     else:
         header_block, body = data[: split + 2], data[split + 2 :]
     fields = _header_fields(header_block)
-    headers = email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(
-        header_block + b"\r\n"
-    )
+    # Header text is UTF-8 (RFC 6532): an address may have non-ASCII characters. Read as
+    # bytes, the parser would turn each of them into U+FFFD in the envelope.
+    try:
+        header_text = header_block.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SendUsageError(
+            f"the header is not UTF-8 text (byte {exc.start}); write non-ASCII text in UTF-8"
+        ) from None
+    headers = email.parser.HeaderParser(policy=email.policy.compat32).parsestr(header_text + "\r\n")
     recipients = _addresses(headers, ("to", "cc", "bcc"))
     if not recipients:
         raise SendUsageError("the message names no recipient (To, Cc or Bcc)")
+    try:
+        # The envelope has the domains' ASCII form (IDNA A-labels).
+        env_from = envelope_address(account.address)
+        env_rcpts = tuple(envelope_address(r) for r in recipients)
+    except AddressEncodingError as exc:
+        raise SendUsageError(str(exc)) from None
     added: list[bytes] = []
     if headers.get("from") is None:
-        sender = email.utils.formataddr((account.display_name, account.address), "utf-8")
-        added.append(f"From: {sender}\r\n".encode("ascii"))
+        sender = email.utils.formataddr((account.display_name, env_from), "utf-8")
+        added.append(f"From: {sender}\r\n".encode())  # UTF-8 only for a non-ASCII local part
     if headers.get("date") is None:
         added.append(f"Date: {email.utils.format_datetime(now.astimezone())}\r\n".encode("ascii"))
     message_id = _message_id(str(headers.get("message-id") or ""))
@@ -103,8 +121,8 @@ def prepare_message(data: bytes, account: AccountConfig, *, now: datetime) -> Pr
     return PreparedMessage(
         raw=b"".join(added) + kept + body,
         message_id=message_id,
-        env_from=account.address,
-        env_rcpts=tuple(recipients),
+        env_from=env_from,
+        env_rcpts=env_rcpts,
     )
 
 
@@ -204,6 +222,9 @@ def send_command(
     conn = open_store(data_dir)
     try:
         account_id = _store_account_id(conn, account)
+        if refusal := _utf8_refusal(conn, account_id, account.smtp, prepared):
+            print(f"tuimail send: not queued: {refusal}", file=err)
+            return EXIT_USAGE
         not_before = clock() + timedelta(seconds=grace)
         ids = [
             outbox.enqueue(
@@ -232,6 +253,31 @@ def send_command(
             return _cancel_queued(data_dir, ids, err)
     results = _send_accounts(config, data_dir, [account], out, err, clock=clock, only=ids)
     return EXIT_FAILED if any(results) else EXIT_OK
+
+
+def _utf8_refusal(
+    conn: StoreConnection,
+    account_id: int,
+    server: ServerConfig,
+    prepared: Sequence[PreparedMessage],
+) -> str | None:
+    """Why the messages cannot be queued, when one needs SMTPUTF8 and the account's server did
+    not offer it at the last connection (unknown: they are queued, and the sender decides)."""
+    needed = list(
+        dict.fromkeys(
+            address
+            for message in prepared
+            for address in (message.env_from, *message.env_rcpts)
+            if needs_smtputf8(address)
+        )
+    )
+    where = f"{server.host}:{server.port}"
+    if not needed or read.smtp_utf8(conn, account_id, where) is not False:
+        return None
+    return (
+        f"{sanitize_line(smtputf8_refusal(needed, where))} (as of the last connection); use an "
+        "ASCII address for it, or send from an account whose server offers SMTPUTF8"
+    )
 
 
 def _read_input(path: str, stdin: BinaryIO) -> bytes:

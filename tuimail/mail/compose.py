@@ -1,5 +1,9 @@
 """Draft -> RFC 5322 bytes, ready for SMTP (CRLF line ends, 7-bit clean).
 
+Addresses are written with their domains as IDNA A-labels. The one exception to 7-bit: an
+address with non-ASCII characters before the "@" has no ASCII form, so a message from or to one
+carries it in UTF-8 in its headers (RFC 6532) and can only be sent with SMTPUTF8.
+
 `compose_message` leaves the attachments' bodies in their files: it returns the message as
 segments (bytes, and files to be base64-encoded), its exact size, and `chunks()`, which reads and
 encodes each file a chunk at a time. So a 50 MB attachment goes into the outbox without ever
@@ -30,12 +34,16 @@ from email.header import Header
 from email.message import EmailMessage
 from pathlib import Path
 
+from tuimail.mail.idn import AddressEncodingError, ascii_domain, needs_smtputf8
 from tuimail.model import Address, Draft, PartBody
 
 # SMTP line ends and no 8-bit content: non-ASCII text goes out quoted-printable or base64, so
 # the message passes servers without 8BITMIME unchanged. Headers that compose folds itself
 # (set_raw) are written as they are: see _encoded_words for why the policy must not refold them.
 _POLICY = policy.SMTP.clone(cte_type="7bit", refold_source="none")
+# A message to or from an address with a non-ASCII local part carries it in UTF-8 in its
+# headers (RFC 6532; it goes out with SMTPUTF8 only); names and subject stay encoded words.
+_UTF8_POLICY = _POLICY.clone(utf8=True)
 _MAX_ADDRESS_CHARS = 254  # RFC 5321's limit for a forward path
 _MAX_PLAIN_NAME_CHARS = 60  # longer ASCII names are folded as encoded words
 
@@ -79,11 +87,9 @@ def _check_value(field: str, value: str) -> str:
 
 
 def _ascii_domain(domain: str, field: str) -> str:
-    if domain.isascii():
-        return domain
     try:
-        return domain.encode("idna").decode("ascii")
-    except UnicodeError as exc:
+        return ascii_domain(domain)
+    except AddressEncodingError as exc:
         raise ComposeError(f"{field}: the domain {domain!r} is not a valid domain name") from exc
 
 
@@ -103,13 +109,22 @@ def _header_address(address: Address, field: str) -> headerregistry.Address:
         raise ComposeError(f"{field}: {email!r} is not an e-mail address (user@domain)")
     if len(email) > _MAX_ADDRESS_CHARS:
         raise ComposeError(f"{field}: the address is longer than {_MAX_ADDRESS_CHARS} characters")
-    if not local.isascii():
-        raise ComposeError(f"{field}: {email!r} has non-ASCII characters before the @")
+    # A non-ASCII local part stays as it is: the message then has UTF-8 headers (RFC 6532)
+    # and needs SMTPUTF8; the domain always has its ASCII form.
     email = f"{local}@{_ascii_domain(domain, field)}"
+    # The email package takes a non-ASCII local part for a defect: check the address's form
+    # with each such character as an ASCII letter, then build it from its parts.
+    stand_in = "".join(c if c.isascii() else "a" for c in email)
     try:
-        return headerregistry.Address(display_name=name, addr_spec=email)
+        checked = headerregistry.Address(display_name=name, addr_spec=stand_in)
     except Exception as exc:  # the email package raises several kinds for a bad addr-spec
         raise ComposeError(f"{field}: {email!r} is not a valid e-mail address") from exc
+    if stand_in == email:
+        return checked
+    local, _, domain = email.rpartition("@")
+    if len(local) > 1 and local[0] == local[-1] == '"':  # quoted again as needed when written
+        local = re.sub(r"\\(.)", r"\1", local[1:-1])
+    return headerregistry.Address(display_name=name, username=local, domain=domain)
 
 
 def _name_needs_encoding(name: str) -> bool:
@@ -362,7 +377,9 @@ def compose_message(
     `chunks()` reads them (see the module docstring). Raises ComposeError as `compose` does;
     `chunks()` raises it when a file can no longer be read or changed size meanwhile.
     """
-    msg = EmailMessage(policy=_POLICY)
+    written = (draft.from_, *draft.to, *draft.cc)
+    utf8 = any(needs_smtputf8(address.email.strip()) for address in written)
+    msg = EmailMessage(policy=_UTF8_POLICY if utf8 else _POLICY)
     _set_addresses(msg, "From", (draft.from_,))
     if draft.to:
         _set_addresses(msg, "To", draft.to)

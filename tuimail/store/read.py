@@ -175,6 +175,15 @@ def account_id(conn: sqlite3.Connection, name: str) -> int | None:
     return None if row is None else int(row[0])
 
 
+def smtp_utf8(conn: sqlite3.Connection, account_id: int, server: str) -> bool | None:
+    """Whether the account's SMTP server `server` ("host:port") offered SMTPUTF8 when last
+    connected; None when unknown (never connected, or the account used another server then)."""
+    row = conn.execute(
+        "SELECT smtp_utf8 FROM accounts WHERE id = ? AND smtp_server = ?", (account_id, server)
+    ).fetchone()
+    return None if row is None or row[0] is None else bool(row[0])
+
+
 _FOLDER_COLUMNS = """
     f.id, f.account_id, a.name, f.name, f.delimiter, f.role, f.total, f.unread, f.uidvalidity,
     f.uidnext, f.highestmodseq, f.sync_resume, f.last_sync, f.last_error, f.last_error_at,

@@ -214,11 +214,15 @@ folders.mailbox_id
                  another mailbox (renamed or swapped by another client) has another one: its
                  cache is rebuilt as for a UIDVALIDITY change
 
-accounts
+accounts         three more columns: the personal namespace prefix, and what the account's SMTP
+                 server offered at the last connection, so a message it cannot carry is refused
+                 before it is queued
   folder_prefix    the IMAP server's personal namespace prefix (RFC 2342 NAMESPACE), e.g.
                    'INBOX.' on Cyrus and Courier; '' when there is none or it is not known.
                    Folder names in the store stay the full server names; what the user sees
                    leaves the prefix out (read.folder_path)
+  smtp_server      "host:port" of that server; NULL until the first connection
+  smtp_utf8        1 when its EHLO listed SMTPUTF8 (RFC 6531), 0 when not; NULL until then
 """
 
 from __future__ import annotations
@@ -503,6 +507,8 @@ CREATE TABLE marked_deleted (
 );
 ALTER TABLE folders ADD COLUMN mailbox_id TEXT;
 ALTER TABLE accounts ADD COLUMN folder_prefix TEXT NOT NULL DEFAULT '';
+ALTER TABLE accounts ADD COLUMN smtp_server TEXT;
+ALTER TABLE accounts ADD COLUMN smtp_utf8 INTEGER;
 """
 
 MIGRATIONS: list[Migration] = [

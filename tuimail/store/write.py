@@ -90,6 +90,15 @@ def ensure_account(
         )
 
 
+def record_smtp_utf8(conn: sqlite3.Connection, account_id: int, server: str, offered: bool) -> None:
+    """Remember whether the account's SMTP server `server` ("host:port") offered SMTPUTF8."""
+    with transaction(conn):
+        conn.execute(
+            "UPDATE accounts SET smtp_server = ?, smtp_utf8 = ? WHERE id = ?",
+            (server, int(offered), account_id),
+        )
+
+
 def delete_account(conn: sqlite3.Connection, account_id: int) -> None:
     """Remove an account with its folders, messages, ops and outbox (cascading)."""
     with transaction(conn):

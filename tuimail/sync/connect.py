@@ -35,6 +35,7 @@ import base64
 import contextlib
 import enum
 import io
+import ipaddress
 import logging
 import poplib
 import re
@@ -238,20 +239,52 @@ def _login_imap(
             "the server refuses password login here (LOGINDISABLED, no AUTH=PLAIN)",
         )
     secret = attempt.password(password)
-    if not secret.isascii() and b"AUTH=PLAIN" not in capabilities:
-        # Nothing is sent: LOGIN would garble the password (or fail to encode it at all).
+    # LOGIN carries only ASCII, unless the server announces UTF8=ACCEPT (RFC 6855, section 5);
+    # AUTHENTICATE PLAIN carries UTF-8 (RFC 4616), so it is the way for a non-ASCII user name
+    # or password.
+    non_ascii = [
+        what
+        for what, text in (("user name", server.username), ("password", secret))
+        if not text.isascii()
+    ]
+    has_plain = b"AUTH=PLAIN" in capabilities
+    if non_ascii and not has_plain and b"UTF8=ACCEPT" not in capabilities:
+        # Nothing is sent: LOGIN would garble them (or fail to encode them at all).
+        which = " and the ".join(non_ascii)
+        verb = "have" if len(non_ascii) > 1 else "has"
         attempt.fail(
             FailureKind.PROTOCOL_ERROR,
-            "the password has characters other than ASCII, and the server offers no login that "
-            "can carry them (IMAP LOGIN takes ASCII only; there is no AUTH=PLAIN)",
+            f"the {which} {verb} characters other than ASCII, and the server offers no login "
+            "that can carry them (IMAP LOGIN takes ASCII only; there is no AUTH=PLAIN and no "
+            "UTF8=ACCEPT)",
         )
     attempt.step = _Step.LOGIN
-    # LOGIN carries only ASCII; AUTHENTICATE PLAIN carries UTF-8 (RFC 4616).
-    if plain_only or (not secret.isascii() and b"AUTH=PLAIN" in capabilities):
+    if plain_only or (non_ascii and has_plain):
         register_secret(_plain_blob(server.username, secret))
         client.plain_login(server.username, secret)
+    elif non_ascii:
+        _utf8_login(client, server.username, secret)
     else:
         client.login(server.username, secret)
+
+
+def _utf8_login(client: imapclient.IMAPClient, username: str, secret: str) -> None:
+    """LOGIN with UTF-8 quoted strings, for a server that announces UTF8=ACCEPT (RFC 6855,
+    section 5). imaplib writes commands in ASCII until UTF8=ACCEPT is enabled, which can only
+    happen after login: the connection writes UTF-8 for this one command."""
+    import imapclient
+
+    imap = client._imap
+    imap._encoding = "utf-8"
+    try:
+        typ, data = imap._simple_command("LOGIN", imap._quote(username), imap._quote(secret))
+    finally:
+        imap._encoding = "ascii"
+    if typ != "OK":
+        said = data[-1] if data else b""
+        text = said.decode("utf-8", "replace") if isinstance(said, bytes) else str(said)
+        raise imapclient.exceptions.LoginError(text)
+    imap.state = "AUTH"
 
 
 def _shutdown_imap(client: imapclient.IMAPClient | None) -> None:
@@ -671,11 +704,16 @@ async def _open_smtp(
     smtp: aiosmtplib.SMTP, server: ServerConfig, context: ssl.SSLContext | None, attempt: _Attempt
 ) -> None:
     """Connect `smtp`, protect the connection (unless security is none), and EHLO."""
+    import asyncio
+
     import aiosmtplib
 
     attempt.step = _Step.CONNECT
     greeting = await smtp.connect()
     smtp_wire.debug("< %d %s", greeting.code, _server_text(greeting.message))
+    smtp.local_hostname = server.helo_name or await asyncio.to_thread(
+        smtp_client_name, smtp.get_transport_info("sockname")
+    )
     if server.security is Security.STARTTLS:
         attempt.step = _Step.STARTTLS
         await smtp.ehlo()
@@ -691,6 +729,29 @@ async def _open_smtp(
         smtp_wire.debug("< %d %s", response.code, _server_text(response.message))
     attempt.step = _Step.CAPABILITIES
     await smtp.ehlo()  # after STARTTLS the extensions are asked again
+
+
+def smtp_client_name(local_address: Any) -> str:
+    """The name this machine gives in EHLO when none is configured (RFC 5321, 4.1.4): its
+    fully qualified domain name, or when it has none (a name without a dot, "localhost"), the
+    connection's own address as an address literal ("[192.0.2.1]", "[IPv6:2001:db8::1]").
+    `local_address` is the socket's address (its first item the IP address).
+    """
+    fqdn = socket.getfqdn().rstrip(".")
+    is_local = fqdn.lower() == "localhost" or fqdn.lower().startswith("localhost.")
+    if "." in fqdn and not is_local and fqdn.isascii() and not fqdn.startswith("["):
+        try:
+            ipaddress.ip_address(fqdn)  # a bare address is not a name
+        except ValueError:
+            return fqdn
+    host = str(local_address[0]).partition("%")[0] if local_address else "127.0.0.1"
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return "[127.0.0.1]"
+    if address.version == 6:
+        return f"[IPv6:{address}]"
+    return f"[{address}]"
 
 
 @contextlib.contextmanager

@@ -51,6 +51,12 @@ import imapclient.exceptions
 from tuimail.config import AccountConfig, ServerConfig
 from tuimail.crashpoint import crashpoint
 from tuimail.log import SHOWN
+from tuimail.mail.idn import (
+    AddressEncodingError,
+    envelope_address,
+    needs_smtputf8,
+    smtputf8_refusal,
+)
 from tuimail.model import SEEN, FolderRole, Protocol
 from tuimail.secrets import get_password
 from tuimail.store import outbox, read, write
@@ -379,6 +385,11 @@ class OutboxSender:
         self.only = None if only is None else frozenset(only)
 
     @property
+    def server_name(self) -> str:
+        """The SMTP server as "host:port", for messages and the store."""
+        return f"{self.server.host}:{self.server.port}"
+
+    @property
     def imap(self) -> ServerConfig | None:
         """The IMAP server that keeps the Sent copies (None: a local Sent folder)."""
         incoming = self.account.incoming
@@ -504,6 +515,10 @@ class OutboxSender:
                         outcomes.append(deferred)
             raise _Failed(exc.kind.value, exc.message, auth=exc.kind in _AUTH_KINDS) from exc
         try:
+            # Remembered, so the composer and `tuimail send` refuse what this server cannot carry.
+            write.record_smtp_utf8(
+                conn, account_id, self.server_name, smtp.supports_extension("smtputf8")
+            )
             for done, item in enumerate(due, 1):
                 if self.cancel.is_set():
                     break
@@ -530,26 +545,40 @@ class OutboxSender:
         if item is None:
             return None
         size = outbox.raw_size(conn, item.id)
-        where = f"{self.server.host}:{self.server.port}"
+        where = self.server_name
         data_end = False
         try:
-            options = (
-                ["BODY=8BITMIME"]
-                if smtp.supports_extension("8bitmime") and _is_8bit(conn, item.id)
-                else []
-            )
+            env_from, env_rcpts = _envelope(item)
+        except AddressEncodingError as exc:
+            reason = f"not sent: {exc}"
+            outbox.mark_failed(conn, item.id, reason, now=self.now())
+            return ItemOutcome(item.id, OutboxState.FAILED, reason, {})
+        # An address with a non-ASCII local part needs SMTPUTF8 (RFC 6531); without it the item
+        # fails with the reason, its bytes kept, rather than going out mangled. UTF-8 headers
+        # (RFC 6532) go with SMTPUTF8 whenever the server offers it.
+        utf8_needed = [a for a in (env_from, *env_rcpts) if needs_smtputf8(a)]
+        has_utf8 = smtp.supports_extension("smtputf8")
+        if utf8_needed and not has_utf8:
+            reason = f"not sent: {smtputf8_refusal(utf8_needed, where)}"
+            outbox.mark_failed(conn, item.id, reason, now=self.now())
+            return ItemOutcome(item.id, OutboxState.FAILED, reason, {})
+        try:
+            eight_bit = _is_8bit(conn, item.id)
+            options = ["BODY=8BITMIME"] if smtp.supports_extension("8bitmime") and eight_bit else []
+            if has_utf8 and (utf8_needed or not _header_block(conn, item.id, size).isascii()):
+                options.append("SMTPUTF8")
             if smtp.supports_extension("size"):
                 options.append(f"SIZE={size}")
             mail = await smtp.execute_command(
-                b"MAIL", f"FROM:<{item.env_from}>".encode(), *(o.encode() for o in options)
+                b"MAIL", f"FROM:<{env_from}>".encode(), *(o.encode() for o in options)
             )
             if mail.code != 250:
                 return await self._refused(conn, smtp, item, "MAIL FROM", mail, {})
             crashpoint("smtp.after_mail")
             accepted: dict[str, str] = {}
             refused: dict[str, aiosmtplib.SMTPResponse] = {}
-            for rcpt in item.env_rcpts:
-                reply = await smtp.execute_command(b"RCPT", f"TO:<{rcpt}>".encode())
+            for rcpt, wire_rcpt in zip(item.env_rcpts, env_rcpts, strict=True):
+                reply = await smtp.execute_command(b"RCPT", f"TO:<{wire_rcpt}>".encode())
                 if reply.code in (250, 251):
                     accepted[rcpt] = _reply(reply)
                 else:
@@ -854,6 +883,12 @@ def _sync_to_disk(conn: sqlite3.Connection) -> None:
     WAL before it copies pages into the database."""
     conn.execute("PRAGMA synchronous = FULL")
     conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+
+
+def _envelope(item: OutboxItem) -> tuple[str, tuple[str, ...]]:
+    """MAIL FROM and RCPT TO addresses of `item` with their domains as IDNA A-labels (an item
+    queued before they were converted is converted here)."""
+    return envelope_address(item.env_from), tuple(envelope_address(r) for r in item.env_rcpts)
 
 
 def _is_8bit(conn: sqlite3.Connection, item_id: int) -> bool:

@@ -153,7 +153,8 @@ def test_unreadable_attachment(tmp_path: Path) -> None:
         ({"extra_headers": (("subject", "again"),)}, "set from the draft"),
         ({"to": (Address("Bob", "not-an-address"),)}, "is not an e-mail address"),
         ({"to": (Address("Bob", "a b@example.com"),)}, "is not a valid e-mail address"),
-        ({"to": (Address("Bob", "ü@example.com"),)}, "non-ASCII characters before the @"),
+        ({"to": (Address("Bob", "b@exa mple.com"),)}, "is not a valid e-mail address"),
+        ({"to": (Address("Bob", "b@ex\u200dample.com"),)}, "is not a valid domain name"),
         ({"in_reply_to": "two words"}, "not a valid message id"),
     ],
 )
@@ -177,6 +178,32 @@ def test_extra_headers_are_written() -> None:
 def test_idn_domain_is_encoded() -> None:
     raw = compose(draft(to=(Address("", "info@bücher.example"),)), date=DATE)
     assert b"To: info@xn--bcher-kva.example\r\n" in raw
+
+
+def test_idn_domain_is_encoded_as_idna_2008() -> None:
+    # IDNA 2003 (Python's "idna" codec) would write "strasse"; 2008 keeps the sharp s.
+    raw = compose(draft(to=(Address("", "info@STRAẞE.example"),)), date=DATE)
+    assert b"To: info@xn--strae-oqa.example\r\n" in raw
+
+
+def test_non_ascii_local_part_is_written_in_utf8_headers() -> None:
+    """RFC 6532: the address as UTF-8, its domain as A-labels; names and subject stay RFC 2047,
+    the body stays 7-bit."""
+    raw = compose(
+        draft(to=(Address("Jörg", "jörg@exämple.org"),), subject="Grüße", body="Hallo Jörg"),
+        date=DATE,
+    )
+    assert "<jörg@xn--exmple-cua.org>".encode() in raw
+    head, _, body = raw.partition(b"\r\n\r\n")
+    assert b"Subject: =?utf-8?" in head
+    assert body.isascii()
+    env = parse_message(raw).envelope
+    assert env.to == (Address("Jörg", "jörg@xn--exmple-cua.org"),)
+
+
+def test_ascii_addresses_keep_the_message_7bit() -> None:
+    raw = compose(draft(to=(Address("Jörg", "joerg@exämple.org"),), body="Hallo Jörg"))
+    assert raw.isascii()
 
 
 def test_compose_error_is_a_value_error() -> None:

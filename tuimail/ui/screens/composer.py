@@ -33,6 +33,7 @@ from textual.widget import Widget
 from textual.widgets import Button, Footer, Input, Label, Static, TextArea
 
 from tuimail.mail.compose import ComposeError, make_message_id
+from tuimail.mail.idn import envelope_address, needs_smtputf8, smtputf8_refusal
 from tuimail.mail.parse import parse_message
 from tuimail.mail.sanitize import sanitize_line
 from tuimail.model import Address, AttachmentInfo, Draft
@@ -60,6 +61,8 @@ class Sender:
     own_addresses: tuple[str, ...] = field(default=())
     # How long a sent message waits in the outbox, so it can still be taken back.
     send_delay: timedelta = DEFAULT_SEND_DELAY
+    # The SMTP server as "host:port": the store knows what it offered when last connected.
+    smtp_server: str = ""
 
 
 class AddressError(ValueError):
@@ -559,6 +562,21 @@ class ComposerScreen(Screen[None]):
         if account_id is None:
             self.notify("The account is not in the local store yet.", severity="error")
             return
+        # The envelope has the domains' ASCII form (the headers have it too, see compose).
+        env_from = envelope_address(self.sender.address.email)
+        env_rcpts = [envelope_address(r) for r in recipients]
+        utf8_needed = [a for a in (self.sender.address.email, *recipients) if needs_smtputf8(a)]
+        server = self.sender.smtp_server
+        if utf8_needed and read.smtp_utf8(conn, account_id, server) is False:
+            # Known from the last connection: refused now, with the message still here.
+            self.notify(
+                f"Not queued: {smtputf8_refusal(utf8_needed, server)}. Use an ASCII address "
+                "(ask the recipient for one), or send from an account whose server offers it.",
+                severity="error",
+                timeout=15,
+                markup=False,
+            )
+            return
         now = datetime.now(UTC)
         try:
             with transaction(conn):  # queued and the draft gone: one user action, one commit
@@ -567,8 +585,8 @@ class ComposerScreen(Screen[None]):
                     account_id,
                     message,
                     message_id=message_id.strip("<>"),
-                    env_from=self.sender.address.email,
-                    env_rcpts=recipients,
+                    env_from=env_from,
+                    env_rcpts=env_rcpts,
                     not_before=now + self.sender.send_delay,
                     scheduled_at=scheduled_at,
                     now=now,
