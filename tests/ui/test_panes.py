@@ -51,6 +51,29 @@ async def test_default_layout_fits_the_terminal(demo_dir: Path, size: tuple[int,
         assert messages.outer_size.height + view.outer_size.height == height - 3
 
 
+async def test_tab_goes_round_the_panes_and_a_folder_opens_by_keys(demo_dir: Path) -> None:
+    """Tab moves list -> message view -> folder pane -> list; in the folder pane the arrow keys
+    show another folder and Enter goes back to its list (all without a mouse)."""
+    async with _app(demo_dir).run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        folders, messages, view = _panes(pilot.app)
+        assert pilot.app.focused is messages
+        await pilot.press("tab")
+        assert pilot.app.focused is view
+        await pilot.press("tab")
+        assert pilot.app.focused is folders
+        screen = pilot.app.screen
+        before = screen.current_place
+        await pilot.press("down")
+        await pilot.pause()
+        assert screen.current_place != before
+        await pilot.press("enter")
+        await pilot.pause()
+        assert pilot.app.focused is messages
+        await pilot.press("tab", "tab", "tab")
+        assert pilot.app.focused is messages
+
+
 @pytest.mark.parametrize("size", SIZES)
 async def test_folder_pane_hides_and_comes_back(demo_dir: Path, size: tuple[int, int]) -> None:
     async with _app(demo_dir).run_test(size=size) as pilot:

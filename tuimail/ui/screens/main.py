@@ -117,7 +117,7 @@ class MainScreen(Screen[None]):
 
     BINDINGS = [
         Binding("q", "app.quit", "Quit", id="quit"),
-        Binding("tab", "focus_next", "Next pane", show=True, id="next-pane"),
+        Binding("tab", "app.focus_next", "Next pane", show=True, id="next-pane"),
         Binding("escape", "back", "Back to the list / end a search", show=False, id="back"),
         Binding("slash", "search(False)", "Search this folder", id="search"),
         Binding("ctrl+k", "search(True)", "Search all mail", show=False, id="search-all"),
