@@ -47,7 +47,11 @@ async def test_app_lists_folders_and_messages(demo_dir: Path) -> None:
         labels = [str(folders.get_option_at_index(i).prompt) for i in range(folders.option_count)]
         assert labels[0] == "demo"
         assert any(label.strip().startswith("INBOX") for label in labels)
-        assert any(label.strip().startswith("Lists/dev") for label in labels)
+        # "Lists/dev" is a tree: the level, then the folder under it, indented further.
+        lists = next(i for i, label in enumerate(labels) if label.strip() == "Lists")
+        dev = labels[lists + 1]
+        assert dev.strip().startswith("dev")
+        assert len(dev) - len(dev.lstrip()) > len(labels[lists]) - len(labels[lists].lstrip())
         table = app.screen.query_one(MessageList)
         assert len(table.ids) == DEMO_FOLDERS["INBOX"][1] + 4
         headers = str(app.screen.query_one("#view-headers", Static).render())
