@@ -64,8 +64,9 @@ def health_tables(conn: sqlite3.Connection, *, expunge_key: str = "X") -> list[T
             if marked.get(folder.id):
                 count = marked[folder.id]
                 one = count == 1
+                name = sanitize_line(folder.display_name)
                 notes.append(
-                    f"{sanitize_line(folder.name)}: {count} message{'' if one else 's'} marked"
+                    f"{name}: {count} message{'' if one else 's'} marked"
                     f" deleted {'stays' if one else 'stay'} on the server, because it has no"
                     f" UIDPLUS (only an expunge of the whole folder removes"
                     f" {'it' if one else 'them'}, with what other mail programs marked;"

@@ -528,7 +528,7 @@ class MainScreen(Screen[None]):
         if folder is None:
             self.notify("Choose a folder first.", markup=False)
             return
-        name = sanitize_line(folder.name)
+        name = sanitize_line(folder.display_name)
         count = read.marked_deleted(self.conn, folder.account_id).get(folder.id, 0)
         if not count:
             self.notify(
@@ -574,7 +574,7 @@ class MainScreen(Screen[None]):
             return
         one = message.count == 1
         self.notify(
-            f"{message.count} message{'' if one else 's'} in {sanitize_line(folder.name)}"
+            f"{message.count} message{'' if one else 's'} in {sanitize_line(folder.display_name)}"
             f" {'stays' if one else 'stay'} on the server marked deleted: it has no UIDPLUS, so"
             f" only expunging the whole folder removes {'it' if one else 'them'} (and whatever"
             " other mail programs marked there). Press"
