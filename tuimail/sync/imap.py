@@ -1415,7 +1415,7 @@ class ImapSync:
                 return partial.raw
         row = read.row(self.conn, message_id)
         if row is None:
-            raise MessageGoneError(f"message {message_id} is not in the store")
+            raise MessageGoneError("the message is no longer in this folder")
         info = self._folder(row.folder_id)
         if row.uid is None:
             raise MessageGoneError("the message is not on the server yet")
