@@ -6,6 +6,7 @@ the real sync rebuilds the folder, in the middle of the real download."""
 from __future__ import annotations
 
 import asyncio
+import threading
 from pathlib import Path
 
 import imapclient
@@ -21,7 +22,7 @@ from tuimail.sync import imap
 from tuimail.sync.events import discard
 from tuimail.sync.imap_command import sync_account
 from tuimail.ui.messages import AccountState
-from tuimail.ui.screens.main import MESSAGE_GONE
+from tuimail.ui.screens.main import MESSAGE_GONE, MainScreen
 from tuimail.ui.widgets.status_bar import StatusBar
 
 pytestmark = pytest.mark.integration
@@ -76,3 +77,68 @@ async def test_a_message_gone_while_its_body_downloads_is_no_error(
         assert not [n for n in notices if "not in the store" in n.message]
         state, _ = app.screen.query_one(StatusBar).entry("acct") or (AccountState.IDLE, "")
         assert state is not AccountState.ERROR
+
+
+@pytest.mark.parametrize("key", ["r", "f"])
+async def test_a_reply_or_forward_waiting_for_a_message_that_goes_opens_nothing(
+    key: str, mail_servers: MailServers, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`r` (waiting for the text) or `f` (for the whole message) pressed while the body is on
+    its way; then the message goes: a plain notice says so, no composer, the status bar is not
+    left saying it downloads."""
+    user = mail_servers.add_user("gonereply")
+    mail_servers.deliver(user, _message(mail_servers.address(user), 1))
+    config = _config(mail_servers, user)
+    account = config.accounts["acct"]
+    assert await asyncio.to_thread(sync_account, account, tmp_path, discard)
+    fetch = imap.ImapSync.fetch_body
+    started, go, once = threading.Event(), threading.Event(), threading.Lock()
+    finished: list[int] = []
+
+    def deleted_meanwhile(engine: imap.ImapSync, message_id: int, *, full: bool = False) -> bytes:
+        started.set()
+        assert go.wait(60)
+        with once:  # the first download to get here deletes it; any other finds it gone
+            if read.row(engine.conn, message_id) is not None:
+                _delete_on_server(mail_servers, user)
+                assert sync_account(account, tmp_path, engine.emit)
+        try:
+            return fetch(engine, message_id, full=full)
+        finally:
+            finished.append(message_id)
+
+    monkeypatch.setattr(imap.ImapSync, "fetch_body", deleted_meanwhile)
+    app = TuimailApp(config, tmp_path, start_workers=False)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await wait_for(pilot, started.is_set)
+        await pilot.press(key)
+        await pilot.pause()
+        go.set()
+        await wait_for(pilot, lambda: finished and not app.workers)
+        await pilot.pause()
+        assert isinstance(app.screen, MainScreen)
+        notices = list(app._notifications)
+        assert not [n for n in notices if n.severity == "error"], [n.message for n in notices]
+        assert MESSAGE_GONE in [n.message for n in notices]
+        state, text = app.screen.query_one(StatusBar).entry("acct") or (AccountState.IDLE, "")
+        assert state is not AccountState.ERROR and "downloading" not in text
+
+
+async def test_a_folder_renumbered_on_the_server_is_said_quietly(
+    mail_servers: MailServers, tmp_path: Path
+) -> None:
+    """Another client renumbered INBOX (a new UIDVALIDITY) since the last sync: the stored UID
+    may name another message now, so the body is not fetched; the view says why, in words,
+    and no error notice pops up (the next sync rebuilds the folder)."""
+    user = mail_servers.add_user("renumbered")
+    mail_servers.deliver(user, _message(mail_servers.address(user), 1))
+    config = _config(mail_servers, user)
+    assert await asyncio.to_thread(sync_account, config.accounts["acct"], tmp_path, discard)
+    mail_servers.doveadm("mailbox", "update", "-u", user, "--uid-validity", "1700000000", "INBOX")
+    app = TuimailApp(config, tmp_path, start_workers=False)
+    async with app.run_test(size=(120, 36)) as pilot:
+        body = app.screen.query_one("#view-body", Static)
+        await wait_for(pilot, lambda: "Not downloaded" in str(body.render()))
+        assert "the folder changed on the server" in str(body.render())
+        notices = list(app._notifications)
+        assert not [n for n in notices if n.severity == "error"], [n.message for n in notices]
