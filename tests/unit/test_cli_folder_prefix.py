@@ -86,6 +86,7 @@ def test_a_folder_is_named_as_shown_or_in_full(store: Store, capsys, name: str) 
     assert out == capsys.readouterr().out
     mbox = store.data.parent / f"{name.replace('/', '_')}.mbox"
     assert main(store.args("export", f"cyrus/{name}", "--mbox", str(mbox))) == 0
+    assert "cyrus/Lists.dev: 3 messages exported" in capsys.readouterr().out
     with mbox.open("rb") as file:
         assert len(list(read_mboxrd(file))) == 3
 
