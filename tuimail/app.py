@@ -860,17 +860,19 @@ class TuimailApp(App[int]):
                 reasons.append(sanitize_line(event.message).strip())
             self.emit(event)
 
+        gone: list[str] = []
         try:
             fetched = fetch_body(
-                account, self.data_dir, message_id, emit, cancel=self._cancel, full=full
-            )
+                account, self.data_dir, message_id, emit, cancel=self._cancel, full=full,
+                on_gone=gone.append,
+            )  # fmt: skip
         except Exception as exc:
             self._report_crash(account, Protocol.IMAP, exc)
             fetched, reasons = False, [f"internal error: {exc}"]
         if not fetched and not self._cancel.is_set():
             # The message view says so in words instead of "Downloading…" for ever.
-            reason = reasons[-1] if reasons else "the server did not send it"
-            self.main_screen.post_message(BodyFailed(message_id, reason))
+            reason = (gone or reasons or ["the server did not send it"])[-1]
+            self.main_screen.post_message(BodyFailed(message_id, reason, gone=bool(gone)))
 
     @on(OpenWanted)
     def _open_wanted(self, message: OpenWanted) -> None:

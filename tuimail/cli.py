@@ -177,7 +177,11 @@ def _add_mail_commands(commands: argparse._SubParsersAction[argparse.ArgumentPar
         "terminal and one summary line per account. Exit status 1 when any account failed.",
     )
     sync.add_argument("accounts", nargs="*", metavar="ACCOUNT")
-    sync.add_argument("--folder", metavar="NAME", help="sync only this folder")
+    sync.add_argument(
+        "--folder",
+        metavar="NAME",
+        help="sync only this folder (named as the app shows it, or by its full server name)",
+    )
     sync.add_argument(
         "--bodies", action="store_true", help="download every message body too (offline reading)"
     )
@@ -205,7 +209,8 @@ def _add_store_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
         help="list cached folders, or the messages of ACCOUNT/FOLDER (local store only)",
         description="Without an argument, every folder in the local store with its counts; with "
         "ACCOUNT, that account's folders; with ACCOUNT/FOLDER (split at the first '/'; INBOX in "
-        "any case), the folder's messages, newest first. Reads the local store only. " + columns,
+        "any case; FOLDER as the app shows it or the server's full name), the folder's "
+        "messages, newest first. Reads the local store only. " + columns,
     )
     listing.add_argument("target", nargs="?", metavar="ACCOUNT[/FOLDER]")
     listing.add_argument("--json", action="store_true", help="one JSON object per line")

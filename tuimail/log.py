@@ -17,8 +17,10 @@ import os
 import re
 import sys
 import threading
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Protocol
 
 from tuimail.paths import private_dir, tighten_file
 
@@ -107,6 +109,43 @@ class _NotShownYet(logging.Filter):
         return not getattr(record, SHOWN, False)
 
 
+class LiveLine(Protocol):
+    """A line a command redraws in place on the terminal (`sync.progress.TerminalProgress`)."""
+
+    def hide(self) -> None:
+        """Take the line away: the cursor is at the start of an empty line."""
+
+    def show(self) -> None:
+        """Draw the line again after what was written in its place."""
+
+
+_live_line: weakref.ref[LiveLine] | None = None
+
+
+def set_live_line(line: LiveLine | None) -> None:
+    """Say which line is drawn in place on the terminal now (None: none). Log lines written to
+    the terminal take it away first and draw it again after them, so a warning starts a line
+    of its own instead of running on from the progress text. Held weakly: a command's progress
+    that is gone takes its line with it."""
+    global _live_line
+    _live_line = None if line is None else weakref.ref(line)
+
+
+class _ConsoleHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """The terminal's handler: it writes around the line drawn in place (`set_live_line`)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        line = _live_line() if _live_line is not None else None
+        if line is None:
+            super().emit(record)
+            return
+        line.hide()
+        try:
+            super().emit(record)
+        finally:
+            line.show()
+
+
 def setup_logging(log_file: Path | None = None, debug: bool = False) -> None:
     """Configure the root logger for a command.
 
@@ -133,7 +172,7 @@ def setup_logging(log_file: Path | None = None, debug: bool = False) -> None:
         handler.setLevel(level)
         handler.setFormatter(RedactingFormatter(LOG_FORMAT))
     else:
-        handler = logging.StreamHandler(sys.stderr)
+        handler = _ConsoleHandler(sys.stderr)
         handler.setLevel(logging.DEBUG if debug else logging.WARNING)
         handler.setFormatter(RedactingFormatter(LOG_FORMAT if debug else CONSOLE_FORMAT))
         handler.addFilter(_NotShownYet())

@@ -84,14 +84,19 @@ def news_for(
     conn = open_store(data_dir)
     try:
         folder = read.folder(conn, folder_id)
-        if folder is None or not folder_notifies(patterns, folder.name):
+        if folder is None:
+            return None
+        # A pattern may be written with the full name or the name shown ("Lists.*" for
+        # "INBOX.Lists.dev" where the server's folders all begin with "INBOX.").
+        names = (folder.name, folder.display_name, "/".join(folder.path))
+        if not any(folder_notifies(patterns, name) for name in names if name):
             return None
         # The messages just stored have the highest ids; the newest of them by date is named.
         fresh = sorted(read.message_ids(conn, folder_id))[-count:]
         rows = read.rows(conn, fresh)
     finally:
         conn.close()
-    news = News(account, sanitize_line(folder.name), count)
+    news = News(account, sanitize_line(folder.display_name), count)
     if rows:
         newest = max(
             rows, key=lambda r: r.envelope.date.timestamp() if r.envelope.date else float("-inf")

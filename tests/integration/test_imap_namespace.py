@@ -4,6 +4,7 @@ read leaves it unknown and the sync goes on."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -15,9 +16,11 @@ from tests.integration.test_imap_sync import (
     Server,
     append,
     commands_sent,
+    new_mailbox,
     proxied,
     run_sync,
 )
+from tests.integration.test_import_upload import ON_SERVER, mbox_file, write_config
 from tests.support.ca import CertificateAuthority
 from tests.support.dovecot import CYRUS_NAMESPACE, DovecotServer, start_dovecot
 from tests.support.mailservers import (
@@ -26,6 +29,7 @@ from tests.support.mailservers import (
     new_server_directory,
 )
 from tests.support.proxy import Faults
+from tuimail.cli import main
 from tuimail.store import read
 from tuimail.store.db import open_store
 
@@ -97,3 +101,39 @@ def test_a_sent_folder_is_created_in_the_personal_namespace(
     finally:
         server.stop()
         discard_server_directory(directory)
+
+
+def test_the_command_line_takes_and_prints_the_names_shown(
+    cyrus_like_dovecot: DovecotServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`tuimail sync --folder Lists.dev`, `list acct/Lists.dev` and `import ... --upload` name
+    the folders as the app shows them; the server's full names stay valid too."""
+    box = new_mailbox(cyrus_like_dovecot)
+    with box.device() as device:
+        device.create_folder("INBOX.Lists.dev")
+    append(box, 2, folder="INBOX.Lists.dev")
+    config = write_config(cyrus_like_dovecot, box.user, tmp_path / "config.toml")  # type: ignore[arg-type]
+    common = ["--config", str(config), "--data-dir", str(tmp_path / "data")]
+
+    assert main(["sync", "acct", "--folder", "Lists.dev", *common]) == 0
+    capsys.readouterr()
+    assert main(["list", "acct/Lists.dev", "--json", *common]) == 0
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(records) == 2 and {r["folder"] for r in records} == {"INBOX.Lists.dev"}
+    assert main(["list", "acct/INBOX.Lists.dev", *common]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 2
+    assert main(["list", "acct", *common]) == 0
+    listed = [line.split()[0] for line in capsys.readouterr().out.splitlines()]
+    assert "acct/Lists.dev" in listed and "acct/Trash" in listed
+    assert not [name for name in listed if name.startswith("acct/INBOX.")]
+
+    # A new folder named as the app would show it is made under the prefix, where it shows.
+    source = mbox_file(tmp_path / "old.mbox")
+    assert main(["import", "--mbox", str(source), "acct/Imported", "--upload", *common]) == 0
+    capsys.readouterr()
+    with box.device() as device:
+        assert device.folder_exists("INBOX.Imported") and not device.folder_exists("Imported")
+    assert main(["sync", "acct", *common]) == 0
+    capsys.readouterr()
+    assert main(["list", "acct/Imported", "--json", *common]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == len(ON_SERVER)

@@ -35,7 +35,7 @@ def export_command(
     """Export the folder `spec` names to an mbox file (``-``: standard output) or a Maildir."""
     target = resolve(conn, spec, need_folder=True)
     assert target.folder is not None
-    where = sanitize_line(f"{target.account.name}/{target.folder.name}")
+    where = sanitize_line(f"{target.account.name}/{target.folder.display_name}")
     ids = read.message_ids(conn, target.folder.id, descending=False)
     to_stdout = mbox == "-"
     if to_stdout and out.isatty():

@@ -37,7 +37,7 @@ from tuimail.importer import (
 from tuimail.mail.sanitize import sanitize_line
 from tuimail.model import Protocol
 from tuimail.store import read, write
-from tuimail.store.db import StoreError, open_store
+from tuimail.store.db import StoreError, open_store, open_store_for_reading, store_path
 from tuimail.store.lock import AccountLock
 from tuimail.sync.events import SyncFinished, SyncProgress
 from tuimail.sync.progress import TerminalProgress
@@ -89,7 +89,8 @@ def import_command(
 
         try:
             if upload:
-                result = _upload(account, folder, source, report, timeout)
+                named = _server_folder(data_dir, account, folder)
+                result = _upload(account, named, source, report, timeout)
                 done = f"{result.imported} appended to {where} on the server"
             else:
                 result = _into_store(data_dir, account, folder, source, report)
@@ -216,13 +217,39 @@ def _into_store(
         raise CommandError(str(exc)) from None
     try:
         account_id = write.ensure_account(conn, account.name, _store_protocol(account))
-        found = read.find_folder(conn, account_id, folder)
+        found = read.find_folder_as_named(conn, account_id, folder)
         folder_id = found.id if found else write.upsert_folder(conn, account_id, folder)
         return import_into_store(conn, folder_id, source.messages, progress=report)
     except StoreError as exc:
         raise CommandError(str(exc)) from None
     finally:
         conn.close()
+
+
+def _server_folder(data_dir: Path, account: AccountConfig, folder: str) -> str:
+    """The server's full name of the folder the user named: a synced folder's, by its full
+    name or the name the app shows; a new folder goes under the personal namespace prefix
+    the last sync saw ("INBOX." on Cyrus and Courier), where the app shows it at the top.
+    Without a store (never synced) the name is taken as it is."""
+    if folder == "INBOX" or not store_path(data_dir).exists():
+        return folder
+    try:
+        conn, _ = open_store_for_reading(data_dir)
+    except StoreError:
+        return folder  # the upload goes on; only the store's knowledge of names is missing
+    try:
+        account_id = read.account_id(conn, account.name)
+        if account_id is None:
+            return folder
+        found = read.find_folder_as_named(conn, account_id, folder)
+        if found is not None:
+            return found.name
+        prefix = read.folder_prefix(conn, account_id)
+    finally:
+        conn.close()
+    if not prefix or read.folder_path(folder, None, prefix) != (folder,):
+        return folder  # no prefix, or the name already has it
+    return prefix + folder
 
 
 def _upload(

@@ -53,7 +53,7 @@ def list_command(
             ids = read.message_ids(conn, target.folder.id)
             if limit is not None:
                 ids = ids[:limit]
-            names = {target.folder.id: (target.account.name, target.folder.name)}
+            names = {target.folder.id: target.folder}
             _print_messages(conn, ids, names, as_json=as_json, width=width, out=out)
             return 0
     if limit is not None:
@@ -83,7 +83,7 @@ def search_command(
         account_id = target.account.id
         folder_ids = None if target.folder is None else target.folder.id
     ids = search(conn, query, folder_ids=folder_ids, account_id=account_id, limit=limit)
-    names = {f.id: (f.account, f.name) for f in read.folders(conn)}
+    names = {f.id: f for f in read.folders(conn)}
     _print_messages(
         conn, ids, names, as_json=as_json, width=width, out=out, show_folder=folder_ids is None
     )
@@ -124,7 +124,7 @@ def server_search_command(
         ids = _newest_first(conn, ids)
     if limit is not None:
         ids = ids[:limit]
-    names = {f.id: (f.account, f.name) for f in read.folders(conn)}
+    names = {f.id: f for f in read.folders(conn)}
     show_folder = scope is None or split_target(scope)[1] is None
     _print_messages(
         conn, ids, names, as_json=as_json, width=width, out=out, show_folder=show_folder
@@ -222,6 +222,7 @@ def folder_record(folder: read.FolderInfo) -> dict[str, Any]:
         "id": folder.id,
         "account": folder.account,
         "folder": folder.name,
+        "display_name": folder.display_name,
         "role": folder.role.value or None,
         "total": folder.total,
         "unread": folder.unread,
@@ -293,7 +294,7 @@ def fit(text: str, cells: int, *, pad: bool = True) -> str:
 def _print_messages(
     conn: StoreConnection,
     ids: Sequence[int],
-    names: dict[int, tuple[str, str]],
+    names: dict[int, read.FolderInfo],
     *,
     as_json: bool,
     width: int | None,
@@ -302,10 +303,13 @@ def _print_messages(
 ) -> None:
     id_cells = len(str(max(ids))) if ids else 1
     for row in _rows(conn, ids):
-        account, folder = names.get(row.folder_id, ("?", "?"))
-        if as_json:
-            out.write(_json_line(message_record(row, account, folder)) + "\n")
+        info = names.get(row.folder_id)
+        account = info.account if info is not None else "?"
+        if as_json:  # the full name, which scripts can give back to the server
+            full = info.name if info is not None else "?"
+            out.write(_json_line(message_record(row, account, full)) + "\n")
             continue
+        folder = info.display_name if info is not None else "?"
         columns = [
             f"{row.id:>{id_cells}}",
             row.sort_date.astimezone().strftime(_DATE_FORMAT),
@@ -330,7 +334,8 @@ def _print_folders(
         for folder in folders:
             out.write(_json_line(folder_record(folder)) + "\n")
         return
-    shown = [sanitize_line(f"{f.account}/{f.name}") for f in folders]
+    # The name the app shows (the commands take it as well as the server's full name).
+    shown = [sanitize_line(f"{f.account}/{f.display_name}") for f in folders]
     name_cells = min(max((cell_width(name) for name in shown), default=0), 40)
     total_cells = max((len(str(f.total)) for f in folders), default=1)
     for folder, name in zip(folders, shown, strict=True):

@@ -1,8 +1,11 @@
 """Finding things in the local store from the command line: the store itself and ACCOUNT/FOLDER.
 
 `ACCOUNT/FOLDER` splits at the first ``/`` (account names never hold one; folder names may, as
-in ``work/Lists/dev``), and ``INBOX`` matches in any case. Accounts are looked up in the store by
-name: these commands read what was synced, whatever the config says now.
+in ``work/Lists/dev``), and ``INBOX`` matches in any case. FOLDER is the server's full name or
+the name the app shows: on a server whose folders all begin with a prefix (``INBOX.`` on Cyrus
+and Courier), ``work/Lists.dev`` names ``INBOX.Lists.dev`` (see `read.find_folder_as_named`).
+Accounts are looked up in the store by name: these commands read what was synced, whatever the
+config says now.
 """
 
 from __future__ import annotations
@@ -83,9 +86,9 @@ def resolve(conn: StoreConnection, spec: str, *, need_folder: bool = False) -> T
         raise CommandError(f"no account {_shown(account_name)!r} ({known})", EXIT_USAGE)
     if folder_name is None:
         return Target(account, None)
-    folder = read.find_folder(conn, account.id, folder_name)
+    folder = read.find_folder_as_named(conn, account.id, folder_name)
     if folder is None:
-        names = [f.name for f in read.folders(conn, account.id)]
+        names = [f.display_name for f in read.folders(conn, account.id)]
         raise CommandError(_unknown_folder(account.name, folder_name, names), EXIT_USAGE)
     return Target(account, folder)
 

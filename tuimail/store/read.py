@@ -236,6 +236,31 @@ def find_folder(conn: sqlite3.Connection, account_id: int, name: str) -> FolderI
     return None if row is None else _folder(row)
 
 
+def find_folder_as_named(conn: sqlite3.Connection, account_id: int, name: str) -> FolderInfo | None:
+    """A folder of an account by a name the user gives: its full server name (as
+    `find_folder`), else the name the app shows (`FolderInfo.display_name`: "Lists.dev" for
+    "INBOX.Lists.dev" where the personal namespace is "INBOX."), else its place in the tree
+    written with "/" ("Lists/dev"). A full name wins; a shown name must name one folder."""
+    found = find_folder(conn, account_id, name)
+    if found is not None:
+        return found
+    candidates = folders(conn, account_id)
+    for matches in (
+        [f for f in candidates if f.display_name == name],
+        [f for f in candidates if f.path and "/".join(f.path) == name],
+    ):
+        if len(matches) == 1:
+            return matches[0]
+    return None
+
+
+def folder_prefix(conn: sqlite3.Connection, account_id: int) -> str:
+    """The account's personal namespace prefix as last seen on its server ("" when none, or
+    not known yet)."""
+    row = conn.execute("SELECT folder_prefix FROM accounts WHERE id = ?", (account_id,)).fetchone()
+    return "" if row is None or row[0] is None else str(row[0])
+
+
 def marked_deleted(conn: sqlite3.Connection, account_id: int | None = None) -> dict[int, int]:
     """Folder id -> how many messages the server holds marked \\Deleted and not expunged, for
     the folders of servers without UIDPLUS that have some (see schema: marked_deleted)."""

@@ -379,7 +379,8 @@ class ImapSync:
         result.ops_replayed, result.ops_waiting = self.replay_ops()
         folders = self.sync_folders()
         if folder is not None:
-            wanted = read.find_folder(self.conn, self.account_id, folder)
+            # The full name, or the name the app shows (without the namespace prefix).
+            wanted = read.find_folder_as_named(self.conn, self.account_id, folder)
             if wanted is None:
                 raise FolderNotFoundError(f"there is no folder {folder!r} on the server")
             folders = [wanted]
@@ -1415,7 +1416,7 @@ class ImapSync:
                 return partial.raw
         row = read.row(self.conn, message_id)
         if row is None:
-            raise MessageGoneError(f"message {message_id} is not in the store")
+            raise MessageGoneError("the message is no longer in this folder")
         info = self._folder(row.folder_id)
         if row.uid is None:
             raise MessageGoneError("the message is not on the server yet")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from tuimail.config import AccountConfig
@@ -26,6 +27,7 @@ def fetch_body(
     *,
     cancel: threading.Event | None = None,
     full: bool = False,
+    on_gone: Callable[[str], None] | None = None,
 ) -> bool:
     """Fetch and store the body of message `message_id` of an IMAP account; True when stored.
 
@@ -33,6 +35,10 @@ def fetch_body(
     `ImapSync.fetch_body`); with it, the exact bytes of the whole message. The engine emits
     StoreChanged for the message's folder once the body is committed. No sync lock is taken:
     storing one body is idempotent and does not disturb a running sync.
+
+    A message that is gone (no longer in the store: its folder was rebuilt or synced while it
+    was opened; or no longer on the server) is no failure of the account: no error event is
+    emitted, `on_gone` is called with the reason in words instead.
     """
     from tuimail.secrets import get_password
     from tuimail.sync import imap
@@ -65,7 +71,10 @@ def fetch_body(
             return False
         return failed(exc.kind.value, exc.message)
     except imap.MessageGoneError as exc:
-        return failed("gone", f"the message cannot be downloaded: {exc}")
+        log.info("IMAP %s: message %s: %s", account.name, message_id, exc)
+        if on_gone is not None:
+            on_gone(sanitize_line(str(exc)))
+        return False
     except ImapProtocolError as exc:
         return failed("protocol", f"the server sent something unexpected: {exc}")
     except imap.NETWORK_ERRORS as exc:

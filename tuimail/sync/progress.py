@@ -1,7 +1,9 @@
 """Progress and summaries for headless commands (`tuimail fetch`, `tuimail sync`), from events.
 
-On a terminal, one status line is rewritten in place (at most a few times a second); elsewhere
-(cron, pipes, tests) nothing is printed until the summary lines. Server text in events is already
+On a terminal, one status line is rewritten in place (at most a few times a second); a log line
+(a warning) takes it away, is written on a line of its own, and the status line is drawn again
+below it (`log.set_live_line`). Elsewhere (cron, pipes, tests) nothing is printed until the
+summary lines. Server text in events is already
 sanitized by the engines; it is still passed through `sanitize_line` here, cheaply, to be safe.
 """
 
@@ -11,6 +13,7 @@ import threading
 import time
 from typing import TextIO
 
+from tuimail.log import set_live_line
 from tuimail.mail.sanitize import sanitize_line
 from tuimail.sync.events import (
     AuthNeeded,
@@ -36,9 +39,14 @@ class TerminalProgress:
         self.failures = 0
         self.successes = 0
         self.skipped = 0  # accounts another process was syncing
-        self._lock = threading.Lock()
+        # Reentrant: a log line written while the lock is held takes the line away too.
+        self._lock = threading.RLock()
         self._last_draw = 0.0
         self._line_width = 0
+        self._text = ""  # the status line as drawn last
+        self._hidden = False  # taken away for a log line, to be drawn again
+        if self.live:
+            set_live_line(self)
 
     def __call__(self, event: Event) -> None:
         with self._lock:
@@ -82,12 +90,31 @@ class TerminalProgress:
         self.err.write(f"\r{text}{padding}")
         self.err.flush()
         self._line_width = len(text)
+        self._text = text
+        self._hidden = False
 
     def _clear(self) -> None:
+        self._hidden = False
         if self.live and self._line_width:
             self.err.write("\r" + " " * self._line_width + "\r")
             self.err.flush()
             self._line_width = 0
+
+    def hide(self) -> None:
+        """Take the status line away before a log line is written in its place."""
+        with self._lock:
+            if self._line_width:
+                self._clear()
+                self._hidden = True
+
+    def show(self) -> None:
+        """Draw the status line again below the log line written in its place."""
+        with self._lock:
+            if self._hidden and self.live:
+                self._hidden = False
+                self.err.write(f"\r{self._text}")
+                self.err.flush()
+                self._line_width = len(self._text)
 
     def exit_status(self) -> int:
         """0 when every account went well or was being synced by another process (busy, skipped),

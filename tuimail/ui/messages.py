@@ -83,12 +83,14 @@ class BodyWanted(Message):
 
 
 class BodyFailed(Message):
-    """The body a `BodyWanted` asked for could not be downloaded (`reason` already sanitized)."""
+    """The body a `BodyWanted` asked for could not be downloaded (`reason` already sanitized);
+    `gone`: because the message is gone (from the store or the server), nothing went wrong."""
 
-    def __init__(self, message_id: int, reason: str) -> None:
+    def __init__(self, message_id: int, reason: str, *, gone: bool = False) -> None:
         super().__init__()
         self.message_id = message_id
         self.reason = reason
+        self.gone = gone
 
 
 class OpenWanted(Message):

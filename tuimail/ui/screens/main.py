@@ -84,6 +84,8 @@ DISPLACED = (
     "The highlighted message was moved or deleted elsewhere, or its conversation got new mail:"
     " no message is highlighted now. Move the cursor (j/k) to pick one."
 )
+# A message that went from the store while it was shown, opened or waited for: nothing failed.
+MESSAGE_GONE = "This message is no longer in this folder: it was moved or deleted elsewhere."
 
 
 UNSAVED_STATUS = "disk full: changes not saved"  # the status bar, while a write failed
@@ -414,7 +416,12 @@ class MainScreen(Screen[None]):
             self.notify(DISPLACED, severity="warning", markup=False)
             return None
         message_id = messages.current_message_id
-        return None if message_id is None else read.row(self.conn, message_id)
+        if message_id is None:
+            return None
+        row = read.row(self.conn, message_id)
+        if row is None:  # gone since the list was drawn; the list follows when the store says
+            self.notify(MESSAGE_GONE, markup=False)
+        return row
 
     def _act(
         self,
@@ -988,9 +995,14 @@ class MainScreen(Screen[None]):
             raw = self._text_of(row) if row is not None else None
             if row is None or raw is not None:
                 then = self._waiting_for_text.pop(message_id)
-                if raw is not None and self.app.screen is self:
+                if row is None:
+                    self.notify(MESSAGE_GONE, markup=False)
+                elif raw is not None and self.app.screen is self:
                     then(raw)  # only over the main screen: never over what the user opened since
         for message_id in list(self._waiting_for_body):
+            if read.row(self.conn, message_id) is None:
+                self._waited_in_vain(message_id, MESSAGE_GONE)
+                continue
             raw = read.body(self.conn, message_id)
             if raw is None:
                 continue
@@ -1130,7 +1142,7 @@ class MainScreen(Screen[None]):
         body = self.query_one("#view-body", Static)
         if row is None:
             headers.update("")
-            body.update(Text("This message is no longer in the store."))
+            body.update(Text(MESSAGE_GONE, style="italic"))
             return
         env = row.envelope
         header_text = Text()
@@ -1171,20 +1183,48 @@ class MainScreen(Screen[None]):
         if message_id != shown_before:  # the same one again (a store update): stay put
             self.query_one("#view", VerticalScroll).scroll_home(animate=False)
 
+    def _waited_in_vain(self, message_id: int, words: str) -> None:
+        """An action waiting for a message's whole body gives up, quietly: the message is gone.
+        The status bar says again what it said before the download."""
+        self._waiting_for_body.pop(message_id, None)
+        account, before = self._status_before.pop(message_id, ("", None))
+        if account:
+            state, text = before or (AccountState.IDLE, "")
+            self.query_one(StatusBar).set_account(account, state, text)
+        self.notify(words, markup=False)
+
     @on(BodyFailed)
     def _body_failed(self, message: BodyFailed) -> None:
         """The shown message's body could not be downloaded: say so where it would be (and a
-        reply waiting for it is not opened)."""
-        if self._waiting_for_text.pop(message.message_id, None) is not None:
-            self.notify(
-                f"Could not download the message to reply to: {message.reason}",
-                severity="error", markup=False,
-            )  # fmt: skip
-        if self._shown_id != message.message_id:
+        reply waiting for it is not opened). A message that is gone (moved or deleted
+        elsewhere meanwhile) is no error: the view and a plain notice say so."""
+        message_id = message.message_id
+        stored = read.row(self.conn, message_id) is not None
+        gone = message.gone or not stored
+        words = MESSAGE_GONE if not stored else f"Not downloaded: {message.reason}."
+        if self._waiting_for_text.pop(message_id, None) is not None:
+            if gone:
+                self.notify(words, markup=False)
+            else:
+                self.notify(
+                    f"Could not download the message to reply to: {message.reason}",
+                    severity="error", markup=False,
+                )  # fmt: skip
+        if gone and (message_id in self._waiting_for_body or message_id in self._status_before):
+            self._waited_in_vain(message_id, words)
+        if self._shown_id != message_id:
             return
-        if read.body(self.conn, message.message_id) is not None:
+        if not stored:
+            if not self.query_one(MessageList).displaced:  # else the list's words stand
+                self.query_one("#view-headers", Static).update("")
+                self.query_one("#view-body", Static).update(Text(MESSAGE_GONE, style="italic"))
             return
-        if read.partial_body(self.conn, message.message_id) is not None:
+        if read.body(self.conn, message_id) is not None:
+            return
+        if read.partial_body(self.conn, message_id) is not None:
+            return
+        if gone:
+            self.query_one("#view-body", Static).update(Text(words, style="italic"))
             return
         text = Text(f"Could not download the message: {message.reason}\n\n", style="italic")
         text.append("It is tried again when you open the message again.")
