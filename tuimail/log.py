@@ -149,8 +149,8 @@ class _ConsoleHandler(logging.StreamHandler):  # type: ignore[type-arg]
 def setup_logging(log_file: Path | None = None, debug: bool = False) -> None:
     """Configure the root logger for a command.
 
-    Without a log file, warnings and errors go to stderr (everything with `debug`). With one, the
-    file gets INFO and up (everything with `debug`); it is 0600 since it may hold private mail
+    Warnings and errors go to stderr (everything with `debug` and no log file). A log file
+    gets INFO and up (everything with `debug`); it is 0600 since it may hold private mail
     (an existing one is made so), and directories made for it are 0700. The directory the user
     chose for it keeps its mode when it exists: it may be the home directory.
     """
@@ -159,7 +159,6 @@ def setup_logging(log_file: Path | None = None, debug: bool = False) -> None:
         root.removeHandler(handler)
         handler.close()
     level = logging.DEBUG if debug else logging.INFO
-    handler: logging.Handler
     if log_file is not None:
         log_file = log_file.expanduser()
         private_dir(log_file.parent, tighten=False)
@@ -168,15 +167,18 @@ def setup_logging(log_file: Path | None = None, debug: bool = False) -> None:
             tighten_file(fd)
         finally:
             os.close(fd)
-        handler = logging.FileHandler(log_file, encoding="utf-8")
-        handler.setLevel(level)
-        handler.setFormatter(RedactingFormatter(LOG_FORMAT))
-    else:
-        handler = _ConsoleHandler(sys.stderr)
-        handler.setLevel(logging.DEBUG if debug else logging.WARNING)
-        handler.setFormatter(RedactingFormatter(LOG_FORMAT if debug else CONSOLE_FORMAT))
-        handler.addFilter(_NotShownYet())
-    root.addHandler(handler)
+        file_handler = logging.FileHandler(log_file, encoding="utf-8")
+        file_handler.setLevel(level)
+        file_handler.setFormatter(RedactingFormatter(LOG_FORMAT))
+        root.addHandler(file_handler)
+    # The terminal always gets warnings and errors; everything only with `debug` and no file
+    # (the protocol conversation then goes to the file, not across the terminal).
+    console = _ConsoleHandler(sys.stderr)
+    verbose = debug and log_file is None
+    console.setLevel(logging.DEBUG if verbose else logging.WARNING)
+    console.setFormatter(RedactingFormatter(LOG_FORMAT if verbose else CONSOLE_FORMAT))
+    console.addFilter(_NotShownYet())
+    root.addHandler(console)
     root.setLevel(level)
     logging.captureWarnings(True)
 

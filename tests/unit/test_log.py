@@ -105,3 +105,37 @@ def test_a_dictionary_word_password_inside_other_words_is_left_alone(line: str) 
     """Redacting "keyring" in "gnome-keyring" would give away the password itself."""
     tlog.register_secret("keyring")
     assert tlog.redact(line) == line
+
+
+@pytest.mark.parametrize(
+    ("to_file", "debug", "terminal", "in_file"),
+    [
+        (False, False, {"WARNING"}, None),
+        (False, True, {"DEBUG", "INFO", "WARNING"}, None),
+        (True, False, {"WARNING"}, {"INFO", "WARNING"}),
+        (True, True, {"WARNING"}, {"DEBUG", "INFO", "WARNING"}),
+    ],
+)
+def test_what_goes_to_the_terminal_and_the_file_is_as_documented(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    to_file: bool,
+    debug: bool,
+    terminal: set[str],
+    in_file: set[str] | None,
+) -> None:
+    """docs/logging.md's table: warnings always reach the terminal, also with --log-file."""
+    log_file = tmp_path / "tuimail.log" if to_file else None
+    tlog.setup_logging(log_file, debug=debug)
+    try:
+        logger = logging.getLogger("tuimail.test")
+        for level in ("DEBUG", "INFO", "WARNING"):
+            logger.log(getattr(logging, level), "line at %s", level)
+    finally:
+        tlog.setup_logging(None)
+    shown = capsys.readouterr().err
+    assert {lv for lv in ("DEBUG", "INFO", "WARNING") if f"line at {lv}" in shown} == terminal
+    if in_file is not None:
+        assert log_file is not None
+        written = log_file.read_text()
+        assert {lv for lv in ("DEBUG", "INFO", "WARNING") if f"line at {lv}" in written} == in_file
