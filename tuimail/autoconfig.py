@@ -52,6 +52,7 @@ from tuimail.config import ACCOUNT_NAME_RE, Config, ConfigError, account_toml, a
 from tuimail.mail.idn import AddressEncodingError, ascii_domain
 from tuimail.mail.sanitize import sanitize_line
 from tuimail.model import Protocol, Security
+from tuimail.sync.connect import smtp_client_name
 from tuimail.sync.tls import describe_tls_error, make_ssl_context
 
 ISPDB_URL = "https://autoconfig.thunderbird.net/v1.1/"
@@ -781,6 +782,9 @@ def probe(
                 smtp = _with_network(smtp_class, network)(
                     host, port, local_hostname="localhost", timeout=timeout, **kwargs
                 )
+                # The name the account's own sending gives (smtplib's constructor has to get
+                # one before the connection's address is known).
+                smtp.local_hostname = smtp_client_name(smtp.sock.getsockname())
                 smtp.ehlo()
                 upgraded = tls or smtp.has_extn("starttls")
                 if upgraded and not tls:

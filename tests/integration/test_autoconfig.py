@@ -18,6 +18,7 @@ from tests.support.proxy import FaultProxy, Faults, hide_capability
 from tuimail.autoconfig import Network, SourceKind, lookup
 from tuimail.config import load_config
 from tuimail.model import Protocol, Security
+from tuimail.sync.connect import smtp_client_name
 
 pytestmark = pytest.mark.integration
 
@@ -125,6 +126,28 @@ def test_a_stripped_starttls_turns_a_guess_into_plaintext_never_chosen(
     sent = bytes(proxy.from_client).upper()
     assert b"CAPABILITY" in sent
     assert b"LOGIN" not in sent and b"AUTHENTICATE" not in sent
+
+
+def test_the_smtp_probe_gives_the_same_ehlo_name_as_sending(
+    mail_servers: MailServers, fault_proxy: Callable[..., FaultProxy]
+) -> None:
+    """A probe's EHLO is the machine's name (or its address literal), as sending's is; never
+    "localhost", which servers may refuse or take for a spoof."""
+    proxy = fault_proxy(mail_servers.host, mail_servers.submission_port)
+    closed = _closed_port()
+
+    def connect_to(host: str, port: int) -> tuple[str, int]:
+        if host == "localhost" and port == 587:
+            return proxy.host, proxy.port
+        return "127.0.0.1", closed
+
+    network = Network(connect_to=connect_to, mx_lookup=lambda d: [], ca_file=mail_servers.ca_file)
+    found = lookup("alice@localhost", network)
+    assert [(s.port, s.security) for s in found.outgoing] == [(587, Security.STARTTLS)]
+    first_line = bytes(proxy.from_client).split(b"\r\n")[0].decode()
+    expected = smtp_client_name((proxy.host, 0))
+    assert first_line == f"ehlo {expected}" or first_line == f"EHLO {expected}"
+    assert "localhost" not in first_line.lower()
 
 
 @pytest.fixture
