@@ -1,0 +1,129 @@
+"""User actions the replay gives up for good, against the real Dovecot: the store is settled to
+what the server holds (a moved message back in its folder under its UID, a copy's rows gone, a
+message deleted only locally fetched again), and the user is told in words what was not done.
+
+The refusals are the server's own: a move or copy to a folder another client has removed (NO
+[TRYCREATE]), and, through a proxy that misspells the command, a UID STORE of \\Deleted answered
+with BAD.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.integration.test_imap_sync import (
+    ACCOUNT,
+    FaultProxyFactory,
+    Server,
+    append,
+    folder_id,
+    new_mailbox,
+    proxied,
+    run_sync,
+    server_view,
+    store_view,
+)
+from tests.support.proxy import Faults
+from tuimail.store import ops, read
+from tuimail.store.db import StoreConnection, open_store
+from tuimail.sync import imap
+from tuimail.sync.events import ActionsGivenUp, Event, given_up_text
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[StoreConnection]:
+    conn = open_store(tmp_path)
+    yield conn
+    conn.close()
+
+
+@pytest.fixture(autouse=True)
+def one_refusal_is_enough(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An op is given up at its first refusal here (the count itself is tested elsewhere)."""
+    monkeypatch.setattr(imap, "MAX_OP_ATTEMPTS", 1)
+
+
+def account_id(conn: StoreConnection) -> int:
+    found = read.account_id(conn, ACCOUNT)
+    assert found is not None
+    return found
+
+
+def told(events: list[Event]) -> list[str]:
+    return [given_up_text(a) for e in events if isinstance(e, ActionsGivenUp) for a in e.actions]
+
+
+@pytest.mark.parametrize("kind", [ops.OpKind.MOVE, ops.OpKind.COPY])
+def test_a_move_or_copy_given_up_leaves_the_message_where_the_server_has_it(
+    kind: ops.OpKind, mail_servers: Server, store: StoreConnection, tmp_path: Path
+) -> None:
+    box = new_mailbox(mail_servers)
+    with box.device() as device:
+        device.create_folder("Gone")
+    append(box, 2)
+    run_sync(box, tmp_path)
+    inbox, gone = folder_id(store, "INBOX"), folder_id(store, "Gone")
+    chosen, _other = read.message_ids(store, inbox)
+    before = read.row(store, chosen)
+    assert before is not None and before.uid is not None
+    (op_id,) = ops.enqueue(store, kind, [chosen], to_folder_id=gone)
+    queued = ops.get(store, op_id)
+    assert queued is not None
+    placed = chosen if kind is ops.OpKind.MOVE else queued.args["copies"][0]
+    assert read.row(store, placed).folder_id == gone  # type: ignore[union-attr]
+    with box.device() as device:  # another client removes the target meanwhile
+        device.delete_folder("Gone")
+
+    events: list[Event] = []
+    result = run_sync(box, tmp_path, emit=events.append)
+
+    assert result.ops_replayed == 0
+    (failed,) = ops.failed(store, account_id(store))
+    assert failed.id == op_id
+    # The message is where the server has it: in INBOX under its UID, and nowhere else.
+    row = read.row(store, chosen)
+    assert row is not None and (row.folder_id, row.uid) == (inbox, before.uid)
+    if kind is ops.OpKind.COPY:
+        assert read.row(store, placed) is None, "the copy that was never made is gone"
+    assert read.find_folder(store, account_id(store), "Gone") is None
+    assert store_view(store) == server_view(box)
+    verb = "Moving" if kind is ops.OpKind.MOVE else "Copying"
+    (text,) = told(events)
+    assert text.startswith(f"{verb} 1 message from INBOX to Gone was not carried out:")
+    assert "the server refused it" in text
+
+
+def test_a_delete_given_up_brings_the_message_back_on_the_next_sync(
+    mail_servers: Server, fault_proxy: FaultProxyFactory, store: StoreConnection, tmp_path: Path
+) -> None:
+    """The row went at once; the server still has the message, unchanged, so the folder's next
+    sync stores it again, also where QRESYNC would report only what changed."""
+
+    def refuse_deleting(line: bytes) -> bytes:
+        if b" UID STORE " in line and b"\\Deleted" in line:
+            return line.replace(b" UID STORE ", b" UID STORX ")
+        return line
+
+    box, _proxy = proxied(mail_servers, fault_proxy, client=Faults(rewrite_line=refuse_deleting))
+    append(box, 3)
+    run_sync(box, tmp_path)
+    inbox = folder_id(store, "INBOX")
+    chosen = read.message_ids(store, inbox)[0]
+    uid = read.row(store, chosen).uid  # type: ignore[union-attr]
+    ops.enqueue(store, ops.OpKind.DELETE, [chosen])
+    assert uid not in store_view(store)
+
+    events: list[Event] = []
+    result = run_sync(box, tmp_path, emit=events.append)
+
+    assert not result.folder_errors
+    assert len(ops.failed(store, account_id(store))) == 1
+    assert len(server_view(box)) == 3, "nothing was deleted on the server"
+    assert store_view(store) == server_view(box), "the message is shown again"
+    (text,) = told(events)
+    assert text.startswith("Deleting 1 message for good from INBOX was not carried out:")
