@@ -9,14 +9,24 @@ with BAD.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.integration.test_imap_folder_identity import (
+    identity_box,
+    row_by_subject,
+    server_subjects,
+    stored_subjects,
+    swap,
+    two_folders,
+)
 from tests.integration.test_imap_sync import (
     ACCOUNT,
     FaultProxyFactory,
+    ReducedDovecot,
     Server,
     append,
     folder_id,
@@ -27,10 +37,13 @@ from tests.integration.test_imap_sync import (
     store_view,
 )
 from tests.support.proxy import Faults
+from tuimail.config import Config
 from tuimail.store import ops, read
 from tuimail.store.db import StoreConnection, open_store
 from tuimail.sync import imap
 from tuimail.sync.events import ActionsGivenUp, Event, given_up_text
+from tuimail.sync.imap import FOLDER_CHANGED
+from tuimail.sync.imap_command import sync_command
 
 pytestmark = pytest.mark.integration
 
@@ -98,6 +111,29 @@ def test_a_move_or_copy_given_up_leaves_the_message_where_the_server_has_it(
     assert "the server refused it" in text
 
 
+def test_tuimail_sync_says_what_was_not_carried_out(
+    mail_servers: Server, store: StoreConnection, tmp_path: Path
+) -> None:
+    box = new_mailbox(mail_servers)
+    with box.device() as device:
+        device.create_folder("Gone")
+    append(box, 1)
+    run_sync(box, tmp_path)
+    (chosen,) = read.message_ids(store, folder_id(store, "INBOX"))
+    ops.enqueue(store, ops.OpKind.MOVE, [chosen], to_folder_id=folder_id(store, "Gone"))
+    with box.device() as device:
+        device.delete_folder("Gone")
+
+    out, err = io.StringIO(), io.StringIO()
+    config = Config(accounts={ACCOUNT: box.account()})
+    assert sync_command(config, tmp_path, [ACCOUNT], out, err) == 0
+    (line,) = err.getvalue().splitlines()
+    assert line.startswith(
+        f"{ACCOUNT}: Moving 1 message from INBOX to Gone was not carried out: the server refused"
+    )
+    assert out.getvalue().startswith(f"{ACCOUNT}: ")
+
+
 def test_a_delete_given_up_brings_the_message_back_on_the_next_sync(
     mail_servers: Server, fault_proxy: FaultProxyFactory, store: StoreConnection, tmp_path: Path
 ) -> None:
@@ -127,3 +163,35 @@ def test_a_delete_given_up_brings_the_message_back_on_the_next_sync(
     assert store_view(store) == server_view(box), "the message is shown again"
     (text,) = told(events)
     assert text.startswith("Deleting 1 message for good from INBOX was not carried out:")
+
+
+@pytest.mark.parametrize("case", ["mailboxid", "full"])
+def test_a_folder_whose_uids_hold_other_messages_is_rebuilt_by_the_replay(
+    case: str,
+    reduced_dovecot: ReducedDovecot,
+    fault_proxy: FaultProxyFactory,
+    store: StoreConnection,
+    tmp_path: Path,
+) -> None:
+    """The replay itself finds the swap (by MAILBOXID, or by the Message-ID under the op's
+    UID): Work's stale cache is dropped then, even by a pass that syncs only another folder,
+    and Work's next sync fetches what it holds now."""
+    box = identity_box(case, reduced_dovecot, fault_proxy)
+    two_folders(box)
+    run_sync(box, tmp_path)
+    archive = folder_id(store, "Archive")
+    swap(box)
+    ops.enqueue(store, ops.OpKind.MOVE, [row_by_subject(store, "Work", "w1")], to_folder_id=archive)
+
+    events: list[Event] = []
+    run_sync(box, tmp_path, folder="Archive", emit=events.append)
+
+    (failed,) = ops.failed(store, account_id(store))
+    assert failed.last_error == FOLDER_CHANGED
+    assert stored_subjects(store, "Work") == {}, "the cache of another mailbox is dropped"
+    assert read.message_ids(store, archive) == [], "no ghost of the move"
+    assert server_subjects(box, "Archive") == {}
+    (text,) = told(events)
+    assert text.startswith("Moving 1 message from Work to Archive was not carried out: the name")
+    run_sync(box, tmp_path, folder="Work")
+    assert {s for s, _ in stored_subjects(store, "Work").values()} == {"p0", "p1", "p2"}
