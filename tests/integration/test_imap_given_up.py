@@ -134,25 +134,33 @@ def test_tuimail_sync_says_what_was_not_carried_out(
     assert out.getvalue().startswith(f"{ACCOUNT}: ")
 
 
-def test_a_delete_given_up_brings_the_message_back_on_the_next_sync(
-    mail_servers: Server, fault_proxy: FaultProxyFactory, store: StoreConnection, tmp_path: Path
+@pytest.mark.parametrize("kind", [ops.OpKind.DELETE, ops.OpKind.FLAG])
+def test_a_delete_or_flag_given_up_is_undone_by_the_next_sync(
+    kind: ops.OpKind,
+    mail_servers: Server,
+    fault_proxy: FaultProxyFactory,
+    store: StoreConnection,
+    tmp_path: Path,
 ) -> None:
-    """The row went at once; the server still has the message, unchanged, so the folder's next
-    sync stores it again, also where QRESYNC would report only what changed."""
+    """The row went (or took the flag) at once; the server still has the message unchanged, so
+    the folder's next sync shows it as the server has it, also where QRESYNC would report only
+    what changed there."""
 
-    def refuse_deleting(line: bytes) -> bytes:
-        if b" UID STORE " in line and b"\\Deleted" in line:
+    def refuse_storing(line: bytes) -> bytes:
+        if b" UID STORE " in line and (b"\\Deleted" in line or b"\\Flagged" in line):
             return line.replace(b" UID STORE ", b" UID STORX ")
         return line
 
-    box, _proxy = proxied(mail_servers, fault_proxy, client=Faults(rewrite_line=refuse_deleting))
+    box, _proxy = proxied(mail_servers, fault_proxy, client=Faults(rewrite_line=refuse_storing))
     append(box, 3)
     run_sync(box, tmp_path)
     inbox = folder_id(store, "INBOX")
     chosen = read.message_ids(store, inbox)[0]
-    uid = read.row(store, chosen).uid  # type: ignore[union-attr]
-    ops.enqueue(store, ops.OpKind.DELETE, [chosen])
-    assert uid not in store_view(store)
+    if kind is ops.OpKind.DELETE:
+        ops.enqueue(store, kind, [chosen])
+    else:
+        ops.enqueue(store, kind, [chosen], flag="\\Flagged")
+    assert store_view(store) != server_view(box)
 
     events: list[Event] = []
     result = run_sync(box, tmp_path, emit=events.append)
@@ -160,9 +168,13 @@ def test_a_delete_given_up_brings_the_message_back_on_the_next_sync(
     assert not result.folder_errors
     assert len(ops.failed(store, account_id(store))) == 1
     assert len(server_view(box)) == 3, "nothing was deleted on the server"
-    assert store_view(store) == server_view(box), "the message is shown again"
+    assert not any("\\Flagged" in flags for flags, _ in server_view(box).values())
+    assert store_view(store) == server_view(box), "the message is shown as the server has it"
     (text,) = told(events)
-    assert text.startswith("Deleting 1 message for good from INBOX was not carried out:")
+    what = (
+        "Deleting 1 message for good from" if kind is ops.OpKind.DELETE else "Flagging 1 message in"
+    )
+    assert text.startswith(f"{what} INBOX was not carried out:")
 
 
 @pytest.mark.parametrize("case", ["mailboxid", "full"])
