@@ -111,6 +111,36 @@ def test_a_move_or_copy_given_up_leaves_the_message_where_the_server_has_it(
     assert "the server refused it" in text
 
 
+def test_a_move_given_up_with_an_action_after_it_leaves_no_ghost(
+    mail_servers: Server, store: StoreConnection, tmp_path: Path
+) -> None:
+    """Moved to a folder another client removes, then flagged there before the replay: both
+    are given up (the flag has no UID to act on), and the message is shown where it is."""
+    box = new_mailbox(mail_servers)
+    with box.device() as device:
+        device.create_folder("Gone")
+    append(box, 2)
+    run_sync(box, tmp_path)
+    inbox, gone = folder_id(store, "INBOX"), folder_id(store, "Gone")
+    chosen, _other = read.message_ids(store, inbox)
+    ops.enqueue(store, ops.OpKind.MOVE, [chosen], to_folder_id=gone)
+    ops.enqueue(store, ops.OpKind.FLAG, [chosen], flag="\\Flagged")
+    with box.device() as device:
+        device.delete_folder("Gone")
+
+    events: list[Event] = []
+    run_sync(box, tmp_path, emit=events.append)
+
+    assert ops.pending(store, account_id(store)) == []
+    assert read.find_folder(store, account_id(store), "Gone") is None, "no ghost kept it"
+    assert store.execute("SELECT count(*) FROM messages WHERE uid IS NULL").fetchone()[0] == 0
+    assert store_view(store) == server_view(box)
+    assert len(store_view(store)) == 2
+    moving, flagging = told(events)
+    assert moving.startswith("Moving 1 message from INBOX to Gone was not carried out:")
+    assert flagging.startswith("Flagging 1 message in Gone was not carried out:")
+
+
 def test_tuimail_sync_says_what_was_not_carried_out(
     mail_servers: Server, store: StoreConnection, tmp_path: Path
 ) -> None:

@@ -388,10 +388,45 @@ def _settle(conn: sqlite3.Connection, revision: int, op: PendingOp, *, source_va
             if _placeholder(conn, int(copy), int(to_folder), op.id):
                 conn.execute("DELETE FROM messages WHERE id = ?", (int(copy),))
     if in_place:
-        conn.execute(
-            "UPDATE folders SET highestmodseq = NULL, revision = ? WHERE id = ?",
-            (revision, op.folder_id),
-        )
+        _refresh(conn, revision, op)
+    # A row this op named without a UID was put where it is by an earlier move or copy. When
+    # that one was given up too, and left the row because this op still named it, the row is
+    # settled now: removed (whether it could go back depends on what became of its folder
+    # since), and the folder the server's message is in resynced in full.
+    for target in op.targets:
+        if target.uid is None:
+            earlier = _placed_by(conn, op, target.message_id)
+            if earlier is not None:
+                _settle(conn, revision, earlier, source_valid=False)
+                _refresh(conn, revision, earlier)
+
+
+def _refresh(conn: sqlite3.Connection, revision: int, op: PendingOp) -> None:
+    """Make the next sync of the op's folder take the full path, where its cache is still of
+    the op's UIDVALIDITY (a rebuilt folder is fetched again anyway)."""
+    conn.execute(
+        "UPDATE folders SET highestmodseq = NULL, revision = ?"
+        " WHERE id = ? AND coalesce(uidvalidity, 0) = ?",
+        (revision, op.folder_id, op.uidvalidity),
+    )
+
+
+def _placed_by(conn: sqlite3.Connection, op: PendingOp, row_id: int) -> PendingOp | None:
+    """The latest move or copy given up before `op` that put row `row_id` in op's folder."""
+    for earlier in _select(
+        conn,
+        "WHERE account_id = ? AND id < ? AND state = 'failed' AND kind IN (?, ?) ORDER BY id DESC",
+        (op.account_id, op.id, OpKind.MOVE.value, OpKind.COPY.value),
+    ):
+        if int(earlier.args.get("to_folder_id") or 0) != op.folder_id:
+            continue
+        if earlier.kind is OpKind.MOVE:
+            placed = any(t.message_id == row_id for t in earlier.targets)
+        else:
+            placed = row_id in (int(c) for c in earlier.args.get("copies") or ())
+        if placed:
+            return earlier
+    return None
 
 
 def _placeholder(conn: sqlite3.Connection, row_id: int, folder_id: int, op_id: int) -> bool:
