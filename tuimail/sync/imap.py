@@ -351,6 +351,7 @@ class ImapSync:
         self._left_marked: dict[int, int] = {}  # folder id -> marked count, this replay
         self._given_up: list[GivenUp] = []  # user actions given up for good, not yet told
         self._replaying = False  # a replay pass tells them at its end
+        self._rebuilt: set[int] = set()  # folders the replay rebuilt, for their sync's result
         self.unreadable = unreadable or Unreadable()
         self.account = account
         self.client = client
@@ -490,6 +491,9 @@ class ImapSync:
         """Bring one folder of the store up to date with the server."""
         info = self._folder(folder_id)
         result = FolderResult(folder_id, info.name)
+        if folder_id in self._rebuilt:  # by the replay (or a body download) before this sync
+            self._rebuilt.discard(folder_id)
+            result.reset = True
         resynced = (
             info.uidvalidity is not None and info.uidnext is not None and info.last_sync is not None
         )
@@ -599,6 +603,8 @@ class ImapSync:
         }
         if result is not None:
             result.reset = True
+        else:
+            self._rebuilt.add(info.id)
         log.warning(
             "IMAP %s/%s: %s; cache rebuilt, %d pending op(s) failed",
             self.account,
