@@ -49,6 +49,7 @@ from tuimail.store.db import (
 )
 from tuimail.store.outbox import OutboxState
 from tuimail.sync.events import (
+    ActionsGivenUp,
     AuthNeeded,
     Event,
     MarkedDeleted,
@@ -58,6 +59,7 @@ from tuimail.sync.events import (
     SyncFinished,
     SyncProgress,
     SyncStarted,
+    given_up_text,
 )
 from tuimail.themes import APP_VARIABLE_DEFAULTS, DEFAULT_THEME, load_themes
 from tuimail.ui.commands import TuimailCommands
@@ -993,6 +995,15 @@ def ui_messages_for(event: Event) -> list[Message]:
             ]
         case MarkedDeleted():
             return [DeletedLeft(event.account, event.folder_id, event.count)]
+        case ActionsGivenUp():
+            # given_up_text sanitizes the folder names and the server's words.
+            return [
+                UserNotice(
+                    "\n".join(given_up_text(action) for action in event.actions),
+                    title=f"{event.account}: not carried out",
+                    error=True,
+                )
+            ]
         case NewMail() if not event.first:
             # The app decides whether the folder announces (accounts.NAME.notify_folders).
             return [NewMailArrived(event.account, event.folder_id, event.count)]

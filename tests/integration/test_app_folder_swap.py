@@ -14,6 +14,7 @@ import pytest
 from tests.integration.test_app_mail import _config
 from tests.integration.test_app_undo import _place_cursor_on
 from tests.support.mailservers import MailServers
+from tests.support.pilot import wait_for
 from tuimail.app import TuimailApp
 from tuimail.store import ops, read
 from tuimail.store.db import open_store
@@ -140,3 +141,63 @@ async def test_an_action_on_a_swapped_folder_reaches_only_the_message_meant(
         flags = expected["Play"].pop("work 1")
         expected["Trash" if key == "d" else "Archive"]["work 1"] = flags
     assert after == expected
+
+
+async def test_a_delete_given_up_after_a_swap_is_told_and_leaves_no_ghost(
+    mail_servers: MailServers, tmp_path: Path
+) -> None:
+    """The app is open on Work when another client swaps Work and Play; `d` on "work 1" (UID 2
+    of Work, which now holds "play 1") is not carried out: the user is told, Trash shows no
+    copy of a message the server never moved, and "work 1" shows in Play, where it is."""
+    user = mail_servers.add_user("appghost")
+    with _client(mail_servers, user) as client:
+        for folder in FOLDERS:
+            client.create_folder(folder)
+    for folder in ("Work", "Play"):
+        mail_servers.doveadm(
+            "mailbox", "update", "-u", user, "--uid-validity", "1700000000", folder
+        )
+    with _client(mail_servers, user) as client:
+        for number in range(3):
+            client.append("Work", _message(f"work {number}"))
+            client.append("Play", _message(f"play {number}"))
+    config = _config(mail_servers, user, "imap", mail_servers.imaps_port)
+
+    app = TuimailApp(config, tmp_path)
+    async with app.run_test(size=(120, 36)) as pilot:
+
+        def synced() -> bool:
+            folders = {f.name: f for f in read.folders(app.conn)}
+            return (
+                all(name in folders and folders[name].last_sync for name in FOLDERS)
+                and not app._mail_passes.running
+            )
+
+        await wait_for(pilot, synced)
+        for old, new in (("Work", "Swap"), ("Play", "Work"), ("Swap", "Play")):
+            await asyncio.to_thread(mail_servers.doveadm, "mailbox", "rename", "-u", user, old, new)
+        before = await asyncio.to_thread(_server, mail_servers, user)
+
+        await _act(app, pilot, "Work", "work 1", "d")
+
+        def notices() -> list[str]:
+            return [n.message for n in app._notifications if "not carried out" in n.message]
+
+        await wait_for(pilot, notices)
+        (notice,) = notices()
+        assert notice.startswith("Moving 1 message from Work to Trash was not carried out:")
+        assert "the name Work now stands for another folder on the server" in notice
+        assert "nothing was changed on the server" in notice
+
+        def subjects(folder: str) -> set[str]:
+            place = next(f.id for f in read.folders(app.conn) if f.name == folder)
+            rows = (read.row(app.conn, i) for i in read.message_ids(app.conn, place))
+            return {r.envelope.subject for r in rows if r is not None}
+
+        assert "work 1" not in subjects("Trash"), "no ghost of a move never made"
+        await wait_for(pilot, lambda: "work 1" in subjects("Play") and synced())
+        assert subjects("Trash") == set()
+        assert subjects("Play") == {"work 0", "work 1", "work 2"}
+        assert subjects("Work") == {"play 0", "play 1", "play 2"}
+        assert ops.count_pending(app.conn) == 0
+    assert await asyncio.to_thread(_server, mail_servers, user) == before, "nothing changed"

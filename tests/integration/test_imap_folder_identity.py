@@ -242,6 +242,8 @@ def test_an_action_after_a_swap_never_lands_on_another_message(
     assert result.ops_replayed == 0
     (failed,) = ops.failed(store, account)
     assert failed.last_error == FOLDER_CHANGED
+    # Work was rebuilt by the replay, Play by its sync: the summary tells both.
+    assert "2 changed on the server and fetched again" in result.summary()
     assert {name: server_subjects(box, name) for name in before} == before, "nothing changed"
     for name in ("Work", "Play", "Archive"):
         assert stored_subjects(store, name) == server_subjects(box, name), name

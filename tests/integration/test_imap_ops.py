@@ -31,6 +31,7 @@ from tests.integration.test_imap_sync import (
 )
 from tuimail.store import ops, read
 from tuimail.store.db import StoreConnection, open_store
+from tuimail.sync.events import GIVEN_UP_REFUSED, GIVEN_UP_UNPLACED, ActionsGivenUp, Event
 from tuimail.sync.imap import MAX_OP_ATTEMPTS, UNPLACED
 
 pytestmark = pytest.mark.integration
@@ -434,7 +435,7 @@ def test_an_action_waits_behind_a_refused_move_of_the_same_message(
 ) -> None:
     """Moved to a folder another client has removed (refused, retried later), then flagged
     there: the flag waits for the move rather than being passed over; once the move is given
-    up, both are failed ops the user sees."""
+    up, so is the flag, and the user is told of both."""
     box = new_mailbox(mail_servers)
     with box.device() as device:
         device.create_folder("Gone")
@@ -454,9 +455,17 @@ def test_an_action_waits_behind_a_refused_move_of_the_same_message(
     assert set(waiting) == {move_op, flag_op}
     assert waiting[move_op].attempts == 1 and waiting[flag_op].attempts == 0
 
+    events: list[Event] = []
     for _ in range(MAX_OP_ATTEMPTS):
-        run_sync(box, tmp_path)
+        run_sync(box, tmp_path, emit=events.append)
     assert ops.pending(store, account_id(store)) == []
-    failed = {op.id: op.last_error for op in ops.failed(store, account_id(store))}
-    assert set(failed) == {move_op, flag_op}
-    assert failed[flag_op] == UNPLACED
+    given_up = [a for e in events if isinstance(e, ActionsGivenUp) for a in e.actions]
+    assert [(a.kind, a.reason) for a in given_up] == [
+        ("move", GIVEN_UP_REFUSED),
+        ("flag", GIVEN_UP_UNPLACED),
+    ]
+    # The message is back where the server has it; Gone, which held only its placeholder,
+    # is gone from the store, with the flag's journal entry.
+    assert [op.id for op in ops.failed(store, account_id(store))] == [move_op]
+    assert read.find_folder(store, account_id(store), "Gone") is None
+    assert store_view(store) == server_view(box)

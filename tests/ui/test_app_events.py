@@ -12,7 +12,15 @@ from tuimail.model import Protocol
 from tuimail.store import read
 from tuimail.store.db import open_store
 from tuimail.store.ingest import store_message
-from tuimail.sync.events import StoreChanged, SyncFailed, SyncFinished, SyncProgress
+from tuimail.sync.events import (
+    GIVEN_UP_NO_TARGET,
+    ActionsGivenUp,
+    GivenUp,
+    StoreChanged,
+    SyncFailed,
+    SyncFinished,
+    SyncProgress,
+)
 from tuimail.ui.messages import AccountState
 from tuimail.ui.widgets.message_list import MessageList
 from tuimail.ui.widgets.status_bar import StatusBar
@@ -75,3 +83,21 @@ async def test_progress_and_failure_reach_the_status_bar(tmp_path: Path) -> None
         await pilot.pause()
         state, text = bar.entry("home") or (None, "")
         assert state is AccountState.IDLE and text.startswith("2 new messages (")
+
+
+async def test_an_action_given_up_is_a_notice_in_words(tmp_path: Path) -> None:
+    """Folder names come from the server: shown as text, never as markup or escapes."""
+    build_demo_store(tmp_path, now=NOW)
+    app = TuimailApp(demo_config(), tmp_path, start_workers=False)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.pause()
+        action = GivenUp("copy", 3, "[b]Lists[/b]\x1b[2J", None, GIVEN_UP_NO_TARGET)
+        _emit_from_thread(app, ActionsGivenUp("home", (action,)))
+        await pilot.pause()
+        (notice,) = list(app._notifications)
+        assert notice.title == "home: not carried out"
+        assert notice.severity == "error" and not notice.markup
+        assert notice.message.startswith(
+            "Copying 3 messages from [b]Lists[/b] to another folder was not carried out: the"
+            " folder to copy to is no longer there; nothing was changed on the server."
+        )

@@ -8,6 +8,8 @@ Local and POP3 accounts have nothing to replay: their actions are applied and no
 
 Replay (by the IMAP engine) takes `pending(...)` in id order and ends each op with `mark_done`
 or `mark_failed`. Replaying an op twice must be harmless (STORE and UID MOVE are idempotent).
+An op given up for good has its local effect settled at once (`_settle`): the store shows what
+the server holds, not an action that never happened there.
 """
 
 from __future__ import annotations
@@ -296,9 +298,13 @@ def mark_failed(
     error: str,
     *,
     permanent: bool = False,
+    source_valid: bool = True,
     now: datetime | None = None,
 ) -> None:
-    """Record a failed replay attempt; `permanent` gives the op up (state failed)."""
+    """Record a failed replay attempt; `permanent` gives the op up (state failed) and, in the
+    same transaction, settles its local effect (see `_settle`). `source_valid`: whether the
+    op's UIDs still name its messages in its folder (False: the folder was renumbered, or its
+    name stands for another mailbox now)."""
     with transaction(conn) as revision:
         updated = conn.execute(
             "UPDATE pending_ops SET attempts = attempts + 1, last_error = ?, state = ?,"
@@ -313,24 +319,133 @@ def mark_failed(
         ).rowcount
         if not updated:
             raise StoreError(f"op {op_id} is not in the journal")
+        if permanent:
+            (op,) = _select(conn, "WHERE id = ?", (op_id,))
+            _settle(conn, revision, op, source_valid=source_valid)
 
 
 def fail_folder(
     conn: sqlite3.Connection, folder_id: int, error: str, *, now: datetime | None = None
-) -> int:
-    """Give up every pending op of a folder (its UIDVALIDITY changed); returns how many."""
+) -> list[PendingOp]:
+    """Give up every pending op of a folder (its UIDVALIDITY changed, or its name stands for
+    another mailbox now) and settle their local effects; returns the ops given up."""
     with transaction(conn) as revision:
-        return int(
-            conn.execute(
-                "UPDATE pending_ops SET state = 'failed', last_error = ?, updated = ?,"
-                " revision = ? WHERE folder_id = ? AND state = 'pending'",
-                (error, codec.now_epoch(now), revision, folder_id),
-            ).rowcount
+        given_up = _select(
+            conn, "WHERE folder_id = ? AND state = 'pending' ORDER BY id", (folder_id,)
         )
+        conn.execute(
+            "UPDATE pending_ops SET state = 'failed', last_error = ?, updated = ?,"
+            " revision = ? WHERE folder_id = ? AND state = 'pending'",
+            (error, codec.now_epoch(now), revision, folder_id),
+        )
+        for op in given_up:
+            _settle(conn, revision, op, source_valid=False)
+        return given_up
+
+
+def _settle(conn: sqlite3.Connection, revision: int, op: PendingOp, *, source_valid: bool) -> None:
+    """Undo the local effect of an op given up for good, so that the store shows what the
+    server holds: the server never carried it out (or, for what it did carry out, the rows
+    already have their UIDs and are left alone).
+
+    A moved row still in the target without a UID, that no later pending op names, goes back
+    to its source folder under its original UID when that folder still has the op's
+    UIDVALIDITY and stands for the same mailbox (`source_valid`), and no row holds that UID
+    there already; else it is removed, and the source folder (rebuilt, or resynced as below)
+    brings the server's message back. A copy's rows without a UID are removed.
+
+    A row deleted or expunged locally, a row that could not go back, and flags changed locally
+    are brought back by the source folder's next sync: its HIGHESTMODSEQ is forgotten, so that
+    sync takes the full path, which fetches every UID the store lacks and every message's flags.
+    A rebuilt folder is fetched again anyway.
+    """
+    source = conn.execute(
+        "SELECT coalesce(uidvalidity, 0) FROM folders WHERE id = ?", (op.folder_id,)
+    ).fetchone()
+    in_place = source_valid and source is not None and int(source[0]) == op.uidvalidity != 0
+    to_folder = op.args.get("to_folder_id")
+    if op.kind is OpKind.MOVE and to_folder is not None:
+        for target in op.targets:
+            if not _placeholder(conn, target.message_id, int(to_folder), op.id):
+                continue
+            taken = (
+                target.uid is None
+                or conn.execute(
+                    "SELECT 1 FROM messages WHERE folder_id = ? AND uidvalidity = ? AND uid = ?",
+                    (op.folder_id, op.uidvalidity, target.uid),
+                ).fetchone()
+            )
+            if in_place and not taken:
+                conn.execute(
+                    "UPDATE messages SET folder_id = ?, uid = ?, uidvalidity = ?, revision = ?"
+                    " WHERE id = ?",
+                    (op.folder_id, target.uid, op.uidvalidity, revision, target.message_id),
+                )
+            else:
+                conn.execute("DELETE FROM messages WHERE id = ?", (target.message_id,))
+    elif op.kind is OpKind.COPY and to_folder is not None:
+        for copy in op.args.get("copies") or ():
+            if _placeholder(conn, int(copy), int(to_folder), op.id):
+                conn.execute("DELETE FROM messages WHERE id = ?", (int(copy),))
+    if in_place:
+        _refresh(conn, revision, op)
+    # A row this op named without a UID was put where it is by an earlier move or copy. When
+    # that one was given up too, and left the row because this op still named it, the row is
+    # settled now: removed (whether it could go back depends on what became of its folder
+    # since), and the folder the server's message is in resynced in full.
+    for target in op.targets:
+        if target.uid is None:
+            earlier = _placed_by(conn, op, target.message_id)
+            if earlier is not None:
+                _settle(conn, revision, earlier, source_valid=False)
+                _refresh(conn, revision, earlier)
+
+
+def _refresh(conn: sqlite3.Connection, revision: int, op: PendingOp) -> None:
+    """Make the next sync of the op's folder take the full path, where its cache is still of
+    the op's UIDVALIDITY (a rebuilt folder is fetched again anyway)."""
+    conn.execute(
+        "UPDATE folders SET highestmodseq = NULL, revision = ?"
+        " WHERE id = ? AND coalesce(uidvalidity, 0) = ?",
+        (revision, op.folder_id, op.uidvalidity),
+    )
+
+
+def _placed_by(conn: sqlite3.Connection, op: PendingOp, row_id: int) -> PendingOp | None:
+    """The latest move or copy given up before `op` that put row `row_id` in op's folder."""
+    for earlier in _select(
+        conn,
+        "WHERE account_id = ? AND id < ? AND state = 'failed' AND kind IN (?, ?) ORDER BY id DESC",
+        (op.account_id, op.id, OpKind.MOVE.value, OpKind.COPY.value),
+    ):
+        if int(earlier.args.get("to_folder_id") or 0) != op.folder_id:
+            continue
+        if earlier.kind is OpKind.MOVE:
+            placed = any(t.message_id == row_id for t in earlier.targets)
+        else:
+            placed = row_id in (int(c) for c in earlier.args.get("copies") or ())
+        if placed:
+            return earlier
+    return None
+
+
+def _placeholder(conn: sqlite3.Connection, row_id: int, folder_id: int, op_id: int) -> bool:
+    """Whether a row that op `op_id` put in `folder_id` is still there without a UID, and no
+    later pending op names it (an action on it there, or one that took it on)."""
+    row = conn.execute("SELECT folder_id, uid FROM messages WHERE id = ?", (row_id,)).fetchone()
+    if row is None or int(row[0]) != folder_id or row[1] is not None:
+        return False
+    for (targets_json,) in conn.execute(
+        "SELECT targets FROM pending_ops WHERE id > ? AND state = 'pending'", (op_id,)
+    ):
+        if any(int(m) == row_id for m, _u in json.loads(targets_json)):
+            return False
+    return True
 
 
 def retry(conn: sqlite3.Connection, op_id: int, *, now: datetime | None = None) -> None:
-    """Put a failed op back in the queue (the user asked to try again)."""
+    """Put a failed op back in the queue (the user asked to try again). Its local effect was
+    settled when it was given up: the store shows the server's state until the replay."""
     with transaction(conn) as revision:
         updated = conn.execute(
             "UPDATE pending_ops SET state = 'pending', updated = ?, revision = ?"

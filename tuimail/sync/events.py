@@ -1,4 +1,5 @@
-"""The closed vocabulary of events that engines report. Events carry ids and counts, never mail.
+"""The closed vocabulary of events that engines report. Events carry ids, counts and folder
+names, never mail.
 
 Engines call `emit(event)` from their worker thread; the app turns each event into a Textual
 message, and headless commands print progress from them. Nothing here does I/O.
@@ -9,7 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from tuimail.model import Protocol
+from tuimail.mail.sanitize import sanitize_line
+from tuimail.model import FLAGGED, Protocol
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +70,39 @@ class MarkedDeleted:
     count: int
 
 
+# Why a user action was given up for good (GivenUp.reason).
+GIVEN_UP_FOLDER_CHANGED = "folder_changed"  # the folder's name stands for another mailbox now
+GIVEN_UP_NOT_CONFIRMED = "not_confirmed"  # the message under the UID could not be confirmed
+GIVEN_UP_RENUMBERED = "renumbered"  # the folder's UIDVALIDITY changed
+GIVEN_UP_UNPLACED = "unplaced"  # the message's UID in the folder is not known
+GIVEN_UP_NO_TARGET = "no_target"  # the folder to move or copy to is gone
+GIVEN_UP_REFUSED = "refused"  # the server refused it, too many times
+
+
+@dataclass(frozen=True, slots=True)
+class GivenUp:
+    """One user action that the replay gave up for good: `kind` (an ops.OpKind value) on
+    `count` messages of the folder shown as `folder`; `target` is where a move or copy went
+    (None: not known any more); `reason` is a GIVEN_UP_* code and `detail` the server's words
+    for a refusal. The store already shows the server's truth again (see ops.mark_failed)."""
+
+    kind: str
+    count: int
+    folder: str
+    target: str | None
+    reason: str
+    detail: str = ""
+    flag: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ActionsGivenUp:
+    """A replay gave up user actions for good: the user is told, in words (`given_up_text`)."""
+
+    account: str
+    actions: tuple[GivenUp, ...]
+
+
 @dataclass(frozen=True, slots=True)
 class SyncFinished:
     """A pass over an account ended well; `summary` is one line for people.
@@ -110,6 +145,7 @@ Event = (
     | SyncProgress
     | NewMail
     | MarkedDeleted
+    | ActionsGivenUp
     | SyncFinished
     | SyncFailed
     | AuthNeeded
@@ -119,3 +155,53 @@ Emit = Callable[[Event], None]
 
 def discard(event: Event) -> None:
     """An `emit` that ignores every event."""
+
+
+def given_up_text(action: GivenUp) -> str:
+    """What could not be done and why, in one sentence for people (folder names and server
+    text sanitized here)."""
+    folder = sanitize_line(action.folder)
+    target = sanitize_line(action.target) if action.target is not None else None
+    count = f"{action.count} message{'s' if action.count != 1 else ''}"
+    match action.kind:
+        case "move":
+            what = f"Moving {count} from {folder} to {target or 'another folder'}"
+        case "copy":
+            what = f"Copying {count} from {folder} to {target or 'another folder'}"
+        case "delete":
+            what = f"Deleting {count} for good from {folder}"
+        case "expunge" if action.count == 0:
+            what = f"Removing the messages marked deleted from {folder}"
+        case "expunge":
+            what = f"Removing {count} marked deleted from {folder}"
+        case "seen" | "unseen":
+            what = f"Marking {count} {'read' if action.kind == 'seen' else 'unread'} in {folder}"
+        case "flag" | "unflag" if action.flag == FLAGGED:
+            what = f"{'Flagging' if action.kind == 'flag' else 'Unflagging'} {count} in {folder}"
+        case _:
+            what = f"Changing the flags of {count} in {folder}"
+    unchanged = "nothing was changed on the server"
+    match action.reason:
+        case "folder_changed":
+            why = (
+                f"the name {folder} now stands for another folder on the server (renamed or"
+                f" swapped by another client); {unchanged}, and {folder} is fetched again"
+            )
+        case "not_confirmed":
+            why = (
+                "the server could not confirm that the message is still the one meant (it has"
+                f" no Message-ID to compare); {unchanged}"
+            )
+        case "renumbered":
+            why = f"the server renumbered {folder} (its UIDVALIDITY changed); {unchanged}"
+        case "unplaced":
+            why = (
+                f"where the message is in {folder} on the server is not known (the action that"
+                " put it there did not tell); it was not acted on"
+            )
+        case "no_target":
+            why = f"the folder to {action.kind} to is no longer there; {unchanged}"
+        case _:
+            detail = sanitize_line(action.detail).strip()
+            why = "the server refused it" + (f": {detail}" if detail else "")
+    return f"{what} was not carried out: {why}. The messages are shown where the server has them."

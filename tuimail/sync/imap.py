@@ -62,7 +62,15 @@ from tuimail.store.db import StoreError, transaction
 from tuimail.store.ingest import BodyIndex, IncomingMessage
 from tuimail.sync import imap_ext
 from tuimail.sync.events import (
+    GIVEN_UP_FOLDER_CHANGED,
+    GIVEN_UP_NO_TARGET,
+    GIVEN_UP_NOT_CONFIRMED,
+    GIVEN_UP_REFUSED,
+    GIVEN_UP_RENUMBERED,
+    GIVEN_UP_UNPLACED,
+    ActionsGivenUp,
     Emit,
+    GivenUp,
     MarkedDeleted,
     NewMail,
     StoreChanged,
@@ -341,6 +349,9 @@ class ImapSync:
         # Servers without UIDPLUS: what a delete or move leaves marked \\Deleted (imap.expunge).
         self.expunge = expunge
         self._left_marked: dict[int, int] = {}  # folder id -> marked count, this replay
+        self._given_up: list[GivenUp] = []  # user actions given up for good, not yet told
+        self._replaying = False  # a replay pass tells them at its end
+        self._rebuilt: set[int] = set()  # folders the replay rebuilt, for their sync's result
         self.unreadable = unreadable or Unreadable()
         self.account = account
         self.client = client
@@ -481,6 +492,9 @@ class ImapSync:
         """Bring one folder of the store up to date with the server."""
         info = self._folder(folder_id)
         result = FolderResult(folder_id, info.name)
+        if folder_id in self._rebuilt:  # by the replay (or a body download) before this sync
+            self._rebuilt.discard(folder_id)
+            result.reset = True
         resynced = (
             info.uidvalidity is not None and info.uidnext is not None and info.last_sync is not None
         )
@@ -572,25 +586,38 @@ class ImapSync:
         """Drop the folder's cached server messages (local-only ones stay) and fail its pending
         ops: the mailbox behind the name is not the one cached, or it was renumbered."""
         renumbered = info.uidvalidity not in (None, 0, selected.uidvalidity)
+        error, reason = (
+            (RENUMBERED, GIVEN_UP_RENUMBERED)
+            if renumbered
+            else (FOLDER_CHANGED, GIVEN_UP_FOLDER_CHANGED)
+        )
+        pending = [op for op in ops.pending(self.conn, self.account_id) if op.folder_id == info.id]
+        told = [self._told(op, reason, error) for op in pending]
         with transaction(self.conn):
             write.reset_folder(
                 self.conn, info.id, selected.uidvalidity, mailbox_id=selected.mailbox_id
             )
-            failed = ops.fail_folder(
-                self.conn,
-                info.id,
-                RENUMBERED if renumbered else FOLDER_CHANGED,
-            )
+            failed = ops.fail_folder(self.conn, info.id, error)
+        # What the ops had put in other folders is gone from there too (see ops._settle).
+        changed = {info.id} | {
+            int(op.args["to_folder_id"]) for op in failed if op.args.get("to_folder_id")
+        }
         if result is not None:
             result.reset = True
+        else:
+            self._rebuilt.add(info.id)
         log.warning(
             "IMAP %s/%s: %s; cache rebuilt, %d pending op(s) failed",
             self.account,
             sanitize_line(info.name),
             sanitize_line(why),
-            failed,
+            len(failed),
         )
-        self._changed([info.id])
+        self._changed(sorted(changed))
+        failed_ids = {op.id for op in failed}
+        self._given_up.extend(t for op, t in zip(pending, told, strict=True) if op.id in failed_ids)
+        if not self._replaying:
+            self._tell_given_up()
 
     def _same_mailbox(self, info: read.FolderInfo, selected: imap_ext.SelectResult) -> bool | None:
         """Whether the selected mailbox is the one the folder's cache was made from, by
@@ -655,7 +682,7 @@ class ImapSync:
         """
         same = self._same_mailbox(folder, selected)
         if same is False:
-            raise FolderChangedError(FOLDER_CHANGED)
+            raise FolderChangedError(FOLDER_CHANGED, selected)
         if same:
             return uids
         expected = self._expected(op)
@@ -667,9 +694,9 @@ class ImapSync:
             want = expected.get(uid)
             verdict = None if want is None else same_message(want, found[uid])
             if verdict is False:
-                raise FolderChangedError(FOLDER_CHANGED)
+                raise FolderChangedError(FOLDER_CHANGED, selected)
             if verdict is None:
-                raise FolderChangedError(NOT_CONFIRMED)
+                raise FolderChangedError(NOT_CONFIRMED, selected)
             confirmed.append(uid)
         return confirmed
 
@@ -957,6 +984,14 @@ class ImapSync:
         known when its op comes up cannot be acted on: the op is given up with UNPLACED, never
         passed over silently.
         """
+        self._replaying = True
+        try:
+            return self._replay_ops()
+        finally:
+            self._replaying = False
+            self._tell_given_up()
+
+    def _replay_ops(self) -> tuple[int, int]:
         done = left = 0
         waiting: set[int] = set()  # rows named by ops left pending in this pass
         for queued in ops.pending(self.conn, self.account_id):
@@ -978,7 +1013,10 @@ class ImapSync:
                     raise
                 permanent = op.attempts + 1 >= MAX_OP_ATTEMPTS
                 message = _error_text(exc)
-                ops.mark_failed(self.conn, op.id, message, permanent=permanent)
+                if permanent:
+                    self._fail(op, GIVEN_UP_REFUSED, message)
+                else:
+                    ops.mark_failed(self.conn, op.id, message)
                 log.warning(
                     "IMAP %s: the server refused op %d (%s)%s: %s",
                     self.account,
@@ -1002,7 +1040,7 @@ class ImapSync:
         if info is None:
             return False
         if info.uidvalidity is not None and op.uidvalidity != info.uidvalidity:
-            ops.mark_failed(self.conn, op.id, RENUMBERED, permanent=True)
+            self._fail(op, GIVEN_UP_RENUMBERED, RENUMBERED, source_valid=False)
             return False
         if op.kind is ops.OpKind.EXPUNGE and op.args.get("folder"):
             return self._expunge_folder(op, info)
@@ -1013,15 +1051,15 @@ class ImapSync:
         if transfer:
             target = read.folder(self.conn, int(op.args.get("to_folder_id") or 0))
             if target is None:
-                ops.mark_failed(self.conn, op.id, NO_TARGET, permanent=True)
+                self._fail(op, GIVEN_UP_NO_TARGET, NO_TARGET)
                 return False
             try:
                 placed = self._transfer(op, info, target, uids) if uids else {}
             except RenumberedError:
-                ops.mark_failed(self.conn, op.id, RENUMBERED, permanent=True)
+                self._fail(op, GIVEN_UP_RENUMBERED, RENUMBERED, source_valid=False)
                 return False
             except FolderChangedError as exc:
-                self._give_up(op, str(exc))
+                self._give_up(op, info, exc)
                 return False
             crashpoint("imap.op_replayed")
             with transaction(self.conn):
@@ -1032,12 +1070,12 @@ class ImapSync:
         if uids:
             selected = self._select(info.name, readonly=False)
             if selected.uidvalidity != op.uidvalidity:
-                ops.mark_failed(self.conn, op.id, RENUMBERED, permanent=True)
+                self._fail(op, GIVEN_UP_RENUMBERED, RENUMBERED, source_valid=False)
                 return False
             try:
                 uids = self._confirmed(op, info, selected, uids)
             except FolderChangedError as exc:
-                self._give_up(op, str(exc))
+                self._give_up(op, info, exc)
                 return False
             if uids:
                 self._replay(op, uids)
@@ -1045,18 +1083,68 @@ class ImapSync:
         self._finish(op, unplaced)
         return not unplaced
 
-    def _give_up(self, op: ops.PendingOp, why: str) -> None:
+    def _give_up(self, op: ops.PendingOp, info: read.FolderInfo, exc: FolderChangedError) -> None:
         """Fail an op for good, without acting: its UIDs do not hold its messages (or that
-        cannot be confirmed). The user sees why; the folder's sync rebuilds it."""
-        ops.mark_failed(self.conn, op.id, why, permanent=True)
-        log.warning("IMAP %s: op %d (%s) given up: %s", self.account, op.id, op.kind.value, why)
+        cannot be confirmed). Where they hold other messages, the folder is another mailbox
+        than the one cached: it is rebuilt at once (which gives up its other ops too), as a
+        body download does, rather than when a later sync's sample happens to notice."""
+        log.warning("IMAP %s: op %d (%s) given up: %s", self.account, op.id, op.kind.value, exc)
+        if exc.selected is not None and str(exc) == FOLDER_CHANGED:
+            self._reset(info, exc.selected, None, "an action found other messages under its UIDs")
+            current = ops.get(self.conn, op.id)
+            if current is None or current.state is not ops.OpState.PENDING:
+                return
+        self._fail(
+            op,
+            GIVEN_UP_NOT_CONFIRMED if str(exc) == NOT_CONFIRMED else GIVEN_UP_FOLDER_CHANGED,
+            str(exc),
+            source_valid=str(exc) != FOLDER_CHANGED,
+        )
+
+    def _fail(
+        self, op: ops.PendingOp, reason: str, error: str, *, source_valid: bool = True
+    ) -> None:
+        """Give an op up for good (its local effect is settled in the store, see
+        ops.mark_failed), and keep it to tell the user at the end of the replay pass."""
+        told = self._told(op, reason, error)
+        ops.mark_failed(self.conn, op.id, error, permanent=True, source_valid=source_valid)
+        self._given_up.append(told)
+        folders = [op.folder_id]
+        if op.args.get("to_folder_id"):
+            folders.append(int(op.args["to_folder_id"]))
+        self._changed(folders)
+
+    def _told(self, op: ops.PendingOp, reason: str, error: str) -> GivenUp:
+        """What the user is told of an op given up: read before the store settles it."""
+        source = read.folder(self.conn, op.folder_id)
+        target_id = op.args.get("to_folder_id")
+        target = read.folder(self.conn, int(target_id)) if target_id else None
+        count = len(op.targets)
+        if reason == GIVEN_UP_UNPLACED:
+            count = sum(1 for t in op.targets if t.uid is None)
+        flag = op.args.get("flag")
+        return GivenUp(
+            op.kind.value,
+            count,
+            source.display_name if source is not None else "a folder",
+            target.display_name if target is not None else None,
+            reason,
+            error if reason == GIVEN_UP_REFUSED else "",
+            str(flag) if flag else None,
+        )
+
+    def _tell_given_up(self) -> None:
+        """Tell the user of the actions given up since last told (one event)."""
+        if self._given_up:
+            self.emit(ActionsGivenUp(self.account, tuple(self._given_up)))
+            self._given_up.clear()
 
     def _finish(self, op: ops.PendingOp, unplaced: bool) -> None:
         """Done, or given up for the messages whose UID was not known (the user sees it)."""
         if not unplaced:
             ops.mark_done(self.conn, op.id)
             return
-        ops.mark_failed(self.conn, op.id, UNPLACED, permanent=True)
+        self._fail(op, GIVEN_UP_UNPLACED, UNPLACED)
         log.warning(
             "IMAP %s: op %d (%s) names a message whose UID is not known; given up",
             self.account,
@@ -1085,7 +1173,7 @@ class ImapSync:
         every message marked \\Deleted there (a replay after a crash only expunges again)."""
         selected = self._select(info.name, readonly=False)
         if selected.uidvalidity != op.uidvalidity:
-            ops.mark_failed(self.conn, op.id, RENUMBERED, permanent=True)
+            self._fail(op, GIVEN_UP_RENUMBERED, RENUMBERED, source_valid=False)
             return False
         self.client.expunge()
         crashpoint("imap.op_replayed")
@@ -1530,7 +1618,12 @@ class RenumberedError(Exception):
 
 class FolderChangedError(ImapProtocolError):
     """The folder's name stands for another mailbox than the one cached (or a message under a
-    UID could not be confirmed to be the one cached): nothing is done to it under those UIDs."""
+    UID could not be confirmed to be the one cached): nothing is done to it under those UIDs.
+    `selected`: what selecting the folder said, where the replay found it out."""
+
+    def __init__(self, message: str, selected: imap_ext.SelectResult | None = None) -> None:
+        super().__init__(message)
+        self.selected = selected
 
 
 class FolderNotFoundError(Exception):

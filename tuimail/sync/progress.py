@@ -16,11 +16,13 @@ from typing import TextIO
 from tuimail.log import set_live_line
 from tuimail.mail.sanitize import sanitize_line
 from tuimail.sync.events import (
+    ActionsGivenUp,
     AuthNeeded,
     Event,
     SyncFailed,
     SyncFinished,
     SyncProgress,
+    given_up_text,
 )
 
 _MIN_INTERVAL = 0.2  # seconds between redraws of the status line
@@ -57,6 +59,11 @@ class TerminalProgress:
                     self.successes += 1
                     self._clear()
                     print(f"{event.account}: {sanitize_line(event.summary)}", file=self.out)
+                case ActionsGivenUp():
+                    # Said before the account's summary line, one line per action.
+                    self._clear()
+                    for action in event.actions:
+                        print(f"{event.account}: {given_up_text(action)}", file=self.err)
                 case SyncFailed(kind="busy"):
                     # Another process (the app, another cron run) is syncing this account right
                     # now: it gets the mail, so this run has nothing to do and did not fail.

@@ -225,7 +225,7 @@ def test_done_failed_retry_and_folder_failure(
     assert {e.id for e in ops.pending(conn, imap_account)} == {second, third}
     with pytest.raises(db.StoreError):
         ops.retry(conn, second)  # not failed any more
-    assert ops.fail_folder(conn, inbox, "UIDVALIDITY changed") == 2
+    assert len(ops.fail_folder(conn, inbox, "UIDVALIDITY changed")) == 2
     assert ops.pending(conn, imap_account) == []
     assert {e.last_error for e in ops.failed(conn, imap_account)} == {"UIDVALIDITY changed"}
     ops.discard(conn, third)
@@ -307,3 +307,51 @@ def test_a_copy_keeps_a_partial_body(
     assert conn.execute(
         "SELECT raw, omitted FROM partial_bodies WHERE message_id = ?", (copy,)
     ).fetchone() == (b"Subject: s1\r\n\r\ntext\r\n", '[{"section": "2"}]')
+
+
+def _placed(conn: db.StoreConnection, message_id: int) -> tuple[int, int | None] | None:
+    found = read.row(conn, message_id)
+    return None if found is None else (found.folder_id, found.uid)
+
+
+def test_a_move_given_up_goes_back_under_its_uid_or_goes(
+    conn: db.StoreConnection, inbox: int, archive: int, messages: list[int]
+) -> None:
+    back, named, renumbered = messages
+    (first,) = ops.enqueue(conn, OpKind.MOVE, [back, named], to_folder_id=archive)
+    ops.enqueue(conn, OpKind.FLAG, [named], flag=FLAGGED)  # acts on it in Archive, later
+    write.update_folder_state(conn, inbox, highestmodseq=40)
+    ops.mark_failed(conn, first, "refused", permanent=True)
+    assert _placed(conn, back) == (inbox, 1), "back where the server has it"
+    assert _placed(conn, named) == (archive, None), "a later op still names it"
+    info = read.folder(conn, inbox)
+    assert info is not None and info.highestmodseq is None, "the next sync takes the full path"
+
+    # Not back under a UID the folder no longer stands for, nor one another row holds.
+    (second,) = ops.enqueue(conn, OpKind.MOVE, [renumbered], to_folder_id=archive)
+    ops.mark_failed(conn, second, "renumbered", permanent=True, source_valid=False)
+    assert _placed(conn, renumbered) is None
+    (third,) = ops.enqueue(conn, OpKind.MOVE, [back], to_folder_id=archive)
+    (other,) = write.store_messages(
+        conn, inbox, [write.IncomingMessage(raw=make_message(message_id="9@x"), uid=1)]
+    )
+    ops.mark_failed(conn, third, "refused", permanent=True)
+    assert _placed(conn, back) is None and _placed(conn, other) == (inbox, 1)
+
+
+def test_a_copy_given_up_loses_its_copies_and_a_delete_is_fetched_again(
+    conn: db.StoreConnection, inbox: int, archive: int, messages: list[int]
+) -> None:
+    (copy_op,) = ops.enqueue(conn, OpKind.COPY, messages[:2], to_folder_id=archive)
+    copies = ops.get(conn, copy_op).args["copies"]  # type: ignore[union-attr]
+    ops.mark_failed(conn, copy_op, "refused", permanent=True)
+    assert [_placed(conn, c) for c in copies] == [None, None]
+    assert [_placed(conn, m) for m in messages[:2]] == [(inbox, 1), (inbox, 2)]
+
+    (delete_op,) = ops.enqueue(conn, OpKind.DELETE, messages[2:])
+    write.update_folder_state(conn, inbox, highestmodseq=41)
+    (given_up,) = ops.fail_folder(conn, inbox, "renumbered")
+    assert given_up.id == delete_op
+    info = read.folder(conn, inbox)
+    # The folder's rebuild (by the engine, with fail_folder) fetches it; nothing to resync here.
+    assert info is not None and info.highestmodseq == 41

@@ -5,7 +5,15 @@ from __future__ import annotations
 import io
 
 from tuimail.model import Protocol
-from tuimail.sync.events import SyncFailed, SyncFinished, SyncProgress
+from tuimail.sync.events import (
+    GIVEN_UP_FOLDER_CHANGED,
+    GIVEN_UP_REFUSED,
+    ActionsGivenUp,
+    GivenUp,
+    SyncFailed,
+    SyncFinished,
+    SyncProgress,
+)
 from tuimail.sync.progress import TerminalProgress
 
 
@@ -37,4 +45,23 @@ def test_an_account_another_process_is_syncing_is_skipped_not_failed() -> None:
     progress(SyncFailed("home", Protocol.POP3, "busy", "home (pop3) is being synced by process 7"))
     assert out.getvalue() == "home: busy, skipped: home (pop3) is being synced by process 7\n"
     assert err.getvalue() == ""
+    assert progress.exit_status() == 0
+
+
+def test_actions_given_up_are_said_one_line_each_with_server_text_sanitized() -> None:
+    out, err = io.StringIO(), io.StringIO()
+    progress = TerminalProgress(out, err, live=False)
+    swapped = GivenUp("move", 2, "Work\x1b[31m", "Trash", GIVEN_UP_FOLDER_CHANGED)
+    refused = GivenUp("flag", 1, "INBOX", None, GIVEN_UP_REFUSED, "NO no\x1b]0;x\x07", "\\Flagged")
+    progress(ActionsGivenUp("home", (swapped, refused)))
+    progress(SyncFinished("home", Protocol.IMAP, "4 folders synced"))
+    assert err.getvalue().splitlines() == [
+        "home: Moving 2 messages from Work to Trash was not carried out: the name Work now"
+        " stands for another folder on the server (renamed or swapped by another client);"
+        " nothing was changed on the server, and Work is fetched again. The messages are shown"
+        " where the server has them.",
+        "home: Flagging 1 message in INBOX was not carried out: the server refused it: NO no."
+        " The messages are shown where the server has them.",
+    ]
+    assert out.getvalue() == "home: 4 folders synced\n"
     assert progress.exit_status() == 0
