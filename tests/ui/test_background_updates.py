@@ -176,6 +176,36 @@ async def test_a_highlighted_message_deleted_elsewhere_leaves_nothing_to_act_on(
         assert FLAGGED in read.row(app.conn, successor).flags
 
 
+async def test_a_folder_emptied_and_refilled_elsewhere_highlights_nothing(tmp_path: Path) -> None:
+    """A folder rebuilt from the server (renumbered, or its name now another folder's) is
+    emptied and then filled in two commits: the list passes through empty, and when the new
+    messages come nothing is highlighted, so the next key acts on none of them."""
+    build_demo_store(tmp_path, now=NOW)
+    app = TuimailApp(demo_config(), tmp_path, clock=lambda: NOW, start_workers=False)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.pause()
+        messages = app.screen.query_one(MessageList)
+        await pilot.press("j")
+        assert messages.current_message_id is not None
+
+        def empty(conn, inbox: read.FolderInfo) -> None:
+            write.reset_folder(conn, inbox.id, 4242)
+            conn.execute("DELETE FROM messages WHERE folder_id = ?", (inbox.id,))
+
+        _engine(app, tmp_path, empty)
+        await _settle(pilot)
+        assert messages.ids == []
+        _engine(app, tmp_path, _new_mail("Another folder's message"))
+        await _settle(pilot)
+        assert len(messages.ids) == 1
+        assert messages.displaced and messages.current_message_id is None
+        await pilot.press("F")
+        await _settle(pilot)
+        assert FLAGGED not in read.row(app.conn, messages.ids[0]).flags
+        await pilot.press("k")
+        assert messages.current_message_id == messages.ids[0]
+
+
 async def test_new_mail_in_the_highlighted_conversation_asks_for_a_fresh_pick(
     tmp_path: Path,
 ) -> None:

@@ -210,7 +210,8 @@ class MessageList(ScrollView, can_focus=True):
                     index,
                 )
             displaced = displaced or (keep is not None and background)
-        displaced = displaced and bool(self.ids)
+        # An emptied list stays displaced: a folder rebuilt from the server is emptied and
+        # filled in two steps, and what fills it was never highlighted by the user.
         newly_displaced = displaced and not self.displaced
         self.displaced = displaced
         self.scroll_to(y=max(0, old_top + index - old_index), animate=False)
