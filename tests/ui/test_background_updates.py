@@ -8,7 +8,7 @@ import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
-from textual.widgets import Input
+from textual.widgets import Input, Static
 
 from tuimail.app import TuimailApp
 from tuimail.demo import build_demo_store, demo_config
@@ -18,7 +18,7 @@ from tuimail.store.db import open_store
 from tuimail.store.ingest import store_message
 from tuimail.sync.events import StoreChanged
 from tuimail.ui.screens.composer import ComposerScreen
-from tuimail.ui.screens.main import MainScreen
+from tuimail.ui.screens.main import DISPLACED, MainScreen
 from tuimail.ui.widgets.message_list import MessageList
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
@@ -199,6 +199,8 @@ async def test_a_folder_emptied_and_refilled_elsewhere_highlights_nothing(tmp_pa
         await _settle(pilot)
         assert len(messages.ids) == 1
         assert messages.displaced and messages.current_message_id is None
+        # Told once there is something not to act on.
+        assert DISPLACED in str(app.screen.query_one("#view-body", Static).render())
         await pilot.press("F")
         await _settle(pilot)
         assert FLAGGED not in read.row(app.conn, messages.ids[0]).flags

@@ -1215,7 +1215,8 @@ class MainScreen(Screen[None]):
         if self._shown_id != message_id:
             return
         if not stored:
-            if not self.query_one(MessageList).displaced:  # else the list's words stand
+            messages = self.query_one(MessageList)
+            if not (messages.displaced and messages.ids):  # else the list's words stand
                 self.query_one("#view-headers", Static).update("")
                 self.query_one("#view-body", Static).update(Text(MESSAGE_GONE, style="italic"))
             return

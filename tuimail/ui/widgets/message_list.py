@@ -134,7 +134,8 @@ class MessageList(ScrollView, can_focus=True):
         self.clock = clock
         self.ids: list[int] = []
         # Nothing highlighted (the message under the cursor went away in the background).
-        self.displaced = False
+        self._displaced = False
+        self._displaced_told = False  # Displaced was posted for this displaced state
         # The folders shown (None: a search result list) and their order.
         self.place: tuple[int, ...] | None = None
         self.order = read.SortOrder.DATE
@@ -211,13 +212,15 @@ class MessageList(ScrollView, can_focus=True):
                 )
             displaced = displaced or (keep is not None and background)
         # An emptied list stays displaced: a folder rebuilt from the server is emptied and
-        # filled in two steps, and what fills it was never highlighted by the user.
-        newly_displaced = displaced and not self.displaced
+        # filled in two steps, and what fills it was never highlighted by the user. The user is
+        # told once there are messages not to act on (an empty list has nothing to pick).
         self.displaced = displaced
+        tell = displaced and bool(self.ids) and not self._displaced_told
         self.scroll_to(y=max(0, old_top + index - old_index), animate=False)
         self.cursor = index
         self.refresh()
-        if newly_displaced:
+        if tell:
+            self._displaced_told = True
             self.post_message(self.Displaced())
 
     def _ordered_ids(self, place: tuple[int, ...]) -> list[int]:
@@ -422,6 +425,18 @@ class MessageList(ScrollView, can_focus=True):
         self.refresh()
         if not self.displaced:
             self.post_message(self.Highlighted(self.ids[new]))
+
+    @property
+    def displaced(self) -> bool:
+        """Nothing is highlighted: the message under the cursor went away in the background, and
+        no key acts on a message until the user moves the cursor (see `_replace`)."""
+        return self._displaced
+
+    @displaced.setter
+    def displaced(self, value: bool) -> None:
+        self._displaced = value
+        if not value:
+            self._displaced_told = False
 
     def _page(self) -> int:
         return max(1, self.scrollable_content_region.height - 1)
