@@ -52,7 +52,10 @@ from tuimail.config import ACCOUNT_NAME_RE, Config, ConfigError, account_toml, a
 from tuimail.mail.idn import AddressEncodingError, ascii_domain
 from tuimail.mail.sanitize import sanitize_line
 from tuimail.model import Protocol, Security
+from tuimail.sync import imap_wire
 from tuimail.sync.connect import smtp_client_name
+from tuimail.sync.pop3_wire import Pop3Hooks
+from tuimail.sync.smtp_wire import SmtplibSocketHooks
 from tuimail.sync.tls import describe_tls_error, make_ssl_context
 
 ISPDB_URL = "https://autoconfig.thunderbird.net/v1.1/"
@@ -694,45 +697,50 @@ def _guess(
     return _result(address, SourceKind.GUESS, "", False, "", answered)
 
 
-class _Imap(imaplib.IMAP4):
+class _Imap(imap_wire.SocketHooks, imaplib.IMAP4):
     network: Network
 
-    def _create_socket(self, timeout: float | None = None) -> socket.socket:
+    def open_socket(self, timeout: float | None) -> socket.socket:
+        """The probe's own dial."""
         return self.network.dial(self.host, self.port, timeout)
 
 
-class _ImapTls(imaplib.IMAP4_SSL):
+class _ImapTls(imap_wire.SocketHooks, imaplib.IMAP4_SSL):
     network: Network
 
-    def _create_socket(self, timeout: float | None = None) -> socket.socket:
+    def open_socket(self, timeout: float | None) -> socket.socket:
+        """The probe's own dial, wrapped in TLS."""
         sock = self.network.dial(self.host, self.port, timeout)
         return self.ssl_context.wrap_socket(sock, server_hostname=self.host)
 
 
-class _Pop3(poplib.POP3):
+class _Pop3(Pop3Hooks, poplib.POP3):
     network: Network
 
-    def _create_socket(self, timeout: float) -> socket.socket:
+    def open_socket(self, timeout: float) -> socket.socket:
+        """The probe's own dial."""
         return self.network.dial(self.host, self.port, timeout)
 
 
-class _Pop3Tls(poplib.POP3_SSL):
+class _Pop3Tls(Pop3Hooks, poplib.POP3_SSL):
     network: Network
 
-    def _create_socket(self, timeout: float) -> socket.socket:
+    def open_socket(self, timeout: float) -> socket.socket:
+        """The probe's own dial, wrapped in TLS."""
         sock = self.network.dial(self.host, self.port, timeout)
         return self.context.wrap_socket(sock, server_hostname=self.host)
 
 
-class _Smtp(smtplib.SMTP):
+class _Smtp(SmtplibSocketHooks, smtplib.SMTP):
     network: Network
 
-    def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
+    def open_socket(self, host: str, port: int, timeout: float) -> socket.socket:
+        """The probe's own dial."""
         return self.network.dial(host, port, timeout)
 
 
 class _SmtpTls(smtplib.SMTP_SSL, _Smtp):
-    """SMTP_SSL wraps what `_Smtp._get_socket` dialled (its super() call lands there)."""
+    """SMTP_SSL wraps what `_Smtp.open_socket` dialled (its super() call lands there)."""
 
 
 def _with_network(cls: type, network: Network) -> Any:

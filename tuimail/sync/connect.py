@@ -43,7 +43,7 @@ import socket
 import ssl
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from functools import cache
+from functools import cache, partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
@@ -53,6 +53,7 @@ from tuimail.mail import limits
 from tuimail.model import Protocol, Security
 from tuimail.secrets import SecretError
 from tuimail.sync.deadline import IMAP_COMMAND, POP3_COMMAND, CommandTimeout, Deadline
+from tuimail.sync.pop3_wire import Pop3Hooks, get_response, short_command
 from tuimail.sync.tls import (
     certificate_would_explain,
     describe_tls_error,
@@ -169,7 +170,7 @@ def _open_imap(
     """A connected, protected (unless security is none) client that has not logged in."""
     import imaplib
 
-    from tuimail.sync import imap_ext
+    from tuimail.sync import imap_ext, imap_wire
 
     attempt.step = _Step.CONNECT
     deadline = Deadline(server.command_timeout, attempt.where, IMAP_COMMAND)
@@ -197,7 +198,8 @@ def _open_imap(
                 )
             if not client.has_capability("STARTTLS"):
                 attempt.starttls_missing("STARTTLS", Security.TLS)
-            imap = client._imap  # imaplib's connection: its read buffer is checked before TLS
+            # imaplib's connection: its read buffer is checked before TLS
+            imap = imap_wire.imaplib_of(client)
             guarded = _GuardedContext(
                 context, lambda: getattr(imap, "file", None), attempt, "STARTTLS"
             )
@@ -274,12 +276,10 @@ def _utf8_login(client: imapclient.IMAPClient, username: str, secret: str) -> No
     happen after login: the connection writes UTF-8 for this one command."""
     import imapclient
 
-    imap = client._imap
-    imap._encoding = "utf-8"
-    try:
-        typ, data = imap._simple_command("LOGIN", imap._quote(username), imap._quote(secret))
-    finally:
-        imap._encoding = "ascii"
+    from tuimail.sync import imap_wire
+
+    imap = imap_wire.imaplib_of(client)
+    typ, data = imap_wire.login_utf8(imap, username, secret)
     if typ != "OK":
         said = data[-1] if data else b""
         text = said.decode("utf-8", "replace") if isinstance(said, bytes) else str(said)
@@ -316,7 +316,7 @@ class AnswerTooLargeError(poplib.error_proto):
     connection cannot go on (not to be taken for a server's -ERR)."""
 
 
-class _LongLines:
+class _LongLines(Pop3Hooks):
     """poplib's line reader without its 2048-byte limit (up to POP3_MAX_LINE), the
     capabilities the server announced on the protected connection (`capabilities`, CAPA's
     answer as poplib parses it; {} when the server has no CAPA), and a deadline per command
@@ -330,11 +330,13 @@ class _LongLines:
         self.deadline = deadline
         super().__init__(*args, **kwargs)  # connects and reads the greeting
 
-    def _create_socket(self, timeout: float) -> socket.socket:
-        sock: socket.socket = super()._create_socket(timeout)  # type: ignore[misc]
+    def open_socket(self, timeout: float) -> socket.socket:
+        """poplib's socket, adopted by the deadline."""
+        sock = super().open_socket(timeout)
         return sock if self.deadline is None else self.deadline.adopt(sock)
 
-    def _getline(self) -> tuple[bytes, int]:
+    def read_line(self) -> tuple[bytes, int]:
+        """One line without its end, and the octets read; up to POP3_MAX_LINE."""
         line = self.file.readline(POP3_MAX_LINE + 1)
         if len(line) > POP3_MAX_LINE:
             raise poplib.error_proto("-ERR line too long")
@@ -348,12 +350,12 @@ class _LongLines:
             return line[1:-1], octets
         return line[:-1], octets
 
-    def _getlongresp(self) -> tuple[bytes, list[bytes], int]:
-        # poplib's, with the whole answer bounded: it keeps every line of a listing (UIDL).
-        response = self._getresp()  # type: ignore[attr-defined]
+    def read_long_response(self) -> tuple[bytes, list[bytes], int]:
+        """poplib's, with the whole answer bounded: it keeps every line of a listing (UIDL)."""
+        response = get_response(self)  # type: ignore[arg-type]
         lines: list[bytes] = []
         octets = 0
-        line, size = self._getline()
+        line, size = self.read_line()
         while line != b".":
             if line.startswith(b".."):
                 size -= 1
@@ -365,7 +367,7 @@ class _LongLines:
                     " not read".encode()
                 )
             lines.append(line)
-            line, size = self._getline()
+            line, size = self.read_line()
         return response, lines, octets
 
 
@@ -481,12 +483,13 @@ def _pop3_login(pop: poplib.POP3, method: Pop3Login, username: str, secret: str)
         blob = _plain_blob(username, secret).decode("ascii")
         register_secret(blob)
         # poplib has no AUTH helper: its low-level command sends the line and reads the answer.
+        send = partial(short_command, pop)
         command = "AUTH PLAIN " + blob
         if len(command) <= _POP3_MAX_COMMAND:
-            _pop3_command(pop._shortcmd, "AUTH PLAIN <hidden>", command)
+            _pop3_command(send, "AUTH PLAIN <hidden>", command)
         else:
-            _pop3_command(pop._shortcmd, "AUTH PLAIN", "AUTH PLAIN")  # answered with "+ "
-            _pop3_command(pop._shortcmd, "<hidden>", blob)
+            _pop3_command(send, "AUTH PLAIN", "AUTH PLAIN")  # answered with "+ "
+            _pop3_command(send, "<hidden>", blob)
     elif method is Pop3Login.APOP:
         pop3_wire.debug("> APOP %s <hidden>", printable_line(username))
         try:
@@ -944,13 +947,13 @@ def _pop3_sasl(pop: poplib.POP3, mechanism: str, blob: str) -> str | None:
     try:
         if len(command) <= _POP3_MAX_COMMAND:
             pop3_wire.debug("> AUTH %s <hidden>", mechanism)
-            response = pop._shortcmd(command)
+            response = short_command(pop, command)
         else:
             pop3_wire.debug("> AUTH %s", mechanism)
-            response = pop._shortcmd(f"AUTH {mechanism}")  # answered with "+ "
+            response = short_command(pop, f"AUTH {mechanism}")  # answered with "+ "
             pop3_wire.debug("< +")
             pop3_wire.debug("> <hidden>")
-            response = pop._shortcmd(blob)
+            response = short_command(pop, blob)
         if response.startswith(b"+OK"):
             pop3_wire.debug("< %s", _server_text(response))
             return None
@@ -959,7 +962,7 @@ def _pop3_sasl(pop: poplib.POP3, mechanism: str, blob: str) -> str | None:
         pop3_wire.debug("< + <challenge hidden>")
         said = sasl_error_text(response[1:].strip())
         pop3_wire.debug("> (empty)")
-        pop._shortcmd("")  # the final answer, -ERR
+        short_command(pop, "")  # the final answer, -ERR
         return said
     except poplib.error_proto as exc:
         text = _server_text(exc.args[0] if exc.args else b"")

@@ -20,8 +20,8 @@ How the sockets get these classes:
   `ssl.SSLContext`), so implicit TLS and STARTTLS/STLS sockets made from it are bounded, their
   handshake included.
 - plain: `Deadline.adopt(sock)` takes over a connected socket's file descriptor. The IMAP and
-  POP3 classes call it from `_create_socket` (imaplib's and poplib's hook for making the socket;
-  the one library internal this relies on).
+  POP3 classes call it from `open_socket`, the hook imap_wire and pop3_wire give for where
+  imaplib and poplib make the socket (their private `_create_socket`).
 """
 
 from __future__ import annotations

@@ -60,7 +60,7 @@ from tuimail.model import DELETED, SEEN, FolderRole, Protocol
 from tuimail.store import codec, ops, read, write
 from tuimail.store.db import StoreError, transaction
 from tuimail.store.ingest import BodyIndex, IncomingMessage
-from tuimail.sync import imap_ext
+from tuimail.sync import imap_ext, imap_wire
 from tuimail.sync.events import (
     GIVEN_UP_FOLDER_CHANGED,
     GIVEN_UP_NO_TARGET,
@@ -937,7 +937,7 @@ class ImapSync:
             self._note_unreadable(folder_id, uids, _error_text(exc), "was too large")
             raise FetchEndedConnection(_error_text(exc)) from exc
         except imapclient.IMAPClient.AbortError as exc:
-            said = self.client._imap.untagged_responses.get("BYE")
+            said = imap_wire.imaplib_of(self.client).untagged_responses.get("BYE")
             if not said:
                 raise  # the connection broke: not the message's doing
             self._note_unreadable(

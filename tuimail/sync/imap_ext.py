@@ -20,8 +20,9 @@
 - `SequenceSet`: a parsed sequence set kept as ranges, so `1:4294967295` from a hostile server
   costs two integers, not four billion.
 
-Everything here works on the imaplib object inside the client (`client._imap`), the same way
-imapclient itself does. One client per thread, as always.
+Everything here works on the imaplib object inside the client, the same way imapclient itself
+does; the library internals this needs are reached only through tuimail.sync.imap_wire. One
+client per thread, as always.
 """
 
 from __future__ import annotations
@@ -42,8 +43,9 @@ import imapclient.imap4
 import imapclient.tls
 from imapclient.datetime_util import datetime_to_INTERNALDATE
 from imapclient.imapclient import seq_to_parenstr
-from imapclient.response_parser import _convert_INTERNALDATE, parse_fetch_response
+from imapclient.response_parser import parse_fetch_response
 
+from tuimail.sync import imap_wire
 from tuimail.sync.deadline import Deadline
 
 # RFC 3501 numbers are 32-bit; anything else in a sequence set is malformed.
@@ -186,15 +188,13 @@ def cap_literals(
     once the answer to one command (its lines and literals together) passes `per_command`.
 
     imaplib reads a literal with `self.read(size)` after parsing `{size}` from the line, and
-    every line with `self.readline()`; instance attributes shadow those methods (and
-    `_new_tag`, called for each command imaplib or imapclient sends: the count starts again
-    there), so only this connection is affected. The
+    every line with `self.readline()`; instance attributes shadow those methods, so only this
+    connection is affected, and the count starts again with each command (`on_new_tag`). The
     connection is unusable after a refusal (the rest of the answer is still on the wire): every
     later read is refused too, and the caller drops it.
     """
-    imap = client._imap
+    imap = imap_wire.imaplib_of(client)
     original_read, original_readline = imap.read, imap.readline
-    original_new_tag = imap._new_tag
     total = 0
     refused: str | None = None
 
@@ -226,15 +226,13 @@ def cap_literals(
         count(len(line))
         return line
 
-    def new_tag() -> bytes:
+    def new_command() -> None:
         nonlocal total
         total = 0
-        tag: bytes = original_new_tag()
-        return tag
 
     imap.read = read
     imap.readline = readline
-    imap._new_tag = new_tag
+    imap_wire.on_new_tag(imap, new_command)
 
 
 # Before login nothing a server sends needs a literal of any size (greeting, CAPABILITY, the
@@ -260,14 +258,15 @@ class _PreLoginCap:
         return super().read(size)  # type: ignore[misc]
 
 
-class _Deadlined:
+class _Deadlined(imap_wire.SocketHooks):
     """Mixed into imapclient's imaplib classes: the socket keeps a deadline per command (see
     tuimail.sync.deadline) from the greeting on. TLS sockets get it from the armed context."""
 
     deadline: Deadline | None = None
 
-    def _create_socket(self, timeout: float | None = None) -> socket.socket:
-        sock: socket.socket = super()._create_socket(timeout)  # type: ignore[misc]
+    def open_socket(self, timeout: float | None) -> socket.socket:
+        """imaplib's socket, adopted by the deadline."""
+        sock = super().open_socket(timeout)
         return sock if self.deadline is None else self.deadline.adopt(sock)
 
 
@@ -279,11 +278,11 @@ class _CappedIMAP4TLS(_PreLoginCap, _Deadlined, imapclient.tls.IMAP4_TLS):
     pass
 
 
-class CappedIMAPClient(imapclient.IMAPClient):
+class CappedIMAPClient(imap_wire.ClientHooks):
     """An IMAPClient whose literals are capped from the greeting until `lift_pre_login_cap`,
     and whose connection keeps `deadline` (when given) from the greeting on.
 
-    Mirrors `IMAPClient._create_IMAP4` of imapclient 4.1 (TLS and plain; tuimail never uses a
+    Makes its imaplib connection as imapclient 4.1 does (TLS and plain; tuimail never uses a
     stream), with the capped classes.
     """
 
@@ -291,8 +290,8 @@ class CappedIMAPClient(imapclient.IMAPClient):
         self._deadline = deadline
         super().__init__(*args, **kwargs)  # connects and reads the greeting
 
-    def _create_IMAP4(self) -> Any:
-        connect_timeout = getattr(self._timeout, "connect", None)
+    def create_imaplib(self, connect_timeout: float | None) -> Any:
+        """imapclient's imaplib class for the connection, with the cap and the deadline."""
         # The deadline is set before imaplib's constructor runs: it makes the socket and reads
         # the greeting.
         if self.ssl:
@@ -309,17 +308,18 @@ class CappedIMAPClient(imapclient.IMAPClient):
         """The server's capabilities. Between STARTTLS and login, the list imaplib asked for
         on the protected connection, right after the handshake: imapclient would send
         CAPABILITY again on every call there (the plaintext list is never used either way)."""
-        if self._starttls_done and self._imap.state == "NONAUTH":
+        imap = imap_wire.imaplib_of(self)
+        if imap_wire.starttls_done(self) and imap.state == "NONAUTH":
             return tuple(
                 c if isinstance(c, bytes) else str(c).encode("ascii", "replace")
-                for c in self._imap.capabilities
+                for c in imap.capabilities
             )
         return tuple(super().capabilities())
 
 
 def lift_pre_login_cap(client: imapclient.IMAPClient) -> None:
     """After login: literals are the caller's to cap (`cap_literals`), messages can be large."""
-    imap = client._imap
+    imap = imap_wire.imaplib_of(client)
     if isinstance(imap, _PreLoginCap):
         imap.literal_cap = None
 
@@ -365,7 +365,7 @@ def select(
     (`vanished`) and the messages whose flags changed (`changed`), unless the UIDVALIDITY given
     is no longer valid, in which case both are empty.
     """
-    imap = client._imap
+    imap = imap_wire.imaplib_of(client)
     imap.untagged_responses = {}  # as imaplib's select: old responses belong to the old mailbox
     imap.is_readonly = readonly
     command = "EXAMINE" if readonly else "SELECT"
@@ -374,7 +374,9 @@ def select(
         parameters = b"(QRESYNC (%d %d))" % qresync
     elif condstore:
         parameters = b"(CONDSTORE)"
-    typ, data = imap._simple_command(command, client._normalise_folder(folder), parameters)
+    typ, data = imap_wire.simple_command(
+        imap, command, imap_wire.normalise_folder(client, folder), parameters
+    )
     if typ != "OK":
         imap.state = "AUTH"
         raise imapclient.exceptions.IMAPClientError(f"{command.lower()} failed: {_text(data)}")
@@ -385,7 +387,7 @@ def select(
     fetched = untagged.pop("FETCH", [])
     changed = _by_uid(fetched)
     with server_response(command):
-        state = client._process_select_response(untagged)
+        state = imap_wire.select_state(client, untagged)
     if b"UIDVALIDITY" not in state:
         raise ImapProtocolError(f"the server gave no UIDVALIDITY for {folder!r}")
     nomodseq = b"NOMODSEQ" in {key.upper() for key in state}
@@ -427,16 +429,18 @@ def list_folders(client: imapclient.IMAPClient) -> list[tuple[Any, Any, Any]]:
     is) gets the plain LIST, as do servers without SPECIAL-USE.
     """
     if client.has_capability("SPECIAL-USE"):
-        imap = client._imap
+        imap = imap_wire.imaplib_of(client)
         try:
-            typ, data = imap._simple_command("LIST", b'""', b'"*"', b"RETURN (SPECIAL-USE)")
+            typ, data = imap_wire.simple_command(
+                imap, "LIST", b'""', b'"*"', b"RETURN (SPECIAL-USE)"
+            )
         except imapclient.exceptions.IMAPClientAbortError:
             raise
         except imapclient.exceptions.IMAPClientError as exc:  # BAD
             typ, data = "BAD", [str(exc).encode("utf-8", "replace")]
         if typ == "OK":
-            typ, data = imap._untagged_response(typ, data, "LIST")
-            return list(client._proc_folder_list(data))
+            typ, data = imap_wire.untagged_response(imap, typ, data, "LIST")
+            return imap_wire.folder_list(client, data)
         imap.untagged_responses.pop("LIST", None)
         log.info("LIST RETURN (SPECIAL-USE) refused (%s); asking plain LIST", _text(data))
     return list(client.list_folders())
@@ -477,24 +481,24 @@ def uid_fetch(
     Unsolicited FETCH responses without a UID are dropped; VANISHED appears only with the
     `VANISHED` modifier (QRESYNC) or as unsolicited expunge news.
     """
-    imap = client._imap
+    imap = imap_wire.imaplib_of(client)
     imap.untagged_responses.pop("VANISHED", None)
     spec = uids.encode("ascii") if isinstance(uids, str) else uids
     arguments: list[bytes] = [b"FETCH", spec, ("(" + " ".join(items) + ")").encode("ascii")]
     if modifiers:
         arguments.append(("(" + " ".join(modifiers) + ")").encode("ascii"))
-    tag = imap._command("UID", *arguments)
-    typ, data = imap._command_complete("FETCH", tag)
+    tag = imap_wire.send_command(imap, "UID", *arguments)
+    typ, data = imap_wire.command_complete(imap, "FETCH", tag)
     if typ != "OK":
         raise imapclient.exceptions.IMAPClientError(f"fetch failed: {_text(data)}")
     vanished = parse_vanished(imap.untagged_responses.pop("VANISHED", []))
-    _, lines = imap._untagged_response(typ, data, "FETCH")
+    _, lines = imap_wire.untagged_response(imap, typ, data, "FETCH")
     return _by_uid(lines), vanished
 
 
 def uid_search(client: imapclient.IMAPClient, criteria: str) -> list[int]:
     """UID SEARCH with raw criteria (e.g. `ALL`, `UID 100:*`), as sorted ints."""
-    imap = client._imap
+    imap = imap_wire.imaplib_of(client)
     typ, data = imap.uid("SEARCH", criteria)
     if typ != "OK":
         raise imapclient.exceptions.IMAPClientError(f"search failed: {_text(data)}")
@@ -546,7 +550,7 @@ def _fast_header_fetch(lines: Sequence[Any]) -> dict[int, dict[bytes, Any]] | No
             b"UID": uid,
             b"FLAGS": flags,
             b"RFC822.SIZE": int(match[4]),
-            b"INTERNALDATE": _convert_INTERNALDATE(match[5], False),
+            b"INTERNALDATE": imap_wire.convert_internaldate(match[5]),
             match[6].upper(): literal,
         }
     return by_uid
@@ -635,9 +639,10 @@ def uid_transfer(
     if command not in ("COPY", "MOVE"):
         raise ValueError(command)
     wanted = sorted(set(uids))
-    imap = client._imap
+    imap = imap_wire.imaplib_of(client)
     imap.untagged_responses.pop("COPYUID", None)
-    typ, data = imap.uid(command, uid_set(wanted).decode("ascii"), client._normalise_folder(folder))
+    target = imap_wire.normalise_folder(client, folder)
+    typ, data = imap.uid(command, uid_set(wanted).decode("ascii"), target)
     if typ != "OK":
         raise imapclient.exceptions.IMAPClientError(f"{command.lower()} failed: {_text(data)}")
     # imaplib files response codes of tagged and untagged lines alike under their name.
@@ -724,7 +729,7 @@ def append_streamed(
     reply are handled as for any command. Raises IMAPClientError when the server refuses, and
     imaplib's abort when the chunks do not add up to `size` (the connection is then closed).
     """
-    imap = client._imap
+    imap = imap_wire.imaplib_of(client)
     literal = _StreamedLiteral(size, chunks)
     send_bytes = imap.send
 
@@ -748,8 +753,12 @@ def append_streamed(
     imap.send = send
     try:
         imap.literal = literal
-        typ, data = imap._simple_command(
-            "APPEND", client._normalise_folder(folder), seq_to_parenstr(flags), time_arg
+        typ, data = imap_wire.simple_command(
+            imap,
+            "APPEND",
+            imap_wire.normalise_folder(client, folder),
+            seq_to_parenstr(flags),
+            time_arg,
         )
     finally:
         del imap.send  # the class's own method again

@@ -31,7 +31,7 @@ from tuimail.config import AccountConfig
 from tuimail.mail.sanitize import sanitize_line
 from tuimail.model import Protocol
 from tuimail.store import read
-from tuimail.sync import imap_ext
+from tuimail.sync import imap_ext, imap_wire
 from tuimail.sync.imap_ext import ImapProtocolError, logout_quietly
 
 log = logging.getLogger(__name__)
@@ -186,7 +186,7 @@ def _uid_search(client: Any, arguments: list[bytes]) -> set[int]:
     # imapclient's own search() would quote "a)" or "{5}" as bare atoms; the arguments here are
     # already quoted, so they go through its lower-level sender, which still sends 8-bit items
     # as literals (waiting for the server's continuation where LITERAL+ is missing).
-    data = client._raw_command_untagged(b"SEARCH", arguments)
+    data = imap_wire.raw_command_untagged(client, b"SEARCH", arguments)
     uids: set[int] = set()
     for line in data:
         if not line:

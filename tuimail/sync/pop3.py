@@ -86,6 +86,7 @@ from tuimail.sync.events import (
     SyncProgress,
     SyncStarted,
 )
+from tuimail.sync.pop3_wire import get_response, put_command, short_command
 from tuimail.sync.tls import printable_line
 
 if TYPE_CHECKING:
@@ -774,11 +775,11 @@ class _Session:
 
     def _send_retr(self, number: int) -> None:
         wire.debug("> RETR %d", number)
-        self.pop._putcmd(f"RETR {number}")
+        put_command(self.pop, f"RETR {number}")
 
     def _read_retr(self, number: int) -> bytes:
         try:
-            response = self.pop._getresp()
+            response = get_response(self.pop)
         except poplib.error_proto as exc:
             # A one-line -ERR for this message (Dovecot: "-ERR Message 2 expunged." when it
             # cannot read the file); the session itself goes on.
@@ -893,7 +894,7 @@ def _read_multiline(
 def _command(pop: poplib.POP3, command: str) -> bytes:
     wire.debug("> %s", command)
     try:
-        response = pop._shortcmd(command)
+        response = short_command(pop, command)
     except poplib.error_proto as exc:
         wire.debug("< %s", _shown(exc.args[0] if exc.args else b""))
         raise

@@ -64,6 +64,7 @@ from tuimail.store.db import StoreError, open_store, transaction
 from tuimail.store.ingest import IncomingMessage, store_messages
 from tuimail.store.lock import AccountLock, LockBusyError
 from tuimail.store.outbox import OutboxItem, OutboxState
+from tuimail.sync import smtp_wire
 from tuimail.sync.connect import (
     DEFAULT_TIMEOUT,
     ConnectError,
@@ -188,11 +189,12 @@ async def send_data(
     if start.code != 354:
         raise aiosmtplib.SMTPDataError(start.code, start.message)
     protocol = smtp.protocol
-    if protocol is None or protocol._command_lock is None:
+    lock = smtp_wire.command_lock(protocol) if protocol is not None else None
+    if protocol is None or lock is None:
         raise aiosmtplib.SMTPServerDisconnected("Connection lost")
     stuffer = DotStuffer()
     written = 0
-    async with protocol._command_lock:
+    async with lock:
         for piece in _split_at(raw, size // 2):
             if piece is None:
                 crashpoint("smtp.mid_data")
@@ -202,14 +204,14 @@ async def send_data(
             protocol.write(body)
             # Wait while the transport's buffer is over its limit, but not for ever: a server
             # that stops reading mid-DATA must not hang the sender.
-            await asyncio.wait_for(protocol._drain_helper(), timeout)
+            await asyncio.wait_for(smtp_wire.drain(protocol), timeout)
         body = stuffer.finish()
         written += len(body)
         protocol.write(body)
-        await asyncio.wait_for(protocol._drain_helper(), timeout)
+        await asyncio.wait_for(smtp_wire.drain(protocol), timeout)
         before_end()
         # Replies are kept only while one is expected: arm that before the end marker goes out.
-        protocol._response_pending = True
+        smtp_wire.expect_reply(protocol)
         protocol.write(b".\r\n")
         crashpoint("smtp.after_data_end")
         wire.debug("> <message, %d bytes> .", written)
