@@ -20,15 +20,13 @@ from tuimail.config import AccountConfig, Config, ConfigError, load_config
 from tuimail.model import Protocol
 from tuimail.sync.events import Emit, SyncFinished, SyncStarted
 from tuimail.sync.progress import TerminalProgress
+from tuimail.sync.session import EXIT_INTERRUPTED, EXIT_USAGE
 
 if TYPE_CHECKING:
     from tuimail.sync import imap
 
 log = logging.getLogger(__name__)
 
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
 # Page cache of the store connection a sync uses, in KiB (the store default is larger).
 SYNC_CACHE_KIB = 4096
 # Reconnects one sync makes after the server ended the connection over a FETCH (BYE to an
@@ -206,7 +204,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             bodies=args.bodies,
         )
     except KeyboardInterrupt:
-        return 130
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -34,7 +34,7 @@ from tuimail.store.lock import AccountLock, LockBusyError
 from tuimail.sync.events import AuthNeeded, Emit, SyncFailed
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
 
     import imapclient
 
@@ -90,12 +90,16 @@ def failure_of(
     connection's timeout in seconds; `kept`: what stays after a cancel or a timeout.
     """
     from tuimail.sync.connect import ConnectError, FailureKind
-    from tuimail.sync.deadline import CommandTimeout
+    from tuimail.sync.deadline import CommandTimeout, ConnectionAborted
 
     def detail() -> str:
         return str(exc) or type(exc).__name__
 
     after = f"; {kept}" if kept else ""
+    # The program is quitting (`deadline.abort_all`): the libraries wrap the socket's error in
+    # their own, so it is looked for along the chain.
+    if any(isinstance(link, ConnectionAborted) for link in _chain(exc)):
+        return Failure(CANCELLED, f"cancelled{after}")
     if isinstance(exc, ConnectError):
         auth = exc.kind in (FailureKind.AUTH_FAILED, FailureKind.PASSWORD_UNAVAILABLE)
         return Failure(exc.kind.value, exc.message, auth=auth)
@@ -103,12 +107,7 @@ def failure_of(
         return Failure(BUSY, str(exc))
     stored = db.failure(exc, store if isinstance(store, str | Path) else _path_of(store))
     if stored is not None:
-        kind = STORE
-        if isinstance(stored, db.StoreFullError):
-            kind = STORE_FULL
-        elif isinstance(stored, db.StoreLockedError):
-            kind = STORE_LOCKED
-        return Failure(kind, str(stored))
+        return Failure(store_kind(stored), str(stored))
     # The engines' own exceptions; a module not imported yet raised none of them.
     imap = sys.modules.get("tuimail.sync.imap")
     if imap is not None:
@@ -119,9 +118,11 @@ def failure_of(
     imap_ext = sys.modules.get("tuimail.sync.imap_ext")
     if imap_ext is not None and isinstance(exc, imap_ext.ImapProtocolError):
         return Failure(PROTOCOL, f"{UNEXPECTED}: {exc}")
-    if isinstance(exc, TimeoutError):
-        # A command's deadline says what it waited for; a read's timeout only "timed out".
-        text = str(exc) if isinstance(exc, CommandTimeout) else ""
+    # A command's deadline says what it waited for (imaplib wraps it in its own error); a
+    # read's timeout only "timed out".
+    deadline = next((link for link in _chain(exc) if isinstance(link, CommandTimeout)), None)
+    if deadline is not None or isinstance(exc, TimeoutError):
+        text = str(deadline) if deadline is not None else ""
         if not text and timeout is not None:
             text = f"timed out after {timeout:g} s waiting for the server"
         return Failure(TIMEOUT, f"{text or 'timed out waiting for the server'}{after}")
@@ -145,6 +146,27 @@ def failure_of(
     if isinstance(exc, (*refused, ValueError)):
         return Failure(PROTOCOL, f"the server refused or garbled a command: {detail()}")
     return None
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    """`exc` and the exceptions it was raised from or during, innermost last."""
+    seen: set[int] = set()
+    link: BaseException | None = exc
+    while link is not None and id(link) not in seen:
+        seen.add(id(link))
+        yield link
+        link = link.__cause__ or link.__context__
+
+
+def store_kind(exc: BaseException, where: Path | None = None) -> str:
+    """The failure kind of a failure of the store (at `where`): a full disk, a lock held too
+    long, or other trouble (an unusable file, a data directory that cannot be written)."""
+    stored = db.failure(exc, where)
+    if isinstance(stored, db.StoreFullError):
+        return STORE_FULL
+    if isinstance(stored, db.StoreLockedError):
+        return STORE_LOCKED
+    return STORE
 
 
 def _path_of(store: object) -> str | None:
