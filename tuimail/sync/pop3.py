@@ -268,9 +268,9 @@ class Pop3Download:
             self._failed(conn, folder_id, failure)
             return self._result(folder_id, tally, error=failure.message)
         except Exception as exc:  # a bug must still end the pass with an event, not a dead thread
-            failure = self._unforeseen(exc)
-            self._failed(conn, folder_id, failure)
-            return self._result(folder_id, tally, error=failure.message)
+            unforeseen = self._unforeseen(exc)
+            self._failed(conn, folder_id, unforeseen)
+            return self._result(folder_id, tally, error=unforeseen.message)
         finally:
             if conn is not None:
                 conn.close()

@@ -453,11 +453,10 @@ class OutboxSender:
             return self._failed(conn, outcomes, unknown, copies, failure)
         except (StoreError, sqlite3.Error) as exc:
             kind = store_kind(exc, store_path(self.data_dir))
-            failure = _Failed(kind, f"the local store failed: {exc}")
-            return self._failed(conn, outcomes, unknown, copies, failure)
+            store_failed = _Failed(kind, f"the local store failed: {exc}")
+            return self._failed(conn, outcomes, unknown, copies, store_failed)
         except Exception as exc:  # a bug must still end the pass with an event, not a dead thread
-            failure = self._unforeseen(exc)
-            return self._failed(conn, outcomes, unknown, copies, failure)
+            return self._failed(conn, outcomes, unknown, copies, self._unforeseen(exc))
         finally:
             if conn is not None:
                 conn.close()
