@@ -464,11 +464,12 @@ class OutboxSender:
 
     def _unforeseen(self, exc: Exception) -> _Failed:
         """A failure no step of the pass put in its own words: the engines' one error map
-        (`session.failure_of`) says what it is; one it does not know is a bug."""
+        (`session.failure_of`) says what it is; one it does not know is a bug. The traceback
+        is logged either way: no step expected it."""
+        log.exception("%s: sending failed unexpectedly", self.account.name)
         failure = failure_of(exc, store=store_path(self.data_dir), timeout=self.timeout)
         if failure is not None:
             return _Failed(failure.kind, printable_line(failure.message), auth=failure.auth)
-        log.exception("%s: sending failed unexpectedly", self.account.name)
         return _Failed("internal", f"unexpected error: {printable_line(repr(exc))}")
 
     def _failed(
