@@ -24,7 +24,8 @@ from tests.support.starttls_relay import StartTlsRelay
 from tuimail.config import ServerConfig, load_config
 from tuimail.model import Protocol, Security
 from tuimail.sync.connect import connect_imap
-from tuimail.sync.imap_command import EXIT_OK, sync_command
+from tuimail.sync.imap_command import sync_command
+from tuimail.sync.session import EXIT_OK
 
 pytestmark = pytest.mark.integration
 

@@ -28,7 +28,8 @@ from tuimail.commands.listing import list_command
 from tuimail.config import load_config
 from tuimail.store import read
 from tuimail.store.db import open_store
-from tuimail.sync.imap_command import EXIT_FAILED, EXIT_OK, sync_command
+from tuimail.sync.imap_command import sync_command
+from tuimail.sync.session import EXIT_FAILED, EXIT_OK
 
 pytestmark = pytest.mark.integration
 

@@ -26,9 +26,7 @@ from tuimail.log import setup_logging
 from tuimail.model import Protocol
 from tuimail.sync.pop3 import FetchResult, Pop3Download
 from tuimail.sync.progress import TerminalProgress
-
-EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130
+from tuimail.sync.session import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE
 
 
 def pop3_accounts(config: Config, names: Sequence[str]) -> list[AccountConfig]:
@@ -90,7 +88,7 @@ def fetch_command(
         worker.join()
         return EXIT_INTERRUPTED
     if len(results) < len(accounts):  # the worker died of a bug it could not report
-        return 1
+        return EXIT_FAILED
     return progress.exit_status()
 
 

@@ -18,19 +18,15 @@ from typing import TYPE_CHECKING, TextIO
 
 from tuimail.config import AccountConfig, Config, ConfigError, load_config
 from tuimail.model import Protocol
-from tuimail.store.db import StoreError, open_store, store_error, store_path
-from tuimail.store.lock import AccountLock, LockBusyError
-from tuimail.sync.events import AuthNeeded, Emit, SyncFailed, SyncFinished, SyncStarted
+from tuimail.sync.events import Emit, SyncFinished, SyncStarted
 from tuimail.sync.progress import TerminalProgress
+from tuimail.sync.session import EXIT_INTERRUPTED, EXIT_USAGE
 
 if TYPE_CHECKING:
     from tuimail.sync import imap
 
 log = logging.getLogger(__name__)
 
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
 # Page cache of the store connection a sync uses, in KiB (the store default is larger).
 SYNC_CACHE_KIB = 4096
 # Reconnects one sync makes after the server ended the connection over a FETCH (BYE to an
@@ -112,52 +108,29 @@ def sync_account(
     """
     # Imported here: the engine pulls in imapclient and ssl, which `--help` does not need.
     from tuimail.mail.sanitize import sanitize_line
-    from tuimail.secrets import get_password
     from tuimail.sync import imap
-    from tuimail.sync.connect import ConnectError, FailureKind, connect_imap
-    from tuimail.sync.deadline import CommandTimeout
-    from tuimail.sync.imap_ext import ImapProtocolError, logout_quietly
+    from tuimail.sync.session import EngineSession, Failure
 
     server = account.incoming
     assert server is not None and server.protocol is Protocol.IMAP
     name = account.name
-
-    def failed(kind: str, message: str) -> bool:
-        log.error("IMAP %s: %s", name, message)
-        emit(SyncFailed(name, Protocol.IMAP, kind, sanitize_line(message)))
-        return False
-
     emit(SyncStarted(name, Protocol.IMAP))
-    try:
-        lock = AccountLock(data_dir, name, Protocol.IMAP.value)
-        lock.acquire()
-    except LockBusyError as exc:
-        return failed("busy", str(exc))
-    except StoreError as exc:
-        return failed("store", str(exc))
-    try:
-        conn = open_store(data_dir)
-    except StoreError as exc:
-        lock.release()
-        return failed("store", str(exc))
-    # This connection only syncs: it mostly appends, and a small page cache is as fast for that
-    # (measured) while keeping a sync's memory the same for a small and a large mailbox.
-    conn.execute(f"PRAGMA cache_size = -{SYNC_CACHE_KIB:d}")
-    client = None
-    unreadable = imap.Unreadable()
-    try:
+    with EngineSession(
+        account,
+        Protocol.IMAP,
+        data_dir,
+        emit,
+        during="the sync",
+        kept="what was fetched so far is kept",
+    ) as session:
+        session.lock()
+        conn = session.store()
+        # This connection only syncs: it mostly appends, and a small page cache is as fast for
+        # that (measured) while keeping a sync's memory the same for a small and a large mailbox.
+        conn.execute(f"PRAGMA cache_size = -{SYNC_CACHE_KIB:d}")
+        unreadable = imap.Unreadable()
         for attempt in range(MAX_FETCH_RECONNECTS + 1):
-            try:
-                client = connect_imap(
-                    server,
-                    ca_file=account.ca_file,
-                    password=lambda: get_password(account, Protocol.IMAP),
-                )
-            except ConnectError as exc:
-                if exc.kind in (FailureKind.AUTH_FAILED, FailureKind.PASSWORD_UNAVAILABLE):
-                    emit(AuthNeeded(name, Protocol.IMAP, sanitize_line(exc.message)))
-                    return False
-                return failed(exc.kind.value, exc.message)
+            client = session.connect_imap()
             engine = imap.ImapSync(
                 conn,
                 name,
@@ -173,50 +146,21 @@ def sync_account(
             except imap.FetchEndedConnection as exc:
                 # The server ended the connection over a message it cannot read: sync again,
                 # what is stored stays stored, and that message is found and left out.
-                logout_quietly(client)
-                client = None
+                session.close_client()
                 if attempt == MAX_FETCH_RECONNECTS:
-                    return failed("protocol", f"the server kept ending the connection: {exc}")
+                    failure = f"the server kept ending the connection: {exc}"
+                    session.fail(Failure("protocol", failure))
+                    return False
         summary = result.summary()
         if unreadable.skipped:
             summary += "; " + _skipped_messages(conn, unreadable)
         if result.folder_errors:
             first = next(iter(result.folder_errors.items()))
-            return failed(
-                "folder",
-                f"{summary}; {sanitize_line(first[0])}: {first[1]}",
-            )
+            session.fail(Failure("folder", f"{summary}; {sanitize_line(first[0])}: {first[1]}"))
+            return False
         emit(SyncFinished(name, Protocol.IMAP, summary))
         return True
-    except imap.FolderNotFoundError as exc:
-        return failed("folder", str(exc))
-    except imap.SyncCancelled:
-        return failed("cancelled", "cancelled; what was fetched so far is kept")
-    except ImapProtocolError as exc:
-        return failed("protocol", f"the server sent something unexpected: {exc}")
-    except TimeoutError as exc:
-        # A command's deadline says what it waited for; a read's timeout only "timed out".
-        detail = str(exc) if isinstance(exc, CommandTimeout) else ""
-        detail = detail or f"timed out after {server.timeout:g} s waiting for the server"
-        return failed("timeout", f"{detail}; what was fetched so far is kept")
-    except imap.NETWORK_ERRORS as exc:
-        detail = str(exc) or type(exc).__name__
-        return failed("network", f"the connection failed during the sync: {detail}")
-    except StoreError as exc:
-        return failed("store", str(exc))
-    except sqlite3.Error as exc:  # a write failed mid-pass: a full disk, a lock held too long
-        return failed("store", str(store_error(exc, store_path(data_dir))))
-    except Exception as exc:  # imapclient's errors and parse failures of server responses
-        import imapclient.exceptions
-
-        if isinstance(exc, imapclient.exceptions.IMAPClientError | ValueError):
-            return failed("protocol", f"the server refused or garbled a command: {exc}")
-        raise
-    finally:
-        if client is not None:
-            logout_quietly(client)
-        conn.close()
-        lock.release()
+    return False
 
 
 def _skipped_messages(conn: sqlite3.Connection, unreadable: imap.Unreadable) -> str:
@@ -260,7 +204,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             bodies=args.bodies,
         )
     except KeyboardInterrupt:
-        return 130
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

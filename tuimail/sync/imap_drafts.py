@@ -44,10 +44,8 @@ from tuimail.mail.compose import ComposeError
 from tuimail.mail.sanitize import sanitize_line
 from tuimail.model import DELETED, DRAFT, SEEN, FolderRole, Protocol
 from tuimail.store import drafts, read
-from tuimail.store.db import StoreError, open_store
 from tuimail.store.drafts import ServerCopy, StoredDraft
-from tuimail.store.lock import AccountLock, LockBusyError
-from tuimail.sync.events import AuthNeeded, Emit, StoreChanged, SyncFailed
+from tuimail.sync.events import Emit, StoreChanged
 
 log = logging.getLogger(__name__)
 
@@ -87,29 +85,16 @@ def sync_drafts(
     lock_timeout: float = LOCK_WAIT_SECONDS,
 ) -> DraftsResult:
     """One pass over the drafts of an IMAP account (see the module docstring)."""
-    from tuimail.secrets import get_password
-    from tuimail.sync import imap
-    from tuimail.sync.connect import ConnectError, FailureKind, connect_imap
-    from tuimail.sync.imap_ext import ImapProtocolError, logout_quietly
+    from tuimail.sync.session import EngineSession
 
     server = account.incoming
     assert server is not None and server.protocol is Protocol.IMAP
     name = account.name
     cancel = cancel or threading.Event()
-
-    def failed(kind: str, message: str) -> DraftsResult:
-        text = f"drafts: {message}"
-        log.warning("IMAP %s: %s", name, text)
-        emit(SyncFailed(name, Protocol.IMAP, kind, sanitize_line(text)))
-        return DraftsResult(error=text)
-
-    try:
-        conn = open_store(data_dir)
-    except StoreError as exc:
-        return failed("store", str(exc))
-    lock = AccountLock(data_dir, name, "drafts", timeout=lock_timeout)
-    client = None
-    try:
+    with EngineSession(
+        account, Protocol.IMAP, data_dir, emit, prefix="drafts: ", log_level=logging.WARNING
+    ) as session:
+        conn = session.store()
         account_id = read.account_id(conn, name)
         if account_id is None:
             return DraftsResult()
@@ -118,13 +103,8 @@ def sync_drafts(
         removals = drafts.removals_due(conn, account_id)
         if not uploads and not removals:
             return DraftsResult()  # nothing to do: no connection
-        lock.acquire()
-        client = connect_imap(
-            server,
-            ca_file=account.ca_file,
-            password=password or (lambda: get_password(account, Protocol.IMAP)),
-        )
-        worker = _DraftsWorker(conn, client, folder)
+        session.lock("drafts", timeout=lock_timeout)
+        worker = _DraftsWorker(conn, session.connect_imap(password), folder)
         # Read again under the lock: another pass may have done some of it.
         if folder is not None:
             for stored in drafts.uploads_due(conn, account_id):
@@ -140,26 +120,8 @@ def sync_drafts(
         if worker.skipped:
             log.warning("IMAP %s: %d draft(s) cannot be built yet", name, worker.skipped)
         return DraftsResult(worker.uploaded, worker.removed, worker.skipped)
-    except LockBusyError as exc:
-        return failed("busy", str(exc))
-    except ConnectError as exc:
-        if exc.kind in (FailureKind.AUTH_FAILED, FailureKind.PASSWORD_UNAVAILABLE):
-            emit(AuthNeeded(name, Protocol.IMAP, sanitize_line(exc.message)))
-            return DraftsResult(error=exc.message)
-        return failed(exc.kind.value, exc.message)
-    except ImapProtocolError as exc:
-        return failed("protocol", f"the server sent something unexpected: {exc}")
-    except imap.NETWORK_ERRORS as exc:
-        return failed("network", f"the connection failed: {exc or type(exc).__name__}")
-    except imapclient.exceptions.IMAPClientError as exc:
-        return failed("protocol", f"the server refused a command: {exc}")
-    except (StoreError, sqlite3.Error) as exc:
-        return failed("store", str(exc))
-    finally:
-        if client is not None:
-            logout_quietly(client)
-        conn.close()
-        lock.release()
+    assert session.failure is not None
+    return DraftsResult(error=session.failure.message)
 
 
 class _DraftsWorker:

@@ -11,10 +11,13 @@ thread-safe), and reports only through `emit`:
   well before the 29 minutes after which a server may drop an idle client; an EXISTS, EXPUNGE,
   FETCH or VANISHED ends the IDLE and the folder is resynced. Without IDLE it resyncs every
   `poll_interval` seconds;
-- a dropped connection (or any network failure) emits SyncFailed with kind "network" and is
-  retried after a delay that doubles from `backoff_start` up to `backoff_max`; the next good
-  connection resyncs and emits SyncFinished again. A refused password emits AuthNeeded and
-  ends the watcher (retrying would only lock the account); so does a folder that is not there.
+- each connection is an engine session (`tuimail.sync.session`), whose one error map says what
+  failed: a dropped connection emits SyncFailed with kind "network", a store that cannot be
+  written (a full disk, a lock held too long) one with kind "store_full" or "store_locked", a
+  refused command "protocol", and so on; each is retried after a delay that doubles from
+  `backoff_start` up to `backoff_max`; the next good connection resyncs and emits
+  SyncFinished again. A refused password emits AuthNeeded and ends the watcher (retrying would
+  only lock the account); so does a folder that is not there.
 
 Each resync takes the account's sync lock, so it never runs alongside a `tuimail sync` or
 another pass over the same account; while the lock is busy the resync waits, and the other pass
@@ -33,18 +36,18 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import imapclient
-import imapclient.exceptions
 
 from tuimail.config import AccountConfig
 from tuimail.mail.sanitize import sanitize_line
 from tuimail.model import Protocol
 from tuimail.store import read
-from tuimail.store.db import StoreConnection, open_store
+from tuimail.store.db import StoreConnection
 from tuimail.store.lock import AccountLock, LockBusyError
 from tuimail.sync import imap
 from tuimail.sync.deadline import deadline_of
-from tuimail.sync.events import AuthNeeded, Emit, SyncFailed, SyncFinished, SyncStarted, discard
-from tuimail.sync.imap_ext import ImapProtocolError, logout_quietly, server_response
+from tuimail.sync.events import Emit, SyncFailed, SyncFinished, SyncStarted, discard
+from tuimail.sync.imap_ext import server_response
+from tuimail.sync.session import CANCELLED, EngineSession, Failure
 
 log = logging.getLogger(__name__)
 
@@ -102,30 +105,17 @@ class ImapIdleWatcher:
 
     def run(self) -> None:
         """Watch until `cancel` is set (or the user must act: AuthNeeded, no such folder)."""
-        from tuimail.sync.connect import ConnectError, FailureKind
-
         delay = self.backoff_start
-        name = self.account.name
         while not self.cancel.is_set():
             self._connected = False
             try:
-                self._session()
-                return
+                failure = self._session()
             except _Stop:
                 return
-            except imap.SyncCancelled:
+            if failure is None or failure.auth or failure.kind == CANCELLED:
                 return
-            except ConnectError as exc:
-                if exc.kind in (FailureKind.AUTH_FAILED, FailureKind.PASSWORD_UNAVAILABLE):
-                    self.emit(AuthNeeded(name, Protocol.IMAP, sanitize_line(exc.message)))
-                    return
-                self._failed(exc.message)
-            except (
-                *imap.NETWORK_ERRORS,
-                ImapProtocolError,
-                imapclient.exceptions.IMAPClientError,
-            ) as exc:
-                self._failed(f"the connection failed: {exc or type(exc).__name__}")
+            # Anything else (the network, the server, the store) may pass: try again later.
+            self._recovering = True
             if self._connected:
                 delay = self.backoff_start  # it was up: start the backoff over
             if self.cancel.wait(delay):
@@ -134,16 +124,19 @@ class ImapIdleWatcher:
 
     # --- one connection
 
-    def _session(self) -> None:
-        client = self.connect()
-        try:
-            conn = open_store(self.data_dir)
-            try:
-                self._watch(client, conn)
-            finally:
-                conn.close()
-        finally:
-            logout_quietly(client)
+    def _session(self) -> Failure | None:
+        """One connection, watched until it fails (the failure, already reported) or `cancel`."""
+        with EngineSession(
+            self.account,
+            Protocol.IMAP,
+            self.data_dir,
+            self.emit,
+            report_cancelled=False,
+            log_level=logging.WARNING,
+        ) as session:
+            client = session.connected(self.connect)
+            self._watch(client, session.store())
+        return session.failure
 
     def _watch(self, client: imapclient.IMAPClient, conn: StoreConnection) -> None:
         name = self.account.name
@@ -248,11 +241,6 @@ class ImapIdleWatcher:
             yield
         finally:
             lock.release()
-
-    def _failed(self, message: str) -> None:
-        self._recovering = True
-        log.warning("IMAP %s: %s", self.account.name, message)
-        self.emit(SyncFailed(self.account.name, Protocol.IMAP, "network", sanitize_line(message)))
 
     def _connect(self) -> imapclient.IMAPClient:
         from tuimail.secrets import get_password

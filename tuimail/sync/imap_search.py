@@ -19,6 +19,7 @@ backslashes escaped, anything else as a literal (with `CHARSET UTF-8`), and cont
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import sqlite3
@@ -66,9 +67,6 @@ class ServerSearchResult:
 
     ids: list[int]
     unsynced: int
-
-
-_PROTOCOL_ERROR = "the server sent something unexpected (a protocol error of the server)"
 
 
 class ServerSearchError(Exception):
@@ -230,50 +228,32 @@ def search_account(
     network, a server that refuses or garbles the search) raises ServerSearchError with a
     message for the user. Takes no lock: nothing is written, to the store or the server.
     """
-    import imapclient.exceptions
-
     from tuimail.secrets import get_password
-    from tuimail.sync.connect import ConnectError, connect_imap
-    from tuimail.sync.imap import NETWORK_ERRORS
+    from tuimail.sync.connect import connect_imap
+    from tuimail.sync.session import failure_of
 
     server = account.incoming
     assert server is not None and server.protocol is Protocol.IMAP
     name = sanitize_line(account.name)
     if not parse_query(query):
         return ServerSearchResult([], 0)
-    try:
-        client = connect_imap(
-            server, ca_file=account.ca_file, password=lambda: get_password(account, Protocol.IMAP)
-        )
-    except ConnectError as exc:
-        raise ServerSearchError(f"{name}: {sanitize_line(exc.message)}") from None
-    ids: list[int] = []
-    unsynced = 0
-    try:
-        for folder in folders:
-            result = search_folder(conn, client, folder, query)
-            ids.extend(result.ids)
-            unsynced += result.unsynced
-    except ImapProtocolError as exc:
-        raise ServerSearchError(f"{name}: {_PROTOCOL_ERROR}: {sanitize_line(str(exc))}") from None
-    except imapclient.exceptions.IMAPClientAbortError as exc:
-        # imaplib gives up on the connection over a line that is no IMAP response too; only
-        # its "socket error" ones are the network's.
-        detail = sanitize_line(str(exc) or type(exc).__name__)
-        if "socket error" in detail:
-            raise ServerSearchError(
-                f"{name}: the connection failed during the search: {detail}"
-            ) from None
-        raise ServerSearchError(f"{name}: {_PROTOCOL_ERROR}: {detail}") from None
-    except NETWORK_ERRORS as exc:
-        detail = sanitize_line(str(exc) or type(exc).__name__)
-        raise ServerSearchError(
-            f"{name}: the connection failed during the search: {detail}"
-        ) from None
-    except (imapclient.exceptions.IMAPClientError, ValueError) as exc:
-        raise ServerSearchError(
-            f"{name}: the server refused the search: {sanitize_line(str(exc))}"
-        ) from None
-    finally:
-        logout_quietly(client)
+    with contextlib.ExitStack() as stack:
+        try:
+            client = connect_imap(
+                server,
+                ca_file=account.ca_file,
+                password=lambda: get_password(account, Protocol.IMAP),
+            )
+            stack.callback(logout_quietly, client)
+            ids: list[int] = []
+            unsynced = 0
+            for folder in folders:
+                result = search_folder(conn, client, folder, query)
+                ids.extend(result.ids)
+                unsynced += result.unsynced
+        except Exception as exc:
+            failure = failure_of(exc, store=conn, during="the search", timeout=server.timeout)
+            if failure is None:
+                raise
+            raise ServerSearchError(f"{name}: {sanitize_line(failure.message)}") from None
     return ServerSearchResult(ids, unsynced)

@@ -65,7 +65,7 @@ from tuimail.mail import limits
 from tuimail.model import FolderRole, Protocol
 from tuimail.secrets import get_password
 from tuimail.store import read, write
-from tuimail.store.db import StoreError, open_store
+from tuimail.store.db import StoreError, open_store, store_path
 from tuimail.store.ingest import IncomingMessage, ParsedRaw, pop3_content_key, store_messages
 from tuimail.store.lock import AccountLock, LockBusyError
 from tuimail.sync.connect import (
@@ -87,6 +87,7 @@ from tuimail.sync.events import (
     SyncStarted,
 )
 from tuimail.sync.pop3_wire import get_response, put_command, short_command
+from tuimail.sync.session import failure_of, store_kind
 from tuimail.sync.tls import printable_line
 
 if TYPE_CHECKING:
@@ -258,17 +259,19 @@ class Pop3Download:
             except LockBusyError as exc:
                 raise _Failed("busy", str(exc)) from exc
             except (StoreError, sqlite3.Error, OSError) as exc:
-                raise _Failed("store", f"the local store cannot be used: {exc}") from exc
+                raise _Failed(
+                    store_kind(exc, store_path(self.data_dir)),
+                    f"the local store cannot be used: {exc}",
+                ) from exc
             self._pass(conn, account_id, folder_id, tally)
             self._succeeded(conn, folder_id, tally)
         except _Failed as failure:
             self._failed(conn, folder_id, failure)
             return self._result(folder_id, tally, error=failure.message)
         except Exception as exc:  # a bug must still end the pass with an event, not a dead thread
-            log.exception("%s: POP3 download failed unexpectedly", name)
-            failure = _Failed("internal", f"unexpected error: {printable_line(repr(exc))}")
-            self._failed(conn, folder_id, failure)
-            return self._result(folder_id, tally, error=failure.message)
+            unforeseen = self._unforeseen(exc)
+            self._failed(conn, folder_id, unforeseen)
+            return self._result(folder_id, tally, error=unforeseen.message)
         finally:
             if conn is not None:
                 conn.close()
@@ -322,6 +325,16 @@ class Pop3Download:
         except ConnectError as exc:
             raise _Failed(exc.kind.value, exc.message, auth=exc.kind in _AUTH_KINDS) from exc
 
+    def _unforeseen(self, exc: Exception) -> _Failed:
+        """A failure no step of the pass put in its own words: the engines' one error map
+        (`session.failure_of`) says what it is; one it does not know is a bug. The traceback
+        is logged either way: no step expected it."""
+        log.exception("%s: POP3 download failed unexpectedly", self.account.name)
+        failure = failure_of(exc, store=store_path(self.data_dir), timeout=self.timeout)
+        if failure is not None:
+            return _Failed(failure.kind, printable_line(failure.message), auth=failure.auth)
+        return _Failed("internal", f"unexpected error: {printable_line(repr(exc))}")
+
     def _note_too_large(self, exc: _TooLarge, tally: _Tally) -> None:
         """Name a message over the size limit; it is left out for the rest of the pass."""
         self.too_large.add(exc.number)
@@ -333,7 +346,8 @@ class Pop3Download:
         where = f"{self.server.host}:{self.server.port}"
         doing = "ending the session (no message was deleted)" if quitting else "downloading"
         if isinstance(exc, _StoreTrouble):
-            return _Failed("store", f"the local store failed while {doing}: {exc.__cause__}")
+            kind = store_kind(exc.__cause__ or exc, store_path(self.data_dir))
+            return _Failed(kind, f"the local store failed while {doing}: {exc.__cause__}")
         if isinstance(exc, poplib.error_proto):
             said = exc.args[0] if exc.args else b""
             text = said.decode("utf-8", "replace") if isinstance(said, bytes) else str(said)
@@ -360,7 +374,8 @@ class Pop3Download:
             write.record_folder_error(conn, folder_id, skipped, now=self.now())
             changed = read.revision(conn)
         except (StoreError, sqlite3.Error) as exc:
-            raise _Failed("store", f"the local store failed: {exc}") from exc
+            kind = store_kind(exc, store_path(self.data_dir))
+            raise _Failed(kind, f"the local store failed: {exc}") from exc
         self.emit(StoreChanged(name, (folder_id,), changed))
         if tally.new:
             self.emit(NewMail(name, folder_id, tally.new, first=tally.first))

@@ -24,6 +24,7 @@ from tuimail.sync.events import (
     SyncProgress,
     given_up_text,
 )
+from tuimail.sync.session import EXIT_OK, exit_status
 
 _MIN_INTERVAL = 0.2  # seconds between redraws of the status line
 
@@ -39,6 +40,7 @@ class TerminalProgress:
         self.err = err
         self.live = err.isatty() if live is None else live
         self.failures = 0
+        self.status = EXIT_OK  # the worst exit status of an account so far
         self.successes = 0
         self.skipped = 0  # accounts another process was syncing
         # Reentrant: a log line written while the lock is held takes the line away too.
@@ -64,7 +66,7 @@ class TerminalProgress:
                     self._clear()
                     for action in event.actions:
                         print(f"{event.account}: {given_up_text(action)}", file=self.err)
-                case SyncFailed(kind="busy"):
+                case SyncFailed() if exit_status(event.kind) == EXIT_OK:
                     # Another process (the app, another cron run) is syncing this account right
                     # now: it gets the mail, so this run has nothing to do and did not fail.
                     self.skipped += 1
@@ -75,6 +77,8 @@ class TerminalProgress:
                     )
                 case SyncFailed() | AuthNeeded():
                     self.failures += 1
+                    kind = event.kind if isinstance(event, SyncFailed) else "auth_failed"
+                    self.status = max(self.status, exit_status(kind))
                     self._clear()
                     print(
                         f"{event.account}: {event.protocol.value.upper()} failed: "
@@ -125,5 +129,5 @@ class TerminalProgress:
 
     def exit_status(self) -> int:
         """0 when every account went well or was being synced by another process (busy, skipped),
-        1 when any failed."""
-        return 1 if self.failures else 0
+        else the exit status of the failures' kinds (`session.exit_status`: 1)."""
+        return self.status

@@ -60,7 +60,7 @@ from tuimail.mail.idn import (
 from tuimail.model import SEEN, FolderRole, Protocol
 from tuimail.secrets import get_password
 from tuimail.store import outbox, read, write
-from tuimail.store.db import StoreError, open_store, transaction
+from tuimail.store.db import StoreError, open_store, store_path, transaction
 from tuimail.store.ingest import IncomingMessage, store_messages
 from tuimail.store.lock import AccountLock, LockBusyError
 from tuimail.store.outbox import OutboxItem, OutboxState
@@ -82,6 +82,7 @@ from tuimail.sync.events import (
     SyncStarted,
 )
 from tuimail.sync.imap_ext import append_streamed
+from tuimail.sync.session import failure_of, store_kind
 from tuimail.sync.tls import printable_line
 
 log = logging.getLogger(__name__)
@@ -431,7 +432,10 @@ class OutboxSender:
             except LockBusyError as exc:
                 raise _Failed("busy", str(exc)) from exc
             except (StoreError, sqlite3.Error, OSError) as exc:
-                raise _Failed("store", f"the local store cannot be used: {exc}") from exc
+                raise _Failed(
+                    store_kind(exc, store_path(self.data_dir)),
+                    f"the local store cannot be used: {exc}",
+                ) from exc
             # "sending…" only when something is to be sent: a pass that finds nothing due (a
             # message still in its undo-send grace period) leaves the status line alone.
             if due or unknown:
@@ -450,16 +454,25 @@ class OutboxSender:
         except _Failed as failure:
             return self._failed(conn, outcomes, unknown, copies, failure)
         except (StoreError, sqlite3.Error) as exc:
-            failure = _Failed("store", f"the local store failed: {exc}")
-            return self._failed(conn, outcomes, unknown, copies, failure)
+            kind = store_kind(exc, store_path(self.data_dir))
+            store_failed = _Failed(kind, f"the local store failed: {exc}")
+            return self._failed(conn, outcomes, unknown, copies, store_failed)
         except Exception as exc:  # a bug must still end the pass with an event, not a dead thread
-            log.exception("%s: sending failed unexpectedly", name)
-            failure = _Failed("internal", f"unexpected error: {printable_line(repr(exc))}")
-            return self._failed(conn, outcomes, unknown, copies, failure)
+            return self._failed(conn, outcomes, unknown, copies, self._unforeseen(exc))
         finally:
             if conn is not None:
                 conn.close()
             lock.release()
+
+    def _unforeseen(self, exc: Exception) -> _Failed:
+        """A failure no step of the pass put in its own words: the engines' one error map
+        (`session.failure_of`) says what it is; one it does not know is a bug. The traceback
+        is logged either way: no step expected it."""
+        log.exception("%s: sending failed unexpectedly", self.account.name)
+        failure = failure_of(exc, store=store_path(self.data_dir), timeout=self.timeout)
+        if failure is not None:
+            return _Failed(failure.kind, printable_line(failure.message), auth=failure.auth)
+        return _Failed("internal", f"unexpected error: {printable_line(repr(exc))}")
 
     def _failed(
         self,

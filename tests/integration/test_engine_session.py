@@ -1,0 +1,243 @@
+"""Every engine entry point says what failed in the same words and kinds (one error map,
+`tuimail.sync.session`): a FETCH the server refuses and a store that cannot be written are
+reported as what they are by the body download, the inbox watcher and `tuimail sync`, never as
+an internal error.
+
+The real Dovecot serves the mail. A refusal is made by a fault proxy between tuimail and
+Dovecot that turns the tagged OK of each FETCH into a NO (Dovecot refuses no FETCH of a
+readable message by itself); a store that cannot be written is one whose write lock another
+connection holds for longer than the (shortened) busy timeout.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import re
+import shlex
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from textual.widgets import Static
+
+from tests.support.mailservers import MailServers
+from tests.support.pilot import wait_for
+from tests.support.proxy import FaultProxy, Faults
+from tuimail.app import TuimailApp
+from tuimail.cli import main
+from tuimail.config import AccountConfig, load_config
+from tuimail.model import Protocol
+from tuimail.store import db, read
+from tuimail.sync.events import Event, SyncFailed, SyncFinished
+from tuimail.sync.imap_body import fetch_body
+from tuimail.sync.imap_idle import ImapIdleWatcher
+from tuimail.sync.session import EXIT_FAILED, EXIT_OK, exit_status
+from tuimail.ui.messages import AccountState
+from tuimail.ui.widgets.status_bar import StatusBar
+
+pytestmark = pytest.mark.integration
+
+FaultProxyFactory = Callable[..., FaultProxy]
+WAIT = 30.0  # a bound on waiting for an event, not a measurement
+LOCK_WAIT = 0.5  # seconds: the busy timeout of the store connections below
+REFUSAL = b"Fetch refused for now"
+_FETCH_DONE = re.compile(rb"^(\S+) OK Fetch completed")
+
+
+def refuse_fetch(line: bytes) -> bytes:
+    """The server's line with the tagged OK of a FETCH turned into a NO."""
+    match = _FETCH_DONE.match(line)
+    return match.group(1) + b" NO " + REFUSAL + b"\r\n" if match else line
+
+
+def _message(number: int) -> bytes:
+    return (
+        f"From: Sender {number} <sender{number}@tuimail.test>\r\n"
+        "To: someone@tuimail.test\r\n"
+        f"Subject: message {number}\r\n"
+        f"Date: Mon, {number:02d} Mar 2026 10:00:00 +0000\r\n"
+        f"Message-ID: <session-{number}@tuimail.test>\r\n"
+        "\r\n"
+        f"Body of message {number}.\r\n"
+    ).encode()
+
+
+@dataclass
+class Setup:
+    """An IMAP account reached through a proxy, synced once (headers only)."""
+
+    proxy: FaultProxy
+    config_file: Path
+    data: Path
+
+    @property
+    def common(self) -> list[str]:
+        return ["--config", str(self.config_file), "--data-dir", str(self.data)]
+
+    @property
+    def account(self) -> AccountConfig:
+        return load_config(self.config_file, must_exist=True).accounts["acct"]
+
+    def first_message(self) -> int:
+        conn = db.open_store(self.data)
+        try:
+            (inbox,) = [f for f in read.folders(conn) if f.name == "INBOX"]
+            return read.message_ids(conn, inbox.id)[0]
+        finally:
+            conn.close()
+
+
+@pytest.fixture
+def synced(mail_servers: MailServers, fault_proxy: FaultProxyFactory, tmp_path: Path) -> Setup:
+    user = mail_servers.add_user("session")
+    for number in (1, 2):
+        mail_servers.deliver(user, _message(number))
+    proxy = fault_proxy(mail_servers.host, mail_servers.imap_port)
+    password = shlex.quote(mail_servers.users[user])
+    config = tmp_path / "config.toml"
+    config.write_text(
+        "[accounts.acct]\n"
+        f'address = "{user}@tuimail.test"\n'
+        f"password_command = {json.dumps('printf %s ' + password)}\n"
+        "[accounts.acct.imap]\n"
+        f'host = "{proxy.host}"\nport = {proxy.port}\nsecurity = "none"\n'
+        f'username = "{user}"\n'
+    )
+    setup = Setup(proxy, config, tmp_path / "data")
+    assert main(["sync", "acct", *setup.common]) == EXIT_OK
+    return setup
+
+
+@pytest.fixture
+def store_locked(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[Path], Callable[[], None]]]:
+    """`store_locked(data_dir)`: another connection holds the store's write lock; returns the
+    function that lets go. Store connections opened from now on wait LOCK_WAIT for it."""
+    monkeypatch.setattr(db, "BUSY_TIMEOUT_SECONDS", LOCK_WAIT)
+    holders: list[sqlite3.Connection] = []
+
+    def hold(data_dir: Path) -> Callable[[], None]:
+        holder = sqlite3.connect(db.store_path(data_dir), isolation_level=None)
+        holder.execute("BEGIN EXCLUSIVE")
+        holders.append(holder)
+
+        def release() -> None:
+            if holder in holders:
+                holders.remove(holder)
+                holder.execute("ROLLBACK")
+                holder.close()
+
+        return release
+
+    yield hold
+    for holder in holders:
+        holder.close()
+
+
+# --- a FETCH the server refuses
+
+
+async def test_a_refused_fetch_of_the_open_message_says_the_server_refused_it(
+    synced: Setup,
+) -> None:
+    synced.proxy.server = Faults(rewrite_line=refuse_fetch)
+    app = TuimailApp(load_config(synced.config_file), synced.data, start_workers=False)
+    async with app.run_test(size=(120, 36)) as pilot:
+        body = app.screen.query_one("#view-body", Static)
+        await wait_for(pilot, lambda: "Could not download" in str(body.render()))
+        text = str(body.render())
+        assert "the server refused or garbled a command" in text, text
+        assert REFUSAL.decode() in text and "internal error" not in text, text
+        state, status = app.screen.query_one(StatusBar).entry("acct") or (None, "")
+        assert state is AccountState.ERROR and REFUSAL.decode() in status, status
+        errors = [n.message for n in app._notifications if n.severity == "error"]
+        assert errors and all("internal error" not in error for error in errors), errors
+    assert REFUSAL in bytes(synced.proxy.to_client)
+
+
+def test_a_refused_fetch_is_a_protocol_failure_of_the_body_download(synced: Setup) -> None:
+    synced.proxy.server = Faults(rewrite_line=refuse_fetch)
+    events: list[Event] = []
+    gone: list[str] = []
+    message_id = synced.first_message()
+    assert not fetch_body(
+        synced.account, synced.data, message_id, events.append, on_gone=gone.append
+    )
+    failed = [event for event in events if isinstance(event, SyncFailed)]
+    assert [(f.kind, f.protocol) for f in failed] == [("protocol", Protocol.IMAP)], events
+    assert REFUSAL.decode() in failed[0].message and not gone
+    assert exit_status(failed[0].kind) == EXIT_FAILED
+
+
+def test_a_refused_fetch_fails_tuimail_sync_with_exit_status_1(
+    synced: Setup, capsys: pytest.CaptureFixture[str]
+) -> None:
+    synced.proxy.server = Faults(rewrite_line=refuse_fetch)
+    capsys.readouterr()
+    assert main(["sync", "acct", "--bodies", *synced.common]) == EXIT_FAILED
+    err = capsys.readouterr().err
+    # The sync goes on with the other folders and names the one whose FETCH was refused.
+    failed = "acct: IMAP failed: 5 folders synced, 0 new, 1 failed; INBOX: fetch failed: "
+    assert failed + REFUSAL.decode() in err, err
+    assert "Traceback" not in err, err
+
+
+# --- a store that cannot be written
+
+
+def test_a_locked_store_fails_the_body_download_as_a_locked_store(
+    synced: Setup, store_locked: Callable[[Path], Callable[[], None]]
+) -> None:
+    message_id = synced.first_message()
+    release = store_locked(synced.data)
+    events: list[Event] = []
+    assert not fetch_body(synced.account, synced.data, message_id, events.append)
+    failed = [event for event in events if isinstance(event, SyncFailed)]
+    assert [f.kind for f in failed] == ["store_locked"], events
+    assert "locked by another program" in failed[0].message, failed[0].message
+    release()
+    events.clear()
+    assert fetch_body(synced.account, synced.data, message_id, events.append)
+    assert not [event for event in events if isinstance(event, SyncFailed)]
+
+
+def test_a_locked_store_is_reported_by_the_inbox_watcher_which_then_recovers(
+    synced: Setup, store_locked: Callable[[Path], Callable[[], None]]
+) -> None:
+    events: queue.Queue[Event] = queue.Queue()
+    cancel = threading.Event()
+    watcher = ImapIdleWatcher(
+        synced.account, synced.data, emit=events.put, cancel=cancel, backoff_start=0.2
+    )
+    release = store_locked(synced.data)
+    thread = threading.Thread(target=watcher.run, daemon=True)
+    thread.start()
+    try:
+        event = events.get(timeout=WAIT)
+        while not isinstance(event, SyncFailed):
+            event = events.get(timeout=WAIT)
+        assert event.kind == "store_locked", event
+        assert "locked by another program" in event.message, event.message
+        assert thread.is_alive(), "the watcher goes on after a store failure"
+        release()
+        while not isinstance(event, SyncFinished):
+            event = events.get(timeout=WAIT)
+    finally:
+        cancel.set()
+        thread.join(timeout=WAIT)
+    assert not thread.is_alive()
+
+
+def test_a_locked_store_fails_tuimail_sync_with_exit_status_1(
+    synced: Setup,
+    store_locked: Callable[[Path], Callable[[], None]],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    store_locked(synced.data)
+    capsys.readouterr()
+    assert main(["sync", "acct", *synced.common]) == EXIT_FAILED
+    err = capsys.readouterr().err
+    assert "acct: IMAP failed:" in err and "locked by another program" in err, err

@@ -1,0 +1,301 @@
+"""The engine session: one way to lock an account, open the store, connect, and say what failed.
+
+Every engine entry point (a sync pass, a body on demand, the inbox watcher, a server search)
+runs its work inside an `EngineSession`:
+
+    with EngineSession(account, Protocol.IMAP, data_dir, emit, during="the sync") as session:
+        session.lock()                  # the account's sync lock, where the work needs it
+        conn = session.store()          # a store connection of this thread
+        client = session.connect_imap() # connected and logged in (logged out at the end)
+        ...                             # the work; `return` from here on success
+    return False                        # reached only when the session failed
+
+Whatever goes wrong inside the block is put in words by `failure_of`, the one table from an
+exception to a failure kind and message, and reported once: AuthNeeded when the user must act
+(no password, a refused one), else SyncFailed with the kind. An exception the table does not
+know is a bug and propagates (the app reports it as an internal error). Headless commands turn
+the kinds into exit statuses with `exit_status`.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from tuimail.config import AccountConfig
+from tuimail.mail.sanitize import sanitize_line
+from tuimail.model import Protocol
+from tuimail.store import db
+from tuimail.store.lock import AccountLock, LockBusyError
+from tuimail.sync.events import AuthNeeded, Emit, SyncFailed
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+    import imapclient
+
+log = logging.getLogger(__name__)
+
+# Exit statuses of the headless commands (the CLI's too).
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+# Failure kinds beyond the connection's (`connect.FailureKind` values).
+BUSY = "busy"  # another pass over the account holds its sync lock: it brings the news
+CANCELLED = "cancelled"
+TIMEOUT = "timeout"
+NETWORK = "network"
+PROTOCOL = "protocol"  # the server refused a command, or sent something unexpected
+FOLDER = "folder"
+STORE = "store"
+STORE_FULL = "store_full"
+STORE_LOCKED = "store_locked"
+
+UNEXPECTED = "the server sent something unexpected (a protocol error of the server)"
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """What went wrong, in words: `kind` to branch on, `message` one line fit to show."""
+
+    kind: str
+    message: str
+    auth: bool = False  # the user must act (a password is missing or refused)
+
+
+def exit_status(kind: str) -> int:
+    """The exit status of a headless command for an account that failed with `kind`: another
+    process syncing the account is no failure (it brings the mail)."""
+    return EXIT_OK if kind == BUSY else EXIT_FAILED
+
+
+def failure_of(
+    exc: BaseException,
+    *,
+    store: object = None,
+    during: str = "",
+    timeout: float | None = None,
+    kept: str = "",
+) -> Failure | None:
+    """The one table from what an engine raised to a failure; None for a bug.
+
+    `store`: the store's connection or path (for the words of a store failure); `during`: what
+    was being done ("the sync"), for a connection that failed on the way; `timeout`: the
+    connection's timeout in seconds; `kept`: what stays after a cancel or a timeout.
+    """
+    from tuimail.sync.connect import ConnectError, FailureKind
+    from tuimail.sync.deadline import CommandTimeout, ConnectionAborted
+
+    def detail() -> str:
+        return str(exc) or type(exc).__name__
+
+    after = f"; {kept}" if kept else ""
+    # The program is quitting (`deadline.abort_all`): the libraries wrap the socket's error in
+    # their own, so it is looked for along the chain.
+    if any(isinstance(link, ConnectionAborted) for link in _chain(exc)):
+        return Failure(CANCELLED, f"cancelled{after}")
+    if isinstance(exc, ConnectError):
+        auth = exc.kind in (FailureKind.AUTH_FAILED, FailureKind.PASSWORD_UNAVAILABLE)
+        return Failure(exc.kind.value, exc.message, auth=auth)
+    if isinstance(exc, LockBusyError):
+        return Failure(BUSY, str(exc))
+    stored = db.failure(exc, store if isinstance(store, str | Path) else _path_of(store))
+    if stored is not None:
+        return Failure(store_kind(stored), str(stored))
+    # The engines' own exceptions; a module not imported yet raised none of them.
+    imap = sys.modules.get("tuimail.sync.imap")
+    if imap is not None:
+        if isinstance(exc, imap.SyncCancelled):
+            return Failure(CANCELLED, f"cancelled{after}")
+        if isinstance(exc, imap.FolderNotFoundError):
+            return Failure(FOLDER, str(exc))
+    imap_ext = sys.modules.get("tuimail.sync.imap_ext")
+    if imap_ext is not None and isinstance(exc, imap_ext.ImapProtocolError):
+        return Failure(PROTOCOL, f"{UNEXPECTED}: {exc}")
+    # A command's deadline says what it waited for (imaplib wraps it in its own error); a
+    # read's timeout only "timed out".
+    deadline = next((link for link in _chain(exc) if isinstance(link, CommandTimeout)), None)
+    if deadline is not None or isinstance(exc, TimeoutError):
+        text = str(deadline) if deadline is not None else ""
+        if not text and timeout is not None:
+            text = f"timed out after {timeout:g} s waiting for the server"
+        return Failure(TIMEOUT, f"{text or 'timed out waiting for the server'}{after}")
+    imapclient_exceptions = sys.modules.get("imapclient.exceptions")
+    aborted: tuple[type[BaseException], ...] = ()
+    refused: tuple[type[BaseException], ...] = ()
+    if imapclient_exceptions is not None:
+        aborted = (imapclient_exceptions.IMAPClientAbortError,)
+        refused = (imapclient_exceptions.IMAPClientError,)
+    if isinstance(exc, aborted) and "unexpected response" in str(exc):
+        # imaplib gives up on the connection over a line that is no IMAP response too; that is
+        # the server's fault, not the network's.
+        return Failure(PROTOCOL, f"{UNEXPECTED}: {detail()}")
+    if isinstance(exc, (OSError, EOFError, *aborted)):
+        where = f" during {during}" if during else ""
+        return Failure(NETWORK, f"the connection failed{where}: {detail()}")
+    poplib = sys.modules.get("poplib")
+    if poplib is not None:
+        refused = (*refused, poplib.error_proto)
+    # A NO or BAD to a command (imapclient raises its error), or an answer that does not parse.
+    if isinstance(exc, (*refused, ValueError)):
+        return Failure(PROTOCOL, f"the server refused or garbled a command: {detail()}")
+    return None
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    """`exc` and the exceptions it was raised from or during, innermost last."""
+    seen: set[int] = set()
+    link: BaseException | None = exc
+    while link is not None and id(link) not in seen:
+        seen.add(id(link))
+        yield link
+        link = link.__cause__ or link.__context__
+
+
+def store_kind(exc: BaseException, where: Path | None = None) -> str:
+    """The failure kind of a failure of the store (at `where`): a full disk, a lock held too
+    long, or other trouble (an unusable file, a data directory that cannot be written)."""
+    stored = db.failure(exc, where)
+    if isinstance(stored, db.StoreFullError):
+        return STORE_FULL
+    if isinstance(stored, db.StoreLockedError):
+        return STORE_LOCKED
+    return STORE
+
+
+def _path_of(store: object) -> str | None:
+    path = getattr(store, "path", None)
+    return str(path) if path is not None else None
+
+
+class EngineSession:
+    """One session of an engine with an account: lock, store, connection, and the one failure
+    report (see the module). Use as a context manager; the resources it opened are closed at
+    the end of the block, in reverse order, whatever happened."""
+
+    def __init__(
+        self,
+        account: AccountConfig,
+        protocol: Protocol,
+        data_dir: Path,
+        emit: Emit,
+        *,
+        during: str = "",
+        kept: str = "",
+        prefix: str = "",
+        report_cancelled: bool = True,
+        log_level: int = logging.ERROR,
+    ) -> None:
+        self.account = account
+        self.protocol = protocol
+        self.data_dir = Path(data_dir)
+        self.emit = emit
+        self.during = during
+        self.kept = kept
+        self.prefix = prefix
+        self.report_cancelled = report_cancelled
+        self.log_level = log_level
+        self.failure: Failure | None = None  # set when the block failed
+        self._lock: AccountLock | None = None
+        self._conn: db.StoreConnection | None = None
+        self._client: imapclient.IMAPClient | None = None
+
+    def __enter__(self) -> EngineSession:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> bool:
+        try:
+            self.close_client()
+        finally:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+            if self._lock is not None:
+                self._lock.release()
+                self._lock = None
+        if exc is None or not isinstance(exc, Exception):
+            return False
+        server = self.account.incoming if self.protocol is not Protocol.SMTP else None
+        failure = failure_of(
+            exc,
+            store=db.store_path(self.data_dir),
+            during=self.during,
+            timeout=server.timeout if server is not None else None,
+            kept=self.kept,
+        )
+        if failure is None:
+            return False  # a bug: the caller's crash report says so
+        if self.prefix and not failure.auth:
+            failure = Failure(failure.kind, f"{self.prefix}{failure.message}")
+        self.fail(failure)
+        return True
+
+    def fail(self, failure: Failure) -> None:
+        """Report `failure` (once per session) and remember it."""
+        self.failure = failure
+        name = self.account.name
+        if failure.kind == CANCELLED and not self.report_cancelled:
+            return
+        log.log(self.log_level, "%s %s: %s", self.protocol.value.upper(), name, failure.message)
+        message = sanitize_line(failure.message)
+        if failure.auth:
+            self.emit(AuthNeeded(name, self.protocol, message))
+        else:
+            self.emit(SyncFailed(name, self.protocol, failure.kind, message))
+
+    def lock(self, purpose: str | None = None, *, timeout: float = 0) -> None:
+        """Take the account's lock for `purpose` (default: this protocol's sync), waiting up to
+        `timeout` seconds for another process to let go (then LockBusyError)."""
+        lock = AccountLock(
+            self.data_dir, self.account.name, purpose or self.protocol.value, timeout=timeout
+        )
+        lock.acquire()
+        self._lock = lock
+
+    def store(self) -> db.StoreConnection:
+        """The store connection of this session (opened on the first call)."""
+        if self._conn is None:
+            self._conn = db.open_store(self.data_dir)
+        return self._conn
+
+    def connect_imap(self, password: Callable[[], str] | None = None) -> imapclient.IMAPClient:
+        """Connect and log in to the account's IMAP server (logged out at the end); the password
+        from `password`, else from `tuimail.secrets`."""
+        from tuimail.secrets import get_password
+        from tuimail.sync.connect import connect_imap
+
+        server = self.account.incoming
+        assert server is not None and server.protocol is Protocol.IMAP
+        return self.connected(
+            lambda: connect_imap(
+                server,
+                ca_file=self.account.ca_file,
+                password=password or (lambda: get_password(self.account, Protocol.IMAP)),
+            )
+        )
+
+    def connected(self, connect: Callable[[], Any]) -> Any:
+        """Connect with `connect` (a connect function of `tuimail.sync.connect`, or a test's),
+        and log the client out at the end of the session."""
+        self.close_client()
+        self._client = connect()
+        return self._client
+
+    def close_client(self) -> None:
+        """Log the current client out now (a reconnect follows, or the session ends)."""
+        if self._client is not None:
+            from tuimail.sync.imap_ext import logout_quietly
+
+            client, self._client = self._client, None
+            logout_quietly(client)
