@@ -45,6 +45,7 @@ from tuimail.store.db import StoreFullError, failure
 from tuimail.store.drafts import ServerCopy
 from tuimail.ui.folder_tree import folder_tree
 from tuimail.ui.format import addresses_text, body_text
+from tuimail.ui.host import app_host
 from tuimail.ui.messages import (
     AccountState,
     AccountStatus,
@@ -722,7 +723,7 @@ class MainScreen(Screen[None]):
     # --- panes: shown or hidden, wider or narrower, for the running app
 
     def _start_panes(self) -> None:
-        ui = self.app.config.ui  # type: ignore[attr-defined]
+        ui = app_host(self.app).config.ui
         self.panes.folder_width = ui.folder_width
         self.panes.list_percent = ui.list_percent
         self._apply_panes()
@@ -769,7 +770,7 @@ class MainScreen(Screen[None]):
     # --- writing: the composer gets a Sender from the app (which knows the config)
 
     def _sender_for(self, account_id: int | None) -> Sender | None:
-        sender = self.app.sender_for(account_id)  # type: ignore[attr-defined]
+        sender = app_host(self.app).sender_for(account_id)
         if sender is None:
             self.notify(
                 "No account to send from: add an account with an [smtp] server to the config.",
@@ -1130,7 +1131,7 @@ class MainScreen(Screen[None]):
         )
 
     def action_help(self) -> None:
-        keymap = self.app.config.keys  # type: ignore[attr-defined]
+        keymap = app_host(self.app).config.keys
         rows = binding_rows(self.BINDINGS, MessageList.BINDINGS, self.app.BINDINGS, keymap=keymap)
         self.app.push_screen(HelpScreen(rows))
 
