@@ -450,7 +450,8 @@ def pop3_login_method(
     Only one method is tried: a wrong password must not count twice towards a lockout.
     """
     sasl = [mechanism.upper() for mechanism in capabilities.get("SASL", [])]
-    has_timestamp = poplib.POP3.timestamp.match(greeting) is not None  # what apop() needs
+    # What apop() needs. typeshed calls the pattern str; poplib compiles it from bytes.
+    has_timestamp = poplib.POP3.timestamp.match(greeting) is not None  # type: ignore[call-overload]
     if has_timestamp and not protected:
         return Pop3Login.APOP
     if "PLAIN" in sasl:
@@ -483,10 +484,10 @@ def _pop3_login(pop: poplib.POP3, method: Pop3Login, username: str, secret: str)
         # poplib has no AUTH helper: its low-level command sends the line and reads the answer.
         command = "AUTH PLAIN " + blob
         if len(command) <= _POP3_MAX_COMMAND:
-            _pop3_command(pop._shortcmd, "AUTH PLAIN <hidden>", command)
+            _pop3_command(pop._shortcmd, "AUTH PLAIN <hidden>", command)  # type: ignore[attr-defined]
         else:
-            _pop3_command(pop._shortcmd, "AUTH PLAIN", "AUTH PLAIN")  # answered with "+ "
-            _pop3_command(pop._shortcmd, "<hidden>", blob)
+            _pop3_command(pop._shortcmd, "AUTH PLAIN", "AUTH PLAIN")  # type: ignore[attr-defined]  # answered with "+ "
+            _pop3_command(pop._shortcmd, "<hidden>", blob)  # type: ignore[attr-defined]
     elif method is Pop3Login.APOP:
         pop3_wire.debug("> APOP %s <hidden>", printable_line(username))
         try:
@@ -567,7 +568,7 @@ def _pop3_peer_cert(server: ServerConfig, context: ssl.SSLContext, timeout: floa
     pop, _ = _open_pop3(server, context, timeout, _Attempt(server, timeout))
     try:
         sock = pop.sock
-        return sock.getpeercert() if isinstance(sock, ssl.SSLSocket) else {}
+        return (sock.getpeercert() or {}) if isinstance(sock, ssl.SSLSocket) else {}
     finally:
         pop.close()
 
@@ -941,16 +942,18 @@ def _pop3_sasl(pop: poplib.POP3, mechanism: str, blob: str) -> str | None:
     """One RFC 5034 AUTH exchange with an initial response; None on success, else what the
     server said (a failure challenge is answered empty, as RFC 7628 §3.2.3 asks)."""
     command = f"AUTH {mechanism} {blob}"
+    # poplib has no AUTH helper: its private `_shortcmd` (not in typeshed) sends a line and
+    # reads the answer.
     try:
         if len(command) <= _POP3_MAX_COMMAND:
             pop3_wire.debug("> AUTH %s <hidden>", mechanism)
-            response = pop._shortcmd(command)
+            response = pop._shortcmd(command)  # type: ignore[attr-defined]
         else:
             pop3_wire.debug("> AUTH %s", mechanism)
-            response = pop._shortcmd(f"AUTH {mechanism}")  # answered with "+ "
+            response = pop._shortcmd(f"AUTH {mechanism}")  # type: ignore[attr-defined]  # answered with "+ "
             pop3_wire.debug("< +")
             pop3_wire.debug("> <hidden>")
-            response = pop._shortcmd(blob)
+            response = pop._shortcmd(blob)  # type: ignore[attr-defined]
         if response.startswith(b"+OK"):
             pop3_wire.debug("< %s", _server_text(response))
             return None
@@ -959,7 +962,7 @@ def _pop3_sasl(pop: poplib.POP3, mechanism: str, blob: str) -> str | None:
         pop3_wire.debug("< + <challenge hidden>")
         said = sasl_error_text(response[1:].strip())
         pop3_wire.debug("> (empty)")
-        pop._shortcmd("")  # the final answer, -ERR
+        pop._shortcmd("")  # type: ignore[attr-defined]  # the final answer, -ERR
         return said
     except poplib.error_proto as exc:
         text = _server_text(exc.args[0] if exc.args else b"")

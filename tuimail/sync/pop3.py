@@ -265,9 +265,9 @@ class Pop3Download:
             return self._result(folder_id, tally, error=failure.message)
         except Exception as exc:  # a bug must still end the pass with an event, not a dead thread
             log.exception("%s: POP3 download failed unexpectedly", name)
-            failure = _Failed("internal", f"unexpected error: {printable_line(repr(exc))}")
-            self._failed(conn, folder_id, failure)
-            return self._result(folder_id, tally, error=failure.message)
+            bug = _Failed("internal", f"unexpected error: {printable_line(repr(exc))}")
+            self._failed(conn, folder_id, bug)
+            return self._result(folder_id, tally, error=bug.message)
         finally:
             if conn is not None:
                 conn.close()
@@ -772,13 +772,15 @@ class _Session:
         self._send_retr(number)
         return self._read_retr(number)
 
+    # poplib's private _putcmd, _getresp and _shortcmd (not in typeshed): RETR is pipelined and
+    # the answer read here line by line, which poplib's public methods cannot do.
     def _send_retr(self, number: int) -> None:
         wire.debug("> RETR %d", number)
-        self.pop._putcmd(f"RETR {number}")
+        self.pop._putcmd(f"RETR {number}")  # type: ignore[attr-defined]
 
     def _read_retr(self, number: int) -> bytes:
         try:
-            response = self.pop._getresp()
+            response = self.pop._getresp()  # type: ignore[attr-defined]
         except poplib.error_proto as exc:
             # A one-line -ERR for this message (Dovecot: "-ERR Message 2 expunged." when it
             # cannot read the file); the session itself goes on.
@@ -893,7 +895,7 @@ def _read_multiline(
 def _command(pop: poplib.POP3, command: str) -> bytes:
     wire.debug("> %s", command)
     try:
-        response = pop._shortcmd(command)
+        response = pop._shortcmd(command)  # type: ignore[attr-defined]
     except poplib.error_proto as exc:
         wire.debug("< %s", _shown(exc.args[0] if exc.args else b""))
         raise

@@ -448,12 +448,12 @@ class OutboxSender:
         except _Failed as failure:
             return self._failed(conn, outcomes, unknown, copies, failure)
         except (StoreError, sqlite3.Error) as exc:
-            failure = _Failed("store", f"the local store failed: {exc}")
-            return self._failed(conn, outcomes, unknown, copies, failure)
+            store_failure = _Failed("store", f"the local store failed: {exc}")
+            return self._failed(conn, outcomes, unknown, copies, store_failure)
         except Exception as exc:  # a bug must still end the pass with an event, not a dead thread
             log.exception("%s: sending failed unexpectedly", name)
-            failure = _Failed("internal", f"unexpected error: {printable_line(repr(exc))}")
-            return self._failed(conn, outcomes, unknown, copies, failure)
+            bug = _Failed("internal", f"unexpected error: {printable_line(repr(exc))}")
+            return self._failed(conn, outcomes, unknown, copies, bug)
         finally:
             if conn is not None:
                 conn.close()
@@ -869,9 +869,9 @@ class OutboxSender:
             )
             for flags, delimiter, name in list_folders(client)
         ]
-        for folder in assign_roles(listing):
-            if folder.role is FolderRole.SENT:
-                return folder.name
+        for listed in assign_roles(listing):
+            if listed.role is FolderRole.SENT:
+                return listed.name
         personal = personal_namespace(client)
         name = (personal[0] if personal else "") + SENT_FOLDER
         client.create_folder(name)
