@@ -288,12 +288,9 @@ class ComposerScreen(Screen[None]):
             *(f"part:{m}:{i}" for m, i in draft.forwarded_attachments),
         )
 
-    def _address_suggester(self) -> AddressSuggester | None:
+    def _address_suggester(self) -> AddressSuggester:
         """Completion from the store's addresses (right arrow accepts), loaded on first use."""
-        data_dir = getattr(self.app, "data_dir", None)
-        if data_dir is None:
-            return None
-        return AddressSuggester(partial(load_from_store, Path(data_dir)))
+        return AddressSuggester(partial(load_from_store, app_host(self.app).data_dir))
 
     def compose(self) -> ComposeResult:
         suggester = self._address_suggester()

@@ -517,8 +517,7 @@ class MainScreen(Screen[None]):
         )
 
     def _expunge_key(self) -> str:
-        keymap = getattr(getattr(self.app, "config", None), "keys", None) or {}
-        return str(keymap.get("expunge", "X"))
+        return str(app_host(self.app).config.keys.get("expunge", "X"))
 
     def _folder_here(self) -> read.FolderInfo | None:
         """The folder the list shows, or in a unified inbox the highlighted message's."""
@@ -598,7 +597,7 @@ class MainScreen(Screen[None]):
             return
         done, subject = self._last_done
         try:
-            result = store_undo.undo(self.conn, done, getattr(self.app, "data_dir", None))
+            result = store_undo.undo(self.conn, done, app_host(self.app).data_dir)
         except Exception as exc:
             if not self._not_saved(exc, "The undo"):
                 raise
@@ -957,8 +956,7 @@ class MainScreen(Screen[None]):
 
     def _network_closed(self, doing: str) -> str | None:
         """The app's network gate (None: open); offline, why not, in words."""
-        gate = getattr(self.app, "network_closed", None)
-        return gate(doing) if gate is not None else None
+        return app_host(self.app).network_closed(doing)
 
     def _say_not_here_yet(self) -> None:
         """A message's text is not local yet: it is on its way, or (offline) it cannot come."""
@@ -1168,12 +1166,12 @@ class MainScreen(Screen[None]):
         partial = read.partial_body(self.conn, message_id) if raw is None else None
         if raw is None and partial is None:
             waiting = "Downloading the message…"
-            if getattr(self.app, "offline", False):
+            if app_host(self.app).offline:
                 waiting = "Not downloaded yet: offline, the body comes when tuimail runs online."
             body.update(Text(waiting, style="italic"))
             self.post_message(BodyWanted(message_id))
         else:
-            variables = getattr(self.app, "theme_variables", {})
+            variables = self.app.theme_variables
             colours = [variables[k] for k in ("quote-1", "quote-2", "quote-3") if k in variables]
             if partial is not None:  # the text only: attachments listed as not downloaded
                 rendered = render_partial(partial.raw, partial.omitted)
