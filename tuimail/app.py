@@ -85,6 +85,7 @@ from tuimail.ui.screens.setup import AccountSetupScreen
 
 if TYPE_CHECKING:
     from tuimail.autoconfig import Autoconfig
+    from tuimail.ui.host import AppHost
 
 log = logging.getLogger(__name__)
 
@@ -951,6 +952,11 @@ class TuimailApp(App[int]):
             severity="error" if notice.error else "information",
             markup=False,
         )
+
+
+if TYPE_CHECKING:
+    # The screens reach the app as an AppHost (tuimail.ui.host); this checks it is one.
+    _AS_HOST: type[AppHost] = TuimailApp
 
 
 def refusal_notice(refused: Mapping[str, str]) -> str:

@@ -632,8 +632,8 @@ def mx_hosts(
         answer = resolver.resolve(domain, "MX")
     except (dns.exception.DNSException, OSError):
         return []
-    records = sorted(answer, key=lambda r: r.preference)  # type: ignore[attr-defined]
-    hosts = [str(r.exchange).rstrip(".").lower() for r in records]  # type: ignore[attr-defined]
+    records = sorted(answer, key=lambda r: r.preference)
+    hosts = [str(r.exchange).rstrip(".").lower() for r in records]
     return [h for h in hosts if h]  # "." means "no mail here" (RFC 7505)
 
 
@@ -728,7 +728,8 @@ class _Pop3Tls(Pop3Hooks, poplib.POP3_SSL):
     def open_socket(self, timeout: float) -> socket.socket:
         """The probe's own dial, wrapped in TLS."""
         sock = self.network.dial(self.host, self.port, timeout)
-        return self.context.wrap_socket(sock, server_hostname=self.host)
+        # POP3_SSL keeps its context in `context` (typeshed does not declare it).
+        return self.context.wrap_socket(sock, server_hostname=self.host)  # type: ignore[attr-defined]
 
 
 class _Smtp(SmtplibSocketHooks, smtplib.SMTP):

@@ -26,7 +26,7 @@ from tuimail.model import Protocol
 from tuimail.paths import config_location, data_dir
 
 if TYPE_CHECKING:
-    import sqlite3
+    from tuimail.store.db import StoreConnection
 
 log = logging.getLogger(__name__)
 
@@ -167,7 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _add_mail_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _add_mail_commands(commands: argparse._SubParsersAction[_CommandParser]) -> None:
     """The commands that talk to servers: sync (IMAP) and fetch (POP3)."""
     sync = commands.add_parser(
         "sync",
@@ -198,7 +198,7 @@ def _add_mail_commands(commands: argparse._SubParsersAction[argparse.ArgumentPar
     fetch.set_defaults(handler=cmd_fetch)
 
 
-def _add_store_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _add_store_commands(commands: argparse._SubParsersAction[_CommandParser]) -> None:
     """The commands that read the local store only: list, show, search, export."""
     columns = (
         "Text columns: ID, date, flags (N unread, F flagged, R answered, D draft, T deleted), "
@@ -269,7 +269,7 @@ def _add_store_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
     export.set_defaults(handler=cmd_export)
 
 
-def _add_import_command(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _add_import_command(commands: argparse._SubParsersAction[_CommandParser]) -> None:
     """`tuimail import`: mbox files and Maildirs into the store, or up to an IMAP folder."""
     importing = commands.add_parser(
         "import",
@@ -295,7 +295,7 @@ def _add_import_command(commands: argparse._SubParsersAction[argparse.ArgumentPa
     importing.set_defaults(handler=cmd_import)
 
 
-def _add_send_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _add_send_commands(commands: argparse._SubParsersAction[_CommandParser]) -> None:
     """The commands that send mail: send and outbox."""
     send = commands.add_parser(
         "send",
@@ -516,7 +516,7 @@ def cmd_accounts_set_password(args: argparse.Namespace, config: Config) -> int:
 
 
 def _add_accounts_authorize_command(
-    account_commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    account_commands: argparse._SubParsersAction[_CommandParser],
 ) -> None:
     authorize = account_commands.add_parser(
         "authorize",
@@ -576,7 +576,7 @@ def cmd_accounts_authorize(args: argparse.Namespace, config: Config) -> int:
 
 
 def _add_accounts_add_command(
-    account_commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    account_commands: argparse._SubParsersAction[_CommandParser],
 ) -> None:
     add = account_commands.add_parser(
         "add",
@@ -670,7 +670,7 @@ def cmd_fetch(args: argparse.Namespace, config: Config) -> int:
     return fetch_command(config, _data_dir(args), args.accounts, sys.stdout, sys.stderr)
 
 
-def _existing_store(args: argparse.Namespace) -> contextlib.closing[sqlite3.Connection]:
+def _existing_store(args: argparse.Namespace) -> contextlib.closing[StoreConnection]:
     """The local store for a read-only command (a missing store is an error, never created)."""
     from tuimail.commands.locate import open_existing_store
 

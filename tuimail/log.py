@@ -131,7 +131,7 @@ def set_live_line(line: LiveLine | None) -> None:
     _live_line = None if line is None else weakref.ref(line)
 
 
-class _ConsoleHandler(logging.StreamHandler):  # type: ignore[type-arg]
+class _ConsoleHandler(logging.StreamHandler):
     """The terminal's handler: it writes around the line drawn in place (`set_live_line`)."""
 
     def emit(self, record: logging.LogRecord) -> None:
@@ -209,7 +209,7 @@ def terminal_log_held() -> Iterator[None]:
     Handlers writing to a file stay as they are.
     """
     root = logging.getLogger()
-    terminal = [
+    terminal: list[logging.Handler] = [
         h
         for h in root.handlers
         if isinstance(h, logging.StreamHandler)

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from email.message import Message
 from email.parser import BytesParser
+from typing import cast
 
 from tuimail.mail import parse
 from tuimail.mail.compose import CarriedAttachment
@@ -81,7 +82,8 @@ def _attachment_parts(raw: bytes) -> list[Message]:
 def _part_bytes(part: Message) -> bytes:
     if part.get_content_maintype() == "message" or part.is_multipart():
         inner = part.get_payload()
-        first = inner[0] if isinstance(inner, list) and inner else part
+        # A message/* or multipart payload is a list of messages (typeshed allows str items).
+        first = cast(Message, inner[0]) if isinstance(inner, list) and inner else part
         return first.as_bytes()
     payload = part.get_payload(decode=True)
     return payload if isinstance(payload, bytes) else b""

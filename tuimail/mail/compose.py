@@ -421,8 +421,8 @@ def compose_message(
             messages.append(attachment.payload)
         else:
             _carry(msg, attachment)
-    for part in msg.iter_attachments():
-        del part["MIME-Version"]  # belongs in the top-level header only
+    for attached in msg.iter_attachments():
+        del attached["MIME-Version"]  # belongs in the top-level header only
     if messages:
         return _split_at_placeholders(_with_messages(msg, messages), placeholders)
     return _split_at_placeholders(msg.as_bytes(), placeholders)
@@ -460,8 +460,8 @@ def _with_messages(msg: EmailMessage, messages: Sequence[bytes]) -> bytes:
             break
         msg.set_boundary(f"=_{secrets.token_hex(20)}")
     out = msg.as_bytes()
-    for token, raw in zip(placeholders, wanted, strict=True):
-        before, found, after = out.partition(token)
+    for placeholder, raw in zip(placeholders, wanted, strict=True):
+        before, found, after = out.partition(placeholder)
         if not found:
             raise ComposeError("an attached message could not be placed into the message")
         out = before + raw + after

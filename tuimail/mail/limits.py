@@ -102,13 +102,16 @@ MAX_SEARCH_CHARS = 256 * 1024
 def part_field_problem(name: str, value: str | bytes) -> str | None:
     """Why a part's Content-Type, Content-Disposition or Content-Transfer-Encoding value must
     not be handed to the email package's parser, or None when it may."""
-    semicolon, paren = (b";", b"(") if isinstance(value, bytes) else (";", "(")
     if name.lower() == "content-transfer-encoding" and len(value) > MAX_TRANSFER_ENCODING_CHARS:
         return f"{name} header too large"
+    if isinstance(value, bytes):
+        semicolons, parens = value.count(b";"), value.count(b"(")
+    else:
+        semicolons, parens = value.count(";"), value.count("(")
     if (
         len(value) > MAX_PART_FIELD_CHARS
-        or value.count(semicolon) > MAX_PART_FIELD_PARAMS
-        or value.count(paren) > MAX_PART_FIELD_COMMENTS
+        or semicolons > MAX_PART_FIELD_PARAMS
+        or parens > MAX_PART_FIELD_COMMENTS
     ):
         return f"{name} header too large"
     return None
@@ -183,9 +186,9 @@ def measure_structure(raw: bytes, email_policy: Policy = policy.default) -> Stru
         lowered = value.lower()
         if b"multipart" not in lowered and b"message" not in lowered:
             continue  # a leaf part: it adds no nesting
-        content_type, boundary = _content_type_of(value, email_policy)
-        if content_type.startswith("multipart/") and boundary:
-            events.append((match.start(), "multipart", boundary.encode("ascii", "surrogateescape")))
+        content_type, declared = _content_type_of(value, email_policy)
+        if content_type.startswith("multipart/") and declared:
+            events.append((match.start(), "multipart", declared.encode("ascii", "surrogateescape")))
         elif content_type.startswith("message/"):
             events.append((match.start(), "message", None))
 

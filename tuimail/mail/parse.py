@@ -28,6 +28,7 @@ from email.message import Message
 from email.parser import BytesParser
 from email.policy import Policy
 from functools import lru_cache
+from typing import cast
 
 from tuimail.mail import limits
 from tuimail.mail.sanitize import sanitize, sanitize_line
@@ -627,7 +628,7 @@ def _part_headers(part: Message) -> _PartHeaders:
     # One parse per header: the parameter parser is costly, and a part is looked at often.
     content_type = _parsed_header(part, "content-type")
     if content_type is None:
-        ctype, params = part.get_default_type(), {}
+        ctype, params = part.get_default_type(), dict[str, str]()
     else:
         ctype, params = content_type
         if ctype.count("/") != 1:
@@ -690,7 +691,8 @@ class _BodyWalker:
                 return
             if headers.content_type == "multipart/alternative" and group is None:
                 group = self._new_group()
-            for child in part.get_payload():
+            # A multipart's payload is its list of parts (typeshed allows str items too).
+            for child in cast("list[Message]", part.get_payload()):
                 self.walk(child, group, headers.content_type, depth + 1)
             return
         self._leaf(part, headers, group, parent_type)

@@ -27,7 +27,7 @@ from __future__ import annotations
 import enum
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Generator, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -502,7 +502,7 @@ def raw_size(conn: sqlite3.Connection, item_id: int) -> int:
 
 def raw_chunks(
     conn: sqlite3.Connection, item_id: int, *, start: int = 0, chunk_size: int = RAW_CHUNK
-) -> Iterator[bytes]:
+) -> Generator[bytes, None, None]:
     """The message's bytes from offset `start`, `chunk_size` at a time, read from the row as
     they are asked for. Finish (or close) the iterator before the item changes state: SQLite
     ends the read when the row is updated."""

@@ -452,7 +452,8 @@ def pop3_login_method(
     Only one method is tried: a wrong password must not count twice towards a lockout.
     """
     sasl = [mechanism.upper() for mechanism in capabilities.get("SASL", [])]
-    has_timestamp = poplib.POP3.timestamp.match(greeting) is not None  # what apop() needs
+    # What apop() needs. typeshed calls the pattern str; poplib compiles it from bytes.
+    has_timestamp = poplib.POP3.timestamp.match(greeting) is not None  # type: ignore[call-overload]
     if has_timestamp and not protected:
         return Pop3Login.APOP
     if "PLAIN" in sasl:
@@ -570,7 +571,7 @@ def _pop3_peer_cert(server: ServerConfig, context: ssl.SSLContext, timeout: floa
     pop, _ = _open_pop3(server, context, timeout, _Attempt(server, timeout))
     try:
         sock = pop.sock
-        return sock.getpeercert() if isinstance(sock, ssl.SSLSocket) else {}
+        return (sock.getpeercert() or {}) if isinstance(sock, ssl.SSLSocket) else {}
     finally:
         pop.close()
 
@@ -944,6 +945,8 @@ def _pop3_sasl(pop: poplib.POP3, mechanism: str, blob: str) -> str | None:
     """One RFC 5034 AUTH exchange with an initial response; None on success, else what the
     server said (a failure challenge is answered empty, as RFC 7628 §3.2.3 asks)."""
     command = f"AUTH {mechanism} {blob}"
+    # poplib has no AUTH helper: its private `_shortcmd` (not in typeshed) sends a line and
+    # reads the answer.
     try:
         if len(command) <= _POP3_MAX_COMMAND:
             pop3_wire.debug("> AUTH %s <hidden>", mechanism)

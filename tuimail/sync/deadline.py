@@ -110,8 +110,9 @@ class Deadline:
             raise self.expire()
         return left
 
-    def expire(self) -> CommandTimeout:
-        """The error for this deadline having passed; the connection is spent from now on."""
+    def expire(self) -> CommandTimeout | ConnectionAborted:
+        """The error for this deadline having passed (or the abort that spent the connection
+        first); the connection is spent from now on."""
         if self.expired is None:
             self.expired = CommandTimeout(
                 f"timed out: {self.where} did not finish {self._waiting_for} within "
@@ -196,6 +197,7 @@ class DeadlineSocket(socket.socket):
     """A plain socket whose reads end when its deadline passes, and whose sends restart it."""
 
     __slots__ = ("deadline",)
+    deadline: Deadline | None
 
     def recv(self, bufsize: int, flags: int = 0) -> bytes:
         with _bounded(self, self.deadline):
@@ -225,7 +227,7 @@ class DeadlineSSLSocket(ssl.SSLSocket):
 
     def recv_into(self, buffer: Any, nbytes: int | None = None, flags: int = 0) -> int:
         with _bounded(self, self.deadline):
-            return super().recv_into(buffer, nbytes, flags)  # type: ignore[arg-type]
+            return super().recv_into(buffer, nbytes, flags)
 
     def read(self, len: int = 1024, buffer: Any = None) -> bytes:
         with _bounded(self, self.deadline):

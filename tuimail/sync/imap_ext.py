@@ -580,7 +580,7 @@ def _optional_int(value: Any) -> int | None:
     if isinstance(value, list | tuple):
         value = value[0] if value else None
     try:
-        return int(value)  # type: ignore[arg-type]
+        return int(value)
     except (TypeError, ValueError):
         return None
 

@@ -788,6 +788,8 @@ class _Session:
         self._send_retr(number)
         return self._read_retr(number)
 
+    # RETR is pipelined and its answer read here line by line, which poplib's public methods
+    # cannot do (pop3_wire's put_command / get_response).
     def _send_retr(self, number: int) -> None:
         wire.debug("> RETR %d", number)
         put_command(self.pop, f"RETR {number}")

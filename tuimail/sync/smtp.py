@@ -884,9 +884,9 @@ class OutboxSender:
             )
             for flags, delimiter, name in list_folders(client)
         ]
-        for folder in assign_roles(listing):
-            if folder.role is FolderRole.SENT:
-                return folder.name
+        for listed in assign_roles(listing):
+            if listed.role is FolderRole.SENT:
+                return listed.name
         personal = personal_namespace(client)
         name = (personal[0] if personal else "") + SENT_FOLDER
         client.create_folder(name)

@@ -15,6 +15,7 @@ from textual.keys import format_key
 
 from tuimail.mail.sanitize import sanitize_line
 from tuimail.store import read
+from tuimail.ui.host import app_host
 
 
 class TuimailCommands(Provider):
@@ -28,7 +29,7 @@ class TuimailCommands(Provider):
         if not isinstance(main, MainScreen):
             return
         # The keys in force: [keys] in the config replaces the defaults.
-        keymap: Mapping[str, str] = getattr(getattr(self.app, "config", None), "keys", {})
+        keymap: Mapping[str, str] = app_host(self.app).config.keys
         for binding in MainScreen.BINDINGS:
             if isinstance(binding, Binding) and binding.description:
                 action = binding.action

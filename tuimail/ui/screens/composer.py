@@ -16,6 +16,7 @@ import shlex
 import subprocess
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import getaddresses
@@ -41,6 +42,7 @@ from tuimail.store import drafts, outbox, read
 from tuimail.store.db import StoreError, StoreFullError, failure, transaction
 from tuimail.store.drafts import ServerCopy
 from tuimail.ui.address_suggester import AddressSuggester, load_from_store
+from tuimail.ui.host import app_host
 from tuimail.ui.messages import DraftSaved, OutboxQueued
 from tuimail.ui.screens.prompt import Confirm, LinePrompt
 from tuimail.ui.when import WhenError, parse_when
@@ -286,12 +288,9 @@ class ComposerScreen(Screen[None]):
             *(f"part:{m}:{i}" for m, i in draft.forwarded_attachments),
         )
 
-    def _address_suggester(self) -> AddressSuggester | None:
+    def _address_suggester(self) -> AddressSuggester:
         """Completion from the store's addresses (right arrow accepts), loaded on first use."""
-        data_dir = getattr(self.app, "data_dir", None)
-        if data_dir is None:
-            return None
-        return AddressSuggester(partial(load_from_store, Path(data_dir)))
+        return AddressSuggester(partial(load_from_store, app_host(self.app).data_dir))
 
     def compose(self) -> ComposeResult:
         suggester = self._address_suggester()
@@ -329,11 +328,11 @@ class ComposerScreen(Screen[None]):
         """What is attached, as shown (sanitized): the parts kept in the store (taken back from
         the outbox), files, the attachments carried from a forwarded message, messages attached
         whole; in the order ctrl+b numbers them (see `_drop_attachment`)."""
-        conn = self.app.conn  # type: ignore[attr-defined]
+        conn = app_host(self.app).conn
         names = drafts.part_names(conn, self.stored_parts)
         shown = [sanitize_line(name) or "(no name)" for name in names]
         shown += [sanitize_line(Path(p).name) for p in self.attachments]
-        originals: dict[int, list[AttachmentInfo] | None] = {}
+        originals: dict[int, Sequence[AttachmentInfo] | None] = {}
         for message_id, index in self.forwarded_attachments:
             if message_id not in originals:
                 raw = read.body(conn, message_id)
@@ -400,7 +399,7 @@ class ComposerScreen(Screen[None]):
 
     def _store_account_id(self) -> int | None:
         if self.account_id is None:
-            self.account_id = read.account_id(self.app.conn, self.sender.account)  # type: ignore[attr-defined]
+            self.account_id = read.account_id(app_host(self.app).conn, self.sender.account)
         return self.account_id
 
     def save_draft(self) -> bool:
@@ -410,7 +409,7 @@ class ComposerScreen(Screen[None]):
             return False
         try:
             self.draft_id = drafts.save(
-                self.app.conn,  # type: ignore[attr-defined]
+                app_host(self.app).conn,
                 account_id,
                 self.current_draft(lenient=True),
                 message_id=self.message_id,
@@ -418,7 +417,7 @@ class ComposerScreen(Screen[None]):
                 server=self.server_copy if self.draft_id is None else None,
             )
         except Exception as exc:
-            problem = failure(exc, self.app.conn)  # type: ignore[attr-defined]
+            problem = failure(exc, app_host(self.app).conn)
             if problem is None:
                 raise
             self._save_failed(problem)
@@ -550,7 +549,7 @@ class ComposerScreen(Screen[None]):
         if not recipients:
             self.notify("Add at least one recipient.", severity="error", markup=False)
             return
-        conn = self.app.conn  # type: ignore[attr-defined]
+        conn = app_host(self.app).conn
         message_id = self.message_id  # a draft keeps its Message-ID when it is sent
         try:
             # Attachments stay in their files: enqueue streams them into the outbox row.
@@ -631,7 +630,7 @@ class ComposerScreen(Screen[None]):
             if not discard:
                 return
             if self.draft_id is not None:
-                conn = self.app.conn  # type: ignore[attr-defined]
+                conn = app_host(self.app).conn
                 try:
                     drafts.discard(conn, self.draft_id)
                 except Exception as exc:

@@ -21,6 +21,7 @@ from tuimail.store import drafts, read
 from tuimail.store.db import failure
 from tuimail.store.drafts import StoredDraft
 from tuimail.ui.format import addresses_text
+from tuimail.ui.host import app_host
 from tuimail.ui.messages import DraftSaved
 from tuimail.ui.screens.prompt import Confirm
 from tuimail.ui.tables import selected_id
@@ -119,7 +120,7 @@ class DraftsScreen(Screen[None]):
         stored = drafts.get(self.conn, draft_id) if draft_id is not None else None
         if stored is None:
             return
-        sender = self.app.sender_for(stored.account_id)  # type: ignore[attr-defined]
+        sender = app_host(self.app).sender_for(stored.account_id)
         if sender is None:
             self.notify("No account to send from is configured.", severity="error")
             return

@@ -18,6 +18,7 @@ from textual.widgets import Footer, Header, Static
 
 from tuimail.mail.sanitize import sanitize_line
 from tuimail.store import ops, outbox, read
+from tuimail.ui.host import app_host
 
 
 def _when(moment: datetime | None) -> str:
@@ -115,7 +116,7 @@ class HealthScreen(Screen[None]):
         self.action_refresh_view()
 
     def action_refresh_view(self) -> None:
-        keymap = getattr(getattr(self.app, "config", None), "keys", None) or {}
+        keymap = app_host(self.app).config.keys
         tables = health_tables(self.conn, expunge_key=str(keymap.get("expunge", "X")))
         body: Table | Text
         if tables:

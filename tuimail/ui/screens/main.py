@@ -45,6 +45,7 @@ from tuimail.store.db import StoreFullError, failure
 from tuimail.store.drafts import ServerCopy
 from tuimail.ui.folder_tree import folder_tree
 from tuimail.ui.format import addresses_text, body_text
+from tuimail.ui.host import app_host
 from tuimail.ui.messages import (
     AccountState,
     AccountStatus,
@@ -516,8 +517,7 @@ class MainScreen(Screen[None]):
         )
 
     def _expunge_key(self) -> str:
-        keymap = getattr(getattr(self.app, "config", None), "keys", None) or {}
-        return str(keymap.get("expunge", "X"))
+        return str(app_host(self.app).config.keys.get("expunge", "X"))
 
     def _folder_here(self) -> read.FolderInfo | None:
         """The folder the list shows, or in a unified inbox the highlighted message's."""
@@ -597,7 +597,7 @@ class MainScreen(Screen[None]):
             return
         done, subject = self._last_done
         try:
-            result = store_undo.undo(self.conn, done, getattr(self.app, "data_dir", None))
+            result = store_undo.undo(self.conn, done, app_host(self.app).data_dir)
         except Exception as exc:
             if not self._not_saved(exc, "The undo"):
                 raise
@@ -722,7 +722,7 @@ class MainScreen(Screen[None]):
     # --- panes: shown or hidden, wider or narrower, for the running app
 
     def _start_panes(self) -> None:
-        ui = self.app.config.ui  # type: ignore[attr-defined]
+        ui = app_host(self.app).config.ui
         self.panes.folder_width = ui.folder_width
         self.panes.list_percent = ui.list_percent
         self._apply_panes()
@@ -769,7 +769,7 @@ class MainScreen(Screen[None]):
     # --- writing: the composer gets a Sender from the app (which knows the config)
 
     def _sender_for(self, account_id: int | None) -> Sender | None:
-        sender = self.app.sender_for(account_id)  # type: ignore[attr-defined]
+        sender = app_host(self.app).sender_for(account_id)
         if sender is None:
             self.notify(
                 "No account to send from: add an account with an [smtp] server to the config.",
@@ -956,8 +956,7 @@ class MainScreen(Screen[None]):
 
     def _network_closed(self, doing: str) -> str | None:
         """The app's network gate (None: open); offline, why not, in words."""
-        gate = getattr(self.app, "network_closed", None)
-        return gate(doing) if gate is not None else None
+        return app_host(self.app).network_closed(doing)
 
     def _say_not_here_yet(self) -> None:
         """A message's text is not local yet: it is on its way, or (offline) it cannot come."""
@@ -1130,7 +1129,7 @@ class MainScreen(Screen[None]):
         )
 
     def action_help(self) -> None:
-        keymap = self.app.config.keys  # type: ignore[attr-defined]
+        keymap = app_host(self.app).config.keys
         rows = binding_rows(self.BINDINGS, MessageList.BINDINGS, self.app.BINDINGS, keymap=keymap)
         self.app.push_screen(HelpScreen(rows))
 
@@ -1167,12 +1166,12 @@ class MainScreen(Screen[None]):
         partial = read.partial_body(self.conn, message_id) if raw is None else None
         if raw is None and partial is None:
             waiting = "Downloading the message…"
-            if getattr(self.app, "offline", False):
+            if app_host(self.app).offline:
                 waiting = "Not downloaded yet: offline, the body comes when tuimail runs online."
             body.update(Text(waiting, style="italic"))
             self.post_message(BodyWanted(message_id))
         else:
-            variables = getattr(self.app, "theme_variables", {})
+            variables = self.app.theme_variables
             colours = [variables[k] for k in ("quote-1", "quote-2", "quote-3") if k in variables]
             if partial is not None:  # the text only: attachments listed as not downloaded
                 rendered = render_partial(partial.raw, partial.omitted)

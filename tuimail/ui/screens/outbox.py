@@ -27,6 +27,7 @@ from tuimail.store import drafts, outbox
 from tuimail.store.db import StoreError, failure
 from tuimail.store.outbox import OutboxState
 from tuimail.ui.format import addresses_text
+from tuimail.ui.host import app_host
 from tuimail.ui.messages import DraftSaved
 from tuimail.ui.screens.prompt import Confirm
 from tuimail.ui.tables import selected_id
@@ -188,7 +189,7 @@ class OutboxScreen(Screen[None]):
         try:
             if action == "retry":
                 outbox.retry(self.conn, item_id)
-                self.app.start_sender_for_account_id(item.account_id)  # type: ignore[attr-defined]
+                app_host(self.app).start_sender_for_account_id(item.account_id)
             elif action == "confirm_sent":
                 outbox.confirm_sent(self.conn, item_id, "the user confirmed it arrived")
             elif action == "remove" and item.state is OutboxState.SENT:
@@ -232,7 +233,7 @@ class OutboxScreen(Screen[None]):
         item = outbox.get(self.conn, item_id) if item_id is not None else None
         if item is None:
             return
-        sender = self.app.sender_for(item.account_id)  # type: ignore[attr-defined]
+        sender = app_host(self.app).sender_for(item.account_id)
         if sender is None:
             self.notify("No account to send from is configured.", severity="error")
             return

@@ -35,6 +35,7 @@ from textual.widgets import Button, Footer, Header, Input, Label, Select, Static
 
 from tuimail.config import AccountConfig, ConfigError, account_toml, parse_config
 from tuimail.mail.sanitize import sanitize_line
+from tuimail.ui.host import app_host
 from tuimail.ui.messages import SetupCheck, SetupSave
 
 if TYPE_CHECKING:
@@ -517,7 +518,7 @@ class AccountSetupScreen(Screen[None]):
     def _from_worker(self, callback: Callable[..., object], *args: object) -> None:
         """From this screen's worker threads: run `callback` on the app's thread without waiting
         for it, so a lookup or check that ends while the app quits never holds up its exit."""
-        self.app.call_from_worker(callback, *args)  # type: ignore[attr-defined]
+        app_host(self.app).call_from_worker(callback, *args)
 
     def _authorize_in_thread(self, account: AccountConfig) -> None:
         assert self._authorize is not None  # authorize_now checked
@@ -637,7 +638,8 @@ class AccountSetupScreen(Screen[None]):
             self._fill_server("in", incoming)
         if smtp is not None:
             self._fill_server("out", smtp)
-        username = (incoming or smtp).username if (incoming or smtp) else ""
+        given = incoming or smtp
+        username = given.username if given is not None else ""
         self.query_one("#username", Input).value = username if username != address else ""
 
     def _fill_server(self, prefix: str, setting: ServerSetting) -> None:

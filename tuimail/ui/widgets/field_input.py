@@ -8,6 +8,8 @@ body's TextArea: a run of typed characters is one step, ended by a space or any 
 
 from __future__ import annotations
 
+from typing import Any
+
 from textual.binding import Binding
 from textual.events import Focus, Mount
 from textual.widgets import Input
@@ -23,14 +25,14 @@ class FieldInput(Input):
         Binding("ctrl+y,super+y,ctrl+shift+z", "redo", "Redo", show=False),
     ]
 
-    def __init__(self, value: str | None = None, **kwargs: object) -> None:
+    def __init__(self, value: str | None = None, **kwargs: Any) -> None:
         # Set first: Input's constructor sets the value, which calls watch_value.
         self._undo: list[str] = []
         self._redo: list[str] = []
         self._typing = False  # the last change typed one character: the next one may join it
         self._restoring = False
         kwargs.setdefault("select_on_focus", False)
-        super().__init__(value, **kwargs)  # type: ignore[arg-type]
+        super().__init__(value, **kwargs)
 
     # Textual calls the handlers of every class in the MRO (this one's first): no super() calls.
     def _on_mount(self, event: Mount) -> None:

@@ -1,0 +1,51 @@
+"""What the screens use of the running app beyond Textual's `App`, as a type.
+
+Textual types `Screen.app` as a plain `App`; the screens also need the app's configuration, its
+store connection, its data directory, its network gate and its sending. `AppHost` names exactly
+that, so the UI layer does not import `tuimail.app` (which imports the screens), and mypy checks
+that `TuimailApp` provides it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol, cast
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from textual.app import App
+
+    from tuimail.config import Config
+    from tuimail.store.db import StoreConnection
+    from tuimail.ui.screens.composer import Sender
+
+
+class AppHost(Protocol):
+    """The app as the screens see it (`tuimail.app.TuimailApp` is the one implementation)."""
+
+    config: Config
+    conn: StoreConnection  # the UI thread's store connection
+    data_dir: Path  # the data directory: the store and its lock live there
+    offline: bool  # started with --offline: nothing connects
+
+    def network_closed(self, doing: str) -> str | None:
+        """The one gate to the network: None to go ahead, else why not, in words."""
+        ...
+
+    def sender_for(self, account_id: int | None) -> Sender | None:
+        """Who to send as: the given store account if it has SMTP, else the first that does."""
+        ...
+
+    def start_sender_for_account_id(self, account_id: int) -> None:
+        """Start a sending pass for the store account `account_id`."""
+        ...
+
+    def call_from_worker(self, callback: Callable[..., object], *args: Any, **kwargs: Any) -> None:
+        """From any worker thread: run `callback(*args, **kwargs)` on the app's thread soon."""
+        ...
+
+
+def app_host(app: App[Any]) -> AppHost:
+    """`app` (a screen's `self.app`) as the `AppHost` it is when tuimail runs."""
+    return cast("AppHost", app)
