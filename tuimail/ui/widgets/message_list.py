@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import datetime
 from typing import TypeVar
 
@@ -310,6 +310,20 @@ class MessageList(ScrollView, can_focus=True):
             self.reload()  # a conversation's unread and flagged counts changed too
             return
         self._rows.clear()
+        self._strips.clear()
+        self.refresh()
+
+    def can_redraw_rows(self) -> bool:
+        """Whether changed rows can be redrawn in place (`redraw_rows`): their flags and body
+        never move them in this order. A conversation's line depends on its other messages,
+        and a downloaded body may change a message's size."""
+        return not self.threaded and self.order is not read.SortOrder.SIZE
+
+    def redraw_rows(self, message_ids: Collection[int]) -> None:
+        """Read these listed messages again and repaint (a change the user did not make that
+        left every message where it was: flags, a body downloaded)."""
+        for message_id in message_ids:
+            self._rows.pop(message_id, None)
         self._strips.clear()
         self.refresh()
 

@@ -1,0 +1,169 @@
+"""The store's change notices reach the screen coalesced, and the screen reads again only what
+changed: a first sync commits a batch at a time, and each batch must not rebuild the folder pane
+nor re-read every message of the folder shown. An engine writes the store with its own
+connection, in its own thread, and emits, as the sync does."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from textual.widgets import OptionList
+
+from tuimail.app import TuimailApp
+from tuimail.demo import build_demo_store, demo_config
+from tuimail.model import FLAGGED
+from tuimail.store import ops, read
+from tuimail.store.db import open_store
+from tuimail.store.ingest import store_message
+from tuimail.sync.events import StoreChanged
+from tuimail.ui.screens.main import MainScreen
+from tuimail.ui.widgets.message_list import MessageList
+
+NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+BATCHES = 20
+
+
+def _message(number: int) -> bytes:
+    return (
+        f"From: Sender {number} <s{number}@example.org>\r\nTo: you@demo.invalid\r\n"
+        f"Subject: Batch {number}\r\nDate: 22 Nov 2026 11:{number:02d}:00 +0000\r\n"
+        f"Message-ID: <batch.{number}@example.org>\r\n\r\nHello.\r\n"
+    ).encode()
+
+
+def _inbox(conn) -> read.FolderInfo:
+    return next(f for f in read.folders(conn) if f.name == "INBOX")
+
+
+def _engine(app: TuimailApp, data_dir: Path, changes) -> None:
+    """Commit each change and emit after each, as a sync does per batch, all before the UI
+    gets a turn (the test's loop waits for the thread)."""
+
+    def work() -> None:
+        conn = open_store(data_dir)
+        try:
+            inbox = _inbox(conn)
+            for change in changes:
+                change(conn, inbox)
+                app.emit(StoreChanged("demo", (inbox.id,), read.revision(conn)))
+        finally:
+            conn.close()
+
+    worker = threading.Thread(target=work)
+    worker.start()
+    worker.join()
+
+
+class Counts:
+    """How often the screen re-read the folder pane and the list's ids, and rebuilt the pane."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.folder_reads = 0
+        self.pane_rebuilds = 0
+        self.id_reads = 0
+        load_folders = MainScreen._load_folders
+        clear_options = OptionList.clear_options
+        ordered_ids = MessageList._ordered_ids
+
+        def counted_load_folders(screen, *args, **kwargs):
+            self.folder_reads += 1
+            return load_folders(screen, *args, **kwargs)
+
+        def counted_clear_options(options, *args, **kwargs):
+            if options.id == "folders":
+                self.pane_rebuilds += 1
+            return clear_options(options, *args, **kwargs)
+
+        def counted_ordered_ids(messages, *args, **kwargs):
+            self.id_reads += 1
+            return ordered_ids(messages, *args, **kwargs)
+
+        monkeypatch.setattr(MainScreen, "_load_folders", counted_load_folders)
+        monkeypatch.setattr(OptionList, "clear_options", counted_clear_options)
+        monkeypatch.setattr(MessageList, "_ordered_ids", counted_ordered_ids)
+
+    def reset(self) -> None:
+        self.folder_reads = self.pane_rebuilds = self.id_reads = 0
+
+
+async def _settle(pilot) -> None:
+    for _ in range(3):
+        await pilot.pause()
+
+
+def _folder_prompt(app: TuimailApp, folder_id: int) -> str:
+    folders = app.screen.query_one("#folders", OptionList)
+    return str(folders.get_option(str(folder_id)).prompt)
+
+
+async def test_a_burst_of_committed_batches_is_shown_once_and_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    build_demo_store(tmp_path, now=NOW)
+    counts = Counts(monkeypatch)
+    app = TuimailApp(demo_config(), tmp_path, clock=lambda: NOW, start_workers=False)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await _settle(pilot)
+        messages = app.screen.query_one(MessageList)
+        inbox = _inbox(app.conn)
+        assert messages.place == (inbox.id,)
+        before = len(messages.ids)
+        await pilot.press("j")
+        kept = messages.current_message_id
+        counts.reset()
+
+        batches = [
+            lambda conn, inbox, n=n: store_message(conn, inbox.id, raw=_message(n))
+            for n in range(BATCHES)
+        ]
+        _engine(app, tmp_path, batches)
+        await _settle(pilot)
+
+        assert counts.folder_reads < BATCHES, "every batch re-read the folder pane"
+        assert counts.id_reads < BATCHES, "every batch re-read the folder's messages"
+        # Nothing of the burst is lost: every message is listed, the counts are the last ones.
+        assert len(messages.ids) == before + BATCHES
+        subjects = {row.envelope.subject for row in read.rows(app.conn, messages.ids)}
+        assert {f"Batch {n}" for n in range(BATCHES)} <= subjects
+        unread = _inbox(app.conn).unread
+        assert _folder_prompt(app, inbox.id).endswith(f" {unread}")
+        assert f"{before + BATCHES} messages" in app.screen.sub_title
+        assert messages.current_message_id == kept
+
+
+async def test_flags_changed_elsewhere_redraw_their_rows_and_nothing_else(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    build_demo_store(tmp_path, now=NOW)
+    counts = Counts(monkeypatch)
+    app = TuimailApp(demo_config(), tmp_path, clock=lambda: NOW, start_workers=False)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await _settle(pilot)
+        messages = app.screen.query_one(MessageList)
+        inbox = _inbox(app.conn)
+        chosen = messages.current_message_id
+        assert chosen is not None and FLAGGED not in read.row(app.conn, chosen).flags
+        counts.reset()
+
+        flag = lambda conn, inbox: ops.enqueue(conn, ops.OpKind.FLAG, [chosen], flag=FLAGGED)  # noqa: E731
+        _engine(app, tmp_path, [flag])
+        await _settle(pilot)
+
+        assert counts.id_reads == 0, "a flag re-read every message of the folder"
+        assert counts.pane_rebuilds == 0, "a flag rebuilt the folder pane"
+        assert messages.current_message_id == chosen
+        assert "★" in messages.render_line(messages.cursor - round(messages.scroll_offset.y)).text
+
+        # Read elsewhere: the folder's unread count changes in its entry, the pane stays.
+        unread_before = _inbox(app.conn).unread
+        unread_id = next(r.id for r in read.rows(app.conn, messages.ids) if "\\Seen" not in r.flags)
+        seen = lambda conn, inbox: ops.enqueue(conn, ops.OpKind.SEEN, [unread_id])  # noqa: E731
+        _engine(app, tmp_path, [seen])
+        await _settle(pilot)
+        assert counts.pane_rebuilds == 0 and counts.id_reads == 0
+        unread = _inbox(app.conn).unread
+        assert unread == unread_before - 1
+        assert _folder_prompt(app, inbox.id) == "  INBOX" + (f" {unread}" if unread else "")
