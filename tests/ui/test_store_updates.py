@@ -167,3 +167,41 @@ async def test_flags_changed_elsewhere_redraw_their_rows_and_nothing_else(
         unread = _inbox(app.conn).unread
         assert unread == unread_before - 1
         assert _folder_prompt(app, inbox.id) == "  INBOX" + (f" {unread}" if unread else "")
+
+
+async def test_the_message_shown_is_shown_again_only_when_it_changed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    build_demo_store(tmp_path, now=NOW)
+    shown: list[int] = []
+    show_message = MainScreen.show_message
+
+    def counted_show_message(screen, message_id: int) -> None:
+        shown.append(message_id)
+        show_message(screen, message_id)
+
+    monkeypatch.setattr(MainScreen, "show_message", counted_show_message)
+    app = TuimailApp(demo_config(), tmp_path, clock=lambda: NOW, start_workers=False)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("j")
+        await pilot.pause(0.3)  # the view follows the cursor once it rests
+        messages = app.screen.query_one(MessageList)
+        chosen = messages.current_message_id
+        assert shown[-1] == chosen
+        shown.clear()
+
+        # New mail elsewhere in the folder: the view keeps what it shows, nothing re-rendered.
+        batches = [
+            lambda conn, inbox, n=n: store_message(conn, inbox.id, raw=_message(n))
+            for n in range(3)
+        ]
+        _engine(app, tmp_path, batches)
+        await pilot.pause(0.3)
+        assert shown == [], "new mail re-rendered the message in the view"
+        assert messages.current_message_id == chosen
+
+        # The message shown changes (flagged elsewhere): the view shows it again.
+        flag = lambda conn, inbox: ops.enqueue(conn, ops.OpKind.FLAG, [chosen], flag=FLAGGED)  # noqa: E731
+        _engine(app, tmp_path, [flag])
+        await pilot.pause(0.3)
+        assert shown == [chosen]

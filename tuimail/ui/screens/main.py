@@ -362,6 +362,16 @@ class MainScreen(Screen[None]):
                 self._describe_place()
         elif self.current_place and changes is not None:
             self._update_place(messages, self.current_place, since, changes)
+        # The message in the view again, when it changed (a body arrived, its flags): the list
+        # does not announce a message it kept through a background change.
+        shown = self._shown_id
+        if changes is not None:
+            changed = shown in changes.messages
+        else:  # everything was read again, or the folders named
+            place = self.current_place
+            changed = revision is not None or not place or bool(set(place) & set(folder_ids))
+        if shown is not None and changed and shown == messages.current_message_id:
+            self.show_message(shown)
 
     def _update_place(
         self,

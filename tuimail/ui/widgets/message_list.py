@@ -135,6 +135,7 @@ class MessageList(ScrollView, can_focus=True):
         self.ids: list[int] = []
         # Nothing highlighted (the message under the cursor went away in the background).
         self.displaced = False
+        self._quiet = False  # set while a background update keeps the cursor (see _replace)
         # The folders shown (None: a search result list) and their order.
         self.place: tuple[int, ...] | None = None
         self.order = read.SortOrder.DATE
@@ -215,7 +216,14 @@ class MessageList(ScrollView, can_focus=True):
         newly_displaced = displaced and not self.displaced
         self.displaced = displaced
         self.scroll_to(y=max(0, old_top + index - old_index), animate=False)
-        self.cursor = index
+        # The same message kept through a change the user did not make is not announced again:
+        # the screen shows it again itself when the message changed (a sync commits many
+        # batches, and each would re-render the message view).
+        self._quiet = background and keep is not None and self.ids[index : index + 1] == [keep]
+        try:
+            self.cursor = index
+        finally:
+            self._quiet = False
         self.refresh()
         if newly_displaced:
             self.post_message(self.Displaced())
@@ -434,7 +442,7 @@ class MessageList(ScrollView, can_focus=True):
         elif new >= top + height:
             self.scroll_to(y=new - height + 1, animate=False)
         self.refresh()
-        if not self.displaced:
+        if not self.displaced and not self._quiet:
             self.post_message(self.Highlighted(self.ids[new]))
 
     def _page(self) -> int:
