@@ -10,17 +10,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from textual.screen import Screen
 from textual.widgets import OptionList
 
 from tuimail.app import TuimailApp
 from tuimail.demo import build_demo_store, demo_config
-from tuimail.model import FLAGGED
+from tuimail.model import FLAGGED, Protocol
 from tuimail.store import ops, read
 from tuimail.store.db import open_store
 from tuimail.store.ingest import store_message
-from tuimail.sync.events import StoreChanged
+from tuimail.sync.events import StoreChanged, SyncProgress
 from tuimail.ui.screens.main import MainScreen
 from tuimail.ui.widgets.message_list import MessageList
+from tuimail.ui.widgets.status_bar import StatusBar
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 BATCHES = 20
@@ -64,9 +66,11 @@ class Counts:
         self.folder_reads = 0
         self.pane_rebuilds = 0
         self.id_reads = 0
+        self.rows_read = 0
         load_folders = MainScreen._load_folders
         clear_options = OptionList.clear_options
         ordered_ids = MessageList._ordered_ids
+        rows = read.rows
 
         def counted_load_folders(screen, *args, **kwargs):
             self.folder_reads += 1
@@ -81,12 +85,17 @@ class Counts:
             self.id_reads += 1
             return ordered_ids(messages, *args, **kwargs)
 
+        def counted_rows(conn, ids):
+            self.rows_read += len(ids)
+            return rows(conn, ids)
+
+        monkeypatch.setattr(read, "rows", counted_rows)
         monkeypatch.setattr(MainScreen, "_load_folders", counted_load_folders)
         monkeypatch.setattr(OptionList, "clear_options", counted_clear_options)
         monkeypatch.setattr(MessageList, "_ordered_ids", counted_ordered_ids)
 
     def reset(self) -> None:
-        self.folder_reads = self.pane_rebuilds = self.id_reads = 0
+        self.folder_reads = self.pane_rebuilds = self.id_reads = self.rows_read = 0
 
 
 async def _settle(pilot) -> None:
@@ -112,6 +121,7 @@ async def test_a_burst_of_committed_batches_is_shown_once_and_whole(
         assert messages.place == (inbox.id,)
         before = len(messages.ids)
         await pilot.press("j")
+        await pilot.pause(0.3)  # the view follows the cursor once it rests
         kept = messages.current_message_id
         counts.reset()
 
@@ -124,6 +134,8 @@ async def test_a_burst_of_committed_batches_is_shown_once_and_whole(
 
         assert counts.folder_reads < BATCHES, "every batch re-read the folder pane"
         assert counts.id_reads < BATCHES, "every batch re-read the folder's messages"
+        # Rows already read are kept: at most the new messages' rows are read for the screen.
+        assert counts.rows_read <= BATCHES, "the rows of unchanged messages were read again"
         # Nothing of the burst is lost: every message is listed, the counts are the last ones.
         assert len(messages.ids) == before + BATCHES
         subjects = {row.envelope.subject for row in read.rows(app.conn, messages.ids)}
@@ -205,3 +217,27 @@ async def test_the_message_shown_is_shown_again_only_when_it_changed(
         _engine(app, tmp_path, [flag])
         await pilot.pause(0.3)
         assert shown == [chosen]
+
+
+async def test_sync_progress_repaints_the_status_bar_not_the_layout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    build_demo_store(tmp_path, now=NOW)
+    layouts = 0
+    refresh_layout = Screen._refresh_layout
+
+    def counted_refresh_layout(screen, *args, **kwargs):
+        nonlocal layouts
+        layouts += 1
+        return refresh_layout(screen, *args, **kwargs)
+
+    monkeypatch.setattr(Screen, "_refresh_layout", counted_refresh_layout)
+    app = TuimailApp(demo_config(), tmp_path, clock=lambda: NOW, start_workers=False)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await _settle(pilot)
+        layouts = 0
+        for done in range(0, 1000, 100):
+            app.emit(SyncProgress("demo", Protocol.IMAP, "INBOX", done, 1000))
+            await pilot.pause()
+        assert "INBOX 900/1000" in str(app.screen.query_one(StatusBar).render())
+        assert layouts == 0, "each progress step laid the whole screen out again"

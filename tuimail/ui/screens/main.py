@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import replace
 from datetime import datetime
 from itertools import groupby
@@ -352,8 +352,10 @@ class MainScreen(Screen[None]):
         if self.current_place is None and self.folder_ids:
             self.show_place(self.unified_inbox or (self.folder_ids[0],))
         elif self._search is not None and messages.place is None:
-            if changes is None or changes.messages or changes.messages_gone:
+            if changes is None:
                 self._run_search_again()
+            elif changes.messages or changes.messages_gone:
+                self._run_search_again(changes.messages | changes.messages_gone)
         elif not self.folder_ids:
             self._show_empty()
         elif self.current_place and changes is None:
@@ -391,7 +393,7 @@ class MainScreen(Screen[None]):
         if not left and changed <= listed and messages.can_redraw_rows():
             messages.redraw_rows(changed)
         else:
-            messages.update_from_store()
+            messages.update_from_store(changed=changed | changes.messages | changes.messages_gone)
         self._describe_place()
 
     def show_store_problem(self, text: str) -> None:
@@ -766,13 +768,14 @@ class MainScreen(Screen[None]):
         self._search = (query, scope)
         self._describe_search(query, len(ids))
 
-    def _run_search_again(self) -> None:
-        """The search shown, run again on the store as it is now (the cursor stays put)."""
+    def _run_search_again(self, changed: Collection[int] | None = None) -> None:
+        """The search shown, run again on the store as it is now (the cursor stays put);
+        `changed`: the only messages changed since it ran (None: any)."""
         if self._search is None:
             return
         query, scope = self._search
         ids = store_search.search(self.conn, query, folder_ids=scope)
-        self.query_one(MessageList).update_from_store(ids)
+        self.query_one(MessageList).update_from_store(ids, changed=changed)
         self._describe_search(query, len(ids))
 
     def _describe_search(self, query: str, found: int) -> None:

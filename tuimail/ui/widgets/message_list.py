@@ -172,7 +172,13 @@ class MessageList(ScrollView, can_focus=True):
         self.cursor = 0
         self.refresh()
 
-    def _replace(self, read_ids: Callable[[], list[int]], *, background: bool) -> None:
+    def _replace(
+        self,
+        read_ids: Callable[[], list[int]],
+        *,
+        background: bool,
+        changed: Collection[int] | None = None,
+    ) -> None:
         """Show the ids `read_ids` returns instead of the current ones, keeping the user's place.
 
         The cursor stays on the same message, and that message on the same screen line: rows
@@ -184,6 +190,9 @@ class MessageList(ScrollView, can_focus=True):
         moment never hits a message the user did not see highlighted. In the threaded view a
         conversation whose newest message changed is displaced too: its line now stands for a
         message the user has not seen.
+
+        `changed`: the only messages whose rows may have changed (the others' rows read before
+        are kept); None: any.
         """
         keep = self.current_message_id
         keep_thread = None
@@ -192,7 +201,11 @@ class MessageList(ScrollView, can_focus=True):
             keep_thread = row.thread_id if row is not None else None
         old_index, old_top = self.cursor, round(self.scroll_offset.y)
         self.ids = read_ids()
-        self._rows.clear()
+        if changed is None:
+            self._rows.clear()
+        else:
+            for message_id in changed:
+                self._rows.pop(message_id, None)
         self._strips.clear()
         self.virtual_size = Size(self.size.width, len(self.ids))
         displaced = self.displaced
@@ -282,15 +295,18 @@ class MessageList(ScrollView, can_focus=True):
         if place is not None:
             self._replace(lambda: self._ordered_ids(place), background=False)
 
-    def update_from_store(self, ids: list[int] | None = None) -> None:
+    def update_from_store(
+        self, ids: list[int] | None = None, *, changed: Collection[int] | None = None
+    ) -> None:
         """Read the shown place again after a change the user did not make (new mail, flags
         from the server); for a search result list, show its new `ids` (the query run again).
-        The cursor stays on the same message, or the list is displaced (see `_replace`)."""
+        The cursor stays on the same message, or the list is displaced (see `_replace`; with
+        `changed`, only those messages' rows are read again)."""
         place = self.place
         if place is not None:
-            self._replace(lambda: self._ordered_ids(place), background=True)
+            self._replace(lambda: self._ordered_ids(place), background=True, changed=changed)
         elif ids is not None:
-            self._replace(lambda: list(ids), background=True)
+            self._replace(lambda: list(ids), background=True, changed=changed)
 
     def select_id(self, message_id: int) -> None:
         """Put the cursor on a message (when listed): the user asked for it (undo)."""
@@ -351,7 +367,8 @@ class MessageList(ScrollView, can_focus=True):
         row = self._rows.get_fresh(message_id)
         if row is None:
             start = max(0, index - PAGE_ROWS // 2)
-            for fetched in read.rows(self.conn, self.ids[start : start + PAGE_ROWS]):
+            page = [i for i in self.ids[start : start + PAGE_ROWS] if i not in self._rows]
+            for fetched in read.rows(self.conn, page):
                 self._rows.put(fetched.id, fetched)
             row = self._rows.get_fresh(message_id)
         return row
