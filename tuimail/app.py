@@ -194,6 +194,10 @@ class TuimailApp(App[int]):
         self._senders = _Slots()
         self._bodies = _Slots()
         self._drafts = _Slots()
+        # The store update posted to the main screen and not yet handled: later changes merge
+        # into it (StoreUpdated.merge), so a burst of committed batches is one refresh.
+        self._store_update: StoreUpdated | None = None
+        self._store_update_lock = threading.Lock()
         # New-mail notifications: one per folder per interval; the desktop channel, if any.
         self._news_gate = NewsGate(config.notify.min_interval)
         self._desktop = choose_desktop(config.notify.desktop)
@@ -519,8 +523,20 @@ class TuimailApp(App[int]):
             target = getattr(self, "main_screen", None)
             if isinstance(message, UserNotice | NewMailArrived) or target is None:
                 self.post_message(message)
+            elif isinstance(message, StoreUpdated):
+                self.post_store_update(message)
             else:
                 target.post_message(message)
+
+    def post_store_update(self, update: StoreUpdated) -> None:
+        """Any thread: tell the main screen that the store changed, merged into the update
+        still waiting for it when there is one (never dropped: see StoreUpdated)."""
+        with self._store_update_lock:
+            pending = self._store_update
+            if pending is not None and pending.merge(update.folder_ids, update.revision):
+                return
+            self._store_update = update
+        self.main_screen.post_message(update)
 
     def start_idle_watcher(self, name: str) -> None:
         """Watch account `name`'s inbox with IDLE (or polling) in a long-lived worker."""
@@ -762,7 +778,7 @@ class TuimailApp(App[int]):
             self._setup_report(str(exc), False)
             return
         self._ensure_store_accounts()
-        self.main_screen.post_message(StoreUpdated(()))  # the empty view names the account
+        self.post_store_update(StoreUpdated(()))  # the empty view names the account
         oauth2 = message.account.oauth2 is not None
         if isinstance(self.screen, AccountSetupScreen):
             if oauth2:  # the screen stays to authorize the account (or say how to, later)
@@ -972,7 +988,7 @@ def ui_messages_for(event: Event) -> list[Message]:
     """The UI messages that show an engine event (text sanitized here, once)."""
     match event:
         case StoreChanged():
-            return [StoreUpdated(event.folder_ids)]
+            return [StoreUpdated(event.folder_ids, event.revision)]
         case SyncStarted():
             doing = "sending" if event.protocol is Protocol.SMTP else "getting mail"
             return [AccountStatus(event.account, AccountState.BUSY, f"{doing}…")]

@@ -531,6 +531,17 @@ def changes_since(conn: sqlite3.Connection, since: int) -> Changes:
         )
 
 
+def messages_changed(
+    conn: sqlite3.Connection, since: int, folder_ids: Sequence[int]
+) -> frozenset[int]:
+    """The messages now in these folders that were written after revision `since` (new,
+    changed, or moved in)."""
+    marks = ",".join("?" * len(folder_ids))
+    # marks is only placeholders; the ids are parameters.
+    sql = f"SELECT id FROM messages WHERE revision > ? AND folder_id IN ({marks})"  # noqa: S608
+    return frozenset(int(r[0]) for r in conn.execute(sql, (since, *folder_ids)))
+
+
 def _ids_after(conn: sqlite3.Connection, table: str, since: int) -> frozenset[int]:
     # table is one of three fixed names from changes_since.
     sql = f"SELECT id FROM {table} WHERE revision > ?"  # noqa: S608

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import threading
 from pathlib import Path
 
 from textual.message import Message
@@ -11,11 +12,39 @@ from tuimail.config import AccountConfig
 
 
 class StoreUpdated(Message):
-    """The store changed for these folders: re-query what is shown."""
+    """The store changed for these folders, up to `revision` (None: not known, re-query all
+    that is shown): re-query what changed.
 
-    def __init__(self, folder_ids: tuple[int, ...]) -> None:
+    Updates coalesce: while one is posted and not yet taken by its handler, later changes are
+    merged into it (`merge`), so a burst of committed batches is handled once. The handler
+    calls `take` first; a change merged before that is in what it takes, one after it is
+    refused and posted as a new update.
+    """
+
+    def __init__(self, folder_ids: tuple[int, ...], revision: int | None = None) -> None:
         super().__init__()
         self.folder_ids = folder_ids
+        self.revision = revision
+        self._lock = threading.Lock()  # merged into from worker threads, taken on the UI's
+        self._taken = False
+
+    def merge(self, folder_ids: tuple[int, ...], revision: int | None) -> bool:
+        """Any thread: add a later change to this pending update; False when its handler
+        has already taken it (post a new update then)."""
+        with self._lock:
+            if self._taken:
+                return False
+            self.folder_ids = tuple(dict.fromkeys((*self.folder_ids, *folder_ids)))
+            if self.revision is not None:
+                # An unknown revision stays unknown: what is shown is re-queried whole.
+                self.revision = None if revision is None else max(self.revision, revision)
+            return True
+
+    def take(self) -> tuple[tuple[int, ...], int | None]:
+        """The handler: the folders and revision to show; nothing merges into it from now."""
+        with self._lock:
+            self._taken = True
+            return self.folder_ids, self.revision
 
 
 class AccountState(enum.StrEnum):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import replace
 from datetime import datetime
 from itertools import groupby
@@ -182,6 +182,10 @@ class MainScreen(Screen[None]):
         # when the last action cannot be undone: a delete for good, a copy).
         self._last_done: tuple[store_undo.Done, str] | str | None = None
         self._store_problem = ""  # shown first in the status bar (show_store_problem)
+        self._folder_entries: list[tuple[str | None, Text]] = []  # the folder list shown
+        # The store revision the list and the folder pane show: a StoreUpdated re-reads only
+        # what changed after it.
+        self._shown_revision = 0
 
     @property
     def current_folder_id(self) -> int | None:
@@ -208,6 +212,7 @@ class MainScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self._start_panes()
+        self._shown_revision = read.revision(self.conn)  # what is read below is at least this
         infos = self._load_folders()
         if self.unified_inbox:
             self.show_place(self.unified_inbox)
@@ -251,58 +256,75 @@ class MainScreen(Screen[None]):
     def _load_folders(self) -> list[read.FolderInfo]:
         """(Re)build the folder list from the store, keeping the highlighted entry.
 
-        With more than one inbox, a unified inbox comes first; the outbox comes last.
+        With more than one inbox, a unified inbox comes first; the outbox comes last. Only what
+        changed is redrawn: the same entries with other counts get their new prompts, and
+        nothing is touched when nothing changed (a sync commits many batches).
         """
         folders = self.query_one("#folders", OptionList)
         infos = read.folders(self.conn)
         self.folder_ids = [info.id for info in infos]
         inboxes = [info for info in infos if info.role is FolderRole.INBOX]
         self.unified_inbox = tuple(i.id for i in inboxes) if len(inboxes) > 1 else ()
-        folders.clear_options()
+        entries: list[tuple[str | None, Text]] = []  # option id (None: disabled), prompt
         highlight = None
         if self.unified_inbox:
             prompt = Text("Inbox (all accounts)", style="bold")
             unread = sum(i.unread for i in inboxes)
             if unread:
                 prompt.append(f" {unread}", style="bold")
-            folders.add_option(Option(prompt, id=UNIFIED))
+            entries.append((UNIFIED, prompt))
             if self.current_place in (None, self.unified_inbox):
                 highlight = 0
         for account, of_account in groupby(infos, key=lambda info: info.account):
-            heading = Text(sanitize_line(account), style="bold")
-            folders.add_option(Option(heading, disabled=True))
+            entries.append((None, Text(sanitize_line(account), style="bold")))
             # A tree: the server's personal namespace prefix left out, a level per delimiter.
             for entry in folder_tree(list(of_account)):
                 indent = "  " * (entry.depth + 1)
                 info = entry.folder
                 if info is None:  # a level that is not a folder itself
                     node = Text(indent + sanitize_line(entry.label), style="dim")
-                    folders.add_option(Option(node, disabled=True))
+                    entries.append((None, node))
                     continue
                 prompt = Text(indent + sanitize_line(entry.label))
                 if info.unread:
                     prompt.append(f" {info.unread}", style="bold")
-                folders.add_option(Option(prompt, id=str(info.id)))
+                entries.append((str(info.id), prompt))
                 if highlight is None and self.current_place in (None, (info.id,)):
-                    highlight = folders.option_count - 1
+                    highlight = len(entries) - 1
         waiting = len(outbox.items(self.conn, states=WAITING_STATES))
         self.query_one(StatusBar).set_counts(ops.count_pending(self.conn), waiting)
         local_drafts = store_drafts.count(self.conn)
         # What lives only in this store, under its own heading (an account may have a Drafts
         # folder of its own on the server).
-        folders.add_option(Option(Text("On this computer", style="bold"), disabled=True))
+        entries.append((None, Text("On this computer", style="bold")))
         drafts_prompt = Text("  Drafts")
         if local_drafts:
             drafts_prompt.append(f" {local_drafts}", style="bold")
-        folders.add_option(Option(drafts_prompt, id=DRAFTS))
+        entries.append((DRAFTS, drafts_prompt))
         outbox_prompt = Text("  Outbox")
         if waiting:
             outbox_prompt.append(f" {waiting}", style="bold")
-        folders.add_option(Option(outbox_prompt, id=OUTBOX))
-        if highlight is not None:
+        entries.append((OUTBOX, outbox_prompt))
+        self._show_folder_entries(folders, entries)
+        if highlight is not None and folders.highlighted != highlight:
             with self.prevent(OptionList.OptionHighlighted):
                 folders.highlighted = highlight
         return infos
+
+    def _show_folder_entries(
+        self, folders: OptionList, entries: list[tuple[str | None, Text]]
+    ) -> None:
+        """Put `entries` into the folder list: new prompts where only prompts differ from what
+        is shown, the whole list again when the entries themselves differ."""
+        shown = self._folder_entries
+        self._folder_entries = entries
+        if [key for key, _ in shown] == [key for key, _ in entries]:
+            for index, ((_, before), (_, prompt)) in enumerate(zip(shown, entries, strict=True)):
+                if prompt != before:
+                    folders.replace_option_prompt_at_index(index, prompt)
+            return
+        folders.clear_options()
+        folders.add_options(Option(prompt, id=key, disabled=key is None) for key, prompt in entries)
 
     def on_screen_resume(self) -> None:
         # Back from the outbox or the composer: counts may have changed.
@@ -313,18 +335,67 @@ class MainScreen(Screen[None]):
     def _store_updated(self, message: StoreUpdated) -> None:
         # A change the user did not make never ends a search nor moves the highlight: the list
         # is read again with the cursor kept on the same message (see MessageList._replace).
+        folder_ids, revision = message.take()
         self._run_waiting_actions()
-        self._load_folders()
+        if revision is not None and revision <= self._shown_revision:
+            return  # shown already (an update handled before this one read it)
+        # Without a revision (the app's own update after adding an account) what is shown is
+        # read as before, and the revision shown stays: the next update reads what changed.
+        since = self._shown_revision
+        changes = None
+        if revision is not None:
+            changes = read.changes_since(self.conn, since)
+            self._shown_revision = changes.revision
+            if changes.reload:  # older than what the store remembers: read everything shown
+                changes = None
+        self._load_folders()  # redraws only the entries whose counts changed
         messages = self.query_one(MessageList)
         if self.current_place is None and self.folder_ids:
             self.show_place(self.unified_inbox or (self.folder_ids[0],))
         elif self._search is not None and messages.place is None:
-            self._run_search_again()
+            if changes is None:
+                self._run_search_again()
+            elif changes.messages or changes.messages_gone:
+                self._run_search_again(changes.messages | changes.messages_gone)
         elif not self.folder_ids:
             self._show_empty()
-        elif self.current_place and set(self.current_place) & set(message.folder_ids):
-            messages.update_from_store()
-            self._describe_place()
+        elif self.current_place and changes is None:
+            if revision is not None or set(self.current_place) & set(folder_ids):
+                messages.update_from_store()
+                self._describe_place()
+        elif self.current_place and changes is not None:
+            self._update_place(messages, self.current_place, since, changes)
+        # The message in the view again, when it changed (a body arrived, its flags): the list
+        # does not announce a message it kept through a background change.
+        shown = self._shown_id
+        if changes is not None:
+            changed = shown in changes.messages
+        else:  # everything was read again, or the folders named
+            place = self.current_place
+            changed = revision is not None or not place or bool(set(place) & set(folder_ids))
+        if shown is not None and changed and shown == messages.current_message_id:
+            self.show_message(shown)
+
+    def _update_place(
+        self,
+        messages: MessageList,
+        place: tuple[int, ...],
+        since: int,
+        changes: read.Changes,
+    ) -> None:
+        """Show what changed in the place shown after revision `since`: nothing is read again
+        when none of its messages changed, only the changed rows when messages changed in
+        place (flags), its ids when messages came or went."""
+        changed = read.messages_changed(self.conn, since, place)
+        listed = set(messages.ids)
+        left = ((changes.messages | changes.messages_gone) & listed) - changed
+        if not changed and not left:
+            return
+        if not left and changed <= listed and messages.can_redraw_rows():
+            messages.redraw_rows(changed)
+        else:
+            messages.update_from_store(changed=changed | changes.messages | changes.messages_gone)
+        self._describe_place()
 
     def show_store_problem(self, text: str) -> None:
         """Say in the status bar what is wrong with the store ("disk full: read-only")."""
@@ -697,13 +768,14 @@ class MainScreen(Screen[None]):
         self._search = (query, scope)
         self._describe_search(query, len(ids))
 
-    def _run_search_again(self) -> None:
-        """The search shown, run again on the store as it is now (the cursor stays put)."""
+    def _run_search_again(self, changed: Collection[int] | None = None) -> None:
+        """The search shown, run again on the store as it is now (the cursor stays put);
+        `changed`: the only messages changed since it ran (None: any)."""
         if self._search is None:
             return
         query, scope = self._search
         ids = store_search.search(self.conn, query, folder_ids=scope)
-        self.query_one(MessageList).update_from_store(ids)
+        self.query_one(MessageList).update_from_store(ids, changed=changed)
         self._describe_search(query, len(ids))
 
     def _describe_search(self, query: str, found: int) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import datetime
 from typing import TypeVar
 
@@ -136,6 +136,7 @@ class MessageList(ScrollView, can_focus=True):
         # Nothing highlighted (the message under the cursor went away in the background).
         self._displaced = False
         self._displaced_told = False  # Displaced was posted for this displaced state
+        self._quiet = False  # set while a background update keeps the cursor (see _replace)
         # The folders shown (None: a search result list) and their order.
         self.place: tuple[int, ...] | None = None
         self.order = read.SortOrder.DATE
@@ -172,7 +173,13 @@ class MessageList(ScrollView, can_focus=True):
         self.cursor = 0
         self.refresh()
 
-    def _replace(self, read_ids: Callable[[], list[int]], *, background: bool) -> None:
+    def _replace(
+        self,
+        read_ids: Callable[[], list[int]],
+        *,
+        background: bool,
+        changed: Collection[int] | None = None,
+    ) -> None:
         """Show the ids `read_ids` returns instead of the current ones, keeping the user's place.
 
         The cursor stays on the same message, and that message on the same screen line: rows
@@ -184,6 +191,9 @@ class MessageList(ScrollView, can_focus=True):
         moment never hits a message the user did not see highlighted. In the threaded view a
         conversation whose newest message changed is displaced too: its line now stands for a
         message the user has not seen.
+
+        `changed`: the only messages whose rows may have changed (the others' rows read before
+        are kept); None: any.
         """
         keep = self.current_message_id
         keep_thread = None
@@ -192,7 +202,11 @@ class MessageList(ScrollView, can_focus=True):
             keep_thread = row.thread_id if row is not None else None
         old_index, old_top = self.cursor, round(self.scroll_offset.y)
         self.ids = read_ids()
-        self._rows.clear()
+        if changed is None:
+            self._rows.clear()
+        else:
+            for message_id in changed:
+                self._rows.pop(message_id, None)
         self._strips.clear()
         self.virtual_size = Size(self.size.width, len(self.ids))
         displaced = self.displaced
@@ -217,7 +231,14 @@ class MessageList(ScrollView, can_focus=True):
         self.displaced = displaced
         tell = displaced and bool(self.ids) and not self._displaced_told
         self.scroll_to(y=max(0, old_top + index - old_index), animate=False)
-        self.cursor = index
+        # The same message kept through a change the user did not make is not announced again:
+        # the screen shows it again itself when the message changed (a sync commits many
+        # batches, and each would re-render the message view).
+        self._quiet = background and keep is not None and self.ids[index : index + 1] == [keep]
+        try:
+            self.cursor = index
+        finally:
+            self._quiet = False
         self.refresh()
         if tell:
             self._displaced_told = True
@@ -277,15 +298,18 @@ class MessageList(ScrollView, can_focus=True):
         if place is not None:
             self._replace(lambda: self._ordered_ids(place), background=False)
 
-    def update_from_store(self, ids: list[int] | None = None) -> None:
+    def update_from_store(
+        self, ids: list[int] | None = None, *, changed: Collection[int] | None = None
+    ) -> None:
         """Read the shown place again after a change the user did not make (new mail, flags
         from the server); for a search result list, show its new `ids` (the query run again).
-        The cursor stays on the same message, or the list is displaced (see `_replace`)."""
+        The cursor stays on the same message, or the list is displaced (see `_replace`; with
+        `changed`, only those messages' rows are read again)."""
         place = self.place
         if place is not None:
-            self._replace(lambda: self._ordered_ids(place), background=True)
+            self._replace(lambda: self._ordered_ids(place), background=True, changed=changed)
         elif ids is not None:
-            self._replace(lambda: list(ids), background=True)
+            self._replace(lambda: list(ids), background=True, changed=changed)
 
     def select_id(self, message_id: int) -> None:
         """Put the cursor on a message (when listed): the user asked for it (undo)."""
@@ -316,6 +340,20 @@ class MessageList(ScrollView, can_focus=True):
         self._strips.clear()
         self.refresh()
 
+    def can_redraw_rows(self) -> bool:
+        """Whether changed rows can be redrawn in place (`redraw_rows`): their flags and body
+        never move them in this order. A conversation's line depends on its other messages,
+        and a downloaded body may change a message's size."""
+        return not self.threaded and self.order is not read.SortOrder.SIZE
+
+    def redraw_rows(self, message_ids: Collection[int]) -> None:
+        """Read these listed messages again and repaint (a change the user did not make that
+        left every message where it was: flags, a body downloaded)."""
+        for message_id in message_ids:
+            self._rows.pop(message_id, None)
+        self._strips.clear()
+        self.refresh()
+
     @property
     def current_message_id(self) -> int | None:
         """The id of the highlighted message: None for an empty list, and while the list is
@@ -332,7 +370,8 @@ class MessageList(ScrollView, can_focus=True):
         row = self._rows.get_fresh(message_id)
         if row is None:
             start = max(0, index - PAGE_ROWS // 2)
-            for fetched in read.rows(self.conn, self.ids[start : start + PAGE_ROWS]):
+            page = [i for i in self.ids[start : start + PAGE_ROWS] if i not in self._rows]
+            for fetched in read.rows(self.conn, page):
                 self._rows.put(fetched.id, fetched)
             row = self._rows.get_fresh(message_id)
         return row
@@ -423,7 +462,7 @@ class MessageList(ScrollView, can_focus=True):
         elif new >= top + height:
             self.scroll_to(y=new - height + 1, animate=False)
         self.refresh()
-        if not self.displaced:
+        if not self.displaced and not self._quiet:
             self.post_message(self.Highlighted(self.ids[new]))
 
     @property

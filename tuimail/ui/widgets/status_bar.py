@@ -19,6 +19,7 @@ class StatusBar(Static):
         self._entries: dict[str, tuple[AccountState, str]] = {}
         self._counts = ""
         self._problem = ""
+        self._line = Text()  # what is shown
 
     def set_counts(self, pending_actions: int, outbox_waiting: int) -> None:
         """Show how many user actions wait for a server and how many messages wait to leave."""
@@ -53,7 +54,12 @@ class StatusBar(Static):
                 line.append("  │  ", style="dim")
             line.append(f"{sanitize_line(name)}: ", style="bold")
             line.append(sanitize_line(entry_text), style=_STYLES[entry_state])
-        self.update(line)
+        if line == self._line:
+            return  # a store update sets the same counts again
+        self._line = line
+        # One row, the screen's width (tuimail.tcss): a new text never changes the layout, so
+        # a sync's progress repaints this row only, not the whole screen.
+        self.update(line, layout=False)
 
     def entry(self, account: str) -> tuple[AccountState, str] | None:
         """The current entry of an account (for tests and the sync-health view)."""
