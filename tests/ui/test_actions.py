@@ -39,11 +39,14 @@ async def test_read_flag_and_delete(tmp_path: Path) -> None:
         row = read.row(app.conn, first)
         assert row is not None and SEEN in row.flags
         assert _folder(app, "INBOX").unread == unread_before - 1
+        # The title's counts follow the user's own change, as the folder pane's do.
+        assert f", {unread_before - 1} unread" in app.screen.sub_title
 
         messages.focus()
         await pilot.press("N")  # and back to unread
         row = read.row(app.conn, first)
         assert row is not None and SEEN not in row.flags
+        assert f", {unread_before} unread" in app.screen.sub_title
 
         await pilot.press("F")
         row = read.row(app.conn, first)

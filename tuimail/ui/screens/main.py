@@ -531,6 +531,8 @@ class MainScreen(Screen[None]):
         else:
             messages.forget_rows()
         self._load_folders()
+        if messages.place is not None:  # (a search's title stays)
+            self._describe_place()  # the title's counts follow the user's own change at once
         self.post_message(IntentQueued(row.account_id))
         return True
 
@@ -688,6 +690,8 @@ class MainScreen(Screen[None]):
             self._run_search_again()
         messages.select_id(result.message_ids[0])
         self._load_folders()
+        if messages.place is not None:
+            self._describe_place()
         if not result.cancelled:
             self.post_message(IntentQueued(done.account_id))
         self.notify(f"Undone: “{subject}” {self._undone_text(done)}.", markup=False)
