@@ -768,7 +768,7 @@ LARGE_ATTACHMENT = 50 << 20
 ENQUEUE_LARGE = """
 import sys
 from tuimail.mail.compose import compose_message, make_message_id
-from tuimail.model import Address, Draft, Protocol
+from tuimail.core.model import Address, Draft, Protocol
 from tuimail.store import outbox, write
 from tuimail.store.db import open_store
 

@@ -146,7 +146,7 @@ def incoming(path: Path, uid: int) -> object:
 def ingest_maildir(maildir: Path, data_dir: Path) -> int:
     """Store the maildir's INBOX in a fresh tuimail store as IMAP account ACCOUNT's INBOX,
     headers only, through `store_messages` in batches (as the IMAP engine does)."""
-    from tuimail.model import FolderRole, Protocol
+    from tuimail.core.model import FolderRole, Protocol
     from tuimail.store import write
     from tuimail.store.db import open_store
     from tuimail.store.ingest import store_messages
@@ -173,7 +173,7 @@ def ingest_maildir(maildir: Path, data_dir: Path) -> int:
 
 def write_config(path: Path) -> None:
     """A config with the IMAP account (port 9, discard: never contacted under --offline)."""
-    from tuimail.config import load_config
+    from tuimail.config.settings import load_config
 
     path.write_text(
         f'[accounts.{ACCOUNT}]\naddress = "{ADDRESS}"\npassword_command = "false"\n\n'

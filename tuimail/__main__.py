@@ -2,6 +2,6 @@
 
 import sys
 
-from tuimail.cli import main
+from tuimail.cli.main import main
 
 sys.exit(main())

@@ -34,10 +34,10 @@ from tests.fuzz.wire import (
     imap_client,
     split_script,
 )
-from tuimail.sync import imap_ext
-from tuimail.sync.imap import BODY_ITEMS, HEADER_ITEMS
-from tuimail.sync.imap_ext import ImapProtocolError
-from tuimail.sync.imap_structure import StructureError, plan_partial
+from tuimail.sync.imap import extensions as imap_ext
+from tuimail.sync.imap.extensions import ImapProtocolError
+from tuimail.sync.imap.folder_sync import BODY_ITEMS, HEADER_ITEMS
+from tuimail.sync.imap.structure import StructureError, plan_partial
 
 # What the engine turns into a SyncFailed (see `imap_command.sync_account`); anything else is a
 # crash of the sync thread.

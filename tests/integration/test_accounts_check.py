@@ -17,7 +17,7 @@ import pytest
 
 from tests.support.mailservers import MailServers
 from tests.support.proxy import Faults, hide_capability
-from tuimail.config import Config, parse_config
+from tuimail.config.settings import Config, parse_config
 from tuimail.sync.check import check_command
 
 pytestmark = pytest.mark.integration

@@ -14,12 +14,12 @@ from textual.widgets import Static
 
 from tests.support.mailservers import MailServers
 from tests.support.pilot import wait_for
-from tuimail.app import TuimailApp
-from tuimail.config import parse_config
+from tuimail.app.application import TuimailApp
+from tuimail.cli.sync import sync_account
+from tuimail.config.settings import parse_config
 from tuimail.store import outbox, read
 from tuimail.store.db import open_store
 from tuimail.sync.events import discard
-from tuimail.sync.imap_command import sync_account
 from tuimail.ui.widgets.message_list import MessageList
 
 pytestmark = pytest.mark.integration
@@ -186,7 +186,7 @@ async def test_setup_checks_the_connection_with_the_typed_password(
 ) -> None:
     from textual.widgets import Button, Input, Select
 
-    from tuimail.config import Config
+    from tuimail.config.settings import Config
     from tuimail.ui.screens.setup import AccountSetupScreen
 
     monkeypatch.setenv("TUIMAIL_CONFIG", str(tmp_path / "config.toml"))

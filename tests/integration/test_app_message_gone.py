@@ -16,11 +16,11 @@ from textual.widgets import Static
 from tests.integration.test_app_sent_marks import _config, _message
 from tests.support.mailservers import MailServers
 from tests.support.pilot import wait_for
-from tuimail.app import TuimailApp
+from tuimail.app.application import TuimailApp
+from tuimail.cli.sync import sync_account
 from tuimail.store import read
-from tuimail.sync import imap
 from tuimail.sync.events import discard
-from tuimail.sync.imap_command import sync_account
+from tuimail.sync.imap import folder_sync as imap
 from tuimail.ui.messages import AccountState
 from tuimail.ui.screens.main import MESSAGE_GONE, MainScreen
 from tuimail.ui.widgets.status_bar import StatusBar

@@ -12,7 +12,7 @@ import pytest
 from tests.integration.test_app_mail import _config
 from tests.support.mailservers import MailServers
 from tests.support.pilot import wait_for
-from tuimail.app import TuimailApp
+from tuimail.app.application import TuimailApp
 from tuimail.store.db import open_store
 from tuimail.sync.events import Event, SyncFailed, SyncFinished
 from tuimail.ui.widgets.message_list import MessageList

@@ -18,11 +18,11 @@ from tests.support.mailservers import MailServers
 from tests.support.pilot import wait_for
 from tests.support.processes import pick_free_ports
 from tests.support.terminal import screen_lines
-from tuimail.app import TuimailApp
-from tuimail.config import parse_config
+from tuimail.app.application import TuimailApp
+from tuimail.cli.sync import sync_account
+from tuimail.config.settings import parse_config
 from tuimail.store import outbox, read
 from tuimail.sync.events import Event, SyncFinished, discard
-from tuimail.sync.imap_command import sync_account
 from tuimail.ui.screens.composer import ComposerScreen
 from tuimail.ui.screens.main import MainScreen
 from tuimail.ui.screens.outbox import OutboxScreen

@@ -15,10 +15,10 @@ from tests.support.http_server import WebServer
 from tests.support.keyring_service import running_secret_service
 from tests.support.mailservers import MailServers
 from tests.support.proxy import FaultProxy, Faults, hide_capability
-from tuimail.autoconfig import Network, SourceKind, lookup
-from tuimail.config import load_config
-from tuimail.model import Protocol, Security
-from tuimail.sync.connect import smtp_client_name
+from tuimail.config.settings import load_config
+from tuimail.core.model import Protocol, Security
+from tuimail.sync.connect.common import smtp_client_name
+from tuimail.sync.discovery.autoconfig import Network, SourceKind, lookup
 
 pytestmark = pytest.mark.integration
 

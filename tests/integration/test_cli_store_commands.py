@@ -12,9 +12,9 @@ import imapclient
 import pytest
 
 from tests.support.mailservers import MailServers
-from tuimail.cli import main
-from tuimail.export import maildir_flags, read_mboxrd
-from tuimail.model import FLAGGED, SEEN
+from tuimail.cli.main import main
+from tuimail.core.model import FLAGGED, SEEN
+from tuimail.mail.formats.export import maildir_flags, read_mboxrd
 from tuimail.store.lock import AccountLock
 
 pytestmark = pytest.mark.integration

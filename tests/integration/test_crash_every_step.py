@@ -54,7 +54,7 @@ from tests.support.snapshots import (
     message_id_counts,
     store_snapshot,
 )
-from tuimail.crashpoint import CRASH_EXIT_CODE, ENV_VAR, KNOWN_CRASHPOINTS
+from tuimail.core.crashpoint import CRASH_EXIT_CODE, ENV_VAR, KNOWN_CRASHPOINTS
 
 pytestmark = pytest.mark.integration
 
@@ -68,13 +68,13 @@ BATCH = 2
 # mailboxes; a crash between two batches needs more than one).
 _CLI = f"""
 import sys
-import tuimail.sync.imap as imap
-import tuimail.sync.pop3 as pop3
+import tuimail.sync.imap.folder_sync as imap
+import tuimail.sync.pop3.download as pop3
 imap.ImapSync.__init__.__kwdefaults__.update(
     first_page={BATCH}, header_batch={BATCH}, body_batch={BATCH}
 )
 pop3.BATCH_MESSAGES = pop3.PIPELINE_DEPTH = {BATCH}
-from tuimail.cli import main
+from tuimail.cli.main import main
 sys.exit(main(sys.argv[1:]))
 """
 
@@ -82,8 +82,8 @@ sys.exit(main(sys.argv[1:]))
 _DRAFTS_PASS = """
 import sys
 from pathlib import Path
-from tuimail.config import load_config
-from tuimail.sync.imap_drafts import sync_drafts
+from tuimail.config.settings import load_config
+from tuimail.sync.imap.drafts import sync_drafts
 config = load_config(Path(sys.argv[1]), must_exist=True)
 result = sync_drafts(config.accounts[sys.argv[3]], Path(sys.argv[2]), lambda event: None)
 print(result)
@@ -366,7 +366,7 @@ SMTP_MESSAGES = 3
 
 
 def smtp_prepare(run: Run) -> None:
-    from tuimail.cli import main
+    from tuimail.cli.main import main
 
     run.users["me"] = run.servers.add_user("walk-from")
     run.users["to"] = run.servers.add_user("walk-to")
@@ -429,7 +429,7 @@ _DATE_LINE = re.compile(rb"^Date: [^\r\n]*\r?\n", re.MULTILINE | re.IGNORECASE)
 
 
 def _draft(subject: str) -> Any:
-    from tuimail.model import Address, Draft
+    from tuimail.core.model import Address, Draft
 
     return Draft(
         from_=Address("Me", "me@tuimail.test"),

@@ -36,7 +36,7 @@ from tests.support.snapshots import (
     message_id_counts,
     store_snapshot,
 )
-from tuimail.crashpoint import ENV_VAR
+from tuimail.core.crashpoint import ENV_VAR
 from tuimail.store.db import StoreError
 
 pytestmark = pytest.mark.integration
@@ -55,7 +55,7 @@ _CLI = f"""
 import sys
 import tuimail.store.db as db
 db.BUSY_TIMEOUT_SECONDS = {LOCK_WAIT}
-from tuimail.cli import main
+from tuimail.cli.main import main
 sys.exit(main(sys.argv[1:]))
 """
 

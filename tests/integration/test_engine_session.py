@@ -27,14 +27,14 @@ from textual.widgets import Static
 from tests.support.mailservers import MailServers
 from tests.support.pilot import wait_for
 from tests.support.proxy import FaultProxy, Faults
-from tuimail.app import TuimailApp
-from tuimail.cli import main
-from tuimail.config import AccountConfig, load_config
-from tuimail.model import Protocol
+from tuimail.app.application import TuimailApp
+from tuimail.cli.main import main
+from tuimail.config.settings import AccountConfig, load_config
+from tuimail.core.model import Protocol
 from tuimail.store import db, read
 from tuimail.sync.events import Event, SyncFailed, SyncFinished
-from tuimail.sync.imap_body import fetch_body
-from tuimail.sync.imap_idle import ImapIdleWatcher
+from tuimail.sync.imap.body import fetch_body
+from tuimail.sync.imap.idle import ImapIdleWatcher
 from tuimail.sync.session import EXIT_FAILED, EXIT_OK, exit_status
 from tuimail.ui.messages import AccountState
 from tuimail.ui.widgets.status_bar import StatusBar

@@ -21,10 +21,10 @@ from tests.integration.test_imap_sync import (
 )
 from tests.support.mailservers import MailServers
 from tests.support.starttls_relay import StartTlsRelay
-from tuimail.config import ServerConfig, load_config
-from tuimail.model import Protocol, Security
-from tuimail.sync.connect import connect_imap
-from tuimail.sync.imap_command import sync_command
+from tuimail.cli.sync import sync_command
+from tuimail.config.settings import ServerConfig, load_config
+from tuimail.core.model import Protocol, Security
+from tuimail.sync.connect.common import connect_imap
 from tuimail.sync.session import EXIT_OK
 
 pytestmark = pytest.mark.integration

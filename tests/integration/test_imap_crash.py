@@ -31,12 +31,12 @@ from tests.integration.test_imap_sync import (
     store_view,
 )
 from tests.support.proxy import Faults
-from tuimail.crashpoint import CRASH_EXIT_CODE, ENV_VAR, KNOWN_CRASHPOINTS
+from tuimail.core.crashpoint import CRASH_EXIT_CODE, ENV_VAR, KNOWN_CRASHPOINTS
 from tuimail.store import read
 from tuimail.store.db import open_store
-from tuimail.sync.connect import connect_imap
-from tuimail.sync.imap import FIRST_PAGE, ImapSync
-from tuimail.sync.imap_ext import LiteralTooLargeError
+from tuimail.sync.connect.common import connect_imap
+from tuimail.sync.imap.extensions import LiteralTooLargeError
+from tuimail.sync.imap.folder_sync import FIRST_PAGE, ImapSync
 
 pytestmark = pytest.mark.integration
 
@@ -77,7 +77,7 @@ def sync_process(
         [
             sys.executable,
             "-m",
-            "tuimail.sync.imap_command",
+            "tuimail.cli.sync",
             "--config",
             str(config),
             "--data-dir",

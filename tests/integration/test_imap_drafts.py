@@ -24,15 +24,15 @@ from tests.integration.test_imap_sync import (
     run_sync,
 )
 from tests.support.mailservers import MailServers
-from tuimail.crashpoint import CRASH_EXIT_CODE, ENV_VAR, KNOWN_CRASHPOINTS
+from tuimail.core.crashpoint import CRASH_EXIT_CODE, ENV_VAR, KNOWN_CRASHPOINTS
+from tuimail.core.model import Address, Draft
 from tuimail.mail.parse import parse_message
 from tuimail.mail.reply import draft_from_message
-from tuimail.model import Address, Draft
 from tuimail.store import drafts, read
 from tuimail.store.db import StoreConnection, open_store
 from tuimail.store.drafts import ServerCopy
 from tuimail.sync.events import Event, StoreChanged
-from tuimail.sync.imap_drafts import DraftsResult, sync_drafts
+from tuimail.sync.imap.drafts import DraftsResult, sync_drafts
 
 pytestmark = pytest.mark.integration
 
@@ -214,7 +214,7 @@ def test_a_draft_made_by_another_client_is_edited_and_replaced(
 
 
 def _fetch(box: Mailbox, data: Path, message_id: int) -> bytes:
-    from tuimail.sync.imap_body import fetch_body
+    from tuimail.sync.imap.body import fetch_body
 
     assert fetch_body(box.account(), data, message_id, lambda event: None)
     conn = open_store(data)
@@ -231,8 +231,8 @@ def _fetch(box: Mailbox, data: Path, message_id: int) -> bytes:
 _SCRIPT = """
 import sys
 from pathlib import Path
-from tuimail.config import load_config
-from tuimail.sync.imap_drafts import sync_drafts
+from tuimail.config.settings import load_config
+from tuimail.sync.imap.drafts import sync_drafts
 config = load_config(Path(sys.argv[1]), must_exist=True)
 result = sync_drafts(config.accounts[sys.argv[3]], Path(sys.argv[2]), lambda event: None)
 sys.exit(1 if result.error else 0)

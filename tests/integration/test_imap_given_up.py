@@ -37,13 +37,13 @@ from tests.integration.test_imap_sync import (
     store_view,
 )
 from tests.support.proxy import Faults
-from tuimail.config import Config
+from tuimail.cli.sync import sync_command
+from tuimail.config.settings import Config
 from tuimail.store import ops, read
 from tuimail.store.db import StoreConnection, open_store
-from tuimail.sync import imap
 from tuimail.sync.events import ActionsGivenUp, Event, given_up_text
-from tuimail.sync.imap import FOLDER_CHANGED
-from tuimail.sync.imap_command import sync_command
+from tuimail.sync.imap import folder_sync as imap
+from tuimail.sync.imap.folder_sync import FOLDER_CHANGED
 
 pytestmark = pytest.mark.integration
 

@@ -24,10 +24,10 @@ from tests.integration.test_imap_sync import (
     store_view,
 )
 from tests.support.proxy import Faults, hide_capability
-from tuimail.model import Protocol
+from tuimail.core.model import Protocol
 from tuimail.store.db import open_store
 from tuimail.sync.events import Event, NewMail, StoreChanged, SyncFailed, SyncFinished
-from tuimail.sync.imap_idle import ImapIdleWatcher
+from tuimail.sync.imap.idle import ImapIdleWatcher
 
 pytestmark = pytest.mark.integration
 

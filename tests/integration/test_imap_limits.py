@@ -21,7 +21,7 @@ from tests.integration.test_imap_sync import (
     proxied,
 )
 from tests.support.proxy import Faults
-from tuimail.cli import main
+from tuimail.cli.main import main
 from tuimail.mail import limits
 from tuimail.store import read
 from tuimail.store.db import open_store

@@ -29,7 +29,7 @@ from tests.support.mailservers import (
     new_server_directory,
 )
 from tests.support.proxy import Faults
-from tuimail.cli import main
+from tuimail.cli.main import main
 from tuimail.store import read
 from tuimail.store.db import open_store
 

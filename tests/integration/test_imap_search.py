@@ -19,7 +19,7 @@ import pytest
 
 from tests.support.mailservers import MailServers
 from tests.support.proxy import FaultProxy, Faults
-from tuimail.cli import main
+from tuimail.cli.main import main
 
 pytestmark = pytest.mark.integration
 

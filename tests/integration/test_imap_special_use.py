@@ -26,8 +26,8 @@ from tests.integration.test_imap_sync import (
 from tests.support.dovecot import DovecotServer
 from tests.support.mailservers import MailServers
 from tests.support.proxy import Faults, SpecialUseOnRequest
-from tuimail.cli import main
-from tuimail.model import FolderRole
+from tuimail.cli.main import main
+from tuimail.core.model import FolderRole
 from tuimail.store import outbox, read
 from tuimail.store.db import open_store
 

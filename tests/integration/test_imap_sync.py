@@ -19,13 +19,13 @@ import pytest
 
 from tests.support.dovecot import DovecotServer
 from tests.support.proxy import FaultProxy, Faults
-from tuimail.config import AccountConfig, ServerConfig
-from tuimail.model import FolderRole, Protocol, Security
+from tuimail.config.settings import AccountConfig, ServerConfig
+from tuimail.core.model import FolderRole, Protocol, Security
 from tuimail.store import ops, read
 from tuimail.store.db import StoreConnection, open_store
-from tuimail.sync.connect import connect_imap
+from tuimail.sync.connect.common import connect_imap
 from tuimail.sync.events import Event, StoreChanged
-from tuimail.sync.imap import AccountResult, ImapSync, SyncCancelled
+from tuimail.sync.imap.folder_sync import AccountResult, ImapSync, SyncCancelled
 
 pytestmark = pytest.mark.integration
 

@@ -17,10 +17,10 @@ import imapclient
 import pytest
 
 from tests.support.mailservers import MailServers
-from tuimail.cli import main
-from tuimail.crashpoint import CRASH_EXIT_CODE, ENV_VAR, KNOWN_CRASHPOINTS
-from tuimail.export import Maildir, write_mbox_entry
-from tuimail.model import ANSWERED, FLAGGED, SEEN
+from tuimail.cli.main import main
+from tuimail.core.crashpoint import CRASH_EXIT_CODE, ENV_VAR, KNOWN_CRASHPOINTS
+from tuimail.core.model import ANSWERED, FLAGGED, SEEN
+from tuimail.mail.formats.export import Maildir, write_mbox_entry
 from tuimail.store import read
 from tuimail.store.db import open_store
 

@@ -17,9 +17,9 @@ from tests.support.keyring_service import (
     keyring_in_this_process,
     running_secret_service,
 )
-from tuimail import secrets
-from tuimail.config import parse_config
-from tuimail.model import Protocol
+from tuimail.auth import secrets
+from tuimail.config.settings import parse_config
+from tuimail.core.model import Protocol
 
 CONFIG = """
 [accounts.work]

@@ -36,10 +36,10 @@ import pytest
 
 from tests.support.mailservers import MailServers
 from tests.support.pilot import wait_for
-from tuimail.app import TuimailApp
-from tuimail.config import load_config
-from tuimail.crashpoint import CRASH_EXIT_CODE, ENV_VAR, KNOWN_CRASHPOINTS
-from tuimail.log import base64_cores, setup_logging
+from tuimail.app.application import TuimailApp
+from tuimail.config.settings import load_config
+from tuimail.core.crashpoint import CRASH_EXIT_CODE, ENV_VAR, KNOWN_CRASHPOINTS
+from tuimail.core.log import base64_cores, setup_logging
 from tuimail.store import outbox
 from tuimail.store.db import open_store
 from tuimail.store.outbox import OutboxState
@@ -119,7 +119,7 @@ def test_debug_log_never_holds_a_password(mail_servers: MailServers, tmp_path: P
             )
     config_file = tmp_path / "config.toml"
     config_file.write_text(config)
-    log_file = tmp_path / "tuimail.log"
+    log_file = tmp_path / "tuimail.core.log"
 
     result = subprocess.run(
         [
@@ -221,7 +221,7 @@ class Sandbox:
 
     @property
     def log_file(self) -> Path:
-        return self.state_dir / "tuimail.log"
+        return self.state_dir / "tuimail.core.log"
 
     def env(self) -> dict[str, str]:
         """The environment of a tuimail process in the sandbox."""
@@ -423,7 +423,7 @@ def test_no_command_leaves_a_password_anywhere(mail_servers: MailServers, tmp_pa
     for index, run in enumerate(sandbox.runs):
         places += [(f"run {index} stdout", run.stdout), (f"run {index} stderr", run.stderr)]
     places += [(f"password command record {i}", r.encode()) for i, r in enumerate(records)]
-    assert any(name.endswith("tuimail.log") for name, _ in places)
+    assert any(name.endswith("tuimail.core.log") for name, _ in places)
     assert find_passwords(sandbox.passwords, places) == []
 
 
@@ -527,7 +527,7 @@ def test_a_dictionary_word_password_is_hidden_but_not_inside_other_words(
     )
     config_file = tmp_path / "config.toml"
     config_file.write_text(config)
-    log_file = tmp_path / "tuimail.log"
+    log_file = tmp_path / "tuimail.core.log"
     result = subprocess.run(
         [
             *(sys.executable, "-m", "tuimail", "--debug", "--log-file", str(log_file)),

@@ -26,11 +26,17 @@ from tests.support.keyring_service import (
 )
 from tests.support.mailservers import MailServers, discard_server_directory, new_server_directory
 from tests.support.oauth_server import OAuthServer
-from tuimail import oauth, secrets
-from tuimail.config import AccountConfig, parse_config
-from tuimail.log import base64_cores
-from tuimail.model import Protocol
-from tuimail.sync.connect import ConnectError, FailureKind, connect_imap, connect_pop3, connect_smtp
+from tuimail.auth import oauth, secrets
+from tuimail.config.settings import AccountConfig, parse_config
+from tuimail.core.log import base64_cores
+from tuimail.core.model import Protocol
+from tuimail.sync.connect.common import (
+    ConnectError,
+    FailureKind,
+    connect_imap,
+    connect_pop3,
+    connect_smtp,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -389,7 +395,7 @@ def test_cli_authorize_and_check_leave_no_token_in_the_log(
     oauth_server.access_lifetime = 30  # every use refreshes: more tokens to leak, if any did
     outputs: list[str] = []
     env = {**keyring_here.env, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
-    log_file = tmp_path / "tuimail.log"
+    log_file = tmp_path / "tuimail.core.log"
     common = [
         *("--config", str(tmp_path / "config.toml"), "--data-dir", str(tmp_path / "data")),
         *("--debug", "--log-file", str(log_file)),

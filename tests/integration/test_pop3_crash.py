@@ -2,7 +2,7 @@
 
 The promise: every message that was on the server is still there or in the store, never neither;
 none is stored twice; with delete-after-download the server ends empty and the store holds every
-message byte-exact. The crashing run is a real process (`python -m tuimail.sync.fetch`) killed
+message byte-exact. The crashing run is a real process (`python -m tuimail.cli.fetch`) killed
 with `os._exit` at the step; the second run is an ordinary one.
 """
 
@@ -27,9 +27,9 @@ from tests.integration.test_pop3_download import (
 )
 from tests.support.mailservers import MailServers
 from tests.support.proxy import Faults
-from tuimail.crashpoint import CRASH_EXIT_CODE, ENV_VAR, KNOWN_CRASHPOINTS
+from tuimail.core.crashpoint import CRASH_EXIT_CODE, ENV_VAR, KNOWN_CRASHPOINTS
 from tuimail.sync.events import SyncFailed
-from tuimail.sync.pop3 import FOLDER_NAME
+from tuimail.sync.pop3.download import FOLDER_NAME
 
 pytestmark = pytest.mark.integration
 
@@ -69,7 +69,7 @@ def run_fetch(
     if via_cli:
         command = [sys.executable, "-m", "tuimail", *common, "fetch"]
     else:
-        command = [sys.executable, "-m", "tuimail.sync.fetch", *common, "home"]
+        command = [sys.executable, "-m", "tuimail.cli.fetch", *common, "home"]
     return subprocess.run(
         command, env=env, capture_output=True, text=True, timeout=120, check=False
     )

@@ -20,8 +20,8 @@ import pytest
 
 from tests.support.mailservers import MailServers
 from tests.support.proxy import Faults, hide_capability
-from tuimail.config import AccountConfig, ServerConfig
-from tuimail.model import Protocol, Security
+from tuimail.config.settings import AccountConfig, ServerConfig
+from tuimail.core.model import Protocol, Security
 from tuimail.store import read, write
 from tuimail.store.db import open_store
 from tuimail.store.lock import AccountLock
@@ -36,7 +36,7 @@ from tuimail.sync.events import (
     SyncProgress,
     SyncStarted,
 )
-from tuimail.sync.pop3 import FetchResult, Pop3Download
+from tuimail.sync.pop3.download import FetchResult, Pop3Download
 
 pytestmark = pytest.mark.integration
 

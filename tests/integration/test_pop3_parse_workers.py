@@ -20,7 +20,7 @@ from tuimail.store import indexer as body_indexer
 from tuimail.store import read
 from tuimail.store.db import open_store
 from tuimail.store.search import search
-from tuimail.sync import pop3
+from tuimail.sync.pop3 import download as pop3
 
 pytestmark = pytest.mark.integration
 

@@ -18,10 +18,10 @@ import pytest
 
 from tests.integration.test_smtp_send import imap_copies, items, message, settle, write_config
 from tests.support.mailservers import MailServers
-from tuimail.cli import main
-from tuimail.commands.send import outbox_command
-from tuimail.config import load_config
-from tuimail.crashpoint import CRASH_EXIT_CODE, ENV_VAR, KNOWN_CRASHPOINTS
+from tuimail.cli.main import main
+from tuimail.cli.send import outbox_command
+from tuimail.config.settings import load_config
+from tuimail.core.crashpoint import CRASH_EXIT_CODE, ENV_VAR, KNOWN_CRASHPOINTS
 from tuimail.store.outbox import OutboxState
 
 pytestmark = pytest.mark.integration

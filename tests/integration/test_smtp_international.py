@@ -28,11 +28,11 @@ from tests.integration.test_smtp_send import imap_copies, items, settle
 from tests.support.mailservers import MailServers
 from tests.support.pilot import wait_for
 from tests.support.postfix import IDN_DOMAIN, IDN_DOMAIN_ASCII, SINK_DOMAIN, SINK_DOMAIN_ASCII
-from tuimail.app import TuimailApp
-from tuimail.cli import main
-from tuimail.config import parse_config
+from tuimail.app.application import TuimailApp
+from tuimail.cli.main import main
+from tuimail.config.settings import parse_config
 from tuimail.store import outbox
-from tuimail.sync.connect import smtp_client_name
+from tuimail.sync.connect.common import smtp_client_name
 from tuimail.ui.screens.composer import ComposerScreen
 from tuimail.ui.screens.main import MainScreen
 from tuimail.ui.screens.outbox import OutboxScreen

@@ -24,7 +24,7 @@ import pytest
 
 from tests.integration.test_smtp_send import items, settle, write_config
 from tests.support.mailservers import MailServers
-from tuimail.sync.imap_ext import append_streamed
+from tuimail.sync.imap.extensions import append_streamed
 
 pytestmark = pytest.mark.integration
 
@@ -36,7 +36,7 @@ MARGIN = 48 * MIB  # SQLite's page cache (16 MiB), socket and TLS buffers, a few
 ENQUEUE = """
 import sys
 from tuimail.mail.compose import compose_message
-from tuimail.model import Address, Draft, Protocol
+from tuimail.core.model import Address, Draft, Protocol
 from tuimail.store import outbox, write
 from tuimail.store.db import open_store
 

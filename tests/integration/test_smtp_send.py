@@ -20,10 +20,10 @@ import pytest
 
 from tests.support.mailservers import MailServers
 from tests.support.proxy import Faults
-from tuimail.cli import main
-from tuimail.commands.send import outbox_command, send_command
-from tuimail.config import load_config
-from tuimail.model import SEEN
+from tuimail.cli.main import main
+from tuimail.cli.send import outbox_command, send_command
+from tuimail.config.settings import load_config
+from tuimail.core.model import SEEN
 from tuimail.store import outbox, read
 from tuimail.store.db import open_store
 from tuimail.store.outbox import OutboxState

@@ -38,9 +38,9 @@ from tests.support.credentials import (
 )
 from tests.support.mailservers import MailServers
 from tests.support.proxy import FaultProxy, Faults
-from tuimail.config import ServerConfig
-from tuimail.model import Protocol, Security
-from tuimail.sync.connect import (
+from tuimail.config.settings import ServerConfig
+from tuimail.core.model import Protocol, Security
+from tuimail.sync.connect.common import (
     ConnectError,
     FailureKind,
     connect_imap,

@@ -14,7 +14,7 @@ import pytest
 from tests.integration.test_import_upload import write_config
 from tests.support.mailservers import MailServers
 from tests.support.terminal import ROOT, PtyApp
-from tuimail.cli import main
+from tuimail.cli.main import main
 
 pytestmark = pytest.mark.integration
 

@@ -32,8 +32,8 @@ from tests.integration.test_pop3_download import make_message
 from tests.support.mailservers import MailServers
 from tests.support.proxy import FaultProxy, Faults
 from tests.support.terminal import PtyApp
-from tuimail.app import TuimailApp
-from tuimail.config import parse_config
+from tuimail.app.application import TuimailApp
+from tuimail.config.settings import parse_config
 from tuimail.store import read
 from tuimail.store.db import open_store
 from tuimail.ui.widgets.status_bar import StatusBar

@@ -16,9 +16,9 @@ from rich.console import Console
 from textual.widgets import Static
 
 from tests.support.mailservers import MailServers
-from tuimail.app import TuimailApp
-from tuimail.cli import main
-from tuimail.config import load_config
+from tuimail.app.application import TuimailApp
+from tuimail.cli.main import main
+from tuimail.config.settings import load_config
 from tuimail.store import read
 from tuimail.store.db import open_store
 from tuimail.ui.screens.health import HealthScreen

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 
 from tests.support.proxy import FaultProxy
-from tuimail.log import base64_cores
+from tuimail.core.log import base64_cores
 
 # What each protocol's client sends first when it logs in (never allowed before protection).
 LOGIN_COMMANDS = (b"LOGIN", b"AUTHENTICATE", b"AUTH", b"USER", b"PASS", b"APOP")

@@ -156,7 +156,7 @@ def keyring_in_this_process(
     import keyring.errors
     from keyring.backends.SecretService import Keyring as SecretServiceKeyring
 
-    from tuimail import secrets
+    from tuimail.auth import secrets
 
     saved = dict(os.environ)
     previous = keyring.get_keyring()

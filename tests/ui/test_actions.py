@@ -7,9 +7,9 @@ from pathlib import Path
 
 from textual.widgets import Input
 
-from tuimail.app import TuimailApp
-from tuimail.demo import build_demo_store, demo_config
-from tuimail.model import FLAGGED, SEEN
+from tuimail.app.application import TuimailApp
+from tuimail.app.demo import build_demo_store, demo_config
+from tuimail.core.model import FLAGGED, SEEN
 from tuimail.store import read
 from tuimail.ui.screens.folder_picker import FolderPicker
 from tuimail.ui.screens.help import HelpScreen

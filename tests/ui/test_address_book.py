@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from textual.widgets import Input
 
-from tuimail.addressbook import Contact
-from tuimail.app import TuimailApp
-from tuimail.config import ConfigError, parse_config
-from tuimail.demo import build_demo_store
+from tuimail.app.application import TuimailApp
+from tuimail.app.demo import build_demo_store
+from tuimail.config.settings import ConfigError, parse_config
+from tuimail.mail.formats.addressbook import Contact
 from tuimail.store.addresses import KnownAddress
 from tuimail.ui.address_suggester import AddressSuggester, BookCommand, merged
 

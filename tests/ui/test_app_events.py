@@ -6,9 +6,9 @@ import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
-from tuimail.app import TuimailApp
-from tuimail.demo import DEMO_FOLDERS, build_demo_store, demo_config
-from tuimail.model import Protocol
+from tuimail.app.application import TuimailApp
+from tuimail.app.demo import DEMO_FOLDERS, build_demo_store, demo_config
+from tuimail.core.model import Protocol
 from tuimail.store import read
 from tuimail.store.db import open_store
 from tuimail.store.ingest import store_message

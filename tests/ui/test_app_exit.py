@@ -61,8 +61,8 @@ QUIT_DURING_CHECK = textwrap.dedent(
     """
     import sys
     from pathlib import Path
-    from tuimail.app import TuimailApp
-    from tuimail.config import parse_config
+    from tuimail.app.application import TuimailApp
+    from tuimail.config.settings import parse_config
     from tuimail.ui.messages import SetupCheck
 
     config = parse_config(sys.argv[1])

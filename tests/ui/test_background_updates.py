@@ -10,9 +10,9 @@ from pathlib import Path
 
 from textual.widgets import Input, Static
 
-from tuimail.app import TuimailApp
-from tuimail.demo import build_demo_store, demo_config
-from tuimail.model import FLAGGED, FolderRole, Protocol
+from tuimail.app.application import TuimailApp
+from tuimail.app.demo import build_demo_store, demo_config
+from tuimail.core.model import FLAGGED, FolderRole, Protocol
 from tuimail.store import ops, read, write
 from tuimail.store.db import open_store
 from tuimail.store.ingest import store_message

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.terminal import PtyApp, scan_terminal_output
-from tuimail.demo import build_demo_store
+from tuimail.app.demo import build_demo_store
 from tuimail.store import schema
 from tuimail.store.db import DB_FILENAME
 
@@ -108,12 +108,12 @@ CRASH = textwrap.dedent(
     """
     import sys
     from pathlib import Path
-    import tuimail.app
-    from tuimail.app import TuimailApp
-    from tuimail.config import Config
+    import tuimail.app.application
+    from tuimail.app.application import TuimailApp
+    from tuimail.config.settings import Config
 
     class Crashing(TuimailApp):
-        CSS_PATH = str(Path(tuimail.app.__file__).parent / "ui" / "tuimail.tcss")
+        CSS_PATH = str(Path(tuimail.app.application.__file__).parents[1] / "ui" / "tuimail.tcss")
 
         def on_ready(self) -> None:
             draft_text = "Private " + "words of a draft"

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from tuimail.app import TuimailApp
-from tuimail.demo import DEMO_FOLDERS, build_demo_store, demo_config
+from tuimail.app.application import TuimailApp
+from tuimail.app.demo import DEMO_FOLDERS, build_demo_store, demo_config
 from tuimail.store import read
 from tuimail.store.db import open_store
 from tuimail.store.write import upsert_folder

@@ -10,9 +10,9 @@ import pytest
 from textual.widgets import Input, TextArea
 
 from tests.support.demo_app import DEMO_SENDER_CONFIG, NOW, demo_app
-from tuimail.app import TuimailApp
-from tuimail.config import parse_config
-from tuimail.demo import build_demo_store
+from tuimail.app.application import TuimailApp
+from tuimail.app.demo import build_demo_store
+from tuimail.config.settings import parse_config
 from tuimail.mail.parse import parse_message
 from tuimail.store import outbox
 from tuimail.ui.screens.composer import (

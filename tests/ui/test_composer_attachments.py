@@ -14,10 +14,10 @@ from textual.widgets import Input, Static, TextArea
 
 from tests.support.demo_app import DEMO_SENDER_CONFIG, NOW
 from tests.ui.test_composer import _type
-from tuimail.app import TuimailApp
-from tuimail.config import parse_config
-from tuimail.demo import build_demo_store
-from tuimail.model import FolderRole
+from tuimail.app.application import TuimailApp
+from tuimail.app.demo import build_demo_store
+from tuimail.config.settings import parse_config
+from tuimail.core.model import FolderRole
 from tuimail.store import drafts, outbox
 from tuimail.store.db import open_store
 from tuimail.store.ingest import IncomingMessage, store_messages

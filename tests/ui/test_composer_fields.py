@@ -13,9 +13,9 @@ from textual.widgets import Input, TextArea
 
 from tests.support.demo_app import DEMO_SENDER_CONFIG, NOW, demo_app
 from tests.support.terminal import ROOT, PtyApp
-from tuimail.app import TuimailApp
-from tuimail.demo import build_demo_store
-from tuimail.model import Address
+from tuimail.app.application import TuimailApp
+from tuimail.app.demo import build_demo_store
+from tuimail.core.model import Address
 from tuimail.store import drafts
 from tuimail.store.db import open_store
 from tuimail.ui.screens.composer import ComposerScreen

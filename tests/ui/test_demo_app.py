@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from textual.widgets import OptionList, Static
 
-from tuimail.app import TuimailApp
-from tuimail.demo import DEMO_FOLDERS, build_demo_store, demo_config
+from tuimail.app.application import TuimailApp
+from tuimail.app.demo import DEMO_FOLDERS, build_demo_store, demo_config
 from tuimail.store import read
 from tuimail.store.db import open_store
 from tuimail.ui.widgets.message_list import MessageList

@@ -10,9 +10,9 @@ import pytest
 from textual.widgets import Input, OptionList, TextArea
 
 from tests.support.demo_app import demo_app
-from tuimail.app import TuimailApp
+from tuimail.app.application import TuimailApp
+from tuimail.core.model import FolderRole
 from tuimail.mail.parse import parse_message
-from tuimail.model import FolderRole
 from tuimail.store import drafts, outbox, read
 from tuimail.ui.screens.composer import CloseChoice, ComposerScreen
 from tuimail.ui.screens.drafts import DraftsScreen

@@ -20,11 +20,11 @@ from textual.binding import Binding
 from textual.screen import Screen
 
 from tests.support.demo_app import DEMO_SENDER_CONFIG, NOW
-from tuimail.app import TuimailApp
-from tuimail.config import parse_config
-from tuimail.demo import build_demo_store
+from tuimail.app.application import TuimailApp
+from tuimail.app.demo import build_demo_store
+from tuimail.config.settings import parse_config
+from tuimail.core.model import Address, Draft
 from tuimail.mail.compose import compose
-from tuimail.model import Address, Draft
 from tuimail.store import drafts, outbox, read
 from tuimail.store.db import open_store
 from tuimail.ui import screens

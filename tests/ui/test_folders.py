@@ -7,9 +7,9 @@ from pathlib import Path
 
 from textual.widgets import OptionList
 
-from tuimail.app import TuimailApp
-from tuimail.demo import DEMO_FOLDERS, build_demo_store, demo_config
-from tuimail.model import FolderRole
+from tuimail.app.application import TuimailApp
+from tuimail.app.demo import DEMO_FOLDERS, build_demo_store, demo_config
+from tuimail.core.model import FolderRole
 from tuimail.store import read
 from tuimail.store.db import open_store
 from tuimail.store.ingest import store_message

@@ -30,7 +30,7 @@ from tests.support.terminal import (
     assert_only_the_apps_own_sequences,
     scan_terminal_output,
 )
-from tuimail.model import FolderRole
+from tuimail.core.model import FolderRole
 from tuimail.store.db import open_store
 from tuimail.store.ingest import IncomingMessage, store_messages
 from tuimail.store.write import ensure_account, upsert_folder

@@ -7,9 +7,9 @@ from pathlib import Path
 
 from textual.binding import Binding
 
-from tuimail.app import TuimailApp
-from tuimail.config import KEY_ACTIONS, parse_config
-from tuimail.demo import build_demo_store
+from tuimail.app.application import TuimailApp
+from tuimail.app.demo import build_demo_store
+from tuimail.config.settings import KEY_ACTIONS, parse_config
 from tuimail.ui.screens.composer import ComposerScreen
 from tuimail.ui.screens.main import MainScreen
 from tuimail.ui.screens.outbox import OutboxScreen

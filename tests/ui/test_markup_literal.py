@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from tests.support.terminal import screen_lines, screen_segments
-from tuimail.app import TuimailApp
-from tuimail.config import parse_config
-from tuimail.model import FolderRole
+from tuimail.app.application import TuimailApp
+from tuimail.config.settings import parse_config
+from tuimail.core.model import FolderRole
 from tuimail.store.db import open_store
 from tuimail.store.ingest import IncomingMessage, store_messages
 from tuimail.store.write import ensure_account, upsert_folder

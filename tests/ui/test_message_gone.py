@@ -10,7 +10,7 @@ import pytest
 from textual.widgets import Static
 
 from tests.support.demo_app import demo_app
-from tuimail.app import TuimailApp
+from tuimail.app.application import TuimailApp
 from tuimail.store.db import open_store
 from tuimail.ui.screens.main import MESSAGE_GONE, MainScreen
 from tuimail.ui.widgets.message_list import MessageList

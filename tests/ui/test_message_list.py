@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from tuimail.app import TuimailApp
-from tuimail.corpus import MailGenerator
-from tuimail.demo import demo_config
-from tuimail.model import FolderRole
+from tuimail.app.application import TuimailApp
+from tuimail.app.demo import demo_config
+from tuimail.core.model import FolderRole
+from tuimail.mail.corpus import MailGenerator
 from tuimail.store.db import open_store
 from tuimail.store.ingest import IncomingMessage, store_messages
 from tuimail.store.write import ensure_account, upsert_folder

@@ -17,9 +17,9 @@ import pytest
 from textual.widgets import Static
 
 from tests.support.terminal import ROOT
-from tuimail.app import TuimailApp
-from tuimail.config import parse_config
-from tuimail.model import FolderRole
+from tuimail.app.application import TuimailApp
+from tuimail.config.settings import parse_config
+from tuimail.core.model import FolderRole
 from tuimail.store import read
 from tuimail.store.db import open_store
 from tuimail.store.ingest import IncomingMessage, store_messages

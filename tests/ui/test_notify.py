@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from tuimail.app import TuimailApp
-from tuimail.config import parse_config
-from tuimail.demo import build_demo_store
+from tuimail.app.application import TuimailApp
+from tuimail.app.demo import build_demo_store
+from tuimail.config.settings import parse_config
 from tuimail.store import read
 from tuimail.store.db import open_store
 from tuimail.store.ingest import store_message

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from tuimail.app import TuimailApp
-from tuimail.config import Config, parse_config
-from tuimail.demo import DEMO_ACCOUNT, build_demo_store, demo_config
-from tuimail.model import FLAGGED, SEEN, FolderRole, Protocol
+from tuimail.app.application import TuimailApp
+from tuimail.app.demo import DEMO_ACCOUNT, build_demo_store, demo_config
+from tuimail.config.settings import Config, parse_config
+from tuimail.core.model import FLAGGED, SEEN, FolderRole, Protocol
 from tuimail.store import ops, outbox, read
 from tuimail.store.db import open_store
 from tuimail.store.ingest import IncomingMessage, store_messages

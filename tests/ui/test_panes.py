@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from textual.widget import Widget
 
-from tuimail.app import TuimailApp
-from tuimail.config import Config, parse_config
-from tuimail.demo import build_demo_store, demo_config
+from tuimail.app.application import TuimailApp
+from tuimail.app.demo import build_demo_store, demo_config
+from tuimail.config.settings import Config, parse_config
 from tuimail.ui.commands import TuimailCommands
 from tuimail.ui.panes import FOLDER_WIDTH_MIN, PaneLayout
 from tuimail.ui.screens.help import HelpScreen

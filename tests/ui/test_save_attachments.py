@@ -9,10 +9,10 @@ from email.message import EmailMessage
 from pathlib import Path
 from urllib.parse import quote
 
-from tuimail.app import TuimailApp
-from tuimail.config import parse_config
-from tuimail.demo import build_demo_store, demo_config
-from tuimail.model import FolderRole
+from tuimail.app.application import TuimailApp
+from tuimail.app.demo import build_demo_store, demo_config
+from tuimail.config.settings import parse_config
+from tuimail.core.model import FolderRole
 from tuimail.store.db import open_store
 from tuimail.store.ingest import IncomingMessage, store_messages
 from tuimail.store.write import ensure_account, upsert_folder

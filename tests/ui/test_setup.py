@@ -10,8 +10,8 @@ import pytest
 from keyring.backends import fail
 from textual.widgets import Button, Input, Select, Static
 
-from tuimail.app import TuimailApp
-from tuimail.config import Config, load_config
+from tuimail.app.application import TuimailApp
+from tuimail.config.settings import Config, load_config
 from tuimail.ui.screens.main import MainScreen
 from tuimail.ui.screens.setup import AccountSetupScreen
 

@@ -11,11 +11,11 @@ from textual.widgets import Button, Input, Select, Static
 
 from tests.support.http_server import WebServer, routed_autoconfig_lookup
 from tests.support.pilot import wait_for
-from tests.unit.test_autoconfig import EXAMPLE_XML, ISP_PATH, PLAIN_ONLY_XML
-from tuimail.app import TuimailApp
-from tuimail.autoconfig import Autoconfig
-from tuimail.config import Config, load_config
-from tuimail.model import Security
+from tests.unit.sync.test_autoconfig import EXAMPLE_XML, ISP_PATH, PLAIN_ONLY_XML
+from tuimail.app.application import TuimailApp
+from tuimail.config.settings import Config, load_config
+from tuimail.core.model import Security
+from tuimail.sync.discovery.autoconfig import Autoconfig
 from tuimail.ui.screens.setup import AccountSetupScreen
 
 

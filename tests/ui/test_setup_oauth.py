@@ -23,12 +23,12 @@ from tests.support.keyring_service import (
     running_secret_service,
 )
 from tests.support.oauth_server import OAuthServer
-from tests.unit.test_autoconfig import ISP_PATH
-from tuimail import secrets
-from tuimail.app import TuimailApp
-from tuimail.autoconfig import Autoconfig
-from tuimail.config import AccountConfig, Config, load_config
-from tuimail.oauth import OAuthError
+from tests.unit.sync.test_autoconfig import ISP_PATH
+from tuimail.app.application import TuimailApp
+from tuimail.auth import secrets
+from tuimail.auth.oauth import OAuthError
+from tuimail.config.settings import AccountConfig, Config, load_config
+from tuimail.sync.discovery.autoconfig import Autoconfig
 from tuimail.ui.screens.setup import AccountSetupScreen, oauth2_provider_for
 
 # Google's ISPDB entry, in short: OAuth2 next to the password on both servers.

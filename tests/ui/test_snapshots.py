@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from tuimail.app import TuimailApp
-from tuimail.config import UiConfig
-from tuimail.demo import build_demo_store, demo_config
+from tuimail.app.application import TuimailApp
+from tuimail.app.demo import build_demo_store, demo_config
+from tuimail.config.settings import UiConfig
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 THEMES = ["tuimail-dark", "tuimail-light", "tuimail-paper", "tuimail-high-contrast"]

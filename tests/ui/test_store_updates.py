@@ -13,9 +13,9 @@ import pytest
 from textual.screen import Screen
 from textual.widgets import OptionList
 
-from tuimail.app import TuimailApp
-from tuimail.demo import build_demo_store, demo_config
-from tuimail.model import FLAGGED, Protocol
+from tuimail.app.application import TuimailApp
+from tuimail.app.demo import build_demo_store, demo_config
+from tuimail.core.model import FLAGGED, Protocol
 from tuimail.store import ops, read
 from tuimail.store.db import open_store
 from tuimail.store.ingest import store_message

@@ -15,11 +15,11 @@ from textual.widgets import Input, OptionList, Static
 
 from tests.support.demo_app import DEMO_SENDER_CONFIG, NOW, demo_app
 from tests.support.terminal import ROOT, PtyApp
-from tuimail.app import TuimailApp
-from tuimail.crashpoint import CRASH_EXIT_CODE, ENV_VAR, KNOWN_CRASHPOINTS
-from tuimail.demo import build_demo_store
+from tuimail.app.application import TuimailApp
+from tuimail.app.demo import build_demo_store
+from tuimail.core.crashpoint import CRASH_EXIT_CODE, ENV_VAR, KNOWN_CRASHPOINTS
+from tuimail.core.model import Address, Draft
 from tuimail.mail.compose import compose
-from tuimail.model import Address, Draft
 from tuimail.store import drafts, outbox, read
 from tuimail.store.db import open_store
 from tuimail.ui.screens.composer import ComposerScreen

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from tuimail.app import TuimailApp
-from tuimail.demo import build_demo_store, demo_config
-from tuimail.model import FLAGGED
+from tuimail.app.application import TuimailApp
+from tuimail.app.demo import build_demo_store, demo_config
+from tuimail.core.model import FLAGGED
 from tuimail.store import ops, read
 from tuimail.store.db import open_store
 from tuimail.ui.widgets.message_list import MessageList

@@ -12,10 +12,10 @@ from pathlib import Path
 
 from textual.widgets import Static
 
-from tuimail.app import TuimailApp
-from tuimail.config import Config
-from tuimail.demo import build_demo_store, demo_config
-from tuimail.model import FLAGGED, SEEN, FolderRole, Protocol
+from tuimail.app.application import TuimailApp
+from tuimail.app.demo import build_demo_store, demo_config
+from tuimail.config.settings import Config
+from tuimail.core.model import FLAGGED, SEEN, FolderRole, Protocol
 from tuimail.store import ops, read, write
 from tuimail.store.db import open_store
 from tuimail.store.ingest import store_message

@@ -15,10 +15,10 @@ from email.message import Message
 from email.parser import BytesParser
 from typing import cast
 
+from tuimail.core.model import AttachmentInfo, PartBody
 from tuimail.mail import parse
 from tuimail.mail.compose import CarriedAttachment
 from tuimail.mail.sanitize import sanitize_line
-from tuimail.model import AttachmentInfo, PartBody
 
 MAX_NAME_BYTES = 200  # well under the 255 bytes most file systems allow
 # Names that Windows reserves (a file saved here may be copied there): CON, PRN, AUX, NUL, COM1...

@@ -34,8 +34,8 @@ from email.header import Header
 from email.message import EmailMessage
 from pathlib import Path
 
+from tuimail.core.model import Address, Draft, PartBody
 from tuimail.mail.idn import AddressEncodingError, ascii_domain, needs_smtputf8
-from tuimail.model import Address, Draft, PartBody
 
 # SMTP line ends and no 8-bit content: non-ASCII text goes out quoted-printable or base64, so
 # the message passes servers without 8BITMIME unchanged. Headers that compose folds itself

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from email.utils import getaddresses
 from urllib.parse import unquote
 
-from tuimail.model import Address
+from tuimail.core.model import Address
 
 MAX_URI_CHARS = 64 * 1024  # a mailto: link longer than this is not a link someone clicks
 _ADDRESS_FIELDS = ("to", "cc", "bcc")

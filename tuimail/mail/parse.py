@@ -30,9 +30,9 @@ from email.policy import Policy
 from functools import lru_cache
 from typing import cast
 
+from tuimail.core.model import Address, AttachmentInfo, Envelope
 from tuimail.mail import limits
 from tuimail.mail.sanitize import sanitize, sanitize_line
-from tuimail.model import Address, AttachmentInfo, Envelope
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,8 +20,8 @@ from tuimail.mail import limits
 from tuimail.mail.sanitize import sanitize, sanitize_line
 
 if TYPE_CHECKING:
+    from tuimail.core.model import AttachmentInfo
     from tuimail.mail.parse import ParsedMessage, TextPart
-    from tuimail.model import AttachmentInfo
 
 
 def human_size(size: int) -> str:

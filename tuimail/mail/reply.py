@@ -10,10 +10,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 
+from tuimail.core.model import Address, Draft, Envelope
 from tuimail.mail.parse import ParsedMessage
 from tuimail.mail.render import html_to_text, preferred_parts
 from tuimail.mail.sanitize import sanitize
-from tuimail.model import Address, Draft, Envelope
 
 # "Re:", "RE :", "Re[2]:", and the common translations (AW: German, SV: Nordic, Antw: Dutch).
 _REPLY_PREFIX = re.compile(r"^\s*(?:(?:re|aw|sv|antw)(?:\[\d+\])?\s*:\s*)+", re.IGNORECASE)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 
-from tuimail.model import FolderRole
+from tuimail.core.model import FolderRole
 
 DEFAULT_LIMIT = 5000
 

@@ -10,7 +10,7 @@ import re
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 
-from tuimail.model import ANSWERED, DELETED, DRAFT, FLAGGED, SEEN, Address
+from tuimail.core.model import ANSWERED, DELETED, DRAFT, FLAGGED, SEEN, Address
 
 # System flags compare case-insensitively (RFC 3501); the store keeps their canonical spelling.
 _SYSTEM_FLAGS = {flag.lower(): flag for flag in (SEEN, ANSWERED, FLAGGED, DELETED, DRAFT)}

@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from tuimail.paths import private_dir
+from tuimail.core.paths import private_dir
 from tuimail.store import schema
 
 DB_FILENAME = "tuimail.db"

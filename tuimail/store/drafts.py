@@ -27,10 +27,10 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from tuimail.crashpoint import crashpoint
+from tuimail.core.crashpoint import crashpoint
+from tuimail.core.model import Address, Draft, PartBody
 from tuimail.mail.attachments import carried_attachment
 from tuimail.mail.compose import CarriedAttachment, ComposedMessage, ComposeError, compose_message
-from tuimail.model import Address, Draft, PartBody
 from tuimail.store import codec, outbox, read
 from tuimail.store.db import StoreError, transaction
 

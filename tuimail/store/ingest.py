@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from tuimail.model import Envelope
+from tuimail.core.model import Envelope
 from tuimail.store import codec
 from tuimail.store.db import StoreError, transaction
 

@@ -23,7 +23,7 @@ from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 
-from tuimail.paths import private_dir, tighten_file
+from tuimail.core.paths import private_dir, tighten_file
 from tuimail.store import codec
 from tuimail.store.db import StoreError
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from tuimail.model import DELETED, SEEN, Protocol
+from tuimail.core.model import DELETED, SEEN, Protocol
 from tuimail.store import codec
 from tuimail.store.db import StoreError, transaction
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from tuimail.model import Envelope, FolderRole, Protocol
+from tuimail.core.model import Envelope, FolderRole, Protocol
 from tuimail.store import codec
 from tuimail.store.db import snapshot
 

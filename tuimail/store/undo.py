@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from tuimail.model import SEEN, Protocol
+from tuimail.core.model import SEEN, Protocol
 from tuimail.store import codec, ops
 from tuimail.store.db import transaction
 from tuimail.store.lock import AccountLock, LockBusyError

@@ -11,7 +11,7 @@ from datetime import datetime
 from enum import Enum
 from typing import Final
 
-from tuimail.model import FolderRole, Protocol
+from tuimail.core.model import FolderRole, Protocol
 from tuimail.store import codec
 from tuimail.store.db import StoreError, transaction
 from tuimail.store.ingest import (

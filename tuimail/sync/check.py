@@ -26,17 +26,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from tuimail.config import AccountConfig, Config, ServerConfig
-from tuimail.model import Protocol
-from tuimail.secrets import get_password
-from tuimail.sync.connect import (
+from tuimail.auth.secrets import get_password
+from tuimail.config.settings import AccountConfig, Config, ServerConfig
+from tuimail.core.model import Protocol
+from tuimail.core.tls import printable_line
+from tuimail.sync.connect.common import (
     DEFAULT_TIMEOUT,
     ConnectError,
     connect_imap,
     connect_pop3,
     connect_smtp,
 )
-from tuimail.sync.tls import printable_line
 
 log = logging.getLogger(__name__)
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from tuimail.core.model import FLAGGED, Protocol
 from tuimail.mail.sanitize import sanitize_line
-from tuimail.model import FLAGGED, Protocol
 
 
 @dataclass(frozen=True, slots=True)

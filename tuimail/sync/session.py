@@ -26,9 +26,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from tuimail.config import AccountConfig
+from tuimail.config.settings import AccountConfig
+from tuimail.core.model import Protocol
 from tuimail.mail.sanitize import sanitize_line
-from tuimail.model import Protocol
 from tuimail.store import db
 from tuimail.store.lock import AccountLock, LockBusyError
 from tuimail.sync.events import AuthNeeded, Emit, SyncFailed
@@ -89,7 +89,7 @@ def failure_of(
     was being done ("the sync"), for a connection that failed on the way; `timeout`: the
     connection's timeout in seconds; `kept`: what stays after a cancel or a timeout.
     """
-    from tuimail.sync.connect import ConnectError, FailureKind
+    from tuimail.sync.connect.common import ConnectError, FailureKind
     from tuimail.sync.deadline import CommandTimeout, ConnectionAborted
 
     def detail() -> str:
@@ -109,13 +109,13 @@ def failure_of(
     if stored is not None:
         return Failure(store_kind(stored), str(stored))
     # The engines' own exceptions; a module not imported yet raised none of them.
-    imap = sys.modules.get("tuimail.sync.imap")
+    imap = sys.modules.get("tuimail.sync.imap.folder_sync")
     if imap is not None:
         if isinstance(exc, imap.SyncCancelled):
             return Failure(CANCELLED, f"cancelled{after}")
         if isinstance(exc, imap.FolderNotFoundError):
             return Failure(FOLDER, str(exc))
-    imap_ext = sys.modules.get("tuimail.sync.imap_ext")
+    imap_ext = sys.modules.get("tuimail.sync.imap.extensions")
     if imap_ext is not None and isinstance(exc, imap_ext.ImapProtocolError):
         return Failure(PROTOCOL, f"{UNEXPECTED}: {exc}")
     # A command's deadline says what it waited for (imaplib wraps it in its own error); a
@@ -271,9 +271,9 @@ class EngineSession:
 
     def connect_imap(self, password: Callable[[], str] | None = None) -> imapclient.IMAPClient:
         """Connect and log in to the account's IMAP server (logged out at the end); the password
-        from `password`, else from `tuimail.secrets`."""
-        from tuimail.secrets import get_password
-        from tuimail.sync.connect import connect_imap
+        from `password`, else from `tuimail.auth.secrets`."""
+        from tuimail.auth.secrets import get_password
+        from tuimail.sync.connect.common import connect_imap
 
         server = self.account.incoming
         assert server is not None and server.protocol is Protocol.IMAP
@@ -295,7 +295,7 @@ class EngineSession:
     def close_client(self) -> None:
         """Log the current client out now (a reconnect follows, or the session ends)."""
         if self._client is not None:
-            from tuimail.sync.imap_ext import logout_quietly
+            from tuimail.sync.imap.extensions import logout_quietly
 
             client, self._client = self._client, None
             logout_quietly(client)

@@ -5,7 +5,8 @@ Textual shows a suggestion as the rest of what was typed (right arrow accepts it
 candidate is offered when its label (``Name <address>``) or its address starts with that part,
 ignoring case. The candidates come from `tuimail.store.addresses`, loaded once in a thread
 (its own store connection) the first time the user types in an address field; then from the
-configured vCard books (`tuimail.addressbook`, read in a thread, cached by mtime), then from the
+configured vCard books (`tuimail.mail.formats.addressbook`, read in a thread, cached by mtime),
+then from the
 `address_book_command`, asked off the UI thread when nothing else matches. Each address is
 offered once: the store's ranking wins, then the books, then the command. A book or command
 that fails is reported once (the app's notification) and left out; completion goes on.
@@ -25,7 +26,7 @@ from typing import Protocol
 from textual.dom import DOMNode
 from textual.suggester import Suggester
 
-from tuimail.addressbook import (
+from tuimail.mail.formats.addressbook import (
     BOOKS,
     AddressBookError,
     BookLoad,
@@ -58,7 +59,7 @@ class BookCommand:
 
     command: str
     skip_first_line: bool = False
-    timeout: float | None = None  # None: tuimail.addressbook.COMMAND_TIMEOUT
+    timeout: float | None = None  # None: tuimail.mail.formats.addressbook.COMMAND_TIMEOUT
 
 
 def address_label(address: Candidate) -> str:

@@ -6,8 +6,8 @@ from datetime import datetime
 
 from rich.text import Text
 
+from tuimail.core.model import Address
 from tuimail.mail.sanitize import sanitize_line
-from tuimail.model import Address
 
 
 def short_date(moment: datetime | None, now: datetime) -> str:

@@ -2,8 +2,8 @@
 
 Textual types `Screen.app` as a plain `App`; the screens also need the app's configuration, its
 store connection, its data directory, its network gate and its sending. `AppHost` names exactly
-that, so the UI layer does not import `tuimail.app` (which imports the screens), and mypy checks
-that `TuimailApp` provides it.
+that, so the UI layer does not import `tuimail.app.application` (which imports the screens),
+and mypy checks that `TuimailApp` provides it.
 """
 
 from __future__ import annotations
@@ -16,13 +16,13 @@ if TYPE_CHECKING:
 
     from textual.app import App
 
-    from tuimail.config import Config
+    from tuimail.config.settings import Config
     from tuimail.store.db import StoreConnection
     from tuimail.ui.screens.composer import Sender
 
 
 class AppHost(Protocol):
-    """The app as the screens see it (`tuimail.app.TuimailApp` is the one implementation)."""
+    """The app as the screens see it (`TuimailApp` in `tuimail.app` is the one implementation)."""
 
     config: Config
     conn: StoreConnection  # the UI thread's store connection

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from textual.message import Message
 
-from tuimail.config import AccountConfig
+from tuimail.config.settings import AccountConfig
 
 
 class StoreUpdated(Message):

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from tuimail.core.model import Address, Draft
 from tuimail.mail.compose import ComposeError, compose, make_message_id
 from tuimail.mail.parse import parse_message
-from tuimail.model import Address, Draft
 
 DATE = datetime(2024, 3, 5, 14, 30, tzinfo=timezone(timedelta(hours=1)))
 ALICE = Address("Alice Example", "alice@example.org")

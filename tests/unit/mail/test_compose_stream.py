@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from tuimail.core.model import Address, Draft
 from tuimail.mail import compose as compose_module
 from tuimail.mail.compose import ComposeError, FileBody, base64_size, compose, compose_message
-from tuimail.model import Address, Draft
 
 MESSAGE_ID = "<fixed@example.org>"
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from tuimail.core.model import Address
 from tuimail.mail.parse import ParsedMessage, parse_envelope, parse_message, search_text
 from tuimail.mail.render import render_message
-from tuimail.model import Address
 
 CORPUS = Path(__file__).resolve().parents[2] / "corpus"
 CET = timezone(timedelta(hours=1))

@@ -6,10 +6,10 @@ from __future__ import annotations
 import email
 import email.policy
 
+from tuimail.core.model import Address, Draft
 from tuimail.mail.compose import compose
 from tuimail.mail.parse import parse_message
 from tuimail.mail.reply import draft_from_message, forward_attached_draft
-from tuimail.model import Address, Draft
 
 ME = Address("Alice Example", "alice@example.org")
 ORIGINAL = (

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
+from tuimail.core.model import Address, Draft
 from tuimail.mail.compose import ComposeError, compose
 from tuimail.mail.parse import parse_message
 from tuimail.mail.reply import forward_draft, reply_draft
-from tuimail.model import Address, Draft
 
 ALICE = Address("Alice", "alice@example.org")
 BOB = Address("Bob", "bob@example.com")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from tuimail.config import ConfigError, parse_config
+from tuimail.config.settings import ConfigError, parse_config
 from tuimail.mail.idn import AddressEncodingError, envelope_address, needs_smtputf8
-from tuimail.sync import connect
+from tuimail.sync.connect import common as connect
 
 
 def test_envelope_addresses_have_a_label_domains_and_keep_the_local_part() -> None:

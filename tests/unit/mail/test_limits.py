@@ -9,10 +9,10 @@ import base64
 
 import pytest
 
+from tuimail.core.model import Address
 from tuimail.mail import limits
 from tuimail.mail.parse import parse_envelope, parse_message, search_text
 from tuimail.mail.render import render_message
-from tuimail.model import Address
 
 HEAD = (
     b"From: Alice <alice@example.org>\r\n"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from tuimail.core.model import Address
 from tuimail.mail.mailto import MailtoError, is_mailto, parse_mailto
-from tuimail.model import Address
 
 
 def test_every_field_a_composer_takes() -> None:

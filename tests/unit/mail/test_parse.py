@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from tuimail.core.model import Address
 from tuimail.mail.parse import (
     ParsedMessage,
     TextPart,
@@ -14,7 +15,6 @@ from tuimail.mail.parse import (
     parse_message,
     search_text,
 )
-from tuimail.model import Address
 
 
 def test_empty_input() -> None:

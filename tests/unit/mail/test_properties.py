@@ -9,11 +9,11 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tuimail.core.model import Address, Draft
 from tuimail.mail.compose import compose
 from tuimail.mail.parse import ParsedMessage, parse_envelope, parse_message, search_text
 from tuimail.mail.render import render_html, render_message
 from tuimail.mail.sanitize import sanitize, sanitize_line
-from tuimail.model import Address, Draft
 
 CORPUS = Path(__file__).resolve().parents[2] / "corpus"
 CORPUS_MESSAGES = [path.read_bytes() for path in sorted(CORPUS.glob("*.eml"))]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from tuimail.core.model import AttachmentInfo, Envelope
 from tuimail.mail import limits
 from tuimail.mail.parse import ParsedMessage, TextPart, parse_message
 from tuimail.mail.render import (
@@ -13,7 +14,6 @@ from tuimail.mail.render import (
     render_html,
     render_message,
 )
-from tuimail.model import AttachmentInfo, Envelope
 
 
 def message(*parts: TextPart, attachments: tuple[AttachmentInfo, ...] = ()) -> ParsedMessage:

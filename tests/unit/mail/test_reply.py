@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from tuimail.core.model import Address
 from tuimail.mail.compose import compose
 from tuimail.mail.parse import parse_message
 from tuimail.mail.reply import forward_draft, reply_draft, reply_subject
-from tuimail.model import Address
 
 ME = Address("Alice Example", "alice@example.org")
 OWN = ["alice@example.org", "Alice.Alt@example.net"]

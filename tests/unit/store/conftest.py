@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tuimail.model import FolderRole, Protocol
+from tuimail.core.model import FolderRole, Protocol
 from tuimail.store import db, write
 
 

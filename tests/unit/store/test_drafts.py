@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tuimail.model import Address, Draft, FolderRole
+from tuimail.core.model import Address, Draft, FolderRole
 from tuimail.store import db, drafts, read, write
 from tuimail.store.db import StoreError
 from tuimail.store.drafts import ServerCopy
@@ -199,7 +199,7 @@ def test_take_back_makes_the_item_a_draft_whose_bytes_carry_the_attachment(
 
     from tuimail.mail.attachments import attachment_parts
     from tuimail.store import outbox
-    from tuimail.sync.imap_drafts import draft_bytes
+    from tuimail.sync.imap.drafts import draft_bytes
 
     item_id = _queued_with_attachment(conn, account, tmp_path)
     raw = outbox.raw_message(conn, item_id)
@@ -222,7 +222,7 @@ def test_take_back_makes_the_item_a_draft_whose_bytes_carry_the_attachment(
 def test_take_back_of_an_item_being_sent_changes_nothing(
     conn: db.StoreConnection, account: int, tmp_path: Path
 ) -> None:
-    from tuimail.model import PartBody
+    from tuimail.core.model import PartBody
     from tuimail.store import outbox
 
     item_id = _queued_with_attachment(conn, account, tmp_path)

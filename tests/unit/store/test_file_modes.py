@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from tuimail import log as tlog
-from tuimail.config import add_account
-from tuimail.paths import private_dir
+from tuimail.config.settings import add_account
+from tuimail.core import log as tlog
+from tuimail.core.paths import private_dir
 from tuimail.store import db
 from tuimail.store.lock import AccountLock
 from tuimail.ui.save import save_for_opening
@@ -151,7 +151,7 @@ def restore_logging() -> Iterator[None]:
 def test_the_log_file_is_private_in_private_directories_it_needed(
     tmp_path: Path, mask: int, restore_logging: None
 ) -> None:
-    log_file = tmp_path / "state" / "tuimail" / "tuimail.log"
+    log_file = tmp_path / "state" / "tuimail" / "tuimail.core.log"
     with umask(mask):
         tlog.setup_logging(log_file, debug=True)
     assert mode(log_file) == 0o600
@@ -163,7 +163,7 @@ def test_an_existing_log_file_is_made_private_and_its_directory_left_alone(
     tmp_path: Path, restore_logging: None
 ) -> None:
     directory = loose_dir(tmp_path / "logs")  # the user chose it: maybe the home directory
-    log_file = loose_file(directory / "tuimail.log", b"an older line\n")
+    log_file = loose_file(directory / "tuimail.core.log", b"an older line\n")
     with umask(0o022):
         tlog.setup_logging(log_file, debug=True)
     assert mode(log_file) == 0o600
@@ -207,7 +207,7 @@ def test_an_attachment_saved_for_the_opener_is_private(
 
 
 def test_a_file_for_the_user_goes_to_the_first_directory_that_takes_it(tmp_path: Path) -> None:
-    from tuimail.paths import write_private_file
+    from tuimail.core.paths import write_private_file
 
     missing = tmp_path / "Downloads"  # passed over: not there
     not_a_dir = tmp_path / "home"

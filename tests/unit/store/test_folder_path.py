@@ -3,7 +3,7 @@ split at the delimiter, and the tree the folder pane and the picker build from i
 
 from __future__ import annotations
 
-from tuimail.model import FolderRole
+from tuimail.core.model import FolderRole
 from tuimail.store import read, write
 from tuimail.store.db import StoreConnection
 from tuimail.store.read import folder_path

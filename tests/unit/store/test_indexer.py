@@ -57,7 +57,7 @@ def test_a_closed_worker_falls_back_to_inline_parsing() -> None:
 
 
 def test_store_bodies_stores_a_batch_once_in_one_transaction(tmp_path: Path) -> None:
-    from tuimail.model import Protocol
+    from tuimail.core.model import Protocol
     from tuimail.store import read, write
     from tuimail.store.db import open_store
 

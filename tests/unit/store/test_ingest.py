@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from tests.unit.store.mailfactory import header_section, make_message
-from tuimail.model import SEEN, Address, FolderRole, Protocol
+from tuimail.core.model import SEEN, Address, FolderRole, Protocol
 from tuimail.store import db, ingest, read, search, write
 
 NOW = datetime(2026, 3, 5, 8, 0, 0, tzinfo=UTC)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from tests.unit.store.mailfactory import make_message
-from tuimail.model import ANSWERED, FORWARDED
+from tuimail.core.model import ANSWERED, FORWARDED
 from tuimail.store import db, ops, outbox, read, write
 from tuimail.store.ops import OpKind
 
@@ -72,7 +72,7 @@ def test_refusals_stay_until_dismissed(conn: db.StoreConnection, imap_account: i
 def test_a_reply_taken_back_stays_a_reply_and_marks_its_original_when_sent_again(
     conn: db.StoreConnection, imap_account: int, inbox: int
 ) -> None:
-    from tuimail.model import Address, Draft
+    from tuimail.core.model import Address, Draft
     from tuimail.store import drafts
 
     original = _original(conn, inbox)

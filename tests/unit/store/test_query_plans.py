@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.unit.store.mailfactory import make_message
-from tuimail.model import FLAGGED, SEEN, Protocol
+from tuimail.core.model import FLAGGED, SEEN, Protocol
 from tuimail.store import db, ops, read, search, write
 from tuimail.store.read import SortOrder
 

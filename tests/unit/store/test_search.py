@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.unit.store.mailfactory import make_message
-from tuimail.model import Protocol
+from tuimail.core.model import Protocol
 from tuimail.store import db, search, write
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from tests.unit.store.mailfactory import make_message
-from tuimail.model import FLAGGED, FolderRole
+from tuimail.core.model import FLAGGED, FolderRole
 from tuimail.store import db, ops, read, undo, write
 
 

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from tuimail.config import DEFAULT_PORTS, ServerConfig
-from tuimail.model import Protocol, Security
-from tuimail.sync.connect import (
+from tuimail.config.settings import DEFAULT_PORTS, ServerConfig
+from tuimail.core.model import Protocol, Security
+from tuimail.sync.connect.common import (
     ConnectError,
     FailureKind,
     _smtp_command_for_log,

@@ -14,10 +14,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from tuimail import secrets
-from tuimail.config import AccountConfig, ConfigError, parse_config
-from tuimail.model import Protocol
-from tuimail.secrets import SecretError, get_password
+from tuimail.auth import secrets
+from tuimail.auth.secrets import SecretError, get_password
+from tuimail.config.settings import AccountConfig, ConfigError, parse_config
+from tuimail.core.model import Protocol
 
 BAD = {"crlf": "\r\nA1 LOGOUT", "lf": "\nQUIT", "cr": "\rX", "nul": "\0X"}
 ACCOUNT = """

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from imapclient.response_parser import parse_fetch_response
 
-from tuimail.sync import imap_ext
+from tuimail.sync.imap import extensions as imap_ext
 
 HEADER = b"From: a@example.org\r\nSubject: hi\r\n\r\n"
 KEY = b"BODY[HEADER.FIELDS (FROM SUBJECT MESSAGE-ID)]"

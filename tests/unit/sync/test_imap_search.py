@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tuimail.sync.imap_search import Term, parse_query, search_arguments
+from tuimail.sync.imap.search import Term, parse_query, search_arguments
 
 
 def test_words_phrases_and_fields_become_terms() -> None:

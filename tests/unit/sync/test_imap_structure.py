@@ -17,7 +17,7 @@ from imapclient.response_parser import parse_fetch_response
 
 from tuimail.mail.attachments import OmittedPart, attachment_payload, listed_attachments
 from tuimail.mail.parse import parse_message
-from tuimail.sync.imap_structure import PartialPlan, StructureError, plan_partial
+from tuimail.sync.imap.structure import PartialPlan, StructureError, plan_partial
 
 # Dovecot's BODYSTRUCTURE answers (the messages built by the functions below).
 MIXED = (

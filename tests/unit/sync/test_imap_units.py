@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from tuimail.config import ConfigError, parse_config
-from tuimail.model import FolderRole
-from tuimail.sync.imap import _batches, _size_batches, assign_roles, folder_role, guess_role
-from tuimail.sync.imap_ext import (
+from tuimail.config.settings import ConfigError, parse_config
+from tuimail.core.model import FolderRole
+from tuimail.sync.imap.extensions import (
     ImapProtocolError,
     SequenceSet,
     parse_copyuid,
@@ -15,7 +14,14 @@ from tuimail.sync.imap_ext import (
     parse_vanished,
     uid_set,
 )
-from tuimail.sync.imap_idle import _is_change
+from tuimail.sync.imap.folder_sync import (
+    _batches,
+    _size_batches,
+    assign_roles,
+    folder_role,
+    guess_role,
+)
+from tuimail.sync.imap.idle import _is_change
 
 
 def test_sequence_set_parses_merges_and_answers_membership() -> None:

@@ -15,20 +15,20 @@ from pathlib import Path
 import pytest
 
 from tests.support.fake_pop3 import FakeMessage, FakePop3Server
-from tuimail.config import AccountConfig, Config, ServerConfig
+from tuimail.cli.fetch import fetch_command
+from tuimail.config.settings import AccountConfig, Config, ServerConfig
+from tuimail.core.model import FolderRole, Protocol, Security
 from tuimail.mail import limits
 from tuimail.mail.parse import parse_message
 from tuimail.mail.render import render_message
 from tuimail.mail.sanitize import sanitize_line
-from tuimail.model import FolderRole, Protocol, Security
 from tuimail.store import read, write
 from tuimail.store.db import open_store
 from tuimail.store.ingest import IncomingMessage, pop3_content_key, store_messages
-from tuimail.sync import pop3 as pop3_module
-from tuimail.sync.connect import Pop3Login, pop3_login_method
+from tuimail.sync.connect.common import Pop3Login, pop3_login_method
 from tuimail.sync.events import Event, StoreChanged, SyncFailed, SyncFinished
-from tuimail.sync.fetch import fetch_command
-from tuimail.sync.pop3 import FetchResult, Pop3Download, header_digest_key
+from tuimail.sync.pop3 import download as pop3_module
+from tuimail.sync.pop3.download import FetchResult, Pop3Download, header_digest_key
 
 CORPUS = Path(__file__).resolve().parents[2] / "corpus"
 
@@ -86,7 +86,7 @@ def test_without_uidl_messages_are_keyed_by_their_bytes_and_the_user_is_told(
 ) -> None:
     raws = [message(i) for i in range(1, 4)]
     with FakePop3Server([FakeMessage(raw) for raw in raws], uidl=False) as server:
-        with caplog.at_level(logging.WARNING, logger="tuimail.sync.pop3"):
+        with caplog.at_level(logging.WARNING, logger="tuimail.sync.pop3.download"):
             result, events = run(server, tmp_path)
         assert result.ok and result.keyed_by_digest and result.new == 3
         summary = next(e for e in events if isinstance(e, SyncFinished)).summary

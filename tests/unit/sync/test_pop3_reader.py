@@ -8,8 +8,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from tuimail.sync import connect
-from tuimail.sync.pop3 import _read_multiline
+from tuimail.sync.connect import common as connect
+from tuimail.sync.pop3.download import _read_multiline
 
 
 def read(answer: bytes) -> bytes:
@@ -34,7 +34,7 @@ def test_lines_far_longer_than_poplib_allows_are_read() -> None:
 
 
 def test_a_line_over_the_cap_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("tuimail.sync.pop3.POP3_MAX_LINE", 1000)
+    monkeypatch.setattr("tuimail.sync.pop3.download.POP3_MAX_LINE", 1000)
     with pytest.raises(poplib.error_proto, match="line too long"):
         read(b"y" * 2000 + b"\r\n.\r\n")
 

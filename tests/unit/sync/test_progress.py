@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import io
 
-from tuimail.model import Protocol
+from tuimail.cli.progress import TerminalProgress
+from tuimail.core.model import Protocol
 from tuimail.sync.events import (
     GIVEN_UP_FOLDER_CHANGED,
     GIVEN_UP_REFUSED,
@@ -14,7 +15,6 @@ from tuimail.sync.events import (
     SyncFinished,
     SyncProgress,
 )
-from tuimail.sync.progress import TerminalProgress
 
 
 def test_not_a_terminal_prints_only_summaries() -> None:

@@ -1,4 +1,4 @@
-"""tuimail.sync.tls: the one SSL context, and failures in words (real in-process handshakes)."""
+"""tuimail.core.tls: the one SSL context, and failures in words (real in-process handshakes)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.unit.sync.conftest import TlsPeers
-from tuimail.sync.tls import (
+from tuimail.core.tls import (
     TlsProblem,
     certificate_names,
     certificate_would_explain,

@@ -1,6 +1,6 @@
 """The library internals tuimail relies on are still there, and only the wire modules use them.
 
-tuimail.sync.imap_wire, pop3_wire and smtp_wire are the only modules that touch private names of
+tuimail.sync.{imap,pop3,smtp}.wire are the only modules that touch private names of
 imaplib, imapclient, poplib, smtplib and aiosmtplib. An upgrade of one of those libraries (or of
 Python, for the standard library ones) that renames, removes or reshapes one of the internals
 fails here, naming it, rather than somewhere in a sync at a user's.
@@ -31,9 +31,8 @@ import pytest
 import tuimail
 
 LIBRARIES = ("imaplib", "poplib", "smtplib", "imapclient", "aiosmtplib")
-WIRE_MODULES = ("imap_wire.py", "pop3_wire.py", "smtp_wire.py")
+WIRE_MODULES = ("tuimail.sync.imap.wire", "tuimail.sync.pop3.wire", "tuimail.sync.smtp.wire")
 PACKAGE = Path(tuimail.__file__).parent
-SYNC = PACKAGE / "sync"
 
 
 @dataclass(frozen=True)
@@ -242,9 +241,9 @@ def private_uses(source: str, private: frozenset[str]) -> list[tuple[int, str]]:
                     bound_names.add((alias.asname or alias.name).split(".")[0])
         elif isinstance(node, ast.ImportFrom) and node.module:
             top = node.module.split(".")[0]
-            wire = node.module.rsplit(".", 1)[-1] + ".py" in WIRE_MODULES
+            wire = node.module in WIRE_MODULES
             for alias in node.names:
-                if top in LIBRARIES or wire or alias.name + ".py" in WIRE_MODULES:
+                if top in LIBRARIES or wire or f"{node.module}.{alias.name}" in WIRE_MODULES:
                     bound_names.add(alias.asname or alias.name)
     found: list[tuple[int, str]] = []
     for node in ast.walk(tree):
@@ -301,11 +300,11 @@ def test_no_module_outside_the_wire_modules_uses_a_library_private_name() -> Non
     offenders = [
         f"{path.relative_to(PACKAGE.parent)}:{line}: {what}"
         for path in sorted(PACKAGE.rglob("*.py"))
-        if not (path.parent == SYNC and path.name in WIRE_MODULES)
+        if ".".join(path.relative_to(PACKAGE.parent).with_suffix("").parts) not in WIRE_MODULES
         for line, what in private_uses(path.read_text(encoding="utf-8"), private)
     ]
     assert not offenders, (
-        "library internals belong in tuimail/sync/{imap,pop3,smtp}_wire.py:\n"
+        "library internals belong in tuimail/sync/{imap,pop3,smtp}/wire.py:\n"
         + "\n".join(offenders)
     )
 
@@ -316,7 +315,8 @@ def test_every_internal_the_wire_modules_use_is_checked() -> None:
     checked = {internal.name for internal in INTERNALS}
     unchecked = []
     for name in WIRE_MODULES:
-        tree = ast.parse((SYNC / name).read_text(encoding="utf-8"))
+        path = PACKAGE.parent.joinpath(*name.split(".")).with_suffix(".py")
+        tree = ast.parse(path.read_text(encoding="utf-8"))
         for node in ast.walk(tree):
             used = None
             if isinstance(node, ast.Attribute) and node.attr in private:
@@ -361,7 +361,7 @@ def test_the_wire_hooks_reach_the_libraries() -> None:
     overrides (here without a network: the sockets are a pair)."""
     import socket
 
-    from tuimail.sync.pop3_wire import Pop3Hooks
+    from tuimail.sync.pop3.wire import Pop3Hooks
 
     ours, theirs = socket.socketpair()
     theirs.sendall(b"+OK ready\r\n")

@@ -33,11 +33,11 @@ from textual.timer import Timer
 from textual.widget import Widget
 from textual.widgets import Button, Footer, Input, Label, Static, TextArea
 
+from tuimail.core.model import Address, AttachmentInfo, Draft
 from tuimail.mail.compose import ComposeError, make_message_id
 from tuimail.mail.idn import envelope_address, needs_smtputf8, smtputf8_refusal
 from tuimail.mail.parse import parse_message
 from tuimail.mail.sanitize import sanitize_line
-from tuimail.model import Address, AttachmentInfo, Draft
 from tuimail.store import drafts, outbox, read
 from tuimail.store.db import StoreError, StoreFullError, failure, transaction
 from tuimail.store.drafts import ServerCopy

@@ -15,8 +15,8 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
+from tuimail.core.model import FolderRole, Protocol
 from tuimail.mail.sanitize import sanitize_line
-from tuimail.model import FolderRole, Protocol
 from tuimail.store import drafts, read
 from tuimail.store.db import failure
 from tuimail.store.drafts import StoredDraft

@@ -25,6 +25,7 @@ from textual.timer import Timer
 from textual.widgets import Footer, Header, Input, OptionList, Static
 from textual.widgets.option_list import Option
 
+from tuimail.core.model import ANSWERED, FLAGGED, FORWARDED, SEEN, Draft, FolderRole
 from tuimail.mail.attachments import listed_attachments, render_partial
 from tuimail.mail.mailto import MailtoFields
 from tuimail.mail.parse import parse_message
@@ -36,7 +37,6 @@ from tuimail.mail.reply import (
     reply_draft,
 )
 from tuimail.mail.sanitize import sanitize_line
-from tuimail.model import ANSWERED, FLAGGED, FORWARDED, SEEN, Draft, FolderRole
 from tuimail.store import drafts as store_drafts
 from tuimail.store import ops, outbox, read
 from tuimail.store import search as store_search

@@ -18,11 +18,11 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
+from tuimail.core.model import Address, Draft
 from tuimail.mail.attachments import attachment_parts
 from tuimail.mail.parse import parse_envelope, parse_message
 from tuimail.mail.reply import original_text
 from tuimail.mail.sanitize import sanitize_line
-from tuimail.model import Address, Draft
 from tuimail.store import drafts, outbox
 from tuimail.store.db import StoreError, failure
 from tuimail.store.outbox import OutboxState

@@ -3,7 +3,8 @@
 The screen collects the fields and shows results. The app checks the servers (in a worker),
 appends the account to the config file and puts the password in the keyring. "Find settings"
 (or enter in the address field) looks the address's servers up the way Thunderbird does
-(`tuimail.autoconfig`, in a thread worker, so the screen never waits) and fills in the fields,
+(`tuimail.sync.discovery.autoconfig`, in a thread worker, so the screen never waits) and fills
+in the fields,
 saying where they came from; the user can change them before saving. An unencrypted server is
 filled in only after the user says so. Problems are shown in plain words, naming the field.
 
@@ -33,13 +34,13 @@ from textual.containers import Grid, Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Header, Input, Label, Select, Static
 
-from tuimail.config import AccountConfig, ConfigError, account_toml, parse_config
+from tuimail.config.settings import AccountConfig, ConfigError, account_toml, parse_config
 from tuimail.mail.sanitize import sanitize_line
 from tuimail.ui.host import app_host
 from tuimail.ui.messages import SetupCheck, SetupSave
 
 if TYPE_CHECKING:
-    from tuimail.autoconfig import Autoconfig, ServerSetting
+    from tuimail.sync.discovery.autoconfig import Autoconfig, ServerSetting
 
 # address, progress(line) -> what was found; runs in a worker thread.
 # (address, progress, extra CA file or None) -> what was found; the app supplies it, since the
@@ -182,7 +183,7 @@ class AccountSetupScreen(Screen[None]):
         keyring_problem: str | None = None,
     ) -> None:
         """`keyring_problem`: why no system keyring can keep a password here (the app asks
-        tuimail.secrets); then a password command is chosen and a typed password refused."""
+        tuimail.auth.secrets); then a password command is chosen and a typed password refused."""
         super().__init__()
         self.keyring_problem = keyring_problem
         self.existing = set(existing)

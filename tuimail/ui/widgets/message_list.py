@@ -24,8 +24,8 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from tuimail.core.model import ANSWERED, DELETED, FLAGGED, FORWARDED, SEEN
 from tuimail.mail.sanitize import sanitize_line
-from tuimail.model import ANSWERED, DELETED, FLAGGED, FORWARDED, SEEN
 from tuimail.store import read
 from tuimail.ui.format import sender_text, short_date
 

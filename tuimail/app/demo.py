@@ -1,0 +1,190 @@
+"""`tuimail demo`: a demo store, built through the ingest code the engines use, and the app on it.
+
+The demo account is a local account (no servers): nothing touches the network. The mail comes
+from `tuimail.mail.corpus` (a fixed seed, dates relative to today) plus a few hand-written messages
+that show what the client does with HTML, attachments, non-ASCII text and hostile input.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import tempfile
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import format_datetime
+from pathlib import Path
+
+from tuimail.config.settings import AccountConfig, Config, ServerConfig
+from tuimail.core.model import FolderRole, Protocol, Security
+from tuimail.mail.corpus import MailGenerator
+from tuimail.store import read
+from tuimail.store.db import open_store
+from tuimail.store.ingest import IncomingMessage, store_messages
+from tuimail.store.write import ensure_account, upsert_folder
+
+DEMO_ACCOUNT = "demo"
+DEMO_ADDRESS = "you@demo.invalid"
+DEMO_NAME = "Demo User"
+DEMO_SEED = 20261122
+DEMO_SMTP_PORT = 9  # "discard"; never used: the demo app starts no workers
+# folder -> (role, number of generated messages, how far back they go)
+DEMO_FOLDERS: dict[str, tuple[FolderRole, int, timedelta]] = {
+    "INBOX": (FolderRole.INBOX, 240, timedelta(days=120)),
+    "Sent": (FolderRole.SENT, 40, timedelta(days=120)),
+    "Drafts": (FolderRole.DRAFTS, 3, timedelta(days=10)),
+    "Archive": (FolderRole.ARCHIVE, 60, timedelta(days=700)),
+    "Lists/dev": (FolderRole.NONE, 90, timedelta(days=60)),
+    "Trash": (FolderRole.TRASH, 12, timedelta(days=30)),
+}
+
+
+def demo_config() -> Config:
+    """The configuration the demo app runs with: one local account.
+
+    It names an SMTP server so that the composer can queue messages, but the demo app runs no
+    workers: queued messages stay in the outbox and nothing ever connects anywhere.
+    """
+    smtp = ServerConfig(
+        protocol=Protocol.SMTP,
+        host="127.0.0.1",
+        port=DEMO_SMTP_PORT,
+        security=Security.NONE,
+        username=DEMO_ADDRESS,
+    )
+    account = AccountConfig(
+        name=DEMO_ACCOUNT, address=DEMO_ADDRESS, display_name=DEMO_NAME, smtp=smtp
+    )
+    return Config(accounts={DEMO_ACCOUNT: account})
+
+
+def build_demo_store(data_dir: Path, *, now: datetime | None = None) -> int:
+    """Fill a store in `data_dir` with the demo mailbox; returns the number of messages stored.
+
+    Idempotent only in the sense that a second call adds a second copy: use a fresh directory.
+    """
+    now = (now or datetime.now(UTC)).replace(microsecond=0)
+    conn = open_store(data_dir)
+    try:
+        account_id = ensure_account(conn, DEMO_ACCOUNT, None)
+        generator = MailGenerator(DEMO_SEED, DEMO_ADDRESS, DEMO_NAME)
+        stored = 0
+        for name, (role, count, span) in DEMO_FOLDERS.items():
+            folder_id = upsert_folder(conn, account_id, name, delimiter="/", role=role)
+            generated = list(generator.messages(name, count, now - span, now - timedelta(hours=1)))
+            batch = [IncomingMessage(raw=m.raw, flags=m.flags) for m in generated]
+            if name == "INBOX":
+                batch += [IncomingMessage(raw=raw) for raw in showcase_messages(now)]
+            stored += len(store_messages(conn, folder_id, batch))
+        return stored
+    finally:
+        conn.close()
+
+
+def showcase_messages(now: datetime) -> list[bytes]:
+    """Hand-written messages that show off rendering and sanitizing (newest in the INBOX)."""
+    welcome = _message(
+        now - timedelta(minutes=5),
+        "tuimail <hello@demo.invalid>",
+        "Welcome to tuimail",
+        "This is a demo mailbox: a local account with a few hundred generated messages in\n"
+        "several folders. Nothing here talks to a server.\n\n"
+        "Move with the arrow keys, open a message with Enter, switch panes with Tab, and\n"
+        "quit with q. Set up a real account in ~/.config/tuimail/config.toml (see the\n"
+        "README and docs/config.md), then run `tuimail accounts check`.\n",
+    )
+    html = _message(
+        now - timedelta(minutes=30),
+        "Newsletter Team <news@shop.example>",
+        "Our autumn newsletter (HTML only)",
+        None,
+        html=(
+            "<html><body><h1>Autumn news</h1><p>This message has <b>only</b> an HTML part. "
+            "tuimail renders it as text and never loads remote content:</p>"
+            '<img src="https://tracker.example/pixel.gif" alt="tracking pixel (not loaded)">'
+            "<ul><li>Item one</li><li>Item two</li></ul>"
+            '<p><a href="https://shop.example/offers">See the offers</a></p></body></html>'
+        ),
+    )
+    attachment = _message(
+        now - timedelta(hours=2),
+        "Søren Berg <soren@example.org>",
+        "Rapport über das Projekt — Entwurf ✅",
+        "Hallo,\n\nanbei der Entwurf. Grüße aus København!\n\nSøren\n",
+        attachments=[("Übersicht 2026.pdf", b"%PDF-1.4 demo\n" * 400, "application", "pdf")],
+    )
+    # Hostile input is written as raw bytes, the way it would arrive from a server.
+    hostile = (
+        "From: \x1b[31mMallory\x1b[0m <mallory@evil.example>\r\n"
+        f"To: {DEMO_NAME} <{DEMO_ADDRESS}>\r\n"
+        "Subject: Totally normal \x1b]0;pwned title\x07subject \u202eexe.txt\r\n"
+        f"Date: {format_datetime(now - timedelta(hours=3))}\r\n"
+        "Message-ID: <showcase.hostile@demo.invalid>\r\n"
+        "MIME-Version: 1.0\r\n"
+        "Content-Type: text/plain; charset=utf-8\r\n"
+        "\r\n"
+        "This message tries to take over your terminal:\r\n"
+        "\x1b[2J\x1b[H cleared screen?  \x1b]52;c;Y29weQ==\x07 clipboard?\r\n"
+        "\x1b]8;;https://evil.example\x1b\\a hidden link\x1b]8;;\x1b\\\r\n"
+        "and Textual markup: [@click=app.quit]click me[/] [bold red]loud[/]\r\n"
+        "\r\n"
+        "tuimail shows all of this as plain, harmless text.\r\n"
+    ).encode()
+    return [welcome, html, attachment, hostile]
+
+
+def _message(
+    date: datetime,
+    sender: str,
+    subject: str,
+    text: str | None,
+    *,
+    html: str | None = None,
+    attachments: Sequence[tuple[str, bytes, str, str]] = (),
+) -> bytes:
+    msg = EmailMessage(policy=SMTP)
+    msg["From"] = sender
+    msg["To"] = f"{DEMO_NAME} <{DEMO_ADDRESS}>"
+    msg["Subject"] = subject
+    msg["Date"] = format_datetime(date)
+    msg["Message-ID"] = f"<showcase.{int(date.timestamp())}@demo.invalid>"
+    if text is not None:
+        msg.set_content(text)
+    if html is not None:
+        if text is None:
+            msg.set_content(html, subtype="html")
+        else:
+            msg.add_alternative(html, subtype="html")
+    for filename, data, maintype, subtype in attachments:
+        msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename)
+    return msg.as_bytes(policy=SMTP)
+
+
+def run_demo(*, keep: Path | None = None, ui: bool = True) -> int:
+    """Build the demo store (in `keep`, or a temporary directory removed afterwards) and open the
+    app on it; with `ui=False` only build it and say where."""
+    data_dir = keep if keep is not None else Path(tempfile.mkdtemp(prefix="tuimail-demo-"))
+    try:
+        if keep is not None and (keep / "tuimail.db").exists():
+            print(f"Using the existing demo store in {keep}.", file=sys.stderr)
+        else:
+            count = build_demo_store(data_dir)
+            print(f"Built a demo store with {count} messages in {data_dir}.", file=sys.stderr)
+        if not ui:
+            conn = open_store(data_dir)
+            try:
+                for folder in read.folders(conn):
+                    print(
+                        f"{folder.account}/{folder.name}: {folder.total} ({folder.unread} unread)"
+                    )
+            finally:
+                conn.close()
+            return 0
+        from tuimail.app.application import run_app
+
+        return run_app(demo_config(), data_dir, title="tuimail demo", workers=False, demo=True)
+    finally:
+        if keep is None:
+            shutil.rmtree(data_dir, ignore_errors=True)

@@ -1,0 +1,1 @@
+"""Credentials: the keyring, password commands and OAuth."""

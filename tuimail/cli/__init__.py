@@ -1,0 +1,1 @@
+"""The command line: the parser, exit codes, progress lines and every command's body."""

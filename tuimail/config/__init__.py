@@ -1,0 +1,1 @@
+"""The configuration file: its schema, loading and writing."""

@@ -1,0 +1,1 @@
+"""The model, paths, logging, crash points and TLS policy: imports nothing else of tuimail."""

@@ -1,0 +1,1 @@
+"""Mailbox files and address books: mbox, Maildir and vCard."""

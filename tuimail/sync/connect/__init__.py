@@ -1,0 +1,1 @@
+"""Opening authenticated IMAP, POP3 and SMTP connections."""

@@ -1,0 +1,1 @@
+"""Finding an account's servers: autoconfig, DNS and probes."""

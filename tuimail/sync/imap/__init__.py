@@ -1,0 +1,1 @@
+"""The IMAP engine: folder sync, op replay, bodies, IDLE, search and drafts."""

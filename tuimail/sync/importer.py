@@ -1,0 +1,422 @@
+"""Bringing mail from mbox files and Maildirs into the store, or up to an IMAP folder.
+
+Reading
+-------
+`read_mbox` goes through an mbox file (mboxrd, and mboxo by the same rules: see
+`tuimail.mail.formats.export`) one message at a time: one message is in memory at once, never
+the file.
+`read_maildir` reads the files of a Maildir's ``new/`` and ``cur/``, oldest name first. Both
+yield `SourceMessage`: the exact bytes, the flags (a Maildir name's ``:2,`` letters; an mbox
+message's ``Status``/``X-Status`` headers), the internal date (the separator line's date; the
+file's modification time) and where the message was found, for error messages.
+
+Storing
+-------
+`import_into_store` stores the messages into a folder of the store through `store.ingest` (the
+engines' own code), in batches of at most `BATCH_MESSAGES` messages or `BATCH_BYTES` bytes, one
+transaction each, so an interruption loses nothing already committed. The bytes are stored as
+they are (line ends too), so an export gives back the file.
+
+Uploading
+---------
+`upload_to_imap` APPENDs each message to a folder on the server (created when missing), with
+its flags and internal date. IMAP wants CRLF line ends, so lone LFs become CRLF on the way (a
+file of LF-ended messages is the usual mbox); otherwise the bytes are unchanged. The store gets
+them with the next sync.
+
+Duplicates
+----------
+Importing a source twice adds nothing the second time. A message counts as already there when
+the target folder holds a message with exactly the same bytes (SHA-256, after the CRLF change
+when uploading), looked for by Message-ID, or among messages without one (by size on a server).
+Counts are kept, not just presence: a source that holds the same message twice imports it
+twice, once; a rerun after an interruption adds only what is missing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import stat
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.parser import BytesHeaderParser
+from email.policy import compat32
+from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO
+
+from tuimail.core.crashpoint import crashpoint
+from tuimail.core.model import ANSWERED, DELETED, DRAFT, FLAGGED, SEEN
+from tuimail.mail.formats.export import ExportError, maildir_flags, read_mboxrd, separator_date
+from tuimail.mail.limits import MAX_MESSAGE_BYTES
+from tuimail.store.db import StoreConnection
+from tuimail.store.ingest import IncomingMessage, parse_raw, store_messages
+
+if TYPE_CHECKING:
+    import imapclient
+
+# A batch is committed when it holds this many messages or bytes, whichever comes first: large
+# enough that the commits cost little, small enough that memory stays far below a large file.
+BATCH_MESSAGES = 200
+BATCH_BYTES = 1024 * 1024
+
+# The largest message imported is the largest the engines accept (limits.MAX_MESSAGE_BYTES), far
+# below what the store can hold in one row (SQLite's 1 GB). A larger one is skipped and named, the
+# rest imported.
+
+# mbox flag headers (as mutt, Thunderbird and Python's mailbox write them).
+_STATUS_FLAGS = {"R": SEEN}
+_X_STATUS_FLAGS = {"A": ANSWERED, "F": FLAGGED, "T": DRAFT, "D": DELETED}
+_HEADER_END = re.compile(rb"\r?\n\r?\n")
+_LINE_END = re.compile(rb"\r?\n")
+
+
+class SourceError(Exception):
+    """A source that cannot be read at all (not an mbox, not a Maildir); the message names it."""
+
+
+@dataclass(frozen=True, slots=True)
+class SourceMessage:
+    """One message read from an mbox file or a Maildir."""
+
+    raw: bytes
+    flags: frozenset[str]
+    internaldate: datetime | None
+    where: str  # "FILE, line N" or the Maildir entry's path: for messages to the user
+    position: int  # bytes of the mbox read so far, or entries of the Maildir read so far
+
+
+@dataclass(frozen=True, slots=True)
+class SourceProblem:
+    """An entry that could not be read; the import goes on without it."""
+
+    where: str
+    problem: str
+
+
+@dataclass(slots=True)
+class ImportResult:
+    """What an import did."""
+
+    imported: int = 0
+    already_there: int = 0
+    problems: list[SourceProblem] = field(default_factory=list)
+
+
+Progress = Callable[[int], None]  # called with SourceMessage.position as the import goes on
+
+
+# --- reading ------------------------------------------------------------------------------------
+
+
+def read_mbox(file: BinaryIO, name: str) -> Iterator[SourceMessage | SourceProblem]:
+    """The messages of an mbox file, one at a time; `name` is the file as the user gave it.
+
+    Raises SourceError, before any message, for a file that is not an mbox. A last message cut
+    short, or a read error, ends the messages with a SourceProblem naming the line.
+    """
+    where = f"{name}, line 1"
+    try:
+        for entry in read_mboxrd(file, max_bytes=MAX_MESSAGE_BYTES):
+            where = f"{name}, line {entry.line}"
+            if entry.oversize:
+                yield SourceProblem(where, _too_large(entry.oversize))
+                continue
+            if not entry.complete:
+                yield SourceProblem(
+                    where, "the file ends in the middle of this message (cut short?); not imported"
+                )
+                return
+            yield SourceMessage(
+                entry.raw,
+                mbox_flags(entry.raw),
+                separator_date(entry.separator),
+                where,
+                entry.end,
+            )
+    except ExportError as exc:
+        raise SourceError(f"{name}, line 1: {exc}") from None
+    except OSError as exc:
+        yield SourceProblem(f"{where} or after", f"reading failed: {exc.strerror or exc}")
+
+
+def mbox_flags(raw: bytes) -> frozenset[str]:
+    """The flags an mbox message carries in its Status and X-Status headers."""
+    end = _HEADER_END.search(raw)
+    head = raw[: end.end()] if end else raw
+    if b"status:" not in head.lower():
+        return frozenset()
+    headers = BytesHeaderParser(policy=compat32).parsebytes(head)
+    flags = set()
+    for header, table in (("Status", _STATUS_FLAGS), ("X-Status", _X_STATUS_FLAGS)):
+        for letter in str(headers.get(header, "")).strip():
+            if letter in table:
+                flags.add(table[letter])
+    return frozenset(flags)
+
+
+def maildir_names(path: Path) -> list[Path]:
+    """The message files of a Maildir (``new/``, then ``cur/``, each by name: oldest first for
+    the usual time-stamped names). Hidden names are left out. Raises SourceError when `path` is
+    not a Maildir."""
+    subdirs = [path / "new", path / "cur"]
+    if not path.is_dir() or not all(sub.is_dir() for sub in subdirs):
+        raise SourceError(f"{path}: not a Maildir (a directory with cur/ and new/)")
+    names: list[Path] = []
+    for sub in subdirs:
+        try:
+            names.extend(sorted(sub / n for n in os.listdir(sub) if not n.startswith(".")))
+        except OSError as exc:
+            raise SourceError(f"{sub}: cannot be listed: {exc.strerror}") from None
+    return names
+
+
+def read_maildir(entries: Iterable[Path]) -> Iterator[SourceMessage | SourceProblem]:
+    """Each Maildir entry read (with the flags of its name and its modification time as the
+    internal date), or the reason it could not be."""
+    for position, path in enumerate(entries, start=1):
+        try:
+            info = os.lstat(path)
+            if not stat.S_ISREG(info.st_mode):
+                yield SourceProblem(str(path), "not a regular file")
+                continue
+            if info.st_size > MAX_MESSAGE_BYTES:
+                yield SourceProblem(str(path), _too_large(info.st_size))
+                continue
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+            with os.fdopen(fd, "rb") as file:
+                # Bounded: the file may have grown since it was looked at.
+                raw = file.read(MAX_MESSAGE_BYTES + 1)
+        except OSError as exc:
+            yield SourceProblem(str(path), f"cannot be read: {exc.strerror or exc}")
+            continue
+        if len(raw) > MAX_MESSAGE_BYTES:
+            yield SourceProblem(str(path), _too_large(len(raw)))
+            continue
+        flags = maildir_flags(path.name) if path.parent.name == "cur" else frozenset()
+        when = datetime.fromtimestamp(info.st_mtime, UTC).replace(microsecond=0)
+        yield SourceMessage(raw, flags, when, str(path), position)
+
+
+def _too_large(size: int) -> str:
+    mib = MAX_MESSAGE_BYTES // (1024 * 1024)
+    return f"{size} bytes, larger than the {mib} MiB a message may have; not imported"
+
+
+# --- into the store -----------------------------------------------------------------------------
+
+
+def digest(raw: bytes) -> bytes:
+    """The key that says two messages are the same: SHA-256 of the exact bytes."""
+    return hashlib.sha256(raw).digest()
+
+
+class _StoredCopies:
+    """How many messages of a folder in the store have given bytes (committed, plus those in
+    the batch not committed yet)."""
+
+    def __init__(self, conn: StoreConnection, folder_id: int) -> None:
+        self.conn = conn
+        self.folder_id = folder_id
+        row = conn.execute("SELECT account_id FROM folders WHERE id = ?", (folder_id,)).fetchone()
+        self.account_id = int(row[0]) if row else 0
+        self.pending: Counter[bytes] = Counter()
+        self._without_id: Counter[bytes] | None = None  # loaded when first needed
+
+    def count(self, key: bytes, message_id: str | None) -> int:
+        if message_id is None:
+            return self._without_message_id()[key] + self.pending[key]
+        stored = sum(
+            digest(bytes(raw)) == key
+            for (raw,) in self.conn.execute(
+                "SELECT b.raw FROM messages AS m JOIN bodies AS b ON b.message_id = m.id"
+                " WHERE m.account_id = ? AND m.message_id = ? AND m.folder_id = ?",
+                (self.account_id, message_id, self.folder_id),
+            )
+        )
+        return stored + self.pending[key]
+
+    def add_pending(self, key: bytes) -> None:
+        self.pending[key] += 1
+
+    def committed(self, keys_without_id: Iterable[bytes]) -> None:
+        if self._without_id is not None:
+            self._without_id.update(keys_without_id)
+        self.pending.clear()
+
+    def _without_message_id(self) -> Counter[bytes]:
+        if self._without_id is None:
+            self._without_id = Counter(
+                digest(bytes(raw))
+                for (raw,) in self.conn.execute(
+                    "SELECT b.raw FROM messages AS m JOIN bodies AS b ON b.message_id = m.id"
+                    " WHERE m.folder_id = ? AND m.message_id IS NULL",
+                    (self.folder_id,),
+                )
+            )
+        return self._without_id
+
+
+def import_into_store(
+    conn: StoreConnection,
+    folder_id: int,
+    source: Iterable[SourceMessage | SourceProblem],
+    *,
+    progress: Progress | None = None,
+) -> ImportResult:
+    """Store every message of `source` that the folder does not hold yet, in committed batches.
+
+    Problems from the source are collected in the result. An exception from the source (a file
+    cut short) propagates after the messages read before it are committed.
+    """
+    result = ImportResult()
+    stored = _StoredCopies(conn, folder_id)
+    seen: Counter[bytes] = Counter()  # occurrences of each message in the source so far
+    batch: list[IncomingMessage] = []
+    batch_without_id: list[bytes] = []
+    batch_bytes = 0
+
+    def commit() -> None:
+        nonlocal batch_bytes
+        # Taken out of the batch first: a failed store is not tried again by the `finally`.
+        items, keys_without_id = batch[:], batch_without_id[:]
+        batch.clear()
+        batch_without_id.clear()
+        batch_bytes = 0
+        if items:
+            store_messages(conn, folder_id, items)
+            result.imported += len(items)
+        stored.committed(keys_without_id)
+
+    try:
+        for item in source:
+            if isinstance(item, SourceProblem):
+                result.problems.append(item)
+                continue
+            parsed = parse_raw(item.raw)
+            key = digest(item.raw)
+            seen[key] += 1
+            message_id = parsed.envelope.message_id
+            if stored.count(key, message_id) >= seen[key]:
+                result.already_there += 1
+            else:
+                stored.add_pending(key)
+                if message_id is None:
+                    batch_without_id.append(key)
+                batch.append(
+                    IncomingMessage(
+                        raw=item.raw,
+                        flags=item.flags,
+                        internaldate=item.internaldate,
+                        parsed=parsed,
+                    )
+                )
+                batch_bytes += len(item.raw)
+                if len(batch) >= BATCH_MESSAGES or batch_bytes >= BATCH_BYTES:
+                    commit()
+            if progress is not None:
+                progress(item.position)
+    finally:
+        # What was read before a failure (or Ctrl-C) is kept.
+        commit()
+    return result
+
+
+# --- up to an IMAP folder -----------------------------------------------------------------------
+
+
+def crlf(raw: bytes) -> bytes:
+    """The message with CRLF line ends, as IMAP wants them (lone CRs are left alone)."""
+    return _LINE_END.sub(b"\r\n", raw)
+
+
+def upload_to_imap(
+    client: imapclient.IMAPClient,
+    folder: str,
+    source: Iterable[SourceMessage | SourceProblem],
+    *,
+    progress: Progress | None = None,
+) -> ImportResult:
+    """APPEND every message of `source` that `folder` does not hold yet (created when missing).
+
+    Before each APPEND the folder is searched for a copy with the same bytes, so a rerun after
+    an interruption (`import.appended`) never appends a message twice. A message the server
+    refuses (NO) is a problem of the result; a broken connection raises.
+    """
+    import imapclient.exceptions
+
+    from tuimail.mail.parse import parse_envelope
+    from tuimail.sync.imap.extensions import append_streamed
+
+    result = ImportResult()
+    created = False
+    if not client.folder_exists(folder):
+        client.create_folder(folder)
+        created = True
+    client.select_folder(folder)
+    seen: Counter[bytes] = Counter()
+    appended: Counter[bytes] = Counter()
+    for item in source:
+        if isinstance(item, SourceProblem):
+            result.problems.append(item)
+            continue
+        raw = crlf(item.raw)
+        key = digest(raw)
+        seen[key] += 1
+        if created:
+            # A folder made by this run holds only what this run appended.
+            there = appended[key]
+        else:
+            message_id = parse_envelope(raw).message_id
+            there = _server_copies(client, raw, key, message_id)
+        if there >= seen[key]:
+            result.already_there += 1
+        else:
+            try:
+                append_streamed(
+                    client,
+                    folder,
+                    len(raw),
+                    (raw,),
+                    flags=sorted(item.flags),
+                    msg_time=item.internaldate,
+                )
+            except imapclient.exceptions.IMAPClientAbortError:
+                raise  # the connection is gone
+            except imapclient.exceptions.IMAPClientError as exc:
+                result.problems.append(SourceProblem(item.where, f"the server refused it: {exc}"))
+            else:
+                crashpoint("import.appended")
+                appended[key] += 1
+                result.imported += 1
+        if progress is not None:
+            progress(item.position)
+    return result
+
+
+def _server_copies(
+    client: imapclient.IMAPClient, raw: bytes, key: bytes, message_id: str | None
+) -> int:
+    """How many messages of the selected folder have exactly the bytes `raw` (SHA-256 `key`)."""
+    from tuimail.sync.imap.extensions import search_message_ids, uid_fetch, uid_search, uid_set
+
+    if message_id is not None and _searchable(message_id):
+        candidates = search_message_ids(client, [message_id]).get(message_id, [])
+    else:
+        # No Message-ID to look for: the messages of the same size (RFC822.SIZE counts CRLF).
+        candidates = uid_search(client, f"LARGER {len(raw) - 1} SMALLER {len(raw) + 1}")
+    copies = 0
+    for uid in candidates:  # one body in memory at a time
+        data, _ = uid_fetch(client, uid_set([uid]), ("UID", "BODY.PEEK[]"))
+        body = data.get(uid, {}).get(b"BODY[]")
+        if isinstance(body, bytes) and digest(body) == key:
+            copies += 1
+    return copies
+
+
+def _searchable(message_id: str) -> bool:
+    # What `search_message_ids` looks for: one quoted string of printable ASCII.
+    return all(32 < ord(ch) < 127 and ch not in '"\\' for ch in message_id)

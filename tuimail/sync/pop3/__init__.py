@@ -1,0 +1,1 @@
+"""The POP3 engine: downloads into the store."""

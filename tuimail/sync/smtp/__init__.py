@@ -1,0 +1,1 @@
+"""The SMTP engine: sends the outbox."""
