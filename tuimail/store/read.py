@@ -384,6 +384,28 @@ def body(conn: sqlite3.Connection, message_id: int) -> bytes | None:
     return None if found is None else bytes(found[0])
 
 
+def folder_bodies(
+    conn: sqlite3.Connection, folder_id: int, message_id: str | None
+) -> Iterator[bytes]:
+    """The exact bytes of the local messages of a folder whose Message-ID is `message_id`
+    (those without one, for None): what an import compares a new message with."""
+    if message_id is None:
+        query = (
+            "SELECT b.raw FROM messages AS m JOIN bodies AS b ON b.message_id = m.id"
+            " WHERE m.folder_id = ? AND m.message_id IS NULL"
+        )
+        args: tuple[object, ...] = (folder_id,)
+    else:
+        query = (
+            "SELECT b.raw FROM messages AS m JOIN bodies AS b ON b.message_id = m.id"
+            " JOIN folders AS f ON f.id = m.folder_id"
+            " WHERE m.account_id = f.account_id AND m.message_id = ? AND m.folder_id = ?"
+        )
+        args = (message_id, folder_id)
+    for (raw,) in conn.execute(query, args):
+        yield bytes(raw)
+
+
 @dataclass(frozen=True, slots=True)
 class PartialBody:
     """A message's text without its attachments (see `write.store_partial_body`): `raw` is

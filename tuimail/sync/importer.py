@@ -52,6 +52,7 @@ from tuimail.core.crashpoint import crashpoint
 from tuimail.core.model import ANSWERED, DELETED, DRAFT, FLAGGED, SEEN
 from tuimail.mail.formats.export import ExportError, maildir_flags, read_mboxrd, separator_date
 from tuimail.mail.limits import MAX_MESSAGE_BYTES
+from tuimail.store import read
 from tuimail.store.db import StoreConnection
 from tuimail.store.ingest import IncomingMessage, parse_raw, store_messages
 
@@ -221,8 +222,6 @@ class _StoredCopies:
     def __init__(self, conn: StoreConnection, folder_id: int) -> None:
         self.conn = conn
         self.folder_id = folder_id
-        row = conn.execute("SELECT account_id FROM folders WHERE id = ?", (folder_id,)).fetchone()
-        self.account_id = int(row[0]) if row else 0
         self.pending: Counter[bytes] = Counter()
         self._without_id: Counter[bytes] | None = None  # loaded when first needed
 
@@ -230,12 +229,7 @@ class _StoredCopies:
         if message_id is None:
             return self._without_message_id()[key] + self.pending[key]
         stored = sum(
-            digest(bytes(raw)) == key
-            for (raw,) in self.conn.execute(
-                "SELECT b.raw FROM messages AS m JOIN bodies AS b ON b.message_id = m.id"
-                " WHERE m.account_id = ? AND m.message_id = ? AND m.folder_id = ?",
-                (self.account_id, message_id, self.folder_id),
-            )
+            digest(raw) == key for raw in read.folder_bodies(self.conn, self.folder_id, message_id)
         )
         return stored + self.pending[key]
 
@@ -250,12 +244,7 @@ class _StoredCopies:
     def _without_message_id(self) -> Counter[bytes]:
         if self._without_id is None:
             self._without_id = Counter(
-                digest(bytes(raw))
-                for (raw,) in self.conn.execute(
-                    "SELECT b.raw FROM messages AS m JOIN bodies AS b ON b.message_id = m.id"
-                    " WHERE m.folder_id = ? AND m.message_id IS NULL",
-                    (self.folder_id,),
-                )
+                digest(raw) for raw in read.folder_bodies(self.conn, self.folder_id, None)
             )
         return self._without_id
 
