@@ -15,7 +15,7 @@ from tests.unit.sync.test_autoconfig import EXAMPLE_XML, ISP_PATH, PLAIN_ONLY_XM
 from tuimail.app.application import TuimailApp
 from tuimail.config.settings import Config, load_config
 from tuimail.core.model import Security
-from tuimail.sync.discovery.autoconfig import Autoconfig
+from tuimail.sync.discovery.ispdb import Autoconfig
 from tuimail.ui.screens.setup import AccountSetupScreen
 
 

@@ -15,7 +15,7 @@ import trustme
 from tests.support.http_server import Answer, MxServer, WebServer
 from tuimail.config.settings import Config, load_config
 from tuimail.core.model import Protocol, Security
-from tuimail.sync.discovery.autoconfig import (
+from tuimail.sync.discovery.ispdb import (
     MAX_CONFIG_BYTES,
     AddOptions,
     Autoconfig,
