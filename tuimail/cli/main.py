@@ -614,7 +614,8 @@ def _add_accounts_add_command(
 
 def cmd_accounts_add(args: argparse.Namespace, config: Config) -> int:
     """Find an address's settings, show them, and add the account when confirmed."""
-    from tuimail.sync.discovery.ispdb import ISPDB_URL, AddOptions, Network, add_command
+    from tuimail.sync.discovery.add import AddOptions, add_command
+    from tuimail.sync.discovery.network import ISPDB_URL, Network
 
     ca_file = Path(args.ca_file).expanduser().resolve() if args.ca_file else None
     if ca_file is not None and not ca_file.is_file():
