@@ -14,7 +14,8 @@ from tests.support.pilot import wait_for
 from tests.unit.sync.test_autoconfig import EXAMPLE_XML, ISP_PATH, PLAIN_ONLY_XML
 from tuimail.app.application import TuimailApp
 from tuimail.config.discovered import Autoconfig
-from tuimail.config.settings import Config, load_config
+from tuimail.config.load import load_config
+from tuimail.config.schema import Config
 from tuimail.core.model import Security
 from tuimail.ui.screens.setup import AccountSetupScreen
 

@@ -32,7 +32,8 @@ from tuimail.app.notify import (
     run_notify_send,
     terminal_sequence,
 )
-from tuimail.config.settings import AccountConfig, Config, ConfigError, add_account
+from tuimail.config.schema import AccountConfig, Config, ConfigError
+from tuimail.config.write import add_account
 from tuimail.core.log import SHOWN, register_secret, terminal_log_held
 from tuimail.core.model import Address, Protocol
 from tuimail.core.paths import config_location

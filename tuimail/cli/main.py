@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tuimail import __version__
-from tuimail.config.settings import AccountConfig, Config, ConfigError, load_config
+from tuimail.config.load import load_config
+from tuimail.config.schema import AccountConfig, Config, ConfigError
 from tuimail.core.log import SHOWN, redact, setup_logging
 from tuimail.core.model import Protocol
 from tuimail.core.paths import config_location, data_dir

@@ -14,7 +14,8 @@ import trustme
 
 from tests.support.http_server import Answer, MxServer, WebServer
 from tuimail.config.discovered import Autoconfig, AutoconfigError, SourceKind, rank
-from tuimail.config.settings import Config, load_config
+from tuimail.config.load import load_config
+from tuimail.config.schema import Config
 from tuimail.core.model import Protocol, Security
 from tuimail.sync.discovery.add import AddOptions, add_command
 from tuimail.sync.discovery.ispdb import MAX_CONFIG_BYTES, parse_client_config

@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import IO, Any
 
 from tuimail.config.discovered import AutoconfigError, Choice
-from tuimail.config.settings import ACCOUNT_NAME_RE, Config, ConfigError, account_toml, add_account
+from tuimail.config.schema import ACCOUNT_NAME_RE, Config, ConfigError
+from tuimail.config.write import account_toml, add_account
 from tuimail.mail.sanitize import sanitize_line
 from tuimail.sync.discovery.lookup import lookup
 from tuimail.sync.discovery.names import split_address

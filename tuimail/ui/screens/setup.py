@@ -34,7 +34,9 @@ from textual.containers import Grid, Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Header, Input, Label, Select, Static
 
-from tuimail.config.settings import AccountConfig, ConfigError, account_toml, parse_config
+from tuimail.config.load import parse_config
+from tuimail.config.schema import AccountConfig, ConfigError
+from tuimail.config.write import account_toml
 from tuimail.mail.sanitize import sanitize_line
 from tuimail.ui.host import app_host
 from tuimail.ui.messages import SetupCheck, SetupSave
