@@ -173,7 +173,7 @@ def ingest_maildir(maildir: Path, data_dir: Path) -> int:
 
 def write_config(path: Path) -> None:
     """A config with the IMAP account (port 9, discard: never contacted under --offline)."""
-    from tuimail.config.settings import load_config
+    from tuimail.config.load import load_config
 
     path.write_text(
         f'[accounts.{ACCOUNT}]\naddress = "{ADDRESS}"\npassword_command = "false"\n\n'

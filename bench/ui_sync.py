@@ -124,7 +124,7 @@ def _config_text(servers: MailServers) -> str:
 async def _watch_sync(config_path: Path, data_dir: Path, size: int) -> dict[str, Any]:
     """Run the app until its first sync is done and the list shows `size` messages."""
     from tuimail.app.application import TuimailApp
-    from tuimail.config.settings import load_config
+    from tuimail.config.load import load_config
     from tuimail.ui.widgets.message_list import MessageList
 
     counters = Counters()

@@ -21,7 +21,7 @@ sys.path.insert(0, str(HERE.parent))
 
 from tuimail.app.application import TuimailApp  # noqa: E402 - after the path set-up above
 from tuimail.app.demo import build_demo_store, demo_config  # noqa: E402
-from tuimail.config.settings import UiConfig  # noqa: E402
+from tuimail.config.schema import UiConfig  # noqa: E402
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 SIZE = (120, 36)

@@ -15,8 +15,10 @@ from __future__ import annotations
 import re
 import sys
 
-from tuimail.mail.parse import decode_bytes, parse_envelope, parse_message, search_text
-from tuimail.mail.render import attachment_line, render_html, render_message
+from tuimail.mail.decode import decode_bytes
+from tuimail.mail.headers import parse_envelope
+from tuimail.mail.parse import parse_message
+from tuimail.mail.render import attachment_line, render_html, render_message, search_text
 from tuimail.mail.sanitize import sanitize, sanitize_line
 
 # C0 (but TAB and LF), DEL, C1, bidi controls, line/paragraph separators, lone surrogates.

@@ -17,7 +17,8 @@ import pytest
 
 from tests.support.mailservers import MailServers
 from tests.support.proxy import Faults, hide_capability
-from tuimail.config.settings import Config, parse_config
+from tuimail.config.load import parse_config
+from tuimail.config.schema import Config
 from tuimail.sync.check import check_command
 
 pytestmark = pytest.mark.integration

@@ -23,7 +23,7 @@ from tests.integration.test_disk_full import SmallDisk, small_disk  # noqa: F401
 from tests.support.terminal import PtyApp, scan_terminal_output
 from tuimail.app.application import TuimailApp
 from tuimail.app.demo import build_demo_store
-from tuimail.config.settings import parse_config
+from tuimail.config.load import parse_config
 from tuimail.core.model import FLAGGED
 from tuimail.store import drafts, outbox, read
 from tuimail.store.db import DB_FILENAME, open_store

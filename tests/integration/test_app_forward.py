@@ -19,7 +19,7 @@ from textual.widgets import Static
 from tests.support.mailservers import MailServers
 from tests.support.pilot import wait_for
 from tuimail.app.application import TuimailApp
-from tuimail.config.settings import parse_config
+from tuimail.config.load import parse_config
 from tuimail.store import outbox, read
 from tuimail.ui.screens.composer import ComposerScreen
 from tuimail.ui.screens.main import MainScreen

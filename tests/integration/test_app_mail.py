@@ -16,7 +16,7 @@ from tests.support.mailservers import MailServers
 from tests.support.pilot import wait_for
 from tuimail.app.application import TuimailApp
 from tuimail.cli.sync import sync_account
-from tuimail.config.settings import parse_config
+from tuimail.config.load import parse_config
 from tuimail.store import outbox, read
 from tuimail.store.db import open_store
 from tuimail.sync.events import discard
@@ -186,7 +186,7 @@ async def test_setup_checks_the_connection_with_the_typed_password(
 ) -> None:
     from textual.widgets import Button, Input, Select
 
-    from tuimail.config.settings import Config
+    from tuimail.config.schema import Config
     from tuimail.ui.screens.setup import AccountSetupScreen
 
     monkeypatch.setenv("TUIMAIL_CONFIG", str(tmp_path / "config.toml"))

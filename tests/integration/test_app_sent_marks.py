@@ -20,7 +20,7 @@ from tests.support.processes import pick_free_ports
 from tests.support.terminal import screen_lines
 from tuimail.app.application import TuimailApp
 from tuimail.cli.sync import sync_account
-from tuimail.config.settings import parse_config
+from tuimail.config.load import parse_config
 from tuimail.store import outbox, read
 from tuimail.sync.events import Event, SyncFinished, discard
 from tuimail.ui.screens.composer import ComposerScreen

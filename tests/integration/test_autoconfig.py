@@ -15,10 +15,12 @@ from tests.support.http_server import WebServer
 from tests.support.keyring_service import running_secret_service
 from tests.support.mailservers import MailServers
 from tests.support.proxy import FaultProxy, Faults, hide_capability
-from tuimail.config.settings import load_config
+from tuimail.config.discovered import SourceKind
+from tuimail.config.load import load_config
 from tuimail.core.model import Protocol, Security
 from tuimail.sync.connect.common import smtp_client_name
-from tuimail.sync.discovery.autoconfig import Network, SourceKind, lookup
+from tuimail.sync.discovery.lookup import lookup
+from tuimail.sync.discovery.network import Network
 
 pytestmark = pytest.mark.integration
 

@@ -20,7 +20,7 @@ from tests.support.credentials import PasswordSpy, assert_no_credentials_sent
 from tests.support.mailservers import MailServers
 from tests.support.proxy import FaultProxy, Faults, hide_capability
 from tuimail.auth.secrets import SecretError
-from tuimail.config.settings import ServerConfig
+from tuimail.config.schema import ServerConfig
 from tuimail.core.log import base64_cores
 from tuimail.core.model import Protocol, Security
 from tuimail.sync.connect.common import (

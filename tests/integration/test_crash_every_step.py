@@ -82,7 +82,7 @@ sys.exit(main(sys.argv[1:]))
 _DRAFTS_PASS = """
 import sys
 from pathlib import Path
-from tuimail.config.settings import load_config
+from tuimail.config.load import load_config
 from tuimail.sync.imap.drafts import sync_drafts
 config = load_config(Path(sys.argv[1]), must_exist=True)
 result = sync_drafts(config.accounts[sys.argv[3]], Path(sys.argv[2]), lambda event: None)

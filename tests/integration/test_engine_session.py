@@ -29,7 +29,8 @@ from tests.support.pilot import wait_for
 from tests.support.proxy import FaultProxy, Faults
 from tuimail.app.application import TuimailApp
 from tuimail.cli.main import main
-from tuimail.config.settings import AccountConfig, load_config
+from tuimail.config.load import load_config
+from tuimail.config.schema import AccountConfig
 from tuimail.core.model import Protocol
 from tuimail.store import db, read
 from tuimail.sync.events import Event, SyncFailed, SyncFinished

@@ -231,7 +231,7 @@ def _fetch(box: Mailbox, data: Path, message_id: int) -> bytes:
 _SCRIPT = """
 import sys
 from pathlib import Path
-from tuimail.config.settings import load_config
+from tuimail.config.load import load_config
 from tuimail.sync.imap.drafts import sync_drafts
 config = load_config(Path(sys.argv[1]), must_exist=True)
 result = sync_drafts(config.accounts[sys.argv[3]], Path(sys.argv[2]), lambda event: None)

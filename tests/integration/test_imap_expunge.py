@@ -20,7 +20,7 @@ from tests.integration.test_imap_sync import (
     run_sync,
     server_view,
 )
-from tuimail.config.settings import parse_config
+from tuimail.config.load import parse_config
 from tuimail.store import ops, read
 from tuimail.store.db import StoreConnection, open_store
 from tuimail.sync.events import Event, MarkedDeleted

@@ -38,7 +38,7 @@ from tests.integration.test_imap_sync import (
 )
 from tests.support.proxy import Faults
 from tuimail.cli.sync import sync_command
-from tuimail.config.settings import Config
+from tuimail.config.schema import Config
 from tuimail.store import ops, read
 from tuimail.store.db import StoreConnection, open_store
 from tuimail.sync.events import ActionsGivenUp, Event, given_up_text

@@ -19,7 +19,7 @@ import pytest
 
 from tests.support.dovecot import DovecotServer
 from tests.support.proxy import FaultProxy, Faults
-from tuimail.config.settings import AccountConfig, ServerConfig
+from tuimail.config.schema import AccountConfig, ServerConfig
 from tuimail.core.model import FolderRole, Protocol, Security
 from tuimail.store import ops, read
 from tuimail.store.db import StoreConnection, open_store

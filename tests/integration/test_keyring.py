@@ -18,7 +18,7 @@ from tests.support.keyring_service import (
     running_secret_service,
 )
 from tuimail.auth import secrets
-from tuimail.config.settings import parse_config
+from tuimail.config.load import parse_config
 from tuimail.core.model import Protocol
 
 CONFIG = """

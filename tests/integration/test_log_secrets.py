@@ -37,7 +37,7 @@ import pytest
 from tests.support.mailservers import MailServers
 from tests.support.pilot import wait_for
 from tuimail.app.application import TuimailApp
-from tuimail.config.settings import load_config
+from tuimail.config.load import load_config
 from tuimail.core.crashpoint import CRASH_EXIT_CODE, ENV_VAR, KNOWN_CRASHPOINTS
 from tuimail.core.log import base64_cores, setup_logging
 from tuimail.store import outbox

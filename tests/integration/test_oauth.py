@@ -27,7 +27,8 @@ from tests.support.keyring_service import (
 from tests.support.mailservers import MailServers, discard_server_directory, new_server_directory
 from tests.support.oauth_server import OAuthServer
 from tuimail.auth import oauth, secrets
-from tuimail.config.settings import AccountConfig, parse_config
+from tuimail.config.load import parse_config
+from tuimail.config.schema import AccountConfig
 from tuimail.core.log import base64_cores
 from tuimail.core.model import Protocol
 from tuimail.sync.connect.common import (

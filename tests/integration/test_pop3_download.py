@@ -20,7 +20,7 @@ import pytest
 
 from tests.support.mailservers import MailServers
 from tests.support.proxy import Faults, hide_capability
-from tuimail.config.settings import AccountConfig, ServerConfig
+from tuimail.config.schema import AccountConfig, ServerConfig
 from tuimail.core.model import Protocol, Security
 from tuimail.store import read, write
 from tuimail.store.db import open_store

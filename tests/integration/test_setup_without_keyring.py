@@ -15,7 +15,8 @@ from textual.widgets import Button, Input, Select, Static
 from tests.support.mailservers import MailServers
 from tests.support.pilot import wait_for
 from tuimail.app.application import TuimailApp
-from tuimail.config.settings import Config, load_config
+from tuimail.config.load import load_config
+from tuimail.config.schema import Config
 from tuimail.ui.screens.main import MainScreen
 from tuimail.ui.screens.setup import AccountSetupScreen
 from tuimail.ui.widgets.message_list import MessageList

@@ -20,7 +20,7 @@ from tests.integration.test_smtp_send import imap_copies, items, message, settle
 from tests.support.mailservers import MailServers
 from tuimail.cli.main import main
 from tuimail.cli.send import outbox_command
-from tuimail.config.settings import load_config
+from tuimail.config.load import load_config
 from tuimail.core.crashpoint import CRASH_EXIT_CODE, ENV_VAR, KNOWN_CRASHPOINTS
 from tuimail.store.outbox import OutboxState
 

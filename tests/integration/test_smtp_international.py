@@ -30,7 +30,7 @@ from tests.support.pilot import wait_for
 from tests.support.postfix import IDN_DOMAIN, IDN_DOMAIN_ASCII, SINK_DOMAIN, SINK_DOMAIN_ASCII
 from tuimail.app.application import TuimailApp
 from tuimail.cli.main import main
-from tuimail.config.settings import parse_config
+from tuimail.config.load import parse_config
 from tuimail.store import outbox
 from tuimail.sync.connect.common import smtp_client_name
 from tuimail.ui.screens.composer import ComposerScreen

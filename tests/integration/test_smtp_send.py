@@ -22,7 +22,7 @@ from tests.support.mailservers import MailServers
 from tests.support.proxy import Faults
 from tuimail.cli.main import main
 from tuimail.cli.send import outbox_command, send_command
-from tuimail.config.settings import load_config
+from tuimail.config.load import load_config
 from tuimail.core.model import SEEN
 from tuimail.store import outbox, read
 from tuimail.store.db import open_store

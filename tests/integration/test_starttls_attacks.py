@@ -38,7 +38,7 @@ from tests.support.credentials import (
 )
 from tests.support.mailservers import MailServers
 from tests.support.proxy import FaultProxy, Faults
-from tuimail.config.settings import ServerConfig
+from tuimail.config.schema import ServerConfig
 from tuimail.core.model import Protocol, Security
 from tuimail.sync.connect.common import (
     ConnectError,

@@ -33,7 +33,7 @@ from tests.support.mailservers import MailServers
 from tests.support.proxy import FaultProxy, Faults
 from tests.support.terminal import PtyApp
 from tuimail.app.application import TuimailApp
-from tuimail.config.settings import parse_config
+from tuimail.config.load import parse_config
 from tuimail.store import read
 from tuimail.store.db import open_store
 from tuimail.ui.widgets.status_bar import StatusBar

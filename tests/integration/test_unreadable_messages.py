@@ -18,7 +18,7 @@ from textual.widgets import Static
 from tests.support.mailservers import MailServers
 from tuimail.app.application import TuimailApp
 from tuimail.cli.main import main
-from tuimail.config.settings import load_config
+from tuimail.config.load import load_config
 from tuimail.store import read
 from tuimail.store.db import open_store
 from tuimail.ui.screens.health import HealthScreen

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from tuimail.app.application import TuimailApp
 from tuimail.app.demo import build_demo_store
-from tuimail.config.settings import parse_config
+from tuimail.config.load import parse_config
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 DEMO_SENDER_CONFIG = """

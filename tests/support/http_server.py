@@ -2,7 +2,7 @@
 
 `WebServer` serves files by (host name, path) on a free 127.0.0.1 port, over TLS when given a
 certificate; tests route the real host names (autoconfig.example.com:443, ...) to it through
-`tuimail.sync.discovery.autoconfig.Network.connect_to`. Besides files it can answer with a
+`tuimail.sync.discovery.network.Network.connect_to`. Besides files it can answer with a
 status, a redirect, or stall until the test ends (a slow server). Every request is recorded.
 
 `MxServer` answers MX queries over UDP on a free 127.0.0.1 port with dnspython's message API, so
@@ -28,7 +28,7 @@ import dns.rdatatype
 import dns.rrset
 
 if TYPE_CHECKING:
-    from tuimail.sync.discovery.autoconfig import Autoconfig
+    from tuimail.config.discovered import Autoconfig
 
 
 @dataclass(frozen=True)
@@ -163,7 +163,8 @@ def routed_autoconfig_lookup(
     every other port a closed one; no MX, no guesses."""
     import trustme
 
-    from tuimail.sync.discovery.autoconfig import Network, lookup
+    from tuimail.sync.discovery.lookup import lookup
+    from tuimail.sync.discovery.network import Network
 
     ca = trustme.CA()
     ca_file = directory / "lookup-ca.pem"

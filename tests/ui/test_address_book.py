@@ -14,7 +14,8 @@ from textual.widgets import Input
 
 from tuimail.app.application import TuimailApp
 from tuimail.app.demo import build_demo_store
-from tuimail.config.settings import ConfigError, parse_config
+from tuimail.config.load import parse_config
+from tuimail.config.schema import ConfigError
 from tuimail.mail.formats.addressbook import Contact
 from tuimail.store.addresses import KnownAddress
 from tuimail.ui.address_suggester import AddressSuggester, BookCommand, merged

@@ -62,7 +62,7 @@ QUIT_DURING_CHECK = textwrap.dedent(
     import sys
     from pathlib import Path
     from tuimail.app.application import TuimailApp
-    from tuimail.config.settings import parse_config
+    from tuimail.config.load import parse_config
     from tuimail.ui.messages import SetupCheck
 
     config = parse_config(sys.argv[1])

@@ -110,7 +110,7 @@ CRASH = textwrap.dedent(
     from pathlib import Path
     import tuimail.app.application
     from tuimail.app.application import TuimailApp
-    from tuimail.config.settings import Config
+    from tuimail.config.schema import Config
 
     class Crashing(TuimailApp):
         CSS_PATH = str(Path(tuimail.app.application.__file__).parents[1] / "ui" / "tuimail.tcss")

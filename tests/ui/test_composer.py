@@ -12,7 +12,7 @@ from textual.widgets import Input, TextArea
 from tests.support.demo_app import DEMO_SENDER_CONFIG, NOW, demo_app
 from tuimail.app.application import TuimailApp
 from tuimail.app.demo import build_demo_store
-from tuimail.config.settings import parse_config
+from tuimail.config.load import parse_config
 from tuimail.mail.parse import parse_message
 from tuimail.store import outbox
 from tuimail.ui.screens.composer import (

@@ -16,7 +16,7 @@ from tests.support.demo_app import DEMO_SENDER_CONFIG, NOW
 from tests.ui.test_composer import _type
 from tuimail.app.application import TuimailApp
 from tuimail.app.demo import build_demo_store
-from tuimail.config.settings import parse_config
+from tuimail.config.load import parse_config
 from tuimail.core.model import FolderRole
 from tuimail.store import drafts, outbox
 from tuimail.store.db import open_store

@@ -22,7 +22,7 @@ from textual.screen import Screen
 from tests.support.demo_app import DEMO_SENDER_CONFIG, NOW
 from tuimail.app.application import TuimailApp
 from tuimail.app.demo import build_demo_store
-from tuimail.config.settings import parse_config
+from tuimail.config.load import parse_config
 from tuimail.core.model import Address, Draft
 from tuimail.mail.compose import compose
 from tuimail.store import drafts, outbox, read

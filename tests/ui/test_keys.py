@@ -9,7 +9,8 @@ from textual.binding import Binding
 
 from tuimail.app.application import TuimailApp
 from tuimail.app.demo import build_demo_store
-from tuimail.config.settings import KEY_ACTIONS, parse_config
+from tuimail.config.load import parse_config
+from tuimail.config.schema import KEY_ACTIONS
 from tuimail.ui.screens.composer import ComposerScreen
 from tuimail.ui.screens.main import MainScreen
 from tuimail.ui.screens.outbox import OutboxScreen

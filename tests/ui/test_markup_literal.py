@@ -17,7 +17,7 @@ import pytest
 
 from tests.support.terminal import screen_lines, screen_segments
 from tuimail.app.application import TuimailApp
-from tuimail.config.settings import parse_config
+from tuimail.config.load import parse_config
 from tuimail.core.model import FolderRole
 from tuimail.store.db import open_store
 from tuimail.store.ingest import IncomingMessage, store_messages

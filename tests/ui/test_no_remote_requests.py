@@ -18,7 +18,7 @@ from textual.widgets import Static
 
 from tests.support.terminal import ROOT
 from tuimail.app.application import TuimailApp
-from tuimail.config.settings import parse_config
+from tuimail.config.load import parse_config
 from tuimail.core.model import FolderRole
 from tuimail.store import read
 from tuimail.store.db import open_store

@@ -14,7 +14,7 @@ import pytest
 
 from tuimail.app.application import TuimailApp
 from tuimail.app.demo import build_demo_store
-from tuimail.config.settings import parse_config
+from tuimail.config.load import parse_config
 from tuimail.store import read
 from tuimail.store.db import open_store
 from tuimail.store.ingest import store_message

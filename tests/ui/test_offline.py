@@ -18,7 +18,8 @@ import pytest
 
 from tuimail.app.application import TuimailApp
 from tuimail.app.demo import DEMO_ACCOUNT, build_demo_store, demo_config
-from tuimail.config.settings import Config, parse_config
+from tuimail.config.load import parse_config
+from tuimail.config.schema import Config
 from tuimail.core.model import FLAGGED, SEEN, FolderRole, Protocol
 from tuimail.store import ops, outbox, read
 from tuimail.store.db import open_store

@@ -10,7 +10,7 @@ from textual.widgets import DataTable, Static
 
 from tuimail.app.application import TuimailApp
 from tuimail.app.demo import build_demo_store
-from tuimail.config.settings import parse_config
+from tuimail.config.load import parse_config
 from tuimail.store import outbox, read
 from tuimail.store.db import open_store
 from tuimail.ui.screens.outbox import OutboxScreen

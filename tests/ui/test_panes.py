@@ -10,7 +10,8 @@ from textual.widget import Widget
 
 from tuimail.app.application import TuimailApp
 from tuimail.app.demo import build_demo_store, demo_config
-from tuimail.config.settings import Config, parse_config
+from tuimail.config.load import parse_config
+from tuimail.config.schema import Config
 from tuimail.ui.commands import TuimailCommands
 from tuimail.ui.panes import FOLDER_WIDTH_MIN, PaneLayout
 from tuimail.ui.screens.help import HelpScreen

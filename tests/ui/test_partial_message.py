@@ -13,7 +13,7 @@ from textual.pilot import Pilot
 
 from tuimail.app.application import TuimailApp
 from tuimail.app.demo import DEMO_ACCOUNT, build_demo_store, demo_config
-from tuimail.config.settings import UiConfig
+from tuimail.config.schema import UiConfig
 from tuimail.mail import attachments
 from tuimail.mail.attachments import OmittedPart
 from tuimail.mail.parse import parse_message

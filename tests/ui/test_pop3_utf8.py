@@ -10,7 +10,7 @@ from pathlib import Path
 from tests.support.fake_pop3 import FakeMessage, FakePop3Server
 from tests.support.pilot import wait_for
 from tuimail.app.application import TuimailApp
-from tuimail.config.settings import parse_config
+from tuimail.config.load import parse_config
 from tuimail.ui.widgets.message_list import MessageList
 
 RAW = (

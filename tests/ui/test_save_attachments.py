@@ -11,7 +11,7 @@ from urllib.parse import quote
 
 from tuimail.app.application import TuimailApp
 from tuimail.app.demo import build_demo_store, demo_config
-from tuimail.config.settings import parse_config
+from tuimail.config.load import parse_config
 from tuimail.core.model import FolderRole
 from tuimail.store.db import open_store
 from tuimail.store.ingest import IncomingMessage, store_messages

@@ -11,7 +11,8 @@ from keyring.backends import fail
 from textual.widgets import Button, Input, Select, Static
 
 from tuimail.app.application import TuimailApp
-from tuimail.config.settings import Config, load_config
+from tuimail.config.load import load_config
+from tuimail.config.schema import Config
 from tuimail.ui.screens.main import MainScreen
 from tuimail.ui.screens.setup import AccountSetupScreen
 

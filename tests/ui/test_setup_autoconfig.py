@@ -13,9 +13,10 @@ from tests.support.http_server import WebServer, routed_autoconfig_lookup
 from tests.support.pilot import wait_for
 from tests.unit.sync.test_autoconfig import EXAMPLE_XML, ISP_PATH, PLAIN_ONLY_XML
 from tuimail.app.application import TuimailApp
-from tuimail.config.settings import Config, load_config
+from tuimail.config.discovered import Autoconfig
+from tuimail.config.load import load_config
+from tuimail.config.schema import Config
 from tuimail.core.model import Security
-from tuimail.sync.discovery.autoconfig import Autoconfig
 from tuimail.ui.screens.setup import AccountSetupScreen
 
 

@@ -27,8 +27,9 @@ from tests.unit.sync.test_autoconfig import ISP_PATH
 from tuimail.app.application import TuimailApp
 from tuimail.auth import secrets
 from tuimail.auth.oauth import OAuthError
-from tuimail.config.settings import AccountConfig, Config, load_config
-from tuimail.sync.discovery.autoconfig import Autoconfig
+from tuimail.config.discovered import Autoconfig
+from tuimail.config.load import load_config
+from tuimail.config.schema import AccountConfig, Config
 from tuimail.ui.screens.setup import AccountSetupScreen, oauth2_provider_for
 
 # Google's ISPDB entry, in short: OAuth2 next to the password on both servers.

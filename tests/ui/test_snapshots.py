@@ -14,7 +14,7 @@ import pytest
 
 from tuimail.app.application import TuimailApp
 from tuimail.app.demo import build_demo_store, demo_config
-from tuimail.config.settings import UiConfig
+from tuimail.config.schema import UiConfig
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 THEMES = ["tuimail-dark", "tuimail-light", "tuimail-paper", "tuimail-high-contrast"]

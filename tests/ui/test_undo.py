@@ -14,7 +14,7 @@ from textual.widgets import Static
 
 from tuimail.app.application import TuimailApp
 from tuimail.app.demo import build_demo_store, demo_config
-from tuimail.config.settings import Config
+from tuimail.config.schema import Config
 from tuimail.core.model import FLAGGED, SEEN, FolderRole, Protocol
 from tuimail.store import ops, read, write
 from tuimail.store.db import open_store

@@ -32,7 +32,8 @@ from tuimail.app.notify import (
     run_notify_send,
     terminal_sequence,
 )
-from tuimail.config.settings import AccountConfig, Config, ConfigError, add_account
+from tuimail.config.schema import AccountConfig, Config, ConfigError
+from tuimail.config.write import add_account
 from tuimail.core.log import SHOWN, register_secret, terminal_log_held
 from tuimail.core.model import Address, Protocol
 from tuimail.core.paths import config_location
@@ -84,7 +85,7 @@ from tuimail.ui.screens.setup import AccountSetupScreen
 from tuimail.ui.themes import APP_VARIABLE_DEFAULTS, DEFAULT_THEME, load_themes
 
 if TYPE_CHECKING:
-    from tuimail.sync.discovery.autoconfig import Autoconfig
+    from tuimail.config.discovered import Autoconfig
     from tuimail.ui.host import AppHost
 
 log = logging.getLogger(__name__)
@@ -666,11 +667,9 @@ class TuimailApp(App[int]):
 
         The app owns the network (the screen never connects); offline, nothing is looked up.
         """
-        from tuimail.sync.discovery.autoconfig import (  # only when asked
-            AutoconfigError,
-            Network,
-            lookup,
-        )
+        from tuimail.config.discovered import AutoconfigError  # only when asked
+        from tuimail.sync.discovery.lookup import lookup  # only when asked
+        from tuimail.sync.discovery.network import Network  # only when asked
 
         if (closed := self.network_closed("looked up")) is not None:
             raise AutoconfigError(f"{closed} Fill in the servers.")

@@ -17,7 +17,7 @@ from email.policy import SMTP
 from email.utils import format_datetime
 from pathlib import Path
 
-from tuimail.config.settings import AccountConfig, Config, ServerConfig
+from tuimail.config.schema import AccountConfig, Config, ServerConfig
 from tuimail.core.model import FolderRole, Protocol, Security
 from tuimail.mail.corpus import MailGenerator
 from tuimail.store import read

@@ -42,7 +42,7 @@ from tuimail.auth.secrets import (
     run_password_command,
     set_refresh_token,
 )
-from tuimail.config.settings import AccountConfig, OAuth2Config
+from tuimail.config.schema import AccountConfig, OAuth2Config
 from tuimail.core.log import register_secret
 
 log = logging.getLogger(__name__)

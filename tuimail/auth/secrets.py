@@ -18,7 +18,7 @@ import logging
 import subprocess
 from typing import TYPE_CHECKING
 
-from tuimail.config.settings import AccountConfig
+from tuimail.config.schema import AccountConfig
 from tuimail.core.log import register_secret
 from tuimail.core.model import Protocol
 

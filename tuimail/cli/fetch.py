@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import TextIO
 
 from tuimail.cli.progress import TerminalProgress
-from tuimail.config.settings import AccountConfig, Config, ConfigError, load_config
+from tuimail.config.load import load_config
+from tuimail.config.schema import AccountConfig, Config, ConfigError
 from tuimail.core.log import setup_logging
 from tuimail.core.model import Protocol
 from tuimail.sync.pop3.download import FetchResult, Pop3Download

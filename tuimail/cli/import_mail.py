@@ -23,7 +23,7 @@ from typing import BinaryIO, TextIO
 from tuimail.cli.locate import split_target
 from tuimail.cli.main import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CommandError
 from tuimail.cli.progress import TerminalProgress
-from tuimail.config.settings import AccountConfig, Config
+from tuimail.config.schema import AccountConfig, Config
 from tuimail.core.model import Protocol
 from tuimail.mail.sanitize import sanitize_line
 from tuimail.store import read, write

@@ -16,7 +16,7 @@ from typing import Any, TextIO
 
 from tuimail.cli.locate import resolve, split_target
 from tuimail.cli.main import EXIT_FAILED, EXIT_USAGE, CommandError
-from tuimail.config.settings import AccountConfig, Config
+from tuimail.config.schema import AccountConfig, Config
 from tuimail.core.model import ANSWERED, DELETED, DRAFT, FLAGGED, SEEN, Address, Protocol
 from tuimail.mail.sanitize import sanitize_line
 from tuimail.store import read

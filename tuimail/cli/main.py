@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tuimail import __version__
-from tuimail.config.settings import AccountConfig, Config, ConfigError, load_config
+from tuimail.config.load import load_config
+from tuimail.config.schema import AccountConfig, Config, ConfigError
 from tuimail.core.log import SHOWN, redact, setup_logging
 from tuimail.core.model import Protocol
 from tuimail.core.paths import config_location, data_dir
@@ -614,7 +615,8 @@ def _add_accounts_add_command(
 
 def cmd_accounts_add(args: argparse.Namespace, config: Config) -> int:
     """Find an address's settings, show them, and add the account when confirmed."""
-    from tuimail.sync.discovery.autoconfig import ISPDB_URL, AddOptions, Network, add_command
+    from tuimail.sync.discovery.add import AddOptions, add_command
+    from tuimail.sync.discovery.network import ISPDB_URL, Network
 
     ca_file = Path(args.ca_file).expanduser().resolve() if args.ca_file else None
     if ca_file is not None and not ca_file.is_file():

@@ -29,7 +29,7 @@ from email.header import decode_header, make_header
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, TextIO
 
-from tuimail.config.settings import AccountConfig, Config, ServerConfig
+from tuimail.config.schema import AccountConfig, Config, ServerConfig
 from tuimail.mail.compose import ComposeError, make_message_id
 from tuimail.mail.idn import (
     AddressEncodingError,

@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from tuimail.cli.progress import TerminalProgress
-from tuimail.config.settings import AccountConfig, Config, ConfigError, load_config
+from tuimail.config.load import load_config
+from tuimail.config.schema import AccountConfig, Config, ConfigError
 from tuimail.core.model import Protocol
 from tuimail.sync.events import Emit, SyncFinished, SyncStarted
 from tuimail.sync.session import EXIT_INTERRUPTED, EXIT_USAGE

@@ -3,7 +3,8 @@
 The body is the plain-text part when there is one with text in it, else the HTML part converted by
 html2text (images become ``[alt text]``, links are listed by number at the end, nothing is loaded).
 Attachments follow the body, one per line with name and size. Everything returned here has been
-through `sanitize`, so it can go to the screen as plain text (never as markup).
+through `sanitize`, so it can go to the screen as plain text (never as markup). The full-text
+index gets the same parts as text (`search_text`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING
 import html2text
 
 from tuimail.mail import limits
+from tuimail.mail.decode import decode_bytes
 from tuimail.mail.sanitize import sanitize, sanitize_line
 
 if TYPE_CHECKING:
@@ -160,8 +162,6 @@ def attachment_line(attachment: AttachmentInfo) -> str:
 
 
 def _render_raw(parsed: ParsedMessage, raw: bytes) -> str:
-    from tuimail.mail.parse import decode_bytes  # parse imports this module lazily, too
-
     reasons = "; ".join(parsed.problems) or "it could not be parsed"
     shown = raw[: limits.MAX_RAW_VIEW_BYTES]
     text, _ = decode_bytes(shown)
@@ -194,3 +194,20 @@ def render_message(parsed: ParsedMessage, raw: bytes) -> str:
         listing = "\n".join(attachment_line(item) for item in parsed.attachments)
         body = f"{body}\n\n{listing}" if body else listing
     return body
+
+
+def search_text(parsed: ParsedMessage) -> str:
+    """Plain body text for the full-text index: the displayed parts, HTML converted to text.
+
+    Controls and escape sequences are removed (they would only pollute the index); a raw-only
+    message has no parsed body and gives "".
+    """
+    chunks: list[str] = []
+    budget = limits.MAX_SEARCH_CHARS
+    for part in preferred_parts(parsed.text_parts):
+        if budget <= 0:
+            break
+        text = part.text if part.content_type == "text/plain" else html_to_text(part.text)
+        chunks.append(sanitize(text[:budget]).strip())
+        budget -= len(chunks[-1])
+    return "\n\n".join(chunk for chunk in chunks if chunk)

@@ -143,7 +143,8 @@ class BodyIndex:
 
 def index_body(raw: bytes) -> BodyIndex:
     """Parse a raw message for `store_body`."""
-    from tuimail.mail.parse import parse_message, search_text  # loaded when first needed
+    from tuimail.mail.parse import parse_message  # loaded when first needed
+    from tuimail.mail.render import search_text  # loaded when first needed
 
     parsed = parse_message(raw)
     return BodyIndex(search_text(parsed), parsed.envelope.has_attachments)
@@ -234,7 +235,8 @@ def _check_incoming(item: IncomingMessage) -> None:
 
 def parse_raw(raw: bytes) -> ParsedRaw:
     """Parse a whole message for `store_messages` (see IncomingMessage.parsed)."""
-    from tuimail.mail.parse import parse_message, search_text  # loaded when first needed
+    from tuimail.mail.parse import parse_message  # loaded when first needed
+    from tuimail.mail.render import search_text  # loaded when first needed
 
     parsed = parse_message(raw)
     return ParsedRaw(parsed.envelope, search_text(parsed))
@@ -243,7 +245,7 @@ def parse_raw(raw: bytes) -> ParsedRaw:
 def _parse(item: IncomingMessage) -> ParsedRaw:
     # The parser (and the email package) is loaded when a message is first stored: a sync that
     # finds nothing new does not pay for it.
-    from tuimail.mail.parse import parse_envelope
+    from tuimail.mail.headers import parse_envelope
 
     if item.raw is not None:
         return item.parsed if item.parsed is not None else parse_raw(item.raw)

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TextIO
 
 from tuimail.auth.secrets import get_password
-from tuimail.config.settings import AccountConfig, Config, ServerConfig
+from tuimail.config.schema import AccountConfig, Config, ServerConfig
 from tuimail.core.model import Protocol
 from tuimail.core.tls import printable_line
 from tuimail.sync.connect.common import (

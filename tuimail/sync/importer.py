@@ -337,7 +337,7 @@ def upload_to_imap(
     """
     import imapclient.exceptions
 
-    from tuimail.mail.parse import parse_envelope
+    from tuimail.mail.headers import parse_envelope
     from tuimail.sync.imap.extensions import append_streamed
 
     result = ImportResult()

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
     from textual.app import App
 
-    from tuimail.config.settings import Config
+    from tuimail.config.schema import Config
     from tuimail.store.db import StoreConnection
     from tuimail.ui.screens.composer import Sender
 

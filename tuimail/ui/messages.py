@@ -8,7 +8,7 @@ from pathlib import Path
 
 from textual.message import Message
 
-from tuimail.config.settings import AccountConfig
+from tuimail.config.schema import AccountConfig
 
 
 class StoreUpdated(Message):

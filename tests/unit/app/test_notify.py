@@ -20,7 +20,8 @@ from tuimail.app.notify import (
     terminal_protocol,
     terminal_sequence,
 )
-from tuimail.config.settings import ConfigError, parse_config
+from tuimail.config.load import parse_config
+from tuimail.config.schema import ConfigError
 from tuimail.core.model import Protocol
 from tuimail.mail.sanitize import sanitize_line
 from tuimail.store import write

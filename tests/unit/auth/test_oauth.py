@@ -25,7 +25,8 @@ from tuimail.auth.oauth import (
     sasl_error_text,
     xoauth2_response,
 )
-from tuimail.config.settings import ConfigError, OAuth2Config, parse_config
+from tuimail.config.load import parse_config
+from tuimail.config.schema import ConfigError, OAuth2Config
 from tuimail.core.log import redact
 from tuimail.core.model import Protocol
 

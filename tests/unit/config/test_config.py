@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tuimail.config.settings import KNOWN_KEYS, ConfigError, load_config, parse_config
+from tuimail.config.load import load_config, parse_config
+from tuimail.config.schema import KNOWN_KEYS, ConfigError
 from tuimail.core.model import Protocol, Security
 
 FULL = """

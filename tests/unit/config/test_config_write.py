@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from tuimail.config.settings import ConfigError, account_toml, add_account, load_config
+from tuimail.config.load import load_config
+from tuimail.config.schema import ConfigError
+from tuimail.config.write import account_toml, add_account
 
 EXISTING = '# my settings\n[ui]\ntheme = "tuimail-light"   # keep this comment\n'
 

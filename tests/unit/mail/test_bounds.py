@@ -115,8 +115,9 @@ MESSAGE_SHAPES: dict[str, Callable[[], bytes]] = {
 
 def run_message(raw: bytes) -> dict[str, Any]:
     """Everything a stored message goes through, as a summary."""
-    from tuimail.mail.parse import parse_envelope, parse_message, search_text
-    from tuimail.mail.render import render_message
+    from tuimail.mail.headers import parse_envelope
+    from tuimail.mail.parse import parse_message
+    from tuimail.mail.render import render_message, search_text
 
     parsed = parse_message(raw)
     envelope = parse_envelope(raw)

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from tuimail.core.model import Address
-from tuimail.mail.parse import ParsedMessage, parse_envelope, parse_message, search_text
-from tuimail.mail.render import render_message
+from tuimail.mail.headers import parse_envelope
+from tuimail.mail.parse import ParsedMessage, parse_message
+from tuimail.mail.render import render_message, search_text
 
 CORPUS = Path(__file__).resolve().parents[2] / "corpus"
 CET = timezone(timedelta(hours=1))

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tuimail.config.settings import ConfigError, parse_config
+from tuimail.config.load import parse_config
+from tuimail.config.schema import ConfigError
 from tuimail.mail.idn import AddressEncodingError, envelope_address, needs_smtputf8
 from tuimail.sync.connect import common as connect
 

@@ -11,8 +11,9 @@ import pytest
 
 from tuimail.core.model import Address
 from tuimail.mail import limits
-from tuimail.mail.parse import parse_envelope, parse_message, search_text
-from tuimail.mail.render import render_message
+from tuimail.mail.headers import parse_envelope
+from tuimail.mail.parse import parse_message
+from tuimail.mail.render import render_message, search_text
 
 HEAD = (
     b"From: Alice <alice@example.org>\r\n"

@@ -7,14 +7,10 @@ from datetime import UTC, datetime
 import pytest
 
 from tuimail.core.model import Address
-from tuimail.mail.parse import (
-    ParsedMessage,
-    TextPart,
-    decode_bytes,
-    parse_envelope,
-    parse_message,
-    search_text,
-)
+from tuimail.mail.decode import decode_bytes
+from tuimail.mail.headers import parse_envelope
+from tuimail.mail.parse import ParsedMessage, TextPart, parse_message
+from tuimail.mail.render import search_text
 
 
 def test_empty_input() -> None:

@@ -1,4 +1,4 @@
-"""The header fast paths of `tuimail.mail.parse` give exactly what the email package gives."""
+"""The header fast paths of `tuimail.mail.headers` give exactly what the email package gives."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from tuimail.mail import parse
+from tuimail.mail import decode, headers
 
 ADDRESS_PIECES = [
     "a@b.c",
@@ -34,31 +34,31 @@ ADDRESS_PIECES = [
 ]
 
 
-def _slow_addresses(value: str) -> tuple[parse.Address, ...]:
-    parse._decode_addresses.cache_clear()
-    simple = parse._simple_addresses
+def _slow_addresses(value: str) -> tuple[headers.Address, ...]:
+    headers._decode_addresses.cache_clear()
+    simple = headers._simple_addresses
     try:
-        parse._simple_addresses = lambda _value: None  # type: ignore[assignment]
-        return parse._decode_addresses.__wrapped__("to", value)
+        headers._simple_addresses = lambda _value: None  # type: ignore[assignment]
+        return headers._decode_addresses.__wrapped__("to", value)
     finally:
-        parse._simple_addresses = simple  # type: ignore[assignment]
+        headers._simple_addresses = simple  # type: ignore[assignment]
 
 
 @pytest.mark.parametrize("count", [1, 2, 3])
 def test_simple_address_lists_match_the_parser(count: int) -> None:
     for pieces in itertools.permutations(ADDRESS_PIECES, count):
         value = ", ".join(pieces)
-        simple = parse._simple_addresses(value)
+        simple = headers._simple_addresses(value)
         if simple is not None:
             assert simple == _slow_addresses(value), value
 
 
 def test_common_address_forms_take_the_fast_path() -> None:
-    assert parse._simple_addresses("Alice Example <alice@example.org>, bob@example.org") == (
-        parse.Address("Alice Example", "alice@example.org"),
-        parse.Address("", "bob@example.org"),
+    assert headers._simple_addresses("Alice Example <alice@example.org>, bob@example.org") == (
+        headers.Address("Alice Example", "alice@example.org"),
+        headers.Address("", "bob@example.org"),
     )
-    assert parse._simple_addresses('"Quoted" <a@b>') is None
+    assert headers._simple_addresses('"Quoted" <a@b>') is None
 
 
 @pytest.mark.parametrize(
@@ -66,8 +66,8 @@ def test_common_address_forms_take_the_fast_path() -> None:
     ["plain  x ", "a\r\n\tb", "tab\tx", "  ", "x\x1b[31m", "\x7f", "=?utf-8?b?w6k=?=", "été"],
 )
 def test_unstructured_fast_path_matches_the_parser(value: str) -> None:
-    expected = parse._repair(str(parse.policy.default.header_fetch_parse("subject", value)))
-    assert parse._decode_unstructured(value) == expected.strip()
+    expected = decode.repair(str(headers.policy.default.header_fetch_parse("subject", value)))
+    assert headers._decode_unstructured(value) == expected.strip()
 
 
 def _random_header(rnd: random.Random) -> bytes:
@@ -98,21 +98,21 @@ def _random_header(rnd: random.Random) -> bytes:
     return header + b"\r\n"
 
 
-def _slow_envelope(raw: bytes) -> parse.Envelope:
+def _slow_envelope(raw: bytes) -> headers.Envelope:
     """The envelope with every fast path off: fields through the email package's parser."""
-    msg = parse._parse_headers(parse._envelope_fields(raw))
-    headers = parse._first_headers(msg)
-    parse._decode_addresses.cache_clear()
-    simple = parse._simple_addresses
+    msg = headers._parse_headers(headers._envelope_fields(raw))
+    fields = headers.first_headers(msg)
+    headers._decode_addresses.cache_clear()
+    simple = headers._simple_addresses
     try:
-        parse._simple_addresses = lambda _value: None  # type: ignore[assignment]
-        attachments = msg.get_content_type() == "multipart/mixed" or headers.get(
+        headers._simple_addresses = lambda _value: None  # type: ignore[assignment]
+        attachments = msg.get_content_type() == "multipart/mixed" or fields.get(
             "content-disposition", ""
         ).strip().lower().startswith("attachment")
-        envelope, _ = parse._envelope(headers, len(raw), attachments, [])
+        envelope, _ = headers.build_envelope(fields, len(raw), attachments, [])
     finally:
-        parse._simple_addresses = simple  # type: ignore[assignment]
-        parse._decode_addresses.cache_clear()
+        headers._simple_addresses = simple  # type: ignore[assignment]
+        headers._decode_addresses.cache_clear()
     return envelope
 
 
@@ -120,4 +120,4 @@ def test_parse_envelope_matches_the_parser_on_random_headers() -> None:
     rnd = random.Random(20240601)
     for _ in range(400):
         raw = _random_header(rnd)
-        assert parse.parse_envelope(raw) == _slow_envelope(raw), raw
+        assert headers.parse_envelope(raw) == _slow_envelope(raw), raw

@@ -11,8 +11,9 @@ from hypothesis import strategies as st
 
 from tuimail.core.model import Address, Draft
 from tuimail.mail.compose import compose
-from tuimail.mail.parse import ParsedMessage, parse_envelope, parse_message, search_text
-from tuimail.mail.render import render_html, render_message
+from tuimail.mail.headers import parse_envelope
+from tuimail.mail.parse import ParsedMessage, parse_message
+from tuimail.mail.render import render_html, render_message, search_text
 from tuimail.mail.sanitize import sanitize, sanitize_line
 
 CORPUS = Path(__file__).resolve().parents[2] / "corpus"

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tuimail.config.settings import add_account
+from tuimail.config.write import add_account
 from tuimail.core import log as tlog
 from tuimail.core.paths import private_dir
 from tuimail.store import db

@@ -13,23 +13,16 @@ import pytest
 import trustme
 
 from tests.support.http_server import Answer, MxServer, WebServer
-from tuimail.config.settings import Config, load_config
+from tuimail.config.discovered import Autoconfig, AutoconfigError, SourceKind, rank
+from tuimail.config.load import load_config
+from tuimail.config.schema import Config
 from tuimail.core.model import Protocol, Security
-from tuimail.sync.discovery.autoconfig import (
-    MAX_CONFIG_BYTES,
-    AddOptions,
-    Autoconfig,
-    AutoconfigError,
-    Network,
-    SourceKind,
-    add_command,
-    lookup,
-    mx_hosts,
-    parse_client_config,
-    rank,
-    registrable_domain,
-    split_address,
-)
+from tuimail.sync.discovery.add import AddOptions, add_command
+from tuimail.sync.discovery.ispdb import MAX_CONFIG_BYTES, parse_client_config
+from tuimail.sync.discovery.lookup import lookup
+from tuimail.sync.discovery.mx import mx_hosts
+from tuimail.sync.discovery.names import registrable_domain, split_address
+from tuimail.sync.discovery.network import Network
 
 ISP_PATH = "/mail/config-v1.1.xml"
 WELL_KNOWN_PATH = "/.well-known/autoconfig/mail/config-v1.1.xml"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tuimail.config.settings import parse_config
+from tuimail.config.load import parse_config
 from tuimail.sync.check import check_command
 
 

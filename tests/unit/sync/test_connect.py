@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tuimail.config.settings import DEFAULT_PORTS, ServerConfig
+from tuimail.config.schema import DEFAULT_PORTS, ServerConfig
 from tuimail.core.model import Protocol, Security
 from tuimail.sync.connect.common import (
     ConnectError,

@@ -16,7 +16,8 @@ import pytest
 
 from tuimail.auth import secrets
 from tuimail.auth.secrets import SecretError, get_password
-from tuimail.config.settings import AccountConfig, ConfigError, parse_config
+from tuimail.config.load import parse_config
+from tuimail.config.schema import AccountConfig, ConfigError
 from tuimail.core.model import Protocol
 
 BAD = {"crlf": "\r\nA1 LOGOUT", "lf": "\nQUIT", "cr": "\rX", "nul": "\0X"}

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tuimail.config.settings import ConfigError, parse_config
+from tuimail.config.load import parse_config
+from tuimail.config.schema import ConfigError
 from tuimail.core.model import FolderRole
 from tuimail.sync.imap.extensions import (
     ImapProtocolError,

@@ -417,7 +417,7 @@ class _Terminal(io.StringIO):
 
 def test_progress_on_a_terminal_counts_bytes_up_to_the_file_size(env: Env) -> None:
     from tuimail.cli.import_mail import import_command
-    from tuimail.config.settings import load_config
+    from tuimail.config.load import load_config
 
     path = env.root / "p.mbox"
     path.write_bytes(mbox_bytes([message(n) for n in range(3)]))

@@ -16,7 +16,7 @@ import pytest
 
 from tests.support.fake_pop3 import FakeMessage, FakePop3Server
 from tuimail.cli.fetch import fetch_command
-from tuimail.config.settings import AccountConfig, Config, ServerConfig
+from tuimail.config.schema import AccountConfig, Config, ServerConfig
 from tuimail.core.model import FolderRole, Protocol, Security
 from tuimail.mail import limits
 from tuimail.mail.parse import parse_message

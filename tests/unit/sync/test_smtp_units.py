@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tuimail.cli.send import SendUsageError, held_reason, prepare_message
-from tuimail.config.settings import AccountConfig
+from tuimail.config.schema import AccountConfig
 from tuimail.store.outbox import OutboxItem, OutboxState
 from tuimail.sync.smtp.send import DotStuffer, _split_at, backoff, dot_stuffed, sent_copy_bytes
 

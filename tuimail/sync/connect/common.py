@@ -48,7 +48,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from tuimail.auth.secrets import SecretError
-from tuimail.config.settings import DEFAULT_PORTS, ServerConfig
+from tuimail.config.schema import DEFAULT_PORTS, ServerConfig
 from tuimail.core.log import register_secret
 from tuimail.core.model import Protocol, Security
 from tuimail.core.tls import (

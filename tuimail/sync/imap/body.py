@@ -11,7 +11,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from tuimail.config.settings import AccountConfig
+from tuimail.config.schema import AccountConfig
 from tuimail.core.model import Protocol
 from tuimail.mail.sanitize import sanitize_line
 from tuimail.sync.events import Emit

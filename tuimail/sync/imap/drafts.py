@@ -38,7 +38,7 @@ from pathlib import Path
 import imapclient
 import imapclient.exceptions
 
-from tuimail.config.settings import AccountConfig
+from tuimail.config.schema import AccountConfig
 from tuimail.core.crashpoint import crashpoint
 from tuimail.core.model import DELETED, DRAFT, SEEN, FolderRole, Protocol
 from tuimail.mail.compose import ComposeError

@@ -1656,7 +1656,7 @@ def _incoming(uid: int, item: dict[bytes, Any]) -> IncomingMessage:
 
 def identity_of(uid: int, item: dict[bytes, Any]) -> read.Identity:
     """A message's identity from a FETCH of IDENTITY_ITEMS."""
-    from tuimail.mail.parse import parse_envelope  # the email package: only when needed
+    from tuimail.mail.headers import parse_envelope  # the email package: only when needed
 
     header = b""
     for key, value in item.items():

@@ -59,7 +59,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tuimail.auth.secrets import get_password
-from tuimail.config.settings import AccountConfig, ServerConfig
+from tuimail.config.schema import AccountConfig, ServerConfig
 from tuimail.core.crashpoint import crashpoint
 from tuimail.core.log import SHOWN
 from tuimail.core.model import FolderRole, Protocol

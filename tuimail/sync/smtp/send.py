@@ -49,7 +49,7 @@ import imapclient
 import imapclient.exceptions
 
 from tuimail.auth.secrets import get_password
-from tuimail.config.settings import AccountConfig, ServerConfig
+from tuimail.config.schema import AccountConfig, ServerConfig
 from tuimail.core.crashpoint import crashpoint
 from tuimail.core.log import SHOWN
 from tuimail.core.model import SEEN, FolderRole, Protocol

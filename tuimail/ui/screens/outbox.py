@@ -20,7 +20,8 @@ from textual.widgets import DataTable, Footer, Header, Static
 
 from tuimail.core.model import Address, Draft
 from tuimail.mail.attachments import attachment_parts
-from tuimail.mail.parse import parse_envelope, parse_message
+from tuimail.mail.headers import parse_envelope
+from tuimail.mail.parse import parse_message
 from tuimail.mail.reply import original_text
 from tuimail.mail.sanitize import sanitize_line
 from tuimail.store import drafts, outbox

@@ -3,7 +3,7 @@
 The screen collects the fields and shows results. The app checks the servers (in a worker),
 appends the account to the config file and puts the password in the keyring. "Find settings"
 (or enter in the address field) looks the address's servers up the way Thunderbird does
-(`tuimail.sync.discovery.autoconfig`, in a thread worker, so the screen never waits) and fills
+(`tuimail.sync.discovery.lookup`, in a thread worker, so the screen never waits) and fills
 in the fields,
 saying where they came from; the user can change them before saving. An unencrypted server is
 filled in only after the user says so. Problems are shown in plain words, naming the field.
@@ -34,13 +34,15 @@ from textual.containers import Grid, Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Header, Input, Label, Select, Static
 
-from tuimail.config.settings import AccountConfig, ConfigError, account_toml, parse_config
+from tuimail.config.load import parse_config
+from tuimail.config.schema import AccountConfig, ConfigError
+from tuimail.config.write import account_toml
 from tuimail.mail.sanitize import sanitize_line
 from tuimail.ui.host import app_host
 from tuimail.ui.messages import SetupCheck, SetupSave
 
 if TYPE_CHECKING:
-    from tuimail.sync.discovery.autoconfig import Autoconfig, ServerSetting
+    from tuimail.config.discovered import Autoconfig, ServerSetting
 
 # address, progress(line) -> what was found; runs in a worker thread.
 # (address, progress, extra CA file or None) -> what was found; the app supplies it, since the
@@ -649,7 +651,7 @@ class AccountSetupScreen(Screen[None]):
         self.query_one(f"#{prefix}_sec", Select).value = setting.security.value
 
     def _describe(self, found: Autoconfig, warnings: Iterable[str]) -> None:
-        text = Text("\n".join(found.describe()))
+        text = Text("\n".join(sanitize_line(line) for line in found.describe()))
         text.append("\nCheck the fields (you can change them), then save.")
         for warning in warnings:
             text.append(f"\nWarning: {sanitize_line(warning)}", style="bold")

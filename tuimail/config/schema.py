@@ -1,25 +1,22 @@
-"""TOML configuration → typed, validated settings.
+"""The configuration's shape: the typed settings, and the checks of every key's value.
 
-Every error names the file, the key and what is wrong (`ConfigError`), and nothing starts with a bad
-config. Unknown keys are errors with a "did you mean". `docs/config.md` documents every key; a test
-checks that the two agree (`KNOWN_KEYS`).
+Every error names the file, the key and what is wrong (`ConfigError`). `docs/config.md` documents
+every key; a test checks that the two agree (`KNOWN_KEYS`). Reading a file is `config.load`,
+adding an account to one is `config.write`.
 """
 
 from __future__ import annotations
 
 import difflib
 import ipaddress
-import json
 import os
 import re
-import tomllib
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from tuimail.core.model import Protocol, Security
-from tuimail.core.paths import private_dir
 
 ACCOUNT_NAME_RE = re.compile(r"^[A-Za-z0-9_-]+$")
 # Ports when the table names none: implicit TLS ports, or the STARTTLS / plain ones.
@@ -186,21 +183,21 @@ _HELO_NAME = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9-]{1,63
 
 
 class _Checks:
-    """Value checkers; they raise _Invalid with a user-facing description."""
+    """Value checkers; they raise Invalid with a user-facing description."""
 
     @staticmethod
     def string(value: Any, key: str) -> str:
         if not isinstance(value, str):
-            raise _Invalid(f"must be a string, not {_toml_type(value)}")
+            raise Invalid(f"must be a string, not {toml_type(value)}")
         if "\r" in value or "\n" in value or "\x00" in value:
-            raise _Invalid("must be a single line (no line breaks or NUL characters)")
+            raise Invalid("must be a single line (no line breaks or NUL characters)")
         return value
 
     @staticmethod
     def nonempty(value: Any, key: str) -> str:
         text = _Checks.string(value, key).strip()
         if not text:
-            raise _Invalid("must not be empty")
+            raise Invalid("must not be empty")
         return text
 
     @staticmethod
@@ -208,14 +205,14 @@ class _Checks:
         text = _Checks.nonempty(value, key)
         local, at, domain = text.rpartition("@")
         if not at or not local or not domain or any(c.isspace() or c in "<>," for c in text):
-            raise _Invalid(f"{text!r} is not an email address like alice@example.org")
+            raise Invalid(f"{text!r} is not an email address like alice@example.org")
         return text
 
     @staticmethod
     def host(value: Any, key: str) -> str:
         text = _Checks.nonempty(value, key)
         if any(c.isspace() or c in "/@" for c in text):
-            raise _Invalid(f"{text!r} is not a host name or address")
+            raise Invalid(f"{text!r} is not a host name or address")
         return text
 
     @staticmethod
@@ -223,20 +220,20 @@ class _Checks:
         text = _Checks.nonempty(value, key).strip()
         literal = text.startswith("[") and text.endswith("]")
         if not literal and not _HELO_NAME.fullmatch(text):
-            raise _Invalid(
+            raise Invalid(
                 f"{text!r} is not a host name (letters, digits, '-' and '.', like "
                 "mail.example.org) or an address literal like [192.0.2.1]"
             )
         if literal and (any(c.isspace() for c in text) or not text.isascii()):
-            raise _Invalid(f"{text!r} is not an address literal like [192.0.2.1]")
+            raise Invalid(f"{text!r} is not an address literal like [192.0.2.1]")
         return text
 
     @staticmethod
     def port(value: Any, key: str) -> int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise _Invalid(f"must be a whole number, not {_toml_type(value)}")
+            raise Invalid(f"must be a whole number, not {toml_type(value)}")
         if not 1 <= value <= 65535:
-            raise _Invalid(f"{value} is not a port number (1 to 65535)")
+            raise Invalid(f"{value} is not a port number (1 to 65535)")
         return value
 
     @staticmethod
@@ -245,61 +242,61 @@ class _Checks:
         try:
             return Security(text)
         except ValueError:
-            hint = _did_you_mean(text, [s.value for s in Security])
-            raise _Invalid(f'{text!r} is not one of "tls", "starttls", "none"{hint}') from None
+            hint = did_you_mean(text, [s.value for s in Security])
+            raise Invalid(f'{text!r} is not one of "tls", "starttls", "none"{hint}') from None
 
     @staticmethod
     def boolean(value: Any, key: str) -> bool:
         if not isinstance(value, bool):
-            raise _Invalid(f"must be true or false, not {_toml_type(value)}")
+            raise Invalid(f"must be true or false, not {toml_type(value)}")
         return value
 
     @staticmethod
     def days(value: Any, key: str) -> int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise _Invalid(f"must be a whole number of days, not {_toml_type(value)}")
+            raise Invalid(f"must be a whole number of days, not {toml_type(value)}")
         if value < 0:
-            raise _Invalid("must be 0 (never) or more")
+            raise Invalid("must be 0 (never) or more")
         return value
 
     @staticmethod
     def seconds(value: Any, key: str) -> int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise _Invalid(f"must be a whole number of seconds, not {_toml_type(value)}")
+            raise Invalid(f"must be a whole number of seconds, not {toml_type(value)}")
         if value < 0:
-            raise _Invalid("must be 0 (only on demand) or more")
+            raise Invalid("must be 0 (only on demand) or more")
         return value
 
     @staticmethod
     def timeout(value: Any, key: str) -> float:
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise _Invalid(f"must be a number of seconds, not {_toml_type(value)}")
+            raise Invalid(f"must be a number of seconds, not {toml_type(value)}")
         if not 0 < value <= 3600:
-            raise _Invalid("must be more than 0 and at most 3600 seconds")
+            raise Invalid("must be more than 0 and at most 3600 seconds")
         return float(value)
 
     @staticmethod
     def grace_seconds(value: Any, key: str) -> int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise _Invalid(f"must be a whole number of seconds, not {_toml_type(value)}")
+            raise Invalid(f"must be a whole number of seconds, not {toml_type(value)}")
         if not 0 <= value <= 3600:
-            raise _Invalid("must be between 0 (send at once) and 3600 seconds")
+            raise Invalid("must be between 0 (send at once) and 3600 seconds")
         return value
 
     @staticmethod
     def folder_width(value: Any, key: str) -> int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise _Invalid(f"must be a whole number of columns, not {_toml_type(value)}")
+            raise Invalid(f"must be a whole number of columns, not {toml_type(value)}")
         if not 12 <= value <= 120:
-            raise _Invalid("must be between 12 and 120 columns")
+            raise Invalid("must be between 12 and 120 columns")
         return value
 
     @staticmethod
     def list_percent(value: Any, key: str) -> int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise _Invalid(f"must be a whole number (percent), not {_toml_type(value)}")
+            raise Invalid(f"must be a whole number (percent), not {toml_type(value)}")
         if not 15 <= value <= 85:
-            raise _Invalid("must be between 15 and 85 (percent)")
+            raise Invalid("must be between 15 and 85 (percent)")
         return value
 
     @staticmethod
@@ -308,16 +305,16 @@ class _Checks:
         try:
             path = Path(text).expanduser()
             if not path.is_file():
-                raise _Invalid(f"{str(path)!r} does not exist or is not a file")
+                raise Invalid(f"{str(path)!r} does not exist or is not a file")
         except (OSError, RuntimeError) as exc:  # no such user's home, a name too long, no access
             why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-            raise _Invalid(f"{text!r} cannot be used: {why}") from None
+            raise Invalid(f"{text!r} cannot be used: {why}") from None
         if not os.access(path, os.R_OK):
-            raise _Invalid(f"{str(path)!r} cannot be read (no permission)")
+            raise Invalid(f"{str(path)!r} cannot be read (no permission)")
         return path
 
 
-class _Invalid(Exception):
+class Invalid(Exception):
     """Raised by a checker; turned into a ConfigError with file and key."""
 
 
@@ -327,7 +324,7 @@ class _ListChecks:
     @staticmethod
     def strings(value: Any, key: str) -> tuple[str, ...]:
         if not isinstance(value, list):
-            raise _Invalid(f"must be an array of strings, not {_toml_type(value)}")
+            raise Invalid(f"must be an array of strings, not {toml_type(value)}")
         return tuple(_Checks.nonempty(item, key) for item in value)
 
     @staticmethod
@@ -345,16 +342,16 @@ class _ListChecks:
         text = _Checks.string(value, key)
         if text not in NOTIFY_DESKTOP_CHOICES:
             choices = ", ".join(f'"{c}"' for c in NOTIFY_DESKTOP_CHOICES)
-            hint = _did_you_mean(text, list(NOTIFY_DESKTOP_CHOICES))
-            raise _Invalid(f"{text!r} is not one of {choices}{hint}")
+            hint = did_you_mean(text, list(NOTIFY_DESKTOP_CHOICES))
+            raise Invalid(f"{text!r} is not one of {choices}{hint}")
         return text
 
     @staticmethod
     def interval(value: Any, key: str) -> int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise _Invalid(f"must be a whole number of seconds, not {_toml_type(value)}")
+            raise Invalid(f"must be a whole number of seconds, not {toml_type(value)}")
         if not 0 <= value <= 86400:
-            raise _Invalid("must be between 0 (no limit) and 86400 seconds")
+            raise Invalid("must be between 0 (no limit) and 86400 seconds")
         return value
 
 
@@ -366,7 +363,7 @@ class _OAuth2Checks:
         text = _Checks.string(value, "")
         if text not in choices:
             names = ", ".join(f'"{c}"' for c in choices)
-            raise _Invalid(f"{text!r} is not one of {names}{_did_you_mean(text, list(choices))}")
+            raise Invalid(f"{text!r} is not one of {names}{did_you_mean(text, list(choices))}")
         return text
 
     @staticmethod
@@ -377,15 +374,15 @@ class _OAuth2Checks:
         parts = urlsplit(text)
         if parts.scheme == "https" and parts.hostname:
             return text
-        if parts.scheme == "http" and parts.hostname and _is_loopback(parts.hostname):
+        if parts.scheme == "http" and parts.hostname and is_loopback(parts.hostname):
             return text  # a local authorization server (RFC 8252 loopback)
-        raise _Invalid(f"{text!r} is not an https:// URL (http:// is only allowed for loopback)")
+        raise Invalid(f"{text!r} is not an https:// URL (http:// is only allowed for loopback)")
 
     @staticmethod
     def scopes(value: Any, key: str) -> tuple[str, ...]:
         scopes = _ListChecks.strings(value, key)
         if any(" " in scope for scope in scopes):
-            raise _Invalid("a scope must not contain spaces (list each scope separately)")
+            raise Invalid("a scope must not contain spaces (list each scope separately)")
         return scopes
 
 
@@ -401,52 +398,6 @@ OAUTH2_KEYS: dict[str, Checker] = {
     "scopes": _OAuth2Checks.scopes,
     "flow": lambda value, key: _OAuth2Checks.choice(value, OAUTH2_FLOWS),
 }
-
-
-def _oauth2(
-    table: dict[str, Any], prefix: str, auth: str, path: Path | None
-) -> OAuth2Config | None:
-    """The account's [oauth2] table, checked against its `auth`."""
-    if "oauth2" not in table:
-        if auth == "oauth2":
-            raise ConfigError(
-                path, f"{prefix}.oauth2", 'is required with auth = "oauth2" (provider, client_id)'
-            )
-        return None
-    if auth != "oauth2":
-        raise ConfigError(path, f"{prefix}.oauth2", 'only applies with auth = "oauth2"')
-    where = f"{prefix}.oauth2"
-    oauth = _table(table["oauth2"], where, path)
-    _reject_unknown(oauth, OAUTH2_KEYS, where + ".", path)
-    settings = _check_keys(oauth, OAUTH2_KEYS, where + ".", path)
-    for required in ("provider", "client_id"):
-        if required not in settings:
-            raise ConfigError(path, f"{where}.{required}", "is required")
-    if "client_secret" in settings and "client_secret_command" in settings:
-        raise ConfigError(
-            path, f"{where}.client_secret_command", "set client_secret or this, not both"
-        )
-    if settings["provider"] == "custom":
-        for required in ("auth_url", "token_url", "scopes"):
-            if not settings.get(required):
-                raise ConfigError(
-                    path, f"{where}.{required}", 'is required with provider = "custom"'
-                )
-    elif "tenant" in settings and settings["provider"] != "microsoft":
-        raise ConfigError(path, f"{where}.tenant", 'only applies with provider = "microsoft"')
-    if settings.get("flow") == "device" and settings["provider"] == "google":
-        raise ConfigError(
-            path,
-            f"{where}.flow",
-            'Google does not allow mail access in the device flow; use "paste" or "browser"',
-        )
-    if (
-        settings.get("flow") == "device"
-        and settings["provider"] == "custom"
-        and not settings.get("device_url")
-    ):
-        raise ConfigError(path, f"{where}.device_url", 'is required with flow = "device"')
-    return OAuth2Config(**settings)
 
 
 COMPOSE_KEYS: dict[str, Checker] = {
@@ -528,7 +479,7 @@ KEY_ACTIONS: tuple[str, ...] = (
     # drafts: main screen, composer
     "forward-attached", "edit-draft", "save-draft",
 )  # fmt: skip
-_KEY_STRING = re.compile(r"^[^\s,]+(,[^\s,]+)*$")
+KEY_STRING_RE = re.compile(r"^[^\s,]+(,[^\s,]+)*$")
 
 # Every documented key, as written in docs/config.md (a test compares the two).
 KNOWN_KEYS: tuple[str, ...] = (
@@ -542,171 +493,8 @@ KNOWN_KEYS: tuple[str, ...] = (
 )
 
 
-# The most of a config file that is read: far above any real one (a few kilobytes).
-MAX_CONFIG_BYTES = 1024 * 1024
-
-
-def load_config(path: Path, *, must_exist: bool = False) -> Config:
-    """Read and validate the config file at `path`.
-
-    A missing file gives the built-in defaults (no accounts) unless `must_exist` (the user named the
-    file). Raises ConfigError for anything wrong, naming the file and the key.
-    """
-    try:
-        # A bounded read: a path such as /dev/zero, or a huge file named by mistake, must not
-        # fill memory. A real config file is a few kilobytes.
-        with path.open("rb") as handle:
-            data = handle.read(MAX_CONFIG_BYTES + 1)
-    except FileNotFoundError:
-        if must_exist:
-            raise ConfigError(path, None, "no such file") from None
-        return Config()
-    except OSError as exc:
-        raise ConfigError(path, None, f"cannot be read: {exc.strerror or exc}") from None
-    if len(data) > MAX_CONFIG_BYTES:
-        raise ConfigError(
-            path, None, f"is larger than {MAX_CONFIG_BYTES // (1024 * 1024)} MiB; not a config file"
-        )
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ConfigError(path, None, f"is not UTF-8 text (byte {exc.start})") from None
-    return parse_config(text, path)
-
-
-def parse_config(text: str, path: Path | None = None) -> Config:
-    """Validate TOML text; `path` is only used in error messages and stored in the result."""
-    try:
-        raw = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(path, None, f"is not valid TOML: {exc}") from None
-    _reject_unknown(raw, TOP_KEYS, "", path)
-    ui_table = _table(raw.get("ui", {}), "ui", path)
-    _reject_unknown(ui_table, UI_KEYS, "ui.", path)
-    ui = UiConfig(**_check_keys(ui_table, UI_KEYS, "ui.", path))
-    accounts_table = _table(raw.get("accounts", {}), "accounts", path)
-    accounts: dict[str, AccountConfig] = {}
-    for name, table in accounts_table.items():
-        accounts[name] = _account(name, table, path)
-    keys = _keys(_table(raw.get("keys", {}), "keys", path), path)
-    compose, notify = _compose_and_notify(raw, path)
-    return Config(path=path, ui=ui, accounts=accounts, keys=keys, compose=compose, notify=notify)
-
-
-def _compose_and_notify(
-    raw: dict[str, Any], path: Path | None
-) -> tuple[ComposeConfig, NotifyConfig]:
-    """The [compose] and [notify] tables."""
-    compose_table = _table(raw.get("compose", {}), "compose", path)
-    _reject_unknown(compose_table, COMPOSE_KEYS, "compose.", path)
-    compose = ComposeConfig(**_check_keys(compose_table, COMPOSE_KEYS, "compose.", path))
-    notify_table = _table(raw.get("notify", {}), "notify", path)
-    _reject_unknown(notify_table, NOTIFY_KEYS, "notify.", path)
-    notify = NotifyConfig(**_check_keys(notify_table, NOTIFY_KEYS, "notify.", path))
-    return compose, notify
-
-
-def _keys(table: dict[str, Any], path: Path | None) -> dict[str, str]:
-    _reject_unknown(table, KEY_ACTIONS, "keys.", path)
-    keys = {}
-    for action, value in table.items():
-        text = value.replace(" ", "") if isinstance(value, str) else value
-        if not isinstance(text, str) or not _KEY_STRING.match(text):
-            raise ConfigError(
-                path, f"keys.{action}", 'must be keys like "m" or "ctrl+n" or "j,down"'
-            )
-        keys[action] = text
-    return keys
-
-
-def _account(name: str, value: Any, path: Path | None) -> AccountConfig:
-    prefix = f"accounts.{name}"
-    if not ACCOUNT_NAME_RE.match(name):
-        raise ConfigError(path, prefix, "account names may use only letters, digits, '-' and '_'")
-    table = _table(value, prefix, path)
-    allowed = (*ACCOUNT_KEYS, *(p.value for p in Protocol), "oauth2")
-    _reject_unknown(table, allowed, prefix + ".", path)
-    settings = _check_keys(
-        {k: v for k, v in table.items() if k in ACCOUNT_KEYS}, ACCOUNT_KEYS, prefix + ".", path
-    )
-    if "address" not in settings:
-        raise ConfigError(path, f"{prefix}.address", "is required (the account's email address)")
-    settings["oauth2"] = _oauth2(table, prefix, settings.get("auth", "password"), path)
-    incoming_names = [p for p in INCOMING if p.value in table]
-    if len(incoming_names) > 1:
-        raise ConfigError(
-            path,
-            prefix,
-            "has both [imap] and [pop3]; an account has one incoming protocol "
-            "(make a second account for the other)",
-        )
-    servers = {
-        p: _server(p, table[p.value], f"{prefix}.{p.value}", settings["address"], path)
-        for p in Protocol
-        if p.value in table
-    }
-    if settings.get("auth") == "oauth2":
-        # The login sends access tokens, never a password: a password command would be ignored.
-        for where, server_settings in [(prefix, settings), *_server_tables(table, prefix)]:
-            if "password_command" in server_settings:
-                raise ConfigError(
-                    path,
-                    f"{where}.password_command",
-                    'is not used with auth = "oauth2" (logins use access tokens); remove it, '
-                    "or use oauth2.client_secret_command for the client secret",
-                )
-        servers = {p: replace(s, auth="oauth2") for p, s in servers.items()}
-    return AccountConfig(
-        name=name,
-        incoming=servers.get(incoming_names[0]) if incoming_names else None,
-        smtp=servers.get(Protocol.SMTP),
-        **settings,
-    )
-
-
-def _server_tables(table: dict[str, Any], prefix: str) -> list[tuple[str, dict[str, Any]]]:
-    """The account's server tables that are tables, with their dotted names."""
-    return [
-        (f"{prefix}.{p.value}", table[p.value])
-        for p in Protocol
-        if isinstance(table.get(p.value), dict)
-    ]
-
-
-def _server(
-    protocol: Protocol, value: Any, prefix: str, address: str, path: Path | None
-) -> ServerConfig:
-    table = _table(value, prefix, path)
-    keys = PROTOCOL_KEYS[protocol]
-    _reject_unknown(table, keys, prefix + ".", path)
-    settings = _check_keys(table, keys, prefix + ".", path)
-    if "host" not in settings:
-        raise ConfigError(path, f"{prefix}.host", "is required (the server's host name)")
-    security = settings.setdefault("security", Security.TLS)
-    settings.setdefault("port", DEFAULT_PORTS[protocol][security])
-    settings.setdefault("username", address)
-    if security is Security.NONE and not _is_loopback(settings["host"]):
-        raise ConfigError(
-            path,
-            f"{prefix}.security",
-            f'"none" sends the password unencrypted and is only allowed for a loopback host '
-            f'(127.0.0.1, ::1, localhost), not {settings["host"]!r}; use "tls" or "starttls"',
-        )
-    if (
-        protocol is Protocol.POP3
-        and settings.get("delete_after_days", 0) > 0
-        and settings.get("leave_on_server") is False
-    ):
-        raise ConfigError(
-            path,
-            f"{prefix}.delete_after_days",
-            "only applies when leave_on_server = true (with leave_on_server = false, "
-            "messages are deleted right after download)",
-        )
-    return ServerConfig(protocol=protocol, **settings)
-
-
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
+    """Whether `host` names this machine (localhost, 127.0.0.0/8, ::1)."""
     if host.lower() in ("localhost", "localhost."):
         return True
     try:
@@ -715,37 +503,14 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-def _table(value: Any, key: str, path: Path | None) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise ConfigError(path, key, f"must be a table ([{key}]), not {_toml_type(value)}")
-    return value
-
-
-def _reject_unknown(table: Mapping[str, Any], allowed: Any, prefix: str, path: Path | None) -> None:
-    allowed = list(allowed)
-    for key in table:
-        if key not in allowed:
-            raise ConfigError(path, prefix + key, f"unknown key{_did_you_mean(key, allowed)}")
-
-
-def _check_keys(
-    table: Mapping[str, Any], checkers: Mapping[str, Checker], prefix: str, path: Path | None
-) -> dict[str, Any]:
-    result = {}
-    for key, value in table.items():
-        try:
-            result[key] = checkers[key](value, prefix + key)
-        except _Invalid as exc:
-            raise ConfigError(path, prefix + key, str(exc)) from None
-    return result
-
-
-def _did_you_mean(word: str, choices: list[str]) -> str:
+def did_you_mean(word: str, choices: list[str]) -> str:
+    """' (did you mean ...?)' with the closest of `choices`, or ''."""
     close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
-def _toml_type(value: Any) -> str:
+def toml_type(value: Any) -> str:
+    """What a TOML value is, in words ('a string', 'a table')."""
     match value:
         case bool():
             return "a boolean"
@@ -760,68 +525,3 @@ def _toml_type(value: Any) -> str:
         case dict():
             return "a table"
     return type(value).__name__
-
-
-# --- writing: the account setup screen adds accounts to the user's file --------------------
-
-
-TomlValue = str | int | bool | Sequence[str]
-
-
-def _toml_value(value: TomlValue) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if not isinstance(value, str):  # a list of strings (OAuth2 scopes): a TOML array
-        return "[" + ", ".join(_toml_value(item) for item in value) + "]"
-    # A JSON string is a valid TOML basic string (same escapes for quotes, backslashes, controls).
-    return json.dumps(value, ensure_ascii=False)
-
-
-def account_toml(
-    name: str, settings: Mapping[str, TomlValue], servers: Mapping[str, Mapping[str, Any]]
-) -> str:
-    """The TOML text of one account: `[accounts.NAME]` with `settings`, and one sub-table per
-    server (`imap`, `pop3`, `smtp`) or other table (`oauth2`). Values are strings, integers,
-    booleans or lists of strings."""
-    lines = [f"[accounts.{name}]"]
-    lines += [f"{key} = {_toml_value(value)}" for key, value in settings.items()]
-    for protocol, table in servers.items():
-        lines += ["", f"[accounts.{name}.{protocol}]"]
-        lines += [f"{key} = {_toml_value(value)}" for key, value in table.items()]
-    return "\n".join(lines) + "\n"
-
-
-def add_account(path: Path, text: str) -> Config:
-    """Append one account's TOML to the config file at `path` (created if missing), keeping what
-    is there byte for byte. The result is validated first: nothing is written when the new file
-    would not load (ConfigError says why, e.g. the account name is taken). Returns the new Config.
-    """
-    try:
-        existing = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        existing = ""
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(path, None, f"cannot be read: {exc}") from None
-    separator = (
-        ""
-        if not existing or existing.endswith("\n\n")
-        else ("\n" if existing.endswith("\n") else "\n\n")
-    )
-    combined = existing + separator + text
-    try:
-        config = parse_config(combined, path)
-    except ConfigError as exc:
-        if "Cannot declare" in exc.problem or "already" in exc.problem:
-            raise ConfigError(path, exc.key, "that account name is taken; choose another") from None
-        raise
-    private_dir(path.parent)  # 0700; an existing tuimail config dir is tightened
-    temporary = path.with_name(f".{path.name}.new")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(combined)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
-    return config
