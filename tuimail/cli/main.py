@@ -615,7 +615,7 @@ def _add_accounts_add_command(
 
 def cmd_accounts_add(args: argparse.Namespace, config: Config) -> int:
     """Find an address's settings, show them, and add the account when confirmed."""
-    from tuimail.sync.discovery.add import AddOptions, add_command
+    from tuimail.cli.accounts_add import AddOptions, add_command
     from tuimail.sync.discovery.network import ISPDB_URL, Network
 
     ca_file = Path(args.ca_file).expanduser().resolve() if args.ca_file else None

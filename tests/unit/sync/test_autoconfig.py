@@ -17,7 +17,7 @@ from tuimail.config.discovered import Autoconfig, AutoconfigError, SourceKind, r
 from tuimail.config.load import load_config
 from tuimail.config.schema import Config
 from tuimail.core.model import Protocol, Security
-from tuimail.sync.discovery.add import AddOptions, add_command
+from tuimail.cli.accounts_add import AddOptions, add_command
 from tuimail.sync.discovery.ispdb import MAX_CONFIG_BYTES, parse_client_config
 from tuimail.sync.discovery.lookup import lookup
 from tuimail.sync.discovery.mx import mx_hosts
@@ -495,6 +495,29 @@ def test_add_writes_the_chosen_settings_after_confirmation(
     # A second account of the same domain gets a free name.
     status, name = add_command(replace(options, config=load_config(path)), out, err)
     assert (status, name) == (0, "example-2")
+
+
+def test_add_shows_a_provider_file_s_method_names_sanitized(
+    network: Network, web: tuple[WebServer, WebServer], tmp_path: Path
+) -> None:
+    """Only an unknown sign-in method is offered: the warning quotes its name from the file,
+    which must not reach the terminal with its control characters (XML allows C1 and bidi)."""
+    hostile = "X\u009b2J\u202eevil"
+    web[0].serve(
+        "autoconfig.example.com",
+        ISP_PATH,
+        _config(
+            "example.com",
+            _server("imap", "incomingServer", "imap.example.com", 993, "SSL", hostile),
+            _server("smtp", "outgoingServer", "smtp.example.com", 465, "SSL"),
+        ),
+    )
+    out = io.StringIO()
+    options = AddOptions("a@example.com", tmp_path / "c.toml", Config(), network=network)
+    assert add_command(options, out, io.StringIO()) == (1, None)
+    shown = out.getvalue()
+    assert "Warning: The incoming servers found accept only X" in shown
+    assert "\u009b" not in shown and "\u202e" not in shown
 
 
 def test_add_without_a_way_to_confirm_writes_nothing(

@@ -100,7 +100,9 @@ def add_command(options: AddOptions, out: IO[str], err: IO[str]) -> tuple[int, s
     for line in result.describe():
         print(sanitize_line(line), file=out)
     for warning in choice.warnings:
-        print(f"Warning: {warning}", file=out)
+        # A warning can quote a provider's file (its sign-in method names): sanitized like
+        # every other line from it.
+        print(f"Warning: {sanitize_line(warning)}", file=out)
     if choice.plaintext_withheld:
         print("(--allow-plaintext chooses the unencrypted server.)", file=out)
     if choice.incoming is None and choice.smtp is None:
