@@ -13,11 +13,11 @@ import pytest
 import trustme
 
 from tests.support.http_server import Answer, MxServer, WebServer
+from tuimail.cli.accounts_add import AddOptions, add_command
 from tuimail.config.discovered import Autoconfig, AutoconfigError, SourceKind, rank
 from tuimail.config.load import load_config
 from tuimail.config.schema import Config
 from tuimail.core.model import Protocol, Security
-from tuimail.cli.accounts_add import AddOptions, add_command
 from tuimail.sync.discovery.ispdb import MAX_CONFIG_BYTES, parse_client_config
 from tuimail.sync.discovery.lookup import lookup
 from tuimail.sync.discovery.mx import mx_hosts
