@@ -21,11 +21,11 @@ from tests.support.mailservers import MailServers
 from tests.support.proxy import FaultProxy, Faults, hide_capability
 from tuimail.auth.secrets import SecretError
 from tuimail.config.settings import ServerConfig
+from tuimail.core.failure import FailureKind
 from tuimail.core.log import base64_cores
 from tuimail.core.model import Protocol, Security
 from tuimail.sync.connect.common import (
     ConnectError,
-    FailureKind,
     connect_imap,
     connect_pop3,
     connect_smtp,

@@ -28,11 +28,11 @@ from tests.support.mailservers import MailServers, discard_server_directory, new
 from tests.support.oauth_server import OAuthServer
 from tuimail.auth import oauth, secrets
 from tuimail.config.settings import AccountConfig, parse_config
+from tuimail.core.failure import FailureKind
 from tuimail.core.log import base64_cores
 from tuimail.core.model import Protocol
 from tuimail.sync.connect.common import (
     ConnectError,
-    FailureKind,
     connect_imap,
     connect_pop3,
     connect_smtp,

@@ -39,10 +39,10 @@ from tests.support.credentials import (
 from tests.support.mailservers import MailServers
 from tests.support.proxy import FaultProxy, Faults
 from tuimail.config.settings import ServerConfig
+from tuimail.core.failure import FailureKind
 from tuimail.core.model import Protocol, Security
 from tuimail.sync.connect.common import (
     ConnectError,
-    FailureKind,
     connect_imap,
     connect_pop3,
     connect_smtp,

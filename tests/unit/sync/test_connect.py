@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from tuimail.config.settings import DEFAULT_PORTS, ServerConfig
+from tuimail.core.failure import FailureKind
 from tuimail.core.model import Protocol, Security
 from tuimail.sync.connect.common import (
     ConnectError,
-    FailureKind,
     _smtp_command_for_log,
     connect_imap,
     connect_pop3,

@@ -49,6 +49,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 from tuimail.auth.secrets import SecretError
 from tuimail.config.settings import DEFAULT_PORTS, ServerConfig
+from tuimail.core.failure import FailureKind
 from tuimail.core.log import register_secret
 from tuimail.core.model import Protocol, Security
 from tuimail.core.tls import (
@@ -79,23 +80,6 @@ DEFAULT_TIMEOUT = 20.0  # seconds, for every socket operation
 PasswordSource = Callable[[], str]
 PeerCert = Mapping[str, Any]
 _E = TypeVar("_E", bound=BaseException)
-
-
-class FailureKind(enum.StrEnum):
-    """Why a connection failed: a small closed set that callers may branch on."""
-
-    REFUSED = "refused"
-    TIMEOUT = "timeout"
-    DNS = "dns"
-    NETWORK = "network"  # any other socket error: unreachable network, connection reset
-    TLS_UNTRUSTED = "tls_untrusted"
-    TLS_EXPIRED = "tls_expired"
-    TLS_HOSTNAME = "tls_hostname"
-    TLS_OTHER = "tls_other"
-    STARTTLS_MISSING = "starttls_missing"
-    AUTH_FAILED = "auth_failed"
-    PROTOCOL_ERROR = "protocol_error"
-    PASSWORD_UNAVAILABLE = "password_unavailable"  # noqa: S105 - a failure name, not a password
 
 
 class ConnectError(Exception):
@@ -1175,7 +1159,7 @@ class _Attempt:
         tls_error = _find_cause(exc, ssl.SSLError)
         if tls_error is not None:
             message = describe_tls_error(tls_error, host=self.server.host, cert=cert)
-            return self.error(FailureKind(tls_problem(tls_error).value), message)
+            return self.error(tls_problem(tls_error), message)
         if (auth := self._auth_failure(exc)) is not None:
             return auth
         if (greeting := self._greeting_failure(exc)) is not None:

@@ -61,6 +61,7 @@ from typing import TYPE_CHECKING
 from tuimail.auth.secrets import get_password
 from tuimail.config.settings import AccountConfig, ServerConfig
 from tuimail.core.crashpoint import crashpoint
+from tuimail.core.failure import FailureKind
 from tuimail.core.log import SHOWN
 from tuimail.core.model import FolderRole, Protocol
 from tuimail.core.tls import printable_line
@@ -73,7 +74,6 @@ from tuimail.sync.connect.common import (
     POP3_MAX_LINE,
     AnswerTooLargeError,
     ConnectError,
-    FailureKind,
     connect_pop3,
 )
 from tuimail.sync.deadline import CommandTimeout

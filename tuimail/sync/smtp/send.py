@@ -51,6 +51,7 @@ import imapclient.exceptions
 from tuimail.auth.secrets import get_password
 from tuimail.config.settings import AccountConfig, ServerConfig
 from tuimail.core.crashpoint import crashpoint
+from tuimail.core.failure import FailureKind
 from tuimail.core.log import SHOWN
 from tuimail.core.model import SEEN, FolderRole, Protocol
 from tuimail.core.tls import printable_line
@@ -68,7 +69,6 @@ from tuimail.store.outbox import OutboxItem, OutboxState
 from tuimail.sync.connect.common import (
     DEFAULT_TIMEOUT,
     ConnectError,
-    FailureKind,
     connect_imap,
     connect_smtp,
 )
