@@ -47,6 +47,15 @@ from functools import cache, partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
+from tuimail.auth.sasl import (
+    SaslOnce,
+    login_response,
+    oauth_mechanism,
+    oauth_response,
+    password_mechanism,
+    plain_response,
+    sasl_error_text,
+)
 from tuimail.auth.secrets import SecretError
 from tuimail.config.settings import DEFAULT_PORTS, ServerConfig
 from tuimail.core.failure import FailureKind
@@ -247,7 +256,7 @@ def _login_imap(
         )
     attempt.step = _Step.LOGIN
     if plain_only or (non_ascii and has_plain):
-        register_secret(_plain_blob(server.username, secret))
+        plain_response(server.username, secret)  # imapclient builds it again; for redaction
         client.plain_login(server.username, secret)
     elif non_ascii:
         _utf8_login(client, server.username, secret)
@@ -466,8 +475,7 @@ def _pop3_enable_utf8(pop: poplib.POP3, capabilities: Mapping[str, list[str]]) -
 
 def _pop3_login(pop: poplib.POP3, method: Pop3Login, username: str, secret: str) -> None:
     if method is Pop3Login.AUTH_PLAIN:
-        blob = _plain_blob(username, secret).decode("ascii")
-        register_secret(blob)
+        blob = plain_response(username, secret).decode("ascii")
         # poplib has no AUTH helper: its low-level command sends the line and reads the answer.
         send = partial(short_command, pop)
         command = "AUTH PLAIN " + blob
@@ -649,8 +657,8 @@ async def connect_smtp(
         secret = await asyncio.to_thread(attempt.password, password)
         attempt.step = _Step.LOGIN
         # aiosmtplib builds these itself; register them so even a short password is redacted.
-        register_secret(_plain_blob(server.username, secret))
-        register_secret(base64.b64encode(secret.encode("utf-8")))
+        plain_response(server.username, secret)
+        login_response(secret)
         # One mechanism, tried once: a wrong password must not count twice towards a lockout.
         authenticate = {
             "plain": smtp.auth_plain,
@@ -673,13 +681,10 @@ async def connect_smtp(
         raise
 
 
-_SMTP_MECHANISMS = ("plain", "login", "cram-md5")  # in order of preference
-
-
 def _smtp_mechanism(smtp: aiosmtplib.SMTP, attempt: _Attempt) -> str:
     """The AUTH mechanism to use, chosen before the password is asked for."""
     offered = smtp.server_auth_methods
-    mechanism = next((m for m in _SMTP_MECHANISMS if m in offered), None)
+    mechanism = password_mechanism(offered)
     if mechanism is None:
         detail = f"it offers {', '.join(offered).upper()}" if offered else "it offers none"
         attempt.fail(
@@ -798,19 +803,6 @@ async def _smtp_peer_cert(
 # --- OAuth2 (accounts with auth = "oauth2"; the "password" source hands out access tokens)
 
 
-def _oauth_response(mechanism: str, server: ServerConfig, token: str) -> bytes:
-    """The SASL initial response for `mechanism`, registered for redaction (raw and base64)."""
-    from tuimail.auth.oauth import oauthbearer_response, xoauth2_response
-
-    if mechanism == "OAUTHBEARER":
-        response = oauthbearer_response(server.username, token, server.host, server.port)
-    else:
-        response = xoauth2_response(server.username, token)
-    register_secret(response)
-    register_secret(base64.b64encode(response))
-    return response
-
-
 def _oauth_refused(attempt: _Attempt, mechanism: str, said: str) -> NoReturn:
     attempt.fail(
         FailureKind.AUTH_FAILED,
@@ -851,34 +843,13 @@ def _oauth_attempts(
 
 def _oauth_mechanism(offered: Iterable[str], attempt: _Attempt) -> str:
     """OAUTHBEARER (RFC 7628) when offered, else XOAUTH2; PROTOCOL_ERROR when neither is."""
-    names = {name.upper() for name in offered}
-    for mechanism in ("OAUTHBEARER", "XOAUTH2"):
-        if mechanism in names:
-            return mechanism
+    mechanism = oauth_mechanism(offered)
+    if mechanism is not None:
+        return mechanism
     attempt.fail(
         FailureKind.PROTOCOL_ERROR,
         "the server offers no OAuth2 login (neither OAUTHBEARER nor XOAUTH2) on this connection",
     )
-
-
-class _SaslOnce:
-    """An imaplib SASL callback: the initial response, then an empty answer to a failure
-    challenge (whose JSON is kept, in words, never logged raw)."""
-
-    def __init__(self, response: bytes) -> None:
-        self.response = response
-        self.sent = False
-        self.error: str | None = None
-
-    def __call__(self, challenge: bytes) -> bytes:
-        if not self.sent:
-            self.sent = True
-            return self.response
-        from tuimail.auth.oauth import sasl_error_text
-
-        # imaplib hands over the challenge already decoded from base64.
-        self.error = sasl_error_text(base64.b64encode(challenge))
-        return b""
 
 
 def _oauth_login_imap(
@@ -895,7 +866,9 @@ def _oauth_login_imap(
     ]
     mechanism = _oauth_mechanism(offered, attempt)
     for token, refused in _oauth_attempts(password, attempt, mechanism):
-        callback = _SaslOnce(_oauth_response(mechanism, server, token))
+        callback = SaslOnce(
+            oauth_response(mechanism, server.username, token, server.host, server.port)
+        )
         try:
             client.sasl_login(mechanism, callback)
             return
@@ -919,7 +892,9 @@ def _oauth_login_pop3(
 ) -> None:
     mechanism = _oauth_mechanism(capabilities.get("SASL", []), attempt)
     for token, refused in _oauth_attempts(password, attempt, mechanism):
-        blob = base64.b64encode(_oauth_response(mechanism, server, token)).decode("ascii")
+        blob = base64.b64encode(
+            oauth_response(mechanism, server.username, token, server.host, server.port)
+        ).decode("ascii")
         said = _pop3_sasl(pop, mechanism, blob)
         if said is None:
             return
@@ -945,8 +920,6 @@ def _pop3_sasl(pop: poplib.POP3, mechanism: str, blob: str) -> str | None:
         if response.startswith(b"+OK"):
             pop3_wire.debug("< %s", _server_text(response))
             return None
-        from tuimail.auth.oauth import sasl_error_text
-
         pop3_wire.debug("< + <challenge hidden>")
         said = sasl_error_text(response[1:].strip())
         pop3_wire.debug("> (empty)")
@@ -978,7 +951,9 @@ async def _oauth_login_smtp(
     while True:
         # The token source may refresh over the network: run it in a worker thread.
         token, refused = await asyncio.to_thread(next, tokens)
-        encoded = base64.b64encode(_oauth_response("XOAUTH2", server, token))
+        encoded = base64.b64encode(
+            oauth_response("XOAUTH2", server.username, token, server.host, server.port)
+        )
         try:
             await _smtp_xoauth2(smtp, encoded)
             return
@@ -1317,11 +1292,6 @@ def _peer_cert(read: Callable[[ssl.SSLContext], PeerCert], ca_file: Path | None)
     except Exception as exc:  # only used to improve an error message
         log.debug("could not read the server certificate: %r", exc)
         return None
-
-
-def _plain_blob(username: str, password: str) -> bytes:
-    """The SASL PLAIN response as sent on the wire (base64 of NUL user NUL password)."""
-    return base64.b64encode(b"\0" + username.encode("utf-8") + b"\0" + password.encode("utf-8"))
 
 
 def _server_text(text: str | bytes, limit: int = 200) -> str:
