@@ -26,7 +26,7 @@ from tests.support.keyring_service import (
 )
 from tests.support.mailservers import MailServers, discard_server_directory, new_server_directory
 from tests.support.oauth_server import OAuthServer
-from tuimail.auth import oauth, secrets
+from tuimail.auth import credentials, oauth, secrets
 from tuimail.config.settings import AccountConfig, parse_config
 from tuimail.core.failure import FailureKind
 from tuimail.core.log import base64_cores
@@ -174,7 +174,7 @@ def ui_for(browser: Browser, answers: list[str] | None = None) -> tuple[oauth.Fl
 
 
 def password_for(account: AccountConfig, protocol: Protocol):
-    return lambda: secrets.get_password(account, protocol)
+    return lambda: credentials.get_password(account, protocol)
 
 
 def login_everywhere(account: AccountConfig, mail: MailServers) -> None:

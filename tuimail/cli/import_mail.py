@@ -261,7 +261,7 @@ def _upload(
 ) -> ImportResult:
     import imapclient.exceptions
 
-    from tuimail.auth.secrets import get_password
+    from tuimail.auth.credentials import get_password
     from tuimail.sync.connect.common import ConnectError, connect_imap
     from tuimail.sync.imap.extensions import logout_quietly
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from tuimail.auth.secrets import get_password
+from tuimail.auth.credentials import get_password
 from tuimail.config.settings import AccountConfig, Config, ServerConfig
 from tuimail.core.model import Protocol
 from tuimail.core.tls import printable_line

@@ -262,7 +262,7 @@ class EngineSession:
     def connect_imap(self, password: Callable[[], str] | None = None) -> imapclient.IMAPClient:
         """Connect and log in to the account's IMAP server (logged out at the end); the password
         from `password`, else from `tuimail.auth.secrets`."""
-        from tuimail.auth.secrets import get_password
+        from tuimail.auth.credentials import get_password
         from tuimail.sync.connect.common import connect_imap
 
         server = self.account.incoming

@@ -15,7 +15,8 @@ from collections.abc import Iterator
 import pytest
 
 from tuimail.auth import secrets
-from tuimail.auth.secrets import SecretError, get_password
+from tuimail.auth.credentials import get_password
+from tuimail.auth.secrets import SecretError
 from tuimail.config.settings import AccountConfig, ConfigError, parse_config
 from tuimail.core.model import Protocol
 

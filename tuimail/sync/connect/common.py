@@ -47,6 +47,8 @@ from functools import cache, partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
+from tuimail.auth import credentials
+from tuimail.auth.credentials import PasswordSource
 from tuimail.auth.sasl import (
     SaslOnce,
     login_response,
@@ -59,7 +61,6 @@ from tuimail.auth.sasl import (
 from tuimail.auth.secrets import SecretError
 from tuimail.config.settings import DEFAULT_PORTS, ServerConfig
 from tuimail.core.failure import FailureKind
-from tuimail.core.log import register_secret
 from tuimail.core.model import Protocol, Security
 from tuimail.core.tls import (
     certificate_would_explain,
@@ -86,7 +87,6 @@ smtp_wire = logging.getLogger("tuimail.sync.wire.smtp")
 
 DEFAULT_TIMEOUT = 20.0  # seconds, for every socket operation
 
-PasswordSource = Callable[[], str]
 PeerCert = Mapping[str, Any]
 _E = TypeVar("_E", bound=BaseException)
 
@@ -821,14 +821,12 @@ def _oauth_attempts(
     no, which drops the token from the cache (the next one is refreshed) or, the second time,
     ends the attempt with AUTH_FAILED.
     """
-    from tuimail.auth.oauth import forget_access_token
-
     for last in (False, True):
         token = attempt.password(password)
         attempt.step = _Step.LOGIN
 
         def refused(said: str, token: str = token, last: bool = last) -> None:
-            forget_access_token(token)
+            credentials.refused(token)
             log.info(
                 "%s: %s refused the access token; %s",
                 attempt.where,
@@ -1110,19 +1108,9 @@ class _Attempt:
     def password(self, source: PasswordSource) -> str:
         """The password, asked for only now that the connection is protected."""
         try:
-            secret = source()
+            return credentials.checked(source)
         except SecretError as exc:
             self.fail(FailureKind.PASSWORD_UNAVAILABLE, str(exc))
-        if not secret:
-            self.fail(FailureKind.PASSWORD_UNAVAILABLE, "the password is empty")
-        register_secret(secret)
-        if _has_line_break(secret):
-            self.fail(
-                FailureKind.PASSWORD_UNAVAILABLE,
-                "the password contains a line break or NUL character, which cannot be sent to "
-                "a server",
-            )
-        return secret
 
     def wants_certificate(self, exc: BaseException) -> bool:
         """Would the server's certificate make the message for `exc` clearer?"""

@@ -244,7 +244,7 @@ class ImapIdleWatcher:
             lock.release()
 
     def _connect(self) -> imapclient.IMAPClient:
-        from tuimail.auth.secrets import get_password
+        from tuimail.auth.credentials import get_password
         from tuimail.sync.connect.common import connect_imap
 
         server = self.account.incoming

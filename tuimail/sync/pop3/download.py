@@ -58,7 +58,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tuimail.auth.secrets import get_password
+from tuimail.auth.credentials import get_password
 from tuimail.config.settings import AccountConfig, ServerConfig
 from tuimail.core.crashpoint import crashpoint
 from tuimail.core.failure import FailureKind
@@ -205,8 +205,8 @@ class _Batch:
 class Pop3Download:
     """One download pass over a POP3 account (see the module docstring). Run it in one thread.
 
-    `password` defaults to the keyring or password command (`secrets.get_password`); it is called
-    only once the connection is protected. `now` is the clock for first-seen times and the
+    `password` defaults to the keyring or password command (`credentials.get_password`); it is
+    called only once the connection is protected. `now` is the clock for first-seen times and the
     delete-after-N-days policy.
     """
 

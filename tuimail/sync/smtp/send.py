@@ -48,7 +48,7 @@ import aiosmtplib
 import imapclient
 import imapclient.exceptions
 
-from tuimail.auth.secrets import get_password
+from tuimail.auth.credentials import get_password
 from tuimail.config.settings import AccountConfig, ServerConfig
 from tuimail.core.crashpoint import crashpoint
 from tuimail.core.failure import FailureKind
