@@ -30,7 +30,7 @@ from tests.fuzz.wire import (
     pop3_client,
     split_script,
 )
-from tuimail.sync.connect import common as connect
+from tuimail.sync.connect import attempt as connect
 from tuimail.sync.pop3 import download as pop3
 
 # What `Pop3Download` turns into a SyncFailed with a clear message (see `Pop3Download._pass`).

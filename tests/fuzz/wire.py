@@ -36,7 +36,7 @@ from typing import Any, Protocol
 
 import imapclient
 
-from tuimail.sync.connect import common as connect
+from tuimail.sync.connect import attempt as connect
 
 # A client that waits longer than this for the scripted server has hung: the test fails.
 CLIENT_TIMEOUT = 20.0

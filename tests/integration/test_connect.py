@@ -24,7 +24,7 @@ from tuimail.config.settings import ServerConfig
 from tuimail.core.failure import FailureKind
 from tuimail.core.log import base64_cores
 from tuimail.core.model import Protocol, Security
-from tuimail.sync.connect.common import (
+from tuimail.sync.connect.attempt import (
     ConnectError,
     connect_imap,
     connect_pop3,

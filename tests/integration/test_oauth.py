@@ -31,7 +31,7 @@ from tuimail.config.settings import AccountConfig, parse_config
 from tuimail.core.failure import FailureKind
 from tuimail.core.log import base64_cores
 from tuimail.core.model import Protocol
-from tuimail.sync.connect.common import (
+from tuimail.sync.connect.attempt import (
     ConnectError,
     connect_imap,
     connect_pop3,

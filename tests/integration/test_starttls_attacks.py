@@ -41,7 +41,7 @@ from tests.support.proxy import FaultProxy, Faults
 from tuimail.config.settings import ServerConfig
 from tuimail.core.failure import FailureKind
 from tuimail.core.model import Protocol, Security
-from tuimail.sync.connect.common import (
+from tuimail.sync.connect.attempt import (
     ConnectError,
     connect_imap,
     connect_pop3,

@@ -30,7 +30,7 @@ from tuimail.auth.credentials import get_password
 from tuimail.config.settings import AccountConfig, Config, ServerConfig
 from tuimail.core.model import Protocol
 from tuimail.core.tls import printable_line
-from tuimail.sync.connect.common import (
+from tuimail.sync.connect.attempt import (
     DEFAULT_TIMEOUT,
     ConnectError,
     connect_imap,

@@ -6,7 +6,7 @@ import pytest
 
 from tuimail.config.settings import ConfigError, parse_config
 from tuimail.mail.idn import AddressEncodingError, envelope_address, needs_smtputf8
-from tuimail.sync.connect import common as connect
+from tuimail.sync.connect import attempt as connect
 
 
 def test_envelope_addresses_have_a_label_domains_and_keep_the_local_part() -> None:

@@ -14,7 +14,7 @@ import pytest
 from tuimail.config.settings import DEFAULT_PORTS, ServerConfig
 from tuimail.core.failure import FailureKind
 from tuimail.core.model import Protocol, Security
-from tuimail.sync.connect.common import (
+from tuimail.sync.connect.attempt import (
     ConnectError,
     _smtp_command_for_log,
     connect_imap,

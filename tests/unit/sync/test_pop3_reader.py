@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from tuimail.sync.connect import common as connect
+from tuimail.sync.connect import attempt as connect
 from tuimail.sync.pop3.download import _read_multiline
 
 

@@ -70,7 +70,7 @@ from tuimail.store import read, write
 from tuimail.store.db import StoreError, open_store, store_path
 from tuimail.store.ingest import IncomingMessage, ParsedRaw, pop3_content_key, store_messages
 from tuimail.store.lock import AccountLock, LockBusyError
-from tuimail.sync.connect.common import (
+from tuimail.sync.connect.attempt import (
     POP3_MAX_LINE,
     AnswerTooLargeError,
     ConnectError,

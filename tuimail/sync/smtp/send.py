@@ -66,7 +66,7 @@ from tuimail.store.db import StoreError, open_store, store_path, transaction
 from tuimail.store.ingest import IncomingMessage, store_messages
 from tuimail.store.lock import AccountLock, LockBusyError
 from tuimail.store.outbox import OutboxItem, OutboxState
-from tuimail.sync.connect.common import (
+from tuimail.sync.connect.attempt import (
     DEFAULT_TIMEOUT,
     ConnectError,
     connect_imap,
