@@ -17,7 +17,7 @@ from tests.support.mailservers import MailServers
 from tests.support.proxy import FaultProxy, Faults, hide_capability
 from tuimail.config.settings import load_config
 from tuimail.core.model import Protocol, Security
-from tuimail.sync.connect.attempt import smtp_client_name
+from tuimail.sync.connect.smtp import smtp_client_name
 from tuimail.sync.discovery.autoconfig import Network, SourceKind, lookup
 
 pytestmark = pytest.mark.integration

@@ -24,7 +24,7 @@ from tests.support.starttls_relay import StartTlsRelay
 from tuimail.cli.sync import sync_command
 from tuimail.config.settings import ServerConfig, load_config
 from tuimail.core.model import Protocol, Security
-from tuimail.sync.connect.attempt import connect_imap
+from tuimail.sync.connect.imap import connect_imap
 from tuimail.sync.session import EXIT_OK
 
 pytestmark = pytest.mark.integration

@@ -31,12 +31,10 @@ from tuimail.config.settings import AccountConfig, parse_config
 from tuimail.core.failure import FailureKind
 from tuimail.core.log import base64_cores
 from tuimail.core.model import Protocol
-from tuimail.sync.connect.attempt import (
-    ConnectError,
-    connect_imap,
-    connect_pop3,
-    connect_smtp,
-)
+from tuimail.sync.connect.attempt import ConnectError
+from tuimail.sync.connect.imap import connect_imap
+from tuimail.sync.connect.pop3 import connect_pop3
+from tuimail.sync.connect.smtp import connect_smtp
 
 pytestmark = pytest.mark.integration
 

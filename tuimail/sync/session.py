@@ -263,7 +263,7 @@ class EngineSession:
         """Connect and log in to the account's IMAP server (logged out at the end); the password
         from `password`, else from `tuimail.auth.secrets`."""
         from tuimail.auth.credentials import get_password
-        from tuimail.sync.connect.attempt import connect_imap
+        from tuimail.sync.connect.imap import connect_imap
 
         server = self.account.incoming
         assert server is not None and server.protocol is Protocol.IMAP

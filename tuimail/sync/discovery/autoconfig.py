@@ -53,7 +53,7 @@ from tuimail.core.model import Protocol, Security
 from tuimail.core.tls import describe_tls_error, make_ssl_context
 from tuimail.mail.idn import AddressEncodingError, ascii_domain
 from tuimail.mail.sanitize import sanitize_line
-from tuimail.sync.connect.attempt import smtp_client_name
+from tuimail.sync.connect.smtp import smtp_client_name
 from tuimail.sync.imap import wire as imap_wire
 from tuimail.sync.pop3.wire import Pop3Hooks
 from tuimail.sync.smtp.wire import SmtplibSocketHooks

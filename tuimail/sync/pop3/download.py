@@ -70,12 +70,8 @@ from tuimail.store import read, write
 from tuimail.store.db import StoreError, open_store, store_path
 from tuimail.store.ingest import IncomingMessage, ParsedRaw, pop3_content_key, store_messages
 from tuimail.store.lock import AccountLock, LockBusyError
-from tuimail.sync.connect.attempt import (
-    POP3_MAX_LINE,
-    AnswerTooLargeError,
-    ConnectError,
-    connect_pop3,
-)
+from tuimail.sync.connect.attempt import ConnectError
+from tuimail.sync.connect.pop3 import POP3_MAX_LINE, AnswerTooLargeError, connect_pop3
 from tuimail.sync.deadline import CommandTimeout
 from tuimail.sync.events import (
     AuthNeeded,

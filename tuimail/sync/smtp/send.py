@@ -66,12 +66,9 @@ from tuimail.store.db import StoreError, open_store, store_path, transaction
 from tuimail.store.ingest import IncomingMessage, store_messages
 from tuimail.store.lock import AccountLock, LockBusyError
 from tuimail.store.outbox import OutboxItem, OutboxState
-from tuimail.sync.connect.attempt import (
-    DEFAULT_TIMEOUT,
-    ConnectError,
-    connect_imap,
-    connect_smtp,
-)
+from tuimail.sync.connect.attempt import DEFAULT_TIMEOUT, ConnectError
+from tuimail.sync.connect.imap import connect_imap
+from tuimail.sync.connect.smtp import connect_smtp
 from tuimail.sync.events import (
     AuthNeeded,
     Emit,
