@@ -2,9 +2,9 @@
 
 Input: a first line whose numbers are the chunk sizes, then the greeting and one answer per
 command, separated by lines ``=====`` (see `tests.fuzz.wire`). The client is tuimail's POP3
-session class (`connect.Pop3`: poplib with long lines), and the session walks the reading paths
-of `Pop3Download`: the greeting, CAPA, STAT, UIDL, LIST, TOP, RETR (one, then two pipelined)
-with dot-unstuffing, DELE and QUIT.
+session class (`tuimail.sync.connect.pop3.Pop3`: poplib with long lines), and the session walks
+the reading paths of `Pop3Download`: the greeting, CAPA, STAT, UIDL, LIST, TOP, RETR (one, then
+two pipelined) with dot-unstuffing, DELE and QUIT.
 
 Checked: only the error types the download handles come out, and the session gives the same
 results whether the bytes come in chunks or all at once.
@@ -30,7 +30,7 @@ from tests.fuzz.wire import (
     pop3_client,
     split_script,
 )
-from tuimail.sync.connect import common as connect
+from tuimail.sync.connect import pop3 as pop3_connect
 from tuimail.sync.pop3 import download as pop3
 
 # What `Pop3Download` turns into a SyncFailed with a clear message (see `Pop3Download._pass`).
@@ -67,7 +67,7 @@ def session(transport: Transport) -> Outcomes:
     with contextlib.suppress(SessionEnded):
         pop = outcomes.step("connect", lambda: pop3_client(transport), CONNECT_ERRORS)
         outcomes[-1] = ("connect", pop.getwelcome())
-        outcomes.step("capa", lambda: connect._pop3_capa(pop), CONNECT_ERRORS)
+        outcomes.step("capa", lambda: pop3_connect._pop3_capa(pop), CONNECT_ERRORS)
         reader = _download_session(pop)
         outcomes.step("stat", lambda: reader._stat())
         outcomes.step("uidl", lambda: reader._uidl_listing())

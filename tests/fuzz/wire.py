@@ -36,7 +36,7 @@ from typing import Any, Protocol
 
 import imapclient
 
-from tuimail.sync.connect import common as connect
+from tuimail.sync.connect import pop3 as pop3_connect
 
 # A client that waits longer than this for the scripted server has hung: the test fails.
 CLIENT_TIMEOUT = 20.0
@@ -388,7 +388,7 @@ def imap_client(transport: Transport) -> imapclient.IMAPClient:
     return ScriptedClient("scripted", port=1, ssl=False)
 
 
-class _ScriptedPop3(connect.Pop3):
+class _ScriptedPop3(pop3_connect.Pop3):
     """tuimail's poplib.POP3 (long lines allowed) over a transport's socket."""
 
     def __init__(self, transport: Transport) -> None:

@@ -21,15 +21,13 @@ from tests.support.mailservers import MailServers
 from tests.support.proxy import FaultProxy, Faults, hide_capability
 from tuimail.auth.secrets import SecretError
 from tuimail.config.schema import ServerConfig
+from tuimail.core.failure import FailureKind
 from tuimail.core.log import base64_cores
 from tuimail.core.model import Protocol, Security
-from tuimail.sync.connect.common import (
-    ConnectError,
-    FailureKind,
-    connect_imap,
-    connect_pop3,
-    connect_smtp,
-)
+from tuimail.sync.connect.attempt import ConnectError
+from tuimail.sync.connect.imap import connect_imap
+from tuimail.sync.connect.pop3 import connect_pop3
+from tuimail.sync.connect.smtp import connect_smtp
 
 pytestmark = pytest.mark.integration
 

@@ -37,7 +37,7 @@ from tests.support.proxy import Faults
 from tuimail.core.model import FLAGGED, Address, Draft
 from tuimail.store import drafts, ops, read
 from tuimail.store.db import StoreConnection, open_store
-from tuimail.sync.connect.common import connect_imap
+from tuimail.sync.connect.imap import connect_imap
 from tuimail.sync.imap.drafts import sync_drafts
 from tuimail.sync.imap.folder_sync import (
     FOLDER_CHANGED,

@@ -23,7 +23,7 @@ from tuimail.config.schema import AccountConfig, ServerConfig
 from tuimail.core.model import FolderRole, Protocol, Security
 from tuimail.store import ops, read
 from tuimail.store.db import StoreConnection, open_store
-from tuimail.sync.connect.common import connect_imap
+from tuimail.sync.connect.imap import connect_imap
 from tuimail.sync.events import Event, StoreChanged
 from tuimail.sync.imap.folder_sync import AccountResult, ImapSync, SyncCancelled
 

@@ -17,7 +17,7 @@ from tests.support.keyring_service import (
     keyring_in_this_process,
     running_secret_service,
 )
-from tuimail.auth import secrets
+from tuimail.auth import credentials, secrets
 from tuimail.config.load import parse_config
 from tuimail.core.model import Protocol
 
@@ -61,10 +61,10 @@ def test_keyring_detects_the_secret_service_in_a_new_process(secret_service: Sec
 def test_protocol_entry_wins_over_account_entry(keyring_here: SecretService) -> None:
     account = parse_config(CONFIG).accounts["work"]
     secrets.set_password("work", "account-wide-pw")
-    assert secrets.get_password(account, Protocol.IMAP) == "account-wide-pw"
+    assert credentials.get_password(account, Protocol.IMAP) == "account-wide-pw"
     secrets.set_password("work", "imap-only-pw", Protocol.IMAP)
-    assert secrets.get_password(account, Protocol.IMAP) == "imap-only-pw"
-    assert secrets.get_password(account, Protocol.SMTP) == "account-wide-pw"
+    assert credentials.get_password(account, Protocol.IMAP) == "imap-only-pw"
+    assert credentials.get_password(account, Protocol.SMTP) == "account-wide-pw"
 
 
 def test_password_commands_win_over_keyring(keyring_here: SecretService) -> None:
@@ -79,14 +79,14 @@ def test_password_commands_win_over_keyring(keyring_here: SecretService) -> None
     )
     account = config.accounts["work"]
     secrets.set_password("work", "keyring-pw", Protocol.IMAP)
-    assert secrets.get_password(account, Protocol.SMTP) == "from-smtp-command"
-    assert secrets.get_password(account, Protocol.IMAP) == "from-account-command"
+    assert credentials.get_password(account, Protocol.SMTP) == "from-smtp-command"
+    assert credentials.get_password(account, Protocol.IMAP) == "from-account-command"
 
 
 def test_missing_entry_says_how_to_fix(keyring_here: SecretService) -> None:
     account = parse_config(CONFIG).accounts["work"]
     with pytest.raises(secrets.SecretError) as info:
-        secrets.get_password(account, Protocol.IMAP)
+        credentials.get_password(account, Protocol.IMAP)
     message = str(info.value)
     assert "'work/imap'" in message and "tuimail accounts set-password work" in message
 

@@ -26,18 +26,16 @@ from tests.support.keyring_service import (
 )
 from tests.support.mailservers import MailServers, discard_server_directory, new_server_directory
 from tests.support.oauth_server import OAuthServer
-from tuimail.auth import oauth, secrets
+from tuimail.auth import credentials, oauth, secrets
 from tuimail.config.load import parse_config
 from tuimail.config.schema import AccountConfig
+from tuimail.core.failure import FailureKind
 from tuimail.core.log import base64_cores
 from tuimail.core.model import Protocol
-from tuimail.sync.connect.common import (
-    ConnectError,
-    FailureKind,
-    connect_imap,
-    connect_pop3,
-    connect_smtp,
-)
+from tuimail.sync.connect.attempt import ConnectError
+from tuimail.sync.connect.imap import connect_imap
+from tuimail.sync.connect.pop3 import connect_pop3
+from tuimail.sync.connect.smtp import connect_smtp
 
 pytestmark = pytest.mark.integration
 
@@ -175,7 +173,7 @@ def ui_for(browser: Browser, answers: list[str] | None = None) -> tuple[oauth.Fl
 
 
 def password_for(account: AccountConfig, protocol: Protocol):
-    return lambda: secrets.get_password(account, protocol)
+    return lambda: credentials.get_password(account, protocol)
 
 
 def login_everywhere(account: AccountConfig, mail: MailServers) -> None:

@@ -805,7 +805,8 @@ class TuimailApp(App[int]):
             return False
         if any(server.password_command for server in account.servers()):
             return False
-        from tuimail.auth.secrets import SecretError, get_password
+        from tuimail.auth.credentials import get_password
+        from tuimail.auth.secrets import SecretError
 
         try:
             for server in account.servers():

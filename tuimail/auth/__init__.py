@@ -1,1 +1,1 @@
-"""Credentials: the keyring, password commands and OAuth."""
+"""Credentials: the keyring, password commands, OAuth and SASL; `credentials` dispatches."""

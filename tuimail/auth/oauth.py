@@ -1,4 +1,4 @@
-"""OAuth 2.0 for mail: the authorization flows, token refresh, and SASL strings.
+"""OAuth 2.0 for mail: the authorization flows and token refresh.
 
 An account with `auth = "oauth2"` logs in with an access token instead of a password. The
 refresh token that gets new access tokens lives in the keyring entry `ACCOUNT/oauth`
@@ -212,33 +212,6 @@ def code_from_redirect(url: str, expected_state: str) -> str:
 def redirect_uri(provider: Provider, port: int | None) -> str:
     """The loopback redirect URI (RFC 8252 §7.3); `port` None for the paste flow."""
     return f"http://{provider.redirect_host}" + (f":{port}/" if port else "/")
-
-
-# --- SASL ---------------------------------------------------------------------------------------
-
-
-def xoauth2_response(username: str, token: str) -> bytes:
-    """The XOAUTH2 initial client response (Google's format), before base64."""
-    return f"user={username}\x01auth=Bearer {token}\x01\x01".encode()
-
-
-def oauthbearer_response(username: str, token: str, host: str, port: int) -> bytes:
-    """The OAUTHBEARER initial client response (RFC 7628 §3.1), before base64."""
-    # RFC 5801 §4: in the GS2 header "," and "=" of the authzid are escaped.
-    authzid = username.replace("=", "=3D").replace(",", "=2C")
-    return f"n,a={authzid},\x01host={host}\x01port={port}\x01auth=Bearer {token}\x01\x01".encode()
-
-
-def sasl_error_text(challenge: bytes) -> str:
-    """What a server's failure challenge (base64 JSON: status, scope) says, without tokens."""
-    try:
-        data = json.loads(base64.b64decode(challenge, validate=True))
-    except (ValueError, TypeError):
-        return "the server refused the token"
-    if not isinstance(data, dict):
-        return "the server refused the token"
-    status = _printable(str(data.get("status", "")))
-    return f"the server refused the token (status {status})" if status else "the token was refused"
 
 
 # --- the token endpoint -------------------------------------------------------------------------

@@ -9,7 +9,7 @@ Order for an account's server (see docs/config.md):
 A password never goes into the config, the store, a log or an error message: every password handed
 out is registered with `tuimail.core.log` for redaction. keyring is imported lazily, since
 importing it and finding its backend costs a headless command about 0.2 s. There is no
-plaintext fallback.
+plaintext fallback. Logins ask `tuimail.auth.credentials`, which also hands out OAuth tokens.
 """
 
 from __future__ import annotations
@@ -39,17 +39,13 @@ def keyring_username(account: str, protocol: Protocol | None = None) -> str:
     return f"{account}/{protocol.value}" if protocol else account
 
 
-def get_password(account: AccountConfig, protocol: Protocol) -> str:
+def stored_password(account: AccountConfig, protocol: Protocol) -> str:
     """The password for `account`'s `protocol` server, by the documented order.
 
-    For an account with auth = "oauth2" it is the current OAuth access token instead (see
-    `tuimail.auth.oauth.access_token`). Raises SecretError with an actionable message when none
-    can be had.
+    Logins ask `tuimail.auth.credentials.get_password`, which hands out an OAuth access token
+    instead for an account with auth = "oauth2". Raises SecretError with an actionable message
+    when none can be had.
     """
-    if account.auth == "oauth2":
-        from tuimail.auth.oauth import access_token
-
-        return access_token(account)
     server = account.server(protocol)
     if server is not None and server.password_command:
         where = f"accounts.{account.name}.{protocol.value}.password_command"
@@ -84,7 +80,7 @@ def set_password(account: str, password: str, protocol: Protocol | None = None) 
     if not password:
         raise SecretError("refusing to store an empty password")
     register_secret(password)
-    if _cannot_be_sent(password):
+    if cannot_be_sent(password):
         raise SecretError(
             "refusing to store a password with a line break or NUL character: it could not be "
             "sent to a server"
@@ -139,7 +135,7 @@ def get_refresh_token(account: str) -> str | None:
 
 def set_refresh_token(account: str, token: str) -> str:
     """Store `account`'s refresh token in the keyring; returns the entry name."""
-    if not token or _cannot_be_sent(token):
+    if not token or cannot_be_sent(token):
         raise SecretError("refusing to store an empty or multi-line refresh token")
     register_secret(token)
     backend = _keyring_backend(account)
@@ -214,7 +210,7 @@ def _remember(password: str, where: str) -> str:
     """Register `password` for redaction; refuse one that could not be sent to a server (a CR,
     LF or NUL would end the login command early and start another one)."""
     register_secret(password)
-    if _cannot_be_sent(password):
+    if cannot_be_sent(password):
         raise SecretError(
             f"{where}: the password contains a line break or NUL character, which cannot be "
             "sent to a server"
@@ -222,7 +218,8 @@ def _remember(password: str, where: str) -> str:
     return password
 
 
-def _cannot_be_sent(password: str) -> bool:
+def cannot_be_sent(password: str) -> bool:
+    """Whether `password` holds a CR, LF or NUL, which would end a protocol command line."""
     return "\r" in password or "\n" in password or "\0" in password
 
 

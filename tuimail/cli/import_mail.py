@@ -261,8 +261,9 @@ def _upload(
 ) -> ImportResult:
     import imapclient.exceptions
 
-    from tuimail.auth.secrets import get_password
-    from tuimail.sync.connect.common import ConnectError, connect_imap
+    from tuimail.auth.credentials import get_password
+    from tuimail.sync.connect.attempt import ConnectError
+    from tuimail.sync.connect.imap import connect_imap
     from tuimail.sync.imap.extensions import logout_quietly
 
     server = account.incoming

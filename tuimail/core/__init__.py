@@ -1,1 +1,2 @@
-"""The model, paths, logging, crash points and TLS policy: imports nothing else of tuimail."""
+"""The model, paths, logging, crash points, failure kinds and TLS policy: imports nothing else of
+tuimail."""

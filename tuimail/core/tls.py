@@ -11,12 +11,13 @@ certificate is for, when it expired); it never carries credentials or mail.
 
 from __future__ import annotations
 
-import enum
 import ssl
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from tuimail.core.failure import FailureKind
 
 MINIMUM_TLS_VERSION = ssl.TLSVersion.TLSv1_2
 
@@ -56,15 +57,6 @@ _NOT_TLS_REASONS = frozenset(
 )
 
 
-class TlsProblem(enum.StrEnum):
-    """What kind of TLS failure happened (values match the connection failure kinds)."""
-
-    UNTRUSTED = "tls_untrusted"
-    EXPIRED = "tls_expired"
-    HOSTNAME = "tls_hostname"
-    OTHER = "tls_other"
-
-
 def make_ssl_context(ca_file: Path | None = None) -> ssl.SSLContext:
     """A client context: system trust store plus `ca_file`, host name checked, TLS >= 1.2.
 
@@ -92,17 +84,17 @@ def make_inspection_context(ca_file: Path | None = None) -> ssl.SSLContext:
     return context
 
 
-def tls_problem(exc: BaseException) -> TlsProblem:
-    """Sort a TLS failure into untrusted / expired / wrong host name / other."""
+def tls_problem(exc: BaseException) -> FailureKind:
+    """Sort a TLS failure into untrusted / expired / wrong host name / other (a TLS_* kind)."""
     if isinstance(exc, ssl.SSLCertVerificationError):
         code = exc.verify_code
         if code == _CODE_EXPIRED:
-            return TlsProblem.EXPIRED
+            return FailureKind.TLS_EXPIRED
         if code in _HOSTNAME_CODES:
-            return TlsProblem.HOSTNAME
+            return FailureKind.TLS_HOSTNAME
         if code in _UNTRUSTED_CODES:
-            return TlsProblem.UNTRUSTED
-    return TlsProblem.OTHER
+            return FailureKind.TLS_UNTRUSTED
+    return FailureKind.TLS_OTHER
 
 
 def certificate_would_explain(exc: BaseException) -> bool:

@@ -26,17 +26,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from tuimail.auth.secrets import get_password
+from tuimail.auth.credentials import get_password
 from tuimail.config.schema import AccountConfig, Config, ServerConfig
 from tuimail.core.model import Protocol
 from tuimail.core.tls import printable_line
-from tuimail.sync.connect.common import (
-    DEFAULT_TIMEOUT,
-    ConnectError,
-    connect_imap,
-    connect_pop3,
-    connect_smtp,
-)
+from tuimail.sync.connect.attempt import DEFAULT_TIMEOUT, ConnectError
+from tuimail.sync.connect.imap import connect_imap
+from tuimail.sync.connect.pop3 import connect_pop3
+from tuimail.sync.connect.smtp import connect_smtp
 
 log = logging.getLogger(__name__)
 

@@ -27,6 +27,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from tuimail.config.schema import AccountConfig
+from tuimail.core.failure import FailureKind
 from tuimail.core.model import Protocol
 from tuimail.mail.sanitize import sanitize_line
 from tuimail.store import db
@@ -46,17 +47,6 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
-# Failure kinds beyond the connection's (`connect.FailureKind` values).
-BUSY = "busy"  # another pass over the account holds its sync lock: it brings the news
-CANCELLED = "cancelled"
-TIMEOUT = "timeout"
-NETWORK = "network"
-PROTOCOL = "protocol"  # the server refused a command, or sent something unexpected
-FOLDER = "folder"
-STORE = "store"
-STORE_FULL = "store_full"
-STORE_LOCKED = "store_locked"
-
 UNEXPECTED = "the server sent something unexpected (a protocol error of the server)"
 
 
@@ -72,7 +62,7 @@ class Failure:
 def exit_status(kind: str) -> int:
     """The exit status of a headless command for an account that failed with `kind`: another
     process syncing the account is no failure (it brings the mail)."""
-    return EXIT_OK if kind == BUSY else EXIT_FAILED
+    return EXIT_OK if kind == FailureKind.BUSY else EXIT_FAILED
 
 
 def failure_of(
@@ -89,7 +79,7 @@ def failure_of(
     was being done ("the sync"), for a connection that failed on the way; `timeout`: the
     connection's timeout in seconds; `kept`: what stays after a cancel or a timeout.
     """
-    from tuimail.sync.connect.common import ConnectError, FailureKind
+    from tuimail.sync.connect.attempt import ConnectError
     from tuimail.sync.deadline import CommandTimeout, ConnectionAborted
 
     def detail() -> str:
@@ -99,12 +89,12 @@ def failure_of(
     # The program is quitting (`deadline.abort_all`): the libraries wrap the socket's error in
     # their own, so it is looked for along the chain.
     if any(isinstance(link, ConnectionAborted) for link in _chain(exc)):
-        return Failure(CANCELLED, f"cancelled{after}")
+        return Failure(FailureKind.CANCELLED, f"cancelled{after}")
     if isinstance(exc, ConnectError):
         auth = exc.kind in (FailureKind.AUTH_FAILED, FailureKind.PASSWORD_UNAVAILABLE)
         return Failure(exc.kind.value, exc.message, auth=auth)
     if isinstance(exc, LockBusyError):
-        return Failure(BUSY, str(exc))
+        return Failure(FailureKind.BUSY, str(exc))
     stored = db.failure(exc, store if isinstance(store, str | Path) else _path_of(store))
     if stored is not None:
         return Failure(store_kind(stored), str(stored))
@@ -112,12 +102,12 @@ def failure_of(
     imap = sys.modules.get("tuimail.sync.imap.folder_sync")
     if imap is not None:
         if isinstance(exc, imap.SyncCancelled):
-            return Failure(CANCELLED, f"cancelled{after}")
+            return Failure(FailureKind.CANCELLED, f"cancelled{after}")
         if isinstance(exc, imap.FolderNotFoundError):
-            return Failure(FOLDER, str(exc))
+            return Failure(FailureKind.FOLDER, str(exc))
     imap_ext = sys.modules.get("tuimail.sync.imap.extensions")
     if imap_ext is not None and isinstance(exc, imap_ext.ImapProtocolError):
-        return Failure(PROTOCOL, f"{UNEXPECTED}: {exc}")
+        return Failure(FailureKind.PROTOCOL, f"{UNEXPECTED}: {exc}")
     # A command's deadline says what it waited for (imaplib wraps it in its own error); a
     # read's timeout only "timed out".
     deadline = next((link for link in _chain(exc) if isinstance(link, CommandTimeout)), None)
@@ -125,7 +115,7 @@ def failure_of(
         text = str(deadline) if deadline is not None else ""
         if not text and timeout is not None:
             text = f"timed out after {timeout:g} s waiting for the server"
-        return Failure(TIMEOUT, f"{text or 'timed out waiting for the server'}{after}")
+        return Failure(FailureKind.TIMEOUT, f"{text or 'timed out waiting for the server'}{after}")
     imapclient_exceptions = sys.modules.get("imapclient.exceptions")
     aborted: tuple[type[BaseException], ...] = ()
     refused: tuple[type[BaseException], ...] = ()
@@ -135,16 +125,16 @@ def failure_of(
     if isinstance(exc, aborted) and "unexpected response" in str(exc):
         # imaplib gives up on the connection over a line that is no IMAP response too; that is
         # the server's fault, not the network's.
-        return Failure(PROTOCOL, f"{UNEXPECTED}: {detail()}")
+        return Failure(FailureKind.PROTOCOL, f"{UNEXPECTED}: {detail()}")
     if isinstance(exc, (OSError, EOFError, *aborted)):
         where = f" during {during}" if during else ""
-        return Failure(NETWORK, f"the connection failed{where}: {detail()}")
+        return Failure(FailureKind.NETWORK, f"the connection failed{where}: {detail()}")
     poplib = sys.modules.get("poplib")
     if poplib is not None:
         refused = (*refused, poplib.error_proto)
     # A NO or BAD to a command (imapclient raises its error), or an answer that does not parse.
     if isinstance(exc, (*refused, ValueError)):
-        return Failure(PROTOCOL, f"the server refused or garbled a command: {detail()}")
+        return Failure(FailureKind.PROTOCOL, f"the server refused or garbled a command: {detail()}")
     return None
 
 
@@ -163,10 +153,10 @@ def store_kind(exc: BaseException, where: Path | None = None) -> str:
     long, or other trouble (an unusable file, a data directory that cannot be written)."""
     stored = db.failure(exc, where)
     if isinstance(stored, db.StoreFullError):
-        return STORE_FULL
+        return FailureKind.STORE_FULL
     if isinstance(stored, db.StoreLockedError):
-        return STORE_LOCKED
-    return STORE
+        return FailureKind.STORE_LOCKED
+    return FailureKind.STORE
 
 
 def _path_of(store: object) -> str | None:
@@ -245,7 +235,7 @@ class EngineSession:
         """Report `failure` (once per session) and remember it."""
         self.failure = failure
         name = self.account.name
-        if failure.kind == CANCELLED and not self.report_cancelled:
+        if failure.kind == FailureKind.CANCELLED and not self.report_cancelled:
             return
         log.log(self.log_level, "%s %s: %s", self.protocol.value.upper(), name, failure.message)
         message = sanitize_line(failure.message)
@@ -272,8 +262,8 @@ class EngineSession:
     def connect_imap(self, password: Callable[[], str] | None = None) -> imapclient.IMAPClient:
         """Connect and log in to the account's IMAP server (logged out at the end); the password
         from `password`, else from `tuimail.auth.secrets`."""
-        from tuimail.auth.secrets import get_password
-        from tuimail.sync.connect.common import connect_imap
+        from tuimail.auth.credentials import get_password
+        from tuimail.sync.connect.imap import connect_imap
 
         server = self.account.incoming
         assert server is not None and server.protocol is Protocol.IMAP

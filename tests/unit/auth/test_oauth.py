@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import re
 import urllib.parse
 
@@ -17,13 +16,10 @@ from tuimail.auth.oauth import (
     authorization_url,
     code_from_redirect,
     microsoft,
-    oauthbearer_response,
     pkce_challenge,
     pkce_pair,
     provider_for,
     redirect_uri,
-    sasl_error_text,
-    xoauth2_response,
 )
 from tuimail.config.load import parse_config
 from tuimail.config.schema import ConfigError, OAuth2Config
@@ -164,27 +160,6 @@ def test_error_redirect_and_missing_code_are_refused() -> None:
     with pytest.raises(OAuthError) as caught:
         code_from_redirect("http://x/?state=s&error=bad%1b%5b31m%0aline", "s")
     assert "\x1b" not in str(caught.value) and "\n" not in str(caught.value)
-
-
-def test_sasl_initial_responses() -> None:
-    assert xoauth2_response("alice@example.org", "ya29.tok") == (
-        b"user=alice@example.org\x01auth=Bearer ya29.tok\x01\x01"
-    )
-    assert oauthbearer_response("alice@example.org", "tok", "imap.example.org", 993) == (
-        b"n,a=alice@example.org,\x01host=imap.example.org\x01port=993\x01auth=Bearer tok\x01\x01"
-    )
-    # RFC 5801: "," and "=" in the authorization identity are escaped.
-    assert oauthbearer_response("a,b=c", "t", "h", 1).startswith(b"n,a=a=2Cb=3Dc,\x01")
-
-
-def test_sasl_error_text_shows_only_the_status() -> None:
-    challenge = base64.b64encode(
-        json.dumps({"status": "invalid_token", "scope": "x", "schemes": "bearer"}).encode()
-    )
-    assert sasl_error_text(challenge) == "the server refused the token (status invalid_token)"
-    assert sasl_error_text(b"not base64!") == "the server refused the token"
-    evil = base64.b64encode(json.dumps({"status": "\x1b[2Jx\nnew"}).encode())
-    assert "\x1b" not in sasl_error_text(evil) and "\n" not in sasl_error_text(evil)
 
 
 # --- configuration

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tuimail.auth.secrets import SecretError, get_password, run_password_command
+from tuimail.auth.credentials import get_password
+from tuimail.auth.secrets import SecretError, run_password_command
 from tuimail.config.load import parse_config
 from tuimail.core import log as tlog
 from tuimail.core.model import Protocol

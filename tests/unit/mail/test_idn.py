@@ -7,7 +7,7 @@ import pytest
 from tuimail.config.load import parse_config
 from tuimail.config.schema import ConfigError
 from tuimail.mail.idn import AddressEncodingError, envelope_address, needs_smtputf8
-from tuimail.sync.connect import common as connect
+from tuimail.sync.connect import smtp as smtp_connect
 
 
 def test_envelope_addresses_have_a_label_domains_and_keep_the_local_part() -> None:
@@ -47,9 +47,9 @@ def test_helo_name_refuses_what_is_not_a_name(helo: str) -> None:
 
 
 def test_ehlo_name_is_the_fqdn_or_else_an_address_literal(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(connect.socket, "getfqdn", lambda: "host.example.org")
-    assert connect.smtp_client_name(("192.0.2.7", 40000)) == "host.example.org"
+    monkeypatch.setattr(smtp_connect.socket, "getfqdn", lambda: "host.example.org")
+    assert smtp_connect.smtp_client_name(("192.0.2.7", 40000)) == "host.example.org"
     for unqualified in ("localhost", "localhost.localdomain", "laptop", "127.0.0.1"):
-        monkeypatch.setattr(connect.socket, "getfqdn", lambda name=unqualified: name)
-        assert connect.smtp_client_name(("192.0.2.7", 40000)) == "[192.0.2.7]"
-        assert connect.smtp_client_name(("2001:db8::7", 40000, 0, 0)) == "[IPv6:2001:db8::7]"
+        monkeypatch.setattr(smtp_connect.socket, "getfqdn", lambda name=unqualified: name)
+        assert smtp_connect.smtp_client_name(("192.0.2.7", 40000)) == "[192.0.2.7]"
+        assert smtp_connect.smtp_client_name(("2001:db8::7", 40000, 0, 0)) == "[IPv6:2001:db8::7]"

@@ -12,15 +12,12 @@ from pathlib import Path
 import pytest
 
 from tuimail.config.schema import DEFAULT_PORTS, ServerConfig
+from tuimail.core.failure import FailureKind
 from tuimail.core.model import Protocol, Security
-from tuimail.sync.connect.common import (
-    ConnectError,
-    FailureKind,
-    _smtp_command_for_log,
-    connect_imap,
-    connect_pop3,
-    connect_smtp,
-)
+from tuimail.sync.connect.attempt import ConnectError
+from tuimail.sync.connect.imap import connect_imap
+from tuimail.sync.connect.pop3 import connect_pop3
+from tuimail.sync.connect.smtp import _smtp_command_for_log, connect_smtp
 
 MODES = [
     (protocol, security)

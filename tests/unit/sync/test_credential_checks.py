@@ -15,7 +15,8 @@ from collections.abc import Iterator
 import pytest
 
 from tuimail.auth import secrets
-from tuimail.auth.secrets import SecretError, get_password
+from tuimail.auth.credentials import get_password
+from tuimail.auth.secrets import SecretError
 from tuimail.config.load import parse_config
 from tuimail.config.schema import AccountConfig, ConfigError
 from tuimail.core.model import Protocol

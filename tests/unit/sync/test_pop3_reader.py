@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from tuimail.sync.connect import common as connect
+from tuimail.sync.connect import pop3 as pop3_connect
 from tuimail.sync.pop3.download import _read_multiline
 
 
@@ -45,7 +45,7 @@ def test_a_stream_cut_before_the_final_dot_is_an_error() -> None:
 
 
 def test_the_session_line_reader_takes_long_lines_too() -> None:
-    session = connect.Pop3.__new__(connect.Pop3)
+    session = pop3_connect.Pop3.__new__(pop3_connect.Pop3)
     session.file = io.BufferedReader(io.BytesIO(b"+OK " + b"z" * 5000 + b"\r\n"))
     line, octets = session._getline()
     assert line == b"+OK " + b"z" * 5000 and octets == 5006

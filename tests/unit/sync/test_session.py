@@ -12,10 +12,11 @@ import imapclient.exceptions
 import pytest
 
 from tuimail.cli.progress import TerminalProgress
+from tuimail.core.failure import FailureKind
 from tuimail.core.model import Protocol
 from tuimail.store.db import StoreFullError
 from tuimail.store.lock import LockBusyError
-from tuimail.sync.connect.common import ConnectError, FailureKind
+from tuimail.sync.connect.attempt import ConnectError
 from tuimail.sync.deadline import CommandTimeout, ConnectionAborted
 from tuimail.sync.events import AuthNeeded, SyncFailed
 from tuimail.sync.imap import folder_sync as imap

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from tests.unit.sync.conftest import TlsPeers
+from tuimail.core.failure import FailureKind
 from tuimail.core.tls import (
-    TlsProblem,
     certificate_names,
     certificate_would_explain,
     describe_tls_error,
@@ -57,7 +57,7 @@ def test_trusted_certificate_handshakes(tls_peers: TlsPeers) -> None:
 def test_unknown_ca_is_untrusted(tls_peers: TlsPeers) -> None:
     with pytest.raises(ssl.SSLCertVerificationError) as caught:
         tls_peers.handshake(tls_peers.server_context(tls_peers.good), make_ssl_context())
-    assert tls_problem(caught.value) is TlsProblem.UNTRUSTED
+    assert tls_problem(caught.value) is FailureKind.TLS_UNTRUSTED
     assert not certificate_would_explain(caught.value)
     message = describe_tls_error(caught.value, host="imap.example.org")
     assert message.startswith("certificate not trusted (self-signed or unknown CA; set ca_file")
@@ -68,7 +68,7 @@ def test_expired_certificate_names_the_date(tls_peers: TlsPeers) -> None:
     server = tls_peers.server_context(tls_peers.expired)
     with pytest.raises(ssl.SSLCertVerificationError) as caught:
         tls_peers.handshake(server, make_ssl_context(tls_peers.ca_file))
-    assert tls_problem(caught.value) is TlsProblem.EXPIRED
+    assert tls_problem(caught.value) is FailureKind.TLS_EXPIRED
     assert certificate_would_explain(caught.value)
     assert describe_tls_error(caught.value) == "certificate has expired"
     # The inspection context reads the certificate despite its dates, to say when it expired.
@@ -84,7 +84,7 @@ def test_wrong_name_says_which_names_the_certificate_has(tls_peers: TlsPeers) ->
     server = tls_peers.server_context(tls_peers.other_name)
     with pytest.raises(ssl.SSLCertVerificationError) as caught:
         tls_peers.handshake(server, make_ssl_context(tls_peers.ca_file), host="imap.example.org")
-    assert tls_problem(caught.value) is TlsProblem.HOSTNAME
+    assert tls_problem(caught.value) is FailureKind.TLS_HOSTNAME
     assert certificate_would_explain(caught.value)
     cert = tls_peers.handshake(
         server,
@@ -118,7 +118,7 @@ def test_server_with_only_old_tls_versions(tls_peers: TlsPeers) -> None:
         server.maximum_version = ssl.TLSVersion.TLSv1_1
     with pytest.raises(ssl.SSLError) as caught:
         tls_peers.handshake(server, make_ssl_context(tls_peers.ca_file))
-    assert tls_problem(caught.value) is TlsProblem.OTHER
+    assert tls_problem(caught.value) is FailureKind.TLS_OTHER
     assert "older than 1.2" in describe_tls_error(caught.value)
 
 
@@ -136,7 +136,7 @@ def test_plaintext_answer_on_a_tls_port(tls_peers: TlsPeers) -> None:
     client_sock.close()
     server_sock.close()
     thread.join(5)
-    assert tls_problem(caught.value) is TlsProblem.OTHER
+    assert tls_problem(caught.value) is FailureKind.TLS_OTHER
     assert "did not answer with TLS" in describe_tls_error(caught.value)
 
 

@@ -38,6 +38,7 @@ from pathlib import Path
 import imapclient
 
 from tuimail.config.schema import AccountConfig
+from tuimail.core.failure import FailureKind
 from tuimail.core.model import Protocol
 from tuimail.mail.sanitize import sanitize_line
 from tuimail.store import read
@@ -47,7 +48,7 @@ from tuimail.sync.deadline import deadline_of
 from tuimail.sync.events import Emit, SyncFailed, SyncFinished, SyncStarted, discard
 from tuimail.sync.imap import folder_sync as imap
 from tuimail.sync.imap.extensions import server_response
-from tuimail.sync.session import CANCELLED, EngineSession, Failure
+from tuimail.sync.session import EngineSession, Failure
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +113,7 @@ class ImapIdleWatcher:
                 failure = self._session()
             except _Stop:
                 return
-            if failure is None or failure.auth or failure.kind == CANCELLED:
+            if failure is None or failure.auth or failure.kind == FailureKind.CANCELLED:
                 return
             # Anything else (the network, the server, the store) may pass: try again later.
             self._recovering = True
@@ -243,8 +244,8 @@ class ImapIdleWatcher:
             lock.release()
 
     def _connect(self) -> imapclient.IMAPClient:
-        from tuimail.auth.secrets import get_password
-        from tuimail.sync.connect.common import connect_imap
+        from tuimail.auth.credentials import get_password
+        from tuimail.sync.connect.imap import connect_imap
 
         server = self.account.incoming
         assert server is not None

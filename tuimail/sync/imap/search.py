@@ -225,12 +225,12 @@ def search_account(
 ) -> ServerSearchResult:
     """Search `folders` (of `account`, an IMAP account) on the server over one connection.
 
-    The password comes from `tuimail.auth.secrets.get_password`. Every failure (connection, login,
+    The password comes from `credentials.get_password` (auth). Every failure (connection, login,
     network, a server that refuses or garbles the search) raises ServerSearchError with a
     message for the user. Takes no lock: nothing is written, to the store or the server.
     """
-    from tuimail.auth.secrets import get_password
-    from tuimail.sync.connect.common import connect_imap
+    from tuimail.auth.credentials import get_password
+    from tuimail.sync.connect.imap import connect_imap
     from tuimail.sync.session import failure_of
 
     server = account.incoming

@@ -58,9 +58,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tuimail.auth.secrets import get_password
+from tuimail.auth.credentials import get_password
 from tuimail.config.schema import AccountConfig, ServerConfig
 from tuimail.core.crashpoint import crashpoint
+from tuimail.core.failure import FailureKind
 from tuimail.core.log import SHOWN
 from tuimail.core.model import FolderRole, Protocol
 from tuimail.core.tls import printable_line
@@ -69,13 +70,8 @@ from tuimail.store import read, write
 from tuimail.store.db import StoreError, open_store, store_path
 from tuimail.store.ingest import IncomingMessage, ParsedRaw, pop3_content_key, store_messages
 from tuimail.store.lock import AccountLock, LockBusyError
-from tuimail.sync.connect.common import (
-    POP3_MAX_LINE,
-    AnswerTooLargeError,
-    ConnectError,
-    FailureKind,
-    connect_pop3,
-)
+from tuimail.sync.connect.attempt import ConnectError
+from tuimail.sync.connect.pop3 import POP3_MAX_LINE, AnswerTooLargeError, connect_pop3
 from tuimail.sync.deadline import CommandTimeout
 from tuimail.sync.events import (
     AuthNeeded,
@@ -205,8 +201,8 @@ class _Batch:
 class Pop3Download:
     """One download pass over a POP3 account (see the module docstring). Run it in one thread.
 
-    `password` defaults to the keyring or password command (`secrets.get_password`); it is called
-    only once the connection is protected. `now` is the clock for first-seen times and the
+    `password` defaults to the keyring or password command (`credentials.get_password`); it is
+    called only once the connection is protected. `now` is the clock for first-seen times and the
     delete-after-N-days policy.
     """
 

@@ -48,9 +48,10 @@ import aiosmtplib
 import imapclient
 import imapclient.exceptions
 
-from tuimail.auth.secrets import get_password
+from tuimail.auth.credentials import get_password
 from tuimail.config.schema import AccountConfig, ServerConfig
 from tuimail.core.crashpoint import crashpoint
+from tuimail.core.failure import FailureKind
 from tuimail.core.log import SHOWN
 from tuimail.core.model import SEEN, FolderRole, Protocol
 from tuimail.core.tls import printable_line
@@ -65,13 +66,9 @@ from tuimail.store.db import StoreError, open_store, store_path, transaction
 from tuimail.store.ingest import IncomingMessage, store_messages
 from tuimail.store.lock import AccountLock, LockBusyError
 from tuimail.store.outbox import OutboxItem, OutboxState
-from tuimail.sync.connect.common import (
-    DEFAULT_TIMEOUT,
-    ConnectError,
-    FailureKind,
-    connect_imap,
-    connect_smtp,
-)
+from tuimail.sync.connect.attempt import DEFAULT_TIMEOUT, ConnectError
+from tuimail.sync.connect.imap import connect_imap
+from tuimail.sync.connect.smtp import connect_smtp
 from tuimail.sync.events import (
     AuthNeeded,
     Emit,
