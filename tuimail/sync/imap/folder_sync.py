@@ -466,7 +466,7 @@ class ImapSync:
             for name, info in before.items():
                 if name in names:
                     continue
-                if self._holds_local_data(info.id):
+                if read.holds_local_data(self.conn, info.id):
                     # Never lose what exists only here; the user sees why it stays.
                     write.record_folder_error(
                         self.conn, info.id, "this folder is no longer on the server"
@@ -478,14 +478,6 @@ class ImapSync:
             self._changed(changed)
         present = [f for f in read.folders(self.conn, self.account_id) if f.name in names]
         return present
-
-    def _holds_local_data(self, folder_id: int) -> bool:
-        row = self.conn.execute(
-            "SELECT EXISTS (SELECT 1 FROM messages WHERE folder_id = ? AND uid IS NULL)"
-            " OR EXISTS (SELECT 1 FROM pending_ops WHERE folder_id = ? AND state = 'pending')",
-            (folder_id, folder_id),
-        ).fetchone()
-        return bool(row[0])
 
     # --- one folder
 
@@ -764,7 +756,7 @@ class ImapSync:
             # (an interrupted run may have stored some), not the whole folder.
             new = self._new_uids(info, selected)
             uids = [*new, *selected.changed]
-            stored = self._stored_flags_from(info.id, min(uids)) if uids else {}
+            stored = read.uid_flags_from(self.conn, info.id, min(uids)) if uids else {}
             result.flags_changed += self._apply_flags(info.id, stored, selected.changed)
             result.new += self._fetch_headers(info, self._unknown(reversed(new), stored))
             return
@@ -776,19 +768,6 @@ class ImapSync:
         result.flags_changed += self._apply_flags(info.id, local, selected.changed)
         result.new += self._fetch_new(info, selected, local)
         result.new += self._fetch_headers(info, self._unmarked(info, selected.changed, local))
-
-    def _stored_flags_from(self, folder_id: int, lowest: int) -> dict[int, frozenset[str]]:
-        """UID -> flags of the folder's stored messages at or above UID `lowest` (current
-        UIDVALIDITY): `read.uid_flags` for the top of the folder only."""
-        return {
-            int(row[0]): codec.decode_flags(row[1])
-            for row in self.conn.execute(
-                "SELECT m.uid, m.flags FROM messages AS m JOIN folders AS f ON f.id = m.folder_id"
-                " WHERE m.folder_id = ? AND m.uidvalidity = coalesce(f.uidvalidity, 0)"
-                " AND m.uid >= ?",
-                (folder_id, lowest),
-            )
-        }
 
     def _condstore(
         self, info: read.FolderInfo, selected: imap_ext.SelectResult, result: FolderResult
@@ -1323,11 +1302,9 @@ class ImapSync:
         }
         headers: dict[int, str] = {}
         for uid, row_id in rows.items():
-            found = self.conn.execute(
-                "SELECT message_id FROM messages WHERE id = ?", (row_id,)
-            ).fetchone()
-            if found is not None and found[0]:
-                headers[row_id] = str(found[0])
+            found = read.message_id_header(self.conn, row_id)
+            if found is not None:
+                headers[row_id] = found
             elif uid in by_uid:
                 headers[row_id] = by_uid[uid]
         return headers
@@ -1362,16 +1339,14 @@ class ImapSync:
         for row_id, uid in placed.items():
             if uid is not None and uidvalidity:
                 ops.resolve_placeholder(self.conn, target.id, row_id, uid, after_op=op.id)
-            row = self.conn.execute(
-                "SELECT folder_id, uid FROM messages WHERE id = ?", (row_id,)
-            ).fetchone()
-            if row is None or int(row[0]) != target.id or row[1] is not None:
+            row = read.placement(self.conn, row_id)
+            if row is None or row[0] != target.id or row[1] is not None:
                 continue
             if not ops.stays(self.conn, target.id, row_id, op.id):
                 continue  # moved out and back in: the row stands for a later copy
             taken = uid is not None and read.message_id_by_uid(self.conn, target.id, uid)
             if uid is None or taken or not uidvalidity:
-                self.conn.execute("DELETE FROM messages WHERE id = ? AND uid IS NULL", (row_id,))
+                write.drop_placeholder(self.conn, row_id)
                 continue
             write.assign_uid(self.conn, row_id, uid)
 
@@ -1395,13 +1370,7 @@ class ImapSync:
         in order, once its parse is done.
         """
         info = self._folder(folder_id)
-        rows = self.conn.execute(
-            "SELECT m.id, m.uid, m.size, m.message_id FROM messages AS m"
-            " JOIN folders AS f ON f.id = m.folder_id"
-            " WHERE m.folder_id = ? AND m.uidvalidity = coalesce(f.uidvalidity, 0)"
-            " AND m.uid IS NOT NULL AND m.body_local = 0 ORDER BY m.uid DESC",
-            (folder_id,),
-        ).fetchall()
+        rows = read.without_body(self.conn, folder_id)
         if not rows:
             return 0
         wanted = [(row_id, uid, size) for row_id, uid, size, _ in rows]

@@ -205,14 +205,9 @@ def _local_ids(
         return ServerSearchResult([], 0)
     ids: list[int] = []
     found = 0
-    for uid, message_id in conn.execute(
-        "SELECT m.uid, m.id FROM messages AS m JOIN folders AS f ON f.id = m.folder_id"
-        " WHERE m.folder_id = ? AND m.uidvalidity = coalesce(f.uidvalidity, 0)"
-        " AND m.uid IS NOT NULL ORDER BY m.sort_date DESC, m.id DESC",
-        (folder.id,),
-    ):
-        if int(uid) in uids:
-            ids.append(int(message_id))
+    for uid, message_id in read.uids_newest_first(conn, folder.id):
+        if uid in uids:
+            ids.append(message_id)
             found += 1
     return ServerSearchResult(ids, len(uids) - found)
 
