@@ -210,10 +210,10 @@ class _DraftsWorker:
     def _select(self, name: str, *, missing_ok: bool = False) -> int | None:
         """SELECT (read-write) `name`; its UIDVALIDITY. With `missing_ok`, None when the server
         refuses it (the folder no longer exists)."""
-        from tuimail.sync.imap import extensions as imap_ext
+        from tuimail.sync.imap.selection import select
 
         try:
-            return imap_ext.select(self.client, name, readonly=False).uidvalidity
+            return select(self.client, name, readonly=False).uidvalidity
         except imapclient.exceptions.IMAPClientError as exc:
             if not missing_ok or isinstance(exc, imapclient.IMAPClient.AbortError):
                 raise

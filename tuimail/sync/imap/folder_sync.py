@@ -79,6 +79,14 @@ from tuimail.sync.events import (
 from tuimail.sync.imap import extensions as imap_ext
 from tuimail.sync.imap import wire as imap_wire
 from tuimail.sync.imap.extensions import ImapProtocolError, uid_set
+from tuimail.sync.imap.listing import (
+    UNSELECTABLE,
+    assign_roles,
+    folder_role,
+    list_folders,
+    personal_namespace,
+)
+from tuimail.sync.imap.selection import SelectResult, enable, select
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
@@ -135,26 +143,6 @@ NOT_CONFIRMED = (
     " Message-ID to compare); the action was not carried out"
 )
 
-# Folder roles by name, for servers without SPECIAL-USE (compared case-insensitively with the
-# last component of the name).
-ROLE_NAMES: dict[FolderRole, tuple[str, ...]] = {
-    FolderRole.SENT: ("sent", "sent items", "sent messages", "sent mail"),
-    FolderRole.DRAFTS: ("drafts", "draft"),
-    FolderRole.TRASH: ("trash", "deleted items", "deleted messages", "bin"),
-    FolderRole.JUNK: ("junk", "spam", "junk e-mail", "junk email"),
-    FolderRole.ARCHIVE: ("archive", "archives"),
-}
-_SPECIAL_USE_FLAGS: dict[bytes, FolderRole] = {
-    b"\\sent": FolderRole.SENT,
-    b"\\drafts": FolderRole.DRAFTS,
-    b"\\trash": FolderRole.TRASH,
-    b"\\junk": FolderRole.JUNK,
-    b"\\archive": FolderRole.ARCHIVE,
-    b"\\all": FolderRole.ALL,
-    b"\\flagged": FolderRole.FLAGGED,
-}
-_UNSELECTABLE = {b"\\noselect", b"\\nonexistent"}
-
 # What a failed connection or server looks like to the engine (ends the pass over an account).
 NETWORK_ERRORS = (OSError, socket.timeout, ssl.SSLError, imapclient.IMAPClient.AbortError)
 
@@ -197,15 +185,6 @@ def skipped_text(skipped: dict[int, str]) -> str:
 
 class MessageGoneError(Exception):
     """The message is no longer on the server (or no longer in the store)."""
-
-
-@dataclass(frozen=True, slots=True)
-class ServerFolder:
-    """A folder as LIST reported it."""
-
-    name: str
-    delimiter: str | None
-    role: FolderRole
 
 
 @dataclass(slots=True)
@@ -281,53 +260,6 @@ def _bodies_missing_text(uids: Sequence[int]) -> str:
     )
 
 
-def folder_role(flags: Iterable[bytes | str]) -> FolderRole:
-    """The SPECIAL-USE role among a LIST response's flags (NONE when there is none)."""
-    for flag in flags:
-        raw = flag.encode() if isinstance(flag, str) else bytes(flag)
-        role = _SPECIAL_USE_FLAGS.get(raw.lower())
-        if role is not None:
-            return role
-    return FolderRole.NONE
-
-
-def guess_role(name: str, delimiter: str | None) -> FolderRole:
-    """A role from a folder's name (Sent, Sent Items, Trash, Deleted Items, Spam, ...)."""
-    if name.upper() == "INBOX":
-        return FolderRole.INBOX
-    leaf = name.rsplit(delimiter, 1)[-1] if delimiter else name
-    leaf = leaf.strip().casefold()
-    for role, names in ROLE_NAMES.items():
-        if leaf in names:
-            return role
-    return FolderRole.NONE
-
-
-def assign_roles(listing: Sequence[tuple[str, str | None, FolderRole]]) -> list[ServerFolder]:
-    """Roles for a LIST result: SPECIAL-USE flags win; a role nobody carries is guessed by name
-    (the shallowest, then alphabetically first, candidate); INBOX is always the inbox.
-    """
-    flagged = {role for _, _, role in listing if role is not FolderRole.NONE}
-    guessed: dict[FolderRole, str] = {}
-    for name, delimiter, role in sorted(
-        listing, key=lambda item: (item[0].count(item[1] or "\0"), item[0].casefold())
-    ):
-        if role is not FolderRole.NONE or name.upper() == "INBOX":
-            continue
-        guess = guess_role(name, delimiter)
-        if guess is not FolderRole.NONE and guess not in flagged and guess not in guessed:
-            guessed[guess] = name
-    by_name = {name: role for role, name in guessed.items()}
-    folders = []
-    for name, delimiter, role in listing:
-        if name.upper() == "INBOX":
-            role = FolderRole.INBOX
-        elif role is FolderRole.NONE:
-            role = by_name.get(name, FolderRole.NONE)
-        folders.append(ServerFolder(name, delimiter, role))
-    return folders
-
-
 class ImapSync:
     """One account's IMAP engine over one client and one store connection (same thread)."""
 
@@ -368,7 +300,7 @@ class ImapSync:
         self.condstore = client.has_capability("CONDSTORE")
         # RFC 8474: a MAILBOXID is only relied on where the server announces OBJECTID.
         self.objectid = client.has_capability("OBJECTID")
-        self.qresync = imap_ext.enable(client, "QRESYNC")
+        self.qresync = enable(client, "QRESYNC")
         self._selected: tuple[str, bool] | None = None  # (folder, readonly)
         self._held: set[int] = set()  # UIDs with pending ops in the folder being synced
         self._namespace: str | None = None  # the personal namespace prefix, once asked
@@ -421,22 +353,22 @@ class ImapSync:
         that exist on the server, INBOX first.
 
         Roles come from SPECIAL-USE attributes, asked for with `RETURN (SPECIAL-USE)` where the
-        server has it (`imap_ext.list_folders`), else from names. The personal namespace prefix
+        server has it (`listing.list_folders`), else from names. The personal namespace prefix
         is recorded on the account (names are stored whole; only what is shown leaves it out).
         """
         listing: list[tuple[str, str | None, FolderRole]] = []
         try:
-            listed = imap_ext.list_folders(self.client)
+            listed = list_folders(self.client)
         except (imapclient.exceptions.ProtocolError, ValueError, TypeError) as exc:
             raise ImapProtocolError(f"a malformed folder list (LIST): {_error_text(exc)}") from exc
         if self._namespace is None:
             # What the folder names begin with ("INBOX." on Cyrus and Courier): the user sees
             # them without it. Asked once per connection.
-            personal = imap_ext.personal_namespace(self.client)
+            personal = personal_namespace(self.client)
             self._namespace = personal[0] if personal else ""
         for flags, delimiter, name in listed:
             lowered = {bytes(f).lower() for f in flags}
-            if lowered & _UNSELECTABLE:
+            if lowered & UNSELECTABLE:
                 continue  # a hierarchy node: it cannot hold messages
             text = name if isinstance(name, str) else bytes(name).decode("utf-8", "replace")
             delim = None
@@ -572,7 +504,7 @@ class ImapSync:
     def _reset(
         self,
         info: read.FolderInfo,
-        selected: imap_ext.SelectResult,
+        selected: SelectResult,
         result: FolderResult | None,
         why: str,
     ) -> None:
@@ -612,14 +544,14 @@ class ImapSync:
         if not self._replaying:
             self._tell_given_up()
 
-    def _same_mailbox(self, info: read.FolderInfo, selected: imap_ext.SelectResult) -> bool | None:
+    def _same_mailbox(self, info: read.FolderInfo, selected: SelectResult) -> bool | None:
         """Whether the selected mailbox is the one the folder's cache was made from, by
         MAILBOXID; None when that cannot tell (the server or the store has none)."""
         if info.mailbox_id is None or selected.mailbox_id is None:
             return None
         return info.mailbox_id == selected.mailbox_id
 
-    def _other_mailbox(self, info: read.FolderInfo, selected: imap_ext.SelectResult) -> str | None:
+    def _other_mailbox(self, info: read.FolderInfo, selected: SelectResult) -> str | None:
         """Why the selected mailbox (of the same UIDVALIDITY) is not the one cached, or None.
 
         MAILBOXID decides where both sides have one. Elsewhere what the server says does: UIDNEXT
@@ -662,7 +594,7 @@ class ImapSync:
         self,
         op: ops.PendingOp,
         folder: read.FolderInfo,
-        selected: imap_ext.SelectResult,
+        selected: SelectResult,
         uids: list[int],
     ) -> list[int]:
         """The UIDs of `uids` still in the selected folder, each confirmed to hold the message
@@ -719,7 +651,7 @@ class ImapSync:
     def _full(
         self,
         info: read.FolderInfo,
-        selected: imap_ext.SelectResult,
+        selected: SelectResult,
         result: FolderResult,
         *,
         first: bool,
@@ -746,9 +678,7 @@ class ImapSync:
             missing = [uid for uid in missing if uid not in deleted]
         result.new += self._fetch_headers(info, missing, resume=first)
 
-    def _qresync(
-        self, info: read.FolderInfo, selected: imap_ext.SelectResult, result: FolderResult
-    ) -> None:
+    def _qresync(self, info: read.FolderInfo, selected: SelectResult, result: FolderResult) -> None:
         start = info.uidnext or 1
         if not selected.vanished.ranges and all(uid >= start for uid in selected.changed):
             # Nothing expunged, and the changes reported are new mail (new messages carry a new
@@ -770,7 +700,7 @@ class ImapSync:
         result.new += self._fetch_headers(info, self._unmarked(info, selected.changed, local))
 
     def _condstore(
-        self, info: read.FolderInfo, selected: imap_ext.SelectResult, result: FolderResult
+        self, info: read.FolderInfo, selected: SelectResult, result: FolderResult
     ) -> None:
         assert info.uidnext is not None and info.highestmodseq is not None
         local = read.uid_flags(self.conn, info.id)
@@ -820,13 +750,13 @@ class ImapSync:
     def _fetch_new(
         self,
         info: read.FolderInfo,
-        selected: imap_ext.SelectResult,
+        selected: SelectResult,
         local: dict[int, frozenset[str]],
     ) -> int:
         new = self._new_uids(info, selected)
         return self._fetch_headers(info, self._unknown(reversed(new), local))
 
-    def _new_uids(self, info: read.FolderInfo, selected: imap_ext.SelectResult) -> list[int]:
+    def _new_uids(self, info: read.FolderInfo, selected: SelectResult) -> list[int]:
         """UIDs at or above the UIDNEXT of the last sync (none when UIDNEXT did not move)."""
         start = info.uidnext or 1
         if selected.uidnext is not None and selected.uidnext <= start:
@@ -1357,7 +1287,7 @@ class ImapSync:
         folder_id: int,
         *,
         missing: list[int] | None = None,
-        examined: imap_ext.SelectResult | None = None,
+        examined: SelectResult | None = None,
     ) -> int:
         """Download every body of the folder not yet local (BODY.PEEK: \\Seen is not set),
         newest first, committed in batches. Returns how many were stored; the UIDs asked for
@@ -1541,8 +1471,8 @@ class ImapSync:
 
     def _select(
         self, name: str, *, readonly: bool = True, qresync: tuple[int, int] | None = None
-    ) -> imap_ext.SelectResult:
-        result = imap_ext.select(
+    ) -> SelectResult:
+        result = select(
             self.client,
             name,
             readonly=readonly,
@@ -1592,7 +1522,7 @@ class FolderChangedError(ImapProtocolError):
     UID could not be confirmed to be the one cached): nothing is done to it under those UIDs.
     `selected`: what selecting the folder said, where the replay found it out."""
 
-    def __init__(self, message: str, selected: imap_ext.SelectResult | None = None) -> None:
+    def __init__(self, message: str, selected: SelectResult | None = None) -> None:
         super().__init__(message)
         self.selected = selected
 

@@ -35,6 +35,7 @@ from tuimail.store import read
 from tuimail.sync.imap import extensions as imap_ext
 from tuimail.sync.imap import wire as imap_wire
 from tuimail.sync.imap.extensions import ImapProtocolError, logout_quietly
+from tuimail.sync.imap.selection import select
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +139,7 @@ def search_folder(
     terms = parse_query(query)
     if not terms:
         return ServerSearchResult([], 0)
-    selected = imap_ext.select(client, folder.name, readonly=True)
+    selected = select(client, folder.name, readonly=True)
     where = f"{sanitize_line(folder.account)}/{sanitize_line(folder.name)}"
     if folder.uidvalidity is not None and selected.uidvalidity != folder.uidvalidity:
         raise ServerSearchError(
