@@ -36,8 +36,9 @@ from tests.fuzz.wire import (
 )
 from tuimail.sync.imap import extensions as imap_ext
 from tuimail.sync.imap import selection
+from tuimail.sync.imap.bodies import BODY_ITEMS
 from tuimail.sync.imap.extensions import ImapProtocolError
-from tuimail.sync.imap.folder_sync import BODY_ITEMS, HEADER_ITEMS
+from tuimail.sync.imap.resync import HEADER_ITEMS
 from tuimail.sync.imap.structure import StructureError, plan_partial
 
 # What the engine turns into a SyncFailed (see `imap_command.sync_account`); anything else is a

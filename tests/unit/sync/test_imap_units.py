@@ -6,6 +6,7 @@ import pytest
 
 from tuimail.config.settings import ConfigError, parse_config
 from tuimail.core.model import FolderRole
+from tuimail.sync.imap.bodies import _size_batches
 from tuimail.sync.imap.extensions import (
     ImapProtocolError,
     SequenceSet,
@@ -13,9 +14,9 @@ from tuimail.sync.imap.extensions import (
     parse_vanished,
     uid_set,
 )
-from tuimail.sync.imap.folder_sync import _batches, _size_batches
 from tuimail.sync.imap.idle import _is_change
 from tuimail.sync.imap.listing import assign_roles, folder_role, guess_role
+from tuimail.sync.imap.resync import _batches
 from tuimail.sync.imap.selection import parse_mailbox_id
 
 

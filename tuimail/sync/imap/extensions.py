@@ -370,7 +370,7 @@ def uid_search(client: imapclient.IMAPClient, criteria: str) -> list[int]:
     return sorted(set(numbers))
 
 
-# One FETCH response of the shape a header fetch (folder_sync.HEADER_ITEMS) gets from
+# One FETCH response of the shape a header fetch (resync.HEADER_ITEMS) gets from
 # common servers: the items in the order asked, atoms for flags, one literal for the header.
 _HEADER_FETCH_RE = re.compile(
     rb"(\d+) \(UID (\d+) FLAGS \(([^()\"{}\r\n]*)\) RFC822\.SIZE (\d+) "

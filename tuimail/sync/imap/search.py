@@ -166,7 +166,7 @@ def search_folder(
 def _same_messages(conn: sqlite3.Connection, client: Any, message_ids: Sequence[int]) -> bool:
     """Whether the stored messages' UIDs hold the same Message-IDs (and sizes, without one) on
     the server: one FETCH."""
-    from tuimail.sync.imap.folder_sync import IDENTITY_ITEMS, identity_of, same_message
+    from tuimail.sync.imap.identity import IDENTITY_ITEMS, identity_of, same_message
 
     rows = [row for row in read.rows(conn, message_ids) if row.uid is not None]
     data, _ = imap_ext.uid_fetch(
