@@ -4,7 +4,7 @@ Input: a first line whose numbers are the chunk sizes (``chunks 1 7 300``), then
 script: the greeting and one answer per command, separated by lines ``=====`` (see
 `tests.fuzz.wire`). The client is imapclient over imaplib, as `connect_imap` makes it, and the
 session walks the reading paths of the engine: login, ENABLE, LIST, SELECT with QRESYNC
-(`imap_ext.select`), UID SEARCH, the header FETCH (`imap_ext.uid_fetch` and its fast path),
+(`selection.select`), UID SEARCH, the header FETCH (`imap_ext.uid_fetch` and its fast path),
 BODYSTRUCTURE and the partial-body plan (`imap_structure`), the body FETCH with literals capped
 (`imap_ext.cap_literals`), IDLE, LOGOUT.
 
@@ -35,8 +35,10 @@ from tests.fuzz.wire import (
     split_script,
 )
 from tuimail.sync.imap import extensions as imap_ext
+from tuimail.sync.imap import selection
+from tuimail.sync.imap.bodies import BODY_ITEMS
 from tuimail.sync.imap.extensions import ImapProtocolError
-from tuimail.sync.imap.folder_sync import BODY_ITEMS, HEADER_ITEMS
+from tuimail.sync.imap.resync import HEADER_ITEMS
 from tuimail.sync.imap.structure import StructureError, plan_partial
 
 # What the engine turns into a SyncFailed (see `imap_command.sync_account`); anything else is a
@@ -80,9 +82,9 @@ def session(transport: Transport) -> Outcomes:
         # connect_imap reads the logged-in capabilities before handing the client over.
         outcomes.step("capabilities", lambda: _logged_in_capabilities(client), CONNECT_ERRORS)
         imap_ext.cap_literals(client, MAX_LITERAL)  # as ImapSync does, once logged in
-        outcomes.step("enable", lambda: imap_ext.enable(client, "QRESYNC"))
+        outcomes.step("enable", lambda: selection.enable(client, "QRESYNC"))
         outcomes.step("list", client.list_folders, LIST_ERRORS)
-        outcomes.step("select", lambda: imap_ext.select(client, "INBOX", qresync=(1, 5)))
+        outcomes.step("select", lambda: selection.select(client, "INBOX", qresync=(1, 5)))
         outcomes.step("search", lambda: imap_ext.uid_search(client, "ALL"))
         outcomes.step("headers", lambda: imap_ext.uid_fetch(client, "1:*", HEADER_ITEMS))
         structures, _ = outcomes.step(

@@ -20,7 +20,7 @@ from tuimail.cli.sync import sync_account
 from tuimail.store import ops, read
 from tuimail.store.db import open_store
 from tuimail.sync.events import discard
-from tuimail.sync.imap.folder_sync import FOLDER_CHANGED
+from tuimail.sync.imap.identity import FOLDER_CHANGED
 from tuimail.ui.screens.folder_picker import FolderPicker
 from tuimail.ui.screens.main import MainScreen
 

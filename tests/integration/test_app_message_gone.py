@@ -20,7 +20,7 @@ from tuimail.app.application import TuimailApp
 from tuimail.cli.sync import sync_account
 from tuimail.store import read
 from tuimail.sync.events import discard
-from tuimail.sync.imap import folder_sync as imap
+from tuimail.sync.imap import account as imap
 from tuimail.ui.messages import AccountState
 from tuimail.ui.screens.main import MESSAGE_GONE, MainScreen
 from tuimail.ui.widgets.status_bar import StatusBar

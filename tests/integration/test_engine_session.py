@@ -34,7 +34,7 @@ from tuimail.config.schema import AccountConfig
 from tuimail.core.model import Protocol
 from tuimail.store import db, read
 from tuimail.sync.events import Event, SyncFailed, SyncFinished
-from tuimail.sync.imap.body import fetch_body
+from tuimail.sync.imap.body_on_demand import fetch_body
 from tuimail.sync.imap.idle import ImapIdleWatcher
 from tuimail.sync.session import EXIT_FAILED, EXIT_OK, exit_status
 from tuimail.ui.messages import AccountState

@@ -35,8 +35,9 @@ from tuimail.core.crashpoint import CRASH_EXIT_CODE, ENV_VAR, KNOWN_CRASHPOINTS
 from tuimail.store import read
 from tuimail.store.db import open_store
 from tuimail.sync.connect.imap import connect_imap
+from tuimail.sync.imap.account import ImapSync
+from tuimail.sync.imap.engine import FIRST_PAGE
 from tuimail.sync.imap.extensions import LiteralTooLargeError
-from tuimail.sync.imap.folder_sync import FIRST_PAGE, ImapSync
 
 pytestmark = pytest.mark.integration
 

@@ -214,7 +214,7 @@ def test_a_draft_made_by_another_client_is_edited_and_replaced(
 
 
 def _fetch(box: Mailbox, data: Path, message_id: int) -> bytes:
-    from tuimail.sync.imap.body import fetch_body
+    from tuimail.sync.imap.body_on_demand import fetch_body
 
     assert fetch_body(box.account(), data, message_id, lambda event: None)
     conn = open_store(data)

@@ -38,13 +38,10 @@ from tuimail.core.model import FLAGGED, Address, Draft
 from tuimail.store import drafts, ops, read
 from tuimail.store.db import StoreConnection, open_store
 from tuimail.sync.connect.imap import connect_imap
+from tuimail.sync.imap.account import ImapSync
 from tuimail.sync.imap.drafts import sync_drafts
-from tuimail.sync.imap.folder_sync import (
-    FOLDER_CHANGED,
-    FolderChangedError,
-    ImapSync,
-    MessageGoneError,
-)
+from tuimail.sync.imap.engine import MessageGoneError
+from tuimail.sync.imap.identity import FOLDER_CHANGED, FolderChangedError
 from tuimail.sync.imap.search import ServerSearchError, search_folder
 
 pytestmark = pytest.mark.integration
@@ -346,7 +343,7 @@ def test_without_mailboxid_what_the_server_says_tells_a_swap(
             expected = {"Play": "none of the cached", "Work": "none of the cached"}
     run_sync(box, tmp_path)
     swap(box)
-    with caplog.at_level("WARNING", logger="tuimail.sync.imap.folder_sync"):
+    with caplog.at_level("WARNING", logger="tuimail.sync.imap.identity"):
         result = run_sync(box, tmp_path)
 
     assert {f.name for f in result.folders if f.reset} == {"Work", "Play"}

@@ -42,8 +42,8 @@ from tuimail.config.schema import Config
 from tuimail.store import ops, read
 from tuimail.store.db import StoreConnection, open_store
 from tuimail.sync.events import ActionsGivenUp, Event, given_up_text
-from tuimail.sync.imap import folder_sync as imap
-from tuimail.sync.imap.folder_sync import FOLDER_CHANGED
+from tuimail.sync.imap import replay
+from tuimail.sync.imap.identity import FOLDER_CHANGED
 
 pytestmark = pytest.mark.integration
 
@@ -58,7 +58,7 @@ def store(tmp_path: Path) -> Iterator[StoreConnection]:
 @pytest.fixture(autouse=True)
 def one_refusal_is_enough(monkeypatch: pytest.MonkeyPatch) -> None:
     """An op is given up at its first refusal here (the count itself is tested elsewhere)."""
-    monkeypatch.setattr(imap, "MAX_OP_ATTEMPTS", 1)
+    monkeypatch.setattr(replay, "MAX_OP_ATTEMPTS", 1)
 
 
 def account_id(conn: StoreConnection) -> int:

@@ -32,7 +32,7 @@ from tests.integration.test_imap_sync import (
 from tuimail.store import ops, read
 from tuimail.store.db import StoreConnection, open_store
 from tuimail.sync.events import GIVEN_UP_REFUSED, GIVEN_UP_UNPLACED, ActionsGivenUp, Event
-from tuimail.sync.imap.folder_sync import MAX_OP_ATTEMPTS, UNPLACED
+from tuimail.sync.imap.replay import MAX_OP_ATTEMPTS, UNPLACED
 
 pytestmark = pytest.mark.integration
 

@@ -28,7 +28,7 @@ from tuimail.mail.parse import parse_message
 from tuimail.store import read, search
 from tuimail.store.db import StoreConnection, open_store
 from tuimail.sync.connect.imap import connect_imap
-from tuimail.sync.imap.folder_sync import ImapSync
+from tuimail.sync.imap.account import ImapSync
 from tuimail.ui.save import save_attachments
 
 pytestmark = pytest.mark.integration

@@ -25,7 +25,8 @@ from tuimail.store import ops, read
 from tuimail.store.db import StoreConnection, open_store
 from tuimail.sync.connect.imap import connect_imap
 from tuimail.sync.events import Event, StoreChanged
-from tuimail.sync.imap.folder_sync import AccountResult, ImapSync, SyncCancelled
+from tuimail.sync.imap.account import AccountResult, ImapSync
+from tuimail.sync.imap.engine import SyncCancelled
 
 pytestmark = pytest.mark.integration
 

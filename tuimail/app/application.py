@@ -874,7 +874,7 @@ class TuimailApp(App[int]):
     def _fetch_body_in_thread(self, account: AccountConfig, message_id: int, full: bool) -> None:
         """Worker thread: fetch one message's body (its text, or with `full` all of it) from
         the IMAP server into the store."""
-        from tuimail.sync.imap.body import fetch_body
+        from tuimail.sync.imap.body_on_demand import fetch_body
 
         reasons: list[str] = []
 

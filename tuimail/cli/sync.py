@@ -24,7 +24,7 @@ from tuimail.sync.events import Emit, SyncFinished, SyncStarted
 from tuimail.sync.session import EXIT_INTERRUPTED, EXIT_USAGE
 
 if TYPE_CHECKING:
-    from tuimail.sync.imap import folder_sync as imap
+    from tuimail.sync.imap.engine import Unreadable
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +109,8 @@ def sync_account(
     """
     # Imported here: the engine pulls in imapclient and ssl, which `--help` does not need.
     from tuimail.mail.sanitize import sanitize_line
-    from tuimail.sync.imap import folder_sync as imap
+    from tuimail.sync.imap.account import ImapSync
+    from tuimail.sync.imap.engine import FetchEndedConnection, Unreadable
     from tuimail.sync.session import EngineSession, Failure
 
     server = account.incoming
@@ -129,10 +130,10 @@ def sync_account(
         # This connection only syncs: it mostly appends, and a small page cache is as fast for
         # that (measured) while keeping a sync's memory the same for a small and a large mailbox.
         conn.execute(f"PRAGMA cache_size = -{SYNC_CACHE_KIB:d}")
-        unreadable = imap.Unreadable()
+        unreadable = Unreadable()
         for attempt in range(MAX_FETCH_RECONNECTS + 1):
             client = session.connect_imap()
-            engine = imap.ImapSync(
+            engine = ImapSync(
                 conn,
                 name,
                 client,
@@ -144,7 +145,7 @@ def sync_account(
             try:
                 result = engine.sync(folder=folder, bodies=bodies)
                 break
-            except imap.FetchEndedConnection as exc:
+            except FetchEndedConnection as exc:
                 # The server ended the connection over a message it cannot read: sync again,
                 # what is stored stays stored, and that message is found and left out.
                 session.close_client()
@@ -164,11 +165,11 @@ def sync_account(
     return False
 
 
-def _skipped_messages(conn: sqlite3.Connection, unreadable: imap.Unreadable) -> str:
+def _skipped_messages(conn: sqlite3.Connection, unreadable: Unreadable) -> str:
     """Name, per folder, the messages a sync left out because the server would not give them
     (the engine keeps them in each folder's sync health and below its UIDNEXT)."""
     from tuimail.store import read
-    from tuimail.sync.imap.folder_sync import skipped_text
+    from tuimail.sync.imap.engine import skipped_text
 
     names = []
     for folder_id, uids in unreadable.skipped.items():

@@ -261,6 +261,17 @@ def folder_prefix(conn: sqlite3.Connection, account_id: int) -> str:
     return "" if row is None or row[0] is None else str(row[0])
 
 
+def holds_local_data(conn: sqlite3.Connection, folder_id: int) -> bool:
+    """Whether a folder holds what exists only here: a message not on the server yet (no
+    UID), or a pending user action. Such a folder is kept when the server no longer lists it."""
+    row = conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM messages WHERE folder_id = ? AND uid IS NULL)"
+        " OR EXISTS (SELECT 1 FROM pending_ops WHERE folder_id = ? AND state = 'pending')",
+        (folder_id, folder_id),
+    ).fetchone()
+    return bool(row[0])
+
+
 def marked_deleted(conn: sqlite3.Connection, account_id: int | None = None) -> dict[int, int]:
     """Folder id -> how many messages the server holds marked \\Deleted and not expunged, for
     the folders of servers without UIDPLUS that have some (see schema: marked_deleted)."""
@@ -450,6 +461,53 @@ def uid_flags(conn: sqlite3.Connection, folder_id: int) -> dict[int, frozenset[s
     }
 
 
+def uid_flags_from(
+    conn: sqlite3.Connection, folder_id: int, lowest: int
+) -> dict[int, frozenset[str]]:
+    """UID → flags of the server messages cached in a folder at or above UID `lowest`
+    (current UIDVALIDITY): `uid_flags` for the top of the folder only."""
+    return {
+        int(r[0]): codec.decode_flags(r[1])
+        for r in conn.execute(
+            "SELECT m.uid, m.flags FROM messages AS m JOIN folders AS f ON f.id = m.folder_id"
+            " WHERE m.folder_id = ? AND m.uidvalidity = coalesce(f.uidvalidity, 0)"
+            " AND m.uid >= ?",
+            (folder_id, lowest),
+        )
+    }
+
+
+def uids_newest_first(conn: sqlite3.Connection, folder_id: int) -> list[tuple[int, int]]:
+    """(UID, id) of the server messages cached in a folder (current UIDVALIDITY), in list
+    order: newest first."""
+    return [
+        (int(uid), int(message_id))
+        for uid, message_id in conn.execute(
+            "SELECT m.uid, m.id FROM messages AS m JOIN folders AS f ON f.id = m.folder_id"
+            " WHERE m.folder_id = ? AND m.uidvalidity = coalesce(f.uidvalidity, 0)"
+            " AND m.uid IS NOT NULL ORDER BY m.sort_date DESC, m.id DESC",
+            (folder_id,),
+        )
+    ]
+
+
+def without_body(
+    conn: sqlite3.Connection, folder_id: int
+) -> list[tuple[int, int, int, str | None]]:
+    """(id, UID, size, Message-ID) of the server messages cached in a folder (current
+    UIDVALIDITY) whose body is not local, highest UID first: what a body download fetches."""
+    return [
+        (int(r[0]), int(r[1]), r[2], r[3])
+        for r in conn.execute(
+            "SELECT m.id, m.uid, m.size, m.message_id FROM messages AS m"
+            " JOIN folders AS f ON f.id = m.folder_id"
+            " WHERE m.folder_id = ? AND m.uidvalidity = coalesce(f.uidvalidity, 0)"
+            " AND m.uid IS NOT NULL AND m.body_local = 0 ORDER BY m.uid DESC",
+            (folder_id,),
+        ).fetchall()
+    ]
+
+
 @dataclass(frozen=True, slots=True)
 class Identity:
     """What tells one server message from another: its UID, Message-ID and size as stored."""
@@ -495,6 +553,21 @@ def message_id_by_uid(conn: sqlite3.Connection, folder_id: int, uid: int) -> int
         (folder_id, uid),
     ).fetchone()
     return None if found is None else int(found[0])
+
+
+def message_id_header(conn: sqlite3.Connection, message_id: int) -> str | None:
+    """The Message-ID (without angle brackets) of a stored message; None when it has none or
+    is no longer in the store."""
+    found = conn.execute("SELECT message_id FROM messages WHERE id = ?", (message_id,)).fetchone()
+    return str(found[0]) if found is not None and found[0] else None
+
+
+def placement(conn: sqlite3.Connection, message_id: int) -> tuple[int, int | None] | None:
+    """(folder id, UID or None) of a stored message; None when it is no longer in the store."""
+    found = conn.execute(
+        "SELECT folder_id, uid FROM messages WHERE id = ?", (message_id,)
+    ).fetchone()
+    return None if found is None else (int(found[0]), found[1])
 
 
 def ids_by_message_id(conn: sqlite3.Connection, account_id: int, message_id: str) -> list[int]:

@@ -29,6 +29,7 @@ __all__ = [
     "assign_uid",
     "delete_account",
     "delete_folder",
+    "drop_placeholder",
     "ensure_account",
     "expunge_uids",
     "forget_uidls",
@@ -325,6 +326,13 @@ def assign_uid(conn: sqlite3.Connection, message_id: int, uid: int) -> None:
             "UPDATE messages SET uid = ?, uidvalidity = ?, revision = ? WHERE id = ?",
             (uid, uidvalidity, revision, message_id),
         )
+
+
+def drop_placeholder(conn: sqlite3.Connection, message_id: int) -> None:
+    """Remove a moved or copied message's local row that has no UID (yet): the server holds
+    the message, and the folder's next sync stores it once. A row with a UID stays."""
+    with transaction(conn):
+        conn.execute("DELETE FROM messages WHERE id = ? AND uid IS NULL", (message_id,))
 
 
 def forget_uidls(conn: sqlite3.Connection, account_id: int, uidls: Iterable[str]) -> int:

@@ -99,7 +99,7 @@ def failure_of(
     if stored is not None:
         return Failure(store_kind(stored), str(stored))
     # The engines' own exceptions; a module not imported yet raised none of them.
-    imap = sys.modules.get("tuimail.sync.imap.folder_sync")
+    imap = sys.modules.get("tuimail.sync.imap.engine")
     if imap is not None:
         if isinstance(exc, imap.SyncCancelled):
             return Failure(FailureKind.CANCELLED, f"cancelled{after}")

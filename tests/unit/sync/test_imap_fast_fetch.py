@@ -42,7 +42,7 @@ def test_header_fetch_responses_read_as_imapclient_reads_them() -> None:
     assert fast == _imapclient(lines)
     assert fast[12][b"FLAGS"] == (b"\\Seen", b"\\Flagged", b"$Forwarded")
     assert fast[10][KEY] == HEADER
-    assert imap_ext._by_uid(lines) == fast
+    assert imap_ext.fetch_by_uid(lines) == fast
 
 
 @pytest.mark.parametrize(
@@ -61,6 +61,6 @@ def test_other_shapes_go_to_imapclient(lines: list[Any]) -> None:
 
 
 def test_the_general_parser_still_reads_what_the_fast_path_refuses() -> None:
-    assert imap_ext._by_uid([b"5 (FLAGS (\\Seen))"]) == {}  # unsolicited: dropped
+    assert imap_ext.fetch_by_uid([b"5 (FLAGS (\\Seen))"]) == {}  # unsolicited: dropped
     lines = [*_response(1, 10, flags=b"123"), *_response(2, 11)]
-    assert imap_ext._by_uid(lines) == _imapclient(lines)
+    assert imap_ext.fetch_by_uid(lines) == _imapclient(lines)

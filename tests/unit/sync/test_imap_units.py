@@ -7,22 +7,18 @@ import pytest
 from tuimail.config.load import parse_config
 from tuimail.config.schema import ConfigError
 from tuimail.core.model import FolderRole
+from tuimail.sync.imap.bodies import _size_batches
 from tuimail.sync.imap.extensions import (
     ImapProtocolError,
     SequenceSet,
     parse_copyuid,
-    parse_mailbox_id,
     parse_vanished,
     uid_set,
 )
-from tuimail.sync.imap.folder_sync import (
-    _batches,
-    _size_batches,
-    assign_roles,
-    folder_role,
-    guess_role,
-)
 from tuimail.sync.imap.idle import _is_change
+from tuimail.sync.imap.listing import assign_roles, folder_role, guess_role
+from tuimail.sync.imap.resync import _batches
+from tuimail.sync.imap.selection import parse_mailbox_id
 
 
 def test_sequence_set_parses_merges_and_answers_membership() -> None:

@@ -19,7 +19,7 @@ from tuimail.store.lock import LockBusyError
 from tuimail.sync.connect.attempt import ConnectError
 from tuimail.sync.deadline import CommandTimeout, ConnectionAborted
 from tuimail.sync.events import AuthNeeded, SyncFailed
-from tuimail.sync.imap import folder_sync as imap
+from tuimail.sync.imap import engine as imap
 from tuimail.sync.imap.extensions import ImapProtocolError
 from tuimail.sync.session import EXIT_FAILED, EXIT_OK, exit_status, failure_of
 

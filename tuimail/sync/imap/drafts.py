@@ -210,10 +210,10 @@ class _DraftsWorker:
     def _select(self, name: str, *, missing_ok: bool = False) -> int | None:
         """SELECT (read-write) `name`; its UIDVALIDITY. With `missing_ok`, None when the server
         refuses it (the folder no longer exists)."""
-        from tuimail.sync.imap import extensions as imap_ext
+        from tuimail.sync.imap.selection import select
 
         try:
-            return imap_ext.select(self.client, name, readonly=False).uidvalidity
+            return select(self.client, name, readonly=False).uidvalidity
         except imapclient.exceptions.IMAPClientError as exc:
             if not missing_ok or isinstance(exc, imapclient.IMAPClient.AbortError):
                 raise
@@ -241,10 +241,10 @@ class _DraftsWorker:
         UID is deleted only then, since the folder's name may stand for another mailbox by now
         (renamed or swapped by another client, with the same UIDVALIDITY)."""
         from tuimail.sync.imap import extensions as imap_ext
-        from tuimail.sync.imap import folder_sync as imap
+        from tuimail.sync.imap.identity import IDENTITY_ITEMS, identity_of
 
-        data, _ = imap_ext.uid_fetch(self.client, str(uid), imap.IDENTITY_ITEMS)
-        return uid in data and imap.identity_of(uid, data[uid]).message_id == message_id
+        data, _ = imap_ext.uid_fetch(self.client, str(uid), IDENTITY_ITEMS)
+        return uid in data and identity_of(uid, data[uid]).message_id == message_id
 
     def _delete_recorded(self, copy: ServerCopy, message_id: str) -> None:
         """Delete a copy recorded in another folder than the Drafts folder (an edited draft)."""

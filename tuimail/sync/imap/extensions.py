@@ -1,9 +1,7 @@
-"""What imapclient 4.1 lacks for a resyncing client, in one place.
+"""What imapclient 4.1 lacks for a resyncing client: the commands and parsers the engine
+shares (selecting a mailbox is `tuimail.sync.imap.selection`; the folder list is
+`tuimail.sync.imap.listing`).
 
-- `select()`: SELECT/EXAMINE with CONDSTORE or QRESYNC parameters (RFC 7162); imapclient's
-  `select_folder` takes none. Returns the mailbox state plus what a QRESYNC SELECT reports at
-  once: VANISHED (EARLIER) UIDs and FETCH responses for changed flags; and the mailbox's
-  MAILBOXID (RFC 8474), which imapclient does not read.
 - `uid_fetch()`: UID FETCH of a UID set given as text (`"5:*"`), with modifiers such as
   `CHANGEDSINCE n VANISHED`, returning the FETCH data by UID *and* the VANISHED UIDs, which
   imapclient's `fetch` drops (it also cannot take a range, only a list of ints).
@@ -327,149 +325,6 @@ def lift_pre_login_cap(client: imapclient.IMAPClient) -> None:
 # --- commands
 
 
-@dataclass(frozen=True, slots=True)
-class SelectResult:
-    """A selected mailbox's state, and what a QRESYNC SELECT reported with it."""
-
-    exists: int
-    uidvalidity: int
-    uidnext: int | None
-    highestmodseq: int | None  # None: no CONDSTORE, or the mailbox has NOMODSEQ
-    readonly: bool
-    vanished: SequenceSet = SequenceSet()
-    changed: dict[int, dict[bytes, Any]] = field(default_factory=dict)  # UID -> FETCH data
-    mailbox_id: str | None = None  # MAILBOXID (RFC 8474), when the server sent one
-
-
-def enable(client: imapclient.IMAPClient, capability: str) -> bool:
-    """ENABLE a capability (RFC 5161) when the server offers it; True when it is enabled."""
-    if not client.has_capability(capability) or not client.has_capability("ENABLE"):
-        return False
-    with server_response("ENABLE"):
-        enabled = client.enable(capability)
-        return any(item.upper() == capability.encode() for item in enabled)
-
-
-def select(
-    client: imapclient.IMAPClient,
-    folder: str,
-    *,
-    readonly: bool = True,
-    condstore: bool = False,
-    qresync: tuple[int, int] | None = None,
-) -> SelectResult:
-    """SELECT (or EXAMINE when `readonly`) a folder, optionally with `(CONDSTORE)` or
-    `(QRESYNC (uidvalidity modseq))` (QRESYNC must have been ENABLEd on the connection).
-
-    With QRESYNC the server reports, in the same response, the UIDs expunged since `modseq`
-    (`vanished`) and the messages whose flags changed (`changed`), unless the UIDVALIDITY given
-    is no longer valid, in which case both are empty.
-    """
-    imap = imap_wire.imaplib_of(client)
-    imap.untagged_responses = {}  # as imaplib's select: old responses belong to the old mailbox
-    imap.is_readonly = readonly
-    command = "EXAMINE" if readonly else "SELECT"
-    parameters: bytes | None = None
-    if qresync is not None:
-        parameters = b"(QRESYNC (%d %d))" % qresync
-    elif condstore:
-        parameters = b"(CONDSTORE)"
-    typ, data = imap_wire.simple_command(
-        imap, command, imap_wire.normalise_folder(client, folder), parameters
-    )
-    if typ != "OK":
-        imap.state = "AUTH"
-        raise imapclient.exceptions.IMAPClientError(f"{command.lower()} failed: {_text(data)}")
-    imap.state = "SELECTED"
-    untagged = imap.untagged_responses
-    vanished = parse_vanished(untagged.pop("VANISHED", []))
-    mailbox_id = parse_mailbox_id(untagged.pop("MAILBOXID", []))
-    fetched = untagged.pop("FETCH", [])
-    changed = _by_uid(fetched)
-    with server_response(command):
-        state = imap_wire.select_state(client, untagged)
-    if b"UIDVALIDITY" not in state:
-        raise ImapProtocolError(f"the server gave no UIDVALIDITY for {folder!r}")
-    nomodseq = b"NOMODSEQ" in {key.upper() for key in state}
-    return SelectResult(
-        exists=int(state.get(b"EXISTS", 0)),
-        uidvalidity=int(state[b"UIDVALIDITY"]),
-        uidnext=int(state[b"UIDNEXT"]) if b"UIDNEXT" in state else None,
-        highestmodseq=None if nomodseq else _optional_int(state.get(b"HIGHESTMODSEQ")),
-        readonly=readonly,
-        vanished=vanished,
-        changed=changed,
-        mailbox_id=mailbox_id,
-    )
-
-
-# RFC 8474: objectid = 1*255(ALPHA / DIGIT / "_" / "-")
-_OBJECTID_RE = re.compile(rb"\(\s*([A-Za-z0-9_-]{1,255})\s*\)")
-
-
-def parse_mailbox_id(lines: Sequence[Any]) -> str | None:
-    """The MAILBOXID of an `OK [MAILBOXID (id)]` response code (RFC 8474), else None (none
-    sent, or not one well-formed id: then it cannot tell one mailbox from another)."""
-    found = {
-        match.group(1).decode("ascii")
-        for line in lines
-        if isinstance(line, bytes | bytearray)
-        for match in (_OBJECTID_RE.fullmatch(bytes(line).strip()),)
-        if match is not None
-    }
-    return found.pop() if len(found) == 1 else None
-
-
-def list_folders(client: imapclient.IMAPClient) -> list[tuple[Any, Any, Any]]:
-    """Every folder as imapclient's `list_folders` gives them: (flags, delimiter, name).
-
-    A server that announces SPECIAL-USE is asked `LIST "" "*" RETURN (SPECIAL-USE)`: RFC 6154
-    lets it send `\\Sent`, `\\Trash`, ... only then (Cyrus does so unless `specialusealways`).
-    A server that refuses the extended form (it does not have LIST-EXTENDED, whose syntax that
-    is) gets the plain LIST, as do servers without SPECIAL-USE.
-    """
-    if client.has_capability("SPECIAL-USE"):
-        imap = imap_wire.imaplib_of(client)
-        try:
-            typ, data = imap_wire.simple_command(
-                imap, "LIST", b'""', b'"*"', b"RETURN (SPECIAL-USE)"
-            )
-        except imapclient.exceptions.IMAPClientAbortError:
-            raise
-        except imapclient.exceptions.IMAPClientError as exc:  # BAD
-            typ, data = "BAD", [str(exc).encode("utf-8", "replace")]
-        if typ == "OK":
-            typ, data = imap_wire.untagged_response(imap, typ, data, "LIST")
-            return imap_wire.folder_list(client, data)
-        imap.untagged_responses.pop("LIST", None)
-        log.info("LIST RETURN (SPECIAL-USE) refused (%s); asking plain LIST", _text(data))
-    return list(client.list_folders())
-
-
-def personal_namespace(client: imapclient.IMAPClient) -> tuple[str, str | None] | None:
-    """The first personal namespace (RFC 2342) as (prefix, delimiter), e.g. ("INBOX.", "."):
-    None when the server has no NAMESPACE or names none. A refused or malformed answer is None
-    too: the names are then shown whole, which is what they are."""
-    if not client.has_capability("NAMESPACE"):
-        return None
-    try:
-        with server_response("NAMESPACE"):
-            personal = client.namespace().personal
-            if personal:
-                prefix, delimiter = personal[0][0], personal[0][1]
-    except imapclient.exceptions.IMAPClientAbortError:
-        raise
-    except (imapclient.exceptions.IMAPClientError, ImapProtocolError, ValueError) as exc:
-        log.info("NAMESPACE refused or not understood: %s", exc)
-        return None
-    if not personal or not isinstance(prefix, str | bytes):
-        return None
-    text = prefix if isinstance(prefix, str) else bytes(prefix).decode("utf-8", "replace")
-    if isinstance(delimiter, bytes):
-        delimiter = delimiter.decode("utf-8", "replace")
-    return text, delimiter if isinstance(delimiter, str) else None
-
-
 def uid_fetch(
     client: imapclient.IMAPClient,
     uids: bytes | str,
@@ -490,10 +345,10 @@ def uid_fetch(
     tag = imap_wire.send_command(imap, "UID", *arguments)
     typ, data = imap_wire.command_complete(imap, "FETCH", tag)
     if typ != "OK":
-        raise imapclient.exceptions.IMAPClientError(f"fetch failed: {_text(data)}")
+        raise imapclient.exceptions.IMAPClientError(f"fetch failed: {response_text(data)}")
     vanished = parse_vanished(imap.untagged_responses.pop("VANISHED", []))
     _, lines = imap_wire.untagged_response(imap, typ, data, "FETCH")
-    return _by_uid(lines), vanished
+    return fetch_by_uid(lines), vanished
 
 
 def uid_search(client: imapclient.IMAPClient, criteria: str) -> list[int]:
@@ -501,7 +356,7 @@ def uid_search(client: imapclient.IMAPClient, criteria: str) -> list[int]:
     imap = imap_wire.imaplib_of(client)
     typ, data = imap.uid("SEARCH", criteria)
     if typ != "OK":
-        raise imapclient.exceptions.IMAPClientError(f"search failed: {_text(data)}")
+        raise imapclient.exceptions.IMAPClientError(f"search failed: {response_text(data)}")
     numbers: list[int] = []
     for line in data:
         if not line:
@@ -515,7 +370,7 @@ def uid_search(client: imapclient.IMAPClient, criteria: str) -> list[int]:
     return sorted(set(numbers))
 
 
-# One FETCH response of the shape a header fetch (folder_sync.HEADER_ITEMS) gets from
+# One FETCH response of the shape a header fetch (resync.HEADER_ITEMS) gets from
 # common servers: the items in the order asked, atoms for flags, one literal for the header.
 _HEADER_FETCH_RE = re.compile(
     rb"(\d+) \(UID (\d+) FLAGS \(([^()\"{}\r\n]*)\) RFC822\.SIZE (\d+) "
@@ -556,7 +411,7 @@ def _fast_header_fetch(lines: Sequence[Any]) -> dict[int, dict[bytes, Any]] | No
     return by_uid
 
 
-def _by_uid(lines: Sequence[Any]) -> dict[int, dict[bytes, Any]]:
+def fetch_by_uid(lines: Sequence[Any]) -> dict[int, dict[bytes, Any]]:
     """FETCH responses keyed by UID; responses without a UID (unsolicited) are dropped."""
     lines = [line for line in lines if line is not None]
     if not lines:
@@ -574,18 +429,8 @@ def _by_uid(lines: Sequence[Any]) -> dict[int, dict[bytes, Any]]:
     return by_uid
 
 
-def _optional_int(value: Any) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, list | tuple):
-        value = value[0] if value else None
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
-
-
-def _text(data: Sequence[Any]) -> str:
+def response_text(data: Sequence[Any]) -> str:
+    """The text of a command's tagged answer, for messages and logs."""
     first = data[0] if data else b""
     if isinstance(first, bytes):
         return first.decode("utf-8", "replace")
@@ -644,7 +489,9 @@ def uid_transfer(
     target = imap_wire.normalise_folder(client, folder)
     typ, data = imap.uid(command, uid_set(wanted).decode("ascii"), target)
     if typ != "OK":
-        raise imapclient.exceptions.IMAPClientError(f"{command.lower()} failed: {_text(data)}")
+        raise imapclient.exceptions.IMAPClientError(
+            f"{command.lower()} failed: {response_text(data)}"
+        )
     # imaplib files response codes of tagged and untagged lines alike under their name.
     codes = imap.untagged_responses.pop("COPYUID", [])
     found: dict[int, int] = {}
@@ -763,8 +610,8 @@ def append_streamed(
     finally:
         del imap.send  # the class's own method again
     if typ != "OK":
-        raise imapclient.exceptions.IMAPClientError(f"APPEND refused: {_text(data)}")
-    return _text(data)
+        raise imapclient.exceptions.IMAPClientError(f"APPEND refused: {response_text(data)}")
+    return response_text(data)
 
 
 def logout_quietly(client: Any) -> None:

@@ -46,7 +46,8 @@ from tuimail.store.db import StoreConnection
 from tuimail.store.lock import AccountLock, LockBusyError
 from tuimail.sync.deadline import deadline_of
 from tuimail.sync.events import Emit, SyncFailed, SyncFinished, SyncStarted, discard
-from tuimail.sync.imap import folder_sync as imap
+from tuimail.sync.imap.account import ImapSync
+from tuimail.sync.imap.engine import FolderResult, SyncCancelled, Unreadable
 from tuimail.sync.imap.extensions import server_response
 from tuimail.sync.session import EngineSession, Failure
 
@@ -100,7 +101,7 @@ class ImapIdleWatcher:
         self.backoff_start = backoff_start
         self.backoff_max = backoff_max
         self._connected = False  # whether the current connection got as far as its resync
-        self._unreadable = imap.Unreadable()  # messages the server ends the connection over
+        self._unreadable = Unreadable()  # messages the server ends the connection over
         # Whether the last connection failed (the status line says so until one works again).
         self._recovering = False
 
@@ -146,7 +147,7 @@ class ImapIdleWatcher:
         if self._recovering:
             self.emit(SyncStarted(name, Protocol.IMAP))
         # Kept across reconnects: a message the server ends the connection over is left out.
-        engine = imap.ImapSync(
+        engine = ImapSync(
             conn,
             name,
             client,
@@ -173,7 +174,7 @@ class ImapIdleWatcher:
             if changed and not self.cancel.is_set():
                 self._resync(engine, folder_id)
 
-    def _folder_id(self, engine: imap.ImapSync) -> int:
+    def _folder_id(self, engine: ImapSync) -> int:
         info = read.find_folder(engine.conn, engine.account_id, self.folder)
         if info is None:
             with self._lock():
@@ -187,7 +188,7 @@ class ImapIdleWatcher:
             raise _Stop(message)
         return info.id
 
-    def _resync(self, engine: imap.ImapSync, folder_id: int) -> imap.FolderResult:
+    def _resync(self, engine: ImapSync, folder_id: int) -> FolderResult:
         with self._lock():
             return engine.sync_folder(folder_id)
 
@@ -237,7 +238,7 @@ class ImapIdleWatcher:
                 break
             except LockBusyError:
                 if self.cancel.wait(self.check_interval):
-                    raise imap.SyncCancelled("the watcher was cancelled") from None
+                    raise SyncCancelled("the watcher was cancelled") from None
         try:
             yield
         finally:
@@ -270,6 +271,6 @@ def _is_change(response: tuple[object, ...]) -> bool:
     return any(isinstance(part, bytes) and part.upper() in _CHANGES for part in response[:2])
 
 
-def _summary(result: imap.FolderResult) -> str:
+def _summary(result: FolderResult) -> str:
     news = f"{result.new} new" if result.new else "up to date"
     return f"{sanitize_line(result.name)}: {news}, watching for more"

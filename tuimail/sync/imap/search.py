@@ -35,6 +35,7 @@ from tuimail.store import read
 from tuimail.sync.imap import extensions as imap_ext
 from tuimail.sync.imap import wire as imap_wire
 from tuimail.sync.imap.extensions import ImapProtocolError, logout_quietly
+from tuimail.sync.imap.selection import select
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +139,7 @@ def search_folder(
     terms = parse_query(query)
     if not terms:
         return ServerSearchResult([], 0)
-    selected = imap_ext.select(client, folder.name, readonly=True)
+    selected = select(client, folder.name, readonly=True)
     where = f"{sanitize_line(folder.account)}/{sanitize_line(folder.name)}"
     if folder.uidvalidity is not None and selected.uidvalidity != folder.uidvalidity:
         raise ServerSearchError(
@@ -165,7 +166,7 @@ def search_folder(
 def _same_messages(conn: sqlite3.Connection, client: Any, message_ids: Sequence[int]) -> bool:
     """Whether the stored messages' UIDs hold the same Message-IDs (and sizes, without one) on
     the server: one FETCH."""
-    from tuimail.sync.imap.folder_sync import IDENTITY_ITEMS, identity_of, same_message
+    from tuimail.sync.imap.identity import IDENTITY_ITEMS, identity_of, same_message
 
     rows = [row for row in read.rows(conn, message_ids) if row.uid is not None]
     data, _ = imap_ext.uid_fetch(
@@ -205,14 +206,9 @@ def _local_ids(
         return ServerSearchResult([], 0)
     ids: list[int] = []
     found = 0
-    for uid, message_id in conn.execute(
-        "SELECT m.uid, m.id FROM messages AS m JOIN folders AS f ON f.id = m.folder_id"
-        " WHERE m.folder_id = ? AND m.uidvalidity = coalesce(f.uidvalidity, 0)"
-        " AND m.uid IS NOT NULL ORDER BY m.sort_date DESC, m.id DESC",
-        (folder.id,),
-    ):
-        if int(uid) in uids:
-            ids.append(int(message_id))
+    for uid, message_id in read.uids_newest_first(conn, folder.id):
+        if uid in uids:
+            ids.append(message_id)
             found += 1
     return ServerSearchResult(ids, len(uids) - found)
 

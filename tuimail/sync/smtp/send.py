@@ -870,8 +870,12 @@ class OutboxSender:
         for folder in read.folders(conn, account_id):
             if folder.role is FolderRole.SENT:
                 return folder.name
-        from tuimail.sync.imap.extensions import list_folders, personal_namespace
-        from tuimail.sync.imap.folder_sync import assign_roles, folder_role
+        from tuimail.sync.imap.listing import (
+            assign_roles,
+            folder_role,
+            list_folders,
+            personal_namespace,
+        )
 
         listing = [
             (

@@ -40,7 +40,8 @@ def fetch_body(
     was opened; or no longer on the server) is no failure of the account: no error event is
     emitted, `on_gone` is called with the reason in words instead.
     """
-    from tuimail.sync.imap import folder_sync as imap
+    from tuimail.sync.imap.account import ImapSync
+    from tuimail.sync.imap.engine import MessageGoneError
     from tuimail.sync.session import EngineSession
 
     server = account.incoming
@@ -50,10 +51,10 @@ def fetch_body(
         account, Protocol.IMAP, data_dir, emit, report_cancelled=False, log_level=logging.WARNING
     ) as session:
         conn = session.store()
-        engine = imap.ImapSync(conn, account.name, session.connect_imap(), emit=emit, cancel=cancel)
+        engine = ImapSync(conn, account.name, session.connect_imap(), emit=emit, cancel=cancel)
         try:
             engine.fetch_body(message_id, full=full)
-        except imap.MessageGoneError as exc:
+        except MessageGoneError as exc:
             log.info("IMAP %s: message %s: %s", account.name, message_id, exc)
             if on_gone is not None:
                 on_gone(sanitize_line(str(exc)))

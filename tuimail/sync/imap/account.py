@@ -1,0 +1,198 @@
+"""The IMAP engine of one account (`ImapSync`) and its pass over the account: the user's
+pending actions first (a resync must not undo them), then the folder list, then every folder.
+
+`ImapSync` works on one logged-in imapclient client and one store connection, both owned by the
+calling thread (imapclient is not thread-safe). It writes only to the store and reports only
+through `emit`; `cancel` is checked between batches. Its parts: folder identity
+(tuimail.sync.imap.identity), bodies (.bodies), the folder resync (.resync), the ops replay
+(.replay), and what they share (.engine).
+
+The server is never asked to delete anything because of what the store lacks: the sync only
+reads (EXAMINE, FETCH with BODY.PEEK, SEARCH). Only the ops replay writes to the server.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import imapclient
+import imapclient.exceptions
+
+from tuimail.core.model import FolderRole
+from tuimail.mail.sanitize import sanitize_line
+from tuimail.store import read, write
+from tuimail.store.db import transaction
+from tuimail.sync.imap.engine import FolderNotFoundError, FolderResult, error_text
+from tuimail.sync.imap.extensions import ImapProtocolError
+from tuimail.sync.imap.listing import (
+    UNSELECTABLE,
+    assign_roles,
+    folder_role,
+    list_folders,
+    personal_namespace,
+)
+from tuimail.sync.imap.replay import OpReplay
+from tuimail.sync.imap.resync import FolderResync
+
+log = logging.getLogger(__name__)
+
+
+class ImapSync(FolderResync, OpReplay):
+    """One account's IMAP engine over one client and one store connection (same thread)."""
+
+    def sync(self, *, folder: str | None = None, bodies: bool = False) -> AccountResult:
+        """One pass: the folder list, then every folder (or only `folder`), INBOX first.
+
+        Errors of one folder (it vanished, the server refused it) are recorded on the folder and
+        the pass goes on; connection failures end it (they propagate).
+        """
+        result = AccountResult()
+        # The user's actions first: a resync must not undo them.
+        result.ops_replayed, result.ops_waiting = self.replay_ops()
+        folders = self.sync_folders()
+        if folder is not None:
+            # The full name, or the name the app shows (without the namespace prefix).
+            wanted = read.find_folder_as_named(self.conn, self.account_id, folder)
+            if wanted is None:
+                raise FolderNotFoundError(f"there is no folder {folder!r} on the server")
+            folders = [wanted]
+        for info in folders:
+            self._check_cancel()
+            try:
+                synced = self.sync_folder(info.id, bodies=bodies)
+                result.folders.append(synced)
+                if synced.bodies_missing:
+                    message = _bodies_missing_text(synced.bodies_missing)
+                    result.folder_errors[info.name] = message
+            except (imapclient.exceptions.IMAPClientError, ImapProtocolError) as exc:
+                if isinstance(exc, imapclient.IMAPClient.AbortError):
+                    raise
+                message = error_text(exc)
+                write.record_folder_error(self.conn, info.id, message)
+                result.folder_errors[info.name] = message
+                log.warning("IMAP %s/%s: %s", self.account, sanitize_line(info.name), message)
+        marked = read.marked_deleted(self.conn, self.account_id)
+        result.marked_deleted = sum(marked.get(f.folder_id, 0) for f in result.folders)
+        return result
+
+    def sync_folders(self) -> list[read.FolderInfo]:
+        """LIST the server's folders into the store: new ones added, roles and delimiters
+        updated, vanished ones removed (unless they hold local-only data). Returns the folders
+        that exist on the server, INBOX first.
+
+        Roles come from SPECIAL-USE attributes, asked for with `RETURN (SPECIAL-USE)` where the
+        server has it (`listing.list_folders`), else from names. The personal namespace prefix
+        is recorded on the account (names are stored whole; only what is shown leaves it out).
+        """
+        listing: list[tuple[str, str | None, FolderRole]] = []
+        try:
+            listed = list_folders(self.client)
+        except (imapclient.exceptions.ProtocolError, ValueError, TypeError) as exc:
+            raise ImapProtocolError(f"a malformed folder list (LIST): {error_text(exc)}") from exc
+        if self._namespace is None:
+            # What the folder names begin with ("INBOX." on Cyrus and Courier): the user sees
+            # them without it. Asked once per connection.
+            personal = personal_namespace(self.client)
+            self._namespace = personal[0] if personal else ""
+        for flags, delimiter, name in listed:
+            lowered = {bytes(f).lower() for f in flags}
+            if lowered & UNSELECTABLE:
+                continue  # a hierarchy node: it cannot hold messages
+            text = name if isinstance(name, str) else bytes(name).decode("utf-8", "replace")
+            delim = None
+            if delimiter:
+                delim = (
+                    delimiter.decode("utf-8", "replace")
+                    if isinstance(delimiter, bytes)
+                    else str(delimiter)
+                )
+            listing.append((text, delim, folder_role(flags)))
+        if not any(name.upper() == "INBOX" for name, _, _ in listing):
+            listing.append(("INBOX", None, FolderRole.INBOX))
+        server = assign_roles(listing)
+        names = {f.name for f in server}
+        changed: list[int] = []
+        with transaction(self.conn):
+            before = {f.name: f for f in read.folders(self.conn, self.account_id)}
+            if write.set_folder_prefix(self.conn, self.account_id, self._namespace):
+                changed.extend(f.id for f in before.values())
+            for item in server:
+                known = before.get(item.name)
+                folder_id = write.upsert_folder(
+                    self.conn, self.account_id, item.name, delimiter=item.delimiter, role=item.role
+                )
+                if known is None or (known.delimiter, known.role) != (item.delimiter, item.role):
+                    changed.append(folder_id)
+            for name, info in before.items():
+                if name in names:
+                    continue
+                if read.holds_local_data(self.conn, info.id):
+                    # Never lose what exists only here; the user sees why it stays.
+                    write.record_folder_error(
+                        self.conn, info.id, "this folder is no longer on the server"
+                    )
+                else:
+                    write.delete_folder(self.conn, info.id)
+                changed.append(info.id)
+        if changed:
+            self._changed(changed)
+        present = [f for f in read.folders(self.conn, self.account_id) if f.name in names]
+        return present
+
+
+@dataclass(slots=True)
+class AccountResult:
+    """What a pass over an account did."""
+
+    folders: list[FolderResult] = field(default_factory=list)
+    folder_errors: dict[str, str] = field(default_factory=dict)
+    ops_replayed: int = 0
+    ops_waiting: int = 0
+    # Messages the server holds marked \\Deleted in the synced folders, where it has no
+    # UIDPLUS (they stay until an expunge of their folder; see ImapSync.replay_ops).
+    marked_deleted: int = 0
+
+    def summary(self) -> str:
+        """One line for people: "3 folders synced, 5 new"; what a folder's first sync stored
+        was there already, so it is "first download: 2000 messages", not new."""
+        first = sum(f.new for f in self.folders if f.path == "first")
+        new = sum(f.new for f in self.folders if f.path != "first")
+        flags = sum(f.flags_changed for f in self.folders)
+        gone = sum(f.expunged for f in self.folders)
+        bodies = sum(f.bodies for f in self.folders)
+        rebuilt = sum(1 for f in self.folders if f.reset)
+        parts = [f"{len(self.folders)} folder{'s' if len(self.folders) != 1 else ''} synced"]
+        if rebuilt:
+            # Renumbered, or another folder took the name: what it holds is fetched again.
+            parts.append(f"{rebuilt} changed on the server and fetched again")
+        if first:
+            parts.append(f"first download: {first} message{'s' if first != 1 else ''}")
+        if new or not first:
+            parts.append(f"{new} new")
+        if flags:
+            parts.append(f"{flags} flag change{'s' if flags != 1 else ''}")
+        if gone:
+            parts.append(f"{gone} removed")
+        if bodies:
+            parts.append(f"{bodies} bod{'ies' if bodies != 1 else 'y'} downloaded")
+        if self.ops_replayed:
+            parts.append(f"{self.ops_replayed} action{'s' if self.ops_replayed != 1 else ''} sent")
+        if self.marked_deleted:
+            parts.append(
+                f"{self.marked_deleted} marked deleted but kept by the server (no UIDPLUS)"
+            )
+        if self.folder_errors:
+            parts.append(f"{len(self.folder_errors)} failed")
+        return ", ".join(parts)
+
+
+def _bodies_missing_text(uids: Sequence[int]) -> str:
+    count = len(uids)
+    shown = ", ".join(str(uid) for uid in sorted(uids)[:5]) + (", ..." if count > 5 else "")
+    what = "the body of 1 message" if count == 1 else f"the bodies of {count} messages"
+    again = "it is" if count == 1 else "they are"
+    return (
+        f"the server did not send {what} asked for (UID {shown}); {again} asked for again next time"
+    )

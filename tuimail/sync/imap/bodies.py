@@ -1,0 +1,254 @@
+"""Message bodies (`BodyDownload`): a folder's bodies downloaded in batches, pipelined with
+their parse for the index, and one message's body fetched when it is opened (its text only when
+it has attachments). Without a MAILBOXID to vouch for the folder, each body is checked to be the
+message cached under its UID. (`tuimail.sync.imap.body_on_demand` is the app's entry for the
+latter: an engine session of its own around `BodyDownload.fetch_body`.)
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from tuimail.core.crashpoint import crashpoint
+from tuimail.store import read, write
+from tuimail.store.ingest import BodyIndex
+from tuimail.sync.imap import extensions as imap_ext
+from tuimail.sync.imap.engine import MessageGoneError
+from tuimail.sync.imap.extensions import uid_set
+from tuimail.sync.imap.identity import (
+    FOLDER_REBUILT,
+    IDENTITY_ITEMS,
+    FolderChangedError,
+    FolderIdentity,
+    identity_of,
+    same_message,
+)
+from tuimail.sync.imap.selection import SelectResult
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
+
+    from tuimail.store.indexer import BodyIndexer
+
+log = logging.getLogger(__name__)
+
+BODY_ITEMS = ("UID", "BODY.PEEK[]")
+
+BODY_BATCH_BYTES = 8 * 1024 * 1024
+
+
+class BodyDownload(FolderIdentity):
+    """Fetching and keeping message bodies (see the module)."""
+
+    def download_bodies(
+        self,
+        folder_id: int,
+        *,
+        missing: list[int] | None = None,
+        examined: SelectResult | None = None,
+    ) -> int:
+        """Download every body of the folder not yet local (BODY.PEEK: \\Seen is not set),
+        newest first, committed in batches. Returns how many were stored; the UIDs asked for
+        whose body the server did not send are added to `missing`. `examined`: what the
+        caller's EXAMINE of the folder just said on this connection (a folder sync), so it is
+        not examined again.
+
+        Pipelined: while batches are parsed for the index (in worker processes when there are
+        many, see `BodyIndexer`), the next ones are fetched; each batch is committed as before,
+        in order, once its parse is done.
+        """
+        info = self._folder(folder_id)
+        rows = read.without_body(self.conn, folder_id)
+        if not rows:
+            return 0
+        wanted = [(row_id, uid, size) for row_id, uid, size, _ in rows]
+        from tuimail.store.indexer import BodyIndexer  # multiprocessing: only when needed
+
+        selected = examined if examined is not None else self._select(info.name)
+        same = self._same_mailbox(info, selected)
+        if same is False or info.uidvalidity not in (None, 0, selected.uidvalidity):
+            self._reset(info, selected, None, "it is another folder than the one cached")
+            raise FolderChangedError(FOLDER_REBUILT)
+        # Without a MAILBOXID to vouch for the folder, each body comes with what tells whose
+        # it is (in the same FETCH), and is kept only under the row of that message.
+        items = BODY_ITEMS if same else (*BODY_ITEMS, *IDENTITY_ITEMS[1:])
+        expected = (
+            {} if same else {uid: read.Identity(uid, mid, size) for _, uid, size, mid in rows}
+        )
+        strangers: list[int] = []
+        total = len(wanted)
+        self._progress(info.name, 0, total)
+        stored = 0
+        unsent: list[int] = []  # asked for, not answered with a body
+        pending: deque[_BodyBatch] = deque()
+        with BodyIndexer(total) as indexer:
+            for chunk in _size_batches(wanted, self.body_batch, BODY_BATCH_BYTES):
+                if len(pending) >= indexer.ahead:
+                    stored += self._store_bodies(folder_id, indexer, pending.popleft())
+                    self._progress(info.name, min(stored, total), total)
+                self._check_cancel()
+                for _, uid, size in chunk:
+                    if size > self.max_literal:  # known too large from the headers: not fetched
+                        self.unreadable.skipped.setdefault(folder_id, {}).setdefault(
+                            uid, f"{size:,} bytes, over the limit of {self.max_literal:,} bytes"
+                        )
+                skipped = self.unreadable.skipped.get(folder_id, {})
+                uids = [uid for _, uid, _ in chunk if uid not in skipped]
+                data = self._fetch_messages(folder_id, uids, items) if uids else {}
+                bodies = []
+                for message_id, uid, _ in chunk:
+                    raw = data.get(uid, {}).get(b"BODY[]")
+                    if (
+                        isinstance(raw, bytes)
+                        and uid in expected
+                        and same_message(expected[uid], identity_of(uid, data[uid])) is False
+                    ):
+                        strangers.append(uid)
+                        continue
+                    if isinstance(raw, bytes):
+                        bodies.append((message_id, raw))
+                    elif uid not in skipped:
+                        unsent.append(uid)
+                del data
+                pending.append(_BodyBatch(bodies, indexer.submit([raw for _, raw in bodies])))
+            while pending:
+                stored += self._store_bodies(folder_id, indexer, pending.popleft())
+                self._progress(info.name, min(stored, total), total)
+        if strangers:
+            why = f"UID {strangers[0]} holds another message than the one cached"
+            self._reset(info, selected, None, why)
+            raise FolderChangedError(FOLDER_REBUILT)
+        if unsent and missing is not None:
+            # A message expunged meanwhile has no body to send: only those still there count.
+            present = set(imap_ext.uid_search(self.client, f"UID {uid_set(unsent).decode()}"))
+            missing.extend(uid for uid in unsent if uid in present)
+        return stored
+
+    def _store_bodies(
+        self,
+        folder_id: int,
+        indexer: BodyIndexer,
+        batch: _BodyBatch,
+    ) -> int:
+        """Commit one batch of fetched bodies (waiting for its parse); returns how many."""
+        indexes = indexer.result(batch.indexes, [raw for _, raw in batch.bodies])
+        write.store_bodies(
+            self.conn,
+            [
+                (message_id, raw, index)
+                for (message_id, raw), index in zip(batch.bodies, indexes, strict=True)
+            ],
+        )
+        crashpoint("imap.bodies_committed")
+        self._changed([folder_id])
+        return len(batch.bodies)
+
+    def fetch_body(self, message_id: int, *, full: bool = False) -> bytes:
+        """Fetch one message's body (BODY.PEEK, so \\Seen is not set) and keep it; returns the
+        bytes kept. Raises MessageGoneError when the server no longer has the message.
+
+        Without `full`, a message with attachments (as its BODYSTRUCTURE shows) gets only its
+        text: the header, every part's MIME header and the text bodies in one FETCH, rebuilt
+        and kept as a partial body (`imap_structure`), and the rebuilt bytes are returned. A
+        message without attachments, or whose structure lacks the boundaries, is fetched whole
+        as with `full`: its exact bytes are kept (replacing a partial body) and returned.
+        """
+        body = read.body(self.conn, message_id)
+        if body is not None:
+            return body
+        if not full:
+            partial = read.partial_body(self.conn, message_id)
+            if partial is not None:
+                return partial.raw
+        row = read.row(self.conn, message_id)
+        if row is None:
+            raise MessageGoneError("the message is no longer in this folder")
+        info = self._folder(row.folder_id)
+        if row.uid is None:
+            raise MessageGoneError("the message is not on the server yet")
+        selected = self._select(info.name)
+        changed = MessageGoneError("the folder changed on the server; sync it again")
+        if info.uidvalidity is not None and selected.uidvalidity != info.uidvalidity:
+            raise changed
+        same = self._same_mailbox(info, selected)
+        if same is False:
+            raise changed
+        # Without a MAILBOXID, the FETCH also says whose message the UID holds now.
+        expected = (
+            None if same else read.Identity(row.uid, row.envelope.message_id, row.envelope.size)
+        )
+        if not full:
+            rebuilt = self._fetch_text_only(message_id, row.uid, expected)
+            if rebuilt is not None:
+                self._changed([row.folder_id])
+                return rebuilt
+        items = BODY_ITEMS if expected is None else (*BODY_ITEMS, *IDENTITY_ITEMS[1:])
+        data, _ = imap_ext.uid_fetch(self.client, str(row.uid), items)
+        raw = data.get(row.uid, {}).get(b"BODY[]")
+        if not isinstance(raw, bytes):
+            raise MessageGoneError("the message is no longer on the server")
+        if (
+            expected is not None
+            and same_message(expected, identity_of(row.uid, data[row.uid])) is False
+        ):
+            raise changed
+        write.store_body(self.conn, message_id, raw)
+        self._changed([row.folder_id])
+        return raw
+
+    def _fetch_text_only(
+        self, message_id: int, uid: int, expected: read.Identity | None
+    ) -> bytes | None:
+        """Fetch and keep a message's text without its attachments; None when the message has
+        none, or its structure cannot be rebuilt (then the caller fetches it whole). With
+        `expected`, the UID must still hold that message (MessageGoneError otherwise)."""
+        # The email package: only when a body is opened.
+        from tuimail.sync.imap import structure as imap_structure
+
+        items = ("UID", "BODYSTRUCTURE") if expected is None else (*IDENTITY_ITEMS, "BODYSTRUCTURE")
+        data, _ = imap_ext.uid_fetch(self.client, str(uid), items)
+        if uid not in data:
+            raise MessageGoneError("the message is no longer on the server")
+        if expected is not None and same_message(expected, identity_of(uid, data[uid])) is False:
+            raise MessageGoneError("the folder changed on the server; sync it again")
+        plan = imap_structure.plan_partial(data[uid].get(b"BODYSTRUCTURE"))
+        if plan is None:
+            return None
+        data, _ = imap_ext.uid_fetch(self.client, str(uid), ("UID", *plan.items))
+        if uid not in data:
+            raise MessageGoneError("the message is no longer on the server")
+        try:
+            raw, omitted = plan.rebuild(data[uid])
+        except imap_structure.StructureError as exc:
+            log.info("message %s: fetching it whole: %s", message_id, exc)
+            return None
+        write.store_partial_body(self.conn, message_id, raw, omitted)
+        return raw
+
+
+@dataclass(slots=True)
+class _BodyBatch:
+    """Bodies fetched in one FETCH, (row id, raw) in order, and their parse in progress."""
+
+    bodies: list[tuple[int, bytes]]
+    indexes: Future[list[BodyIndex]]
+
+
+def _size_batches(
+    rows: Sequence[tuple[int, int, int]], count: int, budget: int
+) -> Iterator[list[tuple[int, int, int]]]:
+    """Rows (id, uid, size) in batches of at most `count` rows and about `budget` bytes."""
+    batch: list[tuple[int, int, int]] = []
+    size = 0
+    for row in rows:
+        if batch and (len(batch) >= count or size + row[2] > budget):
+            yield batch
+            batch, size = [], 0
+        batch.append(row)
+        size += row[2]
+    if batch:
+        yield batch

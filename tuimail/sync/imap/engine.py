@@ -1,0 +1,290 @@
+"""What every part of the IMAP engine shares (`EngineBase`): one logged-in imapclient client
+and one store connection, both owned by the calling thread (imapclient is not thread-safe); the
+capabilities that decide how folders are resynced; selecting a folder; reporting through `emit`
+(store changes, progress, actions given up; the engine writes only to the store); `cancel`,
+checked between batches; and the UID FETCH that goes on without a message the server will not
+give (`Unreadable`). Also what a folder sync returns, and the errors every part raises.
+
+The engine, `tuimail.sync.imap.account.ImapSync`, is made of its parts: folder identity
+(identity.py), bodies (bodies.py), the folder resync (resync.py) and the ops replay (replay.py).
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import sqlite3
+import ssl
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import imapclient
+import imapclient.exceptions
+
+from tuimail.core.model import Protocol
+from tuimail.mail import limits
+from tuimail.mail.sanitize import sanitize_line
+from tuimail.store import ops, read, write
+from tuimail.store.db import StoreError
+from tuimail.sync.events import (
+    GIVEN_UP_REFUSED,
+    GIVEN_UP_UNPLACED,
+    ActionsGivenUp,
+    Emit,
+    GivenUp,
+    StoreChanged,
+    SyncProgress,
+    discard,
+)
+from tuimail.sync.imap import extensions as imap_ext
+from tuimail.sync.imap import wire as imap_wire
+from tuimail.sync.imap.extensions import uid_set
+from tuimail.sync.imap.selection import SelectResult, enable, select
+
+log = logging.getLogger(__name__)
+
+FIRST_PAGE = 100  # messages in the first header FETCH of a folder: the visible page
+HEADER_BATCH = 500  # messages per later header FETCH (one commit each)
+BODY_BATCH = 100  # messages per body FETCH, bounded by bodies.BODY_BATCH_BYTES as well
+
+# What a failed connection or server looks like to the engine (ends the pass over an account).
+NETWORK_ERRORS = (OSError, socket.timeout, ssl.SSLError, imapclient.IMAPClient.AbortError)
+
+
+class SyncCancelled(Exception):
+    """The caller set `cancel`; everything committed so far stays."""
+
+
+@dataclass
+class Unreadable:
+    """Messages the server ended the connection over (BYE to a FETCH: Dovecot does that when it
+    cannot read a message file), kept across the reconnects of one sync (`sync_account`).
+
+    A batch whose FETCH ended the connection becomes `suspects`; after the reconnect its UIDs
+    are fetched one at a time, and the one that ends the connection again is `skipped` for the
+    rest of the sync. Nothing is kept beyond the sync: a later one tries again.
+    """
+
+    suspects: dict[int, set[int]] = field(default_factory=dict)  # folder id -> UIDs
+    skipped: dict[int, dict[int, str]] = field(default_factory=dict)  # folder id -> UID -> why
+
+
+class FetchEndedConnection(imapclient.IMAPClient.AbortError):
+    """A FETCH made the server end the connection (BYE); reconnect and sync again. (An
+    AbortError: code that does not reconnect treats it as the broken connection it is.)"""
+
+
+def skipped_text(skipped: dict[int, str]) -> str:
+    """The sentence naming messages skipped because the server would not give them (UID ->
+    what it said), for summaries and the folder's sync health."""
+    count = len(skipped)
+    listed = "; ".join(f"UID {uid}: {why}" for uid, why in sorted(skipped.items())[:3])
+    more = "; …" if count > 3 else ""
+    noun = "message" if count == 1 else "messages"
+    return (
+        f"{count} {noun} the server would not give, skipped and tried again next time "
+        f"({listed}{more})"
+    )
+
+
+class MessageGoneError(Exception):
+    """The message is no longer on the server (or no longer in the store)."""
+
+
+class FolderNotFoundError(Exception):
+    """The folder asked for is not on the server."""
+
+
+@dataclass(slots=True)
+class FolderResult:
+    """What a folder sync did."""
+
+    folder_id: int
+    name: str
+    path: str = ""  # "first", "qresync", "condstore", "full"
+    new: int = 0
+    flags_changed: int = 0
+    expunged: int = 0
+    bodies: int = 0
+    reset: bool = False
+    # UIDs whose body was asked for and did not come back (a server answering under another
+    # UID, or leaving one out): the folder's sync failed, and they are asked for next time.
+    bodies_missing: list[int] = field(default_factory=list)
+
+
+class EngineBase:
+    """The state and helpers of one account's IMAP engine (see the module)."""
+
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        account: str,
+        client: imapclient.IMAPClient,
+        *,
+        emit: Emit = discard,
+        cancel: threading.Event | None = None,
+        first_page: int = FIRST_PAGE,
+        header_batch: int = HEADER_BATCH,
+        body_batch: int = BODY_BATCH,
+        max_literal: int | None = None,
+        unreadable: Unreadable | None = None,
+        expunge: str = "ask",
+    ) -> None:
+        self.conn = conn
+        # Servers without UIDPLUS: what a delete or move leaves marked \\Deleted (imap.expunge).
+        self.expunge = expunge
+        self._left_marked: dict[int, int] = {}  # folder id -> marked count, this replay
+        self._given_up: list[GivenUp] = []  # user actions given up for good, not yet told
+        self._replaying = False  # a replay pass tells them at its end
+        self._rebuilt: set[int] = set()  # folders the replay rebuilt, for their sync's result
+        self.unreadable = unreadable or Unreadable()
+        self.account = account
+        self.client = client
+        self.emit = emit
+        self.cancel = cancel or threading.Event()
+        self.first_page = first_page
+        self.header_batch = header_batch
+        self.body_batch = body_batch
+        self.account_id = write.ensure_account(conn, account, Protocol.IMAP)
+        # Read at call time, not at import: tests make the limits small.
+        self.max_literal = limits.MAX_MESSAGE_BYTES if max_literal is None else max_literal
+        imap_ext.cap_literals(client, self.max_literal, limits.MAX_COMMAND_BYTES)
+        self.condstore = client.has_capability("CONDSTORE")
+        # RFC 8474: a MAILBOXID is only relied on where the server announces OBJECTID.
+        self.objectid = client.has_capability("OBJECTID")
+        self.qresync = enable(client, "QRESYNC")
+        self._selected: tuple[str, bool] | None = None  # (folder, readonly)
+        self._held: set[int] = set()  # UIDs with pending ops in the folder being synced
+        self._namespace: str | None = None  # the personal namespace prefix, once asked
+        log.info(
+            "IMAP %s: resync with %s",
+            account,
+            "QRESYNC" if self.qresync else "CONDSTORE" if self.condstore else "UID listings",
+        )
+
+    def _select(
+        self, name: str, *, readonly: bool = True, qresync: tuple[int, int] | None = None
+    ) -> SelectResult:
+        result = select(
+            self.client,
+            name,
+            readonly=readonly,
+            condstore=self.condstore and qresync is None,
+            qresync=qresync,
+        )
+        self._selected = (name, readonly)
+        if result.mailbox_id is not None and not self.objectid:
+            result = replace(result, mailbox_id=None)
+        return result
+
+    def _folder(self, folder_id: int) -> read.FolderInfo:
+        info = read.folder(self.conn, folder_id)
+        if info is None:
+            raise StoreError(f"folder {folder_id} is not in the store")
+        return info
+
+    def _next_uid(self, folder_id: int) -> int:
+        uids = read.uid_flags(self.conn, folder_id)
+        return max(uids, default=0) + 1
+
+    def _changed(self, folder_ids: Sequence[int]) -> None:
+        self.emit(StoreChanged(self.account, tuple(folder_ids), read.revision(self.conn)))
+
+    def _progress(self, folder: str, done: int, total: int) -> None:
+        self.emit(SyncProgress(self.account, Protocol.IMAP, folder, done, total))
+
+    def _check_cancel(self) -> None:
+        if self.cancel.is_set():
+            raise SyncCancelled("the sync was cancelled")
+
+    def _told(self, op: ops.PendingOp, reason: str, error: str) -> GivenUp:
+        """What the user is told of an op given up: read before the store settles it."""
+        source = read.folder(self.conn, op.folder_id)
+        target_id = op.args.get("to_folder_id")
+        target = read.folder(self.conn, int(target_id)) if target_id else None
+        count = len(op.targets)
+        if reason == GIVEN_UP_UNPLACED:
+            count = sum(1 for t in op.targets if t.uid is None)
+        flag = op.args.get("flag")
+        return GivenUp(
+            op.kind.value,
+            count,
+            source.display_name if source is not None else "a folder",
+            target.display_name if target is not None else None,
+            reason,
+            error if reason == GIVEN_UP_REFUSED else "",
+            str(flag) if flag else None,
+        )
+
+    def _tell_given_up(self) -> None:
+        """Tell the user of the actions given up since last told (one event)."""
+        if self._given_up:
+            self.emit(ActionsGivenUp(self.account, tuple(self._given_up)))
+            self._given_up.clear()
+
+    def _count_marked(self, folder_id: int) -> int:
+        """Count and record the selected folder's messages marked \\Deleted (no UIDPLUS)."""
+        count = len(imap_ext.uid_search(self.client, "DELETED"))
+        write.set_marked_deleted(self.conn, folder_id, count)
+        return count
+
+    def _fetch_messages(
+        self, folder_id: int, uids: Sequence[int], items: Sequence[str]
+    ) -> dict[int, dict[bytes, Any]]:
+        """UID FETCH `items` of `uids`; when the server ends the connection over it (BYE), note
+        the batch (or, fetching one at a time, the message) in `self.unreadable` and raise
+        FetchEndedConnection, so that the sync reconnects and goes on without that message."""
+        suspects = self.unreadable.suspects.get(folder_id, set())
+        one_by_one = [uid for uid in uids if uid in suspects]
+        data: dict[int, dict[bytes, Any]] = {}
+        for uid in one_by_one:
+            data.update(self._fetch_or_note(folder_id, [uid], items))
+            suspects.discard(uid)
+        rest = [uid for uid in uids if uid not in suspects and uid not in data]
+        if rest:
+            data.update(self._fetch_or_note(folder_id, rest, items))
+        return data
+
+    def _fetch_or_note(
+        self, folder_id: int, uids: Sequence[int], items: Sequence[str]
+    ) -> dict[int, dict[bytes, Any]]:
+        try:
+            data, _ = imap_ext.uid_fetch(self.client, uid_set(uids), items)
+        except imap_ext.LiteralTooLargeError as exc:
+            # The rest of the answer is still on the wire: this connection is done. Fetched
+            # again one at a time after the reconnect, the message that is too large alone is
+            # skipped and named; the others are stored.
+            self.client.shutdown()
+            self._note_unreadable(folder_id, uids, error_text(exc), "was too large")
+            raise FetchEndedConnection(error_text(exc)) from exc
+        except imapclient.IMAPClient.AbortError as exc:
+            said = imap_wire.imaplib_of(self.client).untagged_responses.get("BYE")
+            if not said:
+                raise  # the connection broke: not the message's doing
+            self._note_unreadable(
+                folder_id, uids, error_text(exc), "made the server end the connection"
+            )
+            raise FetchEndedConnection(error_text(exc)) from exc
+        return data
+
+    def _note_unreadable(self, folder_id: int, uids: Sequence[int], why: str, what: str) -> None:
+        """One message: skipped for the rest of the sync, named with `why`. A batch: its UIDs
+        become suspects, fetched one at a time after the reconnect."""
+        if len(uids) == 1:
+            self.unreadable.skipped.setdefault(folder_id, {})[uids[0]] = why
+            log.warning(
+                "IMAP %s: message UID %d %s (%s); skipped, tried again next time",
+                self.account,
+                uids[0],
+                what,
+                why,
+            )
+        else:
+            self.unreadable.suspects.setdefault(folder_id, set()).update(uids)
+
+
+def error_text(exc: BaseException) -> str:
+    """An exception in words, fit for logs and the folder's sync health (one line, bounded)."""
+    return sanitize_line(str(exc) or type(exc).__name__)[:300]
