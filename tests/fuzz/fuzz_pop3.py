@@ -2,7 +2,7 @@
 
 Input: a first line whose numbers are the chunk sizes, then the greeting and one answer per
 command, separated by lines ``=====`` (see `tests.fuzz.wire`). The client is tuimail's POP3
-session class (`tuimail.sync.connect.pop3.Pop3`: poplib with long lines), and the session walks
+session class (`tuimail.sync.pop3.connect.Pop3`: poplib with long lines), and the session walks
 the reading paths of `Pop3Download`: the greeting, CAPA, STAT, UIDL, LIST, TOP, RETR (one, then
 two pipelined) with dot-unstuffing, DELE and QUIT.
 
@@ -30,7 +30,7 @@ from tests.fuzz.wire import (
     pop3_client,
     split_script,
 )
-from tuimail.sync.connect import pop3 as pop3_connect
+from tuimail.sync.pop3 import connect as pop3_connect
 from tuimail.sync.pop3 import download as pop3
 
 # What `Pop3Download` turns into a SyncFailed with a clear message (see `Pop3Download._pass`).

@@ -36,7 +36,7 @@ from typing import Any, Protocol
 
 import imapclient
 
-from tuimail.sync.connect import pop3 as pop3_connect
+from tuimail.sync.pop3 import connect as pop3_connect
 
 # A client that waits longer than this for the scripted server has hung: the test fails.
 CLIENT_TIMEOUT = 20.0

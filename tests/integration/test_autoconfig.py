@@ -18,9 +18,9 @@ from tests.support.proxy import FaultProxy, Faults, hide_capability
 from tuimail.config.discovered import SourceKind
 from tuimail.config.load import load_config
 from tuimail.core.model import Protocol, Security
-from tuimail.sync.connect.smtp import smtp_client_name
 from tuimail.sync.discovery.lookup import lookup
 from tuimail.sync.discovery.network import Network
+from tuimail.sync.smtp.connect import smtp_client_name
 
 pytestmark = pytest.mark.integration
 

@@ -25,7 +25,7 @@ from tuimail.cli.sync import sync_command
 from tuimail.config.load import load_config
 from tuimail.config.schema import ServerConfig
 from tuimail.core.model import Protocol, Security
-from tuimail.sync.connect.imap import connect_imap
+from tuimail.sync.imap.connect import connect_imap
 from tuimail.sync.session import EXIT_OK
 
 pytestmark = pytest.mark.integration

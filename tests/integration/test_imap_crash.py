@@ -34,8 +34,8 @@ from tests.support.proxy import Faults
 from tuimail.core.crashpoint import CRASH_EXIT_CODE, ENV_VAR, KNOWN_CRASHPOINTS
 from tuimail.store import read
 from tuimail.store.db import open_store
-from tuimail.sync.connect.imap import connect_imap
 from tuimail.sync.imap.account import ImapSync
+from tuimail.sync.imap.connect import connect_imap
 from tuimail.sync.imap.engine import FIRST_PAGE
 from tuimail.sync.imap.extensions import LiteralTooLargeError
 

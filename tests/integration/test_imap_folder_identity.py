@@ -37,8 +37,8 @@ from tests.support.proxy import Faults
 from tuimail.core.model import FLAGGED, Address, Draft
 from tuimail.store import drafts, ops, read
 from tuimail.store.db import StoreConnection, open_store
-from tuimail.sync.connect.imap import connect_imap
 from tuimail.sync.imap.account import ImapSync
+from tuimail.sync.imap.connect import connect_imap
 from tuimail.sync.imap.drafts import sync_drafts
 from tuimail.sync.imap.engine import MessageGoneError
 from tuimail.sync.imap.identity import FOLDER_CHANGED, FolderChangedError

@@ -27,8 +27,8 @@ from tuimail.mail.attachments import listed_attachments, render_partial
 from tuimail.mail.parse import parse_message
 from tuimail.store import read, search
 from tuimail.store.db import StoreConnection, open_store
-from tuimail.sync.connect.imap import connect_imap
 from tuimail.sync.imap.account import ImapSync
+from tuimail.sync.imap.connect import connect_imap
 from tuimail.ui.save import save_attachments
 
 pytestmark = pytest.mark.integration

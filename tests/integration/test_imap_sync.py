@@ -23,9 +23,9 @@ from tuimail.config.schema import AccountConfig, ServerConfig
 from tuimail.core.model import FolderRole, Protocol, Security
 from tuimail.store import ops, read
 from tuimail.store.db import StoreConnection, open_store
-from tuimail.sync.connect.imap import connect_imap
 from tuimail.sync.events import Event, StoreChanged
 from tuimail.sync.imap.account import AccountResult, ImapSync
+from tuimail.sync.imap.connect import connect_imap
 from tuimail.sync.imap.engine import SyncCancelled
 
 pytestmark = pytest.mark.integration

@@ -32,10 +32,10 @@ from tuimail.config.schema import AccountConfig
 from tuimail.core.failure import FailureKind
 from tuimail.core.log import base64_cores
 from tuimail.core.model import Protocol
-from tuimail.sync.connect.attempt import ConnectError
-from tuimail.sync.connect.imap import connect_imap
-from tuimail.sync.connect.pop3 import connect_pop3
-from tuimail.sync.connect.smtp import connect_smtp
+from tuimail.sync.connection import ConnectError
+from tuimail.sync.imap.connect import connect_imap
+from tuimail.sync.pop3.connect import connect_pop3
+from tuimail.sync.smtp.connect import connect_smtp
 
 pytestmark = pytest.mark.integration
 

@@ -32,7 +32,7 @@ from tuimail.app.application import TuimailApp
 from tuimail.cli.main import main
 from tuimail.config.load import parse_config
 from tuimail.store import outbox
-from tuimail.sync.connect.smtp import smtp_client_name
+from tuimail.sync.smtp.connect import smtp_client_name
 from tuimail.ui.screens.composer import ComposerScreen
 from tuimail.ui.screens.main import MainScreen
 from tuimail.ui.screens.outbox import OutboxScreen

@@ -41,10 +41,10 @@ from tests.support.proxy import FaultProxy, Faults
 from tuimail.config.schema import ServerConfig
 from tuimail.core.failure import FailureKind
 from tuimail.core.model import Protocol, Security
-from tuimail.sync.connect.attempt import ConnectError
-from tuimail.sync.connect.imap import connect_imap
-from tuimail.sync.connect.pop3 import connect_pop3
-from tuimail.sync.connect.smtp import connect_smtp
+from tuimail.sync.connection import ConnectError
+from tuimail.sync.imap.connect import connect_imap
+from tuimail.sync.pop3.connect import connect_pop3
+from tuimail.sync.smtp.connect import connect_smtp
 
 pytestmark = pytest.mark.integration
 

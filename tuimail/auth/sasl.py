@@ -8,7 +8,7 @@
 
 Every response built here holds a secret: it is registered with `tuimail.core.log` for
 redaction, raw and in base64, before it can reach a wire log. The connections themselves are
-`tuimail.sync.connect`'s; the password or token comes from `tuimail.auth.credentials`.
+`tuimail.sync.connection`'s; the password or token comes from `tuimail.auth.credentials`.
 """
 
 from __future__ import annotations

@@ -262,8 +262,8 @@ def _upload(
     import imapclient.exceptions
 
     from tuimail.auth.credentials import get_password
-    from tuimail.sync.connect.attempt import ConnectError
-    from tuimail.sync.connect.imap import connect_imap
+    from tuimail.sync.connection import ConnectError
+    from tuimail.sync.imap.connect import connect_imap
     from tuimail.sync.imap.extensions import logout_quietly
 
     server = account.incoming

@@ -1,7 +1,7 @@
 """The kinds of failure: one closed set that every layer may name and branch on.
 
 A kind says why a connection, a sync pass, a send or a download failed; the message beside it
-says so in words. The connection kinds (`tuimail.sync.connect`) come first, then those of the
+says so in words. The connection kinds (`tuimail.sync.connection`) come first, then those of the
 engines' sessions (`tuimail.sync.session`). Values are stable strings: they appear in events,
 logs and the command line's output.
 """

@@ -30,10 +30,10 @@ from tuimail.auth.credentials import get_password
 from tuimail.config.schema import AccountConfig, Config, ServerConfig
 from tuimail.core.model import Protocol
 from tuimail.core.tls import printable_line
-from tuimail.sync.connect.attempt import DEFAULT_TIMEOUT, ConnectError
-from tuimail.sync.connect.imap import connect_imap
-from tuimail.sync.connect.pop3 import connect_pop3
-from tuimail.sync.connect.smtp import connect_smtp
+from tuimail.sync.connection import DEFAULT_TIMEOUT, ConnectError
+from tuimail.sync.imap.connect import connect_imap
+from tuimail.sync.pop3.connect import connect_pop3
+from tuimail.sync.smtp.connect import connect_smtp
 
 log = logging.getLogger(__name__)
 

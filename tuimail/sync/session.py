@@ -79,7 +79,7 @@ def failure_of(
     was being done ("the sync"), for a connection that failed on the way; `timeout`: the
     connection's timeout in seconds; `kept`: what stays after a cancel or a timeout.
     """
-    from tuimail.sync.connect.attempt import ConnectError
+    from tuimail.sync.connection import ConnectError
     from tuimail.sync.deadline import CommandTimeout, ConnectionAborted
 
     def detail() -> str:
@@ -263,7 +263,7 @@ class EngineSession:
         """Connect and log in to the account's IMAP server (logged out at the end); the password
         from `password`, else from `tuimail.auth.secrets`."""
         from tuimail.auth.credentials import get_password
-        from tuimail.sync.connect.imap import connect_imap
+        from tuimail.sync.imap.connect import connect_imap
 
         server = self.account.incoming
         assert server is not None and server.protocol is Protocol.IMAP
@@ -276,7 +276,7 @@ class EngineSession:
         )
 
     def connected(self, connect: Callable[[], Any]) -> Any:
-        """Connect with `connect` (a connect function of `tuimail.sync.connect`, or a test's),
+        """Connect with `connect` (a protocol package's `connect` function, or a test's),
         and log the client out at the end of the session."""
         self.close_client()
         self._client = connect()

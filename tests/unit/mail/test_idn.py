@@ -7,7 +7,7 @@ import pytest
 from tuimail.config.load import parse_config
 from tuimail.config.schema import ConfigError
 from tuimail.mail.idn import AddressEncodingError, envelope_address, needs_smtputf8
-from tuimail.sync.connect import smtp as smtp_connect
+from tuimail.sync.smtp import connect as smtp_connect
 
 
 def test_envelope_addresses_have_a_label_domains_and_keep_the_local_part() -> None:

@@ -1,4 +1,4 @@
-"""tuimail.sync.connect without mail servers: refused, silent and unknown hosts, on real sockets."""
+"""The connect helpers without mail servers: refused, silent and unknown hosts, on real sockets."""
 
 from __future__ import annotations
 
@@ -14,10 +14,10 @@ import pytest
 from tuimail.config.schema import DEFAULT_PORTS, ServerConfig
 from tuimail.core.failure import FailureKind
 from tuimail.core.model import Protocol, Security
-from tuimail.sync.connect.attempt import ConnectError
-from tuimail.sync.connect.imap import connect_imap
-from tuimail.sync.connect.pop3 import connect_pop3
-from tuimail.sync.connect.smtp import _smtp_command_for_log, connect_smtp
+from tuimail.sync.connection import ConnectError
+from tuimail.sync.imap.connect import connect_imap
+from tuimail.sync.pop3.connect import connect_pop3
+from tuimail.sync.smtp.connect import _smtp_command_for_log, connect_smtp
 
 MODES = [
     (protocol, security)

@@ -25,9 +25,9 @@ from tuimail.mail.sanitize import sanitize_line
 from tuimail.store import read, write
 from tuimail.store.db import open_store
 from tuimail.store.ingest import IncomingMessage, pop3_content_key, store_messages
-from tuimail.sync.connect.pop3 import Pop3Login, pop3_login_method
 from tuimail.sync.events import Event, StoreChanged, SyncFailed, SyncFinished
 from tuimail.sync.pop3 import download as pop3_module
+from tuimail.sync.pop3.connect import Pop3Login, pop3_login_method
 from tuimail.sync.pop3.download import FetchResult, Pop3Download, header_digest_key
 
 CORPUS = Path(__file__).resolve().parents[2] / "corpus"

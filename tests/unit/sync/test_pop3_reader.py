@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from tuimail.sync.connect import pop3 as pop3_connect
+from tuimail.sync.pop3 import connect as pop3_connect
 from tuimail.sync.pop3.download import _read_multiline
 
 

@@ -16,7 +16,7 @@ from tuimail.core.failure import FailureKind
 from tuimail.core.model import Protocol
 from tuimail.store.db import StoreFullError
 from tuimail.store.lock import LockBusyError
-from tuimail.sync.connect.attempt import ConnectError
+from tuimail.sync.connection import ConnectError
 from tuimail.sync.deadline import CommandTimeout, ConnectionAborted
 from tuimail.sync.events import AuthNeeded, SyncFailed
 from tuimail.sync.imap import engine as imap

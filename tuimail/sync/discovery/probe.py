@@ -21,10 +21,10 @@ from typing import Any
 from tuimail.config.discovered import ServerSetting
 from tuimail.core.model import Protocol, Security
 from tuimail.core.tls import describe_tls_error, make_ssl_context
-from tuimail.sync.connect.smtp import smtp_client_name
 from tuimail.sync.discovery.network import Network, os_problem
 from tuimail.sync.imap import wire as imap_wire
 from tuimail.sync.pop3.wire import Pop3Hooks
+from tuimail.sync.smtp.connect import smtp_client_name
 from tuimail.sync.smtp.wire import SmtplibSocketHooks
 
 _GUESS_HOSTS = {

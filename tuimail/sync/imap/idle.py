@@ -246,7 +246,7 @@ class ImapIdleWatcher:
 
     def _connect(self) -> imapclient.IMAPClient:
         from tuimail.auth.credentials import get_password
-        from tuimail.sync.connect.imap import connect_imap
+        from tuimail.sync.imap.connect import connect_imap
 
         server = self.account.incoming
         assert server is not None

@@ -226,7 +226,7 @@ def search_account(
     message for the user. Takes no lock: nothing is written, to the store or the server.
     """
     from tuimail.auth.credentials import get_password
-    from tuimail.sync.connect.imap import connect_imap
+    from tuimail.sync.imap.connect import connect_imap
     from tuimail.sync.session import failure_of
 
     server = account.incoming

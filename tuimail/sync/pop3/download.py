@@ -70,8 +70,7 @@ from tuimail.store import read, write
 from tuimail.store.db import StoreError, open_store, store_path
 from tuimail.store.ingest import IncomingMessage, ParsedRaw, pop3_content_key, store_messages
 from tuimail.store.lock import AccountLock, LockBusyError
-from tuimail.sync.connect.attempt import ConnectError
-from tuimail.sync.connect.pop3 import POP3_MAX_LINE, AnswerTooLargeError, connect_pop3
+from tuimail.sync.connection import ConnectError
 from tuimail.sync.deadline import CommandTimeout
 from tuimail.sync.events import (
     AuthNeeded,
@@ -83,6 +82,7 @@ from tuimail.sync.events import (
     SyncProgress,
     SyncStarted,
 )
+from tuimail.sync.pop3.connect import POP3_MAX_LINE, AnswerTooLargeError, connect_pop3
 from tuimail.sync.pop3.wire import get_response, put_command, short_command
 from tuimail.sync.session import failure_of, store_kind
 

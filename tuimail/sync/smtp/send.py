@@ -66,9 +66,7 @@ from tuimail.store.db import StoreError, open_store, store_path, transaction
 from tuimail.store.ingest import IncomingMessage, store_messages
 from tuimail.store.lock import AccountLock, LockBusyError
 from tuimail.store.outbox import OutboxItem, OutboxState
-from tuimail.sync.connect.attempt import DEFAULT_TIMEOUT, ConnectError
-from tuimail.sync.connect.imap import connect_imap
-from tuimail.sync.connect.smtp import connect_smtp
+from tuimail.sync.connection import DEFAULT_TIMEOUT, ConnectError
 from tuimail.sync.events import (
     AuthNeeded,
     Emit,
@@ -78,9 +76,11 @@ from tuimail.sync.events import (
     SyncProgress,
     SyncStarted,
 )
+from tuimail.sync.imap.connect import connect_imap
 from tuimail.sync.imap.extensions import append_streamed
 from tuimail.sync.session import failure_of, store_kind
 from tuimail.sync.smtp import wire as smtp_wire
+from tuimail.sync.smtp.connect import connect_smtp
 
 log = logging.getLogger(__name__)
 wire = logging.getLogger("tuimail.sync.wire.smtp")

@@ -5,7 +5,7 @@ when offered, then one login method (`pop3_login_method`: AUTH PLAIN, APOP or US
 OAUTHBEARER/XOAUTH2 for OAuth2 accounts. The session (`Pop3`, `Pop3SSL`) reads lines longer
 than poplib allows, bounds each whole answer, and keeps a deadline per command. The conversation
 is logged at DEBUG to `tuimail.sync.wire.pop3`, authentication data hidden. The rules every
-connection keeps are in `tuimail.sync.connect`.
+connection keeps are in `tuimail.sync.connection`.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from tuimail.config.schema import ServerConfig
 from tuimail.core.model import Security
 from tuimail.core.tls import printable_line
 from tuimail.mail import limits
-from tuimail.sync.connect.attempt import (
+from tuimail.sync.connection import (
     Attempt,
     ConnectError,
     GuardedContext,

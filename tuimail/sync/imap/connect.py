@@ -4,7 +4,7 @@ Implicit TLS or a required STARTTLS (a PREAUTH greeting on a connection still to
 refused), then LOGIN, AUTHENTICATE PLAIN (LOGINDISABLED, or a non-ASCII user name or password)
 or LOGIN in UTF-8 (UTF8=ACCEPT); OAUTHBEARER or XOAUTH2 for OAuth2 accounts. imapclient logs the
 conversation through its own loggers, hiding LOGIN and AUTHENTICATE arguments. The rules every
-connection keeps are in `tuimail.sync.connect`.
+connection keeps are in `tuimail.sync.connection`.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from tuimail.auth.sasl import (
 from tuimail.config.schema import ServerConfig
 from tuimail.core.failure import FailureKind
 from tuimail.core.model import Security
-from tuimail.sync.connect.attempt import (
+from tuimail.sync.connection import (
     Attempt,
     ConnectError,
     GuardedContext,

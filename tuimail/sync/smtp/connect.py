@@ -4,7 +4,7 @@ Implicit TLS or a required STARTTLS (plaintext after the 220 is refused), EHLO w
 configured name or `smtp_client_name()`, EHLO again after TLS, then one AUTH mechanism (PLAIN,
 LOGIN or CRAM-MD5), or XOAUTH2 for OAuth2 accounts. Commands and replies are logged at DEBUG to
 `tuimail.sync.wire.smtp` (`LoggingSMTP`), authentication data and message contents never. The
-rules every connection keeps are in `tuimail.sync.connect`.
+rules every connection keeps are in `tuimail.sync.connection`.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from tuimail.core.tls import (
     make_inspection_context,
     printable_line,
 )
-from tuimail.sync.connect.attempt import (
+from tuimail.sync.connection import (
     DEFAULT_TIMEOUT,
     Attempt,
     ConnectError,

@@ -1,6 +1,16 @@
-"""One connection attempt, shared by the IMAP, POP3 and SMTP logins: its failures and guards.
+"""Opening authenticated IMAP, POP3 and SMTP connections: the one way every engine does it.
 
-- `ConnectError`: the one exception of `tuimail.sync.connect`, with a `FailureKind` and a message
+Each protocol's package has one helper, in its `connect` module; it takes the server's settings,
+the account's extra CA file, a `password` callable and a timeout that bounds every socket
+operation, and returns a logged-in client:
+
+- `tuimail.sync.imap.connect.connect_imap()` -> `imapclient.IMAPClient`
+- `tuimail.sync.pop3.connect.connect_pop3()` -> `poplib.POP3`
+- `tuimail.sync.smtp.connect.connect_smtp()` (async) -> `aiosmtplib.SMTP`
+
+This module holds what they share:
+
+- `ConnectError`: the one exception of every connect helper, with a `FailureKind` and a message
   in plain words; `Attempt.failure()` turns whatever a library raised into it (TLS, refused,
   DNS, timeout, a wrong password, a greeting that is not the protocol's).
 - `Attempt`: where the attempt is (`Step`), the checks before anything is sent (user name,
@@ -10,6 +20,29 @@
 - `oauth_tokens()`: the OAuth2 token to try, and once more a refreshed one after a refusal.
 - `peer_cert()` reads a server's certificate to explain a TLS failure; `server_text()` cuts
   untrusted server text to one printable line.
+
+The secret comes from `tuimail.auth.credentials`, the SASL strings from `tuimail.auth.sasl`.
+
+Rules they keep:
+- The connection is protected first: implicit TLS, or a required STARTTLS/STLS upgrade after
+  which the capabilities are asked again (the plaintext list is never trusted). `password` is
+  called only after that, so a TLS failure never even asks the keyring, and no credential ever
+  crosses an unprotected or unverified connection. `security = "none"` (loopback hosts only; the
+  config enforces it) logs in plainly.
+- A refused upgrade, or any byte the server sends after its "go ahead" and before the handshake
+  (plaintext a man in the middle may have injected, CVE-2011-0411), ends the attempt: the client
+  libraries would silently drop such bytes, tuimail refuses the connection instead.
+- A user name or password holding CR, LF or NUL is refused before it could be sent: in a command
+  line it would end the command and start another one.
+- Every failure is one `ConnectError` with a `kind` from `FailureKind` and a message in plain words;
+  text from the server is cut to one printable line (it is untrusted).
+- IMAP and POP3 connections keep a deadline per command (`tuimail.sync.deadline`): the server's
+  greeting, and the whole answer to each command, must arrive within the server's
+  `command_timeout`, however slowly the bytes trickle; one read waits at most `timeout`.
+- Passwords are never logged. The protocol conversation is logged at DEBUG: imapclient through
+  its `imapclient` loggers (it hides LOGIN/AUTHENTICATE arguments itself), POP3 and SMTP through
+  `tuimail.sync.wire.pop3` / `tuimail.sync.wire.smtp` (authentication data hidden). The exact
+  AUTH strings sent are registered with `tuimail.core.log` for redaction as well.
 """
 
 from __future__ import annotations
