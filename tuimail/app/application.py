@@ -5,7 +5,7 @@ Engines run in the thread workers of `EngineRunner` (tuimail/app/workers.py), wh
 one gate to the network; their events reach the screen through `EventBridge`
 (tuimail/app/bridge.py), which turns them into the UI's own messages (ui/messages.py) and
 notices; the main screen re-queries the store. Widgets never see an engine, a socket or a
-password. Account setup's lookups, checks and authorization are in tuimail/app/setup.py.
+password. Account setup's lookups, checks and authorization are tuimail/app/account_setup.py.
 """
 
 from __future__ import annotations
@@ -24,14 +24,14 @@ from textual.app import App
 from textual.binding import Binding
 from textual.message import Message
 
-from tuimail.app.bridge import EventBridge, NewMailArrived
-from tuimail.app.setup import (
+from tuimail.app.account_setup import (
     authorize_oauth2,
     cannot_log_in,
     check_servers,
     find_settings,
     keyring_problem,
 )
+from tuimail.app.bridge import EventBridge, NewMailArrived
 from tuimail.app.workers import EngineRunner
 from tuimail.config.settings import AccountConfig, Config, ConfigError, add_account
 from tuimail.core.log import SHOWN, register_secret, terminal_log_held
@@ -456,7 +456,7 @@ class TuimailApp(App[int]):
         if account is not None and account.smtp is not None:
             self.engines.send(account)
 
-    # --- account setup (the work itself: tuimail/app/setup.py) --------------------------------
+    # --- account setup (the work itself: tuimail/app/account_setup.py) ----------------------
 
     def action_add_account(self) -> None:
         self.push_screen(
@@ -483,8 +483,8 @@ class TuimailApp(App[int]):
 
     def authorize_account(self, account: AccountConfig, show: Callable[[str], None]) -> None:
         """The setup screen's OAuth2 authorization, run in the screen's worker thread
-        (`tuimail.app.setup.authorize_oauth2`); then the account gets mail. Offline, nothing is
-        contacted. Raises OAuthError."""
+        (`tuimail.app.account_setup.authorize_oauth2`); then the account gets mail. Offline,
+        nothing is contacted. Raises OAuthError."""
         closed = self.network_closed("contacted")
         authorize_oauth2(account, show, closed, self.browser_opener)
         if self.start_workers and account.incoming is not None:
