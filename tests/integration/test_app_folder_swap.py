@@ -170,7 +170,7 @@ async def test_a_delete_given_up_after_a_swap_is_told_and_leaves_no_ghost(
             folders = {f.name: f for f in read.folders(app.conn)}
             return (
                 all(name in folders and folders[name].last_sync for name in FOLDERS)
-                and not app._mail_passes.running
+                and not app.engines.mail_passes.running
             )
 
         await wait_for(pilot, synced)

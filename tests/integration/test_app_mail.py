@@ -105,7 +105,7 @@ async def test_imap_mail_arriving_later_appears_through_the_inbox_watcher(
     async with app.run_test(size=(120, 36)) as pilot:
         table = app.screen.query_one(MessageList)
         await wait_for(pilot, lambda: len(table.ids) == 1)
-        await wait_for(pilot, lambda: "acct" in app._watchers.running)
+        await wait_for(pilot, lambda: "acct" in app.engines.watchers.running)
         # Another client's mail, after the first sync: IDLE brings it in.
         await asyncio.to_thread(mail_servers.deliver, user, _message(2))
         await wait_for(pilot, lambda: len(table.ids) == 2)

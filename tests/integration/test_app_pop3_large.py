@@ -57,13 +57,13 @@ async def test_the_app_downloads_a_big_pop3_maildrop_and_nothing_twice(
     config = _config(mail_servers, user, "pop3", mail_servers.pop3s_port)
     app = TuimailApp(config, tmp_path)
     events: list[Event] = []
-    app_emit = app.emit
+    app_emit = app.bridge.emit
 
     def record(event: Event) -> None:
         events.append(event)
         app_emit(event)
 
-    app.emit = record  # type: ignore[method-assign]
+    app.bridge.emit = record  # type: ignore[method-assign]
 
     def finished() -> list[Event]:
         return [e for e in events if isinstance(e, SyncFinished | SyncFailed)]

@@ -84,13 +84,13 @@ def _server_flags(servers: MailServers, user: str) -> dict[str, set[str]]:
 def _record(app: TuimailApp) -> list[Event]:
     """Every engine event the app receives, in order."""
     events: list[Event] = []
-    app_emit = app.emit
+    app_emit = app.bridge.emit
 
     def record(event: Event) -> None:
         events.append(event)
         app_emit(event)
 
-    app.emit = record  # type: ignore[method-assign]
+    app.bridge.emit = record  # type: ignore[method-assign]
     return events
 
 

@@ -34,7 +34,7 @@ NEW_MESSAGE = (
 
 
 def _emit_from_thread(app: TuimailApp, event) -> None:
-    worker = threading.Thread(target=app.emit, args=(event,))
+    worker = threading.Thread(target=app.bridge.emit, args=(event,))
     worker.start()
     worker.join()
 

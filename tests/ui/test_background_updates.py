@@ -46,7 +46,7 @@ def _engine(app: TuimailApp, data_dir: Path, change) -> None:
         try:
             inbox = _inbox(conn)
             change(conn, inbox)
-            app.emit(StoreChanged("demo", (inbox.id,), read.revision(conn)))
+            app.bridge.emit(StoreChanged("demo", (inbox.id,), read.revision(conn)))
         finally:
             conn.close()
 
@@ -282,7 +282,7 @@ async def test_new_mail_in_another_account_keeps_the_unified_inbox_cursor(
 
         def work_mail(conn, _inbox) -> None:
             store_message(conn, work_inbox, raw=_message("Work 2", 22), uid=2)
-            app.emit(StoreChanged("work", (work_inbox,), read.revision(conn)))
+            app.bridge.emit(StoreChanged("work", (work_inbox,), read.revision(conn)))
 
         _engine(app, tmp_path, work_mail)
         await _settle(pilot)

@@ -59,7 +59,7 @@ def _arrive(app: TuimailApp, folder: str, raw: bytes, count: int = 1) -> None:
         store_message(conn, target.id, raw=raw)
     finally:
         conn.close()
-    worker = threading.Thread(target=app.emit, args=(NewMail("demo", target.id, count),))
+    worker = threading.Thread(target=app.bridge.emit, args=(NewMail("demo", target.id, count),))
     worker.start()
     worker.join()
 

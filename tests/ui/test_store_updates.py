@@ -50,7 +50,7 @@ def _engine(app: TuimailApp, data_dir: Path, changes) -> None:
             inbox = _inbox(conn)
             for change in changes:
                 change(conn, inbox)
-                app.emit(StoreChanged("demo", (inbox.id,), read.revision(conn)))
+                app.bridge.emit(StoreChanged("demo", (inbox.id,), read.revision(conn)))
         finally:
             conn.close()
 
@@ -237,7 +237,7 @@ async def test_sync_progress_repaints_the_status_bar_not_the_layout(
         await _settle(pilot)
         layouts = 0
         for done in range(0, 1000, 100):
-            app.emit(SyncProgress("demo", Protocol.IMAP, "INBOX", done, 1000))
+            app.bridge.emit(SyncProgress("demo", Protocol.IMAP, "INBOX", done, 1000))
             await pilot.pause()
         assert "INBOX 900/1000" in str(app.screen.query_one(StatusBar).render())
         assert layouts == 0, "each progress step laid the whole screen out again"

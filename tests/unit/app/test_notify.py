@@ -185,7 +185,7 @@ def test_news_names_the_newest_of_the_new_messages(tmp_path: Path) -> None:
 
 
 def test_a_first_download_is_not_news_but_later_ones_are() -> None:
-    from tuimail.app.application import NewMailArrived, ui_messages_for
+    from tuimail.app.bridge import NewMailArrived, ui_messages_for
 
     assert ui_messages_for(NewMail("home", 3, 2, first=True)) == []
     (message,) = ui_messages_for(NewMail("home", 3, 2))
