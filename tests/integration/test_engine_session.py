@@ -28,6 +28,7 @@ from tests.support.mailservers import MailServers
 from tests.support.pilot import wait_for
 from tests.support.proxy import FaultProxy, Faults
 from tuimail.app.application import TuimailApp
+from tuimail.cli.errors import EXIT_FAILED, EXIT_OK, exit_status
 from tuimail.cli.main import main
 from tuimail.config.settings import AccountConfig, load_config
 from tuimail.core.model import Protocol
@@ -35,7 +36,6 @@ from tuimail.store import db, read
 from tuimail.sync.events import Event, SyncFailed, SyncFinished
 from tuimail.sync.imap.body import fetch_body
 from tuimail.sync.imap.idle import ImapIdleWatcher
-from tuimail.sync.session import EXIT_FAILED, EXIT_OK, exit_status
 from tuimail.ui.messages import AccountState
 from tuimail.ui.widgets.status_bar import StatusBar
 

@@ -21,11 +21,11 @@ from tests.integration.test_imap_sync import (
 )
 from tests.support.mailservers import MailServers
 from tests.support.starttls_relay import StartTlsRelay
+from tuimail.cli.errors import EXIT_OK
 from tuimail.cli.sync import sync_command
 from tuimail.config.settings import ServerConfig, load_config
 from tuimail.core.model import Protocol, Security
 from tuimail.sync.connect.common import connect_imap
-from tuimail.sync.session import EXIT_OK
 
 pytestmark = pytest.mark.integration
 

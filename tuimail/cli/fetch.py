@@ -1,9 +1,9 @@
 """`tuimail fetch [ACCOUNT ...]`: one download pass over POP3 accounts, for a terminal or cron.
 
-`fetch_command` is the whole command; the CLI only parses its arguments. Accounts are fetched
-one after the other in a worker thread (the main thread waits, so Ctrl-C can ask the engine to
-stop between messages and still commit what it read). Progress and one summary line per account
-come from `TerminalProgress`.
+`fetch_command` is the whole command; `cmd_fetch` runs it with the parsed arguments. Accounts
+are fetched one after the other in a worker thread (the main thread waits, so Ctrl-C can ask the
+engine to stop between messages and still commit what it read). Progress and one summary line
+per account come from `TerminalProgress`.
 
 Exit status: 0 every account went well, 1 any failed, 2 a named account is unknown or not a POP3
 account (nothing was started), 130 interrupted.
@@ -21,12 +21,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
+from tuimail.cli.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE
 from tuimail.cli.progress import TerminalProgress
 from tuimail.config.settings import AccountConfig, Config, ConfigError, load_config
+from tuimail.core import paths
 from tuimail.core.log import setup_logging
 from tuimail.core.model import Protocol
 from tuimail.sync.pop3.download import FetchResult, Pop3Download
-from tuimail.sync.session import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE
 
 
 def pop3_accounts(config: Config, names: Sequence[str]) -> list[AccountConfig]:
@@ -94,6 +95,13 @@ def fetch_command(
 
 def _is_pop3(account: AccountConfig) -> bool:
     return account.incoming is not None and account.incoming.protocol is Protocol.POP3
+
+
+def cmd_fetch(args: argparse.Namespace, config: Config) -> int:
+    """One POP3 download pass."""
+    return fetch_command(
+        config, paths.data_dir(args.data_dir), args.accounts, sys.stdout, sys.stderr
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,6 +1,6 @@
 """`tuimail sync`: one pass of the IMAP engine over the named accounts, headless.
 
-`sync_command()` is what the command line calls; `python -m tuimail.cli.sync --config C
+`cmd_sync` runs `sync_command()` with the parsed arguments; `python -m tuimail.cli.sync --config C
 --data-dir D [ACCOUNT ...] [--folder F] [--bodies]` runs it on its own. Exit status: 0 when every
 account synced, 1 when any failed, 2 when the command was used wrongly (nothing ran).
 """
@@ -16,11 +16,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
+from tuimail.cli.errors import EXIT_INTERRUPTED, EXIT_USAGE
 from tuimail.cli.progress import TerminalProgress
 from tuimail.config.settings import AccountConfig, Config, ConfigError, load_config
+from tuimail.core import paths
 from tuimail.core.model import Protocol
 from tuimail.sync.events import Emit, SyncFinished, SyncStarted
-from tuimail.sync.session import EXIT_INTERRUPTED, EXIT_USAGE
 
 if TYPE_CHECKING:
     from tuimail.sync.imap import folder_sync as imap
@@ -175,6 +176,19 @@ def _skipped_messages(conn: sqlite3.Connection, unreadable: imap.Unreadable) -> 
         where = info.name if info is not None else f"folder {folder_id}"
         names.append(f"{where}: {skipped_text(uids)}")
     return "; ".join(names)
+
+
+def cmd_sync(args: argparse.Namespace, config: Config) -> int:
+    """One IMAP sync pass."""
+    return sync_command(
+        config,
+        paths.data_dir(args.data_dir),
+        args.accounts,
+        sys.stdout,
+        sys.stderr,
+        folder=args.folder,
+        bodies=args.bodies,
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
