@@ -7,9 +7,6 @@ per account come from `TerminalProgress`.
 
 Exit status: 0 every account went well, 1 any failed, 2 a named account is unknown or not a POP3
 account (nothing was started), 130 interrupted.
-
-`python -m tuimail.cli.fetch --config FILE --data-dir DIR [ACCOUNT ...]` runs it without the
-CLI (crash tests use it).
 """
 
 from __future__ import annotations
@@ -23,9 +20,8 @@ from typing import TextIO
 
 from tuimail.cli.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE
 from tuimail.cli.progress import TerminalProgress
-from tuimail.config.settings import AccountConfig, Config, ConfigError, load_config
+from tuimail.config.settings import AccountConfig, Config
 from tuimail.core import paths
-from tuimail.core.log import setup_logging
 from tuimail.core.model import Protocol
 from tuimail.sync.pop3.download import FetchResult, Pop3Download
 
@@ -102,26 +98,3 @@ def cmd_fetch(args: argparse.Namespace, config: Config) -> int:
     return fetch_command(
         config, paths.data_dir(args.data_dir), args.accounts, sys.stdout, sys.stderr
     )
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m tuimail.cli.fetch --config FILE --data-dir DIR [ACCOUNT ...]`."""
-    parser = argparse.ArgumentParser(
-        prog="python -m tuimail.cli.fetch",
-        description="Download new mail from POP3 accounts once.",
-    )
-    parser.add_argument("--config", required=True, type=Path, metavar="FILE")
-    parser.add_argument("--data-dir", required=True, type=Path, metavar="DIR")
-    parser.add_argument("accounts", nargs="*", metavar="ACCOUNT")
-    args = parser.parse_args(argv)
-    setup_logging()
-    try:
-        config = load_config(args.config, must_exist=True)
-    except ConfigError as exc:
-        print(f"tuimail fetch: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    return fetch_command(config, args.data_dir, args.accounts, sys.stdout, sys.stderr)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
