@@ -21,6 +21,7 @@ from tuimail.cli.progress import TerminalProgress
 from tuimail.config.settings import AccountConfig, Config
 from tuimail.core import paths
 from tuimail.core.model import Protocol
+from tuimail.store import db
 from tuimail.sync.events import Emit, SyncFinished, SyncStarted
 
 if TYPE_CHECKING:
@@ -128,7 +129,7 @@ def sync_account(
         conn = session.store()
         # This connection only syncs: it mostly appends, and a small page cache is as fast for
         # that (measured) while keeping a sync's memory the same for a small and a large mailbox.
-        conn.execute(f"PRAGMA cache_size = -{SYNC_CACHE_KIB:d}")
+        db.set_cache_size(conn, SYNC_CACHE_KIB)
         unreadable = imap.Unreadable()
         for attempt in range(MAX_FETCH_RECONNECTS + 1):
             client = session.connect_imap()
