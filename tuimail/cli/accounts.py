@@ -10,7 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from tuimail.cli.errors import EXIT_OK, EXIT_USAGE, CommandError
+from tuimail.cli.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CommandError
 from tuimail.cli.parser import config_of
 from tuimail.config.settings import AccountConfig, Config
 from tuimail.core.model import Protocol
@@ -40,9 +40,10 @@ def cmd_accounts_check(args: argparse.Namespace, config: Config) -> int:
     """Connect and log in to every configured server."""
     from tuimail.sync.check import check_command
 
-    return check_command(
+    confirmed = check_command(
         config, sys.stdout, timeout=args.timeout, config_path=config_location(args.config).path
     )
+    return EXIT_OK if confirmed else EXIT_FAILED
 
 
 def _configured_account(config: Config, name: str) -> AccountConfig:

@@ -136,6 +136,14 @@ def test_bad_usage_exits_2(args: list[str]) -> None:
     assert run(*args).returncode == 2
 
 
+def test_accounts_check_with_no_account_exits_1(tmp_path: Path, capsys) -> None:
+    # Nothing was confirmed, so the check did not pass.
+    config = tmp_path / "c.toml"
+    config.write_text("")
+    assert main(["--config", str(config), "accounts", "check"]) == 1
+    assert "No accounts are configured" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize(("argv", "workers"), [([], True), (["--offline"], False)])
 def test_offline_opens_the_app_without_workers(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, argv: list[str], workers: bool
