@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import os
 import subprocess
 import sys
@@ -221,3 +222,19 @@ def test_sync_into_a_read_only_data_directory_says_so_in_one_line(tmp_path: Path
         "tuimail keeps its mail and locks there"
     ) in result.stderr.splitlines()
     assert list(data.iterdir()) == []
+
+
+def test_only_the_entry_point_imports_cli_main() -> None:
+    # The commands import cli.errors; importing main from them would make an import cycle.
+    importers = []
+    for path in sorted((ROOT / "tuimail").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom):
+                names = {f"{node.module}.{alias.name}" for alias in node.names}
+            elif isinstance(node, ast.Import):
+                names = {alias.name for alias in node.names}
+            else:
+                continue
+            if "tuimail.cli.main" in names or any(n.startswith("tuimail.cli.main.") for n in names):
+                importers.append(path.relative_to(ROOT).as_posix())
+    assert importers == ["tuimail/__main__.py"]
