@@ -153,14 +153,14 @@ def assert_report(output: str, servers: MailServers) -> None:
 def test_check_command_reports_every_server(mail_servers: MailServers, tmp_path: Path) -> None:
     config = write_config(tmp_path / "config.toml", mail_servers)
     out = io.StringIO()
-    assert check_command(config, out, timeout=10) == 1
+    assert check_command(config, out, timeout=10) is False
     assert_report(out.getvalue(), mail_servers)
 
 
 def test_check_command_all_good(mail_servers: MailServers, tmp_path: Path) -> None:
     config = write_config(tmp_path / "config.toml", mail_servers, only_good=True)
     out = io.StringIO()
-    assert check_command(config, out, timeout=10) == 0
+    assert check_command(config, out, timeout=10) is True
     assert [columns(line)[-1] for line in out.getvalue().splitlines()] == ["ok", "ok"]
 
 

@@ -28,6 +28,7 @@ from tests.support.mailservers import MailServers
 from tests.support.pilot import wait_for
 from tests.support.proxy import FaultProxy, Faults
 from tuimail.app.application import TuimailApp
+from tuimail.cli.errors import EXIT_FAILED, EXIT_OK, exit_status
 from tuimail.cli.main import main
 from tuimail.config.load import load_config
 from tuimail.config.schema import AccountConfig
@@ -36,7 +37,6 @@ from tuimail.store import db, read
 from tuimail.sync.events import Event, SyncFailed, SyncFinished
 from tuimail.sync.imap.body_on_demand import fetch_body
 from tuimail.sync.imap.idle import ImapIdleWatcher
-from tuimail.sync.session import EXIT_FAILED, EXIT_OK, exit_status
 from tuimail.ui.messages import AccountState
 from tuimail.ui.widgets.status_bar import StatusBar
 

@@ -21,12 +21,12 @@ from tests.integration.test_imap_sync import (
 )
 from tests.support.mailservers import MailServers
 from tests.support.starttls_relay import StartTlsRelay
+from tuimail.cli.errors import EXIT_OK
 from tuimail.cli.sync import sync_command
 from tuimail.config.load import load_config
 from tuimail.config.schema import ServerConfig
 from tuimail.core.model import Protocol, Security
 from tuimail.sync.imap.connect import connect_imap
-from tuimail.sync.session import EXIT_OK
 
 pytestmark = pytest.mark.integration
 

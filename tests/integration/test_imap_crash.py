@@ -78,11 +78,12 @@ def sync_process(
         [
             sys.executable,
             "-m",
-            "tuimail.cli.sync",
+            "tuimail",
             "--config",
             str(config),
             "--data-dir",
             str(data_dir),
+            "sync",
             *args,
         ],
         env=env,

@@ -24,12 +24,12 @@ from tests.integration.test_imap_sync import (
     proxied,
 )
 from tests.support.proxy import Faults
+from tuimail.cli.errors import EXIT_FAILED, EXIT_OK
 from tuimail.cli.listing import list_command
 from tuimail.cli.sync import sync_command
 from tuimail.config.load import load_config
 from tuimail.store import read
 from tuimail.store.db import open_store
-from tuimail.sync.session import EXIT_FAILED, EXIT_OK
 
 pytestmark = pytest.mark.integration
 

@@ -2,7 +2,7 @@
 
 The promise: every message that was on the server is still there or in the store, never neither;
 none is stored twice; with delete-after-download the server ends empty and the store holds every
-message byte-exact. The crashing run is a real process (`python -m tuimail.cli.fetch`) killed
+message byte-exact. The crashing run is a real process (`python -m tuimail fetch`) killed
 with `os._exit` at the step; the second run is an ordinary one.
 """
 
@@ -59,17 +59,16 @@ leave_on_server = {"true" if leave_on_server else "false"}
 
 
 def run_fetch(
-    config: Path, data_dir: Path, *, crash_at: str | None = None, via_cli: bool = False
+    config: Path, data_dir: Path, *, crash_at: str | None = None, named: bool = True
 ) -> subprocess.CompletedProcess[str]:
+    """`tuimail fetch` in a process of its own: of the account "home" (`named`), else of every
+    POP3 account."""
     env = {key: value for key, value in os.environ.items() if key != ENV_VAR}
     env["PYTHONPATH"] = str(ROOT)
     if crash_at is not None:
         env[ENV_VAR] = crash_at
     common = ["--config", str(config), "--data-dir", str(data_dir)]
-    if via_cli:
-        command = [sys.executable, "-m", "tuimail", *common, "fetch"]
-    else:
-        command = [sys.executable, "-m", "tuimail.cli.fetch", *common, "home"]
+    command = [sys.executable, "-m", "tuimail", *common, "fetch", *(["home"] if named else [])]
     return subprocess.run(
         command, env=env, capture_output=True, text=True, timeout=120, check=False
     )
@@ -198,7 +197,7 @@ def test_tuimail_fetch_then_export_gives_back_every_message(
     config = write_config(mail_servers, user, tmp_path / "config.toml", leave_on_server=False)
     data_dir = tmp_path / "data"
 
-    fetched = run_fetch(config, data_dir, via_cli=True)
+    fetched = run_fetch(config, data_dir, named=False)
     assert fetched.returncode == 0, fetched.stderr
     assert fetched.stdout == "home: first download: 3 messages, 3 deleted on the server\n"
 

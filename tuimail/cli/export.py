@@ -8,12 +8,17 @@ written in part, nor rebuilt. File formats: `tuimail.mail.formats.export`.
 
 from __future__ import annotations
 
+import argparse
+import sys
 from collections.abc import Iterator, Sequence
+from contextlib import closing
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
-from tuimail.cli.locate import resolve
-from tuimail.cli.main import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CommandError
+from tuimail.cli.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CommandError
+from tuimail.cli.locate import open_existing_store, resolve
+from tuimail.config.schema import Config
+from tuimail.core import paths
 from tuimail.mail.formats.export import ExportError, Maildir, MboxFile, MboxStream
 from tuimail.mail.sanitize import sanitize_line
 from tuimail.store import read
@@ -107,3 +112,17 @@ def _messages(
     for start in range(0, len(ids), _CHUNK):
         for row in read.rows(conn, ids[start : start + _CHUNK]):
             yield row, (read.body(conn, row.id) if row.body_local else None)
+
+
+def cmd_export(args: argparse.Namespace, config: Config) -> int:
+    """Export a folder of the local store to mbox or Maildir."""
+    with closing(open_existing_store(paths.data_dir(args.data_dir))) as conn:
+        return export_command(
+            conn,
+            args.target,
+            mbox=args.mbox,
+            maildir=args.maildir,
+            out=sys.stdout,
+            err=sys.stderr,
+            binary_out=sys.stdout.buffer,
+        )

@@ -1,15 +1,12 @@
 """`tuimail fetch [ACCOUNT ...]`: one download pass over POP3 accounts, for a terminal or cron.
 
-`fetch_command` is the whole command; the CLI only parses its arguments. Accounts are fetched
-one after the other in a worker thread (the main thread waits, so Ctrl-C can ask the engine to
-stop between messages and still commit what it read). Progress and one summary line per account
-come from `TerminalProgress`.
+`fetch_command` is the whole command; `cmd_fetch` runs it with the parsed arguments. Accounts
+are fetched one after the other in a worker thread (the main thread waits, so Ctrl-C can ask the
+engine to stop between messages and still commit what it read). Progress and one summary line
+per account come from `TerminalProgress`.
 
 Exit status: 0 every account went well, 1 any failed, 2 a named account is unknown or not a POP3
 account (nothing was started), 130 interrupted.
-
-`python -m tuimail.cli.fetch --config FILE --data-dir DIR [ACCOUNT ...]` runs it without the
-CLI (crash tests use it).
 """
 
 from __future__ import annotations
@@ -21,13 +18,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
+from tuimail.cli.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE
 from tuimail.cli.progress import TerminalProgress
-from tuimail.config.load import load_config
-from tuimail.config.schema import AccountConfig, Config, ConfigError
-from tuimail.core.log import setup_logging
+from tuimail.config.schema import AccountConfig, Config
+from tuimail.core import paths
 from tuimail.core.model import Protocol
 from tuimail.sync.pop3.download import FetchResult, Pop3Download
-from tuimail.sync.session import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE
 
 
 def pop3_accounts(config: Config, names: Sequence[str]) -> list[AccountConfig]:
@@ -97,24 +93,8 @@ def _is_pop3(account: AccountConfig) -> bool:
     return account.incoming is not None and account.incoming.protocol is Protocol.POP3
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m tuimail.cli.fetch --config FILE --data-dir DIR [ACCOUNT ...]`."""
-    parser = argparse.ArgumentParser(
-        prog="python -m tuimail.cli.fetch",
-        description="Download new mail from POP3 accounts once.",
+def cmd_fetch(args: argparse.Namespace, config: Config) -> int:
+    """One POP3 download pass."""
+    return fetch_command(
+        config, paths.data_dir(args.data_dir), args.accounts, sys.stdout, sys.stderr
     )
-    parser.add_argument("--config", required=True, type=Path, metavar="FILE")
-    parser.add_argument("--data-dir", required=True, type=Path, metavar="DIR")
-    parser.add_argument("accounts", nargs="*", metavar="ACCOUNT")
-    args = parser.parse_args(argv)
-    setup_logging()
-    try:
-        config = load_config(args.config, must_exist=True)
-    except ConfigError as exc:
-        print(f"tuimail fetch: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    return fetch_command(config, args.data_dir, args.accounts, sys.stdout, sys.stderr)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -13,17 +13,20 @@ status is 1; everything read before it is kept. The file formats: `tuimail.mail.
 
 from __future__ import annotations
 
+import argparse
 import os
+import sys
 from collections.abc import Callable, Iterable
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, TextIO
 
+from tuimail.cli.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CommandError
 from tuimail.cli.locate import split_target
-from tuimail.cli.main import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CommandError
 from tuimail.cli.progress import TerminalProgress
 from tuimail.config.schema import AccountConfig, Config
+from tuimail.core import paths
 from tuimail.core.model import Protocol
 from tuimail.mail.sanitize import sanitize_line
 from tuimail.store import read, write
@@ -292,3 +295,17 @@ def _upload(
 def _shown(text: str) -> str:
     # File and folder names, and server text, reach the terminal only sanitized.
     return sanitize_line(text)
+
+
+def cmd_import(args: argparse.Namespace, config: Config) -> int:
+    """Import an mbox file or a Maildir into the store, or upload it to an IMAP folder."""
+    return import_command(
+        config,
+        paths.data_dir(args.data_dir),
+        mbox=args.mbox,
+        maildir=args.maildir,
+        target=args.target,
+        upload=args.upload,
+        out=sys.stdout,
+        err=sys.stderr,
+    )

@@ -8,15 +8,19 @@ output is plain ASCII that no terminal interprets.
 
 from __future__ import annotations
 
+import argparse
 import json
+import sys
 import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import closing
 from datetime import datetime
 from typing import Any, TextIO
 
-from tuimail.cli.locate import resolve, split_target
-from tuimail.cli.main import EXIT_FAILED, EXIT_USAGE, CommandError
+from tuimail.cli.errors import EXIT_FAILED, EXIT_USAGE, CommandError
+from tuimail.cli.locate import open_existing_store, resolve, split_target
 from tuimail.config.schema import AccountConfig, Config
+from tuimail.core import paths
 from tuimail.core.model import ANSWERED, DELETED, DRAFT, FLAGGED, SEEN, Address, Protocol
 from tuimail.mail.sanitize import sanitize_line
 from tuimail.store import read
@@ -351,3 +355,51 @@ def _write_line(line: str, width: int | None, out: TextIO) -> None:
     if width is not None:
         line = fit(line, width, pad=False)
     out.write(line.rstrip() + "\n")
+
+
+def _terminal_width() -> int | None:
+    """Columns to cut text lines to: the terminal's width, or None when stdout is no terminal."""
+    if not sys.stdout.isatty():
+        return None
+    import shutil
+
+    return shutil.get_terminal_size().columns
+
+
+def cmd_list(args: argparse.Namespace, config: Config) -> int:
+    """List folders, or the messages of a folder, from the local store."""
+    with closing(open_existing_store(paths.data_dir(args.data_dir))) as conn:
+        return list_command(
+            conn,
+            args.target,
+            as_json=args.json,
+            limit=args.limit,
+            width=_terminal_width(),
+            out=sys.stdout,
+        )
+
+
+def cmd_search(args: argparse.Namespace, config: Config) -> int:
+    """Search the local store, or with --server an IMAP folder on its server."""
+    with closing(open_existing_store(paths.data_dir(args.data_dir))) as conn:
+        if args.server:
+            return server_search_command(
+                config,
+                conn,
+                args.query,
+                scope=args.folder,
+                as_json=args.json,
+                limit=args.limit,
+                width=_terminal_width(),
+                out=sys.stdout,
+                err=sys.stderr,
+            )
+        return search_command(
+            conn,
+            args.query,
+            scope=args.folder,
+            as_json=args.json,
+            limit=args.limit,
+            width=_terminal_width(),
+            out=sys.stdout,
+        )

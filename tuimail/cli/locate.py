@@ -15,7 +15,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from tuimail.cli.main import EXIT_FAILED, EXIT_USAGE, CommandError
+from tuimail.cli.errors import EXIT_FAILED, EXIT_USAGE, CommandError
 from tuimail.mail.sanitize import sanitize_line
 from tuimail.store import read
 from tuimail.store.db import StoreConnection, StoreError, open_store_for_reading, store_path

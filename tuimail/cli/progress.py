@@ -13,6 +13,7 @@ import threading
 import time
 from typing import TextIO
 
+from tuimail.cli.errors import EXIT_OK, exit_status
 from tuimail.core.log import set_live_line
 from tuimail.mail.sanitize import sanitize_line
 from tuimail.sync.events import (
@@ -24,7 +25,6 @@ from tuimail.sync.events import (
     SyncProgress,
     given_up_text,
 )
-from tuimail.sync.session import EXIT_OK, exit_status
 
 _MIN_INTERVAL = 0.2  # seconds between redraws of the status line
 
@@ -129,5 +129,5 @@ class TerminalProgress:
 
     def exit_status(self) -> int:
         """0 when every account went well or was being synced by another process (busy, skipped),
-        else the exit status of the failures' kinds (`session.exit_status`: 1)."""
+        else the exit status of the failures' kinds (`errors.exit_status`: 1)."""
         return self.status

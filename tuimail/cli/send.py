@@ -16,10 +16,12 @@ unreachable), 2 bad usage (nothing was queued or sent), 130 interrupted.
 
 from __future__ import annotations
 
+import argparse
 import email.parser
 import email.policy
 import email.utils
 import re
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -29,7 +31,9 @@ from email.header import decode_header, make_header
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, TextIO
 
+from tuimail.cli.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 from tuimail.config.schema import AccountConfig, Config, ServerConfig
+from tuimail.core import paths
 from tuimail.mail.compose import ComposeError, make_message_id
 from tuimail.mail.idn import (
     AddressEncodingError,
@@ -45,11 +49,6 @@ from tuimail.sync.events import discard
 
 if TYPE_CHECKING:
     from tuimail.sync.smtp.send import SendResult
-
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130
 
 Clock = Callable[[], datetime]
 _LINE_END = re.compile(rb"\r\n|\r|\n")
@@ -548,3 +547,32 @@ def _subject(raw: bytes) -> str:
 
 def _local(when: datetime) -> str:
     return when.astimezone().strftime(_DATE_FORMAT)
+
+
+def cmd_send(args: argparse.Namespace, config: Config) -> int:
+    """Queue messages and send them."""
+    return send_command(
+        config,
+        paths.data_dir(args.data_dir),
+        account_name=args.account,
+        files=args.files,
+        now_flag=args.now,
+        queue_only=args.queue_only,
+        stdin=sys.stdin.buffer,
+        out=sys.stdout,
+        err=sys.stderr,
+    )
+
+
+def cmd_outbox(args: argparse.Namespace, config: Config) -> int:
+    """List, flush, retry, cancel or confirm outbox items."""
+    return outbox_command(
+        config,
+        paths.data_dir(args.data_dir),
+        args.outbox_command,
+        item_id=getattr(args, "id", None),
+        accounts=getattr(args, "accounts", ()),
+        show_all=args.show_all,
+        out=sys.stdout,
+        err=sys.stderr,
+    )

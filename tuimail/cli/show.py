@@ -7,10 +7,16 @@ the local bytes were rebuilt and are not the server's.
 
 from __future__ import annotations
 
+import argparse
+import sys
+from contextlib import closing
 from email.utils import format_datetime
 from typing import BinaryIO, TextIO
 
-from tuimail.cli.main import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CommandError
+from tuimail.cli.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CommandError
+from tuimail.cli.locate import open_existing_store
+from tuimail.config.schema import Config
+from tuimail.core import paths
 from tuimail.core.model import Address
 from tuimail.mail.attachments import render_partial
 from tuimail.mail.parse import parse_message
@@ -94,3 +100,16 @@ def _headers(row: read.MessageRow, place: str) -> str:
 
 def _addresses(addresses: tuple[Address, ...]) -> str:
     return ", ".join(str(a) for a in addresses) if addresses else "(none)"
+
+
+def cmd_show(args: argparse.Namespace, config: Config) -> int:
+    """Show one message from the local store."""
+    with closing(open_existing_store(paths.data_dir(args.data_dir))) as conn:
+        return show_command(
+            conn,
+            args.id,
+            raw=args.raw,
+            force=args.force,
+            out=sys.stdout,
+            binary_out=sys.stdout.buffer,
+        )

@@ -1,8 +1,8 @@
 """`tuimail sync`: one pass of the IMAP engine over the named accounts, headless.
 
-`sync_command()` is what the command line calls; `python -m tuimail.cli.sync --config C
---data-dir D [ACCOUNT ...] [--folder F] [--bodies]` runs it on its own. Exit status: 0 when every
-account synced, 1 when any failed, 2 when the command was used wrongly (nothing ran).
+`cmd_sync` runs `sync_command()` with the parsed arguments; `sync_account` is one account's pass
+(the app runs it too). Exit status: 0 when every account synced, 1 when any failed, 2 when the
+command was used wrongly (nothing ran).
 """
 
 from __future__ import annotations
@@ -16,12 +16,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
+from tuimail.cli.errors import EXIT_USAGE
 from tuimail.cli.progress import TerminalProgress
-from tuimail.config.load import load_config
-from tuimail.config.schema import AccountConfig, Config, ConfigError
+from tuimail.config.schema import AccountConfig, Config
+from tuimail.core import paths
 from tuimail.core.model import Protocol
+from tuimail.store import db
 from tuimail.sync.events import Emit, SyncFinished, SyncStarted
-from tuimail.sync.session import EXIT_INTERRUPTED, EXIT_USAGE
 
 if TYPE_CHECKING:
     from tuimail.sync.imap.engine import Unreadable
@@ -129,7 +130,7 @@ def sync_account(
         conn = session.store()
         # This connection only syncs: it mostly appends, and a small page cache is as fast for
         # that (measured) while keeping a sync's memory the same for a small and a large mailbox.
-        conn.execute(f"PRAGMA cache_size = -{SYNC_CACHE_KIB:d}")
+        db.set_cache_size(conn, SYNC_CACHE_KIB)
         unreadable = Unreadable()
         for attempt in range(MAX_FETCH_RECONNECTS + 1):
             client = session.connect_imap()
@@ -179,35 +180,14 @@ def _skipped_messages(conn: sqlite3.Connection, unreadable: Unreadable) -> str:
     return "; ".join(names)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m tuimail.cli.sync --config C --data-dir D [ACCOUNT ...]`."""
-    parser = argparse.ArgumentParser(
-        prog="python -m tuimail.cli.sync", description="One IMAP sync pass."
+def cmd_sync(args: argparse.Namespace, config: Config) -> int:
+    """One IMAP sync pass."""
+    return sync_command(
+        config,
+        paths.data_dir(args.data_dir),
+        args.accounts,
+        sys.stdout,
+        sys.stderr,
+        folder=args.folder,
+        bodies=args.bodies,
     )
-    parser.add_argument("--config", required=True, type=Path)
-    parser.add_argument("--data-dir", required=True, type=Path)
-    parser.add_argument("--folder")
-    parser.add_argument("--bodies", action="store_true")
-    parser.add_argument("accounts", nargs="*", metavar="ACCOUNT")
-    args = parser.parse_args(argv)
-    try:
-        config = load_config(args.config, must_exist=True)
-    except ConfigError as exc:
-        print(f"tuimail sync: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    try:
-        return sync_command(
-            config,
-            args.data_dir,
-            args.accounts,
-            sys.stdout,
-            sys.stderr,
-            folder=args.folder,
-            bodies=args.bodies,
-        )
-    except KeyboardInterrupt:
-        return EXIT_INTERRUPTED
-
-
-if __name__ == "__main__":
-    sys.exit(main())

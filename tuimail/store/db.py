@@ -341,3 +341,8 @@ def snapshot(conn: sqlite3.Connection) -> Iterator[None]:
     finally:
         if conn.in_transaction:
             conn.execute("COMMIT")
+
+
+def set_cache_size(conn: sqlite3.Connection, kib: int) -> None:
+    """Set the page cache of `conn` to `kib` KiB (the store opens connections with 16 MiB)."""
+    conn.execute(f"PRAGMA cache_size = -{kib:d}")

@@ -10,9 +10,9 @@ Accounts are checked concurrently (one thread each); the servers of one account 
 after the other, so a password command is never asked twice at once. Each session is ended
 cleanly (LOGOUT / QUIT) after a successful login.
 
-Exit status: 0 when every server answered and accepted the login, 1 when any failed, and also 1
-when no account is configured at all: the command exists to confirm that mail can flow, and with
-no accounts nothing was confirmed.
+`check_command` says whether every server answered and accepted the login; it says no, too, when
+no account is configured at all: the command exists to confirm that mail can flow, and with no
+accounts nothing was confirmed. The command line turns that into the exit status.
 """
 
 from __future__ import annotations
@@ -60,8 +60,9 @@ def check_command(
     *,
     timeout: float | None = None,
     config_path: Path | None = None,
-) -> int:
-    """Check every server of every account, print one line each to `out`, return the exit status.
+) -> bool:
+    """Check every server of every account, print one line each to `out`; True when every server
+    answered and accepted the login (False too when no account is configured).
 
     `config_path` names the file the config was expected in, for the message shown when there are
     no accounts (`config.path` is None when the file does not exist).
@@ -75,7 +76,7 @@ def check_command(
             f"No accounts are configured{place}{missing}. Add an [accounts.NAME] table "
             "(see docs/config.md) and run this again.\n"
         )
-        return 1
+        return False
     name_width = max(len(account.name) for account in accounts)
     where_width = max(
         (len(_where(server)) for account in accounts for server in account.servers()), default=0
@@ -97,7 +98,7 @@ def check_command(
     finally:
         # On Ctrl-C, don't start the accounts still waiting (running ones end within timeout).
         pool.shutdown(wait=True, cancel_futures=True)
-    return 0 if all_ok else 1
+    return all_ok
 
 
 def check_account(account: AccountConfig, *, timeout: float | None = None) -> list[ServerCheck]:

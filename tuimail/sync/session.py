@@ -13,8 +13,8 @@ runs its work inside an `EngineSession`:
 Whatever goes wrong inside the block is put in words by `failure_of`, the one table from an
 exception to a failure kind and message, and reported once: AuthNeeded when the user must act
 (no password, a refused one), else SyncFailed with the kind. An exception the table does not
-know is a bug and propagates (the app reports it as an internal error). Headless commands turn
-the kinds into exit statuses with `exit_status`.
+know is a bug and propagates (the app reports it as an internal error). The command line turns
+the kinds into exit statuses (`tuimail.cli.errors.exit_status`).
 """
 
 from __future__ import annotations
@@ -41,11 +41,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# Exit statuses of the headless commands (the CLI's too).
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130
 
 UNEXPECTED = "the server sent something unexpected (a protocol error of the server)"
 
@@ -57,12 +52,6 @@ class Failure:
     kind: str
     message: str
     auth: bool = False  # the user must act (a password is missing or refused)
-
-
-def exit_status(kind: str) -> int:
-    """The exit status of a headless command for an account that failed with `kind`: another
-    process syncing the account is no failure (it brings the mail)."""
-    return EXIT_OK if kind == FailureKind.BUSY else EXIT_FAILED
 
 
 def failure_of(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import os
 import subprocess
 import sys
@@ -136,6 +137,14 @@ def test_bad_usage_exits_2(args: list[str]) -> None:
     assert run(*args).returncode == 2
 
 
+def test_accounts_check_with_no_account_exits_1(tmp_path: Path, capsys) -> None:
+    # Nothing was confirmed, so the check did not pass.
+    config = tmp_path / "c.toml"
+    config.write_text("")
+    assert main(["--config", str(config), "accounts", "check"]) == 1
+    assert "No accounts are configured" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize(("argv", "workers"), [([], True), (["--offline"], False)])
 def test_offline_opens_the_app_without_workers(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, argv: list[str], workers: bool
@@ -213,3 +222,19 @@ def test_sync_into_a_read_only_data_directory_says_so_in_one_line(tmp_path: Path
         "tuimail keeps its mail and locks there"
     ) in result.stderr.splitlines()
     assert list(data.iterdir()) == []
+
+
+def test_only_the_entry_point_imports_cli_main() -> None:
+    # The commands import cli.errors; importing main from them would make an import cycle.
+    importers = []
+    for path in sorted((ROOT / "tuimail").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom):
+                names = {f"{node.module}.{alias.name}" for alias in node.names}
+            elif isinstance(node, ast.Import):
+                names = {alias.name for alias in node.names}
+            else:
+                continue
+            if "tuimail.cli.main" in names or any(n.startswith("tuimail.cli.main.") for n in names):
+                importers.append(path.relative_to(ROOT).as_posix())
+    assert importers == ["tuimail/__main__.py"]

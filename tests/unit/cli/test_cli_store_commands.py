@@ -15,7 +15,8 @@ import pytest
 
 from tuimail.cli.listing import cell_width, fit, flag_letters
 from tuimail.cli.locate import split_target
-from tuimail.cli.main import build_parser, main
+from tuimail.cli.main import main
+from tuimail.cli.parser import build_parser
 from tuimail.core.model import ANSWERED, FLAGGED, SEEN, FolderRole, Protocol
 from tuimail.mail.corpus import MailGenerator
 from tuimail.mail.formats.export import maildir_flags, read_mboxrd

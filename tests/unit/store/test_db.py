@@ -70,6 +70,12 @@ def test_pragmas(conn: db.StoreConnection) -> None:
     assert schema.user_version(conn) == schema.SCHEMA_VERSION
 
 
+def test_the_page_cache_can_be_set_per_connection(conn: db.StoreConnection) -> None:
+    assert conn.execute("PRAGMA cache_size").fetchone()[0] == -16_384  # KiB, as opened
+    db.set_cache_size(conn, 4096)
+    assert conn.execute("PRAGMA cache_size").fetchone()[0] == -4096
+
+
 def test_newer_store_is_refused_with_both_versions(data_dir: Path) -> None:
     db.open_store(data_dir).close()
     path = data_dir / db.DB_FILENAME

@@ -24,7 +24,7 @@ def closed_port() -> Iterator[int]:
 def test_no_accounts_names_the_expected_file(tmp_path: Path) -> None:
     expected = tmp_path / "config.toml"
     out = io.StringIO()
-    assert check_command(parse_config(""), out, config_path=expected) == 1
+    assert check_command(parse_config(""), out, config_path=expected) is False
     assert out.getvalue() == (
         f"No accounts are configured in {expected} (the file does not exist). "
         "Add an [accounts.NAME] table (see docs/config.md) and run this again.\n"
@@ -35,14 +35,14 @@ def test_no_accounts_in_an_existing_file(tmp_path: Path) -> None:
     path = tmp_path / "config.toml"
     path.write_text('[ui]\ntheme = "tuimail-dark"\n')
     out = io.StringIO()
-    assert check_command(parse_config(path.read_text(), path), out) == 1
+    assert check_command(parse_config(path.read_text(), path), out) is False
     assert out.getvalue().startswith(f"No accounts are configured in {path}. Add an")
 
 
 def test_local_account_has_nothing_to_check() -> None:
     config = parse_config('[accounts.notes]\naddress = "me@example.org"\n')
     out = io.StringIO()
-    assert check_command(config, out) == 0
+    assert check_command(config, out) is True
     assert out.getvalue() == "notes  local account (no servers to check)\n"
 
 
@@ -74,7 +74,7 @@ def test_failures_are_reported_per_server_in_config_order(closed_port: int) -> N
         """
     )
     out = io.StringIO()
-    assert check_command(config, out, timeout=5) == 1
+    assert check_command(config, out, timeout=5) is False
     where = f"127.0.0.1:{closed_port}"
     refused = (
         f"failed: connection refused by {where} — is the server running, and is the port right?"

@@ -11,6 +11,7 @@ from pathlib import Path
 import imapclient.exceptions
 import pytest
 
+from tuimail.cli.errors import EXIT_FAILED, EXIT_OK, exit_status
 from tuimail.cli.progress import TerminalProgress
 from tuimail.core.failure import FailureKind
 from tuimail.core.model import Protocol
@@ -21,7 +22,7 @@ from tuimail.sync.deadline import CommandTimeout, ConnectionAborted
 from tuimail.sync.events import AuthNeeded, SyncFailed
 from tuimail.sync.imap import engine as imap
 from tuimail.sync.imap.extensions import ImapProtocolError
-from tuimail.sync.session import EXIT_FAILED, EXIT_OK, exit_status, failure_of
+from tuimail.sync.session import failure_of
 
 
 def _wrapped(inner: BaseException, outer: BaseException) -> BaseException:
