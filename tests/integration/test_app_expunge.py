@@ -16,9 +16,9 @@ from tests.integration.test_app_undo import _place_cursor_on
 from tests.support.dovecot import DovecotServer
 from tests.support.pilot import wait_for
 from tuimail.app.application import TuimailApp
-from tuimail.cli.sync import sync_account
 from tuimail.store import ops, read
 from tuimail.sync.events import discard
+from tuimail.sync.imap.account import sync_account
 from tuimail.ui.screens.folder_picker import FolderPicker
 from tuimail.ui.screens.health import HealthScreen, health_tables
 from tuimail.ui.screens.main import MainScreen

@@ -16,10 +16,10 @@ from tests.integration.test_app_undo import _place_cursor_on
 from tests.support.mailservers import MailServers
 from tests.support.pilot import wait_for
 from tuimail.app.application import TuimailApp
-from tuimail.cli.sync import sync_account
 from tuimail.store import ops, read
 from tuimail.store.db import open_store
 from tuimail.sync.events import discard
+from tuimail.sync.imap.account import sync_account
 from tuimail.sync.imap.identity import FOLDER_CHANGED
 from tuimail.ui.screens.folder_picker import FolderPicker
 from tuimail.ui.screens.main import MainScreen

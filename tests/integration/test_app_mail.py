@@ -15,11 +15,11 @@ from textual.widgets import Static
 from tests.support.mailservers import MailServers
 from tests.support.pilot import wait_for
 from tuimail.app.application import TuimailApp
-from tuimail.cli.sync import sync_account
 from tuimail.config.load import parse_config
 from tuimail.store import outbox, read
 from tuimail.store.db import open_store
 from tuimail.sync.events import discard
+from tuimail.sync.imap.account import sync_account
 from tuimail.ui.widgets.message_list import MessageList
 
 pytestmark = pytest.mark.integration

@@ -17,10 +17,10 @@ from tests.integration.test_app_sent_marks import _config, _message
 from tests.support.mailservers import MailServers
 from tests.support.pilot import wait_for
 from tuimail.app.application import TuimailApp
-from tuimail.cli.sync import sync_account
 from tuimail.store import read
 from tuimail.sync.events import discard
 from tuimail.sync.imap import account as imap
+from tuimail.sync.imap.account import sync_account
 from tuimail.ui.messages import AccountState
 from tuimail.ui.screens.main import MESSAGE_GONE, MainScreen
 from tuimail.ui.widgets.status_bar import StatusBar

@@ -19,10 +19,10 @@ from tests.support.pilot import wait_for
 from tests.support.processes import pick_free_ports
 from tests.support.terminal import screen_lines
 from tuimail.app.application import TuimailApp
-from tuimail.cli.sync import sync_account
 from tuimail.config.load import parse_config
 from tuimail.store import outbox, read
 from tuimail.sync.events import Event, SyncFinished, discard
+from tuimail.sync.imap.account import sync_account
 from tuimail.ui.screens.composer import ComposerScreen
 from tuimail.ui.screens.main import MainScreen
 from tuimail.ui.screens.outbox import OutboxScreen

@@ -191,7 +191,7 @@ class EngineRunner:
                     account, self._data_dir, emit=self._bridge.emit, cancel=self.cancel
                 ).run()
             else:
-                from tuimail.cli.sync import sync_account
+                from tuimail.sync.imap.account import sync_account
 
                 self._drafts_in_thread(account)
                 synced = sync_account(

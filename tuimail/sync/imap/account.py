@@ -7,6 +7,9 @@ through `emit`; `cancel` is checked between batches. Its parts: folder identity
 (tuimail.sync.imap.identity), bodies (.bodies), the folder resync (.resync), the ops replay
 (.replay), and what they share (.engine).
 
+`sync_account` is one pass over an account as the app and `tuimail sync` run it: the account's
+sync lock, the store, the connection, and every failure turned into one event.
+
 The server is never asked to delete anything because of what the store lacks: the sync only
 reads (EXAMINE, FETCH with BODY.PEEK, SEARCH). Only the ops replay writes to the server.
 """
@@ -14,17 +17,30 @@ reads (EXAMINE, FETCH with BODY.PEEK, SEARCH). Only the ops replay writes to the
 from __future__ import annotations
 
 import logging
+import sqlite3
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import imapclient
 import imapclient.exceptions
 
-from tuimail.core.model import FolderRole
+from tuimail.config.schema import AccountConfig
+from tuimail.core.failure import FailureKind
+from tuimail.core.model import FolderRole, Protocol
 from tuimail.mail.sanitize import sanitize_line
-from tuimail.store import read, write
+from tuimail.store import db, read, write
 from tuimail.store.db import transaction
-from tuimail.sync.imap.engine import FolderNotFoundError, FolderResult, error_text
+from tuimail.sync.events import Emit, SyncFinished, SyncStarted
+from tuimail.sync.imap.engine import (
+    FetchEndedConnection,
+    FolderNotFoundError,
+    FolderResult,
+    Unreadable,
+    error_text,
+    skipped_text,
+)
 from tuimail.sync.imap.extensions import ImapProtocolError
 from tuimail.sync.imap.listing import (
     UNSELECTABLE,
@@ -35,8 +51,15 @@ from tuimail.sync.imap.listing import (
 )
 from tuimail.sync.imap.replay import OpReplay
 from tuimail.sync.imap.resync import FolderResync
+from tuimail.sync.session import EngineSession, Failure
 
 log = logging.getLogger(__name__)
+
+# Page cache of the store connection a sync uses, in KiB (the store default is larger).
+SYNC_CACHE_KIB = 4096
+# Reconnects one sync makes after the server ended the connection over a FETCH (BYE to an
+# unreadable message): two per such message (find it, then go on without it).
+MAX_FETCH_RECONNECTS = 20
 
 
 class ImapSync(FolderResync, OpReplay):
@@ -196,3 +219,82 @@ def _bodies_missing_text(uids: Sequence[int]) -> str:
     return (
         f"the server did not send {what} asked for (UID {shown}); {again} asked for again next time"
     )
+
+
+def sync_account(
+    account: AccountConfig,
+    data_dir: Path,
+    emit: Emit,
+    *,
+    folder: str | None = None,
+    bodies: bool = False,
+    cancel: threading.Event | None = None,
+) -> bool:
+    """One pass over one IMAP account, reported through `emit`; True when it went well.
+
+    Connects, takes the account's sync lock, runs the engine, and turns every failure into a
+    SyncFailed or AuthNeeded event (with a message fit to show).
+    """
+    server = account.incoming
+    assert server is not None and server.protocol is Protocol.IMAP
+    name = account.name
+    emit(SyncStarted(name, Protocol.IMAP))
+    with EngineSession(
+        account,
+        Protocol.IMAP,
+        data_dir,
+        emit,
+        during="the sync",
+        kept="what was fetched so far is kept",
+    ) as session:
+        session.lock()
+        conn = session.store()
+        # This connection only syncs: it mostly appends, and a small page cache is as fast for
+        # that (measured) while keeping a sync's memory the same for a small and a large mailbox.
+        db.set_cache_size(conn, SYNC_CACHE_KIB)
+        unreadable = Unreadable()
+        for attempt in range(MAX_FETCH_RECONNECTS + 1):
+            client = session.connect_imap()
+            engine = ImapSync(
+                conn,
+                name,
+                client,
+                emit=emit,
+                cancel=cancel,
+                unreadable=unreadable,
+                expunge=server.expunge,
+            )
+            try:
+                result = engine.sync(folder=folder, bodies=bodies)
+                break
+            except FetchEndedConnection as exc:
+                # The server ended the connection over a message it cannot read: sync again,
+                # what is stored stays stored, and that message is found and left out.
+                session.close_client()
+                if attempt == MAX_FETCH_RECONNECTS:
+                    failure = f"the server kept ending the connection: {exc}"
+                    session.fail(Failure(FailureKind.PROTOCOL, failure))
+                    return False
+        summary = result.summary()
+        if unreadable.skipped:
+            summary += "; " + _skipped_messages(conn, unreadable)
+        if result.folder_errors:
+            first = next(iter(result.folder_errors.items()))
+            session.fail(
+                Failure(FailureKind.FOLDER, f"{summary}; {sanitize_line(first[0])}: {first[1]}")
+            )
+            return False
+        emit(SyncFinished(name, Protocol.IMAP, summary))
+        return True
+    return False
+
+
+def _skipped_messages(conn: sqlite3.Connection, unreadable: Unreadable) -> str:
+    """Name, per folder, the messages a sync left out because the server would not give them
+    (the engine keeps them in each folder's sync health and below its UIDNEXT)."""
+    names = []
+    for folder_id, uids in unreadable.skipped.items():
+        info = read.folder(conn, folder_id)
+        where = info.name if info is not None else f"folder {folder_id}"
+        names.append(f"{where}: {skipped_text(uids)}")
+    return "; ".join(names)
