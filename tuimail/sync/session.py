@@ -12,9 +12,12 @@ runs its work inside an `EngineSession`:
 
 Whatever goes wrong inside the block is put in words by `failure_of`, the one table from an
 exception to a failure kind and message, and reported once: AuthNeeded when the user must act
-(no password, a refused one), else SyncFailed with the kind. An exception the table does not
-know is a bug and propagates (the app reports it as an internal error). Headless commands turn
-the kinds into exit statuses with `exit_status`.
+(no password, a refused one), else SyncFailed with the kind. A step that words its own failure
+raises `EngineFailed` (the table passes its Failure through). An exception the table does not
+know is a bug and propagates (the app reports it as an internal error), unless the session was
+made with `bugs_reported=True` (a pass that must end with an event, whatever happened: it is
+then an "internal" failure with its traceback in the log). Headless commands turn the kinds
+into exit statuses with `exit_status`.
 """
 
 from __future__ import annotations
@@ -27,13 +30,16 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from tuimail.config.settings import AccountConfig
+from tuimail.core.log import SHOWN
 from tuimail.core.model import Protocol
+from tuimail.core.tls import printable_line
 from tuimail.mail.sanitize import sanitize_line
 from tuimail.store import db
 from tuimail.store.lock import AccountLock, LockBusyError
 from tuimail.sync.events import AuthNeeded, Emit, SyncFailed
 
 if TYPE_CHECKING:
+    import poplib
     from collections.abc import Callable, Iterator
 
     import imapclient
@@ -56,6 +62,7 @@ FOLDER = "folder"
 STORE = "store"
 STORE_FULL = "store_full"
 STORE_LOCKED = "store_locked"
+INTERNAL = "internal"  # a bug, reported as a failure by a session made with bugs_reported
 
 UNEXPECTED = "the server sent something unexpected (a protocol error of the server)"
 
@@ -67,6 +74,14 @@ class Failure:
     kind: str
     message: str
     auth: bool = False  # the user must act (a password is missing or refused)
+
+
+class EngineFailed(Exception):
+    """A step of an engine put its failure in its own words: `failure` is reported as it is."""
+
+    def __init__(self, failure: Failure) -> None:
+        super().__init__(failure.message)
+        self.failure = failure
 
 
 def exit_status(kind: str) -> int:
@@ -93,8 +108,14 @@ def failure_of(
     from tuimail.sync.deadline import CommandTimeout, ConnectionAborted
 
     def detail() -> str:
+        # poplib's errors carry the server's line as bytes: its text, not the bytes' repr.
+        said = exc.args[0] if len(exc.args) == 1 else None
+        if isinstance(said, bytes):
+            return printable_line(said.decode("utf-8", "replace"))
         return str(exc) or type(exc).__name__
 
+    if isinstance(exc, EngineFailed):
+        return exc.failure
     after = f"; {kept}" if kept else ""
     # The program is quitting (`deadline.abort_all`): the libraries wrap the socket's error in
     # their own, so it is looked for along the chain.
@@ -177,7 +198,12 @@ def _path_of(store: object) -> str | None:
 class EngineSession:
     """One session of an engine with an account: lock, store, connection, and the one failure
     report (see the module). Use as a context manager; the resources it opened are closed at
-    the end of the block, in reverse order, whatever happened."""
+    the end of the block, in reverse order, whatever happened.
+
+    `on_failure` runs before the failure is reported, with the store still open (the session's
+    `conn`, None when it was not opened): an engine records the failure there. `timeout` is the
+    connection's (default: the incoming server's), for the words of a timeout.
+    """
 
     def __init__(
         self,
@@ -191,6 +217,9 @@ class EngineSession:
         prefix: str = "",
         report_cancelled: bool = True,
         log_level: int = logging.ERROR,
+        timeout: float | None = None,
+        bugs_reported: bool = False,
+        on_failure: Callable[[Failure], None] | None = None,
     ) -> None:
         self.account = account
         self.protocol = protocol
@@ -201,10 +230,19 @@ class EngineSession:
         self.prefix = prefix
         self.report_cancelled = report_cancelled
         self.log_level = log_level
+        self.timeout = timeout
+        self.bugs_reported = bugs_reported
+        self.on_failure = on_failure
         self.failure: Failure | None = None  # set when the block failed
         self._lock: AccountLock | None = None
         self._conn: db.StoreConnection | None = None
-        self._client: imapclient.IMAPClient | None = None
+        self._client: Any = None
+        self._close: Callable[[Any], None] | None = None
+
+    @property
+    def conn(self) -> db.StoreConnection | None:
+        """The store connection, if the session opened it."""
+        return self._conn
 
     def __enter__(self) -> EngineSession:
         return self
@@ -215,8 +253,14 @@ class EngineSession:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> bool:
+        failure: Failure | None = None
         try:
             self.close_client()
+            if exc is not None and isinstance(exc, Exception):
+                failure = self._failure(exc)
+                if failure is not None:
+                    self.failure = failure
+                    self._record(failure)
         finally:
             if self._conn is not None:
                 self._conn.close()
@@ -224,30 +268,63 @@ class EngineSession:
             if self._lock is not None:
                 self._lock.release()
                 self._lock = None
-        if exc is None or not isinstance(exc, Exception):
-            return False
+        if failure is None:
+            return False  # no failure, or a bug: the caller's crash report says so
+        self._report(failure)
+        return True
+
+    def _failure(self, exc: Exception) -> Failure | None:
+        """`exc` in words (`failure_of`), with the session's prefix; None for a bug."""
         server = self.account.incoming if self.protocol is not Protocol.SMTP else None
+        timeout = self.timeout
+        if timeout is None and server is not None:
+            timeout = server.timeout
         failure = failure_of(
             exc,
             store=db.store_path(self.data_dir),
             during=self.during,
-            timeout=server.timeout if server is not None else None,
+            timeout=timeout,
             kept=self.kept,
         )
         if failure is None:
-            return False  # a bug: the caller's crash report says so
-        if self.prefix and not failure.auth:
+            if not self.bugs_reported:
+                return None
+            # A bug must still end the pass with an event, not a dead thread; no step expected
+            # it, so the traceback goes to the log.
+            log.error(
+                "%s %s failed unexpectedly",
+                self.protocol.value.upper(),
+                self.account.name,
+                exc_info=exc,
+            )
+            failure = Failure(INTERNAL, f"unexpected error: {printable_line(repr(exc))}")
+        elif self.prefix and not failure.auth:
             failure = Failure(failure.kind, f"{self.prefix}{failure.message}")
-        self.fail(failure)
-        return True
+        return failure
 
     def fail(self, failure: Failure) -> None:
         """Report `failure` (once per session) and remember it."""
         self.failure = failure
+        self._record(failure)
+        self._report(failure)
+
+    def _record(self, failure: Failure) -> None:
+        if self.on_failure is not None:
+            self.on_failure(failure)
+
+    def _report(self, failure: Failure) -> None:
         name = self.account.name
         if failure.kind == CANCELLED and not self.report_cancelled:
             return
-        log.log(self.log_level, "%s %s: %s", self.protocol.value.upper(), name, failure.message)
+        # The event is what people see (the app, a command's progress): the log keeps a copy.
+        log.log(
+            self.log_level,
+            "%s %s: %s",
+            self.protocol.value.upper(),
+            name,
+            failure.message,
+            extra={SHOWN: True},
+        )
         message = sanitize_line(failure.message)
         if failure.auth:
             self.emit(AuthNeeded(name, self.protocol, message))
@@ -269,33 +346,70 @@ class EngineSession:
             self._conn = db.open_store(self.data_dir)
         return self._conn
 
-    def connect_imap(self, password: Callable[[], str] | None = None) -> imapclient.IMAPClient:
+    def connect_imap(
+        self, password: Callable[[], str] | None = None, *, timeout: float | None = None
+    ) -> imapclient.IMAPClient:
         """Connect and log in to the account's IMAP server (logged out at the end); the password
-        from `password`, else from `tuimail.auth.secrets`."""
+        from `password`, else from `tuimail.auth.secrets`; `timeout`: the server's, unless
+        given."""
         from tuimail.auth.secrets import get_password
         from tuimail.sync.connect.common import connect_imap
 
         server = self.account.incoming
         assert server is not None and server.protocol is Protocol.IMAP
-        return self.connected(
+        options = {} if timeout is None else {"timeout": timeout}
+        client: imapclient.IMAPClient = self.connected(
             lambda: connect_imap(
                 server,
                 ca_file=self.account.ca_file,
                 password=password or (lambda: get_password(self.account, Protocol.IMAP)),
+                **options,
             )
         )
+        return client
 
-    def connected(self, connect: Callable[[], Any]) -> Any:
+    def connect_pop3(
+        self, password: Callable[[], str] | None = None, *, timeout: float | None = None
+    ) -> poplib.POP3:
+        """Connect and log in to the account's POP3 server. At the end of the session the
+        connection is closed without QUIT, so no DELE of it takes effect: QUIT is the
+        engine's, once its work is safe."""
+        from tuimail.auth.secrets import get_password
+        from tuimail.sync.connect.common import connect_pop3
+
+        server = self.account.incoming
+        assert server is not None and server.protocol is Protocol.POP3
+        options = {} if timeout is None else {"timeout": timeout}
+        pop: poplib.POP3 = self.connected(
+            lambda: connect_pop3(
+                server,
+                ca_file=self.account.ca_file,
+                password=password or (lambda: get_password(self.account, Protocol.POP3)),
+                **options,
+            ),
+            close=lambda client: client.close(),
+        )
+        return pop
+
+    def connected(
+        self, connect: Callable[[], Any], *, close: Callable[[Any], None] | None = None
+    ) -> Any:
         """Connect with `connect` (a connect function of `tuimail.sync.connect`, or a test's),
-        and log the client out at the end of the session."""
+        and close the client at the end of the session: with `close`, else an IMAP logout."""
         self.close_client()
         self._client = connect()
+        self._close = close
         return self._client
 
     def close_client(self) -> None:
-        """Log the current client out now (a reconnect follows, or the session ends)."""
-        if self._client is not None:
-            from tuimail.sync.imap.extensions import logout_quietly
+        """Close the current client now (a reconnect follows, or the session ends)."""
+        if self._client is None:
+            return
+        client, self._client = self._client, None
+        close, self._close = self._close, None
+        if close is not None:
+            close(client)
+            return
+        from tuimail.sync.imap.extensions import logout_quietly
 
-            client, self._client = self._client, None
-            logout_quietly(client)
+        logout_quietly(client)
