@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     import poplib
     from collections.abc import Callable, Iterator
 
+    import aiosmtplib
     import imapclient
 
 log = logging.getLogger(__name__)
@@ -298,7 +299,7 @@ class EngineSession:
                 exc_info=exc,
             )
             failure = Failure(INTERNAL, f"unexpected error: {printable_line(repr(exc))}")
-        elif self.prefix and not failure.auth:
+        elif self.prefix:
             failure = Failure(failure.kind, f"{self.prefix}{failure.message}")
         return failure
 
@@ -390,6 +391,27 @@ class EngineSession:
             close=lambda client: client.close(),
         )
         return pop
+
+    async def connect_smtp(
+        self, password: Callable[[], str] | None = None, *, timeout: float | None = None
+    ) -> aiosmtplib.SMTP:
+        """Connect and log in to the account's SMTP server, in the running asyncio loop. The
+        connection lives in that loop: the engine ends it there (QUIT, then `close_client`);
+        one left open is closed at the end of the session."""
+        from tuimail.auth.secrets import get_password
+        from tuimail.sync.connect.common import connect_smtp
+
+        server = self.account.smtp
+        assert server is not None
+        options = {} if timeout is None else {"timeout": timeout}
+        smtp = await connect_smtp(
+            server,
+            ca_file=self.account.ca_file,
+            password=password or (lambda: get_password(self.account, Protocol.SMTP)),
+            **options,
+        )
+        client: aiosmtplib.SMTP = self.connected(lambda: smtp, close=lambda client: client.close())
+        return client
 
     def connected(
         self, connect: Callable[[], Any], *, close: Callable[[Any], None] | None = None
