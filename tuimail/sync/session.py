@@ -12,12 +12,14 @@ runs its work inside an `EngineSession`:
 
 Whatever goes wrong inside the block is put in words by `failure_of`, the one table from an
 exception to a failure kind and message, and reported once: AuthNeeded when the user must act
-(no password, a refused one), else SyncFailed with the kind. A step that words its own failure
-raises `EngineFailed` (the table passes its Failure through). An exception the table does not
-know is a bug and propagates (the app reports it as an internal error), unless the session was
-made with `bugs_reported=True` (a pass that must end with an event, whatever happened: it is
-then an "internal" failure with its traceback in the log). Headless commands turn the kinds
-into exit statuses with `exit_status`.
+(no password, a refused one), else SyncFailed with the kind. An exception the table does not
+know is a bug and propagates (the app reports it as an internal error). Headless commands turn
+the kinds into exit statuses with `exit_status`.
+
+A step that words its own failure raises `EngineFailed` (the table passes its Failure through).
+A pass that must end with an event whatever happened (the POP3 download, the outbox sender) is
+made with `bugs_reported=True`: an exception the table does not know is then an "internal"
+failure, with its traceback in the log.
 """
 
 from __future__ import annotations
@@ -75,14 +77,6 @@ class Failure:
     kind: str
     message: str
     auth: bool = False  # the user must act (a password is missing or refused)
-
-
-class EngineFailed(Exception):
-    """A step of an engine put its failure in its own words: `failure` is reported as it is."""
-
-    def __init__(self, failure: Failure) -> None:
-        super().__init__(failure.message)
-        self.failure = failure
 
 
 def exit_status(kind: str) -> int:
@@ -194,6 +188,14 @@ def store_kind(exc: BaseException, where: Path | None = None) -> str:
 def _path_of(store: object) -> str | None:
     path = getattr(store, "path", None)
     return str(path) if path is not None else None
+
+
+class EngineFailed(Exception):
+    """A step of an engine put its failure in its own words: `failure` is reported as it is."""
+
+    def __init__(self, failure: Failure) -> None:
+        super().__init__(failure.message)
+        self.failure = failure
 
 
 class EngineSession:
