@@ -21,7 +21,14 @@ from tuimail.sync.deadline import CommandTimeout, ConnectionAborted
 from tuimail.sync.events import AuthNeeded, SyncFailed
 from tuimail.sync.imap import folder_sync as imap
 from tuimail.sync.imap.extensions import ImapProtocolError
-from tuimail.sync.session import EXIT_FAILED, EXIT_OK, exit_status, failure_of
+from tuimail.sync.session import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EngineFailed,
+    Failure,
+    exit_status,
+    failure_of,
+)
 
 
 def _wrapped(inner: BaseException, outer: BaseException) -> BaseException:
@@ -73,7 +80,8 @@ def _locked() -> sqlite3.OperationalError:
             "protocol",
             "refused or garbled a command: fetch failed: Fetch refused",
         ),
-        (poplib.error_proto(b"-ERR no"), "protocol", "refused or garbled"),
+        (poplib.error_proto(b"-ERR no"), "protocol", "refused or garbled a command: -ERR no"),
+        (EngineFailed(Failure("protocol", "in its own words")), "protocol", "in its own words"),
     ],
 )
 def test_each_failure_has_one_kind_and_its_words(exc: BaseException, kind: str, words: str) -> None:
