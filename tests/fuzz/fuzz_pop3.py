@@ -45,7 +45,7 @@ CONNECT_ERRORS: tuple[type[BaseException], ...] = (Exception,)
 
 
 def _pipelined_retr(pop: poplib.POP3, numbers: tuple[int, ...]) -> list[bytes]:
-    """RETR sent ahead of the answers, as `Maildrop._retrieve_all` does with PIPELINING."""
+    """RETR sent ahead of the answers, as `download.Maildrop` does with PIPELINING."""
     for number in numbers:
         commands.send_retr(pop, number)
     return [commands.read_retr(pop, number) for number in numbers]

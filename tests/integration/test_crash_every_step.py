@@ -69,7 +69,7 @@ BATCH = 2
 _CLI = f"""
 import sys
 import tuimail.sync.imap.folder_sync as imap
-import tuimail.sync.pop3.maildrop as pop3
+import tuimail.sync.pop3.download as pop3
 imap.ImapSync.__init__.__kwdefaults__.update(
     first_page={BATCH}, header_batch={BATCH}, body_batch={BATCH}
 )

@@ -29,7 +29,7 @@ from tests.support.mailservers import MailServers
 from tests.support.proxy import Faults
 from tuimail.core.crashpoint import CRASH_EXIT_CODE, ENV_VAR, KNOWN_CRASHPOINTS
 from tuimail.sync.events import SyncFailed
-from tuimail.sync.pop3.maildrop import FOLDER_NAME
+from tuimail.sync.pop3.download import FOLDER_NAME
 
 pytestmark = pytest.mark.integration
 

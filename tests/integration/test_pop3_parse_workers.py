@@ -20,7 +20,7 @@ from tuimail.store import indexer as body_indexer
 from tuimail.store import read
 from tuimail.store.db import open_store
 from tuimail.store.search import search
-from tuimail.sync.pop3 import maildrop
+from tuimail.sync.pop3 import download as pop3
 
 pytestmark = pytest.mark.integration
 
@@ -49,8 +49,8 @@ def test_parsing_in_workers_stores_what_parsing_inline_stores(
     assert result.ok, result.error
 
     monkeypatch.setattr(body_indexer, "WORKER_THRESHOLD", 1)
-    monkeypatch.setattr(maildrop, "PARSE_CHUNK", 4)  # several chunks, and a tail parsed inline
-    monkeypatch.setattr(maildrop, "BATCH_MESSAGES", 10)  # several commits
+    monkeypatch.setattr(pop3, "PARSE_CHUNK", 4)  # several chunks, and a tail parsed inline
+    monkeypatch.setattr(pop3, "BATCH_MESSAGES", 10)  # several commits
     workers = tmp_path / "workers"
     result, _ = download(mail_servers, user, workers, account)
     assert result.ok, result.error

@@ -503,7 +503,7 @@ class TuimailApp(App[int]):
         protocol = account.incoming.protocol
         try:
             if protocol is Protocol.POP3:
-                from tuimail.sync.pop3.download import Pop3Download
+                from tuimail.sync.pop3.fetch import Pop3Download
 
                 Pop3Download(account, self.data_dir, emit=self.emit, cancel=self._cancel).run()
             else:

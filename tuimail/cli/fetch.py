@@ -25,7 +25,7 @@ from tuimail.cli.progress import TerminalProgress
 from tuimail.config.settings import AccountConfig, Config, ConfigError, load_config
 from tuimail.core.log import setup_logging
 from tuimail.core.model import Protocol
-from tuimail.sync.pop3.download import FetchResult, Pop3Download
+from tuimail.sync.pop3.fetch import FetchResult, Pop3Download
 from tuimail.sync.session import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE
 
 

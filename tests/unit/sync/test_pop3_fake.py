@@ -27,9 +27,9 @@ from tuimail.store.db import open_store
 from tuimail.store.ingest import IncomingMessage, pop3_content_key, store_messages
 from tuimail.sync.connect.common import Pop3Login, pop3_login_method
 from tuimail.sync.events import Event, StoreChanged, SyncFailed, SyncFinished
-from tuimail.sync.pop3 import maildrop
+from tuimail.sync.pop3 import download as pop3_module
 from tuimail.sync.pop3.commands import header_digest_key
-from tuimail.sync.pop3.download import FetchResult, Pop3Download
+from tuimail.sync.pop3.fetch import FetchResult, Pop3Download
 
 CORPUS = Path(__file__).resolve().parents[2] / "corpus"
 
@@ -87,7 +87,7 @@ def test_without_uidl_messages_are_keyed_by_their_bytes_and_the_user_is_told(
 ) -> None:
     raws = [message(i) for i in range(1, 4)]
     with FakePop3Server([FakeMessage(raw) for raw in raws], uidl=False) as server:
-        with caplog.at_level(logging.WARNING, logger="tuimail.sync.pop3.download"):
+        with caplog.at_level(logging.WARNING, logger="tuimail.sync.pop3.fetch"):
             result, events = run(server, tmp_path)
         assert result.ok and result.keyed_by_digest and result.new == 3
         summary = next(e for e in events if isinstance(e, SyncFinished)).summary
@@ -371,7 +371,7 @@ def test_many_batches_with_deletes_keep_commands_and_answers_in_step(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pipelining: bool
 ) -> None:
     """Batches of 3 (plus what is in flight when one fills): each is committed, then deleted."""
-    monkeypatch.setattr(maildrop, "BATCH_MESSAGES", 3)
+    monkeypatch.setattr(pop3_module, "BATCH_MESSAGES", 3)
     raws = [message(i) for i in range(1, 31)]
     capa = ["TOP", "UIDL", "USER", *(["PIPELINING"] if pipelining else [])]
     messages = [FakeMessage(raw, f"u{i}".encode()) for i, raw in enumerate(raws, 1)]

@@ -1,16 +1,17 @@
-"""POP3 download: every message on the server once into the account's INBOX, never lost.
+"""POP3 download in one logged-in session of a fetch pass (`fetch.Pop3Download`): what is new
+is read and committed in batches, then the delete policy is applied, only ever to messages
+whose bytes are committed.
 
-`Pop3Download(account, data_dir, emit=...).run()` makes one pass:
+`Maildrop(owner, pop, conn, account_id, folder_id, tally).download()`: `owner` is the pass,
+which the sessions of one pass share; `tally` counts what they did. The session:
 
-1. take the account's POP3 sync lock (a cron `tuimail fetch` and the app never fetch the same
-   account at once), open its own store connection, make sure the account and its INBOX exist;
-2. connect and log in (`EngineSession.connect_pop3`), then one UIDL round trip; UIDLs the
-   store has ever seen (`read.known_uidls`, which keeps the UIDLs of messages deleted locally)
-   are not fetched again;
-3. RETR the new messages, highest message number (newest) first, and store their exact bytes
-   through `store.ingest` in batches, one transaction per batch;
-4. DELE what the policy says, but only messages whose local copy is committed;
-5. QUIT, which is when the server applies the DELEs.
+1. one UIDL round trip; UIDLs the store has ever seen (`read.known_uidls`, which keeps the
+   UIDLs of messages deleted locally) are not fetched again;
+2. RETR the new messages, highest message number (newest) first (pipelined when the server
+   offers PIPELINING), and store their exact bytes through `store.ingest` in batches, one
+   transaction per batch;
+3. DELE what the policy says, but only messages whose local copy is committed; the pass then
+   ends the session with QUIT, which is when the server applies the DELEs.
 
 Why it never loses or duplicates a message:
 - A message is keyed by its UIDL and stored under that key in the same transaction that stores
@@ -41,259 +42,435 @@ at once instead of when the server notices a dropped connection.
 A failure in the middle (connection cut, timeout, an -ERR) commits the messages already read in
 full, then closes the connection without QUIT, so no DELE of that session takes effect; the next
 pass deletes them again.
-
-The lock, the store, the connection and the words of a failure are the engine session's
-(`tuimail.sync.session`); one logged-in session's work is `maildrop.Maildrop`, its commands
-and what they read are in `commands`.
 """
 
 from __future__ import annotations
 
 import logging
-import sqlite3
 import threading
+import time
+from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from pathlib import Path
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Protocol
 
-from tuimail.auth.secrets import get_password
 from tuimail.config.settings import AccountConfig, ServerConfig
-from tuimail.core.log import SHOWN
-from tuimail.core.model import FolderRole, Protocol
+from tuimail.core.crashpoint import crashpoint
+from tuimail.core.model import Protocol as MailProtocol
 from tuimail.core.tls import printable_line
-from tuimail.store import db, read, write
-from tuimail.sync.events import Emit, NewMail, StoreChanged, SyncFinished, SyncStarted
-from tuimail.sync.pop3.commands import TooLarge, command
-from tuimail.sync.pop3.maildrop import FOLDER_NAME, Maildrop, Tally
-from tuimail.sync.session import PROTOCOL, EngineFailed, EngineSession, Failure
+from tuimail.store import db, read
+from tuimail.store.ingest import IncomingMessage, ParsedRaw, pop3_content_key, store_messages
+from tuimail.sync.events import Emit, StoreChanged, SyncProgress
+from tuimail.sync.pop3.commands import (
+    TooLarge,
+    Unreadable,
+    command,
+    header_digest_key,
+    read_retr,
+    retrieve,
+    send_retr,
+    stat,
+    uidl_listing,
+)
+
+if TYPE_CHECKING:
+    import poplib
+    import sqlite3
+    from concurrent.futures import Future
+
+    from tuimail.store.indexer import BodyIndexer
 
 log = logging.getLogger(__name__)
 
-# Sessions of one pass ended by a message over the size limit (each is then left out).
-MAX_TOO_LARGE = 20
+FOLDER_NAME = "INBOX"
+# A batch is committed when it holds this many messages or bytes, whichever comes first: few
+# enough fsyncs for speed (the store is synchronous=FULL), little enough memory to stay flat.
+BATCH_MESSAGES = 200
+BATCH_BYTES = 8 * 1024 * 1024
+# RETR commands sent ahead of the answers when the server offers PIPELINING: enough to keep the
+# connection busy while a message is parsed, few enough that commands never fill a socket buffer.
+PIPELINE_DEPTH = 8
+# Messages handed to a parsing worker at a time (when workers are used: many new messages).
+PARSE_CHUNK = 20
+_PROGRESS_SECONDS = 0.1
 
 
-@dataclass(frozen=True, slots=True)
-class FetchResult:
-    """What one pass did. `error` is None when it went well (a cancelled pass went well too)."""
+class Owner(Protocol):
+    """What the sessions of one pass share (the pass, `Pop3Download`)."""
 
-    account: str
-    folder_id: int | None
+    account: AccountConfig
+    server: ServerConfig
+    emit: Emit
+    cancel: threading.Event
+    now: Callable[[], datetime]
+    # Message numbers over the size limit, left out for the rest of the pass.
+    too_large: set[int]
+
+
+@dataclass
+class Tally:
+    """What the sessions of one pass did, for its result."""
+
     new: int = 0
     known: int = 0
     deleted: int = 0
     bytes: int = 0
     cancelled: bool = False
     keyed_by_digest: bool = False
-    error: str | None = None
-    first: bool = False  # the maildrop's first download: what came was there already
-    unreadable: tuple[str, ...] = ()  # messages the server would not give, skipped this time
-
-    @property
-    def ok(self) -> bool:
-        """True when the pass did not fail."""
-        return self.error is None
-
-    def summary(self) -> str:
-        """One line for people: "12 new messages, 3 deleted on the server"; a first download
-        says "first download: 2000 messages" (they were not new, they were all there)."""
-        if self.first and self.new:
-            parts = [f"first download: {_count(self.new, 'message')}"]
-        else:
-            parts = [_count(self.new, "new message") if self.new else "no new messages"]
-        if self.deleted:
-            parts.append(f"{self.deleted} deleted on the server")
-        text = ", ".join(parts)
-        if self.unreadable:
-            text += f"; {unreadable_text(self.unreadable)}"
-        if self.cancelled:
-            text = f"stopped early: {text}"
-        if self.keyed_by_digest:
-            text += (
-                " (the server has no UIDL: every message is downloaded again on each pass to "
-                "recognise it; leave_on_server = false keeps that short)"
-            )
-        return text
+    dele_sent: int = 0
+    # Messages the server would not give (RETR -ERR), named for people: skipped this pass.
+    unreadable: list[str] = field(default_factory=list)
+    first: bool = False  # the folder had never been downloaded completely before this pass
 
 
-class Pop3Download:
-    """One download pass over a POP3 account (see the module docstring). Run it in one thread.
+@dataclass
+class _Batch:
+    """Messages read in full and not yet committed, with their message numbers, and the parses
+    started for them in the indexing workers (the first `submitted` items, chunk by chunk)."""
 
-    `password` defaults to the keyring or password command (`secrets.get_password`); it is called
-    only once the connection is protected. `now` is the clock for first-seen times and the
-    delete-after-N-days policy.
-    """
+    numbers: list[int] = field(default_factory=list)
+    items: list[IncomingMessage] = field(default_factory=list)
+    size: int = 0
+    parses: list[tuple[Future[list[ParsedRaw]], list[bytes]]] = field(default_factory=list)
+    submitted: int = 0
+
+    def add(self, number: int, key: str, raw: bytes) -> None:
+        self.numbers.append(number)
+        self.items.append(IncomingMessage(raw=raw, uidl=key))
+        self.size += len(raw)
+
+    def full(self) -> bool:
+        return len(self.items) >= BATCH_MESSAGES or self.size >= BATCH_BYTES
+
+
+class Maildrop:
+    """One logged-in POP3 session of a pass: listing, download, deletes."""
 
     def __init__(
         self,
-        account: AccountConfig,
-        data_dir: Path,
-        *,
-        emit: Emit,
-        cancel: threading.Event | None = None,
-        password: Callable[[], str] | None = None,
-        now: Callable[[], datetime] | None = None,
-        timeout: float | None = None,
-    ) -> None:
-        server = account.incoming
-        if server is None or server.protocol is not Protocol.POP3:
-            raise ValueError(f"account {account.name!r} has no POP3 server configured")
-        self.account = account
-        self.server: ServerConfig = server
-        self.data_dir = Path(data_dir)
-        self.emit = emit
-        self.cancel = cancel or threading.Event()
-        self.password = password or (lambda: get_password(account, Protocol.POP3))
-        self.now = now or (lambda: datetime.now(UTC))
-        self.timeout = server.timeout if timeout is None else timeout  # one read
-        # Message numbers over the size limit, left out for the rest of the pass. The numbers
-        # hold across its sessions: no session that ends this way deletes anything.
-        self.too_large: set[int] = set()
-
-    # --- the pass
-
-    def run(self) -> FetchResult:
-        """Download once; never raises for server, network or store trouble (it emits them),
-        nor for a bug (an "internal" failure, with its traceback in the log)."""
-        name = self.account.name
-        self.emit(SyncStarted(name, Protocol.POP3))
-        tally = Tally()
-        folder_id: int | None = None
-        where = f"{self.server.host}:{self.server.port}"
-
-        def record(failure: Failure) -> None:
-            """The failure goes into the folder's sync health (`H` in the app) too."""
-            conn = session.conn
-            if conn is None or folder_id is None:
-                return
-            try:
-                write.record_folder_error(conn, folder_id, failure.message, now=self.now())
-                self.emit(StoreChanged(name, (folder_id,), read.revision(conn)))
-            except Exception as exc:
-                if db.failure(exc, conn) is None:
-                    raise
-                log.error("%s: could not record the failure in the store: %s", name, exc)
-
-        with EngineSession(
-            self.account,
-            Protocol.POP3,
-            self.data_dir,
-            self.emit,
-            during=f"the download from {where}",
-            timeout=self.timeout,
-            bugs_reported=True,
-            on_failure=record,
-        ) as session:
-            session.lock()
-            conn = session.store()
-            account_id = write.ensure_account(conn, name, Protocol.POP3)
-            folder_id = write.upsert_folder(conn, account_id, FOLDER_NAME, role=FolderRole.INBOX)
-            folder = read.folder(conn, folder_id)
-            tally.first = folder is not None and folder.last_sync is None
-            self._pass(session, conn, account_id, folder_id, tally)
-            self._succeeded(conn, folder_id, tally)
-            return self._result(folder_id, tally)
-        assert session.failure is not None
-        return self._result(folder_id, tally, error=session.failure.message)
-
-    def _pass(
-        self,
-        session: EngineSession,
+        owner: Owner,
+        pop: poplib.POP3,
         conn: sqlite3.Connection,
         account_id: int,
         folder_id: int,
         tally: Tally,
     ) -> None:
-        for _ in range(MAX_TOO_LARGE + 1):
-            pop = session.connect_pop3(self.password, timeout=self.timeout)
-            maildrop = Maildrop(self, pop, conn, account_id, folder_id, tally)
-            try:
-                maildrop.download()
-            except TooLarge as exc:
-                # Keep what was read in full, drop the connection (no QUIT: nothing is
-                # deleted), and go on without that message in a new session.
-                maildrop.save_what_was_read()
-                session.close_client()
-                tally.dele_sent = 0
-                self._note_too_large(exc, tally)
-                continue
-            except Exception:
-                # Keep what was read in full; the session closes the connection without QUIT,
-                # so no DELE of this session takes effect.
-                maildrop.save_what_was_read()
+        self.owner = owner
+        self.pop = pop
+        self.conn = conn
+        self.account_id = account_id
+        self.folder_id = folder_id
+        self.tally = tally
+        self.batch = _Batch()
+        self.policy_delete = not owner.server.leave_on_server
+        # UIDLs the server gives to more than one message: each copy is keyed by its bytes.
+        self.duplicates: set[str] = set()
+        # Keys of the messages taken in this pass (a batch never holds one key twice).
+        self.taken: set[str] = set()
+        # True when the keys of the listing were checked against the bytes in this pass already
+        # (a server without UIDL: every message is downloaded to be keyed).
+        self.keys_checked = False
+        self._last_progress = 0.0
+        self._done = 0
+        self._total = 0
+        # Parses messages while the next ones download (see tuimail.store.indexer); None: inline.
+        self._parser: BodyIndexer | None = None
+
+    def download(self) -> None:
+        """Fetch what is new, then apply the delete policy to what was already here."""
+        known = read.known_uidls(self.conn, self.account_id)
+        listing = uidl_listing(self.pop, self.owner.account.name)
+        try:
+            if listing is None:
+                self.tally.keyed_by_digest = True
+                on_server = self._download_by_digest(known)
+            else:
+                on_server = self._download_by_uidl(listing, known)
+            self._commit_batch()
+        finally:
+            if self._parser is not None:
+                self._parser.close()
+                self._parser = None
+        if self.tally.cancelled:
+            return
+        self._settle_known(on_server, known)
+        self._commit_batch()  # messages found behind a UIDL the server used again
+
+    def save_what_was_read(self) -> None:
+        """After a failure: commit the messages read in full (no DELE follows)."""
+        self.policy_delete = False
+        try:
+            self._commit_batch()
+        except Exception as exc:
+            if db.failure(exc, self.conn) is None:
                 raise
-            where = f"{self.server.host}:{self.server.port}"
-            session.during = f"the end of the session with {where} (no message was deleted)"
-            command(pop, "QUIT")
-            session.close_client()
-            break
-        else:
-            too_many = f"more than {MAX_TOO_LARGE} messages over the size limit; stopped"
-            raise EngineFailed(Failure(PROTOCOL, too_many))
-        tally.deleted = tally.dele_sent  # the server applied them at QUIT
+            log.error("%s: could not store downloaded messages: %s", self.owner.account.name, exc)
 
-    def _note_too_large(self, exc: TooLarge, tally: Tally) -> None:
-        """Name a message over the size limit; it is left out for the rest of the pass."""
-        self.too_large.add(exc.number)
-        shown = f"message {exc.number}" if exc.key is None else f"message {printable_line(exc.key)}"
-        tally.unreadable.append(f"{shown}: {exc}")
-        log.warning("%s: %s is %s; skipped", self.account.name, shown, exc)
+    # --- download
 
-    def _succeeded(self, conn: sqlite3.Connection, folder_id: int, tally: Tally) -> None:
-        name = self.account.name
-        if not tally.cancelled:
-            write.update_folder_state(conn, folder_id, last_sync=self.now())
-        # Messages skipped because the server would not give them stay in the sync health
-        # (`H` in the app) until a pass gets them.
-        skipped = unreadable_text(tally.unreadable) if tally.unreadable else None
-        write.record_folder_error(conn, folder_id, skipped, now=self.now())
-        changed = read.revision(conn)
-        self.emit(StoreChanged(name, (folder_id,), changed))
-        if tally.new:
-            self.emit(NewMail(name, folder_id, tally.new, first=tally.first))
-        result = self._result(folder_id, tally)
-        if tally.keyed_by_digest:
+    def _download_by_uidl(
+        self, listing: list[tuple[int, str]], known: dict[str, datetime]
+    ) -> list[tuple[int, str]]:
+        seen: dict[str, int] = {}
+        for _, uidl in listing:
+            seen[uidl] = seen.get(uidl, 0) + 1
+        self.duplicates = {uidl for uidl, count in seen.items() if count > 1}
+        if self.duplicates:
             log.warning(
-                "%s: the POP3 server has no UIDL; every message is downloaded on each pass and "
-                "recognised by a digest of its bytes",
-                name,
-                extra={SHOWN: True},  # the SyncFinished summary says it
+                "%s: the server lists %d UIDLs for more than one message; those messages are "
+                "recognised by their bytes",
+                self.owner.account.name,
+                len(self.duplicates),
             )
-        log.info(
-            "%s: POP3 %d new (%d bytes), %d already here, %d deleted on the server%s",
-            name,
-            tally.new,
-            tally.bytes,
-            tally.known,
-            tally.deleted,
-            " (cancelled)" if tally.cancelled else "",
+        fresh: list[tuple[int, str]] = []
+        # Highest message number (newest) first; a UIDL listed twice is left to _settle_known.
+        for number, uidl in sorted(listing, reverse=True):
+            if number in self.owner.too_large:
+                continue
+            if uidl not in known and uidl not in self.duplicates:
+                fresh.append((number, uidl))
+                self.taken.add(uidl)
+        self.tally.known = len(listing) - len(fresh)
+        self._total = len(fresh)
+        self._progress(force=True)
+        if fresh:
+            from tuimail.store.indexer import BodyIndexer  # multiprocessing: only when needed
+
+            parser = BodyIndexer(len(fresh))
+            if parser.uses_worker:
+                self._parser = parser
+            else:
+                parser.close()
+        self._retrieve_all(fresh)
+        self._progress(force=True)
+        return listing
+
+    def _retrieve_all(self, fresh: list[tuple[int, str]]) -> None:
+        """RETR each message and keep it, with up to PIPELINE_DEPTH commands in flight when the
+        server offers PIPELINING (RFC 2449). Before a batch is committed (and DELEs follow) every
+        answer in flight is read, so a DELE's answer is never mistaken for a message.
+        """
+        capabilities = getattr(self.pop, "capabilities", {})
+        depth = PIPELINE_DEPTH if "PIPELINING" in capabilities else 1
+        in_flight: deque[tuple[int, str]] = deque()
+        upcoming = iter(fresh)
+        sending = True
+        while True:
+            while sending and len(in_flight) < depth:
+                if self._cancelled() or (next_one := next(upcoming, None)) is None:
+                    sending = False
+                    break
+                send_retr(self.pop, next_one[0])
+                in_flight.append(next_one)
+            if not in_flight:
+                return
+            number, uidl = in_flight.popleft()
+            try:
+                raw = read_retr(self.pop, number)
+            except TooLarge as exc:
+                exc.key = uidl
+                raise
+            except Unreadable as exc:
+                self._skip(exc, uidl)
+                self._done += 1
+                continue
+            self.batch.add(number, uidl, raw)
+            self._start_parse()
+            self.tally.bytes += len(raw)
+            self._done += 1
+            self._progress()
+            if self.batch.full():
+                sending = False  # read what is in flight, then commit
+                if not in_flight:
+                    self._commit_batch()
+                    sending = not self._cancelled()
+
+    def _download_by_digest(self, known: dict[str, datetime]) -> list[tuple[int, str]]:
+        """A server without UIDL: every message is downloaded and keyed by its exact bytes
+        (`pop3_content_key`), so two messages are one only when they are byte for byte the same.
+        """
+        count = stat(self.pop)
+        self._total = count
+        self._progress(force=True)
+        self.keys_checked = True
+        on_server: list[tuple[int, str]] = []
+        for number in range(count, 0, -1):
+            if self._cancelled():
+                break
+            if number in self.owner.too_large:
+                continue
+            try:
+                raw = retrieve(self.pop, number)
+            except Unreadable as exc:
+                self._skip(exc, None)
+                self._done += 1
+                continue
+            key = pop3_content_key(raw)
+            if key not in known and self._stored_by_header(raw, known):
+                key = header_digest_key(raw)  # stored by an earlier version under that key
+            on_server.append((number, key))
+            if key in known or key in self.taken:
+                self.tally.known += 1
+            else:
+                self._take(number, key, raw)
+            self._done += 1
+            self._progress()
+        self._progress(force=True)
+        return on_server
+
+    def _stored_by_header(self, raw: bytes, known: dict[str, datetime]) -> bool:
+        """Whether an earlier version stored exactly these bytes under their header digest."""
+        legacy = header_digest_key(raw)
+        if legacy not in known:
+            return False
+        return read.pop3_body(self.conn, self.account_id, legacy) == raw
+
+    def _take(self, number: int, key: str, raw: bytes) -> None:
+        self.taken.add(key)
+        self.batch.add(number, key, raw)
+        self.tally.bytes += len(raw)
+        if self.batch.full():
+            self._commit_batch()
+
+    def _start_parse(self) -> None:
+        """Hand the batch's newest PARSE_CHUNK messages to the parsing workers, if any."""
+        batch = self.batch
+        if self._parser is None or len(batch.items) - batch.submitted < PARSE_CHUNK:
+            return
+        raws = [item.raw or b"" for item in batch.items[batch.submitted :]]
+        batch.parses.append((self._parser.submit_whole(raws), raws))
+        batch.submitted = len(batch.items)
+
+    def _commit_batch(self) -> None:
+        batch, self.batch = self.batch, _Batch()
+        if not batch.items:
+            return
+        owner = self.owner
+        items = batch.items
+        if batch.parses:
+            from tuimail.store.indexer import BodyIndexer
+
+            # What the workers parsed; the rest of the batch is parsed by store_messages.
+            parsed = [p for job, raws in batch.parses for p in BodyIndexer.whole_result(job, raws)]
+            items = [replace(item, parsed=p) for item, p in zip(items, parsed, strict=False)]
+            items += batch.items[len(parsed) :]
+        store_messages(
+            self.conn,
+            self.folder_id,
+            items,
+            now=owner.now(),
+            before_commit=lambda: crashpoint("pop3.before_commit"),
         )
-        self.emit(SyncFinished(name, Protocol.POP3, result.summary()))
+        revision = read.revision(self.conn)
+        crashpoint("pop3.after_commit")
+        self.tally.new += len(batch.items)
+        owner.emit(StoreChanged(owner.account.name, (self.folder_id,), revision))
+        if self.policy_delete and not self.tally.cancelled:
+            for number, item in zip(batch.numbers, batch.items, strict=True):
+                if item.uidl not in self.duplicates:
+                    self._dele(number)
 
-    def _result(self, folder_id: int | None, tally: Tally, error: str | None = None) -> FetchResult:
-        return FetchResult(
-            account=self.account.name,
-            folder_id=folder_id,
-            new=tally.new,
-            known=tally.known,
-            deleted=tally.deleted,
-            bytes=tally.bytes,
-            cancelled=tally.cancelled,
-            keyed_by_digest=tally.keyed_by_digest,
-            error=error,
-            first=tally.first,
-            unreadable=tuple(tally.unreadable),
+    def _settle_known(self, on_server: list[tuple[int, str]], known: dict[str, datetime]) -> None:
+        """Apply the delete policy to messages stored by earlier passes, and store what hides
+        behind a UIDL the server gave to more than one message or used again for new mail.
+
+        A message is deleted only when its bytes, read again in this session, are committed
+        under their content key (or, for messages stored before content keys, equal the stored
+        copy): a server that reuses a UIDL never gets new mail deleted unread. What does not
+        match is stored under its content key, then deleted like any new message.
+        """
+        days = self.owner.server.delete_after_days
+        cutoff = self.owner.now() - timedelta(days=days)
+        for number, key in on_server:
+            if self._cancelled():
+                return
+            if number in self.owner.too_large:
+                continue
+            if key in self.duplicates:
+                self._check_content(number, known, delete_if_known=self.policy_delete)
+                continue
+            first_seen = known.get(key)
+            if first_seen is None:
+                continue  # downloaded in this pass (deleted after its commit) or left alone
+            if not (self.policy_delete or (days > 0 and first_seen < cutoff)):
+                continue
+            if self.keys_checked:
+                self._dele(number)
+            else:
+                # By age, the age of the bytes counts (a UIDL used again is younger mail).
+                since = None if self.policy_delete else cutoff
+                self._check_content(
+                    number, known, delete_if_known=True, stored_as=key, older_than=since
+                )
+
+    def _check_content(
+        self,
+        number: int,
+        known: dict[str, datetime],
+        *,
+        delete_if_known: bool,
+        stored_as: str | None = None,
+        older_than: datetime | None = None,
+    ) -> None:
+        try:
+            raw = retrieve(self.pop, number)
+        except Unreadable as exc:
+            self._skip(exc, stored_as)
+            return
+        key = pop3_content_key(raw)
+        if key in known or key in self.taken:
+            committed = True
+        elif stored_as is not None:
+            # Stored before content keys existed: the local copy is the proof, if it is there.
+            committed = read.pop3_body(self.conn, self.account_id, stored_as) == raw
+        else:
+            committed = False
+        if not committed:
+            log.warning(
+                "%s: message %d on the server is not stored yet (its UIDL names another message "
+                "too); storing it",
+                self.owner.account.name,
+                number,
+            )
+            self._take(number, key, raw)  # deleted after its commit when the policy says so
+        elif delete_if_known:
+            first_seen = known.get(key)
+            if older_than is None or first_seen is None or first_seen < older_than:
+                self._dele(number)
+
+    def _dele(self, number: int) -> None:
+        command(self.pop, f"DELE {number}")
+        self.tally.dele_sent += 1
+        crashpoint("pop3.after_dele")
+
+    def _skip(self, exc: Unreadable, key: str | None) -> None:
+        """Leave out a message the server would not give: nothing of it is stored or deleted,
+        the rest goes on, and the next pass asks for it again."""
+        shown = f"message {exc.number}" if key is None else f"message {printable_line(key)}"
+        self.tally.unreadable.append(f"{shown}: {exc.said}")
+        log.warning(
+            "%s: the server would not give %s (%s); skipped, tried again next time",
+            self.owner.account.name,
+            shown,
+            exc.said,
         )
 
+    # --- progress and cancel
 
-def unreadable_text(unreadable: list[str] | tuple[str, ...]) -> str:
-    """The sentence naming messages the server would not give (RETR answered -ERR)."""
-    count = len(unreadable)
-    names = "; ".join(unreadable[:3]) + ("; …" if count > 3 else "")
-    noun = "message" if count == 1 else "messages"
-    return f"{count} {noun} the server would not give, skipped and tried again next time ({names})"
+    def _cancelled(self) -> bool:
+        if self.owner.cancel.is_set():
+            self.tally.cancelled = True
+        return self.tally.cancelled
 
-
-def _count(number: int, noun: str) -> str:
-    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
+    def _progress(self, *, force: bool = False) -> None:
+        moment = time.monotonic()
+        if not force and moment - self._last_progress < _PROGRESS_SECONDS:
+            return
+        self._last_progress = moment
+        owner = self.owner
+        owner.emit(
+            SyncProgress(
+                owner.account.name, MailProtocol.POP3, FOLDER_NAME, self._done, self._total
+            )
+        )
