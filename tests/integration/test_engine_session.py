@@ -38,7 +38,7 @@ from tuimail.sync.imap.body import fetch_body
 from tuimail.sync.imap.idle import ImapIdleWatcher
 from tuimail.sync.pop3.fetch import Pop3Download
 from tuimail.sync.session import EXIT_FAILED, EXIT_OK, exit_status
-from tuimail.sync.smtp.send import OutboxSender
+from tuimail.sync.smtp.flush import OutboxSender
 from tuimail.ui.messages import AccountState
 from tuimail.ui.widgets.status_bar import StatusBar
 

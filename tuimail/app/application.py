@@ -613,7 +613,7 @@ class TuimailApp(App[int]):
 
     def _send_in_thread(self, account: AccountConfig) -> None:
         """Worker thread: one pass of the outbox sender; failures arrive as events."""
-        from tuimail.sync.smtp.send import OutboxSender
+        from tuimail.sync.smtp.flush import OutboxSender
 
         try:
             result = OutboxSender(account, self.data_dir, emit=self.emit, cancel=self._cancel).run()

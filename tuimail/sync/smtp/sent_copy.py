@@ -28,7 +28,7 @@ from tuimail.store.ingest import IncomingMessage, store_messages
 from tuimail.store.outbox import OutboxItem, OutboxState
 from tuimail.sync.imap.extensions import append_streamed
 from tuimail.sync.session import EngineSession
-from tuimail.sync.smtp.transaction import header_block
+from tuimail.sync.smtp.send import header_block
 
 SENT_FOLDER = "Sent"  # the local Sent folder of an account without IMAP
 LOCAL_COPY_BATCH = 100  # Sent copies stored per transaction in a local Sent folder
