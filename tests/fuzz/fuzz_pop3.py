@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import poplib
 import sys
-from types import SimpleNamespace
 
 from tests.fuzz.wire import (
     InProcessTransport,
@@ -30,35 +29,26 @@ from tests.fuzz.wire import (
     pop3_client,
     split_script,
 )
+from tuimail.sync.pop3 import commands
 from tuimail.sync.pop3 import connect as pop3_connect
-from tuimail.sync.pop3 import download as pop3
 
-# What `Pop3Download` turns into a SyncFailed with a clear message (see `Pop3Download._pass`).
-# pop3._Unreadable: a RETR answered -ERR, which the engine skips (the session goes on).
+# What `Pop3Download` turns into a SyncFailed with a clear message (through the engine session).
+# commands.Unreadable: a RETR answered -ERR, which the engine skips (the session goes on).
 POP3_ERRORS: tuple[type[BaseException], ...] = (
     poplib.error_proto,
     OSError,
     EOFError,
-    pop3._Unreadable,
+    commands.Unreadable,
 )
 # `connect_pop3` turns any exception while connecting into a ConnectError.
 CONNECT_ERRORS: tuple[type[BaseException], ...] = (Exception,)
 
 
-def _download_session(pop: poplib.POP3) -> pop3._Session:
-    """A download session with only what its reading methods use: the POP3 connection, and
-    the account name for log messages (no store, no download state)."""
-    session = pop3._Session.__new__(pop3._Session)
-    session.pop = pop
-    session.owner = SimpleNamespace(account=SimpleNamespace(name="fuzz"))  # type: ignore[assignment]
-    return session
-
-
-def _pipelined_retr(session: pop3._Session, numbers: tuple[int, ...]) -> list[bytes]:
-    """RETR sent ahead of the answers, as `_Session._retrieve_all` does with PIPELINING."""
+def _pipelined_retr(pop: poplib.POP3, numbers: tuple[int, ...]) -> list[bytes]:
+    """RETR sent ahead of the answers, as `download.Maildrop` does with PIPELINING."""
     for number in numbers:
-        session._send_retr(number)
-    return [session._read_retr(number) for number in numbers]
+        commands.send_retr(pop, number)
+    return [commands.read_retr(pop, number) for number in numbers]
 
 
 def session(transport: Transport) -> Outcomes:
@@ -68,15 +58,14 @@ def session(transport: Transport) -> Outcomes:
         pop = outcomes.step("connect", lambda: pop3_client(transport), CONNECT_ERRORS)
         outcomes[-1] = ("connect", pop.getwelcome())
         outcomes.step("capa", lambda: pop3_connect._pop3_capa(pop), CONNECT_ERRORS)
-        reader = _download_session(pop)
-        outcomes.step("stat", lambda: reader._stat())
-        outcomes.step("uidl", lambda: reader._uidl_listing())
+        outcomes.step("stat", lambda: commands.stat(pop))
+        outcomes.step("uidl", lambda: commands.uidl_listing(pop, "fuzz"))
         outcomes.step("list", pop.list)
         outcomes.step("top", lambda: pop.top(1, 0))
-        outcomes.step("retr", lambda: reader._retrieve(1))
-        outcomes.step("retr_pipelined", lambda: _pipelined_retr(reader, (2, 3)))
-        outcomes.step("dele", lambda: pop3._command(pop, "DELE 1"))
-        outcomes.step("quit", lambda: pop3._command(pop, "QUIT"))
+        outcomes.step("retr", lambda: commands.retrieve(pop, 1))
+        outcomes.step("retr_pipelined", lambda: _pipelined_retr(pop, (2, 3)))
+        outcomes.step("dele", lambda: commands.command(pop, "DELE 1"))
+        outcomes.step("quit", lambda: commands.command(pop, "QUIT"))
     return outcomes
 
 

@@ -1,12 +1,13 @@
 """Every engine entry point says what failed in the same words and kinds (one error map,
 `tuimail.sync.session`): a FETCH the server refuses and a store that cannot be written are
 reported as what they are by the body download, the inbox watcher and `tuimail sync`, never as
-an internal error.
+an internal error; the POP3 download and the outbox sender say a refused command and a store
+that cannot be written in the same words as IMAP.
 
-The real Dovecot serves the mail. A refusal is made by a fault proxy between tuimail and
-Dovecot that turns the tagged OK of each FETCH into a NO (Dovecot refuses no FETCH of a
-readable message by itself); a store that cannot be written is one whose write lock another
-connection holds for longer than the (shortened) busy timeout.
+The real Dovecot (and Postfix) serve the mail. A refusal is made by a fault proxy between
+tuimail and Dovecot that turns the tagged OK of each FETCH into a NO, or the +OK to a POP3 DELE
+into an -ERR (Dovecot refuses neither by itself); a store that cannot be written is one whose
+write lock another connection holds for longer than the (shortened) busy timeout.
 """
 
 from __future__ import annotations
@@ -31,12 +32,14 @@ from tuimail.app.application import TuimailApp
 from tuimail.cli.errors import EXIT_FAILED, EXIT_OK, exit_status
 from tuimail.cli.main import main
 from tuimail.config.load import load_config
-from tuimail.config.schema import AccountConfig
-from tuimail.core.model import Protocol
+from tuimail.config.schema import AccountConfig, ServerConfig
+from tuimail.core.model import Protocol, Security
 from tuimail.store import db, read
 from tuimail.sync.events import Event, SyncFailed, SyncFinished
 from tuimail.sync.imap.body_on_demand import fetch_body
 from tuimail.sync.imap.idle import ImapIdleWatcher
+from tuimail.sync.pop3.fetch import Pop3Download
+from tuimail.sync.smtp.flush import OutboxSender
 from tuimail.ui.messages import AccountState
 from tuimail.ui.widgets.status_bar import StatusBar
 
@@ -47,12 +50,18 @@ WAIT = 30.0  # a bound on waiting for an event, not a measurement
 LOCK_WAIT = 0.5  # seconds: the busy timeout of the store connections below
 REFUSAL = b"Fetch refused for now"
 _FETCH_DONE = re.compile(rb"^(\S+) OK Fetch completed")
+_DELE_DONE = re.compile(rb"^\+OK Marked to be deleted")
 
 
 def refuse_fetch(line: bytes) -> bytes:
     """The server's line with the tagged OK of a FETCH turned into a NO."""
     match = _FETCH_DONE.match(line)
     return match.group(1) + b" NO " + REFUSAL + b"\r\n" if match else line
+
+
+def refuse_dele(line: bytes) -> bytes:
+    """The server's line with the +OK to a DELE turned into an -ERR."""
+    return b"-ERR " + REFUSAL + b"\r\n" if _DELE_DONE.match(line) else line
 
 
 def _message(number: int) -> bytes:
@@ -242,3 +251,78 @@ def test_a_locked_store_fails_tuimail_sync_with_exit_status_1(
     assert main(["sync", "acct", *synced.common]) == EXIT_FAILED
     err = capsys.readouterr().err
     assert "acct: IMAP failed:" in err and "locked by another program" in err, err
+
+
+# --- the POP3 download and the outbox sender, in the words of IMAP
+
+
+def _pop3_account(servers: MailServers, user: str, *, host: str, port: int) -> AccountConfig:
+    server = ServerConfig(
+        protocol=Protocol.POP3,
+        host=host,
+        port=port,
+        security=Security.NONE,
+        username=user,
+        leave_on_server=False,
+    )
+    return AccountConfig(name="pop", address=servers.address(user), incoming=server)
+
+
+def test_a_refused_pop3_command_is_said_as_a_refused_imap_command(
+    mail_servers: MailServers, fault_proxy: FaultProxyFactory, tmp_path: Path
+) -> None:
+    user = mail_servers.add_user("sessionpop")
+    mail_servers.deliver(user, _message(1))
+    proxy = fault_proxy(mail_servers.plain_host, mail_servers.pop3_port)
+    proxy.server = Faults(rewrite_line=refuse_dele)
+    account = _pop3_account(mail_servers, user, host=proxy.host, port=proxy.port)
+    events: list[Event] = []
+    password = mail_servers.users[user]
+    result = Pop3Download(account, tmp_path, emit=events.append, password=lambda: password).run()
+    failed = [event for event in events if isinstance(event, SyncFailed)]
+    assert [(f.kind, f.protocol) for f in failed] == [("protocol", Protocol.POP3)], events
+    refused = f"the server refused or garbled a command: -ERR {REFUSAL.decode()}"
+    assert failed[0].message == refused and result.error == refused, failed
+    assert result.new == 1  # what was read in full is kept; nothing was deleted (no QUIT)
+    assert b"QUIT" not in bytes(proxy.connections[0].from_client)
+
+
+def test_a_locked_store_fails_the_pop3_download_in_the_words_of_imap(
+    mail_servers: MailServers, tmp_path: Path, store_locked: Callable[[Path], Callable[[], None]]
+) -> None:
+    user = mail_servers.add_user("sessionpop")
+    account = _pop3_account(mail_servers, user, host=mail_servers.plain_host, port=0)
+    db.open_store(tmp_path).close()
+    release = store_locked(tmp_path)
+    events: list[Event] = []
+    result = Pop3Download(account, tmp_path, emit=events.append, password=lambda: "").run()
+    release()
+    failed = [event for event in events if isinstance(event, SyncFailed)]
+    assert [(f.kind, f.protocol) for f in failed] == [("store_locked", Protocol.POP3)], events
+    locked = f"{db.store_path(tmp_path)}: the store is locked by another program"
+    assert failed[0].message.startswith(locked), failed[0].message
+    assert result.error == failed[0].message
+
+
+def test_a_locked_store_fails_the_outbox_sender_in_the_words_of_imap(
+    mail_servers: MailServers, tmp_path: Path, store_locked: Callable[[Path], Callable[[], None]]
+) -> None:
+    user = mail_servers.add_user("sessionsmtp")
+    smtp = ServerConfig(
+        protocol=Protocol.SMTP,
+        host=mail_servers.host,
+        port=mail_servers.submission_port,
+        security=Security.STARTTLS,
+        username=user,
+    )
+    account = AccountConfig(name="smtp", address=mail_servers.address(user), smtp=smtp)
+    db.open_store(tmp_path).close()
+    release = store_locked(tmp_path)
+    events: list[Event] = []
+    result = OutboxSender(account, tmp_path, emit=events.append, password=lambda: "").run()
+    release()
+    failed = [event for event in events if isinstance(event, SyncFailed)]
+    assert [(f.kind, f.protocol) for f in failed] == [("store_locked", Protocol.SMTP)], events
+    locked = f"{db.store_path(tmp_path)}: the store is locked by another program"
+    assert failed[0].message.startswith(locked), failed[0].message
+    assert result.error == failed[0].message

@@ -36,7 +36,7 @@ from tuimail.sync.events import (
     SyncProgress,
     SyncStarted,
 )
-from tuimail.sync.pop3.download import FetchResult, Pop3Download
+from tuimail.sync.pop3.fetch import FetchResult, Pop3Download
 
 pytestmark = pytest.mark.integration
 

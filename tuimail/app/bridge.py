@@ -61,7 +61,7 @@ from tuimail.ui.messages import (
 
 if TYPE_CHECKING:
     from tuimail.config.schema import NotifyConfig
-    from tuimail.sync.smtp.send import SendResult
+    from tuimail.sync.smtp.flush import SendResult
     from tuimail.ui.screens.main import MainScreen
 
 log = logging.getLogger(__name__)

@@ -185,7 +185,7 @@ class EngineRunner:
         protocol = account.incoming.protocol
         try:
             if protocol is Protocol.POP3:
-                from tuimail.sync.pop3.download import Pop3Download
+                from tuimail.sync.pop3.fetch import Pop3Download
 
                 Pop3Download(
                     account, self._data_dir, emit=self._bridge.emit, cancel=self.cancel
@@ -230,7 +230,7 @@ class EngineRunner:
 
     def _send_in_thread(self, account: AccountConfig) -> None:
         """Worker thread: one pass of the outbox sender; failures arrive as events."""
-        from tuimail.sync.smtp.send import OutboxSender
+        from tuimail.sync.smtp.flush import OutboxSender
 
         try:
             sender = OutboxSender(

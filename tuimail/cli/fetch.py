@@ -23,7 +23,7 @@ from tuimail.cli.progress import TerminalProgress
 from tuimail.config.schema import AccountConfig, Config
 from tuimail.core import paths
 from tuimail.core.model import Protocol
-from tuimail.sync.pop3.download import FetchResult, Pop3Download
+from tuimail.sync.pop3.fetch import FetchResult, Pop3Download
 
 
 def pop3_accounts(config: Config, names: Sequence[str]) -> list[AccountConfig]:

@@ -48,7 +48,7 @@ from tuimail.store.outbox import IllegalTransition, OutboxItem, OutboxState
 from tuimail.sync.events import discard
 
 if TYPE_CHECKING:
-    from tuimail.sync.smtp.send import SendResult
+    from tuimail.sync.smtp.flush import SendResult
 
 Clock = Callable[[], datetime]
 _LINE_END = re.compile(rb"\r\n|\r|\n")
@@ -314,7 +314,7 @@ def _send_accounts(
 ) -> list[bool]:
     """Run one sending pass per account in a worker thread; one flag per account: failed?"""
     # The events are not drawn: the results are printed below, one line per item that matters.
-    from tuimail.sync.smtp.send import OutboxSender
+    from tuimail.sync.smtp.flush import OutboxSender
 
     results: list[SendResult] = []
     cancel = threading.Event()

@@ -35,3 +35,4 @@ class FailureKind(enum.StrEnum):
     STORE = "store"
     STORE_FULL = "store_full"
     STORE_LOCKED = "store_locked"
+    INTERNAL = "internal"  # a bug, reported as a failure by a pass that must end with an event

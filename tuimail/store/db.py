@@ -346,3 +346,17 @@ def snapshot(conn: sqlite3.Connection) -> Iterator[None]:
 def set_cache_size(conn: sqlite3.Connection, kib: int) -> None:
     """Set the page cache of `conn` to `kib` KiB (the store opens connections with 16 MiB)."""
     conn.execute(f"PRAGMA cache_size = -{kib:d}")
+
+
+def commit_without_fsync(conn: sqlite3.Connection) -> None:
+    """Commits on `conn` from here on without an fsync each (synchronous = NORMAL in WAL mode):
+    a crash of the program loses none of them, a power loss may lose the last ones. For a
+    pass that makes many small commits and ends with `sync_to_disk`."""
+    conn.execute("PRAGMA synchronous = NORMAL")
+
+
+def sync_to_disk(conn: sqlite3.Connection) -> None:
+    """Make the commits of `conn` durable: FULL from here on, and a checkpoint, which syncs the
+    WAL before it copies pages into the database."""
+    conn.execute("PRAGMA synchronous = FULL")
+    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()

@@ -15,6 +15,11 @@ exception to a failure kind and message, and reported once: AuthNeeded when the 
 (no password, a refused one), else SyncFailed with the kind. An exception the table does not
 know is a bug and propagates (the app reports it as an internal error). The command line turns
 the kinds into exit statuses (`tuimail.cli.errors.exit_status`).
+
+A step that words its own failure raises `EngineFailed` (the table passes its Failure through).
+A pass that must end with an event whatever happened (the POP3 download, the outbox sender) is
+made with `bugs_reported=True`: an exception the table does not know is then an "internal"
+failure, with its traceback in the log.
 """
 
 from __future__ import annotations
@@ -28,15 +33,19 @@ from typing import TYPE_CHECKING, Any
 
 from tuimail.config.schema import AccountConfig
 from tuimail.core.failure import FailureKind
+from tuimail.core.log import SHOWN
 from tuimail.core.model import Protocol
+from tuimail.core.tls import printable_line
 from tuimail.mail.sanitize import sanitize_line
 from tuimail.store import db
 from tuimail.store.lock import AccountLock, LockBusyError
 from tuimail.sync.events import AuthNeeded, Emit, SyncFailed
 
 if TYPE_CHECKING:
+    import poplib
     from collections.abc import Callable, Iterator
 
+    import aiosmtplib
     import imapclient
 
 log = logging.getLogger(__name__)
@@ -72,8 +81,14 @@ def failure_of(
     from tuimail.sync.deadline import CommandTimeout, ConnectionAborted
 
     def detail() -> str:
+        # poplib's errors carry the server's line as bytes: its text, not the bytes' repr.
+        said = exc.args[0] if len(exc.args) == 1 else None
+        if isinstance(said, bytes):
+            return printable_line(said.decode("utf-8", "replace"))
         return str(exc) or type(exc).__name__
 
+    if isinstance(exc, EngineFailed):
+        return exc.failure
     after = f"; {kept}" if kept else ""
     # The program is quitting (`deadline.abort_all`): the libraries wrap the socket's error in
     # their own, so it is looked for along the chain.
@@ -153,10 +168,23 @@ def _path_of(store: object) -> str | None:
     return str(path) if path is not None else None
 
 
+class EngineFailed(Exception):
+    """A step of an engine put its failure in its own words: `failure` is reported as it is."""
+
+    def __init__(self, failure: Failure) -> None:
+        super().__init__(failure.message)
+        self.failure = failure
+
+
 class EngineSession:
     """One session of an engine with an account: lock, store, connection, and the one failure
     report (see the module). Use as a context manager; the resources it opened are closed at
-    the end of the block, in reverse order, whatever happened."""
+    the end of the block, in reverse order, whatever happened.
+
+    `on_failure` runs before the failure is reported, with the store still open (the session's
+    `conn`, None when it was not opened): an engine records the failure there. `timeout` is the
+    connection's (default: the incoming server's), for the words of a timeout.
+    """
 
     def __init__(
         self,
@@ -170,6 +198,9 @@ class EngineSession:
         prefix: str = "",
         report_cancelled: bool = True,
         log_level: int = logging.ERROR,
+        timeout: float | None = None,
+        bugs_reported: bool = False,
+        on_failure: Callable[[Failure], None] | None = None,
     ) -> None:
         self.account = account
         self.protocol = protocol
@@ -180,10 +211,19 @@ class EngineSession:
         self.prefix = prefix
         self.report_cancelled = report_cancelled
         self.log_level = log_level
+        self.timeout = timeout
+        self.bugs_reported = bugs_reported
+        self.on_failure = on_failure
         self.failure: Failure | None = None  # set when the block failed
         self._lock: AccountLock | None = None
         self._conn: db.StoreConnection | None = None
-        self._client: imapclient.IMAPClient | None = None
+        self._client: Any = None
+        self._close: Callable[[Any], None] | None = None
+
+    @property
+    def conn(self) -> db.StoreConnection | None:
+        """The store connection, if the session opened it."""
+        return self._conn
 
     def __enter__(self) -> EngineSession:
         return self
@@ -194,8 +234,14 @@ class EngineSession:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> bool:
+        failure: Failure | None = None
         try:
             self.close_client()
+            if exc is not None and isinstance(exc, Exception):
+                failure = self._failure(exc)
+                if failure is not None:
+                    self.failure = failure
+                    self._record(failure)
         finally:
             if self._conn is not None:
                 self._conn.close()
@@ -203,30 +249,65 @@ class EngineSession:
             if self._lock is not None:
                 self._lock.release()
                 self._lock = None
-        if exc is None or not isinstance(exc, Exception):
-            return False
+        if failure is None:
+            return False  # no failure, or a bug: the caller's crash report says so
+        self._report(failure)
+        return True
+
+    def _failure(self, exc: Exception) -> Failure | None:
+        """`exc` in words (`failure_of`), with the session's prefix; None for a bug."""
         server = self.account.incoming if self.protocol is not Protocol.SMTP else None
+        timeout = self.timeout
+        if timeout is None and server is not None:
+            timeout = server.timeout
         failure = failure_of(
             exc,
             store=db.store_path(self.data_dir),
             during=self.during,
-            timeout=server.timeout if server is not None else None,
+            timeout=timeout,
             kept=self.kept,
         )
         if failure is None:
-            return False  # a bug: the caller's crash report says so
-        if self.prefix and not failure.auth:
+            if not self.bugs_reported:
+                return None
+            # A bug must still end the pass with an event, not a dead thread; no step expected
+            # it, so the traceback goes to the log.
+            log.error(
+                "%s %s failed unexpectedly",
+                self.protocol.value.upper(),
+                self.account.name,
+                exc_info=exc,
+            )
+            failure = Failure(
+                FailureKind.INTERNAL, f"unexpected error: {printable_line(repr(exc))}"
+            )
+        elif self.prefix:
             failure = Failure(failure.kind, f"{self.prefix}{failure.message}")
-        self.fail(failure)
-        return True
+        return failure
 
     def fail(self, failure: Failure) -> None:
         """Report `failure` (once per session) and remember it."""
         self.failure = failure
+        self._record(failure)
+        self._report(failure)
+
+    def _record(self, failure: Failure) -> None:
+        if self.on_failure is not None:
+            self.on_failure(failure)
+
+    def _report(self, failure: Failure) -> None:
         name = self.account.name
         if failure.kind == FailureKind.CANCELLED and not self.report_cancelled:
             return
-        log.log(self.log_level, "%s %s: %s", self.protocol.value.upper(), name, failure.message)
+        # The event is what people see (the app, a command's progress): the log keeps a copy.
+        log.log(
+            self.log_level,
+            "%s %s: %s",
+            self.protocol.value.upper(),
+            name,
+            failure.message,
+            extra={SHOWN: True},
+        )
         message = sanitize_line(failure.message)
         if failure.auth:
             self.emit(AuthNeeded(name, self.protocol, message))
@@ -248,33 +329,91 @@ class EngineSession:
             self._conn = db.open_store(self.data_dir)
         return self._conn
 
-    def connect_imap(self, password: Callable[[], str] | None = None) -> imapclient.IMAPClient:
+    def connect_imap(
+        self, password: Callable[[], str] | None = None, *, timeout: float | None = None
+    ) -> imapclient.IMAPClient:
         """Connect and log in to the account's IMAP server (logged out at the end); the password
-        from `password`, else from `tuimail.auth.secrets`."""
+        from `password`, else from `tuimail.auth.secrets`; `timeout`: the server's, unless
+        given."""
         from tuimail.auth.credentials import get_password
         from tuimail.sync.imap.connect import connect_imap
 
         server = self.account.incoming
         assert server is not None and server.protocol is Protocol.IMAP
-        return self.connected(
+        options = {} if timeout is None else {"timeout": timeout}
+        client: imapclient.IMAPClient = self.connected(
             lambda: connect_imap(
                 server,
                 ca_file=self.account.ca_file,
                 password=password or (lambda: get_password(self.account, Protocol.IMAP)),
+                **options,
             )
         )
+        return client
 
-    def connected(self, connect: Callable[[], Any]) -> Any:
+    def connect_pop3(
+        self, password: Callable[[], str] | None = None, *, timeout: float | None = None
+    ) -> poplib.POP3:
+        """Connect and log in to the account's POP3 server. At the end of the session the
+        connection is closed without QUIT, so no DELE of it takes effect: QUIT is the
+        engine's, once its work is safe."""
+        from tuimail.auth.credentials import get_password
+        from tuimail.sync.pop3.connect import connect_pop3
+
+        server = self.account.incoming
+        assert server is not None and server.protocol is Protocol.POP3
+        options = {} if timeout is None else {"timeout": timeout}
+        pop: poplib.POP3 = self.connected(
+            lambda: connect_pop3(
+                server,
+                ca_file=self.account.ca_file,
+                password=password or (lambda: get_password(self.account, Protocol.POP3)),
+                **options,
+            ),
+            close=lambda client: client.close(),
+        )
+        return pop
+
+    async def connect_smtp(
+        self, password: Callable[[], str] | None = None, *, timeout: float | None = None
+    ) -> aiosmtplib.SMTP:
+        """Connect and log in to the account's SMTP server, in the running asyncio loop. The
+        connection lives in that loop: the engine ends it there (QUIT, then `close_client`);
+        one left open is closed at the end of the session."""
+        from tuimail.auth.credentials import get_password
+        from tuimail.sync.smtp.connect import connect_smtp
+
+        server = self.account.smtp
+        assert server is not None
+        options = {} if timeout is None else {"timeout": timeout}
+        smtp = await connect_smtp(
+            server,
+            ca_file=self.account.ca_file,
+            password=password or (lambda: get_password(self.account, Protocol.SMTP)),
+            **options,
+        )
+        client: aiosmtplib.SMTP = self.connected(lambda: smtp, close=lambda client: client.close())
+        return client
+
+    def connected(
+        self, connect: Callable[[], Any], *, close: Callable[[Any], None] | None = None
+    ) -> Any:
         """Connect with `connect` (a protocol package's `connect` function, or a test's),
-        and log the client out at the end of the session."""
+        and close the client at the end of the session: with `close`, else an IMAP logout."""
         self.close_client()
         self._client = connect()
+        self._close = close
         return self._client
 
     def close_client(self) -> None:
-        """Log the current client out now (a reconnect follows, or the session ends)."""
-        if self._client is not None:
-            from tuimail.sync.imap.extensions import logout_quietly
+        """Close the current client now (a reconnect follows, or the session ends)."""
+        if self._client is None:
+            return
+        client, self._client = self._client, None
+        close, self._close = self._close, None
+        if close is not None:
+            close(client)
+            return
+        from tuimail.sync.imap.extensions import logout_quietly
 
-            client, self._client = self._client, None
-            logout_quietly(client)
+        logout_quietly(client)

@@ -27,8 +27,9 @@ from tuimail.store.db import open_store
 from tuimail.store.ingest import IncomingMessage, pop3_content_key, store_messages
 from tuimail.sync.events import Event, StoreChanged, SyncFailed, SyncFinished
 from tuimail.sync.pop3 import download as pop3_module
+from tuimail.sync.pop3.commands import header_digest_key
 from tuimail.sync.pop3.connect import Pop3Login, pop3_login_method
-from tuimail.sync.pop3.download import FetchResult, Pop3Download, header_digest_key
+from tuimail.sync.pop3.fetch import FetchResult, Pop3Download
 
 CORPUS = Path(__file__).resolve().parents[2] / "corpus"
 
@@ -86,7 +87,7 @@ def test_without_uidl_messages_are_keyed_by_their_bytes_and_the_user_is_told(
 ) -> None:
     raws = [message(i) for i in range(1, 4)]
     with FakePop3Server([FakeMessage(raw) for raw in raws], uidl=False) as server:
-        with caplog.at_level(logging.WARNING, logger="tuimail.sync.pop3.download"):
+        with caplog.at_level(logging.WARNING, logger="tuimail.sync.pop3.fetch"):
             result, events = run(server, tmp_path)
         assert result.ok and result.keyed_by_digest and result.new == 3
         summary = next(e for e in events if isinstance(e, SyncFinished)).summary

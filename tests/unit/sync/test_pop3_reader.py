@@ -9,12 +9,12 @@ from types import SimpleNamespace
 import pytest
 
 from tuimail.sync.pop3 import connect as pop3_connect
-from tuimail.sync.pop3.download import _read_multiline
+from tuimail.sync.pop3.commands import read_multiline
 
 
 def read(answer: bytes) -> bytes:
     pop = SimpleNamespace(file=io.BufferedReader(io.BytesIO(answer)))
-    return b"".join(_read_multiline(pop))  # type: ignore[arg-type]
+    return b"".join(read_multiline(pop))  # type: ignore[arg-type]
 
 
 def test_lines_get_crlf_and_leading_dots_are_unstuffed() -> None:
@@ -34,7 +34,7 @@ def test_lines_far_longer_than_poplib_allows_are_read() -> None:
 
 
 def test_a_line_over_the_cap_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("tuimail.sync.pop3.download.POP3_MAX_LINE", 1000)
+    monkeypatch.setattr("tuimail.sync.pop3.commands.POP3_MAX_LINE", 1000)
     with pytest.raises(poplib.error_proto, match="line too long"):
         read(b"y" * 2000 + b"\r\n.\r\n")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import poplib
+import socket
 import sqlite3
 from pathlib import Path
 
@@ -22,7 +23,7 @@ from tuimail.sync.deadline import CommandTimeout, ConnectionAborted
 from tuimail.sync.events import AuthNeeded, SyncFailed
 from tuimail.sync.imap import engine as imap
 from tuimail.sync.imap.extensions import ImapProtocolError
-from tuimail.sync.session import failure_of
+from tuimail.sync.session import EngineFailed, Failure, failure_of
 
 
 def _wrapped(inner: BaseException, outer: BaseException) -> BaseException:
@@ -74,7 +75,8 @@ def _locked() -> sqlite3.OperationalError:
             "protocol",
             "refused or garbled a command: fetch failed: Fetch refused",
         ),
-        (poplib.error_proto(b"-ERR no"), "protocol", "refused or garbled"),
+        (poplib.error_proto(b"-ERR no"), "protocol", "refused or garbled a command: -ERR no"),
+        (EngineFailed(Failure("protocol", "in its own words")), "protocol", "in its own words"),
     ],
 )
 def test_each_failure_has_one_kind_and_its_words(exc: BaseException, kind: str, words: str) -> None:
@@ -114,3 +116,29 @@ def test_headless_exit_status_follows_the_kinds() -> None:
     progress = TerminalProgress(io.StringIO(), io.StringIO(), live=False)
     progress(AuthNeeded("c", Protocol.IMAP, "no password"))
     assert progress.exit_status() == EXIT_FAILED
+
+
+@pytest.mark.parametrize(("command", "section"), [("sync", "imap"), ("fetch", "pop3")])
+def test_a_failed_headless_pass_is_said_once_on_the_terminal(
+    command: str, section: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The failure event is what the command prints; the session's log line of it is marked as
+    shown, so the terminal does not get it a second time as a log line."""
+    from tuimail.cli.main import main
+
+    with socket.socket() as sock:  # bound, not listening: connecting is refused
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+        config = tmp_path / "config.toml"
+        config.write_text(
+            "[accounts.acct]\n"
+            'address = "someone@example.org"\n'
+            'password_command = "printf secret"\n'
+            f"[accounts.acct.{section}]\n"
+            f'host = "127.0.0.1"\nport = {port}\nsecurity = "none"\nusername = "someone"\n'
+        )
+        status = main([command, "acct", "--config", str(config), "--data-dir", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert status == EXIT_FAILED, err
+    assert err.count("connection refused by 127.0.0.1") == 1, err
+    assert f"acct: {section.upper()} failed: connection refused" in err, err

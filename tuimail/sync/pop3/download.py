@@ -1,15 +1,17 @@
-"""POP3 download: every message on the server once into the account's INBOX, never lost.
+"""POP3 download in one logged-in session of a fetch pass (`fetch.Pop3Download`): what is new
+is read and committed in batches, then the delete policy is applied, only ever to messages
+whose bytes are committed.
 
-`Pop3Download(account, data_dir, emit=...).run()` makes one pass:
+`Maildrop(owner, pop, conn, account_id, folder_id, tally).download()`: `owner` is the pass,
+which the sessions of one pass share; `tally` counts what they did. The session:
 
-1. take the account's POP3 sync lock (a cron `tuimail fetch` and the app never fetch the same
-   account at once), open its own store connection, make sure the account and its INBOX exist;
-2. connect and log in (`connect_pop3`), then one UIDL round trip; UIDLs the store has ever seen
-   (`read.known_uidls`, which keeps the UIDLs of messages deleted locally) are not fetched again;
-3. RETR the new messages, highest message number (newest) first, and store their exact bytes
-   through `store.ingest` in batches, one transaction per batch;
-4. DELE what the policy says, but only messages whose local copy is committed;
-5. QUIT, which is when the server applies the DELEs.
+1. one UIDL round trip; UIDLs the store has ever seen (`read.known_uidls`, which keeps the
+   UIDLs of messages deleted locally) are not fetched again;
+2. RETR the new messages, highest message number (newest) first (pipelined when the server
+   offers PIPELINING), and store their exact bytes through `store.ingest` in batches, one
+   transaction per batch;
+3. DELE what the policy says, but only messages whose local copy is committed; the pass then
+   ends the session with QUIT, which is when the server applies the DELEs.
 
 Why it never loses or duplicates a message:
 - A message is keyed by its UIDL and stored under that key in the same transaction that stores
@@ -44,58 +46,48 @@ pass deletes them again.
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import poplib
-import socket
-import sqlite3
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from typing import TYPE_CHECKING
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Protocol
 
-from tuimail.auth.credentials import get_password
 from tuimail.config.schema import AccountConfig, ServerConfig
 from tuimail.core.crashpoint import crashpoint
-from tuimail.core.failure import FailureKind
-from tuimail.core.log import SHOWN
-from tuimail.core.model import FolderRole, Protocol
+from tuimail.core.model import Protocol as MailProtocol
 from tuimail.core.tls import printable_line
-from tuimail.mail import limits
-from tuimail.store import read, write
-from tuimail.store.db import StoreError, open_store, store_path
+from tuimail.store import db, read
 from tuimail.store.ingest import IncomingMessage, ParsedRaw, pop3_content_key, store_messages
-from tuimail.store.lock import AccountLock, LockBusyError
-from tuimail.sync.connection import ConnectError
-from tuimail.sync.deadline import CommandTimeout
 from tuimail.sync.events import (
-    AuthNeeded,
     Emit,
-    NewMail,
     StoreChanged,
-    SyncFailed,
-    SyncFinished,
     SyncProgress,
-    SyncStarted,
 )
-from tuimail.sync.pop3.connect import POP3_MAX_LINE, AnswerTooLargeError, connect_pop3
-from tuimail.sync.pop3.wire import get_response, put_command, short_command
-from tuimail.sync.session import failure_of, store_kind
+from tuimail.sync.pop3.commands import (
+    TooLarge,
+    Unreadable,
+    command,
+    header_digest_key,
+    read_retr,
+    retrieve,
+    send_retr,
+    stat,
+    uidl_listing,
+)
 
 if TYPE_CHECKING:
+    import poplib
+    import sqlite3
     from concurrent.futures import Future
 
     from tuimail.store.indexer import BodyIndexer
 
 log = logging.getLogger(__name__)
-wire = logging.getLogger("tuimail.sync.wire.pop3")
 
 FOLDER_NAME = "INBOX"
-DIGEST_PREFIX = "sha256:"
 # A batch is committed when it holds this many messages or bytes, whichever comes first: few
 # enough fsyncs for speed (the store is synchronous=FULL), little enough memory to stay flat.
 BATCH_MESSAGES = 200
@@ -106,66 +98,24 @@ PIPELINE_DEPTH = 8
 # Messages handed to a parsing worker at a time (when workers are used: many new messages).
 PARSE_CHUNK = 20
 _PROGRESS_SECONDS = 0.1
-# Sessions of one pass ended by a message over the size limit (each is then left out).
-MAX_TOO_LARGE = 20
-_AUTH_KINDS = (FailureKind.AUTH_FAILED, FailureKind.PASSWORD_UNAVAILABLE)
 
 
-@dataclass(frozen=True, slots=True)
-class FetchResult:
-    """What one pass did. `error` is None when it went well (a cancelled pass went well too)."""
+class Owner(Protocol):
+    """What the sessions of one pass share (the pass, `Pop3Download`)."""
 
-    account: str
-    folder_id: int | None
-    new: int = 0
-    known: int = 0
-    deleted: int = 0
-    bytes: int = 0
-    cancelled: bool = False
-    keyed_by_digest: bool = False
-    error: str | None = None
-    first: bool = False  # the maildrop's first download: what came was there already
-    unreadable: tuple[str, ...] = ()  # messages the server would not give, skipped this time
-
-    @property
-    def ok(self) -> bool:
-        """True when the pass did not fail."""
-        return self.error is None
-
-    def summary(self) -> str:
-        """One line for people: "12 new messages, 3 deleted on the server"; a first download
-        says "first download: 2000 messages" (they were not new, they were all there)."""
-        if self.first and self.new:
-            parts = [f"first download: {_count(self.new, 'message')}"]
-        else:
-            parts = [_count(self.new, "new message") if self.new else "no new messages"]
-        if self.deleted:
-            parts.append(f"{self.deleted} deleted on the server")
-        text = ", ".join(parts)
-        if self.unreadable:
-            text += f"; {unreadable_text(self.unreadable)}"
-        if self.cancelled:
-            text = f"stopped early: {text}"
-        if self.keyed_by_digest:
-            text += (
-                " (the server has no UIDL: every message is downloaded again on each pass to "
-                "recognise it; leave_on_server = false keeps that short)"
-            )
-        return text
-
-
-class _Failed(Exception):
-    """Ends a pass with SyncFailed (or AuthNeeded); `message` is fit to show."""
-
-    def __init__(self, kind: str, message: str, *, auth: bool = False) -> None:
-        super().__init__(message)
-        self.kind = kind
-        self.message = message
-        self.auth = auth
+    account: AccountConfig
+    server: ServerConfig
+    emit: Emit
+    cancel: threading.Event
+    now: Callable[[], datetime]
+    # Message numbers over the size limit, left out for the rest of the pass.
+    too_large: set[int]
 
 
 @dataclass
-class _Tally:
+class Tally:
+    """What the sessions of one pass did, for its result."""
+
     new: int = 0
     known: int = 0
     deleted: int = 0
@@ -198,271 +148,17 @@ class _Batch:
         return len(self.items) >= BATCH_MESSAGES or self.size >= BATCH_BYTES
 
 
-class Pop3Download:
-    """One download pass over a POP3 account (see the module docstring). Run it in one thread.
-
-    `password` defaults to the keyring or password command (`credentials.get_password`); it is
-    called only once the connection is protected. `now` is the clock for first-seen times and the
-    delete-after-N-days policy.
-    """
-
-    def __init__(
-        self,
-        account: AccountConfig,
-        data_dir: Path,
-        *,
-        emit: Emit,
-        cancel: threading.Event | None = None,
-        password: Callable[[], str] | None = None,
-        now: Callable[[], datetime] | None = None,
-        timeout: float | None = None,
-    ) -> None:
-        server = account.incoming
-        if server is None or server.protocol is not Protocol.POP3:
-            raise ValueError(f"account {account.name!r} has no POP3 server configured")
-        self.account = account
-        self.server: ServerConfig = server
-        self.data_dir = Path(data_dir)
-        self.emit = emit
-        self.cancel = cancel or threading.Event()
-        self.password = password or (lambda: get_password(account, Protocol.POP3))
-        self.now = now or (lambda: datetime.now(UTC))
-        self.timeout = server.timeout if timeout is None else timeout  # one read
-        # Message numbers over the size limit, left out for the rest of the pass. The numbers
-        # hold across its sessions: no session that ends this way deletes anything.
-        self.too_large: set[int] = set()
-
-    # --- the pass
-
-    def run(self) -> FetchResult:
-        """Download once; never raises for server, network or store trouble (it emits them)."""
-        name = self.account.name
-        self.emit(SyncStarted(name, Protocol.POP3))
-        tally = _Tally()
-        folder_id: int | None = None
-        conn: sqlite3.Connection | None = None
-        lock = AccountLock(self.data_dir, name, Protocol.POP3.value)
-        try:
-            try:
-                lock.acquire()
-                conn = open_store(self.data_dir)
-                account_id = write.ensure_account(conn, name, Protocol.POP3)
-                folder_id = write.upsert_folder(
-                    conn, account_id, FOLDER_NAME, role=FolderRole.INBOX
-                )
-                folder = read.folder(conn, folder_id)
-                tally.first = folder is not None and folder.last_sync is None
-            except LockBusyError as exc:
-                raise _Failed("busy", str(exc)) from exc
-            except (StoreError, sqlite3.Error, OSError) as exc:
-                raise _Failed(
-                    store_kind(exc, store_path(self.data_dir)),
-                    f"the local store cannot be used: {exc}",
-                ) from exc
-            self._pass(conn, account_id, folder_id, tally)
-            self._succeeded(conn, folder_id, tally)
-        except _Failed as failure:
-            self._failed(conn, folder_id, failure)
-            return self._result(folder_id, tally, error=failure.message)
-        except Exception as exc:  # a bug must still end the pass with an event, not a dead thread
-            unforeseen = self._unforeseen(exc)
-            self._failed(conn, folder_id, unforeseen)
-            return self._result(folder_id, tally, error=unforeseen.message)
-        finally:
-            if conn is not None:
-                conn.close()
-            lock.release()
-        return self._result(folder_id, tally)
-
-    def _pass(
-        self, conn: sqlite3.Connection, account_id: int, folder_id: int, tally: _Tally
-    ) -> None:
-        for _ in range(MAX_TOO_LARGE + 1):
-            pop = self._connect()
-            session = _Session(self, pop, conn, account_id, folder_id, tally)
-            try:
-                session.download()
-            except _TooLarge as exc:
-                # Keep what was read in full, drop the connection (no QUIT: nothing is
-                # deleted), and go on without that message in a new session.
-                session.save_what_was_read()
-                pop.close()
-                tally.dele_sent = 0
-                self._note_too_large(exc, tally)
-                continue
-            except (poplib.error_proto, OSError, EOFError) as exc:
-                session.save_what_was_read()
-                pop.close()
-                raise self._session_failure(exc) from exc
-            except BaseException:
-                pop.close()
-                raise
-            try:
-                _command(pop, "QUIT")
-            except (poplib.error_proto, OSError, EOFError) as exc:
-                pop.close()
-                raise self._session_failure(exc, quitting=True) from exc
-            pop.close()
-            break
-        else:
-            raise _Failed(
-                "protocol", f"more than {MAX_TOO_LARGE} messages over the size limit; stopped"
-            )
-        tally.deleted = tally.dele_sent  # the server applied them at QUIT
-
-    def _connect(self) -> poplib.POP3:
-        try:
-            return connect_pop3(
-                self.server,
-                ca_file=self.account.ca_file,
-                password=self.password,
-                timeout=self.timeout,
-            )
-        except ConnectError as exc:
-            raise _Failed(exc.kind.value, exc.message, auth=exc.kind in _AUTH_KINDS) from exc
-
-    def _unforeseen(self, exc: Exception) -> _Failed:
-        """A failure no step of the pass put in its own words: the engines' one error map
-        (`session.failure_of`) says what it is; one it does not know is a bug. The traceback
-        is logged either way: no step expected it."""
-        log.exception("%s: POP3 download failed unexpectedly", self.account.name)
-        failure = failure_of(exc, store=store_path(self.data_dir), timeout=self.timeout)
-        if failure is not None:
-            return _Failed(failure.kind, printable_line(failure.message), auth=failure.auth)
-        return _Failed("internal", f"unexpected error: {printable_line(repr(exc))}")
-
-    def _note_too_large(self, exc: _TooLarge, tally: _Tally) -> None:
-        """Name a message over the size limit; it is left out for the rest of the pass."""
-        self.too_large.add(exc.number)
-        shown = f"message {exc.number}" if exc.key is None else f"message {printable_line(exc.key)}"
-        tally.unreadable.append(f"{shown}: {exc}")
-        log.warning("%s: %s is %s; skipped", self.account.name, shown, exc)
-
-    def _session_failure(self, exc: BaseException, *, quitting: bool = False) -> _Failed:
-        where = f"{self.server.host}:{self.server.port}"
-        doing = "ending the session (no message was deleted)" if quitting else "downloading"
-        if isinstance(exc, _StoreTrouble):
-            kind = store_kind(exc.__cause__ or exc, store_path(self.data_dir))
-            return _Failed(kind, f"the local store failed while {doing}: {exc.__cause__}")
-        if isinstance(exc, poplib.error_proto):
-            said = exc.args[0] if exc.args else b""
-            text = said.decode("utf-8", "replace") if isinstance(said, bytes) else str(said)
-            return _Failed(
-                "protocol", f"unexpected answer from {where} while {doing}: {printable_line(text)}"
-            )
-        if isinstance(exc, CommandTimeout):  # it says what was awaited, and how long
-            return _Failed("timeout", f"{exc} while {doing}")
-        if isinstance(exc, TimeoutError | socket.timeout):
-            return _Failed(
-                "timeout", f"timed out after {self.timeout:g} s waiting for {where} while {doing}"
-            )
-        reason = printable_line(getattr(exc, "strerror", None) or str(exc) or type(exc).__name__)
-        return _Failed("network", f"the connection to {where} broke while {doing}: {reason}")
-
-    def _succeeded(self, conn: sqlite3.Connection, folder_id: int, tally: _Tally) -> None:
-        name = self.account.name
-        try:
-            if not tally.cancelled:
-                write.update_folder_state(conn, folder_id, last_sync=self.now())
-            # Messages skipped because the server would not give them stay in the sync health
-            # (`H` in the app) until a pass gets them.
-            skipped = unreadable_text(tally.unreadable) if tally.unreadable else None
-            write.record_folder_error(conn, folder_id, skipped, now=self.now())
-            changed = read.revision(conn)
-        except (StoreError, sqlite3.Error) as exc:
-            kind = store_kind(exc, store_path(self.data_dir))
-            raise _Failed(kind, f"the local store failed: {exc}") from exc
-        self.emit(StoreChanged(name, (folder_id,), changed))
-        if tally.new:
-            self.emit(NewMail(name, folder_id, tally.new, first=tally.first))
-        result = self._result(folder_id, tally)
-        if tally.keyed_by_digest:
-            log.warning(
-                "%s: the POP3 server has no UIDL; every message is downloaded on each pass and "
-                "recognised by a digest of its bytes",
-                name,
-                extra={SHOWN: True},  # the SyncFinished summary says it
-            )
-        log.info(
-            "%s: POP3 %d new (%d bytes), %d already here, %d deleted on the server%s",
-            name,
-            tally.new,
-            tally.bytes,
-            tally.known,
-            tally.deleted,
-            " (cancelled)" if tally.cancelled else "",
-        )
-        self.emit(SyncFinished(name, Protocol.POP3, result.summary()))
-
-    def _failed(
-        self, conn: sqlite3.Connection | None, folder_id: int | None, failure: _Failed
-    ) -> None:
-        name = self.account.name
-        # The event below is what people see; the log keeps a copy.
-        log.error("%s: POP3 failed: %s", name, failure.message, extra={SHOWN: True})
-        if conn is not None and folder_id is not None:
-            try:
-                write.record_folder_error(conn, folder_id, failure.message, now=self.now())
-                self.emit(StoreChanged(name, (folder_id,), read.revision(conn)))
-            except (StoreError, sqlite3.Error) as exc:
-                log.error("%s: could not record the failure in the store: %s", name, exc)
-        if failure.auth:
-            self.emit(AuthNeeded(name, Protocol.POP3, failure.message))
-        else:
-            self.emit(SyncFailed(name, Protocol.POP3, failure.kind, failure.message))
-
-    def _result(
-        self, folder_id: int | None, tally: _Tally, error: str | None = None
-    ) -> FetchResult:
-        return FetchResult(
-            account=self.account.name,
-            folder_id=folder_id,
-            new=tally.new,
-            known=tally.known,
-            deleted=tally.deleted,
-            bytes=tally.bytes,
-            cancelled=tally.cancelled,
-            keyed_by_digest=tally.keyed_by_digest,
-            error=error,
-            first=tally.first,
-            unreadable=tuple(tally.unreadable),
-        )
-
-
-class _Unreadable(Exception):
-    """The server answered -ERR to the RETR of one message (not a session failure)."""
-
-    def __init__(self, number: int, said: str) -> None:
-        super().__init__(said)
-        self.number = number
-        self.said = said
-
-
-class _TooLarge(Exception):
-    """A RETR answer passed limits.MAX_MESSAGE_BYTES. The rest of it is still on the wire, so
-    the session ends; the pass goes on in a new one without that message."""
-
-    def __init__(self, number: int, limit: int) -> None:
-        super().__init__(f"larger than the limit of {limit:,} bytes; the rest was not read")
-        self.number = number
-        self.key: str | None = None  # its UIDL, where known
-
-
-class _StoreTrouble(OSError):
-    """A store failure in the middle of a session (wrapped so the session handler sees it)."""
-
-
-class _Session:
+class Maildrop:
     """One logged-in POP3 session of a pass: listing, download, deletes."""
 
     def __init__(
         self,
-        owner: Pop3Download,
+        owner: Owner,
         pop: poplib.POP3,
         conn: sqlite3.Connection,
         account_id: int,
         folder_id: int,
-        tally: _Tally,
+        tally: Tally,
     ) -> None:
         self.owner = owner
         self.pop = pop
@@ -488,7 +184,7 @@ class _Session:
     def download(self) -> None:
         """Fetch what is new, then apply the delete policy to what was already here."""
         known = read.known_uidls(self.conn, self.account_id)
-        listing = self._uidl_listing()
+        listing = uidl_listing(self.pop, self.owner.account.name)
         try:
             if listing is None:
                 self.tally.keyed_by_digest = True
@@ -510,32 +206,10 @@ class _Session:
         self.policy_delete = False
         try:
             self._commit_batch()
-        except _StoreTrouble as exc:
+        except Exception as exc:
+            if db.failure(exc, self.conn) is None:
+                raise
             log.error("%s: could not store downloaded messages: %s", self.owner.account.name, exc)
-
-    # --- listing
-
-    def _uidl_listing(self) -> list[tuple[int, str]] | None:
-        """[(message number, UIDL)] in server order, or None when the server has no UIDL."""
-        wire.debug("> UIDL")
-        try:
-            response, lines, _ = self.pop.uidl()
-        except AnswerTooLargeError:
-            raise  # the rest of the listing is on the wire: the session cannot go on
-        except poplib.error_proto as exc:
-            wire.debug("< %s", _shown(exc.args[0] if exc.args else b""))
-            return None
-        wire.debug("< %s (%d lines)", _shown(response), len(lines))
-        listing = []
-        for line in lines:
-            number_text, _, uidl_bytes = line.partition(b" ")
-            # UIDLs are untrusted text kept as data: any bytes decode the same way every time.
-            uidl = uidl_bytes.rstrip(b"\r\n").decode("utf-8", "backslashreplace")
-            if not number_text.isdigit() or not uidl:
-                log.warning("%s: ignoring a malformed UIDL line", self.owner.account.name)
-                continue
-            listing.append((int(number_text), uidl))
-        return listing
 
     # --- download
 
@@ -591,17 +265,17 @@ class _Session:
                 if self._cancelled() or (next_one := next(upcoming, None)) is None:
                     sending = False
                     break
-                self._send_retr(next_one[0])
+                send_retr(self.pop, next_one[0])
                 in_flight.append(next_one)
             if not in_flight:
                 return
             number, uidl = in_flight.popleft()
             try:
-                raw = self._read_retr(number)
-            except _TooLarge as exc:
+                raw = read_retr(self.pop, number)
+            except TooLarge as exc:
                 exc.key = uidl
                 raise
-            except _Unreadable as exc:
+            except Unreadable as exc:
                 self._skip(exc, uidl)
                 self._done += 1
                 continue
@@ -620,7 +294,7 @@ class _Session:
         """A server without UIDL: every message is downloaded and keyed by its exact bytes
         (`pop3_content_key`), so two messages are one only when they are byte for byte the same.
         """
-        count = self._stat()
+        count = stat(self.pop)
         self._total = count
         self._progress(force=True)
         self.keys_checked = True
@@ -631,8 +305,8 @@ class _Session:
             if number in self.owner.too_large:
                 continue
             try:
-                raw = self._retrieve(number)
-            except _Unreadable as exc:
+                raw = retrieve(self.pop, number)
+            except Unreadable as exc:
                 self._skip(exc, None)
                 self._done += 1
                 continue
@@ -685,17 +359,14 @@ class _Session:
             parsed = [p for job, raws in batch.parses for p in BodyIndexer.whole_result(job, raws)]
             items = [replace(item, parsed=p) for item, p in zip(items, parsed, strict=False)]
             items += batch.items[len(parsed) :]
-        try:
-            store_messages(
-                self.conn,
-                self.folder_id,
-                items,
-                now=owner.now(),
-                before_commit=lambda: crashpoint("pop3.before_commit"),
-            )
-            revision = read.revision(self.conn)
-        except (StoreError, sqlite3.Error) as exc:
-            raise _StoreTrouble(str(exc)) from exc
+        store_messages(
+            self.conn,
+            self.folder_id,
+            items,
+            now=owner.now(),
+            before_commit=lambda: crashpoint("pop3.before_commit"),
+        )
+        revision = read.revision(self.conn)
         crashpoint("pop3.after_commit")
         self.tally.new += len(batch.items)
         owner.emit(StoreChanged(owner.account.name, (self.folder_id,), revision))
@@ -747,8 +418,8 @@ class _Session:
         older_than: datetime | None = None,
     ) -> None:
         try:
-            raw = self._retrieve(number)
-        except _Unreadable as exc:
+            raw = retrieve(self.pop, number)
+        except Unreadable as exc:
             self._skip(exc, stored_as)
             return
         key = pop3_content_key(raw)
@@ -773,41 +444,11 @@ class _Session:
                 self._dele(number)
 
     def _dele(self, number: int) -> None:
-        _command(self.pop, f"DELE {number}")
+        command(self.pop, f"DELE {number}")
         self.tally.dele_sent += 1
         crashpoint("pop3.after_dele")
 
-    # --- commands
-
-    def _retrieve(self, number: int) -> bytes:
-        """The exact message: lines joined with CRLF, dot-unstuffed, with a final CRLF."""
-        self._send_retr(number)
-        return self._read_retr(number)
-
-    # RETR is pipelined and its answer read here line by line, which poplib's public methods
-    # cannot do (pop3_wire's put_command / get_response).
-    def _send_retr(self, number: int) -> None:
-        wire.debug("> RETR %d", number)
-        put_command(self.pop, f"RETR {number}")
-
-    def _read_retr(self, number: int) -> bytes:
-        try:
-            response = get_response(self.pop)
-        except poplib.error_proto as exc:
-            # A one-line -ERR for this message (Dovecot: "-ERR Message 2 expunged." when it
-            # cannot read the file); the session itself goes on.
-            said = _shown(exc.args[0] if exc.args else b"-ERR")
-            wire.debug("< %s (message %d)", said, number)
-            raise _Unreadable(number, said) from exc
-        wire.debug("< %s (message %d)", _shown(response), number)
-        limit = limits.MAX_MESSAGE_BYTES
-        try:
-            return b"".join(_read_multiline(self.pop, crash_step=True, limit=limit))
-        except _AnswerTooLarge as exc:
-            wire.debug("< (message %d over %d bytes; the rest not read)", number, limit)
-            raise _TooLarge(number, limit) from exc
-
-    def _skip(self, exc: _Unreadable, key: str | None) -> None:
+    def _skip(self, exc: Unreadable, key: str | None) -> None:
         """Leave out a message the server would not give: nothing of it is stored or deleted,
         the rest goes on, and the next pass asks for it again."""
         shown = f"message {exc.number}" if key is None else f"message {printable_line(key)}"
@@ -818,15 +459,6 @@ class _Session:
             shown,
             exc.said,
         )
-
-    def _stat(self) -> int:
-        wire.debug("> STAT")
-        try:
-            count, _size = self.pop.stat()
-        except (ValueError, IndexError) as exc:  # poplib reads "+OK count size" without checks
-            raise poplib.error_proto(b"-ERR malformed STAT answer") from exc
-        wire.debug("< +OK %d", count)
-        return int(count)
 
     # --- progress and cancel
 
@@ -842,84 +474,7 @@ class _Session:
         self._last_progress = moment
         owner = self.owner
         owner.emit(
-            SyncProgress(owner.account.name, Protocol.POP3, FOLDER_NAME, self._done, self._total)
+            SyncProgress(
+                owner.account.name, MailProtocol.POP3, FOLDER_NAME, self._done, self._total
+            )
         )
-
-
-def unreadable_text(unreadable: list[str] | tuple[str, ...]) -> str:
-    """The sentence naming messages the server would not give (RETR answered -ERR)."""
-    count = len(unreadable)
-    names = "; ".join(unreadable[:3]) + ("; …" if count > 3 else "")
-    noun = "message" if count == 1 else "messages"
-    return f"{count} {noun} the server would not give, skipped and tried again next time ({names})"
-
-
-def header_digest_key(message: bytes) -> str:
-    """The key earlier versions gave a message on a server without UIDL: a digest of its header
-    section (two messages with the same headers got the same key; kept to recognise them).
-
-    The same for the message and for its `TOP n 0` answer (both end the headers with CRLF CRLF).
-    """
-    end = message.find(b"\r\n\r\n")
-    header = message if end < 0 else message[: end + 2]
-    return DIGEST_PREFIX + hashlib.sha256(header).hexdigest()
-
-
-class _AnswerTooLarge(Exception):
-    """A multi-line answer passed its limit."""
-
-
-def _read_multiline(
-    pop: poplib.POP3, *, crash_step: bool = False, limit: int | None = None
-) -> Iterator[bytes]:
-    """The body of a multi-line response, line by line with CRLF ends, dot-unstuffed.
-
-    Reads `pop.file` directly: poplib refuses lines over 2048 bytes and builds lists of lines;
-    here each line may be up to POP3_MAX_LINE and is yielded as it arrives.
-    """
-    readline = pop.file.readline
-    first = True
-    total = 0
-    while True:
-        line = readline(POP3_MAX_LINE + 1)
-        total += len(line)
-        if limit is not None and total > limit:
-            raise _AnswerTooLarge()
-        if len(line) > POP3_MAX_LINE:
-            raise poplib.error_proto(b"-ERR line too long")
-        if not line:
-            raise EOFError("the server closed the connection in the middle of a response")
-        if line == b".\r\n" or line == b".\n":
-            return
-        if line[:2] == b"..":
-            line = line[1:]
-        if line[-2:] == b"\r\n":
-            yield line
-        elif line[-1:] == b"\n":
-            yield line[:-1] + b"\r\n"
-        else:
-            yield line  # only at the end of the stream: the next read reports it
-        if first and crash_step:
-            first = False
-            crashpoint("pop3.mid_retr")
-
-
-def _command(pop: poplib.POP3, command: str) -> bytes:
-    wire.debug("> %s", command)
-    try:
-        response = short_command(pop, command)
-    except poplib.error_proto as exc:
-        wire.debug("< %s", _shown(exc.args[0] if exc.args else b""))
-        raise
-    wire.debug("< %s", _shown(response))
-    return response
-
-
-def _shown(text: bytes | str) -> str:
-    if isinstance(text, bytes):
-        text = text.decode("utf-8", "replace")
-    return printable_line(text)
-
-
-def _count(number: int, noun: str) -> str:
-    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
