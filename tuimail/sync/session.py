@@ -6,7 +6,7 @@ runs its work inside an `EngineSession`:
     with EngineSession(account, Protocol.IMAP, data_dir, emit, during="the sync") as session:
         session.lock()                  # the account's sync lock, where the work needs it
         conn = session.store()          # a store connection of this thread
-        client = session.connect_imap() # connected and logged in (logged out at the end)
+        client = imap_for(session)      # connected and logged in (logged out at the end)
         ...                             # the work; `return` from here on success
     return False                        # reached only when the session failed
 
@@ -42,11 +42,8 @@ from tuimail.store.lock import AccountLock, LockBusyError
 from tuimail.sync.events import AuthNeeded, Emit, SyncFailed
 
 if TYPE_CHECKING:
-    import poplib
     from collections.abc import Callable, Iterator
 
-    import aiosmtplib
-    import imapclient
 
 log = logging.getLogger(__name__)
 
@@ -329,77 +326,10 @@ class EngineSession:
             self._conn = db.open_store(self.data_dir)
         return self._conn
 
-    def connect_imap(
-        self, password: Callable[[], str] | None = None, *, timeout: float | None = None
-    ) -> imapclient.IMAPClient:
-        """Connect and log in to the account's IMAP server (logged out at the end); the password
-        from `password`, else from `tuimail.auth.secrets`; `timeout`: the server's, unless
-        given."""
-        from tuimail.auth.credentials import get_password
-        from tuimail.sync.imap.connect import connect_imap
-
-        server = self.account.incoming
-        assert server is not None and server.protocol is Protocol.IMAP
-        options = {} if timeout is None else {"timeout": timeout}
-        client: imapclient.IMAPClient = self.connected(
-            lambda: connect_imap(
-                server,
-                ca_file=self.account.ca_file,
-                password=password or (lambda: get_password(self.account, Protocol.IMAP)),
-                **options,
-            )
-        )
-        return client
-
-    def connect_pop3(
-        self, password: Callable[[], str] | None = None, *, timeout: float | None = None
-    ) -> poplib.POP3:
-        """Connect and log in to the account's POP3 server. At the end of the session the
-        connection is closed without QUIT, so no DELE of it takes effect: QUIT is the
-        engine's, once its work is safe."""
-        from tuimail.auth.credentials import get_password
-        from tuimail.sync.pop3.connect import connect_pop3
-
-        server = self.account.incoming
-        assert server is not None and server.protocol is Protocol.POP3
-        options = {} if timeout is None else {"timeout": timeout}
-        pop: poplib.POP3 = self.connected(
-            lambda: connect_pop3(
-                server,
-                ca_file=self.account.ca_file,
-                password=password or (lambda: get_password(self.account, Protocol.POP3)),
-                **options,
-            ),
-            close=lambda client: client.close(),
-        )
-        return pop
-
-    async def connect_smtp(
-        self, password: Callable[[], str] | None = None, *, timeout: float | None = None
-    ) -> aiosmtplib.SMTP:
-        """Connect and log in to the account's SMTP server, in the running asyncio loop. The
-        connection lives in that loop: the engine ends it there (QUIT, then `close_client`);
-        one left open is closed at the end of the session."""
-        from tuimail.auth.credentials import get_password
-        from tuimail.sync.smtp.connect import connect_smtp
-
-        server = self.account.smtp
-        assert server is not None
-        options = {} if timeout is None else {"timeout": timeout}
-        smtp = await connect_smtp(
-            server,
-            ca_file=self.account.ca_file,
-            password=password or (lambda: get_password(self.account, Protocol.SMTP)),
-            **options,
-        )
-        client: aiosmtplib.SMTP = self.connected(lambda: smtp, close=lambda client: client.close())
-        return client
-
-    def connected(
-        self, connect: Callable[[], Any], *, close: Callable[[Any], None] | None = None
-    ) -> Any:
-        """Connect with `connect` (a protocol package's `connect` function, or a test's),
-        and close the client at the end of the session: with `close`, else an IMAP logout."""
+    def connected(self, connect: Callable[[], Any], *, close: Callable[[Any], None]) -> Any:
+        """Connect with `connect` (see `imap_for`, `pop3_for` and `smtp_for` in the protocols'
+        `connect` modules, or a test's), and end the client with `close` when the session ends
+        or reconnects."""
         self.close_client()
         self._client = connect()
         self._close = close
@@ -413,7 +343,3 @@ class EngineSession:
         close, self._close = self._close, None
         if close is not None:
             close(client)
-            return
-        from tuimail.sync.imap.extensions import logout_quietly
-
-        logout_quietly(client)

@@ -33,6 +33,7 @@ from tuimail.mail.sanitize import sanitize_line
 from tuimail.store import db, read, write
 from tuimail.store.db import transaction
 from tuimail.sync.events import Emit, SyncFinished, SyncStarted
+from tuimail.sync.imap.connect import imap_for
 from tuimail.sync.imap.engine import (
     FetchEndedConnection,
     FolderNotFoundError,
@@ -254,7 +255,7 @@ def sync_account(
         db.set_cache_size(conn, SYNC_CACHE_KIB)
         unreadable = Unreadable()
         for attempt in range(MAX_FETCH_RECONNECTS + 1):
-            client = session.connect_imap()
+            client = imap_for(session)
             engine = ImapSync(
                 conn,
                 name,

@@ -15,6 +15,7 @@ from tuimail.config.schema import AccountConfig
 from tuimail.core.model import Protocol
 from tuimail.mail.sanitize import sanitize_line
 from tuimail.sync.events import Emit
+from tuimail.sync.imap.connect import imap_for
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +52,7 @@ def fetch_body(
         account, Protocol.IMAP, data_dir, emit, report_cancelled=False, log_level=logging.WARNING
     ) as session:
         conn = session.store()
-        engine = ImapSync(conn, account.name, session.connect_imap(), emit=emit, cancel=cancel)
+        engine = ImapSync(conn, account.name, imap_for(session), emit=emit, cancel=cancel)
         try:
             engine.fetch_body(message_id, full=full)
         except MessageGoneError as exc:

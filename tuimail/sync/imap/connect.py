@@ -13,11 +13,11 @@ import contextlib
 import logging
 import re
 import ssl
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tuimail.auth.credentials import PasswordSource
+from tuimail.auth.credentials import PasswordSource, get_password
 from tuimail.auth.sasl import (
     SaslOnce,
     oauth_response,
@@ -25,7 +25,7 @@ from tuimail.auth.sasl import (
 )
 from tuimail.config.schema import ServerConfig
 from tuimail.core.failure import FailureKind
-from tuimail.core.model import Security
+from tuimail.core.model import Protocol, Security
 from tuimail.sync.connection import (
     Attempt,
     ConnectError,
@@ -40,6 +40,8 @@ from tuimail.sync.deadline import IMAP_COMMAND, Deadline
 
 if TYPE_CHECKING:
     import imapclient
+
+    from tuimail.sync.session import EngineSession
 
 # imapclient is imported by the helper that needs it: a POP3 fetch or an SMTP send should not pay
 # for loading the IMAP library (a noticeable part of a short run).
@@ -263,3 +265,30 @@ def _imap_said(text: str) -> str:
     if quoted := re.fullmatch(r"b(['\"])(.*)\1", text):
         return quoted.group(2)
     return text
+
+
+def imap_for(
+    session: EngineSession,
+    password: Callable[[], str] | None = None,
+    *,
+    timeout: float | None = None,
+) -> imapclient.IMAPClient:
+    """Connect and log in to the session's account's IMAP server, logged out when the session
+    ends; the password from `password`, else the account's credentials; `timeout`: the
+    server's, unless given."""
+    from tuimail.sync.imap.extensions import logout_quietly  # imports imapclient
+
+    account = session.account
+    server = account.incoming
+    assert server is not None and server.protocol is Protocol.IMAP
+    options = {} if timeout is None else {"timeout": timeout}
+    client: imapclient.IMAPClient = session.connected(
+        lambda: connect_imap(
+            server,
+            ca_file=account.ca_file,
+            password=password or (lambda: get_password(account, Protocol.IMAP)),
+            **options,
+        ),
+        close=logout_quietly,
+    )
+    return client

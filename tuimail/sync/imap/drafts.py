@@ -46,6 +46,7 @@ from tuimail.mail.sanitize import sanitize_line
 from tuimail.store import drafts, read
 from tuimail.store.drafts import ServerCopy, StoredDraft
 from tuimail.sync.events import Emit, StoreChanged
+from tuimail.sync.imap.connect import imap_for
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +105,7 @@ def sync_drafts(
         if not uploads and not removals:
             return DraftsResult()  # nothing to do: no connection
         session.lock("drafts", timeout=lock_timeout)
-        worker = _DraftsWorker(conn, session.connect_imap(password), folder)
+        worker = _DraftsWorker(conn, imap_for(session, password), folder)
         # Read again under the lock: another pass may have done some of it.
         if folder is not None:
             for stored in drafts.uploads_due(conn, account_id):

@@ -48,7 +48,7 @@ from tuimail.sync.deadline import deadline_of
 from tuimail.sync.events import Emit, SyncFailed, SyncFinished, SyncStarted, discard
 from tuimail.sync.imap.account import ImapSync
 from tuimail.sync.imap.engine import FolderResult, SyncCancelled, Unreadable
-from tuimail.sync.imap.extensions import server_response
+from tuimail.sync.imap.extensions import logout_quietly, server_response
 from tuimail.sync.session import EngineSession, Failure
 
 log = logging.getLogger(__name__)
@@ -136,7 +136,7 @@ class ImapIdleWatcher:
             report_cancelled=False,
             log_level=logging.WARNING,
         ) as session:
-            client = session.connected(self.connect)
+            client = session.connected(self.connect, close=logout_quietly)
             self._watch(client, session.store())
         return session.failure
 

@@ -19,16 +19,16 @@ import ssl
 from collections.abc import Callable, Mapping
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from tuimail.auth.credentials import PasswordSource
+from tuimail.auth.credentials import PasswordSource, get_password
 from tuimail.auth.sasl import (
     oauth_response,
     plain_response,
     sasl_error_text,
 )
 from tuimail.config.schema import ServerConfig
-from tuimail.core.model import Security
+from tuimail.core.model import Protocol, Security
 from tuimail.core.tls import printable_line
 from tuimail.mail import limits
 from tuimail.sync.connection import (
@@ -44,6 +44,9 @@ from tuimail.sync.connection import (
 )
 from tuimail.sync.deadline import POP3_COMMAND, Deadline
 from tuimail.sync.pop3.wire import Pop3Hooks, get_response, short_command
+
+if TYPE_CHECKING:
+    from tuimail.sync.session import EngineSession
 
 log = logging.getLogger(__name__)
 pop3_wire = logging.getLogger("tuimail.sync.wire.pop3")
@@ -369,3 +372,28 @@ def _pop3_sasl(pop: poplib.POP3, mechanism: str, blob: str) -> str | None:
         if text == "-ERR EOF":
             raise
         return text
+
+
+def pop3_for(
+    session: EngineSession,
+    password: Callable[[], str] | None = None,
+    *,
+    timeout: float | None = None,
+) -> poplib.POP3:
+    """Connect and log in to the session's account's POP3 server. When the session ends the
+    connection is closed without QUIT, so no DELE of it takes effect: QUIT is the engine's, once
+    its work is safe."""
+    account = session.account
+    server = account.incoming
+    assert server is not None and server.protocol is Protocol.POP3
+    options = {} if timeout is None else {"timeout": timeout}
+    pop: poplib.POP3 = session.connected(
+        lambda: connect_pop3(
+            server,
+            ca_file=account.ca_file,
+            password=password or (lambda: get_password(account, Protocol.POP3)),
+            **options,
+        ),
+        close=lambda client: client.close(),
+    )
+    return pop

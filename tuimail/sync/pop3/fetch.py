@@ -36,6 +36,7 @@ from tuimail.core.tls import printable_line
 from tuimail.store import db, read, write
 from tuimail.sync.events import Emit, NewMail, StoreChanged, SyncFinished, SyncStarted
 from tuimail.sync.pop3.commands import TooLarge, command
+from tuimail.sync.pop3.connect import pop3_for
 from tuimail.sync.pop3.download import FOLDER_NAME, Maildrop, Tally
 from tuimail.sync.session import EngineFailed, EngineSession, Failure
 
@@ -177,7 +178,7 @@ class Pop3Download:
         tally: Tally,
     ) -> None:
         for _ in range(MAX_TOO_LARGE + 1):
-            pop = session.connect_pop3(self.password, timeout=self.timeout)
+            pop = pop3_for(session, self.password, timeout=self.timeout)
             maildrop = Maildrop(self, pop, conn, account_id, folder_id, tally)
             try:
                 maildrop.download()

@@ -15,12 +15,12 @@ import ipaddress
 import logging
 import socket
 import ssl
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tuimail.auth.credentials import PasswordSource
+from tuimail.auth.credentials import PasswordSource, get_password
 from tuimail.auth.sasl import (
     login_response,
     oauth_response,
@@ -29,7 +29,7 @@ from tuimail.auth.sasl import (
 )
 from tuimail.config.schema import ServerConfig
 from tuimail.core.failure import FailureKind
-from tuimail.core.model import Security
+from tuimail.core.model import Protocol, Security
 from tuimail.core.tls import (
     make_inspection_context,
     printable_line,
@@ -46,6 +46,8 @@ from tuimail.sync.connection import (
 
 if TYPE_CHECKING:
     import aiosmtplib
+
+    from tuimail.sync.session import EngineSession
 
 # aiosmtplib and asyncio are imported by the helper that needs them: a POP3 fetch should not pay
 # for loading the SMTP library (a noticeable part of a short run).
@@ -331,3 +333,26 @@ async def _smtp_xoauth2(smtp: aiosmtplib.SMTP, encoded: bytes) -> None:
         response = await smtp.execute_command(b"")
     if response.code != 235:
         raise aiosmtplib.SMTPAuthenticationError(response.code, response.message)
+
+
+async def smtp_for(
+    session: EngineSession,
+    password: Callable[[], str] | None = None,
+    *,
+    timeout: float | None = None,
+) -> aiosmtplib.SMTP:
+    """Connect and log in to the session's account's SMTP server, in the running asyncio loop.
+    The connection lives in that loop: the engine ends it there (QUIT, then
+    `session.close_client`); one left open is closed when the session ends."""
+    account = session.account
+    server = account.smtp
+    assert server is not None
+    options = {} if timeout is None else {"timeout": timeout}
+    smtp = await connect_smtp(
+        server,
+        ca_file=account.ca_file,
+        password=password or (lambda: get_password(account, Protocol.SMTP)),
+        **options,
+    )
+    client: aiosmtplib.SMTP = session.connected(lambda: smtp, close=lambda client: client.close())
+    return client

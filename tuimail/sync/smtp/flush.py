@@ -39,6 +39,7 @@ from tuimail.store.outbox import OutboxItem, OutboxState
 from tuimail.sync.connection import DEFAULT_TIMEOUT, ConnectError
 from tuimail.sync.events import Emit, StoreChanged, SyncFinished, SyncProgress, SyncStarted
 from tuimail.sync.session import EngineFailed, EngineSession, Failure
+from tuimail.sync.smtp.connect import smtp_for
 from tuimail.sync.smtp.send import Clock, ConnectionGone, Delivery, ItemOutcome
 from tuimail.sync.smtp.sent_copy import SentCopies
 
@@ -247,7 +248,7 @@ class OutboxSender:
             conn, account=self.account.name, server=self.server, now=self.now, timeout=self.timeout
         )
         try:
-            smtp = await session.connect_smtp(self.password, timeout=self.timeout)
+            smtp = await smtp_for(session, self.password, timeout=self.timeout)
         except ConnectError as exc:
             if exc.kind in _TEMPORARY_KINDS:
                 # Counted as an attempt of every due item, so the backoff shows in the outbox.

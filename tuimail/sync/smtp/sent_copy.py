@@ -26,6 +26,7 @@ from tuimail.store import outbox, read, write
 from tuimail.store.db import StoreConnection, transaction
 from tuimail.store.ingest import IncomingMessage, store_messages
 from tuimail.store.outbox import OutboxItem, OutboxState
+from tuimail.sync.imap.connect import imap_for
 from tuimail.sync.imap.extensions import append_streamed
 from tuimail.sync.session import EngineSession
 from tuimail.sync.smtp.send import header_block
@@ -132,7 +133,7 @@ class SentCopies:
         session = self.session
         during, session.during = session.during, f"the upload to {server.host}:{server.port}"
         session.prefix = WAITS
-        client = session.connect_imap(self.imap_password, timeout=self.timeout)
+        client = imap_for(session, self.imap_password, timeout=self.timeout)
         folder = self._imap_sent_folder(account_id, client)
         client.select_folder(folder)
         done = 0
