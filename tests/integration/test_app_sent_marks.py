@@ -21,7 +21,7 @@ from tests.support.terminal import screen_lines
 from tuimail.app.application import TuimailApp
 from tuimail.cli.sync import sync_account
 from tuimail.config.settings import parse_config
-from tuimail.store import outbox, read
+from tuimail.store import outbox, outbox_refusals, read
 from tuimail.sync.events import Event, SyncFinished, discard
 from tuimail.ui.screens.composer import ComposerScreen
 from tuimail.ui.screens.main import MainScreen
@@ -249,7 +249,7 @@ async def test_refused_recipients_are_named_until_dismissed(
         assert "Dismiss its refused recipients?" in app.screen.question
         await pilot.press("y")
         await pilot.pause()
-        assert outbox.refusals(app.conn, item.id) == {}
+        assert outbox_refusals.refusals(app.conn, item.id) == {}
         assert "The outbox is empty." in str(app.screen.query_one("#outbox-detail").render())
 
 

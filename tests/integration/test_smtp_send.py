@@ -24,7 +24,7 @@ from tuimail.cli.main import main
 from tuimail.cli.send import outbox_command, send_command
 from tuimail.config.settings import load_config
 from tuimail.core.model import SEEN
-from tuimail.store import outbox, read
+from tuimail.store import outbox, outbox_history, read
 from tuimail.store.db import open_store
 from tuimail.store.outbox import OutboxState
 
@@ -118,10 +118,10 @@ def items(data_dir: Path) -> list[outbox.OutboxItem]:
         conn.close()
 
 
-def history(data_dir: Path, item_id: int) -> list[outbox.HistoryEntry]:
+def history(data_dir: Path, item_id: int) -> list[outbox_history.HistoryEntry]:
     conn = open_store(data_dir)
     try:
-        return outbox.history(conn, item_id)
+        return outbox_history.history(conn, item_id)
     finally:
         conn.close()
 

@@ -25,7 +25,7 @@ from tuimail.app.demo import build_demo_store
 from tuimail.config.settings import parse_config
 from tuimail.core.model import Address, Draft
 from tuimail.mail.compose import compose
-from tuimail.store import drafts, outbox, read
+from tuimail.store import drafts, outbox, outbox_history, read
 from tuimail.store.db import open_store
 from tuimail.ui import screens
 from tuimail.ui.screens.composer import CloseChoice, ComposerScreen
@@ -255,4 +255,7 @@ async def test_s_in_the_outbox_records_an_unknown_message_as_sent(
         await pilot.pause()
         item = outbox.get(app.conn, unknown.id)
         assert item is not None and item.state is outbox.OutboxState.SENT
-        assert outbox.history(app.conn, unknown.id)[-1].from_state is outbox.OutboxState.UNKNOWN
+        assert (
+            outbox_history.history(app.conn, unknown.id)[-1].from_state
+            is outbox.OutboxState.UNKNOWN
+        )

@@ -9,7 +9,7 @@ from pathlib import Path
 from textual.widgets import OptionList
 
 from tests.support.demo_app import demo_app
-from tuimail.store import drafts, outbox, read
+from tuimail.store import drafts, outbox, outbox_originals, read
 from tuimail.ui.screens.composer import ComposerScreen
 from tuimail.ui.screens.drafts import DraftsScreen
 from tuimail.ui.screens.main import MainScreen
@@ -54,7 +54,7 @@ async def test_a_reply_kept_as_a_draft_and_sent_later_still_answers_its_original
         await pilot.press("ctrl+s")
         await pilot.pause()
         (item,) = outbox.items(app.conn)
-        assert outbox.original(app.conn, item.id) == (original, "\\Answered")
+        assert outbox_originals.original(app.conn, item.id) == (original, "\\Answered")
         # Queued is not sent: the original is not marked yet.
         (row,) = read.rows(app.conn, [original])
         assert "\\Answered" not in row.flags

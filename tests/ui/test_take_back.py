@@ -20,7 +20,7 @@ from tuimail.app.demo import build_demo_store
 from tuimail.core.crashpoint import CRASH_EXIT_CODE, ENV_VAR, KNOWN_CRASHPOINTS
 from tuimail.core.model import Address, Draft
 from tuimail.mail.compose import compose
-from tuimail.store import drafts, outbox, read
+from tuimail.store import drafts, outbox, outbox_history, read
 from tuimail.store.db import open_store
 from tuimail.ui.screens.composer import ComposerScreen
 from tuimail.ui.screens.drafts import DraftsScreen
@@ -105,7 +105,7 @@ async def test_take_back_then_escape_keeps_the_message_as_a_draft_with_its_attac
         assert isinstance(app.screen, MainScreen)  # nothing was changed: closed, kept
 
         assert outbox.items(app.conn) == []
-        assert outbox.history(app.conn, item.id) == []
+        assert outbox_history.history(app.conn, item.id) == []
         (kept,) = drafts.live(app.conn)
         assert kept.message_id == item.message_id
         assert kept.draft.subject == "take me back"

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tuimail.store import db, outbox, write
+from tuimail.store import db, outbox, outbox_history, write
 from tuimail.store.db import StoreError
 from tuimail.store.outbox import OutboxState
 
@@ -101,7 +101,7 @@ def test_enqueue_copy_requeues_the_same_bytes_for_other_recipients(
     assert copy.message_id == "m1@example.org" and copy.env_rcpts == ("c@example.org",)
     assert copy.next_attempt == later
     assert outbox.raw_message(conn, second) == data
-    assert [h.to_state for h in outbox.history(conn, second)] == [OutboxState.QUEUED]
+    assert [h.to_state for h in outbox_history.history(conn, second)] == [OutboxState.QUEUED]
     with pytest.raises(StoreError):
         outbox.enqueue_copy(conn, 99, env_rcpts=["c@example.org"], not_before=later)
 

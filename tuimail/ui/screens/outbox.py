@@ -23,7 +23,7 @@ from tuimail.mail.attachments import attachment_parts
 from tuimail.mail.parse import parse_envelope, parse_message
 from tuimail.mail.reply import original_text
 from tuimail.mail.sanitize import sanitize_line
-from tuimail.store import drafts, outbox
+from tuimail.store import drafts, outbox, outbox_refusals
 from tuimail.store.db import StoreError, failure
 from tuimail.store.outbox import OutboxState
 from tuimail.ui.format import addresses_text
@@ -116,7 +116,10 @@ class OutboxScreen(Screen[None]):
         table.clear()
         now = datetime.now(UTC)
         # Sent items stay while some of their recipients were refused, until x dismisses them.
-        listed = [*outbox.items(self.conn, states=SHOWN_STATES), *outbox.with_refusals(self.conn)]
+        listed = [
+            *outbox.items(self.conn, states=SHOWN_STATES),
+            *outbox_refusals.with_refusals(self.conn),
+        ]
         for item in sorted(listed, key=lambda i: i.id):
             # The header is enough (read every second; a queued message may be 70 MB).
             env = parse_envelope(outbox.raw_head(self.conn, item.id))
@@ -165,7 +168,7 @@ class OutboxScreen(Screen[None]):
         if item.state is OutboxState.QUEUED:
             text.append("Waiting: ", style="bold")
             text.append(_waiting(item) + "\n")
-        refused = outbox.refusals(self.conn, item.id)
+        refused = outbox_refusals.refusals(self.conn, item.id)
         if refused:
             text.append("Sent, but these recipients were refused (x: dismiss):\n", style="bold red")
             for recipient, reply in refused.items():
@@ -193,7 +196,7 @@ class OutboxScreen(Screen[None]):
             elif action == "confirm_sent":
                 outbox.confirm_sent(self.conn, item_id, "the user confirmed it arrived")
             elif action == "remove" and item.state is OutboxState.SENT:
-                outbox.dismiss_refusals(self.conn, item_id)  # its refusals were seen
+                outbox_refusals.dismiss_refusals(self.conn, item_id)  # its refusals were seen
             elif action == "remove":
                 outbox.cancel(self.conn, item_id)
         except Exception as exc:  # an illegal step, or the store could not write (a full disk)
