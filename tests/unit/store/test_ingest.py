@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tests.unit.store.mailfactory import header_section, make_message
+from tests.support.mailfactory import header_section, make_message
 from tuimail.core.model import SEEN, Address, FolderRole, Protocol
 from tuimail.store import db, ingest, read, search, write
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from tests.unit.store.mailfactory import make_message
+from tests.support.mailfactory import make_message
 from tuimail.core.model import ANSWERED, FORWARDED
 from tuimail.store import db, ops, outbox, outbox_originals, outbox_refusals, read, write
 from tuimail.store.ops import OpKind

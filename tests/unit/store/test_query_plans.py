@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.unit.store.mailfactory import make_message
+from tests.support.mailfactory import make_message
 from tuimail.core.model import FLAGGED, SEEN, Protocol
 from tuimail.store import db, ops, read, search, write
 from tuimail.store.read import SortOrder

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tests.unit.store.mailfactory import header_section, make_message
+from tests.support.mailfactory import header_section, make_message
 from tuimail.core.model import DELETED, FLAGGED, SEEN, FolderRole, Protocol
 from tuimail.store import db, read, search, write
 from tuimail.store.read import SortOrder
