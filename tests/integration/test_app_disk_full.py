@@ -19,10 +19,10 @@ from pathlib import Path
 import pytest
 from textual.widgets import Static, TextArea
 
+from tests.support.demo_app import DemoStore
 from tests.support.small_disk import SmallDisk
 from tests.support.terminal import PtyApp, scan_terminal_output
 from tuimail.app.application import TuimailApp
-from tuimail.app.demo import build_demo_store
 from tuimail.config.settings import parse_config
 from tuimail.core.model import FLAGGED
 from tuimail.store import drafts, outbox, read
@@ -53,9 +53,9 @@ BIG_TEXT = "".join(
 
 
 @pytest.fixture
-def data(small_disk: SmallDisk, tmp_path: Path) -> Path:
+def data(small_disk: SmallDisk, tmp_path: Path, demo_store: DemoStore) -> Path:
     """The demo's store on the small disk (made elsewhere: making it needs more room)."""
-    build_demo_store(tmp_path / "made", now=NOW)
+    demo_store(tmp_path / "made")
     directory = small_disk.path / "data"
     directory.mkdir(mode=0o700)
     shutil.copyfile(tmp_path / "made" / DB_FILENAME, directory / DB_FILENAME)

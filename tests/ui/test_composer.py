@@ -9,10 +9,9 @@ from pathlib import Path
 import pytest
 from textual.widgets import Input, TextArea
 
-from tests.support.demo_app import DEMO_SENDER_CONFIG, NOW, demo_app
+from tests.support.demo_app import DEMO_SENDER_CONFIG, NOW, DemoStore, demo_app
 from tests.support.pilot import type_into
 from tuimail.app.application import TuimailApp
-from tuimail.app.demo import build_demo_store
 from tuimail.config.settings import parse_config
 from tuimail.mail.parse import parse_message
 from tuimail.store import outbox
@@ -30,8 +29,8 @@ from tuimail.ui.widgets.status_bar import StatusBar
 
 
 @pytest.fixture
-def app(tmp_path: Path) -> TuimailApp:
-    return demo_app(tmp_path)
+def app(tmp_path: Path, demo_store: DemoStore) -> TuimailApp:
+    return demo_app(demo_store(tmp_path))
 
 
 async def test_compose_queues_the_message_with_bcc_only_in_the_envelope(app: TuimailApp) -> None:
@@ -186,10 +185,11 @@ async def test_addresses_complete_from_the_store(app: TuimailApp) -> None:
 
 async def test_a_mailto_link_opens_the_composer_prefilled_and_sends_nothing(
     tmp_path: Path,
+    demo_store: DemoStore,
 ) -> None:
     from tuimail.mail.mailto import parse_mailto
 
-    build_demo_store(tmp_path, now=NOW)
+    demo_store(tmp_path)
     link = parse_mailto(
         "mailto:ann@example.org?cc=bob@example.org&subject=Hello&body=Hi%20Ann%0D%0A"
         "&In-Reply-To=%3Corig@example.org%3E&attach=%2Fetc%2Fpasswd"

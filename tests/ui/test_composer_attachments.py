@@ -12,10 +12,9 @@ from pathlib import Path
 import pytest
 from textual.widgets import Input, Static, TextArea
 
-from tests.support.demo_app import DEMO_SENDER_CONFIG, NOW
+from tests.support.demo_app import DEMO_SENDER_CONFIG, NOW, DemoStore
 from tests.support.pilot import type_into
 from tuimail.app.application import TuimailApp
-from tuimail.app.demo import build_demo_store
 from tuimail.config.settings import parse_config
 from tuimail.core.model import FolderRole
 from tuimail.store import drafts, outbox
@@ -28,8 +27,8 @@ from tuimail.ui.widgets.message_list import MessageList
 
 
 @pytest.fixture
-def app(tmp_path: Path) -> TuimailApp:
-    build_demo_store(tmp_path / "data", now=NOW)
+def app(tmp_path: Path, demo_store: DemoStore) -> TuimailApp:
+    demo_store(tmp_path / "data")
     return TuimailApp(
         parse_config(DEMO_SENDER_CONFIG), tmp_path / "data", clock=lambda: NOW, start_workers=False
     )

@@ -19,9 +19,8 @@ import pytest
 from textual.binding import Binding
 from textual.screen import Screen
 
-from tests.support.demo_app import DEMO_SENDER_CONFIG, NOW
+from tests.support.demo_app import DEMO_SENDER_CONFIG, NOW, DemoStore
 from tuimail.app.application import TuimailApp
-from tuimail.app.demo import build_demo_store
 from tuimail.config.settings import parse_config
 from tuimail.core.model import Address, Draft
 from tuimail.mail.compose import compose
@@ -174,11 +173,11 @@ def test_every_screen_is_pressed_here() -> None:
 
 
 @pytest.fixture(scope="module")
-def populated(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def populated(tmp_path_factory: pytest.TempPathFactory, demo_store: DemoStore) -> Path:
     """The demo store, with outbox items in every state the outbox shows (the first, under the
     cursor, unknown) and a local draft."""
     data = tmp_path_factory.mktemp("populated") / "data"
-    build_demo_store(data, now=NOW)
+    demo_store(data)
     conn = open_store(data)
     try:
         account_id = read.account_id(conn, "demo")

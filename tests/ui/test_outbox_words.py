@@ -8,8 +8,8 @@ from pathlib import Path
 
 from textual.widgets import DataTable, Static
 
+from tests.support.demo_app import DemoStore
 from tuimail.app.application import TuimailApp
-from tuimail.app.demo import build_demo_store
 from tuimail.config.settings import parse_config
 from tuimail.store import outbox, read
 from tuimail.store.db import open_store
@@ -27,8 +27,10 @@ security = "none"
 RAW = b"To: ann@example.org\r\nSubject: busy\r\nMessage-ID: <m@x>\r\n\r\nHello\r\n"
 
 
-async def test_a_message_waiting_for_a_retry_says_so_with_the_reply(tmp_path: Path) -> None:
-    build_demo_store(tmp_path, now=NOW)
+async def test_a_message_waiting_for_a_retry_says_so_with_the_reply(
+    tmp_path: Path, demo_store: DemoStore
+) -> None:
+    demo_store(tmp_path)
     conn = open_store(tmp_path)
     try:
         account_id = read.account_id(conn, "demo")

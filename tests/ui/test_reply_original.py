@@ -8,7 +8,7 @@ from pathlib import Path
 
 from textual.widgets import OptionList
 
-from tests.support.demo_app import demo_app
+from tests.support.demo_app import DemoStore, demo_app
 from tuimail.store import drafts, outbox, outbox_originals, read
 from tuimail.ui.screens.composer import ComposerScreen
 from tuimail.ui.screens.drafts import DraftsScreen
@@ -18,8 +18,9 @@ from tuimail.ui.widgets.message_list import MessageList
 
 async def test_a_reply_kept_as_a_draft_and_sent_later_still_answers_its_original(
     tmp_path: Path,
+    demo_store: DemoStore,
 ) -> None:
-    app = demo_app(tmp_path)
+    app = demo_app(demo_store(tmp_path))
     async with app.run_test(size=(120, 36)) as pilot:
         await pilot.pause()
         table = app.screen.query_one(MessageList)
