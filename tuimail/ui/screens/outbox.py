@@ -1,4 +1,5 @@
-"""The outbox: every queued, failing or unresolved message, with its state and the server's reply.
+"""The outbox: every queued, failing or unresolved message, with its state, the server's reply and
+the history of its state changes.
 
 e takes a message back into the composer (undo send, while it has not left: from that moment it
 is a draft, with its attachments, kept whatever happens to the composer), r sends a failed or
@@ -23,7 +24,7 @@ from tuimail.mail.attachments import attachment_parts
 from tuimail.mail.parse import parse_envelope, parse_message
 from tuimail.mail.reply import original_text
 from tuimail.mail.sanitize import sanitize_line
-from tuimail.store import drafts, outbox, outbox_refusals
+from tuimail.store import drafts, outbox, outbox_history, outbox_refusals
 from tuimail.store.db import StoreError, failure
 from tuimail.store.outbox import OutboxState
 from tuimail.ui.format import addresses_text
@@ -173,6 +174,16 @@ class OutboxScreen(Screen[None]):
             text.append("Sent, but these recipients were refused (x: dismiss):\n", style="bold red")
             for recipient, reply in refused.items():
                 text.append(f"  {sanitize_line(recipient)}: {sanitize_line(reply)}\n")
+        history = outbox_history.history(self.conn, item.id)
+        if history:
+            text.append("History:\n", style="bold")
+            for entry in history:
+                change = entry.to_state.value
+                if entry.from_state is not None:
+                    change = f"{entry.from_state.value} → {change}"
+                when = entry.at.astimezone().strftime("%d %b %H:%M:%S")
+                reply = f": {sanitize_line(entry.reply)}" if entry.reply else ""
+                text.append(f"  {when}  {change}{reply}\n")
         if item.state is OutboxState.UNKNOWN:
             text.append(
                 "The connection broke after the message was handed over, before the server "
