@@ -414,17 +414,6 @@ def mark_sent_copy_done(conn: sqlite3.Connection, item_id: int) -> None:
             _refuse(conn, item_id, "record its Sent copy")
 
 
-def remove_sent(conn: sqlite3.Connection, item_id: int) -> None:
-    """Forget a sent item whose Sent copy is done (it stays in the Sent folder)."""
-    with transaction(conn):
-        deleted = conn.execute(
-            "DELETE FROM outbox WHERE id = ? AND state = 'sent' AND sent_copy_done = 1",
-            (item_id,),
-        ).rowcount
-        if not deleted:
-            _refuse(conn, item_id, "be removed before it is sent and copied to Sent")
-
-
 def recover_interrupted(
     conn: sqlite3.Connection, *, account_id: int | None = None, now: datetime | None = None
 ) -> tuple[list[int], list[int]]:
