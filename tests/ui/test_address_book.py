@@ -20,7 +20,7 @@ from tuimail.store.addresses import KnownAddress
 from tuimail.ui.address_suggester import AddressSuggester, BookCommand, merged
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
-CONTACTS = Path(__file__).resolve().parents[1] / "unit" / "mail" / "contacts"
+CONTACTS = Path(__file__).resolve().parents[1] / "unit" / "mail" / "formats" / "contacts"
 ACCOUNT = """
 [accounts.demo]
 address = "you@demo.invalid"

@@ -1,4 +1,4 @@
-"""In-process TLS peers for the sync unit tests: real handshakes over socket pairs, no servers."""
+"""In-process TLS peers for the TLS unit tests: real handshakes over socket pairs, no servers."""
 
 from __future__ import annotations
 
