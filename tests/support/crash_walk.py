@@ -19,8 +19,6 @@ from tests.support.snapshots import (
 from tuimail.core.crashpoint import ENV_VAR
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
 ACCOUNT = "walk"
 
 

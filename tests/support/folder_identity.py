@@ -21,11 +21,7 @@ from tests.support.proxy import Faults
 from tuimail.store.db import StoreConnection
 
 UIDVALIDITY = "1700000000"
-
-
 _SELECT = re.compile(rb'^\S+ (?:SELECT|EXAMINE) "?([^"\s]+)"?', re.IGNORECASE)
-
-
 _GUID = re.compile(r"\b([0-9a-f]{32})\b")
 
 

@@ -25,11 +25,7 @@ from tuimail.sync.events import Event
 from tuimail.sync.imap.folder_sync import AccountResult, ImapSync
 
 ReducedDovecot = Callable[..., DovecotServer]
-
-
 FaultProxyFactory = Callable[..., FaultProxy]
-
-
 ACCOUNT = "acct"
 
 

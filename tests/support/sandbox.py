@@ -16,8 +16,6 @@ from tests.support.mailservers import MailServers
 from tuimail.core.crashpoint import CRASH_EXIT_CODE, ENV_VAR, KNOWN_CRASHPOINTS
 
 CANARY = "Canary-Pw-9f3b1c"
-
-
 ROOT = Path(__file__).resolve().parents[2]
 
 
