@@ -19,6 +19,9 @@ from tests.support.mailservers import (
 )
 from tests.support.proxy import FaultProxy, Faults
 
+# Fixtures of tests/support modules that tests in several directories use.
+pytest_plugins = ["tests.support.demo_app", "tests.support.small_disk"]
+
 
 @pytest.fixture(scope="session")
 def test_ca() -> CertificateAuthority:

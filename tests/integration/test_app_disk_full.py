@@ -19,10 +19,10 @@ from pathlib import Path
 import pytest
 from textual.widgets import Static, TextArea
 
-from tests.integration.test_disk_full import SmallDisk, small_disk  # noqa: F401 (fixture)
+from tests.support.demo_app import DemoStore
+from tests.support.small_disk import SmallDisk
 from tests.support.terminal import PtyApp, scan_terminal_output
 from tuimail.app.application import TuimailApp
-from tuimail.app.demo import build_demo_store
 from tuimail.config.load import parse_config
 from tuimail.core.model import FLAGGED
 from tuimail.store import drafts, outbox, read
@@ -53,9 +53,9 @@ BIG_TEXT = "".join(
 
 
 @pytest.fixture
-def data(small_disk: SmallDisk, tmp_path: Path) -> Path:  # noqa: F811
+def data(small_disk: SmallDisk, tmp_path: Path, demo_store: DemoStore) -> Path:
     """The demo's store on the small disk (made elsewhere: making it needs more room)."""
-    build_demo_store(tmp_path / "made", now=NOW)
+    demo_store(tmp_path / "made")
     directory = small_disk.path / "data"
     directory.mkdir(mode=0o700)
     shutil.copyfile(tmp_path / "made" / DB_FILENAME, directory / DB_FILENAME)
@@ -90,7 +90,7 @@ async def open_composer(pilot) -> ComposerScreen:  # type: ignore[no-untyped-def
 
 async def test_the_composer_keeps_the_text_when_the_disk_fills_and_saves_it_later(
     data: Path,
-    small_disk: SmallDisk,  # noqa: F811
+    small_disk: SmallDisk,
 ) -> None:
     app = make_app(data)
     async with app.run_test(size=(120, 36)) as pilot:
@@ -126,7 +126,7 @@ async def test_the_composer_keeps_the_text_when_the_disk_fills_and_saves_it_late
 
 async def test_sending_on_a_full_disk_keeps_the_composer_open_with_the_text(
     data: Path,
-    small_disk: SmallDisk,  # noqa: F811
+    small_disk: SmallDisk,
 ) -> None:
     app = make_app(data)
     async with app.run_test(size=(120, 36)) as pilot:
@@ -166,7 +166,7 @@ async def first_message(pilot) -> read.MessageRow:  # type: ignore[no-untyped-de
 
 async def test_flag_and_delete_on_a_full_disk_say_they_could_not_be_saved(
     data: Path,
-    small_disk: SmallDisk,  # noqa: F811
+    small_disk: SmallDisk,
 ) -> None:
     app = make_app(data)
     async with app.run_test(size=(120, 36)) as pilot:
@@ -193,7 +193,7 @@ async def test_flag_and_delete_on_a_full_disk_say_they_could_not_be_saved(
 
 async def test_the_app_starts_on_a_full_disk_and_says_what_it_cannot_do(
     data: Path,
-    small_disk: SmallDisk,  # noqa: F811
+    small_disk: SmallDisk,
 ) -> None:
     small_disk.fill(0)
     app = make_app(data)
@@ -226,7 +226,7 @@ async def test_the_app_starts_on_a_full_disk_and_says_what_it_cannot_do(
 
 async def test_the_outbox_and_the_drafts_on_a_full_disk_say_what_was_not_saved(
     data: Path,
-    small_disk: SmallDisk,  # noqa: F811
+    small_disk: SmallDisk,
 ) -> None:
     app = make_app(data)
     async with app.run_test(size=(120, 36)) as pilot:
@@ -267,7 +267,7 @@ async def test_the_outbox_and_the_drafts_on_a_full_disk_say_what_was_not_saved(
 
 def test_the_real_app_goes_on_when_the_disk_fills_while_writing(
     data: Path,
-    small_disk: SmallDisk,  # noqa: F811
+    small_disk: SmallDisk,
     tmp_path: Path,
 ) -> None:
     """On a terminal, with the autosave's own timer: the app says the draft is not saved and
@@ -299,7 +299,7 @@ def test_the_real_app_goes_on_when_the_disk_fills_while_writing(
 
 async def test_the_editor_hand_off_on_a_full_disk_keeps_the_text(
     data: Path,
-    small_disk: SmallDisk,  # noqa: F811
+    small_disk: SmallDisk,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """ctrl+o writes the body to a temporary file for $EDITOR: on a full disk it says so, and no

@@ -11,8 +11,7 @@ import imapclient
 import pytest
 from rich.console import Console
 
-from tests.integration.test_app_mail import _config, _message
-from tests.integration.test_app_undo import _place_cursor_on
+from tests.support.app_mail import account_config, numbered_message, place_cursor_on
 from tests.support.dovecot import DovecotServer
 from tests.support.pilot import wait_for
 from tuimail.app.application import TuimailApp
@@ -65,13 +64,13 @@ async def test_d_and_s_leave_marks_that_x_expunges_after_asking(
     server = reduced_dovecot(without={"UIDPLUS", "MOVE"})
     user = server.add_user("appexpunge")
     for number in (1, 2, 3, 4):
-        server.deliver(user, _message(number))
+        server.deliver(user, numbered_message(number))
     with imapclient.IMAPClient(
         server.host, server.imaps_port, ssl_context=server.client_ssl_context(), timeout=20
     ) as client:
         client.login(user, server.users[user])
         client.create_folder("Projects")
-    config = _config(server, user, "imap", server.imaps_port)
+    config = account_config(server, user, "imap", server.imaps_port)
     assert await asyncio.to_thread(sync_account, config.accounts["acct"], tmp_path, discard)
 
     app = TuimailApp(config, tmp_path)
@@ -82,10 +81,10 @@ async def test_d_and_s_leave_marks_that_x_expunges_after_asking(
         inbox = next(f.id for f in read.folders(app.conn) if f.name == "INBOX")
         screen.show_place((inbox,))
         await pilot.pause()
-        _place_cursor_on(app, "app test 1")
+        place_cursor_on(app, "app test 1")
         await pilot.press("d")  # to the Trash: COPY there, \Deleted here
         await pilot.pause()
-        _place_cursor_on(app, "app test 2")
+        place_cursor_on(app, "app test 2")
         await pilot.press("s")
         await pilot.pause()
         assert isinstance(app.screen, FolderPicker)

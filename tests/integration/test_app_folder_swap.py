@@ -11,8 +11,7 @@ from pathlib import Path
 import imapclient
 import pytest
 
-from tests.integration.test_app_mail import _config
-from tests.integration.test_app_undo import _place_cursor_on
+from tests.support.app_mail import account_config, place_cursor_on
 from tests.support.mailservers import MailServers
 from tests.support.pilot import wait_for
 from tuimail.app.application import TuimailApp
@@ -29,7 +28,7 @@ pytestmark = pytest.mark.integration
 FOLDERS = ("Work", "Play", "Trash", "Archive")
 
 
-def _message(tag: str) -> bytes:
+def numbered_message(tag: str) -> bytes:
     return (
         f"From: Sender <sender@tuimail.test>\r\n"
         "To: someone@tuimail.test\r\n"
@@ -74,7 +73,7 @@ async def _act(app: TuimailApp, pilot, folder: str, subject: str, key: str) -> N
     place = next(f.id for f in read.folders(app.conn) if f.name == folder)
     screen.show_place((place,))
     await pilot.pause()
-    _place_cursor_on(app, subject)
+    place_cursor_on(app, subject)
     await pilot.press(key)
     await pilot.pause()
     if key == "s":
@@ -97,9 +96,9 @@ async def test_an_action_on_a_swapped_folder_reaches_only_the_message_meant(
         )
     with _client(mail_servers, user) as client:
         for number in range(3):
-            client.append("Work", _message(f"work {number}"))
-            client.append("Play", _message(f"play {number}"), flags=[imapclient.FLAGGED])
-    config = _config(mail_servers, user, "imap", mail_servers.imaps_port)
+            client.append("Work", numbered_message(f"work {number}"))
+            client.append("Play", numbered_message(f"play {number}"), flags=[imapclient.FLAGGED])
+    config = account_config(mail_servers, user, "imap", mail_servers.imaps_port)
     assert await asyncio.to_thread(sync_account, config.accounts["acct"], tmp_path, discard)
     # Another client swaps the names: UID 2 of the folder named Work is now "play 1".
     for old, new in (("Work", "Swap"), ("Play", "Work"), ("Swap", "Play")):
@@ -159,9 +158,9 @@ async def test_a_delete_given_up_after_a_swap_is_told_and_leaves_no_ghost(
         )
     with _client(mail_servers, user) as client:
         for number in range(3):
-            client.append("Work", _message(f"work {number}"))
-            client.append("Play", _message(f"play {number}"))
-    config = _config(mail_servers, user, "imap", mail_servers.imaps_port)
+            client.append("Work", numbered_message(f"work {number}"))
+            client.append("Play", numbered_message(f"play {number}"))
+    config = account_config(mail_servers, user, "imap", mail_servers.imaps_port)
 
     app = TuimailApp(config, tmp_path)
     async with app.run_test(size=(120, 36)) as pilot:

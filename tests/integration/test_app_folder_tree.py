@@ -12,8 +12,7 @@ import imapclient
 import pytest
 from textual.widgets import OptionList
 
-from tests.integration.test_app_mail import _config, _message
-from tests.integration.test_app_undo import _place_cursor_on
+from tests.support.app_mail import account_config, numbered_message, place_cursor_on
 from tests.support.dovecot import DovecotServer
 from tuimail.app.application import TuimailApp
 from tuimail.store import ops, read
@@ -38,13 +37,13 @@ async def test_an_inbox_prefixed_server_shows_a_tree_and_moves_into_a_nested_fol
     server = cyrus_like_dovecot
     user = server.add_user("tree")
     for number in (1, 2):
-        server.deliver(user, _message(number))
+        server.deliver(user, numbered_message(number))
     context = server.client_ssl_context()
     with imapclient.IMAPClient(server.host, server.imaps_port, ssl_context=context) as client:
         client.login(user, server.users[user])
         client.create_folder("INBOX.Lists.dev")  # INBOX.Lists itself is no folder
         client.create_folder("INBOX.Projects")
-    config = _config(server, user, "imap", server.imaps_port)  # type: ignore[arg-type]
+    config = account_config(server, user, "imap", server.imaps_port)  # type: ignore[arg-type]
     assert await asyncio.to_thread(sync_account, config.accounts["acct"], tmp_path, discard)
 
     app = TuimailApp(config, tmp_path, offline=True)
@@ -67,7 +66,7 @@ async def test_an_inbox_prefixed_server_shows_a_tree_and_moves_into_a_nested_fol
         ]
         assert not any("INBOX." in line for line in pane)
 
-        chosen = _place_cursor_on(app, "app test 2")
+        chosen = place_cursor_on(app, "app test 2")
         await pilot.press("s")
         await pilot.pause()
         picker = app.screen

@@ -12,6 +12,7 @@ import imapclient
 import pytest
 from textual.widgets import Static
 
+from tests.support.app_mail import account_config, account_config_text, numbered_message
 from tests.support.mailservers import MailServers
 from tests.support.pilot import wait_for
 from tuimail.app.application import TuimailApp
@@ -25,41 +26,13 @@ from tuimail.ui.widgets.message_list import MessageList
 pytestmark = pytest.mark.integration
 
 
-def _message(number: int) -> bytes:
-    return (
-        f"From: Sender {number} <sender{number}@tuimail.test>\r\n"
-        "To: someone@tuimail.test\r\n"
-        f"Subject: app test {number}\r\n"
-        f"Date: Mon, {number:02d} Mar 2026 10:00:00 +0000\r\n"
-        f"Message-ID: <app-{number}@tuimail.test>\r\n"
-        "\r\n"
-        f"Body number {number}.\r\n"
-    ).encode()
-
-
-def _config_text(mail_servers: MailServers, user: str, protocol: str, port: int) -> str:
-    password = shlex.quote(mail_servers.users[user])
-    return (
-        f"[accounts.acct]\n"
-        f'address = "{user}@tuimail.test"\n'
-        f"password_command = {json.dumps('printf %s ' + password)}\n"
-        f"ca_file = {json.dumps(str(mail_servers.ca_file))}\n"
-        f"[accounts.acct.{protocol}]\n"
-        f'host = "{mail_servers.host}"\nport = {port}\nusername = "{user}"\n'
-    )
-
-
-def _config(mail_servers: MailServers, user: str, protocol: str, port: int):
-    return parse_config(_config_text(mail_servers, user, protocol, port))
-
-
 async def test_app_fetches_pop3_mail_without_a_keypress(
     mail_servers: MailServers, tmp_path: Path
 ) -> None:
     user = mail_servers.add_user("apppop")
     for number in (1, 2, 3):
-        mail_servers.deliver(user, _message(number))
-    config = _config(mail_servers, user, "pop3", mail_servers.pop3s_port)
+        mail_servers.deliver(user, numbered_message(number))
+    config = account_config(mail_servers, user, "pop3", mail_servers.pop3s_port)
     app = TuimailApp(config, tmp_path)
     async with app.run_test(size=(120, 36)) as pilot:
         table = app.screen.query_one(MessageList)
@@ -72,8 +45,8 @@ async def test_opening_a_headers_only_imap_message_downloads_its_body(
     mail_servers: MailServers, tmp_path: Path
 ) -> None:
     user = mail_servers.add_user("appimap")
-    mail_servers.deliver(user, _message(7))
-    config = _config(mail_servers, user, "imap", mail_servers.imaps_port)
+    mail_servers.deliver(user, numbered_message(7))
+    config = account_config(mail_servers, user, "imap", mail_servers.imaps_port)
     account = config.accounts["acct"]
     # A headers-only first sync, as the engine does before bodies are asked for.
     assert await asyncio.to_thread(sync_account, account, tmp_path, discard)
@@ -99,15 +72,15 @@ async def test_imap_mail_arriving_later_appears_through_the_inbox_watcher(
     mail_servers: MailServers, tmp_path: Path
 ) -> None:
     user = mail_servers.add_user("appidle")
-    mail_servers.deliver(user, _message(1))
-    config = _config(mail_servers, user, "imap", mail_servers.imaps_port)
+    mail_servers.deliver(user, numbered_message(1))
+    config = account_config(mail_servers, user, "imap", mail_servers.imaps_port)
     app = TuimailApp(config, tmp_path)
     async with app.run_test(size=(120, 36)) as pilot:
         table = app.screen.query_one(MessageList)
         await wait_for(pilot, lambda: len(table.ids) == 1)
         await wait_for(pilot, lambda: "acct" in app.engines.watchers.running)
         # Another client's mail, after the first sync: IDLE brings it in.
-        await asyncio.to_thread(mail_servers.deliver, user, _message(2))
+        await asyncio.to_thread(mail_servers.deliver, user, numbered_message(2))
         await wait_for(pilot, lambda: len(table.ids) == 2)
         assert table.row_at(0).envelope.subject == "app test 2"
 
@@ -116,8 +89,8 @@ async def test_flagging_in_the_app_reaches_the_imap_server(
     mail_servers: MailServers, tmp_path: Path
 ) -> None:
     user = mail_servers.add_user("appflag")
-    mail_servers.deliver(user, _message(5))
-    config = _config(mail_servers, user, "imap", mail_servers.imaps_port)
+    mail_servers.deliver(user, numbered_message(5))
+    config = account_config(mail_servers, user, "imap", mail_servers.imaps_port)
     app = TuimailApp(config, tmp_path)
     async with app.run_test(size=(120, 36)) as pilot:
         table = app.screen.query_one(MessageList)
@@ -327,9 +300,9 @@ async def test_reply_to_a_message_not_yet_downloaded_opens_once_its_text_is_here
     from tuimail.ui.screens.composer import ComposerScreen
 
     user = mail_servers.add_user("appreply")
-    mail_servers.deliver(user, _message(8))
+    mail_servers.deliver(user, numbered_message(8))
     config = parse_config(
-        _config_text(mail_servers, user, "imap", mail_servers.imaps_port)
+        account_config_text(mail_servers, user, "imap", mail_servers.imaps_port)
         + f'[accounts.acct.smtp]\nhost = "{mail_servers.host}"\nport = {mail_servers.smtps_port}\n'
         f'username = "{user}"\n'
     )

@@ -13,9 +13,9 @@ import imapclient
 import pytest
 from textual.widgets import Static
 
-from tests.integration.test_app_sent_marks import _config, _message
 from tests.support.mailservers import MailServers
 from tests.support.pilot import wait_for
+from tests.support.sent_marks import account_config, sender_message
 from tuimail.app.application import TuimailApp
 from tuimail.store import read
 from tuimail.sync.events import discard
@@ -44,8 +44,8 @@ async def test_a_message_gone_while_its_body_downloads_is_no_error(
     mail_servers: MailServers, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     user = mail_servers.add_user("gonebody")
-    mail_servers.deliver(user, _message(mail_servers.address(user), 1))
-    config = _config(mail_servers, user)
+    mail_servers.deliver(user, sender_message(mail_servers.address(user), 1))
+    config = account_config(mail_servers, user)
     account = config.accounts["acct"]
     # Headers only, as a first sync stores them: opening the message downloads its body.
     assert await asyncio.to_thread(sync_account, account, tmp_path, discard)
@@ -87,8 +87,8 @@ async def test_a_reply_or_forward_waiting_for_a_message_that_goes_opens_nothing(
     its way; then the message goes: a plain notice says so, no composer, the status bar is not
     left saying it downloads."""
     user = mail_servers.add_user("gonereply")
-    mail_servers.deliver(user, _message(mail_servers.address(user), 1))
-    config = _config(mail_servers, user)
+    mail_servers.deliver(user, sender_message(mail_servers.address(user), 1))
+    config = account_config(mail_servers, user)
     account = config.accounts["acct"]
     assert await asyncio.to_thread(sync_account, account, tmp_path, discard)
     fetch = imap.ImapSync.fetch_body
@@ -131,8 +131,8 @@ async def test_a_folder_renumbered_on_the_server_is_said_quietly(
     may name another message now, so the body is not fetched; the view says why, in words,
     and no error notice pops up (the next sync rebuilds the folder)."""
     user = mail_servers.add_user("renumbered")
-    mail_servers.deliver(user, _message(mail_servers.address(user), 1))
-    config = _config(mail_servers, user)
+    mail_servers.deliver(user, sender_message(mail_servers.address(user), 1))
+    config = account_config(mail_servers, user)
     assert await asyncio.to_thread(sync_account, config.accounts["acct"], tmp_path, discard)
     mail_servers.doveadm("mailbox", "update", "-u", user, "--uid-validity", "1700000000", "INBOX")
     app = TuimailApp(config, tmp_path, start_workers=False)

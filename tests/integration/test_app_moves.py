@@ -9,8 +9,7 @@ from pathlib import Path
 import imapclient
 import pytest
 
-from tests.integration.test_app_mail import _config, _message
-from tests.integration.test_app_undo import _place_cursor_on
+from tests.support.app_mail import account_config, numbered_message, place_cursor_on
 from tests.support.mailservers import MailServers
 from tuimail.app.application import TuimailApp
 from tuimail.store import ops, read
@@ -47,7 +46,7 @@ async def test_moved_away_and_back_then_flagged_offline_all_reaches_the_server(
 ) -> None:
     user = mail_servers.add_user("appmoves")
     for number in (1, 2):
-        mail_servers.deliver(user, _message(number))
+        mail_servers.deliver(user, numbered_message(number))
     context = mail_servers.client_ssl_context()
     with imapclient.IMAPClient(
         mail_servers.host, mail_servers.imaps_port, ssl_context=context, timeout=20
@@ -55,7 +54,7 @@ async def test_moved_away_and_back_then_flagged_offline_all_reaches_the_server(
         client.login(user, mail_servers.users[user])
         for folder in FOLDERS[1:]:
             client.create_folder(folder)
-    config = _config(mail_servers, user, "imap", mail_servers.imaps_port)
+    config = account_config(mail_servers, user, "imap", mail_servers.imaps_port)
     assert await asyncio.to_thread(sync_account, config.accounts["acct"], tmp_path, discard)
 
     app = TuimailApp(config, tmp_path, offline=True)
@@ -64,12 +63,12 @@ async def test_moved_away_and_back_then_flagged_offline_all_reaches_the_server(
         screen = app.screen
         assert isinstance(screen, MainScreen)
         places = {f.name: f.id for f in read.folders(app.conn)}
-        chosen = _place_cursor_on(app, "app test 2")
+        chosen = place_cursor_on(app, "app test 2")
         # s Projects, s Waiting, s Projects: each time from the folder it is in.
         for here, to in (("INBOX", "Projects"), ("Projects", "Waiting"), ("Waiting", "Projects")):
             screen.show_place((places[here],))
             await pilot.pause()
-            assert _place_cursor_on(app, "app test 2") == chosen
+            assert place_cursor_on(app, "app test 2") == chosen
             await pilot.press("s")
             await pilot.pause()
             assert isinstance(app.screen, FolderPicker)
@@ -78,7 +77,7 @@ async def test_moved_away_and_back_then_flagged_offline_all_reaches_the_server(
             assert read.row(app.conn, chosen).folder_id == places[to]  # type: ignore[union-attr]
         screen.show_place((places["Projects"],))
         await pilot.pause()
-        _place_cursor_on(app, "app test 2")
+        place_cursor_on(app, "app test 2")
         await pilot.press("F")
         await pilot.pause()
         assert "\\Flagged" in read.row(app.conn, chosen).flags  # type: ignore[union-attr]

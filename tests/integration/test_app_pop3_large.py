@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.test_app_mail import _config
+from tests.support.app_mail import account_config
 from tests.support.mailservers import MailServers
 from tests.support.pilot import wait_for
 from tuimail.app.application import TuimailApp
@@ -22,7 +22,7 @@ pytestmark = pytest.mark.integration
 COUNT = 2000
 
 
-def _message(number: int) -> bytes:
+def numbered_message(number: int) -> bytes:
     return (
         f"From: Sender {number % 37} <sender{number % 37}@tuimail.test>\r\n"
         "To: someone@tuimail.test\r\n"
@@ -53,8 +53,10 @@ async def test_the_app_downloads_a_big_pop3_maildrop_and_nothing_twice(
     # (a test before this one may have started it in this process).
     resource_tracker._resource_tracker._stop()
     user = mail_servers.add_user("bigpop")
-    await asyncio.to_thread(mail_servers.deliver_many, user, map(_message, range(1, COUNT + 1)))
-    config = _config(mail_servers, user, "pop3", mail_servers.pop3s_port)
+    await asyncio.to_thread(
+        mail_servers.deliver_many, user, map(numbered_message, range(1, COUNT + 1))
+    )
+    config = account_config(mail_servers, user, "pop3", mail_servers.pop3s_port)
     app = TuimailApp(config, tmp_path)
     events: list[Event] = []
     app_emit = app.bridge.emit

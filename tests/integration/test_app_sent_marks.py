@@ -6,8 +6,6 @@ message view says so when a body cannot be downloaded."""
 from __future__ import annotations
 
 import asyncio
-import json
-import shlex
 from pathlib import Path
 
 import imapclient
@@ -17,10 +15,10 @@ from textual.widgets import Input, Static
 from tests.support.mailservers import MailServers
 from tests.support.pilot import wait_for
 from tests.support.processes import pick_free_ports
+from tests.support.sent_marks import account_config, sender_message
 from tests.support.terminal import screen_lines
 from tuimail.app.application import TuimailApp
-from tuimail.config.load import parse_config
-from tuimail.store import outbox, read
+from tuimail.store import outbox, outbox_refusals, read
 from tuimail.sync.events import Event, SyncFinished, discard
 from tuimail.sync.imap.account import sync_account
 from tuimail.ui.screens.composer import ComposerScreen
@@ -33,35 +31,6 @@ from tuimail.ui.widgets.status_bar import StatusBar
 pytestmark = pytest.mark.integration
 
 ANSWERED, FORWARDED = "\\Answered", "$Forwarded"
-
-
-def _config(servers: MailServers, user: str, *, undo: int = 1, imap_port: int | None = None):
-    """Account `acct`: the user's IMAP INBOX and SMTP submission (undo-send `undo` seconds)."""
-    password = shlex.quote(servers.users[user])
-    return parse_config(
-        "[accounts.acct]\n"
-        f'address = "{servers.address(user)}"\n'
-        f"password_command = {json.dumps('printf %s ' + password)}\n"
-        f"ca_file = {json.dumps(str(servers.ca_file))}\n"
-        "[accounts.acct.imap]\n"
-        f'host = "{servers.host}"\nport = {imap_port or servers.imaps_port}\n'
-        f'username = "{user}"\n'
-        "[accounts.acct.smtp]\n"
-        f'host = "{servers.host}"\nport = {servers.submission_port}\n'
-        f'security = "starttls"\nusername = "{user}"\nundo_send_seconds = {undo}\n'
-    )
-
-
-def _message(sender: str, number: int) -> bytes:
-    return (
-        f"From: Writer <{sender}>\r\n"
-        "To: someone@tuimail.test\r\n"
-        f"Subject: original {number}\r\n"
-        f"Date: Mon, {number:02d} Mar 2026 10:00:00 +0000\r\n"
-        f"Message-ID: <original-{number}@tuimail.test>\r\n"
-        "\r\n"
-        f"Please answer {number}.\r\n"
-    ).encode()
 
 
 def _server_flags(servers: MailServers, user: str) -> dict[str, set[str]]:
@@ -135,8 +104,8 @@ async def test_replies_and_forwards_mark_their_originals_once_sent(
     writer = mail_servers.add_user("writer")
     friend = mail_servers.add_user("friend")
     for number in (1, 2):
-        mail_servers.deliver(user, _message(mail_servers.address(writer), number))
-    app = TuimailApp(_config(mail_servers, user, undo=3), tmp_path)
+        mail_servers.deliver(user, sender_message(mail_servers.address(writer), number))
+    app = TuimailApp(account_config(mail_servers, user, undo=3), tmp_path)
     events = _record(app)
     async with app.run_test(size=(120, 36)) as pilot:
         table = app.screen.query_one(MessageList)
@@ -195,8 +164,8 @@ async def test_the_first_sync_stays_on_the_status_line_after_the_watcher_starts(
 ) -> None:
     user = mail_servers.add_user("words")
     for number in (1, 2, 3):
-        mail_servers.deliver(user, _message(mail_servers.address(user), number))
-    app = TuimailApp(_config(mail_servers, user), tmp_path)
+        mail_servers.deliver(user, sender_message(mail_servers.address(user), number))
+    app = TuimailApp(account_config(mail_servers, user), tmp_path)
     events = _record(app)
     async with app.run_test(size=(120, 36)) as pilot:
         bar = app.screen.query_one(StatusBar)
@@ -215,7 +184,7 @@ async def test_refused_recipients_are_named_until_dismissed(
     user = mail_servers.add_user("refused")
     friend = mail_servers.add_user("friend")
     stranger = "nobody@elsewhere.invalid"  # the test Postfix refuses other domains at RCPT
-    app = TuimailApp(_config(mail_servers, user, undo=0), tmp_path)
+    app = TuimailApp(account_config(mail_servers, user, undo=0), tmp_path)
     async with app.run_test(size=(120, 36)) as pilot:
         await pilot.pause()
         await pilot.press("c")
@@ -249,7 +218,7 @@ async def test_refused_recipients_are_named_until_dismissed(
         assert "Dismiss its refused recipients?" in app.screen.question
         await pilot.press("y")
         await pilot.pause()
-        assert outbox.refusals(app.conn, item.id) == {}
+        assert outbox_refusals.refusals(app.conn, item.id) == {}
         assert "The outbox is empty." in str(app.screen.query_one("#outbox-detail").render())
 
 
@@ -257,13 +226,13 @@ async def test_a_body_that_cannot_be_downloaded_says_why_in_the_view(
     mail_servers: MailServers, tmp_path: Path
 ) -> None:
     user = mail_servers.add_user("nobody")
-    mail_servers.deliver(user, _message(mail_servers.address(user), 1))
+    mail_servers.deliver(user, sender_message(mail_servers.address(user), 1))
     # Headers only, as a first sync stores them; then the server is gone (nothing listens).
     assert await asyncio.to_thread(
-        sync_account, _config(mail_servers, user).accounts["acct"], tmp_path, discard
+        sync_account, account_config(mail_servers, user).accounts["acct"], tmp_path, discard
     )
     (dead_port,) = pick_free_ports(1, [mail_servers.host])
-    config = _config(mail_servers, user, imap_port=dead_port)
+    config = account_config(mail_servers, user, imap_port=dead_port)
     app = TuimailApp(config, tmp_path, start_workers=False)
     async with app.run_test(size=(120, 36)) as pilot:
         body = app.screen.query_one("#view-body", Static)

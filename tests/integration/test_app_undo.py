@@ -11,7 +11,7 @@ from pathlib import Path
 import imapclient
 import pytest
 
-from tests.integration.test_app_mail import _config, _message
+from tests.support.app_mail import account_config, numbered_message, place_cursor_on
 from tests.support.mailservers import MailServers
 from tests.support.pilot import wait_for
 from tuimail.app.application import TuimailApp
@@ -53,23 +53,14 @@ def _flag_on_server(mail_servers: MailServers, user: str) -> None:
         client.add_flags(client.search(["HEADER", "Message-ID", WANTED]), [b"\\Flagged"])
 
 
-def _place_cursor_on(app: TuimailApp, subject: str) -> int:
-    messages = app.screen.query_one(MessageList)
-    index = next(
-        i for i in range(len(messages.ids)) if messages.row_at(i).envelope.subject == subject
-    )
-    messages.cursor = index
-    return messages.ids[index]
-
-
 async def test_undo_a_move_to_trash_before_and_after_the_replay(
     mail_servers: MailServers, tmp_path: Path
 ) -> None:
     user = mail_servers.add_user("appundo")
     for number in (1, 2, 3):
-        mail_servers.deliver(user, _message(number))
+        mail_servers.deliver(user, numbered_message(number))
     _flag_on_server(mail_servers, user)
-    config = _config(mail_servers, user, "imap", mail_servers.imaps_port)
+    config = account_config(mail_servers, user, "imap", mail_servers.imaps_port)
     assert await asyncio.to_thread(sync_account, config.accounts["acct"], tmp_path, discard)
     conn = open_store(tmp_path)
     try:
@@ -81,7 +72,7 @@ async def test_undo_a_move_to_trash_before_and_after_the_replay(
     app = TuimailApp(config, tmp_path, offline=True)
     async with app.run_test(size=(120, 36)) as pilot:
         await pilot.pause()
-        chosen = _place_cursor_on(app, "app test 2")
+        chosen = place_cursor_on(app, "app test 2")
         before = read.row(app.conn, chosen)
         await pilot.press("d")
         await pilot.pause()
@@ -98,7 +89,7 @@ async def test_undo_a_move_to_trash_before_and_after_the_replay(
     async with app.run_test(size=(120, 36)) as pilot:
         messages = app.screen.query_one(MessageList)
         await wait_for(pilot, lambda: len(messages.ids) == 3)
-        chosen = _place_cursor_on(app, "app test 2")
+        chosen = place_cursor_on(app, "app test 2")
         messages.focus()
         await pilot.press("d")
 
@@ -132,8 +123,8 @@ async def test_mail_delivered_during_a_search_keeps_it_and_the_cursor(
 ) -> None:
     user = mail_servers.add_user("appsearch")
     for number in (1, 2, 3):
-        mail_servers.deliver(user, _message(number))
-    config = _config(mail_servers, user, "imap", mail_servers.imaps_port)
+        mail_servers.deliver(user, numbered_message(number))
+    config = account_config(mail_servers, user, "imap", mail_servers.imaps_port)
     app = TuimailApp(config, tmp_path)
     async with app.run_test(size=(120, 36)) as pilot:
         messages = app.screen.query_one(MessageList)
@@ -148,7 +139,7 @@ async def test_mail_delivered_during_a_search_keeps_it_and_the_cursor(
         await pilot.press("j")
         chosen = messages.current_message_id
         # Another sender's mail arrives (LMTP); the inbox watcher stores it.
-        await asyncio.to_thread(mail_servers.deliver, user, _message(4))
+        await asyncio.to_thread(mail_servers.deliver, user, numbered_message(4))
         inbox = next(f for f in read.folders(app.conn) if f.name == "INBOX")
         await wait_for(pilot, lambda: read.folder(app.conn, inbox.id).total == 4)
         await wait_for(pilot, lambda: len(messages.ids) == 4)  # it matches: it joins the results

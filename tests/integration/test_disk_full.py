@@ -27,9 +27,10 @@ from typing import Any
 
 import pytest
 
-from tests.integration.test_crash_every_step import ACCOUNT, Run, settle, write_config
 from tests.support import snapshots
+from tests.support.crash_walk import ACCOUNT, Run, settle, write_config
 from tests.support.mailservers import MailServers
+from tests.support.small_disk import SmallDisk
 from tests.support.snapshots import (
     assert_store_matches_server,
     imap_snapshot,
@@ -42,7 +43,6 @@ from tuimail.store.db import StoreError
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
-DISK_BYTES = 4 * 1024 * 1024
 BODY_LINES = 1500  # about 60 KB per message: a few fill the room left
 # "the disk is full" or SQLite's "database or disk is full"; a lock file that cannot be written
 # fails with the system's "No space left on device".
@@ -58,52 +58,6 @@ db.BUSY_TIMEOUT_SECONDS = {LOCK_WAIT}
 from tuimail.cli.main import main
 sys.exit(main(sys.argv[1:]))
 """
-
-
-class SmallDisk:
-    """A tmpfs of DISK_BYTES at `path`; `fill(room)` leaves only `room` bytes free."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.filler = path / "filler"
-
-    def fill(self, room: int) -> None:
-        """Fill the file system to the last byte, then give back `room` bytes."""
-        chunk = b"\0" * 4096
-        fd = os.open(self.filler, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        try:
-            while True:
-                try:
-                    written = os.write(fd, chunk)
-                except OSError:
-                    break
-                if written < len(chunk):
-                    chunk = chunk[written:]
-        finally:
-            os.close(fd)
-        os.truncate(self.filler, max(0, self.filler.stat().st_size - room))
-
-    def free(self) -> None:
-        """Give all the space back."""
-        self.filler.unlink(missing_ok=True)
-
-
-@pytest.fixture
-def small_disk(tmp_path: Path) -> Iterator[SmallDisk]:
-    mountpoint = tmp_path / "disk"
-    mountpoint.mkdir()
-    mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", f"size={DISK_BYTES},mode=0700", "tmpfs", str(mountpoint)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert mounted.returncode == 0, f"cannot mount a small tmpfs (needs root): {mounted.stderr}"
-    try:
-        yield SmallDisk(mountpoint)
-    finally:
-        if subprocess.run(["umount", str(mountpoint)], check=False).returncode != 0:
-            subprocess.run(["umount", "-l", str(mountpoint)], check=False)
 
 
 def big_message(number: int) -> bytes:

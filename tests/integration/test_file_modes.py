@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.test_log_secrets import Sandbox, _message, _outgoing, sandbox_config
 from tests.support.mailservers import MailServers
+from tests.support.sandbox import Sandbox, incoming_message, outgoing_message, sandbox_config
 
 pytestmark = pytest.mark.integration
 
@@ -62,13 +62,13 @@ def test_files_stay_private_through_crashes_and_recovery(
         "wrong": mail_servers.add_user("modewrong"),
     }
     for number in (1, 2):
-        mail_servers.deliver(users["home"], _message(number, users["home"], mail_servers))
-        mail_servers.deliver(users["pop"], _message(number, users["pop"], mail_servers))
+        mail_servers.deliver(users["home"], incoming_message(number, users["home"], mail_servers))
+        mail_servers.deliver(users["pop"], incoming_message(number, users["pop"], mail_servers))
     sandbox = Sandbox(tmp_path)
     sandbox.write_config(sandbox_config(sandbox, mail_servers, users, names=("home", "pop")))
     home_mode = mode(sandbox.home)
     outgoing = sandbox.vault / "outgoing.eml"
-    outgoing.write_bytes(_outgoing(mail_servers.address(users["pop"]), "modes"))
+    outgoing.write_bytes(outgoing_message(mail_servers.address(users["pop"]), "modes"))
 
     # A first sync dies after committing its headers: the -wal holds them, -shm is there too.
     sandbox.run("sync", "home", umask=umask, crash_at="imap.headers_committed")
@@ -89,7 +89,7 @@ def test_files_stay_private_through_crashes_and_recovery(
     assert loose_modes(sandbox) == {}
 
     # SQLite makes -wal and -shm anew for the next run, which dies with them in place.
-    mail_servers.deliver(users["home"], _message(3, users["home"], mail_servers))
+    mail_servers.deliver(users["home"], incoming_message(3, users["home"], mail_servers))
     sandbox.run("sync", "--bodies", "home", umask=umask, crash_at="imap.bodies_committed")
     assert {"tuimail.db-wal", "tuimail.db-shm"} <= store_files(sandbox)
     assert {"home.imap.lock", "pop.pop3.lock", "home.smtp.lock"} <= {
@@ -103,7 +103,7 @@ def test_loose_directories_of_tuimail_are_tightened_and_the_users_are_not(
     mail_servers: MailServers, tmp_path: Path
 ) -> None:
     users = {"home": mail_servers.add_user("modeold"), "wrong": mail_servers.add_user("modew")}
-    mail_servers.deliver(users["home"], _message(1, users["home"], mail_servers))
+    mail_servers.deliver(users["home"], incoming_message(1, users["home"], mail_servers))
     sandbox = Sandbox(tmp_path)
     sandbox.write_config(sandbox_config(sandbox, mail_servers, users, names=("home",)))
     # As an older tuimail (or a careless copy) might have left things:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.test_imap_sync import Server, append, folder_id, new_mailbox, run_sync
+from tests.support.imap_sync import Server, append, folder_id, new_mailbox, run_sync
 from tuimail.store import indexer as body_indexer
 from tuimail.store import read, search
 from tuimail.store.db import StoreConnection, open_store

@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.test_imap_crash import write_config
-from tests.integration.test_imap_sync import (
+from tests.support.imap_sync import (
     ACCOUNT,
     FaultProxyFactory,
     append,
     commands_sent,
     proxied,
+    write_config,
 )
 from tests.support.mailservers import MailServers
 from tests.support.starttls_relay import StartTlsRelay

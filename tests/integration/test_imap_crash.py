@@ -16,7 +16,7 @@ from pathlib import Path
 import imapclient
 import pytest
 
-from tests.integration.test_imap_sync import (
+from tests.support.imap_sync import (
     ACCOUNT,
     FaultProxyFactory,
     Mailbox,
@@ -29,6 +29,7 @@ from tests.integration.test_imap_sync import (
     run_sync,
     server_view,
     store_view,
+    write_config,
 )
 from tests.support.proxy import Faults
 from tuimail.core.crashpoint import CRASH_EXIT_CODE, ENV_VAR, KNOWN_CRASHPOINTS
@@ -42,29 +43,6 @@ from tuimail.sync.imap.extensions import LiteralTooLargeError
 pytestmark = pytest.mark.integration
 
 MESSAGES = FIRST_PAGE + 30  # two header batches in a first sync
-
-
-def write_config(box: Mailbox, path: Path) -> Path:
-    account = box.account()
-    assert account.incoming is not None
-    server = account.incoming
-    path.write_text(
-        f"[accounts.{ACCOUNT}]\n"
-        f'address = "{account.address}"\n'
-        f"password_command = {tomlstr(account.password_command or '')}\n"
-        f"ca_file = {tomlstr(str(account.ca_file))}\n"
-        f"[accounts.{ACCOUNT}.imap]\n"
-        f'host = "{server.host}"\n'
-        f"port = {server.port}\n"
-        f'security = "{server.security.value}"\n'
-        f'username = "{server.username}"\n',
-        encoding="utf-8",
-    )
-    return path
-
-
-def tomlstr(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def sync_process(

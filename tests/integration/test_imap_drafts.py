@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.test_imap_sync import (
+from tests.support.imap_sync import (
     ACCOUNT,
     Mailbox,
     ReducedDovecot,

@@ -12,7 +12,7 @@ import imapclient
 import pytest
 from rich.console import Console
 
-from tests.integration.test_imap_sync import (
+from tests.support.imap_sync import (
     ReducedDovecot,
     append,
     folder_id,

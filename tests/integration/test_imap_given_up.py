@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.test_imap_folder_identity import (
+from tests.support.folder_identity import (
     identity_box,
     row_by_subject,
     server_subjects,
@@ -23,7 +23,7 @@ from tests.integration.test_imap_folder_identity import (
     swap,
     two_folders,
 )
-from tests.integration.test_imap_sync import (
+from tests.support.imap_sync import (
     ACCOUNT,
     FaultProxyFactory,
     ReducedDovecot,

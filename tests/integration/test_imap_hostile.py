@@ -14,14 +14,14 @@ from pathlib import Path
 import pytest
 from imapclient import imap_utf7
 
-from tests.integration.test_imap_crash import write_config
-from tests.integration.test_imap_sync import (
+from tests.support.imap_sync import (
     ACCOUNT,
     FaultProxyFactory,
     Server,
     append,
     new_mailbox,
     proxied,
+    write_config,
 )
 from tests.support.proxy import Faults
 from tuimail.cli.errors import EXIT_FAILED, EXIT_OK

@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.test_imap_crash import write_config
-from tests.integration.test_imap_sync import (
+from tests.support.imap_sync import (
     FaultProxyFactory,
     Server,
     folder_id,
     new_mailbox,
     proxied,
+    write_config,
 )
 from tests.support.proxy import Faults
 from tuimail.cli.main import main

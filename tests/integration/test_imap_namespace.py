@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.test_imap_special_use import send_with_imap_elsewhere
-from tests.integration.test_imap_sync import (
+from tests.support.ca import CertificateAuthority
+from tests.support.dovecot import CYRUS_NAMESPACE, DovecotServer, start_dovecot
+from tests.support.imap_sync import (
     FaultProxyFactory,
     Server,
     append,
@@ -20,15 +21,14 @@ from tests.integration.test_imap_sync import (
     proxied,
     run_sync,
 )
-from tests.integration.test_import_upload import ON_SERVER, mbox_file, write_config
-from tests.support.ca import CertificateAuthority
-from tests.support.dovecot import CYRUS_NAMESPACE, DovecotServer, start_dovecot
 from tests.support.mailservers import (
     MailServers,
     discard_server_directory,
     new_server_directory,
 )
+from tests.support.mbox_import import ON_SERVER, mbox_file, write_config
 from tests.support.proxy import Faults
+from tests.support.special_use import send_with_imap_elsewhere
 from tuimail.cli.main import main
 from tuimail.store import read
 from tuimail.store.db import open_store

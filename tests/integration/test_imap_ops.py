@@ -13,7 +13,7 @@ from pathlib import Path
 import imapclient
 import pytest
 
-from tests.integration.test_imap_sync import (
+from tests.support.imap_sync import (
     ACCOUNT,
     RESYNC_CASES,
     FaultProxyFactory,

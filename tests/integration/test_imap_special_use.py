@@ -9,26 +9,24 @@ Sent folder called "Gesendete Elemente" and a folder "Sent" of the user's own be
 
 from __future__ import annotations
 
-import json
-import shlex
 from pathlib import Path
 
 import imapclient
 import pytest
 
-from tests.integration.test_imap_sync import (
+from tests.support.dovecot import DovecotServer
+from tests.support.imap_sync import (
     FaultProxyFactory,
     ReducedDovecot,
     commands_sent,
     proxied,
     run_sync,
 )
-from tests.support.dovecot import DovecotServer
 from tests.support.mailservers import MailServers
 from tests.support.proxy import Faults, SpecialUseOnRequest
-from tuimail.cli.main import main
+from tests.support.special_use import send_with_imap_elsewhere
 from tuimail.core.model import FolderRole
-from tuimail.store import outbox, read
+from tuimail.store import read
 from tuimail.store.db import open_store
 
 pytestmark = pytest.mark.integration
@@ -103,48 +101,6 @@ def test_without_special_use_a_plain_list_and_roles_by_name(
     assert list_commands(proxy) == ['LIST "" "*"']
     found = roles(tmp_path / "data")
     assert found["Sent"] is FolderRole.SENT and found["Trash"] is FolderRole.TRASH
-
-
-def send_with_imap_elsewhere(
-    mail_servers: MailServers, imap: DovecotServer, user: str, imap_port: int, tmp_path: Path
-) -> str:
-    """`tuimail send --now` from a new user of `mail_servers` (SMTP) whose IMAP account is
-    `user` of `imap`, reached in plain text on `imap_port` (a proxy), never synced. Returns the
-    Message-ID of the message sent (its Sent copy filed, as the outbox says)."""
-    sender = mail_servers.add_user("sender")
-    imap_password = json.dumps("printf '%s\\n' " + shlex.quote(imap.users[user]))
-    smtp_password = json.dumps("printf '%s\\n' " + shlex.quote(mail_servers.users[sender]))
-    config = tmp_path / "config.toml"
-    config.write_text(
-        f"""
-[accounts.home]
-address = "{mail_servers.address(sender)}"
-ca_file = {json.dumps(str(mail_servers.ca_file))}
-[accounts.home.imap]
-host = "127.0.0.1"
-port = {imap_port}
-security = "none"
-username = "{user}"
-password_command = {imap_password}
-[accounts.home.smtp]
-host = "{mail_servers.host}"
-port = {mail_servers.submission_port}
-security = "starttls"
-username = "{sender}"
-password_command = {smtp_password}
-"""
-    )
-    eml = tmp_path / "m.eml"
-    eml.write_bytes(b"To: someone@tuimail.test\nSubject: filed where?\n\nHello\n")
-    data = tmp_path / "data"
-    assert main(["--config", str(config), "--data-dir", str(data), "send", "--now", str(eml)]) == 0
-    conn = open_store(data)
-    try:
-        [item] = outbox.items(conn)
-    finally:
-        conn.close()
-    assert item.sent_copy_done
-    return item.message_id
 
 
 def test_a_sent_copy_before_any_sync_goes_to_the_folder_the_server_calls_sent(

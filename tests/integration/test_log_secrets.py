@@ -23,12 +23,10 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shlex
 import subprocess
 import sys
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterable
 from pathlib import Path
 
 import imapclient
@@ -36,9 +34,16 @@ import pytest
 
 from tests.support.mailservers import MailServers
 from tests.support.pilot import wait_for
+from tests.support.sandbox import (
+    _CLEARED,
+    CANARY,
+    Sandbox,
+    incoming_message,
+    outgoing_message,
+    sandbox_config,
+)
 from tuimail.app.application import TuimailApp
 from tuimail.config.load import load_config
-from tuimail.core.crashpoint import CRASH_EXIT_CODE, ENV_VAR, KNOWN_CRASHPOINTS
 from tuimail.core.log import base64_cores, setup_logging
 from tuimail.store import outbox
 from tuimail.store.db import open_store
@@ -46,24 +51,6 @@ from tuimail.store.outbox import OutboxState
 from tuimail.ui.widgets.message_list import MessageList
 
 pytestmark = pytest.mark.integration
-
-CANARY = "Canary-Pw-9f3b1c"
-ROOT = Path(__file__).resolve().parents[2]
-# Variables that would send tuimail somewhere other than the sandbox's default places.
-_CLEARED = ("TUIMAIL_CONFIG", "TUIMAIL_DATA_DIR", ENV_VAR, "XDG_CONFIG_DIRS", "XDG_DATA_DIRS")
-
-# A password command that also writes down what it can see of tuimail, its parent: the command
-# line (what `ps` shows as the process title), the environment tuimail started with, and the
-# environment tuimail passed on to it. Arguments: tuimail's PID, the file holding the password.
-_PROBE = """#!/bin/sh
-record=$(mktemp "{probes}/probe.XXXXXX")
-{{
-  echo '== cmdline'; tr '\\0' '\\n' < "/proc/$1/cmdline"; echo
-  echo '== environ'; tr '\\0' '\\n' < "/proc/$1/environ"; echo
-  echo '== env'; env
-}} > "$record"
-cat "$2"
-"""
 
 
 def account_tables(
@@ -168,200 +155,12 @@ def test_debug_log_never_holds_a_password(mail_servers: MailServers, tmp_path: P
 # --- every command, every file ----------------------------------------------------------------
 
 
-@dataclass
-class Sandbox:
-    """A home directory of its own for tuimail processes: HOME, every XDG directory and TMPDIR
-    point inside it, so whatever tuimail writes anywhere by default ends up there.
-
-    Password files and the password commands' records live beside it (`vault`), never in it: a
-    password in the home directory could only have been put there by tuimail.
-    """
-
-    root: Path
-    passwords: list[str] = field(default_factory=list)
-    runs: list[subprocess.CompletedProcess[bytes]] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        for directory in (self.home, self.vault, self.probes, self.home / "tmp"):
-            directory.mkdir(parents=True, exist_ok=True)
-        self.probe.write_text(_PROBE.format(probes=self.probes))
-        self.probe.chmod(0o700)
-
-    @property
-    def home(self) -> Path:
-        return self.root / "home"
-
-    @property
-    def vault(self) -> Path:
-        return self.root / "vault"
-
-    @property
-    def probes(self) -> Path:
-        return self.vault / "probes"
-
-    @property
-    def probe(self) -> Path:
-        return self.vault / "password-probe"
-
-    @property
-    def config_dir(self) -> Path:
-        return self.home / ".config" / "tuimail"
-
-    @property
-    def config_file(self) -> Path:
-        return self.config_dir / "config.toml"
-
-    @property
-    def data_dir(self) -> Path:
-        return self.home / ".local" / "share" / "tuimail"
-
-    @property
-    def state_dir(self) -> Path:
-        return self.home / ".local" / "state" / "tuimail"
-
-    @property
-    def log_file(self) -> Path:
-        return self.state_dir / "tuimail.core.log"
-
-    def env(self) -> dict[str, str]:
-        """The environment of a tuimail process in the sandbox."""
-        env = {key: value for key, value in os.environ.items() if key not in _CLEARED}
-        env.update(
-            HOME=str(self.home),
-            XDG_CONFIG_HOME=str(self.home / ".config"),
-            XDG_DATA_HOME=str(self.home / ".local" / "share"),
-            XDG_STATE_HOME=str(self.home / ".local" / "state"),
-            XDG_CACHE_HOME=str(self.home / ".cache"),
-            TMPDIR=str(self.home / "tmp"),
-            PYTHONPATH=str(ROOT),
-        )
-        return env
-
-    def password_command(self, name: str, password: str) -> str:
-        """A password command printing `password` (kept in the vault) and recording what it
-        sees of the tuimail process that runs it."""
-        self.passwords.append(password)
-        secret_file = self.vault / f"{name}.password"
-        secret_file.write_text(password + "\n")
-        # $PPID: the shell running the command is tuimail's child, so its parent is tuimail.
-        return f"{shlex.quote(str(self.probe))} $PPID {shlex.quote(str(secret_file))}"
-
-    def write_config(self, text: str) -> None:
-        self.config_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        self.config_file.write_text(text)
-
-    def run(
-        self,
-        *args: str,
-        crash_at: str | None = None,
-        debug_to_terminal: bool = False,
-        umask: int = -1,
-        stdin: bytes | None = None,
-    ) -> subprocess.CompletedProcess[bytes]:
-        """Run `tuimail ARGS` with the debug log on (into the state directory, or with
-        `debug_to_terminal` onto stderr) and record its terminal output."""
-        env = self.env()
-        if crash_at is not None:
-            assert crash_at.partition(":")[0] in KNOWN_CRASHPOINTS
-            env[ENV_VAR] = crash_at
-        logging_args = ["--debug"]
-        if not debug_to_terminal:
-            logging_args += ["--log-file", str(self.log_file)]
-        result = subprocess.run(
-            [sys.executable, "-m", "tuimail", *logging_args, *args],
-            env=env,
-            cwd=self.home,
-            input=stdin,
-            capture_output=True,
-            timeout=180,
-            check=False,
-            umask=umask,
-        )
-        self.runs.append(result)
-        if crash_at is not None:
-            assert result.returncode == CRASH_EXIT_CODE, result.stderr.decode(errors="replace")
-        return result
-
-    def files(self) -> Iterator[Path]:
-        """Every regular file under the home directory."""
-        for directory, _, names in os.walk(self.home):
-            for name in names:
-                path = Path(directory, name)
-                if path.is_file() and not path.is_symlink():
-                    yield path
-
-    def probe_records(self) -> list[str]:
-        return [path.read_text(errors="replace") for path in sorted(self.probes.iterdir())]
-
-
 def find_passwords(
     passwords: Iterable[str], places: Iterable[tuple[str, bytes]]
 ) -> list[tuple[str, str]]:
     """(place, form) for every password form found in any place's bytes."""
     forms = [(form.encode(), form) for password in passwords for form in forbidden_forms(password)]
     return [(name, text) for name, data in places for raw, text in forms if raw in data]
-
-
-def _message(number: int, user: str, servers: MailServers) -> bytes:
-    return (
-        f"From: Sender {number} <sender{number}@tuimail.test>\r\n"
-        f"To: {servers.address(user)}\r\n"
-        f"Subject: secrets test {number}\r\n"
-        f"Date: Mon, {number:02d} Mar 2026 10:00:00 +0000\r\n"
-        f"Message-ID: <secrets-{number}-{user}@tuimail.test>\r\n"
-        "\r\n"
-        f"Body number {number}, to be downloaded.\r\n"
-    ).encode()
-
-
-def server_table(
-    name: str, protocol: str, servers: MailServers, user: str, security: str, port: int
-) -> str:
-    host = servers.plain_host if security == "none" else servers.host
-    return (
-        f"[accounts.{name}.{protocol}]\n"
-        f'host = "{host}"\nport = {port}\nsecurity = "{security}"\nusername = "{user}"\n'
-    )
-
-
-def sandbox_config(
-    sandbox: Sandbox,
-    servers: MailServers,
-    users: dict[str, str],
-    names: Iterable[str] = ("home", "pop", "wrong", "wrongpop"),
-) -> str:
-    """Up to four accounts: `home` (IMAP + SMTP) and `pop` (POP3 + SMTP) with their users' real
-    passwords; `wrong` (IMAP + SMTP, no TLS) and `wrongpop` (POP3) with the canary instead."""
-    text = ""
-    for name, user, password in (
-        ("home", users.get("home", ""), servers.users.get(users.get("home", ""), "")),
-        ("pop", users.get("pop", ""), servers.users.get(users.get("pop", ""), "")),
-        ("wrong", users["wrong"], CANARY),
-        ("wrongpop", users["wrong"], CANARY),
-    ):
-        if name not in names:
-            continue
-        text += (
-            f"[accounts.{name}]\n"
-            f'address = "{servers.address(user)}"\n'
-            f"ca_file = {json.dumps(str(servers.ca_file))}\n"
-            f"password_command = {json.dumps(sandbox.password_command(name, password))}\n"
-        )
-        text += {
-            "home": server_table(name, "imap", servers, user, "tls", servers.imaps_port)
-            + server_table(name, "smtp", servers, user, "starttls", servers.submission_port),
-            "pop": server_table(name, "pop3", servers, user, "starttls", servers.pop3_port)
-            + server_table(name, "smtp", servers, user, "tls", servers.smtps_port),
-            "wrong": server_table(name, "imap", servers, user, "none", servers.imap_port)
-            + server_table(name, "smtp", servers, user, "none", servers.submission_port),
-            "wrongpop": server_table(name, "pop3", servers, user, "tls", servers.pop3s_port),
-        }[name]
-        text += "\n"
-    return text
-
-
-def _outgoing(to: str, subject: str) -> bytes:
-    return f"To: {to}\nSubject: {subject}\n\nHello from the secrets test.\n".encode()
 
 
 def test_no_command_leaves_a_password_anywhere(mail_servers: MailServers, tmp_path: Path) -> None:
@@ -371,23 +170,23 @@ def test_no_command_leaves_a_password_anywhere(mail_servers: MailServers, tmp_pa
         "wrong": mail_servers.add_user("secwrong"),
     }
     for number in (1, 2):
-        mail_servers.deliver(users["home"], _message(number, users["home"], mail_servers))
-        mail_servers.deliver(users["pop"], _message(number, users["pop"], mail_servers))
+        mail_servers.deliver(users["home"], incoming_message(number, users["home"], mail_servers))
+        mail_servers.deliver(users["pop"], incoming_message(number, users["pop"], mail_servers))
     sandbox = Sandbox(tmp_path)
     sandbox.write_config(sandbox_config(sandbox, mail_servers, users))
     outgoing = tmp_path / "vault" / "outgoing.eml"
-    outgoing.write_bytes(_outgoing(mail_servers.address(users["pop"]), "secrets sent"))
+    outgoing.write_bytes(outgoing_message(mail_servers.address(users["pop"]), "secrets sent"))
 
     # IMAP: a first sync (headers), new mail, a resync that downloads every body.
     first = sandbox.run("sync")
     assert first.returncode == 1, first.stderr  # `wrong` failed, `home` synced
-    mail_servers.deliver(users["home"], _message(3, users["home"], mail_servers))
+    mail_servers.deliver(users["home"], incoming_message(3, users["home"], mail_servers))
     resync = sandbox.run("sync", "--bodies")
     assert resync.returncode == 1, resync.stderr
     # POP3, once with the debug conversation on the terminal instead of the log file.
     fetched = sandbox.run("fetch")
     assert fetched.returncode == 1, fetched.stderr
-    mail_servers.deliver(users["pop"], _message(3, users["pop"], mail_servers))
+    mail_servers.deliver(users["pop"], incoming_message(3, users["pop"], mail_servers))
     fetched_again = sandbox.run("fetch", debug_to_terminal=True)
     assert fetched_again.returncode == 1, fetched_again.stderr
     assert b"AUTH PLAIN <hidden>" in fetched_again.stderr
@@ -399,7 +198,7 @@ def test_no_command_leaves_a_password_anywhere(mail_servers: MailServers, tmp_pa
     flushed = sandbox.run("outbox", "flush")
     assert flushed.returncode == 1, flushed.stderr
     # A sync that dies after committing bodies leaves the store's -wal and -shm for the search.
-    mail_servers.deliver(users["home"], _message(4, users["home"], mail_servers))
+    mail_servers.deliver(users["home"], incoming_message(4, users["home"], mail_servers))
     sandbox.run("sync", "--bodies", "home", crash_at="imap.bodies_committed")
 
     # The runs did what they should (or the search below would prove nothing).
@@ -453,7 +252,7 @@ async def test_the_app_with_the_debug_log_leaves_no_password_anywhere(
     APPEND), and the `wrong` account's refused IMAP and SMTP logins."""
     users = {"home": mail_servers.add_user("secapp"), "wrong": mail_servers.add_user("secappwr")}
     recipient = mail_servers.add_user("secapprcpt")
-    mail_servers.deliver(users["home"], _message(1, users["home"], mail_servers))
+    mail_servers.deliver(users["home"], incoming_message(1, users["home"], mail_servers))
     sandbox = Sandbox(tmp_path)
     sandbox.write_config(sandbox_config(sandbox, mail_servers, users, names=("home", "wrong")))
     for key, value in sandbox.env().items():
@@ -461,7 +260,7 @@ async def test_the_app_with_the_debug_log_leaves_no_password_anywhere(
     for key in _CLEARED:
         monkeypatch.delenv(key, raising=False)
     outgoing = tmp_path / "vault" / "outgoing.eml"
-    outgoing.write_bytes(_outgoing(mail_servers.address(recipient), "sent by the app"))
+    outgoing.write_bytes(outgoing_message(mail_servers.address(recipient), "sent by the app"))
     for account in ("home", "wrong"):
         queued = sandbox.run("send", "--queue-only", "--now", "--account", account, str(outgoing))
         assert queued.returncode == 0, queued.stderr

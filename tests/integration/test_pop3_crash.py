@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.test_pop3_download import (
+from tests.support.mailservers import MailServers
+from tests.support.pop3_download import (
     download,
     imap_messages,
     make_message,
@@ -25,7 +26,6 @@ from tests.integration.test_pop3_download import (
     pop3_uidls,
     stored,
 )
-from tests.support.mailservers import MailServers
 from tests.support.proxy import Faults
 from tuimail.core.crashpoint import CRASH_EXIT_CODE, ENV_VAR, KNOWN_CRASHPOINTS
 from tuimail.sync.events import SyncFailed

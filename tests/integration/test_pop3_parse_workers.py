@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.test_pop3_download import (
+from tests.support.mailservers import MailServers
+from tests.support.pop3_download import (
     deliver_all,
     download,
     imap_messages,
@@ -15,7 +16,6 @@ from tests.integration.test_pop3_download import (
     pop3_account,
     stored,
 )
-from tests.support.mailservers import MailServers
 from tuimail.store import indexer as body_indexer
 from tuimail.store import read
 from tuimail.store.db import open_store

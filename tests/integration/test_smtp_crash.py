@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.test_smtp_send import imap_copies, items, message, settle, write_config
 from tests.support.mailservers import MailServers
+from tests.support.smtp_send import imap_copies, items, message, settle, write_config
 from tuimail.cli.main import main
 from tuimail.cli.send import outbox_command
 from tuimail.config.load import load_config

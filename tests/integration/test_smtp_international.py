@@ -24,10 +24,10 @@ from pathlib import Path
 import pytest
 from textual.widgets import Input, Static
 
-from tests.integration.test_smtp_send import imap_copies, items, settle
 from tests.support.mailservers import MailServers
 from tests.support.pilot import wait_for
 from tests.support.postfix import IDN_DOMAIN, IDN_DOMAIN_ASCII, SINK_DOMAIN, SINK_DOMAIN_ASCII
+from tests.support.smtp_send import imap_copies, items, settle
 from tuimail.app.application import TuimailApp
 from tuimail.cli.main import main
 from tuimail.config.load import parse_config

@@ -22,8 +22,8 @@ import imapclient
 import imapclient.exceptions
 import pytest
 
-from tests.integration.test_smtp_send import items, settle, write_config
 from tests.support.mailservers import MailServers
+from tests.support.smtp_send import items, settle, write_config
 from tuimail.sync.imap.extensions import append_streamed
 
 pytestmark = pytest.mark.integration

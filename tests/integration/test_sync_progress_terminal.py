@@ -11,8 +11,8 @@ from pathlib import Path
 import imapclient
 import pytest
 
-from tests.integration.test_import_upload import write_config
 from tests.support.mailservers import MailServers
+from tests.support.mbox_import import write_config
 from tests.support.terminal import ROOT, PtyApp
 from tuimail.cli.main import main
 

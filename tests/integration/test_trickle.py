@@ -21,15 +21,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.test_imap_crash import write_config
-from tests.integration.test_imap_sync import (
-    ACCOUNT,
-    FaultProxyFactory,
-    append,
-    proxied,
-)
-from tests.integration.test_pop3_download import make_message
+from tests.support.imap_sync import ACCOUNT, FaultProxyFactory, append, proxied, write_config
 from tests.support.mailservers import MailServers
+from tests.support.pop3_download import make_message
 from tests.support.proxy import FaultProxy, Faults
 from tests.support.terminal import PtyApp
 from tuimail.app.application import TuimailApp

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from textual.pilot import Pilot
+from textual.widgets import TextArea
 
 
 async def wait_for(pilot: Pilot, condition: Callable[[], object], seconds: float = 60.0) -> None:
@@ -15,3 +16,13 @@ async def wait_for(pilot: Pilot, condition: Callable[[], object], seconds: float
             return
         await pilot.pause(0.05)
     raise AssertionError("the app did not get there in time")
+
+
+async def type_into(pilot, selector: str, text: str) -> None:
+    widget = pilot.app.screen.query_one(selector)
+    widget.focus()
+    if isinstance(widget, TextArea):
+        widget.load_text(text)
+    else:
+        widget.value = text
+    await pilot.pause()

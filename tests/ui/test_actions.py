@@ -7,8 +7,9 @@ from pathlib import Path
 
 from textual.widgets import Input
 
+from tests.support.demo_app import DemoStore
 from tuimail.app.application import TuimailApp
-from tuimail.app.demo import build_demo_store, demo_config
+from tuimail.app.demo import demo_config
 from tuimail.core.model import FLAGGED, SEEN
 from tuimail.store import read
 from tuimail.ui.screens.folder_picker import FolderPicker
@@ -24,8 +25,8 @@ def _folder(app: TuimailApp, name: str) -> read.FolderInfo:
     return next(f for f in read.folders(app.conn) if f.name == name)
 
 
-async def test_read_flag_and_delete(tmp_path: Path) -> None:
-    build_demo_store(tmp_path, now=NOW)
+async def test_read_flag_and_delete(tmp_path: Path, demo_store: DemoStore) -> None:
+    demo_store(tmp_path)
     app = TuimailApp(demo_config(), tmp_path, clock=lambda: NOW, start_workers=False)
     async with app.run_test(size=(120, 36)) as pilot:
         await pilot.pause()
@@ -63,8 +64,10 @@ async def test_read_flag_and_delete(tmp_path: Path) -> None:
         assert moved is not None and moved.folder_id == _folder(app, "Trash").id
 
 
-async def test_move_and_copy_to_a_folder_chosen_by_typing(tmp_path: Path) -> None:
-    build_demo_store(tmp_path, now=NOW)
+async def test_move_and_copy_to_a_folder_chosen_by_typing(
+    tmp_path: Path, demo_store: DemoStore
+) -> None:
+    demo_store(tmp_path)
     app = TuimailApp(demo_config(), tmp_path, clock=lambda: NOW, start_workers=False)
     async with app.run_test(size=(120, 36)) as pilot:
         await pilot.pause()
@@ -100,8 +103,10 @@ async def test_move_and_copy_to_a_folder_chosen_by_typing(tmp_path: Path) -> Non
         assert moved is not None and moved.folder_id == archive.id
 
 
-async def test_search_shows_results_and_escape_goes_back(tmp_path: Path) -> None:
-    build_demo_store(tmp_path, now=NOW)
+async def test_search_shows_results_and_escape_goes_back(
+    tmp_path: Path, demo_store: DemoStore
+) -> None:
+    demo_store(tmp_path)
     app = TuimailApp(demo_config(), tmp_path, clock=lambda: NOW, start_workers=False)
     async with app.run_test(size=(120, 36)) as pilot:
         await pilot.pause()
@@ -120,8 +125,8 @@ async def test_search_shows_results_and_escape_goes_back(tmp_path: Path) -> None
         assert len(messages.ids) == everything
 
 
-async def test_help_lists_the_keys(tmp_path: Path) -> None:
-    build_demo_store(tmp_path, now=NOW)
+async def test_help_lists_the_keys(tmp_path: Path, demo_store: DemoStore) -> None:
+    demo_store(tmp_path)
     app = TuimailApp(demo_config(), tmp_path, clock=lambda: NOW, start_workers=False)
     async with app.run_test(size=(120, 36)) as pilot:
         await pilot.pause()
@@ -155,8 +160,10 @@ def test_folder_names_narrow_by_every_typed_word() -> None:
     assert matching(folders, "nothing") == []
 
 
-async def test_the_search_line_takes_the_keys_and_escape_closes_it(tmp_path: Path) -> None:
-    build_demo_store(tmp_path, now=NOW)
+async def test_the_search_line_takes_the_keys_and_escape_closes_it(
+    tmp_path: Path, demo_store: DemoStore
+) -> None:
+    demo_store(tmp_path)
     app = TuimailApp(demo_config(), tmp_path, clock=lambda: NOW, start_workers=False)
     async with app.run_test(size=(120, 36)) as pilot:
         await pilot.pause()
@@ -176,8 +183,10 @@ async def test_the_search_line_takes_the_keys_and_escape_closes_it(tmp_path: Pat
         assert list(messages.ids) == shown, "nothing was searched"
 
 
-async def test_search_all_mail_finds_messages_in_every_folder(tmp_path: Path) -> None:
-    build_demo_store(tmp_path, now=NOW)
+async def test_search_all_mail_finds_messages_in_every_folder(
+    tmp_path: Path, demo_store: DemoStore
+) -> None:
+    demo_store(tmp_path)
     app = TuimailApp(demo_config(), tmp_path, clock=lambda: NOW, start_workers=False)
     async with app.run_test(size=(120, 36)) as pilot:
         await pilot.pause()

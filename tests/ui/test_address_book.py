@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from textual.widgets import Input
 
+from tests.support.demo_app import DemoStore
 from tuimail.app.application import TuimailApp
-from tuimail.app.demo import build_demo_store
 from tuimail.config.load import parse_config
 from tuimail.config.schema import ConfigError
 from tuimail.mail.formats.addressbook import Contact
@@ -21,7 +21,7 @@ from tuimail.store.addresses import KnownAddress
 from tuimail.ui.address_suggester import AddressSuggester, BookCommand, merged
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
-CONTACTS = Path(__file__).resolve().parents[1] / "unit" / "mail" / "contacts"
+CONTACTS = Path(__file__).resolve().parents[1] / "unit" / "mail" / "formats" / "contacts"
 ACCOUNT = """
 [accounts.demo]
 address = "you@demo.invalid"
@@ -36,9 +36,8 @@ def known(name: str, email: str) -> KnownAddress:
     return KnownAddress(name=name, email=email, written_to=1, received_from=0, last_seen=0)
 
 
-def _app(tmp_path: Path, compose: str) -> TuimailApp:
-    data = tmp_path / "data"
-    build_demo_store(data, now=NOW)
+def _app(data: Path, compose: str) -> TuimailApp:
+    """The app on the demo store in `data` (a `demo_store` copy)."""
     config = parse_config(ACCOUNT + "[compose]\n" + compose)
     return TuimailApp(config, data, clock=lambda: NOW, start_workers=False)
 
@@ -152,10 +151,12 @@ def test_compose_keys_are_checked(tmp_path: Path) -> None:
 # --- in the composer ---------------------------------------------------------------------
 
 
-async def test_typing_completes_from_a_vcard_directory(tmp_path: Path) -> None:
+async def test_typing_completes_from_a_vcard_directory(
+    tmp_path: Path, demo_store: DemoStore
+) -> None:
     books = tmp_path / "contacts"
     shutil.copytree(CONTACTS, books)
-    app = _app(tmp_path, f"address_books = [{json.dumps(str(books))}]\n")
+    app = _app(demo_store(tmp_path / "data"), f"address_books = [{json.dumps(str(books))}]\n")
     async with app.run_test(size=(120, 36)) as pilot:
         await pilot.pause()
         # A name with RFC 5322 specials is quoted, so it completes from the quote on.
@@ -165,7 +166,9 @@ async def test_typing_completes_from_a_vcard_directory(tmp_path: Path) -> None:
         assert app.screen.query_one("#to", Input).value == label
 
 
-async def test_typing_completes_from_the_address_book_command(tmp_path: Path) -> None:
+async def test_typing_completes_from_the_address_book_command(
+    tmp_path: Path, demo_store: DemoStore
+) -> None:
     asked = tmp_path / "asked"
     script = tmp_path / "query"
     script.write_text(
@@ -176,7 +179,7 @@ async def test_typing_completes_from_the_address_book_command(tmp_path: Path) ->
     )
     script.chmod(0o755)
     app = _app(
-        tmp_path,
+        demo_store(tmp_path / "data"),
         f"address_book_command = {json.dumps(str(script) + ' %s')}\n"
         "address_book_skip_first_line = true\n",
     )
@@ -190,8 +193,10 @@ async def test_typing_completes_from_the_address_book_command(tmp_path: Path) ->
     assert "Zed".startswith(question)
 
 
-async def test_a_failing_command_shows_a_notice_in_the_composer(tmp_path: Path) -> None:
-    app = _app(tmp_path, 'address_book_command = "echo broken >&2; exit 9"\n')
+async def test_a_failing_command_shows_a_notice_in_the_composer(
+    tmp_path: Path, demo_store: DemoStore
+) -> None:
+    app = _app(demo_store(tmp_path / "data"), 'address_book_command = "echo broken >&2; exit 9"\n')
     async with app.run_test(size=(120, 36)) as pilot:
         await pilot.pause()
         await pilot.press("c")

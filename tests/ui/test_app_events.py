@@ -6,8 +6,9 @@ import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
+from tests.support.demo_app import DemoStore
 from tuimail.app.application import TuimailApp
-from tuimail.app.demo import DEMO_FOLDERS, build_demo_store, demo_config
+from tuimail.app.demo import DEMO_FOLDERS, demo_config
 from tuimail.core.model import Protocol
 from tuimail.store import read
 from tuimail.store.db import open_store
@@ -39,8 +40,10 @@ def _emit_from_thread(app: TuimailApp, event) -> None:
     worker.join()
 
 
-async def test_store_changed_shows_new_mail_without_a_keypress(tmp_path: Path) -> None:
-    build_demo_store(tmp_path, now=NOW)
+async def test_store_changed_shows_new_mail_without_a_keypress(
+    tmp_path: Path, demo_store: DemoStore
+) -> None:
+    demo_store(tmp_path)
     app = TuimailApp(demo_config(), tmp_path, clock=lambda: NOW, start_workers=False)
     async with app.run_test(size=(120, 36)) as pilot:
         await pilot.pause()
@@ -62,8 +65,10 @@ async def test_store_changed_shows_new_mail_without_a_keypress(tmp_path: Path) -
         assert first is not None and first.envelope.subject == "Arrived while the app was open"
 
 
-async def test_progress_and_failure_reach_the_status_bar(tmp_path: Path) -> None:
-    build_demo_store(tmp_path, now=NOW)
+async def test_progress_and_failure_reach_the_status_bar(
+    tmp_path: Path, demo_store: DemoStore
+) -> None:
+    demo_store(tmp_path)
     app = TuimailApp(demo_config(), tmp_path, start_workers=False)
     async with app.run_test(size=(120, 36)) as pilot:
         await pilot.pause()
@@ -85,9 +90,11 @@ async def test_progress_and_failure_reach_the_status_bar(tmp_path: Path) -> None
         assert state is AccountState.IDLE and text.startswith("2 new messages (")
 
 
-async def test_an_action_given_up_is_a_notice_in_words(tmp_path: Path) -> None:
+async def test_an_action_given_up_is_a_notice_in_words(
+    tmp_path: Path, demo_store: DemoStore
+) -> None:
     """Folder names come from the server: shown as text, never as markup or escapes."""
-    build_demo_store(tmp_path, now=NOW)
+    demo_store(tmp_path)
     app = TuimailApp(demo_config(), tmp_path, start_workers=False)
     async with app.run_test(size=(120, 36)) as pilot:
         await pilot.pause()

@@ -10,8 +10,9 @@ from pathlib import Path
 
 from textual.widgets import Input, Static
 
+from tests.support.demo_app import DemoStore
 from tuimail.app.application import TuimailApp
-from tuimail.app.demo import build_demo_store, demo_config
+from tuimail.app.demo import demo_config
 from tuimail.core.model import FLAGGED, FolderRole, Protocol
 from tuimail.store import ops, read, write
 from tuimail.store.db import open_store
@@ -71,8 +72,10 @@ async def _search(pilot, text: str) -> None:
     await pilot.pause()
 
 
-async def test_new_mail_and_flags_keep_the_search_and_its_cursor(tmp_path: Path) -> None:
-    build_demo_store(tmp_path, now=NOW)
+async def test_new_mail_and_flags_keep_the_search_and_its_cursor(
+    tmp_path: Path, demo_store: DemoStore
+) -> None:
+    demo_store(tmp_path)
     conn = open_store(tmp_path)
     try:
         for day in (3, 4):
@@ -121,8 +124,10 @@ async def test_new_mail_and_flags_keep_the_search_and_its_cursor(tmp_path: Path)
         assert app.screen.query_one("#subject", Input).value == "Re: Needle 3"
 
 
-async def test_new_mail_keeps_the_highlighted_message_on_its_screen_line(tmp_path: Path) -> None:
-    build_demo_store(tmp_path, now=NOW)
+async def test_new_mail_keeps_the_highlighted_message_on_its_screen_line(
+    tmp_path: Path, demo_store: DemoStore
+) -> None:
+    demo_store(tmp_path)
     app = TuimailApp(demo_config(), tmp_path, clock=lambda: NOW, start_workers=False)
     async with app.run_test(size=(120, 36)) as pilot:
         await pilot.pause()
@@ -148,8 +153,9 @@ async def test_new_mail_keeps_the_highlighted_message_on_its_screen_line(tmp_pat
 
 async def test_a_highlighted_message_deleted_elsewhere_leaves_nothing_to_act_on(
     tmp_path: Path,
+    demo_store: DemoStore,
 ) -> None:
-    build_demo_store(tmp_path, now=NOW)
+    demo_store(tmp_path)
     app = TuimailApp(demo_config(), tmp_path, clock=lambda: NOW, start_workers=False)
     async with app.run_test(size=(120, 36)) as pilot:
         await pilot.pause()
@@ -176,11 +182,13 @@ async def test_a_highlighted_message_deleted_elsewhere_leaves_nothing_to_act_on(
         assert FLAGGED in read.row(app.conn, successor).flags
 
 
-async def test_a_folder_emptied_and_refilled_elsewhere_highlights_nothing(tmp_path: Path) -> None:
+async def test_a_folder_emptied_and_refilled_elsewhere_highlights_nothing(
+    tmp_path: Path, demo_store: DemoStore
+) -> None:
     """A folder rebuilt from the server (renumbered, or its name now another folder's) is
     emptied and then filled in two commits: the list passes through empty, and when the new
     messages come nothing is highlighted, so the next key acts on none of them."""
-    build_demo_store(tmp_path, now=NOW)
+    demo_store(tmp_path)
     app = TuimailApp(demo_config(), tmp_path, clock=lambda: NOW, start_workers=False)
     async with app.run_test(size=(120, 36)) as pilot:
         await pilot.pause()
@@ -210,8 +218,9 @@ async def test_a_folder_emptied_and_refilled_elsewhere_highlights_nothing(tmp_pa
 
 async def test_new_mail_in_the_highlighted_conversation_asks_for_a_fresh_pick(
     tmp_path: Path,
+    demo_store: DemoStore,
 ) -> None:
-    build_demo_store(tmp_path, now=NOW)
+    demo_store(tmp_path)
     app = TuimailApp(demo_config(), tmp_path, clock=lambda: NOW, start_workers=False)
     async with app.run_test(size=(120, 36)) as pilot:
         await pilot.pause()
@@ -235,8 +244,10 @@ async def test_new_mail_in_the_highlighted_conversation_asks_for_a_fresh_pick(
         assert messages.current_message_id == newest
 
 
-async def test_the_user_own_delete_in_a_search_goes_to_the_next_result(tmp_path: Path) -> None:
-    build_demo_store(tmp_path, now=NOW)
+async def test_the_user_own_delete_in_a_search_goes_to_the_next_result(
+    tmp_path: Path, demo_store: DemoStore
+) -> None:
+    demo_store(tmp_path)
     conn = open_store(tmp_path)
     try:
         for day in (3, 4, 5):
@@ -260,8 +271,9 @@ async def test_the_user_own_delete_in_a_search_goes_to_the_next_result(tmp_path:
 
 async def test_new_mail_in_another_account_keeps_the_unified_inbox_cursor(
     tmp_path: Path,
+    demo_store: DemoStore,
 ) -> None:
-    build_demo_store(tmp_path, now=NOW)
+    demo_store(tmp_path)
     conn = open_store(tmp_path)
     try:
         account = write.ensure_account(conn, "work", Protocol.IMAP)

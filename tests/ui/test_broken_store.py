@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.demo_app import DemoStore
 from tests.support.terminal import PtyApp, scan_terminal_output
-from tuimail.app.demo import build_demo_store
 from tuimail.store import schema
 from tuimail.store.db import DB_FILENAME
 
@@ -72,9 +72,11 @@ def subjects(data: Path) -> list[str]:
 
 
 @pytest.mark.parametrize("breakage", list(BREAKAGES))
-def test_the_app_on_a_broken_store_says_one_clear_line(tmp_path: Path, breakage: str) -> None:
+def test_the_app_on_a_broken_store_says_one_clear_line(
+    tmp_path: Path, breakage: str, demo_store: DemoStore
+) -> None:
     data = tmp_path / "data"
-    build_demo_store(data, now=NOW)
+    demo_store(data)
     mail = subjects(data)
     BREAKAGES[breakage](data / DB_FILENAME)
     config = tmp_path / "config.toml"

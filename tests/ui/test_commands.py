@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
+from tests.support.demo_app import DemoStore
 from tuimail.app.application import TuimailApp
-from tuimail.app.demo import DEMO_FOLDERS, build_demo_store, demo_config
+from tuimail.app.demo import DEMO_FOLDERS, demo_config
 from tuimail.store import read
 from tuimail.store.db import open_store
 from tuimail.store.write import upsert_folder
@@ -16,8 +17,10 @@ from tuimail.ui.widgets.message_list import MessageList
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 
 
-async def test_palette_goes_to_a_folder_and_runs_actions(tmp_path: Path) -> None:
-    build_demo_store(tmp_path, now=NOW)
+async def test_palette_goes_to_a_folder_and_runs_actions(
+    tmp_path: Path, demo_store: DemoStore
+) -> None:
+    demo_store(tmp_path)
     conn = open_store(tmp_path)
     try:
         account = read.account_id(conn, "demo")
@@ -48,14 +51,14 @@ async def test_palette_goes_to_a_folder_and_runs_actions(tmp_path: Path) -> None
 
 
 async def test_the_palettes_screenshot_without_downloads_is_private_and_said_where(
-    tmp_path: Path, monkeypatch
+    tmp_path: Path, monkeypatch, demo_store: DemoStore
 ) -> None:
     home = tmp_path / "home"
     home.mkdir()  # no Downloads in it
     monkeypatch.setenv("HOME", str(home))
     for name in ("XDG_CONFIG_HOME", "XDG_DOWNLOAD_DIR"):
         monkeypatch.delenv(name, raising=False)
-    build_demo_store(tmp_path / "data", now=NOW)
+    demo_store(tmp_path / "data")
     app = TuimailApp(demo_config(), tmp_path / "data", clock=lambda: NOW, start_workers=False)
     async with app.run_test(size=(120, 36)) as pilot:
         await pilot.pause()

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from textual.widgets import Input, TextArea
 
-from tests.support.demo_app import DEMO_SENDER_CONFIG, NOW, demo_app
+from tests.support.demo_app import DEMO_SENDER_CONFIG, NOW, DemoStore, demo_app
+from tests.support.pilot import type_into
 from tuimail.app.application import TuimailApp
-from tuimail.app.demo import build_demo_store
 from tuimail.config.load import parse_config
 from tuimail.mail.parse import parse_message
 from tuimail.store import outbox
@@ -29,18 +29,8 @@ from tuimail.ui.widgets.status_bar import StatusBar
 
 
 @pytest.fixture
-def app(tmp_path: Path) -> TuimailApp:
-    return demo_app(tmp_path)
-
-
-async def _type(pilot, selector: str, text: str) -> None:
-    widget = pilot.app.screen.query_one(selector)
-    widget.focus()
-    if isinstance(widget, TextArea):
-        widget.load_text(text)
-    else:
-        widget.value = text
-    await pilot.pause()
+def app(tmp_path: Path, demo_store: DemoStore) -> TuimailApp:
+    return demo_app(demo_store(tmp_path))
 
 
 async def test_compose_queues_the_message_with_bcc_only_in_the_envelope(app: TuimailApp) -> None:
@@ -49,10 +39,10 @@ async def test_compose_queues_the_message_with_bcc_only_in_the_envelope(app: Tui
         await pilot.press("c")
         await pilot.pause()
         assert isinstance(app.screen, ComposerScreen)
-        await _type(pilot, "#to", "Ann <ann@example.org>, bob@example.com")
-        await _type(pilot, "#bcc", "secret@example.net")
-        await _type(pilot, "#subject", "Grüße")
-        await _type(pilot, "#body", "Hello there.\n")
+        await type_into(pilot, "#to", "Ann <ann@example.org>, bob@example.com")
+        await type_into(pilot, "#bcc", "secret@example.net")
+        await type_into(pilot, "#subject", "Grüße")
+        await type_into(pilot, "#body", "Hello there.\n")
         await pilot.press("ctrl+s")
         await pilot.pause()
         assert isinstance(app.screen, MainScreen)
@@ -74,10 +64,10 @@ async def test_take_back_from_the_outbox_restores_the_draft(app: TuimailApp) -> 
         await pilot.pause()
         await pilot.press("c")
         await pilot.pause()
-        await _type(pilot, "#to", "ann@example.org")
-        await _type(pilot, "#bcc", "secret@example.net")
-        await _type(pilot, "#subject", "undo me")
-        await _type(pilot, "#body", "text\n")
+        await type_into(pilot, "#to", "ann@example.org")
+        await type_into(pilot, "#bcc", "secret@example.net")
+        await type_into(pilot, "#subject", "undo me")
+        await type_into(pilot, "#body", "text\n")
         await pilot.press("ctrl+s")
         await pilot.pause()
         await pilot.press("o")
@@ -111,7 +101,7 @@ async def test_discard_asks_first_when_something_was_written(app: TuimailApp) ->
         await pilot.pause()
         await pilot.press("c")
         await pilot.pause()
-        await _type(pilot, "#subject", "half written")
+        await type_into(pilot, "#subject", "half written")
         await pilot.press("escape")
         await pilot.pause()
         assert isinstance(app.screen, CloseChoice)  # keep as draft, discard, go on
@@ -136,7 +126,7 @@ async def test_bad_address_is_refused_and_nothing_queued(app: TuimailApp) -> Non
         await pilot.pause()
         await pilot.press("c")
         await pilot.pause()
-        await _type(pilot, "#to", "not an address")
+        await type_into(pilot, "#to", "not an address")
         await pilot.press("ctrl+s")
         await pilot.pause()
         assert isinstance(app.screen, ComposerScreen)
@@ -156,8 +146,8 @@ async def test_send_later_schedules_the_message(app: TuimailApp) -> None:
         await pilot.pause()
         await pilot.press("c")
         await pilot.pause()
-        await _type(pilot, "#to", "ann@example.org")
-        await _type(pilot, "#subject", "later")
+        await type_into(pilot, "#to", "ann@example.org")
+        await type_into(pilot, "#subject", "later")
         await pilot.press("ctrl+l")
         await pilot.pause()
         await pilot.press("plus", "2", "h", "enter")
@@ -195,10 +185,11 @@ async def test_addresses_complete_from_the_store(app: TuimailApp) -> None:
 
 async def test_a_mailto_link_opens_the_composer_prefilled_and_sends_nothing(
     tmp_path: Path,
+    demo_store: DemoStore,
 ) -> None:
     from tuimail.mail.mailto import parse_mailto
 
-    build_demo_store(tmp_path, now=NOW)
+    demo_store(tmp_path)
     link = parse_mailto(
         "mailto:ann@example.org?cc=bob@example.org&subject=Hello&body=Hi%20Ann%0D%0A"
         "&In-Reply-To=%3Corig@example.org%3E&attach=%2Fetc%2Fpasswd"

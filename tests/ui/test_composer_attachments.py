@@ -12,10 +12,9 @@ from pathlib import Path
 import pytest
 from textual.widgets import Input, Static, TextArea
 
-from tests.support.demo_app import DEMO_SENDER_CONFIG, NOW
-from tests.ui.test_composer import _type
+from tests.support.demo_app import DEMO_SENDER_CONFIG, NOW, DemoStore
+from tests.support.pilot import type_into
 from tuimail.app.application import TuimailApp
-from tuimail.app.demo import build_demo_store
 from tuimail.config.load import parse_config
 from tuimail.core.model import FolderRole
 from tuimail.store import drafts, outbox
@@ -28,8 +27,8 @@ from tuimail.ui.widgets.message_list import MessageList
 
 
 @pytest.fixture
-def app(tmp_path: Path) -> TuimailApp:
-    build_demo_store(tmp_path / "data", now=NOW)
+def app(tmp_path: Path, demo_store: DemoStore) -> TuimailApp:
+    demo_store(tmp_path / "data")
     return TuimailApp(
         parse_config(DEMO_SENDER_CONFIG), tmp_path / "data", clock=lambda: NOW, start_workers=False
     )
@@ -40,9 +39,9 @@ async def _compose_with(pilot, attachment: Path) -> ComposerScreen:  # type: ign
     await pilot.pause()
     screen = pilot.app.screen
     assert isinstance(screen, ComposerScreen)
-    await _type(pilot, "#to", "ann@example.org")
-    await _type(pilot, "#subject", "the file")
-    await _type(pilot, "#body", "Attached.\n")
+    await type_into(pilot, "#to", "ann@example.org")
+    await type_into(pilot, "#subject", "the file")
+    await type_into(pilot, "#body", "Attached.\n")
     screen.attachments.append(str(attachment))  # what action_attach adds after its prompt
     return screen
 
@@ -146,7 +145,7 @@ async def test_forward_carries_the_attachments_unchanged(forwarding_app: Tuimail
         shown = str(screen.query_one("#attachments", Static).render())
         assert shown == "Attachments: Übersicht.pdf, notes.txt, pic.png"
         assert "not included" not in screen.query_one("#body", TextArea).text
-        await _type(pilot, "#to", "bob@example.org")
+        await type_into(pilot, "#to", "bob@example.org")
         await pilot.press("ctrl+s")
         await pilot.pause()
         assert isinstance(app.screen, MainScreen)
@@ -178,7 +177,7 @@ async def test_a_carried_attachment_can_be_dropped_and_the_draft_keeps_the_rest(
         assert app.screen is screen
         shown = str(screen.query_one("#attachments", Static).render())
         assert shown == "Attachments: Übersicht.pdf, pic.png"
-        await _type(pilot, "#to", "bob@example.org")
+        await type_into(pilot, "#to", "bob@example.org")
         await pilot.press("ctrl+g")  # kept as a draft: the carried attachments with it
         await pilot.pause()
         (stored,) = drafts.live(app.conn)

@@ -11,10 +11,9 @@ from pathlib import Path
 import pytest
 from textual.widgets import Input, TextArea
 
-from tests.support.demo_app import DEMO_SENDER_CONFIG, NOW, demo_app
+from tests.support.demo_app import DEMO_SENDER_CONFIG, DemoStore, demo_app
 from tests.support.terminal import ROOT, PtyApp
 from tuimail.app.application import TuimailApp
-from tuimail.app.demo import build_demo_store
 from tuimail.core.model import Address
 from tuimail.store import drafts
 from tuimail.store.db import open_store
@@ -23,8 +22,8 @@ from tuimail.ui.widgets.message_list import MessageList
 
 
 @pytest.fixture
-def app(tmp_path: Path) -> TuimailApp:
-    return demo_app(tmp_path / "data")
+def app(tmp_path: Path, demo_store: DemoStore) -> TuimailApp:
+    return demo_app(demo_store(tmp_path / "data"))
 
 
 def _value(app: TuimailApp, name: str) -> str:
@@ -104,11 +103,13 @@ async def test_undo_stops_at_the_text_the_field_opened_with(app: TuimailApp) -> 
         assert _value(app, "subject") == subject
 
 
-def test_keys_typed_fast_across_tab_land_in_their_fields(tmp_path: Path) -> None:
+def test_keys_typed_fast_across_tab_land_in_their_fields(
+    tmp_path: Path, demo_store: DemoStore
+) -> None:
     """On a real terminal: the whole message is written to the terminal at once (tab between
     the fields, ctrl+g at the end), faster than the app handles keys."""
     data = tmp_path / "data"
-    build_demo_store(data, now=NOW)
+    demo_store(data)
     config = tmp_path / "config.toml"
     config.write_text(DEMO_SENDER_CONFIG)
     argv = [sys.executable, "-m", "tuimail", "--config", str(config), "--data-dir", str(data)]

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 from textual.widgets import OptionList, Static
 
+from tests.support.demo_app import DemoStore
 from tuimail.app.application import TuimailApp
-from tuimail.app.demo import DEMO_FOLDERS, build_demo_store, demo_config
+from tuimail.app.demo import DEMO_FOLDERS, demo_config
 from tuimail.store import read
 from tuimail.store.db import open_store
 from tuimail.ui.widgets.message_list import MessageList
@@ -18,9 +19,9 @@ NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture(scope="module")
-def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def demo_dir(tmp_path_factory: pytest.TempPathFactory, demo_store: DemoStore) -> Path:
     data_dir = tmp_path_factory.mktemp("demo")
-    build_demo_store(data_dir, now=NOW)
+    demo_store(data_dir)
     return data_dir
 
 

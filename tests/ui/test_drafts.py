@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from textual.widgets import Input, OptionList, TextArea
 
-from tests.support.demo_app import demo_app
+from tests.support.demo_app import DemoStore, demo_app
 from tuimail.app.application import TuimailApp
 from tuimail.core.model import FolderRole
 from tuimail.mail.parse import parse_message
@@ -22,8 +22,8 @@ from tuimail.ui.widgets.message_list import MessageList
 
 
 @pytest.fixture
-def app(tmp_path: Path) -> TuimailApp:
-    return demo_app(tmp_path / "data")
+def app(tmp_path: Path, demo_store: DemoStore) -> TuimailApp:
+    return demo_app(demo_store(tmp_path / "data"))
 
 
 async def _type(pilot, selector: str, text: str) -> None:

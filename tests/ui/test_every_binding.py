@@ -19,13 +19,12 @@ import pytest
 from textual.binding import Binding
 from textual.screen import Screen
 
-from tests.support.demo_app import DEMO_SENDER_CONFIG, NOW
+from tests.support.demo_app import DEMO_SENDER_CONFIG, NOW, DemoStore
 from tuimail.app.application import TuimailApp
-from tuimail.app.demo import build_demo_store
 from tuimail.config.load import parse_config
 from tuimail.core.model import Address, Draft
 from tuimail.mail.compose import compose
-from tuimail.store import drafts, outbox, read
+from tuimail.store import drafts, outbox, outbox_history, read
 from tuimail.store.db import open_store
 from tuimail.ui import screens
 from tuimail.ui.screens.composer import CloseChoice, ComposerScreen
@@ -174,11 +173,11 @@ def test_every_screen_is_pressed_here() -> None:
 
 
 @pytest.fixture(scope="module")
-def populated(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def populated(tmp_path_factory: pytest.TempPathFactory, demo_store: DemoStore) -> Path:
     """The demo store, with outbox items in every state the outbox shows (the first, under the
     cursor, unknown) and a local draft."""
     data = tmp_path_factory.mktemp("populated") / "data"
-    build_demo_store(data, now=NOW)
+    demo_store(data)
     conn = open_store(data)
     try:
         account_id = read.account_id(conn, "demo")
@@ -255,4 +254,7 @@ async def test_s_in_the_outbox_records_an_unknown_message_as_sent(
         await pilot.pause()
         item = outbox.get(app.conn, unknown.id)
         assert item is not None and item.state is outbox.OutboxState.SENT
-        assert outbox.history(app.conn, unknown.id)[-1].from_state is outbox.OutboxState.UNKNOWN
+        assert (
+            outbox_history.history(app.conn, unknown.id)[-1].from_state
+            is outbox.OutboxState.UNKNOWN
+        )

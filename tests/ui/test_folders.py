@@ -7,8 +7,9 @@ from pathlib import Path
 
 from textual.widgets import OptionList
 
+from tests.support.demo_app import DemoStore
 from tuimail.app.application import TuimailApp
-from tuimail.app.demo import DEMO_FOLDERS, build_demo_store, demo_config
+from tuimail.app.demo import DEMO_FOLDERS, demo_config
 from tuimail.core.model import FolderRole
 from tuimail.store import read
 from tuimail.store.db import open_store
@@ -34,8 +35,10 @@ def _second_account(data_dir: Path) -> None:
         conn.close()
 
 
-async def test_unified_inbox_comes_first_and_holds_every_inbox(tmp_path: Path) -> None:
-    build_demo_store(tmp_path, now=NOW)
+async def test_unified_inbox_comes_first_and_holds_every_inbox(
+    tmp_path: Path, demo_store: DemoStore
+) -> None:
+    demo_store(tmp_path)
     _second_account(tmp_path)
     app = TuimailApp(demo_config(), tmp_path, clock=lambda: NOW, start_workers=False)
     async with app.run_test(size=(120, 36)) as pilot:
@@ -55,8 +58,8 @@ async def test_unified_inbox_comes_first_and_holds_every_inbox(tmp_path: Path) -
         assert "by subject" in app.screen.sub_title
 
 
-async def test_outbox_entry_opens_the_outbox(tmp_path: Path) -> None:
-    build_demo_store(tmp_path, now=NOW)
+async def test_outbox_entry_opens_the_outbox(tmp_path: Path, demo_store: DemoStore) -> None:
+    demo_store(tmp_path)
     app = TuimailApp(demo_config(), tmp_path, clock=lambda: NOW, start_workers=False)
     async with app.run_test(size=(120, 36)) as pilot:
         await pilot.pause()
@@ -68,11 +71,13 @@ async def test_outbox_entry_opens_the_outbox(tmp_path: Path) -> None:
         assert isinstance(app.screen, OutboxScreen)
 
 
-async def test_sync_health_shows_folder_state_and_errors(tmp_path: Path) -> None:
+async def test_sync_health_shows_folder_state_and_errors(
+    tmp_path: Path, demo_store: DemoStore
+) -> None:
     from tuimail.store.write import record_folder_error
     from tuimail.ui.screens.health import HealthScreen, health_tables
 
-    build_demo_store(tmp_path, now=NOW)
+    demo_store(tmp_path)
     conn = open_store(tmp_path)
     try:
         inbox = next(f for f in read.folders(conn) if f.name == "INBOX")

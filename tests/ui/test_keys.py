@@ -7,8 +7,8 @@ from pathlib import Path
 
 from textual.binding import Binding
 
+from tests.support.demo_app import DemoStore
 from tuimail.app.application import TuimailApp
-from tuimail.app.demo import build_demo_store
 from tuimail.config.load import parse_config
 from tuimail.config.schema import KEY_ACTIONS
 from tuimail.ui.screens.composer import ComposerScreen
@@ -29,8 +29,10 @@ def test_binding_ids_are_exactly_the_configurable_actions() -> None:
     assert sorted(ids) == sorted(KEY_ACTIONS)
 
 
-async def test_keys_from_the_config_replace_the_defaults(tmp_path: Path) -> None:
-    build_demo_store(tmp_path, now=NOW)
+async def test_keys_from_the_config_replace_the_defaults(
+    tmp_path: Path, demo_store: DemoStore
+) -> None:
+    demo_store(tmp_path)
     config = parse_config(
         '[accounts.demo]\naddress = "you@demo.invalid"\n'
         '[accounts.demo.smtp]\nhost = "127.0.0.1"\nsecurity = "none"\n'

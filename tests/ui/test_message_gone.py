@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from textual.widgets import Static
 
-from tests.support.demo_app import demo_app
+from tests.support.demo_app import DemoStore, demo_app
 from tuimail.app.application import TuimailApp
 from tuimail.store.db import open_store
 from tuimail.ui.screens.main import MESSAGE_GONE, MainScreen
@@ -27,8 +27,10 @@ def _delete_elsewhere(data_dir: Path, message_id: int) -> None:
 
 
 @pytest.mark.parametrize("key", ["enter", "r", "f"])
-async def test_a_message_gone_before_it_is_opened(tmp_path: Path, key: str) -> None:
-    app: TuimailApp = demo_app(tmp_path)
+async def test_a_message_gone_before_it_is_opened(
+    tmp_path: Path, key: str, demo_store: DemoStore
+) -> None:
+    app: TuimailApp = demo_app(demo_store(tmp_path))
     async with app.run_test(size=(120, 36)) as pilot:
         await pilot.pause()
         messages = app.screen.query_one(MessageList)

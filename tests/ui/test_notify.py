@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.demo_app import DemoStore
 from tuimail.app.application import TuimailApp
-from tuimail.app.demo import build_demo_store
 from tuimail.config.load import parse_config
 from tuimail.store import read
 from tuimail.store.db import open_store
@@ -44,9 +44,8 @@ def _stand_in_notify_send(directory: Path, record: Path, *, status: int = 0) -> 
     script.chmod(0o755)
 
 
-def _app(tmp_path: Path, settings: str) -> TuimailApp:
-    data = tmp_path / "data"
-    build_demo_store(data, now=NOW)
+def _app(data: Path, settings: str) -> TuimailApp:
+    """The app on the demo store in `data` (a `demo_store` copy)."""
     config = parse_config('[accounts.demo]\naddress = "you@demo.invalid"\n' + settings)
     return TuimailApp(config, data, clock=lambda: NOW, start_workers=False)
 
@@ -79,12 +78,14 @@ def _calls(record: Path) -> list[list[str]]:
 
 
 async def test_new_mail_in_the_inbox_is_announced_in_the_app_and_by_notify_send(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, demo_store: DemoStore
 ) -> None:
     record = tmp_path / "calls"
     _stand_in_notify_send(tmp_path / "bin", record)
     monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}:/usr/bin:/bin")
-    app = _app(tmp_path, '[notify]\ndesktop = "notify-send"\nmin_interval = 3600\n')
+    app = _app(
+        demo_store(tmp_path / "data"), '[notify]\ndesktop = "notify-send"\nmin_interval = 3600\n'
+    )
     async with app.run_test(size=(120, 36)) as pilot:
         await pilot.pause()
         _arrive(app, "INBOX", HOSTILE)
@@ -105,13 +106,13 @@ async def test_new_mail_in_the_inbox_is_announced_in_the_app_and_by_notify_send(
 
 
 async def test_only_the_configured_folders_announce(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, demo_store: DemoStore
 ) -> None:
     record = tmp_path / "calls"
     _stand_in_notify_send(tmp_path / "bin", record)
     monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}:/usr/bin:/bin")
     app = _app(
-        tmp_path,
+        demo_store(tmp_path / "data"),
         'notify_folders = ["Arch*"]\n[notify]\ndesktop = "notify-send"\nmin_interval = 0\n',
     )
     message = HOSTILE.replace(b"<hostile@", b"<archived@")
@@ -125,8 +126,10 @@ async def test_only_the_configured_folders_announce(
         assert [n.title for n in app._notifications] == ["1 new message in demo/Archive"]
 
 
-async def test_held_news_is_announced_when_the_interval_ends(tmp_path: Path) -> None:
-    app = _app(tmp_path, '[notify]\ndesktop = "off"\nmin_interval = 1\n')
+async def test_held_news_is_announced_when_the_interval_ends(
+    tmp_path: Path, demo_store: DemoStore
+) -> None:
+    app = _app(demo_store(tmp_path / "data"), '[notify]\ndesktop = "off"\nmin_interval = 1\n')
     async with app.run_test(size=(120, 36)) as pilot:
         await pilot.pause()
         _arrive(app, "INBOX", HOSTILE)
@@ -139,12 +142,14 @@ async def test_held_news_is_announced_when_the_interval_ends(tmp_path: Path) -> 
 
 
 async def test_a_failing_notify_send_is_reported_once(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, demo_store: DemoStore
 ) -> None:
     record = tmp_path / "calls"
     _stand_in_notify_send(tmp_path / "bin", record, status=1)
     monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}:/usr/bin:/bin")
-    app = _app(tmp_path, '[notify]\ndesktop = "notify-send"\nmin_interval = 0\n')
+    app = _app(
+        demo_store(tmp_path / "data"), '[notify]\ndesktop = "notify-send"\nmin_interval = 0\n'
+    )
     async with app.run_test(size=(120, 36)) as pilot:
         await pilot.pause()
         _arrive(app, "INBOX", HOSTILE)
@@ -159,12 +164,12 @@ async def test_a_failing_notify_send_is_reported_once(
 
 
 async def test_the_terminal_escape_goes_through_the_driver(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, demo_store: DemoStore
 ) -> None:
     monkeypatch.setenv("TERM_PROGRAM", "iTerm.app")
     monkeypatch.delenv("TMUX", raising=False)
     monkeypatch.setenv("TERM", "xterm-256color")
-    app = _app(tmp_path, '[notify]\ndesktop = "terminal"\n')
+    app = _app(demo_store(tmp_path / "data"), '[notify]\ndesktop = "terminal"\n')
     async with app.run_test(size=(120, 36)) as pilot:
         await pilot.pause()
         written: list[str] = []

@@ -16,8 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.demo_app import DemoStore
 from tuimail.app.application import TuimailApp
-from tuimail.app.demo import DEMO_ACCOUNT, build_demo_store, demo_config
+from tuimail.app.demo import DEMO_ACCOUNT, demo_config
 from tuimail.config.load import parse_config
 from tuimail.config.schema import Config
 from tuimail.core.model import FLAGGED, SEEN, FolderRole, Protocol
@@ -274,8 +275,10 @@ async def test_a_body_not_in_the_store_says_it_comes_online(
     assert listener.accepted == 0
 
 
-async def test_the_demo_says_nothing_about_going_online(tmp_path: Path) -> None:
-    build_demo_store(tmp_path, now=NOW)
+async def test_the_demo_says_nothing_about_going_online(
+    tmp_path: Path, demo_store: DemoStore
+) -> None:
+    demo_store(tmp_path)
     app = TuimailApp(demo_config(), tmp_path, clock=lambda: NOW, offline=True, demo=True)
     async with app.run_test(size=(120, 36)) as pilot:
         await pilot.pause()

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 from textual.widget import Widget
 
+from tests.support.demo_app import DemoStore
 from tuimail.app.application import TuimailApp
-from tuimail.app.demo import build_demo_store, demo_config
+from tuimail.app.demo import demo_config
 from tuimail.config.load import parse_config
 from tuimail.config.schema import Config
 from tuimail.ui.commands import TuimailCommands
@@ -23,9 +24,9 @@ MIN_PANE_HEIGHT = 5  # a border and three lines
 
 
 @pytest.fixture(scope="module")
-def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def demo_dir(tmp_path_factory: pytest.TempPathFactory, demo_store: DemoStore) -> Path:
     data_dir = tmp_path_factory.mktemp("panes-demo")
-    build_demo_store(data_dir, now=NOW)
+    demo_store(data_dir)
     return data_dir
 
 
@@ -213,8 +214,8 @@ def test_layout_steps_stay_in_bounds() -> None:
     assert layout.list_percent == 85
 
 
-def test_folder_pane_hidden_at_80x24(tmp_path: Path, snap_compare) -> None:
-    build_demo_store(tmp_path, now=NOW)  # its own store: other tests here open messages
+def test_folder_pane_hidden_at_80x24(tmp_path: Path, snap_compare, demo_store: DemoStore) -> None:
+    demo_store(tmp_path)  # its own store: other tests here open messages
     app = TuimailApp(
         demo_config(), tmp_path, title="tuimail demo", clock=lambda: NOW, start_workers=False
     )

@@ -11,8 +11,9 @@ from pathlib import Path
 
 from textual.pilot import Pilot
 
+from tests.support.demo_app import DemoStore
 from tuimail.app.application import TuimailApp
-from tuimail.app.demo import DEMO_ACCOUNT, build_demo_store, demo_config
+from tuimail.app.demo import DEMO_ACCOUNT, demo_config
 from tuimail.config.schema import UiConfig
 from tuimail.mail import attachments
 from tuimail.mail.attachments import OmittedPart
@@ -96,9 +97,10 @@ def _arrive(data_dir: Path, app: TuimailApp, message_id: int, full: bytes) -> No
 
 async def test_a_partial_message_is_shown_with_its_attachment_not_downloaded(
     tmp_path: Path,
+    demo_store: DemoStore,
 ) -> None:
     data_dir = tmp_path / "store"
-    build_demo_store(data_dir, now=NOW)
+    demo_store(data_dir)
     message_id, _ = _make_partial(data_dir)
     app = _app(data_dir)
     wanted: list[BodyWanted] = []
@@ -119,9 +121,11 @@ def _recorder(wanted: list[BodyWanted]):  # type: ignore[no-untyped-def]
     return hook
 
 
-async def test_saving_from_a_partial_message_waits_for_the_whole_message(tmp_path: Path) -> None:
+async def test_saving_from_a_partial_message_waits_for_the_whole_message(
+    tmp_path: Path, demo_store: DemoStore
+) -> None:
     data_dir = tmp_path / "store"
-    build_demo_store(data_dir, now=NOW)
+    demo_store(data_dir)
     message_id, full = _make_partial(data_dir)
     target = tmp_path / "saved"
     target.mkdir()
@@ -148,9 +152,11 @@ async def test_saving_from_a_partial_message_waits_for_the_whole_message(tmp_pat
     assert (target / PDF_NAME).read_bytes() == b"%PDF-1.4 demo\n" * 400
 
 
-async def test_an_attachment_opens_with_the_configured_opener(tmp_path: Path) -> None:
+async def test_an_attachment_opens_with_the_configured_opener(
+    tmp_path: Path, demo_store: DemoStore
+) -> None:
     data_dir = tmp_path / "store"
-    build_demo_store(data_dir, now=NOW)
+    demo_store(data_dir)
     message_id, full = _make_partial(data_dir)
     record = tmp_path / "opened.txt"
     script = tmp_path / "opener.sh"
@@ -175,9 +181,9 @@ async def test_an_attachment_opens_with_the_configured_opener(tmp_path: Path) ->
     assert opened.parent != tmp_path and "tuimail-open-" in opened.parent.name
 
 
-async def test_a_missing_opener_gives_a_clear_notice(tmp_path: Path) -> None:
+async def test_a_missing_opener_gives_a_clear_notice(tmp_path: Path, demo_store: DemoStore) -> None:
     data_dir = tmp_path / "store"
-    build_demo_store(data_dir, now=NOW)
+    demo_store(data_dir)
     message_id, full = _make_partial(data_dir)
     conn = open_store(data_dir)
     write.store_body(conn, message_id, full)  # local already: no download first
@@ -196,12 +202,13 @@ async def test_a_missing_opener_gives_a_clear_notice(tmp_path: Path) -> None:
 
 async def test_forwarding_a_partial_message_as_attachment_waits_for_the_whole_message(
     tmp_path: Path,
+    demo_store: DemoStore,
 ) -> None:
     from tuimail.ui.screens.composer import ComposerScreen
     from tuimail.ui.screens.main import MainScreen
 
     data_dir = tmp_path / "store"
-    build_demo_store(data_dir, now=NOW)
+    demo_store(data_dir)
     message_id, full = _make_partial(data_dir)
     app = _app(data_dir)
     wanted: list[BodyWanted] = []

@@ -8,8 +8,8 @@ from pathlib import Path
 
 from textual.widgets import OptionList
 
-from tests.support.demo_app import demo_app
-from tuimail.store import drafts, outbox, read
+from tests.support.demo_app import DemoStore, demo_app
+from tuimail.store import drafts, outbox, outbox_originals, read
 from tuimail.ui.screens.composer import ComposerScreen
 from tuimail.ui.screens.drafts import DraftsScreen
 from tuimail.ui.screens.main import MainScreen
@@ -18,8 +18,9 @@ from tuimail.ui.widgets.message_list import MessageList
 
 async def test_a_reply_kept_as_a_draft_and_sent_later_still_answers_its_original(
     tmp_path: Path,
+    demo_store: DemoStore,
 ) -> None:
-    app = demo_app(tmp_path)
+    app = demo_app(demo_store(tmp_path))
     async with app.run_test(size=(120, 36)) as pilot:
         await pilot.pause()
         table = app.screen.query_one(MessageList)
@@ -54,7 +55,7 @@ async def test_a_reply_kept_as_a_draft_and_sent_later_still_answers_its_original
         await pilot.press("ctrl+s")
         await pilot.pause()
         (item,) = outbox.items(app.conn)
-        assert outbox.original(app.conn, item.id) == (original, "\\Answered")
+        assert outbox_originals.original(app.conn, item.id) == (original, "\\Answered")
         # Queued is not sent: the original is not marked yet.
         (row,) = read.rows(app.conn, [original])
         assert "\\Answered" not in row.flags

@@ -9,8 +9,9 @@ from email.message import EmailMessage
 from pathlib import Path
 from urllib.parse import quote
 
+from tests.support.demo_app import DemoStore
 from tuimail.app.application import TuimailApp
-from tuimail.app.demo import build_demo_store, demo_config
+from tuimail.app.demo import demo_config
 from tuimail.config.load import parse_config
 from tuimail.core.model import FolderRole
 from tuimail.store.db import open_store
@@ -55,8 +56,8 @@ def test_hostile_names_stay_inside_and_nothing_is_overwritten(tmp_path: Path) ->
     assert not (tmp_path / "escape.txt").exists()
 
 
-async def test_a_saves_from_the_app(tmp_path: Path) -> None:
-    build_demo_store(tmp_path / "store", now=NOW)
+async def test_a_saves_from_the_app(tmp_path: Path, demo_store: DemoStore) -> None:
+    demo_store(tmp_path / "store")
     target = tmp_path / "saved"
     target.mkdir()
     app = TuimailApp(demo_config(), tmp_path / "store", clock=lambda: NOW, start_workers=False)

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from textual.widgets import Button, Input, Select, Static
 
+from tests.support.autoconfig_xml import EXAMPLE_XML, ISP_PATH, PLAIN_ONLY_XML
 from tests.support.http_server import WebServer, routed_autoconfig_lookup
 from tests.support.pilot import wait_for
-from tests.unit.sync.test_autoconfig import EXAMPLE_XML, ISP_PATH, PLAIN_ONLY_XML
 from tuimail.app.application import TuimailApp
 from tuimail.config.discovered import Autoconfig
 from tuimail.config.load import load_config

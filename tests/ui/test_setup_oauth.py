@@ -15,6 +15,7 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import Button, Input, Label, Select, Static
 
+from tests.support.autoconfig_xml import ISP_PATH
 from tests.support.ca import CertificateAuthority
 from tests.support.http_server import WebServer, routed_autoconfig_lookup
 from tests.support.keyring_service import (
@@ -23,7 +24,6 @@ from tests.support.keyring_service import (
     running_secret_service,
 )
 from tests.support.oauth_server import OAuthServer
-from tests.unit.sync.test_autoconfig import ISP_PATH
 from tuimail.app.application import TuimailApp
 from tuimail.auth import secrets
 from tuimail.auth.oauth import OAuthError

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.demo_app import DemoStore
 from tuimail.app.application import TuimailApp
-from tuimail.app.demo import build_demo_store, demo_config
+from tuimail.app.demo import demo_config
 from tuimail.config.schema import UiConfig
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
@@ -21,9 +22,9 @@ THEMES = ["tuimail-dark", "tuimail-light", "tuimail-paper", "tuimail-high-contra
 
 
 @pytest.fixture(scope="module")
-def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def demo_dir(tmp_path_factory: pytest.TempPathFactory, demo_store: DemoStore) -> Path:
     data_dir = tmp_path_factory.mktemp("snapshot-demo")
-    build_demo_store(data_dir, now=NOW)
+    demo_store(data_dir)
     return data_dir
 
 
@@ -34,7 +35,7 @@ def test_main_screen(theme: str, demo_dir: Path, snap_compare) -> None:
     assert snap_compare(app, terminal_size=(120, 36))
 
 
-def test_hostile_message_view(tmp_path: Path, snap_compare) -> None:
-    build_demo_store(tmp_path, now=NOW)  # its own store: opening the message marks it read
+def test_hostile_message_view(tmp_path: Path, snap_compare, demo_store: DemoStore) -> None:
+    demo_store(tmp_path)  # its own store: opening the message marks it read
     app = TuimailApp(demo_config(), tmp_path, clock=lambda: NOW, start_workers=False)
     assert snap_compare(app, press=["down", "down", "down", "enter"], terminal_size=(120, 36))

@@ -13,8 +13,9 @@ import pytest
 from textual.screen import Screen
 from textual.widgets import OptionList
 
+from tests.support.demo_app import DemoStore
 from tuimail.app.application import TuimailApp
-from tuimail.app.demo import build_demo_store, demo_config
+from tuimail.app.demo import demo_config
 from tuimail.core.model import FLAGGED, Protocol
 from tuimail.store import ops, read
 from tuimail.store.db import open_store
@@ -109,9 +110,9 @@ def _folder_prompt(app: TuimailApp, folder_id: int) -> str:
 
 
 async def test_a_burst_of_committed_batches_is_shown_once_and_whole(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, demo_store: DemoStore
 ) -> None:
-    build_demo_store(tmp_path, now=NOW)
+    demo_store(tmp_path)
     counts = Counts(monkeypatch)
     app = TuimailApp(demo_config(), tmp_path, clock=lambda: NOW, start_workers=False)
     async with app.run_test(size=(120, 36)) as pilot:
@@ -147,9 +148,9 @@ async def test_a_burst_of_committed_batches_is_shown_once_and_whole(
 
 
 async def test_flags_changed_elsewhere_redraw_their_rows_and_nothing_else(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, demo_store: DemoStore
 ) -> None:
-    build_demo_store(tmp_path, now=NOW)
+    demo_store(tmp_path)
     counts = Counts(monkeypatch)
     app = TuimailApp(demo_config(), tmp_path, clock=lambda: NOW, start_workers=False)
     async with app.run_test(size=(120, 36)) as pilot:
@@ -182,9 +183,9 @@ async def test_flags_changed_elsewhere_redraw_their_rows_and_nothing_else(
 
 
 async def test_the_message_shown_is_shown_again_only_when_it_changed(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, demo_store: DemoStore
 ) -> None:
-    build_demo_store(tmp_path, now=NOW)
+    demo_store(tmp_path)
     shown: list[int] = []
     show_message = MainScreen.show_message
 
@@ -220,9 +221,9 @@ async def test_the_message_shown_is_shown_again_only_when_it_changed(
 
 
 async def test_sync_progress_repaints_the_status_bar_not_the_layout(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, demo_store: DemoStore
 ) -> None:
-    build_demo_store(tmp_path, now=NOW)
+    demo_store(tmp_path)
     layouts = 0
     refresh_layout = Screen._refresh_layout
 

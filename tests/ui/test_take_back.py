@@ -13,14 +13,13 @@ from pathlib import Path
 import pytest
 from textual.widgets import Input, OptionList, Static
 
-from tests.support.demo_app import DEMO_SENDER_CONFIG, NOW, demo_app
+from tests.support.demo_app import DEMO_SENDER_CONFIG, DemoStore, demo_app
 from tests.support.terminal import ROOT, PtyApp
 from tuimail.app.application import TuimailApp
-from tuimail.app.demo import build_demo_store
 from tuimail.core.crashpoint import CRASH_EXIT_CODE, ENV_VAR, KNOWN_CRASHPOINTS
 from tuimail.core.model import Address, Draft
 from tuimail.mail.compose import compose
-from tuimail.store import drafts, outbox, read
+from tuimail.store import drafts, outbox, outbox_history, read
 from tuimail.store.db import open_store
 from tuimail.ui.screens.composer import ComposerScreen
 from tuimail.ui.screens.drafts import DraftsScreen
@@ -32,8 +31,8 @@ PAYLOAD = os.urandom(200_000) + b"\x00\r\n\xff end"
 
 
 @pytest.fixture
-def app(tmp_path: Path) -> TuimailApp:
-    return demo_app(tmp_path / "data")
+def app(tmp_path: Path, demo_store: DemoStore) -> TuimailApp:
+    return demo_app(demo_store(tmp_path / "data"))
 
 
 def _attachments(raw: bytes) -> list[tuple[str | None, str, bytes]]:
@@ -105,7 +104,7 @@ async def test_take_back_then_escape_keeps_the_message_as_a_draft_with_its_attac
         assert isinstance(app.screen, MainScreen)  # nothing was changed: closed, kept
 
         assert outbox.items(app.conn) == []
-        assert outbox.history(app.conn, item.id) == []
+        assert outbox_history.history(app.conn, item.id) == []
         (kept,) = drafts.live(app.conn)
         assert kept.message_id == item.message_id
         assert kept.draft.subject == "take me back"
@@ -163,12 +162,14 @@ async def test_a_dropped_attachment_leaves_the_taken_back_draft(
 CRASH_CONFIG = DEMO_SENDER_CONFIG.replace("port = 9\n", "port = 9\nundo_send_seconds = 3600\n")
 
 
-def test_a_crash_while_taking_back_leaves_the_message_queued(tmp_path: Path) -> None:
+def test_a_crash_while_taking_back_leaves_the_message_queued(
+    tmp_path: Path, demo_store: DemoStore
+) -> None:
     """The outbox row's deletion and the draft's creation are one transaction: the app killed
     between the two (at the crash point) leaves the message queued, not lost."""
     assert "outbox.taken_back" in KNOWN_CRASHPOINTS
     data = tmp_path / "data"
-    build_demo_store(data, now=NOW)
+    demo_store(data)
     config = tmp_path / "config.toml"
     config.write_text(CRASH_CONFIG)
     conn = open_store(data)

@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
+from tests.support.demo_app import DemoStore
 from tuimail.app.application import TuimailApp
-from tuimail.app.demo import build_demo_store, demo_config
+from tuimail.app.demo import demo_config
 from tuimail.core.model import FLAGGED
 from tuimail.store import ops, read
 from tuimail.store.db import open_store
@@ -15,8 +16,8 @@ from tuimail.ui.widgets.message_list import MessageList
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 
 
-def test_thread_heads_count_each_conversation_once(tmp_path: Path) -> None:
-    build_demo_store(tmp_path, now=NOW)
+def test_thread_heads_count_each_conversation_once(tmp_path: Path, demo_store: DemoStore) -> None:
+    demo_store(tmp_path)
     conn = open_store(tmp_path)
     try:
         inbox = next(f for f in read.folders(conn) if f.name == "INBOX")
@@ -34,8 +35,8 @@ def test_thread_heads_count_each_conversation_once(tmp_path: Path) -> None:
         conn.close()
 
 
-async def test_threads_open_and_close_in_place(tmp_path: Path) -> None:
-    build_demo_store(tmp_path, now=NOW)
+async def test_threads_open_and_close_in_place(tmp_path: Path, demo_store: DemoStore) -> None:
+    demo_store(tmp_path)
     app = TuimailApp(demo_config(), tmp_path, clock=lambda: NOW, start_workers=False)
     async with app.run_test(size=(120, 36)) as pilot:
         await pilot.pause()
@@ -58,8 +59,10 @@ async def test_threads_open_and_close_in_place(tmp_path: Path) -> None:
         assert len(messages.ids) == flat
 
 
-async def test_closed_conversation_shows_unread_and_flagged_mail_inside(tmp_path: Path) -> None:
-    build_demo_store(tmp_path, now=NOW)
+async def test_closed_conversation_shows_unread_and_flagged_mail_inside(
+    tmp_path: Path, demo_store: DemoStore
+) -> None:
+    demo_store(tmp_path)
     conn = open_store(tmp_path)
     try:
         inbox = next(f for f in read.folders(conn) if f.name == "INBOX")

@@ -12,8 +12,9 @@ from pathlib import Path
 
 from textual.widgets import Static
 
+from tests.support.demo_app import DemoStore
 from tuimail.app.application import TuimailApp
-from tuimail.app.demo import build_demo_store, demo_config
+from tuimail.app.demo import demo_config
 from tuimail.config.schema import Config
 from tuimail.core.model import FLAGGED, SEEN, FolderRole, Protocol
 from tuimail.store import ops, read, write
@@ -35,8 +36,10 @@ def _notices(app: TuimailApp) -> str:
     return " ".join(str(n.message) for n in app._notifications)
 
 
-async def test_undo_a_move_to_trash_a_flag_and_a_read(tmp_path: Path) -> None:
-    build_demo_store(tmp_path, now=NOW)
+async def test_undo_a_move_to_trash_a_flag_and_a_read(
+    tmp_path: Path, demo_store: DemoStore
+) -> None:
+    demo_store(tmp_path)
     app = TuimailApp(demo_config(), tmp_path, clock=lambda: NOW, start_workers=False)
     async with app.run_test(size=(120, 36)) as pilot:
         await pilot.pause()
@@ -68,8 +71,10 @@ async def test_undo_a_move_to_trash_a_flag_and_a_read(tmp_path: Path) -> None:
         assert "Nothing to undo" in _notices(app)
 
 
-async def test_a_delete_for_good_asks_first_with_no_as_the_default(tmp_path: Path) -> None:
-    build_demo_store(tmp_path, now=NOW)
+async def test_a_delete_for_good_asks_first_with_no_as_the_default(
+    tmp_path: Path, demo_store: DemoStore
+) -> None:
+    demo_store(tmp_path)
     app = TuimailApp(demo_config(), tmp_path, clock=lambda: NOW, start_workers=False)
     async with app.run_test(size=(120, 36)) as pilot:
         await pilot.pause()

@@ -42,7 +42,7 @@ from tuimail.mail.idn import (
     smtputf8_refusal,
 )
 from tuimail.mail.sanitize import sanitize_line
-from tuimail.store import outbox, read, write
+from tuimail.store import outbox, outbox_refusals, read, write
 from tuimail.store.db import StoreConnection, StoreError, open_store
 from tuimail.store.outbox import IllegalTransition, OutboxItem, OutboxState
 from tuimail.sync.events import discard
@@ -413,10 +413,10 @@ def outbox_command(
                 outbox.confirm_sent(conn, item_id, "the user confirmed it arrived", now=clock())
                 print(f"#{item_id} marked as sent", file=out)
             elif action == "dismiss":
-                if not outbox.refusals(conn, item_id):
+                if not outbox_refusals.refusals(conn, item_id):
                     print(f"tuimail outbox: #{item_id} has no refused recipients", file=err)
                     return EXIT_USAGE
-                outbox.dismiss_refusals(conn, item_id)
+                outbox_refusals.dismiss_refusals(conn, item_id)
                 print(f"#{item_id}: its refused recipients are no longer listed", file=out)
             else:
                 raise ValueError(f"unknown outbox action {action!r}")
@@ -502,7 +502,7 @@ def _print_items(
     show_all: bool,
 ) -> None:
     names = {a.id: a.name for a in read.accounts(conn)}
-    refused = {i.id for i in outbox.with_refusals(conn)}  # listed until dismissed
+    refused = {i.id for i in outbox_refusals.with_refusals(conn)}  # listed until dismissed
     shown = [
         i
         for i in items
@@ -527,7 +527,7 @@ def _print_items(
             print(f"    last reply: {sanitize_line(item.last_reply)}", file=out)
         if item.id in refused:
             print(f"    refused (`tuimail outbox dismiss {item.id}` once seen):", file=out)
-            for recipient, reply in outbox.refusals(conn, item.id).items():
+            for recipient, reply in outbox_refusals.refusals(conn, item.id).items():
                 print(f"      {sanitize_line(recipient)}: {sanitize_line(reply)}", file=out)
 
 

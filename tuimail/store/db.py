@@ -27,6 +27,10 @@ DB_FILENAME = "tuimail.db"
 BUSY_TIMEOUT_SECONDS = 10.0
 _CACHE_KIB = 16_384
 _SIDE_FILES = ("-wal", "-shm", "-journal")
+# Tombstones say what vanished after a revision (read.changes_since). Opening the store drops
+# those older than this many revisions: a reader further behind (a long-suspended app) is told
+# to reload what it shows, which is slower but as right.
+TOMBSTONE_MARGIN = 10_000
 
 # os.umask is process-wide: serialise our own changes to it.
 _umask_lock = threading.Lock()
@@ -134,6 +138,7 @@ def connect(path: str | os.PathLike[str]) -> StoreConnection:
     except BaseException:
         conn.close()
         raise
+    _prune_old_tombstones(conn)
     return conn
 
 
@@ -327,6 +332,43 @@ def transaction(conn: sqlite3.Connection) -> Iterator[int]:
         raise
     finally:
         conn.write_revision = None
+
+
+def prune_tombstones(conn: sqlite3.Connection, up_to_revision: int) -> int:
+    """Drop tombstones at or below a revision; asking for changes since an older revision then
+    answers "reload everything". Returns how many were dropped.
+    """
+    with transaction(conn):
+        dropped = conn.execute(
+            "DELETE FROM tombstones WHERE revision <= ?", (up_to_revision,)
+        ).rowcount
+        conn.execute(
+            "UPDATE store_state SET tombstone_floor = max(tombstone_floor, ?) WHERE id = 1",
+            (up_to_revision,),
+        )
+        return int(dropped)
+
+
+def _prune_old_tombstones(conn: StoreConnection) -> None:
+    """Drop the tombstones more than TOMBSTONE_MARGIN revisions old, if there are any.
+
+    Housekeeping: when another writer holds the store, or the disk is full, it waits for the
+    next opening instead of delaying or failing this one.
+    """
+    (current,) = conn.execute("SELECT revision FROM store_state WHERE id = 1").fetchone()
+    floor = int(current) - TOMBSTONE_MARGIN
+    if floor <= 0:
+        return
+    if conn.execute("SELECT 1 FROM tombstones WHERE revision <= ?", (floor,)).fetchone() is None:
+        return
+    (timeout,) = conn.execute("PRAGMA busy_timeout").fetchone()
+    conn.execute("PRAGMA busy_timeout = 0")
+    try:
+        prune_tombstones(conn, floor)
+    except sqlite3.Error:
+        pass
+    finally:
+        conn.execute(f"PRAGMA busy_timeout = {int(timeout):d}")
 
 
 @contextmanager

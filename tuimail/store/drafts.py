@@ -31,7 +31,7 @@ from tuimail.core.crashpoint import crashpoint
 from tuimail.core.model import Address, Draft, PartBody
 from tuimail.mail.attachments import carried_attachment
 from tuimail.mail.compose import CarriedAttachment, ComposedMessage, ComposeError, compose_message
-from tuimail.store import codec, outbox, read
+from tuimail.store import codec, outbox, outbox_originals, read
 from tuimail.store.db import StoreError, transaction
 
 _COLUMNS = (
@@ -231,7 +231,7 @@ def take_back(
             raise StoreError(f"outbox item {item_id} does not exist")
         # Read before the item goes (its row goes with it): sending the draft later still marks
         # the original answered or forwarded.
-        draft = replace(draft, original=outbox.original(conn, item_id) or draft.original)
+        draft = replace(draft, original=outbox_originals.original(conn, item_id) or draft.original)
         outbox.cancel(conn, item_id, want_bytes=False)
         crashpoint("outbox.taken_back")
         draft_id = save(

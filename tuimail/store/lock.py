@@ -9,7 +9,6 @@ file so that a process that has to wait can say who it waits for.
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import hashlib
 import math
@@ -17,7 +16,6 @@ import os
 import re
 import sys
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -190,16 +188,3 @@ class AccountLock:
         record = f"{os.getpid()}\n{time.time():.3f}\n{command}\n".encode()
         os.ftruncate(fd, 0)
         os.pwrite(fd, record, 0)
-
-
-@contextlib.contextmanager
-def account_lock(
-    data_dir: str | os.PathLike[str], account: str, protocol: str, *, timeout: float = 0
-) -> Iterator[AccountLock]:
-    """`with account_lock(data_dir, "work", "imap", timeout=5):` holds the lock for the block."""
-    lock = AccountLock(data_dir, account, protocol, timeout=timeout)
-    lock.acquire()
-    try:
-        yield lock
-    finally:
-        lock.release()

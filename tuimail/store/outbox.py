@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from tuimail.store import codec, ops
+from tuimail.store import codec
 from tuimail.store.db import StoreError, transaction
 
 
@@ -104,17 +104,6 @@ class OutboxItem:
     created: datetime
     updated: datetime
     revision: int
-
-
-@dataclass(frozen=True, slots=True)
-class HistoryEntry:
-    """One state change of an outbox item."""
-
-    at: datetime
-    from_state: OutboxState | None
-    to_state: OutboxState
-    reply: str | None
-    details: Any
 
 
 def enqueue(
@@ -425,17 +414,6 @@ def mark_sent_copy_done(conn: sqlite3.Connection, item_id: int) -> None:
             _refuse(conn, item_id, "record its Sent copy")
 
 
-def remove_sent(conn: sqlite3.Connection, item_id: int) -> None:
-    """Forget a sent item whose Sent copy is done (it stays in the Sent folder)."""
-    with transaction(conn):
-        deleted = conn.execute(
-            "DELETE FROM outbox WHERE id = ? AND state = 'sent' AND sent_copy_done = 1",
-            (item_id,),
-        ).rowcount
-        if not deleted:
-            _refuse(conn, item_id, "be removed before it is sent and copied to Sent")
-
-
 def recover_interrupted(
     conn: sqlite3.Connection, *, account_id: int | None = None, now: datetime | None = None
 ) -> tuple[list[int], list[int]]:
@@ -480,8 +458,8 @@ def recover_interrupted(
 
 def get(conn: sqlite3.Connection, item_id: int) -> OutboxItem | None:
     """One outbox item."""
-    found = conn.execute(f"SELECT {_COLUMNS} FROM outbox WHERE id = ?", (item_id,)).fetchone()  # noqa: S608
-    return None if found is None else _item(found)
+    found = conn.execute(f"SELECT {ITEM_COLUMNS} FROM outbox WHERE id = ?", (item_id,)).fetchone()  # noqa: S608
+    return None if found is None else item_from_row(found)
 
 
 def raw_message(conn: sqlite3.Connection, item_id: int) -> bytes:
@@ -541,9 +519,9 @@ def items(
         params.extend(wanted)
     clause = f"WHERE {' AND '.join(where)}" if where else ""
     return [
-        _item(r)
+        item_from_row(r)
         for r in conn.execute(
-            f"SELECT {_COLUMNS} FROM outbox {clause} ORDER BY id",  # noqa: S608
+            f"SELECT {ITEM_COLUMNS} FROM outbox {clause} ORDER BY id",  # noqa: S608
             params,
         )
     ]
@@ -559,40 +537,24 @@ def due(
         scope = " AND account_id = ?"
         params.append(account_id)
     return [
-        _item(r)
+        item_from_row(r)
         for r in conn.execute(
-            f"SELECT {_COLUMNS} FROM outbox WHERE state = 'queued' AND next_attempt <= ?"  # noqa: S608
+            f"SELECT {ITEM_COLUMNS} FROM outbox WHERE state = 'queued' AND next_attempt <= ?"  # noqa: S608
             f"{scope} ORDER BY id",
             params,
         )
     ]
 
 
-def history(conn: sqlite3.Connection, item_id: int) -> list[HistoryEntry]:
-    """Every state change of an item, oldest first, with the replies."""
-    return [
-        HistoryEntry(
-            at=codec.to_datetime(r[0]),
-            from_state=None if r[1] is None else OutboxState(r[1]),
-            to_state=OutboxState(r[2]),
-            reply=r[3],
-            details=None if r[4] is None else json.loads(r[4]),
-        )
-        for r in conn.execute(
-            "SELECT at, from_state, to_state, reply, details FROM outbox_history"
-            " WHERE outbox_id = ? ORDER BY id",
-            (item_id,),
-        )
-    ]
-
-
-_COLUMNS = (
+# The columns `item_from_row` reads, in its order.
+ITEM_COLUMNS = (
     "id, account_id, message_id, env_from, env_rcpts, state, attempts, next_attempt,"
     " scheduled_at, data_end_at, last_reply, sent_copy_done, created, updated, revision"
 )
 
 
-def _item(r: tuple[Any, ...]) -> OutboxItem:
+def item_from_row(r: tuple[Any, ...]) -> OutboxItem:
+    """The item in a row of `ITEM_COLUMNS`."""
     return OutboxItem(
         id=int(r[0]),
         account_id=int(r[1]),
@@ -610,82 +572,6 @@ def _item(r: tuple[Any, ...]) -> OutboxItem:
         updated=codec.to_datetime(r[13]),
         revision=int(r[14]),
     )
-
-
-# --- what an item replies to or forwards, and whom it could not reach
-
-
-def set_original(conn: sqlite3.Connection, item_id: int, message_id: int, flag: str) -> None:
-    """Item `item_id` replies to or forwards stored message `message_id`: once it is recorded
-    sent, `flag` (\\Answered or $Forwarded) is set on that message (`flag_original`)."""
-    with transaction(conn):
-        conn.execute(
-            "INSERT OR REPLACE INTO outbox_originals (outbox_id, message_id, flag)"
-            " SELECT ?, id, ? FROM messages WHERE id = ?",
-            (item_id, flag, message_id),
-        )
-
-
-def original(conn: sqlite3.Connection, item_id: int) -> tuple[int, str] | None:
-    """(stored message id, flag) that sending item `item_id` sets, if any."""
-    found = conn.execute(
-        "SELECT message_id, flag FROM outbox_originals WHERE outbox_id = ?", (item_id,)
-    ).fetchone()
-    return None if found is None else (int(found[0]), str(found[1]))
-
-
-def flag_original(conn: sqlite3.Connection, item_id: int) -> int | None:
-    """Set the flag of the message item `item_id` answers or forwards, as a user action (an op
-    that the IMAP replay carries to the server); call it in the transaction that records the
-    item sent. Returns the original's account id (None: no original, or it is gone)."""
-    found = original(conn, item_id)
-    if found is None:
-        return None
-    message_id, flag = found
-    row = conn.execute("SELECT account_id FROM messages WHERE id = ?", (message_id,)).fetchone()
-    if row is None:
-        return None
-    with transaction(conn):
-        ops.enqueue(conn, ops.OpKind.FLAG, [message_id], flag=flag)
-    return int(row[0])
-
-
-def record_refusals(conn: sqlite3.Connection, item_id: int, refused: Mapping[str, str]) -> None:
-    """Keep the recipients a server refused for good (recipient -> reply) beside the sent item,
-    until the user dismisses them."""
-    with transaction(conn):
-        conn.executemany(
-            "INSERT OR REPLACE INTO outbox_refusals (outbox_id, recipient, reply) VALUES (?, ?, ?)",
-            [(item_id, recipient, reply) for recipient, reply in refused.items()],
-        )
-
-
-def refusals(conn: sqlite3.Connection, item_id: int) -> dict[str, str]:
-    """The refused recipients of an item not dismissed yet: recipient -> the server's reply."""
-    return {
-        str(r[0]): str(r[1])
-        for r in conn.execute(
-            "SELECT recipient, reply FROM outbox_refusals WHERE outbox_id = ? ORDER BY rowid",
-            (item_id,),
-        )
-    }
-
-
-def with_refusals(conn: sqlite3.Connection) -> list[OutboxItem]:
-    """Sent items with refused recipients that the user has not dismissed, oldest first."""
-    return [
-        _item(r)
-        for r in conn.execute(
-            f"SELECT {_COLUMNS} FROM outbox WHERE state = 'sent' AND id IN"  # noqa: S608
-            " (SELECT outbox_id FROM outbox_refusals) ORDER BY id"
-        )
-    ]
-
-
-def dismiss_refusals(conn: sqlite3.Connection, item_id: int) -> None:
-    """The user has seen whom item `item_id` did not reach: stop showing it."""
-    with transaction(conn):
-        conn.execute("DELETE FROM outbox_refusals WHERE outbox_id = ?", (item_id,))
 
 
 def _require(conn: sqlite3.Connection, item_id: int) -> OutboxItem:

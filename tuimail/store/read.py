@@ -338,16 +338,6 @@ def row(conn: sqlite3.Connection, message_id: int) -> MessageRow | None:
     return found[0] if found else None
 
 
-def thread_message_ids(conn: sqlite3.Connection, thread_id: int) -> list[int]:
-    """Ids of the messages of a conversation group (all folders), oldest first."""
-    return [
-        r[0]
-        for r in conn.execute(
-            "SELECT id FROM messages WHERE thread_id = ? ORDER BY sort_date, id", (thread_id,)
-        )
-    ]
-
-
 @dataclass(frozen=True, slots=True)
 class ThreadHead:
     """A conversation as the threaded message list shows it when closed."""

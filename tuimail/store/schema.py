@@ -131,7 +131,8 @@ outbox_history   every state change of an outbox item, with the server's reply
   reply            the server's reply or the local reason
   details          JSON (e.g. per-recipient replies), NULL when none
 
-tombstones       deletions, so read.changes_since can say what vanished
+tombstones       deletions, so read.changes_since can say what vanished; opening the store
+                 drops those more than db.TOMBSTONE_MARGIN revisions old
   revision         the revision of the deleting transaction
   kind             'account' | 'folder' | 'message' | 'outbox'
   object_id        the deleted row's id

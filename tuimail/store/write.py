@@ -33,7 +33,6 @@ __all__ = [
     "ensure_account",
     "expunge_uids",
     "forget_uidls",
-    "prune_tombstones",
     "record_folder_error",
     "rename_folder",
     "reset_folder",
@@ -343,21 +342,6 @@ def forget_uidls(conn: sqlite3.Connection, account_id: int, uidls: Iterable[str]
             [(account_id, uidl) for uidl in uidls],
         )
         return max(cursor.rowcount, 0)
-
-
-def prune_tombstones(conn: sqlite3.Connection, up_to_revision: int) -> int:
-    """Drop tombstones at or below a revision; asking for changes since an older revision then
-    answers "reload everything". Returns how many were dropped.
-    """
-    with transaction(conn):
-        dropped = conn.execute(
-            "DELETE FROM tombstones WHERE revision <= ?", (up_to_revision,)
-        ).rowcount
-        conn.execute(
-            "UPDATE store_state SET tombstone_floor = max(tombstone_floor, ?) WHERE id = 1",
-            (up_to_revision,),
-        )
-        return int(dropped)
 
 
 def _require_folder(conn: sqlite3.Connection, folder_id: int) -> None:

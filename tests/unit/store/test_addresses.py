@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.unit.store.mailfactory import make_message
+from tests.support.mailfactory import make_message
 from tuimail.core.model import FolderRole
 from tuimail.store import db, write
 from tuimail.store.addresses import known_addresses

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tests.unit.store.mailfactory import header_section, make_message
+from tests.support.mailfactory import header_section, make_message
 from tuimail.core.model import SEEN, Address, FolderRole, Protocol
 from tuimail.store import db, ingest, read, search, write
 
@@ -214,7 +214,7 @@ def test_a_message_joining_two_threads_merges_them(conn: db.StoreConnection, inb
     )
     assert {thread_of(conn, i) for i in (a, a_reply, c, bridge)} == {a}
     assert c in read.changes_since(conn, since).messages  # regrouped rows are reported
-    assert read.thread_message_ids(conn, a) == sorted([a, a_reply, c, bridge])
+    assert read.thread_members(conn, a, [inbox]) == sorted([a, a_reply, c, bridge])
 
 
 def test_threads_stay_within_an_account(conn: db.StoreConnection, inbox: int) -> None:

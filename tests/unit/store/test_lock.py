@@ -85,7 +85,7 @@ def test_lock_is_free_once_the_holder_lets_go(
 def test_lock_is_free_when_the_holder_dies(data_dir: Path, holder: subprocess.Popen[str]) -> None:
     holder.kill()  # no cleanup at all: the kernel releases the lock
     holder.wait(timeout=10)
-    with lock.account_lock(data_dir, "work", "imap", timeout=5) as taken:
+    with lock.AccountLock(data_dir, "work", "imap", timeout=5) as taken:
         assert taken.held
 
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tests.unit.store.mailfactory import make_message
+from tests.support.mailfactory import make_message
 from tuimail.core.model import DELETED, FLAGGED, SEEN, FolderRole, Protocol
 from tuimail.store import db, ops, read, search, write
 from tuimail.store.ops import OpKind, OpState, OpTarget

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tuimail.store import db, outbox, read, write
+from tuimail.store import db, outbox, outbox_history, read, write
 from tuimail.store.outbox import OutboxState
 
 T0 = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
@@ -50,7 +50,7 @@ def test_enqueue_keeps_bytes_envelope_and_message_id(
     assert item.env_rcpts == ("b@example.org", "hidden@example.org")
     assert item.next_attempt == T0 and item.created == T0 and item.attempts == 0
     assert outbox.raw_message(conn, item_id) == RAW
-    assert [(h.from_state, h.to_state) for h in outbox.history(conn, item_id)] == [
+    assert [(h.from_state, h.to_state) for h in outbox_history.history(conn, item_id)] == [
         (None, OutboxState.QUEUED)
     ]
 
@@ -91,7 +91,7 @@ def test_happy_path_records_the_reply(conn: db.StoreConnection, account: int) ->
     assert item is not None
     assert item.state == OutboxState.SENT
     assert item.last_reply == "250 2.0.0 Ok: queued as ABC"
-    entries = outbox.history(conn, item_id)
+    entries = outbox_history.history(conn, item_id)
     assert [(e.from_state, e.to_state) for e in entries] == [
         (None, OutboxState.QUEUED),
         (OutboxState.QUEUED, OutboxState.SENDING),
@@ -160,7 +160,6 @@ ILLEGAL = [
     ("sent", lambda c, i: outbox.retry(c, i, now=T0)),
     ("sent", lambda c, i: outbox.mark_failed(c, i, "550", now=T0)),
     ("sent", lambda c, i: outbox.cancel(c, i)),
-    ("sent", lambda c, i: outbox.remove_sent(c, i)),  # the Sent copy is not done yet
     ("failed", lambda c, i: outbox.begin_sending(c, i, now=T0)),
     ("failed", lambda c, i: outbox.mark_sent(c, i, "250", now=T0)),
     ("unknown", lambda c, i: outbox.begin_sending(c, i, now=T0)),
@@ -189,11 +188,11 @@ def test_illegal_transitions_raise_and_change_nothing(
 ) -> None:
     item_id = reach(conn, account, start)
     before = outbox.get(conn, item_id)
-    history_before = outbox.history(conn, item_id)
+    history_before = outbox_history.history(conn, item_id)
     with pytest.raises(outbox.IllegalTransition, match=f"is {start}"):
         call(conn, item_id)  # type: ignore[operator]
     assert outbox.get(conn, item_id) == before
-    assert outbox.history(conn, item_id) == history_before
+    assert outbox_history.history(conn, item_id) == history_before
 
 
 def test_missing_item_is_a_store_error(conn: db.StoreConnection) -> None:
@@ -210,17 +209,15 @@ def test_cancel_returns_the_bytes_and_leaves_a_tombstone(
     since = read.revision(conn)
     assert outbox.cancel(conn, item_id) == RAW
     assert outbox.get(conn, item_id) is None
-    assert outbox.history(conn, item_id) == []
+    assert outbox_history.history(conn, item_id) == []
     assert read.changes_since(conn, since).outbox_gone == {item_id}
 
 
-def test_sent_copy_then_removal(conn: db.StoreConnection, account: int) -> None:
+def test_sent_copy_is_recorded(conn: db.StoreConnection, account: int) -> None:
     item_id = reach(conn, account, "sent")
     outbox.mark_sent_copy_done(conn, item_id)
     item = outbox.get(conn, item_id)
     assert item is not None and item.sent_copy_done
-    outbox.remove_sent(conn, item_id)
-    assert outbox.items(conn) == []
 
 
 def test_recovery_after_a_dead_sender(data_dir: Path, account: int) -> None:
@@ -242,7 +239,7 @@ def test_recovery_after_a_dead_sender(data_dir: Path, account: int) -> None:
         assert state(conn, after_data) == OutboxState.UNKNOWN
         assert state(conn, untouched) == OutboxState.QUEUED
         assert [i.id for i in outbox.due(conn, now=later)] == [before_data, untouched]
-        reason = outbox.history(conn, after_data)[-1].reply
+        reason = outbox_history.history(conn, after_data)[-1].reply
         assert reason is not None and "check whether it arrived" in reason
         # A fresh attempt starts without the previous attempt's end-of-DATA mark.
         assert outbox.begin_sending(conn, before_data, now=later).data_end_at is None

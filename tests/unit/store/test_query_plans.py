@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.unit.store.mailfactory import make_message
+from tests.support.mailfactory import make_message
 from tuimail.core.model import FLAGGED, SEEN, Protocol
 from tuimail.store import db, ops, read, search, write
 from tuimail.store.read import SortOrder
@@ -175,7 +175,7 @@ def test_a_page_of_rows_and_a_body(conn: db.StoreConnection, big_store: tuple[Pa
     page = read.message_ids(conn, ids["big"])[5000:5100]
     assert_no_scans(plans_of(conn, lambda: read.rows(conn, page)))
     assert_no_scans(plans_of(conn, lambda: read.body(conn, page[0])))
-    assert_no_scans(plans_of(conn, lambda: read.thread_message_ids(conn, page[0])))
+    assert_no_scans(plans_of(conn, lambda: read.thread_members(conn, page[0], [ids["big"]])))
 
 
 def test_folder_list_and_counts(conn: db.StoreConnection, big_store: tuple[Path, dict]) -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.unit.store.mailfactory import make_message
+from tests.support.mailfactory import make_message
 from tuimail.core.model import FLAGGED, FolderRole
 from tuimail.store import db, ops, read, undo, write
 

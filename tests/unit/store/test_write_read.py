@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
-from tests.unit.store.mailfactory import header_section, make_message
+from tests.support.mailfactory import header_section, make_message
 from tuimail.core.model import DELETED, FLAGGED, SEEN, FolderRole, Protocol
 from tuimail.store import db, read, search, write
 from tuimail.store.read import SortOrder
@@ -237,9 +238,35 @@ def test_pruned_tombstones_ask_for_a_reload(conn: db.StoreConnection, inbox: int
     write.store_message(conn, inbox, raw=make_message(), uid=1)
     old = read.revision(conn)
     write.expunge_uids(conn, inbox, [1])
-    assert write.prune_tombstones(conn, read.revision(conn)) == 1
+    assert db.prune_tombstones(conn, read.revision(conn)) == 1
     assert read.changes_since(conn, old).reload
     assert not read.changes_since(conn, read.revision(conn)).reload
+
+
+def test_opening_the_store_drops_tombstones_older_than_the_margin(
+    data_dir: Path, conn: db.StoreConnection, inbox: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(db, "TOMBSTONE_MARGIN", 5, raising=False)
+    write.store_message(conn, inbox, raw=make_message(message_id="a@x"), uid=1)
+    recent = write.store_message(conn, inbox, raw=make_message(message_id="b@x"), uid=2)
+    before = read.revision(conn)
+    write.expunge_uids(conn, inbox, [1])  # its tombstone ages past the margin
+    for uid in range(3, 9):
+        write.store_message(conn, inbox, raw=make_message(message_id=f"{uid}@x"), uid=uid)
+    recently = read.revision(conn)
+    write.expunge_uids(conn, inbox, [2])  # within the margin
+    conn.close()
+
+    reopened = db.open_store(data_dir)
+    try:
+        tombstones = reopened.execute("SELECT count(*) FROM tombstones").fetchone()[0]
+        assert tombstones == 1
+        assert read.changes_since(reopened, before).reload  # too far behind: read everything
+        changes = read.changes_since(reopened, recently)
+        assert not changes.reload
+        assert changes.messages_gone == {recent}
+    finally:
+        reopened.close()
 
 
 def test_deleting_an_account_cascades_everywhere(

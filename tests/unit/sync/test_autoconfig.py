@@ -12,6 +12,13 @@ from pathlib import Path
 import pytest
 import trustme
 
+from tests.support.autoconfig_xml import (
+    EXAMPLE_XML,
+    ISP_PATH,
+    PLAIN_ONLY_XML,
+    config_xml,
+    server_xml,
+)
 from tests.support.http_server import Answer, MxServer, WebServer
 from tuimail.cli.accounts_add import AddOptions, add_command
 from tuimail.config.discovered import Autoconfig, AutoconfigError, SourceKind, rank
@@ -24,102 +31,12 @@ from tuimail.sync.discovery.mx import mx_hosts
 from tuimail.sync.discovery.names import registrable_domain, split_address
 from tuimail.sync.discovery.network import Network
 
-ISP_PATH = "/mail/config-v1.1.xml"
 WELL_KNOWN_PATH = "/.well-known/autoconfig/mail/config-v1.1.xml"
 
-# The shape of a real ISPDB file, for a made-up provider: several incoming servers (POP3 and
-# IMAP, STARTTLS and TLS), %EMAILLOCALPART%, OAuth2 next to the password, and an oAuth2 block.
-EXAMPLE_XML = b"""<?xml version="1.0" encoding="UTF-8"?>
-<clientConfig version="1.1">
-  <emailProvider id="example.com">
-    <domain>example.com</domain>
-    <domain>example.net</domain>
-    <displayName>Example Mail</displayName>
-    <displayShortName>Example</displayShortName>
-    <incomingServer type="pop3">
-      <hostname>pop.example.com</hostname>
-      <port>995</port>
-      <socketType>SSL</socketType>
-      <username>%EMAILLOCALPART%</username>
-      <authentication>password-cleartext</authentication>
-      <pop3>
-        <leaveMessagesOnServer>true</leaveMessagesOnServer>
-      </pop3>
-    </incomingServer>
-    <incomingServer type="imap">
-      <hostname>imap.%EMAILDOMAIN%</hostname>
-      <port>143</port>
-      <socketType>STARTTLS</socketType>
-      <username>%EMAILLOCALPART%</username>
-      <authentication>password-cleartext</authentication>
-    </incomingServer>
-    <incomingServer type="imap">
-      <hostname>imap.example.com</hostname>
-      <port>993</port>
-      <socketType>SSL</socketType>
-      <username>%EMAILLOCALPART%</username>
-      <authentication>OAuth2</authentication>
-      <authentication>password-cleartext</authentication>
-    </incomingServer>
-    <incomingServer type="exchange">
-      <hostname>outlook.example.com</hostname>
-      <port>443</port>
-      <username>%EMAILADDRESS%</username>
-      <socketType>SSL</socketType>
-      <authentication>OAuth2</authentication>
-    </incomingServer>
-    <outgoingServer type="smtp">
-      <hostname>smtp.example.com</hostname>
-      <port>587</port>
-      <socketType>STARTTLS</socketType>
-      <username>%EMAILADDRESS%</username>
-      <authentication>password-cleartext</authentication>
-    </outgoingServer>
-    <outgoingServer type="smtp">
-      <hostname>smtp.example.com</hostname>
-      <port>465</port>
-      <socketType>SSL</socketType>
-      <username>%EMAILADDRESS%</username>
-      <authentication>OAuth2</authentication>
-      <authentication>password-cleartext</authentication>
-    </outgoingServer>
-    <documentation url="https://example.com/help/mail">
-      <descr lang="en">Mail settings</descr>
-    </documentation>
-  </emailProvider>
-  <oAuth2>
-    <issuer>accounts.example.com</issuer>
-    <scope>https://mail.example.com/</scope>
-    <authURL>https://accounts.example.com/o/oauth2/auth</authURL>
-    <tokenURL>https://accounts.example.com/o/oauth2/token</tokenURL>
-  </oAuth2>
-</clientConfig>
-"""
 
-
-def _config(provider: str, incoming: str, outgoing: str = "") -> bytes:
-    return f"""<?xml version="1.0"?>
-<clientConfig version="1.1"><emailProvider id="{provider}">
-<displayName>{provider}</displayName>{incoming}{outgoing}
-</emailProvider></clientConfig>""".encode()
-
-
-def _server(kind: str, tag: str, host: str, port: int, socket_type: str, *auth: str) -> str:
-    methods = "".join(f"<authentication>{a}</authentication>" for a in auth or ["plain"])
-    return (
-        f'<{tag} type="{kind}"><hostname>{host}</hostname><port>{port}</port>'
-        f"<socketType>{socket_type}</socketType><username>%EMAILADDRESS%</username>"
-        f"{methods}</{tag}>"
-    )
-
-
-PLAIN_ONLY_XML = _config(
-    "plainmail.test",
-    _server("imap", "incomingServer", "mail.plainmail.test", 143, "plain", "password-cleartext"),
-    _server("smtp", "outgoingServer", "mail.plainmail.test", 25, "plain", "password-cleartext"),
-)
-OAUTH_ONLY_XML = _config(
-    "oauthonly.test", _server("imap", "incomingServer", "imap.oauthonly.test", 993, "SSL", "OAuth2")
+OAUTH_ONLY_XML = config_xml(
+    "oauthonly.test",
+    server_xml("imap", "incomingServer", "imap.oauthonly.test", 993, "SSL", "OAuth2"),
 )
 BILLION_LAUGHS = b"""<?xml version="1.0"?>
 <!DOCTYPE clientConfig [
@@ -284,12 +201,12 @@ def test_files_that_are_not_client_configs_are_refused(data: bytes, problem: str
 
 
 def test_hostile_host_names_and_ports_are_left_out() -> None:
-    data = _config(
+    data = config_xml(
         "evil.test",
-        _server("imap", "incomingServer", "imap.evil.test/../x", 993, "SSL")
-        + _server("imap", "incomingServer", "imap.evil.test", 99999, "SSL")
-        + _server("imap", "incomingServer", "imap.evil.test", 993, "SSLv2")
-        + _server("imap", "incomingServer", "\u202eimap.evil.test\x85", 993, "SSL"),
+        server_xml("imap", "incomingServer", "imap.evil.test/../x", 993, "SSL")
+        + server_xml("imap", "incomingServer", "imap.evil.test", 99999, "SSL")
+        + server_xml("imap", "incomingServer", "imap.evil.test", 993, "SSLv2")
+        + server_xml("imap", "incomingServer", "\u202eimap.evil.test\x85", 993, "SSL"),
     )
     _, servers, notes = parse_client_config(data, "eve@evil.test")
     assert servers == []
@@ -506,10 +423,10 @@ def test_add_shows_a_provider_file_s_method_names_sanitized(
     web[0].serve(
         "autoconfig.example.com",
         ISP_PATH,
-        _config(
+        config_xml(
             "example.com",
-            _server("imap", "incomingServer", "imap.example.com", 993, "SSL", hostile),
-            _server("smtp", "outgoingServer", "smtp.example.com", 465, "SSL"),
+            server_xml("imap", "incomingServer", "imap.example.com", 993, "SSL", hostile),
+            server_xml("smtp", "outgoingServer", "smtp.example.com", 465, "SSL"),
         ),
     )
     out = io.StringIO()

@@ -39,7 +39,7 @@ from tuimail.mail.idn import (
     needs_smtputf8,
     smtputf8_refusal,
 )
-from tuimail.store import outbox
+from tuimail.store import outbox, outbox_originals, outbox_refusals
 from tuimail.store.db import transaction
 from tuimail.store.outbox import OutboxItem, OutboxState
 from tuimail.sync.smtp import wire as smtp_wire
@@ -385,7 +385,7 @@ class Delivery:
             text += f" ({len(accepted)} of {len(item.env_rcpts)} recipients accepted)"
         later = [r for r, a in refused.items() if 400 <= a.code < 500]
         never = {r: reply_line(a) for r, a in refused.items() if a.code >= 500}
-        has_original = outbox.original(conn, item.id) is not None
+        has_original = outbox_originals.original(conn, item.id) is not None
         flagged: int | None = None
         # The Sent copy comes after the pass's messages are sent (_sent_copies), unless none is
         # wanted. One transaction only when there is more to write: an UPDATE inside a savepoint
@@ -398,9 +398,9 @@ class Delivery:
                 together.enter_context(transaction(conn))
             if has_original:
                 # Sent, so the original is answered (or forwarded) now, not when queued.
-                flagged = outbox.flag_original(conn, item.id)
+                flagged = outbox_originals.flag_original(conn, item.id)
             if never:
-                outbox.record_refusals(conn, item.id, never)
+                outbox_refusals.record_refusals(conn, item.id, never)
             outbox.mark_sent(
                 conn,
                 item.id,

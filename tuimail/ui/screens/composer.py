@@ -38,7 +38,7 @@ from tuimail.mail.compose import ComposeError, make_message_id
 from tuimail.mail.idn import envelope_address, needs_smtputf8, smtputf8_refusal
 from tuimail.mail.parse import parse_message
 from tuimail.mail.sanitize import sanitize_line
-from tuimail.store import drafts, outbox, read
+from tuimail.store import drafts, outbox, outbox_originals, read
 from tuimail.store.db import StoreError, StoreFullError, failure, transaction
 from tuimail.store.drafts import ServerCopy
 from tuimail.ui.address_suggester import AddressSuggester, load_from_store
@@ -591,7 +591,7 @@ class ComposerScreen(Screen[None]):
                     now=now,
                 )
                 if draft.original is not None:  # flagged when it is sent, not before
-                    outbox.set_original(conn, item, *draft.original)
+                    outbox_originals.set_original(conn, item, *draft.original)
                 if self.draft_id is not None:
                     drafts.discard(conn, self.draft_id)
         except ComposeError as exc:  # an attachment gone or changed meanwhile

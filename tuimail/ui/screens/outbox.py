@@ -1,4 +1,5 @@
-"""The outbox: every queued, failing or unresolved message, with its state and the server's reply.
+"""The outbox: every queued, failing or unresolved message, with its state, the server's reply and
+the history of its state changes.
 
 e takes a message back into the composer (undo send, while it has not left: from that moment it
 is a draft, with its attachments, kept whatever happens to the composer), r sends a failed or
@@ -24,7 +25,7 @@ from tuimail.mail.headers import parse_envelope
 from tuimail.mail.parse import parse_message
 from tuimail.mail.reply import original_text
 from tuimail.mail.sanitize import sanitize_line
-from tuimail.store import drafts, outbox
+from tuimail.store import drafts, outbox, outbox_history, outbox_refusals
 from tuimail.store.db import StoreError, failure
 from tuimail.store.outbox import OutboxState
 from tuimail.ui.format import addresses_text
@@ -117,7 +118,10 @@ class OutboxScreen(Screen[None]):
         table.clear()
         now = datetime.now(UTC)
         # Sent items stay while some of their recipients were refused, until x dismisses them.
-        listed = [*outbox.items(self.conn, states=SHOWN_STATES), *outbox.with_refusals(self.conn)]
+        listed = [
+            *outbox.items(self.conn, states=SHOWN_STATES),
+            *outbox_refusals.with_refusals(self.conn),
+        ]
         for item in sorted(listed, key=lambda i: i.id):
             # The header is enough (read every second; a queued message may be 70 MB).
             env = parse_envelope(outbox.raw_head(self.conn, item.id))
@@ -166,11 +170,21 @@ class OutboxScreen(Screen[None]):
         if item.state is OutboxState.QUEUED:
             text.append("Waiting: ", style="bold")
             text.append(_waiting(item) + "\n")
-        refused = outbox.refusals(self.conn, item.id)
+        refused = outbox_refusals.refusals(self.conn, item.id)
         if refused:
             text.append("Sent, but these recipients were refused (x: dismiss):\n", style="bold red")
             for recipient, reply in refused.items():
                 text.append(f"  {sanitize_line(recipient)}: {sanitize_line(reply)}\n")
+        history = outbox_history.history(self.conn, item.id)
+        if history:
+            text.append("History:\n", style="bold")
+            for entry in history:
+                change = entry.to_state.value
+                if entry.from_state is not None:
+                    change = f"{entry.from_state.value} → {change}"
+                when = entry.at.astimezone().strftime("%d %b %H:%M:%S")
+                reply = f": {sanitize_line(entry.reply)}" if entry.reply else ""
+                text.append(f"  {when}  {change}{reply}\n")
         if item.state is OutboxState.UNKNOWN:
             text.append(
                 "The connection broke after the message was handed over, before the server "
@@ -194,7 +208,7 @@ class OutboxScreen(Screen[None]):
             elif action == "confirm_sent":
                 outbox.confirm_sent(self.conn, item_id, "the user confirmed it arrived")
             elif action == "remove" and item.state is OutboxState.SENT:
-                outbox.dismiss_refusals(self.conn, item_id)  # its refusals were seen
+                outbox_refusals.dismiss_refusals(self.conn, item_id)  # its refusals were seen
             elif action == "remove":
                 outbox.cancel(self.conn, item_id)
         except Exception as exc:  # an illegal step, or the store could not write (a full disk)

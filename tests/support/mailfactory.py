@@ -1,4 +1,4 @@
-"""Raw RFC 5322 messages for the store tests (the parser under test is the real one)."""
+"""Raw RFC 5322 messages for the tests (the parser under test is the real one)."""
 
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
-"""In-process TLS peers for the sync unit tests: real handshakes over socket pairs, no servers."""
+"""In-process TLS peers: a test CA with certificates for every failure a client can meet, and
+real handshakes over socket pairs (no servers)."""
 
 from __future__ import annotations
 
-import datetime
 import socket
 import ssl
 import threading
@@ -10,7 +10,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
 import trustme
 
 
@@ -63,23 +62,3 @@ class TlsPeers:
         finally:
             client_sock.close()
             thread.join(10)
-
-
-@pytest.fixture(scope="session")
-def tls_peers(tmp_path_factory: pytest.TempPathFactory) -> TlsPeers:
-    """Certificates from a throw-away CA (valid, expired, for another name)."""
-    ca = trustme.CA()
-    ca_file = tmp_path_factory.mktemp("tls") / "ca.pem"
-    ca.cert_pem.write_to_path(str(ca_file))
-    expired = ca.issue_cert(
-        "imap.example.org",
-        not_before=datetime.datetime(2020, 1, 1, tzinfo=datetime.UTC),
-        not_after=datetime.datetime(2021, 1, 1, tzinfo=datetime.UTC),
-    )
-    return TlsPeers(
-        ca=ca,
-        ca_file=ca_file,
-        good=ca.issue_cert("imap.example.org"),
-        expired=expired,
-        other_name=ca.issue_cert("other.example"),
-    )

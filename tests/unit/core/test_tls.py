@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.unit.sync.conftest import TlsPeers
+from tests.support.tls_peers import TlsPeers
 from tuimail.core.failure import FailureKind
 from tuimail.core.tls import (
     certificate_names,
