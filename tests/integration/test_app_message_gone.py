@@ -22,7 +22,8 @@ from tuimail.store import read
 from tuimail.sync.events import discard
 from tuimail.sync.imap import folder_sync as imap
 from tuimail.ui.messages import AccountState
-from tuimail.ui.screens.main import MESSAGE_GONE, MainScreen
+from tuimail.ui.screens.main import MainScreen
+from tuimail.ui.widgets.message_view import MESSAGE_GONE
 from tuimail.ui.widgets.status_bar import StatusBar
 
 pytestmark = pytest.mark.integration
