@@ -1,8 +1,8 @@
 """The message view (the reading pane): a message's headers and its rendered, sanitized body.
 
 It reads the message from the store: the whole body, or a partial one (its text, with the
-attachments listed as not downloaded). When neither is here it says so and posts `BodyWanted`,
-for the app to download it; the screen tells it when that failed (`download_failed`). It also
+attachments listed as not downloaded). When neither is here it says so and posts `BodyWanted`
+to the app, to download it; the screen tells it when that failed (`download_failed`). It also
 shows what stands in for a message: a notice (the message is gone, nothing is highlighted) or,
 with no folder in the store, how mail gets here.
 """
@@ -90,7 +90,9 @@ class MessageView(VerticalScroll):
             if app_host(self.app).offline:
                 waiting = "Not downloaded yet: offline, the body comes when tuimail runs online."
             body.update(Text(waiting, style="italic"))
-            self.post_message(BodyWanted(message_id))
+            # To the app itself: bubbling up from here would stop at the screen when the
+            # screen is what called this (Textual does not bubble past a message's sender).
+            self.app.post_message(BodyWanted(message_id))
         else:
             variables = self.app.theme_variables
             colours = [variables[k] for k in ("quote-1", "quote-2", "quote-3") if k in variables]
