@@ -3,7 +3,8 @@ after asking, for good), move or copy to a folder, undo the last of them, and ex
 on a server without UIDPLUS.
 
 Each is an intent written to the store (tuimail.store.undo, tuimail.store.ops) that the app
-replays to the server (`IntentQueued`); the screen's panes follow the change at once (`Panes`).
+replays to the server (`IntentQueued`); the screen's panes follow the change at once
+(`ActionsHost`).
 When the store cannot record it (a full disk), a notice says so and the status bar shows it
 until a later change is saved.
 """
@@ -38,7 +39,7 @@ _UNSAVED = {
 }
 
 
-class Panes(Protocol):
+class ActionsHost(Protocol):
     """What the actions ask of the main screen: its panes follow a change, and the status bar
     shows a problem of the store."""
 
@@ -66,11 +67,11 @@ def _subject(row: read.MessageRow) -> str:
 
 
 class MessageActions:
-    """The actions on messages of `screen`, whose panes are `panes` (the same screen)."""
+    """The actions on messages of `screen`, whose panes follow through `host` (the same screen)."""
 
-    def __init__(self, screen: Screen[None], panes: Panes, conn: sqlite3.Connection) -> None:
+    def __init__(self, screen: Screen[None], host: ActionsHost, conn: sqlite3.Connection) -> None:
         self.screen = screen
-        self.panes = panes
+        self.host = host
         self.conn = conn
         # The last action `u` can undo, with the subject of its message for the notice (a text
         # when the last action cannot be undone: a delete for good, a copy).
@@ -94,15 +95,15 @@ class MessageActions:
             if not self.not_saved(exc, _UNSAVED.get(kind, "The change")):
                 raise
             return False
-        if self.panes.store_problem == UNSAVED_STATUS:  # there is room again
-            self.panes.show_store_problem("")
+        if self.host.store_problem == UNSAVED_STATUS:  # there is room again
+            self.host.show_store_problem("")
         if undoable:
             if done is not None:
                 self._last_done = (done, _subject(row))
             else:
                 what = "A delete for good" if kind is ops.OpKind.DELETE else "A copy"
                 self._last_done = f"{what} cannot be undone."
-        self.panes.follow_act(kind, row.id)
+        self.host.follow_act(kind, row.id)
         self.screen.post_message(IntentQueued(row.account_id))
         return True
 
@@ -114,8 +115,8 @@ class MessageActions:
             return False
         if isinstance(problem, StoreFullError):
             why = "the disk is full; free some space and try again"
-            if not self.panes.store_problem:
-                self.panes.show_store_problem(UNSAVED_STATUS)
+            if not self.host.store_problem:
+                self.host.show_store_problem(UNSAVED_STATUS)
         else:
             why = str(problem)
         self.screen.notify(f"{what} could not be saved: {why}.", severity="error", markup=False)
@@ -192,7 +193,7 @@ class MessageActions:
                 markup=False,
             )
             return
-        self.panes.follow_undo(result.message_ids[0])
+        self.host.follow_undo(result.message_ids[0])
         if not result.cancelled:
             self.screen.post_message(IntentQueued(done.account_id))
         self.screen.notify(f"Undone: “{subject}” {self._undone_text(done)}.", markup=False)
@@ -233,7 +234,7 @@ class MessageActions:
                 return
             if queued is None:
                 return
-            self.panes.follow_expunge()
+            self.host.follow_expunge()
             self.screen.post_message(IntentQueued(folder.account_id))
             self.screen.notify(f"{name} will be expunged on the server.", markup=False)
 
