@@ -208,9 +208,10 @@ async def test_a_message_taken_back_is_kept_as_a_draft_and_delivered_when_sent_a
     from tuimail.store import drafts
     from tuimail.ui.screens.composer import ComposerScreen
     from tuimail.ui.screens.drafts import DraftsScreen
-    from tuimail.ui.screens.main import DRAFTS, MainScreen
+    from tuimail.ui.screens.main import MainScreen
     from tuimail.ui.screens.outbox import OutboxScreen
     from tuimail.ui.screens.prompt import LinePrompt
+    from tuimail.ui.widgets.folder_pane import DRAFTS
 
     sender = mail_servers.add_user("apptake")
     bob = mail_servers.add_user("appbob")

@@ -22,7 +22,8 @@ from tuimail.sync.events import discard
 from tuimail.sync.imap import account as imap
 from tuimail.sync.imap.account import sync_account
 from tuimail.ui.messages import AccountState
-from tuimail.ui.screens.main import MESSAGE_GONE, MainScreen
+from tuimail.ui.screens.main import MainScreen
+from tuimail.ui.widgets.message_view import MESSAGE_GONE
 from tuimail.ui.widgets.status_bar import StatusBar
 
 pytestmark = pytest.mark.integration

@@ -19,8 +19,9 @@ from tuimail.store.db import open_store
 from tuimail.store.ingest import store_message
 from tuimail.sync.events import StoreChanged
 from tuimail.ui.screens.composer import ComposerScreen
-from tuimail.ui.screens.main import DISPLACED, MainScreen
+from tuimail.ui.screens.main import MainScreen
 from tuimail.ui.widgets.message_list import MessageList
+from tuimail.ui.widgets.message_view import DISPLACED
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 

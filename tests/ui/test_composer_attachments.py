@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from textual.widgets import Input, Static, TextArea
+from textual.widgets._toast import Toast
 
 from tests.support.demo_app import DEMO_SENDER_CONFIG, NOW, DemoStore
 from tests.support.pilot import type_into
@@ -184,3 +185,21 @@ async def test_a_carried_attachment_can_be_dropped_and_the_draft_keeps_the_rest(
         raw = drafts.compose_draft(app.conn, stored.draft).as_bytes()
     expected = _attachments(_original_with_attachments())
     assert _attachments(raw) == [expected[0], expected[2]]
+
+
+async def test_a_path_that_is_no_file_is_named_as_typed(app: TuimailApp, tmp_path: Path) -> None:
+    """ctrl+t, then a path that does not exist: the notice names it literally, even where it
+    looks like markup."""
+    missing = tmp_path / "[b]draft[/b] [/red].txt"
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.pause()
+        await pilot.press("c")
+        await pilot.pause()
+        await pilot.press("ctrl+t")
+        await pilot.pause()
+        await pilot.press(*str(missing), "enter")
+        await pilot.pause()
+        assert isinstance(app.screen, ComposerScreen) and app.screen.attachments == []
+        # What the notice's toast shows (markup would eat the brackets, or fail on "[/red]").
+        shown = [Toast(notice).render().plain for notice in app._notifications]
+        assert f"No such file: {missing}" in shown, shown

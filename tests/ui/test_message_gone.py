@@ -12,8 +12,9 @@ from textual.widgets import Static
 from tests.support.demo_app import DemoStore, demo_app
 from tuimail.app.application import TuimailApp
 from tuimail.store.db import open_store
-from tuimail.ui.screens.main import MESSAGE_GONE, MainScreen
+from tuimail.ui.screens.main import MainScreen
 from tuimail.ui.widgets.message_list import MessageList
+from tuimail.ui.widgets.message_view import MESSAGE_GONE
 
 
 def _delete_elsewhere(data_dir: Path, message_id: int) -> None:

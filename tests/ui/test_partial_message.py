@@ -1,5 +1,6 @@
 """The app on a message of which only the text is local: the view, saving (which waits for the
-whole message) and opening an attachment with the system's opener."""
+whole message) and opening an attachment with the system's opener; and on one of which nothing
+is local yet (the app is asked to download it)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,11 @@ from email import policy
 from email.parser import BytesParser
 from pathlib import Path
 
+from textual import on
 from textual.pilot import Pilot
 
 from tests.support.demo_app import DemoStore
+from tuimail import ui
 from tuimail.app.application import TuimailApp
 from tuimail.app.demo import DEMO_ACCOUNT, demo_config
 from tuimail.config.schema import UiConfig
@@ -226,3 +229,37 @@ async def test_forwarding_a_partial_message_as_attachment_waits_for_the_whole_me
                 break
         assert isinstance(app.screen, ComposerScreen)
         assert app.screen.attached_messages == [message_id]
+
+
+class _BodyRequests(TuimailApp):
+    """The app, noting each BodyWanted it handles itself (Textual runs every class's handlers)."""
+
+    CSS_PATH = str(Path(ui.__file__).parent / "tuimail.tcss")  # relative paths follow the class
+
+    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(*args, **kwargs)
+        self.body_requests: list[tuple[int, bool]] = []
+
+    @on(BodyWanted)
+    def _note_body_wanted(self, message: BodyWanted) -> None:
+        self.body_requests.append((message.message_id, message.full))
+
+
+async def test_opening_a_message_without_its_body_asks_the_app_to_download_it(
+    tmp_path: Path, demo_store: DemoStore
+) -> None:
+    data_dir = tmp_path / "store"
+    demo_store(data_dir)
+    message_id, _ = _make_partial(data_dir)
+    conn = open_store(data_dir)
+    try:  # nothing of it is local now: as a new message over IMAP is before it is opened
+        conn.execute("DELETE FROM partial_bodies WHERE message_id = ?", (message_id,))
+        conn.commit()
+    finally:
+        conn.close()
+    app = _BodyRequests(demo_config(), data_dir, clock=lambda: NOW, start_workers=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await _open_pdf_message(app, pilot, message_id)
+        assert "Downloading the message" in _view_text(app)
+        # The request reaches the app (which downloads it), not only the screen.
+        assert (message_id, False) in app.body_requests

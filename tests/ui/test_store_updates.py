@@ -23,6 +23,7 @@ from tuimail.store.ingest import store_message
 from tuimail.sync.events import StoreChanged, SyncProgress
 from tuimail.ui.screens.main import MainScreen
 from tuimail.ui.widgets.message_list import MessageList
+from tuimail.ui.widgets.message_view import MessageView
 from tuimail.ui.widgets.status_bar import StatusBar
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
@@ -187,13 +188,13 @@ async def test_the_message_shown_is_shown_again_only_when_it_changed(
 ) -> None:
     demo_store(tmp_path)
     shown: list[int] = []
-    show_message = MainScreen.show_message
+    show_message = MessageView.show_message
 
-    def counted_show_message(screen, message_id: int) -> None:
+    def counted_show_message(view, message_id: int) -> None:
         shown.append(message_id)
-        show_message(screen, message_id)
+        show_message(view, message_id)
 
-    monkeypatch.setattr(MainScreen, "show_message", counted_show_message)
+    monkeypatch.setattr(MessageView, "show_message", counted_show_message)
     app = TuimailApp(demo_config(), tmp_path, clock=lambda: NOW, start_workers=False)
     async with app.run_test(size=(120, 36)) as pilot:
         await pilot.press("j")

@@ -23,9 +23,10 @@ from tuimail.store import drafts, outbox, outbox_history, read
 from tuimail.store.db import open_store
 from tuimail.ui.screens.composer import ComposerScreen
 from tuimail.ui.screens.drafts import DraftsScreen
-from tuimail.ui.screens.main import DRAFTS, MainScreen
+from tuimail.ui.screens.main import MainScreen
 from tuimail.ui.screens.outbox import OutboxScreen
 from tuimail.ui.screens.prompt import LinePrompt
+from tuimail.ui.widgets.folder_pane import DRAFTS
 
 PAYLOAD = os.urandom(200_000) + b"\x00\r\n\xff end"
 

@@ -50,6 +50,7 @@ from tuimail.store.db import (
     store_path,
 )
 from tuimail.ui.commands import TuimailCommands
+from tuimail.ui.host import Sender
 from tuimail.ui.messages import (
     AccountState,
     AccountStatus,
@@ -64,7 +65,6 @@ from tuimail.ui.messages import (
     UserNotice,
 )
 from tuimail.ui.save import opener_command, run_opener
-from tuimail.ui.screens.composer import Sender
 from tuimail.ui.screens.main import MainScreen
 from tuimail.ui.screens.setup import AccountSetupScreen
 from tuimail.ui.themes import APP_VARIABLE_DEFAULTS, DEFAULT_THEME, load_themes

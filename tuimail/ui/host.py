@@ -1,4 +1,5 @@
-"""What the screens use of the running app beyond Textual's `App`, as a type.
+"""What the screens use of the running app beyond Textual's `App`, as a type, and `Sender`,
+the identity the app hands the composer.
 
 Textual types `Screen.app` as a plain `App`; the screens also need the app's configuration, its
 store connection, its data directory, its network gate and its sending. `AppHost` names exactly
@@ -9,7 +10,11 @@ and mypy checks that `TuimailApp` provides it.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Protocol, cast
+
+from tuimail.core.model import Address
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -18,7 +23,24 @@ if TYPE_CHECKING:
 
     from tuimail.config.schema import Config
     from tuimail.store.db import StoreConnection
-    from tuimail.ui.screens.composer import Sender
+
+
+# How long a sent message waits in the outbox by default, so it can still be taken back.
+DEFAULT_SEND_DELAY = timedelta(seconds=10)
+
+
+@dataclass(frozen=True)
+class Sender:
+    """Who a message is sent as: the account's name in the store, and its identity."""
+
+    account: str
+    address: Address
+    can_send: bool  # the account has an SMTP server
+    own_addresses: tuple[str, ...] = field(default=())
+    # How long a sent message waits in the outbox, so it can still be taken back.
+    send_delay: timedelta = DEFAULT_SEND_DELAY
+    # The SMTP server as "host:port": the store knows what it offered when last connected.
+    smtp_server: str = ""
 
 
 class AppHost(Protocol):

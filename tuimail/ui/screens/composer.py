@@ -1,8 +1,9 @@
 """The composer: To/Cc/Bcc/Subject, a body editor, attachments, and $EDITOR hand-off.
 
-Sending writes the message to the outbox (an intent) and closes the composer; the app's sender
-worker delivers it after the undo-send grace period. What is written is saved as a draft in the
-store every few seconds while it changes (store/drafts.py); closing asks whether to keep it.
+Sending writes the message to the outbox (an intent; screens/queueing.py checks and queues it)
+and closes the composer; the app's sender worker delivers it after the undo-send grace period.
+What is written is saved as a draft in the store every few seconds while it changes
+(store/drafts.py); closing asks whether to keep it.
 The app copies kept drafts to the IMAP Drafts folder when the composer closes or has been idle
 for a while (DraftSaved). When a save fails (a full disk), the text stays in the composer, the
 line above the keys says it is not saved, and the save is tried again on the next change and
@@ -17,8 +18,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from email.utils import getaddresses
 from functools import partial
 from pathlib import Path
@@ -34,48 +34,26 @@ from textual.widget import Widget
 from textual.widgets import Button, Footer, Input, Label, Static, TextArea
 
 from tuimail.core.model import Address, AttachmentInfo, Draft
-from tuimail.mail.compose import ComposeError, make_message_id
-from tuimail.mail.idn import envelope_address, needs_smtputf8, smtputf8_refusal
+from tuimail.mail.compose import make_message_id
 from tuimail.mail.parse import parse_message
 from tuimail.mail.sanitize import sanitize_line
-from tuimail.store import drafts, outbox, outbox_originals, read
-from tuimail.store.db import StoreError, StoreFullError, failure, transaction
+from tuimail.store import drafts, read
+from tuimail.store.db import StoreError, StoreFullError, failure
 from tuimail.store.drafts import ServerCopy
 from tuimail.ui.address_suggester import AddressSuggester, load_from_store
-from tuimail.ui.host import app_host
+from tuimail.ui.host import Sender, app_host
 from tuimail.ui.messages import DraftSaved, OutboxQueued
 from tuimail.ui.screens.prompt import Confirm, LinePrompt
+from tuimail.ui.screens.queueing import NotQueued, queue_message, unsaved_words
 from tuimail.ui.when import WhenError, parse_when
 from tuimail.ui.widgets.field_input import FieldInput
 
-DEFAULT_SEND_DELAY = timedelta(seconds=10)
 AUTOSAVE_SECONDS = 5.0  # how often a changed draft is saved locally
 IDLE_UPLOAD_SECONDS = 60.0  # a saved draft unchanged this long is copied to the server
 
 
-@dataclass(frozen=True)
-class Sender:
-    """Who a message is sent as: the account's name in the store, and its identity."""
-
-    account: str
-    address: Address
-    can_send: bool  # the account has an SMTP server
-    own_addresses: tuple[str, ...] = field(default=())
-    # How long a sent message waits in the outbox, so it can still be taken back.
-    send_delay: timedelta = DEFAULT_SEND_DELAY
-    # The SMTP server as "host:port": the store knows what it offered when last connected.
-    smtp_server: str = ""
-
-
 class AddressError(ValueError):
     """An address field the user typed could not be read."""
-
-
-def unsaved_words(problem: StoreError, what: str) -> str:
-    """Why `what` could not be written to the store, in words ("the disk is full")."""
-    if isinstance(problem, StoreFullError):
-        return f"{what}: the disk is full"
-    return f"{what}: {problem}"
 
 
 def parse_address_field(name: str, text: str) -> tuple[Address, ...]:
@@ -545,74 +523,21 @@ class ComposerScreen(Screen[None]):
         except AddressError as exc:
             self.notify(str(exc), severity="error", markup=False)
             return
-        recipients = [a.email for a in (*draft.to, *draft.cc, *draft.bcc)]
-        if not recipients:
-            self.notify("Add at least one recipient.", severity="error", markup=False)
-            return
-        conn = app_host(self.app).conn
-        message_id = self.message_id  # a draft keeps its Message-ID when it is sent
         try:
-            # Attachments stay in their files: enqueue streams them into the outbox row.
-            message = drafts.compose_draft(conn, draft, message_id=message_id)
-        except ComposeError as exc:
-            self.notify(str(exc), severity="error", markup=False)
-            return
-        account_id = read.account_id(conn, self.sender.account)
-        if account_id is None:
-            self.notify("The account is not in the local store yet.", severity="error")
-            return
-        # The envelope has the domains' ASCII form (the headers have it too, see compose).
-        env_from = envelope_address(self.sender.address.email)
-        env_rcpts = [envelope_address(r) for r in recipients]
-        utf8_needed = [a for a in (self.sender.address.email, *recipients) if needs_smtputf8(a)]
-        server = self.sender.smtp_server
-        if utf8_needed and read.smtp_utf8(conn, account_id, server) is False:
-            # Known from the last connection: refused now, with the message still here.
-            self.notify(
-                f"Not queued: {smtputf8_refusal(utf8_needed, server)}. Use an ASCII address "
-                "(ask the recipient for one), or send from an account whose server offers it.",
-                severity="error",
-                timeout=15,
-                markup=False,
+            queued = queue_message(
+                app_host(self.app).conn,
+                draft,
+                account=self.sender.account,
+                smtp_server=self.sender.smtp_server,
+                send_delay=self.sender.send_delay,
+                message_id=self.message_id,  # a draft keeps its Message-ID when it is sent
+                draft_id=self.draft_id,
+                scheduled_at=scheduled_at,
             )
+        except NotQueued as exc:
+            self.notify(exc.words, severity="error", timeout=exc.timeout, markup=exc.markup)
             return
-        now = datetime.now(UTC)
-        try:
-            with transaction(conn):  # queued and the draft gone: one user action, one commit
-                item = outbox.enqueue(
-                    conn,
-                    account_id,
-                    message,
-                    message_id=message_id.strip("<>"),
-                    env_from=env_from,
-                    env_rcpts=env_rcpts,
-                    not_before=now + self.sender.send_delay,
-                    scheduled_at=scheduled_at,
-                    now=now,
-                )
-                if draft.original is not None:  # flagged when it is sent, not before
-                    outbox_originals.set_original(conn, item, *draft.original)
-                if self.draft_id is not None:
-                    drafts.discard(conn, self.draft_id)
-        except ComposeError as exc:  # an attachment gone or changed meanwhile
-            self.notify(str(exc), severity="error", markup=False)
-            return
-        except Exception as exc:
-            problem = failure(exc, conn)
-            if problem is None:
-                raise
-            self.notify(
-                f"{unsaved_words(problem, 'Not queued')}. The message stays here; press "
-                "ctrl+s again when there is room.",
-                severity="error",
-                timeout=10,
-                markup=False,
-            )
-            return
-        delay = self.sender.send_delay.total_seconds()
-        if scheduled_at is not None:
-            delay = max(delay, (scheduled_at - now).total_seconds())
-        self.app.post_message(OutboxQueued(account_id, item, delay))
+        self.app.post_message(OutboxQueued(queued.account_id, queued.outbox_id, queued.delay))
         if self.draft_id is not None:
             self._ask_upload()  # its server copy goes
         self._finish()
@@ -664,7 +589,9 @@ class ComposerScreen(Screen[None]):
                 return
             file = Path(path).expanduser()
             if not file.is_file():
-                self.notify(f"No such file: {sanitize_line(str(file))}", severity="error")
+                self.notify(
+                    f"No such file: {sanitize_line(str(file))}", severity="error", markup=False
+                )
                 return
             self.attachments.append(str(file))
             self._show_attachments()
