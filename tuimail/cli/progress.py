@@ -35,6 +35,9 @@ class TerminalProgress:
     Thread-safe: engines may emit from worker threads.
     """
 
+    # It prints each failure: the engine's log line of it stays off the terminal.
+    failures_shown = True
+
     def __init__(self, out: TextIO, err: TextIO, *, live: bool | None = None) -> None:
         self.out = out
         self.err = err

@@ -45,7 +45,7 @@ from tuimail.mail.sanitize import sanitize_line
 from tuimail.store import outbox, outbox_refusals, read, write
 from tuimail.store.db import StoreConnection, StoreError, open_store
 from tuimail.store.outbox import IllegalTransition, OutboxItem, OutboxState
-from tuimail.sync.events import discard
+from tuimail.sync.events import SaidByCaller
 
 if TYPE_CHECKING:
     from tuimail.sync.smtp.flush import SendResult
@@ -326,7 +326,7 @@ def _send_accounts(
             sender = OutboxSender(
                 account,
                 data_dir,
-                emit=discard,
+                emit=SaidByCaller(),
                 cancel=cancel,
                 now=clock,
                 only=only,

@@ -157,6 +157,24 @@ def discard(event: Event) -> None:
     """An `emit` that ignores every event."""
 
 
+def shows_failures(emit: Emit) -> bool:
+    """Whether `emit` prints the failures it is given on the terminal itself (a headless
+    command's progress, or a command that prints its results), so that the engine's log line
+    of a failure would say it there a second time. An `emit` says so with a true
+    `failures_shown` attribute; the app's does not, and prints the log lines after it ends."""
+    return bool(getattr(emit, "failures_shown", False))
+
+
+class SaidByCaller:
+    """An `emit` that draws nothing, for a command that prints what happened from the results
+    (failures included) once the engine is done."""
+
+    failures_shown = True
+
+    def __call__(self, event: Event) -> None:
+        """Ignore the event: the caller reports from the result."""
+
+
 def given_up_text(action: GivenUp) -> str:
     """What could not be done and why, in one sentence for people (folder names and server
     text sanitized here)."""

@@ -39,7 +39,7 @@ from tuimail.core.tls import printable_line
 from tuimail.mail.sanitize import sanitize_line
 from tuimail.store import db
 from tuimail.store.lock import AccountLock, LockBusyError
-from tuimail.sync.events import AuthNeeded, Emit, SyncFailed
+from tuimail.sync.events import AuthNeeded, Emit, SyncFailed, shows_failures
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -296,14 +296,16 @@ class EngineSession:
         name = self.account.name
         if failure.kind == FailureKind.CANCELLED and not self.report_cancelled:
             return
-        # The event is what people see (the app, a command's progress): the log keeps a copy.
+        # The event is what people see (the app, a command's progress): the log keeps a copy,
+        # which the terminal gets too unless the command already prints the failure (the app
+        # prints log lines once it has ended, so they never cross its screen).
         log.log(
             self.log_level,
             "%s %s: %s",
             self.protocol.value.upper(),
             name,
             failure.message,
-            extra={SHOWN: True},
+            extra={SHOWN: shows_failures(self.emit)},
         )
         message = sanitize_line(failure.message)
         if failure.auth:
