@@ -98,13 +98,6 @@ class DotStuffer:
         return b""
 
 
-def dot_stuffed(raw: bytes) -> bytes:
-    """`raw` as DATA carries it: CRLF line ends, a "." doubled at a line start, ending in CRLF
-    (without the final ".")."""
-    stuffer = DotStuffer()
-    return stuffer.feed(raw) + stuffer.finish()
-
-
 class DataEndLost(Exception):
     """The connection broke (or timed out) after the final "." of DATA went out: the server may
     or may not have taken the message."""
