@@ -14,11 +14,17 @@ from hypothesis import strategies as st
 from tuimail.cli.send import SendUsageError, held_reason, prepare_message
 from tuimail.config.schema import AccountConfig
 from tuimail.store.outbox import OutboxItem, OutboxState
-from tuimail.sync.smtp.send import DotStuffer, _split_at, backoff, dot_stuffed
+from tuimail.sync.smtp.send import DotStuffer, _split_at, backoff
 from tuimail.sync.smtp.sent_copy import sent_copy_bytes
 
 ACCOUNT = AccountConfig(name="home", address="alice@example.org", display_name="Alice Ä")
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+
+
+def dot_stuffed(raw: bytes) -> bytes:
+    """`raw` in one piece through the DotStuffer that send_data writes DATA with."""
+    stuffer = DotStuffer()
+    return stuffer.feed(raw) + stuffer.finish()
 
 
 def test_dot_stuffing_doubles_leading_dots_and_makes_crlf() -> None:
