@@ -68,6 +68,31 @@ async def test_opening_a_headers_only_imap_message_downloads_its_body(
         conn.close()
 
 
+async def test_the_app_downloads_every_body_when_the_account_says_bodies(
+    mail_servers: MailServers, tmp_path: Path
+) -> None:
+    """`imap.bodies = true` is read by the app's own sync, as by `tuimail sync`: after the app's
+    first pass every message can be read offline, not only those opened."""
+    user = mail_servers.add_user("appbodies")
+    for number in (1, 2, 3):
+        mail_servers.deliver(user, numbered_message(number))
+    text = account_config_text(mail_servers, user, "imap", mail_servers.imaps_port)
+    config = parse_config(text + "bodies = true\n")
+    assert config.accounts["acct"].incoming.bodies
+    app = TuimailApp(config, tmp_path)
+    async with app.run_test(size=(120, 36)) as pilot:
+        table = app.screen.query_one(MessageList)
+        await wait_for(pilot, lambda: len(table.ids) == 3)
+        await wait_for(pilot, lambda: "acct" in app.engines.watchers.running)  # the pass ended
+    conn = open_store(tmp_path)
+    try:
+        inbox = next(f for f in read.folders(conn) if f.name == "INBOX")
+        rows = read.rows(conn, read.message_ids(conn, inbox.id))
+        assert len(rows) == 3 and all(row.body_local for row in rows)
+    finally:
+        conn.close()
+
+
 async def test_imap_mail_arriving_later_appears_through_the_inbox_watcher(
     mail_servers: MailServers, tmp_path: Path
 ) -> None:

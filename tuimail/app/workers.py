@@ -194,8 +194,13 @@ class EngineRunner:
                 from tuimail.sync.imap.account import sync_account
 
                 self._drafts_in_thread(account)
+                # The account's `bodies` setting decides here as it does for `tuimail sync`.
                 synced = sync_account(
-                    account, self._data_dir, self._bridge.emit, cancel=self.cancel
+                    account,
+                    self._data_dir,
+                    self._bridge.emit,
+                    bodies=account.incoming.bodies,
+                    cancel=self.cancel,
                 )
                 if synced and not self.cancel.is_set():
                     # Folders are known now: keep the inbox fresh from here on.
