@@ -32,6 +32,7 @@ from tuimail.app.notify import (
     run_notify_send,
     terminal_sequence,
 )
+from tuimail.core.failure import FailureKind
 from tuimail.core.model import Protocol
 from tuimail.mail.sanitize import sanitize_line
 from tuimail.store.db import StoreError
@@ -232,7 +233,7 @@ def ui_messages_for(event: Event) -> list[Message]:
             stamp = datetime.now().strftime("%H:%M")
             text = f"{sanitize_line(event.summary)} ({stamp})"
             return [AccountStatus(event.account, AccountState.IDLE, text)]
-        case SyncFailed() if event.kind == "busy":
+        case SyncFailed() if event.kind == FailureKind.BUSY:
             # Another pass over the account (a cron sync, the inbox watcher) has the lock.
             text = "another sync of this account is running; it brings the news"
             return [AccountStatus(event.account, AccountState.BUSY, text)]

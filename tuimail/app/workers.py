@@ -23,6 +23,7 @@ from textual.app import App
 
 from tuimail.app.bridge import EventBridge
 from tuimail.config.schema import AccountConfig
+from tuimail.core.failure import FailureKind
 from tuimail.core.model import Protocol
 from tuimail.mail.sanitize import sanitize_line
 from tuimail.sync.events import AuthNeeded, Event, SyncFailed
@@ -144,7 +145,9 @@ class EngineRunner:
     def _report_crash(self, account: AccountConfig, protocol: Protocol, exc: Exception) -> None:
         """The engines report their own failures; an exception reaching here is a bug."""
         log.exception("%s worker for %s crashed", protocol.value, account.name)
-        self._bridge.emit(SyncFailed(account.name, protocol, "internal", f"internal error: {exc}"))
+        self._bridge.emit(
+            SyncFailed(account.name, protocol, FailureKind.INTERNAL, f"internal error: {exc}")
+        )
 
     # --- schedules --------------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ import time
 from typing import TextIO
 
 from tuimail.cli.errors import EXIT_OK, exit_status
+from tuimail.core.failure import FailureKind
 from tuimail.core.log import set_live_line
 from tuimail.mail.sanitize import sanitize_line
 from tuimail.sync.events import (
@@ -80,7 +81,7 @@ class TerminalProgress:
                     )
                 case SyncFailed() | AuthNeeded():
                     self.failures += 1
-                    kind = event.kind if isinstance(event, SyncFailed) else "auth_failed"
+                    kind = event.kind if isinstance(event, SyncFailed) else FailureKind.AUTH_FAILED
                     self.status = max(self.status, exit_status(kind))
                     self._clear()
                     print(

@@ -39,6 +39,7 @@ from tuimail.core.tls import printable_line
 from tuimail.mail.sanitize import sanitize_line
 from tuimail.store import db
 from tuimail.store.lock import AccountLock, LockBusyError
+from tuimail.sync.errors import EngineCancelled, FolderMissing, ServerProtocolError
 from tuimail.sync.events import AuthNeeded, Emit, SyncFailed, shows_failures
 
 if TYPE_CHECKING:
@@ -99,15 +100,12 @@ def failure_of(
     stored = db.failure(exc, store if isinstance(store, str | Path) else _path_of(store))
     if stored is not None:
         return Failure(store_kind(stored), str(stored))
-    # The engines' own exceptions; a module not imported yet raised none of them.
-    imap = sys.modules.get("tuimail.sync.imap.engine")
-    if imap is not None:
-        if isinstance(exc, imap.SyncCancelled):
-            return Failure(FailureKind.CANCELLED, f"cancelled{after}")
-        if isinstance(exc, imap.FolderNotFoundError):
-            return Failure(FailureKind.FOLDER, str(exc))
-    imap_ext = sys.modules.get("tuimail.sync.imap.extensions")
-    if imap_ext is not None and isinstance(exc, imap_ext.ImapProtocolError):
+    # The engines' own exceptions (subclasses of tuimail.sync.errors).
+    if isinstance(exc, EngineCancelled):
+        return Failure(FailureKind.CANCELLED, f"cancelled{after}")
+    if isinstance(exc, FolderMissing):
+        return Failure(FailureKind.FOLDER, str(exc))
+    if isinstance(exc, ServerProtocolError):
         return Failure(FailureKind.PROTOCOL, f"{UNEXPECTED}: {exc}")
     # A command's deadline says what it waited for (imaplib wraps it in its own error); a
     # read's timeout only "timed out".

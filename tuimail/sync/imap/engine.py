@@ -28,6 +28,7 @@ from tuimail.mail import limits
 from tuimail.mail.sanitize import sanitize_line
 from tuimail.store import ops, read, write
 from tuimail.store.db import StoreError
+from tuimail.sync.errors import EngineCancelled, FolderMissing
 from tuimail.sync.events import (
     GIVEN_UP_REFUSED,
     GIVEN_UP_UNPLACED,
@@ -53,7 +54,7 @@ BODY_BATCH = 100  # messages per body FETCH, bounded by bodies.BODY_BATCH_BYTES 
 NETWORK_ERRORS = (OSError, socket.timeout, ssl.SSLError, imapclient.IMAPClient.AbortError)
 
 
-class SyncCancelled(Exception):
+class SyncCancelled(EngineCancelled):
     """The caller set `cancel`; everything committed so far stays."""
 
 
@@ -93,7 +94,7 @@ class MessageGoneError(Exception):
     """The message is no longer on the server (or no longer in the store)."""
 
 
-class FolderNotFoundError(Exception):
+class FolderNotFoundError(FolderMissing):
     """The folder asked for is not on the server."""
 
 

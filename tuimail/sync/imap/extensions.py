@@ -44,6 +44,7 @@ from imapclient.imapclient import seq_to_parenstr
 from imapclient.response_parser import parse_fetch_response
 
 from tuimail.sync.deadline import Deadline
+from tuimail.sync.errors import ServerProtocolError
 from tuimail.sync.imap import wire as imap_wire
 
 # RFC 3501 numbers are 32-bit; anything else in a sequence set is malformed.
@@ -55,7 +56,7 @@ _SET_ITEM = re.compile(rb"^(\d{1,10})(?::(\d{1,10}))?$")
 _MAX_SET_ITEMS = 1_000_000
 
 
-class ImapProtocolError(Exception):
+class ImapProtocolError(ServerProtocolError):
     """The server sent something malformed or unreasonable; `message` says what, in words."""
 
 

@@ -183,7 +183,9 @@ class ImapIdleWatcher:
         if info is None:
             message = f"there is no folder {self.folder!r} on the server"
             self.emit(
-                SyncFailed(self.account.name, Protocol.IMAP, "folder", sanitize_line(message))
+                SyncFailed(
+                    self.account.name, Protocol.IMAP, FailureKind.FOLDER, sanitize_line(message)
+                )
             )
             raise _Stop(message)
         return info.id
