@@ -5,7 +5,7 @@ script: the greeting and one answer per command, separated by lines ``=====`` (s
 `tests.fuzz.wire`). The client is imapclient over imaplib, as `connect_imap` makes it, and the
 session walks the reading paths of the engine: login, ENABLE, LIST, SELECT with QRESYNC
 (`selection.select`), UID SEARCH, the header FETCH (`imap_ext.uid_fetch` and its fast path),
-BODYSTRUCTURE and the partial-body plan (`imap_structure`), the body FETCH with literals capped
+BODYSTRUCTURE and the partial-body plan (`imap.structure`), the body FETCH with literals capped
 (`imap_ext.cap_literals`), IDLE, LOGOUT.
 
 Checked: only the error types the engine handles come out, and the session gives the same
@@ -41,7 +41,7 @@ from tuimail.sync.imap.extensions import ImapProtocolError
 from tuimail.sync.imap.resync import HEADER_ITEMS
 from tuimail.sync.imap.structure import StructureError, plan_partial
 
-# What the engine turns into a SyncFailed (see `imap_command.sync_account`); anything else is a
+# What the engine turns into a SyncFailed (see `imap.account.sync_account`); anything else is a
 # crash of the sync thread.
 IMAP_ERRORS: tuple[type[BaseException], ...] = (
     ImapProtocolError,
@@ -67,7 +67,7 @@ def _logged_in_capabilities(client: imapclient.IMAPClient) -> Any:
 
 
 def _idle_done(client: imapclient.IMAPClient) -> Any:
-    """End an IDLE as the IDLE watcher does (`imap_idle.ImapIdleWatcher._idle`)."""
+    """End an IDLE as the IDLE watcher does (`imap.idle.ImapIdleWatcher._idle`)."""
     with imap_ext.server_response("IDLE"):
         return client.idle_done()
 

@@ -110,7 +110,7 @@ class _NotShownYet(logging.Filter):
 
 
 class LiveLine(Protocol):
-    """A line a command redraws in place on the terminal (`sync.progress.TerminalProgress`)."""
+    """A line a command redraws in place on the terminal (`cli.progress.TerminalProgress`)."""
 
     def hide(self) -> None:
         """Take the line away: the cursor is at the start of an empty line."""

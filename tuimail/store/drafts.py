@@ -1,7 +1,7 @@
 """Drafts: messages being composed, kept locally and copied to the IMAP Drafts folder.
 
 The `drafts` table is the local truth (see schema.py). The composer saves a draft's fields every
-few seconds (`save`: cheap, no bytes built); the drafts worker (sync/imap_drafts.py) builds the
+few seconds (`save`: cheap, no bytes built); the drafts worker (sync/imap/drafts.py) builds the
 bytes, APPENDs them to the server and records where the copy is (`begin_upload`,
 `record_upload`), and removes the server copies of discarded drafts before deleting their rows
 (`removals_due`, `purge`).

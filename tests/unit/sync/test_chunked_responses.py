@@ -3,7 +3,7 @@
 A scripted server (tests/fuzz/wire.py) writes real-shaped answers over a socket pair in chunks
 of random sizes, from one byte up to the whole answer, each chunk read by the client before the
 next is written. The client side is what the engines use: imapclient over imaplib with
-tuimail's `imap_ext` and `imap_structure` readers, and tuimail's POP3 session with the
+tuimail's `imap.extensions` and `imap.structure` readers, and tuimail's POP3 session with the
 download's readers (see the session functions in tests/fuzz/fuzz_imap.py and fuzz_pop3.py).
 Each session's results must equal those of the same script delivered in one piece, and a
 malformed script may only end in the error types the engines handle.

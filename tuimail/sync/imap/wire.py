@@ -9,7 +9,7 @@ tests/unit/sync/test_wire.py checks each internal named here is still there with
 and the versions are pinned in pyproject.toml.
 
 The functions are thin on purpose: they name the internal, say why it is needed, and pass the
-call through; what tuimail makes of the answers lives in imap_ext, connect and the engine.
+call through; what tuimail makes of the answers lives in extensions, connect and the engine.
 """
 
 from __future__ import annotations

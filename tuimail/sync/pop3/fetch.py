@@ -92,9 +92,9 @@ class FetchResult:
 class Pop3Download:
     """One download pass over a POP3 account (see the module docstring). Run it in one thread.
 
-    `password` defaults to the keyring or password command (`secrets.get_password`); it is called
-    only once the connection is protected. `now` is the clock for first-seen times and the
-    delete-after-N-days policy.
+    `password` defaults to the keyring or password command (`credentials.get_password`); it is
+    called only once the connection is protected. `now` is the clock for first-seen times and
+    the delete-after-N-days policy.
     """
 
     def __init__(
