@@ -535,7 +535,7 @@ class ComposerScreen(Screen[None]):
                 scheduled_at=scheduled_at,
             )
         except NotQueued as exc:
-            self.notify(exc.words, severity="error", timeout=exc.timeout, markup=exc.markup)
+            self.notify(exc.words, severity="error", timeout=exc.timeout, markup=False)
             return
         self.app.post_message(OutboxQueued(queued.account_id, queued.outbox_id, queued.delay))
         if self.draft_id is not None:

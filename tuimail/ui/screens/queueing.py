@@ -27,14 +27,13 @@ def unsaved_words(problem: StoreError, what: str) -> str:
 
 
 class NotQueued(Exception):
-    """The message was not queued: `words` say why, for an error notice shown for `timeout`
-    seconds (None: the default); `markup` as the notice takes it."""
+    """The message was not queued: `words` say why (plain text, never markup), for an error
+    notice shown for `timeout` seconds (None: the default)."""
 
-    def __init__(self, words: str, *, timeout: float | None = None, markup: bool = False) -> None:
+    def __init__(self, words: str, *, timeout: float | None = None) -> None:
         super().__init__(words)
         self.words = words
         self.timeout = timeout
-        self.markup = markup
 
 
 @dataclass(frozen=True)
@@ -71,7 +70,7 @@ def queue_message(
         raise NotQueued(str(exc)) from exc
     account_id = read.account_id(conn, account)
     if account_id is None:
-        raise NotQueued("The account is not in the local store yet.", markup=True)
+        raise NotQueued("The account is not in the local store yet.")
     # The envelope has the domains' ASCII form (the headers have it too, see compose).
     env_from = envelope_address(sender_email)
     env_rcpts = [envelope_address(r) for r in recipients]
