@@ -224,6 +224,14 @@ accounts         three more columns: the personal namespace prefix, and what the
                    leaves the prefix out (read.folder_path)
   smtp_server      "host:port" of that server; NULL until the first connection
   smtp_utf8        1 when its EHLO listed SMTPUTF8 (RFC 6531), 0 when not; NULL until then
+
+Schema version 6
+================
+
+messages_without_body
+                 a partial index of messages (account_id, sort_date) WHERE body_local = 0: the
+                 bodies an account's policy may still want (store/wanted.py), newest first,
+                 read without a scan or a sort; it shrinks as bodies are downloaded
 """
 
 from __future__ import annotations
@@ -512,12 +520,17 @@ ALTER TABLE accounts ADD COLUMN smtp_server TEXT;
 ALTER TABLE accounts ADD COLUMN smtp_utf8 INTEGER;
 """
 
+_V6 = """
+CREATE INDEX messages_without_body ON messages (account_id, sort_date) WHERE body_local = 0;
+"""
+
 MIGRATIONS: list[Migration] = [
     _V1,
     _V2,
     _V3,
     _V4,
     _V5,
+    _V6,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

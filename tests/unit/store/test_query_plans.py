@@ -15,7 +15,7 @@ import pytest
 
 from tests.support.mailfactory import make_message
 from tuimail.core.model import FLAGGED, SEEN, Protocol
-from tuimail.store import db, ops, read, search, write
+from tuimail.store import db, ops, read, search, wanted, write
 from tuimail.store.read import SortOrder
 
 BIG = 100_000
@@ -193,6 +193,47 @@ def test_engine_lookups(conn: db.StoreConnection, big_store: tuple[Path, dict]) 
     assert_no_scans(
         plans_of(conn, lambda: read.ids_by_message_id(conn, ids["account"], "5@example.org"))
     )
+
+
+@pytest.mark.parametrize(
+    "policy",
+    [
+        {},
+        {"since": 1_650_000_000},
+        {"max_bytes": 100_000},
+        {"since": 1_650_000_000, "max_bytes": 1_000},
+    ],
+)
+def test_the_bodies_a_policy_wants_come_newest_first_from_an_index(
+    conn: db.StoreConnection, big_store: tuple[Path, dict], policy: dict[str, int]
+) -> None:
+    """The app asks for a slice of wanted bodies between the user's actions: no scan of the
+    account's 105,000 messages, and no sort of them either."""
+    _, ids = big_store
+    result: list[wanted.WantedBody] = []
+    plans = plans_of(
+        conn, lambda: result.extend(wanted.bodies_wanted(conn, ids["account"], limit=200, **policy))
+    )
+    assert_no_scans(plans)
+    assert all("TEMP B-TREE" not in plan for _, plan in plans), plans
+    assert result and all(row.folder_id == ids["big"] for row in result)
+    dates = [
+        conn.execute("SELECT sort_date FROM messages WHERE id = ?", (row.id,)).fetchone()[0]
+        for row in result
+    ]
+    assert dates == sorted(dates, reverse=True)
+    assert all(row.size <= policy.get("max_bytes", row.size) for row in result)
+    assert all(date >= policy.get("since", date) for date in dates)
+
+
+def test_the_messages_about_to_be_opened_are_looked_up_by_id(
+    conn: db.StoreConnection, big_store: tuple[Path, dict]
+) -> None:
+    _, ids = big_store
+    page = read.message_ids(conn, ids["big"])[100:105]
+    found: list[wanted.WantedBody] = []
+    assert_no_scans(plans_of(conn, lambda: found.extend(wanted.not_local(conn, page))))
+    assert [row.id for row in found] == page
 
 
 def test_changes_since(conn: db.StoreConnection) -> None:
