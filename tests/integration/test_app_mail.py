@@ -46,9 +46,10 @@ async def test_opening_a_headers_only_imap_message_downloads_its_body(
 ) -> None:
     user = mail_servers.add_user("appimap")
     mail_servers.deliver(user, numbered_message(7))
-    config = account_config(mail_servers, user, "imap", mail_servers.imaps_port)
+    text = account_config_text(mail_servers, user, "imap", mail_servers.imaps_port)
+    config = parse_config(text + 'bodies = "none"\n')
     account = config.accounts["acct"]
-    # A headers-only first sync, as the engine does before bodies are asked for.
+    # A headers-only first sync (bodies = "none"): the body comes when the message is opened.
     assert await asyncio.to_thread(sync_account, account, tmp_path, discard)
     conn = open_store(tmp_path)
     try:

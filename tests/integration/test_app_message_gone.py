@@ -46,7 +46,7 @@ async def test_a_message_gone_while_its_body_downloads_is_no_error(
 ) -> None:
     user = mail_servers.add_user("gonebody")
     mail_servers.deliver(user, sender_message(mail_servers.address(user), 1))
-    config = account_config(mail_servers, user)
+    config = account_config(mail_servers, user, bodies="none")
     account = config.accounts["acct"]
     # Headers only, as a first sync stores them: opening the message downloads its body.
     assert await asyncio.to_thread(sync_account, account, tmp_path, discard)
@@ -89,7 +89,7 @@ async def test_a_reply_or_forward_waiting_for_a_message_that_goes_opens_nothing(
     left saying it downloads."""
     user = mail_servers.add_user("gonereply")
     mail_servers.deliver(user, sender_message(mail_servers.address(user), 1))
-    config = account_config(mail_servers, user)
+    config = account_config(mail_servers, user, bodies="none")
     account = config.accounts["acct"]
     assert await asyncio.to_thread(sync_account, account, tmp_path, discard)
     fetch = imap.ImapSync.fetch_body
@@ -133,7 +133,7 @@ async def test_a_folder_renumbered_on_the_server_is_said_quietly(
     and no error notice pops up (the next sync rebuilds the folder)."""
     user = mail_servers.add_user("renumbered")
     mail_servers.deliver(user, sender_message(mail_servers.address(user), 1))
-    config = account_config(mail_servers, user)
+    config = account_config(mail_servers, user, bodies="none")
     assert await asyncio.to_thread(sync_account, config.accounts["acct"], tmp_path, discard)
     mail_servers.doveadm("mailbox", "update", "-u", user, "--uid-validity", "1700000000", "INBOX")
     app = TuimailApp(config, tmp_path, start_workers=False)

@@ -111,13 +111,18 @@ def test_sync_then_export_gives_back_the_servers_bytes(synced, capsysbinary) -> 
 
 def test_headers_only_sync_is_reported_by_show_and_export(synced, capsys) -> None:
     root, common, on_server = synced
+    config = root / "config.toml"
+    headers_only = config.read_text().replace(
+        "[accounts.acct.imap]\n", '[accounts.acct.imap]\nbodies = "none"\n'
+    )
+    config.write_text(headers_only)
     assert main(["sync", "acct", *common]) == 0
     capsys.readouterr()
     assert main(["list", "acct/INBOX", "--json", *common]) == 0
     records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     missing = [r for r in records if not r["body_local"]]
     if not missing:
-        pytest.fail("a sync without --bodies is expected to store headers only")
+        pytest.fail('a sync with bodies = "none" is expected to store headers only')
     assert main(["show", str(missing[0]["id"]), *common]) == 1
     assert "has only its headers" in capsys.readouterr().err
     mbox = root / "partial.mbox"

@@ -116,6 +116,7 @@ def synced(mail_servers: MailServers, fault_proxy: FaultProxyFactory, tmp_path: 
         "[accounts.acct.imap]\n"
         f'host = "{proxy.host}"\nport = {proxy.port}\nsecurity = "none"\n'
         f'username = "{user}"\n'
+        'bodies = "none"\n'  # headers only: the bodies below are fetched on demand
     )
     setup = Setup(proxy, config, tmp_path / "data")
     assert main(["sync", "acct", *setup.common]) == EXIT_OK

@@ -24,7 +24,7 @@ def test_bodies_through_worker_processes_are_exact_and_searchable(
     append(box, 12)
     events: list[Event] = []
     result = run_sync(box, tmp_path, folder="INBOX", bodies=True, emit=events.append, body_batch=3)
-    assert result.folders[0].bodies == 12
+    assert result.bodies == 12
     conn: StoreConnection = open_store(tmp_path)
     try:
         inbox = folder_id(conn, "INBOX")

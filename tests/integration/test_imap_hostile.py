@@ -127,16 +127,20 @@ def test_a_malformed_list_response_is_a_clear_error(
     assert "\x1b" not in out + err
 
 
-@pytest.mark.parametrize("setting", [True, False])
+@pytest.mark.parametrize(
+    ("setting", "keep"),
+    [(None, "all"), ("true", "all"), ('"all"', "all"), ("false", "none"), ('"none"', "none")],
+)
 def test_the_bodies_setting_downloads_every_body_unless_off(
-    setting: bool, mail_servers: Server, tmp_path: Path
+    setting: str | None, keep: str, mail_servers: Server, tmp_path: Path
 ) -> None:
     box = new_mailbox(mail_servers)
     append(box, 3)
     config = write_config(box, tmp_path / "config.toml")
-    with config.open("a", encoding="utf-8") as file:
-        file.write(f"bodies = {'true' if setting else 'false'}\n")
-    assert load_config(config).accounts[ACCOUNT].incoming.bodies is setting  # type: ignore[union-attr]
+    if setting is not None:  # without it, the default: every body
+        with config.open("a", encoding="utf-8") as file:
+            file.write(f"bodies = {setting}\n")
+    assert load_config(config).accounts[ACCOUNT].incoming.bodies.keep == keep  # type: ignore[union-attr]
     data = tmp_path / "data"
     status, _, err = run_command(config, data, folder="INBOX")
     assert status == EXIT_OK, err
@@ -145,8 +149,8 @@ def test_the_bodies_setting_downloads_every_body_unless_off(
         local = conn.execute("SELECT count(*) FROM messages WHERE body_local = 1").fetchone()[0]
     finally:
         conn.close()
-    assert local == (3 if setting else 0)
-    if not setting:  # --bodies still downloads them for one run
+    assert local == (3 if keep == "all" else 0)
+    if keep == "none":  # --bodies still downloads them for one run
         status, _, err = run_command(config, data, folder="INBOX", bodies=True)
         assert status == EXIT_OK, err
         conn = open_store(data)

@@ -93,6 +93,7 @@ def synced(mail_servers: MailServers, fault_proxy: FaultProxyFactory, tmp_path: 
         f"port = {proxy.port}\n"
         'security = "none"\n'
         f'username = "{user}"\n'
+        'bodies = "none"\n'  # headers only: words in bodies are on the server alone
         f"[accounts.home]\n{account}"
         "[accounts.home.pop3]\n"
         f'host = "{mail_servers.host}"\n'

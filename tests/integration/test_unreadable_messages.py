@@ -102,6 +102,8 @@ def test_a_body_the_server_cannot_read_is_skipped_and_the_other_bodies_stored(
     mail_servers: MailServers, mailbox, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     user, common = mailbox
+    with (tmp_path / "config.toml").open("a", encoding="utf-8") as config:
+        config.write('bodies = "none"\n')
     assert main(["sync", "acct", *common]) == 0  # headers only
     capsys.readouterr()
     mail_servers.make_unreadable(user, b"marker-4.")

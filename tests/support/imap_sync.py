@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import shlex
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,7 +17,7 @@ import imapclient
 
 from tests.support.dovecot import DovecotServer
 from tests.support.proxy import FaultProxy, Faults
-from tuimail.config.schema import AccountConfig, ServerConfig
+from tuimail.config.schema import AccountConfig, BodyPolicy, ServerConfig
 from tuimail.core.model import Protocol, Security
 from tuimail.store import read
 from tuimail.store.db import StoreConnection, open_store
@@ -129,21 +130,37 @@ def run_sync(
     data_dir: Path,
     *,
     folder: str | None = None,
-    bodies: bool = False,
+    bodies: bool | BodyPolicy = False,
     emit: Callable[[Event], None] | None = None,
     **engine: Any,
 ) -> AccountResult:
-    """One pass of the engine in this thread, as the sync command runs it."""
+    """One pass of the engine in this thread, as the sync command runs it. `bodies`: True for
+    every body (as `--bodies`), False for none (headers only), or a policy."""
     account = box.account()
     assert account.incoming is not None
     conn = open_store(data_dir)
     client = connect_imap(account.incoming, ca_file=account.ca_file, password=lambda: box.password)
     try:
         sync = ImapSync(conn, ACCOUNT, client, emit=emit or (lambda event: None), **engine)
+        if isinstance(bodies, bool):
+            bodies = BodyPolicy(keep="all" if bodies else "none")
         return sync.sync(folder=folder, bodies=bodies)
     finally:
         client.logout()
         conn.close()
+
+
+@contextmanager
+def engine_on(box: Mailbox, conn: StoreConnection, **engine: Any) -> Iterator[ImapSync]:
+    """The account's engine over one connection of its own and the store connection `conn`,
+    as a session holds it; logged out at the end."""
+    account = box.account()
+    assert account.incoming is not None
+    client = connect_imap(account.incoming, ca_file=account.ca_file, password=lambda: box.password)
+    try:
+        yield ImapSync(conn, ACCOUNT, client, **engine)
+    finally:
+        client.logout()
 
 
 def folder_id(conn: StoreConnection, name: str) -> int:

@@ -10,8 +10,16 @@ from tests.support.mailservers import MailServers
 from tuimail.config.load import parse_config
 
 
-def account_config(servers: MailServers, user: str, *, undo: int = 1, imap_port: int | None = None):
-    """Account `acct`: the user's IMAP INBOX and SMTP submission (undo-send `undo` seconds)."""
+def account_config(
+    servers: MailServers,
+    user: str,
+    *,
+    undo: int = 1,
+    imap_port: int | None = None,
+    bodies: str | None = None,
+):
+    """Account `acct`: the user's IMAP INBOX and SMTP submission (undo-send `undo` seconds);
+    `bodies`: the IMAP `bodies` setting, when not the default."""
     password = shlex.quote(servers.users[user])
     return parse_config(
         "[accounts.acct]\n"
@@ -21,7 +29,8 @@ def account_config(servers: MailServers, user: str, *, undo: int = 1, imap_port:
         "[accounts.acct.imap]\n"
         f'host = "{servers.host}"\nport = {imap_port or servers.imaps_port}\n'
         f'username = "{user}"\n'
-        "[accounts.acct.smtp]\n"
+        + (f'bodies = "{bodies}"\n' if bodies else "")
+        + "[accounts.acct.smtp]\n"
         f'host = "{servers.host}"\nport = {servers.submission_port}\n'
         f'security = "starttls"\nusername = "{user}"\nundo_send_seconds = {undo}\n'
     )

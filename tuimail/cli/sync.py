@@ -17,7 +17,7 @@ from typing import TextIO
 
 from tuimail.cli.errors import EXIT_USAGE
 from tuimail.cli.progress import TerminalProgress
-from tuimail.config.schema import AccountConfig, Config
+from tuimail.config.schema import AccountConfig, BodyPolicy, Config
 from tuimail.core import paths
 from tuimail.core.model import Protocol
 from tuimail.sync.imap.account import sync_account
@@ -59,8 +59,8 @@ def sync_command(
 ) -> int:
     """Sync the named IMAP accounts (all when none) once; returns the exit status.
 
-    `bodies` downloads every body for this run; without it, each account's `bodies` setting
-    decides."""
+    `bodies` downloads every body for this run (`--bodies`); without it, each account's
+    `bodies` setting decides, as in the app."""
     try:
         accounts = imap_accounts(config, account_names)
     except ValueError as exc:
@@ -77,7 +77,7 @@ def sync_command(
             data_dir,
             progress,
             folder=folder,
-            bodies=bodies or account.incoming.bodies,
+            bodies=BodyPolicy(keep="all") if bodies else account.incoming.bodies,
             cancel=cancel,
         )
     return progress.exit_status()

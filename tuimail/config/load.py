@@ -24,6 +24,7 @@ from tuimail.config.schema import (
     TOP_KEYS,
     UI_KEYS,
     AccountConfig,
+    BodyPolicy,
     Checker,
     ComposeConfig,
     Config,
@@ -200,7 +201,33 @@ def _server(
             "only applies when leave_on_server = true (with leave_on_server = false, "
             "messages are deleted right after download)",
         )
+    if protocol is Protocol.IMAP:
+        settings["bodies"] = _body_policy(settings, prefix, path)
     return ServerConfig(protocol=protocol, **settings)
+
+
+def _body_policy(settings: dict[str, Any], prefix: str, path: Path | None) -> BodyPolicy:
+    """The IMAP table's `bodies`, `bodies_days` and `bodies_max_kib` as one policy (taken out
+    of `settings`); a key that does not apply to the chosen `bodies` is an error."""
+    default = BodyPolicy()
+    keep = settings.pop("bodies", default.keep)
+    days = settings.pop("bodies_days", None)
+    max_kib = settings.pop("bodies_max_kib", None)
+    if days is not None and keep != "recent":
+        raise ConfigError(
+            path, f"{prefix}.bodies_days", f'only applies with bodies = "recent", not {keep!r}'
+        )
+    if max_kib is not None and keep == "none":
+        raise ConfigError(
+            path,
+            f"{prefix}.bodies_max_kib",
+            'does not apply with bodies = "none" (no body is downloaded ahead)',
+        )
+    return BodyPolicy(
+        keep=keep,
+        days=default.days if days is None else days,
+        max_kib=default.max_kib if max_kib is None else max_kib,
+    )
 
 
 def _oauth2(

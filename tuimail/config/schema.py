@@ -43,6 +43,25 @@ class ConfigError(Exception):
         super().__init__(f"{where}: {problem}")
 
 
+BODIES_CHOICES = ("all", "recent", "none")
+
+
+@dataclass(frozen=True, slots=True)
+class BodyPolicy:
+    """Which message bodies an IMAP account keeps for offline reading (`imap.bodies`): every
+    one ("all"), those of messages dated within `days` days ("recent"), or none ("none": a body
+    comes when its message is opened). `max_kib` (0: no limit) leaves larger messages to be
+    fetched when opened. The sync downloads them after the headers, newest first."""
+
+    keep: str = "all"  # one of BODIES_CHOICES
+    days: int = 30  # "recent": messages whose date is within this many days
+    max_kib: int = 0  # messages larger than this many KiB are not downloaded ahead; 0: no limit
+
+    def wants_any(self) -> bool:
+        """Whether the policy asks for any body at all."""
+        return self.keep != "none"
+
+
 @dataclass(frozen=True, slots=True)
 class ServerConfig:
     """One server of an account (IMAP, POP3 or SMTP)."""
@@ -58,8 +77,9 @@ class ServerConfig:
     delete_after_days: int = 0
     # POP3 only: seconds between automatic fetches in the app (0: only on demand).
     interval: int = 300
-    # IMAP only: download every message's body on every sync (full offline reading).
-    bodies: bool = False
+    # IMAP only: which bodies each sync downloads for offline reading (`bodies`, `bodies_days`,
+    # `bodies_max_kib`); the rest come when their message is opened.
+    bodies: BodyPolicy = BodyPolicy()
     # IMAP only, for servers without UIDPLUS: what happens to the messages a delete or move
     # leaves marked \Deleted ("ask": shown, expunged by the user's key; "always": the folder
     # is expunged at once; "never": left marked). See EXPUNGE_CHOICES.
@@ -260,6 +280,33 @@ class _Checks:
         return value
 
     @staticmethod
+    def bodies(value: Any, key: str) -> str:
+        if isinstance(value, bool):  # the setting's first form: true is "all", false "none"
+            return "all" if value else "none"
+        if not isinstance(value, str):
+            raise Invalid(f'must be "all", "recent" or "none", not {toml_type(value)}')
+        if value not in BODIES_CHOICES:
+            hint = did_you_mean(value, list(BODIES_CHOICES))
+            raise Invalid(f'{value!r} is not one of "all", "recent", "none"{hint}')
+        return value
+
+    @staticmethod
+    def bodies_days(value: Any, key: str) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise Invalid(f"must be a whole number of days, not {toml_type(value)}")
+        if not 1 <= value <= 36500:
+            raise Invalid("must be between 1 and 36500 days")
+        return value
+
+    @staticmethod
+    def kib(value: Any, key: str) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise Invalid(f"must be a whole number of KiB, not {toml_type(value)}")
+        if value < 0:
+            raise Invalid("must be 0 (no limit) or more")
+        return value
+
+    @staticmethod
     def seconds(value: Any, key: str) -> int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise Invalid(f"must be a whole number of seconds, not {toml_type(value)}")
@@ -445,7 +492,9 @@ POP3_KEYS: dict[str, Checker] = {
 }
 IMAP_KEYS: dict[str, Checker] = {
     **INCOMING_KEYS,
-    "bodies": _Checks.boolean,
+    "bodies": _Checks.bodies,
+    "bodies_days": _Checks.bodies_days,
+    "bodies_max_kib": _Checks.kib,
     "expunge": lambda value, key: _OAuth2Checks.choice(value, EXPUNGE_CHOICES),
 }
 SMTP_KEYS: dict[str, Checker] = {

@@ -481,23 +481,6 @@ def uids_newest_first(conn: sqlite3.Connection, folder_id: int) -> list[tuple[in
     ]
 
 
-def without_body(
-    conn: sqlite3.Connection, folder_id: int
-) -> list[tuple[int, int, int, str | None]]:
-    """(id, UID, size, Message-ID) of the server messages cached in a folder (current
-    UIDVALIDITY) whose body is not local, highest UID first: what a body download fetches."""
-    return [
-        (int(r[0]), int(r[1]), r[2], r[3])
-        for r in conn.execute(
-            "SELECT m.id, m.uid, m.size, m.message_id FROM messages AS m"
-            " JOIN folders AS f ON f.id = m.folder_id"
-            " WHERE m.folder_id = ? AND m.uidvalidity = coalesce(f.uidvalidity, 0)"
-            " AND m.uid IS NOT NULL AND m.body_local = 0 ORDER BY m.uid DESC",
-            (folder_id,),
-        ).fetchall()
-    ]
-
-
 @dataclass(frozen=True, slots=True)
 class Identity:
     """What tells one server message from another: its UID, Message-ID and size as stored."""

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from tuimail.config.load import parse_config
-from tuimail.config.schema import ConfigError
 from tuimail.core.model import FolderRole
 from tuimail.sync.imap.bodies import _size_batches
 from tuimail.sync.imap.extensions import (
@@ -131,25 +129,6 @@ def test_idle_responses_that_mean_a_change() -> None:
     assert _is_change((b"VANISHED", 7))
     assert not _is_change((b"OK", b"Still here"))
     assert not _is_change((1, b"RECENT"))
-
-
-@pytest.mark.parametrize(("text", "expected"), [("true", True), ("false", False), (None, False)])
-def test_the_imap_bodies_setting(text: str | None, expected: bool) -> None:
-    line = f"bodies = {text}\n" if text else ""
-    config = parse_config(
-        f'[accounts.a]\naddress = "a@b.c"\n[accounts.a.imap]\nhost = "mail.b.c"\n{line}'
-    )
-    incoming = config.accounts["a"].incoming
-    assert incoming is not None and incoming.bodies is expected
-
-
-def test_bodies_is_an_imap_setting_only_and_a_boolean() -> None:
-    with pytest.raises(ConfigError, match="bodies"):
-        parse_config('[accounts.a]\naddress = "a@b.c"\n[accounts.a.imap]\nhost = "h"\nbodies = 1')
-    with pytest.raises(ConfigError, match="bodies"):
-        parse_config(
-            '[accounts.a]\naddress = "a@b.c"\n[accounts.a.pop3]\nhost = "h"\nbodies = true'
-        )
 
 
 @pytest.mark.parametrize(

@@ -1,11 +1,12 @@
 """The IMAP engine of one account (`ImapSync`) and its pass over the account: the user's
-pending actions first (a resync must not undo them), then the folder list, then every folder.
+pending actions first (a resync must not undo them), then the folder list, then every folder's
+headers, then the bodies the account's policy wants, newest first across its folders.
 
 `ImapSync` works on one logged-in imapclient client and one store connection, both owned by the
 calling thread (imapclient is not thread-safe). It writes only to the store and reports only
 through `emit`; `cancel` is checked between batches. Its parts: folder identity
-(tuimail.sync.imap.identity), bodies (.bodies), the folder resync (.resync), the ops replay
-(.replay), and what they share (.engine).
+(tuimail.sync.imap.identity), bodies (.bodies; the policy's and the prefetch: .offline), the
+folder resync (.resync), the ops replay (.replay), and what they share (.engine).
 
 `sync_account` is one pass over an account as the app and `tuimail sync` run it: the account's
 sync lock, the store, the connection, and every failure turned into one event.
@@ -19,14 +20,13 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import imapclient
 import imapclient.exceptions
 
-from tuimail.config.schema import AccountConfig
+from tuimail.config.schema import AccountConfig, BodyPolicy
 from tuimail.core.failure import FailureKind
 from tuimail.core.model import FolderRole, Protocol
 from tuimail.mail.sanitize import sanitize_line
@@ -50,12 +50,15 @@ from tuimail.sync.imap.listing import (
     list_folders,
     personal_namespace,
 )
+from tuimail.sync.imap.offline import OfflineBodies
 from tuimail.sync.imap.replay import OpReplay
 from tuimail.sync.imap.resync import FolderResync
 from tuimail.sync.session import EngineSession, Failure
 
 log = logging.getLogger(__name__)
 
+# What a pass downloads of the bodies when the caller names no policy: none (headers only).
+NO_BODIES = BodyPolicy(keep="none")
 # Page cache of the store connection a sync uses, in KiB (the store default is larger).
 SYNC_CACHE_KIB = 4096
 # Reconnects one sync makes after the server ended the connection over a FETCH (BYE to an
@@ -63,11 +66,12 @@ SYNC_CACHE_KIB = 4096
 MAX_FETCH_RECONNECTS = 20
 
 
-class ImapSync(FolderResync, OpReplay):
+class ImapSync(FolderResync, OfflineBodies, OpReplay):
     """One account's IMAP engine over one client and one store connection (same thread)."""
 
-    def sync(self, *, folder: str | None = None, bodies: bool = False) -> AccountResult:
-        """One pass: the folder list, then every folder (or only `folder`), INBOX first.
+    def sync(self, *, folder: str | None = None, bodies: BodyPolicy = NO_BODIES) -> AccountResult:
+        """One pass: the folder list, then every folder (or only `folder`), INBOX first, then
+        the bodies `bodies` wants of the folders synced, newest first.
 
         Errors of one folder (it vanished, the server refused it) are recorded on the folder and
         the pass goes on; connection failures end it (they propagate).
@@ -85,11 +89,7 @@ class ImapSync(FolderResync, OpReplay):
         for info in folders:
             self._check_cancel()
             try:
-                synced = self.sync_folder(info.id, bodies=bodies)
-                result.folders.append(synced)
-                if synced.bodies_missing:
-                    message = _bodies_missing_text(synced.bodies_missing)
-                    result.folder_errors[info.name] = message
+                result.folders.append(self.sync_folder(info.id))
             except (imapclient.exceptions.IMAPClientError, ImapProtocolError) as exc:
                 if isinstance(exc, imapclient.IMAPClient.AbortError):
                     raise
@@ -97,6 +97,13 @@ class ImapSync(FolderResync, OpReplay):
                 write.record_folder_error(self.conn, info.id, message)
                 result.folder_errors[info.name] = message
                 log.warning("IMAP %s/%s: %s", self.account, sanitize_line(info.name), message)
+        if bodies.wants_any() and result.folders:
+            # Every folder's headers first: the list is whole before any body is fetched.
+            got = self.download_wanted_bodies(bodies, folders=[f.folder_id for f in result.folders])
+            result.bodies = got.stored
+            for folder_id, problem in got.problems.items():
+                failed = read.folder(self.conn, folder_id)
+                result.folder_errors[failed.name if failed else f"folder {folder_id}"] = problem
         marked = read.marked_deleted(self.conn, self.account_id)
         result.marked_deleted = sum(marked.get(f.folder_id, 0) for f in result.folders)
         return result
@@ -174,6 +181,7 @@ class AccountResult:
     folder_errors: dict[str, str] = field(default_factory=dict)
     ops_replayed: int = 0
     ops_waiting: int = 0
+    bodies: int = 0  # bodies downloaded after the headers (the account's policy)
     # Messages the server holds marked \\Deleted in the synced folders, where it has no
     # UIDPLUS (they stay until an expunge of their folder; see ImapSync.replay_ops).
     marked_deleted: int = 0
@@ -185,7 +193,7 @@ class AccountResult:
         new = sum(f.new for f in self.folders if f.path != "first")
         flags = sum(f.flags_changed for f in self.folders)
         gone = sum(f.expunged for f in self.folders)
-        bodies = sum(f.bodies for f in self.folders)
+        bodies = self.bodies
         rebuilt = sum(1 for f in self.folders if f.reset)
         parts = [f"{len(self.folders)} folder{'s' if len(self.folders) != 1 else ''} synced"]
         if rebuilt:
@@ -212,32 +220,24 @@ class AccountResult:
         return ", ".join(parts)
 
 
-def _bodies_missing_text(uids: Sequence[int]) -> str:
-    count = len(uids)
-    shown = ", ".join(str(uid) for uid in sorted(uids)[:5]) + (", ..." if count > 5 else "")
-    what = "the body of 1 message" if count == 1 else f"the bodies of {count} messages"
-    again = "it is" if count == 1 else "they are"
-    return (
-        f"the server did not send {what} asked for (UID {shown}); {again} asked for again next time"
-    )
-
-
 def sync_account(
     account: AccountConfig,
     data_dir: Path,
     emit: Emit,
     *,
     folder: str | None = None,
-    bodies: bool = False,
+    bodies: BodyPolicy | None = None,
     cancel: threading.Event | None = None,
 ) -> bool:
     """One pass over one IMAP account, reported through `emit`; True when it went well.
 
-    Connects, takes the account's sync lock, runs the engine, and turns every failure into a
-    SyncFailed or AuthNeeded event (with a message fit to show).
+    `bodies`: which bodies to download after the headers; None: the account's setting
+    (`imap.bodies`). Connects, takes the account's sync lock, runs the engine, and turns every
+    failure into a SyncFailed or AuthNeeded event (with a message fit to show).
     """
     server = account.incoming
     assert server is not None and server.protocol is Protocol.IMAP
+    policy = server.bodies if bodies is None else bodies
     name = account.name
     emit(SyncStarted(name, Protocol.IMAP))
     with EngineSession(
@@ -266,7 +266,7 @@ def sync_account(
                 expunge=server.expunge,
             )
             try:
-                result = engine.sync(folder=folder, bodies=bodies)
+                result = engine.sync(folder=folder, bodies=policy)
                 break
             except FetchEndedConnection as exc:
                 # The server ended the connection over a message it cannot read: sync again,

@@ -1,8 +1,9 @@
-"""Message bodies (`BodyDownload`): a folder's bodies downloaded in batches, pipelined with
-their parse for the index, and one message's body fetched when it is opened (its text only when
-it has attachments). Without a MAILBOXID to vouch for the folder, each body is checked to be the
-message cached under its UID. (`tuimail.sync.imap.body_on_demand` is the app's entry for the
-latter: an engine session of its own around `BodyDownload.fetch_body`.)
+"""Message bodies (`BodyDownload`): given messages of one folder downloaded in batches,
+pipelined with their parse for the index (what `tuimail.sync.imap.offline` builds the policy's
+download and the prefetch on), and one message's body fetched when it is opened (its text only
+when it has attachments). Without a MAILBOXID to vouch for the folder, each body is checked to
+be the message cached under its UID. (`tuimail.sync.imap.body_on_demand` is the app's entry for
+the latter: an engine session of its own around `BodyDownload.fetch_body`.)
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ from typing import TYPE_CHECKING
 from tuimail.core.crashpoint import crashpoint
 from tuimail.store import read, write
 from tuimail.store.ingest import BodyIndex
+from tuimail.store.wanted import WantedBody
 from tuimail.sync.imap import extensions as imap_ext
 from tuimail.sync.imap.engine import MessageGoneError
-from tuimail.sync.imap.extensions import uid_set
 from tuimail.sync.imap.identity import (
     FOLDER_REBUILT,
     IDENTITY_ITEMS,
@@ -27,7 +28,6 @@ from tuimail.sync.imap.identity import (
     identity_of,
     same_message,
 )
-from tuimail.sync.imap.selection import SelectResult
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
@@ -44,31 +44,28 @@ BODY_BATCH_BYTES = 8 * 1024 * 1024
 class BodyDownload(FolderIdentity):
     """Fetching and keeping message bodies (see the module)."""
 
-    def download_bodies(
+    def _download_rows(
         self,
-        folder_id: int,
+        info: read.FolderInfo,
+        rows: Sequence[WantedBody],
+        indexer: BodyIndexer,
         *,
-        missing: list[int] | None = None,
-        examined: SelectResult | None = None,
+        tally: BodyTally | None = None,
+        unsent: list[int] | None = None,
     ) -> int:
-        """Download every body of the folder not yet local (BODY.PEEK: \\Seen is not set),
-        newest first, committed in batches. Returns how many were stored; the UIDs asked for
-        whose body the server did not send are added to `missing`. `examined`: what the
-        caller's EXAMINE of the folder just said on this connection (a folder sync), so it is
-        not examined again.
+        """Download the bodies of `rows`, messages of one folder in the order given (BODY.PEEK:
+        \\Seen is not set), in FETCH batches committed one by one; returns how many were stored.
+        The UIDs asked for whose body the server did not send are added to `unsent`; `tally`
+        counts the progress reported. Raises FolderChangedError (after rebuilding the folder)
+        when the folder, or a UID in it, no longer holds what the store cached.
 
         Pipelined: while batches are parsed for the index (in worker processes when there are
         many, see `BodyIndexer`), the next ones are fetched; each batch is committed as before,
         in order, once its parse is done.
         """
-        info = self._folder(folder_id)
-        rows = read.without_body(self.conn, folder_id)
-        if not rows:
-            return 0
-        wanted = [(row_id, uid, size) for row_id, uid, size, _ in rows]
-        from tuimail.store.indexer import BodyIndexer  # multiprocessing: only when needed
-
-        selected = examined if examined is not None else self._select(info.name)
+        folder_id = info.id
+        wanted = [(row.id, row.uid, row.size) for row in rows]
+        selected = self._select(info.name)
         same = self._same_mailbox(info, selected)
         if same is False or info.uidvalidity not in (None, 0, selected.uidvalidity):
             self._reset(info, selected, None, "it is another folder than the one cached")
@@ -77,55 +74,47 @@ class BodyDownload(FolderIdentity):
         # it is (in the same FETCH), and is kept only under the row of that message.
         items = BODY_ITEMS if same else (*BODY_ITEMS, *IDENTITY_ITEMS[1:])
         expected = (
-            {} if same else {uid: read.Identity(uid, mid, size) for _, uid, size, mid in rows}
+            {}
+            if same
+            else {row.uid: read.Identity(row.uid, row.message_id, row.size) for row in rows}
         )
         strangers: list[int] = []
-        total = len(wanted)
-        self._progress(info.name, 0, total)
         stored = 0
-        unsent: list[int] = []  # asked for, not answered with a body
         pending: deque[_BodyBatch] = deque()
-        with BodyIndexer(total) as indexer:
-            for chunk in _size_batches(wanted, self.body_batch, BODY_BATCH_BYTES):
-                if len(pending) >= indexer.ahead:
-                    stored += self._store_bodies(folder_id, indexer, pending.popleft())
-                    self._progress(info.name, min(stored, total), total)
-                self._check_cancel()
-                for _, uid, size in chunk:
-                    if size > self.max_literal:  # known too large from the headers: not fetched
-                        self.unreadable.skipped.setdefault(folder_id, {}).setdefault(
-                            uid, f"{size:,} bytes, over the limit of {self.max_literal:,} bytes"
-                        )
-                skipped = self.unreadable.skipped.get(folder_id, {})
-                uids = [uid for _, uid, _ in chunk if uid not in skipped]
-                data = self._fetch_messages(folder_id, uids, items) if uids else {}
-                bodies = []
-                for message_id, uid, _ in chunk:
-                    raw = data.get(uid, {}).get(b"BODY[]")
-                    if (
-                        isinstance(raw, bytes)
-                        and uid in expected
-                        and same_message(expected[uid], identity_of(uid, data[uid])) is False
-                    ):
-                        strangers.append(uid)
-                        continue
-                    if isinstance(raw, bytes):
-                        bodies.append((message_id, raw))
-                    elif uid not in skipped:
-                        unsent.append(uid)
-                del data
-                pending.append(_BodyBatch(bodies, indexer.submit([raw for _, raw in bodies])))
-            while pending:
-                stored += self._store_bodies(folder_id, indexer, pending.popleft())
-                self._progress(info.name, min(stored, total), total)
+        for chunk in _size_batches(wanted, self.body_batch, BODY_BATCH_BYTES):
+            if len(pending) >= indexer.ahead:
+                stored += self._store_bodies(folder_id, indexer, pending.popleft(), tally)
+            self._check_cancel()
+            for _, uid, size in chunk:
+                if size > self.max_literal:  # known too large from the headers: not fetched
+                    self.unreadable.skipped.setdefault(folder_id, {}).setdefault(
+                        uid, f"{size:,} bytes, over the limit of {self.max_literal:,} bytes"
+                    )
+            skipped = self.unreadable.skipped.get(folder_id, {})
+            uids = [uid for _, uid, _ in chunk if uid not in skipped]
+            data = self._fetch_messages(folder_id, uids, items) if uids else {}
+            bodies = []
+            for message_id, uid, _ in chunk:
+                raw = data.get(uid, {}).get(b"BODY[]")
+                if (
+                    isinstance(raw, bytes)
+                    and uid in expected
+                    and same_message(expected[uid], identity_of(uid, data[uid])) is False
+                ):
+                    strangers.append(uid)
+                    continue
+                if isinstance(raw, bytes):
+                    bodies.append((message_id, raw))
+                elif uid not in skipped and unsent is not None:
+                    unsent.append(uid)
+            del data
+            pending.append(_BodyBatch(bodies, indexer.submit([raw for _, raw in bodies])))
+        while pending:
+            stored += self._store_bodies(folder_id, indexer, pending.popleft(), tally)
         if strangers:
             why = f"UID {strangers[0]} holds another message than the one cached"
             self._reset(info, selected, None, why)
             raise FolderChangedError(FOLDER_REBUILT)
-        if unsent and missing is not None:
-            # A message expunged meanwhile has no body to send: only those still there count.
-            present = set(imap_ext.uid_search(self.client, f"UID {uid_set(unsent).decode()}"))
-            missing.extend(uid for uid in unsent if uid in present)
         return stored
 
     def _store_bodies(
@@ -133,6 +122,7 @@ class BodyDownload(FolderIdentity):
         folder_id: int,
         indexer: BodyIndexer,
         batch: _BodyBatch,
+        tally: BodyTally | None,
     ) -> int:
         """Commit one batch of fetched bodies (waiting for its parse); returns how many."""
         indexes = indexer.result(batch.indexes, [raw for _, raw in batch.bodies])
@@ -145,6 +135,9 @@ class BodyDownload(FolderIdentity):
         )
         crashpoint("imap.bodies_committed")
         self._changed([folder_id])
+        if tally is not None:
+            tally.done += len(batch.bodies)
+            self._progress(self._folder(folder_id).name, min(tally.done, tally.total), tally.total)
         return len(batch.bodies)
 
     def fetch_body(self, message_id: int, *, full: bool = False) -> bytes:
@@ -228,6 +221,14 @@ class BodyDownload(FolderIdentity):
             return None
         write.store_partial_body(self.conn, message_id, raw, omitted)
         return raw
+
+
+@dataclass(slots=True)
+class BodyTally:
+    """Bodies stored so far out of those asked for, for the progress a download reports."""
+
+    total: int
+    done: int = 0
 
 
 @dataclass(slots=True)

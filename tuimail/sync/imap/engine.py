@@ -6,7 +6,8 @@ checked between batches; and the UID FETCH that goes on without a message the se
 give (`Unreadable`). Also what a folder sync returns, and the errors every part raises.
 
 The engine, `tuimail.sync.imap.account.ImapSync`, is made of its parts: folder identity
-(identity.py), bodies (bodies.py), the folder resync (resync.py) and the ops replay (replay.py).
+(identity.py), bodies (bodies.py, offline.py), the folder resync (resync.py) and the ops replay
+(replay.py).
 """
 
 from __future__ import annotations
@@ -108,11 +109,7 @@ class FolderResult:
     new: int = 0
     flags_changed: int = 0
     expunged: int = 0
-    bodies: int = 0
     reset: bool = False
-    # UIDs whose body was asked for and did not come back (a server answering under another
-    # UID, or leaving one out): the folder's sync failed, and they are asked for next time.
-    bodies_missing: list[int] = field(default_factory=list)
 
 
 class EngineBase:
@@ -140,6 +137,10 @@ class EngineBase:
         self._given_up: list[GivenUp] = []  # user actions given up for good, not yet told
         self._replaying = False  # a replay pass tells them at its end
         self._rebuilt: set[int] = set()  # folders the replay rebuilt, for their sync's result
+        # Bodies asked for and not sent (message ids), and folders whose bodies failed: left
+        # out of this engine's later downloads of the bodies a policy wants (see offline.py).
+        self._bodies_unsent: set[int] = set()
+        self._bodies_failed: set[int] = set()
         self.unreadable = unreadable or Unreadable()
         self.account = account
         self.client = client

@@ -35,8 +35,8 @@ from tuimail.store import codec, ops, read, write
 from tuimail.store.ingest import IncomingMessage
 from tuimail.sync.events import NewMail
 from tuimail.sync.imap import extensions as imap_ext
-from tuimail.sync.imap.bodies import BodyDownload
 from tuimail.sync.imap.engine import FolderResult, skipped_text
+from tuimail.sync.imap.identity import FolderIdentity
 from tuimail.sync.imap.selection import SelectResult
 
 # What the message list and threading need, and nothing else (the body comes later).
@@ -57,11 +57,12 @@ HEADER_ITEM = f"BODY.PEEK[HEADER.FIELDS ({' '.join(HEADER_FIELDS)})]"
 HEADER_ITEMS = ("UID", "FLAGS", "RFC822.SIZE", "INTERNALDATE", HEADER_ITEM)
 
 
-class FolderResync(BodyDownload):
+class FolderResync(FolderIdentity):
     """Bringing one folder of the store up to date with the server (see the module)."""
 
-    def sync_folder(self, folder_id: int, *, bodies: bool = False) -> FolderResult:
-        """Bring one folder of the store up to date with the server."""
+    def sync_folder(self, folder_id: int) -> FolderResult:
+        """Bring one folder of the store up to date with the server (its headers and flags; the
+        bodies come after every folder's, see `tuimail.sync.imap.offline`)."""
         info = self._folder(folder_id)
         result = FolderResult(folder_id, info.name)
         if folder_id in self._rebuilt:  # by the replay (or a body download) before this sync
@@ -106,10 +107,6 @@ class FolderResync(BodyDownload):
             result.path = "full"
             self._full(info, selected, result, first=False)
 
-        if bodies:
-            result.bodies = self.download_bodies(
-                folder_id, missing=result.bodies_missing, examined=selected
-            )
         uidnext = selected.uidnext if selected.uidnext is not None else self._next_uid(folder_id)
         skipped = self.unreadable.skipped.get(folder_id)
         if skipped:  # stay below them, so that the next sync asks for them again
