@@ -75,6 +75,7 @@ async def test_forward_inline_delivers_the_originals_attachments(
         "[accounts.acct.imap]\n"
         f'host = "{mail_servers.host}"\nport = {mail_servers.imaps_port}\n'
         f'username = "{sender}"\n'
+        'bodies = "none"\n'  # headers only: opening fetches the text, not the attachments
         "[accounts.acct.smtp]\n"
         f'host = "{mail_servers.host}"\nport = {mail_servers.submission_port}\n'
         f'security = "starttls"\nusername = "{sender}"\nundo_send_seconds = 0\n'

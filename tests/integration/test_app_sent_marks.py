@@ -227,12 +227,11 @@ async def test_a_body_that_cannot_be_downloaded_says_why_in_the_view(
 ) -> None:
     user = mail_servers.add_user("nobody")
     mail_servers.deliver(user, sender_message(mail_servers.address(user), 1))
-    # Headers only, as a first sync stores them; then the server is gone (nothing listens).
-    assert await asyncio.to_thread(
-        sync_account, account_config(mail_servers, user).accounts["acct"], tmp_path, discard
-    )
+    # Headers only (bodies = "none"); then the server is gone (nothing listens).
+    headers_only = account_config(mail_servers, user, bodies="none").accounts["acct"]
+    assert await asyncio.to_thread(sync_account, headers_only, tmp_path, discard)
     (dead_port,) = pick_free_ports(1, [mail_servers.host])
-    config = account_config(mail_servers, user, imap_port=dead_port)
+    config = account_config(mail_servers, user, imap_port=dead_port, bodies="none")
     app = TuimailApp(config, tmp_path, start_workers=False)
     async with app.run_test(size=(120, 36)) as pilot:
         body = app.screen.query_one("#view-body", Static)

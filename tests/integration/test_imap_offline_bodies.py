@@ -186,15 +186,22 @@ def test_prefetch_takes_one_fetch_per_folder_and_opens_large_ones_as_opening_wou
     ids = {row.envelope.subject: row.id for row in read.rows(store, all_ids(store))}
     around = [ids[s] for s in ("message 2", "big", "message 3", "message 4", "message 5")]
 
+    with box.device() as device:  # another client deletes one: gone from the server
+        device.select_folder("Lists")
+        device.delete_messages(device.search(["SUBJECT", "message 5"]))
+        device.expunge()
+
     before = len(commands_sent(proxy))
     with engine_on(box, store) as sync:
-        assert sync.prefetch_bodies([*around, 999_999]) == 5  # an id no longer there: skipped
+        # An id no longer in the store, and a message gone from the server: skipped.
+        assert sync.prefetch_bodies([*around, 999_999]) == 4
         sent = commands_sent(proxy)[before:]
         # The small ones whole: one FETCH for INBOX's two, one for Lists' two.
         whole = whole_body_fetches(sent)
         assert len(whole) == 2, whole
-        for subject in ("message 2", "message 3", "message 4", "message 5"):
+        for subject in ("message 2", "message 3", "message 4"):
             assert read.body(store, ids[subject]) is not None, subject
+        assert read.body(store, ids["message 5"]) is None
         # The large one as opening it stores: its text, the attachment left on the server.
         assert read.body(store, ids["big"]) is None
         partial = read.partial_body(store, ids["big"])
@@ -202,7 +209,7 @@ def test_prefetch_takes_one_fetch_per_folder_and_opens_large_ones_as_opening_wou
         assert read.body(store, ids["message 1"]) is None  # not asked for
         # Asked again: everything is local, nothing goes to the server.
         again = len(commands_sent(proxy))
-        assert sync.prefetch_bodies(around) == 0
+        assert sync.prefetch_bodies([i for i in around if i != ids["message 5"]]) == 0
         assert len(commands_sent(proxy)) == again
 
 

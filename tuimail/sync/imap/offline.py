@@ -118,7 +118,8 @@ class OfflineBodies(BodyDownload):
         `full`), in as few round trips as may be: the messages of at most
         PREFETCH_WHOLE_BYTES whole, in one FETCH per folder; each larger one as opening it
         does. Messages already local (whole or their text), no longer in the store, or gone
-        from the server are skipped. Returns how many were stored."""
+        from the server (or their folder) are skipped. Returns how many were stored; a broken
+        connection propagates."""
         rows = wanted.not_local(self.conn, message_ids)
         limit = min(PREFETCH_WHOLE_BYTES, self.max_literal)
         small = [row for row in rows if 0 < row.size <= limit]
@@ -132,8 +133,12 @@ class OfflineBodies(BodyDownload):
                     self._check_cancel()
                     try:
                         stored += self._download_rows(self._folder(folder_id), group, indexer)
-                    except FolderChangedError as exc:  # rebuilt: its rows are gone
-                        log.info("IMAP %s: prefetch: %s", self.account, exc)
+                    except (imapclient.exceptions.IMAPClientError, FolderChangedError) as exc:
+                        if isinstance(exc, imapclient.IMAPClient.AbortError):
+                            raise
+                        # The folder is gone, or was rebuilt (its rows with it): nothing to
+                        # open there; the sync says what happened to it.
+                        log.info("IMAP %s: prefetch: %s", self.account, error_text(exc))
         for row in large:
             self._check_cancel()
             try:
