@@ -158,7 +158,9 @@ def _add_mail_commands(commands: argparse._SubParsersAction[_CommandParser]) -> 
         help="sync only this folder (named as the app shows it, or by its full server name)",
     )
     sync.add_argument(
-        "--bodies", action="store_true", help="download every message body too (offline reading)"
+        "--bodies",
+        action="store_true",
+        help="download every message body this time, whatever the account's bodies setting says",
     )
     sync.set_defaults(run="sync")
 
