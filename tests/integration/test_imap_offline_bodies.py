@@ -272,3 +272,19 @@ async def test_offline_reads_every_body_after_a_default_first_sync(
     assert len(ids) == 9
     for message_id in ids:  # every folder's, Lists too
         assert main(["show", str(message_id), *common]) == EXIT_OK
+
+
+def test_sync_of_one_folder_downloads_that_folders_bodies_only(
+    mail_servers: Server, fault_proxy: FaultProxyFactory, store: StoreConnection, tmp_path: Path
+) -> None:
+    box, _ = proxied(mail_servers, fault_proxy)
+    interleaved(box)
+    run_sync(box, tmp_path)  # every folder's headers, no body
+    config = load_config(write_config(box, tmp_path / "config.toml"), must_exist=True)
+    out, err = io.StringIO(), io.StringIO()
+
+    status = sync_command(config, tmp_path, [ACCOUNT], out, err, folder="Lists")
+
+    assert status == EXIT_OK, err.getvalue()
+    assert "5 bodies downloaded" in out.getvalue()
+    assert local_subjects(store) == subjects(1, 2, 5, 6, 7)
