@@ -1,7 +1,8 @@
 """Bodies for offline reading, against the real Dovecot: the account's policy (`imap.bodies`:
 all by default, recent, at most so large) downloaded after every folder's headers, newest first
 across the account, in slices that never overlap; the messages around the cursor prefetched in
-one FETCH per folder; and `tuimail --offline` reading every body after a default first sync.
+one FETCH per folder; a body the server does not send named once, the slices still ending; and
+`tuimail --offline` reading every body after a default first sync.
 The engine reaches the server through a recording proxy, so the tests read what it asked for.
 """
 
@@ -33,6 +34,7 @@ from tests.support.imap_sync import (
     write_config,
 )
 from tests.support.pilot import wait_for
+from tests.support.proxy import Faults
 from tuimail.app.application import TuimailApp
 from tuimail.cli.errors import EXIT_OK
 from tuimail.cli.main import main
@@ -288,3 +290,40 @@ def test_sync_of_one_folder_downloads_that_folders_bodies_only(
     assert status == EXIT_OK, err.getvalue()
     assert "5 bodies downloaded" in out.getvalue()
     assert local_subjects(store) == subjects(1, 2, 5, 6, 7)
+
+
+def test_a_body_the_server_does_not_send_is_named_once_and_slices_still_end(
+    mail_servers: Server, fault_proxy: FaultProxyFactory, store: StoreConnection, tmp_path: Path
+) -> None:
+    # The body of UID 2 comes back under a UID nobody asked for: UID 2 stays without its body.
+    def stray(line: bytes) -> bytes:
+        if line.startswith(b"* ") and b" FETCH (" in line and b"BODY[]" in line:
+            return line.replace(b"UID 2 ", b"UID 99 ")
+        return line
+
+    box, proxy = proxied(mail_servers, fault_proxy, server=Faults(rewrite_line=stray))
+    fill(box, {"INBOX": [message(n) for n in (1, 2, 3)]})
+    run_sync(box, tmp_path)
+    inbox = folder_id(store, "INBOX")
+    problems: list[str] = []
+    with engine_on(box, store) as sync:
+        stored, calls, remaining = 0, 0, True
+        while remaining:  # as the app's session loops; it must end
+            calls += 1
+            assert calls <= 5, "the slices never ended"
+            got = sync.download_wanted_bodies(BodyPolicy(), limit=1)
+            stored, remaining = stored + got.stored, got.remaining
+            problems.extend(got.problems.values())
+        assert stored == 2
+        assert problems == [
+            "the server did not send the body of 1 message asked for (UID 2); it is asked "
+            "for again next time"
+        ]
+        sent = len(commands_sent(proxy))
+        got = sync.download_wanted_bodies(BodyPolicy())
+        assert (got.stored, got.remaining, dict(got.problems)) == (0, False, {})
+        assert len(commands_sent(proxy)) == sent  # not asked again by this engine
+    missing = store.execute(
+        "SELECT uid FROM messages WHERE folder_id = ? AND body_local = 0", (inbox,)
+    ).fetchall()
+    assert missing == [(2,)]
