@@ -19,6 +19,7 @@ from tests.support.imap_sync import (
     FaultProxyFactory,
     Server,
     append,
+    body_under_another_uid,
     new_mailbox,
     proxied,
     write_config,
@@ -166,11 +167,7 @@ def test_a_body_answered_under_another_uid_is_not_a_silent_success(
 ) -> None:
     # The body of UID 2 comes back as a stray FETCH for a UID that was not asked for: UID 2 is
     # left without its body, and the run must say so and fail, not finish as if all were there.
-    def stray(line: bytes) -> bytes:
-        if line.startswith(b"* ") and b" FETCH (" in line and b"BODY[]" in line:
-            return line.replace(b"UID 2 ", b"UID 99 ")
-        return line
-
+    stray = body_under_another_uid(2)
     box, _ = proxied(mail_servers, fault_proxy, server=Faults(rewrite_line=stray))
     append(box, 3)
     config = write_config(box, tmp_path / "config.toml")

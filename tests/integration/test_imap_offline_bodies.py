@@ -25,6 +25,7 @@ from tests.support.imap_sync import (
     FaultProxyFactory,
     Mailbox,
     Server,
+    body_under_another_uid,
     commands_sent,
     engine_on,
     folder_id,
@@ -296,11 +297,7 @@ def test_a_body_the_server_does_not_send_is_named_once_and_slices_still_end(
     mail_servers: Server, fault_proxy: FaultProxyFactory, store: StoreConnection, tmp_path: Path
 ) -> None:
     # The body of UID 2 comes back under a UID nobody asked for: UID 2 stays without its body.
-    def stray(line: bytes) -> bytes:
-        if line.startswith(b"* ") and b" FETCH (" in line and b"BODY[]" in line:
-            return line.replace(b"UID 2 ", b"UID 99 ")
-        return line
-
+    stray = body_under_another_uid(2)
     box, proxy = proxied(mail_servers, fault_proxy, server=Faults(rewrite_line=stray))
     fill(box, {"INBOX": [message(n) for n in (1, 2, 3)]})
     run_sync(box, tmp_path)

@@ -163,6 +163,19 @@ def engine_on(box: Mailbox, conn: StoreConnection, **engine: Any) -> Iterator[Im
         client.logout()
 
 
+def body_under_another_uid(uid: int) -> Callable[[bytes], bytes]:
+    """A fault proxy's `rewrite_line` that sends the body of UID `uid` back as a FETCH for UID
+    99, which nobody asked for: the message is left without its body."""
+    asked, stray = f"UID {uid} ".encode(), b"UID 99 "
+
+    def rewrite(line: bytes) -> bytes:
+        if line.startswith(b"* ") and b" FETCH (" in line and b"BODY[]" in line:
+            return line.replace(asked, stray)
+        return line
+
+    return rewrite
+
+
 def folder_id(conn: StoreConnection, name: str) -> int:
     account = read.account_id(conn, ACCOUNT)
     assert account is not None
