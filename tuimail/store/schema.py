@@ -115,7 +115,8 @@ outbox           composed messages waiting to be sent, and their outcome
   env_rcpts        JSON list of SMTP envelope recipients (RCPT TO), Bcc included
   state            queued | sending | sent | failed (permanent) | unknown (needs the user)
   attempts         how many times sending began
-  next_attempt     not before this time (grace period, schedule, or backoff after a 4xx)
+  next_attempt     not before this time (grace period, schedule, or backoff after a 4xx or a
+                   failed connection)
   scheduled_at     the send-later time the user chose, NULL for "now"
   data_end_at      set in 'sending' just before the final "." of DATA is written: a sender that
                    dies after it leaves 'unknown' (never a silent resend), before it a resend
@@ -224,6 +225,17 @@ accounts         three more columns: the personal namespace prefix, and what the
                    leaves the prefix out (read.folder_path)
   smtp_server      "host:port" of that server; NULL until the first connection
   smtp_utf8        1 when its EHLO listed SMTPUTF8 (RFC 6531), 0 when not; NULL until then
+
+Schema version 6
+================
+
+outbox.unreachable
+                 1 when a queued item waits only because its last try could not reach the
+                 server (the connection was refused, timed out, or the name or the network
+                 failed), 0 otherwise (a 4xx reply, the undo-send grace period, a schedule, a
+                 fresh item). Such an item may be sent before its backoff ends once the server
+                 answers again (outbox.expedite_unreachable); every change of state sets it
+                 anew
 """
 
 from __future__ import annotations
@@ -512,12 +524,17 @@ ALTER TABLE accounts ADD COLUMN smtp_server TEXT;
 ALTER TABLE accounts ADD COLUMN smtp_utf8 INTEGER;
 """
 
+_V6 = """
+ALTER TABLE outbox ADD COLUMN unreachable INTEGER NOT NULL DEFAULT 0;
+"""
+
 MIGRATIONS: list[Migration] = [
     _V1,
     _V2,
     _V3,
     _V4,
     _V5,
+    _V6,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
