@@ -32,16 +32,33 @@ log = logging.getLogger(__name__)
 
 DEFAULT_POLL_SECONDS = 300.0
 SENDER_INTERVAL = 60.0
+_EXPEDITE = "expedite"  # a sending pass's option (Slots.ask): the server answers again
 
 
 class Slots:
     """Which keyed jobs (an account's sync, a message's body) run now, and which were asked for
-    again while running. Thread-safe: jobs end in worker threads."""
+    again while running; and the options asked for with a job, kept until a run of it takes
+    them (a request that finds the job running is not lost). Thread-safe: jobs end in worker
+    threads."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.running: set[Hashable] = set()
         self._again: set[Hashable] = set()
+        self._options: set[tuple[Hashable, str]] = set()
+
+    def ask(self, key: Hashable, option: str) -> None:
+        """The next run of `key`'s job (or the one starting now) should do `option`."""
+        with self._lock:
+            self._options.add((key, option))
+
+    def take(self, key: Hashable, option: str) -> bool:
+        """Whether `option` was asked for `key` since a run last took it; a run calls this as
+        it starts."""
+        with self._lock:
+            asked = (key, option) in self._options
+            self._options.discard((key, option))
+            return asked
 
     def claim(self, key: Hashable, *, remember: bool) -> bool:
         """True when the job may start; else, with `remember`, it runs once more afterwards."""
@@ -229,9 +246,13 @@ class EngineRunner:
 
     # --- sending ------------------------------------------------------------------------------
 
-    def send(self, account: AccountConfig) -> None:
+    def send(self, account: AccountConfig, *, expedite: bool = False) -> None:
         """Send `account`'s due outbox items in a thread worker (once more after a running one,
-        which may have looked before the newest item was due)."""
+        which may have looked before the newest item was due). `expedite`: the server answers
+        again, so items that wait only because it could not be reached go now, not when their
+        backoff ends; asked while a pass runs, the pass after it does it."""
+        if expedite:
+            self.senders.ask(account.name, _EXPEDITE)
         job = partial(self._send_in_thread, account)
         self.run_keyed(self.senders, account.name, job, group=f"send-{account.name}",
                        remember=True)  # fmt: skip
@@ -240,9 +261,14 @@ class EngineRunner:
         """Worker thread: one pass of the outbox sender; failures arrive as events."""
         from tuimail.sync.smtp.flush import OutboxSender
 
+        expedite = self.senders.take(account.name, _EXPEDITE)
         try:
             sender = OutboxSender(
-                account, self._data_dir, emit=self._bridge.emit, cancel=self.cancel
+                account,
+                self._data_dir,
+                emit=self._bridge.emit,
+                cancel=self.cancel,
+                expedite=expedite,
             )
             result = sender.run()
         except Exception as exc:

@@ -16,6 +16,9 @@ its bytes in chunks) and writes it into the row through SQLite's incremental blo
 `raw_chunks` reads it back the same way. (Any UPDATE of an outbox row still makes SQLite copy the
 row, the message included, twice in memory for a moment: the raw column is not the row's last.)
 
+An item deferred because the server could not be reached (`defer(..., unreachable=True)`) is
+due at once when it answers again (`expedite_unreachable`); other waits keep their time.
+
 A sender that dies leaves its item in 'sending'. `recover_interrupted`, run by the next sender
 while it holds the account's lock, puts it back in the queue, unless `mark_data_end` had been
 committed (the final "." may have reached the server): then it becomes 'unknown' and the user
@@ -104,6 +107,8 @@ class OutboxItem:
     created: datetime
     updated: datetime
     revision: int
+    # Waiting only because the last try could not reach the server (see `expedite_unreachable`).
+    unreachable: bool = False
 
 
 def enqueue(
@@ -308,9 +313,12 @@ def defer(
     retry_at: datetime,
     details: Mapping[str, Any] | None = None,
     now: datetime | None = None,
+    unreachable: bool = False,
 ) -> None:
-    """sending → queued: a temporary refusal (4xx) or a connection lost before the final ".";
-    try again at `retry_at`.
+    """sending → queued: a temporary refusal (4xx), a connection lost before the final ".", or
+    no connection at all; try again at `retry_at`. `unreachable`: the server could not be
+    reached (refused, timed out, no name, no network), so `expedite_unreachable` may bring the
+    retry forward when it answers again.
     """
     _transition(
         conn,
@@ -321,7 +329,37 @@ def defer(
         now=now,
         next_attempt=codec.epoch(retry_at),
         only_from={OutboxState.SENDING},
+        unreachable=unreachable,
     )
+
+
+def expedite_unreachable(
+    conn: sqlite3.Connection, account_id: int, *, now: datetime | None = None
+) -> list[int]:
+    """The server answers again: the account's queued items that wait only because it could not
+    be reached are due now (their backoff is cut short). Items deferred by a server's reply,
+    scheduled for later or in their undo-send grace period keep their time, and nothing but a
+    queued item's due time changes. Returns the ids made due, oldest first.
+
+    One conditional UPDATE: safe beside another sender (an item it took is no longer queued),
+    and a second call changes nothing.
+    """
+    stamp = codec.now_epoch(now)
+    # Asked first too: with nothing to do, no write transaction (each one wakes the UI).
+    waiting = (
+        " WHERE account_id = ? AND state = 'queued' AND unreachable = 1 AND next_attempt > ?"
+        " AND (scheduled_at IS NULL OR scheduled_at <= ?)"
+    )
+    params = (account_id, stamp, stamp)
+    if conn.execute(f"SELECT 1 FROM outbox{waiting} LIMIT 1", params).fetchone() is None:  # noqa: S608
+        return []
+    with transaction(conn) as revision:
+        found = conn.execute(
+            f"UPDATE outbox SET next_attempt = ?, updated = ?, revision = ?{waiting}"  # noqa: S608
+            " RETURNING id",
+            (stamp, stamp, revision, *params),
+        ).fetchall()
+    return sorted(int(row[0]) for row in found)
 
 
 def retry(
@@ -549,7 +587,8 @@ def due(
 # The columns `item_from_row` reads, in its order.
 ITEM_COLUMNS = (
     "id, account_id, message_id, env_from, env_rcpts, state, attempts, next_attempt,"
-    " scheduled_at, data_end_at, last_reply, sent_copy_done, created, updated, revision"
+    " scheduled_at, data_end_at, last_reply, sent_copy_done, created, updated, revision,"
+    " unreachable"
 )
 
 
@@ -571,6 +610,7 @@ def item_from_row(r: tuple[Any, ...]) -> OutboxItem:
         created=codec.to_datetime(r[12]),
         updated=codec.to_datetime(r[13]),
         revision=int(r[14]),
+        unreachable=bool(r[15]),
     )
 
 
@@ -599,8 +639,10 @@ def _transition(
     next_attempt: float | None = None,
     only_from: Iterable[OutboxState] | None = None,
     extra: Mapping[str, str] | None = None,
+    unreachable: bool = False,
 ) -> None:
-    """Move an item to `to_state` if its current state allows it, and record the change."""
+    """Move an item to `to_state` if its current state allows it, and record the change.
+    `unreachable` is set anew by every change (see `defer`)."""
     allowed = _FROM[to_state] if only_from is None else _FROM[to_state] & set(only_from)
     stamp = codec.now_epoch(now)
     with transaction(conn) as revision:
@@ -619,8 +661,9 @@ def _transition(
         conn.execute(
             "UPDATE outbox SET state = ?, updated = ?, revision = ?,"  # noqa: S608
             " last_reply = coalesce(?, last_reply),"
-            f" next_attempt = coalesce(?, next_attempt){assignments} WHERE id = ?",
-            (to_state.value, stamp, revision, reply, next_attempt, item_id),
+            f" next_attempt = coalesce(?, next_attempt), unreachable = ?{assignments}"
+            " WHERE id = ?",
+            (to_state.value, stamp, revision, reply, next_attempt, int(unreachable), item_id),
         )
         _history(conn, item_id, stamp, from_state, to_state, reply, details)
 

@@ -115,7 +115,8 @@ outbox           composed messages waiting to be sent, and their outcome
   env_rcpts        JSON list of SMTP envelope recipients (RCPT TO), Bcc included
   state            queued | sending | sent | failed (permanent) | unknown (needs the user)
   attempts         how many times sending began
-  next_attempt     not before this time (grace period, schedule, or backoff after a 4xx)
+  next_attempt     not before this time (grace period, schedule, or backoff after a 4xx or a
+                   failed connection)
   scheduled_at     the send-later time the user chose, NULL for "now"
   data_end_at      set in 'sending' just before the final "." of DATA is written: a sender that
                    dies after it leaves 'unknown' (never a silent resend), before it a resend
@@ -232,6 +233,17 @@ messages_without_body
                  a partial index of messages (account_id, sort_date) WHERE body_local = 0: the
                  bodies an account's policy may still want (store/wanted.py), newest first,
                  read without a scan or a sort; it shrinks as bodies are downloaded
+
+Schema version 7
+================
+
+outbox.unreachable
+                 1 when a queued item waits only because its last try could not reach the
+                 server (the connection was refused, timed out, or the name or the network
+                 failed), 0 otherwise (a 4xx reply, the undo-send grace period, a schedule, a
+                 fresh item). Such an item may be sent before its backoff ends once the server
+                 answers again (outbox.expedite_unreachable); every change of state sets it
+                 anew
 """
 
 from __future__ import annotations
@@ -524,6 +536,10 @@ _V6 = """
 CREATE INDEX messages_without_body ON messages (account_id, sort_date) WHERE body_local = 0;
 """
 
+_V7 = """
+ALTER TABLE outbox ADD COLUMN unreachable INTEGER NOT NULL DEFAULT 0;
+"""
+
 MIGRATIONS: list[Migration] = [
     _V1,
     _V2,
@@ -531,6 +547,7 @@ MIGRATIONS: list[Migration] = [
     _V4,
     _V5,
     _V6,
+    _V7,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -12,9 +12,12 @@
 3. put a copy of every sent message into the Sent folder (`sent_copy.SentCopies`).
 
 A connection that fails in a way worth retrying counts as an attempt of every due item, so the
-backoff shows in the outbox. Time (backoff, grace period, schedule) comes from the `now`
-callable, so tests control it. The lock, the store, the connections and the words of a failure
-are the engine session's (`tuimail.sync.session`).
+backoff shows in the outbox. When it failed because the server could not be reached at all
+(refused, timed out, no name, no network) the items are marked so, and a pass started with
+`expedite=True` (the app's, once the server answers again) sends them without waiting for the
+end of their backoff; items deferred by the server's own reply keep theirs. Time (backoff,
+grace period, schedule) comes from the `now` callable, so tests control it. The lock, the store,
+the connections and the words of a failure are the engine session's (`tuimail.sync.session`).
 """
 
 from __future__ import annotations
@@ -52,6 +55,11 @@ _TEMPORARY_KINDS = (
     FailureKind.DNS,
     FailureKind.NETWORK,
     FailureKind.PROTOCOL_ERROR,
+)
+# Of those, the ones that say the server could not be reached at all: nothing was said by it (a
+# 4xx greeting or an odd answer is PROTOCOL_ERROR and keeps its backoff).
+_UNREACHABLE_KINDS = frozenset(
+    {FailureKind.REFUSED, FailureKind.TIMEOUT, FailureKind.DNS, FailureKind.NETWORK}
 )
 _PROGRESS_EVERY = 20
 
@@ -114,7 +122,9 @@ class OutboxSender:
     thread; it runs its own asyncio loop.
 
     `password` / `imap_password` default to the keyring or password command; `now` is the clock
-    for due times, backoff and history; `only` limits the pass to some item ids.
+    for due times, backoff and history; `only` limits the pass to some item ids; `expedite`
+    makes the items that wait only because the server could not be reached due now (call it
+    when the server is known to answer again).
     """
 
     def __init__(
@@ -130,6 +140,7 @@ class OutboxSender:
         timeout: float = DEFAULT_TIMEOUT,
         lock_timeout: float = 0,
         only: Collection[int] | None = None,
+        expedite: bool = False,
     ) -> None:
         if account.smtp is None:
             raise ValueError(f"account {account.name!r} has no SMTP server configured")
@@ -144,6 +155,7 @@ class OutboxSender:
         self.timeout = timeout
         self.lock_timeout = lock_timeout
         self.only = None if only is None else frozenset(only)
+        self.expedite = expedite
 
     @property
     def server_name(self) -> str:
@@ -191,6 +203,8 @@ class OutboxSender:
             account_id = write.ensure_account(conn, name, incoming.protocol if incoming else None)
             _, recovered = outbox.recover_interrupted(conn, account_id=account_id, now=self.now())
             unknown.extend(recovered)
+            if self.expedite:
+                outbox.expedite_unreachable(conn, account_id, now=self.now())
             due = [
                 item
                 for item in outbox.due(conn, now=self.now(), account_id=account_id)
@@ -252,8 +266,11 @@ class OutboxSender:
         except ConnectError as exc:
             if exc.kind in _TEMPORARY_KINDS:
                 # Counted as an attempt of every due item, so the backoff shows in the outbox.
+                unreachable = exc.kind in _UNREACHABLE_KINDS
                 for item in due:
-                    deferred = delivery.defer(item.id, exc.message, temporary=True)
+                    deferred = delivery.defer(
+                        item.id, exc.message, temporary=True, unreachable=unreachable
+                    )
                     if deferred is not None:
                         outcomes.append(deferred)
             raise  # the session says what failed

@@ -10,7 +10,9 @@ What the server's answers do:
   recorded one by one in the history; those refused with 4xx get a new outbox item of their
   own (same bytes and Message-ID), tried again after a backoff.
 - 4xx at connect, MAIL, RCPT (every recipient) or DATA: back to the queue, next attempt after an
-  exponential backoff (`backoff`), visible with the reply in the outbox.
+  exponential backoff (`backoff`), visible with the reply in the outbox. A server that cannot be
+  reached at all gets the same backoff, marked `unreachable` (`Delivery.defer`): that one is cut
+  short when the server answers again (`flush.OutboxSender(expedite=True)`).
 - 5xx: failed, with the server's text.
 - The connection breaks or times out: before the final "." the item is queued again at once
   (the server discards an unfinished DATA); after it, the item becomes 'unknown' and the user
@@ -425,14 +427,19 @@ class Delivery:
             log.info("%s: outbox item %d skipped: %s", self.account, item_id, exc)
             return None
 
-    def defer(self, item_id: int, reason: str, *, temporary: bool) -> ItemOutcome | None:
+    def defer(
+        self, item_id: int, reason: str, *, temporary: bool, unreachable: bool = False
+    ) -> ItemOutcome | None:
         """Back to the queue without a try (the connection failed): after a backoff when
-        `temporary`, else at once; None when the item was no longer queued."""
+        `temporary`, else at once; None when the item was no longer queued. `unreachable`: the
+        server could not be reached, so the backoff may be cut short when it answers again."""
         item = self.take(item_id)
         if item is None:
             return None
         retry_at = self.now() + backoff(item.attempts) if temporary else self.now()
-        outbox.defer(self.conn, item_id, reason, retry_at=retry_at, now=self.now())
+        outbox.defer(
+            self.conn, item_id, reason, retry_at=retry_at, now=self.now(), unreachable=unreachable
+        )
         return ItemOutcome(item_id, OutboxState.QUEUED, reason, {})
 
 
