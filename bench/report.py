@@ -334,6 +334,12 @@ WAN_MUSTS = (
      "queued mail leaves within 10 s of the server coming back"),
 )  # fmt: skip
 WAN_ROW = re.compile(r"^wan(\d+)-(.+)$")
+# A wan row -> the peer rows of the same RTT it is compared with in the table.
+WAN_COMPARED_WITH = {
+    "tuimail-open-remote": ("neomutt-open-remote",),
+    "tuimail-sync-headers-full": ("mbsync-full", "neomutt-first-page"),
+    "tuimail-sync-noop": ("mbsync-noop",),
+}
 
 
 def _wan_musts(rows: Rows, sizes: Sequence[int]) -> list[Must]:
@@ -513,6 +519,9 @@ def _ratios(rows: Rows, row: Row) -> str:
     if not row.measured:
         return ""
     peers = COMPARED_WITH.get(row.name, ())
+    wan = WAN_ROW.match(row.name)
+    if wan is not None:  # the peers at the same RTT
+        peers = tuple(f"wan{wan.group(1)}-{p}" for p in WAN_COMPARED_WITH.get(wan.group(2), ()))
     if row.name.startswith("tuimail-outbox-flush-x"):
         peers = tuple(r.name for r in rows.named("") if r.name.startswith(SEND_PEERS))
     parts = []

@@ -165,6 +165,7 @@ class ScreenRow:
         self.screen = ""  # the screen when it went wrong, for the raw output
         self.unmeasurable = ""
         self.runs_done = 0  # warm-up included
+        self.startup: int | None = None  # connections of the program's start, when it started
 
     def fail(self, error: BaseException) -> None:
         """The row stops here: its first line is the row's check, the rest (a screen) is kept
@@ -199,7 +200,11 @@ class ScreenRow:
                 f"; {restless} times the proxies were not quiet for {QUIET:g} s within "
                 f"{QUIET_TIMEOUT:g} s before a run"
             )
-        if self.error:
+        if self.startup is not None:
+            logins += f"; its start (first page and quiet): {self.startup} connections"
+        if self.unmeasurable:
+            ok, text = False, f"{self.unmeasurable}; {logins}"
+        elif self.error:
             self.measurement.timed_out = not self.measurement.runs
             ok, text = False, f"{self.error}; {logins}"
         else:
@@ -214,8 +219,7 @@ class ScreenRow:
             log.write_text(self.screen + "\n")
         row = self.wan.run.record(self.name, label, messages, self.measurement, check, log=log)
         if self.unmeasurable:
-            row.status, row.ok = NOT_MEASURED, False
-            row.check = f"{self.unmeasurable}; {logins}"
+            row.status = NOT_MEASURED
         row.connections = connections
         return row
 
@@ -331,6 +335,7 @@ class WanRun:
         try:
             with AppSession(self, config, data) as app:
                 row.start_counting()
+                row.startup = app.startup_connections
                 for number in self.runs():
                     app.rest()
                     target = app.store.message_id("INBOX", app.cursor + 1)  # type: ignore[union-attr]
@@ -438,6 +443,7 @@ class WanRun:
         name = self.name("tuimail-open-prefetched")
         print(f">>> N={self.run.size} {name}", file=sys.stderr, flush=True)
         row = ScreenRow(self, name)
+        row.startup = app.startup_connections  # the session's start, shared by its rows
         local = 0
         try:
             for number in self.runs():
@@ -594,7 +600,7 @@ class WanRun:
         row.record(
             f"RTT {rtt_ms(self.rtt)} ms: servers cut, a message queued in the composer, servers "
             "back: from the restore until Postfix has it",
-            1,
+            0,
             "Postfix queued each message",
         )
 
