@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from bench import neomutt, report, ui
+from bench import neomutt, report, ui, wan
 from bench.make_corpus import CorpusStats, Mailbox, index_corpus, write_corpus, write_outbox
 from bench.timeit import Measurement, measure
 from tests.support.mailservers import MailServers, new_server_directory
@@ -51,6 +51,7 @@ GROUPS = (
     "tuimail-fetch",
     "smtp",
     "tuimail-send",
+    "wan",
     "ui",
 )
 ALIASES = {
@@ -80,6 +81,8 @@ class Row:
     check: str = ""
     ok: bool = True
     status: str = "measured"
+    # Connections the row made through the wan group's latency proxy (None: not proxied).
+    connections: int | None = None
 
     @property
     def measured(self) -> bool:
@@ -101,6 +104,7 @@ class Options:
     keep: bool
     ui_messages: int = ui.UI_MESSAGES
     ui_corpus: Path | None = None
+    rtts: tuple[float, ...] = wan.RTTS  # the wan group's round-trip times, seconds
 
 
 @dataclass
@@ -179,6 +183,7 @@ class SizeRun:
         self.servers = servers
         self.work = work
         self.raw = raw
+        self.user = USER
         self.password = servers.users[USER]
         home = servers.directory / "home" / USER
         owner = home.stat()
@@ -449,6 +454,10 @@ class SizeRun:
             lambda: (not error, error or f"index drawn with Msgs:{self.size}"),
         )
         shutil.rmtree(store, ignore_errors=True)
+
+    def group_wan(self) -> None:
+        # The rows over a latency proxy, at each --rtt (bench/wan.py).
+        wan.run_group(self, self.options.rtts)
 
     def group_fetchmail(self) -> None:
         store = self.work / "fm"
@@ -865,6 +874,17 @@ def parse_sizes(text: str) -> list[int]:
     return sizes
 
 
+def parse_rtts(text: str) -> tuple[float, ...]:
+    """--rtt: comma-separated round-trip times in milliseconds; seconds, ascending."""
+    try:
+        rtts = sorted({float(part) for part in text.split(",") if part.strip()})
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a list of milliseconds: {text!r}") from None
+    if not rtts or rtts[0] < 0:
+        raise argparse.ArgumentTypeError("round-trip times must be 0 ms or more")
+    return tuple(rtt / 1000 for rtt in rtts)
+
+
 def parse_args(argv: Sequence[str] | None) -> tuple[Options, list[str]]:
     """The command line (see bench/README.md)."""
     parser = argparse.ArgumentParser(prog="bench/run", description=__doc__.split("\n\n")[0])
@@ -900,6 +920,12 @@ def parse_args(argv: Sequence[str] | None) -> tuple[Options, list[str]]:
         help="build the ui corpus here and keep it for later invocations (default: a temporary "
         "directory, removed at the end)",
     )
+    parser.add_argument(
+        "--rtt",
+        type=parse_rtts,
+        default=wan.RTTS,
+        help="the wan group's round-trip times in ms, comma-separated [50,150]",
+    )
     args = parser.parse_args(argv)
     if args.runs < 1 or args.slow_runs < 1:
         parser.error("--runs and --slow-runs must be at least 1")
@@ -914,6 +940,7 @@ def parse_args(argv: Sequence[str] | None) -> tuple[Options, list[str]]:
         args.keep,
         args.ui_messages,
         args.ui_corpus,
+        args.rtt,
     )
     return options, list(sys.argv[1:] if argv is None else argv)
 
@@ -963,7 +990,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         row.name
         for result in results
         for row in result.rows
-        if row.status == "measured" and not row.ok
+        if row.status in ("measured", wan.NOT_MEASURED) and not row.ok
     ]
     failed_musts = [must.text for must in musts if must.verdict == "FAIL"]
     if failed_rows:

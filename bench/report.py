@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 PASS, FAIL = "pass", "FAIL"
 NOT_IMPLEMENTED = "not implemented yet"
 NOT_EVALUATED = "not evaluated"
+NOT_MEASURED = "not measured"  # the row could not measure what it says (its check says why)
 RSS_GROWTH = 1.3  # peak RSS at the largest size may be at most this times the smallest size's
 NOOP_SECONDS = 0.3
 # The newest page of the INBOX must be in the store this soon after tuimail sync starts.
@@ -117,9 +118,11 @@ def _blocked(rows: Sequence[Row | None], names: Sequence[str]) -> tuple[str, str
             return NOT_EVALUATED, f"{name} was not run in this invocation"
         if row.status == NOT_IMPLEMENTED:
             return NOT_IMPLEMENTED, row.check
+        if row.status == NOT_MEASURED:
+            return NOT_EVALUATED, f"{name} could not be measured: {row.check}"
         if not row.measured:
             # A tuimail row that failed its check fails the must; a peer that did is no yardstick.
-            if name.startswith("tuimail"):
+            if name.startswith("tuimail") or re.match(r"wan\d+-tuimail", name):
                 return FAIL, f"{name} failed: {row.check}"
             return NOT_EVALUATED, f"{name} failed: {row.check}"
     return None
@@ -314,6 +317,64 @@ def evaluate_musts(results: Sequence[SizeResult], sizes: Sequence[int]) -> list[
     )
     musts.append(_large_attachment_must(rows))
     musts += _ui_musts(rows)
+    musts += _wan_musts(rows, sizes)
+    return musts
+
+
+# Issue 17, over a wide-area network (bench/wan.py): (row, limit = a x RTT + b seconds, strict,
+# what). The rows are named wan<RTT ms>-<row>.
+WAN_MUSTS = (
+    ("tuimail-open-remote", 2, 0.05, False,
+     "a message not yet local opens in at most 2 RTT + 50 ms"),
+    ("tuimail-open-prefetched", 0, 0.05, True, "a prefetched message opens in under 50 ms"),
+    ("tuimail-flag", 3, 0.1, False, "a flag is on the server within 3 RTT + 100 ms of the key"),
+    ("tuimail-new-mail", 1, 1.0, False,
+     "new mail in a watched folder (Lists/dev) is on the screen within 1 s + 1 RTT"),
+    ("tuimail-outage-outbox", 0, 10.0, False,
+     "queued mail leaves within 10 s of the server coming back"),
+)  # fmt: skip
+WAN_ROW = re.compile(r"^wan(\d+)-(.+)$")
+# A wan row -> the peer rows of the same RTT it is compared with in the table.
+WAN_COMPARED_WITH = {
+    "tuimail-open-remote": ("neomutt-open-remote",),
+    "tuimail-sync-headers-full": ("mbsync-full", "neomutt-first-page"),
+    "tuimail-sync-noop": ("mbsync-noop",),
+}
+
+
+def _wan_musts(rows: Rows, sizes: Sequence[int]) -> list[Must]:
+    """Issue 17: each must at each RTT the wan group ran, its row's median within the limit at
+    every size."""
+    rtts = sorted(
+        {int(m.group(1)) for (_, name) in rows.by_key if (m := WAN_ROW.match(name)) is not None}
+    )
+    if not rtts:
+        return [
+            Must(17, f"WAN: {what}", NOT_EVALUATED, "wan was not run in this invocation")
+            for _, _, _, _, what in WAN_MUSTS
+        ]
+    musts = []
+    for ms in rtts:
+        for what_row, per_rtt, extra, strict, what in WAN_MUSTS:
+            limit = per_rtt * ms / 1000 + extra
+            bound = f"{'under' if strict else 'at most'} {limit * 1000:.0f} ms"
+            text = f"WAN, RTT {ms} ms: {what} ({bound})"
+            name = f"wan{ms}-{what_row}"
+            details = []
+            verdict = PASS
+            for size in sizes:
+                row = rows.get(size, name)
+                blocked = _blocked([row], [name])
+                if blocked:
+                    verdict, detail = blocked
+                    details = [f"N={size}: {detail}"]
+                    break
+                wall = row.measurement.wall  # type: ignore[union-attr]
+                held = wall < limit if strict else wall <= limit
+                details.append(f"N={size}: {wall * 1000:.0f} ms (median)")
+                if not held:
+                    verdict = FAIL
+            musts.append(Must(17, text, verdict, ", ".join(details)))
     return musts
 
 
@@ -385,6 +446,25 @@ def _ui_note(result: SizeResult) -> list[str]:
     ]
 
 
+def _wan_note(result: SizeResult) -> list[str]:
+    """How the wan rows (bench/wan.py) were measured, under their table."""
+    if not any(WAN_ROW.match(row.name) for row in result.rows):
+        return []
+    return [
+        "",
+        "The wan<RTT>-rows run every connection of the program measured through a latency proxy "
+        "(`bench/latency.py`: RTT/2 added each way, chunks delayed in flight, not one after "
+        "another) to the same Dovecot (IMAPS) and Postfix (submission). Screen rows: the app (or "
+        "neomutt) in a fresh tmux at 160x50, its store prepared untimed by `tuimail sync` "
+        "straight to Dovecot; the time runs from sending the keys (or from the server's OK to "
+        "the bench's own APPEND, or from the end of the outage) to the first screen read that "
+        "shows the result, or to the moment a direct IMAP session sees the flag, or Postfix's "
+        "log shows the message queued. cpu and peak RSS of a screen row are the program's, "
+        "from /proc, since it started. Connections: every connection through the proxies "
+        "during the row (each one logs in; TLS hides the LOGIN itself).",
+    ]
+
+
 # --- the report -----------------------------------------------------------------------------------
 def _command_output(command: Sequence[str]) -> str:
     try:
@@ -432,13 +512,16 @@ def machine() -> str:
 
 
 def _fmt(value: float | None, spec: str) -> str:
-    return "?" if value is None else format(value, spec)
+    return "–" if value is None else format(value, spec)
 
 
 def _ratios(rows: Rows, row: Row) -> str:
     if not row.measured:
         return ""
     peers = COMPARED_WITH.get(row.name, ())
+    wan = WAN_ROW.match(row.name)
+    if wan is not None:  # the peers at the same RTT
+        peers = tuple(f"wan{wan.group(1)}-{p}" for p in WAN_COMPARED_WITH.get(wan.group(2), ()))
     if row.name.startswith("tuimail-outbox-flush-x"):
         peers = tuple(r.name for r in rows.named("") if r.name.startswith(SEND_PEERS))
     parts = []
@@ -519,6 +602,7 @@ def render(
             out += [f"Corpus (alice, seed 20240601; INBOX plus subfolders): {c.summary()}.", ""]
         out += _table(rows, result)
         out += _ui_note(result)
+        out += _wan_note(result)
     out += ["", "## Versions", ""]
     out += [f"- {line}" for line in versions()]
     return "\n".join(out) + "\n"
@@ -542,6 +626,7 @@ def as_json(results: Sequence[SizeResult], musts: Sequence[Must]) -> dict[str, A
                     "cpu": m.cpu if m else None,
                     "peak_mib": m.peak_mib if m else None,
                     "watched": m.watched if m else None,
+                    "connections": row.connections,
                     "runs": [asdict(run) for run in m.runs] if m else [],
                 }
             )
