@@ -88,7 +88,7 @@ class ImapSync(FolderResync, OpReplay):
                 synced = self.sync_folder(info.id, bodies=bodies)
                 result.folders.append(synced)
                 if synced.bodies_missing:
-                    message = _bodies_missing_text(synced.bodies_missing)
+                    message = bodies_missing_text(synced.bodies_missing)
                     result.folder_errors[info.name] = message
             except (imapclient.exceptions.IMAPClientError, ImapProtocolError) as exc:
                 if isinstance(exc, imapclient.IMAPClient.AbortError):
@@ -212,7 +212,8 @@ class AccountResult:
         return ", ".join(parts)
 
 
-def _bodies_missing_text(uids: Sequence[int]) -> str:
+def bodies_missing_text(uids: Sequence[int]) -> str:
+    """The sentence for bodies asked for that the server did not send (their UIDs)."""
     count = len(uids)
     shown = ", ".join(str(uid) for uid in sorted(uids)[:5]) + (", ..." if count > 5 else "")
     what = "the body of 1 message" if count == 1 else f"the bodies of {count} messages"
