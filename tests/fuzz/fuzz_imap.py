@@ -67,7 +67,7 @@ def _logged_in_capabilities(client: imapclient.IMAPClient) -> Any:
 
 
 def _idle_done(client: imapclient.IMAPClient) -> Any:
-    """End an IDLE as the IDLE watcher does (`imap.idle.ImapIdleWatcher._idle`)."""
+    """End an IDLE as the IDLE watcher does (`imap.news.NewsWatch._idle`)."""
     with imap_ext.server_response("IDLE"):
         return client.idle_done()
 

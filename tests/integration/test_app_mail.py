@@ -84,7 +84,7 @@ async def test_the_app_downloads_every_body_when_the_account_says_bodies(
     async with app.run_test(size=(120, 36)) as pilot:
         table = app.screen.query_one(MessageList)
         await wait_for(pilot, lambda: len(table.ids) == 3)
-        await wait_for(pilot, lambda: "acct" in app.engines.watchers.running)  # the pass ended
+        await wait_for(pilot, lambda: app.engines.watching("acct"))  # the pass ended
     conn = open_store(tmp_path)
     try:
         inbox = next(f for f in read.folders(conn) if f.name == "INBOX")
@@ -104,7 +104,7 @@ async def test_imap_mail_arriving_later_appears_through_the_inbox_watcher(
     async with app.run_test(size=(120, 36)) as pilot:
         table = app.screen.query_one(MessageList)
         await wait_for(pilot, lambda: len(table.ids) == 1)
-        await wait_for(pilot, lambda: "acct" in app.engines.watchers.running)
+        await wait_for(pilot, lambda: app.engines.watching("acct"))
         # Another client's mail, after the first sync: IDLE brings it in.
         await asyncio.to_thread(mail_servers.deliver, user, numbered_message(2))
         await wait_for(pilot, lambda: len(table.ids) == 2)

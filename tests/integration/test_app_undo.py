@@ -129,7 +129,7 @@ async def test_mail_delivered_during_a_search_keeps_it_and_the_cursor(
     async with app.run_test(size=(120, 36)) as pilot:
         messages = app.screen.query_one(MessageList)
         await wait_for(pilot, lambda: len(messages.ids) == 3)
-        await wait_for(pilot, lambda: "acct" in app.engines.watchers.running)
+        await wait_for(pilot, lambda: app.engines.watching("acct"))
         messages.focus()
         await pilot.press("slash")
         await pilot.pause()

@@ -1,6 +1,6 @@
 """Every engine entry point says what failed in the same words and kinds (one error map,
 `tuimail.sync.session`): a FETCH the server refuses and a store that cannot be written are
-reported as what they are by the body download, the inbox watcher and `tuimail sync`, never as
+reported as what they are by the live session (a body, a resync) and `tuimail sync`, never as
 an internal error; the POP3 download and the outbox sender say a refused command and a store
 that cannot be written in the same words as IMAP.
 
@@ -18,6 +18,7 @@ import re
 import shlex
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,9 +36,8 @@ from tuimail.config.load import load_config
 from tuimail.config.schema import AccountConfig, ServerConfig
 from tuimail.core.model import Protocol, Security
 from tuimail.store import db, read
-from tuimail.sync.events import Event, SyncFailed, SyncFinished
-from tuimail.sync.imap.body_on_demand import fetch_body
-from tuimail.sync.imap.idle import ImapIdleWatcher
+from tuimail.sync.events import BodyNotFetched, Event, SyncFailed, SyncFinished
+from tuimail.sync.imap.live import LiveSession
 from tuimail.sync.pop3.fetch import Pop3Download
 from tuimail.sync.smtp.flush import OutboxSender
 from tuimail.ui.messages import AccountState
@@ -92,6 +92,13 @@ class Setup:
     def account(self) -> AccountConfig:
         return load_config(self.config_file, must_exist=True).accounts["acct"]
 
+    def body(self, message_id: int) -> bytes | None:
+        conn = db.open_store(self.data)
+        try:
+            return read.body(conn, message_id)
+        finally:
+            conn.close()
+
     def first_message(self) -> int:
         conn = db.open_store(self.data)
         try:
@@ -121,6 +128,41 @@ def synced(mail_servers: MailServers, fault_proxy: FaultProxyFactory, tmp_path: 
     setup = Setup(proxy, config, tmp_path / "data")
     assert main(["sync", "acct", *setup.common]) == EXIT_OK
     return setup
+
+
+class Live:
+    """The account's live session in a thread, its events in a queue."""
+
+    def __init__(self, setup: Setup, **options: float) -> None:
+        self.events: queue.Queue[Event] = queue.Queue()
+        self.cancel = threading.Event()
+        self.session = LiveSession(
+            setup.account, setup.data, emit=self.events.put, cancel=self.cancel, **options
+        )
+        self.thread = threading.Thread(target=self.session.run, daemon=True)
+        self.seen: list[Event] = []
+
+    def __enter__(self) -> Live:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.cancel.set()
+        self.thread.join(timeout=WAIT)
+        assert not self.thread.is_alive(), "the session ends soon after cancel is set"
+
+    def wait_for(self, kind: type) -> Event:
+        while True:
+            event = self.events.get(timeout=WAIT)
+            self.seen.append(event)
+            if isinstance(event, kind):
+                return event
+
+    def wait_until(self, condition: Callable[[], bool]) -> None:
+        deadline = time.monotonic() + WAIT
+        while not condition():
+            assert time.monotonic() < deadline, "timed out"
+            time.sleep(0.05)
 
 
 @pytest.fixture
@@ -171,16 +213,16 @@ async def test_a_refused_fetch_of_the_open_message_says_the_server_refused_it(
 
 def test_a_refused_fetch_is_a_protocol_failure_of_the_body_download(synced: Setup) -> None:
     synced.proxy.server = Faults(rewrite_line=refuse_fetch)
-    events: list[Event] = []
-    gone: list[str] = []
     message_id = synced.first_message()
-    assert not fetch_body(
-        synced.account, synced.data, message_id, events.append, on_gone=gone.append
-    )
-    failed = [event for event in events if isinstance(event, SyncFailed)]
-    assert [(f.kind, f.protocol) for f in failed] == [("protocol", Protocol.IMAP)], events
-    assert REFUSAL.decode() in failed[0].message and not gone
-    assert exit_status(failed[0].kind) == EXIT_FAILED
+    with Live(synced) as live:
+        live.session.open_body(message_id)
+        failed = live.wait_for(SyncFailed)
+        told = live.wait_for(BodyNotFetched)
+    assert isinstance(failed, SyncFailed) and isinstance(told, BodyNotFetched)
+    assert (failed.kind, failed.protocol) == ("protocol", Protocol.IMAP), live.seen
+    assert REFUSAL.decode() in failed.message and not told.gone
+    assert told.message_id == message_id and REFUSAL.decode() in told.reason
+    assert exit_status(failed.kind) == EXIT_FAILED
 
 
 def test_a_refused_fetch_fails_tuimail_sync_with_exit_status_1(
@@ -204,42 +246,31 @@ def test_a_locked_store_fails_the_body_download_as_a_locked_store(
 ) -> None:
     message_id = synced.first_message()
     release = store_locked(synced.data)
-    events: list[Event] = []
-    assert not fetch_body(synced.account, synced.data, message_id, events.append)
-    failed = [event for event in events if isinstance(event, SyncFailed)]
-    assert [f.kind for f in failed] == ["store_locked"], events
-    assert "locked by another program" in failed[0].message, failed[0].message
-    release()
-    events.clear()
-    assert fetch_body(synced.account, synced.data, message_id, events.append)
-    assert not [event for event in events if isinstance(event, SyncFailed)]
+    with Live(synced, backoff_start=0.2) as live:
+        live.session.open_body(message_id)
+        failed = live.wait_for(SyncFailed)
+        assert isinstance(failed, SyncFailed) and failed.kind == "store_locked", live.seen
+        assert "locked by another program" in failed.message, failed.message
+        told = live.wait_for(BodyNotFetched)
+        assert isinstance(told, BodyNotFetched) and "locked by another program" in told.reason
+        assert live.thread.is_alive(), "the session goes on after a store failure"
+        release()
+        live.wait_for(SyncFinished)
+        live.session.open_body(message_id)
+        live.wait_until(lambda: synced.body(message_id) is not None)
 
 
-def test_a_locked_store_is_reported_by_the_inbox_watcher_which_then_recovers(
+def test_a_locked_store_is_reported_by_the_live_session_which_then_recovers(
     synced: Setup, store_locked: Callable[[Path], Callable[[], None]]
 ) -> None:
-    events: queue.Queue[Event] = queue.Queue()
-    cancel = threading.Event()
-    watcher = ImapIdleWatcher(
-        synced.account, synced.data, emit=events.put, cancel=cancel, backoff_start=0.2
-    )
     release = store_locked(synced.data)
-    thread = threading.Thread(target=watcher.run, daemon=True)
-    thread.start()
-    try:
-        event = events.get(timeout=WAIT)
-        while not isinstance(event, SyncFailed):
-            event = events.get(timeout=WAIT)
-        assert event.kind == "store_locked", event
-        assert "locked by another program" in event.message, event.message
-        assert thread.is_alive(), "the watcher goes on after a store failure"
+    with Live(synced, backoff_start=0.2) as live:
+        failed = live.wait_for(SyncFailed)
+        assert isinstance(failed, SyncFailed) and failed.kind == "store_locked", failed
+        assert "locked by another program" in failed.message, failed.message
+        assert live.thread.is_alive(), "the session goes on after a store failure"
         release()
-        while not isinstance(event, SyncFinished):
-            event = events.get(timeout=WAIT)
-    finally:
-        cancel.set()
-        thread.join(timeout=WAIT)
-    assert not thread.is_alive()
+        live.wait_for(SyncFinished)
 
 
 def test_a_locked_store_fails_tuimail_sync_with_exit_status_1(

@@ -32,6 +32,8 @@ from tuimail.store import drafts, read
 from tuimail.store.db import StoreConnection, open_store
 from tuimail.store.drafts import ServerCopy
 from tuimail.sync.events import Event, StoreChanged
+from tuimail.sync.imap.account import ImapSync
+from tuimail.sync.imap.connect import connect_imap
 from tuimail.sync.imap.drafts import DraftsResult, sync_drafts
 
 pytestmark = pytest.mark.integration
@@ -214,14 +216,17 @@ def test_a_draft_made_by_another_client_is_edited_and_replaced(
 
 
 def _fetch(box: Mailbox, data: Path, message_id: int) -> bytes:
-    from tuimail.sync.imap.body_on_demand import fetch_body
-
-    assert fetch_body(box.account(), data, message_id, lambda event: None)
+    """The body of `message_id`, fetched as opening it does."""
+    account = box.account()
+    assert account.incoming is not None
+    client = connect_imap(account.incoming, ca_file=account.ca_file, password=lambda: box.password)
     conn = open_store(data)
     try:
+        ImapSync(conn, ACCOUNT, client).fetch_body(message_id)
         raw = read.body(conn, message_id)
     finally:
         conn.close()
+        client.logout()
     assert raw is not None
     return raw
 

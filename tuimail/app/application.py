@@ -59,6 +59,8 @@ from tuimail.ui.messages import (
     IntentQueued,
     OpenWanted,
     OutboxQueued,
+    PrefetchWanted,
+    ServerBack,
     SetupCheck,
     SetupSave,
     StoreUpdated,
@@ -380,7 +382,29 @@ class TuimailApp(App[int]):
             return
         if account.incoming.protocol is not Protocol.IMAP:
             return  # POP3 and local accounts keep their flags locally
-        self.engines.mail_pass(account, again_if_busy=True)
+        self.engines.replay(account)
+
+    @on(PrefetchWanted)
+    def _prefetch_wanted(self, message: PrefetchWanted) -> None:
+        """Bring the bodies around the cursor from each IMAP account's live session."""
+        wanted: dict[str, list[int]] = {}
+        for message_id in message.message_ids:
+            row = read.row(self.conn, message_id)
+            account = self._account_by_id(row.account_id) if row is not None else None
+            if account is None or account.incoming is None:
+                continue
+            if account.incoming.protocol is Protocol.IMAP:
+                wanted.setdefault(account.name, []).append(message_id)
+        for name, ids in wanted.items():
+            self.engines.prefetch(self.config.accounts[name], ids)
+
+    @on(ServerBack)
+    def _server_back(self, message: ServerBack) -> None:
+        """The server answers again after an outage: what waited in the outbox only because
+        the network or the server was away goes now, not when its backoff ends."""
+        account = self.config.accounts.get(message.account)
+        if account is not None and account.smtp is not None:
+            self.engines.send(account, expedite=True)
 
     @on(BodyWanted)
     def _body_wanted(self, message: BodyWanted) -> None:

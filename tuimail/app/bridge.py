@@ -40,9 +40,12 @@ from tuimail.store.outbox import OutboxState
 from tuimail.sync.events import (
     ActionsGivenUp,
     AuthNeeded,
+    BodyNotFetched,
+    ConnectionBack,
     Event,
     MarkedDeleted,
     NewMail,
+    Reconnecting,
     StoreChanged,
     SyncFailed,
     SyncFinished,
@@ -56,6 +59,7 @@ from tuimail.ui.messages import (
     BodyFailed,
     DeletedLeft,
     IntentQueued,
+    ServerBack,
     StoreUpdated,
     UserNotice,
 )
@@ -106,7 +110,7 @@ class EventBridge:
         """Any thread: turn an engine event into UI messages (post_message is thread-safe)."""
         for message in ui_messages_for(event):
             target = self.screen
-            if isinstance(message, UserNotice | NewMailArrived) or target is None:
+            if isinstance(message, UserNotice | NewMailArrived | ServerBack) or target is None:
                 self._app.post_message(message)
             elif isinstance(message, StoreUpdated):
                 self.post_store_update(message)
@@ -245,6 +249,14 @@ def ui_messages_for(event: Event) -> list[Message]:
                     text, title=f"{event.account}: {event.protocol.value.upper()}", error=True
                 ),
             ]
+        case Reconnecting():
+            reason = sanitize_line(event.reason).strip()
+            text = f"no connection ({reason}); trying again in {event.seconds:.0f} s"
+            return [AccountStatus(event.account, AccountState.ERROR, text)]
+        case ConnectionBack():
+            return [ServerBack(event.account)]
+        case BodyNotFetched():
+            return [BodyFailed(event.message_id, sanitize_line(event.reason), gone=event.gone)]
         case MarkedDeleted():
             return [DeletedLeft(event.account, event.folder_id, event.count)]
         case ActionsGivenUp():

@@ -1,13 +1,15 @@
 """The engine runner: every engine call the app makes runs here, in a thread worker, behind the
 one network gate.
 
-An engine (a sync, a POP3 download, the inbox watcher, a sending pass, the drafts copy, a
-message's body, the setup screen's server check) never runs on the app's thread: it blocks on
-the network. `EngineRunner` starts it in a Textual thread worker, at most one of each kind per
-key at a time (per account; per message for bodies), the engines' events going to the
-bridge (tuimail.app.bridge). Before anything connects, `closed` says whether it may: offline
-(`--offline`, the demo) or started on a full disk, nothing does. The cancel event, set when the
-app quits, stops every engine at its next check.
+An engine (an IMAP account's live session, a POP3 download, a sending pass, the setup screen's
+server check) never runs on the app's thread: it blocks on the network. `EngineRunner` starts
+it in a Textual thread worker, at most one of each kind per key at a time (per account), the
+engines' events going to the bridge (tuimail.app.bridge). An IMAP account has one live session
+(tuimail.sync.imap.live): one connection, logged in once, that syncs, fetches the bodies the
+user opens, replays the user's actions, copies drafts and watches for news; the runner hands it
+the work and starts it again after it ended (a refused password). Before anything connects,
+`closed` says whether it may: offline (`--offline`, the demo) or started on a full disk, nothing
+does. The cancel event, set when the app quits, stops every engine at its next check.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import threading
 from collections.abc import Callable, Hashable, Iterable
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual.app import App
 
@@ -25,8 +27,10 @@ from tuimail.app.bridge import EventBridge
 from tuimail.config.schema import AccountConfig
 from tuimail.core.failure import FailureKind
 from tuimail.core.model import Protocol
-from tuimail.mail.sanitize import sanitize_line
-from tuimail.sync.events import AuthNeeded, Event, SyncFailed
+from tuimail.sync.events import SyncFailed
+
+if TYPE_CHECKING:
+    from tuimail.sync.imap.live import LiveSession
 
 log = logging.getLogger(__name__)
 
@@ -102,10 +106,10 @@ class EngineRunner:
         self.cancel = threading.Event()
         # One job of each kind per key at a time (per account; per message for bodies).
         self.mail_passes = Slots()
-        self.watchers = Slots()
         self.senders = Slots()
-        self.bodies = Slots()
-        self.drafts = Slots()
+        # Each IMAP account's live session, while it runs (started on first use).
+        self._live: dict[str, LiveSession] = {}
+        self._live_lock = threading.Lock()
 
     # --- the gate: every worker that connects starts behind it --------------------------------
 
@@ -190,59 +194,81 @@ class EngineRunner:
     # --- getting mail -------------------------------------------------------------------------
 
     def mail_pass(self, account: AccountConfig, *, again_if_busy: bool = False) -> None:
-        """Sync or fetch `account` in a thread worker, unless one is running for it."""
+        """Get `account`'s mail: a pass of its live session (IMAP), or a POP3 download in a
+        thread worker unless one is running for it (`again_if_busy`: then once more after)."""
+        assert account.incoming is not None
+        if account.incoming.protocol is Protocol.IMAP:
+            if (session := self.live(account)) is not None:
+                session.get_mail()
+            return
         self.run_keyed(
             self.mail_passes,
             account.name,
-            partial(self._mail_pass_in_thread, account),
+            partial(self._pop3_in_thread, account),
             group=f"mail-{account.name}",
             remember=again_if_busy,
         )
 
-    def _mail_pass_in_thread(self, account: AccountConfig) -> None:
-        """Worker thread: one IMAP sync or POP3 download of `account`; failures become events."""
-        assert account.incoming is not None
-        protocol = account.incoming.protocol
+    def _pop3_in_thread(self, account: AccountConfig) -> None:
+        """Worker thread: one POP3 download of `account`; failures become events."""
+        from tuimail.sync.pop3.fetch import Pop3Download
+
         try:
-            if protocol is Protocol.POP3:
-                from tuimail.sync.pop3.fetch import Pop3Download
-
-                Pop3Download(
-                    account, self._data_dir, emit=self._bridge.emit, cancel=self.cancel
-                ).run()
-            else:
-                from tuimail.sync.imap.account import sync_account
-
-                self._drafts_in_thread(account)
-                # The account's `bodies` setting decides here as it does for `tuimail sync`.
-                synced = sync_account(
-                    account,
-                    self._data_dir,
-                    self._bridge.emit,
-                    bodies=account.incoming.bodies,
-                    cancel=self.cancel,
-                )
-                if synced and not self.cancel.is_set():
-                    # Folders are known now: keep the inbox fresh from here on.
-                    self._call_from_worker(self.idle_watcher, account)
+            Pop3Download(account, self._data_dir, emit=self._bridge.emit, cancel=self.cancel).run()
         except Exception as exc:
-            self._report_crash(account, protocol, exc)
+            self._report_crash(account, Protocol.POP3, exc)
 
-    def idle_watcher(self, account: AccountConfig) -> None:
-        """Watch `account`'s inbox with IDLE (or polling) in a long-lived worker."""
-        job = partial(self._idle_in_thread, account)
-        self.run_keyed(self.watchers, account.name, job, group=f"idle-{account.name}")
+    # --- an IMAP account's live session -------------------------------------------------------
 
-    def _idle_in_thread(self, account: AccountConfig) -> None:
-        """Worker thread: wait for new mail until the app exits (or the password is refused)."""
-        from tuimail.sync.imap.idle import ImapIdleWatcher
+    def live(self, account: AccountConfig) -> LiveSession | None:
+        """`account`'s live session, started if it is not running; None when nothing may
+        connect (the gate, `closed`)."""
+        from tuimail.sync.imap.live import LiveSession
 
-        try:
-            ImapIdleWatcher(
+        if self.closed("fetched or sent") is not None:
+            return None
+        with self._live_lock:
+            session = self._live.get(account.name)
+            if session is not None:
+                return session
+            session = LiveSession(
                 account, self._data_dir, emit=self._bridge.emit, cancel=self.cancel
-            ).run()
+            )
+            self._live[account.name] = session
+        job = partial(self._live_in_thread, account, session)
+        if not self.run_network("fetched or sent", job, group=f"live-{account.name}"):
+            with self._live_lock:
+                self._live.pop(account.name, None)
+            return None
+        return session
+
+    def _live_in_thread(self, account: AccountConfig, session: LiveSession) -> None:
+        """Worker thread: the live session, until the app exits or the user must act."""
+        try:
+            session.run()
         except Exception as exc:
             self._report_crash(account, Protocol.IMAP, exc)
+        finally:
+            with self._live_lock:
+                if self._live.get(account.name) is session:
+                    del self._live[account.name]
+
+    def watching(self, name: str) -> bool:
+        """Whether account `name`'s live session has done all it was asked and waits for
+        news."""
+        with self._live_lock:
+            session = self._live.get(name)
+        return session is not None and session.watching
+
+    def replay(self, account: AccountConfig) -> None:
+        """Carry `account`'s pending actions to its IMAP server now."""
+        if (session := self.live(account)) is not None:
+            session.replay()
+
+    def prefetch(self, account: AccountConfig, message_ids: list[int]) -> None:
+        """Bring the bodies of `message_ids` (around the cursor) from `account`'s server."""
+        if (session := self.live(account)) is not None:
+            session.prefetch(message_ids)
 
     # --- sending ------------------------------------------------------------------------------
 
@@ -279,51 +305,14 @@ class EngineRunner:
     # --- drafts: copies in the IMAP Drafts folder ---------------------------------------------
 
     def copy_drafts(self, account: AccountConfig) -> None:
-        """Bring `account`'s Drafts folder on the server up to date in a thread worker."""
-        job = partial(self._drafts_in_thread, account)
-        self.run_keyed(self.drafts, account.name, job, group=f"drafts-{account.name}",
-                       remember=True)  # fmt: skip
-
-    def _drafts_in_thread(self, account: AccountConfig) -> None:
-        """Worker thread: copy the account's drafts to the server, remove discarded ones (it
-        connects only when there is something to do); failures arrive as events."""
-        from tuimail.sync.imap.drafts import sync_drafts
-
-        try:
-            sync_drafts(account, self._data_dir, self._bridge.emit, cancel=self.cancel)
-        except Exception as exc:
-            self._report_crash(account, Protocol.IMAP, exc)
+        """Bring `account`'s Drafts folder on the server up to date (its live session)."""
+        if (session := self.live(account)) is not None:
+            session.copy_drafts()
 
     # --- bodies: a message's text (or all of it) on demand ------------------------------------
 
     def fetch_body(self, account: AccountConfig, message_id: int, *, full: bool) -> None:
-        """Fetch one message's body (its text, or with `full` all of it) in a thread worker."""
-        job = partial(self._fetch_body_in_thread, account, message_id, full)
-        key = (message_id, full)  # the text and the whole message apart
-        self.run_keyed(self.bodies, key, job, group=f"body-{account.name}")
-
-    def _fetch_body_in_thread(self, account: AccountConfig, message_id: int, full: bool) -> None:
-        """Worker thread: fetch one message's body (its text, or with `full` all of it) from
-        the IMAP server into the store."""
-        from tuimail.sync.imap.body_on_demand import fetch_body
-
-        reasons: list[str] = []
-
-        def emit(event: Event) -> None:
-            if isinstance(event, SyncFailed | AuthNeeded):
-                reasons.append(sanitize_line(event.message).strip())
-            self._bridge.emit(event)
-
-        gone: list[str] = []
-        try:
-            fetched = fetch_body(
-                account, self._data_dir, message_id, emit, cancel=self.cancel, full=full,
-                on_gone=gone.append,
-            )  # fmt: skip
-        except Exception as exc:
-            self._report_crash(account, Protocol.IMAP, exc)
-            fetched, reasons = False, [f"internal error: {exc}"]
-        if not fetched and not self.cancel.is_set():
-            # The message view says so in words instead of "Downloading…" for ever.
-            reason = (gone or reasons or ["the server did not send it"])[-1]
-            self._bridge.body_failed(message_id, reason, gone=bool(gone))
+        """Fetch one message's body (its text, or with `full` all of it) on `account`'s live
+        session; if it cannot come, `BodyNotFetched` says why (the bridge tells the view)."""
+        if (session := self.live(account)) is not None:
+            session.open_body(message_id, full=full)

@@ -139,6 +139,37 @@ class AuthNeeded:
     message: str
 
 
+@dataclass(frozen=True, slots=True)
+class BodyNotFetched:
+    """The body of a message the user opened could not be brought (`reason` already fit to
+    show); `gone`: the message is no longer there (not a failure of the account)."""
+
+    account: str
+    message_id: int
+    reason: str
+    gone: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Reconnecting:
+    """An account's live connection is down; the next try is in `seconds` (or at once when the
+    user asks for something). `reason`: the failure in words, fit to show."""
+
+    account: str
+    protocol: Protocol
+    seconds: float
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionBack:
+    """An account's server answers again after its connection was lost: what waited for it
+    (the outbox) may go now."""
+
+    account: str
+    protocol: Protocol
+
+
 Event = (
     StoreChanged
     | SyncStarted
@@ -149,6 +180,9 @@ Event = (
     | SyncFinished
     | SyncFailed
     | AuthNeeded
+    | BodyNotFetched
+    | Reconnecting
+    | ConnectionBack
 )
 Emit = Callable[[Event], None]
 

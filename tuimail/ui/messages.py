@@ -138,6 +138,23 @@ class IntentQueued(Message):
         self.account_id = account_id
 
 
+class PrefetchWanted(Message):
+    """The cursor rests near these messages, whose bodies are not here: bring them now, so
+    that opening one does not wait for the server."""
+
+    def __init__(self, message_ids: tuple[int, ...]) -> None:
+        super().__init__()
+        self.message_ids = message_ids
+
+
+class ServerBack(Message):
+    """An account's server answers again after an outage: what waited for it may go."""
+
+    def __init__(self, account: str) -> None:
+        super().__init__()
+        self.account = account
+
+
 class OutboxQueued(Message):
     """A message was queued in the outbox; it is due in `delay` seconds (undo-send grace)."""
 

@@ -13,8 +13,8 @@ from tuimail.sync.imap.extensions import (
     parse_vanished,
     uid_set,
 )
-from tuimail.sync.imap.idle import _is_change
 from tuimail.sync.imap.listing import assign_roles, folder_role, guess_role
+from tuimail.sync.imap.news import is_change
 from tuimail.sync.imap.resync import _batches
 from tuimail.sync.imap.selection import parse_mailbox_id
 
@@ -123,12 +123,12 @@ def test_hostile_or_malformed_copyuid_is_refused_without_expanding_it(text: byte
 
 
 def test_idle_responses_that_mean_a_change() -> None:
-    assert _is_change((3, b"EXISTS"))
-    assert _is_change((2, b"EXPUNGE"))
-    assert _is_change((5, b"FETCH", (b"FLAGS", (b"\\Seen",))))
-    assert _is_change((b"VANISHED", 7))
-    assert not _is_change((b"OK", b"Still here"))
-    assert not _is_change((1, b"RECENT"))
+    assert is_change((3, b"EXISTS"))
+    assert is_change((2, b"EXPUNGE"))
+    assert is_change((5, b"FETCH", (b"FLAGS", (b"\\Seen",))))
+    assert is_change((b"VANISHED", 7))
+    assert not is_change((b"OK", b"Still here"))
+    assert not is_change((1, b"RECENT"))
 
 
 @pytest.mark.parametrize(

@@ -2,8 +2,8 @@
 pipelined with their parse for the index (what `tuimail.sync.imap.offline` builds the policy's
 download and the prefetch on), and one message's body fetched when it is opened (its text only
 when it has attachments). Without a MAILBOXID to vouch for the folder, each body is checked to
-be the message cached under its UID. (`tuimail.sync.imap.body_on_demand` is the app's entry for
-the latter: an engine session of its own around `BodyDownload.fetch_body`.)
+be the message cached under its UID. (The app asks for the latter through its live session,
+`tuimail.sync.imap.live`.)
 """
 
 from __future__ import annotations

@@ -96,33 +96,55 @@ def sync_drafts(
         account, Protocol.IMAP, data_dir, emit, prefix="drafts: ", log_level=logging.WARNING
     ) as session:
         conn = session.store()
-        account_id = read.account_id(conn, name)
-        if account_id is None:
-            return DraftsResult()
-        folder = drafts_folder(conn, account_id)
-        uploads = drafts.uploads_due(conn, account_id) if folder is not None else []
-        removals = drafts.removals_due(conn, account_id)
-        if not uploads and not removals:
+        if not drafts_due(conn, name):
             return DraftsResult()  # nothing to do: no connection
         session.lock("drafts", timeout=lock_timeout)
-        worker = _DraftsWorker(conn, imap_for(session, password), folder)
-        # Read again under the lock: another pass may have done some of it.
-        if folder is not None:
-            for stored in drafts.uploads_due(conn, account_id):
-                if cancel.is_set():
-                    break
-                worker.upload(stored)
-        for stored in drafts.removals_due(conn, account_id):
-            if cancel.is_set():
-                break
-            worker.remove(stored)
-        changed = (folder.id,) if folder is not None else ()
-        emit(StoreChanged(name, changed, read.revision(conn)))
-        if worker.skipped:
-            log.warning("IMAP %s: %d draft(s) cannot be built yet", name, worker.skipped)
-        return DraftsResult(worker.uploaded, worker.removed, worker.skipped)
+        return copy_drafts(conn, name, imap_for(session, password), emit, cancel=cancel)
     assert session.failure is not None
     return DraftsResult(error=session.failure.message)
+
+
+def drafts_due(conn: sqlite3.Connection, account: str) -> bool:
+    """Whether account `account` has a draft to upload or a server copy to remove."""
+    account_id = read.account_id(conn, account)
+    if account_id is None:
+        return False
+    folder = drafts_folder(conn, account_id)
+    uploads = drafts.uploads_due(conn, account_id) if folder is not None else []
+    return bool(uploads or drafts.removals_due(conn, account_id))
+
+
+def copy_drafts(
+    conn: sqlite3.Connection,
+    account: str,
+    client: imapclient.IMAPClient,
+    emit: Emit,
+    *,
+    cancel: threading.Event | None = None,
+) -> DraftsResult:
+    """Upload the drafts due and remove the copies of discarded ones, on a logged-in `client`
+    (the caller holds the account's drafts lock). Server and network errors propagate."""
+    account_id = read.account_id(conn, account)
+    if account_id is None:
+        return DraftsResult()
+    cancel = cancel or threading.Event()
+    folder = drafts_folder(conn, account_id)
+    worker = _DraftsWorker(conn, client, folder)
+    # Read again under the lock: another pass may have done some of it.
+    if folder is not None:
+        for stored in drafts.uploads_due(conn, account_id):
+            if cancel.is_set():
+                break
+            worker.upload(stored)
+    for stored in drafts.removals_due(conn, account_id):
+        if cancel.is_set():
+            break
+        worker.remove(stored)
+    changed = (folder.id,) if folder is not None else ()
+    emit(StoreChanged(account, changed, read.revision(conn)))
+    if worker.skipped:
+        log.warning("IMAP %s: %d draft(s) cannot be built yet", account, worker.skipped)
+    return DraftsResult(worker.uploaded, worker.removed, worker.skipped)
 
 
 class _DraftsWorker:

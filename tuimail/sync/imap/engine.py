@@ -181,6 +181,15 @@ class EngineBase:
             result = replace(result, mailbox_id=None)
         return result
 
+    @property
+    def selected_folder(self) -> str | None:
+        """The folder this connection has selected (or examined), if any."""
+        return self._selected[0] if self._selected is not None else None
+
+    def examine(self, name: str) -> SelectResult:
+        """EXAMINE folder `name` (read-only); what the server said of it."""
+        return self._select(name)
+
     def _folder(self, folder_id: int) -> read.FolderInfo:
         info = read.folder(self.conn, folder_id)
         if info is None:

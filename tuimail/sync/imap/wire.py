@@ -66,6 +66,12 @@ def raw_command_untagged(
     return data
 
 
+def allow_command(name: str, states: tuple[str, ...]) -> None:
+    """Let imaplib send command `name` in `states` (its `Commands` table lists the commands it
+    knows; NOTIFY, RFC 5465, is not among them)."""
+    imaplib.Commands.setdefault(name, states)
+
+
 def simple_command(imap: imaplib.IMAP4, name: str, *arguments: Any) -> tuple[str, list[Any]]:
     """Send a command and wait for its tagged reply (`IMAP4._simple_command`), for commands or
     parameters that neither imaplib nor imapclient offer."""

@@ -34,6 +34,7 @@ from tuimail.ui.messages import (
     AccountStatus,
     BodyFailed,
     DeletedLeft,
+    PrefetchWanted,
     StoreUpdated,
 )
 from tuimail.ui.panes import PANE_BINDINGS, PaneLayout
@@ -52,6 +53,8 @@ from tuimail.ui.widgets.search_line import SearchLine
 from tuimail.ui.widgets.status_bar import StatusBar
 
 SHOW_DELAY = 0.06  # seconds the cursor rests before the message view follows it
+# Where the bodies are fetched before they are opened, from the cursor: the next ones first (`j`).
+PREFETCH_AROUND = (1, 2, 3, -1)
 
 
 class MainScreen(Screen[None]):
@@ -297,8 +300,20 @@ class MainScreen(Screen[None]):
         # Holding j/k must not parse every message it passes: show the one the cursor rests on.
         if self._show_timer is not None:
             self._show_timer.stop()
-        view = self.query_one(MessageView)
-        self._show_timer = self.set_timer(SHOW_DELAY, lambda: view.show_message(event.message_id))
+        self._show_timer = self.set_timer(SHOW_DELAY, lambda: self._rest_on(event.message_id))
+
+    def _rest_on(self, message_id: int) -> None:
+        """The cursor rests on `message_id`: show it, and ask for the bodies around it that
+        are not here (the app fetches them), so that `j` and Enter do not wait."""
+        self.query_one(MessageView).show_message(message_id)
+        messages = self.query_one(MessageList)
+        if messages.current_message_id != message_id:
+            return
+        cursor = messages.cursor
+        around = [messages.row_at(cursor + step) for step in PREFETCH_AROUND]
+        wanted = tuple(row.id for row in around if row is not None and not row.body_local)
+        if wanted:
+            self.app.post_message(PrefetchWanted(wanted))
 
     @on(MessageList.Displaced)
     def _list_displaced(self, event: MessageList.Displaced) -> None:

@@ -1,0 +1,140 @@
+"""The app's live IMAP session against the real Dovecot, driven by keys: what a user does in a
+sitting (opening messages, flagging one, deleting one) goes over one connection and one login,
+and new mail in a folder other than INBOX appears with no pass over the account."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import shlex
+from pathlib import Path
+
+import imapclient
+import pytest
+from textual.widgets import Static
+
+from tests.support.app_mail import numbered_message
+from tests.support.mailservers import MailServers
+from tests.support.pilot import wait_for
+from tests.support.proxy import FaultProxy
+from tuimail.app.application import TuimailApp
+from tuimail.config.load import parse_config
+from tuimail.ui.widgets.folder_pane import FolderPane
+from tuimail.ui.widgets.message_list import MessageList
+
+pytestmark = pytest.mark.integration
+
+
+def proxied_config(mail_servers: MailServers, user: str, proxy: FaultProxy, extra: str = ""):
+    """The account reached through a recording proxy, in plain text (Dovecot allows a plaintext
+    login from loopback), so that the commands can be counted."""
+    password = shlex.quote(mail_servers.users[user])
+    return parse_config(
+        f"[accounts.acct]\n"
+        f'address = "{user}@tuimail.test"\n'
+        f"password_command = {json.dumps('printf %s ' + password)}\n"
+        f"[accounts.acct.imap]\n"
+        f'host = "{proxy.host}"\nport = {proxy.port}\nsecurity = "none"\n'
+        f'username = "{user}"\n{extra}'
+    )
+
+
+def commands(proxy: FaultProxy, name: str) -> int:
+    pattern = re.compile(rf"^\S+ (UID )?{name}\b", re.IGNORECASE)
+    lines = proxy.from_client.decode("utf-8", "replace").split("\r\n")
+    return sum(1 for line in lines if pattern.match(line))
+
+
+def server_state(mail_servers: MailServers, user: str) -> tuple[int, int, int]:
+    """(messages in INBOX, of them flagged, messages in Trash), asked straight of Dovecot."""
+    context = mail_servers.client_ssl_context()
+    with imapclient.IMAPClient(
+        mail_servers.host, mail_servers.imaps_port, ssl_context=context, timeout=20
+    ) as client:
+        client.login(user, mail_servers.users[user])
+        client.select_folder("INBOX", readonly=True)
+        flags = client.get_flags(client.search("ALL"))
+        flagged = sum(1 for f in flags.values() if b"\\Flagged" in f)
+        trash = client.folder_status("Trash", [b"MESSAGES"])[b"MESSAGES"]
+        return len(flags), flagged, int(trash)
+
+
+def pane_lines(folders: FolderPane) -> list[str]:
+    """The folder pane's entries as shown, spaces collapsed."""
+    return [
+        " ".join(str(folders.get_option_at_index(i).prompt).split())
+        for i in range(folders.option_count)
+    ]
+
+
+async def test_ten_opens_a_flag_and_a_delete_log_in_once(
+    mail_servers: MailServers, fault_proxy, tmp_path: Path
+) -> None:
+    user = mail_servers.add_user("applive")
+    for number in range(1, 13):
+        mail_servers.deliver(user, numbered_message(number))
+    proxy = fault_proxy(mail_servers.host, mail_servers.imap_port)
+    config = proxied_config(mail_servers, user, proxy, 'bodies = "none"\n')
+    app = TuimailApp(config, tmp_path)
+    async with app.run_test(size=(120, 36)) as pilot:
+        table = app.screen.query_one(MessageList)
+        body = app.screen.query_one("#view-body", Static)
+        await wait_for(pilot, lambda: len(table.ids) == 12)
+        table.focus()
+        lists = commands(proxy, "LIST")
+        for step in range(10):
+            if step:
+                await pilot.press("j")
+            subject = table.row_at(table.cursor).envelope.subject  # type: ignore[union-attr]
+            number = subject.rsplit(" ", 1)[1]
+            await wait_for(pilot, lambda n=number: f"Body number {n}." in str(body.render()))
+        await pilot.press("j", "F")
+        await wait_for(pilot, lambda: commands(proxy, "STORE") >= 1)
+        await pilot.press("j", "d")
+
+        async def on_server() -> bool:
+            return await asyncio.to_thread(server_state, mail_servers, user) == (11, 1, 1)
+
+        for _ in range(300):
+            if await on_server():
+                break
+            await pilot.pause(0.1)
+        assert await on_server()
+        assert commands(proxy, "LIST") == lists, "no folder list per action"
+    assert len(proxy.connections) == 1, "one connection for the whole sitting"
+    assert commands(proxy, "LOGIN") + commands(proxy, "AUTHENTICATE") == 1
+
+
+async def test_new_mail_in_a_list_folder_appears_without_a_pass(
+    mail_servers: MailServers, fault_proxy, tmp_path: Path
+) -> None:
+    user = mail_servers.add_user("applists")
+    mail_servers.deliver(user, numbered_message(1))
+    context = mail_servers.client_ssl_context()
+    with imapclient.IMAPClient(
+        mail_servers.host, mail_servers.imaps_port, ssl_context=context, timeout=20
+    ) as client:
+        client.login(user, mail_servers.users[user])
+        client.create_folder("Lists/dev")
+    proxy = fault_proxy(mail_servers.host, mail_servers.imap_port)
+    app = TuimailApp(proxied_config(mail_servers, user, proxy), tmp_path)
+    async with app.run_test(size=(120, 36)) as pilot:
+        table = app.screen.query_one(MessageList)
+        await wait_for(pilot, lambda: len(table.ids) == 1)
+        folders = app.screen.query_one(FolderPane)
+        await wait_for(pilot, lambda: "dev" in pane_lines(folders))
+        await wait_for(pilot, lambda: commands(proxy, "IDLE") >= 1)
+        lists = commands(proxy, "LIST")
+
+        def deliver() -> None:
+            with imapclient.IMAPClient(
+                mail_servers.host, mail_servers.imaps_port, ssl_context=context, timeout=20
+            ) as client:
+                client.login(user, mail_servers.users[user])
+                client.append("Lists/dev", numbered_message(2))
+
+        await asyncio.to_thread(deliver)
+        # The folder pane counts the new, unread message of Lists/dev.
+        await wait_for(pilot, lambda: "dev 1" in pane_lines(folders))
+        assert commands(proxy, "LIST") == lists, "no pass over the account for news"

@@ -1,0 +1,351 @@
+"""An account's live session against the real Dovecot: new mail by NOTIFY, by IDLE and by
+polling, a dropped connection survived, and `cancel` honoured. Waits are on events with generous
+bounds.
+"""
+
+from __future__ import annotations
+
+import queue
+import re
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from tests.support.imap_sync import (
+    FaultProxyFactory,
+    Mailbox,
+    Server,
+    append,
+    commands_sent,
+    folder_id,
+    new_mailbox,
+    proxied,
+    server_view,
+    store_view,
+)
+from tests.support.proxy import FaultProxy, Faults, hide_capability
+from tuimail.config.schema import AccountConfig, BodyPolicy
+from tuimail.core.model import Protocol
+from tuimail.store import ops, read
+from tuimail.store.db import open_store
+from tuimail.sync.events import (
+    BodyNotFetched,
+    Event,
+    NewMail,
+    Reconnecting,
+    StoreChanged,
+    SyncFailed,
+    SyncFinished,
+)
+from tuimail.sync.imap.live import LiveSession
+
+pytestmark = pytest.mark.integration
+
+WAIT = 30.0  # a bound on waiting for an event, not a measurement
+
+
+class Running:
+    """A live session in its own thread, its events in a queue."""
+
+    def __init__(self, box: Mailbox | AccountConfig, data_dir: Path, **options: float) -> None:
+        self.events: queue.Queue[Event] = queue.Queue()
+        self.cancel = threading.Event()
+        account = box.account() if isinstance(box, Mailbox) else box
+        self.session = LiveSession(
+            account, data_dir, emit=self.events.put, cancel=self.cancel, **options
+        )
+        self.thread = threading.Thread(target=self.session.run, daemon=True)
+        self.seen: list[Event] = []
+
+    def wait_for(self, kind: type, predicate=lambda event: True) -> Event:  # type: ignore[no-untyped-def]
+        while True:
+            event = self.events.get(timeout=WAIT)
+            self.seen.append(event)
+            if isinstance(event, kind) and predicate(event):
+                return event
+
+    def stop(self) -> None:
+        self.cancel.set()
+        self.thread.join(timeout=WAIT)
+        assert not self.thread.is_alive(), "the session ends soon after cancel is set"
+
+
+@pytest.fixture
+def running() -> Iterator[list[Running]]:
+    started: list[Running] = []
+    yield started
+    for item in started:
+        item.cancel.set()
+        item.thread.join(timeout=WAIT)
+
+
+def start(started: list[Running], box: Mailbox, data_dir: Path, **options: float) -> Running:
+    item = Running(box, data_dir, **options)
+    started.append(item)
+    item.thread.start()
+    return item
+
+
+def start_account(
+    started: list[Running], account: AccountConfig, data_dir: Path, **options: float
+) -> Running:
+    item = Running(account, data_dir, **options)
+    started.append(item)
+    item.thread.start()
+    return item
+
+
+@pytest.mark.parametrize("idle", [True, False], ids=["idle", "polling"])
+def test_mail_from_another_client_arrives_while_watching(
+    idle: bool,
+    mail_servers: Server,
+    fault_proxy: FaultProxyFactory,
+    running: list[Running],
+    tmp_path: Path,
+) -> None:
+    # Without IDLE: the proxy renames it in every CAPABILITY the server sends.
+    faults = Faults() if idle else Faults(rewrite_line=hide_capability("IDLE"))
+    box, proxy = proxied(mail_servers, fault_proxy, server=faults)
+    append(box, 2)
+    watch = start(running, box, tmp_path, poll_interval=0.5, idle_renew=0.3)
+    watch.wait_for(SyncFinished)
+    if idle:  # IDLE is renewed (here every 0.3 s; servers drop it after 29 minutes)
+        deadline = time.monotonic() + WAIT
+        while proxy.from_client.upper().count(b" IDLE\r\n") < 3:
+            assert time.monotonic() < deadline, "IDLE was not renewed"
+            time.sleep(0.05)
+    conn = open_store(tmp_path)
+    try:
+        assert len(store_view(conn)) == 2
+        inbox = folder_id(conn, "INBOX")
+        append(box, 1, start=10)
+        news = watch.wait_for(NewMail)
+        assert isinstance(news, NewMail) and news.folder_id == inbox and news.count == 1
+        assert store_view(conn) == server_view(box)
+        watch.stop()
+    finally:
+        conn.close()
+    assert any(isinstance(event, StoreChanged) for event in watch.seen)
+    if not idle:
+        assert b" IDLE\r\n" not in proxy.from_client.upper(), "no IDLE where it is not offered"
+
+
+@pytest.mark.parametrize("reset", [False, True], ids=["closed", "reset"])
+def test_a_dropped_connection_is_survived(
+    reset: bool,
+    mail_servers: Server,
+    fault_proxy: FaultProxyFactory,
+    running: list[Running],
+    tmp_path: Path,
+) -> None:
+    box, proxy = proxied(mail_servers, fault_proxy)
+    faults = Faults()
+    proxy.server = faults
+    append(box, 1)
+    watch = start(running, box, tmp_path, backoff_start=0.2)
+    watch.wait_for(SyncFinished)
+    # The watcher idles on the first connection. The proxy reads its faults for every chunk, so
+    # this cuts that connection at the next byte from the server; later connections get none.
+    faults.close_after = 0
+    faults.reset = reset
+    proxy.server = Faults()
+    append(box, 1, start=10)  # the server's EXISTS is what meets the cut
+
+    failed = watch.wait_for(SyncFailed)
+    assert isinstance(failed, SyncFailed) and failed.kind == "network"
+    assert failed.protocol is Protocol.IMAP
+    watch.wait_for(SyncFinished)
+    assert len(proxy.connections) >= 2 and proxy.connections[0].cut
+    conn = open_store(tmp_path)
+    try:
+        assert store_view(conn) == server_view(box)
+        assert len(store_view(conn)) == 2
+    finally:
+        conn.close()
+    # Back in IDLE on the new connection: more mail still arrives.
+    append(box, 1, start=20)
+    watch.wait_for(NewMail)
+    watch.stop()
+
+
+def test_an_unreachable_server_is_retried_until_cancelled(
+    mail_servers: Server, running: list[Running], tmp_path: Path
+) -> None:
+    box = new_mailbox(mail_servers)
+    attempts: list[int] = []
+
+    def refuse() -> object:
+        attempts.append(1)
+        raise ConnectionRefusedError("connection refused")
+
+    watch = Running(box, tmp_path, backoff_start=0.05, network_backoff_max=0.1)
+    watch.session.connect = refuse  # type: ignore[assignment]
+    running.append(watch)
+    watch.thread.start()
+    # The first failure is reported; the retries say so in the status bar, not as new errors.
+    event = watch.wait_for(SyncFailed)
+    assert isinstance(event, SyncFailed) and event.kind == "network"
+    for _ in range(3):
+        retry = watch.wait_for(Reconnecting)
+        assert isinstance(retry, Reconnecting) and retry.seconds <= 0.1
+        assert "connection refused" in retry.reason
+    watch.stop()
+    assert len(attempts) >= 3
+    assert sum(isinstance(event, SyncFailed) for event in watch.seen) == 1
+
+
+def test_mail_arriving_between_the_resync_and_idle_is_not_missed(
+    mail_servers: Server, running: list[Running], tmp_path: Path
+) -> None:
+    """A message delivered after the resync read the folder and before IDLE starts is already
+    counted when IDLE begins, so IDLE need not announce it: the session sees it by UIDNEXT (or
+    by what NOTIFY said meanwhile)."""
+    box = new_mailbox(mail_servers)
+    append(box, 1)
+    watch = Running(box, tmp_path, idle_renew=600)
+    running.append(watch)
+    resync = watch.session._sync_folder
+    delivered = threading.Event()
+
+    def resync_then_mail_arrives(engine, folder):  # type: ignore[no-untyped-def]
+        result = resync(engine, folder)
+        if not delivered.is_set():
+            delivered.set()
+            append(box, 1, start=20)
+        return result
+
+    watch.session._sync_folder = resync_then_mail_arrives  # type: ignore[method-assign]
+    watch.thread.start()
+    news = watch.wait_for(NewMail)
+    assert delivered.is_set()
+    assert isinstance(news, NewMail) and news.count == 1
+    conn = open_store(tmp_path)
+    try:
+        assert store_view(conn) == server_view(box)
+    finally:
+        conn.close()
+
+
+def wait_until(check, what: str) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + WAIT
+    while not check():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.02)
+
+
+def logins(proxy: FaultProxy) -> int:
+    """LOGIN and AUTHENTICATE commands the client sent through the proxy."""
+    return sum(
+        1
+        for line in commands_sent(proxy)
+        if re.match(r"^\S+ (LOGIN|AUTHENTICATE) ", line, re.IGNORECASE)
+    )
+
+
+def test_ten_opens_a_flag_and_a_move_use_one_login(
+    mail_servers: Server,
+    fault_proxy: FaultProxyFactory,
+    running: list[Running],
+    tmp_path: Path,
+) -> None:
+    """The bodies the user opens, and the user's actions, go over the one connection the
+    session keeps: one login for all of it, and no folder list per action."""
+    box, proxy = proxied(mail_servers, fault_proxy)
+    append(box, 12)
+    account = box.account()
+    assert account.incoming is not None
+    on_demand = replace(account.incoming, bodies=BodyPolicy(keep="none"))
+    watch = start_account(running, replace(account, incoming=on_demand), tmp_path)
+    watch.wait_for(SyncFinished)
+    conn = open_store(tmp_path)
+    try:
+        inbox = folder_id(conn, "INBOX")
+        archive = folder_id(conn, "Archive")
+        ids = read.message_ids(conn, inbox)
+        assert len(ids) == 12 and not any(read.body(conn, m) for m in ids)
+        lists_before = _count(proxy, "LIST")
+        for message_id in ids[:10]:
+            watch.session.open_body(message_id)
+            wait_until(lambda m=message_id: read.body(conn, m) is not None, "a body")
+        flagged, moved = ids[10], ids[11]
+        flagged_uid = read.row(conn, flagged).uid  # type: ignore[union-attr]
+        ops.enqueue(conn, ops.OpKind.FLAG, [flagged], flag="\\Flagged")
+        watch.session.replay()
+        ops.enqueue(conn, ops.OpKind.MOVE, [moved], to_folder_id=archive)
+        watch.session.replay()
+        wait_until(lambda: ops.count_pending(conn) == 0, "the actions replayed")
+    finally:
+        conn.close()
+    assert "\\Flagged" in server_view(box)[flagged_uid][0]
+    assert len(server_view(box, "Archive")) == 1 and len(server_view(box)) == 11
+    watch.stop()
+    assert len(proxy.connections) == 1, "one connection for the whole session"
+    assert logins(proxy) == 1
+    assert _count(proxy, "LIST") == lists_before, "no folder list per action"
+
+
+@pytest.mark.parametrize("notify", [True, False], ids=["notify", "idle-and-status"])
+def test_new_mail_in_another_folder_arrives_without_a_pass(
+    notify: bool,
+    mail_servers: Server,
+    fault_proxy: FaultProxyFactory,
+    running: list[Running],
+    tmp_path: Path,
+) -> None:
+    """Mail delivered to a folder other than INBOX is in the store soon, with no pass over the
+    account (no LIST): by NOTIFY where the server has it, else by STATUS between IDLEs."""
+    faults = Faults() if notify else Faults(rewrite_line=hide_capability("NOTIFY"))
+    box, proxy = proxied(mail_servers, fault_proxy, server=faults)
+    with box.device() as device:
+        device.create_folder("Lists/dev")
+    append(box, 1, folder="Lists/dev")
+    watch = start(running, box, tmp_path, status_interval=0.5)
+    watch.wait_for(SyncFinished)
+    lists = _count(proxy, "LIST")
+    notify_sent = _count(proxy, "NOTIFY")
+    assert notify_sent == (1 if notify else 0)
+    append(box, 1, folder="Lists/dev", start=10)
+    conn = open_store(tmp_path)
+    try:
+        dev = folder_id(conn, "Lists/dev")
+        news = watch.wait_for(NewMail, lambda event: event.folder_id == dev)
+        assert isinstance(news, NewMail) and news.count == 1
+        assert store_view(conn, "Lists/dev") == server_view(box, "Lists/dev")
+    finally:
+        conn.close()
+    watch.stop()
+    assert _count(proxy, "LIST") == lists, "no pass over the account for news"
+    if not notify:
+        assert _count(proxy, "STATUS") >= 1
+
+
+def test_a_message_opened_while_the_server_is_away_says_why(
+    mail_servers: Server, running: list[Running], tmp_path: Path
+) -> None:
+    box = new_mailbox(mail_servers)
+
+    def refuse() -> object:
+        raise ConnectionRefusedError("connection refused")
+
+    watch = Running(box, tmp_path, backoff_start=30, network_backoff_max=30)
+    watch.session.connect = refuse  # type: ignore[assignment]
+    running.append(watch)
+    watch.thread.start()
+    watch.wait_for(Reconnecting)
+    started = time.monotonic()
+    watch.session.open_body(42)
+    failed = watch.wait_for(BodyNotFetched)
+    # Opening ends the 30 s wait: the reconnect is tried at once, and its failure is told.
+    assert time.monotonic() - started < 20
+    assert isinstance(failed, BodyNotFetched) and failed.message_id == 42
+    assert "connection refused" in failed.reason and not failed.gone
+
+
+def _count(proxy: FaultProxy, command: str) -> int:
+    """Commands named `command` the client sent through the proxy."""
+    pattern = re.compile(rf"^\S+ (UID )?{command}\b", re.IGNORECASE)
+    return sum(1 for line in commands_sent(proxy) if pattern.match(line))

@@ -1,0 +1,317 @@
+"""Waiting on an IMAP connection for the server's news, in every folder, until work arrives.
+
+Between jobs the live session (tuimail.sync.imap.live) hands its connection to `NewsWatch.wait`,
+which returns the folders the server says changed (to resync) as soon as it says so, or nothing
+when a job arrived (the queue's `wake` socket), `cancel` was set, or it was time to look again.
+How the server tells depends on what it offers:
+
+- NOTIFY (RFC 5465) with IDLE: `NOTIFY SET` asks once per connection for new mail, expunges and
+  flag changes in the selected folder and in every personal folder; during IDLE the server then
+  sends `STATUS` for a folder that changed, and EXISTS/EXPUNGE/FETCH/VANISHED for the selected
+  one. One connection watches every folder.
+- IDLE only (RFC 2177): IDLE on INBOX, left every `status_interval` seconds to ask the other
+  folders' STATUS (pipelined: one round trip for all of them).
+- Neither: every `poll_interval` seconds, the STATUS of every folder, INBOX included.
+
+A STATUS is compared with what the store knows of the folder (UIDVALIDITY, UIDNEXT, the message
+count, HIGHESTMODSEQ where the server has CONDSTORE): only a folder that differs is resynced.
+IDLE is re-issued every `idle_renew` seconds, well before the 29 minutes after which a server
+may drop an idle client. Every socket wait is bounded by `check_interval`, so `cancel` is seen.
+"""
+
+from __future__ import annotations
+
+import logging
+import select
+import socket
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import imapclient
+import imapclient.exceptions
+import imapclient.response_parser
+
+from tuimail.store import read
+from tuimail.sync.deadline import deadline_of
+from tuimail.sync.imap import wire as imap_wire
+from tuimail.sync.imap.engine import EngineBase
+from tuimail.sync.imap.extensions import ImapProtocolError, server_response
+
+log = logging.getLogger(__name__)
+
+IDLE_RENEW = 24 * 60.0  # IDLE is re-issued this often (servers may drop it after 29 minutes)
+STATUS_INTERVAL = 30.0  # without NOTIFY: how often the folders other than INBOX are asked
+POLL_INTERVAL = 60.0  # without IDLE: how often every folder is asked
+CHECK_INTERVAL = 1.0  # longest wait before `cancel` is looked at
+
+# Untagged responses during IDLE that mean the selected folder changed.
+_CHANGES = {b"EXISTS", b"EXPUNGE", b"FETCH", b"VANISHED"}
+# What NOTIFY asks for: the events that change what the store holds, in every personal folder.
+NOTIFY_EVENTS = "(MessageNew MessageExpunge FlagChange)"
+NOTIFY_SET = f"SET (selected {NOTIFY_EVENTS}) (personal {NOTIFY_EVENTS})"
+
+
+class NewsWatch:
+    """How one connection learns of changes (see the module); one per connection."""
+
+    def __init__(
+        self,
+        engine: EngineBase,
+        *,
+        cancel: threading.Event,
+        check_interval: float = CHECK_INTERVAL,
+        idle_renew: float = IDLE_RENEW,
+        status_interval: float = STATUS_INTERVAL,
+        poll_interval: float = POLL_INTERVAL,
+    ) -> None:
+        self.engine = engine
+        self.client = client = engine.client
+        self.conn = engine.conn
+        self.account_id = engine.account_id
+        self.cancel = cancel
+        self.check_interval = check_interval
+        self.idle_renew = idle_renew
+        self.status_interval = status_interval
+        self.poll_interval = poll_interval
+        self.idle = client.has_capability("IDLE")
+        self.notify = self.idle and client.has_capability("NOTIFY") and _notify_set(client)
+        self.condstore = client.has_capability("CONDSTORE")
+        self._next_status = time.monotonic()  # the first wait asks at once
+
+    @property
+    def mode(self) -> str:
+        """How news arrives, in words for the log: "NOTIFY", "IDLE" or "polling"."""
+        return "NOTIFY" if self.notify else "IDLE" if self.idle else "polling"
+
+    def wait(self, wake: socket.socket) -> list[int]:
+        """Wait for news or work; returns the ids of the folders that changed ([] when woken
+        by work, `cancel`, or a renewal)."""
+        selected = self.engine.selected_folder
+        if self.notify:
+            return self._idle(wake, selected, until=time.monotonic() + self.idle_renew)
+        if not self.idle:
+            if not _wait_readable(wake, self._next_status - time.monotonic(), self.cancel,
+                                  self.check_interval):  # fmt: skip
+                self._next_status = time.monotonic() + self.poll_interval
+                return self.changed_folders(self._watched())
+            return []
+        if time.monotonic() >= self._next_status:
+            self._next_status = time.monotonic() + self.status_interval
+            others = [f for f in self._watched() if f.name.upper() != "INBOX"]
+            changed = self.changed_folders(others)
+            if changed:
+                return changed
+        inbox = read.find_folder(self.conn, self.account_id, "INBOX")
+        if inbox is None:
+            return []
+        examined = self.engine.examine(inbox.name)
+        # Mail that arrived since the last resync is counted in the EXAMINE, not announced by
+        # the IDLE that follows (a server need not): UIDNEXT says.
+        uidnext = examined.uidnext
+        if uidnext is not None and inbox.uidnext is not None and uidnext > inbox.uidnext:
+            return [inbox.id]
+        until = min(time.monotonic() + self.idle_renew, self._next_status)
+        return self._idle(wake, inbox.name, until=until)
+
+    # --- IDLE, until news, work, cancel or `until`
+
+    def _idle(self, wake: socket.socket, selected: str | None, *, until: float) -> list[int]:
+        # What NOTIFY said while the connection was busy came with the answers to commands:
+        # imaplib kept it aside.
+        waiting = imap_wire.imaplib_of(self.client).untagged_responses.pop("STATUS", [])
+        if waiting and (changed := self._folders_in(_status_responses(waiting), selected)):
+            return changed
+        responses: list[Any] = []
+        self.client.idle()
+        try:
+            while not self.cancel.is_set() and time.monotonic() < until:
+                ready = _readable(self.client, wake, self.check_interval)
+                if ready == "work":
+                    break
+                if ready != "server":
+                    continue
+                # The server spoke: reading it is a new answer, however long the IDLE lasted.
+                if (deadline := deadline_of(self.client.socket())) is not None:
+                    deadline.restart("the news it announced during IDLE")
+                with server_response("IDLE"):
+                    said = self.client.idle_check(timeout=0)
+                if not said:
+                    # Woken with nothing to read: the server may have closed the connection.
+                    # Ending the IDLE finds out (it raises when the connection is gone).
+                    break
+                responses.extend(said)
+                if self._folders_in(responses, selected):
+                    break
+        finally:
+            with server_response("IDLE"):
+                _, ended = self.client.idle_done()
+            responses.extend(ended)
+        return self._folders_in(responses, selected)
+
+    def _folders_in(self, responses: Sequence[Any], selected: str | None) -> list[int]:
+        """The folders `responses` say changed: a STATUS names one; EXISTS and the like are
+        about the selected folder."""
+        names: list[str] = []
+        for response in responses:
+            if not isinstance(response, tuple) or not response:
+                continue
+            if response[0] == b"STATUS" and len(response) >= 2:
+                names.append(_text(response[1], utf7=self.client.folder_encode))
+            elif selected is not None and is_change(response):
+                names.append(selected)
+        ids: list[int] = []
+        for name in dict.fromkeys(names):
+            info = read.find_folder(self.conn, self.account_id, name)
+            if info is not None and info.id not in ids:
+                ids.append(info.id)
+        return ids
+
+    # --- STATUS of folders, compared with the store
+
+    def _watched(self) -> list[read.FolderInfo]:
+        return list(read.folders(self.conn, self.account_id))
+
+    def changed_folders(self, folders: Iterable[read.FolderInfo]) -> list[int]:
+        """Ask the STATUS of `folders` in one round trip (pipelined); the ids of those that
+        differ from the store."""
+        folders = list(folders)
+        if not folders:
+            return []
+        items = ["MESSAGES", "UIDNEXT", "UIDVALIDITY"]
+        if self.condstore:
+            items.append("HIGHESTMODSEQ")
+        imap = imap_wire.imaplib_of(self.client)
+        wanted = f"({' '.join(items)})"
+        tags = [
+            (info, imap_wire.send_command(imap, "STATUS", _quoted(self.client, info.name), wanted))
+            for info in folders
+        ]
+        changed: list[int] = []
+        for info, tag in tags:
+            with server_response("STATUS"):
+                typ, _ = imap_wire.command_complete(imap, "STATUS", tag)
+            said = imap.untagged_responses.pop("STATUS", [])
+            if typ != "OK":
+                continue  # a folder gone meanwhile: the next pass finds out
+            status = _status_items(said)
+            if status and _differs(info, status, condstore=self.condstore):
+                changed.append(info.id)
+        if changed:
+            log.debug("IMAP: STATUS says %d folder(s) changed", len(changed))
+        return changed
+
+
+def is_change(response: Sequence[object]) -> bool:
+    """Whether an untagged response during IDLE means the selected folder changed."""
+    return any(isinstance(part, bytes) and part.upper() in _CHANGES for part in response[:2])
+
+
+def _notify_set(client: imapclient.IMAPClient) -> bool:
+    """Ask for NOTIFY's events; False when the server refuses (IDLE on INBOX is used then)."""
+    imap = imap_wire.imaplib_of(client)
+    imap_wire.allow_command("NOTIFY", ("AUTH", "SELECTED"))
+    try:
+        with server_response("NOTIFY"):
+            typ, data = imap_wire.simple_command(imap, "NOTIFY", NOTIFY_SET)
+    except (imapclient.exceptions.IMAPClientError, ImapProtocolError) as exc:
+        if isinstance(exc, imapclient.IMAPClient.AbortError):
+            raise
+        typ, data = "NO", [str(exc).encode()]
+    if typ != "OK":
+        log.info("IMAP: the server refused NOTIFY (%s); IDLE on INBOX instead", data)
+        return False
+    return True
+
+
+def _readable(client: imapclient.IMAPClient, wake: socket.socket, timeout: float) -> str:
+    """ "server" when the server sent something, "work" when a job arrived, "" after `timeout`."""
+    sock = client.socket()
+    pending = getattr(sock, "pending", None)
+    if pending is not None and pending():
+        return "server"  # TLS has decrypted bytes buffered that select() cannot see
+    ready, _, _ = select.select([sock, wake], [], [], timeout)
+    if wake in ready:
+        return "work"
+    return "server" if ready else ""
+
+
+def _wait_readable(
+    wake: socket.socket, seconds: float, cancel: threading.Event, step: float
+) -> bool:
+    """Wait up to `seconds` for `wake`; True when work arrived (or `cancel` was set)."""
+    until = time.monotonic() + max(seconds, 0.0)
+    while not cancel.is_set():
+        left = until - time.monotonic()
+        if left <= 0:
+            return False
+        ready, _, _ = select.select([wake], [], [], min(left, step))
+        if ready:
+            return True
+    return True
+
+
+def _quoted(client: imapclient.IMAPClient, name: str) -> bytes:
+    """A folder name as a STATUS argument (modified UTF-7 where the client uses it, quoted as
+    imapclient quotes it)."""
+    return imap_wire.normalise_folder(client, name)
+
+
+def _text(name: object, *, utf7: bool = True) -> str:
+    """A folder name as the server sent it, decoded (modified UTF-7 unless UTF8=ACCEPT)."""
+    if isinstance(name, int):
+        name = str(name).encode()
+    if isinstance(name, bytes):
+        if utf7:
+            from imapclient.imap_utf7 import decode
+
+            return str(decode(name))
+        return name.decode("utf-8", "replace")
+    return str(name)
+
+
+def _status_responses(said: Sequence[Any]) -> list[tuple[bytes, object]]:
+    """imaplib's untagged STATUS lines as (b"STATUS", folder name) pairs."""
+    found: list[tuple[bytes, object]] = []
+    for line in said:
+        if not isinstance(line, bytes):
+            continue
+        try:
+            parsed = imapclient.response_parser.parse_response([line])
+        except (imapclient.exceptions.ProtocolError, ValueError):
+            continue
+        if parsed:
+            found.append((b"STATUS", parsed[0]))
+    return found
+
+
+def _status_items(said: Sequence[Any]) -> dict[str, int]:
+    """The numbers of the STATUS answer `said` (imaplib's untagged lines)."""
+    for line in said:
+        text = line.decode("utf-8", "replace") if isinstance(line, bytes) else str(line)
+        start, end = text.rfind("("), text.rfind(")")
+        if start < 0 or end < start:
+            continue
+        words = text[start + 1 : end].split()
+        items: dict[str, int] = {}
+        for key, value in zip(words[::2], words[1::2], strict=False):
+            if value.isdigit():
+                items[key.upper()] = int(value)
+        return items
+    return {}
+
+
+def _differs(info: read.FolderInfo, status: dict[str, int], *, condstore: bool) -> bool:
+    """Whether the server's STATUS of a folder says it holds something the store does not."""
+    if info.uidvalidity is None or info.uidnext is None:
+        return True  # never synced
+    if status.get("UIDVALIDITY", info.uidvalidity) != info.uidvalidity:
+        return True
+    if status.get("UIDNEXT", info.uidnext) != info.uidnext:
+        return True
+    if condstore and info.highestmodseq is not None and "HIGHESTMODSEQ" in status:
+        return status["HIGHESTMODSEQ"] != info.highestmodseq
+    # Without a modseq an expunge or a flag change shows only in the count (flags not at all:
+    # the periodic pass finds them).
+    return status.get("MESSAGES", info.total) != info.total
