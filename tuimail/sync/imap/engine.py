@@ -158,6 +158,8 @@ class EngineBase:
         self.objectid = client.has_capability("OBJECTID")
         self.qresync = enable(client, "QRESYNC")
         self._selected: tuple[str, bool] | None = None  # (folder, readonly)
+        # What the server said of the selected folder when it was selected.
+        self.last_selected: SelectResult | None = None
         self._held: set[int] = set()  # UIDs with pending ops in the folder being synced
         self._namespace: str | None = None  # the personal namespace prefix, once asked
         log.info(
@@ -179,6 +181,7 @@ class EngineBase:
         self._selected = (name, readonly)
         if result.mailbox_id is not None and not self.objectid:
             result = replace(result, mailbox_id=None)
+        self.last_selected = result
         return result
 
     @property

@@ -48,6 +48,8 @@ CHECK_INTERVAL = 1.0  # longest wait before `cancel` is looked at
 
 # Untagged responses during IDLE that mean the selected folder changed.
 _CHANGES = {b"EXISTS", b"EXPUNGE", b"FETCH", b"VANISHED"}
+# imaplib's names of the untagged responses that tell of a change in the selected folder.
+_SELECTED_NEWS = ("EXISTS", "EXPUNGE", "FETCH", "VANISHED")
 # What NOTIFY asks for: the events that change what the store holds, in every personal folder.
 NOTIFY_EVENTS = "(MessageNew MessageExpunge FlagChange)"
 NOTIFY_SET = f"SET (selected {NOTIFY_EVENTS}) (personal {NOTIFY_EVENTS})"
@@ -79,6 +81,7 @@ class NewsWatch:
         self.notify = self.idle and client.has_capability("NOTIFY") and _notify_set(client)
         self.condstore = client.has_capability("CONDSTORE")
         self._next_status = time.monotonic()  # the first wait asks at once
+        self._behind_asked: dict[int, int] = {}  # folder id -> the UIDNEXT resynced for
 
     @property
     def mode(self) -> str:
@@ -123,6 +126,10 @@ class NewsWatch:
         waiting = imap_wire.imaplib_of(self.client).untagged_responses.pop("STATUS", [])
         if waiting and (changed := self._folders_in(_status_responses(waiting), selected)):
             return changed
+        # Mail that arrived before the last job selected its folder is counted in that SELECT,
+        # not announced by the IDLE that follows.
+        if (behind := self._selected_behind(selected)) is not None:
+            return [behind]
         responses: list[Any] = []
         self.client.idle()
         try:
@@ -150,20 +157,40 @@ class NewsWatch:
             responses.extend(ended)
         return self._folders_in(responses, selected)
 
+    def _selected_behind(self, selected: str | None) -> int | None:
+        """The selected folder's id when its SELECT told of mail the store does not have."""
+        last = self.engine.last_selected
+        if selected is None or last is None:
+            return None
+        info = read.find_folder(self.conn, self.account_id, selected)
+        if info is None or info.uidnext is None or last.uidnext is None:
+            return None
+        if last.uidnext <= info.uidnext or self._behind_asked.get(info.id) == last.uidnext:
+            # Asked once already: a message the server will not give keeps the store's UIDNEXT
+            # below the server's until the next pass, which tries it again.
+            return None
+        self._behind_asked[info.id] = last.uidnext
+        return info.id
+
     def _folders_in(self, responses: Sequence[Any], selected: str | None) -> list[int]:
-        """The folders `responses` say changed: a STATUS names one; EXISTS and the like are
-        about the selected folder."""
-        names: list[str] = []
+        """The folders `responses` say changed: a STATUS names one (when what it says differs
+        from the store: a server may announce what this connection did itself); EXISTS and the
+        like are about the selected folder."""
+        ids: list[int] = []
         for response in responses:
             if not isinstance(response, tuple) or not response:
                 continue
+            info: read.FolderInfo | None = None
             if response[0] == b"STATUS" and len(response) >= 2:
-                names.append(_text(response[1], utf7=self.client.folder_encode))
+                name = _text(response[1], utf7=self.client.folder_encode)
+                info = read.find_folder(self.conn, self.account_id, name)
+                items = _status_pairs(response[2]) if len(response) >= 3 else {}
+                if info is not None and items and not _differs(
+                    info, items, condstore=self.condstore
+                ):
+                    continue
             elif selected is not None and is_change(response):
-                names.append(selected)
-        ids: list[int] = []
-        for name in dict.fromkeys(names):
-            info = read.find_folder(self.conn, self.account_id, name)
+                info = read.find_folder(self.conn, self.account_id, selected)
             if info is not None and info.id not in ids:
                 ids.append(info.id)
         return ids
@@ -175,7 +202,8 @@ class NewsWatch:
 
     def changed_folders(self, folders: Iterable[read.FolderInfo]) -> list[int]:
         """Ask the STATUS of `folders` in one round trip (pipelined); the ids of those that
-        differ from the store."""
+        differ from the store. The selected folder is asked with NOOP instead: a server may
+        answer STATUS for it from what it told the connection already (RFC 3501, 6.3.10)."""
         folders = list(folders)
         if not folders:
             return []
@@ -184,11 +212,24 @@ class NewsWatch:
             items.append("HIGHESTMODSEQ")
         imap = imap_wire.imaplib_of(self.client)
         wanted = f"({' '.join(items)})"
+        selected = self.engine.selected_folder
+        current = next((info for info in folders if info.name == selected), None)
+        noop: bytes | None = None
+        if current is not None:
+            for name in _SELECTED_NEWS:
+                imap.untagged_responses.pop(name, None)
+            noop = imap_wire.send_command(imap, "NOOP")
         tags = [
             (info, imap_wire.send_command(imap, "STATUS", _quoted(self.client, info.name), wanted))
             for info in folders
+            if info is not current
         ]
         changed: list[int] = []
+        if current is not None and noop is not None:
+            with server_response("NOOP"):
+                imap_wire.command_complete(imap, "NOOP", noop)
+            if any(imap.untagged_responses.pop(name, None) for name in _SELECTED_NEWS):
+                changed.append(current.id)
         for info, tag in tags:
             with server_response("STATUS"):
                 typ, _ = imap_wire.command_complete(imap, "STATUS", tag)
@@ -271,9 +312,20 @@ def _text(name: object, *, utf7: bool = True) -> str:
     return str(name)
 
 
-def _status_responses(said: Sequence[Any]) -> list[tuple[bytes, object]]:
-    """imaplib's untagged STATUS lines as (b"STATUS", folder name) pairs."""
-    found: list[tuple[bytes, object]] = []
+def _status_pairs(items: object) -> dict[str, int]:
+    """A parsed STATUS item list, (b"MESSAGES", 2, b"UIDNEXT", 3, ...), as a dict."""
+    if not isinstance(items, tuple):
+        return {}
+    pairs: dict[str, int] = {}
+    for key, value in zip(items[::2], items[1::2], strict=False):
+        if isinstance(key, bytes) and isinstance(value, int):
+            pairs[key.decode("ascii", "replace").upper()] = value
+    return pairs
+
+
+def _status_responses(said: Sequence[Any]) -> list[tuple[object, ...]]:
+    """imaplib's untagged STATUS lines as imapclient parses them: (b"STATUS", name, items)."""
+    found: list[tuple[object, ...]] = []
     for line in said:
         if not isinstance(line, bytes):
             continue
@@ -282,7 +334,7 @@ def _status_responses(said: Sequence[Any]) -> list[tuple[bytes, object]]:
         except (imapclient.exceptions.ProtocolError, ValueError):
             continue
         if parsed:
-            found.append((b"STATUS", parsed[0]))
+            found.append((b"STATUS", *parsed[:2]))
     return found
 
 
