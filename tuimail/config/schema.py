@@ -60,6 +60,8 @@ class ServerConfig:
     interval: int = 300
     # IMAP only: download every message's body on every sync (full offline reading).
     bodies: bool = False
+    # IMAP only: COMPRESS=DEFLATE (RFC 4978) after login where the server offers it.
+    compress: bool = True
     # IMAP only, for servers without UIDPLUS: what happens to the messages a delete or move
     # leaves marked \Deleted ("ask": shown, expunged by the user's key; "always": the folder
     # is expunged at once; "never": left marked). See EXPUNGE_CHOICES.
@@ -446,6 +448,7 @@ POP3_KEYS: dict[str, Checker] = {
 IMAP_KEYS: dict[str, Checker] = {
     **INCOMING_KEYS,
     "bodies": _Checks.boolean,
+    "compress": _Checks.boolean,
     "expunge": lambda value, key: _OAuth2Checks.choice(value, EXPUNGE_CHOICES),
 }
 SMTP_KEYS: dict[str, Checker] = {

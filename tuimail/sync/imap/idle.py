@@ -47,6 +47,7 @@ from tuimail.store.lock import AccountLock, LockBusyError
 from tuimail.sync.deadline import deadline_of
 from tuimail.sync.events import Emit, SyncFailed, SyncFinished, SyncStarted, discard
 from tuimail.sync.imap.account import ImapSync
+from tuimail.sync.imap.compress import buffered_input
 from tuimail.sync.imap.engine import FolderResult, SyncCancelled, Unreadable
 from tuimail.sync.imap.extensions import logout_quietly, server_response
 from tuimail.sync.session import EngineSession, Failure
@@ -217,7 +218,9 @@ class ImapIdleWatcher:
                 responses = client.idle_check(timeout=0)
             if not responses:
                 # Woken with nothing to read: the server may have closed the connection. Ending
-                # the IDLE finds out (it raises when the connection is gone).
+                # the IDLE finds out (it raises when the connection is gone). (idle_check polls
+                # the socket: input already inflated, with nothing more on the socket, is read
+                # by idle_done here.)
                 break
             if any(_is_change(response) for response in responses):
                 changed = True
@@ -261,6 +264,8 @@ class ImapIdleWatcher:
 
 def _readable(client: imapclient.IMAPClient, timeout: float) -> bool:
     """Whether the server sent something (waiting at most `timeout` seconds)."""
+    if buffered_input(client):
+        return True  # inflated (COMPRESS) input is waiting that select() cannot see
     sock = client.socket()
     pending = getattr(sock, "pending", None)
     if pending is not None and pending():
