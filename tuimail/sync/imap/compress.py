@@ -181,8 +181,3 @@ def buffered_input(client: imapclient.IMAPClient) -> bool:
     inflated lines not yet read, or received compressed bytes not yet inflated."""
     reader = _READERS.get(imap_wire.imaplib_of(client))
     return reader is not None and reader.buffered()
-
-
-def is_compressed(client: imapclient.IMAPClient) -> bool:
-    """Whether the connection reads and writes deflate (COMPRESS DEFLATE was accepted)."""
-    return imap_wire.imaplib_of(client) in _READERS
