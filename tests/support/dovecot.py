@@ -8,6 +8,11 @@ is started as root and stopped by its PID. Two flavours:
 - a reduced server (``without={...}``) hides chosen IMAP capabilities, so fallback paths of the
   client can be exercised against a real server.
 
+Both compress IMAP connections on request (COMPRESS=DEFLATE, RFC 4978, the imap_zlib plugin),
+so every IMAP test runs compressed; ``without={"COMPRESS=DEFLATE"}`` leaves the plugin out.
+``announce={...}`` adds capabilities the server announces but does not have (its command is
+then refused with BAD), for a client's handling of a refusal.
+
 Either can lay out its folders as another server does: ``namespace=CYRUS_NAMESPACE`` puts every
 folder under ``INBOX.`` with ``.`` between levels (Cyrus's default, Courier), and
 ``special_mailboxes`` names the folders every user gets with their special-use flag.
@@ -75,7 +80,11 @@ DOVECOT_NAMESPACE = Namespace()
 CYRUS_NAMESPACE = Namespace(prefix="INBOX.", separator=".")
 
 # Capabilities a reduced server may hide (each has a fallback path in the client).
-HIDEABLE_CAPABILITIES = frozenset({"QRESYNC", "CONDSTORE", "MOVE", "UIDPLUS", "SPECIAL-USE"})
+HIDEABLE_CAPABILITIES = frozenset(
+    {"QRESYNC", "CONDSTORE", "MOVE", "UIDPLUS", "SPECIAL-USE", "COMPRESS=DEFLATE"}
+)
+# Hidden by leaving the imap_zlib plugin out, which is all it takes.
+PLUGIN_CAPABILITIES = frozenset({"COMPRESS=DEFLATE"})
 
 DOVECOT = "/usr/sbin/dovecot"
 DOVEADM = "/usr/bin/doveadm"
@@ -113,6 +122,7 @@ class DovecotServer:
         oauth2_introspection_url: str | None = None,
         namespace: Namespace = DOVECOT_NAMESPACE,
         special_mailboxes: dict[str, str] | None = None,
+        announce: Iterable[str] = (),
     ) -> None:
         self.directory = directory.resolve()
         self.namespace = namespace
@@ -124,6 +134,7 @@ class DovecotServer:
         self.tls = tls
         self.variants = variants
         self.without = validate_without(without)
+        self.announce = tuple(name.upper() for name in announce)
         self.domain = domain
         self.users: dict[str, str] = dict(DEFAULT_USERS if users is None else users)
         self.ports: DovecotPorts | None = None
@@ -353,11 +364,11 @@ class DovecotServer:
         new.replace(path)
 
     def _capability_setting(self) -> str | None:
-        if not self.without:
+        if not self.without - PLUGIN_CAPABILITIES and not self.announce:
             return None
         self._write_config(None)  # probe what this Dovecot announces by default
         default = self._probe_capabilities()
-        missing = {name for name in self.without if name not in default}
+        missing = {name for name in self.without - PLUGIN_CAPABILITIES if name not in default}
         # SPECIAL-USE disappears on its own once no mailbox declares special_use.
         missing.discard("SPECIAL-USE")
         if missing:
@@ -365,7 +376,8 @@ class DovecotServer:
                 f"Dovecot does not announce {sorted(missing)} by default; cannot hide it "
                 f"(default capabilities: {' '.join(default)})"
             )
-        return " ".join(name for name in default if name not in self.without)
+        kept = [name for name in default if name not in self.without]
+        return " ".join([*kept, *(name for name in self.announce if name not in kept)])
 
     def _probe_capabilities(self) -> list[str]:
         # The imap binary run pre-authenticated on a pipe prints its post-login capabilities in
@@ -435,6 +447,7 @@ class DovecotServer:
                 domain=self.domain,
                 variants=self.variants,
                 special_use="SPECIAL-USE" not in self.without,
+                compress="COMPRESS=DEFLATE" not in self.without,
                 imap_capability=imap_capability,
                 mail_uid=self._mail_uid,
                 mail_gid=self._mail_gid,
@@ -497,6 +510,7 @@ def render_config(
     variants: bool,
     special_use: bool,
     imap_capability: str | None,
+    compress: bool = True,
     mail_uid: int,
     mail_gid: int,
     oauth2_conf: Path | None = None,
@@ -504,7 +518,8 @@ def render_config(
     special_mailboxes: dict[str, str] | None = None,
 ) -> str:
     """The text of dovecot.conf for one instance (`oauth2_conf`: add XOAUTH2/OAUTHBEARER;
-    `namespace` and `special_mailboxes`: see the module docstring)."""
+    `namespace` and `special_mailboxes`: see the module docstring; `compress`: the imap_zlib
+    plugin, for COMPRESS=DEFLATE)."""
     mechanisms = "plain login" + (" xoauth2 oauthbearer" if oauth2_conf else "")
     oauth2_passdb = (
         f"passdb {{\n  driver = oauth2\n  mechanisms = xoauth2 oauthbearer\n"
@@ -524,6 +539,8 @@ def render_config(
     prefix = f"  prefix = {namespace.prefix}\n" if namespace.prefix else ""
     dh = f"ssl_dh = <{DH_PARAMS}\n" if DH_PARAMS.exists() else ""
     capability = f"  imap_capability = {imap_capability}\n" if imap_capability else ""
+    if compress:
+        capability += "  mail_plugins = $mail_plugins imap_zlib\n"
     local_blocks = ""
     if variants:
         local_blocks = f"""
@@ -634,11 +651,13 @@ def start_dovecot(
     oauth2_introspection_url: str | None = None,
     namespace: Namespace = DOVECOT_NAMESPACE,
     special_mailboxes: dict[str, str] | None = None,
+    announce: Iterable[str] = (),
 ) -> DovecotServer:
     """Start a Dovecot in ``directory`` (empty or new; its parents must be o+x) and return it.
 
     ``without`` names IMAP capabilities to hide (any of QRESYNC, CONDSTORE, MOVE, UIDPLUS,
-    SPECIAL-USE); ``ca`` is the test CA to sign its certificates (a new one by default);
+    SPECIAL-USE, COMPRESS=DEFLATE); ``announce`` names capabilities to announce without having
+    them; ``ca`` is the test CA to sign its certificates (a new one by default);
     ``namespace`` and ``special_mailboxes`` lay out the folders (see the module docstring).
     The caller stops it with ``stop()``.
     """
@@ -656,6 +675,7 @@ def start_dovecot(
         oauth2_introspection_url=oauth2_introspection_url,
         namespace=namespace,
         special_mailboxes=special_mailboxes,
+        announce=announce,
     )
     try:
         server.start()

@@ -21,6 +21,12 @@ Line-based faults (``inject_after``, ``rewrite_line``) look at the stream only w
 from the first chunk with binary control bytes (a TLS handshake) the direction passes through
 untouched. Every byte is recorded both as received from its sender and as delivered to its
 receiver, so a test can assert what crossed the wire (e.g. that a password never did).
+
+IMAP COMPRESS=DEFLATE (RFC 4978) on a connection in the clear is followed: from the server's OK
+to ``COMPRESS DEFLATE`` both directions are inflated, so the records (``from_client``, ...) and
+every fault see the protocol text; a direction with faults is deflated again towards its
+receiver (byte counts are then of the text), one without is forwarded as it came. The bytes
+that crossed the wire are in ``raw_from_client`` and the other ``raw_*`` records.
 """
 
 from __future__ import annotations
@@ -31,15 +37,20 @@ import socket
 import struct
 import threading
 import time
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import TracebackType
+from typing import Any
 
 LineRewriter = Callable[[bytes], bytes]
 
 # Bytes that never appear in the text protocols (IMAP, POP3, SMTP) but do in TLS records.
 _BINARY = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 _CHUNK = 65536
+# The client's COMPRESS command (its tag), and the server's tagged answer to it.
+_COMPRESS_COMMAND = re.compile(rb"^(\S+) COMPRESS DEFLATE\r?\n$", re.IGNORECASE)
+_DEFLATE_WBITS = -15  # raw deflate (RFC 4978)
 
 
 @dataclass
@@ -61,6 +72,11 @@ class Faults:
         """True when this direction must be parsed into lines."""
         return self.inject_after is not None or self.rewrite_line is not None
 
+    @property
+    def any(self) -> bool:
+        """True when this direction has any fault at all."""
+        return self != Faults()
+
 
 @dataclass
 class ProxiedConnection:
@@ -70,9 +86,16 @@ class ProxiedConnection:
     to_server: bytearray = field(default_factory=bytearray)
     from_server: bytearray = field(default_factory=bytearray)
     to_client: bytearray = field(default_factory=bytearray)
+    # The same as they crossed the wire (they differ from the above only once compressed).
+    raw_from_client: bytearray = field(default_factory=bytearray)
+    raw_to_server: bytearray = field(default_factory=bytearray)
+    raw_from_server: bytearray = field(default_factory=bytearray)
+    raw_to_client: bytearray = field(default_factory=bytearray)
     closed: threading.Event = field(default_factory=threading.Event)
     # Set when a close_after fault cut the connection.
     cut: bool = False
+    # Set once the connection is compressed (COMPRESS DEFLATE answered OK).
+    compressed: bool = False
 
 
 class FaultProxy:
@@ -173,6 +196,26 @@ class FaultProxy:
         """Every byte the proxy passed on to clients (after rewriting and injection)."""
         return self._joined("to_client")
 
+    @property
+    def raw_from_client(self) -> bytes:
+        """Every byte any client sent, as it crossed the wire (compressed or not)."""
+        return self._joined("raw_from_client")
+
+    @property
+    def raw_to_server(self) -> bytes:
+        """Every byte passed on to the server, as it crossed the wire."""
+        return self._joined("raw_to_server")
+
+    @property
+    def raw_from_server(self) -> bytes:
+        """Every byte the server sent, as it crossed the wire."""
+        return self._joined("raw_from_server")
+
+    @property
+    def raw_to_client(self) -> bytes:
+        """Every byte passed on to clients, as it crossed the wire."""
+        return self._joined("raw_to_client")
+
     def wait_for_connections(self, count: int, timeout: float = 10.0) -> None:
         """Block until ``count`` connections were accepted (raises TimeoutError otherwise)."""
         deadline = time.monotonic() + timeout
@@ -204,11 +247,11 @@ class FaultProxy:
                 self.connections.append(record)
                 self._sockets += [downstream, upstream]
             client_faults, server_faults = self.client, self.server
-            for name, source, sink, faults, received, sent in (
-                ("c2s", downstream, upstream, client_faults, record.from_client, record.to_server),
-                ("s2c", upstream, downstream, server_faults, record.from_server, record.to_client),
+            for name, source, sink, faults in (
+                ("c2s", downstream, upstream, client_faults),
+                ("s2c", upstream, downstream, server_faults),
             ):
-                pump = _Pump(link, source, sink, faults, received, sent)
+                pump = _Pump(link, source, sink, faults, from_client=name == "c2s")
                 thread = threading.Thread(
                     target=pump.run, name=f"fault-proxy-{self.port}-{name}", daemon=True
                 )
@@ -233,6 +276,8 @@ class _Link:
         self.upstream = upstream
         self._half_closed = 0
         self._lock = threading.Lock()
+        # COMPRESS DEFLATE: the tag of the client's command, while its answer is awaited.
+        self.compress_tag: bytes | None = None
 
     def cut(self, *, reset: bool) -> None:
         """Close both sides now (RST instead of FIN when ``reset``)."""
@@ -272,15 +317,26 @@ class _Pump:
         source: socket.socket,
         sink: socket.socket,
         faults: Faults,
-        received: bytearray,
-        sent: bytearray,
+        *,
+        from_client: bool,
     ) -> None:
         self.link = link
         self.source = source
         self.sink = sink
         self.faults = faults
-        self.received = received
-        self.sent = sent
+        record = link.record
+        self.from_client = from_client
+        if from_client:
+            self.received, self.sent = record.from_client, record.to_server
+            self.raw_received, self.raw_sent = record.raw_from_client, record.raw_to_server
+        else:
+            self.received, self.sent = record.from_server, record.to_client
+            self.raw_received, self.raw_sent = record.raw_from_server, record.raw_to_client
+        # COMPRESS DEFLATE: lines are watched while the stream is text and not yet compressed.
+        self.watching = True
+        self.watched = b""  # the incomplete last line seen
+        self.inflate: Any = None
+        self.deflate: Any = None
         self.forwarded = 0
         self.line_mode = faults.needs_lines
         self.pending = b""  # an incomplete line held back in line mode
@@ -302,11 +358,68 @@ class _Pump:
                     with contextlib.suppress(OSError):
                         self.sink.shutdown(socket.SHUT_WR)
                     break
-                self.received += data
-                if not self._forward(self._transform(data)):
+                if not self._take(data):
                     return
         finally:
             self.link.source_finished()
+
+    def _take(self, raw: bytes) -> bool:
+        """Record and pass on what the source sent; False when the connection was cut."""
+        self.raw_received += raw
+        if self.inflate is None and self.from_client and self.link.record.compressed:
+            self._start_compression()
+        if self.inflate is None:
+            cut = self._watch(raw)
+            plain = raw if cut is None else raw[:cut]
+            if cut is not None:
+                # Known before the OK is passed on: the client compresses once it has read it.
+                self.link.record.compressed = True
+            self.received += plain
+            if not self._forward(self._transform(plain)):
+                return False
+            if cut is None:
+                return True
+            self._start_compression()
+            raw = raw[cut:]
+            if not raw:
+                return True
+        text = self.inflate.decompress(raw)
+        self.received += text
+        if not self.faults.any:
+            self.sent += text
+            return self._send_raw(raw)
+        return self._forward(self._transform(text))
+
+    def _watch(self, raw: bytes) -> int | None:
+        """Follow COMPRESS DEFLATE in the clear: the client's command (its tag), and the end of
+        the server's OK to it (returned: where this chunk turns compressed)."""
+        if not self.watching:
+            return None
+        if _BINARY.search(raw):
+            self.watching = False  # TLS: nothing to follow
+            return None
+        buffer = self.watched + raw
+        start = 0
+        while (end := buffer.find(b"\n", start) + 1) > 0:
+            line, start = buffer[start:end], end
+            if self.from_client:
+                match = _COMPRESS_COMMAND.match(line)
+                if match:
+                    self.link.compress_tag = match.group(1)
+            elif self.link.compress_tag is not None and line.startswith(
+                self.link.compress_tag + b" "
+            ):
+                self.link.compress_tag = None
+                if line[len(line.split(b" ")[0]) + 1 :].upper().startswith(b"OK"):
+                    self.watching = False
+                    return end - len(self.watched)
+        self.watched = buffer[start:][-4096:]
+        return None
+
+    def _start_compression(self) -> None:
+        self.watching = False
+        self.inflate = zlib.decompressobj(wbits=_DEFLATE_WBITS)
+        self.deflate = zlib.compressobj(zlib.Z_DEFAULT_COMPRESSION, zlib.DEFLATED, _DEFLATE_WBITS)
 
     def _transform(self, data: bytes) -> bytes:
         if not self.line_mode:
@@ -396,6 +509,12 @@ class _Pump:
         # than the record a test then reads (a failed send leaves at most bytes that were lost).
         self.sent += data
         self.forwarded += len(data)
+        if self.deflate is not None:
+            data = self.deflate.compress(data) + self.deflate.flush(zlib.Z_SYNC_FLUSH)
+        return self._send_raw(data)
+
+    def _send_raw(self, data: bytes) -> bool:
+        self.raw_sent += data
         try:
             self.sink.sendall(data)
         except OSError:

@@ -8,17 +8,22 @@ plaintext login from loopback), relays the greeting and every line both ways, an
 client's ``STARTTLS`` itself: ``OK``, then a TLS handshake with ``certificate`` (one from the test
 CA). From then on the client talks TLS to the relay, and the relay passes the decrypted bytes to
 the server's plain connection. ``commands`` lists the client's command lines on each connection
-(before and after STARTTLS, the STARTTLS itself included), in order.
+(before and after STARTTLS, the STARTTLS itself included), in order. Once the server accepts the
+client's ``COMPRESS DEFLATE``, the client's bytes are passed on as they come and inflated for
+``commands``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import re
 import selectors
 import socket
 import ssl
 import threading
+import zlib
 from types import TracebackType
+from typing import Any
 
 from tests.support.ca import CertificateFiles
 
@@ -89,6 +94,8 @@ class StartTlsRelay:
         selector.register(client, selectors.EVENT_READ, "client")
         selector.register(server, selectors.EVENT_READ, "server")
         pending = b""  # an unfinished client line
+        compress_tag: bytes | None = None  # the client's COMPRESS, awaiting its answer
+        inflate: Any = None  # the client's compressed stream, once the server accepted it
         try:
             while not self._closing.is_set():
                 ready = [key.data for key, _ in selector.select(timeout=0.5)]
@@ -98,16 +105,30 @@ class StartTlsRelay:
                     data = server.recv(_CHUNK)
                     if not data:
                         return
+                    if compress_tag is not None:
+                        answer = re.search(rb"^" + re.escape(compress_tag) + rb" (\w+)", data, re.M)
+                        if answer is not None:
+                            compress_tag = None
+                            if answer.group(1).upper() == b"OK":
+                                inflate = zlib.decompressobj(wbits=-15)
                     client.sendall(data)
                 if "client" in ready:
                     data = client.recv(_CHUNK)
                     if not data:
                         return
+                    if inflate is not None:
+                        server.sendall(data)
+                        pending += inflate.decompress(data)
+                        *done, pending = pending.split(b"\r\n")
+                        lines.extend(done)
+                        continue
                     pending += data
                     while b"\r\n" in pending:
                         line, pending = pending.split(b"\r\n", 1)
                         lines.append(line)
                         tag, _, command = line.partition(b" ")
+                        if command.upper() == b"COMPRESS DEFLATE":
+                            compress_tag = tag
                         if command.upper() == b"STARTTLS" and not isinstance(client, ssl.SSLSocket):
                             client.sendall(tag + b" OK Begin TLS negotiation now.\r\n")
                             selector.unregister(client)

@@ -80,6 +80,8 @@ class ServerConfig:
     # IMAP only: which bodies each sync downloads for offline reading (`bodies`, `bodies_days`,
     # `bodies_max_kib`); the rest come when their message is opened.
     bodies: BodyPolicy = BodyPolicy()
+    # IMAP only: COMPRESS=DEFLATE (RFC 4978) after login where the server offers it.
+    compress: bool = True
     # IMAP only, for servers without UIDPLUS: what happens to the messages a delete or move
     # leaves marked \Deleted ("ask": shown, expunged by the user's key; "always": the folder
     # is expunged at once; "never": left marked). See EXPUNGE_CHOICES.
@@ -495,6 +497,7 @@ IMAP_KEYS: dict[str, Checker] = {
     "bodies": _Checks.bodies,
     "bodies_days": _Checks.bodies_days,
     "bodies_max_kib": _Checks.kib,
+    "compress": _Checks.boolean,
     "expunge": lambda value, key: _OAuth2Checks.choice(value, EXPUNGE_CHOICES),
 }
 SMTP_KEYS: dict[str, Checker] = {

@@ -106,6 +106,7 @@ class Step(enum.StrEnum):
     STARTTLS = "starting TLS"
     CAPABILITIES = "asking for capabilities"
     LOGIN = "logging in"
+    COMPRESS = "starting compression"
 
 
 class Attempt:

@@ -89,6 +89,12 @@ INTERNALS = (
         "_convert_INTERNALDATE",
         ("date_string", "normalise_times"),
     ),
+    # imap/compress.py shadows imaplib's documented reader and writer: every line, literal and
+    # command must still go through them (imapclient's idle_check reads through _get_line).
+    Internal(IMAP4, "readline", ("self",), called_from=("_get_line",)),
+    Internal(IMAP4, "read", ("self", "size"), called_from=("_get_response",)),
+    Internal(IMAP4, "send", ("self", "data"), called_from=("_command",)),
+    Internal(IMAP4, "socket", ("self",)),
     # pop3_wire
     Internal(POP3, "_shortcmd", ("self", "line"), called_from=("user", "pass_", "stls")),
     Internal(POP3, "_putcmd", ("self", "line"), called_from=("_shortcmd",)),

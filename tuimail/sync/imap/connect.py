@@ -2,9 +2,10 @@
 
 Implicit TLS or a required STARTTLS (a PREAUTH greeting on a connection still to be protected is
 refused), then LOGIN, AUTHENTICATE PLAIN (LOGINDISABLED, or a non-ASCII user name or password)
-or LOGIN in UTF-8 (UTF8=ACCEPT); OAUTHBEARER or XOAUTH2 for OAuth2 accounts. imapclient logs the
-conversation through its own loggers, hiding LOGIN and AUTHENTICATE arguments. The rules every
-connection keeps are in `tuimail.sync.connection`.
+or LOGIN in UTF-8 (UTF8=ACCEPT); OAUTHBEARER or XOAUTH2 for OAuth2 accounts; then COMPRESS
+DEFLATE where offered (`tuimail.sync.imap.compress`), unless the account's `compress` is off.
+imapclient logs the conversation through its own loggers, hiding LOGIN and AUTHENTICATE
+arguments. The rules every connection keeps are in `tuimail.sync.connection`.
 """
 
 from __future__ import annotations
@@ -77,6 +78,7 @@ def connect_imap(
             # Already authenticated by the greeting; for STARTTLS _open_imap refused this.
             log.debug("IMAP %s:%s: PREAUTH greeting, no login needed", server.host, server.port)
             imap_ext.lift_pre_login_cap(client)
+            _compress_imap(client, server, attempt)
             return client
         _login_imap(client, server, password, attempt)
         # Read the logged-in capabilities here, where a malformed answer is a ConnectError:
@@ -86,6 +88,7 @@ def connect_imap(
         if not client.capabilities():
             attempt.fail(FailureKind.PROTOCOL_ERROR, "the server announced no capabilities")
         imap_ext.lift_pre_login_cap(client)
+        _compress_imap(client, server, attempt)
         return client
     except ConnectError:
         _shutdown_imap(client)
@@ -150,6 +153,18 @@ def _open_imap(
             _shutdown_imap(client)
             raise
     return client
+
+
+def _compress_imap(client: imapclient.IMAPClient, server: ServerConfig, attempt: Attempt) -> None:
+    """COMPRESS=DEFLATE (RFC 4978) where the server offers it, unless the account turned it
+    off: after login, as the RFC allows."""
+    from tuimail.sync.imap import compress as imap_compress
+
+    if not server.compress:
+        return
+    attempt.step = Step.COMPRESS
+    if imap_compress.start_compression(client):
+        log.debug("IMAP %s:%s: compressed (COMPRESS=DEFLATE)", server.host, server.port)
 
 
 def _imap_preauth(client: imapclient.IMAPClient) -> bool:

@@ -598,6 +598,9 @@ def append_streamed(
             raise OSError(f"the message to append was not {size} bytes long")
 
     time_arg = f'"{datetime_to_INTERNALDATE(msg_time)}"' if msg_time is not None else None
+    # The connection's own writer may already be one of this instance's (COMPRESS): put back
+    # whatever was there.
+    own_send = vars(imap).get("send")
     imap.send = send
     try:
         imap.literal = literal
@@ -609,7 +612,10 @@ def append_streamed(
             time_arg,
         )
     finally:
-        del imap.send  # the class's own method again
+        if own_send is None:
+            del imap.send  # the class's own method again
+        else:
+            imap.send = own_send
     if typ != "OK":
         raise imapclient.exceptions.IMAPClientError(f"APPEND refused: {response_text(data)}")
     return response_text(data)

@@ -36,6 +36,7 @@ import imapclient.response_parser
 from tuimail.store import read
 from tuimail.sync.deadline import deadline_of
 from tuimail.sync.imap import wire as imap_wire
+from tuimail.sync.imap.compress import buffered_input
 from tuimail.sync.imap.engine import EngineBase
 from tuimail.sync.imap.extensions import ImapProtocolError, server_response
 
@@ -147,6 +148,8 @@ class NewsWatch:
                 if not said:
                     # Woken with nothing to read: the server may have closed the connection.
                     # Ending the IDLE finds out (it raises when the connection is gone).
+                    # (idle_check polls the socket: input already inflated, with nothing more
+                    # on the socket, is read by idle_done here.)
                     break
                 responses.extend(said)
                 if self._folders_in(responses, selected):
@@ -185,8 +188,10 @@ class NewsWatch:
                 name = _text(response[1], utf7=self.client.folder_encode)
                 info = read.find_folder(self.conn, self.account_id, name)
                 items = _status_pairs(response[2]) if len(response) >= 3 else {}
-                if info is not None and items and not _differs(
-                    info, items, condstore=self.condstore
+                if (
+                    info is not None
+                    and items
+                    and not _differs(info, items, condstore=self.condstore)
                 ):
                     continue
             elif selected is not None and is_change(response):
@@ -267,7 +272,10 @@ def _notify_set(client: imapclient.IMAPClient) -> bool:
 
 
 def _readable(client: imapclient.IMAPClient, wake: socket.socket, timeout: float) -> str:
-    """ "server" when the server sent something, "work" when a job arrived, "" after `timeout`."""
+    """What came first: "server" (the server sent something), "work" (a job arrived) or ""
+    (`timeout` passed)."""
+    if buffered_input(client):
+        return "server"  # inflated (COMPRESS) input is waiting that select() cannot see
     sock = client.socket()
     pending = getattr(sock, "pending", None)
     if pending is not None and pending():
