@@ -109,18 +109,18 @@ async def test_the_app_syncs_opens_and_idles_over_compressed_connections(
         table = app.screen.query_one(MessageList)
         body = app.screen.query_one("#view-body", Static)
         await wait_for(pilot, lambda: len(table.ids) == 1)
-        # The first sync fetched headers only: the body comes on demand, compressed too.
+        # The body comes compressed too.
         await wait_for(pilot, lambda: "Body number 1." in str(body.render()))
-        # The watcher is in IDLE (Dovecot's go-ahead, as the proxy inflated it) ...
+        # The live session is in IDLE (Dovecot's go-ahead, as the proxy inflated it) ...
         await wait_for(pilot, lambda: b"+ idling" in proxy.from_server)
-        # ... when new mail, delivered over LMTP: the watcher's compressed IDLE hears of it.
+        # ... when new mail, delivered over LMTP: its compressed IDLE hears of it.
         await asyncio.to_thread(mail_servers.deliver, user, numbered_message(2))
         await wait_for(pilot, lambda: len(table.ids) == 2)
         place_cursor_on(app, "app test 2")
         await pilot.press("enter")
         await wait_for(pilot, lambda: "Body number 2." in str(body.render()))
     connections = logins(proxy)
-    assert len(connections) >= 3  # the sync, the watcher, the bodies
+    assert len(connections) == 1  # the live session: the sync, the bodies and IDLE
     for conn in connections:
         assert_compressed(conn, b"UID FETCH", b"EXISTS")
     conversation = b"".join(conn.from_client + conn.from_server for conn in connections)
