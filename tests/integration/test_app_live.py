@@ -20,6 +20,8 @@ from tests.support.pilot import wait_for
 from tests.support.proxy import FaultProxy
 from tuimail.app.application import TuimailApp
 from tuimail.config.load import parse_config
+from tuimail.store import read
+from tuimail.store.db import open_store
 from tuimail.ui.widgets.folder_pane import FolderPane
 from tuimail.ui.widgets.message_list import MessageList
 
@@ -138,3 +140,37 @@ async def test_new_mail_in_a_list_folder_appears_without_a_pass(
         # The folder pane counts the new, unread message of Lists/dev.
         await wait_for(pilot, lambda: "dev 1" in pane_lines(folders))
         assert commands(proxy, "LIST") == lists, "no pass over the account for news"
+
+
+async def test_the_messages_after_a_resting_cursor_are_downloaded_before_they_are_opened(
+    mail_servers: MailServers, fault_proxy, tmp_path: Path
+) -> None:
+    user = mail_servers.add_user("appahead")
+    for number in range(1, 7):
+        mail_servers.deliver(user, numbered_message(number))
+    proxy = fault_proxy(mail_servers.host, mail_servers.imap_port)
+    config = proxied_config(mail_servers, user, proxy, 'bodies = "none"\n')
+    app = TuimailApp(config, tmp_path)
+    async with app.run_test(size=(120, 36)) as pilot:
+        table = app.screen.query_one(MessageList)
+        await wait_for(pilot, lambda: len(table.ids) == 6)
+        table.focus()
+        await pilot.press("j")  # rest on the second message
+        following = table.ids[2:5]
+
+        def stored() -> bool:
+            conn = open_store(tmp_path)
+            try:
+                return all(read.body(conn, m) is not None for m in following)
+            finally:
+                conn.close()
+
+        await wait_for(pilot, stored)
+        assert table.cursor == 1, "nothing but the cursor's rest asked for them"
+        assert commands(proxy, "FETCH") >= 1
+    # The last message, three away from the cursor, was not asked for.
+    conn = open_store(tmp_path)
+    try:
+        assert read.body(conn, table.ids[5]) is None
+    finally:
+        conn.close()

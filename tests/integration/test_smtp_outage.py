@@ -23,7 +23,7 @@ from tuimail.cli.send import send_command
 from tuimail.config.load import load_config
 from tuimail.config.schema import Config
 from tuimail.store.outbox import OutboxState
-from tuimail.sync.events import Event
+from tuimail.sync.events import ConnectionBack, Event, Reconnecting
 from tuimail.sync.smtp.flush import OutboxSender
 
 pytestmark = pytest.mark.integration
@@ -177,3 +177,54 @@ async def test_the_app_expedites_after_a_pass_that_was_running_when_asked(
     assert len(dark_proxy.connections) == 2
     for item in items(data):
         mail_servers.wait_for_message(to, item.message_id)
+
+
+async def test_mail_queued_during_an_outage_leaves_when_the_imap_session_is_back(
+    mail_servers: MailServers, tmp_path: Path, dark_proxy: FaultProxy
+) -> None:
+    """The whole path in the app: neither server can be reached; the due message is deferred
+    with a backoff; when the servers answer again, the IMAP live session's reconnect tells the
+    app, which sends the message at once, before its backoff ends."""
+    sender, to = mail_servers.add_user("outage"), mail_servers.add_user("outage-to")
+    imap_proxy = FaultProxy(mail_servers.plain_host, mail_servers.imap_port)
+    try:
+        config_path = write_config(
+            mail_servers,
+            sender,
+            tmp_path / "config.toml",
+            imap=False,
+            smtp_host="127.0.0.1",
+            smtp_port=dark_proxy.port,
+            security="none",
+        )
+        config_path.write_text(
+            config_path.read_text()
+            + f'\n[accounts.home.imap]\nhost = "127.0.0.1"\nport = {imap_proxy.port}\n'
+            f'security = "none"\nusername = "{sender}"\nbodies = "none"\n'
+        )
+        config = load_config(config_path, must_exist=True)
+        data = tmp_path / "data"
+        queue(
+            config, data, mail_servers.address(to), "queued in the outage", Clock(datetime.now(UTC))
+        )
+        seen: list[Event] = []
+        app = TuimailApp(config, data)
+        emit = app.bridge.emit
+        app.bridge.emit = lambda event: (seen.append(event), emit(event))[1]  # type: ignore[method-assign]
+        async with app.run_test(size=(120, 36)) as pilot:
+            # The first sending pass cannot connect: the item waits for its backoff.
+            await wait_for(pilot, lambda: any(i.attempts for i in items(data)))
+            [waiting] = items(data)
+            assert waiting.state is OutboxState.QUEUED and waiting.unreachable
+            await wait_for(pilot, lambda: any(isinstance(e, Reconnecting) for e in seen))
+            # The servers are back.
+            dark_proxy.start()
+            imap_proxy.start()
+            await wait_for(pilot, lambda: any(isinstance(e, ConnectionBack) for e in seen))
+            await wait_for(pilot, lambda: items(data)[0].state is OutboxState.SENT)
+            [sent] = items(data)
+            # Sent before its backoff would have let it go.
+            assert sent.updated < waiting.next_attempt
+        mail_servers.wait_for_message(to, sent.message_id)
+    finally:
+        imap_proxy.close()
