@@ -67,7 +67,7 @@ async def test_a_message_gone_while_its_body_downloads_is_no_error(
     app = TuimailApp(config, tmp_path, start_workers=False)
     async with app.run_test(size=(120, 36)) as pilot:
         body = app.screen.query_one("#view-body", Static)
-        await wait_for(pilot, lambda: fetched and not app.workers)
+        await wait_for(pilot, lambda: fetched and app.engines.watching("acct"))
         await pilot.pause()
         assert read.row(app.conn, fetched[0]) is None
         text = str(body.render())
@@ -115,7 +115,7 @@ async def test_a_reply_or_forward_waiting_for_a_message_that_goes_opens_nothing(
         await pilot.press(key)
         await pilot.pause()
         go.set()
-        await wait_for(pilot, lambda: finished and not app.workers)
+        await wait_for(pilot, lambda: finished and app.engines.watching("acct"))
         await pilot.pause()
         assert isinstance(app.screen, MainScreen)
         notices = list(app._notifications)

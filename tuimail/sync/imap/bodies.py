@@ -39,6 +39,8 @@ log = logging.getLogger(__name__)
 BODY_ITEMS = ("UID", "BODY.PEEK[]")
 
 BODY_BATCH_BYTES = 8 * 1024 * 1024
+# Opening a message of at most this size whose headers show no attachment fetches it whole.
+WHOLE_AT_ONCE = 256 * 1024
 
 
 class BodyDownload(FolderIdentity):
@@ -65,7 +67,7 @@ class BodyDownload(FolderIdentity):
         """
         folder_id = info.id
         wanted = [(row.id, row.uid, row.size) for row in rows]
-        selected = self._select(info.name)
+        selected = self._in_folder(info.name)
         same = self._same_mailbox(info, selected)
         if same is False or info.uidvalidity not in (None, 0, selected.uidvalidity):
             self._reset(info, selected, None, "it is another folder than the one cached")
@@ -148,7 +150,9 @@ class BodyDownload(FolderIdentity):
         text: the header, every part's MIME header and the text bodies in one FETCH, rebuilt
         and kept as a partial body (`imap_structure`), and the rebuilt bytes are returned. A
         message without attachments, or whose structure lacks the boundaries, is fetched whole
-        as with `full`: its exact bytes are kept (replacing a partial body) and returned.
+        as with `full`: its exact bytes are kept (replacing a partial body) and returned; so is
+        one of at most WHOLE_AT_ONCE bytes whose headers show no attachment (its structure is
+        not asked for). In the folder this connection has selected, no SELECT is sent.
         """
         body = read.body(self.conn, message_id)
         if body is not None:
@@ -163,7 +167,7 @@ class BodyDownload(FolderIdentity):
         info = self._folder(row.folder_id)
         if row.uid is None:
             raise MessageGoneError("the message is not on the server yet")
-        selected = self._select(info.name)
+        selected = self._in_folder(info.name)
         changed = MessageGoneError("the folder changed on the server; sync it again")
         if info.uidvalidity is not None and selected.uidvalidity != info.uidvalidity:
             raise changed
@@ -174,7 +178,10 @@ class BodyDownload(FolderIdentity):
         expected = (
             None if same else read.Identity(row.uid, row.envelope.message_id, row.envelope.size)
         )
-        if not full:
+        # A small message whose headers show no attachment comes whole in one FETCH, without
+        # asking its structure first: a round trip less for most mail.
+        plain = not row.envelope.has_attachments and 0 < row.envelope.size <= WHOLE_AT_ONCE
+        if not full and not plain:
             rebuilt = self._fetch_text_only(message_id, row.uid, expected)
             if rebuilt is not None:
                 self._changed([row.folder_id])

@@ -171,6 +171,8 @@ class EngineBase:
     def _select(
         self, name: str, *, readonly: bool = True, qresync: tuple[int, int] | None = None
     ) -> SelectResult:
+        # A SELECT that fails leaves no folder selected (RFC 3501, 6.3.1).
+        self.forget_selection()
         result = select(
             self.client,
             name,
@@ -188,6 +190,20 @@ class EngineBase:
     def selected_folder(self) -> str | None:
         """The folder this connection has selected (or examined), if any."""
         return self._selected[0] if self._selected is not None else None
+
+    def _in_folder(self, name: str) -> SelectResult:
+        """Folder `name` selected, for commands by UID that only read: what its SELECT said
+        when this connection has it selected already (its UIDVALIDITY cannot change while it is
+        selected: the server would end the connection), else a new EXAMINE. Saves a round trip
+        per message opened in the folder the connection is in."""
+        if self._selected is not None and self._selected[0] == name and self.last_selected:
+            return self.last_selected
+        return self._select(name)
+
+    def forget_selection(self) -> None:
+        """Another part selected a folder on this client: the next command selects again."""
+        self._selected = None
+        self.last_selected = None
 
     def examine(self, name: str) -> SelectResult:
         """EXAMINE folder `name` (read-only); what the server said of it."""

@@ -368,6 +368,8 @@ class LiveSession:
 
     def _drafts(self, engine: ImapSync) -> None:
         if drafts_due(engine.conn, self.account.name):
+            # The drafts worker selects folders on the same client, behind the engine's back.
+            engine.forget_selection()
             copy_drafts(engine.conn, self.account.name, engine.client, self.emit,
                         cancel=self.cancel)  # fmt: skip
 

@@ -83,6 +83,8 @@ class NewsWatch:
         self.condstore = client.has_capability("CONDSTORE")
         self._next_status = time.monotonic()  # the first wait asks at once
         self._behind_asked: dict[int, int] = {}  # folder id -> the UIDNEXT resynced for
+        self._grew_asked: dict[int, int] = {}  # folder id -> the EXISTS resynced for
+        self._ended: list[bytes] = []  # IDLEs ended without waiting, their answers not yet read
 
     @property
     def mode(self) -> str:
@@ -122,21 +124,29 @@ class NewsWatch:
     # --- IDLE, until news, work, cancel or `until`
 
     def _idle(self, wake: socket.socket, selected: str | None, *, until: float) -> list[int]:
-        # What NOTIFY said while the connection was busy came with the answers to commands:
-        # imaplib kept it aside.
-        waiting = imap_wire.imaplib_of(self.client).untagged_responses.pop("STATUS", [])
+        imap = imap_wire.imaplib_of(self.client)
+        self._ended = imap_wire.forget_answered(self.client, self._ended)
+        # What the server said while the connection was busy came with the answers to commands:
+        # imaplib kept it aside. NOTIFY's STATUS for other folders ...
+        waiting = imap.untagged_responses.pop("STATUS", [])
         if waiting and (changed := self._folders_in(_status_responses(waiting), selected)):
             return changed
-        # Mail that arrived before the last job selected its folder is counted in that SELECT,
-        # not announced by the IDLE that follows.
+        # ... and new mail in the selected folder, announced after its SELECT, or counted by a
+        # SELECT: the IDLE that follows would not announce it.
+        if (
+            grew := self._selected_grew(selected, imap.untagged_responses.pop("EXISTS", []))
+        ) is not None:
+            return [grew]
         if (behind := self._selected_behind(selected)) is not None:
             return [behind]
         responses: list[Any] = []
+        work = False
         self.client.idle()
         try:
             while not self.cancel.is_set() and time.monotonic() < until:
                 ready = _readable(self.client, wake, self.check_interval)
                 if ready == "work":
+                    work = True
                     break
                 if ready != "server":
                     continue
@@ -154,11 +164,34 @@ class NewsWatch:
                 responses.extend(said)
                 if self._folders_in(responses, selected):
                     break
+        except BaseException:
+            work = False
+            raise
         finally:
-            with server_response("IDLE"):
-                _, ended = self.client.idle_done()
-            responses.extend(ended)
+            if work and not responses:
+                # The job goes out right behind DONE; the IDLE's answer comes with its answer.
+                self._ended.append(imap_wire.end_idle_later(self.client))
+            else:
+                with server_response("IDLE"):
+                    _, ended = self.client.idle_done()
+                responses.extend(ended)
         return self._folders_in(responses, selected)
+
+    def _selected_grew(self, selected: str | None, said: Sequence[Any]) -> int | None:
+        """The selected folder's id when the server said it holds more messages than the store
+        has (EXISTS), once per count: a message the server will not give keeps the store short
+        until the next pass, which tries it again."""
+        if selected is None or not said:
+            return None
+        try:
+            exists = int(said[-1])
+        except (TypeError, ValueError):
+            return None
+        info = read.find_folder(self.conn, self.account_id, selected)
+        if info is None or exists <= info.total or self._grew_asked.get(info.id) == exists:
+            return None
+        self._grew_asked[info.id] = exists
+        return info.id
 
     def _selected_behind(self, selected: str | None) -> int | None:
         """The selected folder's id when its SELECT told of mail the store does not have."""

@@ -66,6 +66,30 @@ def raw_command_untagged(
     return data
 
 
+def end_idle_later(client: imapclient.IMAPClient) -> bytes:
+    """End IDLE without waiting for the server's answer: DONE is sent now, and the answer is
+    read along with the next command's (imaplib keeps the tagged answer of a command it sent in
+    `IMAP4.tagged_commands` until it is taken, and the untagged lines with the others). Saves
+    the round trip before the command that ended the wait. Returns the IDLE's tag, for
+    `forget_answered`."""
+    tag: bytes = client._idle_tag
+    imaplib_of(client).send(b"DONE\r\n")
+    return tag
+
+
+def forget_answered(client: imapclient.IMAPClient, tags: list[bytes]) -> list[bytes]:
+    """Drop the kept answers of `tags` (IDLEs ended by `end_idle_later`) that have come; the
+    tags still waiting for theirs."""
+    kept = imaplib_of(client).tagged_commands
+    waiting = []
+    for tag in tags:
+        if kept.get(tag) is None and tag in kept:
+            waiting.append(tag)
+        else:
+            kept.pop(tag, None)
+    return waiting
+
+
 def allow_command(name: str, states: tuple[str, ...]) -> None:
     """Let imaplib send command `name` in `states` (its `Commands` table lists the commands it
     knows; NOTIFY, RFC 5465, is not among them)."""
