@@ -167,10 +167,9 @@ async def test_a_delete_given_up_after_a_swap_is_told_and_leaves_no_ghost(
 
         def synced() -> bool:
             folders = {f.name: f for f in read.folders(app.conn)}
-            return (
-                all(name in folders and folders[name].last_sync for name in FOLDERS)
-                and not app.engines.mail_passes.running
-            )
+            return all(
+                name in folders and folders[name].last_sync for name in FOLDERS
+            ) and app.engines.watching("acct")
 
         await wait_for(pilot, synced)
         for old, new in (("Work", "Swap"), ("Play", "Work"), ("Swap", "Play")):

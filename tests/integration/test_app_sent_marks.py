@@ -18,6 +18,7 @@ from tests.support.processes import pick_free_ports
 from tests.support.sent_marks import account_config, sender_message
 from tests.support.terminal import screen_lines
 from tuimail.app.application import TuimailApp
+from tuimail.core.model import Protocol
 from tuimail.store import outbox, outbox_refusals, read
 from tuimail.sync.events import Event, SyncFinished, discard
 from tuimail.sync.imap.account import sync_account
@@ -159,7 +160,7 @@ async def test_replies_and_forwards_mark_their_originals_once_sent(
     assert not [text for text in shown if "0 sent" in text or "0 new" in text], shown
 
 
-async def test_the_first_sync_stays_on_the_status_line_after_the_watcher_starts(
+async def test_the_first_sync_stays_on_the_status_line_after_the_session_watches(
     mail_servers: MailServers, tmp_path: Path
 ) -> None:
     user = mail_servers.add_user("words")
@@ -169,8 +170,16 @@ async def test_the_first_sync_stays_on_the_status_line_after_the_watcher_starts(
     events = _record(app)
     async with app.run_test(size=(120, 36)) as pilot:
         bar = app.screen.query_one(StatusBar)
-        # The sync, then the inbox watcher's own first look.
-        await wait_for(pilot, lambda: len([e for e in events if isinstance(e, SyncFinished)]) >= 3)
+        # The sync, the sending pass (nothing to send), and the live session watching for news
+        # once the bodies are down.
+        await wait_for(
+            pilot,
+            lambda: (
+                app.engines.watching("acct")
+                and {e.protocol for e in events if isinstance(e, SyncFinished)}
+                >= {Protocol.IMAP, Protocol.SMTP}
+            ),
+        )
         await pilot.pause()
         entry = bar.entry("acct")
         assert entry is not None

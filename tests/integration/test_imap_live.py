@@ -327,15 +327,20 @@ def test_a_message_opened_while_the_server_is_away_says_why(
     mail_servers: Server, running: list[Running], tmp_path: Path
 ) -> None:
     box = new_mailbox(mail_servers)
+    attempts: list[int] = []
 
     def refuse() -> object:
+        attempts.append(1)
         raise ConnectionRefusedError("connection refused")
 
     watch = Running(box, tmp_path, backoff_start=30, network_backoff_max=30)
     watch.session.connect = refuse  # type: ignore[assignment]
+    watch.session.get_mail()  # waiting, as the app's first pass does: it does not end the wait
     running.append(watch)
     watch.thread.start()
     watch.wait_for(Reconnecting)
+    time.sleep(0.5)
+    assert len(attempts) == 1, "a job that waited already does not cut the backoff short"
     started = time.monotonic()
     watch.session.open_body(42)
     failed = watch.wait_for(BodyNotFetched)
@@ -343,6 +348,7 @@ def test_a_message_opened_while_the_server_is_away_says_why(
     assert time.monotonic() - started < 20
     assert isinstance(failed, BodyNotFetched) and failed.message_id == 42
     assert "connection refused" in failed.reason and not failed.gone
+    assert len(attempts) == 2
 
 
 def _count(proxy: FaultProxy, command: str) -> int:

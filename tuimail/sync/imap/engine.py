@@ -187,6 +187,12 @@ class EngineBase:
         return result
 
     @property
+    def rebuilt_folders(self) -> frozenset[int]:
+        """Folders found to hold other messages than the cached ones (renamed or swapped on
+        the server) and rebuilt, whose sync has not run since."""
+        return frozenset(self._rebuilt)
+
+    @property
     def selected_folder(self) -> str | None:
         """The folder this connection has selected (or examined), if any."""
         return self._selected[0] if self._selected is not None else None

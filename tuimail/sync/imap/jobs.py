@@ -62,6 +62,7 @@ class JobQueue:
         self._heap: list[tuple[int, int, Job]] = []
         self._waiting: set[tuple[JobKind, Hashable]] = set()
         self._order = itertools.count()
+        self.urgent_asked = 0  # how many URGENT jobs were put so far (a waiter compares)
         self._wake_reader, self._wake_writer = socket.socketpair()
         self._wake_reader.setblocking(False)
         self._wake_writer.setblocking(False)
@@ -79,6 +80,8 @@ class JobQueue:
                 return
             self._waiting.add(key)
             heapq.heappush(self._heap, (int(job.kind), next(self._order), job))
+            if job.kind in URGENT:
+                self.urgent_asked += 1
         # The socket may be full of wake-ups already, or closed at exit.
         with contextlib.suppress(BlockingIOError, OSError):
             self._wake_writer.send(b"j")
@@ -93,12 +96,6 @@ class JobQueue:
                 return job
             self._drain()
             return None
-
-    def has(self, kinds: Iterable[JobKind]) -> bool:
-        """Whether a job of one of `kinds` waits."""
-        wanted = set(kinds)
-        with self._lock:
-            return any(job.kind in wanted for _, _, job in self._heap)
 
     def remove(self, kinds: Iterable[JobKind]) -> list[Job]:
         """Take every waiting job of `kinds` out of the queue, in order; the rest stay."""

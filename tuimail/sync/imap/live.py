@@ -71,7 +71,7 @@ from tuimail.sync.imap.engine import (
     error_text,
 )
 from tuimail.sync.imap.extensions import ImapProtocolError, logout_quietly
-from tuimail.sync.imap.jobs import LOCKED, URGENT, Job, JobKind, JobQueue
+from tuimail.sync.imap.jobs import LOCKED, Job, JobKind, JobQueue
 from tuimail.sync.imap.news import (
     CHECK_INTERVAL,
     IDLE_RENEW,
@@ -156,6 +156,8 @@ class LiveSession:
         self._pass: _Pass | None = None
         self._unreadable = Unreadable()  # messages the server ends the connection over
         self._fetch_reconnects = 0
+        self._summary = ""  # what the last pass did, in words
+        self._bodies_stored = 0  # bodies the background download stored since it last said so
 
     # --- asked for by the app (any thread) ----------------------------------------------------
 
@@ -221,10 +223,13 @@ class LiveSession:
         """Wait `seconds` before reconnecting, less when the user asks for something; True when
         `cancel` was set."""
         waited = 0.0
+        # Only what is asked for during the wait cuts it short: what waited already (a pass,
+        # the user's actions) goes with the next connection anyway.
+        asked = self.jobs.urgent_asked
         while waited < seconds:
             if self.cancel.is_set():
                 return True
-            if self.jobs.has(URGENT):
+            if self.jobs.urgent_asked != asked:
                 return False
             step = min(self.check_interval, seconds - waited)
             select.select([self.jobs.wake], [], [], step)
@@ -240,7 +245,8 @@ class LiveSession:
             self.data_dir,
             self._session_emit,
             report_cancelled=False,
-            log_level=logging.WARNING,
+            # The first failure of a series is an error; its retries are logged as warnings.
+            log_level=logging.WARNING if self._told else logging.ERROR,
         ) as session:
             client = session.connected(self.connect, close=logout_quietly)
             engine = ImapSync(
@@ -333,6 +339,10 @@ class LiveSession:
                     self._body(engine, message_id, full=full)
                 case JobKind.OPS:
                     engine.replay_ops()
+                    if engine.rebuilt_folders:
+                        # Another client renamed or swapped folders: the folder list and the
+                        # folders are read again (a pass), not only the one acted on.
+                        self.get_mail()
                 case JobKind.DRAFTS:
                     self._drafts(engine)
                 case JobKind.PASS:
@@ -417,8 +427,16 @@ class LiveSession:
         """One slice of the bodies the account's policy wants, newest first; the next slice
         is another job, after what the user asked for meanwhile."""
         got = engine.download_wanted_bodies(self.server.bodies, limit=self.bodies_slice)
+        self._bodies_stored += got.stored
         if got.remaining:
             self.jobs.put(Job(JobKind.BODIES))
+        elif self._bodies_stored:
+            # The status line showed the download's progress: it ends with what was done.
+            stored, self._bodies_stored = self._bodies_stored, 0
+            noun = "body" if stored == 1 else "bodies"
+            summary = f"{self._summary}, " if self._summary else ""
+            done = f"{summary}{stored} {noun} downloaded for offline reading"
+            self.emit(SyncFinished(self.account.name, Protocol.IMAP, done))
         for folder_id, problem in got.problems.items():
             # The engine leaves these out of its later slices; the next connection tries again.
             failed = read.folder(engine.conn, folder_id)
@@ -435,6 +453,7 @@ class LiveSession:
         marked = read.marked_deleted(engine.conn, engine.account_id)
         result.marked_deleted = sum(marked.get(f.folder_id, 0) for f in result.folders)
         summary = result.summary()
+        self._summary = summary
         name = self.account.name
         if result.folder_errors:
             folder, error = next(iter(result.folder_errors.items()))
