@@ -87,7 +87,7 @@ BACKOFF_START = 2.0
 BACKOFF_MAX = 300.0
 # The network or the server unreachable: tried again at least this often, so that what waits for
 # the server goes within seconds of its return.
-NETWORK_BACKOFF_MAX = 8.0
+NETWORK_BACKOFF_MAX = 5.0
 NETWORK_KINDS = frozenset(
     {FailureKind.REFUSED, FailureKind.TIMEOUT, FailureKind.DNS, FailureKind.NETWORK}
 )
