@@ -64,6 +64,7 @@ INTERNALS = (
     Internal(CLIENT, "_imap", assigned=True),
     Internal(CLIENT, "_starttls_done", assigned=True),
     Internal(CLIENT, "_timeout", assigned=True),
+    Internal(CLIENT, "_idle_tag", assigned=True),
     Internal(CLIENT, "_normalise_folder", ("self", "folder_name")),
     Internal(CLIENT, "_proc_folder_list", ("self", "folder_data")),
     Internal(CLIENT, "_process_select_response", ("self", "resp")),
