@@ -152,6 +152,29 @@ async def test_new_mail_keeps_the_highlighted_message_on_its_screen_line(
         )
 
 
+async def test_new_mail_shows_at_the_top_when_the_first_row_is_highlighted(
+    tmp_path: Path, demo_store: DemoStore
+) -> None:
+    """On the first row the user watches the top of the list: new mail comes into view there,
+    and the highlighted message, still highlighted, moves down a line with its row."""
+    demo_store(tmp_path)
+    app = TuimailApp(demo_config(), tmp_path, clock=lambda: NOW, start_workers=False)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.pause()
+        messages = app.screen.query_one(MessageList)
+        assert messages.cursor == 0
+        chosen = messages.current_message_id
+
+        newest = _message("Arrived at the top", 28)  # dated after every demo message
+        _engine(app, tmp_path, lambda conn, inbox: store_message(conn, inbox.id, raw=newest))
+        await _settle(pilot)
+        assert messages.current_message_id == chosen and messages.cursor == 1
+        assert round(messages.scroll_offset.y) == 0
+        top = messages.row_at(0)
+        assert top is not None and top.envelope.subject == "Arrived at the top"
+        assert not messages.displaced
+
+
 async def test_a_highlighted_message_deleted_elsewhere_leaves_nothing_to_act_on(
     tmp_path: Path,
     demo_store: DemoStore,
