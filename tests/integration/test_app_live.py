@@ -174,3 +174,55 @@ async def test_the_messages_after_a_resting_cursor_are_downloaded_before_they_ar
         assert read.body(conn, table.ids[5]) is None
     finally:
         conn.close()
+
+
+async def test_new_mail_in_a_long_list_folder_shows_at_the_top(
+    mail_servers: MailServers, fault_proxy, tmp_path: Path
+) -> None:
+    """The folder shown holds more messages than the screen: the new one, the newest, comes
+    into view at the top while the first row is highlighted."""
+    user = mail_servers.add_user("applong")
+    context = mail_servers.client_ssl_context()
+
+    def client() -> imapclient.IMAPClient:
+        connection = imapclient.IMAPClient(
+            mail_servers.host, mail_servers.imaps_port, ssl_context=context, timeout=20
+        )
+        connection.login(user, mail_servers.users[user])
+        return connection
+
+    with client() as direct:
+        direct.create_folder("Lists/dev")
+        for number in range(60):
+            old = (
+                numbered_message(number % 28 + 1)
+                .replace(b"Subject: app test", b"Subject: old list mail")
+                .replace(b"Message-ID: <app-", f"Message-ID: <old{number}-".encode())
+            )
+            direct.append("Lists/dev", old)
+    proxy = fault_proxy(mail_servers.host, mail_servers.imap_port)
+    app = TuimailApp(proxied_config(mail_servers, user, proxy), tmp_path)
+    async with app.run_test(size=(160, 50)) as pilot:
+        folders = app.screen.query_one(FolderPane)
+        await wait_for(pilot, lambda: "dev 60" in pane_lines(folders))
+        await wait_for(pilot, lambda: app.engines.watching("acct"))
+        dev = next(f.id for f in read.folders(app.conn) if f.name == "Lists/dev")
+        app.screen.show_place((dev,))
+        table = app.screen.query_one(MessageList)
+        await wait_for(pilot, lambda: len(table.ids) == 60)
+        assert table.cursor == 0
+
+        def deliver() -> None:
+            with client() as direct:
+                direct.append(
+                    "Lists/dev",
+                    b"From: Carol <carol@tuimail.test>\r\nSubject: fresh on the list\r\n"
+                    b"Date: Tue, 01 Dec 2026 10:00:00 +0000\r\nMessage-ID: <fresh@x>\r\n"
+                    b"\r\nNew.\r\n",
+                )
+
+        await asyncio.to_thread(deliver)
+        await wait_for(pilot, lambda: len(table.ids) == 61)
+        await pilot.pause()
+        top = table.row_at(round(table.scroll_offset.y))
+        assert top is not None and top.envelope.subject == "fresh on the list"
