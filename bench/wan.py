@@ -550,8 +550,9 @@ class WanRun:
                         f"the subject {subject!r} of a message new in {folder}",
                         timeout=NEW_MAIL_TIMEOUT,
                     )
-                except TimeoutError as error:
-                    row.screen = str(error)
+                except TimeoutError:
+                    # The top of the screen (the list), which the report's tail would cut off.
+                    row.screen = "\n".join(app.terminal.screen().splitlines()[:24])
                     raise NotWithin(
                         f"not on the screen within {NEW_MAIL_TIMEOUT:.0f} s of the APPEND"
                     ) from None

@@ -8,6 +8,7 @@ import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from textual.widgets import Input, Static
 
 from tests.support.demo_app import DemoStore
@@ -128,12 +129,14 @@ async def test_new_mail_and_flags_keep_the_search_and_its_cursor(
 async def test_new_mail_keeps_the_highlighted_message_on_its_screen_line(
     tmp_path: Path, demo_store: DemoStore
 ) -> None:
+    """Scrolled down the list, new mail arriving above changes nothing the user looks at."""
     demo_store(tmp_path)
     app = TuimailApp(demo_config(), tmp_path, clock=lambda: NOW, start_workers=False)
     async with app.run_test(size=(120, 36)) as pilot:
         await pilot.pause()
         messages = app.screen.query_one(MessageList)
-        await pilot.press(*"j" * 4)
+        await pilot.press("pagedown", *"j" * 4)
+        assert round(messages.scroll_offset.y) > 0, "the list is scrolled down"
         chosen = messages.current_message_id
         line = messages.cursor - round(messages.scroll_offset.y)
 
@@ -152,23 +155,26 @@ async def test_new_mail_keeps_the_highlighted_message_on_its_screen_line(
         )
 
 
-async def test_new_mail_shows_at_the_top_when_the_first_row_is_highlighted(
-    tmp_path: Path, demo_store: DemoStore
+@pytest.mark.parametrize("row", [0, 4])
+async def test_new_mail_shows_at_the_top_while_the_top_is_in_view(
+    row: int, tmp_path: Path, demo_store: DemoStore
 ) -> None:
-    """On the first row the user watches the top of the list: new mail comes into view there,
-    and the highlighted message, still highlighted, moves down a line with its row."""
+    """With the top of the list in view, new mail comes into view there, and the highlighted
+    message, still highlighted, moves down a line with its row."""
     demo_store(tmp_path)
     app = TuimailApp(demo_config(), tmp_path, clock=lambda: NOW, start_workers=False)
     async with app.run_test(size=(120, 36)) as pilot:
         await pilot.pause()
         messages = app.screen.query_one(MessageList)
-        assert messages.cursor == 0
+        if row:
+            await pilot.press(*"j" * row)
+        assert messages.cursor == row and round(messages.scroll_offset.y) == 0
         chosen = messages.current_message_id
 
         newest = _message("Arrived at the top", 28)  # dated after every demo message
         _engine(app, tmp_path, lambda conn, inbox: store_message(conn, inbox.id, raw=newest))
         await _settle(pilot)
-        assert messages.current_message_id == chosen and messages.cursor == 1
+        assert messages.current_message_id == chosen and messages.cursor == row + 1
         assert round(messages.scroll_offset.y) == 0
         top = messages.row_at(0)
         assert top is not None and top.envelope.subject == "Arrived at the top"
@@ -325,4 +331,5 @@ async def test_new_mail_in_another_account_keeps_the_unified_inbox_cursor(
         assert screen.current_place == screen.unified_inbox
         assert "Work 2" in {r.envelope.subject for r in read.rows(app.conn, messages.ids[:5])}
         assert messages.current_message_id == chosen
-        assert messages.cursor - round(messages.scroll_offset.y) == line
+        # The top of the list was in view: it stays there, where the new mail is.
+        assert line == 3 and round(messages.scroll_offset.y) == 0

@@ -183,9 +183,9 @@ class MessageList(ScrollView, can_focus=True):
         """Show the ids `read_ids` returns instead of the current ones, keeping the user's place.
 
         The cursor stays on the same message, and that message on the same screen line: rows
-        added or removed above it do not move what the user looks at; except when the first row
-        is highlighted: the top of the list stays in view, so that new mail shows where it
-        arrives. When that message is no
+        added or removed above it do not move what the user looks at; except while the top of
+        the list is in view: it stays in view (the highlighted message moving down with its
+        row), so that new mail shows where it arrives. When that message is no
         longer listed: after the user's own delete or move the cursor goes to the message that
         took its place (as they expect); after a change the user did not make (`background`:
         new mail, another client, the server) the list is *displaced*: nothing is highlighted
@@ -233,10 +233,10 @@ class MessageList(ScrollView, can_focus=True):
         self.displaced = displaced
         tell = displaced and bool(self.ids) and not self._displaced_told
         top = max(0, old_top + index - old_index)
-        if old_top == 0 and old_index == 0 and index < self._page():
-            # On the first row, the user watches the top of the list: what arrives there (new
-            # mail, newest first) comes into view, and the highlighted message moves down with
-            # its row, still highlighted. Further down, its line stays put.
+        if old_top == 0 and index < self._page():
+            # With the top of the list in view, the user sees what arrives there (new mail,
+            # newest first), as in mutt or Thunderbird; the highlighted message moves down with
+            # its row and stays highlighted. Scrolled down, its line stays put.
             top = 0
         self.scroll_to(y=top, animate=False)
         # The same message kept through a change the user did not make is not announced again:
