@@ -380,18 +380,11 @@ def _status_responses(said: Sequence[Any]) -> list[tuple[object, ...]]:
 
 
 def _status_items(said: Sequence[Any]) -> dict[str, int]:
-    """The numbers of the STATUS answer `said` (imaplib's untagged lines)."""
-    for line in said:
-        text = line.decode("utf-8", "replace") if isinstance(line, bytes) else str(line)
-        start, end = text.rfind("("), text.rfind(")")
-        if start < 0 or end < start:
-            continue
-        words = text[start + 1 : end].split()
-        items: dict[str, int] = {}
-        for key, value in zip(words[::2], words[1::2], strict=False):
-            if value.isdigit():
-                items[key.upper()] = int(value)
-        return items
+    """The numbers of the first STATUS answer in `said` (imaplib's untagged lines), parsed as
+    NOTIFY's are (imapclient's response parser)."""
+    for response in _status_responses(said):
+        if len(response) > 2:
+            return _status_pairs(response[2])
     return {}
 
 
