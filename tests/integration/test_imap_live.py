@@ -355,3 +355,148 @@ def _count(proxy: FaultProxy, command: str) -> int:
     """Commands named `command` the client sent through the proxy."""
     pattern = re.compile(rf"^\S+ (UID )?{command}\b", re.IGNORECASE)
     return sum(1 for line in commands_sent(proxy) if pattern.match(line))
+
+
+class HeldAnswer:
+    """Proxy hooks that hold the server's answer to an IDLE until the client has sent the
+    commands expected behind it (or 5 s have passed), and note whether it had: a client that
+    waits for that answer before sending them cannot have sent them."""
+
+    HOLD = 5.0  # a bound on holding the answer, not a measurement
+
+    def __init__(self, expected: list[re.Pattern[bytes]]) -> None:
+        self.expected = expected
+        self.armed = False
+        self.sent: list[bytes] = []  # the client's lines since armed
+        self.in_time: list[bool] = []  # per IDLE answer held: were they all sent meanwhile?
+        self._changed = threading.Condition()
+
+    def _all_sent(self) -> bool:
+        return all(any(p.search(line) for line in self.sent) for p in self.expected)
+
+    def client(self, line: bytes) -> bytes:
+        with self._changed:
+            if self.armed:
+                self.sent.append(line)
+                self._changed.notify_all()
+        return line
+
+    def server(self, line: bytes) -> bytes:
+        if self.armed and re.match(rb"^\S+ OK Idle completed", line):
+            with self._changed:
+                self.in_time.append(self._changed.wait_for(self._all_sent, timeout=self.HOLD))
+                self.armed = False
+        return line
+
+
+def test_news_of_another_folder_is_resynced_without_waiting_for_idle_or_select(
+    mail_servers: Server,
+    fault_proxy: FaultProxyFactory,
+    running: list[Running],
+    tmp_path: Path,
+) -> None:
+    """Told of new mail in another folder, the session ends the IDLE and sends the folder's
+    EXAMINE, its identity check and its search for new mail at once, one round trip for all
+    (a server far away costs each round trip again): the server's answer to the IDLE is held
+    here until they have all been sent."""
+    held = HeldAnswer(
+        [
+            re.compile(rb"^DONE\r?\n?$"),
+            re.compile(rb'^\S+ EXAMINE "?Lists/dev"? \(QRESYNC'),
+            re.compile(
+                rb"^\S+ UID FETCH \S+ \(UID RFC822\.SIZE BODY\.PEEK\[HEADER\.FIELDS \(MESSAGE-ID"
+            ),
+            re.compile(rb"^\S+ UID SEARCH UID \d+:\* UNDELETED"),
+        ]
+    )
+    box, _ = proxied(
+        mail_servers,
+        fault_proxy,
+        client=Faults(rewrite_line=held.client),
+        server=Faults(rewrite_line=held.server),
+    )
+    with box.device() as device:
+        device.create_folder("Lists/dev")
+    append(box, 2, folder="Lists/dev")
+    account = box.account()
+    assert account.incoming is not None
+    # The proxy reads lines only where they are not compressed.
+    plain = replace(account.incoming, compress=False, bodies=BodyPolicy(keep="none"))
+    watch = start_account(running, replace(account, incoming=plain), tmp_path)
+    watch.wait_for(SyncFinished)
+    wait_until(lambda: watch.session.watching, "the session watching for news")
+    with held._changed:
+        held.armed = True
+    append(box, 1, folder="Lists/dev", start=10)
+    conn = open_store(tmp_path)
+    try:
+        dev = folder_id(conn, "Lists/dev")
+        news = watch.wait_for(NewMail, lambda event: event.folder_id == dev)
+        assert isinstance(news, NewMail) and news.count == 1
+        assert store_view(conn, "Lists/dev") == server_view(box, "Lists/dev")
+    finally:
+        conn.close()
+    watch.stop()
+    assert held.in_time == [True], (
+        "DONE, the EXAMINE, the identity FETCH and the SEARCH were not all sent before the "
+        f"IDLE's answer: {held.sent!r}"
+    )
+
+
+def test_news_of_the_folder_left_behind_an_idle_is_not_taken_for_the_next_ones(
+    mail_servers: Server,
+    fault_proxy: FaultProxyFactory,
+    running: list[Running],
+    tmp_path: Path,
+) -> None:
+    """What the server says of the folder the IDLE watched, after the session sent DONE and
+    before the IDLE's answer, comes before the next folder's EXAMINE answer: it is news of the
+    folder left (resynced after), never the count of the next one."""
+    injected: list[bytes] = []
+    armed = threading.Event()
+
+    def server(line: bytes) -> bytes:
+        if armed.is_set() and re.match(rb"^\S+ OK Idle completed", line):
+            armed.clear()
+            injected.append(line)
+            return b"* 99 EXISTS\r\n" + line  # as if mail came to the folder left
+        return line
+
+    box, proxy = proxied(mail_servers, fault_proxy, server=Faults(rewrite_line=server))
+    with box.device() as device:
+        device.create_folder("Lists/dev")
+    append(box, 2, folder="Lists/dev")
+    account = box.account()
+    assert account.incoming is not None
+    plain = replace(account.incoming, compress=False, bodies=BodyPolicy(keep="none"))
+    watch = start_account(running, replace(account, incoming=plain), tmp_path)
+    watch.wait_for(SyncFinished)
+    wait_until(lambda: watch.session.watching, "the session watching for news")
+    sent_before = len(commands_sent(proxy))
+    examined = [
+        line for line in commands_sent(proxy) if re.match(r"^\S+ EXAMINE ", line, re.IGNORECASE)
+    ]
+    left = re.sub(r'^\S+ EXAMINE "?([^"(]*?)"? \(.*$', r"\1", examined[-1]).strip()
+    assert left != "Lists/dev"
+    armed.set()
+    append(box, 1, folder="Lists/dev", start=10)
+    conn = open_store(tmp_path)
+    try:
+        dev = folder_id(conn, "Lists/dev")
+        news = watch.wait_for(NewMail, lambda event: event.folder_id == dev)
+        assert isinstance(news, NewMail) and news.count == 1
+        assert injected, "the IDLE was ended"
+        # The folder left is examined again for its news, after Lists/dev's.
+        wait_until(
+            lambda: any(
+                re.match(rf'^\S+ EXAMINE "?{re.escape(left)}"? ', line)
+                for line in commands_sent(proxy)[sent_before:]
+            ),
+            f"a resync of {left}, the folder the news was about",
+        )
+        assert store_view(conn, "Lists/dev") == server_view(box, "Lists/dev")
+        assert store_view(conn, left) == server_view(box, left)
+        assert read.folder(conn, dev).total == 3  # type: ignore[union-attr]
+    finally:
+        conn.close()
+    watch.stop()

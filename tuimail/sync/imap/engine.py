@@ -43,7 +43,7 @@ from tuimail.sync.events import (
 from tuimail.sync.imap import extensions as imap_ext
 from tuimail.sync.imap import wire as imap_wire
 from tuimail.sync.imap.extensions import uid_set
-from tuimail.sync.imap.selection import SelectResult, enable, select
+from tuimail.sync.imap.selection import Behind, SelectResult, enable, select
 
 log = logging.getLogger(__name__)
 
@@ -160,6 +160,8 @@ class EngineBase:
         self._selected: tuple[str, bool] | None = None  # (folder, readonly)
         # What the server said of the selected folder when it was selected.
         self.last_selected: SelectResult | None = None
+        # Folders left while the server's news of them was still unread (see `select`).
+        self.left_with_news: set[str] = set()
         self._held: set[int] = set()  # UIDs with pending ops in the folder being synced
         self._namespace: str | None = None  # the personal namespace prefix, once asked
         log.info(
@@ -169,8 +171,14 @@ class EngineBase:
         )
 
     def _select(
-        self, name: str, *, readonly: bool = True, qresync: tuple[int, int] | None = None
+        self,
+        name: str,
+        *,
+        readonly: bool = True,
+        qresync: tuple[int, int] | None = None,
+        behind: Sequence[Behind] = (),
     ) -> SelectResult:
+        before = self.selected_folder
         # A SELECT that fails leaves no folder selected (RFC 3501, 6.3.1).
         self.forget_selection()
         result = select(
@@ -179,7 +187,10 @@ class EngineBase:
             readonly=readonly,
             condstore=self.condstore and qresync is None,
             qresync=qresync,
+            behind=behind,
         )
+        if result.left_news and before is not None and before != name:
+            self.left_with_news.add(before)
         self._selected = (name, readonly)
         if result.mailbox_id is not None and not self.objectid:
             result = replace(result, mailbox_id=None)

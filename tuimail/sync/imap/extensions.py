@@ -358,6 +358,11 @@ def uid_search(client: imapclient.IMAPClient, criteria: str) -> list[int]:
     typ, data = imap.uid("SEARCH", criteria)
     if typ != "OK":
         raise imapclient.exceptions.IMAPClientError(f"search failed: {response_text(data)}")
+    return parse_search(data)
+
+
+def parse_search(data: Sequence[Any]) -> list[int]:
+    """The numbers of untagged SEARCH lines, sorted; raises ImapProtocolError on anything else."""
     numbers: list[int] = []
     for line in data:
         if not line:

@@ -25,7 +25,7 @@ from tuimail.sync.events import GIVEN_UP_FOLDER_CHANGED, GIVEN_UP_RENUMBERED
 from tuimail.sync.imap import extensions as imap_ext
 from tuimail.sync.imap.engine import EngineBase, FolderResult
 from tuimail.sync.imap.extensions import ImapProtocolError, uid_set
-from tuimail.sync.imap.selection import SelectResult
+from tuimail.sync.imap.selection import Behind, SelectResult
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +52,30 @@ NOT_CONFIRMED = (
 
 class FolderIdentity(EngineBase):
     """Telling the cached mailbox behind a folder's name from another one (see the module)."""
+
+    # The identities of a sample of UIDs, fetched behind the SELECT of the folder being synced.
+    _identities_ahead: tuple[tuple[int, ...], dict[int, read.Identity]] | None = None
+
+    def identity_check_behind(self, info: read.FolderInfo) -> tuple[tuple[int, ...], Behind] | None:
+        """The FETCH that `_other_mailbox` will need for `info`, to send behind its SELECT;
+        None when the MAILBOXID will decide or nothing is cached."""
+        if info.uidvalidity in (None, 0) or (self.objectid and info.mailbox_id is not None):
+            return None
+        uids = tuple(item.uid for item in read.identity_sample(self.conn, info.id, IDENTITY_SAMPLE))
+        if not uids:
+            return None
+        items = ("(" + " ".join(IDENTITY_ITEMS) + ")").encode("ascii")
+        return uids, Behind((b"FETCH", uid_set(uids), items), "FETCH")
+
+    def identities_fetched(self, uids: tuple[int, ...], fetched: Behind) -> None:
+        """Keep what the FETCH sent behind the SELECT said, for `_identities`."""
+        if not fetched.ok:
+            self._identities_ahead = None
+            return
+        data = imap_ext.fetch_by_uid(fetched.lines)
+        asked = set(uids)
+        found = {uid: identity_of(uid, item) for uid, item in data.items() if uid in asked}
+        self._identities_ahead = (uids, found)
 
     def _reset(
         self,
@@ -135,9 +159,13 @@ class FolderIdentity(EngineBase):
         return None
 
     def _identities(self, uids: Sequence[int]) -> dict[int, read.Identity]:
-        """What the server holds under `uids` now (absent UIDs are left out): one FETCH."""
+        """What the server holds under `uids` now (absent UIDs are left out): one FETCH, or
+        none when the resync sent it behind its SELECT (`identities_ahead`)."""
         if not uids:
             return {}
+        ahead = self._identities_ahead
+        if ahead is not None and ahead[0] == tuple(uids):
+            return ahead[1]
         data, _ = imap_ext.uid_fetch(self.client, uid_set(uids), IDENTITY_ITEMS)
         asked = set(uids)
         return {uid: identity_of(uid, item) for uid, item in data.items() if uid in asked}

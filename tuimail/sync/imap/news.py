@@ -39,6 +39,7 @@ from tuimail.sync.imap import wire as imap_wire
 from tuimail.sync.imap.compress import buffered_input
 from tuimail.sync.imap.engine import EngineBase
 from tuimail.sync.imap.extensions import ImapProtocolError, server_response
+from tuimail.sync.imap.selection import SELECTED_NEWS
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +50,6 @@ CHECK_INTERVAL = 1.0  # longest wait before `cancel` is looked at
 
 # Untagged responses during IDLE that mean the selected folder changed.
 _CHANGES = {b"EXISTS", b"EXPUNGE", b"FETCH", b"VANISHED"}
-# imaplib's names of the untagged responses that tell of a change in the selected folder.
-_SELECTED_NEWS = ("EXISTS", "EXPUNGE", "FETCH", "VANISHED")
 # What NOTIFY asks for: the events that change what the store holds, in every personal folder.
 NOTIFY_EVENTS = "(MessageNew MessageExpunge FlagChange)"
 NOTIFY_SET = f"SET (selected {NOTIFY_EVENTS}) (personal {NOTIFY_EVENTS})"
@@ -125,11 +124,23 @@ class NewsWatch:
 
     def _idle(self, wake: socket.socket, selected: str | None, *, until: float) -> list[int]:
         imap = imap_wire.imaplib_of(self.client)
-        self._ended = imap_wire.forget_answered(self.client, self._ended)
+        for tag in imap_wire.forget_answered(self.client, self._ended):
+            # No command has read this IDLE's answer (the job sent none): read it now, before
+            # the next IDLE.
+            with server_response("IDLE"):
+                imap_wire.command_complete(imap, "IDLE", tag)
+        self._ended = []
         # What the server said while the connection was busy came with the answers to commands:
         # imaplib kept it aside. NOTIFY's STATUS for other folders ...
         waiting = imap.untagged_responses.pop("STATUS", [])
-        if waiting and (changed := self._folders_in(_status_responses(waiting), selected)):
+        changed = self._folders_in(_status_responses(waiting), selected) if waiting else []
+        # ... news of a folder the connection left before reading it (see `selection.select`) ...
+        for name in sorted(self.engine.left_with_news):
+            info = read.find_folder(self.conn, self.account_id, name)
+            if info is not None and info.id not in changed:
+                changed.append(info.id)
+        self.engine.left_with_news.clear()
+        if changed:
             return changed
         # ... and new mail in the selected folder, announced after its SELECT, or counted by a
         # SELECT: the IDLE that follows would not announce it.
@@ -140,7 +151,7 @@ class NewsWatch:
         if (behind := self._selected_behind(selected)) is not None:
             return [behind]
         responses: list[Any] = []
-        work = False
+        work = failed = False
         self.client.idle()
         try:
             while not self.cancel.is_set() and time.monotonic() < until:
@@ -165,17 +176,22 @@ class NewsWatch:
                 if self._folders_in(responses, selected):
                     break
         except BaseException:
-            work = False
+            failed = True
             raise
         finally:
-            if work and not responses:
-                # The job goes out right behind DONE; the IDLE's answer comes with its answer.
+            changed = [] if failed else self._folders_in(responses, selected)
+            if (work and not responses) or changed:
+                # The job (or the resync the news asks for) goes out right behind DONE; the
+                # IDLE's answer comes with its answer. What the server says before that answer
+                # is read then: STATUS is kept for the next wait, and news of this folder
+                # read by a SELECT of another one is kept by the engine (`left_with_news`).
                 self._ended.append(imap_wire.end_idle_later(self.client))
             else:
                 with server_response("IDLE"):
                     _, ended = self.client.idle_done()
                 responses.extend(ended)
-        return self._folders_in(responses, selected)
+                changed = self._folders_in(responses, selected)
+        return changed
 
     def _selected_grew(self, selected: str | None, said: Sequence[Any]) -> int | None:
         """The selected folder's id when the server said it holds more messages than the store
@@ -254,7 +270,7 @@ class NewsWatch:
         current = next((info for info in folders if info.name == selected), None)
         noop: bytes | None = None
         if current is not None:
-            for name in _SELECTED_NEWS:
+            for name in SELECTED_NEWS:
                 imap.untagged_responses.pop(name, None)
             noop = imap_wire.send_command(imap, "NOOP")
         tags = [
@@ -266,7 +282,7 @@ class NewsWatch:
         if current is not None and noop is not None:
             with server_response("NOOP"):
                 imap_wire.command_complete(imap, "NOOP", noop)
-            if any(imap.untagged_responses.pop(name, None) for name in _SELECTED_NEWS):
+            if any(imap.untagged_responses.pop(name, None) for name in SELECTED_NEWS):
                 changed.append(current.id)
         for info, tag in tags:
             with server_response("STATUS"):

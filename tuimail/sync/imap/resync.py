@@ -37,7 +37,7 @@ from tuimail.sync.events import NewMail
 from tuimail.sync.imap import extensions as imap_ext
 from tuimail.sync.imap.engine import FolderResult, skipped_text
 from tuimail.sync.imap.identity import FolderIdentity
-from tuimail.sync.imap.selection import SelectResult
+from tuimail.sync.imap.selection import Behind, SelectResult
 
 # What the message list and threading need, and nothing else (the body comes later).
 HEADER_FIELDS = (
@@ -60,6 +60,9 @@ HEADER_ITEMS = ("UID", "FLAGS", "RFC822.SIZE", "INTERNALDATE", HEADER_ITEM)
 class FolderResync(FolderIdentity):
     """Bringing one folder of the store up to date with the server (see the module)."""
 
+    # The search for new mail sent behind the SELECT: (the UID it searched from, the UIDs).
+    _new_ahead: tuple[int, list[int]] | None = None
+
     def sync_folder(self, folder_id: int) -> FolderResult:
         """Bring one folder of the store up to date with the server (its headers and flags; the
         bodies come after every folder's, see `tuimail.sync.imap.offline`)."""
@@ -76,7 +79,44 @@ class FolderResync(FolderIdentity):
             if self.qresync and resynced and info.highestmodseq and info.uidvalidity
             else None
         )
-        selected = self._select(info.name, qresync=qresync)
+        try:
+            selected = self._select_ahead(info, qresync=qresync, resynced=resynced)
+            return self._sync_selected(info, result, selected, qresync=qresync, resynced=resynced)
+        finally:
+            self._identities_ahead = self._new_ahead = None
+
+    def _select_ahead(
+        self, info: read.FolderInfo, *, qresync: tuple[int, int] | None, resynced: bool
+    ) -> SelectResult:
+        """SELECT the folder, with what a resync asks next sent behind it in the same round
+        trip: the identity check's FETCH and the search for new mail (read-only commands; what
+        the SELECT's answer makes useless is left unused)."""
+        behind: list[Behind] = []
+        identity = self.identity_check_behind(info)
+        if identity is not None:
+            behind.append(identity[1])
+        new: Behind | None = None
+        if resynced and (qresync is not None or self.condstore):
+            start = info.uidnext or 1
+            new = Behind((b"SEARCH", f"UID {start}:* UNDELETED".encode("ascii")), "SEARCH")
+            behind.append(new)
+        selected = self._select(info.name, qresync=qresync, behind=behind)
+        if identity is not None:
+            self.identities_fetched(*identity)
+        if new is not None and new.ok:
+            self._new_ahead = (info.uidnext or 1, imap_ext.parse_search(new.lines))
+        return selected
+
+    def _sync_selected(
+        self,
+        info: read.FolderInfo,
+        result: FolderResult,
+        selected: SelectResult,
+        *,
+        qresync: tuple[int, int] | None,
+        resynced: bool,
+    ) -> FolderResult:
+        folder_id = info.id
         changed = None
         if info.uidvalidity not in (None, 0):
             if info.uidvalidity != selected.uidvalidity:
@@ -260,12 +300,13 @@ class FolderResync(FolderIdentity):
             return []
         if not selected.exists:
             return []
+        ahead = self._new_ahead
+        if ahead is not None and ahead[0] == start:
+            found = ahead[1]  # searched behind the SELECT
+        else:
+            found = imap_ext.uid_search(self.client, f"UID {start}:* UNDELETED")
         # "n:*" always includes the highest UID, even below n: filter.
-        return [
-            uid
-            for uid in imap_ext.uid_search(self.client, f"UID {start}:* UNDELETED")
-            if uid >= start
-        ]
+        return [uid for uid in found if uid >= start]
 
     def _apply_flags(
         self,

@@ -77,6 +77,12 @@ def end_idle_later(client: imapclient.IMAPClient) -> bytes:
     return tag
 
 
+def unanswered(imap: imaplib.IMAP4) -> list[bytes]:
+    """The tags of the commands sent whose answers have not been read yet (imaplib keeps a
+    command's tag in `IMAP4.tagged_commands`, with None until its answer comes)."""
+    return [tag for tag, answer in imap.tagged_commands.items() if answer is None]
+
+
 def forget_answered(client: imapclient.IMAPClient, tags: list[bytes]) -> list[bytes]:
     """Drop the kept answers of `tags` (IDLEs ended by `end_idle_later`) that have come; the
     tags still waiting for theirs."""
