@@ -47,7 +47,7 @@ from tuimail.sync.session import failure_of
 log = logging.getLogger(__name__)
 
 MAX_WATCHERS = 4  # extra connections per account, besides the session's own
-STOP_WAIT = 10.0  # seconds `stop` waits for each connection's LOGOUT
+STOP_WAIT = 10.0  # seconds `stop` waits for the connections' LOGOUT
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +103,8 @@ class FolderWatchers:
             if rank is not None:
                 ranked.append((rank, position, info))
         wanted = [info for _, _, info in sorted(ranked, key=lambda item: item[:2])]
+        # A watcher that ended on its own (a refused password) is started again with the pass.
+        self._running = {key: w for key, w in self._running.items() if w.thread.is_alive()}
         chosen = {(info.id, info.name): info for info in wanted[: self.most]}
         polled = tuple(info.display_name for info in wanted[self.most :])
         if set(chosen) == set(self._running) and polled == self.polled:
@@ -153,8 +155,9 @@ class FolderWatchers:
         self._running.clear()
         for watcher in running:
             watcher.stop.set()
+        until = time.monotonic() + STOP_WAIT  # for all of them: they log out side by side
         for watcher in running:
-            watcher.thread.join(timeout=STOP_WAIT)
+            watcher.thread.join(timeout=max(until - time.monotonic(), 0.0))
 
     def _tell(self, said: Examined) -> None:
         """A watcher's thread: hand what its EXAMINE said to the session."""
