@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import queue
 import re
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -18,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.ca import CertificateAuthority
+from tests.support.dovecot import DOVEADM, DovecotServer, start_dovecot
 from tests.support.imap_sync import (
     FaultProxyFactory,
     Mailbox,
@@ -26,10 +29,12 @@ from tests.support.imap_sync import (
     append,
     commands_sent,
     folder_id,
+    message,
     proxied,
     server_view,
     store_view,
 )
+from tests.support.mailservers import discard_server_directory, new_server_directory
 from tests.support.proxy import FaultProxy
 from tuimail.store.db import open_store
 from tuimail.sync.events import ConnectionBack, Event, NewMail, SyncFinished
@@ -220,6 +225,78 @@ def test_the_watchers_reconnect_after_the_server_drops_them(
         assert store_view(conn, "Lists/a") == server_view(box, "Lists/a")
     finally:
         conn.close()
+    watch.stop()
+
+
+@pytest.fixture
+def at_most_three(test_ca: CertificateAuthority) -> Iterator[DovecotServer]:
+    """A Dovecot without NOTIFY of its own, whose connections per user and address are set to
+    three once the test's folders are made (`limit`)."""
+    directory = new_server_directory("tuimail-dovecot-three-")
+    server = start_dovecot(directory, without={"NOTIFY"}, ca=test_ca)
+    try:
+        yield server
+    finally:
+        server.stop()
+        discard_server_directory(directory)
+
+
+def limit(server: DovecotServer, connections: int) -> None:
+    """Allow each user `connections` IMAP connections from one address (a reload)."""
+    config = server.config_file.read_text()
+    setting = f"protocol imap {{\n  mail_max_userip_connections = {connections}\n"
+    server.config_file.write_text(config.replace("protocol imap {\n", setting, 1))
+    reloads = server.log().count("SIGHUP received")
+    server.doveadm("reload")
+    wait_until(lambda: server.log().count("SIGHUP received") > reloads, "the reload")
+    time.sleep(0.5)  # for the login services it restarts; a wait, not a measurement
+
+
+def test_watchers_refused_by_the_servers_limit_leave_their_folders_to_status(
+    at_most_three: DovecotServer,
+    fault_proxy: FaultProxyFactory,
+    running: list[Running],
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Three connections per user: the session's and two watchers'. The refused logins of the
+    others end their watchers, not the session, and their folders are asked by STATUS: new mail
+    there still comes."""
+    box, proxy = with_lists(at_most_three, fault_proxy)
+    limit(at_most_three, 3)
+    caplog.set_level(logging.INFO, logger="tuimail.sync.imap.watchers")
+    watch = Running(box, tmp_path, status_interval=0.2)
+    running.append(watch)
+    watch.wait_for(SyncFinished)
+    session = watch.session
+    # Logins at the same moment may each pass the server's count: at least one is refused.
+    refusals = caplog.text.count
+    wait_until(
+        lambda: (
+            refusals("no connection of its own") + len(session.watchers.watching()) == 4
+            and refusals("no connection of its own") >= 1
+        ),
+        "every watcher idling or refused",
+    )
+    conn = open_store(tmp_path)
+    try:
+        watched = session.watchers.watching()
+        refused = next(name for name in WATCHED if folder_id(conn, name) not in watched)
+        # Delivered without a connection of the user's (doveadm): the limit is reached.
+        subprocess.run(
+            [DOVEADM, "-c", str(at_most_three.config_file), "save", "-u", box.user, "-m", refused],
+            input=message(10),
+            check=True,
+            timeout=60,
+        )
+        arrived = folder_id(conn, refused)
+        news = watch.wait_for(NewMail, lambda e: e.folder_id == arrived)  # type: ignore[attr-defined]
+        assert isinstance(news, NewMail) and news.count == 1
+    finally:
+        conn.close()
+    assert watch.thread.is_alive(), "the session goes on"
+    assert refused in status_asked(proxy)
+    assert "Maximum number of connections" in caplog.text
     watch.stop()
 
 

@@ -14,10 +14,11 @@ VANISHED) it asks the session for that folder's RESYNC job, the job the session'
 makes, and IDLEs again. The store is the session's alone: a watcher neither writes nor reads it.
 What its EXAMINE said (mail that came before the IDLE began, which the IDLE does not announce)
 is handed to the session, which compares it with the store in its own thread (`behind`). A lost
-connection is tried again after the session's backoff; a refused password ends the watcher (the
-session, which uses the same password, tells the user). All end with the session (`stop`, or
-the session's `cancel`). While a watcher is not idling (it connects, or waits to reconnect), its
-folder is back in the STATUS round (`watching`).
+connection is tried again after the session's backoff; a refused login ends the watcher until
+the next pass (a wrong password is the session's to tell; a server at its limit of connections
+per user refuses the login too). All end with the session (`stop`, or the session's `cancel`).
+While a watcher is not idling (it connects, waits to reconnect, or has ended), its folder is
+back in the STATUS round (`watching`).
 """
 
 from __future__ import annotations
@@ -199,8 +200,15 @@ class _Watcher:
                 failure = failure_of(exc)
                 if failure is None:
                     log.warning("IMAP %s: watching connection failed", where, exc_info=True)
-                elif failure.auth or failure.kind == FailureKind.CANCELLED:
+                elif failure.kind == FailureKind.CANCELLED:
                     log.info("IMAP %s: watching connection ends: %s", where, failure.message)
+                    return
+                elif failure.auth:
+                    # Not tried again until the next pass: a refused login counts towards a
+                    # lockout. A server at its limit of connections per user refuses the login
+                    # too (Dovecot: [LIMIT]); the folder is asked by STATUS meanwhile.
+                    log.warning("IMAP %s: no connection of its own (%s); asked by STATUS with "
+                                "the other folders", where, failure.message)  # fmt: skip
                     return
                 else:
                     limit = owner.backoff_limit(failure.kind)
