@@ -104,7 +104,7 @@ class FolderWatchers:
             if rank is not None:
                 ranked.append((rank, position, info))
         wanted = [info for _, _, info in sorted(ranked, key=lambda item: item[:2])]
-        # A watcher that ended on its own (a refused password) is started again with the pass.
+        # A watcher that ended on its own (a refused login) is started again with the pass.
         self._running = {key: w for key, w in self._running.items() if w.thread.is_alive()}
         chosen = {(info.id, info.name): info for info in wanted[: self.most]}
         polled = tuple(info.display_name for info in wanted[self.most :])
