@@ -15,6 +15,8 @@ import pytest
 from textual.widgets import Static
 
 from tests.support.app_mail import numbered_message
+from tests.support.dovecot import DovecotServer
+from tests.support.imap_sync import ReducedDovecot
 from tests.support.mailservers import MailServers
 from tests.support.pilot import wait_for
 from tests.support.proxy import FaultProxy
@@ -28,13 +30,20 @@ from tuimail.ui.widgets.message_list import MessageList
 pytestmark = pytest.mark.integration
 
 
-def proxied_config(mail_servers: MailServers, user: str, proxy: FaultProxy, extra: str = ""):
+def proxied_config(
+    mail_servers: MailServers | DovecotServer,
+    user: str,
+    proxy: FaultProxy,
+    extra: str = "",
+    account: str = "",
+):
     """The account reached through a recording proxy, in plain text (Dovecot allows a plaintext
-    login from loopback), so that the commands can be counted."""
+    login from loopback), so that the commands can be counted. `extra`: more of the imap table;
+    `account`: more of the account's."""
     password = shlex.quote(mail_servers.users[user])
     return parse_config(
         f"[accounts.acct]\n"
-        f'address = "{user}@tuimail.test"\n'
+        f'address = "{user}@tuimail.test"\n{account}'
         f"password_command = {json.dumps('printf %s ' + password)}\n"
         f"[accounts.acct.imap]\n"
         f'host = "{proxy.host}"\nport = {proxy.port}\nsecurity = "none"\n'
@@ -226,3 +235,55 @@ async def test_new_mail_in_a_long_list_folder_shows_at_the_top(
         await pilot.pause()
         top = table.row_at(round(table.scroll_offset.y))
         assert top is not None and top.envelope.subject == "fresh on the list"
+
+
+def status_of(proxy: FaultProxy, folder: str) -> int:
+    """STATUS commands for `folder` the client sent through the proxy."""
+    pattern = re.compile(rf'^\S+ STATUS "?{re.escape(folder)}"? ', re.IGNORECASE)
+    lines = proxy.from_client.decode("utf-8", "replace").split("\r\n")
+    return sum(1 for line in lines if pattern.match(line))
+
+
+async def test_without_notify_mail_in_a_notify_folder_comes_by_its_own_idle(
+    reduced_dovecot: ReducedDovecot, fault_proxy, tmp_path: Path
+) -> None:
+    """On a server with IDLE but no NOTIFY, a folder of `notify_folders` has a connection of its
+    own that IDLEs there: its new mail shows without that folder's STATUS being asked, and the
+    connection ends when the app does."""
+    server = reduced_dovecot(without={"NOTIFY"})
+    user = server.add_user("appwatch")
+    server.deliver(user, numbered_message(1))
+    context = server.client_ssl_context()
+
+    def deliver(create: bool = False) -> None:
+        with imapclient.IMAPClient(
+            server.host, server.imaps_port, ssl_context=context, timeout=20
+        ) as client:
+            client.login(user, server.users[user])
+            if create:
+                client.create_folder("Lists/dev")
+            else:
+                client.append("Lists/dev", numbered_message(2))
+
+    deliver(create=True)
+    proxy = fault_proxy(server.host, server.imap_port)
+    config = proxied_config(server, user, proxy, account='notify_folders = ["INBOX", "Lists/*"]\n')
+    app = TuimailApp(config, tmp_path)
+    async with app.run_test(size=(120, 36)) as pilot:
+        folders = app.screen.query_one(FolderPane)
+        await wait_for(pilot, lambda: "dev" in pane_lines(folders))
+
+        # The folder's own connection idles on it; the session's waits for news.
+        def watched() -> bool:
+            return len(proxy.connections) == 2 and b" IDLE\r\n" in proxy.connections[1].from_client
+
+        await wait_for(pilot, watched)
+        await wait_for(pilot, lambda: app.engines.watching("acct"))
+        asked = status_of(proxy, "Lists/dev")
+        await asyncio.to_thread(deliver)
+        await wait_for(pilot, lambda: "dev 1" in pane_lines(folders))
+        assert status_of(proxy, "Lists/dev") == asked, "the news came by IDLE, not by STATUS"
+        assert commands(proxy, "NOTIFY") == 0
+    assert len(proxy.connections) == 2, "the session's connection and Lists/dev's"
+    for connection in proxy.connections:
+        assert connection.closed.wait(30), "the connections end with the app"

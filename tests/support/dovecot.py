@@ -81,7 +81,7 @@ CYRUS_NAMESPACE = Namespace(prefix="INBOX.", separator=".")
 
 # Capabilities a reduced server may hide (each has a fallback path in the client).
 HIDEABLE_CAPABILITIES = frozenset(
-    {"QRESYNC", "CONDSTORE", "MOVE", "UIDPLUS", "SPECIAL-USE", "COMPRESS=DEFLATE"}
+    {"QRESYNC", "CONDSTORE", "MOVE", "UIDPLUS", "SPECIAL-USE", "COMPRESS=DEFLATE", "NOTIFY"}
 )
 # Hidden by leaving the imap_zlib plugin out, which is all it takes.
 PLUGIN_CAPABILITIES = frozenset({"COMPRESS=DEFLATE"})
@@ -656,8 +656,8 @@ def start_dovecot(
     """Start a Dovecot in ``directory`` (empty or new; its parents must be o+x) and return it.
 
     ``without`` names IMAP capabilities to hide (any of QRESYNC, CONDSTORE, MOVE, UIDPLUS,
-    SPECIAL-USE, COMPRESS=DEFLATE); ``announce`` names capabilities to announce without having
-    them; ``ca`` is the test CA to sign its certificates (a new one by default);
+    SPECIAL-USE, COMPRESS=DEFLATE, NOTIFY); ``announce`` names capabilities to announce without
+    having them; ``ca`` is the test CA to sign its certificates (a new one by default);
     ``namespace`` and ``special_mailboxes`` lay out the folders (see the module docstring).
     The caller stops it with ``stop()``.
     """

@@ -13,7 +13,6 @@ is known to show it. Every text here comes from `tuimail.mail.sanitize`.
 
 from __future__ import annotations
 
-import fnmatch
 import html
 import os
 import shutil
@@ -23,6 +22,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from tuimail.config.patterns import folder_notifies
 from tuimail.mail.sanitize import sanitize_line
 from tuimail.store import read
 from tuimail.store.db import open_store
@@ -60,17 +60,6 @@ class News:
 def _short(text: str) -> str:
     text = sanitize_line(text).strip()
     return text if len(text) <= MAX_TEXT else text[: MAX_TEXT - 1] + "…"
-
-
-def folder_notifies(patterns: Sequence[str], folder: str) -> bool:
-    """Whether `folder` matches one of the account's `notify_folders` patterns (fnmatch, case
-    sensitive like folder names, except INBOX, which IMAP makes case-insensitive)."""
-    name = "INBOX" if folder.upper() == "INBOX" else folder
-    for pattern in patterns:
-        wanted = "INBOX" if pattern.upper() == "INBOX" else pattern
-        if fnmatch.fnmatchcase(name, wanted):
-            return True
-    return False
 
 
 def news_for(

@@ -14,13 +14,13 @@ from tuimail.app.notify import (
     News,
     NewsGate,
     choose_desktop,
-    folder_notifies,
     news_for,
     notify_send_argv,
     terminal_protocol,
     terminal_sequence,
 )
 from tuimail.config.load import parse_config
+from tuimail.config.patterns import folder_notifies
 from tuimail.config.schema import ConfigError
 from tuimail.core.model import Protocol
 from tuimail.mail.sanitize import sanitize_line

@@ -82,6 +82,11 @@ class JobQueue:
             heapq.heappush(self._heap, (int(job.kind), next(self._order), job))
             if job.kind in URGENT:
                 self.urgent_asked += 1
+        self.nudge()
+
+    def nudge(self) -> None:
+        """Wake the session's wait without a job: something else it looks at between jobs
+        changed (what an extra connection's EXAMINE said, tuimail.sync.imap.watchers)."""
         # The socket may be full of wake-ups already, or closed at exit.
         with contextlib.suppress(BlockingIOError, OSError):
             self._wake_writer.send(b"j")

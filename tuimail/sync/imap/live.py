@@ -16,7 +16,9 @@ meanwhile goes first); after a reconnect, `ConnectionBack` tells the app that wh
 the server (the outbox) may go. After a pass, the bodies the account's policy wants are downloaded
 in slices, newest first (`download_wanted_bodies`), so that a message opened meanwhile waits for
 one slice at most. With nothing to do, the connection waits for news (tuimail.sync.imap.news:
-NOTIFY, else IDLE and STATUS, else polling), and the folders that changed are resynced.
+NOTIFY, else IDLE and STATUS, else polling), and the folders that changed are resynced. With IDLE
+but no NOTIFY, the account's `notify_folders` other than INBOX get a connection each, up to a
+bound, that IDLEs on that folder and asks for its resync (tuimail.sync.imap.watchers).
 
 A lost connection is tried again after a delay that doubles from `backoff_start`, up to
 `network_backoff_max` when the network or the server is unreachable (so that mail leaves soon
@@ -79,6 +81,7 @@ from tuimail.sync.imap.news import (
     STATUS_INTERVAL,
     NewsWatch,
 )
+from tuimail.sync.imap.watchers import MAX_WATCHERS, FolderWatchers
 from tuimail.sync.session import EngineSession, Failure, failure_of
 
 log = logging.getLogger(__name__)
@@ -130,6 +133,7 @@ class LiveSession:
         backoff_max: float = BACKOFF_MAX,
         network_backoff_max: float = NETWORK_BACKOFF_MAX,
         bodies_slice: int = BODIES_SLICE,
+        max_watchers: int = MAX_WATCHERS,
     ) -> None:
         if account.incoming is None or account.incoming.protocol is not Protocol.IMAP:
             raise ValueError(f"account {account.name!r} has no IMAP server")
@@ -148,6 +152,19 @@ class LiveSession:
         self.network_backoff_max = network_backoff_max
         self.bodies_slice = bodies_slice
         self.jobs = JobQueue()
+        # Without NOTIFY: a connection each for the `notify_folders` (tuimail.sync.imap.watchers).
+        self.watchers = FolderWatchers(
+            account.name,
+            lambda: self.connect(),
+            self.jobs,
+            cancel=self.cancel,
+            check_interval=check_interval,
+            idle_renew=idle_renew,
+            backoff_start=backoff_start,
+            backoff_limit=self._backoff_limit,
+            most=max_watchers,
+        )
+        self._idle_only = False  # the connection has IDLE but not NOTIFY: watchers help it
         # True while the connection waits for news with nothing left to do (all asked is done).
         self.watching = False
         self._connected = False  # whether the current connection got as far as logging in
@@ -208,16 +225,19 @@ class LiveSession:
                 self._recovering = True
                 if self._connected:
                     delay = self.backoff_start  # it was up: start the backoff over
-                limit = (
-                    self.network_backoff_max if failure.kind in NETWORK_KINDS else self.backoff_max
-                )
+                limit = self._backoff_limit(failure.kind)
                 delay = min(delay, limit)
                 self.emit(Reconnecting(self.account.name, Protocol.IMAP, delay, failure.message))
                 if self._pause(delay):
                     return
                 delay = min(delay * 2, limit)
         finally:
+            self.watchers.stop()
             self.jobs.close()
+
+    def _backoff_limit(self, kind: str) -> float:
+        """The longest wait before a reconnect after a failure of `kind`."""
+        return self.network_backoff_max if kind in NETWORK_KINDS else self.backoff_max
 
     def _pause(self, seconds: float) -> bool:
         """Wait `seconds` before reconnecting, less when the user asks for something; True when
@@ -267,8 +287,12 @@ class LiveSession:
                 idle_renew=self.idle_renew,
                 status_interval=self.status_interval,
                 poll_interval=self.poll_interval,
+                elsewhere=self.watchers.watching,
             )
             log.info("IMAP %s: connected; news by %s", self.account.name, news.mode)
+            self._idle_only = news.mode == "IDLE"
+            if not self._idle_only:
+                self.watchers.choose([], ())  # NOTIFY watches every folder; polling, none
             if self._recovering:
                 self._recovering = False
                 self.emit(ConnectionBack(self.account.name, Protocol.IMAP))
@@ -293,6 +317,11 @@ class LiveSession:
     def _work(self, engine: ImapSync, news: NewsWatch) -> None:
         while not self.cancel.is_set():
             job = self.jobs.take()
+            if job is None and (behind := self.watchers.behind(engine.conn)):
+                # Another connection's EXAMINE counted mail the store lacks.
+                for folder_id in behind:
+                    self.jobs.put(Job(JobKind.RESYNC, folder_id))
+                continue
             if job is None:
                 self.watching = True
                 try:
@@ -389,6 +418,8 @@ class LiveSession:
         result = AccountResult()
         result.ops_replayed, result.ops_waiting = engine.replay_ops()
         folders = engine.sync_folders()
+        if self._idle_only:
+            self.watchers.choose(folders, self.account.notify_folders)
         self._pass = _Pass(result, {info.id for info in folders})
         self.jobs.remove({JobKind.FOLDER})
         for info in folders:  # INBOX first

@@ -10,7 +10,8 @@ How the server tells depends on what it offers:
   sends `STATUS` for a folder that changed, and EXISTS/EXPUNGE/FETCH/VANISHED for the selected
   one. One connection watches every folder.
 - IDLE only (RFC 2177): IDLE on INBOX, left every `status_interval` seconds to ask the other
-  folders' STATUS (pipelined: one round trip for all of them).
+  folders' STATUS (pipelined: one round trip for all of them), but those that another
+  connection IDLEs on (`elsewhere`: the account's `notify_folders`, tuimail.sync.imap.watchers).
 - Neither: every `poll_interval` seconds, the STATUS of every folder, INBOX included.
 
 A STATUS is compared with what the store knows of the folder (UIDVALIDITY, UIDNEXT, the message
@@ -26,7 +27,7 @@ import select
 import socket
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from typing import Any
 
 import imapclient
@@ -67,6 +68,7 @@ class NewsWatch:
         idle_renew: float = IDLE_RENEW,
         status_interval: float = STATUS_INTERVAL,
         poll_interval: float = POLL_INTERVAL,
+        elsewhere: Callable[[], Collection[int]] = frozenset,
     ) -> None:
         self.engine = engine
         self.client = client = engine.client
@@ -77,6 +79,8 @@ class NewsWatch:
         self.idle_renew = idle_renew
         self.status_interval = status_interval
         self.poll_interval = poll_interval
+        # The folders another connection IDLEs on (tuimail.sync.imap.watchers): not asked.
+        self.elsewhere = elsewhere
         self.idle = client.has_capability("IDLE")
         self.notify = self.idle and client.has_capability("NOTIFY") and _notify_set(client)
         self.condstore = client.has_capability("CONDSTORE")
@@ -104,7 +108,8 @@ class NewsWatch:
             return []
         if time.monotonic() >= self._next_status:
             self._next_status = time.monotonic() + self.status_interval
-            others = [f for f in self._watched() if f.name.upper() != "INBOX"]
+            skip = self.elsewhere()
+            others = [f for f in self._watched() if f.name.upper() != "INBOX" and f.id not in skip]
             changed = self.changed_folders(others)
             if changed:
                 return changed
