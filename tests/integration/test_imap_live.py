@@ -500,3 +500,46 @@ def test_news_of_the_folder_left_behind_an_idle_is_not_taken_for_the_next_ones(
     finally:
         conn.close()
     watch.stop()
+
+
+def test_news_of_a_folder_told_during_a_job_survives_the_next_select(
+    mail_servers: Server,
+    fault_proxy: FaultProxyFactory,
+    running: list[Running],
+    tmp_path: Path,
+) -> None:
+    """NOTIFY's STATUS of a folder can come with the answer to any command of a job; the job's
+    next SELECT must not drop it with the folder's old responses: the folder is resynced."""
+    armed = threading.Event()
+
+    def server(line: bytes) -> bytes:
+        if armed.is_set() and re.match(rb"^\S+ OK \[READ-ONLY\] Examine completed", line):
+            armed.clear()
+            # As NOTIFY tells of mail in Lists/dev (its numbers differ from the store's).
+            return b'* STATUS "Lists/dev" (MESSAGES 9 UIDNEXT 99 UIDVALIDITY 1)\r\n' + line
+        return line
+
+    box, proxy = proxied(mail_servers, fault_proxy, server=Faults(rewrite_line=server))
+    with box.device() as device:
+        device.create_folder("Lists/dev")
+    append(box, 2, folder="Lists/dev")
+    account = box.account()
+    assert account.incoming is not None
+    plain = replace(account.incoming, compress=False, bodies=BodyPolicy(keep="none"))
+    watch = start_account(running, replace(account, incoming=plain), tmp_path)
+    watch.wait_for(SyncFinished)
+    wait_until(lambda: watch.session.watching, "the session watching for news")
+
+    def examined_dev() -> int:
+        return sum(
+            1 for line in commands_sent(proxy) if re.match(r'^\S+ EXAMINE "?Lists/dev', line)
+        )
+
+    before = examined_dev()
+    armed.set()
+    watch.session.get_mail()  # a pass: a SELECT of every folder, one after another
+    watch.wait_for(SyncFinished)
+    assert not armed.is_set(), "the STATUS was told"
+    # Once by the pass, once more for the news told during it.
+    wait_until(lambda: examined_dev() >= before + 2, "a resync of Lists/dev for its news")
+    watch.stop()
