@@ -419,3 +419,25 @@ async def test_help_lists_the_marking_keys(tmp_path: Path, demo_store: DemoStore
         assert keys["*"] == "Mark every message listed"
         assert keys["U"] == "Unmark every message"
         assert keys["M"] == "Mark the whole folder read"
+
+
+async def test_v_on_a_closed_conversation_marks_all_of_it(
+    tmp_path: Path, demo_store: DemoStore
+) -> None:
+    app = _demo(tmp_path, demo_store)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.pause()
+        messages = app.screen.query_one(MessageList)
+        await pilot.press("t")
+        index = next(i for i, mid in enumerate(messages.ids) if messages._heads[mid].count > 1)
+        head = messages._heads[messages.ids[index]]
+        await pilot.press(*["j"] * index, "v")
+        inbox = _folder(app.conn, "INBOX")
+        members = read.thread_members(app.conn, head.thread_id, [inbox.id])
+        assert len(members) == head.count > 1
+        assert sorted(messages.marked_ids()) == sorted(members)
+        assert f"{head.count} marked" in _status(app)
+        await pilot.press("N")
+        assert all(SEEN in row.flags for row in read.rows(app.conn, members))
+        await pilot.press(*["k"] * (messages.cursor - index), "v")  # unmarks all of it
+        assert messages.marked_ids() == []
