@@ -441,3 +441,38 @@ async def test_v_on_a_closed_conversation_marks_all_of_it(
         assert all(SEEN in row.flags for row in read.rows(app.conn, members))
         await pilot.press(*["k"] * (messages.cursor - index), "v")  # unmarks all of it
         assert messages.marked_ids() == []
+
+
+async def test_keys_after_new_mail_act_on_what_the_user_saw(
+    tmp_path: Path, demo_store: DemoStore
+) -> None:
+    """New mail arrives above while messages are marked: v marks the message the user had
+    highlighted (not the line's new occupant), and F flags exactly the marked messages."""
+    app = _demo(tmp_path, demo_store)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.pause()
+        messages = app.screen.query_one(MessageList)
+        await pilot.press("v", "v")
+        highlighted = messages.current_message_id
+        assert messages.cursor == 2
+        inbox = _folder(app.conn, "INBOX")
+        before = {
+            r.id: r.flags for r in read.rows(app.conn, read.message_ids(app.conn, [inbox.id]))
+        }
+
+        _engine(app, tmp_path, lambda conn, inbox: store_message(
+            conn, inbox.id, raw=_message("Brand new", 22)
+        ))  # fmt: skip
+        await _settle(pilot)
+        assert read.row(app.conn, messages.ids[0]).envelope.subject == "Brand new"  # type: ignore[union-attr]
+        await pilot.press("v")
+        chosen = messages.marked_ids()
+        assert chosen == messages.ids[1:4]
+        assert chosen[-1] == highlighted
+        await pilot.press("F")
+        after = read.rows(app.conn, read.message_ids(app.conn, [inbox.id]))
+        changed = {r.id for r in after if r.id in before and r.flags != before[r.id]}
+        assert changed == {i for i in chosen if FLAGGED not in before[i]}
+        assert all(FLAGGED in r.flags for r in read.rows(app.conn, chosen))
+        new = next(r for r in after if r.id not in before)
+        assert FLAGGED not in new.flags
