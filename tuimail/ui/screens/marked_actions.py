@@ -98,10 +98,11 @@ class MarkedActions:
             else:
                 for_good.append(row.id)
         moved = 0
-        for number, (trash_id, ids) in enumerate(to_trash.items()):
-            label = count_words(sum(len(i) for i in to_trash.values()))
+        label = count_words(sum(len(ids) for ids in to_trash.values()))
+        for trash_id, ids in to_trash.items():
+            # One `u` takes back the whole key's work, in every account.
             if self.actions.act_on(
-                ops.OpKind.MOVE, ids, label, to_folder_id=trash_id, with_last=number > 0
+                ops.OpKind.MOVE, ids, label, to_folder_id=trash_id, with_last=moved > 0
             ):
                 moved += len(ids)
         if moved:

@@ -232,8 +232,9 @@ class MessageActions:
             return
         if not ids:
             self.screen.notify(
-                f"Not undone: {label} {'is' if len(dones[0].message_ids) == 1 else 'are'} no"
-                " longer where the action left it.",
+                f"Not undone: {label} is no longer where the action left it."
+                if len(dones[0].message_ids) == 1
+                else f"Not undone: {label} are no longer where the action left them.",
                 severity="warning",
                 markup=False,
             )
