@@ -524,6 +524,8 @@ KEY_ACTIONS: tuple[str, ...] = (
     "view-larger",
     # message list
     "up", "down", "page-up", "page-down", "first", "last", "open", "threads", "thread-fold",
+    # message list: marking messages to act on together; the main screen's whole-folder read
+    "mark", "mark-range", "mark-all", "unmark-all", "mark-all-read",
     # composer
     "send", "send-later", "edit-externally", "attach", "drop-attachment", "discard",
     # outbox

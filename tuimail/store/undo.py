@@ -71,33 +71,62 @@ def act(
     flag: str | None = None,
     to_folder_id: int | None = None,
 ) -> Done | None:
-    """`ops.enqueue` the action and return what undoing it needs (None: not undoable)."""
+    """`ops.enqueue` the action and return what undoing it needs (None: not undoable, or the
+    messages were in several folders: see `act_all`)."""
+    done = act_all(conn, kind, message_ids, flag=flag, to_folder_id=to_folder_id)
+    return done[0] if len(done) == 1 else None
+
+
+def act_all(
+    conn: sqlite3.Connection,
+    kind: ops.OpKind,
+    message_ids: Iterable[int],
+    *,
+    flag: str | None = None,
+    to_folder_id: int | None = None,
+) -> list[Done]:
+    """`ops.enqueue` the action on messages of any folders (one transaction, one op per source
+    folder) and return what undoing it needs: one `Done` per source folder ([]: not undoable)."""
     ids = list(dict.fromkeys(message_ids))
     if not ids:
-        return None
-    before = {
-        int(r[0]): (int(r[1]), int(r[2]), r[3])
-        for r in conn.execute(
-            "SELECT id, folder_id, account_id, message_id FROM messages"  # noqa: S608
-            f" WHERE id IN ({','.join('?' * len(ids))})",
-            ids,
+        return []
+    before: dict[int, tuple[int, int, str | None]] = {}
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        before.update(
+            (int(r[0]), (int(r[1]), int(r[2]), r[3]))
+            for r in conn.execute(
+                "SELECT id, folder_id, account_id, message_id FROM messages"  # noqa: S608
+                f" WHERE id IN ({','.join('?' * len(chunk))})",
+                chunk,
+            )
         )
-    }
     op_ids = ops.enqueue(conn, kind, ids, flag=flag, to_folder_id=to_folder_id)
-    folders = {folder for folder, _account, _header in before.values()}
-    if kind not in UNDOABLE or len(folders) != 1:
-        return None
-    from_folder_id, account_id, _ = next(iter(before.values()))
-    return Done(
-        kind=kind,
-        message_ids=tuple(i for i in ids if i in before),
-        account_id=account_id,
-        from_folder_id=from_folder_id,
-        op_ids=tuple(op_ids),
-        flag=flag,
-        to_folder_id=to_folder_id,
-        header_ids=tuple(h for i in ids if i in before and (h := before[i][2])),
-    )
+    if kind not in UNDOABLE:
+        return []
+    op_folders: dict[int, list[int]] = {}
+    for op_id in op_ids:
+        op = ops.get(conn, op_id)
+        if op is not None:
+            op_folders.setdefault(op.folder_id, []).append(op_id)
+    done: list[Done] = []
+    for from_folder_id in dict.fromkeys(before[i][0] for i in ids if i in before):
+        if from_folder_id == to_folder_id:
+            continue  # nothing moved from there
+        members = [i for i in ids if i in before and before[i][0] == from_folder_id]
+        done.append(
+            Done(
+                kind=kind,
+                message_ids=tuple(members),
+                account_id=before[members[0]][1],
+                from_folder_id=from_folder_id,
+                op_ids=tuple(op_folders.get(from_folder_id, ())),
+                flag=flag,
+                to_folder_id=to_folder_id,
+                header_ids=tuple(h for i in members if (h := before[i][2])),
+            )
+        )
+    return done
 
 
 def undo(conn: sqlite3.Connection, done: Done, data_dir: str | Path | None) -> Undone:

@@ -20,6 +20,7 @@ APP_VARIABLE_DEFAULTS: dict[str, str] = {
     "unread": "#ffffff",
     "flagged": "#d7af5f",
     "selection": "#005f87",
+    "marked": "#5f005f",  # the background of lines marked to act on together
     "quote-1": "#87afaf",
     "quote-2": "#af87af",
     "quote-3": "#87af87",

@@ -74,3 +74,31 @@ def test_a_move_whose_row_the_replay_dropped_is_found_by_message_id(
 
 def test_a_delete_for_good_is_not_undoable(conn: db.StoreConnection, message: int) -> None:
     assert undo.act(conn, ops.OpKind.DELETE, [message]) is None
+
+
+def test_act_all_on_two_folders_is_one_op_and_one_undo_entry_each(
+    conn: db.StoreConnection, data_dir: Path, inbox: int, trash: int, message: int
+) -> None:
+    """Marked messages of two folders (a unified inbox, a search): one transaction, one op per
+    folder naming all of its messages, and each folder's entry undone on its own."""
+    others = write.store_messages(
+        conn,
+        inbox,
+        [write.IncomingMessage(raw=make_message(message_id="n@x"), uid=5)],
+    )
+    in_trash = write.store_messages(
+        conn, trash, [write.IncomingMessage(raw=make_message(message_id="t@x"), uid=7)]
+    )
+    ids = [message, *others, *in_trash]
+    done = undo.act_all(conn, ops.OpKind.FLAG, ids, flag=FLAGGED)
+    assert [d.from_folder_id for d in done] == [inbox, trash]
+    assert [sorted(d.message_ids) for d in done] == [sorted([message, *others]), in_trash]
+    pending = ops.pending(conn, done[0].account_id)
+    assert [(op.folder_id, sorted(t.uid for t in op.targets)) for op in pending] == [
+        (inbox, [4, 5]),
+        (trash, [7]),
+    ]
+    assert [d.op_ids for d in done] == [(pending[0].id,), (pending[1].id,)]
+    assert all(undo.undo(conn, entry, data_dir).cancelled for entry in done)
+    assert ops.count_pending(conn) == 0
+    assert not any(FLAGGED in row.flags for row in read.rows(conn, ids))

@@ -218,18 +218,21 @@ class OpReplay(FolderIdentity):
         )
 
     def _replay(self, op: ops.PendingOp, uids: list[int]) -> None:
+        """One STORE (and one UID EXPUNGE) for all of the op's messages, their UIDs as a
+        compact set (a whole folder marked read is "1:4000", not four thousand numbers)."""
         kind = op.kind
+        uids_set = uid_set(uids)
         if kind in (ops.OpKind.SEEN, ops.OpKind.UNSEEN, ops.OpKind.FLAG, ops.OpKind.UNFLAG):
             flag = str(op.args.get("flag") or SEEN)
             if kind in (ops.OpKind.SEEN, ops.OpKind.FLAG):
-                self.client.add_flags(uids, [flag], silent=True)
+                self.client.add_flags(uids_set, [flag], silent=True)
             else:
-                self.client.remove_flags(uids, [flag], silent=True)
+                self.client.remove_flags(uids_set, [flag], silent=True)
             return
         if kind is ops.OpKind.DELETE:
-            self.client.add_flags(uids, [DELETED], silent=True)
+            self.client.add_flags(uids_set, [DELETED], silent=True)
         if self.client.has_capability("UIDPLUS"):
-            self.client.uid_expunge(uids)
+            self.client.uid_expunge(uids_set)
         else:
             self._after_marking(op.folder_id)
 

@@ -43,6 +43,7 @@ from tuimail.ui.screens.body_waits import BodyWaits
 from tuimail.ui.screens.drafts import DraftsScreen
 from tuimail.ui.screens.health import HealthScreen
 from tuimail.ui.screens.help import HelpScreen, binding_rows
+from tuimail.ui.screens.marked_actions import MarkedActions
 from tuimail.ui.screens.message_actions import MessageActions
 from tuimail.ui.screens.outbox import OutboxScreen
 from tuimail.ui.screens.writing import Writing
@@ -68,6 +69,7 @@ class MainScreen(Screen[None]):
         Binding("ctrl+k", "search(True)", "Search all mail", show=False, id="search-all"),
         Binding("question_mark", "help", "Keys", id="help"),
         Binding("N", "toggle_read", "Mark read / unread", show=False, id="toggle-read"),
+        Binding("M", "mark_all_read", "Mark the whole folder read", show=False, id="mark-all-read"),
         Binding("F", "toggle_flag", "Flag / unflag", show=False, id="toggle-flag"),
         Binding("d", "delete", "Delete (move to Trash)", show=False, id="delete"),
         Binding("u", "undo", "Undo the last delete, move, flag or read", show=False, id="undo"),
@@ -113,6 +115,8 @@ class MainScreen(Screen[None]):
         # when the store changes; None when the list shows a place.
         self._search: tuple[str, list[int] | None] | None = None
         self.actions = MessageActions(self, self, conn)
+        # With messages marked, N, F, d, s, C and ctrl+f act on all of them.
+        self.marked = MarkedActions(self, self.actions, self.writing, conn)
         self.store_problem = ""  # shown first in the status bar (show_store_problem)
         # The store revision the list and the folder pane show: a StoreUpdated re-reads only
         # what changed after it.
@@ -347,27 +351,54 @@ class MainScreen(Screen[None]):
             self.notify(MESSAGE_GONE, markup=False)
         return row
 
+    def _marked_ids(self) -> list[int]:
+        """The messages marked in the list (taken now: what a key acts on is fixed when it is
+        pressed)."""
+        return self.query_one(MessageList).marked_ids()
+
+    @on(MessageList.MarksChanged)
+    def _marks_changed(self, event: MessageList.MarksChanged) -> None:
+        self.query_one(StatusBar).set_marked(event.count)
+
     def action_toggle_read(self) -> None:
-        row = self._current_row()
-        if row is not None:
+        if marked := self._marked_ids():
+            self.marked.toggle_read(marked)
+        elif (row := self._current_row()) is not None:
             self.actions.toggle_read(row)
 
     def action_toggle_flag(self) -> None:
-        row = self._current_row()
-        if row is not None:
+        if marked := self._marked_ids():
+            self.marked.toggle_flag(marked)
+        elif (row := self._current_row()) is not None:
             self.actions.toggle_flag(row)
 
     def action_delete(self) -> None:
         """Move to the account's Trash; in the Trash (or with none), delete for good."""
-        row = self._current_row()
-        if row is not None:
+        if marked := self._marked_ids():
+            self.marked.delete(marked)
+        elif (row := self._current_row()) is not None:
             self.actions.delete(row)
 
     def action_transfer(self, move: bool) -> None:
         """Move or copy the message to a folder of its account, chosen from a list."""
-        row = self._current_row()
-        if row is not None:
+        if marked := self._marked_ids():
+            self.marked.transfer(marked, move)
+        elif (row := self._current_row()) is not None:
             self.actions.transfer(row, move)
+
+    def action_mark_all_read(self) -> None:
+        """Mark every unread message of the folder shown (the unified inbox: every inbox)
+        read; asks first when there are many."""
+        place = self.current_place
+        if place is None or self.query_one(MessageList).place is None:
+            self.notify(
+                "End the search first (escape); or mark the messages found (*) and press N.",
+                markup=False,
+            )
+            return
+        info = read.folder(self.conn, place[0]) if len(place) == 1 else None
+        name = sanitize_line(info.display_name) if info is not None else "every inbox"
+        self.marked.mark_all_read(place, name)
 
     def action_undo(self) -> None:
         """Undo the last delete, move, flag or read/unread (see `store.undo`)."""
@@ -395,14 +426,14 @@ class MainScreen(Screen[None]):
 
     # --- the panes follow the user's own changes at once (MessageActions asks)
 
-    def follow_act(self, kind: ops.OpKind, message_id: int) -> None:
-        """The list, the folder pane and the title after `kind` was done to a message."""
+    def follow_act(self, kind: ops.OpKind, message_ids: Collection[int]) -> None:
+        """The list, the folder pane and the title after `kind` was done to messages."""
         messages = self.query_one(MessageList)
         if kind is ops.OpKind.MOVE or kind is ops.OpKind.DELETE:
             if messages.place is not None:
                 messages.reload()
             else:
-                messages.remove_ids({message_id})
+                messages.remove_ids(set(message_ids))
         else:
             messages.forget_rows()
         self._load_folders()
@@ -556,9 +587,11 @@ class MainScreen(Screen[None]):
             self.writing.forward(row)
 
     def action_forward_attached(self) -> None:
-        """Forward the message whole, as an attachment (its bytes as they are)."""
-        row = self._current_row()
-        if row is not None:
+        """Forward the message whole, as an attachment (its bytes as they are); with messages
+        marked, all of them in one message."""
+        if marked := self._marked_ids():
+            self.marked.forward_attached(marked)
+        elif (row := self._current_row()) is not None:
             self.writing.forward_attached(row)
 
     def action_edit_draft(self) -> None:

@@ -12,6 +12,7 @@ until a later change is saved.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Collection, Sequence
 from typing import Protocol
 
 from textual.screen import Screen
@@ -49,8 +50,8 @@ class ActionsHost(Protocol):
         """Show `text` first in the status bar ("" clears it)."""
         ...
 
-    def follow_act(self, kind: ops.OpKind, message_id: int) -> None:
-        """The list, the folder pane and the title after `kind` was done to a message."""
+    def follow_act(self, kind: ops.OpKind, message_ids: Collection[int]) -> None:
+        """The list, the folder pane and the title after `kind` was done to messages."""
         ...
 
     def follow_expunge(self) -> None:
@@ -73,9 +74,10 @@ class MessageActions:
         self.screen = screen
         self.host = host
         self.conn = conn
-        # The last action `u` can undo, with the subject of its message for the notice (a text
-        # when the last action cannot be undone: a delete for good, a copy).
-        self._last_done: tuple[store_undo.Done, str] | str | None = None
+        # The last action `u` can undo (one entry per source folder of its messages), with
+        # what it was done to for the notice: the subject of its message, or "3 messages" (a
+        # text when the last action cannot be undone: a delete for good, a copy).
+        self._last_done: tuple[tuple[store_undo.Done, ...], str] | str | None = None
 
     def act(
         self,
@@ -89,8 +91,38 @@ class MessageActions:
         """Do an action on a message (see `store.undo.act`); `undoable`: `u` may take it back
         (opening a message marks it read, which `u` leaves alone). False when the store could
         not record it (a full disk): a notice says so and nothing changed."""
+        return self.act_on(
+            kind,
+            [row.id],
+            f"“{_subject(row)}”",
+            flag=flag,
+            to_folder_id=to_folder_id,
+            undoable=undoable,
+        )
+
+    def act_on(
+        self,
+        kind: ops.OpKind,
+        message_ids: Sequence[int],
+        label: str,
+        *,
+        flag: str | None = None,
+        to_folder_id: int | None = None,
+        undoable: bool = True,
+        with_last: bool = False,
+    ) -> bool:
+        """Do an action on messages, of any folders and accounts, in one transaction (see
+        `store.undo.act_all`); `label` names them in the undo's notice ("“Lunch”", "3
+        messages"); `with_last`: `u` undoes it together with the action before (the same
+        key's work in another account). Messages gone from the store meanwhile are left out.
+        False when the store could not record it (a full disk): a notice says so and nothing
+        changed."""
+        ids = list(dict.fromkeys(message_ids))
+        accounts = {row.account_id for row in read.rows(self.conn, ids)}
+        if not accounts:
+            return False
         try:
-            done = store_undo.act(self.conn, kind, [row.id], flag=flag, to_folder_id=to_folder_id)
+            done = store_undo.act_all(self.conn, kind, ids, flag=flag, to_folder_id=to_folder_id)
         except Exception as exc:
             if not self.not_saved(exc, _UNSAVED.get(kind, "The change")):
                 raise
@@ -98,13 +130,16 @@ class MessageActions:
         if self.host.store_problem == UNSAVED_STATUS:  # there is room again
             self.host.show_store_problem("")
         if undoable:
-            if done is not None:
-                self._last_done = (done, _subject(row))
+            if with_last and isinstance(self._last_done, tuple):
+                self._last_done = (self._last_done[0] + tuple(done), label)
+            elif done:
+                self._last_done = (tuple(done), label)
             else:
                 what = "A delete for good" if kind is ops.OpKind.DELETE else "A copy"
                 self._last_done = f"{what} cannot be undone."
-        self.host.follow_act(kind, row.id)
-        self.screen.post_message(IntentQueued(row.account_id))
+        self.host.follow_act(kind, ids)
+        for account_id in sorted(accounts):
+            self.screen.post_message(IntentQueued(account_id))
         return True
 
     def not_saved(self, exc: Exception, what: str) -> bool:
@@ -178,36 +213,53 @@ class MessageActions:
         if self._last_done is None or isinstance(self._last_done, str):
             self.screen.notify(self._last_done or "Nothing to undo.", markup=False)
             return
-        done, subject = self._last_done
-        try:
-            result = store_undo.undo(self.conn, done, app_host(self.screen.app).data_dir)
-        except Exception as exc:
-            if not self.not_saved(exc, "The undo"):
-                raise
-            return  # `u` may try again
-        self._last_done = None
-        if not result.message_ids:
+        dones, label = self._last_done
+        undone: list[tuple[store_undo.Done, store_undo.Undone]] = []
+        for done in dones:
+            try:
+                undone.append(
+                    (done, store_undo.undo(self.conn, done, app_host(self.screen.app).data_dir))
+                )
+            except Exception as exc:
+                if not self.not_saved(exc, "The undo"):
+                    raise
+                self._last_done = (dones[len(undone) :], label)  # `u` may try the rest again
+                break
+        else:
+            self._last_done = None
+        ids = [i for _done, result in undone for i in result.message_ids]
+        if not undone:
+            return
+        if not ids:
             self.screen.notify(
-                f"Not undone: “{subject}” is no longer where the action left it.",
+                f"Not undone: {label} is no longer where the action left it."
+                if len(dones[0].message_ids) == 1
+                else f"Not undone: {label} are no longer where the action left them.",
                 severity="warning",
                 markup=False,
             )
             return
-        self.host.follow_undo(result.message_ids[0])
-        if not result.cancelled:
-            self.screen.post_message(IntentQueued(done.account_id))
-        self.screen.notify(f"Undone: “{subject}” {self._undone_text(done)}.", markup=False)
+        self.host.follow_undo(ids[0])
+        for done, result in undone:
+            if not result.cancelled and result.message_ids:
+                self.screen.post_message(IntentQueued(done.account_id))
+        sources = {done.from_folder_id for done, _result in undone}
+        text = self._undone_text(undone[0][0], len(ids) > 1, len(sources) == 1)
+        self.screen.notify(f"Undone: {label} {text}.", markup=False)
 
-    def _undone_text(self, done: store_undo.Done) -> str:
+    def _undone_text(self, done: store_undo.Done, many: bool, one_folder: bool) -> str:
+        verb = "are" if many else "is"
         if done.kind is ops.OpKind.MOVE:
-            folder = read.folder(self.conn, done.from_folder_id)
-            return f"is back in {sanitize_line(folder.display_name) if folder else 'its folder'}"
+            folder = read.folder(self.conn, done.from_folder_id) if one_folder else None
+            if folder is not None:
+                return f"{verb} back in {sanitize_line(folder.display_name)}"
+            return "are back where they were" if many else "is back in its folder"
         return {
-            ops.OpKind.FLAG: "is not flagged",
-            ops.OpKind.UNFLAG: "is flagged again",
-            ops.OpKind.SEEN: "is unread again",
-            ops.OpKind.UNSEEN: "is read again",
-        }.get(done.kind, "is as it was")
+            ops.OpKind.FLAG: f"{verb} not flagged",
+            ops.OpKind.UNFLAG: f"{verb} flagged again",
+            ops.OpKind.SEEN: f"{verb} unread again",
+            ops.OpKind.UNSEEN: f"{verb} read again",
+        }.get(done.kind, f"{verb} as it was" if not many else "are as they were")
 
     def expunge(self, folder: read.FolderInfo) -> None:
         """Remove from the server, after asking (No is the default), every message of `folder`

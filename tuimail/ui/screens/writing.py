@@ -8,6 +8,7 @@ yet is downloaded first (`BodyWaits`), and the composer opens once it is here.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from dataclasses import replace
 
 from textual.screen import Screen
@@ -124,6 +125,41 @@ class Writing:
         # The composer attaches the exact bytes: when only the text is local, it opens once the
         # whole message has arrived.
         self.waits.with_whole_body(row, lambda _raw: self._open_composer(sender, draft))
+
+    def forward_attached_many(self, rows: list[read.MessageRow]) -> None:
+        """Forward several messages whole in one composer, each attached as message/rfc822
+        (their bytes as they are), in the order given; the subject is the first one's. The
+        composer opens once every message is whole on this computer."""
+        if not rows:
+            return
+        sender = self.sender_for(rows[0].account_id)
+        if sender is None:
+            return
+        draft = forward_attached_draft(rows[0].envelope, rows[0].id, sender=sender.address)
+        draft = replace(draft, attached_messages=tuple(row.id for row in rows))
+        missing = [row for row in rows if read.body(self.conn, row.id) is None]
+        if not missing:
+            self._open_composer(sender, draft)
+            return
+        closed = self.waits.network_closed("downloaded")
+        if closed is not None:
+            self.screen.notify(
+                f"{closed} {len(missing)} of the messages are not whole on this computer yet.",
+                markup=False,
+            )
+            return
+        waiting = {row.id for row in missing}
+
+        def arrived(message_id: int) -> Callable[[bytes], None]:
+            def then(_raw: bytes) -> None:
+                waiting.discard(message_id)
+                if not waiting:
+                    self._open_composer(sender, draft)
+
+            return then
+
+        for row in missing:
+            self.waits.with_whole_body(row, arrived(row.id))
 
     def edit_draft(self, row: read.MessageRow) -> None:
         """Edit a message of a Drafts folder (saved by any client): it becomes a local draft

@@ -26,8 +26,10 @@ from textual.strip import Strip
 
 from tuimail.core.model import ANSWERED, DELETED, FLAGGED, FORWARDED, SEEN
 from tuimail.mail.sanitize import sanitize_line
+from tuimail.store import marked as store_marked
 from tuimail.store import read
 from tuimail.ui.format import sender_text, short_date
+from tuimail.ui.widgets.marks import Marks
 
 PAGE_ROWS = 200  # rows read from the store at once around a painted line
 ROW_CACHE = 4000  # rows kept in memory
@@ -73,12 +75,19 @@ class MessageList(ScrollView, can_focus=True):
         Binding("enter", "select", "Open", show=False, id="open"),
         Binding("t", "toggle_threads", "Threads on / off", show=False, id="threads"),
         Binding("z", "toggle_thread", "Open / close a thread", show=False, id="thread-fold"),
+        Binding("v", "mark", "Mark / unmark, then the next message", show=False, id="mark"),
+        Binding(
+            "V", "mark_range", "Mark from the last marked to this one", show=False, id="mark-range"
+        ),
+        Binding("asterisk", "mark_all", "Mark every message listed", show=False, id="mark-all"),
+        Binding("U", "unmark_all", "Unmark every message", show=False, id="unmark-all"),
     ]
     COMPONENT_CLASSES = {
         "message-list--cursor",
         "message-list--unread",
         "message-list--date",
         "message-list--marks",
+        "message-list--marked",
     }
     DEFAULT_CSS = """
     MessageList {
@@ -100,6 +109,9 @@ class MessageList(ScrollView, can_focus=True):
     MessageList > .message-list--marks {
         color: $flagged;
     }
+    MessageList > .message-list--marked {
+        background: $marked;
+    }
     """
 
     cursor: reactive[int] = reactive(0, always_update=True, init=False)
@@ -114,6 +126,13 @@ class MessageList(ScrollView, can_focus=True):
     class Displaced(Message):
         """The highlighted message left the list, or its line now stands for another message,
         through a change the user did not make: nothing is highlighted until the cursor moves."""
+
+    class MarksChanged(Message):
+        """The marked messages changed: `count` are marked now."""
+
+        def __init__(self, count: int) -> None:
+            super().__init__()
+            self.count = count
 
     class Selected(Message):
         """The user opened the message under the cursor (enter)."""
@@ -147,6 +166,9 @@ class MessageList(ScrollView, can_focus=True):
         self._open: set[int] = set()  # thread ids shown open
         self._rows: _LRU[int, read.MessageRow] = _LRU(ROW_CACHE)
         self._strips: _LRU[tuple[int, int, bool], Strip] = _LRU(STRIP_CACHE)
+        # Marked messages, by id (never by line: a change in the background moves lines, not
+        # marks), in the order marked; the last one marked is where a range starts.
+        self.marks = Marks()
 
     # --- data ---------------------------------------------------------------------------------
 
@@ -171,6 +193,7 @@ class MessageList(ScrollView, can_focus=True):
         self.virtual_size = Size(self.size.width, len(self.ids))
         self.scroll_to(y=0, animate=False)
         self.cursor = 0
+        self._prune_marks()
         self.refresh()
 
     def _replace(
@@ -247,6 +270,7 @@ class MessageList(ScrollView, can_focus=True):
             self.cursor = index
         finally:
             self._quiet = False
+        self._prune_marks()
         self.refresh()
         if tell:
             self._displaced_told = True
@@ -384,6 +408,90 @@ class MessageList(ScrollView, can_focus=True):
             row = self._rows.get_fresh(message_id)
         return row
 
+    # --- marks: messages marked to act on together ----------------------------------------------
+
+    def marked_ids(self) -> list[int]:
+        """The marked messages, in the list's order."""
+        return self.marks.ordered(self.ids)
+
+    def _marks_changed(self) -> None:
+        self._strips.clear()
+        self.refresh()
+        self.post_message(self.MarksChanged(len(self.marks)))
+
+    def _prune_marks(self) -> None:
+        """Drop the marks of messages the list no longer shows (gone from the store, moved
+        out of the folders shown, no longer found by the search shown)."""
+        if not self.marks:
+            return
+        if self.place is None:
+            shown: set[int] = set(self.ids)
+        else:
+            shown = store_marked.present(self.conn, list(self.marks), self.place)
+        if self.marks.keep_only(shown):
+            self._marks_changed()
+
+    def _line_messages(self, index: int) -> list[int]:
+        """The messages the line at `index` stands for: a closed conversation, all of its."""
+        message_id = self.ids[index]
+        head = self._heads.get(message_id)
+        if head is None or head.count < 2 or head.thread_id in self._open or not self.place:
+            return [message_id]
+        return read.thread_members(self.conn, head.thread_id, list(self.place)) or [message_id]
+
+    def _highlighted_line(self) -> int | None:
+        """The cursor's line, or None while nothing is highlighted (the user is told)."""
+        if self.current_message_id is None:
+            if self.displaced:
+                self.post_message(self.Displaced())
+            return None
+        return self.cursor
+
+    def action_mark(self) -> None:
+        """Mark the highlighted message (a closed conversation: all of it), or unmark it, and
+        go to the next one."""
+        index = self._highlighted_line()
+        if index is None:
+            return
+        message_id = self.ids[index]
+        if message_id in self.marks:
+            self.marks.remove(self._line_messages(index))
+        else:
+            self.marks.add(self._line_messages(index))
+            self.marks.anchor = message_id
+        self._marks_changed()
+        self.cursor += 1
+
+    def action_mark_range(self) -> None:
+        """Mark every message from the one marked last to the highlighted one."""
+        index = self._highlighted_line()
+        if index is None:
+            return
+        anchor = self.marks.anchor
+        if anchor is None or anchor not in self.ids:
+            self.notify("Mark a message first (v): this key marks from it to here.", markup=False)
+            return
+        start, end = sorted((self.ids.index(anchor), index))
+        for line in range(start, end + 1):
+            self.marks.add(self._line_messages(line))
+        self.marks.anchor = self.ids[index]
+        self._marks_changed()
+
+    def action_mark_all(self) -> None:
+        """Mark every message listed: the folder's (all of every conversation), or every
+        message the search shown found."""
+        if self.place is not None:
+            self.marks.add(read.message_ids(self.conn, list(self.place), order=self.order))
+        else:
+            self.marks.add(self.ids)
+        self._marks_changed()
+
+    def action_unmark_all(self) -> None:
+        """Unmark every message."""
+        if self.marks:
+            self.marks.clear()
+            self._marks_changed()
+
     # --- painting -----------------------------------------------------------------------------
 
     def render_line(self, y: int) -> Strip:
@@ -418,6 +526,9 @@ class MessageList(ScrollView, can_focus=True):
         deleted = DELETED in row.flags
         if unread:
             style += self.get_component_rich_style("message-list--unread", partial=True)
+        marked = row.id in self.marks
+        if marked:
+            style += self.get_component_rich_style("message-list--marked", partial=True)
         if deleted:
             style += Style(strike=True, dim=True)
         if selected:
@@ -430,6 +541,7 @@ class MessageList(ScrollView, can_focus=True):
         # Replied to (↩) or, if not, forwarded (→): set once the answer has been sent.
         marks += "↩" if ANSWERED in row.flags else "→" if FORWARDED in row.flags else " "
         marks += "@" if row.envelope.has_attachments else " "
+        marks += "✓" if marked else ""  # in the column's last cell, blank on other lines
         date = short_date(row.envelope.date or row.sort_date, self.clock())
         subject = sanitize_line(row.envelope.subject) or "(no subject)"
         if head is not None and head.count > 1:

@@ -18,6 +18,7 @@ class StatusBar(Static):
         super().__init__("", id="status-bar")
         self._entries: dict[str, tuple[AccountState, str]] = {}
         self._counts = ""
+        self._marked = ""
         self._problem = ""
         self._line = Text()  # what is shown
 
@@ -29,6 +30,11 @@ class StatusBar(Static):
         if outbox_waiting:
             parts.append(f"outbox {outbox_waiting}")
         self._counts = " · ".join(parts)
+        self._redraw()
+
+    def set_marked(self, count: int) -> None:
+        """Show how many messages are marked in the list (none: nothing is shown)."""
+        self._marked = f"{count} marked" if count else ""
         self._redraw()
 
     def set_problem(self, text: str) -> None:
@@ -45,6 +51,10 @@ class StatusBar(Static):
         line = Text(no_wrap=True, overflow="ellipsis")
         if self._problem:
             line.append(self._problem, style="bold red")
+        if self._marked:
+            if line:
+                line.append("  │  ", style="dim")
+            line.append(self._marked, style="bold reverse")
         if self._counts:
             if line:
                 line.append("  │  ", style="dim")
