@@ -43,18 +43,21 @@ from tuimail.ui.screens.body_waits import BodyWaits
 from tuimail.ui.screens.drafts import DraftsScreen
 from tuimail.ui.screens.health import HealthScreen
 from tuimail.ui.screens.help import HelpScreen, binding_rows
+from tuimail.ui.screens.link_picker import choose_and_open
 from tuimail.ui.screens.message_actions import MessageActions
 from tuimail.ui.screens.outbox import OutboxScreen
 from tuimail.ui.screens.writing import Writing
 from tuimail.ui.widgets.folder_pane import FolderPane
 from tuimail.ui.widgets.message_list import MessageList
 from tuimail.ui.widgets.message_view import DISPLACED, MESSAGE_GONE, MessageView
+from tuimail.ui.widgets.pager import Pager
 from tuimail.ui.widgets.search_line import SearchLine
 from tuimail.ui.widgets.status_bar import StatusBar
 
 SHOW_DELAY = 0.06  # seconds the cursor rests before the message view follows it
 # Where the bodies are fetched before they are opened, from the cursor: the next ones first (`j`).
 PREFETCH_AROUND = (1, 2, 3, -1)
+UNREAD_CHUNK = 500  # list entries asked about at once when looking for the next unread message
 
 
 class MainScreen(Screen[None]):
@@ -68,6 +71,7 @@ class MainScreen(Screen[None]):
         Binding("ctrl+k", "search(True)", "Search all mail", show=False, id="search-all"),
         Binding("question_mark", "help", "Keys", id="help"),
         Binding("N", "toggle_read", "Mark read / unread", show=False, id="toggle-read"),
+        Binding("n", "next_unread", "Next unread message", show=False, id="next-unread"),
         Binding("F", "toggle_flag", "Flag / unflag", show=False, id="toggle-flag"),
         Binding("d", "delete", "Delete (move to Trash)", show=False, id="delete"),
         Binding("u", "undo", "Undo the last delete, move, flag or read", show=False, id="undo"),
@@ -324,13 +328,63 @@ class MainScreen(Screen[None]):
 
     @on(MessageList.Selected)
     def _message_selected(self, event: MessageList.Selected) -> None:
+        self.open_message(event.message_id)
+
+    def open_message(self, message_id: int) -> None:
+        """Open a message in the message view (the list's cursor is on it): shown, marked read,
+        the view focused."""
         view = self.query_one(MessageView)
-        view.show_message(event.message_id)
-        row = read.row(self.conn, event.message_id)
+        view.show_message(message_id)
+        row = read.row(self.conn, message_id)
         if row is not None and SEEN not in row.flags:
             self.actions.act(ops.OpKind.SEEN, row, undoable=False)
         self._show_view()
         view.focus()
+
+    # --- moving through the list from the message view (its pager's keys) and with `n`
+
+    def action_next_message(self, step: int) -> None:
+        """Open the next (step 1) or the previous (-1) message of the list; its cursor follows."""
+        messages = self.query_one(MessageList)
+        before = messages.current_message_id
+        if step > 0:
+            messages.action_cursor_down()
+        else:
+            messages.action_cursor_up()
+        message_id = messages.current_message_id
+        if message_id is None or message_id == before:
+            self.notify(f"No {'next' if step > 0 else 'previous'} message.", markup=False)
+            return
+        self.open_message(message_id)
+
+    def action_next_unread(self) -> None:
+        """Put the list's cursor on the next unread message below it; in the message view,
+        open that message."""
+        messages = self.query_one(MessageList)
+        ids = messages.ids
+        start = messages.cursor if messages.displaced else messages.cursor + 1
+        found = None
+        for first in range(max(start, 0), len(ids), UNREAD_CHUNK):
+            chunk = ids[first : first + UNREAD_CHUNK]
+            unread = read.unread_among(self.conn, chunk)
+            found = next((message_id for message_id in chunk if message_id in unread), None)
+            if found is not None:
+                break
+        if found is None:
+            self.notify("No unread message below this one.", markup=False)
+            return
+        in_view = isinstance(self.focused, Pager)
+        messages.select_id(found)
+        if in_view:
+            self.open_message(found)
+
+    def action_to_list(self) -> None:
+        """Back to the message list from the message view."""
+        self.query_one(MessageList).focus()
+
+    def action_open_link(self) -> None:
+        """Choose one of the shown message's links and open it in the browser."""
+        choose_and_open(self, self.query_one(MessageView).links)
 
     # --- actions on messages: intents written to the store, replayed to the server by the app
 
@@ -482,6 +536,8 @@ class MainScreen(Screen[None]):
         messages = self.query_one(MessageList)
         if self.query_one(SearchLine).is_open:
             self._close_search_line()  # close the search line, nothing searched
+        elif isinstance(self.focused, Pager):
+            pass  # from the message view back to the list: a search shown stays
         elif messages.place is None and self.current_place is not None:
             self.show_place(self.current_place)  # end the search
         messages.focus()
@@ -595,7 +651,8 @@ class MainScreen(Screen[None]):
     def action_help(self) -> None:
         keymap = app_host(self.app).config.keys
         rows = binding_rows(self.BINDINGS, MessageList.BINDINGS, self.app.BINDINGS, keymap=keymap)
-        self.app.push_screen(HelpScreen(rows))
+        view_rows = binding_rows(Pager.BINDINGS, keymap=keymap)
+        self.app.push_screen(HelpScreen(rows, [("In the message view", view_rows)]))
 
     @on(BodyFailed)
     def _body_failed(self, message: BodyFailed) -> None:
