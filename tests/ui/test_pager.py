@@ -328,3 +328,43 @@ async def test_help_lists_the_keys_of_the_view(tmp_path: Path) -> None:
         assert view_rows["T"] == "Show / fold long quotes"
         assert view_rows["L"] == "Open a link in the browser"
         assert dict(app.screen.rows)["n"] == "Next unread message"
+
+
+async def test_remapped_view_keys_are_the_ones_named_and_pressed(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    pager_store(data_dir)
+    config = dataclasses.replace(
+        demo_config(), keys={"view-quotes": "Q", "view-next": "ctrl+n", "view-line-down": "e"}
+    )
+    app = TuimailApp(config, data_dir, clock=lambda: NOW, start_workers=False)
+    async with app.run_test(size=(120, 36)) as pilot:
+        view = await _open_first(app, pilot)
+        assert "[... 37 quoted lines, press Q to show]" in _body(app)
+        await pilot.press("Q")
+        await pilot.pause()
+        assert "> quoted line 40" in _body(app)
+        await pilot.press("e")
+        assert view.scroll_y == 1
+        await pilot.press("ctrl+n")
+        await pilot.pause()
+        assert _subject_at_cursor(app) == "two"
+
+
+async def test_escape_from_the_view_keeps_a_search_shown(tmp_path: Path) -> None:
+    app = _app(tmp_path)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.pause()
+        await pilot.press("slash", *"body", "enter")
+        await pilot.pause()
+        messages = app.screen.query_one(MessageList)
+        assert messages.place is None and len(messages.ids) == 4  # "The body of ..."
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.focused is app.screen.query_one(MessageView)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.focused is messages
+        assert messages.place is None and len(messages.ids) == 4  # the search stays
+        await pilot.press("escape")  # from the list: the search ends
+        await pilot.pause()
+        assert messages.place is not None and len(messages.ids) == 5
