@@ -1,5 +1,6 @@
 """A store for the message view's pager tests: a long message (a paragraph on one long line, a
-long quote, links) and short ones, some unread, in the INBOX of the local account "demo"."""
+long quote, links) and short ones, some unread, in the INBOX of the local account "demo" (which
+has a Trash too)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pathlib import Path
 
 from tests.support.demo_app import NOW
 from tuimail.app.demo import DEMO_ACCOUNT
-from tuimail.core.model import SEEN
+from tuimail.core.model import SEEN, FolderRole
 from tuimail.store.db import open_store
 from tuimail.store.ingest import IncomingMessage, store_messages
 from tuimail.store.write import ensure_account, upsert_folder
@@ -57,7 +58,8 @@ def pager_store(data_dir: Path) -> None:
     conn = open_store(data_dir)
     try:
         account_id = ensure_account(conn, DEMO_ACCOUNT, None)
-        folder_id = upsert_folder(conn, account_id, "INBOX", delimiter="/")
+        folder_id = upsert_folder(conn, account_id, "INBOX", delimiter="/", role=FolderRole.INBOX)
+        upsert_folder(conn, account_id, "Trash", delimiter="/", role=FolderRole.TRASH)
         subjects = ["long", "two", "three", "four", "five"]
         batch = [
             IncomingMessage(

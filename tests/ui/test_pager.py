@@ -19,7 +19,7 @@ from tests.support.pilot import wait_for
 from tuimail.app.application import TuimailApp
 from tuimail.app.demo import demo_config
 from tuimail.config.schema import UiConfig
-from tuimail.core.model import SEEN
+from tuimail.core.model import FLAGGED, SEEN
 from tuimail.store import read
 from tuimail.ui.screens.composer import CloseChoice, ComposerScreen
 from tuimail.ui.screens.help import HelpScreen
@@ -312,6 +312,25 @@ async def test_list_keys_act_on_the_message_shown(tmp_path: Path) -> None:
             await pilot.press("d")
             await pilot.pause()
         assert view.shown_id is not None
+
+
+async def test_delete_and_flag_from_the_view(tmp_path: Path) -> None:
+    app = _app(tmp_path)
+    async with app.run_test(size=(120, 36)) as pilot:
+        view = await _open_first(app, pilot)
+        await pilot.press("J")  # "two"
+        await pilot.pause()
+        await pilot.press("F")
+        await pilot.pause()
+        messages = app.screen.query_one(MessageList)
+        row = read.row(app.conn, messages.ids[1])
+        assert row is not None and row.envelope.subject == "two" and FLAGGED in row.flags
+        await pilot.press("d")
+        await wait_for(pilot, lambda: "The body of three." in _body(app))
+        subjects = [r.envelope.subject for r in read.rows(app.conn, messages.ids)]
+        assert subjects == ["long", "three", "four", "five"]
+        assert _subject_at_cursor(app) == "three"
+        assert app.focused is view
 
 
 async def test_help_lists_the_keys_of_the_view(tmp_path: Path) -> None:
