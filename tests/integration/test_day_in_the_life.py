@@ -435,6 +435,7 @@ def test_a_pop3_account_in_the_app(mail_servers: MailServers, tmp_path: Path) ->
         _wait_highlighted(app, f"Popped {POP3_SIZE:04d}")
         app.keys("Enter")
         app.wait_for(f"Body of message {POP3_SIZE}.")
+        app.keys("q")  # in the message view (as in mutt's pager): back to the list
         app.keys("q")
         assert app.wait_for_exit() == 0
     finally:

@@ -32,11 +32,13 @@ from tuimail.ui.screens.drafts import DraftsScreen
 from tuimail.ui.screens.folder_picker import FolderPicker
 from tuimail.ui.screens.health import HealthScreen
 from tuimail.ui.screens.help import HelpScreen
+from tuimail.ui.screens.link_picker import LinkPicker
 from tuimail.ui.screens.main import MainScreen
 from tuimail.ui.screens.outbox import OutboxScreen
 from tuimail.ui.screens.prompt import Confirm, LinePrompt
 from tuimail.ui.screens.setup import AccountSetupScreen
 from tuimail.ui.widgets.message_list import MessageList
+from tuimail.ui.widgets.pager import Pager
 
 CONFIG = '[ui]\nopener = "true"\n' + DEMO_SENDER_CONFIG
 
@@ -50,6 +52,20 @@ async def _main(pilot) -> None:  # type: ignore[no-untyped-def]
 async def _message_list(pilot) -> None:  # type: ignore[no-untyped-def]
     pilot.app.screen.query_one(MessageList).focus()
     await pilot.pause()
+
+
+async def _message_view(pilot) -> None:  # type: ignore[no-untyped-def]
+    await _message_list(pilot)
+    await pilot.press("j", "enter")  # the demo's newsletter: it has a link
+    await pilot.pause()
+    assert isinstance(pilot.app.focused, Pager)
+
+
+async def _link_picker(pilot) -> None:  # type: ignore[no-untyped-def]
+    await _message_view(pilot)
+    await pilot.press("L")
+    await pilot.pause()
+    assert isinstance(pilot.app.screen, LinkPicker)
 
 
 async def _outbox(pilot) -> None:  # type: ignore[no-untyped-def]
@@ -123,6 +139,8 @@ PLACES: list[tuple[str, type, Opener]] = [
     ("app", TuimailApp, _main),
     ("main", MainScreen, _main),
     ("message-list", MessageList, _message_list),
+    ("message-view", Pager, _message_view),
+    ("link-picker", LinkPicker, _link_picker),
     ("outbox", OutboxScreen, _outbox),
     ("confirm", Confirm, _confirm),
     ("drafts", DraftsScreen, _drafts),
@@ -224,6 +242,7 @@ async def test_the_key_leaves_the_app_running(
     action: str,
 ) -> None:
     monkeypatch.setenv("VISUAL", "true")
+    monkeypatch.setenv("BROWSER", "true")  # a link chosen opens nothing
     monkeypatch.setenv("TUIMAIL_CONFIG", str(tmp_path / "config.toml"))
     data = tmp_path / "data"
     shutil.copytree(populated, data)

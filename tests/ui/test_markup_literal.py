@@ -72,7 +72,10 @@ def app(tmp_path: Path) -> TuimailApp:
         store_messages(conn, folder, [IncomingMessage(raw=_message())])
     finally:
         conn.close()
-    config = parse_config('[accounts.local]\naddress = "you@tuimail.test"\n')
+    # Wide enough for each header and body line to be drawn on one screen line.
+    config = parse_config(
+        '[ui]\nwrap_width = 200\n[accounts.local]\naddress = "you@tuimail.test"\n'
+    )
     return TuimailApp(config, data, clock=lambda: NOW, start_workers=False)
 
 

@@ -157,6 +157,8 @@ class UiConfig:
     # The main screen's initial pane sizes (keys change them while the app runs).
     folder_width: int | None = None  # columns; None: a quarter of the terminal, 16 to 28
     list_percent: int = 45  # the message list's share of the height beside the folders
+    # The message view wraps text at this many columns, or at the pane's width when narrower.
+    wrap_width: int = 90
 
 
 @dataclass(frozen=True, slots=True)
@@ -349,6 +351,14 @@ class _Checks:
         return value
 
     @staticmethod
+    def wrap_width(value: Any, key: str) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise Invalid(f"must be a whole number of columns, not {toml_type(value)}")
+        if not 20 <= value <= 1000:
+            raise Invalid("must be between 20 and 1000 columns")
+        return value
+
+    @staticmethod
     def file(value: Any, key: str) -> Path:
         text = _Checks.nonempty(value, key)
         try:
@@ -465,6 +475,7 @@ UI_KEYS: dict[str, Checker] = {
     "opener": _Checks.nonempty,
     "folder_width": _Checks.folder_width,
     "list_percent": _Checks.list_percent,
+    "wrap_width": _Checks.wrap_width,
 }
 ACCOUNT_KEYS: dict[str, Checker] = {
     "address": _Checks.address,
@@ -519,6 +530,7 @@ KEY_ACTIONS: tuple[str, ...] = (
     "quit", "next-pane", "back", "search", "search-all", "help", "toggle-read", "toggle-flag",
     "delete", "undo", "move", "copy", "compose", "reply", "reply-all", "forward", "outbox", "sort",
     "health", "get-mail", "save-attachments", "open-attachment", "add-account", "expunge",
+    "next-unread",
     # main screen: panes
     "folders-pane", "view-pane", "folders-narrower", "folders-wider", "view-smaller",
     "view-larger",
@@ -526,6 +538,10 @@ KEY_ACTIONS: tuple[str, ...] = (
     "up", "down", "page-up", "page-down", "first", "last", "open", "threads", "thread-fold",
     # message list: marking messages to act on together; the main screen's whole-folder read
     "mark", "mark-range", "mark-all", "unmark-all", "mark-all-read",
+    # message view (the pager)
+    "view-line-down", "view-line-up", "view-page-down", "view-page-up", "view-top",
+    "view-bottom", "view-next", "view-previous", "view-headers", "view-quotes", "view-links",
+    "view-close",
     # composer
     "send", "send-later", "edit-externally", "attach", "drop-attachment", "discard",
     # outbox

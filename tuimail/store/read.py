@@ -332,6 +332,20 @@ def rows(conn: sqlite3.Connection, ids: Sequence[int]) -> list[MessageRow]:
     return [found[i] for i in ids if i in found]
 
 
+def unread_among(conn: sqlite3.Connection, ids: Sequence[int]) -> set[int]:
+    """The ids of `ids` whose messages are unread (not \\Seen)."""
+    unread: set[int] = set()
+    for chunk in _chunks(ids):
+        unread.update(
+            found[0]
+            for found in conn.execute(
+                f"SELECT id FROM messages WHERE seen = 0 AND id IN ({','.join('?' * len(chunk))})",  # noqa: S608 - placeholders only
+                chunk,
+            )
+        )
+    return unread
+
+
 def row(conn: sqlite3.Connection, message_id: int) -> MessageRow | None:
     """One message row by id."""
     found = rows(conn, [message_id])

@@ -186,6 +186,10 @@ def _error(text: str) -> ConfigError:
             "unknown key",
         ),
         ("[ui]\ntheme = 3", "ui.theme", "must be a string"),
+        ("[ui]\nwrap_width = 10", "ui.wrap_width", "between 20 and 1000 columns"),
+        ("[ui]\nwrap_width = 2000", "ui.wrap_width", "between 20 and 1000 columns"),
+        ('[ui]\nwrap_width = "90"', "ui.wrap_width", "whole number of columns, not a string"),
+        ("[ui]\nwrap_width = true", "ui.wrap_width", "whole number of columns, not a boolean"),
         ("accounts = 3", "accounts", "must be a table"),
     ],
 )
@@ -249,3 +253,8 @@ def test_incoming_timeouts_have_defaults_and_take_fractions() -> None:
     server = config.accounts["w"].incoming
     assert server is not None
     assert (server.timeout, server.command_timeout) == (20.0, 2.5)
+
+
+def test_wrap_width_defaults_to_90_columns() -> None:
+    assert parse_config("").ui.wrap_width == 90
+    assert parse_config("[ui]\nwrap_width = 72\n").ui.wrap_width == 72

@@ -1,8 +1,9 @@
-"""The help screen: every key binding of the main screen, the message list and the app."""
+"""The help screen: every key binding of the main screen, the message list and the app, then
+those of the message view."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from rich.table import Table
 from textual.app import ComposeResult
@@ -51,16 +52,28 @@ class HelpScreen(ModalScreen[None]):
     }
     """
 
-    def __init__(self, rows: list[tuple[str, str]]) -> None:
+    def __init__(
+        self,
+        rows: list[tuple[str, str]],
+        sections: Sequence[tuple[str, list[tuple[str, str]]]] = (),
+    ) -> None:
         super().__init__()
         self.rows = rows
+        self.sections = list(sections)  # (title, rows) shown after the rows, in order
 
     def compose(self) -> ComposeResult:
-        table = Table(box=None, show_header=False, padding=(0, 2))
-        table.add_column(style="bold")
-        table.add_column()
-        for keys, description in self.rows:
-            table.add_row(keys, description)
         with VerticalScroll():
             yield Static("Keys", classes="title")
-            yield Static(table)
+            yield Static(_table(self.rows))
+            for title, rows in self.sections:
+                yield Static(f"\n{title}", classes="title", markup=False)
+                yield Static(_table(rows))
+
+
+def _table(rows: list[tuple[str, str]]) -> Table:
+    table = Table(box=None, show_header=False, padding=(0, 2))
+    table.add_column(style="bold")
+    table.add_column()
+    for keys, description in rows:
+        table.add_row(keys, description)
+    return table

@@ -20,7 +20,6 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Footer, Header
 
@@ -46,10 +45,12 @@ from tuimail.ui.screens.help import HelpScreen, binding_rows
 from tuimail.ui.screens.marked_actions import MarkedActions
 from tuimail.ui.screens.message_actions import MessageActions
 from tuimail.ui.screens.outbox import OutboxScreen
+from tuimail.ui.screens.reading import ListReading
 from tuimail.ui.screens.writing import Writing
 from tuimail.ui.widgets.folder_pane import FolderPane
 from tuimail.ui.widgets.message_list import MessageList
 from tuimail.ui.widgets.message_view import DISPLACED, MESSAGE_GONE, MessageView
+from tuimail.ui.widgets.pager import Pager
 from tuimail.ui.widgets.search_line import SearchLine
 from tuimail.ui.widgets.status_bar import StatusBar
 
@@ -58,7 +59,7 @@ SHOW_DELAY = 0.06  # seconds the cursor rests before the message view follows it
 PREFETCH_AROUND = (1, 2, 3, -1)
 
 
-class MainScreen(Screen[None]):
+class MainScreen(ListReading):
     """Folders on the left; the message list above the message view on the right."""
 
     BINDINGS = [
@@ -70,6 +71,7 @@ class MainScreen(Screen[None]):
         Binding("question_mark", "help", "Keys", id="help"),
         Binding("N", "toggle_read", "Mark read / unread", show=False, id="toggle-read"),
         Binding("M", "mark_all_read", "Mark the whole folder read", show=False, id="mark-all-read"),
+        Binding("n", "next_unread", "Next unread message", show=False, id="next-unread"),
         Binding("F", "toggle_flag", "Flag / unflag", show=False, id="toggle-flag"),
         Binding("d", "delete", "Delete (move to Trash)", show=False, id="delete"),
         Binding("u", "undo", "Undo the last delete, move, flag or read", show=False, id="undo"),
@@ -328,9 +330,14 @@ class MainScreen(Screen[None]):
 
     @on(MessageList.Selected)
     def _message_selected(self, event: MessageList.Selected) -> None:
+        self.open_message(event.message_id)
+
+    def open_message(self, message_id: int) -> None:
+        """Open a message in the message view (the list's cursor is on it): shown, marked read,
+        the view focused."""
         view = self.query_one(MessageView)
-        view.show_message(event.message_id)
-        row = read.row(self.conn, event.message_id)
+        view.show_message(message_id)
+        row = read.row(self.conn, message_id)
         if row is not None and SEEN not in row.flags:
             self.actions.act(ops.OpKind.SEEN, row, undoable=False)
         self._show_view()
@@ -513,6 +520,8 @@ class MainScreen(Screen[None]):
         messages = self.query_one(MessageList)
         if self.query_one(SearchLine).is_open:
             self._close_search_line()  # close the search line, nothing searched
+        elif isinstance(self.focused, Pager):
+            pass  # from the message view back to the list: a search shown stays
         elif messages.place is None and self.current_place is not None:
             self.show_place(self.current_place)  # end the search
         messages.focus()
@@ -628,7 +637,8 @@ class MainScreen(Screen[None]):
     def action_help(self) -> None:
         keymap = app_host(self.app).config.keys
         rows = binding_rows(self.BINDINGS, MessageList.BINDINGS, self.app.BINDINGS, keymap=keymap)
-        self.app.push_screen(HelpScreen(rows))
+        view_rows = binding_rows(Pager.BINDINGS, keymap=keymap)
+        self.app.push_screen(HelpScreen(rows, [("In the message view", view_rows)]))
 
     @on(BodyFailed)
     def _body_failed(self, message: BodyFailed) -> None:

@@ -29,6 +29,7 @@ from tuimail.store.drafts import ServerCopy
 from tuimail.ui.host import Sender, app_host
 from tuimail.ui.screens.body_waits import BodyWaits
 from tuimail.ui.screens.composer import ComposerScreen
+from tuimail.ui.widgets.message_list import MessageList
 
 
 class Writing:
@@ -52,7 +53,16 @@ class Writing:
         return sender
 
     def _open_composer(self, sender: Sender, draft: Draft | None = None) -> None:
-        self.screen.app.push_screen(ComposerScreen(sender, draft))
+        self._push(ComposerScreen(sender, draft))
+
+    def _push(self, composer: ComposerScreen) -> None:
+        """Open the composer; however it closes (sent, kept as a draft, discarded), the message
+        list has the focus again, as after mutt's and aerc's composers."""
+        self.screen.app.push_screen(composer, lambda _result: self._back_to_list())
+
+    def _back_to_list(self) -> None:
+        if self.screen.is_attached:
+            self.screen.query_one(MessageList).focus()
 
     def compose(self, account_id: int | None) -> None:
         """A new message from the account `account_id` (None: the default account)."""
@@ -177,7 +187,7 @@ class Writing:
             else None
         )
         if mine is not None:  # a copy of a local draft: open that one
-            self.screen.app.push_screen(
+            self._push(
                 ComposerScreen(
                     sender,
                     replace(mine.draft, from_=sender.address),
@@ -205,7 +215,7 @@ class Writing:
         copy = None
         if row.uid is not None:
             copy = ServerCopy(folder.id, folder.uidvalidity, row.uid)
-        self.screen.app.push_screen(
+        self._push(
             ComposerScreen(
                 sender,
                 draft_from_message(parsed, sender=sender.address),

@@ -4,7 +4,7 @@ It reads the message from the store: the whole body, or a partial one (its text,
 attachments listed as not downloaded). When neither is here it says so and posts `BodyWanted`
 to the app, to download it; the screen tells it when that failed (`download_failed`). It also
 shows what stands in for a message: a notice (the message is gone, nothing is highlighted) or,
-with no folder in the store, how mail gets here.
+with no folder in the store, how mail gets here. Its keys are the pager's (widgets/pager.py).
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from datetime import datetime
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.containers import VerticalScroll
 from textual.widgets import Static
 
 from tuimail.mail.attachments import render_partial
@@ -26,6 +25,7 @@ from tuimail.store import read
 from tuimail.ui.format import addresses_text, body_text
 from tuimail.ui.host import app_host
 from tuimail.ui.messages import BodyWanted
+from tuimail.ui.widgets.pager import Pager
 
 DISPLACED = (
     "The highlighted message was moved or deleted elsewhere, or its conversation got new mail:"
@@ -35,7 +35,7 @@ DISPLACED = (
 MESSAGE_GONE = "This message is no longer in this folder: it was moved or deleted elsewhere."
 
 
-class MessageView(VerticalScroll):
+class MessageView(Pager):
     """The pane below the message list (id "view" in tuimail.tcss): headers above the body."""
 
     def __init__(
@@ -57,6 +57,8 @@ class MessageView(VerticalScroll):
     def show_message(self, message_id: int) -> None:
         """Show headers and the rendered, sanitized body of a message."""
         shown_before, self.shown_id = self.shown_id, message_id
+        if message_id != shown_before:
+            self.new_page()
         row = read.row(self.conn, message_id)
         headers = self.query_one("#view-headers", Static)
         body = self.query_one("#view-body", Static)
@@ -85,6 +87,9 @@ class MessageView(VerticalScroll):
         headers.update(header_text)
         raw = read.body(self.conn, message_id)
         partial = read.partial_body(self.conn, message_id) if raw is None else None
+        source = raw if raw is not None else partial.raw if partial is not None else None
+        if self.full_headers and source is not None:
+            headers.update(self.full_header_text(source))
         if raw is None and partial is None:
             waiting = "Downloading the message…"
             if app_host(self.app).offline:
@@ -101,9 +106,13 @@ class MessageView(VerticalScroll):
             else:
                 assert raw is not None
                 rendered = render_message(parse_message(raw), raw)
-            body.update(body_text(rendered, colours))
+            body.update(body_text(self.page_text(rendered), colours))
         if message_id != shown_before:  # the same one again (a store update): stay put
             self.scroll_home(animate=False)
+
+    def repaint(self) -> None:
+        if self.shown_id is not None:
+            self.show_message(self.shown_id)
 
     def show_notice(self, words: str) -> None:
         """Show `words` instead of a message (no headers)."""
