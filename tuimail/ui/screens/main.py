@@ -20,6 +20,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Footer, Header
 
@@ -59,7 +60,7 @@ SHOW_DELAY = 0.06  # seconds the cursor rests before the message view follows it
 PREFETCH_AROUND = (1, 2, 3, -1)
 
 
-class MainScreen(ListReading):
+class MainScreen(ListReading, Screen[None]):
     """Folders on the left; the message list above the message view on the right."""
 
     BINDINGS = [

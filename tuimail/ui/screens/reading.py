@@ -4,8 +4,7 @@ the main screen's reading keys, apart from its other actions."""
 from __future__ import annotations
 
 import sqlite3
-
-from textual.screen import Screen
+from typing import TYPE_CHECKING
 
 from tuimail.store import read
 from tuimail.ui.screens.link_picker import choose_and_open
@@ -13,10 +12,17 @@ from tuimail.ui.widgets.message_list import MessageList
 from tuimail.ui.widgets.message_view import MessageView
 from tuimail.ui.widgets.pager import Pager
 
+if TYPE_CHECKING:
+    from textual.screen import Screen
+
+    _ScreenPart = Screen[None]
+else:
+    _ScreenPart = object  # a part of the main screen, not a screen of its own
+
 UNREAD_CHUNK = 500  # list entries asked about at once when looking for the next unread message
 
 
-class ListReading(Screen[None]):
+class ListReading(_ScreenPart):
     """The main screen's keys for reading on from the message shown (see the module)."""
 
     conn: sqlite3.Connection
