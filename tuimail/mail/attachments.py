@@ -13,12 +13,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from email.message import Message
 from email.parser import BytesParser
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 from tuimail.core.model import AttachmentInfo, PartBody
 from tuimail.mail import parse
 from tuimail.mail.compose import CarriedAttachment
 from tuimail.mail.sanitize import sanitize_line
+
+if TYPE_CHECKING:
+    from tuimail.mail.render import Piece
 
 MAX_NAME_BYTES = 200  # well under the 255 bytes most file systems allow
 # Names that Windows reserves (a file saved here may be copied there): CON, PRN, AUX, NUL, COM1...
@@ -188,23 +191,29 @@ def listed_attachments(raw: bytes, omitted: Iterable[OmittedPart] = ()) -> list[
     return listed
 
 
-def render_partial(raw: bytes, omitted: Iterable[OmittedPart]) -> str:
-    """The message view's text for a partial message: the body as for a full one, then the
-    attachments, those not downloaded marked so. Sanitized, like `render.render_message`."""
-    from tuimail.mail.render import attachment_line, render_message
+def partial_pieces(raw: bytes, omitted: Iterable[OmittedPart]) -> list[Piece]:
+    """The message view's content for a partial message: the body as for a full one, then
+    the attachments, those not downloaded marked so. Sanitized, like `render.message_pieces`."""
+    from tuimail.mail.render import attachment_line, message_pieces
 
     parsed = parse.parse_message(raw)
     if parsed.raw_only:
-        return render_message(parsed, raw)
-    body = render_message(dataclasses.replace(parsed, attachments=()), raw)
+        return message_pieces(parsed, raw)
+    pieces = message_pieces(dataclasses.replace(parsed, attachments=()), raw)
     lines = [
         attachment_line(item.info) + ("" if item.local else " (not downloaded)")
         for item in listed_attachments(raw, omitted)
     ]
-    if not lines:
-        return body
-    listing = "\n".join(lines)
-    return f"{body}\n\n{listing}" if body else listing
+    if lines:
+        pieces.append("\n".join(lines))
+    return pieces
+
+
+def render_partial(raw: bytes, omitted: Iterable[OmittedPart]) -> str:
+    """`partial_pieces` as plain text (what `tuimail show` prints)."""
+    from tuimail.mail.render import pieces_text
+
+    return pieces_text(partial_pieces(raw, omitted))
 
 
 def carried_attachment(raw: bytes, index: int) -> CarriedAttachment | None:

@@ -80,11 +80,16 @@ one message at a time."""
 
 # --- rendering -------------------------------------------------------------------------------
 MAX_HTML_CHARS = 512 * 1024
-"""HTML handed to html2text (about 1.5 MB/s, pure Python); the rest is cut with a note."""
+"""HTML walked into the view's document (html.parser reads about 1 MB/s); the rest is cut with
+a note."""
 
 MAX_HTML_NESTING = 16
-"""Nested lists and blockquotes html2text indents; deeper ones are flattened (the indent would
+"""Nested lists and blockquotes that indent; deeper ones are flattened (the indent would
 otherwise grow the output quadratically)."""
+
+MAX_HTML_LINES = 20_000
+"""Lines of an HTML part's text (blocks, line breaks and table rows, before wrapping); the rest
+is cut with a note. The view lays out about 50,000 lines a second."""
 
 MAX_RENDER_CHARS = 1_000_000
 """Characters of body text in the message view; the rest is cut with a note."""

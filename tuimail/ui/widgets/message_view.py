@@ -18,13 +18,14 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
-from tuimail.mail.attachments import render_partial
+from tuimail.mail.attachments import partial_pieces
 from tuimail.mail.parse import parse_message
-from tuimail.mail.render import render_message
+from tuimail.mail.render import message_pieces
 from tuimail.mail.sanitize import sanitize_line
 from tuimail.store import read
-from tuimail.ui.format import addresses_text, body_text
+from tuimail.ui.format import addresses_text
 from tuimail.ui.host import app_host
+from tuimail.ui.html_body import body_renderable
 from tuimail.ui.messages import BodyWanted
 
 DISPLACED = (
@@ -94,14 +95,12 @@ class MessageView(VerticalScroll):
             # screen is what called this (Textual does not bubble past a message's sender).
             self.app.post_message(BodyWanted(message_id))
         else:
-            variables = self.app.theme_variables
-            colours = [variables[k] for k in ("quote-1", "quote-2", "quote-3") if k in variables]
             if partial is not None:  # the text only: attachments listed as not downloaded
-                rendered = render_partial(partial.raw, partial.omitted)
+                pieces = partial_pieces(partial.raw, partial.omitted)
             else:
                 assert raw is not None
-                rendered = render_message(parse_message(raw), raw)
-            body.update(body_text(rendered, colours))
+                pieces = message_pieces(parse_message(raw), raw)
+            body.update(body_renderable(pieces, self.app.theme_variables))
         if message_id != shown_before:  # the same one again (a store update): stay put
             self.scroll_home(animate=False)
 
