@@ -123,6 +123,8 @@ class _Walker(HTMLParser):
         self._text: list[str] = []
         self._budget = limits.MAX_RENDER_CHARS  # characters of text still taken
         self._lines = limits.MAX_HTML_LINES  # lines still taken
+        self._runs = limits.MAX_HTML_STYLE_RUNS  # changes of style still kept
+        self._last_styles: frozenset[str] = frozenset()
         self._full = False  # the budget is spent: the rest is left out
         self.document = HtmlDocument()
         self._sinks: list[list[Block | Table]] = [self.document.blocks]
@@ -184,8 +186,14 @@ class _Walker(HTMLParser):
         if self._full:
             return
         self._spend(len(text), text.count("\n"))
+        styles = self._current if styles is None else styles
+        if styles != self._last_styles:
+            self._runs -= 1
+            if self._runs < 0:
+                styles = frozenset()  # past the bound: plain text (runs of it merge)
+            self._last_styles = styles
         # Appended as they come (joining here would copy the paragraph again and again).
-        self._spans.append(Span(text, self._current if styles is None else styles))
+        self._spans.append(Span(text, styles))
         if self._link_entries and len(self._link_entries[-1].link_text) < MAX_URL_CHARS:
             self._link_entries[-1].link_text += text
 
@@ -232,7 +240,8 @@ class _Walker(HTMLParser):
             if marker.strip():
                 self._markers[-1] = " " * len(marker)  # the next block of the item: no bullet
             indent -= len(marker)
-        self._spend(indent + len(marker) + 2, 1)  # the text itself was counted by _add
+        # The text itself was counted by _add; a blank line before the block counts too.
+        self._spend(indent + len(marker) + 2, 2 if self._gap else 1)
         block = Block(
             spans,
             kind=kind,

@@ -94,13 +94,18 @@ class HtmlBody:
     def __init__(self, document: HtmlDocument, colours: HtmlStyles) -> None:
         self.document = document
         self.colours = colours
+        # The last layout, by width: Textual renders the same width to measure and to draw.
+        self._laid_out: tuple[int, Text] | None = None
 
     def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
         return Measurement(1, options.max_width)
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        lines = self.lines(console, max(options.max_width, 1))
-        yield Text("\n", no_wrap=True).join(lines) if lines else Text("")
+        width = max(options.max_width, 1)
+        if self._laid_out is None or self._laid_out[0] != width:
+            lines = self.lines(console, width)
+            self._laid_out = (width, Text("\n", no_wrap=True).join(lines) if lines else Text(""))
+        yield self._laid_out[1]
 
     def lines(self, console: Console, width: int) -> list[Text]:
         """The document as lines of at most `width` cells."""

@@ -219,3 +219,10 @@ def test_output_is_bounded_whatever_the_input() -> None:
     for markup in ("<p>" + "word " * 200_000, "<a href='https://e.example/{}'>l</a>" * 20_000):
         plain = parse_html(markup).plain_text()
         assert len(plain) <= limits.MAX_RENDER_CHARS + 200
+
+
+def test_style_changes_are_bounded_and_the_text_kept() -> None:
+    document = parse_html("<p>" + "<b>a</b><i>b</i>" * 20_000 + "</p>")
+    (block,) = blocks(document)
+    assert len(block.spans) <= limits.MAX_HTML_STYLE_RUNS + 1
+    assert "".join(span.text for span in block.spans) == "ab" * 20_000
