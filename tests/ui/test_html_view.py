@@ -135,6 +135,20 @@ async def test_hostile_html_reaches_the_view_as_plain_harmless_text(tmp_path: Pa
 # --- v / V: the browser ---------------------------------------------------------------------
 
 
+async def test_v_on_a_message_without_html_says_so(tmp_path: Path) -> None:
+    plain = _message("just text", subject="Plain").replace(b"text/html", b"text/plain")
+    data = _store(tmp_path / "data", plain)
+    config = parse_config(CONFIG + '[ui]\nbrowser = "false"\n')
+    app = TuimailApp(config, data, clock=lambda: NOW, start_workers=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        await pilot.press("v")
+        await pilot.pause()
+        shown = [str(n.message) for n in app._notifications]
+    assert shown == ["This message has no HTML part to open in a browser."]
+    assert not list(tmp_path.glob("**/*.html"))
+
+
 class _References(HTMLParser):
     """Every URL an HTML file would load (not the links a reader may click)."""
 
