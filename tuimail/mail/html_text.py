@@ -227,8 +227,8 @@ class _Walker(HTMLParser):
             spans.pop(0)
         while spans and not spans[-1].text.rstrip(strip):
             spans.pop()
-        if not spans:
-            return
+        if not any(span.text.strip() for span in spans):
+            return  # only spaces (Outlook's "<p>&nbsp;</p>" spacers): the gap is enough
         spans[0] = Span(spans[0].text.lstrip(strip), spans[0].styles)
         spans[-1] = Span(spans[-1].text.rstrip(strip), spans[-1].styles)
         if kind != "pre":  # the spaces left before and after a <br>

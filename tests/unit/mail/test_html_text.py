@@ -226,3 +226,11 @@ def test_style_changes_are_bounded_and_the_text_kept() -> None:
     (block,) = blocks(document)
     assert len(block.spans) <= limits.MAX_HTML_STYLE_RUNS + 1
     assert "".join(span.text for span in block.spans) == "ab" * 20_000
+
+
+def test_spacer_paragraphs_make_no_blank_lines_of_their_own() -> None:
+    document = parse_html(
+        '<p class="MsoNormal">one<o:p></o:p></p><p class="MsoNormal"><o:p>&nbsp;</o:p></p>'
+        '<p class="MsoNormal">two</p>'
+    )
+    assert document.plain_text() == "one\n\ntwo"
