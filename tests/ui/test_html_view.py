@@ -109,7 +109,7 @@ async def test_html_mail_is_shown_as_styled_text_not_markdown(tmp_path: Path) ->
     # The links listed after the text, numbered as in it.
     assert lines[-2:] == ["[1] https://shop.example/offer", "[2] https://shop.example/unsubscribe"]
     assert "Unsubscribe[2]" in body
-    # None of html2text's Markdown, nothing of the head, no address of an image.
+    # No Markdown (what html2text made of it), nothing of the head, no address of an image.
     for source in ("# ", "**", "_for you_", "[the offer]", "---", "| ", "](", "[1]:"):
         assert source not in body, source
     for hidden in ("Sale\n", "tracker.example", "cdn.shop.example", "script", "fetch"):
