@@ -6,6 +6,7 @@ keep the parts), so `AttachmentInfo.index` from the parsed message names the sam
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import re
 import unicodedata
@@ -235,3 +236,31 @@ def carried_attachment(raw: bytes, index: int) -> CarriedAttachment | None:
         except Exception:  # attachment_payload coped with this message; the charset is extra
             charset = None
     return CarriedAttachment(info.filename, info.content_type, payload, charset)
+
+
+MAX_INLINE_IMAGE_BYTES = 16 * 1024 * 1024  # images put into a browser copy, all together
+_IMAGE_TYPE = re.compile(r"image/[a-z0-9.+-]{1,40}")
+
+
+def inline_images(raw: bytes) -> dict[str, str]:
+    """The message's images that have a Content-ID (the ones its HTML shows as ``cid:``), as
+    ``data:`` URIs by their id (without the angle brackets); up to MAX_INLINE_IMAGE_BYTES in
+    all, later ones left out. Empty for a message over the parser's limits."""
+    if parse.parse_message(raw).raw_only:
+        return {}
+    images: dict[str, str] = {}
+    total = 0
+    try:
+        for part in BytesParser(policy=parse._parsing_policy()).parsebytes(raw).walk():
+            content_type = part.get_content_type()
+            cid = str(part.get("Content-ID", "")).strip().strip("<>").strip()
+            if not cid or not _IMAGE_TYPE.fullmatch(content_type) or part.is_multipart():
+                continue
+            data = part.get_payload(decode=True)
+            if not isinstance(data, bytes) or total + len(data) > MAX_INLINE_IMAGE_BYTES:
+                continue
+            total += len(data)
+            images[cid] = f"data:{content_type};base64,{base64.b64encode(data).decode('ascii')}"
+    except Exception:  # the parser already coped with this message; the images are extra
+        return images
+    return images

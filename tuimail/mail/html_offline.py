@@ -10,7 +10,9 @@
 - every attribute that loads something (`src`, `srcset`, `background`, `poster`, `data`,
   `href` outside links, ...) is removed unless it is a `data:`, `cid:` or `#` reference, and
   CSS `url(...)` and `@import` in style elements and attributes are emptied.
-The policy alone blocks the loads in a browser that honours it; the rewriting makes the file
+The message's own images (`cid:` references, which a browser cannot resolve in a file) are put
+in as `data:` URIs when the caller passes them. The policy alone blocks the loads in a browser
+that honours it; the rewriting makes the file
 carry no remote reference at all. With `remote=True` (the user asked for remote content) the
 references, stylesheets and frames stay; scripts and plug-ins are still left out, and a smaller
 policy (`REMOTE_POLICY`) blocks them too.
@@ -20,7 +22,9 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Mapping
 from html.parser import HTMLParser
+from urllib.parse import unquote
 
 BLOCKING_POLICY = (
     "default-src 'none'; img-src data: cid:; style-src 'unsafe-inline'; font-src data:; "
@@ -84,9 +88,10 @@ def safe_css(css: str) -> str:
 
 
 class _Rewriter(HTMLParser):
-    def __init__(self, remote: bool) -> None:
+    def __init__(self, remote: bool, images: Mapping[str, str]) -> None:
         super().__init__(convert_charrefs=True)
         self.remote = remote
+        self.images = images
         self.out: list[str] = []
         self._head_done = False
         self._dropping: list[str] = []  # open elements whose content is left out
@@ -139,6 +144,8 @@ class _Rewriter(HTMLParser):
             if name.startswith("on") or not re.fullmatch(r"[a-zA-Z_:][-a-zA-Z0-9_:.]*", name):
                 continue  # scripts, and names that would break the markup
             text = value or ""
+            if name == "src" and text.strip().lower().startswith("cid:"):
+                text = self.images.get(unquote(text.strip()[4:]).strip("<>"), text)
             if not self.remote:
                 loads = name in _LOADING_ATTRIBUTES or (name == "href" and tag not in _LINKS)
                 if loads and not _LOCAL_REFERENCE.match(text):
@@ -181,9 +188,13 @@ class _Rewriter(HTMLParser):
     # are left out: handle_comment, handle_pi and unknown_decl keep HTMLParser's no-ops.
 
 
-def browser_html(markup: str, *, remote: bool = False) -> str:
-    """The HTML of a message, rewritten for a web browser (see the module docstring)."""
-    rewriter = _Rewriter(remote)
+def browser_html(
+    markup: str, *, remote: bool = False, images: Mapping[str, str] | None = None
+) -> str:
+    """The HTML of a message, rewritten for a web browser (see the module docstring);
+    `images`: data: URIs of the message's own images by Content-ID, put in for their ``cid:``
+    references (a browser cannot resolve those in a file)."""
+    rewriter = _Rewriter(remote, images or {})
     rewriter.feed(markup)
     rewriter.close()
     rewriter._head()

@@ -22,6 +22,7 @@ import threading
 from collections.abc import Mapping
 from pathlib import Path
 
+from tuimail.mail.attachments import inline_images
 from tuimail.mail.html_offline import browser_html
 from tuimail.mail.parse import parse_message
 
@@ -59,7 +60,8 @@ def write_for_browser(raw: bytes, *, remote: bool = False) -> Path:
     markup = html_part(raw)
     if markup is None:
         raise LookupError("this message has no HTML part")
-    data = browser_html(markup, remote=remote).encode("utf-8", "replace")
+    html = browser_html(markup, remote=remote, images=inline_images(raw))
+    data = html.encode("utf-8", "replace")
     name = f"message-{next(_numbers)}{'-remote' if remote else ''}.html"
     path = _private_directory() / name
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)

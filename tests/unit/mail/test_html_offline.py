@@ -60,3 +60,22 @@ def test_css_escapes_and_forms_of_url_are_seen() -> None:
 def test_deeply_nested_dropped_elements_are_bounded() -> None:
     out = browser_html("<object>" + "<div>" * 100_000 + "</object>" * 10 + "<p>after</p>")
     assert "<div>" not in out
+
+
+def test_the_messages_own_images_are_put_in_for_their_cid_references() -> None:
+    from email.message import EmailMessage
+
+    from tuimail.mail.attachments import inline_images
+
+    msg = EmailMessage()
+    msg["Subject"] = "logo"
+    msg.set_content("plain")
+    msg.add_alternative('<p><img src="cid:logo%40shop" alt="logo"><img src="cid:missing"></p>',
+                        subtype="html")  # fmt: skip
+    html_part = msg.get_payload()[1]
+    html_part.add_related(b"\x89PNG-bytes", "image", "png", cid="<logo@shop>")
+    images = inline_images(msg.as_bytes())
+    assert images == {"logo@shop": "data:image/png;base64,iVBORy1ieXRlcw=="}
+    out = browser_html(html_part.get_body(("html",)).get_content(), images=images)
+    assert '<img src="data:image/png;base64,iVBORy1ieXRlcw==" alt="logo">' in out
+    assert 'src="cid:missing"' in out  # not in the message: left (the policy allows nothing)
