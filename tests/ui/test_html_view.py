@@ -116,6 +116,33 @@ async def test_html_mail_is_shown_as_styled_text_not_markdown(tmp_path: Path) ->
         assert hidden not in body, hidden
 
 
+async def test_the_html_is_laid_out_again_for_a_new_width_and_stays_selectable(
+    tmp_path: Path,
+) -> None:
+    longer = WINTER_SALE.replace("for you", "for you and for everyone who likes a good coat")
+    longer = longer.replace("Free delivery", "Free delivery " + "on every order " * 4)
+    data = _store(tmp_path / "data", _message(longer))
+    app = TuimailApp(parse_config(CONFIG), data, clock=lambda: NOW, start_workers=False)
+    async with app.run_test(size=(140, 60)) as pilot:
+        await pilot.pause()
+        body = app.screen.query_one("#view-body", Static)
+        wide = shown_text(body)
+        await pilot.resize_terminal(70, 60)
+        await pilot.pause()
+        narrow = shown_text(body)
+        width = body.content_size.width
+        # Text, not a drawing: what the app's own selection copies from (str of the visual).
+        selectable = str(body.render())
+    line = "Dear Alice, here is the offer[1] for you and for everyone who likes a good coat."
+    assert line in wide
+    assert line not in narrow and "Dear Alice, here is the offer[1]" in narrow  # wrapped anew
+    lines = narrow.split("\n")
+    item = next(n for n, text in enumerate(lines) if text.startswith("  • Free delivery"))
+    assert lines[item + 1].startswith("    o")  # a hanging indent: laid out again, not wrapped
+    assert max(len(line) for line in narrow.split("\n")) <= width < 70
+    assert "the offer[1]" in selectable and "[1] https://shop.example/offer" in selectable
+
+
 async def test_a_wide_table_in_a_narrow_view_stays_readable(tmp_path: Path) -> None:
     row = "<tr>" + "".join(f"<td>col{n}</td>" for n in range(14)) + "</tr>"
     body = await _view_text(tmp_path, f"<p>before</p><table>{row}{row}</table>", size=(60, 40))

@@ -1,5 +1,6 @@
-"""The message view's body as rich renderables: plain parts as text with quoted lines coloured,
-HTML parts (`mail.html_text.HtmlDocument`) laid out at the view's width.
+"""The message view's body as styled text: plain parts with quoted lines coloured, HTML parts
+(`mail.html_model.HtmlDocument`) laid out at the view's width (`widgets.body_view` lays them
+out again when the width changes).
 
 An HTML document is drawn the way a terminal mail reader does: headings bold (the first two
 levels underlined), emphasis as bold / italic / underline / strike, lists with their bullets or
@@ -15,8 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from rich import box
-from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
-from rich.measure import Measurement
+from rich.console import Console
 from rich.style import Style
 from rich.table import Table as RichTable
 from rich.text import Text
@@ -89,23 +89,11 @@ def _spans_text(spans: Iterable[Span], colours: HtmlStyles, base: str = "") -> T
 
 
 class HtmlBody:
-    """A rich renderable of one HTML document, laid out at the width it is given."""
+    """One HTML document laid out as lines of a given width."""
 
     def __init__(self, document: HtmlDocument, colours: HtmlStyles) -> None:
         self.document = document
         self.colours = colours
-        # The last layout, by width: Textual renders the same width to measure and to draw.
-        self._laid_out: tuple[int, Text] | None = None
-
-    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
-        return Measurement(1, options.max_width)
-
-    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        width = max(options.max_width, 1)
-        if self._laid_out is None or self._laid_out[0] != width:
-            lines = self.lines(console, width)
-            self._laid_out = (width, Text("\n", no_wrap=True).join(lines) if lines else Text(""))
-        yield self._laid_out[1]
 
     def lines(self, console: Console, width: int) -> list[Text]:
         """The document as lines of at most `width` cells."""
@@ -202,21 +190,20 @@ class HtmlBody:
         return out
 
 
-def body_renderable(
-    pieces: Sequence[str | HtmlDocument], variables: Mapping[str, str]
-) -> RenderableType:
-    """The message view's body: sanitized plain pieces and HTML documents, a blank line
-    between them. Only plain text gives one `Text` (as the view always showed it)."""
+def pieces_text(
+    pieces: Sequence[str | HtmlDocument], variables: Mapping[str, str], console: Console, width: int
+) -> Text:
+    """The message view's body as one `Text`: sanitized plain pieces (wrapped by the view) and
+    HTML documents laid out at `width`, a blank line between them."""
     colours = HtmlStyles.from_theme(variables)
     quotes = list(colours.quotes)
-    if all(isinstance(piece, str) for piece in pieces):
-        return body_text("\n\n".join(str(piece) for piece in pieces), quotes)
-    parts: list[RenderableType] = []
+    parts: list[Text] = []
     for piece in pieces:
-        if parts:
-            parts.append(Text(""))
         if isinstance(piece, str):
             parts.append(body_text(piece, quotes))
         else:
-            parts.append(HtmlBody(piece, colours))
-    return Group(*parts)
+            lines = HtmlBody(piece, colours).lines(console, max(width, 1))
+            parts.append(Text("\n").join(lines))
+    for part in parts:
+        part.rstrip()
+    return Text("\n\n").join(parts)

@@ -9,7 +9,7 @@ from rich.style import Style
 from rich.text import Text
 
 from tuimail.mail.html_text import parse_html
-from tuimail.ui.html_body import HtmlBody, HtmlStyles, body_renderable
+from tuimail.ui.html_body import HtmlBody, HtmlStyles, pieces_text
 
 COLOURS = HtmlStyles(link="#0000ff", border="#00ff00", quotes=("#ff0000", "#00ff00"))
 TABLE = (
@@ -83,13 +83,13 @@ def test_a_table_too_wide_for_the_view_becomes_lines_of_cells() -> None:
     assert sum(line.count("c29") for line in shown) == 2
 
 
-def test_plain_pieces_stay_one_text_and_html_pieces_are_laid_out() -> None:
+def test_plain_and_html_pieces_make_one_text() -> None:
     variables = {"quote-1": "#ff0000", "primary": "#0000ff"}
-    only_plain = body_renderable(["hello\n> quoted"], variables)
-    assert isinstance(only_plain, Text) and only_plain.plain == "hello\n> quoted"
-    console = Console(width=40, color_system=None, record=True)
-    console.print(body_renderable(["plain text", parse_html("<h2>Head</h2>")], variables))
-    assert console.export_text() == "plain text\n\nHead\n"
+    console = Console(width=40)
+    text = pieces_text(["hello\n> quoted", parse_html("<h2>Head</h2>")], variables, console, 40)
+    assert text.plain == "hello\n> quoted\n\nHead"
+    assert style_at(text, 6).color.name == "#ff0000"  # the quoted line, in the quote colour
+    assert style_at(text, len("hello\n> quoted\n\n")).bold
 
 
 def test_hostile_documents_stay_within_the_width() -> None:

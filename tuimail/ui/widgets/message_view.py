@@ -25,8 +25,8 @@ from tuimail.mail.sanitize import sanitize_line
 from tuimail.store import read
 from tuimail.ui.format import addresses_text
 from tuimail.ui.host import app_host
-from tuimail.ui.html_body import body_renderable
 from tuimail.ui.messages import BodyWanted
+from tuimail.ui.widgets.body_view import BodyView
 
 DISPLACED = (
     "The highlighted message was moved or deleted elsewhere, or its conversation got new mail:"
@@ -53,7 +53,7 @@ class MessageView(VerticalScroll):
 
     def compose(self) -> ComposeResult:
         yield Static(id="view-headers")
-        yield Static(id="view-body")
+        yield BodyView(id="view-body")
 
     def show_message(self, message_id: int) -> None:
         """Show headers and the rendered, sanitized body of a message."""
@@ -100,7 +100,7 @@ class MessageView(VerticalScroll):
             else:
                 assert raw is not None
                 pieces = message_pieces(parse_message(raw), raw)
-            body.update(body_renderable(pieces, self.app.theme_variables))
+            self.query_one(BodyView).show_pieces(pieces, self.app.theme_variables)
         if message_id != shown_before:  # the same one again (a store update): stay put
             self.scroll_home(animate=False)
 
