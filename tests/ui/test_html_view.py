@@ -15,7 +15,7 @@ from pathlib import Path
 
 from textual.widgets import Static
 
-from tests.support.pilot import shown_text
+from tests.support.pilot import shown_text, wait_for
 from tests.support.terminal import (
     DOWN,
     PtyApp,
@@ -28,6 +28,7 @@ from tuimail.core.model import FolderRole
 from tuimail.store.db import open_store
 from tuimail.store.ingest import IncomingMessage, store_messages
 from tuimail.store.write import ensure_account, upsert_folder
+from tuimail.ui.widgets.body_view import BodyView
 
 NOW = datetime(2026, 3, 3, 12, 0, tzinfo=UTC)
 CONFIG = '[accounts.local]\naddress = "you@tuimail.test"\n'
@@ -125,10 +126,10 @@ async def test_the_html_is_laid_out_again_for_a_new_width_and_stays_selectable(
     app = TuimailApp(parse_config(CONFIG), data, clock=lambda: NOW, start_workers=False)
     async with app.run_test(size=(140, 60)) as pilot:
         await pilot.pause()
-        body = app.screen.query_one("#view-body", Static)
+        body = app.screen.query_one("#view-body", BodyView)
         wide = shown_text(body)
         await pilot.resize_terminal(70, 60)
-        await pilot.pause()
+        await wait_for(pilot, lambda: body.laid_out_width == body.content_size.width < 70)
         narrow = shown_text(body)
         width = body.content_size.width
         # Text, not a drawing: what the app's own selection copies from (str of the visual).
