@@ -46,6 +46,7 @@ _VOID = frozenset(
     {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source"}
     | {"track", "wbr"}
 )
+_TAG_NAME = re.compile(r"[a-z][a-z0-9:-]{0,40}")
 _LOCAL_REFERENCE = re.compile(r"\s*(?:data:|cid:|#|$)", re.IGNORECASE)
 _CSS_URL = re.compile(r"url\s*\(\s*(?:\"[^\"]*\"|'[^']*'|[^)]*)\s*\)", re.IGNORECASE)
 _CSS_IMPORT = re.compile(r"@import[^;]*;?", re.IGNORECASE)
@@ -119,6 +120,8 @@ class _Rewriter(HTMLParser):
         self._start(tag, attrs, closed=True)
 
     def _start(self, tag: str, attrs: list[tuple[str, str | None]], *, closed: bool) -> None:
+        if not _TAG_NAME.fullmatch(tag):
+            return  # html.parser takes '<a"x=y>' for a tag named 'a"x=y': not written back
         if tag in ("html", "head") and not self._head_done:
             self.out.append(f"<{tag}{self._attributes(tag, attrs)}>")
             if tag == "head":
@@ -160,6 +163,8 @@ class _Rewriter(HTMLParser):
         return "".join(kept)
 
     def handle_endtag(self, tag: str) -> None:
+        if not _TAG_NAME.fullmatch(tag):
+            return
         if self._dropping:
             if tag in self._dropping:
                 while self._dropping and self._dropping.pop() != tag:

@@ -79,3 +79,9 @@ def test_the_messages_own_images_are_put_in_for_their_cid_references() -> None:
     out = browser_html(html_part.get_body(("html",)).get_content(), images=images)
     assert '<img src="data:image/png;base64,iVBORy1ieXRlcw==" alt="logo">' in out
     assert 'src="cid:missing"' in out  # not in the message: left (the policy allows nothing)
+
+
+def test_odd_tag_and_attribute_names_are_not_written_back() -> None:
+    out = browser_html('<a"onmouseover=alert(1)>x</a"onmouseover=alert(1)><p a"b=1 c=2>y</p>')
+    assert "onmouseover" not in out and 'a"b' not in out
+    assert '<p c="2">y</p>' in out
