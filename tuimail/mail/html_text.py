@@ -67,6 +67,20 @@ _BLOCKS = _SPACED | frozenset(
     | {"dt", "dd", "li", "ul", "ol", "tr", "td", "th", "table", "caption", "body", "html"}
     | {"tbody", "thead", "tfoot", "details", "summary", "figcaption", "option", "legend"}
 )
+# Elements closed without their end tag: by the start of these (as browsers do) ...
+_CELLS = frozenset({"td", "th", "tr"})
+_CLOSED_BY_START: dict[str, frozenset[str]] = {
+    "td": _CELLS, "th": _CELLS, "tr": frozenset({"tr"}), "li": frozenset({"li"}),
+    "dt": frozenset({"dt", "dd"}), "dd": frozenset({"dt", "dd"}), "p": _BLOCKS,
+    "option": frozenset({"option"}),
+}  # fmt: skip
+# ... and by the end of these.
+_TABLE_ENDS = frozenset({"tr", "table", "tbody", "thead", "tfoot"})
+_CLOSED_BY_END: dict[str, frozenset[str]] = {
+    "td": _TABLE_ENDS, "th": _TABLE_ENDS, "tr": _TABLE_ENDS - {"tr"},
+    "li": frozenset({"ul", "ol"}), "dt": frozenset({"dl"}), "dd": frozenset({"dl"}),
+    "p": _BLOCKS - {"p"},
+}  # fmt: skip
 _HEADINGS = {f"h{n}": n for n in range(1, 7)}
 _BULLETS = ("• ", "◦ ", "▪ ")
 _TRACKING_PIXEL_SIZES = frozenset({"0", "1", "0px", "1px"})
@@ -146,7 +160,7 @@ class _Walker(HTMLParser):
         self._links: dict[str, int] = {}
         self._tables: list[_TableBuild] = []
         self._link_entries: list[_Open] = []  # the open links, innermost last
-        self._head: int | None = None  # where an open <head> is on the element stack
+        self._hidden: int | None = None  # where the outermost hidden element is on the stack
 
     # --- text
 
@@ -270,16 +284,22 @@ class _Walker(HTMLParser):
             return
         values = {name: value or "" for name, value in attrs}
         if self._skip:
-            if self._head is not None and (tag == "body" or tag not in _HEAD_CHILDREN):
-                self._pop_to(self._head)  # the body started without a </head>
+            root = self._open[self._hidden].tag if self._hidden is not None else ""
+            if root == "head":
+                ends = tag == "body" or tag not in _HEAD_CHILDREN  # a body without </head>
+            else:  # a hidden <td> or <li> ends at the next one, as it would when shown
+                ends = tag in _CLOSED_BY_START.get(root, ())
+            if ends:
+                assert self._hidden is not None
+                self._pop_to(self._hidden)
             else:
                 if tag not in _VOID:  # tracked only to find where the skipped part ends
                     self._push(_Open(tag, role="inert"))
                 return
         if tag in _SKIPPED or "hidden" in values or _HIDDEN_RE.search(values.get("style", "")):
             if tag not in _VOID:
-                if tag == "head" and len(self._open) < MAX_OPEN_ELEMENTS:
-                    self._head = len(self._open)
+                if len(self._open) < MAX_OPEN_ELEMENTS:
+                    self._hidden = len(self._open)
                 self._push(_Open(tag, role="skip"))
                 self._skip += 1
             return
@@ -367,6 +387,8 @@ class _Walker(HTMLParser):
         self._take_text()
         if self._full:
             return
+        if self._hidden is not None and tag in _CLOSED_BY_END.get(self._open[self._hidden].tag, ()):
+            self._pop_to(self._hidden)  # "<td hidden>x</tr>": the row ends the hidden cell
         if tag in ("table", "tr", "td", "th") and not self._skip:
             self._table_tag(tag, {}, start=False)
             return
@@ -413,8 +435,8 @@ class _Walker(HTMLParser):
             return
         if entry.role == "skip":
             self._skip -= 1
-            if entry.tag == "head" and len(self._open) == self._head:
-                self._head = None
+            if len(self._open) == self._hidden:
+                self._hidden = None
             return
         if entry.role == "link":
             if self._link_entries and self._link_entries[-1] is entry:

@@ -234,3 +234,20 @@ def test_spacer_paragraphs_make_no_blank_lines_of_their_own() -> None:
         '<p class="MsoNormal">two</p>'
     )
     assert document.plain_text() == "one\n\ntwo"
+
+
+@pytest.mark.parametrize(
+    "markup",
+    [
+        '<table><tr><td style="display:none">hidden<td>a<td>b<tr><td>c<td>d</table>',
+        "<table><tr><td>a<td>b<tr><td>c<td hidden>hidden</table><p>after</p>",
+        '<ul><li style="display:none">hidden<li>a<li>b</ul>',
+        '<p style="display:none">hidden<div>a b</div>',
+    ],
+)
+def test_a_hidden_element_without_its_end_tag_hides_only_itself(markup: str) -> None:
+    plain = parse_html(markup).plain_text()
+    assert "hidden" not in plain
+    assert "a" in plain and "b" in plain
+    if "after" in markup:
+        assert plain.endswith("after")
