@@ -38,7 +38,7 @@ from tuimail.ui.screens.prompt import Confirm, LinePrompt
 from tuimail.ui.screens.setup import AccountSetupScreen
 from tuimail.ui.widgets.message_list import MessageList
 
-CONFIG = '[ui]\nopener = "true"\n' + DEMO_SENDER_CONFIG
+CONFIG = '[ui]\nopener = "true"\nbrowser = "true"\n' + DEMO_SENDER_CONFIG
 
 Opener = Callable[..., Awaitable[None]]
 

@@ -120,7 +120,6 @@ class _List:
 class _TableBuild:
     depth: int  # the open-element stack's length when the table started
     layout: bool
-    gap: bool
     quote: int
     indent: int
     rows: list[list[tuple[list[Block | Table], bool]]] = field(default_factory=list)
@@ -539,9 +538,7 @@ class _Walker(HTMLParser):
                     return
                 layout = values.get("role", "").lower() in ("presentation", "none")
                 tables.append(
-                    _TableBuild(
-                        len(self._open), layout, gap=True, quote=self._quote, indent=self._indent
-                    )
+                    _TableBuild(len(self._open), layout, quote=self._quote, indent=self._indent)
                 )
             elif tables:
                 self._end_table()
