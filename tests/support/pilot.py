@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from textual.pilot import Pilot
+from textual.widget import Widget
 from textual.widgets import TextArea
 
 
@@ -26,3 +27,9 @@ async def type_into(pilot, selector: str, text: str) -> None:
     else:
         widget.value = text
     await pilot.pause()
+
+
+def shown_text(widget: Widget) -> str:
+    """What `widget` draws, line by line, as plain text (all of it, also what is scrolled out
+    of view): the words a reader sees, whatever renderable the widget holds."""
+    return "\n".join(widget.render_line(y).text.rstrip() for y in range(widget.size.height))

@@ -40,7 +40,7 @@ from tuimail.ui.screens.setup import AccountSetupScreen
 from tuimail.ui.widgets.message_list import MessageList
 from tuimail.ui.widgets.pager import Pager
 
-CONFIG = '[ui]\nopener = "true"\n' + DEMO_SENDER_CONFIG
+CONFIG = '[ui]\nopener = "true"\nbrowser = "true"\n' + DEMO_SENDER_CONFIG
 
 Opener = Callable[..., Awaitable[None]]
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from textual.widgets import Static
 
+from tests.support.pilot import shown_text
 from tests.support.terminal import ROOT
 from tuimail.app.application import TuimailApp
 from tuimail.config.load import parse_config
@@ -150,7 +151,7 @@ async def test_the_app_renders_remote_html_without_a_request(
     app = TuimailApp(parse_config(CONFIG), store, clock=lambda: NOW)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
-        body = str(app.screen.query_one("#view-body", Static).render())
+        body = shown_text(app.screen.query_one("#view-body", Static))
         assert "remote-start" in body and "remote-end" in body  # really rendered
         assert "inline-style-text" in body and "cell-text" in body and "a-link-text" in body
         await pilot.press("down", "up", "enter")  # open it again, as a reader would

@@ -39,3 +39,22 @@ def test_hostile_message_view(tmp_path: Path, snap_compare, demo_store: DemoStor
     demo_store(tmp_path)  # its own store: opening the message marks it read
     app = TuimailApp(demo_config(), tmp_path, clock=lambda: NOW, start_workers=False)
     assert snap_compare(app, press=["down", "down", "down", "enter"], terminal_size=(120, 36))
+
+
+@pytest.mark.parametrize("theme", THEMES)
+def test_html_message_view(theme: str, tmp_path: Path, snap_compare, demo_store: DemoStore) -> None:
+    """The demo's HTML newsletter: heading, emphasis, a table, a list, a quote, the links."""
+    demo_store(tmp_path)
+    config = replace(demo_config(), ui=UiConfig(theme=theme, list_percent=15))
+    app = TuimailApp(config, tmp_path, clock=lambda: NOW, start_workers=False)
+
+    async def html_message_shown(pilot) -> None:
+        await pilot.press("down")
+        headers = app.screen.query_one("#view-headers")
+        for _ in range(100):  # the view follows the cursor once it rests
+            if "autumn newsletter" in str(headers.render()):
+                break
+            await pilot.pause(0.05)
+        await pilot.pause()
+
+    assert snap_compare(app, run_before=html_message_shown, terminal_size=(120, 50))

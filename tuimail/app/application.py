@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sys
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -49,6 +50,7 @@ from tuimail.store.db import (
     open_store_exclusively,
     store_path,
 )
+from tuimail.ui.browse import browser_commands, run_browser
 from tuimail.ui.commands import TuimailCommands
 from tuimail.ui.host import Sender
 from tuimail.ui.messages import (
@@ -588,8 +590,11 @@ class TuimailApp(App[int]):
     def _open_wanted(self, message: OpenWanted) -> None:
         """Open a saved attachment with the system's opener in a worker; the app waits for
         nothing and suspends nothing."""
-        command = opener_command(self.config.ui.opener)
-        job = partial(self._open_in_thread, command, message.path)
+        if message.browser:
+            commands = browser_commands(self.config.ui.browser, os.environ)
+            job = partial(self._browse_in_thread, commands, message.path)
+        else:
+            job = partial(self._open_in_thread, opener_command(self.config.ui.opener), message.path)
         self.run_worker(job, thread=True, group="opener", name="opener", exit_on_error=False)
 
     def _open_in_thread(self, command: list[str], path: Path) -> None:
@@ -597,6 +602,12 @@ class TuimailApp(App[int]):
         problem = run_opener(command, path)
         if problem is not None:
             self.post_message(UserNotice(sanitize_line(problem), title="Open", error=True))
+
+    def _browse_in_thread(self, commands: list[list[str]], path: Path) -> None:
+        """Worker thread: start the browser on a message's HTML; a failure becomes a notice."""
+        problem = run_browser(commands, path)
+        if problem is not None:
+            self.post_message(UserNotice(sanitize_line(problem), title="Browser", error=True))
 
     # --- from the bridge (tuimail/app/bridge.py): new mail and notices ------------------------
 

@@ -101,11 +101,20 @@ def showcase_messages(now: datetime) -> list[bytes]:
         "Our autumn newsletter (HTML only)",
         None,
         html=(
-            "<html><body><h1>Autumn news</h1><p>This message has <b>only</b> an HTML part. "
-            "tuimail renders it as text and never loads remote content:</p>"
+            "<html><head><style>h1 { color: #a52a2a; }</style></head><body>"
+            "<h1>Autumn news</h1><p>Dear reader, this message has <b>only</b> an HTML part. "
+            "tuimail draws it as <em>styled text</em> and never loads remote content:</p>"
             '<img src="https://tracker.example/pixel.gif" alt="tracking pixel (not loaded)">'
-            "<ul><li>Item one</li><li>Item two</li></ul>"
-            '<p><a href="https://shop.example/offers">See the offers</a></p></body></html>'
+            "<h2>This week's offers</h2>"
+            "<table><tr><th>Item</th><th>Price</th><th>Until</th></tr>"
+            "<tr><td>Wool coat</td><td>89 EUR</td><td>30 November</td></tr>"
+            "<tr><td>Rain boots</td><td>45 EUR</td><td>3 December</td></tr></table>"
+            "<ul><li>Free delivery over 50 EUR</li><li>Returns within 30 days</li></ul>"
+            "<blockquote>The best shop in town. <i>A happy customer</i></blockquote>"
+            '<p><a href="https://shop.example/offers">See the offers</a> or '
+            '<a href="https://shop.example/unsubscribe">unsubscribe</a>.</p>'
+            "<p>Press v to open this message in your web browser (remote content blocked), "
+            "V to allow it.</p></body></html>"
         ),
     )
     attachment = _message(

@@ -154,6 +154,7 @@ class UiConfig:
 
     theme: str | None = None
     opener: str | None = None  # the command that opens an attachment; None: the platform's
+    browser: str | None = None  # the command that opens a message's HTML; None: $BROWSER, opener
     # The main screen's initial pane sizes (keys change them while the app runs).
     folder_width: int | None = None  # columns; None: a quarter of the terminal, 16 to 28
     list_percent: int = 45  # the message list's share of the height beside the folders
@@ -473,6 +474,7 @@ NOTIFY_KEYS: dict[str, Checker] = {
 UI_KEYS: dict[str, Checker] = {
     "theme": _Checks.nonempty,
     "opener": _Checks.nonempty,
+    "browser": _Checks.nonempty,
     "folder_width": _Checks.folder_width,
     "list_percent": _Checks.list_percent,
     "wrap_width": _Checks.wrap_width,
@@ -531,6 +533,7 @@ KEY_ACTIONS: tuple[str, ...] = (
     "delete", "undo", "move", "copy", "compose", "reply", "reply-all", "forward", "outbox", "sort",
     "health", "get-mail", "save-attachments", "open-attachment", "add-account", "expunge",
     "next-unread",
+    "open-html", "open-html-remote",
     # main screen: panes
     "folders-pane", "view-pane", "folders-narrower", "folders-wider", "view-smaller",
     "view-larger",

@@ -6,6 +6,7 @@ keep the parts), so `AttachmentInfo.index` from the parsed message names the sam
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import re
 import unicodedata
@@ -13,12 +14,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from email.message import Message
 from email.parser import BytesParser
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 from tuimail.core.model import AttachmentInfo, PartBody
 from tuimail.mail import parse
 from tuimail.mail.compose import CarriedAttachment
 from tuimail.mail.sanitize import sanitize_line
+
+if TYPE_CHECKING:
+    from tuimail.mail.render import Piece
 
 MAX_NAME_BYTES = 200  # well under the 255 bytes most file systems allow
 # Names that Windows reserves (a file saved here may be copied there): CON, PRN, AUX, NUL, COM1...
@@ -188,23 +192,29 @@ def listed_attachments(raw: bytes, omitted: Iterable[OmittedPart] = ()) -> list[
     return listed
 
 
-def render_partial(raw: bytes, omitted: Iterable[OmittedPart]) -> str:
-    """The message view's text for a partial message: the body as for a full one, then the
-    attachments, those not downloaded marked so. Sanitized, like `render.render_message`."""
-    from tuimail.mail.render import attachment_line, render_message
+def partial_pieces(raw: bytes, omitted: Iterable[OmittedPart]) -> list[Piece]:
+    """The message view's content for a partial message: the body as for a full one, then
+    the attachments, those not downloaded marked so. Sanitized, like `render.message_pieces`."""
+    from tuimail.mail.render import attachment_line, message_pieces
 
     parsed = parse.parse_message(raw)
     if parsed.raw_only:
-        return render_message(parsed, raw)
-    body = render_message(dataclasses.replace(parsed, attachments=()), raw)
+        return message_pieces(parsed, raw)
+    pieces = message_pieces(dataclasses.replace(parsed, attachments=()), raw)
     lines = [
         attachment_line(item.info) + ("" if item.local else " (not downloaded)")
         for item in listed_attachments(raw, omitted)
     ]
-    if not lines:
-        return body
-    listing = "\n".join(lines)
-    return f"{body}\n\n{listing}" if body else listing
+    if lines:
+        pieces.append("\n".join(lines))
+    return pieces
+
+
+def render_partial(raw: bytes, omitted: Iterable[OmittedPart]) -> str:
+    """`partial_pieces` as plain text (what `tuimail show` prints)."""
+    from tuimail.mail.render import pieces_text
+
+    return pieces_text(partial_pieces(raw, omitted))
 
 
 def carried_attachment(raw: bytes, index: int) -> CarriedAttachment | None:
@@ -226,3 +236,31 @@ def carried_attachment(raw: bytes, index: int) -> CarriedAttachment | None:
         except Exception:  # attachment_payload coped with this message; the charset is extra
             charset = None
     return CarriedAttachment(info.filename, info.content_type, payload, charset)
+
+
+MAX_INLINE_IMAGE_BYTES = 16 * 1024 * 1024  # images put into a browser copy, all together
+_IMAGE_TYPE = re.compile(r"image/[a-z0-9.+-]{1,40}")
+
+
+def inline_images(raw: bytes) -> dict[str, str]:
+    """The message's images that have a Content-ID (the ones its HTML shows as ``cid:``), as
+    ``data:`` URIs by their id (without the angle brackets); up to MAX_INLINE_IMAGE_BYTES in
+    all, later ones left out. Empty for a message over the parser's limits."""
+    if parse.parse_message(raw).raw_only:
+        return {}
+    images: dict[str, str] = {}
+    total = 0
+    try:
+        for part in BytesParser(policy=parse._parsing_policy()).parsebytes(raw).walk():
+            content_type = part.get_content_type()
+            cid = str(part.get("Content-ID", "")).strip().strip("<>").strip()
+            if not cid or not _IMAGE_TYPE.fullmatch(content_type) or part.is_multipart():
+                continue
+            data = part.get_payload(decode=True)
+            if not isinstance(data, bytes) or total + len(data) > MAX_INLINE_IMAGE_BYTES:
+                continue
+            total += len(data)
+            images[cid] = f"data:{content_type};base64,{base64.b64encode(data).decode('ascii')}"
+    except Exception:  # the parser already coped with this message; the images are extra
+        return images
+    return images

@@ -1,24 +1,23 @@
 """Parsed message -> the text of the message view. Never fetches anything.
 
-The body is the plain-text part when there is one with text in it, else the HTML part converted by
-html2text (images become ``[alt text]``, links are listed by number at the end, nothing is loaded).
-Attachments follow the body, one per line with name and size. Everything returned here has been
-through `sanitize`, so it can go to the screen as plain text (never as markup). The full-text
-index gets the same parts as text (`search_text`).
+The body is the plain-text part when there is one with text in it, else the HTML part, walked
+into a styled document by `html_text` (images become ``[alt text]``, links are numbered in the
+text and listed after it, nothing is loaded). The view gets the parts as `message_pieces` (the UI
+styles the documents); `render_message` gives the same as plain text. Attachments follow the body,
+one per line with name and size. Everything returned here has been through `sanitize`, so it can
+go to the screen as plain text (never as markup). The full-text index gets the same parts as text
+(`search_text`).
 """
 
 from __future__ import annotations
 
-import html
-import re
-from collections import Counter
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-import html2text
-
 from tuimail.mail import limits
 from tuimail.mail.decode import decode_bytes
+from tuimail.mail.html_model import HtmlDocument
+from tuimail.mail.html_text import parse_html
 from tuimail.mail.sanitize import sanitize, sanitize_line
 
 if TYPE_CHECKING:
@@ -40,75 +39,15 @@ def human_size(size: int) -> str:
 
 # --- HTML ----------------------------------------------------------------------------------------
 
-_NESTING_TAGS = frozenset({"ul", "ol", "blockquote"})
-_TRACKING_PIXEL_SIZES = frozenset({"0", "1", "0px", "1px"})
-
-
-class _MailHTML2Text(html2text.HTML2Text):
-    """html2text tuned for a terminal mail view: plain text out, images as alt text, bounded."""
-
-    def __init__(self) -> None:
-        super().__init__(bodywidth=0)  # the view wraps lines itself
-        self.unicode_snob = True  # real characters, not ASCII stand-ins
-        self.inline_links = False  # "[text][1]" in the text, "[1]: url" at the end
-        self.skip_internal_links = True
-        self.wrap_links = False
-        self.images_to_alt = True
-        self._skipped: Counter[str] = Counter()
-
-    def handle_data(self, data: str, entity_char: bool = False) -> None:
-        # The result is shown as plain text, not Markdown: escaping "1." or "-" at the start of
-        # a line would only add stray backslashes.
-        super().handle_data(data, entity_char=True)
-
-    def handle_tag(self, tag: str, attrs: dict[str, str | None], start: bool) -> None:
-        if tag == "img":
-            if start:
-                self._image(attrs)
-            return
-        if tag in _NESTING_TAGS:
-            # Every level indents every line inside it, so deep nesting grows the output
-            # quadratically: levels past the limit are flattened into their parent.
-            if start and self._nesting() >= limits.MAX_HTML_NESTING:
-                self._skipped[tag] += 1
-                return
-            if not start and self._skipped[tag]:
-                self._skipped[tag] -= 1
-                return
-        super().handle_tag(tag, attrs, start)
-
-    def _nesting(self) -> int:
-        return len(self.list) + self.blockquote
-
-    def _image(self, attrs: dict[str, str | None]) -> None:
-        alt = " ".join((attrs.get("alt") or "").split())
-        width, height = attrs.get("width"), attrs.get("height")
-        if not alt and (width in _TRACKING_PIXEL_SIZES or height in _TRACKING_PIXEL_SIZES):
-            return  # a tracking pixel or a spacer: nothing a reader would want to know about
-        self.handle_data(f"[{alt or 'image'}]")
-
-
-_TAG_RE = re.compile(r"<[^>]*>")
-_BLANK_LINES_RE = re.compile(r"\n(?:[ \t]*\n){2,}")  # html2text leaves runs of blank lines
-
 
 def html_to_text(markup: str) -> str:
-    """Convert HTML to readable text (not yet sanitized); bounded in time and output size."""
-    note = ""
-    if len(markup) > limits.MAX_HTML_CHARS:
-        note = f"\n\n[HTML cut: {human_size(len(markup) - limits.MAX_HTML_CHARS)} not shown]"
-        markup = markup[: limits.MAX_HTML_CHARS]
-    try:
-        text = _MailHTML2Text().handle(markup)
-    except Exception:  # html2text has no known failure here; keep the words if it ever does
-        text = "[HTML could not be converted; its text follows]\n\n"
-        text += html.unescape(_TAG_RE.sub(" ", markup))
-    return _BLANK_LINES_RE.sub("\n\n", text).strip("\n") + note
+    """Convert HTML to readable plain text (sanitized); bounded in time and output size."""
+    return _break_long_lines(parse_html(markup).plain_text())
 
 
 def render_html(markup: str) -> str:
-    """HTML -> sanitized display text (html2text, never fetching anything)."""
-    return sanitize(html_to_text(markup))
+    """HTML -> sanitized display text as plain text (never fetching anything)."""
+    return html_to_text(markup)
 
 
 # --- message ---------------------------------------------------------------------------------
@@ -171,29 +110,56 @@ def _render_raw(parsed: ParsedMessage, raw: bytes) -> str:
     return sanitize(_break_long_lines(text))
 
 
+Piece = str | HtmlDocument
+"""A part of the message view: sanitized plain text, or an HTML part as a styled document."""
+
+
+def message_pieces(parsed: ParsedMessage, raw: bytes) -> list[Piece]:
+    """The message view's content: the body parts (plain text, or HTML as a document), then
+    the attachment list; sanitized and bounded. A raw-only message (over a parsing limit)
+    gives a note and the start of its raw text."""
+    if parsed.raw_only:
+        return [_render_raw(parsed, raw)]
+    pieces: list[Piece] = []
+    budget = limits.MAX_RENDER_CHARS
+    for part in preferred_parts(parsed.text_parts):
+        if budget <= 0:
+            pieces.append("[message cut: more parts not shown]")
+            break
+        if part.content_type == "text/plain":
+            text = _cut(part.text.strip("\n"), budget)
+            text = sanitize(_break_long_lines(text)).rstrip()
+            if text.strip():
+                pieces.append(text)
+                budget -= len(text)
+        else:
+            document = parse_html(part.text)
+            size = sum(
+                len(span.text) for block in document.blocks for span in getattr(block, "spans", ())
+            )
+            if document.blocks or document.links:
+                pieces.append(document)
+                budget -= size
+    if parsed.attachments:
+        pieces.append("\n".join(attachment_line(item) for item in parsed.attachments))
+    return pieces
+
+
+def pieces_text(pieces: Sequence[Piece]) -> str:
+    """Pieces of the message view as one plain text (HTML documents as their plain text)."""
+    texts = [
+        piece if isinstance(piece, str) else _break_long_lines(piece.plain_text())
+        for piece in pieces
+    ]
+    return "\n\n".join(text for text in texts if text)
+
+
 def render_message(parsed: ParsedMessage, raw: bytes) -> str:
     """The message view's text: body, then the attachment list; sanitized and bounded.
 
     A raw-only message (over a parsing limit) shows a note and the start of its raw text.
     """
-    if parsed.raw_only:
-        return _render_raw(parsed, raw)
-    pieces: list[str] = []
-    budget = limits.MAX_RENDER_CHARS
-    for part in preferred_parts(parsed.text_parts):
-        if budget <= 0:
-            break
-        text = part.text if part.content_type == "text/plain" else html_to_text(part.text)
-        text = text.strip("\n")
-        if text.strip():
-            pieces.append(text)
-            budget -= len(text)
-    body = _cut("\n\n".join(pieces), limits.MAX_RENDER_CHARS)
-    body = sanitize(_break_long_lines(body)).rstrip()
-    if parsed.attachments:
-        listing = "\n".join(attachment_line(item) for item in parsed.attachments)
-        body = f"{body}\n\n{listing}" if body else listing
-    return body
+    return pieces_text(message_pieces(parsed, raw))
 
 
 def search_text(parsed: ParsedMessage) -> str:

@@ -123,11 +123,13 @@ class BodyFailed(Message):
 
 
 class OpenWanted(Message):
-    """Open a file (an attachment saved into a private directory) with the system's opener."""
+    """Open a file (an attachment saved into a private directory) with the system's opener;
+    with `browser`, a message's HTML (written by `ui.browse`) with the web browser."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, browser: bool = False) -> None:
         super().__init__()
         self.path = path
+        self.browser = browser
 
 
 class IntentQueued(Message):

@@ -100,8 +100,8 @@ def test_alternative_keeps_both_parts_plain_first(name: str) -> None:
 
 def test_empty_plain_alternative_falls_back_to_html() -> None:
     raw, parsed = load("alternative-empty-plain.eml")
-    assert render_message(parsed, raw) == "Only the _HTML_ part has text."
-    assert "Only the _HTML_ part has text." in search_text(parsed)
+    assert render_message(parsed, raw) == "Only the HTML part has text."
+    assert "Only the HTML part has text." in search_text(parsed)
 
 
 def test_related_images_only_named_ones_are_attachments() -> None:
@@ -151,8 +151,8 @@ def test_html_only_is_converted_without_remote_content() -> None:
     assert "[image]" in rendered  # the alt-less photo; the 1x1 pixel is dropped
     assert rendered.count("[image]") == 1
     assert "tracker.example" not in rendered and "cdn.example" not in rendered
-    assert "Visit [our shop][1]." in rendered
-    assert "[1]: https://shop.example/sale" in rendered
+    assert "Visit our shop[1]." in rendered  # no Markdown: the link numbered in the text
+    assert "\n[1] https://shop.example/sale" in rendered
     assert "1. First" in rendered and "2. Second" in rendered
     assert "1. not a list, - not a bullet" in rendered  # no Markdown backslashes
     for hidden in ("Title must not show", "script must not show", "color: red"):

@@ -180,7 +180,7 @@ def test_other_text_subtypes_outside_alternatives_are_shown() -> None:
 
 def test_search_text_of_html_only() -> None:
     raw = b"Content-Type: text/html\r\n\r\n<p>Hello <b>world</b> \x1b[31m</p>\r\n"
-    assert search_text(parse_message(raw)) == "Hello **world**"
+    assert search_text(parse_message(raw)) == "Hello world"
 
 
 def test_parsed_message_is_frozen() -> None:

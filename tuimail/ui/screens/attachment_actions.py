@@ -1,6 +1,7 @@
 """The main screen's actions on a message's attachments: save them into a directory (a, asking
 where, whether to create it and whether to replace what is there) and open one with the
 system's opener (O). The whole message is downloaded first when only its text is local.
+Also opening the message's HTML part in a web browser (v; V with remote content).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from textual.screen import Screen
 
 from tuimail.mail.sanitize import sanitize_line
 from tuimail.store import read
+from tuimail.ui.browse import write_for_browser
 from tuimail.ui.messages import OpenWanted
 from tuimail.ui.save import plan_save, save_attachments, save_for_opening
 from tuimail.ui.screens.body_waits import BodyWaits
@@ -141,3 +143,25 @@ def open_one(screen: Screen[None], waits: BodyWaits, row: read.MessageRow) -> No
         waits.with_whole_body(row, lambda raw: open_index(raw, index))
 
     screen.app.push_screen(LinePrompt(f"Open which attachment? {choices}", value="1"), chosen)
+
+
+def open_html(
+    screen: Screen[None], waits: BodyWaits, row: read.MessageRow, *, remote: bool
+) -> None:
+    """Open the message's HTML part in the web browser, written to a private file first;
+    remote content (images, stylesheets) stays blocked unless `remote`."""
+    raw = waits.text_of(row)  # the text is enough: the HTML part is part of it
+    if raw is None:
+        waits.say_not_here_yet()
+        return
+    try:
+        path = write_for_browser(raw, remote=remote)
+    except LookupError:
+        screen.notify("This message has no HTML part to open in a browser.", markup=False)
+        return
+    except OSError as exc:
+        screen.notify(f"Not opened: {sanitize_line(str(exc))}", severity="error", markup=False)
+        return
+    loads = "with its remote content" if remote else "remote content blocked (V allows it)"
+    screen.notify(f"Opening the message in the browser, {loads}.", markup=False)
+    screen.post_message(OpenWanted(path, browser=True))

@@ -98,6 +98,14 @@ class MainScreen(ListReading, Screen[None]):
         ),
         Binding("a", "save_attachments", "Save attachments", show=False, id="save-attachments"),
         Binding("O", "open_attachment", "Open an attachment", show=False, id="open-attachment"),
+        Binding("v", "open_html(False)", "Open the HTML in a browser", show=False, id="open-html"),
+        Binding(
+            "V",
+            "open_html(True)",
+            "Open the HTML in a browser, with remote content",
+            show=False,
+            id="open-html-remote",
+        ),
         *PANE_BINDINGS,  # last in the help: the keys for messages come first
     ]
 
@@ -623,6 +631,12 @@ class MainScreen(ListReading, Screen[None]):
         row = self._current_row()
         if row is not None:
             attachment_actions.open_one(self, self.waits, row)
+
+    def action_open_html(self, remote: bool) -> None:
+        """Open the message's HTML part in the web browser (remote content only if `remote`)."""
+        row = self._current_row()
+        if row is not None:
+            attachment_actions.open_html(self, self.waits, row, remote=remote)
 
     # --- other screens
 

@@ -17,14 +17,15 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.widgets import Static
 
-from tuimail.mail.attachments import render_partial
+from tuimail.mail.attachments import partial_pieces
 from tuimail.mail.parse import parse_message
-from tuimail.mail.render import render_message
+from tuimail.mail.render import message_pieces
 from tuimail.mail.sanitize import sanitize_line
 from tuimail.store import read
-from tuimail.ui.format import addresses_text, body_text
+from tuimail.ui.format import addresses_text
 from tuimail.ui.host import app_host
 from tuimail.ui.messages import BodyWanted
+from tuimail.ui.widgets.body_view import BodyView
 from tuimail.ui.widgets.pager import Pager
 
 DISPLACED = (
@@ -52,7 +53,7 @@ class MessageView(Pager):
 
     def compose(self) -> ComposeResult:
         yield Static(id="view-headers")
-        yield Static(id="view-body")
+        yield BodyView(id="view-body")
 
     def show_message(self, message_id: int) -> None:
         """Show headers and the rendered, sanitized body of a message."""
@@ -99,14 +100,12 @@ class MessageView(Pager):
             # screen is what called this (Textual does not bubble past a message's sender).
             self.app.post_message(BodyWanted(message_id))
         else:
-            variables = self.app.theme_variables
-            colours = [variables[k] for k in ("quote-1", "quote-2", "quote-3") if k in variables]
             if partial is not None:  # the text only: attachments listed as not downloaded
-                rendered = render_partial(partial.raw, partial.omitted)
+                pieces = partial_pieces(partial.raw, partial.omitted)
             else:
                 assert raw is not None
-                rendered = render_message(parse_message(raw), raw)
-            body.update(body_text(self.page_text(rendered), colours))
+                pieces = message_pieces(parse_message(raw), raw)
+            self.query_one(BodyView).show_pieces(self.page_pieces(pieces), self.app.theme_variables)
         if message_id != shown_before:  # the same one again (a store update): stay put
             self.scroll_home(animate=False)
 

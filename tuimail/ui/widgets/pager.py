@@ -10,11 +10,14 @@ wrapped at `[ui] wrap_width` columns, or the pane's width when that is narrower.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from rich.text import Text
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.keys import format_key
 
+from tuimail.mail.html_model import HtmlDocument
 from tuimail.mail.pager import find_links, fold_quotes, header_fields
 from tuimail.ui.host import app_host
 
@@ -66,13 +69,22 @@ class Pager(VerticalScroll):
         self.quotes_shown = False
         self.links = []
 
-    def page_text(self, body: str) -> str:
-        """The (sanitized) body as the pager shows it: its links noted, long quotes folded
-        unless shown."""
-        self.links = find_links(body)
-        if self.quotes_shown:
-            return body
-        return fold_quotes(body, self._key_of("view-quotes", "T"))
+    def page_pieces(self, pieces: Sequence[str | HtmlDocument]) -> list[str | HtmlDocument]:
+        """A body's pieces (plain text, HTML documents) as the pager shows them: the links of
+        all of them noted (an HTML part's numbered links with the ones in its text), long quotes
+        of the plain parts folded unless shown."""
+        key = self._key_of("view-quotes", "T")
+        links: list[str] = []
+        shown: list[str | HtmlDocument] = []
+        for piece in pieces:
+            if isinstance(piece, str):
+                links.extend(find_links(piece))
+                shown.append(piece if self.quotes_shown else fold_quotes(piece, key))
+            else:  # its plain text lists its numbered links
+                links.extend(find_links(piece.plain_text()))
+                shown.append(piece)
+        self.links = find_links("\n".join(links))
+        return shown
 
     def full_header_text(self, raw: bytes) -> Text:
         """Every field of the message's header section, names in bold."""
