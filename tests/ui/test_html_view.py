@@ -163,14 +163,14 @@ async def test_hostile_html_reaches_the_view_as_plain_harmless_text(tmp_path: Pa
 # --- v / V: the browser ---------------------------------------------------------------------
 
 
-async def test_v_on_a_message_without_html_says_so(tmp_path: Path) -> None:
+async def test_w_on_a_message_without_html_says_so(tmp_path: Path) -> None:
     plain = _message("just text", subject="Plain").replace(b"text/html", b"text/plain")
     data = _store(tmp_path / "data", plain)
     config = parse_config(CONFIG + '[ui]\nbrowser = "false"\n')
     app = TuimailApp(config, data, clock=lambda: NOW, start_workers=False)
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.pause()
-        await pilot.press("v")
+        await pilot.press("w")
         await pilot.pause()
         shown = [str(n.message) for n in app._notifications]
     assert shown == ["This message has no HTML part to open in a browser."]
@@ -224,7 +224,7 @@ def _wait_for_file(path: Path, app: PtyApp, seconds: float = 30.0) -> str:
     return path.read_text(encoding="utf-8")
 
 
-def test_v_opens_the_html_without_remote_references_and_V_with_them(tmp_path: Path) -> None:
+def test_w_opens_the_html_without_remote_references_and_W_with_them(tmp_path: Path) -> None:
     data = _store(tmp_path / "data", _message(WINTER_SALE))
     copies = tmp_path / "copies"
     copies.mkdir()
@@ -243,13 +243,13 @@ def test_v_opens_the_html_without_remote_references_and_V_with_them(tmp_path: Pa
         app.wait_for_text("Winter sale", seconds=60)
         app.send(DOWN)  # the view shows the message under the cursor
         app.wait_for_text("the offer[1]", seconds=30)
-        app.send(b"v")
+        app.send(b"w")
         blocked = _wait_for_file(copies / "message-1.html", app)
         (directory,) = temp.glob("tuimail-html-*")
         written = directory / "message-1.html"
         assert stat.S_IMODE(directory.stat().st_mode) == 0o700
         assert stat.S_IMODE(written.stat().st_mode) == 0o600
-        app.send(b"V")
+        app.send(b"W")
         remote = _wait_for_file(copies / "message-2-remote.html", app)
         screen = scan_terminal_output(bytes(app.output))
         assert_only_the_apps_own_sequences(screen)
@@ -285,7 +285,7 @@ def test_v_without_a_browser_says_so(tmp_path: Path) -> None:
     try:
         app.wait_for_text("Winter sale", seconds=60)
         app.send(DOWN)
-        app.send(b"v")
+        app.send(b"w")
         app.wait_for_text("'no-such-browser-here' is not installed", seconds=30)
         assert app.quit() == 0
     finally:

@@ -98,9 +98,9 @@ class MainScreen(ListReading, Screen[None]):
         ),
         Binding("a", "save_attachments", "Save attachments", show=False, id="save-attachments"),
         Binding("O", "open_attachment", "Open an attachment", show=False, id="open-attachment"),
-        Binding("v", "open_html(False)", "Open the HTML in a browser", show=False, id="open-html"),
+        Binding("w", "open_html(False)", "Open the HTML in a browser", show=False, id="open-html"),
         Binding(
-            "V",
+            "W",
             "open_html(True)",
             "Open the HTML in a browser, with remote content",
             show=False,
