@@ -1,0 +1,187 @@
+"""The user's folder actions replayed against the real Dovecot: create (a subfolder too),
+rename with subfolders and cached messages (nothing fetched again), delete, all done offline
+first; and what the replay gives up (a name taken meanwhile, a folder renamed or filled by
+another client), told as other actions given up and taken back in the store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.imap_sync import (
+    ACCOUNT,
+    FaultProxyFactory,
+    Mailbox,
+    Server,
+    append,
+    folder_id,
+    new_mailbox,
+    proxied,
+    run_sync,
+)
+from tests.support.processes import pick_free_ports
+from tuimail.store import folder_ops, ops, read
+from tuimail.store.db import StoreConnection, open_store
+from tuimail.sync.events import ActionsGivenUp, Event, given_up_text
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[StoreConnection]:
+    conn = open_store(tmp_path)
+    yield conn
+    conn.close()
+
+
+def account_id(conn: StoreConnection) -> int:
+    found = read.account_id(conn, ACCOUNT)
+    assert found is not None
+    return found
+
+
+def server_folders(box: Mailbox) -> set[str]:
+    with box.device() as device:
+        return {str(name) for _flags, _delim, name in device.list_folders()}
+
+
+def subscribed(box: Mailbox) -> set[str]:
+    with box.device() as device:
+        return {str(name) for _flags, _delim, name in device.list_sub_folders()}
+
+
+def told(events: list[Event]) -> list[str]:
+    return [given_up_text(a) for e in events if isinstance(e, ActionsGivenUp) for a in e.actions]
+
+
+def unreachable(box: Mailbox) -> Mailbox:
+    """The same mailbox at a port where nothing listens: the server is out of reach."""
+    (port,) = pick_free_ports(1)
+    return Mailbox(box.server, box.user, box.host, port, box.security)
+
+
+def test_create_rename_delete_offline_first_then_on_the_server(
+    mail_servers: Server, fault_proxy: FaultProxyFactory, store: StoreConnection, tmp_path: Path
+) -> None:
+    box, proxy = proxied(mail_servers, fault_proxy)
+    with box.device() as device:
+        device.create_folder("Lists")
+        device.create_folder("Lists/dev")
+        device.create_folder("Old")
+    append(box, 3, folder="Lists")
+    append(box, 2, folder="Lists/dev")
+    run_sync(box, tmp_path)
+    account = account_id(store)
+    lists = folder_id(store, "Lists")
+    dev = folder_id(store, "Lists/dev")
+    cached = read.message_ids(store, lists), read.message_ids(store, dev)
+    inbox_count = len(read.message_ids(store, folder_id(store, "INBOX")))
+
+    # Offline: every action changes the store at once.
+    projects = folder_ops.create(store, account, "Projects/2026")
+    folder_ops.rename(store, lists, "Mailing lists")
+    (seen_op,) = ops.enqueue(store, ops.OpKind.SEEN, cached[0][:1])  # after the rename
+    folder_ops.delete(store, folder_id(store, "Old"))
+    shown = {f.name for f in read.folders(store, account)}
+    assert {"Projects/2026", "Mailing lists", "Mailing lists/dev"} <= shown
+    assert not {"Lists", "Lists/dev", "Old"} & shown
+    with pytest.raises(Exception):  # noqa: B017 (the connection's own error)
+        run_sync(unreachable(box), tmp_path)
+    assert len(folder_ops.pending(store, account)) == 3, "nothing lost while out of reach"
+
+    # The server is back: it follows, and the store stays as it is.
+    before = len(proxy.from_client)
+    result = run_sync(box, tmp_path)
+    assert not result.folder_errors
+    assert folder_ops.pending(store, account) == [] and ops.pending(store, account) == []
+    on_server = server_folders(box)
+    assert {"Projects/2026", "Mailing lists", "Mailing lists/dev"} <= on_server
+    assert not {"Lists", "Lists/dev", "Old"} & on_server
+    assert "Projects/2026" in subscribed(box) and "Mailing lists" in subscribed(box)
+    assert {f.name for f in read.folders(store, account)} == on_server - {"Projects"}
+    assert read.folder(store, projects) is not None, "the created folder keeps its row"
+    # The renamed folders kept their cached messages: no header was fetched again.
+    assert (read.message_ids(store, lists), read.message_ids(store, dev)) == cached
+    sent = proxy.from_client[before:].upper().split(b"\r\n")
+    assert [line for line in sent if b"FETCH" in line and b"INTERNALDATE" in line] == []
+    assert len(read.message_ids(store, folder_id(store, "INBOX"))) == inbox_count
+    # The op queued on a message of the renamed folder reached it under its new name.
+    assert ops.get(store, seen_op) is None
+    with box.device() as device:
+        device.select_folder("Mailing lists", readonly=True)
+        assert len(device.search("SEEN")) == 1
+
+
+def test_a_replay_after_a_crash_does_not_report_its_own_create(
+    mail_servers: Server, store: StoreConnection, tmp_path: Path
+) -> None:
+    box = new_mailbox(mail_servers)
+    run_sync(box, tmp_path)
+    account = account_id(store)
+    folder_ops.create(store, account, "Made")
+    (op,) = folder_ops.pending(store, account)
+    folder_ops.mark_sent(store, op.id)
+    with box.device() as device:  # the CREATE reached the server, then the process died
+        device.create_folder("Made")
+    events: list[Event] = []
+    run_sync(box, tmp_path, emit=events.append)
+    assert told(events) == [] and folder_ops.pending(store, account) == []
+    assert folder_ops.failed(store, account) == []
+
+
+def test_what_the_replay_gives_up_is_told_and_the_store_follows_the_server(
+    mail_servers: Server, store: StoreConnection, tmp_path: Path
+) -> None:
+    box = new_mailbox(mail_servers)
+    with box.device() as device:
+        device.create_folder("Moved away")
+        device.create_folder("Filling")
+    run_sync(box, tmp_path)
+    account = account_id(store)
+    folder_ops.create(store, account, "Taken")
+    folder_ops.rename(store, folder_id(store, "Moved away"), "Mine")
+    folder_ops.delete(store, folder_id(store, "Filling"))
+    with box.device() as device:  # meanwhile, on another device
+        device.create_folder("Taken")
+        device.rename_folder("Moved away", "Theirs")
+    append(box, 1, folder="Filling")
+
+    events: list[Event] = []
+    run_sync(box, tmp_path, emit=events.append)
+    words = told(events)
+    assert len(words) == 3, words
+    assert "Creating the folder Taken was not carried out" in words[0]
+    assert "exists on the server already" in words[0]
+    assert "Renaming the folder Moved away to Mine" in words[1]
+    assert "has no folder Moved away" in words[1]
+    assert "Deleting the folder Filling" in words[2] and "messages came into it" in words[2]
+    assert len(folder_ops.failed(store, account)) == 3
+    # The server's truth, after this pass: nothing deleted, nothing renamed by this client.
+    on_server = server_folders(box)
+    assert {"Taken", "Theirs", "Filling"} <= on_server and "Mine" not in on_server
+    assert {f.name for f in read.folders(store, account)} == on_server
+    assert len(read.message_ids(store, folder_id(store, "Filling"))) == 1
+
+
+def test_names_under_a_namespace_prefix(
+    cyrus_like_dovecot: Server, store: StoreConnection, tmp_path: Path
+) -> None:
+    box = new_mailbox(cyrus_like_dovecot)
+    run_sync(box, tmp_path)
+    account = account_id(store)
+    made = folder_ops.create(store, account, "Reports.Q1")
+    run_sync(box, tmp_path)
+    assert "INBOX.Reports.Q1" in server_folders(box)
+    info = read.folder(store, made)
+    assert info is not None and info.display_name == "Reports.Q1"
+    folder_ops.rename(store, made, "Reports.First quarter")
+    run_sync(box, tmp_path)
+    assert "INBOX.Reports.First quarter" in server_folders(box)
+    folder_ops.delete(store, made)
+    run_sync(box, tmp_path)
+    assert not {"INBOX.Reports.Q1", "INBOX.Reports.First quarter"} & server_folders(box)
+    with pytest.raises(folder_ops.FolderOpError, match="cannot be deleted"):
+        folder_ops.delete(store, folder_id(store, "INBOX.Gesendete Elemente"))
