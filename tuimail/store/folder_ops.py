@@ -143,6 +143,11 @@ def rename(
         return name
 
 
+def check_rename(conn: sqlite3.Connection, folder_id: int) -> None:
+    """FolderOpError when the folder keeps its name: INBOX and the special folders."""
+    _refuse_special(_folder(conn, folder_id), "renamed")
+
+
 def check_delete(conn: sqlite3.Connection, folder_id: int) -> int:
     """How many messages deleting the folder takes with it; FolderOpError when it cannot be
     deleted: a special folder, one with subfolders, one whose messages wait to be moved or
