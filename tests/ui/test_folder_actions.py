@@ -6,14 +6,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from textual.pilot import Pilot
-
 from tests.support.demo_app import DemoStore
+from tests.support.folder_keys import answer, highlight, to_pane
 from tuimail.app.application import TuimailApp
 from tuimail.app.demo import DEMO_FOLDERS, demo_config
 from tuimail.store import read
 from tuimail.ui.screens.prompt import Confirm, LinePrompt
-from tuimail.ui.widgets.folder_pane import FolderPane
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 
@@ -24,38 +22,6 @@ def folder_names(app: TuimailApp) -> set[str]:
 
 def notices(app: TuimailApp) -> list[str]:
     return [str(n.message) for n in app._notifications]
-
-
-async def to_pane(pilot: Pilot[None], app: TuimailApp) -> FolderPane:
-    """Tab until the folder pane has the focus, as a user would."""
-    pane = app.screen.query_one(FolderPane)
-    for _ in range(4):
-        if pane.has_focus:
-            break
-        await pilot.press("tab")
-    assert pane.has_focus
-    return pane
-
-
-async def highlight(pilot: Pilot[None], pane: FolderPane, name: str) -> None:
-    """Move the pane's cursor to the folder called `name` with the arrow keys."""
-    wanted = next(f.id for f in read.folders(pane.conn) if f.name == name)
-    await pilot.press("home")
-    for _ in range(pane.option_count):
-        index = pane.highlighted
-        if index is not None and pane.get_option_at_index(index).id == str(wanted):
-            return
-        await pilot.press("down")
-    raise AssertionError(f"{name} is not in the pane")
-
-
-async def answer(pilot: Pilot[None], app: TuimailApp, text: str) -> None:
-    assert isinstance(app.screen, LinePrompt)
-    await pilot.press("ctrl+a", "ctrl+k")  # the prompt may come with the old name
-    for char in text:
-        await pilot.press("space" if char == " " else char)
-    await pilot.press("enter")
-    await pilot.pause()
 
 
 async def test_create_rename_and_delete_with_the_keys(
