@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.crash_walk import ACCOUNT as WALK_ACCOUNT
+from tests.support.crash_walk import Run, write_config
 from tests.support.imap_sync import (
     ACCOUNT,
     FaultProxyFactory,
@@ -22,7 +24,9 @@ from tests.support.imap_sync import (
     proxied,
     run_sync,
 )
+from tests.support.mailservers import MailServers
 from tests.support.processes import pick_free_ports
+from tuimail.core.crashpoint import CRASH_EXIT_CODE
 from tuimail.store import folder_ops, ops, read
 from tuimail.store.db import StoreConnection, open_store
 from tuimail.sync.events import ActionsGivenUp, Event, given_up_text
@@ -37,8 +41,8 @@ def store(tmp_path: Path) -> Iterator[StoreConnection]:
     conn.close()
 
 
-def account_id(conn: StoreConnection) -> int:
-    found = read.account_id(conn, ACCOUNT)
+def account_id(conn: StoreConnection, name: str = ACCOUNT) -> int:
+    found = read.account_id(conn, name)
     assert found is not None
     return found
 
@@ -185,3 +189,83 @@ def test_names_under_a_namespace_prefix(
     assert not {"INBOX.Reports.Q1", "INBOX.Reports.First quarter"} & server_folders(box)
     with pytest.raises(folder_ops.FolderOpError, match="cannot be deleted"):
         folder_ops.delete(store, folder_id(store, "INBOX.Gesendete Elemente"))
+
+
+@pytest.mark.parametrize("step", [1, 2, 3])
+def test_a_crash_after_each_folder_command(
+    step: int, mail_servers: MailServers, tmp_path: Path
+) -> None:
+    """`tuimail sync` killed right after the server carried out the create, the rename or the
+    delete: the next run finds it done, tells of no failure, and the server has each once."""
+    run = Run(mail_servers, tmp_path, users={"me": mail_servers.add_user("foldercrash")})
+    write_config(run, incoming="imap")
+    with run.client() as device:
+        device.create_folder("Before")
+        device.create_folder("Empty")
+    assert run.tuimail("sync").returncode == 0
+    conn = open_store(run.data)
+    try:
+        account = account_id(conn, WALK_ACCOUNT)
+        folder_ops.create(conn, account, "Made")
+        found = {f.name: f.id for f in read.folders(conn, account)}
+        folder_ops.rename(conn, found["Before"], "After")
+        folder_ops.delete(conn, found["Empty"])
+    finally:
+        conn.close()
+    crashed = run.tuimail("sync", crash_at=f"imap.folder_op_replayed:{step}")
+    assert crashed.returncode == CRASH_EXIT_CODE, crashed.stderr
+    again = run.tuimail("sync")
+    assert again.returncode == 0, again.stderr
+    assert "was not carried out" not in again.stderr
+    with run.client() as device:
+        names = {str(name) for _flags, _delim, name in device.list_folders()}
+    assert {"Made", "After"} <= names and not {"Before", "Empty"} & names
+    conn = open_store(run.data)
+    try:
+        account = account_id(conn, WALK_ACCOUNT)
+        assert folder_ops.pending(conn, account) == [] == folder_ops.failed(conn, account)
+        assert {f.name for f in read.folders(conn, account)} == names
+    finally:
+        conn.close()
+
+
+def test_a_refused_rename_is_taken_back_and_a_move_into_a_deleted_folder_given_up(
+    mail_servers: Server, store: StoreConnection, tmp_path: Path
+) -> None:
+    box = new_mailbox(mail_servers)
+    with box.device() as device:
+        device.create_folder("Notes")
+        device.create_folder("Bin")
+    append(box, 2, folder="Notes")
+    append(box, 1)
+    run_sync(box, tmp_path)
+    account = account_id(store)
+    notes, bin_folder = folder_id(store, "Notes"), folder_id(store, "Bin")
+    cached = read.message_ids(store, notes)
+    folder_ops.rename(store, notes, "Ideas")
+    (inbox_message,) = read.message_ids(store, folder_id(store, "INBOX"))
+    ops.enqueue(store, ops.OpKind.MOVE, [inbox_message], to_folder_id=bin_folder)
+    assert folder_ops.check_delete(store, bin_folder) == 1, "the message moved in is counted"
+    folder_ops.delete(store, bin_folder)
+    with box.device() as device:  # another device takes the new name meanwhile
+        device.create_folder("Ideas")
+
+    events: list[Event] = []
+    run_sync(box, tmp_path, emit=events.append)
+    words = told(events)
+    assert len(words) == 2, words
+    assert (
+        "Renaming the folder Notes to Ideas was not carried out: the server refused it"
+        in (words[0])
+    )
+    assert "Moving 1 message from INBOX to another folder was not carried out" in words[1]
+    # The server's truth: Notes kept its name (and its cached messages, no refetch), Bin is
+    # gone, the message never left INBOX.
+    assert read.message_ids(store, notes) == cached
+    info = read.folder(store, notes)
+    assert info is not None and info.name == "Notes"
+    on_server = server_folders(box)
+    assert {"Notes", "Ideas"} <= on_server and "Bin" not in on_server
+    assert {f.name for f in read.folders(store, account)} == on_server
+    assert read.message_ids(store, folder_id(store, "INBOX")) != []
+    assert ops.pending(store, account) == []

@@ -210,7 +210,8 @@ class FolderReplay(FolderIdentity):
         """Not selected in a folder about to be renamed or deleted (a server may refuse that,
         or end the connection): EXAMINE INBOX instead."""
         selected = self.selected_folder
-        if selected is not None and (selected == name or selected.startswith(name)):
+        below = name + folder_ops.delimiter_of(self.conn, self.account_id)
+        if selected is not None and (selected == name or selected.startswith(below)):
             self.examine("INBOX")
 
     def _subscribe(self, name: str, subscribe: bool) -> None:
