@@ -50,6 +50,7 @@ async def test_create_rename_and_delete_with_the_keys(
         renamed = next(f for f in read.folders(app.conn) if f.name == "Lists/development")
         assert renamed.total == DEMO_FOLDERS["Lists/dev"][1], "its messages stay with it"
         assert read.message_ids(app.conn, read.folders(app.conn)[0].id) == messages_before
+        assert "Lists/development" in app.screen.sub_title, "the title names the folder anew"
 
         await highlight(pilot, pane, "Lists/development")
         await pilot.press("D")

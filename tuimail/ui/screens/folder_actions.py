@@ -71,8 +71,8 @@ class FolderActions:
             if typed is None:
                 return
             made = self._write(lambda: folder_ops.create(self.conn, account_id, typed))
-            if made is not None:
-                self._follow(account_id, f"Created the folder {typed}.")
+            if isinstance(made, int):
+                self._follow(account_id, f"Created the folder {typed}.", made)
 
         self._screen().app.push_screen(LinePrompt(title), done)
 
@@ -94,7 +94,7 @@ class FolderActions:
                 return
             renamed = self._write(lambda: folder_ops.rename(self.conn, here.id, typed))
             if renamed is not None:
-                self._follow(here.account_id, f"Renamed the folder {shown} to {typed}.")
+                self._follow(here.account_id, f"Renamed the folder {shown} to {typed}.", here.id)
 
         title = f"Rename the folder {shown} to (its subfolders move with it):"
         self._screen().app.push_screen(LinePrompt(title, value=here.display_name), done)
@@ -146,10 +146,12 @@ class FolderActions:
             self._tell(f"The folder was not changed: {problem}")
         return None
 
-    def _follow(self, account_id: int, text: str) -> None:
-        """The pane and the screen show the change; the app replays it to the server."""
+    def _follow(self, account_id: int, text: str, folder_id: int | None = None) -> None:
+        """The pane and the screen show the change (the folder's new name in the title); the
+        app replays it to the server."""
         screen = self._screen()
-        screen.post_message(StoreUpdated(()))  # no revision: what is shown is read again
+        # No revision: what is shown is read again.
+        screen.post_message(StoreUpdated(() if folder_id is None else (folder_id,)))
         screen.post_message(IntentQueued(account_id))
         self.pane.app.notify(sanitize_line(text), markup=False)
 
