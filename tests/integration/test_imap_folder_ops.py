@@ -119,6 +119,23 @@ def test_create_rename_delete_offline_first_then_on_the_server(
         assert len(device.search("SEEN")) == 1
 
 
+def test_a_level_that_only_holds_subfolders_can_be_made_a_folder(
+    mail_servers: Server, store: StoreConnection, tmp_path: Path
+) -> None:
+    box = new_mailbox(mail_servers)
+    with box.device() as device:
+        device.create_folder("Clients/Acme")  # "Clients" is listed \\Noselect
+    run_sync(box, tmp_path)
+    account = account_id(store)
+    made = folder_ops.create(store, account, "Clients")
+    events: list[Event] = []
+    run_sync(box, tmp_path, emit=events.append)
+    assert told(events) == [] and folder_ops.failed(store, account) == []
+    with box.device() as device:
+        device.select_folder("Clients", readonly=True)  # a folder now, not only a level
+    assert read.folder(store, made) is not None
+
+
 def test_a_replay_after_a_crash_does_not_report_its_own_create(
     mail_servers: Server, store: StoreConnection, tmp_path: Path
 ) -> None:

@@ -31,6 +31,7 @@ from tuimail.sync.events import (
 from tuimail.sync.imap.engine import error_text
 from tuimail.sync.imap.extensions import ImapProtocolError
 from tuimail.sync.imap.identity import FolderIdentity
+from tuimail.sync.imap.listing import UNSELECTABLE
 
 log = logging.getLogger(__name__)
 
@@ -204,7 +205,13 @@ class FolderReplay(FolderIdentity):
         return dict(self.client.folder_status(name, items))
 
     def _listed(self, name: str) -> bool:
-        return bool(self.client.folder_exists(name))
+        """Whether the server lists a folder `name` that can hold messages (a level that is
+        only there for its subfolders, \\Noselect, can still be created)."""
+        for flags, _delimiter, listed in self.client.list_folders("", name):
+            text = listed if isinstance(listed, str) else bytes(listed).decode("utf-8", "replace")
+            if text == name and not {bytes(f).lower() for f in flags} & UNSELECTABLE:
+                return True
+        return False
 
     def _leave(self, name: str) -> None:
         """Not selected in a folder about to be renamed or deleted (a server may refuse that,
