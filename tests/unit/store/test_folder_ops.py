@@ -41,6 +41,7 @@ def test_create_shows_the_folder_at_once_and_journals_it(
     assert info is not None and info.name == "Projects.2026" and info.delimiter == "."
     (op,) = folder_ops.pending(conn, imap_account)
     assert (op.kind, op.name, op.folder_id) == (FolderOpKind.CREATE, "Projects.2026", folder_id)
+    assert ops.count_pending(conn) == ops.count_pending(conn, imap_account) == 1, "status bar"
     # The folder list of a pass before the replay does not take it away.
     assert folder_ops.waiting_names(conn, imap_account) == ({"Projects.2026"}, set())
 
