@@ -286,3 +286,27 @@ def test_a_refused_rename_is_taken_back_and_a_move_into_a_deleted_folder_given_u
     assert {f.name for f in read.folders(store, account)} == on_server
     assert read.message_ids(store, folder_id(store, "INBOX")) != []
     assert ops.pending(store, account) == []
+
+
+def test_names_beyond_ascii_go_in_modified_utf7_and_come_back_the_same(
+    mail_servers: Server, store: StoreConnection, tmp_path: Path
+) -> None:
+    box = new_mailbox(mail_servers)
+    run_sync(box, tmp_path)
+    account = account_id(store)
+    made = folder_ops.create(store, account, "Entwürfe/Ärger & Co")
+    run_sync(box, tmp_path)
+    assert "Entwürfe/Ärger & Co" in server_folders(box)  # imapclient decodes modified UTF-7
+    with box.device() as device:
+        device.folder_encode = False
+        raw = {bytes(name) for _f, _d, name in device.list_folders()}
+    assert b"Entw&APw-rfe/&AMQ-rger &- Co" in raw, "sent in modified UTF-7"
+    folder_ops.rename(store, made, "Überblick")
+    run_sync(box, tmp_path)
+    assert "Überblick" in server_folders(box)
+    info = read.folder(store, made)
+    assert info is not None and info.name == "Überblick"
+    folder_ops.delete(store, made)
+    run_sync(box, tmp_path)
+    assert "Überblick" not in server_folders(box)
+    assert folder_ops.failed(store, account) == []
