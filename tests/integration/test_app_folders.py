@@ -15,7 +15,10 @@ from tests.support.mailservers import MailServers
 from tests.support.pilot import wait_for
 from tuimail.app.application import TuimailApp
 from tuimail.store import folder_ops, read
+from tuimail.sync.events import discard
+from tuimail.sync.imap.account import sync_account
 from tuimail.ui.screens.prompt import Confirm
+from tuimail.ui.widgets.status_bar import StatusBar
 
 pytestmark = pytest.mark.integration
 
@@ -82,3 +85,28 @@ async def test_create_rename_delete_with_the_keys_reach_the_server(
         shown = {f.name for f in read.folders(app.conn, account)}
         assert shown == await asyncio.to_thread(server_folders, mail_servers, user)
         await pilot.press("q")
+
+
+async def test_offline_the_pane_changes_at_once_and_the_server_follows_later(
+    mail_servers: MailServers, tmp_path: Path
+) -> None:
+    user = mail_servers.add_user("appfoldersoff")
+    mail_servers.deliver(user, numbered_message(1))
+    config = account_config(mail_servers, user, "imap", mail_servers.imaps_port)
+    assert await asyncio.to_thread(sync_account, config.accounts["acct"], tmp_path, discard)
+
+    app = TuimailApp(config, tmp_path, offline=True)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.pause()
+        pane = await to_pane(pilot, app)
+        await pilot.press("ctrl+n")
+        await pilot.pause()
+        await answer(pilot, app, "Later")
+        lines = [str(pane.get_option_at_index(i).prompt) for i in range(pane.option_count)]
+        assert any(line.strip() == "Later" for line in lines), "shown at once"
+        assert "1 pending" in str(app.screen.query_one(StatusBar).render())
+        await pilot.press("q")
+    assert "Later" not in await asyncio.to_thread(server_folders, mail_servers, user)
+
+    assert await asyncio.to_thread(sync_account, config.accounts["acct"], tmp_path, discard)
+    assert "Later" in await asyncio.to_thread(server_folders, mail_servers, user)
