@@ -310,3 +310,30 @@ def test_names_beyond_ascii_go_in_modified_utf7_and_come_back_the_same(
     run_sync(box, tmp_path)
     assert "Überblick" not in server_folders(box)
     assert folder_ops.failed(store, account) == []
+
+
+def test_a_folder_not_fetched_whole_is_not_deleted_with_messages_never_shown(
+    mail_servers: Server, store: StoreConnection, tmp_path: Path
+) -> None:
+    box = new_mailbox(mail_servers)
+    with box.device() as device:
+        device.create_folder("Big")
+    append(box, 3, folder="Big")
+    run_sync(box, tmp_path)
+    big = folder_id(store, "Big")
+    with store:  # as a first sync stopped after its newest page leaves it
+        store.execute("DELETE FROM messages WHERE folder_id = ? AND uid = 1", (big,))
+        store.execute("UPDATE folders SET uidnext = NULL WHERE id = ?", (big,))
+    assert folder_ops.delete(store, big) == 2
+    events: list[Event] = []
+    run_sync(box, tmp_path, emit=events.append)
+    (words,) = told(events)
+    assert "Deleting the folder Big was not carried out" in words
+    assert len(server_view_count(box, "Big")) == 3
+    assert len(read.message_ids(store, folder_id(store, "Big"))) == 3, "back from the server"
+
+
+def server_view_count(box: Mailbox, folder: str) -> list[int]:
+    with box.device() as device:
+        device.select_folder(folder, readonly=True)
+        return list(device.search("ALL"))

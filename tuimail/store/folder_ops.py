@@ -307,12 +307,15 @@ def _identity(conn: sqlite3.Connection, folder_id: int) -> dict[str, Any]:
     MAILBOXID and the UIDNEXT the store has seen (a higher one: mail came since)."""
     row = conn.execute(
         "SELECT uidvalidity, mailbox_id, uidnext,"
-        " (SELECT max(uid) FROM messages WHERE folder_id = folders.id)"
+        " (SELECT max(uid) FROM messages WHERE folder_id = folders.id),"
+        " (SELECT count(uid) FROM messages WHERE folder_id = folders.id)"
         " FROM folders WHERE id = ?",
         (folder_id,),
     ).fetchone()
     uidnext = max(int(row[2] or 0), int(row[3] or 0) + 1) if row[0] else None
-    return {"uidvalidity": row[0], "mailbox_id": row[1], "uidnext": uidnext}
+    # How many of its server messages the store holds: a server with more (a first sync not
+    # done yet) has messages the user was not told would go.
+    return {"uidvalidity": row[0], "mailbox_id": row[1], "uidnext": uidnext, "known": row[4]}
 
 
 def _refuse_special(folder: dict[str, Any], done: str) -> None:

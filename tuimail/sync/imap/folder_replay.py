@@ -141,11 +141,12 @@ class FolderReplay(FolderIdentity):
         if not self._same(op, status):
             self._give_up_folder_op(op, GIVEN_UP_FOLDER_CHANGED, "another folder has the name")
             return False
-        known = op.args.get("uidnext")
-        came = (
-            int(status.get(b"UIDNEXT", 0)) > int(known)
-            if known
-            else int(status.get(b"MESSAGES", 0)) > 0
+        # Mail that came since the store looked (UIDNEXT), or that it never fetched (a first
+        # sync not done yet: more messages than it holds).
+        known_uidnext = op.args.get("uidnext")
+        messages = int(status.get(b"MESSAGES", 0))
+        came = messages > int(op.args.get("known") or 0) or bool(
+            known_uidnext and int(status.get(b"UIDNEXT", 0)) > int(known_uidnext)
         )
         if came:
             # The server deletes a folder's messages with it: not ones the user never saw.
