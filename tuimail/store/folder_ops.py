@@ -184,6 +184,14 @@ def delete(conn: sqlite3.Connection, folder_id: int, *, now: datetime | None = N
         count = check_delete(conn, folder_id)
         folder = _folder(conn, folder_id)
         args = _identity(conn, folder_id)
+        # Messages deleted here whose delete has not reached the server are still there: they
+        # were shown, and go with the folder.
+        for (targets,) in conn.execute(
+            "SELECT targets FROM pending_ops WHERE folder_id = ? AND state = 'pending'"
+            " AND kind IN ('delete', 'expunge')",
+            (folder_id,),
+        ):
+            args["known"] += sum(1 for _row, uid in json.loads(targets) if uid is not None)
         conn.execute("DELETE FROM folders WHERE id = ?", (folder_id,))
         _journal(
             conn,
