@@ -259,7 +259,8 @@ folder_ops       the user's folder actions (create, rename, delete) made locally
   new_name         rename: the new full server name; NULL otherwise
   args             JSON object: uidvalidity, mailbox_id and uidnext of the folder when queued
                    (what the replay checks the name still stands for before a rename or a
-                   delete); sent: true once the command may have reached the server
+                   delete), known: how many of its server messages the store held (a delete
+                   waits for no more); sent: true once the command may have reached the server
   state            'pending' | 'failed' (given up; shown to the user). Done ops are deleted.
   attempts, last_error, created, updated, revision
                    as in pending_ops
