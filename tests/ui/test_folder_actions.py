@@ -99,3 +99,25 @@ async def test_what_cannot_be_done_is_refused_in_words(
         await answer(pilot, app, "Sent")
         assert any("There is a folder Sent already" in n for n in notices(app))
         assert folder_names(app) == before
+
+
+async def test_the_palette_renames_the_folder_highlighted_in_the_pane(
+    tmp_path: Path, demo_store: DemoStore
+) -> None:
+    demo_store(tmp_path)
+    app = TuimailApp(demo_config(), tmp_path, clock=lambda: NOW, start_workers=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        pane = await to_pane(pilot, app)
+        await highlight(pilot, pane, "Lists/dev")
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await pilot.press(*"rename the folder")
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        for _ in range(40):  # the palette's command runs a moment after it closes
+            if isinstance(app.screen, LinePrompt):
+                break
+            await pilot.pause(0.05)
+        await answer(pilot, app, "Lists/devel")
+        assert "Lists/devel" in folder_names(app) and "Lists/dev" not in folder_names(app)
