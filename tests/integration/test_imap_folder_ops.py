@@ -86,6 +86,7 @@ def test_create_rename_delete_offline_first_then_on_the_server(
 
     # Offline: every action changes the store at once.
     projects = folder_ops.create(store, account, "Projects/2026")
+    (flag_op,) = ops.enqueue(store, ops.OpKind.FLAG, cached[0][1:2], flag="\\Flagged")
     folder_ops.rename(store, lists, "Mailing lists")
     (seen_op,) = ops.enqueue(store, ops.OpKind.SEEN, cached[0][:1])  # after the rename
     folder_ops.delete(store, folder_id(store, "Old"))
@@ -112,11 +113,12 @@ def test_create_rename_delete_offline_first_then_on_the_server(
     sent = proxy.from_client[before:].upper().split(b"\r\n")
     assert [line for line in sent if b"FETCH" in line and b"INTERNALDATE" in line] == []
     assert len(read.message_ids(store, folder_id(store, "INBOX"))) == inbox_count
-    # The op queued on a message of the renamed folder reached it under its new name.
-    assert ops.get(store, seen_op) is None
+    # The ops queued on messages of the renamed folder, before and after the rename, reached
+    # them under its new name.
+    assert ops.get(store, seen_op) is None and ops.get(store, flag_op) is None
     with box.device() as device:
         device.select_folder("Mailing lists", readonly=True)
-        assert len(device.search("SEEN")) == 1
+        assert len(device.search("SEEN")) == 1 and len(device.search("FLAGGED")) == 1
 
 
 def test_a_level_that_only_holds_subfolders_can_be_made_a_folder(
