@@ -497,6 +497,8 @@ WALK: dict[str, list[tuple[str, int, str]]] = {
 
 # step -> why it is not walked here, and the test that covers it.
 ELSEWHERE: dict[str, str] = {
+    "imap.folder_op_replayed": "folder actions are walked on their own scenario"
+    " (tests/integration/test_imap_folder_ops.py::test_a_crash_after_each_folder_command)",
     "outbox.taken_back": "a key press in the app, not a command: the app on a pty is killed"
     " there (tests/ui/test_take_back.py::test_a_crash_while_taking_back_leaves_the_message_queued)",
 }

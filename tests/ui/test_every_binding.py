@@ -37,6 +37,7 @@ from tuimail.ui.screens.main import MainScreen
 from tuimail.ui.screens.outbox import OutboxScreen
 from tuimail.ui.screens.prompt import Confirm, LinePrompt
 from tuimail.ui.screens.setup import AccountSetupScreen
+from tuimail.ui.widgets.folder_pane import FolderPane
 from tuimail.ui.widgets.message_list import MessageList
 from tuimail.ui.widgets.pager import Pager
 
@@ -51,6 +52,12 @@ async def _main(pilot) -> None:  # type: ignore[no-untyped-def]
 
 async def _message_list(pilot) -> None:  # type: ignore[no-untyped-def]
     pilot.app.screen.query_one(MessageList).focus()
+    await pilot.pause()
+
+
+async def _folder_pane(pilot) -> None:  # type: ignore[no-untyped-def]
+    pilot.app.screen.query_one(FolderPane).focus()
+    await pilot.press("down")  # a folder, not the first entry
     await pilot.pause()
 
 
@@ -139,6 +146,7 @@ PLACES: list[tuple[str, type, Opener]] = [
     ("app", TuimailApp, _main),
     ("main", MainScreen, _main),
     ("message-list", MessageList, _message_list),
+    ("folder-pane", FolderPane, _folder_pane),
     ("message-view", Pager, _message_view),
     ("link-picker", LinkPicker, _link_picker),
     ("outbox", OutboxScreen, _outbox),

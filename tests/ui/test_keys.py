@@ -14,6 +14,7 @@ from tuimail.config.schema import KEY_ACTIONS
 from tuimail.ui.screens.composer import ComposerScreen
 from tuimail.ui.screens.main import MainScreen
 from tuimail.ui.screens.outbox import OutboxScreen
+from tuimail.ui.widgets.folder_pane import FolderPane
 from tuimail.ui.widgets.message_list import MessageList
 from tuimail.ui.widgets.pager import Pager
 
@@ -23,7 +24,15 @@ NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
 def test_binding_ids_are_exactly_the_configurable_actions() -> None:
     ids = [
         binding.id
-        for owner in (TuimailApp, MainScreen, MessageList, Pager, ComposerScreen, OutboxScreen)
+        for owner in (
+            TuimailApp,
+            MainScreen,
+            MessageList,
+            FolderPane,
+            Pager,
+            ComposerScreen,
+            OutboxScreen,
+        )
         for binding in owner.BINDINGS
         if isinstance(binding, Binding) and binding.id
     ]

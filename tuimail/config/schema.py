@@ -551,6 +551,8 @@ KEY_ACTIONS: tuple[str, ...] = (
     "outbox-take-back", "outbox-retry", "outbox-remove", "outbox-confirm-sent",
     # drafts: main screen, composer
     "forward-attached", "edit-draft", "save-draft",
+    # folder pane: the folder actions
+    "folder-create", "folder-rename", "folder-delete",
 )  # fmt: skip
 KEY_STRING_RE = re.compile(r"^[^\s,]+(,[^\s,]+)*$")
 

@@ -33,6 +33,8 @@ KNOWN_CRASHPOINTS: dict[str, str] = {
     "imap.bodies_committed": "a batch of message bodies is committed",
     "imap.folder_synced": "the folder's UIDNEXT, HIGHESTMODSEQ and sync time are committed",
     "imap.op_replayed": "the server carried out a queued action; its journal entry remains",
+    "imap.folder_op_replayed": "the server created, renamed or deleted a folder as the user"
+    " asked; its journal entry remains",
     "smtp.before_connect": "due outbox items are still queued; nothing was sent",
     "smtp.after_mail": "an item is 'sending' and MAIL FROM was accepted; no DATA yet",
     "smtp.mid_data": "part of a message went out in DATA; the final '.' did not",

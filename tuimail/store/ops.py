@@ -275,13 +275,18 @@ def _stay(
 
 
 def count_pending(conn: sqlite3.Connection, account_id: int | None = None) -> int:
-    """How many ops wait for replay (for the status bar)."""
+    """How many ops wait for replay (for the status bar), the folder actions among them
+    (store/folder_ops.py)."""
     if account_id is None:
-        row = conn.execute("SELECT count(*) FROM pending_ops WHERE state = 'pending'").fetchone()
+        row = conn.execute(
+            "SELECT (SELECT count(*) FROM pending_ops WHERE state = 'pending')"
+            " + (SELECT count(*) FROM folder_ops WHERE state = 'pending')"
+        ).fetchone()
     else:
         row = conn.execute(
-            "SELECT count(*) FROM pending_ops WHERE account_id = ? AND state = 'pending'",
-            (account_id,),
+            "SELECT (SELECT count(*) FROM pending_ops WHERE account_id = ? AND state = 'pending')"
+            " + (SELECT count(*) FROM folder_ops WHERE account_id = ? AND state = 'pending')",
+            (account_id, account_id),
         ).fetchone()
     return int(row[0])
 

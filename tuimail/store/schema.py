@@ -244,6 +244,26 @@ outbox.unreachable
                  fresh item). Such an item may be sent before its backoff ends once the server
                  answers again (outbox.expedite_unreachable); every change of state sets it
                  anew
+
+Schema version 8
+================
+
+folder_ops       the user's folder actions (create, rename, delete) made locally, waiting to be
+                 replayed on the IMAP server before the message ops (pending_ops); the folders
+                 table shows their result at once. Not in pending_ops: a deleted folder's row is
+                 gone, and pending_ops rows go with their folder
+  account_id       the account
+  folder_id        the local folder acted on (for a delete: the id it had; no foreign key)
+  kind             create_folder | rename_folder | delete_folder
+  name             the full server name acted on (create: the new folder; rename: the old name)
+  new_name         rename: the new full server name; NULL otherwise
+  args             JSON object: uidvalidity, mailbox_id and uidnext of the folder when queued
+                   (what the replay checks the name still stands for before a rename or a
+                   delete), known: how many of its server messages the store held (a delete
+                   waits for no more); sent: true once the command may have reached the server
+  state            'pending' | 'failed' (given up; shown to the user). Done ops are deleted.
+  attempts, last_error, created, updated, revision
+                   as in pending_ops
 """
 
 from __future__ import annotations
@@ -540,6 +560,25 @@ _V7 = """
 ALTER TABLE outbox ADD COLUMN unreachable INTEGER NOT NULL DEFAULT 0;
 """
 
+_V8 = """
+CREATE TABLE folder_ops (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    account_id INTEGER NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+    folder_id INTEGER NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('create_folder', 'rename_folder', 'delete_folder')),
+    name TEXT NOT NULL,
+    new_name TEXT,
+    args TEXT NOT NULL DEFAULT '{}',
+    state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'failed')),
+    attempts INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT,
+    created REAL NOT NULL,
+    updated REAL NOT NULL,
+    revision INTEGER NOT NULL
+);
+CREATE INDEX folder_ops_by_account ON folder_ops (account_id, state, id);
+"""
+
 MIGRATIONS: list[Migration] = [
     _V1,
     _V2,
@@ -548,6 +587,7 @@ MIGRATIONS: list[Migration] = [
     _V5,
     _V6,
     _V7,
+    _V8,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

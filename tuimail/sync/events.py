@@ -77,6 +77,8 @@ GIVEN_UP_RENUMBERED = "renumbered"  # the folder's UIDVALIDITY changed
 GIVEN_UP_UNPLACED = "unplaced"  # the message's UID in the folder is not known
 GIVEN_UP_NO_TARGET = "no_target"  # the folder to move or copy to is gone
 GIVEN_UP_REFUSED = "refused"  # the server refused it, too many times
+GIVEN_UP_FOLDER_GONE = "folder_gone"  # the folder to rename is not on the server
+GIVEN_UP_NEW_MAIL = "new_mail"  # the folder to delete got mail the user has not seen
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,6 +214,8 @@ class SaidByCaller:
 def given_up_text(action: GivenUp) -> str:
     """What could not be done and why, in one sentence for people (folder names and server
     text sanitized here)."""
+    if action.kind.endswith("_folder"):
+        return _folder_given_up_text(action)
     folder = sanitize_line(action.folder)
     target = sanitize_line(action.target) if action.target is not None else None
     count = f"{action.count} message{'s' if action.count != 1 else ''}"
@@ -257,3 +261,26 @@ def given_up_text(action: GivenUp) -> str:
             detail = sanitize_line(action.detail).strip()
             why = "the server refused it" + (f": {detail}" if detail else "")
     return f"{what} was not carried out: {why}. The messages are shown where the server has them."
+
+
+def _folder_given_up_text(action: GivenUp) -> str:
+    """`given_up_text` for a folder action (create_folder, rename_folder, delete_folder)."""
+    folder = sanitize_line(action.folder)
+    match action.kind:
+        case "create_folder":
+            what = f"Creating the folder {folder}"
+        case "rename_folder":
+            what = f"Renaming the folder {folder} to {sanitize_line(action.target or '')}"
+        case _:
+            what = f"Deleting the folder {folder}"
+    match action.reason:
+        case "folder_changed":
+            why = f"the name {folder} now stands for another folder on the server"
+        case "folder_gone":
+            why = f"the server has no folder {folder} (another client removed or renamed it)"
+        case "new_mail":
+            why = "messages came into it on the server that are not shown here yet"
+        case _:
+            detail = sanitize_line(action.detail).strip()
+            why = "the server refused it" + (f": {detail}" if detail else "")
+    return f"{what} was not carried out: {why}. The folders are shown as the server has them."

@@ -16,6 +16,7 @@ from textual.keys import format_key
 from tuimail.mail.sanitize import sanitize_line
 from tuimail.store import read
 from tuimail.ui.host import app_host
+from tuimail.ui.widgets.folder_pane import FolderPane
 
 
 class TuimailCommands(Provider):
@@ -40,6 +41,16 @@ class TuimailCommands(Provider):
                 keys = keymap.get(binding.id or "", binding.key)
                 shown = ", ".join(format_key(key.strip()) for key in keys.split(","))
                 yield binding.description, run, f"action ({shown})"
+        pane = main.query_one(FolderPane)
+        for binding in FolderPane.BINDINGS:  # on the folder highlighted in the pane
+            if isinstance(binding, Binding) and binding.description:
+
+                def on_folder(action: str = binding.action) -> object:
+                    return pane.run_action(action)
+
+                keys = keymap.get(binding.id or "", binding.key)
+                shown = ", ".join(format_key(key.strip()) for key in keys.split(","))
+                yield binding.description, on_folder, f"folder pane ({shown})"
         for folder in read.folders(main.conn):
             name = sanitize_line(f"{folder.account}/{folder.display_name}")
 

@@ -30,7 +30,7 @@ from tuimail.config.schema import AccountConfig, BodyPolicy
 from tuimail.core.failure import FailureKind
 from tuimail.core.model import FolderRole, Protocol
 from tuimail.mail.sanitize import sanitize_line
-from tuimail.store import db, read, write
+from tuimail.store import db, folder_ops, read, write
 from tuimail.store.db import transaction
 from tuimail.sync.events import Emit, SyncFinished, SyncStarted
 from tuimail.sync.imap.connect import imap_for
@@ -142,7 +142,9 @@ class ImapSync(FolderResync, OfflineBodies, OpReplay):
             listing.append((text, delim, folder_role(flags)))
         if not any(name.upper() == "INBOX" for name, _, _ in listing):
             listing.append(("INBOX", None, FolderRole.INBOX))
-        server = assign_roles(listing)
+        # The user's folder actions not on the server yet: its list must not undo them.
+        made, gone = folder_ops.waiting_names(self.conn, self.account_id)
+        server = [f for f in assign_roles(listing) if f.name not in gone]
         names = {f.name for f in server}
         changed: list[int] = []
         with transaction(self.conn):
@@ -157,7 +159,7 @@ class ImapSync(FolderResync, OfflineBodies, OpReplay):
                 if known is None or (known.delimiter, known.role) != (item.delimiter, item.role):
                     changed.append(folder_id)
             for name, info in before.items():
-                if name in names:
+                if name in names or name in made:
                     continue
                 if read.holds_local_data(self.conn, info.id):
                     # Never lose what exists only here; the user sees why it stays.

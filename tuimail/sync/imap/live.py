@@ -368,9 +368,11 @@ class LiveSession:
                     self._body(engine, message_id, full=full)
                 case JobKind.OPS:
                     engine.replay_ops()
-                    if engine.rebuilt_folders:
-                        # Another client renamed or swapped folders: the folder list and the
-                        # folders are read again (a pass), not only the one acted on.
+                    if engine.rebuilt_folders or engine.folders_replayed:
+                        # Another client renamed or swapped folders, or the user's folder
+                        # actions reached the server (or were given up): the folder list and
+                        # the folders are read again (a pass), not only the one acted on.
+                        engine.folders_replayed = False
                         self.get_mail()
                 case JobKind.DRAFTS:
                     self._drafts(engine)

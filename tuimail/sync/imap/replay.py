@@ -29,12 +29,12 @@ from tuimail.sync.events import (
 from tuimail.sync.imap import extensions as imap_ext
 from tuimail.sync.imap.engine import error_text
 from tuimail.sync.imap.extensions import ImapProtocolError, uid_set
+from tuimail.sync.imap.folder_replay import FolderReplay
 from tuimail.sync.imap.identity import (
     FOLDER_CHANGED,
     NOT_CONFIRMED,
     RENUMBERED,
     FolderChangedError,
-    FolderIdentity,
     RenumberedError,
 )
 
@@ -50,7 +50,7 @@ UNPLACED = (
 MAX_OP_ATTEMPTS = 5  # server refusals of one op before it is given up and shown to the user
 
 
-class OpReplay(FolderIdentity):
+class OpReplay(FolderReplay):
     """Carrying pending user actions to the server (see the module)."""
 
     def replay_ops(self) -> tuple[int, int]:
@@ -82,7 +82,8 @@ class OpReplay(FolderIdentity):
             self._tell_given_up()
 
     def _replay_ops(self) -> tuple[int, int]:
-        done = left = 0
+        # The folder actions first: a move into a new folder needs it on the server.
+        done, left = self.replay_folder_ops()
         waiting: set[int] = set()  # rows named by ops left pending in this pass
         for queued in ops.pending(self.conn, self.account_id):
             self._check_cancel()
@@ -91,7 +92,8 @@ class OpReplay(FolderIdentity):
             if op is None or op.state is not ops.OpState.PENDING:
                 continue
             rows = {target.message_id for target in op.targets}
-            if rows & waiting:
+            folders = {op.folder_id, int(op.args.get("to_folder_id") or 0)}
+            if rows & waiting or folders & self.waiting_folders:
                 waiting |= rows
                 left += 1
                 continue

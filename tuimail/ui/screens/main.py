@@ -41,6 +41,7 @@ from tuimail.ui.panes import PANE_BINDINGS, PaneLayout
 from tuimail.ui.screens import attachment_actions
 from tuimail.ui.screens.body_waits import BodyWaits
 from tuimail.ui.screens.drafts import DraftsScreen
+from tuimail.ui.screens.folder_actions import FolderActions
 from tuimail.ui.screens.health import HealthScreen
 from tuimail.ui.screens.help import HelpScreen, binding_rows
 from tuimail.ui.screens.marked_actions import MarkedActions
@@ -269,6 +270,10 @@ class MainScreen(ListReading, Screen[None]):
     @on(FolderPane.FolderEntered)
     def _folder_entered(self) -> None:
         self.query_one(MessageList).focus()
+
+    @on(FolderPane.FolderActionWanted)
+    def _folder_action(self, event: FolderPane.FolderActionWanted) -> None:
+        FolderActions(self, self.conn).run(event.action)
 
     @on(FolderPane.OutboxChosen)
     def _outbox_chosen(self) -> None:
@@ -653,7 +658,9 @@ class MainScreen(ListReading, Screen[None]):
         keymap = app_host(self.app).config.keys
         rows = binding_rows(self.BINDINGS, MessageList.BINDINGS, self.app.BINDINGS, keymap=keymap)
         view_rows = binding_rows(Pager.BINDINGS, keymap=keymap)
-        self.app.push_screen(HelpScreen(rows, [("In the message view", view_rows)]))
+        folder_rows = binding_rows(FolderPane.BINDINGS, keymap=keymap)
+        sections = [("In the message view", view_rows), ("In the folder pane", folder_rows)]
+        self.app.push_screen(HelpScreen(rows, sections))
 
     @on(BodyFailed)
     def _body_failed(self, message: BodyFailed) -> None:

@@ -13,6 +13,7 @@ from itertools import groupby
 
 from rich.text import Text
 from textual import on
+from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
@@ -37,6 +38,13 @@ WAITING_STATES = (
 class FolderPane(OptionList):
     """The folders on the left of the main screen (id "folders" in tuimail.tcss)."""
 
+    # Folder actions, while the pane has the focus (the screen does them: FolderActionWanted).
+    BINDINGS = [
+        Binding("ctrl+n", "create_folder", "New folder", show=False, id="folder-create"),
+        Binding("E", "rename_folder", "Rename the folder", show=False, id="folder-rename"),
+        Binding("D", "delete_folder", "Delete the folder", show=False, id="folder-delete"),
+    ]
+
     class PlaceHighlighted(Message):
         """The highlight moved to a place: one folder, or every inbox (the unified inbox)."""
 
@@ -53,6 +61,13 @@ class FolderPane(OptionList):
     class OutboxChosen(Message):
         """Enter on the Outbox entry."""
 
+    class FolderActionWanted(Message):
+        """A folder action's key: "create", "rename" or "delete" (screens/folder_actions.py)."""
+
+        def __init__(self, action: str) -> None:
+            super().__init__()
+            self.action = action
+
     def __init__(self, conn: sqlite3.Connection, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.conn = conn
@@ -61,6 +76,18 @@ class FolderPane(OptionList):
         self.unified_inbox: tuple[int, ...] = ()
         self.outbox_waiting = 0  # messages waiting to leave, as of the last load
         self._entries: list[tuple[str | None, Text]] = []  # the entries shown
+
+    def action_create_folder(self) -> None:
+        """Ask for a name and create a folder (in the highlighted folder's account)."""
+        self.post_message(self.FolderActionWanted("create"))
+
+    def action_rename_folder(self) -> None:
+        """Ask for the highlighted folder's new name."""
+        self.post_message(self.FolderActionWanted("rename"))
+
+    def action_delete_folder(self) -> None:
+        """Delete the highlighted folder, after asking."""
+        self.post_message(self.FolderActionWanted("delete"))
 
     def load(self, place: tuple[int, ...] | None) -> list[read.FolderInfo]:
         """(Re)build the folder list from the store, keeping the highlight on `place` (the

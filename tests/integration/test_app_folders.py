@@ -1,0 +1,112 @@
+"""Folders created, renamed and deleted with the folder pane's keys in the running app: each
+reaches the real Dovecot through the account's live session, and the store agrees."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import imapclient
+import pytest
+
+from tests.support.app_mail import account_config, numbered_message
+from tests.support.folder_keys import answer, highlight, to_pane
+from tests.support.mailservers import MailServers
+from tests.support.pilot import wait_for
+from tuimail.app.application import TuimailApp
+from tuimail.store import folder_ops, read
+from tuimail.sync.events import discard
+from tuimail.sync.imap.account import sync_account
+from tuimail.ui.screens.prompt import Confirm
+from tuimail.ui.widgets.status_bar import StatusBar
+
+pytestmark = pytest.mark.integration
+
+
+def server_folders(mail_servers: MailServers, user: str) -> set[str]:
+    context = mail_servers.client_ssl_context()
+    with imapclient.IMAPClient(
+        mail_servers.host, mail_servers.imaps_port, ssl_context=context, timeout=20
+    ) as client:
+        client.login(user, mail_servers.users[user])
+        return {str(name) for _flags, _delim, name in client.list_folders()}
+
+
+async def test_create_rename_delete_with_the_keys_reach_the_server(
+    mail_servers: MailServers, tmp_path: Path
+) -> None:
+    user = mail_servers.add_user("appfolders")
+    mail_servers.deliver(user, numbered_message(1))
+    context = mail_servers.client_ssl_context()
+    with imapclient.IMAPClient(
+        mail_servers.host, mail_servers.imaps_port, ssl_context=context, timeout=20
+    ) as client:
+        client.login(user, mail_servers.users[user])
+        client.create_folder("Old lists")
+        client.append("Old lists", numbered_message(2))
+    config = account_config(mail_servers, user, "imap", mail_servers.imaps_port)
+
+    async def on_server(check) -> None:  # type: ignore[no-untyped-def]
+        for _ in range(300):
+            if check(await asyncio.to_thread(server_folders, mail_servers, user)):
+                return
+            await pilot.pause(0.1)
+        raise AssertionError("the server did not follow")
+
+    app = TuimailApp(config, tmp_path)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await wait_for(
+            pilot, lambda: any(f.name == "Old lists" and f.total for f in read.folders(app.conn))
+        )
+        pane = await to_pane(pilot, app)
+
+        await pilot.press("ctrl+n")
+        await pilot.pause()
+        await answer(pilot, app, "Projects")
+        await on_server(lambda names: "Projects" in names)
+
+        await highlight(pilot, pane, "Projects")
+        await pilot.press("E")
+        await pilot.pause()
+        await answer(pilot, app, "Plans")
+        await on_server(lambda names: "Plans" in names and "Projects" not in names)
+
+        await highlight(pilot, pane, "Old lists")
+        await pilot.press("D")
+        await pilot.pause()
+        assert isinstance(app.screen, Confirm) and "the 1 message in it" in app.screen.question
+        await pilot.press("y")
+        await on_server(lambda names: "Old lists" not in names)
+
+        account = read.account_id(app.conn, "acct")
+        assert account is not None
+        await wait_for(pilot, lambda: folder_ops.pending(app.conn, account) == [])
+        assert folder_ops.failed(app.conn, account) == []
+        shown = {f.name for f in read.folders(app.conn, account)}
+        assert shown == await asyncio.to_thread(server_folders, mail_servers, user)
+        await pilot.press("q")
+
+
+async def test_offline_the_pane_changes_at_once_and_the_server_follows_later(
+    mail_servers: MailServers, tmp_path: Path
+) -> None:
+    user = mail_servers.add_user("appfoldersoff")
+    mail_servers.deliver(user, numbered_message(1))
+    config = account_config(mail_servers, user, "imap", mail_servers.imaps_port)
+    assert await asyncio.to_thread(sync_account, config.accounts["acct"], tmp_path, discard)
+
+    app = TuimailApp(config, tmp_path, offline=True)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.pause()
+        pane = await to_pane(pilot, app)
+        await pilot.press("ctrl+n")
+        await pilot.pause()
+        await answer(pilot, app, "Later")
+        lines = [str(pane.get_option_at_index(i).prompt) for i in range(pane.option_count)]
+        assert any(line.strip() == "Later" for line in lines), "shown at once"
+        assert "1 pending" in str(app.screen.query_one(StatusBar).render())
+        await pilot.press("q")
+    assert "Later" not in await asyncio.to_thread(server_folders, mail_servers, user)
+
+    assert await asyncio.to_thread(sync_account, config.accounts["acct"], tmp_path, discard)
+    assert "Later" in await asyncio.to_thread(server_folders, mail_servers, user)
