@@ -32,6 +32,7 @@ from tuimail.ui.screens.drafts import DraftsScreen
 from tuimail.ui.screens.folder_picker import FolderPicker
 from tuimail.ui.screens.health import HealthScreen
 from tuimail.ui.screens.help import HelpScreen
+from tuimail.ui.screens.identities import IdentityPicker
 from tuimail.ui.screens.link_picker import LinkPicker
 from tuimail.ui.screens.main import MainScreen
 from tuimail.ui.screens.outbox import OutboxScreen
@@ -121,6 +122,13 @@ async def _line_prompt(pilot) -> None:  # type: ignore[no-untyped-def]
     assert isinstance(pilot.app.screen, LinePrompt)
 
 
+async def _identity_picker(pilot) -> None:  # type: ignore[no-untyped-def]
+    await _composer(pilot)
+    await pilot.press("ctrl+f")
+    await pilot.pause()
+    assert isinstance(pilot.app.screen, IdentityPicker)
+
+
 async def _folder_picker(pilot) -> None:  # type: ignore[no-untyped-def]
     await _message_list(pilot)
     await pilot.press("s")
@@ -150,6 +158,7 @@ PLACES: list[tuple[str, type, Opener]] = [
     ("close-choice", CloseChoice, _close_choice),
     ("line-prompt", LinePrompt, _line_prompt),
     ("folder-picker", FolderPicker, _folder_picker),
+    ("identity-picker", IdentityPicker, _identity_picker),
     ("setup", AccountSetupScreen, _setup),
 ]
 
