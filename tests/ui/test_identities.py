@@ -8,7 +8,7 @@ from __future__ import annotations
 from email import message_from_bytes, policy
 from pathlib import Path
 
-from textual.widgets import Static, TextArea
+from textual.widgets import OptionList, Static, TextArea
 
 from tests.support.list_mail import LISTS, OWN, WORK, app_for, message
 from tests.support.pilot import wait_for
@@ -84,6 +84,7 @@ async def test_the_from_picker_switches_from_and_an_unchanged_signature(tmp_path
         assert composer.query_one(TextArea).text == "\n\n-- \nMe at home\n"
         await pilot.press("ctrl+f")
         await wait_for(pilot, lambda: isinstance(app.screen, IdentityPicker))
+        assert app.screen.query_one(OptionList).highlighted == 0  # the one written as
         await pilot.press("2")  # Alice Work
         await wait_for(pilot, lambda: app.screen is composer)
         assert composer.from_.email == WORK
@@ -93,6 +94,7 @@ async def test_the_from_picker_switches_from_and_an_unchanged_signature(tmp_path
         composer.query_one(TextArea).load_text("Hi\n\n-- \nAlice (edited)\n")
         await pilot.press("ctrl+f")
         await wait_for(pilot, lambda: isinstance(app.screen, IdentityPicker))
+        assert app.screen.query_one(OptionList).highlighted == 1
         await pilot.press("3")  # lists: no signature
         await wait_for(pilot, lambda: app.screen is composer)
         assert composer.from_.email == LISTS

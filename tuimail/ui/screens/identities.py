@@ -92,7 +92,20 @@ def kept_identity(sender: Sender, address: Address) -> Address:
 
 
 class IdentityPicker(LinkPicker):
-    """The From picker: dismisses with the chosen identity's line, or None on escape."""
+    """The From picker: dismisses with the chosen identity's line, or None on escape; the
+    cursor starts on the identity written as (`current`, an index of `links`)."""
+
+    def __init__(self, lines: list[str], current: int = 0) -> None:
+        super().__init__(lines)
+        self.current = current
+
+    def on_mount(self) -> None:
+        # Textual runs the LinkPicker's on_mount too (it puts the cursor on the first line):
+        # this runs after both.
+        self.call_later(self._on_current)
+
+    def _on_current(self) -> None:
+        self.query_one(OptionList).highlighted = self.current
 
     def compose(self) -> ComposeResult:
         with Vertical():
@@ -120,6 +133,8 @@ def choose(
         )
         return
     lines = [sanitize_line(str(identity_address(i))) for i in identities]
+    mine = identity_of(sender, current)
+    at = identities.index(mine) if mine in identities else 0
 
     def chosen(line: str | None) -> None:
         if line is None:
@@ -132,4 +147,4 @@ def choose(
             screen.notify("The signature was changed, so it is left as it is.", markup=False)
         done(identity_address(identity), body if swapped is None else swapped)
 
-    screen.app.push_screen(IdentityPicker(lines), chosen)
+    screen.app.push_screen(IdentityPicker(lines, at), chosen)
