@@ -14,8 +14,10 @@ from tests.support.list_mail import LISTS, OWN, WORK, app_for, message
 from tests.support.pilot import wait_for
 from tuimail.store import outbox
 from tuimail.ui.screens.composer import ComposerScreen
+from tuimail.ui.screens.drafts import DraftsScreen
 from tuimail.ui.screens.identities import IdentityPicker
 from tuimail.ui.screens.main import MainScreen
+from tuimail.ui.screens.outbox import OutboxScreen
 from tuimail.ui.widgets.message_list import MessageList
 
 WORK_SIGNATURE = "-- \nAlice\nWork Example Ltd\n"
@@ -132,3 +134,50 @@ async def test_a_missing_signature_file_costs_the_signature_not_the_message(
         await wait_for(pilot, lambda: isinstance(app.screen, MainScreen))
         (item,) = outbox.items(app.conn)
         assert item.env_from == WORK
+
+
+async def _write_as_work(pilot) -> ComposerScreen:  # type: ignore[no-untyped-def]
+    await _press_on_message(pilot, "c")
+    composer = pilot.app.screen
+    await pilot.press("ctrl+f")
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, IdentityPicker))
+    await pilot.press("2")
+    await wait_for(pilot, lambda: pilot.app.screen is composer)
+    composer.query_one("#to").value = "bob@example.org"
+    return composer
+
+
+async def test_a_kept_draft_and_a_message_taken_back_stay_with_their_identity(
+    tmp_path: Path,
+) -> None:
+    app = app_for(tmp_path, message(f"To: {OWN}"))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await _write_as_work(pilot)
+        await pilot.press("ctrl+g", "escape")
+        await wait_for(pilot, lambda: not isinstance(app.screen, ComposerScreen))
+        if not isinstance(app.screen, MainScreen):
+            await pilot.press("k")  # keep it
+        await wait_for(pilot, lambda: isinstance(app.screen, MainScreen))
+        app.screen.action_drafts()
+        await wait_for(pilot, lambda: isinstance(app.screen, DraftsScreen))
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ComposerScreen))
+        assert app.screen.from_.email == WORK
+        assert _from_shown(app) == f"Alice Work <{WORK}>"
+        await pilot.press("ctrl+s")  # queued: it waits out the undo-send delay
+        await wait_for(pilot, lambda: isinstance(app.screen, DraftsScreen | MainScreen))
+        if isinstance(app.screen, DraftsScreen):
+            await pilot.press("escape")
+        await wait_for(pilot, lambda: isinstance(app.screen, MainScreen))
+        await pilot.press("o")
+        await wait_for(pilot, lambda: isinstance(app.screen, OutboxScreen))
+        await pilot.press("e")  # take it back
+        await wait_for(pilot, lambda: isinstance(app.screen, ComposerScreen))
+        assert app.screen.from_.email == WORK
+        assert app.screen.query_one(TextArea).text.endswith(WORK_SIGNATURE.rstrip("\n"))
+        # Its signature is still the one put there: it follows a change of identity.
+        await pilot.press("ctrl+f")
+        await wait_for(pilot, lambda: isinstance(app.screen, IdentityPicker))
+        await pilot.press("1")
+        await wait_for(pilot, lambda: isinstance(app.screen, ComposerScreen))
+        assert app.screen.query_one(TextArea).text == "-- \nMe at home\n"

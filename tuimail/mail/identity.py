@@ -123,9 +123,12 @@ def swap_signature(body: str, old_block: str, new_block: str) -> str | None:
     the body does not end with `old_block` as it was put there (the user changed it)."""
     if not old_block:
         return with_signature(body, new_block)
-    if not body.endswith(old_block):
+    # Line ends after the signature do not count (a message taken back from the outbox has
+    # lost its last one).
+    trimmed, old = body.rstrip("\n"), old_block.rstrip("\n")
+    if not trimmed.endswith(old):
         return None
-    rest = body[: -len(old_block)]
+    rest = trimmed[: -len(old)]
     if not new_block:
         return rest.rstrip("\n") + "\n" if rest.strip() else ""
     return rest + new_block

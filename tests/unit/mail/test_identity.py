@@ -81,6 +81,7 @@ def test_switching_replaces_an_unchanged_signature_and_keeps_an_edited_one() -> 
     assert swap_signature(body, old, "") == "Hi\n"
     assert swap_signature("Hi", "", new) == "Hi\n\n-- \nSupport\n"
     assert swap_signature(body.replace("Alice", "Alice B."), old, new) is None
+    assert swap_signature(body.rstrip("\n"), old, new) == "Hi\n\n-- \nSupport\n"
 
 
 def test_a_signature_file_is_read_each_time_and_a_missing_one_is_named(tmp_path: Path) -> None:
