@@ -195,7 +195,9 @@ def test_every_screen_is_pressed_here() -> None:
             and cls.__module__ == module.__name__
         }
     assert found, "no screens found"
-    assert found <= pressed, f"screens without a place here: {found - pressed}"
+    # A base class of a screen pressed here (ListReading, MainScreen's) is pressed with it.
+    covered = {cls for cls in found if any(issubclass(owner, cls) for owner in pressed)}
+    assert found <= covered, f"screens without a place here: {found - covered}"
     assert len(CASES) > 60
 
 
