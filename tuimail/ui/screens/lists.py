@@ -13,6 +13,7 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import replace
 
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 
 from tuimail.core.model import ANSWERED, Draft
@@ -51,8 +52,8 @@ class ListActions:
             "unsubscribe": self.unsubscribe,
         }[what](row)
 
-    def _say(self, words: str, severity: str = "information") -> None:
-        self.screen.notify(words, severity=severity, markup=False)  # type: ignore[arg-type]
+    def _say(self, words: str, severity: SeverityLevel = "information") -> None:
+        self.screen.notify(words, severity=severity, markup=False)
 
     def reply_list(self, row: read.MessageRow) -> None:
         """Reply to the list's posting address (List-Post) alone, from the identity the
