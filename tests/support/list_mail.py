@@ -57,7 +57,7 @@ security = "none"
 """
 
 
-def app_for(tmp_path: Path, *messages: bytes, extra: str = "") -> TuimailApp:
+def app_for(tmp_path: Path, *messages: bytes, extra: str = "", offline: bool = False) -> TuimailApp:
     """The app on a new store with `messages`, its config written to a file (the work
     signature file, `work.sig`, beside it) and loaded as tuimail loads it."""
     signature = tmp_path / "work.sig"
@@ -66,7 +66,9 @@ def app_for(tmp_path: Path, *messages: bytes, extra: str = "") -> TuimailApp:
     path = tmp_path / "config.toml"
     path.write_text(config_text(signature, extra=extra))
     data = store_with(tmp_path / "data", *messages)
-    return TuimailApp(load_config(path), data, clock=lambda: NOW, start_workers=False)
+    return TuimailApp(
+        load_config(path), data, clock=lambda: NOW, start_workers=False, offline=offline
+    )
 
 
 def message(*fields: str, body: str = "Hello.") -> bytes:

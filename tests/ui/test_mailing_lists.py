@@ -197,3 +197,20 @@ async def test_an_https_link_without_one_click_only_opens_in_the_browser(
         await pilot.press("y")
         await wait_for(pilot, lambda: opened.exists() and opened.read_text() != "", seconds=10)
     assert opened.read_text() == "https://lists.example.org/leave?id=5\n"
+
+
+async def test_offline_the_mailto_way_out_comes_before_one_click(tmp_path: Path) -> None:
+    fields = (
+        *LIST_FIELDS,
+        f"{MAILTO_UNSUBSCRIBE},\r\n <https://lists.example.org/u/1>",
+        "List-Unsubscribe-Post: List-Unsubscribe=One-Click",
+    )
+    app = app_for(tmp_path, message(*fields), offline=True)  # as with --offline
+    async with app.run_test(size=(120, 40)) as pilot:
+        await _on_message(pilot)
+        await pilot.press("ctrl+u")
+        await wait_for(pilot, lambda: isinstance(app.screen, Confirm))
+        shown = " ".join(str(s.render()) for s in app.screen.query(Static))
+        assert "by mail to mailto:dev-leave@lists.example.org" in shown
+        composer = await _answer(pilot, "y")
+        assert composer.query_one("#to").value == "dev-leave@lists.example.org"

@@ -50,10 +50,12 @@ class ListInfo:
         """Whether the message came through a mailing list."""
         return bool(self.post or self.posting_refused or self.unsubscribe or self.list_id)
 
-    def preferred_unsubscribe(self) -> Unsubscribe | None:
+    def preferred_unsubscribe(self, *, online: bool = True) -> Unsubscribe | None:
         """The way to leave the list offered first: one-click (nothing to write, nothing
-        opened), else a message, else the web page."""
-        for kind in ("one-click", "mailto", "web"):
+        opened), else a message, else the web page; a message first when not `online` (it
+        waits in the outbox; a one-click request cannot)."""
+        kinds = ("one-click", "mailto", "web") if online else ("mailto", "one-click", "web")
+        for kind in kinds:
             for way in self.unsubscribe:
                 if way.kind == kind:
                     return way

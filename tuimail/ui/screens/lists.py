@@ -5,7 +5,8 @@ list (List-Unsubscribe) once the user confirmed a question that names where it g
 Leaving goes the first of these ways the message offers: RFC 8058 one-click (the app POSTs
 to the https address; nothing is written, nothing opened), a message to the list's mailto:
 address (the composer opens prefilled, nothing is sent until the user sends it), or the web
-page, opened in the browser (tuimail never fetches it). The UI asks; the app does the network.
+page, opened in the browser (tuimail never fetches it). Offline, the message comes first: it
+waits in the outbox, a one-click request cannot. The UI asks; the app does the network.
 """
 
 from __future__ import annotations
@@ -103,7 +104,8 @@ class ListActions:
 
     def _unsubscribe(self, row: read.MessageRow, raw: bytes) -> None:
         info = list_info(raw)
-        way = info.preferred_unsubscribe()
+        online = app_host(self.screen.app).network_closed("sent") is None
+        way = info.preferred_unsubscribe(online=online)
         if way is None:
             self._say("The message names no way to unsubscribe (List-Unsubscribe).", "warning")
             return
