@@ -73,9 +73,13 @@ async def test_a_reply_to_the_alias_is_sent_from_the_alias_and_filed_so(
         await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: isinstance(app.screen, MainScreen))
 
-        def sent() -> bool:
+        def sent() -> bool:  # delivered, and its Sent copy put in place
             items = outbox.items(app.conn)
-            return bool(items) and items[0].state is outbox.OutboxState.SENT
+            return (
+                bool(items)
+                and items[0].state is outbox.OutboxState.SENT
+                and (items[0].sent_copy_done)
+            )
 
         await wait_for(pilot, sent)
         (item,) = outbox.items(app.conn)
