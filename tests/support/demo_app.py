@@ -26,6 +26,9 @@ DEMO_SENDER_CONFIG = """
 [accounts.demo]
 address = "you@demo.invalid"
 display_name = "Demo User"
+[[accounts.demo.identities]]
+address = "you.lists@demo.invalid"
+name = "Demo User (lists)"
 [accounts.demo.smtp]
 host = "127.0.0.1"
 port = 9

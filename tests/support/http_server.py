@@ -3,7 +3,8 @@
 `WebServer` serves files by (host name, path) on a free 127.0.0.1 port, over TLS when given a
 certificate; tests route the real host names (autoconfig.example.com:443, ...) to it through
 `tuimail.sync.discovery.network.Network.connect_to`. Besides files it can answer with a
-status, a redirect, or stall until the test ends (a slow server). Every request is recorded.
+status, a redirect, or stall until the test ends (a slow server). Every request is recorded,
+and a POST with its header fields and body too.
 
 `MxServer` answers MX queries over UDP on a free 127.0.0.1 port with dnspython's message API, so
 the real resolver code runs against it.
@@ -47,6 +48,8 @@ class WebServer:
     def __init__(self, cert_file: Path | None = None, key_file: Path | None = None) -> None:
         self.routes: dict[tuple[str, str], Answer] = {}
         self.requests: list[tuple[str, str]] = []  # (Host header, path with query)
+        # Each POST: (Host header, path with query, its header fields, its body).
+        self.posts: list[tuple[str, str, dict[str, str], bytes]] = []
         self._release = threading.Event()
         server = self
 
@@ -66,6 +69,13 @@ class WebServer:
                 self.send_header("Content-Length", str(len(answer.body)))
                 self.end_headers()
                 self.wfile.write(answer.body)
+
+            def do_POST(self) -> None:
+                host = (self.headers.get("Host") or "").rsplit(":", 1)[0]
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(min(length, 1 << 20))
+                server.posts.append((host, self.path, dict(self.headers.items()), body))
+                self.do_GET()
 
             def log_message(self, format: str, *args: object) -> None:
                 pass

@@ -32,6 +32,7 @@ from tuimail.ui.screens.drafts import DraftsScreen
 from tuimail.ui.screens.folder_picker import FolderPicker
 from tuimail.ui.screens.health import HealthScreen
 from tuimail.ui.screens.help import HelpScreen
+from tuimail.ui.screens.identities import IdentityPicker
 from tuimail.ui.screens.link_picker import LinkPicker
 from tuimail.ui.screens.main import MainScreen
 from tuimail.ui.screens.outbox import OutboxScreen
@@ -128,6 +129,13 @@ async def _line_prompt(pilot) -> None:  # type: ignore[no-untyped-def]
     assert isinstance(pilot.app.screen, LinePrompt)
 
 
+async def _identity_picker(pilot) -> None:  # type: ignore[no-untyped-def]
+    await _composer(pilot)
+    await pilot.press("ctrl+f")
+    await pilot.pause()
+    assert isinstance(pilot.app.screen, IdentityPicker)
+
+
 async def _folder_picker(pilot) -> None:  # type: ignore[no-untyped-def]
     await _message_list(pilot)
     await pilot.press("s")
@@ -158,6 +166,7 @@ PLACES: list[tuple[str, type, Opener]] = [
     ("close-choice", CloseChoice, _close_choice),
     ("line-prompt", LinePrompt, _line_prompt),
     ("folder-picker", FolderPicker, _folder_picker),
+    ("identity-picker", IdentityPicker, _identity_picker),
     ("setup", AccountSetupScreen, _setup),
 ]
 
@@ -194,7 +203,9 @@ def test_every_screen_is_pressed_here() -> None:
             and cls.__module__ == module.__name__
         }
     assert found, "no screens found"
-    assert found <= pressed, f"screens without a place here: {found - pressed}"
+    # A base class of a screen pressed here (ListReading, MainScreen's) is pressed with it.
+    covered = {cls for cls in found if any(issubclass(owner, cls) for owner in pressed)}
+    assert found <= covered, f"screens without a place here: {found - covered}"
     assert len(CASES) > 60
 
 

@@ -51,6 +51,7 @@ from tuimail.store.db import (
     store_path,
 )
 from tuimail.ui.browse import browser_commands, run_browser
+from tuimail.sync.unsubscribe import one_click
 from tuimail.ui.commands import TuimailCommands
 from tuimail.ui.host import Sender
 from tuimail.ui.messages import (
@@ -447,7 +448,7 @@ class TuimailApp(App[int]):
         preferred = self._account_by_id(account_id) if account_id is not None else None
         if preferred is not None:
             candidates.insert(0, preferred)
-        own = tuple(a.address for a in self.config.accounts.values())
+        own = tuple(i.address for a in self.config.accounts.values() for i in a.all_identities())
         for account in candidates:
             if account.smtp is not None:
                 address = Address(account.display_name, account.address)
@@ -459,7 +460,26 @@ class TuimailApp(App[int]):
                     own_addresses=own,
                     send_delay=delay,
                     smtp_server=f"{account.smtp.host}:{account.smtp.port}",
+                    identities=account.all_identities(),
                 )
+        return None
+
+    def one_click_unsubscribe(
+        self, uri: str, account_id: int, done: Callable[[bool, str], None]
+    ) -> str | None:
+        """POST a one-click unsubscribe (RFC 8058) to `uri` in a worker, trusting the account's
+        `ca_file` besides the system's CAs; `done(ok, words)` runs on the app's thread. None
+        when it started, else why not, in words."""
+        if (closed := self.network_closed("sent")) is not None:
+            return closed
+        account = self._account_by_id(account_id)
+        ca_file = account.ca_file if account is not None else None
+
+        def job() -> None:
+            result = one_click(uri, ca_file=ca_file)
+            self.call_from_worker(done, result.ok, result.words)
+
+        self.engines.run_network("sent", job, group="unsubscribe")
         return None
 
     @on(OutboxQueued)

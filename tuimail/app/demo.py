@@ -17,8 +17,8 @@ from email.policy import SMTP
 from email.utils import format_datetime
 from pathlib import Path
 
-from tuimail.config.schema import AccountConfig, Config, ServerConfig
-from tuimail.core.model import FolderRole, Protocol, Security
+from tuimail.config.schema import AccountConfig, Config, Identity, ServerConfig
+from tuimail.core.model import SEEN, FolderRole, Protocol, Security
 from tuimail.mail.corpus import MailGenerator
 from tuimail.store import read
 from tuimail.store.db import open_store
@@ -27,6 +27,9 @@ from tuimail.store.write import ensure_account, upsert_folder
 
 DEMO_ACCOUNT = "demo"
 DEMO_ADDRESS = "you@demo.invalid"
+# A second identity (its own name and signature): the list message reached it, so the list's
+# keys (l, p) answer from it.
+DEMO_LISTS_ADDRESS = "you.lists@demo.invalid"
 DEMO_NAME = "Demo User"
 DEMO_SEED = 20261122
 DEMO_SMTP_PORT = 9  # "discard"; never used: the demo app starts no workers
@@ -55,7 +58,12 @@ def demo_config() -> Config:
         username=DEMO_ADDRESS,
     )
     account = AccountConfig(
-        name=DEMO_ACCOUNT, address=DEMO_ADDRESS, display_name=DEMO_NAME, smtp=smtp
+        name=DEMO_ACCOUNT,
+        address=DEMO_ADDRESS,
+        display_name=DEMO_NAME,
+        smtp=smtp,
+        signature="Demo User\nwriting from the tuimail demo",
+        identities=(Identity(DEMO_LISTS_ADDRESS, "Demo User (lists)", signature="Sent to a list"),),
     )
     return Config(accounts={DEMO_ACCOUNT: account})
 
@@ -77,6 +85,9 @@ def build_demo_store(data_dir: Path, *, now: datetime | None = None) -> int:
             batch = [IncomingMessage(raw=m.raw, flags=m.flags) for m in generated]
             if name == "INBOX":
                 batch += [IncomingMessage(raw=raw) for raw in showcase_messages(now)]
+            if name == "Lists/dev":
+                # Read: the folder's counts (and the screenshots) stay as they were.
+                batch.append(IncomingMessage(raw=list_message(now), flags=frozenset({SEEN})))
             stored += len(store_messages(conn, folder_id, batch))
         return stored
     finally:
@@ -142,6 +153,34 @@ def showcase_messages(now: datetime) -> list[bytes]:
         "tuimail shows all of this as plain, harmless text.\r\n"
     ).encode()
     return [welcome, html, attachment, hostile]
+
+
+def list_message(now: datetime) -> bytes:
+    """A mailing-list message (newest in Lists/dev) with the fields list servers add: where
+    posts go, how to leave (a message or one click), and Reply-To set to the list itself."""
+    return (
+        "From: Carol Jones <carol@example.org>\r\n"
+        "To: Developers <dev@lists.example.org>\r\n"
+        "Reply-To: Developers <dev@lists.example.org>\r\n"
+        f"Delivered-To: {DEMO_LISTS_ADDRESS}\r\n"
+        "Subject: [dev] Release notes for 2.4: please review\r\n"
+        f"Date: {format_datetime(now - timedelta(minutes=20))}\r\n"
+        "Message-ID: <showcase.list@lists.example.org>\r\n"
+        "List-Id: Developers <dev.lists.example.org>\r\n"
+        "List-Post: <mailto:dev@lists.example.org>\r\n"
+        "List-Unsubscribe: <mailto:dev-leave@lists.example.org?subject=unsubscribe>,\r\n"
+        " <https://lists.example.org/unsubscribe/dev/8f3a2c>\r\n"
+        "List-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n"
+        "MIME-Version: 1.0\r\n"
+        "Content-Type: text/plain; charset=utf-8\r\n"
+        "\r\n"
+        "Hi all,\r\n\r\n"
+        "the draft release notes for 2.4 are in the wiki. Comments by Friday, please.\r\n\r\n"
+        "Carol\r\n\r\n"
+        "(A list message: l replies to the list, p to Carol alone, r where Reply-To says:\r\n"
+        "the list. ctrl+u unsubscribes, after asking. The answers are written from\r\n"
+        f"{DEMO_LISTS_ADDRESS}, the address this message was delivered to.)\r\n"
+    ).encode()
 
 
 def _message(

@@ -25,6 +25,9 @@ def cmd_accounts_list(args: argparse.Namespace, config: Config) -> int:
         return EXIT_OK
     for account in config.accounts.values():
         print(f"{account.name}: {account.address}")
+        for identity in account.identities:  # the other addresses it writes as
+            name = f" ({identity.name})" if identity.name else ""
+            print(f"  also writes as {identity.address}{name}")
         servers = account.servers()
         if not servers:
             print("  local account (no servers)")

@@ -1,7 +1,8 @@
 """`tuimail send` and `tuimail outbox`: queue RFC 5322 messages and deliver the outbox headless.
 
 `send` turns each file (or standard input) into an outbox item: line ends become CRLF, a missing
-From (the account's address), Date and Message-ID are added, the recipients come from To, Cc and
+From (the account's address), Date and Message-ID are added (a From naming one of the account's
+identities is the envelope sender), the recipients come from To, Cc and
 Bcc, and the Bcc field is removed from the bytes that are sent (the Sent copy names them again).
 The item is committed before any network activity; then, unless `--queue-only`, the command
 waits out the grace period (`undo_send_seconds`; Ctrl-C cancels, `--now` skips it) and sends.
@@ -98,7 +99,7 @@ def prepare_message(data: bytes, account: AccountConfig, *, now: datetime) -> Pr
         raise SendUsageError("the message names no recipient (To, Cc or Bcc)")
     try:
         # The envelope has the domains' ASCII form (IDNA A-labels).
-        env_from = envelope_address(account.address)
+        env_from = envelope_address(_sender_address(headers, account))
         env_rcpts = tuple(envelope_address(r) for r in recipients)
     except AddressEncodingError as exc:
         raise SendUsageError(str(exc)) from None
@@ -123,6 +124,16 @@ def prepare_message(data: bytes, account: AccountConfig, *, now: datetime) -> Pr
         env_from=env_from,
         env_rcpts=env_rcpts,
     )
+
+
+def _sender_address(headers: email.message.Message, account: AccountConfig) -> str:
+    """The envelope sender: the message's From when it is one of the account's identities
+    (any case; written as configured), else the account's address."""
+    written = email.utils.getaddresses([str(headers.get("from") or "")])
+    mine = {identity.address.lower(): identity.address for identity in account.all_identities()}
+    if written and written[0][1].strip().lower() in mine:
+        return mine[written[0][1].strip().lower()]
+    return account.address
 
 
 def _header_fields(block: bytes) -> list[tuple[bytes, bytes]]:

@@ -15,6 +15,7 @@ from tuimail.config.schema import (
     ACCOUNT_NAME_RE,
     COMPOSE_KEYS,
     DEFAULT_PORTS,
+    IDENTITY_KEYS,
     INCOMING,
     KEY_ACTIONS,
     KEY_STRING_RE,
@@ -29,6 +30,7 @@ from tuimail.config.schema import (
     ComposeConfig,
     Config,
     ConfigError,
+    Identity,
     Invalid,
     NotifyConfig,
     OAuth2Config,
@@ -122,7 +124,7 @@ def _account(name: str, value: Any, path: Path | None) -> AccountConfig:
     if not ACCOUNT_NAME_RE.match(name):
         raise ConfigError(path, prefix, "account names may use only letters, digits, '-' and '_'")
     table = _table(value, prefix, path)
-    allowed = (*ACCOUNT_KEYS, *(p.value for p in Protocol), "oauth2")
+    allowed = (*ACCOUNT_KEYS, *(p.value for p in Protocol), "oauth2", "identities")
     _reject_unknown(table, allowed, prefix + ".", path)
     settings = _check_keys(
         {k: v for k, v in table.items() if k in ACCOUNT_KEYS}, ACCOUNT_KEYS, prefix + ".", path
@@ -130,6 +132,8 @@ def _account(name: str, value: Any, path: Path | None) -> AccountConfig:
     if "address" not in settings:
         raise ConfigError(path, f"{prefix}.address", "is required (the account's email address)")
     settings["oauth2"] = _oauth2(table, prefix, settings.get("auth", "password"), path)
+    _one_signature(settings, prefix, path)
+    settings["identities"] = _identities(table.get("identities", []), prefix, settings, path)
     incoming_names = [p for p in INCOMING if p.value in table]
     if len(incoming_names) > 1:
         raise ConfigError(
@@ -160,6 +164,41 @@ def _account(name: str, value: Any, path: Path | None) -> AccountConfig:
         smtp=servers.get(Protocol.SMTP),
         **settings,
     )
+
+
+def _one_signature(settings: Mapping[str, Any], prefix: str, path: Path | None) -> None:
+    """An identity has a signature text or a signature file, not both."""
+    if "signature" in settings and "signature_file" in settings:
+        raise ConfigError(path, f"{prefix}.signature_file", "set signature or this, not both")
+
+
+def _identities(
+    value: Any, prefix: str, account: Mapping[str, Any], path: Path | None
+) -> tuple[Identity, ...]:
+    """The account's [[accounts.NAME.identities]]: each with an address (checked like the
+    account's, and none twice, the account's own included), a name and a signature."""
+    where = f"{prefix}.identities"
+    if not isinstance(value, list):
+        raise ConfigError(
+            path, where, f"must be an array of tables ([[{where}]]), not {toml_type(value)}"
+        )
+    seen = {account["address"].lower()}
+    found: list[Identity] = []
+    for number, item in enumerate(value, 1):
+        here = f"{where}[{number}]"
+        table = _table(item, here, path)
+        _reject_unknown(table, IDENTITY_KEYS, here + ".", path)
+        settings = _check_keys(table, IDENTITY_KEYS, here + ".", path)
+        if "address" not in settings:
+            raise ConfigError(path, f"{here}.address", "is required (the address to write as)")
+        _one_signature(settings, here, path)
+        if settings["address"].lower() in seen:
+            raise ConfigError(
+                path, f"{here}.address", f"{settings['address']!r} is listed more than once"
+            )
+        seen.add(settings["address"].lower())
+        found.append(Identity(**settings))
+    return tuple(found)
 
 
 def _server_tables(table: dict[str, Any], prefix: str) -> list[tuple[str, dict[str, Any]]]:

@@ -124,6 +124,17 @@ class OAuth2Config:
 
 
 @dataclass(frozen=True, slots=True)
+class Identity:
+    """One address an account writes as: the address, the name shown with it, and its
+    signature (`signature` text, or the file `signature_file`, read when a message is begun)."""
+
+    address: str
+    name: str = ""
+    signature: str = ""
+    signature_file: Path | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class AccountConfig:
     """One account: an identity, one incoming server (or none: a local account), optional SMTP."""
 
@@ -138,6 +149,16 @@ class AccountConfig:
     smtp: ServerConfig | None = None
     auth: str = "password"  # one of AUTH_CHOICES
     oauth2: OAuth2Config | None = None  # set when auth = "oauth2"
+    signature: str = ""
+    signature_file: Path | None = None
+    # The other addresses the account writes as ([[accounts.NAME.identities]]); the account's
+    # own address comes first in `all_identities`.
+    identities: tuple[Identity, ...] = ()
+
+    def all_identities(self) -> tuple[Identity, ...]:
+        """The account's own identity (its address, name and signature), then the others."""
+        own = Identity(self.address, self.display_name, self.signature, self.signature_file)
+        return (own, *self.identities)
 
     def servers(self) -> tuple[ServerConfig, ...]:
         """The configured servers, incoming first."""
@@ -360,6 +381,14 @@ class _Checks:
         return value
 
     @staticmethod
+    def signature(value: Any, key: str) -> str:
+        if not isinstance(value, str):
+            raise Invalid(f"must be a string, not {toml_type(value)}")
+        if found := re.search("[\x00-\x08\x0b-\x1f\x7f]", value.replace("\r\n", "\n")):
+            raise Invalid(f"contains a control character (U+{ord(found.group()):04X})")
+        return value.replace("\r\n", "\n")
+
+    @staticmethod
     def file(value: Any, key: str) -> Path:
         text = _Checks.nonempty(value, key)
         try:
@@ -486,6 +515,15 @@ ACCOUNT_KEYS: dict[str, Checker] = {
     "ca_file": _Checks.file,
     "notify_folders": _ListChecks.folder_patterns,
     "auth": lambda value, key: _OAuth2Checks.choice(value, AUTH_CHOICES),
+    "signature": _Checks.signature,
+    "signature_file": _Checks.file,
+}
+# [[accounts.NAME.identities]]: the other addresses of an account.
+IDENTITY_KEYS: dict[str, Checker] = {
+    "address": _Checks.address,
+    "name": _Checks.string,
+    "signature": _Checks.signature,
+    "signature_file": _Checks.file,
 }
 SERVER_KEYS: dict[str, Checker] = {
     "host": _Checks.host,
@@ -547,12 +585,15 @@ KEY_ACTIONS: tuple[str, ...] = (
     "view-close",
     # composer
     "send", "send-later", "edit-externally", "attach", "drop-attachment", "discard",
+    "choose-from",
     # outbox
     "outbox-take-back", "outbox-retry", "outbox-remove", "outbox-confirm-sent",
     # drafts: main screen, composer
     "forward-attached", "edit-draft", "save-draft",
     # folder pane: the folder actions
     "folder-create", "folder-rename", "folder-delete",
+    # mailing lists: reply to the list, to the sender only; unsubscribe
+    "reply-list", "reply-private", "unsubscribe",
 )  # fmt: skip
 KEY_STRING_RE = re.compile(r"^[^\s,]+(,[^\s,]+)*$")
 
@@ -565,6 +606,7 @@ KNOWN_KEYS: tuple[str, ...] = (
     *(f"accounts.NAME.{k}" for k in ACCOUNT_KEYS),
     *(f"accounts.NAME.{p.value}.{k}" for p, keys in PROTOCOL_KEYS.items() for k in keys),
     *(f"accounts.NAME.oauth2.{k}" for k in OAUTH2_KEYS),
+    *(f"accounts.NAME.identities.{k}" for k in IDENTITY_KEYS),
 )
 
 

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
     from textual.app import App
 
-    from tuimail.config.schema import Config
+    from tuimail.config.schema import Config, Identity
     from tuimail.store.db import StoreConnection
 
 
@@ -41,6 +41,8 @@ class Sender:
     send_delay: timedelta = DEFAULT_SEND_DELAY
     # The SMTP server as "host:port": the store knows what it offered when last connected.
     smtp_server: str = ""
+    # The addresses the account writes as, its own first (`address` is the first one's).
+    identities: tuple[Identity, ...] = field(default=())
 
 
 class AppHost(Protocol):
@@ -57,6 +59,14 @@ class AppHost(Protocol):
 
     def sender_for(self, account_id: int | None) -> Sender | None:
         """Who to send as: the given store account if it has SMTP, else the first that does."""
+        ...
+
+    def one_click_unsubscribe(
+        self, uri: str, account_id: int, done: Callable[[bool, str], None]
+    ) -> str | None:
+        """POST a one-click unsubscribe (RFC 8058) to `uri` for a message of the store
+        account `account_id`; `done(ok, words)` runs on the app's thread afterwards. None when
+        it started, else why not, in words."""
         ...
 
     def start_sender_for_account_id(self, account_id: int) -> None:

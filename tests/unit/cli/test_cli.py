@@ -51,6 +51,16 @@ def test_global_options_work_after_the_command(tmp_path: Path, capsys) -> None:
     assert "local account" in out
 
 
+def test_accounts_list_names_the_identities(tmp_path: Path, capsys) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text(
+        '[accounts.w]\naddress = "a@example.org"\n'
+        '[[accounts.w.identities]]\naddress = "help@example.org"\nname = "Help Desk"\n'
+    )
+    assert main(["accounts", "list", "--config", str(config)]) == 0
+    assert "  also writes as help@example.org (Help Desk)\n" in capsys.readouterr().out
+
+
 def test_config_error_exits_2_and_names_file_and_key(tmp_path: Path) -> None:
     config = tmp_path / "c.toml"
     config.write_text('[accounts.w]\naddress = "a@example.org"\nadress = "typo"\n')

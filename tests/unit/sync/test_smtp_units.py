@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -12,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tuimail.cli.send import SendUsageError, held_reason, prepare_message
-from tuimail.config.schema import AccountConfig
+from tuimail.config.schema import AccountConfig, Identity
 from tuimail.store.outbox import OutboxItem, OutboxState
 from tuimail.sync.smtp.send import DotStuffer, _split_at, backoff
 from tuimail.sync.smtp.sent_copy import sent_copy_bytes
@@ -69,6 +70,15 @@ def test_prepare_keeps_what_the_message_has() -> None:
     assert prepared.raw == data
     assert prepared.message_id == "fixed@x"
     assert prepared.env_rcpts == ("bob@example.org",)
+
+
+def test_a_from_naming_an_identity_is_the_envelope_sender() -> None:
+    account = replace(ACCOUNT, identities=(Identity("help@example.org", "Help"),))
+    data = b"From: Help <HELP@example.org>\r\nTo: bob@example.org\r\n\r\nbody\r\n"
+    assert prepare_message(data, account, now=NOW).env_from == "help@example.org"
+    # Another address in From is not the account's to give as the sender.
+    data = b"From: Boss <boss@example.org>\r\nTo: bob@example.org\r\n\r\nbody\r\n"
+    assert prepare_message(data, account, now=NOW).env_from == "alice@example.org"
 
 
 @pytest.mark.parametrize(

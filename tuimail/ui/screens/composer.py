@@ -43,6 +43,7 @@ from tuimail.store.drafts import ServerCopy
 from tuimail.ui.address_suggester import AddressSuggester, load_from_store
 from tuimail.ui.host import Sender, app_host
 from tuimail.ui.messages import DraftSaved, OutboxQueued
+from tuimail.ui.screens import identities
 from tuimail.ui.screens.prompt import Confirm, LinePrompt
 from tuimail.ui.screens.queueing import NotQueued, queue_message, unsaved_words
 from tuimail.ui.when import WhenError, parse_when
@@ -159,6 +160,7 @@ class ComposerScreen(Screen[None]):
         Binding(
             "ctrl+g", "typed_first('save_draft')", "Save draft", priority=True, id="save-draft"
         ),
+        Binding("ctrl+f", "typed_first('choose_from')", "From", priority=True, id="choose-from"),
         Binding("escape", "discard", "Close", id="discard"),
         # Priority, so the focus moves when the key arrives: as an ordinary binding, tab is
         # handled only after it has bubbled up from the field, and keys typed right after it
@@ -232,6 +234,7 @@ class ComposerScreen(Screen[None]):
         super().__init__()
         self.sender = sender
         self.draft = draft or Draft(from_=sender.address)
+        self.from_ = self.draft.from_  # the identity written as (ctrl+f chooses another)
         self.attachments: list[str] = list(self.draft.attachments)
         self.attached_messages: list[int] = list(self.draft.attached_messages)
         # Attachments kept in the store as bytes (a message taken back from the outbox).
@@ -255,6 +258,7 @@ class ComposerScreen(Screen[None]):
     @staticmethod
     def _snapshot_of(draft: Draft) -> tuple[str, ...]:
         return (
+            str(draft.from_),
             _field_text(draft.to),
             _field_text(draft.cc),
             _field_text(draft.bcc),
@@ -275,7 +279,7 @@ class ComposerScreen(Screen[None]):
         with Vertical():
             with Grid(id="fields"):
                 yield Label("From")
-                yield Static(Text(sanitize_line(str(self.sender.address))), id="from")
+                yield Static(Text(sanitize_line(str(self.from_))), id="from")
                 yield Label("To")
                 yield FieldInput(
                     _field_text(self.draft.to),
@@ -343,7 +347,7 @@ class ComposerScreen(Screen[None]):
             return _lenient_addresses(text) if lenient else parse_address_field(name, text)
 
         return Draft(
-            from_=self.sender.address,
+            from_=self.from_,
             to=addresses("To"),
             cc=addresses("Cc"),
             bcc=addresses("Bcc"),
@@ -361,6 +365,7 @@ class ComposerScreen(Screen[None]):
     def _state(self) -> tuple[str, ...]:
         fields = tuple(self.query_one(f"#{n}", Input).value for n in ("to", "cc", "bcc", "subject"))
         return (
+            str(self.from_),
             *fields,
             self.query_one(TextArea).text,
             *(f"stored:{i}" for i in self.stored_parts),
@@ -582,6 +587,17 @@ class ComposerScreen(Screen[None]):
                 self.app.push_screen(Confirm("Discard this message?"), confirmed)
 
         self.app.push_screen(CloseChoice(), chosen)
+
+    def action_choose_from(self) -> None:
+        """Write as another of the account's identities (its signature follows)."""
+
+        def chosen(address: Address, body: str) -> None:
+            self.from_ = address
+            self.query_one("#from", Static).update(Text(sanitize_line(str(address))))
+            if body != self.query_one(TextArea).text:
+                self.query_one(TextArea).load_text(body)
+
+        identities.choose(self, self.sender, self.from_, self.query_one(TextArea).text, chosen)
 
     def action_attach(self) -> None:
         def add(path: str | None) -> None:

@@ -23,6 +23,7 @@ from tuimail.store.drafts import StoredDraft
 from tuimail.ui.format import addresses_text
 from tuimail.ui.host import app_host
 from tuimail.ui.messages import DraftSaved
+from tuimail.ui.screens import identities
 from tuimail.ui.screens.prompt import Confirm
 from tuimail.ui.tables import selected_id
 
@@ -127,8 +128,9 @@ class DraftsScreen(Screen[None]):
         from tuimail.ui.screens.composer import ComposerScreen
 
         draft = stored.draft
-        if draft.from_ != sender.address:
-            draft = replace(draft, from_=sender.address)
+        from_ = identities.kept_identity(sender, draft.from_)  # its identity, if still one
+        if draft.from_ != from_:
+            draft = replace(draft, from_=from_)
         self.app.push_screen(
             ComposerScreen(
                 sender,

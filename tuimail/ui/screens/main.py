@@ -44,6 +44,7 @@ from tuimail.ui.screens.drafts import DraftsScreen
 from tuimail.ui.screens.folder_actions import FolderActions
 from tuimail.ui.screens.health import HealthScreen
 from tuimail.ui.screens.help import HelpScreen, binding_rows
+from tuimail.ui.screens.lists import ListActions
 from tuimail.ui.screens.marked_actions import MarkedActions
 from tuimail.ui.screens.message_actions import MessageActions
 from tuimail.ui.screens.outbox import OutboxScreen
@@ -83,6 +84,21 @@ class MainScreen(ListReading, Screen[None]):
         Binding("r", "reply(False)", "Reply", show=False, id="reply"),
         Binding("R", "reply(True)", "Reply to all", show=False, id="reply-all"),
         Binding("f", "forward", "Forward", show=False, id="forward"),
+        Binding("l", "on_list('reply_list')", "Reply to the list", show=False, id="reply-list"),
+        Binding(
+            "p",
+            "on_list('reply_private')",
+            "Reply to the sender only",
+            show=False,
+            id="reply-private",
+        ),
+        Binding(
+            "ctrl+u",
+            "on_list('unsubscribe')",
+            "Unsubscribe from the list",
+            show=False,
+            id="unsubscribe",
+        ),
         Binding(
             "ctrl+f", "forward_attached", "Forward as attachment", show=False, id="forward-attached"
         ),
@@ -121,6 +137,7 @@ class MainScreen(ListReading, Screen[None]):
         self.current_place: tuple[int, ...] | None = None
         self.waits = BodyWaits(self, conn)  # actions waiting for a message's body
         self.writing = Writing(self, conn, self.waits)
+        self.lists = ListActions(self, conn, self.writing, self.waits)
         self._show_timer: Timer | None = None
         self.panes = PaneLayout()  # for the running app only; [ui] gives the initial sizes
         # The search shown (its text and the folders it searched; None: all mail), run again
@@ -602,6 +619,11 @@ class MainScreen(ListReading, Screen[None]):
         row = self._current_row()
         if row is not None:
             self.writing.reply(row, reply_all)
+
+    def action_on_list(self, what: str) -> None:
+        """A mailing-list key (screens/lists.py) on the highlighted message."""
+        if (row := self._current_row()) is not None:
+            self.lists.act(what, row)
 
     def action_forward(self) -> None:
         """Forward inline: the original's text quoted, its attachments carried along."""

@@ -31,6 +31,7 @@ from tuimail.store.outbox import OutboxState
 from tuimail.ui.format import addresses_text
 from tuimail.ui.host import app_host
 from tuimail.ui.messages import DraftSaved
+from tuimail.ui.screens import identities
 from tuimail.ui.screens.prompt import Confirm
 from tuimail.ui.tables import selected_id
 
@@ -254,7 +255,10 @@ class OutboxScreen(Screen[None]):
             return
         try:
             raw = outbox.raw_message(self.conn, item.id)
-            draft = draft_from_outbox(raw, item.env_rcpts, sender.address)
+            sent_as = parse_message(raw).envelope.from_[:1]
+            # Written as one of the account's identities: taken back as that one.
+            from_ = identities.kept_identity(sender, sent_as[0]) if sent_as else sender.address
+            draft = draft_from_outbox(raw, item.env_rcpts, from_)
             stored = drafts.take_back(self.conn, item.id, draft, attachment_parts(raw))
         except StoreError as exc:
             self.notify(f"Too late to take it back: {exc}", severity="error", markup=False)

@@ -27,6 +27,7 @@ from tuimail.store import drafts as store_drafts
 from tuimail.store import read
 from tuimail.store.drafts import ServerCopy
 from tuimail.ui.host import Sender, app_host
+from tuimail.ui.screens import identities
 from tuimail.ui.screens.body_waits import BodyWaits
 from tuimail.ui.screens.composer import ComposerScreen
 from tuimail.ui.widgets.message_list import MessageList
@@ -52,8 +53,15 @@ class Writing:
             )
         return sender
 
-    def _open_composer(self, sender: Sender, draft: Draft | None = None) -> None:
-        self._push(ComposerScreen(sender, draft))
+    def open_composer(
+        self, sender: Sender, draft: Draft | None = None, *, answering: bytes | None = None
+    ) -> None:
+        """Open the composer on `draft` (None: an empty one), begun from its identity (for an
+        answer to the message `answering`, the one it was sent to) with its signature."""
+        begun = identities.begin(
+            self.screen, sender, draft or Draft(from_=sender.address), answering=answering
+        )
+        self._push(ComposerScreen(sender, begun))
 
     def _push(self, composer: ComposerScreen) -> None:
         """Open the composer; however it closes (sent, kept as a draft, discarded), the message
@@ -68,7 +76,7 @@ class Writing:
         """A new message from the account `account_id` (None: the default account)."""
         sender = self.sender_for(account_id)
         if sender is not None:
-            self._open_composer(sender)
+            self.open_composer(sender)
 
     def compose_prefilled(self, fields: MailtoFields) -> None:
         """Open the composer with a mailto: link's fields, from the default account; nothing
@@ -86,7 +94,7 @@ class Writing:
             in_reply_to=fields.in_reply_to,
             references=(fields.in_reply_to,) if fields.in_reply_to else (),
         )
-        self._open_composer(sender, draft)
+        self.open_composer(sender, draft)
         if fields.ignored:
             left_out = ", ".join(sanitize_line(name) for name in fields.ignored)
             self.screen.notify(f"Left out of the link: {left_out}.", markup=False)
@@ -102,7 +110,7 @@ class Writing:
                 parse_message(raw), sender=sender.address, own=sender.own_addresses,
                 reply_all=reply_all,
             )  # fmt: skip
-            self._open_composer(sender, replace(draft, original=(row.id, ANSWERED)))
+            self.open_composer(sender, replace(draft, original=(row.id, ANSWERED)), answering=raw)
 
         self.waits.with_text(row, reply)
 
@@ -115,13 +123,14 @@ class Writing:
         text = self.waits.text_of(row)
         if text is not None and not self.waits.attachments_of(row):
             draft = forward_draft(parse_message(text), sender=sender.address)
-            self._open_composer(sender, replace(draft, original=(row.id, FORWARDED)))
+            draft = replace(draft, original=(row.id, FORWARDED))
+            self.open_composer(sender, draft, answering=text)
             return
 
         def forward(raw: bytes) -> None:
             draft = forward_draft(parse_message(raw), sender=sender.address, stored_id=row.id)
             draft = replace(draft, original=(row.id, FORWARDED))
-            self._open_composer(sender, draft)
+            self.open_composer(sender, draft, answering=raw)
 
         self.waits.with_whole_body(row, forward)
 
@@ -134,7 +143,9 @@ class Writing:
         draft = replace(draft, original=(row.id, FORWARDED))
         # The composer attaches the exact bytes: when only the text is local, it opens once the
         # whole message has arrived.
-        self.waits.with_whole_body(row, lambda _raw: self._open_composer(sender, draft))
+        self.waits.with_whole_body(
+            row, lambda raw: self.open_composer(sender, draft, answering=raw)
+        )
 
     def forward_attached_many(self, rows: list[read.MessageRow]) -> None:
         """Forward several messages whole in one composer, each attached as message/rfc822
@@ -149,7 +160,7 @@ class Writing:
         draft = replace(draft, attached_messages=tuple(row.id for row in rows))
         missing = [row for row in rows if read.body(self.conn, row.id) is None]
         if not missing:
-            self._open_composer(sender, draft)
+            self.open_composer(sender, draft)
             return
         closed = self.waits.network_closed("downloaded")
         if closed is not None:
@@ -164,7 +175,7 @@ class Writing:
             def then(_raw: bytes) -> None:
                 waiting.discard(message_id)
                 if not waiting:
-                    self._open_composer(sender, draft)
+                    self.open_composer(sender, draft)
 
             return then
 
@@ -190,7 +201,7 @@ class Writing:
             self._push(
                 ComposerScreen(
                     sender,
-                    replace(mine.draft, from_=sender.address),
+                    replace(mine.draft, from_=identities.kept_identity(sender, mine.draft.from_)),
                     draft_id=mine.id,
                     message_id=mine.message_id,
                     account_id=mine.account_id,
@@ -218,7 +229,12 @@ class Writing:
         self._push(
             ComposerScreen(
                 sender,
-                draft_from_message(parsed, sender=sender.address),
+                draft_from_message(
+                    parsed,
+                    sender=identities.kept_identity(sender, parsed.envelope.from_[0])
+                    if parsed.envelope.from_
+                    else sender.address,
+                ),
                 message_id=row.envelope.message_id,
                 account_id=row.account_id,
                 server_copy=copy,

@@ -18,6 +18,7 @@ from textual.app import ComposeResult
 from textual.widgets import Static
 
 from tuimail.mail.attachments import partial_pieces
+from tuimail.mail.lists import list_info, unsubscribe_summary
 from tuimail.mail.parse import parse_message
 from tuimail.mail.render import message_pieces
 from tuimail.mail.sanitize import sanitize_line
@@ -89,6 +90,10 @@ class MessageView(Pager):
         raw = read.body(self.conn, message_id)
         partial = read.partial_body(self.conn, message_id) if raw is None else None
         source = raw if raw is not None else partial.raw if partial is not None else None
+        if source is not None and (ways := unsubscribe_summary(list_info(source))):
+            header_text.append("\nUnsubscribe: ", style="bold")  # RFC 2369 List-Unsubscribe
+            header_text.append(ways)
+            headers.update(header_text)
         if self.full_headers and source is not None:
             headers.update(self.full_header_text(source))
         if raw is None and partial is None:
