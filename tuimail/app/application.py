@@ -50,8 +50,8 @@ from tuimail.store.db import (
     open_store_exclusively,
     store_path,
 )
-from tuimail.ui.browse import browser_commands, run_browser
 from tuimail.sync.unsubscribe import one_click
+from tuimail.ui.browse import browser_commands, run_browser
 from tuimail.ui.commands import TuimailCommands
 from tuimail.ui.host import Sender
 from tuimail.ui.messages import (

@@ -25,7 +25,6 @@ from textual.timer import Timer
 from textual.widgets import Footer, Header
 
 from tuimail.core.model import SEEN
-from tuimail.mail.mailto import MailtoFields
 from tuimail.mail.sanitize import sanitize_line
 from tuimail.store import ops, read
 from tuimail.store import search as store_search
@@ -38,7 +37,6 @@ from tuimail.ui.messages import (
     StoreUpdated,
 )
 from tuimail.ui.panes import PANE_BINDINGS, PaneLayout
-from tuimail.ui.screens import attachment_actions
 from tuimail.ui.screens.body_waits import BodyWaits
 from tuimail.ui.screens.drafts import DraftsScreen
 from tuimail.ui.screens.folder_actions import FolderActions
@@ -50,6 +48,7 @@ from tuimail.ui.screens.message_actions import MessageActions
 from tuimail.ui.screens.outbox import OutboxScreen
 from tuimail.ui.screens.reading import ListReading
 from tuimail.ui.screens.writing import Writing
+from tuimail.ui.screens.writing_keys import WritingKeys
 from tuimail.ui.widgets.folder_pane import FolderPane
 from tuimail.ui.widgets.message_list import MessageList
 from tuimail.ui.widgets.message_view import DISPLACED, MESSAGE_GONE, MessageView
@@ -62,7 +61,7 @@ SHOW_DELAY = 0.06  # seconds the cursor rests before the message view follows it
 PREFETCH_AROUND = (1, 2, 3, -1)
 
 
-class MainScreen(ListReading, Screen[None]):
+class MainScreen(ListReading, WritingKeys, Screen[None]):
     """Folders on the left; the message list above the message view on the right."""
 
     BINDINGS = [
@@ -603,67 +602,6 @@ class MainScreen(ListReading, Screen[None]):
             self.panes.resize_view(steps)
         self.panes.view = True
         self._apply_panes()
-
-    # --- writing: the composer gets a Sender from the app (which knows the config)
-
-    def compose_prefilled(self, fields: MailtoFields) -> None:
-        """Open the composer with a mailto: link's fields, from the default account; nothing
-        is sent until the user sends it."""
-        self.writing.compose_prefilled(fields)
-
-    def action_compose(self) -> None:
-        folder = read.folder(self.conn, self.current_folder_id) if self.current_folder_id else None
-        self.writing.compose(folder.account_id if folder else None)
-
-    def action_reply(self, reply_all: bool) -> None:
-        row = self._current_row()
-        if row is not None:
-            self.writing.reply(row, reply_all)
-
-    def action_on_list(self, what: str) -> None:
-        """A mailing-list key (screens/lists.py) on the highlighted message."""
-        if (row := self._current_row()) is not None:
-            self.lists.act(what, row)
-
-    def action_forward(self) -> None:
-        """Forward inline: the original's text quoted, its attachments carried along."""
-        row = self._current_row()
-        if row is not None:
-            self.writing.forward(row)
-
-    def action_forward_attached(self) -> None:
-        """Forward the message whole, as an attachment (its bytes as they are); with messages
-        marked, all of them in one message."""
-        if marked := self._marked_ids():
-            self.marked.forward_attached(marked)
-        elif (row := self._current_row()) is not None:
-            self.writing.forward_attached(row)
-
-    def action_edit_draft(self) -> None:
-        """Edit a message of a Drafts folder (saved by any client)."""
-        row = self._current_row()
-        if row is not None:
-            self.writing.edit_draft(row)
-
-    # --- attachments: saved or opened, the whole message downloaded first when needed
-
-    def action_save_attachments(self) -> None:
-        """Ask for a directory and save the message's attachments there."""
-        row = self._current_row()
-        if row is not None:
-            attachment_actions.save_all(self, self.waits, row)
-
-    def action_open_attachment(self) -> None:
-        """Open an attachment with the system's opener."""
-        row = self._current_row()
-        if row is not None:
-            attachment_actions.open_one(self, self.waits, row)
-
-    def action_open_html(self, remote: bool) -> None:
-        """Open the message's HTML part in the web browser (remote content only if `remote`)."""
-        row = self._current_row()
-        if row is not None:
-            attachment_actions.open_html(self, self.waits, row, remote=remote)
 
     # --- other screens
 
