@@ -35,6 +35,7 @@ from tuimail.ui.screens.help import HelpScreen
 from tuimail.ui.screens.link_picker import LinkPicker
 from tuimail.ui.screens.main import MainScreen
 from tuimail.ui.screens.outbox import OutboxScreen
+from tuimail.ui.screens.pipe_output import PipeOutputScreen
 from tuimail.ui.screens.prompt import Confirm, LinePrompt
 from tuimail.ui.screens.setup import AccountSetupScreen
 from tuimail.ui.widgets.message_list import MessageList
@@ -128,6 +129,16 @@ async def _folder_picker(pilot) -> None:  # type: ignore[no-untyped-def]
     assert isinstance(pilot.app.screen, FolderPicker)
 
 
+async def _pipe_output(pilot) -> None:  # type: ignore[no-untyped-def]
+    await _message_list(pilot)
+    await pilot.press("vertical_line")  # the welcome message: no attachment, no question
+    await pilot.pause()
+    pilot.app.screen.query_one("#answer").value = "cat"
+    await pilot.press("enter")
+    await pilot.pause()
+    assert isinstance(pilot.app.screen, PipeOutputScreen)
+
+
 async def _setup(pilot) -> None:  # type: ignore[no-untyped-def]
     await pilot.press("A")
     await pilot.pause()
@@ -151,6 +162,7 @@ PLACES: list[tuple[str, type, Opener]] = [
     ("line-prompt", LinePrompt, _line_prompt),
     ("folder-picker", FolderPicker, _folder_picker),
     ("setup", AccountSetupScreen, _setup),
+    ("pipe-output", PipeOutputScreen, _pipe_output),
 ]
 
 

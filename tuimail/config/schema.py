@@ -533,7 +533,7 @@ KEY_ACTIONS: tuple[str, ...] = (
     "delete", "undo", "move", "copy", "compose", "reply", "reply-all", "forward", "outbox", "sort",
     "health", "get-mail", "save-attachments", "open-attachment", "add-account", "expunge",
     "next-unread",
-    "open-html", "open-html-remote",
+    "open-html", "open-html-remote", "pipe",
     # main screen: panes
     "folders-pane", "view-pane", "folders-narrower", "folders-wider", "view-smaller",
     "view-larger",

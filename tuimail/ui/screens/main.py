@@ -46,6 +46,7 @@ from tuimail.ui.screens.help import HelpScreen, binding_rows
 from tuimail.ui.screens.marked_actions import MarkedActions
 from tuimail.ui.screens.message_actions import MessageActions
 from tuimail.ui.screens.outbox import OutboxScreen
+from tuimail.ui.screens.pipe_actions import PipeActions
 from tuimail.ui.screens.reading import ListReading
 from tuimail.ui.screens.writing import Writing
 from tuimail.ui.widgets.folder_pane import FolderPane
@@ -106,6 +107,13 @@ class MainScreen(ListReading, Screen[None]):
             show=False,
             id="open-html-remote",
         ),
+        Binding(
+            "vertical_line",
+            "pipe",
+            "Pipe the message or a part to a command",
+            show=False,
+            id="pipe",
+        ),
         *PANE_BINDINGS,  # last in the help: the keys for messages come first
     ]
 
@@ -120,6 +128,7 @@ class MainScreen(ListReading, Screen[None]):
         self.current_place: tuple[int, ...] | None = None
         self.waits = BodyWaits(self, conn)  # actions waiting for a message's body
         self.writing = Writing(self, conn, self.waits)
+        self.pipes = PipeActions(self, self.waits)  # | : the message or a part to a command
         self._show_timer: Timer | None = None
         self.panes = PaneLayout()  # for the running app only; [ui] gives the initial sizes
         # The search shown (its text and the folders it searched; None: all mail), run again
@@ -637,6 +646,11 @@ class MainScreen(ListReading, Screen[None]):
         row = self._current_row()
         if row is not None:
             attachment_actions.open_html(self, self.waits, row, remote=remote)
+
+    def action_pipe(self) -> None:
+        """Pipe the message (or one attachment) to a command; its output shows afterwards."""
+        if (row := self._current_row()) is not None:
+            self.pipes.pipe(row)
 
     # --- other screens
 
