@@ -7,7 +7,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from textual.widgets import Static
+from textual.widgets import Input, Static
 
 from tests.support.demo_app import DemoStore, demo_app
 from tuimail.app.pipe import run_pipe
@@ -35,10 +35,10 @@ async def _pipe(pilot, downs: int, part: str | None, command: str) -> PipeOutput
     await pilot.press(*["down"] * downs, "vertical_line")
     await pilot.pause()
     if part is not None:
-        app.screen.query_one("#answer").value = part
+        app.screen.query_one("#answer", Input).value = part
         await pilot.press("enter")
         await pilot.pause()
-    app.screen.query_one("#answer").value = command
+    app.screen.query_one("#answer", Input).value = command
     await pilot.press("enter")
     await pilot.pause()
     screen = app.screen
@@ -148,8 +148,10 @@ async def test_a_command_that_is_not_there_says_so(tmp_path: Path, demo_store: D
         app.screen.query_one(MessageList).focus()
         await pilot.press("vertical_line")
         await pilot.pause()
-        assert app.screen.query_one("#answer").value == "no-such-command-here --x"  # offered again
-        app.screen.query_one("#answer").value = "echo 'unclosed"
+        assert (
+            app.screen.query_one("#answer", Input).value == "no-such-command-here --x"
+        )  # offered again
+        app.screen.query_one("#answer", Input).value = "echo 'unclosed"
         await pilot.press("enter")
         await pilot.pause()
         assert isinstance(app.screen, MainScreen)  # nothing ran
