@@ -138,6 +138,9 @@ class AccountConfig:
     smtp: ServerConfig | None = None
     auth: str = "password"  # one of AUTH_CHOICES
     oauth2: OAuth2Config | None = None  # set when auth = "oauth2"
+    # The authserv-id of the account's own receiving server: its Authentication-Results
+    # verdicts (SPF, DKIM, DMARC) are shown; None: none is trusted, none shown.
+    authserv_id: str | None = None
 
     def servers(self) -> tuple[ServerConfig, ...]:
         """The configured servers, incoming first."""
@@ -485,6 +488,7 @@ ACCOUNT_KEYS: dict[str, Checker] = {
     "password_command": _Checks.nonempty,
     "ca_file": _Checks.file,
     "notify_folders": _ListChecks.folder_patterns,
+    "authserv_id": _Checks.nonempty,
     "auth": lambda value, key: _OAuth2Checks.choice(value, AUTH_CHOICES),
 }
 SERVER_KEYS: dict[str, Checker] = {

@@ -22,6 +22,7 @@ from tuimail.mail.parse import parse_message
 from tuimail.mail.render import message_pieces
 from tuimail.mail.sanitize import sanitize_line
 from tuimail.store import read
+from tuimail.ui.auth_line import server_verdicts, verdict_text
 from tuimail.ui.format import addresses_text
 from tuimail.ui.host import app_host
 from tuimail.ui.messages import BodyWanted
@@ -91,6 +92,12 @@ class MessageView(Pager):
         source = raw if raw is not None else partial.raw if partial is not None else None
         if self.full_headers and source is not None:
             headers.update(self.full_header_text(source))
+        elif source is not None:  # the account's own server's SPF / DKIM / DMARC verdicts
+            accounts = app_host(self.app).config.accounts
+            if found := server_verdicts(self.conn, accounts, row, source):
+                header_text.append("\n")
+                header_text.append_text(verdict_text(found, self.app.theme_variables))
+                headers.update(header_text)
         if raw is None and partial is None:
             waiting = "Downloading the message…"
             if app_host(self.app).offline:
