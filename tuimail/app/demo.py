@@ -192,7 +192,7 @@ def archive_showcase(now: datetime) -> list[bytes]:
             f"DTSTAMP:{now.strftime('%Y%m%dT%H%M%SZ')}",
             f"DTSTART;TZID=Europe/Berlin:{start.strftime('%Y%m%dT%H%M%S')}",
             f"DTEND;TZID=Europe/Berlin:{(start + timedelta(hours=1)).strftime('%Y%m%dT%H%M%S')}",
-            "RRULE:FREQ=WEEKLY;BYDAY=WE",
+            "RRULE:FREQ=WEEKLY",
             "SUMMARY:Weekly sync: roadmap\\, releases",
             "LOCATION:Room 4.12 / https://meet.example/weekly",
             "ORGANIZER;CN=Søren Berg:mailto:soren@example.org",

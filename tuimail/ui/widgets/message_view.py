@@ -108,10 +108,10 @@ class MessageView(Pager):
             self.app.post_message(BodyWanted(message_id))
         else:
             if partial is not None:  # the text only: attachments listed as not downloaded
-                pieces = partial_pieces(partial.raw, partial.omitted)
+                pieces = partial_pieces(partial.raw, partial.omitted, self.clock().tzinfo)
             else:
                 assert raw is not None
-                pieces = message_pieces(parse_message(raw), raw)
+                pieces = message_pieces(parse_message(raw), raw, self.clock().tzinfo)
             self.query_one(BodyView).show_pieces(self.page_pieces(pieces), self.app.theme_variables)
         if message_id != shown_before:  # the same one again (a store update): stay put
             self.scroll_home(animate=False)
