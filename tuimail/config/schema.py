@@ -550,7 +550,7 @@ KEY_ACTIONS: tuple[str, ...] = (
     "view-bottom", "view-next", "view-previous", "view-headers", "view-quotes", "view-links",
     "view-close",
     # composer
-    "send", "send-later", "edit-externally", "attach", "drop-attachment", "discard",
+    "send", "send-later", "edit-externally", "attach", "drop-attachment", "discard", "show-copies",
     # outbox
     "outbox-take-back", "outbox-retry", "outbox-remove", "outbox-confirm-sent",
     # drafts: main screen, composer

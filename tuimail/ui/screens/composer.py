@@ -160,11 +160,14 @@ class ComposerScreen(Screen[None]):
             "ctrl+g", "typed_first('save_draft')", "Save draft", priority=True, id="save-draft"
         ),
         Binding("escape", "discard", "Close", id="discard"),
+        Binding("ctrl+n", "show_copies", "Cc and Bcc", priority=True, id="show-copies"),
         # Priority, so the focus moves when the key arrives: as an ordinary binding, tab is
         # handled only after it has bubbled up from the field, and keys typed right after it
         # would still go to the field it leaves.
-        Binding("tab", "app.focus_next", "Next field", show=False, priority=True),
-        Binding("shift+tab", "app.focus_previous", "Previous field", show=False, priority=True),
+        # The fields' own order, not the layout's: Cc and Bcc just shown (ctrl+n) have no place
+        # until the next layout, and keys typed fast come before it.
+        Binding("tab", "field(1)", "Next field", show=False, priority=True),
+        Binding("shift+tab", "field(-1)", "Previous field", show=False, priority=True),
     ]
     DEFAULT_CSS = """
     ComposerScreen #fields {
@@ -173,6 +176,7 @@ class ComposerScreen(Screen[None]):
         grid-rows: auto;
         height: auto;
         padding: 0 1;
+        margin: 0 0 1 0;
     }
     ComposerScreen #fields Label {
         text-style: bold;
@@ -186,10 +190,6 @@ class ComposerScreen(Screen[None]):
     ComposerScreen #fields Input:focus {
         background: $boost;
         border: none;
-    }
-    ComposerScreen #fields {
-        grid-gutter: 1 0;
-        margin: 1 0;
     }
     ComposerScreen #from {
         padding: 0 1;
@@ -283,10 +283,14 @@ class ComposerScreen(Screen[None]):
                     placeholder="ann@example.org",
                     suggester=suggester,
                 )
-                yield Label("Cc")
-                yield FieldInput(_field_text(self.draft.cc), id="cc", suggester=suggester)
-                yield Label("Bcc")
-                yield FieldInput(_field_text(self.draft.bcc), id="bcc", suggester=suggester)
+                yield Label("Cc", classes="copies")
+                yield FieldInput(
+                    _field_text(self.draft.cc), id="cc", suggester=suggester, classes="copies"
+                )
+                yield Label("Bcc", classes="copies")
+                yield FieldInput(
+                    _field_text(self.draft.bcc), id="bcc", suggester=suggester, classes="copies"
+                )
                 yield Label("Subject")
                 yield FieldInput(self.draft.subject, id="subject")
             yield Static(id="attachments")
@@ -296,6 +300,9 @@ class ComposerScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self._show_attachments()
+        # Cc and Bcc only when they hold something, or on ctrl+n: the body gets the rows.
+        if not (self.draft.cc or self.draft.bcc):
+            self.query(".copies").set(display=False)
         self.autosave_timer = self.set_interval(self.autosave_seconds, self.autosave)
         first_empty = "#to" if not self.draft.to else "#body"
         self.query_one(first_empty).focus()
@@ -480,6 +487,20 @@ class ComposerScreen(Screen[None]):
                 fields[index].call_later(after, index + 1)
 
         after(0)
+
+    def action_field(self, step: int) -> None:
+        """Focus the next (`step` 1) or previous (-1) field shown: To, Cc, Bcc, Subject, text."""
+        names = ("#to", "#cc", "#bcc", "#subject", "#body")
+        fields = [field for name in names if (field := self.query_one(name)).display]
+        focused = self.focused
+        index = fields.index(focused) + step if focused in fields else (0 if step > 0 else -1)
+        self.set_focus(fields[index % len(fields)])
+
+    def action_show_copies(self) -> None:
+        """Show the Cc and Bcc fields (hidden while empty) and go to Cc."""
+        self.query(".copies").set(display=True)
+        # Now, not deferred (Widget.focus): keys typed right after go to Cc, as after tab.
+        self.set_focus(self.query_one("#cc", Input))
 
     def action_save_draft(self) -> None:
         """Save the draft now and have it copied to the server."""
