@@ -336,9 +336,9 @@ class ComposerScreen(Screen[None]):
 
     def _show_attachments(self) -> None:
         names = ", ".join(self._attachment_names())
-        self.query_one("#attachments", Static).update(
-            Text(f"Attachments: {names}" if names else "")
-        )
+        shown = self.query_one("#attachments", Static)
+        shown.update(Text(f"Attachments: {names}" if names else ""))
+        shown.display = bool(names)  # no empty row taken from the text
 
     def current_draft(self, *, lenient: bool = False) -> Draft:
         """The draft as the fields now hold it. Raises AddressError for a bad address field,
