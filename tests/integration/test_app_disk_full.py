@@ -282,7 +282,7 @@ def test_the_real_app_goes_on_when_the_disk_fills_while_writing(
     try:
         app.wait_for_text("Welcome")
         app.send(b"c", settle=1.0)
-        app.send(b"ann@example.org\t\t\tPrivate subject line\t")
+        app.send(b"ann@example.org\tPrivate subject line\t")  # Cc, Bcc hidden
         small_disk.fill(0)
         app.send(b"\x1b[200~" + BIG_TEXT.encode() + b"\x1b[201~", settle=1.0)
         since = len(app.output)

@@ -39,7 +39,7 @@ def _cursor(app: TuimailApp) -> int:
 
 
 async def _write(pilot: Pilot[None]) -> None:
-    await pilot.press(*"bob@example.org", "tab", "tab", "tab", *"hello", "tab", *"Some text.")
+    await pilot.press(*"bob@example.org", "tab", *"hello", "tab", *"Some text.")
     await pilot.pause()
 
 

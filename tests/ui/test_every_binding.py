@@ -36,6 +36,7 @@ from tuimail.ui.screens.identities import IdentityPicker
 from tuimail.ui.screens.link_picker import LinkPicker
 from tuimail.ui.screens.main import MainScreen
 from tuimail.ui.screens.outbox import OutboxScreen
+from tuimail.ui.screens.pipe_output import PipeOutputScreen
 from tuimail.ui.screens.prompt import Confirm, LinePrompt
 from tuimail.ui.screens.setup import AccountSetupScreen
 from tuimail.ui.widgets.folder_pane import FolderPane
@@ -111,7 +112,7 @@ async def _composer(pilot) -> None:  # type: ignore[no-untyped-def]
     await pilot.press("c")
     await pilot.pause()
     assert isinstance(pilot.app.screen, ComposerScreen)
-    await pilot.press(*"bob@example.org", "tab", "tab", "tab", *"keys", "tab", *"Hello.")
+    await pilot.press(*"bob@example.org", "tab", *"keys", "tab", *"Hello.")
     await pilot.pause()
 
 
@@ -143,6 +144,16 @@ async def _folder_picker(pilot) -> None:  # type: ignore[no-untyped-def]
     assert isinstance(pilot.app.screen, FolderPicker)
 
 
+async def _pipe_output(pilot) -> None:  # type: ignore[no-untyped-def]
+    await _message_list(pilot)
+    await pilot.press("vertical_line")  # the welcome message: no attachment, no question
+    await pilot.pause()
+    pilot.app.screen.query_one("#answer").value = "cat"
+    await pilot.press("enter")
+    await pilot.pause()
+    assert isinstance(pilot.app.screen, PipeOutputScreen)
+
+
 async def _setup(pilot) -> None:  # type: ignore[no-untyped-def]
     await pilot.press("A")
     await pilot.pause()
@@ -168,6 +179,7 @@ PLACES: list[tuple[str, type, Opener]] = [
     ("folder-picker", FolderPicker, _folder_picker),
     ("identity-picker", IdentityPicker, _identity_picker),
     ("setup", AccountSetupScreen, _setup),
+    ("pipe-output", PipeOutputScreen, _pipe_output),
 ]
 
 

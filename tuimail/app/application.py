@@ -14,6 +14,7 @@ import contextlib
 import logging
 import os
 import sys
+import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from functools import partial
@@ -33,6 +34,7 @@ from tuimail.app.account_setup import (
     keyring_problem,
 )
 from tuimail.app.bridge import EventBridge, NewMailArrived
+from tuimail.app.pipe import run_pipe
 from tuimail.app.workers import EngineRunner
 from tuimail.config.schema import AccountConfig, Config, ConfigError
 from tuimail.config.write import add_account
@@ -62,6 +64,7 @@ from tuimail.ui.messages import (
     IntentQueued,
     OpenWanted,
     OutboxQueued,
+    PipeWanted,
     PrefetchWanted,
     ServerBack,
     SetupCheck,
@@ -146,6 +149,7 @@ class TuimailApp(App[int]):
         # queued behind it) must not act on a message the user is leaving.
         self._quitting = False
         self._said_drafts_offline = False
+        self._pipes: set[threading.Event] = set()  # the cancels of piped commands running
         # Started on a full disk: the store is open exclusively (open_store_exclusively) and
         # nothing that connects runs; the words say why.
         self.disk_full_start: str | None = None
@@ -266,6 +270,8 @@ class TuimailApp(App[int]):
 
         self._quitting = True
         self.engines.cancel.set()
+        for cancel in list(self._pipes):  # a piped command still running is stopped
+            cancel.set()
         # An engine waiting on a slow server would keep the process alive until its command
         # timeout: its connection is closed under it instead.
         abort_all()
@@ -628,6 +634,22 @@ class TuimailApp(App[int]):
         problem = run_browser(commands, path)
         if problem is not None:
             self.post_message(UserNotice(sanitize_line(problem), title="Browser", error=True))
+
+    # --- piping a message to a command (|): local work, in a worker -------------------------
+
+    @on(PipeWanted)
+    def _pipe_wanted(self, message: PipeWanted) -> None:
+        """Run the command in a worker thread; its outcome goes back to the output screen.
+        Quitting stops it (`exit`)."""
+        job, done = message.job, message.done
+        self._pipes.add(job.cancel)
+
+        def run() -> None:
+            outcome = run_pipe(job)
+            self._pipes.discard(job.cancel)
+            self.call_from_worker(done, outcome)
+
+        self.run_worker(run, thread=True, group="pipe", name="pipe", exit_on_error=False)
 
     # --- from the bridge (tuimail/app/bridge.py): new mail and notices ------------------------
 

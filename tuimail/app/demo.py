@@ -32,6 +32,8 @@ DEMO_ADDRESS = "you@demo.invalid"
 DEMO_LISTS_ADDRESS = "you.lists@demo.invalid"
 DEMO_NAME = "Demo User"
 DEMO_SEED = 20261122
+# The demo's made-up receiving server: its Authentication-Results verdicts are shown.
+DEMO_AUTHSERV_ID = "mx.demo.invalid"
 DEMO_SMTP_PORT = 9  # "discard"; never used: the demo app starts no workers
 # folder -> (role, number of generated messages, how far back they go)
 DEMO_FOLDERS: dict[str, tuple[FolderRole, int, timedelta]] = {
@@ -64,6 +66,7 @@ def demo_config() -> Config:
         smtp=smtp,
         signature="Demo User\nwriting from the tuimail demo",
         identities=(Identity(DEMO_LISTS_ADDRESS, "Demo User (lists)", signature="Sent to a list"),),
+        authserv_id=DEMO_AUTHSERV_ID,
     )
     return Config(accounts={DEMO_ACCOUNT: account})
 
@@ -88,6 +91,9 @@ def build_demo_store(data_dir: Path, *, now: datetime | None = None) -> int:
             if name == "Lists/dev":
                 # Read: the folder's counts (and the screenshots) stay as they were.
                 batch.append(IncomingMessage(raw=list_message(now), flags=frozenset({SEEN})))
+            if name == "Archive":  # read already: the counts the demo shows stay as they were
+                seen = frozenset({SEEN})
+                batch += [IncomingMessage(raw=raw, flags=seen) for raw in archive_showcase(now)]
             stored += len(store_messages(conn, folder_id, batch))
         return stored
     finally:
@@ -181,6 +187,71 @@ def list_message(now: datetime) -> bytes:
         "the list. ctrl+u unsubscribes, after asking. The answers are written from\r\n"
         f"{DEMO_LISTS_ADDRESS}, the address this message was delivered to.)\r\n"
     ).encode()
+
+
+def archive_showcase(now: datetime) -> list[bytes]:
+    """The newest two messages of the Archive: one the (made-up) receiving server checked
+    (its SPF, DKIM and DMARC verdicts show above the text, with a forged verdict below its
+    Received field left out), and an invitation (its summary shows above the text)."""
+    checked = (
+        f"Authentication-Results: {DEMO_AUTHSERV_ID};\r\n"
+        "\tspf=pass smtp.mailfrom=ana@bank.example;\r\n"
+        "\tdkim=pass header.d=bank.example header.s=mail;\r\n"
+        "\tdmarc=pass header.from=bank.example\r\n"
+        f"Received: from mail.bank.example by {DEMO_AUTHSERV_ID}; "
+        f"{format_datetime(now - timedelta(minutes=20))}\r\n"
+        # Written by the sender: below the server's Received field, so never believed.
+        f"Authentication-Results: {DEMO_AUTHSERV_ID}; dmarc=fail header.from=bank.example\r\n"
+        "From: Ana Lima <ana@bank.example>\r\n"
+        f"To: {DEMO_NAME} <{DEMO_ADDRESS}>\r\n"
+        "Subject: Your statement is ready (checked by the server)\r\n"
+        f"Date: {format_datetime(now - timedelta(minutes=20))}\r\n"
+        "Message-ID: <showcase.checked@demo.invalid>\r\n"
+        "MIME-Version: 1.0\r\n"
+        "Content-Type: text/plain; charset=utf-8\r\n"
+        "\r\n"
+        'The line "Server check" above says what your own mail server found when this\r\n'
+        "message arrived: SPF, DKIM and DMARC. tuimail believes only the server named in\r\n"
+        "the account's authserv_id; the same words written by a sender are ignored:\r\n"
+        "\r\n"
+        "Server check: SPF pass · DKIM pass · DMARC pass   <- just text in the body\r\n"
+    ).encode()
+    start = (now + timedelta(days=2)).replace(hour=14, minute=0, second=0)
+    calendar = "\r\n".join(
+        [
+            "BEGIN:VCALENDAR",
+            "VERSION:2.0",
+            "PRODID:-//demo//invitation//EN",
+            "METHOD:REQUEST",
+            "BEGIN:VEVENT",
+            "UID:weekly-sync@demo.invalid",
+            f"DTSTAMP:{now.strftime('%Y%m%dT%H%M%SZ')}",
+            f"DTSTART;TZID=Europe/Berlin:{start.strftime('%Y%m%dT%H%M%S')}",
+            f"DTEND;TZID=Europe/Berlin:{(start + timedelta(hours=1)).strftime('%Y%m%dT%H%M%S')}",
+            "RRULE:FREQ=WEEKLY",
+            "SUMMARY:Weekly sync: roadmap\\, releases",
+            "LOCATION:Room 4.12 / https://meet.example/weekly",
+            "ORGANIZER;CN=Søren Berg:mailto:soren@example.org",
+            f"ATTENDEE;CN={DEMO_NAME};PARTSTAT=NEEDS-ACTION:mailto:{DEMO_ADDRESS}",
+            "ATTENDEE;CN=Ana Lima;PARTSTAT=ACCEPTED:mailto:ana@bank.example",
+            "ATTENDEE:mailto:team@example.org",
+            "END:VEVENT",
+            "END:VCALENDAR",
+            "",
+        ]
+    )
+    invitation = EmailMessage(policy=SMTP)
+    invitation["From"] = "Søren Berg <soren@example.org>"
+    invitation["To"] = f"{DEMO_NAME} <{DEMO_ADDRESS}>"
+    invitation["Subject"] = "Invitation: Weekly sync: roadmap, releases"
+    invitation["Date"] = format_datetime(now - timedelta(minutes=40))
+    invitation["Message-ID"] = "<showcase.invitation@demo.invalid>"
+    invitation.set_content(
+        "Søren Berg invites you to the weekly sync. The summary above comes from the\n"
+        "invitation's calendar part (when, where, who).\n"
+    )
+    invitation.add_alternative(calendar, subtype="calendar", params={"method": "REQUEST"})
+    return [checked, invitation.as_bytes(policy=SMTP)]
 
 
 def _message(

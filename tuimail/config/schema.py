@@ -160,6 +160,10 @@ class AccountConfig:
         own = Identity(self.address, self.display_name, self.signature, self.signature_file)
         return (own, *self.identities)
 
+    # The authserv-id of the account's own receiving server: its Authentication-Results
+    # verdicts (SPF, DKIM, DMARC) are shown; None: none is trusted, none shown.
+    authserv_id: str | None = None
+
     def servers(self) -> tuple[ServerConfig, ...]:
         """The configured servers, incoming first."""
         return tuple(s for s in (self.incoming, self.smtp) if s is not None)
@@ -514,6 +518,7 @@ ACCOUNT_KEYS: dict[str, Checker] = {
     "password_command": _Checks.nonempty,
     "ca_file": _Checks.file,
     "notify_folders": _ListChecks.folder_patterns,
+    "authserv_id": _Checks.nonempty,
     "auth": lambda value, key: _OAuth2Checks.choice(value, AUTH_CHOICES),
     "signature": _Checks.signature,
     "signature_file": _Checks.file,
@@ -571,7 +576,7 @@ KEY_ACTIONS: tuple[str, ...] = (
     "delete", "undo", "move", "copy", "compose", "reply", "reply-all", "forward", "outbox", "sort",
     "health", "get-mail", "save-attachments", "open-attachment", "add-account", "expunge",
     "next-unread",
-    "open-html", "open-html-remote",
+    "open-html", "open-html-remote", "pipe",
     # main screen: panes
     "folders-pane", "view-pane", "folders-narrower", "folders-wider", "view-smaller",
     "view-larger",
@@ -585,7 +590,7 @@ KEY_ACTIONS: tuple[str, ...] = (
     "view-close",
     # composer
     "send", "send-later", "edit-externally", "attach", "drop-attachment", "discard",
-    "choose-from",
+    "choose-from", "show-copies",
     # outbox
     "outbox-take-back", "outbox-retry", "outbox-remove", "outbox-confirm-sent",
     # drafts: main screen, composer

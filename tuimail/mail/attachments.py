@@ -12,6 +12,7 @@ import re
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import tzinfo
 from email.message import Message
 from email.parser import BytesParser
 from typing import TYPE_CHECKING, cast
@@ -192,15 +193,17 @@ def listed_attachments(raw: bytes, omitted: Iterable[OmittedPart] = ()) -> list[
     return listed
 
 
-def partial_pieces(raw: bytes, omitted: Iterable[OmittedPart]) -> list[Piece]:
+def partial_pieces(
+    raw: bytes, omitted: Iterable[OmittedPart], tz: tzinfo | None = None
+) -> list[Piece]:
     """The message view's content for a partial message: the body as for a full one, then
     the attachments, those not downloaded marked so. Sanitized, like `render.message_pieces`."""
     from tuimail.mail.render import attachment_line, message_pieces
 
     parsed = parse.parse_message(raw)
     if parsed.raw_only:
-        return message_pieces(parsed, raw)
-    pieces = message_pieces(dataclasses.replace(parsed, attachments=()), raw)
+        return message_pieces(parsed, raw, tz)
+    pieces = message_pieces(dataclasses.replace(parsed, attachments=()), raw, tz)
     lines = [
         attachment_line(item.info) + ("" if item.local else " (not downloaded)")
         for item in listed_attachments(raw, omitted)

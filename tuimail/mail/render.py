@@ -12,12 +12,14 @@ go to the screen as plain text (never as markup). The full-text index gets the s
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import tzinfo
 from typing import TYPE_CHECKING
 
 from tuimail.mail import limits
 from tuimail.mail.decode import decode_bytes
 from tuimail.mail.html_model import HtmlDocument
 from tuimail.mail.html_text import parse_html
+from tuimail.mail.invitation import invitation_summaries
 from tuimail.mail.sanitize import sanitize, sanitize_line
 
 if TYPE_CHECKING:
@@ -114,13 +116,14 @@ Piece = str | HtmlDocument
 """A part of the message view: sanitized plain text, or an HTML part as a styled document."""
 
 
-def message_pieces(parsed: ParsedMessage, raw: bytes) -> list[Piece]:
-    """The message view's content: the body parts (plain text, or HTML as a document), then
-    the attachment list; sanitized and bounded. A raw-only message (over a parsing limit)
-    gives a note and the start of its raw text."""
+def message_pieces(parsed: ParsedMessage, raw: bytes, tz: tzinfo | None = None) -> list[Piece]:
+    """The message view's content: an invitation's summary (times in `tz`, None: the
+    system's), the body parts (plain text, or HTML as a document), then the attachment list;
+    sanitized and bounded. A raw-only message (over a parsing limit) gives a note and the start
+    of its raw text."""
     if parsed.raw_only:
         return [_render_raw(parsed, raw)]
-    pieces: list[Piece] = []
+    pieces: list[Piece] = list(invitation_summaries(raw, tz))
     budget = limits.MAX_RENDER_CHARS
     for part in preferred_parts(parsed.text_parts):
         if budget <= 0:

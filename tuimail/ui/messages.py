@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import enum
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 from textual.message import Message
 
 from tuimail.config.schema import AccountConfig
+from tuimail.ui.pipe import PipeJob, PipeOutcome
 
 
 class StoreUpdated(Message):
@@ -193,3 +195,13 @@ class DraftSaved(Message):
     def __init__(self, account_id: int) -> None:
         super().__init__()
         self.account_id = account_id
+
+
+class PipeWanted(Message):
+    """Run a command with a message (or one of its parts) on its standard input (`|`), in a
+    worker; `done` is called on the app's thread with how it ended."""
+
+    def __init__(self, job: PipeJob, done: Callable[[PipeOutcome], None]) -> None:
+        super().__init__()
+        self.job = job
+        self.done = done

@@ -27,11 +27,11 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Grid, Horizontal, Vertical
-from textual.screen import ModalScreen, Screen
+from textual.containers import Grid, Vertical
+from textual.screen import Screen
 from textual.timer import Timer
 from textual.widget import Widget
-from textual.widgets import Button, Footer, Input, Label, Static, TextArea
+from textual.widgets import Footer, Input, Label, Static, TextArea
 
 from tuimail.core.model import Address, AttachmentInfo, Draft
 from tuimail.mail.compose import make_message_id
@@ -44,6 +44,7 @@ from tuimail.ui.address_suggester import AddressSuggester, load_from_store
 from tuimail.ui.host import Sender, app_host
 from tuimail.ui.messages import DraftSaved, OutboxQueued
 from tuimail.ui.screens import identities
+from tuimail.ui.screens.close_choice import CloseChoice
 from tuimail.ui.screens.prompt import Confirm, LinePrompt
 from tuimail.ui.screens.queueing import NotQueued, queue_message, unsaved_words
 from tuimail.ui.when import WhenError, parse_when
@@ -88,47 +89,6 @@ def _lenient_addresses(text: str) -> tuple[Address, ...]:
     return tuple(kept)
 
 
-class CloseChoice(ModalScreen[str]):
-    """Closing a composer with text in it: keep as a draft (k), discard (d) or go on (escape)."""
-
-    BINDINGS = [
-        Binding("k,enter", "choose('keep')", "Keep as draft"),
-        Binding("d", "choose('discard')", "Discard"),
-        Binding("escape,c", "choose('cancel')", "Go on writing"),
-    ]
-    DEFAULT_CSS = """
-    CloseChoice {
-        align: center middle;
-    }
-    CloseChoice > Vertical {
-        width: 64;
-        height: auto;
-        border: round $warning;
-        background: $surface;
-        padding: 1 2;
-    }
-    CloseChoice Horizontal {
-        height: auto;
-        margin-top: 1;
-    }
-    """
-
-    def compose(self) -> ComposeResult:
-        with Vertical():
-            yield Static("Close this message?", markup=False)
-            with Horizontal():
-                yield Button("Keep as draft (k)", id="keep", variant="primary")
-                yield Button("Discard (d)", id="discard", variant="warning")
-                yield Button("Go on writing (esc)", id="cancel")
-
-    def action_choose(self, choice: str) -> None:
-        self.dismiss(choice)
-
-    @on(Button.Pressed)
-    def _pressed(self, event: Button.Pressed) -> None:
-        self.dismiss(event.button.id or "cancel")
-
-
 class ComposerScreen(Screen[None]):
     """Write one message; ctrl+s sends (through the outbox), ctrl+g saves it as a draft, escape
     closes it (asking whether to keep what was written)."""
@@ -162,11 +122,14 @@ class ComposerScreen(Screen[None]):
         ),
         Binding("ctrl+f", "typed_first('choose_from')", "From", priority=True, id="choose-from"),
         Binding("escape", "discard", "Close", id="discard"),
+        Binding("ctrl+n", "show_copies", "Cc and Bcc", priority=True, id="show-copies"),
         # Priority, so the focus moves when the key arrives: as an ordinary binding, tab is
         # handled only after it has bubbled up from the field, and keys typed right after it
         # would still go to the field it leaves.
-        Binding("tab", "app.focus_next", "Next field", show=False, priority=True),
-        Binding("shift+tab", "app.focus_previous", "Previous field", show=False, priority=True),
+        # The fields' own order, not the layout's: Cc and Bcc just shown (ctrl+n) have no place
+        # until the next layout, and keys typed fast come before it.
+        Binding("tab", "field(1)", "Next field", show=False, priority=True),
+        Binding("shift+tab", "field(-1)", "Previous field", show=False, priority=True),
     ]
     DEFAULT_CSS = """
     ComposerScreen #fields {
@@ -175,6 +138,7 @@ class ComposerScreen(Screen[None]):
         grid-rows: auto;
         height: auto;
         padding: 0 1;
+        margin: 0 0 1 0;
     }
     ComposerScreen #fields Label {
         text-style: bold;
@@ -188,10 +152,6 @@ class ComposerScreen(Screen[None]):
     ComposerScreen #fields Input:focus {
         background: $boost;
         border: none;
-    }
-    ComposerScreen #fields {
-        grid-gutter: 1 0;
-        margin: 1 0;
     }
     ComposerScreen #from {
         padding: 0 1;
@@ -287,10 +247,14 @@ class ComposerScreen(Screen[None]):
                     placeholder="ann@example.org",
                     suggester=suggester,
                 )
-                yield Label("Cc")
-                yield FieldInput(_field_text(self.draft.cc), id="cc", suggester=suggester)
-                yield Label("Bcc")
-                yield FieldInput(_field_text(self.draft.bcc), id="bcc", suggester=suggester)
+                yield Label("Cc", classes="copies")
+                yield FieldInput(
+                    _field_text(self.draft.cc), id="cc", suggester=suggester, classes="copies"
+                )
+                yield Label("Bcc", classes="copies")
+                yield FieldInput(
+                    _field_text(self.draft.bcc), id="bcc", suggester=suggester, classes="copies"
+                )
                 yield Label("Subject")
                 yield FieldInput(self.draft.subject, id="subject")
             yield Static(id="attachments")
@@ -300,6 +264,9 @@ class ComposerScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self._show_attachments()
+        # Cc and Bcc only when they hold something, or on ctrl+n: the body gets the rows.
+        if not (self.draft.cc or self.draft.bcc):
+            self.query(".copies").set(display=False)
         self.autosave_timer = self.set_interval(self.autosave_seconds, self.autosave)
         first_empty = "#to" if not self.draft.to else "#body"
         self.query_one(first_empty).focus()
@@ -333,9 +300,9 @@ class ComposerScreen(Screen[None]):
 
     def _show_attachments(self) -> None:
         names = ", ".join(self._attachment_names())
-        self.query_one("#attachments", Static).update(
-            Text(f"Attachments: {names}" if names else "")
-        )
+        shown = self.query_one("#attachments", Static)
+        shown.update(Text(f"Attachments: {names}" if names else ""))
+        shown.display = bool(names)  # no empty row taken from the text
 
     def current_draft(self, *, lenient: bool = False) -> Draft:
         """The draft as the fields now hold it. Raises AddressError for a bad address field,
@@ -485,6 +452,20 @@ class ComposerScreen(Screen[None]):
                 fields[index].call_later(after, index + 1)
 
         after(0)
+
+    def action_field(self, step: int) -> None:
+        """Focus the next (`step` 1) or previous (-1) field shown: To, Cc, Bcc, Subject, text."""
+        names = ("#to", "#cc", "#bcc", "#subject", "#body")
+        fields = [field for name in names if (field := self.query_one(name)).display]
+        focused = self.focused
+        index = fields.index(focused) + step if focused in fields else (0 if step > 0 else -1)
+        self.set_focus(fields[index % len(fields)])
+
+    def action_show_copies(self) -> None:
+        """Show the Cc and Bcc fields (hidden while empty) and go to Cc."""
+        self.query(".copies").set(display=True)
+        # Now, not deferred (Widget.focus): keys typed right after go to Cc, as after tab.
+        self.set_focus(self.query_one("#cc", Input))
 
     def action_save_draft(self) -> None:
         """Save the draft now and have it copied to the server."""

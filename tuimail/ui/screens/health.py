@@ -58,7 +58,9 @@ def health_tables(conn: sqlite3.Connection, *, expunge_key: str = "X") -> list[T
             "HIGHESTMODSEQ",
             "last error",
         ):
-            table.add_column(column, overflow="fold")
+            # The counts and the date whole (an 80-column terminal folds the IMAP state instead).
+            whole = column in ("messages", "last sync")
+            table.add_column(column, overflow="fold", no_wrap=whole, min_width=9 if whole else None)
         marked = read.marked_deleted(conn, account.id)
         notes: list[str] = []
         for folder in read.folders(conn, account.id):

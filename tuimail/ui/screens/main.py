@@ -46,6 +46,7 @@ from tuimail.ui.screens.lists import ListActions
 from tuimail.ui.screens.marked_actions import MarkedActions
 from tuimail.ui.screens.message_actions import MessageActions
 from tuimail.ui.screens.outbox import OutboxScreen
+from tuimail.ui.screens.pipe_actions import PipeActions
 from tuimail.ui.screens.reading import ListReading
 from tuimail.ui.screens.writing import Writing
 from tuimail.ui.screens.writing_keys import WritingKeys
@@ -122,6 +123,13 @@ class MainScreen(ListReading, WritingKeys, Screen[None]):
             show=False,
             id="open-html-remote",
         ),
+        Binding(
+            "vertical_line",
+            "pipe",
+            "Pipe the message or a part to a command",
+            show=False,
+            id="pipe",
+        ),
         *PANE_BINDINGS,  # last in the help: the keys for messages come first
     ]
 
@@ -137,6 +145,7 @@ class MainScreen(ListReading, WritingKeys, Screen[None]):
         self.waits = BodyWaits(self, conn)  # actions waiting for a message's body
         self.writing = Writing(self, conn, self.waits)
         self.lists = ListActions(self, conn, self.writing, self.waits)
+        self.pipes = PipeActions(self, self.waits)  # | : the message or a part to a command
         self._show_timer: Timer | None = None
         self.panes = PaneLayout()  # for the running app only; [ui] gives the initial sizes
         # The search shown (its text and the folders it searched; None: all mail), run again

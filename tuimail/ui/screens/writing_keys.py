@@ -12,6 +12,7 @@ from tuimail.ui.screens import attachment_actions
 from tuimail.ui.screens.body_waits import BodyWaits
 from tuimail.ui.screens.lists import ListActions
 from tuimail.ui.screens.marked_actions import MarkedActions
+from tuimail.ui.screens.pipe_actions import PipeActions
 from tuimail.ui.screens.writing import Writing
 
 if TYPE_CHECKING:
@@ -30,6 +31,7 @@ class WritingKeys(_ScreenPart):
     lists: ListActions
     marked: MarkedActions
     waits: BodyWaits
+    pipes: PipeActions
 
     @property
     def current_folder_id(self) -> int | None:
@@ -102,3 +104,8 @@ class WritingKeys(_ScreenPart):
         row = self._current_row()
         if row is not None:
             attachment_actions.open_html(self, self.waits, row, remote=remote)
+
+    def action_pipe(self) -> None:
+        """Pipe the message (or one attachment) to a command; its output shows afterwards."""
+        if (row := self._current_row()) is not None:
+            self.pipes.pipe(row)

@@ -23,6 +23,7 @@ from tuimail.mail.parse import parse_message
 from tuimail.mail.render import message_pieces
 from tuimail.mail.sanitize import sanitize_line
 from tuimail.store import read
+from tuimail.ui.auth_line import server_verdicts, verdict_text
 from tuimail.ui.format import addresses_text
 from tuimail.ui.host import app_host
 from tuimail.ui.messages import BodyWanted
@@ -96,6 +97,12 @@ class MessageView(Pager):
             headers.update(header_text)
         if self.full_headers and source is not None:
             headers.update(self.full_header_text(source))
+        elif source is not None:  # the account's own server's SPF / DKIM / DMARC verdicts
+            accounts = app_host(self.app).config.accounts
+            if found := server_verdicts(self.conn, accounts, row, source):
+                header_text.append("\n")
+                header_text.append_text(verdict_text(found, self.app.theme_variables))
+                headers.update(header_text)
         if raw is None and partial is None:
             waiting = "Downloading the message…"
             if app_host(self.app).offline:
@@ -106,10 +113,10 @@ class MessageView(Pager):
             self.app.post_message(BodyWanted(message_id))
         else:
             if partial is not None:  # the text only: attachments listed as not downloaded
-                pieces = partial_pieces(partial.raw, partial.omitted)
+                pieces = partial_pieces(partial.raw, partial.omitted, self.clock().tzinfo)
             else:
                 assert raw is not None
-                pieces = message_pieces(parse_message(raw), raw)
+                pieces = message_pieces(parse_message(raw), raw, self.clock().tzinfo)
             self.query_one(BodyView).show_pieces(self.page_pieces(pieces), self.app.theme_variables)
         if message_id != shown_before:  # the same one again (a store update): stay put
             self.scroll_home(animate=False)
