@@ -440,8 +440,8 @@ class SizeRun:
         for number in range(1 + self.options.runs):
             try:
                 run = neomutt.first_page(rc, self.size, timeout=min(self.options.timeout, 300))
-            except (TimeoutError, subprocess.SubprocessError, OSError) as failure:
-                error = str(failure)
+            except neomutt.FAILURES as failure:
+                error = str(failure).split("\n")[0]
                 measurement.timed_out = True
                 break
             if number:  # the first run is the warm-up
@@ -457,7 +457,7 @@ class SizeRun:
 
     def group_wan(self) -> None:
         # The rows over a latency proxy, at each --rtt (bench/wan.py).
-        wan.run_group(self, self.options.rtts)
+        wan.run_group(self, self.options.rtts, sync=True, screen=True)
 
     def group_fetchmail(self) -> None:
         store = self.work / "fm"
