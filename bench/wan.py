@@ -14,8 +14,9 @@ Dovecot, never through the proxy. The rows (see bench/README.md, "Over a wide-ar
   server; a message APPENDed to Lists/dev until its subject is on the screen; an outage (both
   proxies cut), a message written and queued in the composer, then the servers back: until
   Postfix has the message;
-- whole processes (bench/wan_sync.py): the first header sync of the INBOX (``tuimail sync``
-  with no bodies, mbsync, neomutt's first open of the INBOX) and a resync with nothing new.
+- whole processes (bench/wan_sync.py, at ``--wan-sync-sizes``): the first header sync of the
+  INBOX (``tuimail sync`` with no bodies, mbsync, neomutt's first open of the INBOX) and a
+  resync with nothing new.
 
 Each row reports the connections it made through the proxy (every connection logs in: the
 proxy cannot read a login inside TLS, so it counts connections). Every wait of a row is bounded
@@ -665,7 +666,7 @@ class WanRun:
 
 def run_group(run: SizeRun, rtts: tuple[float, ...], *, sync: bool, screen: bool) -> None:
     """The wan rows at every RTT, against the size's servers and corpus: the whole-process
-    rows if ``sync``, the screen rows if ``screen``."""
+    rows if ``sync`` (at --wan-sync-sizes), the screen rows if ``screen`` (at --sizes)."""
     for rtt in rtts:
         wan = WanRun(run, rtt)
         try:
