@@ -381,7 +381,11 @@ def _wan_sync_table(rows: Rows) -> list[str]:
             elif not row.measured:
                 cells.append(f"**{'FAILED' if row.status == 'measured' else row.status}**")
             else:
-                cells.append(f"{row.measurement.wall:.3f}")  # type: ignore[union-attr]
+                taken = row.measurement
+                assert taken is not None and taken.wall is not None
+                # A slow row (first run over 20 s) is its counted runs, not a median of --runs.
+                runs = f"{len(taken.runs)} run{'s' if len(taken.runs) != 1 else ''}"
+                cells.append(f"{taken.wall:.3f}" + (f" ({runs})" if taken.slow else ""))
         out.append(f"| {ms} ms | {size} | " + " | ".join(cells) + " |")
     return out
 
