@@ -230,6 +230,43 @@ def test_mail_arriving_between_the_resync_and_idle_is_not_missed(
         conn.close()
 
 
+def test_news_the_server_sends_before_idle_begins_is_taken(
+    mail_servers: Server,
+    fault_proxy: FaultProxyFactory,
+    running: list[Running],
+    tmp_path: Path,
+) -> None:
+    """A server may send an untagged response at any time: NOTIFY's STATUS of another folder
+    that changed can come between IDLE and the server's "+". It is news, not a refusal of
+    IDLE: that folder is resynced, on the one connection, and no error is shown."""
+    told = threading.Event()
+
+    def mail_arrives_before_the_continuation(line: bytes) -> bytes:
+        if told.is_set() or not line.startswith(b"+ idling"):
+            return line
+        told.set()
+        append(box, 1, folder="Archive", start=30)  # straight to the server
+        return b'* STATUS "Archive" (MESSAGES 1)\r\n' + line
+
+    box, proxy = proxied(
+        mail_servers, fault_proxy, server=Faults(rewrite_line=mail_arrives_before_the_continuation)
+    )
+    append(box, 1)
+    watch = start(running, box, tmp_path)
+    conn = open_store(tmp_path)
+    try:
+        watch.wait_for(SyncFinished)
+        archive = folder_id(conn, "Archive")
+        news = watch.wait_for(NewMail, lambda e: e.folder_id == archive)
+        assert told.is_set() and isinstance(news, NewMail) and news.count == 1
+        assert store_view(conn, "Archive") == server_view(box, "Archive")
+    finally:
+        conn.close()
+    assert not [e for e in watch.seen if isinstance(e, SyncFailed)], "no error to show"
+    assert len(proxy.connections) == 1 and logins(proxy) == 1
+    watch.stop()
+
+
 def wait_until(check, what: str) -> None:  # type: ignore[no-untyped-def]
     deadline = time.monotonic() + WAIT
     while not check():

@@ -155,11 +155,15 @@ class NewsWatch:
             return [grew]
         if (behind := self._selected_behind(selected)) is not None:
             return [behind]
-        responses: list[Any] = []
+        # What the server said before IDLE's continuation may be news already.
+        responses: list[Any] = imap_wire.start_idle(self.client)
         work = failed = False
-        self.client.idle()
         try:
-            while not self.cancel.is_set() and time.monotonic() < until:
+            while (
+                not (responses and self._folders_in(responses, selected))
+                and not self.cancel.is_set()
+                and time.monotonic() < until
+            ):
                 ready = _readable(self.client, wake, self.check_interval)
                 if ready == "work":
                     work = True
