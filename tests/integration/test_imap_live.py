@@ -230,6 +230,40 @@ def test_mail_arriving_between_the_resync_and_idle_is_not_missed(
         conn.close()
 
 
+def test_without_idle_mail_counted_by_a_jobs_select_is_not_missed(
+    mail_servers: Server,
+    fault_proxy: FaultProxyFactory,
+    running: list[Running],
+    tmp_path: Path,
+) -> None:
+    """Without IDLE the selected folder is asked by NOOP, which tells only what changed since
+    the connection last heard of it. A message delivered just before the download of bodies
+    selects INBOX is counted by that SELECT, not by the NOOP: the session sees it by UIDNEXT."""
+    box, _ = proxied(mail_servers, fault_proxy, server=Faults(rewrite_line=hide_capability("IDLE")))
+    append(box, 2)
+    watch = Running(box, tmp_path, poll_interval=0.3)
+    running.append(watch)
+    bodies = watch.session._bodies
+    delivered = threading.Event()
+
+    def mail_arrives_then_bodies(engine):  # type: ignore[no-untyped-def]
+        if not delivered.is_set():
+            delivered.set()
+            append(box, 1, start=20)
+        return bodies(engine)
+
+    watch.session._bodies = mail_arrives_then_bodies  # type: ignore[method-assign]
+    watch.thread.start()
+    news = watch.wait_for(NewMail)
+    assert delivered.is_set()
+    assert isinstance(news, NewMail) and news.count == 1
+    conn = open_store(tmp_path)
+    try:
+        assert store_view(conn) == server_view(box)
+    finally:
+        conn.close()
+
+
 def test_news_the_server_sends_before_idle_begins_is_taken(
     mail_servers: Server,
     fault_proxy: FaultProxyFactory,
