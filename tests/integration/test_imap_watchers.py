@@ -297,6 +297,9 @@ def test_watchers_refused_by_the_servers_limit_leave_their_folders_to_status(
         "every watcher refused",
     )
     assert not session.watchers.watching()
+    # Each in a STATUS round (the folder the session has selected is asked by NOOP instead: the
+    # last one it downloaded bodies in, until it selects INBOX to IDLE there).
+    wait_until(lambda: set(WATCHED) <= set(status_asked(proxy)), "their folders by STATUS")
     conn = open_store(tmp_path)
     try:
         refused = WATCHED[1]
@@ -313,7 +316,6 @@ def test_watchers_refused_by_the_servers_limit_leave_their_folders_to_status(
     finally:
         conn.close()
     assert watch.thread.is_alive(), "the session goes on"
-    assert refused in status_asked(proxy)
     assert "Maximum number of connections" in caplog.text
     watch.stop()
 
