@@ -148,8 +148,17 @@ def test_a_dropped_connection_is_survived(
     append(box, 1)
     watch = start(running, box, tmp_path, backoff_start=0.2)
     watch.wait_for(SyncFinished)
-    # The watcher idles on the first connection. The proxy reads its faults for every chunk, so
-    # this cuts that connection at the next byte from the server; later connections get none.
+    # The session idles on the first connection: its pass and the download of bodies after it
+    # are done, and the server said "+ idling" last (on a loaded machine the download may still
+    # run, and the cut would meet its FETCH: the reconnect's pass could then come before the
+    # mail below, and find none).
+    first = proxy.connections[0]
+    wait_until(
+        lambda: watch.session.watching and first.to_client.endswith(b"+ idling\r\n"),
+        "the session idling",
+    )
+    # The proxy reads its faults for every chunk, so this cuts that connection at the next byte
+    # from the server; later connections get none.
     faults.close_after = 0
     faults.reset = reset
     proxy.server = Faults()
