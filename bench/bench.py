@@ -67,6 +67,9 @@ ALIASES = {
 SIZE_INDEPENDENT = ("smtp", "tuimail-send")
 # Groups measured once per invocation at their own size (no servers): the 100k terminal rows.
 OWN_SIZE = ("ui",)
+# The wan group's first header sync and resync run at these sizes (the issue's "first header
+# sync of 10k"), its screen rows at --sizes: a size of either gets its servers and corpus.
+WAN_SYNC_SIZES = (10000,)
 
 
 @dataclass
@@ -105,6 +108,9 @@ class Options:
     ui_messages: int = ui.UI_MESSAGES
     ui_corpus: Path | None = None
     rtts: tuple[float, ...] = wan.RTTS  # the wan group's round-trip times, seconds
+    # Sizes of the wan group's whole-process rows (first header sync, resync; its screen rows
+    # run at ``sizes``).
+    wan_sync_sizes: list[int] = field(default_factory=lambda: list(WAN_SYNC_SIZES))
 
 
 @dataclass
@@ -440,8 +446,8 @@ class SizeRun:
         for number in range(1 + self.options.runs):
             try:
                 run = neomutt.first_page(rc, self.size, timeout=min(self.options.timeout, 300))
-            except (TimeoutError, subprocess.SubprocessError, OSError) as failure:
-                error = str(failure)
+            except neomutt.FAILURES as failure:
+                error = str(failure).split("\n")[0]
                 measurement.timed_out = True
                 break
             if number:  # the first run is the warm-up
@@ -456,8 +462,14 @@ class SizeRun:
         shutil.rmtree(store, ignore_errors=True)
 
     def group_wan(self) -> None:
-        # The rows over a latency proxy, at each --rtt (bench/wan.py).
-        wan.run_group(self, self.options.rtts)
+        # The rows over a latency proxy, at each --rtt (bench/wan.py): the whole-process rows
+        # at --wan-sync-sizes, the screen rows at --sizes.
+        wan.run_group(
+            self,
+            self.options.rtts,
+            sync=self.size in self.options.wan_sync_sizes,
+            screen=self.size in self.options.sizes,
+        )
 
     def group_fetchmail(self) -> None:
         store = self.work / "fm"
@@ -821,6 +833,18 @@ def build_corpus(run: SizeRun) -> CorpusStats:
     return stats
 
 
+def size_plan(options: Options) -> list[tuple[int, list[str]]]:
+    """(size, groups to run at it), ascending: every size of --sizes with the selected groups
+    (but the ones of their own size); and, when the wan group is selected, each size of
+    --wan-sync-sizes not among them with the wan group alone (its whole-process rows)."""
+    sized = [group for group in options.groups if group not in OWN_SIZE]
+    plan = {size: sized for size in options.sizes} if sized else {}
+    if "wan" in options.groups:
+        for size in options.wan_sync_sizes:
+            plan.setdefault(size, ["wan"])
+    return sorted(plan.items())
+
+
 def run_size(options: Options, size: int, *, first_size: bool) -> SizeResult:
     """Fresh servers, the corpus, the selected rows; the servers are stopped whatever happens."""
     result = SizeResult(size)
@@ -926,6 +950,13 @@ def parse_args(argv: Sequence[str] | None) -> tuple[Options, list[str]]:
         default=wan.RTTS,
         help="the wan group's round-trip times in ms, comma-separated [50,150]",
     )
+    parser.add_argument(
+        "--wan-sync-sizes",
+        type=parse_sizes,
+        default=list(WAN_SYNC_SIZES),
+        help="corpus sizes of the wan group's first header sync and resync rows (its screen "
+        "rows run at --sizes), comma-separated [10000]",
+    )
     args = parser.parse_args(argv)
     if args.runs < 1 or args.slow_runs < 1:
         parser.error("--runs and --slow-runs must be at least 1")
@@ -941,6 +972,7 @@ def parse_args(argv: Sequence[str] | None) -> tuple[Options, list[str]]:
         args.ui_messages,
         args.ui_corpus,
         args.rtt,
+        args.wan_sync_sizes,
     )
     return options, list(sys.argv[1:] if argv is None else argv)
 
@@ -971,11 +1003,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             shutil.rmtree(old)
     started = time.time()
     compile_tuimail()
-    sized = replace(options, groups=[g for g in options.groups if g not in OWN_SIZE])
     results = [
-        run_size(sized, size, first_size=index == 0)
-        for index, size in enumerate(options.sizes)
-        if sized.groups
+        run_size(replace(options, groups=groups), size, first_size=size == options.sizes[0])
+        for size, groups in size_plan(options)
     ]
     if "ui" in options.groups:
         results.append(ui.run_group(options))

@@ -34,9 +34,13 @@ from collections import deque
 from pathlib import Path
 from types import TracebackType
 
+from bench.pipes import LineReader
+
 CHUNK = 65536
 MAX_QUEUED = 32 << 20  # bytes in flight per direction before the proxy stops reading
 HERE = Path(__file__).resolve().parent
+# The proxy process answers a command at once; one it has not answered in this long, it will not.
+ANSWER_TIMEOUT = 30.0
 
 
 class LatencyProxy:
@@ -314,19 +318,32 @@ class ProxyProcess:
              "--delay", repr(delay)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
-            text=True,
-            bufsize=1,
             cwd=HERE.parent,
         )  # fmt: skip
+        assert self._process.stdout is not None
+        self._answers = LineReader(self._process.stdout)
         self.delay = delay
-        self.port = int(self._ask("port"))
+        try:
+            self.port = int(self._ask("port"))
+        except BaseException:
+            self.close()
+            raise
 
     def _ask(self, command: str) -> str:
+        """Send one command; its answer, within ANSWER_TIMEOUT (RuntimeError otherwise: a
+        proxy that does not answer fails the row that needs it, it does not hold the bench)."""
         process = self._process
-        assert process.stdin is not None and process.stdout is not None
-        process.stdin.write(command + "\n")
-        process.stdin.flush()
-        answer = process.stdout.readline().strip()
+        assert process.stdin is not None
+        try:
+            process.stdin.write((command + "\n").encode())
+            process.stdin.flush()
+            answer = (self._answers.readline(time.monotonic() + ANSWER_TIMEOUT) or "").strip()
+        except TimeoutError:
+            raise RuntimeError(
+                f"latency proxy: {command!r}: no answer within {ANSWER_TIMEOUT:.0f} s"
+            ) from None
+        except OSError as error:
+            raise RuntimeError(f"latency proxy: {command!r}: {error}") from None
         if not answer or answer.startswith("error"):
             raise RuntimeError(f"latency proxy: {command!r}: {answer or 'no answer'}")
         return answer
@@ -380,7 +397,8 @@ class ProxyProcess:
                 process.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 process.kill()
-                process.wait()
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    process.wait(timeout=10)
 
     def __enter__(self) -> ProxyProcess:
         return self

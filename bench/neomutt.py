@@ -12,6 +12,7 @@ By hand: ``python -m bench.neomutt NEOMUTTRC EXPECTED_COUNT`` prints one run's f
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -27,18 +28,26 @@ from bench.timeit import Run
 COLUMNS, LINES = 160, 50
 POLL_SECONDS = 0.005
 TIMEOUT = 300.0
+TMUX_TIMEOUT = 30.0  # one tmux command (it answers in milliseconds)
 # An index row: message number, flags, date... e.g. "   1 O   Jan 01 Grace Smith  (  42) ..."
 INDEX_ROW = re.compile(r"^\s*\d+\s", re.MULTILINE)
+# What a run raises when it cannot measure (a bound passed, tmux failed, neomutt left).
+FAILURES = (TimeoutError, RuntimeError, subprocess.SubprocessError, OSError)
 
 
 def _tmux(socket: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        ["tmux", "-S", str(socket), *args], capture_output=True, text=True, timeout=30, check=False
-    )
+        ["tmux", "-S", str(socket), *args],
+        capture_output=True, text=True, timeout=TMUX_TIMEOUT, check=False,
+    )  # fmt: skip
 
 
 def first_page(neomuttrc: Path, expected: int, *, timeout: float = TIMEOUT) -> Run:
-    """One run: start neomutt in tmux, wait for the index with ``expected`` messages."""
+    """One run: start neomutt in tmux, wait for the index with ``expected`` messages.
+
+    Every wait is bounded: each tmux command by TMUX_TIMEOUT (subprocess.TimeoutExpired), the
+    index by ``timeout`` (TimeoutError, with the screen); neomutt gone before its index raises
+    RuntimeError."""
     directory = Path(tempfile.mkdtemp(prefix="tuimail-bench-tmux-"))
     socket = directory / "socket"
     wanted = f"Msgs:{expected}"
@@ -48,12 +57,18 @@ def first_page(neomuttrc: Path, expected: int, *, timeout: float = TIMEOUT) -> R
         subprocess.run(
             ["tmux", "-S", str(socket), "-f", "/dev/null", "new-session", "-d",
              "-x", str(COLUMNS), "-y", str(LINES), f"exec neomutt -n -F '{neomuttrc}'"],
-            check=True, timeout=30, env=env,
+            check=True, timeout=TMUX_TIMEOUT, env=env,
         )  # fmt: skip
-        pid = int(_tmux(socket, "display-message", "-p", "#{pane_pid}").stdout.strip())
+        answer = _tmux(socket, "display-message", "-p", "#{pane_pid}").stdout.strip()
+        if not answer.isdigit():
+            raise RuntimeError(f"neomutt exited at once (tmux: {answer!r})")
+        pid = int(answer)
         screen = ""
         while True:
-            screen = _tmux(socket, "capture-pane", "-p").stdout
+            capture = _tmux(socket, "capture-pane", "-p")
+            if capture.returncode != 0:  # the session ended with neomutt
+                raise RuntimeError(f"neomutt exited before its index:\n{screen}")
+            screen = capture.stdout
             if wanted in screen and INDEX_ROW.search(screen):
                 wall = time.monotonic() - started
                 cpu, peak = proc_figures(pid)
@@ -62,7 +77,8 @@ def first_page(neomuttrc: Path, expected: int, *, timeout: float = TIMEOUT) -> R
                 raise TimeoutError(f"no index with {wanted} after {timeout:.0f} s:\n{screen}")
             time.sleep(POLL_SECONDS)
     finally:
-        _tmux(socket, "kill-server")
+        with contextlib.suppress(subprocess.SubprocessError, OSError):
+            _tmux(socket, "kill-server")
         shutil.rmtree(directory, ignore_errors=True)
 
 
@@ -74,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         run = first_page(Path(args[0]), int(args[1]))
-    except (TimeoutError, subprocess.SubprocessError, OSError) as error:
+    except FAILURES as error:
         print(f"neomutt: {error}", file=sys.stderr)
         return 1
     print(f"wall {run.wall:.3f} s, cpu {run.cpu:.3f} s, peak {run.peak_mib:.1f} MiB")

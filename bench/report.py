@@ -342,6 +342,54 @@ WAN_COMPARED_WITH = {
 }
 
 
+# The wan group's whole-process rows (bench/wan_sync.py), side by side in one table per RTT and
+# size: (row, column heading).
+WAN_SYNC_COLUMNS = (
+    ("tuimail-sync-headers-full", "tuimail first header sync"),
+    ("mbsync-full", "mbsync first sync (whole messages)"),
+    ("neomutt-first-page", "neomutt first open of the INBOX"),
+    ("tuimail-sync-noop", "tuimail resync, nothing new"),
+    ("mbsync-noop", "mbsync resync, nothing new"),
+)
+
+
+def _wan_sync_table(rows: Rows) -> list[str]:
+    """The wan group's first header syncs and resyncs: one line per RTT and size, each row's
+    median wall (or why there is none); nothing if they did not run."""
+    keys = sorted(
+        {(int(m.group(1)), size) for (size, name) in rows.by_key
+         if (m := WAN_ROW.match(name)) is not None and m.group(2) == WAN_SYNC_COLUMNS[0][0]}
+    )  # fmt: skip
+    if not keys:
+        return []
+    out = [
+        "",
+        "## Over a WAN: first header sync and resync (issue 17)",
+        "",
+        "Median wall seconds of the `wan<RTT>-` whole-process rows (the N sections below have "
+        "each row, its check and the connections it made through the proxy).",
+        "",
+        "| RTT | N | " + " | ".join(heading for _, heading in WAN_SYNC_COLUMNS) + " |",
+        "|---:|---:|" + "---:|" * len(WAN_SYNC_COLUMNS),
+    ]
+    for ms, size in keys:
+        cells = []
+        for what, _ in WAN_SYNC_COLUMNS:
+            row = rows.get(size, f"wan{ms}-{what}")
+            if row is None:
+                cells.append("not run")
+            elif not row.measured:
+                cells.append(f"**{'FAILED' if row.status == 'measured' else row.status}**")
+            else:
+                taken = row.measurement
+                assert taken is not None and taken.wall is not None
+                # A slow row (first run over 20 s) is its counted runs, not a median of --runs.
+                runs = f"{len(taken.runs)} run{'s' if len(taken.runs) != 1 else ''}"
+                cells.append(f"{taken.wall:.3f}" + (f" ({runs})" if taken.slow else ""))
+        out.append(f"| {ms} ms | {size} | " + " | ".join(cells) + " |")
+    return out
+
+
 def _wan_musts(rows: Rows, sizes: Sequence[int]) -> list[Must]:
     """Issue 17: each must at each RTT the wan group ran, its row's median within the limit at
     every size."""
@@ -595,11 +643,19 @@ def render(
     for must in musts:
         verdict = f"**{must.verdict}**" if must.verdict in (PASS, FAIL) else must.verdict
         out.append(f"| {must.issue} | {must.text} | {verdict} | {must.detail} |")
+    out += _wan_sync_table(rows)
     for result in results:
         out += ["", f"## N = {result.size}", ""]
         if result.corpus is not None:
             c = result.corpus
             out += [f"Corpus (alice, seed 20240601; INBOX plus subfolders): {c.summary()}.", ""]
+        wan_only = result.rows and all(WAN_ROW.match(row.name) for row in result.rows)
+        if wan_only and result.size not in options.sizes:
+            out += [
+                "Only the wan group's first header sync and resync rows run at this size "
+                "(`--wan-sync-sizes`); its screen rows run at `--sizes`.",
+                "",
+            ]
         out += _table(rows, result)
         out += _ui_note(result)
         out += _wan_note(result)

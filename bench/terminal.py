@@ -10,10 +10,15 @@ as often as the program can paint. The control client receives no pane output
 
 The program is the pane's process (``exec``): its CPU time and peak RSS (``VmHWM``) are read from
 /proc while it runs, since it is a child of the tmux server, not of this process.
+
+No wait is without a bound: starting the session, attaching the control client and every
+command's answer each have COMMAND_TIMEOUT (a tmux that stops answering raises TerminalError),
+and ``wait_for`` its own timeout (TimeoutError, with the screen).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -24,8 +29,13 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 
+from bench.pipes import LineReader
+
 COLUMNS, LINES = 160, 50
 TIMEOUT = 300.0
+# tmux answers a command in well under a millisecond; one that has not answered in this long
+# will not (the tmux server is stuck or gone): the command fails instead of waiting on.
+COMMAND_TIMEOUT = 30.0
 # A control-mode reply is framed by "%begin TIME NUMBER FLAGS" and "%end"/"%error" with the same
 # three fields; other lines starting with "%" outside a frame are notifications.
 _FRAME_END = re.compile(r"^%(end|error) (\S+ \S+ \S+)$")
@@ -66,33 +76,42 @@ class Terminal:
             "LC_ALL": "C.UTF-8",
         }
         self._conf = conf
-        self._control: subprocess.Popen[str] | None = None
+        self._control: subprocess.Popen[bytes] | None = None
+        self._lines: LineReader | None = None
         self.started = 0.0
         self.pid = 0
 
     # --- life -------------------------------------------------------------------------------------
     def start(self) -> float:
-        """Start the session; returns the monotonic time just before (the runs' zero)."""
+        """Start the session; returns the monotonic time just before (the runs' zero).
+
+        Raises TerminalError when tmux does not start, or does not answer within
+        COMMAND_TIMEOUT."""
         self.started = time.monotonic()
-        subprocess.run(
-            ["tmux", "-u", "-S", str(self.socket), "-f", str(self._conf), "new-session", "-d",
-             "-x", str(COLUMNS), "-y", str(LINES), self.command],
-            check=True, timeout=30, env=self.env,
-        )  # fmt: skip
-        self._control = subprocess.Popen(
-            ["tmux", "-u", "-S", str(self.socket), "-C", "attach"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-            encoding="utf-8",
-            errors="replace",
-            bufsize=1,
-            env=self.env,
-        )
+        try:
+            subprocess.run(
+                ["tmux", "-u", "-S", str(self.socket), "-f", str(self._conf), "new-session",
+                 "-d", "-x", str(COLUMNS), "-y", str(LINES), self.command],
+                check=True, timeout=COMMAND_TIMEOUT, env=self.env,
+            )  # fmt: skip
+            self._control = subprocess.Popen(
+                ["tmux", "-u", "-S", str(self.socket), "-C", "attach"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                env=self.env,
+            )
+        except (subprocess.SubprocessError, OSError) as error:
+            raise TerminalError(f"tmux did not start the session: {error}") from None
+        assert self._control.stdout is not None
+        self._lines = LineReader(self._control.stdout)
         self._attached()
         self.run_command("refresh-client -f no-output")
-        self.pid = int(self.run_command("display-message -p '#{pane_pid}'")[0])
+        answer = self.run_command("display-message -p '#{pane_pid}'")
+        try:
+            self.pid = int(answer[0])
+        except (IndexError, ValueError):
+            raise TerminalError(f"tmux did not tell the program's pid: {answer!r}") from None
         return self.started
 
     def close(self) -> None:
@@ -103,13 +122,16 @@ class Terminal:
                 self._control.wait(timeout=5)
             except (OSError, subprocess.TimeoutExpired):
                 self._control.kill()
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    self._control.wait(timeout=5)
             self._control = None
-        subprocess.run(
-            ["tmux", "-S", str(self.socket), "kill-server"],
-            capture_output=True,
-            timeout=30,
-            check=False,
-        )
+        with contextlib.suppress(subprocess.SubprocessError, OSError):
+            subprocess.run(
+                ["tmux", "-S", str(self.socket), "kill-server"],
+                capture_output=True,
+                timeout=COMMAND_TIMEOUT,
+                check=False,
+            )
         shutil.rmtree(self.directory, ignore_errors=True)
 
     def __enter__(self) -> Terminal:
@@ -124,34 +146,51 @@ class Terminal:
         self.close()
 
     # --- control client ---------------------------------------------------------------------------
+    def _readline(self, deadline: float, what: str) -> str:
+        """The control client's next line, by ``deadline``; TerminalError otherwise."""
+        if self._lines is None:
+            raise TerminalError("the terminal is not started")
+        try:
+            line = self._lines.readline(deadline)
+        except TimeoutError:
+            raise TerminalError(
+                f"tmux did not answer {what} within {COMMAND_TIMEOUT:.0f} s"
+            ) from None
+        except OSError as error:
+            raise TerminalError(f"tmux went away: {error}") from None
+        if line is None:
+            raise TerminalError("tmux went away (the program may have exited)")
+        return line
+
     def _attached(self) -> None:
         """Wait until the control client is attached to the session (before that, tmux
-        answers a command with "no current client")."""
-        assert self._control is not None and self._control.stdout is not None
+        answers a command with "no current client"); at most COMMAND_TIMEOUT."""
+        deadline = time.monotonic() + COMMAND_TIMEOUT
         while True:
-            line = self._control.stdout.readline()
-            if not line or line.startswith("%exit"):
+            line = self._readline(deadline, "the control client's attach")
+            if line.startswith("%exit"):
                 raise TerminalError("tmux went away (the program may have exited)")
             if line.startswith("%session-changed"):
                 return
 
     def run_command(self, command: str) -> list[str]:
-        """One tmux command over the control client; its output lines."""
+        """One tmux command over the control client; its output lines. TerminalError if tmux
+        does not answer within COMMAND_TIMEOUT."""
         control = self._control
-        if control is None or control.stdin is None or control.stdout is None:
+        if control is None or control.stdin is None:
             raise TerminalError("the terminal is not started")
         try:
-            control.stdin.write(command + "\n")
+            # A command line is a few bytes into a pipe that tmux drains: this does not block
+            # for long (a tmux that stopped reading would first leave a command unanswered).
+            control.stdin.write((command + "\n").encode())
             control.stdin.flush()
         except OSError as error:
             raise TerminalError(f"tmux went away: {error}") from None
+        deadline = time.monotonic() + COMMAND_TIMEOUT
         output: list[str] = []
         frame: str | None = None
         while True:
-            line = control.stdout.readline()
-            if not line:
-                raise TerminalError("tmux went away (the program may have exited)")
-            line = line.rstrip("\n")
+            line = self._readline(deadline, repr(command))
             if frame is None:
                 if line.startswith("%begin "):
                     frame = line[len("%begin ") :]

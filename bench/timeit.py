@@ -35,6 +35,7 @@ LAUNCHER = Path(__file__).resolve().parent / "launch.py"
 
 # How often a watch (see `run_isolated`) looks at what the command has done so far.
 WATCH_SECONDS = 0.01
+TIMER_GRACE = 60.0  # seconds past the deadline before the timer process itself is given up
 
 
 @dataclass(frozen=True)
@@ -138,6 +139,8 @@ def run_isolated(
     launcher += [str(log or os.devnull), *command]
     watcher = _Watcher(watch) if watch is not None else None
     try:
+        # The timer kills the command at the deadline itself; this bound is for a timer that
+        # could not (a process that does not die): the run then counts as timed out.
         result = subprocess.run(
             launcher,
             stdin=subprocess.DEVNULL,
@@ -145,7 +148,10 @@ def run_isolated(
             text=True,
             env=None if env is None else dict(env),
             check=False,
+            timeout=remaining + TIMER_GRACE,
         )
+    except subprocess.TimeoutExpired:
+        return None
     finally:
         held_at = watcher.stop() if watcher is not None else None
     if result.returncode != 0:

@@ -14,11 +14,14 @@ Dovecot, never through the proxy. The rows (see bench/README.md, "Over a wide-ar
   server; a message APPENDed to Lists/dev until its subject is on the screen; an outage (both
   proxies cut), a message written and queued in the composer, then the servers back: until
   Postfix has the message;
-- whole processes (bench/timeit.py): the first header sync of the INBOX (``tuimail sync`` with
-  no bodies, mbsync, neomutt's first open of the INBOX) and a resync with nothing new.
+- whole processes (bench/wan_sync.py, at ``--wan-sync-sizes``): the first header sync of the
+  INBOX (``tuimail sync`` with no bodies, mbsync, neomutt's first open of the INBOX) and a
+  resync with nothing new.
 
 Each row reports the connections it made through the proxy (every connection logs in: the
-proxy cannot read a login inside TLS, so it counts connections).
+proxy cannot read a login inside TLS, so it counts connections). Every wait of a row is bounded
+(the screen, the app, tmux, the proxies, the servers, the store's preparation): what does not
+come within its bound fails the row with the reason, never holds the bench.
 """
 
 from __future__ import annotations
@@ -27,15 +30,16 @@ import imaplib
 import re
 import secrets
 import shutil
+import sqlite3
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
 from email.utils import formatdate, make_msgid
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from bench import neomutt
+from bench import wan_sync
 from bench.latency import ProxyProcess
 from bench.report import NOT_MEASURED
 from bench.terminal import Terminal, TerminalError
@@ -50,6 +54,13 @@ from bench.wan_probe import (
     matches,
 )
 
+# What ends a row with a failure and its reason (never the bench): a bound that passed, the
+# app or tmux gone, a server or the store that said no.
+ROW_ERRORS = (
+    RowFailed, NotWithin, TimeoutError, RuntimeError, OSError, sqlite3.Error,
+    imaplib.IMAP4.error, subprocess.SubprocessError,
+)  # fmt: skip
+
 if TYPE_CHECKING:
     from bench.bench import Row, SizeRun
     from tuimail.store.read import MessageRow
@@ -63,7 +74,10 @@ OUTBOX_TIMEOUT = 300.0  # the must is 10 s; past this the row says "not within"
 FLAG_POLL = 0.002  # seconds between two looks at the flags on the server (each ~1 ms itself)
 ESCAPE_SECONDS = 0.3  # a terminal reads Escape and a key within its wait as Alt+key
 OUTAGE_SETTLE = 2.0  # seconds after the cut before the message is written (the app notices)
-ACCOUNT = "bench"
+NEOMUTT_INDEX_TIMEOUT = 120.0  # neomutt's index on the screen after its start
+PREPARE_TIMEOUT = 600.0  # the untimed `tuimail sync` that prepares a screen row's store
+ACCOUNT = wan_sync.ACCOUNT
+NEW_MAIL_FOLDER = "Lists/dev"  # a watched folder other than the INBOX
 NONE_POLICIES = ('bodies = "none"', "bodies = false")  # the issue's policy; the older boolean
 
 
@@ -307,37 +321,74 @@ class WanRun:
         direct.write_text(text)
         direct.chmod(0o600)
         shutil.rmtree(data_dir, ignore_errors=True)
-        subprocess.run(
-            [str(p) for p in self.run.tuimail_command(direct, data_dir, "sync", ACCOUNT)],
-            check=True, capture_output=True, timeout=1800,
-        )  # fmt: skip
+        command = [str(p) for p in self.run.tuimail_command(direct, data_dir, "sync", ACCOUNT)]
+        try:
+            subprocess.run(command, check=True, capture_output=True, timeout=PREPARE_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            raise RowFailed(
+                f"the store was not prepared: tuimail sync took more than {PREPARE_TIMEOUT:.0f} s"
+            ) from None
+        except subprocess.CalledProcessError as error:
+            said = (error.stderr or b"").decode(errors="replace").strip().splitlines()
+            raise RowFailed(
+                f"the store was not prepared: tuimail sync exited {error.returncode}"
+                + (f" ({said[-1]})" if said else "")
+            ) from None
 
     # --- the rows --------------------------------------------------------------------------------
-    def run_rows(self) -> None:
-        """Every wan row at this RTT, in order."""
-        self.sync_rows()
-        self.open_remote_rows()
-        self.app_rows()
+    def run_rows(self, *, sync: bool, screen: bool) -> None:
+        """The wan rows at this RTT, in order: the whole-process rows if ``sync``, the screen
+        rows if ``screen``."""
+        if sync:
+            wan_sync.sync_rows(self)
+        if screen:
+            self.open_remote_rows()
+            self.app_rows()
+
+    def session_failed(self, error: BaseException, rows: dict[str, str]) -> None:
+        """A session did not start (or broke between rows): each of its rows not recorded yet
+        fails, saying so (``rows``: name -> label)."""
+        why = (str(error) or type(error).__name__).splitlines()[0]
+        for name, label in rows.items():
+            if not any(r.name == name for r in self.run.result.rows):
+                row = ScreenRow(self, name)
+                row.error = f"the app's session failed: {why}"
+                row.record(label, 0, "")
 
     def runs(self) -> Iterator[int]:
         """0 (the warm-up), then 1 .. --runs."""
         return iter(range(self.run.options.runs + 1))
 
     # Screen rows ---------------------------------------------------------------------------------
+    def label(self, what: str, policy: str = "") -> str:
+        """The table's label of the screen row ``what`` at this RTT (``policy``: the config's
+        body policy line, for the rows that depend on it)."""
+        labels = {
+            "tuimail-open-remote": f"{JUMP} x j + Enter (past the messages fetched around the "
+            f"cursor), body not local ({policy}), until its text is on the screen",
+            "tuimail-open-prefetched": f"rest a second, j + Enter ({policy}: only the prefetch "
+            "around the cursor makes it local), until the text is on the screen",
+            "neomutt-open-remote": "neomutt j + Enter over IMAP (no message cache), until the "
+            "pager shows it",
+            "tuimail-flag": "F until the flag is on the server (seen by a direct IMAP session)",
+            "tuimail-new-mail": f"a message APPENDed to {NEW_MAIL_FOLDER} (shown in the app) "
+            "until its subject is on the screen",
+            "tuimail-outage-outbox": "servers cut, a message queued in the composer, servers "
+            "back: from the restore until Postfix has it",
+        }
+        return f"RTT {rtt_ms(self.rtt)} ms: {labels[what]}"
+
     def open_remote_rows(self) -> None:
         """`j` x JUMP + Enter on a message whose body is not local (policy none), then, in the
         same session, `j` + Enter after a rest (the prefetched row); neomutt beside it."""
         config, policy = self.none_config("tuimail-none.toml")
         data = self.work / "tm-none"
-        self.prepared_store(config, data)
-        label = (
-            f"RTT {rtt_ms(self.rtt)} ms: {JUMP} x j + Enter (past the messages fetched around "
-            f"the cursor), body not local ({policy}), until its text is on the screen"
-        )
+        label = self.label("tuimail-open-remote", policy)
         name = self.name("tuimail-open-remote")
         print(f">>> N={self.run.size} {name}", file=sys.stderr, flush=True)
         row = ScreenRow(self, name)
         try:
+            self.prepared_store(config, data)
             with AppSession(self, config, data) as app:
                 row.start_counting()
                 row.startup = app.startup_connections
@@ -355,15 +406,14 @@ class WanRun:
                         shown = self.timed_open(app, message, steps=JUMP)
                         cpu, peak = app.figures()
                         row.add(number, shown, cpu, peak)
-                except (RowFailed, TimeoutError, RuntimeError) as error:
+                except ROW_ERRORS as error:
                     row.fail(error)
                 row.record(label, 0, "the body's text was on the screen after each key")
                 # Same session, same policy: what a resting cursor makes local before `j`.
                 self.prefetched_row(app, policy)
-        except (RowFailed, TimeoutError, RuntimeError, TerminalError) as error:
-            if not any(r.name == name for r in self.run.result.rows):
-                row.fail(error)
-                row.record(label, 0, "")
+        except ROW_ERRORS as error:
+            what = ("tuimail-open-remote", "tuimail-open-prefetched")
+            self.session_failed(error, {self.name(w): self.label(w, policy) for w in what})
         shutil.rmtree(data, ignore_errors=True)
         self.neomutt_open_row()
 
@@ -402,7 +452,10 @@ class WanRun:
         try:
             with terminal:
                 terminal.start()
-                terminal.wait_for(lambda s: f"Msgs:{total}" in s, what="neomutt's index")
+                terminal.wait_for(
+                    lambda s: f"Msgs:{total}" in s, what="neomutt's index",
+                    timeout=NEOMUTT_INDEX_TIMEOUT,
+                )  # fmt: skip
                 terminal.keys("Home")
                 self.wait_quiet()
                 row.start_counting()
@@ -420,14 +473,9 @@ class WanRun:
                     terminal.keys("q")  # back to the index
                     time.sleep(QUIET)
                     self.wait_quiet()
-        except (TerminalError, TimeoutError, OSError) as error:
+        except ROW_ERRORS as error:
             row.fail(error)
-        row.record(
-            f"RTT {rtt_ms(self.rtt)} ms: neomutt j + Enter over IMAP (no message cache), "
-            "until the pager shows it",
-            0,
-            "the pager showed each message",
-        )
+        row.record(self.label("neomutt-open-remote"), 0, "the pager showed each message")
         shutil.rmtree(store, ignore_errors=True)
 
     def app_rows(self) -> None:
@@ -435,19 +483,16 @@ class WanRun:
         outage."""
         config = self.config("tuimail-default.toml")
         data = self.work / "tm-default"
-        self.prepared_store(config, data)
         try:
+            self.prepared_store(config, data)
             with AppSession(self, config, data) as app:
                 self.flag_row(app)
                 self.new_mail_row(app)
                 self.outage_row(app)
-        except (RowFailed, TimeoutError, TerminalError) as error:
-            # The session did not start: every row of it says so.
-            for what in ("tuimail-flag", "tuimail-new-mail", "tuimail-outage-outbox"):
-                if not any(r.name == self.name(what) for r in self.run.result.rows):
-                    row = ScreenRow(self, self.name(what))
-                    row.error = f"the app did not start: {str(error).splitlines()[0]}"
-                    row.record(what, 0, "")
+        except ROW_ERRORS as error:
+            # The session did not start: every row of it not recorded yet says so.
+            what = ("tuimail-flag", "tuimail-new-mail", "tuimail-outage-outbox")
+            self.session_failed(error, {self.name(w): self.label(w) for w in what})
         shutil.rmtree(data, ignore_errors=True)
 
     def prefetched_row(self, app: AppSession, policy: str) -> None:
@@ -465,11 +510,10 @@ class WanRun:
                 shown = self.timed_open(app, message)
                 cpu, peak = app.figures()
                 row.add(number, shown, cpu, peak)
-        except (RowFailed, TimeoutError, RuntimeError) as error:
+        except ROW_ERRORS as error:
             row.fail(error)
         row.record(
-            f"RTT {rtt_ms(self.rtt)} ms: rest a second, j + Enter ({policy}: only the "
-            "prefetch around the cursor makes it local), until the text is on the screen",
+            self.label("tuimail-open-prefetched", policy),
             0,
             f"the body's text was on the screen after each key; local before the key in {local} "
             f"of {self.run.options.runs + 1} runs",
@@ -504,20 +548,15 @@ class WanRun:
                 seen = time.monotonic()
                 cpu, peak = app.figures()
                 row.add(number, seen - sent, cpu, peak)
-        except (RowFailed, NotWithin, TimeoutError, RuntimeError, imaplib.IMAP4.error) as error:
+        except ROW_ERRORS as error:
             row.fail(error)
-        row.record(
-            f"RTT {rtt_ms(self.rtt)} ms: F until the flag is on the server (seen by a direct "
-            "IMAP session)",
-            0,
-            "the server had each flag change",
-        )
+        row.record(self.label("tuimail-flag"), 0, "the server had each flag change")
 
     def new_mail_row(self, app: AppSession) -> None:
         name = self.name("tuimail-new-mail")
         print(f">>> N={self.run.size} {name}", file=sys.stderr, flush=True)
         row = ScreenRow(self, name)
-        folder = "Lists/dev"
+        folder = NEW_MAIL_FOLDER
         address = self.run.servers.address(self.run.user)
         try:
             assert app.store is not None
@@ -558,14 +597,9 @@ class WanRun:
                     ) from None
                 cpu, peak = app.figures()
                 row.add(number, seen - stored, cpu, peak)
-        except (RowFailed, NotWithin, TimeoutError, RuntimeError, imaplib.IMAP4.error) as error:
+        except ROW_ERRORS as error:
             row.fail(error)
-        row.record(
-            f"RTT {rtt_ms(self.rtt)} ms: a message APPENDed to {folder} (shown in the app) "
-            "until its subject is on the screen",
-            0,
-            "each subject was on the screen",
-        )
+        row.record(self.label("tuimail-new-mail"), 0, "each subject was on the screen")
 
     def outage_row(self, app: AppSession) -> None:
         name = self.name("tuimail-outage-outbox")
@@ -604,17 +638,12 @@ class WanRun:
                 accepted = self.postfix_has(message_id, restored + OUTBOX_TIMEOUT)
                 cpu, peak = app.figures()
                 row.add(number, accepted - restored, cpu, peak)
-        except (RowFailed, NotWithin, TimeoutError, RuntimeError) as error:
+        except ROW_ERRORS as error:
             row.fail(error)
         finally:
             self.imap_proxy.restore()
             self.smtp_proxy.restore()
-        row.record(
-            f"RTT {rtt_ms(self.rtt)} ms: servers cut, a message queued in the composer, servers "
-            "back: from the restore until Postfix has it",
-            0,
-            "Postfix queued each message",
-        )
+        row.record(self.label("tuimail-outage-outbox"), 0, "Postfix queued each message")
 
     def postfix_has(self, message_id: str, deadline: float) -> float:
         """The monotonic time Postfix's log first shows the message queued (qmgr took it)."""
@@ -634,91 +663,13 @@ class WanRun:
                 )
             time.sleep(0.02)
 
-    # Whole-process rows --------------------------------------------------------------------------
-    def sync_rows(self) -> None:
-        """First header sync of the INBOX and a resync with nothing new, each through the proxy:
-        tuimail (no bodies), mbsync (its sync stores whole messages), neomutt's first open."""
-        run, size = self.run, self.run.size
-        ms = rtt_ms(self.rtt)
-        config, policy = self.none_config("tuimail-sync.toml")
-        data = self.work / "tm-sync"
-        sync = run.tuimail_command(config, data, "sync", ACCOUNT, "--folder", "INBOX")
-        headers = run.store_check(data, bodies=False)
-        self.counted(
-            run.row, self.name("tuimail-sync-headers-full"),
-            f"RTT {ms} ms: tuimail sync --folder INBOX, first header sync ({policy})", size,
-            sync, headers, prepare=run.fresh(data),
-        )  # fmt: skip
-        self.counted(
-            run.row, self.name("tuimail-sync-noop"),
-            f"RTT {ms} ms: tuimail sync --folder INBOX, resync, nothing new", 0, sync, headers,
-        )  # fmt: skip
-        shutil.rmtree(data, ignore_errors=True)
-        store = self.work / "mb"
-        rc = run.render(
-            "mbsyncrc", self.work / "mbsyncrc", store=store, imaps_port=self.imap_proxy.port
-        )
-        mbsync: list[str | Path] = ["mbsync", "-q", "-c", rc, "bench"]
-        stored = run.stored(store / "INBOX" / "cur", store / "INBOX" / "new",
-                            expect=run.inbox_count)  # fmt: skip
-        self.counted(
-            run.row, self.name("mbsync-full"),
-            f"RTT {ms} ms: mbsync, first sync (whole messages: mbsync has no header-only mode)",
-            size, mbsync, stored, prepare=run.fresh(store),
-        )  # fmt: skip
-        self.counted(
-            run.row, self.name("mbsync-noop"), f"RTT {ms} ms: mbsync, resync, nothing new", 0,
-            mbsync, stored,
-        )  # fmt: skip
-        shutil.rmtree(store, ignore_errors=True)
-        self.counted(self.neomutt_first_page_row)
 
-    def counted(self, make_row: Callable[..., Row], *args: Any, **kwargs: Any) -> None:
-        """Run a whole-process row (``make_row(*args, **kwargs)``) and note the connections
-        it made through the proxies."""
-        before = self.connections()
-        row = make_row(*args, **kwargs)
-        row.connections = self.connections() - before
-        runs = self.run.options.runs + 1
-        row.check += (
-            f"; {row.connections} connections through the proxy in {runs} runs (warm-up included)"
-        )
-
-    def neomutt_first_page_row(self) -> Row:
-        store = self.work / "nm"
-        store.mkdir(exist_ok=True)
-        rc = self.run.render(
-            "neomuttrc", self.work / "neomuttrc", store=store, imaps_port=self.imap_proxy.port
-        )
-        name = self.name("neomutt-first-page")
-        print(f">>> N={self.run.size} {name}", file=sys.stderr, flush=True)
-        measurement = Measurement(command=["neomutt", "-n", "-F", str(rc)], warmups=1)
-        error = ""
-        for number in self.runs():
-            try:
-                run = neomutt.first_page(rc, self.run.size, timeout=300)
-            except (TimeoutError, subprocess.SubprocessError, OSError) as failure:
-                error = str(failure).split("\n")[0]
-                measurement.timed_out = True
-                break
-            if number:
-                measurement.runs.append(run)
-        shutil.rmtree(store, ignore_errors=True)
-        return self.run.record(
-            name,
-            f"RTT {rtt_ms(self.rtt)} ms: neomutt, first open of the INBOX (no header cache) "
-            "until the index is drawn",
-            self.run.size,
-            measurement,
-            lambda: (not error, error or f"index drawn with Msgs:{self.run.size}"),
-        )
-
-
-def run_group(run: SizeRun, rtts: tuple[float, ...]) -> None:
-    """The wan rows at every RTT, against the size's servers and corpus."""
+def run_group(run: SizeRun, rtts: tuple[float, ...], *, sync: bool, screen: bool) -> None:
+    """The wan rows at every RTT, against the size's servers and corpus: the whole-process
+    rows if ``sync`` (at --wan-sync-sizes), the screen rows if ``screen`` (at --sizes)."""
     for rtt in rtts:
         wan = WanRun(run, rtt)
         try:
-            wan.run_rows()
+            wan.run_rows(sync=sync, screen=screen)
         finally:
             wan.close()

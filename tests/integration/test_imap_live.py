@@ -148,8 +148,17 @@ def test_a_dropped_connection_is_survived(
     append(box, 1)
     watch = start(running, box, tmp_path, backoff_start=0.2)
     watch.wait_for(SyncFinished)
-    # The watcher idles on the first connection. The proxy reads its faults for every chunk, so
-    # this cuts that connection at the next byte from the server; later connections get none.
+    # The session idles on the first connection: its pass and the download of bodies after it
+    # are done, and the server said "+ idling" last (on a loaded machine the download may still
+    # run, and the cut would meet its FETCH: the reconnect's pass could then come before the
+    # mail below, and find none).
+    first = proxy.connections[0]
+    wait_until(
+        lambda: watch.session.watching and first.to_client.endswith(b"+ idling\r\n"),
+        "the session idling",
+    )
+    # The proxy reads its faults for every chunk, so this cuts that connection at the next byte
+    # from the server; later connections get none.
     faults.close_after = 0
     faults.reset = reset
     proxy.server = Faults()
@@ -228,6 +237,77 @@ def test_mail_arriving_between_the_resync_and_idle_is_not_missed(
         assert store_view(conn) == server_view(box)
     finally:
         conn.close()
+
+
+def test_without_idle_mail_counted_by_a_jobs_select_is_not_missed(
+    mail_servers: Server,
+    fault_proxy: FaultProxyFactory,
+    running: list[Running],
+    tmp_path: Path,
+) -> None:
+    """Without IDLE the selected folder is asked by NOOP, which tells only what changed since
+    the connection last heard of it. A message delivered just before the download of bodies
+    selects INBOX is counted by that SELECT, not by the NOOP: the session sees it by UIDNEXT."""
+    box, _ = proxied(mail_servers, fault_proxy, server=Faults(rewrite_line=hide_capability("IDLE")))
+    append(box, 2)
+    watch = Running(box, tmp_path, poll_interval=0.3)
+    running.append(watch)
+    bodies = watch.session._bodies
+    delivered = threading.Event()
+
+    def mail_arrives_then_bodies(engine):  # type: ignore[no-untyped-def]
+        if not delivered.is_set():
+            delivered.set()
+            append(box, 1, start=20)
+        return bodies(engine)
+
+    watch.session._bodies = mail_arrives_then_bodies  # type: ignore[method-assign]
+    watch.thread.start()
+    news = watch.wait_for(NewMail)
+    assert delivered.is_set()
+    assert isinstance(news, NewMail) and news.count == 1
+    conn = open_store(tmp_path)
+    try:
+        assert store_view(conn) == server_view(box)
+    finally:
+        conn.close()
+
+
+def test_news_the_server_sends_before_idle_begins_is_taken(
+    mail_servers: Server,
+    fault_proxy: FaultProxyFactory,
+    running: list[Running],
+    tmp_path: Path,
+) -> None:
+    """A server may send an untagged response at any time: NOTIFY's STATUS of another folder
+    that changed can come between IDLE and the server's "+". It is news, not a refusal of
+    IDLE: that folder is resynced, on the one connection, and no error is shown."""
+    told = threading.Event()
+
+    def mail_arrives_before_the_continuation(line: bytes) -> bytes:
+        if told.is_set() or not line.startswith(b"+ idling"):
+            return line
+        told.set()
+        append(box, 1, folder="Archive", start=30)  # straight to the server
+        return b'* STATUS "Archive" (MESSAGES 1)\r\n' + line
+
+    box, proxy = proxied(
+        mail_servers, fault_proxy, server=Faults(rewrite_line=mail_arrives_before_the_continuation)
+    )
+    append(box, 1)
+    watch = start(running, box, tmp_path)
+    conn = open_store(tmp_path)
+    try:
+        watch.wait_for(SyncFinished)
+        archive = folder_id(conn, "Archive")
+        news = watch.wait_for(NewMail, lambda e: e.folder_id == archive)
+        assert told.is_set() and isinstance(news, NewMail) and news.count == 1
+        assert store_view(conn, "Archive") == server_view(box, "Archive")
+    finally:
+        conn.close()
+    assert not [e for e in watch.seen if isinstance(e, SyncFailed)], "no error to show"
+    assert len(proxy.connections) == 1 and logins(proxy) == 1
+    watch.stop()
 
 
 def wait_until(check, what: str) -> None:  # type: ignore[no-untyped-def]

@@ -18,6 +18,7 @@ from tests.support.imap_sync import (
     ReducedDovecot,
     Server,
     append,
+    engine_on,
     folder_id,
     message,
     new_mailbox,
@@ -469,3 +470,27 @@ def test_replaying_an_op_twice_is_harmless(
     assert result.ops_replayed == 2 and not result.folder_errors
     assert store_view(store) == server_view(box)
     assert len(server_view(box)) == 1
+
+
+def test_a_folder_gone_before_its_resync_leaves_the_connection_usable(
+    mail_servers: Server, store: StoreConnection, tmp_path: Path
+) -> None:
+    """A resync sends its identity check and its search behind the folder's SELECT; when the
+    folder is gone (deleted by another client after the news), the SELECT fails, those two
+    fail with it, and the connection goes on with the next folder."""
+    box = new_mailbox(mail_servers)
+    with box.device() as device:
+        device.create_folder("Lists/dev")
+    append(box, 3, folder="Lists/dev")
+    append(box, 2)
+    run_sync(box, tmp_path)
+    dev, inbox = folder_id(store, "Lists/dev"), folder_id(store, "INBOX")
+    with box.device() as device:
+        device.delete_folder("Lists/dev")
+    append(box, 1, start=10)
+    with engine_on(box, store) as engine:
+        with pytest.raises(imapclient.exceptions.IMAPClientError, match="examine failed"):
+            engine.sync_folder(dev)
+        result = engine.sync_folder(inbox)
+    assert result.new == 1
+    assert store_view(store) == server_view(box)

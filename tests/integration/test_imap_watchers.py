@@ -14,9 +14,11 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from dataclasses import replace
 from pathlib import Path
 
+import imapclient.exceptions
 import pytest
 
 from tests.support.ca import CertificateAuthority
@@ -211,11 +213,15 @@ def test_the_watchers_reconnect_after_the_server_drops_them(
     running.append(watch)
     watch.wait_for(SyncFinished)
     session = watch.session
-    wait_until(lambda: len(session.watchers.watching()) == MAX_WATCHERS, "the folders watched")
+    # The session too waits for news: its pass and the bodies it downloads after are done.
+    wait_until(
+        lambda: session.watching and len(session.watchers.watching()) == MAX_WATCHERS,
+        "the folders watched",
+    )
     no_notify.doveadm("kick", box.user)  # type: ignore[attr-defined]
     watch.wait_for(ConnectionBack)
     watch.wait_for(SyncFinished)  # the pass of the session's new connection
-    wait_until(lambda: len(proxy.connections) == 2 * (1 + MAX_WATCHERS), "the reconnects")
+    wait_until(lambda: len(proxy.connections) >= 2 * (1 + MAX_WATCHERS), "the reconnects")
     wait_until(lambda: len(session.watchers.watching()) == MAX_WATCHERS, "the folders watched")
     append(box, 1, folder="Lists/a", start=10)
     conn = open_store(tmp_path)
@@ -229,10 +235,10 @@ def test_the_watchers_reconnect_after_the_server_drops_them(
 
 
 @pytest.fixture
-def at_most_three(test_ca: CertificateAuthority) -> Iterator[DovecotServer]:
+def at_most_one(test_ca: CertificateAuthority) -> Iterator[DovecotServer]:
     """A Dovecot without NOTIFY of its own, whose connections per user and address are set to
-    three once the test's folders are made (`limit`)."""
-    directory = new_server_directory("tuimail-dovecot-three-")
+    one once the test's folders are made (`limit`)."""
+    directory = new_server_directory("tuimail-dovecot-one-")
     server = start_dovecot(directory, without={"NOTIFY"}, ca=test_ca)
     try:
         yield server
@@ -241,50 +247,65 @@ def at_most_three(test_ca: CertificateAuthority) -> Iterator[DovecotServer]:
         discard_server_directory(directory)
 
 
-def limit(server: DovecotServer, connections: int) -> None:
-    """Allow each user `connections` IMAP connections from one address (a reload)."""
+def limit(server: DovecotServer, box: Mailbox, connections: int) -> None:
+    """Allow each user `connections` IMAP connections from one address (a reload), and wait
+    until the limit is in force: a reload is done in the background, and the server counts a
+    connection that logged out until its process has ended."""
     config = server.config_file.read_text()
     setting = f"protocol imap {{\n  mail_max_userip_connections = {connections}\n"
     server.config_file.write_text(config.replace("protocol imap {\n", setting, 1))
     reloads = server.log().count("SIGHUP received")
     server.doveadm("reload")
     wait_until(lambda: server.log().count("SIGHUP received") > reloads, "the reload")
-    time.sleep(0.5)  # for the login services it restarts; a wait, not a measurement
+    wait_until(lambda: _refused_past(box, connections), "the limit in force")
+    wait_until(lambda: box.user not in server.doveadm("who", box.user), "no connection left")
+
+
+def _refused_past(box: Mailbox, connections: int) -> bool:
+    """Whether a login past `connections` connections of `box`'s user (straight to the server)
+    is refused."""
+    with ExitStack() as stack:
+        for _ in range(connections):
+            stack.enter_context(box.device())
+        try:
+            stack.enter_context(box.device())
+        except imapclient.exceptions.LoginError as exc:
+            return "Maximum number of connections" in str(exc)
+    return False
 
 
 def test_watchers_refused_by_the_servers_limit_leave_their_folders_to_status(
-    at_most_three: DovecotServer,
+    at_most_one: DovecotServer,
     fault_proxy: FaultProxyFactory,
     running: list[Running],
     tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """Three connections per user: the session's and two watchers'. The refused logins of the
-    others end their watchers, not the session, and their folders are asked by STATUS: new mail
-    there still comes."""
-    box, proxy = with_lists(at_most_three, fault_proxy)
-    limit(at_most_three, 3)
+    """One connection per user: the session's. The refused logins of the watchers end them,
+    not the session, and their folders are asked by STATUS: new mail there still comes. (One,
+    not more: the server counts a connection once it is logged in, so watchers logging in at
+    the same moment may each pass a higher limit, and none be refused.)"""
+    box, proxy = with_lists(at_most_one, fault_proxy)
+    limit(at_most_one, box, 1)
     caplog.set_level(logging.INFO, logger="tuimail.sync.imap.watchers")
     watch = Running(box, tmp_path, status_interval=0.2)
     running.append(watch)
     watch.wait_for(SyncFinished)
     session = watch.session
-    # Logins at the same moment may each pass the server's count: at least one is refused.
-    refusals = caplog.text.count
     wait_until(
-        lambda: (
-            refusals("no connection of its own") + len(session.watchers.watching()) == 4
-            and refusals("no connection of its own") >= 1
-        ),
-        "every watcher idling or refused",
+        lambda: caplog.text.count("no connection of its own") == MAX_WATCHERS,
+        "every watcher refused",
     )
+    assert not session.watchers.watching()
+    # Each in a STATUS round (the folder the session has selected is asked by NOOP instead: the
+    # last one it downloaded bodies in, until it selects INBOX to IDLE there).
+    wait_until(lambda: set(WATCHED) <= set(status_asked(proxy)), "their folders by STATUS")
     conn = open_store(tmp_path)
     try:
-        watched = session.watchers.watching()
-        refused = next(name for name in WATCHED if folder_id(conn, name) not in watched)
+        refused = WATCHED[1]
         # Delivered without a connection of the user's (doveadm): the limit is reached.
         subprocess.run(
-            [DOVEADM, "-c", str(at_most_three.config_file), "save", "-u", box.user, "-m", refused],
+            [DOVEADM, "-c", str(at_most_one.config_file), "save", "-u", box.user, "-m", refused],
             input=message(10),
             check=True,
             timeout=60,
@@ -295,7 +316,6 @@ def test_watchers_refused_by_the_servers_limit_leave_their_folders_to_status(
     finally:
         conn.close()
     assert watch.thread.is_alive(), "the session goes on"
-    assert refused in status_asked(proxy)
     assert "Maximum number of connections" in caplog.text
     watch.stop()
 

@@ -1,7 +1,9 @@
 """A message the server cannot read (its file unreadable to the real Dovecot, which then ends
 the IMAP connection with BYE when it is fetched) holds up nothing: `tuimail sync` stores the
 rest, names it in its output and in the folder's sync health (what `H` shows in the app), and a
-later sync gets it once it is readable. (The POP3 side, RETR -ERR, is in test_pop3_download.py.)
+later sync gets it once it is readable. A server that ends the connection once over a FETCH for
+its own reasons (`doveadm kick`) has no message skipped. (The POP3 side, RETR -ERR, is in
+test_pop3_download.py.)
 """
 
 from __future__ import annotations
@@ -9,6 +11,8 @@ from __future__ import annotations
 import io
 import json
 import shlex
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -16,6 +20,7 @@ from rich.console import Console
 from textual.widgets import Static
 
 from tests.support.mailservers import MailServers
+from tests.support.proxy import FaultProxy, Faults
 from tuimail.app.application import TuimailApp
 from tuimail.cli.main import main
 from tuimail.config.load import load_config
@@ -58,6 +63,23 @@ def mailbox(mail_servers: MailServers, tmp_path: Path) -> tuple[str, list[str]]:
         f'username = "{user}"\n'
     )
     return user, ["--config", str(config), "--data-dir", str(tmp_path / "data")]
+
+
+def _config(
+    path: Path, servers: MailServers, user: str, host: str, port: int, security: str
+) -> None:
+    password = shlex.quote(servers.users[user])
+    path.write_text(
+        "[accounts.acct]\n"
+        f'address = "{user}@tuimail.test"\n'
+        f"password_command = {json.dumps('printf %s ' + password)}\n"
+        f"ca_file = {json.dumps(str(servers.ca_file))}\n"
+        "[accounts.acct.imap]\n"
+        f'host = "{host}"\n'
+        f"port = {port}\n"
+        f'security = "{security}"\n'
+        f'username = "{user}"\n'
+    )
 
 
 def _stored(common: list[str], capsys: pytest.CaptureFixture[str]) -> list[dict]:
@@ -135,3 +157,36 @@ async def test_the_app_syncs_the_rest_and_its_sync_health_names_the_unreadable_m
         console = Console(width=400, record=True, file=io.StringIO())
         console.print(health.content)
         assert SKIPPED in console.export_text()
+
+
+def test_a_connection_the_server_ends_once_over_a_fetch_skips_no_message(
+    mail_servers: MailServers,
+    fault_proxy: Callable[..., FaultProxy],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The server ends every connection of the user (`doveadm kick`) as the sync fetches the
+    headers of the mailbox's only message: a reconnect fetches it again, it is stored, and
+    nothing calls it unreadable."""
+    user = mail_servers.add_user("kicked")
+    mail_servers.deliver_many(user, [_message(1)])
+    kicked = threading.Event()
+
+    def kick_at_the_fetch(line: bytes) -> bytes:
+        if b" UID FETCH " in line and b"HEADER" in line and not kicked.is_set():
+            kicked.set()
+            mail_servers.doveadm("kick", user)  # before the server reads the FETCH
+        return line
+
+    proxy = fault_proxy(
+        mail_servers.host, mail_servers.imap_port, client=Faults(rewrite_line=kick_at_the_fetch)
+    )
+    config = tmp_path / "config.toml"
+    _config(config, mail_servers, user, proxy.host, proxy.port, "none")
+    common = ["--config", str(config), "--data-dir", str(tmp_path / "data")]
+    assert main(["sync", "acct", *common]) == 0
+    out = capsys.readouterr().out
+    assert kicked.is_set()
+    assert "would not give" not in out
+    assert [m["subject"] for m in _stored(common, capsys)] == ["unreadable test 1"]
+    assert _health(tmp_path / "data") is None

@@ -24,6 +24,7 @@ from typing import Any
 import aiosmtplib.protocol
 import imapclient
 import imapclient.imap4
+import imapclient.imapclient
 import imapclient.response_parser
 import imapclient.tls
 import pytest
@@ -85,6 +86,8 @@ INTERNALS = (
     Internal(imaplib.IMAP4_SSL, "_create_socket", ("self", "timeout")),
     Internal(imapclient.imap4.IMAP4WithTimeout, "_create_socket", ("self", "timeout")),
     Internal(imapclient.tls.IMAP4_TLS, "_create_socket", ("self", "timeout")),
+    Internal(IMAP4, "_get_line", ("self",)),
+    Internal(imapclient.imapclient, "_parse_untagged_response", ("text",)),
     Internal(
         imapclient.response_parser,
         "_convert_INTERNALDATE",

@@ -64,9 +64,11 @@ class Unreadable:
     """Messages the server ended the connection over (BYE to a FETCH: Dovecot does that when it
     cannot read a message file), kept across the reconnects of one sync (`sync_account`).
 
-    A batch whose FETCH ended the connection becomes `suspects`; after the reconnect its UIDs
-    are fetched one at a time, and the one that ends the connection again is `skipped` for the
-    rest of the sync. Nothing is kept beyond the sync: a later one tries again.
+    A batch whose FETCH ended the connection becomes `suspects`, even a batch of one: a server
+    ends every connection of a user when told to (`doveadm kick`) or when it stops, whatever
+    was asked. After the reconnect the suspects are fetched one at a time, and the one that
+    ends the connection again is `skipped` for the rest of the sync. Nothing is kept beyond
+    the sync: a later one tries again.
     """
 
     suspects: dict[int, set[int]] = field(default_factory=dict)  # folder id -> UIDs
@@ -287,16 +289,17 @@ class EngineBase:
         one_by_one = [uid for uid in uids if uid in suspects]
         data: dict[int, dict[bytes, Any]] = {}
         for uid in one_by_one:
-            data.update(self._fetch_or_note(folder_id, [uid], items))
+            data.update(self._fetch_or_note(folder_id, [uid], items, suspect=True))
             suspects.discard(uid)
         rest = [uid for uid in uids if uid not in suspects and uid not in data]
         if rest:
-            data.update(self._fetch_or_note(folder_id, rest, items))
+            data.update(self._fetch_or_note(folder_id, rest, items, suspect=False))
         return data
 
     def _fetch_or_note(
-        self, folder_id: int, uids: Sequence[int], items: Sequence[str]
+        self, folder_id: int, uids: Sequence[int], items: Sequence[str], *, suspect: bool
     ) -> dict[int, dict[bytes, Any]]:
+        """UID FETCH `uids`; `suspect`: one message whose FETCH ended a connection before."""
         try:
             data, _ = imap_ext.uid_fetch(self.client, uid_set(uids), items)
         except imap_ext.LiteralTooLargeError as exc:
@@ -310,16 +313,24 @@ class EngineBase:
             said = imap_wire.imaplib_of(self.client).untagged_responses.get("BYE")
             if not said:
                 raise  # the connection broke: not the message's doing
+            # Once is not the message's doing: the server may have ended every connection.
             self._note_unreadable(
-                folder_id, uids, error_text(exc), "made the server end the connection"
+                folder_id,
+                uids,
+                error_text(exc),
+                "made the server end the connection",
+                alone=suspect,
             )
             raise FetchEndedConnection(error_text(exc)) from exc
         return data
 
-    def _note_unreadable(self, folder_id: int, uids: Sequence[int], why: str, what: str) -> None:
-        """One message: skipped for the rest of the sync, named with `why`. A batch: its UIDs
-        become suspects, fetched one at a time after the reconnect."""
-        if len(uids) == 1:
+    def _note_unreadable(
+        self, folder_id: int, uids: Sequence[int], why: str, what: str, *, alone: bool = True
+    ) -> None:
+        """One message fetched `alone`: skipped for the rest of the sync, named with `why`.
+        Else (a batch, or one message not yet suspected): its UIDs become suspects, fetched
+        one at a time after the reconnect."""
+        if alone and len(uids) == 1:
             self.unreadable.skipped.setdefault(folder_id, {})[uids[0]] = why
             log.warning(
                 "IMAP %s: message UID %d %s (%s); skipped, tried again next time",

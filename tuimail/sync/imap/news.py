@@ -104,7 +104,7 @@ class NewsWatch:
             if not _wait_readable(wake, self._next_status - time.monotonic(), self.cancel,
                                   self.check_interval):  # fmt: skip
                 self._next_status = time.monotonic() + self.poll_interval
-                return self.changed_folders(self._watched())
+                return self._polled(selected)
             return []
         if time.monotonic() >= self._next_status:
             self._next_status = time.monotonic() + self.status_interval
@@ -124,6 +124,19 @@ class NewsWatch:
             return [inbox.id]
         until = min(time.monotonic() + self.idle_renew, self._next_status)
         return self._idle(wake, inbox.name, until=until)
+
+    def _polled(self, selected: str | None) -> list[int]:
+        """Without IDLE: the folders that changed, by STATUS, and by NOOP for the selected
+        one. What the connection heard of the selected folder before that NOOP counts too:
+        mail counted by its SELECT (a job's, e.g. the download of bodies) or announced with
+        a job's answers, which the NOOP does not tell again."""
+        imap = imap_wire.imaplib_of(self.client)
+        heard = [
+            self._selected_grew(selected, imap.untagged_responses.pop("EXISTS", [])),
+            self._selected_behind(selected),
+        ]
+        changed = [folder for folder in dict.fromkeys(heard) if folder is not None]
+        return changed + [f for f in self.changed_folders(self._watched()) if f not in changed]
 
     # --- IDLE, until news, work, cancel or `until`
 
@@ -155,11 +168,15 @@ class NewsWatch:
             return [grew]
         if (behind := self._selected_behind(selected)) is not None:
             return [behind]
-        responses: list[Any] = []
+        # What the server said before IDLE's continuation may be news already.
+        responses: list[Any] = imap_wire.start_idle(self.client)
         work = failed = False
-        self.client.idle()
         try:
-            while not self.cancel.is_set() and time.monotonic() < until:
+            while (
+                not (responses and self._folders_in(responses, selected))
+                and not self.cancel.is_set()
+                and time.monotonic() < until
+            ):
                 ready = _readable(self.client, wake, self.check_interval)
                 if ready == "work":
                     work = True

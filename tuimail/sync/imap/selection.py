@@ -141,10 +141,15 @@ def select(
     # A server may answer them in any order (Dovecot does): all are read before any is taken.
     for item in behind:
         untagged.pop(item.answer, None)
-    answers = []
+    answers: list[tuple[str, list[Any]]] = []
     for item, item_tag in zip(behind, tags, strict=True):
-        with server_response(item.answer):
-            answers.append(imap_wire.command_complete(imap, item.answer, item_tag))
+        try:
+            with server_response(item.answer):
+                answers.append(imap_wire.command_complete(imap, item.answer, item_tag))
+        except imapclient.IMAPClient.AbortError:
+            raise
+        except imapclient.exceptions.IMAPClientError as exc:
+            answers.append(("BAD", [str(exc).encode()]))  # refused: asked again when needed
     for item, (item_typ, item_data) in zip(behind, answers, strict=True):
         _, lines = imap_wire.untagged_response(imap, item_typ, item_data, item.answer)
         item.ok = item_typ == "OK"

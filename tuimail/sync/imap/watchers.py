@@ -38,6 +38,7 @@ from tuimail.core.failure import FailureKind
 from tuimail.mail.sanitize import sanitize_line
 from tuimail.store import read
 from tuimail.sync.deadline import deadline_of
+from tuimail.sync.imap import wire as imap_wire
 from tuimail.sync.imap.compress import buffered_input
 from tuimail.sync.imap.extensions import logout_quietly, server_response
 from tuimail.sync.imap.jobs import Job, JobKind, JobQueue
@@ -247,9 +248,9 @@ class _Watcher:
         """One IDLE, until the folder changed (True), `idle_renew` passed, or the end."""
         owner = self.owner
         until = time.monotonic() + owner.idle_renew
-        changed = False
-        client.idle()
-        while not self._ended() and time.monotonic() < until:
+        # What the server said before IDLE's continuation (mail that came after the EXAMINE).
+        changed = _changes(imap_wire.start_idle(client))
+        while not changed and not self._ended() and time.monotonic() < until:
             if not _spoke(client, owner.check_interval):
                 continue
             # The server spoke: reading it is a new answer, however long the IDLE lasted.
@@ -259,14 +260,17 @@ class _Watcher:
                 said = client.idle_check(timeout=0)
             if not said:
                 break  # nothing to read: ending the IDLE finds out whether the server is gone
-            if any(is_change(response) for response in said if isinstance(response, tuple)):
+            if _changes(said):
                 changed = True
                 break
         with server_response("IDLE"):
             _, ended = client.idle_done()
-        return changed or any(
-            is_change(response) for response in ended if isinstance(response, tuple)
-        )
+        return changed or _changes(ended)
+
+
+def _changes(said: Sequence[object]) -> bool:
+    """Whether untagged responses said during IDLE tell of a change in the folder."""
+    return any(is_change(response) for response in said if isinstance(response, tuple))
 
 
 def _spoke(client: imapclient.IMAPClient, timeout: float) -> bool:

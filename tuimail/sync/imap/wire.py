@@ -21,6 +21,8 @@ from datetime import datetime
 from typing import Any
 
 import imapclient
+import imapclient.exceptions
+from imapclient.imapclient import _parse_untagged_response
 from imapclient.response_parser import _convert_INTERNALDATE
 
 
@@ -64,6 +66,26 @@ def raw_command_untagged(
     this sender still sends 8-bit items as literals."""
     data: list[Any] = client._raw_command_untagged(command, arguments)
     return data
+
+
+def start_idle(client: imapclient.IMAPClient) -> list[Any]:
+    """Begin IDLE, as `IMAPClient.idle`, and return what the server said before its "+"
+    (parsed as `idle_check` parses it). A server may send untagged responses at any time
+    (RFC 3501, 5.3): news it had not told yet, NOTIFY's STATUS of another folder, can come
+    between IDLE and its continuation, which `idle` takes for a refusal. Reads lines as
+    `idle_check` does (`IMAP4._get_line`); sets `IMAPClient._idle_tag` for `idle_done`."""
+    imap = imaplib_of(client)
+    tag = imap._command("IDLE")
+    client._idle_tag = tag
+    said: list[Any] = []
+    while True:
+        line: bytes = imap._get_line()
+        if line.startswith(b"+"):
+            return said
+        if not line.startswith(b"* "):
+            imap.tagged_commands.pop(tag, None)  # answered (refused): nothing left to read
+            raise imapclient.exceptions.IMAPClientError(f"Unexpected IDLE response: {line!r}")
+        said.append(_parse_untagged_response(line))
 
 
 def end_idle_later(client: imapclient.IMAPClient) -> bytes:
