@@ -34,6 +34,7 @@ from tuimail.app.account_setup import (
     keyring_problem,
 )
 from tuimail.app.bridge import EventBridge, NewMailArrived
+from tuimail.app.launch import browse_in_thread, open_in_thread
 from tuimail.app.pipe import run_pipe
 from tuimail.app.workers import EngineRunner
 from tuimail.config.schema import AccountConfig, Config, ConfigError
@@ -42,7 +43,6 @@ from tuimail.core.log import SHOWN, register_secret, terminal_log_held
 from tuimail.core.model import Address, Protocol
 from tuimail.core.paths import config_location
 from tuimail.mail.mailto import MailtoFields
-from tuimail.mail.sanitize import sanitize_line
 from tuimail.store import read, write
 from tuimail.store.db import (
     StoreError,
@@ -53,7 +53,7 @@ from tuimail.store.db import (
     store_path,
 )
 from tuimail.sync.unsubscribe import one_click
-from tuimail.ui.browse import browser_commands, run_browser
+from tuimail.ui.browse import browser_commands
 from tuimail.ui.commands import TuimailCommands
 from tuimail.ui.host import Sender
 from tuimail.ui.messages import (
@@ -72,7 +72,7 @@ from tuimail.ui.messages import (
     StoreUpdated,
     UserNotice,
 )
-from tuimail.ui.save import opener_command, run_opener
+from tuimail.ui.save import opener_command
 from tuimail.ui.screens.main import MainScreen
 from tuimail.ui.screens.setup import AccountSetupScreen
 from tuimail.ui.themes import APP_VARIABLE_DEFAULTS, DEFAULT_THEME, load_themes
@@ -618,22 +618,11 @@ class TuimailApp(App[int]):
         nothing and suspends nothing."""
         if message.browser:
             commands = browser_commands(self.config.ui.browser, os.environ)
-            job = partial(self._browse_in_thread, commands, message.path)
+            job = partial(browse_in_thread, self.post_message, commands, message.path)
         else:
-            job = partial(self._open_in_thread, opener_command(self.config.ui.opener), message.path)
+            command = opener_command(self.config.ui.opener)
+            job = partial(open_in_thread, self.post_message, command, message.path)
         self.run_worker(job, thread=True, group="opener", name="opener", exit_on_error=False)
-
-    def _open_in_thread(self, command: list[str], path: Path) -> None:
-        """Worker thread: run the opener; a failure becomes a notice."""
-        problem = run_opener(command, path)
-        if problem is not None:
-            self.post_message(UserNotice(sanitize_line(problem), title="Open", error=True))
-
-    def _browse_in_thread(self, commands: list[list[str]], path: Path) -> None:
-        """Worker thread: start the browser on a message's HTML; a failure becomes a notice."""
-        problem = run_browser(commands, path)
-        if problem is not None:
-            self.post_message(UserNotice(sanitize_line(problem), title="Browser", error=True))
 
     # --- piping a message to a command (|): local work, in a worker -------------------------
 
