@@ -130,8 +130,8 @@ def showcase_messages(now: datetime) -> list[bytes]:
             "<blockquote>The best shop in town. <i>A happy customer</i></blockquote>"
             '<p><a href="https://shop.example/offers">See the offers</a> or '
             '<a href="https://shop.example/unsubscribe">unsubscribe</a>.</p>'
-            "<p>Press v to open this message in your web browser (remote content blocked), "
-            "V to allow it.</p></body></html>"
+            "<p>Press w to open this message in your web browser (remote content blocked), "
+            "W to allow it.</p></body></html>"
         ),
     )
     attachment = _message(
