@@ -43,12 +43,14 @@ async def test_create_rename_and_delete_with_the_keys(
 
         await highlight(pilot, pane, "Lists/dev")
         messages_before = read.message_ids(app.conn, read.folders(app.conn)[0].id)
+        dev_before = next(f for f in read.folders(app.conn) if f.name == "Lists/dev").total
+        assert dev_before >= DEMO_FOLDERS["Lists/dev"][1]
         await pilot.press("E")
         await pilot.pause()
         await answer(pilot, app, "Lists/development")
         assert "Lists/development" in folder_names(app) and "Lists/dev" not in folder_names(app)
         renamed = next(f for f in read.folders(app.conn) if f.name == "Lists/development")
-        assert renamed.total == DEMO_FOLDERS["Lists/dev"][1], "its messages stay with it"
+        assert renamed.total == dev_before, "its messages stay with it"
         assert read.message_ids(app.conn, read.folders(app.conn)[0].id) == messages_before
         assert "Lists/development" in app.screen.sub_title, "the title names the folder anew"
 
@@ -56,7 +58,7 @@ async def test_create_rename_and_delete_with_the_keys(
         await pilot.press("D")
         await pilot.pause()
         assert isinstance(app.screen, Confirm)
-        assert f"the {DEMO_FOLDERS['Lists/dev'][1]} messages in it" in app.screen.question
+        assert f"the {dev_before} messages in it" in app.screen.question
         await pilot.press("enter")  # No is the default: nothing happens
         await pilot.pause()
         assert "Lists/development" in folder_names(app)
