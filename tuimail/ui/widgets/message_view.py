@@ -10,6 +10,7 @@ with no folder in the store, how mail gets here.
 from __future__ import annotations
 
 import sqlite3
+from collections import OrderedDict
 from collections.abc import Callable
 from datetime import datetime
 
@@ -31,6 +32,7 @@ DISPLACED = (
     "The highlighted message was moved or deleted elsewhere, or its conversation got new mail:"
     " no message is highlighted now. Move the cursor (j/k) to pick one."
 )
+RENDERED_KEPT = 8  # rendered bodies kept, the most recently shown
 # A message that went from the store while it was shown, opened or waited for: nothing failed.
 MESSAGE_GONE = "This message is no longer in this folder: it was moved or deleted elsewhere."
 
@@ -49,6 +51,10 @@ class MessageView(VerticalScroll):
         self.conn = conn
         self.clock = clock  # its time zone is the one dates are shown in
         self.shown_id: int | None = None  # the message shown (or last asked for)
+        # What the two parts show now, by widget id (see _show).
+        self._content: dict[str, str | Text] = {}
+        # Bodies rendered lately, by message id: what they were rendered from, and the text.
+        self._rendered: OrderedDict[int, tuple[object, Text]] = OrderedDict()
 
     def compose(self) -> ComposeResult:
         yield Static(id="view-headers")
@@ -58,11 +64,8 @@ class MessageView(VerticalScroll):
         """Show headers and the rendered, sanitized body of a message."""
         shown_before, self.shown_id = self.shown_id, message_id
         row = read.row(self.conn, message_id)
-        headers = self.query_one("#view-headers", Static)
-        body = self.query_one("#view-body", Static)
         if row is None:
-            headers.update("")
-            body.update(Text(MESSAGE_GONE, style="italic"))
+            self._show("", Text(MESSAGE_GONE, style="italic"))
             return
         env = row.envelope
         header_text = Text()
@@ -82,33 +85,62 @@ class MessageView(VerticalScroll):
                 header_text.append(f"{name}: ", style="bold")
                 header_text.append(value + "\n")
         header_text.rstrip()
-        headers.update(header_text)
         raw = read.body(self.conn, message_id)
         partial = read.partial_body(self.conn, message_id) if raw is None else None
         if raw is None and partial is None:
             waiting = "Downloading the message…"
             if app_host(self.app).offline:
                 waiting = "Not downloaded yet: offline, the body comes when tuimail runs online."
-            body.update(Text(waiting, style="italic"))
+            self._show(header_text, Text(waiting, style="italic"))
             # To the app itself: bubbling up from here would stop at the screen when the
             # screen is what called this (Textual does not bubble past a message's sender).
             self.app.post_message(BodyWanted(message_id))
         else:
-            variables = self.app.theme_variables
-            colours = [variables[k] for k in ("quote-1", "quote-2", "quote-3") if k in variables]
-            if partial is not None:  # the text only: attachments listed as not downloaded
-                rendered = render_partial(partial.raw, partial.omitted)
-            else:
-                assert raw is not None
-                rendered = render_message(parse_message(raw), raw)
-            body.update(body_text(rendered, colours))
+            self._show(header_text, self._rendered_body(message_id, raw, partial))
         if message_id != shown_before:  # the same one again (a store update): stay put
             self.scroll_home(animate=False)
 
+    def _rendered_body(
+        self, message_id: int, raw: bytes | None, partial: read.PartialBody | None
+    ) -> Text:
+        """The body's text on the screen, rendered again only when its bytes (or the theme's
+        quote colours) changed since it was last rendered: a message is shown again when the
+        cursor rests on it after Enter, and after every store update that touches it."""
+        variables = self.app.theme_variables
+        colours = tuple(variables[k] for k in ("quote-1", "quote-2", "quote-3") if k in variables)
+        source = (raw, None) if partial is None else (partial.raw, partial.omitted)
+        cached = self._rendered.get(message_id)
+        if cached is not None and cached[0] == (source, colours):
+            self._rendered.move_to_end(message_id)
+            return cached[1]
+        if partial is not None:  # the text only: attachments listed as not downloaded
+            rendered = render_partial(partial.raw, partial.omitted)
+        else:
+            assert raw is not None
+            rendered = render_message(parse_message(raw), raw)
+        text = body_text(rendered, list(colours))
+        self._rendered[message_id] = ((source, colours), text)
+        self._rendered.move_to_end(message_id)
+        while len(self._rendered) > RENDERED_KEPT:
+            self._rendered.popitem(last=False)
+        return text
+
+    def _show_body(self, body: Text) -> None:
+        """Put `body` on the screen below the headers shown."""
+        self._content["#view-body"] = body
+        self.query_one("#view-body", Static).update(body)
+
+    def _show(self, headers: str | Text, body: Text) -> None:
+        """Put headers and body on the screen, leaving alone what already shows the same: an
+        update lays out the whole view again and repaints it."""
+        for widget_id, content in (("#view-headers", headers), ("#view-body", body)):
+            if not _same(self._content.get(widget_id), content):
+                self._content[widget_id] = content
+                self.query_one(widget_id, Static).update(content)
+
     def show_notice(self, words: str) -> None:
         """Show `words` instead of a message (no headers)."""
-        self.query_one("#view-headers", Static).update("")
-        self.query_one("#view-body", Static).update(Text(words, style="italic"))
+        self._show("", Text(words, style="italic"))
 
     def download_failed(self, reason: str, gone: str | None) -> None:
         """The shown message's body could not be downloaded, for `reason`; `gone`: the words
@@ -119,13 +151,12 @@ class MessageView(VerticalScroll):
             return
         if read.partial_body(self.conn, message_id) is not None:
             return
-        body = self.query_one("#view-body", Static)
         if gone is not None:
-            body.update(Text(gone, style="italic"))
+            self._show_body(Text(gone, style="italic"))
             return
         text = Text(f"Could not download the message: {reason}\n\n", style="italic")
         text.append("It is tried again when you open the message again.")
-        body.update(text)
+        self._show_body(text)
 
     def show_no_mail(self) -> None:
         """What the view says while the store has no folder: an account set up and its mail
@@ -154,4 +185,13 @@ class MessageView(VerticalScroll):
                 "docs/config.md, and run `tuimail accounts check`), or try the demo: "
                 "`tuimail demo`."
             )
-        self.query_one("#view-body", Static).update(Text(text))
+        self._show_body(Text(text))
+
+
+def _same(shown: str | Text | None, new: str | Text) -> bool:
+    """Whether `new` looks exactly as `shown` does: the same characters in the same styles."""
+    if isinstance(shown, Text) and isinstance(new, Text):
+        return shown is new or (
+            shown.plain == new.plain and shown.style == new.style and shown.spans == new.spans
+        )
+    return isinstance(shown, str) and isinstance(new, str) and shown == new
