@@ -116,7 +116,7 @@ class MessageList(ScrollView, can_focus=True):
         through a change the user did not make: nothing is highlighted until the cursor moves."""
 
     class Selected(Message):
-        """The user opened the message under the cursor (enter)."""
+        """The user opened the message under the cursor (enter); posted to the screen itself."""
 
         def __init__(self, message_id: int) -> None:
             super().__init__()
@@ -147,6 +147,8 @@ class MessageList(ScrollView, can_focus=True):
         self._open: set[int] = set()  # thread ids shown open
         self._rows: _LRU[int, read.MessageRow] = _LRU(ROW_CACHE)
         self._strips: _LRU[tuple[int, int, bool], Strip] = _LRU(STRIP_CACHE)
+        self._painted_styles: tuple[Style, ...] = ()  # what the kept strips were painted with
+        self._restyled = False  # styles changed since the strips were checked (_keep_painted)
 
     # --- data ---------------------------------------------------------------------------------
 
@@ -392,6 +394,8 @@ class MessageList(ScrollView, can_focus=True):
         if index >= len(self.ids):
             return Strip.blank(width, self.rich_style)
         selected = index == self.cursor and not self.displaced
+        if self._restyled:
+            self._keep_painted()
         key = (index, width, selected)
         strip = self._strips.get_fresh(key)
         if strip is None:
@@ -448,7 +452,30 @@ class MessageList(ScrollView, can_focus=True):
 
     def notify_style_update(self) -> None:
         super().notify_style_update()
-        self._strips.clear()
+        self._restyled = True  # the painted lines are checked before the next one is used
+
+    def _keep_painted(self) -> None:
+        """After a style change: focus moving to or from the list changes the cursor's line
+        only, so the other painted lines are kept unless the styles they are painted with
+        changed too (a theme)."""
+        self._restyled = False
+        styles = self._line_styles()
+        if styles != self._painted_styles:
+            self._painted_styles = styles
+            self._strips.clear()
+        else:
+            for key in [key for key in self._strips if key[2]]:
+                del self._strips[key]
+
+    def _line_styles(self) -> tuple[Style, ...]:
+        """The styles of the lines other than the cursor's."""
+        return (
+            self.rich_style,
+            *(
+                self.get_component_rich_style(name, partial=True)
+                for name in ("message-list--unread", "message-list--marks", "message-list--date")
+            ),
+        )
 
     def on_resize(self) -> None:
         self.virtual_size = Size(self.size.width, len(self.ids))
@@ -525,7 +552,10 @@ class MessageList(ScrollView, can_focus=True):
     def action_select(self) -> None:
         message_id = self.current_message_id
         if message_id is not None:
-            self.post_message(self.Selected(message_id))
+            # Straight to the screen, which opens it: bubbling up through the containers takes
+            # a turn of the event loop per level, and meanwhile the screen would paint the
+            # cursor's move (after `j` + Enter) alone, and the message only a frame or two later.
+            self.screen.post_message(self.Selected(message_id))
         elif self.displaced:
             self.post_message(self.Displaced())
 
