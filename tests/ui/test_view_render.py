@@ -48,13 +48,15 @@ class Renders:
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.bodies = 0
+        self.raws: list[bytes] = []  # what was rendered
         self.updates: list[str] = []
         render_message = message_view.render_message
         update = Static.update
 
-        def counted_render(*args, **kwargs):  # type: ignore[no-untyped-def]
+        def counted_render(parsed, raw):  # type: ignore[no-untyped-def]
             self.bodies += 1
-            return render_message(*args, **kwargs)
+            self.raws.append(raw)
+            return render_message(parsed, raw)
 
         def counted_update(static, *args, **kwargs):  # type: ignore[no-untyped-def]
             if static.id in ("view-headers", "view-body"):
@@ -66,6 +68,7 @@ class Renders:
 
     def reset(self) -> None:
         self.bodies = 0
+        self.raws.clear()
         self.updates.clear()
 
 
@@ -100,6 +103,30 @@ async def test_a_message_shown_again_unchanged_is_not_rendered_nor_laid_out_agai
         assert renders.bodies == 0, "the unchanged body was rendered again"
         assert renders.updates == [], "the unchanged view was updated (and laid out) again"
         assert _view_body(app) == shown
+
+
+async def test_the_message_below_a_resting_cursor_is_rendered_ahead(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, demo_store: DemoStore
+) -> None:
+    demo_store(tmp_path)
+    renders = Renders(monkeypatch)
+    app = _app(tmp_path)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.pause(0.3)  # the cursor rests on the first message
+        messages = app.screen.query_one(MessageList)
+        following = messages.ids[1]
+        conn = open_store(tmp_path)
+        try:
+            raw = read.body(conn, following)
+        finally:
+            conn.close()
+        assert renders.raws[-1] == raw  # rendered ahead, after the message shown
+        renders.reset()
+        await pilot.press("j", "enter")
+        assert app.screen.query_one(MessageView).shown_id == following
+        assert raw not in renders.raws, "the message opened was parsed and rendered only then"
+        await pilot.pause(0.3)
+        assert str(app.screen.query_one("#view-headers", Static).render()).count("Subject:") == 1
 
 
 async def test_a_body_that_changed_is_rendered_again(

@@ -303,8 +303,9 @@ class MainScreen(Screen[None]):
         self._show_timer = self.set_timer(SHOW_DELAY, lambda: self._rest_on(event.message_id))
 
     def _rest_on(self, message_id: int) -> None:
-        """The cursor rests on `message_id`: show it, and ask for the bodies around it that
-        are not here (the app fetches them), so that `j` and Enter do not wait."""
+        """The cursor rests on `message_id`: show it, ask for the bodies around it that are not
+        here (the app fetches them), and render the next one ahead, so that `j` and Enter do
+        not wait."""
         self.query_one(MessageView).show_message(message_id)
         messages = self.query_one(MessageList)
         if messages.current_message_id != message_id:
@@ -314,6 +315,11 @@ class MainScreen(Screen[None]):
         wanted = tuple(row.id for row in around if row is not None and not row.body_local)
         if wanted:
             self.app.post_message(PrefetchWanted(wanted))
+        following = messages.row_at(cursor + 1)
+        if following is not None:
+            # Rendered while the cursor rests, after the frame that shows this message: `j` +
+            # Enter then opens it without parsing it.
+            self.call_after_refresh(self.query_one(MessageView).prepare, following.id)
 
     @on(MessageList.Displaced)
     def _list_displaced(self, event: MessageList.Displaced) -> None:

@@ -100,6 +100,15 @@ class MessageView(VerticalScroll):
         if message_id != shown_before:  # the same one again (a store update): stay put
             self.scroll_home(animate=False)
 
+    def prepare(self, message_id: int) -> None:
+        """Render a message's body ahead, when it is local, so that showing it does not wait
+        for its parsing and rendering (the message below a resting cursor, opened by j +
+        Enter)."""
+        raw = read.body(self.conn, message_id)
+        partial = read.partial_body(self.conn, message_id) if raw is None else None
+        if raw is not None or partial is not None:
+            self._rendered_body(message_id, raw, partial)
+
     def _rendered_body(
         self, message_id: int, raw: bytes | None, partial: read.PartialBody | None
     ) -> Text:
