@@ -22,7 +22,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import Footer, Header
+from textual.widgets import Header
 
 from tuimail.core.model import SEEN
 from tuimail.mail.mailto import MailtoFields
@@ -47,6 +47,7 @@ from tuimail.ui.screens.message_actions import MessageActions
 from tuimail.ui.screens.outbox import OutboxScreen
 from tuimail.ui.screens.writing import Writing
 from tuimail.ui.widgets.folder_pane import FolderPane
+from tuimail.ui.widgets.footer import Footer
 from tuimail.ui.widgets.message_list import MessageList
 from tuimail.ui.widgets.message_view import DISPLACED, MESSAGE_GONE, MessageView
 from tuimail.ui.widgets.search_line import SearchLine
