@@ -83,9 +83,42 @@ async def test_the_list_keeps_its_painted_lines_when_the_focus_moves_to_the_view
         await pilot.press("enter")  # opens the message: the focus moves to the view
         await pilot.pause(0.3)
         assert app.screen.focused is app.screen.query_one(MessageView)
-        assert painted == [index], "lines other than the cursor's were painted again"
+        assert set(painted) == {index}, "lines other than the cursor's were painted again"
         painted.clear()
         await pilot.press("escape")  # and back to the list
         await pilot.pause(0.3)
         assert app.screen.focused is messages
-        assert painted == [index]
+        assert set(painted) == {index}
+
+
+async def test_opening_an_unread_message_repaints_its_line_alone_now_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, demo_store: DemoStore
+) -> None:
+    demo_store(tmp_path)
+    painted: list[int] = []
+    paint = MessageList._paint
+
+    def counted_paint(messages, index, width, selected):  # type: ignore[no-untyped-def]
+        painted.append(index)
+        return paint(messages, index, width, selected)
+
+    monkeypatch.setattr(MessageList, "_paint", counted_paint)
+    app = _app(tmp_path)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.pause(0.3)
+        messages = app.screen.query_one(MessageList)
+        rows = [messages.row_at(i) for i in range(len(messages.ids))]
+        index = next(i for i, row in enumerate(rows) if row is not None and SEEN not in row.flags)
+        for _ in range(index):
+            await pilot.press("j")
+        await pilot.pause(0.3)
+        assert messages.render_line(index).text.startswith(
+            "●"
+        )  # unread (the top of the list is shown)
+        painted.clear()
+        await pilot.press("enter")
+        await pilot.pause(0.3)
+        assert set(painted) == {index}, "lines of messages that did not change were painted again"
+        row = messages.row_at(index)
+        assert row is not None and SEEN in row.flags
+        assert not messages.render_line(index).text.startswith("●")  # shown read

@@ -410,8 +410,8 @@ class MainScreen(Screen[None]):
                 messages.reload()
             else:
                 messages.remove_ids({message_id})
-        else:
-            messages.forget_rows()
+        else:  # its flags: its line alone changes
+            messages.forget_row(message_id)
         self._load_folders()
         if messages.place is not None:  # (a search's title stays)
             self._describe_place()  # the title's counts follow the user's own change at once

@@ -147,8 +147,10 @@ class MessageList(ScrollView, can_focus=True):
         self._open: set[int] = set()  # thread ids shown open
         self._rows: _LRU[int, read.MessageRow] = _LRU(ROW_CACHE)
         self._strips: _LRU[tuple[int, int, bool], Strip] = _LRU(STRIP_CACHE)
-        self._painted_styles: tuple[Style, ...] = ()  # what the kept strips were painted with
-        self._restyled = False  # styles changed since the strips were checked (_keep_painted)
+        # The styles lines are painted with (see _line_styles), and whether they may have
+        # changed since they were read.
+        self._painted_styles: tuple[Style, Style, Style, Style] | None = None
+        self._restyled = True
 
     # --- data ---------------------------------------------------------------------------------
 
@@ -350,6 +352,19 @@ class MessageList(ScrollView, can_focus=True):
         self._strips.clear()
         self.refresh()
 
+    def forget_row(self, message_id: int) -> None:
+        """Drop one message's cached row and painted line (after the user changed its flags:
+        opening an unread message marks it read); in the threaded view its conversation's line
+        changes too, and the list is read again as by `forget_rows`."""
+        if self.threaded:
+            self.forget_rows()
+            return
+        self._rows.pop(message_id, None)
+        ids = self.ids
+        for key in [key for key in self._strips if key[0] < len(ids) and ids[key[0]] == message_id]:
+            del self._strips[key]
+        self.refresh()
+
     def can_redraw_rows(self) -> bool:
         """Whether changed rows can be redrawn in place (`redraw_rows`): their flags and body
         never move them in this order. A conversation's line depends on its other messages,
@@ -391,11 +406,10 @@ class MessageList(ScrollView, can_focus=True):
     def render_line(self, y: int) -> Strip:
         index = round(self.scroll_offset.y) + y
         width = self.size.width
+        base = self._line_styles()[0]
         if index >= len(self.ids):
-            return Strip.blank(width, self.rich_style)
+            return Strip.blank(width, base)
         selected = index == self.cursor and not self.displaced
-        if self._restyled:
-            self._keep_painted()
         key = (index, width, selected)
         strip = self._strips.get_fresh(key)
         if strip is None:
@@ -404,7 +418,7 @@ class MessageList(ScrollView, can_focus=True):
         return strip
 
     def _paint(self, index: int, width: int, selected: bool) -> Strip:
-        base = self.rich_style
+        base, unread_style, marks_style, date_style = self._line_styles()
         row = self.row_at(index)
         if row is None:  # deleted since the ids were read; the next StoreUpdated reloads
             return Strip.blank(width, base)
@@ -421,13 +435,13 @@ class MessageList(ScrollView, can_focus=True):
         # out, so not shown as an ordinary message (struck through, and a ✗ mark).
         deleted = DELETED in row.flags
         if unread:
-            style += self.get_component_rich_style("message-list--unread", partial=True)
+            style += unread_style
         if deleted:
             style += Style(strike=True, dim=True)
         if selected:
             style += self.get_component_rich_style("message-list--cursor", partial=True)
-        marks_style = style + self.get_component_rich_style("message-list--marks", partial=True)
-        date_style = style + self.get_component_rich_style("message-list--date", partial=True)
+        marks_style = style + marks_style
+        date_style = style + date_style
         sender_width = max(10, min(28, width // 4))
         subject_width = max(0, width - MARKS_WIDTH - DATE_WIDTH - sender_width - 2)
         marks = ("✗" if deleted else "●" if unread else " ") + ("★" if flagged else " ")
@@ -452,30 +466,29 @@ class MessageList(ScrollView, can_focus=True):
 
     def notify_style_update(self) -> None:
         super().notify_style_update()
-        self._restyled = True  # the painted lines are checked before the next one is used
+        self._restyled = True  # read again before the next line is painted
 
-    def _keep_painted(self) -> None:
-        """After a style change: focus moving to or from the list changes the cursor's line
-        only, so the other painted lines are kept unless the styles they are painted with
-        changed too (a theme)."""
-        self._restyled = False
-        styles = self._line_styles()
-        if styles != self._painted_styles:
-            self._painted_styles = styles
-            self._strips.clear()
-        else:
-            for key in [key for key in self._strips if key[2]]:
-                del self._strips[key]
+    def _line_styles(self) -> tuple[Style, Style, Style, Style]:
+        """The styles the lines are painted with: the list's own, and those of unread mail,
+        the marks and the date. Read once after each change of styles, not per line: the
+        list's own style is computed from all its ancestors'.
 
-    def _line_styles(self) -> tuple[Style, ...]:
-        """The styles of the lines other than the cursor's."""
-        return (
-            self.rich_style,
-            *(
+        Focus moving to or from the list changes the cursor's line only: after a change of
+        styles the other painted lines are kept unless these styles changed too (a theme)."""
+        if self._restyled or self._painted_styles is None:
+            self._restyled = False
+            unread, marks, date = (
                 self.get_component_rich_style(name, partial=True)
                 for name in ("message-list--unread", "message-list--marks", "message-list--date")
-            ),
-        )
+            )
+            styles = (self.rich_style, unread, marks, date)
+            if styles != self._painted_styles:
+                self._strips.clear()
+            else:
+                for key in [key for key in self._strips if key[2]]:
+                    del self._strips[key]
+            self._painted_styles = styles
+        return self._painted_styles
 
     def on_resize(self) -> None:
         self.virtual_size = Size(self.size.width, len(self.ids))
