@@ -200,3 +200,21 @@ async def test_the_quote_colours_follow_the_theme_when_the_message_is_shown_agai
             pytest.skip("no other theme with another quote colour")
         view.show_message(message_id)
         assert quote_style() == app.theme_variables["quote-1"]
+
+
+async def test_a_large_body_is_not_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, demo_store: DemoStore
+) -> None:
+    demo_store(tmp_path)
+    monkeypatch.setattr(message_view, "RENDERED_MAX_BYTES", 100)  # every demo message is larger
+    renders = Renders(monkeypatch)
+    app = _app(tmp_path)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.pause(0.3)
+        view = app.screen.query_one(MessageView)
+        assert view.shown_id is not None
+        assert view._rendered == {}
+        renders.reset()
+        view.show_message(view.shown_id)  # rendered again, and the view left as it is
+        assert renders.bodies == 1
+        assert renders.updates == []

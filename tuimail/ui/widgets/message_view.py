@@ -33,6 +33,9 @@ DISPLACED = (
     " no message is highlighted now. Move the cursor (j/k) to pick one."
 )
 RENDERED_KEPT = 8  # rendered bodies kept, the most recently shown
+# A body is kept with its bytes (to tell when they changed) only up to this size: eight bodies
+# with large attachments would otherwise stay in memory.
+RENDERED_MAX_BYTES = 1 << 20
 # A message that went from the store while it was shown, opened or waited for: nothing failed.
 MESSAGE_GONE = "This message is no longer in this folder: it was moved or deleted elsewhere."
 
@@ -106,7 +109,8 @@ class MessageView(VerticalScroll):
         Enter)."""
         raw = read.body(self.conn, message_id)
         partial = read.partial_body(self.conn, message_id) if raw is None else None
-        if raw is not None or partial is not None:
+        data = raw if partial is None else partial.raw
+        if data is not None and len(data) <= RENDERED_MAX_BYTES:  # else it would not be kept
             self._rendered_body(message_id, raw, partial)
 
     def _rendered_body(
@@ -117,7 +121,9 @@ class MessageView(VerticalScroll):
         cursor rests on it after Enter, and after every store update that touches it."""
         variables = self.app.theme_variables
         colours = tuple(variables[k] for k in ("quote-1", "quote-2", "quote-3") if k in variables)
-        source = (raw, None) if partial is None else (partial.raw, partial.omitted)
+        data = raw if partial is None else partial.raw
+        assert data is not None
+        source = (data, None if partial is None else partial.omitted)
         cached = self._rendered.get(message_id)
         if cached is not None and cached[0] == (source, colours):
             self._rendered.move_to_end(message_id)
@@ -128,10 +134,13 @@ class MessageView(VerticalScroll):
             assert raw is not None
             rendered = render_message(parse_message(raw), raw)
         text = body_text(rendered, list(colours))
-        self._rendered[message_id] = ((source, colours), text)
-        self._rendered.move_to_end(message_id)
-        while len(self._rendered) > RENDERED_KEPT:
-            self._rendered.popitem(last=False)
+        if len(data) <= RENDERED_MAX_BYTES:
+            self._rendered[message_id] = ((source, colours), text)
+            self._rendered.move_to_end(message_id)
+            while len(self._rendered) > RENDERED_KEPT:
+                self._rendered.popitem(last=False)
+        else:
+            self._rendered.pop(message_id, None)
         return text
 
     def _show_body(self, body: Text) -> None:
