@@ -122,3 +122,32 @@ async def test_opening_an_unread_message_repaints_its_line_alone_now_read(
         row = messages.row_at(index)
         assert row is not None and SEEN in row.flags
         assert not messages.render_line(index).text.startswith("●")  # shown read
+
+
+async def test_the_frame_that_opens_a_message_lays_it_out_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, demo_store: DemoStore
+) -> None:
+    demo_store(tmp_path)
+    heights: list[tuple[int | None, int]] = []  # per frame: the view's message, its body's height
+    display = App._display
+
+    def recorded(app, screen, renderable):  # type: ignore[no-untyped-def]
+        if renderable is not None and isinstance(screen, MainScreen) and screen.is_mounted:
+            view = screen.query_one(MessageView)
+            heights.append((view.shown_id, view.query_one("#view-body").size.height))
+        return display(app, screen, renderable)
+
+    monkeypatch.setattr(App, "_display", recorded)
+    app = _app(tmp_path)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.pause(0.3)
+        messages = app.screen.query_one(MessageList)
+        # The second message's body is not as tall as the first's (the welcome message).
+        target = messages.ids[1]
+        heights.clear()
+        app.post_message(events.Key("j", "j"))
+        app.post_message(events.Key("enter", "\r"))
+        await pilot.pause(0.3)
+        settled = app.screen.query_one(MessageView).query_one("#view-body").size.height
+        first = next(height for shown, height in heights if shown == target)
+        assert first == settled, "the message was first painted in the previous one's height"

@@ -12,6 +12,7 @@ folders open at once.
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import Callable, Collection
 from datetime import datetime
@@ -330,7 +331,7 @@ class MainScreen(Screen[None]):
         self.notify(DISPLACED, severity="warning", markup=False)
 
     @on(MessageList.Selected)
-    def _message_selected(self, event: MessageList.Selected) -> None:
+    async def _message_selected(self, event: MessageList.Selected) -> None:
         view = self.query_one(MessageView)
         view.show_message(event.message_id)
         row = read.row(self.conn, event.message_id)
@@ -338,6 +339,10 @@ class MainScreen(Screen[None]):
             self.actions.act(ops.OpKind.SEEN, row, undoable=False)
         self._show_view()
         view.focus()
+        # One turn of the event loop before this screen goes idle and paints: the view's parts
+        # ask for a new layout (their new heights) when they go idle themselves, and the
+        # frame would otherwise show the message in the previous one's height, cut short.
+        await asyncio.sleep(0)
 
     # --- actions on messages: intents written to the store, replayed to the server by the app
 
