@@ -43,7 +43,7 @@ def test_demo_store_has_every_folder_and_the_showcase(demo_dir: Path) -> None:
 async def test_app_lists_folders_and_messages(demo_dir: Path) -> None:
     app = TuimailApp(demo_config(), demo_dir, title="tuimail demo", start_workers=False)
     async with app.run_test(size=(120, 36)) as pilot:
-        await pilot.pause()
+        await pilot.pause(0.3)  # the view follows the cursor once it rests
         folders = app.screen.query_one("#folders", OptionList)
         labels = [str(folders.get_option_at_index(i).prompt) for i in range(folders.option_count)]
         assert labels[0] == "demo"

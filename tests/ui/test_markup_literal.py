@@ -96,7 +96,7 @@ def _no_markup_took_effect(app: TuimailApp) -> None:
 
 async def test_markup_in_mail_and_folder_names_is_shown_literally(app: TuimailApp) -> None:
     async with app.run_test(size=(160, 40)) as pilot:
-        await pilot.pause()
+        await pilot.pause(0.3)  # the view follows the cursor once it rests
         lines = screen_lines(app)
         screen = "\n".join(lines)
         for shown in (
@@ -130,7 +130,7 @@ async def test_clicking_on_markup_neither_quits_nor_opens_a_link(
     opened: list[str] = []
     monkeypatch.setattr(app, "open_url", lambda url, **_: opened.append(url))
     async with app.run_test(size=(160, 40)) as pilot:
-        await pilot.pause()
+        await pilot.pause(0.3)  # the view follows the cursor once it rests
         lines = screen_lines(app)
         targets = [
             (column + offset, row)

@@ -150,7 +150,7 @@ async def test_the_app_renders_remote_html_without_a_request(
 ) -> None:
     app = TuimailApp(parse_config(CONFIG), store, clock=lambda: NOW)
     async with app.run_test(size=(120, 40)) as pilot:
-        await pilot.pause()
+        await pilot.pause(0.3)  # the view follows the cursor once it rests
         body = shown_text(app.screen.query_one("#view-body", Static))
         assert "remote-start" in body and "remote-end" in body  # really rendered
         assert "inline-style-text" in body and "cell-text" in body and "a-link-text" in body

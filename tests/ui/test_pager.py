@@ -341,8 +341,8 @@ async def test_help_lists_the_keys_of_the_view(tmp_path: Path) -> None:
         await pilot.pause()
         assert isinstance(app.screen, HelpScreen)
         titles, rows = zip(*app.screen.sections, strict=True)
-        assert titles == ("In the message view",)
-        view_rows = dict(rows[0])
+        assert "In the message view" in titles
+        view_rows = dict(rows[titles.index("In the message view")])
         assert view_rows["J"] == "Next message"
         assert view_rows["T"] == "Show / fold long quotes"
         assert view_rows["L"] == "Open a link in the browser"

@@ -11,6 +11,7 @@ password. Account setup's lookups, checks and authorization are tuimail/app/acco
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import os
 import sys
@@ -82,6 +83,7 @@ if TYPE_CHECKING:
     from tuimail.ui.host import AppHost
 
 log = logging.getLogger(__name__)
+SWITCH_INTERVAL = 0.001  # seconds a thread holds the interpreter while another waits for it
 
 
 class _RunOnAppThread(Message):
@@ -153,6 +155,8 @@ class TuimailApp(App[int]):
         # Started on a full disk: the store is open exclusively (open_store_exclusively) and
         # nothing that connects runs; the words say why.
         self.disk_full_start: str | None = None
+        self._start_frozen = False  # the start's objects are out of the full collections
+        self._switch_interval = sys.getswitchinterval()  # Python's, given back at the end
         # A failure of the store that ended the app, in words: printed as one line on exit.
         self.store_failure: str | None = None
 
@@ -215,6 +219,22 @@ class TuimailApp(App[int]):
             )
         elif self.compose_on_start is not None:
             self.main_screen.compose_prefilled(self.compose_on_start)
+        self.call_after_refresh(self._freeze_start)
+
+    def _freeze_start(self) -> None:
+        """Leave what the start made (modules, widgets, the folder's ids) out of the garbage
+        collector's full passes while the app runs: a full pass over all of it took 40 ms of
+        the UI thread and more, at an arbitrary key (opening a message took three times as
+        long then); and a shorter switch interval between threads. Both given back when the app
+        ends (`on_unmount`)."""
+        gc.freeze()
+        self._start_frozen = True
+        # A thread waiting for the interpreter (the one writing frames to the terminal, an
+        # engine's) waits up to this long for a busy UI thread, and the other way round:
+        # Python's 5 ms held back each painted frame by as much, and the terminal showed it
+        # that much later.
+        self._switch_interval = sys.getswitchinterval()
+        sys.setswitchinterval(SWITCH_INTERVAL)
 
     def _ensure_store_accounts(self) -> None:
         """Every configured account exists in the store (the composer queues mail under it)."""
@@ -256,6 +276,9 @@ class TuimailApp(App[int]):
         self.panic(traceback)
 
     def on_unmount(self) -> None:
+        if self._start_frozen:
+            gc.unfreeze()  # collectable again (a test runs many apps in one process)
+            sys.setswitchinterval(self._switch_interval)
         self.engines.cancel.set()
         conn = getattr(self, "conn", None)
         if conn is not None:

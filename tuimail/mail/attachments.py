@@ -161,14 +161,18 @@ def _decoded_estimate(part: Message, encoded: int) -> int:
     return encoded
 
 
-def listed_attachments(raw: bytes, omitted: Iterable[OmittedPart] = ()) -> list[ListedAttachment]:
+def listed_attachments(
+    raw: bytes, omitted: Iterable[OmittedPart] = (), parsed: parse.ParsedMessage | None = None
+) -> list[ListedAttachment]:
     """The attachments of a message in index order, each marked local or not.
 
     `omitted` are the parts a partial message lacks (see `tuimail.store.read.partial_body`):
     an attachment in one of those sections is not local, and its size comes from the server's
-    encoded size. With nothing omitted every attachment is local.
+    encoded size. With nothing omitted every attachment is local. `parsed`: `raw` parsed
+    already (`parse.parse_message`), when the caller has it.
     """
-    parsed = parse.parse_message(raw)
+    if parsed is None:
+        parsed = parse.parse_message(raw)
     missing = {part.section: part for part in omitted}
     if parsed.raw_only or not parsed.attachments:
         return []
@@ -206,7 +210,7 @@ def partial_pieces(
     pieces = message_pieces(dataclasses.replace(parsed, attachments=()), raw, tz)
     lines = [
         attachment_line(item.info) + ("" if item.local else " (not downloaded)")
-        for item in listed_attachments(raw, omitted)
+        for item in listed_attachments(raw, omitted, parsed)
     ]
     if lines:
         pieces.append("\n".join(lines))

@@ -31,7 +31,7 @@ from textual.containers import Grid, Vertical
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widget import Widget
-from textual.widgets import Footer, Input, Label, Static, TextArea
+from textual.widgets import Input, Label, Static, TextArea
 
 from tuimail.core.model import Address, AttachmentInfo, Draft
 from tuimail.mail.compose import make_message_id
@@ -49,6 +49,7 @@ from tuimail.ui.screens.prompt import Confirm, LinePrompt
 from tuimail.ui.screens.queueing import NotQueued, queue_message, unsaved_words
 from tuimail.ui.when import WhenError, parse_when
 from tuimail.ui.widgets.field_input import FieldInput
+from tuimail.ui.widgets.footer import Footer
 
 AUTOSAVE_SECONDS = 5.0  # how often a changed draft is saved locally
 IDLE_UPLOAD_SECONDS = 60.0  # a saved draft unchanged this long is copied to the server

@@ -13,7 +13,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Header, Static
 
 from tuimail.core.model import FolderRole, Protocol
 from tuimail.mail.sanitize import sanitize_line
@@ -26,6 +26,7 @@ from tuimail.ui.messages import DraftSaved
 from tuimail.ui.screens import identities
 from tuimail.ui.screens.prompt import Confirm
 from tuimail.ui.tables import selected_id
+from tuimail.ui.widgets.footer import Footer
 
 
 def where_it_is(stored: StoredDraft, has_drafts_folder: bool) -> str:

@@ -14,11 +14,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Static
+from textual.widgets import Header, Static
 
 from tuimail.mail.sanitize import sanitize_line
 from tuimail.store import ops, outbox, read
 from tuimail.ui.host import app_host
+from tuimail.ui.widgets.footer import Footer
 
 
 def _when(moment: datetime | None) -> str:

@@ -12,6 +12,7 @@ folders open at once.
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import Callable, Collection
 from datetime import datetime
@@ -22,7 +23,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import Footer, Header
+from textual.widgets import Header
 
 from tuimail.core.model import SEEN
 from tuimail.mail.sanitize import sanitize_line
@@ -51,6 +52,7 @@ from tuimail.ui.screens.reading import ListReading
 from tuimail.ui.screens.writing import Writing
 from tuimail.ui.screens.writing_keys import WritingKeys
 from tuimail.ui.widgets.folder_pane import FolderPane
+from tuimail.ui.widgets.footer import Footer
 from tuimail.ui.widgets.message_list import MessageList
 from tuimail.ui.widgets.message_view import DISPLACED, MESSAGE_GONE, MessageView
 from tuimail.ui.widgets.pager import Pager
@@ -348,8 +350,9 @@ class MainScreen(ListReading, WritingKeys, Screen[None]):
         self._show_timer = self.set_timer(SHOW_DELAY, lambda: self._rest_on(event.message_id))
 
     def _rest_on(self, message_id: int) -> None:
-        """The cursor rests on `message_id`: show it, and ask for the bodies around it that
-        are not here (the app fetches them), so that `j` and Enter do not wait."""
+        """The cursor rests on `message_id`: show it, ask for the bodies around it that are not
+        here (the app fetches them), and render the next one ahead, so that `j` and Enter do
+        not wait."""
         self.query_one(MessageView).show_message(message_id)
         messages = self.query_one(MessageList)
         if messages.current_message_id != message_id:
@@ -359,6 +362,11 @@ class MainScreen(ListReading, WritingKeys, Screen[None]):
         wanted = tuple(row.id for row in around if row is not None and not row.body_local)
         if wanted:
             self.app.post_message(PrefetchWanted(wanted))
+        following = messages.row_at(cursor + 1)
+        if following is not None:
+            # Rendered while the cursor rests, after the frame that shows this message: `j` +
+            # Enter then opens it without parsing it.
+            self.call_after_refresh(self.query_one(MessageView).prepare, following.id)
 
     @on(MessageList.Displaced)
     def _list_displaced(self, event: MessageList.Displaced) -> None:
@@ -368,8 +376,12 @@ class MainScreen(ListReading, WritingKeys, Screen[None]):
         self.notify(DISPLACED, severity="warning", markup=False)
 
     @on(MessageList.Selected)
-    def _message_selected(self, event: MessageList.Selected) -> None:
+    async def _message_selected(self, event: MessageList.Selected) -> None:
         self.open_message(event.message_id)
+        # One turn of the event loop before this screen goes idle and paints: the view's parts
+        # ask for a new layout (their new heights) when they go idle themselves, and the
+        # frame would otherwise show the message in the previous one's height, cut short.
+        await asyncio.sleep(0)
 
     def open_message(self, message_id: int) -> None:
         """Open a message in the message view (the list's cursor is on it): shown, marked read,
@@ -480,6 +492,8 @@ class MainScreen(ListReading, WritingKeys, Screen[None]):
                 messages.reload()
             else:
                 messages.remove_ids(set(message_ids))
+        elif len(message_ids) == 1:  # its flags: its line alone changes
+            messages.forget_row(next(iter(message_ids)))
         else:
             messages.forget_rows()
         self._load_folders()

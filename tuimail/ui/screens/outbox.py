@@ -17,7 +17,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Header, Static
 
 from tuimail.core.model import Address, Draft
 from tuimail.mail.attachments import attachment_parts
@@ -34,6 +34,7 @@ from tuimail.ui.messages import DraftSaved
 from tuimail.ui.screens import identities
 from tuimail.ui.screens.prompt import Confirm
 from tuimail.ui.tables import selected_id
+from tuimail.ui.widgets.footer import Footer
 
 SHOWN_STATES = (
     OutboxState.QUEUED,

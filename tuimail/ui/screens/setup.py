@@ -32,7 +32,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Horizontal, VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Button, Footer, Header, Input, Label, Select, Static
+from textual.widgets import Button, Header, Input, Label, Select, Static
 
 from tuimail.config.load import parse_config
 from tuimail.config.schema import AccountConfig, ConfigError
@@ -40,6 +40,7 @@ from tuimail.config.write import account_toml
 from tuimail.mail.sanitize import sanitize_line
 from tuimail.ui.host import app_host
 from tuimail.ui.messages import SetupCheck, SetupSave
+from tuimail.ui.widgets.footer import Footer
 
 if TYPE_CHECKING:
     from tuimail.config.discovered import Autoconfig, ServerSetting

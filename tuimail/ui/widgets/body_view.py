@@ -26,18 +26,28 @@ class BodyView(Static):
         self._variables: dict[str, str] = {}
         self._width = 0  # the width the HTML was laid out at (0: nothing laid out)
         self._settle: Timer | None = None
+        self._shown = False  # whether the pieces are what the widget shows
 
     def show_pieces(
         self, pieces: Sequence[str | HtmlDocument], variables: Mapping[str, str]
     ) -> None:
-        """Show the sanitized pieces of a message's body, HTML laid out at this width."""
-        self._pieces = list(pieces)
-        self._variables = dict(variables)
+        """Show the sanitized pieces of a message's body, HTML laid out at this width; nothing
+        is done when they show already (an update lays out the view again and repaints it)."""
+        pieces, variables = list(pieces), dict(variables)
+        html = any(isinstance(piece, HtmlDocument) for piece in pieces)
+        if (
+            self._shown
+            and variables == self._variables
+            and _same_pieces(pieces, self._pieces)
+            and (not html or self._width == (self.content_size.width or FALLBACK_WIDTH))
+        ):
+            return
+        self._pieces, self._variables = pieces, variables
         self._lay_out()
 
     def update(self, content: VisualType = "", *, layout: bool = True) -> None:
         """Show `content` instead (a notice): nothing is laid out again on a resize."""
-        self._pieces, self._width = [], 0
+        self._pieces, self._width, self._shown = [], 0, False
         super().update(content, layout=layout)
 
     def on_resize(self, event: events.Resize) -> None:
@@ -63,3 +73,12 @@ class BodyView(Static):
         text = pieces_text(self._pieces, self._variables, self.app.console, width)
         super().update(text)
         self._width = width if html else 0  # plain text is wrapped by the widget itself
+        self._shown = True
+
+
+def _same_pieces(new: Sequence[str | HtmlDocument], shown: Sequence[str | HtmlDocument]) -> bool:
+    """Whether `new` are the pieces shown: the same texts, and the very same HTML documents (a
+    message's are kept while it is shown again)."""
+    return len(new) == len(shown) and all(
+        a == b if isinstance(a, str) else a is b for a, b in zip(new, shown, strict=True)
+    )

@@ -135,7 +135,7 @@ class MessageList(ScrollView, can_focus=True):
             self.count = count
 
     class Selected(Message):
-        """The user opened the message under the cursor (enter)."""
+        """The user opened the message under the cursor (enter); posted to the screen itself."""
 
         def __init__(self, message_id: int) -> None:
             super().__init__()
@@ -169,6 +169,10 @@ class MessageList(ScrollView, can_focus=True):
         # Marked messages, by id (never by line: a change in the background moves lines, not
         # marks), in the order marked; the last one marked is where a range starts.
         self.marks = Marks()
+        # The styles lines are painted with (see _line_styles), and whether they may have
+        # changed since they were read.
+        self._painted_styles: tuple[Style, Style, Style, Style] | None = None
+        self._restyled = True
 
     # --- data ---------------------------------------------------------------------------------
 
@@ -372,6 +376,19 @@ class MessageList(ScrollView, can_focus=True):
         self._strips.clear()
         self.refresh()
 
+    def forget_row(self, message_id: int) -> None:
+        """Drop one message's cached row and painted line (after the user changed its flags:
+        opening an unread message marks it read); in the threaded view its conversation's line
+        changes too, and the list is read again as by `forget_rows`."""
+        if self.threaded:
+            self.forget_rows()
+            return
+        self._rows.pop(message_id, None)
+        ids = self.ids
+        for key in [key for key in self._strips if key[0] < len(ids) and ids[key[0]] == message_id]:
+            del self._strips[key]
+        self.refresh()
+
     def can_redraw_rows(self) -> bool:
         """Whether changed rows can be redrawn in place (`redraw_rows`): their flags and body
         never move them in this order. A conversation's line depends on its other messages,
@@ -497,8 +514,9 @@ class MessageList(ScrollView, can_focus=True):
     def render_line(self, y: int) -> Strip:
         index = round(self.scroll_offset.y) + y
         width = self.size.width
+        base = self._line_styles()[0]
         if index >= len(self.ids):
-            return Strip.blank(width, self.rich_style)
+            return Strip.blank(width, base)
         selected = index == self.cursor and not self.displaced
         key = (index, width, selected)
         strip = self._strips.get_fresh(key)
@@ -508,7 +526,7 @@ class MessageList(ScrollView, can_focus=True):
         return strip
 
     def _paint(self, index: int, width: int, selected: bool) -> Strip:
-        base = self.rich_style
+        base, unread_style, marks_style, date_style = self._line_styles()
         row = self.row_at(index)
         if row is None:  # deleted since the ids were read; the next StoreUpdated reloads
             return Strip.blank(width, base)
@@ -525,7 +543,7 @@ class MessageList(ScrollView, can_focus=True):
         # out, so not shown as an ordinary message (struck through, and a ✗ mark).
         deleted = DELETED in row.flags
         if unread:
-            style += self.get_component_rich_style("message-list--unread", partial=True)
+            style += unread_style
         marked = row.id in self.marks
         if marked:
             style += self.get_component_rich_style("message-list--marked", partial=True)
@@ -533,8 +551,8 @@ class MessageList(ScrollView, can_focus=True):
             style += Style(strike=True, dim=True)
         if selected:
             style += self.get_component_rich_style("message-list--cursor", partial=True)
-        marks_style = style + self.get_component_rich_style("message-list--marks", partial=True)
-        date_style = style + self.get_component_rich_style("message-list--date", partial=True)
+        marks_style = style + marks_style
+        date_style = style + date_style
         sender_width = max(10, min(28, width // 4))
         subject_width = max(0, width - MARKS_WIDTH - DATE_WIDTH - sender_width - 2)
         marks = ("✗" if deleted else "●" if unread else " ") + ("★" if flagged else " ")
@@ -560,7 +578,29 @@ class MessageList(ScrollView, can_focus=True):
 
     def notify_style_update(self) -> None:
         super().notify_style_update()
-        self._strips.clear()
+        self._restyled = True  # read again before the next line is painted
+
+    def _line_styles(self) -> tuple[Style, Style, Style, Style]:
+        """The styles the lines are painted with: the list's own, and those of unread mail,
+        the marks and the date. Read once after each change of styles, not per line: the
+        list's own style is computed from all its ancestors'.
+
+        Focus moving to or from the list changes the cursor's line only: after a change of
+        styles the other painted lines are kept unless these styles changed too (a theme)."""
+        if self._restyled or self._painted_styles is None:
+            self._restyled = False
+            unread, marks, date = (
+                self.get_component_rich_style(name, partial=True)
+                for name in ("message-list--unread", "message-list--marks", "message-list--date")
+            )
+            styles = (self.rich_style, unread, marks, date)
+            if styles != self._painted_styles:
+                self._strips.clear()
+            else:
+                for key in [key for key in self._strips if key[2]]:
+                    del self._strips[key]
+            self._painted_styles = styles
+        return self._painted_styles
 
     def on_resize(self) -> None:
         self.virtual_size = Size(self.size.width, len(self.ids))
@@ -637,7 +677,10 @@ class MessageList(ScrollView, can_focus=True):
     def action_select(self) -> None:
         message_id = self.current_message_id
         if message_id is not None:
-            self.post_message(self.Selected(message_id))
+            # Straight to the screen, which opens it: bubbling up through the containers takes
+            # a turn of the event loop per level, and meanwhile the screen would paint the
+            # cursor's move (after `j` + Enter) alone, and the message only a frame or two later.
+            self.screen.post_message(self.Selected(message_id))
         elif self.displaced:
             self.post_message(self.Displaced())
 

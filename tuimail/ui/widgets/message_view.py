@@ -10,6 +10,7 @@ with no folder in the store, how mail gets here. Its keys are the pager's (widge
 from __future__ import annotations
 
 import sqlite3
+from collections import OrderedDict
 from collections.abc import Callable
 from datetime import datetime
 
@@ -20,7 +21,7 @@ from textual.widgets import Static
 from tuimail.mail.attachments import partial_pieces
 from tuimail.mail.lists import list_info, unsubscribe_summary
 from tuimail.mail.parse import parse_message
-from tuimail.mail.render import message_pieces
+from tuimail.mail.render import Piece, message_pieces
 from tuimail.mail.sanitize import sanitize_line
 from tuimail.store import read
 from tuimail.ui.auth_line import server_verdicts, verdict_text
@@ -34,6 +35,14 @@ DISPLACED = (
     "The highlighted message was moved or deleted elsewhere, or its conversation got new mail:"
     " no message is highlighted now. Move the cursor (j/k) to pick one."
 )
+RENDERED_KEPT = 8  # rendered bodies kept, the most recently shown
+# A body is kept with its bytes (to tell when they changed) only up to this size: eight bodies
+# with large attachments would otherwise stay in memory.
+RENDERED_MAX_BYTES = 1 << 20
+RENDERED_KEPT = 8  # rendered bodies kept, the most recently shown
+# A body is kept with its bytes (to tell when they changed) only up to this size: eight bodies
+# with large attachments would otherwise stay in memory.
+RENDERED_MAX_BYTES = 1 << 20
 # A message that went from the store while it was shown, opened or waited for: nothing failed.
 MESSAGE_GONE = "This message is no longer in this folder: it was moved or deleted elsewhere."
 
@@ -52,6 +61,9 @@ class MessageView(Pager):
         self.conn = conn
         self.clock = clock  # its time zone is the one dates are shown in
         self.shown_id: int | None = None  # the message shown (or last asked for)
+        self._headers_shown: str | Text | None = None  # what the headers part shows now
+        # Bodies rendered lately, by message id: what they were rendered from, and the pieces.
+        self._rendered: OrderedDict[int, tuple[object, list[Piece]]] = OrderedDict()
 
     def compose(self) -> ComposeResult:
         yield Static(id="view-headers")
@@ -63,11 +75,8 @@ class MessageView(Pager):
         if message_id != shown_before:
             self.new_page()
         row = read.row(self.conn, message_id)
-        headers = self.query_one("#view-headers", Static)
-        body = self.query_one("#view-body", Static)
         if row is None:
-            headers.update("")
-            body.update(Text(MESSAGE_GONE, style="italic"))
+            self.show_notice(MESSAGE_GONE)
             return
         env = row.envelope
         header_text = Text()
@@ -87,36 +96,31 @@ class MessageView(Pager):
                 header_text.append(f"{name}: ", style="bold")
                 header_text.append(value + "\n")
         header_text.rstrip()
-        headers.update(header_text)
         raw = read.body(self.conn, message_id)
         partial = read.partial_body(self.conn, message_id) if raw is None else None
         source = raw if raw is not None else partial.raw if partial is not None else None
         if source is not None and (ways := unsubscribe_summary(list_info(source))):
             header_text.append("\nUnsubscribe: ", style="bold")  # RFC 2369 List-Unsubscribe
             header_text.append(ways)
-            headers.update(header_text)
+        shown_headers: Text = header_text
         if self.full_headers and source is not None:
-            headers.update(self.full_header_text(source))
+            shown_headers = self.full_header_text(source)
         elif source is not None:  # the account's own server's SPF / DKIM / DMARC verdicts
             accounts = app_host(self.app).config.accounts
             if found := server_verdicts(self.conn, accounts, row, source):
                 header_text.append("\n")
                 header_text.append_text(verdict_text(found, self.app.theme_variables))
-                headers.update(header_text)
+        self._show_headers(shown_headers)
         if raw is None and partial is None:
             waiting = "Downloading the message…"
             if app_host(self.app).offline:
                 waiting = "Not downloaded yet: offline, the body comes when tuimail runs online."
-            body.update(Text(waiting, style="italic"))
+            self._show_body(Text(waiting, style="italic"))
             # To the app itself: bubbling up from here would stop at the screen when the
             # screen is what called this (Textual does not bubble past a message's sender).
             self.app.post_message(BodyWanted(message_id))
         else:
-            if partial is not None:  # the text only: attachments listed as not downloaded
-                pieces = partial_pieces(partial.raw, partial.omitted, self.clock().tzinfo)
-            else:
-                assert raw is not None
-                pieces = message_pieces(parse_message(raw), raw, self.clock().tzinfo)
+            pieces = self._pieces_of(message_id, raw, partial)
             self.query_one(BodyView).show_pieces(self.page_pieces(pieces), self.app.theme_variables)
         if message_id != shown_before:  # the same one again (a store update): stay put
             self.scroll_home(animate=False)
@@ -125,10 +129,58 @@ class MessageView(Pager):
         if self.shown_id is not None:
             self.show_message(self.shown_id)
 
+    def prepare(self, message_id: int) -> None:
+        """Parse and render a message's body ahead, when it is local, so that showing it does
+        not wait for that (the message below a resting cursor, opened by j + Enter)."""
+        raw = read.body(self.conn, message_id)
+        partial = read.partial_body(self.conn, message_id) if raw is None else None
+        data = raw if partial is None else partial.raw
+        if data is not None and len(data) <= RENDERED_MAX_BYTES:  # else it would not be kept
+            self._pieces_of(message_id, raw, partial)
+
+    def _pieces_of(
+        self, message_id: int, raw: bytes | None, partial: read.PartialBody | None
+    ) -> list[Piece]:
+        """The body's pieces (sanitized text, HTML documents), parsed and rendered again only
+        when its bytes changed since: a message is shown again when the cursor rests on it after
+        Enter, and after every store update that touches it."""
+        data = raw if partial is None else partial.raw
+        assert data is not None
+        tz = self.clock().tzinfo
+        source = (data, None if partial is None else partial.omitted, tz)
+        cached = self._rendered.get(message_id)
+        if cached is not None and cached[0] == source:
+            self._rendered.move_to_end(message_id)
+            return cached[1]
+        if partial is not None:  # the text only: attachments listed as not downloaded
+            pieces = partial_pieces(partial.raw, partial.omitted, tz)
+        else:
+            assert raw is not None
+            pieces = message_pieces(parse_message(raw), raw, tz)
+        if len(data) <= RENDERED_MAX_BYTES:
+            self._rendered[message_id] = (source, pieces)
+            self._rendered.move_to_end(message_id)
+            while len(self._rendered) > RENDERED_KEPT:
+                self._rendered.popitem(last=False)
+        else:
+            self._rendered.pop(message_id, None)
+        return pieces
+
     def show_notice(self, words: str) -> None:
         """Show `words` instead of a message (no headers)."""
-        self.query_one("#view-headers", Static).update("")
-        self.query_one("#view-body", Static).update(Text(words, style="italic"))
+        self._show_headers("")
+        self._show_body(Text(words, style="italic"))
+
+    def _show_headers(self, headers: str | Text) -> None:
+        """Put `headers` on the screen unless they already show the same: an update lays out
+        the whole view again and repaints it."""
+        if not _same(self._headers_shown, headers):
+            self._headers_shown = headers
+            self.query_one("#view-headers", Static).update(headers)
+
+    def _show_body(self, body: Text) -> None:
+        """Put `body` (a notice, not a message's body) on the screen below the headers."""
+        self.query_one(BodyView).update(body)
 
     def download_failed(self, reason: str, gone: str | None) -> None:
         """The shown message's body could not be downloaded, for `reason`; `gone`: the words
@@ -139,13 +191,12 @@ class MessageView(Pager):
             return
         if read.partial_body(self.conn, message_id) is not None:
             return
-        body = self.query_one("#view-body", Static)
         if gone is not None:
-            body.update(Text(gone, style="italic"))
+            self._show_body(Text(gone, style="italic"))
             return
         text = Text(f"Could not download the message: {reason}\n\n", style="italic")
         text.append("It is tried again when you open the message again.")
-        body.update(text)
+        self._show_body(text)
 
     def show_no_mail(self) -> None:
         """What the view says while the store has no folder: an account set up and its mail
@@ -174,4 +225,13 @@ class MessageView(Pager):
                 "docs/config.md, and run `tuimail accounts check`), or try the demo: "
                 "`tuimail demo`."
             )
-        self.query_one("#view-body", Static).update(Text(text))
+        self._show_body(Text(text))
+
+
+def _same(shown: str | Text | None, new: str | Text) -> bool:
+    """Whether `new` looks exactly as `shown` does: the same characters in the same styles."""
+    if isinstance(shown, Text) and isinstance(new, Text):
+        return shown is new or (
+            shown.plain == new.plain and shown.style == new.style and shown.spans == new.spans
+        )
+    return isinstance(shown, str) and isinstance(new, str) and shown == new
