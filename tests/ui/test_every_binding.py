@@ -186,6 +186,9 @@ def test_every_screen_is_pressed_here() -> None:
             and cls.__module__ == module.__name__
         }
     assert found, "no screens found"
+    # A base class of a screen pressed here (the main screen's reading keys, apart from it)
+    # has its keys pressed through that screen.
+    found = {cls for cls in found if not any(issubclass(owner, cls) for owner in pressed)}
     assert found <= pressed, f"screens without a place here: {found - pressed}"
     assert len(CASES) > 60
 

@@ -39,15 +39,16 @@ from tuimail.ui.messages import (
 from tuimail.ui.panes import PANE_BINDINGS, PaneLayout
 from tuimail.ui.screens import attachment_actions
 from tuimail.ui.screens.body_waits import BodyWaits
+from tuimail.ui.screens.conversations import ConversationReading
 from tuimail.ui.screens.drafts import DraftsScreen
 from tuimail.ui.screens.health import HealthScreen
 from tuimail.ui.screens.help import HelpScreen, binding_rows
 from tuimail.ui.screens.marked_actions import MarkedActions
 from tuimail.ui.screens.message_actions import MessageActions
 from tuimail.ui.screens.outbox import OutboxScreen
-from tuimail.ui.screens.reading import ListReading
 from tuimail.ui.screens.writing import Writing
 from tuimail.ui.widgets.folder_pane import FolderPane
+from tuimail.ui.widgets.list_row import order_words
 from tuimail.ui.widgets.message_list import MessageList
 from tuimail.ui.widgets.message_view import DISPLACED, MESSAGE_GONE, MessageView
 from tuimail.ui.widgets.pager import Pager
@@ -59,7 +60,7 @@ SHOW_DELAY = 0.06  # seconds the cursor rests before the message view follows it
 PREFETCH_AROUND = (1, 2, 3, -1)
 
 
-class MainScreen(ListReading):
+class MainScreen(ConversationReading):
     """Folders on the left; the message list above the message view on the right."""
 
     BINDINGS = [
@@ -86,7 +87,6 @@ class MainScreen(ListReading):
         ),
         Binding("e", "edit_draft", "Edit a draft (Drafts folder)", show=False, id="edit-draft"),
         Binding("o", "outbox", "Outbox", id="outbox"),
-        Binding("S", "sort", "Sort by date / sender / subject / size", show=False, id="sort"),
         Binding("H", "health", "Sync health", show=False, id="health"),
         Binding(
             "X",
@@ -280,7 +280,8 @@ class MainScreen(ListReading):
 
     def _describe_place(self) -> None:
         messages = self.query_one(MessageList)
-        order = "" if messages.order is read.SortOrder.DATE else f", by {messages.order.value}"
+        plain = messages.order is read.SortOrder.DATE and not messages.reverse
+        order = "" if plain else f", {order_words(messages.order, messages.descending)}"
         if self.current_place == self.unified_inbox and self.unified_inbox:
             self.sub_title = f"Inbox (all accounts) — {len(messages.ids)} messages{order}"
             return
@@ -290,16 +291,10 @@ class MainScreen(ListReading):
                 f" — {info.total} messages, {info.unread} unread{order}"
             )
 
-    def action_sort(self) -> None:
-        """Cycle the list's order: date, sender, subject, size."""
-        orders = list(read.SortOrder)
-        messages = self.query_one(MessageList)
-        following = orders[(orders.index(messages.order) + 1) % len(orders)]
-        if self.current_place is not None:
-            messages.load(self.current_place, following)
-        else:
-            messages.order = following
-        self._describe_place()
+    @on(MessageList.OrderChanged)
+    def _order_changed(self) -> None:
+        if self.query_one(MessageList).place is not None:
+            self._describe_place()
 
     @on(MessageList.Highlighted)
     def _message_highlighted(self, event: MessageList.Highlighted) -> None:
@@ -336,11 +331,12 @@ class MainScreen(ListReading):
         """Open a message in the message view (the list's cursor is on it): shown, marked read,
         the view focused."""
         view = self.query_one(MessageView)
+        view.end_conversation()
         view.show_message(message_id)
         row = read.row(self.conn, message_id)
         if row is not None and SEEN not in row.flags:
             self.actions.act(ops.OpKind.SEEN, row, undoable=False)
-        self._show_view()
+        self.show_view()
         view.focus()
 
     # --- actions on messages: intents written to the store, replayed to the server by the app
@@ -498,7 +494,7 @@ class MainScreen(ListReading):
             return
         scope = None if self.query_one(SearchLine).everywhere else list(self.current_place)
         ids = store_search.search(self.conn, query, folder_ids=scope)
-        messages.show_ids(ids)
+        messages.show_ids(ids, folders=scope is None)
         self._search = (query, scope)
         self._describe_search(query, len(ids))
 
@@ -542,7 +538,7 @@ class MainScreen(ListReading):
         if focused is not None and not focused.display:
             self.query_one(MessageList).focus()  # the pane with the focus was hidden
 
-    def _show_view(self) -> None:
+    def show_view(self) -> None:
         """Opening a message shows the message view if it was off."""
         if not self.panes.view:
             self.panes.view = True
