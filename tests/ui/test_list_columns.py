@@ -60,6 +60,11 @@ async def test_every_sort_key_both_ways(tmp_path: Path) -> None:
             await pilot.press("I")
             assert _msgids(app, messages) == list(reversed(first_way)), key
             assert f"by {key}, {other_words}" in app.screen.sub_title
+        # Conversations come by their newest message whatever the flat list's order.
+        await pilot.press("t")
+        assert "conversations by their newest message" in app.screen.sub_title
+        await pilot.press("t")
+        assert "by date, oldest first" in app.screen.sub_title
 
 
 async def test_size_column_when_sorted_by_size(tmp_path: Path) -> None:

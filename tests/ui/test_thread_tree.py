@@ -111,10 +111,10 @@ async def test_conversation_reader_shows_every_message_and_the_cursor_follows(
         assert len(parts) == 4
         texts = [str(part.render()) for part in parts]
         assert [text.split("\n")[0] for text in texts] == [
-            "── 1/4 Ann  Fri, 13 Nov 2026 12:00",
-            "── 2/4 Bob  Sat, 14 Nov 2026 12:00",
-            "── 3/4 Dan  Mon, 16 Nov 2026 12:00",
-            "── 4/4 Cat  Sun, 15 Nov 2026 12:00",
+            "── 1/4 Ann · Fri, 13 Nov 2026 12:00",
+            "── 2/4 Bob · Sat, 14 Nov 2026 12:00",
+            "── 3/4 Dan · Mon, 16 Nov 2026 12:00",
+            "── 4/4 Cat · Sun, 15 Nov 2026 12:00",
         ]
         assert all("xxxx" in text for text in texts)  # each message's body
         assert app.focused is view

@@ -48,7 +48,7 @@ from tuimail.ui.screens.message_actions import MessageActions
 from tuimail.ui.screens.outbox import OutboxScreen
 from tuimail.ui.screens.writing import Writing
 from tuimail.ui.widgets.folder_pane import FolderPane
-from tuimail.ui.widgets.list_row import order_words
+from tuimail.ui.widgets.list_order import OrderChanged
 from tuimail.ui.widgets.message_list import MessageList
 from tuimail.ui.widgets.message_view import DISPLACED, MESSAGE_GONE, MessageView
 from tuimail.ui.widgets.pager import Pager
@@ -281,7 +281,9 @@ class MainScreen(ConversationReading):
     def _describe_place(self) -> None:
         messages = self.query_one(MessageList)
         plain = messages.order is read.SortOrder.DATE and not messages.reverse
-        order = "" if plain else f", {order_words(messages.order, messages.descending)}"
+        order = "" if plain else f", {messages.order_text}"
+        if messages.threaded:
+            order = ", conversations by their newest message"
         if self.current_place == self.unified_inbox and self.unified_inbox:
             self.sub_title = f"Inbox (all accounts) — {len(messages.ids)} messages{order}"
             return
@@ -291,7 +293,7 @@ class MainScreen(ConversationReading):
                 f" — {info.total} messages, {info.unread} unread{order}"
             )
 
-    @on(MessageList.OrderChanged)
+    @on(OrderChanged)
     def _order_changed(self) -> None:
         if self.query_one(MessageList).place is not None:
             self._describe_place()

@@ -135,7 +135,7 @@ class Conversation:
                 stamp = when.astimezone(self.clock().tzinfo).strftime("%a, %d %b %Y %H:%M")
                 text.append(f"── {number}/{len(self.ids)} ", style="dim")
                 text.append(sender_text(env.from_), style="bold")
-                text.append(f"  {stamp}\n", style="dim")
+                text.append(f" · {stamp}\n", style="dim")
                 if number == 1:
                     text.append(sanitize_line(env.subject) + "\n", style="bold")
                 body = message_text(self.pager, self.conn, message_id, colours)

@@ -28,6 +28,7 @@ from tuimail.store import read
 from tuimail.ui.format import short_date
 from tuimail.ui.thread_tree import conversation_of, tree_order
 from tuimail.ui.widgets.conversation import ConversationWanted
+from tuimail.ui.widgets.list_order import ListOrder, OrderChanged
 from tuimail.ui.widgets.list_row import OUTGOING_ROLES, RowLook, row_strip
 from tuimail.ui.widgets.marks import Marks
 
@@ -60,7 +61,7 @@ class _LRU(OrderedDict[K, V]):
             self.popitem(last=False)
 
 
-class MessageList(ScrollView, can_focus=True):
+class MessageList(ListOrder, ScrollView, can_focus=True):
     """The messages of one folder, newest first, with a cursor."""
 
     BINDINGS = [
@@ -135,9 +136,6 @@ class MessageList(ScrollView, can_focus=True):
             super().__init__()
             self.count = count
 
-    class OrderChanged(Message):
-        """The list's order (its sort key or direction) changed."""
-
     class Selected(Message):
         """The user opened the message under the cursor (enter)."""
 
@@ -163,7 +161,7 @@ class MessageList(ScrollView, can_focus=True):
         # The folders shown (None: a search result list) and their order.
         self.place: tuple[int, ...] | None = None
         self.order = read.SortOrder.DATE
-        self.reverse = False  # the order the other way round from its usual direction
+        self.reverse = False  # the order the other way round from its usual direction (I)
         # Threaded view: one line per conversation (its root), opened with z; the
         # conversations come newest first (by their newest message).
         self.threaded = False
@@ -288,13 +286,6 @@ class MessageList(ScrollView, can_focus=True):
             self._displaced_told = True
             self.post_message(self.Displaced())
 
-    @property
-    def descending(self) -> bool:
-        """Whether the list runs from the highest key down: dates newest first and sizes largest
-        first, names from A to Z, unless turned round (`reverse`)."""
-        usual = self.order in (read.SortOrder.DATE, read.SortOrder.SIZE)
-        return usual != self.reverse
-
     def _ordered_ids(self, place: tuple[int, ...]) -> list[int]:
         self._heads.clear()
         self._members.clear()
@@ -326,6 +317,7 @@ class MessageList(ScrollView, can_focus=True):
         self._open.clear()
         if self.place is not None:
             self.load(self.place)
+        self.post_message(OrderChanged())
 
     def action_toggle_thread(self) -> None:
         """Open the conversation under the cursor, or close the one it is in."""
@@ -344,23 +336,6 @@ class MessageList(ScrollView, can_focus=True):
         self._strips.clear()
         self.virtual_size = Size(self.size.width, len(self.ids))
         self.cursor = self.ids.index(head_id)
-
-    def action_sort(self) -> None:
-        """Cycle the order: date, sender, subject, size, each in its usual direction."""
-        orders = list(read.SortOrder)
-        self.order = orders[(orders.index(self.order) + 1) % len(orders)]
-        self.reverse = False
-        self._order_changed()
-
-    def action_sort_reverse(self) -> None:
-        """Turn the order round: oldest first, Z to A, smallest first (and back)."""
-        self.reverse = not self.reverse
-        self._order_changed()
-
-    def _order_changed(self) -> None:
-        if self.place is not None:
-            self.reload()
-        self.post_message(self.OrderChanged())
 
     def on_click(self, event: events.Click) -> None:
         """A click highlights the message under it; a double click opens it."""
