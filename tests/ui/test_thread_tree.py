@@ -163,3 +163,23 @@ async def test_conversation_reader_folds_long_quotes(tmp_path: Path) -> None:
         parts = [str(p.render()) for p in view.query(f".{PART_CLASS}").results(Static)]
         assert "line 19" in parts[1]
         assert messages.current_message_id is not None
+
+
+async def test_next_and_previous_message_within_the_conversation(tmp_path: Path) -> None:
+    app = _app(tmp_path)
+    async with app.run_test(size=(120, 50)) as pilot:
+        await pilot.pause()
+        messages = app.screen.query_one(MessageList)
+        view = app.screen.query_one(MessageView)
+        await pilot.press("t", "T")
+        await pilot.pause(0.3)
+        conversation = list(view.conversation.ids)
+        assert len(conversation) == 4
+        await pilot.press("J")
+        await pilot.pause(0.3)
+        assert view.conversation.reading() == conversation[1]
+        assert messages.current_message_id == conversation[1]
+        await pilot.press("J", "K")
+        await pilot.pause(0.3)
+        assert view.conversation.reading() == conversation[1]
+        assert view.conversation.ids == conversation  # still the whole conversation

@@ -35,6 +35,19 @@ class ConversationReading(ListReading):
         self.show_view()
         view.focus()
 
+    def action_next_message(self, step: int) -> None:
+        """In a conversation shown: its next (step 1) or previous (-1) message, brought to the
+        top of the view (the list's cursor follows); past its ends, the list's next one."""
+        view = self.query_one(MessageView)
+        ids = view.conversation.ids
+        reading = view.conversation.reading()
+        if ids and reading in ids and 0 <= ids.index(reading) + step < len(ids):
+            target = ids[ids.index(reading) + step]
+            self.query_one(MessageList).select_id(target)
+            view.conversation.follow(target)
+            return
+        super().action_next_message(step)
+
     @on(ConversationRead)
     def _conversation_read(self, event: ConversationRead) -> None:
         self.query_one(MessageList).select_id(event.message_id)
