@@ -145,3 +145,33 @@ async def test_click_highlights_and_double_click_opens(tmp_path: Path) -> None:
         # Below the last line nothing happens.
         await pilot.click(MessageList, offset=(30, 20))
         assert messages.cursor == 3
+
+
+async def test_search_of_all_mail_names_the_account_when_there_are_several(
+    tmp_path: Path,
+) -> None:
+    from tests.support.list_mail import mail
+    from tuimail.core.model import FolderRole
+    from tuimail.store.db import open_store
+    from tuimail.store.ingest import IncomingMessage, store_messages
+    from tuimail.store.write import ensure_account, upsert_folder
+
+    app = _app(tmp_path)
+    conn = open_store(tmp_path)
+    try:
+        other = ensure_account(conn, "home", None)
+        inbox = upsert_folder(conn, other, "INBOX", role=FolderRole.INBOX)
+        raw = mail("h", "Plans at home", "Hal <hal@example.org>", 2)
+        store_messages(conn, inbox, [IncomingMessage(raw=raw)])
+    finally:
+        conn.close()
+    async with app.run_test(size=(140, 36)) as pilot:
+        await pilot.pause()
+        messages = app.screen.query_one(MessageList)
+        await _search(pilot, "ctrl+k", "plans")
+        lines = {
+            read.row(app.conn, message_id).envelope.subject: _line(messages, index)  # type: ignore[union-attr]
+            for index, message_id in enumerate(messages.ids)
+        }
+        assert "home/INBOX" in lines["Plans at home"]
+        assert "demo/INBOX" in lines["Plans"] and "demo/Sent" in lines["Plans (mine)"]

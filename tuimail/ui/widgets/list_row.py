@@ -17,7 +17,7 @@ from textual.strip import Strip
 
 from tuimail.core.model import ANSWERED, DELETED, FLAGGED, FORWARDED, SEEN, FolderRole
 from tuimail.mail.sanitize import sanitize_line
-from tuimail.store.read import MessageRow, SortOrder
+from tuimail.store.read import FolderInfo, MessageRow, SortOrder
 from tuimail.ui.format import sender_text
 
 MARKS_WIDTH = 5
@@ -49,6 +49,16 @@ def order_words(order: SortOrder, descending: bool) -> str:
     else:
         way = "newest first" if descending else "oldest first"
     return f"by {order.value}, {way}"
+
+
+def folder_label(folders: dict[int, FolderInfo], folder_id: int) -> str:
+    """The folder column's text: the folder's name, with its account's when there are several
+    accounts ("work/INBOX"), sanitized."""
+    info = folders.get(folder_id)
+    if info is None:
+        return "?"
+    several = len({other.account_id for other in folders.values()}) > 1
+    return sanitize_line(f"{info.account}/{info.display_name}" if several else info.display_name)
 
 
 def recipients_text(row: MessageRow) -> str:

@@ -22,14 +22,13 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from tuimail.mail.sanitize import sanitize_line
 from tuimail.store import marked as store_marked
 from tuimail.store import read
 from tuimail.ui.format import short_date
 from tuimail.ui.thread_tree import conversation_of, tree_order
 from tuimail.ui.widgets.conversation import ConversationWanted
 from tuimail.ui.widgets.list_order import ListOrder, OrderChanged
-from tuimail.ui.widgets.list_row import OUTGOING_ROLES, RowLook, row_strip
+from tuimail.ui.widgets.list_row import OUTGOING_ROLES, RowLook, folder_label, row_strip
 from tuimail.ui.widgets.marks import Marks
 
 PAGE_ROWS = 200  # rows read from the store at once around a painted line
@@ -561,9 +560,7 @@ class MessageList(ListOrder, ScrollView, can_focus=True):
             count=head.count if head is not None else 0,
             tree=self._tree.get(row.id, ""),
             size_column=self.order is read.SortOrder.SIZE and not self.threaded,
-            folder=(sanitize_line(folder.display_name) if folder is not None else "?")
-            if self.folder_column
-            else None,
+            folder=folder_label(self._folders, row.folder_id) if self.folder_column else None,
             outgoing=folder is not None and folder.role in OUTGOING_ROLES,
         )
         return row_strip(row, look, width)
