@@ -183,3 +183,17 @@ async def test_next_and_previous_message_within_the_conversation(tmp_path: Path)
         await pilot.pause(0.3)
         assert view.conversation.reading() == conversation[1]
         assert view.conversation.ids == conversation  # still the whole conversation
+
+
+async def test_a_long_conversation_shows_its_first_messages(tmp_path: Path, monkeypatch) -> None:
+    from tuimail.ui.widgets import conversation
+
+    monkeypatch.setattr(conversation, "MAX_MESSAGES", 2)
+    app = _app(tmp_path)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.pause()
+        view = app.screen.query_one(MessageView)
+        await pilot.press("t", "T")
+        await pilot.pause(0.3)
+        assert len(view.query(f".{PART_CLASS}")) == 2
+        assert any("2 more are in the list" in str(n.message) for n in app._notifications)

@@ -28,9 +28,10 @@ class ConversationReading(ListReading):
         view = self.query_one(MessageView)
         view.show_conversation(event.message_ids)
         # Shown is read, as an opened message is (not undoable, as opening is not).
-        unread = read.unread_among(self.conn, event.message_ids)
+        shown = view.conversation.ids
+        unread = read.unread_among(self.conn, shown)
         if unread:
-            ids = [i for i in event.message_ids if i in unread]
+            ids = [i for i in shown if i in unread]
             self.actions.act_on(ops.OpKind.SEEN, ids, "the conversation", undoable=False)
         self.show_view()
         view.focus()

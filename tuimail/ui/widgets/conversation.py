@@ -28,6 +28,9 @@ from tuimail.ui.messages import BodyWanted
 from tuimail.ui.widgets.pager import Pager
 
 PART_CLASS = "conversation-part"
+# A conversation longer than this shows its first messages (each one is parsed and drawn at
+# once); the others are read from the list.
+MAX_MESSAGES = 100
 
 
 class ConversationWanted(Message):
@@ -77,9 +80,16 @@ class Conversation:
         self._reading: int | None = None  # the message at the top, last told
 
     def show(self, message_ids: Sequence[int]) -> None:
-        """Show these messages, one after another, from the top."""
+        """Show these messages (the first MAX_MESSAGES), one after another, from the top."""
         self.end()
-        self.ids = list(message_ids)
+        self.ids = list(message_ids[:MAX_MESSAGES])
+        if len(message_ids) > MAX_MESSAGES:
+            more = len(message_ids) - MAX_MESSAGES
+            self.pager.notify(
+                f"The first {MAX_MESSAGES} messages of this conversation are shown; {more} more"
+                " are in the list.",
+                markup=False,
+            )
         self._reading = self.ids[0] if self.ids else None
         self.pager.new_page()
         self._draw(fresh=True)

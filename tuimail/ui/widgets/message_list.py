@@ -360,6 +360,7 @@ class MessageList(ListOrder, ScrollView, can_focus=True):
         from the server); for a search result list, show its new `ids` (the query run again).
         The cursor stays on the same message, or the list is displaced (see `_replace`; with
         `changed`, only those messages' rows are read again)."""
+        self._folders = {info.id: info for info in read.folders(self.conn)}  # new, renamed
         place = self.place
         if place is not None:
             self._replace(lambda: self._ordered_ids(place), background=True, changed=changed)
