@@ -175,3 +175,17 @@ async def test_search_of_all_mail_names_the_account_when_there_are_several(
         }
         assert "home/INBOX" in lines["Plans at home"]
         assert "demo/INBOX" in lines["Plans"] and "demo/Sent" in lines["Plans (mine)"]
+
+
+async def test_sorting_during_a_search_says_it_applies_to_the_folder(tmp_path: Path) -> None:
+    app = _app(tmp_path)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.pause()
+        messages = app.screen.query_one(MessageList)
+        await _search(pilot, "slash", "plans")
+        found = list(messages.ids)
+        await pilot.press("S")
+        assert messages.ids == found
+        assert any("by sender, A→Z after the search" in str(n.message) for n in app._notifications)
+        await pilot.press("escape")
+        assert _msgids(app, messages) == ["a", "b", "c", "d", "s"]

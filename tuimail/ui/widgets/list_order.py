@@ -65,4 +65,6 @@ class ListOrder(_Base):
             )
         if self.place is not None:
             self.reload()
+        elif not self.threaded:  # a search's results are in the search's order
+            self.notify(f"The folder is listed {self.order_text} after the search.", markup=False)
         self.post_message(OrderChanged())
