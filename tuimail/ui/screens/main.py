@@ -280,8 +280,7 @@ class MainScreen(ConversationReading):
 
     def _describe_place(self) -> None:
         messages = self.query_one(MessageList)
-        plain = messages.order is read.SortOrder.DATE and not messages.reverse
-        order = "" if plain else f", {messages.order_text}"
+        order = f", {messages.order_text}"  # the order and its direction, always said
         if messages.threaded:
             order = ", conversations by their newest message"
         if self.current_place == self.unified_inbox and self.unified_inbox:
