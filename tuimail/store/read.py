@@ -371,9 +371,11 @@ def thread_heads(conn: sqlite3.Connection, folder_ids: Sequence[int]) -> list[Th
         return []
     marks = ",".join("?" * len(ids))
     # Unread and flagged count over the whole conversation: a closed one must not hide them.
-    # The root is looked up per conversation by the thread index (a conversation is small).
+    # The root is looked up per conversation by the thread index (a conversation is small;
+    # the folder's date index, which also gives the order, would read the folder each time).
     sql = (
-        "SELECT (SELECT r.id FROM messages AS r WHERE r.thread_id = g.thread_id"  # noqa: S608
+        "SELECT (SELECT r.id FROM messages AS r INDEXED BY messages_by_thread"  # noqa: S608
+        " WHERE r.thread_id = g.thread_id"
         f" AND r.folder_id IN ({marks}) ORDER BY r.sort_date, r.id LIMIT 1),"
         " g.thread_id, g.n, g.unread, g.flagged FROM ("
         " SELECT thread_id, COUNT(*) AS n, SUM(seen = 0) AS unread,"
