@@ -33,6 +33,7 @@ VIEWS = {
     "hostile-message.svg": ("tuimail-dark", ["down", "down", "down"]),
     "reply-thread.svg": ("tuimail-dark", ["down"] * 6),
     "threads.svg": ("tuimail-dark", ["t", *["down"] * 8, "z"]),
+    "conversation.svg": ("tuimail-dark", ["t", *["down"] * 8, "T"]),
     "composer-reply.svg": ("tuimail-dark", ["down", "down", "r"]),
     "outbox.svg": ("tuimail-dark", ["down", "down", "r", "ctrl+s", "o"]),
     "help.svg": ("tuimail-dark", ["question_mark"]),

@@ -246,7 +246,7 @@ async def test_a_folder_emptied_and_refilled_elsewhere_highlights_nothing(
         assert messages.current_message_id == messages.ids[0]
 
 
-async def test_new_mail_in_the_highlighted_conversation_asks_for_a_fresh_pick(
+async def test_new_mail_in_the_highlighted_conversation_keeps_its_line(
     tmp_path: Path,
     demo_store: DemoStore,
 ) -> None:
@@ -257,21 +257,20 @@ async def test_new_mail_in_the_highlighted_conversation_asks_for_a_fresh_pick(
         messages = app.screen.query_one(MessageList)
         await pilot.press("t", "j", "j")
         head = messages.current_message_id
+        assert head is not None
+        count = messages._heads[head].count
         row = read.row(app.conn, head)
         reply = _new_mail("Re: " + row.envelope.subject, refs=row.envelope.message_id or "")
 
         _engine(app, tmp_path, reply)
         await _settle(pilot)
-        # The conversation's line now stands for the new message, which the user has not seen:
-        # R must not reply to it.
-        assert messages.displaced
-        newest = messages.ids[messages.cursor]
-        assert newest != head and read.row(app.conn, newest).thread_id == row.thread_id
-        await pilot.press("R")
-        await pilot.pause()
-        assert isinstance(app.screen, MainScreen)
-        await pilot.press("j")  # the user picks the conversation's line as it is now
-        assert messages.current_message_id == newest
+        # A conversation's line stands for its first message, which a new reply does not
+        # change: the highlight stays on it.
+        assert not messages.displaced
+        assert messages.current_message_id == head
+        assert messages._heads[head].count == count + 1
+        line = messages.render_line(messages.cursor - round(messages.scroll_offset.y)).text
+        assert f"({count + 1})" in line
 
 
 async def test_the_user_own_delete_in_a_search_goes_to_the_next_result(

@@ -10,8 +10,9 @@ import sys
 from pathlib import Path
 
 from tests.support.demo_app import NOW, DemoStore
-from tuimail.app.application import SWITCH_INTERVAL, TuimailApp
+from tuimail.app.application import TuimailApp
 from tuimail.app.demo import demo_config
+from tuimail.app.interpreter import SWITCH_INTERVAL
 
 
 async def test_the_start_is_frozen_and_threads_switch_often_while_the_app_runs(

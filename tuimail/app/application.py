@@ -11,7 +11,6 @@ password. Account setup's lookups, checks and authorization are tuimail/app/acco
 from __future__ import annotations
 
 import contextlib
-import gc
 import logging
 import os
 import sys
@@ -27,6 +26,7 @@ from textual.app import App
 from textual.binding import Binding
 from textual.message import Message
 
+from tuimail.app import interpreter, launch
 from tuimail.app.account_setup import (
     authorize_oauth2,
     cannot_log_in,
@@ -83,7 +83,6 @@ if TYPE_CHECKING:
     from tuimail.ui.host import AppHost
 
 log = logging.getLogger(__name__)
-SWITCH_INTERVAL = 0.001  # seconds a thread holds the interpreter while another waits for it
 
 
 class _RunOnAppThread(Message):
@@ -222,19 +221,10 @@ class TuimailApp(App[int]):
         self.call_after_refresh(self._freeze_start)
 
     def _freeze_start(self) -> None:
-        """Leave what the start made (modules, widgets, the folder's ids) out of the garbage
-        collector's full passes while the app runs: a full pass over all of it took 40 ms of
-        the UI thread and more, at an arbitrary key (opening a message took three times as
-        long then); and a shorter switch interval between threads. Both given back when the app
-        ends (`on_unmount`)."""
-        gc.freeze()
+        """What the start made leaves the garbage collector's full passes, and threads take
+        turns more often, while the app runs (`app/interpreter.py`); given back at the end."""
+        self._switch_interval = interpreter.tune_for_frames()
         self._start_frozen = True
-        # A thread waiting for the interpreter (the one writing frames to the terminal, an
-        # engine's) waits up to this long for a busy UI thread, and the other way round:
-        # Python's 5 ms held back each painted frame by as much, and the terminal showed it
-        # that much later.
-        self._switch_interval = sys.getswitchinterval()
-        sys.setswitchinterval(SWITCH_INTERVAL)
 
     def _ensure_store_accounts(self) -> None:
         """Every configured account exists in the store (the composer queues mail under it)."""
@@ -277,8 +267,7 @@ class TuimailApp(App[int]):
 
     def on_unmount(self) -> None:
         if self._start_frozen:
-            gc.unfreeze()  # collectable again (a test runs many apps in one process)
-            sys.setswitchinterval(self._switch_interval)
+            interpreter.untune(self._switch_interval)
         self.engines.cancel.set()
         conn = getattr(self, "conn", None)
         if conn is not None:
@@ -342,21 +331,15 @@ class TuimailApp(App[int]):
         into `path`, else the Downloads directory, else the home directory, else the data
         directory: a new file, mode 0600, never over another; a notice says where. Returns
         None (nothing is delivered to a browser)."""
-        from tuimail.core.paths import user_files_dirs, write_private_file
-
-        stamp = datetime.now().strftime(time_format or "%Y-%m-%dT%H_%M_%S")
-        name = filename or f"tuimail_{stamp}.svg"
-        directories = [Path(path).expanduser()] if path else user_files_dirs(self.data_dir)
-        try:
-            saved = write_private_file(directories, name, self.export_screenshot().encode())
-        except OSError as exc:
-            why = exc.strerror or str(exc)
+        saved, problem = launch.save_screenshot(
+            self.export_screenshot(), self.data_dir, filename, path, time_format
+        )
+        if problem is not None:
+            self.notify(problem, title="Screenshot", severity="error", markup=False)
+        else:
             self.notify(
-                f"The screenshot was not saved: {why}", title="Screenshot", severity="error",
-                markup=False,
-            )  # fmt: skip
-            return None
-        self.notify(f"Saved to {saved} (readable only by you).", title="Screenshot", markup=False)
+                f"Saved to {saved} (readable only by you).", title="Screenshot", markup=False
+            )
         return None
 
     # --- the network: the runner's gate, which `--offline` closes ------------------------------

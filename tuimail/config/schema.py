@@ -582,6 +582,7 @@ KEY_ACTIONS: tuple[str, ...] = (
     "view-larger",
     # message list
     "up", "down", "page-up", "page-down", "first", "last", "open", "threads", "thread-fold",
+    "conversation", "sort-reverse",
     # message list: marking messages to act on together; the main screen's whole-folder read
     "mark", "mark-range", "mark-all", "unmark-all", "mark-all-read",
     # message view (the pager)

@@ -356,7 +356,7 @@ def row(conn: sqlite3.Connection, message_id: int) -> MessageRow | None:
 class ThreadHead:
     """A conversation as the threaded message list shows it when closed."""
 
-    message_id: int  # its newest message in the folders asked about
+    message_id: int  # its first message (the oldest) in the folders asked about: its root
     thread_id: int
     count: int  # its messages in those folders
     unread: int  # of those, how many are unread
@@ -364,19 +364,28 @@ class ThreadHead:
 
 
 def thread_heads(conn: sqlite3.Connection, folder_ids: Sequence[int]) -> list[ThreadHead]:
-    """The conversations of some folders, newest first (by their newest message)."""
+    """The conversations of some folders, the one with the newest message first (a new reply
+    brings its conversation up, as mutt's sort_aux=last-date), each led by its oldest one."""
     ids = list(folder_ids)
     if not ids:
         return []
-    # SQLite gives the bare `id` of the row that holds MAX(sort_date): the newest message.
+    marks = ",".join("?" * len(ids))
     # Unread and flagged count over the whole conversation: a closed one must not hide them.
+    # The root is looked up per conversation by the thread index (a conversation is small;
+    # the folder's date index, which also gives the order, would read the folder each time).
     sql = (
-        "SELECT id, thread_id, COUNT(*), SUM(seen = 0),"  # noqa: S608
-        r" SUM(instr(' ' || flags || ' ', ' \Flagged ') > 0), MAX(sort_date) AS newest"
-        f" FROM messages WHERE folder_id IN ({','.join('?' * len(ids))})"
-        " GROUP BY thread_id ORDER BY newest DESC, id DESC"
+        "SELECT (SELECT r.id FROM messages AS r INDEXED BY messages_by_thread"  # noqa: S608
+        " WHERE r.thread_id = g.thread_id"
+        f" AND r.folder_id IN ({marks}) ORDER BY r.sort_date, r.id LIMIT 1),"
+        " g.thread_id, g.n, g.unread, g.flagged FROM ("
+        " SELECT thread_id, COUNT(*) AS n, SUM(seen = 0) AS unread,"
+        r" SUM(instr(' ' || flags || ' ', ' \Flagged ') > 0) AS flagged,"
+        " MAX(sort_date) AS newest, MAX(id) AS last"
+        f" FROM messages WHERE folder_id IN ({marks}) GROUP BY thread_id"
+        ") AS g ORDER BY g.newest DESC, g.last DESC"
     )
-    return [ThreadHead(r[0], r[1], r[2], r[3] or 0, r[4] or 0) for r in conn.execute(sql, ids)]
+    found = conn.execute(sql, [*ids, *ids])
+    return [ThreadHead(r[0], r[1], r[2], r[3] or 0, r[4] or 0) for r in found]
 
 
 def thread_members(

@@ -297,3 +297,16 @@ def test_plans_helper_sees_a_scan(conn: db.StoreConnection) -> None:
     )
     with pytest.raises(pytest.fail.Exception):
         assert_no_scans(plans)
+
+
+def test_a_folder_conversations_with_their_roots(
+    conn: db.StoreConnection, big_store: tuple[Path, dict]
+) -> None:
+    """The threaded list's one query: each conversation's root is looked up by the thread
+    index, never by reading the folder again per conversation (the grouping itself reads the
+    messages once)."""
+    _, ids = big_store
+    plans = plans_of(conn, lambda: read.thread_heads(conn, [ids["big"]]))
+    (_statement, plan), *_ = plans
+    assert "SEARCH r USING INDEX messages_by_thread (thread_id=?)" in plan, plan
+    assert not any(line.startswith("SCAN r") for line in plan.splitlines()), plan

@@ -39,6 +39,7 @@ from tuimail.ui.messages import (
 )
 from tuimail.ui.panes import PANE_BINDINGS, PaneLayout
 from tuimail.ui.screens.body_waits import BodyWaits
+from tuimail.ui.screens.conversations import ConversationReading
 from tuimail.ui.screens.drafts import DraftsScreen
 from tuimail.ui.screens.folder_actions import FolderActions
 from tuimail.ui.screens.health import HealthScreen
@@ -48,11 +49,11 @@ from tuimail.ui.screens.marked_actions import MarkedActions
 from tuimail.ui.screens.message_actions import MessageActions
 from tuimail.ui.screens.outbox import OutboxScreen
 from tuimail.ui.screens.pipe_actions import PipeActions
-from tuimail.ui.screens.reading import ListReading
 from tuimail.ui.screens.writing import Writing
 from tuimail.ui.screens.writing_keys import WritingKeys
 from tuimail.ui.widgets.folder_pane import FolderPane
 from tuimail.ui.widgets.footer import Footer
+from tuimail.ui.widgets.list_order import OrderChanged
 from tuimail.ui.widgets.message_list import MessageList
 from tuimail.ui.widgets.message_view import DISPLACED, MESSAGE_GONE, MessageView
 from tuimail.ui.widgets.pager import Pager
@@ -64,7 +65,7 @@ SHOW_DELAY = 0.06  # seconds the cursor rests before the message view follows it
 PREFETCH_AROUND = (1, 2, 3, -1)
 
 
-class MainScreen(ListReading, WritingKeys, Screen[None]):
+class MainScreen(ConversationReading, WritingKeys, Screen[None]):
     """Folders on the left; the message list above the message view on the right."""
 
     BINDINGS = [
@@ -106,7 +107,6 @@ class MainScreen(ListReading, WritingKeys, Screen[None]):
         ),
         Binding("e", "edit_draft", "Edit a draft (Drafts folder)", show=False, id="edit-draft"),
         Binding("o", "outbox", "Outbox", id="outbox"),
-        Binding("S", "sort", "Sort by date / sender / subject / size", show=False, id="sort"),
         Binding("H", "health", "Sync health", show=False, id="health"),
         Binding(
             "X",
@@ -321,7 +321,9 @@ class MainScreen(ListReading, WritingKeys, Screen[None]):
 
     def _describe_place(self) -> None:
         messages = self.query_one(MessageList)
-        order = "" if messages.order is read.SortOrder.DATE else f", by {messages.order.value}"
+        order = f", {messages.order_text}"  # the order and its direction, always said
+        if messages.threaded:
+            order = ", conversations by their newest message"
         if self.current_place == self.unified_inbox and self.unified_inbox:
             self.sub_title = f"Inbox (all accounts) — {len(messages.ids)} messages{order}"
             return
@@ -331,16 +333,10 @@ class MainScreen(ListReading, WritingKeys, Screen[None]):
                 f" — {info.total} messages, {info.unread} unread{order}"
             )
 
-    def action_sort(self) -> None:
-        """Cycle the list's order: date, sender, subject, size."""
-        orders = list(read.SortOrder)
-        messages = self.query_one(MessageList)
-        following = orders[(orders.index(messages.order) + 1) % len(orders)]
-        if self.current_place is not None:
-            messages.load(self.current_place, following)
-        else:
-            messages.order = following
-        self._describe_place()
+    @on(OrderChanged)
+    def _order_changed(self) -> None:
+        if self.query_one(MessageList).place is not None:
+            self._describe_place()
 
     @on(MessageList.Highlighted)
     def _message_highlighted(self, event: MessageList.Highlighted) -> None:
@@ -387,11 +383,12 @@ class MainScreen(ListReading, WritingKeys, Screen[None]):
         """Open a message in the message view (the list's cursor is on it): shown, marked read,
         the view focused."""
         view = self.query_one(MessageView)
+        view.end_conversation()
         view.show_message(message_id)
         row = read.row(self.conn, message_id)
         if row is not None and SEEN not in row.flags:
             self.actions.act(ops.OpKind.SEEN, row, undoable=False)
-        self._show_view()
+        self.show_view()
         view.focus()
 
     # --- actions on messages: intents written to the store, replayed to the server by the app
@@ -551,7 +548,7 @@ class MainScreen(ListReading, WritingKeys, Screen[None]):
             return
         scope = None if self.query_one(SearchLine).everywhere else list(self.current_place)
         ids = store_search.search(self.conn, query, folder_ids=scope)
-        messages.show_ids(ids)
+        messages.show_ids(ids, folders=scope is None)
         self._search = (query, scope)
         self._describe_search(query, len(ids))
 
@@ -595,7 +592,7 @@ class MainScreen(ListReading, WritingKeys, Screen[None]):
         if focused is not None and not focused.display:
             self.query_one(MessageList).focus()  # the pane with the focus was hidden
 
-    def _show_view(self) -> None:
+    def show_view(self) -> None:
         """Opening a message shows the message view if it was off."""
         if not self.panes.view:
             self.panes.view = True

@@ -9,14 +9,11 @@ text is drawn as plain segments after `mail.sanitize` (through ui/format.py), ne
 from __future__ import annotations
 
 import sqlite3
-from collections import OrderedDict
 from collections.abc import Callable, Collection
 from datetime import datetime
-from typing import TypeVar
 
-from rich.segment import Segment
 from rich.style import Style
-from rich.text import Text
+from textual import events
 from textual.binding import Binding
 from textual.geometry import Size
 from textual.message import Message
@@ -24,45 +21,22 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from tuimail.core.model import ANSWERED, DELETED, FLAGGED, FORWARDED, SEEN
-from tuimail.mail.sanitize import sanitize_line
 from tuimail.store import marked as store_marked
 from tuimail.store import read
-from tuimail.ui.format import sender_text, short_date
+from tuimail.ui.format import short_date
+from tuimail.ui.thread_tree import conversation_of, tree_order
+from tuimail.ui.widgets.conversation import ConversationWanted
+from tuimail.ui.widgets.list_order import ListOrder, OrderChanged
+from tuimail.ui.widgets.list_row import OUTGOING_ROLES, RowLook, folder_label, row_strip
+from tuimail.ui.widgets.lru import LRU
 from tuimail.ui.widgets.marks import Marks
 
 PAGE_ROWS = 200  # rows read from the store at once around a painted line
 ROW_CACHE = 4000  # rows kept in memory
 STRIP_CACHE = 1000  # painted lines kept
-MARKS_WIDTH = 5
-DATE_WIDTH = 11
 
 
-K = TypeVar("K")
-V = TypeVar("V")
-
-
-class _LRU(OrderedDict[K, V]):
-    """A dict that forgets its least recently used entries beyond `limit`."""
-
-    def __init__(self, limit: int) -> None:
-        super().__init__()
-        self.limit = limit
-
-    def get_fresh(self, key: K) -> V | None:
-        value = self.get(key)
-        if value is not None:
-            self.move_to_end(key)
-        return value
-
-    def put(self, key: K, value: V) -> None:
-        self[key] = value
-        self.move_to_end(key)
-        while len(self) > self.limit:
-            self.popitem(last=False)
-
-
-class MessageList(ScrollView, can_focus=True):
+class MessageList(ListOrder, ScrollView, can_focus=True):
     """The messages of one folder, newest first, with a cursor."""
 
     BINDINGS = [
@@ -73,8 +47,11 @@ class MessageList(ScrollView, can_focus=True):
         Binding("home,g", "first", "First", show=False, id="first"),
         Binding("end,G", "last", "Last", show=False, id="last"),
         Binding("enter", "select", "Open", show=False, id="open"),
+        Binding("S", "sort", "Sort by date / sender / subject / size", show=False, id="sort"),
+        Binding("I", "sort_reverse", "Sort the other way round", show=False, id="sort-reverse"),
         Binding("t", "toggle_threads", "Threads on / off", show=False, id="threads"),
         Binding("z", "toggle_thread", "Open / close a thread", show=False, id="thread-fold"),
+        Binding("T", "conversation", "Read the whole conversation", show=False, id="conversation"),
         Binding("v", "mark", "Mark / unmark, then the next message", show=False, id="mark"),
         Binding(
             "V", "mark_range", "Mark from the last marked to this one", show=False, id="mark-range"
@@ -159,13 +136,19 @@ class MessageList(ScrollView, can_focus=True):
         # The folders shown (None: a search result list) and their order.
         self.place: tuple[int, ...] | None = None
         self.order = read.SortOrder.DATE
-        # Threaded view: one line per conversation (its newest message), opened with z.
+        self.reverse = False  # the order the other way round from its usual direction (I)
+        # Threaded view: one line per conversation (its root), opened with z; the
+        # conversations come newest first (by their newest message).
         self.threaded = False
         self._heads: dict[int, read.ThreadHead] = {}  # by the head's message id
         self._members: dict[int, int] = {}  # an open thread's other messages -> their head
+        self._tree: dict[int, str] = {}  # an open thread's replies -> their tree lines
+        # The folders by id (their names and roles, for the folder and "To" columns).
+        self._folders: dict[int, read.FolderInfo] = {}
+        self.folder_column = False  # a search of all mail: which folder each message is in
         self._open: set[int] = set()  # thread ids shown open
-        self._rows: _LRU[int, read.MessageRow] = _LRU(ROW_CACHE)
-        self._strips: _LRU[tuple[int, int, bool], Strip] = _LRU(STRIP_CACHE)
+        self._rows: LRU[int, read.MessageRow] = LRU(ROW_CACHE)
+        self._strips: LRU[tuple[int, int, bool], Strip] = LRU(STRIP_CACHE)
         # Marked messages, by id (never by line: a change in the background moves lines, not
         # marks), in the order marked; the last one marked is where a range starts.
         self.marks = Marks()
@@ -182,6 +165,8 @@ class MessageList(ScrollView, can_focus=True):
         the same place again (another order) keeps the cursor on the same message."""
         if order is not None:
             self.order = order
+        self.folder_column = False
+        self._folders = {info.id: info for info in read.folders(self.conn)}
         if place == self.place:
             self._replace(lambda: self._ordered_ids(place), background=False)
             return
@@ -218,7 +203,7 @@ class MessageList(ScrollView, can_focus=True):
         new mail, another client, the server) the list is *displaced*: nothing is highlighted
         and no key acts on a message until the user moves the cursor, so a key pressed at that
         moment never hits a message the user did not see highlighted. In the threaded view a
-        conversation whose newest message changed is displaced too: its line now stands for a
+        conversation whose first message left is displaced too: its line now stands for a
         message the user has not seen.
 
         `changed`: the only messages whose rows may have changed (the others' rows read before
@@ -283,8 +268,11 @@ class MessageList(ScrollView, can_focus=True):
     def _ordered_ids(self, place: tuple[int, ...]) -> list[int]:
         self._heads.clear()
         self._members.clear()
+        self._tree.clear()
         if not self.threaded:
-            return read.message_ids(self.conn, list(place), order=self.order)
+            return read.message_ids(
+                self.conn, list(place), order=self.order, descending=self.descending
+            )
         ids: list[int] = []
         for head in read.thread_heads(self.conn, list(place)):
             self._heads[head.message_id] = head
@@ -294,14 +282,13 @@ class MessageList(ScrollView, can_focus=True):
         return ids
 
     def _open_members(self, head: read.ThreadHead, place: tuple[int, ...]) -> list[int]:
-        members = [
-            i
-            for i in read.thread_members(self.conn, head.thread_id, list(place))
-            if i != head.message_id
-        ]
-        for member in members:
+        """An open conversation's replies, in tree order under its root (the head)."""
+        members = read.thread_members(self.conn, head.thread_id, list(place))
+        ordered = tree_order(head.message_id, read.rows(self.conn, members))
+        for member, lines in ordered[1:]:
             self._members[member] = head.message_id
-        return members
+            self._tree[member] = lines
+        return [member for member, _ in ordered[1:]]
 
     def action_toggle_threads(self) -> None:
         """Switch between one line per message and one line per conversation."""
@@ -309,6 +296,7 @@ class MessageList(ScrollView, can_focus=True):
         self._open.clear()
         if self.place is not None:
             self.load(self.place)
+        self.post_message(OrderChanged())
 
     def action_toggle_thread(self) -> None:
         """Open the conversation under the cursor, or close the one it is in."""
@@ -328,6 +316,17 @@ class MessageList(ScrollView, can_focus=True):
         self.virtual_size = Size(self.size.width, len(self.ids))
         self.cursor = self.ids.index(head_id)
 
+    def on_click(self, event: events.Click) -> None:
+        """A click highlights the message under it; a double click opens it."""
+        index = round(self.scroll_offset.y) + event.y
+        if not 0 <= index < len(self.ids):
+            return
+        self.focus()
+        self._settle()
+        self.cursor = index
+        if event.chain >= 2:
+            self.action_select()
+
     def reload(self) -> None:
         """Read the shown place again after the user changed it (see `_replace`)."""
         place = self.place
@@ -341,6 +340,7 @@ class MessageList(ScrollView, can_focus=True):
         from the server); for a search result list, show its new `ids` (the query run again).
         The cursor stays on the same message, or the list is displaced (see `_replace`; with
         `changed`, only those messages' rows are read again)."""
+        self._folders = {info.id: info for info in read.folders(self.conn)}  # new, renamed
         place = self.place
         if place is not None:
             self._replace(lambda: self._ordered_ids(place), background=True, changed=changed)
@@ -354,11 +354,15 @@ class MessageList(ScrollView, can_focus=True):
             self._strips.clear()
             self.cursor = self.ids.index(message_id)
 
-    def show_ids(self, ids: list[int]) -> None:
-        """Show an arbitrary list of messages (search results), in the order given."""
+    def show_ids(self, ids: list[int], *, folders: bool = False) -> None:
+        """Show an arbitrary list of messages (search results), in the order given; with
+        `folders`, a column names each one's folder."""
         self.place = None
+        self.folder_column = folders
+        self._folders = {info.id: info for info in read.folders(self.conn)}
         self._heads.clear()
         self._members.clear()
+        self._tree.clear()
         self.ids = list(ids)
         self._start_over()
 
@@ -498,7 +502,7 @@ class MessageList(ScrollView, can_focus=True):
         """Mark every message listed: the folder's (all of every conversation), or every
         message the search shown found."""
         if self.place is not None:
-            self.marks.add(read.message_ids(self.conn, list(self.place), order=self.order))
+            self.marks.add(read.message_ids(self.conn, list(self.place)))
         else:
             self.marks.add(self.ids)
         self._marks_changed()
@@ -530,51 +534,32 @@ class MessageList(ScrollView, can_focus=True):
         row = self.row_at(index)
         if row is None:  # deleted since the ids were read; the next StoreUpdated reloads
             return Strip.blank(width, base)
-        unread = SEEN not in row.flags
-        flagged = FLAGGED in row.flags
         head = self._heads.get(row.id)
-        if head is not None and head.thread_id not in self._open:
+        closed = head is not None and head.thread_id not in self._open
+        part = self.get_component_rich_style
+        folder = self._folders.get(row.folder_id)
+        look = RowLook(
+            base=base,
+            unread=unread_style,
+            marked=part("message-list--marked", partial=True),
+            cursor=part("message-list--cursor", partial=True),
+            marks=marks_style,
+            date=date_style,
+            selected=selected,
+            is_marked=row.id in self.marks,
+            date_text=short_date(row.envelope.date or row.sort_date, self.clock()),
             # A closed conversation stands for all its messages: unread or flagged mail inside
             # it must show on its line.
-            unread = unread or head.unread > 0
-            flagged = flagged or head.flagged > 0
-        style = base
-        # Marked deleted on the server by another mail program, not yet expunged: on its way
-        # out, so not shown as an ordinary message (struck through, and a ✗ mark).
-        deleted = DELETED in row.flags
-        if unread:
-            style += unread_style
-        marked = row.id in self.marks
-        if marked:
-            style += self.get_component_rich_style("message-list--marked", partial=True)
-        if deleted:
-            style += Style(strike=True, dim=True)
-        if selected:
-            style += self.get_component_rich_style("message-list--cursor", partial=True)
-        marks_style = style + marks_style
-        date_style = style + date_style
-        sender_width = max(10, min(28, width // 4))
-        subject_width = max(0, width - MARKS_WIDTH - DATE_WIDTH - sender_width - 2)
-        marks = ("✗" if deleted else "●" if unread else " ") + ("★" if flagged else " ")
-        # Replied to (↩) or, if not, forwarded (→): set once the answer has been sent.
-        marks += "↩" if ANSWERED in row.flags else "→" if FORWARDED in row.flags else " "
-        marks += "@" if row.envelope.has_attachments else " "
-        marks += "✓" if marked else ""  # in the column's last cell, blank on other lines
-        date = short_date(row.envelope.date or row.sort_date, self.clock())
-        subject = sanitize_line(row.envelope.subject) or "(no subject)"
-        if head is not None and head.count > 1:
-            fold = "▾" if head.thread_id in self._open else "▸"
-            subject = f"{fold} {subject} ({head.count})"
-        elif row.id in self._members:
-            subject = f"   {subject}"
-        segments = [
-            *_cell(marks, MARKS_WIDTH, marks_style),
-            *_cell(date, DATE_WIDTH, date_style),
-            *_cell(sender_text(row.envelope.from_), sender_width, style),
-            Segment("  ", style),
-            *_cell(subject, subject_width, style),
-        ]
-        return Strip(segments).adjust_cell_length(width, style)
+            thread_unread=closed and head is not None and head.unread > 0,
+            thread_flagged=closed and head is not None and head.flagged > 0,
+            fold=("▸ " if closed else "▾ ") if head is not None and head.count > 1 else "",
+            count=head.count if head is not None else 0,
+            tree=self._tree.get(row.id, ""),
+            size_column=self.order is read.SortOrder.SIZE and not self.threaded,
+            folder=folder_label(self._folders, row.folder_id) if self.folder_column else None,
+            outgoing=folder is not None and folder.role in OUTGOING_ROLES,
+        )
+        return row_strip(row, look, width)
 
     def notify_style_update(self) -> None:
         super().notify_style_update()
@@ -674,21 +659,29 @@ class MessageList(ScrollView, can_focus=True):
         self._settle()
         self.cursor = len(self.ids) - 1
 
+    def action_conversation(self) -> None:
+        """Read the highlighted message's whole conversation in the message view (a closed one
+        opens in the list too, so that its cursor follows the reading)."""
+        index = self._highlighted_line()
+        row = self.row_at(index) if index is not None else None
+        if row is None:
+            return
+        head = self._heads.get(self._members.get(row.id, row.id))
+        if head is not None and head.count > 1 and head.thread_id not in self._open:
+            self.action_toggle_thread()
+        folders = list(self.place) if self.place else [row.folder_id]
+        root = head.message_id if head is not None else None
+        self.post_message(ConversationWanted(conversation_of(self.conn, row, folders, root)))
+
     def action_select(self) -> None:
         message_id = self.current_message_id
-        if message_id is not None:
+        head = self._heads.get(message_id) if message_id is not None else None
+        if head is not None and head.count > 1 and head.thread_id not in self._open:
+            self.action_conversation()  # a closed conversation opens whole
+        elif message_id is not None:
             # Straight to the screen, which opens it: bubbling up through the containers takes
             # a turn of the event loop per level, and meanwhile the screen would paint the
             # cursor's move (after `j` + Enter) alone, and the message only a frame or two later.
             self.screen.post_message(self.Selected(message_id))
         elif self.displaced:
             self.post_message(self.Displaced())
-
-
-def _cell(text: str, width: int, style: Style) -> list[Segment]:
-    """`text` cut or padded to exactly `width` cells (wide characters count as two)."""
-    if width <= 0:
-        return []
-    cell = Text(text, style=style, no_wrap=True, overflow="ellipsis", end="")
-    cell.truncate(width, overflow="ellipsis", pad=True)
-    return [Segment(cell.plain, style)]

@@ -29,6 +29,7 @@ from tuimail.ui.format import addresses_text
 from tuimail.ui.host import app_host
 from tuimail.ui.messages import BodyWanted
 from tuimail.ui.widgets.body_view import BodyView
+from tuimail.ui.widgets.conversation import Conversation
 from tuimail.ui.widgets.pager import Pager
 
 DISPLACED = (
@@ -64,14 +65,20 @@ class MessageView(Pager):
         self._headers_shown: str | Text | None = None  # what the headers part shows now
         # Bodies rendered lately, by message id: what they were rendered from, and the pieces.
         self._rendered: OrderedDict[int, tuple[object, list[Piece]]] = OrderedDict()
+        self.conversation = Conversation(self, conn, clock)  # a whole one shown instead
 
     def compose(self) -> ComposeResult:
         yield Static(id="view-headers")
         yield BodyView(id="view-body")
 
     def show_message(self, message_id: int) -> None:
-        """Show headers and the rendered, sanitized body of a message."""
+        """Show headers and the rendered, sanitized body of a message (of the conversation
+        shown: bring it into view)."""
         shown_before, self.shown_id = self.shown_id, message_id
+        if message_id in self.conversation.ids:
+            self.conversation.follow(message_id)
+            return
+        self.end_conversation()
         if message_id != shown_before:
             self.new_page()
         row = read.row(self.conn, message_id)
@@ -126,8 +133,30 @@ class MessageView(Pager):
             self.scroll_home(animate=False)
 
     def repaint(self) -> None:
-        if self.shown_id is not None:
+        if self.conversation.ids:
+            self.conversation.redraw()
+        elif self.shown_id is not None:
             self.show_message(self.shown_id)
+
+    def show_conversation(self, message_ids: list[int]) -> None:
+        """Show every message of a conversation, one after another (widgets/conversation.py)."""
+        if not message_ids:
+            return
+        self.shown_id = message_ids[0]
+        for part in self.query("#view-headers, #view-body"):
+            part.display = False
+        self.conversation.show(message_ids)
+
+    def end_conversation(self) -> None:
+        """Back to showing one message."""
+        if self.conversation.ids:
+            self.conversation.end()
+            for part in self.query("#view-headers, #view-body"):
+                part.display = True
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        self.conversation.scrolled()
 
     def prepare(self, message_id: int) -> None:
         """Parse and render a message's body ahead, when it is local, so that showing it does
@@ -168,6 +197,7 @@ class MessageView(Pager):
 
     def show_notice(self, words: str) -> None:
         """Show `words` instead of a message (no headers)."""
+        self.end_conversation()
         self._show_headers("")
         self._show_body(Text(words, style="italic"))
 

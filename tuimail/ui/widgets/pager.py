@@ -69,6 +69,14 @@ class Pager(VerticalScroll):
         self.quotes_shown = False
         self.links = []
 
+    def page_text(self, body: str) -> str:
+        """A (sanitized) plain body as the pager shows it: its links noted, long quotes folded
+        unless shown (the conversation reader's messages)."""
+        self.links = find_links(body)
+        if self.quotes_shown:
+            return body
+        return fold_quotes(body, self._key_of("view-quotes", "T"))
+
     def page_pieces(self, pieces: Sequence[str | HtmlDocument]) -> list[str | HtmlDocument]:
         """A body's pieces (plain text, HTML documents) as the pager shows them: the links of
         all of them noted (an HTML part's numbered links with the ones in its text), long quotes
