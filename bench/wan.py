@@ -616,7 +616,7 @@ class WanRun:
                 subject = f"wan{rtt_ms(self.rtt)} outage {number} {secrets.token_hex(2)}"
                 app.escape()
                 app.keys("c")
-                app.wait_for(lambda s: "From" in s and "Subject" in s, "the composer")
+                app.wait_for(lambda s: "Send later" in s and "Subject" in s, "the composer")
                 app.keys(sink, literal=True)
                 app.keys("Tab")  # To, then Subject (Cc and Bcc are hidden while empty)
                 app.keys(subject, literal=True)
