@@ -4,8 +4,6 @@ the list's cursor following the message read."""
 
 from __future__ import annotations
 
-from textual import on
-
 from tuimail.store import ops, read
 from tuimail.ui.screens.message_actions import MessageActions
 from tuimail.ui.screens.reading import ListReading
@@ -23,8 +21,9 @@ class ConversationReading(ListReading):
         """Show the message view if it was off (the main screen's)."""
         raise NotImplementedError
 
-    @on(ConversationWanted)
-    def _conversation_wanted(self, event: ConversationWanted) -> None:
+    # Handlers by name, not `@on`: this class is a part of the main screen, and Textual reads
+    # `@on` only from the screen's own classes (those made by its metaclass).
+    def on_conversation_wanted(self, event: ConversationWanted) -> None:
         view = self.query_one(MessageView)
         view.show_conversation(event.message_ids)
         # Shown is read, as an opened message is (not undoable, as opening is not).
@@ -49,6 +48,5 @@ class ConversationReading(ListReading):
             return
         super().action_next_message(step)
 
-    @on(ConversationRead)
-    def _conversation_read(self, event: ConversationRead) -> None:
+    def on_conversation_read(self, event: ConversationRead) -> None:
         self.query_one(MessageList).select_id(event.message_id)
