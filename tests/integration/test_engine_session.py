@@ -204,7 +204,10 @@ async def test_a_refused_fetch_of_the_open_message_says_the_server_refused_it(
         text = str(body.render())
         assert "the server refused or garbled a command" in text, text
         assert REFUSAL.decode() in text and "internal error" not in text, text
-        state, status = app.screen.query_one(StatusBar).entry("acct") or (None, "")
+        # The connection's pass may be under way ("getting mail…"); it ends refused too.
+        bar = app.screen.query_one(StatusBar)
+        await wait_for(pilot, lambda: (bar.entry("acct") or (None, ""))[0] is AccountState.ERROR)
+        state, status = bar.entry("acct") or (None, "")
         assert state is AccountState.ERROR and REFUSAL.decode() in status, status
         errors = [n.message for n in app._notifications if n.severity == "error"]
         assert errors and all("internal error" not in error for error in errors), errors
