@@ -1,5 +1,6 @@
-"""Folders created, renamed and deleted with the folder pane's keys in the running app: each
-reaches the real Dovecot through the account's live session, and the store agrees."""
+"""Folders created, renamed, deleted, subscribed to and unsubscribed from with the folder pane's
+keys in the running app: each reaches the real Dovecot through the account's live session, and
+the store agrees."""
 
 from __future__ import annotations
 
@@ -9,15 +10,17 @@ from pathlib import Path
 import imapclient
 import pytest
 
-from tests.support.app_mail import account_config, numbered_message
+from tests.support.app_mail import account_config, account_config_text, numbered_message
 from tests.support.folder_keys import answer, highlight, to_pane
 from tests.support.mailservers import MailServers
 from tests.support.pilot import wait_for
 from tuimail.app.application import TuimailApp
+from tuimail.config.load import parse_config
 from tuimail.store import folder_ops, read
 from tuimail.sync.events import discard
 from tuimail.sync.imap.account import sync_account
 from tuimail.ui.screens.prompt import Confirm
+from tuimail.ui.widgets.folder_pane import FolderPane
 from tuimail.ui.widgets.status_bar import StatusBar
 
 pytestmark = pytest.mark.integration
@@ -110,3 +113,74 @@ async def test_offline_the_pane_changes_at_once_and_the_server_follows_later(
 
     assert await asyncio.to_thread(sync_account, config.accounts["acct"], tmp_path, discard)
     assert "Later" in await asyncio.to_thread(server_folders, mail_servers, user)
+
+
+def server_subscribed(mail_servers: MailServers, user: str) -> set[str]:
+    context = mail_servers.client_ssl_context()
+    with imapclient.IMAPClient(
+        mail_servers.host, mail_servers.imaps_port, ssl_context=context, timeout=20
+    ) as client:
+        client.login(user, mail_servers.users[user])
+        return {str(name) for _flags, _delim, name in client.list_sub_folders()}
+
+
+def pane_lines(pane: FolderPane) -> list[str]:
+    return [str(pane.get_option_at_index(i).prompt).strip() for i in range(pane.option_count)]
+
+
+async def test_subscribe_with_the_keys_and_only_subscribed_folders_shown_and_synced(
+    mail_servers: MailServers, tmp_path: Path
+) -> None:
+    user = mail_servers.add_user("appsubs")
+    mail_servers.deliver(user, numbered_message(1))
+    context = mail_servers.client_ssl_context()
+    with imapclient.IMAPClient(
+        mail_servers.host, mail_servers.imaps_port, ssl_context=context, timeout=20
+    ) as client:
+        client.login(user, mail_servers.users[user])
+        for name in ("Old", "Projects"):
+            client.create_folder(name)
+            client.append(name, numbered_message(2 if name == "Old" else 3))
+        client.unsubscribe_folder("Old")
+        client.subscribe_folder("Projects")
+    text = account_config_text(mail_servers, user, "imap", mail_servers.imaps_port)
+    config = parse_config(text + "subscribed_only = true\n")
+
+    async def on_server(check) -> None:  # type: ignore[no-untyped-def]
+        for _ in range(300):
+            if check(await asyncio.to_thread(server_subscribed, mail_servers, user)):
+                return
+            await pilot.pause(0.1)
+        raise AssertionError("the server did not follow")
+
+    def total(name: str) -> int:
+        return next((f.total for f in read.folders(app.conn) if f.name == name), -1)
+
+    app = TuimailApp(config, tmp_path)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await wait_for(pilot, lambda: total("Projects") == 1)
+        pane = await to_pane(pilot, app)
+        assert "Old" not in pane_lines(pane), "not subscribed: not shown"
+        assert total("Old") == 0, "nor synced"
+
+        await pilot.press("T")  # every folder, marked
+        await pilot.pause()
+        lines = pane_lines(pane)
+        assert "○ Old" in lines and "● Projects 1" in lines and "● INBOX 1" in lines
+        await highlight(pilot, pane, "Old")
+        await pilot.press("S")
+        await on_server(lambda names: "Old" in names)
+        await wait_for(pilot, lambda: total("Old") == 1)  # synced now
+        assert "● Old 1" in pane_lines(pane)
+
+        await pilot.press("T")  # the usual list: Old is in it now
+        await pilot.pause()
+        assert "Old 1" in pane_lines(pane)
+        await highlight(pilot, pane, "Projects")
+        await pilot.press("S")
+        await pilot.pause()
+        assert "Projects 1" not in pane_lines(pane), "unsubscribed: gone from the list"
+        projects = next(f.id for f in read.folders(app.conn) if f.name == "Projects")
+        assert app.screen.current_place != (projects,), "nor shown in the message list"
+        await on_server(lambda names: "Projects" not in names and "Old" in names)
+        await pilot.press("q")

@@ -31,6 +31,7 @@ from tuimail.core.model import Protocol
 from tuimail.mail.sanitize import sanitize_line
 from tuimail.store import read, write
 from tuimail.store.db import StoreError, open_store, open_store_for_reading, store_path
+from tuimail.store.folder_names import folder_path
 from tuimail.store.lock import AccountLock
 from tuimail.sync.events import SyncFinished, SyncProgress
 from tuimail.sync.importer import (
@@ -250,7 +251,7 @@ def _server_folder(data_dir: Path, account: AccountConfig, folder: str) -> str:
         prefix = read.folder_prefix(conn, account_id)
     finally:
         conn.close()
-    if not prefix or read.folder_path(folder, None, prefix) != (folder,):
+    if not prefix or folder_path(folder, None, prefix) != (folder,):
         return folder  # no prefix, or the name already has it
     return prefix + folder
 

@@ -86,6 +86,9 @@ class ServerConfig:
     # leaves marked \Deleted ("ask": shown, expunged by the user's key; "always": the folder
     # is expunged at once; "never": left marked). See EXPUNGE_CHOICES.
     expunge: str = "ask"
+    # IMAP only: show and sync only the folders the user subscribed to (the inbox and the
+    # special folders always); False: every folder the server lists.
+    subscribed_only: bool = False
     # SMTP only: keep a copy of each sent message in the Sent folder (IMAP APPEND, or locally).
     sent_copy: bool = True
     # SMTP only: seconds a queued message waits before it is sent (undo send).
@@ -555,6 +558,7 @@ IMAP_KEYS: dict[str, Checker] = {
     "bodies_max_kib": _Checks.kib,
     "compress": _Checks.boolean,
     "expunge": lambda value, key: _OAuth2Checks.choice(value, EXPUNGE_CHOICES),
+    "subscribed_only": _Checks.boolean,
 }
 SMTP_KEYS: dict[str, Checker] = {
     **SERVER_KEYS,
@@ -596,8 +600,8 @@ KEY_ACTIONS: tuple[str, ...] = (
     "outbox-take-back", "outbox-retry", "outbox-remove", "outbox-confirm-sent",
     # drafts: main screen, composer
     "forward-attached", "edit-draft", "save-draft",
-    # folder pane: the folder actions
-    "folder-create", "folder-rename", "folder-delete",
+    # folder pane: the folder actions; subscriptions
+    "folder-create", "folder-rename", "folder-delete", "folder-subscribe", "folder-subscriptions",
     # mailing lists: reply to the list, to the sender only; unsubscribe
     "reply-list", "reply-private", "unsubscribe",
 )  # fmt: skip

@@ -8,7 +8,9 @@ folder whose CREATE failed goes (unless the server has one of that name), and a 
 DELETE failed comes back with the next folder list (it is the server's). A rename keeps the
 folder's row, so its cached messages stay and the message ops queued before it still apply
 (they name the folder by id). CREATE subscribes the new folder; DELETE removes it with its
-messages on the server.
+messages on the server. A subscribe or unsubscribe sets `folders.subscribed` at once; the
+server's folder list does not undo it while the op waits, and one given up leaves the next
+list to say what the server has.
 
 Local and POP3 accounts have nothing to replay: their folders exist only here.
 """
@@ -40,6 +42,11 @@ class FolderOpKind(enum.StrEnum):
     CREATE = "create_folder"
     RENAME = "rename_folder"
     DELETE = "delete_folder"
+    SUBSCRIBE = "subscribe_folder"
+    UNSUBSCRIBE = "unsubscribe_folder"
+
+
+SUBSCRIPTION_KINDS = (FolderOpKind.SUBSCRIBE, FolderOpKind.UNSUBSCRIBE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,9 +117,10 @@ def create(
         delimiter = delimiter_of(conn, account_id)
         folder_id = int(
             conn.execute(
-                "INSERT INTO folders (account_id, name, delimiter, revision) VALUES (?, ?, ?, ?)"
-                " RETURNING id",
-                (account_id, name, delimiter, revision),
+                "INSERT INTO folders (account_id, name, delimiter, subscribed, revision)"
+                " VALUES (?, ?, ?, ?, ?) RETURNING id",
+                # CREATE subscribes the folder (folder_replay); not known where no server is.
+                (account_id, name, delimiter, _imap_flag(conn, account_id), revision),
             ).fetchall()[0][0]
         )
         _journal(conn, revision, account_id, folder_id, FolderOpKind.CREATE, name, None, {}, now)
@@ -207,6 +215,46 @@ def delete(conn: sqlite3.Connection, folder_id: int, *, now: datetime | None = N
         return count
 
 
+def subscribe(
+    conn: sqlite3.Connection, folder_id: int, subscribed: bool, *, now: datetime | None = None
+) -> bool:
+    """Subscribe to a folder of an IMAP account (`subscribed`) or unsubscribe from it, and
+    journal the (UN)SUBSCRIBE; returns `subscribed`. An earlier one of the folder still
+    waiting is dropped (this one says what the user wants now). FolderOpError for a folder
+    without a server (local, POP3) and for the inbox, which is always subscribed."""
+    with transaction(conn) as revision:
+        folder = _folder(conn, folder_id)
+        if folder["protocol"] != Protocol.IMAP.value:
+            raise FolderOpError("Only the folders of an IMAP account have subscriptions.")
+        if not subscribed and (
+            folder["name"].upper() == "INBOX" or folder["role"] == FolderRole.INBOX.value
+        ):
+            raise FolderOpError("The inbox is always subscribed.")
+        conn.execute(
+            "UPDATE folders SET subscribed = ?, revision = ? WHERE id = ?",
+            (int(subscribed), revision, folder_id),
+        )
+        conn.execute(
+            "DELETE FROM folder_ops WHERE folder_id = ? AND state = 'pending' AND kind IN (?, ?)",
+            (folder_id, *(kind.value for kind in SUBSCRIPTION_KINDS)),
+        )
+        kind = FolderOpKind.SUBSCRIBE if subscribed else FolderOpKind.UNSUBSCRIBE
+        _journal(
+            conn, revision, folder["account_id"], folder_id, kind, folder["name"], None, {}, now
+        )
+        return subscribed
+
+
+def waiting_subscriptions(conn: sqlite3.Connection, account_id: int) -> dict[str, bool]:
+    """The subscriptions the user changed that the server may not have yet: full name ->
+    subscribed. The folder list must not undo them."""
+    return {
+        op.name: op.kind is FolderOpKind.SUBSCRIBE
+        for op in pending(conn, account_id)
+        if op.kind in SUBSCRIPTION_KINDS
+    }
+
+
 def pending(conn: sqlite3.Connection, account_id: int) -> list[FolderOp]:
     """The folder ops of an account waiting for replay, oldest first."""
     return _select(conn, "WHERE account_id = ? AND state = 'pending' ORDER BY id", (account_id,))
@@ -224,6 +272,8 @@ def waiting_names(conn: sqlite3.Connection, account_id: int) -> tuple[set[str], 
     made: set[str] = set()
     gone: set[str] = set()
     for op in pending(conn, account_id):
+        if op.kind in SUBSCRIPTION_KINDS:
+            continue
         if op.kind is FolderOpKind.CREATE:
             made.add(op.name)
             gone.discard(op.name)
@@ -346,6 +396,12 @@ def _taken(conn: sqlite3.Connection, account_id: int, name: str) -> bool:
         ).fetchone()
         is not None
     )
+
+
+def _imap_flag(conn: sqlite3.Connection, account_id: int) -> int | None:
+    """1 for an account with an IMAP server, else None (its folders have no subscriptions)."""
+    row = conn.execute("SELECT protocol FROM accounts WHERE id = ?", (account_id,)).fetchone()
+    return 1 if row is not None and row[0] == Protocol.IMAP.value else None
 
 
 def _prefix(conn: sqlite3.Connection, account_id: int) -> str:

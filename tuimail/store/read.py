@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from tuimail.core.model import Envelope, FolderRole, Protocol
 from tuimail.store import codec
 from tuimail.store.db import snapshot
+from tuimail.store.folder_names import folder_path
 
 if TYPE_CHECKING:
     from tuimail.mail.attachments import OmittedPart
@@ -76,6 +77,8 @@ class FolderInfo:
     # The name as the user sees it: without the server's personal namespace prefix, split at
     # the delimiter (see folder_path); () when not known, which shows `name` whole.
     path: tuple[str, ...] = ()
+    # Whether the server lists it as subscribed; None: not known (a local or POP3 folder).
+    subscribed: bool | None = None
 
     @property
     def display_name(self) -> str:
@@ -84,41 +87,6 @@ class FolderInfo:
         if not self.path:
             return self.name
         return (self.delimiter or "/").join(self.path)
-
-
-MAX_FOLDER_DEPTH = 16  # levels of the folder tree; deeper ones stay in the last level's name
-
-
-def folder_path(name: str, delimiter: str | None, prefix: str = "") -> tuple[str, ...]:
-    """A folder's place in the tree the user sees: its full server name without the personal
-    namespace `prefix` (e.g. "INBOX." on Cyrus and Courier), split at `delimiter`. INBOX stays
-    INBOX; a name outside the prefix (another namespace) keeps all of it.
-
-    >>> folder_path("INBOX.Lists.dev", ".", "INBOX.")
-    ('Lists', 'dev')
-    """
-    if name.upper() == "INBOX":
-        return (name,)
-    rest = name
-    if prefix:
-        head = name[: len(prefix)]
-        # INBOX is case-insensitive (RFC 3501), so is an "INBOX." prefix's first part.
-        same = (
-            head.upper() == prefix.upper()
-            if prefix.upper().startswith("INBOX")
-            else (head == prefix)
-        )
-        if same and len(name) > len(prefix):
-            rest = name[len(prefix) :]
-    if not delimiter:
-        return (rest,)
-    parts = tuple(rest.split(delimiter))
-    if not all(parts):
-        return (rest,)
-    if len(parts) > MAX_FOLDER_DEPTH:  # a server's name, not a reason for thousands of levels
-        deepest = MAX_FOLDER_DEPTH - 1
-        return (*parts[:deepest], delimiter.join(parts[deepest:]))
-    return parts
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,7 +155,7 @@ def smtp_utf8(conn: sqlite3.Connection, account_id: int, server: str) -> bool | 
 _FOLDER_COLUMNS = """
     f.id, f.account_id, a.name, f.name, f.delimiter, f.role, f.total, f.unread, f.uidvalidity,
     f.uidnext, f.highestmodseq, f.sync_resume, f.last_sync, f.last_error, f.last_error_at,
-    f.revision, f.mailbox_id, a.folder_prefix
+    f.revision, f.mailbox_id, a.folder_prefix, f.subscribed
 """
 
 
@@ -665,6 +633,7 @@ def _folder(r: tuple[Any, ...]) -> FolderInfo:
         revision=int(r[15]),
         mailbox_id=r[16],
         path=folder_path(r[3], r[4], r[17] or ""),
+        subscribed=None if r[18] is None else bool(r[18]),
     )
 
 

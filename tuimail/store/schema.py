@@ -222,7 +222,7 @@ accounts         three more columns: the personal namespace prefix, and what the
   folder_prefix    the IMAP server's personal namespace prefix (RFC 2342 NAMESPACE), e.g.
                    'INBOX.' on Cyrus and Courier; '' when there is none or it is not known.
                    Folder names in the store stay the full server names; what the user sees
-                   leaves the prefix out (read.folder_path)
+                   leaves the prefix out (store/folder_names.py)
   smtp_server      "host:port" of that server; NULL until the first connection
   smtp_utf8        1 when its EHLO listed SMTPUTF8 (RFC 6531), 0 when not; NULL until then
 
@@ -264,6 +264,17 @@ folder_ops       the user's folder actions (create, rename, delete) made locally
   state            'pending' | 'failed' (given up; shown to the user). Done ops are deleted.
   attempts, last_error, created, updated, revision
                    as in pending_ops
+
+Schema version 9
+================
+
+folders.subscribed
+                 1 when the server lists the folder as subscribed (LIST's \\Subscribed, or LSUB),
+                 0 when it does not, NULL when not known (local and POP3 folders, a server
+                 whose subscriptions could not be read). The user's (un)subscribe sets it at
+                 once; the folder list of a pass does not undo it while its op waits
+folder_ops.kind  also subscribe_folder | unsubscribe_folder (name: the folder's full name);
+                 the table is rebuilt for the new CHECK, its rows kept
 """
 
 from __future__ import annotations
@@ -579,6 +590,38 @@ CREATE TABLE folder_ops (
 CREATE INDEX folder_ops_by_account ON folder_ops (account_id, state, id);
 """
 
+_V9 = """
+ALTER TABLE folders ADD COLUMN subscribed INTEGER;
+CREATE TABLE folder_ops_v9 (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    account_id INTEGER NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+    folder_id INTEGER NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('create_folder', 'rename_folder', 'delete_folder',
+                                       'subscribe_folder', 'unsubscribe_folder')),
+    name TEXT NOT NULL,
+    new_name TEXT,
+    args TEXT NOT NULL DEFAULT '{}',
+    state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'failed')),
+    attempts INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT,
+    created REAL NOT NULL,
+    updated REAL NOT NULL,
+    revision INTEGER NOT NULL
+);
+INSERT INTO folder_ops_v9 SELECT * FROM folder_ops;
+-- Ids are never reused: the new table goes on from the old one's counter.
+INSERT INTO sqlite_sequence (name, seq)
+    SELECT 'folder_ops_v9', seq FROM sqlite_sequence WHERE name = 'folder_ops'
+    AND NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'folder_ops_v9');
+UPDATE sqlite_sequence
+    SET seq = max(seq, (SELECT seq FROM sqlite_sequence WHERE name = 'folder_ops'))
+    WHERE name = 'folder_ops_v9'
+    AND EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'folder_ops');
+DROP TABLE folder_ops;
+ALTER TABLE folder_ops_v9 RENAME TO folder_ops;
+CREATE INDEX folder_ops_by_account ON folder_ops (account_id, state, id);
+"""
+
 MIGRATIONS: list[Migration] = [
     _V1,
     _V2,
@@ -588,6 +631,7 @@ MIGRATIONS: list[Migration] = [
     _V6,
     _V7,
     _V8,
+    _V9,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -126,25 +126,31 @@ def upsert_folder(
     *,
     delimiter: str | None = None,
     role: FolderRole = FolderRole.NONE,
+    subscribed: bool | None = None,
 ) -> int:
-    """The id of folder `name` of the account, created if new; delimiter and role are updated."""
+    """The id of folder `name` of the account, created if new; delimiter, role and (when not
+    None) subscribed are updated."""
     with transaction(conn) as revision:
         row = conn.execute(
-            "SELECT id, delimiter, role FROM folders WHERE account_id = ? AND name = ?",
+            "SELECT id, delimiter, role, subscribed FROM folders WHERE account_id = ? AND name = ?",
             (account_id, name),
         ).fetchone()
+        flag = None if subscribed is None else int(subscribed)
         if row is None:
             return int(
                 conn.execute(
-                    "INSERT INTO folders (account_id, name, delimiter, role, revision)"
-                    " VALUES (?, ?, ?, ?, ?) RETURNING id",
-                    (account_id, name, delimiter, role.value, revision),
+                    "INSERT INTO folders (account_id, name, delimiter, role, subscribed, revision)"
+                    " VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+                    (account_id, name, delimiter, role.value, flag, revision),
                 ).fetchall()[0][0]
             )
-        if (row[1], row[2]) != (delimiter, role.value):
+        if flag is None:
+            flag = row[3]
+        if (row[1], row[2], row[3]) != (delimiter, role.value, flag):
             conn.execute(
-                "UPDATE folders SET delimiter = ?, role = ?, revision = ? WHERE id = ?",
-                (delimiter, role.value, revision, row[0]),
+                "UPDATE folders SET delimiter = ?, role = ?, subscribed = ?, revision = ?"
+                " WHERE id = ?",
+                (delimiter, role.value, flag, revision, row[0]),
             )
         return int(row[0])
 

@@ -264,13 +264,17 @@ def given_up_text(action: GivenUp) -> str:
 
 
 def _folder_given_up_text(action: GivenUp) -> str:
-    """`given_up_text` for a folder action (create_folder, rename_folder, delete_folder)."""
+    """`given_up_text` for a folder action (create, rename, delete, (un)subscribe)."""
     folder = sanitize_line(action.folder)
     match action.kind:
         case "create_folder":
             what = f"Creating the folder {folder}"
         case "rename_folder":
             what = f"Renaming the folder {folder} to {sanitize_line(action.target or '')}"
+        case "subscribe_folder":
+            what = f"Subscribing to the folder {folder}"
+        case "unsubscribe_folder":
+            what = f"Unsubscribing from the folder {folder}"
         case _:
             what = f"Deleting the folder {folder}"
     match action.reason:

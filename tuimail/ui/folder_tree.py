@@ -1,6 +1,6 @@
 """An account's folders as the tree the user sees (the folder pane, the move and copy picker).
 
-Each folder's `path` (read.folder_path) is its name without the server's personal namespace
+Each folder's `path` (store/folder_names.py) is its name without the server's personal namespace
 prefix, split at the delimiter: `INBOX.Lists.dev` on Cyrus is Lists > dev. A level above a folder
 that is not a folder itself (a `\\Noselect` name on the server, or one it does not list) is shown
 once, as a node that cannot be chosen.

@@ -4,9 +4,9 @@ split at the delimiter, and the tree the folder pane and the picker build from i
 from __future__ import annotations
 
 from tuimail.core.model import FolderRole
-from tuimail.store import read, write
+from tuimail.store import folder_names, read, write
 from tuimail.store.db import StoreConnection
-from tuimail.store.read import folder_path
+from tuimail.store.folder_names import folder_path
 from tuimail.ui.folder_tree import folder_tree
 
 
@@ -20,7 +20,7 @@ def test_the_personal_prefix_is_left_out_and_the_rest_split_at_the_delimiter() -
     assert folder_path("a..b", ".", "") == ("a..b",), "an empty level: the name whole"
     assert folder_path("INBOX.", ".", "INBOX.") == ("INBOX.",)
     deep = folder_path("/".join(str(n) for n in range(5000)), "/", "")
-    assert len(deep) == read.MAX_FOLDER_DEPTH and deep[-1].startswith("15/16/17/")
+    assert len(deep) == folder_names.MAX_FOLDER_DEPTH and deep[-1].startswith("15/16/17/")
 
 
 def test_the_prefix_is_recorded_per_account_and_changes_what_its_folders_show(

@@ -47,7 +47,7 @@ from tuimail.sync.imap.listing import (
     UNSELECTABLE,
     assign_roles,
     folder_role,
-    list_folders,
+    list_with_subscriptions,
     personal_namespace,
 )
 from tuimail.sync.imap.offline import OfflineBodies
@@ -109,9 +109,10 @@ class ImapSync(FolderResync, OfflineBodies, OpReplay):
         return result
 
     def sync_folders(self) -> list[read.FolderInfo]:
-        """LIST the server's folders into the store: new ones added, roles and delimiters
-        updated, vanished ones removed (unless they hold local-only data). Returns the folders
-        that exist on the server, INBOX first.
+        """LIST the server's folders into the store: new ones added, roles, delimiters and
+        subscriptions updated, vanished ones removed (unless they hold local-only data).
+        Returns the folders that exist on the server and that passes sync (`syncs`: with
+        `subscribed_only`, not the unsubscribed ones), INBOX first.
 
         Roles come from SPECIAL-USE attributes, asked for with `RETURN (SPECIAL-USE)` where the
         server has it (`listing.list_folders`), else from names. The personal namespace prefix
@@ -119,7 +120,7 @@ class ImapSync(FolderResync, OfflineBodies, OpReplay):
         """
         listing: list[tuple[str, str | None, FolderRole]] = []
         try:
-            listed = list_folders(self.client)
+            listed, subscribed = list_with_subscriptions(self.client)
         except (imapclient.exceptions.ProtocolError, ValueError, TypeError) as exc:
             raise ImapProtocolError(f"a malformed folder list (LIST): {error_text(exc)}") from exc
         if self._namespace is None:
@@ -144,6 +145,7 @@ class ImapSync(FolderResync, OfflineBodies, OpReplay):
             listing.append(("INBOX", None, FolderRole.INBOX))
         # The user's folder actions not on the server yet: its list must not undo them.
         made, gone = folder_ops.waiting_names(self.conn, self.account_id)
+        asked = folder_ops.waiting_subscriptions(self.conn, self.account_id)
         server = [f for f in assign_roles(listing) if f.name not in gone]
         names = {f.name for f in server}
         changed: list[int] = []
@@ -153,10 +155,20 @@ class ImapSync(FolderResync, OfflineBodies, OpReplay):
                 changed.extend(f.id for f in before.values())
             for item in server:
                 known = before.get(item.name)
+                on = _subscribed(item.name, subscribed, asked)
                 folder_id = write.upsert_folder(
-                    self.conn, self.account_id, item.name, delimiter=item.delimiter, role=item.role
+                    self.conn,
+                    self.account_id,
+                    item.name,
+                    delimiter=item.delimiter,
+                    role=item.role,
+                    subscribed=on,
                 )
-                if known is None or (known.delimiter, known.role) != (item.delimiter, item.role):
+                differs = known is None or (known.delimiter, known.role) != (
+                    item.delimiter,
+                    item.role,
+                )
+                if differs or (on is not None and known is not None and known.subscribed is not on):
                     changed.append(folder_id)
             for name, info in before.items():
                 if name in names or name in made:
@@ -171,8 +183,17 @@ class ImapSync(FolderResync, OfflineBodies, OpReplay):
                 changed.append(info.id)
         if changed:
             self._changed(changed)
-        present = [f for f in read.folders(self.conn, self.account_id) if f.name in names]
-        return present
+        return [f for f in self.synced_folders() if f.name in names]
+
+
+def _subscribed(name: str, subscribed: set[str] | None, asked: dict[str, bool]) -> bool | None:
+    """A listed folder's subscription: the user's change while it waits, else the server's;
+    the inbox always counts as subscribed; None when the server would not say."""
+    if name.upper() == "INBOX":
+        return True
+    if name in asked:
+        return asked[name]
+    return None if subscribed is None else name in subscribed
 
 
 @dataclass(slots=True)
@@ -266,6 +287,7 @@ def sync_account(
                 cancel=cancel,
                 unreadable=unreadable,
                 expunge=server.expunge,
+                subscribed_only=server.subscribed_only,
             )
             try:
                 result = engine.sync(folder=folder, bodies=policy)

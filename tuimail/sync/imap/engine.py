@@ -24,7 +24,7 @@ from typing import Any
 import imapclient
 import imapclient.exceptions
 
-from tuimail.core.model import Protocol
+from tuimail.core.model import FolderRole, Protocol
 from tuimail.mail import limits
 from tuimail.mail.sanitize import sanitize_line
 from tuimail.store import ops, read, write
@@ -131,8 +131,11 @@ class EngineBase:
         max_literal: int | None = None,
         unreadable: Unreadable | None = None,
         expunge: str = "ask",
+        subscribed_only: bool = False,
     ) -> None:
         self.conn = conn
+        # Passes sync only the subscribed folders (imap.subscribed_only); see `syncs`.
+        self.subscribed_only = subscribed_only
         # Servers without UIDPLUS: what a delete or move leaves marked \\Deleted (imap.expunge).
         self.expunge = expunge
         self._left_marked: dict[int, int] = {}  # folder id -> marked count, this replay
@@ -171,6 +174,21 @@ class EngineBase:
             account,
             "QRESYNC" if self.qresync else "CONDSTORE" if self.condstore else "UID listings",
         )
+
+    def syncs(self, info: read.FolderInfo) -> bool:
+        """Whether passes sync the folder: every folder, or with `subscribed_only` the
+        subscribed ones, the inbox and the special folders (the account keeps mail there), and
+        those whose subscription is not known."""
+        return (
+            not self.subscribed_only
+            or info.subscribed is not False
+            or info.role is not FolderRole.NONE
+            or info.name.upper() == "INBOX"
+        )
+
+    def synced_folders(self) -> list[read.FolderInfo]:
+        """The account's folders that passes sync (`syncs`), INBOX first."""
+        return [f for f in read.folders(self.conn, self.account_id) if self.syncs(f)]
 
     def _select(
         self,

@@ -1,6 +1,7 @@
 """The replay of the user's folder actions (`FolderReplay.replay_folder_ops`): CREATE (and
-SUBSCRIBE), RENAME and DELETE on the server, oldest first, before the message ops (a move into
-a new folder needs the folder; an op on a renamed folder's messages names it by its new name).
+SUBSCRIBE), RENAME, DELETE, SUBSCRIBE and UNSUBSCRIBE on the server, oldest first, before the
+message ops (a move into a new folder needs the folder; an op on a renamed folder's messages
+names it by its new name).
 
 Each is harmless to repeat: what the server holds is asked first (the name listed or not, the
 new name of a rename holding the same mailbox). A rename or delete acts only while the name
@@ -93,7 +94,20 @@ class FolderReplay(FolderIdentity):
             return self._create(op)
         if op.kind is FolderOpKind.RENAME:
             return self._rename(op)
+        if op.kind in folder_ops.SUBSCRIPTION_KINDS:
+            return self._subscription(op)
         return self._delete(op)
+
+    def _subscription(self, op: FolderOp) -> bool:
+        """SUBSCRIBE or UNSUBSCRIBE (both harmless to repeat; a refusal is retried, then
+        given up, and the next folder list shows what the server has)."""
+        if op.kind is FolderOpKind.SUBSCRIBE:
+            self.client.subscribe_folder(op.name)
+        else:
+            self.client.unsubscribe_folder(op.name)
+        folder_ops.mark_done(self.conn, op.id)
+        self._changed([op.folder_id])
+        return True
 
     def _create(self, op: FolderOp) -> bool:
         if self._listed(op.name):

@@ -1,5 +1,6 @@
-"""The folder list: LIST (with `RETURN (SPECIAL-USE)` where the server has it), the personal
-NAMESPACE, and the role of each folder (SPECIAL-USE attributes, else guessed from its name).
+"""The folder list: LIST (with `RETURN (SPECIAL-USE)` where the server has it, and the
+subscriptions: `RETURN (SUBSCRIBED)` or LSUB), the personal NAMESPACE, and the role of each
+folder (SPECIAL-USE attributes, else guessed from its name).
 
 What the store makes of the list (folders added, updated, removed) is the engine's
 (`ImapSync.sync_folders`); the SMTP engine uses the same list to find the Sent folder.
@@ -108,21 +109,70 @@ def list_folders(client: imapclient.IMAPClient) -> list[tuple[Any, Any, Any]]:
     is) gets the plain LIST, as do servers without SPECIAL-USE.
     """
     if client.has_capability("SPECIAL-USE"):
-        imap = imap_wire.imaplib_of(client)
-        try:
-            typ, data = imap_wire.simple_command(
-                imap, "LIST", b'""', b'"*"', b"RETURN (SPECIAL-USE)"
-            )
-        except imapclient.exceptions.IMAPClientAbortError:
-            raise
-        except imapclient.exceptions.IMAPClientError as exc:  # BAD
-            typ, data = "BAD", [str(exc).encode("utf-8", "replace")]
-        if typ == "OK":
-            typ, data = imap_wire.untagged_response(imap, typ, data, "LIST")
-            return imap_wire.folder_list(client, data)
-        imap.untagged_responses.pop("LIST", None)
-        log.info("LIST RETURN (SPECIAL-USE) refused (%s); asking plain LIST", response_text(data))
+        listed = _extended_list(client, b"SPECIAL-USE")
+        if listed is not None:
+            return listed
     return list(client.list_folders())
+
+
+def list_with_subscriptions(
+    client: imapclient.IMAPClient,
+) -> tuple[list[tuple[Any, Any, Any]], set[str] | None]:
+    """`list_folders`, and the names of the folders the user subscribed to (None when the
+    server would not say).
+
+    A server with LIST-EXTENDED (RFC 5258) marks them `\\Subscribed` in the same LIST
+    (`RETURN (SUBSCRIBED)`); others are asked LSUB, one more round trip.
+    """
+    if client.has_capability("LIST-EXTENDED"):
+        returns = (
+            b"SUBSCRIBED SPECIAL-USE" if client.has_capability("SPECIAL-USE") else b"SUBSCRIBED"
+        )
+        listed = _extended_list(client, returns)
+        if listed is not None:
+            subscribed = {
+                _name_text(name)
+                for flags, _delimiter, name in listed
+                if b"\\subscribed" in {bytes(f).lower() for f in flags}
+            }
+            return listed, subscribed
+    listed = list_folders(client)
+    try:
+        lsub = client.list_sub_folders()
+    except imapclient.exceptions.IMAPClientAbortError:
+        raise
+    except (imapclient.exceptions.IMAPClientError, ValueError, TypeError) as exc:
+        log.info("LSUB refused or unreadable (%s): subscriptions not known", exc)
+        return listed, None
+    return listed, {_name_text(name) for _flags, _delimiter, name in lsub}
+
+
+def _extended_list(
+    client: imapclient.IMAPClient, returns: bytes
+) -> list[tuple[Any, Any, Any]] | None:
+    """`LIST "" "*" RETURN (returns)`; None when the server refuses it (no LIST-EXTENDED)."""
+    imap = imap_wire.imaplib_of(client)
+    try:
+        typ, data = imap_wire.simple_command(
+            imap, "LIST", b'""', b'"*"', b"RETURN (" + returns + b")"
+        )
+    except imapclient.exceptions.IMAPClientAbortError:
+        raise
+    except imapclient.exceptions.IMAPClientError as exc:  # BAD
+        typ, data = "BAD", [str(exc).encode("utf-8", "replace")]
+    if typ == "OK":
+        typ, data = imap_wire.untagged_response(imap, typ, data, "LIST")
+        return imap_wire.folder_list(client, data)
+    imap.untagged_responses.pop("LIST", None)
+    log.info(
+        "LIST RETURN (%s) refused (%s); asking plain LIST", returns.decode(), response_text(data)
+    )
+    return None
+
+
+def _name_text(name: Any) -> str:
+    """A listed folder name as text (imapclient gives str, or bytes when it cannot decode)."""
+    return name if isinstance(name, str) else bytes(name).decode("utf-8", "replace")
 
 
 def personal_namespace(client: imapclient.IMAPClient) -> tuple[str, str | None] | None:

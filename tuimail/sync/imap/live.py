@@ -277,6 +277,7 @@ class LiveSession:
                 cancel=self.cancel,
                 unreadable=self._unreadable,
                 expunge=self.server.expunge,
+                subscribed_only=self.server.subscribed_only,
             )
             self._connected = True
             self._told = False

@@ -267,14 +267,14 @@ class NewsWatch:
                     continue
             elif selected is not None and is_change(response):
                 info = read.find_folder(self.conn, self.account_id, selected)
-            if info is not None and info.id not in ids:
+            if info is not None and info.id not in ids and self.engine.syncs(info):
                 ids.append(info.id)
         return ids
 
     # --- STATUS of folders, compared with the store
 
     def _watched(self) -> list[read.FolderInfo]:
-        return list(read.folders(self.conn, self.account_id))
+        return self.engine.synced_folders()
 
     def changed_folders(self, folders: Iterable[read.FolderInfo]) -> list[int]:
         """Ask the STATUS of `folders` in one round trip (pipelined); the ids of those that

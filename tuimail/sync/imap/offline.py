@@ -154,6 +154,8 @@ class OfflineBodies(BodyDownload):
     ) -> list[WantedBody]:
         """The newest wanted bodies not local, leaving out what this engine knows the server
         will not send (and the folders that failed)."""
+        if folders is None and self.subscribed_only:
+            folders = [f.id for f in self.synced_folders()]  # not the unsubscribed ones
         if self._bodies_failed:
             chosen = (
                 [f.id for f in read.folders(self.conn, self.account_id)]

@@ -1,6 +1,6 @@
 """The folder pane's folder actions: create (a name with the delimiter makes a subfolder),
 rename and delete a folder, each asked for with a prompt (a delete with a yes/no question that
-says how many messages go with it).
+says how many messages go with it), and subscribe to a folder or unsubscribe from it.
 
 Each is an intent written to the store (`store/folder_ops.py`): the pane shows it at once,
 offline too, and the app replays it to the server (`IntentQueued`). What the store refuses
@@ -15,6 +15,7 @@ from collections.abc import Callable
 from textual.screen import Screen
 from textual.widgets import OptionList
 
+from tuimail.core.model import FolderRole
 from tuimail.mail.sanitize import sanitize_line
 from tuimail.store import folder_ops, read
 from tuimail.store.db import failure
@@ -31,8 +32,13 @@ class FolderActions:
         self.conn = conn
 
     def run(self, action: str) -> None:
-        """Do one of the pane's folder actions: "create", "rename" or "delete"."""
-        {"create": self.create, "rename": self.rename, "delete": self.delete}[action]()
+        """Do one of the pane's folder actions: "create", "rename", "delete" or "subscribe"."""
+        {
+            "create": self.create,
+            "rename": self.rename,
+            "delete": self.delete,
+            "subscribe": self.subscribe,
+        }[action]()
 
     @property
     def pane(self) -> OptionList:
@@ -132,6 +138,39 @@ class FolderActions:
                 self._follow(here.account_id, f"Deleted the folder {shown}.")
 
         self._screen().app.push_screen(Confirm(question, default=False), answered)
+
+    def subscribe(self) -> None:
+        """Subscribe to the highlighted folder, or unsubscribe from it (no question: the
+        same key takes it back). An account that shows only subscribed folders hides it once
+        the subscriptions view (T) is left."""
+        here = self._highlighted()
+        if here is None:
+            self._tell("Highlight the folder to subscribe to or unsubscribe from.")
+            return
+        wanted = here.subscribed is False
+        shown = sanitize_line(here.display_name)
+        done = self._write(lambda: folder_ops.subscribe(self.conn, here.id, wanted))
+        if done is None:
+            return
+        hidden: frozenset[str] = getattr(self.pane, "subscribed_only", frozenset())
+        if wanted:
+            text = f"Subscribed to the folder {shown}."
+        elif (
+            here.account in hidden
+            and here.role is FolderRole.NONE
+            and not getattr(self.pane, "showing_subscriptions", True)
+        ):
+            text = (
+                f"Unsubscribed from the folder {shown}: it is no longer shown or synced"
+                " (T shows every folder)."
+            )
+            screen = self._screen()
+            if getattr(screen, "current_place", None) == (here.id,):
+                # The folder shown leaves the list: the screen shows another place.
+                screen.current_place = None  # type: ignore[attr-defined]
+        else:
+            text = f"Unsubscribed from the folder {shown}."
+        self._follow(here.account_id, text, here.id)
 
     def _write(self, change: Callable[[], object]) -> object | None:
         """Run a store change; a refusal or a failure of the store is said, and None returned."""

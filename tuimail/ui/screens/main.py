@@ -175,7 +175,13 @@ class MainScreen(ConversationReading, WritingKeys, Screen[None]):
     def compose(self) -> ComposeResult:
         yield Header()
         with Horizontal(id="main-panes"):
-            yield FolderPane(self.conn, id="folders")
+            accounts = app_host(self.app).config.accounts
+            only = frozenset(
+                name
+                for name, account in accounts.items()
+                if account.incoming is not None and account.incoming.subscribed_only
+            )
+            yield FolderPane(self.conn, subscribed_only=only, id="folders")
             with Vertical(id="right"):
                 yield MessageList(self.conn, self.clock, id="messages")
                 yield MessageView(self.conn, self.clock, id="view")

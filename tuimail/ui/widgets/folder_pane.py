@@ -43,6 +43,10 @@ class FolderPane(OptionList):
         Binding("ctrl+n", "create_folder", "New folder", show=False, id="folder-create"),
         Binding("E", "rename_folder", "Rename the folder", show=False, id="folder-rename"),
         Binding("D", "delete_folder", "Delete the folder", show=False, id="folder-delete"),
+        Binding("S", "subscribe", "Subscribe / unsubscribe", show=False, id="folder-subscribe"),
+        Binding(
+            "T", "subscriptions", "Show the subscriptions", show=False, id="folder-subscriptions"
+        ),
     ]
 
     class PlaceHighlighted(Message):
@@ -62,15 +66,27 @@ class FolderPane(OptionList):
         """Enter on the Outbox entry."""
 
     class FolderActionWanted(Message):
-        """A folder action's key: "create", "rename" or "delete" (screens/folder_actions.py)."""
+        """A folder action's key: "create", "rename", "delete" or "subscribe"
+        (screens/folder_actions.py)."""
 
         def __init__(self, action: str) -> None:
             super().__init__()
             self.action = action
 
-    def __init__(self, conn: sqlite3.Connection, *, id: str | None = None) -> None:
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        *,
+        subscribed_only: frozenset[str] = frozenset(),
+        id: str | None = None,
+    ) -> None:
         super().__init__(id=id)
         self.conn = conn
+        # Accounts that show only their subscribed folders (imap.subscribed_only); the
+        # subscriptions view (T) shows every folder, the unsubscribed ones dim.
+        self.subscribed_only = subscribed_only
+        self.showing_subscriptions = False
+        self._place: tuple[int, ...] | None = None  # what the last load kept highlighted
         self.folder_ids: list[int] = []  # every folder, in the store's order
         # Every inbox when there is more than one (the unified inbox's place), else ().
         self.unified_inbox: tuple[int, ...] = ()
@@ -89,6 +105,34 @@ class FolderPane(OptionList):
         """Delete the highlighted folder, after asking."""
         self.post_message(self.FolderActionWanted("delete"))
 
+    def action_subscribe(self) -> None:
+        """Subscribe to the highlighted folder, or unsubscribe from it."""
+        self.post_message(self.FolderActionWanted("subscribe"))
+
+    def action_subscriptions(self) -> None:
+        """Show every folder with the unsubscribed ones dim, or go back to the usual list."""
+        self.showing_subscriptions = not self.showing_subscriptions
+        self.load(self._place)
+        if self.showing_subscriptions:
+            text = (
+                "Every folder is shown: ● subscribed, ○ not subscribed. S subscribes to the"
+                " highlighted folder or unsubscribes from it; T again goes back."
+            )
+        else:
+            text = "The folder list is back to the usual one."
+        self.app.notify(text, markup=False)
+
+    def _hidden(self, info: read.FolderInfo) -> bool:
+        """Whether the usual list leaves the folder out: an unsubscribed folder of an account
+        that shows only subscribed ones (never the inbox or a special folder)."""
+        return (
+            not self.showing_subscriptions
+            and info.account in self.subscribed_only
+            and info.subscribed is False
+            and info.role is FolderRole.NONE
+            and info.name.upper() != "INBOX"
+        )
+
     def load(self, place: tuple[int, ...] | None) -> list[read.FolderInfo]:
         """(Re)build the folder list from the store, keeping the highlight on `place` (the
         place shown; None: the first entry that is one).
@@ -97,7 +141,8 @@ class FolderPane(OptionList):
         changed is redrawn: the same entries with other counts get their new prompts, and
         nothing is touched when nothing changed (a sync commits many batches).
         """
-        infos = read.folders(self.conn)
+        self._place = place
+        infos = [info for info in read.folders(self.conn) if not self._hidden(info)]
         self.folder_ids = [info.id for info in infos]
         inboxes = [info for info in infos if info.role is FolderRole.INBOX]
         self.unified_inbox = tuple(i.id for i in inboxes) if len(inboxes) > 1 else ()
@@ -112,7 +157,10 @@ class FolderPane(OptionList):
             if place in (None, self.unified_inbox):
                 highlight = 0
         for account, of_account in groupby(infos, key=lambda info: info.account):
-            entries.append((None, Text(sanitize_line(account), style="bold")))
+            heading = Text(sanitize_line(account), style="bold")
+            if self.showing_subscriptions:
+                heading.append(" · subscriptions", style="dim")
+            entries.append((None, heading))
             # A tree: the server's personal namespace prefix left out, a level per delimiter.
             for entry in folder_tree(list(of_account)):
                 indent = "  " * (entry.depth + 1)
@@ -121,7 +169,14 @@ class FolderPane(OptionList):
                     node = Text(indent + sanitize_line(entry.label), style="dim")
                     entries.append((None, node))
                     continue
-                prompt = Text(indent + sanitize_line(entry.label))
+                prompt = Text(indent)
+                if self.showing_subscriptions:
+                    # A mark beside the colour: dim alone is faint in some themes.
+                    off = info.subscribed is False
+                    prompt.append("○ " if off else "● ", style="dim" if off else "")
+                    prompt.append(sanitize_line(entry.label), style="dim" if off else "")
+                else:
+                    prompt.append(sanitize_line(entry.label))
                 if info.unread:
                     prompt.append(f" {info.unread}", style="bold")
                 entries.append((str(info.id), prompt))
