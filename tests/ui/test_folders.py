@@ -94,3 +94,30 @@ async def test_sync_health_shows_folder_state_and_errors(
         await pilot.press("H")
         await pilot.pause()
         assert isinstance(app.screen, HealthScreen)
+
+
+async def test_sync_health_at_80_columns_leaves_the_imap_state_out(
+    tmp_path: Path, demo_store: DemoStore
+) -> None:
+    """At 80 columns every row folded in two with UIDVALIDITY and HIGHESTMODSEQ; they come
+    back when the terminal is wide enough."""
+    from tests.support.pilot import shown_text
+    from tuimail.ui.screens.health import HealthScreen
+
+    demo_store(tmp_path)
+    app = TuimailApp(demo_config(), tmp_path, clock=lambda: NOW, start_workers=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        await pilot.press("H")
+        await pilot.pause()
+        assert isinstance(app.screen, HealthScreen)
+
+        def shown() -> str:
+            return shown_text(app.screen.query_one("#health"))
+
+        narrow = shown()
+        assert "UIDVALID" not in narrow and "HIGHESTMO" not in narrow
+        assert "INBOX" in narrow and "last sync" in narrow
+        await pilot.resize_terminal(120, 30)
+        await pilot.pause()
+        assert "UIDVALIDITY" in shown()

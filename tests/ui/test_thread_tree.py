@@ -197,3 +197,42 @@ async def test_a_long_conversation_shows_its_first_messages(tmp_path: Path, monk
         await pilot.pause(0.3)
         assert len(view.query(f".{PART_CLASS}")) == 2
         assert any("2 more are in the list" in str(n.message) for n in app._notifications)
+
+
+async def test_a_message_that_cannot_be_downloaded_says_why_in_the_conversation(
+    tmp_path: Path,
+) -> None:
+    """Its part said "Downloading" for good once the download failed; it says why now, and
+    the others stay as they were."""
+    from tuimail.store.db import open_store
+    from tuimail.ui.messages import BodyFailed
+
+    list_store(tmp_path)
+    conn = open_store(tmp_path)
+    try:
+        (missing,) = [
+            m for (m,) in conn.execute("SELECT id FROM messages WHERE subject = 'Re: Re: Plans'")
+        ]
+        with conn:
+            conn.execute("DELETE FROM bodies WHERE message_id = ?", (missing,))
+            conn.execute("UPDATE messages SET body_local = 0 WHERE id = ?", (missing,))
+    finally:
+        conn.close()
+    app = TuimailApp(demo_config(), tmp_path, clock=lambda: NOW, start_workers=False)
+    async with app.run_test(size=(120, 50)) as pilot:
+        await pilot.pause()
+        view = app.screen.query_one(MessageView)
+        await pilot.press("t", "T")
+        await pilot.pause(0.3)
+        index = view.conversation.ids.index(missing)
+
+        def parts() -> list[str]:
+            return [str(p.render()) for p in view.query(f".{PART_CLASS}").results(Static)]
+
+        assert "Downloading the message" in parts()[index]
+        app.screen.post_message(BodyFailed(missing, "the server did not answer"))
+        await pilot.pause(0.3)
+        shown = parts()
+        assert "Downloading" not in shown[index]
+        assert "Could not download the message: the server did not answer" in shown[index]
+        assert all("Downloading" not in part for part in shown)

@@ -26,9 +26,18 @@ def _when(moment: datetime | None) -> str:
     return moment.astimezone().strftime("%Y-%m-%d %H:%M") if moment else "never"
 
 
-def health_tables(conn: sqlite3.Connection, *, expunge_key: str = "X") -> list[Table]:
+# Narrower than this, the view leaves out the IMAP state columns (UIDVALIDITY, HIGHESTMODSEQ):
+# with them every row folds in two at 80 columns, and what users look for is the sync and the
+# errors.
+SERVER_STATE_MIN_WIDTH = 100
+
+
+def health_tables(
+    conn: sqlite3.Connection, *, expunge_key: str = "X", server_state: bool = True
+) -> list[Table]:
     """One table per account, built from the store only (`expunge_key`: the key that expunges
-    a folder, named where a folder holds messages marked deleted)."""
+    a folder, named where a folder holds messages marked deleted; `server_state`: with the
+    IMAP state columns)."""
     tables = []
     waiting = Counter(
         (item.account_id, item.state.value)
@@ -51,15 +60,9 @@ def health_tables(conn: sqlite3.Connection, *, expunge_key: str = "X") -> list[T
             f"  ·  outbox: {queued or 'empty'}",
         )
         table = Table(title=title, title_justify="left", expand=True, show_edge=False)
-        for column in (
-            "folder",
-            "messages",
-            "last sync",
-            "UIDVALIDITY",
-            "HIGHESTMODSEQ",
-            "last error",
-        ):
-            # The counts and the date whole (an 80-column terminal folds the IMAP state instead).
+        state = ("UIDVALIDITY", "HIGHESTMODSEQ") if server_state else ()
+        for column in ("folder", "messages", "last sync", *state, "last error"):
+            # The counts and the date whole (the folder's name and the error fold instead).
             whole = column in ("messages", "last sync")
             table.add_column(column, overflow="fold", no_wrap=whole, min_width=9 if whole else None)
         marked = read.marked_deleted(conn, account.id)
@@ -81,12 +84,12 @@ def health_tables(conn: sqlite3.Connection, *, expunge_key: str = "X") -> list[T
                 if folder.last_error
                 else Text("")
             )
+            values = (str(folder.uidvalidity or "–"), str(folder.highestmodseq or "–"))
             table.add_row(
                 Text(sanitize_line(folder.display_name)),
                 f"{folder.total} ({folder.unread} unread)",
                 _when(folder.last_sync),
-                str(folder.uidvalidity or "–"),
-                str(folder.highestmodseq or "–"),
+                *(values if server_state else ()),
                 error,
             )
         if notes:
@@ -118,9 +121,16 @@ class HealthScreen(Screen[None]):
         self.sub_title = "Sync health"
         self.action_refresh_view()
 
+    def on_resize(self) -> None:
+        self.action_refresh_view()  # the IMAP state columns come and go with the width
+
     def action_refresh_view(self) -> None:
         keymap = app_host(self.app).config.keys
-        tables = health_tables(self.conn, expunge_key=str(keymap.get("expunge", "X")))
+        tables = health_tables(
+            self.conn,
+            expunge_key=str(keymap.get("expunge", "X")),
+            server_state=self.app.size.width >= SERVER_STATE_MIN_WIDTH,
+        )
         body: Table | Text
         if tables:
             body = Table.grid(padding=(1, 0))

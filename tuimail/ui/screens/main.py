@@ -659,6 +659,11 @@ class MainScreen(ConversationReading, WritingKeys, Screen[None]):
         words = MESSAGE_GONE if not stored else f"Not downloaded: {message.reason}."
         self.waits.failed(message_id, message.reason, gone=gone, words=words)
         view = self.query_one(MessageView)
+        if message_id in view.conversation.ids:
+            view.conversation.download_failed(
+                message_id, words if gone else f"Could not download the message: {message.reason}"
+            )
+            return
         if view.shown_id != message_id:
             return
         if not stored:

@@ -78,6 +78,9 @@ class Conversation:
         # Whether each one's body (or text) was here when drawn: what a redraw would change.
         self._drawn: dict[int, bool] = {}
         self._reading: int | None = None  # the message at the top, last told
+        # Messages whose download failed while shown: why, in words (not asked for again
+        # until the conversation is opened again).
+        self._failed: dict[int, str] = {}
 
     def show(self, message_ids: Sequence[int]) -> None:
         """Show these messages (the first MAX_MESSAGES), one after another, from the top."""
@@ -99,8 +102,16 @@ class Conversation:
         """Show no conversation any more (the view shows one message again)."""
         self.ids = []
         self._drawn = {}
+        self._failed = {}
         self._reading = None
         self.pager.query(f".{PART_CLASS}").remove()
+
+    def download_failed(self, message_id: int, words: str) -> None:
+        """A shown message's body could not be downloaded: its part says `words` instead of
+        "Downloading" (nothing changes when its body or text came meanwhile)."""
+        if message_id in self.ids:
+            self._failed[message_id] = words
+            self.redraw()
 
     def follow(self, message_id: int) -> None:
         """The list's cursor is on `message_id` (one of the conversation's): redraw what
@@ -150,7 +161,10 @@ class Conversation:
                     text.append(sanitize_line(env.subject) + "\n", style="bold")
                 body = message_text(self.pager, self.conn, message_id, colours)
                 links += self.pager.links
-                if body is None:
+                if body is None and message_id in self._failed:
+                    text.append(sanitize_line(self._failed[message_id]) + "\n", style="italic")
+                    text.append("It is tried again when you open the conversation again.\n")
+                elif body is None:
                     text.append("Downloading the message…\n", style="italic")
                     self.pager.app.post_message(BodyWanted(message_id))
                 else:
