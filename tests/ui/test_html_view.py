@@ -254,6 +254,7 @@ def test_w_opens_the_html_without_remote_references_and_W_with_them(tmp_path: Pa
         screen = scan_terminal_output(bytes(app.output))
         assert_only_the_apps_own_sequences(screen)
         assert "Opening the message in the browser" in screen.text
+        assert "(W allows it)" in screen.text, "the key that allows it, as it is now"
         assert app.quit() == 0
     finally:
         app.close()

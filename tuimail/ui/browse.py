@@ -2,7 +2,8 @@
 
 The file is the HTML rewritten by `mail.html_offline` (remote content blocked unless asked
 for), in a directory only the user can enter (0700, made once per run in the system's temporary
-directory, removed when tuimail ends), readable only by the user (0600). The browser is
+directory, removed when tuimail ends; one left by a tuimail that was killed is removed by the
+next one that writes such a file), readable only by the user (0600). The browser is
 `[ui] browser`, else `$BROWSER` (a ":"-separated list, tried in order, "%s" standing for the
 file), else the platform's opener; it is started in its own session with no terminal, and not
 waited for once it runs.
@@ -33,14 +34,46 @@ _numbers = itertools.count(1)
 _lock = threading.Lock()
 
 
+PREFIX = "tuimail-html-"  # then the process id, "-", and mkdtemp's random part
+
+
 def _private_directory() -> Path:
     """This run's directory for HTML files (0700), removed with its files when tuimail ends."""
     global _directory
     with _lock:
         if _directory is None or not _directory.is_dir():
-            _directory = Path(tempfile.mkdtemp(prefix="tuimail-html-"))  # mode 0700
+            remove_left_behind()
+            # mode 0700; the process id tells a later run whether its owner still runs
+            _directory = Path(tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-"))
             atexit.register(shutil.rmtree, _directory, ignore_errors=True)
         return _directory
+
+
+def remove_left_behind() -> list[Path]:
+    """Remove the HTML directories of this user's tuimail runs that ended without removing
+    theirs (killed: atexit did not run); returns them. A directory whose process still runs,
+    or that is another user's, stays."""
+    removed: list[Path] = []
+    try:
+        entries = list(Path(tempfile.gettempdir()).glob(f"{PREFIX}*-*"))
+    except OSError:
+        return removed
+    for entry in entries:
+        pid_text = entry.name[len(PREFIX) :].split("-", 1)[0]
+        if not pid_text.isdigit():
+            continue  # an older run's name, without its process id
+        try:
+            if entry.is_symlink() or entry.lstat().st_uid != os.getuid():
+                continue
+            os.kill(int(pid_text), 0)
+            continue  # its run goes on
+        except ProcessLookupError:
+            pass
+        except (PermissionError, OSError, OverflowError):
+            continue  # another user's process, or not to be asked
+        shutil.rmtree(entry, ignore_errors=True)
+        removed.append(entry)
+    return removed
 
 
 def html_part(raw: bytes) -> str | None:

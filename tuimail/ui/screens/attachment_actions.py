@@ -14,6 +14,7 @@ from textual.screen import Screen
 from tuimail.mail.sanitize import sanitize_line
 from tuimail.store import read
 from tuimail.ui.browse import write_for_browser
+from tuimail.ui.host import app_host
 from tuimail.ui.messages import OpenWanted
 from tuimail.ui.save import plan_save, save_attachments, save_for_opening
 from tuimail.ui.screens.body_waits import BodyWaits
@@ -162,6 +163,8 @@ def open_html(
     except OSError as exc:
         screen.notify(f"Not opened: {sanitize_line(str(exc))}", severity="error", markup=False)
         return
-    loads = "with its remote content" if remote else "remote content blocked (V allows it)"
+    # The key as configured ([keys] open-html-remote), W unless changed.
+    key = str(app_host(screen.app).config.keys.get("open-html-remote", "W"))
+    loads = "with its remote content" if remote else f"remote content blocked ({key} allows it)"
     screen.notify(f"Opening the message in the browser, {loads}.", markup=False)
     screen.post_message(OpenWanted(path, browser=True))
