@@ -264,6 +264,13 @@ folder_ops       the user's folder actions (create, rename, delete) made locally
   state            'pending' | 'failed' (given up; shown to the user). Done ops are deleted.
   attempts, last_error, created, updated, revision
                    as in pending_ops
+
+Schema version 9
+================
+
+outbox_originals rebuilt with the key (outbox_id, message_id): an outbox item may forward several
+                 stored messages (the marked ones, each attached whole), and sending it sets
+                 `flag` on every one of them; the rows of earlier versions are kept
 """
 
 from __future__ import annotations
@@ -579,6 +586,20 @@ CREATE TABLE folder_ops (
 CREATE INDEX folder_ops_by_account ON folder_ops (account_id, state, id);
 """
 
+_V9 = """
+CREATE TABLE outbox_originals_v9 (
+    outbox_id INTEGER NOT NULL REFERENCES outbox (id) ON DELETE CASCADE,
+    message_id INTEGER NOT NULL REFERENCES messages (id) ON DELETE CASCADE,
+    flag TEXT NOT NULL,
+    PRIMARY KEY (outbox_id, message_id)
+);
+INSERT INTO outbox_originals_v9 (outbox_id, message_id, flag)
+    SELECT outbox_id, message_id, flag FROM outbox_originals;
+DROP TABLE outbox_originals;
+ALTER TABLE outbox_originals_v9 RENAME TO outbox_originals;
+CREATE INDEX outbox_originals_by_message ON outbox_originals (message_id);
+"""
+
 MIGRATIONS: list[Migration] = [
     _V1,
     _V2,
@@ -588,6 +609,7 @@ MIGRATIONS: list[Migration] = [
     _V6,
     _V7,
     _V8,
+    _V9,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -66,9 +66,12 @@ class WritingKeys(_ScreenPart):
             self.lists.act(what, row)
 
     def action_forward(self) -> None:
-        """Forward inline: the original's text quoted, its attachments carried along."""
-        row = self._current_row()
-        if row is not None:
+        """Forward inline: the original's text quoted, its attachments carried along; with
+        messages marked, all of them in one message, each attached whole (as ctrl+f does: an
+        inline forward is of one message)."""
+        if marked := self._marked_ids():
+            self.marked.forward_attached(marked)
+        elif (row := self._current_row()) is not None:
             self.writing.forward(row)
 
     def action_forward_attached(self) -> None:
