@@ -109,6 +109,9 @@ class WritingKeys(_ScreenPart):
             attachment_actions.open_html(self, self.waits, row, remote=remote)
 
     def action_pipe(self) -> None:
-        """Pipe the message (or one attachment) to a command; its output shows afterwards."""
-        if (row := self._current_row()) is not None:
+        """Pipe the message (or one attachment) to a command; its output shows afterwards.
+        With messages marked, all of them, to one run of the command, as an mbox."""
+        if marked := self._marked_ids():
+            self.pipes.pipe_many(read.rows(self.conn, marked))
+        elif (row := self._current_row()) is not None:
             self.pipes.pipe(row)
