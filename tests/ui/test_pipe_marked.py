@@ -13,7 +13,7 @@ from textual.widgets import Input, Static
 
 from tests.support.demo_app import DemoStore, demo_app
 from tuimail.mail.formats.export import unquote_from_lines
-from tuimail.store import read, write
+from tuimail.store import ops, read, write
 from tuimail.store.db import open_store
 from tuimail.store.ingest import store_message
 from tuimail.ui.messages import BodyWanted, StoreUpdated
@@ -176,3 +176,30 @@ async def test_a_marked_message_not_here_yet_is_downloaded_before_the_command_ru
         lines = 2 + first.count(b"\n") + full.count(b"\n") + 2
         assert output.strip() == str(lines)
         assert "Exit status 0." in status
+
+
+async def test_a_marked_message_gone_while_the_prompt_is_open_runs_nothing(
+    tmp_path: Path, demo_store: DemoStore
+) -> None:
+    data_dir = tmp_path / "data"
+    demo_store(data_dir)
+    app = demo_app(data_dir)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.pause()
+        chosen = await _mark_first_and_third(pilot)
+        await pilot.press("vertical_line")
+        await pilot.pause()
+        prompt = app.screen
+        assert isinstance(prompt, LinePrompt)
+        # Another client deletes one of them while the user types the command.
+        conn = open_store(data_dir)
+        try:
+            ops.enqueue(conn, ops.OpKind.DELETE, [chosen[1]])
+        finally:
+            conn.close()
+        prompt.query_one("#answer", Input).value = "wc -l"
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, MainScreen)
+        notices = " ".join(str(n.message) for n in app._notifications)
+        assert "1 of the messages went meanwhile" in notices and "nothing was done" in notices

@@ -117,6 +117,8 @@ class BodyWaits:
         """Call `then` once with the exact bytes of every message, in the order of `rows`: at
         once when all are local, else once the app has downloaded the missing ones (offline,
         say why not, and do nothing)."""
+        if self._some_gone(rows):
+            return
         missing = [row for row in rows if read.body(self.conn, row.id) is None]
         if missing:
             closed = self.network_closed("downloaded")
@@ -129,9 +131,8 @@ class BodyWaits:
 
         def all_here() -> None:
             bodies = [read.body(self.conn, row.id) for row in rows]
-            if any(raw is None for raw in bodies):  # one went meanwhile (its notice said so)
-                return
-            then([raw for raw in bodies if raw is not None])
+            if not self._some_gone(rows) and all(raw is not None for raw in bodies):
+                then([raw for raw in bodies if raw is not None])
 
         def arrived(message_id: int) -> Callable[[bytes], None]:
             def one_more(_raw: bytes) -> None:
@@ -145,6 +146,17 @@ class BodyWaits:
             all_here()
         for row in missing:
             self.with_whole_body(row, arrived(row.id))
+
+    def _some_gone(self, rows: Sequence[read.MessageRow]) -> bool:
+        """True, with a notice, when some of `rows` are no longer in the store (moved or
+        deleted elsewhere since the key was pressed): an action on all of them is not done."""
+        gone = len(rows) - len(read.rows(self.conn, [row.id for row in rows]))
+        if gone:
+            self._notify(
+                f"{gone} of the messages went meanwhile (moved or deleted elsewhere): nothing"
+                " was done."
+            )
+        return bool(gone)
 
     def run_waiting(self) -> None:
         """Carry out the actions whose message has arrived (its text, or whole)."""
