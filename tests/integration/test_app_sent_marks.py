@@ -6,6 +6,8 @@ message view says so when a body cannot be downloaded."""
 from __future__ import annotations
 
 import asyncio
+from email import message_from_bytes, policy
+from email.message import EmailMessage
 from pathlib import Path
 
 import imapclient
@@ -158,6 +160,94 @@ async def test_replies_and_forwards_mark_their_originals_once_sent(
     first = next(e for e in events if isinstance(e, SyncFinished) and e.protocol.value == "imap")
     assert "first download: 2 messages" in first.summary
     assert not [text for text in shown if "0 sent" in text or "0 new" in text], shown
+
+
+async def test_a_forward_of_marked_messages_flags_every_one_once_sent_not_when_it_fails(
+    mail_servers: MailServers, tmp_path: Path
+) -> None:
+    """Two messages marked (v), f forwards them in one message, each attached whole: a send
+    the server refuses (its one recipient, for good) flags neither; sent, both are $Forwarded
+    here and on the server, and the message not marked is not."""
+    user = mail_servers.add_user("fwdmany")
+    writer = mail_servers.add_user("writer")
+    friend = mail_servers.add_user("friend")
+    for number in (1, 2, 3):
+        mail_servers.deliver(user, sender_message(mail_servers.address(writer), number))
+    app = TuimailApp(account_config(mail_servers, user, undo=0), tmp_path)
+    async with app.run_test(size=(120, 36)) as pilot:
+        table = app.screen.query_one(MessageList)
+        await wait_for(pilot, lambda: len(table.ids) == 3)
+
+        async def forward_marked_to(address: str) -> None:
+            await _open_by_subject(pilot, "original 1")
+            await pilot.press("v")
+            await _open_by_subject(pilot, "original 3")
+            await pilot.press("v")
+            assert len(table.marked_ids()) == 2
+            await pilot.press("f")
+            await wait_for(pilot, lambda: isinstance(app.screen, ComposerScreen))
+            await _type_into(pilot, "#to", address)
+            await pilot.press("ctrl+s")
+            await wait_for(pilot, lambda: isinstance(app.screen, MainScreen))
+
+        def ended(count: int) -> bool:
+            items = outbox.items(app.conn)
+            return len(items) == count and all(
+                i.state in (outbox.OutboxState.SENT, outbox.OutboxState.FAILED) for i in items
+            )
+
+        # Refused for good: the forward failed, so nothing was forwarded.
+        await forward_marked_to("nobody@elsewhere.invalid")
+        await wait_for(pilot, lambda: ended(1), seconds=60)
+        (failed,) = outbox.items(app.conn)
+        assert failed.state is outbox.OutboxState.FAILED
+        for subject in ("original 1", "original 2", "original 3"):
+            assert FORWARDED not in _row_flags(app, subject)
+
+        await pilot.press("U")  # no marks left over: the same two are marked again
+
+        await forward_marked_to(mail_servers.address(friend))
+        await wait_for(pilot, lambda: ended(2), seconds=60)
+        assert {i.state for i in outbox.items(app.conn)} == {
+            outbox.OutboxState.SENT,
+            outbox.OutboxState.FAILED,
+        }
+        await wait_for(pilot, lambda: FORWARDED in _row_flags(app, "original 1"))
+        assert FORWARDED in _row_flags(app, "original 3")
+        assert FORWARDED not in _row_flags(app, "original 2")
+        for _ in range(300):
+            flags = await asyncio.to_thread(_server_flags, mail_servers, user)
+            if FORWARDED in flags["original 1"] and FORWARDED in flags["original 3"]:
+                break
+            await pilot.pause(0.1)
+        assert FORWARDED in flags["original 1"] and FORWARDED in flags["original 3"], flags
+        assert FORWARDED not in flags["original 2"], flags
+
+    # The friend got one message with both originals attached whole.
+    for _ in range(300):
+        delivered = await asyncio.to_thread(_inbox_messages, mail_servers, friend)
+        if delivered:
+            break
+        await asyncio.sleep(0.1)
+    (forward,) = delivered
+    attached = [part for part in forward.walk() if part.get_content_type() == "message/rfc822"]
+    subjects = sorted(part.get_payload(0)["Subject"] for part in attached)
+    assert subjects == ["original 1", "original 3"]
+
+
+def _inbox_messages(servers: MailServers, user: str) -> list[EmailMessage]:
+    """Every message in the user's INBOX, parsed."""
+    context = servers.client_ssl_context()
+    with imapclient.IMAPClient(
+        servers.host, servers.imaps_port, ssl_context=context, timeout=20
+    ) as client:
+        client.login(user, servers.users[user])
+        client.select_folder("INBOX", readonly=True)
+        fetched = client.fetch(client.search("ALL"), ["RFC822"])
+        return [
+            message_from_bytes(data[b"RFC822"], policy=policy.default)  # type: ignore[misc]
+            for data in fetched.values()
+        ]
 
 
 async def test_the_first_sync_stays_on_the_status_line_after_the_session_watches(

@@ -1,5 +1,5 @@
 """Marking messages in the list and acting on all of them at once, driven by keys: v, V, * and U
-mark and unmark, N, F, d, s, C and ctrl+f act on every marked message, M marks a folder read.
+mark and unmark, N, F, d, s, C, f and ctrl+f act on every marked message, M marks a folder read.
 Marks follow messages, never lines: changes in the background (new mail, another client's
 deletes) neither move them nor turn an action onto other messages."""
 
@@ -10,20 +10,23 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from rich.color import Color
+from textual.widgets import Input
 
 from tests.support.demo_app import DemoStore
 from tuimail.app.application import TuimailApp
 from tuimail.app.demo import demo_config
 from tuimail.config.schema import Config
-from tuimail.core.model import FLAGGED, SEEN, FolderRole, Protocol
-from tuimail.store import ops, read, write
+from tuimail.core.model import FLAGGED, FORWARDED, SEEN, FolderRole, Protocol
+from tuimail.store import drafts, ops, outbox, outbox_originals, read, write
 from tuimail.store.db import open_store
 from tuimail.store.ingest import store_message
 from tuimail.sync.events import StoreChanged
 from tuimail.ui.screens.composer import ComposerScreen
 from tuimail.ui.screens.folder_picker import FolderPicker
 from tuimail.ui.screens.help import HelpScreen
-from tuimail.ui.screens.prompt import Confirm
+from tuimail.ui.screens.main import MainScreen
+from tuimail.ui.screens.outbox import OutboxScreen
+from tuimail.ui.screens.prompt import Confirm, LinePrompt
 from tuimail.ui.widgets.message_list import MessageList
 from tuimail.ui.widgets.status_bar import StatusBar
 
@@ -246,6 +249,75 @@ async def test_ctrl_f_forwards_every_marked_message_in_one_composer(
         assert app.screen.draft.attached_messages == tuple(chosen)
         first = read.row(app.conn, chosen[0])
         assert app.screen.draft.subject == f"Fwd: {first.envelope.subject}"  # type: ignore[union-attr]
+
+
+async def test_f_forwards_the_marked_messages_and_flags_them_only_once_sent(
+    tmp_path: Path, demo_store: DemoStore
+) -> None:
+    """f with messages marked forwards them all, each attached whole (an inline forward is of
+    one message). Queued, none is flagged $Forwarded yet (they are, all, when it is sent:
+    tests/integration/test_app_sent_marks.py); taken back from the outbox (undo send), the
+    draft still forwards every one and nothing is flagged."""
+    app = _demo(tmp_path, demo_store)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.pause()
+        messages = app.screen.query_one(MessageList)
+        await pilot.press("v", "j", "v")
+        chosen = messages.marked_ids()
+        assert chosen == [messages.ids[0], messages.ids[2]]
+        await pilot.press("f")
+        await pilot.pause()
+        composer = app.screen
+        assert isinstance(composer, ComposerScreen)
+        assert composer.draft.attached_messages == tuple(chosen)
+        await pilot.press(*"bob@example.org")
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert isinstance(app.screen, MainScreen)
+        (item,) = outbox.items(app.conn)
+        assert outbox_originals.originals(app.conn, item.id) == tuple(
+            (message_id, FORWARDED) for message_id in chosen
+        )
+        assert all(FORWARDED not in row.flags for row in read.rows(app.conn, chosen))
+
+        await pilot.press("o")
+        await pilot.pause()
+        assert isinstance(app.screen, OutboxScreen)
+        await pilot.press("e")  # undo send: the message is a draft again
+        await pilot.pause()
+        assert isinstance(app.screen, ComposerScreen)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert outbox.items(app.conn) == []
+        (kept,) = drafts.live(app.conn)
+        assert kept.draft.originals == tuple((message_id, FORWARDED) for message_id in chosen)
+        assert all(FORWARDED not in row.flags for row in read.rows(app.conn, chosen))
+        assert ops.pending(app.conn, kept.account_id) == []
+
+
+async def test_a_message_dropped_from_a_forward_of_marked_ones_is_not_flagged(
+    tmp_path: Path, demo_store: DemoStore
+) -> None:
+    app = _demo(tmp_path, demo_store)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.pause()
+        messages = app.screen.query_one(MessageList)
+        await pilot.press("v", "v")
+        chosen = messages.marked_ids()
+        await pilot.press("ctrl+f")
+        await pilot.pause()
+        assert isinstance(app.screen, ComposerScreen)
+        await pilot.press(*"bob@example.org")
+        await pilot.press("ctrl+b")  # drop an attachment: which one?
+        await pilot.pause()
+        assert isinstance(app.screen, LinePrompt)
+        app.screen.query_one(Input).value = "1"
+        await pilot.press("enter")
+        await pilot.pause()
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        (item,) = outbox.items(app.conn)
+        assert outbox_originals.originals(app.conn, item.id) == ((chosen[1], FORWARDED),)
 
 
 async def test_marks_stay_on_their_messages_through_background_changes(

@@ -34,7 +34,7 @@ async def test_a_reply_kept_as_a_draft_and_sent_later_still_answers_its_original
         await pilot.press("ctrl+g")  # kept as a draft
         await pilot.pause()
         (kept,) = drafts.live(app.conn)
-        assert kept.draft.original == (original, "\\Answered")
+        assert kept.draft.originals == ((original, "\\Answered"),)
         await pilot.press("escape")
         await pilot.pause()
         if not isinstance(app.screen, MainScreen):
@@ -55,7 +55,7 @@ async def test_a_reply_kept_as_a_draft_and_sent_later_still_answers_its_original
         await pilot.press("ctrl+s")
         await pilot.pause()
         (item,) = outbox.items(app.conn)
-        assert outbox_originals.original(app.conn, item.id) == (original, "\\Answered")
+        assert outbox_originals.originals(app.conn, item.id) == ((original, "\\Answered"),)
         # Queued is not sent: the original is not marked yet.
         (row,) = read.rows(app.conn, [original])
         assert "\\Answered" not in row.flags

@@ -117,9 +117,10 @@ class Draft:
     # carries the original's attachments. Whoever composes the draft reads their bytes from
     # the store and attaches them unchanged (name, type and content as the original has them).
     forwarded_attachments: tuple[tuple[int, int], ...] = ()
-    # The stored message this one replies to or forwards, and the flag that sending it sets
-    # there (ANSWERED or FORWARDED): (message id, flag). Set when sent, not when queued.
-    original: tuple[int, str] | None = None
+    # The stored messages this one replies to or forwards (a forward of several marked
+    # messages has them all), each with the flag that sending it sets there (ANSWERED or
+    # FORWARDED): (message id, flag). Set when sent, not when queued.
+    originals: tuple[tuple[int, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

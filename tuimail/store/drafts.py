@@ -90,7 +90,7 @@ def draft_fields(draft: Draft) -> dict[str, Any]:
         "in_reply_to": draft.in_reply_to,
         "references": list(draft.references),
         "extra_headers": [list(pair) for pair in draft.extra_headers],
-        "original": list(draft.original) if draft.original else None,
+        "originals": [list(pair) for pair in draft.originals],
     }
 
 
@@ -113,17 +113,23 @@ def draft_from_fields(fields: dict[str, Any]) -> Draft:
         in_reply_to=fields.get("in_reply_to") or None,
         references=tuple(str(r) for r in fields.get("references") or ()),
         extra_headers=tuple((str(n), str(v)) for n, v in fields.get("extra_headers") or ()),
-        original=_original(fields.get("original")),
+        originals=_originals(fields),
     )
 
 
-def _original(value: Any) -> tuple[int, str] | None:
-    """The (message id, flag) pair of a draft's fields; None when absent or malformed."""
-    if isinstance(value, list | tuple) and len(value) == 2:
-        message_id, flag = value
-        if isinstance(message_id, int) and isinstance(flag, str):
-            return message_id, flag
-    return None
+def _originals(fields: dict[str, Any]) -> tuple[tuple[int, str], ...]:
+    """The (message id, flag) pairs of a draft's fields, malformed ones left out; a draft saved
+    before a forward could have several holds one pair under "original"."""
+    pairs = fields.get("originals")
+    if pairs is None:
+        pairs = [fields.get("original")]
+    found: list[tuple[int, str]] = []
+    for value in pairs if isinstance(pairs, list) else ():
+        if isinstance(value, list | tuple) and len(value) == 2:
+            message_id, flag = value
+            if isinstance(message_id, int) and isinstance(flag, str):
+                found.append((message_id, flag))
+    return tuple(found)
 
 
 def _encode(draft: Draft) -> str:
@@ -229,9 +235,11 @@ def take_back(
         item = outbox.get(conn, item_id)
         if item is None:
             raise StoreError(f"outbox item {item_id} does not exist")
-        # Read before the item goes (its row goes with it): sending the draft later still marks
-        # the original answered or forwarded.
-        draft = replace(draft, original=outbox_originals.original(conn, item_id) or draft.original)
+        # Read before the item goes (its rows go with it): sending the draft later still marks
+        # the originals answered or forwarded.
+        draft = replace(
+            draft, originals=outbox_originals.originals(conn, item_id) or draft.originals
+        )
         outbox.cancel(conn, item_id, want_bytes=False)
         crashpoint("outbox.taken_back")
         draft_id = save(

@@ -275,6 +275,13 @@ folders.subscribed
                  once; the folder list of a pass does not undo it while its op waits
 folder_ops.kind  also subscribe_folder | unsubscribe_folder (name: the folder's full name);
                  the table is rebuilt for the new CHECK, its rows kept
+
+Schema version 10
+=================
+
+outbox_originals rebuilt with the key (outbox_id, message_id): an outbox item may forward several
+                 stored messages (the marked ones, each attached whole), and sending it sets
+                 `flag` on every one of them; the rows of earlier versions are kept
 """
 
 from __future__ import annotations
@@ -622,6 +629,20 @@ ALTER TABLE folder_ops_v9 RENAME TO folder_ops;
 CREATE INDEX folder_ops_by_account ON folder_ops (account_id, state, id);
 """
 
+_V10 = """
+CREATE TABLE outbox_originals_v10 (
+    outbox_id INTEGER NOT NULL REFERENCES outbox (id) ON DELETE CASCADE,
+    message_id INTEGER NOT NULL REFERENCES messages (id) ON DELETE CASCADE,
+    flag TEXT NOT NULL,
+    PRIMARY KEY (outbox_id, message_id)
+);
+INSERT INTO outbox_originals_v10 (outbox_id, message_id, flag)
+    SELECT outbox_id, message_id, flag FROM outbox_originals;
+DROP TABLE outbox_originals;
+ALTER TABLE outbox_originals_v10 RENAME TO outbox_originals;
+CREATE INDEX outbox_originals_by_message ON outbox_originals (message_id);
+"""
+
 MIGRATIONS: list[Migration] = [
     _V1,
     _V2,
@@ -632,6 +653,7 @@ MIGRATIONS: list[Migration] = [
     _V7,
     _V8,
     _V9,
+    _V10,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

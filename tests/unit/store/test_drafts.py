@@ -32,7 +32,7 @@ FULL = Draft(
     attached_messages=(7, 9),
     stored_parts=(3, 4),
     forwarded_attachments=((5, 0), (5, 2)),
-    original=(11, "\\Answered"),
+    originals=((11, "\\Answered"), (12, "$Forwarded")),
 )
 
 

@@ -33,11 +33,11 @@ def test_the_original_is_flagged_only_when_asked_and_the_op_waits_for_the_replay
 ) -> None:
     original = _original(conn, inbox)
     item = _queue(conn, imap_account)
-    outbox_originals.set_original(conn, item, original, ANSWERED)
-    assert outbox_originals.original(conn, item) == (original, ANSWERED)
+    outbox_originals.set_originals(conn, item, [(original, ANSWERED)])
+    assert outbox_originals.originals(conn, item) == ((original, ANSWERED),)
     row = read.row(conn, original)
     assert row is not None and ANSWERED not in row.flags  # queued: nothing yet
-    assert outbox_originals.flag_original(conn, item) == imap_account
+    assert outbox_originals.flag_originals(conn, item) == {imap_account}
     row = read.row(conn, original)
     assert row is not None and ANSWERED in row.flags
     (op,) = ops.pending(conn, imap_account)
@@ -50,10 +50,10 @@ def test_an_original_deleted_meanwhile_is_not_flagged(
 ) -> None:
     original = _original(conn, inbox)
     item = _queue(conn, imap_account)
-    outbox_originals.set_original(conn, item, original, FORWARDED)
+    outbox_originals.set_originals(conn, item, [(original, FORWARDED)])
     write.expunge_uids(conn, inbox, [5])
-    assert outbox_originals.original(conn, item) is None
-    assert outbox_originals.flag_original(conn, item) is None
+    assert outbox_originals.originals(conn, item) == ()
+    assert outbox_originals.flag_originals(conn, item) == set()
     assert ops.pending(conn, imap_account) == []
 
 
@@ -81,8 +81,74 @@ def test_a_reply_taken_back_stays_a_reply_and_marks_its_original_when_sent_again
 
     original = _original(conn, inbox)
     item = _queue(conn, imap_account)
-    outbox_originals.set_original(conn, item, original, ANSWERED)
+    outbox_originals.set_originals(conn, item, [(original, ANSWERED)])
     fields = Draft(from_=Address("", "a@example.org"), subject="Re: hi")
     stored = drafts.take_back(conn, item, fields, [])
     assert outbox.get(conn, item) is None
-    assert stored.draft.original == (original, ANSWERED)
+    assert stored.draft.originals == ((original, ANSWERED),)
+
+
+def _originals(conn: db.StoreConnection, inbox: int, count: int) -> list[int]:
+    return write.store_messages(
+        conn,
+        inbox,
+        [
+            write.IncomingMessage(raw=make_message(message_id=f"o{n}@x"), uid=10 + n)
+            for n in range(count)
+        ],
+    )
+
+
+def test_a_forward_of_several_messages_flags_every_one_once_sent(
+    conn: db.StoreConnection, imap_account: int, inbox: int
+) -> None:
+    first, second, third = _originals(conn, inbox, 3)
+    item = _queue(conn, imap_account)
+    outbox_originals.set_originals(conn, item, [(first, FORWARDED), (second, FORWARDED)])
+    assert outbox_originals.originals(conn, item) == ((first, FORWARDED), (second, FORWARDED))
+    assert all(FORWARDED not in row.flags for row in read.rows(conn, [first, second]))
+    assert outbox_originals.flag_originals(conn, item) == {imap_account}
+    flags = {row.id: row.flags for row in read.rows(conn, [first, second, third])}
+    assert FORWARDED in flags[first] and FORWARDED in flags[second]
+    assert FORWARDED not in flags[third]
+    # One STORE for both on the server: one op for their folder.
+    (op,) = ops.pending(conn, imap_account)
+    assert op.kind is OpKind.FLAG and op.args["flag"] == FORWARDED
+    assert sorted(t.uid for t in op.targets) == [10, 11]
+
+
+def test_an_original_of_several_deleted_meanwhile_leaves_the_others_flagged(
+    conn: db.StoreConnection, imap_account: int, inbox: int
+) -> None:
+    first, second = _originals(conn, inbox, 2)
+    item = _queue(conn, imap_account)
+    outbox_originals.set_originals(conn, item, [(first, FORWARDED), (second, FORWARDED)])
+    write.expunge_uids(conn, inbox, [10])
+    assert outbox_originals.originals(conn, item) == ((second, FORWARDED),)
+    assert outbox_originals.flag_originals(conn, item) == {imap_account}
+    (row,) = read.rows(conn, [second])
+    assert FORWARDED in row.flags
+
+
+def test_a_forward_of_several_taken_back_keeps_every_original(
+    conn: db.StoreConnection, imap_account: int, inbox: int
+) -> None:
+    from tuimail.core.model import Address, Draft
+    from tuimail.store import drafts
+
+    first, second = _originals(conn, inbox, 2)
+    item = _queue(conn, imap_account)
+    outbox_originals.set_originals(conn, item, [(first, FORWARDED), (second, FORWARDED)])
+    stored = drafts.take_back(conn, item, Draft(from_=Address("", "a@example.org")), [])
+    assert stored.draft.originals == ((first, FORWARDED), (second, FORWARDED))
+    (again,) = drafts.live(conn)
+    assert again.draft.originals == ((first, FORWARDED), (second, FORWARDED))
+    assert all(FORWARDED not in row.flags for row in read.rows(conn, [first, second]))
+
+
+def test_a_draft_saved_with_one_original_reads_back_with_it() -> None:
+    from tuimail.store import drafts
+
+    fields = {"from": ["", "a@example.org"], "original": [11, ANSWERED]}
+    assert drafts.draft_from_fields(fields).originals == ((11, ANSWERED),)
+    assert drafts.draft_from_fields({"original": None}).originals == ()

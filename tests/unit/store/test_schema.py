@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tuimail.core.model import FolderRole, Protocol
 from tuimail.store import db, outbox, read, schema, write
 
 
@@ -235,5 +236,64 @@ def test_a_version_4_store_gets_an_empty_folder_prefix_and_keeps_its_folders(
         [folder] = read.folders(conn)
         assert folder.name == "INBOX.Lists.dev"
         assert folder.path == ("INBOX", "Lists", "dev")
+    finally:
+        conn.close()
+
+
+def test_a_store_of_the_version_before_several_originals_keeps_its_outbox_originals(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Schema 10 keys outbox_originals by (item, message), so a forward of several messages can
+    name them all: a queued reply of the version before keeps its original, and a new item can
+    then have several."""
+    from tests.support.mailfactory import make_message
+    from tuimail.store import outbox_originals
+
+    previous = schema.MIGRATIONS.index(schema._V10)
+    path = tmp_path / db.DB_FILENAME
+    with monkeypatch.context() as older:
+        older.setattr(schema, "MIGRATIONS", schema.MIGRATIONS[:previous])
+        older.setattr(schema, "SCHEMA_VERSION", previous)
+        conn = db.connect(path)
+        try:
+            account = write.ensure_account(conn, "old", Protocol.IMAP)
+            inbox = write.upsert_folder(conn, account, "INBOX", role=FolderRole.INBOX)
+            write.update_folder_state(conn, inbox, uidvalidity=7)
+            first, second = write.store_messages(
+                conn,
+                inbox,
+                [
+                    write.IncomingMessage(raw=make_message(message_id=f"o{n}@x"), uid=n)
+                    for n in (1, 2)
+                ],
+            )
+            item = outbox.enqueue(
+                conn, account, b"Subject: re\r\n\r\nHi\r\n", message_id="r@x",
+                env_from="a@x", env_rcpts=["b@x"],
+            )  # fmt: skip
+            outbox_originals.set_originals(conn, item, [(first, "\\Answered")])
+            assert schema.user_version(conn) == previous
+        finally:
+            conn.close()
+    conn = db.connect(path)
+    try:
+        assert schema.user_version(conn) == schema.SCHEMA_VERSION
+        assert outbox_originals.originals(conn, item) == ((first, "\\Answered"),)
+        other = outbox.enqueue(
+            conn, account, b"Subject: fwd\r\n\r\nHi\r\n", message_id="f@x",
+            env_from="a@x", env_rcpts=["b@x"],
+        )  # fmt: skip
+        outbox_originals.set_originals(conn, other, [(first, "$Forwarded"), (second, "$Forwarded")])
+        assert outbox_originals.originals(conn, other) == (
+            (first, "$Forwarded"),
+            (second, "$Forwarded"),
+        )
+        assert outbox_originals.originals(conn, item) == ((first, "\\Answered"),)
+        # The index that finds an original's items is there again, and rows still go with
+        # their item.
+        indexes = {name for (name,) in conn.execute("SELECT name FROM sqlite_master")}
+        assert "outbox_originals_by_message" in indexes
+        outbox.cancel(conn, item)
+        assert outbox_originals.originals(conn, item) == ()
     finally:
         conn.close()

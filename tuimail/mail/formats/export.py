@@ -34,6 +34,7 @@ existing file is ever replaced. The file's modification time is the message's in
 from __future__ import annotations
 
 import errno
+import io
 import os
 import platform
 import re
@@ -93,6 +94,15 @@ def write_mbox_entry(file: BinaryIO, raw: bytes, sender: str | None, when: datet
     file.write(from_line(sender, when))
     file.write(quote_from_lines(raw))
     file.write(b"\n")
+
+
+def mbox_bytes(messages: Iterable[tuple[bytes, str | None, datetime]]) -> bytes:
+    """Messages given as (exact bytes, envelope sender, date), in that order, as one mboxrd
+    stream: what `git am` or `formail` read from a pipe."""
+    stream = io.BytesIO()
+    for raw, sender, when in messages:
+        write_mbox_entry(stream, raw, sender, when)
+    return stream.getvalue()
 
 
 @dataclass(frozen=True, slots=True)

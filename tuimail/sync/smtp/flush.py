@@ -92,7 +92,7 @@ class SendResult:
     @property
     def flagged_accounts(self) -> set[int]:
         """Accounts with a new flag op (\\Answered, $Forwarded) on an original to replay."""
-        return {o.flagged_account for o in self.outcomes if o.flagged_account is not None}
+        return {account for o in self.outcomes for account in o.flagged_accounts}
 
     @property
     def quiet(self) -> bool:

@@ -195,9 +195,9 @@ class ItemOutcome:
     state: OutboxState
     reply: str
     refused: Mapping[str, str]  # recipient -> reply, for recipients the server refused
-    # The account whose message this one answered or forwarded, now flagged by an op that
-    # waits for that account's IMAP replay (None: no such message).
-    flagged_account: int | None = None
+    # The accounts of the messages this one answered or forwarded, now flagged by ops that
+    # wait for those accounts' IMAP replay (empty: no such message).
+    flagged_accounts: frozenset[int] = frozenset()
 
 
 class ConnectionGone(Exception):
@@ -380,8 +380,8 @@ class Delivery:
             text += f" ({len(accepted)} of {len(item.env_rcpts)} recipients accepted)"
         later = [r for r, a in refused.items() if 400 <= a.code < 500]
         never = {r: reply_line(a) for r, a in refused.items() if a.code >= 500}
-        has_original = outbox_originals.original(conn, item.id) is not None
-        flagged: int | None = None
+        has_original = bool(outbox_originals.originals(conn, item.id))
+        flagged: set[int] = set()
         # The Sent copy comes after the pass's messages are sent (_sent_copies), unless none is
         # wanted. One transaction only when there is more to write: an UPDATE inside a savepoint
         # makes SQLite keep the row's old pages in memory, the whole message for a large one;
@@ -392,8 +392,8 @@ class Delivery:
             if later or never or has_original:
                 together.enter_context(transaction(conn))
             if has_original:
-                # Sent, so the original is answered (or forwarded) now, not when queued.
-                flagged = outbox_originals.flag_original(conn, item.id)
+                # Sent, so the originals are answered (or forwarded) now, not when queued.
+                flagged = outbox_originals.flag_originals(conn, item.id)
             if never:
                 outbox_refusals.record_refusals(conn, item.id, never)
             outbox.mark_sent(
@@ -414,7 +414,11 @@ class Delivery:
                     now=self.now(),
                 )
         return ItemOutcome(
-            item.id, OutboxState.SENT, text, {r: reply_line(a) for r, a in refused.items()}, flagged
+            item.id,
+            OutboxState.SENT,
+            text,
+            {r: reply_line(a) for r, a in refused.items()},
+            frozenset(flagged),
         )
 
     def take(self, item_id: int) -> OutboxItem | None:

@@ -10,7 +10,7 @@ a whole message is downloaded the status bar says so, and afterwards what it sai
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from textual.notifications import SeverityLevel
@@ -110,6 +110,53 @@ class BodyWaits:
                 folder.account, AccountState.BUSY, "downloading the attachments of a message…"
             )
         self.screen.post_message(BodyWanted(row.id, full=True))
+
+    def with_whole_bodies(
+        self, rows: Sequence[read.MessageRow], then: Callable[[list[bytes]], None]
+    ) -> None:
+        """Call `then` once with the exact bytes of every message, in the order of `rows`: at
+        once when all are local, else once the app has downloaded the missing ones (offline,
+        say why not, and do nothing)."""
+        if self._some_gone(rows):
+            return
+        missing = [row for row in rows if read.body(self.conn, row.id) is None]
+        if missing:
+            closed = self.network_closed("downloaded")
+            if closed is not None:
+                self._notify(
+                    f"{closed} {len(missing)} of the messages are not whole on this computer yet."
+                )
+                return
+        waiting = {row.id for row in missing}
+
+        def all_here() -> None:
+            bodies = [read.body(self.conn, row.id) for row in rows]
+            if not self._some_gone(rows) and all(raw is not None for raw in bodies):
+                then([raw for raw in bodies if raw is not None])
+
+        def arrived(message_id: int) -> Callable[[bytes], None]:
+            def one_more(_raw: bytes) -> None:
+                waiting.discard(message_id)
+                if not waiting:
+                    all_here()
+
+            return one_more
+
+        if not missing:
+            all_here()
+        for row in missing:
+            self.with_whole_body(row, arrived(row.id))
+
+    def _some_gone(self, rows: Sequence[read.MessageRow]) -> bool:
+        """True, with a notice, when some of `rows` are no longer in the store (moved or
+        deleted elsewhere since the key was pressed): an action on all of them is not done."""
+        gone = len(rows) - len(read.rows(self.conn, [row.id for row in rows]))
+        if gone:
+            self._notify(
+                f"{gone} of the messages went meanwhile (moved or deleted elsewhere): nothing"
+                " was done."
+            )
+        return bool(gone)
 
     def run_waiting(self) -> None:
         """Carry out the actions whose message has arrived (its text, or whole)."""

@@ -327,7 +327,13 @@ class ComposerScreen(Screen[None]):
             attached_messages=tuple(self.attached_messages),
             stored_parts=tuple(self.stored_parts),
             forwarded_attachments=tuple(self.forwarded_attachments),
-            original=self.draft.original,
+            # A message forwarded whole whose attachment was dropped is no longer forwarded.
+            originals=tuple(
+                (message_id, flag)
+                for message_id, flag in self.draft.originals
+                if message_id in self.attached_messages
+                or message_id not in self.draft.attached_messages
+            ),
         )
 
     def _state(self) -> tuple[str, ...]:

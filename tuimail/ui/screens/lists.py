@@ -77,7 +77,7 @@ class ListActions:
                     "warning",
                 )
                 return
-            draft = replace(draft, original=(row.id, ANSWERED))
+            draft = replace(draft, originals=((row.id, ANSWERED),))
             self.writing.open_composer(sender, draft, answering=raw)
 
         self.waits.with_text(row, reply)
@@ -93,7 +93,7 @@ class ListActions:
                 parse_message(raw), list_info(raw), sender=sender.address,
                 own=sender.own_addresses,
             )  # fmt: skip
-            draft = replace(draft, original=(row.id, ANSWERED))
+            draft = replace(draft, originals=((row.id, ANSWERED),))
             self.writing.open_composer(sender, draft, answering=raw)
 
         self.waits.with_text(row, reply)

@@ -128,7 +128,7 @@ class MainScreen(ConversationReading, WritingKeys, Screen[None]):
         Binding(
             "vertical_line",
             "pipe",
-            "Pipe the message or a part to a command",
+            "Pipe the message, a part or the marked ones to a command",
             show=False,
             id="pipe",
         ),
@@ -154,7 +154,7 @@ class MainScreen(ConversationReading, WritingKeys, Screen[None]):
         # when the store changes; None when the list shows a place.
         self._search: tuple[str, list[int] | None] | None = None
         self.actions = MessageActions(self, self, conn)
-        # With messages marked, N, F, d, s, C and ctrl+f act on all of them.
+        # With messages marked, N, F, d, s, C, f, ctrl+f and | act on all of them.
         self.marked = MarkedActions(self, self.actions, self.writing, conn)
         self.store_problem = ""  # shown first in the status bar (show_store_problem)
         # The store revision the list and the folder pane show: a StoreUpdated re-reads only

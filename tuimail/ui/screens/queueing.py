@@ -1,5 +1,5 @@
 """What sending from the composer does: the checks before a message may be queued in the
-outbox, and the queueing (the outbox row, the original to mark, the draft gone: one commit).
+outbox, and the queueing (the outbox row, the originals to mark, the draft gone: one commit).
 
 Nothing is sent here: the app's sender worker delivers what is queued after the undo-send
 grace period (or at the time chosen), and nothing here touches the network. A message that may
@@ -96,8 +96,8 @@ def queue_message(
                 scheduled_at=scheduled_at,
                 now=now,
             )
-            if draft.original is not None:  # flagged when it is sent, not before
-                outbox_originals.set_original(conn, item, *draft.original)
+            if draft.originals:  # flagged when it is sent, not before
+                outbox_originals.set_originals(conn, item, draft.originals)
             if draft_id is not None:
                 drafts.discard(conn, draft_id)
     except ComposeError as exc:  # an attachment gone or changed meanwhile

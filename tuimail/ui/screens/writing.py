@@ -8,7 +8,6 @@ yet is downloaded first (`BodyWaits`), and the composer opens once it is here.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
 from dataclasses import replace
 
 from textual.screen import Screen
@@ -110,7 +109,8 @@ class Writing:
                 parse_message(raw), sender=sender.address, own=sender.own_addresses,
                 reply_all=reply_all,
             )  # fmt: skip
-            self.open_composer(sender, replace(draft, original=(row.id, ANSWERED)), answering=raw)
+            draft = replace(draft, originals=((row.id, ANSWERED),))
+            self.open_composer(sender, draft, answering=raw)
 
         self.waits.with_text(row, reply)
 
@@ -123,13 +123,13 @@ class Writing:
         text = self.waits.text_of(row)
         if text is not None and not self.waits.attachments_of(row):
             draft = forward_draft(parse_message(text), sender=sender.address)
-            draft = replace(draft, original=(row.id, FORWARDED))
+            draft = replace(draft, originals=((row.id, FORWARDED),))
             self.open_composer(sender, draft, answering=text)
             return
 
         def forward(raw: bytes) -> None:
             draft = forward_draft(parse_message(raw), sender=sender.address, stored_id=row.id)
-            draft = replace(draft, original=(row.id, FORWARDED))
+            draft = replace(draft, originals=((row.id, FORWARDED),))
             self.open_composer(sender, draft, answering=raw)
 
         self.waits.with_whole_body(row, forward)
@@ -140,7 +140,7 @@ class Writing:
         if sender is None:
             return
         draft = forward_attached_draft(row.envelope, row.id, sender=sender.address)
-        draft = replace(draft, original=(row.id, FORWARDED))
+        draft = replace(draft, originals=((row.id, FORWARDED),))
         # The composer attaches the exact bytes: when only the text is local, it opens once the
         # whole message has arrived.
         self.waits.with_whole_body(
@@ -157,30 +157,12 @@ class Writing:
         if sender is None:
             return
         draft = forward_attached_draft(rows[0].envelope, rows[0].id, sender=sender.address)
-        draft = replace(draft, attached_messages=tuple(row.id for row in rows))
-        missing = [row for row in rows if read.body(self.conn, row.id) is None]
-        if not missing:
-            self.open_composer(sender, draft)
-            return
-        closed = self.waits.network_closed("downloaded")
-        if closed is not None:
-            self.screen.notify(
-                f"{closed} {len(missing)} of the messages are not whole on this computer yet.",
-                markup=False,
-            )
-            return
-        waiting = {row.id for row in missing}
-
-        def arrived(message_id: int) -> Callable[[bytes], None]:
-            def then(_raw: bytes) -> None:
-                waiting.discard(message_id)
-                if not waiting:
-                    self.open_composer(sender, draft)
-
-            return then
-
-        for row in missing:
-            self.waits.with_whole_body(row, arrived(row.id))
+        draft = replace(
+            draft,
+            attached_messages=tuple(row.id for row in rows),
+            originals=tuple((row.id, FORWARDED) for row in rows),
+        )
+        self.waits.with_whole_bodies(rows, lambda _bodies: self.open_composer(sender, draft))
 
     def edit_draft(self, row: read.MessageRow) -> None:
         """Edit a message of a Drafts folder (saved by any client): it becomes a local draft

@@ -66,9 +66,12 @@ class WritingKeys(_ScreenPart):
             self.lists.act(what, row)
 
     def action_forward(self) -> None:
-        """Forward inline: the original's text quoted, its attachments carried along."""
-        row = self._current_row()
-        if row is not None:
+        """Forward inline: the original's text quoted, its attachments carried along; with
+        messages marked, all of them in one message, each attached whole (as ctrl+f does: an
+        inline forward is of one message)."""
+        if marked := self._marked_ids():
+            self.marked.forward_attached(marked)
+        elif (row := self._current_row()) is not None:
             self.writing.forward(row)
 
     def action_forward_attached(self) -> None:
@@ -106,6 +109,9 @@ class WritingKeys(_ScreenPart):
             attachment_actions.open_html(self, self.waits, row, remote=remote)
 
     def action_pipe(self) -> None:
-        """Pipe the message (or one attachment) to a command; its output shows afterwards."""
-        if (row := self._current_row()) is not None:
+        """Pipe the message (or one attachment) to a command; its output shows afterwards.
+        With messages marked, all of them, to one run of the command, as an mbox."""
+        if marked := self._marked_ids():
+            self.pipes.pipe_many(read.rows(self.conn, marked))
+        elif (row := self._current_row()) is not None:
             self.pipes.pipe(row)

@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tuimail.core.model import ANSWERED, DELETED, DRAFT, FLAGGED, SEEN
+from tuimail.mail.formats import export
 from tuimail.mail.formats.export import (
     ExportError,
     Maildir,
@@ -277,3 +278,38 @@ def test_any_bytes_round_trip_through_a_maildir(messages: list[bytes]) -> None:
         maildir.commit()
         assert [p.read_bytes() for p in paths] == messages
         assert len(os.listdir(Path(directory) / "md" / "cur")) == len(messages)
+
+
+def test_messages_piped_as_one_mbox_read_back_exactly_with_pythons_mailbox() -> None:
+    """What `|` gives a command for marked messages: one mboxrd stream, in the order given,
+    each after a From line naming its sender and date; Python's reader finds every message
+    and, the one `>` of mboxrd quoting taken off, gets its exact bytes back."""
+    messages = [
+        (b"Subject: one\r\n\r\nFrom the start of a line\r\n>From quoted\r\n", "a@example.org"),
+        (b"Subject: two\r\n\r\nsecond\r\n", None),
+        (b"Subject: three\r\n\r\n>>From twice\r\nbye\r\n", "has space@example.org"),
+    ]
+    when = [WHEN, WHEN + timedelta(days=1), WHEN + timedelta(days=2)]
+    stream = export.mbox_bytes(
+        (raw, sender, at) for (raw, sender), at in zip(messages, when, strict=True)
+    )
+    assert stream.count(b"\nFrom ") + stream.startswith(b"From ") == 3  # quoted in the bodies
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / "piped.mbox"
+        path.write_bytes(stream)
+        box = mailbox.mbox(path, create=False)
+        try:
+            keys = list(box.iterkeys())
+            assert [unquote_from_lines(box.get_bytes(key)) for key in keys] == [
+                raw for raw, _ in messages
+            ]
+            assert [box[key]["Subject"] for key in keys] == ["one", "two", "three"]
+            separators = [box[key].get_from() for key in keys]
+        finally:
+            box.close()
+    assert separators == [
+        "a@example.org Mon Mar  2 10:00:00 2026",
+        "MAILER-DAEMON Tue Mar  3 10:00:00 2026",
+        "MAILER-DAEMON Wed Mar  4 10:00:00 2026",
+    ]
+    assert export.mbox_bytes([]) == b""
