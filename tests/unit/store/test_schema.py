@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tuimail.core.model import FolderRole, Protocol
-from tuimail.store import db, outbox, read, schema, write
+from tuimail.store import db, migrations, outbox, read, schema, write
 
 
 def schema_of(path: Path) -> list[tuple[str, str, str, str | None]]:
@@ -249,7 +249,7 @@ def test_a_store_of_the_version_before_several_originals_keeps_its_outbox_origin
     from tests.support.mailfactory import make_message
     from tuimail.store import outbox_originals
 
-    previous = schema.MIGRATIONS.index(schema._V10)
+    previous = schema.MIGRATIONS.index(migrations.V10)
     path = tmp_path / db.DB_FILENAME
     with monkeypatch.context() as older:
         older.setattr(schema, "MIGRATIONS", schema.MIGRATIONS[:previous])

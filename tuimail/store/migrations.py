@@ -1,0 +1,145 @@
+"""The SQL of each step of the store's schema after the first, one text per version: `V2`
+takes a store from version 1 to 2, and so on. What each version holds is documented in
+schema.py, which orders them (`schema.MIGRATIONS`); an entry that has shipped is never edited.
+"""
+
+from __future__ import annotations
+
+V2 = """
+CREATE TABLE partial_bodies (
+    message_id INTEGER PRIMARY KEY REFERENCES messages (id) ON DELETE CASCADE,
+    raw BLOB NOT NULL,
+    omitted TEXT NOT NULL DEFAULT '[]'
+);
+
+CREATE TABLE drafts (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    account_id INTEGER NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+    message_id TEXT NOT NULL,
+    fields TEXT NOT NULL DEFAULT '{}',
+    raw BLOB,
+    server_folder_id INTEGER REFERENCES folders (id) ON DELETE SET NULL,
+    server_uidvalidity INTEGER,
+    server_uid INTEGER,
+    upload_needed INTEGER NOT NULL DEFAULT 0,
+    discarded INTEGER NOT NULL DEFAULT 0,
+    created REAL NOT NULL,
+    updated REAL NOT NULL,
+    revision INTEGER NOT NULL
+);
+CREATE INDEX drafts_by_account ON drafts (account_id, discarded, updated);
+CREATE INDEX drafts_by_revision ON drafts (revision);
+CREATE INDEX drafts_by_server_folder ON drafts (server_folder_id);
+"""
+
+V3 = """
+CREATE TABLE draft_parts (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    draft_id INTEGER NOT NULL REFERENCES drafts (id) ON DELETE CASCADE,
+    filename TEXT NOT NULL DEFAULT '',
+    content_type TEXT NOT NULL,
+    data BLOB NOT NULL
+);
+CREATE INDEX draft_parts_by_draft ON draft_parts (draft_id);
+"""
+
+V4 = """
+CREATE TABLE outbox_originals (
+    outbox_id INTEGER PRIMARY KEY REFERENCES outbox (id) ON DELETE CASCADE,
+    message_id INTEGER NOT NULL REFERENCES messages (id) ON DELETE CASCADE,
+    flag TEXT NOT NULL
+);
+CREATE INDEX outbox_originals_by_message ON outbox_originals (message_id);
+
+CREATE TABLE outbox_refusals (
+    outbox_id INTEGER NOT NULL REFERENCES outbox (id) ON DELETE CASCADE,
+    recipient TEXT NOT NULL,
+    reply TEXT NOT NULL,
+    PRIMARY KEY (outbox_id, recipient)
+);
+"""
+
+V5 = """
+CREATE TABLE marked_deleted (
+    folder_id INTEGER PRIMARY KEY REFERENCES folders (id) ON DELETE CASCADE,
+    count INTEGER NOT NULL,
+    checked REAL NOT NULL
+);
+ALTER TABLE folders ADD COLUMN mailbox_id TEXT;
+ALTER TABLE accounts ADD COLUMN folder_prefix TEXT NOT NULL DEFAULT '';
+ALTER TABLE accounts ADD COLUMN smtp_server TEXT;
+ALTER TABLE accounts ADD COLUMN smtp_utf8 INTEGER;
+"""
+
+V6 = """
+CREATE INDEX messages_without_body ON messages (account_id, sort_date) WHERE body_local = 0;
+"""
+
+V7 = """
+ALTER TABLE outbox ADD COLUMN unreachable INTEGER NOT NULL DEFAULT 0;
+"""
+
+V8 = """
+CREATE TABLE folder_ops (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    account_id INTEGER NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+    folder_id INTEGER NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('create_folder', 'rename_folder', 'delete_folder')),
+    name TEXT NOT NULL,
+    new_name TEXT,
+    args TEXT NOT NULL DEFAULT '{}',
+    state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'failed')),
+    attempts INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT,
+    created REAL NOT NULL,
+    updated REAL NOT NULL,
+    revision INTEGER NOT NULL
+);
+CREATE INDEX folder_ops_by_account ON folder_ops (account_id, state, id);
+"""
+
+V9 = """
+ALTER TABLE folders ADD COLUMN subscribed INTEGER;
+CREATE TABLE folder_ops_v9 (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    account_id INTEGER NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+    folder_id INTEGER NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('create_folder', 'rename_folder', 'delete_folder',
+                                       'subscribe_folder', 'unsubscribe_folder')),
+    name TEXT NOT NULL,
+    new_name TEXT,
+    args TEXT NOT NULL DEFAULT '{}',
+    state TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'failed')),
+    attempts INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT,
+    created REAL NOT NULL,
+    updated REAL NOT NULL,
+    revision INTEGER NOT NULL
+);
+INSERT INTO folder_ops_v9 SELECT * FROM folder_ops;
+-- Ids are never reused: the new table goes on from the old one's counter.
+INSERT INTO sqlite_sequence (name, seq)
+    SELECT 'folder_ops_v9', seq FROM sqlite_sequence WHERE name = 'folder_ops'
+    AND NOT EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'folder_ops_v9');
+UPDATE sqlite_sequence
+    SET seq = max(seq, (SELECT seq FROM sqlite_sequence WHERE name = 'folder_ops'))
+    WHERE name = 'folder_ops_v9'
+    AND EXISTS (SELECT 1 FROM sqlite_sequence WHERE name = 'folder_ops');
+DROP TABLE folder_ops;
+ALTER TABLE folder_ops_v9 RENAME TO folder_ops;
+CREATE INDEX folder_ops_by_account ON folder_ops (account_id, state, id);
+"""
+
+V10 = """
+CREATE TABLE outbox_originals_v10 (
+    outbox_id INTEGER NOT NULL REFERENCES outbox (id) ON DELETE CASCADE,
+    message_id INTEGER NOT NULL REFERENCES messages (id) ON DELETE CASCADE,
+    flag TEXT NOT NULL,
+    PRIMARY KEY (outbox_id, message_id)
+);
+INSERT INTO outbox_originals_v10 (outbox_id, message_id, flag)
+    SELECT outbox_id, message_id, flag FROM outbox_originals;
+DROP TABLE outbox_originals;
+ALTER TABLE outbox_originals_v10 RENAME TO outbox_originals;
+CREATE INDEX outbox_originals_by_message ON outbox_originals (message_id);
+"""
