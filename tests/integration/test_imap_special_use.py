@@ -68,7 +68,8 @@ def test_special_use_is_asked_for_and_wins_over_a_folder_named_sent(
     assert found["INBOX.Gesendete Elemente"] is FolderRole.SENT
     assert found["INBOX.Sent"] is FolderRole.NONE, "a name never beats the server's word"
     assert found["INBOX.Trash"] is FolderRole.TRASH and found["INBOX.Drafts"] is FolderRole.DRAFTS
-    assert 'LIST "" "*" RETURN (SPECIAL-USE)' in list_commands(proxy)
+    # The subscriptions come in the same LIST (LIST-EXTENDED).
+    assert 'LIST "" "*" RETURN (SUBSCRIBED SPECIAL-USE)' in list_commands(proxy)
 
 
 def test_a_server_refusing_the_return_option_gets_a_plain_list(
@@ -77,7 +78,7 @@ def test_a_server_refusing_the_return_option_gets_a_plain_list(
     # A server with SPECIAL-USE but without LIST-EXTENDED's syntax answers BAD: here the proxy
     # turns the option into one Dovecot does not know.
     def unknown_option(line: bytes) -> bytes:
-        return line.replace(b"RETURN (SPECIAL-USE)", b"RETURN (X-NO-SUCH-OPTION)")
+        return line.replace(b"RETURN (SUBSCRIBED SPECIAL-USE)", b"RETURN (X-NO-SUCH-OPTION)")
 
     box, proxy = proxied(
         cyrus_like_dovecot, fault_proxy, client=Faults(rewrite_line=unknown_option)
@@ -86,7 +87,8 @@ def test_a_server_refusing_the_return_option_gets_a_plain_list(
     result = run_sync(box, tmp_path / "data")
 
     assert not result.folder_errors
-    assert list_commands(proxy) == ['LIST "" "*" RETURN (SPECIAL-USE)', 'LIST "" "*"']
+    assert list_commands(proxy) == ['LIST "" "*" RETURN (SUBSCRIBED SPECIAL-USE)', 'LIST "" "*"']
+    assert any(line.split(" ", 1)[1].startswith("LSUB") for line in commands_sent(proxy))
     assert roles(tmp_path / "data")["INBOX.Gesendete Elemente"] is FolderRole.SENT
 
 
@@ -98,7 +100,8 @@ def test_without_special_use_a_plain_list_and_roles_by_name(
 
     run_sync(box, tmp_path / "data")
 
-    assert list_commands(proxy) == ['LIST "" "*"']
+    # LIST-EXTENDED is still there: the subscriptions, not the special use, are asked for.
+    assert list_commands(proxy) == ['LIST "" "*" RETURN (SUBSCRIBED)']
     found = roles(tmp_path / "data")
     assert found["Sent"] is FolderRole.SENT and found["Trash"] is FolderRole.TRASH
 

@@ -122,9 +122,12 @@ def list_with_subscriptions(
     server would not say).
 
     A server with LIST-EXTENDED (RFC 5258) marks them `\\Subscribed` in the same LIST
-    (`RETURN (SUBSCRIBED)`); others are asked LSUB, one more round trip.
+    (`RETURN (SUBSCRIBED)`); others are asked LSUB, one more round trip. One that announces
+    LIST-EXTENDED and refuses the option gets a plain LIST (it would refuse `RETURN
+    (SPECIAL-USE)` too).
     """
-    if client.has_capability("LIST-EXTENDED"):
+    extended = client.has_capability("LIST-EXTENDED")
+    if extended:
         returns = (
             b"SUBSCRIBED SPECIAL-USE" if client.has_capability("SPECIAL-USE") else b"SUBSCRIBED"
         )
@@ -136,7 +139,7 @@ def list_with_subscriptions(
                 if b"\\subscribed" in {bytes(f).lower() for f in flags}
             }
             return listed, subscribed
-    listed = list_folders(client)
+    listed = list(client.list_folders()) if extended else list_folders(client)
     try:
         lsub = client.list_sub_folders()
     except imapclient.exceptions.IMAPClientAbortError:
