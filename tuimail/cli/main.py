@@ -165,4 +165,8 @@ def _handler(command: str) -> Handler:
             from tuimail.cli.send import cmd_outbox
 
             return cmd_outbox
+        case "compact":
+            from tuimail.cli.compact import cmd_compact
+
+            return cmd_compact
     raise AssertionError(f"the parser named no known command: {command!r}")

@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from tuimail.core.model import Envelope
-from tuimail.store import codec
+from tuimail.store import body_codec, codec
 from tuimail.store.db import StoreError, transaction
 
 if TYPE_CHECKING:
@@ -126,7 +126,7 @@ def store_messages(
         ]
         if before_commit is not None:
             before_commit()
-        return ids
+    return ids
 
 
 @dataclass(frozen=True, slots=True)
@@ -371,7 +371,7 @@ def _store_one(
         ),
     )
     if item.raw is not None:
-        conn.execute("INSERT INTO bodies (message_id, raw) VALUES (?, ?)", (message_id, item.raw))
+        body_codec.insert(conn, message_id, item.raw)
     if item.uidl is not None:
         keys = [item.uidl]
         if item.raw is not None:
@@ -397,7 +397,7 @@ def _insert_body(
     body_text: str,
     has_attachments: bool,
 ) -> None:
-    conn.execute("INSERT INTO bodies (message_id, raw) VALUES (?, ?)", (message_id, raw))
+    body_codec.insert(conn, message_id, raw)
     # The exact bytes make a partial body (text without attachments) redundant.
     conn.execute("DELETE FROM partial_bodies WHERE message_id = ?", (message_id,))
     conn.execute(

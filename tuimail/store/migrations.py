@@ -143,3 +143,13 @@ DROP TABLE outbox_originals;
 ALTER TABLE outbox_originals_v10 RENAME TO outbox_originals;
 CREATE INDEX outbox_originals_by_message ON outbox_originals (message_id);
 """
+
+V11 = """
+CREATE TABLE body_dictionaries (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    data BLOB NOT NULL,
+    created REAL NOT NULL
+);
+ALTER TABLE bodies ADD COLUMN codec INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE bodies ADD COLUMN dict_id INTEGER;
+"""

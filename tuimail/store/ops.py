@@ -556,7 +556,8 @@ def _copy(
         (new_id, message_id),
     )
     conn.execute(
-        "INSERT INTO bodies (message_id, raw) SELECT ?, raw FROM bodies WHERE message_id = ?",
+        "INSERT INTO bodies (message_id, raw, codec, dict_id)"
+        " SELECT ?, raw, codec, dict_id FROM bodies WHERE message_id = ?",
         (new_id, message_id),
     )
     conn.execute(

@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from tuimail.core.model import Envelope, FolderRole, Protocol
-from tuimail.store import codec
+from tuimail.store import body_codec, codec
 from tuimail.store.db import snapshot
 from tuimail.store.folder_names import folder_path
 
@@ -372,8 +372,10 @@ def thread_members(
 
 def body(conn: sqlite3.Connection, message_id: int) -> bytes | None:
     """The exact bytes of a message, or None when its body is not local."""
-    found = conn.execute("SELECT raw FROM bodies WHERE message_id = ?", (message_id,)).fetchone()
-    return None if found is None else bytes(found[0])
+    found = conn.execute(
+        "SELECT raw, codec, dict_id FROM bodies WHERE message_id = ?", (message_id,)
+    ).fetchone()
+    return None if found is None else body_codec.unpack(conn, *found)
 
 
 def folder_bodies(
@@ -383,19 +385,21 @@ def folder_bodies(
     (those without one, for None): what an import compares a new message with."""
     if message_id is None:
         query = (
-            "SELECT b.raw FROM messages AS m JOIN bodies AS b ON b.message_id = m.id"
+            "SELECT b.raw, b.codec, b.dict_id FROM messages AS m"
+            " JOIN bodies AS b ON b.message_id = m.id"
             " WHERE m.folder_id = ? AND m.message_id IS NULL"
         )
         args: tuple[object, ...] = (folder_id,)
     else:
         query = (
-            "SELECT b.raw FROM messages AS m JOIN bodies AS b ON b.message_id = m.id"
+            "SELECT b.raw, b.codec, b.dict_id FROM messages AS m"
+            " JOIN bodies AS b ON b.message_id = m.id"
             " JOIN folders AS f ON f.id = m.folder_id"
             " WHERE m.account_id = f.account_id AND m.message_id = ? AND m.folder_id = ?"
         )
         args = (message_id, folder_id)
-    for (raw,) in conn.execute(query, args):
-        yield bytes(raw)
+    for stored in conn.execute(query, args).fetchall():
+        yield body_codec.unpack(conn, *stored)
 
 
 @dataclass(frozen=True, slots=True)
@@ -559,11 +563,12 @@ def pop3_body(conn: sqlite3.Connection, account_id: int, uidl: str) -> bytes | N
     """The exact bytes of the POP3 message stored under `uidl`, None when there is none (never
     stored, deleted locally, or its body is not kept)."""
     found = conn.execute(
-        "SELECT b.raw FROM messages AS m JOIN bodies AS b ON b.message_id = m.id"
+        "SELECT b.raw, b.codec, b.dict_id FROM messages AS m"
+        " JOIN bodies AS b ON b.message_id = m.id"
         " WHERE m.account_id = ? AND m.uidl = ?",
         (account_id, uidl),
     ).fetchone()
-    return None if found is None else bytes(found[0])
+    return None if found is None else body_codec.unpack(conn, *found)
 
 
 def changes_since(conn: sqlite3.Connection, since: int) -> Changes:

@@ -282,6 +282,19 @@ Schema version 10
 outbox_originals rebuilt with the key (outbox_id, message_id): an outbox item may forward several
                  stored messages (the marked ones, each attached whole), and sending it sets
                  `flag` on every one of them; the rows of earlier versions are kept
+
+Schema version 11
+=================
+
+bodies.codec     how `raw` is kept (store/body_codec.py): 0 as received (the bodies of stores
+                 made before this version, until `tuimail store compact` packs them), 1 zstd,
+                 2 zstd with the dictionary dict_id
+bodies.dict_id   body_dictionaries.id for codec 2, else NULL (no foreign key: dictionaries
+                 are never deleted, and an index on it would cost more than it guards)
+body_dictionaries
+                 zstd dictionaries trained on the store's own mail (once it holds enough)
+  data             the dictionary's bytes
+  created          when it was trained
 """
 
 from __future__ import annotations
@@ -289,7 +302,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Iterator
 
-from tuimail.store.migrations import V2, V3, V4, V5, V6, V7, V8, V9, V10
+from tuimail.store.migrations import V2, V3, V4, V5, V6, V7, V8, V9, V10, V11
 
 Migration = str | Callable[[sqlite3.Connection], None]
 
@@ -517,6 +530,7 @@ MIGRATIONS: list[Migration] = [
     V8,
     V9,
     V10,
+    V11,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -52,7 +52,7 @@ from tuimail.core.crashpoint import crashpoint
 from tuimail.core.model import ANSWERED, DELETED, DRAFT, FLAGGED, SEEN
 from tuimail.mail.formats.export import ExportError, maildir_flags, read_mboxrd, separator_date
 from tuimail.mail.limits import MAX_MESSAGE_BYTES
-from tuimail.store import read
+from tuimail.store import body_codec, read
 from tuimail.store.db import StoreConnection
 from tuimail.store.ingest import IncomingMessage, parse_raw, store_messages
 
@@ -278,6 +278,7 @@ def import_into_store(
         if items:
             store_messages(conn, folder_id, items)
             result.imported += len(items)
+            body_codec.train_if_due(conn)  # once, when enough mail is stored
         stored.committed(keys_without_id)
 
     try:

@@ -263,7 +263,8 @@ def test_a_store_of_the_version_before_several_originals_keeps_its_outbox_origin
                 conn,
                 inbox,
                 [
-                    write.IncomingMessage(raw=make_message(message_id=f"o{n}@x"), uid=n)
+                    # Headers only: today's code writes bodies in a later version's form.
+                    write.IncomingMessage(header_bytes=make_message(message_id=f"o{n}@x"), uid=n)
                     for n in (1, 2)
                 ],
             )

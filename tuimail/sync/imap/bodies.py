@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from tuimail.core.crashpoint import crashpoint
-from tuimail.store import read, write
+from tuimail.store import body_codec, read, write
 from tuimail.store.ingest import BodyIndex
 from tuimail.store.wanted import WantedBody
 from tuimail.sync.imap import extensions as imap_ext
@@ -136,6 +136,7 @@ class BodyDownload(FolderIdentity):
             ],
         )
         crashpoint("imap.bodies_committed")
+        body_codec.train_if_due(self.conn)  # once, when enough mail is stored
         self._changed([folder_id])
         if tally is not None:
             tally.done += len(batch.bodies)

@@ -59,7 +59,7 @@ from tuimail.config.schema import AccountConfig, ServerConfig
 from tuimail.core.crashpoint import crashpoint
 from tuimail.core.model import Protocol as MailProtocol
 from tuimail.core.tls import printable_line
-from tuimail.store import db, read
+from tuimail.store import body_codec, db, read
 from tuimail.store.ingest import IncomingMessage, ParsedRaw, pop3_content_key, store_messages
 from tuimail.sync.events import (
     Emit,
@@ -368,6 +368,7 @@ class Maildrop:
         )
         revision = read.revision(self.conn)
         crashpoint("pop3.after_commit")
+        body_codec.train_if_due(self.conn)  # once, when enough mail is stored
         self.tally.new += len(batch.items)
         owner.emit(StoreChanged(owner.account.name, (self.folder_id,), revision))
         if self.policy_delete and not self.tally.cancelled:

@@ -1,0 +1,55 @@
+"""`tuimail compact`: pack every stored body with the store's dictionary (a store made before
+bodies were kept compressed holds them as they came), then give the freed space back to the
+file system (VACUUM). Safe to stop: each batch is committed, and a body is replaced only once
+its packed form reads back byte for byte."""
+
+from __future__ import annotations
+
+import argparse
+import sqlite3
+import sys
+from contextlib import closing
+from pathlib import Path
+
+from tuimail.cli.errors import EXIT_FAILED, EXIT_OK, CommandError
+from tuimail.config.schema import Config
+from tuimail.core import paths
+from tuimail.store import body_codec
+from tuimail.store.db import StoreError, open_store, store_path
+
+
+def _size(data_dir: Path) -> int:
+    """The store's bytes on disk: the database and its write-ahead log."""
+    main = store_path(data_dir)
+    return sum(p.stat().st_size for p in (main, main.with_name(main.name + "-wal")) if p.exists())
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / 1_000_000:.1f} MB"
+
+
+def cmd_compact(args: argparse.Namespace, config: Config) -> int:
+    """Pack the bodies, then VACUUM; say how much smaller the store got."""
+    data_dir = paths.data_dir(args.data_dir)
+    if not store_path(data_dir).exists():
+        raise CommandError(f"there is no local store in {data_dir} yet", EXIT_FAILED)
+    before = _size(data_dir)
+    try:
+        with closing(open_store(data_dir)) as conn:
+            packed = body_codec.compact(conn)
+            print(f"{packed} bod{'y' if packed == 1 else 'ies'} packed", file=sys.stdout)
+            try:
+                conn.execute("VACUUM")
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            except sqlite3.OperationalError as exc:
+                print(
+                    f"tuimail compact: the space is given back once no other tuimail uses the"
+                    f" store (run compact again then): {exc}",
+                    file=sys.stderr,
+                )
+                return EXIT_FAILED
+    except StoreError as exc:
+        raise CommandError(str(exc), EXIT_FAILED) from None
+    after = _size(data_dir)
+    print(f"the store went from {_megabytes(before)} to {_megabytes(after)}", file=sys.stdout)
+    return EXIT_OK
