@@ -15,6 +15,7 @@ import imapclient
 from tests.support.mailservers import MailServers
 from tuimail.config.schema import AccountConfig, ServerConfig
 from tuimail.core.model import Protocol, Security
+from tuimail.store import body_codec
 from tuimail.store.db import open_store
 from tuimail.sync.events import (
     Event,
@@ -103,13 +104,14 @@ def stored(data_dir: Path, account: str = "home") -> list[tuple[str, bytes]]:
     conn = open_store(data_dir)
     try:
         rows = conn.execute(
-            "SELECT m.uidl, b.raw FROM messages AS m JOIN bodies AS b ON b.message_id = m.id"
+            "SELECT m.uidl, b.raw, b.codec, b.dict_id FROM messages AS m"
+            " JOIN bodies AS b ON b.message_id = m.id"
             " JOIN accounts AS a ON a.id = m.account_id WHERE a.name = ? ORDER BY m.id",
             (account,),
         ).fetchall()
+        return [(row[0], body_codec.unpack(conn, *row[1:])) for row in rows]
     finally:
         conn.close()
-    return [(row[0], bytes(row[1])) for row in rows]
 
 
 class Recorder:

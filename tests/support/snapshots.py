@@ -24,6 +24,7 @@ from pathlib import Path
 
 import imapclient
 
+from tuimail.store import body_codec
 from tuimail.store.db import open_store
 from tuimail.store.ingest import CONTENT_KEY_PREFIX
 
@@ -109,12 +110,13 @@ def store_snapshot(
         ).fetchall()
         for folder_id, account, name, uidvalidity, uidnext, modseq, resume in rows:
             messages = []
-            for uid, uidl, flags, body_local, raw in conn.execute(
-                "SELECT m.uid, m.uidl, m.flags, m.body_local, b.raw FROM messages AS m"
-                " LEFT JOIN bodies AS b ON b.message_id = m.id WHERE m.folder_id = ?",
+            for uid, uidl, flags, body_local, raw, codec, dict_id in conn.execute(
+                "SELECT m.uid, m.uidl, m.flags, m.body_local, b.raw, b.codec, b.dict_id"
+                " FROM messages AS m LEFT JOIN bodies AS b ON b.message_id = m.id"
+                " WHERE m.folder_id = ?",
                 (folder_id,),
-            ):
-                body = bytes(raw) if raw is not None else None
+            ).fetchall():
+                body = body_codec.unpack(conn, raw, codec, dict_id) if raw is not None else None
                 messages.append(
                     MessageState(
                         uid=uid,

@@ -39,8 +39,7 @@ def cmd_compact(args: argparse.Namespace, config: Config) -> int:
             packed = body_codec.compact(conn)
             print(f"{packed} bod{'y' if packed == 1 else 'ies'} packed", file=sys.stdout)
             try:
-                conn.execute("VACUUM")
-                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                body_codec.give_space_back(conn)
             except sqlite3.OperationalError as exc:
                 print(
                     f"tuimail compact: the space is given back once no other tuimail uses the"

@@ -194,6 +194,14 @@ def compact(conn: sqlite3.Connection, *, batch: int = 500, limit: int | None = N
     return done
 
 
+def give_space_back(conn: sqlite3.Connection) -> None:
+    """Hand the pages that packing freed back to the file system: VACUUM, then a checkpoint
+    that empties the write-ahead log. Needs as much free disk as the store takes; raises
+    sqlite3.OperationalError while another connection uses the store."""
+    conn.execute("VACUUM")
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
 def forget(conn: sqlite3.Connection) -> None:
     """Read the dictionaries again on next use (one was added)."""
     with contextlib.suppress(AttributeError):

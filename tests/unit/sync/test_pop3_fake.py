@@ -22,7 +22,7 @@ from tuimail.mail import limits
 from tuimail.mail.parse import parse_message
 from tuimail.mail.render import render_message
 from tuimail.mail.sanitize import sanitize_line
-from tuimail.store import read, write
+from tuimail.store import body_codec, read, write
 from tuimail.store.db import open_store
 from tuimail.store.ingest import IncomingMessage, pop3_content_key, store_messages
 from tuimail.sync.events import Event, StoreChanged, SyncFailed, SyncFinished
@@ -74,12 +74,12 @@ def stored(data_dir: Path) -> list[tuple[str, bytes]]:
     conn = open_store(data_dir)
     try:
         rows = conn.execute(
-            "SELECT m.uidl, b.raw FROM messages AS m JOIN bodies AS b ON b.message_id = m.id"
-            " ORDER BY m.id"
+            "SELECT m.uidl, b.raw, b.codec, b.dict_id FROM messages AS m"
+            " JOIN bodies AS b ON b.message_id = m.id ORDER BY m.id"
         ).fetchall()
+        return [(row[0], body_codec.unpack(conn, *row[1:])) for row in rows]
     finally:
         conn.close()
-    return [(row[0], bytes(row[1])) for row in rows]
 
 
 def test_without_uidl_messages_are_keyed_by_their_bytes_and_the_user_is_told(
