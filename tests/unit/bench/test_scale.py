@@ -5,6 +5,7 @@ the store, and its musts, judged at a million messages (the store's size at 100k
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -191,3 +192,26 @@ def test_a_failed_row_fails_its_must_and_a_group_not_run_is_not_evaluated() -> N
     verdicts = _verdicts(SizeResult(10000, rows=[_row(10000, "tuimail-sync-full", 1.0)]))
     assert {verdict for verdict, _ in verdicts.values()} == {report.NOT_EVALUATED}
     assert len(verdicts) == len(scale_musts.TIME_MUSTS) + 4
+
+
+def test_without_the_disk_for_it_the_group_does_not_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bench import scale_corpus
+
+    options = _options("--only", "scale", "--scale-corpus", str(tmp_path / "new" / "dir"))
+    usage = shutil.disk_usage(tmp_path)
+    need = space_needed(options.scale_messages, None)
+    monkeypatch.setattr(scale_corpus.shutil, "disk_usage", lambda path: usage._replace(free=need))
+    assert scale_corpus.space_problem(options) is None
+    monkeypatch.setattr(
+        scale_corpus.shutil, "disk_usage", lambda path: usage._replace(free=need - 1)
+    )
+    problem = scale_corpus.space_problem(options)
+    assert problem is not None and str(tmp_path / "new" / "dir") in problem
+    # A corpus already built needs room for the store alone.
+    stats = CorpusStats(1_000_000, 1_000_000_000, 4600, 17000, 500_000)
+    kept = tmp_path / "new" / "dir" / "scale-1000000"
+    kept.mkdir(parents=True)
+    (kept / "corpus-complete").write_text(stamp_text(1_000_000, stats))
+    assert scale_corpus.space_problem(options) is None
