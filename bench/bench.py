@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from bench import neomutt, report, ui, wan
+from bench import neomutt, report, scale, scale_corpus, scale_musts, ui, wan
 from bench.make_corpus import CorpusStats, Mailbox, index_corpus, write_corpus, write_outbox
 from bench.timeit import Measurement, measure
 from tests.support.mailservers import MailServers, new_server_directory
@@ -53,6 +53,7 @@ GROUPS = (
     "tuimail-send",
     "wan",
     "ui",
+    "scale",
 )
 ALIASES = {
     "imap": ("floor", "mbsync", "offlineimap", "neomutt", "tuimail-sync"),
@@ -60,13 +61,15 @@ ALIASES = {
     "send": ("smtp", "tuimail-send"),
     "tuimail": ("tuimail-sync", "tuimail-fetch", "tuimail-send"),
     "peers": ("floor", "mbsync", "offlineimap", "neomutt", "fetchmail", "getmail", "smtp"),
-    "all": GROUPS,
+    # Not the scale group: at its million messages it takes hours and tens of GB of disk.
+    "all": tuple(group for group in GROUPS if group != "scale"),
     "terminal": ("ui",),
 }
 # Groups that do not depend on the corpus size: measured once, at the first size.
 SIZE_INDEPENDENT = ("smtp", "tuimail-send")
-# Groups measured once per invocation at their own size (no servers): the 100k terminal rows.
-OWN_SIZE = ("ui",)
+# Groups measured once per invocation at their own size (no servers): the 100k terminal rows
+# and the million-message scale row.
+OWN_SIZE = ("ui", "scale")
 # The wan group's first header sync and resync run at these sizes (the issue's "first header
 # sync of 10k"), its screen rows at --sizes: a size of either gets its servers and corpus.
 WAN_SYNC_SIZES = (10000,)
@@ -111,6 +114,8 @@ class Options:
     # Sizes of the wan group's whole-process rows (first header sync, resync; its screen rows
     # run at ``sizes``).
     wan_sync_sizes: list[int] = field(default_factory=lambda: list(WAN_SYNC_SIZES))
+    scale_messages: int = scale_corpus.SCALE_MESSAGES
+    scale_corpus: Path | None = None
 
 
 @dataclass
@@ -120,6 +125,10 @@ class SizeResult:
     size: int
     corpus: CorpusStats | None = None
     rows: list[Row] = field(default_factory=list)
+    heading: str = ""  # the section's title in RESULTS.md (default "N = size")
+    notes: list[str] = field(default_factory=list)  # lines under the section's table
+    # Figures that are not a row's times (the scale group's store size), by name.
+    figures: dict[str, float] = field(default_factory=dict)
 
 
 def count_files(*directories: Path) -> int:
@@ -921,8 +930,12 @@ def parse_args(argv: Sequence[str] | None) -> tuple[Options, list[str]]:
     parser.add_argument(
         "--only",
         type=parse_groups,
-        default=list(GROUPS),
-        help="row groups: " + ", ".join(GROUPS) + "; or " + ", ".join(ALIASES),
+        default=list(ALIASES["all"]),
+        help="row groups: "
+        + ", ".join(GROUPS)
+        + "; or "
+        + ", ".join(ALIASES)
+        + " [all: every group but scale]",
     )
     parser.add_argument("--runs", type=int, default=3, help="counted runs per row [3]")
     parser.add_argument(
@@ -957,7 +970,21 @@ def parse_args(argv: Sequence[str] | None) -> tuple[Options, list[str]]:
         help="corpus sizes of the wan group's first header sync and resync rows (its screen "
         "rows run at --sizes), comma-separated [10000]",
     )
+    parser.add_argument(
+        "--scale-messages",
+        type=parse_sizes,
+        default=[scale_corpus.SCALE_MESSAGES],
+        help=f"messages of the scale group's corpus (its own size) [{scale_corpus.SCALE_MESSAGES}]",
+    )
+    parser.add_argument(
+        "--scale-corpus",
+        type=Path,
+        help="build the scale corpus here and keep it for later invocations (default: a "
+        "temporary directory, removed at the end); the group's store is made beside it",
+    )
     args = parser.parse_args(argv)
+    if len(args.scale_messages) != 1:
+        parser.error("--scale-messages takes one number")
     if args.runs < 1 or args.slow_runs < 1:
         parser.error("--runs and --slow-runs must be at least 1")
     options = Options(
@@ -973,6 +1000,8 @@ def parse_args(argv: Sequence[str] | None) -> tuple[Options, list[str]]:
         args.ui_corpus,
         args.rtt,
         args.wan_sync_sizes,
+        args.scale_messages[0],
+        args.scale_corpus,
     )
     return options, list(sys.argv[1:] if argv is None else argv)
 
@@ -997,6 +1026,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if os.geteuid() != 0:
         print("bench: needs root (it starts Dovecot and Postfix); use bench/run", file=sys.stderr)
         return 2
+    if "scale" in options.groups:
+        problem = scale_corpus.space_problem(options)
+        if problem:
+            print(f"bench: {problem}", file=sys.stderr)
+            return 2
     options.results.mkdir(parents=True, exist_ok=True)
     for old in options.results.glob("N*"):  # results are rewritten whole; git keeps history
         if old.is_dir():
@@ -1009,7 +1043,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ]
     if "ui" in options.groups:
         results.append(ui.run_group(options))
-    musts = report.evaluate_musts(results, options.sizes)
+    if "scale" in options.groups:
+        results.append(scale.run_group(options))
+    musts = report.evaluate_musts(results, options.sizes) + scale_musts.evaluate_musts(results)
     text = report.render(results, musts, options=options, arguments=arguments, started=started)
     (options.results / "RESULTS.md").write_text(text)
     (options.results / "results.json").write_text(

@@ -250,11 +250,19 @@ def _inbox_count(mailbox: Mailbox) -> int:
 
 
 def write_corpus(
-    mailbox: Mailbox, count: int, *, seed: int = SEED, append: bool = False
+    mailbox: Mailbox,
+    count: int,
+    *,
+    seed: int = SEED,
+    append: bool = False,
+    subfolders: bool = True,
 ) -> CorpusStats:
-    """Write ``count`` messages into the maildir (see the module docstring); no indexing."""
+    """Write ``count`` messages into the maildir (see the module docstring); no indexing.
+
+    ``subfolders=False`` writes the INBOX alone: its messages are the same bytes (it is
+    generated first), and the stats count it alone."""
     created: list[Path] = []
-    folders = ["INBOX"] if append else ["INBOX", *FOLDERS]
+    folders = ["INBOX"] if append or not subfolders else ["INBOX", *FOLDERS]
     for folder in folders:
         directory = mailbox.folder_dir(folder)
         for sub in ("cur", "new", "tmp"):
@@ -274,7 +282,7 @@ def write_corpus(
     generator = Generator(rng, mailbox.user_address)
     sizes: list[int] = []
     jobs = [("INBOX", count)]
-    if not append:
+    if not append and subfolders:
         jobs += [(folder, max(1, int(count * share))) for folder, share in FOLDERS.items()]
     for number, (folder, how_many) in enumerate(jobs):
         directory = mailbox.folder_dir(folder)

@@ -111,7 +111,7 @@ class Rows:
         return [row for (_, name), row in self.by_key.items() if name.startswith(prefix)]
 
 
-def _blocked(rows: Sequence[Row | None], names: Sequence[str]) -> tuple[str, str] | None:
+def why_blocked(rows: Sequence[Row | None], names: Sequence[str]) -> tuple[str, str] | None:
     """Why a must cannot be judged from these rows (first the tuimail row, then the peers)."""
     for row, name in zip(rows, names, strict=True):
         if row is None:
@@ -141,7 +141,7 @@ def _ratio_must(
 ) -> Must:
     """tuimail's median wall over the peer's at most ``limit`` (below it when ``strict``)."""
     pair = [rows.get(size, ours), rows.get(size, peer)]
-    blocked = _blocked(pair, [ours, peer])
+    blocked = why_blocked(pair, [ours, peer])
     if blocked:
         return Must(issue, text, *blocked)
     ours_wall = pair[0].measurement.wall  # type: ignore[union-attr]
@@ -156,7 +156,7 @@ def _noop_must(rows: Rows, issue: int, text: str, sizes: Sequence[int], name: st
     details = []
     for size in sizes:
         row = rows.get(size, name)
-        blocked = _blocked([row], [name])
+        blocked = why_blocked([row], [name])
         if blocked:
             return Must(issue, text, *blocked)
         wall = row.measurement.wall  # type: ignore[union-attr]
@@ -172,7 +172,7 @@ def _first_page_must(rows: Rows, issue: int, text: str, sizes: Sequence[int], na
     details = []
     for size in sizes:
         row = rows.get(size, name)
-        blocked = _blocked([row], [name])
+        blocked = why_blocked([row], [name])
         if blocked:
             return Must(issue, text, *blocked)
         m = row.measurement  # type: ignore[union-attr]
@@ -194,7 +194,7 @@ def _rss_must(
     details = []
     for name in names:
         pair = [rows.get(small, name), rows.get(large, name)]
-        blocked = _blocked(pair, [name, name])
+        blocked = why_blocked(pair, [name, name])
         if blocked:
             return Must(issue, text, *blocked)
         low, high = (row.measurement.peak_mib for row in pair)  # type: ignore[union-attr]
@@ -215,7 +215,7 @@ def _proportional_must(rows: Rows, issue: int, text: str, sizes: Sequence[int]) 
     details: list[str] = []
     for size in dict.fromkeys((sizes[0], sizes[-1])):
         found = [rows.get(size, name) for name in names]
-        blocked = _blocked(found, names)
+        blocked = why_blocked(found, names)
         if blocked:
             return Must(issue, text, *blocked)
         plus, noop, full = (row.measurement.wall for row in found)  # type: ignore[union-attr]
@@ -412,7 +412,7 @@ def _wan_musts(rows: Rows, sizes: Sequence[int]) -> list[Must]:
             verdict = PASS
             for size in sizes:
                 row = rows.get(size, name)
-                blocked = _blocked([row], [name])
+                blocked = why_blocked([row], [name])
                 if blocked:
                     verdict, detail = blocked
                     details = [f"N={size}: {detail}"]
@@ -434,7 +434,7 @@ def _large_attachment_must(rows: Rows) -> Must:
     )
     large, idle = rows.named(LARGE_FLUSH_ROW), rows.named(IDLE_FLUSH_ROW)
     found = [large[0] if large else None, idle[0] if idle else None]
-    blocked = _blocked(found, [LARGE_FLUSH_ROW, IDLE_FLUSH_ROW])
+    blocked = why_blocked(found, [LARGE_FLUSH_ROW, IDLE_FLUSH_ROW])
     if blocked:
         return Must(5, text, *blocked)
     peak, base = (row.measurement.peak_mib for row in found)  # type: ignore[union-attr]
@@ -457,7 +457,7 @@ def _ui_musts(rows: Rows) -> list[Must]:
     for name, limit, what in UI_TIME_MUSTS:
         text = f"100k terminal: {what} under {limit * 1000:g} ms{at}"
         row = rows.get(size, name) if size is not None else None
-        blocked = _blocked([row], [name])
+        blocked = why_blocked([row], [name])
         if blocked:
             musts.append(Must(6, text, *blocked))
             continue
@@ -645,7 +645,7 @@ def render(
         out.append(f"| {must.issue} | {must.text} | {verdict} | {must.detail} |")
     out += _wan_sync_table(rows)
     for result in results:
-        out += ["", f"## N = {result.size}", ""]
+        out += ["", f"## {result.heading or f'N = {result.size}'}", ""]
         if result.corpus is not None:
             c = result.corpus
             out += [f"Corpus (alice, seed 20240601; INBOX plus subfolders): {c.summary()}.", ""]
@@ -659,6 +659,7 @@ def render(
         out += _table(rows, result)
         out += _ui_note(result)
         out += _wan_note(result)
+        out += result.notes
     out += ["", "## Versions", ""]
     out += [f"- {line}" for line in versions()]
     return "\n".join(out) + "\n"
@@ -686,4 +687,10 @@ def as_json(results: Sequence[SizeResult], musts: Sequence[Must]) -> dict[str, A
                     "runs": [asdict(run) for run in m.runs] if m else [],
                 }
             )
-    return {"argv": sys.argv[1:], "rows": rows, "musts": [asdict(must) for must in musts]}
+    figures = [{"size": r.size, **r.figures} for r in results if r.figures]
+    return {
+        "argv": sys.argv[1:],
+        "rows": rows,
+        "figures": figures,
+        "musts": [asdict(must) for must in musts],
+    }

@@ -32,7 +32,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from bench.make_corpus import WORDS, CorpusStats, Mailbox, write_corpus
 from bench.terminal import Terminal, TerminalError
@@ -218,14 +218,14 @@ class ListModel:
 
     data_dir: Path
     ids: list[int] = field(default_factory=list)
-    folder_id: int = 0
+    folder_id: int = 0  # 0: the store's first folder
 
     def __post_init__(self) -> None:
         from tuimail.store import read
         from tuimail.store.db import open_store
 
         self.conn = open_store(self.data_dir)
-        self.folder_id = read.folders(self.conn)[0].id
+        self.folder_id = self.folder_id or read.folders(self.conn)[0].id
         self.ids = read.message_ids(self.conn, [self.folder_id])
         self.now = datetime.now().astimezone()
 
@@ -334,11 +334,23 @@ class UiRun:
         return ", ".join(parts)
 
 
-def _timed_key(terminal: Terminal, key: str, condition: Callable[[str], bool], what: str) -> float:
+R = TypeVar("R", bound=UiRun)  # a run's figures: UiRun, or a group's own kind of them
+
+
+def timed_key(
+    terminal: Terminal,
+    key: str,
+    condition: Callable[[str], bool],
+    what: str,
+    *,
+    timeout: float = 60,
+) -> float:
+    """After SETTLE_SECONDS untimed, send `key`: the seconds from sending it to the first read
+    of the screen for which `condition` holds (TimeoutError after `timeout`)."""
     time.sleep(SETTLE_SECONDS)
     sent = time.monotonic()
     terminal.keys(key)
-    seen, _ = terminal.wait_for(condition, what=what, timeout=60)
+    seen, _ = terminal.wait_for(condition, what=what, timeout=timeout)
     return seen - sent
 
 
@@ -364,16 +376,16 @@ def tuimail_run(tuimail: Path, corpus: UiCorpus, model: ListModel, word: str) ->
                 raise TerminalError(f"the list shows {height} rows:\n{screen}")
             for page in range(1, PAGES + 1):
                 marker = page_marker(model, page, height)
-                run.pages.append(_timed_key(terminal, "PageDown", marker.on, f"page {page}"))
-            run.last = _timed_key(terminal, "End", oldest.on, f"the oldest row {oldest}")
+                run.pages.append(timed_key(terminal, "PageDown", marker.on, f"page {page}"))
+            run.last = timed_key(terminal, "End", oldest.on, f"the oldest row {oldest}")
             run.search = _search(terminal, model, word, height)
         except (TimeoutError, TerminalError, RuntimeError) as error:
             run.error = str(error)
-        run.cpu, run.peak = _end_figures(terminal)
+        run.cpu, run.peak = end_figures(terminal)
     return run
 
 
-def _end_figures(terminal: Terminal) -> tuple[float, float]:
+def end_figures(terminal: Terminal) -> tuple[float, float]:
     """The program's CPU and peak RSS at the end of a run ((0, 0) if it has exited)."""
     try:
         return terminal.figures()
@@ -399,7 +411,7 @@ def _search(terminal: Terminal, model: ListModel, word: str, height: int) -> flo
     def results(screen: str) -> bool:
         return found in screen and all(row.on(screen) for row in shown)
 
-    return _timed_key(terminal, "Enter", results, f"{found} {word!r}")
+    return timed_key(terminal, "Enter", results, f"{found} {word!r}")
 
 
 # --- neomutt -------------------------------------------------------------------------------------
@@ -453,26 +465,26 @@ def neomutt_run(neomuttrc: Path, size: int, *, pages: bool) -> UiRun:
                 for page in range(1, PAGES + 1):
                     bottom = min((page + 1) * height, size)
                     run.pages.append(
-                        _timed_key(
+                        timed_key(
                             terminal,
                             "PageDown",
                             lambda s, b=bottom: b in _numbers(s),  # type: ignore[misc]
                             f"neomutt page {page} (row {bottom})",
                         )
                     )
-                run.last = _timed_key(
+                run.last = timed_key(
                     terminal, "End", lambda s: size in _numbers(s), f"neomutt row {size}"
                 )
         except (TimeoutError, TerminalError) as error:
             run.error = str(error)
-        run.cpu, run.peak = _end_figures(terminal)
+        run.cpu, run.peak = end_figures(terminal)
     return run
 
 
 # --- rows ----------------------------------------------------------------------------------------
 
 
-def measurement(command: str, runs: Sequence[UiRun], pick: Callable[[UiRun], float | None], *,
+def measurement(command: str, runs: Sequence[R], pick: Callable[[R], float | None], *,
                 first: bool = False) -> Measurement:  # fmt: skip
     """The runs' figures as a Measurement (wall = the picked time; CPU and peak RSS of the
     program at that point: at the first page for `first`, else at the end of the run)."""
@@ -523,7 +535,7 @@ def run_group(options: Options) -> SizeResult:
             word, hits = model.busiest_word()
             tuimail = Path(sys.executable).parent / "tuimail"
             command = f"tuimail --offline (search {word!r}: {hits} hits)"
-            runs = _runs(options.runs, lambda: tuimail_run(tuimail, corpus, model, word))
+            runs = counted_runs(options.runs, lambda: tuimail_run(tuimail, corpus, model, word))
         finally:
             model.close()
         picks: dict[str, Callable[[UiRun], float | None]] = {
@@ -534,24 +546,24 @@ def run_group(options: Options) -> SizeResult:
         }
         for name, label in TUIMAIL_ROWS.items():
             m = measurement(command, runs, picks[name], first=name.endswith("first-page"))
-            result.rows.append(_row(Row, size, name, label, m, runs, raw))
+            result.rows.append(screen_row(Row, size, name, label, m, runs, raw))
         cold = write_neomuttrc(work / "neomuttrc-cold", corpus.maildir, None)
         cache = work / "neomutt-header-cache"
         shutil.rmtree(cache, ignore_errors=True)
         warm = write_neomuttrc(work / "neomuttrc-warm", corpus.maildir, cache)
-        runs = _runs(options.runs, lambda: neomutt_run(cold, size, pages=False))
+        runs = counted_runs(options.runs, lambda: neomutt_run(cold, size, pages=False))
         name = "neomutt-ui-cold-first-page"
         m = measurement(f"neomutt -F {cold.name}", runs, lambda r: r.first_page, first=True)
-        result.rows.append(_row(Row, size, name, NEOMUTT_ROWS[name], m, runs, raw))
+        result.rows.append(screen_row(Row, size, name, NEOMUTT_ROWS[name], m, runs, raw))
         # The warm-up run writes the header cache the counted runs read.
-        runs = _runs(options.runs, lambda: neomutt_run(warm, size, pages=True))
+        runs = counted_runs(options.runs, lambda: neomutt_run(warm, size, pages=True))
         for name, pick, first in (
             ("neomutt-ui-warm-first-page", lambda r: r.first_page, True),
             ("neomutt-ui-last", lambda r: r.last, False),
             ("neomutt-ui-pgdn", lambda r: r.page, False),
         ):
             m = measurement(f"neomutt -F {warm.name}", runs, pick, first=first)
-            result.rows.append(_row(Row, size, name, NEOMUTT_ROWS[name], m, runs, raw))
+            result.rows.append(screen_row(Row, size, name, NEOMUTT_ROWS[name], m, runs, raw))
     finally:
         if keep:
             print(f"kept {work}", file=sys.stderr)
@@ -560,9 +572,9 @@ def run_group(options: Options) -> SizeResult:
     return result
 
 
-def _runs(count: int, once: Callable[[], UiRun]) -> list[UiRun]:
+def counted_runs(count: int, once: Callable[[], R]) -> list[R]:
     """One uncounted warm-up run, then `count` runs; stops at the first failed run."""
-    runs: list[UiRun] = []
+    runs: list[R] = []
     for number in range(1 + count):
         run = once()
         state = "warm-up" if number == 0 else f"run {number}"
@@ -576,7 +588,7 @@ def _runs(count: int, once: Callable[[], UiRun]) -> list[UiRun]:
     return runs
 
 
-def _row(
+def screen_row(
     row_type: type[Row],
     size: int,
     name: str,
@@ -584,12 +596,16 @@ def _row(
     m: Measurement,
     runs: Sequence[UiRun],
     raw: Path,
+    detail: str = "",
 ) -> Row:
-    """A row of the results, with its check (every run got this far) and its raw figures."""
+    """A row of the results, with its check (every run got this far, and `detail` if given)
+    and its raw figures."""
     errors = [run.error for run in runs if run.error]
     row = row_type(size, name, label, 0, m)  # 0: no msgs/s column for screen times
     row.ok = bool(m.runs) and not m.timed_out
     row.check = errors[0].split("\n")[0] if errors else "every run saw it on the screen"
+    if detail:
+        row.check += f"; {detail}"
     if not m.runs and not errors:
         row.check = "no run"
     text = m.report() + f"check: {'ok' if row.ok else 'FAILED'}: {row.check}\n"
