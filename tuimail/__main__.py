@@ -2,6 +2,6 @@
 
 import sys
 
-from tuimail.cli.main import main
+from tuimail.cli.entry import run
 
-sys.exit(main())
+sys.exit(run())

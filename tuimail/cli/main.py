@@ -17,7 +17,7 @@ from pathlib import Path
 
 from tuimail import __version__
 from tuimail.cli.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, CommandError
-from tuimail.cli.parser import build_parser, config_of, usage
+from tuimail.cli.parser import build_parser, command_named, config_of, usage
 from tuimail.config.schema import Config, ConfigError
 from tuimail.core.log import SHOWN, redact, setup_logging
 from tuimail.core.paths import data_dir
@@ -28,14 +28,19 @@ log = logging.getLogger(__name__)
 Handler = Callable[[argparse.Namespace, Config], int]
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run `tuimail` with `argv` (default: sys.argv[1:]); returns the exit status."""
-    parser = build_parser()
+def main(
+    argv: Sequence[str] | None = None, *, after_imports: Callable[[], None] | None = None
+) -> int:
+    """Run `tuimail` with `argv` (default: sys.argv[1:]); returns the exit status.
+
+    `after_imports` is called once the command's modules are imported, before it runs (the
+    process entry point's garbage collector settings, `tuimail.cli.entry`)."""
     arguments = list(sys.argv[1:] if argv is None else argv)
     # `tuimail mailto:...` (what a desktop's mailto: handler runs) is the app with a link.
     link = next((a for a in arguments if is_mailto(a)), None)
     if link is not None:
         arguments.remove(link)
+    parser = build_parser(only=command_named(arguments))
     args = parser.parse_args(arguments)
     args.mailto = link
     command = getattr(args, "run", "app")
@@ -45,7 +50,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     log.info("tuimail %s: %s", __version__, " ".join(sys.argv[1:] if argv is None else argv))
     try:
         config = config_of(args)
-        return _handler(command)(args, config)
+        handler = _handler(command)
+        if after_imports is not None:
+            after_imports()
+        return handler(args, config)
     except ConfigError as exc:
         _error(str(exc))
         return EXIT_USAGE

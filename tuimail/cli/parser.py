@@ -3,13 +3,15 @@ configuration the global options name.
 
 Each command's parser sets `run`, the name `main` dispatches on; the command's module is
 imported only when it runs, so `tuimail --help` and a headless command pay only for what they use.
+A command named on the command line gets a parser with only its own (`command_named`).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeAlias
 
 from tuimail import __version__
 from tuimail.cli.errors import EXIT_USAGE
@@ -61,8 +63,16 @@ class _CommandParser(argparse.ArgumentParser):
         _global_options(self, suppress=True)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser for `tuimail`."""
+# What each command's function adds its parser to.
+_Commands: TypeAlias = "argparse._SubParsersAction[_CommandParser]"
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser for `tuimail`; with `only` (a command's name, see `command_named`),
+    one that knows only that command, which parses its arguments and shows its help the same way.
+
+    Building every command's parser takes a few milliseconds, a noticeable part of a short
+    headless run (`tuimail sync` with nothing new), so `main` builds only the one it runs."""
     parser = argparse.ArgumentParser(
         prog="tuimail",
         description="An offline-first terminal email client. Without a command, opens the app.",
@@ -77,7 +87,33 @@ def build_parser() -> argparse.ArgumentParser:
         "from the store; actions and sent mail wait until the app runs online",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_CommandParser)
+    for name, add in _COMMANDS.items():
+        if only is None or name == only:
+            add(commands)
+    return parser
 
+
+# Global options that take a value, and those that do not (see `_global_options`).
+_VALUED_OPTIONS = ("--config", "--data-dir", "--log-file")
+_FLAG_OPTIONS = ("--debug", "--offline")
+
+
+def command_named(arguments: Sequence[str]) -> str | None:
+    """The command `arguments` run when only global options, spelled out, come before its
+    name; None otherwise (no command, help, an abbreviated or unknown option), when the
+    whole parser must decide."""
+    rest = iter(arguments)
+    for argument in rest:
+        if argument in _VALUED_OPTIONS:
+            next(rest, None)
+        elif argument in _FLAG_OPTIONS or argument.partition("=")[0] in _VALUED_OPTIONS:
+            continue
+        else:
+            return argument if argument in _COMMANDS else None
+    return None
+
+
+def _add_demo_command(commands: _Commands) -> None:
     demo = commands.add_parser(
         "demo",
         help="open the app on a demo mailbox (no account, no network)",
@@ -94,6 +130,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.set_defaults(run="demo")
 
+
+def _add_accounts_commands(commands: _Commands) -> None:
     accounts = commands.add_parser(
         "accounts", help="add, list, check and set passwords of accounts"
     )
@@ -135,15 +173,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_accounts_add_command(account_commands)
     _add_accounts_authorize_command(account_commands)
 
-    _add_mail_commands(commands)
-    _add_store_commands(commands)
-    _add_import_command(commands)
-    _add_send_commands(commands)
-    return parser
 
-
-def _add_mail_commands(commands: argparse._SubParsersAction[_CommandParser]) -> None:
-    """The commands that talk to servers: sync (IMAP) and fetch (POP3)."""
+def _add_sync_command(commands: _Commands) -> None:
     sync = commands.add_parser(
         "sync",
         help="bring IMAP accounts' folders up to date (one pass)",
@@ -164,6 +195,8 @@ def _add_mail_commands(commands: argparse._SubParsersAction[_CommandParser]) -> 
     )
     sync.set_defaults(run="sync")
 
+
+def _add_fetch_command(commands: _Commands) -> None:
     fetch = commands.add_parser(
         "fetch",
         help="download new mail from POP3 accounts (one pass)",
@@ -175,25 +208,29 @@ def _add_mail_commands(commands: argparse._SubParsersAction[_CommandParser]) -> 
     fetch.set_defaults(run="fetch")
 
 
-def _add_store_commands(commands: argparse._SubParsersAction[_CommandParser]) -> None:
-    """The commands that read the local store only: list, show, search, export."""
-    columns = (
-        "Text columns: ID, date, flags (N unread, F flagged, R answered, D draft, T deleted), "
-        "sender, subject. With --json, one JSON object per line."
-    )
+# The output of list and search, in their help.
+_COLUMNS = (
+    "Text columns: ID, date, flags (N unread, F flagged, R answered, D draft, T deleted), "
+    "sender, subject. With --json, one JSON object per line."
+)
+
+
+def _add_list_command(commands: _Commands) -> None:
     listing = commands.add_parser(
         "list",
         help="list cached folders, or the messages of ACCOUNT/FOLDER (local store only)",
         description="Without an argument, every folder in the local store with its counts; with "
         "ACCOUNT, that account's folders; with ACCOUNT/FOLDER (split at the first '/'; INBOX in "
         "any case; FOLDER as the app shows it or the server's full name), the folder's "
-        "messages, newest first. Reads the local store only. " + columns,
+        "messages, newest first. Reads the local store only. " + _COLUMNS,
     )
     listing.add_argument("target", nargs="?", metavar="ACCOUNT[/FOLDER]")
     listing.add_argument("--json", action="store_true", help="one JSON object per line")
     listing.add_argument("--limit", type=_positive_int, metavar="N", help="at most N lines")
     listing.set_defaults(run="list")
 
+
+def _add_show_command(commands: _Commands) -> None:
     show = commands.add_parser(
         "show",
         help="show a cached message by its ID (from list or search)",
@@ -208,6 +245,8 @@ def _add_store_commands(commands: argparse._SubParsersAction[_CommandParser]) ->
     )
     show.set_defaults(run="show")
 
+
+def _add_search_command(commands: _Commands) -> None:
     search = commands.add_parser(
         "search",
         help="search cached mail (local full-text search), or an IMAP folder on the server",
@@ -215,7 +254,7 @@ def _add_store_commands(commands: argparse._SubParsersAction[_CommandParser]) ->
         'Terms must all match; "a phrase", prefix*, and from:, to:, subject:, body: limit a '
         "term to a field. With --server, the IMAP server's SEARCH finds words in bodies that "
         "are not local (each IMAP account's INBOX, or the --folder given); matches not synced "
-        "yet are counted. " + columns,
+        "yet are counted. " + _COLUMNS,
     )
     search.add_argument("query", metavar="QUERY")
     search.add_argument(
@@ -230,6 +269,8 @@ def _add_store_commands(commands: argparse._SubParsersAction[_CommandParser]) ->
     search.add_argument("--limit", type=_positive_int, metavar="N", help="at most N messages")
     search.set_defaults(run="search")
 
+
+def _add_export_command(commands: _Commands) -> None:
     export = commands.add_parser(
         "export",
         help="write a cached folder's messages to an mbox file or a Maildir",
@@ -246,7 +287,7 @@ def _add_store_commands(commands: argparse._SubParsersAction[_CommandParser]) ->
     export.set_defaults(run="export")
 
 
-def _add_import_command(commands: argparse._SubParsersAction[_CommandParser]) -> None:
+def _add_import_command(commands: _Commands) -> None:
     """`tuimail import`: mbox files and Maildirs into the store, or up to an IMAP folder."""
     importing = commands.add_parser(
         "import",
@@ -272,8 +313,7 @@ def _add_import_command(commands: argparse._SubParsersAction[_CommandParser]) ->
     importing.set_defaults(run="import")
 
 
-def _add_send_commands(commands: argparse._SubParsersAction[_CommandParser]) -> None:
-    """The commands that send mail: send and outbox."""
+def _add_send_command(commands: _Commands) -> None:
     send = commands.add_parser(
         "send",
         help="queue RFC 5322 messages (files or standard input) and send them",
@@ -293,6 +333,8 @@ def _add_send_commands(commands: argparse._SubParsersAction[_CommandParser]) -> 
     )
     send.set_defaults(run="send")
 
+
+def _add_compact_command(commands: _Commands) -> None:
     compact = commands.add_parser(
         "compact",
         help="pack the stored mail with the store's dictionary and give the space back",
@@ -305,6 +347,8 @@ def _add_send_commands(commands: argparse._SubParsersAction[_CommandParser]) -> 
     )
     compact.set_defaults(run="compact")
 
+
+def _add_outbox_command(commands: _Commands) -> None:
     box = commands.add_parser(
         "outbox",
         help="list, send (flush), retry, cancel or confirm queued messages",
@@ -333,7 +377,7 @@ def _add_send_commands(commands: argparse._SubParsersAction[_CommandParser]) -> 
 
 
 def _add_accounts_authorize_command(
-    account_commands: argparse._SubParsersAction[_CommandParser],
+    account_commands: _Commands,
 ) -> None:
     authorize = account_commands.add_parser(
         "authorize",
@@ -354,7 +398,7 @@ def _add_accounts_authorize_command(
 
 
 def _add_accounts_add_command(
-    account_commands: argparse._SubParsersAction[_CommandParser],
+    account_commands: _Commands,
 ) -> None:
     add = account_commands.add_parser(
         "add",
@@ -388,6 +432,23 @@ def _add_accounts_add_command(
         help="the ISPDB to ask (default: https://autoconfig.thunderbird.net/v1.1/)",
     )
     add.set_defaults(run="accounts add", creates_config=True)
+
+
+# Every command, in the order of `tuimail --help`, with the function that adds its parser.
+_COMMANDS: dict[str, Callable[[_Commands], None]] = {
+    "demo": _add_demo_command,
+    "accounts": _add_accounts_commands,
+    "sync": _add_sync_command,
+    "fetch": _add_fetch_command,
+    "list": _add_list_command,
+    "show": _add_show_command,
+    "search": _add_search_command,
+    "export": _add_export_command,
+    "import": _add_import_command,
+    "send": _add_send_command,
+    "compact": _add_compact_command,
+    "outbox": _add_outbox_command,
+}
 
 
 def _positive_int(text: str) -> int:

@@ -7,7 +7,6 @@ adding an account to one is `config.write`.
 
 from __future__ import annotations
 
-import difflib
 import ipaddress
 import os
 import re
@@ -632,6 +631,8 @@ def is_loopback(host: str) -> bool:
 
 def did_you_mean(word: str, choices: list[str]) -> str:
     """' (did you mean ...?)' with the closest of `choices`, or ''."""
+    import difflib  # only for a config with a mistake
+
     close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
     return f" (did you mean {close[0]!r}?)" if close else ""
 

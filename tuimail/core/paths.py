@@ -22,7 +22,8 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-import platformdirs
+# platformdirs is imported where a default location is looked up: with --config and --data-dir
+# (or their environment variables) a short command does not load it (tempfile, shutil, ...).
 
 APP_NAME = "tuimail"
 CONFIG_ENV = "TUIMAIL_CONFIG"
@@ -47,6 +48,8 @@ def config_location(cli_value: str | os.PathLike[str] | None = None) -> ConfigLo
     env_value = os.environ.get(CONFIG_ENV)
     if env_value:
         return ConfigLocation(Path(env_value).expanduser(), explicit=True)
+    import platformdirs
+
     default = platformdirs.user_config_path(APP_NAME, appauthor=False) / "config.toml"
     return ConfigLocation(default, explicit=False)
 
@@ -58,6 +61,8 @@ def data_dir(cli_value: str | os.PathLike[str] | None = None) -> Path:
     env_value = os.environ.get(DATA_DIR_ENV)
     if env_value:
         return Path(env_value).expanduser()
+    import platformdirs
+
     return platformdirs.user_data_path(APP_NAME, appauthor=False)
 
 
@@ -137,6 +142,8 @@ def tighten_file(fd: int) -> None:
 def user_files_dirs(data: Path) -> list[Path]:
     """Where a file for the user (a screenshot) may go, best first: the Downloads directory,
     the home directory, then tuimail's data directory (which exists, or is created 0700)."""
+    import platformdirs
+
     candidates: list[Path] = []
     with contextlib.suppress(Exception):  # platformdirs reads user-dirs.dirs; never fatal
         candidates.append(platformdirs.user_downloads_path())

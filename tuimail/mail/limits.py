@@ -17,9 +17,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from email import policy
-from email.message import EmailMessage
-from email.policy import Policy
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from email.policy import Policy
+
+# The email package is imported where a structure is measured: the limits alone (a POP3 fetch's
+# size check) should not load it, a noticeable part of a short command.
 
 # --- parsing ---------------------------------------------------------------------------------
 MAX_HEADER_BYTES = 256 * 1024
@@ -152,6 +156,8 @@ def header_section_end(raw: bytes) -> int:
 
 def _content_type_of(value: bytes, email_policy: Policy) -> tuple[str, str | None]:
     """The content type and boundary the stdlib parser will see for one Content-Type value."""
+    from email.message import EmailMessage
+
     # The same calls the parser makes (get_content_type, get_boundary), on a bounded value.
     holder = EmailMessage(policy=email_policy)
     holder.set_raw("Content-Type", value.decode("ascii", "surrogateescape").strip())
@@ -161,13 +167,18 @@ def _content_type_of(value: bytes, email_policy: Policy) -> tuple[str, str | Non
         return "text/plain", None
 
 
-def measure_structure(raw: bytes, email_policy: Policy = policy.default) -> StructureReport:
+def measure_structure(raw: bytes, email_policy: Policy | None = None) -> StructureReport:
     """Measure nesting depth and part count of a raw message cheaply, without the email parser.
 
     It looks at every Content-Type field and every line starting with ``--``, and follows the
     declared boundaries the way a MIME parser would. It may overestimate (a quoted header in a
     text body counts) but does not underestimate for the forms the stdlib parser understands.
+    `email_policy` is the parser's (default: email.policy.default).
     """
+    if email_policy is None:
+        from email import policy
+
+        email_policy = policy.default
     text = b"\n" + raw.replace(b"\r\n", b"\n")
     if b"\r" in text:  # the parser also splits lines at a lone CR
         text = text.replace(b"\r", b"\n")

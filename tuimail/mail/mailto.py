@@ -9,7 +9,6 @@ the user decides.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from email.utils import getaddresses
 from urllib.parse import unquote
 
 from tuimail.core.model import Address
@@ -53,6 +52,9 @@ def _one_line(name: str, value: str) -> str:
 
 
 def _addresses(name: str, values: list[str]) -> tuple[Address, ...]:
+    # The email package only for a link: `tuimail` checks every argument with is_mailto.
+    from email.utils import getaddresses
+
     found: list[Address] = []
     for display, email in getaddresses([_one_line(name, v) for v in values if v.strip()]):
         local, at, domain = email.rpartition("@")

@@ -7,7 +7,6 @@ is stored: envelope columns, sort keys, thread id and the full-text row.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
@@ -34,6 +33,8 @@ def pop3_content_key(raw: bytes) -> str:
     beside the UIDL of every POP3 message, so that before a message is deleted on the server its
     bytes can be checked against what was committed (a key that cannot collide), and used alone
     as the key on a server without UIDL."""
+    import hashlib  # only when a POP3 message is stored or deleted
+
     return CONTENT_KEY_PREFIX + hashlib.sha256(raw).hexdigest()
 
 

@@ -50,7 +50,6 @@ from __future__ import annotations
 import enum
 import io
 import logging
-import poplib
 import re
 import socket
 import ssl
@@ -226,7 +225,7 @@ class Attempt:
                 said = quoted.group(2)
         elif _is_a(exc, "aiosmtplib", "SMTPAuthenticationError"):
             said = f"{exc.code} {exc.message}"  # type: ignore[attr-defined]
-        elif isinstance(exc, poplib.error_proto) and self.step is Step.LOGIN:
+        elif _is_a(exc, "poplib", "error_proto") and self.step is Step.LOGIN:
             said = server_text(exc.args[0] if exc.args else b"")
             # RFC 3206: these codes say the password was fine but the mailbox is not available.
             if "[IN-USE]" in said or "[SYS/" in said:
@@ -253,7 +252,7 @@ class Attempt:
                 return None  # closed, not a greeting: said so by _protocol_message
             text = _imap_greeting_text(said)
             refused = text is not None and text.upper().startswith("* BYE")
-        elif isinstance(exc, poplib.error_proto):
+        elif _is_a(exc, "poplib", "error_proto"):
             said = exc.args[0] if exc.args else b""
             if said in ("-ERR EOF", b"-ERR EOF"):
                 return None
@@ -291,7 +290,7 @@ class Attempt:
             return f"the server closed the connection while {self.step}"
         if _is_a(exc, "aiosmtplib", "SMTPResponseException"):
             text = f"{exc.code} {exc.message}"  # type: ignore[attr-defined]
-        elif isinstance(exc, poplib.error_proto):
+        elif _is_a(exc, "poplib", "error_proto"):
             text = server_text(exc.args[0] if exc.args else b"")
         else:
             text = str(exc) or type(exc).__name__

@@ -247,4 +247,4 @@ def test_only_the_entry_point_imports_cli_main() -> None:
                 continue
             if "tuimail.cli.main" in names or any(n.startswith("tuimail.cli.main.") for n in names):
                 importers.append(path.relative_to(ROOT).as_posix())
-    assert importers == ["tuimail/__main__.py"]
+    assert importers == ["tuimail/cli/entry.py"]

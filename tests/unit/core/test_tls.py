@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import shutil
 import socket
 import ssl
+import subprocess
 import threading
 import warnings
 from pathlib import Path
 
 import pytest
+import trustme
 
 from tests.support.tls_peers import TlsPeers
 from tuimail.core.failure import FailureKind
@@ -19,6 +22,7 @@ from tuimail.core.tls import (
     make_inspection_context,
     make_ssl_context,
     printable_line,
+    system_trust,
     tls_problem,
 )
 
@@ -36,6 +40,61 @@ def test_ca_file_is_added_to_the_trust_store(tls_peers: TlsPeers) -> None:
     ca_subjects = [cert["subject"] for cert in with_ca.get_ca_certs()]
     assert len(with_ca.get_ca_certs()) == len(without.get_ca_certs()) + 1
     assert any("trustme" in str(subject) for subject in ca_subjects)
+
+
+def _system_store(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    *,
+    hashed: list[trustme.CA],
+    bundle: list[trustme.CA],
+) -> Path:
+    """A system trust store as OpenSSL finds it (SSL_CERT_DIR, SSL_CERT_FILE): a hashed directory
+    of `hashed` (`openssl rehash`) and a bundle file of `bundle`. Returns the directory."""
+    if shutil.which("openssl") is None:
+        pytest.fail("the openssl command is needed to build a hashed certificate directory")
+    directory = tmp_path / "certs"
+    directory.mkdir()
+    for number, ca in enumerate(hashed):
+        ca.cert_pem.write_to_path(str(directory / f"ca{number}.pem"))
+    subprocess.run(["openssl", "rehash", str(directory)], check=True, capture_output=True)
+    bundle_file = tmp_path / "ca-certificates.crt"
+    bundle_file.write_bytes(b"".join(ca.cert_pem.bytes() for ca in bundle))
+    monkeypatch.setenv("SSL_CERT_DIR", str(directory))
+    monkeypatch.setenv("SSL_CERT_FILE", str(bundle_file))
+    return directory
+
+
+def test_system_store_is_read_lazily_from_its_hashed_directory(
+    tls_peers: TlsPeers, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The directory holds what the bundle holds: nothing is parsed when the context is made
+    # (a whole bundle is tens of milliseconds with OpenSSL 3, on every connection), and the
+    # chain's CA is read from the directory during the handshake.
+    directory = _system_store(tmp_path, monkeypatch, hashed=[tls_peers.ca], bundle=[tls_peers.ca])
+    assert system_trust() == str(directory)
+    context = make_ssl_context()
+    assert context.cert_store_stats()["x509_ca"] == 0
+    version = tls_peers.handshake(
+        tls_peers.server_context(tls_peers.good), context, then=lambda sock: sock.version()
+    )
+    assert version in ("TLSv1.2", "TLSv1.3")
+    assert context.cert_store_stats()["x509_ca"] == 1
+
+
+def test_bundle_with_more_than_the_directory_is_loaded_whole(
+    tls_peers: TlsPeers, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A CA only in the bundle (a company's, added to the file SSL_CERT_FILE names) stays trusted.
+    extra = trustme.CA()
+    _system_store(tmp_path, monkeypatch, hashed=[tls_peers.ca], bundle=[tls_peers.ca, extra])
+    assert system_trust() is None
+    context = make_ssl_context()
+    assert context.cert_store_stats()["x509_ca"] == 2
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    extra.issue_cert("imap.example.org").configure_cert(server)
+    version = tls_peers.handshake(server, context, then=lambda sock: sock.version())
+    assert version in ("TLSv1.2", "TLSv1.3")
 
 
 def test_unreadable_ca_file_raises(tmp_path: Path) -> None:
