@@ -17,6 +17,7 @@ from tests.support.mailservers import (
     discard_server_directory,
     new_server_directory,
 )
+from tests.support.processes import refused_port
 from tests.support.proxy import FaultProxy, Faults
 
 # Fixtures of tests/support modules that tests in several directories use.
@@ -83,6 +84,13 @@ def cyrus_like_dovecot(test_ca: CertificateAuthority) -> Iterator[DovecotServer]
     finally:
         server.stop()
         discard_server_directory(directory)
+
+
+@pytest.fixture
+def closed_port() -> Iterator[int]:
+    """A port on 127.0.0.1 that refuses every connection during the test (bound, not listening)."""
+    with refused_port() as port:
+        yield port
 
 
 @pytest.fixture

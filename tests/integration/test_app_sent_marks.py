@@ -16,7 +16,6 @@ from textual.widgets import Input, Static
 
 from tests.support.mailservers import MailServers
 from tests.support.pilot import wait_for
-from tests.support.processes import pick_free_ports
 from tests.support.sent_marks import account_config, sender_message
 from tests.support.terminal import screen_lines
 from tuimail.app.application import TuimailApp
@@ -322,15 +321,14 @@ async def test_refused_recipients_are_named_until_dismissed(
 
 
 async def test_a_body_that_cannot_be_downloaded_says_why_in_the_view(
-    mail_servers: MailServers, tmp_path: Path
+    mail_servers: MailServers, tmp_path: Path, closed_port: int
 ) -> None:
     user = mail_servers.add_user("nobody")
     mail_servers.deliver(user, sender_message(mail_servers.address(user), 1))
     # Headers only (bodies = "none"); then the server is gone (nothing listens).
     headers_only = account_config(mail_servers, user, bodies="none").accounts["acct"]
     assert await asyncio.to_thread(sync_account, headers_only, tmp_path, discard)
-    (dead_port,) = pick_free_ports(1, [mail_servers.host])
-    config = account_config(mail_servers, user, imap_port=dead_port, bodies="none")
+    config = account_config(mail_servers, user, imap_port=closed_port, bodies="none")
     app = TuimailApp(config, tmp_path, start_workers=False)
     async with app.run_test(size=(120, 36)) as pilot:
         body = app.screen.query_one("#view-body", Static)

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -25,12 +24,6 @@ from tuimail.sync.smtp.connect import smtp_client_name
 pytestmark = pytest.mark.integration
 
 
-def _closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def _standard_ports(servers: MailServers) -> dict[int, int]:
     """The well-known ports a guess tries -> the test servers' free ports."""
     return {
@@ -43,12 +36,12 @@ def _standard_ports(servers: MailServers) -> dict[int, int]:
     }
 
 
-def test_guesses_are_probed_and_ranked(mail_servers: MailServers) -> None:
+def test_guesses_are_probed_and_ranked(mail_servers: MailServers, closed_port: int) -> None:
     """For alice@localhost, "localhost" itself is the mail host (its certificate names it):
     every name's standard ports lead to the real servers there; mail.localhost leads to the
     server whose certificate is for another name, and nothing else answers."""
     ports = _standard_ports(mail_servers)
-    closed = _closed_port()
+    closed = closed_port
 
     def connect_to(host: str, port: int) -> tuple[str, int]:
         if host == "localhost" and port in ports:
@@ -80,11 +73,12 @@ def test_guesses_are_probed_and_ranked(mail_servers: MailServers) -> None:
 
 def test_a_guessed_server_without_starttls_is_offered_only_as_plaintext(
     mail_servers: MailServers,
+    closed_port: int,
 ) -> None:
     """Only the server that offers no STARTTLS at all answers: it is listed as unencrypted,
     never chosen without an explicit choice. The probe sent no credentials."""
     ports = _standard_ports(mail_servers)
-    closed = _closed_port()
+    closed = closed_port
 
     def connect_to(host: str, port: int) -> tuple[str, int]:
         if host == "localhost" and port in (143, 110, 587):
@@ -105,7 +99,7 @@ def test_a_guessed_server_without_starttls_is_offered_only_as_plaintext(
 
 
 def test_a_stripped_starttls_turns_a_guess_into_plaintext_never_chosen(
-    mail_servers: MailServers, fault_proxy: Callable[..., FaultProxy]
+    mail_servers: MailServers, fault_proxy: Callable[..., FaultProxy], closed_port: int
 ) -> None:
     """STARTTLS stripping between the probe and a good server: the guess is then listed as
     unencrypted and not chosen (nothing falls back silently), and the probe sent no login."""
@@ -114,7 +108,7 @@ def test_a_stripped_starttls_turns_a_guess_into_plaintext_never_chosen(
         mail_servers.imap_port,
         server=Faults(rewrite_line=hide_capability("STARTTLS")),
     )
-    closed = _closed_port()
+    closed = closed_port
 
     def connect_to(host: str, port: int) -> tuple[str, int]:
         if host == "localhost" and port == 143:
@@ -131,12 +125,12 @@ def test_a_stripped_starttls_turns_a_guess_into_plaintext_never_chosen(
 
 
 def test_the_smtp_probe_gives_the_same_ehlo_name_as_sending(
-    mail_servers: MailServers, fault_proxy: Callable[..., FaultProxy]
+    mail_servers: MailServers, fault_proxy: Callable[..., FaultProxy], closed_port: int
 ) -> None:
     """A probe's EHLO is the machine's name (or its address literal), as sending's is; never
     "localhost", which servers may refuse or take for a spoof."""
     proxy = fault_proxy(mail_servers.host, mail_servers.submission_port)
-    closed = _closed_port()
+    closed = closed_port
 
     def connect_to(host: str, port: int) -> tuple[str, int]:
         if host == "localhost" and port == 587:

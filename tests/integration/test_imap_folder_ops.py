@@ -25,7 +25,6 @@ from tests.support.imap_sync import (
     run_sync,
 )
 from tests.support.mailservers import MailServers
-from tests.support.processes import pick_free_ports
 from tuimail.core.crashpoint import CRASH_EXIT_CODE
 from tuimail.store import folder_ops, ops, read
 from tuimail.store.db import StoreConnection, open_store
@@ -61,14 +60,17 @@ def told(events: list[Event]) -> list[str]:
     return [given_up_text(a) for e in events if isinstance(e, ActionsGivenUp) for a in e.actions]
 
 
-def unreachable(box: Mailbox) -> Mailbox:
-    """The same mailbox at a port where nothing listens: the server is out of reach."""
-    (port,) = pick_free_ports(1)
+def unreachable(box: Mailbox, port: int) -> Mailbox:
+    """The same mailbox at `port`, where nothing listens: the server is out of reach."""
     return Mailbox(box.server, box.user, box.host, port, box.security)
 
 
 def test_create_rename_delete_offline_first_then_on_the_server(
-    mail_servers: Server, fault_proxy: FaultProxyFactory, store: StoreConnection, tmp_path: Path
+    mail_servers: Server,
+    fault_proxy: FaultProxyFactory,
+    store: StoreConnection,
+    tmp_path: Path,
+    closed_port: int,
 ) -> None:
     box, proxy = proxied(mail_servers, fault_proxy)
     with box.device() as device:
@@ -94,7 +96,7 @@ def test_create_rename_delete_offline_first_then_on_the_server(
     assert {"Projects/2026", "Mailing lists", "Mailing lists/dev"} <= shown
     assert not {"Lists", "Lists/dev", "Old"} & shown
     with pytest.raises(Exception):  # noqa: B017 (the connection's own error)
-        run_sync(unreachable(box), tmp_path)
+        run_sync(unreachable(box, closed_port), tmp_path)
     assert len(folder_ops.pending(store, account)) == 3, "nothing lost while out of reach"
 
     # The server is back: it follows, and the store stays as it is.

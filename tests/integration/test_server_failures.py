@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
+import imaplib
 import socket
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.support import processes
+from tests.support import dovecot, processes
 from tests.support.ca import CertificateAuthority
-from tests.support.dovecot import PLAIN_HOST, DovecotServer
+from tests.support.dovecot import GOOD_HOST, PLAIN_HOST, DovecotServer, start_dovecot
 from tests.support.mailservers import (
     MailServers,
     discard_server_directory,
@@ -74,6 +75,37 @@ def test_a_postfix_that_cannot_bind_fails_with_its_own_log(
     message = str(failure.value)
     assert "Postfix failed to start" in message
     assert f"bind {PLAIN_HOST} port {submission}: Address already in use" in message
+
+
+@pytest.mark.integration
+def test_a_dovecot_whose_port_is_taken_meanwhile_starts_on_others(
+    server_dir: Path, test_ca: CertificateAuthority, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A port picked free can be bound by another process (a test running alongside) before
+    Dovecot binds it: the start is tried again on ports picked anew."""
+    squatter = socket.create_server((GOOD_HOST, 0))
+    taken = squatter.getsockname()[1]
+    picks: list[list[int]] = []
+
+    def first_one_taken(count: int, addresses: Iterable[str]) -> list[int]:
+        ports = pick_free_ports(count, addresses)
+        if not picks:
+            ports[0] = taken  # as if it had been bound right after it was picked
+        picks.append(ports)
+        return ports
+
+    monkeypatch.setattr(dovecot, "pick_free_ports", first_one_taken)
+    try:
+        server = start_dovecot(server_dir, ca=test_ca)
+        try:
+            assert len(picks) == 2 and taken not in picks[1]
+            assert "Address already in use" in server.log()  # the first try's own complaint
+            with imaplib.IMAP4(GOOD_HOST, server.imap_port, timeout=30) as imap:
+                assert imap.welcome.startswith(b"* OK")  # it answers on the second try's port
+        finally:
+            server.stop()
+    finally:
+        squatter.close()
 
 
 def test_an_unreachable_directory_is_refused_before_anything_starts(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ import signal
 import socket
 import stat
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Protocol
 
@@ -61,6 +61,18 @@ def pick_free_ports(count: int, addresses: Iterable[str] = LOOPBACK_ADDRESSES) -
         if port not in ports and all(_port_is_free(address, port) for address in addresses[1:]):
             ports.append(port)
     return ports
+
+
+@contextlib.contextmanager
+def refused_port(host: str = "127.0.0.1") -> Iterator[int]:
+    """A port on ``host`` where every connection is refused while the block runs.
+
+    The port stays bound (never listening) until the end: a port picked free and released again
+    can meanwhile be given to a server of a test running in parallel, which would then answer.
+    """
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as holder:
+        holder.bind((host, 0))
+        yield holder.getsockname()[1]
 
 
 def _port_is_free(address: str, port: int) -> bool:

@@ -39,8 +39,15 @@ class TmuxApp:
         self.status_file = socket_dir / "exit-status"
         # The shell waits for the program and records its status (then exits itself).
         waiting = ["/bin/sh", "-c", '"$@"; echo $? > "$STATUS_FILE"', "sh", *argv]
+        # COLUMNS and LINES would override the window's size for the program (Python's
+        # shutil.get_terminal_size reads them first); the test process can have them without a
+        # terminal of its own (GNU readline sets them when loaded, and a subprocess inherits them).
         full_env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith(("TUIMAIL_", "TMUX"))},
+            **{
+                k: v
+                for k, v in os.environ.items()
+                if not k.startswith(("TUIMAIL_", "TMUX")) and k not in ("COLUMNS", "LINES")
+            },
             **env,
             "STATUS_FILE": str(self.status_file),
         }

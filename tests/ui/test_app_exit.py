@@ -110,11 +110,9 @@ def test_quitting_while_a_worker_still_waits_for_a_server_ends_the_process(
 
 
 def test_no_log_line_is_written_across_the_screen_and_it_is_printed_after(
-    tmp_path: Path,
+    tmp_path: Path, closed_port: int
 ) -> None:
-    closed = socket.create_server(("127.0.0.1", 0))
-    port = closed.getsockname()[1]
-    closed.close()  # nothing listens there now: every connection is refused
+    port = closed_port  # nothing listens there: every connection is refused
     config = tmp_path / "config.toml"
     config.write_text(
         "[accounts.acct]\n"

@@ -13,8 +13,6 @@ from datetime import UTC, datetime
 from html.parser import HTMLParser
 from pathlib import Path
 
-from textual.widgets import Static
-
 from tests.support.pilot import shown_text, wait_for
 from tests.support.terminal import (
     DOWN,
@@ -88,12 +86,20 @@ def _store(data: Path, *messages: bytes) -> Path:
     return data
 
 
+def _laid_out(body: BodyView) -> bool:
+    """Whether the view shows the HTML laid out at its own width: the message list shows the
+    message its cursor rests on after a moment (a timer), not in the first frame."""
+    return 0 < body.laid_out_width == body.content_size.width
+
+
 async def _view_text(tmp_path: Path, html: str, size: tuple[int, int] = (120, 60)) -> str:
     data = _store(tmp_path / "data", _message(html))
     app = TuimailApp(parse_config(CONFIG), data, clock=lambda: NOW, start_workers=False)
     async with app.run_test(size=size) as pilot:
-        await pilot.pause()
-        return shown_text(app.screen.query_one("#view-body", Static))
+        body = app.screen.query_one("#view-body", BodyView)
+        await wait_for(pilot, lambda: _laid_out(body))
+        await pilot.pause()  # the frame that draws it
+        return shown_text(body)
 
 
 async def test_html_mail_is_shown_as_styled_text_not_markdown(tmp_path: Path) -> None:
@@ -125,8 +131,9 @@ async def test_the_html_is_laid_out_again_for_a_new_width_and_stays_selectable(
     data = _store(tmp_path / "data", _message(longer))
     app = TuimailApp(parse_config(CONFIG), data, clock=lambda: NOW, start_workers=False)
     async with app.run_test(size=(140, 60)) as pilot:
-        await pilot.pause()
         body = app.screen.query_one("#view-body", BodyView)
+        await wait_for(pilot, lambda: _laid_out(body))
+        await pilot.pause()  # the frame that draws it
         wide = shown_text(body)
         await pilot.resize_terminal(70, 60)
         await wait_for(pilot, lambda: body.laid_out_width == body.content_size.width < 70)

@@ -4,7 +4,6 @@ limits, against loopback HTTP(S) and DNS servers that the real host names are ro
 from __future__ import annotations
 
 import io
-import socket
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -99,18 +98,12 @@ def web(ca: trustme.CA, tmp_path: Path) -> Iterator[tuple[WebServer, WebServer]]
         http.stop()
 
 
-def _closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture
-def network(web: tuple[WebServer, WebServer], ca_file: Path) -> Network:
+def network(web: tuple[WebServer, WebServer], ca_file: Path, closed_port: int) -> Network:
     """Port 443 of any name goes to the https server, port 80 to the http one, and every other
     port is refused; no MX records."""
     https, http = web
-    closed = _closed_port()
+    closed = closed_port
 
     def connect_to(host: str, port: int) -> tuple[str, int]:
         return "127.0.0.1", {443: https.port, 80: http.port}.get(port, closed)
