@@ -14,13 +14,17 @@ import multiprocessing
 import multiprocessing.connection
 import os
 import threading
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import CancelledError, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from typing import TypeVar
 
 from tuimail.store.ingest import BodyIndex, ParsedRaw, index_body, parse_raw
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 # Below this many bodies the worker's start-up (a fresh interpreter) costs more than it saves.
 WORKER_THRESHOLD = 200
@@ -165,3 +169,82 @@ class BodyIndexer:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+PARSE_CHUNK = 64  # messages per job of `parsed_ahead`, at most
+# Bytes per job, at most, and what `parsed_ahead` reads before it starts workers whatever the
+# count: what is in flight stays a small, fixed amount of memory however big the source.
+PARSE_CHUNK_BYTES = 256 * 1024
+
+
+def parsed_ahead(
+    items: Iterable[T], raw_of: Callable[[T], bytes | None]
+) -> Iterator[tuple[T, ParsedRaw | None]]:
+    """Each of `items` with `parse_raw` of its bytes (`raw_of`; None for an item without), in
+    the order given, parsed in worker processes ahead of the caller once `WORKER_THRESHOLD`
+    items or `PARSE_CHUNK_BYTES` bytes have come (a small source is parsed inline: a worker's
+    start costs more than it saves). At most a few chunks are in flight.
+
+    When `items` raises, the items read before are still yielded first, then the exception
+    propagates: an import commits what it read before a file was cut short.
+    """
+
+    def inline(chunk: list[T]) -> Iterator[tuple[T, ParsedRaw | None]]:
+        for item in chunk:
+            raw = raw_of(item)
+            yield item, None if raw is None else parse_raw(raw)
+
+    source = iter(items)
+    first: list[T] = []
+    size = 0
+    try:
+        for item in source:
+            first.append(item)
+            size += len(raw_of(item) or b"")
+            if len(first) >= WORKER_THRESHOLD or size >= PARSE_CHUNK_BYTES:
+                break
+        else:  # a small source: inline
+            yield from inline(first)
+            return
+    except GeneratorExit:
+        raise
+    except BaseException:
+        yield from inline(first)
+        raise
+    with BodyIndexer(WORKER_THRESHOLD) as parser:
+        flight: deque[tuple[list[T], Future[list[ParsedRaw]], list[bytes]]] = deque()
+
+        def send(chunk: list[T]) -> None:
+            raws = [raw for raw in map(raw_of, chunk) if raw is not None]
+            flight.append((chunk, parser.submit_whole(raws), raws))
+
+        def take() -> Iterator[tuple[T, ParsedRaw | None]]:
+            chunk, future, raws = flight.popleft()
+            parsed = iter(BodyIndexer.whole_result(future, raws))
+            for item in chunk:
+                yield item, None if raw_of(item) is None else next(parsed)
+
+        send(first)
+        chunk: list[T] = []
+        size = 0
+        try:
+            for item in source:
+                chunk.append(item)
+                size += len(raw_of(item) or b"")
+                if len(chunk) >= PARSE_CHUNK or size >= PARSE_CHUNK_BYTES:
+                    send(chunk)
+                    chunk, size = [], 0
+                    while len(flight) >= parser.ahead:
+                        yield from take()
+        except GeneratorExit:
+            raise  # the caller stopped reading: nothing more to give it
+        except BaseException:
+            if chunk:
+                send(chunk)
+            while flight:
+                yield from take()
+            raise
+        if chunk:
+            send(chunk)
+        while flight:
+            yield from take()

@@ -15,7 +15,9 @@ Storing
 `import_into_store` stores the messages into a folder of the store through `store.ingest` (the
 engines' own code), in batches of at most `BATCH_MESSAGES` messages or `BATCH_BYTES` bytes, one
 transaction each, so an interruption loses nothing already committed. The bytes are stored as
-they are (line ends too), so an export gives back the file.
+they are (line ends too), so an export gives back the file. Parsing, most of an import's time,
+runs in worker processes ahead of the storing (`store.indexer.parsed_ahead`) once the source
+has more than a few hundred messages.
 
 Uploading
 ---------
@@ -54,7 +56,8 @@ from tuimail.mail.formats.export import ExportError, maildir_flags, read_mboxrd,
 from tuimail.mail.limits import MAX_MESSAGE_BYTES
 from tuimail.store import body_codec, read
 from tuimail.store.db import StoreConnection
-from tuimail.store.ingest import IncomingMessage, parse_raw, store_messages
+from tuimail.store.indexer import parsed_ahead
+from tuimail.store.ingest import IncomingMessage, store_messages
 
 if TYPE_CHECKING:
     import imapclient
@@ -249,6 +252,10 @@ class _StoredCopies:
         return self._without_id
 
 
+def _raw_of(item: SourceMessage | SourceProblem) -> bytes | None:
+    return item.raw if isinstance(item, SourceMessage) else None
+
+
 def import_into_store(
     conn: StoreConnection,
     folder_id: int,
@@ -282,11 +289,12 @@ def import_into_store(
         stored.committed(keys_without_id)
 
     try:
-        for item in source:
+        # Parsed in worker processes ahead of the loop (most of an import's time).
+        for item, parsed in parsed_ahead(source, _raw_of):
             if isinstance(item, SourceProblem):
                 result.problems.append(item)
                 continue
-            parsed = parse_raw(item.raw)
+            assert parsed is not None  # every SourceMessage has its bytes parsed
             key = digest(item.raw)
             seen[key] += 1
             message_id = parsed.envelope.message_id

@@ -110,3 +110,69 @@ def test_workers_end_when_their_parent_dies_without_shutting_them_down() -> None
     while any(_alive(pid) for pid in pids) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not any(_alive(pid) for pid in pids)
+
+
+def _numbered(count: int) -> list[bytes]:
+    return [
+        f"Subject: number {n}\r\nMessage-ID: <n{n}@x>\r\n\r\nbody {n}\r\n".encode()
+        for n in range(count)
+    ]
+
+
+def test_parsed_ahead_keeps_the_order_and_passes_items_without_bytes() -> None:
+    """Parsed in the workers (more than the threshold), in the order given; an item without
+    bytes (a problem the source reported) keeps its place and has no parse."""
+    from tuimail.store.indexer import WORKER_THRESHOLD, parsed_ahead
+
+    raws = _numbered(WORKER_THRESHOLD + 150)
+    items: list[bytes | None] = list(raws)
+    items.insert(5, None)
+    items.insert(WORKER_THRESHOLD + 7, None)
+    out = list(parsed_ahead(items, lambda item: item))
+    assert [item for item, _ in out] == items
+    for item, parsed in out:
+        if item is None:
+            assert parsed is None
+        else:
+            assert (
+                parsed is not None
+                and parsed.envelope.subject == item.split(b"\r\n")[0][9:].decode()
+            )
+
+
+def test_parsed_ahead_gives_what_was_read_before_the_source_failed() -> None:
+    """A file cut short: every message read before it still comes, then the error."""
+    from tuimail.store.indexer import WORKER_THRESHOLD, parsed_ahead
+
+    raws = _numbered(WORKER_THRESHOLD + 90)
+
+    def source():  # type: ignore[no-untyped-def]
+        yield from raws
+        raise OSError("the file was cut short")
+
+    got: list[bytes] = []
+    try:
+        for item, parsed in parsed_ahead(source(), lambda item: item):
+            assert parsed is not None
+            got.append(item)
+    except OSError as exc:
+        assert "cut short" in str(exc)
+    else:
+        raise AssertionError("the source's error was swallowed")
+    assert got == raws
+
+
+def test_parsed_ahead_of_a_small_source_parses_inline_and_a_stop_ends_the_workers() -> None:
+    from tuimail.store.indexer import WORKER_THRESHOLD, parsed_ahead
+
+    small = _numbered(3)
+    assert [parsed.envelope.subject for _, parsed in parsed_ahead(small, lambda m: m)] == [
+        "number 0",
+        "number 1",
+        "number 2",
+    ]
+    # The caller stops part way (an error of its own): the generator closes, and with it
+    # the workers, without waiting for the rest of the source.
+    ahead = parsed_ahead(iter(_numbered(WORKER_THRESHOLD * 3)), lambda m: m)
+    next(ahead)
+    ahead.close()
