@@ -15,6 +15,7 @@ does. The cancel event, set when the app quits, stops every engine at its next c
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 from collections.abc import Callable, Hashable, Iterable
 from functools import partial
@@ -27,6 +28,7 @@ from tuimail.app.bridge import EventBridge
 from tuimail.config.schema import AccountConfig
 from tuimail.core.failure import FailureKind
 from tuimail.core.model import Protocol
+from tuimail.store.db import StoreError, open_store
 from tuimail.sync.events import SyncFailed
 
 if TYPE_CHECKING:
@@ -36,6 +38,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_POLL_SECONDS = 300.0
 SENDER_INTERVAL = 60.0
+INDEX_PAUSE = 0.05  # seconds between batches of the search index's upgrade
 _EXPEDITE = "expedite"  # a sending pass's option (Slots.ask): the server answers again
 
 
@@ -190,6 +193,29 @@ class EngineRunner:
             if account.smtp is not None:
                 self.send(account)
                 self._app.set_interval(SENDER_INTERVAL, partial(self.send, account))
+        # Not network work: no gate.
+        self._app.run_worker(
+            self._upgrade_index, thread=True, group="index", name="index", exit_on_error=False
+        )
+
+    def _upgrade_index(self) -> None:
+        """Worker thread: older full-text entries brought to the current form (store/reindex.py),
+        a committed batch at a time, the store left to the others between batches; it stops
+        when the app exits, and goes on at the next start."""
+        from tuimail.store.reindex import reindex_some
+
+        try:
+            conn = open_store(self._data_dir)
+        except StoreError as exc:
+            log.warning("the search index is not brought up to date: %s", exc)
+            return
+        try:
+            while not self.cancel.is_set() and reindex_some(conn):
+                self.cancel.wait(INDEX_PAUSE)
+        except (StoreError, sqlite3.Error) as exc:
+            log.warning("bringing the search index up to date stopped: %s", exc)
+        finally:
+            conn.close()
 
     # --- getting mail -------------------------------------------------------------------------
 

@@ -1,6 +1,7 @@
 """`tuimail compact`: pack every stored body with the store's dictionary (a store made before
-bodies were kept compressed holds them as they came), then give the freed space back to the
-file system (VACUUM). Safe to stop: each batch is committed, and a body is replaced only once
+bodies were kept compressed holds them as they came), bring the search index's older entries up
+to date (the app does that in the background too), then give the freed space back to the file
+system (VACUUM). Safe to stop: each batch is committed, and a body is replaced only once
 its packed form reads back byte for byte."""
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from tuimail.config.schema import Config
 from tuimail.core import paths
 from tuimail.store import body_codec
 from tuimail.store.db import StoreError, open_store, store_path
+from tuimail.store.reindex import reindex_all
 
 
 def _size(data_dir: Path) -> int:
@@ -38,6 +40,8 @@ def cmd_compact(args: argparse.Namespace, config: Config) -> int:
         with closing(open_store(data_dir)) as conn:
             packed = body_codec.compact(conn)
             print(f"{packed} bod{'y' if packed == 1 else 'ies'} packed", file=sys.stdout)
+            if upgraded := reindex_all(conn):
+                print(f"{upgraded} search index entries brought up to date", file=sys.stdout)
             try:
                 body_codec.give_space_back(conn)
             except sqlite3.OperationalError as exc:

@@ -15,8 +15,10 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from tuimail.core.model import Envelope
+from tuimail.mail.fold import fold
 from tuimail.store import body_codec, codec
 from tuimail.store.db import StoreError, transaction
+from tuimail.store.reindex import INDEX_VERSION
 
 if TYPE_CHECKING:
     from tuimail.mail.attachments import OmittedPart
@@ -222,7 +224,7 @@ def store_partial_body(
             (revision, message_id),
         )
         conn.execute(
-            "UPDATE messages_fts SET body = ? WHERE rowid = ?", (index.body_text, message_id)
+            "UPDATE messages_fts SET body = ? WHERE rowid = ?", (fold(index.body_text), message_id)
         )
     return True
 
@@ -322,8 +324,8 @@ def _store_one(
             folder_id, account_id, uidvalidity, uid, uidl, message_id, in_reply_to, refs,
             subject, from_addr, to_addr, cc_addr, bcc_addr, reply_to_addr,
             date, internaldate, first_seen, sort_date, from_sort, subject_sort,
-            flags, size, has_attachments, thread_id, body_local, revision
-        ) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            flags, size, has_attachments, thread_id, body_local, revision, index_version
+        ) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         RETURNING id
         """,
         (
@@ -353,6 +355,7 @@ def _store_one(
             thread_id or 0,
             int(item.raw is not None),
             revision,
+            INDEX_VERSION,
         ),
     ).fetchall()[0][0]
     if thread_id is None:
@@ -366,9 +369,9 @@ def _store_one(
         "INSERT INTO messages_fts (rowid, subject, addresses, body) VALUES (?, ?, ?, ?)",
         (
             message_id,
-            env.subject,
-            codec.address_search_text(env.from_, env.to, env.cc, env.bcc),
-            info.body_text,
+            fold(env.subject),
+            fold(codec.address_search_text(env.from_, env.to, env.cc, env.bcc)),
+            fold(info.body_text),
         ),
     )
     if item.raw is not None:
@@ -406,7 +409,7 @@ def _insert_body(
         " size = CASE WHEN size = 0 THEN ? ELSE size END WHERE id = ?",
         (int(has_attachments), revision, len(raw), message_id),
     )
-    conn.execute("UPDATE messages_fts SET body = ? WHERE rowid = ?", (body_text, message_id))
+    conn.execute("UPDATE messages_fts SET body = ? WHERE rowid = ?", (fold(body_text), message_id))
 
 
 def _thread_refs(env: Envelope) -> list[str]:

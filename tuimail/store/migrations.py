@@ -153,3 +153,8 @@ CREATE TABLE body_dictionaries (
 ALTER TABLE bodies ADD COLUMN codec INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE bodies ADD COLUMN dict_id INTEGER;
 """
+
+V12 = """
+ALTER TABLE messages ADD COLUMN index_version INTEGER NOT NULL DEFAULT 1;
+CREATE INDEX messages_to_reindex ON messages (id) WHERE index_version < 2;
+"""

@@ -537,7 +537,7 @@ def _apply(
 _COPIED_COLUMNS = (
     "account_id, message_id, in_reply_to, refs, subject, from_addr, to_addr, cc_addr,"
     " bcc_addr, reply_to_addr, date, internaldate, sort_date, from_sort, subject_sort,"
-    " flags, size, has_attachments, thread_id, body_local"
+    " flags, size, has_attachments, thread_id, body_local, index_version"
 )
 
 

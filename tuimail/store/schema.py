@@ -295,6 +295,14 @@ body_dictionaries
                  zstd dictionaries trained on the store's own mail (once it holds enough)
   data             the dictionary's bytes
   created          when it was trained
+
+Schema version 12
+=================
+
+messages.index_version
+                 the form of the message's full-text entry (store/reindex.py): 1 the text as
+                 it is, 2 folded (mail/fold.py). Entries of form 1 (stores made before) are
+                 rewritten in the background; messages_to_reindex finds them
 """
 
 from __future__ import annotations
@@ -302,7 +310,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Iterator
 
-from tuimail.store.migrations import V2, V3, V4, V5, V6, V7, V8, V9, V10, V11
+from tuimail.store.migrations import V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12
 
 Migration = str | Callable[[sqlite3.Connection], None]
 
@@ -531,6 +539,7 @@ MIGRATIONS: list[Migration] = [
     V9,
     V10,
     V11,
+    V12,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -7,6 +7,9 @@ produce a query syntax error. What the user can write:
     "two words"     the phrase
     word*           words starting with "word"
     from:alice      a term in one field: from: (any address), subject:, body:
+
+Accents and letters such as ł, ø, ß need not be typed: the index and the query are folded
+alike (mail/fold.py), so `zazolc` finds "Zażółć".
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ import re
 import sqlite3
 import unicodedata
 from collections.abc import Sequence
+
+from tuimail.mail.fold import fold, has_undecomposed_letters
 
 _TERM = re.compile(r'(?:(?P<field>[A-Za-z]+):)?(?:"(?P<phrase>[^"]*)"?|(?P<word>\S+))')
 
@@ -51,10 +56,21 @@ def fts_query(user_input: str) -> str | None:
         if not any(ch.isalnum() for ch in text):
             # Punctuation alone gives the tokenizer nothing to match.
             continue
-        quoted = '"' + text.replace('"', '""') + '"' + ("*" if prefix else "")
+        quoted = _phrase(text, prefix)
         parts.append(f"{_FIELDS[field]} : {quoted}" if field else quoted)
-    # Juxtaposed terms are an implicit AND.
-    return " ".join(parts) if parts else None
+    # Every term must match: AND written out (FTS5 takes juxtaposed phrases as AND, but not a
+    # phrase beside a bracketed OR).
+    return " AND ".join(parts) if parts else None
+
+
+def _phrase(text: str, prefix: bool) -> str:
+    """A quoted FTS5 phrase for `text`, folded as the index is (mail/fold.py); where folding
+    changes it, the typed form too, for entries an older tuimail wrote (store/reindex.py)."""
+    star = "*" if prefix else ""
+    quoted = '"' + fold(text).replace('"', '""') + '"' + star
+    if not has_undecomposed_letters(text):
+        return quoted  # an older entry's tokens are the folded ones too
+    return f'({quoted} OR "' + text.replace('"', '""') + '"' + star + ")"
 
 
 def search(

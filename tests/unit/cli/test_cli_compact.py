@@ -3,39 +3,14 @@ the space given back, and an export gives the same bytes before and after."""
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 import pytest
 
+from tests.support.old_store import store_as_of
 from tests.unit.store.test_body_codec import varied_messages
 from tuimail.cli.main import main
-from tuimail.core.model import FolderRole, Protocol
-from tuimail.store import body_codec, db, schema, write
-
-
-def old_store(data: Path, messages: list[bytes], monkeypatch: pytest.MonkeyPatch) -> None:
-    """A store as the release before compression left it (schema 10, bodies as they came)."""
-
-    def insert_as_before(conn: sqlite3.Connection, message_id: int, raw: bytes) -> None:
-        conn.execute("INSERT INTO bodies (message_id, raw) VALUES (?, ?)", (message_id, raw))
-
-    with monkeypatch.context() as older:
-        older.setattr(schema, "MIGRATIONS", schema.MIGRATIONS[:10])
-        older.setattr(schema, "SCHEMA_VERSION", 10)
-        older.setattr(body_codec, "insert", insert_as_before)
-        conn = db.open_store(data)
-        try:
-            account = write.ensure_account(conn, "work", Protocol.IMAP)
-            inbox = write.upsert_folder(conn, account, "INBOX", role=FolderRole.INBOX)
-            write.update_folder_state(conn, inbox, uidvalidity=7)
-            write.store_messages(
-                conn,
-                inbox,
-                [write.IncomingMessage(raw=m, uid=n) for n, m in enumerate(messages, 1)],
-            )
-        finally:
-            conn.close()
+from tuimail.store import body_codec, db
 
 
 def test_compact_packs_an_old_store_and_exports_the_same_bytes(
@@ -46,7 +21,7 @@ def test_compact_packs_an_old_store_and_exports_the_same_bytes(
     config = tmp_path / "config.toml"
     config.write_text("")
     messages = varied_messages(300, seed=3)
-    old_store(data, messages, monkeypatch)
+    store_as_of(data, 10, messages)  # the release before compression
     common = ["--config", str(config), "--data-dir", str(data)]
     assert main(["export", *common, "work/INBOX", "--mbox", str(tmp_path / "before.mbox")]) == 0
     capsys.readouterr()

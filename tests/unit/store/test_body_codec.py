@@ -12,6 +12,7 @@ import pytest
 import zstandard
 
 from tests.support.mailfactory import make_message
+from tests.support.old_store import store_as_of
 from tuimail.core.model import FolderRole, Protocol
 from tuimail.store import body_codec, db, ops, read, schema, write
 from tuimail.store.db import StoreError
@@ -130,27 +131,7 @@ def test_a_store_of_schema_10_is_read_as_it_is_and_compact_packs_it(
     monkeypatch.setattr(body_codec, "TRAIN_AFTER", 100)
     messages = varied_messages(150, seed=11)
     path = tmp_path / db.DB_FILENAME
-
-    def insert_as_before(conn: sqlite3.Connection, message_id: int, raw: bytes) -> None:
-        conn.execute("INSERT INTO bodies (message_id, raw) VALUES (?, ?)", (message_id, raw))
-
-    with monkeypatch.context() as older:  # the release before: schema 10, bodies as they came
-        older.setattr(schema, "MIGRATIONS", schema.MIGRATIONS[:10])
-        older.setattr(schema, "SCHEMA_VERSION", 10)
-        older.setattr(body_codec, "insert", insert_as_before)
-        old = db.connect(path)
-        try:
-            account = write.ensure_account(old, "old", Protocol.IMAP)
-            folder = write.upsert_folder(old, account, "INBOX", role=FolderRole.INBOX)
-            write.update_folder_state(old, folder, uidvalidity=7)
-            ids = write.store_messages(
-                old,
-                folder,
-                [write.IncomingMessage(raw=m, uid=n) for n, m in enumerate(messages, 1)],
-            )
-            assert schema.user_version(old) == 10
-        finally:
-            old.close()
+    ids = store_as_of(tmp_path, 10, messages)  # the release before compression
     conn = db.connect(path)
     try:
         assert schema.user_version(conn) == schema.SCHEMA_VERSION

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from tuimail.core.model import FolderRole, Protocol
 from tuimail.store import db, migrations, outbox, read, schema, write
 
 
@@ -247,27 +246,21 @@ def test_a_store_of_the_version_before_several_originals_keeps_its_outbox_origin
     name them all: a queued reply of the version before keeps its original, and a new item can
     then have several."""
     from tests.support.mailfactory import make_message
+    from tests.support.old_store import store_as_of
     from tuimail.store import outbox_originals
 
     previous = schema.MIGRATIONS.index(migrations.V10)
     path = tmp_path / db.DB_FILENAME
+    # The messages as that release wrote them (today's code writes today's form).
+    first, second = store_as_of(
+        tmp_path, previous, [make_message(message_id=f"o{n}@x") for n in (1, 2)]
+    )
+    account = 1
     with monkeypatch.context() as older:
         older.setattr(schema, "MIGRATIONS", schema.MIGRATIONS[:previous])
         older.setattr(schema, "SCHEMA_VERSION", previous)
         conn = db.connect(path)
         try:
-            account = write.ensure_account(conn, "old", Protocol.IMAP)
-            inbox = write.upsert_folder(conn, account, "INBOX", role=FolderRole.INBOX)
-            write.update_folder_state(conn, inbox, uidvalidity=7)
-            first, second = write.store_messages(
-                conn,
-                inbox,
-                [
-                    # Headers only: today's code writes bodies in a later version's form.
-                    write.IncomingMessage(header_bytes=make_message(message_id=f"o{n}@x"), uid=n)
-                    for n in (1, 2)
-                ],
-            )
             item = outbox.enqueue(
                 conn, account, b"Subject: re\r\n\r\nHi\r\n", message_id="r@x",
                 env_from="a@x", env_rcpts=["b@x"],
