@@ -198,3 +198,30 @@ async def test_updates_during_a_search_shown_keep_its_cursor_and_run_it_once_mor
         assert messages.current_message_id == chosen
         assert not messages.displaced
         assert "5 found for 'NEEDLE'" in app.screen.sub_title
+
+
+async def test_many_matches_show_their_first_page_then_all_with_the_cursor_kept(
+    tmp_path: Path, demo_store: DemoStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _store(tmp_path, demo_store)
+    monkeypatch.setattr(store_search, "MANY_MATCHES", 2)  # NEEDLE's 3 matches are many
+    monkeypatch.setattr(store_search, "FIRST_PAGE", 2)
+    held = HeldSearch(monkeypatch)
+    held.hold = lambda query: True  # the whole search, ordered after the first page
+    app = demo_app(tmp_path)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.pause()
+        messages = app.screen.query_one(MessageList)
+        await _type_search(pilot, "NEEDLE")
+        await wait_for(pilot, lambda: messages.place is None)
+        assert "2+ found for 'NEEDLE', searching on" in app.screen.sub_title
+        subjects = [messages.row_at(i).envelope.subject for i in range(len(messages.ids))]
+        assert subjects == ["Needle 5", "Needle 4"]
+        await pilot.press("j")
+        await pilot.pause()
+        chosen = messages.current_message_id
+        held.gate.set()
+        await searched(pilot)
+        assert len(messages.ids) == 3
+        assert messages.current_message_id == chosen and not messages.displaced
+        assert "3 found for 'NEEDLE' (escape: back)" in app.screen.sub_title

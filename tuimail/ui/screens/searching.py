@@ -16,8 +16,9 @@ import asyncio
 import sqlite3
 from collections.abc import Callable, Collection, Coroutine
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from tuimail.mail.sanitize import sanitize_line
 from tuimail.store import read
@@ -37,6 +38,15 @@ else:
 
 # The search shown: its text and the folders it searched (None: all mail).
 Search = tuple[str, list[int] | None]
+_T = TypeVar("_T")
+
+
+def _first_page(
+    conn: sqlite3.Connection, *, query: str, folder_ids: list[int] | None
+) -> list[int] | None:
+    if not store_search.has_many_matches(conn, query):
+        return None
+    return store_search.first_page(conn, query, folder_ids=folder_ids)
 
 
 class SearchThread:
@@ -51,19 +61,25 @@ class SearchThread:
 
     async def search(self, query: str, scope: list[int] | None) -> list[int]:
         """The ids `store.search.search` finds for `query` in `scope`, found on the thread."""
+        return await self._run(partial(store_search.search, query=query, folder_ids=scope))
+
+    async def first_page(self, query: str, scope: list[int] | None) -> list[int] | None:
+        """The first page of those ids, found on the thread before them when `query` has many
+        matches (`store.search.first_page`); None when the whole search is as fast."""
+        return await self._run(partial(_first_page, query=query, folder_ids=scope))
+
+    async def _run(self, find: Callable[[sqlite3.Connection], _T]) -> _T:
         if self._executor is None:
             self._executor = ThreadPoolExecutor(1, thread_name_prefix="search")
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(
-            self._executor, self._search, query, scope, self._data_dir()
-        )
+        return await loop.run_in_executor(self._executor, self._find, find, self._data_dir())
 
-    def _search(self, query: str, scope: list[int] | None, data_dir: Path) -> list[int]:
+    def _find(self, find: Callable[[sqlite3.Connection], _T], data_dir: Path) -> _T:
         if self._closed:
-            return []
+            raise StoreError("the search thread is closed")
         if self._conn is None:
             self._conn, _read_only = open_store_for_reading(data_dir)
-        return store_search.search(self._conn, query, folder_ids=scope)
+        return find(self._conn)
 
     def close(self) -> None:
         """Stop the search running (SQLite's interrupt may be called from any thread), skip
@@ -186,15 +202,24 @@ class Searching(_ScreenPart):
     def _start(self, work: Coroutine[Any, Any, None]) -> None:
         self.run_worker(work, group="search", exit_on_error=False, description="search")
 
-    async def _find(self, generation: int, query: str, scope: list[int] | None) -> list[int] | None:
-        """The ids found, or None when the search was dropped (or failed: said)."""
+    async def _find(
+        self, generation: int, query: str, scope: list[int] | None, *, page: bool = False
+    ) -> list[int] | None:
+        """The ids found (with `page`: the first page, or None), or None when the search was
+        dropped (or failed: said)."""
+        found: list[int] | None
         try:
-            ids = await self._search_thread.search(query, scope)
+            if page:
+                found = await self._search_thread.first_page(query, scope)
+            else:
+                found = await self._search_thread.search(query, scope)
         except (StoreError, sqlite3.Error):
+            if page:
+                return None  # the whole search says what is wrong
             # The store could not be opened a second time (started on a full disk, it is
             # open exclusively): found here, as there is no other way.
             try:
-                ids = store_search.search(self.conn, query, folder_ids=scope)
+                found = store_search.search(self.conn, query, folder_ids=scope)
             except sqlite3.Error as exc:
                 if generation == self._search_generation:
                     self._search_running = False
@@ -202,14 +227,26 @@ class Searching(_ScreenPart):
                 return None
         if generation != self._search_generation:
             return None  # a newer search, or the search ended: this result is not wanted
-        self._search_running = False
-        return ids
+        if not page:
+            self._search_running = False
+        return found
 
     async def _first_results(self, generation: int, query: str, scope: list[int] | None) -> None:
+        messages = self.query_one(MessageList)
+        first = await self._find(generation, query, scope, page=True)
+        if generation != self._search_generation:
+            return
+        if first is not None:
+            # Many matches: their newest first, the rest while the user reads them.
+            messages.show_ids(first, folders=scope is None)
+            self._describe_search(query, len(first), more=True)
         ids = await self._find(generation, query, scope)
         if ids is None:
             return
-        self.query_one(MessageList).show_ids(ids, folders=scope is None)
+        if first is None:
+            messages.show_ids(ids, folders=scope is None)
+        else:
+            messages.update_from_store(ids)  # the cursor stays where the user put it
         self._describe_search(query, len(ids))
         self._after_run()
 
@@ -235,6 +272,10 @@ class Searching(_ScreenPart):
         if self._search_again:
             self._next_run()
 
-    def _describe_search(self, query: str, found: int) -> None:
+    def _describe_search(self, query: str, found: int, *, more: bool = False) -> None:
         scope = self._search_scope_text
-        self.sub_title = f"{scope}: {found} found for {sanitize_line(query)!r} (escape: back)"
+        count = f"{found}+" if more else str(found)
+        still = ", searching on…" if more else ""
+        self.sub_title = (
+            f"{scope}: {count} found for {sanitize_line(query)!r}{still} (escape: back)"
+        )
