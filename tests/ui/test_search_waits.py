@@ -101,7 +101,7 @@ async def test_a_slow_search_leaves_the_keys_working_and_its_result_shows(
         messages = app.screen.query_one(MessageList)
         place = messages.place
         await _type_search(pilot, "NEEDLE")
-        assert "searching for 'NEEDLE'" in app.screen.sub_title
+        await wait_for(pilot, lambda: "searching for 'NEEDLE'" in app.screen.sub_title)
         assert messages.place == place, "the list shows the folder until the results come"
         before = messages.cursor
         await pilot.press("j")
@@ -125,7 +125,7 @@ async def test_a_late_result_never_replaces_a_newer_search(
         messages = app.screen.query_one(MessageList)
         await _type_search(pilot, "NEEDLE")
         await _type_search(pilot, "HAYSTACK")  # asked for while the first is still running
-        assert "searching for 'HAYSTACK'" in app.screen.sub_title
+        await wait_for(pilot, lambda: "searching for 'HAYSTACK'" in app.screen.sub_title)
         held.gate.set()
         await searched(pilot)
         assert held.queries[:2] == ["NEEDLE", "HAYSTACK"]
@@ -147,7 +147,7 @@ async def test_escape_drops_a_search_still_running(
         messages = app.screen.query_one(MessageList)
         place, shown = messages.place, list(messages.ids)
         await _type_search(pilot, "NEEDLE")
-        assert "searching for 'NEEDLE'" in app.screen.sub_title
+        await wait_for(pilot, lambda: "searching for 'NEEDLE'" in app.screen.sub_title)
         await pilot.press("escape")
         await pilot.pause()
         assert "searching" not in app.screen.sub_title

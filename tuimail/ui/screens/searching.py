@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections.abc import Callable, Collection, Coroutine
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -39,14 +39,21 @@ else:
 # The search shown: its text and the folders it searched (None: all mail).
 Search = tuple[str, list[int] | None]
 _T = TypeVar("_T")
+SAY_SEARCHING = 0.1  # seconds a search runs before the title says it is running
+# Seconds the UI waits for a search, at most: a quick one (most are) is shown with the closing
+# of the search line, in one paint instead of two; a slower one goes on off the UI thread.
+QUICK_SEARCH = 0.03
 
 
-def _first_page(
+def _first_found(
     conn: sqlite3.Connection, *, query: str, folder_ids: list[int] | None
-) -> list[int] | None:
-    if not store_search.has_many_matches(conn, query):
-        return None
-    return store_search.first_page(conn, query, folder_ids=folder_ids)
+) -> tuple[bool, list[int]]:
+    """(complete, ids): every match in order, or with many matches their first page."""
+    if store_search.has_many_matches(conn, query):
+        page = store_search.first_page(conn, query, folder_ids=folder_ids)
+        if page is not None:
+            return False, page
+    return True, store_search.search(conn, query, folder_ids=folder_ids)
 
 
 class SearchThread:
@@ -63,16 +70,18 @@ class SearchThread:
         """The ids `store.search.search` finds for `query` in `scope`, found on the thread."""
         return await self._run(partial(store_search.search, query=query, folder_ids=scope))
 
-    async def first_page(self, query: str, scope: list[int] | None) -> list[int] | None:
-        """The first page of those ids, found on the thread before them when `query` has many
-        matches (`store.search.first_page`); None when the whole search is as fast."""
-        return await self._run(partial(_first_page, query=query, folder_ids=scope))
+    def first_found(self, query: str, scope: list[int] | None) -> Future[tuple[bool, list[int]]]:
+        """What to show first for `query` in `scope`: every match in order, or with many
+        matches their first page (`store.search.first_page`); found on the thread."""
+        return self._submit(partial(_first_found, query=query, folder_ids=scope))
 
     async def _run(self, find: Callable[[sqlite3.Connection], _T]) -> _T:
+        return await asyncio.wrap_future(self._submit(find))
+
+    def _submit(self, find: Callable[[sqlite3.Connection], _T]) -> Future[_T]:
         if self._executor is None:
             self._executor = ThreadPoolExecutor(1, thread_name_prefix="search")
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self._find, find, self._data_dir())
+        return self._executor.submit(self._find, find, self._data_dir())
 
     def _find(self, find: Callable[[sqlite3.Connection], _T], data_dir: Path) -> _T:
         if self._closed:
@@ -111,6 +120,7 @@ class Searching(_ScreenPart):
         self._search_scope_text = ""  # what the search shown searched, in words
         self._search_generation = 0
         self._search_running = False  # a search of this generation is being found
+        self._search_found = False  # its first results are shown
         self._search_again = False  # the search shown must be run again after it
         self._search_changed: set[int] | None = set()  # the messages changed since (None: any)
         self._search_select: int | None = None  # the message to put the cursor on after it
@@ -126,6 +136,7 @@ class Searching(_ScreenPart):
         self.search_shown = None
         self._search_generation += 1
         self._search_running = False
+        self._search_found = False
         self._search_again = False
         self._search_changed = set()
         self._search_select = None
@@ -170,8 +181,21 @@ class Searching(_ScreenPart):
         self.search_shown = (query, scope)
         self._search_scope_text = line.scope
         self._search_running = True
-        self.sub_title = f"{line.scope}: searching for {sanitize_line(query)!r}… (escape: back)"
-        self._start(self._first_results(self._search_generation, query, scope))
+        # Said only when the search takes a while: a title painted in between would delay the
+        # results of a quick search by a frame.
+        title = f"{line.scope}: searching for {sanitize_line(query)!r}… (escape: back)"
+        self.set_timer(SAY_SEARCHING, partial(self._say_searching, self._search_generation, title))
+        generation = self._search_generation
+        first = self._search_thread.first_found(query, scope)
+        wait([first], timeout=QUICK_SEARCH)
+        if first.done() and first.exception() is None:
+            self._show_first(generation, query, scope, *first.result())
+        else:
+            self._start(self._first_results(generation, query, scope, first))
+
+    def _say_searching(self, generation: int, title: str) -> None:
+        if generation == self._search_generation and not self._search_found:
+            self.sub_title = title
 
     def run_search_again(
         self, changed: Collection[int] | None = None, *, select: int | None = None
@@ -202,51 +226,67 @@ class Searching(_ScreenPart):
     def _start(self, work: Coroutine[Any, Any, None]) -> None:
         self.run_worker(work, group="search", exit_on_error=False, description="search")
 
-    async def _find(
-        self, generation: int, query: str, scope: list[int] | None, *, page: bool = False
-    ) -> list[int] | None:
-        """The ids found (with `page`: the first page, or None), or None when the search was
-        dropped (or failed: said)."""
+    async def _find(self, generation: int, query: str, scope: list[int] | None) -> list[int] | None:
+        """The ids found, or None when the search was dropped (or failed: said)."""
         found: list[int] | None
         try:
-            if page:
-                found = await self._search_thread.first_page(query, scope)
-            else:
-                found = await self._search_thread.search(query, scope)
+            found = await self._search_thread.search(query, scope)
         except (StoreError, sqlite3.Error):
-            if page:
-                return None  # the whole search says what is wrong
-            # The store could not be opened a second time (started on a full disk, it is
-            # open exclusively): found here, as there is no other way.
-            try:
-                found = store_search.search(self.conn, query, folder_ids=scope)
-            except sqlite3.Error as exc:
-                if generation == self._search_generation:
-                    self._search_running = False
-                    self.notify(f"Search failed: {exc}", severity="error", markup=False)
-                return None
+            found = self._found_here(generation, query, scope)
+        if found is None:
+            return None
         if generation != self._search_generation:
             return None  # a newer search, or the search ended: this result is not wanted
-        if not page:
-            self._search_running = False
+        self._search_running = False
         return found
 
-    async def _first_results(self, generation: int, query: str, scope: list[int] | None) -> None:
-        messages = self.query_one(MessageList)
-        first = await self._find(generation, query, scope, page=True)
+    def _found_here(self, generation: int, query: str, scope: list[int] | None) -> list[int] | None:
+        # The store could not be opened a second time (started on a full disk, it is open
+        # exclusively): found on the UI thread, as there is no other way.
+        try:
+            return store_search.search(self.conn, query, folder_ids=scope)
+        except sqlite3.Error as exc:
+            if generation == self._search_generation:
+                self._search_running = False
+                self._search_again = False
+                self.notify(f"Search failed: {exc}", severity="error", markup=False)
+            return None
+
+    async def _first_results(
+        self,
+        generation: int,
+        query: str,
+        scope: list[int] | None,
+        first: Future[tuple[bool, list[int]]],
+    ) -> None:
+        try:
+            complete, ids = await asyncio.wrap_future(first)
+        except (StoreError, sqlite3.Error):
+            found = self._found_here(generation, query, scope)
+            if found is None:
+                return
+            complete, ids = True, found
+        self._show_first(generation, query, scope, complete, ids)
+
+    def _show_first(
+        self, generation: int, query: str, scope: list[int] | None, complete: bool, ids: list[int]
+    ) -> None:
         if generation != self._search_generation:
-            return
-        if first is not None:
-            # Many matches: their newest first, the rest while the user reads them.
-            messages.show_ids(first, folders=scope is None)
-            self._describe_search(query, len(first), more=True)
+            return  # a newer search, or the search ended: this result is not wanted
+        self.query_one(MessageList).show_ids(ids, folders=scope is None)
+        self._search_found = True
+        self._describe_search(query, len(ids), more=not complete)
+        if complete:
+            self._search_running = False
+            self._after_run()
+        else:  # many matches: their newest first, the rest while the user reads them
+            self._start(self._rest_of_results(generation, query, scope))
+
+    async def _rest_of_results(self, generation: int, query: str, scope: list[int] | None) -> None:
         ids = await self._find(generation, query, scope)
         if ids is None:
             return
-        if first is None:
-            messages.show_ids(ids, folders=scope is None)
-        else:
-            messages.update_from_store(ids)  # the cursor stays where the user put it
+        self.query_one(MessageList).update_from_store(ids)  # the cursor stays where it is
         self._describe_search(query, len(ids))
         self._after_run()
 
