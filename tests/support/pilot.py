@@ -33,3 +33,11 @@ def shown_text(widget: Widget) -> str:
     """What `widget` draws, line by line, as plain text (all of it, also what is scrolled out
     of view): the words a reader sees, whatever renderable the widget holds."""
     return "\n".join(widget.render_line(y).text.rstrip() for y in range(widget.size.height))
+
+
+async def searched(pilot: Pilot) -> None:
+    """Let the app run until the main screen has the results of the searches asked for (they
+    are found off the UI thread)."""
+    await pilot.pause()
+    await wait_for(pilot, lambda: not getattr(pilot.app.screen, "search_running", False))
+    await pilot.pause()

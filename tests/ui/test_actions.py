@@ -8,6 +8,7 @@ from pathlib import Path
 from textual.widgets import Input
 
 from tests.support.demo_app import DemoStore
+from tests.support.pilot import searched
 from tuimail.app.application import TuimailApp
 from tuimail.app.demo import demo_config
 from tuimail.core.model import FLAGGED, SEEN
@@ -115,7 +116,7 @@ async def test_search_shows_results_and_escape_goes_back(
         await pilot.press("slash")
         await pilot.pause()
         await pilot.press(*"newsletter", "enter")
-        await pilot.pause()
+        await searched(pilot)
         assert messages.place is None
         subjects = [messages.row_at(i).envelope.subject for i in range(len(messages.ids))]
         assert "Our autumn newsletter (HTML only)" in subjects
@@ -196,12 +197,12 @@ async def test_search_all_mail_finds_messages_in_every_folder(
         assert row is not None
         word = max(row.envelope.subject.split(), key=len)
         await pilot.press("slash", *word, "enter")  # this folder (INBOX) only
-        await pilot.pause()
+        await searched(pilot)
         assert row.id not in messages.ids
         await pilot.press("escape", "ctrl+k")
         await pilot.pause()
         assert "all mail" in str(app.screen.query_one("#search-label").render())
         await pilot.press(*word, "enter")
-        await pilot.pause()
+        await searched(pilot)
         assert row.id in messages.ids, "found in the Archive"
         assert "all mail:" in app.screen.sub_title

@@ -12,6 +12,7 @@ import pytest
 from textual.widgets import Input, Static
 
 from tests.support.demo_app import DemoStore
+from tests.support.pilot import searched
 from tuimail.app.application import TuimailApp
 from tuimail.app.demo import demo_config
 from tuimail.core.model import FLAGGED, FolderRole, Protocol
@@ -65,13 +66,14 @@ def _new_mail(subject: str, body: str = "Hello.", refs: str = ""):
 async def _settle(pilot) -> None:
     for _ in range(3):
         await pilot.pause()
+    await searched(pilot)  # a search shown is found again off the UI thread
 
 
 async def _search(pilot, text: str) -> None:
     await pilot.press("slash")
     await pilot.pause()
     await pilot.press(*text, "enter")
-    await pilot.pause()
+    await searched(pilot)
 
 
 async def test_new_mail_and_flags_keep_the_search_and_its_cursor(

@@ -9,6 +9,7 @@ from pathlib import Path
 from textual.pilot import Pilot
 
 from tests.support.list_view_mail import NOW, list_store
+from tests.support.pilot import searched
 from tuimail.app.application import TuimailApp
 from tuimail.app.demo import demo_config
 from tuimail.store import read
@@ -89,7 +90,7 @@ async def test_size_column_when_sorted_by_size(tmp_path: Path) -> None:
 
 async def _search(pilot: Pilot[None], key: str, words: str) -> None:
     await pilot.press(key, *words, "enter")
-    await pilot.pause()
+    await searched(pilot)
 
 
 async def test_search_of_all_mail_names_each_folder(tmp_path: Path) -> None:

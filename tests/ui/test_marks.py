@@ -13,6 +13,7 @@ from rich.color import Color
 from textual.widgets import Input
 
 from tests.support.demo_app import DemoStore
+from tests.support.pilot import searched
 from tuimail.app.application import TuimailApp
 from tuimail.app.demo import demo_config
 from tuimail.config.schema import Config
@@ -135,7 +136,7 @@ async def test_star_in_a_search_marks_only_the_messages_found(
         await pilot.press("slash")
         await pilot.pause()
         await pilot.press(*"newsletter", "enter")
-        await pilot.pause()
+        await searched(pilot)
         found = list(messages.ids)
         assert 0 < len(found) < everything
         inbox = _folder(app.conn, "INBOX")
@@ -430,7 +431,7 @@ async def test_M_marks_the_folder_read_asking_first_when_there_are_many(
         await pilot.press("slash")
         await pilot.pause()
         await pilot.press(*"newsletter", "enter")
-        await pilot.pause()
+        await searched(pilot)
         await pilot.press("M")
         await pilot.pause()
         assert "End the search first" in _notices(app)

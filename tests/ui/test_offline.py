@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.demo_app import DemoStore
+from tests.support.pilot import searched
 from tuimail.app.application import TuimailApp
 from tuimail.app.demo import DEMO_ACCOUNT, demo_config
 from tuimail.config.load import parse_config
@@ -167,7 +168,7 @@ async def test_read_search_flag_move_delete_queue_ops(
         await pilot.press("slash")
         await pilot.pause()
         await pilot.press(*"tickets", "enter")
-        await pilot.pause()
+        await searched(pilot)
         assert [messages.row_at(i).envelope.subject for i in range(len(messages.ids))] == [
             "Train tickets"
         ]

@@ -15,7 +15,7 @@ from textual.widgets import Static
 
 from tests.support.demo_app import NOW
 from tests.support.pager_mail import pager_store
-from tests.support.pilot import wait_for
+from tests.support.pilot import searched, wait_for
 from tuimail.app.application import TuimailApp
 from tuimail.app.demo import demo_config
 from tuimail.config.schema import UiConfig
@@ -374,7 +374,7 @@ async def test_escape_from_the_view_keeps_a_search_shown(tmp_path: Path) -> None
     async with app.run_test(size=(120, 36)) as pilot:
         await pilot.pause()
         await pilot.press("slash", *"body", "enter")
-        await pilot.pause()
+        await searched(pilot)
         messages = app.screen.query_one(MessageList)
         assert messages.place is None and len(messages.ids) == 4  # "The body of ..."
         await pilot.press("enter")

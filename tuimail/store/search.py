@@ -10,16 +10,32 @@ produce a query syntax error. What the user can write:
 
 Accents and letters such as ł, ø, ß need not be typed: the index and the query are folded
 alike (mail/fold.py), so `zazolc` finds "Zażółć".
+
+A word in most messages has hundreds of thousands of matches, and ordering them all by date
+takes seconds at a million messages. `first_page` finds the newest few of such a search at
+once, walking the messages' date index and asking the full-text index about each candidate;
+the caller shows them while `search` orders the rest.
 """
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import re
 import sqlite3
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
 
 from tuimail.mail.fold import fold, has_undecomposed_letters
+
+# Up to this many matches `search` orders them all in well under the 100 ms a search may take;
+# with more, `first_page` finds the first page first.
+MANY_MATCHES = 5000
+FIRST_PAGE = 200  # messages in a first page: more than a screen shows
+# The candidates `first_page` looks at, at most: a word common in the store but rare in the
+# folders searched leaves the first page to the full search.
+WALK_LIMIT = 10_000
+_CHECK_CHUNK = 250  # candidates asked about in one statement
 
 _TERM = re.compile(r'(?:(?P<field>[A-Za-z]+):)?(?:"(?P<phrase>[^"]*)"?|(?P<word>\S+))')
 
@@ -108,3 +124,76 @@ def search(
         sql += " LIMIT ?"
         params.append(int(limit))
     return [int(row[0]) for row in conn.execute(sql, params)]
+
+
+def has_many_matches(conn: sqlite3.Connection, query: str) -> bool:
+    """Whether `query` matches more than MANY_MATCHES messages (anywhere in the store): counted
+    no further than that."""
+    expression = fts_query(query)
+    if expression is None:
+        return False
+    # A match past the first MANY_MATCHES: stepping over them is all it costs.
+    beyond = conn.execute(
+        "SELECT rowid FROM messages_fts WHERE messages_fts MATCH ? LIMIT 1 OFFSET ?",
+        (expression, MANY_MATCHES),
+    ).fetchone()
+    return beyond is not None
+
+
+def first_page(
+    conn: sqlite3.Connection,
+    query: str,
+    *,
+    folder_ids: int | Sequence[int] | None = None,
+    size: int | None = None,
+) -> list[int] | None:
+    """The first `size` (default FIRST_PAGE) ids `search` gives for `query` in `folder_ids`
+    (None: all mail), found without ordering every match: the messages newest first from the
+    date index of each folder (merged), each asked whether it matches. None when the walk
+    finds fewer than `size` in WALK_LIMIT candidates (and has not reached the end): then only
+    `search` helps."""
+    size = FIRST_PAGE if size is None else size
+    expression = fts_query(query)
+    if expression is None:
+        return []
+    if folder_ids is None:
+        folders = [int(row[0]) for row in conn.execute("SELECT id FROM folders")]
+    else:
+        folders = [folder_ids] if isinstance(folder_ids, int) else list(folder_ids)
+    walks = [_newest_first(conn, folder) for folder in folders]
+    candidates = (message_id for _, message_id in heapq.merge(*walks, reverse=True))
+    found: list[int] = []
+    walked = 0
+    try:
+        while len(found) < size:
+            chunk = list(itertools.islice(candidates, _CHECK_CHUNK))
+            if not chunk:
+                return found  # every message searched
+            walked += len(chunk)
+            matching = _matching(conn, expression, chunk)
+            found.extend(i for i in chunk if i in matching)
+            if len(found) < size and walked >= WALK_LIMIT:
+                return None
+        return found[:size]
+    finally:
+        for walk in walks:
+            walk.close()  # its statement ends now, not when collected
+
+
+def _newest_first(conn: sqlite3.Connection, folder_id: int) -> Generator[tuple[int, int]]:
+    """(sort_date, id) of a folder's messages, newest first, read from its date index as the
+    merge asks for them (the order `search` gives: date, then id)."""
+    yield from conn.execute(
+        "SELECT sort_date, id FROM messages WHERE folder_id = ? ORDER BY sort_date DESC, id DESC",
+        (folder_id,),
+    )
+
+
+def _matching(conn: sqlite3.Connection, expression: str, ids: list[int]) -> set[int]:
+    """Which of `ids` match the MATCH `expression` (one index lookup each)."""
+    placeholders = ",".join("?" * len(ids))
+    sql = (
+        "SELECT rowid FROM messages_fts"  # noqa: S608 - placeholders only
+        f" WHERE messages_fts MATCH ? AND rowid IN ({placeholders})"
+    )
+    return {int(row[0]) for row in conn.execute(sql, [expression, *ids])}

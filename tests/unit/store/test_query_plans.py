@@ -310,3 +310,24 @@ def test_a_folder_conversations_with_their_roots(
     (_statement, plan), *_ = plans
     assert "SEARCH r USING INDEX messages_by_thread (thread_id=?)" in plan, plan
     assert not any(line.startswith("SCAN r") for line in plan.splitlines()), plan
+
+
+def test_the_first_page_of_a_common_word_walks_the_date_index(
+    conn: db.StoreConnection, big_store: tuple[Path, dict]
+) -> None:
+    _, ids = big_store
+    for folder_ids in (ids["big"], [ids["big"], ids["small"]], None):
+        found: list[object] = []
+
+        def first_page(folder_ids: object = folder_ids, found: list[object] = found) -> None:
+            found.append(search.has_many_matches(conn, "sender"))
+            found.append(search.first_page(conn, "sender", folder_ids=folder_ids))  # type: ignore[arg-type]
+
+        # All mail walks every folder: their list (one row each, a few hundred at most) is
+        # the one table read whole.
+        plans = [p for p in plans_of(conn, first_page) if p[0] != "SELECT id FROM folders"]
+        assert found[0] is True
+        assert isinstance(found[1], list) and len(found[1]) == search.FIRST_PAGE
+        assert_no_scans(plans)
+        walks = [plan for statement, plan in plans if "ORDER BY sort_date" in statement]
+        assert walks and all("TEMP B-TREE" not in plan for plan in walks), walks

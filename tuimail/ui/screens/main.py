@@ -28,7 +28,6 @@ from textual.widgets import Header
 from tuimail.core.model import SEEN
 from tuimail.mail.sanitize import sanitize_line
 from tuimail.store import ops, read
-from tuimail.store import search as store_search
 from tuimail.ui.host import app_host
 from tuimail.ui.messages import (
     AccountStatus,
@@ -49,6 +48,7 @@ from tuimail.ui.screens.marked_actions import MarkedActions
 from tuimail.ui.screens.message_actions import MessageActions
 from tuimail.ui.screens.outbox import OutboxScreen
 from tuimail.ui.screens.pipe_actions import PipeActions
+from tuimail.ui.screens.searching import Searching
 from tuimail.ui.screens.writing import Writing
 from tuimail.ui.screens.writing_keys import WritingKeys
 from tuimail.ui.widgets.folder_pane import FolderPane
@@ -65,7 +65,7 @@ SHOW_DELAY = 0.06  # seconds the cursor rests before the message view follows it
 PREFETCH_AROUND = (1, 2, 3, -1)
 
 
-class MainScreen(ConversationReading, WritingKeys, Screen[None]):
+class MainScreen(ConversationReading, WritingKeys, Searching, Screen[None]):
     """Folders on the left; the message list above the message view on the right."""
 
     BINDINGS = [
@@ -150,9 +150,7 @@ class MainScreen(ConversationReading, WritingKeys, Screen[None]):
         self.pipes = PipeActions(self, self.waits)  # | : the message or a part to a command
         self._show_timer: Timer | None = None
         self.panes = PaneLayout()  # for the running app only; [ui] gives the initial sizes
-        # The search shown (its text and the folders it searched; None: all mail), run again
-        # when the store changes; None when the list shows a place.
-        self._search: tuple[str, list[int] | None] | None = None
+        self.init_searching()  # the search shown, run again when the store changes
         self.actions = MessageActions(self, self, conn)
         # With messages marked, N, F, d, s, C, f, ctrl+f and | act on all of them.
         self.marked = MarkedActions(self, self.actions, self.writing, conn)
@@ -241,11 +239,8 @@ class MainScreen(ConversationReading, WritingKeys, Screen[None]):
         folder_ids_shown = self.query_one(FolderPane).folder_ids
         if self.current_place is None and folder_ids_shown:
             self.show_place(self.unified_inbox or (folder_ids_shown[0],))
-        elif self._search is not None and messages.place is None:
-            if changes is None:
-                self._run_search_again()
-            elif changes.messages or changes.messages_gone:
-                self._run_search_again(changes.messages | changes.messages_gone)
+        elif self.search_shown is not None and messages.place is None:
+            self._search_changes(changes)
         elif not folder_ids_shown:
             view.show_no_mail()
         elif self.current_place and changes is None:
@@ -254,6 +249,8 @@ class MainScreen(ConversationReading, WritingKeys, Screen[None]):
                 self._describe_place()
         elif self.current_place and changes is not None:
             self._update_place(messages, self.current_place, since, changes)
+        if self.search_shown is not None and messages.place is not None:
+            self._search_changes(changes)  # its first results, still to come, may miss them
         # The message in the view again, when it changed (a body arrived, its flags): the list
         # does not announce a message it kept through a background change.
         shown = view.shown_id
@@ -264,6 +261,12 @@ class MainScreen(ConversationReading, WritingKeys, Screen[None]):
             changed = revision is not None or not place or bool(set(place) & set(folder_ids))
         if shown is not None and changed and shown == messages.current_message_id:
             view.show_message(shown)
+
+    def _search_changes(self, changes: read.Changes | None) -> None:
+        if changes is None:
+            self.run_search_again()
+        elif changes.messages or changes.messages_gone:
+            self.run_search_again(changes.messages | changes.messages_gone)
 
     def _update_place(
         self,
@@ -320,7 +323,7 @@ class MainScreen(ConversationReading, WritingKeys, Screen[None]):
         """Show one folder's messages, or the unified inbox's (same place again: keep the
         cursor)."""
         self.current_place = place
-        self._search = None
+        self.forget_search()
         messages = self.query_one(MessageList)
         messages.load(place)
         self._describe_place()
@@ -515,71 +518,21 @@ class MainScreen(ConversationReading, WritingKeys, Screen[None]):
         messages = self.query_one(MessageList)
         if messages.place is not None:
             messages.reload()
+            messages.select_id(message_id)
         else:
-            self._run_search_again()
-        messages.select_id(message_id)
+            self.run_search_again(select=message_id)
         self._load_folders()
         if messages.place is not None:
             self._describe_place()
 
-    # --- searching: the search line, and the search shown in the list
-
-    def action_search(self, all_mail: bool = False) -> None:
-        """Open the search line under the list (enter searches, escape closes it): the folder
-        shown (or the inboxes of the unified inbox), or with `all_mail` every folder."""
-        if self.current_place is None:
-            return
-        info = read.folder(self.conn, self.current_folder_id) if self.current_folder_id else None
-        if all_mail:
-            scope = "all mail"
-        else:
-            scope = sanitize_line(f"{info.account}/{info.display_name}") if info else "all inboxes"
-        bar = self.query_one(SearchLine).open(scope, everywhere=all_mail)
-        self.query_one(StatusBar).display = False
-        # Focused now, not after this message (Widget.focus defers it): the line must not be
-        # painted while the keys the user types next would still go to the list.
-        self.set_focus(bar)
-
-    def _close_search_line(self) -> None:
-        self.query_one(SearchLine).close()
-        self.query_one(StatusBar).display = True
-
-    @on(SearchLine.Submitted)
-    def _search_submitted(self, event: SearchLine.Submitted) -> None:
-        query = event.query
-        self._close_search_line()
-        messages = self.query_one(MessageList)
-        messages.focus()
-        if not query or self.current_place is None:
-            return
-        scope = None if self.query_one(SearchLine).everywhere else list(self.current_place)
-        ids = store_search.search(self.conn, query, folder_ids=scope)
-        messages.show_ids(ids, folders=scope is None)
-        self._search = (query, scope)
-        self._describe_search(query, len(ids))
-
-    def _run_search_again(self, changed: Collection[int] | None = None) -> None:
-        """The search shown, run again on the store as it is now (the cursor stays put);
-        `changed`: the only messages changed since it ran (None: any)."""
-        if self._search is None:
-            return
-        query, scope = self._search
-        ids = store_search.search(self.conn, query, folder_ids=scope)
-        self.query_one(MessageList).update_from_store(ids, changed=changed)
-        self._describe_search(query, len(ids))
-
-    def _describe_search(self, query: str, found: int) -> None:
-        scope = self.query_one(SearchLine).scope
-        self.sub_title = f"{scope}: {found} found for {sanitize_line(query)!r} (escape: back)"
-
     def action_back(self) -> None:
         messages = self.query_one(MessageList)
         if self.query_one(SearchLine).is_open:
-            self._close_search_line()  # close the search line, nothing searched
+            self.close_search_line()  # close the search line, nothing searched
         elif isinstance(self.focused, Pager):
             pass  # from the message view back to the list: a search shown stays
-        elif messages.place is None and self.current_place is not None:
-            self.show_place(self.current_place)  # end the search
+        elif self.search_shown is not None and self.current_place is not None:
+            self.show_place(self.current_place)  # end the search (or drop one still running)
         messages.focus()
 
     # --- panes: shown or hidden, wider or narrower, for the running app

@@ -1,0 +1,106 @@
+"""A search with many matches: its first page, found by walking the date index, is the first
+page of the whole search, in one folder, several, or all mail."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tuimail.core.model import Protocol
+from tuimail.store import db, search, write
+
+MESSAGES = 3000
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[db.StoreConnection, dict]]:
+    """Three folders in two accounts; "common" in every subject, "half" in every other one,
+    "rare" in a few, "archived" only in Archive; many messages share a date."""
+    conn = db.open_store(Path(tmp_path_factory.mktemp("first-page")))
+    work = write.ensure_account(conn, "work", Protocol.IMAP)
+    home = write.ensure_account(conn, "home", Protocol.POP3)
+    folders = {
+        "inbox": write.upsert_folder(conn, work, "INBOX"),
+        "archive": write.upsert_folder(conn, work, "Archive"),
+        "home": write.upsert_folder(conn, home, "INBOX"),
+    }
+    rng = random.Random(19)
+
+    def rows() -> Iterator[tuple[object, ...]]:
+        for n in range(MESSAGES):
+            name = rng.choice(["inbox", "inbox", "archive", "home"])
+            words = ["common", "half" if n % 2 else "", "rare" if n % 500 == 0 else ""]
+            if name == "archive" and n % 7 == 0:
+                words.append("archived")
+            stamp = 1_700_000_000 + rng.randrange(400) * 3600  # many share a date
+            account = home if name == "home" else work
+            yield (folders[name], account, f"{n}@example.org", " ".join(words), stamp, n)
+
+    with db.transaction(conn) as revision:
+        conn.executemany(
+            "INSERT INTO messages (folder_id, account_id, message_id, subject, from_addr, date,"
+            " first_seen, sort_date, from_sort, subject_sort, flags, size, thread_id, revision)"
+            " VALUES (?, ?, ?, ?, '[]', ?5, ?5, ?5, '', '', '', 100, ?6, ?7)",
+            ((*row, revision) for row in rows()),
+        )
+        conn.execute(
+            "INSERT INTO messages_fts (rowid, subject, addresses, body)"
+            " SELECT id, subject, 'Sender s@example.org', '' FROM messages"
+        )
+    yield conn, folders
+    conn.close()
+
+
+@pytest.fixture(autouse=True)
+def _small_cap(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(search, "MANY_MATCHES", 100)
+
+
+SCOPES = {
+    "one folder": lambda f: f["inbox"],
+    "two folders": lambda f: [f["inbox"], f["archive"]],
+    "all mail": lambda f: None,
+}
+
+
+@pytest.mark.parametrize("scope", SCOPES)
+@pytest.mark.parametrize("query", ["common", "half", "common half", "from:sender"])
+def test_the_first_page_is_the_first_page_of_the_whole_search(
+    store: tuple[db.StoreConnection, dict], scope: str, query: str
+) -> None:
+    conn, folders = store
+    folder_ids = SCOPES[scope](folders)
+    assert search.has_many_matches(conn, query)
+    whole = search.search(conn, query, folder_ids=folder_ids)
+    for size in (1, 50, 200):
+        page = search.first_page(conn, query, folder_ids=folder_ids, size=size)
+        assert page == whole[:size]
+
+
+def test_few_matches_are_not_many(store: tuple[db.StoreConnection, dict]) -> None:
+    conn, _ = store
+    assert not search.has_many_matches(conn, "rare")
+    assert not search.has_many_matches(conn, "nowhere")
+    assert not search.has_many_matches(conn, "")
+
+
+def test_a_page_of_a_folder_with_fewer_matches_is_all_of_them(
+    store: tuple[db.StoreConnection, dict],
+) -> None:
+    conn, folders = store
+    whole = search.search(conn, "archived", folder_ids=folders["archive"])
+    assert 0 < len(whole) < 200
+    assert search.first_page(conn, "archived", folder_ids=folders["archive"]) == whole
+
+
+def test_a_word_rare_in_the_folders_searched_is_left_to_the_whole_search(
+    store: tuple[db.StoreConnection, dict], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    conn, folders = store
+    monkeypatch.setattr(search, "WALK_LIMIT", 300)
+    # "archived" is in a few Archive messages only: the inbox walk finds none of it.
+    assert search.first_page(conn, "archived", folder_ids=folders["inbox"], size=10) is None
+    assert search.first_page(conn, "archived", folder_ids=None, size=1000) is None
