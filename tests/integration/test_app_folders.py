@@ -146,6 +146,13 @@ async def test_subscribe_with_the_keys_and_only_subscribed_folders_shown_and_syn
     text = account_config_text(mail_servers, user, "imap", mail_servers.imaps_port)
     config = parse_config(text + "subscribed_only = true\n")
 
+    def append_to(folder: str, raw: bytes) -> None:
+        with imapclient.IMAPClient(
+            mail_servers.host, mail_servers.imaps_port, ssl_context=context, timeout=20
+        ) as client:
+            client.login(user, mail_servers.users[user])
+            client.append(folder, raw)
+
     async def on_server(check) -> None:  # type: ignore[no-untyped-def]
         for _ in range(300):
             if check(await asyncio.to_thread(server_subscribed, mail_servers, user)):
@@ -162,24 +169,32 @@ async def test_subscribe_with_the_keys_and_only_subscribed_folders_shown_and_syn
         pane = await to_pane(pilot, app)
         assert "Old" not in pane_lines(pane), "not subscribed: not shown"
         assert total("Old") == 0, "nor synced"
+        # New mail while the app runs: the subscribed folder's comes, the other's is not
+        # watched for (it arrives first, so waiting for Projects' gives it its chance).
+        await asyncio.to_thread(append_to, "Old", numbered_message(4))
+        await asyncio.to_thread(append_to, "Projects", numbered_message(5))
+        await wait_for(pilot, lambda: total("Projects") == 2)
+        await pilot.pause(0.5)
+        assert total("Old") == 0, "nor watched"
 
         await pilot.press("T")  # every folder, marked
         await pilot.pause()
         lines = pane_lines(pane)
-        assert "○ Old" in lines and "● Projects 1" in lines and "● INBOX 1" in lines
+        assert "○ Old" in lines and "● Projects 2" in lines and "● INBOX 1" in lines
         await highlight(pilot, pane, "Old")
         await pilot.press("S")
         await on_server(lambda names: "Old" in names)
-        await wait_for(pilot, lambda: total("Old") == 1)  # synced now
-        assert "● Old 1" in pane_lines(pane)
+        # Synced now, with the mail that came meanwhile.
+        await wait_for(pilot, lambda: total("Old") == 2)
+        assert "● Old 2" in pane_lines(pane)
 
         await pilot.press("T")  # the usual list: Old is in it now
         await pilot.pause()
-        assert "Old 1" in pane_lines(pane)
+        assert "Old 2" in pane_lines(pane)
         await highlight(pilot, pane, "Projects")
         await pilot.press("S")
         await pilot.pause()
-        assert "Projects 1" not in pane_lines(pane), "unsubscribed: gone from the list"
+        assert "Projects 2" not in pane_lines(pane), "unsubscribed: gone from the list"
         projects = next(f.id for f in read.folders(app.conn) if f.name == "Projects")
         assert app.screen.current_place != (projects,), "nor shown in the message list"
         await on_server(lambda names: "Projects" not in names and "Old" in names)
