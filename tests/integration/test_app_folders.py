@@ -5,6 +5,8 @@ the store agrees."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import imapclient
@@ -26,12 +28,19 @@ from tuimail.ui.widgets.status_bar import StatusBar
 pytestmark = pytest.mark.integration
 
 
-def server_folders(mail_servers: MailServers, user: str) -> set[str]:
+@contextmanager
+def logged_in(mail_servers: MailServers, user: str) -> Iterator[imapclient.IMAPClient]:
+    """`user`'s own IMAP connection to the test Dovecot (what another mail program sees)."""
     context = mail_servers.client_ssl_context()
     with imapclient.IMAPClient(
         mail_servers.host, mail_servers.imaps_port, ssl_context=context, timeout=20
     ) as client:
         client.login(user, mail_servers.users[user])
+        yield client
+
+
+def server_folders(mail_servers: MailServers, user: str) -> set[str]:
+    with logged_in(mail_servers, user) as client:
         return {str(name) for _flags, _delim, name in client.list_folders()}
 
 
@@ -40,11 +49,7 @@ async def test_create_rename_delete_with_the_keys_reach_the_server(
 ) -> None:
     user = mail_servers.add_user("appfolders")
     mail_servers.deliver(user, numbered_message(1))
-    context = mail_servers.client_ssl_context()
-    with imapclient.IMAPClient(
-        mail_servers.host, mail_servers.imaps_port, ssl_context=context, timeout=20
-    ) as client:
-        client.login(user, mail_servers.users[user])
+    with logged_in(mail_servers, user) as client:
         client.create_folder("Old lists")
         client.append("Old lists", numbered_message(2))
     config = account_config(mail_servers, user, "imap", mail_servers.imaps_port)
@@ -116,11 +121,7 @@ async def test_offline_the_pane_changes_at_once_and_the_server_follows_later(
 
 
 def server_subscribed(mail_servers: MailServers, user: str) -> set[str]:
-    context = mail_servers.client_ssl_context()
-    with imapclient.IMAPClient(
-        mail_servers.host, mail_servers.imaps_port, ssl_context=context, timeout=20
-    ) as client:
-        client.login(user, mail_servers.users[user])
+    with logged_in(mail_servers, user) as client:
         return {str(name) for _flags, _delim, name in client.list_sub_folders()}
 
 
@@ -133,11 +134,7 @@ async def test_subscribe_with_the_keys_and_only_subscribed_folders_shown_and_syn
 ) -> None:
     user = mail_servers.add_user("appsubs")
     mail_servers.deliver(user, numbered_message(1))
-    context = mail_servers.client_ssl_context()
-    with imapclient.IMAPClient(
-        mail_servers.host, mail_servers.imaps_port, ssl_context=context, timeout=20
-    ) as client:
-        client.login(user, mail_servers.users[user])
+    with logged_in(mail_servers, user) as client:
         for name in ("Old", "Projects"):
             client.create_folder(name)
             client.append(name, numbered_message(2 if name == "Old" else 3))
@@ -147,10 +144,7 @@ async def test_subscribe_with_the_keys_and_only_subscribed_folders_shown_and_syn
     config = parse_config(text + "subscribed_only = true\n")
 
     def append_to(folder: str, raw: bytes) -> None:
-        with imapclient.IMAPClient(
-            mail_servers.host, mail_servers.imaps_port, ssl_context=context, timeout=20
-        ) as client:
-            client.login(user, mail_servers.users[user])
+        with logged_in(mail_servers, user) as client:
             client.append(folder, raw)
 
     async def on_server(check) -> None:  # type: ignore[no-untyped-def]
