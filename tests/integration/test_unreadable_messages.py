@@ -171,15 +171,27 @@ def test_a_connection_the_server_ends_once_over_a_fetch_skips_no_message(
     user = mail_servers.add_user("kicked")
     mail_servers.deliver_many(user, [_message(1)])
     kicked = threading.Event()
+    bye_sent = threading.Event()
 
     def kick_at_the_fetch(line: bytes) -> bytes:
         if b" UID FETCH " in line and b"HEADER" in line and not kicked.is_set():
             kicked.set()
-            mail_servers.doveadm("kick", user)  # before the server reads the FETCH
+            mail_servers.doveadm("kick", user)
+            # The FETCH goes on only once the server has said BYE: a kicked Dovecot may first
+            # answer a command it already holds, and the BYE would come over the next one.
+            bye_sent.wait(30)
+        return line
+
+    def watch_for_bye(line: bytes) -> bytes:
+        if kicked.is_set() and line.startswith(b"* BYE"):
+            bye_sent.set()
         return line
 
     proxy = fault_proxy(
-        mail_servers.host, mail_servers.imap_port, client=Faults(rewrite_line=kick_at_the_fetch)
+        mail_servers.host,
+        mail_servers.imap_port,
+        client=Faults(rewrite_line=kick_at_the_fetch),
+        server=Faults(rewrite_line=watch_for_bye),
     )
     config = tmp_path / "config.toml"
     _config(config, mail_servers, user, proxy.host, proxy.port, "none")
