@@ -45,8 +45,8 @@ from tests.support.sandbox import (
 from tuimail.app.application import TuimailApp
 from tuimail.config.load import load_config
 from tuimail.core.log import base64_cores, setup_logging
-from tuimail.store import outbox
-from tuimail.store.db import open_store
+from tuimail.store import body_codec, outbox
+from tuimail.store.db import open_store, open_store_for_reading
 from tuimail.store.outbox import OutboxState
 from tuimail.ui.widgets.message_list import MessageList
 
@@ -210,7 +210,8 @@ def test_no_command_leaves_a_password_anywhere(mail_servers: MailServers, tmp_pa
     assert len(home_sent) == 1
     store_files = {path.name for path in sandbox.data_dir.iterdir()}
     assert {"tuimail.db", "tuimail.db-wal", "tuimail.db-shm", "locks"} <= store_files
-    assert b"Body number 3, to be downloaded." in _all_bytes(sandbox.data_dir)
+    # The mail is in the store (packed: read back through it, not found in the files' bytes).
+    assert any(b"Body number 3, to be downloaded." in raw for raw in _bodies(sandbox.data_dir))
     records = sandbox.probe_records()
     # Every password command ran with a probe: processes that already held a password included.
     assert len(records) >= 12
@@ -237,8 +238,14 @@ def _sent_folder_message_ids(servers: MailServers, user: str) -> list[bytes]:
         return [item[b"BODY[HEADER.FIELDS (MESSAGE-ID)]"] for item in fetched.values()]
 
 
-def _all_bytes(directory: Path) -> bytes:
-    return b"".join(path.read_bytes() for path in directory.rglob("*") if path.is_file())
+def _bodies(data_dir: Path) -> list[bytes]:
+    """Every body the store holds, as read back (the store keeps them packed)."""
+    conn, _ = open_store_for_reading(data_dir)
+    try:
+        rows = conn.execute("SELECT raw, codec, dict_id FROM bodies").fetchall()
+        return [body_codec.unpack(conn, *row) for row in rows]
+    finally:
+        conn.close()
 
 
 # --- the app --------------------------------------------------------------------------------

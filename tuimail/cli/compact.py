@@ -1,5 +1,6 @@
 """`tuimail compact`: pack every stored body with the store's dictionary (a store made before
-bodies were kept compressed holds them as they came), bring the search index's older entries up
+bodies were kept compressed holds them as they came), and the search index's texts kept before
+the dictionary was trained, bring the search index's older entries up
 to date (the app does that in the background too), then give the freed space back to the file
 system (VACUUM). Safe to stop: each batch is committed, and a body is replaced only once
 its packed form reads back byte for byte."""
@@ -40,6 +41,8 @@ def cmd_compact(args: argparse.Namespace, config: Config) -> int:
         with closing(open_store(data_dir)) as conn:
             packed = body_codec.compact(conn)
             print(f"{packed} bod{'y' if packed == 1 else 'ies'} packed", file=sys.stdout)
+            if texts := body_codec.compact(conn, table="index_texts"):
+                print(f"{texts} search index texts packed", file=sys.stdout)
             if upgraded := reindex_all(conn):
                 print(f"{upgraded} search index entries brought up to date", file=sys.stdout)
             try:

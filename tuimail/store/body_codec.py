@@ -12,109 +12,25 @@ batch); later bodies use the newest one. Every read and write of `bodies.raw` go
 
 from __future__ import annotations
 
-import contextlib
 import sqlite3
 import threading
-from typing import TYPE_CHECKING
 
 from tuimail.store import codec
 from tuimail.store.db import StoreError, transaction
 
-if TYPE_CHECKING:
-    import zstandard
+# Re-exported: the bodies' callers name them here.
+from tuimail.store.packing import LEVEL as LEVEL
+from tuimail.store.packing import RAW as RAW
+from tuimail.store.packing import ZSTD as ZSTD
+from tuimail.store.packing import ZSTD_DICT as ZSTD_DICT
+from tuimail.store.packing import forget as forget
+from tuimail.store.packing import newest_dictionary, pack, unpack
 
-RAW = 0
-ZSTD = 1
-ZSTD_DICT = 2
-
-LEVEL = 3  # zstd's default: ~500 MB/s on one core, within 1% of level 9 on mail (measured)
 TRAIN_AFTER = 1000  # bodies stored before a dictionary is trained
 TRAIN_SAMPLES = 4000  # the newest bodies the dictionary learns from
 SAMPLE_BYTES = 16 * 1024  # of each: the headers and the text, not a whole attachment
 DICT_BYTES = 112 * 1024  # zstd's own default size
 _TRAIN_LOCK = threading.Lock()
-
-
-class _Codecs:
-    """One connection's compressors and decompressors (zstd objects are not thread-safe, and a
-    connection belongs to one thread)."""
-
-    def __init__(self) -> None:
-        self.newest: int | bool | None = False  # the dictionary to pack with; False: not read
-        self.packers: dict[int | None, zstandard.ZstdCompressor] = {}
-        self.unpackers: dict[int | None, zstandard.ZstdDecompressor] = {}
-        self.dictionaries: dict[int, zstandard.ZstdCompressionDict] = {}
-
-
-def _codecs(conn: sqlite3.Connection) -> _Codecs:
-    """The connection's codecs, kept on it (a store connection takes attributes; a plain one
-    gets fresh ones each time, which is only slower)."""
-    found = getattr(conn, "_body_codecs", None)
-    if found is None:
-        found = _Codecs()
-        with contextlib.suppress(AttributeError):
-            conn._body_codecs = found  # type: ignore[attr-defined]
-    return found
-
-
-def _dictionary(conn: sqlite3.Connection, dict_id: int) -> zstandard.ZstdCompressionDict:
-    import zstandard  # here, not at import: the headless start-up does not need it
-
-    codecs = _codecs(conn)
-    found = codecs.dictionaries.get(dict_id)
-    if found is None:
-        row = conn.execute("SELECT data FROM body_dictionaries WHERE id = ?", (dict_id,)).fetchone()
-        if row is None:
-            raise StoreError(f"the body dictionary {dict_id} is missing from the store")
-        found = codecs.dictionaries[dict_id] = zstandard.ZstdCompressionDict(bytes(row[0]))
-    return found
-
-
-def _newest_dictionary(conn: sqlite3.Connection) -> int | None:
-    codecs = _codecs(conn)
-    if codecs.newest is False:
-        row = conn.execute("SELECT max(id) FROM body_dictionaries").fetchone()
-        codecs.newest = None if row is None or row[0] is None else int(row[0])
-    return codecs.newest if isinstance(codecs.newest, int) else None
-
-
-def pack(conn: sqlite3.Connection, raw: bytes) -> tuple[bytes, int, int | None]:
-    """What to store for the body `raw`: (blob, codec, dictionary id)."""
-    import zstandard
-
-    dict_id = _newest_dictionary(conn)
-    codecs = _codecs(conn)
-    packer = codecs.packers.get(dict_id)
-    if packer is None:
-        if dict_id is None:
-            packer = zstandard.ZstdCompressor(level=LEVEL)
-        else:
-            packer = zstandard.ZstdCompressor(level=LEVEL, dict_data=_dictionary(conn, dict_id))
-        codecs.packers[dict_id] = packer
-    return packer.compress(raw), (ZSTD if dict_id is None else ZSTD_DICT), dict_id
-
-
-def unpack(conn: sqlite3.Connection, blob: bytes, body_codec: int, dict_id: int | None) -> bytes:
-    """The exact bytes of a body stored as (`blob`, `body_codec`, `dict_id`)."""
-    if body_codec == RAW:
-        return bytes(blob)
-    import zstandard
-
-    if body_codec not in (ZSTD, ZSTD_DICT):
-        raise StoreError(f"a body is stored in an unknown form ({body_codec})")
-    key = dict_id if body_codec == ZSTD_DICT else None
-    codecs = _codecs(conn)
-    unpacker = codecs.unpackers.get(key)
-    if unpacker is None:
-        if key is None:
-            unpacker = zstandard.ZstdDecompressor()
-        else:
-            unpacker = zstandard.ZstdDecompressor(dict_data=_dictionary(conn, key))
-        codecs.unpackers[key] = unpacker
-    try:
-        return unpacker.decompress(blob)
-    except zstandard.ZstdError as exc:
-        raise StoreError(f"a stored body cannot be read back ({exc})") from exc
 
 
 def insert(conn: sqlite3.Connection, message_id: int, raw: bytes) -> None:
@@ -130,7 +46,7 @@ def train_if_due(conn: sqlite3.Connection) -> int | None:
     """Train the store's dictionary from its newest bodies once it holds `TRAIN_AFTER` of them
     and has none yet; the new dictionary's id (None: not due, or the mail too uniform to learn
     from). Later bodies are packed with it; earlier ones keep theirs until `compact`."""
-    if _newest_dictionary(conn) is not None:
+    if newest_dictionary(conn) is not None:
         return None
     with _TRAIN_LOCK:
         enough = conn.execute(
@@ -164,17 +80,25 @@ def train_if_due(conn: sqlite3.Connection) -> int | None:
         return dict_id
 
 
-def compact(conn: sqlite3.Connection, *, batch: int = 500, limit: int | None = None) -> int:
-    """Pack again, a committed batch at a time, the bodies not kept with the newest dictionary
-    (raw ones from before schema 11, the first ones without a dictionary); how many were.
-    Nothing is read back differently: each is checked byte for byte before it replaces the old."""
+# The tables whose rows are packed, and the column packed: names for compact's statements.
+_PACKED = {"bodies": "raw", "index_texts": "packed"}
+
+
+def compact(
+    conn: sqlite3.Connection, *, table: str = "bodies", batch: int = 500, limit: int | None = None
+) -> int:
+    """Pack again, a committed batch at a time, the rows of `table` (the bodies, or the texts of
+    the full-text index's entries) not kept with the newest dictionary (raw bodies from before
+    schema 11, the first rows packed without a dictionary); how many were. Nothing is read back
+    differently: each is checked byte for byte before it replaces the old."""
+    column = _PACKED[table]
     train_if_due(conn)
-    dict_id = _newest_dictionary(conn)
+    dict_id = newest_dictionary(conn)
     done = 0
     while limit is None or done < limit:
         size = batch if limit is None else min(batch, limit - done)
         rows = conn.execute(
-            "SELECT message_id, raw, codec, dict_id FROM bodies"
+            f"SELECT message_id, {column}, codec, dict_id FROM {table}"  # noqa: S608 - _PACKED
             " WHERE codec != ? OR dict_id IS NOT ? LIMIT ?",
             (ZSTD_DICT if dict_id is not None else ZSTD, dict_id, size),
         ).fetchall()
@@ -187,7 +111,8 @@ def compact(conn: sqlite3.Connection, *, batch: int = 500, limit: int | None = N
                 if unpack(conn, packed, new_codec, new_dict) != raw:
                     raise StoreError(f"message {message_id} did not pack back byte for byte")
                 conn.execute(
-                    "UPDATE bodies SET raw = ?, codec = ?, dict_id = ? WHERE message_id = ?",
+                    f"UPDATE {table} SET {column} = ?, codec = ?, dict_id = ?"  # noqa: S608
+                    " WHERE message_id = ?",
                     (packed, new_codec, new_dict, message_id),
                 )
         done += len(rows)
@@ -200,9 +125,3 @@ def give_space_back(conn: sqlite3.Connection) -> None:
     sqlite3.OperationalError while another connection uses the store."""
     conn.execute("VACUUM")
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-
-
-def forget(conn: sqlite3.Connection) -> None:
-    """Read the dictionaries again on next use (one was added)."""
-    with contextlib.suppress(AttributeError):
-        conn._body_codecs = None  # type: ignore[attr-defined]

@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from tuimail.core.paths import private_dir
-from tuimail.store import schema
+from tuimail.store import index_entries, schema
+from tuimail.store.errors import StoreError as StoreError  # re-exported: its home for callers
 
 DB_FILENAME = "tuimail.db"
 BUSY_TIMEOUT_SECONDS = 10.0
@@ -34,10 +35,6 @@ TOMBSTONE_MARGIN = 10_000
 
 # os.umask is process-wide: serialise our own changes to it.
 _umask_lock = threading.Lock()
-
-
-class StoreError(Exception):
-    """The store cannot be used as asked; the message says why in words a user can act on."""
 
 
 class SchemaTooNewError(StoreError):
@@ -187,6 +184,7 @@ def _open_read_only(path: Path) -> StoreConnection:
             conn.execute("PRAGMA foreign_keys = ON")
             conn.execute(f"PRAGMA cache_size = -{_CACHE_KIB:d}")
             conn.execute("PRAGMA temp_store = MEMORY")
+            _add_functions(conn)
             version = schema.user_version(conn)
         except sqlite3.DatabaseError as exc:
             conn.close()
@@ -253,6 +251,7 @@ def _open(path: Path, *, exclusive: bool = False) -> StoreConnection:
         conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_SECONDS * 1000):d}")
         conn.execute(f"PRAGMA cache_size = -{_CACHE_KIB:d}")
         conn.execute("PRAGMA temp_store = MEMORY")
+        _add_functions(conn)
         # Touch the file so that -wal and -shm exist while the private umask is in force.
         conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
     except sqlite3.DatabaseError as exc:
@@ -262,6 +261,11 @@ def _open(path: Path, *, exclusive: bool = False) -> StoreConnection:
         conn.close()
         raise
     return conn
+
+
+def _add_functions(conn: StoreConnection) -> None:
+    """The SQL functions the schema's triggers call (every store connection has them)."""
+    index_entries.register(conn)
 
 
 def _restrict_modes(path: Path) -> None:

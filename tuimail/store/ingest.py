@@ -2,6 +2,12 @@
 
 Everything the message list, threading and search need is computed here, once, when a message
 is stored: envelope columns, sort keys, thread id and the full-text row.
+
+A body's text for the index can come later (`defer_index`): the message is stored with its
+header section alone parsed (a twentieth of a whole parse: no MIME walk, no HTML to text), its
+entry holds the subject and addresses, and `messages.index_version` is `BODY_NOT_INDEXED` until
+store/reindex.py parses the stored body and completes the entry. So a sync or a download is done
+once the bodies are durable, and the index follows.
 """
 
 from __future__ import annotations
@@ -16,9 +22,9 @@ from typing import TYPE_CHECKING
 
 from tuimail.core.model import Envelope
 from tuimail.mail.fold import fold
-from tuimail.store import body_codec, codec
+from tuimail.store import body_codec, codec, index_entries
 from tuimail.store.db import StoreError, transaction
-from tuimail.store.reindex import INDEX_VERSION
+from tuimail.store.index_entries import BODY_NOT_INDEXED, INDEX_VERSION
 
 if TYPE_CHECKING:
     from tuimail.mail.attachments import OmittedPart
@@ -61,7 +67,7 @@ class ParsedRaw:
     (`parse_raw`; picklable, so it can be computed in another process)."""
 
     envelope: Envelope
-    body_text: str
+    body_text: str | None  # None: the body is not parsed yet (stored with `defer_index`)
 
 
 def store_message(
@@ -108,18 +114,21 @@ def store_messages(
     *,
     now: datetime | None = None,
     before_commit: Callable[[], None] | None = None,
+    defer_index: bool = False,
 ) -> list[int]:
     """Store many messages of one folder in one transaction (engines commit in batches).
 
     Returns the message ids in the order given. Parsing happens before the write lock is taken.
     `before_commit` runs inside the transaction after the last write (an engine's crash point):
     an engine that needs that should pass it rather than wrap this call in its own transaction,
-    whose savepoint would cost a full-text index flush per batch.
+    whose savepoint would cost a full-text index flush per batch. With `defer_index`, a
+    message given whole (and not already parsed) has only its header section parsed: its body's
+    text is indexed later (see the module's docstring).
     """
     batch = list(messages)
     for item in batch:
         _check_incoming(item)
-    parsed = [_parse(item) for item in batch]
+    parsed = [_parse(item, defer_index) for item in batch]
     first_seen = int(codec.now_epoch(now))
     with transaction(conn) as revision:
         account_id, uidvalidity = _folder_key(conn, folder_id)
@@ -165,7 +174,10 @@ def store_body(
 
 
 def store_bodies(
-    conn: sqlite3.Connection, bodies: Iterable[tuple[int, bytes, BodyIndex | None]]
+    conn: sqlite3.Connection,
+    bodies: Iterable[tuple[int, bytes, BodyIndex | None]],
+    *,
+    defer_index: bool = False,
 ) -> int:
     """`store_body` for many messages (id, raw, index or None) in one transaction; returns how
     many were stored (a body already local is skipped).
@@ -173,8 +185,12 @@ def store_bodies(
     Engines store a batch with this rather than with `store_body` calls inside their own
     transaction: each nested call would be a savepoint, and releasing one makes SQLite flush
     the full-text index's pending data every time (slow, and memory that grows with the index).
+    With `defer_index`, a body given without its index is stored unparsed and indexed later.
     """
-    batch = [(message_id, raw, index or index_body(raw)) for message_id, raw, index in bodies]
+    batch = [
+        (message_id, raw, index or (None if defer_index else index_body(raw)))
+        for message_id, raw, index in bodies
+    ]
     stored = 0
     with transaction(conn) as revision:
         for message_id, raw, index in batch:
@@ -185,7 +201,7 @@ def store_bodies(
                 raise StoreError(f"message {message_id} is not in the store")
             if row[0]:
                 continue
-            _insert_body(conn, revision, message_id, raw, index.body_text, index.has_attachments)
+            _insert_body(conn, revision, message_id, raw, index)
             stored += 1
     return stored
 
@@ -223,9 +239,7 @@ def store_partial_body(
             "UPDATE messages SET has_attachments = 1, revision = ? WHERE id = ?",
             (revision, message_id),
         )
-        conn.execute(
-            "UPDATE messages_fts SET body = ? WHERE rowid = ?", (fold(index.body_text), message_id)
-        )
+        index_entries.set_body(conn, message_id, fold(index.body_text))
     return True
 
 
@@ -245,13 +259,17 @@ def parse_raw(raw: bytes) -> ParsedRaw:
     return ParsedRaw(parsed.envelope, search_text(parsed))
 
 
-def _parse(item: IncomingMessage) -> ParsedRaw:
+def _parse(item: IncomingMessage, defer_index: bool) -> ParsedRaw:
     # The parser (and the email package) is loaded when a message is first stored: a sync that
     # finds nothing new does not pay for it.
     from tuimail.mail.headers import parse_envelope
 
     if item.raw is not None:
-        return item.parsed if item.parsed is not None else parse_raw(item.raw)
+        if item.parsed is not None:
+            return item.parsed
+        if defer_index:  # the header section alone (parse_envelope stops there)
+            return ParsedRaw(parse_envelope(item.raw), None)
+        return parse_raw(item.raw)
     assert item.header_bytes is not None
     return ParsedRaw(parse_envelope(item.header_bytes), "")
 
@@ -303,9 +321,12 @@ def _store_one(
     if existing is not None:
         message_id, body_local = existing
         if item.raw is not None and not body_local:
-            _insert_body(
-                conn, revision, message_id, item.raw, info.body_text, _attachments(item, info)
+            index = (
+                None
+                if info.body_text is None
+                else BodyIndex(info.body_text, _attachments(item, info))
             )
+            _insert_body(conn, revision, message_id, item.raw, index)
         return message_id
 
     env = info.envelope
@@ -355,7 +376,7 @@ def _store_one(
             thread_id or 0,
             int(item.raw is not None),
             revision,
-            INDEX_VERSION,
+            INDEX_VERSION if info.body_text is not None else BODY_NOT_INDEXED,
         ),
     ).fetchall()[0][0]
     if thread_id is None:
@@ -365,13 +386,13 @@ def _store_one(
         "INSERT OR IGNORE INTO message_refs (message_id, account_id, ref) VALUES (?, ?, ?)",
         [(message_id, account_id, ref) for ref in refs],
     )
-    conn.execute(
-        "INSERT INTO messages_fts (rowid, subject, addresses, body) VALUES (?, ?, ?, ?)",
+    index_entries.add(
+        conn,
+        message_id,
         (
-            message_id,
             fold(env.subject),
             fold(codec.address_search_text(env.from_, env.to, env.cc, env.bcc)),
-            fold(info.body_text),
+            fold(info.body_text or ""),
         ),
     )
     if item.raw is not None:
@@ -398,18 +419,25 @@ def _insert_body(
     revision: int,
     message_id: int,
     raw: bytes,
-    body_text: str,
-    has_attachments: bool,
+    index: BodyIndex | None,
 ) -> None:
+    """Keep the body of a stored message; `index` None: its text is indexed later."""
     body_codec.insert(conn, message_id, raw)
     # The exact bytes make a partial body (text without attachments) redundant.
     conn.execute("DELETE FROM partial_bodies WHERE message_id = ?", (message_id,))
+    if index is None:
+        conn.execute(
+            "UPDATE messages SET body_local = 1, revision = ?, index_version = ?,"
+            " size = CASE WHEN size = 0 THEN ? ELSE size END WHERE id = ?",
+            (revision, BODY_NOT_INDEXED, len(raw), message_id),
+        )
+        return
     conn.execute(
         "UPDATE messages SET body_local = 1, has_attachments = ?, revision = ?,"
         " size = CASE WHEN size = 0 THEN ? ELSE size END WHERE id = ?",
-        (int(has_attachments), revision, len(raw), message_id),
+        (int(index.has_attachments), revision, len(raw), message_id),
     )
-    conn.execute("UPDATE messages_fts SET body = ? WHERE rowid = ?", (fold(body_text), message_id))
+    index_entries.set_body(conn, message_id, fold(index.body_text))
 
 
 def _thread_refs(env: Envelope) -> list[str]:

@@ -5,6 +5,10 @@ schema.py, which orders them (`schema.MIGRATIONS`); an entry that has shipped is
 
 from __future__ import annotations
 
+import sqlite3
+
+from tuimail.store import index_entries
+
 V2 = """
 CREATE TABLE partial_bodies (
     message_id INTEGER PRIMARY KEY REFERENCES messages (id) ON DELETE CASCADE,
@@ -158,3 +162,24 @@ V12 = """
 ALTER TABLE messages ADD COLUMN index_version INTEGER NOT NULL DEFAULT 1;
 CREATE INDEX messages_to_reindex ON messages (id) WHERE index_version < 2;
 """
+
+_V13_DELETE_TRIGGER = """
+CREATE TRIGGER messages_after_delete AFTER DELETE ON messages BEGIN
+    UPDATE folders SET total = total - 1, unread = unread - (NOT OLD.seen),
+        revision = (SELECT revision FROM store_state)
+    WHERE id = OLD.folder_id;
+    {index_entry_out}
+    INSERT INTO tombstones (revision, kind, object_id)
+        VALUES ((SELECT revision FROM store_state), 'message', OLD.id);
+END;
+"""
+
+
+def v13(conn: sqlite3.Connection) -> None:
+    """The full-text index without its own copy of the text (store/index_entries.py); the
+    delete trigger takes a message's entry out with the text kept beside it."""
+    conn.execute("DROP TRIGGER messages_after_delete")  # it names the table rebuilt
+    index_entries.migrate_to_contentless(conn)
+    conn.execute(
+        _V13_DELETE_TRIGGER.format(index_entry_out=index_entries.DELETE_TRIGGER_SQL.strip())
+    )

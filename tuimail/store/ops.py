@@ -23,7 +23,7 @@ from datetime import datetime
 from typing import Any
 
 from tuimail.core.model import DELETED, SEEN, Protocol
-from tuimail.store import codec
+from tuimail.store import codec, index_entries
 from tuimail.store.db import StoreError, transaction
 
 
@@ -565,11 +565,7 @@ def _copy(
         " SELECT ?, raw, omitted FROM partial_bodies WHERE message_id = ?",
         (new_id, message_id),
     )
-    conn.execute(
-        "INSERT INTO messages_fts (rowid, subject, addresses, body)"
-        " SELECT ?, subject, addresses, body FROM messages_fts WHERE rowid = ?",
-        (new_id, message_id),
-    )
+    index_entries.copy(conn, int(new_id), message_id)
     return int(new_id)
 
 

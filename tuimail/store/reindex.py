@@ -1,7 +1,15 @@
-"""Bringing the full-text index of older messages up to the current form, a batch at a time,
-in the background: `INDEX_VERSION` is the form new entries are written in (`messages.
-index_version` says each message's), and `reindex_some` rewrites the entries of messages indexed
-in an older form.
+"""Completing the full-text index behind the storing of mail, and bringing older entries up to
+the current form, a committed batch at a time: `INDEX_VERSION` is the form new entries are
+written in (`messages.index_version` says each message's), and `reindex_some` completes or
+rewrites the entries of messages in another. The text each entry was made from is kept
+(store/index_entries.py).
+
+Version 0 (`BODY_NOT_INDEXED`): the subject and addresses only; the body is stored but not yet
+parsed (ingest's `defer_index`: a sync, a download or an import is done once the bodies are
+durable). Its body is parsed here, outside the write transaction (in worker processes when the
+caller passes such a `parse`), and the entry completed; `has_attachments` takes the parse's
+answer. A crash in between loses nothing: the message stays at version 0 and is indexed by
+the next run.
 
 Version 1: subject, addresses and body text as they are (the tokenizer drops accents it can
 decompose). Version 2: the same text folded (mail/fold.py: ł, ø, ß... as plain letters), so
@@ -13,53 +21,104 @@ While some entries are older, a search looks for the folded and the typed form o
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable, Sequence
 
+from tuimail.core.crashpoint import crashpoint
 from tuimail.mail.fold import fold
+from tuimail.store import body_codec, index_entries
 from tuimail.store.db import transaction
+from tuimail.store.index_entries import BODY_NOT_INDEXED as BODY_NOT_INDEXED
+from tuimail.store.index_entries import INDEX_VERSION as INDEX_VERSION
+from tuimail.store.ingest import BodyIndex, index_body
 
-INDEX_VERSION = 2
-BATCH = 500  # entries rewritten per committed transaction
+BATCH = 500  # entries completed or rewritten per committed transaction, at most
+BATCH_BYTES = 1024 * 1024  # bodies read for one batch, at most (one more may pass it)
+# The statements say `index_version < 2` as the partial index messages_to_reindex (schema 12)
+# is made: a literal, not a parameter, or SQLite cannot use that index and reads every message.
+assert INDEX_VERSION == 2, "a new form needs a new partial index"
+
+# What parses the bodies of a batch: `index_body` of each, in order.
+Parse = Callable[[Sequence[bytes]], list[BodyIndex]]
 
 
-def reindex_some(conn: sqlite3.Connection, *, limit: int = BATCH) -> int:
-    """Rewrite up to `limit` index entries of older form, in one transaction; how many (0: the
-    index is current)."""
-    with transaction(conn):
-        ids = [
-            row[0]
-            for row in conn.execute(
-                "SELECT id FROM messages WHERE index_version < 2 LIMIT ?", (limit,)
-            )
-        ]
-        for message_id in ids:
-            row = conn.execute(
-                "SELECT subject, addresses, body FROM messages_fts WHERE rowid = ?", (message_id,)
+def parse_inline(raws: Sequence[bytes]) -> list[BodyIndex]:
+    """`index_body` of each message, in this thread."""
+    return [index_body(raw) for raw in raws]
+
+
+def reindex_some(
+    conn: sqlite3.Connection, *, limit: int = BATCH, parse: Parse = parse_inline
+) -> int:
+    """Complete or rewrite up to `limit` entries not in the current form, in one transaction;
+    how many (0: the index is current). Bodies are parsed by `parse` before the transaction."""
+    rows = conn.execute(
+        "SELECT id, index_version FROM messages WHERE index_version < 2 LIMIT ?", (limit,)
+    ).fetchall()
+    if not rows:
+        return 0
+    raws: dict[int, bytes] = {}
+    size = 0
+    for position, (message_id, version) in enumerate(rows):
+        if size >= BATCH_BYTES:  # the rest waits for the next batch: memory stays bounded
+            rows = rows[:position]
+            break
+        if version != BODY_NOT_INDEXED:
+            continue
+        found = conn.execute(
+            "SELECT raw, codec, dict_id FROM bodies WHERE message_id = ?", (message_id,)
+        ).fetchone()
+        if found is not None:
+            raws[message_id] = body_codec.unpack(conn, *found)
+            size += len(raws[message_id])
+    parsed = dict(zip(raws, parse(list(raws.values())), strict=True))
+    del raws  # only the text is needed from here: memory stays near one batch's bytes
+    with transaction(conn) as revision:
+        for message_id, _ in rows:
+            # Read again under the lock: the message may have gone or changed meanwhile.
+            now = conn.execute(
+                "SELECT index_version FROM messages WHERE id = ?", (message_id,)
             ).fetchone()
-            if row is not None:
-                folded = tuple(fold(text or "") for text in row)
-                if folded != tuple(text or "" for text in row):
+            if now is None or now[0] >= INDEX_VERSION:
+                continue
+            if now[0] == BODY_NOT_INDEXED:
+                index = parsed.get(message_id)
+                if index is not None:
+                    index_entries.set_body(conn, message_id, fold(index.body_text))
                     conn.execute(
-                        "UPDATE messages_fts SET subject = ?, addresses = ?, body = ?"
-                        " WHERE rowid = ?",
-                        (*folded, message_id),
+                        "UPDATE messages SET has_attachments = ?, revision = ? WHERE id = ?",
+                        (int(index.has_attachments), revision, message_id),
+                    )
+            else:
+                entry = index_entries.texts(conn, message_id)
+                if entry is not None:
+                    subject, addresses, body = entry
+                    index_entries.replace(
+                        conn, message_id, (fold(subject), fold(addresses), fold(body))
                     )
             conn.execute(
                 "UPDATE messages SET index_version = ? WHERE id = ?", (INDEX_VERSION, message_id)
             )
-        return len(ids)
+    crashpoint("index.batch_committed")
+    return len(rows)
 
 
-def reindex_all(conn: sqlite3.Connection) -> int:
-    """`reindex_some` until the index is current; how many entries were brought up to date."""
+def reindex_all(conn: sqlite3.Connection, *, parse: Parse = parse_inline) -> int:
+    """`reindex_some` until the index is current; how many entries were completed or brought up
+    to date."""
     done = 0
-    while count := reindex_some(conn):
+    while count := reindex_some(conn, parse=parse):
         done += count
     return done
 
 
 def behind(conn: sqlite3.Connection) -> bool:
-    """Whether some index entries are of an older form."""
+    """Whether some index entries are incomplete or of an older form."""
     return (
         conn.execute("SELECT 1 FROM messages WHERE index_version < 2 LIMIT 1").fetchone()
         is not None
     )
+
+
+def pending(conn: sqlite3.Connection) -> int:
+    """How many messages' entries are incomplete or of an older form."""
+    return int(conn.execute("SELECT count(*) FROM messages WHERE index_version < 2").fetchone()[0])

@@ -287,7 +287,7 @@ Schema version 11
 =================
 
 bodies.codec     how `raw` is kept (store/body_codec.py): 0 as received (the bodies of stores
-                 made before this version, until `tuimail store compact` packs them), 1 zstd,
+                 made before this version, until `tuimail compact` packs them), 1 zstd,
                  2 zstd with the dictionary dict_id
 bodies.dict_id   body_dictionaries.id for codec 2, else NULL (no foreign key: dictionaries
                  are never deleted, and an index on it would cost more than it guards)
@@ -303,6 +303,21 @@ messages.index_version
                  the form of the message's full-text entry (store/reindex.py): 1 the text as
                  it is, 2 folded (mail/fold.py). Entries of form 1 (stores made before) are
                  rewritten in the background; messages_to_reindex finds them
+
+Schema version 13
+=================
+
+messages_fts     rebuilt contentless (FTS5 content='', columnsize=0): the index alone, without
+                 FTS5's own copy of the text (store/index_entries.py); its entries are the
+                 same, made again from the old copy, nothing parsed
+index_texts      the text each entry of messages_fts was made from, packed like the bodies:
+                 FTS5 takes an entry of a contentless table out only given that exact text
+  message_id       messages.id (the entry's rowid); removed by messages_after_delete
+  packed           JSON [subject, addresses, body] as indexed (folded), packed
+  codec, dict_id   as in bodies
+messages_after_delete
+                 takes the entry out through the SQL function tuimail_index_text, which every
+                 store connection has (index_entries.register)
 """
 
 from __future__ import annotations
@@ -310,7 +325,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Iterator
 
-from tuimail.store.migrations import V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12
+from tuimail.store.migrations import V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12, v13
 
 Migration = str | Callable[[sqlite3.Connection], None]
 
@@ -540,6 +555,7 @@ MIGRATIONS: list[Migration] = [
     V10,
     V11,
     V12,
+    v13,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -1,0 +1,155 @@
+"""The entries of the full-text index, and the text each was made from.
+
+`messages_fts` is contentless (FTS5 `content=''`, schema 13): it holds the index and no copy of
+the text, which took as much room as the index and the bodies' text together. FTS5 takes an
+entry of a contentless table out only when given the exact text it was made from (the 'delete'
+command), so that text is kept beside it in `index_texts`, packed like the bodies
+(store/body_codec.py: zstd with the store's dictionary), a fraction of the copy FTS5 kept. It
+also lets the index be brought to a newer form without parsing any message (store/reindex.py).
+
+Every write of `messages_fts` goes through this module. The delete trigger of `messages` (also
+when a folder or an account goes) reads the text through the SQL function `register` adds to
+each store connection; a connection without it cannot delete messages, and says so.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import weakref
+
+from tuimail.store import packing
+
+# The form of a message's entry (`messages.index_version`; store/reindex.py): new entries are
+# written in INDEX_VERSION; BODY_NOT_INDEXED is an entry of the subject and addresses alone,
+# whose stored body is still to be parsed (ingest's `defer_index`).
+INDEX_VERSION = 2
+BODY_NOT_INDEXED = 0
+
+Texts = tuple[str, str, str]  # subject, addresses, body: the index's columns, as indexed
+
+SQL_FUNCTION = "tuimail_index_text"
+
+# The trigger's statements (schema 13): the entry out of the index, then its text.
+DELETE_TRIGGER_SQL = """
+    INSERT INTO messages_fts (messages_fts, rowid, subject, addresses, body)
+        SELECT 'delete', OLD.id, tuimail_index_text(packed, codec, dict_id, 0),
+            tuimail_index_text(packed, codec, dict_id, 1),
+            tuimail_index_text(packed, codec, dict_id, 2)
+        FROM index_texts WHERE message_id = OLD.id;
+    DELETE FROM index_texts WHERE message_id = OLD.id;"""
+
+
+def _pack(conn: sqlite3.Connection, texts: Texts) -> tuple[bytes, int, int | None]:
+    data = json.dumps(list(texts), ensure_ascii=False, separators=(",", ":")).encode()
+    return packing.pack(conn, data)
+
+
+def _unpack(conn: sqlite3.Connection, blob: bytes, codec: int, dict_id: int | None) -> Texts:
+    subject, addresses, body = json.loads(packing.unpack(conn, blob, codec, dict_id))
+    return str(subject), str(addresses), str(body)
+
+
+def add(conn: sqlite3.Connection, message_id: int, texts: Texts) -> None:
+    """Index message `message_id` (which has no entry yet) with `texts`, already folded."""
+    conn.execute(
+        "INSERT INTO messages_fts (rowid, subject, addresses, body) VALUES (?, ?, ?, ?)",
+        (message_id, *texts),
+    )
+    conn.execute(
+        "INSERT INTO index_texts (message_id, packed, codec, dict_id) VALUES (?, ?, ?, ?)",
+        (message_id, *_pack(conn, texts)),
+    )
+
+
+def texts(conn: sqlite3.Connection, message_id: int) -> Texts | None:
+    """What message `message_id`'s entry was made from (None: it has none)."""
+    row = conn.execute(
+        "SELECT packed, codec, dict_id FROM index_texts WHERE message_id = ?", (message_id,)
+    ).fetchone()
+    return None if row is None else _unpack(conn, row[0], row[1], row[2])
+
+
+def _remove(conn: sqlite3.Connection, message_id: int, old: Texts) -> None:
+    conn.execute(
+        "INSERT INTO messages_fts (messages_fts, rowid, subject, addresses, body)"
+        " VALUES ('delete', ?, ?, ?, ?)",
+        (message_id, *old),
+    )
+    conn.execute("DELETE FROM index_texts WHERE message_id = ?", (message_id,))
+
+
+def replace(conn: sqlite3.Connection, message_id: int, new: Texts) -> bool:
+    """Make message `message_id`'s entry from `new` instead; False when it has no entry."""
+    old = texts(conn, message_id)
+    if old is None:
+        return False
+    if old != new:
+        _remove(conn, message_id, old)
+        add(conn, message_id, new)
+    return True
+
+
+def set_body(conn: sqlite3.Connection, message_id: int, body: str) -> None:
+    """Index the (folded) body text of a message whose body came after its headers."""
+    old = texts(conn, message_id)
+    if old is not None:
+        replace(conn, message_id, (old[0], old[1], body))
+
+
+def copy(conn: sqlite3.Connection, new_id: int, message_id: int) -> None:
+    """Give message `new_id` (a copy of `message_id`) the same entry."""
+    old = texts(conn, message_id)
+    if old is not None:
+        add(conn, new_id, old)
+
+
+def register(conn: sqlite3.Connection) -> None:
+    """Add the SQL function the delete trigger reads an entry's text with: (packed, codec,
+    dict_id, column) gives that column's text."""
+    owner = weakref.ref(conn)  # the function is kept by the connection: no cycle
+    last: list[object] = [None, None]  # the trigger asks for three columns of one row in a row
+
+    def column(blob: bytes, codec: int, dict_id: int | None, index: int) -> str:
+        if last[0] != (blob, codec, dict_id):
+            store = owner()
+            if store is None:  # pragma: no cover - the connection calls it, so it is alive
+                raise sqlite3.ProgrammingError("the store connection is closed")
+            last[:] = [(blob, codec, dict_id), _unpack(store, blob, codec, dict_id)]
+        found = last[1]
+        assert isinstance(found, tuple)
+        return str(found[index])
+
+    conn.create_function(SQL_FUNCTION, 4, column, deterministic=True)
+
+
+def migrate_to_contentless(conn: sqlite3.Connection) -> None:
+    """Schema 13: move the index's text out of FTS5's own copy into `index_texts`, packed, and
+    rebuild `messages_fts` without content from it (the same entries: nothing is parsed)."""
+    conn.execute(
+        "CREATE TABLE index_texts ("
+        " message_id INTEGER PRIMARY KEY, packed BLOB NOT NULL,"
+        " codec INTEGER NOT NULL, dict_id INTEGER)"
+    )
+    conn.execute(
+        "CREATE VIRTUAL TABLE messages_fts_v13 USING fts5 ("
+        " subject, addresses, body, content = '', columnsize = 0,"
+        " tokenize = 'unicode61 remove_diacritics 2')"
+    )
+    # Only entries of messages still stored: an orphan could not be deleted later.
+    rows = conn.execute(
+        "SELECT f.rowid, f.subject, f.addresses, f.body FROM messages_fts AS f"
+        " JOIN messages AS m ON m.id = f.rowid"
+    )
+    for message_id, subject, addresses, body in rows:
+        entry = (subject or "", addresses or "", body or "")
+        conn.execute(
+            "INSERT INTO messages_fts_v13 (rowid, subject, addresses, body) VALUES (?, ?, ?, ?)",
+            (message_id, *entry),
+        )
+        conn.execute(
+            "INSERT INTO index_texts (message_id, packed, codec, dict_id) VALUES (?, ?, ?, ?)",
+            (message_id, *_pack(conn, entry)),
+        )
+    conn.execute("DROP TABLE messages_fts")
+    conn.execute("ALTER TABLE messages_fts_v13 RENAME TO messages_fts")
