@@ -153,27 +153,45 @@ def store_counts(data_dir: Path, folder: str = "INBOX") -> tuple[int, int]:
     return int(total), int(bodies)
 
 
-def newest_page_stored(data_dir: Path, uids: Sequence[int]) -> Callable[[], bool]:
-    """A watch: the store's INBOX holds every one of ``uids``, the server's highest (read-only,
-    from outside). The store holds only UIDs the server has, so counting those at or above the
-    lowest of them is enough."""
+def _count_reaches(
+    data_dir: Path, query: str, params: Sequence[object], wanted: int
+) -> Callable[[], bool]:
+    """A watch: the count ``query`` gives on the store (read-only, from outside the command)
+    reaches ``wanted``."""
     path = data_dir / "tuimail.db"
-    floor, wanted = min(uids, default=1), len(set(uids))
-    query = (
-        "SELECT count(*) FROM messages m JOIN folders f ON f.id = m.folder_id "
-        "WHERE f.name = 'INBOX' AND m.uid >= ?"
-    )
 
-    def stored() -> bool:
+    def reached() -> bool:
         if not path.exists():
             return False
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=0.05)
         try:
-            return int(conn.execute(query, (floor,)).fetchone()[0]) >= wanted
+            return int(conn.execute(query, tuple(params)).fetchone()[0]) >= wanted
         finally:
             conn.close()
 
-    return stored
+    return reached
+
+
+def newest_page_stored(data_dir: Path, uids: Sequence[int]) -> Callable[[], bool]:
+    """A watch: the store's INBOX holds every one of ``uids``, the server's highest. The store
+    holds only UIDs the server has, so counting those at or above the lowest of them is
+    enough."""
+    query = (
+        "SELECT count(*) FROM messages m JOIN folders f ON f.id = m.folder_id "
+        "WHERE f.name = 'INBOX' AND m.uid >= ?"
+    )
+    return _count_reaches(data_dir, query, [min(uids, default=1)], len(set(uids)))
+
+
+def bodies_stored(data_dir: Path, count: int) -> Callable[[], bool]:
+    """A watch: the store's INBOX holds ``count`` messages with their bodies. tuimail stores
+    bodies first and makes them searchable after (issue 19): the row's wall is "all
+    searchable", this watch "bodies stored"."""
+    query = (
+        "SELECT count(*) FROM messages m JOIN folders f ON f.id = m.folder_id "
+        "WHERE f.name = 'INBOX' AND m.body_local = 1"
+    )
+    return _count_reaches(data_dir, query, [], count)
 
 
 def tuimail_commands(tuimail: Path) -> set[str]:
@@ -657,7 +675,13 @@ class SizeRun:
         command = self.tuimail_command(config, data, "fetch", "bench")
         check = self.store_check(data, bodies=True)
         self.row(
-            "tuimail-fetch-full", rows[0][1], self.size, command, check, prepare=self.fresh(data)
+            "tuimail-fetch-full",
+            rows[0][1],
+            self.size,
+            command,
+            check,
+            prepare=self.fresh(data),
+            watch=bodies_stored(data, self.inbox_count()),
         )
         self.row("tuimail-fetch-noop", rows[1][1], 0, command, check)
         shutil.rmtree(data, ignore_errors=True)
@@ -684,6 +708,7 @@ class SizeRun:
             [*sync, "--bodies"],
             self.store_check(data, bodies=True),
             prepare=self.fresh(data),
+            watch=bodies_stored(data, self.inbox_count()),
         )
         # Watched from outside: when the store first holds the INBOX's newest page.
         self.row(

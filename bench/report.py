@@ -154,6 +154,27 @@ def _ratio_must(
     return Must(issue, text, verdict, detail)
 
 
+def _stored_ratio_must(
+    rows: Rows, issue: int, text: str, size: int, ours: str, peer: str, limit: float
+) -> Must:
+    """The time until tuimail's row had every body stored (its watch, polled from outside: the
+    command goes on to make them searchable) over the peer's median wall, at most ``limit``."""
+    pair = [rows.get(size, ours), rows.get(size, peer)]
+    blocked = why_blocked(pair, [ours, peer])
+    if blocked:
+        return Must(issue, text, *blocked)
+    ours_m, peer_m = pair[0].measurement, pair[1].measurement  # type: ignore[union-attr]
+    if ours_m.watch_missed or ours_m.watched is None:
+        return Must(issue, text, FAIL, f"N={size}: {ours} never had every body stored")
+    ratio = ours_m.watched / peer_m.wall
+    verdict = PASS if ratio <= limit else FAIL
+    detail = (
+        f"N={size}: {ours} bodies stored at {ours_m.watched:.3f} s (all searchable at"
+        f" {ours_m.wall:.3f} s) / {peer} {peer_m.wall:.3f} s = {ratio:.2f}x"
+    )
+    return Must(issue, text, verdict, detail)
+
+
 def _noop_must(
     rows: Rows,
     issue: int,
@@ -329,6 +350,24 @@ def evaluate_musts(results: Sequence[SizeResult], sizes: Sequence[int]) -> list[
     )
     musts.append(_large_attachment_must(rows))
     musts += [
+        _stored_ratio_must(
+            rows,
+            19,
+            f"IMAP: full sync with every body stored in at most 0.6x mbsync{at}",
+            large,
+            "tuimail-sync-bodies-full",
+            "mbsync-full",
+            0.6,
+        ),
+        _stored_ratio_must(
+            rows,
+            19,
+            f"POP3: every message stored in at most 0.12x fetchmail{at}",
+            large,
+            "tuimail-fetch-full",
+            "fetchmail-full",
+            0.12,
+        ),
         _noop_must(
             rows,
             19,

@@ -1,5 +1,6 @@
-"""The app downloads a big POP3 maildrop (enough messages for the parsing worker processes)
-against the real Dovecot, and a second get-mail downloads nothing twice."""
+"""The app downloads a big POP3 maildrop against the real Dovecot, and a second get-mail
+downloads nothing twice; the bodies, stored unparsed, are indexed behind by the app (in the
+parsing worker processes: enough of them) and then found by their words in the search line."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from tests.support.app_mail import account_config
 from tests.support.mailservers import MailServers
 from tests.support.pilot import wait_for
 from tuimail.app.application import TuimailApp
+from tuimail.store import reindex
 from tuimail.store.db import open_store
 from tuimail.sync.events import Event, SyncFailed, SyncFinished
 from tuimail.ui.widgets.message_list import MessageList
@@ -86,5 +88,14 @@ async def test_the_app_downloads_a_big_pop3_maildrop_and_nothing_twice(
         assert "no new messages" in second.summary
         assert _stored(tmp_path) == (COUNT, COUNT)
         assert len(table.ids) == COUNT
+
+        # "parse" is only in the bodies: found once the app has indexed them behind the fetch.
+        await wait_for(pilot, lambda: not reindex.behind(app.conn), seconds=120)
+        await pilot.press("slash", *"parse", "enter")
+        await wait_for(pilot, lambda: f"{COUNT} found for 'parse'" in app.screen.sub_title)
+        assert len(table.ids) == COUNT
+        await pilot.press("escape")
+        await pilot.press("slash", *"1234", "enter")
+        await wait_for(pilot, lambda: "1 found for '1234'" in app.screen.sub_title)
     # The messages were parsed in the worker processes, not inline after a failed start.
     assert not [r for r in caplog.records if r.name == "tuimail.store.indexer"]

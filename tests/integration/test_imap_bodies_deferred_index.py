@@ -1,5 +1,6 @@
-"""Bodies downloaded through the worker processes (BodyIndexer) and the pipelined loop, against
-the real Dovecot: every body exact, indexed for search, committed in order, once."""
+"""Bodies downloaded in batches against the real Dovecot: every body exact, committed in order,
+once, before any is parsed (issue 19: durable first); then indexed for search behind the sync,
+through the worker processes (`indexer.complete_index`)."""
 
 from __future__ import annotations
 
@@ -9,14 +10,14 @@ import pytest
 
 from tests.support.imap_sync import Server, append, folder_id, new_mailbox, run_sync
 from tuimail.store import indexer as body_indexer
-from tuimail.store import read, search
+from tuimail.store import read, reindex, search
 from tuimail.store.db import StoreConnection, open_store
 from tuimail.sync.events import Event, StoreChanged, SyncProgress
 
 pytestmark = pytest.mark.integration
 
 
-def test_bodies_through_worker_processes_are_exact_and_searchable(
+def test_bodies_are_stored_first_exact_and_searchable_once_indexed(
     mail_servers: Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(body_indexer, "WORKER_THRESHOLD", 1)  # the worker path for 12 bodies
@@ -36,7 +37,12 @@ def test_bodies_through_worker_processes_are_exact_and_searchable(
             message_id = read.message_id_by_uid(conn, inbox, uid)
             assert message_id is not None
             assert read.body(conn, message_id) == item[b"BODY[]"]
-        # "Body of message 7." is only in the body: found through the full-text index.
+        # "Body of message 7." is only in the body: not searchable until indexed, then found
+        # through the full-text index.
+        assert reindex.pending(conn) == 12
+        assert search.search(conn, "body", folder_ids=inbox) == []
+        assert body_indexer.complete_index(conn) == 12
+        assert not reindex.behind(conn)
         hits = search.search(conn, "message 7", folder_ids=inbox)
         assert hits and all(read.body(conn, hit) for hit in hits)
         assert read.message_id_by_uid(conn, inbox, min(server) + 7) in hits

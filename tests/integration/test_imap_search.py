@@ -267,3 +267,21 @@ def test_a_search_answer_that_is_no_imap_says_protocol_error_not_connection(
         "tuimail: error: acct: the server sent something unexpected (a protocol error of the "
         "server): command: SEARCH => unexpected response: b'SEARCH 1 2 (oops'"
     ]
+
+
+def test_sync_and_fetch_make_the_bodies_they_store_searchable_before_they_return(
+    synced: Setup, capsys
+) -> None:
+    """Bodies are stored first and indexed after (issue 19); the command does both before it
+    returns, so a search right after finds their words, for IMAP and for POP3."""
+    assert main(["sync", "acct", "--bodies", *synced.common]) == 0
+    capsys.readouterr()
+    assert main(["search", "zanzibar", "--folder", "acct", "--json", *synced.common]) == 0
+    assert _subjects(capsys.readouterr().out) == ["follow-up", "quarterly numbers"]
+    assert main(["fetch", "home", *synced.common]) == 0
+    capsys.readouterr()
+    assert main(["search", "zanzibar", "--folder", "home", "--json", *synced.common]) == 0
+    assert sorted(map(str, _subjects(capsys.readouterr().out))) == [
+        "follow-up",
+        "quarterly numbers",
+    ]

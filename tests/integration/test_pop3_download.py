@@ -29,6 +29,7 @@ from tests.support.proxy import Faults, hide_capability
 from tuimail.core.model import Security
 from tuimail.store import read, write
 from tuimail.store.db import open_store
+from tuimail.store.indexer import complete_index
 from tuimail.store.lock import AccountLock
 from tuimail.store.search import search
 from tuimail.sync.events import (
@@ -82,6 +83,10 @@ def test_downloads_every_message_byte_exact_newest_first(
         ids = read.message_ids(conn, inbox.id)
         subjects = {row.envelope.subject for row in read.rows(conn, ids)}
         assert subjects == {f"Report number {i}" for i in range(1, 6)}
+        # The bodies are stored first; their words are found once the index is completed
+        # (`tuimail fetch` does it before it returns, the app behind).
+        assert search(conn, "zebra3", account_id=account_id) == []
+        assert complete_index(conn) == 5
         found = search(conn, "zebra3", account_id=account_id)
         assert [row.envelope.subject for row in read.rows(conn, found)] == ["Report number 3"]
     finally:

@@ -26,6 +26,7 @@ import imapclient
 
 from tuimail.store import body_codec
 from tuimail.store.db import open_store
+from tuimail.store.index_entries import INDEX_VERSION
 from tuimail.store.ingest import CONTENT_KEY_PREFIX
 
 Normalize = Callable[[bytes], bytes]
@@ -51,6 +52,7 @@ class MessageState:
     sha256: str | None  # of the exact bytes; None when the body is not local
     key: str | None  # of the normalized bytes
     body_local: bool = True
+    searchable: bool = True  # the full-text entry is complete (a store's; a server's always)
 
 
 @dataclass(frozen=True)
@@ -110,8 +112,9 @@ def store_snapshot(
         ).fetchall()
         for folder_id, account, name, uidvalidity, uidnext, modseq, resume in rows:
             messages = []
-            for uid, uidl, flags, body_local, raw, codec, dict_id in conn.execute(
-                "SELECT m.uid, m.uidl, m.flags, m.body_local, b.raw, b.codec, b.dict_id"
+            for uid, uidl, flags, body_local, raw, codec, dict_id, version in conn.execute(
+                "SELECT m.uid, m.uidl, m.flags, m.body_local, b.raw, b.codec, b.dict_id,"
+                " m.index_version"
                 " FROM messages AS m LEFT JOIN bodies AS b ON b.message_id = m.id"
                 " WHERE m.folder_id = ?",
                 (folder_id,),
@@ -125,6 +128,7 @@ def store_snapshot(
                         sha256=digest(body) if body is not None else None,
                         key=digest(normalize(body)) if body is not None else None,
                         body_local=bool(body_local),
+                        searchable=version == INDEX_VERSION,
                     )
                 )
             folders[(account, name)] = FolderState(

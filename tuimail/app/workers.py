@@ -38,7 +38,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_POLL_SECONDS = 300.0
 SENDER_INTERVAL = 60.0
-INDEX_PAUSE = 0.05  # seconds between batches of the search index's upgrade
+INDEX_PAUSE = 0.05  # seconds between batches of the search index's completion
+INDEX_POLL = 1.0  # seconds between looks for bodies stored unparsed (by any process)
 _EXPEDITE = "expedite"  # a sending pass's option (Slots.ask): the server answers again
 
 
@@ -195,25 +196,34 @@ class EngineRunner:
                 self._app.set_interval(SENDER_INTERVAL, partial(self.send, account))
         # Not network work: no gate.
         self._app.run_worker(
-            self._upgrade_index, thread=True, group="index", name="index", exit_on_error=False
+            self._index_behind, thread=True, group="index", name="index", exit_on_error=False
         )
 
-    def _upgrade_index(self) -> None:
-        """Worker thread: older full-text entries brought to the current form (store/reindex.py),
-        a committed batch at a time, the store left to the others between batches; it stops
-        when the app exits, and goes on at the next start."""
-        from tuimail.store.reindex import reindex_some
+    def _index_behind(self) -> None:
+        """Worker thread, for the app's life: the full-text index completed behind the engines
+        (the bodies they store unparsed, in worker processes when many) and older entries
+        brought to the current form (store/reindex.py), a committed batch at a time, the store
+        left to the others between batches. What is left when the app exits is done at the
+        next start (or by the next `tuimail sync`)."""
+        from tuimail.store import reindex
+        from tuimail.store.indexer import complete_index
 
         try:
             conn = open_store(self._data_dir)
         except StoreError as exc:
-            log.warning("the search index is not brought up to date: %s", exc)
+            log.warning("the search index is not completed: %s", exc)
             return
         try:
-            while not self.cancel.is_set() and reindex_some(conn):
-                self.cancel.wait(INDEX_PAUSE)
+            while not self.cancel.is_set():
+                if reindex.behind(conn):
+                    complete_index(
+                        conn,
+                        stop=self.cancel.is_set,
+                        between=lambda: self.cancel.wait(INDEX_PAUSE),
+                    )
+                self.cancel.wait(INDEX_POLL)
         except (StoreError, sqlite3.Error) as exc:
-            log.warning("bringing the search index up to date stopped: %s", exc)
+            log.warning("completing the search index stopped: %s", exc)
         finally:
             conn.close()
 

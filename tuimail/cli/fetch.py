@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TextIO
 
 from tuimail.cli.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE
+from tuimail.cli.indexing import complete_index
 from tuimail.cli.progress import TerminalProgress
 from tuimail.config.schema import AccountConfig, Config
 from tuimail.core import paths
@@ -72,6 +73,7 @@ def fetch_command(
             if cancel.is_set():
                 break
             results.append(Pop3Download(account, data_dir, emit=progress, cancel=cancel).run())
+        complete_index(data_dir, out, err, cancel=cancel)
 
     worker = threading.Thread(target=work, name="tuimail-fetch")
     worker.start()

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import BinaryIO, TextIO
 
 from tuimail.cli.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, CommandError
+from tuimail.cli.indexing import complete_index
 from tuimail.cli.locate import split_target
 from tuimail.cli.progress import TerminalProgress
 from tuimail.config.schema import AccountConfig, Config
@@ -111,6 +112,8 @@ def import_command(
         if upload and result.imported:
             summary += f"; `tuimail sync {account.name}` brings them into the store"
         progress(SyncFinished(account.name, protocol, summary))
+        if not upload:
+            complete_index(data_dir, out, err)
     for problem in result.problems:
         err.write(f"tuimail: {sanitize_line(problem.where)}: {sanitize_line(problem.problem)}\n")
     return EXIT_FAILED if result.problems else EXIT_OK

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TextIO
 
 from tuimail.cli.errors import EXIT_USAGE
+from tuimail.cli.indexing import complete_index
 from tuimail.cli.progress import TerminalProgress
 from tuimail.config.schema import AccountConfig, BodyPolicy, Config
 from tuimail.core import paths
@@ -80,6 +81,7 @@ def sync_command(
             bodies=BodyPolicy(keep="all") if bodies else account.incoming.bodies,
             cancel=cancel,
         )
+    complete_index(data_dir, out, err, cancel=cancel)
     return progress.exit_status()
 
 

@@ -1,10 +1,10 @@
-"""Parse message bodies for the index ahead of storing them, in a worker process when it pays.
+"""Parse stored message bodies for the full-text index, in worker processes when it pays.
 
-Parsing a body (MIME structure, charsets, HTML to text) costs more CPU than fetching and storing
-it. When many bodies are downloaded at once, `BodyIndexer` hands the parsing of each batch to
-worker processes, so the parse of some batches overlaps the download and the commit of the
-others. Results are exactly `ingest.index_body`'s; a batch is stored only when its results are
-in, so what is committed and when does not change. Few bodies, or one CPU, are parsed inline.
+Parsing a body (MIME structure, charsets, HTML to text) costs far more CPU than fetching and
+storing it, so the engines and the importer store bodies unparsed (ingest's `defer_index`) and
+`complete_index` parses them behind: each batch of store/reindex.py is spread over worker
+processes (`BodyIndexer`) when many bodies wait. Results are exactly `ingest.index_body`'s. Few
+bodies, or one CPU, are parsed inline.
 """
 
 from __future__ import annotations
@@ -13,18 +13,16 @@ import logging
 import multiprocessing
 import multiprocessing.connection
 import os
+import sqlite3
 import threading
-from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import CancelledError, Future, ProcessPoolExecutor
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from typing import TypeVar
 
-from tuimail.store.ingest import BodyIndex, ParsedRaw, index_body, parse_raw
+from tuimail.store import reindex
+from tuimail.store.ingest import BodyIndex, index_body
 
 log = logging.getLogger(__name__)
-
-T = TypeVar("T")
 
 # Below this many bodies the worker's start-up (a fresh interpreter) costs more than it saves.
 WORKER_THRESHOLD = 200
@@ -71,11 +69,6 @@ def start_process_helpers() -> None:
 def index_bodies(raws: Sequence[bytes]) -> list[BodyIndex]:
     """`index_body` of each message, in order."""
     return [index_body(raw) for raw in raws]
-
-
-def parse_raws(raws: Sequence[bytes]) -> list[ParsedRaw]:
-    """`ingest.parse_raw` of each message, in order (for messages stored whole)."""
-    return [parse_raw(raw) for raw in raws]
 
 
 class BodyIndexer:
@@ -133,28 +126,6 @@ class BodyIndexer:
             self._shutdown()
             return index_bodies(raws)
 
-    def submit_whole(self, raws: Sequence[bytes]) -> Future[list[ParsedRaw]]:
-        """Start `parse_raws(raws)` (messages to be stored whole, with their envelope)."""
-        if self._pool is not None:
-            try:
-                return self._pool.submit(parse_raws, list(raws))
-            except _START_ERRORS:
-                log.warning("the body indexing worker is gone; parsing inline", exc_info=True)
-                self._shutdown()
-        done: Future[list[ParsedRaw]] = Future()
-        done.set_result(parse_raws(raws))
-        return done
-
-    @staticmethod
-    def whole_result(future: Future[list[ParsedRaw]], raws: Sequence[bytes]) -> list[ParsedRaw]:
-        """The result of `submit_whole`; parsed inline when the worker failed or was shut down
-        before it got to this batch."""
-        try:
-            return future.result()
-        except (BrokenProcessPool, CancelledError):
-            log.warning("a parse in the worker did not finish; parsing inline", exc_info=True)
-            return parse_raws(raws)
-
     def close(self) -> None:
         """End the worker (waiting for nothing that is still queued)."""
         self._shutdown()
@@ -171,80 +142,38 @@ class BodyIndexer:
         self.close()
 
 
-PARSE_CHUNK = 64  # messages per job of `parsed_ahead`, at most
-# Bytes per job, at most, and what `parsed_ahead` reads before it starts workers whatever the
-# count: what is in flight stays a small, fixed amount of memory however big the source.
-PARSE_CHUNK_BYTES = 256 * 1024
+PARSE_CHUNK = 64  # messages per job handed to a worker
 
 
-def parsed_ahead(
-    items: Iterable[T], raw_of: Callable[[T], bytes | None]
-) -> Iterator[tuple[T, ParsedRaw | None]]:
-    """Each of `items` with `parse_raw` of its bytes (`raw_of`; None for an item without), in
-    the order given, parsed in worker processes ahead of the caller once `WORKER_THRESHOLD`
-    items or `PARSE_CHUNK_BYTES` bytes have come (a small source is parsed inline: a worker's
-    start costs more than it saves). At most a few chunks are in flight.
+def _parse_spread(indexer: BodyIndexer) -> reindex.Parse:
+    """A `reindex` parse that spreads each batch over the indexer's workers, in chunks."""
 
-    When `items` raises, the items read before are still yielded first, then the exception
-    propagates: an import commits what it read before a file was cut short.
-    """
+    def parse(raws: Sequence[bytes]) -> list[BodyIndex]:
+        chunks = [raws[start : start + PARSE_CHUNK] for start in range(0, len(raws), PARSE_CHUNK)]
+        jobs = [(indexer.submit(chunk), chunk) for chunk in chunks]
+        return [index for job, chunk in jobs for index in indexer.result(job, chunk)]
 
-    def inline(chunk: list[T]) -> Iterator[tuple[T, ParsedRaw | None]]:
-        for item in chunk:
-            raw = raw_of(item)
-            yield item, None if raw is None else parse_raw(raw)
+    return parse
 
-    source = iter(items)
-    first: list[T] = []
-    size = 0
-    try:
-        for item in source:
-            first.append(item)
-            size += len(raw_of(item) or b"")
-            if len(first) >= WORKER_THRESHOLD or size >= PARSE_CHUNK_BYTES:
-                break
-        else:  # a small source: inline
-            yield from inline(first)
-            return
-    except GeneratorExit:
-        raise
-    except BaseException:
-        yield from inline(first)
-        raise
-    with BodyIndexer(WORKER_THRESHOLD) as parser:
-        flight: deque[tuple[list[T], Future[list[ParsedRaw]], list[bytes]]] = deque()
 
-        def send(chunk: list[T]) -> None:
-            raws = [raw for raw in map(raw_of, chunk) if raw is not None]
-            flight.append((chunk, parser.submit_whole(raws), raws))
-
-        def take() -> Iterator[tuple[T, ParsedRaw | None]]:
-            chunk, future, raws = flight.popleft()
-            parsed = iter(BodyIndexer.whole_result(future, raws))
-            for item in chunk:
-                yield item, None if raw_of(item) is None else next(parsed)
-
-        send(first)
-        chunk: list[T] = []
-        size = 0
-        try:
-            for item in source:
-                chunk.append(item)
-                size += len(raw_of(item) or b"")
-                if len(chunk) >= PARSE_CHUNK or size >= PARSE_CHUNK_BYTES:
-                    send(chunk)
-                    chunk, size = [], 0
-                    while len(flight) >= parser.ahead:
-                        yield from take()
-        except GeneratorExit:
-            raise  # the caller stopped reading: nothing more to give it
-        except BaseException:
-            if chunk:
-                send(chunk)
-            while flight:
-                yield from take()
-            raise
-        if chunk:
-            send(chunk)
-        while flight:
-            yield from take()
+def complete_index(
+    conn: sqlite3.Connection,
+    *,
+    stop: Callable[[], bool] = lambda: False,
+    between: Callable[[], object] = lambda: None,
+) -> int:
+    """Complete the full-text entries of bodies stored unparsed and bring older entries to the
+    current form (store/reindex.py), a committed batch at a time, the bodies parsed in worker
+    processes when there are many; how many entries. `stop` is asked before each batch (what is
+    left is done by the next run); `between` runs after each (the app lets the store breathe)."""
+    unparsed = conn.execute(
+        "SELECT count(*) FROM messages WHERE index_version < 2 AND index_version = ?",
+        (reindex.BODY_NOT_INDEXED,),
+    ).fetchone()[0]
+    done = 0
+    with BodyIndexer(int(unparsed)) as indexer:
+        parse = _parse_spread(indexer) if indexer.uses_worker else reindex.parse_inline
+        while not stop() and (count := reindex.reindex_some(conn, parse=parse)):
+            done += count
+            between()
+    return done

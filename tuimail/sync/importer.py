@@ -15,9 +15,9 @@ Storing
 `import_into_store` stores the messages into a folder of the store through `store.ingest` (the
 engines' own code), in batches of at most `BATCH_MESSAGES` messages or `BATCH_BYTES` bytes, one
 transaction each, so an interruption loses nothing already committed. The bytes are stored as
-they are (line ends too), so an export gives back the file. Parsing, most of an import's time,
-runs in worker processes ahead of the storing (`store.indexer.parsed_ahead`) once the source
-has more than a few hundred messages.
+they are (line ends too), so an export gives back the file. Only each message's header section
+is parsed as it is stored (`defer_index`): the bodies' text, most of the parsing, is indexed
+after the import (`tuimail import` does it before it returns, in worker processes).
 
 Uploading
 ---------
@@ -56,8 +56,7 @@ from tuimail.mail.formats.export import ExportError, maildir_flags, read_mboxrd,
 from tuimail.mail.limits import MAX_MESSAGE_BYTES
 from tuimail.store import body_codec, read
 from tuimail.store.db import StoreConnection
-from tuimail.store.indexer import parsed_ahead
-from tuimail.store.ingest import IncomingMessage, store_messages
+from tuimail.store.ingest import IncomingMessage, ParsedRaw, store_messages
 
 if TYPE_CHECKING:
     import imapclient
@@ -252,10 +251,6 @@ class _StoredCopies:
         return self._without_id
 
 
-def _raw_of(item: SourceMessage | SourceProblem) -> bytes | None:
-    return item.raw if isinstance(item, SourceMessage) else None
-
-
 def import_into_store(
     conn: StoreConnection,
     folder_id: int,
@@ -283,18 +278,20 @@ def import_into_store(
         batch_without_id.clear()
         batch_bytes = 0
         if items:
-            store_messages(conn, folder_id, items)
+            store_messages(conn, folder_id, items, defer_index=True)
             result.imported += len(items)
             body_codec.train_if_due(conn)  # once, when enough mail is stored
         stored.committed(keys_without_id)
 
     try:
-        # Parsed in worker processes ahead of the loop (most of an import's time).
-        for item, parsed in parsed_ahead(source, _raw_of):
+        from tuimail.mail.headers import parse_envelope  # the email package: when first needed
+
+        for item in source:
             if isinstance(item, SourceProblem):
                 result.problems.append(item)
                 continue
-            assert parsed is not None  # every SourceMessage has its bytes parsed
+            # The header section alone: the body's text is indexed after the import.
+            parsed = ParsedRaw(parse_envelope(item.raw), None)
             key = digest(item.raw)
             seen[key] += 1
             message_id = parsed.envelope.message_id

@@ -1,4 +1,5 @@
-"""BodyIndexer: the same index results in a worker process as inline, in order."""
+"""BodyIndexer: the same index results in a worker process as inline, in order; and the index
+completed behind the storing (`complete_index`) gives what indexing at once gave."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+import pytest
 
 from tuimail.store.indexer import BodyIndexer, index_bodies
 from tuimail.store.ingest import index_body
@@ -112,67 +115,95 @@ def test_workers_end_when_their_parent_dies_without_shutting_them_down() -> None
     assert not any(_alive(pid) for pid in pids)
 
 
-def _numbered(count: int) -> list[bytes]:
-    return [
-        f"Subject: number {n}\r\nMessage-ID: <n{n}@x>\r\n\r\nbody {n}\r\n".encode()
-        for n in range(count)
-    ]
+def _store(data_dir: Path, raws: list[bytes], *, defer: bool) -> list[int]:
+    from tuimail.core.model import Protocol
+    from tuimail.store import write
+    from tuimail.store.db import open_store
 
-
-def test_parsed_ahead_keeps_the_order_and_passes_items_without_bytes() -> None:
-    """Parsed in the workers (more than the threshold), in the order given; an item without
-    bytes (a problem the source reported) keeps its place and has no parse."""
-    from tuimail.store.indexer import WORKER_THRESHOLD, parsed_ahead
-
-    raws = _numbered(WORKER_THRESHOLD + 150)
-    items: list[bytes | None] = list(raws)
-    items.insert(5, None)
-    items.insert(WORKER_THRESHOLD + 7, None)
-    out = list(parsed_ahead(items, lambda item: item))
-    assert [item for item, _ in out] == items
-    for item, parsed in out:
-        if item is None:
-            assert parsed is None
-        else:
-            assert (
-                parsed is not None
-                and parsed.envelope.subject == item.split(b"\r\n")[0][9:].decode()
-            )
-
-
-def test_parsed_ahead_gives_what_was_read_before_the_source_failed() -> None:
-    """A file cut short: every message read before it still comes, then the error."""
-    from tuimail.store.indexer import WORKER_THRESHOLD, parsed_ahead
-
-    raws = _numbered(WORKER_THRESHOLD + 90)
-
-    def source():  # type: ignore[no-untyped-def]
-        yield from raws
-        raise OSError("the file was cut short")
-
-    got: list[bytes] = []
+    conn = open_store(data_dir)
     try:
-        for item, parsed in parsed_ahead(source(), lambda item: item):
-            assert parsed is not None
-            got.append(item)
-    except OSError as exc:
-        assert "cut short" in str(exc)
-    else:
-        raise AssertionError("the source's error was swallowed")
-    assert got == raws
+        account = write.ensure_account(conn, "a", Protocol.IMAP)
+        folder = write.upsert_folder(conn, account, "INBOX")
+        items = [write.IncomingMessage(raw=raw, uid=uid) for uid, raw in enumerate(raws, 1)]
+        return write.store_messages(conn, folder, items, defer_index=defer)
+    finally:
+        conn.close()
 
 
-def test_parsed_ahead_of_a_small_source_parses_inline_and_a_stop_ends_the_workers() -> None:
-    from tuimail.store.indexer import WORKER_THRESHOLD, parsed_ahead
+def _entries(data_dir: Path) -> list[tuple[object, ...]]:
+    """Each message's entry text and attachment flag, in id order."""
+    from tuimail.store import index_entries
+    from tuimail.store.db import open_store
 
-    small = _numbered(3)
-    assert [parsed.envelope.subject for _, parsed in parsed_ahead(small, lambda m: m)] == [
-        "number 0",
-        "number 1",
-        "number 2",
-    ]
-    # The caller stops part way (an error of its own): the generator closes, and with it
-    # the workers, without waiting for the rest of the source.
-    ahead = parsed_ahead(iter(_numbered(WORKER_THRESHOLD * 3)), lambda m: m)
-    next(ahead)
-    ahead.close()
+    conn = open_store(data_dir)
+    try:
+        rows = conn.execute("SELECT id, has_attachments, index_version FROM messages ORDER BY id")
+        return [(flag, version, index_entries.texts(conn, i)) for i, flag, version in rows]
+    finally:
+        conn.close()
+
+
+def test_bodies_indexed_behind_get_the_entries_they_would_have_got_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Stored unparsed, then completed in worker processes, in batches: every entry and
+    attachment flag as storing with the parse would have made them."""
+    from tuimail.store import indexer, reindex
+    from tuimail.store.db import open_store
+
+    monkeypatch.setattr(indexer, "WORKER_THRESHOLD", 1)
+    monkeypatch.setattr(indexer, "PARSE_CHUNK", 3)
+    raws = _raws()
+    _store(tmp_path / "at-once", raws, defer=False)
+    _store(tmp_path / "behind", raws, defer=True)
+    waiting = _entries(tmp_path / "behind")
+    assert {version for _, version, _ in waiting} == {reindex.BODY_NOT_INDEXED}
+    assert all(texts is not None and texts[2] == "" for _, _, texts in waiting)
+    conn = open_store(tmp_path / "behind")
+    try:
+        batches = []
+        monkeypatch.setattr(reindex, "BATCH", 4)
+        real = reindex.reindex_some
+
+        def counted(*args: object, **kwargs: object) -> int:
+            done = real(*args, limit=4, **{k: v for k, v in kwargs.items() if k != "limit"})
+            batches.append(done)
+            return done
+
+        monkeypatch.setattr(reindex, "reindex_some", counted)
+        assert indexer.complete_index(conn) == len(raws)
+    finally:
+        conn.close()
+    assert len(batches) > 2, "in several committed batches"
+    assert _entries(tmp_path / "behind") == _entries(tmp_path / "at-once")
+
+
+def test_a_stopped_completion_leaves_the_rest_for_the_next(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tuimail.store import indexer, reindex
+    from tuimail.store.db import open_store
+
+    raws = _raws()
+    assert len(raws) > 4
+    _store(tmp_path, raws, defer=True)
+    real = reindex.reindex_some
+    monkeypatch.setattr(
+        reindex, "reindex_some", lambda conn, parse: real(conn, limit=2, parse=parse)
+    )
+    conn = open_store(tmp_path)
+    try:
+        assert indexer.complete_index(conn, stop=lambda: True) == 0
+        assert reindex.pending(conn) == len(raws)
+        asked: list[int] = []
+
+        def after_one_batch() -> bool:
+            asked.append(1)
+            return len(asked) > 1
+
+        assert indexer.complete_index(conn, stop=after_one_batch) == 2
+        assert reindex.pending(conn) == len(raws) - 2
+        assert indexer.complete_index(conn) == len(raws) - 2
+        assert not reindex.behind(conn)
+    finally:
+        conn.close()

@@ -9,14 +9,12 @@ be the message cached under its UID. (The app asks for the latter through its li
 from __future__ import annotations
 
 import logging
-from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from tuimail.core.crashpoint import crashpoint
 from tuimail.store import body_codec, read, write
-from tuimail.store.ingest import BodyIndex
 from tuimail.store.wanted import WantedBody
 from tuimail.sync.imap import extensions as imap_ext
 from tuimail.sync.imap.engine import MessageGoneError
@@ -30,9 +28,7 @@ from tuimail.sync.imap.identity import (
 )
 
 if TYPE_CHECKING:
-    from concurrent.futures import Future
-
-    from tuimail.store.indexer import BodyIndexer
+    pass
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +46,6 @@ class BodyDownload(FolderIdentity):
         self,
         info: read.FolderInfo,
         rows: Sequence[WantedBody],
-        indexer: BodyIndexer,
         *,
         tally: BodyTally | None = None,
         unsent: list[int] | None = None,
@@ -61,9 +56,8 @@ class BodyDownload(FolderIdentity):
         counts the progress reported. Raises FolderChangedError (after rebuilding the folder)
         when the folder, or a UID in it, no longer holds what the store cached.
 
-        Pipelined: while batches are parsed for the index (in worker processes when there are
-        many, see `BodyIndexer`), the next ones are fetched; each batch is committed as before,
-        in order, once its parse is done.
+        Each batch is committed as it comes, unparsed: the bodies' text is indexed behind
+        (store/reindex.py), so the download waits for no parse.
         """
         folder_id = info.id
         wanted = [(row.id, row.uid, row.size) for row in rows]
@@ -82,10 +76,7 @@ class BodyDownload(FolderIdentity):
         )
         strangers: list[int] = []
         stored = 0
-        pending: deque[_BodyBatch] = deque()
         for chunk in _size_batches(wanted, self.body_batch, BODY_BATCH_BYTES):
-            if len(pending) >= indexer.ahead:
-                stored += self._store_bodies(folder_id, indexer, pending.popleft(), tally)
             self._check_cancel()
             for _, uid, size in chunk:
                 if size > self.max_literal:  # known too large from the headers: not fetched
@@ -110,9 +101,7 @@ class BodyDownload(FolderIdentity):
                 elif uid not in skipped and unsent is not None:
                     unsent.append(uid)
             del data
-            pending.append(_BodyBatch(bodies, indexer.submit([raw for _, raw in bodies])))
-        while pending:
-            stored += self._store_bodies(folder_id, indexer, pending.popleft(), tally)
+            stored += self._store_bodies(folder_id, bodies, tally)
         if strangers:
             why = f"UID {strangers[0]} holds another message than the one cached"
             self._reset(info, selected, None, why)
@@ -120,28 +109,19 @@ class BodyDownload(FolderIdentity):
         return stored
 
     def _store_bodies(
-        self,
-        folder_id: int,
-        indexer: BodyIndexer,
-        batch: _BodyBatch,
-        tally: BodyTally | None,
+        self, folder_id: int, bodies: list[tuple[int, bytes]], tally: BodyTally | None
     ) -> int:
-        """Commit one batch of fetched bodies (waiting for its parse); returns how many."""
-        indexes = indexer.result(batch.indexes, [raw for _, raw in batch.bodies])
+        """Commit one batch of fetched bodies, (row id, raw); returns how many."""
         write.store_bodies(
-            self.conn,
-            [
-                (message_id, raw, index)
-                for (message_id, raw), index in zip(batch.bodies, indexes, strict=True)
-            ],
+            self.conn, [(message_id, raw, None) for message_id, raw in bodies], defer_index=True
         )
         crashpoint("imap.bodies_committed")
         body_codec.train_if_due(self.conn)  # once, when enough mail is stored
         self._changed([folder_id])
         if tally is not None:
-            tally.done += len(batch.bodies)
+            tally.done += len(bodies)
             self._progress(self._folder(folder_id).name, min(tally.done, tally.total), tally.total)
-        return len(batch.bodies)
+        return len(bodies)
 
     def fetch_body(self, message_id: int, *, full: bool = False) -> bytes:
         """Fetch one message's body (BODY.PEEK, so \\Seen is not set) and keep it; returns the
@@ -237,14 +217,6 @@ class BodyTally:
 
     total: int
     done: int = 0
-
-
-@dataclass(slots=True)
-class _BodyBatch:
-    """Bodies fetched in one FETCH, (row id, raw) in order, and their parse in progress."""
-
-    bodies: list[tuple[int, bytes]]
-    indexes: Future[list[BodyIndex]]
 
 
 def _size_batches(

@@ -79,35 +79,32 @@ class OfflineBodies(BodyDownload):
         rows = rows[:limit]
         if not rows:
             return WantedBodies(0, remaining)
-        from tuimail.store.indexer import BodyIndexer  # multiprocessing: only when needed
-
         problems: dict[int, str] = {}
         missing: dict[int, list[int]] = {}
         tally = BodyTally(len(rows))
         self._progress(self._folder(rows[0].folder_id).name, 0, tally.total)
-        with BodyIndexer(len(rows)) as indexer:
-            for start in range(0, len(rows), WANTED_SLICE):
-                for folder_id, group in _by_folder(rows[start : start + WANTED_SLICE]):
-                    if folder_id in self._bodies_failed:
-                        continue
-                    self._check_cancel()
-                    unsent: list[int] = []
-                    info = self._folder(folder_id)
-                    try:
-                        self._download_rows(info, group, indexer, tally=tally, unsent=unsent)
-                        if unsent:
-                            missing.setdefault(folder_id, []).extend(self._present(unsent))
-                    except (imapclient.exceptions.IMAPClientError, ImapProtocolError) as exc:
-                        if isinstance(exc, imapclient.IMAPClient.AbortError):
-                            raise
-                        self._folder_failed(info, exc, problems)
-                    finally:
-                        by_uid = {row.uid: row.id for row in group}
-                        self._bodies_unsent.update(by_uid[uid] for uid in unsent)
-                    skipped = self.unreadable.skipped.get(folder_id)
-                    if skipped and folder_id not in problems:
-                        # As a folder sync does: its health names them until they come.
-                        write.record_folder_error(self.conn, folder_id, skipped_text(skipped))
+        for start in range(0, len(rows), WANTED_SLICE):
+            for folder_id, group in _by_folder(rows[start : start + WANTED_SLICE]):
+                if folder_id in self._bodies_failed:
+                    continue
+                self._check_cancel()
+                unsent: list[int] = []
+                info = self._folder(folder_id)
+                try:
+                    self._download_rows(info, group, tally=tally, unsent=unsent)
+                    if unsent:
+                        missing.setdefault(folder_id, []).extend(self._present(unsent))
+                except (imapclient.exceptions.IMAPClientError, ImapProtocolError) as exc:
+                    if isinstance(exc, imapclient.IMAPClient.AbortError):
+                        raise
+                    self._folder_failed(info, exc, problems)
+                finally:
+                    by_uid = {row.uid: row.id for row in group}
+                    self._bodies_unsent.update(by_uid[uid] for uid in unsent)
+                skipped = self.unreadable.skipped.get(folder_id)
+                if skipped and folder_id not in problems:
+                    # As a folder sync does: its health names them until they come.
+                    write.record_folder_error(self.conn, folder_id, skipped_text(skipped))
         for folder_id, uids in missing.items():
             if uids and folder_id not in problems:
                 problems[folder_id] = bodies_missing_text(uids)
@@ -126,19 +123,16 @@ class OfflineBodies(BodyDownload):
         large = [row for row in rows if not 0 < row.size <= limit]
         stored = 0
         if small:
-            from tuimail.store.indexer import BodyIndexer
-
-            with BodyIndexer(len(small), worker=False) as indexer:
-                for folder_id, group in _by_folder(small):
-                    self._check_cancel()
-                    try:
-                        stored += self._download_rows(self._folder(folder_id), group, indexer)
-                    except (imapclient.exceptions.IMAPClientError, FolderChangedError) as exc:
-                        if isinstance(exc, imapclient.IMAPClient.AbortError):
-                            raise
-                        # The folder is gone, or was rebuilt (its rows with it): nothing to
-                        # open there; the sync says what happened to it.
-                        log.info("IMAP %s: prefetch: %s", self.account, error_text(exc))
+            for folder_id, group in _by_folder(small):
+                self._check_cancel()
+                try:
+                    stored += self._download_rows(self._folder(folder_id), group)
+                except (imapclient.exceptions.IMAPClientError, FolderChangedError) as exc:
+                    if isinstance(exc, imapclient.IMAPClient.AbortError):
+                        raise
+                    # The folder is gone, or was rebuilt (its rows with it): nothing to
+                    # open there; the sync says what happened to it.
+                    log.info("IMAP %s: prefetch: %s", self.account, error_text(exc))
         for row in large:
             self._check_cancel()
             try:

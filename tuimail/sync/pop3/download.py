@@ -51,7 +51,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
 
@@ -60,7 +60,7 @@ from tuimail.core.crashpoint import crashpoint
 from tuimail.core.model import Protocol as MailProtocol
 from tuimail.core.tls import printable_line
 from tuimail.store import body_codec, db, read
-from tuimail.store.ingest import IncomingMessage, ParsedRaw, pop3_content_key, store_messages
+from tuimail.store.ingest import IncomingMessage, pop3_content_key, store_messages
 from tuimail.sync.events import (
     Emit,
     StoreChanged,
@@ -81,9 +81,7 @@ from tuimail.sync.pop3.commands import (
 if TYPE_CHECKING:
     import poplib
     import sqlite3
-    from concurrent.futures import Future
 
-    from tuimail.store.indexer import BodyIndexer
 
 log = logging.getLogger(__name__)
 
@@ -93,10 +91,8 @@ FOLDER_NAME = "INBOX"
 BATCH_MESSAGES = 200
 BATCH_BYTES = 8 * 1024 * 1024
 # RETR commands sent ahead of the answers when the server offers PIPELINING: enough to keep the
-# connection busy while a message is parsed, few enough that commands never fill a socket buffer.
+# connection busy while a batch is stored, few enough that commands never fill a socket buffer.
 PIPELINE_DEPTH = 8
-# Messages handed to a parsing worker at a time (when workers are used: many new messages).
-PARSE_CHUNK = 20
 _PROGRESS_SECONDS = 0.1
 
 
@@ -130,14 +126,11 @@ class Tally:
 
 @dataclass
 class _Batch:
-    """Messages read in full and not yet committed, with their message numbers, and the parses
-    started for them in the indexing workers (the first `submitted` items, chunk by chunk)."""
+    """Messages read in full and not yet committed, with their message numbers."""
 
     numbers: list[int] = field(default_factory=list)
     items: list[IncomingMessage] = field(default_factory=list)
     size: int = 0
-    parses: list[tuple[Future[list[ParsedRaw]], list[bytes]]] = field(default_factory=list)
-    submitted: int = 0
 
     def add(self, number: int, key: str, raw: bytes) -> None:
         self.numbers.append(number)
@@ -178,24 +171,17 @@ class Maildrop:
         self._last_progress = 0.0
         self._done = 0
         self._total = 0
-        # Parses messages while the next ones download (see tuimail.store.indexer); None: inline.
-        self._parser: BodyIndexer | None = None
 
     def download(self) -> None:
         """Fetch what is new, then apply the delete policy to what was already here."""
         known = read.known_uidls(self.conn, self.account_id)
         listing = uidl_listing(self.pop, self.owner.account.name)
-        try:
-            if listing is None:
-                self.tally.keyed_by_digest = True
-                on_server = self._download_by_digest(known)
-            else:
-                on_server = self._download_by_uidl(listing, known)
-            self._commit_batch()
-        finally:
-            if self._parser is not None:
-                self._parser.close()
-                self._parser = None
+        if listing is None:
+            self.tally.keyed_by_digest = True
+            on_server = self._download_by_digest(known)
+        else:
+            on_server = self._download_by_uidl(listing, known)
+        self._commit_batch()
         if self.tally.cancelled:
             return
         self._settle_known(on_server, known)
@@ -238,14 +224,6 @@ class Maildrop:
         self.tally.known = len(listing) - len(fresh)
         self._total = len(fresh)
         self._progress(force=True)
-        if fresh:
-            from tuimail.store.indexer import BodyIndexer  # multiprocessing: only when needed
-
-            parser = BodyIndexer(len(fresh))
-            if parser.uses_worker:
-                self._parser = parser
-            else:
-                parser.close()
         self._retrieve_all(fresh)
         self._progress(force=True)
         return listing
@@ -280,7 +258,6 @@ class Maildrop:
                 self._done += 1
                 continue
             self.batch.add(number, uidl, raw)
-            self._start_parse()
             self.tally.bytes += len(raw)
             self._done += 1
             self._progress()
@@ -337,34 +314,19 @@ class Maildrop:
         if self.batch.full():
             self._commit_batch()
 
-    def _start_parse(self) -> None:
-        """Hand the batch's newest PARSE_CHUNK messages to the parsing workers, if any."""
-        batch = self.batch
-        if self._parser is None or len(batch.items) - batch.submitted < PARSE_CHUNK:
-            return
-        raws = [item.raw or b"" for item in batch.items[batch.submitted :]]
-        batch.parses.append((self._parser.submit_whole(raws), raws))
-        batch.submitted = len(batch.items)
-
     def _commit_batch(self) -> None:
         batch, self.batch = self.batch, _Batch()
         if not batch.items:
             return
         owner = self.owner
-        items = batch.items
-        if batch.parses:
-            from tuimail.store.indexer import BodyIndexer
-
-            # What the workers parsed; the rest of the batch is parsed by store_messages.
-            parsed = [p for job, raws in batch.parses for p in BodyIndexer.whole_result(job, raws)]
-            items = [replace(item, parsed=p) for item, p in zip(items, parsed, strict=False)]
-            items += batch.items[len(parsed) :]
+        # Durable first: the bodies' text is indexed after the pass (store/reindex.py).
         store_messages(
             self.conn,
             self.folder_id,
-            items,
+            batch.items,
             now=owner.now(),
             before_commit=lambda: crashpoint("pop3.before_commit"),
+            defer_index=True,
         )
         revision = read.revision(self.conn)
         crashpoint("pop3.after_commit")
