@@ -128,12 +128,11 @@ class TuimailApp(App[int]):
         self.start_workers = start_workers and not offline
         self.demo = demo  # the demo's account is made up: it never sends, even online
         self.offer_setup = offer_setup  # with no account configured, open the setup screen
-        if not offline:
-            # Now, before Textual replaces sys.stderr: a download parses in worker processes,
-            # which need multiprocessing's resource tracker, and it cannot start afterwards.
-            from tuimail.store.indexer import start_process_helpers
+        # Now, before Textual replaces sys.stderr: the index parses bodies in worker processes
+        # (offline too), which need multiprocessing's resource tracker; it cannot start after.
+        from tuimail.store.indexer import start_process_helpers
 
-            start_process_helpers()
+        start_process_helpers()
         if title:
             self.title = title
         self._theme_problems: list[str] = []
@@ -207,6 +206,8 @@ class TuimailApp(App[int]):
             self._show_offline()
         if self.start_workers:
             self.engines.schedule(self.config.accounts.values())
+        elif self.offline:
+            self.engines.index_behind(watch=False)  # not network work: the index is completed
         if not self.config.accounts and self.offer_setup:
             self.push_screen(
                 AccountSetupScreen(

@@ -194,17 +194,26 @@ class EngineRunner:
             if account.smtp is not None:
                 self.send(account)
                 self._app.set_interval(SENDER_INTERVAL, partial(self.send, account))
-        # Not network work: no gate.
+        self.index_behind()
+
+    def index_behind(self, *, watch: bool = True) -> None:
+        """Start the index thread (`_index_behind`). Not network work: no gate, and it runs
+        offline too (mail a crashed or stopped `tuimail fetch` left unindexed), where nothing
+        brings new mail: `watch` False ends it once the index is complete."""
         self._app.run_worker(
-            self._index_behind, thread=True, group="index", name="index", exit_on_error=False
+            partial(self._index_behind, watch=watch),
+            thread=True,
+            group="index",
+            name="index",
+            exit_on_error=False,
         )
 
-    def _index_behind(self) -> None:
-        """Worker thread, for the app's life: the full-text index completed behind the engines
-        (the bodies they store unparsed, in worker processes when many) and older entries
-        brought to the current form (store/reindex.py), a committed batch at a time, the store
-        left to the others between batches. What is left when the app exits is done at the
-        next start (or by the next `tuimail sync`)."""
+    def _index_behind(self, *, watch: bool) -> None:
+        """Worker thread: the full-text index completed behind the engines (the bodies they
+        store unparsed, in worker processes when many) and older entries brought to the current
+        form (store/reindex.py), a committed batch at a time, the store left to the others
+        between batches; with `watch`, for the app's life, looking every INDEX_POLL seconds.
+        What is left when the app exits is done at the next start (or by `tuimail sync`)."""
         from tuimail.store import reindex
         from tuimail.store.indexer import complete_index
 
@@ -221,6 +230,8 @@ class EngineRunner:
                         stop=self.cancel.is_set,
                         between=lambda: self.cancel.wait(INDEX_PAUSE),
                     )
+                if not watch:
+                    return
                 self.cancel.wait(INDEX_POLL)
         except (StoreError, sqlite3.Error) as exc:
             log.warning("completing the search index stopped: %s", exc)
