@@ -61,7 +61,7 @@ def test_bodies_indexed_behind_in_workers_or_inline_give_the_same_store(
         conn.close()
 
     monkeypatch.setattr(body_indexer, "WORKER_THRESHOLD", 1)
-    monkeypatch.setattr(body_indexer, "PARSE_CHUNK", 4)  # several jobs per batch
+    monkeypatch.setattr(reindex, "BATCH_BYTES", 4096)  # several batches in flight
     workers = tmp_path / "workers"
     result, _ = download(mail_servers, user, workers, account)
     assert result.ok, result.error

@@ -15,6 +15,7 @@ import multiprocessing.connection
 import os
 import sqlite3
 import threading
+from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -74,7 +75,7 @@ def index_bodies(raws: Sequence[bytes]) -> list[BodyIndex]:
 class BodyIndexer:
     """Index batches of bodies, in worker processes when `expected` bodies make it worth it.
 
-    `ahead` is how many submitted batches a caller should keep in flight.
+    `workers` is how many worker processes parse (0: inline).
 
     `submit` returns a future; `close` (or the context manager) ends the worker. A worker that
     dies is replaced by inline parsing: the results are the same, only slower.
@@ -97,8 +98,7 @@ class BodyIndexer:
             except _START_ERRORS:
                 # The mail must come in at any size: slower, inline, rather than not at all.
                 log.warning("no body indexing worker could start; indexing inline", exc_info=True)
-        # Batches to have in flight: one parsing per worker and one being fetched.
-        self.ahead = workers + 1 if self._pool is not None else 1
+        self.workers = workers if self._pool is not None else 0
 
     @property
     def uses_worker(self) -> bool:
@@ -142,18 +142,17 @@ class BodyIndexer:
         self.close()
 
 
-PARSE_CHUNK = 64  # messages per job handed to a worker
-
-
-def _parse_spread(indexer: BodyIndexer) -> reindex.Parse:
-    """A `reindex` parse that spreads each batch over the indexer's workers, in chunks."""
-
-    def parse(raws: Sequence[bytes]) -> list[BodyIndex]:
-        chunks = [raws[start : start + PARSE_CHUNK] for start in range(0, len(raws), PARSE_CHUNK)]
-        jobs = [(indexer.submit(chunk), chunk) for chunk in chunks]
-        return [index for job, chunk in jobs for index in indexer.result(job, chunk)]
-
-    return parse
+def _submit_spread(
+    indexer: BodyIndexer, batch: reindex.Batch
+) -> list[tuple[Future[list[BodyIndex]], list[bytes]]]:
+    """Hand the batch's bodies to the workers, split evenly (one job per worker)."""
+    ids = list(batch.raws)
+    raws = [batch.raws[message_id] for message_id in ids]
+    size = max(1, -(-len(raws) // max(1, indexer.workers)))
+    return [
+        (indexer.submit(raws[start : start + size]), raws[start : start + size])
+        for start in range(0, len(raws), size)
+    ]
 
 
 def complete_index(
@@ -163,17 +162,35 @@ def complete_index(
     between: Callable[[], object] = lambda: None,
 ) -> int:
     """Complete the full-text entries of bodies stored unparsed and bring older entries to the
-    current form (store/reindex.py), a committed batch at a time, the bodies parsed in worker
-    processes when there are many; how many entries. `stop` is asked before each batch (what is
-    left is done by the next run); `between` runs after each (the app lets the store breathe)."""
+    current form (store/reindex.py), a committed batch at a time; how many entries. When many
+    bodies wait they are parsed in worker processes, one batch parsing while the one before is
+    written. `stop` is asked before each batch (what is left is done by the next run);
+    `between` runs after each (the app lets the store breathe)."""
     unparsed = conn.execute(
         "SELECT count(*) FROM messages WHERE index_version < 2 AND index_version = ?",
         (reindex.BODY_NOT_INDEXED,),
     ).fetchone()[0]
     done = 0
     with BodyIndexer(int(unparsed)) as indexer:
-        parse = _parse_spread(indexer) if indexer.uses_worker else reindex.parse_inline
-        while not stop() and (count := reindex.reindex_some(conn, parse=parse)):
-            done += count
+        if not indexer.uses_worker:
+            while not stop() and (count := reindex.reindex_some(conn)):
+                done += count
+                between()
+            return done
+        flight: deque[tuple[reindex.Batch, list[tuple[Future[list[BodyIndex]], list[bytes]]]]]
+        flight = deque()
+        after = 0
+        while not stop():
+            if len(flight) < 2 and (batch := reindex.take(conn, after=after)) is not None:
+                after = batch.last
+                flight.append((batch, _submit_spread(indexer, batch)))
+                continue
+            if not flight:
+                break
+            batch, jobs = flight.popleft()
+            results = [index for job, raws in jobs for index in indexer.result(job, raws)]
+            parsed = dict(zip(batch.raws, results, strict=True))
+            batch.raws.clear()
+            done += reindex.apply(conn, batch, parsed)
             between()
     return done

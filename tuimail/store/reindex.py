@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
 from tuimail.core.crashpoint import crashpoint
 from tuimail.mail.fold import fold
@@ -46,21 +47,35 @@ def parse_inline(raws: Sequence[bytes]) -> list[BodyIndex]:
     return [index_body(raw) for raw in raws]
 
 
-def reindex_some(
-    conn: sqlite3.Connection, *, limit: int = BATCH, parse: Parse = parse_inline
-) -> int:
-    """Complete or rewrite up to `limit` entries not in the current form, in one transaction;
-    how many (0: the index is current). Bodies are parsed by `parse` before the transaction."""
+@dataclass(slots=True)
+class Batch:
+    """Messages whose entries are to be completed or rewritten, in id order: (id, form) each,
+    and the stored bodies of those still to be parsed."""
+
+    rows: list[tuple[int, int]]
+    raws: dict[int, bytes] = field(default_factory=dict)
+
+    @property
+    def last(self) -> int:
+        """The highest message id of the batch (the next batch starts after it)."""
+        return self.rows[-1][0]
+
+
+def take(conn: sqlite3.Connection, *, after: int = 0, limit: int = BATCH) -> Batch | None:
+    """The next up to `limit` messages after id `after` whose entries are not in the current
+    form, with the bodies to parse (at most about BATCH_BYTES of them); None: there are none."""
     rows = conn.execute(
-        "SELECT id, index_version FROM messages WHERE index_version < 2 LIMIT ?", (limit,)
+        "SELECT id, index_version FROM messages WHERE index_version < 2 AND id > ?"
+        " ORDER BY id LIMIT ?",
+        (after, limit),
     ).fetchall()
     if not rows:
-        return 0
-    raws: dict[int, bytes] = {}
+        return None
+    batch = Batch(rows)
     size = 0
     for position, (message_id, version) in enumerate(rows):
         if size >= BATCH_BYTES:  # the rest waits for the next batch: memory stays bounded
-            rows = rows[:position]
+            del batch.rows[position:]
             break
         if version != BODY_NOT_INDEXED:
             continue
@@ -68,12 +83,16 @@ def reindex_some(
             "SELECT raw, codec, dict_id FROM bodies WHERE message_id = ?", (message_id,)
         ).fetchone()
         if found is not None:
-            raws[message_id] = body_codec.unpack(conn, *found)
-            size += len(raws[message_id])
-    parsed = dict(zip(raws, parse(list(raws.values())), strict=True))
-    del raws  # only the text is needed from here: memory stays near one batch's bytes
+            batch.raws[message_id] = body_codec.unpack(conn, *found)
+            size += len(batch.raws[message_id])
+    return batch
+
+
+def apply(conn: sqlite3.Connection, batch: Batch, parsed: dict[int, BodyIndex]) -> int:
+    """Complete or rewrite the entries of `batch` in one transaction, the bodies parsed as
+    `parsed` says (by message id); how many messages it held."""
     with transaction(conn) as revision:
-        for message_id, _ in rows:
+        for message_id, _ in batch.rows:
             # Read again under the lock: the message may have gone or changed meanwhile.
             now = conn.execute(
                 "SELECT index_version FROM messages WHERE id = ?", (message_id,)
@@ -99,7 +118,20 @@ def reindex_some(
                 "UPDATE messages SET index_version = ? WHERE id = ?", (INDEX_VERSION, message_id)
             )
     crashpoint("index.batch_committed")
-    return len(rows)
+    return len(batch.rows)
+
+
+def reindex_some(
+    conn: sqlite3.Connection, *, limit: int = BATCH, parse: Parse = parse_inline
+) -> int:
+    """Complete or rewrite up to `limit` entries not in the current form, in one transaction;
+    how many (0: the index is current). Bodies are parsed by `parse` before the transaction."""
+    batch = take(conn, limit=limit)
+    if batch is None:
+        return 0
+    parsed = dict(zip(batch.raws, parse(list(batch.raws.values())), strict=True))
+    batch.raws.clear()  # only the text is needed from here: memory stays near one batch's
+    return apply(conn, batch, parsed)
 
 
 def reindex_all(conn: sqlite3.Connection, *, parse: Parse = parse_inline) -> int:
