@@ -49,3 +49,34 @@ def test_the_session_line_reader_takes_long_lines_too() -> None:
     session.file = io.BufferedReader(io.BytesIO(b"+OK " + b"z" * 5000 + b"\r\n"))
     line, octets = session._getline()
     assert line == b"+OK " + b"z" * 5000 and octets == 5006
+
+
+def _expected(lines: list[bytes]) -> bytes:
+    """What the answer's lines stand for, line by line: CRLF ends, one leading dot dropped."""
+    out = b""
+    for line in lines:
+        body = line.rstrip(b"\r\n") if line.endswith(b"\n") else line
+        out += (body[1:] if body[:2] == b".." else body) + b"\r\n"
+    return out
+
+
+def test_whole_lines_taken_from_the_buffer_give_what_lines_one_by_one_give() -> None:
+    """Buffers of many sizes cut the answer at every kind of place (inside a CRLF, before a
+    stuffed dot, before the final dot); a second answer after it stays unread."""
+    import random
+
+    rng = random.Random(7)
+    for _ in range(300):
+        lines = []
+        for _ in range(rng.randint(0, 40)):
+            text = rng.choice([b"", b"x", b".", b"..", b"word .. word", b"a" * rng.randint(1, 90)])
+            if text.startswith(b"."):
+                text = b"." + text  # the server stuffs a leading dot
+            lines.append(text + rng.choice([b"\r\n", b"\r\n", b"\r\n", b"\n"]))
+        answer = b"".join(lines) + b".\r\n"
+        following = b"+OK next answer\r\n"
+        size = rng.randint(1, 64)
+        stream = io.BufferedReader(io.BytesIO(answer + following), buffer_size=size)
+        pop = SimpleNamespace(file=stream)
+        assert b"".join(read_multiline(pop)) == _expected(lines), (lines, size)  # type: ignore[arg-type]
+        assert stream.read() == following

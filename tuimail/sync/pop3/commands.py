@@ -12,6 +12,7 @@ import hashlib
 import logging
 import poplib
 from collections.abc import Iterator
+from typing import BinaryIO
 
 from tuimail.core.crashpoint import crashpoint
 from tuimail.core.tls import printable_line
@@ -120,36 +121,79 @@ def read_retr(pop: poplib.POP3, number: int) -> bytes:
 def read_multiline(
     pop: poplib.POP3, *, crash_step: bool = False, limit: int | None = None
 ) -> Iterator[bytes]:
-    """The body of a multi-line response, line by line with CRLF ends, dot-unstuffed.
+    """The body of a multi-line response with CRLF line ends, dot-unstuffed, in pieces.
 
     Reads `pop.file` directly: poplib refuses lines over 2048 bytes and builds lists of lines;
-    here each line may be up to POP3_MAX_LINE and is yielded as it arrives.
+    here each line may be up to POP3_MAX_LINE. The whole lines already buffered are taken at
+    once (a message of many short lines is a few thousand lines: one Python step each cost a
+    third of a download); a line not yet whole in the buffer, or lines with a bare LF end, are
+    read one at a time.
     """
-    readline = pop.file.readline
+    file = pop.file
     first = True
     total = 0
     while True:
-        line = readline(POP3_MAX_LINE + 1)
-        total += len(line)
+        piece, done, size = _buffered_lines(file)
+        if not size:
+            piece, done, size = _one_line(file)
+        total += size
         if limit is not None and total > limit:
             raise AnswerTooLarge()
-        if len(line) > POP3_MAX_LINE:
-            raise poplib.error_proto(b"-ERR line too long")
-        if not line:
-            raise EOFError("the server closed the connection in the middle of a response")
-        if line == b".\r\n" or line == b".\n":
+        if piece:
+            yield piece
+            if first and crash_step:
+                first = False
+                crashpoint("pop3.mid_retr")
+        if done:
             return
-        if line[:2] == b"..":
-            line = line[1:]
-        if line[-2:] == b"\r\n":
-            yield line
-        elif line[-1:] == b"\n":
-            yield line[:-1] + b"\r\n"
-        else:
-            yield line  # only at the end of the stream: the next read reports it
-        if first and crash_step:
-            first = False
-            crashpoint("pop3.mid_retr")
+
+
+def _buffered_lines(file: BinaryIO) -> tuple[bytes, bool, int]:
+    """The whole lines in the reader's buffer with CRLF ends, unstuffed, up to the final dot:
+    (the piece, whether the final dot ended it, bytes consumed). (b"", False, 0): none to take
+    this way; nothing was consumed."""
+    peek = getattr(file, "peek", None)
+    if peek is None:
+        return b"", False, 0
+    data = peek(1)
+    end = data.rfind(b"\n")
+    if end < 0 or len(data) > POP3_MAX_LINE:  # every line shorter than the cap, so in data
+        return b"", False, 0
+    block = data[: end + 1]
+    if block.count(b"\n") != block.count(b"\r\n"):
+        return b"", False, 0  # a bare LF end: those lines one at a time
+    # The final dot: a line "." alone (a line of the message starting with a dot is stuffed).
+    if block.startswith(b".\r\n"):
+        stop = 0
+    else:
+        stop = block.find(b"\r\n.\r\n")
+        stop = stop if stop < 0 else stop + 2  # the dot line starts after that CRLF
+    content = block if stop < 0 else block[:stop]
+    consumed = len(block) if stop < 0 else stop + 3
+    file.read(consumed)
+    if content[:2] == b"..":
+        content = content[1:]
+    return content.replace(b"\r\n..", b"\r\n."), stop >= 0, consumed
+
+
+def _one_line(file: BinaryIO) -> tuple[bytes, bool, int]:
+    """One line read as it comes, with a CRLF end and unstuffed: (the line, whether it was the
+    final dot, bytes consumed)."""
+    line = file.readline(POP3_MAX_LINE + 1)
+    if len(line) > POP3_MAX_LINE:
+        raise poplib.error_proto(b"-ERR line too long")
+    if not line:
+        raise EOFError("the server closed the connection in the middle of a response")
+    if line == b".\r\n" or line == b".\n":
+        return b"", True, len(line)
+    size = len(line)
+    if line[:2] == b"..":
+        line = line[1:]
+    if line[-2:] == b"\r\n":
+        return line, False, size
+    if line[-1:] == b"\n":
+        return line[:-1] + b"\r\n", False, size
+    return line, False, size  # only at the end of the stream: the next read reports it
 
 
 def command(pop: poplib.POP3, line: str) -> bytes:
