@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from tuimail.cli.errors import EXIT_USAGE, CommandError
@@ -15,6 +16,7 @@ from tuimail.mail.mailto import MailtoError, parse_mailto
 def cmd_app(args: argparse.Namespace, config: Config) -> int:
     """Open the terminal app on the user's store."""
     from tuimail.app.application import run_app
+    from tuimail.store.db import needs_upgrade
 
     compose = None
     if args.mailto is not None:
@@ -22,7 +24,15 @@ def cmd_app(args: argparse.Namespace, config: Config) -> int:
             compose = parse_mailto(args.mailto)
         except MailtoError as exc:
             raise CommandError(f"cannot open the link: {exc}", EXIT_USAGE) from None
-    return run_app(config, data_dir(args.data_dir), workers=not args.offline, compose=compose)
+    directory = data_dir(args.data_dir)
+    if needs_upgrade(directory):  # before the app takes the screen: it would stay blank
+        print(
+            "tuimail: bringing the store up to date for this version, once"
+            " (a large store takes a while)…",
+            file=sys.stderr,
+            flush=True,
+        )
+    return run_app(config, directory, workers=not args.offline, compose=compose)
 
 
 def cmd_demo(args: argparse.Namespace, config: Config) -> int:

@@ -113,6 +113,23 @@ def open_store(data_dir: str | os.PathLike[str]) -> StoreConnection:
     return connect(store_path(data_dir))
 
 
+def needs_upgrade(data_dir: str | os.PathLike[str]) -> bool:
+    """Whether the store in `data_dir` exists and was made by an older schema (opening it
+    migrates it, which for a large store takes a while: the caller may say so first). Read
+    without writing or waiting; False when it cannot be told."""
+    path = store_path(data_dir)
+    if not path.exists():
+        return False
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=0)
+        try:
+            return schema.user_version(conn) < schema.SCHEMA_VERSION
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return False
+
+
 def connect(path: str | os.PathLike[str]) -> StoreConnection:
     """Open the database at `path`, creating it and its directory privately, migrated to date.
 
