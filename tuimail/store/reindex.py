@@ -99,21 +99,23 @@ def apply(conn: sqlite3.Connection, batch: Batch, parsed: dict[int, BodyIndex]) 
             ).fetchone()
             if now is None or now[0] >= INDEX_VERSION:
                 continue
+            entry = index_entries.texts(conn, message_id)
             if now[0] == BODY_NOT_INDEXED:
                 index = parsed.get(message_id)
-                if index is not None:
-                    index_entries.set_body(conn, message_id, fold(index.body_text))
+                if index is not None and entry is not None:
+                    # Subject and addresses folded too: the entry may be of form 1 before.
+                    subject, addresses, _ = entry
+                    folded = (fold(subject), fold(addresses), fold(index.body_text))
+                    index_entries.replace(conn, message_id, folded)
                     conn.execute(
                         "UPDATE messages SET has_attachments = ?, revision = ? WHERE id = ?",
                         (int(index.has_attachments), revision, message_id),
                     )
-            else:
-                entry = index_entries.texts(conn, message_id)
-                if entry is not None:
-                    subject, addresses, body = entry
-                    index_entries.replace(
-                        conn, message_id, (fold(subject), fold(addresses), fold(body))
-                    )
+            elif entry is not None:
+                subject, addresses, body = entry
+                index_entries.replace(
+                    conn, message_id, (fold(subject), fold(addresses), fold(body))
+                )
             conn.execute(
                 "UPDATE messages SET index_version = ? WHERE id = ?", (INDEX_VERSION, message_id)
             )

@@ -155,3 +155,22 @@ def test_a_connection_without_the_function_cannot_delete_a_message(
     finally:
         plain.close()
     assert _in_index(conn, "otter") != []
+
+
+def test_a_body_indexed_behind_an_entry_of_the_older_form_folds_the_whole_entry(
+    tmp_path: Path,
+) -> None:
+    """A store made before folding, whose message gets its body stored unparsed (what
+    `_insert_body` does with defer_index: form 0): completing it folds the subject too."""
+    raws = [make_message(message_id="p@x", subject="Zażółć", body="w Łodzi\r\n")]
+    (polish,) = store_as_of(tmp_path, 11, raws)
+    conn = db.open_store(tmp_path)
+    try:
+        conn.execute("UPDATE messages SET index_version = 0 WHERE id = ?", (polish,))
+        assert reindex.reindex_all(conn) == 1
+        assert search.search(conn, "zazolc") == [polish]
+        assert search.search(conn, "lodzi") == [polish]
+        assert _in_index(conn, "zażółć") == [], "the unfolded subject was taken out"
+        _check(conn)
+    finally:
+        conn.close()
