@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from tuimail.core.crashpoint import crashpoint
 from tuimail.store import body_codec, read, write
@@ -26,9 +25,6 @@ from tuimail.sync.imap.identity import (
     identity_of,
     same_message,
 )
-
-if TYPE_CHECKING:
-    pass
 
 log = logging.getLogger(__name__)
 
