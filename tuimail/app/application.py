@@ -128,11 +128,6 @@ class TuimailApp(App[int]):
         self.start_workers = start_workers and not offline
         self.demo = demo  # the demo's account is made up: it never sends, even online
         self.offer_setup = offer_setup  # with no account configured, open the setup screen
-        # Now, before Textual replaces sys.stderr: the index parses bodies in worker processes
-        # (offline too), which need multiprocessing's resource tracker; it cannot start after.
-        from tuimail.store.indexer import start_process_helpers
-
-        start_process_helpers()
         if title:
             self.title = title
         self._theme_problems: list[str] = []

@@ -114,6 +114,12 @@ class EngineRunner:
         # Each IMAP account's live session, while it runs (started on first use).
         self._live: dict[str, LiveSession] = {}
         self._live_lock = threading.Lock()
+        # Now, made with the app before Textual replaces sys.stderr: the index thread parses
+        # bodies in worker processes (offline too), which need multiprocessing's resource
+        # tracker, and it cannot start afterwards.
+        from tuimail.store.indexer import start_process_helpers
+
+        start_process_helpers()
 
     # --- the gate: every worker that connects starts behind it --------------------------------
 
