@@ -1,8 +1,8 @@
 """COMPRESS=DEFLATE (RFC 4978) against the real Dovecot: negotiated after login where offered,
 the wire compressed from the server's OK on (read through the fault proxy, which records the
 bytes and inflates them for the conversation), and the app's sync, body download and IDLE all
-working over it; a server without COMPRESS, one that announces it and refuses it, and an
-account that turns it off all work uncompressed."""
+working over it; a server without COMPRESS, one that announces it and refuses it, an account
+that turns it off, and the default ("auto") over loopback all work uncompressed."""
 
 from __future__ import annotations
 
@@ -42,7 +42,9 @@ from tests.support.pilot import wait_for
 from tests.support.proxy import FaultProxy, ProxiedConnection
 from tuimail.app.application import TuimailApp
 from tuimail.config.load import parse_config
+from tuimail.config.schema import ConfigError
 from tuimail.store.db import open_store
+from tuimail.sync.imap.connect import connect_imap
 from tuimail.ui.widgets.message_list import MessageList
 
 pytestmark = pytest.mark.integration
@@ -85,7 +87,9 @@ def logins(proxy: FaultProxy) -> list[ProxiedConnection]:
 # --- the app, compressed end to end
 
 
-def plain_account_text(servers: MailServers, user: str, proxy: FaultProxy) -> str:
+def plain_account_text(
+    servers: MailServers, user: str, proxy: FaultProxy, compress: str = "true"
+) -> str:
     password = shlex.quote(servers.users[user])
     return (
         "[accounts.acct]\n"
@@ -94,6 +98,7 @@ def plain_account_text(servers: MailServers, user: str, proxy: FaultProxy) -> st
         f"ca_file = {json.dumps(str(servers.ca_file))}\n"
         "[accounts.acct.imap]\n"
         f'host = "{proxy.host}"\nport = {proxy.port}\nsecurity = "none"\nusername = "{user}"\n'
+        f"compress = {compress}\n"
     )
 
 
@@ -165,6 +170,42 @@ def test_the_wire_log_shows_the_inflated_protocol_and_hides_the_password(
     assert box.password not in log and "LOGIN" in log
 
 
+def test_imaplib_formats_no_wire_log_unless_the_log_is_on(
+    mail_servers: Server, fault_proxy: FaultProxyFactory, tmp_path: Path
+) -> None:
+    # imapclient sets imaplib's debug level to 5, and imaplib then formats every line and the
+    # repr of every message it reads before the logger drops them. Off unless asked.
+    box, _ = proxied(mail_servers, fault_proxy)
+    append(box, 3)
+    account = box.account()
+    assert account.incoming is not None
+    wire = logging.getLogger("imapclient.imaplib")
+    assert not wire.isEnabledFor(logging.DEBUG)
+    formatted: list[object] = []
+    quiet = connect_imap(account.incoming, ca_file=account.ca_file, password=lambda: box.password)
+    try:
+        imap = quiet._imap
+        imap._mesg = formatted.append
+        assert imap.debug == 0
+        quiet.select_folder("INBOX")
+        assert len(quiet.fetch(quiet.search("ALL"), ["BODY.PEEK[]"])) == 3
+        assert formatted == []
+    finally:
+        quiet.logout()
+    previous = wire.level
+    wire.setLevel(logging.DEBUG)
+    try:
+        told = connect_imap(
+            account.incoming, ca_file=account.ca_file, password=lambda: box.password
+        )
+        try:
+            assert told._imap.debug == 5
+        finally:
+            told.logout()
+    finally:
+        wire.setLevel(previous)
+
+
 # --- servers that do not compress
 
 
@@ -230,6 +271,52 @@ def test_an_account_can_turn_compression_off(
     (conn,) = logins(proxy)
     assert b"COMPRESS" not in conn.raw_from_client and not conn.compressed
     check_store(box, tmp_path)
+
+
+async def test_the_default_leaves_a_connection_over_loopback_uncompressed(
+    mail_servers: MailServers,
+    fault_proxy: FaultProxyFactory,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # The account as a user writes it, without `compress`: over loopback no byte crosses a
+    # network, so compressing would only cost both ends' time.
+    user = mail_servers.add_user("loopzip")
+    mail_servers.deliver(user, numbered_message(1))
+    proxy = fault_proxy(mail_servers.host, mail_servers.imap_port)
+    text = plain_account_text(mail_servers, user, proxy).replace("compress = true\n", "")
+    config = parse_config(text)
+    assert config.accounts["acct"].incoming.compress == "auto"  # type: ignore[union-attr]
+    app = TuimailApp(config, tmp_path)
+    with caplog.at_level(logging.DEBUG, logger="tuimail.sync.imap.connect"):
+        async with app.run_test(size=(120, 36)) as pilot:
+            body = app.screen.query_one("#view-body", Static)
+            await wait_for(pilot, lambda: "Body number 1." in str(body.render()))
+    connections = logins(proxy)
+    assert connections
+    for conn in connections:
+        assert b"COMPRESS" not in conn.raw_from_client and not conn.compressed
+    assert "over loopback, not compressed" in caplog.text
+
+
+def test_compress_accepts_true_false_and_auto_and_nothing_else() -> None:
+    def parsed(value: str) -> object:
+        text = '[accounts.a]\naddress = "a@tuimail.test"\n[accounts.a.imap]\nhost = "h"\n'
+        incoming = (
+            parse_config(text + (f"compress = {value}\n" if value else "")).accounts["a"].incoming
+        )
+        assert incoming is not None
+        return incoming.compress
+
+    assert parsed("") == "auto"
+    assert parsed('"auto"') == "auto"
+    assert parsed("true") is True
+    assert parsed("false") is False
+    for wrong, said in (('"yes"', "'yes'"), ("1", "a number")):
+        with pytest.raises(ConfigError) as caught:
+            parsed(wrong)
+        message = str(caught.value)
+        assert "compress" in message and 'true, false or "auto"' in message and said in message
 
 
 @dataclasses.dataclass

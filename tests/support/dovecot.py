@@ -9,7 +9,8 @@ is started as root and stopped by its PID. Two flavours:
   client can be exercised against a real server.
 
 Both compress IMAP connections on request (COMPRESS=DEFLATE, RFC 4978, the imap_zlib plugin),
-so every IMAP test runs compressed; ``without={"COMPRESS=DEFLATE"}`` leaves the plugin out.
+so the engine's tests run compressed (they ask for it: the default leaves loopback
+uncompressed); ``without={"COMPRESS=DEFLATE"}`` leaves the plugin out.
 ``announce={...}`` adds capabilities the server announces but does not have (its command is
 then refused with BAD), for a client's handling of a refusal.
 

@@ -79,8 +79,10 @@ class ServerConfig:
     # IMAP only: which bodies each sync downloads for offline reading (`bodies`, `bodies_days`,
     # `bodies_max_kib`); the rest come when their message is opened.
     bodies: BodyPolicy = BodyPolicy()
-    # IMAP only: COMPRESS=DEFLATE (RFC 4978) after login where the server offers it.
-    compress: bool = True
+    # IMAP only: COMPRESS=DEFLATE (RFC 4978) after login where the server offers it: True
+    # always, False never, "auto" unless the connection is over loopback, where no byte crosses
+    # a network and compressing would only cost both ends' time.
+    compress: bool | str = "auto"
     # IMAP only, for servers without UIDPLUS: what happens to the messages a delete or move
     # leaves marked \Deleted ("ask": shown, expunged by the user's key; "always": the folder
     # is expunged at once; "never": left marked). See EXPUNGE_CHOICES.
@@ -302,6 +304,13 @@ class _Checks:
         if not isinstance(value, bool):
             raise Invalid(f"must be true or false, not {toml_type(value)}")
         return value
+
+    @staticmethod
+    def compress(value: Any, key: str) -> bool | str:
+        if isinstance(value, bool) or value == "auto":
+            return value
+        shown = repr(value) if isinstance(value, str) else toml_type(value)
+        raise Invalid(f'must be true, false or "auto", not {shown}')
 
     @staticmethod
     def days(value: Any, key: str) -> int:
@@ -555,7 +564,7 @@ IMAP_KEYS: dict[str, Checker] = {
     "bodies": _Checks.bodies,
     "bodies_days": _Checks.bodies_days,
     "bodies_max_kib": _Checks.kib,
-    "compress": _Checks.boolean,
+    "compress": _Checks.compress,
     "expunge": lambda value, key: _OAuth2Checks.choice(value, EXPUNGE_CHOICES),
     "subscribed_only": _Checks.boolean,
 }

@@ -288,6 +288,7 @@ class CappedIMAPClient(imap_wire.ClientHooks):
     def __init__(self, *args: Any, deadline: Deadline | None = None, **kwargs: Any) -> None:
         self._deadline = deadline
         super().__init__(*args, **kwargs)  # connects and reads the greeting
+        imap_wire.log_wire_only_when_asked(self)
 
     def create_imaplib(self, connect_timeout: float | None) -> Any:
         """imapclient's imaplib class for the connection, with the cap and the deadline."""
