@@ -3,7 +3,7 @@
 A short run is mostly its imports, so each command loads only what its pass uses: not the UI,
 not the other protocol's engine and library, not keyring for an account with a
 password_command, not platformdirs when --config and --data-dir are given, not the email
-package for a POP3 pass that stores nothing. The process is the installed command's
+package for a POP3 pass that stores nothing, nor its header parser for an IMAP one. The process is the installed command's
 (`tuimail.cli.entry.run`); its modules are read when the command returns, with the garbage
 collector as the entry point leaves it (on, with the imports frozen out of its passes).
 """
@@ -51,7 +51,16 @@ NEVER = (
     "tuimail.mail.render",
     "tuimail.mail.compose",
 )
-NOT_ON_SYNC = ("poplib", "tuimail.sync.pop3")
+# A sync over loopback is not compressed (the default), and the Message-ID it reads to check the
+# folder needs no header parser; a store with every entry complete loads no indexer.
+NOT_ON_SYNC = (
+    "poplib",
+    "tuimail.sync.pop3",
+    "tuimail.sync.imap.compress",
+    "email.policy",
+    "tuimail.store.indexer",
+    "multiprocessing",
+)
 NOT_ON_FETCH = ("imapclient", "tuimail.sync.imap", "email", "importlib.metadata")
 
 

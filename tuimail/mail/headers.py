@@ -10,16 +10,21 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
-from email import policy, utils
-from email.header import decode_header, make_header
-from email.message import Message
-from email.parser import BytesParser
+from email import utils
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from tuimail.core.model import Address, Envelope
 from tuimail.mail import limits
 from tuimail.mail.decode import repair
 from tuimail.mail.sanitize import sanitize_line
+
+if TYPE_CHECKING:
+    from email.message import Message
+
+# The email package's header parser (email.policy, email.parser) is imported by the paths that
+# need it: the common headers are read without it, and a sync that finds nothing new, which
+# reads one Message-ID to check a folder, starts faster without it.
 
 _MSG_ID_RE = re.compile(r"<([^<>\s]{1,998})>")
 _FOLD_RE = re.compile(r"\r?\n")
@@ -85,6 +90,8 @@ def _decode_unstructured(value: str) -> str:
     # Raw 8-bit bytes are turned into characters first: the header parser would replace any
     # that are not UTF-8 with U+FFFD.
     value = repair(value)
+    from email import policy
+
     try:
         return repair(str(policy.default.header_fetch_parse("subject", value))).strip()
     except Exception:
@@ -101,6 +108,8 @@ def _decode_words(text: str) -> str:
     """Decode RFC 2047 encoded words with the legacy (linear) decoder; unknown charsets stay."""
     if "=?" not in text:
         return text
+    from email.header import decode_header, make_header
+
     try:
         return str(make_header(decode_header(text)))
     except Exception:
@@ -180,6 +189,8 @@ def _decode_addresses(name: str, value: str) -> tuple[Address, ...]:
     if len(value) > limits.MAX_STRICT_ADDRESS_CHARS:
         pairs = _legacy_addresses(value)
     else:
+        from email import policy
+
         try:
             header = policy.default.header_fetch_parse(name, value)
             pairs = [(a.display_name, a.addr_spec) for a in header.addresses]
@@ -324,6 +335,9 @@ def _envelope_fields(raw: bytes) -> dict[bytes, bytes]:
 
 def _parse_headers(kept: dict[bytes, bytes]) -> Message:
     """The kept fields (`_envelope_fields`) through the email package's parser."""
+    from email import policy
+    from email.parser import BytesParser
+
     header = b"\n".join(kept.values()) + b"\n\n"
     return BytesParser(policy=policy.default).parsebytes(header, headersonly=True)
 

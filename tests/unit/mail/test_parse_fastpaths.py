@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import random
+from email import policy
 
 import pytest
 
@@ -66,7 +67,7 @@ def test_common_address_forms_take_the_fast_path() -> None:
     ["plain  x ", "a\r\n\tb", "tab\tx", "  ", "x\x1b[31m", "\x7f", "=?utf-8?b?w6k=?=", "été"],
 )
 def test_unstructured_fast_path_matches_the_parser(value: str) -> None:
-    expected = decode.repair(str(headers.policy.default.header_fetch_parse("subject", value)))
+    expected = decode.repair(str(policy.default.header_fetch_parse("subject", value)))
     assert headers._decode_unstructured(value) == expected.strip()
 
 

@@ -164,13 +164,12 @@ def _compress_imap(client: imapclient.IMAPClient, server: ServerConfig, attempt:
     Over loopback compressing saves nothing and costs both ends' CPU: a first sync of 10,000
     messages with their bodies took twice as long compressed (the server's deflate). A tunnel
     to a distant server over loopback is the case for `compress = true`."""
-    from tuimail.sync.imap import compress as imap_compress
-
     if server.compress is False:
         return
     if server.compress == "auto" and _over_loopback(client):
         log.debug("IMAP %s:%s: over loopback, not compressed", server.host, server.port)
         return
+    from tuimail.sync.imap import compress as imap_compress
     attempt.step = Step.COMPRESS
     if imap_compress.start_compression(client):
         log.debug("IMAP %s:%s: compressed (COMPRESS=DEFLATE)", server.host, server.port)
