@@ -3,9 +3,10 @@
 A short run is mostly its imports, so each command loads only what its pass uses: not the UI,
 not the other protocol's engine and library, not keyring for an account with a
 password_command, not platformdirs when --config and --data-dir are given, not the email
-package for a POP3 pass that stores nothing, nor its header parser for an IMAP one. The process is the installed command's
-(`tuimail.cli.entry.run`); its modules are read when the command returns, with the garbage
-collector as the entry point leaves it (on, with the imports frozen out of its passes).
+package for a POP3 pass that stores nothing, nor its header parser for an IMAP one. The
+process is the installed command's (`tuimail.cli.entry.run`); its modules are read when the
+command returns, with the garbage collector as the entry point leaves it (on, with the imports
+frozen out of its passes).
 """
 
 from __future__ import annotations
