@@ -7,6 +7,7 @@ costly on hostile input); simple fields take fast paths that give the parser's r
 
 from __future__ import annotations
 
+import base64
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -125,8 +126,9 @@ def _legacy_addresses(value: str) -> list[tuple[str, str]]:
 
 
 # Address lists simple enough to read without the email package's parser: comma-separated
-# "addr-spec" or "[phrase] <addr-spec>" of plain ASCII atoms, no quotes, comments, groups,
-# encoded words or routes. Anything else goes to the parser; the results are the same.
+# "addr-spec" or "[phrase] <addr-spec>" of plain ASCII atoms and whole encoded words (UTF-8,
+# ASCII or Latin-1, cleanly encoded), no quotes, comments, groups or routes. Anything else goes
+# to the parser; the results are the same (tests/unit/mail/test_parse_fastpaths.py).
 _ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]"
 _DOT_ATOM = rf"{_ATEXT}+(?:\.{_ATEXT}+)*"
 _ADDR_SPEC = rf"{_DOT_ATOM}@{_DOT_ATOM}"
@@ -135,7 +137,15 @@ _PHRASE = rf"{_PHRASE_WORD}(?:[ \t]+{_PHRASE_WORD})*"
 _SIMPLE_MAILBOX_RE = re.compile(
     rf"[ \t]*(?:({_ADDR_SPEC})|({_PHRASE})?[ \t]*<({_ADDR_SPEC})>)[ \t]*"
 )
-_NOT_SIMPLE_ADDRESS_RE = re.compile(r'[^\t\r\n -~]|[",;:()\\\[\]]|=\?')
+_NOT_SIMPLE_ADDRESS_RE = re.compile(r'[^\t\r\n -~]|[",;:()\\\[\]]')
+# A whole encoded word of a display name, in a charset and form decoded here exactly as the
+# email package decodes it (anything else, such as a bad escape or padding, goes to the parser).
+_SIMPLE_ENCODED_WORD_RE = re.compile(
+    r"=\?(utf-8|us-ascii|iso-8859-1)\?(?:[qQ]\?((?:[!-<>@-~]|=[0-9A-Fa-f]{2})*)"
+    r"|[bB]\?((?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?))\?=",
+    re.IGNORECASE,
+)
+_Q_ESCAPE_RE = re.compile(rb"=([0-9A-Fa-f]{2})")
 _PHRASE_SPACE_RE = re.compile(r"[ \t]+")
 
 
@@ -156,13 +166,53 @@ def _simple_addresses(value: str) -> tuple[Address, ...] | None:
             return None
         bare, phrase, angle = match.groups()
         if bare is not None:
+            if "=?" in bare:
+                return None
             addresses.append(Address(name="", email=bare))
         else:
             name = _PHRASE_SPACE_RE.sub(" ", phrase) if phrase else ""
-            if name.startswith(".") or ".." in name:
+            if name.startswith(".") or ".." in name or "=?" in angle:
                 return None  # obsolete phrase forms: leave them to the parser
+            if "=?" in name:
+                decoded = _simple_encoded_phrase(name)
+                if decoded is None:
+                    return None
+                name = decoded
             addresses.append(Address(name=name, email=angle))
     return tuple(addresses)
+
+
+def _simple_encoded_phrase(phrase: str) -> str | None:
+    """A display name of atoms and whole encoded words, decoded (adjacent encoded words are
+    joined without the space between them, RFC 2047 section 6.2); None when a word is not
+    one `_SIMPLE_ENCODED_WORD_RE` accepts, or decodes to something the parser might treat
+    otherwise (control characters, white space at either end)."""
+    out: list[str] = []
+    previous_encoded = False
+    for word in phrase.split(" "):
+        if "=?" not in word:
+            out.append((" " if out else "") + word)
+            previous_encoded = False
+            continue
+        match = _SIMPLE_ENCODED_WORD_RE.fullmatch(word)
+        if match is None:
+            return None
+        charset, q_text, b_text = match.groups()
+        try:
+            if q_text is not None:
+                data = _Q_ESCAPE_RE.sub(
+                    lambda m: bytes([int(m.group(1), 16)]), q_text.replace("_", " ").encode()
+                )
+            else:
+                data = base64.b64decode(b_text, validate=True)
+            text = data.decode("utf-8" if charset.lower() == "utf-8" else charset.lower())
+        except (ValueError, UnicodeDecodeError):
+            return None
+        if not text or text != text.strip() or _CONTROL_CHAR_RE.search(text):
+            return None
+        out.append(("" if previous_encoded or not out else " ") + text)
+        previous_encoded = True
+    return "".join(out)
 
 
 @lru_cache(maxsize=4096)

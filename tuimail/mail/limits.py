@@ -146,12 +146,17 @@ _CONTENT_TYPE_RE = re.compile(rb"\ncontent-type[ \t]*:([^\n]*(?:\n[ \t][^\n]*)*)
 _DELIMITER_RE = re.compile(rb"\n--([^\n]*)")
 
 
+_EMPTY_LINE_RE = re.compile(rb"\n\r?\n")
+
+
 def header_section_end(raw: bytes) -> int:
     """Offset of the end of the header section (the first empty line), or len(raw) if none."""
     if raw.startswith((b"\n", b"\r\n")):
         return 0
-    ends = [pos for pos in (raw.find(b"\n\n"), raw.find(b"\n\r\n")) if pos >= 0]
-    return min(ends) + 1 if ends else len(raw)
+    # One scan that stops at the first empty line: looking for each line end apart would read
+    # the whole message for the one its lines do not use.
+    found = _EMPTY_LINE_RE.search(raw)
+    return found.start() + 1 if found else len(raw)
 
 
 def _content_type_of(value: bytes, email_policy: Policy) -> tuple[str, str | None]:

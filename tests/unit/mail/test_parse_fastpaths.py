@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import itertools
 import random
 from email import policy
@@ -122,3 +123,68 @@ def test_parse_envelope_matches_the_parser_on_random_headers() -> None:
     for _ in range(400):
         raw = _random_header(rnd)
         assert headers.parse_envelope(raw) == _slow_envelope(raw), raw
+
+
+def _encoded_word(rnd: random.Random) -> str:
+    """An encoded word, mostly well formed, sometimes not in ways the fast path must refuse."""
+    text = rnd.choice(["Åsa", "Müller", "田中", "a b", " lead", "trail ", "x\x07y", "ok", "_", ""])
+    charset = rnd.choice(["utf-8", "UTF-8", "iso-8859-1", "us-ascii", "koi8-r", "utf-8*en"])
+    try:
+        data = text.encode("utf-8" if charset.lower().startswith("utf-8") else charset)
+    except (UnicodeEncodeError, LookupError):
+        data = text.encode("utf-8")
+    if rnd.random() < 0.5:
+        encoded = "".join(
+            "_"
+            if b == 0x20
+            else chr(b)
+            if 0x21 <= b < 0x7F and chr(b) not in "=?_"
+            else f"={b:02X}"
+            for b in data
+        )
+        encoded += rnd.choice(["", "", "", "=", "=4", "?", "=ZZ"])
+        return f"=?{charset}?{rnd.choice('qQ')}?{encoded}?="
+    encoded = base64.b64encode(data).decode()
+    encoded = rnd.choice([encoded, encoded, encoded.rstrip("="), encoded + "A", encoded + "=="])
+    return f"=?{charset}?{rnd.choice('bB')}?{encoded}?="
+
+
+def test_display_names_with_encoded_words_match_the_parser() -> None:
+    rnd = random.Random(20261207)
+    fast = 0
+    for _ in range(3000):
+        words = [
+            _encoded_word(rnd) if rnd.random() < 0.6 else rnd.choice(["Tanaka", "J.", "x", "Mr"])
+            for _ in range(rnd.randint(1, 4))
+        ]
+        separator = rnd.choice([" ", " ", "  ", "\t", "\r\n "])
+        value = separator.join(words) + f" <{rnd.choice(['a@b.c', 'x.y@z'])}>"
+        if rnd.random() < 0.2:
+            value += ", Plain Name <p@q.r>"
+        simple = headers._simple_addresses(value)
+        if simple is not None:
+            fast += 1
+            assert simple == _slow_addresses(value), value
+    # Most of these are well formed: the fast path must take them, not only stay correct.
+    assert fast > 500
+
+
+def test_names_with_encoded_words_take_the_fast_path() -> None:
+    assert headers._simple_addresses(
+        "=?utf-8?q?=C3=85sa?= Tanaka <sa@example.net>,\r\n Heidi =?UTF-8?B?TcO8bGxlcg==?= <h@x.y>"
+    ) == (
+        headers.Address("Åsa Tanaka", "sa@example.net"),
+        headers.Address("Heidi Müller", "h@x.y"),
+    )
+    # Adjacent encoded words: the space between them is not part of the name.
+    assert headers._simple_addresses("=?utf-8?q?J=C3=BC?= =?utf-8?q?rgen?= <j@x.y>") == (
+        headers.Address("Jürgen", "j@x.y"),
+    )
+    for refused in (
+        "=?koi8-r?q?x?= <a@b>",  # a charset left to the parser
+        "=?utf-8?q?a=ZZ?= <a@b>",  # a bad escape
+        "=?utf-8?b?w6k?= <a@b>",  # bad padding
+        "x=?utf-8?q?a?= <a@b>",  # not a whole word
+        "=?utf-8?q?a?=@b.c",  # in an address
+    ):
+        assert headers._simple_addresses(refused) is None, refused
