@@ -503,6 +503,9 @@ WALK: dict[str, list[tuple[str, int, str]]] = {
 
 # step -> why it is not walked here, and the test that covers it.
 ELSEWHERE: dict[str, str] = {
+    "import.batch_committed": "an import into the store, with no server: walked with its own"
+    " source (tests/integration/test_import_bulk.py::"
+    "test_a_crash_in_the_writer_ends_the_import_and_a_rerun_adds_the_rest)",
     "imap.folder_op_replayed": "folder actions are walked on their own scenario"
     " (tests/integration/test_imap_folder_ops.py::test_a_crash_after_each_folder_command)",
     "outbox.taken_back": "a key press in the app, not a command: the app on a pty is killed"

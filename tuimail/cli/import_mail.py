@@ -52,6 +52,10 @@ _MBOX_SUFFIXES = (".mbox", ".mbx", ".mbs")
 # The lock an import holds on its account: two imports into one folder would each miss what
 # the other is adding, and add it too.
 LOCK_NAME = "import"
+# A source this large is stored by a writer process beside the reading (its start, a fresh
+# interpreter, costs about a tenth of a second: too much for a few messages).
+BULK_MESSAGES = 1000
+BULK_MBOX_BYTES = 16 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +65,7 @@ class _Source:
     messages: Iterable[SourceMessage | SourceProblem]
     total: int
     name: str
+    bulk: bool = False  # large enough for a writer process (`import_into_store`)
 
 
 def import_command(
@@ -134,13 +139,13 @@ def _open_source(stack: ExitStack, mbox: str | None, maildir: str | None) -> _So
                 f"{_shown(mbox)}, line 1: not an mbox file: it does not start with a 'From ' line",
                 EXIT_USAGE,
             )
-        return _Source(read_mbox(file, mbox), total, mbox)
+        return _Source(read_mbox(file, mbox), total, mbox, total >= BULK_MBOX_BYTES)
     assert maildir is not None
     try:
         names = maildir_names(Path(maildir))
     except SourceError as exc:
         raise CommandError(_shown(str(exc)), EXIT_USAGE) from None
-    return _Source(read_maildir(names), len(names), maildir)
+    return _Source(read_maildir(names), len(names), maildir, len(names) >= BULK_MESSAGES)
 
 
 def _target(
@@ -226,7 +231,9 @@ def _into_store(
         account_id = write.ensure_account(conn, account.name, _store_protocol(account))
         found = read.find_folder_as_named(conn, account_id, folder)
         folder_id = found.id if found else write.upsert_folder(conn, account_id, folder)
-        return import_into_store(conn, folder_id, source.messages, progress=report)
+        return import_into_store(
+            conn, folder_id, source.messages, progress=report, bulk=source.bulk
+        )
     except StoreError as exc:
         raise CommandError(str(exc)) from None
     finally:

@@ -48,6 +48,8 @@ KNOWN_CRASHPOINTS: dict[str, str] = {
     "outbox.taken_back": "an outbox item is deleted inside the undo-send transaction; its draft"
     " is not written yet (rolled back)",
     "import.appended": "an imported message was appended over IMAP; the import goes on after it",
+    "import.batch_committed": "a batch of imported messages is committed to the store; the"
+    " rest of the source is not",
     "index.batch_committed": "a batch of full-text entries is completed from stored bodies; the"
     " bodies after it are stored, not yet searchable",
 }

@@ -378,11 +378,19 @@ def body(conn: sqlite3.Connection, message_id: int) -> bytes | None:
     return None if found is None else body_codec.unpack(conn, *found)
 
 
+def highest_message_id(conn: sqlite3.Connection) -> int:
+    """The highest message id in the store (0 when it holds none): messages stored later get
+    higher ones."""
+    row = conn.execute("SELECT max(id) FROM messages").fetchone()
+    return int(row[0] or 0)
+
+
 def folder_bodies(
-    conn: sqlite3.Connection, folder_id: int, message_id: str | None
+    conn: sqlite3.Connection, folder_id: int, message_id: str | None, *, up_to: int | None = None
 ) -> Iterator[bytes]:
     """The exact bytes of the local messages of a folder whose Message-ID is `message_id`
-    (those without one, for None): what an import compares a new message with."""
+    (those without one, for None), of ids at most `up_to` when given: what an import compares
+    a new message with."""
     if message_id is None:
         query = (
             "SELECT b.raw, b.codec, b.dict_id FROM messages AS m"
@@ -398,6 +406,9 @@ def folder_bodies(
             " WHERE m.account_id = f.account_id AND m.message_id = ? AND m.folder_id = ?"
         )
         args = (message_id, folder_id)
+    if up_to is not None:
+        query += " AND m.id <= ?"
+        args = (*args, up_to)
     for stored in conn.execute(query, args).fetchall():
         yield body_codec.unpack(conn, *stored)
 

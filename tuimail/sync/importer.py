@@ -17,7 +17,9 @@ engines' own code), in batches of at most `BATCH_MESSAGES` messages or `BATCH_BY
 transaction each, so an interruption loses nothing already committed. The bytes are stored as
 they are (line ends too), so an export gives back the file. Only each message's header section
 is parsed as it is stored (`defer_index`): the bodies' text, most of the parsing, is indexed
-after the import (`tuimail import` does it before it returns, in worker processes).
+after the import (`tuimail import` does it before it returns, in worker processes). A large
+source is stored by a process of its own (`store.ingest_process`), one batch behind the
+reading and parsing, so that both CPUs work.
 
 Uploading
 ---------
@@ -57,6 +59,7 @@ from tuimail.mail.limits import MAX_MESSAGE_BYTES
 from tuimail.store import body_codec, read
 from tuimail.store.db import StoreConnection
 from tuimail.store.ingest import IncomingMessage, ParsedRaw, store_messages
+from tuimail.store.ingest_process import IngestWriter
 
 if TYPE_CHECKING:
     import imapclient
@@ -65,6 +68,9 @@ if TYPE_CHECKING:
 # enough that the commits cost little, small enough that memory stays far below a large file.
 BATCH_MESSAGES = 200
 BATCH_BYTES = 1024 * 1024
+# A bulk import's batches are larger: each costs a commit in the writer, and at most three are
+# in memory at once (one being read, one on its way, one being stored).
+BULK_BATCH_BYTES = 4 * 1024 * 1024
 
 # The largest message imported is the largest the engines accept (limits.MAX_MESSAGE_BYTES), far
 # below what the store can hold in one row (SQLite's 1 GB). A larger one is skipped and named, the
@@ -218,37 +224,39 @@ def digest(raw: bytes) -> bytes:
 
 
 class _StoredCopies:
-    """How many messages of a folder in the store have given bytes (committed, plus those in
-    the batch not committed yet)."""
+    """How many messages of a folder have given bytes: those the store held when the import
+    began, plus those the import has stored or handed on to be stored. The store is asked only
+    about the first (messages up to the highest id it held then): a batch committed meanwhile,
+    whose commit the import has not heard of yet, is never counted twice."""
 
     def __init__(self, conn: StoreConnection, folder_id: int) -> None:
         self.conn = conn
         self.folder_id = folder_id
-        self.pending: Counter[bytes] = Counter()
+        self.ours: Counter[bytes] = Counter()
+        self._up_to = read.highest_message_id(conn)
         self._without_id: Counter[bytes] | None = None  # loaded when first needed
 
     def count(self, key: bytes, message_id: str | None) -> int:
         if message_id is None:
-            return self._without_message_id()[key] + self.pending[key]
-        stored = sum(
-            digest(raw) == key for raw in read.folder_bodies(self.conn, self.folder_id, message_id)
-        )
-        return stored + self.pending[key]
+            return self._without_message_id()[key] + self.ours[key]
+        earlier = read.folder_bodies(self.conn, self.folder_id, message_id, up_to=self._up_to)
+        return sum(digest(raw) == key for raw in earlier) + self.ours[key]
 
-    def add_pending(self, key: bytes) -> None:
-        self.pending[key] += 1
-
-    def committed(self, keys_without_id: Iterable[bytes]) -> None:
-        if self._without_id is not None:
-            self._without_id.update(keys_without_id)
-        self.pending.clear()
+    def add(self, key: bytes) -> None:
+        self.ours[key] += 1
 
     def _without_message_id(self) -> Counter[bytes]:
         if self._without_id is None:
             self._without_id = Counter(
-                digest(raw) for raw in read.folder_bodies(self.conn, self.folder_id, None)
+                digest(raw)
+                for raw in read.folder_bodies(self.conn, self.folder_id, None, up_to=self._up_to)
             )
         return self._without_id
+
+
+def batch_committed() -> None:
+    """After each batch is committed (in the writer process, for a bulk import)."""
+    crashpoint("import.batch_committed")
 
 
 def import_into_store(
@@ -257,31 +265,47 @@ def import_into_store(
     source: Iterable[SourceMessage | SourceProblem],
     *,
     progress: Progress | None = None,
+    bulk: bool = False,
 ) -> ImportResult:
     """Store every message of `source` that the folder does not hold yet, in committed batches.
 
     Problems from the source are collected in the result. An exception from the source (a file
-    cut short) propagates after the messages read before it are committed.
+    cut short) propagates after the messages read before it are committed. `bulk` (a large
+    source): the batches are stored by a process of their own (`IngestWriter`) while the next
+    ones are read, one batch ahead.
     """
     result = ImportResult()
     stored = _StoredCopies(conn, folder_id)
     seen: Counter[bytes] = Counter()  # occurrences of each message in the source so far
     batch: list[IncomingMessage] = []
-    batch_without_id: list[bytes] = []
     batch_bytes = 0
+    writer: IngestWriter | None = None
+    most_bytes = BATCH_BYTES
+    if bulk and conn.path is not None:
+        writer = IngestWriter(conn.path, after_commit=batch_committed)
+        most_bytes = BULK_BATCH_BYTES
+
+    def committed() -> None:
+        assert writer is not None
+        result.imported += len(writer.wait())
 
     def commit() -> None:
         nonlocal batch_bytes
         # Taken out of the batch first: a failed store is not tried again by the `finally`.
-        items, keys_without_id = batch[:], batch_without_id[:]
+        items = batch[:]
         batch.clear()
-        batch_without_id.clear()
         batch_bytes = 0
-        if items:
+        if not items:
+            return
+        if writer is None:
             store_messages(conn, folder_id, items, defer_index=True)
+            batch_committed()
             result.imported += len(items)
             body_codec.train_if_due(conn)  # once, when enough mail is stored
-        stored.committed(keys_without_id)
+            return
+        writer.submit(folder_id, items)
+        while writer.waiting > 1:  # one batch is stored while the next is read
+            committed()
 
     try:
         from tuimail.mail.headers import parse_envelope  # the email package: when first needed
@@ -294,13 +318,10 @@ def import_into_store(
             parsed = ParsedRaw(parse_envelope(item.raw), None)
             key = digest(item.raw)
             seen[key] += 1
-            message_id = parsed.envelope.message_id
-            if stored.count(key, message_id) >= seen[key]:
+            if stored.count(key, parsed.envelope.message_id) >= seen[key]:
                 result.already_there += 1
             else:
-                stored.add_pending(key)
-                if message_id is None:
-                    batch_without_id.append(key)
+                stored.add(key)
                 batch.append(
                     IncomingMessage(
                         raw=item.raw,
@@ -310,13 +331,19 @@ def import_into_store(
                     )
                 )
                 batch_bytes += len(item.raw)
-                if len(batch) >= BATCH_MESSAGES or batch_bytes >= BATCH_BYTES:
+                if len(batch) >= BATCH_MESSAGES or batch_bytes >= most_bytes:
                     commit()
             if progress is not None:
                 progress(item.position)
     finally:
         # What was read before a failure (or Ctrl-C) is kept.
-        commit()
+        try:
+            commit()
+            while writer is not None and writer.waiting:
+                committed()
+        finally:
+            if writer is not None:
+                writer.close()
     return result
 
 

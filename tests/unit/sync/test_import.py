@@ -389,7 +389,8 @@ def test_untrusted_names_are_sanitized_in_messages(env: Env, capsys) -> None:
 
 def test_a_large_mbox_is_streamed_in_memory_far_below_its_size(env: Env, capsys) -> None:
     # ~30 MB of 100 KiB messages: the file is read message by message and stored in batches,
-    # so the peak of Python's allocations stays a small part of the file.
+    # so the peak of Python's allocations stays a small part of the file. (A file this large is
+    # stored by the writer process: at most three batches are in this one at once.)
     line = b"All work and no play makes a dull message, line after line. " * 14 + b"\r\n"
     body = line * (100 * 1024 // len(line))
     path = env.root / "big.mbox"
@@ -406,7 +407,7 @@ def test_a_large_mbox_is_streamed_in_memory_far_below_its_size(env: Env, capsys)
     finally:
         tracemalloc.stop()
     assert f"{count} imported" in capsys.readouterr().out
-    assert peak < size / 4, f"peak {peak} bytes for a file of {size}"
+    assert peak < min(size / 3, 3 * importer.BULK_BATCH_BYTES), f"peak {peak} for {size} bytes"
     assert len(env.stored("big")) == count
 
 

@@ -170,6 +170,7 @@ def _compress_imap(client: imapclient.IMAPClient, server: ServerConfig, attempt:
         log.debug("IMAP %s:%s: over loopback, not compressed", server.host, server.port)
         return
     from tuimail.sync.imap import compress as imap_compress
+
     attempt.step = Step.COMPRESS
     if imap_compress.start_compression(client):
         log.debug("IMAP %s:%s: compressed (COMPRESS=DEFLATE)", server.host, server.port)
