@@ -153,15 +153,16 @@ def test_the_writers_failure_is_raised_to_the_caller(tmp_path: Path) -> None:
         path = conn.path
         assert path is not None
         item = IncomingMessage(raw=message(1))
-        with IngestWriter(path, after_commit=importer.batch_committed) as writer:
-            writer.submit(9999, [item])  # no such folder
+        with IngestWriter(path) as writer:
+            writer.submit(importer.store_batch, 9999, [item])  # no such folder
             with pytest.raises(StoreError, match="folder 9999 is not in the store"):
                 writer.wait()
             # The writer goes on after a failed batch.
             account_id = write.ensure_account(conn, "arch", None)
             folder_id = write.upsert_folder(conn, account_id, "f")
-            writer.submit(folder_id, [item])
-            (message_id,) = writer.wait()
+            writer.submit(importer.store_batch, folder_id, [item])
+            assert writer.wait() == 1
+        (message_id,) = read.message_ids(conn, folder_id)
         assert read.body(conn, message_id) == message(1)
     finally:
         conn.close()
@@ -172,12 +173,12 @@ def test_a_writer_that_ends_unexpectedly_is_a_store_error(tmp_path: Path) -> Non
     try:
         path = conn.path
         assert path is not None
-        with IngestWriter(path, after_commit=importer.batch_committed) as writer:
+        with IngestWriter(path) as writer:
             writer._process.kill()
             writer._process.join()
             with pytest.raises(StoreError, match="ended unexpectedly"):
                 # Found out when the batch is handed over, or at the latest when waited for.
-                writer.submit(1, [IncomingMessage(raw=message(1))])
+                writer.submit(importer.store_batch, 1, [IncomingMessage(raw=message(1))])
                 writer.wait()
     finally:
         conn.close()

@@ -29,7 +29,12 @@ from tests.support.pop3_download import (
 from tests.support.proxy import Faults
 from tuimail.core.crashpoint import CRASH_EXIT_CODE, ENV_VAR, KNOWN_CRASHPOINTS
 from tuimail.sync.events import SyncFailed
-from tuimail.sync.pop3.download import FOLDER_NAME
+from tuimail.sync.pop3.download import (
+    BATCH_MESSAGES,
+    FOLDER_NAME,
+    PIPELINE_DEPTH,
+    WRITER_MESSAGES,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -266,3 +271,49 @@ def test_a_second_fetch_process_is_skipped_while_one_runs(
         holder.wait(timeout=30)
     assert run_fetch(config, data_dir).returncode == 0
     assert len(stored(data_dir)) == 1
+
+
+# A download of this many new messages is stored by a writer process (download.WRITER_MESSAGES):
+# its crash points are reached there, and the download must end as one process would.
+LARGE = 1100
+WRITER_CASES = [
+    ("pop3.before_commit:2", False),
+    ("pop3.after_commit:3", False),
+    ("pop3.after_commit:2", True),
+    ("pop3.after_dele:250", False),
+]
+
+
+@pytest.mark.parametrize(
+    ("crash_at", "leave_on_server"),
+    WRITER_CASES,
+    ids=[f"{step}-{'leave' if leave else 'delete'}" for step, leave in WRITER_CASES],
+)
+def test_a_crash_in_a_large_download_converges(
+    mail_servers: MailServers, tmp_path: Path, crash_at: str, leave_on_server: bool
+) -> None:
+    assert LARGE >= WRITER_MESSAGES
+    user = mail_servers.add_user("bigcrash")
+    mail_servers.deliver_many(user, (make_message(index) for index in range(1, LARGE + 1)))
+    originals = imap_messages(mail_servers, user)
+    config = write_config(
+        mail_servers, user, tmp_path / "config.toml", leave_on_server=leave_on_server
+    )
+    data_dir = tmp_path / "data"
+
+    crashed = run_fetch(config, data_dir, crash_at=crash_at)
+    assert crashed.returncode == CRASH_EXIT_CODE, crashed.stderr
+    _, in_store = assert_nothing_lost_or_doubled(mail_servers, user, data_dir, originals)
+    # Whole batches only (each holds BATCH_MESSAGES, and the answers that were in flight when
+    # it filled), and nothing deleted on the server without its QUIT.
+    batches = {"pop3.before_commit:2": 1, "pop3.after_commit:3": 3, "pop3.after_commit:2": 2}
+    if crash_at in batches:
+        whole = batches[crash_at]
+        assert whole * BATCH_MESSAGES <= len(in_store) <= whole * (BATCH_MESSAGES + PIPELINE_DEPTH)
+    assert len(imap_messages(mail_servers, user)) == LARGE
+
+    again = run_fetch(config, data_dir)
+    assert again.returncode == 0, again.stderr
+    on_server, in_store = assert_nothing_lost_or_doubled(mail_servers, user, data_dir, originals)
+    assert sorted(in_store) == sorted(originals)
+    assert len(on_server) == (LARGE if leave_on_server else 0)

@@ -42,6 +42,7 @@ from tuimail.sync.events import (
     SyncProgress,
     SyncStarted,
 )
+from tuimail.sync.pop3 import download as pop3_download_module
 from tuimail.sync.pop3.fetch import Pop3Download
 
 pytestmark = pytest.mark.integration
@@ -387,3 +388,41 @@ def test_cancel_stops_between_messages_and_keeps_what_was_stored(
     result, _ = download(mail_servers, user, tmp_path, account)
     assert (result.new, result.deleted) == (5, 5)
     assert pop3_uidls(mail_servers, user) == []
+
+
+def test_a_large_download_stored_by_the_writer_is_the_same_and_deletes_after_commits(
+    mail_servers: MailServers, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Thresholds made small: 40 messages in batches of 3 go through the writer process, each
+    # batch stored while the next is read; DELEs follow each batch's commit.
+    monkeypatch.setattr(pop3_download_module, "WRITER_MESSAGES", 10)
+    monkeypatch.setattr(pop3_download_module, "BATCH_MESSAGES", 3)
+    started: list[object] = []
+    real_start = pop3_download_module.start_writer
+
+    def start(conn: object) -> object:
+        started.append(writer := real_start(conn))  # type: ignore[arg-type]
+        return writer
+
+    monkeypatch.setattr(pop3_download_module, "start_writer", start)
+    user = mail_servers.add_user("popbig")
+    deliver_all(mail_servers, user, [make_message(i) for i in range(1, 41)])
+    on_server = imap_messages(mail_servers, user)
+    account = pop3_account(mail_servers, user, leave_on_server=False)
+
+    result, events = download(mail_servers, user, tmp_path, account)
+
+    assert len(started) == 1 and started[0] is not None
+    assert result.ok, result.error
+    assert (result.new, result.deleted) == (40, 40)
+    assert pop3_uidls(mail_servers, user) == []
+    rows = stored(tmp_path)
+    assert [raw for _, raw in rows] == list(reversed(on_server))  # newest first, byte-exact
+    # A StoreChanged per committed batch (3 messages, and the answers in flight when it filled),
+    # each at a later revision.
+    revisions = [event.revision for event in events.of(StoreChanged)]
+    most = 3 + pop3_download_module.PIPELINE_DEPTH
+    assert len(revisions) >= 40 // most and revisions == sorted(revisions)
+    assert events.of(SyncFinished)[0].summary == (
+        "first download: 40 messages, 40 deleted on the server"
+    )

@@ -4,19 +4,21 @@ and parses the next batch while the writer stores the one before.
 Storing (SQLite, zstd) and reading with parsing each keep one CPU busy, and Python runs one
 thread at a time: a second thread would take turns with the first, a second process runs beside
 it. The writer is a process spawned for the purpose (not forked: the caller may have threads)
-with a store connection of its own. It stores the batches in the order given, each in one
-transaction (`ingest.store_messages` with `defer_index`: the bodies' text is indexed after), and
-answers each with the batch's message ids once it is committed. The caller keeps the bookkeeping
-that depends on a commit (counts, what to tell the user) until `wait` has returned for that
-batch.
+with a store connection of its own. It runs the writes it is given in order: each is a
+module-level function (so that the writer can import it) called with the writer's connection and
+the arguments given, typically one batch stored in one transaction with the crash points of its
+steps. `wait` returns a write's result once it is done; the caller keeps the bookkeeping that
+depends on a commit (counts, events, a POP3 DELE) until then.
 
-A failure in the writer (a full disk, a locked store) is raised by `wait` as the same exception.
-After each commit the writer calls the caller's `after_commit` (a module-level function, so
-that the writer can import it): where a crash point goes. A crash point reached in the writer
-(tests; see tuimail.core.crashpoint) ends it with
-CRASH_EXIT_CODE, and this process ends the same way when it finds that out: the two behave as
-one process that crashed there. The writer ignores Ctrl-C (the caller decides what to keep, and
-closes), and ends when the caller closes the pipe or is gone.
+A failure in the writer (a full disk, a locked store) is raised by `wait` as the same exception,
+and the writer goes on with the next write. A crash point reached in the writer (tests; see
+tuimail.core.crashpoint) ends it with CRASH_EXIT_CODE, and this process ends the same way when it
+finds that out: the two behave as one process that crashed there. The writer ignores Ctrl-C (the
+caller decides what to keep); handing a write over, and reading its answer, hold a Ctrl-C back
+until they are whole. The writer does what it was given, then ends when the caller closes it or
+is gone.
+
+`start_writer` gives None when no process can be started: the caller stores inline, slower.
 """
 
 from __future__ import annotations
@@ -29,54 +31,50 @@ import os
 import signal
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, NoReturn
 
 from tuimail.core.crashpoint import CRASH_EXIT_CODE
-from tuimail.store import body_codec, db
+from tuimail.store import db
 from tuimail.store.errors import StoreError
-from tuimail.store.ingest import IncomingMessage, store_messages
 
 log = logging.getLogger(__name__)
 
-# How long `close` waits for the writer to end once every batch is committed.
-_END_SECONDS = 30.0
+# How long `close` waits for the writer to finish what it was given and end.
+_END_SECONDS = 60.0
 
 
 class IngestWriter:
-    """A writer process for the store at `path` (see the module), which calls `after_commit`
-    after each batch's commit. Use as a context manager, or `close` it."""
+    """A writer process for the store at `path` (see the module). Use as a context manager, or
+    `close` it."""
 
-    def __init__(self, path: Path, *, after_commit: Callable[[], None]) -> None:
+    def __init__(self, path: Path) -> None:
         context = multiprocessing.get_context("spawn")
         self._pipe, child = context.Pipe()
         self._process = context.Process(
-            target=_serve,
-            args=(str(path), child, after_commit),
-            name="tuimail-store-writer",
-            daemon=True,
+            target=_serve, args=(str(path), child), name="tuimail-store-writer", daemon=True
         )
         self._process.start()
         child.close()
-        self.waiting = 0  # batches submitted and not waited for
+        self.waiting = 0  # writes handed over and not waited for
 
-    def submit(self, folder_id: int, items: Sequence[IncomingMessage]) -> None:
-        """Hand a batch of one folder's messages to the writer (returns once the writer has
-        taken it). A Ctrl-C meanwhile is raised after the batch is handed over whole: cut in
-        the middle, the pipe would hold half a batch."""
+    def submit(self, write: Callable[..., Any], *args: Any) -> None:
+        """Hand `write(connection, *args)` to the writer (returns once the writer has taken
+        it). A Ctrl-C meanwhile is raised after it is handed over whole: cut in the middle, the
+        pipe would hold half a batch."""
         try:
             with _interrupt_after():
-                self._pipe.send((folder_id, list(items)))
+                self._pipe.send((write, args))
                 self.waiting += 1
         except OSError:
             self._ended()
 
-    def wait(self) -> list[int]:
-        """The message ids of the oldest batch not waited for, once it is committed; its
-        failure is raised. A Ctrl-C meanwhile is raised once the answer is read whole."""
+    def wait(self) -> Any:
+        """The result of the oldest write not waited for, once it is done; its failure is
+        raised. A Ctrl-C meanwhile is raised once the answer is read whole."""
         if not self.waiting:
-            raise ValueError("no batch is waiting")
+            raise ValueError("no write is waiting")
         try:
             with _interrupt_after():
                 try:
@@ -86,12 +84,12 @@ class IngestWriter:
         except (EOFError, OSError):
             self._ended()
         if kind == "ok":
-            return list(value)
+            return value
         raise value
 
     def close(self) -> None:
-        """End the writer: it stores what it was given (each batch whole or not at all), then
-        ends; this waits for that."""
+        """End the writer: it finishes what it was given (a batch is stored whole or not at
+        all), then ends; this waits for that."""
         self._pipe.close()
         self._process.join(_END_SECONDS)
         if self._process.is_alive():
@@ -112,6 +110,21 @@ class IngestWriter:
         raise StoreError(f"the process storing the messages ended unexpectedly (status {status})")
 
 
+def start_writer(conn: sqlite3.Connection) -> IngestWriter | None:
+    """A writer for the store `conn` is open on; None when it is not a file store, or no
+    process can be started (the caller stores inline)."""
+    path = getattr(conn, "path", None)
+    if path is None:
+        return None
+    try:
+        return IngestWriter(path)
+    except (OSError, RuntimeError, ValueError):
+        log.warning(
+            "no process could be started to store the messages; storing inline", exc_info=True
+        )
+        return None
+
+
 @contextlib.contextmanager
 def _interrupt_after() -> Iterator[None]:
     """Hold back SIGINT (Ctrl-C) for the block and raise KeyboardInterrupt after it, when one
@@ -129,23 +142,18 @@ def _interrupt_after() -> Iterator[None]:
         raise KeyboardInterrupt
 
 
-def _serve(
-    path: str, pipe: multiprocessing.connection.Connection, after_commit: Callable[[], None]
-) -> None:
-    """The writer: store each batch received, answer with its ids or its failure."""
+def _serve(path: str, pipe: multiprocessing.connection.Connection) -> None:
+    """The writer: run each write received, answer with its result or its failure."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     conn = db.connect(Path(path))
     try:
         while True:
             try:
-                folder_id, items = pipe.recv()
+                write, args = pipe.recv()
             except EOFError:
                 return
             try:
-                ids = store_messages(conn, folder_id, items, defer_index=True)
-                after_commit()
-                body_codec.train_if_due(conn)  # once, when enough mail is stored
-                reply: tuple[str, Any] = ("ok", ids)
+                reply: tuple[str, Any] = ("ok", write(conn, *args))
             except sqlite3.Error as exc:
                 reply = ("error", db.store_error(exc, path))
             except Exception as exc:

@@ -59,7 +59,7 @@ from tuimail.mail.limits import MAX_MESSAGE_BYTES
 from tuimail.store import body_codec, read
 from tuimail.store.db import StoreConnection
 from tuimail.store.ingest import IncomingMessage, ParsedRaw, store_messages
-from tuimail.store.ingest_process import IngestWriter
+from tuimail.store.ingest_process import IngestWriter, start_writer
 
 if TYPE_CHECKING:
     import imapclient
@@ -254,9 +254,13 @@ class _StoredCopies:
         return self._without_id
 
 
-def batch_committed() -> None:
-    """After each batch is committed (in the writer process, for a bulk import)."""
+def store_batch(conn: StoreConnection, folder_id: int, items: list[IncomingMessage]) -> int:
+    """Store one batch of the import in one transaction (in the writer process, for a bulk
+    import); how many messages."""
+    store_messages(conn, folder_id, items, defer_index=True)
     crashpoint("import.batch_committed")
+    body_codec.train_if_due(conn)  # once, when enough mail is stored
+    return len(items)
 
 
 def import_into_store(
@@ -281,13 +285,12 @@ def import_into_store(
     batch_bytes = 0
     writer: IngestWriter | None = None
     most_bytes = BATCH_BYTES
-    if bulk and conn.path is not None:
-        writer = IngestWriter(conn.path, after_commit=batch_committed)
+    if bulk and (writer := start_writer(conn)) is not None:
         most_bytes = BULK_BATCH_BYTES
 
     def committed() -> None:
         assert writer is not None
-        result.imported += len(writer.wait())
+        result.imported += writer.wait()
 
     def commit() -> None:
         nonlocal batch_bytes
@@ -298,12 +301,9 @@ def import_into_store(
         if not items:
             return
         if writer is None:
-            store_messages(conn, folder_id, items, defer_index=True)
-            batch_committed()
-            result.imported += len(items)
-            body_codec.train_if_due(conn)  # once, when enough mail is stored
+            result.imported += store_batch(conn, folder_id, items)
             return
-        writer.submit(folder_id, items)
+        writer.submit(store_batch, folder_id, items)
         while writer.waiting > 1:  # one batch is stored while the next is read
             committed()
 

@@ -9,7 +9,9 @@ which the sessions of one pass share; `tally` counts what they did. The session:
    UIDLs of messages deleted locally) are not fetched again;
 2. RETR the new messages, highest message number (newest) first (pipelined when the server
    offers PIPELINING), and store their exact bytes through `store.ingest` in batches, one
-   transaction per batch;
+   transaction per batch; from WRITER_MESSAGES new messages on, a writer process
+   (`store.ingest_process`) stores each batch while the next is read, and the batch's DELEs
+   wait for its answer;
 3. DELE what the policy says, but only messages whose local copy is committed; the pass then
    ends the session with QUIT, which is when the server applies the DELEs.
 
@@ -61,6 +63,7 @@ from tuimail.core.model import Protocol as MailProtocol
 from tuimail.core.tls import printable_line
 from tuimail.store import body_codec, db, read
 from tuimail.store.ingest import IncomingMessage, pop3_content_key, store_messages
+from tuimail.store.ingest_process import IngestWriter, start_writer
 from tuimail.sync.events import (
     Emit,
     StoreChanged,
@@ -83,6 +86,26 @@ if TYPE_CHECKING:
     import sqlite3
 
 
+def store_batch(
+    conn: sqlite3.Connection, folder_id: int, items: list[IncomingMessage], now: datetime
+) -> tuple[int, int]:
+    """Store one batch in one transaction (in the writer process, for a large download), with
+    the crash points around its commit; (how many, the store's revision after it)."""
+    # Durable first: the bodies' text is indexed after the pass (store/reindex.py).
+    store_messages(
+        conn,
+        folder_id,
+        items,
+        now=now,
+        before_commit=lambda: crashpoint("pop3.before_commit"),
+        defer_index=True,
+    )
+    revision = read.revision(conn)
+    crashpoint("pop3.after_commit")
+    body_codec.train_if_due(conn)  # once, when enough mail is stored
+    return len(items), revision
+
+
 log = logging.getLogger(__name__)
 
 FOLDER_NAME = "INBOX"
@@ -90,6 +113,10 @@ FOLDER_NAME = "INBOX"
 # enough fsyncs for speed (the store is synchronous=FULL), little enough memory to stay flat.
 BATCH_MESSAGES = 200
 BATCH_BYTES = 8 * 1024 * 1024
+# From this many new messages on, batches are stored by a writer process (store/ingest_process)
+# while the next ones are read: its start (a fresh interpreter, about a tenth of a second)
+# costs more than it saves for fewer.
+WRITER_MESSAGES = 1000
 # RETR commands sent ahead of the answers when the server offers PIPELINING: enough to keep the
 # connection busy while a batch is stored, few enough that commands never fill a socket buffer.
 PIPELINE_DEPTH = 8
@@ -171,6 +198,10 @@ class Maildrop:
         self._last_progress = 0.0
         self._done = 0
         self._total = 0
+        # A large download's batches are stored by a writer process; `_handed` are the batches
+        # it has not answered for yet (their DELEs wait for that answer).
+        self.writer: IngestWriter | None = None
+        self._handed: deque[_Batch] = deque()
 
     def download(self) -> None:
         """Fetch what is new, then apply the delete policy to what was already here."""
@@ -181,21 +212,27 @@ class Maildrop:
             on_server = self._download_by_digest(known)
         else:
             on_server = self._download_by_uidl(listing, known)
-        self._commit_batch()
+        self._commit_batch(last=True)
         if self.tally.cancelled:
             return
         self._settle_known(on_server, known)
-        self._commit_batch()  # messages found behind a UIDL the server used again
+        self._commit_batch(last=True)  # messages found behind a UIDL the server used again
 
     def save_what_was_read(self) -> None:
         """After a failure: commit the messages read in full (no DELE follows)."""
         self.policy_delete = False
         try:
-            self._commit_batch()
+            self._commit_batch(last=True)
         except Exception as exc:
             if db.failure(exc, self.conn) is None:
                 raise
             log.error("%s: could not store downloaded messages: %s", self.owner.account.name, exc)
+
+    def close(self) -> None:
+        """End the writer process, if one was started (it stores what it was given)."""
+        writer, self.writer = self.writer, None
+        if writer is not None:
+            writer.close()
 
     # --- download
 
@@ -222,6 +259,8 @@ class Maildrop:
                 fresh.append((number, uidl))
                 self.taken.add(uidl)
         self.tally.known = len(listing) - len(fresh)
+        if len(fresh) >= WRITER_MESSAGES:
+            self.writer = start_writer(self.conn)
         self._total = len(fresh)
         self._progress(force=True)
         self._retrieve_all(fresh)
@@ -314,24 +353,27 @@ class Maildrop:
         if self.batch.full():
             self._commit_batch()
 
-    def _commit_batch(self) -> None:
+    def _commit_batch(self, *, last: bool = False) -> None:
+        """Commit the batch read, at a point where no answer is in flight (its DELEs follow
+        the commit). With a writer process the batch is handed to it and the one before is
+        answered for; `last`: every batch is, before this returns."""
         batch, self.batch = self.batch, _Batch()
-        if not batch.items:
+        if batch.items and self.writer is None:
+            count, revision = store_batch(self.conn, self.folder_id, batch.items, self.owner.now())
+            self._committed(batch, count, revision)
             return
+        if batch.items:
+            assert self.writer is not None
+            self.writer.submit(store_batch, self.folder_id, batch.items, self.owner.now())
+            self._handed.append(batch)
+        while self.writer is not None and self._handed and (last or len(self._handed) > 1):
+            count, revision = self.writer.wait()
+            self._committed(self._handed.popleft(), count, revision)
+
+    def _committed(self, batch: _Batch, count: int, revision: int) -> None:
+        """What follows a batch's commit: the tally, the event, the DELEs the policy wants."""
         owner = self.owner
-        # Durable first: the bodies' text is indexed after the pass (store/reindex.py).
-        store_messages(
-            self.conn,
-            self.folder_id,
-            batch.items,
-            now=owner.now(),
-            before_commit=lambda: crashpoint("pop3.before_commit"),
-            defer_index=True,
-        )
-        revision = read.revision(self.conn)
-        crashpoint("pop3.after_commit")
-        body_codec.train_if_due(self.conn)  # once, when enough mail is stored
-        self.tally.new += len(batch.items)
+        self.tally.new += count
         owner.emit(StoreChanged(owner.account.name, (self.folder_id,), revision))
         if self.policy_delete and not self.tally.cancelled:
             for number, item in zip(batch.numbers, batch.items, strict=True):

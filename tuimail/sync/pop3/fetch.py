@@ -195,6 +195,8 @@ class Pop3Download:
                 # so no DELE of this session takes effect.
                 maildrop.save_what_was_read()
                 raise
+            finally:
+                maildrop.close()
             where = f"{self.server.host}:{self.server.port}"
             session.during = f"the end of the session with {where} (no message was deleted)"
             command(pop, "QUIT")
