@@ -47,6 +47,7 @@ def test_a_starttls_login_asks_for_the_capabilities_once_after_the_upgrade(
             port=relay.port,
             security=Security.STARTTLS,
             username=user,
+            compress=True,  # as to a distant server: the relay is on loopback
         )
         client = connect_imap(
             server, ca_file=mail_servers.ca_file, password=lambda: mail_servers.users[user]

@@ -37,8 +37,9 @@ from tuimail.store import read
 from tuimail.store.db import open_store
 from tuimail.sync.imap.account import ImapSync
 from tuimail.sync.imap.connect import connect_imap
-from tuimail.sync.imap.engine import FIRST_PAGE
+from tuimail.sync.imap.engine import BODY_BATCH, FIRST_PAGE, HEADER_BATCH
 from tuimail.sync.imap.extensions import LiteralTooLargeError
+from tuimail.sync.imap.writes import WRITER_MESSAGES
 
 pytestmark = pytest.mark.integration
 
@@ -327,3 +328,40 @@ def test_a_crash_after_a_move_and_copy_reached_the_server_does_not_repeat_them(
         assert placeholders.fetchone()[0] == 0
     finally:
         conn.close()
+
+
+# A first sync of this many messages stores its header and body batches with a writer process
+# (sync/imap/writes.py): the crash points are reached there, and the sync ends as one would.
+LARGE = WRITER_MESSAGES + 100
+LARGE_CRASHES = ["imap.headers_committed:2", "imap.bodies_committed:3", "imap.folder_synced"]
+
+
+@pytest.mark.parametrize("crash_at", LARGE_CRASHES)
+def test_a_crash_in_a_large_first_sync_is_repaired_by_the_next(
+    crash_at: str, mail_servers: Server, tmp_path: Path
+) -> None:
+    box = new_mailbox(mail_servers)
+    append(box, LARGE)
+    config = write_config(box, tmp_path / "config.toml")
+    data = tmp_path / "data"
+    crashed = sync_process(config, data, "--bodies", crash_at=crash_at)
+    assert crashed.returncode == CRASH_EXIT_CODE, crashed.stderr
+    conn = open_store(data)
+    try:
+        inbox = read.folder(conn, folder_id(conn, "INBOX"))
+        assert inbox is not None
+        stored = inbox.total
+        with_bodies = conn.execute("SELECT count(*) FROM bodies").fetchone()[0]
+    finally:
+        conn.close()
+    # Whole batches only: the first page and one of HEADER_BATCH; every header (the folder's
+    # state not yet); every header and three batches of bodies.
+    expected = {
+        "imap.headers_committed:2": (FIRST_PAGE + HEADER_BATCH, 0),
+        "imap.folder_synced": (LARGE, 0),
+        "imap.bodies_committed:3": (LARGE, 3 * BODY_BATCH),
+    }
+    assert (stored, with_bodies) == expected[crash_at]
+    done = sync_process(config, data, "--bodies")
+    assert done.returncode == 0, done.stderr
+    assert_converged(box, data, bodies=True)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+from dataclasses import dataclass
 
 from tuimail.store import codec
 from tuimail.store.db import StoreError, transaction
@@ -33,12 +34,30 @@ DICT_BYTES = 112 * 1024  # zstd's own default size
 _TRAIN_LOCK = threading.Lock()
 
 
-def insert(conn: sqlite3.Connection, message_id: int, raw: bytes) -> None:
-    """Store the body of message `message_id` (inside the caller's transaction)."""
+@dataclass(frozen=True, slots=True)
+class PackedBody:
+    """A body packed by the caller (`pack_body`) before it hands it on to be stored: a writer
+    process then stores the blob as it is, and the packing is done beside its work."""
+
+    blob: bytes
+    codec: int
+    dict_id: int | None
+    size: int  # of the exact bytes
+
+
+def pack_body(conn: sqlite3.Connection, raw: bytes) -> PackedBody:
+    """`raw` packed as `insert` would pack it now on `conn`. A dictionary trained meanwhile by
+    another connection is used once `newest_dictionary` has been read again (`forget`)."""
     blob, body_codec, dict_id = pack(conn, raw)
+    return PackedBody(blob, body_codec, dict_id, len(raw))
+
+
+def insert(conn: sqlite3.Connection, message_id: int, raw: bytes | PackedBody) -> None:
+    """Store the body of message `message_id` (inside the caller's transaction)."""
+    packed = raw if isinstance(raw, PackedBody) else pack_body(conn, raw)
     conn.execute(
         "INSERT INTO bodies (message_id, raw, codec, dict_id) VALUES (?, ?, ?, ?)",
-        (message_id, blob, body_codec, dict_id),
+        (message_id, packed.blob, packed.codec, packed.dict_id),
     )
 
 

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 from tuimail.core.model import Envelope
 from tuimail.mail.fold import fold
 from tuimail.store import body_codec, codec, index_entries
+from tuimail.store.body_codec import PackedBody
 from tuimail.store.db import StoreError, transaction
 from tuimail.store.index_entries import BODY_NOT_INDEXED, INDEX_VERSION
 
@@ -184,7 +185,7 @@ def store_body(
 
 def store_bodies(
     conn: sqlite3.Connection,
-    bodies: Iterable[tuple[int, bytes, BodyIndex | None]],
+    bodies: Iterable[tuple[int, bytes | PackedBody, BodyIndex | None]],
     *,
     defer_index: bool = False,
 ) -> int:
@@ -194,12 +195,16 @@ def store_bodies(
     Engines store a batch with this rather than with `store_body` calls inside their own
     transaction: each nested call would be a savepoint, and releasing one makes SQLite flush
     the full-text index's pending data every time (slow, and memory that grows with the index).
-    With `defer_index`, a body given without its index is stored unparsed and indexed later.
+    With `defer_index`, a body given without its index is stored unparsed and indexed later;
+    only such a body may come packed already (`body_codec.PackedBody`).
     """
-    batch = [
-        (message_id, raw, index or (None if defer_index else index_body(raw)))
-        for message_id, raw, index in bodies
-    ]
+    batch: list[tuple[int, bytes | PackedBody, BodyIndex | None]] = []
+    for message_id, raw, index in bodies:
+        if index is None and not defer_index:
+            if isinstance(raw, PackedBody):
+                raise ValueError("a packed body is stored with defer_index")
+            index = index_body(raw)
+        batch.append((message_id, raw, index))
     stored = 0
     with transaction(conn) as revision:
         for message_id, raw, index in batch:
@@ -431,24 +436,25 @@ def _insert_body(
     conn: sqlite3.Connection,
     revision: int,
     message_id: int,
-    raw: bytes,
+    raw: bytes | PackedBody,
     index: BodyIndex | None,
 ) -> None:
     """Keep the body of a stored message; `index` None: its text is indexed later."""
     body_codec.insert(conn, message_id, raw)
+    size = raw.size if isinstance(raw, PackedBody) else len(raw)
     # The exact bytes make a partial body (text without attachments) redundant.
     conn.execute("DELETE FROM partial_bodies WHERE message_id = ?", (message_id,))
     if index is None:
         conn.execute(
             "UPDATE messages SET body_local = 1, revision = ?, index_version = ?,"
             " size = CASE WHEN size = 0 THEN ? ELSE size END WHERE id = ?",
-            (revision, BODY_NOT_INDEXED, len(raw), message_id),
+            (revision, BODY_NOT_INDEXED, size, message_id),
         )
         return
     conn.execute(
         "UPDATE messages SET body_local = 1, has_attachments = ?, revision = ?,"
         " size = CASE WHEN size = 0 THEN ? ELSE size END WHERE id = ?",
-        (int(index.has_attachments), revision, len(raw), message_id),
+        (int(index.has_attachments), revision, size, message_id),
     )
     index_entries.set_body(conn, message_id, fold(index.body_text))
 

@@ -25,19 +25,21 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import multiprocessing
-import multiprocessing.connection
 import os
 import signal
 import sqlite3
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from tuimail.core.crashpoint import CRASH_EXIT_CODE
 from tuimail.store import db
 from tuimail.store.errors import StoreError
+
+if TYPE_CHECKING:
+    import multiprocessing.connection
 
 log = logging.getLogger(__name__)
 
@@ -50,10 +52,15 @@ class IngestWriter:
     `close` it."""
 
     def __init__(self, path: Path) -> None:
+        import multiprocessing  # here: a run that stores little never loads it
+
         context = multiprocessing.get_context("spawn")
         self._pipe, child = context.Pipe()
         self._process = context.Process(
-            target=_serve, args=(str(path), child), name="tuimail-store-writer", daemon=True
+            target=_serve,
+            args=(str(path), child, _log_file(), _stderr_usable()),
+            name="tuimail-store-writer",
+            daemon=True,
         )
         self._process.start()
         child.close()
@@ -142,9 +149,37 @@ def _interrupt_after() -> Iterator[None]:
         raise KeyboardInterrupt
 
 
-def _serve(path: str, pipe: multiprocessing.connection.Connection) -> None:
+def _log_file() -> str | None:
+    """The log file this process writes, for the writer to write to as well."""
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.FileHandler):
+            return handler.baseFilename
+    return None
+
+
+def _stderr_usable() -> bool:
+    """Whether this process's stderr is its own (not the app's: the terminal is its screen)."""
+    try:
+        return sys.stderr is not None and sys.stderr.fileno() >= 0
+    except (AttributeError, OSError, ValueError):
+        return False
+
+
+def _serve(
+    path: str,
+    pipe: multiprocessing.connection.Connection,
+    log_file: str | None,
+    stderr_usable: bool,
+) -> None:
     """The writer: run each write received, answer with its result or its failure."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if not stderr_usable:  # the app's screen: nothing of the writer may land on it
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 2)
+        os.close(devnull)
+    from tuimail.core.log import setup_logging
+
+    setup_logging(Path(log_file) if log_file else None)
     conn = db.connect(Path(path))
     try:
         while True:
@@ -152,6 +187,9 @@ def _serve(path: str, pipe: multiprocessing.connection.Connection) -> None:
                 write, args = pipe.recv()
             except EOFError:
                 return
+            except Exception as exc:  # read whole, but not unpickled: the next one can be
+                pipe.send(("error", StoreError(f"a batch to store could not be read: {exc}")))
+                continue
             try:
                 reply: tuple[str, Any] = ("ok", write(conn, *args))
             except sqlite3.Error as exc:

@@ -86,24 +86,26 @@ class ImapSync(FolderResync, OfflineBodies, OpReplay):
             if wanted is None:
                 raise FolderNotFoundError(f"there is no folder {folder!r} on the server")
             folders = [wanted]
-        for info in folders:
-            self._check_cancel()
-            try:
-                result.folders.append(self.sync_folder(info.id))
-            except (imapclient.exceptions.IMAPClientError, ImapProtocolError) as exc:
-                if isinstance(exc, imapclient.IMAPClient.AbortError):
-                    raise
-                message = error_text(exc)
-                write.record_folder_error(self.conn, info.id, message)
-                result.folder_errors[info.name] = message
-                log.warning("IMAP %s/%s: %s", self.account, sanitize_line(info.name), message)
-        if bodies.wants_any() and result.folders:
-            # Every folder's headers first: the list is whole before any body is fetched.
-            got = self.download_wanted_bodies(bodies, folders=[f.folder_id for f in result.folders])
-            result.bodies = got.stored
-            for folder_id, problem in got.problems.items():
-                failed = read.folder(self.conn, folder_id)
-                result.folder_errors[failed.name if failed else f"folder {folder_id}"] = problem
+        with self.bulk_writes():  # a large pass stores its batches with a writer process
+            for info in folders:
+                self._check_cancel()
+                try:
+                    result.folders.append(self.sync_folder(info.id))
+                except (imapclient.exceptions.IMAPClientError, ImapProtocolError) as exc:
+                    if isinstance(exc, imapclient.IMAPClient.AbortError):
+                        raise
+                    message = error_text(exc)
+                    write.record_folder_error(self.conn, info.id, message)
+                    result.folder_errors[info.name] = message
+                    log.warning("IMAP %s/%s: %s", self.account, sanitize_line(info.name), message)
+            if bodies.wants_any() and result.folders:
+                # Every folder's headers first: the list is whole before any body is fetched.
+                folder_ids = [f.folder_id for f in result.folders]
+                got = self.download_wanted_bodies(bodies, folders=folder_ids)
+                result.bodies = got.stored
+                for folder_id, problem in got.problems.items():
+                    failed = read.folder(self.conn, folder_id)
+                    result.folder_errors[failed.name if failed else f"folder {folder_id}"] = problem
         marked = read.marked_deleted(self.conn, self.account_id)
         result.marked_deleted = sum(marked.get(f.folder_id, 0) for f in result.folders)
         return result

@@ -9,6 +9,7 @@ be the message cached under its UID. (The app asks for the latter through its li
 from __future__ import annotations
 
 import logging
+import sqlite3
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
@@ -45,15 +46,20 @@ class BodyDownload(FolderIdentity):
         *,
         tally: BodyTally | None = None,
         unsent: list[int] | None = None,
+        behind: bool = False,
     ) -> int:
         """Download the bodies of `rows`, messages of one folder in the order given (BODY.PEEK:
-        \\Seen is not set), in FETCH batches committed one by one; returns how many were stored.
+        \\Seen is not set), in FETCH batches committed one by one; returns how many were stored
+        (of those committed: `behind`, see below).
         The UIDs asked for whose body the server did not send are added to `unsent`; `tally`
         counts the progress reported. Raises FolderChangedError (after rebuilding the folder)
         when the folder, or a UID in it, no longer holds what the store cached.
 
-        Each batch is committed as it comes, unparsed: the bodies' text is indexed behind
-        (store/reindex.py), so the download waits for no parse.
+        Each batch is committed as it comes (by the writer process in a large pass:
+        `writes.BatchWrites`), unparsed: the bodies' text is indexed behind (store/reindex.py),
+        so the download waits for no parse. All are committed on return unless `behind`: a
+        caller downloading more at once lets the writer go on meanwhile (`tally` counts what
+        is committed), and waits itself (`_writes_done`) before it reads what was stored.
         """
         folder_id = info.id
         wanted = [(row.id, row.uid, row.size) for row in rows]
@@ -72,6 +78,15 @@ class BodyDownload(FolderIdentity):
         )
         strangers: list[int] = []
         stored = 0
+
+        def committed(count: int) -> None:
+            nonlocal stored
+            stored += count
+            self._changed([folder_id])
+            if tally is not None:
+                tally.done += count
+                self._progress(info.name, min(tally.done, tally.total), tally.total)
+
         for chunk in _size_batches(wanted, self.body_batch, BODY_BATCH_BYTES):
             self._check_cancel()
             for _, uid, size in chunk:
@@ -97,27 +112,25 @@ class BodyDownload(FolderIdentity):
                 elif uid not in skipped and unsent is not None:
                     unsent.append(uid)
             del data
-            stored += self._store_bodies(folder_id, bodies, tally)
+            self._store(len(wanted), store_body_batch, self._packed(bodies), then=committed)
+        if strangers or not behind:
+            self._writes_done()
         if strangers:
             why = f"UID {strangers[0]} holds another message than the one cached"
             self._reset(info, selected, None, why)
             raise FolderChangedError(FOLDER_REBUILT)
         return stored
 
-    def _store_bodies(
-        self, folder_id: int, bodies: list[tuple[int, bytes]], tally: BodyTally | None
-    ) -> int:
-        """Commit one batch of fetched bodies, (row id, raw); returns how many."""
-        write.store_bodies(
-            self.conn, [(message_id, raw, None) for message_id, raw in bodies], defer_index=True
-        )
-        crashpoint("imap.bodies_committed")
-        body_codec.train_if_due(self.conn)  # once, when enough mail is stored
-        self._changed([folder_id])
-        if tally is not None:
-            tally.done += len(bodies)
-            self._progress(self._folder(folder_id).name, min(tally.done, tally.total), tally.total)
-        return len(bodies)
+    def _packed(
+        self, bodies: list[tuple[int, bytes]]
+    ) -> list[tuple[int, bytes | body_codec.PackedBody]]:
+        """The bodies to hand on: packed here when a writer process stores them (so that the
+        packing runs beside its work, and fewer bytes cross to it), as they are else."""
+        if self._writer is None:
+            return list(bodies)
+        if body_codec.newest_dictionary(self.conn) is None:
+            body_codec.forget(self.conn)  # the writer may have trained one since
+        return [(message_id, body_codec.pack_body(self.conn, raw)) for message_id, raw in bodies]
 
     def fetch_body(self, message_id: int, *, full: bool = False) -> bytes:
         """Fetch one message's body (BODY.PEEK, so \\Seen is not set) and keep it; returns the
@@ -205,6 +218,19 @@ class BodyDownload(FolderIdentity):
             return None
         write.store_partial_body(self.conn, message_id, raw, omitted)
         return raw
+
+
+def store_body_batch(
+    conn: sqlite3.Connection, bodies: list[tuple[int, bytes | body_codec.PackedBody]]
+) -> int:
+    """Commit one batch of fetched bodies, (row id, raw or packed), unparsed (by the writer
+    process in a large pass); returns how many."""
+    write.store_bodies(
+        conn, [(message_id, raw, None) for message_id, raw in bodies], defer_index=True
+    )
+    crashpoint("imap.bodies_committed")
+    body_codec.train_if_due(conn)  # once, when enough mail is stored
+    return len(bodies)
 
 
 @dataclass(slots=True)

@@ -44,6 +44,7 @@ from tuimail.sync.imap import extensions as imap_ext
 from tuimail.sync.imap import wire as imap_wire
 from tuimail.sync.imap.extensions import uid_set
 from tuimail.sync.imap.selection import Behind, SelectResult, enable, select
+from tuimail.sync.imap.writes import BatchWrites
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +115,7 @@ class FolderResult:
     reset: bool = False
 
 
-class EngineBase:
+class EngineBase(BatchWrites):
     """The state and helpers of one account's IMAP engine (see the module)."""
 
     def __init__(

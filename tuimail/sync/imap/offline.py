@@ -91,12 +91,15 @@ class OfflineBodies(BodyDownload):
                 unsent: list[int] = []
                 info = self._folder(folder_id)
                 try:
-                    self._download_rows(info, group, tally=tally, unsent=unsent)
+                    # The writer, in a large pass, goes on storing while the next is fetched.
+                    self._download_rows(info, group, tally=tally, unsent=unsent, behind=True)
                     if unsent:
+                        self._writes_done()
                         missing.setdefault(folder_id, []).extend(self._present(unsent))
                 except (imapclient.exceptions.IMAPClientError, ImapProtocolError) as exc:
                     if isinstance(exc, imapclient.IMAPClient.AbortError):
                         raise
+                    self._writes_done()  # the folder may be rebuilt: its bodies first
                     self._folder_failed(info, exc, problems)
                 finally:
                     by_uid = {row.uid: row.id for row in group}
@@ -105,6 +108,7 @@ class OfflineBodies(BodyDownload):
                 if skipped and folder_id not in problems:
                     # As a folder sync does: its health names them until they come.
                     write.record_folder_error(self.conn, folder_id, skipped_text(skipped))
+        self._writes_done()
         for folder_id, uids in missing.items():
             if uids and folder_id not in problems:
                 problems[folder_id] = bodies_missing_text(uids)

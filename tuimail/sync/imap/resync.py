@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Container, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tuimail.core.crashpoint import crashpoint
 from tuimail.core.model import DELETED
@@ -38,6 +38,9 @@ from tuimail.sync.imap import extensions as imap_ext
 from tuimail.sync.imap.engine import FolderResult, skipped_text
 from tuimail.sync.imap.identity import FolderIdentity
 from tuimail.sync.imap.selection import Behind, SelectResult
+
+if TYPE_CHECKING:
+    import sqlite3
 
 # What the message list and threading need, and nothing else (the body comes later).
 HEADER_FIELDS = (
@@ -331,7 +334,8 @@ class FolderResync(FolderIdentity):
     def _fetch_headers(
         self, info: read.FolderInfo, uids: Sequence[int], *, resume: bool = False
     ) -> int:
-        """Fetch and store headers of `uids` (newest first), one commit per batch."""
+        """Fetch and store headers of `uids` (newest first), one commit per batch (by the
+        writer process in a large pass: `writes.BatchWrites`), all committed on return."""
         skipped = self.unreadable.skipped.get(info.id, {})
         uids = [uid for uid in uids if uid not in skipped]
         total = len(uids)
@@ -339,21 +343,42 @@ class FolderResync(FolderIdentity):
             return 0
         done = 0
         self._progress(info.name, 0, total)
+
+        def committed(count: int) -> None:
+            nonlocal done
+            done += count
+            self._changed([info.id])
+            self._progress(info.name, done, total)
+
         for chunk in _batches(uids, self.first_page, self.header_batch):
             self._check_cancel()
             data = self._fetch_messages(info.id, chunk, HEADER_ITEMS)
             incoming = [_incoming(uid, data[uid]) for uid in chunk if uid in data]
-            # Two commits, not one transaction around both: a nested store_messages would be a
-            # savepoint, whose release costs a full-text index flush (time, and memory that
-            # grows with the store). The resume note is only a hint: the next run compares UIDs.
-            write.store_messages(self.conn, info.id, incoming)
-            if resume and incoming:
-                write.update_folder_state(self.conn, info.id, sync_resume=f"below:{min(chunk)}")
-            crashpoint("imap.headers_committed")
-            done += len(chunk)
-            self._changed([info.id])
-            self._progress(info.name, done, total)
+            note = f"below:{min(chunk)}" if resume and incoming else None
+            self._store(
+                total, store_header_batch, info.id, incoming, note, len(chunk), then=committed
+            )
+        self._writes_done()
         return total
+
+
+def store_header_batch(
+    conn: sqlite3.Connection,
+    folder_id: int,
+    incoming: list[IncomingMessage],
+    resume: str | None,
+    fetched: int,
+) -> int:
+    """Store one batch of headers (by the writer process in a large pass), with the resume
+    note of a first sync; returns `fetched` (the batch's UIDs, for the progress)."""
+    # Two commits, not one transaction around both: a nested store_messages would be a
+    # savepoint, whose release costs a full-text index flush (time, and memory that grows with
+    # the store). The resume note is only a hint: the next run compares UIDs.
+    write.store_messages(conn, folder_id, incoming)
+    if resume is not None:
+        write.update_folder_state(conn, folder_id, sync_resume=resume)
+    crashpoint("imap.headers_committed")
+    return fetched
 
 
 def server_flags(flags: Iterable[bytes | str]) -> frozenset[str]:
@@ -368,6 +393,10 @@ def _incoming(uid: int, item: dict[bytes, Any]) -> IncomingMessage:
             header = value
             break
     internaldate = item.get(b"INTERNALDATE")
+    if isinstance(internaldate, datetime) and internaldate.tzinfo is not None:
+        # The same moment in UTC: imapclient's own time zone class cannot be pickled, and a
+        # large pass hands the batch to a writer process.
+        internaldate = internaldate.astimezone(UTC)
     size = item.get(b"RFC822.SIZE")
     return IncomingMessage(
         header_bytes=header,
