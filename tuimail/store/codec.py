@@ -43,6 +43,8 @@ def decode_flags(column: str) -> frozenset[str]:
 
 def encode_addresses(addresses: Sequence[Address]) -> str:
     """A JSON list of [name, email] pairs."""
+    if not addresses:
+        return "[]"  # most Cc, Bcc and Reply-To fields: what json.dumps gives, without it
     return json.dumps([[a.name, a.email] for a in addresses], ensure_ascii=False)
 
 

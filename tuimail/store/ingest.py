@@ -60,6 +60,9 @@ class IncomingMessage:
     size: int | None = None
     has_attachments: bool | None = None
     parsed: ParsedRaw | None = None  # parse_raw(raw), when the caller computed it already
+    # pop3_content_key(raw), when the caller computed it already (a POP3 download that hands
+    # its batches to a writer process computes it beside the writer's work).
+    content_key: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -418,7 +421,7 @@ def _store_one(
     if item.uidl is not None:
         keys = [item.uidl]
         if item.raw is not None:
-            keys.append(pop3_content_key(item.raw))
+            keys.append(item.content_key or pop3_content_key(item.raw))
         conn.executemany(
             "INSERT OR IGNORE INTO pop3_uidls (account_id, uidl, first_seen) VALUES (?, ?, ?)",
             [(account_id, key, first_seen) for key in keys],

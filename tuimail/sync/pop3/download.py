@@ -161,7 +161,8 @@ class _Batch:
 
     def add(self, number: int, key: str, raw: bytes) -> None:
         self.numbers.append(number)
-        self.items.append(IncomingMessage(raw=raw, uidl=key))
+        # The content key here: with a writer process, beside its work.
+        self.items.append(IncomingMessage(raw=raw, uidl=key, content_key=pop3_content_key(raw)))
         self.size += len(raw)
 
     def full(self) -> bool:
