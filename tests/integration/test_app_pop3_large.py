@@ -1,6 +1,7 @@
-"""The app downloads a big POP3 maildrop against the real Dovecot, and a second get-mail
-downloads nothing twice; the bodies, stored unparsed, are indexed behind by the app (in the
-parsing worker processes: enough of them) and then found by their words in the search line."""
+"""The app downloads a big POP3 maildrop against the real Dovecot (its batches stored by the
+writer process: enough of them), and a second get-mail downloads nothing twice; the bodies,
+stored unparsed, are indexed behind by the app (in the parsing worker processes: enough of them)
+and then found by their words in the search line."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from tuimail.app.application import TuimailApp
 from tuimail.store import reindex
 from tuimail.store.db import open_store
 from tuimail.sync.events import Event, SyncFailed, SyncFinished
+from tuimail.sync.pop3.download import WRITER_MESSAGES
 from tuimail.ui.widgets.message_list import MessageList
 
 pytestmark = pytest.mark.integration
@@ -97,5 +99,11 @@ async def test_the_app_downloads_a_big_pop3_maildrop_and_nothing_twice(
         await pilot.press("escape")
         await pilot.press("slash", *"1234", "enter")
         await wait_for(pilot, lambda: "1 found for '1234'" in app.screen.sub_title)
-    # The messages were parsed in the worker processes, not inline after a failed start.
-    assert not [r for r in caplog.records if r.name == "tuimail.store.indexer"]
+    # The messages were stored by the writer process and parsed in the worker processes, not
+    # inline after a failed start.
+    assert COUNT >= WRITER_MESSAGES
+    assert not [
+        r
+        for r in caplog.records
+        if r.name in ("tuimail.store.indexer", "tuimail.store.ingest_process")
+    ]
