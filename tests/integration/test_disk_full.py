@@ -39,6 +39,7 @@ from tests.support.snapshots import (
 )
 from tuimail.core.crashpoint import ENV_VAR
 from tuimail.store.db import StoreError
+from tuimail.sync.pop3.download import WRITER_MESSAGES
 
 pytestmark = pytest.mark.integration
 
@@ -149,6 +150,46 @@ def test_fetch_on_a_full_disk_deletes_nothing_and_then_converges(
     store = store_snapshot(box.data)
     (inbox,) = store.folders.values()
     assert sorted(m.sha256 for m in inbox.messages) == sorted(map(snapshots.digest, originals))
+
+
+def test_a_large_fetch_whose_writer_finds_the_disk_full_deletes_nothing_and_converges(
+    mail_servers: MailServers, tmp_path: Path, small_disk: SmallDisk
+) -> None:
+    # Enough new messages for the writer process (download.WRITER_MESSAGES): the disk fills
+    # in the writer, whose failure ends the download as the same disk-full error.
+    box = Account(mail_servers, tmp_path, small_disk.path / "data", "full-pop3-big")
+    write_config(box, incoming="pop3", leave=False)
+    first = box.cli("fetch")
+    assert first.returncode == 0, first.stderr
+    count = WRITER_MESSAGES + 100
+    originals = [small_message(number) for number in range(count)]
+    mail_servers.deliver_many(box.users["me"], originals)
+    listed = box.uidls()
+    assert len(listed) == count
+
+    small_disk.fill(ROOMS["room-for-a-little"])
+    says_disk_full(box.cli("fetch"))
+    assert box.uidls() == listed, "no DELE took effect"
+
+    small_disk.free()
+    done = box.cli("fetch")
+    assert done.returncode == 0, done.stderr
+    assert box.uidls() == []
+    store = store_snapshot(box.data)
+    (inbox,) = store.folders.values()
+    # Every message once, each with its body (the server added its own trace headers to the
+    # bytes delivered, so they are compared by count and distinctness).
+    digests = [m.sha256 for m in inbox.messages]
+    assert len(digests) == count and None not in digests and len(set(digests)) == count
+
+
+def small_message(number: int) -> bytes:
+    return (
+        f"From: Sender <sender{number}@example.org>\r\nTo: someone@tuimail.test\r\n"
+        f"Subject: small {number}\r\nMessage-ID: <small-{number}@example.org>\r\n\r\n"
+        + "a line of the body to fill the disk\r\n"
+        * 20
+    ).encode()
 
 
 @pytest.mark.parametrize("room", list(ROOMS.values()), ids=list(ROOMS))
