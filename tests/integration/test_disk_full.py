@@ -115,6 +115,23 @@ class Account(Run):
         )
 
 
+def fetch_fails_then_converges(
+    box: Account, small_disk: SmallDisk, room: int
+) -> snapshots.FolderState:
+    """Fill the disk to `room`: a fetch says the disk is full and no DELE takes effect; free
+    it: the next fetch empties the server. Returns the store's one folder then."""
+    listed = box.uidls()
+    small_disk.fill(room)
+    says_disk_full(box.cli("fetch"))
+    assert box.uidls() == listed, "no DELE took effect"
+    small_disk.free()
+    done = box.cli("fetch")
+    assert done.returncode == 0, done.stderr
+    assert box.uidls() == []
+    (inbox,) = store_snapshot(box.data).folders.values()
+    return inbox
+
+
 def says_disk_full(result: subprocess.CompletedProcess[str]) -> None:
     assert result.returncode == 1, result.stdout + result.stderr
     assert re.search(DISK_FULL, result.stderr), result.stderr
@@ -137,18 +154,7 @@ def test_fetch_on_a_full_disk_deletes_nothing_and_then_converges(
     assert first.returncode == 0, first.stderr
     originals = [big_message(number) for number in range(1, 7)]
     box.append_big(range(1, 7))
-    listed = box.uidls()
-
-    small_disk.fill(room)
-    says_disk_full(box.cli("fetch"))
-    assert box.uidls() == listed, "no DELE took effect"
-
-    small_disk.free()
-    done = box.cli("fetch")
-    assert done.returncode == 0, done.stderr
-    assert box.uidls() == []
-    store = store_snapshot(box.data)
-    (inbox,) = store.folders.values()
+    inbox = fetch_fails_then_converges(box, small_disk, room)
     assert sorted(m.sha256 for m in inbox.messages) == sorted(map(snapshots.digest, originals))
 
 
@@ -164,19 +170,8 @@ def test_a_large_fetch_whose_writer_finds_the_disk_full_deletes_nothing_and_conv
     count = WRITER_MESSAGES + 100
     originals = [small_message(number) for number in range(count)]
     mail_servers.deliver_many(box.users["me"], originals)
-    listed = box.uidls()
-    assert len(listed) == count
-
-    small_disk.fill(ROOMS["room-for-a-little"])
-    says_disk_full(box.cli("fetch"))
-    assert box.uidls() == listed, "no DELE took effect"
-
-    small_disk.free()
-    done = box.cli("fetch")
-    assert done.returncode == 0, done.stderr
-    assert box.uidls() == []
-    store = store_snapshot(box.data)
-    (inbox,) = store.folders.values()
+    assert len(box.uidls()) == count
+    inbox = fetch_fails_then_converges(box, small_disk, ROOMS["room-for-a-little"])
     # Every message once, each with its body (the server added its own trace headers to the
     # bytes delivered, so they are compared by count and distinctness).
     digests = [m.sha256 for m in inbox.messages]

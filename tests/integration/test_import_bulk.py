@@ -11,7 +11,7 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from mailbox import Maildir
 from pathlib import Path
 
@@ -67,17 +67,24 @@ def folder_bodies(data_dir: Path, name: str) -> tuple[list[bytes], int]:
         conn.close()
 
 
-def import_list(data_dir: Path, folder: str, raws: list[bytes], *, bulk: bool) -> tuple[int, int]:
+def import_source(
+    data_dir: Path, folder: str, source: Iterable[SourceMessage], *, bulk: bool
+) -> tuple[int, int]:
+    """Import `source` into arch/`folder`: (imported, already there)."""
     conn = open_store(data_dir)
     try:
         account_id = write.ensure_account(conn, "arch", None)
         found = read.find_folder(conn, account_id, folder)
         folder_id = found.id if found else write.upsert_folder(conn, account_id, folder)
-        source = [SourceMessage(raw, frozenset(), None, f"m{i}", i) for i, raw in enumerate(raws)]
         result = import_into_store(conn, folder_id, source, bulk=bulk)
         return result.imported, result.already_there
     finally:
         conn.close()
+
+
+def import_list(data_dir: Path, folder: str, raws: list[bytes], *, bulk: bool) -> tuple[int, int]:
+    source = [SourceMessage(raw, frozenset(), None, f"m{i}", i) for i, raw in enumerate(raws)]
+    return import_source(data_dir, folder, source, bulk=bulk)
 
 
 def test_a_bulk_import_leaves_the_store_as_an_inline_one(
@@ -90,10 +97,11 @@ def test_a_bulk_import_leaves_the_store_as_an_inline_one(
     for bulk, data in ((False, tmp_path / "inline"), (True, tmp_path / "bulk")):
         assert import_list(data, "f", raws[:30], bulk=False) == (30, 0)
         assert import_list(data, "f", raws, bulk=bulk) == (90, 30)
-    inline, bulk = folder_bodies(tmp_path / "inline", "f"), folder_bodies(tmp_path / "bulk", "f")
-    assert bulk == inline
-    assert bulk[1] == 120  # every occurrence once, the repeats as often as the source has them
-    assert sorted(bulk[0]) == sorted(raws)
+    inline = folder_bodies(tmp_path / "inline", "f")
+    behind = folder_bodies(tmp_path / "bulk", "f")
+    assert behind == inline
+    assert behind[1] == 120  # every occurrence once, the repeats as often as the source has them
+    assert sorted(behind[0]) == sorted(raws)
     # Again, all of it is there.
     assert import_list(tmp_path / "bulk", "f", raws, bulk=True) == (0, 120)
 
@@ -106,12 +114,17 @@ def write_maildir(path: Path, count: int) -> list[bytes]:
     return raws
 
 
-def run_import(tmp_path: Path, maildir: Path, **env: str) -> subprocess.CompletedProcess[str]:
+def import_command(tmp_path: Path, maildir: Path) -> list[str]:
+    """`tuimail import --maildir MAILDIR arch/m` with a config and data under `tmp_path`."""
     (tmp_path / "config.toml").write_text(CONFIG)
-    command = [sys.executable, "-m", "tuimail", "--config", str(tmp_path / "config.toml")]
-    command += ["--data-dir", str(tmp_path / "data"), "import", "--maildir", str(maildir), "arch/m"]
+    config, data = str(tmp_path / "config.toml"), str(tmp_path / "data")
+    command = [sys.executable, "-m", "tuimail", "--config", config, "--data-dir", data]
+    return [*command, "import", "--maildir", str(maildir), "arch/m"]
+
+
+def run_import(tmp_path: Path, maildir: Path, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        command,
+        import_command(tmp_path, maildir),
         capture_output=True,
         text=True,
         timeout=300,
@@ -196,15 +209,9 @@ def test_an_interrupted_bulk_import_keeps_every_message_it_read(
                 raise KeyboardInterrupt  # Ctrl-C while batches are on their way
             yield SourceMessage(raw, frozenset(), None, f"m{index}", index)
 
-    conn = open_store(tmp_path)
-    try:
-        account_id = write.ensure_account(conn, "arch", None)
-        folder_id = write.upsert_folder(conn, account_id, "f")
-        with pytest.raises(KeyboardInterrupt):
-            import_into_store(conn, folder_id, interrupted(), bulk=True)
-        assert read.folder(conn, folder_id).total == 77  # type: ignore[union-attr]
-    finally:
-        conn.close()
+    with pytest.raises(KeyboardInterrupt):
+        import_source(tmp_path, "f", interrupted(), bulk=True)
+    assert folder_bodies(tmp_path, "f")[1] == 77
     assert import_list(tmp_path, "f", raws, bulk=True) == (23, 77)
 
 
@@ -212,12 +219,8 @@ def test_ctrl_c_during_a_bulk_import_keeps_what_was_read(tmp_path: Path) -> None
     # The terminal's Ctrl-C reaches both processes; the writer ignores it and stores what it
     # was handed whole, the import stops reading and hands over what it read.
     write_maildir(tmp_path / "md", 3000)
-    (tmp_path / "config.toml").write_text(CONFIG)
-    command = [sys.executable, "-m", "tuimail", "--config", str(tmp_path / "config.toml")]
-    command += ["--data-dir", str(tmp_path / "data"), "--log-file", str(tmp_path / "log")]
-    command += ["import", "--maildir", str(tmp_path / "md"), "arch/m"]
     process = subprocess.Popen(
-        command,
+        import_command(tmp_path, tmp_path / "md"),
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -106,11 +106,12 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("crash_at", "leave_on_server"),
-    CASES,
-    ids=[f"{step}-{'leave' if leave else 'delete'}" for step, leave in CASES],
-)
+def case_ids(cases: list[tuple[str, bool]]) -> list[str]:
+    """A test id per (crash step, leave on server) case."""
+    return [f"{step}-{'leave' if leave else 'delete'}" for step, leave in cases]
+
+
+@pytest.mark.parametrize(("crash_at", "leave_on_server"), CASES, ids=case_ids(CASES))
 def test_a_crash_at_every_step_converges(
     mail_servers: MailServers, tmp_path: Path, crash_at: str, leave_on_server: bool
 ) -> None:
@@ -284,11 +285,7 @@ WRITER_CASES = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("crash_at", "leave_on_server"),
-    WRITER_CASES,
-    ids=[f"{step}-{'leave' if leave else 'delete'}" for step, leave in WRITER_CASES],
-)
+@pytest.mark.parametrize(("crash_at", "leave_on_server"), WRITER_CASES, ids=case_ids(WRITER_CASES))
 def test_a_crash_in_a_large_download_converges(
     mail_servers: MailServers, tmp_path: Path, crash_at: str, leave_on_server: bool
 ) -> None:
