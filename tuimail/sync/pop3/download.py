@@ -159,10 +159,12 @@ class _Batch:
     items: list[IncomingMessage] = field(default_factory=list)
     size: int = 0
 
-    def add(self, number: int, key: str, raw: bytes) -> None:
+    def add(self, number: int, key: str, raw: bytes, content_key: str | None = None) -> None:
+        """Add a message read in full, stored under `key`; its content key (computed here when
+        not given: with a writer process, beside its work)."""
         self.numbers.append(number)
-        # The content key here: with a writer process, beside its work.
-        self.items.append(IncomingMessage(raw=raw, uidl=key, content_key=pop3_content_key(raw)))
+        content_key = content_key or pop3_content_key(raw)
+        self.items.append(IncomingMessage(raw=raw, uidl=key, content_key=content_key))
         self.size += len(raw)
 
     def full(self) -> bool:
@@ -348,8 +350,9 @@ class Maildrop:
         return read.pop3_body(self.conn, self.account_id, legacy) == raw
 
     def _take(self, number: int, key: str, raw: bytes) -> None:
+        """Keep a message keyed by its bytes (`key` is its content key, computed already)."""
         self.taken.add(key)
-        self.batch.add(number, key, raw)
+        self.batch.add(number, key, raw, content_key=key)
         self.tally.bytes += len(raw)
         if self.batch.full():
             self._commit_batch()
