@@ -21,8 +21,10 @@ from tuimail.config.load import parse_config
 from tuimail.store import folder_ops, read
 from tuimail.sync.events import discard
 from tuimail.sync.imap.account import sync_account
+from tuimail.ui.screens.folder_picker import FolderPicker
 from tuimail.ui.screens.prompt import Confirm
 from tuimail.ui.widgets.folder_pane import FolderPane
+from tuimail.ui.widgets.message_list import MessageList
 from tuimail.ui.widgets.status_bar import StatusBar
 
 pytestmark = pytest.mark.integration
@@ -192,4 +194,15 @@ async def test_subscribe_with_the_keys_and_only_subscribed_folders_shown_and_syn
         projects = next(f.id for f in read.folders(app.conn) if f.name == "Projects")
         assert app.screen.current_place != (projects,), "nor shown in the message list"
         await on_server(lambda names: "Projects" not in names and "Old" in names)
+
+        # A move from the inbox offers the folders the pane shows, not the unsubscribed one.
+        await highlight(pilot, pane, "INBOX")
+        await pilot.press("enter")  # the inbox's list
+        await wait_for(pilot, lambda: app.screen.query_one(MessageList).has_focus)
+        await pilot.press("s")
+        await wait_for(pilot, lambda: isinstance(app.screen, FolderPicker))
+        assert isinstance(app.screen, FolderPicker)
+        offered = {folder.name for folder in app.screen.folders}
+        assert "Old" in offered and "Projects" not in offered and "INBOX" not in offered
+        await pilot.press("escape")
         await pilot.press("q")

@@ -513,6 +513,16 @@ class MainScreen(ConversationReading, WritingKeys, Searching, Screen[None]):
             messages.reload()
         self._load_folders()
 
+    def move_targets(self, account_id: int, leave_out: Collection[int]) -> list[read.FolderInfo]:
+        """The folders of the account a move or a copy may go to: those the folder pane
+        shows (not an unsubscribed one it hides), less `leave_out`."""
+        pane = self.query_one(FolderPane)
+        return [
+            folder
+            for folder in read.folders(self.conn, account_id)
+            if folder.id not in leave_out and not pane.hides(folder)
+        ]
+
     def follow_undo(self, message_id: int) -> None:
         """The list (its cursor on `message_id`), the folder pane and the title after an undo."""
         messages = self.query_one(MessageList)

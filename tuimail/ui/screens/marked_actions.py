@@ -140,7 +140,9 @@ class MarkedActions:
             )
             return
         sources = {row.folder_id for row in rows}
-        folders = [f for f in read.folders(self.conn, rows[0].account_id) if {f.id} != sources]
+        # The source is left out only when every marked message is in it.
+        leave_out = sources if len(sources) == 1 else set()
+        folders = self.actions.host.move_targets(rows[0].account_id, leave_out)
         if not folders:
             self.screen.notify("The account has no other folder.", severity="warning", markup=False)
             return

@@ -62,6 +62,11 @@ class ActionsHost(Protocol):
         """The list (its cursor on `message_id`), the folder pane and the title after an undo."""
         ...
 
+    def move_targets(self, account_id: int, leave_out: Collection[int]) -> list[read.FolderInfo]:
+        """The folders of the account a move or a copy may go to: those the folder pane
+        shows, less `leave_out`."""
+        ...
+
 
 def _subject(row: read.MessageRow) -> str:
     return sanitize_line(row.envelope.subject)[:60] or "(no subject)"
@@ -192,7 +197,7 @@ class MessageActions:
 
     def transfer(self, row: read.MessageRow, move: bool) -> None:
         """Move or copy the message to a folder of its account, chosen from a list."""
-        folders = [f for f in read.folders(self.conn, row.account_id) if f.id != row.folder_id]
+        folders = self.host.move_targets(row.account_id, {row.folder_id})
         if not folders:
             self.screen.notify("The account has no other folder.", severity="warning", markup=False)
             return

@@ -122,9 +122,10 @@ class FolderPane(OptionList):
             text = "The folder list is back to the usual one."
         self.app.notify(text, markup=False)
 
-    def _hidden(self, info: read.FolderInfo) -> bool:
-        """Whether the usual list leaves the folder out: an unsubscribed folder of an account
-        that shows only subscribed ones (never the inbox or a special folder)."""
+    def hides(self, info: read.FolderInfo) -> bool:
+        """Whether the list leaves the folder out: in the usual list, an unsubscribed folder
+        of an account that shows only subscribed ones (never the inbox or a special folder).
+        The move and copy pickers leave out the same folders."""
         return (
             not self.showing_subscriptions
             and info.account in self.subscribed_only
@@ -142,7 +143,7 @@ class FolderPane(OptionList):
         nothing is touched when nothing changed (a sync commits many batches).
         """
         self._place = place
-        infos = [info for info in read.folders(self.conn) if not self._hidden(info)]
+        infos = [info for info in read.folders(self.conn) if not self.hides(info)]
         self.folder_ids = [info.id for info in infos]
         inboxes = [info for info in infos if info.role is FolderRole.INBOX]
         self.unified_inbox = tuple(i.id for i in inboxes) if len(inboxes) > 1 else ()
