@@ -53,7 +53,8 @@ NEVER = (
     "tuimail.mail.compose",
 )
 # A sync over loopback is not compressed (the default), and the Message-ID it reads to check the
-# folder needs no header parser; a store with every entry complete loads no indexer.
+# folder needs no header parser; a store with every entry complete loads no indexer; imapclient
+# gets its version without the package metadata (tuimail/sync/imap/__init__.py).
 NOT_ON_SYNC = (
     "poplib",
     "tuimail.sync.pop3",
@@ -61,6 +62,7 @@ NOT_ON_SYNC = (
     "email.policy",
     "tuimail.store.indexer",
     "multiprocessing",
+    "importlib.metadata",  # imapclient's version comes from its directory's name
 )
 NOT_ON_FETCH = ("imapclient", "tuimail.sync.imap", "email", "importlib.metadata")
 
