@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 from typing import TextIO
 
-from tuimail.store import reindex
 from tuimail.store.db import StoreError, open_store, store_path
 
 
@@ -28,7 +27,11 @@ def complete_index(
         print(f"tuimail: the search index is completed by the next run: {exc}", file=err)
         return
     try:
-        if not reindex.behind(conn):
+        # The indexing modules load only when something waits (not on a run that brought
+        # nothing, which should start and end quickly).
+        from tuimail.store.index_entries import behind
+
+        if not behind(conn):
             return  # the usual case of a run that brought nothing: no worker is loaded
         from tuimail.store.indexer import complete_index as complete  # multiprocessing
 

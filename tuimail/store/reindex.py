@@ -30,6 +30,8 @@ from tuimail.store import body_codec, index_entries
 from tuimail.store.db import transaction
 from tuimail.store.index_entries import BODY_NOT_INDEXED as BODY_NOT_INDEXED
 from tuimail.store.index_entries import INDEX_VERSION as INDEX_VERSION
+from tuimail.store.index_entries import behind as behind
+from tuimail.store.index_entries import pending as pending
 from tuimail.store.ingest import BodyIndex, index_body
 
 BATCH = 500  # entries completed or rewritten per committed transaction, at most
@@ -145,14 +147,3 @@ def reindex_all(conn: sqlite3.Connection, *, parse: Parse = parse_inline) -> int
     return done
 
 
-def behind(conn: sqlite3.Connection) -> bool:
-    """Whether some index entries are incomplete or of an older form."""
-    return (
-        conn.execute("SELECT 1 FROM messages WHERE index_version < 2 LIMIT 1").fetchone()
-        is not None
-    )
-
-
-def pending(conn: sqlite3.Connection) -> int:
-    """How many messages' entries are incomplete or of an older form."""
-    return int(conn.execute("SELECT count(*) FROM messages WHERE index_version < 2").fetchone()[0])
