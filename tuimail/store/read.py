@@ -560,14 +560,12 @@ def ids_by_message_id(conn: sqlite3.Connection, account_id: int, message_id: str
     ]
 
 
-def known_uidls(conn: sqlite3.Connection, account_id: int) -> dict[str, datetime]:
-    """Every UIDL of a POP3 account ever stored, with when it was first seen."""
-    return {
-        r[0]: codec.to_datetime(r[1])
-        for r in conn.execute(
-            "SELECT uidl, first_seen FROM pop3_uidls WHERE account_id = ?", (account_id,)
-        )
-    }
+def known_uidls(conn: sqlite3.Connection, account_id: int) -> dict[str, float]:
+    """Every UIDL of a POP3 account ever stored, with when it was first seen (seconds since
+    the epoch: a datetime for each of 10,000 UIDLs was a tenth of a fetch with nothing new)."""
+    return dict(
+        conn.execute("SELECT uidl, first_seen FROM pop3_uidls WHERE account_id = ?", (account_id,))
+    )
 
 
 def pop3_body(conn: sqlite3.Connection, account_id: int, uidl: str) -> bytes | None:

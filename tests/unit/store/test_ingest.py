@@ -101,12 +101,12 @@ def test_pop3_uidl_is_the_key_and_is_remembered(conn: db.StoreConnection) -> Non
     assert found is not None and found.uidl == hostile and found.uid is None
     # Beside the UIDL, the key of the exact bytes (checked before a DELE).
     content = ingest.pop3_content_key(raw)
-    assert read.known_uidls(conn, account) == {hostile: NOW, content: NOW}
+    assert read.known_uidls(conn, account) == {hostile: NOW.timestamp(), content: NOW.timestamp()}
     # Deleting the local copy keeps the keys: the message is never downloaded again.
     conn.execute("BEGIN IMMEDIATE")
     conn.execute("DELETE FROM messages WHERE id = ?", (first,))
     conn.execute("COMMIT")
-    assert read.known_uidls(conn, account) == {hostile: NOW, content: NOW}
+    assert read.known_uidls(conn, account) == {hostile: NOW.timestamp(), content: NOW.timestamp()}
     assert write.forget_uidls(conn, account, [hostile, content]) == 2
     assert read.known_uidls(conn, account) == {}
 

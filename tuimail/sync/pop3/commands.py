@@ -17,7 +17,7 @@ from typing import BinaryIO
 from tuimail.core.crashpoint import crashpoint
 from tuimail.core.tls import printable_line
 from tuimail.mail import limits
-from tuimail.sync.pop3.connect import POP3_MAX_LINE, AnswerTooLargeError
+from tuimail.sync.pop3.connect import POP3_MAX_LINE, AnswerTooLargeError, buffered_lines
 from tuimail.sync.pop3.wire import get_response, put_command, short_command
 
 log = logging.getLogger(__name__)
@@ -133,7 +133,7 @@ def read_multiline(
     first = True
     total = 0
     while True:
-        piece, done, size = _buffered_lines(file)
+        piece, done, size = buffered_lines(file)
         if not size:
             piece, done, size = _one_line(file)
         total += size
@@ -146,34 +146,6 @@ def read_multiline(
                 crashpoint("pop3.mid_retr")
         if done:
             return
-
-
-def _buffered_lines(file: BinaryIO) -> tuple[bytes, bool, int]:
-    """The whole lines in the reader's buffer with CRLF ends, unstuffed, up to the final dot:
-    (the piece, whether the final dot ended it, bytes consumed). (b"", False, 0): none to take
-    this way; nothing was consumed."""
-    peek = getattr(file, "peek", None)
-    if peek is None:
-        return b"", False, 0
-    data = peek(1)
-    end = data.rfind(b"\n")
-    if end < 0 or len(data) > POP3_MAX_LINE:  # every line shorter than the cap, so in data
-        return b"", False, 0
-    block = data[: end + 1]
-    if block.count(b"\n") != block.count(b"\r\n"):
-        return b"", False, 0  # a bare LF end: those lines one at a time
-    # The final dot: a line "." alone (a line of the message starting with a dot is stuffed).
-    if block.startswith(b".\r\n"):
-        stop = 0
-    else:
-        stop = block.find(b"\r\n.\r\n")
-        stop = stop if stop < 0 else stop + 2  # the dot line starts after that CRLF
-    content = block if stop < 0 else block[:stop]
-    consumed = len(block) if stop < 0 else stop + 3
-    file.read(consumed)
-    if content[:2] == b"..":
-        content = content[1:]
-    return content.replace(b"\r\n..", b"\r\n."), stop >= 0, consumed
 
 
 def _one_line(file: BinaryIO) -> tuple[bytes, bool, int]:

@@ -240,7 +240,7 @@ class Maildrop:
     # --- download
 
     def _download_by_uidl(
-        self, listing: list[tuple[int, str]], known: dict[str, datetime]
+        self, listing: list[tuple[int, str]], known: dict[str, float]
     ) -> list[tuple[int, str]]:
         seen: dict[str, int] = {}
         for _, uidl in listing:
@@ -309,7 +309,7 @@ class Maildrop:
                     self._commit_batch()
                     sending = not self._cancelled()
 
-    def _download_by_digest(self, known: dict[str, datetime]) -> list[tuple[int, str]]:
+    def _download_by_digest(self, known: dict[str, float]) -> list[tuple[int, str]]:
         """A server without UIDL: every message is downloaded and keyed by its exact bytes
         (`pop3_content_key`), so two messages are one only when they are byte for byte the same.
         """
@@ -342,7 +342,7 @@ class Maildrop:
         self._progress(force=True)
         return on_server
 
-    def _stored_by_header(self, raw: bytes, known: dict[str, datetime]) -> bool:
+    def _stored_by_header(self, raw: bytes, known: dict[str, float]) -> bool:
         """Whether an earlier version stored exactly these bytes under their header digest."""
         legacy = header_digest_key(raw)
         if legacy not in known:
@@ -384,7 +384,7 @@ class Maildrop:
                 if item.uidl not in self.duplicates:
                     self._dele(number)
 
-    def _settle_known(self, on_server: list[tuple[int, str]], known: dict[str, datetime]) -> None:
+    def _settle_known(self, on_server: list[tuple[int, str]], known: dict[str, float]) -> None:
         """Apply the delete policy to messages stored by earlier passes, and store what hides
         behind a UIDL the server gave to more than one message or used again for new mail.
 
@@ -406,7 +406,7 @@ class Maildrop:
             first_seen = known.get(key)
             if first_seen is None:
                 continue  # downloaded in this pass (deleted after its commit) or left alone
-            if not (self.policy_delete or (days > 0 and first_seen < cutoff)):
+            if not (self.policy_delete or (days > 0 and first_seen < cutoff.timestamp())):
                 continue
             if self.keys_checked:
                 self._dele(number)
@@ -420,7 +420,7 @@ class Maildrop:
     def _check_content(
         self,
         number: int,
-        known: dict[str, datetime],
+        known: dict[str, float],
         *,
         delete_if_known: bool,
         stored_as: str | None = None,
@@ -449,7 +449,7 @@ class Maildrop:
             self._take(number, key, raw)  # deleted after its commit when the policy says so
         elif delete_if_known:
             first_seen = known.get(key)
-            if older_than is None or first_seen is None or first_seen < older_than:
+            if older_than is None or first_seen is None or first_seen < older_than.timestamp():
                 self._dele(number)
 
     def _dele(self, number: int) -> None:
