@@ -145,5 +145,3 @@ def reindex_all(conn: sqlite3.Connection, *, parse: Parse = parse_inline) -> int
     while count := reindex_some(conn, parse=parse):
         done += count
     return done
-
-

@@ -15,7 +15,7 @@ import pytest
 
 from tests.support.mailfactory import make_message
 from tuimail.core.model import FLAGGED, SEEN, Protocol
-from tuimail.store import db, ops, read, search, wanted, write
+from tuimail.store import db, index_entries, ops, read, search, wanted, write
 from tuimail.store.read import SortOrder
 
 BIG = 100_000
@@ -193,6 +193,20 @@ def test_engine_lookups(conn: db.StoreConnection, big_store: tuple[Path, dict]) 
     assert_no_scans(
         plans_of(conn, lambda: read.ids_by_message_id(conn, ids["account"], "5@example.org"))
     )
+
+
+def test_whether_the_index_is_behind_reads_only_the_entries_behind(
+    conn: db.StoreConnection, big_store: tuple[Path, dict]
+) -> None:
+    """The end of every headless command asks it: the partial index of the entries still to
+    complete answers, however many messages the store holds."""
+    for ask in (index_entries.behind, index_entries.pending):
+        plans = plans_of(conn, lambda ask=ask: ask(conn))  # type: ignore[misc]
+        assert plans and all(
+            "USING COVERING INDEX messages_to_reindex" in plan
+            or "USING INDEX messages_to_reindex" in plan
+            for _, plan in plans
+        ), plans
 
 
 @pytest.mark.parametrize(
