@@ -197,6 +197,27 @@ def test_a_writer_that_ends_unexpectedly_is_a_store_error(tmp_path: Path) -> Non
         conn.close()
 
 
+def test_a_ctrl_c_while_the_writer_starts_does_not_end_it(tmp_path: Path) -> None:
+    """The terminal's Ctrl-C reaches the writer too, and may come before the writer has
+    started far enough to ignore it: it is held back until then, and the writer stores what it
+    is given."""
+    conn = open_store(tmp_path)
+    try:
+        path = conn.path
+        assert path is not None
+        account_id = write.ensure_account(conn, "arch", None)
+        folder_id = write.upsert_folder(conn, account_id, "f")
+        with IngestWriter(path) as writer:
+            pid = writer._process.pid
+            assert pid is not None
+            os.kill(pid, signal.SIGINT)  # at once: the new process is still starting Python
+            writer.submit(importer.store_batch, folder_id, [IncomingMessage(raw=message(1))])
+            assert writer.wait() == 1
+        assert writer._process.exitcode == 0
+    finally:
+        conn.close()
+
+
 def test_an_interrupted_bulk_import_keeps_every_message_it_read(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

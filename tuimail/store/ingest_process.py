@@ -62,7 +62,19 @@ class IngestWriter:
             name="tuimail-store-writer",
             daemon=True,
         )
-        self._process.start()
+        # The writer starts with SIGINT blocked (the signal mask passes through the spawn): a
+        # Ctrl-C in the tenth of a second before it ignores SIGINT (`_serve`) would end it.
+        # Here a Ctrl-C meanwhile waits the moment the start takes, then comes as usual.
+        # The spawn starts multiprocessing's resource tracker first if it is not running, and
+        # that unblocks SIGINT in this thread: it is started before, not in between.
+        from multiprocessing import resource_tracker
+
+        resource_tracker.ensure_running()
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            self._process.start()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         child.close()
         self.waiting = 0  # writes handed over and not waited for
 
@@ -172,7 +184,8 @@ def _serve(
     stderr_usable: bool,
 ) -> None:
     """The writer: run each write received, answer with its result or its failure."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C held back until now is dropped
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     if not stderr_usable:  # the app's screen: nothing of the writer may land on it
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, 2)
