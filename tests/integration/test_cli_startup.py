@@ -43,6 +43,7 @@ NEVER = (
     "html2text",
     "platformdirs",
     "difflib",
+    "shutil",  # argparse asks it for the terminal's width; tuimail's help formatter does not
     "tuimail.ui",
     "tuimail.app",
     "tuimail.auth.oauth",

@@ -104,3 +104,32 @@ def test_the_whole_help_names_every_command() -> None:
     text = build_parser().format_help()
     for name in _COMMANDS:
         assert f"\n    {name} " in text
+
+
+def test_help_is_laid_out_for_the_width_the_environment_gives(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The help is laid out for $COLUMNS exactly as argparse lays it out (tuimail measures the
+    width itself, without the shutil module argparse would load for it)."""
+    laid_out = {}
+    for columns in ("50", "120"):
+        monkeypatch.setenv("COLUMNS", columns)
+        for only in (None, "sync"):
+            ours = build_parser(only=only)
+            texts = [parser.format_help() for parser in [ours, *_subparsers(ours)]]
+            plain = build_parser(only=only)
+            for parser in [plain, *_subparsers(plain)]:
+                parser.formatter_class = argparse.HelpFormatter
+            assert [parser.format_help() for parser in [plain, *_subparsers(plain)]] == texts
+            laid_out[columns, only] = texts
+    assert laid_out["50", None] != laid_out["120", None]
+    assert max(len(line) for line in laid_out["50", None][0].splitlines()) <= 48
+
+
+def _subparsers(parser: argparse.ArgumentParser) -> list[argparse.ArgumentParser]:
+    found = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                found += [sub, *_subparsers(sub)]
+    return found
