@@ -96,11 +96,33 @@ def test_a_page_of_a_folder_with_fewer_matches_is_all_of_them(
     assert search.first_page(conn, "archived", folder_ids=folders["archive"]) == whole
 
 
-def test_a_word_rare_in_the_folders_searched_is_left_to_the_whole_search(
-    store: tuple[db.StoreConnection, dict], monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    ("query", "scope", "size"),
+    [
+        ("archived", "inbox", 10),  # in Archive only: the inbox walk finds none
+        ("archived", None, 50),  # a few in all mail
+        ("rare", None, 5),  # one in 500
+    ],
+)
+def test_sparse_matches_stop_the_walk_and_are_ordered_by_the_search(
+    store: tuple[db.StoreConnection, dict],
+    monkeypatch: pytest.MonkeyPatch,
+    query: str,
+    scope: str | None,
+    size: int,
 ) -> None:
+    """A word common in the store but rare in the folders searched: after one chunk of the
+    walk shows the matches too sparse, the page comes from the search ordering them."""
     conn, folders = store
-    monkeypatch.setattr(search, "WALK_LIMIT", 300)
-    # "archived" is in a few Archive messages only: the inbox walk finds none of it.
-    assert search.first_page(conn, "archived", folder_ids=folders["inbox"], size=10) is None
-    assert search.first_page(conn, "archived", folder_ids=None, size=1000) is None
+    folder_ids = None if scope is None else folders[scope]
+    asked: list[int] = []
+    matching = search._matching
+
+    def counted(conn: db.StoreConnection, expression: str, ids: list[int]) -> set[int]:
+        asked.append(len(ids))
+        return matching(conn, expression, ids)
+
+    monkeypatch.setattr(search, "_matching", counted)
+    page = search.first_page(conn, query, folder_ids=folder_ids, size=size)
+    assert page == search.search(conn, query, folder_ids=folder_ids)[:size]
+    assert asked == [search._FIRST_CHUNK]  # one chunk asked about, not the whole folder

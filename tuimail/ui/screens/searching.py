@@ -50,9 +50,7 @@ def _first_found(
 ) -> tuple[bool, list[int]]:
     """(complete, ids): every match in order, or with many matches their first page."""
     if store_search.has_many_matches(conn, query):
-        page = store_search.first_page(conn, query, folder_ids=folder_ids)
-        if page is not None:
-            return False, page
+        return False, store_search.first_page(conn, query, folder_ids=folder_ids)
     return True, store_search.search(conn, query, folder_ids=folder_ids)
 
 
