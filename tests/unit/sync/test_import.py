@@ -197,6 +197,23 @@ def test_maildir_flags_come_from_the_name_and_the_date_from_the_mtime(tmp_path: 
         assert by_bytes[name].internaldate == WHEN
 
 
+def test_maildir_entries_come_new_first_then_cur_each_by_name(tmp_path: Path) -> None:
+    box = tmp_path / "md"
+    for sub in ("cur", "new", "tmp"):
+        (box / sub).mkdir(parents=True)
+    names = ["cur/20.x:2,S", "cur/3.y:2,", "new/9.z", "new/10.w", "tmp/1.partial"]
+    for name in names:
+        (box / name).write_bytes(name.encode())
+    entries = importer.maildir_names(box)
+    assert len(entries) == 4  # not tmp/
+    assert list(entries) == [
+        str(box / name) for name in ("new/10.w", "new/9.z", "cur/20.x:2,S", "cur/3.y:2,")
+    ]
+    items = list(read_maildir(entries))
+    assert [item.position for item in items] == [1, 2, 3, 4]
+    assert [item.where for item in items] == list(entries)
+
+
 def test_a_directory_that_is_not_a_maildir_is_refused(env: Env, tmp_path: Path, capsys) -> None:
     (tmp_path / "plain").mkdir()
     assert env.run("import", "--maildir", str(tmp_path / "plain"), "arch/x") == 2
