@@ -111,6 +111,21 @@ def case_ids(cases: list[tuple[str, bool]]) -> list[str]:
     return [f"{step}-{'leave' if leave else 'delete'}" for step, leave in cases]
 
 
+def fetch_that_crashes(
+    mail_servers: MailServers, user: str, tmp_path: Path, crash_at: str, *, leave_on_server: bool
+) -> tuple[list[bytes], Path, Path]:
+    """A first `tuimail fetch` of `user`'s maildrop that crashes at `crash_at`: what the server
+    held before it (the originals), the config and the data directory."""
+    originals = imap_messages(mail_servers, user)
+    config = write_config(
+        mail_servers, user, tmp_path / "config.toml", leave_on_server=leave_on_server
+    )
+    data_dir = tmp_path / "data"
+    crashed = run_fetch(config, data_dir, crash_at=crash_at)
+    assert crashed.returncode == CRASH_EXIT_CODE, crashed.stderr
+    return originals, config, data_dir
+
+
 @pytest.mark.parametrize(("crash_at", "leave_on_server"), CASES, ids=case_ids(CASES))
 def test_a_crash_at_every_step_converges(
     mail_servers: MailServers, tmp_path: Path, crash_at: str, leave_on_server: bool
@@ -119,14 +134,9 @@ def test_a_crash_at_every_step_converges(
     user = mail_servers.add_user("crash")
     for index in range(1, MESSAGES + 1):
         mail_servers.deliver(user, make_message(index))
-    originals = imap_messages(mail_servers, user)
-    config = write_config(
-        mail_servers, user, tmp_path / "config.toml", leave_on_server=leave_on_server
+    originals, config, data_dir = fetch_that_crashes(
+        mail_servers, user, tmp_path, crash_at, leave_on_server=leave_on_server
     )
-    data_dir = tmp_path / "data"
-
-    crashed = run_fetch(config, data_dir, crash_at=crash_at)
-    assert crashed.returncode == CRASH_EXIT_CODE, crashed.stderr
     assert_nothing_lost_or_doubled(mail_servers, user, data_dir, originals)
     # A crash before QUIT deletes nothing on the server.
     assert len(imap_messages(mail_servers, user)) == MESSAGES
@@ -292,14 +302,9 @@ def test_a_crash_in_a_large_download_converges(
     assert LARGE >= WRITER_MESSAGES
     user = mail_servers.add_user("bigcrash")
     mail_servers.deliver_many(user, (make_message(index) for index in range(1, LARGE + 1)))
-    originals = imap_messages(mail_servers, user)
-    config = write_config(
-        mail_servers, user, tmp_path / "config.toml", leave_on_server=leave_on_server
+    originals, config, data_dir = fetch_that_crashes(
+        mail_servers, user, tmp_path, crash_at, leave_on_server=leave_on_server
     )
-    data_dir = tmp_path / "data"
-
-    crashed = run_fetch(config, data_dir, crash_at=crash_at)
-    assert crashed.returncode == CRASH_EXIT_CODE, crashed.stderr
     _, in_store = assert_nothing_lost_or_doubled(mail_servers, user, data_dir, originals)
     # Whole batches only (each holds BATCH_MESSAGES, and the answers that were in flight when
     # it filled), and nothing deleted on the server without its QUIT.
