@@ -107,10 +107,12 @@ class _LongLines(Pop3Hooks):
         response = get_response(self)  # type: ignore[arg-type]
         lines: list[bytes] = []
         octets = 0
+        # The octets as poplib counts them: each line unstuffed with its end, not the final dot.
         while True:
             piece, done, size = buffered_lines(self.file)
             if size:
                 lines.extend(piece.split(b"\r\n")[:-1])  # each ends with CRLF: no part after
+                octets += len(piece)
             else:
                 line, size = self.read_line()
                 done = line == b"."
@@ -119,7 +121,7 @@ class _LongLines(Pop3Hooks):
                     line = line[1:]
                 if not done:
                     lines.append(line)
-            octets += size
+                    octets += size
             if octets > limits.MAX_COMMAND_BYTES:
                 raise AnswerTooLargeError(
                     f"an answer larger than {limits.MAX_COMMAND_BYTES:,} bytes; the rest was"
