@@ -183,3 +183,112 @@ def v13(conn: sqlite3.Connection) -> None:
     conn.execute(
         _V13_DELETE_TRIGGER.format(index_entry_out=index_entries.DELETE_TRIGGER_SQL.strip())
     )
+
+
+# The conversations of each folder, kept by triggers as messages come, go, move and change flags,
+# so that the threaded message list reads one row per conversation (in the order it shows them)
+# instead of grouping every message of the folder (seconds at a million messages).
+_FLAGGED = r"(instr(' ' || {m}.flags || ' ', ' \Flagged ') > 0)"
+# A message's own conversation row when it is the first, or its sums added to the row there is.
+_CONVERSATION_IN = """
+    INSERT INTO conversations (folder_id, thread_id, messages, unread, flagged,
+            newest_date, last_id, root_date, root_id)
+        SELECT NEW.folder_id, NEW.thread_id, 1, NOT NEW.seen, {flagged},
+            NEW.sort_date, NEW.id, NEW.sort_date, NEW.id
+        WHERE NEW.thread_id != 0
+    ON CONFLICT (folder_id, thread_id) DO UPDATE SET
+        messages = messages + 1,
+        unread = unread + excluded.unread,
+        flagged = flagged + excluded.flagged,
+        newest_date = max(newest_date, excluded.newest_date),
+        last_id = max(last_id, excluded.last_id),
+        root_id = CASE WHEN (excluded.root_date, excluded.root_id) < (root_date, root_id)
+            THEN excluded.root_id ELSE root_id END,
+        root_date = min(root_date, excluded.root_date);
+""".format(flagged=_FLAGGED.format(m="NEW"))
+# The newest, last and root of a conversation again, from its messages (by the thread index: a
+# conversation is small), when the message gone was one of them.
+_CONVERSATION_ENDS = """
+    UPDATE conversations SET
+        (newest_date, last_id) = (SELECT max(sort_date), max(id)
+            FROM messages INDEXED BY messages_by_thread
+            WHERE thread_id = {m}.thread_id AND folder_id = {m}.folder_id),
+        (root_date, root_id) = (SELECT sort_date, id FROM messages INDEXED BY messages_by_thread
+            WHERE thread_id = {m}.thread_id AND folder_id = {m}.folder_id
+            ORDER BY sort_date, id LIMIT 1)
+    WHERE folder_id = {m}.folder_id AND thread_id = {m}.thread_id{when};
+"""
+_CONVERSATION_OUT = f"""
+    UPDATE conversations SET messages = messages - 1, unread = unread - (NOT OLD.seen),
+        flagged = flagged - {_FLAGGED.format(m="OLD")}
+    WHERE folder_id = OLD.folder_id AND thread_id = OLD.thread_id;
+    DELETE FROM conversations
+    WHERE folder_id = OLD.folder_id AND thread_id = OLD.thread_id AND messages < 1;
+"""  # noqa: S608 - fixed SQL text, no values
+_CONVERSATION_OUT += _CONVERSATION_ENDS.format(
+    m="OLD", when=" AND (OLD.id IN (root_id, last_id) OR OLD.sort_date >= newest_date)"
+)
+
+V14 = f"""
+CREATE TABLE conversations (
+    folder_id INTEGER NOT NULL,
+    thread_id INTEGER NOT NULL,
+    messages INTEGER NOT NULL,
+    unread INTEGER NOT NULL,
+    flagged INTEGER NOT NULL,
+    newest_date INTEGER NOT NULL,
+    last_id INTEGER NOT NULL,
+    root_date INTEGER NOT NULL,
+    root_id INTEGER NOT NULL,
+    PRIMARY KEY (folder_id, thread_id)
+) WITHOUT ROWID;
+-- The threaded list's order, with the root: the list of a folder's conversations is read from
+-- this index alone.
+CREATE INDEX conversations_by_date ON conversations (folder_id, newest_date, last_id, root_id);
+
+INSERT INTO conversations (folder_id, thread_id, messages, unread, flagged,
+        newest_date, last_id, root_date, root_id)
+    SELECT folder_id, thread_id, count(*), sum(NOT seen), sum({_FLAGGED.format(m="messages")}),
+        max(sort_date), max(id), min(sort_date), 0
+    FROM messages WHERE thread_id != 0 GROUP BY folder_id, thread_id;
+UPDATE conversations SET root_id = (SELECT id FROM messages INDEXED BY messages_by_thread
+    WHERE thread_id = conversations.thread_id AND folder_id = conversations.folder_id
+    ORDER BY sort_date, id LIMIT 1);
+
+CREATE TRIGGER conversations_after_insert AFTER INSERT ON messages
+WHEN NEW.thread_id != 0 BEGIN
+{_CONVERSATION_IN}
+END;
+
+CREATE TRIGGER conversations_after_delete AFTER DELETE ON messages
+WHEN OLD.thread_id != 0 BEGIN
+{_CONVERSATION_OUT}
+END;
+
+-- Moved to another folder or conversation (a thread joined to another): out of one, into the
+-- other.
+CREATE TRIGGER conversations_after_move AFTER UPDATE OF folder_id, thread_id ON messages
+WHEN OLD.folder_id IS NOT NEW.folder_id OR OLD.thread_id IS NOT NEW.thread_id BEGIN
+{_CONVERSATION_OUT}
+{_CONVERSATION_IN}
+END;
+
+CREATE TRIGGER conversations_after_flags AFTER UPDATE OF flags ON messages
+WHEN OLD.folder_id IS NEW.folder_id AND OLD.thread_id IS NEW.thread_id BEGIN
+    UPDATE conversations SET unread = unread + (NOT NEW.seen) - (NOT OLD.seen),
+        flagged = flagged + {_FLAGGED.format(m="NEW")} - {_FLAGGED.format(m="OLD")}
+    WHERE folder_id = NEW.folder_id AND thread_id = NEW.thread_id;
+END;
+
+CREATE TRIGGER conversations_after_date AFTER UPDATE OF sort_date ON messages
+WHEN OLD.folder_id IS NEW.folder_id AND OLD.thread_id IS NEW.thread_id
+    AND OLD.sort_date IS NOT NEW.sort_date BEGIN
+{_CONVERSATION_ENDS.format(m="NEW", when="")}
+END;
+
+-- A folder deleted takes its conversations first: its messages (deleted by the cascade) then
+-- find no row to update, one by one.
+CREATE TRIGGER conversations_before_folder_delete BEFORE DELETE ON folders BEGIN
+    DELETE FROM conversations WHERE folder_id = OLD.id;
+END;
+"""  # noqa: S608 - fixed SQL text, no values

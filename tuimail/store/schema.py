@@ -74,6 +74,15 @@ message_refs     the msg-ids a message references (In-Reply-To and References, c
   account_id       its account
   ref              a referenced msg-id
 
+conversations    each folder's conversations (messages sharing a thread_id), kept by triggers on
+                 messages, so the threaded list reads one row per conversation (v14)
+  folder_id, thread_id  the key
+  messages         how many of the conversation's messages are in the folder
+  unread, flagged  how many of those are unread, flagged
+  newest_date      the latest sort_date among them; with last_id (the highest id), the order of
+                   the threaded list (newest conversation first)
+  root_date, root_id  the oldest of them (sort_date, then id): the conversation's first line
+
 bodies           exact message bytes, as the server sent them (CRLF line ends)
   message_id       messages.id; deleted with the message
   raw              the bytes
@@ -325,7 +334,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable, Iterator
 
-from tuimail.store.migrations import V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12, v13
+from tuimail.store.migrations import V2, V3, V4, V5, V6, V7, V8, V9, V10, V11, V12, V14, v13
 
 Migration = str | Callable[[sqlite3.Connection], None]
 
@@ -556,6 +565,7 @@ MIGRATIONS: list[Migration] = [
     V11,
     V12,
     v13,
+    V14,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -316,14 +316,30 @@ def test_plans_helper_sees_a_scan(conn: db.StoreConnection) -> None:
 def test_a_folder_conversations_with_their_roots(
     conn: db.StoreConnection, big_store: tuple[Path, dict]
 ) -> None:
-    """The threaded list's one query: each conversation's root is looked up by the thread
-    index, never by reading the folder again per conversation (the grouping itself reads the
-    messages once)."""
+    """The threaded list reads the conversations the store keeps, in their date index's order
+    (never grouping the folder's messages, never sorting); for several folders, each
+    conversation's root is looked up by the key."""
     _, ids = big_store
-    plans = plans_of(conn, lambda: read.thread_heads(conn, [ids["big"]]))
-    (_statement, plan), *_ = plans
-    assert "SEARCH r USING INDEX messages_by_thread (thread_id=?)" in plan, plan
-    assert not any(line.startswith("SCAN r") for line in plan.splitlines()), plan
+    heads = read.thread_heads(conn, [ids["big"]])
+    assert len(heads) > 1
+    (statement, plan), *_ = plans_of(conn, lambda: read.thread_heads(conn, [ids["big"]]))
+    assert "FROM messages" not in statement
+    assert "conversations USING INDEX conversations_by_date (folder_id=?)" in plan, plan
+    assert "TEMP B-TREE" not in plan, plan
+    (statement, plan), *_ = plans_of(
+        conn, lambda: read.thread_heads(conn, [ids["big"], ids["small"]])
+    )
+    assert "FROM messages" not in statement
+    assert "SEARCH r USING PRIMARY KEY (folder_id=? AND thread_id=?)" in plan, plan
+    # The list itself: the roots alone, from the date index alone; the lines shown, by keys.
+    (_, plan), *_ = plans_of(conn, lambda: read.conversation_roots(conn, [ids["big"]]))
+    assert "USING COVERING INDEX conversations_by_date (folder_id=?)" in plan, plan
+    assert "TEMP B-TREE" not in plan, plan
+    page = [head.message_id for head in heads[:50]]
+    (_, plan), *_ = plans_of(conn, lambda: read.heads_of(conn, [ids["big"]], page))
+    lines = [line for line in plan.splitlines() if line.startswith("SEARCH")]
+    assert lines[0].startswith("SEARCH m USING INTEGER PRIMARY KEY (rowid=?)"), plan
+    assert lines[1].startswith("SEARCH c USING PRIMARY KEY (folder_id=? AND thread_id=?)"), plan
 
 
 def test_the_first_page_of_a_common_word_walks_the_date_index(

@@ -140,7 +140,9 @@ class MessageList(ListOrder, ScrollView, can_focus=True):
         # Threaded view: one line per conversation (its root), opened with z; the
         # conversations come newest first (by their newest message).
         self.threaded = False
-        self._heads: dict[int, read.ThreadHead] = {}  # by the head's message id
+        # The conversations of the lines read so far, by their first message's id (the list
+        # itself holds only those ids: a million messages are 600,000 conversations).
+        self._heads: LRU[int, read.ThreadHead] = LRU(ROW_CACHE)
         self._members: dict[int, int] = {}  # an open thread's other messages -> their head
         self._tree: dict[int, str] = {}  # an open thread's replies -> their tree lines
         # The folders by id (their names and roles, for the folder and "To" columns).
@@ -228,16 +230,11 @@ class MessageList(ListOrder, ScrollView, can_focus=True):
             index = self.ids.index(keep)
         else:
             index = min(old_index, max(len(self.ids) - 1, 0))
-            if keep_thread is not None:
-                index = next(
-                    (
-                        i
-                        for i, message_id in enumerate(self.ids)
-                        if message_id in self._heads
-                        and self._heads[message_id].thread_id == keep_thread
-                    ),
-                    index,
-                )
+            root = None
+            if keep_thread is not None and self.place is not None:
+                root = read.conversation_root(self.conn, self.place, keep_thread)
+            if root is not None and root in self.ids:
+                index = self.ids.index(root)
             displaced = displaced or (keep is not None and background)
         # An emptied list stays displaced: a folder rebuilt from the server is emptied and
         # filled in two steps, and what fills it was never highlighted by the user. The user is
@@ -273,13 +270,41 @@ class MessageList(ListOrder, ScrollView, can_focus=True):
             return read.message_ids(
                 self.conn, list(place), order=self.order, descending=self.descending
             )
+        roots = read.conversation_roots(self.conn, list(place))
+        if not self._open:
+            return roots
+        opened: dict[int, read.ThreadHead] = {}  # by root: the open conversations listed
+        for thread_id in self._open:
+            root = read.conversation_root(self.conn, place, thread_id)
+            if root is not None:
+                opened.update(read.heads_of(self.conn, place, [root]))
         ids: list[int] = []
-        for head in read.thread_heads(self.conn, list(place)):
-            self._heads[head.message_id] = head
-            ids.append(head.message_id)
-            if head.thread_id in self._open and head.count > 1:
+        for root in roots:
+            ids.append(root)
+            head = opened.get(root)
+            if head is not None and head.count > 1:
                 ids.extend(self._open_members(head, place))
         return ids
+
+    def _head(self, message_id: int, index: int | None = None) -> read.ThreadHead | None:
+        """The conversation a line of the threaded list stands for when `message_id` leads it
+        (None otherwise, and in the plain list); read a page at a time around `index`."""
+        if not self.threaded or self.place is None or message_id in self._members:
+            return None
+        head = self._heads.get_fresh(message_id)
+        if head is None:
+            page = [message_id]
+            if index is not None:
+                start = max(0, index - PAGE_ROWS // 2)
+                page += [
+                    i
+                    for i in self.ids[start : start + PAGE_ROWS]
+                    if i not in self._members and i not in self._heads
+                ]
+            for root, found in read.heads_of(self.conn, self.place, page).items():
+                self._heads.put(root, found)
+            head = self._heads.get_fresh(message_id)
+        return head
 
     def _open_members(self, head: read.ThreadHead, place: tuple[int, ...]) -> list[int]:
         """An open conversation's replies, in tree order under its root (the head)."""
@@ -304,7 +329,7 @@ class MessageList(ListOrder, ScrollView, can_focus=True):
         if not self.threaded or message_id is None or self.place is None:
             return
         head_id = self._members.get(message_id, message_id)
-        head = self._heads.get(head_id)
+        head = self._head(head_id, self.cursor)
         if head is None or head.count < 2:
             return
         if head.thread_id in self._open:
@@ -455,7 +480,7 @@ class MessageList(ListOrder, ScrollView, can_focus=True):
     def _line_messages(self, index: int) -> list[int]:
         """The messages the line at `index` stands for: a closed conversation, all of its."""
         message_id = self.ids[index]
-        head = self._heads.get(message_id)
+        head = self._head(message_id, index)
         if head is None or head.count < 2 or head.thread_id in self._open or not self.place:
             return [message_id]
         return read.thread_members(self.conn, head.thread_id, list(self.place)) or [message_id]
@@ -534,7 +559,7 @@ class MessageList(ListOrder, ScrollView, can_focus=True):
         row = self.row_at(index)
         if row is None:  # deleted since the ids were read; the next StoreUpdated reloads
             return Strip.blank(width, base)
-        head = self._heads.get(row.id)
+        head = self._head(row.id, index)
         closed = head is not None and head.thread_id not in self._open
         part = self.get_component_rich_style
         folder = self._folders.get(row.folder_id)
@@ -666,7 +691,7 @@ class MessageList(ListOrder, ScrollView, can_focus=True):
         row = self.row_at(index) if index is not None else None
         if row is None:
             return
-        head = self._heads.get(self._members.get(row.id, row.id))
+        head = self._head(self._members.get(row.id, row.id))
         if head is not None and head.count > 1 and head.thread_id not in self._open:
             self.action_toggle_thread()
         folders = list(self.place) if self.place else [row.folder_id]
@@ -675,7 +700,7 @@ class MessageList(ListOrder, ScrollView, can_focus=True):
 
     def action_select(self) -> None:
         message_id = self.current_message_id
-        head = self._heads.get(message_id) if message_id is not None else None
+        head = self._head(message_id, self.cursor) if message_id is not None else None
         if head is not None and head.count > 1 and head.thread_id not in self._open:
             self.action_conversation()  # a closed conversation opens whole
         elif message_id is not None:
