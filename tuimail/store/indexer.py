@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
-from tuimail.store import reindex
+from tuimail.store import index_entries, reindex
 from tuimail.store.ingest import BodyIndex, index_body
 
 log = logging.getLogger(__name__)
@@ -165,7 +165,17 @@ def complete_index(
     current form (store/reindex.py), a committed batch at a time; how many entries. When many
     bodies wait they are parsed in worker processes, one batch parsing while the one before is
     written. `stop` is asked before each batch (what is left is done by the next run);
-    `between` runs after each (the app lets the store breathe)."""
+    `between` runs after each (the app lets the store breathe). After a bulk of entries
+    (index_entries.COMPACT_AFTER) the index is merged into one b-tree, in steps alike."""
+    done = _complete(conn, stop=stop, between=between)
+    if done >= index_entries.COMPACT_AFTER:
+        index_entries.compact(conn, stop=stop, between=between)
+    return done
+
+
+def _complete(
+    conn: sqlite3.Connection, *, stop: Callable[[], bool], between: Callable[[], object]
+) -> int:
     unparsed = conn.execute(
         "SELECT count(*) FROM messages WHERE index_version < 2 AND index_version = ?",
         (reindex.BODY_NOT_INDEXED,),

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from tests.support.mailfactory import header_section, make_message
 from tests.support.old_store import store_as_of
 from tuimail.core.model import FolderRole
@@ -174,3 +176,90 @@ def test_a_body_indexed_behind_an_entry_of_the_older_form_folds_the_whole_entry(
         _check(conn)
     finally:
         conn.close()
+
+
+def _segments(conn: db.StoreConnection) -> int:
+    """The index's b-trees (FTS5 segments)."""
+    return conn.execute("SELECT count(DISTINCT segid) FROM messages_fts_idx").fetchone()[0]
+
+
+def _no_merging(conn: db.StoreConnection) -> None:
+    """FTS5's own merging off (incremental, and when a level holds too many)."""
+    for option, value in (("automerge", 0), ("crisismerge", 1000)):
+        conn.execute("INSERT INTO messages_fts (messages_fts, rank) VALUES (?, ?)", (option, value))
+
+
+def _many_segments(conn: db.StoreConnection, inbox: int, count: int = 40) -> list[str]:
+    """`count` messages stored one transaction each with FTS5's own merging off: a segment
+    each, as a bulk of batches leaves many. The words searched after."""
+    _no_merging(conn)
+    words = [f"word{n % 7}" for n in range(count)]
+    for n, word in enumerate(words):
+        # Many words of its own: a segment of several pages, merged over several steps.
+        own = " ".join(f"w{n}x{i}" for i in range(400))
+        write.store_message(conn, inbox, raw=_message(n, f"{word} {own}"), uid=n + 1)
+    return sorted(set(words))
+
+
+def test_compacting_merges_the_index_into_one_b_tree(
+    conn: db.StoreConnection, inbox: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    words = _many_segments(conn, inbox)
+    assert _segments(conn) > 30
+    before = {word: _in_index(conn, word) for word in words}
+    revision = read.revision(conn)
+    monkeypatch.setattr(index_entries, "MERGE_STEP_PAGES", 1)  # many steps
+    steps: list[int] = []
+    assert index_entries.compact(conn, between=lambda: steps.append(_segments(conn)))
+    assert len(steps) > 1 and _segments(conn) == 1
+    assert {word: _in_index(conn, word) for word in words} == before
+    assert read.revision(conn) == revision  # nothing anyone reads changed
+    _check(conn)
+    # Once merged, there is nothing to do.
+    assert index_entries.compact(conn, between=lambda: steps.append(-1))
+    assert -1 not in steps
+
+
+def test_a_stopped_compaction_leaves_a_working_index(
+    conn: db.StoreConnection, inbox: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    words = _many_segments(conn, inbox)
+    before = {word: _in_index(conn, word) for word in words}
+    monkeypatch.setattr(index_entries, "MERGE_STEP_PAGES", 1)
+    asked: list[int] = []
+    assert not index_entries.compact(
+        conn, stop=lambda: len(asked) > 2, between=lambda: asked.append(1)
+    )
+    assert len(asked) == 3 and _segments(conn) > 1
+    assert {word: _in_index(conn, word) for word in words} == before
+    _check(conn)
+    write.store_message(conn, inbox, raw=_message(99, "latecomer"), uid=99)
+    assert index_entries.compact(conn)
+    assert _in_index(conn, "latecomer") and _segments(conn) == 1
+
+
+def test_completing_a_bulk_of_entries_compacts_the_index(
+    conn: db.StoreConnection, inbox: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After indexing at least COMPACT_AFTER entries, not after fewer."""
+    from tuimail.store import indexer
+
+    _no_merging(conn)
+    monkeypatch.setattr(reindex, "BATCH", 3)  # a committed batch (and a segment) per 3
+    for n in range(12):
+        write.store_messages(
+            conn, inbox, [write.IncomingMessage(raw=_message(n, "bulk"), uid=n + 1)],
+            defer_index=True,
+        )  # fmt: skip
+    monkeypatch.setattr(index_entries, "COMPACT_AFTER", 13)
+    assert indexer.complete_index(conn) == 12
+    assert _segments(conn) > 1  # fewer than COMPACT_AFTER: left to FTS5
+    for n in range(12, 24):
+        write.store_messages(
+            conn, inbox, [write.IncomingMessage(raw=_message(n, "bulk"), uid=n + 1)],
+            defer_index=True,
+        )  # fmt: skip
+    monkeypatch.setattr(index_entries, "COMPACT_AFTER", 12)
+    assert indexer.complete_index(conn) == 12
+    assert _segments(conn) == 1
+    assert len(_in_index(conn, "bulk")) == 24
