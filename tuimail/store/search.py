@@ -32,6 +32,9 @@ from tuimail.mail.fold import fold, has_undecomposed_letters
 # with more, `first_page` finds the first page first.
 MANY_MATCHES = 5000
 FIRST_PAGE = 200  # messages in a first page: more than a screen shows
+# A search of one folder that matches at least this share of it lists the matches by walking
+# the folder's date index (see `search`).
+DENSE_SHARE = 0.25
 _CHECK_CHUNK = 250  # candidates asked about in one statement
 # The first statement asks about fewer: asking costs about the same per candidate (0.2 ms at
 # 200,000 messages), and the first answer already tells sparse matches from dense ones.
@@ -117,6 +120,18 @@ def search(
     if account_id is not None:
         where.append("m.account_id = ?")
         params.append(account_id)
+    folder = params[1] if folder_ids is not None and len(params) == 2 else None  # one folder
+    if limit is None and isinstance(folder, int) and _dense(conn, expression, folder):
+        # Most of one folder matches (a common word): its date index walked in order, each
+        # message looked up among the matches, instead of every match looked up in the
+        # messages and all of them sorted (a million messages, a word in nine of ten: 0.6 s
+        # instead of 1.0, and 25 MB less).
+        sql = (
+            "SELECT id FROM messages INDEXED BY messages_by_date WHERE folder_id = ?"
+            " AND id IN (SELECT rowid FROM messages_fts WHERE messages_fts MATCH ?)"
+            " ORDER BY sort_date DESC, id DESC"
+        )
+        return [int(row[0]) for row in conn.execute(sql, (folder, expression))]
     # CROSS JOIN makes the full-text matches drive the loop: left to itself, the planner may walk
     # a whole folder and probe the index once per message (seconds at 100k messages). Only
     # fixed conditions with placeholders are joined into the statement.
@@ -184,6 +199,21 @@ def first_page(
     finally:
         for walk in walks:
             walk.close()  # its statement ends now, not when collected
+
+
+def _dense(conn: sqlite3.Connection, expression: str, folder_id: int) -> bool:
+    """Whether at least DENSE_SHARE of the folder's newest messages (a _FIRST_CHUNK of them)
+    match: a sample that tells which way of listing every match is quicker."""
+    newest = [
+        int(row[0])
+        for row in conn.execute(
+            "SELECT id FROM messages WHERE folder_id = ? ORDER BY sort_date DESC, id DESC LIMIT ?",
+            (folder_id, _FIRST_CHUNK),
+        )
+    ]
+    return len(newest) == _FIRST_CHUNK and (
+        len(_matching(conn, expression, newest)) >= _FIRST_CHUNK * DENSE_SHARE
+    )
 
 
 def _newest_first(conn: sqlite3.Connection, folder_id: int) -> Generator[tuple[int, int]]:

@@ -268,6 +268,31 @@ def test_search_in_a_big_folder(conn: db.StoreConnection, big_store: tuple[Path,
     assert plan.splitlines()[0].startswith("SCAN messages_fts VIRTUAL TABLE"), plan
 
 
+def test_a_word_in_most_of_a_folder_is_listed_from_its_date_index(
+    conn: db.StoreConnection, big_store: tuple[Path, dict]
+) -> None:
+    """Every match of a word most of the folder has: the folder's date index walked in order
+    (no sort of the matches), the same ids in the same order as the matches driving the loop
+    give (a limit makes search take that way)."""
+    _, ids = big_store
+    found: list[int] = []
+    plans = plans_of(
+        conn, lambda: found.extend(search.search(conn, "sender", folder_ids=ids["big"]))
+    )
+    (_, plan) = plans[-1]
+    assert "SEARCH messages USING COVERING INDEX messages_by_date (folder_id=?)" in plan, plan
+    assert "TEMP B-TREE" not in plan, plan
+    assert len(found) == BIG
+    assert found == search.search(conn, "sender", folder_ids=ids["big"], limit=BIG + 1)
+    # A sparse word, and a folder where the word is everywhere but that is not one folder, take
+    # the other way.
+    for query, folders in (("subject 42", [ids["big"]]), ("sender", [ids["big"], ids["small"]])):
+        (_, plan) = plans_of(conn, lambda q=query, f=folders: search.search(conn, q, folder_ids=f))[
+            -1
+        ]
+        assert plan.splitlines()[0].startswith("SCAN messages_fts VIRTUAL TABLE"), plan
+
+
 def test_writes_on_a_big_folder(conn: db.StoreConnection, big_store: tuple[Path, dict]) -> None:
     """Ingest with threading, flag updates, ops and expunges touch rows by key only."""
     _, ids = big_store
