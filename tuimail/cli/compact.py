@@ -1,9 +1,9 @@
 """`tuimail compact`: pack every stored body with the store's dictionary (a store made before
 bodies were kept compressed holds them as they came), and the search index's texts kept before
-the dictionary was trained, bring the search index's older entries up
-to date (the app does that in the background too), then give the freed space back to the file
-system (VACUUM). Safe to stop: each batch is committed, and a body is replaced only once
-its packed form reads back byte for byte."""
+the dictionary was trained, bring the search index's older entries up to date (the app does
+that in the background too) and merge its b-trees into one, then give the freed space back to
+the file system (VACUUM). Safe to stop: each batch is committed, and a body is replaced only
+once its packed form reads back byte for byte."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from pathlib import Path
 from tuimail.cli.errors import EXIT_FAILED, EXIT_OK, CommandError
 from tuimail.config.schema import Config
 from tuimail.core import paths
-from tuimail.store import body_codec
+from tuimail.store import body_codec, index_entries
 from tuimail.store.db import StoreError, open_store, store_path
 from tuimail.store.reindex import reindex_all
 
@@ -45,6 +45,7 @@ def cmd_compact(args: argparse.Namespace, config: Config) -> int:
                 print(f"{texts} search index texts packed", file=sys.stdout)
             if upgraded := reindex_all(conn):
                 print(f"{upgraded} search index entries brought up to date", file=sys.stdout)
+            index_entries.compact(conn)  # its b-trees merged into one: lookups read one
             try:
                 body_codec.give_space_back(conn)
             except sqlite3.OperationalError as exc:

@@ -39,6 +39,9 @@ def test_compact_packs_an_old_store_and_exports_the_same_bytes(
     assert (tmp_path / "after.mbox").read_bytes() == (tmp_path / "before.mbox").read_bytes()
     conn = db.open_store(data)
     try:
+        # The search index in one b-tree (the old store's had one per batch stored).
+        segments = "SELECT count(DISTINCT segid) FROM messages_fts_idx"
+        assert conn.execute(segments).fetchone() == (1,)
         forms = {row for row in conn.execute("SELECT DISTINCT codec FROM bodies")}
         assert forms == {(body_codec.ZSTD_DICT,)}
         forms = {row for row in conn.execute("SELECT DISTINCT codec FROM index_texts")}
