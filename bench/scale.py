@@ -65,7 +65,7 @@ from bench.ui import (
 
 if TYPE_CHECKING:
     from bench.bench import Options, Row, SizeResult
-    from tuimail.store.read import ThreadHead
+    from tuimail.store.conversations import ThreadHead
 
 COMMON_WORD = "release"  # in most messages' bodies (the generator's words are all common)
 PHRASE = '"release build"'  # in about one message in 20
@@ -461,7 +461,7 @@ def _screen_rows(
     row_type: type[Row], options: Options, corpus: ScaleCorpus, raw: Path, tuimail: Path
 ) -> tuple[list[Row], list[Query]]:
     """The app's rows, from the same runs; and the searches they made."""
-    from tuimail.store import read
+    from tuimail.store import conversations, read
     from tuimail.store.db import open_store
 
     conn = open_store(corpus.data_dir)
@@ -476,7 +476,7 @@ def _screen_rows(
     model = ListModel(corpus.data_dir, folder_id=folder.id)
     try:
         searches = queries(model)
-        heads = read.thread_heads(model.conn, [folder.id])
+        heads = conversations.thread_heads(model.conn, [folder.id])
         runs = counted_runs(
             options.runs, lambda: scale_run(tuimail, corpus, model, searches, heads)
         )

@@ -18,7 +18,7 @@ from tuimail.app.application import TuimailApp
 from tuimail.app.demo import demo_config
 from tuimail.config.schema import Config
 from tuimail.core.model import FLAGGED, FORWARDED, SEEN, FolderRole, Protocol
-from tuimail.store import drafts, ops, outbox, outbox_originals, read, write
+from tuimail.store import conversations, drafts, ops, outbox, outbox_originals, read, write
 from tuimail.store.db import open_store
 from tuimail.store.ingest import store_message
 from tuimail.sync.events import StoreChanged
@@ -506,7 +506,7 @@ async def test_v_on_a_closed_conversation_marks_all_of_it(
         head = messages._heads[messages.ids[index]]
         await pilot.press(*["j"] * index, "v")
         inbox = _folder(app.conn, "INBOX")
-        members = read.thread_members(app.conn, head.thread_id, [inbox.id])
+        members = conversations.thread_members(app.conn, head.thread_id, [inbox.id])
         assert len(members) == head.count > 1
         assert sorted(messages.marked_ids()) == sorted(members)
         assert f"{head.count} marked" in _status(app)

@@ -9,7 +9,7 @@ from tests.support.demo_app import DemoStore
 from tuimail.app.application import TuimailApp
 from tuimail.app.demo import demo_config
 from tuimail.core.model import FLAGGED
-from tuimail.store import ops, read
+from tuimail.store import conversations, ops, read
 from tuimail.store.db import open_store
 from tuimail.ui.widgets.message_list import MessageList
 
@@ -21,7 +21,7 @@ def test_thread_heads_count_each_conversation_once(tmp_path: Path, demo_store: D
     conn = open_store(tmp_path)
     try:
         inbox = next(f for f in read.folders(conn) if f.name == "INBOX")
-        heads = read.thread_heads(conn, [inbox.id])
+        heads = conversations.thread_heads(conn, [inbox.id])
         assert sum(h.count for h in heads) == inbox.total
         assert sum(h.unread for h in heads) == inbox.unread
         assert len({h.thread_id for h in heads}) == len(heads)
@@ -29,13 +29,13 @@ def test_thread_heads_count_each_conversation_once(tmp_path: Path, demo_store: D
         # by its first message, its root.
         newest = []
         for head in heads:
-            members = read.thread_members(conn, head.thread_id, [inbox.id])
+            members = conversations.thread_members(conn, head.thread_id, [inbox.id])
             assert members[0] == head.message_id
             newest.append(read.row(conn, members[-1]).sort_date)
         assert newest == sorted(newest, reverse=True)
         big = max(heads, key=lambda h: h.count)
         assert big.count > 1
-        members = read.thread_members(conn, big.thread_id, [inbox.id])
+        members = conversations.thread_members(conn, big.thread_id, [inbox.id])
         assert len(members) == big.count and members[0] == big.message_id
     finally:
         conn.close()
@@ -72,8 +72,8 @@ async def test_closed_conversation_shows_unread_and_flagged_mail_inside(
     conn = open_store(tmp_path)
     try:
         inbox = next(f for f in read.folders(conn) if f.name == "INBOX")
-        big = max(read.thread_heads(conn, [inbox.id]), key=lambda h: h.count)
-        members = read.thread_members(conn, big.thread_id, [inbox.id])
+        big = max(conversations.thread_heads(conn, [inbox.id]), key=lambda h: h.count)
+        members = conversations.thread_members(conn, big.thread_id, [inbox.id])
         # Everything read and unflagged, but for one older message: unread and flagged.
         ops.enqueue(conn, ops.OpKind.SEEN, members)
         ops.enqueue(conn, ops.OpKind.UNFLAG, members, flag=FLAGGED)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Sequence
 
-from tuimail.store import read
+from tuimail.store import conversations, read
 from tuimail.store.read import MessageRow
 
 # Deeper replies are drawn at this depth (a "…" says levels were left out), so a long chain of
@@ -97,6 +97,6 @@ def conversation_of(
 ) -> list[int]:
     """The messages of `row`'s conversation in some folders, in tree order from `root` (None:
     its oldest message)."""
-    members = read.thread_members(conn, row.thread_id, folder_ids) or [row.id]
+    members = conversations.thread_members(conn, row.thread_id, folder_ids) or [row.id]
     start = root if root in members else members[0]
     return [message_id for message_id, _ in tree_order(start, read.rows(conn, members))]

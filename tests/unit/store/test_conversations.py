@@ -12,7 +12,7 @@ import pytest
 
 from tests.support.mailfactory import make_message
 from tuimail.core.model import FLAGGED, SEEN, FolderRole, Protocol
-from tuimail.store import db, ops, read, undo, write
+from tuimail.store import conversations, db, ops, read, undo, write
 from tuimail.store.schema import apply_migrations
 
 DATES = [f"Mon, 02 Mar 2026 10:0{n}:00 +0000" for n in range(4)]  # few: dates tie often
@@ -49,8 +49,8 @@ def assert_kept(conn: sqlite3.Connection, folder_ids: list[int]) -> None:
     for place in ([f] for f in folder_ids), [folder_ids]:
         for ids in place:
             sql = HEADS_OF_GROUPING.format(marks=",".join("?" * len(ids)))
-            want = [read.ThreadHead(*r) for r in conn.execute(sql, [*ids, *ids])]
-            assert read.thread_heads(conn, ids) == want
+            want = [conversations.ThreadHead(*r) for r in conn.execute(sql, [*ids, *ids])]
+            assert conversations.thread_heads(conn, ids) == want
 
 
 class Walk:
@@ -166,7 +166,7 @@ def test_the_kept_conversations_are_what_grouping_the_messages_gives(
         assert_kept(conn, walk.folders)
         kept = conn.execute("SELECT messages FROM conversations").fetchall()
         shared += any(n > 1 for (n,) in kept)
-        spread += len(read.thread_heads(conn, walk.folders)) < len(kept)
+        spread += len(conversations.thread_heads(conn, walk.folders)) < len(kept)
     # The walk did what it is for: threads joined, and conversations across folders.
     assert shared > 50 and spread > 50, (shared, spread)
 

@@ -8,7 +8,7 @@ import pytest
 
 from tests.support.mailfactory import header_section, make_message
 from tuimail.core.model import SEEN, Address, FolderRole, Protocol
-from tuimail.store import db, ingest, read, search, write
+from tuimail.store import conversations, db, ingest, read, search, write
 
 NOW = datetime(2026, 3, 5, 8, 0, 0, tzinfo=UTC)
 
@@ -214,7 +214,7 @@ def test_a_message_joining_two_threads_merges_them(conn: db.StoreConnection, inb
     )
     assert {thread_of(conn, i) for i in (a, a_reply, c, bridge)} == {a}
     assert c in read.changes_since(conn, since).messages  # regrouped rows are reported
-    assert read.thread_members(conn, a, [inbox]) == sorted([a, a_reply, c, bridge])
+    assert conversations.thread_members(conn, a, [inbox]) == sorted([a, a_reply, c, bridge])
 
 
 def test_threads_stay_within_an_account(conn: db.StoreConnection, inbox: int) -> None:

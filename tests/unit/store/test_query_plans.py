@@ -15,7 +15,7 @@ import pytest
 
 from tests.support.mailfactory import make_message
 from tuimail.core.model import FLAGGED, SEEN, Protocol
-from tuimail.store import db, index_entries, ops, read, search, wanted, write
+from tuimail.store import conversations, db, index_entries, ops, read, search, wanted, write
 from tuimail.store.read import SortOrder
 
 BIG = 100_000
@@ -175,7 +175,9 @@ def test_a_page_of_rows_and_a_body(conn: db.StoreConnection, big_store: tuple[Pa
     page = read.message_ids(conn, ids["big"])[5000:5100]
     assert_no_scans(plans_of(conn, lambda: read.rows(conn, page)))
     assert_no_scans(plans_of(conn, lambda: read.body(conn, page[0])))
-    assert_no_scans(plans_of(conn, lambda: read.thread_members(conn, page[0], [ids["big"]])))
+    assert_no_scans(
+        plans_of(conn, lambda: conversations.thread_members(conn, page[0], [ids["big"]]))
+    )
 
 
 def test_folder_list_and_counts(conn: db.StoreConnection, big_store: tuple[Path, dict]) -> None:
@@ -345,23 +347,23 @@ def test_a_folder_conversations_with_their_roots(
     (never grouping the folder's messages, never sorting); for several folders, each
     conversation's root is looked up by the key."""
     _, ids = big_store
-    heads = read.thread_heads(conn, [ids["big"]])
+    heads = conversations.thread_heads(conn, [ids["big"]])
     assert len(heads) > 1
-    (statement, plan), *_ = plans_of(conn, lambda: read.thread_heads(conn, [ids["big"]]))
+    (statement, plan), *_ = plans_of(conn, lambda: conversations.thread_heads(conn, [ids["big"]]))
     assert "FROM messages" not in statement
     assert "conversations USING INDEX conversations_by_date (folder_id=?)" in plan, plan
     assert "TEMP B-TREE" not in plan, plan
     (statement, plan), *_ = plans_of(
-        conn, lambda: read.thread_heads(conn, [ids["big"], ids["small"]])
+        conn, lambda: conversations.thread_heads(conn, [ids["big"], ids["small"]])
     )
     assert "FROM messages" not in statement
     assert "SEARCH r USING PRIMARY KEY (folder_id=? AND thread_id=?)" in plan, plan
     # The list itself: the roots alone, from the date index alone; the lines shown, by keys.
-    (_, plan), *_ = plans_of(conn, lambda: read.conversation_roots(conn, [ids["big"]]))
+    (_, plan), *_ = plans_of(conn, lambda: conversations.conversation_roots(conn, [ids["big"]]))
     assert "USING COVERING INDEX conversations_by_date (folder_id=?)" in plan, plan
     assert "TEMP B-TREE" not in plan, plan
     page = [head.message_id for head in heads[:50]]
-    (_, plan), *_ = plans_of(conn, lambda: read.heads_of(conn, [ids["big"]], page))
+    (_, plan), *_ = plans_of(conn, lambda: conversations.heads_of(conn, [ids["big"]], page))
     lines = [line for line in plan.splitlines() if line.startswith("SEARCH")]
     assert lines[0].startswith("SEARCH m USING INTEGER PRIMARY KEY (rowid=?)"), plan
     assert lines[1].startswith("SEARCH c USING PRIMARY KEY (folder_id=? AND thread_id=?)"), plan

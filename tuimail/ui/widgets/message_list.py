@@ -21,8 +21,8 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from tuimail.store import conversations, read
 from tuimail.store import marked as store_marked
-from tuimail.store import read
 from tuimail.ui.format import short_date
 from tuimail.ui.thread_tree import conversation_of, tree_order
 from tuimail.ui.widgets.conversation import ConversationWanted
@@ -142,7 +142,7 @@ class MessageList(ListOrder, ScrollView, can_focus=True):
         self.threaded = False
         # The conversations of the lines read so far, by their first message's id (the list
         # itself holds only those ids: a million messages are 600,000 conversations).
-        self._heads: LRU[int, read.ThreadHead] = LRU(ROW_CACHE)
+        self._heads: LRU[int, conversations.ThreadHead] = LRU(ROW_CACHE)
         self._members: dict[int, int] = {}  # an open thread's other messages -> their head
         self._tree: dict[int, str] = {}  # an open thread's replies -> their tree lines
         # The folders by id (their names and roles, for the folder and "To" columns).
@@ -232,7 +232,7 @@ class MessageList(ListOrder, ScrollView, can_focus=True):
             index = min(old_index, max(len(self.ids) - 1, 0))
             root = None
             if keep_thread is not None and self.place is not None:
-                root = read.conversation_root(self.conn, self.place, keep_thread)
+                root = conversations.conversation_root(self.conn, self.place, keep_thread)
             if root is not None and root in self.ids:
                 index = self.ids.index(root)
             displaced = displaced or (keep is not None and background)
@@ -270,14 +270,14 @@ class MessageList(ListOrder, ScrollView, can_focus=True):
             return read.message_ids(
                 self.conn, list(place), order=self.order, descending=self.descending
             )
-        roots = read.conversation_roots(self.conn, list(place))
+        roots = conversations.conversation_roots(self.conn, list(place))
         if not self._open:
             return roots
-        opened: dict[int, read.ThreadHead] = {}  # by root: the open conversations listed
+        opened: dict[int, conversations.ThreadHead] = {}  # by root: the open conversations listed
         for thread_id in self._open:
-            root = read.conversation_root(self.conn, place, thread_id)
+            root = conversations.conversation_root(self.conn, place, thread_id)
             if root is not None:
-                opened.update(read.heads_of(self.conn, place, [root]))
+                opened.update(conversations.heads_of(self.conn, place, [root]))
         ids: list[int] = []
         for root in roots:
             ids.append(root)
@@ -286,7 +286,7 @@ class MessageList(ListOrder, ScrollView, can_focus=True):
                 ids.extend(self._open_members(head, place))
         return ids
 
-    def _head(self, message_id: int, index: int | None = None) -> read.ThreadHead | None:
+    def _head(self, message_id: int, index: int | None = None) -> conversations.ThreadHead | None:
         """The conversation a line of the threaded list stands for when `message_id` leads it
         (None otherwise, and in the plain list); read a page at a time around `index`."""
         if not self.threaded or self.place is None or message_id in self._members:
@@ -301,14 +301,14 @@ class MessageList(ListOrder, ScrollView, can_focus=True):
                     for i in self.ids[start : start + PAGE_ROWS]
                     if i not in self._members and i not in self._heads
                 ]
-            for root, found in read.heads_of(self.conn, self.place, page).items():
+            for root, found in conversations.heads_of(self.conn, self.place, page).items():
                 self._heads.put(root, found)
             head = self._heads.get_fresh(message_id)
         return head
 
-    def _open_members(self, head: read.ThreadHead, place: tuple[int, ...]) -> list[int]:
+    def _open_members(self, head: conversations.ThreadHead, place: tuple[int, ...]) -> list[int]:
         """An open conversation's replies, in tree order under its root (the head)."""
-        members = read.thread_members(self.conn, head.thread_id, list(place))
+        members = conversations.thread_members(self.conn, head.thread_id, list(place))
         ordered = tree_order(head.message_id, read.rows(self.conn, members))
         for member, lines in ordered[1:]:
             self._members[member] = head.message_id
@@ -483,7 +483,9 @@ class MessageList(ListOrder, ScrollView, can_focus=True):
         head = self._head(message_id, index)
         if head is None or head.count < 2 or head.thread_id in self._open or not self.place:
             return [message_id]
-        return read.thread_members(self.conn, head.thread_id, list(self.place)) or [message_id]
+        return conversations.thread_members(self.conn, head.thread_id, list(self.place)) or [
+            message_id
+        ]
 
     def _highlighted_line(self) -> int | None:
         """The cursor's line, or None while nothing is highlighted (the user is told)."""
