@@ -260,7 +260,7 @@ async def test_new_mail_in_the_highlighted_conversation_keeps_its_line(
         await pilot.press("t", "j", "j")
         head = messages.current_message_id
         assert head is not None
-        count = messages._heads[head].count
+        count = messages._threads.heads[head].count
         row = read.row(app.conn, head)
         reply = _new_mail("Re: " + row.envelope.subject, refs=row.envelope.message_id or "")
 
@@ -270,7 +270,7 @@ async def test_new_mail_in_the_highlighted_conversation_keeps_its_line(
         # change: the highlight stays on it.
         assert not messages.displaced
         assert messages.current_message_id == head
-        assert messages._heads[head].count == count + 1
+        assert messages._threads.heads[head].count == count + 1
         line = messages.render_line(messages.cursor - round(messages.scroll_offset.y)).text
         assert f"({count + 1})" in line
 

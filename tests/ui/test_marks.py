@@ -502,8 +502,10 @@ async def test_v_on_a_closed_conversation_marks_all_of_it(
         await pilot.pause()
         messages = app.screen.query_one(MessageList)
         await pilot.press("t")
-        index = next(i for i, mid in enumerate(messages.ids) if messages._heads[mid].count > 1)
-        head = messages._heads[messages.ids[index]]
+        index = next(
+            i for i, mid in enumerate(messages.ids) if getattr(messages._head(mid), "count", 0) > 1
+        )
+        head = messages._head(messages.ids[index])
         await pilot.press(*["j"] * index, "v")
         inbox = _folder(app.conn, "INBOX")
         members = conversations.thread_members(app.conn, head.thread_id, [inbox.id])

@@ -52,8 +52,10 @@ async def test_threads_open_and_close_in_place(tmp_path: Path, demo_store: DemoS
         heads = len(messages.ids)
         assert heads < flat
         # Find a conversation of several messages and open it.
-        index = next(i for i, mid in enumerate(messages.ids) if messages._heads[mid].count > 1)
-        head = messages._heads[messages.ids[index]]
+        index = next(
+            i for i, mid in enumerate(messages.ids) if getattr(messages._head(mid), "count", 0) > 1
+        )
+        head = messages._head(messages.ids[index])
         messages.cursor = index
         await pilot.press("z")
         assert len(messages.ids) == heads + head.count - 1

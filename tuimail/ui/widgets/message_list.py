@@ -23,11 +23,13 @@ from textual.strip import Strip
 
 from tuimail.store import conversations, read
 from tuimail.store import marked as store_marked
+from tuimail.store.conversations import ThreadHead
 from tuimail.ui.format import short_date
-from tuimail.ui.thread_tree import conversation_of, tree_order
+from tuimail.ui.thread_tree import conversation_of
 from tuimail.ui.widgets.conversation import ConversationWanted
 from tuimail.ui.widgets.list_order import ListOrder, OrderChanged
 from tuimail.ui.widgets.list_row import OUTGOING_ROLES, RowLook, folder_label, row_strip
+from tuimail.ui.widgets.list_threads import ThreadedLines
 from tuimail.ui.widgets.lru import LRU
 from tuimail.ui.widgets.marks import Marks
 
@@ -140,15 +142,10 @@ class MessageList(ListOrder, ScrollView, can_focus=True):
         # Threaded view: one line per conversation (its root), opened with z; the
         # conversations come newest first (by their newest message).
         self.threaded = False
-        # The conversations of the lines read so far, by their first message's id (the list
-        # itself holds only those ids: a million messages are 600,000 conversations).
-        self._heads: LRU[int, conversations.ThreadHead] = LRU(ROW_CACHE)
-        self._members: dict[int, int] = {}  # an open thread's other messages -> their head
-        self._tree: dict[int, str] = {}  # an open thread's replies -> their tree lines
+        self._threads = ThreadedLines(conn)
         # The folders by id (their names and roles, for the folder and "To" columns).
         self._folders: dict[int, read.FolderInfo] = {}
         self.folder_column = False  # a search of all mail: which folder each message is in
-        self._open: set[int] = set()  # thread ids shown open
         self._rows: LRU[int, read.MessageRow] = LRU(ROW_CACHE)
         self._strips: LRU[tuple[int, int, bool], Strip] = LRU(STRIP_CACHE)
         # Marked messages, by id (never by line: a change in the background moves lines, not
@@ -263,62 +260,24 @@ class MessageList(ListOrder, ScrollView, can_focus=True):
             self.post_message(self.Displaced())
 
     def _ordered_ids(self, place: tuple[int, ...]) -> list[int]:
-        self._heads.clear()
-        self._members.clear()
-        self._tree.clear()
-        if not self.threaded:
-            return read.message_ids(
-                self.conn, list(place), order=self.order, descending=self.descending
-            )
-        roots = conversations.conversation_roots(self.conn, list(place))
-        if not self._open:
-            return roots
-        opened: dict[int, conversations.ThreadHead] = {}  # by root: the open conversations listed
-        for thread_id in self._open:
-            root = conversations.conversation_root(self.conn, place, thread_id)
-            if root is not None:
-                opened.update(conversations.heads_of(self.conn, place, [root]))
-        ids: list[int] = []
-        for root in roots:
-            ids.append(root)
-            head = opened.get(root)
-            if head is not None and head.count > 1:
-                ids.extend(self._open_members(head, place))
-        return ids
+        if self.threaded:
+            return self._threads.ordered_ids(place)
+        self._threads.forget()
+        return read.message_ids(
+            self.conn, list(place), order=self.order, descending=self.descending
+        )
 
-    def _head(self, message_id: int, index: int | None = None) -> conversations.ThreadHead | None:
+    def _head(self, message_id: int, index: int | None = None) -> ThreadHead | None:
         """The conversation a line of the threaded list stands for when `message_id` leads it
         (None otherwise, and in the plain list); read a page at a time around `index`."""
-        if not self.threaded or self.place is None or message_id in self._members:
+        if not self.threaded or self.place is None:
             return None
-        head = self._heads.get_fresh(message_id)
-        if head is None:
-            page = [message_id]
-            if index is not None:
-                start = max(0, index - PAGE_ROWS // 2)
-                page += [
-                    i
-                    for i in self.ids[start : start + PAGE_ROWS]
-                    if i not in self._members and i not in self._heads
-                ]
-            for root, found in conversations.heads_of(self.conn, self.place, page).items():
-                self._heads.put(root, found)
-            head = self._heads.get_fresh(message_id)
-        return head
-
-    def _open_members(self, head: conversations.ThreadHead, place: tuple[int, ...]) -> list[int]:
-        """An open conversation's replies, in tree order under its root (the head)."""
-        members = conversations.thread_members(self.conn, head.thread_id, list(place))
-        ordered = tree_order(head.message_id, read.rows(self.conn, members))
-        for member, lines in ordered[1:]:
-            self._members[member] = head.message_id
-            self._tree[member] = lines
-        return [member for member, _ in ordered[1:]]
+        return self._threads.head(self.place, self.ids, message_id, index)
 
     def action_toggle_threads(self) -> None:
         """Switch between one line per message and one line per conversation."""
         self.threaded = not self.threaded
-        self._open.clear()
+        self._threads.open.clear()
         if self.place is not None:
             self.load(self.place)
         self.post_message(OrderChanged())
@@ -328,14 +287,14 @@ class MessageList(ListOrder, ScrollView, can_focus=True):
         message_id = self.current_message_id
         if not self.threaded or message_id is None or self.place is None:
             return
-        head_id = self._members.get(message_id, message_id)
+        head_id = self._threads.members.get(message_id, message_id)
         head = self._head(head_id, self.cursor)
         if head is None or head.count < 2:
             return
-        if head.thread_id in self._open:
-            self._open.discard(head.thread_id)
+        if head.thread_id in self._threads.open:
+            self._threads.open.discard(head.thread_id)
         else:
-            self._open.add(head.thread_id)
+            self._threads.open.add(head.thread_id)
         self.ids = self._ordered_ids(self.place)
         self._strips.clear()
         self.virtual_size = Size(self.size.width, len(self.ids))
@@ -385,9 +344,7 @@ class MessageList(ListOrder, ScrollView, can_focus=True):
         self.place = None
         self.folder_column = folders
         self._folders = {info.id: info for info in read.folders(self.conn)}
-        self._heads.clear()
-        self._members.clear()
-        self._tree.clear()
+        self._threads.forget()
         self.ids = list(ids)
         self._start_over()
 
@@ -481,11 +438,10 @@ class MessageList(ListOrder, ScrollView, can_focus=True):
         """The messages the line at `index` stands for: a closed conversation, all of its."""
         message_id = self.ids[index]
         head = self._head(message_id, index)
-        if head is None or head.count < 2 or head.thread_id in self._open or not self.place:
+        if head is None or head.count < 2 or head.thread_id in self._threads.open or not self.place:
             return [message_id]
-        return conversations.thread_members(self.conn, head.thread_id, list(self.place)) or [
-            message_id
-        ]
+        members = conversations.thread_members(self.conn, head.thread_id, list(self.place))
+        return members or [message_id]
 
     def _highlighted_line(self) -> int | None:
         """The cursor's line, or None while nothing is highlighted (the user is told)."""
@@ -562,7 +518,7 @@ class MessageList(ListOrder, ScrollView, can_focus=True):
         if row is None:  # deleted since the ids were read; the next StoreUpdated reloads
             return Strip.blank(width, base)
         head = self._head(row.id, index)
-        closed = head is not None and head.thread_id not in self._open
+        closed = head is not None and head.thread_id not in self._threads.open
         part = self.get_component_rich_style
         folder = self._folders.get(row.folder_id)
         look = RowLook(
@@ -581,7 +537,7 @@ class MessageList(ListOrder, ScrollView, can_focus=True):
             thread_flagged=closed and head is not None and head.flagged > 0,
             fold=("▸ " if closed else "▾ ") if head is not None and head.count > 1 else "",
             count=head.count if head is not None else 0,
-            tree=self._tree.get(row.id, ""),
+            tree=self._threads.tree.get(row.id, ""),
             size_column=self.order is read.SortOrder.SIZE and not self.threaded,
             folder=folder_label(self._folders, row.folder_id) if self.folder_column else None,
             outgoing=folder is not None and folder.role in OUTGOING_ROLES,
@@ -693,8 +649,8 @@ class MessageList(ListOrder, ScrollView, can_focus=True):
         row = self.row_at(index) if index is not None else None
         if row is None:
             return
-        head = self._head(self._members.get(row.id, row.id))
-        if head is not None and head.count > 1 and head.thread_id not in self._open:
+        head = self._head(self._threads.members.get(row.id, row.id))
+        if head is not None and head.count > 1 and head.thread_id not in self._threads.open:
             self.action_toggle_thread()
         folders = list(self.place) if self.place else [row.folder_id]
         root = head.message_id if head is not None else None
@@ -703,7 +659,7 @@ class MessageList(ListOrder, ScrollView, can_focus=True):
     def action_select(self) -> None:
         message_id = self.current_message_id
         head = self._head(message_id, self.cursor) if message_id is not None else None
-        if head is not None and head.count > 1 and head.thread_id not in self._open:
+        if head is not None and head.count > 1 and head.thread_id not in self._threads.open:
             self.action_conversation()  # a closed conversation opens whole
         elif message_id is not None:
             # Straight to the screen, which opens it: bubbling up through the containers takes
