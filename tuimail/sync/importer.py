@@ -245,26 +245,32 @@ def digest(raw: bytes) -> bytes:
 
 
 class _StoredCopies:
-    """How many messages of a folder have given bytes: those the store held when the import
-    began, plus those the import has stored or handed on to be stored. The store is asked only
-    about the first (messages up to the highest id it held then): a batch committed meanwhile,
-    whose commit the import has not heard of yet, is never counted twice."""
+    """Whether a message of the source is in the folder already: the folder held more copies
+    of its bytes when the import began than the source's earlier occurrences found there. (An
+    earlier occurrence was either found there or stored by the import, and a copy the import
+    stored stands for that occurrence only; so the store is asked only about the messages up
+    to the highest id it held then, and a batch committed meanwhile is never counted.) What is
+    kept per message is only for those found there: nothing for a source of new mail."""
 
     def __init__(self, conn: StoreConnection, folder_id: int) -> None:
         self.conn = conn
         self.folder_id = folder_id
-        self.ours: Counter[bytes] = Counter()
+        self._found: Counter[bytes] = Counter()  # occurrences found there so far, by key
         self._up_to = read.highest_message_id(conn)
         self._without_id: Counter[bytes] | None = None  # loaded when first needed
 
-    def count(self, key: bytes, message_id: str | None) -> int:
-        if message_id is None:
-            return self._without_message_id()[key] + self.ours[key]
-        earlier = read.folder_bodies(self.conn, self.folder_id, message_id, up_to=self._up_to)
-        return sum(digest(raw) == key for raw in earlier) + self.ours[key]
+    def already_there(self, key: bytes, message_id: str | None) -> bool:
+        """Whether this occurrence of the bytes whose digest is `key` is there already."""
+        if self._held(key, message_id) > self._found[key]:  # (reading adds no entry)
+            self._found[key] += 1
+            return True
+        return False
 
-    def add(self, key: bytes) -> None:
-        self.ours[key] += 1
+    def _held(self, key: bytes, message_id: str | None) -> int:
+        if message_id is None:
+            return self._without_message_id()[key]
+        earlier = read.folder_bodies(self.conn, self.folder_id, message_id, up_to=self._up_to)
+        return sum(digest(raw) == key for raw in earlier)
 
     def _without_message_id(self) -> Counter[bytes]:
         if self._without_id is None:
@@ -301,7 +307,6 @@ def import_into_store(
     """
     result = ImportResult()
     stored = _StoredCopies(conn, folder_id)
-    seen: Counter[bytes] = Counter()  # occurrences of each message in the source so far
     batch: list[IncomingMessage] = []
     batch_bytes = 0
     writer: IngestWriter | None = None
@@ -337,12 +342,9 @@ def import_into_store(
                 continue
             # The header section alone: the body's text is indexed after the import.
             parsed = ParsedRaw(parse_envelope(item.raw), None)
-            key = digest(item.raw)
-            seen[key] += 1
-            if stored.count(key, parsed.envelope.message_id) >= seen[key]:
+            if stored.already_there(digest(item.raw), parsed.envelope.message_id):
                 result.already_there += 1
             else:
-                stored.add(key)
                 batch.append(
                     IncomingMessage(
                         raw=item.raw,

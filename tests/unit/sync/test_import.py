@@ -301,6 +301,29 @@ def test_importing_twice_adds_nothing_but_a_message_twice_in_the_file_is_kept_tw
     assert len(env.bodies("t")) == len(originals)
 
 
+def test_after_any_import_the_folder_holds_each_message_as_often_as_the_most_of_before_and_source(
+    env: Env,
+) -> None:
+    """Random sources with repeats (same bytes, with or without a Message-ID, and a Message-ID
+    shared by other bytes), imported one after another into one folder: after each, the
+    folder holds every message's bytes as many times as the folder held before or the source
+    holds, whichever is more; never fewer (nothing lost), never more."""
+    import random
+    from collections import Counter
+
+    rng = random.Random(19)
+    pool = [message(n % 4, b"body %d\r\n" % n) for n in range(6)]  # ids shared by bodies
+    pool += [b"Subject: no id %d\r\n\r\nsame\r\n" % n for n in range(3)]
+    held: Counter[bytes] = Counter()
+    for round_number in range(8):
+        source = [rng.choice(pool) for _ in range(rng.randint(0, 12))]
+        path = env.root / f"round{round_number}.mbox"
+        path.write_bytes(mbox_bytes(source))
+        assert env.run("import", "--mbox", str(path), "arch/t") == 0
+        held = held | Counter(source)  # the most of each
+        assert Counter(env.bodies("t")) == held, round_number
+
+
 def test_an_interrupted_import_keeps_its_batches_and_a_rerun_adds_the_rest(
     env: Env, monkeypatch
 ) -> None:
