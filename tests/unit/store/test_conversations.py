@@ -201,3 +201,19 @@ def test_a_store_of_the_previous_version_gets_its_conversations(tmp_path: Path) 
 def test_the_migration_step_is_the_last(conn: db.StoreConnection) -> None:
     """(The test above takes the store back one version: this step must be the last one.)"""
     assert apply_migrations(conn) == 14
+
+
+def test_a_store_written_as_the_last_release_did_gets_its_conversations(tmp_path: Path) -> None:
+    """The same from a store written with SQL alone at version 13, as that release left it."""
+    from tests.support.old_store import store_as_of
+
+    raws = [make_message(message_id=f"old{n}@x", date=DATES[n % 4]) for n in range(5)]
+    store_as_of(tmp_path, 13, raws)
+    conn = db.open_store(tmp_path)
+    try:
+        assert len(conn.execute(KEPT).fetchall()) == 5
+        assert conn.execute(KEPT).fetchall() == conn.execute(GROUPED).fetchall()
+        inbox = conn.execute("SELECT id FROM folders WHERE name = 'INBOX'").fetchone()[0]
+        assert_kept(conn, [inbox])
+    finally:
+        conn.close()
