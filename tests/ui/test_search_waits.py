@@ -7,7 +7,9 @@ releases (the real search runs after it)."""
 
 from __future__ import annotations
 
+import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -225,3 +227,51 @@ async def test_many_matches_show_their_first_page_then_all_with_the_cursor_kept(
         assert len(messages.ids) == 3
         assert messages.current_message_id == chosen and not messages.displaced
         assert "3 found for 'NEEDLE' (escape: back)" in app.screen.sub_title
+
+
+async def test_a_newer_search_stops_an_older_one_still_running(
+    tmp_path: Path, demo_store: DemoStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An older search still in SQLite (a common word's whole list in a big store) does not
+    hold up the next: it is stopped, and the newer one's results come at once."""
+    _store(tmp_path, demo_store)
+    real = store_search.search
+    stopped: list[str] = []
+
+    def search(conn, query, **kwargs):
+        if query == "NEEDLE":
+            # A statement of a quarter of an hour unless it is interrupted, mostly asleep (the
+            # test's pilot waits for the process to be idle between keys).
+            conn.create_function("nap", 1, lambda i: time.sleep(0.01) or i)
+            try:
+                conn.execute(
+                    "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n"
+                    " WHERE i < 100000) SELECT sum(nap(i)) FROM n"
+                ).fetchone()
+            except sqlite3.OperationalError as exc:
+                stopped.append(str(exc))
+                raise
+        return real(conn, query, **kwargs)
+
+    monkeypatch.setattr(store_search, "search", search)
+    app = demo_app(tmp_path)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.pause()
+        messages = app.screen.query_one(MessageList)
+        await _type_search(pilot, "NEEDLE")
+        await wait_for(pilot, lambda: "searching for 'NEEDLE'" in app.screen.sub_title)
+        await _type_search(pilot, "HAYSTACK")
+        # (Held up, it would wait that quarter of an hour.)
+        await wait_for(pilot, lambda: "1 found for 'HAYSTACK'" in app.screen.sub_title, 20)
+        assert stopped == ["interrupted"]
+        assert [messages.row_at(i).envelope.subject for i in range(len(messages.ids))] == [
+            "Haystack 6"
+        ]
+        # The thread goes on with the searches after it.
+        await pilot.press("escape")
+        await _type_search(pilot, "NEEDLE")
+        await wait_for(pilot, lambda: "searching for 'NEEDLE'" in app.screen.sub_title)
+        await pilot.press("escape")  # leaving the search stops it too
+        await wait_for(pilot, lambda: len(stopped) == 2, 20)
+        assert stopped == ["interrupted", "interrupted"]
+        assert "found" not in app.screen.sub_title

@@ -7,13 +7,15 @@ Each search the user asks for has a generation: a newer search, ending the searc
 place drops an older one's result when it arrives, so it never replaces what the user asked
 for since. After a store update the search shown is run again, at most one such run at a time
 and at most one more waiting (the updates in between are folded into it); its result replaces
-the list's with the cursor kept on the same message.
+the list's with the cursor kept on the same message. A dropped search does not hold up the
+next: waiting, it is skipped; running, it is stopped (SQLite's interrupt).
 """
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 from collections.abc import Callable, Collection, Coroutine
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from functools import partial
@@ -45,6 +47,11 @@ SAY_SEARCHING = 0.1  # seconds a search runs before the title says it is running
 QUICK_SEARCH = 0.03
 
 
+class SearchDropped(Exception):
+    """A search not wanted any more (a newer one was asked for, or the search ended): skipped
+    before it ran, or stopped while it ran."""
+
+
 def _first_found(
     conn: sqlite3.Connection, *, query: str, folder_ids: list[int] | None
 ) -> tuple[bool, list[int]]:
@@ -56,37 +63,67 @@ def _first_found(
 
 class SearchThread:
     """Runs searches in order on one thread, with the thread's own read connection to the
-    store in the data directory `data_dir()` gives (opened at the first search)."""
+    store in the data directory `data_dir()` gives (opened at the first search). Each search
+    has the generation of the search the user asked for; `drop_older` drops those before one
+    (SearchDropped)."""
 
     def __init__(self, data_dir: Callable[[], Path]) -> None:
         self._data_dir = data_dir
         self._executor: ThreadPoolExecutor | None = None
         self._conn: sqlite3.Connection | None = None  # used on the search thread only
         self._closed = False
+        self._lock = threading.Lock()  # guards the two below, and an interrupt
+        self._wanted = 0  # searches of an older generation are dropped
+        self._running: int | None = None  # the generation of the search running
 
-    async def search(self, query: str, scope: list[int] | None) -> list[int]:
+    async def search(self, query: str, scope: list[int] | None, generation: int) -> list[int]:
         """The ids `store.search.search` finds for `query` in `scope`, found on the thread."""
-        return await self._run(partial(store_search.search, query=query, folder_ids=scope))
+        find = partial(store_search.search, query=query, folder_ids=scope)
+        return await asyncio.wrap_future(self._submit(find, generation))
 
-    def first_found(self, query: str, scope: list[int] | None) -> Future[tuple[bool, list[int]]]:
+    def first_found(
+        self, query: str, scope: list[int] | None, generation: int
+    ) -> Future[tuple[bool, list[int]]]:
         """What to show first for `query` in `scope`: every match in order, or with many
         matches their first page (`store.search.first_page`); found on the thread."""
-        return self._submit(partial(_first_found, query=query, folder_ids=scope))
+        return self._submit(partial(_first_found, query=query, folder_ids=scope), generation)
 
-    async def _run(self, find: Callable[[sqlite3.Connection], _T]) -> _T:
-        return await asyncio.wrap_future(self._submit(find))
+    def drop_older(self, generation: int) -> None:
+        """Searches of a generation before `generation` are not wanted: those waiting are
+        skipped, the one running is stopped (a common word's whole list at a million messages
+        takes most of a second, and the next search would wait for it)."""
+        with self._lock:
+            self._wanted = max(self._wanted, generation)
+            if self._running is not None and self._running < generation and self._conn:
+                # The statement running now stops; one started later does not (SQLite), and
+                # the next search starts only once this one has let go of the lock below.
+                self._conn.interrupt()
 
-    def _submit(self, find: Callable[[sqlite3.Connection], _T]) -> Future[_T]:
+    def _submit(self, find: Callable[[sqlite3.Connection], _T], generation: int) -> Future[_T]:
         if self._executor is None:
             self._executor = ThreadPoolExecutor(1, thread_name_prefix="search")
-        return self._executor.submit(self._find, find, self._data_dir())
+        return self._executor.submit(self._find, find, self._data_dir(), generation)
 
-    def _find(self, find: Callable[[sqlite3.Connection], _T], data_dir: Path) -> _T:
+    def _find(
+        self, find: Callable[[sqlite3.Connection], _T], data_dir: Path, generation: int
+    ) -> _T:
         if self._closed:
             raise StoreError("the search thread is closed")
         if self._conn is None:
             self._conn, _read_only = open_store_for_reading(data_dir)
-        return find(self._conn)
+        with self._lock:
+            if generation < self._wanted:
+                raise SearchDropped()
+            self._running = generation
+        try:
+            return find(self._conn)
+        except sqlite3.OperationalError as exc:
+            if generation < self._wanted:  # stopped by drop_older
+                raise SearchDropped() from exc
+            raise
+        finally:
+            with self._lock:
+                self._running = None
 
     def close(self) -> None:
         """Stop the search running (SQLite's interrupt may be called from any thread), skip
@@ -133,6 +170,7 @@ class Searching(_ScreenPart):
         """The list shows a place again: a search's results still to come are dropped."""
         self.search_shown = None
         self._search_generation += 1
+        self._search_thread.drop_older(self._search_generation)
         self._search_running = False
         self._search_found = False
         self._search_again = False
@@ -184,7 +222,7 @@ class Searching(_ScreenPart):
         title = f"{line.scope}: searching for {sanitize_line(query)!r}… (escape: back)"
         self.set_timer(SAY_SEARCHING, partial(self._say_searching, self._search_generation, title))
         generation = self._search_generation
-        first = self._search_thread.first_found(query, scope)
+        first = self._search_thread.first_found(query, scope, generation)
         wait([first], timeout=QUICK_SEARCH)
         if first.done() and first.exception() is None:
             self._show_first(generation, query, scope, *first.result())
@@ -228,7 +266,9 @@ class Searching(_ScreenPart):
         """The ids found, or None when the search was dropped (or failed: said)."""
         found: list[int] | None
         try:
-            found = await self._search_thread.search(query, scope)
+            found = await self._search_thread.search(query, scope, generation)
+        except SearchDropped:
+            return None
         except (StoreError, sqlite3.Error):
             found = self._found_here(generation, query, scope)
         if found is None:
@@ -259,6 +299,8 @@ class Searching(_ScreenPart):
     ) -> None:
         try:
             complete, ids = await asyncio.wrap_future(first)
+        except SearchDropped:
+            return
         except (StoreError, sqlite3.Error):
             found = self._found_here(generation, query, scope)
             if found is None:
