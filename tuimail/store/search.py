@@ -32,8 +32,8 @@ from tuimail.mail.fold import fold, has_undecomposed_letters
 # with more, `first_page` finds the first page first.
 MANY_MATCHES = 5000
 FIRST_PAGE = 200  # messages in a first page: more than a screen shows
-# A search of one folder that matches at least this share of it lists the matches by walking
-# the folder's date index (see `search`).
+# A search of one folder that matches at least this share of its newest messages lists every
+# match by walking the folder's date index (see `search`).
 DENSE_SHARE = 0.25
 _CHECK_CHUNK = 250  # candidates asked about in one statement
 # The first statement asks about fewer: asking costs about the same per candidate (0.2 ms at
