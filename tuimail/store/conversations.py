@@ -5,10 +5,10 @@ Read from the `conversations` table the store keeps by triggers (store/migration
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-_CHUNK = 500  # ids in one statement
+from tuimail.store import read
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +81,7 @@ def heads_of(
     if not ids:
         return found
     marks = ",".join("?" * len(ids))
-    for chunk in _chunks(root_ids):
+    for chunk in read.id_chunks(root_ids):
         for r in conn.execute(
             "SELECT m.id, m.thread_id, sum(c.messages), sum(c.unread), sum(c.flagged)"  # noqa: S608
             # CROSS JOIN: the messages drive the loop (else a folder's every conversation may)
@@ -122,9 +122,3 @@ def thread_members(
         f" AND folder_id IN ({','.join('?' * len(ids))}) ORDER BY sort_date, id"
     )
     return [r[0] for r in conn.execute(sql, [thread_id, *ids])]
-
-
-def _chunks(ids: Sequence[int]) -> Iterator[list[int]]:
-    unique = list(dict.fromkeys(ids))
-    for start in range(0, len(unique), _CHUNK):
-        yield unique[start : start + _CHUNK]

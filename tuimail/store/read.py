@@ -290,7 +290,7 @@ _ROW_COLUMNS = """
 def rows(conn: sqlite3.Connection, ids: Sequence[int]) -> list[MessageRow]:
     """Rows for message ids, in the order given; ids no longer in the store are left out."""
     found: dict[int, MessageRow] = {}
-    for chunk in _chunks(ids):
+    for chunk in id_chunks(ids):
         for row in conn.execute(
             f"SELECT {_ROW_COLUMNS} FROM messages"  # noqa: S608 - placeholders only
             f" WHERE id IN ({','.join('?' * len(chunk))})",
@@ -303,7 +303,7 @@ def rows(conn: sqlite3.Connection, ids: Sequence[int]) -> list[MessageRow]:
 def unread_among(conn: sqlite3.Connection, ids: Sequence[int]) -> set[int]:
     """The ids of `ids` whose messages are unread (not \\Seen)."""
     unread: set[int] = set()
-    for chunk in _chunks(ids):
+    for chunk in id_chunks(ids):
         unread.update(
             found[0]
             for found in conn.execute(
@@ -571,7 +571,8 @@ def _ids_after(conn: sqlite3.Connection, table: str, since: int) -> frozenset[in
     return frozenset(int(r[0]) for r in conn.execute(sql, (since,)))
 
 
-def _chunks(ids: Sequence[int]) -> Iterator[list[int]]:
+def id_chunks(ids: Sequence[int]) -> Iterator[list[int]]:
+    """`ids` without repeats, in lists short enough for one statement's placeholders."""
     unique = list(dict.fromkeys(ids))
     for start in range(0, len(unique), _CHUNK):
         yield unique[start : start + _CHUNK]
