@@ -246,19 +246,17 @@ def test_completing_a_bulk_of_entries_compacts_the_index(
 
     _no_merging(conn)
     monkeypatch.setattr(reindex, "BATCH", 3)  # a committed batch (and a segment) per 3
-    for n in range(12):
-        write.store_messages(
-            conn, inbox, [write.IncomingMessage(raw=_message(n, "bulk"), uid=n + 1)],
-            defer_index=True,
-        )  # fmt: skip
+
+    def stored_unindexed(numbers: range) -> None:
+        for n in numbers:
+            item = write.IncomingMessage(raw=_message(n, "bulk"), uid=n + 1)
+            write.store_messages(conn, inbox, [item], defer_index=True)
+
+    stored_unindexed(range(12))
     monkeypatch.setattr(index_entries, "COMPACT_AFTER", 13)
     assert indexer.complete_index(conn) == 12
     assert _segments(conn) > 1  # fewer than COMPACT_AFTER: left to FTS5
-    for n in range(12, 24):
-        write.store_messages(
-            conn, inbox, [write.IncomingMessage(raw=_message(n, "bulk"), uid=n + 1)],
-            defer_index=True,
-        )  # fmt: skip
+    stored_unindexed(range(12, 24))
     monkeypatch.setattr(index_entries, "COMPACT_AFTER", 12)
     assert indexer.complete_index(conn) == 12
     assert _segments(conn) == 1
