@@ -127,3 +127,99 @@ def test_sparse_matches_stop_the_walk_and_are_ordered_by_the_search(
     page = search.first_page(conn, query, folder_ids=folder_ids, size=size)
     assert page == whole[:size]
     assert asked == [search._FIRST_CHUNK]  # one chunk asked about, not the whole folder
+
+
+def test_candidates_are_asked_about_as_ranges_and_one_by_one_alike(
+    store: tuple[db.StoreConnection, dict],
+) -> None:
+    """`_matching` asks about runs of close ids as ranges and the rest one by one: the same
+    answer as asking about every id alone, for ids close together, scattered, or both."""
+    conn, _ = store
+    rng = random.Random(7)
+    every = [int(row[0]) for row in conn.execute("SELECT id FROM messages")]
+    for query in ["common", "half", "rare", "from:sender", "archived"]:
+        expression = search.fts_query(query)
+        assert expression is not None
+        for _ in range(40):
+            start = rng.randrange(len(every))
+            close = every[start : start + rng.randrange(1, 400)]
+            scattered = rng.sample(every, rng.randrange(1, 300))
+            ids = rng.choice([close, scattered, close + scattered])
+            alone = {
+                int(row[0])
+                for message_id in ids
+                for row in conn.execute(
+                    "SELECT rowid FROM messages_fts WHERE messages_fts MATCH ? AND rowid = ?",
+                    (expression, message_id),
+                )
+            }
+            assert search._matching(conn, expression, ids) == alone
+
+
+@pytest.fixture(scope="module")
+def stored_in_date_order(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[db.StoreConnection, dict]]:
+    """Two folders whose messages were stored as they came (ids in date order, as in most
+    stores); "common" in every subject, "fifth" in every fifth, "sparse" in every 150th."""
+    conn = db.open_store(Path(tmp_path_factory.mktemp("date-order")))
+    work = write.ensure_account(conn, "work", Protocol.IMAP)
+    folders = {
+        "inbox": write.upsert_folder(conn, work, "INBOX"),
+        "lists": write.upsert_folder(conn, work, "Lists"),
+    }
+    rng = random.Random(23)
+
+    def rows() -> Iterator[tuple[object, ...]]:
+        stamp = 1_700_000_000
+        for n in range(MESSAGES * 2):
+            stamp += rng.choice([0, 60, 3600])  # some share a date
+            name = "lists" if rng.random() < 0.3 else "inbox"
+            words = ["common", "fifth" if n % 5 == 0 else "", "sparse" if n % 150 == 0 else ""]
+            yield (folders[name], work, f"{n}@example.org", " ".join(words), stamp, n)
+
+    with db.transaction(conn) as revision:
+        conn.executemany(
+            "INSERT INTO messages (folder_id, account_id, message_id, subject, from_addr, date,"
+            " first_seen, sort_date, from_sort, subject_sort, flags, size, thread_id, revision)"
+            " VALUES (?, ?, ?, ?, '[]', ?5, ?5, ?5, '', '', '', 100, ?6, ?7)",
+            ((*row, revision) for row in rows()),
+        )
+        conn.execute(
+            "INSERT INTO messages_fts (rowid, subject, addresses, body)"
+            " SELECT id, subject, 'Sender s@example.org', '' FROM messages"
+        )
+    yield conn, folders
+    conn.close()
+
+
+@pytest.mark.parametrize("scope", ["inbox", "both", "all mail"])
+@pytest.mark.parametrize("query", ["common", "fifth", "sparse", '"common fifth"'])
+def test_a_walk_of_ranges_finds_the_first_page_of_the_whole_search(
+    stored_in_date_order: tuple[db.StoreConnection, dict],
+    monkeypatch: pytest.MonkeyPatch,
+    scope: str,
+    query: str,
+) -> None:
+    """With ids in date order the walk asks about ranges, goes on past its first chunks for a
+    sparse word (ordering every match made dear here, as a big store makes it), and finds the
+    same first page as the whole search."""
+    conn, folders = stored_in_date_order
+    folder_ids = {
+        "inbox": folders["inbox"],
+        "both": [folders["inbox"], folders["lists"]],
+        "all mail": None,
+    }[scope]
+    monkeypatch.setattr(search, "_ORDER_COST", 1000)
+    whole = search.search(conn, query, folder_ids=folder_ids)
+    statements: list[str] = []
+    conn.set_trace_callback(statements.append)
+    try:
+        for size in (1, 30, 200):
+            assert search.first_page(conn, query, folder_ids=folder_ids, size=size) == whole[:size]
+    finally:
+        conn.set_trace_callback(None)
+    asked = [sql for sql in statements if "messages_fts MATCH" in sql]
+    assert asked
+    assert [sql for sql in asked if "BETWEEN" not in sql] == []
+    assert not any("ORDER BY m.sort_date" in sql for sql in statements), "walked, not ordered"
