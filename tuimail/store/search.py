@@ -185,13 +185,19 @@ def first_page(
     expression = fts_query(query)
     if expression is None:
         return []
+    # The folders and how many messages each holds (kept by the store).
     if folder_ids is None:
-        folders = [int(row[0]) for row in conn.execute("SELECT id FROM folders")]
+        folders = conn.execute("SELECT id, total FROM folders").fetchall()
     else:
-        folders = [folder_ids] if isinstance(folder_ids, int) else list(folder_ids)
-    walks = [_newest_first(conn, folder) for folder in folders]
+        asked = [folder_ids] if isinstance(folder_ids, int) else list(folder_ids)
+        folders = [
+            (folder, total)
+            for folder in asked
+            for (total,) in conn.execute("SELECT total FROM folders WHERE id = ?", (folder,))
+        ]
+    walks = [_newest_first(conn, int(folder)) for folder, _ in folders]
     candidates = (message_id for _, message_id in heapq.merge(*walks, reverse=True))
-    in_scope = _messages_in(conn, folders)
+    in_scope = sum(int(total) for _, total in folders)
     found: list[int] = []
     walked = cost = 0
     chunk_size = _FIRST_CHUNK
@@ -218,16 +224,6 @@ def first_page(
     finally:
         for walk in walks:
             walk.close()  # its statement ends now, not when collected
-
-
-def _messages_in(conn: sqlite3.Connection, folders: list[int]) -> int:
-    """How many messages the folders hold (their counts, kept by the store)."""
-    if not folders:
-        return 0
-    placeholders = ",".join("?" * len(folders))
-    sql = f"SELECT coalesce(sum(total), 0) FROM folders WHERE id IN ({placeholders})"  # noqa: S608
-    row = conn.execute(sql, folders).fetchone()
-    return int(row[0])
 
 
 def _dense(conn: sqlite3.Connection, expression: str, folder_id: int) -> bool:
