@@ -72,6 +72,10 @@ def ensure_account(
     if protocol is not None and protocol not in _INCOMING:
         raise ValueError(f"an account's incoming protocol is IMAP or POP3, not {protocol}")
     wanted = None if protocol is None else protocol.value
+    known = conn.execute("SELECT id, protocol FROM accounts WHERE name = ?", (name,)).fetchone()
+    if known is not None and known[1] == wanted:
+        # Most calls: nothing to write, so no write transaction (each one is a disk sync).
+        return int(known[0])
     with transaction(conn):
         row = conn.execute("SELECT id, protocol FROM accounts WHERE name = ?", (name,)).fetchone()
         if row is not None:
@@ -130,6 +134,16 @@ def upsert_folder(
 ) -> int:
     """The id of folder `name` of the account, created if new; delimiter, role and (when not
     None) subscribed are updated."""
+    known = conn.execute(
+        "SELECT id, delimiter, role, subscribed FROM folders WHERE account_id = ? AND name = ?",
+        (account_id, name),
+    ).fetchone()
+    if (
+        known is not None
+        and (known[1], known[2]) == (delimiter, role.value)
+        and (subscribed is None or known[3] == int(subscribed))
+    ):
+        return int(known[0])  # as it is: no write transaction (each one is a disk sync)
     with transaction(conn) as revision:
         row = conn.execute(
             "SELECT id, delimiter, role, subscribed FROM folders WHERE account_id = ? AND name = ?",
@@ -223,6 +237,10 @@ def record_folder_error(
     now: datetime | None = None,
 ) -> None:
     """Remember why the last sync of a folder failed (None: it went well, clear the error)."""
+    if error is None:
+        row = conn.execute("SELECT last_error FROM folders WHERE id = ?", (folder_id,)).fetchone()
+        if row is not None and row[0] is None:
+            return  # no error to clear (most syncs): no write transaction, no disk sync
     with transaction(conn) as revision:
         _require_folder(conn, folder_id)
         conn.execute(

@@ -83,6 +83,28 @@ def test_folder_errors_are_recorded_and_cleared(conn: db.StoreConnection, inbox:
     assert info is not None and info.last_error is None and info.last_error_at is None
 
 
+def test_what_is_so_already_writes_nothing(conn: db.StoreConnection, imap_account: int) -> None:
+    """The account, a folder as it is, an error cleared before: what a sync with nothing new
+    asks for again and again writes nothing (no revision for the app to follow, no disk sync);
+    a change still does."""
+    archive = write.upsert_folder(conn, imap_account, "Archive", delimiter="/", subscribed=True)
+    write.record_folder_error(conn, archive, None)
+    before = read.revision(conn)
+    assert write.ensure_account(conn, "work", Protocol.IMAP) == imap_account
+    assert write.upsert_folder(conn, imap_account, "Archive", delimiter="/") == archive
+    assert write.upsert_folder(conn, imap_account, "Archive", delimiter="/", subscribed=True) == (
+        archive
+    )
+    write.record_folder_error(conn, archive, None)
+    assert read.revision(conn) == before
+    write.upsert_folder(conn, imap_account, "Archive", delimiter="/", subscribed=False)
+    assert read.revision(conn) > before
+    listed = read.folders(conn, imap_account)
+    assert [(f.name, f.delimiter, f.subscribed) for f in listed] == [("Archive", "/", False)]
+    with pytest.raises(db.StoreError, match="folder 999"):
+        write.record_folder_error(conn, 999, None)
+
+
 def test_rename_keeps_the_messages(conn: db.StoreConnection, imap_account: int) -> None:
     folder = write.upsert_folder(conn, imap_account, "Old")
     message_id = write.store_message(conn, folder, raw=make_message(), uid=1)
