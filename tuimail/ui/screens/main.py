@@ -279,8 +279,11 @@ class MainScreen(ConversationReading, WritingKeys, Searching, Screen[None]):
         when none of its messages changed, only the changed rows when messages changed in
         place (flags), its ids when messages came or went."""
         changed = read.messages_changed(self.conn, since, place)
-        listed = set(messages.ids)
-        left = ((changes.messages | changes.messages_gone) & listed) - changed
+        anywhere = changes.messages | changes.messages_gone
+        # The few ids changed, looked for in the list (a set of a million listed ids took 60 ms
+        # and 40 MB at every update).
+        listed = (anywhere | changed).intersection(messages.ids)
+        left = (anywhere & listed) - changed
         if not changed and not left:
             return
         if not left and changed <= listed and messages.can_redraw_rows():
