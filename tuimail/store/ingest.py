@@ -137,12 +137,16 @@ def store_messages(
     entries: list[tuple[int, index_entries.Texts]] = []
     with transaction(conn) as revision:
         account_id, uidvalidity = _folder_key(conn, folder_id)
-        ids = [
-            _store_one(
-                conn, revision, folder_id, account_id, uidvalidity, item, info, first_seen, entries
-            )
-            for item, info in zip(batch, parsed, strict=True)
-        ]
+        new_id = _next_message_id(conn)
+        ids: list[int] = []
+        for item, info in zip(batch, parsed, strict=True):
+            stored = _store_one(
+                conn, revision, folder_id, account_id, uidvalidity, item, info, first_seen,
+                entries, new_id,
+            )  # fmt: skip
+            if stored == new_id:
+                new_id += 1
+            ids.append(stored)
         # The full-text entries last: a statement that needs a statement journal (an insert
         # into messages, with its triggers) makes FTS5 write out what it holds in memory, so
         # entries made between them became one tiny index segment per message, merged and
@@ -291,6 +295,17 @@ def _parse(item: IncomingMessage, defer_index: bool) -> ParsedRaw:
     return ParsedRaw(parse_envelope(item.header_bytes), "")
 
 
+def _next_message_id(conn: sqlite3.Connection) -> int:
+    """The id the next message stored gets (ids are never reused: past the highest ever
+    given). Given in the insert, it also names a new conversation there, which an update of the
+    row just stored did before (its indexes and the conversation counts written twice)."""
+    row = conn.execute(
+        "SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'messages'), 0),"
+        " coalesce((SELECT max(id) FROM messages), 0))"
+    ).fetchone()
+    return int(row[0]) + 1
+
+
 def _folder_key(conn: sqlite3.Connection, folder_id: int) -> tuple[int, int]:
     row = conn.execute(
         "SELECT account_id, coalesce(uidvalidity, 0) FROM folders WHERE id = ?", (folder_id,)
@@ -334,9 +349,10 @@ def _store_one(
     info: ParsedRaw,
     first_seen: int,
     entries: list[tuple[int, index_entries.Texts]],
+    new_id: int,
 ) -> int:
-    """Store one message (or fill in the body of the row already under its key); its new
-    full-text entry is added to `entries` for the caller to write after the batch."""
+    """Store one message as `new_id` (or fill in the body of the row already under its key);
+    its new full-text entry is added to `entries` for the caller to write after the batch."""
     existing = _existing(conn, folder_id, account_id, uidvalidity, item)
     if existing is not None:
         message_id, body_local = existing
@@ -362,14 +378,16 @@ def _store_one(
     message_id = conn.execute(
         """
         INSERT INTO messages (
-            folder_id, account_id, uidvalidity, uid, uidl, message_id, in_reply_to, refs,
+            id, folder_id, account_id, uidvalidity, uid, uidl, message_id, in_reply_to, refs,
             subject, from_addr, to_addr, cc_addr, bcc_addr, reply_to_addr,
             date, internaldate, first_seen, sort_date, from_sort, subject_sort,
             flags, size, has_attachments, thread_id, body_local, revision, index_version
-        ) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        ) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,
+                  ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         RETURNING id
         """,
         (
+            new_id,
             folder_id,
             account_id,
             uidvalidity if item.uid is not None else 0,
@@ -393,15 +411,12 @@ def _store_one(
             codec.encode_flags(item.flags),
             size,
             int(_attachments(item, info)),
-            thread_id or 0,
+            new_id if thread_id is None else thread_id,  # a new conversation: named after it
             int(item.raw is not None),
             revision,
             INDEX_VERSION if info.body_text is not None else BODY_NOT_INDEXED,
         ),
     ).fetchall()[0][0]
-    if thread_id is None:
-        # A new conversation is named after its first message.
-        conn.execute("UPDATE messages SET thread_id = id WHERE id = ?", (message_id,))
     conn.executemany(
         "INSERT OR IGNORE INTO message_refs (message_id, account_id, ref) VALUES (?, ?, ?)",
         [(message_id, account_id, ref) for ref in refs],
