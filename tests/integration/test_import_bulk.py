@@ -19,7 +19,7 @@ import pytest
 
 from tests.support.terminal import ROOT
 from tuimail.core.crashpoint import CRASH_EXIT_CODE, ENV_VAR
-from tuimail.store import read, write
+from tuimail.store import body_codec, read, write
 from tuimail.store.db import StoreError, open_store, store_path
 from tuimail.store.ingest import IncomingMessage
 from tuimail.store.ingest_process import IngestWriter
@@ -136,14 +136,20 @@ def run_import(tmp_path: Path, maildir: Path, **env: str) -> subprocess.Complete
 
 
 def test_tuimail_import_of_a_large_maildir_goes_through_the_writer(tmp_path: Path) -> None:
-    raws = write_maildir(tmp_path / "md", 1200)  # over BULK_MESSAGES: the writer stores it
+    raws = write_maildir(tmp_path / "md", 1600)  # over BULK_MESSAGES: the writer stores it
     done = run_import(tmp_path, tmp_path / "md")
     assert done.returncode == 0, done.stderr
-    assert "arch: 1200 imported into arch/m" in done.stdout
+    assert "arch: 1600 imported into arch/m" in done.stdout
     bodies, total = folder_bodies(tmp_path / "data", "m")
-    assert total == 1200 and bodies == sorted(raws)
+    assert total == 1600 and bodies == sorted(raws)
+    # The import packs the bodies beside the writer's work: with the dictionary the writer
+    # trained once it had stored TRAIN_AFTER of them, from then on.
+    with sqlite3.connect(store_path(tmp_path / "data")) as conn:
+        packed = dict(conn.execute("SELECT codec, count(*) FROM bodies GROUP BY codec"))
+    assert set(packed) == {body_codec.ZSTD, body_codec.ZSTD_DICT}, packed
+    assert packed[body_codec.ZSTD] >= body_codec.TRAIN_AFTER
     again = run_import(tmp_path, tmp_path / "md")
-    assert "0 imported into arch/m" in again.stdout and "1200 already there" in again.stdout
+    assert "0 imported into arch/m" in again.stdout and "1600 already there" in again.stdout
 
 
 def test_a_crash_in_the_writer_ends_the_import_and_a_rerun_adds_the_rest(tmp_path: Path) -> None:

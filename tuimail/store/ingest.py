@@ -49,9 +49,11 @@ def pop3_content_key(raw: bytes) -> str:
 
 @dataclass(frozen=True, slots=True)
 class IncomingMessage:
-    """One message for `store_messages`; the fields mean what `store_message`'s arguments mean."""
+    """One message for `store_messages`; the fields mean what `store_message`'s arguments mean.
+    `raw` may come packed by the caller (`body_codec.pack_body`, beside a writer process's
+    work), with its `parsed` (and for POP3 its `content_key`)."""
 
-    raw: bytes | None = None
+    raw: bytes | PackedBody | None = None
     header_bytes: bytes | None = None
     uid: int | None = None
     uidl: str | None = None
@@ -269,6 +271,10 @@ def _check_incoming(item: IncomingMessage) -> None:
         raise ValueError("give exactly one of raw or header_bytes")
     if item.uid is not None and item.uidl is not None:
         raise ValueError("a message has a UID (IMAP) or a UIDL (POP3), not both")
+    if isinstance(item.raw, PackedBody) and (
+        item.parsed is None or (item.uidl is not None and item.content_key is None)
+    ):
+        raise ValueError("a packed body comes with what is taken from its bytes (parsed, key)")
 
 
 def parse_raw(raw: bytes) -> ParsedRaw:
@@ -288,6 +294,7 @@ def _parse(item: IncomingMessage, defer_index: bool) -> ParsedRaw:
     if item.raw is not None:
         if item.parsed is not None:
             return item.parsed
+        assert isinstance(item.raw, bytes)  # a packed body comes parsed (_check_incoming)
         if defer_index:  # the header section alone (parse_envelope stops there)
             return ParsedRaw(parse_envelope(item.raw), None)
         return parse_raw(item.raw)
@@ -374,7 +381,10 @@ def _store_one(
     sort_date = next(d for d in (date, internal, first_seen) if d is not None)
     size = item.size
     if size is None:
-        size = len(item.raw) if item.raw is not None else 0
+        if isinstance(item.raw, PackedBody):
+            size = item.raw.size
+        else:
+            size = len(item.raw) if item.raw is not None else 0
     message_id = conn.execute(
         """
         INSERT INTO messages (
@@ -435,8 +445,10 @@ def _store_one(
         body_codec.insert(conn, message_id, item.raw)
     if item.uidl is not None:
         keys = [item.uidl]
-        if item.raw is not None:
-            keys.append(item.content_key or pop3_content_key(item.raw))
+        if item.content_key is not None:
+            keys.append(item.content_key)
+        elif isinstance(item.raw, bytes):
+            keys.append(pop3_content_key(item.raw))
         conn.executemany(
             "INSERT OR IGNORE INTO pop3_uidls (account_id, uidl, first_seen) VALUES (?, ?, ?)",
             [(account_id, key, first_seen) for key in keys],

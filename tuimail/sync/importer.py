@@ -318,6 +318,11 @@ def import_into_store(
         assert writer is not None
         result.imported += writer.wait()
 
+    def packed(raw: bytes) -> bytes | body_codec.PackedBody:
+        """The body to hand on: packed here beside the writer's work (which storing a million
+        messages waits for), as it is when stored inline."""
+        return raw if writer is None else body_codec.pack_body(conn, raw)
+
     def commit() -> None:
         nonlocal batch_bytes
         # Taken out of the batch first: a failed store is not tried again by the `finally`.
@@ -332,6 +337,8 @@ def import_into_store(
         writer.submit(store_batch, folder_id, items)
         while writer.waiting > 1:  # one batch is stored while the next is read
             committed()
+        if body_codec.newest_dictionary(conn) is None:
+            body_codec.forget(conn)  # the writer may have trained one since
 
     try:
         from tuimail.mail.headers import parse_envelope  # the email package: when first needed
@@ -347,7 +354,7 @@ def import_into_store(
             else:
                 batch.append(
                     IncomingMessage(
-                        raw=item.raw,
+                        raw=packed(item.raw),
                         flags=item.flags,
                         internaldate=item.internaldate,
                         parsed=parsed,
