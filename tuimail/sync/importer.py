@@ -257,6 +257,15 @@ class _StoredCopies:
         self.folder_id = folder_id
         self._found: Counter[bytes] = Counter()  # occurrences found there so far, by key
         self._up_to = read.highest_message_id(conn)
+        # A folder that held nothing at the start holds none of the source's messages from
+        # then (an import into a new folder asks nothing per message).
+        self._held_nothing = (
+            conn.execute(
+                "SELECT 1 FROM messages WHERE folder_id = ? AND id <= ? LIMIT 1",
+                (folder_id, self._up_to),
+            ).fetchone()
+            is None
+        )
         self._without_id: Counter[bytes] | None = None  # loaded when first needed
 
     def already_there(self, key: bytes, message_id: str | None) -> bool:
@@ -267,6 +276,8 @@ class _StoredCopies:
         return False
 
     def _held(self, key: bytes, message_id: str | None) -> int:
+        if self._held_nothing:
+            return 0
         if message_id is None:
             return self._without_message_id()[key]
         earlier = read.folder_bodies(self.conn, self.folder_id, message_id, up_to=self._up_to)
