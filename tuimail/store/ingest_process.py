@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import queue
 import signal
 import sqlite3
 import sys
@@ -45,6 +46,13 @@ log = logging.getLogger(__name__)
 
 # How long `close` waits for the writer to finish what it was given and end.
 _END_SECONDS = 60.0
+# The writer's page cache and how much its log may hold before it is written into the store.
+# Each message stored goes into indexes ordered by values in no order (Message-ID, sender,
+# subject, size): past a few hundred thousand messages their pages no longer fit the 16 MiB
+# other connections have, and each insert read a page back; and a log written into the store
+# every 4 MiB (SQLite's default) wrote the same index pages again after every batch or two.
+WRITER_CACHE_KIB = 96 * 1024
+WRITER_CHECKPOINT_PAGES = 16_384  # 64 MiB of 4 KiB pages
 
 
 class IngestWriter:
@@ -194,15 +202,22 @@ def _serve(
 
     setup_logging(Path(log_file) if log_file else None)
     conn = db.connect(Path(path))
+    db.set_cache_size(conn, WRITER_CACHE_KIB)
+    conn.execute(f"PRAGMA wal_autocheckpoint = {WRITER_CHECKPOINT_PAGES:d}")
+    # The next write is received (read whole and unpickled) while this one is stored: SQLite
+    # lets go of Python's lock while it works, and the caller need not wait for the store to
+    # hand the next batch over.
+    incoming: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=1)
+    threading.Thread(target=_receive, args=(pipe, incoming), name="receive", daemon=True).start()
     try:
         while True:
-            try:
-                write, args = pipe.recv()
-            except EOFError:
+            kind, received = incoming.get()
+            if kind == "end":
                 return
-            except Exception as exc:  # read whole, but not unpickled: the next one can be
-                pipe.send(("error", StoreError(f"a batch to store could not be read: {exc}")))
+            if kind == "unreadable":  # read whole, but not unpickled: the next one can be
+                pipe.send(("error", StoreError(f"a batch to store could not be read: {received}")))
                 continue
+            write, args = received
             try:
                 reply: tuple[str, Any] = ("ok", write(conn, *args))
             except sqlite3.Error as exc:
@@ -217,3 +232,18 @@ def _serve(
                 pipe.send(("error", StoreError(f"storing the messages failed: {reply[1]}")))
     finally:
         conn.close()
+
+
+def _receive(pipe: multiprocessing.connection.Connection, incoming: queue.Queue[Any]) -> None:
+    """The writer's receiving thread: each write as it comes, then the end (the caller closed
+    its end, or is gone)."""
+    while True:
+        try:
+            write = pipe.recv()
+        except (EOFError, OSError):
+            incoming.put(("end", None))
+            return
+        except Exception as exc:
+            incoming.put(("unreadable", exc))
+            continue
+        incoming.put(("write", write))

@@ -346,7 +346,10 @@ def import_into_store(
             result.imported += store_batch(conn, folder_id, items)
             return
         writer.submit(store_batch, folder_id, items)
-        while writer.waiting > 1:  # one batch is stored while the next is read
+        # One batch is stored and the next handed over while the one after is read: storing
+        # does not wait for the reading, nor the reading for a store that takes its time (a
+        # batch whose commit writes the log into the store).
+        while writer.waiting > 2:
             committed()
         if body_codec.newest_dictionary(conn) is None:
             body_codec.forget(conn)  # the writer may have trained one since
