@@ -9,6 +9,7 @@ import os
 import resource
 import subprocess
 import sys
+import threading
 import tracemalloc
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -212,6 +213,55 @@ def test_maildir_entries_come_new_first_then_cur_each_by_name(tmp_path: Path) ->
     items = list(read_maildir(entries))
     assert [item.position for item in items] == [1, 2, 3, 4]
     assert [item.where for item in items] == list(entries)
+
+
+def test_maildir_files_read_ahead_come_in_order_whatever_their_size(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Files are read ahead by threads: each entry still comes in the order given with its
+    position, a file larger than is read ahead is read in its turn, and an entry that is not a
+    message (a directory, a link, a file gone meanwhile) is a problem in its place."""
+    monkeypatch.setattr(importer, "READ_AHEAD_BYTES", 100)
+    monkeypatch.setattr(importer, "READ_AHEAD", 3)
+    box = tmp_path / "md"
+    for sub in ("cur", "new", "tmp"):
+        (box / sub).mkdir(parents=True)
+    expected: list[bytes | str] = []
+    for n in range(40):
+        name = box / "cur" / f"{n:03d}.host:2,S"
+        if n % 9 == 4:
+            name.mkdir()
+            expected.append("not a regular file")
+        elif n % 9 == 7:
+            name.symlink_to(box / "cur" / "000.host:2,S")
+            expected.append("not a regular file")
+        else:
+            raw = message(n, body=b"x" * (n * 7))  # some over 100 bytes, some under
+            name.write_bytes(raw)
+            expected.append(raw)
+    entries = [*importer.maildir_names(box), str(box / "cur" / "999.gone:2,S")]
+    expected.append("cannot be read")
+    items = list(read_maildir(entries))
+    assert [item.where for item in items] == entries
+    for position, (item, wanted) in enumerate(zip(items, expected, strict=True), start=1):
+        if isinstance(wanted, bytes):
+            assert isinstance(item, SourceMessage)
+            assert (item.raw, item.flags, item.position) == (wanted, {SEEN}, position)
+        else:
+            assert isinstance(item, SourceProblem) and wanted in item.problem
+
+
+def test_a_maildir_read_left_early_stops_its_readers(tmp_path: Path) -> None:
+    box = tmp_path / "md"
+    for sub in ("cur", "new", "tmp"):
+        (box / sub).mkdir(parents=True)
+    for n in range(200):
+        (box / "new" / f"{n:03d}.host").write_bytes(message(n))
+    reading = read_maildir(importer.maildir_names(box))
+    first = next(reading)
+    assert isinstance(first, SourceMessage) and first.position == 1
+    reading.close()
+    assert not [t for t in threading.enumerate() if t.name.startswith("read-maildir")]
 
 
 def test_a_directory_that_is_not_a_maildir_is_refused(env: Env, tmp_path: Path, capsys) -> None:
