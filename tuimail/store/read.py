@@ -328,6 +328,14 @@ def body(conn: sqlite3.Connection, message_id: int) -> bytes | None:
     return None if found is None else body_codec.unpack(conn, *found)
 
 
+def holds_messages(conn: sqlite3.Connection, folder_id: int, *, up_to: int) -> bool:
+    """Whether the folder holds a message with an id up to `up_to`."""
+    row = conn.execute(
+        "SELECT 1 FROM messages WHERE folder_id = ? AND id <= ? LIMIT 1", (folder_id, up_to)
+    ).fetchone()
+    return row is not None
+
+
 def highest_message_id(conn: sqlite3.Connection) -> int:
     """The highest message id in the store (0 when it holds none): messages stored later get
     higher ones."""

@@ -72,10 +72,9 @@ def ensure_account(
     if protocol is not None and protocol not in _INCOMING:
         raise ValueError(f"an account's incoming protocol is IMAP or POP3, not {protocol}")
     wanted = None if protocol is None else protocol.value
-    known = conn.execute("SELECT id, protocol FROM accounts WHERE name = ?", (name,)).fetchone()
-    if known is not None and known[1] == wanted:
-        # Most calls: nothing to write, so no write transaction (each one is a disk sync).
-        return int(known[0])
+    # A write transaction even when the account is there: an engine's pass starts here, and a
+    # store it cannot write to (locked, a full disk) fails it now, before anything is done on
+    # the server that the store could not record.
     with transaction(conn):
         row = conn.execute("SELECT id, protocol FROM accounts WHERE name = ?", (name,)).fetchone()
         if row is not None:

@@ -309,13 +309,7 @@ class _StoredCopies:
         self._up_to = read.highest_message_id(conn)
         # A folder that held nothing at the start holds none of the source's messages from
         # then (an import into a new folder asks nothing per message).
-        self._held_nothing = (
-            conn.execute(
-                "SELECT 1 FROM messages WHERE folder_id = ? AND id <= ? LIMIT 1",
-                (folder_id, self._up_to),
-            ).fetchone()
-            is None
-        )
+        self._held_nothing = not read.holds_messages(conn, folder_id, up_to=self._up_to)
         self._without_id: Counter[bytes] | None = None  # loaded when first needed
 
     def already_there(self, raw: bytes, message_id: str | None) -> bool:

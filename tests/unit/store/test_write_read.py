@@ -84,13 +84,12 @@ def test_folder_errors_are_recorded_and_cleared(conn: db.StoreConnection, inbox:
 
 
 def test_what_is_so_already_writes_nothing(conn: db.StoreConnection, imap_account: int) -> None:
-    """The account, a folder as it is, an error cleared before: what a sync with nothing new
-    asks for again and again writes nothing (no revision for the app to follow, no disk sync);
-    a change still does."""
+    """A folder as it is, an error cleared before: what a sync with nothing new asks for again
+    and again writes nothing (no revision for the app to follow, no disk sync); a change still
+    does. (The account is written: a pass starts there, see the next test.)"""
     archive = write.upsert_folder(conn, imap_account, "Archive", delimiter="/", subscribed=True)
     write.record_folder_error(conn, archive, None)
     before = read.revision(conn)
-    assert write.ensure_account(conn, "work", Protocol.IMAP) == imap_account
     assert write.upsert_folder(conn, imap_account, "Archive", delimiter="/") == archive
     assert write.upsert_folder(conn, imap_account, "Archive", delimiter="/", subscribed=True) == (
         archive
@@ -103,6 +102,16 @@ def test_what_is_so_already_writes_nothing(conn: db.StoreConnection, imap_accoun
     assert [(f.name, f.delimiter, f.subscribed) for f in listed] == [("Archive", "/", False)]
     with pytest.raises(db.StoreError, match="folder 999"):
         write.record_folder_error(conn, 999, None)
+
+
+def test_the_account_is_written_even_when_it_is_there(
+    conn: db.StoreConnection, imap_account: int
+) -> None:
+    """An engine's pass starts with `ensure_account`: a store it cannot write to (locked, a full
+    disk) fails it there, before anything is done on the server the store could not record."""
+    before = read.revision(conn)
+    assert write.ensure_account(conn, "work", Protocol.IMAP) == imap_account
+    assert read.revision(conn) > before
 
 
 def test_rename_keeps_the_messages(conn: db.StoreConnection, imap_account: int) -> None:
