@@ -142,8 +142,8 @@ def test_tuimail_import_of_a_large_maildir_goes_through_the_writer(tmp_path: Pat
     assert "arch: 1600 imported into arch/m" in done.stdout
     bodies, total = folder_bodies(tmp_path / "data", "m")
     assert total == 1600 and bodies == sorted(raws)
-    # The import packs the bodies beside the writer's work: with the dictionary the writer
-    # trained once it had stored TRAIN_AFTER of them, from then on.
+    # Packed by the import while the writer is behind, else by the writer: with the dictionary
+    # the writer trained once it had stored TRAIN_AFTER of them, from then on, either way.
     with sqlite3.connect(store_path(tmp_path / "data")) as conn:
         packed = dict(conn.execute("SELECT codec, count(*) FROM bodies GROUP BY codec"))
     assert set(packed) == {body_codec.ZSTD, body_codec.ZSTD_DICT}, packed
