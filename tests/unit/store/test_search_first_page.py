@@ -4,7 +4,7 @@ page of the whole search, in one folder, several, or all mail."""
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pytest
@@ -13,6 +13,22 @@ from tuimail.core.model import Protocol
 from tuimail.store import db, search, write
 
 MESSAGES = 3000
+
+
+def store_rows(conn: db.StoreConnection, rows: Iterable[tuple[object, ...]]) -> None:
+    """Messages (folder, account, Message-ID, subject, date, thread) in the order given, their
+    subjects in the full-text index, every one from the same sender."""
+    with db.transaction(conn) as revision:
+        conn.executemany(
+            "INSERT INTO messages (folder_id, account_id, message_id, subject, from_addr, date,"
+            " first_seen, sort_date, from_sort, subject_sort, flags, size, thread_id, revision)"
+            " VALUES (?, ?, ?, ?, '[]', ?5, ?5, ?5, '', '', '', 100, ?6, ?7)",
+            ((*row, revision) for row in rows),
+        )
+        conn.execute(
+            "INSERT INTO messages_fts (rowid, subject, addresses, body)"
+            " SELECT id, subject, 'Sender s@example.org', '' FROM messages"
+        )
 
 
 @pytest.fixture(scope="module")
@@ -39,17 +55,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[db.StoreCo
             account = home if name == "home" else work
             yield (folders[name], account, f"{n}@example.org", " ".join(words), stamp, n)
 
-    with db.transaction(conn) as revision:
-        conn.executemany(
-            "INSERT INTO messages (folder_id, account_id, message_id, subject, from_addr, date,"
-            " first_seen, sort_date, from_sort, subject_sort, flags, size, thread_id, revision)"
-            " VALUES (?, ?, ?, ?, '[]', ?5, ?5, ?5, '', '', '', 100, ?6, ?7)",
-            ((*row, revision) for row in rows()),
-        )
-        conn.execute(
-            "INSERT INTO messages_fts (rowid, subject, addresses, body)"
-            " SELECT id, subject, 'Sender s@example.org', '' FROM messages"
-        )
+    store_rows(conn, rows())
     yield conn, folders
     conn.close()
 
@@ -178,17 +184,7 @@ def stored_in_date_order(
             words = ["common", "fifth" if n % 5 == 0 else "", "sparse" if n % 150 == 0 else ""]
             yield (folders[name], work, f"{n}@example.org", " ".join(words), stamp, n)
 
-    with db.transaction(conn) as revision:
-        conn.executemany(
-            "INSERT INTO messages (folder_id, account_id, message_id, subject, from_addr, date,"
-            " first_seen, sort_date, from_sort, subject_sort, flags, size, thread_id, revision)"
-            " VALUES (?, ?, ?, ?, '[]', ?5, ?5, ?5, '', '', '', 100, ?6, ?7)",
-            ((*row, revision) for row in rows()),
-        )
-        conn.execute(
-            "INSERT INTO messages_fts (rowid, subject, addresses, body)"
-            " SELECT id, subject, 'Sender s@example.org', '' FROM messages"
-        )
+    store_rows(conn, rows())
     yield conn, folders
     conn.close()
 
