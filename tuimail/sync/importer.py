@@ -40,7 +40,6 @@ twice, once; a rerun after an interruption adds only what is missing.
 from __future__ import annotations
 
 import hashlib
-import itertools
 import os
 import re
 import stat
@@ -218,7 +217,8 @@ def read_maildir(entries: Iterable[str | Path]) -> Iterator[SourceMessage | Sour
     ahead: deque[tuple[str, Future[_Entry]]] = deque()
 
     def read_next() -> None:
-        for entry in itertools.islice(paths, 1):
+        entry = next(paths, None)
+        if entry is not None:
             path = str(entry)
             ahead.append((path, pool.submit(_read_entry, path, READ_AHEAD_BYTES)))
 
